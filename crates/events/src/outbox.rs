@@ -1,0 +1,68 @@
+//! The transactional outbox: events written in the producer's own transaction.
+//!
+//! Each producing service has an `outbox` table, created by [`MIGRATIONS`] next to its own:
+//! `seq` orders the events as recorded, `payload` holds the whole envelope as JSON, and
+//! the delivery columns are the relay's.
+
+use crate::envelope::Event;
+use platform::db::MigrationSource;
+use sqlx::{Any, Transaction};
+
+/// Why an event could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the event could not be serialised")]
+    Serialise(#[from] serde_json::Error),
+    #[error("the event could not be stored")]
+    Store(#[from] sqlx::Error),
+}
+
+/// Records `event` in the outbox, inside the caller's transaction.
+pub async fn enqueue(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), OutboxError> {
+    let payload = serde_json::to_string(event)?;
+    sqlx::query(
+        "INSERT INTO outbox (id, type, subject, time, payload, attempts) \
+         VALUES ($1, $2, $3, $4, $5, 0)",
+    )
+    .bind(&event.id)
+    .bind(&event.kind)
+    .bind(&event.subject)
+    .bind(&event.time)
+    .bind(payload)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The outbox's own migrations, in the version range reserved for the events crate
+/// (9_000_000 and up) so they never collide with a service's.
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
+    version: 9_000_001,
+    description: "events outbox",
+    sqlite: "CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        delivered_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (delivered_at, seq);",
+    postgres: "CREATE TABLE outbox (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        delivered_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (delivered_at, seq);",
+}];

@@ -1,0 +1,441 @@
+//! The HTTP service every Bazaar service is: its routes plus the standard ones and the
+//! standard middleware, bound to a listener, with background workers raced against the
+//! server and one graceful shutdown for all of them.
+
+use crate::{
+    config::CommonSettings,
+    metrics::{self, Metrics},
+    problem::{self, Problem},
+    shutdown::{self, Shutdown},
+};
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::{self as mw, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use futures_util::future::BoxFuture;
+use std::{any::Any, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+/// The header carrying the request id, set by the gateway (or here, if absent) and
+/// echoed in every response.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A readiness check: `Ok` when the dependency it checks can be used.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A named readiness check; an optional one is reported but does not make the service
+/// unready.
+#[derive(Clone)]
+struct NamedCheck {
+    name: String,
+    required: bool,
+    check: Check,
+}
+
+/// A background worker: runs until the shutdown trigger fires, then returns.
+pub type Worker = BoxFuture<'static, anyhow::Result<()>>;
+
+/// Builder of a [`Service`].
+pub struct ServiceBuilder {
+    name: String,
+    settings: CommonSettings,
+    router: Router,
+    openapi: Option<utoipa::openapi::OpenApi>,
+    checks: Vec<NamedCheck>,
+    workers: Vec<(String, Worker)>,
+    metrics: Metrics,
+    shutdown: Shutdown,
+    on_stop: Vec<BoxFuture<'static, ()>>,
+}
+
+/// A bound, ready-to-run service.
+pub struct Service {
+    name: String,
+    listener: TcpListener,
+    router: Router,
+    workers: Vec<(String, Worker)>,
+    shutdown: Shutdown,
+    grace: Duration,
+    on_stop: Vec<BoxFuture<'static, ()>>,
+}
+
+impl Service {
+    pub fn builder(name: &str, settings: &CommonSettings) -> ServiceBuilder {
+        ServiceBuilder {
+            name: name.to_owned(),
+            settings: settings.clone(),
+            router: Router::new(),
+            openapi: None,
+            checks: Vec::new(),
+            workers: Vec::new(),
+            metrics: Metrics::new(name),
+            shutdown: Shutdown::new(),
+            on_stop: Vec::new(),
+        }
+    }
+
+    /// The address the server is bound to (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has an address")
+    }
+
+    /// A handle that stops this service when triggered.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let trigger = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            trigger.trigger();
+        });
+        self.run().await
+    }
+
+    /// Serves until the shutdown handle is triggered; then stops accepting, drains
+    /// in-flight requests (up to the grace period) and waits for the workers.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Service {
+            name,
+            listener,
+            router,
+            workers,
+            shutdown,
+            grace,
+            on_stop,
+        } = self;
+        tracing::info!(service = %name, addr = %listener.local_addr()?, "listening");
+        let mut tasks = tokio::task::JoinSet::new();
+        for (worker_name, fut) in workers {
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(e) = fut.await {
+                    tracing::error!(worker = %worker_name, error = ?e, "worker failed");
+                    shutdown.trigger();
+                    return Err(e.context(format!("worker {worker_name} failed")));
+                }
+                Ok(())
+            });
+        }
+        let stop = shutdown.clone();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            stop.wait().await;
+        });
+        let drained = async {
+            let result = server.await;
+            result.map_err(anyhow::Error::from)
+        };
+        // The server stops accepting at once on shutdown; in-flight requests get `grace`.
+        let served = tokio::select! {
+            r = drained => r,
+            _ = async { shutdown.wait().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(service = %name, "grace period over; dropping in-flight requests");
+                Ok(())
+            }
+        };
+        shutdown.trigger();
+        let mut first_error = served.err();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(e)) = joined {
+                first_error.get_or_insert(e);
+            }
+        }
+        for f in on_stop {
+            f.await;
+        }
+        tracing::info!(service = %name, "stopped");
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ServiceBuilder {
+    /// The service's own routes, with their state already applied.
+    pub fn routes(mut self, router: Router) -> Self {
+        self.router = self.router.merge(router);
+        self
+    }
+
+    /// The OpenAPI document served at `/openapi.json`.
+    pub fn openapi(mut self, doc: utoipa::openapi::OpenApi) -> Self {
+        self.openapi = Some(doc);
+        self
+    }
+
+    /// Adds a readiness check, reported by name at `/health/ready`.
+    pub fn check<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks.push(NamedCheck {
+            name: name.to_owned(),
+            required: true,
+            check: Arc::new(move || Box::pin(check())),
+        });
+        self
+    }
+
+    /// Adds a check that is reported at `/health/ready` but never makes it fail: a
+    /// dependency whose absence degrades the service without stopping it.
+    pub fn optional_check<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks.push(NamedCheck {
+            name: name.to_owned(),
+            required: false,
+            check: Arc::new(move || Box::pin(check())),
+        });
+        self
+    }
+
+    /// The database readiness check and a clean close at shutdown.
+    pub fn database(self, db: &crate::db::Db) -> Self {
+        let for_check = db.clone();
+        let for_close = db.clone();
+        let mut this = self.check("database", move || {
+            let db = for_check.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        });
+        this.on_stop
+            .push(Box::pin(async move { for_close.close().await }));
+        this
+    }
+
+    /// Adds a background worker; it should return once [`ServiceBuilder::shutdown`] fires.
+    pub fn worker(
+        mut self,
+        name: &str,
+        worker: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) -> Self {
+        self.workers.push((name.to_owned(), Box::pin(worker)));
+        self
+    }
+
+    /// The trigger that stops the service and its workers.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// The service's metrics registry, for registering its own metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Binds the listener and assembles the router.
+    pub async fn bind(self) -> anyhow::Result<Service> {
+        let listener = TcpListener::bind(self.settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen))?;
+        let openapi = self.openapi.map(Arc::new);
+        let checks = Arc::new(self.checks);
+        let standard = Router::new()
+            .route("/health/live", get(live))
+            .route("/health/ready", get(ready).with_state(checks))
+            .route(
+                "/metrics",
+                get(metrics::handler).with_state(self.metrics.clone()),
+            )
+            .route(
+                "/openapi.json",
+                get(move || {
+                    let doc = openapi.clone();
+                    async move {
+                        match doc {
+                            Some(d) => {
+                                Json(serde_json::to_value(&*d).unwrap_or_default()).into_response()
+                            }
+                            None => {
+                                Problem::not_found("this service publishes no OpenAPI document")
+                                    .into_response()
+                            }
+                        }
+                    }
+                }),
+            );
+        let router = apply_middleware(
+            self.router.merge(standard),
+            &self.metrics,
+            self.settings.body_limit_bytes,
+            Duration::from_millis(self.settings.request_timeout_ms),
+        );
+        Ok(Service {
+            name: self.name,
+            listener,
+            router,
+            workers: self.workers,
+            shutdown: self.shutdown,
+            grace: Duration::from_millis(self.settings.shutdown_grace_ms),
+            on_stop: self.on_stop,
+        })
+    }
+}
+
+/// The standard middleware stack, outermost first: request id, tracing span, panic
+/// catcher, metrics, problem documents for bare errors, timeout, body limit.
+pub fn apply_middleware(
+    router: Router,
+    metrics: &Metrics,
+    body_limit: usize,
+    timeout: Duration,
+) -> Router {
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(mw::from_fn(move |req: Request, next: Next| async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(res) => res,
+                Err(_) => Problem::unavailable("the request took too long to handle", 1)
+                    .into_response(),
+            }
+        }))
+        .layer(mw::from_fn(problem_for_bare_errors))
+        .layer(mw::from_fn_with_state(metrics.clone(), metrics::track))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|id| id.header_value().to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+async fn live() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "live"}))
+}
+
+async fn ready(State(checks): State<Arc<Vec<NamedCheck>>>) -> Response {
+    let results = futures_util::future::join_all(checks.iter().map(|c| {
+        let c = c.clone();
+        async move {
+            let r = tokio::time::timeout(Duration::from_secs(2), (c.check)()).await;
+            let r = r.unwrap_or_else(|_| Err("timed out".to_owned()));
+            (c.name, c.required, r)
+        }
+    }))
+    .await;
+    let all_ok = results
+        .iter()
+        .all(|(_, required, r)| r.is_ok() || !required);
+    let checks: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(n, _, r)| {
+            let v = match r {
+                Ok(()) => serde_json::json!("ok"),
+                Err(e) => serde_json::json!(e),
+            };
+            (n, v)
+        })
+        .collect();
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "status": if all_ok { "ready" } else { "not ready" },
+            "checks": checks,
+        })),
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> Problem {
+    Problem::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+fn panic_to_problem(err: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = %detail, "handler panicked");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal error",
+        "The server failed to handle the request; it has been logged.",
+    )
+    .into_response()
+}
+
+/// Turns an error response that is not already a problem document (axum's 405, a 413
+/// from the body limit, ...) into one, so clients see one error shape everywhere.
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(problem::CONTENT_TYPE));
+    if is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_owned()
+        });
+    let mut out = Problem::from_status(status, text).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+/// The body of a problem response as a string (tests and logs).
+pub async fn body_text(body: Body) -> String {
+    axum::body::to_bytes(body, 1024 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A `Location` header value.
+pub fn location(path: &str) -> HeaderValue {
+    HeaderValue::from_str(path).unwrap_or_else(|_| HeaderValue::from_static("/"))
+}
