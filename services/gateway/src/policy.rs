@@ -1,0 +1,113 @@
+//! Which routes need a signed-in user, and how long each may take.
+//!
+//! The gateway refuses an anonymous request to a protected route before it reaches the
+//! service, and refuses any request whose token is invalid; services still verify tokens
+//! themselves (the gateway is not the only way in inside the cluster).
+
+use crate::config::Config;
+use http::Method;
+use std::time::Duration;
+
+/// Whether `method path` needs a bearer token. `path` is the full public path.
+pub fn requires_token(method: &Method, path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/').skip(1);
+    let service = segments.next().unwrap_or_default();
+    let first = segments.next().unwrap_or_default();
+    match service {
+        "identity" => matches!(first, "me" | "logout" | "users"),
+        "catalog" | "inventory" => !is_read(method),
+        "orders" | "notifications" | "payments" => true,
+        "recommendations" => first == "me",
+        _ => false,
+    }
+}
+
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The time an upstream has to answer `method path`.
+pub fn timeout(config: &Config, method: &Method, path: &str) -> Duration {
+    let ms = if *method == Method::POST && path.starts_with("/api/orders/checkout") {
+        config.checkout_timeout_ms
+    } else {
+        config.upstream_timeout_ms
+    };
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_routes() {
+        let cases = [
+            (
+                Method::GET,
+                "/api/catalog/products",
+                false,
+                "browsing is public",
+            ),
+            (
+                Method::POST,
+                "/api/catalog/products",
+                true,
+                "catalog writes need a token",
+            ),
+            (
+                Method::DELETE,
+                "/api/catalog/products/x",
+                true,
+                "catalog writes need a token",
+            ),
+            (
+                Method::POST,
+                "/api/identity/login",
+                false,
+                "login is public",
+            ),
+            (
+                Method::POST,
+                "/api/identity/register",
+                false,
+                "registration is public",
+            ),
+            (Method::GET, "/api/identity/me", true, "me needs a token"),
+            (Method::GET, "/api/orders", true, "orders are private"),
+            (Method::GET, "/api/cart", false, "anonymous carts exist"),
+            (
+                Method::GET,
+                "/api/recommendations/me",
+                true,
+                "personal recommendations",
+            ),
+            (
+                Method::GET,
+                "/api/recommendations/products/1",
+                false,
+                "product recommendations",
+            ),
+        ];
+        for (method, path, expected, why) in cases {
+            assert_eq!(
+                requires_token(&method, path),
+                expected,
+                "{method} {path}: {why}"
+            );
+        }
+    }
+
+    #[test]
+    fn checkout_gets_the_long_timeout() {
+        let c = Config::default();
+        assert_eq!(
+            timeout(&c, &Method::POST, "/api/orders/checkout"),
+            Duration::from_millis(c.checkout_timeout_ms)
+        );
+        assert_eq!(
+            timeout(&c, &Method::GET, "/api/orders"),
+            Duration::from_millis(c.upstream_timeout_ms)
+        );
+    }
+}
