@@ -1,0 +1,170 @@
+//! Identity's own settings: the admin account ensured at start and the token lifetimes.
+
+use crate::domain::{Email, Password};
+use platform::config::{Secret, ServiceSettings};
+use serde::{Deserialize, Serialize};
+
+/// The longest lifetime either token may be given.
+const MAX_TTL_SECS: u64 = 365 * 24 * 60 * 60;
+
+/// Identity's settings; each field is also the variable `BAZAAR_<FIELD>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The admin account ensured at start (`BAZAAR_ADMIN_EMAIL`). Without it (and the
+    /// password) an admin `admin@bazaar.local` is created once with a random password that
+    /// is printed once.
+    pub admin_email: Option<String>,
+    /// That account's password (`BAZAAR_ADMIN_PASSWORD`); it must meet the password policy.
+    pub admin_password: Option<Secret>,
+    /// Lifetime of an access token, in seconds (`BAZAAR_ACCESS_TOKEN_TTL_SECS`, default 900).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token, in seconds (`BAZAAR_REFRESH_TOKEN_TTL_SECS`, default 30
+    /// days). Each refresh issues a new one with a full lifetime.
+    pub refresh_token_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            admin_email: None,
+            admin_password: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+        }
+    }
+}
+
+impl Config {
+    /// The configured admin credentials, parsed; `None` when neither is set.
+    pub(crate) fn admin(&self) -> Option<Result<(Email, Password), String>> {
+        match (&self.admin_email, &self.admin_password) {
+            (None, None) => None,
+            (Some(email), Some(password)) => Some(parse_admin(email, password)),
+            (Some(_), None) => Some(Err(
+                "BAZAAR_ADMIN_EMAIL is set but BAZAAR_ADMIN_PASSWORD is not: set both or neither"
+                    .into(),
+            )),
+            (None, Some(_)) => Some(Err(
+                "BAZAAR_ADMIN_PASSWORD is set but BAZAAR_ADMIN_EMAIL is not: set both or neither"
+                    .into(),
+            )),
+        }
+    }
+}
+
+fn parse_admin(email: &str, password: &Secret) -> Result<(Email, Password), String> {
+    let email = Email::parse(email).map_err(|e| format!("BAZAAR_ADMIN_EMAIL {e}"))?;
+    let password = Password::parse(password.expose(), Some(&email))
+        .map_err(|e| format!("BAZAAR_ADMIN_PASSWORD {e}"))?;
+    Ok((email, password))
+}
+
+impl ServiceSettings for Config {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(Err(e)) = self.admin() {
+            errors.push(e);
+        }
+        for (name, value) in [
+            ("BAZAAR_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs),
+            ("BAZAAR_REFRESH_TOKEN_TTL_SECS", self.refresh_token_ttl_secs),
+        ] {
+            if value == 0 || value > MAX_TTL_SECS {
+                errors.push(format!(
+                    "{name} must be between 1 and {MAX_TTL_SECS} seconds, got {value}"
+                ));
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Settings;
+
+    #[test]
+    fn defaults_run() {
+        let s = Settings::for_tests("identity", &[]).unwrap();
+        assert_eq!(s.own.access_token_ttl_secs, 900);
+        assert_eq!(s.own.refresh_token_ttl_secs, 2_592_000);
+        assert!(s.own.admin().is_none());
+    }
+
+    #[test]
+    fn admin_needs_both_fields() {
+        let err =
+            Settings::for_tests("identity", &[("admin_email", "root@example.com")]).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].contains("BAZAAR_ADMIN_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = Settings::for_tests(
+            "identity",
+            &[
+                ("admin_email", "not an email"),
+                ("admin_password", "x"),
+                ("access_token_ttl_secs", "0"),
+                ("refresh_token_ttl_secs", "0"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn numbers_may_come_as_text_and_text_as_numbers() {
+        let s = Settings::for_tests(
+            "identity",
+            &[
+                ("access_token_ttl_secs", "60"),
+                ("refresh_token_ttl_secs", " 120 "),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.own.access_token_ttl_secs, 60);
+        assert_eq!(s.own.refresh_token_ttl_secs, 120);
+        let own: super::Config = serde_json::from_value(serde_json::json!({
+            "admin_email": "root@example.com",
+            "admin_password": 98765432101_u64,
+            "access_token_ttl_secs": 30,
+        }))
+        .unwrap();
+        assert_eq!(own.admin_password.unwrap().expose(), "98765432101");
+        assert_eq!(own.access_token_ttl_secs, 30);
+        assert!(Settings::for_tests("identity", &[("access_token_ttl_secs", "soon")]).is_err());
+    }
+
+    #[test]
+    fn a_weak_admin_password_is_refused() {
+        let err = Settings::for_tests(
+            "identity",
+            &[
+                ("admin_email", "root@example.com"),
+                ("admin_password", "short"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.0[0].contains("BAZAAR_ADMIN_PASSWORD is too short"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn good_admin_credentials_parse() {
+        let s = Settings::for_tests(
+            "identity",
+            &[
+                ("admin_email", " Root@Example.com"),
+                ("admin_password", "a long admin passphrase"),
+            ],
+        )
+        .unwrap();
+        let (email, _) = s.own.admin().unwrap().unwrap();
+        assert_eq!(email.as_str(), "root@example.com");
+    }
+}

@@ -1,0 +1,83 @@
+//! The HTTP API: one module per resource, collected into one router and one OpenAPI
+//! document.
+
+mod jwks;
+mod me;
+mod sessions;
+mod users;
+
+use crate::{keys::Keys, password::Hasher, store::Store};
+use axum::{Router, extract::FromRef};
+use platform::auth::Verifier;
+use std::sync::Arc;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub hasher: Hasher,
+    /// Seconds a refresh token lives.
+    pub refresh_ttl_secs: i64,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.verifier().clone()
+    }
+}
+
+/// The name of the bearer-token security scheme in the OpenAPI document.
+const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bazaar identity",
+        description = "Accounts, sign-in, and the tokens every other service trusts. \
+            Access tokens are EdDSA JWTs, verifiable with the keys at \
+            `/api/identity/.well-known/jwks.json`; refresh tokens are opaque, single-use and \
+            rotate on every refresh. Every error is an RFC 9457 problem document."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "sessions", description = "Registration, sign-in, token refresh, sign-out"),
+        (name = "account", description = "The signed-in user"),
+        (name = "keys", description = "Public keys for verifying access tokens"),
+        (name = "users", description = "Account administration (admin only)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The service's routes with their state, and the OpenAPI document describing them.
+pub(crate) fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(sessions::router())
+        .merge(me::router())
+        .merge(jwks::router())
+        .merge(users::router())
+        .with_state(state)
+        .split_for_parts()
+}

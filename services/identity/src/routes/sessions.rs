@@ -1,0 +1,315 @@
+//! Registration, sign-in, refresh-token rotation and sign-out.
+
+use super::AppState;
+use crate::{
+    domain::{Email, Name, Password},
+    error::Error,
+    keys::{new_refresh_token, refresh_token_hash},
+    published,
+    store::{NewRefreshToken, Rotation, UserRecord},
+};
+use axum::{
+    extract::{FromRequest, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::IntoResponse,
+};
+use platform::{
+    FieldError, Problem,
+    auth::{ROLE_CUSTOMER, User},
+    extract::Json,
+    service::location,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// Case-insensitive; stored trimmed and lower-cased.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 10 to 256 characters, at least 5 different ones, not containing the email's local
+    /// part.
+    #[schema(example = "correct horse battery staple")]
+    pub password: String,
+    /// 1 to 100 characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+}
+
+/// A newly registered account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    pub password: String,
+}
+
+/// A refresh token to spend.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// The session to end; without a body every session of the user ends.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    pub refresh_token: String,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    /// An EdDSA-signed JWT for the `Authorization: Bearer` header.
+    pub access_token: String,
+    /// Opaque and single-use: spend it at `/api/identity/refresh` for a new pair.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+}
+
+/// Creates an account with the `customer` role.
+#[utoipa::path(
+    post,
+    path = "/api/identity/register",
+    tag = "sessions",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account was created", body = RegisteredUser,
+            headers(("Location" = String, description = "The account's admin URL"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email address is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad email, weak password or bad name; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterRequest>,
+) -> Result<impl IntoResponse, Error> {
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|e| errors.push(FieldError::new("email", e.to_string())))
+        .ok();
+    let password = Password::parse(&body.password, email.as_ref())
+        .map_err(|e| errors.push(FieldError::new("password", e.to_string())))
+        .ok();
+    let name = Name::parse(&body.name)
+        .map_err(|e| errors.push(FieldError::new("name", e.to_string())))
+        .ok();
+    let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+        return Err(Error::Validation(errors));
+    };
+    // Spare the hashing work when the answer is known; the insert still decides races.
+    if state.store.user_by_email(email.as_str()).await?.is_some() {
+        return Err(Error::EmailTaken);
+    }
+    let user = UserRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: email.into_string(),
+        name: name.into_string(),
+        password_hash: state.hasher.hash(password.expose().to_owned()).await?,
+        roles: vec![ROLE_CUSTOMER.to_owned()],
+        created_at: events::envelope::now_rfc3339(),
+    };
+    let event = published::user_registered(&user, traceparent(&headers))?;
+    state.store.insert_user(&user, &event).await?;
+    tracing::info!(user_id = %user.id, "registered");
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::LOCATION,
+            location(&format!("/api/identity/users/{}", user.id)),
+        )],
+        Json(RegisteredUser {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+        }),
+    ))
+}
+
+/// Signs in: answers a new token pair.
+#[utoipa::path(
+    post,
+    path = "/api/identity/login",
+    tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown email or wrong password (one answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<Json<TokenPair>, Error> {
+    // No policy checks here: whatever was typed either matches an account or it does not.
+    let email = body.email.trim().to_ascii_lowercase();
+    let user = state.store.user_by_email(&email).await?;
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = state.hasher.verify(body.password, phc).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        return Err(Error::BadCredentials);
+    };
+    let next = next_refresh_token(&state)?;
+    state
+        .store
+        .insert_refresh_token(&user.id, &next.stored)
+        .await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    token_pair(&state, &user, next.token).map(Json)
+}
+
+/// Spends a refresh token for a new pair. Each refresh token works once; presenting a
+/// spent one revokes every token descended from the same sign-in.
+#[utoipa::path(
+    post,
+    path = "/api/identity/refresh",
+    tag = "sessions",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenPair),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, spent or revoked refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<Json<TokenPair>, Error> {
+    let presented = refresh_token_hash(&body.refresh_token);
+    let next = next_refresh_token(&state)?;
+    match state
+        .store
+        .rotate_refresh_token(&presented, &next.stored)
+        .await?
+    {
+        Rotation::Rotated(user) => token_pair(&state, &user, next.token).map(Json),
+        Rotation::Reused => {
+            tracing::warn!("a spent refresh token was presented again; its family is revoked");
+            Err(Error::BadRefreshToken)
+        }
+        Rotation::Refused => Err(Error::BadRefreshToken),
+    }
+}
+
+/// Signs out: revokes the given refresh token's session, or without a body every session
+/// of the user. Access tokens already issued stay valid until they expire.
+#[utoipa::path(
+    post,
+    path = "/api/identity/logout",
+    tag = "sessions",
+    request_body(content = Option<LogoutRequest>, description = "Optional: the session to end"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+async fn logout(
+    State(state): State<AppState>,
+    User(claims): User,
+    request: Request,
+) -> Result<StatusCode, Problem> {
+    if has_body(request.headers()) {
+        let Json(body) = Json::<LogoutRequest>::from_request(request, &state).await?;
+        let hash = refresh_token_hash(&body.refresh_token);
+        state.store.revoke_family_of(&hash, &claims.sub).await?;
+    } else {
+        state.store.revoke_all_of_user(&claims.sub).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A refresh token for the client and its stored form.
+struct NextRefreshToken {
+    token: String,
+    stored: NewRefreshToken,
+}
+
+fn next_refresh_token(state: &AppState) -> Result<NextRefreshToken, Error> {
+    let (token, token_hash) = new_refresh_token()?;
+    let now = chrono::Utc::now();
+    let expires_at = chrono::TimeDelta::try_seconds(state.refresh_ttl_secs)
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    Ok(NextRefreshToken {
+        token,
+        stored: NewRefreshToken {
+            token_hash,
+            expires_at: events::envelope::to_rfc3339(expires_at),
+        },
+    })
+}
+
+fn token_pair(
+    state: &AppState,
+    user: &UserRecord,
+    refresh_token: String,
+) -> Result<TokenPair, Error> {
+    Ok(TokenPair {
+        access_token: state.keys.mint_access_token(user)?,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: state.keys.access_ttl_secs(),
+    })
+}
+
+/// Whether the request carries a body at all (logout's is optional).
+fn has_body(headers: &HeaderMap) -> bool {
+    match headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(len) => len > 0,
+        None => {
+            headers.contains_key(header::CONTENT_TYPE)
+                || headers.contains_key(header::TRANSFER_ENCODING)
+        }
+    }
+}
+
+/// The W3C trace context of the request, carried into the events it causes.
+fn traceparent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

@@ -1,0 +1,473 @@
+//! All of identity's SQL: accounts, refresh tokens, signing keys, and the migrations that
+//! create them.
+
+use crate::error::Error;
+use events::{Event, envelope::now_rfc3339};
+use platform::db::{Db, MigrationSource, is_unique_violation};
+use sqlx::{Any, Row, Transaction, any::AnyRow};
+
+/// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
+/// comma-separated list.
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
+    version: 1,
+    description: "users, refresh tokens, signing keys",
+    sqlite: "CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE refresh_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        family_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+    CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        private_key TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );",
+    postgres: "CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE refresh_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        family_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+    CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        private_key TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );",
+}];
+
+/// An account as stored.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub roles: Vec<String>,
+    pub created_at: String,
+}
+
+/// A signing key as stored: its PKCS#8 DER, base64.
+#[derive(Debug, Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_key: String,
+    pub created_at: String,
+}
+
+/// A refresh token about to be stored: the hash of the token and when it expires.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub expires_at: String,
+}
+
+/// What became of a refresh token presented for rotation.
+#[derive(Debug)]
+pub enum Rotation {
+    /// It was good: it is now spent and its successor is stored.
+    Rotated(UserRecord),
+    /// It was already spent: its whole family is now revoked.
+    Reused,
+    /// Unknown, revoked, expired, or of an account that is gone.
+    Refused,
+}
+
+/// Identity's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Stores a new account and its `user.registered` event in one transaction.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_user(&self, user: &UserRecord, event: &Event) -> Result<(), Error> {
+        let mut tx = self.db.begin_write().await?;
+        insert_user(&mut tx, user).await?;
+        events::outbox::enqueue(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, Error> {
+        let row = sqlx::query(
+            "SELECT id, email, name, password_hash, roles, created_at FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, Error> {
+        let row = sqlx::query(
+            "SELECT id, email, name, password_hash, roles, created_at FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// One page of accounts, oldest first, and the number of accounts.
+    #[tracing::instrument(skip_all)]
+    pub async fn list_users(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<UserRecord>, i64), Error> {
+        let rows = sqlx::query(
+            "SELECT id, email, name, password_hash, roles, created_at FROM users \
+             ORDER BY created_at, id LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.db.pool())
+        .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(self.db.pool())
+            .await?
+            .try_get("n")?;
+        let users = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
+        Ok((users, total))
+    }
+
+    /// Makes `user` an administrator: creates the account, or, when its email is taken,
+    /// gives that account `user`'s password hash and adds `user`'s roles. With
+    /// `only_if_no_admin` it does nothing when some administrator already exists. Returns
+    /// whether it changed anything.
+    #[tracing::instrument(skip_all)]
+    pub async fn put_admin(
+        &self,
+        user: &UserRecord,
+        event: &Event,
+        only_if_no_admin: bool,
+    ) -> Result<bool, Error> {
+        let mut tx = self.db.begin_write().await?;
+        if only_if_no_admin {
+            let admins: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM users WHERE (',' || roles || ',') LIKE '%,admin,%'",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            if admins > 0 {
+                return Ok(false);
+            }
+        }
+        let existing = sqlx::query("SELECT roles FROM users WHERE email = $1")
+            .bind(&user.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let changed = if let Some(row) = existing {
+            let current: String = row.try_get("roles")?;
+            let mut roles: Vec<&str> = current.split(',').filter(|r| !r.is_empty()).collect();
+            for role in &user.roles {
+                if !roles.contains(&role.as_str()) {
+                    roles.push(role);
+                }
+            }
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, roles = $2, updated_at = $3 WHERE email = $4",
+            )
+            .bind(&user.password_hash)
+            .bind(roles.join(","))
+            .bind(now_rfc3339())
+            .bind(&user.email)
+            .execute(&mut *tx)
+            .await?;
+            true
+        } else {
+            match insert_user(&mut tx, user).await {
+                Ok(()) => {}
+                // Another replica created it between our read and our write.
+                Err(Error::EmailTaken) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            events::outbox::enqueue(&mut tx, event).await?;
+            true
+        };
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Stores a refresh token that starts a new family (a sign-in).
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_refresh_token(
+        &self,
+        user_id: &str,
+        token: &NewRefreshToken,
+    ) -> Result<(), Error> {
+        let family_id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.db.begin_write().await?;
+        insert_refresh_token(&mut tx, token, user_id, &family_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Spends the token hashed `presented` and stores `next` in its family, atomically. A
+    /// token that was already spent, or that loses a race to be spent, is a reuse: the
+    /// whole family is revoked (OAuth 2.0 Security BCP §4.14.2).
+    #[tracing::instrument(skip_all)]
+    pub async fn rotate_refresh_token(
+        &self,
+        presented: &str,
+        next: &NewRefreshToken,
+    ) -> Result<Rotation, Error> {
+        let now = chrono::Utc::now();
+        let now_text = events::envelope::to_rfc3339(now);
+        let mut tx = self.db.begin_write().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, user_id, family_id, expires_at, used_at, revoked_at \
+             FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(presented)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(Rotation::Refused);
+        };
+        let id: String = row.try_get("id")?;
+        let user_id: String = row.try_get("user_id")?;
+        let family_id: String = row.try_get("family_id")?;
+        let expires_at: String = row.try_get("expires_at")?;
+        let used_at: Option<String> = row.try_get("used_at")?;
+        let revoked_at: Option<String> = row.try_get("revoked_at")?;
+        if revoked_at.is_some() {
+            return Ok(Rotation::Refused);
+        }
+        if used_at.is_some() {
+            revoke_family(&mut tx, &family_id, &now_text).await?;
+            tx.commit().await?;
+            return Ok(Rotation::Reused);
+        }
+        if parse_time(&expires_at)? <= now {
+            return Ok(Rotation::Refused);
+        }
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 \
+             WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(&now_text)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            // Another request spent it between our read and our write.
+            revoke_family(&mut tx, &family_id, &now_text).await?;
+            tx.commit().await?;
+            return Ok(Rotation::Reused);
+        }
+        let Some(user) = sqlx::query(
+            "SELECT id, email, name, password_hash, roles, created_at FROM users WHERE id = $1",
+        )
+        .bind(&user_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(Rotation::Refused);
+        };
+        let user = user_from_row(&user)?;
+        insert_refresh_token(&mut tx, next, &user.id, &family_id).await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated(user))
+    }
+
+    /// Revokes every token of the family of the token hashed `token_hash`, if it is
+    /// `user_id`'s.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_family_of(&self, token_hash: &str, user_id: &str) -> Result<u64, Error> {
+        let mut tx = self.db.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 \
+             WHERE revoked_at IS NULL AND user_id = $2 AND family_id = \
+             (SELECT family_id FROM refresh_tokens WHERE token_hash = $3)",
+        )
+        .bind(now_rfc3339())
+        .bind(user_id)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Revokes every refresh token of `user_id`.
+    #[tracing::instrument(skip_all)]
+    pub async fn revoke_all_of_user(&self, user_id: &str) -> Result<u64, Error> {
+        let mut tx = self.db.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2",
+        )
+        .bind(now_rfc3339())
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Stores `key` if no signing key exists yet; returns whether it did.
+    pub async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, Error> {
+        let mut tx = self.db.begin_write().await?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if n > 0 {
+            return Ok(false);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_key)
+        .bind(&key.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(true)
+            }
+            // Another replica stored one first.
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every signing key, oldest first.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT kid, private_key, created_at FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKeyRecord {
+                    kid: r.try_get("kid")?,
+                    private_key: r.try_get("private_key")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_user(tx: &mut Transaction<'static, Any>, user: &UserRecord) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, roles, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(&user.id)
+    .bind(&user.email)
+    .bind(&user.name)
+    .bind(&user.password_hash)
+    .bind(user.roles.join(","))
+    .bind(&user.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::EmailTaken
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+async fn insert_refresh_token(
+    tx: &mut Transaction<'static, Any>,
+    token: &NewRefreshToken,
+    user_id: &str,
+    family_id: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, token_hash, user_id, family_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&token.token_hash)
+    .bind(user_id)
+    .bind(family_id)
+    .bind(now_rfc3339())
+    .bind(&token.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(
+    tx: &mut Transaction<'static, Any>,
+    family_id: &str,
+    now: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, Error> {
+    let roles: String = row.try_get("roles")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        password_hash: row.try_get("password_hash")?,
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| Error::Corrupt(format!("time `{text}`: {e}")))
+}

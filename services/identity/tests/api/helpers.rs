@@ -1,0 +1,311 @@
+//! A real identity service on port 0 with a fresh SQLite database, and typed helpers to
+//! drive it over HTTP.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::{SigningKey, pkcs8::DecodePrivateKey};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Row};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// The admin every [`spawn_app`] configures.
+pub const ADMIN_EMAIL: &str = "root@bazaar.test";
+pub const ADMIN_PASSWORD: &str = "admin passphrase 4 tests";
+/// A password every test user may have.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A scratch directory removed when the last app using it is gone.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new() -> Arc<Self> {
+        let dir = std::env::temp_dir().join(format!("bazaar-identity-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Arc::new(Self(dir))
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}/identity.db", self.0.display())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running identity service.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub scratch: Arc<Scratch>,
+    shutdown: platform::shutdown::Shutdown,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A registered user's credentials and id.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// A token pair as answered by login and refresh.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// The app with the standard test admin, on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(
+        Scratch::new(),
+        &[
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+}
+
+/// The app on the database in `scratch`, with `overrides` besides listen and database.
+pub async fn spawn_app_with(scratch: Arc<Scratch>, overrides: &[(&str, &str)]) -> TestApp {
+    platform::telemetry::init_for_tests();
+    let database_url = scratch.database_url();
+    let mut all = vec![
+        ("listen", "127.0.0.1:0"),
+        ("database_url", database_url.as_str()),
+    ];
+    all.extend_from_slice(overrides);
+    let settings = identity::Settings::for_tests("identity", &all).expect("valid test settings");
+    let service = identity::build(settings).await.expect("identity builds");
+    let address = format!("http://{}", service.local_addr());
+    let shutdown = service.shutdown_handle();
+    let server = tokio::spawn(service.run());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        scratch,
+        shutdown,
+        server: Some(server),
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An email address no other test uses.
+pub fn unique_email() -> String {
+    format!(
+        "user{}-{}@example.com",
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops the server and waits until it has closed its database.
+    pub async fn stop(mut self) {
+        self.shutdown.trigger();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
+        self.post_json(
+            "/api/identity/register",
+            &json!({"email": email, "password": password, "name": name}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/identity/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/identity/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// Logs out with `access`, ending the session of `refresh_token` or, without it, all.
+    pub async fn logout(&self, access: &str, refresh_token: Option<&str>) -> Response {
+        let request = self
+            .client
+            .post(self.url("/api/identity/logout"))
+            .bearer_auth(access);
+        let request = match refresh_token {
+            Some(t) => request.json(&json!({"refresh_token": t})),
+            None => request,
+        };
+        request.send().await.expect("request")
+    }
+
+    pub async fn me(&self, access: &str) -> Response {
+        self.get_with_token("/api/identity/me", access).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, access: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let res = self
+            .client
+            .get(self.url("/api/identity/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("JSON key set")
+    }
+
+    /// Registers a fresh user.
+    pub async fn new_user(&self) -> TestUser {
+        let email = unique_email();
+        let res = self.register(&email, PASSWORD, "Test User").await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register");
+        let body: Value = res.json().await.expect("JSON");
+        TestUser {
+            id: body["id"].as_str().expect("id").to_owned(),
+            email,
+            password: PASSWORD.to_owned(),
+        }
+    }
+
+    /// Logs in, expecting success.
+    pub async fn tokens(&self, email: &str, password: &str) -> Tokens {
+        let res = self.login(email, password).await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {email}");
+        tokens_of(res).await
+    }
+
+    /// A fresh user and a signed-in session of theirs.
+    pub async fn signed_in_user(&self) -> (TestUser, Tokens) {
+        let user = self.new_user().await;
+        let tokens = self.tokens(&user.email, &user.password).await;
+        (user, tokens)
+    }
+
+    /// The database, opened beside the running service.
+    pub async fn database(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.scratch.database_url())
+            .await
+            .expect("open the test database")
+    }
+
+    /// The service's signing key and its id, read from its database.
+    pub async fn signing_key(&self) -> (String, SigningKey) {
+        let db = self.database().await;
+        let row = sqlx::query("SELECT kid, private_key FROM signing_keys ORDER BY created_at, kid")
+            .fetch_one(&db)
+            .await
+            .expect("a signing key");
+        let kid: String = row.get("kid");
+        let der = STANDARD
+            .decode(row.get::<String, _>("private_key"))
+            .expect("base64 key");
+        db.close().await;
+        (kid, SigningKey::from_pkcs8_der(&der).expect("PKCS#8 key"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// The pair in a login or refresh answer.
+pub async fn tokens_of(res: Response) -> Tokens {
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_i64().is_some_and(|s| s > 0));
+    Tokens {
+        access: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
+    }
+}
+
+/// Asserts `res` is a problem document of `status`, naming `field` when given; returns it.
+pub async fn assert_problem(
+    res: Response,
+    status: StatusCode,
+    field: Option<&str>,
+    case: &str,
+) -> Value {
+    assert_eq!(res.status(), status, "{case}: status");
+    let content_type = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{case}: content type was `{content_type}`"
+    );
+    let body: Value = res
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{case}: JSON body: {e}"));
+    assert_eq!(body["status"], status.as_u16(), "{case}: status in body");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{case}: {body}"
+    );
+    if let Some(field) = field {
+        let named = body["errors"]
+            .as_array()
+            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
+        assert!(
+            named,
+            "{case}: expected field `{field}` to be named in {body}"
+        );
+    }
+    body
+}

@@ -1,0 +1,8 @@
+//! Black-box tests of the identity service over HTTP, one binary for all of them.
+
+mod admin;
+mod bad_input;
+mod helpers;
+mod service;
+mod sessions;
+mod tokens;

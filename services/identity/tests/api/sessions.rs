@@ -1,0 +1,249 @@
+//! Registration, sign-in, refresh-token rotation and sign-out.
+
+use crate::helpers::{
+    PASSWORD, Scratch, assert_problem, spawn_app, spawn_app_with, tokens_of, unique_email,
+};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Row;
+
+#[tokio::test]
+async fn register_then_login_then_me() {
+    let app = spawn_app().await;
+    let local = format!("Ada{}", uuid::Uuid::new_v4().simple());
+    let typed = format!("  {local}@Example.COM ");
+    let stored = format!("{}@example.com", local.to_lowercase());
+
+    let res = app.register(&typed, PASSWORD, "  Ada Lovelace ").await;
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location header")
+        .to_owned();
+    let body: Value = res.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/identity/users/{id}"));
+    assert_eq!(body["email"], stored.as_str());
+    assert_eq!(body["name"], "Ada Lovelace");
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "ids are UUIDs: {id}");
+
+    // Any case of the address signs in.
+    let tokens = app.tokens(&stored.to_uppercase(), PASSWORD).await;
+    let me = app.me(&tokens.access).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["id"], id.as_str());
+    assert_eq!(me["email"], stored.as_str());
+    assert_eq!(me["name"], "Ada Lovelace");
+    assert_eq!(me["roles"], serde_json::json!(["customer"]));
+}
+
+#[tokio::test]
+async fn registration_records_an_event_in_the_outbox() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+
+    let db = app.database().await;
+    let row = sqlx::query("SELECT type, payload FROM outbox WHERE subject = $1")
+        .bind(&user.id)
+        .fetch_one(&db)
+        .await
+        .expect("one event for the new user");
+    db.close().await;
+
+    assert_eq!(
+        row.get::<String, _>("type"),
+        "bazaar.identity.user.registered.v1"
+    );
+    let event: Value = serde_json::from_str(&row.get::<String, _>("payload")).unwrap();
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["source"], "/bazaar/identity");
+    assert_eq!(event["data"]["user_id"], user.id.as_str());
+    assert_eq!(event["data"]["email"], user.email.as_str());
+    assert_eq!(event["data"]["name"], "Test User");
+}
+
+#[tokio::test]
+async fn a_taken_email_is_a_conflict_in_any_case() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+
+    for (email, case) in [
+        (user.email.clone(), "same address"),
+        (user.email.to_uppercase(), "upper case"),
+        (format!(" {} ", user.email), "surrounding blanks"),
+    ] {
+        let res = app.register(&email, PASSWORD, "Someone Else").await;
+        assert_problem(res, StatusCode::CONFLICT, None, case).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_credentials_are_refused_alike() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+
+    let wrong_password = app.login(&user.email, "not the password at all").await;
+    let wrong_password = assert_problem(
+        wrong_password,
+        StatusCode::UNAUTHORIZED,
+        None,
+        "wrong password",
+    )
+    .await;
+    let unknown = app.login(&unique_email(), PASSWORD).await;
+    let unknown = assert_problem(unknown, StatusCode::UNAUTHORIZED, None, "unknown email").await;
+
+    assert_eq!(
+        wrong_password["detail"], unknown["detail"],
+        "one message for both"
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = spawn_app().await;
+    let (user, first) = app.signed_in_user().await;
+    let other_session = app.tokens(&user.email, &user.password).await;
+
+    // A refresh answers a new, working pair.
+    let res = app.refresh(&first.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let second = tokens_of(res).await;
+    assert_ne!(second.refresh, first.refresh);
+    assert_eq!(app.me(&second.access).await.status(), StatusCode::OK);
+
+    // The spent token is refused, and its reuse revokes its successor too.
+    let reuse = app.refresh(&first.refresh).await;
+    assert_problem(
+        reuse,
+        StatusCode::UNAUTHORIZED,
+        None,
+        "reused refresh token",
+    )
+    .await;
+    let successor = app.refresh(&second.refresh).await;
+    assert_problem(
+        successor,
+        StatusCode::UNAUTHORIZED,
+        None,
+        "successor after reuse",
+    )
+    .await;
+
+    // Another sign-in is another family, untouched.
+    let res = app.refresh(&other_session.refresh).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the other session still refreshes"
+    );
+}
+
+#[tokio::test]
+async fn unknown_refresh_tokens_are_refused() {
+    let app = spawn_app().await;
+    for (token, case) in [("", "empty"), ("not-a-token", "garbage")] {
+        let res = app.refresh(token).await;
+        assert_problem(res, StatusCode::UNAUTHORIZED, None, case).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_let_exactly_one_through() {
+    let app = spawn_app().await;
+    let (_, tokens) = app.signed_in_user().await;
+
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let request = app
+            .client
+            .post(app.url("/api/identity/refresh"))
+            .json(&serde_json::json!({"refresh_token": tokens.refresh}));
+        attempts.spawn(async move { request.send().await.expect("request").status() });
+    }
+    let statuses = attempts.join_all().await;
+
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!((ok, refused), (1, 7), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_refused() {
+    let app = spawn_app_with(Scratch::new(), &[("refresh_token_ttl_secs", "1")]).await;
+    let (_, tokens) = app.signed_in_user().await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+
+    let res = app.refresh(&tokens.refresh).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, None, "expired refresh token").await;
+}
+
+#[tokio::test]
+async fn logout_revokes_one_session_or_all() {
+    let app = spawn_app().await;
+    let (user, a) = app.signed_in_user().await;
+    let b = app.tokens(&user.email, &user.password).await;
+    let c = app.tokens(&user.email, &user.password).await;
+
+    // With a body: only that session ends.
+    let res = app.logout(&a.access, Some(&a.refresh)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app.refresh(&a.refresh).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, None, "logged-out session").await;
+    let res = app.refresh(&b.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "another session survives");
+    let b = tokens_of(res).await;
+
+    // Without a body: every session ends.
+    let res = app.logout(&a.access, None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for (token, case) in [(&b.refresh, "session b"), (&c.refresh, "session c")] {
+        let res = app.refresh(token).await;
+        assert_problem(res, StatusCode::UNAUTHORIZED, None, case).await;
+    }
+}
+
+#[tokio::test]
+async fn logout_cannot_end_another_users_session() {
+    let app = spawn_app().await;
+    let (_, mine) = app.signed_in_user().await;
+    let (_, theirs) = app.signed_in_user().await;
+
+    let res = app.logout(&mine.access, Some(&theirs.refresh)).await;
+
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.refresh(&theirs.refresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_and_me_need_a_token() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/api/identity/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        res,
+        StatusCode::UNAUTHORIZED,
+        None,
+        "logout without a token",
+    )
+    .await;
+    let res = app
+        .client
+        .get(app.url("/api/identity/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNAUTHORIZED, None, "me without a token").await;
+}
