@@ -130,6 +130,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+fn is_safe(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
+}
+
 async fn forward(State(proxy): State<Proxy>, mut req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let service = path
@@ -193,7 +200,26 @@ async fn forward(State(proxy): State<Proxy>, mut req: Request) -> Response {
         .into_response();
     }
     let timeout = policy::timeout(&proxy.inner.config, req.method(), &path);
-    let result = tokio::time::timeout(timeout, proxy.inner.client.request(req)).await;
+    // A safe request carries no body, so it can be sent again: once, when a pooled
+    // connection turns out to be dead (the upstream restarted since it was opened).
+    let retry = is_safe(req.method()).then(|| {
+        let mut again = Request::new(Body::empty());
+        *again.method_mut() = req.method().clone();
+        *again.uri_mut() = req.uri().clone();
+        *again.headers_mut() = req.headers().clone();
+        again
+    });
+    let client = &proxy.inner.client;
+    let result = tokio::time::timeout(timeout, async {
+        match client.request(req).await {
+            Err(e) if !e.is_connect() && retry.is_some() => {
+                tracing::debug!(upstream = %service, error = ?e, "retrying on a fresh connection");
+                client.request(retry.expect("checked above")).await
+            }
+            other => other,
+        }
+    })
+    .await;
     match result {
         Ok(Ok(res)) => {
             let status = res.status();
