@@ -316,7 +316,8 @@ mod tests {
     #[test]
     fn directory_takes_overrides() {
         let s =
-            Settings::<NoSettings>::for_tests("gateway", &[("catalog_url", "http://10.0.0.1:9/")]).unwrap();
+            Settings::<NoSettings>::for_tests("gateway", &[("catalog_url", "http://10.0.0.1:9/")])
+                .unwrap();
         assert_eq!(s.directory.url("catalog"), "http://10.0.0.1:9");
     }
 
