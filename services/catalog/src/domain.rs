@@ -1,0 +1,466 @@
+//! The catalog's domain: inputs parsed into types at the boundary, and the product and
+//! category as the catalog stores and shows them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+
+/// Why a value was refused; the message is shown to the client next to the field name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(message.into()))
+}
+
+/// A stock-keeping unit: 3 to 32 characters of `A-Z`, `0-9` and `-` (`KIT-00042`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Sku(String);
+
+impl Sku {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 32;
+
+    /// Parses a client's value, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let len = raw.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return invalid(format!(
+                "must be {} to {} characters long",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            ));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return invalid("may contain only upper-case letters A-Z, digits and `-`");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A product's display name: 1 to 120 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProductName(String);
+
+impl ProductName {
+    pub const MAX_LEN: usize = 120;
+
+    /// Parses a client's value, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return invalid("must not be empty");
+        }
+        if name.chars().count() > Self::MAX_LEN {
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if name.chars().any(char::is_control) {
+            return invalid("must not contain control characters");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A product's description: at most 2000 characters after trimming; may be empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Description(String);
+
+impl Description {
+    pub const MAX_LEN: usize = 2000;
+
+    /// Parses a client's value, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let text = raw.trim();
+        if text.chars().count() > Self::MAX_LEN {
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return invalid("must not contain control characters other than newlines and tabs");
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A price in minor units (cents): 1 to 100 000 000 (one million in major units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Price(i64);
+
+impl Price {
+    pub const MIN_CENTS: i64 = 1;
+    pub const MAX_CENTS: i64 = 100_000_000;
+
+    /// A price of `cents` minor units, if within bounds.
+    pub fn from_cents(cents: i64) -> Result<Self, Invalid> {
+        if !(Self::MIN_CENTS..=Self::MAX_CENTS).contains(&cents) {
+            return invalid(format!(
+                "must be between {} and {} (in minor units)",
+                Self::MIN_CENTS,
+                Self::MAX_CENTS
+            ));
+        }
+        Ok(Self(cents))
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+}
+
+/// An ISO 4217 currency code: exactly three upper-case letters (`USD`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Currency(String);
+
+impl Currency {
+    /// The currency of a product created without one.
+    pub fn usd() -> Self {
+        Self("USD".to_owned())
+    }
+
+    /// Parses a client's value, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            invalid("must be a three-letter upper-case ISO 4217 code such as `USD`")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A category's id, a slug (`coffee-tea`): 1 to 64 characters of `a-z`, `0-9` and `-`.
+///
+/// Well-formed is not the same as known: the store checks that the category exists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CategoryId(String);
+
+impl CategoryId {
+    /// Parses a client's value, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            invalid(format!("there is no category `{raw}`"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A product's id: a UUID, shown in its lower-case hyphenated form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProductId(uuid::Uuid);
+
+impl ProductId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// The id a client named, if it could be one; anything else names no product.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(raw).ok().map(Self)
+    }
+
+    /// The id of a known UUID (the seed's deterministic ones).
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl Default for ProductId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Units in stock when a product is created: 0 to 1 000 000. The catalog does not keep
+/// stock; it hands this number to inventory in the `product.created` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InitialStock(u32);
+
+impl InitialStock {
+    pub const MAX: u32 = 1_000_000;
+
+    /// A starting stock of `units`, if within bounds.
+    pub fn new(units: u32) -> Result<Self, Invalid> {
+        if units > Self::MAX {
+            return invalid(format!("must be at most {}", Self::MAX));
+        }
+        Ok(Self(units))
+    }
+
+    pub fn units(self) -> u32 {
+        self.0
+    }
+}
+
+/// A product to create, every field parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProduct {
+    pub sku: Sku,
+    pub name: ProductName,
+    pub description: Description,
+    pub category: CategoryId,
+    pub price: Price,
+    pub currency: Currency,
+    pub initial_stock: InitialStock,
+}
+
+/// A change to a product: the fields to set. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductPatch {
+    pub name: Option<ProductName>,
+    pub description: Option<Description>,
+    pub category: Option<CategoryId>,
+    pub price: Option<Price>,
+}
+
+impl ProductPatch {
+    /// Whether the patch sets no field at all.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.category.is_none()
+            && self.price.is_none()
+    }
+}
+
+/// A product as the catalog shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    /// The product's id (a UUID).
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
+    pub id: String,
+    #[schema(example = "BAG-00042")]
+    pub sku: String,
+    #[schema(example = "Ridgeline 28L Daypack")]
+    pub name: String,
+    pub description: String,
+    /// The category's id (a slug).
+    #[schema(example = "bags-travel")]
+    pub category: String,
+    /// The price in minor units of `currency`.
+    #[schema(example = 8999)]
+    pub price_cents: i64,
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+/// A category and how many products it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Category {
+    /// The category's id (a slug).
+    #[schema(example = "coffee-tea")]
+    pub id: String,
+    #[schema(example = "Coffee & Tea")]
+    pub name: String,
+    pub description: String,
+    pub product_count: i64,
+}
+
+/// The order of a product listing; every order ends with the product id as tie-break.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// By name, A to Z.
+    #[default]
+    Name,
+    /// Cheapest first.
+    PriceAsc,
+    /// Dearest first.
+    PriceDesc,
+    /// Most recently created first.
+    Newest,
+}
+
+/// A parsed product listing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductQuery {
+    pub category: Option<CategoryId>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// A case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    pub sort: Sort,
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl ProductQuery {
+    /// Page size when none is asked for.
+    pub const DEFAULT_PER_PAGE: u32 = 20;
+    /// Largest page size.
+    pub const MAX_PER_PAGE: u32 = 100;
+    /// Longest name filter, in characters.
+    pub const MAX_QUERY_LEN: usize = 100;
+
+    /// Rows to skip before this page.
+    pub fn offset(&self) -> i64 {
+        (i64::from(self.page) - 1) * i64::from(self.per_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sku_accepts_upper_case_digits_and_dashes() {
+        for ok in ["KIT-00042", "ABC", "A-1", &"X".repeat(32)] {
+            assert_eq!(
+                Sku::parse(ok).map(|s| s.as_str().to_owned()),
+                Ok(ok.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn sku_refuses_bad_length_and_characters() {
+        for (bad, why) in [
+            ("AB", "too short"),
+            (&"X".repeat(33) as &str, "too long"),
+            ("kit-1", "lower case"),
+            ("KIT 1", "space"),
+            ("KIT_1", "underscore"),
+            ("KÏT", "non-ASCII"),
+            ("", "empty"),
+        ] {
+            assert!(Sku::parse(bad).is_err(), "{why}: {bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn name_is_trimmed_and_bounded() {
+        assert_eq!(ProductName::parse("  Mug ").unwrap().as_str(), "Mug");
+        assert!(ProductName::parse("   ").is_err());
+        assert!(ProductName::parse("").is_err());
+        assert!(
+            ProductName::parse(&"é".repeat(120)).is_ok(),
+            "counts characters, not bytes"
+        );
+        assert!(ProductName::parse(&"a".repeat(121)).is_err());
+        assert!(ProductName::parse("Mug\u{7}").is_err());
+    }
+
+    #[test]
+    fn description_may_be_empty_but_not_too_long() {
+        assert_eq!(Description::parse("").unwrap().as_str(), "");
+        assert!(Description::parse("line one\nline two\tand a tab").is_ok());
+        assert!(Description::parse(&"a".repeat(2000)).is_ok());
+        assert!(Description::parse(&"a".repeat(2001)).is_err());
+        assert!(Description::parse("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn price_is_positive_and_bounded() {
+        assert_eq!(Price::from_cents(1).unwrap().cents(), 1);
+        assert_eq!(Price::from_cents(100_000_000).unwrap().cents(), 100_000_000);
+        for bad in [0, -1, 100_000_001, i64::MAX, i64::MIN] {
+            assert!(Price::from_cents(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn currency_is_three_upper_case_letters() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        assert_eq!(Currency::usd().as_str(), "USD");
+        for bad in ["usd", "US", "USDD", "U5D", "", "ÜSD"] {
+            assert!(Currency::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn category_ids_are_slugs() {
+        assert!(CategoryId::parse("coffee-tea").is_ok());
+        for bad in ["", "Coffee", "coffee tea", "coffee_tea", &"a".repeat(65)] {
+            assert!(CategoryId::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn product_ids_are_uuids() {
+        let id = ProductId::new();
+        assert_eq!(ProductId::parse(&id.to_string()), Some(id));
+        assert_eq!(ProductId::parse("not-a-uuid"), None);
+        assert_eq!(ProductId::parse(""), None);
+    }
+
+    #[test]
+    fn initial_stock_is_bounded() {
+        assert_eq!(InitialStock::new(0).unwrap().units(), 0);
+        assert!(InitialStock::new(1_000_000).is_ok());
+        assert!(InitialStock::new(1_000_001).is_err());
+    }
+
+    #[test]
+    fn empty_patch_is_detected() {
+        let mut patch = ProductPatch {
+            name: None,
+            description: None,
+            category: None,
+            price: None,
+        };
+        assert!(patch.is_empty());
+        patch.price = Some(Price::from_cents(100).unwrap());
+        assert!(!patch.is_empty());
+    }
+
+    #[test]
+    fn offset_counts_whole_pages() {
+        let q = ProductQuery {
+            category: None,
+            min_price: None,
+            max_price: None,
+            name_contains: None,
+            sort: Sort::Name,
+            page: 3,
+            per_page: 20,
+        };
+        assert_eq!(q.offset(), 40);
+    }
+
+    #[test]
+    fn sort_names_are_snake_case() {
+        assert_eq!(serde_json::to_value(Sort::PriceDesc).unwrap(), "price_desc");
+        assert_eq!(Sort::default(), Sort::Name);
+    }
+}

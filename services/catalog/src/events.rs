@@ -1,0 +1,94 @@
+//! What the catalog publishes: its event types and their payloads. Every event's subject
+//! is the product id; events are recorded through the transactional outbox.
+
+use crate::domain::Product;
+use serde::{Deserialize, Serialize};
+
+/// The service name events are stamped with (`source` = `/bazaar/catalog`).
+pub const SOURCE: &str = "catalog";
+
+/// A product was created (by an administrator or by the seed).
+pub const PRODUCT_CREATED: &str = "bazaar.catalog.product.created.v1";
+/// A product's name, description, category or price changed; carries the whole product.
+pub const PRODUCT_UPDATED: &str = "bazaar.catalog.product.updated.v1";
+/// A product's price changed; recorded next to [`PRODUCT_UPDATED`].
+pub const PRODUCT_PRICE_CHANGED: &str = "bazaar.catalog.product.price_changed.v1";
+/// A product was deleted.
+pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
+
+/// Data of [`PRODUCT_CREATED`]: the product and the stock it starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductCreated {
+    #[serde(flatten)]
+    pub product: Product,
+    pub initial_stock: u32,
+}
+
+/// Data of [`PRODUCT_UPDATED`]: the product after the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductUpdated {
+    #[serde(flatten)]
+    pub product: Product,
+}
+
+/// Data of [`PRODUCT_PRICE_CHANGED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductPriceChanged {
+    pub product_id: String,
+    pub old_price_cents: i64,
+    pub new_price_cents: i64,
+    pub currency: String,
+}
+
+/// Data of [`PRODUCT_DELETED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDeleted {
+    pub product_id: String,
+    pub sku: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product() -> Product {
+        Product {
+            id: "p-1".into(),
+            sku: "KIT-00001".into(),
+            name: "Mug".into(),
+            description: "A mug.".into(),
+            category: "kitchen".into(),
+            price_cents: 1299,
+            currency: "USD".into(),
+            created_at: "2025-01-01T00:00:00.000Z".into(),
+            updated_at: "2025-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn created_carries_the_whole_product_flat_and_its_stock() {
+        let v = serde_json::to_value(ProductCreated {
+            product: product(),
+            initial_stock: 7,
+        })
+        .unwrap();
+        assert_eq!(v["id"], "p-1");
+        assert_eq!(v["price_cents"], 1299);
+        assert_eq!(v["initial_stock"], 7);
+        let back: ProductCreated = serde_json::from_value(v).unwrap();
+        assert_eq!(back.product, product());
+    }
+
+    #[test]
+    fn types_are_versioned_under_the_catalog() {
+        for t in [
+            PRODUCT_CREATED,
+            PRODUCT_UPDATED,
+            PRODUCT_PRICE_CHANGED,
+            PRODUCT_DELETED,
+        ] {
+            assert!(t.starts_with("bazaar.catalog.product."), "{t}");
+            assert!(t.ends_with(".v1"), "{t}");
+        }
+    }
+}

@@ -1,0 +1,715 @@
+//! The catalog's HTTP API under `/api/catalog`: handlers, their request and response
+//! bodies, and the OpenAPI document they make up.
+
+use crate::{
+    domain::{
+        Category, CategoryId, Currency, Description, InitialStock, Invalid, NewProduct, Price,
+        Product, ProductId, ProductName, ProductPatch, ProductQuery, Sku, Sort,
+    },
+    error::CatalogError,
+    store::{ProductRecord, Store},
+};
+use axum::{
+    extract::{FromRef, Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::IntoResponse,
+};
+use platform::{
+    FieldError, Problem,
+    auth::{Admin, Verifier},
+    extract::{Json, Query},
+    service::location,
+};
+use serde::{Deserialize, Serialize, de::IgnoredAny};
+use utoipa::{
+    IntoParams, Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub verifier: Verifier,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bazaar catalog",
+        description = "The shop's products and categories. Reading is open to everyone; \
+            creating, changing and deleting products needs an administrator's bearer token. \
+            Errors are RFC 9457 problem documents (`application/problem+json`); validation \
+            problems list each bad field in `errors`, the body as a whole being named `body`."
+    ),
+    tags(
+        (name = "categories", description = "The shop's fixed set of categories."),
+        (name = "products", description = "Products: listing, lookup and administration.")
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The catalog's routes and their OpenAPI document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_categories))
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product, delete_product))
+        .with_state(state)
+}
+
+/// `GET /api/catalog/categories`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CategoryList {
+    pub items: Vec<Category>,
+}
+
+/// One page of a product listing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<Product>,
+    /// How many products match, over all pages.
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// Filters, order and page of a product listing.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListProductsParams {
+    /// Only products of this category (its id, e.g. `kitchen`); an unknown one is a 422.
+    category: Option<String>,
+    /// Only products costing at least this much (minor units, ≥ 0).
+    #[param(minimum = 0)]
+    min_price: Option<i64>,
+    /// Only products costing at most this much (minor units, ≥ `min_price`).
+    #[param(minimum = 0)]
+    max_price: Option<i64>,
+    /// Only products whose name contains this text, ignoring case (at most 100
+    /// characters). A filter, not a search: use the search service for that.
+    #[param(max_length = 100)]
+    q: Option<String>,
+    /// The order; ties are broken by id. Default `name`.
+    #[param(inline)]
+    sort: Option<Sort>,
+    /// The page, from 1. Default 1.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Products per page, 1 to 100. Default 20.
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+}
+
+impl ListProductsParams {
+    fn parse(self) -> Result<ProductQuery, CatalogError> {
+        let mut errors = Vec::new();
+        let page = self.page.unwrap_or(1);
+        if page == 0 {
+            errors.push(FieldError::new("page", "must be 1 or more"));
+        }
+        let per_page = self.per_page.unwrap_or(ProductQuery::DEFAULT_PER_PAGE);
+        if !(1..=ProductQuery::MAX_PER_PAGE).contains(&per_page) {
+            errors.push(FieldError::new(
+                "per_page",
+                format!("must be between 1 and {}", ProductQuery::MAX_PER_PAGE),
+            ));
+        }
+        for (field, value) in [("min_price", self.min_price), ("max_price", self.max_price)] {
+            if value.is_some_and(|v| v < 0) {
+                errors.push(FieldError::new(field, "must be 0 or more"));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
+            && min > max
+        {
+            errors.push(FieldError::new(
+                "min_price",
+                "must not be greater than max_price",
+            ));
+        }
+        let name_contains = self
+            .q
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| q.trim().to_owned());
+        if name_contains
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > ProductQuery::MAX_QUERY_LEN)
+        {
+            errors.push(FieldError::new(
+                "q",
+                format!(
+                    "must be at most {} characters long",
+                    ProductQuery::MAX_QUERY_LEN
+                ),
+            ));
+        }
+        let category = match self.category.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => match CategoryId::parse(&raw) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(FieldError::new("category", e.to_string()));
+                    None
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(CatalogError::Invalid(errors));
+        }
+        Ok(ProductQuery {
+            category,
+            min_price: self.min_price,
+            max_price: self.max_price,
+            name_contains,
+            sort: self.sort.unwrap_or_default(),
+            page,
+            per_page,
+        })
+    }
+}
+
+/// A product to create.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateProductRequest {
+    /// 3 to 32 characters of `A-Z`, `0-9` and `-`; unique.
+    #[schema(example = "KIT-09001", pattern = "^[A-Z0-9-]{3,32}$")]
+    pub sku: String,
+    /// 1 to 120 characters.
+    #[schema(
+        example = "Hearthstone 10-inch Cast-Iron Skillet",
+        min_length = 1,
+        max_length = 120
+    )]
+    pub name: String,
+    /// At most 2000 characters; may be empty.
+    #[schema(max_length = 2000)]
+    pub description: String,
+    /// A category id from `GET /api/catalog/categories`.
+    #[schema(example = "kitchen")]
+    pub category: String,
+    /// The price in minor units, 1 to 100 000 000.
+    #[schema(example = 4999, minimum = 1, maximum = 100000000)]
+    pub price_cents: i64,
+    /// ISO 4217 code; default `USD`.
+    #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Units in stock to start with (handed to inventory), 0 to 1 000 000; default 0.
+    #[schema(maximum = 1000000)]
+    #[serde(default)]
+    pub initial_stock: Option<u32>,
+}
+
+impl CreateProductRequest {
+    fn parse(self) -> Result<NewProduct, CatalogError> {
+        let mut errors = Vec::new();
+        let sku = field(&mut errors, "sku", Sku::parse(&self.sku));
+        let name = field(&mut errors, "name", ProductName::parse(&self.name));
+        let description = field(
+            &mut errors,
+            "description",
+            Description::parse(&self.description),
+        );
+        let category = field(&mut errors, "category", CategoryId::parse(&self.category));
+        let price = field(
+            &mut errors,
+            "price_cents",
+            Price::from_cents(self.price_cents),
+        );
+        let currency = field(
+            &mut errors,
+            "currency",
+            self.currency
+                .as_deref()
+                .map_or_else(|| Ok(Currency::usd()), Currency::parse),
+        );
+        let initial_stock = field(
+            &mut errors,
+            "initial_stock",
+            InitialStock::new(self.initial_stock.unwrap_or(0)),
+        );
+        match (
+            sku,
+            name,
+            description,
+            category,
+            price,
+            currency,
+            initial_stock,
+        ) {
+            (
+                Some(sku),
+                Some(name),
+                Some(description),
+                Some(category),
+                Some(price),
+                Some(currency),
+                Some(initial_stock),
+            ) => Ok(NewProduct {
+                sku,
+                name,
+                description,
+                category,
+                price,
+                currency,
+                initial_stock,
+            }),
+            _ => Err(CatalogError::Invalid(errors)),
+        }
+    }
+}
+
+/// A change to a product: any non-empty subset of these fields. `sku` and `currency`
+/// cannot be changed; `id` and the timestamps are the server's and are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateProductRequest {
+    #[schema(min_length = 1, max_length = 120)]
+    pub name: Option<String>,
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// A category id from `GET /api/catalog/categories`.
+    pub category: Option<String>,
+    #[schema(minimum = 1, maximum = 100000000)]
+    pub price_cents: Option<i64>,
+    #[schema(ignore)]
+    #[serde(default)]
+    sku: Option<IgnoredAny>,
+    #[schema(ignore)]
+    #[serde(default)]
+    currency: Option<IgnoredAny>,
+}
+
+impl UpdateProductRequest {
+    fn parse(self) -> Result<ProductPatch, CatalogError> {
+        let mut errors = Vec::new();
+        if self.sku.is_some() {
+            errors.push(FieldError::new(
+                "sku",
+                "cannot be changed; create a new product instead",
+            ));
+        }
+        if self.currency.is_some() {
+            errors.push(FieldError::new("currency", "cannot be changed"));
+        }
+        let patch = ProductPatch {
+            name: self
+                .name
+                .and_then(|v| field(&mut errors, "name", ProductName::parse(&v))),
+            description: self
+                .description
+                .and_then(|v| field(&mut errors, "description", Description::parse(&v))),
+            category: self
+                .category
+                .and_then(|v| field(&mut errors, "category", CategoryId::parse(&v))),
+            price: self
+                .price_cents
+                .and_then(|v| field(&mut errors, "price_cents", Price::from_cents(v))),
+        };
+        if errors.is_empty() && patch.is_empty() {
+            errors.push(FieldError::new(
+                "body",
+                "the patch changes nothing: give at least one of name, description, category, price_cents",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(patch)
+        } else {
+            Err(CatalogError::Invalid(errors))
+        }
+    }
+}
+
+/// The parsed value, or `None` with the problem noted against `name`.
+fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
+    parsed
+        .map_err(|e| errors.push(FieldError::new(name, e.to_string())))
+        .ok()
+}
+
+/// The W3C trace context of the request, carried on to the events it causes.
+fn traceparent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn product_id(raw: &str) -> Result<ProductId, CatalogError> {
+    ProductId::parse(raw).ok_or_else(|| CatalogError::ProductNotFound(raw.to_owned()))
+}
+
+/// Lists the categories with their product counts.
+#[utoipa::path(
+    get,
+    path = "/api/catalog/categories",
+    tag = "categories",
+    responses(
+        (status = 200, description = "Every category, in the shop's order", body = CategoryList),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn list_categories(State(store): State<Store>) -> Result<Json<CategoryList>, CatalogError> {
+    Ok(Json(CategoryList {
+        items: store.categories().await?,
+    }))
+}
+
+/// Lists products, filtered, sorted and paged.
+#[utoipa::path(
+    get,
+    path = "/api/catalog/products",
+    tag = "products",
+    params(ListProductsParams),
+    responses(
+        (status = 200, description = "One page of matching products and the total count", body = ProductPage),
+        (status = 422, description = "A parameter is malformed or out of range (named in `errors`), or the category is unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn list_products(
+    State(store): State<Store>,
+    Query(params): Query<ListProductsParams>,
+) -> Result<Json<ProductPage>, CatalogError> {
+    let query = params.parse()?;
+    if let Some(category) = &query.category
+        && !store.category_exists(category.as_str()).await?
+    {
+        return Err(CatalogError::UnknownCategory(category.as_str().to_owned()));
+    }
+    let (items, total) = store.list(&query).await?;
+    Ok(Json(ProductPage {
+        items,
+        total,
+        page: query.page,
+        per_page: query.per_page,
+    }))
+}
+
+/// Gets one product.
+#[utoipa::path(
+    get,
+    path = "/api/catalog/products/{id}",
+    tag = "products",
+    params(("id" = String, Path, description = "The product's id")),
+    responses(
+        (status = 200, description = "The product", body = Product),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(product_id = %id))]
+async fn get_product(
+    State(store): State<Store>,
+    Path(id): Path<String>,
+) -> Result<Json<Product>, CatalogError> {
+    let pid = product_id(&id)?;
+    store
+        .get(pid)
+        .await?
+        .map(Json)
+        .ok_or(CatalogError::ProductNotFound(id))
+}
+
+/// Creates a product (administrators only) and announces it with `product.created`.
+#[utoipa::path(
+    post,
+    path = "/api/catalog/products",
+    tag = "products",
+    security(("bearer" = [])),
+    request_body(content = CreateProductRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Product,
+            headers(("Location" = String, description = "The new product's URL"))),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another product has this sku", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing, of the wrong type or invalid (named in `errors`), or the category is unknown", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn create_product(
+    State(store): State<Store>,
+    Admin(admin): Admin,
+    headers: HeaderMap,
+    Json(body): Json<CreateProductRequest>,
+) -> Result<impl IntoResponse, CatalogError> {
+    let record = ProductRecord {
+        id: ProductId::new(),
+        product: body.parse()?,
+        created_at: events::envelope::now_rfc3339(),
+    };
+    let product = store.create(record, traceparent(&headers)).await?;
+    tracing::info!(product_id = %product.id, sku = %product.sku, admin = %admin.sub, "product created");
+    let url = format!("/api/catalog/products/{}", product.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location(&url))],
+        Json(product),
+    ))
+}
+
+/// Changes some of a product's fields (administrators only). Records `product.updated`,
+/// plus `product.price_changed` when the price changed; a patch that changes no value
+/// records nothing and returns the product as it is.
+#[utoipa::path(
+    patch,
+    path = "/api/catalog/products/{id}",
+    tag = "products",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product's id")),
+    request_body(content = UpdateProductRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The product after the change", body = Product),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patch is empty, or a field is invalid or read-only (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(product_id = %id))]
+async fn update_product(
+    State(store): State<Store>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<UpdateProductRequest>,
+) -> Result<Json<Product>, CatalogError> {
+    let patch = body.parse()?;
+    let pid = product_id(&id)?;
+    let product = store.update(pid, &patch, traceparent(&headers)).await?;
+    tracing::info!(admin = %admin.sub, "product updated");
+    Ok(Json(product))
+}
+
+/// Deletes a product for good (administrators only) and records `product.deleted`.
+#[utoipa::path(
+    delete,
+    path = "/api/catalog/products/{id}",
+    tag = "products",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The product's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(product_id = %id))]
+async fn delete_product(
+    State(store): State<Store>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, CatalogError> {
+    let pid = product_id(&id)?;
+    store.delete(pid, traceparent(&headers)).await?;
+    tracing::info!(admin = %admin.sub, "product deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: serde_json::Value) -> Result<NewProduct, Vec<String>> {
+        let body: CreateProductRequest = serde_json::from_value(json).unwrap();
+        body.parse().map_err(|e| match e {
+            CatalogError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        })
+    }
+
+    #[test]
+    fn create_defaults_currency_and_stock() {
+        let p = create(serde_json::json!({
+            "sku": "KIT-1", "name": "Mug", "description": "", "category": "kitchen", "price_cents": 999
+        }))
+        .unwrap();
+        assert_eq!(p.currency.as_str(), "USD");
+        assert_eq!(p.initial_stock.units(), 0);
+    }
+
+    #[test]
+    fn create_reports_every_bad_field_at_once() {
+        let fields = create(serde_json::json!({
+            "sku": "k", "name": "", "description": "", "category": "Kitchen",
+            "price_cents": 0, "currency": "usd", "initial_stock": 2_000_000
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields,
+            [
+                "sku",
+                "name",
+                "category",
+                "price_cents",
+                "currency",
+                "initial_stock"
+            ]
+        );
+    }
+
+    fn patch(json: serde_json::Value) -> Result<ProductPatch, Vec<String>> {
+        let body: UpdateProductRequest = serde_json::from_value(json).unwrap();
+        body.parse().map_err(|e| match e {
+            CatalogError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        })
+    }
+
+    #[test]
+    fn patch_must_change_something_and_not_the_sku() {
+        assert_eq!(patch(serde_json::json!({})).unwrap_err(), ["body"]);
+        assert_eq!(
+            patch(serde_json::json!({"name": null})).unwrap_err(),
+            ["body"]
+        );
+        assert_eq!(
+            patch(serde_json::json!({"sku": "X-1", "name": "A"})).unwrap_err(),
+            ["sku"]
+        );
+        assert_eq!(
+            patch(serde_json::json!({"currency": "EUR"})).unwrap_err(),
+            ["currency"]
+        );
+        assert_eq!(
+            patch(serde_json::json!({"price_cents": -5})).unwrap_err(),
+            ["price_cents"]
+        );
+        let ok = patch(serde_json::json!({"price_cents": 500, "id": "ignored"})).unwrap();
+        assert_eq!(ok.price.map(Price::cents), Some(500));
+    }
+
+    fn list(params: ListProductsParams) -> Result<ProductQuery, Vec<String>> {
+        params.parse().map_err(|e| match e {
+            CatalogError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        })
+    }
+
+    #[test]
+    fn listing_defaults_and_bounds() {
+        let q = list(ListProductsParams::default()).unwrap();
+        assert_eq!((q.page, q.per_page, q.sort), (1, 20, Sort::Name));
+        let blank = ListProductsParams {
+            q: Some("  ".into()),
+            category: Some(String::new()),
+            ..Default::default()
+        };
+        let q = list(blank).unwrap();
+        assert_eq!((q.name_contains, q.category), (None, None));
+        let cases: Vec<(&str, ListProductsParams, &str)> = vec![
+            (
+                "page 0",
+                ListProductsParams {
+                    page: Some(0),
+                    ..Default::default()
+                },
+                "page",
+            ),
+            (
+                "per_page 101",
+                ListProductsParams {
+                    per_page: Some(101),
+                    ..Default::default()
+                },
+                "per_page",
+            ),
+            (
+                "per_page 0",
+                ListProductsParams {
+                    per_page: Some(0),
+                    ..Default::default()
+                },
+                "per_page",
+            ),
+            (
+                "negative price",
+                ListProductsParams {
+                    min_price: Some(-1),
+                    ..Default::default()
+                },
+                "min_price",
+            ),
+            (
+                "min above max",
+                ListProductsParams {
+                    min_price: Some(10),
+                    max_price: Some(5),
+                    ..Default::default()
+                },
+                "min_price",
+            ),
+            (
+                "not a slug",
+                ListProductsParams {
+                    category: Some("Not A Slug".into()),
+                    ..Default::default()
+                },
+                "category",
+            ),
+            (
+                "long q",
+                ListProductsParams {
+                    q: Some("x".repeat(101)),
+                    ..Default::default()
+                },
+                "q",
+            ),
+        ];
+        for (label, params, field) in cases {
+            assert_eq!(list(params).unwrap_err(), [field], "{label}");
+        }
+        let equal = ListProductsParams {
+            min_price: Some(5),
+            max_price: Some(5),
+            sort: Some(Sort::Newest),
+            ..Default::default()
+        };
+        assert!(list(equal).is_ok());
+    }
+}

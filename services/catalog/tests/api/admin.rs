@@ -1,0 +1,246 @@
+//! Changing the catalog: administrators only, every change with its events in the outbox.
+
+use crate::helpers::{assert_problem, new_product, spawn_app};
+use reqwest::{Method, StatusCode, header};
+use serde_json::json;
+
+const CREATED: &str = "bazaar.catalog.product.created.v1";
+const UPDATED: &str = "bazaar.catalog.product.updated.v1";
+const PRICE_CHANGED: &str = "bazaar.catalog.product.price_changed.v1";
+const DELETED: &str = "bazaar.catalog.product.deleted.v1";
+
+fn kinds(rows: &[crate::helpers::OutboxRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_product_and_it_is_announced() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut body = new_product("KIT-90001");
+    body["currency"] = json!("EUR");
+
+    // Act
+    let res = app
+        .send(
+            Method::POST,
+            "/api/catalog/products",
+            Some(&app.admin_token),
+            Some(&body),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let created: serde_json::Value = res.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/catalog/products/{id}"));
+    assert_eq!(created["sku"], "KIT-90001");
+    assert_eq!(created["name"], "Test Kettle");
+    assert_eq!(created["category"], "kitchen");
+    assert_eq!(created["price_cents"], 4999);
+    assert_eq!(created["currency"], "EUR");
+    assert_eq!(created["created_at"], created["updated_at"]);
+    assert_eq!(app.get_json(&location).await, created);
+
+    let events = app.events_of(id).await;
+    assert_eq!(kinds(&events), [CREATED]);
+    assert_eq!(events[0].data["initial_stock"], 5);
+    assert_eq!(events[0].data["sku"], "KIT-90001");
+    assert_eq!(events[0].data["currency"], "EUR");
+
+    // Currency and stock have defaults.
+    let mut minimal = new_product("KIT-90002");
+    minimal.as_object_mut().unwrap().remove("initial_stock");
+    let created = app.create_product(&minimal).await;
+    assert_eq!(created["currency"], "USD");
+    let events = app.events_of(created["id"].as_str().unwrap()).await;
+    assert_eq!(events[0].data["initial_stock"], 0);
+}
+
+#[tokio::test]
+async fn a_duplicate_sku_is_a_conflict() {
+    let app = spawn_app().await;
+    app.create_product(&new_product("DUP-1")).await;
+    let before = app.outbox().await.len();
+    let res = app
+        .send(
+            Method::POST,
+            "/api/catalog/products",
+            Some(&app.admin_token),
+            Some(&new_product("DUP-1")),
+        )
+        .await;
+    assert_problem(res, StatusCode::CONFLICT, Some("sku"), "duplicate sku").await;
+    // A seeded sku is taken too.
+    let res = app
+        .send(
+            Method::POST,
+            "/api/catalog/products",
+            Some(&app.admin_token),
+            Some(&new_product("KIT-00001")),
+        )
+        .await;
+    assert_problem(res, StatusCode::CONFLICT, Some("sku"), "seeded sku").await;
+    assert_eq!(
+        app.outbox().await.len(),
+        before,
+        "nothing recorded for a refused create"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_changes_only_what_it_names() {
+    // Arrange
+    let app = spawn_app().await;
+    let product = app.create_product(&new_product("PATCH-1")).await;
+    let id = product["id"].as_str().unwrap();
+    let path = format!("/api/catalog/products/{id}");
+
+    // Act: rename and move.
+    let res = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(&json!({"name": "Renamed Kettle", "category": "coffee-tea"})),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(res.status(), StatusCode::OK);
+    let patched: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(patched["name"], "Renamed Kettle");
+    assert_eq!(patched["category"], "coffee-tea");
+    assert_eq!(patched["description"], product["description"]);
+    assert_eq!(patched["price_cents"], product["price_cents"]);
+    assert_eq!(patched["created_at"], product["created_at"]);
+    assert!(patched["updated_at"].as_str() >= product["updated_at"].as_str());
+    assert_eq!(app.get_json(&path).await, patched);
+    let events = app.events_of(id).await;
+    assert_eq!(
+        kinds(&events),
+        [CREATED, UPDATED],
+        "no price change, no price event"
+    );
+    assert_eq!(events[1].data["name"], "Renamed Kettle");
+    assert_eq!(events[1].data["category"], "coffee-tea");
+}
+
+#[tokio::test]
+async fn a_price_change_records_updated_and_price_changed() {
+    let app = spawn_app().await;
+    let product = app.create_product(&new_product("PRICE-1")).await;
+    let id = product["id"].as_str().unwrap();
+    let path = format!("/api/catalog/products/{id}");
+
+    let res = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(&json!({"price_cents": 3999})),
+        )
+        .await;
+
+    assert_eq!(res.status(), StatusCode::OK);
+    let patched: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(patched["price_cents"], 3999);
+    let events = app.events_of(id).await;
+    assert_eq!(kinds(&events), [CREATED, UPDATED, PRICE_CHANGED]);
+    assert_eq!(events[1].data["price_cents"], 3999);
+    assert_eq!(
+        events[2].data,
+        json!({"product_id": id, "old_price_cents": 4999, "new_price_cents": 3999, "currency": "USD"})
+    );
+
+    // The same price again changes nothing and records nothing.
+    let res = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(&json!({"price_cents": 3999})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let unchanged: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(unchanged, patched);
+    assert_eq!(app.events_of(id).await.len(), 3);
+}
+
+#[tokio::test]
+async fn an_admin_deletes_a_product_for_good() {
+    let app = spawn_app().await;
+    let product = app.create_product(&new_product("GONE-1")).await;
+    let id = product["id"].as_str().unwrap();
+    let path = format!("/api/catalog/products/{id}");
+
+    let res = app
+        .send(Method::DELETE, &path, Some(&app.admin_token), None)
+        .await;
+
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get(&path).await,
+        StatusCode::NOT_FOUND,
+        None,
+        "deleted product",
+    )
+    .await;
+    let events = app.events_of(id).await;
+    assert_eq!(kinds(&events), [CREATED, DELETED]);
+    assert_eq!(events[1].data, json!({"product_id": id, "sku": "GONE-1"}));
+    let again = app
+        .send(Method::DELETE, &path, Some(&app.admin_token), None)
+        .await;
+    assert_problem(again, StatusCode::NOT_FOUND, None, "deleting twice").await;
+    // The sku is free again.
+    app.create_product(&new_product("GONE-1")).await;
+}
+
+#[tokio::test]
+async fn only_administrators_change_the_catalog() {
+    // Arrange
+    let app = spawn_app().await;
+    let product = app.create_product(&new_product("GUARD-1")).await;
+    let path = format!("/api/catalog/products/{}", product["id"].as_str().unwrap());
+    let before = app.outbox().await.len();
+    let create = new_product("GUARD-2");
+    let patch = json!({"price_cents": 1});
+    let writes: [(Method, &str, Option<&serde_json::Value>); 3] = [
+        (Method::POST, "/api/catalog/products", Some(&create)),
+        (Method::PATCH, &path, Some(&patch)),
+        (Method::DELETE, &path, None),
+    ];
+    let tokens: [(Option<&str>, StatusCode, &str); 4] = [
+        (None, StatusCode::UNAUTHORIZED, "no token"),
+        (Some("garbage"), StatusCode::UNAUTHORIZED, "garbage token"),
+        (
+            Some("eyJhbGciOiJFZERTQSJ9.e30.c2ln"),
+            StatusCode::UNAUTHORIZED,
+            "forged token",
+        ),
+        (Some(&app.customer_token), StatusCode::FORBIDDEN, "customer"),
+    ];
+
+    for (method, path, body) in &writes {
+        for (token, status, who) in &tokens {
+            // Act
+            let res = app.send(method.clone(), path, *token, *body).await;
+
+            // Assert
+            let case = format!("{method} {path} as {who}");
+            if *status == StatusCode::UNAUTHORIZED {
+                assert!(
+                    res.headers().contains_key(header::WWW_AUTHENTICATE),
+                    "{case}"
+                );
+            }
+            assert_problem(res, *status, None, &case).await;
+        }
+    }
+    assert_eq!(app.outbox().await.len(), before, "nothing was recorded");
+    assert_eq!(app.get_json(&path).await, product, "nothing changed");
+}
