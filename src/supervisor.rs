@@ -1,0 +1,427 @@
+//! `bazaar up`: every service as its own OS process, started in dependency order, health
+//! gated, restarted with backoff when it dies, and stopped in reverse order on Ctrl-C or
+//! SIGTERM.
+
+use crate::{UpArgs, serve::SERVICES};
+use anyhow::{Context, bail};
+use nix::{sys::signal, unistd::Pid};
+use platform::{config::default_port, shutdown::Shutdown};
+use std::{
+    io::IsTerminal,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::{Child, Command},
+    task::JoinHandle,
+};
+
+/// Services started together, level after level; each level waits for the previous one
+/// to be ready. Everything verifies tokens with identity, and the gateway fronts the rest.
+fn levels() -> Vec<Vec<&'static str>> {
+    let middle: Vec<&str> = SERVICES
+        .iter()
+        .copied()
+        .filter(|s| *s != "identity" && *s != "gateway")
+        .collect();
+    vec![vec!["identity"], middle, vec!["gateway"]]
+}
+
+/// How long a service may take to become ready at start-up.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a stopping service gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A process that ran this long before dying restarts without delay.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// One service to run: where it listens and where its data lives.
+#[derive(Debug, Clone)]
+struct Plan {
+    name: &'static str,
+    port: u16,
+    database_url: String,
+}
+
+/// What the supervisor knows of one service's process.
+#[derive(Debug, Default)]
+struct Status {
+    pid: Option<u32>,
+    starts: u32,
+    last_exit: Option<String>,
+}
+
+struct Keeper {
+    plan: Plan,
+    status: Arc<Mutex<Status>>,
+    stop: Shutdown,
+    task: JoinHandle<()>,
+}
+
+/// Runs the shop until Ctrl-C or SIGTERM.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "could not create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    let plans = plan(&args, &data_dir)?;
+    let exe = std::env::current_exe().context("could not find the bazaar executable")?;
+    let mut env: Vec<(String, String)> = plans
+        .iter()
+        .map(|p| {
+            (
+                format!("BAZAAR_{}_URL", p.name.to_ascii_uppercase()),
+                format!("http://127.0.0.1:{}", p.port),
+            )
+        })
+        .collect();
+    env.push((
+        "BAZAAR_SUPERVISOR_PID".into(),
+        std::process::id().to_string(),
+    ));
+    let env = Arc::new(env);
+    let colour = std::io::stdout().is_terminal();
+
+    let signalled = Shutdown::new();
+    {
+        let signalled = signalled.clone();
+        tokio::spawn(async move {
+            platform::shutdown::signal().await;
+            signalled.trigger();
+        });
+    }
+
+    let http = platform::client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let mut keepers: Vec<Keeper> = Vec::new();
+    let mut startup: anyhow::Result<()> = Ok(());
+    'levels: for level in levels() {
+        let mut waiting = Vec::new();
+        for name in level {
+            let plan = plans
+                .iter()
+                .find(|p| p.name == name)
+                .cloned()
+                .context("every service has a plan")?;
+            let keeper = spawn_keeper(exe.clone(), plan, env.clone(), colour);
+            waiting.push((keeper.plan.clone(), keeper.status.clone()));
+            keepers.push(keeper);
+        }
+        for (plan, status) in waiting {
+            tokio::select! {
+                r = wait_ready(&http, &plan, &status) => {
+                    if let Err(e) = r {
+                        startup = Err(e);
+                        break 'levels;
+                    }
+                }
+                _ = signalled.wait() => break 'levels,
+            }
+        }
+    }
+
+    if startup.is_ok() && !signalled.is_triggered() {
+        let gateway = plans.iter().find(|p| p.name == "gateway").map(|p| p.port);
+        println!(
+            "bazaar ready: http://127.0.0.1:{} ({} services, {} processes, in {} ms)",
+            gateway.unwrap_or_default(),
+            plans.len(),
+            keepers.len(),
+            started.elapsed().as_millis()
+        );
+        signalled.wait().await;
+    }
+
+    eprintln!("bazaar: stopping");
+    // The reverse of start-up order: the gateway stops taking requests first.
+    for level in levels().into_iter().rev() {
+        let mut stopping = Vec::new();
+        for k in keepers.iter_mut().filter(|k| level.contains(&k.plan.name)) {
+            k.stop.trigger();
+            stopping.push(&mut k.task);
+        }
+        for task in stopping {
+            let _ = task.await;
+        }
+    }
+    eprintln!("bazaar: stopped");
+    startup
+}
+
+/// Decides each service's port and database.
+fn plan(args: &UpArgs, data_dir: &Path) -> anyhow::Result<Vec<Plan>> {
+    let mut plans = Vec::new();
+    for name in SERVICES.iter().copied() {
+        let port = if name == "gateway" {
+            if args.port == 0 {
+                free_port(0)?
+            } else {
+                free_port(args.port).with_context(|| {
+                    format!(
+                        "port {} is in use: stop what uses it or pass --port",
+                        args.port
+                    )
+                })?
+            }
+        } else if args.port == 0 {
+            free_port(0)?
+        } else {
+            let offset = default_port(name).unwrap_or(8080).saturating_sub(8080);
+            args.port
+                .checked_add(offset)
+                .and_then(|p| free_port(p).ok())
+                .map_or_else(|| free_port(0), Ok)?
+        };
+        let database_url = match &args.database {
+            Some(server) => postgres_database(server, name)?,
+            None => format!("sqlite://{}", data_dir.join(format!("{name}.db")).display()),
+        };
+        plans.push(Plan {
+            name,
+            port,
+            database_url,
+        });
+    }
+    Ok(plans)
+}
+
+/// Checks that `port` on 127.0.0.1 is free (0: finds a free one) and returns it.
+fn free_port(port: u16) -> std::io::Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The URL of service `name`'s own database on a PostgreSQL server: the server URL's
+/// database name (default `bazaar`) suffixed with the service name.
+fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
+    let mut url =
+        url::Url::parse(server).with_context(|| format!("--database `{server}` is not a URL"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        bail!(
+            "--database must be a postgres:// URL, got `{}`",
+            url.scheme()
+        );
+    }
+    let base = url.path().trim_start_matches('/');
+    let base = if base.is_empty() { "bazaar" } else { base };
+    let db = format!("{base}_{name}");
+    url.set_path(&db);
+    Ok(url.to_string())
+}
+
+fn spawn_keeper(exe: PathBuf, plan: Plan, env: Arc<Vec<(String, String)>>, colour: bool) -> Keeper {
+    let status = Arc::new(Mutex::new(Status::default()));
+    let stop = Shutdown::new();
+    let task = tokio::spawn(keep(
+        exe,
+        plan.clone(),
+        env,
+        colour,
+        status.clone(),
+        stop.clone(),
+    ));
+    Keeper {
+        plan,
+        status,
+        stop,
+        task,
+    }
+}
+
+/// Keeps one service running until `stop`: starts it, waits for it to exit, and starts it
+/// again after a backoff that grows while it keeps crashing.
+async fn keep(
+    exe: PathBuf,
+    plan: Plan,
+    env: Arc<Vec<(String, String)>>,
+    colour: bool,
+    status: Arc<Mutex<Status>>,
+    stop: Shutdown,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let spawned_at = Instant::now();
+        let mut child = match start(&exe, &plan, &env, colour) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bazaar: could not start {}: {e:#}", plan.name);
+                if let Ok(mut s) = status.lock() {
+                    s.last_exit = Some(format!("could not start: {e}"));
+                    s.starts += 1;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        if let Ok(mut s) = status.lock() {
+            s.pid = child.id();
+            s.starts += 1;
+        }
+        let exited = tokio::select! {
+            r = child.wait() => Some(r),
+            _ = stop.wait() => None,
+        };
+        let Some(exit) = exited else {
+            terminate(&mut child, plan.name).await;
+            return;
+        };
+        let how = match exit {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("unknown ({e})"),
+        };
+        if let Ok(mut s) = status.lock() {
+            s.pid = None;
+            s.last_exit = Some(how.clone());
+        }
+        if stop.is_triggered() {
+            return;
+        }
+        if spawned_at.elapsed() > HEALTHY_RUN {
+            backoff = Duration::from_millis(200);
+        }
+        eprintln!(
+            "bazaar: {} exited ({how}); restarting in {} ms",
+            plan.name,
+            backoff.as_millis()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.wait() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+fn start(exe: &Path, plan: &Plan, env: &[(String, String)], colour: bool) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("serve")
+        .arg(plan.name)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("BAZAAR_LISTEN", format!("127.0.0.1:{}", plan.port))
+        .env("BAZAAR_DATABASE_URL", &plan.database_url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches only the supervisor, which
+        // then stops the services in order.
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let prefix = if colour {
+        format!("\x1b[{}m{:>9} |\x1b[0m ", colour_of(plan.name), plan.name)
+    } else {
+        format!("{:>9} | ", plan.name)
+    };
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(relay(out, prefix.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(relay(err, prefix));
+    }
+    Ok(child)
+}
+
+fn colour_of(name: &str) -> u8 {
+    let h = name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    31 + (h % 6) as u8
+}
+
+/// Copies a child's output to ours, a line at a time, behind its prefix.
+async fn relay(stream: impl AsyncRead + Unpin, prefix: String) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        println!("{prefix}{line}");
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within the grace period.
+async fn terminate(child: &mut Child, name: &str) {
+    if let Some(pid) = child.id() {
+        let _ = signal::kill(Pid::from_raw(pid as i32), signal::Signal::SIGTERM);
+        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+            return;
+        }
+        eprintln!("bazaar: {name} did not stop in time; killing it");
+    }
+    let _ = child.kill().await;
+}
+
+/// Waits until the service answers its readiness probe. A service that exits before it
+/// was ever ready fails the start-up: a configuration error would otherwise be retried
+/// forever behind a wall of logs.
+async fn wait_ready(
+    http: &reqwest::Client,
+    plan: &Plan,
+    status: &Mutex<Status>,
+) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}/health/ready", plan.port);
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(r) = http.get(&url).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        {
+            let s = status
+                .lock()
+                .map_err(|_| anyhow::anyhow!("status lock poisoned"))?;
+            if s.starts > 1 || (s.pid.is_none() && s.last_exit.is_some()) {
+                bail!(
+                    "{} stopped before it was ready ({}); see its log above",
+                    plan.name,
+                    s.last_exit.as_deref().unwrap_or("unknown exit")
+                );
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} was not ready within {} s",
+                plan.name,
+                READY_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_one_database_per_service() {
+        assert_eq!(
+            postgres_database("postgres://root@127.0.0.1:5432", "catalog").unwrap(),
+            "postgres://root@127.0.0.1:5432/bazaar_catalog"
+        );
+        assert_eq!(
+            postgres_database("postgres://u:p@db/shop?sslmode=disable", "identity").unwrap(),
+            "postgres://u:p@db/shop_identity?sslmode=disable"
+        );
+        assert!(postgres_database("mysql://x", "catalog").is_err());
+    }
+
+    #[test]
+    fn levels_cover_every_service_once() {
+        let mut all: Vec<&str> = levels().into_iter().flatten().collect();
+        all.sort_unstable();
+        let mut expected = SERVICES.to_vec();
+        expected.sort_unstable();
+        assert_eq!(all, expected);
+    }
+}

@@ -1,0 +1,309 @@
+//! Starting and inspecting a whole shop for a test.
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_EMAIL: &str = "admin@system-test.local";
+pub const ADMIN_PASSWORD: &str = "Correct-Horse-Battery-9";
+
+/// A running `bazaar up`, stopped (and its data removed) when dropped.
+pub struct Shop {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub http: reqwest::Client,
+}
+
+/// Options for [`Shop::start_with`].
+#[derive(Default)]
+pub struct Options {
+    pub env: Vec<(&'static str, String)>,
+    pub database: Option<String>,
+}
+
+impl Shop {
+    pub fn start() -> Shop {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Shop {
+        let data_dir = std::env::temp_dir().join(format!("bazaar-system-{}", unique()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bazaar"));
+        cmd.args(["up", "--port", "0", "--data-dir"])
+            .arg(&data_dir)
+            .env("BAZAAR_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("BAZAAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("BAZAAR_LOG", "warn")
+            .env_remove("BAZAAR_DATABASE")
+            .env_remove("BAZAAR_PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(db) = &options.database {
+            cmd.args(["--database", db]);
+        }
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("bazaar starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        for (stream, tx) in [
+            (
+                Box::new(stdout) as Box<dyn std::io::Read + Send>,
+                Some(ready_tx),
+            ),
+            (Box::new(stderr), None),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if std::env::var_os("TEST_LOG").is_some() {
+                        eprintln!("{line}");
+                    }
+                    if let (Some(tx), Some(rest)) = (&tx, line.strip_prefix("bazaar ready: ")) {
+                        let url = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send(url.to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let url = match ready_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "bazaar up did not print its ready line; its output:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Shop {
+            url,
+            data_dir,
+            child: Some(child),
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn supervisor_pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The pid of the process running `bazaar serve <service>` under this shop.
+    pub fn service_pid(&self, service: &str) -> Option<u32> {
+        children_of(self.supervisor_pid())
+            .into_iter()
+            .find(|(_, cmdline)| cmdline.ends_with(&format!("serve\0{service}\0")))
+            .map(|(pid, _)| pid)
+    }
+
+    /// Every service process of this shop: (pid, service).
+    pub fn service_processes(&self) -> Vec<(u32, String)> {
+        children_of(self.supervisor_pid())
+            .into_iter()
+            .filter_map(|(pid, cmdline)| {
+                let args: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
+                match args.as_slice() {
+                    [_, "serve", name] => Some((pid, (*name).to_owned())),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the supervisor to exit; returns its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("bazaar did not stop within 30 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last `n` lines the shop printed.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log.lock().unwrap();
+        log[log.len().saturating_sub(n)..].join("\n")
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.url))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.url))
+    }
+
+    /// Registers a customer and returns an access token.
+    pub async fn customer_token(&self) -> String {
+        let email = format!("shopper-{}@example.com", unique());
+        let password = "correct horse battery staple";
+        let r = self
+            .post("/api/identity/register")
+            .json(&json!({"email": email, "password": password, "name": "Ada Shopper"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
+        self.login(&email, password).await
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .post("/api/identity/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls `path` until it answers `status`, for at most `within`.
+    pub async fn wait_for_status(&self, path: &str, status: StatusCode, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = self.get(path).send().await
+                && r.status() == status
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} did not answer {status} within {within:?}; the shop's log:\n{}",
+                self.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = signal::kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// `(pid, cmdline)` of every process whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name in parentheses may hold spaces; fields after it are fixed.
+        let Some(after) = stat.rsplit_once(") ").map(|(_, a)| a) else {
+            continue;
+        };
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let (state, ppid) = (
+            fields.first().copied(),
+            fields.get(1).and_then(|p| p.parse::<u32>().ok()),
+        );
+        if ppid == Some(parent) && state != Some("Z") {
+            let cmdline =
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            out.push((pid, cmdline));
+        }
+    }
+    out
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        Instant::now().elapsed().as_nanos()
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos())
+    )
+}
+
+/// Asserts that a response is a problem document with `status`, and returns it.
+pub async fn assert_problem(r: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,265 @@
+//! The shop as a user meets it: one command, several processes, one address.
+
+use crate::helpers::{Options, Shop, alive, assert_problem, unique};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn register_login_and_me_through_the_gateway() {
+    let shop = Shop::start();
+    let email = format!("ada-{}@example.com", unique());
+    let r = shop
+        .post("/api/identity/register")
+        .json(&json!({"email": email, "password": "a long enough secret", "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "the gateway adds a request id"
+    );
+    let token = shop.login(&email, "a long enough secret").await;
+    let me: Value = shop
+        .get("/api/identity/me")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], email);
+    assert_eq!(me["roles"], json!(["customer"]));
+
+    // The gateway refuses what no service should see.
+    let r = shop.get("/api/identity/me").send().await.unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED).await;
+    let r = shop
+        .get("/api/identity/me")
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn browse_and_filter_the_seeded_catalog() {
+    let shop = Shop::start();
+    let cats: Value = shop
+        .get("/api/catalog/categories")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cats = cats["items"].as_array().unwrap();
+    assert!(cats.len() >= 10, "{} categories", cats.len());
+
+    let all: Value = shop
+        .get("/api/catalog/products?per_page=5")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(all["total"].as_u64().unwrap() >= 500, "{}", all["total"]);
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+
+    let category = cats[0]["id"].as_str().unwrap();
+    let filtered: Value = shop
+        .get(&format!(
+            "/api/catalog/products?category={category}&min_price=1000&max_price=20000&per_page=100"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for item in filtered["items"].as_array().unwrap() {
+        assert_eq!(item["category"], category);
+        let price = item["price_cents"].as_i64().unwrap();
+        assert!((1000..=20000).contains(&price), "{price}");
+    }
+    assert!(filtered["total"].as_u64().unwrap() < all["total"].as_u64().unwrap());
+
+    let id = all["items"][0]["id"].as_str().unwrap();
+    let one: Value = shop
+        .get(&format!("/api/catalog/products/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], id);
+
+    let r = shop
+        .get("/api/catalog/products?page=0")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let r = shop.get("/api/nonexistent/things").send().await.unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND).await;
+    let r = shop.get("/nowhere").send().await.unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND).await;
+    let r = shop.get("/api/catalog/openapi.json").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+}
+
+#[tokio::test]
+async fn an_admin_creates_products_and_a_customer_may_not() {
+    let shop = Shop::start();
+    let admin = shop.admin_token().await;
+    let customer = shop.customer_token().await;
+    let cats: Value = shop
+        .get("/api/catalog/categories")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let category = cats["items"][0]["id"].as_str().unwrap().to_owned();
+    let product = json!({
+        "sku": "SYS-0001",
+        "name": "Test Pattern Mug",
+        "description": "A mug that only exists in a system test.",
+        "category": category,
+        "price_cents": 1299
+    });
+
+    let r = shop
+        .post("/api/catalog/products")
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED).await;
+    let r = shop
+        .post("/api/catalog/products")
+        .bearer_auth(&customer)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+    let r = shop
+        .post("/api/catalog/products")
+        .bearer_auth(&admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let fetched: Value = shop
+        .get(&format!("/api/catalog/products/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["name"], "Test Pattern Mug");
+    assert_eq!(fetched["price_cents"], 1299);
+}
+
+#[tokio::test]
+async fn one_process_and_one_database_per_service_and_a_clean_stop() {
+    let mut shop = Shop::start();
+    let processes = shop.service_processes();
+    let mut names: Vec<&str> = processes.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["catalog", "gateway", "identity"], "{processes:?}");
+    let mut pids: Vec<u32> = processes.iter().map(|(p, _)| *p).collect();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "each service is its own process");
+    for db in ["identity.db", "catalog.db"] {
+        assert!(
+            shop.data_dir.join(db).exists(),
+            "{db} in the data directory"
+        );
+    }
+    let health: Value = shop
+        .get("/health/ready")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ready", "{health}");
+    assert_eq!(health["checks"]["catalog"], "ok", "{health}");
+    assert_eq!(health["checks"]["identity"], "ok", "{health}");
+
+    let code = shop.stop();
+    assert_eq!(code, Some(0), "Ctrl-C is a clean stop");
+    for pid in pids {
+        assert!(!alive(pid), "service process {pid} outlived the supervisor");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_service_is_refused_quickly_then_restarted() {
+    let shop = Shop::start();
+    let old = shop.service_pid("catalog").expect("catalog runs");
+    signal::kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
+    // Until it is back, the gateway answers at once with a problem, never a hang.
+    let started = Instant::now();
+    let r = shop.get("/api/catalog/products").send().await.unwrap();
+    if r.status() != StatusCode::OK {
+        assert!(r.status().is_server_error(), "{}", r.status());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    }
+    shop.wait_for_status(
+        "/api/catalog/products",
+        StatusCode::OK,
+        Duration::from_secs(15),
+    )
+    .await;
+    let new = shop.service_pid("catalog").expect("catalog was restarted");
+    assert_ne!(old, new);
+}
+
+#[tokio::test]
+async fn a_hung_service_times_out_at_the_gateway() {
+    let shop = Shop::start_with(Options {
+        env: vec![("BAZAAR_UPSTREAM_TIMEOUT_MS", "800".into())],
+        ..Options::default()
+    });
+    let pid = shop.service_pid("catalog").expect("catalog runs");
+    signal::kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    let r = shop.get("/api/catalog/categories").send().await.unwrap();
+    let took = started.elapsed();
+    signal::kill(Pid::from_raw(pid as i32), Signal::SIGCONT).unwrap();
+    assert_problem(r, StatusCode::GATEWAY_TIMEOUT).await;
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    shop.wait_for_status(
+        "/api/catalog/categories",
+        StatusCode::OK,
+        Duration::from_secs(10),
+    )
+    .await;
+}
