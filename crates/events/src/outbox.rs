@@ -18,8 +18,18 @@ pub enum OutboxError {
 }
 
 /// Records `event` in the outbox, inside the caller's transaction.
+///
+/// On PostgreSQL the producing transactions of one service are serialised from this
+/// point to their commit (a transaction-scoped advisory lock), so `seq` order is commit
+/// order: a consumer reading the outbox as a log can never see seq 11 before seq 10
+/// has committed, and so never skips an event. SQLite writers are serialised already.
 pub async fn enqueue(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), OutboxError> {
     let payload = serde_json::to_string(event)?;
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock(7368001)")
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO outbox (id, type, subject, time, payload, attempts) \
          VALUES ($1, $2, $3, $4, $5, 0)",
@@ -36,10 +46,11 @@ pub async fn enqueue(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(),
 
 /// The outbox's own migrations, in the version range reserved for the events crate
 /// (9_000_000 and up) so they never collide with a service's.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 9_000_001,
-    description: "events outbox",
-    sqlite: "CREATE TABLE outbox (
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource {
+        version: 9_000_001,
+        description: "events outbox",
+        sqlite: "CREATE TABLE outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         type TEXT NOT NULL,
@@ -52,7 +63,7 @@ pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
         last_error TEXT
     );
     CREATE INDEX outbox_pending ON outbox (delivered_at, seq);",
-    postgres: "CREATE TABLE outbox (
+        postgres: "CREATE TABLE outbox (
         seq BIGSERIAL PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
         type TEXT NOT NULL,
@@ -65,4 +76,18 @@ pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
         last_error TEXT
     );
     CREATE INDEX outbox_pending ON outbox (delivered_at, seq);",
-}];
+    },
+    MigrationSource {
+        version: 9_000_002,
+        description: "events consumer positions",
+        sqlite: CONSUMER_POSITIONS,
+        postgres: CONSUMER_POSITIONS,
+    },
+];
+
+/// Where each embedded consumer last read this outbox: the producer's view of backlog.
+const CONSUMER_POSITIONS: &str = "CREATE TABLE consumer_positions (
+    consumer TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    seen_at TEXT NOT NULL
+);";

@@ -17,8 +17,13 @@ pub const ENV_PREFIX: &str = "BAZAAR_";
 
 /// Every service of the shop, in start-up order, with its default port.
 ///
-/// The gateway listens on 8080; service `n` of this list on `8080 + n`.
-pub const SERVICES: &[(&str, u16)] = &[("identity", 8081), ("catalog", 8082), ("gateway", 8080)];
+/// The gateway listens on 8080 and each service on its own port after it.
+pub const SERVICES: &[(&str, u16)] = &[
+    ("identity", 8081),
+    ("catalog", 8082),
+    ("inventory", 8086),
+    ("gateway", 8080),
+];
 
 /// The default port of a service, if it is one of [`SERVICES`].
 pub fn default_port(service: &str) -> Option<u16> {
@@ -50,6 +55,15 @@ pub struct CommonSettings {
     pub token_issuer: String,
     /// `aud` of those tokens (`BAZAAR_TOKEN_AUDIENCE`).
     pub token_audience: String,
+    /// How events travel between services (`BAZAAR_BROKER`): `embedded` (consumers read
+    /// each producer's outbox over HTTP; nothing to install) or an `amqp://` URL (RabbitMQ).
+    pub broker: String,
+    /// Prefix of the broker's exchange and queue names (`BAZAAR_EVENTS_NAMESPACE`), so
+    /// several shops (or test runs) can share one broker.
+    pub events_namespace: String,
+    /// Attempts a consumer makes at an event before it goes to the dead-letter store
+    /// (`BAZAAR_EVENT_MAX_ATTEMPTS`).
+    pub event_max_attempts: u32,
 }
 
 impl CommonSettings {
@@ -65,6 +79,9 @@ impl CommonSettings {
             shutdown_grace_ms: 10_000,
             token_issuer: "bazaar-identity".into(),
             token_audience: "bazaar".into(),
+            broker: "embedded".into(),
+            events_namespace: "bazaar".into(),
+            event_max_attempts: 5,
         }
     }
 }
@@ -186,6 +203,17 @@ impl<S: ServiceSettings> Settings<S> {
                     "BAZAAR_DATABASE_URL must start with sqlite:, postgres:// or postgresql://, got `{}`",
                     c.database_url
                 ));
+            }
+            if c.broker != "embedded"
+                && !(c.broker.starts_with("amqp://") || c.broker.starts_with("amqps://"))
+            {
+                errors.push(format!(
+                    "BAZAAR_BROKER must be `embedded` or an amqp:// URL, got `{}`",
+                    c.broker
+                ));
+            }
+            if c.event_max_attempts == 0 {
+                errors.push("BAZAAR_EVENT_MAX_ATTEMPTS must be at least 1".into());
             }
             if c.body_limit_bytes == 0 {
                 errors.push("BAZAAR_BODY_LIMIT_BYTES must be greater than 0".into());

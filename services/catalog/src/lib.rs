@@ -23,7 +23,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let db = Db::connect(&settings.common.database_url, &store::migrations())
         .await
         .context("could not open the catalog database")?;
-    let store = Store::new(db.clone());
+    let producer = ::events::Producer::new(
+        "catalog",
+        db.clone(),
+        ::events::Broker::from_settings(&settings.common),
+    );
+    let store = Store::new(db.clone(), producer.clone());
 
     let started = Instant::now();
     match seed::run(&store, settings.own.seed, settings.own.seed_products).await? {
@@ -44,10 +49,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         &settings.common.token_audience,
     );
     let (router, openapi) = routes::router(routes::AppState { store, verifier }).split_for_parts();
-    Service::builder("catalog", &settings.common)
+    let builder = Service::builder("catalog", &settings.common);
+    let relay = producer.clone().relay(builder.shutdown());
+    builder
         .routes(router)
+        .routes(producer.routes())
         .openapi(openapi)
         .database(&db)
+        .worker("outbox-relay", relay)
         .bind()
         .await
 }

@@ -113,15 +113,16 @@ pub enum SeedOutcome {
 }
 
 /// The catalog's data access. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     db: Db,
+    producer: ::events::Producer,
 }
 
 impl Store {
     /// A store over the catalog's migrated database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, producer: ::events::Producer) -> Self {
+        Self { db, producer }
     }
 
     /// Inserts the categories that do not exist yet; existing ones keep their text.
@@ -259,6 +260,7 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         let product = insert_product(&mut tx, &record, traceparent.as_deref()).await?;
         tx.commit().await?;
+        self.producer.notify();
         Ok(product)
     }
 
@@ -346,6 +348,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.producer.notify();
         Ok(after)
     }
 
@@ -383,6 +386,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.producer.notify();
         Ok(())
     }
 
@@ -420,12 +424,14 @@ impl Store {
         if existing > 0 {
             // Products were created before seeding was ever on: remember not to seed.
             tx.commit().await?;
+            self.producer.notify();
             return Ok(SeedOutcome::NotFresh);
         }
         for record in products {
             insert_product(&mut tx, record, None).await?;
         }
         tx.commit().await?;
+        self.producer.notify();
         Ok(SeedOutcome::Seeded(products.len()))
     }
 }

@@ -40,7 +40,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let db = Db::connect(&settings.common.database_url, &migrations)
         .await
         .context("could not open the identity database")?;
-    let store = Store::new(db.clone());
+    let producer = events::Producer::new(
+        "identity",
+        db.clone(),
+        events::Broker::from_settings(&settings.common),
+    );
+    let store = Store::new(db.clone(), producer.clone());
     let keys = keys::Keys::load_or_generate(
         &store,
         &settings.common.token_issuer,
@@ -62,10 +67,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         refresh_ttl_secs: i64::try_from(settings.own.refresh_token_ttl_secs).unwrap_or(i64::MAX),
     };
     let (router, doc) = routes::router(state);
-    Service::builder("identity", &settings.common)
+    let builder = Service::builder("identity", &settings.common);
+    let relay = producer.clone().relay(builder.shutdown());
+    builder
         .routes(router)
+        .routes(producer.routes())
         .openapi(doc)
         .database(&db)
+        .worker("outbox-relay", relay)
         .bind()
         .await
 }

@@ -103,14 +103,15 @@ pub enum Rotation {
 }
 
 /// Identity's database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     db: Db,
+    producer: events::Producer,
 }
 
 impl Store {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, producer: events::Producer) -> Self {
+        Self { db, producer }
     }
 
     /// Stores a new account and its `user.registered` event in one transaction.
@@ -120,6 +121,7 @@ impl Store {
         insert_user(&mut tx, user).await?;
         events::outbox::enqueue(&mut tx, event).await?;
         tx.commit().await?;
+        self.producer.notify();
         Ok(())
     }
 
@@ -224,6 +226,7 @@ impl Store {
             true
         };
         tx.commit().await?;
+        self.producer.notify();
         Ok(changed)
     }
 

@@ -1,0 +1,310 @@
+//! The RabbitMQ transport (AMQP 0-9-1 through `lapin`).
+//!
+//! Topology, all durable, names prefixed with the namespace (`bazaar`):
+//! a topic exchange `bazaar.events` (routing key = event type); per consuming service a
+//! quorum queue `bazaar.<service>` bound to each type it subscribes to, dead-lettering
+//! into the fanout exchange `bazaar.dead` and its queue `bazaar.<service>.dead`.
+//! Producers publish persistent, mandatory messages with publisher confirms; an
+//! unroutable message counts as not delivered, so an event is never dropped for want of a
+//! queue. Consumers ack only after the inbox transaction commits.
+
+use crate::consumer::{Consumer, Outcome};
+use crate::envelope::Event;
+use anyhow::{Context, anyhow};
+use futures_util::StreamExt;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    PublisherConfirm,
+    options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+        BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+        QueueDeclareOptions,
+    },
+    types::{AMQPValue, FieldTable},
+};
+use platform::shutdown::Shutdown;
+use std::time::Duration;
+
+/// How long a publish may wait for the broker's confirm before it counts as failed.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting (TCP + AMQP handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unacknowledged deliveries a consumer holds at once.
+const PREFETCH: u16 = 64;
+
+fn events_exchange(ns: &str) -> String {
+    format!("{ns}.events")
+}
+
+fn dead_exchange(ns: &str) -> String {
+    format!("{ns}.dead")
+}
+
+/// The queue of a consuming service.
+pub fn queue_name(ns: &str, service: &str) -> String {
+    format!("{ns}.{service}")
+}
+
+async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props))
+        .await
+        .map_err(|_| anyhow!("connecting to the broker timed out"))?
+        .context("could not connect to the broker")
+}
+
+async fn declare_exchanges(ch: &Channel, ns: &str) -> anyhow::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    ch.exchange_declare(
+        events_exchange(ns).as_str().into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.exchange_declare(
+        dead_exchange(ns).as_str().into(),
+        ExchangeKind::Fanout,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Declares a consuming service's queue, its bindings and its dead-letter queue.
+/// Idempotent; run by the consumer at start and by `bazaar up` before anything starts, so
+/// that events published before the consumer's first start wait in its queue.
+pub async fn declare_consumer(
+    ch: &Channel,
+    ns: &str,
+    service: &str,
+    types: &[&str],
+) -> anyhow::Result<()> {
+    declare_exchanges(ch, ns).await?;
+    let queue = queue_name(ns, service);
+    let dead = format!("{queue}.dead");
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(dead.as_str().into(), durable, args.clone())
+        .await?;
+    ch.queue_bind(
+        dead.as_str().into(),
+        dead_exchange(ns).as_str().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(dead_exchange(ns).as_str().into()),
+    );
+    ch.queue_declare(queue.as_str().into(), durable, args)
+        .await?;
+    for kind in types {
+        ch.queue_bind(
+            queue.as_str().into(),
+            events_exchange(ns).as_str().into(),
+            (*kind).into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Declares the whole topology for the given consumers: `(service, event types)`.
+pub async fn declare_topology(
+    url: &str,
+    ns: &str,
+    consumers: &[(&str, Vec<&str>)],
+) -> anyhow::Result<()> {
+    let conn = connect(url, "bazaar-topology").await?;
+    let ch = conn.create_channel().await?;
+    for (service, types) in consumers {
+        declare_consumer(&ch, ns, service, types).await?;
+    }
+    let _ = conn.close(200, "done".into()).await;
+    Ok(())
+}
+
+/// A confirmed-publish channel to the events exchange.
+pub struct Publisher {
+    conn: Connection,
+    channel: Channel,
+    exchange: String,
+}
+
+impl Publisher {
+    pub async fn connect(url: &str, ns: &str, service: &str) -> anyhow::Result<Self> {
+        let conn = connect(url, &format!("{service}-relay")).await?;
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        declare_exchanges(&channel, ns).await?;
+        Ok(Self {
+            conn,
+            channel,
+            exchange: events_exchange(ns),
+        })
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.conn.status().connected() && self.channel.status().connected()
+    }
+
+    /// Sends one event; await its confirm with [`await_confirm`].
+    pub async fn publish(
+        &self,
+        id: &str,
+        kind: &str,
+        payload: &[u8],
+    ) -> anyhow::Result<PublisherConfirm> {
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_message_id(id.into())
+            .with_content_type("application/cloudevents+json".into())
+            .with_type(kind.into());
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                kind.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                payload,
+                props,
+            )
+            .await?;
+        Ok(confirm)
+    }
+}
+
+/// Waits for the broker's confirm of one publish: `Ok` only for an ack of a routed message.
+pub async fn await_confirm(confirm: PublisherConfirm) -> anyhow::Result<()> {
+    let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+        .await
+        .map_err(|_| anyhow!("the broker did not confirm within {CONFIRM_TIMEOUT:?}"))??;
+    match confirmation {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(anyhow!(
+            "no queue is bound for this event type yet (message returned)"
+        )),
+        Confirmation::Nack(_) => Err(anyhow!("the broker refused the message (nack)")),
+        Confirmation::NotRequested => Err(anyhow!("publisher confirms are not enabled")),
+    }
+}
+
+/// Consumes the service's queue until shutdown, reconnecting after any broker failure.
+pub async fn consume(
+    consumer: Consumer,
+    url: String,
+    ns: String,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut failures = 0u32;
+    loop {
+        match consume_once(&consumer, &url, &ns, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                failures += 1;
+                let wait = crate::consumer::backoff(failures.min(6) + 3);
+                tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "event consumer lost the broker");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn consume_once(
+    consumer: &Consumer,
+    url: &str,
+    ns: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let service = consumer.service().to_owned();
+    let conn = connect(url, &format!("{service}-consumer")).await?;
+    let ch = conn.create_channel().await?;
+    let types: Vec<&str> = consumer
+        .subscriptions()
+        .iter()
+        .flat_map(|s| s.types.iter().copied())
+        .collect();
+    declare_consumer(&ch, ns, &service, &types).await?;
+    ch.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+    let mut deliveries = ch
+        .basic_consume(
+            queue_name(ns, &service).as_str().into(),
+            format!("{service}-{}", std::process::id()).as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %queue_name(ns, &service), "consuming events");
+    loop {
+        let next = tokio::select! {
+            d = deliveries.next() => d,
+            _ = shutdown.wait() => {
+                let _ = conn.close(200, "shutting down".into()).await;
+                return Ok(());
+            }
+        };
+        let delivery = match next {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(anyhow!("the broker cancelled the consumer")),
+        };
+        let event: Event = match serde_json::from_slice(&delivery.data) {
+            Ok(e) => e,
+            Err(e) => {
+                let raw = String::from_utf8_lossy(&delivery.data).into_owned();
+                consumer
+                    .dead_letter_undecodable(&raw, &format!("not a CloudEvent: {e}"), None)
+                    .await?;
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
+                continue;
+            }
+        };
+        // Retries happen here, holding the delivery, so the event keeps its place; a
+        // failing event is bounded by the attempt limit, then dead-lettered.
+        loop {
+            match consumer.process(&event, None).await {
+                Ok(Outcome::Retry(wait)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer database unavailable; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                }
+            }
+        }
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+}

@@ -1,0 +1,461 @@
+//! The consuming side: subscriptions declared in the consuming service's code, a handler
+//! that applies an event inside a transaction, the inbox that makes a redelivered event
+//! have no second effect, and the dead-letter store for events that keep failing.
+
+use crate::{envelope::Event, faults, now_rfc3339};
+use futures_util::future::BoxFuture;
+use platform::db::{Db, MigrationSource, is_unique_violation};
+use rand::RngExt;
+use serde::Serialize;
+use sqlx::{Any, Row, Transaction};
+use std::{sync::Arc, time::Duration};
+
+/// What a consuming service subscribes to: one producer's event types.
+#[derive(Debug, Clone, Copy)]
+pub struct Subscription {
+    /// The producing service (`catalog`).
+    pub producer: &'static str,
+    /// The event types taken from it (`bazaar.catalog.product.created.v1`).
+    pub types: &'static [&'static str],
+}
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying: a lock, a timeout, a dependency down.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Never going to work: the event makes no sense to this consumer. Dead-lettered at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        HandlerError::Transient(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for HandlerError {
+    fn from(e: serde_json::Error) -> Self {
+        HandlerError::Permanent(format!("the event's data does not fit: {e}"))
+    }
+}
+
+/// Applies events to the consuming service's own state.
+///
+/// Everything the handler writes goes through `tx`, which also records the event in the
+/// inbox: the effects and the "handled" mark commit together or not at all.
+pub trait Handler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler's effects committed.
+    Handled,
+    /// Already handled before (a redelivery); nothing was done.
+    Duplicate,
+    /// The handler failed; try again after this long.
+    Retry(Duration),
+    /// Failed too often (or permanently): moved to the dead-letter store.
+    DeadLettered,
+}
+
+/// A read position in a producer's log, advanced in the same transaction as the effects
+/// (the embedded transport's cursor).
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    pub producer: &'a str,
+    pub seq: i64,
+}
+
+/// A dead letter, as listed to operators.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    pub id: String,
+    pub event_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub source: Option<String>,
+    pub error: String,
+    pub attempts: i64,
+    pub dead_at: String,
+    pub replayed_at: Option<String>,
+    /// The event as it arrived.
+    pub payload: serde_json::Value,
+}
+
+/// The result of replaying a dead letter.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayResult {
+    /// The handler succeeded this time.
+    Handled,
+    /// The event had been handled meanwhile; nothing to do.
+    AlreadyHandled,
+    /// The handler failed again; the dead letter stays, with the new error.
+    Failed,
+}
+
+/// A consuming service's event machinery. Cheap to clone.
+#[derive(Clone)]
+pub struct Consumer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: String,
+    db: Db,
+    handler: Arc<dyn Handler>,
+    subscriptions: Vec<Subscription>,
+    max_attempts: u32,
+}
+
+/// The consumer tables, in the version range reserved for the events crate.
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
+    version: 9_000_101,
+    description: "events inbox, cursors, attempts, dead letters",
+    sqlite: CONSUMER_TABLES,
+    postgres: CONSUMER_TABLES,
+}];
+
+const CONSUMER_TABLES: &str = "
+CREATE TABLE inbox (
+    event_id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    handled_at TEXT NOT NULL
+);
+CREATE TABLE event_cursors (
+    producer TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until TEXT
+);
+CREATE TABLE event_attempts (
+    event_id TEXT PRIMARY KEY,
+    attempts BIGINT NOT NULL,
+    last_error TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE dead_letters (
+    id TEXT PRIMARY KEY,
+    event_id TEXT,
+    type TEXT,
+    source TEXT,
+    payload TEXT NOT NULL,
+    error TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    dead_at TEXT NOT NULL,
+    replayed_at TEXT
+);
+CREATE INDEX dead_letters_open ON dead_letters (replayed_at, dead_at);
+";
+
+impl Consumer {
+    pub fn new(
+        service: &str,
+        db: Db,
+        handler: impl Handler,
+        subscriptions: &[Subscription],
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                service: service.to_owned(),
+                db,
+                handler: Arc::new(handler),
+                subscriptions: subscriptions.to_vec(),
+                max_attempts: max_attempts.max(1),
+            }),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    pub fn subscriptions(&self) -> &[Subscription] {
+        &self.inner.subscriptions
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Whether this consumer takes events of `kind`.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.inner
+            .subscriptions
+            .iter()
+            .any(|s| s.types.contains(&kind))
+    }
+
+    /// Handles one delivery: at most one effect per event id, however often it arrives.
+    #[tracing::instrument(skip_all, fields(consumer = %self.inner.service, event_id = %event.id, event_type = %event.kind))]
+    pub async fn process(
+        &self,
+        event: &Event,
+        position: Option<Position<'_>>,
+    ) -> Result<Outcome, sqlx::Error> {
+        let db = &self.inner.db;
+        let mut tx = db.begin_write().await?;
+        let seen = sqlx::query("SELECT 1 FROM inbox WHERE event_id = $1")
+            .bind(&event.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if seen {
+            advance(&mut tx, position).await?;
+            tx.commit().await?;
+            return Ok(Outcome::Duplicate);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&event.id)
+        .bind(&event.kind)
+        .bind(&event.source)
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                // Another replica handled it between our check and our insert.
+                drop(tx);
+                return Ok(Outcome::Duplicate);
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let result = self.inner.handler.handle(&mut tx, event).await;
+        match result {
+            Ok(()) => {
+                advance(&mut tx, position).await?;
+                sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
+                    .bind(&event.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                faults::point(&format!("{}.consumer.after_commit", self.inner.service));
+                Ok(Outcome::Handled)
+            }
+            Err(err) => {
+                tx.rollback().await?;
+                self.failed(event, &err, position).await
+            }
+        }
+    }
+
+    async fn failed(
+        &self,
+        event: &Event,
+        err: &HandlerError,
+        position: Option<Position<'_>>,
+    ) -> Result<Outcome, sqlx::Error> {
+        let db = &self.inner.db;
+        let mut tx = db.begin_write().await?;
+        let now = now_rfc3339();
+        sqlx::query(
+            "INSERT INTO event_attempts (event_id, attempts, last_error, updated_at) \
+             VALUES ($1, 1, $2, $3) \
+             ON CONFLICT (event_id) DO UPDATE SET attempts = event_attempts.attempts + 1, \
+             last_error = excluded.last_error, updated_at = excluded.updated_at",
+        )
+        .bind(&event.id)
+        .bind(err.to_string())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        let attempts: i64 = sqlx::query("SELECT attempts FROM event_attempts WHERE event_id = $1")
+            .bind(&event.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let permanent = matches!(err, HandlerError::Permanent(_));
+        if permanent || attempts >= i64::from(self.inner.max_attempts) {
+            tracing::warn!(event_id = %event.id, attempts, error = %err, "event dead-lettered");
+            let payload = serde_json::to_string(event).unwrap_or_default();
+            insert_dead_letter(&mut tx, Some(event), &payload, &err.to_string(), attempts).await?;
+            sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
+                .bind(&event.id)
+                .execute(&mut *tx)
+                .await?;
+            advance(&mut tx, position).await?;
+            tx.commit().await?;
+            return Ok(Outcome::DeadLettered);
+        }
+        tx.commit().await?;
+        tracing::info!(event_id = %event.id, attempts, error = %err, "event handler failed; will retry");
+        Ok(Outcome::Retry(backoff(attempts as u32)))
+    }
+
+    /// Stores a delivery that could not even be read as an event.
+    pub async fn dead_letter_undecodable(
+        &self,
+        payload: &str,
+        error: &str,
+        position: Option<Position<'_>>,
+    ) -> Result<(), sqlx::Error> {
+        tracing::warn!(error, "undecodable event dead-lettered");
+        let mut tx = self.inner.db.begin_write().await?;
+        insert_dead_letter(&mut tx, None, payload, error, 1).await?;
+        advance(&mut tx, position).await?;
+        tx.commit().await
+    }
+
+    /// Dead letters not yet replayed successfully, oldest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, type, source, error, attempts, dead_at, replayed_at, payload \
+             FROM dead_letters WHERE replayed_at IS NULL ORDER BY dead_at, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.inner.db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload")?;
+                Ok(DeadLetter {
+                    id: r.try_get("id")?,
+                    event_id: r.try_get("event_id")?,
+                    kind: r.try_get("type")?,
+                    source: r.try_get("source")?,
+                    error: r.try_get("error")?,
+                    attempts: r.try_get("attempts")?,
+                    dead_at: r.try_get("dead_at")?,
+                    replayed_at: r.try_get("replayed_at")?,
+                    payload: serde_json::from_str(&payload)
+                        .unwrap_or(serde_json::Value::String(payload)),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs a dead letter through the handler again. `None` when there is no open dead
+    /// letter with that id.
+    pub async fn replay(&self, id: &str) -> Result<Option<ReplayResult>, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT payload FROM dead_letters WHERE id = $1 AND replayed_at IS NULL")
+                .bind(id)
+                .fetch_optional(self.inner.db.pool())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get(0)?;
+        let event: Event = match serde_json::from_str(&payload) {
+            Ok(e) => e,
+            Err(e) => {
+                self.note_replay_failure(id, &format!("still undecodable: {e}"))
+                    .await?;
+                return Ok(Some(ReplayResult::Failed));
+            }
+        };
+        let mut tx = self.inner.db.begin_write().await?;
+        let seen = sqlx::query("SELECT 1 FROM inbox WHERE event_id = $1")
+            .bind(&event.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !seen {
+            sqlx::query(
+                "INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(&event.source)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+            if let Err(e) = self.inner.handler.handle(&mut tx, &event).await {
+                tx.rollback().await?;
+                self.note_replay_failure(id, &e.to_string()).await?;
+                return Ok(Some(ReplayResult::Failed));
+            }
+        }
+        sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE id = $2")
+            .bind(now_rfc3339())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(if seen {
+            ReplayResult::AlreadyHandled
+        } else {
+            ReplayResult::Handled
+        }))
+    }
+
+    async fn note_replay_failure(&self, id: &str, error: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE dead_letters SET error = $1, attempts = attempts + 1 WHERE id = $2")
+            .bind(error)
+            .bind(id)
+            .execute(self.inner.db.pool())
+            .await
+            .map(|_| ())
+    }
+
+    /// How many events this consumer has handled (its inbox size).
+    pub async fn handled_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT COUNT(*) FROM inbox")
+            .fetch_one(self.inner.db.pool())
+            .await?
+            .try_get(0)
+    }
+}
+
+async fn insert_dead_letter(
+    tx: &mut Transaction<'static, Any>,
+    event: Option<&Event>,
+    payload: &str,
+    error: &str,
+    attempts: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO dead_letters (id, event_id, type, source, payload, error, attempts, dead_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(event.map(|e| e.id.clone()))
+    .bind(event.map(|e| e.kind.clone()))
+    .bind(event.map(|e| e.source.clone()))
+    .bind(payload)
+    .bind(error)
+    .bind(attempts)
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Moves the embedded cursor forward (never back) inside the caller's transaction.
+async fn advance(
+    tx: &mut Transaction<'static, Any>,
+    position: Option<Position<'_>>,
+) -> Result<(), sqlx::Error> {
+    if let Some(p) = position {
+        sqlx::query(
+            "INSERT INTO event_cursors (producer, position) VALUES ($1, $2) \
+             ON CONFLICT (producer) DO UPDATE SET position = excluded.position \
+             WHERE event_cursors.position < excluded.position",
+        )
+        .bind(p.producer)
+        .bind(p.seq)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Exponential backoff with full jitter: up to 100 ms × 2^(attempt-1), at most 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = 100u64
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(5_000);
+    Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
+}

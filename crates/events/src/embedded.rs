@@ -1,0 +1,185 @@
+//! The embedded transport: each consuming service reads each producer's outbox as a log
+//! over HTTP (long polling), keeping its read position in its own database and advancing
+//! it in the same transaction as each event's effects.
+//!
+//! Durable at the producer (the outbox is the log), fan-out by construction (every
+//! consuming service has its own position), ordered (events come in commit order), and
+//! one replica of a consuming service reads a producer at a time (a lease on the
+//! position row), so each event is handled by one replica.
+
+use crate::consumer::{Consumer, Outcome, Position};
+use crate::envelope::Event;
+use crate::producer::LogPage;
+use platform::shutdown::Shutdown;
+use sqlx::Row;
+use std::time::Duration;
+
+/// How long one log request waits for new events.
+const LONG_POLL: Duration = Duration::from_secs(10);
+/// How long a replica holds a producer's position before another may take over.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Reads `producer` (at `base_url`) until shutdown.
+pub async fn poll(
+    consumer: Consumer,
+    producer: String,
+    base_url: String,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let http = platform::client::builder()
+        .timeout(LONG_POLL + Duration::from_secs(5))
+        .build()?;
+    let owner = uuid::Uuid::new_v4().to_string();
+    let types: Vec<&str> = consumer
+        .subscriptions()
+        .iter()
+        .filter(|s| s.producer == producer)
+        .flat_map(|s| s.types.iter().copied())
+        .collect();
+    let types = types.join(",");
+    let db = consumer.db().clone();
+    sqlx::query(
+        "INSERT INTO event_cursors (producer, position) VALUES ($1, 0) ON CONFLICT (producer) DO NOTHING",
+    )
+    .bind(&producer)
+    .execute(db.pool())
+    .await?;
+    let mut failures = 0u32;
+    loop {
+        if shutdown.is_triggered() {
+            return Ok(());
+        }
+        let position = match lease(&db, &producer, &owner).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                // Another replica reads this producer; check back later.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait() => return Ok(()),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the event cursor");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = shutdown.wait() => return Ok(()),
+                }
+            }
+        };
+        let request = http
+            .get(format!("{base_url}/events/log"))
+            .query(&[
+                ("after", position.to_string()),
+                ("limit", "200".to_owned()),
+                ("wait_ms", LONG_POLL.as_millis().to_string()),
+                ("types", types.clone()),
+                ("consumer", consumer.service().to_owned()),
+            ])
+            .send();
+        let page: LogPage = tokio::select! {
+            r = request => match r.and_then(|r| r.error_for_status()) {
+                Ok(r) => match r.json().await {
+                    Ok(p) => { failures = 0; p }
+                    Err(e) => { failures += 1; wait_after_failure(&producer, &e.to_string(), failures, &shutdown).await; continue; }
+                },
+                Err(e) => { failures += 1; wait_after_failure(&producer, &e.to_string(), failures, &shutdown).await; continue; }
+            },
+            _ = shutdown.wait() => return Ok(()),
+        };
+        for entry in page.events {
+            let at = Position {
+                producer: &producer,
+                seq: entry.seq,
+            };
+            let event: Event = match serde_json::from_value(entry.event.clone()) {
+                Ok(e) => e,
+                Err(e) => {
+                    consumer
+                        .dead_letter_undecodable(
+                            &entry.event.to_string(),
+                            &format!("not a CloudEvent: {e}"),
+                            Some(at),
+                        )
+                        .await?;
+                    continue;
+                }
+            };
+            loop {
+                match consumer.process(&event, Some(at)).await {
+                    Ok(Outcome::Retry(wait)) => tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    },
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consumer database unavailable; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            _ = shutdown.wait() => return Ok(()),
+                        }
+                    }
+                }
+            }
+        }
+        // Events of types this service does not take were skipped: move past them.
+        if page.next > position {
+            sqlx::query(
+                "UPDATE event_cursors SET position = $1 WHERE producer = $2 AND position < $1",
+            )
+            .bind(page.next)
+            .bind(&producer)
+            .execute(db.pool())
+            .await?;
+        }
+    }
+}
+
+async fn wait_after_failure(producer: &str, error: &str, failures: u32, shutdown: &Shutdown) {
+    let wait = crate::consumer::backoff(failures.min(5) + 2);
+    // A producer being restarted is routine: say so once, not on every retry.
+    if failures == 1 || failures.is_power_of_two() {
+        tracing::warn!(
+            producer,
+            error,
+            failures,
+            "cannot read the producer's events; retrying"
+        );
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = shutdown.wait() => {}
+    }
+}
+
+/// Takes or renews this replica's lease on the producer's position; returns the position
+/// when held.
+async fn lease(
+    db: &platform::db::Db,
+    producer: &str,
+    owner: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let now = chrono::Utc::now();
+    let until =
+        crate::envelope::to_rfc3339(now + chrono::Duration::from_std(LEASE).unwrap_or_default());
+    let now = crate::envelope::to_rfc3339(now);
+    let taken = sqlx::query(
+        "UPDATE event_cursors SET lease_owner = $1, lease_until = $2 WHERE producer = $3 \
+         AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+    )
+    .bind(owner)
+    .bind(until)
+    .bind(producer)
+    .bind(now)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        return Ok(None);
+    }
+    let position: i64 = sqlx::query("SELECT position FROM event_cursors WHERE producer = $1")
+        .bind(producer)
+        .fetch_one(db.pool())
+        .await?
+        .try_get(0)?;
+    Ok(Some(position))
+}

@@ -1,0 +1,404 @@
+//! The producing side: the outbox served as a log (what embedded consumers read), the
+//! relay that pushes it to a broker (RabbitMQ mode), and the backlog figures for ops.
+
+use crate::{amqp, now_rfc3339};
+use axum::{Json, Router, extract::State, routing::get};
+use platform::{Problem, config::CommonSettings, db::Db, extract::Query, shutdown::Shutdown};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::{collections::HashSet, sync::Arc, time::Duration};
+use tokio::sync::Notify;
+
+/// Where a service's events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broker {
+    /// Consumers read the producer's outbox over HTTP.
+    Embedded,
+    /// A RabbitMQ broker; exchange and queue names start with `namespace`.
+    Amqp { url: String, namespace: String },
+}
+
+impl Broker {
+    pub fn from_settings(settings: &CommonSettings) -> Self {
+        if settings.broker == "embedded" {
+            Broker::Embedded
+        } else {
+            Broker::Amqp {
+                url: settings.broker.clone(),
+                namespace: settings.events_namespace.clone(),
+            }
+        }
+    }
+}
+
+/// A producing service's outbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: String,
+    db: Db,
+    wake: Notify,
+    broker: Broker,
+}
+
+/// How often waiting readers and the relay look at the outbox when nobody woke them:
+/// the bound on latency for events committed by another replica of the service.
+const POLL: Duration = Duration::from_millis(250);
+
+impl Producer {
+    pub fn new(service: &str, db: Db, broker: Broker) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                service: service.to_owned(),
+                db,
+                wake: Notify::new(),
+                broker,
+            }),
+        }
+    }
+
+    /// Call after committing a transaction that enqueued events: wakes waiting readers
+    /// and the relay at once instead of at their next poll.
+    pub fn notify(&self) {
+        self.inner.wake.notify_waiters();
+    }
+
+    /// `GET /events/log` (the embedded transport) and `GET /events/outbox` (backlog).
+    /// Internal paths: the gateway only forwards `/api/...`.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route("/events/log", get(log))
+            .route("/events/outbox", get(stats))
+            .with_state(self.clone())
+    }
+
+    /// The relay: in RabbitMQ mode it publishes outbox rows in order and marks each
+    /// delivered once the broker confirms it; in embedded mode there is nothing to push.
+    pub async fn relay(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        match self.inner.broker.clone() {
+            Broker::Embedded => {
+                shutdown.wait().await;
+                Ok(())
+            }
+            Broker::Amqp { url, namespace } => self.relay_amqp(&url, &namespace, shutdown).await,
+        }
+    }
+
+    async fn relay_amqp(
+        &self,
+        url: &str,
+        namespace: &str,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        let mut link: Option<amqp::Publisher> = None;
+        let mut reconnect = 0u32;
+        loop {
+            if shutdown.is_triggered() {
+                return Ok(());
+            }
+            let publisher = match &link {
+                Some(p) if p.is_connected() => p,
+                _ => match amqp::Publisher::connect(url, namespace, &self.inner.service).await {
+                    Ok(p) => {
+                        reconnect = 0;
+                        link.insert(p)
+                    }
+                    Err(e) => {
+                        reconnect += 1;
+                        let wait = crate::consumer::backoff(reconnect + 3);
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "relay cannot reach the broker");
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = shutdown.wait() => return Ok(()),
+                        }
+                        continue;
+                    }
+                },
+            };
+            let woken = self.inner.wake.notified();
+            match self.relay_batch(publisher).await {
+                Ok(0) => {
+                    tokio::select! {
+                        _ = woken => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                }
+                Ok(_) => {}
+                Err(RelayError::Broker(e)) => {
+                    tracing::warn!(error = %e, "relay lost the broker; reconnecting");
+                    link = None;
+                }
+                Err(RelayError::Db(e)) => {
+                    tracing::warn!(error = %e, "relay cannot read the outbox");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes what is due, oldest first, keeping each subject's order: a subject whose
+    /// oldest undelivered event is waiting for a retry holds back its later ones.
+    async fn relay_batch(&self, publisher: &amqp::Publisher) -> Result<usize, RelayError> {
+        let rows = sqlx::query(
+            "SELECT seq, id, type, subject, payload, attempts, next_attempt_at FROM outbox \
+             WHERE delivered_at IS NULL ORDER BY seq LIMIT 500",
+        )
+        .fetch_all(self.inner.db.pool())
+        .await?;
+        let now = now_rfc3339();
+        let mut held: HashSet<String> = HashSet::new();
+        let mut in_flight = Vec::new();
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            let subject: String = row.try_get("subject")?;
+            let next: Option<String> = row.try_get("next_attempt_at")?;
+            if held.contains(&subject) {
+                continue;
+            }
+            if next.as_deref().is_some_and(|n| n > now.as_str()) {
+                held.insert(subject);
+                continue;
+            }
+            let id: String = row.try_get("id")?;
+            let kind: String = row.try_get("type")?;
+            let payload: String = row.try_get("payload")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            crate::faults::point(&format!("{}.relay.before_publish", self.inner.service));
+            match publisher.publish(&id, &kind, payload.as_bytes()).await {
+                Ok(confirm) => in_flight.push((seq, subject, attempts, confirm)),
+                Err(e) => {
+                    self.record_failure(seq, attempts, &e.to_string()).await?;
+                    return Err(RelayError::Broker(e));
+                }
+            }
+        }
+        let mut delivered = 0;
+        let mut broken: Option<anyhow::Error> = None;
+        for (seq, subject, attempts, confirm) in in_flight {
+            match amqp::await_confirm(confirm).await {
+                Ok(()) => {
+                    sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE seq = $2")
+                        .bind(now_rfc3339())
+                        .bind(seq)
+                        .execute(self.inner.db.pool())
+                        .await?;
+                    delivered += 1;
+                }
+                Err(e) => {
+                    held.insert(subject);
+                    self.record_failure(seq, attempts, &e.to_string()).await?;
+                    if !publisher.is_connected() {
+                        broken.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match broken {
+            Some(e) => Err(RelayError::Broker(e)),
+            None => Ok(delivered),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        seq: i64,
+        attempts: i64,
+        error: &str,
+    ) -> Result<(), sqlx::Error> {
+        let wait = crate::consumer::backoff(u32::try_from(attempts + 1).unwrap_or(u32::MAX));
+        let next = crate::envelope::to_rfc3339(
+            chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+        );
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE seq = $3",
+        )
+        .bind(next)
+        .bind(error)
+        .bind(seq)
+        .execute(self.inner.db.pool())
+        .await
+        .map(|_| ())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Broker(anyhow::Error),
+}
+
+/// Query of `GET /events/log`.
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    /// Return events after this sequence number.
+    #[serde(default)]
+    after: i64,
+    /// At most this many events (1–1000, default 100).
+    limit: Option<i64>,
+    /// Wait up to this long (ms, at most 30 000) for an event when there is none yet.
+    #[serde(default)]
+    wait_ms: u64,
+    /// Only these types (comma-separated); others are skipped but counted in `next`.
+    types: Option<String>,
+    /// The reading service, recorded with `after` as its position.
+    consumer: Option<String>,
+}
+
+/// One page of the log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogPage {
+    pub events: Vec<LogEntry>,
+    /// The sequence number read up to: the `after` of the next request.
+    pub next: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub seq: i64,
+    pub event: serde_json::Value,
+}
+
+async fn log(
+    State(p): State<Producer>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<LogPage>, Problem> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::invalid_field(
+            "limit",
+            "must be between 1 and 1000",
+        ));
+    }
+    if q.after < 0 {
+        return Err(Problem::invalid_field("after", "must not be negative"));
+    }
+    let wait = Duration::from_millis(q.wait_ms.min(30_000));
+    let types: Option<HashSet<&str>> = q.types.as_deref().map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    });
+    let db = p.inner.db.pool();
+    if let Some(consumer) = q.consumer.as_deref().filter(|c| !c.is_empty()) {
+        sqlx::query(
+            "INSERT INTO consumer_positions (consumer, position, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at",
+        )
+        .bind(consumer)
+        .bind(q.after)
+        .bind(now_rfc3339())
+        .execute(db)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let woken = p.inner.wake.notified();
+        let rows = sqlx::query(
+            "SELECT seq, type, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(q.after)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+        let mut next = q.after;
+        let mut events = Vec::new();
+        for row in &rows {
+            let seq: i64 = row.try_get("seq").map_err(|e| Problem::internal(&e))?;
+            let kind: String = row.try_get("type").map_err(|e| Problem::internal(&e))?;
+            next = seq;
+            if types.as_ref().is_some_and(|t| !t.contains(kind.as_str())) {
+                continue;
+            }
+            let payload: String = row.try_get("payload").map_err(|e| Problem::internal(&e))?;
+            let event =
+                serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
+            events.push(LogEntry { seq, event });
+        }
+        let now = tokio::time::Instant::now();
+        if !rows.is_empty() || now >= deadline {
+            if !events.is_empty() {
+                crate::faults::point(&format!("{}.log.before_serve", p.inner.service));
+            }
+            return Ok(Json(LogPage { events, next }));
+        }
+        tokio::select! {
+            _ = woken => {}
+            _ = tokio::time::sleep(POLL.min(deadline - now)) => {}
+        }
+    }
+}
+
+/// Backlog figures of one outbox.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutboxStats {
+    pub service: String,
+    /// The newest sequence number.
+    pub head: i64,
+    /// Events not yet confirmed by the broker (RabbitMQ mode).
+    pub undelivered: i64,
+    /// Each embedded consumer's position and how far behind it is.
+    pub consumers: Vec<ConsumerPosition>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsumerPosition {
+    pub consumer: String,
+    pub position: i64,
+    pub backlog: i64,
+    pub seen_at: String,
+}
+
+async fn stats(State(p): State<Producer>) -> Result<Json<OutboxStats>, Problem> {
+    let db = p.inner.db.pool();
+    let internal = |e: sqlx::Error| Problem::internal(&e);
+    let head: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+        .fetch_one(db)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(internal)?;
+    let undelivered: i64 = match p.inner.broker {
+        Broker::Embedded => 0,
+        Broker::Amqp { .. } => {
+            sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+                .fetch_one(db)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(internal)?
+        }
+    };
+    let consumers =
+        sqlx::query("SELECT consumer, position, seen_at FROM consumer_positions ORDER BY consumer")
+            .fetch_all(db)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|r| {
+                let position: i64 = r.try_get("position")?;
+                Ok(ConsumerPosition {
+                    consumer: r.try_get("consumer")?,
+                    position,
+                    backlog: (head - position).max(0),
+                    seen_at: r.try_get("seen_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(internal)?;
+    Ok(Json(OutboxStats {
+        service: p.inner.service.clone(),
+        head,
+        undelivered,
+        consumers,
+    }))
+}

@@ -1,0 +1,147 @@
+//! The RabbitMQ transport. Runs when `BAZAAR_TEST_AMQP_URL` names a broker (as `.ci/run`
+//! does); fails loudly if it is set but unreachable. Each test uses its own namespace.
+
+use crate::helpers::*;
+use events::{
+    Broker, Consumer,
+    testing::{TcpProxy, amqp_via},
+};
+use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn broker_url() -> Option<String> {
+    std::env::var("BAZAAR_TEST_AMQP_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+fn namespace() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn cleanup(url: &str, ns: &str, services: &[&str]) {
+    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
+        return;
+    };
+    if let Ok(ch) = conn.create_channel().await {
+        for s in services {
+            for q in [
+                events::amqp::queue_name(ns, s),
+                format!("{}.dead", events::amqp::queue_name(ns, s)),
+            ] {
+                let _ = ch
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        for x in [format!("{ns}.events"), format!("{ns}.dead")] {
+            let _ = ch
+                .exchange_delete(x.as_str().into(), Default::default())
+                .await;
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+}
+
+#[tokio::test]
+async fn events_flow_through_rabbitmq_exactly_once_and_survive_a_cut_connection() {
+    let Some(url) = broker_url() else {
+        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+        return;
+    };
+    let ns = namespace();
+    // Both sides reach the broker through a proxy the test can cut.
+    let proxy_addr_probe = TcpProxy::start("127.0.0.1:1".into()).await.unwrap();
+    let (upstream, _) = amqp_via(&url, proxy_addr_probe.addr()).expect("an amqp:// URL");
+    drop(proxy_addr_probe);
+    let proxy = TcpProxy::start(upstream).await.unwrap();
+    let (_, proxied) = amqp_via(&url, proxy.addr()).unwrap();
+    let broker = Broker::Amqp {
+        url: proxied,
+        namespace: ns.clone(),
+    };
+
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
+    // Events recorded before the consumer ever started wait (unroutable = not delivered).
+    producer.produce(20, CREATED, data).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer.clone(), broker.clone(), &producer.url);
+    eventually(WAIT, "20 effects", || async {
+        effects(&db).await.len() >= 20
+    })
+    .await;
+
+    // The broker goes away while events are produced; nothing is lost once it is back.
+    proxy.cut();
+    producer.produce(30, CREATED, |i| data(20 + i)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.restore();
+    eventually(WAIT, "50 effects", || async {
+        effects(&db).await.len() >= 50
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut applied = effects(&db).await;
+    applied.sort_unstable();
+    assert_eq!(
+        applied,
+        (0..50).collect::<Vec<i64>>(),
+        "each event exactly once"
+    );
+    let undelivered: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+            .fetch_one(producer.db.pool())
+            .await
+            .unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        undelivered, 0,
+        "the relay marked everything delivered after confirms"
+    );
+
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+    cleanup(&url, &ns, &["one"]).await;
+}
+
+#[tokio::test]
+async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
+    let Some(url) = broker_url() else {
+        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+        return;
+    };
+    let ns = namespace();
+    let broker = Broker::Amqp {
+        url: url.clone(),
+        namespace: ns.clone(),
+    };
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().push(2);
+    let consumer = Consumer::new("one", db.clone(), recorder, SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer.clone(), broker, &producer.url);
+    producer.produce(6, CREATED, data).await;
+    eventually(WAIT, "5 effects", || async {
+        effects(&db).await.len() >= 5
+    })
+    .await;
+    let mut applied = effects(&db).await;
+    applied.sort_unstable();
+    assert_eq!(applied, vec![0, 1, 3, 4, 5]);
+    let dead = consumer.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload["data"]["n"], 2);
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+    cleanup(&url, &ns, &["one"]).await;
+}

@@ -1,0 +1,241 @@
+//! The embedded transport: consumers read the producer's outbox over HTTP.
+
+use crate::helpers::*;
+use events::{Broker, Consumer, Outcome, consumer::ReplayResult};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn every_event_is_handled_once_and_in_order() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+
+    producer.produce(150, CREATED, data).await;
+    // Events of types nobody subscribed to are skipped, not handled.
+    producer.produce(20, OTHER, data).await;
+    producer.produce(50, CREATED, |i| data(150 + i)).await;
+
+    eventually(WAIT, "200 effects", || async {
+        effects(&db).await.len() >= 200
+    })
+    .await;
+    let applied = effects(&db).await;
+    assert_eq!(
+        applied,
+        (0..200).collect::<Vec<i64>>(),
+        "once each, in commit order"
+    );
+    assert_eq!(consumer.handled_count().await.unwrap(), 200);
+
+    // The producer knows how far this consumer has read.
+    let stats: serde_json::Value = reqwest::get(format!("{}/events/outbox", producer.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["head"], 220);
+    assert_eq!(stats["consumers"][0]["consumer"], "one");
+
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_event_has_no_second_effect() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    producer.produce(1, CREATED, data).await;
+    let page: events::producer::LogPage =
+        reqwest::get(format!("{}/events/log?after=0", producer.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let event: events::Event = serde_json::from_value(page.events[0].event.clone()).unwrap();
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    assert_eq!(
+        consumer.process(&event, None).await.unwrap(),
+        Outcome::Handled
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            consumer.process(&event, None).await.unwrap(),
+            Outcome::Duplicate
+        );
+    }
+    assert_eq!(effects(&db).await, vec![0]);
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_event_is_dead_lettered_and_the_rest_flow_then_replay_works() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().push(3);
+    recorder.flaky.lock().unwrap().insert(6, 2);
+    let consumer = Consumer::new("one", db.clone(), recorder.clone(), SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+
+    producer.produce(10, CREATED, data).await;
+    eventually(WAIT, "9 effects", || async {
+        effects(&db).await.len() >= 9
+    })
+    .await;
+    assert_eq!(
+        effects(&db).await,
+        vec![0, 1, 2, 4, 5, 6, 7, 8, 9],
+        "3 is out, 6 got through on its third try"
+    );
+
+    let dead = consumer.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    assert!(dead[0].error.contains("poisoned"), "{}", dead[0].error);
+    assert_eq!(dead[0].payload["data"]["n"], 3);
+
+    // Still poisoned: the replay fails and the letter stays.
+    assert_eq!(
+        consumer.replay(&dead[0].id).await.unwrap(),
+        Some(ReplayResult::Failed)
+    );
+    assert_eq!(consumer.dead_letters(10).await.unwrap().len(), 1);
+    // Fixed: the replay applies it, once.
+    recorder.poisoned.lock().unwrap().clear();
+    assert_eq!(
+        consumer.replay(&dead[0].id).await.unwrap(),
+        Some(ReplayResult::Handled)
+    );
+    assert_eq!(
+        consumer.replay(&dead[0].id).await.unwrap(),
+        None,
+        "a replayed letter is closed"
+    );
+    assert!(consumer.dead_letters(10).await.unwrap().is_empty());
+    let mut applied = effects(&db).await;
+    applied.sort_unstable();
+    assert_eq!(applied, (0..10).collect::<Vec<i64>>());
+
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_understood_is_dead_lettered_at_once() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 5);
+    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+    producer
+        .produce(1, CREATED, |_| serde_json::json!({"no": "n"}))
+        .await;
+    producer.produce(1, CREATED, |_| data(1)).await;
+    eventually(WAIT, "the good event", || async {
+        effects(&db).await == vec![1]
+    })
+    .await;
+    let dead = consumer.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 1, "a permanent failure is not retried");
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn events_committed_while_the_producer_is_down_arrive_once_it_is_back() {
+    let dir = scratch();
+    let port = free_port();
+    let producer = ProducerApp::start(&dir, port, Broker::Embedded).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let url = producer.url.clone();
+    let (stop, task) = run(consumer.clone(), Broker::Embedded, &url);
+    producer.produce(5, CREATED, data).await;
+    eventually(WAIT, "5 effects", || async {
+        effects(&db).await.len() == 5
+    })
+    .await;
+
+    // Commit more while nobody can read them, then take the producer down.
+    producer.produce(5, CREATED, |i| data(5 + i)).await;
+    producer.stop().await;
+    let producer = ProducerApp::start(&dir, port, Broker::Embedded).await;
+    producer.produce(5, CREATED, |i| data(10 + i)).await;
+    eventually(WAIT, "15 effects", || async {
+        effects(&db).await.len() >= 15
+    })
+    .await;
+    assert_eq!(effects(&db).await, (0..15).collect::<Vec<i64>>());
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_of_one_consumer_handle_each_event_once() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    let db = consumer_db(&dir, "shared").await;
+    let a = Consumer::new("pair", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let b = Consumer::new("pair", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let (stop_a, task_a) = run(a, Broker::Embedded, &producer.url);
+    let (stop_b, task_b) = run(b, Broker::Embedded, &producer.url);
+    producer.produce(100, CREATED, data).await;
+    eventually(WAIT, "100 effects", || async {
+        effects(&db).await.len() >= 100
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(effects(&db).await, (0..100).collect::<Vec<i64>>());
+    // Two separate services each get every event (fan-out).
+    let other_db = consumer_db(&dir, "other").await;
+    let other = Consumer::new(
+        "other",
+        other_db.clone(),
+        Recorder::default(),
+        SUBSCRIPTIONS,
+        3,
+    );
+    let (stop_c, task_c) = run(other, Broker::Embedded, &producer.url);
+    eventually(WAIT, "fan-out", || async {
+        effects(&other_db).await.len() >= 100
+    })
+    .await;
+    for (s, t) in [(stop_a, task_a), (stop_b, task_b), (stop_c, task_c)] {
+        s.trigger();
+        t.await.unwrap();
+    }
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn the_log_refuses_bad_queries_with_problems() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=5000", "limit"),
+        ("after=-1", "after"),
+        ("after=x", "after"),
+    ] {
+        let r = reqwest::get(format!("{}/events/log?{query}", producer.url))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{query}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+    producer.stop().await;
+}
