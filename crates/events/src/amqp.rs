@@ -140,6 +140,32 @@ pub async fn declare_topology(
     Ok(())
 }
 
+/// Deletes the topology of a namespace: the given consumers' queues and the exchanges.
+/// For tests and benchmarks that make a namespace of their own.
+pub async fn delete_topology(url: &str, ns: &str, consumers: &[&str]) -> anyhow::Result<()> {
+    let conn = connect(url, "bazaar-cleanup").await?;
+    let ch = conn.create_channel().await?;
+    for service in consumers {
+        let queue = queue_name(ns, service);
+        for q in [format!("{queue}.dead"), queue] {
+            ch.queue_delete(
+                q.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await?;
+        }
+    }
+    for x in [events_exchange(ns), dead_exchange(ns)] {
+        ch.exchange_delete(
+            x.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    }
+    let _ = conn.close(200, "done".into()).await;
+    Ok(())
+}
+
 /// A confirmed-publish channel to the events exchange.
 pub struct Publisher {
     conn: Connection,

@@ -6,7 +6,6 @@ use events::{
     Broker, Consumer,
     testing::{TcpProxy, amqp_via},
 };
-use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -22,27 +21,9 @@ fn namespace() -> String {
 }
 
 async fn cleanup(url: &str, ns: &str, services: &[&str]) {
-    let Ok(conn) = Connection::connect(url, ConnectionProperties::default()).await else {
-        return;
-    };
-    if let Ok(ch) = conn.create_channel().await {
-        for s in services {
-            for q in [
-                events::amqp::queue_name(ns, s),
-                format!("{}.dead", events::amqp::queue_name(ns, s)),
-            ] {
-                let _ = ch
-                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            }
-        }
-        for x in [format!("{ns}.events"), format!("{ns}.dead")] {
-            let _ = ch
-                .exchange_delete(x.as_str().into(), Default::default())
-                .await;
-        }
+    if let Err(e) = events::amqp::delete_topology(url, ns, services).await {
+        eprintln!("could not clean up namespace {ns}: {e:#}");
     }
-    let _ = conn.close(200, "done".into()).await;
 }
 
 #[tokio::test]
