@@ -3,15 +3,15 @@
 
 use crate::consumer::{Consumer, DeadLetter, ReplayResult};
 use axum::{
-    Json, Router,
+    Json,
     extract::{FromRef, Path, State},
-    routing::{get, post},
 };
 use platform::{
     Problem,
     auth::{Admin, Verifier},
 };
 use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Clone)]
 struct AdminState {
@@ -39,15 +39,30 @@ pub struct Replayed {
 }
 
 /// `GET /api/<service>/events/dead-letters` and
-/// `POST /api/<service>/events/dead-letters/{id}/replay`.
-pub fn routes(consumer: Consumer, verifier: Verifier) -> Router {
-    let prefix = format!("/api/{}/events/dead-letters", consumer.service());
-    Router::new()
-        .route(&prefix, get(list))
-        .route(&format!("{prefix}/{{id}}/replay"), post(replay))
-        .with_state(AdminState { consumer, verifier })
+/// `POST /api/<service>/events/dead-letters/{id}/replay`, documented, ready to merge into
+/// the service's own OpenAPI router.
+pub fn routes(consumer: Consumer, verifier: Verifier) -> OpenApiRouter {
+    let prefix = format!("/api/{}", consumer.service());
+    let admin = OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(replay))
+        .with_state(AdminState { consumer, verifier });
+    OpenApiRouter::new().nest(&prefix, admin)
 }
 
+/// Lists the events this service could not apply and set aside, oldest first
+/// (administrators only).
+#[utoipa::path(
+    get,
+    path = "/events/dead-letters",
+    tag = "events",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open dead letters, oldest first (at most 500)", body = DeadLetters),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn list(_admin: Admin, State(s): State<AdminState>) -> Result<Json<DeadLetters>, Problem> {
     let items = s
         .consumer
@@ -57,6 +72,22 @@ async fn list(_admin: Admin, State(s): State<AdminState>) -> Result<Json<DeadLet
     Ok(Json(DeadLetters { items }))
 }
 
+/// Runs a dead letter through the handler again (administrators only): `handled` closes
+/// it, `already_handled` closes it without a second effect, `failed` leaves it open with
+/// the new error.
+#[utoipa::path(
+    post,
+    path = "/events/dead-letters/{id}/replay",
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses(
+        (status = 200, description = "What the replay did", body = Replayed),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json")
+    )
+)]
 async fn replay(
     _admin: Admin,
     State(s): State<AdminState>,

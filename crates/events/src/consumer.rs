@@ -31,8 +31,23 @@ pub enum HandlerError {
 }
 
 impl From<sqlx::Error> for HandlerError {
+    /// A constraint the event's data breaks will break again on every retry: permanent.
+    /// Anything else (a lock, a lost connection) is worth retrying.
     fn from(e: sqlx::Error) -> Self {
-        HandlerError::Transient(e.to_string())
+        use sqlx::error::ErrorKind;
+        match &e {
+            sqlx::Error::Database(db)
+                if matches!(
+                    db.kind(),
+                    ErrorKind::CheckViolation
+                        | ErrorKind::ForeignKeyViolation
+                        | ErrorKind::NotNullViolation
+                ) =>
+            {
+                HandlerError::Permanent(e.to_string())
+            }
+            _ => HandlerError::Transient(e.to_string()),
+        }
     }
 }
 
@@ -109,12 +124,16 @@ pub struct Consumer {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     service: String,
     db: Db,
     handler: Arc<dyn Handler>,
     subscriptions: Vec<Subscription>,
     max_attempts: u32,
+    /// The service's own producer, woken after each commit: a handler that records
+    /// events of its own gets them read at once.
+    producer: Option<crate::Producer>,
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
@@ -173,7 +192,20 @@ impl Consumer {
                 handler: Arc::new(handler),
                 subscriptions: subscriptions.to_vec(),
                 max_attempts: max_attempts.max(1),
+                producer: None,
             }),
+        }
+    }
+
+    /// Wakes `producer` after every commit, for handlers that record events themselves.
+    pub fn with_producer(mut self, producer: crate::Producer) -> Self {
+        Arc::make_mut(&mut self.inner).producer = Some(producer);
+        self
+    }
+
+    fn committed(&self) {
+        if let Some(p) = &self.inner.producer {
+            p.notify();
         }
     }
 
@@ -243,6 +275,7 @@ impl Consumer {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                self.committed();
                 faults::point(&format!("{}.consumer.after_commit", self.inner.service));
                 Ok(Outcome::Handled)
             }
@@ -384,6 +417,7 @@ impl Consumer {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.committed();
         Ok(Some(if seen {
             ReplayResult::AlreadyHandled
         } else {

@@ -15,21 +15,48 @@ use sqlx::Row;
 use std::time::Duration;
 
 /// How long one log request waits for new events.
-const LONG_POLL: Duration = Duration::from_secs(10);
-/// How long a replica holds a producer's position before another may take over.
-const LEASE: Duration = Duration::from_secs(30);
+const LONG_POLL: Duration = Duration::from_secs(4);
+/// How long a replica holds a producer's position before another may take over; renewed
+/// at every read. Short, so a replica killed outright is replaced within seconds; a
+/// live reader that loses it mid-poll costs only duplicates, which the inbox absorbs.
+const LEASE: Duration = Duration::from_secs(6);
 
-/// Reads `producer` (at `base_url`) until shutdown.
+/// Reads `producer` (at `base_url`) until shutdown, then gives up its lease so a
+/// successor starts at once.
 pub async fn poll(
     consumer: Consumer,
     producer: String,
     base_url: String,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let owner = uuid::Uuid::new_v4().to_string();
+    let db = consumer.db().clone();
+    let result = read(consumer, &producer, &base_url, &owner, shutdown).await;
+    let released = sqlx::query(
+        "UPDATE event_cursors SET lease_owner = NULL, lease_until = NULL \
+         WHERE producer = $1 AND lease_owner = $2",
+    )
+    .bind(&producer)
+    .bind(&owner)
+    .execute(db.pool())
+    .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, producer, "could not release the event cursor lease");
+    }
+    result
+}
+
+async fn read(
+    consumer: Consumer,
+    producer: &str,
+    base_url: &str,
+    owner: &str,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let producer = producer.to_owned();
     let http = platform::client::builder()
         .timeout(LONG_POLL + Duration::from_secs(5))
         .build()?;
-    let owner = uuid::Uuid::new_v4().to_string();
     let types: Vec<&str> = consumer
         .subscriptions()
         .iter()
@@ -49,7 +76,7 @@ pub async fn poll(
         if shutdown.is_triggered() {
             return Ok(());
         }
-        let position = match lease(&db, &producer, &owner).await {
+        let position = match lease(&db, &producer, owner).await {
             Ok(Some(p)) => p,
             Ok(None) => {
                 // Another replica reads this producer; check back later.

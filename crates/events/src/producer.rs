@@ -212,7 +212,14 @@ impl Producer {
         attempts: i64,
         error: &str,
     ) -> Result<(), sqlx::Error> {
-        let wait = crate::consumer::backoff(u32::try_from(attempts + 1).unwrap_or(u32::MAX));
+        // Longer than a consumer's backoff: an event nobody subscribes to yet is returned
+        // by the broker on every try, and waits (undelivered) until a queue is bound.
+        let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
+        let wait = if attempt < 6 {
+            crate::consumer::backoff(attempt + 1)
+        } else {
+            Duration::from_secs(30)
+        };
         let next = crate::envelope::to_rfc3339(
             chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
         );
