@@ -1,0 +1,229 @@
+//! Bad input, endpoint by endpoint: every case answers a problem document with the right
+//! status, naming the field at fault where there is one, and changes nothing.
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Case {
+    what: &'static str,
+    method: Method,
+    path: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: StatusCode,
+    field: Option<&'static str>,
+}
+
+async fn run(app: &TestApp, cases: Vec<Case>) {
+    let db = app.db().await;
+    let published = app.published(&db).await.len();
+    for case in cases {
+        let res = if case.method == Method::GET {
+            app.get(&case.path).await
+        } else {
+            app.send_raw(
+                case.method.clone(),
+                &case.path,
+                case.content_type,
+                case.body,
+            )
+            .await
+        };
+        assert_problem(res, case.status, case.field, case.what).await;
+    }
+    assert_eq!(
+        app.published(&db).await.len(),
+        published,
+        "a refused request recorded a change"
+    );
+}
+
+#[tokio::test]
+async fn setting_a_level_refuses_bad_input() {
+    // Arrange
+    let app = spawn_app().await;
+    let expected = app.wait_for_seed().await;
+    let (id, level) = expected.iter().next().unwrap();
+    let path = format!("/api/inventory/{id}");
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let put = |what, body: Value, status, field| Case {
+        what,
+        method: Method::PUT,
+        path: path.clone(),
+        content_type: "application/json",
+        body: serde_json::to_vec(&body).unwrap(),
+        status,
+        field,
+    };
+    let cases = vec![
+        Case {
+            body: br#"{"available": "#.to_vec(),
+            ..put("malformed JSON", json!({}), StatusCode::BAD_REQUEST, None)
+        },
+        Case {
+            body: br#"{"available": 5} trailing"#.to_vec(),
+            ..put("trailing garbage", json!({}), StatusCode::BAD_REQUEST, None)
+        },
+        put(
+            "not an object",
+            json!("just text"),
+            unprocessable,
+            Some("body"),
+        ),
+        put(
+            "missing available",
+            json!({}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "available is null",
+            json!({"available": null}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "available as a string",
+            json!({"available": "ten"}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "available as a numeric string",
+            json!({"available": "10"}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "available as a fraction",
+            json!({"available": 1.5}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "negative available",
+            json!({"available": -1}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "available too large",
+            json!({"available": 1_000_001}),
+            unprocessable,
+            Some("available"),
+        ),
+        put(
+            "available beyond 64 bits",
+            json!({"available": 1e30}),
+            unprocessable,
+            Some("available"),
+        ),
+        Case {
+            content_type: "text/plain",
+            ..put(
+                "not JSON",
+                json!({"available": 5}),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+            )
+        },
+        put(
+            "oversized body",
+            json!({"available": 5, "padding": "x".repeat(300 * 1024)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+        ),
+        Case {
+            path: "/api/inventory/01939f1c-0000-7000-8000-000000000000".into(),
+            ..put(
+                "unknown product",
+                json!({"available": 5}),
+                StatusCode::NOT_FOUND,
+                None,
+            )
+        },
+        Case {
+            path: "/api/inventory/not%20an%20id".into(),
+            ..put(
+                "an id no product can have",
+                json!({"available": 5}),
+                StatusCode::NOT_FOUND,
+                None,
+            )
+        },
+        Case {
+            path: "/api/inventory".into(),
+            ..put(
+                "PUT on the collection",
+                json!({"available": 5}),
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+            )
+        },
+    ];
+
+    // Act / Assert
+    run(&app, cases).await;
+    assert_eq!(app.stock(id).await.unwrap()["available"], *level);
+}
+
+#[tokio::test]
+async fn reading_stock_refuses_bad_parameters() {
+    let app = spawn_app().await;
+    app.wait_for_seed().await;
+    let get = |what, path: String, status, field| Case {
+        what,
+        method: Method::GET,
+        path,
+        content_type: "",
+        body: Vec::new(),
+        status,
+        field,
+    };
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let list = |what, query: &str| {
+        get(
+            what,
+            format!("/api/inventory{query}"),
+            unprocessable,
+            Some("product_ids"),
+        )
+    };
+    let too_many = (0..101)
+        .map(|i| format!("p{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cases = vec![
+        list("no product_ids", ""),
+        list("empty product_ids", "?product_ids="),
+        list("blank product_ids", "?product_ids=%20%20"),
+        list("an empty entry", "?product_ids=a,,b"),
+        list("a trailing comma", "?product_ids=a,"),
+        list("a malformed id", "?product_ids=a,b%2Fc"),
+        list(
+            "an id too long",
+            &format!("?product_ids={}", "x".repeat(65)),
+        ),
+        list("101 ids", &format!("?product_ids={too_many}")),
+        get(
+            "unknown product",
+            "/api/inventory/01939f1c-0000-7000-8000-000000000000".into(),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        get(
+            "an id no product can have",
+            "/api/inventory/%20".into(),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        get(
+            "unknown route",
+            "/api/inventory/a/b/c".into(),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ];
+    run(&app, cases).await;
+}
