@@ -5,6 +5,7 @@
 //! environment, which is what the supervisor starts and what a container runs.
 #![forbid(unsafe_code)]
 
+mod events_cli;
 mod serve;
 mod supervisor;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Start the whole shop: every service as its own process, supervised (the default).
     Up(UpArgs),
+    /// Operate on events: list and replay dead letters through the gateway (as an admin).
+    Events(events_cli::EventsArgs),
     /// Run one service in this process, configured by `BAZAAR_*` environment variables.
     Serve {
         /// The service to run.
@@ -49,6 +52,10 @@ pub struct UpArgs {
     /// own database `bazaar_<service>` there, created if missing, instead of SQLite.
     #[arg(long, env = "BAZAAR_DATABASE")]
     pub database: Option<String>,
+    /// Where events travel: `embedded` (the default: services read each other's outboxes,
+    /// nothing to install) or a RabbitMQ URL (`amqp://guest:guest@127.0.0.1:5672/%2f`).
+    #[arg(long, env = "BAZAAR_BROKER", default_value = "embedded")]
+    pub broker: String,
 }
 
 impl Default for UpArgs {
@@ -57,6 +64,7 @@ impl Default for UpArgs {
             port: 8080,
             data_dir: PathBuf::from("data"),
             database: None,
+            broker: "embedded".into(),
         }
     }
 }
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Serve { service }) => serve::serve(&service).await,
             Some(Command::Up(args)) => supervisor::up(args).await,
+            Some(Command::Events(args)) => events_cli::run(args).await,
             None => {
                 // `cargo run` with no arguments: `up`, still honouring BAZAAR_PORT etc.
                 let cli = Cli::parse_from(["bazaar", "up"]);

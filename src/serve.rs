@@ -5,7 +5,12 @@ use platform::service::Service;
 use std::future::Future;
 
 /// The services this binary can run, in start-up order.
-pub const SERVICES: &[&str] = &["identity", "catalog", "gateway"];
+pub const SERVICES: &[&str] = &["identity", "catalog", "inventory", "gateway"];
+
+/// What each consuming service subscribes to, as declared in its own crate.
+pub fn subscriptions() -> Vec<(&'static str, &'static [events::Subscription])> {
+    vec![("inventory", inventory::SUBSCRIPTIONS)]
+}
 
 /// Loads the service's settings from the environment, then runs it until SIGINT/SIGTERM.
 pub async fn serve(service: &str) -> anyhow::Result<()> {
@@ -13,6 +18,7 @@ pub async fn serve(service: &str) -> anyhow::Result<()> {
     match service {
         "identity" => run("identity", identity::build).await,
         "catalog" => run("catalog", catalog::build).await,
+        "inventory" => run("inventory", inventory::build).await,
         "gateway" => run("gateway", gateway::build).await,
         other => anyhow::bail!("unknown service `{other}`"),
     }

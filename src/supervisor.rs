@@ -35,6 +35,8 @@ fn levels() -> Vec<Vec<&'static str>> {
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a stopping service gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A service that crashes this often before it was ever ready fails the start-up.
+const CRASHES_BEFORE_READY: u32 = 5;
 /// A process that ran this long before dying restarts without delay.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 
@@ -52,6 +54,10 @@ struct Status {
     pid: Option<u32>,
     starts: u32,
     last_exit: Option<String>,
+    /// The process ended on its own with a failure code (a configuration error, a
+    /// database it cannot open): restarting it will not help. Crashes and kills by
+    /// signal are restarted instead.
+    gave_up: bool,
 }
 
 struct Keeper {
@@ -86,6 +92,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         "BAZAAR_SUPERVISOR_PID".into(),
         std::process::id().to_string(),
     ));
+    env.push(("BAZAAR_BROKER".into(), args.broker.clone()));
+    if args.broker != "embedded" {
+        declare_broker_topology(&args.broker).await?;
+    }
     let env = Arc::new(env);
     let colour = std::io::stdout().is_terminal();
 
@@ -154,6 +164,32 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     eprintln!("bazaar: stopped");
     startup
+}
+
+/// Declares every consuming service's queue and bindings before anything starts, so
+/// events published before a consumer's first start wait in its queue.
+async fn declare_broker_topology(broker: &str) -> anyhow::Result<()> {
+    if !(broker.starts_with("amqp://") || broker.starts_with("amqps://")) {
+        bail!("--broker must be `embedded` or an amqp:// URL, got `{broker}`");
+    }
+    let namespace = std::env::var("BAZAAR_EVENTS_NAMESPACE").unwrap_or_else(|_| "bazaar".into());
+    let consumers: Vec<(&str, Vec<&str>)> = crate::serve::subscriptions()
+        .into_iter()
+        .map(|(service, subs)| {
+            (
+                service,
+                subs.iter().flat_map(|s| s.types.iter().copied()).collect(),
+            )
+        })
+        .collect();
+    events::amqp::declare_topology(broker, &namespace, &consumers)
+        .await
+        .with_context(|| {
+            format!(
+                "could not set up the broker at {}",
+                platform::db::redact(broker)
+            )
+        })
 }
 
 /// Decides each service's port and database.
@@ -277,13 +313,15 @@ async fn keep(
             terminate(&mut child, plan.name).await;
             return;
         };
-        let how = match exit {
+        let how = match &exit {
             Ok(s) => s.to_string(),
             Err(e) => format!("unknown ({e})"),
         };
+        let gave_up = matches!(&exit, Ok(s) if s.code().is_some_and(|c| c != 0));
         if let Ok(mut s) = status.lock() {
             s.pid = None;
             s.last_exit = Some(how.clone());
+            s.gave_up = gave_up;
         }
         if stop.is_triggered() {
             return;
@@ -360,9 +398,9 @@ async fn terminate(child: &mut Child, name: &str) {
     let _ = child.kill().await;
 }
 
-/// Waits until the service answers its readiness probe. A service that exits before it
-/// was ever ready fails the start-up: a configuration error would otherwise be retried
-/// forever behind a wall of logs.
+/// Waits until the service answers its readiness probe. A service that gives up (exits
+/// with a failure code) or keeps crashing before it was ever ready fails the start-up: a
+/// configuration error would otherwise be retried forever behind a wall of logs.
 async fn wait_ready(
     http: &reqwest::Client,
     plan: &Plan,
@@ -380,7 +418,7 @@ async fn wait_ready(
             let s = status
                 .lock()
                 .map_err(|_| anyhow::anyhow!("status lock poisoned"))?;
-            if s.starts > 1 || (s.pid.is_none() && s.last_exit.is_some()) {
+            if s.gave_up || s.starts > CRASHES_BEFORE_READY {
                 bail!(
                     "{} stopped before it was ready ({}); see its log above",
                     plan.name,

@@ -10,23 +10,62 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+/// The services `bazaar up` runs, each its own process.
+pub const SERVICES: &[&str] = &["catalog", "gateway", "identity", "inventory"];
+/// Those with a database of their own.
+pub const WITH_DATABASE: &[&str] = &["catalog", "identity", "inventory"];
+
 pub const ADMIN_EMAIL: &str = "admin@system-test.local";
 pub const ADMIN_PASSWORD: &str = "Correct-Horse-Battery-9";
 
-/// A running `bazaar up`, stopped (and its data removed) when dropped.
+/// The shapes the shop runs in: everything embedded (SQLite, embedded events), or the
+/// production shape (a PostgreSQL database per service, RabbitMQ).
+#[derive(Clone, Debug, Default)]
+pub enum Shape {
+    #[default]
+    Embedded,
+    Production {
+        postgres: Option<String>,
+        amqp: Option<String>,
+    },
+}
+
+/// The production shape from `BAZAAR_TEST_POSTGRES_URL` and `BAZAAR_TEST_AMQP_URL`, or
+/// `None` (the test is skipped) when neither is set.
+pub fn production() -> Option<Shape> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let postgres = var("BAZAAR_TEST_POSTGRES_URL").map(|u| u.trim_end_matches('/').to_owned());
+    let amqp = var("BAZAAR_TEST_AMQP_URL");
+    if postgres.is_none() && amqp.is_none() {
+        eprintln!(
+            "skipped: set BAZAAR_TEST_POSTGRES_URL and BAZAAR_TEST_AMQP_URL to run the production shape"
+        );
+        return None;
+    }
+    Some(Shape::Production { postgres, amqp })
+}
+
+/// A running `bazaar up`, stopped (and its data, databases and queues removed) when
+/// dropped.
 pub struct Shop {
     pub url: String,
     pub data_dir: PathBuf,
     child: Option<Child>,
     pub log: Arc<Mutex<Vec<String>>>,
     pub http: reqwest::Client,
+    /// The PostgreSQL server and the prefix of this shop's databases on it.
+    postgres: Option<(String, String)>,
+    /// The broker and this shop's namespace on it.
+    amqp: Option<(String, String)>,
 }
 
 /// Options for [`Shop::start_with`].
 #[derive(Default)]
 pub struct Options {
+    pub shape: Shape,
     pub env: Vec<(&'static str, String)>,
-    pub database: Option<String>,
+    /// Overrides the broker URL (a proxy in front of the test broker).
+    pub broker: Option<String>,
 }
 
 impl Shop {
@@ -47,8 +86,24 @@ impl Shop {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(db) = &options.database {
-            cmd.args(["--database", db]);
+        let mut postgres = None;
+        let mut amqp = None;
+        if let Shape::Production {
+            postgres: pg,
+            amqp: broker,
+        } = &options.shape
+        {
+            if let Some(server) = pg {
+                let base = format!("bz_{}", unique().replace('-', "_"));
+                cmd.args(["--database", &format!("{server}/{base}")]);
+                postgres = Some((server.clone(), base));
+            }
+            if let Some(url) = broker {
+                let ns = format!("test-{}", unique());
+                cmd.args(["--broker", options.broker.as_deref().unwrap_or(url)])
+                    .env("BAZAAR_EVENTS_NAMESPACE", &ns);
+                amqp = Some((url.clone(), ns));
+            }
         }
         for (k, v) in &options.env {
             cmd.env(k, v);
@@ -98,7 +153,32 @@ impl Shop {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            postgres,
+            amqp,
         }
+    }
+
+    /// The database URL of one service of this shop.
+    pub fn database_url(&self, service: &str) -> String {
+        match &self.postgres {
+            Some((server, base)) => format!("{server}/{base}_{service}"),
+            None => format!("sqlite://{}/{service}.db", self.data_dir.display()),
+        }
+    }
+
+    /// A connection pool on one service's own database (to count what it did).
+    pub async fn database(&self, service: &str) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.database_url(service))
+            .await
+            .unwrap()
+    }
+
+    /// The PostgreSQL databases of this shop, if it runs on PostgreSQL.
+    pub fn postgres(&self) -> Option<&(String, String)> {
+        self.postgres.as_ref()
     }
 
     pub fn supervisor_pid(&self) -> u32 {
@@ -227,6 +307,42 @@ impl Drop for Shop {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        let postgres = self.postgres.take();
+        let amqp = self.amqp.take();
+        if postgres.is_none() && amqp.is_none() {
+            return;
+        }
+        // Drop runs inside the test's runtime: clean up on a thread of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Some((server, base)) = postgres {
+                    drop_databases(&server, &base).await;
+                }
+                if let Some((url, ns)) = amqp {
+                    let _ = events::amqp::delete_topology(&url, &ns, CONSUMERS).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The services that consume events (each has a queue on the broker).
+pub const CONSUMERS: &[&str] = &["inventory"];
+
+async fn drop_databases(server: &str, base: &str) {
+    use sqlx::{Connection, Executor};
+    let Ok(mut conn) = sqlx::postgres::PgConnection::connect(&format!("{server}/postgres")).await
+    else {
+        return;
+    };
+    for service in WITH_DATABASE {
+        let sql = format!("DROP DATABASE IF EXISTS \"{base}_{service}\" WITH (FORCE)");
+        let _ = conn.execute(sqlx::AssertSqlSafe(sql)).await;
     }
 }
 

@@ -1,15 +1,20 @@
 //! The shop as a user meets it: one command, several processes, one address.
 
-use crate::helpers::{Options, Shop, alive, assert_problem, unique};
+use crate::helpers::{
+    Options, SERVICES, Shape, Shop, WITH_DATABASE, alive, assert_problem, unique,
+};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn register_login_and_me_through_the_gateway() {
-    let shop = Shop::start();
+crate::in_both_shapes!(register_login_and_me_through_the_gateway);
+async fn register_login_and_me_through_the_gateway(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
     let email = format!("ada-{}@example.com", unique());
     let r = shop
         .post("/api/identity/register")
@@ -47,9 +52,12 @@ async fn register_login_and_me_through_the_gateway() {
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
 }
 
-#[tokio::test]
-async fn browse_and_filter_the_seeded_catalog() {
-    let shop = Shop::start();
+crate::in_both_shapes!(browse_and_filter_the_seeded_catalog);
+async fn browse_and_filter_the_seeded_catalog(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
     let cats: Value = shop
         .get("/api/catalog/categories")
         .send()
@@ -121,9 +129,12 @@ async fn browse_and_filter_the_seeded_catalog() {
     );
 }
 
-#[tokio::test]
-async fn an_admin_creates_products_and_a_customer_may_not() {
-    let shop = Shop::start();
+crate::in_both_shapes!(an_admin_creates_products_and_a_customer_may_not);
+async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
     let admin = shop.admin_token().await;
     let customer = shop.customer_token().await;
     let cats: Value = shop
@@ -178,23 +189,63 @@ async fn an_admin_creates_products_and_a_customer_may_not() {
         .unwrap();
     assert_eq!(fetched["name"], "Test Pattern Mug");
     assert_eq!(fetched["price_cents"], 1299);
+    let r = shop
+        .post("/api/catalog/products")
+        .bearer_auth(&admin)
+        .json(&product)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::CONFLICT).await;
 }
 
-#[tokio::test]
-async fn one_process_and_one_database_per_service_and_a_clean_stop() {
-    let mut shop = Shop::start();
+crate::in_both_shapes!(one_process_and_one_database_per_service_and_a_clean_stop);
+async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape) {
+    let mut shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
     let processes = shop.service_processes();
     let mut names: Vec<&str> = processes.iter().map(|(_, n)| n.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["catalog", "gateway", "identity"], "{processes:?}");
+    assert_eq!(names, SERVICES, "{processes:?}");
     let mut pids: Vec<u32> = processes.iter().map(|(p, _)| *p).collect();
+    pids.sort_unstable();
     pids.dedup();
-    assert_eq!(pids.len(), 3, "each service is its own process");
-    for db in ["identity.db", "catalog.db"] {
-        assert!(
-            shop.data_dir.join(db).exists(),
-            "{db} in the data directory"
-        );
+    assert_eq!(
+        pids.len(),
+        SERVICES.len(),
+        "each service is its own process"
+    );
+    match shop.postgres() {
+        None => {
+            for service in WITH_DATABASE {
+                let db = format!("{service}.db");
+                assert!(
+                    shop.data_dir.join(&db).exists(),
+                    "{db} in the data directory"
+                );
+            }
+        }
+        Some((server, base)) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::postgres::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("BAZAAR_TEST_POSTGRES_URL is reachable");
+            let names: Vec<(String,)> = sqlx::query_as(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
+            )
+            .bind(format!("{base}_%"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let names: Vec<String> = names.into_iter().map(|(n,)| n).collect();
+            let expected: Vec<String> = WITH_DATABASE
+                .iter()
+                .map(|s| format!("{base}_{s}"))
+                .collect();
+            assert_eq!(names, expected, "a database per service on the server");
+        }
     }
     let health: Value = shop
         .get("/health/ready")
@@ -205,8 +256,9 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ready", "{health}");
-    assert_eq!(health["checks"]["catalog"], "ok", "{health}");
-    assert_eq!(health["checks"]["identity"], "ok", "{health}");
+    for service in SERVICES.iter().filter(|s| **s != "gateway") {
+        assert_eq!(health["checks"][service], "ok", "{service}: {health}");
+    }
 
     let code = shop.stop();
     assert_eq!(code, Some(0), "Ctrl-C is a clean stop");
