@@ -93,6 +93,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         std::process::id().to_string(),
     ));
     env.push(("BAZAAR_BROKER".into(), args.broker.clone()));
+    // The services' shared secret for service tokens: random per run unless given.
+    if std::env::var("BAZAAR_SERVICE_SECRET").map_or(true, |s| s.is_empty()) {
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        env.push(("BAZAAR_SERVICE_SECRET".into(), secret));
+    }
     if args.broker != "embedded" {
         declare_broker_topology(&args.broker).await?;
     }

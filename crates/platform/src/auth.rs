@@ -22,6 +22,9 @@ use tokio::sync::Mutex;
 pub const ROLE_ADMIN: &str = "admin";
 /// The role of every registered shopper.
 pub const ROLE_CUSTOMER: &str = "customer";
+/// The role of a service calling another service (a token from identity's
+/// `/api/identity/service-tokens`).
+pub const ROLE_SERVICE: &str = "service";
 
 /// The claims of a Bazaar access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,6 +45,10 @@ pub struct Claims {
 impl Claims {
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == ROLE_ADMIN)
+    }
+
+    pub fn is_service(&self) -> bool {
+        self.roles.iter().any(|r| r == ROLE_SERVICE)
     }
 }
 
@@ -314,5 +321,106 @@ where
         } else {
             Err(Problem::forbidden("this action is for administrators only"))
         }
+    }
+}
+
+/// Another Bazaar service (or an administrator): 401 without a valid token, 403 for a
+/// user token. Guards the internal endpoints the checkout saga calls.
+#[derive(Debug, Clone)]
+pub struct ServiceCaller(pub Claims);
+
+impl<S> FromRequestParts<S> for ServiceCaller
+where
+    S: Send + Sync,
+    Verifier: FromRef<S>,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let User(claims) = User::from_request_parts(parts, state).await?;
+        if claims.is_service() || claims.is_admin() {
+            Ok(ServiceCaller(claims))
+        } else {
+            Err(Problem::forbidden(
+                "this endpoint is for Bazaar's own services",
+            ))
+        }
+    }
+}
+
+/// A service's own credential for calling other services: a service token from
+/// identity, fetched with the shared service secret, cached, and renewed a minute
+/// before it expires.
+#[derive(Clone)]
+pub struct ServiceCredentials {
+    inner: Arc<CredentialsInner>,
+}
+
+struct CredentialsInner {
+    service: String,
+    url: String,
+    secret: crate::config::Secret,
+    http: reqwest::Client,
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+#[derive(Deserialize)]
+struct ServiceToken {
+    access_token: String,
+    expires_in: u64,
+}
+
+impl ServiceCredentials {
+    /// Credentials of `service`, from identity at `identity_url`.
+    pub fn new(service: &str, identity_url: &str, secret: crate::config::Secret) -> Self {
+        Self {
+            inner: Arc::new(CredentialsInner {
+                service: service.to_owned(),
+                url: format!(
+                    "{}/api/identity/service-tokens",
+                    identity_url.trim_end_matches('/')
+                ),
+                secret,
+                http: crate::client::builder()
+                    .timeout(Duration::from_secs(3))
+                    .build()
+                    .unwrap_or_default(),
+                cached: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A valid service token (`Authorization: Bearer …`).
+    pub async fn token(&self) -> Result<String, TokenError> {
+        let mut cached = self.inner.cached.lock().await;
+        if let Some((token, renew_at)) = cached.as_ref()
+            && Instant::now() < *renew_at
+        {
+            return Ok(token.clone());
+        }
+        let res = self
+            .inner
+            .http
+            .post(&self.inner.url)
+            .json(&serde_json::json!({
+                "service": self.inner.service,
+                "secret": self.inner.secret.expose(),
+            }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?;
+        let t: ServiceToken = res
+            .json()
+            .await
+            .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?;
+        let renew_at = Instant::now() + Duration::from_secs(t.expires_in.saturating_sub(60).max(1));
+        *cached = Some((t.access_token.clone(), renew_at));
+        Ok(t.access_token)
+    }
+
+    /// Forgets the cached token (after a 401, say).
+    pub async fn invalidate(&self) {
+        *self.inner.cached.lock().await = None;
     }
 }

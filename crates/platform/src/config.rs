@@ -64,6 +64,10 @@ pub struct CommonSettings {
     /// Attempts a consumer makes at an event before it goes to the dead-letter store
     /// (`BAZAAR_EVENT_MAX_ATTEMPTS`).
     pub event_max_attempts: u32,
+    /// The secret services present to identity to get a service token for calling each
+    /// other (`BAZAAR_SERVICE_SECRET`). `bazaar up` makes a random one per run; in a
+    /// cluster it is a shared secret. Empty: no service tokens are issued.
+    pub service_secret: Secret,
 }
 
 impl CommonSettings {
@@ -83,6 +87,7 @@ impl CommonSettings {
             broker: "embedded".into(),
             events_namespace: "bazaar".into(),
             event_max_attempts: 5,
+            service_secret: Secret::default(),
         }
     }
 }
@@ -189,10 +194,15 @@ impl<S: ServiceSettings> Settings<S> {
             .extract::<S>()
             .map_err(|e| errors.extend(e.into_iter().map(|e| e.to_string())))
             .ok();
+        // Every `<service>_url` setting, known service or not.
         let mut directory = Directory::default();
-        for (name, _) in SERVICES {
-            if let Ok(url) = figment.extract_inner::<String>(&format!("{name}_url")) {
-                directory.set(name, url);
+        if let Ok(all) = figment.extract::<BTreeMap<String, figment::value::Value>>() {
+            for (key, value) in all {
+                if let (Some(name), Some(url)) = (key.strip_suffix("_url"), value.as_str())
+                    && key != "database_url"
+                {
+                    directory.set(name, url);
+                }
             }
         }
         if let Some(c) = &common {
@@ -361,6 +371,14 @@ mod tests {
         let s =
             Settings::<WithSecret>::for_tests("identity", &[("password", "12345678901")]).unwrap();
         assert_eq!(s.own.password.unwrap().expose(), "12345678901");
+    }
+
+    #[test]
+    fn directory_takes_any_service() {
+        let s =
+            Settings::<NoSettings>::for_tests("orders", &[("payments_url", "http://127.0.0.1:9")])
+                .unwrap();
+        assert_eq!(s.directory.url("payments"), "http://127.0.0.1:9");
     }
 
     #[test]

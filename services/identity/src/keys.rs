@@ -136,12 +136,27 @@ impl Keys {
 
     /// A signed access token for `user`.
     pub fn mint_access_token(&self, user: &UserRecord) -> Result<String, Error> {
+        self.mint(
+            user.id.clone(),
+            user.email.clone(),
+            user.name.clone(),
+            user.roles.clone(),
+        )
+    }
+
+    fn mint(
+        &self,
+        sub: String,
+        email: String,
+        name: String,
+        roles: Vec<String>,
+    ) -> Result<String, Error> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
-            sub: user.id.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            roles: user.roles.clone(),
+            sub,
+            email,
+            name,
+            roles,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
@@ -151,6 +166,18 @@ impl Keys {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+    }
+}
+
+impl Keys {
+    /// A token for another Bazaar service: role `service`, subject `service:<name>`.
+    pub fn mint_service_token(&self, service: &str) -> Result<String, Error> {
+        self.mint(
+            format!("service:{service}"),
+            format!("{service}@services.bazaar.internal"),
+            service.to_owned(),
+            vec![platform::auth::ROLE_SERVICE.to_owned()],
+        )
     }
 }
 

@@ -65,6 +65,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         keys: Arc::new(keys),
         hasher,
         refresh_ttl_secs: i64::try_from(settings.own.refresh_token_ttl_secs).unwrap_or(i64::MAX),
+        service_secret: settings.common.service_secret.clone(),
     };
     let (router, doc) = routes::router(state);
     let builder = Service::builder("identity", &settings.common);

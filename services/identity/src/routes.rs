@@ -3,6 +3,7 @@
 
 mod jwks;
 mod me;
+mod services;
 mod sessions;
 mod users;
 
@@ -24,6 +25,8 @@ pub(crate) struct AppState {
     pub hasher: Hasher,
     /// Seconds a refresh token lives.
     pub refresh_ttl_secs: i64,
+    /// The secret other services present for a service token.
+    pub service_secret: platform::config::Secret,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -50,6 +53,7 @@ const BEARER: &str = "bearer";
         (name = "account", description = "The signed-in user"),
         (name = "keys", description = "Public keys for verifying access tokens"),
         (name = "users", description = "Account administration (admin only)"),
+        (name = "services", description = "Tokens for Bazaar's own services"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +82,7 @@ pub(crate) fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(jwks::router())
         .merge(users::router())
+        .merge(services::router())
         .with_state(state)
         .split_for_parts()
 }

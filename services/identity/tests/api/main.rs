@@ -4,5 +4,6 @@ mod admin;
 mod bad_input;
 mod helpers;
 mod service;
+mod service_tokens;
 mod sessions;
 mod tokens;
