@@ -22,6 +22,22 @@ pub fn requires_token(method: &Method, path: &str) -> bool {
     }
 }
 
+/// Whether `path` is an internal endpoint: one that only Bazaar's own services call (the
+/// checkout saga's reservations and payments). The gateway does not expose them at all;
+/// services reach each other directly, with service tokens.
+pub fn is_internal(path: &str) -> bool {
+    const INTERNAL: [&str; 2] = [
+        "/api/inventory/reservations",
+        "/api/payments/authorizations",
+    ];
+    INTERNAL.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
 fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -96,6 +112,16 @@ mod tests {
                 "{method} {path}: {why}"
             );
         }
+    }
+
+    #[test]
+    fn internal_endpoints_are_not_exposed() {
+        assert!(is_internal("/api/inventory/reservations"));
+        assert!(is_internal("/api/inventory/reservations/abc/commit"));
+        assert!(is_internal("/api/payments/authorizations"));
+        assert!(!is_internal("/api/inventory/reservationsx"));
+        assert!(!is_internal("/api/inventory/123"));
+        assert!(!is_internal("/api/payments/ledger/summary"));
     }
 
     #[test]

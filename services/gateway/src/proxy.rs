@@ -150,6 +150,10 @@ async fn forward(State(proxy): State<Proxy>, mut req: Request) -> Response {
             .into_response();
     };
 
+    if policy::is_internal(&path) {
+        return Problem::not_found(format!("no route for {path}")).into_response();
+    }
+
     // Verify the token here, so a forged or expired one never reaches a service.
     let (mut parts, body) = req.into_parts();
     match platform::auth::bearer(&parts) {
