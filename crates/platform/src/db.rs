@@ -3,7 +3,10 @@
 //!
 //! Queries use `$1, $2, ...` placeholders, numbered in order of first use, which both
 //! drivers accept. Values are the portable types: integers, text, booleans, floats, blobs;
-//! times travel as RFC 3339 text, money as integer cents.
+//! times travel as RFC 3339 text, money as integer cents. Declare integer columns `BIGINT`
+//! (PostgreSQL's `INTEGER` decodes as `i32`), and cast aggregates that PostgreSQL widens
+//! (`CAST(SUM(x) AS BIGINT)`: its `SUM(bigint)` is `NUMERIC`, which the Any driver cannot
+//! decode). `sqlx::QueryBuilder<Any>` writes `?` placeholders, which PostgreSQL refuses.
 
 use futures_util::future::BoxFuture;
 use sqlx::{

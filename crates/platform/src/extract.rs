@@ -70,7 +70,13 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// Parses a JSON document into `T`, naming the field at fault on failure.
+///
+/// Request bodies are JSON objects: serde would read a struct from an array too
+/// (`["a", 1]`), which no client means, so a top-level array is refused.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::invalid_field("body", "must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = match err.path().to_string() {
@@ -191,6 +197,13 @@ mod tests {
     #[test]
     fn a_body_of_the_wrong_shape_names_the_body() {
         let p = parse_json::<Address>(br#""just text""#).unwrap_err();
+        assert_eq!(p.errors[0].field, "body");
+    }
+
+    #[test]
+    fn a_top_level_array_is_not_a_body() {
+        let p = parse_json::<Address>(br#"["x"]"#).unwrap_err();
+        assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "body");
     }
 

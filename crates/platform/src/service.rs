@@ -56,6 +56,7 @@ pub struct ServiceBuilder {
     metrics: Metrics,
     shutdown: Shutdown,
     on_stop: Vec<BoxFuture<'static, ()>>,
+    fallback: Option<Router>,
 }
 
 /// A bound, ready-to-run service.
@@ -81,6 +82,7 @@ impl Service {
             metrics: Metrics::new(name),
             shutdown: Shutdown::new(),
             on_stop: Vec::new(),
+            fallback: None,
         }
     }
 
@@ -230,6 +232,13 @@ impl ServiceBuilder {
         self
     }
 
+    /// What answers requests no route matches (by default a 404 problem): the gateway
+    /// hands them to the storefront.
+    pub fn fallback(mut self, router: Router) -> Self {
+        self.fallback = Some(router);
+        self
+    }
+
     /// The trigger that stops the service and its workers.
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
@@ -271,8 +280,13 @@ impl ServiceBuilder {
                     }
                 }),
             );
+        let routes = self.router.merge(standard);
+        let routes = match self.fallback {
+            Some(fallback) => routes.fallback_service(fallback),
+            None => routes.fallback(not_found),
+        };
         let router = apply_middleware(
-            self.router.merge(standard),
+            routes,
             &self.metrics,
             self.settings.body_limit_bytes,
             Duration::from_millis(self.settings.request_timeout_ms),
@@ -298,7 +312,6 @@ pub fn apply_middleware(
     timeout: Duration,
 ) -> Router {
     router
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(mw::from_fn(move |req: Request, next: Next| async move {
             match tokio::time::timeout(timeout, next.run(req)).await {

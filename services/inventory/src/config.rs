@@ -1,22 +1,53 @@
 //! The inventory's own settings, next to the common ones every service has.
 //!
-//! Inventory needs nothing beyond them today: its database (`BAZAAR_DATABASE_URL`), where
-//! the catalog is (`BAZAAR_CATALOG_URL`, read by the embedded transport), where identity
-//! publishes its keys (`BAZAAR_IDENTITY_URL`) and how often an event is tried before it is
-//! dead-lettered (`BAZAAR_EVENT_MAX_ATTEMPTS`) are all common settings.
+//! Beyond its own (below), inventory uses common settings only: its database
+//! (`BAZAAR_DATABASE_URL`), where the catalog is (`BAZAAR_CATALOG_URL`, read by the
+//! embedded transport), where identity publishes its keys (`BAZAAR_IDENTITY_URL`) and how
+//! often an event is tried before it is dead-lettered (`BAZAAR_EVENT_MAX_ATTEMPTS`).
 
 use platform::config::ServiceSettings;
 use serde::{Deserialize, Serialize};
 
-/// Settings of the inventory service (environment variables `BAZAAR_<FIELD>`); none yet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings of the inventory service (environment variables `BAZAAR_<FIELD>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Config {}
+pub struct Config {
+    /// How long a reservation holds its units when the caller does not say
+    /// (`BAZAAR_RESERVATION_TTL_SECS`, default 900, 1 to 86 400). A reservation neither
+    /// committed nor released by then is released by the expiry worker.
+    pub reservation_ttl_secs: u64,
+}
 
-impl ServiceSettings for Config {}
+impl Config {
+    /// The longest a reservation may hold units, in seconds (one day).
+    pub const MAX_RESERVATION_TTL_SECS: u64 = 86_400;
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            reservation_ttl_secs: 900,
+        }
+    }
+}
+
+impl ServiceSettings for Config {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if !(1..=Self::MAX_RESERVATION_TTL_SECS).contains(&self.reservation_ttl_secs) {
+            errors.push(format!(
+                "BAZAAR_RESERVATION_TTL_SECS must be between 1 and {}, got {}",
+                Self::MAX_RESERVATION_TTL_SECS,
+                self.reservation_ttl_secs
+            ));
+        }
+        errors
+    }
+}
 
 #[cfg(test)]
 mod tests {
+    use super::Config;
     use crate::Settings;
 
     #[test]
@@ -25,6 +56,8 @@ mod tests {
         assert_eq!(s.common.listen.port(), 8086);
         assert_eq!(s.common.database_url, "sqlite://data/inventory.db");
         assert_eq!(s.directory.url("catalog"), "http://127.0.0.1:8082");
+        assert_eq!(s.own, Config::default());
+        assert_eq!(s.own.reservation_ttl_secs, 900);
     }
 
     #[test]
@@ -44,5 +77,22 @@ mod tests {
             format!("{err}").contains("BAZAAR_EVENT_MAX_ATTEMPTS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_reservation_ttl_is_bounded() {
+        for ok in ["1", "60", "86400"] {
+            let s = Settings::for_tests("inventory", &[("reservation_ttl_secs", ok)]).unwrap();
+            assert_eq!(s.own.reservation_ttl_secs.to_string(), ok);
+        }
+        for bad in ["0", "86401"] {
+            let err =
+                Settings::for_tests("inventory", &[("reservation_ttl_secs", bad)]).unwrap_err();
+            assert!(
+                format!("{err}").contains("BAZAAR_RESERVATION_TTL_SECS"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(Settings::for_tests("inventory", &[("reservation_ttl_secs", "-5")]).is_err());
     }
 }

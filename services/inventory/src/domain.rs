@@ -1,5 +1,6 @@
 //! The inventory's domain: inputs parsed into types at the boundary (from a request or
-//! from another service's event), and the stock of a product as inventory shows it.
+//! from another service's event), the stock of a product as inventory shows it, and the
+//! reservations that hold units for checkouts.
 
 use serde::{Deserialize, Serialize};
 use std::{collections::HashSet, fmt};
@@ -148,6 +149,14 @@ pub enum Reason {
     Initial,
     /// An administrator set the level.
     Adjustment,
+    /// A reservation moved units from available to reserved.
+    Reserved,
+    /// A reservation was committed: its units left the stock for good.
+    Committed,
+    /// A reservation was released: its units are available again.
+    Released,
+    /// A reservation ran out of time: its units are available again.
+    Expired,
 }
 
 impl Reason {
@@ -156,6 +165,10 @@ impl Reason {
         match self {
             Reason::Initial => "initial",
             Reason::Adjustment => "adjustment",
+            Reason::Reserved => "reserved",
+            Reason::Committed => "committed",
+            Reason::Released => "released",
+            Reason::Expired => "expired",
         }
     }
 }
@@ -182,6 +195,252 @@ pub struct Stock {
     pub reserved: i64,
     /// The catalog deleted the product; its stock is kept for the record.
     pub discontinued: bool,
+}
+
+/// The id of a reservation, chosen by the caller (the orders service) so that a retried
+/// request names the same reservation: 1 to 128 ASCII letters, digits, `-`, `_` and `:`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReservationId(String);
+
+impl ReservationId {
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses an id, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() {
+            return invalid("must not be empty");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+        {
+            return invalid("may contain only letters, digits, `-`, `_` and `:`");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A number of units one line of a reservation holds: 1 to 10 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    pub const MAX: i64 = 10_000;
+
+    pub fn new(units: i64) -> Result<Self, Invalid> {
+        if !(1..=Self::MAX).contains(&units) {
+            return invalid(format!("must be between 1 and {}", Self::MAX));
+        }
+        Ok(Self(units))
+    }
+
+    pub fn units(self) -> i64 {
+        self.0
+    }
+}
+
+/// How long a reservation holds its units before it expires: 1 s to one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ttl(i64);
+
+impl Ttl {
+    pub const MAX_SECS: i64 = 86_400;
+
+    pub fn from_secs(secs: i64) -> Result<Self, Invalid> {
+        if !(1..=Self::MAX_SECS).contains(&secs) {
+            return invalid(format!("must be between 1 and {} seconds", Self::MAX_SECS));
+        }
+        Ok(Self(secs))
+    }
+
+    pub fn secs(self) -> i64 {
+        self.0
+    }
+}
+
+/// One product and how many of its units to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationLine {
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+}
+
+/// A reservation asked for: 1 to [`NewReservation::MAX_LINES`] lines, each product once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReservation {
+    pub id: ReservationId,
+    lines: Vec<ReservationLine>,
+    pub ttl: Ttl,
+}
+
+impl NewReservation {
+    /// The most lines one reservation may have.
+    pub const MAX_LINES: usize = 100;
+
+    /// A reservation of `lines`, in the order given. On failure, the message belongs to
+    /// the list as a whole, or to the line at the index returned with it.
+    pub fn new(
+        id: ReservationId,
+        lines: Vec<ReservationLine>,
+        ttl: Ttl,
+    ) -> Result<Self, (Option<usize>, Invalid)> {
+        if lines.is_empty() || lines.len() > Self::MAX_LINES {
+            return Err((
+                None,
+                Invalid(format!("must have 1 to {} lines", Self::MAX_LINES)),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, line) in lines.iter().enumerate() {
+            if !seen.insert(&line.product_id) {
+                return Err((
+                    Some(i),
+                    Invalid("names a product an earlier line names already".into()),
+                ));
+            }
+        }
+        Ok(Self { id, lines, ttl })
+    }
+
+    pub fn lines(&self) -> &[ReservationLine] {
+        &self.lines
+    }
+}
+
+/// Where a reservation stands. `held` is the only state that changes: to `committed`
+/// (its units are sold) or to `released` (its units are available again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Held,
+    Committed,
+    Released,
+}
+
+impl ReservationStatus {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Committed => "committed",
+            Self::Released => "released",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "held" => Ok(Self::Held),
+            "committed" => Ok(Self::Committed),
+            "released" => Ok(Self::Released),
+            _ => invalid("must be `held`, `committed` or `released`"),
+        }
+    }
+}
+
+impl fmt::Display for ReservationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a reservation was released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// Its caller released it (a checkout that failed or was abandoned).
+    Requested,
+    /// It was neither committed nor released before `expires_at`.
+    Expired,
+}
+
+impl ReleaseReason {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "requested" => Ok(Self::Requested),
+            "expired" => Ok(Self::Expired),
+            _ => invalid("must be `requested` or `expired`"),
+        }
+    }
+
+    /// The reason of the ledger movements a release of this kind makes.
+    pub fn movement(self) -> Reason {
+        match self {
+            Self::Requested => Reason::Released,
+            Self::Expired => Reason::Expired,
+        }
+    }
+}
+
+/// One line of a reservation as shown (and as sent in reservation events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReservedItem {
+    /// The catalog's id of the product.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
+    pub product_id: String,
+    /// Units held.
+    #[schema(example = 2, minimum = 1, maximum = 10000)]
+    pub quantity: i64,
+}
+
+/// A reservation as inventory shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reservation {
+    /// The id the caller gave it.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d99")]
+    pub reservation_id: String,
+    pub status: ReservationStatus,
+    /// Why it was released; only on a released reservation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReleaseReason>,
+    /// When a held reservation is released unless committed first (RFC 3339, UTC).
+    #[schema(example = "2025-01-01T00:15:00.000Z")]
+    pub expires_at: String,
+    /// When it was made (RFC 3339, UTC).
+    #[schema(example = "2025-01-01T00:00:00.000Z")]
+    pub created_at: String,
+    /// What it holds, in the order asked.
+    pub items: Vec<ReservedItem>,
+}
+
+impl Reservation {
+    /// Whether this reservation holds the same products and quantities as `asked`, in
+    /// whatever order.
+    pub fn holds(&self, asked: &NewReservation) -> bool {
+        let mut have: Vec<(&str, i64)> = self
+            .items
+            .iter()
+            .map(|i| (i.product_id.as_str(), i.quantity))
+            .collect();
+        let mut want: Vec<(&str, i64)> = asked
+            .lines()
+            .iter()
+            .map(|l| (l.product_id.as_str(), l.quantity.units()))
+            .collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        have == want
+    }
 }
 
 #[cfg(test)]
@@ -252,8 +511,112 @@ mod tests {
 
     #[test]
     fn reasons_are_snake_case_everywhere() {
-        for r in [Reason::Initial, Reason::Adjustment] {
+        for r in [
+            Reason::Initial,
+            Reason::Adjustment,
+            Reason::Reserved,
+            Reason::Committed,
+            Reason::Released,
+            Reason::Expired,
+        ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
+        for s in [
+            ReservationStatus::Held,
+            ReservationStatus::Committed,
+            ReservationStatus::Released,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(ReservationStatus::parse(s.as_str()), Ok(s));
+        }
+        for r in [ReleaseReason::Requested, ReleaseReason::Expired] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert_eq!(ReleaseReason::parse(r.as_str()), Ok(r));
+        }
+        assert!(ReservationStatus::parse("expired").is_err());
+        assert!(ReleaseReason::parse("").is_err());
+    }
+
+    #[test]
+    fn reservation_ids_are_short_slugs() {
+        for ok in ["0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11", "order:42", "r_1"] {
+            assert_eq!(ReservationId::parse(ok).unwrap().as_str(), ok);
+        }
+        assert!(ReservationId::parse(&"r".repeat(128)).is_ok());
+        for bad in ["", " ", "a b", "a/b", "a.b", "é", &"r".repeat(129)] {
+            assert!(ReservationId::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn quantities_and_ttls_are_bounded() {
+        assert_eq!(Quantity::new(1).unwrap().units(), 1);
+        assert_eq!(Quantity::new(10_000).unwrap().units(), 10_000);
+        for bad in [0, -1, 10_001, i64::MIN, i64::MAX] {
+            assert!(Quantity::new(bad).is_err(), "quantity {bad} was accepted");
+        }
+        assert_eq!(Ttl::from_secs(1).unwrap().secs(), 1);
+        assert_eq!(Ttl::from_secs(86_400).unwrap().secs(), 86_400);
+        for bad in [0, -1, 86_401] {
+            assert!(Ttl::from_secs(bad).is_err(), "ttl {bad} was accepted");
+        }
+    }
+
+    fn line(product: &str, quantity: i64) -> ReservationLine {
+        ReservationLine {
+            product_id: ProductId::parse(product).unwrap(),
+            quantity: Quantity::new(quantity).unwrap(),
+        }
+    }
+
+    fn reservation(
+        lines: Vec<ReservationLine>,
+    ) -> Result<NewReservation, (Option<usize>, Invalid)> {
+        NewReservation::new(
+            ReservationId::parse("r-1").unwrap(),
+            lines,
+            Ttl::from_secs(60).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_reservation_has_one_to_a_hundred_distinct_lines() {
+        let ok = reservation(vec![line("a", 1), line("b", 2)]).unwrap();
+        assert_eq!(ok.lines().len(), 2);
+        assert_eq!(ok.lines()[1], line("b", 2));
+        let hundred = (0..100).map(|i| line(&format!("p{i}"), 1)).collect();
+        assert!(reservation(hundred).is_ok());
+
+        assert_eq!(reservation(vec![]).unwrap_err().0, None, "empty");
+        let many = (0..101).map(|i| line(&format!("p{i}"), 1)).collect();
+        assert_eq!(reservation(many).unwrap_err().0, None, "101 lines");
+        let repeated = reservation(vec![line("a", 1), line("b", 1), line("a", 3)]);
+        assert_eq!(repeated.unwrap_err().0, Some(2), "the repeat is named");
+    }
+
+    #[test]
+    fn a_reservation_holds_what_was_asked_in_order() {
+        let asked = reservation(vec![line("a", 1), line("b", 2)]).unwrap();
+        let item = |p: &str, q| ReservedItem {
+            product_id: p.into(),
+            quantity: q,
+        };
+        let mut held = Reservation {
+            reservation_id: "r-1".into(),
+            status: ReservationStatus::Held,
+            reason: None,
+            expires_at: "2025-01-01T00:15:00.000Z".into(),
+            created_at: "2025-01-01T00:00:00.000Z".into(),
+            items: vec![item("a", 1), item("b", 2)],
+        };
+        assert!(held.holds(&asked));
+        held.items = vec![item("b", 2), item("a", 1)];
+        assert!(held.holds(&asked), "order does not matter");
+        held.items[0].quantity = 3;
+        assert!(!held.holds(&asked));
+        held.items.pop();
+        assert!(!held.holds(&asked));
+        let shown = serde_json::to_value(&held).unwrap();
+        assert!(shown.get("reason").is_none(), "{shown}");
     }
 }

@@ -1,7 +1,11 @@
 //! The inventory's errors: the problem document each becomes on the API, and what each
 //! means to the event consumer (retry or dead-letter).
 
-use axum::response::{IntoResponse, Response};
+use crate::domain::ReservationStatus;
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use events::{HandlerError, outbox::OutboxError};
 use platform::{FieldError, Problem};
 
@@ -17,6 +21,27 @@ pub enum InventoryError {
     /// 409: other writers kept changing the level while this one tried to set it.
     #[error("the stock of product `{0}` kept changing while it was being set; try again")]
     Contended(String),
+    /// 409 `insufficient-stock`: a line of a reservation cannot be held (too few units,
+    /// an unknown or a discontinued product); each such line is named. Nothing was held.
+    #[error("the reservation cannot be held: {}", describe(.0))]
+    InsufficientStock(Vec<FieldError>),
+    /// 404.
+    #[error("there is no reservation `{0}`")]
+    ReservationNotFound(String),
+    /// 409 `reservation-state`: the reservation is past the state the action needs.
+    #[error("reservation `{id}` is {status}; it cannot be {action}")]
+    ReservationState {
+        id: String,
+        status: ReservationStatus,
+        action: &'static str,
+    },
+    /// 409 `reservation-expired`: the reservation ran out of time before it was committed;
+    /// its units were released.
+    #[error("reservation `{0}` expired before it was committed; its units were released")]
+    ReservationExpired(String),
+    /// 500: the stored data contradicts itself (reserved units missing for a reservation).
+    #[error("inconsistent stock: {0}")]
+    Inconsistent(String),
     #[error("database failure")]
     Database(#[from] sqlx::Error),
     #[error("could not record an event in the outbox")]
@@ -32,15 +57,49 @@ impl InventoryError {
     }
 }
 
+fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl From<InventoryError> for Problem {
     fn from(err: InventoryError) -> Self {
         match err {
             InventoryError::Invalid(errors) => Problem::validation(errors),
-            InventoryError::ProductNotFound(_) => Problem::not_found(err.to_string()),
-            InventoryError::Contended(_) => Problem::conflict(err.to_string()),
-            InventoryError::Database(_) | InventoryError::Outbox(_) | InventoryError::Event(_) => {
-                Problem::internal(&err)
+            InventoryError::ProductNotFound(_) | InventoryError::ReservationNotFound(_) => {
+                Problem::not_found(err.to_string())
             }
+            InventoryError::Contended(_) => Problem::conflict(err.to_string()),
+            InventoryError::InsufficientStock(ref errors) => {
+                let errors = errors.clone();
+                let mut p = Problem::new(
+                    StatusCode::CONFLICT,
+                    "insufficient-stock",
+                    "Insufficient stock",
+                    err.to_string(),
+                );
+                p.errors = errors;
+                p
+            }
+            InventoryError::ReservationState { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "reservation-state",
+                "Reservation in another state",
+                err.to_string(),
+            ),
+            InventoryError::ReservationExpired(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "reservation-expired",
+                "Reservation expired",
+                err.to_string(),
+            ),
+            InventoryError::Database(_)
+            | InventoryError::Outbox(_)
+            | InventoryError::Event(_)
+            | InventoryError::Inconsistent(_) => Problem::internal(&err),
         }
     }
 }
@@ -63,7 +122,12 @@ impl From<InventoryError> for HandlerError {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            InventoryError::ProductNotFound(_) => HandlerError::Permanent(err.to_string()),
+            InventoryError::ProductNotFound(_)
+            | InventoryError::InsufficientStock(_)
+            | InventoryError::ReservationNotFound(_)
+            | InventoryError::ReservationState { .. }
+            | InventoryError::ReservationExpired(_)
+            | InventoryError::Inconsistent(_) => HandlerError::Permanent(err.to_string()),
             InventoryError::Outbox(OutboxError::Serialise(e)) | InventoryError::Event(e) => {
                 HandlerError::Permanent(format!("could not build an event: {e}"))
             }
@@ -81,7 +145,25 @@ mod tests {
 
     #[test]
     fn each_error_has_its_status_and_names_its_field() {
+        let short = vec![FieldError::new("items[1].quantity", "only 2 left")];
         let cases: Vec<(InventoryError, u16, Option<&str>)> = vec![
+            (
+                InventoryError::InsufficientStock(short),
+                409,
+                Some("items[1].quantity"),
+            ),
+            (InventoryError::ReservationNotFound("r".into()), 404, None),
+            (
+                InventoryError::ReservationState {
+                    id: "r".into(),
+                    status: ReservationStatus::Released,
+                    action: "committed",
+                },
+                409,
+                None,
+            ),
+            (InventoryError::ReservationExpired("r".into()), 409, None),
+            (InventoryError::Inconsistent("x".into()), 500, None),
             (
                 InventoryError::invalid("available", "bad"),
                 422,
@@ -101,6 +183,31 @@ mod tests {
             assert_eq!(p.status, status, "{label}");
             assert_eq!(p.errors.first().map(|e| e.field.as_str()), field, "{label}");
         }
+    }
+
+    #[test]
+    fn reservation_conflicts_have_their_own_types() {
+        let short = Problem::from(InventoryError::InsufficientStock(vec![FieldError::new(
+            "items[0].quantity",
+            "only 1 left",
+        )]));
+        assert_eq!(short.kind, "urn:bazaar:problem:insufficient-stock");
+        assert!(
+            short.detail.unwrap_or_default().contains("only 1 left"),
+            "the detail repeats the lines"
+        );
+        let state = Problem::from(InventoryError::ReservationState {
+            id: "r-1".into(),
+            status: ReservationStatus::Committed,
+            action: "released",
+        });
+        assert_eq!(state.kind, "urn:bazaar:problem:reservation-state");
+        assert_eq!(
+            state.detail.as_deref(),
+            Some("reservation `r-1` is committed; it cannot be released")
+        );
+        let expired = Problem::from(InventoryError::ReservationExpired("r-1".into()));
+        assert_eq!(expired.kind, "urn:bazaar:problem:reservation-expired");
     }
 
     #[test]

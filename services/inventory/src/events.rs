@@ -1,8 +1,9 @@
 //! Inventory's events: what it consumes from the catalog (decoded into its own structs,
 //! with only the fields it needs, so the catalog may add fields freely) and what it
-//! publishes. Every event's subject is the product id.
+//! publishes. A stock event's subject is the product id; a reservation event's is the
+//! reservation id.
 
-use crate::domain::Reason;
+use crate::domain::{Reason, ReleaseReason, ReservedItem};
 use serde::{Deserialize, Serialize};
 
 /// The service name inventory's events are stamped with (`source` = `/bazaar/inventory`).
@@ -48,6 +49,23 @@ pub struct StockChanged {
     pub reason: Reason,
 }
 
+/// A reservation now holds its units (moved from available to reserved).
+pub const RESERVATION_HELD: &str = "bazaar.inventory.reservation.held.v1";
+/// A reservation was committed: its units left the stock for good.
+pub const RESERVATION_COMMITTED: &str = "bazaar.inventory.reservation.committed.v1";
+/// A reservation was released (by its caller or on expiry): its units are available again.
+pub const RESERVATION_RELEASED: &str = "bazaar.inventory.reservation.released.v1";
+
+/// Data of the reservation events: which reservation, what it holds, and (on release)
+/// why it was released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationChanged {
+    pub reservation_id: String,
+    pub items: Vec<ReservedItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReleaseReason>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,11 +109,44 @@ mod tests {
     }
 
     #[test]
+    fn reservation_events_name_the_reason_only_on_release() {
+        let items = vec![ReservedItem {
+            product_id: "p-1".into(),
+            quantity: 2,
+        }];
+        let held = serde_json::to_value(ReservationChanged {
+            reservation_id: "r-1".into(),
+            items: items.clone(),
+            reason: None,
+        })
+        .unwrap();
+        assert_eq!(
+            held,
+            serde_json::json!({"reservation_id": "r-1", "items": [{"product_id": "p-1", "quantity": 2}]})
+        );
+        let released = serde_json::to_value(ReservationChanged {
+            reservation_id: "r-1".into(),
+            items,
+            reason: Some(ReleaseReason::Expired),
+        })
+        .unwrap();
+        assert_eq!(released["reason"], "expired");
+    }
+
+    #[test]
     fn types_are_versioned_and_owned_by_their_producer() {
         assert!(PRODUCT_CREATED.starts_with("bazaar.catalog."));
         assert!(PRODUCT_DELETED.starts_with("bazaar.catalog."));
-        assert!(STOCK_CHANGED.starts_with("bazaar.inventory."));
-        for t in [PRODUCT_CREATED, PRODUCT_DELETED, STOCK_CHANGED] {
+        let published = [
+            STOCK_CHANGED,
+            RESERVATION_HELD,
+            RESERVATION_COMMITTED,
+            RESERVATION_RELEASED,
+        ];
+        for t in published {
+            assert!(t.starts_with("bazaar.inventory."), "{t}");
+        }
+        for t in [PRODUCT_CREATED, PRODUCT_DELETED].iter().chain(&published) {
             assert!(t.ends_with(".v1"), "{t}");
         }
     }

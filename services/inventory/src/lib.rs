@@ -1,17 +1,20 @@
 //! The inventory service: how many units of each product can still be sold, fed by the
-//! catalog's product events, set by administrators, every change kept in a ledger and
-//! announced through the transactional outbox.
+//! catalog's product events, set by administrators, held for checkouts by reservations
+//! (committed, released, or expired), every change kept in a ledger and announced through
+//! the transactional outbox.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod expiry;
 pub mod handler;
 pub mod routes;
 pub mod store;
 
 use anyhow::Context;
+use domain::Ttl;
 use handler::StockHandler;
 use platform::{auth::Verifier, db::Db, service::Service};
 use store::Store;
@@ -25,9 +28,13 @@ pub const SUBSCRIPTIONS: &[::events::Subscription] = &[::events::Subscription {
     types: &[events::PRODUCT_CREATED, events::PRODUCT_DELETED],
 }];
 
-/// Opens the database, wires the API, the outbox relay and the catalog consumer, binds
-/// the listener.
+/// Opens the database, wires the API, the outbox relay, the catalog consumer and the
+/// reservation expiry worker, binds the listener.
 pub async fn build(settings: Settings) -> anyhow::Result<Service> {
+    let reservation_ttl = i64::try_from(settings.own.reservation_ttl_secs)
+        .ok()
+        .and_then(|secs| Ttl::from_secs(secs).ok())
+        .context("BAZAAR_RESERVATION_TTL_SECS is out of bounds")?;
     let db = Db::connect(&settings.common.database_url, &store::migrations())
         .await
         .context("could not open the inventory database")?;
@@ -54,8 +61,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     );
     let store = Store::new(db.clone(), producer.clone());
     let (api, openapi) = routes::router(routes::AppState {
-        store,
+        store: store.clone(),
         verifier: verifier.clone(),
+        reservation_ttl,
     })
     .merge(::events::admin::routes(consumer.clone(), verifier))
     .split_for_parts();
@@ -68,6 +76,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         .openapi(openapi)
         .database(&db)
         .worker("outbox-relay", producer.clone().relay(shutdown.clone()))
+        .worker("reservation-expiry", expiry::run(store, shutdown.clone()))
         .worker(
             "events",
             ::events::run_consumer(

@@ -1,8 +1,13 @@
 //! Inventory's HTTP API under `/api/inventory`: handlers, their request and response
-//! bodies, and the OpenAPI document they make up.
+//! bodies, and the OpenAPI document they make up. Stock is here; reservations are in
+//! [`reservations`].
+
+mod reservations;
+
+pub use reservations::{ReservationList, ReserveItem, ReserveRequest};
 
 use crate::{
-    domain::{ProductId, ProductIds, Stock, StockLevel},
+    domain::{ProductId, ProductIds, Stock, StockLevel, Ttl},
     error::InventoryError,
     store::Store,
 };
@@ -27,6 +32,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
+    /// How long a reservation holds its units when its caller does not say.
+    pub reservation_ttl: Ttl,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -48,14 +55,21 @@ impl FromRef<AppState> for Store {
         description = "Stock per product. Inventory learns of products from the catalog's \
             events: a product's stock exists shortly after the catalog creates it, and is \
             marked `discontinued` (never removed) when the catalog deletes it. Reading is \
-            open to everyone; setting a level needs an administrator's bearer token. Every \
-            change of a level is kept in a ledger and announced as \
-            `bazaar.inventory.stock.changed.v1`. Errors are RFC 9457 problem documents \
+            open to everyone; setting a level needs an administrator's bearer token. \
+            Checkouts hold units with reservations (internal: a service token or an \
+            administrator's): a reservation moves units from `available` to `reserved`, all \
+            lines or none; committing it takes them out of stock, releasing it (or letting \
+            it expire) makes them available again. Every change of a level is kept in a \
+            ledger and announced as `bazaar.inventory.stock.changed.v1`; every change of a \
+            reservation as `bazaar.inventory.reservation.{held,committed,released}.v1`. \
+            Errors are RFC 9457 problem documents \
             (`application/problem+json`); validation problems list each bad field in \
             `errors`, the body as a whole being named `body`."
     ),
     tags(
         (name = "stock", description = "Stock levels: lookup and administration."),
+        (name = "reservations", description = "Units held for checkouts in progress \
+            (Bazaar's services and administrators only)."),
         (name = "events", description = "Operators' view of the catalog events inventory \
             could not apply (administrators only).")
     ),
@@ -86,6 +100,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_stock))
         .routes(routes!(get_stock, set_stock))
+        .merge(reservations::router())
         .with_state(state)
 }
 

@@ -1,31 +1,46 @@
 //! All of inventory's SQL: its migrations, its reads, and its writes. Every change of a
 //! stock level appends one movement to the ledger and records `stock.changed` in the
-//! outbox, in the transaction that makes the change.
+//! outbox, in the transaction that makes the change; every change of a reservation
+//! records its reservation event in that same transaction.
 
 use crate::{
-    domain::{NewStock, ProductId, ProductIds, Reason, Stock, StockLevel},
+    domain::{
+        NewReservation, NewStock, ProductId, ProductIds, Reason, ReleaseReason, Reservation,
+        ReservationId, ReservationLine, ReservationStatus, ReservedItem, Stock, StockLevel,
+    },
     error::InventoryError,
-    events::{self as inventory_events, StockChanged},
+    events::{self as inventory_events, ReservationChanged, StockChanged},
 };
-use events::{Event, Producer, consumer, now_rfc3339, outbox};
-use platform::db::{Backend, Db, MigrationSource};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
+use chrono::Utc;
+use events::{Event, Producer, consumer, envelope::to_rfc3339, now_rfc3339, outbox};
+use platform::{
+    FieldError,
+    db::{Backend, Db, MigrationSource},
+};
+use sqlx::{Any, AnyConnection, Row, Transaction, any::AnyRow};
 use std::collections::HashMap;
 
 /// Inventory's tables, the same SQL on both backends.
-///
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource {
+        version: 1,
+        description: "inventory stock and its ledger",
+        sqlite: TABLES,
+        postgres: TABLES,
+    },
+    MigrationSource {
+        version: 2,
+        description: "inventory reservations",
+        sqlite: RESERVATIONS,
+        postgres: RESERVATIONS,
+    },
+];
+
 /// `stock` holds one row per product the catalog announced; `available` counts the units
 /// that can still be sold and `reserved` those held for checkouts, so the units on the
 /// shelf are their sum. `stock_movements` is an append-only ledger with one row per
-/// change of `available`; a movement caused by an event names it, at most once per
-/// reason (the inbox already guarantees this; the index makes a bug loud, not silent).
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "inventory stock and its ledger",
-    sqlite: TABLES,
-    postgres: TABLES,
-}];
-
+/// change of a level; a movement caused by an event names it, at most once per reason
+/// (the inbox already guarantees this; the index makes a bug loud, not silent).
 const TABLES: &str = "
 CREATE TABLE stock (
     product_id TEXT PRIMARY KEY,
@@ -47,6 +62,37 @@ CREATE TABLE stock_movements (
 CREATE INDEX stock_movements_by_product ON stock_movements (product_id, at);
 CREATE UNIQUE INDEX stock_movements_once_per_event
     ON stock_movements (event_id, reason) WHERE event_id IS NOT NULL;
+";
+
+/// `reservations` holds one row per reservation a caller made (its id is the caller's),
+/// `reservation_lines` what each holds. A movement now says how `reserved` changed too
+/// (`reserved_delta`; `delta` stays the change of `available`) and which reservation
+/// caused it, so each level is the sum of its product's movements. Times are RFC 3339
+/// text in UTC with milliseconds, so text order is time order.
+const RESERVATIONS: &str = "
+CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('held', 'committed', 'released')),
+    reason TEXT CHECK (reason IS NULL OR reason IN ('requested', 'expired')),
+    created_by TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX reservations_due ON reservations (status, expires_at);
+CREATE INDEX reservations_by_age ON reservations (status, created_at);
+CREATE TABLE reservation_lines (
+    reservation_id TEXT NOT NULL REFERENCES reservations (id),
+    line BIGINT NOT NULL,
+    product_id TEXT NOT NULL REFERENCES stock (product_id),
+    quantity BIGINT NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (reservation_id, line),
+    UNIQUE (reservation_id, product_id)
+);
+ALTER TABLE stock_movements ADD COLUMN reserved_delta BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE stock_movements ADD COLUMN reservation_id TEXT;
+CREATE INDEX stock_movements_by_reservation
+    ON stock_movements (reservation_id) WHERE reservation_id IS NOT NULL;
 ";
 
 /// Inventory's migrations, then the outbox's and the consumer's: what [`Db::connect`]
@@ -157,21 +203,592 @@ impl Store {
                 available: level.units(),
                 ..before.clone()
             };
-            record_change(
-                &mut tx,
-                &after,
-                level.units() - before.available,
-                Reason::Adjustment,
-                None,
-                traceparent.as_deref(),
-            )
-            .await?;
+            let change = Change::available(level.units() - before.available, Reason::Adjustment);
+            record_change(&mut tx, &after, &change, traceparent.as_deref()).await?;
             tx.commit().await?;
             self.producer.notify();
             return Ok(after);
         }
         Err(InventoryError::Contended(id.to_string()))
     }
+
+    /// Holds the units of a new reservation, all or nothing, in one transaction: each
+    /// line moves its quantity from `available` to `reserved` with a conditional update
+    /// (never below zero, whatever runs beside it), with its movement and
+    /// `stock.changed`, then `reservation.held`. If any line cannot be held, nothing is
+    /// and every such line is named. A reservation id seen before returns that
+    /// reservation as it is now, holding nothing more; the flag says whether this call
+    /// made it.
+    #[tracing::instrument(skip_all, fields(reservation_id = %new.id, lines = new.lines().len()))]
+    pub async fn reserve(
+        &self,
+        new: &NewReservation,
+        created_by: &str,
+        traceparent: Option<String>,
+    ) -> Result<(Reservation, bool), InventoryError> {
+        let now = Utc::now();
+        let created_at = to_rfc3339(now);
+        let expires_at = to_rfc3339(now + chrono::Duration::seconds(new.ttl.secs()));
+        let id = new.id.as_str();
+        let mut tx = self.db.begin_write().await?;
+        // The row first: on PostgreSQL a concurrent request with the same id waits here
+        // for this one to finish, then finds its reservation.
+        let inserted = sqlx::query(
+            "INSERT INTO reservations \
+             (id, status, reason, created_by, expires_at, created_at, updated_at) \
+             VALUES ($1, 'held', NULL, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(created_by)
+        .bind(&expires_at)
+        .bind(&created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let existing = load_reservation(&mut tx, id).await?.ok_or_else(|| {
+                InventoryError::Inconsistent(format!("reservation `{id}` vanished"))
+            })?;
+            tx.rollback().await?;
+            return Ok((existing, false));
+        }
+
+        let lines = new.lines();
+        let mut held = Vec::with_capacity(lines.len());
+        let mut short = Vec::new();
+        for i in in_product_order(lines.iter().map(|l| &l.product_id)) {
+            let line = &lines[i];
+            let row = sqlx::query(
+                "UPDATE stock SET available = available - $1, reserved = reserved + $1, \
+                 updated_at = $2 \
+                 WHERE product_id = $3 AND discontinued = 0 AND available >= $1 \
+                 RETURNING product_id, available, reserved, discontinued",
+            )
+            .bind(line.quantity.units())
+            .bind(&created_at)
+            .bind(line.product_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                Some(row) => held.push((line, stock_from_row(&row)?)),
+                None => short.push((i, why_short(&mut tx, i, line).await?)),
+            }
+        }
+        if !short.is_empty() {
+            tx.rollback().await?;
+            short.sort_by_key(|(i, _)| *i);
+            return Err(InventoryError::InsufficientStock(
+                short.into_iter().map(|(_, e)| e).collect(),
+            ));
+        }
+
+        for (i, line) in lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO reservation_lines (reservation_id, line, product_id, quantity) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(i64::try_from(i).unwrap_or(i64::MAX))
+            .bind(line.product_id.as_str())
+            .bind(line.quantity.units())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (line, after) in &held {
+            let change = Change {
+                delta: -line.quantity.units(),
+                reserved_delta: line.quantity.units(),
+                reason: Reason::Reserved,
+                event_id: None,
+                reservation_id: Some(id),
+            };
+            record_change(&mut tx, after, &change, traceparent.as_deref()).await?;
+        }
+        let reservation = Reservation {
+            reservation_id: id.to_owned(),
+            status: ReservationStatus::Held,
+            reason: None,
+            expires_at,
+            created_at,
+            items: lines.iter().map(item).collect(),
+        };
+        record_reservation(
+            &mut tx,
+            inventory_events::RESERVATION_HELD,
+            &reservation,
+            traceparent.as_deref(),
+        )
+        .await?;
+        tx.commit().await?;
+        self.producer.notify();
+        Ok((reservation, true))
+    }
+
+    /// Commits a held reservation: its units leave `reserved` for good (movements,
+    /// `stock.changed`, `reservation.committed`). Committing a committed one returns it
+    /// unchanged. A released one cannot be committed; a held one past its time is
+    /// released there and then (reason `expired`) and cannot be either.
+    #[tracing::instrument(skip_all, fields(reservation_id = %id))]
+    pub async fn commit(
+        &self,
+        id: &ReservationId,
+        traceparent: Option<String>,
+    ) -> Result<Reservation, InventoryError> {
+        let now = now_rfc3339();
+        let mut tx = self.db.begin_write().await?;
+        // The state change first and conditional, so that of two concurrent calls exactly
+        // one moves the units.
+        let moved = sqlx::query(
+            "UPDATE reservations SET status = 'committed', updated_at = $1 \
+             WHERE id = $2 AND status = 'held' AND expires_at > $1",
+        )
+        .bind(&now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let current = load_reservation(&mut tx, id.as_str())
+            .await?
+            .ok_or_else(|| InventoryError::ReservationNotFound(id.to_string()))?;
+        if moved == 1 {
+            for (item, after) in take_reserved(&mut tx, &current, TakeBack::Sold, &now).await? {
+                let change = Change {
+                    delta: 0,
+                    reserved_delta: -item.quantity,
+                    reason: Reason::Committed,
+                    event_id: None,
+                    reservation_id: Some(id.as_str()),
+                };
+                record_change(&mut tx, &after, &change, traceparent.as_deref()).await?;
+            }
+            record_reservation(
+                &mut tx,
+                inventory_events::RESERVATION_COMMITTED,
+                &current,
+                traceparent.as_deref(),
+            )
+            .await?;
+            tx.commit().await?;
+            self.producer.notify();
+            return Ok(current);
+        }
+        match current.status {
+            ReservationStatus::Committed => {
+                tx.rollback().await?;
+                Ok(current)
+            }
+            ReservationStatus::Released => {
+                tx.rollback().await?;
+                Err(InventoryError::ReservationState {
+                    id: id.to_string(),
+                    status: current.status,
+                    action: "committed",
+                })
+            }
+            // Still held, so past its time: release it now rather than wait for the
+            // expiry worker, so that the answer and the stock agree.
+            ReservationStatus::Held => {
+                let released = release_held(
+                    &mut tx,
+                    id.as_str(),
+                    ReleaseReason::Expired,
+                    &now,
+                    traceparent.as_deref(),
+                )
+                .await?;
+                tx.commit().await?;
+                if released.is_some() {
+                    self.producer.notify();
+                }
+                Err(InventoryError::ReservationExpired(id.to_string()))
+            }
+        }
+    }
+
+    /// Releases a held reservation: its units are available again (movements,
+    /// `stock.changed`, `reservation.released` with reason `requested`). Releasing a
+    /// released one returns it unchanged; a committed one cannot be released.
+    #[tracing::instrument(skip_all, fields(reservation_id = %id))]
+    pub async fn release(
+        &self,
+        id: &ReservationId,
+        traceparent: Option<String>,
+    ) -> Result<Reservation, InventoryError> {
+        let now = now_rfc3339();
+        let mut tx = self.db.begin_write().await?;
+        let released = release_held(
+            &mut tx,
+            id.as_str(),
+            ReleaseReason::Requested,
+            &now,
+            traceparent.as_deref(),
+        )
+        .await?;
+        if let Some(released) = released {
+            tx.commit().await?;
+            self.producer.notify();
+            return Ok(released);
+        }
+        let current = load_reservation(&mut tx, id.as_str()).await?;
+        tx.rollback().await?;
+        match current {
+            None => Err(InventoryError::ReservationNotFound(id.to_string())),
+            Some(r) if r.status == ReservationStatus::Released => Ok(r),
+            Some(r) => Err(InventoryError::ReservationState {
+                id: id.to_string(),
+                status: r.status,
+                action: "released",
+            }),
+        }
+    }
+
+    /// Releases up to `batch` held reservations past their time (reason `expired`), each
+    /// in its own transaction; returns how many it released. One that fails is logged
+    /// and left for the next round, so it cannot hold up the others.
+    #[tracing::instrument(skip_all)]
+    pub async fn expire_due(&self, batch: i64) -> Result<usize, InventoryError> {
+        let now = now_rfc3339();
+        let due: Vec<String> = sqlx::query(
+            "SELECT id FROM reservations WHERE status = 'held' AND expires_at <= $1 \
+             ORDER BY expires_at, id LIMIT $2",
+        )
+        .bind(&now)
+        .bind(batch)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<_, _>>()?;
+        let mut expired = 0;
+        for id in due {
+            match self.expire(&id, &now).await {
+                Ok(true) => {
+                    expired += 1;
+                    tracing::info!(reservation_id = %id, "reservation expired; its units are available again");
+                }
+                // Committed or released meanwhile.
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(reservation_id = %id, error = %e, "could not expire a reservation");
+                }
+            }
+        }
+        if expired > 0 {
+            self.producer.notify();
+        }
+        Ok(expired)
+    }
+
+    async fn expire(&self, id: &str, now: &str) -> Result<bool, InventoryError> {
+        let mut tx = self.db.begin_write().await?;
+        let released = release_held(&mut tx, id, ReleaseReason::Expired, now, None).await?;
+        tx.commit().await?;
+        Ok(released.is_some())
+    }
+
+    /// One reservation, if there is one by this id.
+    #[tracing::instrument(skip_all, fields(reservation_id = %id))]
+    pub async fn reservation(
+        &self,
+        id: &ReservationId,
+    ) -> Result<Option<Reservation>, InventoryError> {
+        let mut conn = self.db.pool().acquire().await?;
+        load_reservation(&mut conn, id.as_str()).await
+    }
+
+    /// Up to `limit` reservations, oldest first, of one status or all.
+    #[tracing::instrument(skip_all, fields(status = ?status, limit))]
+    pub async fn reservations(
+        &self,
+        status: Option<ReservationStatus>,
+        limit: i64,
+    ) -> Result<Vec<Reservation>, InventoryError> {
+        let rows = match status {
+            Some(status) => {
+                sqlx::query(
+                    "SELECT id, status, reason, expires_at, created_at FROM reservations \
+                     WHERE status = $1 ORDER BY created_at, id LIMIT $2",
+                )
+                .bind(status.as_str())
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT id, status, reason, expires_at, created_at FROM reservations \
+                     ORDER BY created_at, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await?
+            }
+        };
+        let mut reservations = rows
+            .iter()
+            .map(reservation_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if reservations.is_empty() {
+            return Ok(reservations);
+        }
+        // Every listed reservation's lines in one statement, the ids as one JSON array.
+        let sql = match self.db.backend() {
+            Backend::Sqlite => {
+                "SELECT reservation_id, product_id, quantity FROM reservation_lines \
+                 WHERE reservation_id IN (SELECT value FROM json_each($1)) \
+                 ORDER BY reservation_id, line"
+            }
+            Backend::Postgres => {
+                "SELECT reservation_id, product_id, quantity FROM reservation_lines \
+                 WHERE reservation_id IN (SELECT json_array_elements_text($1::json)) \
+                 ORDER BY reservation_id, line"
+            }
+        };
+        let ids: Vec<&str> = reservations
+            .iter()
+            .map(|r| r.reservation_id.as_str())
+            .collect();
+        let lines = sqlx::query(sql)
+            .bind(serde_json::to_string(&ids)?)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut items: HashMap<String, Vec<ReservedItem>> = HashMap::new();
+        for row in &lines {
+            let reservation_id: String = row.try_get("reservation_id")?;
+            items
+                .entry(reservation_id)
+                .or_default()
+                .push(item_from_row(row)?);
+        }
+        for r in &mut reservations {
+            r.items = items.remove(&r.reservation_id).unwrap_or_default();
+        }
+        Ok(reservations)
+    }
+}
+
+/// The indexes of `ids` in product-id order: the order every transaction updates stock
+/// rows in, so that two of them never wait for each other's rows (no deadlock on
+/// PostgreSQL).
+fn in_product_order<'a>(ids: impl Iterator<Item = &'a ProductId>) -> Vec<usize> {
+    let mut order: Vec<(usize, &str)> = ids.map(ProductId::as_str).enumerate().collect();
+    order.sort_by(|a, b| a.1.cmp(b.1));
+    order.into_iter().map(|(i, _)| i).collect()
+}
+
+/// Why line `i` could not be held, naming its field.
+async fn why_short(
+    tx: &mut Transaction<'static, Any>,
+    i: usize,
+    line: &ReservationLine,
+) -> Result<FieldError, InventoryError> {
+    let row = sqlx::query("SELECT available, discontinued FROM stock WHERE product_id = $1")
+        .bind(line.product_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok(FieldError::new(
+            format!("items[{i}].product_id"),
+            format!("inventory keeps no stock for product `{}`", line.product_id),
+        ));
+    };
+    let discontinued: i64 = row.try_get("discontinued")?;
+    if discontinued != 0 {
+        return Ok(FieldError::new(
+            format!("items[{i}].product_id"),
+            format!("product `{}` is discontinued", line.product_id),
+        ));
+    }
+    let available: i64 = row.try_get("available")?;
+    Ok(FieldError::new(
+        format!("items[{i}].quantity"),
+        format!("only {available} left"),
+    ))
+}
+
+/// Where the units of a reservation go when it stops holding them.
+#[derive(Clone, Copy)]
+enum TakeBack {
+    /// Out of the stock (a commit).
+    Sold,
+    /// Back to `available` (a release).
+    Returned,
+}
+
+/// Takes each line's quantity out of `reserved` (and, when returned, back into
+/// `available`); returns each line with its product's levels after. A line whose units
+/// are not in `reserved` means the data contradicts itself: the transaction must not
+/// commit.
+async fn take_reserved(
+    tx: &mut Transaction<'static, Any>,
+    reservation: &Reservation,
+    to: TakeBack,
+    now: &str,
+) -> Result<Vec<(ReservedItem, Stock)>, InventoryError> {
+    let sql = match to {
+        TakeBack::Sold => {
+            "UPDATE stock SET reserved = reserved - $1, updated_at = $2 \
+             WHERE product_id = $3 AND reserved >= $1 \
+             RETURNING product_id, available, reserved, discontinued"
+        }
+        TakeBack::Returned => {
+            "UPDATE stock SET available = available + $1, reserved = reserved - $1, \
+             updated_at = $2 WHERE product_id = $3 AND reserved >= $1 \
+             RETURNING product_id, available, reserved, discontinued"
+        }
+    };
+    let mut order: Vec<&ReservedItem> = reservation.items.iter().collect();
+    order.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+    let mut after = Vec::with_capacity(order.len());
+    for item in order {
+        let row = sqlx::query(sql)
+            .bind(item.quantity)
+            .bind(now)
+            .bind(item.product_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| {
+                InventoryError::Inconsistent(format!(
+                    "product `{}` has fewer than {} units reserved for reservation `{}`",
+                    item.product_id, item.quantity, reservation.reservation_id
+                ))
+            })?;
+        after.push((item.clone(), stock_from_row(&row)?));
+    }
+    Ok(after)
+}
+
+/// Releases reservation `id` if it is held, inside `tx`: its units back to `available`
+/// (movements, `stock.changed`) and `reservation.released`. `None` when it is not held
+/// (unknown, committed or released already).
+async fn release_held(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    reason: ReleaseReason,
+    now: &str,
+    traceparent: Option<&str>,
+) -> Result<Option<Reservation>, InventoryError> {
+    let moved = sqlx::query(
+        "UPDATE reservations SET status = 'released', reason = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'held'",
+    )
+    .bind(reason.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Ok(None);
+    }
+    let released = load_reservation(tx, id)
+        .await?
+        .ok_or_else(|| InventoryError::Inconsistent(format!("reservation `{id}` vanished")))?;
+    for (item, after) in take_reserved(tx, &released, TakeBack::Returned, now).await? {
+        let change = Change {
+            delta: item.quantity,
+            reserved_delta: -item.quantity,
+            reason: reason.movement(),
+            event_id: None,
+            reservation_id: Some(id),
+        };
+        record_change(tx, &after, &change, traceparent).await?;
+    }
+    record_reservation(
+        tx,
+        inventory_events::RESERVATION_RELEASED,
+        &released,
+        traceparent,
+    )
+    .await?;
+    Ok(Some(released))
+}
+
+/// Records a reservation event (`kind`) about `reservation` in the outbox, inside `tx`.
+async fn record_reservation(
+    tx: &mut Transaction<'static, Any>,
+    kind: &str,
+    reservation: &Reservation,
+    traceparent: Option<&str>,
+) -> Result<(), InventoryError> {
+    let data = ReservationChanged {
+        reservation_id: reservation.reservation_id.clone(),
+        items: reservation.items.clone(),
+        reason: reservation.reason,
+    };
+    let event = Event::new(
+        inventory_events::SOURCE,
+        kind,
+        reservation.reservation_id.as_str(),
+        &data,
+    )?
+    .with_traceparent(traceparent.map(str::to_owned));
+    outbox::enqueue(tx, &event).await?;
+    Ok(())
+}
+
+/// A reservation with its lines, read through `conn` (a transaction's or the pool's).
+async fn load_reservation(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Reservation>, InventoryError> {
+    let row = sqlx::query(
+        "SELECT id, status, reason, expires_at, created_at FROM reservations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut reservation = reservation_from_row(&row)?;
+    reservation.items = sqlx::query(
+        "SELECT product_id, quantity FROM reservation_lines \
+         WHERE reservation_id = $1 ORDER BY line",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(item_from_row)
+    .collect::<Result<_, _>>()?;
+    Ok(Some(reservation))
+}
+
+fn item(line: &ReservationLine) -> ReservedItem {
+    ReservedItem {
+        product_id: line.product_id.to_string(),
+        quantity: line.quantity.units(),
+    }
+}
+
+fn item_from_row(row: &AnyRow) -> Result<ReservedItem, sqlx::Error> {
+    Ok(ReservedItem {
+        product_id: row.try_get("product_id")?,
+        quantity: row.try_get("quantity")?,
+    })
+}
+
+/// A reservation's own columns; its items are read separately.
+fn reservation_from_row(row: &AnyRow) -> Result<Reservation, InventoryError> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let reason: Option<String> = row.try_get("reason")?;
+    let bad = |what: &str, value: &str| {
+        InventoryError::Inconsistent(format!("reservation `{id}` has {what} `{value}`"))
+    };
+    let status = ReservationStatus::parse(&status).map_err(|_| bad("status", &status))?;
+    let reason = reason
+        .map(|r| ReleaseReason::parse(&r).map_err(|_| bad("reason", &r)))
+        .transpose()?;
+    Ok(Reservation {
+        status,
+        reason,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        items: Vec::new(),
+        reservation_id: id,
+    })
 }
 
 /// Opens a product's stock at its initial level, with its `initial` movement (naming the
@@ -204,15 +821,11 @@ pub(crate) async fn open_stock(
         reserved: 0,
         discontinued: false,
     };
-    record_change(
-        tx,
-        &opened,
-        stock.initial.units(),
-        Reason::Initial,
-        Some(event_id),
-        traceparent,
-    )
-    .await?;
+    let change = Change {
+        event_id: Some(event_id),
+        ..Change::available(stock.initial.units(), Reason::Initial)
+    };
+    record_change(tx, &opened, &change, traceparent).await?;
     Ok(true)
 }
 
@@ -232,25 +845,52 @@ pub(crate) async fn discontinue(
     Ok(updated > 0)
 }
 
-/// Appends the movement of a change of `available` to the ledger and records
+/// One change of a product's levels, as the ledger keeps it.
+struct Change<'a> {
+    /// How `available` changed.
+    delta: i64,
+    /// How `reserved` changed.
+    reserved_delta: i64,
+    reason: Reason,
+    /// The event that caused it, if one did.
+    event_id: Option<&'a str>,
+    /// The reservation that caused it, if one did.
+    reservation_id: Option<&'a str>,
+}
+
+impl Change<'_> {
+    /// A change of `available` alone.
+    fn available(delta: i64, reason: Reason) -> Self {
+        Self {
+            delta,
+            reserved_delta: 0,
+            reason,
+            event_id: None,
+            reservation_id: None,
+        }
+    }
+}
+
+/// Appends the movement of a change of a product's levels to the ledger and records
 /// `stock.changed` with the levels after it, inside `tx`.
 async fn record_change(
     tx: &mut Transaction<'static, Any>,
     after: &Stock,
-    delta: i64,
-    reason: Reason,
-    event_id: Option<&str>,
+    change: &Change<'_>,
     traceparent: Option<&str>,
 ) -> Result<(), InventoryError> {
     sqlx::query(
-        "INSERT INTO stock_movements (id, product_id, delta, reason, event_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO stock_movements \
+         (id, product_id, delta, reserved_delta, reason, event_id, reservation_id, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(&after.product_id)
-    .bind(delta)
-    .bind(reason.as_str())
-    .bind(event_id)
+    .bind(change.delta)
+    .bind(change.reserved_delta)
+    .bind(change.reason.as_str())
+    .bind(change.event_id)
+    .bind(change.reservation_id)
     .bind(now_rfc3339())
     .execute(&mut **tx)
     .await?;
@@ -258,7 +898,7 @@ async fn record_change(
         product_id: after.product_id.clone(),
         available: after.available,
         reserved: after.reserved,
-        reason,
+        reason: change.reason,
     };
     let event = Event::new(
         inventory_events::SOURCE,

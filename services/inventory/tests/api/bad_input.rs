@@ -1,7 +1,7 @@
 //! Bad input, endpoint by endpoint: every case answers a problem document with the right
 //! status, naming the field at fault where there is one, and changes nothing.
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{RESERVATIONS, TestApp, assert_problem, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -20,7 +20,8 @@ async fn run(app: &TestApp, cases: Vec<Case>) {
     let published = app.published(&db).await.len();
     for case in cases {
         let res = if case.method == Method::GET {
-            app.get(&case.path).await
+            app.send(Method::GET, &case.path, Some(&app.admin_token), None)
+                .await
         } else {
             app.send_raw(
                 case.method.clone(),
@@ -226,4 +227,213 @@ async fn reading_stock_refuses_bad_parameters() {
         ),
     ];
     run(&app, cases).await;
+}
+
+#[tokio::test]
+async fn reserving_refuses_bad_input_and_holds_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let id = app.stocked_product("BAD-RES", 5).await;
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let post = |what, body: Value, status, field| Case {
+        what,
+        method: Method::POST,
+        path: RESERVATIONS.to_owned(),
+        content_type: "application/json",
+        body: serde_json::to_vec(&body).unwrap(),
+        status,
+        field,
+    };
+    let line = |quantity: Value| json!({"reservation_id": "r-1", "items": [{"product_id": id, "quantity": quantity}]});
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({"product_id": format!("p{i}"), "quantity": 1}))
+        .collect();
+    let cases = vec![
+        Case {
+            body: br#"{"reservation_id": "r-1", "items": ["#.to_vec(),
+            ..post("malformed JSON", json!({}), StatusCode::BAD_REQUEST, None)
+        },
+        post(
+            "not an object",
+            json!("just text"),
+            unprocessable,
+            Some("body"),
+        ),
+        post(
+            "missing reservation_id",
+            json!({"items": [{"product_id": id, "quantity": 1}]}),
+            unprocessable,
+            Some("reservation_id"),
+        ),
+        post(
+            "empty reservation_id",
+            json!({"reservation_id": "", "items": [{"product_id": id, "quantity": 1}]}),
+            unprocessable,
+            Some("reservation_id"),
+        ),
+        post(
+            "reservation_id with a slash",
+            json!({"reservation_id": "a/b", "items": [{"product_id": id, "quantity": 1}]}),
+            unprocessable,
+            Some("reservation_id"),
+        ),
+        post(
+            "reservation_id as a number",
+            json!({"reservation_id": 7, "items": [{"product_id": id, "quantity": 1}]}),
+            unprocessable,
+            Some("reservation_id"),
+        ),
+        post(
+            "missing items",
+            json!({"reservation_id": "r-1"}),
+            unprocessable,
+            Some("items"),
+        ),
+        post(
+            "empty items",
+            json!({"reservation_id": "r-1", "items": []}),
+            unprocessable,
+            Some("items"),
+        ),
+        post(
+            "items not a list",
+            json!({"reservation_id": "r-1", "items": {"product_id": id}}),
+            unprocessable,
+            Some("items"),
+        ),
+        post(
+            "101 lines",
+            json!({"reservation_id": "r-1", "items": too_many}),
+            unprocessable,
+            Some("items"),
+        ),
+        post(
+            "quantity 0",
+            line(json!(0)),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "negative quantity",
+            line(json!(-2)),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "huge quantity",
+            line(json!(10_001)),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "quantity beyond 64 bits",
+            line(json!(1e30)),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "fractional quantity",
+            line(json!(1.5)),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "quantity as a string",
+            line(json!("2")),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "missing quantity",
+            json!({"reservation_id": "r-1", "items": [{"product_id": id}]}),
+            unprocessable,
+            Some("items[0].quantity"),
+        ),
+        post(
+            "missing product_id",
+            json!({"reservation_id": "r-1", "items": [{"quantity": 1}]}),
+            unprocessable,
+            Some("items[0].product_id"),
+        ),
+        post(
+            "malformed product_id",
+            json!({"reservation_id": "r-1", "items": [{"product_id": "a b", "quantity": 1}]}),
+            unprocessable,
+            Some("items[0].product_id"),
+        ),
+        post(
+            "the same product twice",
+            json!({"reservation_id": "r-1", "items": [
+                {"product_id": id, "quantity": 1}, {"product_id": id, "quantity": 2}
+            ]}),
+            unprocessable,
+            Some("items[1].product_id"),
+        ),
+        post(
+            "ttl_secs 0",
+            json!({"reservation_id": "r-1", "ttl_secs": 0, "items": [{"product_id": id, "quantity": 1}]}),
+            unprocessable,
+            Some("ttl_secs"),
+        ),
+        post(
+            "ttl_secs over a day",
+            json!({"reservation_id": "r-1", "ttl_secs": 86_401, "items": [{"product_id": id, "quantity": 1}]}),
+            unprocessable,
+            Some("ttl_secs"),
+        ),
+        Case {
+            content_type: "text/plain",
+            ..post(
+                "not JSON",
+                line(json!(1)),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+            )
+        },
+        post(
+            "oversized body",
+            json!({"reservation_id": "r-1", "items": [], "padding": "x".repeat(300 * 1024)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+        ),
+        Case {
+            path: format!("{RESERVATIONS}/r-1"),
+            ..post(
+                "POST on a reservation",
+                line(json!(1)),
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+            )
+        },
+        Case {
+            method: Method::GET,
+            path: format!("{RESERVATIONS}?status=expired"),
+            ..post(
+                "listing an unknown state",
+                json!({}),
+                unprocessable,
+                Some("status"),
+            )
+        },
+        Case {
+            method: Method::GET,
+            path: format!("{RESERVATIONS}?limit=0"),
+            ..post("listing none", json!({}), unprocessable, Some("limit"))
+        },
+        Case {
+            method: Method::GET,
+            path: format!("{RESERVATIONS}?limit=many"),
+            ..post(
+                "a limit that is no number",
+                json!({}),
+                unprocessable,
+                Some("limit"),
+            )
+        },
+    ];
+
+    // Act / Assert
+    run(&app, cases).await;
+    assert_eq!(app.levels(&id).await, (5, 0), "nothing was held");
+    assert!(app.held().await.is_empty());
 }

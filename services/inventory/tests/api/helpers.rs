@@ -1,10 +1,10 @@
-//! Test fixtures: one real identity for the whole binary, and per test a real catalog
-//! (seeded with a few products) and a real inventory that follows it, each on its own
-//! SQLite file, driven over HTTP.
+//! Test fixtures: one real identity for the whole binary (issuing user and service
+//! tokens), and per test a real catalog (seeded with a few products) and a real inventory
+//! that follows it, each on its own SQLite file, driven over HTTP.
 
 use events::Consumer;
 use inventory::handler::StockHandler;
-use platform::{db::Db, shutdown::Shutdown};
+use platform::{config::Secret, db::Db, shutdown::Shutdown};
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -20,6 +20,8 @@ pub const ADMIN_EMAIL: &str = "admin@test.local";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
 const CUSTOMER_EMAIL: &str = "shopper@test.local";
 const CUSTOMER_PASSWORD: &str = "purple-monkey-dishwasher-7";
+/// The secret identity gives service tokens for.
+const SERVICE_SECRET: &str = "test-secret";
 
 /// Products in each test's seeded catalog.
 pub const SEED_PRODUCTS: usize = 40;
@@ -29,6 +31,12 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const PRODUCT_CREATED: &str = "bazaar.catalog.product.created.v1";
 pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
 pub const STOCK_CHANGED: &str = "bazaar.inventory.stock.changed.v1";
+pub const RESERVATION_HELD: &str = "bazaar.inventory.reservation.held.v1";
+pub const RESERVATION_COMMITTED: &str = "bazaar.inventory.reservation.committed.v1";
+pub const RESERVATION_RELEASED: &str = "bazaar.inventory.reservation.released.v1";
+
+/// The reservations collection.
+pub const RESERVATIONS: &str = "/api/inventory/reservations";
 
 /// How often and how long [`eventually`] looks.
 const POLL: Duration = Duration::from_millis(50);
@@ -39,6 +47,8 @@ pub struct Identity {
     pub url: String,
     pub admin_token: String,
     pub customer_token: String,
+    /// A service token of `orders`, the reservations' real caller.
+    pub service_token: String,
 }
 
 static IDENTITY: OnceLock<Identity> = OnceLock::new();
@@ -88,6 +98,7 @@ async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result
             ("database_url", &db),
             ("admin_email", ADMIN_EMAIL),
             ("admin_password", ADMIN_PASSWORD),
+            ("service_secret", SERVICE_SECRET),
         ],
     )?;
     let service = identity::build(settings).await?;
@@ -110,11 +121,16 @@ async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result
     );
     let admin_token = login(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
     let customer_token = login(&client, &url, CUSTOMER_EMAIL, CUSTOMER_PASSWORD).await?;
+    let service_token =
+        platform::auth::ServiceCredentials::new("orders", &url, Secret::new(SERVICE_SECRET))
+            .token()
+            .await?;
     Ok((
         Identity {
             url,
             admin_token,
             customer_token,
+            service_token,
         },
         server,
     ))
@@ -182,6 +198,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_token: String,
     pub customer_token: String,
+    /// A service token (of `orders`): what the reservations API wants.
+    pub service_token: String,
     /// Inventory's database.
     pub database_url: String,
     /// The catalog's database.
@@ -223,6 +241,7 @@ pub async fn spawn_app() -> TestApp {
         client: reqwest::Client::new(),
         admin_token: identity.admin_token.clone(),
         customer_token: identity.customer_token.clone(),
+        service_token: identity.service_token.clone(),
         database_url: format!("sqlite://{}/inventory.db", dir.display()),
         catalog_database_url,
         running: None,
@@ -493,6 +512,86 @@ impl TestApp {
             .collect()
     }
 
+    /// Creates a product through the catalog with `stock` units; returns its id once
+    /// inventory keeps its stock.
+    pub async fn stocked_product(&self, sku: &str, stock: i64) -> String {
+        let id = self.create_product(sku, stock).await;
+        self.wait_for_stock(&id, |_| true).await;
+        id
+    }
+
+    /// A product's `(available, reserved)`.
+    pub async fn levels(&self, product_id: &str) -> (i64, i64) {
+        let stock = self.stock(product_id).await.expect("the product has stock");
+        (
+            stock["available"].as_i64().expect("available"),
+            stock["reserved"].as_i64().expect("reserved"),
+        )
+    }
+
+    /// Asks for a reservation as the orders service.
+    pub async fn reserve(&self, body: &Value) -> Response {
+        self.send(
+            Method::POST,
+            RESERVATIONS,
+            Some(&self.service_token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Reserves `items` (`(product_id, quantity)`) under `id`, expecting 201; returns the
+    /// reservation.
+    pub async fn reserve_ok(&self, id: &str, items: &[(&str, i64)]) -> Value {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(p, q)| json!({"product_id": p, "quantity": q}))
+            .collect();
+        let res = self
+            .reserve(&json!({"reservation_id": id, "items": items}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "reserving {id}");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// `POST /api/inventory/reservations/{id}/{action}` (`commit`, `release`) as the
+    /// orders service.
+    pub async fn settle(&self, id: &str, action: &str) -> Response {
+        self.send(
+            Method::POST,
+            &format!("{RESERVATIONS}/{id}/{action}"),
+            Some(&self.service_token),
+            None,
+        )
+        .await
+    }
+
+    /// A reservation as the orders service sees it.
+    pub async fn reservation(&self, id: &str) -> Response {
+        self.send(
+            Method::GET,
+            &format!("{RESERVATIONS}/{id}"),
+            Some(&self.service_token),
+            None,
+        )
+        .await
+    }
+
+    /// The reservations held right now, as an administrator lists them.
+    pub async fn held(&self) -> Vec<Value> {
+        let res = self
+            .send(
+                Method::GET,
+                &format!("{RESERVATIONS}?status=held&limit=500"),
+                Some(&self.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "listing held reservations");
+        let body: Value = res.json().await.expect("a JSON body");
+        body["items"].as_array().cloned().expect("a list of items")
+    }
+
     /// Inventory's database, opened beside the running service.
     pub async fn db(&self) -> Db {
         Db::connect(&self.database_url, &inventory::store::migrations())
@@ -554,6 +653,21 @@ pub async fn movements(db: &Db, product_id: &str) -> Vec<Movement> {
         event_id: r.get("event_id"),
     })
     .collect()
+}
+
+/// What a product's ledger adds up to: `(Σ delta, Σ reserved_delta)`, which must be its
+/// `(available, reserved)`.
+pub async fn ledger_sums(db: &Db, product_id: &str) -> (i64, i64) {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS available, \
+         CAST(COALESCE(SUM(reserved_delta), 0) AS BIGINT) AS reserved \
+         FROM stock_movements WHERE product_id = $1",
+    )
+    .bind(product_id)
+    .fetch_one(db.pool())
+    .await
+    .expect("the ledger sums");
+    (row.get("available"), row.get("reserved"))
 }
 
 /// How many ledger rows have this reason.

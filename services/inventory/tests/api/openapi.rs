@@ -16,6 +16,33 @@ async fn every_endpoint_is_documented_with_its_problems() {
             &["200", "400", "401", "403", "404", "413", "415", "422"][..],
         ),
         (
+            "/api/inventory/reservations",
+            "post",
+            &[
+                "200", "201", "400", "401", "403", "409", "413", "415", "422",
+            ][..],
+        ),
+        (
+            "/api/inventory/reservations",
+            "get",
+            &["200", "401", "403", "422"][..],
+        ),
+        (
+            "/api/inventory/reservations/{reservation_id}",
+            "get",
+            &["200", "401", "403", "404"][..],
+        ),
+        (
+            "/api/inventory/reservations/{reservation_id}/commit",
+            "post",
+            &["200", "401", "403", "404", "409"][..],
+        ),
+        (
+            "/api/inventory/reservations/{reservation_id}/release",
+            "post",
+            &["200", "401", "403", "404", "409"][..],
+        ),
+        (
             "/api/inventory/events/dead-letters",
             "get",
             &["200", "401", "403"][..],
@@ -55,6 +82,11 @@ async fn every_endpoint_is_documented_with_its_problems() {
         "Stock",
         "StockList",
         "SetStockRequest",
+        "ReserveRequest",
+        "ReserveItem",
+        "Reservation",
+        "ReservationList",
+        "ReservationStatus",
         "DeadLetters",
         "Replayed",
         "Problem",
