@@ -5,6 +5,7 @@
 //! environment, which is what the supervisor starts and what a container runs.
 #![forbid(unsafe_code)]
 
+mod control;
 mod events_cli;
 mod serve;
 mod supervisor;

@@ -2,7 +2,7 @@
 //! gated, restarted with backoff when it dies, and stopped in reverse order on Ctrl-C or
 //! SIGTERM.
 
-use crate::{UpArgs, serve::SERVICES};
+use crate::{UpArgs, control, serve::SERVICES};
 use anyhow::{Context, bail};
 use nix::{sys::signal, unistd::Pid};
 use platform::{config::default_port, shutdown::Shutdown};
@@ -50,10 +50,14 @@ struct Plan {
 
 /// What the supervisor knows of one service's process.
 #[derive(Debug, Default)]
-struct Status {
-    pid: Option<u32>,
-    starts: u32,
-    last_exit: Option<String>,
+pub(crate) struct Status {
+    pub(crate) pid: Option<u32>,
+    pub(crate) starts: u32,
+    pub(crate) last_exit: Option<String>,
+    /// When the current process started (RFC 3339).
+    pub(crate) started_at: Option<String>,
+    /// The supervisor has stopped this service for good.
+    pub(crate) stopped: bool,
     /// The process ended on its own with a failure code (a configuration error, a
     /// database it cannot open): restarting it will not help. Crashes and kills by
     /// signal are restarted instead.
@@ -105,6 +109,32 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     if args.broker != "embedded" {
         declare_broker_topology(&args.broker).await?;
     }
+    // Every process's status, shared with the control API.
+    let processes: Arc<Vec<control::Process>> = Arc::new(
+        plans
+            .iter()
+            .map(|p| control::Process {
+                service: p.name,
+                port: p.port,
+                status: Arc::new(Mutex::new(Status::default())),
+            })
+            .collect(),
+    );
+    let control_stop = Shutdown::new();
+    let identity_port = plans.iter().find(|p| p.name == "identity").map(|p| p.port);
+    let verifier = platform::auth::Verifier::remote(
+        format!(
+            "http://127.0.0.1:{}/api/identity/.well-known/jwks.json",
+            identity_port.unwrap_or_default()
+        ),
+        "bazaar-identity",
+        "bazaar",
+    );
+    let control_addr = control::serve(processes.clone(), verifier, control_stop.clone()).await?;
+    env.push((
+        "BAZAAR_SUPERVISOR_URL".into(),
+        format!("http://{control_addr}"),
+    ));
     let env = Arc::new(env);
     let colour = std::io::stdout().is_terminal();
 
@@ -130,7 +160,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 .find(|p| p.name == name)
                 .cloned()
                 .context("every service has a plan")?;
-            let keeper = spawn_keeper(exe.clone(), plan, env.clone(), colour);
+            let status = processes
+                .iter()
+                .find(|p| p.service == name)
+                .map(|p| p.status.clone())
+                .context("every service has a status")?;
+            let keeper = spawn_keeper(exe.clone(), plan, env.clone(), colour, status);
             waiting.push((keeper.plan.clone(), keeper.status.clone()));
             keepers.push(keeper);
         }
@@ -150,7 +185,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     if startup.is_ok() && !signalled.is_triggered() {
         let gateway = plans.iter().find(|p| p.name == "gateway").map(|p| p.port);
         println!(
-            "bazaar ready: http://127.0.0.1:{} ({} services, {} processes, in {} ms)",
+            "bazaar ready: http://127.0.0.1:{} ({} services, {} processes, in {} ms; control API http://{control_addr})",
             gateway.unwrap_or_default(),
             plans.len(),
             keepers.len(),
@@ -171,6 +206,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             let _ = task.await;
         }
     }
+    control_stop.trigger();
     eprintln!("bazaar: stopped");
     startup
 }
@@ -262,8 +298,13 @@ fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
     Ok(url.to_string())
 }
 
-fn spawn_keeper(exe: PathBuf, plan: Plan, env: Arc<Vec<(String, String)>>, colour: bool) -> Keeper {
-    let status = Arc::new(Mutex::new(Status::default()));
+fn spawn_keeper(
+    exe: PathBuf,
+    plan: Plan,
+    env: Arc<Vec<(String, String)>>,
+    colour: bool,
+    status: Arc<Mutex<Status>>,
+) -> Keeper {
     let stop = Shutdown::new();
     let task = tokio::spawn(keep(
         exe,
@@ -313,6 +354,7 @@ async fn keep(
         if let Ok(mut s) = status.lock() {
             s.pid = child.id();
             s.starts += 1;
+            s.started_at = Some(events::now_rfc3339());
         }
         let exited = tokio::select! {
             r = child.wait() => Some(r),
@@ -320,6 +362,10 @@ async fn keep(
         };
         let Some(exit) = exited else {
             terminate(&mut child, plan.name).await;
+            if let Ok(mut s) = status.lock() {
+                s.pid = None;
+                s.stopped = true;
+            }
             return;
         };
         let how = match &exit {

@@ -49,6 +49,8 @@ pub fn production() -> Option<Shape> {
 /// dropped.
 pub struct Shop {
     pub url: String,
+    /// The supervisor's control API.
+    pub control_url: String,
     pub data_dir: PathBuf,
     child: Option<Child>,
     pub log: Arc<Mutex<Vec<String>>>,
@@ -110,7 +112,7 @@ impl Shop {
         }
         let mut child = cmd.spawn().expect("bazaar starts");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = mpsc::channel::<String>();
+        let (ready_tx, ready_rx) = mpsc::channel::<(String, String)>();
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         for (stream, tx) in [
@@ -128,14 +130,19 @@ impl Shop {
                     }
                     if let (Some(tx), Some(rest)) = (&tx, line.strip_prefix("bazaar ready: ")) {
                         let url = rest.split_whitespace().next().unwrap_or_default();
-                        let _ = tx.send(url.to_owned());
+                        let control = rest
+                            .split("control API ")
+                            .nth(1)
+                            .map(|c| c.trim_end_matches(')'))
+                            .unwrap_or_default();
+                        let _ = tx.send((url.to_owned(), control.to_owned()));
                     }
                     log.lock().unwrap().push(line);
                 }
             });
         }
-        let url = match ready_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(url) => url,
+        let (url, control_url) = match ready_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(urls) => urls,
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -146,6 +153,7 @@ impl Shop {
         };
         Shop {
             url,
+            control_url,
             data_dir,
             child: Some(child),
             log,

@@ -315,3 +315,71 @@ async fn a_hung_service_times_out_at_the_gateway() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
+    let shop = Shop::start();
+    let processes = format!("{}/processes", shop.control_url);
+    let r = shop.http.get(&processes).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the control API needs a token"
+    );
+    let customer = shop.customer_token().await;
+    let r = shop
+        .http
+        .get(&processes)
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a customer may not");
+
+    let admin = shop.admin_token().await;
+    let list: Value = shop
+        .http
+        .get(&processes)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let catalog = list["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["service"] == "catalog")
+        .expect("catalog is listed")
+        .clone();
+    assert_eq!(catalog["state"], "running", "{catalog}");
+    let old_pid = catalog["pid"].as_u64().unwrap();
+    assert_eq!(Some(old_pid as u32), shop.service_pid("catalog"));
+
+    let r = shop
+        .http
+        .post(format!("{}/processes/catalog/kill", shop.control_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    shop.wait_for_status(
+        "/api/catalog/categories",
+        StatusCode::OK,
+        Duration::from_secs(15),
+    )
+    .await;
+    let new_pid = shop.service_pid("catalog").expect("catalog is back");
+    assert_ne!(new_pid as u64, old_pid);
+    let r = shop
+        .http
+        .post(format!("{}/processes/nonesuch/restart", shop.control_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

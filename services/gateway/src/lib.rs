@@ -41,7 +41,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         verifier,
         builder.metrics(),
     );
-    builder = builder.routes(proxy::router(proxy.clone()));
+    builder = builder
+        .routes(proxy::router(proxy.clone()))
+        .fallback(proxy::pages(proxy.clone()));
     let health = platform::client::builder()
         .timeout(Duration::from_millis(settings.own.health_timeout_ms))
         .build()?;

@@ -106,6 +106,14 @@ pub fn router(proxy: Proxy) -> Router {
         .with_state(proxy)
 }
 
+/// Every other path (the web pages, their assets) goes to the storefront, unchanged.
+pub fn pages(proxy: Proxy) -> Router {
+    Router::new().fallback(forward).with_state(proxy)
+}
+
+/// The service that serves the web pages.
+const STOREFRONT: &str = "storefront";
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
@@ -139,12 +147,15 @@ fn is_safe(method: &http::Method) -> bool {
 
 async fn forward(State(proxy): State<Proxy>, mut req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    let service = path
-        .trim_start_matches('/')
-        .split('/')
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
+    let service = if path.starts_with("/api/") {
+        path.trim_start_matches('/')
+            .split('/')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        STOREFRONT.to_owned()
+    };
     let Some(upstream) = proxy.inner.upstreams.get(&service) else {
         return Problem::not_found(format!("there is no service called `{service}`"))
             .into_response();
