@@ -20,7 +20,7 @@ pub mod producer;
 pub mod testing;
 
 pub use consumer::{Consumer, Handler, HandlerError, Outcome, Subscription};
-pub use envelope::{Event, now_rfc3339};
+pub use envelope::{Event, now_rfc3339, to_rfc3339};
 pub use producer::{Broker, Producer};
 
 use platform::{config::Directory, shutdown::Shutdown};

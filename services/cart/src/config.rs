@@ -1,0 +1,121 @@
+//! The cart's own settings, next to the common ones every service has.
+//!
+//! Where the catalog and orders are (`BAZAAR_CATALOG_URL`, `BAZAAR_ORDERS_URL`, read by the
+//! embedded event transport), where identity publishes its keys (`BAZAAR_IDENTITY_URL`)
+//! and the database (`BAZAAR_DATABASE_URL`) are common settings.
+
+use crate::domain::Currency;
+use platform::config::ServiceSettings;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the cart service (environment variables `BAZAAR_<FIELD>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The shop's currency (`BAZAAR_CURRENCY`, default `USD`): every cart is priced in
+    /// it, and products priced in another cannot be added.
+    pub currency: String,
+    /// Days an anonymous cart lives after its last change (`BAZAAR_ANONYMOUS_CART_DAYS`,
+    /// default 30, 1 to 365): the `Max-Age` of its cookie, after which the cart is purged.
+    pub anonymous_cart_days: u32,
+    /// Marks the cart cookie `Secure` (`BAZAAR_CART_COOKIE_SECURE`, default `false`): set
+    /// it when the shop is served over HTTPS only.
+    pub cart_cookie_secure: bool,
+}
+
+impl Config {
+    /// The longest an anonymous cart may be kept.
+    pub const MAX_ANONYMOUS_CART_DAYS: u32 = 365;
+
+    /// The shop's currency, parsed (validated at start-up).
+    pub fn currency(&self) -> Currency {
+        Currency::parse(&self.currency).unwrap_or_else(|_| Currency::usd())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            currency: "USD".into(),
+            anonymous_cart_days: 30,
+            cart_cookie_secure: false,
+        }
+    }
+}
+
+impl ServiceSettings for Config {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Err(e) = Currency::parse(&self.currency) {
+            errors.push(format!("BAZAAR_CURRENCY {e}, got `{}`", self.currency));
+        }
+        if !(1..=Self::MAX_ANONYMOUS_CART_DAYS).contains(&self.anonymous_cart_days) {
+            errors.push(format!(
+                "BAZAAR_ANONYMOUS_CART_DAYS must be between 1 and {}, got {}",
+                Self::MAX_ANONYMOUS_CART_DAYS,
+                self.anonymous_cart_days
+            ));
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+
+    #[test]
+    fn defaults_run() {
+        let s = Settings::for_tests("cart", &[]).unwrap();
+        assert_eq!(s.own, Config::default());
+        assert_eq!(s.own.currency().as_str(), "USD");
+        assert_eq!(s.common.database_url, "sqlite://data/cart.db");
+        assert_eq!(s.directory.url("catalog"), "http://127.0.0.1:8082");
+    }
+
+    #[test]
+    fn values_parse_like_environment_variables() {
+        let s = Settings::for_tests(
+            "cart",
+            &[
+                ("currency", "EUR"),
+                ("anonymous_cart_days", "7"),
+                ("cart_cookie_secure", "true"),
+                ("orders_url", "http://10.0.0.3:9000/"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.own,
+            Config {
+                currency: "EUR".into(),
+                anonymous_cart_days: 7,
+                cart_cookie_secure: true,
+            }
+        );
+        assert_eq!(s.directory.url("orders"), "http://10.0.0.3:9000");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = Settings::for_tests(
+            "cart",
+            &[("currency", "dollars"), ("anonymous_cart_days", "0")],
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("BAZAAR_CURRENCY"), "{text}");
+        assert!(text.contains("BAZAAR_ANONYMOUS_CART_DAYS"), "{text}");
+        assert!(
+            Config {
+                anonymous_cart_days: 366,
+                ..Config::default()
+            }
+            .validate()
+            .len()
+                == 1
+        );
+    }
+}

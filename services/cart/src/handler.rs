@@ -1,0 +1,233 @@
+//! Applies the events the cart consumes, inside the consumer's transaction (which also
+//! marks the event handled, so each has one effect): the catalog's product events keep
+//! the cart's copy of the products, and `order.confirmed` takes what was bought out of
+//! the buyer's cart.
+
+use crate::{
+    domain::{Currency, Invalid, Owner, ProductCopy, ProductId},
+    error::CartError,
+    events::{
+        ORDER_CONFIRMED, OrderConfirmed, PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED,
+        PRODUCT_UPDATED, PriceChanged, ProductData, ProductDeleted,
+    },
+    store,
+};
+use events::{Event, Handler, HandlerError};
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use sqlx::{Any, Transaction};
+use std::collections::BTreeMap;
+use tracing::Instrument;
+
+/// The cart's handler of catalog and orders events.
+///
+/// `product.created` adds a product to the cart's copy (an id known already keeps what
+/// the cart has); `product.updated` sets its name, price and currency; `price_changed`
+/// its price; `product.deleted` marks it deleted, and the lines holding it show it as
+/// unavailable. `order.confirmed` removes the ordered quantities from the buyer's cart.
+/// Data that does not decode, or is out of bounds, is a permanent failure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CartHandler;
+
+impl CartHandler {
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Handler for CartHandler {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        // The consumer's span names the event already.
+        let span = tracing::info_span!(
+            "apply_event",
+            subject = %event.subject,
+            traceparent = event.traceparent.as_deref().unwrap_or("-"),
+        );
+        Box::pin(apply(tx, event).instrument(span))
+    }
+}
+
+async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), HandlerError> {
+    match event.kind.as_str() {
+        PRODUCT_CREATED => {
+            let product = product_copy(decode(event)?)?;
+            if !store::insert_product(tx, &product).await? {
+                tracing::warn!(product_id = %product.id, "the cart knows this product id already; kept as it is");
+            }
+            Ok(())
+        }
+        PRODUCT_UPDATED => {
+            let product = product_copy(decode(event)?)?;
+            store::save_product(tx, &product).await?;
+            Ok(())
+        }
+        PRODUCT_PRICE_CHANGED => {
+            let changed: PriceChanged = decode(event)?;
+            let id = field("product_id", ProductId::parse(&changed.product_id))?;
+            let price = field("new_price_cents", price(changed.new_price_cents))?;
+            let currency = field("currency", Currency::parse(&changed.currency))?;
+            if !store::reprice(tx, &id, price, &currency).await? {
+                tracing::info!(product_id = %id, "price of a product the cart does not know; nothing to do");
+            }
+            Ok(())
+        }
+        PRODUCT_DELETED => {
+            let deleted: ProductDeleted = decode(event)?;
+            let id = field("product_id", ProductId::parse(&deleted.product_id))?;
+            if store::retire(tx, &id).await? {
+                tracing::info!(product_id = %id, "product marked deleted");
+            } else {
+                tracing::info!(product_id = %id, "deleted product unknown to the cart; nothing to do");
+            }
+            Ok(())
+        }
+        ORDER_CONFIRMED => {
+            let order: OrderConfirmed = decode(event)?;
+            let (owner, ordered) = ordered(&order)?;
+            let changed = store::remove_ordered(tx, &owner, &ordered).await?;
+            tracing::info!(order_id = %order.order_id, lines = changed, "ordered products left the buyer's cart");
+            Ok(())
+        }
+        other => Err(HandlerError::Permanent(format!(
+            "the cart does not handle events of type `{other}`"
+        ))),
+    }
+}
+
+/// The event's data as `T`; data that does not fit is a permanent failure.
+fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    Ok(serde_json::from_value(event.data.clone())?)
+}
+
+fn field<T>(name: &str, parsed: Result<T, Invalid>) -> Result<T, CartError> {
+    parsed.map_err(|e| CartError::invalid(name, e.to_string()))
+}
+
+fn price(cents: i64) -> Result<i64, Invalid> {
+    if cents < 0 {
+        return Err(Invalid("must not be negative".into()));
+    }
+    Ok(cents)
+}
+
+fn product_copy(data: ProductData) -> Result<ProductCopy, CartError> {
+    if data.name.trim().is_empty() {
+        return Err(CartError::invalid("name", "must not be empty"));
+    }
+    Ok(ProductCopy {
+        id: field("id", ProductId::parse(&data.id))?,
+        name: data.name,
+        price_cents: field("price_cents", price(data.price_cents))?,
+        currency: field("currency", Currency::parse(&data.currency))?,
+    })
+}
+
+/// The buyer's cart and the quantity ordered of each product (a product named on several
+/// lines counts once, with their sum).
+fn ordered(order: &OrderConfirmed) -> Result<(Owner, Vec<(ProductId, i64)>), CartError> {
+    if order.user_id.trim().is_empty() {
+        return Err(CartError::invalid("user_id", "must not be empty"));
+    }
+    let mut sums: BTreeMap<ProductId, i64> = BTreeMap::new();
+    for (i, item) in order.items.iter().enumerate() {
+        let id = field(
+            &format!("items[{i}].product_id"),
+            ProductId::parse(&item.product_id),
+        )?;
+        if item.quantity < 1 {
+            return Err(CartError::invalid(
+                &format!("items[{i}].quantity"),
+                "must be at least 1",
+            ));
+        }
+        let sum = sums.entry(id).or_default();
+        *sum = sum.saturating_add(item.quantity);
+    }
+    Ok((Owner::user(&order.user_id), sums.into_iter().collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::OrderedItem;
+
+    fn data(id: &str, name: &str, price_cents: i64, currency: &str) -> ProductData {
+        ProductData {
+            id: id.into(),
+            name: name.into(),
+            price_cents,
+            currency: currency.into(),
+        }
+    }
+
+    fn field_of(err: CartError) -> String {
+        match err {
+            CartError::Invalid(errors) => errors[0].field.clone(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn catalog_products_become_copies() {
+        let p = product_copy(data("p-1", "Mug", 1299, "USD")).unwrap();
+        assert_eq!(p.id.as_str(), "p-1");
+        assert_eq!((p.name.as_str(), p.price_cents), ("Mug", 1299));
+    }
+
+    #[test]
+    fn out_of_bounds_products_are_refused_naming_the_field() {
+        for (d, want) in [
+            (data("", "Mug", 1, "USD"), "id"),
+            (data("p-1", " ", 1, "USD"), "name"),
+            (data("p-1", "Mug", -1, "USD"), "price_cents"),
+            (data("p-1", "Mug", 1, "usd"), "currency"),
+        ] {
+            assert_eq!(field_of(product_copy(d).unwrap_err()), want);
+        }
+    }
+
+    #[test]
+    fn an_order_names_the_buyer_and_sums_repeated_products() {
+        let item = |p: &str, quantity| OrderedItem {
+            product_id: p.into(),
+            quantity,
+        };
+        let order = OrderConfirmed {
+            order_id: "o-1".into(),
+            user_id: "u-1".into(),
+            items: vec![item("b", 1), item("a", 2), item("b", 3)],
+        };
+        let (owner, items) = ordered(&order).unwrap();
+        assert_eq!(owner, Owner::user("u-1"));
+        let items: Vec<(&str, i64)> = items.iter().map(|(p, q)| (p.as_str(), *q)).collect();
+        assert_eq!(items, [("a", 2), ("b", 4)]);
+
+        let bad = OrderConfirmed {
+            items: vec![item("a", 1), item("b", 0)],
+            ..order.clone()
+        };
+        assert_eq!(field_of(ordered(&bad).unwrap_err()), "items[1].quantity");
+        let anonymous = OrderConfirmed {
+            user_id: "".into(),
+            ..order
+        };
+        assert_eq!(field_of(ordered(&anonymous).unwrap_err()), "user_id");
+    }
+
+    #[test]
+    fn undecodable_data_is_a_permanent_failure() {
+        let event = Event::new(
+            "orders",
+            ORDER_CONFIRMED,
+            "o-1",
+            serde_json::json!({"order_id": "o-1"}),
+        )
+        .unwrap();
+        let err = decode::<OrderConfirmed>(&event).unwrap_err();
+        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
+    }
+}

@@ -1,0 +1,484 @@
+//! The cart's HTTP API under `/api/cart`: whose cart a request is about (token or
+//! cookie, merging at sign-in), the handlers, their bodies, and the OpenAPI document.
+
+use crate::{
+    cookie::{CartCookie, CookiePolicy},
+    domain::{AnonymousId, Cart, Owner, ProductId, Quantity},
+    error::CartError,
+    store::Store,
+};
+use axum::{
+    extract::{FromRef, Path, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use platform::{
+    FieldError, Problem,
+    auth::{Claims, MaybeUser, Verifier},
+    extract::Json,
+};
+use serde::Deserialize;
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub verifier: Verifier,
+    pub cookies: CookiePolicy,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bazaar cart",
+        description = "Shopping carts. A request with a bearer token is about the signed-in \
+            user's cart (an invalid token is refused with 401); one without is about the \
+            anonymous cart named by the `bazaar_cart` cookie, which the first change creates \
+            and sets (`HttpOnly; SameSite=Lax; Path=/; Max-Age` of 30 days, renewed at each \
+            change). A signed-in request that still carries the cookie merges that cart into \
+            the user's (quantities added, at most 99 a line; lines past the 50th dropped) and \
+            expires the cookie (`Max-Age=0`). A malformed or unknown cookie counts as no cart. \
+            Lines show the product as the catalog has it now (the cart follows the catalog's \
+            events, so a product the catalog has just created or changed shows a moment \
+            later); a deleted product's line stays, `available: false`, counting for nothing. \
+            A line holds 1 to 99 units; a cart at most 50 lines. When an order is confirmed, \
+            what it bought leaves the buyer's cart. Errors are RFC 9457 problem documents \
+            (`application/problem+json`); validation problems list each bad field in \
+            `errors`, the body as a whole being named `body`."
+    ),
+    tags(
+        (name = "cart", description = "The caller's cart: the signed-in user's, or the \
+            anonymous one of the `bazaar_cart` cookie."),
+        (name = "events", description = "Operators' view of the events the cart could not \
+            apply (administrators only).")
+    ),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cart_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::cookie::NAME,
+                "An anonymous cart's id (32 hex digits), set by the cart itself",
+            ))),
+        );
+    }
+}
+
+/// The cart's routes and their OpenAPI document. The dead-letter routes are served by
+/// `events::admin::routes`.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(get_cart, clear_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(set_item, remove_item))
+        .with_state(state)
+}
+
+/// A product to put in the cart.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddItemRequest {
+    /// The catalog's id of the product.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
+    pub product_id: String,
+    /// Units to add, 1 to 99 (default 1); added to the line if the cart has the product
+    /// already, which may then hold at most 99.
+    #[schema(example = 2, minimum = 1, maximum = 99)]
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+impl AddItemRequest {
+    fn parse(self) -> Result<(ProductId, Quantity), CartError> {
+        let mut errors = Vec::new();
+        let id = ProductId::parse(&self.product_id)
+            .map_err(|e| errors.push(FieldError::new("product_id", e.to_string())))
+            .ok();
+        let quantity = Quantity::new(self.quantity.unwrap_or(1))
+            .map_err(|e| errors.push(FieldError::new("quantity", e.to_string())))
+            .ok();
+        match (id, quantity) {
+            (Some(id), Some(quantity)) => Ok((id, quantity)),
+            _ => Err(CartError::Invalid(errors)),
+        }
+    }
+}
+
+/// A line's new quantity.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetQuantityRequest {
+    /// Units the line holds from now on, 1 to 99 (remove a line with `DELETE`).
+    #[schema(example = 3, minimum = 1, maximum = 99)]
+    pub quantity: i64,
+}
+
+impl SetQuantityRequest {
+    fn parse(self) -> Result<Quantity, CartError> {
+        Quantity::new(self.quantity).map_err(|e| CartError::invalid("quantity", e.to_string()))
+    }
+}
+
+/// An id in a path that cannot be a product's names no line of the cart.
+fn line_id(raw: &str) -> Result<ProductId, CartError> {
+    ProductId::parse(raw).map_err(|_| CartError::LineNotFound(raw.to_owned()))
+}
+
+/// Whether a request may create a cart that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Create {
+    Yes,
+    No,
+}
+
+/// Whose cart a request is about, and what its response tells the browser of the cookie.
+struct Session {
+    /// `None`: an anonymous visitor without a cart.
+    owner: Option<Owner>,
+    /// Sent whatever the outcome: the cookie of a cart merged into the user's, expired.
+    expire: Option<HeaderValue>,
+    /// The anonymous cart whose cookie is (re)issued when a change succeeds.
+    anonymous: Option<AnonymousId>,
+}
+
+impl Session {
+    /// A signed-in user's cart, with the request's anonymous cart merged into it first;
+    /// else the cookie's cart, if it exists, or a new one when `create` says so.
+    async fn open(
+        state: &AppState,
+        user: Option<Claims>,
+        headers: &HeaderMap,
+        create: Create,
+    ) -> Result<Self, CartError> {
+        let cookie = CartCookie::from_headers(headers);
+        if let Some(claims) = user {
+            let owner = Owner::user(&claims.sub);
+            if let CartCookie::Present(id) = &cookie {
+                let merged = state
+                    .store
+                    .merge(&Owner::Anonymous(id.clone()), &owner)
+                    .await?;
+                if merged.moved + merged.dropped > 0 {
+                    tracing::info!(
+                        user = %claims.sub,
+                        moved = merged.moved,
+                        dropped = merged.dropped,
+                        "anonymous cart merged at sign-in"
+                    );
+                }
+            }
+            return Ok(Session {
+                owner: Some(owner),
+                expire: cookie.is_sent().then(|| state.cookies.expire()),
+                anonymous: None,
+            });
+        }
+        let existing = match cookie {
+            CartCookie::Present(id) => {
+                let owner = Owner::Anonymous(id.clone());
+                state.store.exists(&owner).await?.then_some(id)
+            }
+            CartCookie::Absent | CartCookie::Malformed => None,
+        };
+        // An id the cart never issued, or whose cart was purged, is not taken over: a
+        // new cart gets a new id.
+        let anonymous = match (existing, create) {
+            (Some(id), _) => Some(id),
+            (None, Create::Yes) => Some(AnonymousId::generate()),
+            (None, Create::No) => None,
+        };
+        Ok(Session {
+            owner: anonymous.clone().map(Owner::Anonymous),
+            expire: None,
+            anonymous,
+        })
+    }
+
+    /// The answer to a read.
+    fn read(self, result: Result<Cart, CartError>, state: &AppState) -> Reply {
+        self.reply(result, false, state)
+    }
+
+    /// The answer to a change: an anonymous cart's cookie is (re)issued if it succeeded.
+    fn changed(self, result: Result<Cart, CartError>, state: &AppState) -> Reply {
+        self.reply(result, true, state)
+    }
+
+    fn reply(self, result: Result<Cart, CartError>, changed: bool, state: &AppState) -> Reply {
+        let set_cookie = match (self.expire, self.anonymous) {
+            (Some(expire), _) => Some(expire),
+            (None, Some(id)) if changed && result.is_ok() => Some(state.cookies.issue(&id)),
+            _ => None,
+        };
+        Reply { set_cookie, result }
+    }
+}
+
+/// A cart, or the problem, with the cookie the browser should keep. (A request refused
+/// before its session opened is a bare [`CartError`]: it touched no cart and sets no
+/// cookie.)
+pub struct Reply {
+    set_cookie: Option<HeaderValue>,
+    result: Result<Cart, CartError>,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut res = match self.result {
+            Ok(cart) => Json(cart).into_response(),
+            Err(e) => e.into_response(),
+        };
+        if let Some(cookie) = self.set_cookie {
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        // The body depends on the cookie and token: no shared cache may keep it.
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        res
+    }
+}
+
+/// Shows the caller's cart (empty when an anonymous caller has none yet).
+#[utoipa::path(
+    get,
+    path = "/api/cart",
+    tag = "cart",
+    security((), ("bearer" = []), ("cart_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's cart", body = Cart,
+            headers(("Set-Cookie" = String, description = "`bazaar_cart=; …; Max-Age=0` after a sign-in merge"))),
+        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn get_cart(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+) -> Result<Reply, CartError> {
+    let session = Session::open(&state, user, &headers, Create::No).await?;
+    let result = match &session.owner {
+        Some(owner) => state.store.cart(owner).await,
+        None => Ok(Cart::empty(state.store.currency())),
+    };
+    Ok(session.read(result, &state))
+}
+
+/// Empties the caller's cart.
+#[utoipa::path(
+    delete,
+    path = "/api/cart",
+    tag = "cart",
+    security((), ("bearer" = []), ("cart_cookie" = [])),
+    responses(
+        (status = 200, description = "The cart, now empty", body = Cart,
+            headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
+        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn clear_cart(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+) -> Result<Reply, CartError> {
+    let session = Session::open(&state, user, &headers, Create::No).await?;
+    let result = match &session.owner {
+        Some(owner) => state.store.clear(owner).await,
+        None => Ok(Cart::empty(state.store.currency())),
+    };
+    Ok(session.changed(result, &state))
+}
+
+/// Puts a product in the caller's cart, or more of it; creates the cart (and, for an
+/// anonymous caller, sets its cookie) if there is none yet.
+#[utoipa::path(
+    post,
+    path = "/api/cart/items",
+    tag = "cart",
+    security((), ("bearer" = []), ("cart_cookie" = [])),
+    request_body(content = AddItemRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The cart after the change", body = Cart,
+            headers(("Set-Cookie" = String, description = "`bazaar_cart=<id>; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000` for an anonymous cart; expired after a sign-in merge"))),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`product_id` is missing, malformed, unknown, deleted or priced in another currency, or the cart holds 50 lines already; `quantity` is not an integer from 1 to 99, or would bring the line past 99 (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn add_item(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+    Json(body): Json<AddItemRequest>,
+) -> Result<Reply, CartError> {
+    let (product, quantity) = body.parse()?;
+    let session = Session::open(&state, user, &headers, Create::Yes).await?;
+    let result = match &session.owner {
+        Some(owner) => state.store.add(owner, &product, quantity).await,
+        None => Err(CartError::LineNotFound(product.to_string())),
+    };
+    Ok(session.changed(result, &state))
+}
+
+/// Sets how many units of a product the caller's cart holds.
+#[utoipa::path(
+    patch,
+    path = "/api/cart/items/{product_id}",
+    tag = "cart",
+    security((), ("bearer" = []), ("cart_cookie" = [])),
+    params(("product_id" = String, Path, description = "The product's id, as the catalog gave it")),
+    request_body(content = SetQuantityRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The cart after the change", body = Cart,
+            headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`quantity` is missing or not an integer from 1 to 99, or the product was deleted (`product_id`): its line can only be removed", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(product_id = %id))]
+async fn set_item(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<SetQuantityRequest>,
+) -> Result<Reply, CartError> {
+    let quantity = body.parse()?;
+    let product = line_id(&id)?;
+    let session = Session::open(&state, user, &headers, Create::No).await?;
+    let result = match &session.owner {
+        Some(owner) => state.store.set_quantity(owner, &product, quantity).await,
+        None => Err(CartError::LineNotFound(product.to_string())),
+    };
+    Ok(session.changed(result, &state))
+}
+
+/// Takes a product out of the caller's cart.
+#[utoipa::path(
+    delete,
+    path = "/api/cart/items/{product_id}",
+    tag = "cart",
+    security((), ("bearer" = []), ("cart_cookie" = [])),
+    params(("product_id" = String, Path, description = "The product's id, as the catalog gave it")),
+    responses(
+        (status = 200, description = "The cart after the change", body = Cart,
+            headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
+        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(product_id = %id))]
+async fn remove_item(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Reply, CartError> {
+    let product = line_id(&id)?;
+    let session = Session::open(&state, user, &headers, Create::No).await?;
+    let result = match &session.owner {
+        Some(owner) => state.store.remove(owner, &product).await,
+        None => Err(CartError::LineNotFound(product.to_string())),
+    };
+    Ok(session.changed(result, &state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(err: CartError) -> Vec<String> {
+        match err {
+            CartError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_item_is_parsed_naming_every_bad_field() {
+        let add = |product_id: &str, quantity| AddItemRequest {
+            product_id: product_id.into(),
+            quantity,
+        };
+        let (id, q) = add("p-1", None).parse().unwrap();
+        assert_eq!((id.as_str(), q.units()), ("p-1", 1));
+        assert_eq!(add("p-1", Some(99)).parse().unwrap().1.units(), 99);
+        assert_eq!(
+            fields(add("p-1", Some(0)).parse().unwrap_err()),
+            ["quantity"]
+        );
+        assert_eq!(
+            fields(add("p 1", Some(1)).parse().unwrap_err()),
+            ["product_id"]
+        );
+        assert_eq!(
+            fields(add("", Some(100)).parse().unwrap_err()),
+            ["product_id", "quantity"]
+        );
+    }
+
+    #[test]
+    fn a_new_quantity_is_one_to_ninety_nine() {
+        assert_eq!(
+            SetQuantityRequest { quantity: 5 }.parse().unwrap().units(),
+            5
+        );
+        for bad in [0, -1, 100] {
+            let err = SetQuantityRequest { quantity: bad }.parse().unwrap_err();
+            assert_eq!(fields(err), ["quantity"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn malformed_ids_name_no_line() {
+        assert!(matches!(
+            line_id("no such/id"),
+            Err(CartError::LineNotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,628 @@
+//! All of the cart's SQL: its migrations, its reads, its writes, and the changes the
+//! event handler makes inside the consumer's transaction.
+//!
+//! Every write to a cart first touches its `carts` row (`updated_at`), which on PostgreSQL
+//! locks it until commit and on SQLite happens under the write lock: writers of one cart
+//! take turns, so a line count or a quantity read in the transaction stays true until it
+//! commits.
+
+use crate::{
+    domain::{Cart, CartLine, Currency, MAX_LINES, Owner, ProductCopy, ProductId, Quantity},
+    error::CartError,
+};
+use events::{consumer, now_rfc3339};
+use platform::db::{Db, MigrationSource};
+use sqlx::{Any, Row, Transaction, any::AnyRow};
+
+/// The cart's tables, the same SQL on both backends.
+///
+/// `products` is the cart's copy of the catalog, kept from its events; a deleted product
+/// stays as a tombstone (`deleted = 1`) so the lines holding it can still be shown.
+/// `carts` has one row per cart, keyed `user:<id>` or `anon:<sha256 of the cookie>`;
+/// `cart_lines` one row per product in a cart, `position` keeping the order of adding.
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
+    version: 1,
+    description: "carts, their lines and the cart's copy of the catalog",
+    sqlite: TABLES,
+    postgres: TABLES,
+}];
+
+const TABLES: &str = "
+CREATE TABLE products (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    price_cents BIGINT NOT NULL CHECK (price_cents >= 0),
+    currency TEXT NOT NULL,
+    deleted BIGINT NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE carts (
+    owner TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'anonymous')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX carts_by_age ON carts (kind, updated_at);
+CREATE TABLE cart_lines (
+    owner TEXT NOT NULL REFERENCES carts (owner) ON DELETE CASCADE,
+    product_id TEXT NOT NULL REFERENCES products (id),
+    quantity BIGINT NOT NULL CHECK (quantity BETWEEN 1 AND 99),
+    position BIGINT NOT NULL,
+    added_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (owner, product_id)
+);
+CREATE INDEX cart_lines_by_product ON cart_lines (product_id);
+";
+
+/// The cart's migrations, then the consumer's: what [`Db::connect`] is given.
+pub fn migrations() -> Vec<MigrationSource> {
+    [MIGRATIONS, consumer::MIGRATIONS].concat()
+}
+
+/// What merging an anonymous cart into a user's did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Lines added to the user's cart or to one of its lines.
+    pub moved: usize,
+    /// Lines left out because the user's cart was full.
+    pub dropped: usize,
+}
+
+/// The cart's data access. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    currency: Currency,
+}
+
+impl Store {
+    /// The store of a shop whose carts are priced in `currency`.
+    pub fn new(db: Db, currency: Currency) -> Self {
+        Self { db, currency }
+    }
+
+    /// The shop's currency.
+    pub fn currency(&self) -> &Currency {
+        &self.currency
+    }
+
+    /// The cart of `owner`; empty when it has none.
+    #[tracing::instrument(skip_all, fields(cart = owner.kind()))]
+    pub async fn cart(&self, owner: &Owner) -> Result<Cart, CartError> {
+        let rows = sqlx::query(CART_LINES)
+            .bind(owner.key())
+            .fetch_all(self.db.pool())
+            .await?;
+        self.cart_from_rows(&rows)
+    }
+
+    /// Whether `owner` has a cart (an anonymous one may have been purged).
+    pub async fn exists(&self, owner: &Owner) -> Result<bool, CartError> {
+        Ok(sqlx::query("SELECT 1 FROM carts WHERE owner = $1")
+            .bind(owner.key())
+            .fetch_optional(self.db.pool())
+            .await?
+            .is_some())
+    }
+
+    /// Adds `quantity` of a product: to its line if the cart has one (the sum may not pass
+    /// 99), else as a new line (the cart may not pass 50 lines). Creates the cart if need
+    /// be. The product must be known to the cart, not deleted, and priced in the shop's
+    /// currency.
+    #[tracing::instrument(skip_all, fields(cart = owner.kind(), product_id = %product, quantity = quantity.units()))]
+    pub async fn add(
+        &self,
+        owner: &Owner,
+        product: &ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        self.check_sellable(&mut tx, product).await?;
+        let key = owner.key();
+        let now = now_rfc3339();
+        open_cart(&mut tx, owner, &now).await?;
+        let grown = sqlx::query(
+            "UPDATE cart_lines SET quantity = quantity + $1, updated_at = $2 \
+             WHERE owner = $3 AND product_id = $4 AND quantity + $1 <= $5",
+        )
+        .bind(quantity.units())
+        .bind(&now)
+        .bind(&key)
+        .bind(product.as_str())
+        .bind(Quantity::MAX)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if grown == 0 {
+            let held: Option<i64> =
+                sqlx::query("SELECT quantity FROM cart_lines WHERE owner = $1 AND product_id = $2")
+                    .bind(&key)
+                    .bind(product.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("quantity"))
+                    .transpose()?;
+            if let Some(held) = held {
+                return Err(CartError::invalid(
+                    "quantity",
+                    format!(
+                        "the cart holds {held} of this product already; a line holds at most {}",
+                        Quantity::MAX
+                    ),
+                ));
+            }
+            let (lines, last) = line_count(&mut tx, &key).await?;
+            if lines >= MAX_LINES as i64 {
+                return Err(CartError::invalid(
+                    "product_id",
+                    format!(
+                        "the cart holds {MAX_LINES} different products already, the most it may"
+                    ),
+                ));
+            }
+            insert_line(&mut tx, &key, product, quantity, last + 1, &now).await?;
+        }
+        let cart = self.cart_in(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
+
+    /// Sets the quantity of a product the cart holds. A deleted product's line can only
+    /// be removed.
+    #[tracing::instrument(skip_all, fields(cart = owner.kind(), product_id = %product, quantity = quantity.units()))]
+    pub async fn set_quantity(
+        &self,
+        owner: &Owner,
+        product: &ProductId,
+        quantity: Quantity,
+    ) -> Result<Cart, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = now_rfc3339();
+        touch_cart(&mut tx, owner, &now).await?;
+        let deleted: Option<i64> = sqlx::query(
+            "SELECT p.deleted FROM cart_lines l JOIN products p ON p.id = l.product_id \
+             WHERE l.owner = $1 AND l.product_id = $2",
+        )
+        .bind(owner.key())
+        .bind(product.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("deleted"))
+        .transpose()?;
+        match deleted {
+            None => return Err(CartError::LineNotFound(product.to_string())),
+            Some(1) => return Err(gone()),
+            Some(_) => {}
+        }
+        sqlx::query(
+            "UPDATE cart_lines SET quantity = $1, updated_at = $2 WHERE owner = $3 AND product_id = $4",
+        )
+        .bind(quantity.units())
+        .bind(&now)
+        .bind(owner.key())
+        .bind(product.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let cart = self.cart_in(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
+
+    /// Removes a product's line from the cart.
+    #[tracing::instrument(skip_all, fields(cart = owner.kind(), product_id = %product))]
+    pub async fn remove(&self, owner: &Owner, product: &ProductId) -> Result<Cart, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        touch_cart(&mut tx, owner, &now_rfc3339()).await?;
+        let removed = sqlx::query("DELETE FROM cart_lines WHERE owner = $1 AND product_id = $2")
+            .bind(owner.key())
+            .bind(product.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(CartError::LineNotFound(product.to_string()));
+        }
+        let cart = self.cart_in(&mut tx, owner).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
+
+    /// Empties the cart (it may have been empty, or not exist).
+    #[tracing::instrument(skip_all, fields(cart = owner.kind()))]
+    pub async fn clear(&self, owner: &Owner) -> Result<Cart, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        touch_cart(&mut tx, owner, &now_rfc3339()).await?;
+        sqlx::query("DELETE FROM cart_lines WHERE owner = $1")
+            .bind(owner.key())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Cart::empty(&self.currency))
+    }
+
+    /// Moves the lines of an anonymous cart into a user's, then deletes the anonymous
+    /// cart: a product in both gets the sum of the quantities, capped at 99; new lines go
+    /// last, as long as the user's cart has room (the rest are dropped). A cart that does
+    /// not exist, or was merged already (by a concurrent request), merges nothing.
+    #[tracing::instrument(skip_all)]
+    pub async fn merge(&self, from: &Owner, into: &Owner) -> Result<Merged, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = now_rfc3339();
+        if !touch_cart(&mut tx, from, &now).await? {
+            return Ok(Merged::default());
+        }
+        let lines = sqlx::query(
+            "SELECT product_id, quantity FROM cart_lines WHERE owner = $1 ORDER BY position",
+        )
+        .bind(from.key())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("product_id")?,
+                r.try_get::<i64, _>("quantity")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut merged = Merged::default();
+        if !lines.is_empty() {
+            let key = into.key();
+            open_cart(&mut tx, into, &now).await?;
+            let (mut count, mut last) = line_count(&mut tx, &key).await?;
+            for (product, quantity) in lines {
+                let grown = sqlx::query(
+                    "UPDATE cart_lines SET quantity = CASE WHEN quantity + $1 > $2 THEN $2 \
+                     ELSE quantity + $1 END, updated_at = $3 WHERE owner = $4 AND product_id = $5",
+                )
+                .bind(quantity)
+                .bind(Quantity::MAX)
+                .bind(&now)
+                .bind(&key)
+                .bind(&product)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if grown > 0 {
+                    merged.moved += 1;
+                } else if count < MAX_LINES as i64 {
+                    last += 1;
+                    count += 1;
+                    sqlx::query(
+                        "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5)",
+                    )
+                    .bind(&key)
+                    .bind(&product)
+                    .bind(quantity)
+                    .bind(last)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+                    merged.moved += 1;
+                } else {
+                    merged.dropped += 1;
+                }
+            }
+        }
+        sqlx::query("DELETE FROM carts WHERE owner = $1")
+            .bind(from.key())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(merged)
+    }
+
+    /// Deletes the anonymous carts (and their lines) last changed before `before`
+    /// (RFC 3339); returns how many.
+    #[tracing::instrument(skip_all)]
+    pub async fn purge_anonymous(&self, before: &str) -> Result<u64, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        let purged = sqlx::query("DELETE FROM carts WHERE kind = 'anonymous' AND updated_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(purged)
+    }
+
+    /// Refuses a product the cart does not know, that was deleted, or that is priced in
+    /// another currency than the shop's.
+    async fn check_sellable(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        product: &ProductId,
+    ) -> Result<(), CartError> {
+        let row = sqlx::query("SELECT currency, deleted FROM products WHERE id = $1")
+            .bind(product.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(CartError::invalid(
+                "product_id",
+                "there is no such product (a product the catalog has just created may take a moment to appear)",
+            ));
+        };
+        let deleted: i64 = row.try_get("deleted")?;
+        if deleted != 0 {
+            return Err(gone());
+        }
+        let currency: String = row.try_get("currency")?;
+        if currency != self.currency.as_str() {
+            return Err(CartError::invalid(
+                "product_id",
+                format!(
+                    "is priced in {currency}; this shop's carts take {} only",
+                    self.currency
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn cart_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        owner: &Owner,
+    ) -> Result<Cart, CartError> {
+        let rows = sqlx::query(CART_LINES)
+            .bind(owner.key())
+            .fetch_all(&mut **tx)
+            .await?;
+        self.cart_from_rows(&rows)
+    }
+
+    fn cart_from_rows(&self, rows: &[AnyRow]) -> Result<Cart, CartError> {
+        let items = rows
+            .iter()
+            .map(|r| self.line_from_row(r))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Cart::new(items, &self.currency))
+    }
+
+    fn line_from_row(&self, row: &AnyRow) -> Result<CartLine, sqlx::Error> {
+        let unit_price_cents: i64 = row.try_get("price_cents")?;
+        let quantity: i64 = row.try_get("quantity")?;
+        let deleted: i64 = row.try_get("deleted")?;
+        let currency: String = row.try_get("currency")?;
+        Ok(CartLine {
+            product_id: row.try_get("product_id")?,
+            name: row.try_get("name")?,
+            unit_price_cents,
+            quantity,
+            line_total_cents: unit_price_cents.saturating_mul(quantity),
+            available: deleted == 0 && currency == self.currency.as_str(),
+        })
+    }
+}
+
+const CART_LINES: &str = "SELECT l.product_id, p.name, p.price_cents, p.currency, p.deleted, l.quantity \
+     FROM cart_lines l JOIN products p ON p.id = l.product_id \
+     WHERE l.owner = $1 ORDER BY l.position";
+
+fn gone() -> CartError {
+    CartError::invalid(
+        "product_id",
+        "is no longer sold: the catalog has deleted it",
+    )
+}
+
+/// Creates the cart if it has none yet, else touches it (locking it until commit).
+async fn open_cart(
+    tx: &mut Transaction<'static, Any>,
+    owner: &Owner,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO carts (owner, kind, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (owner) DO UPDATE SET updated_at = excluded.updated_at",
+    )
+    .bind(owner.key())
+    .bind(owner.kind())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Touches an existing cart (locking it until commit); `false` when there is none.
+async fn touch_cart(
+    tx: &mut Transaction<'static, Any>,
+    owner: &Owner,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let touched = sqlx::query("UPDATE carts SET updated_at = $1 WHERE owner = $2")
+        .bind(now)
+        .bind(owner.key())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(touched > 0)
+}
+
+/// How many lines a cart has, and the highest position among them.
+async fn line_count(
+    tx: &mut Transaction<'static, Any>,
+    key: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS lines, COALESCE(MAX(position), 0) AS last FROM cart_lines WHERE owner = $1",
+    )
+    .bind(key)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((row.try_get("lines")?, row.try_get("last")?))
+}
+
+async fn insert_line(
+    tx: &mut Transaction<'static, Any>,
+    key: &str,
+    product: &ProductId,
+    quantity: Quantity,
+    position: i64,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(key)
+    .bind(product.as_str())
+    .bind(quantity.units())
+    .bind(position)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a product the catalog created, in the consumer's transaction. `false` when
+/// the cart knows the id already: what it knows is kept (it is as new or newer).
+pub(crate) async fn insert_product(
+    tx: &mut Transaction<'static, Any>,
+    product: &ProductCopy,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(product.id.as_str())
+    .bind(&product.name)
+    .bind(product.price_cents)
+    .bind(product.currency.as_str())
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
+}
+
+/// Records a product as the catalog now has it, in the consumer's transaction; a product
+/// the cart did not know is added.
+pub(crate) async fn save_product(
+    tx: &mut Transaction<'static, Any>,
+    product: &ProductCopy,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+         price_cents = excluded.price_cents, currency = excluded.currency, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(product.id.as_str())
+    .bind(&product.name)
+    .bind(product.price_cents)
+    .bind(product.currency.as_str())
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets a product's price, in the consumer's transaction. `false` when the cart does not
+/// know the product.
+pub(crate) async fn reprice(
+    tx: &mut Transaction<'static, Any>,
+    product: &ProductId,
+    price_cents: i64,
+    currency: &Currency,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE products SET price_cents = $1, currency = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(price_cents)
+    .bind(currency.as_str())
+    .bind(now_rfc3339())
+    .bind(product.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+/// Marks a product deleted, in the consumer's transaction; the lines holding it stay.
+/// `false` when the cart does not know the product.
+pub(crate) async fn retire(
+    tx: &mut Transaction<'static, Any>,
+    product: &ProductId,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query("UPDATE products SET deleted = 1, updated_at = $1 WHERE id = $2")
+        .bind(now_rfc3339())
+        .bind(product.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(updated > 0)
+}
+
+/// Takes ordered quantities out of a cart, in the consumer's transaction: a line holding
+/// no more than was ordered goes, a larger one keeps the rest. Returns how many lines
+/// changed.
+pub(crate) async fn remove_ordered(
+    tx: &mut Transaction<'static, Any>,
+    owner: &Owner,
+    ordered: &[(ProductId, i64)],
+) -> Result<u64, sqlx::Error> {
+    let key = owner.key();
+    let now = now_rfc3339();
+    let mut changed = 0;
+    for (product, quantity) in ordered {
+        // Delete first: a line reduced first could then look small enough to delete.
+        let removed = sqlx::query(
+            "DELETE FROM cart_lines WHERE owner = $1 AND product_id = $2 AND quantity <= $3",
+        )
+        .bind(&key)
+        .bind(product.as_str())
+        .bind(*quantity)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        let reduced = if removed > 0 {
+            0
+        } else {
+            sqlx::query(
+                "UPDATE cart_lines SET quantity = quantity - $1, updated_at = $2 \
+                 WHERE owner = $3 AND product_id = $4 AND quantity > $1",
+            )
+            .bind(*quantity)
+            .bind(&now)
+            .bind(&key)
+            .bind(product.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+        };
+        changed += removed + reduced;
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_put_the_cart_before_the_consumer_tables() {
+        let all = migrations();
+        assert_eq!(all.first().map(|m| m.version), Some(1));
+        assert!(
+            all.iter()
+                .any(|m| m.description == "events inbox, cursors, attempts, dead letters")
+        );
+        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        assert_eq!(versions.len(), all.len(), "versions are unique");
+    }
+
+    #[test]
+    fn the_schema_enforces_the_line_limits() {
+        assert!(TABLES.contains(&format!(
+            "quantity BETWEEN {} AND {}",
+            Quantity::MIN,
+            Quantity::MAX
+        )));
+    }
+}

@@ -1,0 +1,664 @@
+//! Test fixtures: one real identity for the whole binary, and per test a real catalog
+//! (seeded with a few products), a stand-in for orders' event log (the real outbox and
+//! log of the events crate, fed by the test) and a real cart following both, each on its
+//! own SQLite file, driven over HTTP with cookies handled by hand.
+
+use cart::handler::CartHandler;
+use events::{Broker, Consumer, Event, Producer, outbox};
+use platform::db::Db;
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::{
+    path::PathBuf,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@test.local";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
+const SHOPPERS: [(&str, &str, &str); 2] = [
+    (
+        "shopper@test.local",
+        "purple-monkey-dishwasher-7",
+        "Sam Shopper",
+    ),
+    (
+        "other@test.local",
+        "orange-giraffe-teapot-93",
+        "Olive Other",
+    ),
+];
+
+/// Products in each test's seeded catalog.
+pub const SEED_PRODUCTS: usize = 60;
+/// Attempts the cart (and a test's own consumer) makes at an event before dead-lettering.
+pub const MAX_ATTEMPTS: u32 = 3;
+pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+
+/// How often and how long [`eventually`] looks.
+const POLL: Duration = Duration::from_millis(50);
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A signed-in user: id and access token.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub token: String,
+}
+
+/// The identity service everything verifies tokens against, and its accounts.
+pub struct Identity {
+    pub url: String,
+    pub admin_token: String,
+    /// Two customers.
+    pub shopper: Account,
+    pub other: Account,
+}
+
+static IDENTITY: OnceLock<Identity> = OnceLock::new();
+
+/// One identity service for the whole test binary: each test has its own tokio runtime,
+/// which would take a per-test identity down with it, and every start costs password
+/// hashes. It runs on a thread of its own for as long as the binary does.
+pub fn identity() -> &'static Identity {
+    IDENTITY.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("identity".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for identity");
+                rt.block_on(async move {
+                    match start_identity().await {
+                        Ok((fixture, server)) => {
+                            let _ = tx.send(Ok(fixture));
+                            let _ = server.await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("{e:#}")));
+                        }
+                    }
+                });
+            })
+            .expect("a thread for identity");
+        match rx.recv() {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(e)) => panic!("identity did not start: {e}"),
+            Err(_) => panic!("identity's thread ended before it started"),
+        }
+    })
+}
+
+async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
+    let dir = temp_dir("identity");
+    let db = format!("sqlite://{}/identity.db", dir.display());
+    let settings = identity::Settings::for_tests(
+        "identity",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &db),
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+            ("service_secret", "test-secret"),
+        ],
+    )?;
+    let service = identity::build(settings).await?;
+    let url = format!("http://{}", service.local_addr());
+    let server = tokio::spawn(service.run());
+
+    let client = reqwest::Client::new();
+    let mut accounts = Vec::new();
+    for (email, password, name) in SHOPPERS {
+        let registered = client
+            .post(format!("{url}/api/identity/register"))
+            .json(&json!({"email": email, "password": password, "name": name}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            registered.status() == StatusCode::CREATED,
+            "register answered {}: {}",
+            registered.status(),
+            registered.text().await.unwrap_or_default()
+        );
+        let body: Value = registered.json().await?;
+        let id = body["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("register returned no id: {body}"))?
+            .to_owned();
+        let token = login(&client, &url, email, password).await?;
+        accounts.push(Account { id, token });
+    }
+    let admin_token = login(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    let other = accounts.pop().expect("two accounts");
+    let shopper = accounts.pop().expect("two accounts");
+    Ok((
+        Identity {
+            url,
+            admin_token,
+            shopper,
+            other,
+        },
+        server,
+    ))
+}
+
+async fn login(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let res = client
+        .post(format!("{url}/api/identity/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status() == StatusCode::OK,
+        "login as {email} answered {}",
+        res.status()
+    );
+    let body: Value = res.json().await?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("bazaar-cart-test-{label}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// Looks every 50 ms, for up to 10 s, until `check` finds what it looks for.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A stand-in for the orders service's event side: the events crate's real outbox and
+/// log on a database of its own, served over HTTP where the cart reads `orders`.
+pub struct OrdersLog {
+    pub url: String,
+    db: Db,
+    producer: Producer,
+}
+
+impl OrdersLog {
+    async fn start(dir: &std::path::Path) -> Self {
+        let db = Db::connect(
+            &format!("sqlite://{}/orders.db", dir.display()),
+            outbox::MIGRATIONS,
+        )
+        .await
+        .expect("the orders log's database opens");
+        let producer = Producer::new("orders", db.clone(), Broker::Embedded);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the orders log");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let routes = producer.routes();
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+        Self { url, db, producer }
+    }
+
+    /// Records an event as orders would: in a transaction of its own, then wakes readers.
+    pub async fn publish(&self, event: &Event) {
+        let mut tx = self.db.begin_write().await.expect("a transaction");
+        outbox::enqueue(&mut tx, event)
+            .await
+            .expect("the outbox takes the event");
+        tx.commit().await.expect("the event commits");
+        self.producer.notify();
+    }
+}
+
+/// An `order.confirmed` as orders sends it, for `user_id`, buying `items`
+/// (product id, quantity).
+pub fn order_confirmed(user_id: &str, items: &[(&str, i64)]) -> Event {
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let lines: Vec<Value> = items
+        .iter()
+        .map(|(product_id, quantity)| {
+            json!({"product_id": product_id, "name": "Something", "unit_price_cents": 100, "quantity": quantity})
+        })
+        .collect();
+    Event::new(
+        "orders",
+        ORDER_CONFIRMED,
+        order_id.as_str(),
+        json!({
+            "order_id": order_id, "user_id": user_id, "user_email": "shopper@test.local",
+            "user_name": "Sam Shopper", "items": lines, "total_cents": 100, "currency": "USD",
+            "confirmed_at": events::now_rfc3339()
+        }),
+    )
+    .expect("an event")
+}
+
+/// A catalog seeded with [`SEED_PRODUCTS`] products, an orders log, and a cart following
+/// both.
+pub struct TestApp {
+    /// The cart's `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The catalog's `http://127.0.0.1:<port>`.
+    pub catalog: String,
+    pub orders: OrdersLog,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    /// The cart's database.
+    pub database_url: String,
+    dir: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh catalog, orders log and cart; returns once the cart knows the seeded products.
+pub async fn spawn_app() -> TestApp {
+    platform::telemetry::init_for_tests();
+    let identity = identity();
+    let dir = temp_dir("app");
+    let seed = SEED_PRODUCTS.to_string();
+    let catalog_db = format!("sqlite://{}/catalog.db", dir.display());
+    let settings = catalog::Settings::for_tests(
+        "catalog",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &catalog_db),
+            ("identity_url", &identity.url),
+            ("seed_products", &seed),
+        ],
+    )
+    .expect("valid catalog settings");
+    let catalog = catalog::build(settings).await.expect("the catalog builds");
+    let catalog_address = format!("http://{}", catalog.local_addr());
+    tokio::spawn(catalog.run());
+    let orders = OrdersLog::start(&dir).await;
+
+    let database_url = format!("sqlite://{}/cart.db", dir.display());
+    let settings = cart::Settings::for_tests(
+        "cart",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &database_url),
+            ("identity_url", &identity.url),
+            ("catalog_url", &catalog_address),
+            ("orders_url", &orders.url),
+            ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
+        ],
+    )
+    .expect("valid cart settings");
+    let service = cart::build(settings).await.expect("the cart builds");
+    let address = format!("http://{}", service.local_addr());
+    tokio::spawn(service.run());
+
+    let app = TestApp {
+        address,
+        catalog: catalog_address,
+        orders,
+        client: reqwest::Client::new(),
+        admin_token: identity.admin_token.clone(),
+        database_url,
+        dir,
+    };
+    let db = app.db().await;
+    eventually("the cart to know every seeded product", async || {
+        (known_products(&db).await == SEED_PRODUCTS as i64).then_some(())
+    })
+    .await;
+    app
+}
+
+async fn known_products(db: &Db) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM products")
+        .fetch_one(db.pool())
+        .await
+        .expect("the cart's products count")
+        .get("n")
+}
+
+/// One product as the catalog lists it.
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+}
+
+impl TestApp {
+    /// A visitor with no cookie and no token.
+    pub fn visitor(&self) -> Shopper<'_> {
+        Shopper {
+            app: self,
+            cookie: None,
+            token: None,
+        }
+    }
+
+    /// A signed-in user with no cookie.
+    pub fn user(&self, account: &Account) -> Shopper<'_> {
+        Shopper {
+            app: self,
+            cookie: None,
+            token: Some(account.token.clone()),
+        }
+    }
+
+    /// The first `n` products of the catalog, by name.
+    pub async fn products(&self, n: usize) -> Vec<Product> {
+        let res = self
+            .client
+            .get(format!(
+                "{}/api/catalog/products?per_page={n}",
+                self.catalog
+            ))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK, "listing the catalog");
+        let body: Value = res.json().await.expect("a JSON body");
+        let items = body["items"].as_array().expect("items");
+        assert!(
+            items.len() >= n,
+            "the catalog lists {} products",
+            items.len()
+        );
+        items
+            .iter()
+            .take(n)
+            .map(|p| Product {
+                id: p["id"].as_str().expect("an id").to_owned(),
+                name: p["name"].as_str().expect("a name").to_owned(),
+                price_cents: p["price_cents"].as_i64().expect("a price"),
+            })
+            .collect()
+    }
+
+    /// Creates a product through the catalog as the administrator and waits until the
+    /// cart knows it; returns its id.
+    pub async fn create_product(&self, sku: &str, price_cents: i64, currency: &str) -> String {
+        let res = self
+            .client
+            .post(format!("{}/api/catalog/products", self.catalog))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({
+                "sku": sku, "name": "Test Kettle", "description": "A kettle for tests.",
+                "category": "kitchen", "price_cents": price_cents, "currency": currency,
+                "initial_stock": 5
+            }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
+        let id = res.json::<Value>().await.expect("a JSON body")["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        let db = self.db().await;
+        eventually(&format!("the cart to know {sku}"), async || {
+            sqlx::query("SELECT 1 FROM products WHERE id = $1")
+                .bind(&id)
+                .fetch_optional(db.pool())
+                .await
+                .expect("the cart's products read")
+                .map(|_| ())
+        })
+        .await;
+        id
+    }
+
+    /// Changes a product's price through the catalog as the administrator.
+    pub async fn set_price(&self, product_id: &str, price_cents: i64) {
+        let res = self
+            .client
+            .patch(format!(
+                "{}/api/catalog/products/{product_id}",
+                self.catalog
+            ))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({ "price_cents": price_cents }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK, "repricing {product_id}");
+    }
+
+    /// Deletes a product through the catalog as the administrator.
+    pub async fn delete_product(&self, product_id: &str) {
+        let res = self
+            .client
+            .delete(format!(
+                "{}/api/catalog/products/{product_id}",
+                self.catalog
+            ))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            res.status(),
+            StatusCode::NO_CONTENT,
+            "deleting {product_id}"
+        );
+    }
+
+    /// The cart's database, opened beside the running service.
+    pub async fn db(&self) -> Db {
+        Db::connect(&self.database_url, &cart::store::migrations())
+            .await
+            .expect("the cart's database opens")
+    }
+
+    /// A consumer of the test's own on the cart's database, with the cart's real handler
+    /// and subscriptions: deliveries made through it are exactly what the transport makes.
+    pub async fn consumer(&self) -> Consumer {
+        Consumer::new(
+            "cart",
+            self.db().await,
+            CartHandler::new(),
+            cart::SUBSCRIPTIONS,
+            MAX_ATTEMPTS,
+        )
+    }
+
+    /// How many carts the cart service keeps, by kind (`user`, `anonymous`).
+    pub async fn carts(&self, kind: &str) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM carts WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(self.db().await.pool())
+            .await
+            .expect("the carts count")
+            .get("n")
+    }
+}
+
+/// Someone using the cart: the cookie the cart last set (kept as a browser would) and
+/// the bearer token, if signed in.
+pub struct Shopper<'a> {
+    app: &'a TestApp,
+    pub cookie: Option<String>,
+    pub token: Option<String>,
+}
+
+/// A cart's answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    /// The `Set-Cookie` header, if any.
+    pub set_cookie: Option<String>,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The answer's cart, asserting it is a 200.
+    pub fn cart(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        &self.body
+    }
+
+    /// Product id and quantity of each line, in order.
+    pub fn lines(&self) -> Vec<(String, i64)> {
+        self.cart()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|l| {
+                (
+                    l["product_id"].as_str().expect("product_id").to_owned(),
+                    l["quantity"].as_i64().expect("quantity"),
+                )
+            })
+            .collect()
+    }
+
+    /// Asserts a problem document of `status` naming `field` (if given).
+    pub fn assert_problem(&self, status: StatusCode, field: Option<&str>, case: &str) {
+        assert_eq!(self.status, status, "{case}: status ({})", self.body);
+        assert!(
+            self.content_type.starts_with("application/problem+json"),
+            "{case}: content type was {:?}",
+            self.content_type
+        );
+        assert_eq!(
+            self.body["status"],
+            status.as_u16(),
+            "{case}: {}",
+            self.body
+        );
+        assert!(
+            self.body["type"].is_string() && self.body["title"].is_string(),
+            "{case}: {}",
+            self.body
+        );
+        if let Some(field) = field {
+            let named = self.body["errors"]
+                .as_array()
+                .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
+            assert!(named, "{case}: `{field}` is not named in {}", self.body);
+        }
+    }
+}
+
+impl Shopper<'_> {
+    /// Signs in: the cookie stays, as a browser keeps it.
+    pub fn sign_in(&mut self, account: &Account) {
+        self.token = Some(account.token.clone());
+    }
+
+    /// A request to the cart with this shopper's cookie and token and a raw body; keeps
+    /// the cookie the answer sets (or drops it when the answer expires it).
+    pub async fn send_raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut req = self
+            .app
+            .client
+            .request(method, format!("{}{path}", self.app.address));
+        if let Some(cookie) = &self.cookie {
+            req = req.header(header::COOKIE, format!("bazaar_cart={cookie}"));
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct).body(body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let header = |name| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let set_cookie = header(header::SET_COOKIE);
+        let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
+        if let Some(set) = &set_cookie {
+            let value = set
+                .strip_prefix("bazaar_cart=")
+                .and_then(|rest| rest.split(';').next())
+                .expect("the cart sets only its own cookie");
+            self.cookie = (!set.contains("Max-Age=0")).then(|| value.to_owned());
+        }
+        let bytes = res.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            set_cookie,
+            body,
+        }
+    }
+
+    /// A request with an optional JSON body.
+    pub async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        match body {
+            Some(b) => {
+                let bytes = serde_json::to_vec(&b).expect("JSON");
+                self.send_raw(method, path, Some("application/json"), bytes)
+                    .await
+            }
+            None => self.send_raw(method, path, None, Vec::new()).await,
+        }
+    }
+
+    pub async fn get(&mut self) -> Answer {
+        self.send(Method::GET, "/api/cart", None).await
+    }
+
+    pub async fn add(&mut self, product_id: &str, quantity: i64) -> Answer {
+        self.send(
+            Method::POST,
+            "/api/cart/items",
+            Some(json!({"product_id": product_id, "quantity": quantity})),
+        )
+        .await
+    }
+
+    pub async fn set(&mut self, product_id: &str, quantity: i64) -> Answer {
+        self.send(
+            Method::PATCH,
+            &format!("/api/cart/items/{product_id}"),
+            Some(json!({ "quantity": quantity })),
+        )
+        .await
+    }
+
+    pub async fn remove(&mut self, product_id: &str) -> Answer {
+        self.send(
+            Method::DELETE,
+            &format!("/api/cart/items/{product_id}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn clear(&mut self) -> Answer {
+        self.send(Method::DELETE, "/api/cart", None).await
+    }
+}

@@ -1,0 +1,99 @@
+//! A confirmed order takes what it bought out of the buyer's cart, once, whatever the
+//! transport redelivers.
+
+use crate::helpers::{eventually, identity, order_confirmed, spawn_app};
+use events::Outcome;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn a_confirmed_order_empties_the_buyers_cart_of_what_it_bought() {
+    // Arrange: the buyer holds a ×3, b ×2, c ×1; another user holds a ×1.
+    let app = spawn_app().await;
+    let products = app.products(3).await;
+    let (a, b, c) = (&products[0].id, &products[1].id, &products[2].id);
+    let mut buyer = app.user(&identity().shopper);
+    buyer.add(a, 3).await.cart();
+    buyer.add(b, 2).await.cart();
+    buyer.add(c, 1).await.cart();
+    let mut other = app.user(&identity().other);
+    other.add(a, 1).await.cart();
+
+    // Act: orders confirms an order of a ×1 and b ×2 (through its event log).
+    app.orders
+        .publish(&order_confirmed(&identity().shopper.id, &[(a, 1), (b, 2)]))
+        .await;
+
+    // Assert: a keeps the rest, b is gone, c untouched; the other cart too.
+    eventually("the order to leave the cart", async || {
+        let lines = buyer.get().await.lines();
+        (lines.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(buyer.get().await.lines(), [(a.clone(), 2), (c.clone(), 1)]);
+    assert_eq!(other.get().await.lines(), [(a.clone(), 1)]);
+
+    // An order of more than the cart holds removes the line, and nothing else.
+    app.orders
+        .publish(&order_confirmed(&identity().shopper.id, &[(a, 5)]))
+        .await;
+    eventually("the second order to leave the cart", async || {
+        (buyer.get().await.lines() == [(c.clone(), 1)]).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_redelivered_order_has_no_second_effect_and_a_bad_one_is_set_aside() {
+    // Arrange
+    let app = spawn_app().await;
+    let a = &app.products(1).await[0].id;
+    let mut buyer = app.user(&identity().shopper);
+    buyer.add(a, 5).await.cart();
+    let consumer = app.consumer().await;
+    let order = order_confirmed(&identity().shopper.id, &[(a, 2)]);
+
+    // Act / Assert: the first delivery applies, the second is recognised.
+    assert_eq!(
+        consumer.process(&order, None).await.unwrap(),
+        Outcome::Handled
+    );
+    assert_eq!(
+        consumer.process(&order, None).await.unwrap(),
+        Outcome::Duplicate
+    );
+    assert_eq!(buyer.get().await.lines(), [(a.clone(), 3)]);
+
+    // An order for a user without a cart is no work.
+    let stranger = order_confirmed("no-such-user", &[(a, 1)]);
+    assert_eq!(
+        consumer.process(&stranger, None).await.unwrap(),
+        Outcome::Handled
+    );
+
+    // Data that makes no sense is dead-lettered at once, for an operator to see.
+    let bad = order_confirmed(&identity().shopper.id, &[(a, 0)]);
+    assert_eq!(
+        consumer.process(&bad, None).await.unwrap(),
+        Outcome::DeadLettered
+    );
+    assert_eq!(buyer.get().await.lines(), [(a.clone(), 3)]);
+    let res = app
+        .client
+        .get(format!("{}/api/cart/events/dead-letters", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let letters: serde_json::Value = res.json().await.unwrap();
+    let items = letters["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{letters}");
+    assert_eq!(items[0]["event_id"], bad.id.as_str());
+    assert!(
+        items[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("items[0].quantity"),
+        "{letters}"
+    );
+}
