@@ -1,0 +1,107 @@
+//! The recommendation service's own settings, next to the common ones every service has.
+//!
+//! Its database (`BAZAAR_DATABASE_URL`), where the catalog and orders are
+//! (`BAZAAR_CATALOG_URL`, `BAZAAR_ORDERS_URL`, read by the embedded event transport), where
+//! identity publishes its keys (`BAZAAR_IDENTITY_URL`) and how often an event is tried
+//! before it is dead-lettered (`BAZAAR_EVENT_MAX_ATTEMPTS`) are common settings.
+
+use crate::domain::Limit;
+use platform::config::ServiceSettings;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the recommendation service (environment variables `BAZAAR_<FIELD>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// How many products a request gets when it names no `limit` (`BAZAAR_DEFAULT_LIMIT`,
+    /// default 6, 1 to 20).
+    pub default_limit: u32,
+    /// How many of a user's most recently bought products "for you" starts from
+    /// (`BAZAAR_HISTORY_DEPTH`, default 50, 1 to 1000): it bounds the work of one request
+    /// however long a shopper's history grows. Everything they ever bought is still left
+    /// out of their recommendations.
+    pub history_depth: u32,
+}
+
+impl Config {
+    /// The most products "for you" starts from.
+    pub const MAX_HISTORY_DEPTH: u32 = 1000;
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            default_limit: Limit::DEFAULT,
+            history_depth: 50,
+        }
+    }
+}
+
+impl ServiceSettings for Config {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if Limit::new(i64::from(self.default_limit)).is_err() {
+            errors.push(format!(
+                "BAZAAR_DEFAULT_LIMIT must be between 1 and {}, got {}",
+                Limit::MAX,
+                self.default_limit
+            ));
+        }
+        if !(1..=Self::MAX_HISTORY_DEPTH).contains(&self.history_depth) {
+            errors.push(format!(
+                "BAZAAR_HISTORY_DEPTH must be between 1 and {}, got {}",
+                Self::MAX_HISTORY_DEPTH,
+                self.history_depth
+            ));
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+
+    #[test]
+    fn defaults_run() {
+        let s = Settings::for_tests("recommendations", &[]).unwrap();
+        assert_eq!(s.own, Config::default());
+        assert_eq!(s.own.default_limit, 6);
+        assert_eq!(s.common.database_url, "sqlite://data/recommendations.db");
+    }
+
+    #[test]
+    fn values_parse_like_environment_variables() {
+        let s = Settings::for_tests(
+            "recommendations",
+            &[
+                ("default_limit", "10"),
+                ("history_depth", "5"),
+                ("orders_url", "http://10.0.0.3:9000/"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.own,
+            Config {
+                default_limit: 10,
+                history_depth: 5
+            }
+        );
+        assert_eq!(s.directory.url("orders"), "http://10.0.0.3:9000");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = Settings::for_tests(
+            "recommendations",
+            &[("default_limit", "21"), ("history_depth", "0")],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("BAZAAR_DEFAULT_LIMIT"), "{text}");
+        assert!(text.contains("BAZAAR_HISTORY_DEPTH"), "{text}");
+        assert!(Settings::for_tests("recommendations", &[("default_limit", "0")]).is_err());
+    }
+}

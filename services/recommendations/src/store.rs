@@ -1,0 +1,523 @@
+//! All of the recommendation service's SQL: its migrations, the reads that rank products,
+//! and the writes that apply catalog and order events inside the consumer's transaction.
+
+use crate::domain::{
+    Candidate, ConfirmedOrder, Limit, Picks, ProductCopy, ProductId, Reason, Recommendation, UserId,
+};
+use events::{consumer, now_rfc3339};
+use platform::db::{Db, MigrationSource};
+use sqlx::{Any, Row, Transaction, any::AnyRow};
+
+/// The model's tables, the same SQL on both backends.
+///
+/// `products` is this service's copy of the catalog (a deleted product is kept, marked,
+/// so that the history that mentions it still makes sense). `popularity` counts, per
+/// product, the confirmed orders it was in and the units sold; `pairs` counts how often
+/// two distinct products were in one order, stored in both directions so that "bought
+/// with X" is one index lookup; `purchases` is each shopper's history. `counted_orders`
+/// makes sure an order counts once even if it were announced twice under two event ids
+/// (the inbox already stops a redelivery of the same event).
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
+    version: 1,
+    description: "recommendation model: products, popularity, pairs, purchases",
+    sqlite: TABLES,
+    postgres: TABLES,
+}];
+
+const TABLES: &str = "
+CREATE TABLE products (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    price_cents BIGINT NOT NULL CHECK (price_cents >= 0),
+    currency TEXT NOT NULL,
+    deleted BIGINT NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX products_by_category ON products (category, created_at);
+CREATE TABLE popularity (
+    product_id TEXT PRIMARY KEY,
+    orders BIGINT NOT NULL CHECK (orders >= 0),
+    units BIGINT NOT NULL CHECK (units >= 0)
+);
+CREATE TABLE pairs (
+    product_id TEXT NOT NULL,
+    other_id TEXT NOT NULL,
+    count BIGINT NOT NULL CHECK (count > 0),
+    PRIMARY KEY (product_id, other_id),
+    CHECK (product_id <> other_id)
+);
+CREATE TABLE purchases (
+    user_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    count BIGINT NOT NULL CHECK (count > 0),
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, product_id)
+);
+CREATE TABLE counted_orders (
+    order_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    confirmed_at TEXT NOT NULL,
+    counted_at TEXT NOT NULL
+);
+";
+
+/// The model's migrations, then the consumer's: what [`Db::connect`] is given. The
+/// service publishes nothing, so it has no outbox.
+pub fn migrations() -> Vec<MigrationSource> {
+    [MIGRATIONS, consumer::MIGRATIONS].concat()
+}
+
+// Every ranking ends on the same tie-breaks: more orders, more units, newer, then id, so
+// that equal inputs always give the same list.
+
+const BOUGHT_WITH: &str = "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM pairs x
+JOIN products p ON p.id = x.other_id
+LEFT JOIN popularity q ON q.product_id = p.id
+WHERE x.product_id = $1 AND p.deleted = 0
+ORDER BY x.count DESC, COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC,
+         p.created_at DESC, p.id
+LIMIT $2";
+
+const POPULAR_IN_CATEGORY: &str = "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM products p
+LEFT JOIN popularity q ON q.product_id = p.id
+WHERE p.category = $1 AND p.deleted = 0 AND p.id <> $2
+ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
+LIMIT $3";
+
+const POPULAR_EXCEPT: &str = "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM products p
+LEFT JOIN popularity q ON q.product_id = p.id
+WHERE p.deleted = 0 AND p.id <> $1
+ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
+LIMIT $2";
+
+/// Bought together with the shopper's latest purchases, weighted by how often, minus
+/// everything they bought.
+const FOR_YOU: &str = "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM pairs x
+JOIN products p ON p.id = x.other_id
+WHERE x.product_id IN (
+        SELECT h.product_id FROM purchases h WHERE h.user_id = $1
+        ORDER BY h.last_at DESC, h.product_id LIMIT $2)
+  AND p.deleted = 0
+  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)
+GROUP BY p.id, p.name, p.category, p.price_cents, p.currency, p.created_at
+ORDER BY SUM(x.count) DESC, p.created_at DESC, p.id
+LIMIT $3";
+
+const POPULAR_IN_USER_CATEGORIES: &str = "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM products p
+LEFT JOIN popularity q ON q.product_id = p.id
+WHERE p.deleted = 0
+  AND p.category IN (
+        SELECT c.category FROM products c WHERE c.id IN (
+            SELECT h.product_id FROM purchases h WHERE h.user_id = $1
+            ORDER BY h.last_at DESC, h.product_id LIMIT $2))
+  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)
+ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
+LIMIT $3";
+
+const POPULAR_FOR_USER: &str = "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM products p
+LEFT JOIN popularity q ON q.product_id = p.id
+WHERE p.deleted = 0
+  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)
+ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
+LIMIT $2";
+
+/// The model's reads. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// What to show next to a product: bought together with it, then popular in its
+    /// category, then popular overall. `None` when the product is unknown or deleted.
+    #[tracing::instrument(skip_all, fields(product_id = %id, limit = limit.get()))]
+    pub async fn for_product(
+        &self,
+        id: &ProductId,
+        limit: Limit,
+    ) -> Result<Option<Vec<Recommendation>>, sqlx::Error> {
+        let pool = self.db.pool();
+        let row = sqlx::query("SELECT category, deleted FROM products WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await?;
+        let category: String = match row {
+            Some(row) if row.try_get::<i64, _>("deleted")? == 0 => row.try_get("category")?,
+            _ => return Ok(None),
+        };
+        let mut picks = Picks::new(limit, [id.as_str()]);
+        let bought = candidates(
+            sqlx::query(BOUGHT_WITH)
+                .bind(id.as_str())
+                .bind(picks.wanted())
+                .fetch_all(pool)
+                .await?,
+        )?;
+        picks.offer(bought, Reason::BoughtTogether);
+        if !picks.is_full() {
+            let rows = sqlx::query(POPULAR_IN_CATEGORY)
+                .bind(&category)
+                .bind(id.as_str())
+                .bind(picks.wanted())
+                .fetch_all(pool)
+                .await?;
+            picks.offer(candidates(rows)?, Reason::PopularInCategory);
+        }
+        if !picks.is_full() {
+            let rows = sqlx::query(POPULAR_EXCEPT)
+                .bind(id.as_str())
+                .bind(picks.wanted())
+                .fetch_all(pool)
+                .await?;
+            picks.offer(candidates(rows)?, Reason::Popular);
+        }
+        Ok(Some(picks.into_items()))
+    }
+
+    /// What to show a shopper: bought together with what they bought (starting from their
+    /// `depth` latest purchases), then popular in the categories of those, then popular
+    /// overall; never anything they bought. A shopper without history gets the popular
+    /// products, then the newest.
+    #[tracing::instrument(skip_all, fields(user_id = %user, limit = limit.get()))]
+    pub async fn for_user(
+        &self,
+        user: &UserId,
+        limit: Limit,
+        depth: u32,
+    ) -> Result<Vec<Recommendation>, sqlx::Error> {
+        let pool = self.db.pool();
+        let depth = i64::from(depth);
+        let mut picks = Picks::new(limit, []);
+        let rows = sqlx::query(FOR_YOU)
+            .bind(user.as_str())
+            .bind(depth)
+            .bind(picks.wanted())
+            .fetch_all(pool)
+            .await?;
+        picks.offer(candidates(rows)?, Reason::ForYou);
+        if !picks.is_full() {
+            let rows = sqlx::query(POPULAR_IN_USER_CATEGORIES)
+                .bind(user.as_str())
+                .bind(depth)
+                .bind(picks.wanted())
+                .fetch_all(pool)
+                .await?;
+            picks.offer(candidates(rows)?, Reason::PopularInCategory);
+        }
+        if !picks.is_full() {
+            let rows = sqlx::query(POPULAR_FOR_USER)
+                .bind(user.as_str())
+                .bind(picks.wanted())
+                .fetch_all(pool)
+                .await?;
+            picks.offer(candidates(rows)?, Reason::Popular);
+        }
+        Ok(picks.into_items())
+    }
+}
+
+fn candidates(rows: Vec<AnyRow>) -> Result<Vec<Candidate>, sqlx::Error> {
+    rows.iter()
+        .map(|r| {
+            Ok(Candidate {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                category: r.try_get("category")?,
+                price_cents: r.try_get("price_cents")?,
+                currency: r.try_get("currency")?,
+            })
+        })
+        .collect()
+}
+
+/// Adds a product the catalog created, in the consumer's transaction. `false` when the id
+/// is known already: the copy there is kept (later changes come as updates).
+pub(crate) async fn insert_product(
+    tx: &mut Transaction<'static, Any>,
+    p: &ProductCopy,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO products (id, name, category, price_cents, currency, deleted, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(p.id.as_str())
+    .bind(p.name.as_str())
+    .bind(p.category.as_str())
+    .bind(p.price.cents())
+    .bind(p.currency.as_str())
+    .bind(p.created_at.as_str())
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
+}
+
+/// Applies a product's new state (inserting it if its creation was never seen), keeping
+/// whether it is deleted.
+pub(crate) async fn upsert_product(
+    tx: &mut Transaction<'static, Any>,
+    p: &ProductCopy,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO products (id, name, category, price_cents, currency, deleted, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, category = excluded.category, \
+         price_cents = excluded.price_cents, currency = excluded.currency, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(p.id.as_str())
+    .bind(p.name.as_str())
+    .bind(p.category.as_str())
+    .bind(p.price.cents())
+    .bind(p.currency.as_str())
+    .bind(p.created_at.as_str())
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Sets a product's price. `false` when the product is unknown.
+pub(crate) async fn set_price(
+    tx: &mut Transaction<'static, Any>,
+    id: &ProductId,
+    price_cents: i64,
+    currency: &str,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE products SET price_cents = $1, currency = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(price_cents)
+    .bind(currency)
+    .bind(now_rfc3339())
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+/// Marks a product deleted: it is never recommended again. `false` when it is unknown.
+pub(crate) async fn mark_deleted(
+    tx: &mut Transaction<'static, Any>,
+    id: &ProductId,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query("UPDATE products SET deleted = 1, updated_at = $1 WHERE id = $2")
+        .bind(now_rfc3339())
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(updated > 0)
+}
+
+/// Counts a confirmed order into the model: each product's popularity, each pair of its
+/// distinct products, the shopper's history. `false` when the order was counted before.
+/// Products the catalog has not announced (yet) are counted all the same: the two
+/// producers' events are not ordered with respect to each other.
+pub(crate) async fn record_order(
+    tx: &mut Transaction<'static, Any>,
+    order: &ConfirmedOrder,
+) -> Result<bool, sqlx::Error> {
+    let first = sqlx::query(
+        "INSERT INTO counted_orders (order_id, user_id, confirmed_at, counted_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order.order_id.as_str())
+    .bind(order.user_id.as_str())
+    .bind(order.confirmed_at.as_str())
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if first == 0 {
+        return Ok(false);
+    }
+    for line in order.lines() {
+        sqlx::query(
+            "INSERT INTO popularity (product_id, orders, units) VALUES ($1, 1, $2) \
+             ON CONFLICT (product_id) DO UPDATE SET orders = popularity.orders + 1, \
+             units = popularity.units + excluded.units",
+        )
+        .bind(line.product_id.as_str())
+        .bind(line.units)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO purchases (user_id, product_id, count, last_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (user_id, product_id) DO UPDATE SET count = purchases.count + 1, \
+             last_at = CASE WHEN excluded.last_at > purchases.last_at \
+                            THEN excluded.last_at ELSE purchases.last_at END",
+        )
+        .bind(order.user_id.as_str())
+        .bind(line.product_id.as_str())
+        .bind(order.confirmed_at.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (a, b) in order.pairs() {
+        sqlx::query(
+            "INSERT INTO pairs (product_id, other_id, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (product_id, other_id) DO UPDATE SET count = pairs.count + 1",
+        )
+        .bind(a.as_str())
+        .bind(b.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_put_the_model_before_the_consumer_tables() {
+        let all = migrations();
+        assert_eq!(all.first().map(|m| m.version), Some(1));
+        assert!(
+            all.iter()
+                .any(|m| m.description == "events inbox, cursors, attempts, dead letters")
+        );
+        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        assert_eq!(versions.len(), all.len(), "versions are unique");
+    }
+
+    /// The rankings end to end against a fresh SQLite file, without HTTP.
+    #[tokio::test]
+    async fn rankings_follow_the_model_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("bazaar-recs-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/r.db", dir.display()), &migrations())
+            .await
+            .unwrap();
+        rankings_follow_the_model(&db).await;
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The same on PostgreSQL, when `BAZAAR_TEST_POSTGRES_URL` names a server
+    /// (`postgres://user@host:port`, no database): a scratch database is created and
+    /// dropped.
+    #[tokio::test]
+    async fn rankings_follow_the_model_on_postgres() {
+        let Ok(server) = std::env::var("BAZAAR_TEST_POSTGRES_URL") else {
+            eprintln!("BAZAAR_TEST_POSTGRES_URL is not set; PostgreSQL not checked");
+            return;
+        };
+        let server = server.trim_end_matches('/');
+        let name = format!("bazaar_recs_{}", uuid::Uuid::new_v4().simple());
+        let db = Db::connect(&format!("{server}/{name}"), &migrations())
+            .await
+            .unwrap();
+        rankings_follow_the_model(&db).await;
+        db.close().await;
+        let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        // The name is ours (a UUID), so building the statement from it is safe.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+
+    async fn rankings_follow_the_model(db: &Db) {
+        use crate::domain::{Category, Currency, OrderId, Price, ProductName, Quantity, Timestamp};
+        let store = Store::new(db.clone());
+        let pid = |s: &str| ProductId::parse(s).unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        for (id, category, day) in [
+            ("a", "kitchen", 1),
+            ("b", "kitchen", 2),
+            ("c", "garden", 3),
+            ("d", "kitchen", 4),
+            ("e", "garden", 5),
+        ] {
+            let p = ProductCopy {
+                id: pid(id),
+                name: ProductName::parse(id).unwrap(),
+                category: Category::parse(category).unwrap(),
+                price: Price::from_cents(100).unwrap(),
+                currency: Currency::parse("USD").unwrap(),
+                created_at: Timestamp::parse(&format!("2025-01-0{day}T00:00:00Z")).unwrap(),
+            };
+            assert!(insert_product(&mut tx, &p).await.unwrap());
+        }
+        let user = UserId::parse("u-1").unwrap();
+        for (n, lines) in [["a", "c"], ["a", "c"], ["a", "b"]].iter().enumerate() {
+            let order = ConfirmedOrder::new(
+                OrderId::parse(&format!("o-{n}")).unwrap(),
+                user.clone(),
+                lines.iter().map(|p| (pid(p), Quantity::new(1).unwrap())),
+                Timestamp::parse("2025-02-01T00:00:00Z").unwrap(),
+            )
+            .unwrap();
+            assert!(record_order(&mut tx, &order).await.unwrap());
+            assert!(
+                !record_order(&mut tx, &order).await.unwrap(),
+                "counted once"
+            );
+        }
+        tx.commit().await.unwrap();
+
+        let got = store
+            .for_product(&pid("a"), Limit::new(4).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let got: Vec<(&str, Reason)> = got.iter().map(|r| (r.id.as_str(), r.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                ("c", Reason::BoughtTogether),
+                ("b", Reason::BoughtTogether),
+                ("d", Reason::PopularInCategory),
+                ("e", Reason::Popular)
+            ]
+        );
+        // The shopper bought a, b and c: only d and e are left, d through b's category.
+        let mine = store
+            .for_user(&user, Limit::new(20).unwrap(), 50)
+            .await
+            .unwrap();
+        let mine: Vec<(&str, Reason)> = mine.iter().map(|r| (r.id.as_str(), r.reason)).collect();
+        assert_eq!(
+            mine,
+            [
+                ("e", Reason::PopularInCategory),
+                ("d", Reason::PopularInCategory)
+            ]
+        );
+        assert_eq!(
+            store
+                .for_product(&pid("zz"), Limit::default())
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! The service answers from its own model: with the catalog down it still answers, at
+//! once, and it still learns from orders.
+
+use crate::helpers::{identity, ids, spawn_app};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn answers_from_its_own_model_while_the_catalog_is_down() {
+    // Arrange: A sold with B; then the catalog goes away.
+    let mut app = spawn_app().await;
+    let (a, b, c) = (
+        app.seed[0].id.clone(),
+        app.seed[1].id.clone(),
+        app.seed[2].id.clone(),
+    );
+    app.confirm_order("u-1", &[&a, &b]).await;
+    app.stop_catalog().await;
+
+    // Act
+    let started = Instant::now();
+    let items = app.for_product(&a, Some(3)).await;
+    let mine = app.for_me(&identity().shopper.token, Some(3)).await;
+    let took = started.elapsed();
+
+    // Assert: answered as before, without waiting on anything.
+    assert_eq!(ids(&items)[0], b.as_str());
+    assert_eq!(mine.len(), 3);
+    assert!(took < Duration::from_secs(2), "two answers took {took:?}");
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+
+    // Orders still count while the catalog is away.
+    app.confirm_order("u-2", &[&a, &c]).await;
+    app.confirm_order("u-3", &[&a, &c]).await;
+    assert_eq!(
+        ids(&app.for_product(&a, Some(2)).await),
+        [c.as_str(), b.as_str()]
+    );
+}

@@ -1,0 +1,576 @@
+//! Test fixtures: one real identity for the whole binary, and per test a real catalog
+//! (seeded with a few products) and a real recommendation service following it, each on
+//! its own SQLite file, driven over HTTP; orders are delivered through the service's
+//! consumer.
+
+use events::{Consumer, Event, Outcome};
+use platform::{db::Db, shutdown::Shutdown};
+use recommendations::handler::ModelHandler;
+use reqwest::{Response, StatusCode, header};
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::{
+    path::PathBuf,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@test.local";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
+
+/// Products in each test's seeded catalog.
+pub const SEED_PRODUCTS: usize = 40;
+/// Attempts the service (and a test's own consumer) makes at an event before
+/// dead-lettering it.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+
+/// Nothing listens here: the orders service is not started, its events are delivered by
+/// the tests themselves.
+const NO_ORDERS_SERVICE: &str = "http://127.0.0.1:9";
+
+/// How often and how long [`eventually`] looks.
+const POLL: Duration = Duration::from_millis(50);
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A signed-in account: its token and its id (the `user_id` of its orders).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub token: String,
+    pub id: String,
+}
+
+/// The identity service everything verifies tokens against, and its accounts.
+pub struct Identity {
+    pub url: String,
+    pub admin: Account,
+    /// A shopper with a history in the tests that give them one.
+    pub shopper: Account,
+    /// A shopper who never buys anything.
+    pub newcomer: Account,
+}
+
+static IDENTITY: OnceLock<Identity> = OnceLock::new();
+
+/// One identity service for the whole test binary: each test has its own tokio runtime,
+/// which would take a per-test identity down with it, and every start costs password
+/// hashes. It runs on a thread of its own for as long as the binary does.
+pub fn identity() -> &'static Identity {
+    IDENTITY.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("identity".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for identity");
+                rt.block_on(async move {
+                    match start_identity().await {
+                        Ok((fixture, server)) => {
+                            let _ = tx.send(Ok(fixture));
+                            let _ = server.await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("{e:#}")));
+                        }
+                    }
+                });
+            })
+            .expect("a thread for identity");
+        match rx.recv() {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(e)) => panic!("identity did not start: {e}"),
+            Err(_) => panic!("identity's thread ended before it started"),
+        }
+    })
+}
+
+async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
+    let dir = temp_dir("identity");
+    let db = format!("sqlite://{}/identity.db", dir.display());
+    let settings = identity::Settings::for_tests(
+        "identity",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &db),
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+        ],
+    )?;
+    let service = identity::build(settings).await?;
+    let url = format!("http://{}", service.local_addr());
+    let server = tokio::spawn(service.run());
+
+    let client = reqwest::Client::new();
+    let admin = sign_in(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    let shopper = register(&client, &url, "shopper@test.local", "Sam Shopper").await?;
+    let newcomer = register(&client, &url, "newcomer@test.local", "Nia Newcomer").await?;
+    Ok((
+        Identity {
+            url,
+            admin,
+            shopper,
+            newcomer,
+        },
+        server,
+    ))
+}
+
+async fn register(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    name: &str,
+) -> anyhow::Result<Account> {
+    let password = "purple-monkey-dishwasher-7";
+    let registered = client
+        .post(format!("{url}/api/identity/register"))
+        .json(&json!({"email": email, "password": password, "name": name}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status() == StatusCode::CREATED,
+        "register {email} answered {}: {}",
+        registered.status(),
+        registered.text().await.unwrap_or_default()
+    );
+    sign_in(client, url, email, password).await
+}
+
+async fn sign_in(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Account> {
+    let res = client
+        .post(format!("{url}/api/identity/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status() == StatusCode::OK,
+        "login as {email} answered {}",
+        res.status()
+    );
+    let body: Value = res.json().await?;
+    let token = body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))?;
+    let me: Value = client
+        .get(format!("{url}/api/identity/me"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = me["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("identity's /me has no id: {me}"))?;
+    Ok(Account { token, id })
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "bazaar-recommendations-test-{label}-{}",
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// Looks every 50 ms, for up to 10 s, until `check` finds what it looks for.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A catalog product, as the catalog's API lists it.
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: String,
+    pub category: String,
+    pub created_at: String,
+}
+
+/// A running service, stoppable.
+struct Running {
+    shutdown: Shutdown,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A seeded catalog and a recommendation service that has followed its seed.
+pub struct TestApp {
+    /// The recommendation service's `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The catalog's `http://127.0.0.1:<port>`.
+    pub catalog: String,
+    pub client: reqwest::Client,
+    /// The recommendation service's database, opened beside the running service.
+    pub db: Db,
+    /// The catalog's seeded products.
+    pub seed: Vec<Product>,
+    catalog_running: Option<Running>,
+    dir: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh catalog and recommendation service, the seed already taken in.
+pub async fn spawn_app() -> TestApp {
+    platform::telemetry::init_for_tests();
+    let identity = identity();
+    let dir = temp_dir("app");
+    let catalog_db = format!("sqlite://{}/catalog.db", dir.display());
+    let seed = SEED_PRODUCTS.to_string();
+    let settings = catalog::Settings::for_tests(
+        "catalog",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &catalog_db),
+            ("identity_url", &identity.url),
+            ("seed_products", &seed),
+        ],
+    )
+    .expect("valid catalog settings");
+    let catalog = catalog::build(settings).await.expect("the catalog builds");
+    let catalog_address = format!("http://{}", catalog.local_addr());
+    let catalog_running = Running {
+        shutdown: catalog.shutdown_handle(),
+        task: tokio::spawn(catalog.run()),
+    };
+
+    let database_url = format!("sqlite://{}/recommendations.db", dir.display());
+    let settings = recommendations::Settings::for_tests(
+        "recommendations",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &database_url),
+            ("identity_url", &identity.url),
+            ("catalog_url", &catalog_address),
+            ("orders_url", NO_ORDERS_SERVICE),
+            ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
+        ],
+    )
+    .expect("valid recommendations settings");
+    let service = recommendations::build(settings)
+        .await
+        .expect("the recommendation service builds");
+    let address = format!("http://{}", service.local_addr());
+    tokio::spawn(service.run());
+    let db = Db::connect(&database_url, &recommendations::store::migrations())
+        .await
+        .expect("the recommendations database opens");
+
+    let mut app = TestApp {
+        address,
+        catalog: catalog_address,
+        client: reqwest::Client::new(),
+        db,
+        seed: Vec::new(),
+        catalog_running: Some(catalog_running),
+        dir,
+    };
+    app.seed = app.catalog_products().await;
+    assert_eq!(app.seed.len(), SEED_PRODUCTS, "the catalog is seeded");
+    eventually("the seed in the recommendation model", async || {
+        (app.known_products().await == SEED_PRODUCTS as i64).then_some(())
+    })
+    .await;
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A GET of the recommendation service, with a bearer token if given.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// GET and parse a 200 JSON answer.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let res = self.get(path, token).await;
+        let status = res.status();
+        let body: Value = res.json().await.expect("a JSON body");
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    /// The recommendations next to a product.
+    pub async fn for_product(&self, product_id: &str, limit: Option<u32>) -> Vec<Value> {
+        let query = limit.map(|l| format!("?limit={l}")).unwrap_or_default();
+        let body = self
+            .get_json(
+                &format!("/api/recommendations/products/{product_id}{query}"),
+                None,
+            )
+            .await;
+        items(&body)
+    }
+
+    /// The recommendations of the shopper the token belongs to.
+    pub async fn for_me(&self, token: &str, limit: Option<u32>) -> Vec<Value> {
+        let query = limit.map(|l| format!("?limit={l}")).unwrap_or_default();
+        let body = self
+            .get_json(&format!("/api/recommendations/me{query}"), Some(token))
+            .await;
+        items(&body)
+    }
+
+    /// Waits until the service knows a product (it answers for it).
+    pub async fn wait_for_product(&self, product_id: &str) {
+        eventually(&format!("product {product_id} in the model"), async || {
+            let res = self
+                .get(&format!("/api/recommendations/products/{product_id}"), None)
+                .await;
+            (res.status() == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+
+    /// How many products the model has a copy of.
+    pub async fn known_products(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM products")
+            .fetch_one(self.db.pool())
+            .await
+            .expect("the products count")
+            .get("n")
+    }
+
+    /// Every product of the catalog, through its API.
+    pub async fn catalog_products(&self) -> Vec<Product> {
+        let res = self
+            .client
+            .get(format!(
+                "{}/api/catalog/products?per_page=100",
+                self.catalog
+            ))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.expect("a JSON body");
+        body["items"]
+            .as_array()
+            .expect("a list of products")
+            .iter()
+            .map(|p| Product {
+                id: p["id"].as_str().expect("an id").to_owned(),
+                category: p["category"].as_str().expect("a category").to_owned(),
+                created_at: p["created_at"].as_str().expect("created_at").to_owned(),
+            })
+            .collect()
+    }
+
+    /// The seeded products of `category`, newest first (the order of "popular" among
+    /// products nobody ordered).
+    pub fn newest_in(&self, category: &str) -> Vec<&Product> {
+        let mut found: Vec<&Product> = self
+            .seed
+            .iter()
+            .filter(|p| p.category == category)
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        found
+    }
+
+    /// Seeded categories, those with the most products first.
+    pub fn categories_by_size(&self) -> Vec<String> {
+        let mut sizes: std::collections::BTreeMap<&str, usize> = Default::default();
+        for p in &self.seed {
+            *sizes.entry(p.category.as_str()).or_default() += 1;
+        }
+        let mut categories: Vec<(&str, usize)> = sizes.into_iter().collect();
+        categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        categories.into_iter().map(|(c, _)| c.to_owned()).collect()
+    }
+
+    /// Creates a product through the catalog as the administrator; returns its id.
+    pub async fn create_product(&self, sku: &str, category: &str) -> String {
+        let res = self
+            .client
+            .post(format!("{}/api/catalog/products", self.catalog))
+            .bearer_auth(&identity().admin.token)
+            .json(&json!({
+                "sku": sku,
+                "name": "Test Kettle",
+                "description": "A kettle for tests.",
+                "category": category,
+                "price_cents": 4999,
+                "initial_stock": 5
+            }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
+        let product: Value = res.json().await.expect("a JSON body");
+        product["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Changes a product's price through the catalog as the administrator.
+    pub async fn change_price(&self, product_id: &str, price_cents: i64) {
+        let res = self
+            .client
+            .patch(format!(
+                "{}/api/catalog/products/{product_id}",
+                self.catalog
+            ))
+            .bearer_auth(&identity().admin.token)
+            .json(&json!({ "price_cents": price_cents }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK, "repricing {product_id}");
+    }
+
+    /// Deletes a product through the catalog as the administrator.
+    pub async fn delete_product(&self, product_id: &str) {
+        let res = self
+            .client
+            .delete(format!(
+                "{}/api/catalog/products/{product_id}",
+                self.catalog
+            ))
+            .bearer_auth(&identity().admin.token)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            res.status(),
+            StatusCode::NO_CONTENT,
+            "deleting {product_id}"
+        );
+    }
+
+    /// Stops the catalog gracefully and waits until it has stopped.
+    pub async fn stop_catalog(&mut self) {
+        let running = self.catalog_running.take().expect("the catalog is running");
+        running.shutdown.trigger();
+        running
+            .task
+            .await
+            .expect("the catalog's task ended normally")
+            .expect("the catalog stopped cleanly");
+    }
+
+    /// A consumer of the test's own on the service's database, with its real handler and
+    /// subscriptions: deliveries made through it are exactly what the transport makes.
+    pub fn consumer(&self) -> Consumer {
+        Consumer::new(
+            "recommendations",
+            self.db.clone(),
+            ModelHandler::new(),
+            recommendations::SUBSCRIPTIONS,
+            MAX_ATTEMPTS,
+        )
+    }
+
+    /// Delivers an event as the transport would; returns what became of it.
+    pub async fn deliver(&self, event: &Event) -> Outcome {
+        self.consumer()
+            .process(event, None)
+            .await
+            .expect("the consumer's database works")
+    }
+
+    /// Delivers a confirmed order of one unit of each of `products` by `user_id`.
+    pub async fn confirm_order(&self, user_id: &str, products: &[&str]) -> Event {
+        let event = order_confirmed(user_id, products);
+        assert_eq!(self.deliver(&event).await, Outcome::Handled, "{products:?}");
+        event
+    }
+}
+
+/// The `items` of a recommendations body.
+pub fn items(body: &Value) -> Vec<Value> {
+    body["items"].as_array().cloned().expect("a list of items")
+}
+
+/// The ids of recommended items.
+pub fn ids(items: &[Value]) -> Vec<&str> {
+    items
+        .iter()
+        .map(|i| i["id"].as_str().expect("an id"))
+        .collect()
+}
+
+/// `bazaar.orders.order.confirmed.v1` as the orders service sends it: one unit of each
+/// product.
+pub fn order_confirmed(user_id: &str, products: &[&str]) -> Event {
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let lines: Vec<Value> = products
+        .iter()
+        .map(|p| json!({"product_id": p, "name": "Something", "unit_price_cents": 1000, "quantity": 1}))
+        .collect();
+    Event::new(
+        "orders",
+        ORDER_CONFIRMED,
+        order_id.as_str(),
+        json!({
+            "order_id": order_id, "user_id": user_id, "user_email": "someone@test.local",
+            "user_name": "Someone", "items": lines, "total_cents": 1000 * products.len() as i64,
+            "currency": "USD", "confirmed_at": events::now_rfc3339()
+        }),
+    )
+    .expect("an event")
+}
+
+/// Asserts that `res` is a problem document of `status` naming `field` (if given);
+/// returns the document.
+pub async fn assert_problem(
+    res: Response,
+    status: StatusCode,
+    field: Option<&str>,
+    case: &str,
+) -> Value {
+    assert_eq!(res.status(), status, "{case}: status");
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{case}: content type was {content_type:?}"
+    );
+    let body: Value = res.json().await.expect("a JSON problem document");
+    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{case}: {body}"
+    );
+    if let Some(field) = field {
+        let named = body["errors"]
+            .as_array()
+            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
+        assert!(named, "{case}: `{field}` is not named in {body}");
+    }
+    body
+}
