@@ -25,11 +25,7 @@ pub enum OutboxError {
 /// has committed, and so never skips an event. SQLite writers are serialised already.
 pub async fn enqueue(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), OutboxError> {
     let payload = serde_json::to_string(event)?;
-    if tx.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT pg_advisory_xact_lock(7368001)")
-            .execute(&mut **tx)
-            .await?;
-    }
+    platform::db::serialize_writers(tx, 7_368_001).await?;
     sqlx::query(
         "INSERT INTO outbox (id, type, subject, time, payload, attempts) \
          VALUES ($1, $2, $3, $4, $5, 0)",

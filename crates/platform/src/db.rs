@@ -169,6 +169,21 @@ impl Db {
     }
 }
 
+/// Serialises, from this point to their commit, the writing transactions that call this
+/// with the same `key`: on PostgreSQL a transaction-scoped advisory lock; SQLite writers
+/// are serialised already. Use it where rows are read back as a log ordered by an
+/// auto-increment key, so that key's order is commit order and a reader reading "after
+/// N" never skips a transaction that committed late.
+pub async fn serialize_writers(tx: &mut Transaction<'_, Any>, key: i64) -> Result<(), sqlx::Error> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Whether an error is a unique-constraint violation (a duplicate), on either backend.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {

@@ -151,10 +151,18 @@ impl Service {
         };
         shutdown.trigger();
         let mut first_error = served.err();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(e)) = joined {
-                first_error.get_or_insert(e);
+        // Workers get the grace period too; one stuck in I/O is then cut off.
+        let drained = tokio::time::timeout(grace, async {
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok(Err(e)) = joined {
+                    first_error.get_or_insert(e);
+                }
             }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(service = %name, "workers did not stop within the grace period; aborting them");
+            tasks.abort_all();
         }
         for f in on_stop {
             f.await;

@@ -1,0 +1,121 @@
+//! The events notifications consumes (decoded into its own structs, with only the fields
+//! it needs, so their producers may add fields freely). It publishes none.
+
+use serde::{Deserialize, Serialize};
+
+/// The service name notifications consumes as (its inbox, cursors and dead letters).
+pub const SOURCE: &str = "notifications";
+
+/// Identity created an account; subject = the user id.
+pub const USER_REGISTERED: &str = "bazaar.identity.user.registered.v1";
+/// Orders confirmed an order (stock committed, payment captured); subject = the order id.
+pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+/// Orders cancelled an order; subject = the order id.
+pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
+/// Payments declined a card; subject = the order id.
+pub const PAYMENT_FAILED: &str = "bazaar.payments.payment.failed.v1";
+
+/// What notifications reads of [`USER_REGISTERED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRegistered {
+    pub user_id: String,
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One line of an order, as orders' events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub product_id: String,
+    #[serde(default)]
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i64,
+}
+
+/// What notifications reads of [`ORDER_CONFIRMED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderConfirmed {
+    pub order_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_email: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    pub items: Vec<OrderItem>,
+    pub total_cents: i64,
+    pub currency: String,
+}
+
+/// What notifications reads of [`ORDER_CANCELLED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    pub order_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_email: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    pub reason: String,
+    #[serde(default)]
+    pub items: Vec<OrderItem>,
+    pub total_cents: i64,
+    pub currency: String,
+}
+
+/// What notifications reads of [`PAYMENT_FAILED`] (it carries no email address: the one
+/// identity announced is used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentFailed {
+    pub order_id: String,
+    pub user_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_only_what_it_needs_of_each_event() {
+        let registered: UserRegistered = serde_json::from_value(
+            json!({"user_id": "u-1", "email": "sam@example.com", "name": "Sam", "extra": 1}),
+        )
+        .unwrap();
+        assert_eq!(registered.name, "Sam");
+        let confirmed: OrderConfirmed = serde_json::from_value(json!({
+            "order_id": "o-1", "user_id": "u-1", "user_email": "sam@example.com",
+            "user_name": "Sam", "total_cents": 2598, "currency": "USD",
+            "confirmed_at": "2026-01-01T00:00:00.000Z",
+            "items": [{"product_id": "p-1", "name": "Mug", "unit_price_cents": 1299, "quantity": 2}]
+        }))
+        .unwrap();
+        assert_eq!(confirmed.items[0].quantity, 2);
+        let failed: PaymentFailed = serde_json::from_value(json!({
+            "order_id": "o-1", "user_id": "u-1", "amount_cents": 2598, "currency": "USD",
+            "decline_code": "card_declined", "message": "Your card was declined."
+        }))
+        .unwrap();
+        assert_eq!(failed.decline_code.as_deref(), Some("card_declined"));
+    }
+
+    #[test]
+    fn types_are_versioned_and_owned_by_their_producer() {
+        for (t, producer) in [
+            (USER_REGISTERED, "identity"),
+            (ORDER_CONFIRMED, "orders"),
+            (ORDER_CANCELLED, "orders"),
+            (PAYMENT_FAILED, "payments"),
+        ] {
+            assert!(t.starts_with(&format!("bazaar.{producer}.")), "{t}");
+            assert!(t.ends_with(".v1"), "{t}");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Notifications' HTTP API under `/api/notifications`: the signed-in user's mailbox and
+//! its live stream, their bodies, and the OpenAPI document they make up.
+
+use crate::{
+    domain::{Limit, Message},
+    error::NotificationsError,
+    feed,
+    store::Store,
+};
+use axum::{
+    extract::{FromRef, State},
+    http::{HeaderMap, HeaderName, HeaderValue},
+    response::{
+        IntoResponse, Response,
+        sse::{KeepAlive, Sse},
+    },
+};
+use platform::{
+    Problem,
+    auth::{User, Verifier},
+    extract::{Json, Query},
+    shutdown::Shutdown,
+};
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::watch;
+use utoipa::{
+    IntoParams, Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub verifier: Verifier,
+    /// The mailbox's head, as the feed's watcher last saw it.
+    pub head: watch::Receiver<i64>,
+    /// Ends open streams when the service stops, so shutdown need not wait for them.
+    pub shutdown: Shutdown,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bazaar notifications",
+        description = "Every signed-in shopper's mailbox: a welcome when the account is \
+            created, and a message when an order is confirmed or cancelled or a card is \
+            declined. Messages are written from the events of identity, orders and \
+            payments, one per event; when SMTP is configured each is also emailed. Every \
+            endpoint needs the user's bearer token and shows only that user's messages. \
+            Errors are RFC 9457 problem documents (`application/problem+json`); validation \
+            problems list each bad field in `errors`."
+    ),
+    tags(
+        (name = "mailbox", description = "The signed-in user's messages, listed and live."),
+        (name = "events", description = "Operators' view of the events notifications \
+            could not apply (administrators only).")
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Notifications' routes and their OpenAPI document. The dead-letter routes are served
+/// by `events::admin::routes`.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_messages))
+        .routes(routes!(stream_messages))
+        .with_state(state)
+}
+
+/// How many messages to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 100; 50 when not given.
+    #[param(example = 20, minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+impl ListParams {
+    fn parse(self) -> Result<Limit, NotificationsError> {
+        Limit::parse(self.limit).map_err(|e| NotificationsError::invalid("limit", e.to_string()))
+    }
+}
+
+/// Lists the signed-in user's messages, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    tag = "mailbox",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The user's newest messages, newest first (a JSON array)", body = Vec<Message>),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` is not an integer from 1 to 100 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Tokens cannot be verified: identity is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %user.sub))]
+async fn list_messages(
+    State(store): State<Store>,
+    User(user): User,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Vec<Message>>, NotificationsError> {
+    let limit = params.parse()?;
+    Ok(Json(store.list(&user.sub, limit).await?))
+}
+
+/// The header a reconnecting `EventSource` sends: the id of the last event it received.
+static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+/// Tells reverse proxies (nginx) not to buffer the stream.
+static ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+
+/// How often an idle stream sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Streams the signed-in user's new messages as they arrive (server-sent events).
+///
+/// Each message is an event named `notification` whose `id` is the message's id and whose
+/// `data` is the message as JSON (as listed by `GET /api/notifications`). The stream
+/// starts with a `retry:` hint and sends a keep-alive comment every 15 s when idle. A
+/// client reconnecting with `Last-Event-ID` (as `EventSource` does by itself) first gets
+/// the messages it missed after that one; an id that is not one of the user's messages
+/// counts as none, and the stream starts with the next new message.
+#[utoipa::path(
+    get,
+    path = "/api/notifications/stream",
+    tag = "mailbox",
+    security(("bearer" = [])),
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last message received; the messages after it are sent first")
+    ),
+    responses(
+        (status = 200, description = "A `text/event-stream` of `notification` events, open until the client or the service leaves", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Tokens cannot be verified: identity is unreachable", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %user.sub))]
+async fn stream_messages(
+    State(state): State<AppState>,
+    User(user): User,
+    headers: HeaderMap,
+) -> Result<Response, NotificationsError> {
+    let last_seen = headers
+        .get(&LAST_EVENT_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let resume_at = match last_seen {
+        Some(id) => state.store.position_of(&user.sub, id).await?,
+        None => None,
+    };
+    let after = match resume_at {
+        Some(position) => position,
+        None => state.store.head().await?,
+    };
+    tracing::info!(after, resumed = resume_at.is_some(), "stream opened");
+    let events = feed::stream(
+        state.store.clone(),
+        user.sub,
+        after,
+        state.head.clone(),
+        state.shutdown.clone(),
+    );
+    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"));
+    Ok((
+        [(ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"))],
+        sse,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_parsed_naming_limit() {
+        assert_eq!(ListParams::default().parse().unwrap().get(), 50);
+        for bad in [0, 101, -1] {
+            match (ListParams { limit: Some(bad) }).parse() {
+                Err(NotificationsError::Invalid(errors)) => assert_eq!(errors[0].field, "limit"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The live stream: new messages arrive as they are written, only the user's own; a
+//! reconnect with `Last-Event-ID` gets what was missed, across a restart too; shutdown is
+//! not held up by open streams.
+
+use crate::helpers::{
+    SseReader, new_order_id, order_cancelled, order_confirmed, payment_failed, register, short,
+    spawn_app,
+};
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test]
+async fn new_messages_arrive_live_and_only_the_users_own() {
+    // Arrange: Sam is listening; Ann is not.
+    let app = spawn_app().await;
+    let (sam, ann) = (register("Sam").await, register("Ann").await);
+    app.wait_for_message(&sam.token, "welcome").await;
+    app.wait_for_message(&ann.token, "welcome").await;
+    let mut stream = SseReader::open(&app, &sam.token, None).await;
+
+    // Act: an order of Ann's, then one of Sam's.
+    app.deliver(&order_confirmed(&ann, &new_order_id())).await;
+    let order_id = new_order_id();
+    app.deliver(&order_confirmed(&sam, &order_id)).await;
+
+    // Assert: Sam's stream carries Sam's confirmation (and nothing older, nothing of Ann's).
+    let event = stream.next().await;
+    assert_eq!(event.event.as_deref(), Some("notification"));
+    let message: Value = serde_json::from_str(&event.data).unwrap();
+    assert_eq!(
+        message["subject"],
+        format!("Your order {} is confirmed", short(&order_id))
+    );
+    assert_eq!(event.id.as_deref(), message["id"].as_str());
+    let listed = app.messages(&sam.token).await;
+    assert_eq!(listed[0], message, "the stream sends what the list shows");
+    assert!(
+        stream
+            .next_within(Duration::from_millis(600))
+            .await
+            .is_none(),
+        "nothing else was for Sam"
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_with_last_event_id_gets_what_was_missed_even_across_a_restart() {
+    // Arrange: Sam received one message live, then went away.
+    let mut app = spawn_app().await;
+    let sam = register("Sam").await;
+    app.wait_for_message(&sam.token, "welcome").await;
+    let mut stream = SseReader::open(&app, &sam.token, None).await;
+    let order_id = new_order_id();
+    app.deliver(&payment_failed(&sam, &order_id, "card_declined"))
+        .await;
+    let seen = stream.next().await.id.expect("an id");
+    drop(stream);
+
+    // Act: two more messages, the second while the service is down; then a reconnect.
+    app.deliver(&order_cancelled(&sam, &order_id, "payment_declined"))
+        .await;
+    app.stop().await;
+    let retried = new_order_id();
+    app.deliver(&order_confirmed(&sam, &retried)).await;
+    app.start().await;
+    let mut stream = SseReader::open(&app, &sam.token, Some(&seen)).await;
+
+    // Assert: both missed messages, oldest first.
+    let subjects: Vec<String> = [stream.next().await, stream.next().await]
+        .iter()
+        .map(|e| {
+            let m: Value = serde_json::from_str(&e.data).unwrap();
+            m["subject"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            format!("Your order {} was cancelled", short(&order_id)),
+            format!("Your order {} is confirmed", short(&retried)),
+        ]
+    );
+
+    // An id that is not one of Sam's resends nothing and follows new messages.
+    let mut fresh = SseReader::open(&app, &sam.token, Some("not-a-message")).await;
+    assert!(
+        fresh
+            .next_within(Duration::from_millis(600))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn open_streams_end_when_the_service_stops() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let sam = register("Sam").await;
+    let mut stream = SseReader::open(&app, &sam.token, None).await;
+
+    // Act
+    let took = app.stop().await;
+
+    // Assert: well within the 10 s grace period.
+    assert!(took < Duration::from_secs(3), "stopping took {took:?}");
+    assert!(stream.ends_within(Duration::from_secs(3)).await);
+}
