@@ -1,0 +1,812 @@
+//! The payments domain: inputs parsed into types at the boundary (ids, money, the card),
+//! the states of an authorisation, and the kinds of ledger entries.
+//!
+//! A card number lives only in a [`CardNumber`], which shows nothing but its brand and
+//! last four digits, in `Debug` as anywhere else.
+
+use chrono::Datelike;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+
+/// Why a value was refused; the message is shown next to the field name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(message.into()))
+}
+
+/// Another service's id of something (an order, a user): 1 to 64 ASCII letters, digits,
+/// `-`, `_` or `:`. Payments does not insist on the UUID form, so that it is not coupled
+/// to how other services make ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses an id, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() {
+            return invalid("must not be empty");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+        {
+            return invalid("may contain only letters, digits, `-`, `_` and `:`");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The id payments gives an authorisation (a UUIDv7, time-ordered).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthorizationId(String);
+
+impl AuthorizationId {
+    /// A fresh id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// An id as a client names it; anything that is not a UUID names no authorisation.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(raw)
+            .ok()
+            .map(|u| Self(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for AuthorizationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for AuthorizationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An amount of money to authorise, in minor units (cents): 1 to 100 000 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Amount(i64);
+
+impl Amount {
+    /// The largest amount one authorisation may hold (1 000 000.00).
+    pub const MAX: i64 = 100_000_000;
+
+    pub fn new(cents: i64) -> Result<Self, Invalid> {
+        if cents <= 0 {
+            return invalid("must be greater than 0");
+        }
+        if cents > Self::MAX {
+            return invalid(format!("must be at most {}", Self::MAX));
+        }
+        Ok(Self(cents))
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+}
+
+/// An ISO 4217 currency code: three upper-case letters (`USD`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            invalid("must be a three-letter ISO 4217 code in upper case, like `USD`")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A card network, told from the number's leading digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardBrand {
+    /// Numbers starting with 4; 13, 16 or 19 digits.
+    Visa,
+    /// Numbers starting with 51–55 or 2221–2720; 16 digits.
+    Mastercard,
+    /// Numbers starting with 34 or 37; 15 digits, 4-digit security code.
+    Amex,
+    /// Any other network; 12 to 19 digits.
+    Unknown,
+}
+
+impl CardBrand {
+    /// The brand of a number of ASCII digits.
+    fn of(digits: &str) -> Self {
+        let prefix = |n: usize| digits.get(..n).and_then(|p| p.parse::<u32>().ok());
+        if digits.starts_with('4') {
+            CardBrand::Visa
+        } else if prefix(2).is_some_and(|p| (51..=55).contains(&p))
+            || prefix(4).is_some_and(|p| (2221..=2720).contains(&p))
+        {
+            CardBrand::Mastercard
+        } else if prefix(2).is_some_and(|p| p == 34 || p == 37) {
+            CardBrand::Amex
+        } else {
+            CardBrand::Unknown
+        }
+    }
+
+    /// The lengths a number of this brand may have.
+    fn lengths(self) -> &'static [usize] {
+        match self {
+            CardBrand::Visa => &[13, 16, 19],
+            CardBrand::Mastercard => &[16],
+            CardBrand::Amex => &[15],
+            CardBrand::Unknown => &[12, 13, 14, 15, 16, 17, 18, 19],
+        }
+    }
+
+    /// The name stored and shown (`visa`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardBrand::Visa => "visa",
+            CardBrand::Mastercard => "mastercard",
+            CardBrand::Amex => "amex",
+            CardBrand::Unknown => "unknown",
+        }
+    }
+
+    /// The brand of a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            CardBrand::Visa,
+            CardBrand::Mastercard,
+            CardBrand::Amex,
+            CardBrand::Unknown,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == raw)
+    }
+
+    fn display_name(self) -> &'static str {
+        match self {
+            CardBrand::Visa => "a Visa",
+            CardBrand::Mastercard => "a Mastercard",
+            CardBrand::Amex => "an American Express",
+            CardBrand::Unknown => "this",
+        }
+    }
+}
+
+/// A card number that passed the Luhn check and fits its brand's length. Its digits are
+/// kept only for the simulated processor; it prints as brand and last four.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardNumber {
+    digits: String,
+    brand: CardBrand,
+}
+
+impl CardNumber {
+    /// Parses a number of digits, optionally grouped with spaces. The messages never
+    /// repeat the number.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let digits: String = raw.chars().filter(|c| *c != ' ').collect();
+        if digits.is_empty() {
+            return invalid("must not be empty");
+        }
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("must contain only digits (spaces between groups are allowed)");
+        }
+        if !(12..=19).contains(&digits.len()) {
+            return invalid("must have 12 to 19 digits");
+        }
+        let brand = CardBrand::of(&digits);
+        if !brand.lengths().contains(&digits.len()) {
+            return invalid(format!(
+                "has {} digits, which {} card number cannot have",
+                digits.len(),
+                brand.display_name()
+            ));
+        }
+        if !luhn(&digits) {
+            return invalid("is not a valid card number (its check digit is wrong)");
+        }
+        Ok(Self { digits, brand })
+    }
+
+    pub fn brand(&self) -> CardBrand {
+        self.brand
+    }
+
+    /// The last four digits: all of the number that is ever stored or shown.
+    pub fn last4(&self) -> &str {
+        &self.digits[self.digits.len() - 4..]
+    }
+
+    /// The whole number, for the processor only.
+    pub(crate) fn digits(&self) -> &str {
+        &self.digits
+    }
+}
+
+impl fmt::Debug for CardNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CardNumber({} …{})", self.brand.as_str(), self.last4())
+    }
+}
+
+/// The Luhn (mod 10) check of a string of ASCII digits.
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// The month a card expires at the end of. Which of month and year is at fault is told
+/// apart, so that the error names the right field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub month: u32,
+    pub year: i32,
+}
+
+/// Why an expiry was refused, per field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpiryError {
+    Month(Invalid),
+    Year(Invalid),
+}
+
+impl Expiry {
+    /// How many years ahead an expiry may be.
+    pub const MAX_YEARS_AHEAD: i32 = 20;
+
+    /// Parses a month and a four-digit year against the current month `today` (year,
+    /// month): a card is valid through the end of its expiry month.
+    pub fn parse(month: i64, year: i64, today: (i32, u32)) -> Result<Self, Vec<ExpiryError>> {
+        let mut errors = Vec::new();
+        let month = match u32::try_from(month).ok().filter(|m| (1..=12).contains(m)) {
+            Some(m) => Some(m),
+            None => {
+                errors.push(ExpiryError::Month(Invalid(
+                    "must be between 1 and 12".into(),
+                )));
+                None
+            }
+        };
+        let (this_year, this_month) = today;
+        let year = match i32::try_from(year) {
+            Ok(y) if (0..100).contains(&y) => {
+                errors.push(ExpiryError::Year(Invalid(format!(
+                    "must be a four-digit year ({}, not {y:02})",
+                    2000 + y
+                ))));
+                None
+            }
+            Ok(y) if y < this_year => {
+                errors.push(ExpiryError::Year(Invalid("the card has expired".into())));
+                None
+            }
+            Ok(y) if y <= this_year + Self::MAX_YEARS_AHEAD => Some(y),
+            _ => {
+                errors.push(ExpiryError::Year(Invalid(format!(
+                    "must be at most {} years ahead",
+                    Self::MAX_YEARS_AHEAD
+                ))));
+                None
+            }
+        };
+        if let (Some(month), Some(year)) = (month, year) {
+            if year == this_year && month < this_month {
+                errors.push(ExpiryError::Month(Invalid("the card has expired".into())));
+            } else {
+                return Ok(Self { month, year });
+            }
+        }
+        Err(errors)
+    }
+
+    /// The current month, in UTC.
+    pub fn this_month() -> (i32, u32) {
+        let now = chrono::Utc::now();
+        (now.year(), now.month())
+    }
+}
+
+/// A card's security code: 3 or 4 digits, 4 for American Express. Never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cvc(String);
+
+impl Cvc {
+    pub fn parse(raw: &str, brand: Option<CardBrand>) -> Result<Self, Invalid> {
+        if !(3..=4).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("must be 3 or 4 digits");
+        }
+        if brand == Some(CardBrand::Amex) && raw.len() != 4 {
+            return invalid("must be 4 digits for an American Express card");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl fmt::Debug for Cvc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cvc(***)")
+    }
+}
+
+/// A card, every part of it checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub number: CardNumber,
+    pub expiry: Expiry,
+    pub cvc: Cvc,
+}
+
+/// An authorisation to be made: what the caller asked for, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuthorization {
+    pub order_id: ExternalId,
+    pub user_id: ExternalId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub card: Card,
+}
+
+/// The key a caller sends to make a request safe to repeat: 1 to 255 visible ASCII
+/// characters (`order-0193…-authorize`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return invalid(format!("must be 1 to {} characters long", Self::MAX_LEN));
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return invalid("may contain only visible ASCII characters");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an authorisation is in its life: `authorized` → `captured` → `refunded`, or
+/// `authorized` → `voided`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The money is held on the card, not yet taken.
+    Authorized,
+    /// The money was taken.
+    Captured,
+    /// The hold was released; no money moved.
+    Voided,
+    /// The captured money was given back.
+    Refunded,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Authorized => "authorized",
+            Status::Captured => "captured",
+            Status::Voided => "voided",
+            Status::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Status::Authorized,
+            Status::Captured,
+            Status::Voided,
+            Status::Refunded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A change of an existing authorisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Capture,
+    Void,
+    Refund,
+}
+
+/// What an action does to an authorisation in a given state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Move it to the new state, with a ledger entry and an event.
+    To(Status),
+    /// It is in the action's target state already: answer it as it is.
+    Already,
+    /// The action does not apply in this state.
+    Refused,
+}
+
+impl Action {
+    /// The verb, as in the path (`capture`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Capture => "capture",
+            Action::Void => "void",
+            Action::Refund => "refund",
+        }
+    }
+
+    /// The state the action leads to.
+    pub fn target(self) -> Status {
+        match self {
+            Action::Capture => Status::Captured,
+            Action::Void => Status::Voided,
+            Action::Refund => Status::Refunded,
+        }
+    }
+
+    /// The ledger entry the action appends.
+    pub fn ledger_kind(self) -> LedgerKind {
+        match self {
+            Action::Capture => LedgerKind::Capture,
+            Action::Void => LedgerKind::Void,
+            Action::Refund => LedgerKind::Refund,
+        }
+    }
+
+    /// What the action does to an authorisation that is `from`. Each action is
+    /// idempotent by state: repeating it once it has happened changes nothing.
+    pub fn from_state(self, from: Status) -> Transition {
+        let source = match self {
+            Action::Capture | Action::Void => Status::Authorized,
+            Action::Refund => Status::Captured,
+        };
+        if from == self.target() {
+            Transition::Already
+        } else if from == source {
+            Transition::To(self.target())
+        } else {
+            Transition::Refused
+        }
+    }
+}
+
+/// The kind of a ledger entry: one per movement of money an authorisation goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    Authorize,
+    Capture,
+    Void,
+    Refund,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Authorize => "authorize",
+            LedgerKind::Capture => "capture",
+            LedgerKind::Void => "void",
+            LedgerKind::Refund => "refund",
+        }
+    }
+}
+
+/// An authorisation as payments shows it. The card appears as brand and last four only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Authorization {
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
+    pub id: String,
+    /// The order the money is for, as the caller named it.
+    pub order_id: String,
+    /// The user who pays, as the caller named them.
+    pub user_id: String,
+    pub status: Status,
+    #[schema(example = 4999, minimum = 1)]
+    pub amount_cents: i64,
+    #[schema(example = "USD")]
+    pub currency: String,
+    pub card_brand: CardBrand,
+    #[schema(example = "4242")]
+    pub card_last4: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC: when the status last changed.
+    pub updated_at: String,
+}
+
+/// The ledger added up: the money that went through each kind of entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LedgerSummary {
+    /// The currency summed, when one was asked for; otherwise every currency's cents are
+    /// added together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
+    /// Money held by authorisations, whatever happened to them later.
+    pub authorized_cents: i64,
+    /// Money taken.
+    pub captured_cents: i64,
+    /// Holds released without taking money.
+    pub voided_cents: i64,
+    /// Captured money given back.
+    pub refunded_cents: i64,
+    /// Ledger entries counted.
+    pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TODAY: (i32, u32) = (2026, 6);
+
+    #[test]
+    fn external_ids_are_short_slugs() {
+        for ok in [
+            "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11",
+            "o_1",
+            "service:orders",
+        ] {
+            assert_eq!(ExternalId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(ExternalId::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn authorization_ids_are_uuids() {
+        let id = AuthorizationId::new();
+        assert_eq!(AuthorizationId::parse(id.as_str()), Some(id));
+        assert_eq!(AuthorizationId::parse("nope"), None);
+        assert_eq!(
+            AuthorizationId::parse("0193A5C2-7B1E-7CC0-9F1D-2B4E8A9C0D11")
+                .unwrap()
+                .as_str(),
+            "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11"
+        );
+    }
+
+    #[test]
+    fn amounts_are_positive_and_bounded() {
+        assert_eq!(Amount::new(1).unwrap().cents(), 1);
+        assert_eq!(Amount::new(Amount::MAX).unwrap().cents(), Amount::MAX);
+        for bad in [0, -1, Amount::MAX + 1, i64::MIN] {
+            assert!(Amount::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn currencies_are_three_upper_case_letters() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        for bad in ["usd", "US", "USDD", "U$D", ""] {
+            assert!(Currency::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_test_cards_pass_luhn() {
+        for n in [
+            "4242424242424242",
+            "4000000000000002",
+            "4000000000009995",
+            "4000000000000119",
+            "5555555555554444",
+            "2223003122003222",
+            "378282246310005",
+            "6011111111111117",
+        ] {
+            assert!(luhn(n), "{n}");
+        }
+        assert!(!luhn("4242424242424241"));
+    }
+
+    #[test]
+    fn brands_are_told_from_the_leading_digits() {
+        for (number, brand) in [
+            ("4242424242424242", CardBrand::Visa),
+            ("4222222222222", CardBrand::Visa),
+            ("5555555555554444", CardBrand::Mastercard),
+            ("2223003122003222", CardBrand::Mastercard),
+            ("378282246310005", CardBrand::Amex),
+            ("371449635398431", CardBrand::Amex),
+            ("6011111111111117", CardBrand::Unknown),
+        ] {
+            let card = CardNumber::parse(number).unwrap();
+            assert_eq!(card.brand(), brand, "{number}");
+            assert_eq!(card.last4(), &number[number.len() - 4..]);
+        }
+        let spaced = CardNumber::parse("4242 4242 4242 4242").unwrap();
+        assert_eq!(spaced.digits(), "4242424242424242");
+    }
+
+    #[test]
+    fn bad_numbers_are_refused_without_repeating_them() {
+        for bad in [
+            "",
+            "4242-4242-4242-4242",
+            "4242424242424241",
+            "42424242424",
+            "42424242424242424242",
+            "424242424242424",
+            "37828224631000",
+        ] {
+            let err = CardNumber::parse(bad).unwrap_err();
+            if bad.len() > 4 {
+                assert!(!err.0.contains(bad), "{err} repeats {bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn card_numbers_do_not_print() {
+        let card = CardNumber::parse("4242424242424242").unwrap();
+        let shown = format!("{card:?}");
+        assert!(!shown.contains("42424242"), "{shown}");
+        assert!(shown.contains("4242"), "{shown}");
+        assert_eq!(
+            format!("{:?}", Cvc::parse("123", None).unwrap()),
+            "Cvc(***)"
+        );
+    }
+
+    fn fields(errors: Vec<ExpiryError>) -> Vec<&'static str> {
+        errors
+            .into_iter()
+            .map(|e| match e {
+                ExpiryError::Month(_) => "month",
+                ExpiryError::Year(_) => "year",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_card_is_valid_through_its_expiry_month() {
+        assert_eq!(
+            Expiry::parse(6, 2026, TODAY).unwrap(),
+            Expiry {
+                month: 6,
+                year: 2026
+            }
+        );
+        assert!(Expiry::parse(1, 2027, TODAY).is_ok());
+        assert!(Expiry::parse(12, 2046, TODAY).is_ok());
+    }
+
+    #[test]
+    fn expiry_errors_name_the_field_at_fault() {
+        for (month, year, expected) in [
+            (5, 2026, vec!["month"]),
+            (12, 2025, vec!["year"]),
+            (13, 2030, vec!["month"]),
+            (0, 2030, vec!["month"]),
+            (6, 27, vec!["year"]),
+            (6, 2047, vec!["year"]),
+            (13, 2020, vec!["month", "year"]),
+            (6, i64::MAX, vec!["year"]),
+        ] {
+            let errors = Expiry::parse(month, year, TODAY).unwrap_err();
+            assert_eq!(fields(errors), expected, "{month}/{year}");
+        }
+    }
+
+    #[test]
+    fn security_codes_fit_the_brand() {
+        assert!(Cvc::parse("123", Some(CardBrand::Visa)).is_ok());
+        assert!(Cvc::parse("1234", Some(CardBrand::Amex)).is_ok());
+        assert!(Cvc::parse("1234", None).is_ok());
+        for (bad, brand) in [
+            ("12", None),
+            ("12345", None),
+            ("12a", None),
+            ("123", Some(CardBrand::Amex)),
+        ] {
+            assert!(Cvc::parse(bad, brand).is_err(), "{bad} {brand:?}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        assert!(IdempotencyKey::parse("order-0193-authorize").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in ["", "a b", "ключ", &"k".repeat(256)] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn actions_are_idempotent_by_state() {
+        use Action::*;
+        use Status::*;
+        use Transition::*;
+        let table = [
+            (Capture, Authorized, To(Captured)),
+            (Capture, Captured, Already),
+            (Capture, Voided, Refused),
+            (Capture, Refunded, Refused),
+            (Void, Authorized, To(Voided)),
+            (Void, Voided, Already),
+            (Void, Captured, Refused),
+            (Void, Refunded, Refused),
+            (Refund, Captured, To(Refunded)),
+            (Refund, Refunded, Already),
+            (Refund, Authorized, Refused),
+            (Refund, Voided, Refused),
+        ];
+        for (action, from, expected) in table {
+            assert_eq!(
+                action.from_state(from),
+                expected,
+                "{action:?} from {from:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_snake_case_everywhere() {
+        for s in [
+            Status::Authorized,
+            Status::Captured,
+            Status::Voided,
+            Status::Refunded,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        for k in [
+            LedgerKind::Authorize,
+            LedgerKind::Capture,
+            LedgerKind::Void,
+            LedgerKind::Refund,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for b in [
+            CardBrand::Visa,
+            CardBrand::Mastercard,
+            CardBrand::Amex,
+            CardBrand::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(b).unwrap(), b.as_str());
+            assert_eq!(CardBrand::parse(b.as_str()), Some(b));
+        }
+    }
+}

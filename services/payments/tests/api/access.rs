@@ -1,0 +1,153 @@
+//! Who may call what: the internal endpoints take Bazaar's services (and
+//! administrators), the ledger summary administrators only; the summary adds up.
+
+use crate::helpers::{
+    AUTHORIZATIONS, Answer, CARD_DECLINED, CARD_SUCCEEDS, SUMMARY, assert_problem, authorization,
+    new_key, spawn_app,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn customers_are_forbidden_and_anonymous_callers_unauthorized() {
+    // Arrange
+    let app = spawn_app().await;
+    let auth = app.authorized("order-1", 1000).await;
+    let id = auth["id"].as_str().unwrap();
+    let body = authorization("order-2", 1000, CARD_SUCCEEDS);
+    let endpoints = [
+        (Method::POST, AUTHORIZATIONS.to_owned(), Some(&body)),
+        (Method::GET, format!("{AUTHORIZATIONS}/{id}"), None),
+        (Method::POST, format!("{AUTHORIZATIONS}/{id}/capture"), None),
+        (Method::POST, format!("{AUTHORIZATIONS}/{id}/void"), None),
+        (Method::POST, format!("{AUTHORIZATIONS}/{id}/refund"), None),
+        (Method::GET, SUMMARY.to_owned(), None),
+    ];
+
+    for (method, path, body) in &endpoints {
+        for (who, token, status) in [
+            ("nobody", None, StatusCode::UNAUTHORIZED),
+            (
+                "a customer",
+                Some(app.customer_token.as_str()),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "a forged token",
+                Some("not.a.token"),
+                StatusCode::UNAUTHORIZED,
+            ),
+        ] {
+            // Act
+            let mut req = app.client.request(method.clone(), app.url(path));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                req = req.header("Idempotency-Key", new_key()).json(b);
+            }
+            let answer = Answer::read(req.send().await.unwrap()).await;
+
+            // Assert
+            assert_problem(&answer, status, None, &format!("{who}: {method} {path}"));
+        }
+    }
+    let db = app.db().await;
+    assert_eq!(app.count(&db, "authorizations").await, 1);
+    assert_eq!(app.ledger(&db).await.len(), 1, "nothing changed");
+}
+
+#[tokio::test]
+async fn services_may_not_read_the_summary_but_administrators_may_authorize() {
+    let app = spawn_app().await;
+    let res = app
+        .send(Method::GET, SUMMARY, Some(&app.service_token), None)
+        .await;
+    assert_problem(
+        &Answer::read(res).await,
+        StatusCode::FORBIDDEN,
+        None,
+        "service",
+    );
+    let answer = app
+        .authorize_as(
+            &app.admin_token,
+            &new_key(),
+            &authorization("order-1", 100, CARD_SUCCEEDS),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn the_ledger_summary_adds_up_every_movement() {
+    // Arrange
+    let app = spawn_app().await;
+    let id = |v: &serde_json::Value| v["id"].as_str().unwrap().to_owned();
+    let captured = id(&app.authorized("order-1", 1000).await);
+    let voided = id(&app.authorized("order-2", 2000).await);
+    let refunded = id(&app.authorized("order-3", 3000).await);
+    app.authorized("order-4", 4000).await;
+    let mut euros = authorization("order-5", 700, CARD_SUCCEEDS);
+    euros["currency"] = json!("EUR");
+    assert_eq!(
+        app.authorize(&new_key(), &euros).await.status,
+        StatusCode::CREATED
+    );
+    let declined = app
+        .authorize(&new_key(), &authorization("order-6", 500, CARD_DECLINED))
+        .await;
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED);
+    for (id, action) in [
+        (&captured, "capture"),
+        (&voided, "void"),
+        (&refunded, "capture"),
+        (&refunded, "refund"),
+    ] {
+        assert_eq!(app.act(id, action).await.status, StatusCode::OK);
+    }
+
+    // Act
+    let all = app.summary().await;
+    let res = app
+        .send(
+            Method::GET,
+            &format!("{SUMMARY}?currency=USD"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    let usd = Answer::read(res).await;
+    let res = app
+        .send(
+            Method::GET,
+            &format!("{SUMMARY}?currency=usd"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    let bad = Answer::read(res).await;
+
+    // Assert
+    assert_eq!(
+        all,
+        json!({
+            "authorized_cents": 10_700, "captured_cents": 4000, "voided_cents": 2000,
+            "refunded_cents": 3000, "count": 9
+        })
+    );
+    assert_eq!(usd.status, StatusCode::OK);
+    assert_eq!(
+        usd.body,
+        json!({
+            "currency": "USD", "authorized_cents": 10_000, "captured_cents": 4000,
+            "voided_cents": 2000, "refunded_cents": 3000, "count": 8
+        })
+    );
+    assert_problem(
+        &bad,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("currency"),
+        "usd",
+    );
+}
