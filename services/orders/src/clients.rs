@@ -1,0 +1,336 @@
+//! Calls to the services the checkout orchestrates: the cart (as the signed-in user,
+//! with their own token), inventory and payments (as the orders service, with a service
+//! token from identity). Each answer is sorted into success, a definite refusal, or a
+//! transient failure worth retrying.
+
+use crate::{
+    Settings,
+    domain::{Card, CartLine, Order, OrderId},
+};
+use platform::auth::ServiceCredentials;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::{fmt, sync::Arc};
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// No answer, or one that says "try again": a connection failure, a timeout, 408,
+    /// 429, 5xx, or a request still in progress at the other end. The call may or may
+    /// not have taken effect, so only an idempotent call may be repeated.
+    Transient(String),
+    /// A definite refusal (4xx) with the problem document that came with it.
+    Refused { status: u16, problem: Value },
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Transient(why) => f.write_str(why),
+            CallError::Refused { status, problem } => {
+                write!(f, "refused with {status}")?;
+                if let Some(detail) = problem["detail"].as_str() {
+                    write!(f, ": {detail}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The cart as the cart service shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CartView {
+    /// The lines, in the cart's order.
+    pub items: Vec<CartLine>,
+    /// The currency of every price in the cart.
+    #[serde(default)]
+    pub currency: String,
+}
+
+/// Who a call is made as.
+#[derive(Clone, Copy)]
+enum Caller<'a> {
+    /// The signed-in user, with their own bearer token.
+    User(&'a str),
+    /// The orders service itself.
+    Service,
+}
+
+/// The services orders calls. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    credentials: ServiceCredentials,
+    cart: String,
+    inventory: String,
+    payments: String,
+}
+
+impl Services {
+    /// Clients for the services in `settings`' directory, each call bounded by
+    /// `call_timeout_ms`.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let http = platform::client::builder()
+            .timeout(settings.own.call_timeout())
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                credentials: ServiceCredentials::new(
+                    crate::events::SOURCE,
+                    &settings.directory.url("identity"),
+                    settings.common.service_secret.clone(),
+                ),
+                cart: settings.directory.url("cart"),
+                inventory: settings.directory.url("inventory"),
+                payments: settings.directory.url("payments"),
+            }),
+        })
+    }
+
+    /// The signed-in user's cart (`GET /api/cart` with their token and no cookie).
+    #[tracing::instrument(skip_all)]
+    pub async fn cart(&self, user_token: &str) -> Result<CartView, CallError> {
+        let url = format!("{}/api/cart", self.inner.cart);
+        let body = self
+            .call(Method::GET, &url, Caller::User(user_token), None, None)
+            .await?;
+        serde_json::from_value(body)
+            .map_err(|e| CallError::Transient(format!("the cart's answer does not fit: {e}")))
+    }
+
+    /// Holds the order's items (`POST /api/inventory/reservations`, the order id being
+    /// the reservation id: asking twice holds them once).
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn reserve(&self, order: &Order) -> Result<(), CallError> {
+        let url = format!("{}/api/inventory/reservations", self.inner.inventory);
+        let items: Vec<Value> = order
+            .lines
+            .iter()
+            .map(|l| json!({"product_id": l.product_id, "quantity": l.quantity}))
+            .collect();
+        let body = json!({"reservation_id": order.id.as_str(), "items": items});
+        let answer = self
+            .call(Method::POST, &url, Caller::Service, None, Some(&body))
+            .await?;
+        // The same id again returns the reservation as it is: one released meanwhile
+        // holds nothing.
+        match answer["status"].as_str() {
+            Some("released") | Some("expired") => Err(CallError::Refused {
+                status: StatusCode::CONFLICT.as_u16(),
+                problem: json!({"detail": "the reservation was released already"}),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the reserved units out of stock for good.
+    #[tracing::instrument(skip_all, fields(order_id = %id))]
+    pub async fn commit(&self, id: &OrderId) -> Result<(), CallError> {
+        self.reservation_action(id, "commit").await
+    }
+
+    /// Gives the reserved units back; a reservation inventory never made is nothing to
+    /// release.
+    #[tracing::instrument(skip_all, fields(order_id = %id))]
+    pub async fn release(&self, id: &OrderId) -> Result<(), CallError> {
+        match self.reservation_action(id, "release").await {
+            Err(CallError::Refused { status: 404, .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn reservation_action(&self, id: &OrderId, action: &str) -> Result<(), CallError> {
+        let url = format!(
+            "{}/api/inventory/reservations/{id}/{action}",
+            self.inner.inventory
+        );
+        self.call(Method::POST, &url, Caller::Service, None, Some(&json!({})))
+            .await
+            .map(|_| ())
+    }
+
+    /// Authorises the order's total on `card`; returns the authorisation's id. The key
+    /// `order-<id>-authorize` makes a repeated call return the first one's answer.
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn authorize(&self, order: &Order, card: &Card) -> Result<String, CallError> {
+        let url = format!("{}/api/payments/authorizations", self.inner.payments);
+        let body = json!({
+            "order_id": order.id.as_str(),
+            "user_id": order.customer.id,
+            "amount_cents": order.total_cents,
+            "currency": order.currency,
+            "card": {
+                "number": card.number(),
+                "exp_month": card.exp_month(),
+                "exp_year": card.exp_year(),
+                "cvc": card.cvc(),
+            }
+        });
+        let key = format!("order-{}-authorize", order.id);
+        let answer = self
+            .call(Method::POST, &url, Caller::Service, Some(&key), Some(&body))
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallError::Transient("payments' authorisation names no id".to_owned()))
+    }
+
+    /// Captures an authorisation (key `order-<id>-capture`).
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn capture(&self, order: &Order, authorization_id: &str) -> Result<(), CallError> {
+        self.authorization_action(order, authorization_id, "capture")
+            .await
+    }
+
+    /// Voids an uncaptured authorisation (key `order-<id>-void`).
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn void(&self, order: &Order, authorization_id: &str) -> Result<(), CallError> {
+        self.authorization_action(order, authorization_id, "void")
+            .await
+    }
+
+    async fn authorization_action(
+        &self,
+        order: &Order,
+        authorization_id: &str,
+        action: &str,
+    ) -> Result<(), CallError> {
+        let url = format!(
+            "{}/api/payments/authorizations/{authorization_id}/{action}",
+            self.inner.payments
+        );
+        let key = format!("order-{}-{action}", order.id);
+        self.call(
+            Method::POST,
+            &url,
+            Caller::Service,
+            Some(&key),
+            Some(&json!({})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// One call, made again once with a fresh service token if the first was refused as
+    /// unauthenticated (the cached token may have been rotated out).
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        caller: Caller<'_>,
+        idempotency_key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Value, CallError> {
+        let mut renewed = false;
+        loop {
+            let token = match caller {
+                Caller::User(token) => token.to_owned(),
+                Caller::Service => self
+                    .inner
+                    .credentials
+                    .token()
+                    .await
+                    .map_err(|e| CallError::Transient(e.to_string()))?,
+            };
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token);
+            if let Some(key) = idempotency_key {
+                req = req.header("Idempotency-Key", key);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            // Errors name the URL, never the body (which may hold a card).
+            let res = req
+                .send()
+                .await
+                .map_err(|e| CallError::Transient(format!("{method} {url}: {e}")))?;
+            let status = res.status();
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| CallError::Transient(format!("{method} {url}: {e}")))?;
+            let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if status.is_success() {
+                return Ok(answer);
+            }
+            if status == StatusCode::UNAUTHORIZED && matches!(caller, Caller::Service) && !renewed {
+                self.inner.credentials.invalidate().await;
+                renewed = true;
+                continue;
+            }
+            return Err(classify(status, answer, &method, url));
+        }
+    }
+}
+
+/// A failed answer as transient or a refusal.
+fn classify(status: StatusCode, answer: Value, method: &Method, url: &str) -> CallError {
+    let in_progress = answer["type"].as_str() == Some("urn:bazaar:problem:request-in-progress");
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || in_progress
+    {
+        let detail = answer["detail"].as_str().unwrap_or("");
+        CallError::Transient(format!("{method} {url} answered {status} {detail}"))
+    } else {
+        CallError::Refused {
+            status: status.as_u16(),
+            problem: answer,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_sorted_into_transient_and_refused() {
+        let transient = [
+            (500, json!(null)),
+            (502, json!(null)),
+            (503, json!({"type": "urn:bazaar:problem:processing-error"})),
+            (408, json!(null)),
+            (429, json!(null)),
+            (
+                409,
+                json!({"type": "urn:bazaar:problem:request-in-progress"}),
+            ),
+        ];
+        for (status, body) in transient {
+            let e = classify(
+                StatusCode::from_u16(status).unwrap(),
+                body,
+                &Method::POST,
+                "http://x",
+            );
+            assert!(matches!(e, CallError::Transient(_)), "{status}: {e:?}");
+        }
+        for status in [400, 402, 404, 409, 422] {
+            let e = classify(
+                StatusCode::from_u16(status).unwrap(),
+                json!({"detail": "no"}),
+                &Method::POST,
+                "http://x",
+            );
+            assert!(
+                matches!(e, CallError::Refused { status: s, .. } if s == status),
+                "{status}: {e:?}"
+            );
+            assert!(e.to_string().contains("no"));
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The orders service's own settings, next to the common ones every service has.
+//!
+//! Where the services the saga calls live is not configured here: cart, inventory,
+//! payments and identity come from the directory (`BAZAAR_CART_URL`,
+//! `BAZAAR_INVENTORY_URL`, `BAZAAR_PAYMENTS_URL`, `BAZAAR_IDENTITY_URL`), and the secret
+//! orders presents to identity for its service token is `BAZAAR_SERVICE_SECRET`.
+
+use platform::config::ServiceSettings;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Settings of the orders service (environment variables `BAZAAR_<FIELD>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Longest one call to cart, inventory or payments may take, in milliseconds
+    /// (`BAZAAR_CALL_TIMEOUT_MS`, default 3000, 100 to 60 000). A call that times out is
+    /// a transient failure: retried, never taken as a refusal.
+    pub call_timeout_ms: u64,
+    /// How often an authorisation that failed transiently (payments answered 5xx or did
+    /// not answer) is tried again before the checkout gives up, releases the stock and
+    /// answers 503 (`BAZAAR_PAYMENT_RETRIES`, default 4, at most 10).
+    pub payment_retries: u32,
+    /// How often the recovery worker looks for stuck checkouts, in milliseconds
+    /// (`BAZAAR_RECOVERY_INTERVAL_MS`, default 500, 50 to 60 000).
+    pub recovery_interval_ms: u64,
+    /// How long a checkout may go without progress before the recovery worker takes it
+    /// over, in milliseconds (`BAZAAR_RECOVERY_AFTER_MS`, default 5000, 500 to 3 600 000).
+    /// Checkouts driven by a request in this process are never taken over.
+    pub recovery_after_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            call_timeout_ms: 3_000,
+            payment_retries: 4,
+            recovery_interval_ms: 500,
+            recovery_after_ms: 5_000,
+        }
+    }
+}
+
+impl Config {
+    /// The most retries of an authorisation that may be configured.
+    pub const MAX_PAYMENT_RETRIES: u32 = 10;
+
+    /// [`Config::call_timeout_ms`] as a duration.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+
+    /// [`Config::recovery_interval_ms`] as a duration.
+    pub fn recovery_interval(&self) -> Duration {
+        Duration::from_millis(self.recovery_interval_ms)
+    }
+
+    /// [`Config::recovery_after_ms`] as a duration.
+    pub fn recovery_after(&self) -> Duration {
+        Duration::from_millis(self.recovery_after_ms)
+    }
+}
+
+impl ServiceSettings for Config {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let ranges: [(&str, u64, u64, u64); 3] = [
+            ("BAZAAR_CALL_TIMEOUT_MS", self.call_timeout_ms, 100, 60_000),
+            (
+                "BAZAAR_RECOVERY_INTERVAL_MS",
+                self.recovery_interval_ms,
+                50,
+                60_000,
+            ),
+            (
+                "BAZAAR_RECOVERY_AFTER_MS",
+                self.recovery_after_ms,
+                500,
+                3_600_000,
+            ),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                errors.push(format!(
+                    "{name} must be between {min} and {max}, got {value}"
+                ));
+            }
+        }
+        if self.payment_retries > Self::MAX_PAYMENT_RETRIES {
+            errors.push(format!(
+                "BAZAAR_PAYMENT_RETRIES must be at most {}, got {}",
+                Self::MAX_PAYMENT_RETRIES,
+                self.payment_retries
+            ));
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+
+    #[test]
+    fn defaults_run() {
+        let s = Settings::for_tests("orders", &[]).unwrap();
+        assert_eq!(s.own, Config::default());
+        assert_eq!(s.own.call_timeout(), Duration::from_secs(3));
+        assert_eq!(s.own.payment_retries, 4);
+        assert_eq!(s.common.database_url, "sqlite://data/orders.db");
+    }
+
+    #[test]
+    fn values_and_service_urls_parse_like_environment_variables() {
+        let s = Settings::for_tests(
+            "orders",
+            &[
+                ("call_timeout_ms", "750"),
+                ("payment_retries", "2"),
+                ("payments_url", "http://10.0.0.5:9000/"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.own.call_timeout_ms, 750);
+        assert_eq!(s.own.payment_retries, 2);
+        assert_eq!(s.directory.url("payments"), "http://10.0.0.5:9000");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = Settings::for_tests(
+            "orders",
+            &[
+                ("call_timeout_ms", "5"),
+                ("payment_retries", "11"),
+                ("recovery_interval_ms", "0"),
+                ("recovery_after_ms", "10"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+        for name in [
+            "BAZAAR_CALL_TIMEOUT_MS",
+            "BAZAAR_PAYMENT_RETRIES",
+            "BAZAAR_RECOVERY_INTERVAL_MS",
+            "BAZAAR_RECOVERY_AFTER_MS",
+        ] {
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
+}

@@ -1,0 +1,902 @@
+//! The orders domain: checkout input parsed into types at the boundary, the basket taken
+//! from the cart, and an order with the state machine of its saga.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use utoipa::ToSchema;
+
+/// Why a value was refused; the message is shown next to the field name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(message.into()))
+}
+
+/// An order's id: a UUIDv7, so that ids sort by creation time. It is also the id of the
+/// order's stock reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrderId(String);
+
+impl OrderId {
+    /// A fresh id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// An id from a path or the database; `None` if it cannot be an order's.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw)
+            .ok()
+            .map(|u| Self(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for OrderId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The client's `Idempotency-Key`: 1 to 255 printable ASCII characters, unique per user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    /// Parses the header's value (`None` when the header is missing).
+    pub fn parse(raw: Option<&str>) -> Result<Self, Invalid> {
+        let Some(raw) = raw else {
+            return invalid("is required: send a unique key per checkout (a UUID, say)");
+        };
+        if raw.is_empty() {
+            return invalid("must not be empty");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if !raw.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return invalid("may contain only printable ASCII characters");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One line of a shipping address: 1 to 200 characters once trimmed, no control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressText(String);
+
+impl AddressText {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return invalid("must not be empty");
+        }
+        if text.chars().count() > Self::MAX_LEN {
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if text.chars().any(char::is_control) {
+            return invalid("must not contain control characters");
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// A value read back from the database, where only parsed values are written.
+    pub(crate) fn trusted(text: String) -> Self {
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code (`DE`); lower case is accepted and upper-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let code = raw.trim();
+        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return invalid("must be a two-letter country code (ISO 3166-1 alpha-2, e.g. `DE`)");
+        }
+        Ok(Self(code.to_ascii_uppercase()))
+    }
+
+    pub(crate) fn trusted(code: String) -> Self {
+        Self(code)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an order goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippingAddress {
+    /// Who receives the parcel.
+    pub name: AddressText,
+    /// Street and number.
+    pub line1: AddressText,
+    pub city: AddressText,
+    pub postal_code: AddressText,
+    pub country: CountryCode,
+}
+
+/// The card a checkout pays with. It lives only in memory for the duration of the
+/// request: it is never written to the database nor logged (`Debug` shows the last four
+/// digits only). Orders checks its shape; payments decides whether it is valid.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Card {
+    number: String,
+    exp_month: i64,
+    exp_year: i64,
+    cvc: String,
+}
+
+impl Card {
+    /// A card number: 12 to 19 digits, spaces allowed between them.
+    pub fn parse_number(raw: &str) -> Result<String, Invalid> {
+        let digits: String = raw.chars().filter(|c| *c != ' ').collect();
+        if digits.is_empty() {
+            return invalid("must not be empty");
+        }
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("must contain only digits");
+        }
+        if !(12..=19).contains(&digits.len()) {
+            return invalid("must be 12 to 19 digits long");
+        }
+        Ok(digits)
+    }
+
+    /// A card verification code: digits, not empty.
+    pub fn parse_cvc(raw: &str) -> Result<String, Invalid> {
+        let cvc = raw.trim();
+        if cvc.is_empty() {
+            return invalid("must not be empty");
+        }
+        if cvc.len() > 8 || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("must be a few digits");
+        }
+        Ok(cvc.to_owned())
+    }
+
+    /// A card of parsed parts (see [`Card::parse_number`], [`Card::parse_cvc`]).
+    pub fn new(number: String, exp_month: i64, exp_year: i64, cvc: String) -> Self {
+        Self {
+            number,
+            exp_month,
+            exp_year,
+            cvc,
+        }
+    }
+
+    pub fn number(&self) -> &str {
+        &self.number
+    }
+
+    pub fn exp_month(&self) -> i64 {
+        self.exp_month
+    }
+
+    pub fn exp_year(&self) -> i64 {
+        self.exp_year
+    }
+
+    pub fn cvc(&self) -> &str {
+        &self.cvc
+    }
+
+    /// The last four digits, the only part of the number that is ever kept or shown.
+    pub fn last4(&self) -> &str {
+        &self.number[self.number.len().saturating_sub(4)..]
+    }
+}
+
+impl fmt::Debug for Card {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Card")
+            .field("last4", &self.last4())
+            .field("exp_month", &self.exp_month)
+            .field("exp_year", &self.exp_year)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a checkout request asks for, parsed.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub address: ShippingAddress,
+    pub card: Card,
+}
+
+impl Checkout {
+    /// A fingerprint of the request, stored with the order to tell "the same request
+    /// again" from "another request with a reused key". It covers the address and the
+    /// card's last four digits and expiry: never the full number nor the code, since a
+    /// plain hash of a card number can be reversed by trying every number.
+    pub fn fingerprint(&self) -> String {
+        let a = &self.address;
+        let canonical = serde_json::json!({
+            "shipping_address": {
+                "name": a.name.as_str(),
+                "line1": a.line1.as_str(),
+                "city": a.city.as_str(),
+                "postal_code": a.postal_code.as_str(),
+                "country": a.country.as_str(),
+            },
+            "card": {
+                "last4": self.card.last4(),
+                "exp_month": self.card.exp_month,
+                "exp_year": self.card.exp_year,
+            }
+        });
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The signed-in user who checks out, from the token's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// The user's id (the token's `sub`).
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// A three-letter ISO 4217 currency code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if raw.len() != 3 || !raw.bytes().all(|b| b.is_ascii_uppercase()) {
+            return invalid("must be a three-letter upper-case currency code");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One line of the cart, as the cart service shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CartLine {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i64,
+    /// `false` once the catalog deleted the product.
+    #[serde(default = "yes")]
+    pub available: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One line of an order: what was bought, at what price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Line {
+    /// The catalog's id of the product.
+    pub product_id: String,
+    /// The product's name when the order was placed.
+    pub name: String,
+    /// The price of one unit when the order was placed, in minor units.
+    #[schema(minimum = 0)]
+    pub unit_price_cents: i64,
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+}
+
+impl Line {
+    /// `unit_price_cents × quantity` (checked when the basket was made).
+    pub fn total_cents(&self) -> i64 {
+        self.unit_price_cents.saturating_mul(self.quantity)
+    }
+}
+
+/// Why a cart cannot be checked out: each names the cart line at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BasketError {
+    #[error("the cart is empty: add products before checking out")]
+    Empty,
+    /// A line's field is not usable (`cart.items[2].product_id`).
+    #[error("{field}: {message}")]
+    Line { field: String, message: String },
+}
+
+/// What a checkout buys: the cart's lines frozen with their prices, and the total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Basket {
+    pub lines: Vec<Line>,
+    pub total_cents: i64,
+    pub currency: Currency,
+}
+
+impl Basket {
+    /// The most lines one order may have.
+    pub const MAX_LINES: usize = 100;
+
+    /// The basket of a cart; refuses an empty cart, a product no longer sold, and lines
+    /// whose numbers make no sense.
+    pub fn from_cart(lines: Vec<CartLine>, currency: &str) -> Result<Self, BasketError> {
+        if lines.is_empty() {
+            return Err(BasketError::Empty);
+        }
+        let line_error = |i: usize, field: &str, message: &str| BasketError::Line {
+            field: format!("cart.items[{i}].{field}"),
+            message: message.to_owned(),
+        };
+        if lines.len() > Self::MAX_LINES {
+            return Err(BasketError::Line {
+                field: "cart".into(),
+                message: format!("an order has at most {} lines", Self::MAX_LINES),
+            });
+        }
+        let currency = Currency::parse(currency).map_err(|e| BasketError::Line {
+            field: "cart.currency".into(),
+            message: e.to_string(),
+        })?;
+        let mut total: i64 = 0;
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, line) in lines.into_iter().enumerate() {
+            if !line.available {
+                return Err(line_error(
+                    i,
+                    "product_id",
+                    "this product is no longer sold: remove it from the cart",
+                ));
+            }
+            if line.product_id.is_empty() {
+                return Err(line_error(i, "product_id", "is empty"));
+            }
+            if line.quantity < 1 {
+                return Err(line_error(i, "quantity", "must be at least 1"));
+            }
+            if line.unit_price_cents < 0 {
+                return Err(line_error(i, "unit_price_cents", "must not be negative"));
+            }
+            let line_total = line
+                .unit_price_cents
+                .checked_mul(line.quantity)
+                .ok_or_else(|| line_error(i, "quantity", "the line total is too large"))?;
+            total = total
+                .checked_add(line_total)
+                .ok_or_else(|| line_error(i, "quantity", "the order total is too large"))?;
+            out.push(Line {
+                product_id: line.product_id,
+                name: line.name,
+                unit_price_cents: line.unit_price_cents,
+                quantity: line.quantity,
+            });
+        }
+        if total <= 0 {
+            return Err(BasketError::Line {
+                field: "cart".into(),
+                message: "the order total must be more than 0".into(),
+            });
+        }
+        Ok(Self {
+            lines: out,
+            total_cents: total,
+            currency,
+        })
+    }
+}
+
+/// Where an order's saga stands. The happy path is
+/// `pending → reserving → authorizing → authorized → confirming → confirmed`; a failure
+/// before the payment is authorised (the pivot) goes `→ compensating → cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Recorded with its items; nothing asked of other services yet.
+    Pending,
+    /// Stock is being reserved.
+    Reserving,
+    /// Stock is reserved; the payment is being authorised.
+    Authorizing,
+    /// The payment is authorised (the pivot): the order will be confirmed.
+    Authorized,
+    /// The reservation is being committed and the payment captured.
+    Confirming,
+    /// Done: stock taken, payment captured.
+    Confirmed,
+    /// Being undone: the payment voided if it was authorised, the stock released.
+    Compensating,
+    /// Undone; `cancel_reason` says why.
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Reserving => "reserving",
+            Status::Authorizing => "authorizing",
+            Status::Authorized => "authorized",
+            Status::Confirming => "confirming",
+            Status::Confirmed => "confirmed",
+            Status::Compensating => "compensating",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => Status::Pending,
+            "reserving" => Status::Reserving,
+            "authorizing" => Status::Authorizing,
+            "authorized" => Status::Authorized,
+            "confirming" => Status::Confirming,
+            "confirmed" => Status::Confirmed,
+            "compensating" => Status::Compensating,
+            "cancelled" => Status::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether the saga has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Confirmed | Status::Cancelled)
+    }
+
+    /// Whether the payment is authorised, so the saga can only go forward.
+    pub fn is_past_pivot(self) -> bool {
+        matches!(self, Status::Authorized | Status::Confirming)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The call to another service the saga is at (or will make next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Inventory: reserve the items.
+    Reserve,
+    /// Payments: authorise the total.
+    Authorize,
+    /// Inventory: commit the reservation.
+    Commit,
+    /// Payments: capture the authorisation.
+    Capture,
+    /// Payments: void the authorisation (compensation after a reservation expired).
+    Void,
+    /// Inventory: release the reservation (compensation).
+    Release,
+    /// Nothing left to call.
+    Done,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Reserve => "reserve",
+            Step::Authorize => "authorize",
+            Step::Commit => "commit",
+            Step::Capture => "capture",
+            Step::Void => "void",
+            Step::Release => "release",
+            Step::Done => "done",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "reserve" => Step::Reserve,
+            "authorize" => Step::Authorize,
+            "commit" => Step::Commit,
+            "capture" => Step::Capture,
+            "void" => Step::Void,
+            "release" => Step::Release,
+            "done" => Step::Done,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an order was cancelled (the `reason` of `order.cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The card was declined, or payments found it invalid.
+    PaymentDeclined,
+    /// Some item was short of stock.
+    InsufficientStock,
+    /// Payments kept failing transiently.
+    PaymentError,
+    /// The stock reservation expired before the order could be confirmed.
+    Expired,
+    /// The checkout stopped before the payment (a crash, or inventory unreachable).
+    Interrupted,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::PaymentDeclined => "payment_declined",
+            CancelReason::InsufficientStock => "insufficient_stock",
+            CancelReason::PaymentError => "payment_error",
+            CancelReason::Expired => "expired",
+            CancelReason::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "payment_declined" => CancelReason::PaymentDeclined,
+            "insufficient_stock" => CancelReason::InsufficientStock,
+            "payment_error" => CancelReason::PaymentError,
+            "expired" => CancelReason::Expired,
+            "interrupted" => CancelReason::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// The answer a checkout got, kept with the order once the saga has settled it, so that
+/// the same request again gets the same answer: an HTTP status and a JSON body (the
+/// order, or a problem document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// An order and where its saga stands: everything the saga needs to go on after a crash.
+/// The card is not here; it never leaves the request that brought it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer: Customer,
+    /// The client's key; unique per user.
+    pub idempotency_key: String,
+    /// [`Checkout::fingerprint`] of the request that placed the order.
+    pub fingerprint: String,
+    pub lines: Vec<Line>,
+    pub total_cents: i64,
+    pub currency: String,
+    pub address: ShippingAddress,
+    pub status: Status,
+    pub step: Step,
+    /// Calls made at the current step.
+    pub attempts: i64,
+    pub cancel_reason: Option<CancelReason>,
+    /// The payment's authorisation, once the pivot is passed.
+    pub authorization_id: Option<String>,
+    /// The checkout's answer, once it is known.
+    pub answer: Option<Answer>,
+    /// Why the last call failed, for operators.
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub confirmed_at: Option<String>,
+    pub cancelled_at: Option<String>,
+}
+
+impl Order {
+    /// A new order, `pending`, for `basket`, placed by `customer` with `checkout`.
+    pub fn place(
+        id: OrderId,
+        customer: Customer,
+        key: &IdempotencyKey,
+        checkout: &Checkout,
+        basket: Basket,
+        now: String,
+    ) -> Self {
+        Self {
+            id,
+            customer,
+            idempotency_key: key.as_str().to_owned(),
+            fingerprint: checkout.fingerprint(),
+            lines: basket.lines,
+            total_cents: basket.total_cents,
+            currency: basket.currency.as_str().to_owned(),
+            address: checkout.address.clone(),
+            status: Status::Pending,
+            step: Step::Reserve,
+            attempts: 0,
+            cancel_reason: None,
+            authorization_id: None,
+            answer: None,
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+            confirmed_at: None,
+            cancelled_at: None,
+        }
+    }
+}
+
+/// A page of a listing: `page` from 1, `per_page` 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    page: u32,
+    per_page: u32,
+}
+
+impl Page {
+    pub const DEFAULT_PER_PAGE: u32 = 20;
+    pub const MAX_PER_PAGE: u32 = 100;
+
+    pub fn new(page: u32, per_page: u32) -> Result<Self, (&'static str, Invalid)> {
+        if page == 0 {
+            return Err(("page", Invalid("must be 1 or more".into())));
+        }
+        if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
+            return Err((
+                "per_page",
+                Invalid(format!("must be between 1 and {}", Self::MAX_PER_PAGE)),
+            ));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    pub fn page(self) -> u32 {
+        self.page
+    }
+
+    pub fn per_page(self) -> u32 {
+        self.per_page
+    }
+
+    /// Rows to skip.
+    pub fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address() -> ShippingAddress {
+        ShippingAddress {
+            name: AddressText::parse("Sam Shopper").unwrap(),
+            line1: AddressText::parse("1 Market Street").unwrap(),
+            city: AddressText::parse("Springfield").unwrap(),
+            postal_code: AddressText::parse("12345").unwrap(),
+            country: CountryCode::parse("us").unwrap(),
+        }
+    }
+
+    fn card(number: &str) -> Card {
+        Card::new(Card::parse_number(number).unwrap(), 12, 2099, "123".into())
+    }
+
+    fn cart_line(product_id: &str, price: i64, quantity: i64) -> CartLine {
+        CartLine {
+            product_id: product_id.into(),
+            name: "Mug".into(),
+            unit_price_cents: price,
+            quantity,
+            available: true,
+        }
+    }
+
+    #[test]
+    fn order_ids_are_uuids() {
+        let id = OrderId::new();
+        assert_eq!(OrderId::parse(id.as_str()), Some(id.clone()));
+        for bad in ["", "x", "not-a-uuid", "0193a5c2-7b1e-7cc0-9f1d"] {
+            assert_eq!(OrderId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_printable_text() {
+        assert_eq!(IdempotencyKey::parse(Some("k-1")).unwrap().as_str(), "k-1");
+        assert!(IdempotencyKey::parse(Some(&"k".repeat(255))).is_ok());
+        for (bad, why) in [
+            (None, "missing"),
+            (Some(""), "empty"),
+            (Some("a\tb"), "control character"),
+            (Some("é"), "not ASCII"),
+        ] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{why}");
+        }
+        assert!(IdempotencyKey::parse(Some(&"k".repeat(256))).is_err());
+    }
+
+    #[test]
+    fn address_lines_are_trimmed_and_bounded() {
+        assert_eq!(
+            AddressText::parse("  Main St ").unwrap().as_str(),
+            "Main St"
+        );
+        assert!(AddressText::parse(&"x".repeat(200)).is_ok());
+        for bad in ["", "   ", "a\nb", &"x".repeat(201)] {
+            assert!(AddressText::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn countries_are_two_letters() {
+        assert_eq!(CountryCode::parse("de").unwrap().as_str(), "DE");
+        for bad in ["", "D", "DEU", "1A", "D-"] {
+            assert!(CountryCode::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn card_numbers_and_codes_are_digits() {
+        assert_eq!(
+            Card::parse_number("4242 4242 4242 4242").unwrap(),
+            "4242424242424242"
+        );
+        for bad in [
+            "",
+            "   ",
+            "4242-4242-4242-4242",
+            "42424242424",
+            &"4".repeat(20),
+        ] {
+            assert!(Card::parse_number(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Card::parse_cvc("123").unwrap(), "123");
+        for bad in ["", "12a", "123456789"] {
+            assert!(Card::parse_cvc(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_card_never_prints_its_number_or_code() {
+        let shown = format!("{:?}", card("4000000000009995"));
+        assert!(shown.contains("9995"), "{shown}");
+        assert!(!shown.contains("400000000000"), "{shown}");
+        assert!(!shown.contains("123"), "{shown}");
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart_without_the_card_number() {
+        let a = Checkout {
+            address: address(),
+            card: card("4242424242424242"),
+        };
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+        let mut other_city = a.clone();
+        other_city.address.city = AddressText::parse("Shelbyville").unwrap();
+        assert_ne!(a.fingerprint(), other_city.fingerprint());
+        let other_card = Checkout {
+            card: card("4000000000000002"),
+            ..a.clone()
+        };
+        assert_ne!(a.fingerprint(), other_card.fingerprint());
+        let digest_of_number = Sha256::digest(b"4242424242424242");
+        let hex: String = digest_of_number
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(a.fingerprint(), hex);
+    }
+
+    #[test]
+    fn a_basket_freezes_prices_and_totals_them() {
+        let b = Basket::from_cart(vec![cart_line("a", 1299, 2), cart_line("b", 500, 1)], "USD")
+            .unwrap();
+        assert_eq!(b.total_cents, 3098);
+        assert_eq!(b.lines[0].total_cents(), 2598);
+        assert_eq!(b.currency.as_str(), "USD");
+    }
+
+    #[test]
+    fn a_basket_refuses_what_cannot_be_bought() {
+        assert_eq!(Basket::from_cart(vec![], "USD"), Err(BasketError::Empty));
+        let gone = CartLine {
+            available: false,
+            ..cart_line("b", 100, 1)
+        };
+        let cases: Vec<(Vec<CartLine>, &str, &str)> = vec![
+            (
+                vec![cart_line("a", 100, 1), gone],
+                "USD",
+                "cart.items[1].product_id",
+            ),
+            (
+                vec![cart_line("a", 100, 0)],
+                "USD",
+                "cart.items[0].quantity",
+            ),
+            (
+                vec![cart_line("a", -1, 1)],
+                "USD",
+                "cart.items[0].unit_price_cents",
+            ),
+            (
+                vec![cart_line("a", i64::MAX, 2)],
+                "USD",
+                "cart.items[0].quantity",
+            ),
+            (vec![cart_line("a", 100, 1)], "usd", "cart.currency"),
+            (vec![cart_line("a", 0, 1)], "USD", "cart"),
+        ];
+        for (lines, currency, field) in cases {
+            match Basket::from_cart(lines, currency) {
+                Err(BasketError::Line { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn statuses_steps_and_reasons_round_trip() {
+        for s in [
+            Status::Pending,
+            Status::Reserving,
+            Status::Authorizing,
+            Status::Authorized,
+            Status::Confirming,
+            Status::Confirmed,
+            Status::Compensating,
+            Status::Cancelled,
+        ] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!(Status::Confirmed.is_terminal() && Status::Cancelled.is_terminal());
+        assert!(Status::Authorized.is_past_pivot() && Status::Confirming.is_past_pivot());
+        assert!(!Status::Authorizing.is_past_pivot());
+        for s in [
+            Step::Reserve,
+            Step::Authorize,
+            Step::Commit,
+            Step::Capture,
+            Step::Void,
+            Step::Release,
+            Step::Done,
+        ] {
+            assert_eq!(Step::parse(s.as_str()), Some(s));
+        }
+        for r in [
+            CancelReason::PaymentDeclined,
+            CancelReason::InsufficientStock,
+            CancelReason::PaymentError,
+            CancelReason::Expired,
+            CancelReason::Interrupted,
+        ] {
+            assert_eq!(CancelReason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let p = Page::new(3, 10).unwrap();
+        assert_eq!(p.offset(), 20);
+        assert_eq!(Page::new(0, 10).unwrap_err().0, "page");
+        assert_eq!(Page::new(1, 0).unwrap_err().0, "per_page");
+        assert_eq!(Page::new(1, 101).unwrap_err().0, "per_page");
+    }
+}

@@ -1,0 +1,503 @@
+//! Orders' HTTP API under `/api/orders`: checkout, and a user's orders. Handlers, their
+//! request and response bodies, and the OpenAPI document they make up.
+
+use crate::{
+    clients::Services,
+    domain::{
+        AddressText, Answer, BasketError, Card, Checkout, CountryCode, Customer, IdempotencyKey,
+        Invalid, Order, OrderId, Page, ShippingAddress,
+    },
+    error::{IDEMPOTENCY_KEY, OrdersError},
+    saga::Saga,
+    store::Store,
+    view::{CheckoutProblem, OrderPage, OrderView},
+};
+use axum::{
+    extract::{FromRef, Path, State},
+    http::{HeaderMap, header},
+};
+use events::now_rfc3339;
+use platform::{
+    FieldError, Problem,
+    auth::{User, Verifier},
+    extract::{Json, Query},
+};
+use serde::Deserialize;
+use utoipa::{
+    IntoParams, Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub saga: Saga,
+    pub services: Services,
+    pub verifier: Verifier,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bazaar orders",
+        description = "Orders and checkout. A checkout turns the signed-in user's cart into \
+            an order through a saga: stock is reserved (inventory), the payment authorised \
+            (payments), then the reservation committed and the payment captured. A checkout \
+            that fails is undone (payment voided, stock released) and its order cancelled; \
+            nothing is charged. Every checkout carries an `Idempotency-Key`: the same key \
+            with the same body always gets the first answer, and never a second order or \
+            charge. The card is used for the payment only and never stored. Events: \
+            `bazaar.orders.order.placed.v1`, `bazaar.orders.order.confirmed.v1`, \
+            `bazaar.orders.order.cancelled.v1`. Errors are RFC 9457 problem documents \
+            (`application/problem+json`); validation problems list each bad field in \
+            `errors`, the body as a whole being named `body`."
+    ),
+    tags(
+        (name = "checkout", description = "Turning the cart into a paid order."),
+        (name = "orders", description = "The signed-in user's orders.")
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Orders' routes and their OpenAPI document.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(checkout))
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .with_state(state)
+}
+
+/// A checkout: how to pay and where to ship. What is bought is the user's cart.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CheckoutRequest {
+    /// The card to pay with.
+    pub payment: PaymentRequest,
+    /// Where to ship the order.
+    pub shipping_address: AddressRequest,
+}
+
+/// The card to pay with. Used for this checkout's payment only; never stored.
+#[derive(Deserialize, ToSchema)]
+pub struct PaymentRequest {
+    /// 12 to 19 digits (spaces allowed). Test cards: `4242424242424242` succeeds,
+    /// `4000000000000002` is declined, `4000000000009995` is declined for insufficient
+    /// funds, `4000000000000119` fails transiently.
+    #[schema(example = "4242424242424242")]
+    pub card_number: String,
+    /// 1 to 12 (checked by payments).
+    #[schema(example = 12)]
+    pub exp_month: i64,
+    /// Four digits, not in the past (checked by payments).
+    #[schema(example = 2030)]
+    pub exp_year: i64,
+    /// 3 or 4 digits (checked by payments).
+    #[schema(example = "123")]
+    pub cvc: String,
+}
+
+impl std::fmt::Debug for PaymentRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PaymentRequest { .. }")
+    }
+}
+
+/// Where to ship. Each line 1 to 200 characters.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddressRequest {
+    /// Who receives the parcel.
+    #[schema(example = "Sam Shopper", max_length = 200)]
+    pub name: String,
+    /// Street and number.
+    #[schema(example = "1 Market Street", max_length = 200)]
+    pub line1: String,
+    #[schema(example = "Springfield", max_length = 200)]
+    pub city: String,
+    #[schema(example = "12345", max_length = 200)]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 (`DE`, `us`).
+    #[schema(example = "US", min_length = 2, max_length = 2)]
+    pub country: String,
+}
+
+impl CheckoutRequest {
+    /// The request as domain values; every bad field is reported at once.
+    fn parse(self) -> Result<Checkout, OrdersError> {
+        let mut errors = Vec::new();
+        let a = self.shipping_address;
+        let mut text = |name: &str, raw: &str| {
+            field(
+                &mut errors,
+                &format!("shipping_address.{name}"),
+                AddressText::parse(raw),
+            )
+        };
+        let name = text("name", &a.name);
+        let line1 = text("line1", &a.line1);
+        let city = text("city", &a.city);
+        let postal_code = text("postal_code", &a.postal_code);
+        let country = field(
+            &mut errors,
+            "shipping_address.country",
+            CountryCode::parse(&a.country),
+        );
+        let p = self.payment;
+        let number = field(
+            &mut errors,
+            "payment.card_number",
+            Card::parse_number(&p.card_number),
+        );
+        let cvc = field(&mut errors, "payment.cvc", Card::parse_cvc(&p.cvc));
+        match (name, line1, city, postal_code, country, number, cvc) {
+            (
+                Some(name),
+                Some(line1),
+                Some(city),
+                Some(postal_code),
+                Some(country),
+                Some(number),
+                Some(cvc),
+            ) => Ok(Checkout {
+                address: ShippingAddress {
+                    name,
+                    line1,
+                    city,
+                    postal_code,
+                    country,
+                },
+                card: Card::new(number, p.exp_month, p.exp_year, cvc),
+            }),
+            _ => Err(OrdersError::Invalid(errors)),
+        }
+    }
+}
+
+/// The parsed value, or `None` with the problem noted against `name`.
+fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
+    parsed
+        .map_err(|e| errors.push(FieldError::new(name, e.to_string())))
+        .ok()
+}
+
+/// Which page of orders to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrdersParams {
+    /// The page, from 1. Default 1.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Orders per page, 1 to 100. Default 20.
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+}
+
+impl ListOrdersParams {
+    fn parse(self) -> Result<Page, OrdersError> {
+        Page::new(
+            self.page.unwrap_or(1),
+            self.per_page.unwrap_or(Page::DEFAULT_PER_PAGE),
+        )
+        .map_err(|(name, e)| OrdersError::invalid(name, e.to_string()))
+    }
+}
+
+/// The `Idempotency-Key` header, parsed; 400 naming it when missing or malformed.
+fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, OrdersError> {
+    let bad = |e: Invalid| OrdersError::BadHeader {
+        header: IDEMPOTENCY_KEY,
+        message: e.to_string(),
+    };
+    let raw = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            bad(Invalid(
+                "may contain only printable ASCII characters".into(),
+            ))
+        })?),
+    };
+    IdempotencyKey::parse(raw).map_err(bad)
+}
+
+/// The request's own bearer token (already verified by the `User` extractor), to read
+/// the user's cart as the user.
+fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or(OrdersError::NotACustomer)
+}
+
+/// Checks out the signed-in user's cart: reserves the stock, takes the payment, and
+/// answers with the confirmed order. The card is used for this payment only. A failed
+/// checkout cancels its order and charges nothing. The same `Idempotency-Key` with the
+/// same body gets the first request's answer (waiting up to ~15 s while the first is
+/// still running); with a different body it is refused.
+#[utoipa::path(
+    post,
+    path = "/api/orders/checkout",
+    tag = "checkout",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "A unique key per checkout (1 to 255 printable ASCII characters), e.g. a UUID. Sending the same request again with it returns the first answer.")),
+    request_body(content = CheckoutRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The order is confirmed: stock taken, payment captured", body = OrderView,
+            headers(("Location" = String, description = "The order's URL"))),
+        (status = 202, description = "The payment is authorised but the last step could not be finished yet; the order will be confirmed shortly (poll its URL)", body = OrderView,
+            headers(("Location" = String, description = "The order's URL"))),
+        (status = 400, description = "The `Idempotency-Key` header is missing or malformed (named in `errors`), or the body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "The card was declined (`urn:bazaar:problem:card-declined`, with `decline_code`); the order was cancelled", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 403, description = "The token is not a customer's (a service token)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`) or its reservation expired (`urn:bazaar:problem:reservation-expired`)", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty (`cart`) or holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`) or inventory could not be reached (`urn:bazaar:problem:inventory-unavailable`): the order was cancelled, nothing charged. Or the cart could not be read (no order was placed). Retry with a new key", body = CheckoutProblem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+async fn checkout(
+    State(app): State<AppState>,
+    User(claims): User,
+    headers: HeaderMap,
+    Json(body): Json<CheckoutRequest>,
+) -> Result<Answer, OrdersError> {
+    if claims.is_service() {
+        return Err(OrdersError::NotACustomer);
+    }
+    let key = idempotency_key(&headers)?;
+    let checkout = body.parse()?;
+    let fingerprint = checkout.fingerprint();
+    let customer = Customer {
+        id: claims.sub.clone(),
+        email: claims.email.clone(),
+        name: claims.name.clone(),
+    };
+    if let Some(existing) = app.store.find_by_key(&customer.id, key.as_str()).await? {
+        return app.saga.replay(existing, &fingerprint).await;
+    }
+
+    let cart =
+        app.services
+            .cart(bearer(&headers)?)
+            .await
+            .map_err(|e| OrdersError::Unavailable {
+                service: "cart",
+                cause: e.to_string(),
+            })?;
+    let basket = match crate::domain::Basket::from_cart(cart.items, &cart.currency) {
+        Ok(basket) => basket,
+        Err(e) => {
+            // A first request with this key may have finished meanwhile and emptied the
+            // cart: then this one gets its answer.
+            if let Some(existing) = app.store.find_by_key(&customer.id, key.as_str()).await? {
+                return app.saga.replay(existing, &fingerprint).await;
+            }
+            return Err(match e {
+                BasketError::Empty => OrdersError::EmptyCart,
+                BasketError::Line { field, message } => OrdersError::invalid(field, message),
+            });
+        }
+    };
+
+    let order = Order::place(
+        OrderId::new(),
+        customer,
+        &key,
+        &checkout,
+        basket,
+        now_rfc3339(),
+    );
+    let claim = app.saga.claim(&order.id).ok_or(OrdersError::InProgress)?;
+    if !app.store.place(&order).await? {
+        // Another request with this key placed its order first: answer from it.
+        drop(claim);
+        let existing = app
+            .store
+            .find_by_key(&order.customer.id, key.as_str())
+            .await?
+            .ok_or(OrdersError::InProgress)?;
+        return app.saga.replay(existing, &fingerprint).await;
+    }
+    tracing::info!(order_id = %order.id, total_cents = order.total_cents, lines = order.lines.len(), "order placed");
+    app.saga.checkout(claim, order, checkout.card).await
+}
+
+/// Lists the signed-in user's orders, newest first, in every state.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(ListOrdersParams),
+    responses(
+        (status = 200, description = "One page of the user's orders and how many there are", body = OrderPage),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`page` or `per_page` is out of range (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+async fn list_orders(
+    State(app): State<AppState>,
+    User(claims): User,
+    Query(params): Query<ListOrdersParams>,
+) -> Result<Json<OrderPage>, OrdersError> {
+    let page = params.parse()?;
+    let (orders, total) = app.store.list_for_user(&claims.sub, page).await?;
+    Ok(Json(OrderPage {
+        items: orders.iter().map(OrderView::from).collect(),
+        total,
+        page: page.page(),
+        per_page: page.per_page(),
+    }))
+}
+
+/// Gets one of the signed-in user's orders. Another user's order is not found.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The user has no such order", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %claims.sub, order_id = %id))]
+async fn get_order(
+    State(app): State<AppState>,
+    User(claims): User,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, OrdersError> {
+    let order_id = OrderId::parse(&id).ok_or_else(|| OrdersError::NotFound(id.clone()))?;
+    app.store
+        .get_for_user(&order_id, &claims.sub)
+        .await?
+        .map(|o| Json(OrderView::from(&o)))
+        .ok_or(OrdersError::NotFound(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    fn body(value: serde_json::Value) -> CheckoutRequest {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn good() -> serde_json::Value {
+        json!({
+            "payment": {"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+            "shipping_address": {"name": "Sam", "line1": "1 Main St", "city": "Springfield",
+                "postal_code": "12345", "country": "us"}
+        })
+    }
+
+    fn fields(err: OrdersError) -> Vec<String> {
+        match err {
+            OrdersError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request_becomes_a_checkout() {
+        let c = body(good()).parse().unwrap();
+        assert_eq!(c.address.country.as_str(), "US");
+        assert_eq!(c.card.number(), "4242424242424242");
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let mut v = good();
+        v["shipping_address"]["name"] = json!(" ");
+        v["shipping_address"]["city"] = json!("x".repeat(201));
+        v["shipping_address"]["country"] = json!("USA");
+        v["payment"]["card_number"] = json!("");
+        v["payment"]["cvc"] = json!("");
+        assert_eq!(
+            fields(body(v).parse().unwrap_err()),
+            [
+                "shipping_address.name",
+                "shipping_address.city",
+                "shipping_address.country",
+                "payment.card_number",
+                "payment.cvc"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_key_header_is_required_and_bounded() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(
+            idempotency_key(&h),
+            Err(OrdersError::BadHeader {
+                header: IDEMPOTENCY_KEY,
+                ..
+            })
+        ));
+        h.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("k-1"));
+        assert_eq!(idempotency_key(&h).unwrap().as_str(), "k-1");
+        h.insert(
+            IDEMPOTENCY_KEY,
+            HeaderValue::from_str(&"k".repeat(256)).unwrap(),
+        );
+        assert!(idempotency_key(&h).is_err());
+        h.insert(IDEMPOTENCY_KEY, HeaderValue::from_bytes(b"\xff").unwrap());
+        assert!(idempotency_key(&h).is_err());
+    }
+
+    #[test]
+    fn pages_default_and_are_bounded() {
+        let p = ListOrdersParams::default().parse().unwrap();
+        assert_eq!((p.page(), p.per_page()), (1, 20));
+        let bad = ListOrdersParams {
+            per_page: Some(101),
+            ..Default::default()
+        };
+        assert_eq!(fields(bad.parse().unwrap_err()), ["per_page"]);
+    }
+
+    #[test]
+    fn the_payment_never_prints() {
+        let p: PaymentRequest = serde_json::from_value(good()["payment"].clone()).unwrap();
+        assert!(!format!("{p:?}").contains("4242"));
+    }
+}

@@ -1,0 +1,673 @@
+//! The checkout saga, orchestrated and persisted: reserve the stock, authorise the
+//! payment (the pivot), then commit the reservation and capture the payment. Every step
+//! is written to the order before and after its call, so a crash at any point leaves an
+//! order the recovery worker can finish: backwards (release, cancel) before the pivot,
+//! forwards (commit, capture, confirm) after it.
+//!
+//! Transient failures (no answer, 5xx, timeouts) are retried — every call is idempotent,
+//! keyed by the order id. Refusals (402, 409, 422) are business outcomes and compensate,
+//! in reverse order: void the payment if it was authorised, release the stock, cancel.
+
+use crate::{
+    clients::{CallError, Services},
+    domain::{Answer, CancelReason, Card, Order, OrderId, Status, Step},
+    error::OrdersError,
+    events::Announce,
+    store::Store,
+    view,
+};
+use events::{envelope::to_rfc3339, now_rfc3339};
+use platform::shutdown::Shutdown;
+use serde_json::Value;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// Calls a checkout request makes at one step before it gives the step up (the
+/// authorisation has its own budget, `payment_retries`).
+const STEP_ATTEMPTS: u32 = 3;
+/// Calls per step in one pass of the recovery worker; its next pass tries again.
+const RECOVERY_ATTEMPTS: u32 = 1;
+/// Orders the recovery worker takes on in one pass.
+const RECOVERY_BATCH: i64 = 20;
+/// How often a request waiting for another request's checkout looks at the order.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
+/// How the saga paces itself.
+#[derive(Debug, Clone)]
+pub struct SagaSettings {
+    /// Retries of an authorisation that failed transiently.
+    pub payment_retries: u32,
+    /// How long an order may go without progress before recovery takes it over.
+    pub recovery_after: Duration,
+    /// How often recovery looks.
+    pub recovery_interval: Duration,
+    /// How long a request waits for a checkout another request is driving.
+    pub wait_bound: Duration,
+}
+
+/// The saga's driver: runs checkouts, answers repeated requests, recovers stuck orders.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Saga {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    services: Services,
+    settings: SagaSettings,
+    /// Orders driven by this process right now (a request or recovery): recovery leaves
+    /// them alone.
+    live: Mutex<HashSet<OrderId>>,
+}
+
+/// The right to drive one order in this process; dropping it gives the right up.
+pub struct Claim {
+    inner: Arc<Inner>,
+    id: OrderId,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// A call of the saga to another service.
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    Reserve,
+    Authorize(&'a Card),
+    Commit,
+    Capture,
+    Void,
+    Release,
+}
+
+/// What became of a step's calls.
+enum Outcome {
+    /// It succeeded; an authorisation gives its id.
+    Done(Option<String>),
+    /// The other service refused it.
+    Refused { status: u16, problem: Value },
+    /// It kept failing transiently.
+    GaveUp(String),
+    /// Another driver moved the order meanwhile; this one stops.
+    Lost,
+}
+
+impl Saga {
+    /// A driver writing through `store` and calling `services`.
+    pub fn new(store: Store, services: Services, settings: SagaSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                services,
+                settings,
+                live: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Claims an order for this process; `None` if it is being driven here already.
+    pub fn claim(&self, id: &OrderId) -> Option<Claim> {
+        let mut live = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        live.insert(id.clone()).then(|| Claim {
+            inner: self.inner.clone(),
+            id: id.clone(),
+        })
+    }
+
+    /// Drives a freshly placed order to its end and returns the checkout's answer. The
+    /// saga runs in a task of its own, so that a client hanging up (or the request's
+    /// timeout) cannot stop it between two steps.
+    pub async fn checkout(
+        &self,
+        claim: Claim,
+        order: Order,
+        card: Card,
+    ) -> Result<Answer, OrdersError> {
+        let this = self.clone();
+        let saga = async move {
+            let _claim = claim;
+            let id = order.id.clone();
+            let result = this.run(order, card).await;
+            if let Err(e) = &result {
+                tracing::error!(order_id = %id, error = %e, "checkout stopped; recovery will finish it");
+            }
+            result
+        };
+        // The saga's logs stay in the request's span (its request id).
+        let task = tokio::spawn(saga.instrument(tracing::Span::current()));
+        task.await?
+    }
+
+    /// The answer to a request repeating the one that placed `existing` (same user, same
+    /// key): the first request's answer if the body is the same, once its checkout has
+    /// settled (waiting for it a bounded time).
+    pub async fn replay(&self, existing: Order, fingerprint: &str) -> Result<Answer, OrdersError> {
+        if existing.fingerprint != fingerprint {
+            return Err(OrdersError::KeyReused);
+        }
+        self.wait_for_answer(existing).await
+    }
+
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    async fn run(&self, mut order: Order, card: Card) -> Result<Answer, OrdersError> {
+        // 1. Reserve the stock.
+        if !self
+            .step(
+                &mut order,
+                Status::Reserving,
+                Step::Reserve,
+                "reserving stock",
+            )
+            .await?
+        {
+            return self.settled(&order.id).await;
+        }
+        match self
+            .attempt(&mut order, Call::Reserve, STEP_ATTEMPTS)
+            .await?
+        {
+            Outcome::Done(_) => {}
+            Outcome::Refused {
+                status: 409,
+                problem,
+            } => {
+                let answer = view::insufficient_stock(&order, &problem);
+                return self
+                    .compensate(
+                        order,
+                        CancelReason::InsufficientStock,
+                        answer,
+                        STEP_ATTEMPTS,
+                    )
+                    .await;
+            }
+            Outcome::Refused { status, problem } => {
+                tracing::error!(status, problem = %problem, "inventory refused the reservation unexpectedly");
+                let answer = view::inventory_unavailable(&order);
+                return self
+                    .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
+                    .await;
+            }
+            Outcome::GaveUp(why) => {
+                tracing::warn!(error = %why, "inventory kept failing; cancelling");
+                let answer = view::inventory_unavailable(&order);
+                return self
+                    .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
+                    .await;
+            }
+            Outcome::Lost => return self.settled(&order.id).await,
+        }
+
+        // 2. Authorise the payment: the pivot.
+        if !self
+            .step(
+                &mut order,
+                Status::Authorizing,
+                Step::Authorize,
+                "stock reserved; authorising the payment",
+            )
+            .await?
+        {
+            return self.settled(&order.id).await;
+        }
+        let attempts = 1 + self.inner.settings.payment_retries;
+        let authorized = self
+            .attempt(&mut order, Call::Authorize(&card), attempts)
+            .await?;
+        // The card is not needed any more, whatever happened.
+        drop(card);
+        let authorization_id = match authorized {
+            Outcome::Done(Some(id)) => id,
+            Outcome::Refused {
+                status: 402,
+                problem,
+            } => {
+                let answer = view::declined(&order, &problem);
+                return self
+                    .compensate(order, CancelReason::PaymentDeclined, answer, STEP_ATTEMPTS)
+                    .await;
+            }
+            Outcome::Refused {
+                status: 422,
+                problem,
+            } if problem["type"].as_str() == Some("urn:bazaar:problem:validation") => {
+                let answer = view::invalid_card(&order, &problem);
+                return self
+                    .compensate(order, CancelReason::PaymentDeclined, answer, STEP_ATTEMPTS)
+                    .await;
+            }
+            Outcome::Refused { status, problem } => {
+                tracing::error!(status, problem = %problem, "payments refused the authorisation unexpectedly");
+                let answer = view::payment_unavailable(&order);
+                return self
+                    .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
+                    .await;
+            }
+            Outcome::Done(None) | Outcome::GaveUp(_) => {
+                tracing::warn!(attempts, "payments kept failing; cancelling");
+                let answer = view::payment_unavailable(&order);
+                return self
+                    .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
+                    .await;
+            }
+            Outcome::Lost => return self.settled(&order.id).await,
+        };
+        let from = (order.status, order.step);
+        order.status = Status::Authorized;
+        order.step = Step::Commit;
+        order.attempts = 0;
+        order.last_error = None;
+        order.authorization_id = Some(authorization_id.clone());
+        if !self
+            .inner
+            .store
+            .save(&mut order, from, "payment authorised", None)
+            .await?
+        {
+            // Recovery (elsewhere) cancelled the order while payments was answering: the
+            // authorisation must not hold the customer's money.
+            tracing::warn!("order cancelled during its authorisation; voiding it");
+            if let Err(e) = self.inner.services.void(&order, &authorization_id).await {
+                tracing::error!(authorization_id = %authorization_id, error = %e, "could not void an orphaned authorisation");
+            }
+            return self.settled(&order.id).await;
+        }
+        tracing::info!(total_cents = order.total_cents, "payment authorised");
+
+        // 3. Commit the stock and capture the payment.
+        self.confirm(order, STEP_ATTEMPTS).await
+    }
+
+    /// Goes forward from the pivot: commit the reservation, capture the payment, confirm
+    /// the order (with `order.confirmed`). A step that keeps failing leaves the order for
+    /// recovery and answers 202.
+    async fn confirm(&self, mut order: Order, attempts: u32) -> Result<Answer, OrdersError> {
+        if order.status == Status::Authorized
+            && !self
+                .step(
+                    &mut order,
+                    Status::Confirming,
+                    Step::Commit,
+                    "confirming: committing the reservation",
+                )
+                .await?
+        {
+            return self.settled(&order.id).await;
+        }
+        if order.step == Step::Commit {
+            match self.attempt(&mut order, Call::Commit, attempts).await? {
+                Outcome::Done(_) => {
+                    if !self
+                        .step(
+                            &mut order,
+                            Status::Confirming,
+                            Step::Capture,
+                            "reservation committed; capturing the payment",
+                        )
+                        .await?
+                    {
+                        return self.settled(&order.id).await;
+                    }
+                }
+                Outcome::Refused {
+                    status: 404 | 409,
+                    problem,
+                } => {
+                    // The stock is no longer held (the reservation expired): the order
+                    // cannot be filled, so the uncaptured payment is voided.
+                    tracing::warn!(problem = %problem, "the reservation is gone; voiding the payment");
+                    let answer = view::expired(&order);
+                    return self
+                        .compensate(order, CancelReason::Expired, answer, attempts)
+                        .await;
+                }
+                Outcome::Refused { status, problem } => {
+                    tracing::error!(status, problem = %problem, "inventory refused the commit; recovery will retry");
+                    return Ok(view::in_progress(&order));
+                }
+                Outcome::GaveUp(why) => {
+                    tracing::warn!(error = %why, "could not commit the reservation yet; recovery will retry");
+                    return Ok(view::in_progress(&order));
+                }
+                Outcome::Lost => return self.settled(&order.id).await,
+            }
+        }
+        if order.step == Step::Capture {
+            match self.attempt(&mut order, Call::Capture, attempts).await? {
+                Outcome::Done(_) => {}
+                Outcome::Refused { status, problem } => {
+                    tracing::error!(status, problem = %problem, "payments refused the capture; recovery will retry, an operator should look");
+                    return Ok(view::in_progress(&order));
+                }
+                Outcome::GaveUp(why) => {
+                    tracing::warn!(error = %why, "could not capture the payment yet; recovery will retry");
+                    return Ok(view::in_progress(&order));
+                }
+                Outcome::Lost => return self.settled(&order.id).await,
+            }
+        }
+        let from = (order.status, order.step);
+        order.status = Status::Confirmed;
+        order.step = Step::Done;
+        order.attempts = 0;
+        order.last_error = None;
+        order.confirmed_at = Some(now_rfc3339());
+        let answer = view::confirmed(&order);
+        order.answer = Some(answer.clone());
+        if !self
+            .inner
+            .store
+            .save(
+                &mut order,
+                from,
+                "order confirmed",
+                Some(Announce::Confirmed),
+            )
+            .await?
+        {
+            return self.settled(&order.id).await;
+        }
+        tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order confirmed");
+        Ok(answer)
+    }
+
+    /// Undoes a checkout that failed: records the reason and the answer, then voids the
+    /// payment (if authorised) and releases the stock, and cancels the order.
+    async fn compensate(
+        &self,
+        mut order: Order,
+        reason: CancelReason,
+        answer: Answer,
+        attempts: u32,
+    ) -> Result<Answer, OrdersError> {
+        let from = (order.status, order.step);
+        order.status = Status::Compensating;
+        order.step = if order.authorization_id.is_some() {
+            Step::Void
+        } else {
+            Step::Release
+        };
+        order.attempts = 0;
+        order.cancel_reason = Some(reason);
+        order.answer = Some(answer);
+        let detail = format!("compensating: {}", reason.as_str());
+        if !self
+            .inner
+            .store
+            .save(&mut order, from, &detail, None)
+            .await?
+        {
+            return self.settled(&order.id).await;
+        }
+        tracing::info!(order_id = %order.id, reason = reason.as_str(), "checkout failed; compensating");
+        self.finish_compensation(order, attempts).await
+    }
+
+    /// The rest of a compensation, from the step it is at. Stopping half-way leaves the
+    /// order `compensating` for recovery; the answer is known already.
+    async fn finish_compensation(
+        &self,
+        mut order: Order,
+        attempts: u32,
+    ) -> Result<Answer, OrdersError> {
+        let answer = order
+            .answer
+            .clone()
+            .unwrap_or_else(|| view::interrupted(&order));
+        if order.step == Step::Void {
+            match self.attempt(&mut order, Call::Void, attempts).await? {
+                Outcome::Done(_) => {}
+                Outcome::Refused { status, problem } => {
+                    tracing::error!(status, problem = %problem, "payments refused to void the authorisation; an operator must release it");
+                }
+                Outcome::GaveUp(why) => {
+                    tracing::warn!(error = %why, "could not void the payment yet; recovery will retry");
+                    return Ok(answer);
+                }
+                Outcome::Lost => return self.settled(&order.id).await,
+            }
+            if !self
+                .step(
+                    &mut order,
+                    Status::Compensating,
+                    Step::Release,
+                    "payment voided; releasing the stock",
+                )
+                .await?
+            {
+                return self.settled(&order.id).await;
+            }
+        }
+        if order.step == Step::Release {
+            match self.attempt(&mut order, Call::Release, attempts).await? {
+                Outcome::Done(_) => {}
+                Outcome::Refused { status, problem } => {
+                    // Held units come back when the reservation expires anyway.
+                    tracing::error!(status, problem = %problem, "inventory refused to release the reservation");
+                }
+                Outcome::GaveUp(why) => {
+                    tracing::warn!(error = %why, "could not release the stock yet; recovery will retry");
+                    return Ok(answer);
+                }
+                Outcome::Lost => return self.settled(&order.id).await,
+            }
+        }
+        let from = (order.status, order.step);
+        order.status = Status::Cancelled;
+        order.step = Step::Done;
+        order.attempts = 0;
+        order.last_error = None;
+        order.cancelled_at = Some(now_rfc3339());
+        if !self
+            .inner
+            .store
+            .save(
+                &mut order,
+                from,
+                "order cancelled",
+                Some(Announce::Cancelled),
+            )
+            .await?
+        {
+            return self.settled(&order.id).await;
+        }
+        tracing::info!(order_id = %order.id, reason = order.cancel_reason.map(CancelReason::as_str), "order cancelled");
+        Ok(answer)
+    }
+
+    /// Moves the order to `status` at `step` (a compare-and-set); `false` if another
+    /// driver moved it first.
+    async fn step(
+        &self,
+        order: &mut Order,
+        status: Status,
+        step: Step,
+        detail: &str,
+    ) -> Result<bool, OrdersError> {
+        let from = (order.status, order.step);
+        order.status = status;
+        order.step = step;
+        order.attempts = 0;
+        order.last_error = None;
+        self.inner.store.save(order, from, detail, None).await
+    }
+
+    /// Makes `call` up to `max` times while it fails transiently, with jittered backoff,
+    /// counting each attempt on the order before it is made.
+    async fn attempt(
+        &self,
+        order: &mut Order,
+        call: Call<'_>,
+        max: u32,
+    ) -> Result<Outcome, OrdersError> {
+        let mut last = String::from("not attempted");
+        for n in 1..=max.max(1) {
+            if n > 1 {
+                tokio::time::sleep(::events::consumer::backoff(n - 1)).await;
+            }
+            let from = (order.status, order.step);
+            order.attempts += 1;
+            let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
+            if !self.inner.store.save(order, from, &detail, None).await? {
+                return Ok(Outcome::Lost);
+            }
+            match self.call(order, call).await {
+                Ok(id) => return Ok(Outcome::Done(id)),
+                Err(CallError::Refused { status, problem }) => {
+                    order.last_error = Some(format!("refused with {status}: {problem}"));
+                    return Ok(Outcome::Refused { status, problem });
+                }
+                Err(CallError::Transient(why)) => {
+                    tracing::warn!(order_id = %order.id, step = order.step.as_str(), attempt = n, error = %why, "call failed");
+                    order.last_error = Some(why.clone());
+                    last = why;
+                }
+            }
+        }
+        Ok(Outcome::GaveUp(last))
+    }
+
+    async fn call(&self, order: &Order, call: Call<'_>) -> Result<Option<String>, CallError> {
+        let services = &self.inner.services;
+        let authorization = || {
+            order.authorization_id.clone().ok_or_else(|| {
+                CallError::Transient("the order records no authorisation".to_owned())
+            })
+        };
+        match call {
+            Call::Reserve => services.reserve(order).await.map(|()| None),
+            Call::Authorize(card) => services.authorize(order, card).await.map(Some),
+            Call::Commit => services.commit(&order.id).await.map(|()| None),
+            Call::Release => services.release(&order.id).await.map(|()| None),
+            Call::Capture => services
+                .capture(order, &authorization()?)
+                .await
+                .map(|()| None),
+            Call::Void => match &order.authorization_id {
+                Some(id) => services.void(order, id).await.map(|()| None),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The answer of an order another driver moved: what it comes to.
+    async fn settled(&self, id: &OrderId) -> Result<Answer, OrdersError> {
+        match self.inner.store.get(id).await? {
+            Some(order) => self.wait_for_answer(order).await,
+            None => Err(OrdersError::NotFound(id.to_string())),
+        }
+    }
+
+    /// The order's answer once it is known, looking again every 100 ms for a bounded
+    /// time. A checkout past its pivot that has not finished answers 202 (it will be
+    /// confirmed); one before it answers 409 "in progress".
+    async fn wait_for_answer(&self, mut order: Order) -> Result<Answer, OrdersError> {
+        let deadline = Instant::now() + self.inner.settings.wait_bound;
+        loop {
+            if let Some(answer) = &order.answer {
+                return Ok(answer.clone());
+            }
+            match order.status {
+                Status::Confirmed => return Ok(view::confirmed(&order)),
+                Status::Cancelled => return Ok(view::interrupted(&order)),
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+            order = self
+                .inner
+                .store
+                .get(&order.id)
+                .await?
+                .ok_or_else(|| OrdersError::NotFound(order.id.to_string()))?;
+        }
+        if order.status.is_past_pivot() {
+            Ok(view::in_progress(&order))
+        } else {
+            Err(OrdersError::InProgress)
+        }
+    }
+
+    /// The recovery worker: once at start, then every `recovery_interval` until
+    /// shutdown, drives the orders that stopped making progress.
+    pub async fn recover(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        loop {
+            match self.recover_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(orders = n, "recovery drove stuck checkouts"),
+                Err(e) => tracing::warn!(error = %e, "a recovery pass failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.inner.settings.recovery_interval) => {}
+                _ = shutdown.wait() => return Ok(()),
+            }
+        }
+    }
+
+    /// One pass of recovery: every order not in a final state, not moved for
+    /// `recovery_after` and not driven in this process, driven from its persisted step.
+    /// Returns how many it took on.
+    pub async fn recover_once(&self) -> Result<usize, OrdersError> {
+        let idle = chrono::Duration::from_std(self.inner.settings.recovery_after)
+            .unwrap_or_else(|_| chrono::Duration::seconds(5));
+        let before = to_rfc3339(chrono::Utc::now() - idle);
+        let stuck = self.inner.store.stuck(&before, RECOVERY_BATCH).await?;
+        let claimed: Vec<(Claim, Order)> = stuck
+            .into_iter()
+            .filter_map(|o| self.claim(&o.id).map(|c| (c, o)))
+            .collect();
+        let taken = claimed.len();
+        let runs = claimed.into_iter().map(|(claim, order)| async move {
+            let _claim = claim;
+            let id = order.id.clone();
+            if let Err(e) = self.resume(order).await {
+                tracing::warn!(order_id = %id, error = %e, "could not recover the order yet");
+            }
+        });
+        futures_util::future::join_all(runs).await;
+        Ok(taken)
+    }
+
+    /// Drives a stuck order from its persisted state. Before the pivot the card is gone,
+    /// so the checkout cannot go on: it is compensated (reason `interrupted`). After it,
+    /// the order is confirmed.
+    #[tracing::instrument(skip_all, fields(order_id = %order.id, status = %order.status, step = order.step.as_str()))]
+    async fn resume(&self, order: Order) -> Result<Answer, OrdersError> {
+        tracing::info!(attempts = order.attempts, "recovering a stuck checkout");
+        match order.status {
+            Status::Pending | Status::Reserving | Status::Authorizing => {
+                if order.status == Status::Authorizing {
+                    tracing::warn!(
+                        "the checkout stopped while its payment was being authorised: an \
+                         authorisation payments may have made is left uncaptured"
+                    );
+                }
+                let answer = view::interrupted(&order);
+                self.compensate(order, CancelReason::Interrupted, answer, RECOVERY_ATTEMPTS)
+                    .await
+            }
+            Status::Compensating => self.finish_compensation(order, RECOVERY_ATTEMPTS).await,
+            Status::Authorized | Status::Confirming => self.confirm(order, RECOVERY_ATTEMPTS).await,
+            Status::Confirmed | Status::Cancelled => self.wait_for_answer(order).await,
+        }
+    }
+}

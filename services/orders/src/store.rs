@@ -1,0 +1,458 @@
+//! All of orders' SQL: its migrations, its reads, and its writes. An order's every change
+//! of state is one compare-and-set on its row, one line in `saga_log`, and (for placing,
+//! confirming and cancelling) its event in the outbox, in one transaction.
+
+use crate::{
+    domain::{
+        AddressText, Answer, CancelReason, CountryCode, Customer, Line, Order, OrderId, Page,
+        ShippingAddress, Status, Step,
+    },
+    error::OrdersError,
+    events::Announce,
+};
+use events::{Producer, now_rfc3339, outbox};
+use platform::db::{Backend, Db, MigrationSource, is_unique_violation};
+use sqlx::{Any, Row, Transaction, any::AnyRow};
+use std::collections::HashMap;
+
+/// Orders' tables, the same SQL on both backends.
+///
+/// `orders` holds an order, its shipping address and where its saga stands (`status`,
+/// `step`, `attempts`), the payment's authorisation once there is one, and the answer
+/// its checkout got once that is known (`response_status`, `response_body`). The pair
+/// (`user_id`, `idempotency_key`) is unique: one order per key per user. The card is in
+/// no table. `order_items` are the lines as bought; `saga_log` is an append-only record
+/// of every change of a saga's state.
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
+    version: 1,
+    description: "orders, their items and the saga log",
+    sqlite: TABLES,
+    postgres: TABLES,
+}];
+
+const TABLES: &str = "
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    user_email TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    total_cents BIGINT NOT NULL CHECK (total_cents > 0),
+    currency TEXT NOT NULL,
+    ship_name TEXT NOT NULL,
+    ship_line1 TEXT NOT NULL,
+    ship_city TEXT NOT NULL,
+    ship_postal_code TEXT NOT NULL,
+    ship_country TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'reserving', 'authorizing',
+        'authorized', 'confirming', 'confirmed', 'compensating', 'cancelled')),
+    step TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    cancel_reason TEXT,
+    authorization_id TEXT,
+    response_status BIGINT,
+    response_body TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    confirmed_at TEXT,
+    cancelled_at TEXT,
+    UNIQUE (user_id, idempotency_key)
+);
+CREATE INDEX orders_by_user ON orders (user_id, created_at);
+CREATE INDEX orders_by_status ON orders (status, updated_at);
+CREATE TABLE order_items (
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    line BIGINT NOT NULL,
+    product_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    unit_price_cents BIGINT NOT NULL CHECK (unit_price_cents >= 0),
+    quantity BIGINT NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (order_id, line)
+);
+CREATE TABLE saga_log (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES orders (id),
+    at TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    step TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX saga_log_by_order ON saga_log (order_id, at);
+";
+
+/// Orders' migrations, then the outbox's: what [`Db::connect`] is given.
+pub fn migrations() -> Vec<MigrationSource> {
+    [MIGRATIONS, outbox::MIGRATIONS].concat()
+}
+
+/// `SELECT <every column of orders> FROM orders <rest>`, as one `&'static str`.
+macro_rules! select_orders {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, user_id, user_email, user_name, idempotency_key, request_hash, \
+             total_cents, currency, ship_name, ship_line1, ship_city, ship_postal_code, \
+             ship_country, status, step, attempts, cancel_reason, authorization_id, \
+             response_status, response_body, last_error, created_at, updated_at, \
+             confirmed_at, cancelled_at FROM orders ",
+            $rest
+        )
+    };
+}
+
+/// Orders' data access. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    producer: Producer,
+}
+
+impl Store {
+    /// Orders' data in `db`; `producer` is woken after each commit that records events.
+    pub fn new(db: Db, producer: Producer) -> Self {
+        Self { db, producer }
+    }
+
+    /// Records a new order with its lines and `order.placed`, in one transaction. `false`
+    /// when the user has an order with this idempotency key already (nothing is written).
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn place(&self, order: &Order) -> Result<bool, OrdersError> {
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (id, user_id, user_email, user_name, idempotency_key, \
+             request_hash, total_cents, currency, ship_name, ship_line1, ship_city, \
+             ship_postal_code, ship_country, status, step, attempts, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(order.id.as_str())
+        .bind(&order.customer.id)
+        .bind(&order.customer.email)
+        .bind(&order.customer.name)
+        .bind(&order.idempotency_key)
+        .bind(&order.fingerprint)
+        .bind(order.total_cents)
+        .bind(&order.currency)
+        .bind(order.address.name.as_str())
+        .bind(order.address.line1.as_str())
+        .bind(order.address.city.as_str())
+        .bind(order.address.postal_code.as_str())
+        .bind(order.address.country.as_str())
+        .bind(order.status.as_str())
+        .bind(order.step.as_str())
+        .bind(order.attempts)
+        .bind(&order.created_at)
+        .bind(&order.updated_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // Another request with the same key won the race; the caller answers from it.
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        for (i, line) in order.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_items (order_id, line, product_id, name, unit_price_cents, quantity) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(order.id.as_str())
+            .bind(i as i64)
+            .bind(&line.product_id)
+            .bind(&line.name)
+            .bind(line.unit_price_cents)
+            .bind(line.quantity)
+            .execute(&mut *tx)
+            .await?;
+        }
+        log_transition(&mut tx, order, None, "order placed").await?;
+        outbox::enqueue(&mut tx, &Announce::Placed.event(order)?).await?;
+        tx.commit().await?;
+        self.producer.notify();
+        Ok(true)
+    }
+
+    /// Writes `order`'s saga state if the row is still at `from` (status and step) — a
+    /// compare-and-set, so two drivers of one saga never both move it — with a line in
+    /// the saga log and, if given, the event announcing the change. `false` (and nothing
+    /// written) when someone else moved the order first.
+    #[tracing::instrument(skip_all, fields(order_id = %order.id, from = %from.0, to = %order.status))]
+    pub async fn save(
+        &self,
+        order: &mut Order,
+        from: (Status, Step),
+        detail: &str,
+        announce: Option<Announce>,
+    ) -> Result<bool, OrdersError> {
+        order.updated_at = now_rfc3339();
+        let (response_status, response_body) = match &order.answer {
+            Some(a) => (Some(i64::from(a.status)), Some(a.body.to_string())),
+            None => (None, None),
+        };
+        let mut tx = self.db.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE orders SET status = $1, step = $2, attempts = $3, cancel_reason = $4, \
+             authorization_id = $5, response_status = $6, response_body = $7, last_error = $8, \
+             updated_at = $9, confirmed_at = $10, cancelled_at = $11 \
+             WHERE id = $12 AND status = $13 AND step = $14",
+        )
+        .bind(order.status.as_str())
+        .bind(order.step.as_str())
+        .bind(order.attempts)
+        .bind(order.cancel_reason.map(CancelReason::as_str))
+        .bind(order.authorization_id.as_deref())
+        .bind(response_status)
+        .bind(response_body)
+        .bind(order.last_error.as_deref())
+        .bind(&order.updated_at)
+        .bind(order.confirmed_at.as_deref())
+        .bind(order.cancelled_at.as_deref())
+        .bind(order.id.as_str())
+        .bind(from.0.as_str())
+        .bind(from.1.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        log_transition(&mut tx, order, Some(from.0), detail).await?;
+        if let Some(announce) = announce {
+            outbox::enqueue(&mut tx, &announce.event(order)?).await?;
+        }
+        tx.commit().await?;
+        if announce.is_some() {
+            self.producer.notify();
+        }
+        Ok(true)
+    }
+
+    /// An order by id.
+    pub async fn get(&self, id: &OrderId) -> Result<Option<Order>, OrdersError> {
+        let row = sqlx::query(select_orders!("WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(self.db.pool())
+            .await?;
+        self.with_lines(row.into_iter().collect())
+            .await
+            .map(|mut v| v.pop())
+    }
+
+    /// An order of `user_id`'s; another user's is `None`.
+    pub async fn get_for_user(
+        &self,
+        id: &OrderId,
+        user_id: &str,
+    ) -> Result<Option<Order>, OrdersError> {
+        Ok(self.get(id).await?.filter(|o| o.customer.id == user_id))
+    }
+
+    /// The order `user_id` placed with `key`, if any.
+    pub async fn find_by_key(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<Option<Order>, OrdersError> {
+        let row = sqlx::query("SELECT id FROM orders WHERE user_id = $1 AND idempotency_key = $2")
+            .bind(user_id)
+            .bind(key)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match row {
+            Some(row) => {
+                let id: String = row.try_get("id")?;
+                match OrderId::parse(&id) {
+                    Some(id) => self.get(&id).await,
+                    None => Err(decode_error(format!("order id `{id}` is not a UUID")).into()),
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// One page of `user_id`'s orders, newest first, and how many there are.
+    pub async fn list_for_user(
+        &self,
+        user_id: &str,
+        page: Page,
+    ) -> Result<(Vec<Order>, i64), OrdersError> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(self.db.pool())
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(select_orders!(
+            "WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(user_id)
+        .bind(i64::from(page.per_page()))
+        .bind(page.offset())
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok((self.with_lines(rows).await?, total))
+    }
+
+    /// Orders whose saga has not ended and has not moved since `before` (RFC 3339), oldest
+    /// first: what the recovery worker takes over.
+    pub async fn stuck(&self, before: &str, limit: i64) -> Result<Vec<Order>, OrdersError> {
+        let rows = sqlx::query(select_orders!(
+            "WHERE status NOT IN ('confirmed', 'cancelled') AND updated_at < $1 \
+             ORDER BY updated_at LIMIT $2"
+        ))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        self.with_lines(rows).await
+    }
+
+    /// Orders from their rows, each with its lines (one query for all of them).
+    async fn with_lines(&self, rows: Vec<AnyRow>) -> Result<Vec<Order>, OrdersError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut orders = rows
+            .iter()
+            .map(order_from_row)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
+        // One statement whatever the number of orders: the ids travel as one JSON array,
+        // which each backend unnests its own way.
+        let sql = match self.db.backend() {
+            Backend::Sqlite => {
+                "SELECT order_id, product_id, name, unit_price_cents, quantity FROM order_items \
+                 WHERE order_id IN (SELECT value FROM json_each($1)) ORDER BY order_id, line"
+            }
+            Backend::Postgres => {
+                "SELECT order_id, product_id, name, unit_price_cents, quantity FROM order_items \
+                 WHERE order_id IN (SELECT json_array_elements_text($1::json)) ORDER BY order_id, line"
+            }
+        };
+        let item_rows = sqlx::query(sql)
+            .bind(serde_json::to_string(&ids)?)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut lines: HashMap<String, Vec<Line>> = HashMap::new();
+        for r in &item_rows {
+            let order_id: String = r.try_get("order_id")?;
+            lines.entry(order_id).or_default().push(Line {
+                product_id: r.try_get("product_id")?,
+                name: r.try_get("name")?,
+                unit_price_cents: r.try_get("unit_price_cents")?,
+                quantity: r.try_get("quantity")?,
+            });
+        }
+        for o in &mut orders {
+            o.lines = lines.remove(o.id.as_str()).unwrap_or_default();
+        }
+        Ok(orders)
+    }
+}
+
+/// Appends the order's state to the saga log.
+async fn log_transition(
+    tx: &mut Transaction<'static, Any>,
+    order: &Order,
+    from: Option<Status>,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO saga_log (id, order_id, at, from_status, to_status, step, attempts, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(order.id.as_str())
+    .bind(now_rfc3339())
+    .bind(from.map(Status::as_str))
+    .bind(order.status.as_str())
+    .bind(order.step.as_str())
+    .bind(order.attempts)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn decode_error(message: String) -> sqlx::Error {
+    sqlx::Error::Decode(message.into())
+}
+
+/// An order from its row; its lines are filled in by the caller.
+fn order_from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let step: String = row.try_get("step")?;
+    let reason: Option<String> = row.try_get("cancel_reason")?;
+    let response_status: Option<i64> = row.try_get("response_status")?;
+    let response_body: Option<String> = row.try_get("response_body")?;
+    let answer = match (response_status, response_body) {
+        (Some(status), Some(body)) => Some(Answer {
+            status: u16::try_from(status)
+                .map_err(|_| decode_error(format!("response status {status} is not HTTP")))?,
+            body: serde_json::from_str(&body)
+                .map_err(|e| decode_error(format!("stored response is not JSON: {e}")))?,
+        }),
+        _ => None,
+    };
+    Ok(Order {
+        id: OrderId::parse(&id).ok_or_else(|| decode_error(format!("order id `{id}`")))?,
+        customer: Customer {
+            id: row.try_get("user_id")?,
+            email: row.try_get("user_email")?,
+            name: row.try_get("user_name")?,
+        },
+        idempotency_key: row.try_get("idempotency_key")?,
+        fingerprint: row.try_get("request_hash")?,
+        lines: Vec::new(),
+        total_cents: row.try_get("total_cents")?,
+        currency: row.try_get("currency")?,
+        address: ShippingAddress {
+            name: AddressText::trusted(row.try_get("ship_name")?),
+            line1: AddressText::trusted(row.try_get("ship_line1")?),
+            city: AddressText::trusted(row.try_get("ship_city")?),
+            postal_code: AddressText::trusted(row.try_get("ship_postal_code")?),
+            country: CountryCode::trusted(row.try_get("ship_country")?),
+        },
+        status: Status::parse(&status)
+            .ok_or_else(|| decode_error(format!("unknown status `{status}`")))?,
+        step: Step::parse(&step).ok_or_else(|| decode_error(format!("unknown step `{step}`")))?,
+        attempts: row.try_get("attempts")?,
+        cancel_reason: reason
+            .map(|r| {
+                CancelReason::parse(&r).ok_or_else(|| decode_error(format!("unknown reason `{r}`")))
+            })
+            .transpose()?,
+        authorization_id: row.try_get("authorization_id")?,
+        answer,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        confirmed_at: row.try_get("confirmed_at")?,
+        cancelled_at: row.try_get("cancelled_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_put_orders_before_the_outbox() {
+        let all = migrations();
+        assert_eq!(all.first().map(|m| m.version), Some(1));
+        assert!(all.iter().any(|m| m.description == "events outbox"));
+        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        assert_eq!(versions.len(), all.len(), "versions are unique");
+    }
+
+    #[test]
+    fn the_card_has_no_column() {
+        for word in ["card", "cvc", "pan"] {
+            assert!(!TABLES.contains(word), "{word}");
+        }
+    }
+}

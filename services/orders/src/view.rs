@@ -1,0 +1,456 @@
+//! What clients see: an order's representation, and the answers a checkout can end with.
+//! A checkout's answer is kept with its order, so the same request again gets the same
+//! status and body.
+
+use crate::domain::{Answer, CancelReason, Order, Status};
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use platform::{FieldError, Problem, service::location};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LineView {
+    /// The catalog's id of the product.
+    pub product_id: String,
+    /// The product's name when the order was placed.
+    pub name: String,
+    /// The price of one unit when the order was placed, in minor units.
+    #[schema(example = 1299)]
+    pub unit_price_cents: i64,
+    /// Units bought.
+    #[schema(example = 2, minimum = 1)]
+    pub quantity: i64,
+    /// `unit_price_cents × quantity`.
+    #[schema(example = 2598)]
+    pub line_total_cents: i64,
+}
+
+/// Where an order goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AddressView {
+    /// Who receives the parcel.
+    pub name: String,
+    /// Street and number.
+    pub line1: String,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    #[schema(example = "DE")]
+    pub country: String,
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    /// The order's id (a UUIDv7); also the id of its stock reservation.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
+    pub id: String,
+    /// `confirmed` and `cancelled` are final; the others are steps of a checkout in
+    /// progress.
+    pub status: Status,
+    /// What was bought, at the prices of the moment it was ordered.
+    pub items: Vec<LineView>,
+    /// The sum of the lines, in minor units.
+    #[schema(example = 2598)]
+    pub total_cents: i64,
+    /// ISO 4217 code of every amount of the order.
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// Where the order goes.
+    pub shipping_address: AddressView,
+    /// Why the order was cancelled (only when it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<CancelReason>,
+    /// When the checkout placed it (RFC 3339, UTC).
+    pub created_at: String,
+    /// When its saga last moved (RFC 3339, UTC).
+    pub updated_at: String,
+    /// When it was confirmed (only once it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<String>,
+    /// When it was cancelled (only once it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            id: o.id.to_string(),
+            status: o.status,
+            items: o
+                .lines
+                .iter()
+                .map(|l| LineView {
+                    product_id: l.product_id.clone(),
+                    name: l.name.clone(),
+                    unit_price_cents: l.unit_price_cents,
+                    quantity: l.quantity,
+                    line_total_cents: l.total_cents(),
+                })
+                .collect(),
+            total_cents: o.total_cents,
+            currency: o.currency.clone(),
+            shipping_address: AddressView {
+                name: o.address.name.as_str().to_owned(),
+                line1: o.address.line1.as_str().to_owned(),
+                city: o.address.city.as_str().to_owned(),
+                postal_code: o.address.postal_code.as_str().to_owned(),
+                country: o.address.country.as_str().to_owned(),
+            },
+            cancel_reason: o.cancel_reason,
+            created_at: o.created_at.clone(),
+            updated_at: o.updated_at.clone(),
+            confirmed_at: o.confirmed_at.clone(),
+            cancelled_at: o.cancelled_at.clone(),
+        }
+    }
+}
+
+/// One page of a user's orders, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPage {
+    /// This page's orders, newest first.
+    pub items: Vec<OrderView>,
+    /// How many orders the user has, over all pages.
+    pub total: i64,
+    /// The page shown, from 1.
+    pub page: u32,
+    /// Orders per page.
+    pub per_page: u32,
+}
+
+/// A problem document a checkout can end with: the standard members, plus the order it
+/// cancelled and, for a declined card, the processor's reason.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutProblem {
+    #[serde(rename = "type")]
+    #[schema(example = "urn:bazaar:problem:card-declined")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: Option<String>,
+    /// The fields at fault (`payment.card_number`, `cart.items[0].quantity`).
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+    /// The order the checkout placed and cancelled.
+    pub order_id: Option<String>,
+    /// Why the card was declined (`card_declined`, `insufficient_funds`, …); 402 only.
+    #[schema(example = "insufficient_funds")]
+    pub decline_code: Option<String>,
+}
+
+/// 201: the order is confirmed.
+pub fn confirmed(order: &Order) -> Answer {
+    order_answer(StatusCode::CREATED, order)
+}
+
+/// 202: the payment is authorised and the order will be confirmed, but a service the
+/// last step needs is not answering yet; the recovery worker finishes it.
+pub fn in_progress(order: &Order) -> Answer {
+    order_answer(StatusCode::ACCEPTED, order)
+}
+
+fn order_answer(status: StatusCode, order: &Order) -> Answer {
+    Answer {
+        status: status.as_u16(),
+        body: serde_json::to_value(OrderView::from(order)).unwrap_or(Value::Null),
+    }
+}
+
+/// 409: inventory could not reserve every line. Inventory's `items[i]` fields become
+/// the cart's (`cart.items[i].quantity`).
+pub fn insufficient_stock(order: &Order, from_inventory: &Value) -> Answer {
+    let mut p = Problem::new(
+        StatusCode::CONFLICT,
+        "insufficient-stock",
+        "Insufficient stock",
+        "some items are not in stock in the quantity ordered; the order was cancelled and \
+         nothing was charged",
+    );
+    p.errors = field_errors(from_inventory, |f| {
+        f.strip_prefix("items[")
+            .map(|rest| format!("cart.items[{rest}"))
+            .unwrap_or_else(|| "cart".to_owned())
+    });
+    problem_answer(p, order, None)
+}
+
+/// 402: the card was declined, with payments' `decline_code`.
+pub fn declined(order: &Order, from_payments: &Value) -> Answer {
+    let code = from_payments["decline_code"]
+        .as_str()
+        .unwrap_or("card_declined")
+        .to_owned();
+    let reason = from_payments["detail"]
+        .as_str()
+        .or_else(|| from_payments["message"].as_str())
+        .unwrap_or("the card was declined");
+    let p = Problem::new(
+        StatusCode::PAYMENT_REQUIRED,
+        "card-declined",
+        "Card declined",
+        format!("{reason}; the order was cancelled and nothing was charged"),
+    );
+    problem_answer(p, order, Some(code))
+}
+
+/// 422: payments found the card invalid. Its `card.*` fields become the request's
+/// (`payment.card_number`, `payment.exp_month`, …).
+pub fn invalid_card(order: &Order, from_payments: &Value) -> Answer {
+    let mut errors = field_errors(from_payments, |f| {
+        match f {
+            "card.number" => "payment.card_number",
+            "card.exp_month" => "payment.exp_month",
+            "card.exp_year" => "payment.exp_year",
+            "card.cvc" => "payment.cvc",
+            _ => "payment",
+        }
+        .to_owned()
+    });
+    if errors.is_empty() {
+        errors.push(FieldError::new(
+            "payment",
+            "the card was refused as invalid",
+        ));
+    }
+    let mut p = Problem::validation(errors);
+    p.detail = Some(format!(
+        "{}; the order was cancelled and nothing was charged",
+        p.detail.unwrap_or_default()
+    ));
+    problem_answer(p, order, None)
+}
+
+/// 503: payments kept failing; the order was cancelled (`payment_error`).
+pub fn payment_unavailable(order: &Order) -> Answer {
+    let p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payment-unavailable",
+        "Payment unavailable",
+        "the payment could not be processed after several attempts; the order was cancelled \
+         and nothing was charged. Try again with a new Idempotency-Key",
+    );
+    problem_answer(p, order, None)
+}
+
+/// 503: inventory could not be reached; the order was cancelled (`interrupted`).
+pub fn inventory_unavailable(order: &Order) -> Answer {
+    let p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "inventory-unavailable",
+        "Inventory unavailable",
+        "stock could not be reserved because inventory is not answering; the order was \
+         cancelled and nothing was charged. Try again with a new Idempotency-Key",
+    );
+    problem_answer(p, order, None)
+}
+
+/// 409: the checkout stopped before its payment (a crash) and was cancelled by recovery.
+pub fn interrupted(order: &Order) -> Answer {
+    let p = Problem::new(
+        StatusCode::CONFLICT,
+        "checkout-interrupted",
+        "Checkout interrupted",
+        "the checkout was interrupted before its payment and has been cancelled; nothing \
+         was charged. Check out again with a new Idempotency-Key",
+    );
+    problem_answer(p, order, None)
+}
+
+/// 409: the stock reservation expired before the order could be confirmed; the payment
+/// was voided.
+pub fn expired(order: &Order) -> Answer {
+    let p = Problem::new(
+        StatusCode::CONFLICT,
+        "reservation-expired",
+        "Reservation expired",
+        "the stock held for this order was released before it could be confirmed; the \
+         payment was voided and the order cancelled. Check out again with a new \
+         Idempotency-Key",
+    );
+    problem_answer(p, order, None)
+}
+
+fn problem_answer(p: Problem, order: &Order, decline_code: Option<String>) -> Answer {
+    let mut body = serde_json::to_value(&p).unwrap_or(Value::Null);
+    if let Some(members) = body.as_object_mut() {
+        members.insert("order_id".into(), Value::String(order.id.to_string()));
+        if let Some(code) = decline_code {
+            members.insert("decline_code".into(), Value::String(code));
+        }
+    }
+    Answer {
+        status: p.status,
+        body,
+    }
+}
+
+/// Another service's `errors: [{field, message}]`, with each field renamed.
+fn field_errors(problem: &Value, rename: impl Fn(&str) -> String) -> Vec<FieldError> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| {
+                    let field = e["field"].as_str()?;
+                    let message = e["message"].as_str().unwrap_or("is not acceptable");
+                    Some(FieldError::new(rename(field), message))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The answer as an HTTP response: a problem document for 4xx and 5xx, the order with
+/// its `Location` otherwise.
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let is_problem = status.is_client_error() || status.is_server_error();
+        let url = (!is_problem)
+            .then(|| {
+                self.body["id"]
+                    .as_str()
+                    .map(|id| format!("/api/orders/{id}"))
+            })
+            .flatten();
+        let mut res = (status, axum::Json(self.body)).into_response();
+        let headers = res.headers_mut();
+        if is_problem {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(platform::problem::CONTENT_TYPE),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if let Some(url) = url {
+            headers.insert(header::LOCATION, location(&url));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        AddressText, Basket, Card, CartLine, Checkout, CountryCode, Customer, IdempotencyKey,
+        OrderId, ShippingAddress,
+    };
+    use serde_json::json;
+
+    fn order() -> Order {
+        let checkout = Checkout {
+            address: ShippingAddress {
+                name: AddressText::parse("Sam").unwrap(),
+                line1: AddressText::parse("1 Main St").unwrap(),
+                city: AddressText::parse("Springfield").unwrap(),
+                postal_code: AddressText::parse("12345").unwrap(),
+                country: CountryCode::parse("us").unwrap(),
+            },
+            card: Card::new("4242424242424242".into(), 12, 2099, "123".into()),
+        };
+        let line = |id: &str, quantity| CartLine {
+            product_id: id.into(),
+            name: "Mug".into(),
+            unit_price_cents: 1000,
+            quantity,
+            available: true,
+        };
+        Order::place(
+            OrderId::new(),
+            Customer {
+                id: "u".into(),
+                email: "u@example.com".into(),
+                name: "U".into(),
+            },
+            &IdempotencyKey::parse(Some("k")).unwrap(),
+            &checkout,
+            Basket::from_cart(vec![line("a", 2), line("b", 1)], "USD").unwrap(),
+            "2030-01-01T00:00:00.000Z".into(),
+        )
+    }
+
+    #[test]
+    fn an_order_shows_its_lines_totals_and_address() {
+        let v = serde_json::to_value(OrderView::from(&order())).unwrap();
+        assert_eq!(v["status"], "pending");
+        assert_eq!(v["items"][0]["line_total_cents"], 2000);
+        assert_eq!(v["total_cents"], 3000);
+        assert_eq!(v["shipping_address"]["country"], "US");
+        assert!(v.get("cancel_reason").is_none(), "{v}");
+    }
+
+    #[test]
+    fn stock_problems_name_the_cart_line() {
+        let from_inventory = json!({
+            "type": "urn:bazaar:problem:insufficient-stock", "status": 409,
+            "errors": [{"field": "items[1].quantity", "message": "only 0 left"}]
+        });
+        let a = insufficient_stock(&order(), &from_inventory);
+        assert_eq!(a.status, 409);
+        assert_eq!(a.body["type"], "urn:bazaar:problem:insufficient-stock");
+        assert_eq!(a.body["errors"][0]["field"], "cart.items[1].quantity");
+        assert_eq!(a.body["errors"][0]["message"], "only 0 left");
+        assert!(a.body["order_id"].is_string());
+    }
+
+    #[test]
+    fn declines_carry_their_code_and_card_errors_name_the_request_field() {
+        let a = declined(
+            &order(),
+            &json!({"status": 402, "decline_code": "insufficient_funds", "detail": "no funds"}),
+        );
+        assert_eq!(a.status, 402);
+        assert_eq!(a.body["type"], "urn:bazaar:problem:card-declined");
+        assert_eq!(a.body["decline_code"], "insufficient_funds");
+        let a = declined(&order(), &json!({}));
+        assert_eq!(a.body["decline_code"], "card_declined");
+        for (theirs, ours) in [
+            ("card.number", "payment.card_number"),
+            ("card.exp_month", "payment.exp_month"),
+            ("card.exp_year", "payment.exp_year"),
+            ("card.cvc", "payment.cvc"),
+            ("amount_cents", "payment"),
+        ] {
+            let a = invalid_card(
+                &order(),
+                &json!({"errors": [{"field": theirs, "message": "bad"}]}),
+            );
+            assert_eq!(a.status, 422);
+            assert_eq!(a.body["errors"][0]["field"], ours, "{theirs}");
+        }
+    }
+
+    #[test]
+    fn answers_become_responses_with_the_right_headers() {
+        let o = order();
+        let res = confirmed(&o).into_response();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert_eq!(
+            res.headers()[header::LOCATION],
+            format!("/api/orders/{}", o.id).as_str()
+        );
+        let res = payment_unavailable(&o).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            platform::problem::CONTENT_TYPE
+        );
+        assert!(res.headers().contains_key(header::RETRY_AFTER));
+        assert!(!res.headers().contains_key(header::LOCATION));
+        for a in [interrupted(&o), expired(&o), inventory_unavailable(&o)] {
+            assert!(a.status >= 400, "{a:?}");
+            assert_eq!(a.body["order_id"], o.id.as_str());
+        }
+    }
+}

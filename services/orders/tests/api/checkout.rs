@@ -1,0 +1,231 @@
+//! Checkouts end to end: the happy path through every service, and each way a checkout
+//! fails, which must cancel the order, give the stock back and charge nothing.
+
+use crate::helpers::{
+    DECLINED_CARD, FLAKY_CARD, GOOD_CARD, NO_FUNDS_CARD, ORDER_CANCELLED, ORDER_CONFIRMED,
+    ORDER_PLACED, assert_problem, checkout_body, eventually, new_key, spawn_app,
+};
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+
+#[tokio::test]
+async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
+    // Arrange
+    let app = spawn_app().await;
+    let (shopper, stranger) = tokio::join!(app.shopper(), app.shopper());
+    let (mug, pan) = tokio::join!(app.product(1299, 10), app.product(4500, 3));
+    app.add_to_cart(&shopper, &mug, 2).await;
+    app.add_to_cart(&shopper, &pan, 1).await;
+
+    // Act
+    let res = app
+        .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+
+    // Assert: the answer.
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let order: Value = res.json().await.unwrap();
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/orders/{id}"));
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(order["total_cents"], 2 * 1299 + 4500);
+    assert_eq!(order["currency"], "USD");
+    assert_eq!(order["items"][0]["product_id"], mug.as_str());
+    assert_eq!(order["items"][0]["quantity"], 2);
+    assert_eq!(order["items"][0]["line_total_cents"], 2598);
+    assert_eq!(order["shipping_address"]["country"], "US");
+    assert!(order["created_at"].is_string());
+
+    // The stock left inventory for good, the payment was captured.
+    assert_eq!(app.stock(&mug).await, Some((8, 0)));
+    assert_eq!(app.stock(&pan).await, Some((2, 0)));
+    assert_eq!(app.reservation(&id).await["status"], "committed");
+    let ledger = app.ledger().await;
+    assert_eq!(ledger["authorized_cents"], 7098, "{ledger}");
+    assert_eq!(ledger["captured_cents"], 7098, "{ledger}");
+    assert_eq!(ledger["voided_cents"], 0, "{ledger}");
+
+    // The cart empties itself from `order.confirmed`.
+    eventually("the cart to empty", async || {
+        let cart = app.cart_of(&shopper).await;
+        cart["items"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+
+    // The order is the shopper's to see, and only theirs.
+    let listed: Value = app
+        .get("/api/orders", Some(&shopper.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+    assert_eq!(
+        (listed["page"].clone(), listed["per_page"].clone()),
+        (1.into(), 20.into())
+    );
+    let fetched = app.order(&shopper, &id).await;
+    assert_eq!(fetched["status"], "confirmed");
+    assert_eq!(fetched["items"], order["items"]);
+    let theirs = app
+        .get(&format!("/api/orders/{id}"), Some(&stranger.token))
+        .await;
+    assert_problem(theirs, StatusCode::NOT_FOUND, None, "another user's order").await;
+    let their_list: Value = app
+        .get("/api/orders", Some(&stranger.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(their_list["total"], 0);
+
+    // Placing and confirming were announced, with the contract's payloads.
+    let db = app.db().await;
+    let events = app.published(&db, &id).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, [ORDER_PLACED, ORDER_CONFIRMED]);
+    let confirmed = &events[1].1;
+    assert_eq!(confirmed["user_id"], shopper.id.as_str());
+    assert_eq!(confirmed["user_email"], shopper.email.as_str());
+    assert_eq!(confirmed["total_cents"], 7098);
+    assert_eq!(confirmed["items"][1]["product_id"], pan.as_str());
+    assert!(confirmed["confirmed_at"].is_string());
+}
+
+#[tokio::test]
+async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing() {
+    let app = spawn_app().await;
+    let product = app.product(2500, 4).await;
+    let db = app.db().await;
+    // (card, exp_month, status, problem type, decline code, field named, reason)
+    let cases = [
+        (
+            DECLINED_CARD,
+            12,
+            StatusCode::PAYMENT_REQUIRED,
+            "card-declined",
+            Some("card_declined"),
+            None,
+            "payment_declined",
+        ),
+        (
+            NO_FUNDS_CARD,
+            12,
+            StatusCode::PAYMENT_REQUIRED,
+            "card-declined",
+            Some("insufficient_funds"),
+            None,
+            "payment_declined",
+        ),
+        (
+            GOOD_CARD,
+            13,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+            Some("payment.exp_month"),
+            "payment_declined",
+        ),
+        (
+            "4242424242424241",
+            12,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+            Some("payment.card_number"),
+            "payment_declined",
+        ),
+        (
+            FLAKY_CARD,
+            12,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payment-unavailable",
+            None,
+            None,
+            "payment_error",
+        ),
+    ];
+    for (card, exp_month, status, kind, decline_code, field, reason) in cases {
+        // Arrange
+        let case = format!("card {card} expiring {exp_month}");
+        let shopper = app.shopper().await;
+        app.add_to_cart(&shopper, &product, 3).await;
+        let mut body = checkout_body(card);
+        body["payment"]["exp_month"] = exp_month.into();
+
+        // Act
+        let res = app.checkout(&shopper, &new_key(), &body).await;
+
+        // Assert
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(res.headers().contains_key(header::RETRY_AFTER), "{case}");
+        }
+        let problem = assert_problem(res, status, field, &case).await;
+        assert_eq!(
+            problem["type"],
+            format!("urn:bazaar:problem:{kind}"),
+            "{case}: {problem}"
+        );
+        assert_eq!(
+            problem["decline_code"].as_str(),
+            decline_code,
+            "{case}: {problem}"
+        );
+        let id = problem["order_id"].as_str().expect("the order is named");
+        let order = app.order(&shopper, id).await;
+        assert_eq!(order["status"], "cancelled", "{case}");
+        assert_eq!(order["cancel_reason"], reason, "{case}");
+        assert_eq!(
+            app.stock(&product).await,
+            Some((4, 0)),
+            "{case}: stock back"
+        );
+        assert_eq!(app.reservation(id).await["status"], "released", "{case}");
+        let kinds: Vec<String> = app
+            .published(&db, id)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(kinds, [ORDER_PLACED, ORDER_CANCELLED], "{case}");
+        // The cart is left as it was, for another try.
+        let cart = app.cart_of(&shopper).await;
+        assert_eq!(cart["items"][0]["quantity"], 3, "{case}");
+    }
+    let ledger = app.ledger().await;
+    assert_eq!(ledger["authorized_cents"], 0, "{ledger}");
+    assert_eq!(ledger["captured_cents"], 0, "{ledger}");
+    assert!(app.held_reservations().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_stock_shortage_cancels_the_order_and_holds_nothing() {
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let (plenty, scarce) = tokio::join!(app.product(1000, 50), app.product(1000, 2));
+    app.add_to_cart(&shopper, &plenty, 5).await;
+    app.add_to_cart(&shopper, &scarce, 3).await;
+
+    let res = app
+        .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+
+    let problem = assert_problem(
+        res,
+        StatusCode::CONFLICT,
+        Some("cart.items[1].quantity"),
+        "stock short",
+    )
+    .await;
+    assert_eq!(problem["type"], "urn:bazaar:problem:insufficient-stock");
+    let id = problem["order_id"].as_str().unwrap();
+    let order = app.order(&shopper, id).await;
+    assert_eq!(order["status"], "cancelled");
+    assert_eq!(order["cancel_reason"], "insufficient_stock");
+    assert_eq!(app.stock(&plenty).await, Some((50, 0)));
+    assert_eq!(app.stock(&scarce).await, Some((2, 0)));
+    assert!(app.held_reservations().await.is_empty());
+    assert_eq!(app.ledger().await["count"], 0, "payments was never called");
+}

@@ -1,0 +1,575 @@
+//! Test fixtures: one real identity for the whole binary (on its own thread), and per
+//! test the real services a checkout crosses — catalog (a small seed), inventory,
+//! payments, cart and orders — each on port 0 with its own SQLite file, talking over
+//! HTTP and the embedded event transport.
+
+use platform::db::Db;
+use reqwest::{Method, Response, StatusCode, header};
+use serde_json::{Value, json};
+use std::{
+    path::PathBuf,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@test.local";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
+const SHOPPER_PASSWORD: &str = "purple-monkey-dishwasher-7";
+/// The secret services present to identity for their service tokens.
+pub const SERVICE_SECRET: &str = "test-secret";
+
+pub const GOOD_CARD: &str = "4242424242424242";
+pub const DECLINED_CARD: &str = "4000000000000002";
+pub const NO_FUNDS_CARD: &str = "4000000000009995";
+pub const FLAKY_CARD: &str = "4000000000000119";
+
+pub const ORDER_PLACED: &str = "bazaar.orders.order.placed.v1";
+pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
+
+/// How often and how long [`eventually`] looks.
+const POLL: Duration = Duration::from_millis(50);
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The identity service everything verifies tokens against.
+pub struct Identity {
+    pub url: String,
+    pub admin_token: String,
+}
+
+static IDENTITY: OnceLock<Identity> = OnceLock::new();
+
+/// One identity service for the whole test binary: each test has its own tokio runtime,
+/// which would take a per-test identity down with it, and every start costs password
+/// hashes. It runs on a thread of its own for as long as the binary does.
+pub fn identity() -> &'static Identity {
+    IDENTITY.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("identity".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for identity");
+                rt.block_on(async move {
+                    match start_identity().await {
+                        Ok((fixture, server)) => {
+                            let _ = tx.send(Ok(fixture));
+                            let _ = server.await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("{e:#}")));
+                        }
+                    }
+                });
+            })
+            .expect("a thread for identity");
+        match rx.recv() {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(e)) => panic!("identity did not start: {e}"),
+            Err(_) => panic!("identity's thread ended before it started"),
+        }
+    })
+}
+
+async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
+    let dir = temp_dir("identity");
+    let db = format!("sqlite://{}/identity.db", dir.display());
+    let settings = identity::Settings::for_tests(
+        "identity",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &db),
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+            ("service_secret", SERVICE_SECRET),
+        ],
+    )?;
+    let service = identity::build(settings).await?;
+    let url = format!("http://{}", service.local_addr());
+    let server = tokio::spawn(service.run());
+    let admin_token = login(&reqwest::Client::new(), &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    Ok((Identity { url, admin_token }, server))
+}
+
+async fn login(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let res = client
+        .post(format!("{url}/api/identity/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status() == StatusCode::OK,
+        "login as {email} answered {}",
+        res.status()
+    );
+    let body: Value = res.json().await?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "bazaar-orders-test-{label}-{}",
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// A port nobody listens on right now, for a service whose address another must know
+/// before it starts (orders and cart need each other's).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Looks every 50 ms, for up to 15 s, until `check` finds what it looks for.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A registered, signed-in customer.
+#[derive(Debug, Clone)]
+pub struct Shopper {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+/// Every service a checkout crosses, fresh for one test.
+pub struct TestApp {
+    /// Orders' `http://127.0.0.1:<port>`.
+    pub address: String,
+    pub catalog: String,
+    pub inventory: String,
+    pub payments: String,
+    pub cart: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    /// Orders' database.
+    pub database_url: String,
+    dir: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `service` on this test's runtime; returns its URL.
+async fn start(service: platform::service::Service) -> String {
+    let url = format!("http://{}", service.local_addr());
+    tokio::spawn(service.run());
+    url
+}
+
+/// Settings overrides, owned.
+type Pairs = Vec<(&'static str, String)>;
+
+fn refs(pairs: &Pairs) -> Vec<(&str, &str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A fresh shop with orders' default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A fresh shop; `orders_overrides` are added to orders' settings.
+pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestApp {
+    platform::telemetry::init_for_tests();
+    let identity = identity();
+    let dir = temp_dir("app");
+    let db = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
+    // Every service: its database, and identity for tokens.
+    let with = |name: &str, listen: &str, own: &[(&'static str, String)]| -> Pairs {
+        let mut all = vec![
+            ("listen", listen.to_owned()),
+            ("database_url", db(name)),
+            ("identity_url", identity.url.clone()),
+        ];
+        all.extend_from_slice(own);
+        all
+    };
+    let any_port = "127.0.0.1:0";
+
+    let c = with("catalog", any_port, &[("seed_products", "3".into())]);
+    let settings = catalog::Settings::for_tests("catalog", &refs(&c)).expect("catalog settings");
+    let catalog = start(catalog::build(settings).await.expect("catalog builds")).await;
+
+    let i = with("inventory", any_port, &[("catalog_url", catalog.clone())]);
+    let settings =
+        inventory::Settings::for_tests("inventory", &refs(&i)).expect("inventory settings");
+    let inventory = start(inventory::build(settings).await.expect("inventory builds")).await;
+
+    let p = with("payments", any_port, &[]);
+    let settings = payments::Settings::for_tests("payments", &refs(&p)).expect("payments settings");
+    let payments = start(payments::build(settings).await.expect("payments builds")).await;
+
+    // The cart follows orders' events and orders reads the cart: orders' port is chosen
+    // first so that each can be told where the other is.
+    let orders_listen = format!("127.0.0.1:{}", free_port());
+    let orders_url = format!("http://{orders_listen}");
+    let k = with(
+        "cart",
+        any_port,
+        &[
+            ("catalog_url", catalog.clone()),
+            ("orders_url", orders_url.clone()),
+        ],
+    );
+    let settings = cart::Settings::for_tests("cart", &refs(&k)).expect("cart settings");
+    let cart = start(cart::build(settings).await.expect("cart builds")).await;
+
+    let mut own: Pairs = vec![
+        ("cart_url", cart.clone()),
+        ("inventory_url", inventory.clone()),
+        ("payments_url", payments.clone()),
+        ("service_secret", SERVICE_SECRET.into()),
+    ];
+    own.extend(orders_overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let o = with("orders", &orders_listen, &own);
+    let settings = orders::Settings::for_tests("orders", &refs(&o)).expect("orders settings");
+    let address = start(orders::build(settings).await.expect("orders builds")).await;
+    assert_eq!(
+        address, orders_url,
+        "orders listens where the cart looks for it"
+    );
+    let database_url = db("orders");
+
+    TestApp {
+        address,
+        catalog,
+        inventory,
+        payments,
+        cart,
+        client: reqwest::Client::new(),
+        admin_token: identity.admin_token.clone(),
+        database_url,
+        dir,
+    }
+}
+
+/// A checkout body paying with `card`.
+pub fn checkout_body(card: &str) -> Value {
+    json!({
+        "payment": {"card_number": card, "exp_month": 12, "exp_year": next_year(), "cvc": "123"},
+        "shipping_address": {
+            "name": "Sam Shopper", "line1": "1 Market Street", "city": "Springfield",
+            "postal_code": "12345", "country": "US"
+        }
+    })
+}
+
+/// A card expiry year safely in the future.
+pub fn next_year() -> i32 {
+    use chrono::Datelike;
+    chrono::Utc::now().year() + 1
+}
+
+/// A fresh idempotency key.
+pub fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Registers and signs in a new customer.
+    pub async fn shopper(&self) -> Shopper {
+        let identity = identity();
+        let email = format!(
+            "shopper-{}@test.local",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let res = self
+            .client
+            .post(format!("{}/api/identity/register", identity.url))
+            .json(&json!({"email": email, "password": SHOPPER_PASSWORD, "name": "Sam Shopper"}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::CREATED, "registering {email}");
+        let registered: Value = res.json().await.expect("a JSON body");
+        let token = login(&self.client, &identity.url, &email, SHOPPER_PASSWORD)
+            .await
+            .expect("the new shopper signs in");
+        Shopper {
+            id: registered["id"].as_str().expect("an id").to_owned(),
+            email,
+            token,
+        }
+    }
+
+    /// Creates a product through the catalog as the administrator and waits until
+    /// inventory holds its stock; returns its id.
+    pub async fn product(&self, price_cents: i64, stock: i64) -> String {
+        let sku = format!(
+            "T-{}",
+            uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase()
+        );
+        let res = self
+            .client
+            .post(format!("{}/api/catalog/products", self.catalog))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({
+                "sku": sku, "name": format!("Kettle {sku}"), "description": "A kettle.",
+                "category": "kitchen", "price_cents": price_cents, "initial_stock": stock
+            }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
+        let product: Value = res.json().await.expect("a JSON body");
+        let id = product["id"].as_str().expect("an id").to_owned();
+        eventually(&format!("inventory to stock {id}"), async || {
+            self.stock(&id).await
+        })
+        .await;
+        id
+    }
+
+    /// `(available, reserved)` of a product, or `None` while inventory has no stock.
+    pub async fn stock(&self, product_id: &str) -> Option<(i64, i64)> {
+        let res = self
+            .client
+            .get(format!("{}/api/inventory/{product_id}", self.inventory))
+            .send()
+            .await
+            .expect("request sent");
+        if res.status() != StatusCode::OK {
+            return None;
+        }
+        let s: Value = res.json().await.expect("a JSON body");
+        Some((
+            s["available"].as_i64().expect("available"),
+            s["reserved"].as_i64().expect("reserved"),
+        ))
+    }
+
+    /// Adds a product to the shopper's cart, waiting until the cart knows the product
+    /// (it learns of products from the catalog's events).
+    pub async fn add_to_cart(&self, shopper: &Shopper, product_id: &str, quantity: i64) {
+        let url = format!("{}/api/cart/items", self.cart);
+        eventually(&format!("the cart to take {product_id}"), async || {
+            let res = self
+                .client
+                .post(&url)
+                .bearer_auth(&shopper.token)
+                .json(&json!({"product_id": product_id, "quantity": quantity}))
+                .send()
+                .await
+                .expect("request sent");
+            match res.status() {
+                s if s.is_success() => Some(()),
+                StatusCode::UNPROCESSABLE_ENTITY => None,
+                other => panic!(
+                    "adding to the cart answered {other}: {}",
+                    res.text().await.unwrap_or_default()
+                ),
+            }
+        })
+        .await;
+    }
+
+    /// The shopper's cart.
+    pub async fn cart_of(&self, shopper: &Shopper) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/api/cart", self.cart))
+            .bearer_auth(&shopper.token)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::OK, "GET /api/cart");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// `POST /api/orders/checkout` as the shopper with `key`.
+    pub async fn checkout(&self, shopper: &Shopper, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/orders/checkout"))
+            .bearer_auth(&shopper.token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A GET on orders as `token`.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// One of the shopper's orders (200), as JSON.
+    pub async fn order(&self, shopper: &Shopper, id: &str) -> Value {
+        let res = self
+            .get(&format!("/api/orders/{id}"), Some(&shopper.token))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "GET order {id}");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// A request to another service as the administrator.
+    pub async fn as_admin(
+        &self,
+        method: Method,
+        url: String,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, url)
+            .bearer_auth(&self.admin_token);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Payments' ledger, added up.
+    pub async fn ledger(&self) -> Value {
+        let res = self
+            .as_admin(
+                Method::GET,
+                format!("{}/api/payments/ledger/summary", self.payments),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "ledger summary");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// A reservation as inventory shows it.
+    pub async fn reservation(&self, id: &str) -> Value {
+        let res = self
+            .as_admin(
+                Method::GET,
+                format!("{}/api/inventory/reservations/{id}", self.inventory),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "GET reservation {id}");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// Reservations inventory holds right now.
+    pub async fn held_reservations(&self) -> Vec<Value> {
+        let res = self
+            .as_admin(
+                Method::GET,
+                format!("{}/api/inventory/reservations?status=held", self.inventory),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "held reservations");
+        let body: Value = res.json().await.expect("a JSON body");
+        body["items"].as_array().cloned().expect("items")
+    }
+
+    /// Orders' database, opened beside the running service.
+    pub async fn db(&self) -> Db {
+        Db::connect(&self.database_url, &orders::store::migrations())
+            .await
+            .expect("orders' database opens")
+    }
+
+    /// The types of the events orders recorded about `order_id`, oldest first.
+    pub async fn published(&self, db: &Db, order_id: &str) -> Vec<(String, Value)> {
+        use sqlx::Row;
+        sqlx::query("SELECT type, payload FROM outbox WHERE subject = $1 ORDER BY seq")
+            .bind(order_id)
+            .fetch_all(db.pool())
+            .await
+            .expect("the outbox reads")
+            .iter()
+            .map(|r| {
+                let payload: String = r.get("payload");
+                let event: Value = serde_json::from_str(&payload).expect("JSON");
+                (r.get("type"), event["data"].clone())
+            })
+            .collect()
+    }
+
+    /// How many orders orders holds, over all users.
+    pub async fn order_count(&self, db: &Db) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM orders")
+            .fetch_one(db.pool())
+            .await
+            .expect("orders count")
+            .get("n")
+    }
+}
+
+/// Asserts that `res` is a problem document of `status` naming `field` (if given);
+/// returns the document.
+pub async fn assert_problem(
+    res: Response,
+    status: StatusCode,
+    field: Option<&str>,
+    case: &str,
+) -> Value {
+    assert_eq!(res.status(), status, "{case}: status");
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "{case}: content type was {content_type:?}"
+    );
+    let body: Value = res.json().await.expect("a JSON problem document");
+    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{case}: {body}"
+    );
+    if let Some(field) = field {
+        let named = body["errors"]
+            .as_array()
+            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
+        assert!(named, "{case}: `{field}` is not named in {body}");
+    }
+    body
+}
