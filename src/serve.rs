@@ -5,11 +5,26 @@ use platform::service::Service;
 use std::future::Future;
 
 /// The services this binary can run, in start-up order.
-pub const SERVICES: &[&str] = &["identity", "catalog", "inventory", "gateway"];
+pub const SERVICES: &[&str] = &[
+    "identity",
+    "catalog",
+    "recommendations",
+    "cart",
+    "inventory",
+    "payments",
+    "orders",
+    "notifications",
+    "gateway",
+];
 
 /// What each consuming service subscribes to, as declared in its own crate.
 pub fn subscriptions() -> Vec<(&'static str, &'static [events::Subscription])> {
-    vec![("inventory", inventory::SUBSCRIPTIONS)]
+    vec![
+        ("inventory", inventory::SUBSCRIPTIONS),
+        ("cart", cart::SUBSCRIPTIONS),
+        ("notifications", notifications::SUBSCRIPTIONS),
+        ("recommendations", recommendations::SUBSCRIPTIONS),
+    ]
 }
 
 /// Loads the service's settings from the environment, then runs it until SIGINT/SIGTERM.
@@ -19,6 +34,11 @@ pub async fn serve(service: &str) -> anyhow::Result<()> {
         "identity" => run("identity", identity::build).await,
         "catalog" => run("catalog", catalog::build).await,
         "inventory" => run("inventory", inventory::build).await,
+        "cart" => run("cart", cart::build).await,
+        "payments" => run("payments", payments::build).await,
+        "orders" => run("orders", orders::build).await,
+        "notifications" => run("notifications", notifications::build).await,
+        "recommendations" => run("recommendations", recommendations::build).await,
         "gateway" => run("gateway", gateway::build).await,
         other => anyhow::bail!("unknown service `{other}`"),
     }

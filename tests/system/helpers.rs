@@ -11,9 +11,28 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The services `bazaar up` runs, each its own process.
-pub const SERVICES: &[&str] = &["catalog", "gateway", "identity", "inventory"];
+pub const SERVICES: &[&str] = &[
+    "cart",
+    "catalog",
+    "gateway",
+    "identity",
+    "inventory",
+    "notifications",
+    "orders",
+    "payments",
+    "recommendations",
+];
 /// Those with a database of their own.
-pub const WITH_DATABASE: &[&str] = &["catalog", "identity", "inventory"];
+pub const WITH_DATABASE: &[&str] = &[
+    "cart",
+    "catalog",
+    "identity",
+    "inventory",
+    "notifications",
+    "orders",
+    "payments",
+    "recommendations",
+];
 
 pub const ADMIN_EMAIL: &str = "admin@system-test.local";
 pub const ADMIN_PASSWORD: &str = "Correct-Horse-Battery-9";
@@ -340,7 +359,7 @@ impl Drop for Shop {
 }
 
 /// The services that consume events (each has a queue on the broker).
-pub const CONSUMERS: &[&str] = &["inventory"];
+pub const CONSUMERS: &[&str] = &["inventory", "cart", "notifications", "recommendations"];
 
 async fn drop_databases(server: &str, base: &str) {
     use sqlx::{Connection, Executor};

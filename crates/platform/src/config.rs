@@ -21,7 +21,12 @@ pub const ENV_PREFIX: &str = "BAZAAR_";
 pub const SERVICES: &[(&str, u16)] = &[
     ("identity", 8081),
     ("catalog", 8082),
+    ("recommendations", 8084),
+    ("cart", 8085),
     ("inventory", 8086),
+    ("payments", 8087),
+    ("orders", 8088),
+    ("notifications", 8089),
     ("gateway", 8080),
 ];
 

@@ -1,0 +1,594 @@
+//! The shopping flow across real processes: cart, inventory, payments, orders (the
+//! checkout saga) and notifications, through the gateway.
+
+use crate::helpers::{Options, Shape, Shop, unique};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::time::{Duration, Instant};
+
+const GOOD_CARD: &str = "4242424242424242";
+const DECLINED_CARD: &str = "4000000000000002";
+
+fn checkout_body(card: &str) -> Value {
+    json!({
+        "payment": {"card_number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        "shipping_address": {"name": "Ada Lovelace", "line1": "12 St James's Square",
+                             "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"}
+    })
+}
+
+/// An admin-created product with `stock` units, already known to cart and inventory.
+async fn stocked_product(shop: &Shop, admin: &str, stock: u32) -> String {
+    let category = shop
+        .get("/api/catalog/categories")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created: Value = shop
+        .post("/api/catalog/products")
+        .bearer_auth(admin)
+        .json(
+            &json!({"sku": format!("CHK-{}", &unique().replace('-', "")[..12]),
+                      "name": "Limited Edition Teapot", "description": "Only a few were made.",
+                      "category": category, "price_cents": 3500, "initial_stock": stock}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("product created").to_owned();
+    // Wait until inventory has its stock (cart's copy arrives the same way).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = shop
+            .get(&format!("/api/inventory/{id}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "inventory never heard of {id}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    id
+}
+
+/// Adds `quantity` of `product` to the cart of the token's user, waiting for the cart's
+/// copy of the product to arrive if it is brand new.
+async fn add_to_cart(shop: &Shop, token: &str, product: &str, quantity: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = shop
+            .post("/api/cart/items")
+            .bearer_auth(token)
+            .json(&json!({"product_id": product, "quantity": quantity}))
+            .send()
+            .await
+            .unwrap();
+        if r.status().is_success() {
+            return;
+        }
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY && Instant::now() < deadline,
+            "could not add {product} to the cart: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn checkout(shop: &Shop, token: &str, key: &str, card: &str) -> (StatusCode, Value) {
+    let r = shop
+        .post("/api/orders/checkout")
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&checkout_body(card))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The product's stock, once inventory knows it (it learns products from events).
+async fn stock(shop: &Shop, product: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = shop
+            .get(&format!("/api/inventory/{product}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            return r.json().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "inventory never heard of {product}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls the user's notifications until one whose subject contains `needle` arrives.
+async fn wait_for_notification(shop: &Shop, token: &str, needle: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = shop
+            .get("/api/notifications")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            let items: Value = r.json().await.unwrap();
+            if let Some(m) = items.as_array().and_then(|a| {
+                a.iter()
+                    .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(needle)))
+            }) {
+                return m.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no notification with `{needle}` within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+crate::in_both_shapes!(a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notified);
+async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notified(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
+    let products: Value = shop
+        .get("/api/catalog/products?per_page=3&sort=price_asc")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a = products["items"][0]["id"].as_str().unwrap().to_owned();
+    let b = products["items"][1]["id"].as_str().unwrap().to_owned();
+
+    // Anonymous: the cart lives behind a cookie. (The cart learns the seeded products
+    // from the catalog's events; on a fresh shop that takes a moment.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        let r = shop
+            .post("/api/cart/items")
+            .json(&json!({"product_id": a, "quantity": 2}))
+            .send()
+            .await
+            .unwrap();
+        if r.status().is_success() || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(r.status().is_success(), "{}", r.status());
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("an anonymous cart cookie")
+        .to_owned();
+
+    // Signing in merges it into the user's cart.
+    let token = shop.customer_token().await;
+    add_to_cart(&shop, &token, &b, 1).await;
+    let cart: Value = shop
+        .get("/api/cart")
+        .bearer_auth(&token)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lines = cart["items"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{cart}");
+    let before_a = stock(&shop, &a).await["available"].as_i64().unwrap();
+    stock(&shop, &b).await; // inventory has caught up with the seed too
+
+    let (status, order) = checkout(&shop, &token, &unique(), GOOD_CARD).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["total_cents"], cart["total_cents"]);
+    assert_eq!(
+        stock(&shop, &a).await["available"].as_i64().unwrap(),
+        before_a - 2
+    );
+
+    let id = order["id"].as_str().unwrap();
+    let fetched: Value = shop
+        .get(&format!("/api/orders/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["status"], "confirmed");
+    // Another user sees nothing of it.
+    let other = shop.customer_token().await;
+    let r = shop
+        .get(&format!("/api/orders/{id}"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    wait_for_notification(&shop, &token, "confirmed", Duration::from_secs(20)).await;
+    // The cart empties itself from the confirmation.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let cart: Value = shop
+            .get("/api/cart")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cart was not emptied: {cart}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+crate::in_both_shapes!(a_declined_card_changes_nothing_but_says_so);
+async fn a_declined_card_changes_nothing_but_says_so(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 5).await;
+    let token = shop.customer_token().await;
+    add_to_cart(&shop, &token, &product, 2).await;
+    let (status, problem) = checkout(&shop, &token, &unique(), DECLINED_CARD).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{problem}");
+    let s = stock(&shop, &product).await;
+    assert_eq!(s["available"], 5, "stock is back: {s}");
+    assert_eq!(s["reserved"], 0);
+    let summary: Value = shop
+        .get("/api/payments/ledger/summary")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["captured_cents"], 0, "{summary}");
+    wait_for_notification(&shop, &token, "declined", Duration::from_secs(20)).await;
+    // The cart is kept for another try.
+    let cart: Value = shop
+        .get("/api/cart")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1);
+}
+
+crate::in_both_shapes!(a_hundred_checkouts_for_ten_in_stock_sell_exactly_ten);
+async fn a_hundred_checkouts_for_ten_in_stock_sell_exactly_ten(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 10).await;
+    let mut tokens = Vec::new();
+    for _ in 0..100 {
+        let token = shop.customer_token().await;
+        add_to_cart(&shop, &token, &product, 1).await;
+        tokens.push(token);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in tokens {
+        let url = shop.url.clone();
+        let http = shop.http.clone();
+        tasks.spawn(async move {
+            http.post(format!("{url}/api/orders/checkout"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", unique())
+                .json(&checkout_body(GOOD_CARD))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let mut created = 0;
+    let mut conflicts = 0;
+    while let Some(status) = tasks.join_next().await {
+        match status.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => conflicts += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, conflicts), (10, 90));
+    let s = stock(&shop, &product).await;
+    assert_eq!(s["available"], 0, "{s}");
+    assert_eq!(s["reserved"], 0, "no reservation left behind: {s}");
+}
+
+crate::in_both_shapes!(the_same_checkout_five_times_at_once_is_one_order_and_one_charge);
+async fn the_same_checkout_five_times_at_once_is_one_order_and_one_charge(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        ..Options::default()
+    });
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 50).await;
+    let token = shop.customer_token().await;
+    add_to_cart(&shop, &token, &product, 3).await;
+    let key = unique();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let (url, http, token, key) = (
+            shop.url.clone(),
+            shop.http.clone(),
+            token.clone(),
+            key.clone(),
+        );
+        tasks.spawn(async move {
+            let r = http
+                .post(format!("{url}/api/orders/checkout"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", key)
+                .json(&checkout_body(GOOD_CARD))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (status, body) = r.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one order: {ids:?}");
+    let orders: Value = shop
+        .get("/api/orders")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["total"], 1);
+    let summary: Value = shop
+        .get("/api/payments/ledger/summary")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["captured_cents"],
+        3 * 3500,
+        "one capture: {summary}"
+    );
+    assert_eq!(stock(&shop, &product).await["available"], 47);
+}
+
+#[tokio::test]
+async fn checkouts_succeed_while_notifications_is_down_and_the_messages_arrive_later() {
+    let shop = Shop::start();
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 20).await;
+    let token = shop.customer_token().await;
+    let pid = shop
+        .service_pid("notifications")
+        .expect("notifications runs");
+    // Hung, not dead: the supervisor does not restart it, nobody can reach it.
+    signal::kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+    let mut confirmed = 0;
+    for _ in 0..3 {
+        add_to_cart(&shop, &token, &product, 1).await;
+        let (status, body) = checkout(&shop, &token, &unique(), GOOD_CARD).await;
+        if status == StatusCode::CREATED {
+            confirmed += 1;
+        } else {
+            signal::kill(Pid::from_raw(pid as i32), Signal::SIGCONT).unwrap();
+            panic!("checkout failed while notifications was down: {status} {body}");
+        }
+        // Wait for the cart to empty before the next round.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while shop
+            .get("/api/cart")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty())
+        {
+            assert!(Instant::now() < deadline, "cart not emptied");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    signal::kill(Pid::from_raw(pid as i32), Signal::SIGCONT).unwrap();
+    assert_eq!(confirmed, 3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let items: Value = shop
+            .get("/api/notifications")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let n = items
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|m| {
+                        m["subject"]
+                            .as_str()
+                            .is_some_and(|s| s.contains("confirmed"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if n == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{n} of 3 confirmations arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+crate::in_both_shapes!(orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated);
+async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(shape: Shape) {
+    let shop = Shop::start_with(Options {
+        shape,
+        env: vec![("BAZAAR_LOG", "error".into())],
+        ..Options::default()
+    });
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 1000).await;
+    const SHOPPERS: usize = 20;
+    const ROUNDS: usize = 10; // 200 checkouts
+    let mut tokens = Vec::new();
+    for _ in 0..SHOPPERS {
+        tokens.push(shop.customer_token().await);
+    }
+    let mut kills = 0;
+    for round in 0..ROUNDS {
+        let mut tasks = tokio::task::JoinSet::new();
+        for token in &tokens {
+            add_to_cart(&shop, token, &product, 1).await;
+            let (url, http, token) = (shop.url.clone(), shop.http.clone(), token.clone());
+            tasks.spawn(async move {
+                // A client retries with the same key until it gets an answer.
+                let key = unique();
+                for _ in 0..60 {
+                    if let Ok(r) = http
+                        .post(format!("{url}/api/orders/checkout"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", &key)
+                        .json(&checkout_body(GOOD_CARD))
+                        .send()
+                        .await
+                        && !r.status().is_server_error()
+                    {
+                        return r.status();
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                StatusCode::SERVICE_UNAVAILABLE
+            });
+        }
+        // Kill orders at a different moment in each round.
+        tokio::time::sleep(Duration::from_millis(20 + (round as u64 * 37) % 150)).await;
+        if let Some(pid) = shop.service_pid("orders") {
+            let _ = signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            kills += 1;
+        }
+        while let Some(r) = tasks.join_next().await {
+            let status = r.unwrap();
+            assert!(
+                status.is_success() || status.is_client_error(),
+                "a checkout ended with {status}"
+            );
+        }
+    }
+    assert!(kills >= 5);
+
+    // Every saga ends confirmed or cancelled; money and stock agree with the orders.
+    let orders_db = shop.database("orders").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM orders WHERE status NOT IN ('confirmed', 'cancelled')",
+        )
+        .fetch_one(&orders_db)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open} sagas never finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let confirmed_total: i64 = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(total_cents), 0) AS BIGINT) FROM orders WHERE status = 'confirmed'",
+    )
+    .fetch_one(&orders_db)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    let summary: Value = shop
+        .get("/api/payments/ledger/summary")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let captured = summary["captured_cents"].as_i64().unwrap()
+        - summary["refunded_cents"].as_i64().unwrap_or(0);
+    assert_eq!(
+        captured, confirmed_total,
+        "money captured = total of confirmed orders: {summary}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = stock(&shop, &product).await;
+        if s["reserved"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stock still reserved: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
