@@ -192,6 +192,24 @@ impl Services {
 
     /// Voids an uncaptured authorisation (key `order-<id>-void`).
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    /// The ids of the order's authorisations still awaiting capture or void.
+    pub async fn authorized_for(&self, order: &Order) -> Result<Vec<String>, CallError> {
+        let url = format!(
+            "{}/api/payments/authorizations?order_id={}",
+            self.inner.payments, order.id
+        );
+        let answer = self
+            .call(Method::GET, &url, Caller::Service, None, None)
+            .await?;
+        Ok(answer["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["status"] == "authorized")
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     pub async fn void(&self, order: &Order, authorization_id: &str) -> Result<(), CallError> {
         self.authorization_action(order, authorization_id, "void")
             .await

@@ -399,7 +399,10 @@ impl Saga {
     ) -> Result<Answer, OrdersError> {
         let from = (order.status, order.step);
         order.status = Status::Compensating;
-        order.step = if order.authorization_id.is_some() {
+        // Once authorisation was attempted, an authorisation may exist even if the order
+        // never learnt its id (a crash between payments' answer and the pivot): void
+        // whatever payments holds for the order.
+        order.step = if order.authorization_id.is_some() || from.0 == Status::Authorizing {
             Step::Void
         } else {
             Step::Release
@@ -562,7 +565,12 @@ impl Saga {
                 .map(|()| None),
             Call::Void => match &order.authorization_id {
                 Some(id) => services.void(order, id).await.map(|()| None),
-                None => Ok(None),
+                None => {
+                    for id in services.authorized_for(order).await? {
+                        services.void(order, &id).await?;
+                    }
+                    Ok(None)
+                }
             },
         }
     }
@@ -657,8 +665,8 @@ impl Saga {
             Status::Pending | Status::Reserving | Status::Authorizing => {
                 if order.status == Status::Authorizing {
                     tracing::warn!(
-                        "the checkout stopped while its payment was being authorised: an \
-                         authorisation payments may have made is left uncaptured"
+                        "the checkout stopped while its payment was being authorised: any \
+                         authorisation payments made for it is voided"
                     );
                 }
                 let answer = view::interrupted(&order);

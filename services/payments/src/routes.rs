@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(authorize))
         .routes(routes!(get_authorization))
+        .routes(routes!(authorizations_of_order))
         .routes(routes!(capture))
         .routes(routes!(void))
         .routes(routes!(refund))
@@ -352,6 +353,48 @@ async fn authorize(
         }
     }
     result
+}
+
+/// Query of the authorisations of one order.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    /// The order whose authorisations to list.
+    pub order_id: String,
+}
+
+/// The authorisations of one order.
+#[derive(Serialize, ToSchema)]
+pub struct Authorizations {
+    pub items: Vec<Authorization>,
+}
+
+/// The authorisations made for an order (Bazaar's services only): how the checkout saga
+/// finds, after a crash, an authorisation it never learnt the id of, to void it.
+#[utoipa::path(
+    get,
+    path = "/api/payments/authorizations",
+    tag = "authorizations",
+    security(("bearer" = [])),
+    params(OrderQuery),
+    responses(
+        (status = 200, description = "The order's authorisations, oldest first", body = Authorizations),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No order id", body = Problem, content_type = "application/problem+json")
+    )
+)]
+async fn authorizations_of_order(
+    State(state): State<AppState>,
+    ServiceCaller(_caller): ServiceCaller,
+    Query(q): Query<OrderQuery>,
+) -> Result<Json<Authorizations>, PaymentsError> {
+    if q.order_id.trim().is_empty() || q.order_id.len() > 100 {
+        return Err(Problem::invalid_field("order_id", "must be 1 to 100 characters").into());
+    }
+    Ok(Json(Authorizations {
+        items: state.store.for_order(&q.order_id).await?,
+    }))
 }
 
 /// One authorisation (Bazaar's services only).

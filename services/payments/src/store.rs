@@ -349,6 +349,21 @@ impl Store {
         Ok(answer)
     }
 
+    /// Every authorisation made for an order, oldest first.
+    pub async fn for_order(&self, order_id: &str) -> Result<Vec<Authorization>, sqlx::Error> {
+        sqlx::query(
+            "SELECT id, order_id, user_id, status, amount_cents, currency, card_brand, \
+             card_last4, created_at, updated_at FROM authorizations WHERE order_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(order_id)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(authorization_from_row)
+        .collect()
+    }
+
     /// One authorisation, if payments made it.
     pub async fn get(&self, id: &AuthorizationId) -> Result<Option<Authorization>, sqlx::Error> {
         sqlx::query(SELECT_AUTHORIZATION)

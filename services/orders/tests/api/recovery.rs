@@ -122,6 +122,9 @@ async fn sagas_stuck_before_the_payment_are_cancelled_and_their_stock_released()
     let fresh = uuid::Uuid::now_v7().to_string();
     reserve(&app, &reserved, &product, 2, None).await;
     assert_eq!(app.stock(&product).await, Some((3, 2)));
+    // Payments answered the authorisation, but the process died before it saved the pivot:
+    // the order never learnt the authorisation's id.
+    let in_doubt = authorize(&app, &reserved, &shopper.id, 2000).await;
     let db = app.db().await;
     for (id, status, step) in [
         (&reserved, "authorizing", "authorize"),
@@ -155,7 +158,23 @@ async fn sagas_stuck_before_the_payment_are_cancelled_and_their_stock_released()
     }
     assert_eq!(app.stock(&product).await, Some((5, 0)));
     assert_eq!(app.reservation(&reserved).await["status"], "released");
-    assert_eq!(app.ledger().await["count"], 0);
+    // The in-doubt authorisation was found by order and voided: no hold is left.
+    let ledger = app.ledger().await;
+    assert_eq!(ledger["authorized_cents"], 2000, "{ledger}");
+    assert_eq!(ledger["voided_cents"], 2000, "{ledger}");
+    assert_eq!(ledger["captured_cents"], 0, "{ledger}");
+    let auth = app
+        .as_admin(
+            Method::GET,
+            format!("{}/api/payments/authorizations/{in_doubt}", app.payments),
+            None,
+            None,
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(auth["status"], "voided", "{auth}");
 }
 
 #[tokio::test]
