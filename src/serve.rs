@@ -8,6 +8,7 @@ use std::future::Future;
 pub const SERVICES: &[&str] = &[
     "identity",
     "catalog",
+    "search",
     "recommendations",
     "cart",
     "inventory",
@@ -24,6 +25,7 @@ pub fn subscriptions() -> Vec<(&'static str, &'static [events::Subscription])> {
         ("cart", cart::SUBSCRIPTIONS),
         ("notifications", notifications::SUBSCRIPTIONS),
         ("recommendations", recommendations::SUBSCRIPTIONS),
+        ("search", search::SUBSCRIPTIONS),
     ]
 }
 
@@ -39,6 +41,7 @@ pub async fn serve(service: &str) -> anyhow::Result<()> {
         "orders" => run("orders", orders::build).await,
         "notifications" => run("notifications", notifications::build).await,
         "recommendations" => run("recommendations", recommendations::build).await,
+        "search" => run("search", search::build).await,
         "gateway" => run("gateway", gateway::build).await,
         other => anyhow::bail!("unknown service `{other}`"),
     }

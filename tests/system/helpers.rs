@@ -21,6 +21,7 @@ pub const SERVICES: &[&str] = &[
     "orders",
     "payments",
     "recommendations",
+    "search",
 ];
 /// Those with a database of their own.
 pub const WITH_DATABASE: &[&str] = &[
@@ -32,6 +33,7 @@ pub const WITH_DATABASE: &[&str] = &[
     "orders",
     "payments",
     "recommendations",
+    "search",
 ];
 
 pub const ADMIN_EMAIL: &str = "admin@system-test.local";
@@ -359,7 +361,13 @@ impl Drop for Shop {
 }
 
 /// The services that consume events (each has a queue on the broker).
-pub const CONSUMERS: &[&str] = &["inventory", "cart", "notifications", "recommendations"];
+pub const CONSUMERS: &[&str] = &[
+    "inventory",
+    "cart",
+    "notifications",
+    "recommendations",
+    "search",
+];
 
 async fn drop_databases(server: &str, base: &str) {
     use sqlx::{Connection, Executor};

@@ -4,6 +4,7 @@
 //! (PostgreSQL and RabbitMQ, when `BAZAAR_TEST_POSTGRES_URL` / `BAZAAR_TEST_AMQP_URL` are set).
 
 mod checkout;
+mod degradation;
 mod events;
 mod helpers;
 mod shop;

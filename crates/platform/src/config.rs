@@ -21,6 +21,7 @@ pub const ENV_PREFIX: &str = "BAZAAR_";
 pub const SERVICES: &[(&str, u16)] = &[
     ("identity", 8081),
     ("catalog", 8082),
+    ("search", 8083),
     ("recommendations", 8084),
     ("cart", 8085),
     ("inventory", 8086),

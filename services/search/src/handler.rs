@@ -1,0 +1,218 @@
+//! Applies the catalog's product events to search's copy of the products, inside the
+//! consumer's transaction (which also marks the event handled, so each has one effect),
+//! and wakes the indexer.
+
+use crate::{
+    domain::{CategorySlug, Currency, Invalid, Price, Product, ProductId, Timestamp},
+    error::SearchError,
+    events::{
+        PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
+        ProductData, ProductDeleted,
+    },
+    store,
+};
+use events::{Event, Handler, HandlerError};
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use sqlx::{Any, Transaction};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+/// Search's handler of catalog events.
+///
+/// `product.created` and `product.updated` store the whole product (an update of a
+/// product search missed creates it); `product.price_changed` sets the price;
+/// `product.deleted` leaves a tombstone. Each change takes a new version, which is what
+/// the indexer follows. A deleted product is never revived, and a copy older than the
+/// stored one is ignored. Data that does not decode, or is out of bounds, is a permanent
+/// failure.
+#[derive(Clone, Default)]
+pub struct SearchHandler {
+    wake: Arc<Notify>,
+}
+
+impl SearchHandler {
+    /// A handler that wakes `indexer_wake` after each change. The wake-up comes before
+    /// the consumer commits, so the indexer also looks on its own every 100 ms.
+    pub fn new(indexer_wake: Arc<Notify>) -> Self {
+        Self { wake: indexer_wake }
+    }
+}
+
+impl Handler for SearchHandler {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        let span = tracing::info_span!(
+            "apply_event",
+            subject = %event.subject,
+            traceparent = event.traceparent.as_deref().unwrap_or("-"),
+        );
+        Box::pin(
+            async move {
+                let changed = apply(tx, event).await?;
+                if changed {
+                    self.wake.notify_one();
+                }
+                Ok(())
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Applies one event; `true` when a product row changed.
+async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool, HandlerError> {
+    match event.kind.as_str() {
+        PRODUCT_CREATED | PRODUCT_UPDATED => {
+            let product = product(decode(event)?)?;
+            let written = store::upsert(tx, &product).await?;
+            if !written {
+                tracing::info!(product_id = %product.id, "deleted or newer product kept as it is");
+            }
+            Ok(written)
+        }
+        PRODUCT_PRICE_CHANGED => {
+            let changed: PriceChanged = decode(event)?;
+            let id = parse("product_id", ProductId::parse(&changed.product_id))?;
+            let price = parse(
+                "new_price_cents",
+                Price::from_cents(changed.new_price_cents),
+            )?;
+            let currency = parse("currency", Currency::parse(&changed.currency))?;
+            Ok(store::reprice(tx, &id, price, &currency).await?)
+        }
+        PRODUCT_DELETED => {
+            let deleted: ProductDeleted = decode(event)?;
+            let id = parse("product_id", ProductId::parse(&deleted.product_id))?;
+            let removed = store::remove(tx, &id).await?;
+            if !removed {
+                tracing::info!(product_id = %id, "deleted product unknown or deleted already");
+            }
+            Ok(removed)
+        }
+        other => Err(HandlerError::Permanent(format!(
+            "search does not handle events of type `{other}`"
+        ))),
+    }
+}
+
+/// The event's data as `T`; data that does not fit is a permanent failure.
+fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    Ok(serde_json::from_value(event.data.clone())?)
+}
+
+fn parse<T>(field: &str, parsed: Result<T, Invalid>) -> Result<T, SearchError> {
+    parsed.map_err(|e| SearchError::invalid(field, e.to_string()))
+}
+
+/// The catalog's product, every field parsed.
+fn product(data: ProductData) -> Result<Product, SearchError> {
+    Ok(Product {
+        id: parse("id", ProductId::parse(&data.id))?,
+        sku: parse("sku", Product::parse_sku(&data.sku))?,
+        name: parse("name", Product::parse_name(&data.name))?,
+        description: parse("description", Product::parse_description(&data.description))?,
+        category: parse("category", CategorySlug::parse(&data.category))?,
+        price: parse("price_cents", Price::from_cents(data.price_cents))?,
+        currency: parse("currency", Currency::parse(&data.currency))?,
+        created_at: parse("created_at", Timestamp::parse(&data.created_at))?,
+        updated_at: parse("updated_at", Timestamp::parse(&data.updated_at))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> ProductData {
+        ProductData {
+            id: "p-1".into(),
+            sku: "KIT-00001".into(),
+            name: "Mug".into(),
+            description: "A mug.".into(),
+            category: "kitchen".into(),
+            price_cents: 1299,
+            currency: "USD".into(),
+            created_at: "2025-01-01T00:00:00.000Z".into(),
+            updated_at: "2025-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn catalog_products_are_parsed() {
+        let p = product(data()).unwrap();
+        assert_eq!(p.id.as_str(), "p-1");
+        assert_eq!(p.price.cents(), 1299);
+        assert_eq!(p.created_at.millis(), 1_735_689_600_000);
+    }
+
+    #[test]
+    fn out_of_bounds_data_is_refused_naming_the_field() {
+        for (data, field) in [
+            (
+                ProductData {
+                    id: "a b".into(),
+                    ..data()
+                },
+                "id",
+            ),
+            (
+                ProductData {
+                    name: " ".into(),
+                    ..data()
+                },
+                "name",
+            ),
+            (
+                ProductData {
+                    category: "Kitchen".into(),
+                    ..data()
+                },
+                "category",
+            ),
+            (
+                ProductData {
+                    price_cents: -1,
+                    ..data()
+                },
+                "price_cents",
+            ),
+            (
+                ProductData {
+                    currency: "usd".into(),
+                    ..data()
+                },
+                "currency",
+            ),
+            (
+                ProductData {
+                    created_at: "today".into(),
+                    ..data()
+                },
+                "created_at",
+            ),
+        ] {
+            match product(data) {
+                Err(SearchError::Invalid(errors)) => assert_eq!(errors[0].field, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn undecodable_data_is_a_permanent_failure() {
+        let event = Event::new(
+            "catalog",
+            PRODUCT_CREATED,
+            "p-1",
+            serde_json::json!({"id": 5}),
+        )
+        .unwrap();
+        let err = decode::<ProductData>(&event).unwrap_err();
+        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
+    }
+}

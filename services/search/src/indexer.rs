@@ -1,0 +1,186 @@
+//! The background indexer: brings the index up to date with the products table by taking
+//! in every row whose version is above the index's high-water mark, committing with the
+//! new mark. It runs when the event handler wakes it and every 100 ms besides; the mark
+//! makes a pass that finds nothing new free, and a pass repeated after a crash harmless.
+
+use crate::{error::SearchError, index::SearchIndex, store::Store};
+use platform::shutdown::Shutdown;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::{Mutex, Notify};
+
+/// How often the indexer looks for changes when nobody woke it.
+pub const POLL: Duration = Duration::from_millis(100);
+/// How long a wake-up waits before looking, so that the consumer's commit lands first
+/// and a burst of events is indexed in one commit.
+const SETTLE: Duration = Duration::from_millis(15);
+/// How often an idle indexer shows searches what background merges produced.
+const REFRESH: Duration = Duration::from_secs(1);
+/// Rows taken in per index commit.
+pub const BATCH: i64 = 10_000;
+
+/// What one catch-up did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows taken in (upserts and removals).
+    pub changes: u64,
+    /// The index's mark afterwards.
+    pub mark: i64,
+}
+
+/// Keeps the index up to date with the products table. Cheap to clone.
+#[derive(Clone)]
+pub struct Indexer {
+    store: Store,
+    index: SearchIndex,
+    wake: Arc<Notify>,
+    /// One pass (or wipe) at a time.
+    pass: Arc<Mutex<()>>,
+}
+
+impl Indexer {
+    pub fn new(store: Store, index: SearchIndex) -> Self {
+        Self {
+            store,
+            index,
+            wake: Arc::new(Notify::new()),
+            pass: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// What the event handler calls to say that rows changed.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Takes in every row changed since the index's mark, in commits of [`BATCH`] rows.
+    #[tracing::instrument(skip_all)]
+    pub async fn catch_up(&self) -> Result<Progress, SearchError> {
+        let _pass = self.pass.lock().await;
+        let mut progress = Progress {
+            changes: 0,
+            mark: self.index.mark(),
+        };
+        loop {
+            let changes = self.store.changes_since(progress.mark, BATCH).await?;
+            if changes.is_empty() {
+                return Ok(progress);
+            }
+            let taken = changes.len();
+            let index = self.index.clone();
+            progress.mark = tokio::task::spawn_blocking(move || index.apply(&changes)).await??;
+            progress.changes += taken as u64;
+            if (taken as i64) < BATCH {
+                return Ok(progress);
+            }
+        }
+    }
+
+    /// Empties the index and rebuilds it from the products table; with `replay_from`,
+    /// first forgets that producer's events and every product
+    /// ([`Store::reset_for_replay`]), so that the consumer replays them. No pass runs in
+    /// between. The consumer must be stopped for a replay.
+    pub async fn wipe(&self, replay_from: Option<&str>) -> Result<(), SearchError> {
+        let _pass = self.pass.lock().await;
+        if let Some(producer) = replay_from {
+            self.store.reset_for_replay(producer).await?;
+        }
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.wipe()).await??;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// A newly opened index whose mark is above every row's version was built from
+    /// another database, or from rows a replay has since deleted: it is wiped.
+    pub async fn check_against_database(&self) -> Result<(), SearchError> {
+        let latest = self.store.latest_version().await?;
+        if self.index.mark() > latest {
+            tracing::warn!(
+                mark = self.index.mark(),
+                latest,
+                "the search index is ahead of its database; rebuilding it"
+            );
+            self.wipe(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Catches up whenever woken, and every [`POLL`], until shutdown; then closes the
+    /// index writer.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut failures = 0u32;
+        let mut refreshed = Instant::now();
+        loop {
+            let started = Instant::now();
+            match self.catch_up().await {
+                Ok(p) if p.changes > 0 => {
+                    failures = 0;
+                    refreshed = Instant::now();
+                    tracing::debug!(
+                        changes = p.changes,
+                        mark = p.mark,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "index caught up"
+                    );
+                }
+                Ok(_) => {
+                    failures = 0;
+                    if refreshed.elapsed() >= REFRESH {
+                        refreshed = Instant::now();
+                        let index = self.index.clone();
+                        match tokio::task::spawn_blocking(move || index.refresh()).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "could not show merged segments")
+                            }
+                            Err(e) => tracing::warn!(error = %e, "could not show merged segments"),
+                        }
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(error = ?anyhow::Error::new(e), failures, "indexing failed; retrying");
+                    }
+                }
+            }
+            let wait = if failures == 0 {
+                POLL
+            } else {
+                POLL * failures.min(50)
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(SETTLE) => {}
+                        _ = shutdown.wait() => break,
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait() => break,
+            }
+        }
+        let _pass = self.pass.lock().await;
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.close()).await?;
+        Ok(())
+    }
+}
+
+/// Rebuilds the index from the products table: empties it, then takes in every product.
+/// What start-up does with an empty or missing index directory, callable on its own.
+pub async fn rebuild_index(indexer: &Indexer) -> Result<Progress, SearchError> {
+    indexer.wipe(None).await?;
+    indexer.catch_up().await
+}

@@ -1,0 +1,130 @@
+//! The catalog consumer, run so that an administrator can rebuild search from scratch:
+//! the consumer is stopped, every product and handled event is forgotten, the position
+//! in the catalog's log goes back to 0 and the index is wiped, all before the consumer
+//! starts again and replays the catalog's whole history.
+//!
+//! `POST /api/search/admin/rebuild` does this on a running service. By hand, with search
+//! stopped, it is:
+//!
+//! 1. delete the index directory (`BAZAAR_INDEX_DIR`, by default `search-index` beside
+//!    the SQLite file);
+//! 2. in search's database, in one transaction:
+//!    `UPDATE event_cursors SET position = 0 WHERE producer = 'catalog';`
+//!    `DELETE FROM inbox; DELETE FROM products;`
+//! 3. start search: it reads the catalog's log from the start, refills `products`, and
+//!    the indexer rebuilds the index from it as it fills.
+//!
+//! Deleting only the index directory (step 1) rebuilds the index from `products` without
+//! reading any event again. Neither works with RabbitMQ, whose queues are not logs: there
+//! the rebuild keeps `products` and rebuilds only the index.
+
+use crate::{error::SearchError, events::CATALOG, indexer::Indexer};
+use events::{Broker, Consumer};
+use platform::{
+    config::{CommonSettings, Directory},
+    shutdown::Shutdown,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
+
+/// How a rebuild is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildMode {
+    /// The embedded transport: the catalog's log is replayed from the start into an
+    /// empty products table, and the index is rebuilt from it as it fills.
+    Replay,
+    /// RabbitMQ: a queue cannot be read again, so the products table is kept and the
+    /// index is rebuilt from it.
+    Reindex,
+}
+
+type Reply = oneshot::Sender<Result<RebuildMode, SearchError>>;
+
+/// Asks the running consumer for rebuilds. Cheap to clone.
+#[derive(Clone)]
+pub struct Rebuilds {
+    tx: mpsc::Sender<Reply>,
+}
+
+/// Where [`run`] takes rebuild requests from.
+pub struct RebuildRequests {
+    rx: mpsc::Receiver<Reply>,
+}
+
+impl Rebuilds {
+    /// A handle and the requests it sends, for [`run`].
+    pub fn channel() -> (Self, RebuildRequests) {
+        let (tx, rx) = mpsc::channel(4);
+        (Self { tx }, RebuildRequests { rx })
+    }
+
+    /// Resets search and returns once the replay (or reindex) has started.
+    pub async fn request(&self) -> Result<RebuildMode, SearchError> {
+        let gone = || SearchError::Unavailable("search is stopping; try again".into());
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(reply).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Runs the catalog consumer on the configured transport until shutdown, stopping and
+/// restarting it around each rebuild asked for through [`Rebuilds`].
+pub async fn run(
+    consumer: Consumer,
+    settings: CommonSettings,
+    directory: Directory,
+    indexer: Indexer,
+    mut requests: RebuildRequests,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let broker = Broker::from_settings(&settings);
+    let replayable = broker == Broker::Embedded;
+    let mut open = true;
+    loop {
+        let stop = Shutdown::new();
+        let running = ::events::run_consumer(
+            consumer.clone(),
+            broker.clone(),
+            directory.clone(),
+            stop.clone(),
+        );
+        tokio::pin!(running);
+        let reply = loop {
+            tokio::select! {
+                result = &mut running => {
+                    if shutdown.is_triggered() {
+                        return result;
+                    }
+                    result?;
+                    anyhow::bail!("the catalog consumer stopped by itself");
+                }
+                _ = shutdown.wait() => {
+                    stop.trigger();
+                    return running.await;
+                }
+                request = requests.rx.recv(), if open => match request {
+                    Some(reply) if !replayable => {
+                        let outcome = indexer.wipe(None).await.map(|()| RebuildMode::Reindex);
+                        tracing::info!(ok = outcome.is_ok(), "search index rebuild from the products table started");
+                        let _ = reply.send(outcome);
+                    }
+                    Some(reply) => break reply,
+                    None => open = false,
+                },
+            }
+        };
+        stop.trigger();
+        (&mut running).await?;
+        let outcome = indexer
+            .wipe(Some(CATALOG))
+            .await
+            .map(|()| RebuildMode::Replay);
+        match &outcome {
+            Ok(_) => tracing::info!("search reset; replaying the catalog's events from the start"),
+            Err(e) => tracing::error!(error = ?e, "search could not be reset for a replay"),
+        }
+        let _ = reply.send(outcome);
+    }
+}

@@ -1,0 +1,375 @@
+//! Search's HTTP API under `/api/search`: handlers, their parameters and bodies, and the
+//! OpenAPI document they make up.
+
+use crate::{
+    domain::{CategorySlug, Paging, PriceRange, SearchQuery, Sort, Words},
+    engine::{MAX_SUGGESTIONS, SearchResults, Suggestion},
+    error::SearchError,
+    index::SearchIndex,
+    indexer::Indexer,
+    replay::{RebuildMode, Rebuilds},
+};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+};
+use platform::{
+    FieldError, Problem,
+    auth::{Admin, Verifier},
+    extract::{Json, Query},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    IntoParams, Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub index: SearchIndex,
+    pub indexer: Indexer,
+    pub rebuilds: Rebuilds,
+    pub verifier: Verifier,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bazaar search",
+        description = "Full-text search over the catalog. Search keeps its own copy of the \
+            products, built only from the catalog's events, and a tantivy index derived from \
+            that copy: a catalog change shows in results well within a second. Searching is \
+            open to everyone; rebuilding is for administrators. Search text is taken as \
+            plain words (quotes and operators are ignored): every word must match the name \
+            or the description, one typo per word of four or more letters is tolerated, and \
+            the last word also matches as the beginning of a word. Errors are RFC 9457 \
+            problem documents (`application/problem+json`); validation problems list each \
+            bad field in `errors`."
+    ),
+    tags(
+        (name = "search", description = "Searching and type-ahead."),
+        (name = "admin", description = "Rebuilding the index (administrators only)."),
+        (name = "events", description = "Operators' view of the catalog events search \
+            could not apply (administrators only).")
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Search's routes and their OpenAPI document. The dead-letter routes are served by
+/// `events::admin::routes`.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(search))
+        .routes(routes!(suggest))
+        .routes(routes!(rebuild))
+        .routes(routes!(status))
+        .with_state(state)
+}
+
+/// Words, filters, order and page of a search.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// The words to look for, at most 200 characters, 12 words of at most 40 characters.
+    /// Empty or absent: every product (filtered).
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// Only products of this category (its slug, e.g. `kitchen`); an unknown one has no
+    /// products.
+    category: Option<String>,
+    /// Only products costing at least this much (minor units, ≥ 0, inclusive).
+    #[param(minimum = 0)]
+    min_price: Option<i64>,
+    /// Only products costing at most this much (minor units, ≥ `min_price`, inclusive).
+    #[param(minimum = 0)]
+    max_price: Option<i64>,
+    /// The order. Default `relevance` (by name when there are no words).
+    #[param(inline)]
+    sort: Option<Sort>,
+    /// The page, from 1. Default 1. `page × per_page` may not exceed 10 000.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Hits per page, 1 to 100. Default 20.
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+}
+
+impl SearchParams {
+    fn parse(self) -> Result<SearchQuery, SearchError> {
+        let mut errors = Vec::new();
+        let words = Words::parse(self.q.as_deref().unwrap_or_default())
+            .map_err(|e| errors.push(FieldError::new("q", e.to_string())))
+            .unwrap_or_default();
+        let category = match self.category.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => CategorySlug::parse(&raw)
+                .map_err(|e| errors.push(FieldError::new("category", e.to_string())))
+                .ok(),
+        };
+        let price = PriceRange::new(self.min_price, self.max_price)
+            .map_err(|(field, e)| errors.push(FieldError::new(field, e.to_string())))
+            .unwrap_or_default();
+        let paging = Paging::new(
+            self.page.unwrap_or(1),
+            self.per_page.unwrap_or(Paging::DEFAULT_PER_PAGE),
+        )
+        .map_err(|(field, e)| errors.push(FieldError::new(field, e.to_string())))
+        .unwrap_or_default();
+        if !errors.is_empty() {
+            return Err(SearchError::Invalid(errors));
+        }
+        Ok(SearchQuery {
+            words,
+            category,
+            price,
+            sort: self.sort.unwrap_or_default(),
+            paging,
+        })
+    }
+}
+
+/// What has been typed so far.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestParams {
+    /// The beginning of one or more words (at most 200 characters); empty: no suggestions.
+    #[param(max_length = 200)]
+    q: Option<String>,
+}
+
+/// Completions for type-ahead.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestionList {
+    /// Up to 8 product names in which, for every word typed, a word starts with it; by
+    /// name, each name once.
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// A rebuild that has started.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RebuildStarted {
+    pub mode: RebuildMode,
+    pub detail: String,
+}
+
+/// How far the index is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IndexStatus {
+    /// Products search knows and the catalog has not deleted.
+    pub products: i64,
+    /// Products in the index.
+    pub documents: u64,
+    /// The last product version taken in by the index.
+    pub indexed_version: i64,
+    /// The highest version of any product row in the database.
+    pub latest_version: i64,
+    /// Whether the index has taken in every recorded change.
+    pub up_to_date: bool,
+}
+
+/// Searches the products.
+#[utoipa::path(
+    get,
+    path = "/api/search",
+    tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "One page of hits, the total and the category facets", body = SearchResults),
+        (status = 422, description = "A parameter is malformed or out of range (named in `errors`): `q` too long or with too many or too long words, a malformed `category`, a negative price or `min_price` above `max_price`, `page` or `per_page` out of range, an unknown `sort`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn search(
+    State(index): State<SearchIndex>,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<SearchResults>, SearchError> {
+    let query = params.parse()?;
+    let results = tokio::task::spawn_blocking(move || index.search(&query)).await??;
+    Ok(Json(results))
+}
+
+/// Completes what has been typed into product names.
+#[utoipa::path(
+    get,
+    path = "/api/search/suggest",
+    tag = "search",
+    params(SuggestParams),
+    responses(
+        (status = 200, description = "Up to 8 product names", body = SuggestionList),
+        (status = 422, description = "`q` is too long, or has too many or too long words", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn suggest(
+    State(index): State<SearchIndex>,
+    Query(params): Query<SuggestParams>,
+) -> Result<Json<SuggestionList>, SearchError> {
+    let words = Words::parse(params.q.as_deref().unwrap_or_default())
+        .map_err(|e| SearchError::invalid("q", e.to_string()))?;
+    if words.is_empty() {
+        return Ok(Json(SuggestionList {
+            suggestions: Vec::new(),
+        }));
+    }
+    let suggestions =
+        tokio::task::spawn_blocking(move || index.suggest(&words, MAX_SUGGESTIONS)).await??;
+    Ok(Json(SuggestionList { suggestions }))
+}
+
+/// Rebuilds search from scratch (administrators only). With the embedded transport the
+/// consumer is stopped, search's products, handled events and index are deleted, its
+/// position in the catalog's log goes back to 0, and the consumer starts again: the
+/// catalog's whole history is replayed, and results fill up again as it is (dead letters
+/// are kept). With RabbitMQ, whose queues cannot be read again, only the index is rebuilt,
+/// from search's products. Answers once the reset is done; the rebuild goes on after.
+#[utoipa::path(
+    post,
+    path = "/api/search/admin/rebuild",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Search was reset; the replay (or reindex) is under way", body = RebuildStarted),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Search is stopping", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn rebuild(
+    State(rebuilds): State<Rebuilds>,
+    Admin(admin): Admin,
+) -> Result<(StatusCode, Json<RebuildStarted>), SearchError> {
+    let mode = rebuilds.request().await?;
+    tracing::info!(admin = %admin.sub, ?mode, "search rebuild started");
+    let detail = match mode {
+        RebuildMode::Replay => "search was reset; the catalog's events are being replayed",
+        RebuildMode::Reindex => "the index was emptied; it is being rebuilt from search's products",
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RebuildStarted {
+            mode,
+            detail: detail.to_owned(),
+        }),
+    ))
+}
+
+/// How far the index is behind search's copy of the products (administrators only).
+#[utoipa::path(
+    get,
+    path = "/api/search/admin/status",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Counts and versions", body = IndexStatus),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn status(
+    State(indexer): State<Indexer>,
+    Admin(_): Admin,
+) -> Result<Json<IndexStatus>, SearchError> {
+    let products = indexer.store().live_products().await?;
+    let latest_version = indexer.store().latest_version().await?;
+    let indexed_version = indexer.index().mark();
+    Ok(Json(IndexStatus {
+        products,
+        documents: indexer.index().num_docs(),
+        indexed_version,
+        latest_version,
+        up_to_date: indexed_version >= latest_version,
+    }))
+}
+
+impl FromRef<AppState> for SearchIndex {
+    fn from_ref(state: &AppState) -> Self {
+        state.index.clone()
+    }
+}
+
+impl FromRef<AppState> for Indexer {
+    fn from_ref(state: &AppState) -> Self {
+        state.indexer.clone()
+    }
+}
+
+impl FromRef<AppState> for Rebuilds {
+    fn from_ref(state: &AppState) -> Self {
+        state.rebuilds.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields_of(err: SearchError) -> Vec<String> {
+        match err {
+            SearchError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_search_everything_by_relevance() {
+        let q = SearchParams::default().parse().unwrap();
+        assert!(q.words.is_empty());
+        assert_eq!(q.sort, Sort::Relevance);
+        assert_eq!((q.paging.page(), q.paging.per_page()), (1, 20));
+    }
+
+    #[test]
+    fn every_bad_parameter_is_named() {
+        let err = SearchParams {
+            q: Some("x".repeat(1000)),
+            category: Some("Not A Slug".into()),
+            min_price: Some(-1),
+            page: Some(0),
+            ..SearchParams::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(fields_of(err), ["q", "category", "min_price", "page"]);
+        let err = SearchParams {
+            min_price: Some(10),
+            max_price: Some(5),
+            per_page: Some(101),
+            ..SearchParams::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(fields_of(err), ["min_price", "per_page"]);
+    }
+}

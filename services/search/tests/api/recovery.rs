@@ -1,0 +1,151 @@
+//! Crash safety across the two stores: the products table is written exactly once per
+//! event (through the inbox) and the index is derived from it, so a lost index is rebuilt
+//! from the table at start, and redelivered events change nothing.
+
+use crate::helpers::{SEED_PRODUCTS, spawn_app, temp_dir};
+use events::{Consumer, Event, Outcome};
+use platform::db::Db;
+use search::{
+    SUBSCRIPTIONS,
+    domain::{SearchQuery, Words},
+    handler::SearchHandler,
+    index::SearchIndex,
+    indexer::Indexer,
+    rebuild_index,
+    store::{self, Store},
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_deleted_index_is_rebuilt_from_the_table_at_start() {
+    // Arrange
+    let mut app = spawn_app().await;
+    app.wait_until_indexed(SEED_PRODUCTS).await;
+    let before = app.search(&[("q", "skillet"), ("per_page", "50")]).await;
+    let handled = app.status().await;
+
+    // Act: stop, lose the index, start again.
+    app.stop().await;
+    std::fs::remove_dir_all(&app.index_dir).expect("the index directory existed");
+    app.start().await;
+
+    // Assert: the same answers, from the table alone (no event is handled again).
+    let took = app.wait_until_indexed(SEED_PRODUCTS).await;
+    eprintln!("the index was rebuilt from the table in {took:?}");
+    let after = app.search(&[("q", "skillet"), ("per_page", "50")]).await;
+    assert_eq!(before["total"], after["total"]);
+    assert_eq!(before["facets"], after["facets"]);
+    let status = app.status().await;
+    assert_eq!(
+        status["latest_version"], handled["latest_version"],
+        "{status}"
+    );
+}
+
+fn created(id: &str, name: &str, updated_at: &str) -> Event {
+    Event::new(
+        "catalog",
+        "bazaar.catalog.product.created.v1",
+        id,
+        json!({
+            "id": id, "sku": "KIT-1", "name": name, "description": "Enamelled cast iron.",
+            "category": "kitchen", "price_cents": 12_999, "currency": "USD",
+            "created_at": "2025-01-01T00:00:00.000Z", "updated_at": updated_at,
+            "initial_stock": 3
+        }),
+    )
+    .expect("an event")
+}
+
+#[tokio::test]
+async fn each_event_has_one_effect_and_the_index_follows_the_table() {
+    // Arrange: search's database and index, driven through its real handler.
+    let dir = temp_dir("exactly-once");
+    let db = Db::connect(
+        &format!("sqlite://{}/search.db", dir.display()),
+        &store::migrations(),
+    )
+    .await
+    .expect("the database opens");
+    let store = Store::new(db.clone());
+    let index = SearchIndex::open(&dir.join("index"), 15_000_000).expect("the index opens");
+    let indexer = Indexer::new(store.clone(), index.clone());
+    let consumer = Consumer::new(
+        "search",
+        db.clone(),
+        SearchHandler::new(indexer.waker()),
+        SUBSCRIPTIONS,
+        3,
+    );
+    let oven = created("p-1", "Tidewater Dutch Oven", "2025-01-01T00:00:00.000Z");
+    let renamed = Event::new(
+        "catalog",
+        "bazaar.catalog.product.updated.v1",
+        "p-1",
+        json!({
+            "id": "p-1", "sku": "KIT-1", "name": "Tidewater Braiser", "description": "",
+            "category": "kitchen", "price_cents": 12_999, "currency": "USD",
+            "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-02T00:00:00.000Z"
+        }),
+    )
+    .expect("an event");
+    let stale = created("p-1", "Tidewater Stale Copy", "2025-01-01T00:00:00.000Z");
+
+    // Act
+    let outcomes = [
+        consumer.process(&oven, None).await.unwrap(),
+        consumer.process(&oven, None).await.unwrap(),
+        consumer.process(&renamed, None).await.unwrap(),
+        consumer.process(&stale, None).await.unwrap(),
+    ];
+    let progress = indexer.catch_up().await.expect("the index catches up");
+
+    // Assert: the redelivery did nothing, the stale copy changed nothing.
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Handled,
+            Outcome::Duplicate,
+            Outcome::Handled,
+            Outcome::Handled
+        ]
+    );
+    assert_eq!(progress.changes, 1, "one row to index: {progress:?}");
+    let search = |text: &str| {
+        index
+            .search(&SearchQuery {
+                words: Words::parse(text).unwrap(),
+                ..SearchQuery::default()
+            })
+            .expect("a search")
+    };
+    assert_eq!(search("braiser").total, 1);
+    assert_eq!(search("stale").total, 0);
+    assert_eq!(search("oven").total, 0);
+    assert_eq!(indexer.catch_up().await.unwrap().changes, 0, "nothing new");
+
+    // A deletion leaves a tombstone the index follows; a rebuild gives the same index.
+    let deleted = Event::new(
+        "catalog",
+        "bazaar.catalog.product.deleted.v1",
+        "p-1",
+        json!({"product_id": "p-1", "sku": "KIT-1"}),
+    )
+    .expect("an event");
+    consumer.process(&deleted, None).await.unwrap();
+    consumer
+        .process(
+            &created("p-2", "Northfork Kettle", "2025-01-03T00:00:00.000Z"),
+            None,
+        )
+        .await
+        .unwrap();
+    indexer.catch_up().await.unwrap();
+    assert_eq!((search("braiser").total, search("kettle").total), (0, 1));
+    let rebuilt = rebuild_index(&indexer).await.expect("a rebuild");
+    assert_eq!(rebuilt.changes, 2, "{rebuilt:?}");
+    assert_eq!((search("braiser").total, search("kettle").total), (0, 1));
+    assert_eq!(index.num_docs(), 1);
+    index.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}
