@@ -17,5 +17,7 @@ pub mod problem;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use problem::{FieldError, Problem};

@@ -10,6 +10,8 @@ mod password;
 mod published;
 mod routes;
 mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 use anyhow::Context;
 use domain::{Email, Password};

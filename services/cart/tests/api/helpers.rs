@@ -5,31 +5,16 @@
 
 use cart::handler::CartHandler;
 use events::{Broker, Consumer, Event, Producer, outbox};
-use platform::db::Db;
+use identity::testing::Account;
+use platform::{
+    db::Db,
+    testing::{Running, Scratch, assert_problem_document},
+};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
-use tokio::task::JoinHandle;
 
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
-const SHOPPERS: [(&str, &str, &str); 2] = [
-    (
-        "shopper@test.local",
-        "purple-monkey-dishwasher-7",
-        "Sam Shopper",
-    ),
-    (
-        "other@test.local",
-        "orange-giraffe-teapot-93",
-        "Olive Other",
-    ),
-];
+pub use platform::testing::eventually;
 
 /// Products in each test's seeded catalog.
 pub const SEED_PRODUCTS: usize = 60;
@@ -37,158 +22,18 @@ pub const SEED_PRODUCTS: usize = 60;
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
 
-/// How often and how long [`eventually`] looks.
-const POLL: Duration = Duration::from_millis(50);
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A signed-in user: id and access token.
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub id: String,
-    pub token: String,
-}
-
-/// The identity service everything verifies tokens against, and its accounts.
-pub struct Identity {
-    pub url: String,
-    pub admin_token: String,
-    /// Two customers.
+/// The two customers of the shared identity the tests act as.
+pub struct Customers {
     pub shopper: Account,
     pub other: Account,
 }
 
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-            ("service_secret", "test-secret"),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-
-    let client = reqwest::Client::new();
-    let mut accounts = Vec::new();
-    for (email, password, name) in SHOPPERS {
-        let registered = client
-            .post(format!("{url}/api/identity/register"))
-            .json(&json!({"email": email, "password": password, "name": name}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            registered.status() == StatusCode::CREATED,
-            "register answered {}: {}",
-            registered.status(),
-            registered.text().await.unwrap_or_default()
-        );
-        let body: Value = registered.json().await?;
-        let id = body["id"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("register returned no id: {body}"))?
-            .to_owned();
-        let token = login(&client, &url, email, password).await?;
-        accounts.push(Account { id, token });
-    }
-    let admin_token = login(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let other = accounts.pop().expect("two accounts");
-    let shopper = accounts.pop().expect("two accounts");
-    Ok((
-        Identity {
-            url,
-            admin_token,
-            shopper,
-            other,
-        },
-        server,
-    ))
-}
-
-async fn login(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("bazaar-cart-test-{label}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// Looks every 50 ms, for up to 10 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
+/// The shared identity's customers, signed up on first use.
+pub fn identity() -> Customers {
+    let identity = identity::testing::shared();
+    Customers {
+        shopper: identity.customer(),
+        other: identity.account("other@test.local", "Olive Other"),
     }
 }
 
@@ -201,13 +46,10 @@ pub struct OrdersLog {
 }
 
 impl OrdersLog {
-    async fn start(dir: &std::path::Path) -> Self {
-        let db = Db::connect(
-            &format!("sqlite://{}/orders.db", dir.display()),
-            outbox::MIGRATIONS,
-        )
-        .await
-        .expect("the orders log's database opens");
+    async fn start(scratch: &Scratch) -> Self {
+        let db = Db::connect(&scratch.sqlite_url("orders"), outbox::MIGRATIONS)
+            .await
+            .expect("the orders log's database opens");
         let producer = Producer::new("orders", db.clone(), Broker::Embedded);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -264,22 +106,17 @@ pub struct TestApp {
     pub admin_token: String,
     /// The cart's database.
     pub database_url: String,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _running: [Running; 2],
+    _scratch: Scratch,
 }
 
 /// A fresh catalog, orders log and cart; returns once the cart knows the seeded products.
 pub async fn spawn_app() -> TestApp {
     platform::telemetry::init_for_tests();
-    let identity = identity();
-    let dir = temp_dir("app");
+    let identity = identity::testing::shared();
+    let scratch = Scratch::new("cart");
     let seed = SEED_PRODUCTS.to_string();
-    let catalog_db = format!("sqlite://{}/catalog.db", dir.display());
+    let catalog_db = scratch.sqlite_url("catalog");
     let settings = catalog::Settings::for_tests(
         "catalog",
         &[
@@ -290,36 +127,33 @@ pub async fn spawn_app() -> TestApp {
         ],
     )
     .expect("valid catalog settings");
-    let catalog = catalog::build(settings).await.expect("the catalog builds");
-    let catalog_address = format!("http://{}", catalog.local_addr());
-    tokio::spawn(catalog.run());
-    let orders = OrdersLog::start(&dir).await;
+    let catalog = Running::spawn(catalog::build(settings).await.expect("the catalog builds"));
+    let orders = OrdersLog::start(&scratch).await;
 
-    let database_url = format!("sqlite://{}/cart.db", dir.display());
+    let database_url = scratch.sqlite_url("cart");
     let settings = cart::Settings::for_tests(
         "cart",
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &database_url),
             ("identity_url", &identity.url),
-            ("catalog_url", &catalog_address),
+            ("catalog_url", catalog.url()),
             ("orders_url", &orders.url),
             ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
         ],
     )
     .expect("valid cart settings");
-    let service = cart::build(settings).await.expect("the cart builds");
-    let address = format!("http://{}", service.local_addr());
-    tokio::spawn(service.run());
+    let cart = Running::spawn(cart::build(settings).await.expect("the cart builds"));
 
     let app = TestApp {
-        address,
-        catalog: catalog_address,
+        address: cart.url().to_owned(),
+        catalog: catalog.url().to_owned(),
         orders,
         client: reqwest::Client::new(),
         admin_token: identity.admin_token.clone(),
         database_url,
-        dir,
+        _running: [cart, catalog],
+        _scratch: scratch,
     };
     let db = app.db().await;
     eventually("the cart to know every seeded product", async || {
@@ -534,29 +368,14 @@ impl Answer {
 
     /// Asserts a problem document of `status` naming `field` (if given).
     pub fn assert_problem(&self, status: StatusCode, field: Option<&str>, case: &str) {
-        assert_eq!(self.status, status, "{case}: status ({})", self.body);
-        assert!(
-            self.content_type.starts_with("application/problem+json"),
-            "{case}: content type was {:?}",
-            self.content_type
+        assert_problem_document(
+            self.status,
+            &self.content_type,
+            &self.body,
+            status,
+            field,
+            case,
         );
-        assert_eq!(
-            self.body["status"],
-            status.as_u16(),
-            "{case}: {}",
-            self.body
-        );
-        assert!(
-            self.body["type"].is_string() && self.body["title"].is_string(),
-            "{case}: {}",
-            self.body
-        );
-        if let Some(field) = field {
-            let named = self.body["errors"]
-                .as_array()
-                .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-            assert!(named, "{case}: `{field}` is not named in {}", self.body);
-        }
     }
 }
 

@@ -1,156 +1,27 @@
 //! Test fixtures: a real identity service for tokens, and a fresh catalog per test on its
 //! own SQLite file, driven over HTTP.
 
-use reqwest::{Method, Response, StatusCode, header};
+use platform::testing::{Api, Running, Scratch};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::{
-    path::PathBuf,
-    sync::OnceLock,
+    ops::Deref,
     time::{Duration, Instant},
 };
 
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
-const CUSTOMER_EMAIL: &str = "shopper@test.local";
-const CUSTOMER_PASSWORD: &str = "purple-monkey-dishwasher-7";
+pub use platform::testing::assert_problem;
 
-/// The identity service the catalogs verify tokens against, and a token of each kind.
-pub struct Identity {
-    pub url: String,
-    pub admin_token: String,
-    pub customer_token: String,
-}
-
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, tokio::task::JoinHandle<anyhow::Result<()>>)>
-{
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-
-    let client = reqwest::Client::new();
-    let registered = client
-        .post(format!("{url}/api/identity/register"))
-        .json(&serde_json::json!({
-            "email": CUSTOMER_EMAIL, "password": CUSTOMER_PASSWORD, "name": "Sam Shopper"
-        }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status() == StatusCode::CREATED,
-        "register answered {}: {}",
-        registered.status(),
-        registered.text().await.unwrap_or_default()
-    );
-    let admin_token = login(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let customer_token = login(&client, &url, CUSTOMER_EMAIL, CUSTOMER_PASSWORD).await?;
-    Ok((
-        Identity {
-            url,
-            admin_token,
-            customer_token,
-        },
-        server,
-    ))
-}
-
-async fn login(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bazaar-catalog-test-{label}-{}",
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// A running catalog with its own database.
+/// A running catalog with its own database; its API's requests are the app's.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`.
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub admin_token: String,
     pub customer_token: String,
     /// The catalog's database, as a URL the service accepts.
     pub database_url: String,
     /// How long `catalog::build` took (migrations and seeding included).
     pub build_time: Duration,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _running: Running,
+    _scratch: Scratch,
 }
 
 /// The catalog's settings for a test: port 0, the given database, the shared identity.
@@ -160,7 +31,7 @@ pub fn settings(database_url: &str, seed_products: u32) -> catalog::Settings {
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", database_url),
-            ("identity_url", &identity().url),
+            ("identity_url", &identity::testing::shared().url),
             ("seed_products", &seed_products.to_string()),
         ],
     )
@@ -175,24 +46,31 @@ pub async fn spawn_app() -> TestApp {
 /// A catalog whose test settings (60 seed products) are first changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut catalog::Settings)) -> TestApp {
     platform::telemetry::init_for_tests();
-    let identity = identity();
-    let dir = temp_dir("catalog");
-    let database_url = format!("sqlite://{}/catalog.db", dir.display());
+    let identity = identity::testing::shared();
+    let scratch = Scratch::new("catalog");
+    let database_url = scratch.sqlite_url("catalog");
     let mut settings = settings(&database_url, 60);
     configure(&mut settings);
     let started = Instant::now();
     let service = catalog::build(settings).await.expect("the catalog builds");
     let build_time = started.elapsed();
-    let address = format!("http://{}", service.local_addr());
-    tokio::spawn(service.run());
+    let running = Running::spawn(service);
     TestApp {
-        address,
-        client: reqwest::Client::new(),
+        api: Api::new(running.url()),
         admin_token: identity.admin_token.clone(),
-        customer_token: identity.customer_token.clone(),
+        customer_token: identity.customer().token,
         database_url,
         build_time,
-        dir,
+        _running: running,
+        _scratch: scratch,
+    }
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -205,61 +83,6 @@ pub struct OutboxRow {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// GET and parse a 200 JSON answer.
-    pub async fn get_json(&self, path: &str) -> Value {
-        let res = self.get(path).await;
-        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
-        res.json().await.expect("a JSON body")
-    }
-
-    /// A request with an optional bearer token and JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        req.send().await.expect("request sent")
-    }
-
-    /// A request with a raw body and content type, as the administrator.
-    pub async fn send_raw(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> Response {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(&self.admin_token)
-            .header(header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
     /// Creates a product as the administrator; returns the created product.
     pub async fn create_product(&self, body: &Value) -> Value {
         let res = self
@@ -338,38 +161,4 @@ pub fn new_product(sku: &str) -> Value {
         "price_cents": 4999,
         "initial_stock": 5
     })
-}
-
-/// Asserts that `res` is a problem document of `status` naming `field` (if given);
-/// returns the document.
-pub async fn assert_problem(
-    res: Response,
-    status: StatusCode,
-    field: Option<&str>,
-    case: &str,
-) -> Value {
-    assert_eq!(res.status(), status, "{case}: status");
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "{case}: content type was {content_type:?}"
-    );
-    let body: Value = res.json().await.expect("a JSON problem document");
-    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(named, "{case}: `{field}` is not named in {body}");
-    }
-    body
 }

@@ -3,16 +3,16 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{SigningKey, pkcs8::DecodePrivateKey};
+use platform::testing::Running;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
-use std::{
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
+
+pub use platform::testing::assert_problem;
 
 /// The admin every [`spawn_app`] configures.
 pub const ADMIN_EMAIL: &str = "root@bazaar.test";
@@ -20,34 +20,26 @@ pub const ADMIN_PASSWORD: &str = "admin passphrase 4 tests";
 /// A password every test user may have.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A scratch directory removed when the last app using it is gone.
-pub struct Scratch(PathBuf);
+/// A scratch directory shared by the apps a test starts on it in turn, removed when the
+/// last of them is gone.
+pub struct Scratch(platform::testing::Scratch);
 
 impl Scratch {
     pub fn new() -> Arc<Self> {
-        let dir = std::env::temp_dir().join(format!("bazaar-identity-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("create a scratch directory");
-        Arc::new(Self(dir))
+        Arc::new(Self(platform::testing::Scratch::new("identity")))
     }
 
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}/identity.db", self.0.display())
+        self.0.sqlite_url("identity")
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running identity service.
+/// A running identity service; dropping it stops the service.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub scratch: Arc<Scratch>,
-    shutdown: platform::shutdown::Shutdown,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 /// A registered user's credentials and id.
@@ -87,16 +79,12 @@ pub async fn spawn_app_with(scratch: Arc<Scratch>, overrides: &[(&str, &str)]) -
     ];
     all.extend_from_slice(overrides);
     let settings = identity::Settings::for_tests("identity", &all).expect("valid test settings");
-    let service = identity::build(settings).await.expect("identity builds");
-    let address = format!("http://{}", service.local_addr());
-    let shutdown = service.shutdown_handle();
-    let server = tokio::spawn(service.run());
+    let running = Running::spawn(identity::build(settings).await.expect("identity builds"));
     TestApp {
-        address,
+        address: running.url().to_owned(),
         client: reqwest::Client::new(),
         scratch,
-        shutdown,
-        server: Some(server),
+        running,
     }
 }
 
@@ -117,14 +105,8 @@ impl TestApp {
     }
 
     /// Stops the server and waits until it has closed its database.
-    pub async fn stop(mut self) {
-        self.shutdown.trigger();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stops cleanly");
-        }
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
@@ -248,12 +230,6 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
-}
-
 /// The pair in a login or refresh answer.
 pub async fn tokens_of(res: Response) -> Tokens {
     let body: Value = res.json().await.expect("JSON");
@@ -269,43 +245,4 @@ pub async fn tokens_of(res: Response) -> Tokens {
             .expect("refresh_token")
             .to_owned(),
     }
-}
-
-/// Asserts `res` is a problem document of `status`, naming `field` when given; returns it.
-pub async fn assert_problem(
-    res: Response,
-    status: StatusCode,
-    field: Option<&str>,
-    case: &str,
-) -> Value {
-    assert_eq!(res.status(), status, "{case}: status");
-    let content_type = res
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "{case}: content type was `{content_type}`"
-    );
-    let body: Value = res
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("{case}: JSON body: {e}"));
-    assert_eq!(body["status"], status.as_u16(), "{case}: status in body");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(
-            named,
-            "{case}: expected field `{field}` to be named in {body}"
-        );
-    }
-    body
 }

@@ -26,6 +26,7 @@ async fn run(app: &TestApp, cases: Vec<Case>) {
             app.send_raw(
                 case.method.clone(),
                 &case.path,
+                Some(&app.admin_token),
                 case.content_type,
                 case.body,
             )

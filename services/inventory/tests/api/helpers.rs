@@ -4,24 +4,16 @@
 
 use events::Consumer;
 use inventory::handler::StockHandler;
-use platform::{config::Secret, db::Db, shutdown::Shutdown};
-use reqwest::{Method, Response, StatusCode, header};
+use platform::{
+    db::Db,
+    testing::{Api, Running, Scratch},
+};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
-use tokio::task::JoinHandle;
+use std::{collections::BTreeMap, ops::Deref};
 
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
-const CUSTOMER_EMAIL: &str = "shopper@test.local";
-const CUSTOMER_PASSWORD: &str = "purple-monkey-dishwasher-7";
-/// The secret identity gives service tokens for.
-const SERVICE_SECRET: &str = "test-secret";
+pub use platform::testing::{assert_problem, eventually};
 
 /// Products in each test's seeded catalog.
 pub const SEED_PRODUCTS: usize = 40;
@@ -38,164 +30,13 @@ pub const RESERVATION_RELEASED: &str = "bazaar.inventory.reservation.released.v1
 /// The reservations collection.
 pub const RESERVATIONS: &str = "/api/inventory/reservations";
 
-/// How often and how long [`eventually`] looks.
-const POLL: Duration = Duration::from_millis(50);
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// The identity service everything verifies tokens against, and a token of each kind.
-pub struct Identity {
-    pub url: String,
-    pub admin_token: String,
-    pub customer_token: String,
-    /// A service token of `orders`, the reservations' real caller.
-    pub service_token: String,
-}
-
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-            ("service_secret", SERVICE_SECRET),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-
-    let client = reqwest::Client::new();
-    let registered = client
-        .post(format!("{url}/api/identity/register"))
-        .json(&json!({
-            "email": CUSTOMER_EMAIL, "password": CUSTOMER_PASSWORD, "name": "Sam Shopper"
-        }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status() == StatusCode::CREATED,
-        "register answered {}: {}",
-        registered.status(),
-        registered.text().await.unwrap_or_default()
-    );
-    let admin_token = login(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let customer_token = login(&client, &url, CUSTOMER_EMAIL, CUSTOMER_PASSWORD).await?;
-    let service_token =
-        platform::auth::ServiceCredentials::new("orders", &url, Secret::new(SERVICE_SECRET))
-            .token()
-            .await?;
-    Ok((
-        Identity {
-            url,
-            admin_token,
-            customer_token,
-            service_token,
-        },
-        server,
-    ))
-}
-
-async fn login(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bazaar-inventory-test-{label}-{}",
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// Looks every 50 ms, for up to 10 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// A running inventory service, stoppable.
-struct Running {
-    shutdown: Shutdown,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-/// A catalog seeded with [`SEED_PRODUCTS`] products and an inventory following it.
+/// A catalog seeded with [`SEED_PRODUCTS`] products and an inventory following it;
+/// inventory's API's requests are the app's.
 pub struct TestApp {
-    /// Inventory's `http://127.0.0.1:<port>` (it changes when inventory restarts).
-    pub address: String,
+    /// Inventory's API (its address changes when inventory restarts).
+    pub api: Api,
     /// The catalog's `http://127.0.0.1:<port>`.
     pub catalog: String,
-    pub client: reqwest::Client,
     pub admin_token: String,
     pub customer_token: String,
     /// A service token (of `orders`): what the reservations API wants.
@@ -205,21 +46,16 @@ pub struct TestApp {
     /// The catalog's database.
     pub catalog_database_url: String,
     running: Option<Running>,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _catalog: Running,
+    _scratch: Scratch,
 }
 
 /// A fresh catalog and inventory.
 pub async fn spawn_app() -> TestApp {
     platform::telemetry::init_for_tests();
-    let identity = identity();
-    let dir = temp_dir("app");
-    let catalog_database_url = format!("sqlite://{}/catalog.db", dir.display());
+    let identity = identity::testing::shared();
+    let scratch = Scratch::new("inventory");
+    let catalog_database_url = scratch.sqlite_url("catalog");
     let seed = SEED_PRODUCTS.to_string();
     let settings = catalog::Settings::for_tests(
         "catalog",
@@ -231,24 +67,30 @@ pub async fn spawn_app() -> TestApp {
         ],
     )
     .expect("valid catalog settings");
-    let catalog = catalog::build(settings).await.expect("the catalog builds");
-    let catalog_address = format!("http://{}", catalog.local_addr());
-    tokio::spawn(catalog.run());
+    let catalog = Running::spawn(catalog::build(settings).await.expect("the catalog builds"));
 
     let mut app = TestApp {
-        address: String::new(),
-        catalog: catalog_address,
-        client: reqwest::Client::new(),
+        api: Api::new(String::new()),
+        catalog: catalog.url().to_owned(),
         admin_token: identity.admin_token.clone(),
-        customer_token: identity.customer_token.clone(),
-        service_token: identity.service_token.clone(),
-        database_url: format!("sqlite://{}/inventory.db", dir.display()),
+        customer_token: identity.customer().token,
+        service_token: identity.service_token("orders"),
+        database_url: scratch.sqlite_url("inventory"),
         catalog_database_url,
         running: None,
-        dir,
+        _catalog: catalog,
+        _scratch: scratch,
     };
     app.start().await;
     app
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// One row of an outbox: its sequence number, type, subject and the event's `data`.
@@ -268,7 +110,7 @@ impl TestApp {
             &[
                 ("listen", "127.0.0.1:0"),
                 ("database_url", &self.database_url),
-                ("identity_url", &identity().url),
+                ("identity_url", &identity::testing::shared().url),
                 ("catalog_url", &self.catalog),
                 ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
             ],
@@ -282,76 +124,15 @@ impl TestApp {
         let service = inventory::build(self.settings())
             .await
             .expect("inventory builds");
-        self.address = format!("http://{}", service.local_addr());
-        let shutdown = service.shutdown_handle();
-        let task = tokio::spawn(service.run());
-        self.running = Some(Running { shutdown, task });
+        let running = Running::spawn(service);
+        self.api.address = running.url().to_owned();
+        self.running = Some(running);
     }
 
     /// Stops inventory gracefully and waits until it has stopped.
     pub async fn stop(&mut self) {
         let running = self.running.take().expect("inventory is running");
-        running.shutdown.trigger();
-        running
-            .task
-            .await
-            .expect("inventory's task ended normally")
-            .expect("inventory stopped cleanly");
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// GET and parse a 200 JSON answer.
-    pub async fn get_json(&self, path: &str) -> Value {
-        let res = self.get(path).await;
-        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
-        res.json().await.expect("a JSON body")
-    }
-
-    /// A request to inventory with an optional bearer token and JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        req.send().await.expect("request sent")
-    }
-
-    /// A request to inventory with a raw body and content type, as the administrator.
-    pub async fn send_raw(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> Response {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(&self.admin_token)
-            .header(header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request sent")
+        running.stop().await;
     }
 
     /// Sets a product's level as the administrator; returns the answer.
@@ -711,38 +492,4 @@ pub fn product_created(product_id: &str, sku: &str, initial_stock: i64) -> event
 /// A fresh product id, in the catalog's form.
 pub fn new_product_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-/// Asserts that `res` is a problem document of `status` naming `field` (if given);
-/// returns the document.
-pub async fn assert_problem(
-    res: Response,
-    status: StatusCode,
-    field: Option<&str>,
-    case: &str,
-) -> Value {
-    assert_eq!(res.status(), status, "{case}: status");
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "{case}: content type was {content_type:?}"
-    );
-    let body: Value = res.json().await.expect("a JSON problem document");
-    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(named, "{case}: `{field}` is not named in {body}");
-    }
-    body
 }

@@ -5,16 +5,18 @@
 
 use events::{Consumer, Event, Outcome};
 use notifications::handler::{EmailMode, NotificationHandler};
-use platform::{db::Db, shutdown::Shutdown};
+use platform::{
+    db::Db,
+    testing::{PATIENCE, Running, Scratch},
+};
 use reqwest::{Response, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -22,9 +24,11 @@ use tokio::{
     task::JoinHandle,
 };
 
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
-const SHOPPER_PASSWORD: &str = "purple-monkey-dishwasher-7";
+/// A shopper registered with identity, signed in.
+pub use identity::testing::Account as Shopper;
+/// The identity service everything verifies tokens against.
+pub use identity::testing::shared as identity;
+pub use platform::testing::{assert_problem, eventually};
 
 pub const USER_REGISTERED: &str = "bazaar.identity.user.registered.v1";
 pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
@@ -37,157 +41,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// delivered through [`TestApp::deliver`]).
 const NOWHERE: &str = "http://127.0.0.1:9";
 
-/// How often and how long [`eventually`] looks.
-const POLL: Duration = Duration::from_millis(50);
-pub const PATIENCE: Duration = Duration::from_secs(10);
-
-/// The identity service everything verifies tokens against.
-pub struct Identity {
-    pub url: String,
-    pub admin_token: String,
-}
-
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-    let admin_token = login(&reqwest::Client::new(), &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    Ok((Identity { url, admin_token }, server))
-}
-
-async fn login(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bazaar-notifications-test-{label}-{}",
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// Looks every 50 ms, for up to 10 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// A shopper registered with identity, signed in.
-#[derive(Debug, Clone)]
-pub struct Shopper {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub token: String,
-}
-
 /// Registers a new shopper with identity (which announces `user.registered`) and signs
 /// them in.
 pub async fn register(name: &str) -> Shopper {
-    let identity = identity();
-    let client = reqwest::Client::new();
-    let email = format!("shopper-{}@test.local", uuid::Uuid::new_v4().simple());
-    let res = client
-        .post(format!("{}/api/identity/register", identity.url))
-        .json(&json!({"email": email, "password": SHOPPER_PASSWORD, "name": name}))
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(res.status(), StatusCode::CREATED, "registering {email}");
-    let body: Value = res.json().await.expect("a JSON body");
-    let token = login(&client, &identity.url, &email, SHOPPER_PASSWORD)
-        .await
-        .expect("the new shopper signs in");
-    Shopper {
-        id: body["id"].as_str().expect("an id").to_owned(),
-        email,
-        name: name.to_owned(),
-        token,
-    }
-}
-
-/// A running notifications service, stoppable.
-struct Running {
-    shutdown: Shutdown,
-    task: JoinHandle<anyhow::Result<()>>,
+    identity().register(name).await
 }
 
 /// A notifications service following the shared identity.
@@ -198,16 +55,7 @@ pub struct TestApp {
     pub database_url: String,
     overrides: Vec<(String, String)>,
     running: Option<Running>,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.shutdown.trigger();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _scratch: Scratch,
 }
 
 /// A fresh notifications service without email.
@@ -219,17 +67,17 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     platform::telemetry::init_for_tests();
     identity();
-    let dir = temp_dir("app");
+    let scratch = Scratch::new("notifications");
     let mut app = TestApp {
         address: String::new(),
         client: reqwest::Client::new(),
-        database_url: format!("sqlite://{}/notifications.db", dir.display()),
+        database_url: scratch.sqlite_url("notifications"),
         overrides: overrides
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         running: None,
-        dir,
+        _scratch: scratch,
     };
     app.start().await;
     app
@@ -258,23 +106,15 @@ impl TestApp {
         let service = notifications::build(self.settings())
             .await
             .expect("notifications builds");
-        self.address = format!("http://{}", service.local_addr());
-        let shutdown = service.shutdown_handle();
-        let task = tokio::spawn(service.run());
-        self.running = Some(Running { shutdown, task });
+        let running = Running::spawn(service);
+        self.address = running.url().to_owned();
+        self.running = Some(running);
     }
 
     /// Stops the service gracefully; returns how long that took.
     pub async fn stop(&mut self) -> Duration {
         let running = self.running.take().expect("notifications is running");
-        let started = Instant::now();
-        running.shutdown.trigger();
-        tokio::time::timeout(PATIENCE, running.task)
-            .await
-            .expect("notifications stops in time")
-            .expect("the service's task ended normally")
-            .expect("notifications stopped cleanly");
-        started.elapsed()
+        running.stop().await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -421,39 +261,6 @@ pub fn payment_failed(shopper: &Shopper, order_id: &str, decline_code: &str) -> 
         }),
     )
     .expect("an event")
-}
-
-/// Asserts a problem document of `status` naming `field`; returns it.
-pub async fn assert_problem(
-    res: Response,
-    status: StatusCode,
-    field: Option<&str>,
-    case: &str,
-) -> Value {
-    assert_eq!(res.status(), status, "{case}: status");
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "{case}: content type was {content_type:?}"
-    );
-    let body: Value = res.json().await.expect("a JSON problem document");
-    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(named, "{case}: `{field}` is not named in {body}");
-    }
-    body
 }
 
 /// One server-sent event.

@@ -3,21 +3,17 @@
 //! payments, cart and orders — each on port 0 with its own SQLite file, talking over
 //! HTTP and the embedded event transport.
 
-use platform::db::Db;
-use reqwest::{Method, Response, StatusCode, header};
-use serde_json::{Value, json};
-use std::{
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
+use platform::{
+    db::Db,
+    testing::{POLL, Running, Scratch, eventually_with},
 };
-use tokio::task::JoinHandle;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
 
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
-const SHOPPER_PASSWORD: &str = "purple-monkey-dishwasher-7";
-/// The secret services present to identity for their service tokens.
-pub const SERVICE_SECRET: &str = "test-secret";
+/// A registered, signed-in customer.
+pub use identity::testing::Account as Shopper;
+pub use platform::testing::assert_problem;
 
 pub const GOOD_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
@@ -28,104 +24,8 @@ pub const ORDER_PLACED: &str = "bazaar.orders.order.placed.v1";
 pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
 pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
 
-/// How often and how long [`eventually`] looks.
-const POLL: Duration = Duration::from_millis(50);
+/// How long [`eventually`] looks: a checkout crosses five services.
 const PATIENCE: Duration = Duration::from_secs(15);
-
-/// The identity service everything verifies tokens against.
-pub struct Identity {
-    pub url: String,
-    pub admin_token: String,
-}
-
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-            ("service_secret", SERVICE_SECRET),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-    let admin_token = login(&reqwest::Client::new(), &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    Ok((Identity { url, admin_token }, server))
-}
-
-async fn login(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bazaar-orders-test-{label}-{}",
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
 
 /// A port nobody listens on right now, for a service whose address another must know
 /// before it starts (orders and cart need each other's).
@@ -137,26 +37,8 @@ fn free_port() -> u16 {
 }
 
 /// Looks every 50 ms, for up to 15 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// A registered, signed-in customer.
-#[derive(Debug, Clone)]
-pub struct Shopper {
-    pub id: String,
-    pub email: String,
-    pub token: String,
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_with(POLL, PATIENCE, what, check).await
 }
 
 /// Every service a checkout crosses, fresh for one test.
@@ -171,20 +53,8 @@ pub struct TestApp {
     pub admin_token: String,
     /// Orders' database.
     pub database_url: String,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Starts `service` on this test's runtime; returns its URL.
-async fn start(service: platform::service::Service) -> String {
-    let url = format!("http://{}", service.local_addr());
-    tokio::spawn(service.run());
-    url
+    _running: Vec<Running>,
+    _scratch: Scratch,
 }
 
 /// Settings overrides, owned.
@@ -202,9 +72,17 @@ pub async fn spawn_app() -> TestApp {
 /// A fresh shop; `orders_overrides` are added to orders' settings.
 pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestApp {
     platform::telemetry::init_for_tests();
-    let identity = identity();
-    let dir = temp_dir("app");
-    let db = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
+    let identity = identity::testing::shared();
+    let scratch = Scratch::new("orders");
+    let db = |name: &str| scratch.sqlite_url(name);
+    let mut running = Vec::new();
+    // Starts a service on this test's runtime; returns its URL.
+    let mut start = |service| {
+        let service = Running::spawn(service);
+        let url = service.url().to_owned();
+        running.push(service);
+        url
+    };
     // Every service: its database, and identity for tokens.
     let with = |name: &str, listen: &str, own: &[(&'static str, String)]| -> Pairs {
         let mut all = vec![
@@ -219,16 +97,16 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
 
     let c = with("catalog", any_port, &[("seed_products", "3".into())]);
     let settings = catalog::Settings::for_tests("catalog", &refs(&c)).expect("catalog settings");
-    let catalog = start(catalog::build(settings).await.expect("catalog builds")).await;
+    let catalog = start(catalog::build(settings).await.expect("catalog builds"));
 
     let i = with("inventory", any_port, &[("catalog_url", catalog.clone())]);
     let settings =
         inventory::Settings::for_tests("inventory", &refs(&i)).expect("inventory settings");
-    let inventory = start(inventory::build(settings).await.expect("inventory builds")).await;
+    let inventory = start(inventory::build(settings).await.expect("inventory builds"));
 
     let p = with("payments", any_port, &[]);
     let settings = payments::Settings::for_tests("payments", &refs(&p)).expect("payments settings");
-    let payments = start(payments::build(settings).await.expect("payments builds")).await;
+    let payments = start(payments::build(settings).await.expect("payments builds"));
 
     // The cart follows orders' events and orders reads the cart: orders' port is chosen
     // first so that each can be told where the other is.
@@ -243,18 +121,18 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
         ],
     );
     let settings = cart::Settings::for_tests("cart", &refs(&k)).expect("cart settings");
-    let cart = start(cart::build(settings).await.expect("cart builds")).await;
+    let cart = start(cart::build(settings).await.expect("cart builds"));
 
     let mut own: Pairs = vec![
         ("cart_url", cart.clone()),
         ("inventory_url", inventory.clone()),
         ("payments_url", payments.clone()),
-        ("service_secret", SERVICE_SECRET.into()),
+        ("service_secret", identity::testing::SERVICE_SECRET.into()),
     ];
     own.extend(orders_overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let o = with("orders", &orders_listen, &own);
     let settings = orders::Settings::for_tests("orders", &refs(&o)).expect("orders settings");
-    let address = start(orders::build(settings).await.expect("orders builds")).await;
+    let address = start(orders::build(settings).await.expect("orders builds"));
     assert_eq!(
         address, orders_url,
         "orders listens where the cart looks for it"
@@ -270,7 +148,8 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
         client: reqwest::Client::new(),
         admin_token: identity.admin_token.clone(),
         database_url,
-        dir,
+        _running: running,
+        _scratch: scratch,
     }
 }
 
@@ -303,28 +182,7 @@ impl TestApp {
 
     /// Registers and signs in a new customer.
     pub async fn shopper(&self) -> Shopper {
-        let identity = identity();
-        let email = format!(
-            "shopper-{}@test.local",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let res = self
-            .client
-            .post(format!("{}/api/identity/register", identity.url))
-            .json(&json!({"email": email, "password": SHOPPER_PASSWORD, "name": "Sam Shopper"}))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::CREATED, "registering {email}");
-        let registered: Value = res.json().await.expect("a JSON body");
-        let token = login(&self.client, &identity.url, &email, SHOPPER_PASSWORD)
-            .await
-            .expect("the new shopper signs in");
-        Shopper {
-            id: registered["id"].as_str().expect("an id").to_owned(),
-            email,
-            token,
-        }
+        identity::testing::shared().register("Sam Shopper").await
     }
 
     /// Creates a product through the catalog as the administrator and waits until
@@ -538,38 +396,4 @@ impl TestApp {
             .expect("orders count")
             .get("n")
     }
-}
-
-/// Asserts that `res` is a problem document of `status` naming `field` (if given);
-/// returns the document.
-pub async fn assert_problem(
-    res: Response,
-    status: StatusCode,
-    field: Option<&str>,
-    case: &str,
-) -> Value {
-    assert_eq!(res.status(), status, "{case}: status");
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "{case}: content type was {content_type:?}"
-    );
-    let body: Value = res.json().await.expect("a JSON problem document");
-    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(named, "{case}: `{field}` is not named in {body}");
-    }
-    body
 }

@@ -2,22 +2,16 @@
 //! tokens), and per test a real payments service on port 0 with its own SQLite file,
 //! driven over HTTP.
 
-use platform::{auth::ServiceCredentials, config::Secret, db::Db, shutdown::Shutdown};
+use platform::{
+    db::Db,
+    testing::{
+        Api, PATIENCE, Running, Scratch, assert_problem_document, content_type, eventually_with,
+    },
+};
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
-use tokio::task::JoinHandle;
-
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
-const CUSTOMER_EMAIL: &str = "shopper@test.local";
-const CUSTOMER_PASSWORD: &str = "purple-monkey-dishwasher-7";
-const SERVICE_SECRET: &str = "test-secret";
+use std::{ops::Deref, path::PathBuf, time::Duration};
 
 pub const AUTHORIZATIONS: &str = "/api/payments/authorizations";
 pub const SUMMARY: &str = "/api/payments/ledger/summary";
@@ -33,142 +27,9 @@ pub const VOIDED: &str = "bazaar.payments.payment.voided.v1";
 pub const REFUNDED: &str = "bazaar.payments.payment.refunded.v1";
 pub const FAILED: &str = "bazaar.payments.payment.failed.v1";
 
-/// The identity service everything verifies tokens against, and a token of each kind.
-pub struct Identity {
-    pub url: String,
-    pub admin_token: String,
-    pub customer_token: String,
-    /// A service token of `orders`: the usual caller.
-    pub orders_token: String,
-    /// A service token of another service, whose idempotency keys are its own.
-    pub other_service_token: String,
-}
-
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-            ("service_secret", SERVICE_SECRET),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-
-    let client = reqwest::Client::new();
-    let registered = client
-        .post(format!("{url}/api/identity/register"))
-        .json(&json!({
-            "email": CUSTOMER_EMAIL, "password": CUSTOMER_PASSWORD, "name": "Sam Shopper"
-        }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status() == StatusCode::CREATED,
-        "register answered {}: {}",
-        registered.status(),
-        registered.text().await.unwrap_or_default()
-    );
-    let admin_token = login(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let customer_token = login(&client, &url, CUSTOMER_EMAIL, CUSTOMER_PASSWORD).await?;
-    let orders_token = ServiceCredentials::new("orders", &url, Secret::new(SERVICE_SECRET))
-        .token()
-        .await?;
-    let other_service_token = ServiceCredentials::new("cart", &url, Secret::new(SERVICE_SECRET))
-        .token()
-        .await?;
-    Ok((
-        Identity {
-            url,
-            admin_token,
-            customer_token,
-            orders_token,
-            other_service_token,
-        },
-        server,
-    ))
-}
-
-async fn login(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bazaar-payments-test-{label}-{}",
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// A running payments service on a fresh database.
+/// A running payments service on a fresh database; its API's requests are the app's.
 pub struct TestApp {
-    /// Payments' `http://127.0.0.1:<port>`.
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub admin_token: String,
     pub customer_token: String,
     /// The token payments is usually called with (the `orders` service's).
@@ -176,19 +37,8 @@ pub struct TestApp {
     pub other_service_token: String,
     /// Payments' database.
     pub database_url: String,
-    shutdown: Shutdown,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _running: Running,
+    scratch: Scratch,
 }
 
 /// A fresh payments service with default settings.
@@ -200,9 +50,9 @@ pub async fn spawn_app() -> TestApp {
 /// (`("processing_delay_ms", "300")`).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     platform::telemetry::init_for_tests();
-    let identity = identity();
-    let dir = temp_dir("app");
-    let database_url = format!("sqlite://{}/payments.db", dir.display());
+    let identity = identity::testing::shared();
+    let scratch = Scratch::new("payments");
+    let database_url = scratch.sqlite_url("payments");
     let mut settings: Vec<(&str, &str)> = vec![
         ("listen", "127.0.0.1:0"),
         ("database_url", &database_url),
@@ -211,21 +61,24 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     settings.extend_from_slice(overrides);
     let settings =
         payments::Settings::for_tests("payments", &settings).expect("valid payments settings");
-    let service = payments::build(settings).await.expect("payments builds");
-    let address = format!("http://{}", service.local_addr());
-    let shutdown = service.shutdown_handle();
-    let task = tokio::spawn(service.run());
+    let running = Running::spawn(payments::build(settings).await.expect("payments builds"));
     TestApp {
-        address,
-        client: reqwest::Client::new(),
+        api: Api::new(running.url()),
         admin_token: identity.admin_token.clone(),
-        customer_token: identity.customer_token.clone(),
-        service_token: identity.orders_token.clone(),
-        other_service_token: identity.other_service_token.clone(),
+        customer_token: identity.customer().token,
+        service_token: identity.service_token("orders"),
+        other_service_token: identity.service_token("cart"),
         database_url,
-        shutdown,
-        task: Some(task),
-        dir,
+        _running: running,
+        scratch,
+    }
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -268,10 +121,7 @@ impl Answer {
     }
 
     pub fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+        content_type(&self.headers)
     }
 }
 
@@ -294,28 +144,6 @@ pub struct Entry {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    /// A request to payments with an optional bearer token and JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Response {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        req.send().await.expect("request sent")
-    }
-
     /// `POST /api/payments/authorizations` with a key, as the `orders` service.
     pub async fn authorize(&self, key: &str, body: &Value) -> Answer {
         self.authorize_as(&self.service_token, key, body).await
@@ -474,7 +302,7 @@ impl TestApp {
 
     /// The database's files (main, WAL, shared memory), byte for byte.
     pub fn database_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        std::fs::read_dir(&self.dir)
+        std::fs::read_dir(self.scratch.path())
             .expect("the test directory lists")
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -491,42 +319,19 @@ impl TestApp {
     }
 }
 
-/// Asserts that `answer` is a problem document of `status` naming `field` (if given);
-/// returns the document.
+/// Asserts that `answer` is a problem document of `status` naming `field` (if given).
 pub fn assert_problem(answer: &Answer, status: StatusCode, field: Option<&str>, case: &str) {
-    assert_eq!(answer.status, status, "{case}: status, {}", answer.body);
-    assert!(
-        answer
-            .content_type()
-            .starts_with("application/problem+json"),
-        "{case}: content type was {:?}",
-        answer.content_type()
+    assert_problem_document(
+        answer.status,
+        answer.content_type(),
+        &answer.body,
+        status,
+        field,
+        case,
     );
-    let body = &answer.body;
-    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(named, "{case}: `{field}` is not named in {body}");
-    }
 }
 
 /// Looks every 25 ms, for up to 10 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up after 10 s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_with(Duration::from_millis(25), PATIENCE, what, check).await
 }

@@ -141,7 +141,7 @@ async fn an_order_that_makes_no_sense_is_set_aside_and_the_next_one_counts() {
 
     // Operators see it; nobody else does.
     let path = "/api/recommendations/events/dead-letters";
-    let listed: Value = app.get_json(path, Some(&identity().admin.token)).await;
+    let listed: Value = app.get_json(path, Some(&identity().admin_token)).await;
     let letters = listed["items"].as_array().unwrap();
     assert_eq!(letters.len(), 1, "{listed}");
     assert_eq!(letters[0]["event_id"], poison.id.as_str());

@@ -4,20 +4,17 @@
 //! consumer.
 
 use events::{Consumer, Event, Outcome};
-use platform::{db::Db, shutdown::Shutdown};
+use identity::testing::Account;
+use platform::{
+    db::Db,
+    testing::{Running, Scratch},
+};
 use recommendations::handler::ModelHandler;
-use reqwest::{Response, StatusCode, header};
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
-use tokio::task::JoinHandle;
 
-pub const ADMIN_EMAIL: &str = "admin@test.local";
-pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
+pub use platform::testing::{assert_problem, eventually};
 
 /// Products in each test's seeded catalog.
 pub const SEED_PRODUCTS: usize = 40;
@@ -31,172 +28,22 @@ pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
 /// the tests themselves.
 const NO_ORDERS_SERVICE: &str = "http://127.0.0.1:9";
 
-/// How often and how long [`eventually`] looks.
-const POLL: Duration = Duration::from_millis(50);
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A signed-in account: its token and its id (the `user_id` of its orders).
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub token: String,
-    pub id: String,
-}
-
-/// The identity service everything verifies tokens against, and its accounts.
+/// The shared identity's administrator and the customers the tests act as.
 pub struct Identity {
-    pub url: String,
-    pub admin: Account,
+    pub admin_token: String,
     /// A shopper with a history in the tests that give them one.
     pub shopper: Account,
     /// A shopper who never buys anything.
     pub newcomer: Account,
 }
 
-static IDENTITY: OnceLock<Identity> = OnceLock::new();
-
-/// One identity service for the whole test binary: each test has its own tokio runtime,
-/// which would take a per-test identity down with it, and every start costs password
-/// hashes. It runs on a thread of its own for as long as the binary does.
-pub fn identity() -> &'static Identity {
-    IDENTITY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                rt.block_on(async move {
-                    match start_identity().await {
-                        Ok((fixture, server)) => {
-                            let _ = tx.send(Ok(fixture));
-                            let _ = server.await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
-    })
-}
-
-async fn start_identity() -> anyhow::Result<(Identity, JoinHandle<anyhow::Result<()>>)> {
-    let dir = temp_dir("identity");
-    let db = format!("sqlite://{}/identity.db", dir.display());
-    let settings = identity::Settings::for_tests(
-        "identity",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &db),
-            ("admin_email", ADMIN_EMAIL),
-            ("admin_password", ADMIN_PASSWORD),
-        ],
-    )?;
-    let service = identity::build(settings).await?;
-    let url = format!("http://{}", service.local_addr());
-    let server = tokio::spawn(service.run());
-
-    let client = reqwest::Client::new();
-    let admin = sign_in(&client, &url, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let shopper = register(&client, &url, "shopper@test.local", "Sam Shopper").await?;
-    let newcomer = register(&client, &url, "newcomer@test.local", "Nia Newcomer").await?;
-    Ok((
-        Identity {
-            url,
-            admin,
-            shopper,
-            newcomer,
-        },
-        server,
-    ))
-}
-
-async fn register(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    name: &str,
-) -> anyhow::Result<Account> {
-    let password = "purple-monkey-dishwasher-7";
-    let registered = client
-        .post(format!("{url}/api/identity/register"))
-        .json(&json!({"email": email, "password": password, "name": name}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        registered.status() == StatusCode::CREATED,
-        "register {email} answered {}: {}",
-        registered.status(),
-        registered.text().await.unwrap_or_default()
-    );
-    sign_in(client, url, email, password).await
-}
-
-async fn sign_in(
-    client: &reqwest::Client,
-    url: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<Account> {
-    let res = client
-        .post(format!("{url}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "login as {email} answered {}",
-        res.status()
-    );
-    let body: Value = res.json().await?;
-    let token = body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))?;
-    let me: Value = client
-        .get(format!("{url}/api/identity/me"))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = me["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("identity's /me has no id: {me}"))?;
-    Ok(Account { token, id })
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bazaar-recommendations-test-{label}-{}",
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
-}
-
-/// Looks every 50 ms, for up to 10 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
+/// The shared identity's accounts, the customers signed up on first use.
+pub fn identity() -> Identity {
+    let identity = identity::testing::shared();
+    Identity {
+        admin_token: identity.admin_token.clone(),
+        shopper: identity.customer(),
+        newcomer: identity.account("newcomer@test.local", "Nia Newcomer"),
     }
 }
 
@@ -206,12 +53,6 @@ pub struct Product {
     pub id: String,
     pub category: String,
     pub created_at: String,
-}
-
-/// A running service, stoppable.
-struct Running {
-    shutdown: Shutdown,
-    task: JoinHandle<anyhow::Result<()>>,
 }
 
 /// A seeded catalog and a recommendation service that has followed its seed.
@@ -226,21 +67,16 @@ pub struct TestApp {
     /// The catalog's seeded products.
     pub seed: Vec<Product>,
     catalog_running: Option<Running>,
-    dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _running: Running,
+    _scratch: Scratch,
 }
 
 /// A fresh catalog and recommendation service, the seed already taken in.
 pub async fn spawn_app() -> TestApp {
     platform::telemetry::init_for_tests();
-    let identity = identity();
-    let dir = temp_dir("app");
-    let catalog_db = format!("sqlite://{}/catalog.db", dir.display());
+    let identity = identity::testing::shared();
+    let scratch = Scratch::new("recommendations");
+    let catalog_db = scratch.sqlite_url("catalog");
     let seed = SEED_PRODUCTS.to_string();
     let settings = catalog::Settings::for_tests(
         "catalog",
@@ -252,14 +88,10 @@ pub async fn spawn_app() -> TestApp {
         ],
     )
     .expect("valid catalog settings");
-    let catalog = catalog::build(settings).await.expect("the catalog builds");
-    let catalog_address = format!("http://{}", catalog.local_addr());
-    let catalog_running = Running {
-        shutdown: catalog.shutdown_handle(),
-        task: tokio::spawn(catalog.run()),
-    };
+    let catalog = Running::spawn(catalog::build(settings).await.expect("the catalog builds"));
+    let catalog_address = catalog.url().to_owned();
 
-    let database_url = format!("sqlite://{}/recommendations.db", dir.display());
+    let database_url = scratch.sqlite_url("recommendations");
     let settings = recommendations::Settings::for_tests(
         "recommendations",
         &[
@@ -272,23 +104,24 @@ pub async fn spawn_app() -> TestApp {
         ],
     )
     .expect("valid recommendations settings");
-    let service = recommendations::build(settings)
-        .await
-        .expect("the recommendation service builds");
-    let address = format!("http://{}", service.local_addr());
-    tokio::spawn(service.run());
+    let service = Running::spawn(
+        recommendations::build(settings)
+            .await
+            .expect("the recommendation service builds"),
+    );
     let db = Db::connect(&database_url, &recommendations::store::migrations())
         .await
         .expect("the recommendations database opens");
 
     let mut app = TestApp {
-        address,
+        address: service.url().to_owned(),
         catalog: catalog_address,
         client: reqwest::Client::new(),
         db,
         seed: Vec::new(),
-        catalog_running: Some(catalog_running),
-        dir,
+        catalog_running: Some(catalog),
+        _running: service,
+        _scratch: scratch,
     };
     app.seed = app.catalog_products().await;
     assert_eq!(app.seed.len(), SEED_PRODUCTS, "the catalog is seeded");
@@ -416,7 +249,7 @@ impl TestApp {
         let res = self
             .client
             .post(format!("{}/api/catalog/products", self.catalog))
-            .bearer_auth(&identity().admin.token)
+            .bearer_auth(&identity::testing::shared().admin_token)
             .json(&json!({
                 "sku": sku,
                 "name": "Test Kettle",
@@ -441,7 +274,7 @@ impl TestApp {
                 "{}/api/catalog/products/{product_id}",
                 self.catalog
             ))
-            .bearer_auth(&identity().admin.token)
+            .bearer_auth(&identity::testing::shared().admin_token)
             .json(&json!({ "price_cents": price_cents }))
             .send()
             .await
@@ -457,7 +290,7 @@ impl TestApp {
                 "{}/api/catalog/products/{product_id}",
                 self.catalog
             ))
-            .bearer_auth(&identity().admin.token)
+            .bearer_auth(&identity::testing::shared().admin_token)
             .send()
             .await
             .expect("request sent");
@@ -471,12 +304,7 @@ impl TestApp {
     /// Stops the catalog gracefully and waits until it has stopped.
     pub async fn stop_catalog(&mut self) {
         let running = self.catalog_running.take().expect("the catalog is running");
-        running.shutdown.trigger();
-        running
-            .task
-            .await
-            .expect("the catalog's task ended normally")
-            .expect("the catalog stopped cleanly");
+        running.stop().await;
     }
 
     /// A consumer of the test's own on the service's database, with its real handler and
@@ -539,38 +367,4 @@ pub fn order_confirmed(user_id: &str, products: &[&str]) -> Event {
         }),
     )
     .expect("an event")
-}
-
-/// Asserts that `res` is a problem document of `status` naming `field` (if given);
-/// returns the document.
-pub async fn assert_problem(
-    res: Response,
-    status: StatusCode,
-    field: Option<&str>,
-    case: &str,
-) -> Value {
-    assert_eq!(res.status(), status, "{case}: status");
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "{case}: content type was {content_type:?}"
-    );
-    let body: Value = res.json().await.expect("a JSON problem document");
-    assert_eq!(body["status"], status.as_u16(), "{case}: {body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string(),
-        "{case}: {body}"
-    );
-    if let Some(field) = field {
-        let named = body["errors"]
-            .as_array()
-            .is_some_and(|errors| errors.iter().any(|e| e["field"] == field));
-        assert!(named, "{case}: `{field}` is not named in {body}");
-    }
-    body
 }

@@ -1,0 +1,222 @@
+//! A real identity service for other services' tests (feature `test-util`): one per test
+//! binary, with a known administrator and service secret, signing customers up on demand.
+
+use platform::{
+    auth::ServiceCredentials,
+    config::Secret,
+    testing::{Running, Scratch},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock, PoisonError},
+};
+
+/// The administrator the shared identity is configured with.
+pub const ADMIN_EMAIL: &str = "admin@test.local";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
+/// The secret services present to the shared identity for their service tokens.
+pub const SERVICE_SECRET: &str = "test-secret";
+/// The password of every customer signed up through the shared identity.
+pub const PASSWORD: &str = "purple-monkey-dishwasher-7";
+/// The customer of [`SharedIdentity::customer`].
+pub const CUSTOMER_EMAIL: &str = "shopper@test.local";
+pub const CUSTOMER_NAME: &str = "Sam Shopper";
+
+/// A registered, signed-in customer.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// An access token.
+    pub token: String,
+}
+
+/// The identity service a test binary's services verify tokens against.
+#[derive(Debug)]
+pub struct SharedIdentity {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// An access token of [`ADMIN_EMAIL`].
+    pub admin_token: String,
+    /// Identity's own runtime, where the fixed accounts and service tokens are fetched.
+    runtime: tokio::runtime::Handle,
+    accounts: Mutex<HashMap<String, Account>>,
+    service_tokens: Mutex<HashMap<String, String>>,
+}
+
+/// The identity service of this test binary, started on first use.
+///
+/// One for the whole binary: each test has its own tokio runtime, which would take a
+/// per-test identity down with it, and every start costs password hashes. It runs on a
+/// thread and runtime of its own for as long as the binary does.
+pub fn shared() -> &'static SharedIdentity {
+    static SHARED: OnceLock<SharedIdentity> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("identity".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for identity");
+                let handle = runtime.handle().clone();
+                runtime.block_on(async move {
+                    let scratch = Scratch::new("identity");
+                    match start(&scratch).await {
+                        Ok((running, admin_token)) => {
+                            let _ = tx.send(Ok(SharedIdentity {
+                                url: running.url().to_owned(),
+                                admin_token,
+                                runtime: handle,
+                                accounts: Mutex::default(),
+                                service_tokens: Mutex::default(),
+                            }));
+                            // Serve, and keep the runtime, until the binary exits.
+                            std::future::pending::<()>().await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("{e:#}")));
+                        }
+                    }
+                });
+            })
+            .expect("a thread for identity");
+        match rx.recv() {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(e)) => panic!("identity did not start: {e}"),
+            Err(_) => panic!("identity's thread ended before it started"),
+        }
+    })
+}
+
+/// Starts identity on a database in `scratch`; returns it and an administrator's token.
+async fn start(scratch: &Scratch) -> anyhow::Result<(Running, String)> {
+    let database_url = scratch.sqlite_url("identity");
+    let settings = crate::Settings::for_tests(
+        "identity",
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &database_url),
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+            ("service_secret", SERVICE_SECRET),
+        ],
+    )?;
+    let running = Running::spawn(crate::build(settings).await?);
+    let admin_token = login(running.url(), ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    Ok((running, admin_token))
+}
+
+impl SharedIdentity {
+    /// [`CUSTOMER_EMAIL`], signed up on first use.
+    pub fn customer(&self) -> Account {
+        self.account(CUSTOMER_EMAIL, CUSTOMER_NAME)
+    }
+
+    /// The customer `email`, signed up (as `name`, with [`PASSWORD`]) on first use: the
+    /// same account every time in this test binary.
+    pub fn account(&self, email: &str, name: &str) -> Account {
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(account) = accounts.get(email) {
+            return account.clone();
+        }
+        let (url, owned_email, owned_name) = (self.url.clone(), email.to_owned(), name.to_owned());
+        let account = self
+            .on_own_runtime(async move { sign_up(&url, &owned_email, &owned_name).await })
+            .unwrap_or_else(|e| panic!("{email} did not sign up: {e:#}"));
+        accounts.insert(email.to_owned(), account.clone());
+        account
+    }
+
+    /// Signs up a new customer named `name` with an address of their own.
+    pub async fn register(&self, name: &str) -> Account {
+        let email = format!("shopper-{}@test.local", uuid::Uuid::new_v4().simple());
+        sign_up(&self.url, &email, name)
+            .await
+            .unwrap_or_else(|e| panic!("{email} did not sign up: {e:#}"))
+    }
+
+    /// Signs in; returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        login(&self.url, email, password).await
+    }
+
+    /// A service token of `service`, fetched with [`SERVICE_SECRET`] on first use.
+    pub fn service_token(&self, service: &str) -> String {
+        let mut tokens = self
+            .service_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(token) = tokens.get(service) {
+            return token.clone();
+        }
+        let credentials = ServiceCredentials::new(service, &self.url, Secret::new(SERVICE_SECRET));
+        let token = self
+            .on_own_runtime(async move { credentials.token().await })
+            .unwrap_or_else(|e| panic!("no service token for {service}: {e}"));
+        tokens.insert(service.to_owned(), token.clone());
+        token
+    }
+
+    /// Runs `work` on identity's runtime, which outlives every test's, and waits for it.
+    fn on_own_runtime<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv().expect("identity's runtime finishes the work")
+    }
+}
+
+/// Registers `email` as `name` with [`PASSWORD`] and signs in.
+async fn sign_up(url: &str, email: &str, name: &str) -> anyhow::Result<Account> {
+    let registered = reqwest::Client::new()
+        .post(format!("{url}/api/identity/register"))
+        .json(&json!({"email": email, "password": PASSWORD, "name": name}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status() == StatusCode::CREATED,
+        "register answered {}: {}",
+        registered.status(),
+        registered.text().await.unwrap_or_default()
+    );
+    let body: Value = registered.json().await?;
+    let id = body["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("register returned no id: {body}"))?
+        .to_owned();
+    let token = login(url, email, PASSWORD).await?;
+    Ok(Account {
+        id,
+        email: email.to_owned(),
+        name: name.to_owned(),
+        token,
+    })
+}
+
+async fn login(url: &str, email: &str, password: &str) -> anyhow::Result<String> {
+    let res = reqwest::Client::new()
+        .post(format!("{url}/api/identity/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status() == StatusCode::OK,
+        "login as {email} answered {}",
+        res.status()
+    );
+    let body: Value = res.json().await?;
+    body["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("login as {email} returned no access_token: {body}"))
+}
