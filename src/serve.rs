@@ -15,6 +15,7 @@ pub const SERVICES: &[&str] = &[
     "payments",
     "orders",
     "notifications",
+    "storefront",
     "gateway",
 ];
 
@@ -42,6 +43,7 @@ pub async fn serve(service: &str) -> anyhow::Result<()> {
         "notifications" => run("notifications", notifications::build).await,
         "recommendations" => run("recommendations", recommendations::build).await,
         "search" => run("search", search::build).await,
+        "storefront" => run("storefront", storefront::build).await,
         "gateway" => run("gateway", gateway::build).await,
         other => anyhow::bail!("unknown service `{other}`"),
     }

@@ -22,6 +22,7 @@ pub const SERVICES: &[&str] = &[
     "payments",
     "recommendations",
     "search",
+    "storefront",
 ];
 /// Those with a database of their own.
 pub const WITH_DATABASE: &[&str] = &[

@@ -117,7 +117,12 @@ async fn browse_and_filter_the_seeded_catalog(shape: Shape) {
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     let r = shop.get("/api/nonexistent/things").send().await.unwrap();
     assert_problem(r, StatusCode::NOT_FOUND).await;
+    // A page that does not exist is the storefront's HTML 404; an API path a JSON problem.
     let r = shop.get("/nowhere").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let r = shop.get("/api/catalog/nowhere").send().await.unwrap();
     assert_problem(r, StatusCode::NOT_FOUND).await;
     let r = shop.get("/api/catalog/openapi.json").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

@@ -166,8 +166,14 @@ impl Verifier {
         let key = match self.cached_key(&kid, false) {
             Some(k) => k,
             None => {
-                self.refresh(true).await?;
-                self.cached_key(&kid, true).ok_or(TokenError::UnknownKey)?
+                // A key fetched a while ago still verifies while identity is unreachable:
+                // keys are rotated by adding, never by taking back a kid.
+                let refreshed = self.refresh(true).await;
+                match (self.cached_key(&kid, true), refreshed) {
+                    (Some(k), _) => k,
+                    (None, Err(e)) => return Err(e),
+                    (None, Ok(())) => return Err(TokenError::UnknownKey),
+                }
             }
         };
         let data =

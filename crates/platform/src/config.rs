@@ -28,6 +28,7 @@ pub const SERVICES: &[(&str, u16)] = &[
     ("payments", 8087),
     ("orders", 8088),
     ("notifications", 8089),
+    ("storefront", 8090),
     ("gateway", 8080),
 ];
 

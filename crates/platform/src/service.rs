@@ -5,7 +5,7 @@
 use crate::{
     config::CommonSettings,
     metrics::{self, Metrics},
-    problem::{self, Problem},
+    problem::Problem,
     shutdown::{self, Shutdown},
 };
 use axum::{
@@ -411,20 +411,23 @@ fn panic_to_problem(err: Box<dyn Any + Send + 'static>) -> Response {
     .into_response()
 }
 
-/// Turns an error response that is not already a problem document (axum's 405, a 413
-/// from the body limit, ...) into one, so clients see one error shape everywhere.
+/// Turns a bare error response (axum's 405, a 413 from the body limit, ...) into a
+/// problem document, so API clients see one error shape everywhere.
 async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_problem = res
+    // Only bare errors are rewritten: no body type, or plain text (axum's own 405, the
+    // body limit's 413). A problem document, a JSON health report or an HTML error page
+    // already says what it means.
+    let bare = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(problem::CONTENT_TYPE));
-    if is_problem {
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !bare {
         return res;
     }
     let (parts, body) = res.into_parts();

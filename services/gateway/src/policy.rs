@@ -10,7 +10,11 @@ use std::time::Duration;
 
 /// Whether `method path` needs a bearer token. `path` is the full public path.
 pub fn requires_token(method: &Method, path: &str) -> bool {
-    let mut segments = path.trim_start_matches('/').split('/').skip(1);
+    // Pages are the storefront's business: it signs its visitors in with a session.
+    let Some(api) = path.strip_prefix("/api/") else {
+        return false;
+    };
+    let mut segments = api.split('/');
     let service = segments.next().unwrap_or_default();
     let first = segments.next().unwrap_or_default();
     match service {

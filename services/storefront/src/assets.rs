@@ -1,0 +1,94 @@
+//! The stylesheet and the script, embedded in the binary and served under `/static/` with
+//! a content hash in their URL, so browsers may keep them for a year.
+
+use crate::images::fnv1a;
+use axum::{
+    extract::Path,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use std::sync::OnceLock;
+
+/// The stylesheet.
+pub const CSS: &str = include_str!("../static/app.css");
+/// The script (type-ahead, notification badge, the ops console's live parts).
+pub const JS: &str = include_str!("../static/app.js");
+
+/// One of the embedded files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asset {
+    Css,
+    Js,
+}
+
+impl Asset {
+    fn content(self) -> &'static str {
+        match self {
+            Asset::Css => CSS,
+            Asset::Js => JS,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Asset::Css => "text/css; charset=utf-8",
+            Asset::Js => "text/javascript; charset=utf-8",
+        }
+    }
+
+    /// A hash of the content: a new version gets a new URL.
+    fn version(self) -> &'static str {
+        static CSS_VERSION: OnceLock<String> = OnceLock::new();
+        static JS_VERSION: OnceLock<String> = OnceLock::new();
+        let cell = match self {
+            Asset::Css => &CSS_VERSION,
+            Asset::Js => &JS_VERSION,
+        };
+        cell.get_or_init(|| format!("{:012x}", fnv1a(self.content()) & 0xffff_ffff_ffff))
+    }
+}
+
+/// The stylesheet's URL.
+pub fn css_url() -> String {
+    format!("/static/app.css?v={}", Asset::Css.version())
+}
+
+/// The script's URL.
+pub fn js_url() -> String {
+    format!("/static/app.js?v={}", Asset::Js.version())
+}
+
+/// `GET /static/{file}`.
+pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let asset = match file.as_str() {
+        "app.css" => Asset::Css,
+        "app.js" => Asset::Js,
+        _ => {
+            return platform::Problem::not_found(format!("there is no asset `{file}`"))
+                .into_response();
+        }
+    };
+    let etag = format!("\"{}\"", asset.version());
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut res = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        asset.content().into_response()
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type()),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    res
+}

@@ -1,0 +1,216 @@
+//! The storefront's own settings, next to the common ones every service has.
+//!
+//! Beyond its own (below), the storefront reads the directory: the gateway it calls the
+//! public APIs through (`BAZAAR_GATEWAY_URL`), identity for its signing keys and service
+//! tokens (`BAZAAR_IDENTITY_URL`), and every service's own address for the ops console's
+//! health checks and metrics scrapes (`BAZAAR_<NAME>_URL`). It owns no database.
+
+use platform::config::ServiceSettings;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the storefront (environment variables `BAZAAR_<FIELD>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Longest wait for an API call a page cannot do without, in ms
+    /// (`BAZAAR_UPSTREAM_TIMEOUT_MS`, default 5 000).
+    pub upstream_timeout_ms: u64,
+    /// Longest wait for what a page can do without — recommendations, type-ahead, the
+    /// header's cart and notification counts — in ms (`BAZAAR_OPTIONAL_TIMEOUT_MS`,
+    /// default 300). The page renders without them rather than wait longer.
+    pub optional_timeout_ms: u64,
+    /// Longest wait for the search service on the search page before falling back to the
+    /// catalog's name filter, in ms (`BAZAAR_SEARCH_TIMEOUT_MS`, default 1 500).
+    pub search_timeout_ms: u64,
+    /// Longest wait for a checkout, in ms (`BAZAAR_CHECKOUT_TIMEOUT_MS`, default 13 000):
+    /// longer than the gateway's checkout timeout, shorter than this service's own request
+    /// timeout, so the shopper always gets a page.
+    pub checkout_timeout_ms: u64,
+    /// The supervisor's control API (`BAZAAR_SUPERVISOR_URL`, set by `bazaar up`). Without
+    /// it the ops console says that process control is unavailable.
+    pub supervisor_url: Option<String>,
+    /// Adds `Secure` to the session cookie, for a shop served over HTTPS only
+    /// (`BAZAAR_SECURE_COOKIES`, default false: `bazaar up` serves plain HTTP on localhost).
+    pub secure_cookies: bool,
+    /// How long the browser keeps the session cookie, in seconds
+    /// (`BAZAAR_SESSION_MAX_AGE_SECS`, default 30 days, like identity's refresh tokens).
+    pub session_max_age_secs: u64,
+    /// Stock at or below which a product page says "only N left"
+    /// (`BAZAAR_LOW_STOCK_THRESHOLD`, default 5).
+    pub low_stock_threshold: i64,
+    /// Categories shown with featured products on the home page
+    /// (`BAZAAR_FEATURED_CATEGORIES`, default 4, at most 12).
+    pub featured_categories: usize,
+    /// Products shown per featured category on the home page
+    /// (`BAZAAR_FEATURED_PER_CATEGORY`, default 4, at most 12).
+    pub featured_per_category: usize,
+    /// How often the ops console checks health, backlogs, the event feed and the
+    /// processes while someone watches it, in ms (`BAZAAR_OPS_POLL_MS`, default 1 000).
+    pub ops_poll_ms: u64,
+    /// How often the ops console scrapes every service's `/metrics` while someone watches
+    /// it, in ms (`BAZAAR_OPS_SCRAPE_MS`, default 3 000); rates are computed between two
+    /// scrapes.
+    pub ops_scrape_ms: u64,
+    /// The services whose outbox the console shows and whose events it feeds
+    /// (`BAZAAR_OPS_PRODUCERS`, a list: `'[identity, catalog]'`; default identity,
+    /// catalog, inventory, payments, orders).
+    pub ops_producers: Vec<String>,
+    /// The services whose dead letters the console shows (`BAZAAR_OPS_CONSUMERS`, a list
+    /// like the producers'); any consumer an outbox reports is added.
+    pub ops_consumers: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            upstream_timeout_ms: 5_000,
+            optional_timeout_ms: 300,
+            search_timeout_ms: 1_500,
+            checkout_timeout_ms: 13_000,
+            supervisor_url: None,
+            secure_cookies: false,
+            session_max_age_secs: 30 * 24 * 60 * 60,
+            low_stock_threshold: 5,
+            featured_categories: 4,
+            featured_per_category: 4,
+            ops_poll_ms: 1_000,
+            ops_scrape_ms: 3_000,
+            ops_producers: ["identity", "catalog", "inventory", "payments", "orders"]
+                .map(String::from)
+                .to_vec(),
+            ops_consumers: [
+                "inventory",
+                "cart",
+                "search",
+                "recommendations",
+                "orders",
+                "notifications",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl Config {
+    /// The supervisor's URL without a trailing slash, if one is configured.
+    pub fn supervisor(&self) -> Option<String> {
+        self.supervisor_url
+            .as_deref()
+            .map(|u| u.trim().trim_end_matches('/'))
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+impl ServiceSettings for Config {
+    fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for (name, value, max) in [
+            (
+                "BAZAAR_UPSTREAM_TIMEOUT_MS",
+                self.upstream_timeout_ms,
+                60_000,
+            ),
+            (
+                "BAZAAR_OPTIONAL_TIMEOUT_MS",
+                self.optional_timeout_ms,
+                10_000,
+            ),
+            ("BAZAAR_SEARCH_TIMEOUT_MS", self.search_timeout_ms, 60_000),
+            (
+                "BAZAAR_CHECKOUT_TIMEOUT_MS",
+                self.checkout_timeout_ms,
+                120_000,
+            ),
+            ("BAZAAR_OPS_POLL_MS", self.ops_poll_ms, 60_000),
+            ("BAZAAR_OPS_SCRAPE_MS", self.ops_scrape_ms, 300_000),
+        ] {
+            if value == 0 || value > max {
+                errors.push(format!("{name} must be between 1 and {max}, got {value}"));
+            }
+        }
+        if self.session_max_age_secs == 0 {
+            errors.push("BAZAAR_SESSION_MAX_AGE_SECS must be greater than 0".into());
+        }
+        if self.low_stock_threshold < 0 {
+            errors.push(format!(
+                "BAZAAR_LOW_STOCK_THRESHOLD must not be negative, got {}",
+                self.low_stock_threshold
+            ));
+        }
+        for (name, value) in [
+            ("BAZAAR_FEATURED_CATEGORIES", self.featured_categories),
+            ("BAZAAR_FEATURED_PER_CATEGORY", self.featured_per_category),
+        ] {
+            if !(1..=12).contains(&value) {
+                errors.push(format!("{name} must be between 1 and 12, got {value}"));
+            }
+        }
+        if let Some(url) = self.supervisor()
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            errors.push(format!(
+                "BAZAAR_SUPERVISOR_URL must be an http:// or https:// URL, got `{url}`"
+            ));
+        }
+        for (name, list) in [
+            ("BAZAAR_OPS_PRODUCERS", &self.ops_producers),
+            ("BAZAAR_OPS_CONSUMERS", &self.ops_consumers),
+        ] {
+            if let Some(bad) = list.iter().find(|s| !crate::ops::is_service(s)) {
+                errors.push(format!(
+                    "{name} names `{bad}`, which is not a Bazaar service"
+                ));
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+    use crate::Settings;
+
+    #[test]
+    fn defaults_run() {
+        let s = Settings::for_tests("storefront", &[]).unwrap();
+        assert_eq!(s.own, Config::default());
+        assert_eq!(s.own.optional_timeout_ms, 300);
+        assert_eq!(s.own.supervisor(), None);
+    }
+
+    #[test]
+    fn the_supervisor_url_is_read_and_checked() {
+        let s = Settings::for_tests(
+            "storefront",
+            &[("supervisor_url", "http://127.0.0.1:4000/")],
+        )
+        .unwrap();
+        assert_eq!(s.own.supervisor().as_deref(), Some("http://127.0.0.1:4000"));
+        let err = Settings::for_tests("storefront", &[("supervisor_url", "ftp://x")]).unwrap_err();
+        assert!(format!("{err}").contains("BAZAAR_SUPERVISOR_URL"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = Settings::for_tests(
+            "storefront",
+            &[
+                ("optional_timeout_ms", "0"),
+                ("featured_categories", "40"),
+                ("low_stock_threshold", "-1"),
+            ],
+        )
+        .unwrap_err();
+        let text = format!("{err}");
+        for name in [
+            "BAZAAR_OPTIONAL_TIMEOUT_MS",
+            "BAZAAR_FEATURED_CATEGORIES",
+            "BAZAAR_LOW_STOCK_THRESHOLD",
+        ] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The storefront's errors: the problem document each becomes on its JSON endpoints, and
+//! the friendly message each becomes on a page (never a raw error).
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use platform::{FieldError, Problem};
+
+/// Everything a storefront request can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorefrontError {
+    /// A service could not be reached, timed out or failed (5xx): 503.
+    #[error("{service} is unavailable: {detail}")]
+    Unavailable {
+        service: &'static str,
+        detail: String,
+    },
+    /// A service refused the request with a problem document (4xx); callers handle the
+    /// statuses they expect, the rest pass through.
+    #[error("{service} refused the request: {problem}")]
+    Refused {
+        service: &'static str,
+        problem: Box<Problem>,
+        /// A machine-readable reason the problem carries beside its standard members
+        /// (payments' `decline_code`).
+        code: Option<String>,
+    },
+    /// A service answered 5xx with a problem document: it is up, and failed this
+    /// request (payments' `processing-error`, say). 503 like [`Self::Unavailable`].
+    #[error("{service} failed: {problem}")]
+    Failed {
+        service: &'static str,
+        problem: Box<Problem>,
+    },
+    /// A service answered something that does not parse: 502.
+    #[error("{service} answered something unexpected: {detail}")]
+    Malformed {
+        service: &'static str,
+        detail: String,
+    },
+    /// 404.
+    #[error("{0} was not found")]
+    NotFound(String),
+    /// The visitor must sign in first: 401 (pages redirect to the sign-in form).
+    #[error("sign in first")]
+    SignInRequired,
+    /// 403.
+    #[error("this page is for administrators only")]
+    Forbidden,
+    /// Bad input: 422 naming each field.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// The supervisor's control API is not there: 503.
+    #[error("process control is unavailable: {0}")]
+    NoProcessControl(String),
+    /// A template failed: 500.
+    #[error("could not render the page: {0}")]
+    Template(String),
+}
+
+impl From<minijinja::Error> for StorefrontError {
+    fn from(e: minijinja::Error) -> Self {
+        // The whole chain: minijinja says where in which template.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        StorefrontError::Template(text)
+    }
+}
+
+impl StorefrontError {
+    /// The status of an upstream's refusal, if this is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            StorefrontError::Refused { problem, .. } => Some(problem.status),
+            _ => None,
+        }
+    }
+
+    /// The problem document of an upstream's refusal, if this is one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            StorefrontError::Refused { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+
+    /// What a page says about this error: its status, a title and a sentence for people.
+    pub fn page_message(&self) -> PageMessage {
+        match self {
+            StorefrontError::Unavailable { service, .. }
+            | StorefrontError::Failed { service, .. }
+            | StorefrontError::Malformed { service, .. } => PageMessage {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Something is not working right now".into(),
+                message: format!(
+                    "Our {} is unavailable at the moment. Please try again in a little while.",
+                    service_noun(service)
+                ),
+            },
+            StorefrontError::Refused { problem, .. } if problem.status == 404 => not_found(),
+            StorefrontError::Refused { problem, .. } => PageMessage {
+                status: StatusCode::BAD_REQUEST,
+                title: "That did not work".into(),
+                message: problem
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| problem.title.clone()),
+            },
+            StorefrontError::NotFound(_) => not_found(),
+            StorefrontError::SignInRequired => PageMessage {
+                status: StatusCode::UNAUTHORIZED,
+                title: "Please sign in".into(),
+                message: "You need to sign in to see this page.".into(),
+            },
+            StorefrontError::Forbidden => PageMessage {
+                status: StatusCode::FORBIDDEN,
+                title: "Not for you, sorry".into(),
+                message: "This page is for the shop's administrators only.".into(),
+            },
+            StorefrontError::Invalid(_) => PageMessage {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                title: "That did not look right".into(),
+                message: "Please check what you entered and try again.".into(),
+            },
+            StorefrontError::NoProcessControl(_) | StorefrontError::Template(_) => {
+                if let StorefrontError::Template(t) = self {
+                    tracing::error!(error = %t, "a page failed to render");
+                }
+                PageMessage {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    title: "Something went wrong on our side".into(),
+                    message: "We could not show this page. It has been logged; please try again."
+                        .into(),
+                }
+            }
+        }
+    }
+}
+
+fn not_found() -> PageMessage {
+    PageMessage {
+        status: StatusCode::NOT_FOUND,
+        title: "We could not find that".into(),
+        message: "The page you asked for does not exist, or is no longer here.".into(),
+    }
+}
+
+/// How a page names a service to shoppers.
+fn service_noun(service: &str) -> &'static str {
+    match service {
+        "catalog" => "product catalogue",
+        "cart" => "shopping cart",
+        "identity" => "sign-in service",
+        "orders" => "order service",
+        "inventory" => "stock service",
+        "search" => "search",
+        "recommendations" => "recommendations service",
+        "notifications" => "notification service",
+        "payments" => "payment service",
+        _ => "shop",
+    }
+}
+
+/// What an error page says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageMessage {
+    pub status: StatusCode,
+    pub title: String,
+    pub message: String,
+}
+
+impl From<StorefrontError> for Problem {
+    fn from(err: StorefrontError) -> Self {
+        match err {
+            StorefrontError::Unavailable { .. } | StorefrontError::Failed { .. } => {
+                tracing::warn!(error = %err, "an upstream call failed");
+                Problem::unavailable(err.to_string(), 2)
+            }
+            StorefrontError::Refused { problem, .. } => *problem,
+            StorefrontError::Malformed { .. } => {
+                tracing::warn!(error = %err, "an upstream answered something unexpected");
+                Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bad-gateway",
+                    "Bad gateway",
+                    err.to_string(),
+                )
+            }
+            StorefrontError::NotFound(_) => Problem::not_found(err.to_string()),
+            StorefrontError::SignInRequired => Problem::unauthorized(
+                "sign in first: this endpoint needs the storefront's session cookie",
+            ),
+            StorefrontError::Forbidden => Problem::forbidden(err.to_string()),
+            StorefrontError::Invalid(errors) => Problem::validation(errors),
+            StorefrontError::NoProcessControl(_) => Problem::unavailable(err.to_string(), 5),
+            StorefrontError::Template(_) => Problem::internal(&err),
+        }
+    }
+}
+
+impl IntoResponse for StorefrontError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: StatusCode) -> StorefrontError {
+        StorefrontError::Refused {
+            service: "catalog",
+            problem: Box::new(Problem::from_status(status, "no")),
+            code: None,
+        }
+    }
+
+    #[test]
+    fn each_error_has_its_status_on_the_wire() {
+        let cases: Vec<(StorefrontError, u16)> = vec![
+            (
+                StorefrontError::Unavailable {
+                    service: "cart",
+                    detail: "timed out".into(),
+                },
+                503,
+            ),
+            (refused(StatusCode::CONFLICT), 409),
+            (
+                StorefrontError::Malformed {
+                    service: "cart",
+                    detail: "x".into(),
+                },
+                502,
+            ),
+            (StorefrontError::NotFound("x".into()), 404),
+            (StorefrontError::SignInRequired, 401),
+            (StorefrontError::Forbidden, 403),
+            (
+                StorefrontError::Invalid(vec![FieldError::new("service", "unknown")]),
+                422,
+            ),
+            (StorefrontError::NoProcessControl("x".into()), 503),
+            (StorefrontError::Template("secret".into()), 500),
+        ];
+        for (err, status) in cases {
+            let label = format!("{err:?}");
+            assert_eq!(Problem::from(err).status, status, "{label}");
+        }
+    }
+
+    #[test]
+    fn pages_never_show_internals() {
+        let p = StorefrontError::Template("templates/x.html line 3: secret".into()).page_message();
+        assert_eq!(p.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!p.message.contains("secret"));
+        let down = StorefrontError::Unavailable {
+            service: "catalog",
+            detail: "could not connect to 10.0.0.7".into(),
+        }
+        .page_message();
+        assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            down.message.contains("product catalogue"),
+            "{}",
+            down.message
+        );
+        assert!(!down.message.contains("10.0.0.7"));
+        assert_eq!(refused(StatusCode::NOT_FOUND).page_message().status, 404);
+    }
+}

@@ -1,0 +1,60 @@
+//! HTML form bodies (`application/x-www-form-urlencoded`), read the way the platform's
+//! extractors read JSON: every rejection is a problem document.
+//!
+//! The storefront's own forms deserialize into structs of text fields with defaults, so a
+//! browser's form never fails here; the page parses the text and names bad fields itself.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{StatusCode, header},
+};
+use platform::{FieldError, Problem};
+use serde::de::DeserializeOwned;
+
+/// A form body.
+#[derive(Debug, Clone, Default)]
+pub struct Form<T>(pub T);
+
+impl<T, S> FromRequest<S> for Form<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "expected a form body (`application/x-www-form-urlencoded`)",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "Payload too large",
+                    "the form is larger than this service accepts",
+                )
+            } else {
+                Problem::bad_request(format!("could not read the form: {rejection}"))
+            }
+        })?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Form)
+            .map_err(|e| Problem::validation(vec![FieldError::new("body", e.to_string())]))
+    }
+}

@@ -1,0 +1,803 @@
+//! The ops console's model: every service's health, process, traffic and latency, each
+//! producer's outbox and the events flowing out of it, each consumer's dead letters.
+//!
+//! A background worker watches the shop only while someone looks at the console (and for
+//! a minute after): every `ops_poll_ms` it checks each service's `/health/ready` directly,
+//! reads the producers' outboxes and the newest events of their logs, and asks the
+//! supervisor for its processes; every `ops_scrape_ms` it scrapes each `/metrics` and
+//! computes rates against the previous scrape. After a kill or restart from the console
+//! it looks four times a second until the service is back.
+
+pub mod prometheus;
+pub mod supervisor;
+
+use crate::{error::StorefrontError, ops::prometheus::HttpTotals};
+use platform::{config::Directory, shutdown::Shutdown};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+use supervisor::{Action, ProcessInfo, Supervisor};
+use tokio::sync::Notify;
+use utoipa::ToSchema;
+
+/// Every service of the shop, in the order the console lists them.
+pub const SERVICES: &[&str] = &[
+    "gateway",
+    "storefront",
+    "identity",
+    "catalog",
+    "search",
+    "recommendations",
+    "cart",
+    "inventory",
+    "payments",
+    "orders",
+    "notifications",
+];
+
+/// Whether `name` is one of [`SERVICES`].
+pub fn is_service(name: &str) -> bool {
+    SERVICES.contains(&name)
+}
+
+/// How long the console keeps watching after it was last looked at.
+const WATCH_AFTER_VIEW: Duration = Duration::from_secs(60);
+/// How often a killed or restarted service is checked until it is back.
+const FAST_POLL: Duration = Duration::from_millis(250);
+/// How long a killed or restarted service is watched closely at most.
+const WATCH_FOR: Duration = Duration::from_secs(60);
+/// Events kept in the live feed.
+const FEED_LEN: usize = 40;
+/// Health changes kept.
+const INCIDENTS_LEN: usize = 30;
+/// How long dead letters are reused before they are asked for again.
+const DEAD_LETTERS_FOR: Duration = Duration::from_secs(5);
+/// Timeout of each probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A service's health as its `/health/ready` tells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Answers ready.
+    Up,
+    /// Answers, but not ready (a dependency is down).
+    Degraded,
+    /// Does not answer.
+    Down,
+    /// Not checked yet.
+    #[default]
+    Unknown,
+}
+
+/// The whole console, as `/ops/api/state` answers it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct OpsState {
+    /// When this state was put together (RFC 3339).
+    pub generated_at: String,
+    pub services: Vec<ServiceView>,
+    pub outboxes: Vec<OutboxView>,
+    pub dead_letters: Vec<DeadLetterGroup>,
+    /// The newest events of every producer, newest first.
+    pub feed: Vec<FeedEvent>,
+    /// Health changes the console saw, newest first.
+    pub incidents: Vec<Incident>,
+    pub process_control: ProcessControl,
+}
+
+/// One service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ServiceView {
+    pub name: String,
+    /// Its own address (not the gateway's).
+    pub url: String,
+    pub health: Health,
+    /// What failed, when not up.
+    pub health_detail: Option<String>,
+    pub checked_at: Option<String>,
+    /// Since when it has not been up.
+    pub down_since: Option<String>,
+    pub pid: Option<u32>,
+    /// `running`, `restarting` or `stopped`, as the supervisor says.
+    pub process_state: Option<String>,
+    /// How many times the supervisor started it.
+    pub starts: Option<u32>,
+    pub uptime_secs: Option<i64>,
+    pub last_exit: Option<String>,
+    /// Requests per second between the last two scrapes (health and metrics probes left
+    /// out).
+    pub requests_per_sec: Option<f64>,
+    /// The share of those answered 5xx.
+    pub error_rate: Option<f64>,
+    /// Their 99th percentile latency, in milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+/// A producer's outbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct OutboxView {
+    pub service: String,
+    /// The newest sequence number.
+    pub head: i64,
+    /// Not yet confirmed by the broker (RabbitMQ).
+    pub undelivered: i64,
+    pub consumers: Vec<ConsumerBacklog>,
+    /// Why the outbox could not be read.
+    pub error: Option<String>,
+}
+
+/// How far a consumer is behind a producer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ConsumerBacklog {
+    pub consumer: String,
+    pub position: i64,
+    pub backlog: i64,
+}
+
+/// A consumer's open dead letters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterGroup {
+    pub service: String,
+    pub count: Option<usize>,
+    /// The oldest few.
+    pub items: Vec<DeadLetterView>,
+    /// Why they could not be read.
+    pub error: Option<String>,
+}
+
+/// One dead letter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub error: String,
+    pub attempts: i64,
+    pub dead_at: String,
+}
+
+/// An event seen in a producer's log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct FeedEvent {
+    pub producer: String,
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: String,
+    pub time: String,
+}
+
+/// The failing checks of a `/health/ready` answer (`catalog: down, search: timed out`).
+///
+/// The checks are at the top (`{status, checks}`), or inside the `detail` of a problem
+/// document when the platform's middleware has wrapped the 503 answer in one.
+pub fn failing_checks(body: &serde_json::Value) -> Option<String> {
+    let wrapped;
+    let checks = match body["checks"].as_object() {
+        Some(c) => c,
+        None => {
+            wrapped = serde_json::from_str::<serde_json::Value>(body["detail"].as_str()?).ok()?;
+            wrapped["checks"].as_object()?
+        }
+    };
+    let failing: Vec<String> = checks
+        .iter()
+        .filter(|(_, v)| v.as_str() != Some("ok"))
+        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or("failing")))
+        .collect();
+    (!failing.is_empty()).then(|| failing.join(", "))
+}
+
+/// A change of a service's health.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct Incident {
+    pub service: String,
+    pub health: Health,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+/// Whether the console can kill and restart processes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ProcessControl {
+    pub available: bool,
+    /// Why not, when it cannot.
+    pub message: Option<String>,
+}
+
+/// What the worker learnt of one service.
+#[derive(Default)]
+struct Observed {
+    health: Health,
+    detail: Option<String>,
+    checked_at: Option<String>,
+    down_since: Option<String>,
+    last_scrape: Option<(Instant, HttpTotals)>,
+    rates: Option<prometheus::Rates>,
+}
+
+#[derive(Default)]
+struct World {
+    services: HashMap<String, Observed>,
+    outboxes: BTreeMap<String, OutboxView>,
+    feed: VecDeque<FeedEvent>,
+    feed_seen: HashMap<String, i64>,
+    incidents: VecDeque<Incident>,
+    processes: Option<Result<Vec<ProcessInfo>, String>>,
+    polled_at: Option<Instant>,
+    scraped_at: Option<Instant>,
+}
+
+/// Watches the shop for the console. Cheap to clone.
+#[derive(Clone)]
+pub struct Monitor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    urls: Vec<(String, String)>,
+    own_url: std::sync::OnceLock<String>,
+    producers: Vec<String>,
+    consumers: Vec<String>,
+    supervisor: Supervisor,
+    poll: Duration,
+    scrape: Duration,
+    world: RwLock<World>,
+    viewed_at: Mutex<Option<Instant>>,
+    watching: Mutex<HashMap<String, Instant>>,
+    wake: Notify,
+    round: tokio::sync::Mutex<()>,
+    dead_letters: Mutex<Option<(Instant, Vec<DeadLetterGroup>)>>,
+}
+
+/// How the monitor is set up.
+pub struct MonitorSettings {
+    pub directory: Directory,
+    pub producers: Vec<String>,
+    pub consumers: Vec<String>,
+    pub poll: Duration,
+    pub scrape: Duration,
+}
+
+impl Monitor {
+    pub fn new(settings: MonitorSettings, supervisor: Supervisor) -> anyhow::Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http: platform::client::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .timeout(PROBE_TIMEOUT)
+                    .build()?,
+                urls: SERVICES
+                    .iter()
+                    .map(|s| ((*s).to_owned(), settings.directory.url(s)))
+                    .collect(),
+                own_url: std::sync::OnceLock::new(),
+                producers: settings.producers,
+                consumers: settings.consumers,
+                supervisor,
+                poll: settings.poll,
+                scrape: settings.scrape,
+                world: RwLock::new(World::default()),
+                viewed_at: Mutex::new(None),
+                watching: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                round: tokio::sync::Mutex::new(()),
+                dead_letters: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Every service and the address the console checks it at. The storefront is checked
+    /// at its own bound address once it is known (the directory may not name it).
+    fn urls(&self) -> Vec<(String, String)> {
+        let own = self.inner.own_url.get();
+        self.inner
+            .urls
+            .iter()
+            .map(|(name, url)| match own {
+                Some(own) if name == "storefront" => (name.clone(), own.clone()),
+                _ => (name.clone(), url.clone()),
+            })
+            .collect()
+    }
+
+    fn url(&self, service: &str) -> Option<String> {
+        self.urls()
+            .into_iter()
+            .find(|(n, _)| n == service)
+            .map(|(_, u)| u)
+    }
+
+    /// The storefront's own address, once bound.
+    pub fn set_own_url(&self, url: String) {
+        let _ = self.inner.own_url.set(url);
+    }
+
+    /// Someone looks at the console: keep watching, and start now if idle.
+    pub fn touch(&self) {
+        if let Ok(mut v) = self.inner.viewed_at.lock() {
+            *v = Some(Instant::now());
+        }
+        self.inner.wake.notify_one();
+    }
+
+    fn is_watched(&self) -> bool {
+        let viewed = self
+            .inner
+            .viewed_at
+            .lock()
+            .ok()
+            .and_then(|v| *v)
+            .is_some_and(|t| t.elapsed() < WATCH_AFTER_VIEW);
+        viewed || self.watching_closely()
+    }
+
+    fn watching_closely(&self) -> bool {
+        let Ok(mut w) = self.inner.watching.lock() else {
+            return false;
+        };
+        w.retain(|_, since| since.elapsed() < WATCH_FOR);
+        !w.is_empty()
+    }
+
+    /// Looks at the shop now unless it was looked at within `max_age`.
+    pub async fn ensure_fresh(&self, max_age: Duration) {
+        let fresh = self
+            .inner
+            .world
+            .read()
+            .ok()
+            .and_then(|w| w.polled_at)
+            .is_some_and(|t| t.elapsed() < max_age);
+        if !fresh {
+            self.round().await;
+        }
+    }
+
+    /// The background worker: looks while watched, sleeps otherwise, until shutdown.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        loop {
+            if shutdown.is_triggered() {
+                return Ok(());
+            }
+            if !self.is_watched() {
+                tokio::select! {
+                    _ = self.inner.wake.notified() => {}
+                    _ = shutdown.wait() => return Ok(()),
+                }
+                continue;
+            }
+            self.round().await;
+            let pause = if self.watching_closely() {
+                FAST_POLL
+            } else {
+                self.inner.poll
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait() => return Ok(()),
+            }
+        }
+    }
+
+    /// One look: health, outboxes and the feed, processes; metrics when due.
+    async fn round(&self) {
+        let _one_at_a_time = self.inner.round.lock().await;
+        let scrape_due = self
+            .inner
+            .world
+            .read()
+            .ok()
+            .and_then(|w| w.scraped_at)
+            .is_none_or(|t| t.elapsed() >= self.inner.scrape);
+        let urls = self.urls();
+        let health = futures_util::future::join_all(
+            urls.iter()
+                .map(|(name, url)| async move { (name.clone(), self.probe(url).await) }),
+        );
+        let outboxes = futures_util::future::join_all(
+            self.inner
+                .producers
+                .iter()
+                .map(|p| async move { (p.clone(), self.read_outbox(p).await) }),
+        );
+        let processes = async {
+            if self.inner.supervisor.is_configured() {
+                Some(
+                    self.inner
+                        .supervisor
+                        .processes()
+                        .await
+                        .map_err(|e| e.to_string()),
+                )
+            } else {
+                None
+            }
+        };
+        let metrics = async {
+            if !scrape_due {
+                return Vec::new();
+            }
+            futures_util::future::join_all(
+                urls.iter()
+                    .map(|(name, url)| async move { (name.clone(), self.scrape(url).await) }),
+            )
+            .await
+        };
+        let (health, outboxes, processes, metrics) =
+            tokio::join!(health, outboxes, processes, metrics);
+        let now = crate::now();
+        let Ok(mut world) = self.inner.world.write() else {
+            return;
+        };
+        for (name, (h, detail)) in health {
+            self.record_health(&mut world, &name, h, detail, &now);
+        }
+        for (producer, result) in outboxes {
+            match result {
+                Ok((view, events)) => {
+                    let seen = world.feed_seen.get(&producer).copied().unwrap_or(0);
+                    let newest = events.iter().map(|e| e.seq).max().unwrap_or(seen);
+                    for e in events.into_iter().filter(|e| e.seq > seen) {
+                        world.feed.push_back(e);
+                    }
+                    world.feed_seen.insert(producer.clone(), newest.max(seen));
+                    world.outboxes.insert(producer, view);
+                }
+                Err(error) => {
+                    world.outboxes.insert(
+                        producer.clone(),
+                        OutboxView {
+                            service: producer,
+                            error: Some(error),
+                            ..OutboxView::default()
+                        },
+                    );
+                }
+            }
+        }
+        let mut feed: Vec<FeedEvent> = world.feed.drain(..).collect();
+        feed.sort_by(|a, b| b.time.cmp(&a.time).then(b.seq.cmp(&a.seq)));
+        feed.truncate(FEED_LEN);
+        world.feed = feed.into();
+        world.processes = processes;
+        let scraped = Instant::now();
+        for (name, totals) in metrics {
+            let Some(totals) = totals else { continue };
+            let observed = world.services.entry(name).or_default();
+            if let Some((at, previous)) = &observed.last_scrape {
+                let elapsed = scraped.duration_since(*at).as_secs_f64();
+                observed.rates = Some(prometheus::rates(previous, &totals, elapsed));
+            }
+            observed.last_scrape = Some((scraped, totals));
+        }
+        if scrape_due {
+            world.scraped_at = Some(scraped);
+        }
+        world.polled_at = Some(Instant::now());
+    }
+
+    fn record_health(
+        &self,
+        world: &mut World,
+        name: &str,
+        health: Health,
+        detail: Option<String>,
+        now: &str,
+    ) {
+        let observed = world.services.entry(name.to_owned()).or_default();
+        let before = observed.health;
+        observed.health = health;
+        observed.detail = detail.clone();
+        observed.checked_at = Some(now.to_owned());
+        match health {
+            Health::Up => observed.down_since = None,
+            _ if observed.down_since.is_none() => observed.down_since = Some(now.to_owned()),
+            _ => {}
+        }
+        if health == Health::Up
+            && let Ok(mut w) = self.inner.watching.lock()
+        {
+            // Back: no need to look closely any more.
+            if before != Health::Up && before != Health::Unknown {
+                w.remove(name);
+            }
+        }
+        let changed = before != health && !(before == Health::Unknown && health == Health::Up);
+        if changed {
+            world.incidents.push_front(Incident {
+                service: name.to_owned(),
+                health,
+                at: now.to_owned(),
+                detail,
+            });
+            world.incidents.truncate(INCIDENTS_LEN);
+        }
+    }
+
+    /// `GET /health/ready`.
+    async fn probe(&self, url: &str) -> (Health, Option<String>) {
+        match self
+            .inner
+            .http
+            .get(format!("{url}/health/ready"))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => (Health::Up, None),
+            Ok(r) => {
+                let status = r.status();
+                let detail = r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|body| failing_checks(&body))
+                    .unwrap_or_else(|| format!("answered {status}"));
+                (Health::Degraded, Some(detail))
+            }
+            Err(e) if e.is_timeout() => (Health::Down, Some("timed out".into())),
+            Err(e) if e.is_connect() => (Health::Down, Some("not reachable".into())),
+            Err(e) => (Health::Down, Some(e.to_string())),
+        }
+    }
+
+    /// `GET /metrics`, summed.
+    async fn scrape(&self, url: &str) -> Option<HttpTotals> {
+        let res = self
+            .inner
+            .http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .ok()?;
+        if !res.status().is_success() {
+            return None;
+        }
+        let text = res.text().await.ok()?;
+        Some(HttpTotals::from_samples(&prometheus::parse(&text)))
+    }
+
+    /// A producer's `/events/outbox` and the newest events of its `/events/log`.
+    async fn read_outbox(&self, producer: &str) -> Result<(OutboxView, Vec<FeedEvent>), String> {
+        #[derive(Deserialize)]
+        struct Stats {
+            head: i64,
+            #[serde(default)]
+            undelivered: i64,
+            #[serde(default)]
+            consumers: Vec<ConsumerBacklog>,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            seq: i64,
+            event: serde_json::Value,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            events: Vec<Entry>,
+        }
+        let url = self.url(producer).ok_or("unknown service")?;
+        let get = |u: String| async move {
+            let r = self.inner.http.get(u).send().await.map_err(|e| {
+                if e.is_connect() {
+                    "not reachable".to_owned()
+                } else {
+                    e.to_string()
+                }
+            })?;
+            if !r.status().is_success() {
+                return Err(format!("answered {}", r.status()));
+            }
+            r.bytes().await.map_err(|e| e.to_string())
+        };
+        let stats: Stats = serde_json::from_slice(&get(format!("{url}/events/outbox")).await?)
+            .map_err(|e| e.to_string())?;
+        let seen = self
+            .inner
+            .world
+            .read()
+            .ok()
+            .and_then(|w| w.feed_seen.get(producer).copied())
+            .unwrap_or(0);
+        let mut events = Vec::new();
+        if stats.head > seen {
+            let after = (stats.head - 20).max(seen).max(0);
+            let page: Page = serde_json::from_slice(
+                &get(format!("{url}/events/log?after={after}&limit=20")).await?,
+            )
+            .map_err(|e| e.to_string())?;
+            let text =
+                |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            events = page
+                .events
+                .into_iter()
+                .map(|e| FeedEvent {
+                    producer: producer.to_owned(),
+                    seq: e.seq,
+                    id: text(&e.event, "id"),
+                    kind: text(&e.event, "type"),
+                    subject: text(&e.event, "subject"),
+                    time: text(&e.event, "time"),
+                })
+                .collect();
+        }
+        Ok((
+            OutboxView {
+                service: producer.to_owned(),
+                head: stats.head,
+                undelivered: stats.undelivered,
+                consumers: stats.consumers,
+                error: None,
+            },
+            events,
+        ))
+    }
+
+    /// The consumers whose dead letters to show: the configured ones and any an outbox
+    /// reports.
+    pub fn consumers(&self) -> Vec<String> {
+        let mut all = self.inner.consumers.clone();
+        if let Ok(world) = self.inner.world.read() {
+            for outbox in world.outboxes.values() {
+                for c in &outbox.consumers {
+                    if is_service(&c.consumer) && !all.contains(&c.consumer) {
+                        all.push(c.consumer.clone());
+                    }
+                }
+            }
+        }
+        all.sort_by_key(|s| SERVICES.iter().position(|x| x == s));
+        all
+    }
+
+    /// Cached dead letters, if fresh.
+    pub fn cached_dead_letters(&self) -> Option<Vec<DeadLetterGroup>> {
+        let cache = self.inner.dead_letters.lock().ok()?;
+        cache
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < DEAD_LETTERS_FOR)
+            .map(|(_, groups)| groups.clone())
+    }
+
+    /// Keeps dead letters for a few seconds.
+    pub fn cache_dead_letters(&self, groups: &[DeadLetterGroup]) {
+        if let Ok(mut cache) = self.inner.dead_letters.lock() {
+            *cache = Some((Instant::now(), groups.to_vec()));
+        }
+    }
+
+    /// Forgets the cached dead letters (after a replay).
+    pub fn forget_dead_letters(&self) {
+        if let Ok(mut cache) = self.inner.dead_letters.lock() {
+            *cache = None;
+        }
+    }
+
+    /// Kills or restarts a service's process, then watches it closely: the state answered
+    /// already shows it down (when it went down within two seconds).
+    pub async fn control(&self, service: &str, action: Action) -> Result<(), StorefrontError> {
+        self.inner.supervisor.signal(service, action).await?;
+        tracing::info!(
+            service,
+            action = action.as_str(),
+            "process signalled from the console"
+        );
+        if let Ok(mut w) = self.inner.watching.lock() {
+            w.insert(service.to_owned(), Instant::now());
+        }
+        self.touch();
+        let Some(url) = self.url(service) else {
+            return Ok(());
+        };
+        // The signal is sent; the process takes a moment to go. Catch it gone.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let (health, detail) = self.probe(&url).await;
+            if health != Health::Up || Instant::now() >= deadline {
+                let now = crate::now();
+                if let Ok(mut world) = self.inner.world.write() {
+                    self.record_health(&mut world, service, health, detail, &now);
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The console's state, but for dead letters (they need an administrator's token).
+    pub fn snapshot(&self) -> OpsState {
+        let Ok(world) = self.inner.world.read() else {
+            return OpsState::default();
+        };
+        let processes: HashMap<&str, &ProcessInfo> = match &world.processes {
+            Some(Ok(list)) => list.iter().map(|p| (p.service.as_str(), p)).collect(),
+            _ => HashMap::new(),
+        };
+        let now = chrono::Utc::now();
+        let services = self
+            .urls()
+            .into_iter()
+            .map(|(name, url)| {
+                let observed = world.services.get(&name);
+                let process = processes.get(name.as_str());
+                let rates = observed.and_then(|o| o.rates);
+                ServiceView {
+                    name: name.clone(),
+                    url: url.clone(),
+                    health: observed.map(|o| o.health).unwrap_or_default(),
+                    health_detail: observed.and_then(|o| o.detail.clone()),
+                    checked_at: observed.and_then(|o| o.checked_at.clone()),
+                    down_since: observed.and_then(|o| o.down_since.clone()),
+                    pid: process.and_then(|p| p.pid),
+                    process_state: process.map(|p| p.state.clone()),
+                    starts: process.map(|p| p.starts),
+                    uptime_secs: process
+                        .filter(|p| p.state == "running")
+                        .and_then(|p| p.started_at.as_deref())
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0)),
+                    last_exit: process.and_then(|p| p.last_exit.clone()),
+                    requests_per_sec: rates.map(|r| r.requests_per_sec),
+                    error_rate: rates.and_then(|r| r.error_rate),
+                    p99_ms: rates.and_then(|r| r.p99_seconds).map(|s| s * 1000.0),
+                }
+            })
+            .collect();
+        let process_control = match (&world.processes, self.inner.supervisor.is_configured()) {
+            (_, false) => ProcessControl {
+                available: false,
+                message: Some(
+                    "Process control is unavailable: the shop is not running under `bazaar up`."
+                        .into(),
+                ),
+            },
+            (Some(Err(e)), true) => ProcessControl {
+                available: false,
+                message: Some(format!("The supervisor cannot be reached: {e}")),
+            },
+            _ => ProcessControl {
+                available: true,
+                message: None,
+            },
+        };
+        OpsState {
+            generated_at: crate::now(),
+            services,
+            outboxes: world.outboxes.values().cloned().collect(),
+            dead_letters: Vec::new(),
+            feed: world.feed.iter().cloned().collect(),
+            incidents: world.incidents.iter().cloned().collect(),
+            process_control,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_checks_are_found_plain_or_wrapped() {
+        let plain = serde_json::json!({"status": "not ready", "checks": {"a": "ok", "b": "down"}});
+        assert_eq!(failing_checks(&plain).as_deref(), Some("b: down"));
+        let wrapped = serde_json::json!({
+            "type": "urn:bazaar:problem:service-unavailable", "status": 503,
+            "detail": "{\"checks\":{\"cart\":\"down\",\"catalog\":\"ok\"},\"status\":\"not ready\"}"
+        });
+        assert_eq!(failing_checks(&wrapped).as_deref(), Some("cart: down"));
+        assert_eq!(failing_checks(&serde_json::json!({"detail": "nope"})), None);
+    }
+
+    #[test]
+    fn the_console_knows_every_service() {
+        assert_eq!(SERVICES.len(), 11);
+        assert!(is_service("catalog"));
+        assert!(!is_service("../identity"));
+        assert!(!is_service(""));
+    }
+}

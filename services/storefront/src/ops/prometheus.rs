@@ -1,0 +1,320 @@
+//! Just enough of the Prometheus text format to read the platform's HTTP metrics: sample
+//! lines, request and 5xx counts, the latency histogram summed over routes, and rates and
+//! the 99th percentile between two scrapes.
+
+/// One sample line: `name{label="value",…} value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl Sample {
+    /// The value of a label.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every sample of an exposition; comments, blank and malformed lines are skipped.
+pub fn parse(text: &str) -> Vec<Sample> {
+    text.lines().filter_map(parse_line).collect()
+}
+
+/// One line, or `None` for a comment or anything that is not a sample.
+pub fn parse_line(line: &str) -> Option<Sample> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .unwrap_or(line.len());
+    let name = &line[..name_end];
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !valid_name {
+        return None;
+    }
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(after_brace) = rest.strip_prefix('{') {
+        let (parsed, remaining) = parse_labels(after_brace)?;
+        labels = parsed;
+        rest = remaining;
+    }
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" | "Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        v => v.parse().ok()?,
+    };
+    Some(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+/// Labels up to the closing brace, and what follows it.
+fn parse_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
+    let mut labels = Vec::new();
+    loop {
+        s = s.trim_start();
+        if let Some(rest) = s.strip_prefix('}') {
+            return Some((labels, rest));
+        }
+        let eq = s.find('=')?;
+        let key = s[..eq].trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return None;
+        }
+        s = s[eq + 1..].trim_start().strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = s.char_indices();
+        let end = loop {
+            let (i, c) = chars.next()?;
+            match c {
+                '\\' => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                '"' => break i,
+                c => value.push(c),
+            }
+        };
+        labels.push((key.to_owned(), value));
+        s = s[end + 1..].trim_start();
+        if let Some(rest) = s.strip_prefix(',') {
+            s = rest;
+        }
+    }
+}
+
+/// Requests to these routes are the console's own probes, not traffic.
+fn is_probe(route: Option<&str>) -> bool {
+    matches!(route, Some(r) if r.starts_with("/health") || r == "/metrics")
+}
+
+/// The HTTP figures of one scrape, summed over routes (probes left out).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpTotals {
+    /// Requests answered.
+    pub requests: f64,
+    /// Of which answered 5xx.
+    pub server_errors: f64,
+    /// The latency histogram: (upper bound in seconds, cumulative count), ascending,
+    /// ending with `+Inf`.
+    pub buckets: Vec<(f64, f64)>,
+}
+
+impl HttpTotals {
+    /// The figures of the platform's metrics (`bazaar_http_requests_total`,
+    /// `bazaar_http_request_duration_seconds_bucket`).
+    pub fn from_samples(samples: &[Sample]) -> Self {
+        let mut totals = HttpTotals::default();
+        let mut buckets: Vec<(f64, f64)> = Vec::new();
+        for s in samples {
+            if is_probe(s.label("route")) || !s.value.is_finite() {
+                continue;
+            }
+            match s.name.as_str() {
+                "bazaar_http_requests_total" | "bazaar_http_requests" => {
+                    totals.requests += s.value;
+                    if s.label("status")
+                        .and_then(|v| v.parse::<u16>().ok())
+                        .is_some_and(|code| code >= 500)
+                    {
+                        totals.server_errors += s.value;
+                    }
+                }
+                "bazaar_http_request_duration_seconds_bucket" => {
+                    let Some(le) = s.label("le").and_then(parse_bound) else {
+                        continue;
+                    };
+                    match buckets.iter_mut().find(|(b, _)| *b == le) {
+                        Some((_, count)) => *count += s.value,
+                        None => buckets.push((le, s.value)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        totals.buckets = buckets;
+        totals
+    }
+
+    /// Requests in the histogram (its `+Inf` bucket).
+    pub fn observed(&self) -> f64 {
+        self.buckets.last().map(|(_, c)| *c).unwrap_or(0.0)
+    }
+}
+
+fn parse_bound(le: &str) -> Option<f64> {
+    match le {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        v => v.parse().ok(),
+    }
+}
+
+/// Traffic between two scrapes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    pub requests_per_sec: f64,
+    /// The share of requests answered 5xx, `None` without requests.
+    pub error_rate: Option<f64>,
+    /// The 99th percentile latency, `None` without requests.
+    pub p99_seconds: Option<f64>,
+}
+
+/// Rates from `previous` to `current`, `elapsed_secs` apart. A counter that went down
+/// means the service restarted: its new values count from zero.
+pub fn rates(previous: &HttpTotals, current: &HttpTotals, elapsed_secs: f64) -> Rates {
+    let restarted =
+        current.requests < previous.requests || current.observed() < previous.observed();
+    let base = if restarted {
+        HttpTotals::default()
+    } else {
+        previous.clone()
+    };
+    let requests = (current.requests - base.requests).max(0.0);
+    let errors = (current.server_errors - base.server_errors).max(0.0);
+    let buckets: Vec<(f64, f64)> = current
+        .buckets
+        .iter()
+        .map(|(le, count)| {
+            let before = base
+                .buckets
+                .iter()
+                .find(|(b, _)| b == le)
+                .map(|(_, c)| *c)
+                .unwrap_or(0.0);
+            (*le, (count - before).max(0.0))
+        })
+        .collect();
+    Rates {
+        requests_per_sec: if elapsed_secs > 0.0 {
+            requests / elapsed_secs
+        } else {
+            0.0
+        },
+        error_rate: (requests > 0.0).then(|| errors / requests),
+        p99_seconds: quantile(0.99, &buckets),
+    }
+}
+
+/// The `q`-quantile of a cumulative histogram, interpolated within its bucket as
+/// Prometheus' `histogram_quantile` does; `None` when it is empty.
+pub fn quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower_bound = 0.0;
+    let mut lower_count = 0.0;
+    for (le, count) in buckets {
+        if *count >= rank {
+            if le.is_infinite() {
+                // Beyond the last finite bound: that bound is all that is known.
+                return Some(lower_bound);
+            }
+            let in_bucket = count - lower_count;
+            let fraction = if in_bucket > 0.0 {
+                (rank - lower_count) / in_bucket
+            } else {
+                1.0
+            };
+            return Some(lower_bound + (le - lower_bound) * fraction);
+        }
+        lower_bound = *le;
+        lower_count = *count;
+    }
+    Some(lower_bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_names_labels_and_values() {
+        let s = parse_line(r#"bazaar_http_requests_total{service="catalog",method="GET",route="/api/x",status="200"} 17"#)
+            .unwrap();
+        assert_eq!(s.name, "bazaar_http_requests_total");
+        assert_eq!(s.label("route"), Some("/api/x"));
+        assert_eq!(s.label("status"), Some("200"));
+        assert_eq!(s.value, 17.0);
+        let bare = parse_line("process_open_fds 12 1700000000000").unwrap();
+        assert!(bare.labels.is_empty());
+        assert_eq!(bare.value, 12.0);
+    }
+
+    #[test]
+    fn label_values_may_hold_escapes_and_braces() {
+        let s = parse_line(r#"m{a="x\"y",b="c\\d",c="e\nf",d="{}",} +Inf"#).unwrap();
+        assert_eq!(s.label("a"), Some("x\"y"));
+        assert_eq!(s.label("b"), Some("c\\d"));
+        assert_eq!(s.label("c"), Some("e\nf"));
+        assert_eq!(s.label("d"), Some("{}"));
+        assert!(s.value.is_infinite());
+    }
+
+    #[test]
+    fn comments_and_garbage_are_skipped() {
+        for line in [
+            "# HELP x y",
+            "# EOF",
+            "",
+            "   ",
+            "9bad 1",
+            "m{a=\"unterminated} 1",
+            "m{=\"x\"} 1",
+            "m not-a-number",
+            "m",
+        ] {
+            assert_eq!(parse_line(line), None, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn the_quantile_interpolates_within_its_bucket() {
+        let buckets = [(0.1, 50.0), (0.2, 100.0), (f64::INFINITY, 100.0)];
+        let p50 = quantile(0.5, &buckets).unwrap();
+        assert!((p50 - 0.1).abs() < 1e-9, "{p50}");
+        let p99 = quantile(0.99, &buckets).unwrap();
+        assert!((p99 - 0.198).abs() < 1e-9, "{p99}");
+        assert_eq!(quantile(0.99, &[(0.1, 0.0), (f64::INFINITY, 0.0)]), None);
+        assert_eq!(
+            quantile(0.99, &[(0.1, 1.0), (f64::INFINITY, 100.0)]),
+            Some(0.1),
+            "beyond the last bound: that bound"
+        );
+    }
+
+    #[test]
+    fn a_restart_counts_from_zero() {
+        let before = HttpTotals {
+            requests: 100.0,
+            server_errors: 10.0,
+            buckets: vec![(0.1, 100.0), (f64::INFINITY, 100.0)],
+        };
+        let after = HttpTotals {
+            requests: 4.0,
+            server_errors: 0.0,
+            buckets: vec![(0.1, 4.0), (f64::INFINITY, 4.0)],
+        };
+        let r = rates(&before, &after, 2.0);
+        assert_eq!(r.requests_per_sec, 2.0);
+        assert_eq!(r.error_rate, Some(0.0));
+    }
+}

@@ -1,0 +1,167 @@
+//! The client of `bazaar up`'s control API: every service process with its state, and
+//! kill / restart. Calls carry the storefront's service token.
+
+use crate::error::StorefrontError;
+use platform::auth::ServiceCredentials;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// What the console can ask the supervisor to do to a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// SIGKILL; the supervisor starts it again.
+    Kill,
+    /// SIGTERM (a graceful stop); the supervisor starts it again.
+    Restart,
+}
+
+impl Action {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "kill" => Some(Action::Kill),
+            "restart" => Some(Action::Restart),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Restart => "restart",
+        }
+    }
+}
+
+/// One supervised process, as the supervisor reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub service: String,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `running`, `restarting` or `stopped`.
+    pub state: String,
+    #[serde(default)]
+    pub starts: u32,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub last_exit: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Processes {
+    processes: Vec<ProcessInfo>,
+}
+
+/// The supervisor's control API, if the storefront runs under `bazaar up`.
+#[derive(Clone)]
+pub struct Supervisor {
+    url: Option<String>,
+    credentials: ServiceCredentials,
+    http: reqwest::Client,
+}
+
+const SERVICE: &str = "supervisor";
+
+impl Supervisor {
+    pub fn new(url: Option<String>, credentials: ServiceCredentials) -> anyhow::Result<Self> {
+        Ok(Self {
+            url,
+            credentials,
+            http: platform::client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()?,
+        })
+    }
+
+    /// Whether a control API is configured.
+    pub fn is_configured(&self) -> bool {
+        self.url.is_some()
+    }
+
+    fn base(&self) -> Result<&str, StorefrontError> {
+        self.url.as_deref().ok_or_else(|| {
+            StorefrontError::NoProcessControl(
+                "the storefront is not running under `bazaar up` (no BAZAAR_SUPERVISOR_URL)".into(),
+            )
+        })
+    }
+
+    /// Sends a request with the service token, once more with a new token after a 401.
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, StorefrontError> {
+        for attempt in 0..2 {
+            let token =
+                self.credentials.token().await.map_err(|e| {
+                    StorefrontError::NoProcessControl(format!("no service token: {e}"))
+                })?;
+            let res = build(&self.http)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| StorefrontError::Unavailable {
+                    service: SERVICE,
+                    detail: e.to_string(),
+                })?;
+            if res.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+                self.credentials.invalidate().await;
+                continue;
+            }
+            return Ok(res);
+        }
+        Err(StorefrontError::NoProcessControl(
+            "the supervisor refused the storefront's service token".into(),
+        ))
+    }
+
+    /// Every supervised process.
+    pub async fn processes(&self) -> Result<Vec<ProcessInfo>, StorefrontError> {
+        let url = format!("{}/processes", self.base()?);
+        let res = self.send(|http| http.get(&url)).await?;
+        if !res.status().is_success() {
+            return Err(StorefrontError::Unavailable {
+                service: SERVICE,
+                detail: format!("answered {}", res.status()),
+            });
+        }
+        res.json::<Processes>()
+            .await
+            .map(|p| p.processes)
+            .map_err(|e| StorefrontError::Malformed {
+                service: SERVICE,
+                detail: e.to_string(),
+            })
+    }
+
+    /// Kills or restarts one service's process.
+    pub async fn signal(&self, service: &str, action: Action) -> Result<(), StorefrontError> {
+        let url = format!("{}/processes/{service}/{}", self.base()?, action.as_str());
+        let res = self.send(|http| http.post(&url)).await?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let problem = res
+            .json::<platform::Problem>()
+            .await
+            .unwrap_or_else(|_| platform::Problem::from_status(status, "refused"));
+        if status.is_client_error() {
+            return Err(StorefrontError::Refused {
+                service: SERVICE,
+                problem: Box::new(problem),
+                code: None,
+            });
+        }
+        Err(StorefrontError::Unavailable {
+            service: SERVICE,
+            detail: format!("answered {status}"),
+        })
+    }
+}

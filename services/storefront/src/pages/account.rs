@@ -1,0 +1,617 @@
+//! The shopper's account: signing in, registering and signing out; orders; notifications,
+//! with the live stream the header's badge listens to.
+
+use super::{Pagination, here, pagination, product_url, render, see_other};
+use crate::{
+    app::App,
+    domain::{Address, PathId, format_money, format_time, page_number, safe_next, short_id},
+    error::StorefrontError,
+    form::Form,
+    session::Visitor,
+    shop::{Order, Patience},
+};
+use axum::{
+    body::Body,
+    extract::{OriginalUri, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::StreamExt;
+use platform::{FieldError, extract::Query};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The sign-in and registration forms' page.
+#[derive(Debug, Default, Serialize)]
+struct AuthPage {
+    name: String,
+    email: String,
+    next: String,
+    errors: BTreeMap<String, String>,
+    form_error: Option<String>,
+}
+
+/// Where to go after signing in.
+#[derive(Debug, Default, Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+/// `GET /signin`.
+pub async fn signin_form(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<NextParam>,
+) -> Response {
+    let next = safe_next(params.next.as_deref());
+    if v.user().await.is_some() {
+        return see_other(&next);
+    }
+    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+    let page = AuthPage {
+        next,
+        ..AuthPage::default()
+    };
+    render(
+        &app,
+        &v,
+        &chrome,
+        "signin.html",
+        "Sign in · Bazaar",
+        Ok(page),
+    )
+}
+
+/// The sign-in form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SigninForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+/// `POST /signin`.
+#[tracing::instrument(skip_all)]
+pub async fn signin(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Form(form): Form<SigninForm>,
+) -> Response {
+    let next = safe_next(Some(&form.next));
+    let mut page = AuthPage {
+        email: form.email.trim().to_owned(),
+        next: next.clone(),
+        ..AuthPage::default()
+    };
+    if page.email.is_empty() {
+        page.errors
+            .insert("email".into(), "Enter your email address.".into());
+    }
+    if form.password.is_empty() {
+        page.errors
+            .insert("password".into(), "Enter your password.".into());
+    }
+    if page.errors.is_empty() {
+        match start_session(&app, &v, &page.email, &form.password).await {
+            Ok(()) => return see_other(&next),
+            Err(e) if e.status() == Some(401) => {
+                page.form_error = Some("That email and password do not match an account.".into());
+            }
+            Err(e) if e.status() == Some(422) => field_errors(&mut page, &e),
+            Err(e) => {
+                tracing::warn!(error = %e, "sign-in failed");
+                page.form_error = Some(
+                    "Signing in is unavailable right now. Please try again in a moment.".into(),
+                );
+            }
+        }
+    }
+    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+    render(
+        &app,
+        &v,
+        &chrome,
+        "signin.html",
+        "Sign in · Bazaar",
+        Ok(page),
+    )
+}
+
+/// Signs in at identity and starts the session; then asks for the cart once, which
+/// merges an anonymous cart into the user's (its cookie is expired on the way back).
+async fn start_session(
+    app: &App,
+    v: &Visitor,
+    email: &str,
+    password: &str,
+) -> Result<(), StorefrontError> {
+    let pair = app.shop().login(v, email, password).await?;
+    let claims = app
+        .verifier()
+        .verify(&pair.access_token)
+        .await
+        .map_err(|e| StorefrontError::Unavailable {
+            service: "identity",
+            detail: e.to_string(),
+        })?;
+    tracing::info!(user_id = %claims.sub, "signed in");
+    v.sign_in(&pair, claims).await;
+    if v.cart_cookie().await.is_some()
+        && let Err(e) = app.shop().cart(v).await
+    {
+        tracing::info!(error = %e, "the anonymous cart could not be merged at sign-in");
+    }
+    Ok(())
+}
+
+fn field_errors(page: &mut AuthPage, e: &StorefrontError) {
+    let Some(problem) = e.problem() else { return };
+    for FieldError { field, message } in &problem.errors {
+        let field = match field.as_str() {
+            "email" | "password" | "name" => field.clone(),
+            _ => continue,
+        };
+        page.errors
+            .entry(field)
+            .or_insert_with(|| sentence(message));
+    }
+    if page.errors.is_empty() {
+        page.form_error = problem.detail.clone();
+    }
+}
+
+/// An API's message about a field, as a sentence next to the field (`must not be empty`
+/// → `Must not be empty.`).
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// `GET /register`.
+pub async fn register_form(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<NextParam>,
+) -> Response {
+    let next = safe_next(params.next.as_deref());
+    if v.user().await.is_some() {
+        return see_other(&next);
+    }
+    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+    let page = AuthPage {
+        next,
+        ..AuthPage::default()
+    };
+    render(
+        &app,
+        &v,
+        &chrome,
+        "register.html",
+        "Create an account · Bazaar",
+        Ok(page),
+    )
+}
+
+/// The registration form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RegisterForm {
+    name: String,
+    email: String,
+    password: String,
+    next: String,
+}
+
+/// `POST /register`: creates the account and signs in.
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    let next = safe_next(Some(&form.next));
+    let mut page = AuthPage {
+        name: form.name.trim().to_owned(),
+        email: form.email.trim().to_owned(),
+        next: next.clone(),
+        ..AuthPage::default()
+    };
+    match app
+        .shop()
+        .register(&v, &page.name, &page.email, &form.password)
+        .await
+    {
+        Ok(()) => match start_session(&app, &v, &page.email, &form.password).await {
+            Ok(()) => return see_other(&next),
+            Err(e) => {
+                tracing::warn!(error = %e, "signing in after registering failed");
+                return see_other(&format!("/signin?next={}", super::urlencode(&next)));
+            }
+        },
+        Err(e) if e.status() == Some(409) => {
+            page.errors.insert(
+                "email".into(),
+                "An account with this email address already exists. Sign in instead?".into(),
+            );
+        }
+        Err(e) if e.status() == Some(422) => field_errors(&mut page, &e),
+        Err(e) => {
+            tracing::warn!(error = %e, "registering failed");
+            page.form_error = Some(
+                "Creating accounts is unavailable right now. Please try again in a moment.".into(),
+            );
+        }
+    }
+    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+    render(
+        &app,
+        &v,
+        &chrome,
+        "register.html",
+        "Create an account · Bazaar",
+        Ok(page),
+    )
+}
+
+/// `GET /signout`: asks to confirm (signing out changes state, so it is a form).
+pub async fn signout_form(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+    if chrome.user.is_none() {
+        return see_other("/");
+    }
+    render(
+        &app,
+        &v,
+        &chrome,
+        "signout.html",
+        "Sign out · Bazaar",
+        Ok(()),
+    )
+}
+
+/// `POST /signout`: ends the session here and at identity.
+#[tracing::instrument(skip_all)]
+pub async fn signout(State(app): State<App>, v: Visitor) -> Response {
+    if let Some(session) = v.sign_out().await
+        && let Err(e) = app
+            .shop()
+            .logout(&v, &session.access_token, &session.refresh_token)
+            .await
+    {
+        // The cookie is gone either way; the refresh token expires on its own.
+        tracing::info!(error = %e, "identity could not revoke the session");
+    }
+    see_other("/")
+}
+
+#[derive(Serialize)]
+struct OrdersPage {
+    orders: Vec<OrderSummary>,
+    total: i64,
+    pagination: Option<Pagination>,
+}
+
+#[derive(Serialize)]
+struct OrderSummary {
+    id: String,
+    short_id: String,
+    url: String,
+    status: String,
+    status_label: &'static str,
+    created_at: String,
+    total: String,
+    units: i64,
+}
+
+/// A page of the orders list.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParam {
+    page: Option<String>,
+}
+
+/// How an order's status reads.
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "confirmed" => "Confirmed",
+        "cancelled" => "Cancelled",
+        // pending, reserving, authorizing, confirming…: the saga is still running.
+        _ => "Processing",
+    }
+}
+
+/// Why an order was cancelled, for its owner.
+pub fn reason_label(reason: &str) -> String {
+    match reason {
+        "payment_declined" => "Your card was declined.".into(),
+        "insufficient_stock" => "Some items were no longer in stock.".into(),
+        "payment_error" => "The payment could not be processed.".into(),
+        "expired" => "The order was not completed in time.".into(),
+        "interrupted" => "The order was interrupted before it was paid.".into(),
+        other => sentence(&other.replace('_', " ")),
+    }
+}
+
+/// `GET /orders`.
+#[tracing::instrument(skip_all)]
+pub async fn orders(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<PageParam>,
+) -> Response {
+    let page_no = page_number(params.page.as_deref());
+    let path = here(&uri);
+    let (chrome, list) = tokio::join!(
+        app.chrome(&v, &path, "", None),
+        app.shop().orders(&v, page_no)
+    );
+    let page = list.map(|list| OrdersPage {
+        pagination: pagination(page_no, list.per_page, list.total, |n| {
+            format!("/orders?page={n}")
+        }),
+        total: list.total,
+        orders: list
+            .items
+            .iter()
+            .map(|o| OrderSummary {
+                id: o.id.clone(),
+                short_id: short_id(&o.id),
+                url: format!("/orders/{}", super::urlencode(&o.id)),
+                status: o.status.clone(),
+                status_label: status_label(&o.status),
+                created_at: format_time(&o.created_at),
+                total: format_money(o.total_cents, &o.currency),
+                units: o.items.iter().map(|l| l.quantity).sum(),
+            })
+            .collect(),
+    });
+    render(
+        &app,
+        &v,
+        &chrome,
+        "orders.html",
+        "Your orders · Bazaar",
+        page,
+    )
+}
+
+#[derive(Serialize)]
+struct OrderPage {
+    order: OrderView,
+    placed: bool,
+}
+
+#[derive(Serialize)]
+struct OrderView {
+    id: String,
+    short_id: String,
+    status: String,
+    status_label: &'static str,
+    reason: Option<String>,
+    items: Vec<OrderLineView>,
+    total: String,
+    created_at: String,
+    shipping: Option<Address>,
+}
+
+#[derive(Serialize)]
+struct OrderLineView {
+    name: String,
+    url: String,
+    image_url: String,
+    quantity: i64,
+    unit_price: String,
+    line_total: String,
+}
+
+impl OrderView {
+    fn new(o: Order) -> Self {
+        Self {
+            short_id: short_id(&o.id),
+            status_label: status_label(&o.status),
+            reason: o.reason.as_deref().map(reason_label),
+            total: format_money(o.total_cents, &o.currency),
+            created_at: format_time(&o.created_at),
+            items: o
+                .items
+                .iter()
+                .map(|l| OrderLineView {
+                    name: l.name.clone(),
+                    url: product_url(&l.product_id),
+                    image_url: super::image_url(&l.product_id),
+                    quantity: l.quantity,
+                    unit_price: format_money(l.unit_price_cents, &o.currency),
+                    line_total: format_money(
+                        l.line_total_cents
+                            .unwrap_or(l.unit_price_cents * l.quantity),
+                        &o.currency,
+                    ),
+                })
+                .collect(),
+            shipping: o.shipping_address.filter(|a| !a.line1.is_empty()),
+            id: o.id,
+            status: o.status,
+        }
+    }
+}
+
+/// Whether the order page greets a just-placed order.
+#[derive(Debug, Default, Deserialize)]
+pub struct PlacedParam {
+    placed: Option<String>,
+}
+
+/// `GET /orders/{id}`.
+#[tracing::instrument(skip_all, fields(order_id = %raw))]
+pub async fn order(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Path(raw): Path<String>,
+    Query(params): Query<PlacedParam>,
+) -> Response {
+    let load = async {
+        let id =
+            PathId::parse(&raw).map_err(|_| StorefrontError::NotFound(format!("order {raw}")))?;
+        app.shop().order(&v, &id).await
+    };
+    let path = here(&uri);
+    let (chrome, found) = tokio::join!(app.chrome(&v, &path, "", None), load);
+    let page = found.map(|o| OrderPage {
+        order: OrderView::new(o),
+        placed: params.placed.is_some(),
+    });
+    let title = page
+        .as_ref()
+        .map(|p| format!("Order {} · Bazaar", p.order.short_id))
+        .unwrap_or_else(|_| "Order · Bazaar".to_owned());
+    render(&app, &v, &chrome, "order.html", &title, page)
+}
+
+#[derive(Serialize)]
+struct NotificationsPage {
+    items: Vec<NotificationView>,
+}
+
+#[derive(Serialize)]
+struct NotificationView {
+    id: String,
+    kind: String,
+    subject: String,
+    body: String,
+    created_at: String,
+    unread: bool,
+}
+
+/// `GET /account/notifications`: the user's messages; looking at them marks them read.
+#[tracing::instrument(skip_all)]
+pub async fn notifications(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let seen = v.seen_notifications().await;
+    let list = app.shop().notifications(&v, Patience::Standard).await;
+    if let Ok(Some(newest)) = list.as_ref().map(|l| l.iter().map(|n| &n.created_at).max()) {
+        v.mark_seen(newest).await;
+    }
+    let mut chrome = app.chrome(&v, &here(&uri), "", None).await;
+    if list.is_ok() {
+        chrome.unread = Some(0);
+    }
+    let page = list.map(|list| NotificationsPage {
+        items: list
+            .into_iter()
+            .map(|n| NotificationView {
+                unread: crate::app::count_unread(std::slice::from_ref(&n), seen.as_deref()) > 0,
+                id: n.id,
+                kind: n.kind,
+                subject: n.subject,
+                body: n.body,
+                created_at: format_time(&n.created_at),
+            })
+            .collect(),
+    });
+    render(
+        &app,
+        &v,
+        &chrome,
+        "notifications.html",
+        "Notifications · Bazaar",
+        page,
+    )
+}
+
+/// `GET /account/notifications/stream`: the user's new notifications as they arrive,
+/// piped from the notifications service's stream with the session's token.
+#[utoipa::path(
+    get,
+    path = "/account/notifications/stream",
+    tag = "pages",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The last message received: those after it are sent first")),
+    responses(
+        (status = 200, description = "Server-sent events (`event: notification`, `data`: the message as JSON). When notifications are unavailable the stream ends at once with a `retry` hint.", content_type = "text/event-stream", body = String),
+        (status = 204, description = "Not signed in: there is nothing to stream (browsers stop reconnecting)")
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn notification_stream(
+    State(app): State<App>,
+    v: Visitor,
+    headers: HeaderMap,
+) -> Response {
+    if v.user().await.is_none() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|h| h.to_str().ok())
+        .filter(|id| PathId::parse(id).is_ok());
+    let body = match app
+        .shop()
+        .notification_stream(&v, app.streaming(), last_event_id)
+        .await
+    {
+        Ok(upstream) => {
+            let chunks = futures_util::stream::unfold(upstream, |mut res| async move {
+                match res.chunk().await {
+                    Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), res)),
+                    _ => None,
+                }
+            });
+            let shutdown = app.shutdown();
+            Body::from_stream(chunks.take_until(async move { shutdown.wait().await }))
+        }
+        Err(StorefrontError::SignInRequired) => return StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::debug!(error = %e, "no notification stream");
+            // Browsers reconnect after `retry` milliseconds.
+            Body::from(": notifications are unavailable right now\nretry: 10000\n\n")
+        }
+    };
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_messages_read_as_sentences() {
+        assert_eq!(sentence("must not be empty"), "Must not be empty.");
+        assert_eq!(sentence("Too short."), "Too short.");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
+    fn statuses_and_reasons_read_for_shoppers() {
+        assert_eq!(status_label("confirmed"), "Confirmed");
+        assert_eq!(status_label("authorizing"), "Processing");
+        assert_eq!(reason_label("payment_declined"), "Your card was declined.");
+        assert_eq!(reason_label("new_reason"), "New reason.");
+    }
+}

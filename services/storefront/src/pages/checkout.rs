@@ -1,0 +1,561 @@
+//! Checkout: the address and card form, and what each answer of the orders service means
+//! to the shopper — a declined card (the cart is kept), stock that ran out, fields to fix.
+//!
+//! Each rendering of the form carries a fresh `Idempotency-Key` (a hidden field), so a
+//! double submit of one form is one order. When the outcome of a submit is unknown (the
+//! call timed out or the orders service could not be reached) the form comes back with
+//! the same key: submitting it again then answers what happened the first time instead of
+//! ordering twice.
+
+use super::{here, render, see_other, to_signin};
+use crate::{
+    app::App,
+    domain::{CheckoutForm, checkout_field, format_money},
+    error::StorefrontError,
+    form::Form,
+    session::Visitor,
+    shop::Cart,
+    views::Chrome,
+};
+use axum::{
+    extract::{OriginalUri, State},
+    response::Response,
+};
+use platform::FieldError;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Serialize)]
+struct CheckoutPage {
+    empty: bool,
+    lines: Vec<SummaryLine>,
+    total: String,
+    values: Values,
+    errors: BTreeMap<String, String>,
+    banner: Option<Banner>,
+    idempotency_key: String,
+    /// The orders service's stock errors (`items[i].quantity`), named once the cart is
+    /// known.
+    #[serde(skip)]
+    stock_errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryLine {
+    name: String,
+    quantity: i64,
+    line_total: String,
+    available: bool,
+}
+
+/// What the form shows back. Never the card number or its code.
+#[derive(Debug, Default, Serialize)]
+struct Values {
+    name: String,
+    line1: String,
+    city: String,
+    postal_code: String,
+    country: String,
+    exp_month: String,
+    exp_year: String,
+}
+
+/// A message above the form.
+#[derive(Debug, Serialize)]
+struct Banner {
+    title: String,
+    message: String,
+    /// Details, one per line (the products that ran out).
+    items: Vec<String>,
+    /// Where the shopper can fix it.
+    link: Option<Link>,
+}
+
+#[derive(Debug, Serialize)]
+struct Link {
+    url: String,
+    label: String,
+}
+
+fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn summary(page: &mut CheckoutPage, cart: &Cart) {
+    page.empty = cart.items.is_empty();
+    page.total = format_money(cart.total_cents, &cart.currency);
+    page.lines = cart
+        .items
+        .iter()
+        .map(|l| SummaryLine {
+            name: l.name.clone(),
+            quantity: l.quantity,
+            line_total: format_money(l.line_total_cents, &cart.currency),
+            available: l.available,
+        })
+        .collect();
+}
+
+/// `GET /checkout`.
+#[tracing::instrument(skip_all)]
+pub async fn form(State(app): State<App>, v: Visitor, OriginalUri(uri): OriginalUri) -> Response {
+    let Some(user) = v.user().await else {
+        return to_signin("/checkout");
+    };
+    let cart = app.shop().cart(&v).await;
+    let chrome = app
+        .chrome(&v, &here(&uri), "", cart.as_ref().ok().map(Cart::units))
+        .await;
+    let page = cart.map(|cart| {
+        let mut page = CheckoutPage {
+            values: Values {
+                name: user.name.clone(),
+                country: "US".into(),
+                ..Values::default()
+            },
+            idempotency_key: new_key(),
+            ..CheckoutPage::default()
+        };
+        summary(&mut page, &cart);
+        page
+    });
+    render(
+        &app,
+        &v,
+        &chrome,
+        "checkout.html",
+        "Checkout · Bazaar",
+        page,
+    )
+}
+
+/// `POST /checkout`: places the order; on success, to the order's page.
+#[tracing::instrument(skip_all)]
+pub async fn submit(
+    State(app): State<App>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    Form(form): Form<CheckoutForm>,
+) -> Response {
+    if v.user().await.is_none() {
+        return to_signin("/checkout");
+    }
+    let mut page = CheckoutPage {
+        values: Values {
+            name: form.name.trim().to_owned(),
+            line1: form.line1.trim().to_owned(),
+            city: form.city.trim().to_owned(),
+            postal_code: form.postal_code.trim().to_owned(),
+            country: form.country.trim().to_ascii_uppercase(),
+            exp_month: form.exp_month.trim().to_owned(),
+            exp_year: form.exp_year.trim().to_owned(),
+        },
+        idempotency_key: new_key(),
+        ..CheckoutPage::default()
+    };
+    match form.parse() {
+        Err(errors) => {
+            for e in errors {
+                if e.field == "idempotency_key" {
+                    page.banner = Some(Banner {
+                        title: "Please submit the form again".into(),
+                        message: e.message,
+                        items: Vec::new(),
+                        link: None,
+                    });
+                } else {
+                    page.errors.insert(e.field, e.message);
+                }
+            }
+        }
+        Ok(checkout) => match app.shop().checkout(&v, &checkout).await {
+            Ok(order) => {
+                tracing::info!(order_id = %order.id, "order placed");
+                return see_other(&format!("/orders/{}?placed=1", super::urlencode(&order.id)));
+            }
+            Err(StorefrontError::SignInRequired) => return to_signin("/checkout"),
+            Err(e) => {
+                if explain(&mut page, &e) == Outcome::Unknown {
+                    page.idempotency_key = checkout.idempotency_key.clone();
+                }
+            }
+        },
+    }
+    let cart = app.shop().cart(&v).await;
+    if let Ok(cart) = &cart {
+        summary(&mut page, cart);
+        let lines = stock_problems(&page.stock_errors, cart);
+        if let Some(banner) = page.banner.as_mut() {
+            banner.items.extend(lines);
+        }
+    }
+    let chrome: Chrome = app
+        .chrome(&v, &here(&uri), "", cart.as_ref().ok().map(Cart::units))
+        .await;
+    render(
+        &app,
+        &v,
+        &chrome,
+        "checkout.html",
+        "Checkout · Bazaar",
+        Ok(page),
+    )
+}
+
+/// Whether the order was certainly not placed.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    NotPlaced,
+    Unknown,
+}
+
+/// Puts what went wrong on the page.
+fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
+    let banner = |title: &str, message: String| Banner {
+        title: title.to_owned(),
+        message,
+        items: Vec::new(),
+        link: None,
+    };
+    match e {
+        StorefrontError::Refused { problem, code, .. } if problem.status == 402 => {
+            let why = match code.as_deref() {
+                Some("insufficient_funds") => " for insufficient funds",
+                Some("expired_card") => " because it has expired",
+                _ => "",
+            };
+            page.errors
+                .insert("card_number".into(), "This card was declined.".into());
+            page.banner = Some(banner(
+                "Payment declined",
+                format!(
+                    "Your card was declined{why}. Nothing was charged and your cart has been \
+                     kept: please try another card."
+                ),
+            ));
+            Outcome::NotPlaced
+        }
+        StorefrontError::Refused { problem, .. }
+            if problem.status == 409 && problem.kind.ends_with(":request-in-progress") =>
+        {
+            page.banner = Some(Banner {
+                link: Some(Link {
+                    url: "/orders".into(),
+                    label: "See your orders".into(),
+                }),
+                ..banner(
+                    "Your order is still being placed",
+                    "This form was already submitted and the order is not finished yet. Check \
+                     your orders in a moment; submitting again will not order twice."
+                        .into(),
+                )
+            });
+            Outcome::Unknown
+        }
+        StorefrontError::Refused { problem, .. }
+            if problem.status == 409 && problem.kind.ends_with(":insufficient-stock") =>
+        {
+            page.stock_errors = problem.errors.clone();
+            page.banner = Some(Banner {
+                link: Some(Link {
+                    url: "/cart".into(),
+                    label: "Change your cart".into(),
+                }),
+                ..banner(
+                    "Some items are out of stock",
+                    "Sorry, there is not enough stock for everything in your cart. Nothing was \
+                     charged; change the quantities and try again."
+                        .into(),
+                )
+            });
+            Outcome::NotPlaced
+        }
+        StorefrontError::Refused { problem, .. } if problem.status == 409 => {
+            page.banner = Some(banner(
+                "Your order could not be completed",
+                format!(
+                    "{} Nothing was charged; please try again.",
+                    sentence(problem.detail.as_deref().unwrap_or("It was interrupted."))
+                ),
+            ));
+            Outcome::NotPlaced
+        }
+        StorefrontError::Refused { problem, .. } if problem.status == 422 => {
+            let mut unplaced = Vec::new();
+            for f in &problem.errors {
+                match checkout_field(&f.field) {
+                    Some(field) => {
+                        page.errors
+                            .entry(field.to_owned())
+                            .or_insert_with(|| sentence(&f.message));
+                    }
+                    None => unplaced.push(f),
+                }
+            }
+            let lines: Vec<FieldError> = unplaced
+                .iter()
+                .filter(|f| f.field.contains("items["))
+                .map(|f| (*f).clone())
+                .collect();
+            if problem.kind.ends_with(":idempotency-key-reused") {
+                page.banner = Some(banner(
+                    "Please check and submit again",
+                    "This form was already submitted with other details.".into(),
+                ));
+            } else if !lines.is_empty() {
+                page.stock_errors = lines;
+                page.banner = Some(Banner {
+                    link: Some(Link {
+                        url: "/cart".into(),
+                        label: "Change your cart".into(),
+                    }),
+                    ..banner(
+                        "Some items can no longer be bought",
+                        "Remove them from your cart and try again. Nothing was charged.".into(),
+                    )
+                });
+            } else if unplaced.iter().any(|f| f.field == "cart")
+                || problem.kind.ends_with(":empty-cart")
+            {
+                page.banner = Some(Banner {
+                    link: Some(Link {
+                        url: "/".into(),
+                        label: "Continue shopping".into(),
+                    }),
+                    ..banner(
+                        "Your cart is empty",
+                        "Add something to your cart first.".into(),
+                    )
+                });
+            } else if page.errors.is_empty() {
+                page.banner = Some(banner(
+                    "Please check the form",
+                    problem
+                        .detail
+                        .clone()
+                        .unwrap_or_else(|| "Something in the form is not right.".into()),
+                ));
+            }
+            Outcome::NotPlaced
+        }
+        StorefrontError::Failed { problem, .. } => {
+            let what = if problem.kind.contains("payment") || problem.kind.contains("processing") {
+                "The payment could not be processed just now."
+            } else {
+                "Your order could not be placed just now."
+            };
+            page.banner = Some(banner(
+                "We could not place your order",
+                format!("{what} Nothing was charged; please try again in a moment."),
+            ));
+            Outcome::NotPlaced
+        }
+        StorefrontError::Unavailable { .. } | StorefrontError::Malformed { .. } => {
+            page.banner = Some(Banner {
+                link: Some(Link {
+                    url: "/orders".into(),
+                    label: "See your orders".into(),
+                }),
+                ..banner(
+                    "We could not confirm your order",
+                    "The shop did not answer in time. Please check your orders before trying \
+                     again; submitting this form again will not order twice."
+                        .into(),
+                )
+            });
+            Outcome::Unknown
+        }
+        other => {
+            page.banner = Some(banner(
+                "That did not work",
+                other
+                    .problem()
+                    .and_then(|p| p.detail.clone())
+                    .unwrap_or_else(|| "Please try again.".into()),
+            ));
+            Outcome::NotPlaced
+        }
+    }
+}
+
+/// The stock problems (`items[i].quantity` → `only N left`) as lines naming the products.
+fn stock_problems(errors: &[FieldError], cart: &Cart) -> Vec<String> {
+    errors
+        .iter()
+        .filter_map(|FieldError { field, message }| {
+            let index: usize = field
+                .strip_prefix("cart.")
+                .unwrap_or(field)
+                .strip_prefix("items[")?
+                .split(']')
+                .next()?
+                .parse()
+                .ok()?;
+            let name = cart
+                .items
+                .get(index)
+                .map(|l| l.name.as_str())
+                .unwrap_or("A product");
+            Some(format!("{name}: {message}"))
+        })
+        .collect()
+}
+
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform::Problem;
+
+    fn refused(
+        status: u16,
+        kind: &str,
+        errors: Vec<FieldError>,
+        code: Option<&str>,
+    ) -> StorefrontError {
+        let mut p = Problem::from_status(axum::http::StatusCode::from_u16(status).unwrap(), "x");
+        p.kind = format!("urn:bazaar:problem:{kind}");
+        p.errors = errors;
+        StorefrontError::Refused {
+            service: "orders",
+            problem: Box::new(p),
+            code: code.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_declined_card_is_explained_and_the_key_renewed() {
+        let mut page = CheckoutPage::default();
+        let outcome = explain(
+            &mut page,
+            &refused(402, "card-declined", vec![], Some("insufficient_funds")),
+        );
+        assert_eq!(outcome, Outcome::NotPlaced);
+        let banner = page.banner.unwrap();
+        assert!(
+            banner.message.contains("declined for insufficient funds"),
+            "{}",
+            banner.message
+        );
+        assert!(banner.message.contains("cart has been kept"));
+        assert!(page.errors.contains_key("card_number"));
+    }
+
+    #[test]
+    fn api_field_errors_land_next_to_their_fields() {
+        let mut page = CheckoutPage::default();
+        explain(
+            &mut page,
+            &refused(
+                422,
+                "validation",
+                vec![
+                    FieldError::new("shipping_address.postal_code", "must not be empty"),
+                    FieldError::new("card.number", "fails the Luhn check"),
+                ],
+                None,
+            ),
+        );
+        assert_eq!(page.errors["postal_code"], "Must not be empty.");
+        assert_eq!(page.errors["card_number"], "Fails the Luhn check.");
+        assert!(page.banner.is_none());
+    }
+
+    #[test]
+    fn an_empty_cart_and_a_reused_key_get_banners() {
+        let mut page = CheckoutPage::default();
+        explain(
+            &mut page,
+            &refused(
+                422,
+                "validation",
+                vec![FieldError::new("cart", "is empty")],
+                None,
+            ),
+        );
+        assert_eq!(page.banner.unwrap().title, "Your cart is empty");
+        let mut page = CheckoutPage::default();
+        explain(
+            &mut page,
+            &refused(422, "idempotency-key-reused", vec![], None),
+        );
+        assert_eq!(page.banner.unwrap().title, "Please check and submit again");
+    }
+
+    #[test]
+    fn each_conflict_is_told_apart() {
+        let mut page = CheckoutPage::default();
+        let outcome = explain(
+            &mut page,
+            &refused(409, "request-in-progress", vec![], None),
+        );
+        assert_eq!(outcome, Outcome::Unknown, "the same key must be sent again");
+        assert_eq!(
+            page.banner.unwrap().title,
+            "Your order is still being placed"
+        );
+        let mut page = CheckoutPage::default();
+        let short = vec![FieldError::new("cart.items[0].quantity", "only 1 left")];
+        explain(&mut page, &refused(409, "insufficient-stock", short, None));
+        assert_eq!(page.banner.unwrap().title, "Some items are out of stock");
+        assert_eq!(page.stock_errors.len(), 1);
+        let mut page = CheckoutPage::default();
+        explain(
+            &mut page,
+            &refused(409, "checkout-interrupted", vec![], None),
+        );
+        assert_eq!(
+            page.banner.unwrap().title,
+            "Your order could not be completed"
+        );
+    }
+
+    #[test]
+    fn an_unknown_outcome_keeps_the_key() {
+        let mut page = CheckoutPage::default();
+        let outcome = explain(
+            &mut page,
+            &StorefrontError::Unavailable {
+                service: "orders",
+                detail: "timed out".into(),
+            },
+        );
+        assert_eq!(outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn stock_problems_name_the_products() {
+        let cart = Cart {
+            items: vec![crate::shop::CartLine {
+                product_id: "p".into(),
+                name: "Teapot".into(),
+                unit_price_cents: 100,
+                quantity: 3,
+                line_total_cents: 300,
+                available: true,
+            }],
+            total_cents: 300,
+            currency: "USD".into(),
+        };
+        let errors = vec![
+            FieldError::new("cart.items[0].quantity", "only 1 left"),
+            FieldError::new("items[0].quantity", "only 1 left"),
+            FieldError::new("junk", "x"),
+        ];
+        assert_eq!(
+            stock_problems(&errors, &cart),
+            ["Teapot: only 1 left", "Teapot: only 1 left"]
+        );
+    }
+}

@@ -1,0 +1,589 @@
+//! Who is browsing: the signed-in session kept in the `bazaar_session` cookie (identity's
+//! own signed tokens, so no session store), its refresh when the access token runs out,
+//! and the anonymous cart cookie passed between the browser and the cart service.
+//!
+//! The session cookie holds JSON `{a: access token, r: refresh token, n: newest
+//! notification seen}`, base64url-encoded, `HttpOnly; SameSite=Lax`: scripts cannot read
+//! it and other sites' forms do not carry it. Refresh tokens are single-use and reusing
+//! one revokes the whole sign-in, so concurrent requests of one browser that all find the
+//! access token expired share one refresh (see [`Refresher`]).
+
+use crate::{app::App, error::StorefrontError, shop::TokenPair};
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::Response,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use platform::{
+    Problem,
+    auth::{Claims, TokenError},
+};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::HashMap,
+    fmt,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::{Mutex, OnceCell};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "bazaar_session";
+/// The cart service's anonymous cart cookie, passed through.
+pub const CART_COOKIE: &str = "bazaar_cart";
+
+/// A signed-in session: the tokens identity issued, and what the user has seen.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    #[serde(rename = "a")]
+    pub access_token: String,
+    #[serde(rename = "r")]
+    pub refresh_token: String,
+    /// `created_at` of the newest notification the user has looked at: newer ones are
+    /// unread.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub seen_notifications: Option<String>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Session([redacted])")
+    }
+}
+
+impl Session {
+    /// A new session from a token pair.
+    pub fn new(pair: &TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token.clone(),
+            refresh_token: pair.refresh_token.clone(),
+            seen_notifications: None,
+        }
+    }
+
+    /// The cookie value: base64url of the JSON.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Reads a cookie value; anything malformed is no session.
+    pub fn decode(value: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(value.trim().trim_matches('"'))
+            .ok()?;
+        let session: Session = serde_json::from_slice(&bytes).ok()?;
+        (!session.access_token.is_empty() && !session.refresh_token.is_empty()).then_some(session)
+    }
+}
+
+/// The value of the first cookie called `name` in a request's `Cookie` headers.
+pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// How the storefront writes its cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePolicy {
+    pub max_age_secs: u64,
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    /// `Set-Cookie` for a session.
+    pub fn issue(&self, session: &Session) -> HeaderValue {
+        self.header(&session.encode(), self.max_age_secs)
+    }
+
+    /// `Set-Cookie` that makes the browser forget the session.
+    pub fn expire(&self) -> HeaderValue {
+        self.header("", 0)
+    }
+
+    fn header(&self, value: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let cookie = format!(
+            "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
+        );
+        // base64url and fixed attributes: always a valid header value.
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// What the request's credentials turned out to be.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Anonymous,
+    SignedIn(Box<Claims>),
+    /// A session exists but cannot be checked now (identity is unreachable); it is kept.
+    Unverifiable,
+}
+
+impl Auth {
+    pub fn claims(&self) -> Option<&Claims> {
+        match self {
+            Auth::SignedIn(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// One browser request's view of its visitor: session, anonymous cart, request id.
+/// Extracted by handlers; the [`middleware`] writes any change back as `Set-Cookie`.
+#[derive(Clone)]
+pub struct Visitor {
+    app: App,
+    inner: Arc<Mutex<VisitorState>>,
+    request_id: Option<String>,
+    started: Instant,
+}
+
+struct VisitorState {
+    session: Option<Session>,
+    auth: Option<Auth>,
+    session_changed: bool,
+    cart_cookie: Option<String>,
+    relay: Vec<HeaderValue>,
+}
+
+impl Visitor {
+    fn new(app: App, headers: &HeaderMap) -> Self {
+        let session = read_cookie(headers, SESSION_COOKIE).and_then(|v| Session::decode(&v));
+        let cart_cookie = read_cookie(headers, CART_COOKIE).filter(|v| is_cookie_value(v));
+        Self {
+            app,
+            inner: Arc::new(Mutex::new(VisitorState {
+                auth: session.is_none().then_some(Auth::Anonymous),
+                session,
+                session_changed: false,
+                cart_cookie,
+                relay: Vec::new(),
+            })),
+            request_id: headers
+                .get(&platform::service::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            started: Instant::now(),
+        }
+    }
+
+    /// The request id, passed on to every upstream call.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// When the request started (pages log how long they took).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Who is browsing: the access token is verified, and refreshed once if it has
+    /// expired or is refused.
+    pub async fn auth(&self) -> Auth {
+        let mut state = self.inner.lock().await;
+        if let Some(auth) = &state.auth {
+            return auth.clone();
+        }
+        let Some(session) = state.session.clone() else {
+            state.auth = Some(Auth::Anonymous);
+            return Auth::Anonymous;
+        };
+        let auth = match self.app.verifier().verify(&session.access_token).await {
+            Ok(claims) => Auth::SignedIn(Box::new(claims)),
+            Err(TokenError::KeysUnavailable(e)) => {
+                tracing::warn!(error = %e, "cannot verify the session: keys unavailable");
+                Auth::Unverifiable
+            }
+            Err(_) => match self.refresh_locked(&mut state, &session).await {
+                Ok(Some(claims)) => Auth::SignedIn(Box::new(claims)),
+                Ok(None) => Auth::Anonymous,
+                Err(()) => Auth::Unverifiable,
+            },
+        };
+        state.auth = Some(auth.clone());
+        auth
+    }
+
+    /// The signed-in user's claims, if any.
+    pub async fn user(&self) -> Option<Claims> {
+        self.auth().await.claims().cloned()
+    }
+
+    /// The access token of a signed-in visitor.
+    pub async fn token(&self) -> Option<String> {
+        match self.auth().await {
+            Auth::SignedIn(_) => self
+                .inner
+                .lock()
+                .await
+                .session
+                .as_ref()
+                .map(|s| s.access_token.clone()),
+            _ => None,
+        }
+    }
+
+    /// Runs `call` with the visitor's access token; when the API refuses it with 401 the
+    /// session is refreshed and `call` runs once more. Without a session: `SignInRequired`.
+    pub async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<T, StorefrontError>>,
+    {
+        let Some(token) = self.token().await else {
+            return Err(StorefrontError::SignInRequired);
+        };
+        match call(Some(token.clone())).await {
+            Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
+                Some(fresh) => call(Some(fresh)).await,
+                None => Err(StorefrontError::SignInRequired),
+            },
+            other => other,
+        }
+    }
+
+    /// Like [`Visitor::with_token`], but an anonymous visitor calls without a token.
+    pub async fn with_optional_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<T, StorefrontError>>,
+    {
+        match self.token().await {
+            None => call(None).await,
+            Some(token) => match call(Some(token.clone())).await {
+                Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
+                    Some(fresh) => call(Some(fresh)).await,
+                    None => call(None).await,
+                },
+                other => other,
+            },
+        }
+    }
+
+    /// After `used` was refused: a fresh token (someone else may already have refreshed),
+    /// or `None` when the session is over.
+    async fn refresh_after(&self, used: &str) -> Option<String> {
+        let mut state = self.inner.lock().await;
+        let session = state.session.clone()?;
+        if session.access_token != used {
+            return Some(session.access_token);
+        }
+        match self.refresh_locked(&mut state, &session).await {
+            Ok(Some(claims)) => {
+                state.auth = Some(Auth::SignedIn(Box::new(claims)));
+                state.session.as_ref().map(|s| s.access_token.clone())
+            }
+            Ok(None) => {
+                state.auth = Some(Auth::Anonymous);
+                None
+            }
+            Err(()) => None,
+        }
+    }
+
+    /// Spends the refresh token: `Ok(Some)` signed in anew, `Ok(None)` the session is over
+    /// (and forgotten), `Err` identity could not be asked (the session is kept).
+    async fn refresh_locked(
+        &self,
+        state: &mut VisitorState,
+        session: &Session,
+    ) -> Result<Option<Claims>, ()> {
+        match self
+            .app
+            .refresher()
+            .refresh(&self.app, self, &session.refresh_token)
+            .await
+        {
+            Ok(pair) => match self.app.verifier().verify(&pair.access_token).await {
+                Ok(claims) => {
+                    state.session = Some(Session {
+                        seen_notifications: session.seen_notifications.clone(),
+                        ..Session::new(&pair)
+                    });
+                    state.session_changed = true;
+                    Ok(Some(claims))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a refreshed token does not verify");
+                    Err(())
+                }
+            },
+            Err(e) if e.status() == Some(401) || e.status() == Some(422) => {
+                state.session = None;
+                state.session_changed = true;
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh the session");
+                Err(())
+            }
+        }
+    }
+
+    /// Starts a session (after signing in).
+    pub async fn sign_in(&self, pair: &TokenPair, claims: Claims) {
+        let mut state = self.inner.lock().await;
+        state.session = Some(Session::new(pair));
+        state.auth = Some(Auth::SignedIn(Box::new(claims)));
+        state.session_changed = true;
+    }
+
+    /// Ends the session; returns the refresh token to revoke, if there was one.
+    pub async fn sign_out(&self) -> Option<Session> {
+        let mut state = self.inner.lock().await;
+        state.auth = Some(Auth::Anonymous);
+        state.session_changed = true;
+        state.session.take()
+    }
+
+    /// `created_at` of the newest notification seen.
+    pub async fn seen_notifications(&self) -> Option<String> {
+        let state = self.inner.lock().await;
+        state
+            .session
+            .as_ref()
+            .and_then(|s| s.seen_notifications.clone())
+    }
+
+    /// Records that notifications up to `created_at` have been seen.
+    pub async fn mark_seen(&self, created_at: &str) {
+        let mut state = self.inner.lock().await;
+        if let Some(session) = state.session.as_mut()
+            && session.seen_notifications.as_deref() != Some(created_at)
+        {
+            session.seen_notifications = Some(created_at.to_owned());
+            state.session_changed = true;
+        }
+    }
+
+    /// The anonymous cart cookie to send to the cart service.
+    pub async fn cart_cookie(&self) -> Option<String> {
+        self.inner.lock().await.cart_cookie.clone()
+    }
+
+    /// Relays the cart service's `Set-Cookie` for `bazaar_cart` to the browser, and uses
+    /// the new value for the rest of this request.
+    pub async fn relay_cart_cookies(&self, headers: &HeaderMap) {
+        let mut state = self.inner.lock().await;
+        for value in headers.get_all(header::SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let Some((name, rest)) = text.split_once('=') else {
+                continue;
+            };
+            if name.trim() != CART_COOKIE {
+                continue;
+            }
+            let cookie_value = rest.split(';').next().unwrap_or_default().trim();
+            let expired = text
+                .split(';')
+                .any(|attr| attr.trim().eq_ignore_ascii_case("max-age=0"));
+            state.cart_cookie =
+                (!expired && is_cookie_value(cookie_value)).then(|| cookie_value.to_owned());
+            state.relay.push(value.clone());
+        }
+    }
+
+    /// Writes what changed to the response.
+    async fn finish(&self, res: &mut Response) {
+        let state = self.inner.lock().await;
+        let headers = res.headers_mut();
+        for cookie in &state.relay {
+            headers.append(header::SET_COOKIE, cookie.clone());
+        }
+        if state.session_changed {
+            let policy = self.app.cookie_policy();
+            let value = match &state.session {
+                Some(s) => policy.issue(s),
+                None => policy.expire(),
+            };
+            headers.append(header::SET_COOKIE, value);
+        }
+        if state.session.is_some() {
+            // Pages of a signed-in visitor are theirs alone.
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
+        }
+    }
+}
+
+fn is_cookie_value(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 256
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Visitor>().cloned().ok_or_else(|| {
+            Problem::internal(&StorefrontError::Malformed {
+                service: "storefront",
+                detail: "the session middleware is not installed".into(),
+            })
+        })
+    }
+}
+
+/// Puts a [`Visitor`] in every request and writes its cookies to every response.
+pub async fn middleware(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let visitor = Visitor::new(app, req.headers());
+    req.extensions_mut().insert(visitor.clone());
+    let mut res = next.run(req).await;
+    visitor.finish(&mut res).await;
+    res
+}
+
+/// How long a refresh's result is shared with requests that present the same spent
+/// refresh token (a page and the console's polls or the event stream arriving together).
+/// Short: past it, the spent token is refused as identity refuses any reused one.
+const SHARED_FOR: Duration = Duration::from_secs(10);
+
+type Shared = Arc<OnceCell<Result<TokenPair, StorefrontError>>>;
+
+/// Refreshes sessions, one upstream refresh per refresh token: concurrent requests with
+/// the same token wait for and share the first one's answer.
+#[derive(Default)]
+pub struct Refresher {
+    inflight: std::sync::Mutex<HashMap<String, (Instant, Shared)>>,
+}
+
+impl Refresher {
+    pub async fn refresh(
+        &self,
+        app: &App,
+        visitor: &Visitor,
+        refresh_token: &str,
+    ) -> Result<TokenPair, StorefrontError> {
+        let cell = {
+            let Ok(mut map) = self.inflight.lock() else {
+                return app.shop().refresh(visitor, refresh_token).await;
+            };
+            map.retain(|_, (at, _)| at.elapsed() < SHARED_FOR);
+            map.entry(refresh_token.to_owned())
+                .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())))
+                .1
+                .clone()
+        };
+        let result = cell
+            .get_or_init(|| app.shop().refresh(visitor, refresh_token))
+            .await
+            .clone();
+        if matches!(result, Err(ref e) if e.status().is_none_or(|s| s >= 500))
+            && let Ok(mut map) = self.inflight.lock()
+        {
+            // Identity could not answer: the token is unspent, so a later try may work.
+            map.remove(refresh_token);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            access_token: "header.payload.signature".into(),
+            refresh_token: "r-123".into(),
+            seen_notifications: Some("2025-01-01T00:00:00.000Z".into()),
+        }
+    }
+
+    #[test]
+    fn a_session_survives_the_cookie() {
+        let s = session();
+        let encoded = s.encode();
+        assert!(
+            encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "a cookie-safe value: {encoded}"
+        );
+        assert_eq!(Session::decode(&encoded), Some(s));
+    }
+
+    #[test]
+    fn a_malformed_cookie_is_no_session() {
+        for bad in [
+            "",
+            "not base64!",
+            &URL_SAFE_NO_PAD.encode(b"{}"),
+            &URL_SAFE_NO_PAD.encode(br#"{"a":"","r":"x"}"#),
+            &URL_SAFE_NO_PAD.encode(b"[1,2]"),
+        ] {
+            assert_eq!(Session::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sessions_do_not_print_their_tokens() {
+        assert_eq!(format!("{:?}", session()), "Session([redacted])");
+    }
+
+    #[test]
+    fn cookies_are_read_from_every_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; bazaar_cart=abc"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("bazaar_session=xyz"),
+        );
+        assert_eq!(read_cookie(&headers, CART_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(
+            read_cookie(&headers, SESSION_COOKIE).as_deref(),
+            Some("xyz")
+        );
+        assert_eq!(read_cookie(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_and_lax() {
+        let policy = CookiePolicy {
+            max_age_secs: 60,
+            secure: false,
+        };
+        let issued = policy.issue(&session());
+        let text = issued.to_str().unwrap();
+        assert!(text.starts_with("bazaar_session="), "{text}");
+        for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=60"] {
+            assert!(text.contains(attr), "{attr} missing: {text}");
+        }
+        assert!(!text.contains("Secure"));
+        let secure = CookiePolicy {
+            max_age_secs: 60,
+            secure: true,
+        };
+        assert!(
+            secure
+                .expire()
+                .to_str()
+                .unwrap()
+                .ends_with("Max-Age=0; Secure")
+        );
+    }
+
+    #[test]
+    fn cookie_values_are_plain_tokens() {
+        assert!(is_cookie_value("0123abcdef"));
+        for bad in ["", "a;b", "a b", "a\"b", &"x".repeat(257)] {
+            assert!(!is_cookie_value(bad), "{bad:?}");
+        }
+    }
+}

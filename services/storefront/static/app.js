@@ -1,0 +1,409 @@
+// Bazaar's little script: type-ahead in the search box, the live notification badge,
+// and the ops console's live parts. Every page works without it.
+"use strict";
+
+(function () {
+  // ---- Type-ahead: suggestions from the search service, a combobox for keyboards.
+  function typeahead(input) {
+    const list = document.getElementById(input.getAttribute("aria-controls"));
+    if (!list) return;
+    let items = [];
+    let active = -1;
+    let timer = null;
+    let inflight = null;
+
+    function close() {
+      list.hidden = true;
+      list.replaceChildren();
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+      items = [];
+      active = -1;
+    }
+
+    function highlight(index) {
+      active = index;
+      Array.from(list.children).forEach(function (li, i) {
+        li.setAttribute("aria-selected", i === index ? "true" : "false");
+      });
+      if (index >= 0) input.setAttribute("aria-activedescendant", "suggestion-" + index);
+      else input.removeAttribute("aria-activedescendant");
+    }
+
+    function go(item) {
+      if (item.id) window.location.href = "/p/" + encodeURIComponent(item.id);
+    }
+
+    function show(suggestions) {
+      items = suggestions.slice(0, 8);
+      list.replaceChildren();
+      items.forEach(function (item, i) {
+        const li = document.createElement("li");
+        li.id = "suggestion-" + i;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        li.textContent = item.name;
+        li.addEventListener("mousedown", function (e) {
+          e.preventDefault();
+          go(item);
+        });
+        list.appendChild(li);
+      });
+      const open = items.length > 0;
+      list.hidden = !open;
+      input.setAttribute("aria-expanded", open ? "true" : "false");
+      active = -1;
+    }
+
+    function normalise(body) {
+      const raw = Array.isArray(body) ? body : body.suggestions || body.items || [];
+      return raw
+        .map(function (s) {
+          return typeof s === "string" ? { id: null, name: s } : { id: s.id, name: s.name || s.text };
+        })
+        .filter(function (s) {
+          return s.name;
+        });
+    }
+
+    function fetchSuggestions() {
+      const q = input.value.trim();
+      if (q.length < 2) return close();
+      if (inflight) inflight.abort();
+      inflight = new AbortController();
+      const controller = inflight;
+      const timeout = setTimeout(function () {
+        controller.abort();
+      }, 1500);
+      fetch(input.dataset.suggest + "?q=" + encodeURIComponent(q), {
+        signal: controller.signal,
+        headers: { Accept: "application/json" },
+      })
+        .then(function (r) {
+          return r.ok ? r.json() : { suggestions: [] };
+        })
+        .then(function (body) {
+          if (input.value.trim() === q) show(normalise(body));
+        })
+        .catch(function () {
+          /* Search is optional: no suggestions. */
+        })
+        .finally(function () {
+          clearTimeout(timeout);
+        });
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(fetchSuggestions, 150);
+    });
+    input.addEventListener("keydown", function (e) {
+      if (list.hidden) return;
+      if (e.key === "ArrowDown") {
+        e.preventDefault();
+        highlight((active + 1) % items.length);
+      } else if (e.key === "ArrowUp") {
+        e.preventDefault();
+        highlight(active <= 0 ? items.length - 1 : active - 1);
+      } else if (e.key === "Enter" && active >= 0) {
+        e.preventDefault();
+        go(items[active]);
+      } else if (e.key === "Escape") {
+        close();
+      }
+    });
+    input.addEventListener("blur", function () {
+      setTimeout(close, 100);
+    });
+  }
+
+  // ---- Notifications: a live badge and a polite announcement of each new message.
+  function toast(text) {
+    const region = document.getElementById("live-toast");
+    if (!region) return;
+    region.textContent = text;
+    clearTimeout(region._timer);
+    region._timer = setTimeout(function () {
+      region.textContent = "";
+    }, 8000);
+  }
+
+  function notifications(link) {
+    const badge = document.getElementById("notification-badge");
+    if (!badge || !window.EventSource) return;
+    const source = new EventSource(link.dataset.stream);
+    function received(event) {
+      let subject = "You have a new notification";
+      try {
+        const message = JSON.parse(event.data);
+        if (message.subject) subject = message.subject;
+      } catch (_) {
+        /* Not JSON: a plain announcement. */
+      }
+      const count = (parseInt(badge.dataset.count, 10) || 0) + 1;
+      badge.dataset.count = String(count);
+      badge.firstChild.nodeValue = String(count);
+      badge.hidden = false;
+      toast(subject);
+    }
+    source.addEventListener("notification", received);
+    source.addEventListener("message", received);
+  }
+
+  // ---- The ops console: poll the state every second, render it, kill / restart, replay.
+  function ops(root) {
+    const stateUrl = root.dataset.stateUrl;
+    let epoch = 0;
+
+    function el(tag, attrs, children) {
+      const node = document.createElement(tag);
+      Object.keys(attrs || {}).forEach(function (k) {
+        if (k === "text") node.textContent = attrs[k];
+        else node.setAttribute(k, attrs[k]);
+      });
+      (children || []).forEach(function (c) {
+        if (c !== null && c !== undefined) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+      });
+      return node;
+    }
+    function hidden(text) {
+      return el("span", { class: "visually-hidden", text: text });
+    }
+    function cap(s) {
+      return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+    }
+    function clock(t) {
+      const d = new Date(t);
+      return isNaN(d) ? t || "" : d.toISOString().slice(11, 19);
+    }
+    function duration(s) {
+      if (s === null || s === undefined) return "—";
+      const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, sec = s % 60;
+      const pad = function (n) { return String(n).padStart(2, "0"); };
+      if (d > 0) return d + "d " + h + "h";
+      if (h > 0) return h + "h " + pad(m) + "m";
+      if (m > 0) return m + "m " + pad(sec) + "s";
+      return sec + "s";
+    }
+    function num(v, digits, suffix) {
+      return v === null || v === undefined ? "—" : v.toFixed(digits) + (suffix || "");
+    }
+    function health(h, detail) {
+      return [el("span", { class: "health health-" + h, text: cap(h) }), detail ? " " : null, detail ? el("span", { class: "detail", text: detail }) : null];
+    }
+
+    function renderServices(state) {
+      const body = document.getElementById("services-body");
+      const control = state.process_control.available;
+      body.dataset.control = control ? "true" : "false";
+      body.replaceChildren.apply(
+        body,
+        state.services.map(function (s) {
+          let process = "—";
+          if (s.pid) {
+            process = "pid " + s.pid;
+            if (s.process_state && s.process_state !== "running") process += " (" + s.process_state + ")";
+            if (s.starts && s.starts > 1) process += ", started " + s.starts + "×";
+          }
+          const actions = el("td", { class: "actions" }, control
+            ? ["kill", "restart"].map(function (a) {
+                return el("button", { type: "button", "data-action": a, "data-service": s.name }, [cap(a), hidden(" " + s.name)]);
+              })
+            : []);
+          return el("tr", { "data-service": s.name, "data-health": s.health }, [
+            el("th", { scope: "row", text: s.name }),
+            el("td", {}, health(s.health, s.health_detail)),
+            el("td", { text: process }),
+            el("td", { text: duration(s.uptime_secs) }),
+            el("td", { text: num(s.requests_per_sec, 1) }),
+            el("td", { text: s.error_rate === null || s.error_rate === undefined ? "—" : (s.error_rate * 100).toFixed(1) + "%" }),
+            el("td", { text: num(s.p99_ms, 0, " ms") }),
+            actions,
+          ]);
+        })
+      );
+    }
+
+    function renderOutboxes(state) {
+      const body = document.getElementById("outbox-body");
+      body.replaceChildren.apply(
+        body,
+        state.outboxes.map(function (o) {
+          if (o.error) {
+            return el("tr", { "data-producer": o.service }, [el("th", { scope: "row", text: o.service }), el("td", { colspan: "3", class: "detail", text: o.error })]);
+          }
+          const behind = o.consumers.length
+            ? o.consumers.map(function (c) { return c.consumer + ": " + c.backlog; }).join(", ")
+            : "—";
+          return el("tr", { "data-producer": o.service }, [
+            el("th", { scope: "row", text: o.service }),
+            el("td", { text: String(o.head) }),
+            el("td", { text: String(o.undelivered) }),
+            el("td", { text: behind }),
+          ]);
+        })
+      );
+    }
+
+    function renderIncidents(state) {
+      const list = document.getElementById("incidents");
+      if (!state.incidents.length) {
+        list.replaceChildren(el("li", { class: "empty", text: "None since the console started watching." }));
+        return;
+      }
+      list.replaceChildren.apply(
+        list,
+        state.incidents.map(function (i) {
+          return el("li", { "data-service": i.service, "data-health": i.health }, [
+            el("time", { text: clock(i.at) }), " ", el("strong", { text: i.service }), " ",
+          ].concat(health(i.health, i.detail)));
+        })
+      );
+    }
+
+    function renderDeadLetters(state) {
+      const root = document.getElementById("dead-letters");
+      if (!state.dead_letters.length) {
+        root.replaceChildren(el("p", { class: "empty", text: "No consumer reports dead letters." }));
+        return;
+      }
+      root.replaceChildren.apply(
+        root,
+        state.dead_letters.map(function (g) {
+          const head = el("h3", {}, [g.service + " ", g.count === null || g.count === undefined ? null : el("span", { class: "count", text: String(g.count) })]);
+          let content;
+          if (g.error) content = el("p", { class: "detail", text: g.error });
+          else if (!g.items.length) content = el("p", { class: "empty", text: "None." });
+          else
+            content = el("ul", {}, g.items.map(function (d) {
+              return el("li", {}, [
+                el("code", { text: d.type || "unknown type" }),
+                " — " + d.error + " (" + d.attempts + " attempts, " + clock(d.dead_at) + ") ",
+                el("button", { type: "button", "data-replay": d.id, "data-service": g.service }, ["Replay", hidden(" dead letter " + d.id)]),
+              ]);
+            }));
+          return el("div", { class: "dead-group", "data-consumer": g.service }, [head, content]);
+        })
+      );
+    }
+
+    function renderFeed(state) {
+      const body = document.getElementById("feed-body");
+      if (!state.feed.length) {
+        body.replaceChildren(el("tr", {}, [el("td", { colspan: "4", class: "empty", text: "No events yet." })]));
+        return;
+      }
+      body.replaceChildren.apply(
+        body,
+        state.feed.map(function (e) {
+          return el("tr", {}, [
+            el("td", {}, [el("time", { text: clock(e.time) })]),
+            el("td", { text: e.producer }),
+            el("td", {}, [el("code", { text: e.type })]),
+            el("td", {}, [el("code", { text: e.subject })]),
+          ]);
+        })
+      );
+    }
+
+    function render(state) {
+      // Keep keyboard focus on the same button across a re-render.
+      const focused = document.activeElement;
+      const key = focused && focused.dataset ? focused.dataset.action || focused.dataset.replay : null;
+      const service = focused && focused.dataset ? focused.dataset.service : null;
+      renderServices(state);
+      renderOutboxes(state);
+      renderIncidents(state);
+      renderDeadLetters(state);
+      renderFeed(state);
+      document.getElementById("ops-updated").textContent = clock(state.generated_at);
+      const pc = document.getElementById("process-control");
+      if (pc) pc.textContent = state.process_control.message || "";
+      if (key && service) {
+        const again = root.querySelector('[data-service="' + CSS.escape(service) + '"][data-action="' + CSS.escape(key) + '"], [data-service="' + CSS.escape(service) + '"][data-replay="' + CSS.escape(key) + '"]');
+        if (again) again.focus();
+      }
+    }
+
+    function say(text) {
+      document.getElementById("ops-message").textContent = text;
+    }
+
+    function poll() {
+      const started = epoch;
+      fetch(stateUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) {
+          if (r.status === 401 || r.status === 403) {
+            window.location.reload();
+            return null;
+          }
+          if (!r.ok) throw new Error("status " + r.status);
+          return r.json();
+        })
+        .then(function (state) {
+          document.getElementById("ops-connection").hidden = true;
+          // A control answered meanwhile: its state is newer than this one.
+          if (state && started === epoch) render(state);
+        })
+        .catch(function () {
+          document.getElementById("ops-connection").hidden = false;
+        })
+        .finally(function () {
+          setTimeout(poll, 1000);
+        });
+    }
+
+    root.addEventListener("click", function (e) {
+      const button = e.target.closest("button");
+      if (!button) return;
+      let url, doing;
+      if (button.dataset.action) {
+        url = "/ops/api/services/" + encodeURIComponent(button.dataset.service) + "/" + button.dataset.action;
+        doing = (button.dataset.action === "kill" ? "Killing " : "Restarting ") + button.dataset.service + "…";
+      } else if (button.dataset.replay) {
+        url = "/ops/api/dead-letters/" + encodeURIComponent(button.dataset.service) + "/" + encodeURIComponent(button.dataset.replay) + "/replay";
+        doing = "Replaying a dead letter of " + button.dataset.service + "…";
+      } else {
+        return;
+      }
+      button.disabled = true;
+      say(doing);
+      epoch += 1;
+      fetch(url, { method: "POST", headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) {
+          return r.json().then(function (body) {
+            return { ok: r.ok, body: body };
+          });
+        })
+        .then(function (answer) {
+          if (!answer.ok) {
+            say("That did not work: " + (answer.body.detail || answer.body.title || "unknown error"));
+          } else if (answer.body.services) {
+            epoch += 1;
+            render(answer.body);
+            say(button.dataset.service + (button.dataset.action === "kill" ? " killed" : " restarting") + "; the supervisor starts it again.");
+          } else {
+            say("Replayed: " + String(answer.body.result).replace("_", " ") + ".");
+          }
+        })
+        .catch(function () {
+          say("That did not work: the console could not be reached.");
+        })
+        .finally(function () {
+          button.disabled = false;
+        });
+    });
+
+    setTimeout(poll, 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-suggest]").forEach(typeahead);
+    if (document.body.dataset.signedIn) {
+      const link = document.querySelector("a[data-stream]");
+      if (link) notifications(link);
+    }
+    const opsRoot = document.getElementById("ops");
+    if (opsRoot) ops(opsRoot);
+  });
+})();

@@ -1,0 +1,299 @@
+//! Registering, signing in and out through the forms; the session cookie; errors next to
+//! their fields; a refused access token refreshed without the shopper noticing; pages
+//! that need a session sending anonymous visitors to sign in.
+
+use crate::helpers::{Browser, assert_accessible, new_customer, spawn_storefront};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn registering_signs_in_with_a_safe_cookie() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    let form = browser.get("/register?next=%2Fcart").await;
+    form.assert_html(
+        StatusCode::OK,
+        &["Create an account", r#"name="next" value="/cart""#],
+    );
+    assert_accessible(&form.body);
+
+    let email = format!("new-{}@example.com", uuid::Uuid::new_v4().simple());
+    let page = browser
+        .post(
+            "/register",
+            &[
+                ("name", "Grace Hopper"),
+                ("email", &email),
+                ("password", "a-long-and-varied-passphrase"),
+                ("next", "/cart"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), "/cart");
+    let cookie = browser
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("bazaar_session="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+    }
+    // The cookie holds identity's tokens, nothing of the password.
+    let value = &browser.cookies["bazaar_session"];
+    let session: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(value).unwrap()).unwrap();
+    assert!(
+        session["a"].as_str().unwrap().split('.').count() == 3,
+        "a JWT"
+    );
+    assert!(!value.contains("passphrase"));
+
+    let home = browser.get("/").await;
+    home.assert_html(
+        StatusCode::OK,
+        &["Grace Hopper", r#"action="/signout""#, "notification-badge"],
+    );
+    assert!(
+        home.header("cache-control").contains("no-store"),
+        "a signed-in page is private"
+    );
+
+    let out = browser.post("/signout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        !browser.cookies.contains_key("bazaar_session"),
+        "the cookie is gone"
+    );
+    let home = browser.get("/").await;
+    assert!(!home.body.contains("Grace Hopper"));
+}
+
+#[tokio::test]
+async fn registration_errors_are_shown_next_to_their_fields() {
+    let sf = spawn_storefront(&[]).await;
+    let (taken, _) = new_customer().await;
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, &str, &str); 4] = [
+        (
+            &[
+                ("name", "A"),
+                ("email", "not-an-email"),
+                ("password", "a-long-and-varied-passphrase"),
+            ],
+            "email",
+            "an email address",
+        ),
+        (
+            &[
+                ("name", "A"),
+                ("email", "short@example.com"),
+                ("password", "short"),
+            ],
+            "password",
+            "short",
+        ),
+        (
+            &[
+                ("name", ""),
+                ("email", "noname@example.com"),
+                ("password", "a-long-and-varied-passphrase"),
+            ],
+            "name",
+            "empty",
+        ),
+        (
+            &[
+                ("name", "A"),
+                ("email", &taken),
+                ("password", "a-long-and-varied-passphrase"),
+            ],
+            "email",
+            "already exists",
+        ),
+    ];
+    for (form, field, words) in cases {
+        let mut browser = Browser::new(&sf);
+        let page = browser.post("/register", form).await;
+        page.assert_html(
+            StatusCode::OK,
+            &[
+                &format!(r#"id="f-{field}-error""#),
+                r#"aria-invalid="true""#,
+            ],
+        );
+        let error = page
+            .body
+            .split(&format!(r#"id="f-{field}-error""#))
+            .nth(1)
+            .and_then(|s| s.split("</p>").next())
+            .unwrap();
+        assert!(error.contains(words), "{field}: `{words}` not in {error}");
+        assert!(
+            !browser.cookies.contains_key("bazaar_session"),
+            "{field}: not signed in"
+        );
+        assert!(
+            !page.body.contains("a-long-and-varied-passphrase"),
+            "the password is never shown back"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signing_in_returns_to_where_the_shopper_was() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&sf);
+
+    let wrong = browser
+        .post(
+            "/signin",
+            &[
+                ("email", &email),
+                ("password", "not-the-password"),
+                ("next", "/orders"),
+            ],
+        )
+        .await;
+    wrong.assert_html(
+        StatusCode::OK,
+        &["do not match an account", r#"value="/orders""#],
+    );
+    let empty = browser
+        .post("/signin", &[("email", ""), ("password", "")])
+        .await;
+    empty.assert_html(
+        StatusCode::OK,
+        &[r#"id="f-email-error""#, r#"id="f-password-error""#],
+    );
+
+    for (next, expected) in [
+        ("/orders", "/orders"),
+        ("https://evil.example", "/"),
+        ("//evil.example", "/"),
+    ] {
+        let mut browser = Browser::new(&sf);
+        let page = browser
+            .post(
+                "/signin",
+                &[("email", &email), ("password", &password), ("next", next)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(page.location(), expected, "{next}");
+    }
+}
+
+fn decode(cookie: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(cookie).unwrap()).unwrap()
+}
+
+fn encode(session: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).unwrap())
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_for_concurrent_requests() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&sf);
+    browser.sign_in(&email, &password).await;
+    let mut session = decode(&browser.cookies["bazaar_session"]);
+    session["a"] = Value::from("not.a.token");
+    let broken = encode(&session);
+
+    // Five requests arrive together with the refused token: one refresh serves them all
+    // (a second spend of the refresh token would revoke the whole sign-in).
+    let pages = futures_util::future::join_all((0..5).map(|_| {
+        let mut b = Browser::new(&sf);
+        b.cookies.insert("bazaar_session".into(), broken.clone());
+        async move {
+            let page = b.get("/").await;
+            (page, b.cookies.get("bazaar_session").cloned())
+        }
+    }))
+    .await;
+    let mut renewed = Vec::new();
+    for (page, cookie) in pages {
+        page.assert_html(StatusCode::OK, &["Sam Shopper"]);
+        renewed.push(cookie.expect("a renewed session"));
+    }
+    let fresh = decode(&renewed[0]);
+    assert_ne!(fresh["a"], "not.a.token", "a new access token");
+    assert_ne!(
+        fresh["r"], session["r"],
+        "the refresh token was spent for a new one"
+    );
+    assert!(
+        renewed.iter().all(|c| decode(c)["r"] == fresh["r"]),
+        "one refresh"
+    );
+
+    // The new session goes on working: the sign-in was not revoked.
+    let mut later = Browser::new(&sf);
+    later
+        .cookies
+        .insert("bazaar_session".into(), renewed[4].clone());
+    later.get("/orders").await;
+    later
+        .get("/")
+        .await
+        .assert_html(StatusCode::OK, &["Sam Shopper"]);
+}
+
+#[tokio::test]
+async fn a_session_identity_no_longer_honours_is_forgotten() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&sf);
+    browser.sign_in(&email, &password).await;
+    let mut session = decode(&browser.cookies["bazaar_session"]);
+    // Someone else spends the refresh token at identity first.
+    let spent = reqwest::Client::new()
+        .post(format!(
+            "{}/api/identity/refresh",
+            crate::helpers::shop().identity
+        ))
+        .json(&serde_json::json!({"refresh_token": session["r"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), StatusCode::OK);
+    session["a"] = Value::from("not.a.token");
+    browser
+        .cookies
+        .insert("bazaar_session".into(), encode(&session));
+    let page = browser.get("/").await;
+    page.assert_html(StatusCode::OK, &["Sign in"]);
+    assert!(!page.body.contains("Sam Shopper"));
+    assert!(
+        !browser.cookies.contains_key("bazaar_session"),
+        "the dead session is forgotten"
+    );
+}
+
+#[tokio::test]
+async fn account_pages_send_anonymous_visitors_to_sign_in() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    for (path, next) in [
+        ("/orders", "%2Forders"),
+        ("/orders/some-order", "%2Forders%2Fsome-order"),
+        ("/checkout", "%2Fcheckout"),
+        ("/account/notifications", "%2Faccount%2Fnotifications"),
+        ("/ops", "%2Fops"),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), format!("/signin?next={next}"), "{path}");
+    }
+    let stream = browser.get("/account/notifications/stream").await;
+    assert_eq!(
+        stream.status,
+        StatusCode::NO_CONTENT,
+        "browsers stop reconnecting"
+    );
+    let signout = browser.get("/signout").await;
+    assert_eq!(signout.status, StatusCode::SEE_OTHER);
+}

@@ -1,0 +1,220 @@
+//! Browsing the real catalog through the real gateway: the home page, a category with
+//! filters and paging, a product with its stock, search falling back to the catalog when
+//! the search service is not there, and optional services that never slow a page.
+
+use crate::helpers::{
+    Browser, assert_accessible, products, set_stock, shop, spawn_gateway, spawn_storefront,
+};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+async fn categories() -> Vec<Value> {
+    let body: Value = reqwest::get(format!("{}/api/catalog/categories", shop().catalog))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["items"].as_array().cloned().unwrap()
+}
+
+#[tokio::test]
+async fn home_shows_the_departments_and_their_products() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    let page = browser.get("/").await;
+    page.assert_html(StatusCode::OK, &["Shop by department", "/images/products/"]);
+    assert_accessible(&page.body);
+    for c in categories().await {
+        let name = c["name"].as_str().unwrap().replace('&', "&amp;");
+        assert!(page.body.contains(&name), "{name} is missing");
+    }
+    let shelves = page.body.matches("class=\"section-head\"").count();
+    assert_eq!(shelves, 4, "four featured departments");
+    assert!(
+        page.header("content-security-policy")
+            .contains("default-src 'self'")
+    );
+}
+
+#[tokio::test]
+async fn a_category_filters_sorts_and_pages() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    let biggest = categories()
+        .await
+        .into_iter()
+        .max_by_key(|c| c["product_count"].as_i64())
+        .unwrap();
+    let id = biggest["id"].as_str().unwrap();
+    let count = biggest["product_count"].as_i64().unwrap();
+
+    let page = browser.get(&format!("/c/{id}?sort=price_asc")).await;
+    page.assert_html(StatusCode::OK, &[&format!("{count} product")]);
+    assert_accessible(&page.body);
+    let prices: Vec<f64> = page
+        .body
+        .split("class=\"card-price\">$")
+        .skip(1)
+        .map(|s| {
+            s.split('<')
+                .next()
+                .unwrap()
+                .replace(',', "")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(!prices.is_empty());
+    assert!(
+        prices.windows(2).all(|w| w[0] <= w[1]),
+        "cheapest first: {prices:?}"
+    );
+
+    let cheap_limit = prices[prices.len() / 2];
+    let filtered = browser
+        .get(&format!("/c/{id}?max_price={cheap_limit}&sort=price_desc"))
+        .await;
+    filtered.assert_html(StatusCode::OK, &[]);
+    let top: f64 = filtered
+        .body
+        .split("class=\"card-price\">$")
+        .nth(1)
+        .map(|s| {
+            s.split('<')
+                .next()
+                .unwrap()
+                .replace(',', "")
+                .parse()
+                .unwrap()
+        })
+        .unwrap();
+    assert!(top <= cheap_limit, "{top} > {cheap_limit}");
+
+    let bad = browser
+        .get(&format!("/c/{id}?min_price=cheap&max_price=-4"))
+        .await;
+    bad.assert_html(
+        StatusCode::OK,
+        &[
+            r#"id="f-min_price-error""#,
+            r#"id="f-max_price-error""#,
+            "must be an amount like 25",
+            &format!("{count} product"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn unknown_pages_are_not_found() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    for path in [
+        "/c/no-such-department",
+        "/c/NOT_A_SLUG",
+        "/p/0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11",
+        "/p/not-an-id",
+        "/no/such/page",
+    ] {
+        let page = browser.get(path).await;
+        // The body is the friendly page; the platform may rewrite 4xx bodies.
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn a_product_shows_its_price_and_stock() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    let all = products(40).await;
+    let plenty = &all[0];
+    let few = &all[1];
+    let none = &all[2];
+    set_stock(plenty["id"].as_str().unwrap(), 40).await;
+    set_stock(few["id"].as_str().unwrap(), 3).await;
+    set_stock(none["id"].as_str().unwrap(), 0).await;
+
+    let id = plenty["id"].as_str().unwrap();
+    let page = browser.get(&format!("/p/{id}")).await;
+    let cents = plenty["price_cents"].as_i64().unwrap();
+    let price = storefront::domain::format_money(cents, "USD");
+    page.assert_html(
+        StatusCode::OK,
+        &[
+            &price,
+            "In stock",
+            r#"action="/cart/items""#,
+            &format!(r#"name="product_id" value="{id}""#),
+            &format!("/images/products/{id}.svg"),
+        ],
+    );
+    assert_accessible(&page.body);
+
+    let page = browser
+        .get(&format!("/p/{}", few["id"].as_str().unwrap()))
+        .await;
+    page.assert_html(StatusCode::OK, &["Only 3 left", r#"max="3""#]);
+    let page = browser
+        .get(&format!("/p/{}", none["id"].as_str().unwrap()))
+        .await;
+    page.assert_html(StatusCode::OK, &["Out of stock"]);
+    assert!(!page.body.contains("Add to cart"), "nothing to add");
+}
+
+#[tokio::test]
+async fn recommendations_never_slow_a_product_page() {
+    // A recommender that accepts connections and never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hung.accept().await {
+            held.push(socket);
+        }
+    });
+    let gateway = spawn_gateway(&[("recommendations_url", &hung_url)]).await;
+    let sf = spawn_storefront(&[("gateway_url", &gateway)]).await;
+    let mut browser = Browser::new(&sf);
+    let id = products(1).await[0]["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let page = browser.get(&format!("/p/{id}")).await;
+    page.assert_html(
+        StatusCode::OK,
+        &["Recommendations are unavailable right now."],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the page took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn search_falls_back_to_the_catalog_when_search_is_down() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::new(&sf);
+    let product = &products(1).await[0];
+    let name = product["name"].as_str().unwrap();
+    let word = name.split_whitespace().last().unwrap();
+    let page = browser
+        .get(&format!("/search?q={}", storefront::views::urlencode(word)))
+        .await;
+    page.assert_html(
+        StatusCode::OK,
+        &[
+            "Search is unavailable right now",
+            &format!("Results for “{word}”"),
+        ],
+    );
+    assert!(
+        page.body.contains(&name.replace('&', "&amp;")),
+        "{name} is among the results"
+    );
+    assert_accessible(&page.body);
+
+    let empty = browser.get("/search?q=").await;
+    empty.assert_html(StatusCode::OK, &["Type what you are looking for"]);
+    let long = browser.get(&format!("/search?q={}", "a".repeat(150))).await;
+    long.assert_html(StatusCode::OK, &["must be at most 100 characters"]);
+}

@@ -1,0 +1,251 @@
+//! Checkout through the real saga (cart, inventory, payments, orders) and what the
+//! shopper sees of each outcome: the order page, a declined card with the cart kept,
+//! stock that ran out, fields to fix; a double submit that orders once; and the
+//! confirmation arriving live on the notification stream.
+
+use crate::helpers::{
+    Browser, Page, Storefront, eventually, new_customer, products, set_stock, spawn_storefront,
+};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::Duration;
+
+/// A signed-in shopper with `quantity` of a product (given `stock`) in their cart.
+async fn shopper_with(
+    sf: &Storefront,
+    index: usize,
+    stock: i64,
+    quantity: &str,
+) -> (Browser, Value) {
+    let product = products(40).await.remove(index);
+    let id = product["id"].as_str().unwrap().to_owned();
+    set_stock(&id, stock).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(sf);
+    browser.sign_in(&email, &password).await;
+    eventually("the cart to take the product", async || {
+        let page = browser
+            .post(
+                "/cart/items",
+                &[("product_id", &id), ("quantity", quantity)],
+            )
+            .await;
+        page.location().contains("added=").then_some(())
+    })
+    .await;
+    (browser, product)
+}
+
+/// The hidden idempotency key of a checkout form.
+fn key_of(page: &Page) -> String {
+    page.body
+        .split(r#"name="idempotency_key" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an idempotency key")
+        .to_owned()
+}
+
+fn form<'a>(key: &'a str, card: &'a str, city: &'a str, year: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("idempotency_key", key),
+        ("name", "Sam Shopper"),
+        ("line1", "1 Analytical Engine Way"),
+        ("city", city),
+        ("postal_code", "N1 9GU"),
+        ("country", "gb"),
+        ("card_number", card),
+        ("exp_month", "12"),
+        ("exp_year", year),
+        ("cvc", "123"),
+    ]
+}
+
+#[tokio::test]
+async fn an_order_is_placed_once_and_confirmed_live() {
+    let sf = spawn_storefront(&[]).await;
+    let (mut browser, product) = shopper_with(&sf, 5, 50, "2").await;
+    let name = product["name"].as_str().unwrap().replace('&', "&amp;");
+
+    // The notification stream, through the storefront, with the session cookie.
+    let cookie = format!("bazaar_session={}", browser.cookies["bazaar_session"]);
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/account/notifications/stream", sf.url))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+
+    let page = browser.get("/checkout").await;
+    page.assert_html(
+        StatusCode::OK,
+        &[&name, r#"value="Sam Shopper""#, "Place order"],
+    );
+    crate::helpers::assert_accessible(&page.body);
+    let key = key_of(&page);
+    let placed = browser
+        .post(
+            "/checkout",
+            &form(&key, "4242 4242 4242 4242", "London", "2034"),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);
+    let order_url = placed.location().to_owned();
+    assert!(
+        order_url.starts_with("/orders/") && order_url.ends_with("?placed=1"),
+        "{order_url}"
+    );
+
+    // The same form sent again is the same order.
+    let again = browser
+        .post(
+            "/checkout",
+            &form(&key, "4242 4242 4242 4242", "London", "2034"),
+        )
+        .await;
+    assert_eq!(again.location(), order_url, "a double submit orders once");
+
+    let order = browser.get(&order_url).await;
+    order.assert_html(
+        StatusCode::OK,
+        &[
+            "Thank you! Your order is confirmed.",
+            &name,
+            "Confirmed",
+            "1 Analytical Engine Way",
+        ],
+    );
+    crate::helpers::assert_accessible(&order.body);
+    let orders = browser.get("/orders").await;
+    orders.assert_html(StatusCode::OK, &["1 order", "Confirmed"]);
+
+    // The confirmation arrives on the stream the header's badge listens to.
+    let mut received = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            received.push_str(&String::from_utf8_lossy(&chunk));
+            if received.contains("is confirmed") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(heard, Ok(true), "the stream said: {received}");
+
+    // The cart empties itself once the order is confirmed.
+    eventually("the cart to empty", async || {
+        browser
+            .get("/cart")
+            .await
+            .body
+            .contains("Your cart is empty.")
+            .then_some(())
+    })
+    .await;
+
+    // Unread until looked at.
+    let home = browser.get("/").await;
+    let unread: i64 = home
+        .body
+        .split(r#"data-count=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(unread >= 1, "{unread} unread");
+    let list = browser.get("/account/notifications").await;
+    list.assert_html(StatusCode::OK, &["is confirmed", "notification unread"]);
+    let home = browser.get("/").await;
+    assert!(home.body.contains(r#"data-count="0""#), "read now");
+}
+
+#[tokio::test]
+async fn a_declined_card_is_explained_and_the_cart_kept() {
+    let sf = spawn_storefront(&[]).await;
+    let (mut browser, product) = shopper_with(&sf, 6, 50, "1").await;
+    let name = product["name"].as_str().unwrap().replace('&', "&amp;");
+    for (card, words) in [
+        ("4000000000000002", "Your card was declined."),
+        ("4000000000009995", "declined for insufficient funds"),
+    ] {
+        let page = browser.get("/checkout").await;
+        let key = key_of(&page);
+        let declined = browser
+            .post("/checkout", &form(&key, card, "London", "2034"))
+            .await;
+        declined.assert_html(
+            StatusCode::OK,
+            &[
+                words,
+                "cart has been kept",
+                r#"id="f-card_number-error""#,
+                &name,
+            ],
+        );
+        assert_ne!(key_of(&declined), key, "another try is another request");
+        assert!(
+            !declined.body.contains(card),
+            "the card number is never shown back"
+        );
+    }
+    let cart = browser.get("/cart").await;
+    cart.assert_html(StatusCode::OK, &[&name]);
+}
+
+#[tokio::test]
+async fn short_stock_and_bad_fields_are_shown_where_they_belong() {
+    let sf = spawn_storefront(&[]).await;
+    let (mut browser, product) = shopper_with(&sf, 7, 1, "2").await;
+    let name = product["name"].as_str().unwrap().replace('&', "&amp;");
+
+    let page = browser.get("/checkout").await;
+    let key = key_of(&page);
+    let local = browser
+        .post("/checkout", &form(&key, "4242424242424242", "", "2034"))
+        .await;
+    local.assert_html(
+        StatusCode::OK,
+        &[r#"id="f-city-error""#, "Enter the town or city."],
+    );
+
+    let short = browser
+        .post(
+            "/checkout",
+            &form(&key_of(&local), "4242424242424242", "London", "2034"),
+        )
+        .await;
+    short.assert_html(
+        StatusCode::OK,
+        &[
+            "Some items are out of stock",
+            &format!("{name}: only 1 left"),
+            r#"href="/cart""#,
+        ],
+    );
+
+    // With a quantity there is stock for, a card that expired long ago is refused by
+    // payments, and the form says which field.
+    let id = product["id"].as_str().unwrap();
+    let fewer = browser
+        .post(&format!("/cart/items/{id}"), &[("quantity", "1")])
+        .await;
+    assert_eq!(fewer.location(), "/cart?notice=updated");
+    let page = browser.get("/checkout").await;
+    let expired = browser
+        .post(
+            "/checkout",
+            &form(&key_of(&page), "4242424242424242", "London", "2001"),
+        )
+        .await;
+    expired.assert_html(StatusCode::OK, &[r#"aria-invalid="true""#]);
+    assert!(
+        expired.body.contains(r#"id="f-exp_year-error""#)
+            || expired.body.contains(r#"id="f-exp_month-error""#),
+        "{}",
+        expired.body
+    );
+    assert!(!expired.body.contains("out of stock"));
+}

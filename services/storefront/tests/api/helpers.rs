@@ -1,0 +1,459 @@
+//! Test fixtures: one small real shop for the whole binary (the shared identity, a
+//! catalog with a small seed, inventory, cart, payments, orders and notifications, the
+//! gateway in front; search and recommendations absent), started on a thread of its own;
+//! per test a real storefront on port 0 pointed at it; and a tiny browser (cookies, forms,
+//! no redirects followed) to drive the pages.
+
+pub use identity::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, SERVICE_SECRET};
+use platform::testing::Scratch;
+pub use platform::testing::eventually;
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use std::{collections::BTreeMap, sync::OnceLock, time::Duration};
+
+/// Products in the shared catalog.
+pub const SEED_PRODUCTS: usize = 40;
+/// An address nothing listens on: the services the test shop does not run.
+pub const NOWHERE: &str = "http://127.0.0.1:9";
+
+/// The shared shop: each service's own address.
+pub struct Shop {
+    pub identity: String,
+    pub catalog: String,
+    pub inventory: String,
+    pub admin_token: String,
+    /// Every `<service>_url` of the shop (absent services at [`NOWHERE`]).
+    pub urls: BTreeMap<String, String>,
+}
+
+/// The services the test shop runs (the rest are at [`NOWHERE`]).
+const RUNNING: &[&str] = &[
+    "identity",
+    "catalog",
+    "inventory",
+    "cart",
+    "payments",
+    "orders",
+    "notifications",
+    "gateway",
+    "storefront",
+];
+
+/// One shop for the whole test binary: each test has its own tokio runtime, which would
+/// take a per-test shop down with it, and every start costs a seed.
+pub fn shop() -> &'static Shop {
+    static SHOP: OnceLock<Shop> = OnceLock::new();
+    SHOP.get_or_init(|| {
+        let identity = identity::testing::shared();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("shop".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the shop");
+                rt.block_on(async move {
+                    let scratch = Scratch::new("storefront-shop");
+                    match start_shop(&scratch, &identity.url, &identity.admin_token).await {
+                        Ok(shop) => {
+                            let _ = tx.send(Ok(shop));
+                            std::future::pending::<()>().await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("{e:#}")));
+                        }
+                    }
+                });
+            })
+            .expect("a thread for the shop");
+        match rx.recv() {
+            Ok(Ok(shop)) => shop,
+            Ok(Err(e)) => panic!("the shop did not start: {e}"),
+            Err(_) => panic!("the shop's thread ended before it started"),
+        }
+    })
+}
+
+/// Every service the test shop does not run, at [`NOWHERE`].
+fn absent_services(running: &[&str]) -> Vec<(String, String)> {
+    storefront::ops::SERVICES
+        .iter()
+        .filter(|s| !running.contains(s))
+        .map(|s| (format!("{s}_url"), NOWHERE.to_owned()))
+        .collect()
+}
+
+/// Borrowed pairs, as `Settings::for_tests` takes them.
+fn refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect()
+}
+
+/// Starts a service in the background, its settings built from `overrides`.
+macro_rules! start {
+    ($krate:ident, $name:literal, $overrides:expr) => {{
+        let settings = $krate::Settings::for_tests($name, $overrides)?;
+        let service = $krate::build(settings).await?;
+        tokio::spawn(service.run());
+    }};
+}
+
+async fn start_shop(scratch: &Scratch, identity: &str, admin_token: &str) -> anyhow::Result<Shop> {
+    platform::telemetry::init_for_tests();
+    // Every address is known before anything starts: consumers are told their producers'.
+    let mut listen = BTreeMap::new();
+    let mut urls = BTreeMap::new();
+    for name in RUNNING {
+        match *name {
+            "storefront" => {
+                urls.insert("storefront_url".to_owned(), NOWHERE.to_owned());
+            }
+            "identity" => {
+                urls.insert("identity_url".to_owned(), identity.to_owned());
+            }
+            _ => {
+                let addr = format!("127.0.0.1:{}", free_port());
+                urls.insert(format!("{name}_url"), format!("http://{addr}"));
+                listen.insert(*name, addr);
+            }
+        }
+    }
+    urls.extend(absent_services(RUNNING));
+    let with = |name: &str, own: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = vec![
+            ("listen".into(), listen[name].clone()),
+            ("database_url".into(), scratch.sqlite_url(name)),
+            ("service_secret".into(), SERVICE_SECRET.into()),
+        ];
+        all.extend(urls.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.extend(own.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        all
+    };
+
+    let seed = SEED_PRODUCTS.to_string();
+    start!(
+        catalog,
+        "catalog",
+        &refs(&with("catalog", &[("seed_products", &seed)]))
+    );
+    start!(inventory, "inventory", &refs(&with("inventory", &[])));
+    start!(cart, "cart", &refs(&with("cart", &[])));
+    start!(payments, "payments", &refs(&with("payments", &[])));
+    start!(orders, "orders", &refs(&with("orders", &[])));
+    start!(
+        notifications,
+        "notifications",
+        &refs(&with("notifications", &[]))
+    );
+    let gateway: Vec<(String, String)> = with("gateway", &[])
+        .into_iter()
+        .filter(|(k, _)| k != "database_url")
+        .collect();
+    start!(gateway, "gateway", &refs(&gateway));
+
+    let url = |name: &str| urls[&format!("{name}_url")].clone();
+    Ok(Shop {
+        identity: url("identity"),
+        catalog: url("catalog"),
+        inventory: url("inventory"),
+        admin_token: admin_token.to_owned(),
+        urls,
+    })
+}
+
+/// A port free right now (for a service that must know its own address).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A storefront of the test's own, in front of the shared shop.
+pub struct Storefront {
+    pub url: String,
+}
+
+/// Starts a storefront; `extra` overrides settings (`("supervisor_url", …)`).
+pub async fn spawn_storefront(extra: &[(&str, &str)]) -> Storefront {
+    platform::telemetry::init_for_tests();
+    let shop = shop();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("http://{listen}");
+    let mut overrides: Vec<(&str, &str)> = shop
+        .urls
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    overrides.extend([
+        ("listen", listen.as_str()),
+        ("storefront_url", url.as_str()),
+        ("service_secret", SERVICE_SECRET),
+        ("ops_poll_ms", "200"),
+        ("ops_scrape_ms", "200"),
+    ]);
+    overrides.extend_from_slice(extra);
+    let settings = storefront::Settings::for_tests("storefront", &overrides)
+        .expect("valid storefront settings");
+    let service = storefront::build(settings)
+        .await
+        .expect("the storefront builds");
+    tokio::spawn(service.run());
+    Storefront { url }
+}
+
+/// A gateway of the test's own in front of the shared shop; `extra` overrides settings
+/// (`("recommendations_url", …)`). Returns its URL.
+pub async fn spawn_gateway(extra: &[(&str, &str)]) -> String {
+    let shop = shop();
+    let mut overrides: Vec<(&str, &str)> = vec![("listen", "127.0.0.1:0")];
+    overrides.extend(shop.urls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    overrides.extend_from_slice(extra);
+    let settings =
+        gateway::Settings::for_tests("gateway", &overrides).expect("valid gateway settings");
+    let service = gateway::build(settings).await.expect("the gateway builds");
+    let url = format!("http://{}", service.local_addr());
+    tokio::spawn(service.run());
+    url
+}
+
+/// A catalog product, as its API gives it.
+pub async fn products(per_page: u32) -> Vec<Value> {
+    let body: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/catalog/products?per_page={per_page}",
+            shop().catalog
+        ))
+        .send()
+        .await
+        .expect("the catalog answers")
+        .json()
+        .await
+        .expect("a product page");
+    body["items"].as_array().cloned().expect("items")
+}
+
+/// Sets a product's stock as the administrator, once inventory knows the product.
+pub async fn set_stock(product_id: &str, available: i64) {
+    let shop = shop();
+    let client = reqwest::Client::new();
+    eventually(&format!("inventory to know {product_id}"), async || {
+        let res = client
+            .put(format!("{}/api/inventory/{product_id}", shop.inventory))
+            .bearer_auth(&shop.admin_token)
+            .json(&json!({ "available": available }))
+            .send()
+            .await
+            .ok()?;
+        (res.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
+/// A newly registered customer (named Sam Shopper): email and password.
+pub async fn new_customer() -> (String, String) {
+    let account = identity::testing::shared().register("Sam Shopper").await;
+    (account.email, identity::testing::PASSWORD.to_owned())
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Where a redirect goes.
+    pub fn location(&self) -> &str {
+        self.header("location")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts an HTML page answered `status` containing every snippet.
+    pub fn assert_html(&self, status: StatusCode, snippets: &[&str]) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.header("content-type").starts_with("text/html"),
+            "content type {}",
+            self.header("content-type")
+        );
+        for s in snippets {
+            assert!(
+                self.body.contains(s),
+                "`{s}` is not on the page:\n{}",
+                self.body
+            );
+        }
+    }
+
+    /// Asserts a problem document of `status` naming `field` (if given).
+    pub fn assert_problem(&self, status: StatusCode, field: Option<&str>, case: &str) -> Value {
+        let body = self.json();
+        platform::testing::assert_problem_document(
+            self.status,
+            self.header("content-type"),
+            &body,
+            status,
+            field,
+            case,
+        );
+        body
+    }
+}
+
+/// A browser, as far as the storefront can tell: it keeps cookies and posts forms.
+pub struct Browser {
+    pub base: String,
+    client: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+    /// Every `Set-Cookie` received, as sent.
+    pub set_cookies: Vec<String>,
+}
+
+impl Browser {
+    pub fn new(storefront: &Storefront) -> Self {
+        Self {
+            base: storefront.url.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("a client"),
+            cookies: BTreeMap::new(),
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Sends a request with the cookies; keeps the cookies it sets.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            req = req.header(header::COOKIE, self.cookie_header());
+        }
+        if let Some(fields) = form {
+            let body = serde_urlencoded::to_string(fields).expect("a form");
+            req = req
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("the storefront answers");
+        for value in res.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap_or_default().to_owned();
+            if let Some((name, rest)) = text.split_once('=') {
+                let value = rest.split(';').next().unwrap_or_default();
+                if text.contains("Max-Age=0") || value.is_empty() {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+            self.set_cookies.push(text);
+        }
+        Page {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(Method::POST, path, Some(form), &[]).await
+    }
+
+    /// Signs in through the form; asserts it worked.
+    pub async fn sign_in(&mut self, email: &str, password: &str) {
+        let page = self
+            .post(
+                "/signin",
+                &[("email", email), ("password", password), ("next", "/")],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "signing in: {}",
+            page.body
+        );
+        assert!(
+            self.cookies.contains_key("bazaar_session"),
+            "a session cookie"
+        );
+    }
+}
+
+/// The ids of every `<input>` that is not hidden, and of every `<select>`.
+pub fn field_ids(html: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for tag in ["<input", "<select", "<textarea"] {
+        for (i, _) in html.match_indices(tag) {
+            let rest = &html[i..];
+            let end = rest.find('>').unwrap_or(rest.len());
+            let element = &rest[..end];
+            if element.contains("type=\"hidden\"") {
+                continue;
+            }
+            let id = element
+                .split("id=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("a form field without an id: {element}"));
+            ids.push(id.to_owned());
+        }
+    }
+    ids
+}
+
+/// Asserts every visible form field has a `<label for>`, and the page its landmarks.
+pub fn assert_accessible(html: &str) {
+    for id in field_ids(html) {
+        assert!(
+            html.contains(&format!("for=\"{id}\"")),
+            "the field `{id}` has no label"
+        );
+    }
+    for landmark in [
+        "<header",
+        "<main id=\"main\"",
+        "<nav",
+        "<footer",
+        "lang=\"en\"",
+        "Skip to main content",
+    ] {
+        assert!(html.contains(landmark), "`{landmark}` is missing");
+    }
+}

@@ -1,0 +1,323 @@
+//! The ops console: for administrators only; every service's health checked directly,
+//! outboxes, the event feed, traffic from two scrapes, dead letters through the gateway,
+//! and process control through the supervisor's API (a stand-in here: the real one is
+//! `bazaar up` itself, which the browser tests drive).
+
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Browser, Storefront, eventually, new_customer, shop,
+    spawn_storefront,
+};
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode as AxumStatus},
+    routing::{get, post},
+};
+use platform::auth::Verifier;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+async fn admin(sf: &Storefront) -> Browser {
+    let mut browser = Browser::new(sf);
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser
+}
+
+fn service<'a>(state: &'a Value, name: &str) -> &'a Value {
+    state["services"]
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("{name} is not in {state}"))
+}
+
+#[tokio::test]
+async fn only_administrators_see_the_console() {
+    let sf = spawn_storefront(&[]).await;
+    let mut anonymous = Browser::new(&sf);
+    anonymous.get("/ops/api/state").await.assert_problem(
+        StatusCode::UNAUTHORIZED,
+        None,
+        "anonymous",
+    );
+    let (email, password) = new_customer().await;
+    let mut customer = Browser::new(&sf);
+    customer.sign_in(&email, &password).await;
+    assert_eq!(customer.get("/ops").await.status, StatusCode::FORBIDDEN);
+    customer
+        .get("/ops/api/state")
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, None, "customer");
+    customer
+        .send(Method::POST, "/ops/api/services/catalog/kill", None, &[])
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, None, "a customer killing");
+    let home = customer.get("/").await;
+    assert!(!home.body.contains("Ops console"), "no link for customers");
+}
+
+#[tokio::test]
+async fn the_console_shows_health_backlogs_and_events() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = admin(&sf).await;
+    let page = browser.get("/ops").await;
+    page.assert_html(
+        StatusCode::OK,
+        &[
+            r#"data-service="catalog" data-health="up""#,
+            r#"data-service="identity" data-health="up""#,
+            r#"data-service="storefront" data-health="up""#,
+            r#"data-service="search" data-health="down""#,
+            r#"data-producer="catalog""#,
+            "Process control is unavailable",
+        ],
+    );
+    assert!(
+        !page.body.contains(r#"data-action="kill""#),
+        "no buttons without a supervisor"
+    );
+
+    let state = browser.get("/ops/api/state").await.json();
+    assert_eq!(state["services"].as_array().unwrap().len(), 11);
+    for (name, health) in [
+        ("identity", "up"),
+        ("catalog", "up"),
+        ("inventory", "up"),
+        ("cart", "up"),
+        ("orders", "up"),
+        ("payments", "up"),
+        ("notifications", "up"),
+        ("storefront", "up"),
+        ("search", "down"),
+        ("recommendations", "down"),
+    ] {
+        assert_eq!(service(&state, name)["health"], health, "{name}");
+    }
+    assert_eq!(service(&state, "search")["health_detail"], "not reachable");
+    // The gateway answers; whether it is ready depends on which services it requires.
+    assert_ne!(service(&state, "gateway")["health"], "down");
+    let catalog = state["outboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["service"] == "catalog")
+        .expect("the catalog's outbox");
+    assert!(catalog["head"].as_i64().unwrap() >= 40, "{catalog}");
+    let inventory_reads_catalog = catalog["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["consumer"] == "inventory");
+    assert!(inventory_reads_catalog, "{catalog}");
+    let feed = state["feed"].as_array().unwrap();
+    // The newest events of every producer, newest first (the other tests keep the shop
+    // busy, so which producers are among the newest varies).
+    assert!(!feed.is_empty() && feed.len() <= 40, "{feed:?}");
+    for e in feed {
+        let kind = e["type"].as_str().unwrap();
+        let producer = e["producer"].as_str().unwrap();
+        assert!(kind.starts_with(&format!("bazaar.{producer}.")), "{e}");
+        assert!(
+            e["subject"].is_string() && e["seq"].as_i64().unwrap() > 0,
+            "{e}"
+        );
+    }
+    let times: Vec<&str> = feed.iter().map(|e| e["time"].as_str().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    assert!(feed.len() <= 40);
+    let inventory = state["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["service"] == "inventory")
+        .expect("inventory's dead letters, through the gateway");
+    assert_eq!(inventory["count"], 0);
+    assert_eq!(state["process_control"]["available"], false);
+}
+
+#[tokio::test]
+async fn traffic_is_measured_between_two_scrapes() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = admin(&sf).await;
+    let client = reqwest::Client::new();
+    let catalog = &shop().catalog;
+    let state = eventually("rates for the catalog", async || {
+        for _ in 0..5 {
+            client
+                .get(format!("{catalog}/api/catalog/categories"))
+                .send()
+                .await
+                .ok()?;
+        }
+        let state = browser.get("/ops/api/state").await.json();
+        let c = service(&state, "catalog");
+        (c["requests_per_sec"].as_f64()? > 0.0 && c["p99_ms"].as_f64().is_some()).then_some(state)
+    })
+    .await;
+    let c = service(&state, "catalog");
+    assert!(c["p99_ms"].as_f64().unwrap() < 1000.0, "{c}");
+    assert!(c["error_rate"].as_f64().unwrap() <= 1.0);
+}
+
+/// What the stand-in supervisor was asked: (service, action, caller's role).
+type Calls = Arc<Mutex<Vec<(String, String, Vec<String>)>>>;
+
+#[derive(Clone)]
+struct Fake {
+    verifier: Verifier,
+    calls: Calls,
+}
+
+async fn roles(fake: &Fake, headers: &HeaderMap) -> Option<Vec<String>> {
+    let token = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    fake.verifier.verify(token).await.ok().map(|c| c.roles)
+}
+
+/// A stand-in for `bazaar up`'s control API that checks the caller's token.
+async fn fake_supervisor() -> (String, Calls) {
+    let shop = shop();
+    let fake = Fake {
+        verifier: Verifier::remote(
+            format!("{}/api/identity/.well-known/jwks.json", shop.identity),
+            "bazaar-identity",
+            "bazaar",
+        ),
+        calls: Calls::default(),
+    };
+    let calls = fake.calls.clone();
+    let app = Router::new()
+        .route(
+            "/processes",
+            get(|State(fake): State<Fake>, headers: HeaderMap| async move {
+                match roles(&fake, &headers).await {
+                    Some(r) if r.iter().any(|r| r == "service") => Ok(axum::Json(json!({"processes": [
+                        {"service": "catalog", "pid": 4242, "port": 8082, "state": "running", "starts": 2,
+                         "started_at": "2025-01-01T00:00:00.000Z", "last_exit": "killed by signal 9"},
+                    ]}))),
+                    _ => Err(AxumStatus::UNAUTHORIZED),
+                }
+            }),
+        )
+        .route(
+            "/processes/{service}/{action}",
+            post(
+                |State(fake): State<Fake>, Path((service, action)): Path<(String, String)>, headers: HeaderMap| async move {
+                    let Some(r) = roles(&fake, &headers).await else {
+                        return AxumStatus::UNAUTHORIZED;
+                    };
+                    fake.calls.lock().unwrap().push((service, action, r));
+                    AxumStatus::ACCEPTED
+                },
+            ),
+        )
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+#[tokio::test]
+async fn processes_are_killed_through_the_supervisor_with_a_service_token() {
+    let (supervisor, calls) = fake_supervisor().await;
+    let sf = spawn_storefront(&[("supervisor_url", &supervisor)]).await;
+    let mut browser = admin(&sf).await;
+    let page = browser.get("/ops").await;
+    page.assert_html(
+        StatusCode::OK,
+        &[
+            r#"data-action="kill" data-service="catalog""#,
+            "pid 4242, started 2×",
+        ],
+    );
+    let answer = browser
+        .send(Method::POST, "/ops/api/services/catalog/kill", None, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let state = answer.json();
+    assert_eq!(service(&state, "catalog")["pid"], 4242);
+    assert_eq!(state["process_control"]["available"], true);
+    let restart = browser
+        .send(Method::POST, "/ops/api/services/search/restart", None, &[])
+        .await;
+    assert_eq!(restart.status, StatusCode::OK);
+    let calls = calls.lock().unwrap().clone();
+    let asked: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|(s, a, _)| (s.as_str(), a.as_str()))
+        .collect();
+    assert_eq!(asked, [("catalog", "kill"), ("search", "restart")]);
+    assert!(
+        calls
+            .iter()
+            .all(|(_, _, roles)| roles.contains(&"service".to_owned())),
+        "the storefront presents its service token: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn process_control_without_a_supervisor_is_unavailable() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = admin(&sf).await;
+    let page = browser
+        .send(Method::POST, "/ops/api/services/catalog/kill", None, &[])
+        .await;
+    let body = page.assert_problem(StatusCode::SERVICE_UNAVAILABLE, None, "no supervisor");
+    assert!(
+        body["detail"].as_str().unwrap().contains("bazaar up"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_console_requests_name_the_field() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = admin(&sf).await;
+    let cases = [
+        (
+            "/ops/api/services/nope/kill",
+            "service",
+            "an unknown service",
+        ),
+        (
+            "/ops/api/services/catalog/explode",
+            "action",
+            "an unknown action",
+        ),
+        (
+            "/ops/api/services/..%2Fidentity/kill",
+            "service",
+            "a path in the name",
+        ),
+        (
+            "/ops/api/dead-letters/nope/abc/replay",
+            "service",
+            "replay for an unknown service",
+        ),
+        (
+            "/ops/api/dead-letters/inventory/a%20b/replay",
+            "id",
+            "a malformed dead letter id",
+        ),
+    ];
+    for (path, field, case) in cases {
+        let page = browser.send(Method::POST, path, None, &[]).await;
+        page.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field), case);
+    }
+    let missing = browser
+        .send(
+            Method::POST,
+            "/ops/api/dead-letters/inventory/no-such-letter/replay",
+            None,
+            &[],
+        )
+        .await;
+    missing.assert_problem(StatusCode::NOT_FOUND, None, "an unknown dead letter");
+}

@@ -1,0 +1,554 @@
+//! Browser tests: the whole shop started as a user starts it (`bazaar up`, real processes,
+//! a fresh data directory, free ports), driven through headless Chromium by chromedriver
+//! the way a shopper and an operator drive it. Screenshots of the main pages are saved
+//! under `target/screenshots/`.
+//!
+//! Without `chromedriver` on the PATH the test is skipped with a message, unless
+//! `BAZAAR_TEST_BROWSER=1` (CI) makes its absence a failure.
+
+#[path = "../system/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use helpers::Shop;
+use serde_json::{Value, json};
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The longest any one scenario may take.
+const SCENARIO: Duration = Duration::from_secs(90);
+/// The longest a page may take to show what a step waits for.
+const STEP: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shop_in_a_browser() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let shop = Shop::start();
+    scenario(
+        "a new shopper buys two things",
+        &driver,
+        &shop,
+        shopper_buys,
+    )
+    .await;
+    scenario(
+        "a declined card keeps the cart",
+        &driver,
+        &shop,
+        card_declined,
+    )
+    .await;
+    scenario(
+        "the operator kills and watches catalog",
+        &driver,
+        &shop,
+        ops_console,
+    )
+    .await;
+}
+
+/// Runs one scenario in a fresh browser session, within [`SCENARIO`].
+async fn scenario<F, Fut>(name: &str, driver: &Driver, shop: &Shop, run: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: Future<Output = Client>,
+{
+    eprintln!("scenario: {name}");
+    let started = Instant::now();
+    let client = driver.session().await;
+    let outcome = tokio::time::timeout(SCENARIO, run(client, shop.url.clone())).await;
+    match outcome {
+        Ok(client) => {
+            let _ = client.close().await;
+            eprintln!("scenario: {name}: passed in {:?}", started.elapsed());
+        }
+        Err(_) => panic!(
+            "scenario `{name}` took longer than {SCENARIO:?}; the shop's log:\n{}",
+            shop.log_tail(60)
+        ),
+    }
+}
+
+// ---- The scenarios
+
+async fn shopper_buys(c: Client, base: String) -> Client {
+    let email = register(&c, &base, "Ada Browser").await;
+    screenshot(&c, "home").await;
+    assert!(
+        text(&c, "header").await.contains("Ada Browser"),
+        "{email} is signed in"
+    );
+
+    // Search with a typo in the longest word of a real product's name.
+    let product = first_product(&base).await;
+    let name = product["name"].as_str().unwrap().to_owned();
+    let typo = with_typo(&name);
+    fill(&c, "#q", &typo).await;
+    click(&c, "form.search button[type=submit]").await;
+    let card = wait_for_card(&c, &name).await;
+    card.click().await.expect("the product card opens");
+    wait_for(&c, "#product-title").await;
+    assert_eq!(text(&c, "#product-title").await, name);
+    screenshot(&c, "product").await;
+
+    add_to_cart(&c, 1).await;
+    // A second, different product, from the home page's shelves.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let links = c.find_all(Locator::Css("a.card-link")).await.unwrap();
+    let mut other = None;
+    for link in links {
+        let href = link.attr("href").await.unwrap().unwrap_or_default();
+        if !href.ends_with(product["id"].as_str().unwrap()) {
+            other = Some(href);
+            break;
+        }
+    }
+    c.goto(&format!("{base}{}", other.expect("another product")))
+        .await
+        .unwrap();
+    add_to_cart(&c, 1).await;
+
+    c.goto(&format!("{base}/cart")).await.unwrap();
+    wait_for(&c, "#cart-total").await;
+    let lines = c.find_all(Locator::Css("tr[data-product]")).await.unwrap();
+    assert_eq!(lines.len(), 2, "two products in the cart");
+    screenshot(&c, "cart").await;
+    click(&c, "a.button.primary[href='/checkout']").await;
+
+    wait_for(&c, "#f-card_number").await;
+    fill_checkout(&c, "4242424242424242").await;
+    screenshot(&c, "checkout").await;
+    click(&c, "#place-order").await;
+
+    let placed = wait_for(&c, "#order-placed").await;
+    assert!(placed.text().await.unwrap().contains("confirmed"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/orders/")
+    );
+    screenshot(&c, "order").await;
+
+    // The confirmation arrives as a notification: the badge counts it (with the welcome).
+    eventually(
+        &c,
+        "the badge to count the order's notification",
+        async |c: &Client| {
+            let badge = c.find(Locator::Css("#notification-badge")).await.ok()?;
+            let count: i64 = badge.attr("data-count").await.ok()??.parse().ok()?;
+            (count >= 2 && badge.is_displayed().await.ok()?).then_some(())
+        },
+    )
+    .await;
+    c.goto(&format!("{base}/account/notifications"))
+        .await
+        .unwrap();
+    let list = wait_for(&c, "#notification-list").await;
+    let messages = list.text().await.unwrap();
+    assert!(messages.contains("is confirmed"), "{messages}");
+    c
+}
+
+async fn card_declined(c: Client, base: String) -> Client {
+    register(&c, &base, "Bob Declined").await;
+    let product = first_product(&base).await;
+    c.goto(&format!("{base}/p/{}", product["id"].as_str().unwrap()))
+        .await
+        .unwrap();
+    add_to_cart(&c, 1).await;
+    c.goto(&format!("{base}/checkout")).await.unwrap();
+    wait_for(&c, "#f-card_number").await;
+    fill_checkout(&c, "4000000000000002").await;
+    click(&c, "#place-order").await;
+    let banner = wait_for(&c, "#checkout-banner").await;
+    let said = banner.text().await.unwrap();
+    assert!(said.contains("Your card was declined"), "{said}");
+    assert!(said.contains("cart has been kept"), "{said}");
+    let field = text(&c, "#f-card_number-error").await;
+    assert!(field.contains("declined"), "{field}");
+    screenshot(&c, "checkout-declined").await;
+
+    c.goto(&format!("{base}/cart")).await.unwrap();
+    wait_for(&c, "#cart-total").await;
+    let lines = c.find_all(Locator::Css("tr[data-product]")).await.unwrap();
+    assert_eq!(lines.len(), 1, "the cart is kept");
+    c
+}
+
+async fn ops_console(c: Client, base: String) -> Client {
+    c.goto(&format!("{base}/signin?next=%2Fops")).await.unwrap();
+    fill(&c, "#f-email", helpers::ADMIN_EMAIL).await;
+    fill(&c, "#f-password", helpers::ADMIN_PASSWORD).await;
+    click(&c, "form.stacked button[type=submit]").await;
+    wait_for(&c, "#services-body").await;
+
+    let healthy = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let rows = c.find_all(Locator::Css("#services-body tr")).await.ok()?;
+            let mut states = Vec::new();
+            for row in &rows {
+                states.push(row.attr("data-health").await.ok()??);
+            }
+            (!states.is_empty() && states.iter().all(|s| s == "up")).then_some(())
+        }
+    };
+    eventually(&c, "every service to be up", async |c: &Client| {
+        healthy(c).await
+    })
+    .await;
+    screenshot(&c, "ops").await;
+
+    // Record every health the catalog's row shows, however briefly.
+    c.execute(
+        r#"
+        window.__catalogHealth = [];
+        const body = document.getElementById("services-body");
+        const look = () => {
+          const row = body.querySelector('tr[data-service="catalog"]');
+          const h = row && row.dataset.health;
+          const seen = window.__catalogHealth;
+          if (h && seen[seen.length - 1] !== h) seen.push(h);
+        };
+        look();
+        new MutationObserver(look).observe(body, {subtree: true, childList: true, attributes: true});
+        "#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&c, "button[data-action='kill'][data-service='catalog']").await;
+
+    let seen = |c: &Client| {
+        let c = c.clone();
+        async move {
+            let v = c
+                .execute("return window.__catalogHealth;", vec![])
+                .await
+                .ok()?;
+            Some(
+                v.as_array()?
+                    .iter()
+                    .filter_map(|h| h.as_str().map(str::to_owned))
+                    .collect::<Vec<String>>(),
+            )
+        }
+    };
+    eventually(&c, "catalog to turn red", async |c: &Client| {
+        seen(c)
+            .await
+            .filter(|s| s.iter().any(|h| h == "down"))
+            .map(|_| ())
+    })
+    .await;
+    let row = "#services-body tr[data-service='catalog']";
+    eventually(&c, "catalog to come back green", async |c: &Client| {
+        let h = c
+            .find(Locator::Css(row))
+            .await
+            .ok()?
+            .attr("data-health")
+            .await
+            .ok()??;
+        (h == "up").then_some(())
+    })
+    .await;
+    let history = seen(&c).await.unwrap_or_default();
+    let down = history.iter().position(|h| h == "down").unwrap();
+    assert!(
+        history[down..].iter().any(|h| h == "up"),
+        "red, then green: {history:?}"
+    );
+    let process = text(&c, &format!("{row} td:nth-of-type(2)")).await;
+    assert!(
+        process.contains("started 2×"),
+        "the supervisor restarted it: {process}"
+    );
+    screenshot(&c, "ops-recovered").await;
+    c
+}
+
+// ---- Steps
+
+async fn register(c: &Client, base: &str, name: &str) -> String {
+    let email = format!("browser-{}@example.com", helpers::unique());
+    c.goto(&format!("{base}/register")).await.unwrap();
+    fill(c, "#f-name", name).await;
+    fill(c, "#f-email", &email).await;
+    fill(c, "#f-password", "a-long-and-varied-passphrase").await;
+    click(c, "form.stacked button[type=submit]").await;
+    wait_for(c, "#notification-badge").await;
+    email
+}
+
+async fn add_to_cart(c: &Client, quantity: u32) {
+    let field = wait_for(c, "#f-quantity").await;
+    field.clear().await.unwrap();
+    field.send_keys(&quantity.to_string()).await.unwrap();
+    click(c, "form.add-to-cart button[type=submit]").await;
+    let notice = wait_for(c, ".notice-success").await;
+    let said = notice.text().await.unwrap();
+    assert!(said.contains(&format!("Added {quantity}")), "{said}");
+}
+
+async fn fill_checkout(c: &Client, card: &str) {
+    let year = (chrono_year() + 3).to_string();
+    for (field, value) in [
+        ("#f-line1", "1 Analytical Engine Way"),
+        ("#f-city", "London"),
+        ("#f-postal_code", "N1 9GU"),
+        ("#f-country", "GB"),
+        ("#f-card_number", card),
+        ("#f-exp_month", "12"),
+        ("#f-exp_year", year.as_str()),
+        ("#f-cvc", "123"),
+    ] {
+        fill(c, field, value).await;
+    }
+}
+
+/// The current year, from the system clock.
+fn chrono_year() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    1970 + secs / 31_556_952
+}
+
+/// The first product of the catalog, through the gateway.
+async fn first_product(base: &str) -> Value {
+    let page: Value = reqwest::get(format!("{base}/api/catalog/products?per_page=1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"][0].clone()
+}
+
+/// A name with one letter dropped from its longest plain word (one typo).
+fn with_typo(name: &str) -> String {
+    let longest = name
+        .split_whitespace()
+        .filter(|w| w.chars().all(char::is_alphabetic))
+        .max_by_key(|w| w.chars().count())
+        .unwrap_or(name);
+    let mut typo: String = longest.chars().take(2).collect();
+    typo.extend(longest.chars().skip(3));
+    name.replacen(longest, &typo, 1)
+}
+
+async fn wait_for_card(c: &Client, name: &str) -> Element {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Ok(cards) = c.find_all(Locator::Css("a.card-link")).await {
+            for card in cards {
+                if card.text().await.map(|t| t.trim() == name).unwrap_or(false) {
+                    return card;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{name}` is not among the search results:\n{}",
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_for(c: &Client, css: &str) -> Element {
+    match c.wait().at_most(STEP).for_element(Locator::Css(css)).await {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "`{css}` did not appear ({e}) on {}:\n{}",
+            c.current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            c.source().await.unwrap_or_default()
+        ),
+    }
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let field = wait_for(c, css).await;
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    wait_for(c, css).await.click().await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    wait_for(c, css).await.text().await.unwrap()
+}
+
+/// Looks every 100 ms, for up to a minute, until `check` finds what it looks for.
+async fn eventually<T>(
+    c: &Client,
+    what: &str,
+    mut check: impl AsyncFnMut(&Client) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = check(c).await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    let png = c.screenshot().await.expect("a screenshot");
+    std::fs::create_dir_all(&dir).expect("the screenshot directory");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is written");
+}
+
+// ---- chromedriver
+
+/// A running chromedriver, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    profiles: PathBuf,
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port, or `None` (the test is skipped) when it is not
+    /// installed and `BAZAAR_TEST_BROWSER` is not `1`.
+    fn start() -> Option<Driver> {
+        let Some(binary) = on_path("chromedriver") else {
+            if std::env::var("BAZAAR_TEST_BROWSER").as_deref() == Ok("1") {
+                panic!("BAZAAR_TEST_BROWSER=1 but chromedriver is not on the PATH");
+            }
+            eprintln!(
+                "skipped: chromedriver is not on the PATH (set BAZAAR_TEST_BROWSER=1 to require it)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = format!("{url}/status");
+        loop {
+            let ready = reqwest_blocking::ready(&status);
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromedriver did not answer at {status} within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profiles = std::env::temp_dir().join(format!("bazaar-browser-{}", helpers::unique()));
+        Some(Driver {
+            child,
+            url,
+            profiles,
+        })
+    }
+
+    /// A new browser session with a fresh profile.
+    async fn session(&self) -> Client {
+        let profile = self.profiles.join(helpers::unique());
+        std::fs::create_dir_all(&profile).expect("a profile directory");
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-quic",
+                    format!("--user-data-dir={}", profile.display()),
+                    "--window-size=1280,900"
+                ]
+            }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A failed scenario leaves its browser open: stop it with its driver.
+        for (pid, _) in helpers::children_of(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profiles);
+    }
+}
+
+/// The path of `program` if it is on the PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A tiny blocking readiness probe (chromedriver starts before any runtime work).
+mod reqwest_blocking {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// Whether `GET url` answers 200 (plain HTTP on 127.0.0.1 only).
+    pub fn ready(url: &str) -> bool {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let Ok(mut stream) = TcpStream::connect(host) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut head = [0u8; 16];
+        let Ok(n) = stream.read(&mut head) else {
+            return false;
+        };
+        head[..n].starts_with(b"HTTP/1.1 200") || head[..n].starts_with(b"HTTP/1.0 200")
+    }
+}
