@@ -97,6 +97,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         std::process::id().to_string(),
     ));
     env.push(("BAZAAR_BROKER".into(), args.broker.clone()));
+    // State that is not in a database lives in the data directory too, whatever the
+    // database: two shops on one machine must never share a search index.
+    env.push((
+        "BAZAAR_INDEX_DIR".into(),
+        data_dir.join("search-index").display().to_string(),
+    ));
     // The services' shared secret for service tokens: random per run unless given.
     if std::env::var("BAZAAR_SERVICE_SECRET").map_or(true, |s| s.is_empty()) {
         let secret = format!(

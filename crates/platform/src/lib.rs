@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod service;
 pub mod shutdown;

@@ -14,6 +14,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::IntoResponse,
 };
+use platform::openapi::BearerAuth;
 use platform::{
     FieldError, Problem,
     auth::{Admin, Verifier},
@@ -21,10 +22,7 @@ use platform::{
     service::location,
 };
 use serde::{Deserialize, Serialize, de::IgnoredAny};
-use utoipa::{
-    IntoParams, Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
@@ -62,23 +60,6 @@ impl FromRef<AppState> for Store {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The catalog's routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {

@@ -10,11 +10,9 @@ mod users;
 use crate::{keys::Keys, password::Hasher, store::Store};
 use axum::{Router, extract::FromRef};
 use platform::auth::Verifier;
+use platform::openapi::BearerAuth;
 use std::sync::Arc;
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 /// What every handler shares.
@@ -35,9 +33,6 @@ impl FromRef<AppState> for Verifier {
     }
 }
 
-/// The name of the bearer-token security scheme in the OpenAPI document.
-const BEARER: &str = "bearer";
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -57,23 +52,6 @@ const BEARER: &str = "bearer";
     )
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The service's routes with their state, and the OpenAPI document describing them.
 pub(crate) fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {

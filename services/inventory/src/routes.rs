@@ -15,16 +15,14 @@ use axum::{
     extract::{FromRef, Path, State},
     http::HeaderMap,
 };
+use platform::openapi::BearerAuth;
 use platform::{
     Problem,
     auth::{Admin, Verifier},
     extract::{Json, Query},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{
-    IntoParams, Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
@@ -76,23 +74,6 @@ impl FromRef<AppState> for Store {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// Inventory's routes and their OpenAPI document. The dead-letter routes are served by
 /// `events::admin::routes`; only their documentation is here.

@@ -15,6 +15,7 @@ use axum::{
         sse::{KeepAlive, Sse},
     },
 };
+use platform::openapi::BearerAuth;
 use platform::{
     Problem,
     auth::{User, Verifier},
@@ -24,10 +25,7 @@ use platform::{
 use serde::Deserialize;
 use std::time::Duration;
 use tokio::sync::watch;
-use utoipa::{
-    IntoParams, Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
@@ -73,23 +71,6 @@ impl FromRef<AppState> for Store {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// Notifications' routes and their OpenAPI document. The dead-letter routes are served
 /// by `events::admin::routes`.

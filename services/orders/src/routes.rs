@@ -17,16 +17,14 @@ use axum::{
     http::{HeaderMap, header},
 };
 use events::now_rfc3339;
+use platform::openapi::BearerAuth;
 use platform::{
     FieldError, Problem,
     auth::{User, Verifier},
     extract::{Json, Query},
 };
 use serde::Deserialize;
-use utoipa::{
-    IntoParams, Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
@@ -67,23 +65,6 @@ impl FromRef<AppState> for Verifier {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// Orders' routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {

@@ -16,6 +16,7 @@ use axum::{
     extract::{FromRef, Path, State},
     http::HeaderMap,
 };
+use platform::openapi::BearerAuth;
 use platform::{
     FieldError, Problem,
     auth::{Admin, ServiceCaller, Verifier},
@@ -24,10 +25,7 @@ use platform::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use utoipa::{
-    IntoParams, Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The path authorisations are created at; part of every request's fingerprint.
@@ -80,23 +78,6 @@ impl FromRef<AppState> for Verifier {
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// Payments' routes and their OpenAPI document.
 pub fn router(state: AppState) -> OpenApiRouter {
