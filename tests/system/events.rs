@@ -289,5 +289,7 @@ async fn ten_thousand_events_with_random_kills_are_each_handled_once(shape: Shap
     }
     inventory.close().await;
     assert!(kills >= 2, "the test killed processes mid-stream ({kills})");
-    assert_each_created_event_applied_once(&shop, expected, Duration::from_secs(180)).await;
+    // Generous: in the production shape four services each apply the 10,000 events on
+    // PostgreSQL, on a machine that runs other shops' tests at the same time.
+    assert_each_created_event_applied_once(&shop, expected, Duration::from_secs(420)).await;
 }

@@ -58,6 +58,12 @@ struct Rig {
 }
 
 async fn rig(broker: Broker) -> Rig {
+    // Queues exist before anything is published, as `bazaar up` arranges.
+    if let Broker::Amqp { url, namespace } = &broker {
+        events::amqp::declare_topology(url, namespace, &[("benchconsumer", vec![KIND])])
+            .await
+            .unwrap();
+    }
     let dir = std::env::temp_dir().join(format!("bazaar-bench-{}", uuid::Uuid::new_v4()));
     let settings = Settings::<NoSettings>::for_tests(
         "bench",

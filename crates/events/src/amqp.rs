@@ -4,9 +4,11 @@
 //! a topic exchange `bazaar.events` (routing key = event type); per consuming service a
 //! quorum queue `bazaar.<service>` bound to each type it subscribes to, dead-lettering
 //! into the fanout exchange `bazaar.dead` and its queue `bazaar.<service>.dead`.
-//! Producers publish persistent, mandatory messages with publisher confirms; an
-//! unroutable message counts as not delivered, so an event is never dropped for want of a
-//! queue. Consumers ack only after the inbox transaction commits.
+//! Producers publish persistent, mandatory messages with publisher confirms. Queues are
+//! declared before anything is published (`bazaar up` declares every consumer's; each
+//! consumer declares its own at start), so an unroutable message means no service
+//! subscribes to its type: it is marked done and stays readable in the producer's outbox
+//! log. Consumers ack only after the inbox transaction commits.
 
 use crate::consumer::{Consumer, Outcome};
 use crate::envelope::Event;
@@ -221,16 +223,24 @@ impl Publisher {
     }
 }
 
-/// Waits for the broker's confirm of one publish: `Ok` only for an ack of a routed message.
-pub async fn await_confirm(confirm: PublisherConfirm) -> anyhow::Result<()> {
+/// Where a confirmed message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed {
+    /// Stored in every queue bound for its type.
+    ToQueues,
+    /// Accepted, but no queue is bound for its type (returned as unroutable).
+    Nowhere,
+}
+
+/// Waits for the broker's confirm of one publish: `Ok` for an ack (saying whether any
+/// queue took the message), an error for a nack, a timeout or a lost channel.
+pub async fn await_confirm(confirm: PublisherConfirm) -> anyhow::Result<Routed> {
     let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
         .await
         .map_err(|_| anyhow!("the broker did not confirm within {CONFIRM_TIMEOUT:?}"))??;
     match confirmation {
-        Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(anyhow!(
-            "no queue is bound for this event type yet (message returned)"
-        )),
+        Confirmation::Ack(None) => Ok(Routed::ToQueues),
+        Confirmation::Ack(Some(_)) => Ok(Routed::Nowhere),
         Confirmation::Nack(_) => Err(anyhow!("the broker refused the message (nack)")),
         Confirmation::NotRequested => Err(anyhow!("publisher confirms are not enabled")),
     }

@@ -183,12 +183,22 @@ impl Producer {
         let mut broken: Option<anyhow::Error> = None;
         for (seq, subject, attempts, confirm) in in_flight {
             match amqp::await_confirm(confirm).await {
-                Ok(()) => {
-                    sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE seq = $2")
-                        .bind(now_rfc3339())
-                        .bind(seq)
-                        .execute(self.inner.db.pool())
-                        .await?;
+                Ok(routed) => {
+                    // An event no queue is bound for has no subscriber to wait for: it is
+                    // done, noted as unrouted, and stays in the outbox log for any
+                    // consumer added later to read.
+                    let note = match routed {
+                        amqp::Routed::ToQueues => None,
+                        amqp::Routed::Nowhere => Some("unrouted: no queue is bound for this type"),
+                    };
+                    sqlx::query(
+                        "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = $2 WHERE seq = $3",
+                    )
+                    .bind(now_rfc3339())
+                    .bind(note)
+                    .bind(seq)
+                    .execute(self.inner.db.pool())
+                    .await?;
                     delivered += 1;
                 }
                 Err(e) => {

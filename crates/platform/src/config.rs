@@ -83,8 +83,7 @@ impl CommonSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: format!("sqlite://data/{service}.db"),
-            // lapin warns about every returned message; the relay handles returns itself.
-            log: "info,sqlx=warn,lapin::returned_messages=error".into(),
+            log: "info,sqlx=warn".into(),
             log_format: LogFormat::Text,
             body_limit_bytes: 256 * 1024,
             request_timeout_ms: 15_000,

@@ -19,7 +19,14 @@ pub enum LogFormat {
 ///
 /// Safe to call more than once: later calls are ignored, which is what tests need.
 pub fn init(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // lapin logs every message the broker returns, body and all, at WARN; the relay
+    // handles returns itself. Kept quiet unless the filter names lapin.
+    let filter = if filter.contains("lapin") {
+        filter.to_owned()
+    } else {
+        format!("{filter},lapin::returned_messages=error")
+    };
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -45,8 +45,12 @@ async fn events_flow_through_rabbitmq_exactly_once_and_survive_a_cut_connection(
     };
 
     let dir = scratch();
+    // The consumer's queue is declared before anything is published (as `bazaar up`
+    // does), so events recorded before the consumer ever started wait in it.
+    events::amqp::declare_topology(&url, &ns, &[("one", vec![CREATED])])
+        .await
+        .unwrap();
     let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
-    // Events recorded before the consumer ever started wait (unroutable = not delivered).
     producer.produce(20, CREATED, data).await;
     let db = consumer_db(&dir, "consumer").await;
     let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
@@ -103,6 +107,9 @@ async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
         url: url.clone(),
         namespace: ns.clone(),
     };
+    events::amqp::declare_topology(&url, &ns, &[("one", vec![CREATED])])
+        .await
+        .unwrap();
     let dir = scratch();
     let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
     let db = consumer_db(&dir, "consumer").await;
