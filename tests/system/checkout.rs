@@ -22,14 +22,7 @@ fn checkout_body(card: &str) -> Value {
 
 /// An admin-created product with `stock` units, already known to cart and inventory.
 async fn stocked_product(shop: &Shop, admin: &str, stock: u32) -> String {
-    let category = shop
-        .get("/api/catalog/categories")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["items"][0]["id"]
+    let category = shop.json("/api/catalog/categories", None).await["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -157,13 +150,8 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
         ..Options::default()
     });
     let products: Value = shop
-        .get("/api/catalog/products?per_page=3&sort=price_asc")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json("/api/catalog/products?per_page=3&sort=price_asc", None)
+        .await;
     let a = products["items"][0]["id"].as_str().unwrap().to_owned();
     let b = products["items"][1]["id"].as_str().unwrap().to_owned();
 
@@ -219,15 +207,7 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
     );
 
     let id = order["id"].as_str().unwrap();
-    let fetched: Value = shop
-        .get(&format!("/api/orders/{id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = shop.json(&format!("/api/orders/{id}"), Some(&token)).await;
     assert_eq!(fetched["status"], "confirmed");
     // Another user sees nothing of it.
     let other = shop.customer_token().await;
@@ -243,15 +223,7 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
     // The cart empties itself from the confirmation.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let cart: Value = shop
-            .get("/api/cart")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cart: Value = shop.json("/api/cart", Some(&token)).await;
         if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
             break;
         }
@@ -279,26 +251,12 @@ async fn a_declined_card_changes_nothing_but_says_so(shape: Shape) {
     assert_eq!(s["available"], 5, "stock is back: {s}");
     assert_eq!(s["reserved"], 0);
     let summary: Value = shop
-        .get("/api/payments/ledger/summary")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json("/api/payments/ledger/summary", Some(&admin))
+        .await;
     assert_eq!(summary["captured_cents"], 0, "{summary}");
     wait_for_notification(&shop, &token, "declined", Duration::from_secs(20)).await;
     // The cart is kept for another try.
-    let cart: Value = shop
-        .get("/api/cart")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cart: Value = shop.json("/api/cart", Some(&token)).await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 1);
 }
 
@@ -385,25 +343,11 @@ async fn the_same_checkout_five_times_at_once_is_one_order_and_one_charge(shape:
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "one order: {ids:?}");
-    let orders: Value = shop
-        .get("/api/orders")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders: Value = shop.json("/api/orders", Some(&token)).await;
     assert_eq!(orders["total"], 1);
     let summary: Value = shop
-        .get("/api/payments/ledger/summary")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json("/api/payments/ledger/summary", Some(&admin))
+        .await;
     assert_eq!(
         summary["captured_cents"],
         3 * 3500,
@@ -435,15 +379,7 @@ async fn checkouts_succeed_while_notifications_is_down_and_the_messages_arrive_l
         }
         // Wait for the cart to empty before the next round.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while shop
-            .get("/api/cart")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["items"]
+        while shop.json("/api/cart", Some(&token)).await["items"]
             .as_array()
             .is_some_and(|i| !i.is_empty())
         {
@@ -568,14 +504,8 @@ async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(sha
     .try_get(0)
     .unwrap();
     let summary: Value = shop
-        .get("/api/payments/ledger/summary")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json("/api/payments/ledger/summary", Some(&admin))
+        .await;
     let captured = summary["captured_cents"].as_i64().unwrap()
         - summary["refunded_cents"].as_i64().unwrap_or(0);
     assert_eq!(

@@ -105,14 +105,7 @@ async fn catalog_events_reach_inventory(shape: Shape) {
 
     // A new product is in stock within a moment of its creation; a deleted one is marked.
     let admin = shop.admin_token().await;
-    let category = shop
-        .get("/api/catalog/categories")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["items"][0]["id"]
+    let category = shop.json("/api/catalog/categories", None).await["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -224,14 +217,7 @@ async fn the_broker_going_away_while_events_are_produced_loses_nothing() {
 
     proxy.cut();
     let admin = shop.admin_token().await;
-    let category = shop
-        .get("/api/catalog/categories")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["items"][0]["id"]
+    let category = shop.json("/api/catalog/categories", None).await["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();

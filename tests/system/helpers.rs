@@ -260,6 +260,15 @@ impl Shop {
         log[log.len().saturating_sub(n)..].join("\n")
     }
 
+    /// `GET path` as JSON (whatever the status), with a bearer token when given.
+    pub async fn json(&self, path: &str, token: Option<&str>) -> Value {
+        let mut req = self.get(path);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}{path}", self.url))
     }

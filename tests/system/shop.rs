@@ -28,15 +28,7 @@ async fn register_login_and_me_through_the_gateway(shape: Shape) {
         "the gateway adds a request id"
     );
     let token = shop.login(&email, "a long enough secret").await;
-    let me: Value = shop
-        .get("/api/identity/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = shop.json("/api/identity/me", Some(&token)).await;
     assert_eq!(me["email"], email);
     assert_eq!(me["roles"], json!(["customer"]));
 
@@ -58,39 +50,18 @@ async fn browse_and_filter_the_seeded_catalog(shape: Shape) {
         shape,
         ..Options::default()
     });
-    let cats: Value = shop
-        .get("/api/catalog/categories")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cats: Value = shop.json("/api/catalog/categories", None).await;
     let cats = cats["items"].as_array().unwrap();
     assert!(cats.len() >= 10, "{} categories", cats.len());
 
-    let all: Value = shop
-        .get("/api/catalog/products?per_page=5")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = shop.json("/api/catalog/products?per_page=5", None).await;
     assert!(all["total"].as_u64().unwrap() >= 500, "{}", all["total"]);
     assert_eq!(all["items"].as_array().unwrap().len(), 5);
 
     let category = cats[0]["id"].as_str().unwrap();
-    let filtered: Value = shop
-        .get(&format!(
+    let filtered: Value = shop.json(&format!(
             "/api/catalog/products?category={category}&min_price=1000&max_price=20000&per_page=100"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ), None).await;
     for item in filtered["items"].as_array().unwrap() {
         assert_eq!(item["category"], category);
         let price = item["price_cents"].as_i64().unwrap();
@@ -100,13 +71,8 @@ async fn browse_and_filter_the_seeded_catalog(shape: Shape) {
 
     let id = all["items"][0]["id"].as_str().unwrap();
     let one: Value = shop
-        .get(&format!("/api/catalog/products/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&format!("/api/catalog/products/{id}"), None)
+        .await;
     assert_eq!(one["id"], id);
 
     let r = shop
@@ -142,14 +108,7 @@ async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
     });
     let admin = shop.admin_token().await;
     let customer = shop.customer_token().await;
-    let cats: Value = shop
-        .get("/api/catalog/categories")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cats: Value = shop.json("/api/catalog/categories", None).await;
     let category = cats["items"][0]["id"].as_str().unwrap().to_owned();
     let product = json!({
         "sku": "SYS-0001",
@@ -185,13 +144,8 @@ async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
     let created: Value = r.json().await.unwrap();
     let id = created["id"].as_str().unwrap();
     let fetched: Value = shop
-        .get(&format!("/api/catalog/products/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&format!("/api/catalog/products/{id}"), None)
+        .await;
     assert_eq!(fetched["name"], "Test Pattern Mug");
     assert_eq!(fetched["price_cents"], 1299);
     let r = shop
@@ -252,14 +206,7 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape)
             assert_eq!(names, expected, "a database per service on the server");
         }
     }
-    let health: Value = shop
-        .get("/health/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = shop.json("/health/ready", None).await;
     assert_eq!(health["status"], "ready", "{health}");
     for service in SERVICES.iter().filter(|s| **s != "gateway") {
         assert_eq!(health["checks"][service], "ok", "{service}: {health}");
