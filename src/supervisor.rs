@@ -4,9 +4,11 @@
 
 use crate::{UpArgs, control, serve::SERVICES};
 use anyhow::{Context, bail};
+use command_fds::{CommandFdExt, FdMapping};
 use nix::{sys::signal, unistd::Pid};
 use platform::{config::default_port, shutdown::Shutdown};
 use std::{
+    collections::HashMap,
     io::IsTerminal,
     net::TcpListener,
     path::{Path, PathBuf},
@@ -81,7 +83,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
-    let plans = plan(&args, &data_dir)?;
+    // Every service's listening socket is bound here, before anything starts, and handed
+    // to its process: no port is ever free between being chosen and being served, so two
+    // services (or two shops) can never end up on one port.
+    let (plans, mut sockets) = plan(&args, &data_dir)?;
     let exe = std::env::current_exe().context("could not find the bazaar executable")?;
     let mut env: Vec<(String, String)> = plans
         .iter()
@@ -171,7 +176,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 .find(|p| p.service == name)
                 .map(|p| p.status.clone())
                 .context("every service has a status")?;
-            let keeper = spawn_keeper(exe.clone(), plan, env.clone(), colour, status);
+            let socket = sockets.remove(name);
+            let keeper = spawn_keeper(exe.clone(), plan, socket, env.clone(), colour, status);
             waiting.push((keeper.plan.clone(), keeper.status.clone()));
             keepers.push(keeper);
         }
@@ -243,29 +249,29 @@ async fn declare_broker_topology(broker: &str) -> anyhow::Result<()> {
         })
 }
 
-/// Decides each service's port and database.
-fn plan(args: &UpArgs, data_dir: &Path) -> anyhow::Result<Vec<Plan>> {
+/// Decides each service's port and database, and binds each service's listening socket.
+fn plan(
+    args: &UpArgs,
+    data_dir: &Path,
+) -> anyhow::Result<(Vec<Plan>, HashMap<&'static str, TcpListener>)> {
     let mut plans = Vec::new();
+    let mut sockets = HashMap::new();
     for name in SERVICES.iter().copied() {
-        let port = if name == "gateway" {
-            if args.port == 0 {
-                free_port(0)?
-            } else {
-                free_port(args.port).with_context(|| {
-                    format!(
-                        "port {} is in use: stop what uses it or pass --port",
-                        args.port
-                    )
-                })?
-            }
+        let socket = if name == "gateway" {
+            listen(args.port).with_context(|| {
+                format!(
+                    "port {} is in use: stop what uses it or pass --port",
+                    args.port
+                )
+            })?
         } else if args.port == 0 {
-            free_port(0)?
+            listen(0)?
         } else {
             let offset = default_port(name).unwrap_or(8080).saturating_sub(8080);
             args.port
                 .checked_add(offset)
-                .and_then(|p| free_port(p).ok())
-                .map_or_else(|| free_port(0), Ok)?
+                .and_then(|p| listen(p).ok())
+                .map_or_else(|| listen(0), Ok)?
         };
         let database_url = match &args.database {
             Some(server) => postgres_database(server, name)?,
@@ -273,17 +279,21 @@ fn plan(args: &UpArgs, data_dir: &Path) -> anyhow::Result<Vec<Plan>> {
         };
         plans.push(Plan {
             name,
-            port,
+            port: socket.local_addr()?.port(),
             database_url,
         });
+        sockets.insert(name, socket);
     }
-    Ok(plans)
+    Ok((plans, sockets))
 }
 
-/// Checks that `port` on 127.0.0.1 is free (0: finds a free one) and returns it.
-fn free_port(port: u16) -> std::io::Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
-    Ok(listener.local_addr()?.port())
+/// A listening socket on 127.0.0.1:`port` (0: a free port), with the backlog a service
+/// binding its own would have.
+fn listen(port: u16) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind((std::net::Ipv4Addr::LOCALHOST, port).into())?;
+    socket.listen(1024)?.into_std()
 }
 
 /// The URL of service `name`'s own database on a PostgreSQL server: the server URL's
@@ -307,6 +317,7 @@ fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
 fn spawn_keeper(
     exe: PathBuf,
     plan: Plan,
+    socket: Option<TcpListener>,
     env: Arc<Vec<(String, String)>>,
     colour: bool,
     status: Arc<Mutex<Status>>,
@@ -315,6 +326,7 @@ fn spawn_keeper(
     let task = tokio::spawn(keep(
         exe,
         plan.clone(),
+        socket,
         env,
         colour,
         status.clone(),
@@ -330,9 +342,14 @@ fn spawn_keeper(
 
 /// Keeps one service running until `stop`: starts it, waits for it to exit, and starts it
 /// again after a backoff that grows while it keeps crashing.
+///
+/// The first process gets the socket bound at planning; a restarted one gets the same
+/// port bound anew. The process holds the only copy, so while it is down its port refuses
+/// connections and callers fail fast instead of waiting on a backlog nobody accepts.
 async fn keep(
     exe: PathBuf,
     plan: Plan,
+    mut socket: Option<TcpListener>,
     env: Arc<Vec<(String, String)>>,
     colour: bool,
     status: Arc<Mutex<Status>>,
@@ -341,7 +358,13 @@ async fn keep(
     let mut backoff = Duration::from_millis(200);
     loop {
         let spawned_at = Instant::now();
-        let mut child = match start(&exe, &plan, &env, colour) {
+        let started = match socket.take() {
+            Some(s) => Ok(s),
+            None => listen(plan.port)
+                .with_context(|| format!("could not listen on 127.0.0.1:{}", plan.port)),
+        }
+        .and_then(|s| start(&exe, &plan, s, &env, colour));
+        let mut child = match started {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("bazaar: could not start {}: {e:#}", plan.name);
@@ -403,12 +426,25 @@ async fn keep(
     }
 }
 
-fn start(exe: &Path, plan: &Plan, env: &[(String, String)], colour: bool) -> anyhow::Result<Child> {
+/// The file descriptor a service finds its listening socket on, as in systemd's socket
+/// activation protocol (`LISTEN_FDS`), which `bazaar serve` understands.
+const LISTEN_FD: i32 = 3;
+
+fn start(
+    exe: &Path,
+    plan: &Plan,
+    socket: TcpListener,
+    env: &[(String, String)],
+    colour: bool,
+) -> anyhow::Result<Child> {
     let mut cmd = Command::new(exe);
     cmd.arg("serve")
         .arg(plan.name)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("BAZAAR_LISTEN", format!("127.0.0.1:{}", plan.port))
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
         .env("BAZAAR_DATABASE_URL", &plan.database_url)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -417,6 +453,13 @@ fn start(exe: &Path, plan: &Plan, env: &[(String, String)], colour: bool) -> any
         // then stops the services in order.
         .process_group(0)
         .kill_on_drop(true);
+    // The command owns the socket from here and closes our copy when it is dropped,
+    // right after the spawn: the service's process holds the only one.
+    cmd.fd_mappings(vec![FdMapping {
+        parent_fd: socket.into(),
+        child_fd: LISTEN_FD,
+    }])
+    .context("could not hand the listening socket over")?;
     let mut child = cmd.spawn()?;
     let prefix = if colour {
         format!("\x1b[{}m{:>9} |\x1b[0m ", colour_of(plan.name), plan.name)
@@ -473,7 +516,17 @@ async fn wait_ready(
         if let Ok(r) = http.get(&url).send().await
             && r.status().is_success()
         {
-            return Ok(());
+            // Ready, and the service meant: anything else on its port is a bug.
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            if body["service"] == plan.name {
+                return Ok(());
+            }
+            bail!(
+                "127.0.0.1:{} answers as {} instead of {}",
+                plan.port,
+                body["service"],
+                plan.name
+            );
         }
         {
             let s = status
@@ -522,5 +575,35 @@ mod tests {
         let mut expected = SERVICES.to_vec();
         expected.sort_unstable();
         assert_eq!(all, expected);
+    }
+
+    #[tokio::test]
+    async fn every_service_gets_its_own_bound_port_and_a_taken_gateway_port_is_refused() {
+        let dir = std::env::temp_dir();
+        let args = UpArgs {
+            port: 0,
+            data_dir: dir.clone(),
+            database: None,
+            broker: "embedded".into(),
+        };
+        let (plans, sockets) = plan(&args, &dir).unwrap();
+        assert_eq!(plans.len(), SERVICES.len());
+        let mut ports: Vec<u16> = plans.iter().map(|p| p.port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), SERVICES.len(), "no two services share a port");
+        for p in &plans {
+            let socket = &sockets[p.name];
+            assert_eq!(socket.local_addr().unwrap().port(), p.port, "{}", p.name);
+            // Held from planning on: nothing else can take it before the service starts.
+            assert!(listen(p.port).is_err(), "{}'s port is still bound", p.name);
+        }
+        let gateway = plans.iter().find(|p| p.name == "gateway").unwrap().port;
+        let taken = UpArgs {
+            port: gateway,
+            ..args
+        };
+        let err = plan(&taken, &dir).unwrap_err();
+        assert!(format!("{err:#}").contains("in use"), "{err:#}");
     }
 }

@@ -257,16 +257,23 @@ impl ServiceBuilder {
         &self.metrics
     }
 
-    /// Binds the listener and assembles the router.
+    /// Binds the listener (or takes the one handed down, see [`inherited_listener`]) and
+    /// assembles the router.
     pub async fn bind(self) -> anyhow::Result<Service> {
-        let listener = TcpListener::bind(self.settings.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen))?;
+        let listener = match inherited_listener()? {
+            Some(l) => l,
+            None => TcpListener::bind(self.settings.listen).await.map_err(|e| {
+                anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen)
+            })?,
+        };
         let openapi = self.openapi.map(Arc::new);
-        let checks = Arc::new(self.checks);
+        let readiness = Arc::new(Readiness {
+            service: self.name.clone(),
+            checks: self.checks,
+        });
         let standard = Router::new()
             .route("/health/live", get(live))
-            .route("/health/ready", get(ready).with_state(checks))
+            .route("/health/ready", get(ready).with_state(readiness))
             .route(
                 "/metrics",
                 get(metrics::handler).with_state(self.metrics.clone()),
@@ -345,12 +352,41 @@ pub fn apply_middleware(
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
+/// The listening socket a supervisor bound for this process and passed as file
+/// descriptor 3 under systemd's socket-activation protocol (`LISTEN_FDS=1`): `bazaar up`
+/// does so, and so can systemd. Taken at most once per process, so two services built in
+/// one process never share it. `None` when there is none to take.
+fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
+    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var_os("LISTEN_FDS").is_none()
+        || TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return Ok(None);
+    }
+    let Some(std_listener) = listenfd::ListenFd::from_env()
+        .take_tcp_listener(0)
+        .map_err(|e| anyhow::anyhow!("the listening socket handed down is unusable: {e}"))?
+    else {
+        return Ok(None);
+    };
+    std_listener.set_nonblocking(true)?;
+    Ok(Some(TcpListener::from_std(std_listener)?))
+}
+
 async fn live() -> impl IntoResponse {
     Json(serde_json::json!({"status": "live"}))
 }
 
-async fn ready(State(checks): State<Arc<Vec<NamedCheck>>>) -> Response {
-    let results = futures_util::future::join_all(checks.iter().map(|c| {
+/// What `/health/ready` checks, and whose readiness it reports.
+struct Readiness {
+    service: String,
+    checks: Vec<NamedCheck>,
+}
+
+/// The service's readiness: every check's result, and the service's name, so a prober
+/// knows it asked the service it meant to.
+async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
+    let results = futures_util::future::join_all(readiness.checks.iter().map(|c| {
         let c = c.clone();
         async move {
             let r = tokio::time::timeout(Duration::from_secs(2), (c.check)()).await;
@@ -380,6 +416,7 @@ async fn ready(State(checks): State<Arc<Vec<NamedCheck>>>) -> Response {
     (
         status,
         Json(serde_json::json!({
+            "service": readiness.service,
             "status": if all_ok { "ready" } else { "not ready" },
             "checks": checks,
         })),

@@ -50,12 +50,22 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     for (name, url) in upstreams {
         let http = health.clone();
         let url = format!("{url}/health/ready");
+        let expected = name.clone();
         let check = move || {
             let http = http.clone();
             let url = url.clone();
+            let expected = expected.clone();
             async move {
                 match http.get(&url).send().await {
-                    Ok(r) if r.status().is_success() => Ok(()),
+                    Ok(r) if r.status().is_success() => {
+                        // Whatever answers must be the service this route leads to.
+                        let body: serde_json::Value = r.json().await.unwrap_or_default();
+                        if body["service"] == expected.as_str() {
+                            Ok(())
+                        } else {
+                            Err(format!("answered by {} instead", body["service"]))
+                        }
+                    }
                     Ok(r) => Err(format!("not ready ({})", r.status())),
                     Err(e) if e.is_timeout() => Err("timed out".to_owned()),
                     Err(e) if e.is_connect() => Err("down".to_owned()),

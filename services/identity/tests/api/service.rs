@@ -16,6 +16,10 @@ async fn is_ready_with_its_database() {
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(
+        body["service"], "identity",
+        "a prober can tell whom it asked"
+    );
 }
 
 #[tokio::test]
