@@ -104,6 +104,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     env.push(("BAZAAR_BROKER".into(), args.broker.clone()));
     // State that is not in a database lives in the data directory too, whatever the
     // database: two shops on one machine must never share a search index.
+    env.push(("BAZAAR_DATA_DIR".into(), data_dir.display().to_string()));
+    events::faults::new_run(&data_dir)
+        .with_context(|| format!("could not reset {}/failpoints", data_dir.display()))?;
     env.push((
         "BAZAAR_INDEX_DIR".into(),
         data_dir.join("search-index").display().to_string(),
