@@ -7,10 +7,11 @@ use anyhow::{Context, bail};
 use command_fds::{CommandFdExt, FdMapping};
 use nix::{sys::signal, unistd::Pid};
 use platform::{config::default_port, shutdown::Shutdown};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::{
     collections::HashMap,
     io::IsTerminal,
-    net::TcpListener,
+    net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     process::Stdio,
     sync::{Arc, Mutex},
@@ -256,25 +257,25 @@ async fn declare_broker_topology(broker: &str) -> anyhow::Result<()> {
 fn plan(
     args: &UpArgs,
     data_dir: &Path,
-) -> anyhow::Result<(Vec<Plan>, HashMap<&'static str, TcpListener>)> {
+) -> anyhow::Result<(Vec<Plan>, HashMap<&'static str, Socket>)> {
     let mut plans = Vec::new();
     let mut sockets = HashMap::new();
     for name in SERVICES.iter().copied() {
         let socket = if name == "gateway" {
-            listen(args.port).with_context(|| {
+            reserve(args.port).with_context(|| {
                 format!(
                     "port {} is in use: stop what uses it or pass --port",
                     args.port
                 )
             })?
         } else if args.port == 0 {
-            listen(0)?
+            reserve(0)?
         } else {
             let offset = default_port(name).unwrap_or(8080).saturating_sub(8080);
             args.port
                 .checked_add(offset)
-                .and_then(|p| listen(p).ok())
-                .map_or_else(|| listen(0), Ok)?
+                .and_then(|p| reserve(p).ok())
+                .map_or_else(|| reserve(0), Ok)?
         };
         let database_url = match &args.database {
             Some(server) => postgres_database(server, name)?,
@@ -282,7 +283,7 @@ fn plan(
         };
         plans.push(Plan {
             name,
-            port: socket.local_addr()?.port(),
+            port: port_of(&socket)?,
             database_url,
         });
         sockets.insert(name, socket);
@@ -290,13 +291,27 @@ fn plan(
     Ok((plans, sockets))
 }
 
-/// A listening socket on 127.0.0.1:`port` (0: a free port), with the backlog a service
-/// binding its own would have.
-fn listen(port: u16) -> std::io::Result<TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind((std::net::Ipv4Addr::LOCALHOST, port).into())?;
-    socket.listen(1024)?.into_std()
+/// A socket bound to 127.0.0.1:`port` (0: a free port) but not yet listening: it holds
+/// the port for its service, which starts listening on it. Until then a connection to the
+/// port is refused at once, as if nothing were there, so nobody waits on a service that
+/// has not started.
+fn reserve(port: u16) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    if port != 0 {
+        // A restarted service's port may still have connections in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+    }
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    Ok(socket)
+}
+
+/// The port a reserved socket holds.
+fn port_of(socket: &Socket) -> std::io::Result<u16> {
+    socket
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| std::io::Error::other("not an IP socket"))
 }
 
 /// The URL of service `name`'s own database on a PostgreSQL server: the server URL's
@@ -320,7 +335,7 @@ fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
 fn spawn_keeper(
     exe: PathBuf,
     plan: Plan,
-    socket: Option<TcpListener>,
+    socket: Option<Socket>,
     env: Arc<Vec<(String, String)>>,
     colour: bool,
     status: Arc<Mutex<Status>>,
@@ -352,7 +367,7 @@ fn spawn_keeper(
 async fn keep(
     exe: PathBuf,
     plan: Plan,
-    mut socket: Option<TcpListener>,
+    mut socket: Option<Socket>,
     env: Arc<Vec<(String, String)>>,
     colour: bool,
     status: Arc<Mutex<Status>>,
@@ -363,8 +378,8 @@ async fn keep(
         let spawned_at = Instant::now();
         let started = match socket.take() {
             Some(s) => Ok(s),
-            None => listen(plan.port)
-                .with_context(|| format!("could not listen on 127.0.0.1:{}", plan.port)),
+            None => reserve(plan.port)
+                .with_context(|| format!("could not bind 127.0.0.1:{}", plan.port)),
         }
         .and_then(|s| start(&exe, &plan, s, &env, colour));
         let mut child = match started {
@@ -436,7 +451,7 @@ const LISTEN_FD: i32 = 3;
 fn start(
     exe: &Path,
     plan: &Plan,
-    socket: TcpListener,
+    socket: Socket,
     env: &[(String, String)],
     colour: bool,
 ) -> anyhow::Result<Child> {
@@ -597,9 +612,19 @@ mod tests {
         assert_eq!(ports.len(), SERVICES.len(), "no two services share a port");
         for p in &plans {
             let socket = &sockets[p.name];
-            assert_eq!(socket.local_addr().unwrap().port(), p.port, "{}", p.name);
-            // Held from planning on: nothing else can take it before the service starts.
-            assert!(listen(p.port).is_err(), "{}'s port is still bound", p.name);
+            assert_eq!(port_of(socket).unwrap(), p.port, "{}", p.name);
+            // Held from planning on: nothing else can take it before the service starts,
+            // and until it does, a caller is refused at once rather than left waiting.
+            assert!(
+                std::net::TcpListener::bind(("127.0.0.1", p.port)).is_err(),
+                "{}'s port is held",
+                p.name
+            );
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", p.port)).is_err(),
+                "{}'s port refuses connections before its service listens",
+                p.name
+            );
         }
         let gateway = plans.iter().find(|p| p.name == "gateway").unwrap().port;
         let taken = UpArgs {

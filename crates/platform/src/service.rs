@@ -352,10 +352,12 @@ pub fn apply_middleware(
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
-/// The listening socket a supervisor bound for this process and passed as file
-/// descriptor 3 under systemd's socket-activation protocol (`LISTEN_FDS=1`): `bazaar up`
-/// does so, and so can systemd. Taken at most once per process, so two services built in
-/// one process never share it. `None` when there is none to take.
+/// The socket a supervisor bound for this process and passed as file descriptor 3 under
+/// systemd's socket-activation protocol (`LISTEN_FDS=1`): `bazaar up` passes one bound
+/// but not yet listening (so its port refuses connections until the service is up),
+/// systemd one already listening; either way it listens from here. Taken at most once per
+/// process, so two services built in one process never share it. `None` when there is
+/// none to take.
 fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
     static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if std::env::var_os("LISTEN_FDS").is_none()
@@ -363,15 +365,22 @@ fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
     {
         return Ok(None);
     }
-    let Some(std_listener) = listenfd::ListenFd::from_env()
+    let Some(inherited) = listenfd::ListenFd::from_env()
         .take_tcp_listener(0)
-        .map_err(|e| anyhow::anyhow!("the listening socket handed down is unusable: {e}"))?
+        .map_err(|e| anyhow::anyhow!("the socket handed down is unusable: {e}"))?
     else {
         return Ok(None);
     };
-    std_listener.set_nonblocking(true)?;
-    Ok(Some(TcpListener::from_std(std_listener)?))
+    let socket = socket2::Socket::from(inherited);
+    socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|e| anyhow::anyhow!("could not listen on the socket handed down: {e}"))?;
+    socket.set_nonblocking(true)?;
+    Ok(Some(TcpListener::from_std(socket.into())?))
 }
+
+/// Connections the kernel queues before the service accepts them (tokio's default).
+const LISTEN_BACKLOG: i32 = 1024;
 
 async fn live() -> impl IntoResponse {
     Json(serde_json::json!({"status": "live"}))
