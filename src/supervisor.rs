@@ -297,10 +297,10 @@ fn plan(
 /// has not started.
 fn reserve(port: u16) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-    if port != 0 {
-        // A restarted service's port may still have connections in TIME_WAIT.
-        socket.set_reuse_address(true)?;
-    }
+    // Always, as std and tokio do: the connections a dead process leaves closing on its
+    // port inherit the flag from its listener, and the restart's bind must get past them.
+    // (Port 0 still gets a port nothing else holds: the kernel picks a free one first.)
+    socket.set_reuse_address(true)?;
     socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
     Ok(socket)
 }
@@ -596,7 +596,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_service_gets_its_own_bound_port_and_a_taken_gateway_port_is_refused() {
+    async fn every_service_gets_a_port_of_its_own_held_from_planning_and_a_busy_port_is_refused() {
         let dir = std::env::temp_dir();
         let args = UpArgs {
             port: 0,
@@ -611,27 +611,46 @@ mod tests {
         ports.dedup();
         assert_eq!(ports.len(), SERVICES.len(), "no two services share a port");
         for p in &plans {
-            let socket = &sockets[p.name];
-            assert_eq!(port_of(socket).unwrap(), p.port, "{}", p.name);
-            // Held from planning on: nothing else can take it before the service starts,
-            // and until it does, a caller is refused at once rather than left waiting.
-            assert!(
-                std::net::TcpListener::bind(("127.0.0.1", p.port)).is_err(),
-                "{}'s port is held",
-                p.name
-            );
+            assert_eq!(port_of(&sockets[p.name]).unwrap(), p.port, "{}", p.name);
+            // Until its service listens, a caller is refused at once, not left waiting.
             assert!(
                 std::net::TcpStream::connect(("127.0.0.1", p.port)).is_err(),
                 "{}'s port refuses connections before its service listens",
                 p.name
             );
         }
-        let gateway = plans.iter().find(|p| p.name == "gateway").unwrap().port;
+        // Held from planning on: whatever else asks the kernel for a free port is never
+        // given one of these.
+        let others: Vec<std::net::TcpListener> = (0..200)
+            .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap())
+            .collect();
+        for other in &others {
+            let port = other.local_addr().unwrap().port();
+            assert!(!ports.contains(&port), "port {port} given out twice");
+        }
+        // A port some server listens on is refused, with the reason.
+        let server = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let taken = UpArgs {
-            port: gateway,
+            port: server.local_addr().unwrap().port(),
             ..args
         };
         let err = plan(&taken, &dir).unwrap_err();
         assert!(format!("{err:#}").contains("in use"), "{err:#}");
+    }
+
+    #[test]
+    fn a_restart_gets_its_port_back_past_the_connections_the_last_process_left() {
+        let socket = reserve(0).unwrap();
+        let port = port_of(&socket).unwrap();
+        // What the service does with it: listen and serve a connection.
+        socket.listen(16).unwrap();
+        let listener: std::net::TcpListener = socket.into();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        // The process dies: its listener is gone, the connection it served lingers.
+        drop(listener);
+        let again = reserve(port).expect("the port again for the restarted process");
+        assert_eq!(port_of(&again).unwrap(), port);
+        drop((served, client));
     }
 }
