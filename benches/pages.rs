@@ -100,7 +100,10 @@ async fn run() {
     // The storefront's own view: its request-duration histogram, all page routes together.
     let metrics = shop
         .http
-        .get(format!("{}/metrics", storefront_url(&shop).await))
+        .get(format!(
+            "{}/metrics",
+            shop.service_urls().await["storefront"]
+        ))
         .send()
         .await
         .unwrap()
@@ -113,30 +116,6 @@ async fn run() {
             p99 * 1e3
         );
     }
-}
-
-/// The storefront's own address, from the supervisor's control API.
-async fn storefront_url(shop: &Shop) -> String {
-    let admin = shop.admin_token().await;
-    let list: Value = shop
-        .http
-        .get(format!("{}/processes", shop.control_url))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let port = list["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["service"] == "storefront")
-        .unwrap()["port"]
-        .as_u64()
-        .unwrap();
-    format!("http://127.0.0.1:{port}")
 }
 
 /// The upper bucket bound under which 99% of the storefront's page requests fell.

@@ -237,6 +237,32 @@ impl Shop {
             .collect()
     }
 
+    /// Where each service listens (service → `http://127.0.0.1:<port>`), from the
+    /// supervisor's control API: for calling a service directly, past the gateway.
+    pub async fn service_urls(&self) -> std::collections::HashMap<String, String> {
+        let admin = self.admin_token().await;
+        let list: Value = self
+            .http
+            .get(format!("{}/processes", self.control_url))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["processes"]
+            .as_array()
+            .expect("a process list")
+            .iter()
+            .map(|p| {
+                let service = p["service"].as_str().expect("a service name").to_owned();
+                let port = p["port"].as_u64().expect("a port");
+                (service, format!("http://127.0.0.1:{port}"))
+            })
+            .collect()
+    }
+
     /// Sends SIGINT (Ctrl-C) and waits for the supervisor to exit; returns its exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;

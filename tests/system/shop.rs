@@ -214,35 +214,24 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape)
 
     // Each service on a port of its own, and that port answered by that service: ports
     // are bound by the supervisor and handed over, never chosen and released.
-    let admin = shop.admin_token().await;
-    let list: Value = shop
-        .http
-        .get(format!("{}/processes", shop.control_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut ports = Vec::new();
-    for p in list["processes"].as_array().expect("a process list") {
-        let port = p["port"].as_u64().expect("a port");
+    let urls = shop.service_urls().await;
+    assert_eq!(urls.len(), SERVICES.len(), "{urls:?}");
+    for (service, url) in &urls {
         let ready: Value = shop
             .http
-            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .get(format!("{url}/health/ready"))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(ready["service"], p["service"], "port {port}: {ready}");
-        ports.push(port);
+        assert_eq!(ready["service"], service.as_str(), "{url}: {ready}");
     }
+    let mut ports: Vec<&String> = urls.values().collect();
     ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), SERVICES.len(), "a port per service: {list}");
+    assert_eq!(ports.len(), SERVICES.len(), "a port per service: {urls:?}");
 
     let code = shop.stop();
     assert_eq!(code, Some(0), "Ctrl-C is a clean stop");
