@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;

@@ -6,53 +6,11 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
+use platform::domain::invalid;
+pub use platform::domain::{Invalid, ProductId};
 
 /// The most lines one cart holds.
 pub const MAX_LINES: usize = 50;
-
-/// A product's id, as the catalog issued it: 1 to 64 characters of ASCII letters, digits,
-/// `-` and `_` (the catalog's are UUIDs; the cart does not insist on that form).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProductId(String);
-
-impl ProductId {
-    pub const MAX_LEN: usize = 64;
-
-    /// Parses an id, or says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return invalid("must not be empty");
-        }
-        if raw.len() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return invalid("may contain only letters, digits, `-` and `_`");
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// How many units of a product one cart line holds: 1 to 99.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -6,14 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::{collections::HashSet, fmt};
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
+use platform::domain::invalid;
+pub use platform::domain::{Invalid, ProductId};
 
 /// An id issued by another service (a user's, an order's): 1 to 128 characters, none of
 /// them blank or control characters. Its form is the issuer's business.
@@ -26,43 +20,6 @@ fn opaque_id(raw: &str) -> Result<String, Invalid> {
         return invalid("must not contain blanks or control characters");
     }
     Ok(raw.to_owned())
-}
-
-/// A product's id, as the catalog issued it: 1 to 64 characters of ASCII letters, digits,
-/// `-` and `_` (the catalog's are UUIDs; the UUID form is not insisted on, so that this
-/// service is not coupled to how the catalog makes ids).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProductId(String);
-
-impl ProductId {
-    pub const MAX_LEN: usize = 64;
-
-    /// Parses an id, or says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return invalid("must not be empty");
-        }
-        if raw.len() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return invalid("may contain only letters, digits, `-` and `_`");
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A shopper's id, as identity issued it (the `sub` of their token).

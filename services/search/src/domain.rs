@@ -2,17 +2,10 @@
 //! search request (words, filters, order, page) parsed from the query string.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
+use platform::domain::invalid;
+pub use platform::domain::{Invalid, ProductId};
 
 /// Text of 1 to `max` characters (after trimming) without control characters.
 fn bounded_text(raw: &str, max: usize, allow_empty: bool) -> Result<String, Invalid> {
@@ -31,39 +24,6 @@ fn bounded_text(raw: &str, max: usize, allow_empty: bool) -> Result<String, Inva
         return invalid("must not contain control characters");
     }
     Ok(text.to_owned())
-}
-
-/// A product's id, as the catalog issued it: 1 to 64 ASCII letters, digits, `-` and `_`.
-/// Search does not insist on the catalog's UUID form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProductId(String);
-
-impl ProductId {
-    pub const MAX_LEN: usize = 64;
-
-    /// Parses an id, or says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() || raw.len() > Self::MAX_LEN {
-            return invalid(format!("must be 1 to {} characters long", Self::MAX_LEN));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return invalid("may contain only letters, digits, `-` and `_`");
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A category's id, a slug (`coffee-tea`): 1 to 64 characters of `a-z`, `0-9` and `-`.
