@@ -13,7 +13,7 @@ use crate::{
 use axum::{
     body::Body,
     extract::{OriginalUri, Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use futures_util::StreamExt;
@@ -44,23 +44,28 @@ pub async fn signin_form(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<NextParam>,
 ) -> Response {
+    empty_auth_form(&app, &v, &uri, params, "signin.html", "Sign in · Bazaar").await
+}
+
+/// An empty sign-in or registration form (a signed-in visitor goes on to `next`).
+async fn empty_auth_form(
+    app: &App,
+    v: &Visitor,
+    uri: &Uri,
+    params: NextParam,
+    template: &str,
+    title: &str,
+) -> Response {
     let next = safe_next(params.next.as_deref());
     if v.user().await.is_some() {
         return see_other(&next);
     }
-    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+    let chrome = app.chrome(v, &here(uri), "", None).await;
     let page = AuthPage {
         next,
         ..AuthPage::default()
     };
-    render(
-        &app,
-        &v,
-        &chrome,
-        "signin.html",
-        "Sign in · Bazaar",
-        Ok(page),
-    )
+    render(app, v, &chrome, template, title, Ok(page))
 }
 
 /// The sign-in form.
@@ -184,23 +189,15 @@ pub async fn register_form(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<NextParam>,
 ) -> Response {
-    let next = safe_next(params.next.as_deref());
-    if v.user().await.is_some() {
-        return see_other(&next);
-    }
-    let chrome = app.chrome(&v, &here(&uri), "", None).await;
-    let page = AuthPage {
-        next,
-        ..AuthPage::default()
-    };
-    render(
+    empty_auth_form(
         &app,
         &v,
-        &chrome,
+        &uri,
+        params,
         "register.html",
         "Create an account · Bazaar",
-        Ok(page),
     )
+    .await
 }
 
 /// The registration form.
