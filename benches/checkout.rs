@@ -3,11 +3,7 @@
 //! nothing. Each checkout is a full saga: cart read, reservation, authorisation,
 //! reservation commit, capture, confirmation.
 
-#[path = "../tests/system/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
-use helpers::{Shop, unique};
+use bazaar::testing::{GOOD_CARD, Shop, checkout_body, unique};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -15,66 +11,28 @@ const SHOPPERS: usize = 16;
 const CHECKOUTS_PER_SHOPPER: usize = 25;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    bazaar::testing::block_on(run());
 }
 
 async fn run() {
-    let shop = Shop::start_with(helpers::Options {
-        env: vec![("BAZAAR_LOG", "warn".into())],
-        ..helpers::Options::default()
-    });
+    let shop = Shop::start();
     let admin = shop.admin_token().await;
-    let category = shop
-        .get("/api/catalog/categories")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let product: Value = shop
-        .post("/api/catalog/products")
-        .bearer_auth(&admin)
-        .json(
-            &json!({"sku": "BENCH-0001", "name": "Benchmark Mug", "description": "Sold many times.",
-                      "category": category, "price_cents": 1200, "initial_stock": 1_000_000}),
+    let product = shop
+        .create_product(
+            &admin,
+            json!({"sku": "BENCH-0001", "name": "Benchmark Mug", "description": "Sold many times.",
+                   "price_cents": 1200, "initial_stock": 1_000_000}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let product = product["id"].as_str().unwrap().to_owned();
+        .await;
     let mut tokens = Vec::new();
     for _ in 0..SHOPPERS {
         tokens.push(shop.customer_token().await);
     }
     // Wait for the product to reach the cart's copy.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !shop
-        .post("/api/cart/items")
-        .bearer_auth(&tokens[0])
-        .json(&json!({"product_id": product, "quantity": 1}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success()
-    {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    shop.add_to_cart(Some(&tokens[0]), &product, 1, Duration::from_secs(30))
+        .await;
     let _ = shop
-        .http
-        .delete(format!("{}/api/cart", shop.url))
+        .delete("/api/cart")
         .bearer_auth(&tokens[0])
         .send()
         .await;
@@ -97,11 +55,7 @@ async fn run() {
                     .post(format!("{url}/api/orders/checkout"))
                     .bearer_auth(&token)
                     .header("Idempotency-Key", unique())
-                    .json(&json!({
-                        "payment": {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-                        "shipping_address": {"name": "Bench", "line1": "1 Loop Road", "city": "Testville",
-                                             "postal_code": "12345", "country": "US"}
-                    }))
+                    .json(&checkout_body(GOOD_CARD))
                     .send()
                     .await
                     .unwrap();
@@ -110,7 +64,15 @@ async fn run() {
                 // The cart empties itself from the confirmation event; do not race it.
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
-                    let cart: Value = http.get(format!("{url}/api/cart")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+                    let cart: Value = http
+                        .get(format!("{url}/api/cart"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
                     if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
                         break;
                     }

@@ -1,290 +1,327 @@
-//! What the gateway costs: `cargo bench --bench gateway`. The whole shop runs as real
-//! processes; concurrent clients send the same requests straight to a service, through
-//! the gateway and — when `nginx` is installed (Debian's `nginx` package) — through nginx
-//! as a plain reverse proxy with keep-alive upstreams, the yardstick. Rounds alternate
-//! between the ways; the bench prints throughput, p50/p99 latency and the ratios — one
-//! run, one machine, so the ratios are what to quote. Two requests: an anonymous product
-//! read (routing and proxying only) and an authenticated cart read (the gateway also
-//! verifies the token; nginx only proxies it). Asserts nothing.
+//! The gateway against the reference proxies: `cargo bench --bench gateway`.
+//!
+//! One upstream, nginx answering 1 KiB of JSON on every path (one worker; a port per
+//! service, each answering its own readiness as that service). In front of it, one worker
+//! each: nothing (`direct`), the Bazaar gateway (`bazaar serve gateway`,
+//! `BAZAAR_WORKERS=1`), HAProxy (`nbthread 1`) and nginx (`worker_processes 1`), both
+//! proxies with kept-alive upstream connections. `wrk -t1 -c32` drives each way for a few
+//! seconds, the ways alternating round by round so a noisy machine's drift falls on all
+//! alike. Two cases: an anonymous product read (routing and proxying) and a signed-in cart
+//! read, whose bearer token the gateway verifies on every request (identity runs beside
+//! it to issue the token and publish its keys) while HAProxy and nginx only pass it on.
+//!
+//! Prints requests/s, p50 and p99 per way and every way's ratio to HAProxy: one run, one
+//! machine, so the ratios are what to quote. wrk, HAProxy and nginx come from Debian's
+//! `wrk`, `haproxy` and `nginx-light`; missing ones are installed when run as root.
+//! Asserts nothing.
 
-#[path = "../tests/system/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
-use helpers::Shop;
-use serde_json::Value;
-use std::path::PathBuf;
+use bazaar::testing::{bazaar_bin, unique, wrk::Wrk};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CLIENTS: usize = 16;
-const REQUESTS_PER_ROUND: usize = 3_000;
-/// Rounds per path, alternating direct and through the gateway, so drift on a noisy
-/// machine falls on both alike.
+const CONNECTIONS: u32 = 32;
+const ROUND: &str = "4s";
 const ROUNDS: usize = 3;
+/// The upstream's answer: 1 KiB of JSON.
+fn body() -> String {
+    let filler = "x".repeat(1024 - 40);
+    format!("{{\"id\":\"p-1\",\"name\":\"bench\",\"pad\":\"{filler}\"}}")
+}
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
-}
+    ensure_tools();
+    let dir = std::env::temp_dir().join(format!("bazaar-bench-gateway-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
 
-/// What one round measured.
-struct Round {
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-    failed: usize,
-}
+    // The upstream: a port per service the gateway routes to (identity is real).
+    let services: Vec<&str> = bazaar::REGISTRY
+        .names()
+        .filter(|s| !matches!(*s, "gateway" | "identity"))
+        .collect();
+    let ports: Vec<(&str, u16)> = services.iter().map(|s| (*s, free_port())).collect();
+    let upstream = Proc::nginx(&dir.join("upstream"), &upstream_conf(&ports));
+    let port_of = |s: &str| ports.iter().find(|(n, _)| *n == s).unwrap().1;
 
-async fn run() {
-    let shop = Shop::start_with(helpers::Options {
-        env: vec![("BAZAAR_LOG", "warn".into())],
-        ..helpers::Options::default()
-    });
-    let page: Value = shop.json("/api/catalog/products?per_page=1", None).await;
-    let product = page["items"][0]["id"].as_str().unwrap().to_owned();
-    let token = shop.customer_token().await;
-    let cases = [
-        (
-            "product read",
-            "catalog",
-            format!("/api/catalog/products/{product}"),
-            None,
-        ),
-        ("cart read", "cart", "/api/cart".to_owned(), Some(token)),
-    ];
-    let services = shop.service_urls().await;
-    let nginx = Nginx::start(&[
-        ("/api/catalog/", services["catalog"].clone()),
-        ("/api/cart", services["cart"].clone()),
-    ]);
-    println!(
-        "gateway   {CLIENTS} concurrent clients, {ROUNDS} × {REQUESTS_PER_ROUND} requests per way{}",
-        if nginx.is_some() {
-            ""
-        } else {
-            " (nginx not installed: no yardstick)"
-        }
+    let identity_port = free_port();
+    let secret = unique();
+    let _identity = Proc::spawn(
+        "identity",
+        Command::new(bazaar_bin())
+            .args(["serve", "identity"])
+            .env("BAZAAR_LISTEN", format!("127.0.0.1:{identity_port}"))
+            .env(
+                "BAZAAR_DATABASE_URL",
+                format!("sqlite://{}/identity.db", dir.display()),
+            )
+            .env("BAZAAR_SERVICE_SECRET", &secret)
+            .env("BAZAAR_LOG", "warn"),
+        identity_port,
     );
-    for (name, service, path, token) in cases {
-        let mut ways: Vec<(&str, String)> = vec![
-            ("direct", services[service].clone()),
-            ("gateway", shop.url.clone()),
+    let gateway_port = free_port();
+    let mut gateway = Command::new(bazaar_bin());
+    gateway
+        .args(["serve", "gateway"])
+        .env("BAZAAR_LISTEN", format!("127.0.0.1:{gateway_port}"))
+        .env("BAZAAR_WORKERS", "1")
+        // A bench measures forwarding, not the limits (as the reference proxies run none).
+        .env("BAZAAR_RATE_LIMITS", "off")
+        .env("BAZAAR_SERVICE_SECRET", &secret)
+        .env("BAZAAR_LOG", "warn")
+        .env(
+            "BAZAAR_IDENTITY_URL",
+            format!("http://127.0.0.1:{identity_port}"),
+        );
+    for (service, port) in &ports {
+        gateway.env(
+            format!("BAZAAR_{}_URL", service.to_ascii_uppercase()),
+            format!("http://127.0.0.1:{port}"),
+        );
+    }
+    let _gateway = Proc::spawn("gateway", &mut gateway, gateway_port);
+    let haproxy_port = free_port();
+    let _haproxy = Proc::haproxy(
+        &dir.join("haproxy"),
+        haproxy_port,
+        port_of("catalog"),
+        port_of("cart"),
+    );
+    let nginx_port = free_port();
+    let _nginx = Proc::nginx(
+        &dir.join("proxy"),
+        &proxy_conf(nginx_port, port_of("catalog"), port_of("cart")),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let token = rt.block_on(token(identity_port));
+    rt.block_on(wait_ready(gateway_port));
+
+    println!(
+        "gateway   wrk -t1 -c{CONNECTIONS}, {ROUNDS} alternating rounds of {ROUND} per way; \
+         upstream nginx, 1 KiB JSON; one worker each"
+    );
+    let cases = [
+        ("product read", "/api/catalog/products/p-1", None, "catalog"),
+        ("cart read+token", "/api/cart", Some(token.as_str()), "cart"),
+    ];
+    for (case, path, token, service) in cases {
+        let ways = [
+            ("direct", port_of(service)),
+            ("haproxy", haproxy_port),
+            ("nginx", nginx_port),
+            ("bazaar", gateway_port),
         ];
-        if let Some(n) = &nginx {
-            ways.push(("nginx", n.url.clone()));
+        for (_, port) in ways {
+            wrk(port, path, token, "1s"); // warm up: connections, the token's key
         }
-        // Warm up every way: connections, caches, the token's key.
-        for (_, base) in &ways {
-            load(&shop.http, base, &path, token.as_deref(), 200).await;
-        }
-        let mut rounds: Vec<Vec<Round>> = ways.iter().map(|_| Vec::new()).collect();
+        let mut rounds: Vec<Vec<Wrk>> = ways.iter().map(|_| Vec::new()).collect();
         for _ in 0..ROUNDS {
-            for ((_, base), measured) in ways.iter().zip(rounds.iter_mut()) {
-                measured.push(
-                    load(
-                        &shop.http,
-                        base,
-                        &path,
-                        token.as_deref(),
-                        REQUESTS_PER_ROUND,
-                    )
-                    .await,
-                );
+            for ((_, port), measured) in ways.iter().zip(rounds.iter_mut()) {
+                measured.push(wrk(*port, path, token, ROUND));
             }
         }
-        let summaries: Vec<Summary> = rounds.iter().map(|r| Summary::of(r)).collect();
-        for ((way, _), summary) in ways.iter().zip(&summaries) {
-            println!("  {name:<12} {way:<8} {summary}");
-        }
-        let gateway = &summaries[1];
-        for ((way, _), other) in ways
-            .iter()
-            .zip(&summaries)
-            .filter(|(w, _)| w.0 != "gateway")
-        {
+        let summaries: Vec<Wrk> = rounds.iter().map(|r| Wrk::median(r)).collect();
+        let haproxy = &summaries[1];
+        for ((way, _), s) in ways.iter().zip(&summaries) {
             println!(
-                "  {name:<12} gateway/{way}: throughput × {:.2}, p50 × {:.2} ({:+.2} ms), p99 × {:.2}",
-                gateway.per_second / other.per_second,
-                gateway.p50 / other.p50,
-                gateway.p50 - other.p50,
-                gateway.p99 / other.p99
+                "  {case:<16} {way:<8} {s}   vs haproxy: throughput × {:.2}, p99 × {:.2}",
+                s.per_second / haproxy.per_second,
+                s.p99_ms / haproxy.p99_ms,
             );
         }
     }
+    drop(upstream);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// nginx as a plain reverse proxy in front of the services, in a directory of its own;
-/// stopped when dropped.
-struct Nginx {
+fn wrk(port: u16, path: &str, token: Option<&str>, duration: &str) -> Wrk {
+    Wrk::run(
+        &format!("http://127.0.0.1:{port}{path}"),
+        CONNECTIONS,
+        duration,
+        token,
+    )
+}
+
+/// A customer's token from identity (registered there directly).
+async fn token(identity_port: u16) -> String {
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{identity_port}");
+    let email = format!("bench-{}@example.com", unique());
+    let password = "correct horse battery staple";
+    let r = http
+        .post(format!("{base}/api/identity/register"))
+        .json(&json!({"email": email, "password": password, "name": "Bench"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "register: {}", r.status());
+    let r: Value = http
+        .post(format!("{base}/api/identity/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().expect("a token").to_owned()
+}
+
+async fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("http://127.0.0.1:{port}/health/ready");
+    while reqwest::get(&url)
+        .await
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "the gateway never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// nginx as the upstream: every path of a service's port answers the 1 KiB body, and
+/// `/health/ready` answers as that service.
+fn upstream_conf(ports: &[(&str, u16)]) -> String {
+    let body = body();
+    ports
+        .iter()
+        .map(|(service, port)| {
+            format!(
+                "server {{ listen 127.0.0.1:{port}; default_type application/json;\n\
+                 location = /health/ready {{ return 200 '{{\"service\":\"{service}\",\"status\":\"ready\"}}'; }}\n\
+                 location / {{ return 200 '{body}'; }} }}\n"
+            )
+        })
+        .collect()
+}
+
+/// nginx as a reverse proxy with kept-alive upstream connections: what the gateway does.
+fn proxy_conf(port: u16, catalog: u16, cart: u16) -> String {
+    format!(
+        "upstream catalog {{ server 127.0.0.1:{catalog}; keepalive 64; }}\n\
+         upstream cart {{ server 127.0.0.1:{cart}; keepalive 64; }}\n\
+         server {{ listen 127.0.0.1:{port};\n\
+         location /api/cart {{ proxy_pass http://cart; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n\
+         location / {{ proxy_pass http://catalog; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n"
+    )
+}
+
+/// A process of the bench, stopped (SIGTERM, then waited for) when dropped.
+struct Proc {
+    name: &'static str,
     child: Child,
-    dir: PathBuf,
-    url: String,
 }
 
-impl Nginx {
-    /// Starts nginx proxying each path prefix to its upstream, or `None` if there is no
-    /// nginx (or it would not start).
-    fn start(routes: &[(&str, String)]) -> Option<Nginx> {
-        let binary = ["nginx", "/usr/sbin/nginx"].into_iter().find(|b| {
-            Command::new(b)
-                .arg("-v")
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        })?;
-        let dir = std::env::temp_dir().join(format!("bazaar-bench-nginx-{}", helpers::unique()));
-        std::fs::create_dir_all(&dir).ok()?;
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let mut upstreams = String::new();
-        let mut locations = String::new();
-        for (i, (prefix, url)) in routes.iter().enumerate() {
-            let server = url.trim_start_matches("http://");
-            upstreams += &format!("upstream u{i} {{ server {server}; keepalive 64; }}\n");
-            locations += &format!(
-                "location {prefix} {{ proxy_pass http://u{i}; proxy_http_version 1.1; \
-                 proxy_set_header Connection \"\"; }}\n"
-            );
-        }
-        // As many workers as the gateway has threads (one per core); no logs, no buffering
-        // to disk: a proxy doing what the gateway does, no more.
-        let conf = format!(
-            "daemon off; master_process on; worker_processes auto; pid {dir}/nginx.pid;\n\
-             error_log {dir}/error.log error;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
-             fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
-             {upstreams} server {{ listen 127.0.0.1:{port}; {locations} }} }}\n",
-            dir = dir.display()
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).ok()?;
-        let child = Command::new(binary)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
+impl Proc {
+    fn spawn(name: &'static str, cmd: &mut Command, port: u16) -> Proc {
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
-            .ok()?;
-        let nginx = Nginx {
-            child,
-            dir,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let proc = Proc { name, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                eprintln!(
-                    "nginx did not start; see {}",
-                    nginx.dir.join("error.log").display()
-                );
-                return None;
-            }
+            assert!(Instant::now() < deadline, "{name} did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(nginx)
+        proc
+    }
+
+    /// nginx with one worker, no logs and no disk buffering, serving `servers`.
+    fn nginx(dir: &Path, servers: &str) -> Proc {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = format!(
+            "daemon off; master_process on; worker_processes 1; pid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log error;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{ access_log off; client_body_temp_path {dir}; proxy_temp_path {dir};\n\
+             fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
+             {servers} }}\n",
+            dir = dir.display()
+        );
+        let file = dir.join("nginx.conf");
+        std::fs::write(&file, conf).unwrap();
+        let port: u16 = servers
+            .split("listen 127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        let mut cmd = Command::new("nginx");
+        cmd.arg("-p").arg(dir).arg("-c").arg(&file);
+        Proc::spawn("nginx", &mut cmd, port)
+    }
+
+    fn haproxy(dir: &Path, port: u16, catalog: u16, cart: u16) -> Proc {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = format!(
+            "global\n  nbthread 1\n  maxconn 4096\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  http-reuse always\n\
+             frontend bench\n  bind 127.0.0.1:{port}\n  use_backend cart if {{ path_beg /api/cart }}\n  default_backend catalog\n\
+             backend catalog\n  server s1 127.0.0.1:{catalog}\n\
+             backend cart\n  server s1 127.0.0.1:{cart}\n"
+        );
+        let file: PathBuf = dir.join("haproxy.cfg");
+        std::fs::write(&file, conf).unwrap();
+        let mut cmd = Command::new("haproxy");
+        cmd.arg("-db").arg("-f").arg(&file);
+        Proc::spawn("haproxy", &mut cmd, port)
     }
 }
 
-impl Drop for Nginx {
+impl Drop for Proc {
     fn drop(&mut self) {
-        // SIGTERM: a fast shutdown, the master takes its workers with it.
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
         );
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `n` GETs of `base` + `path` by `CLIENTS` concurrent clients.
-async fn load(
-    http: &reqwest::Client,
-    base: &str,
-    path: &str,
-    token: Option<&str>,
-    n: usize,
-) -> Round {
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..CLIENTS {
-        let share = n / CLIENTS + usize::from(c < n % CLIENTS);
-        let (http, url, token) = (
-            http.clone(),
-            format!("{base}{path}"),
-            token.map(str::to_owned),
-        );
-        tasks.spawn(async move {
-            let mut seen = Vec::with_capacity(share);
-            let mut failed = 0;
-            for _ in 0..share {
-                let mut req = http.get(&url);
-                if let Some(t) = &token {
-                    req = req.bearer_auth(t);
-                }
-                let t = Instant::now();
-                let ok = match req.send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                seen.push(t.elapsed());
-                failed += usize::from(!ok);
-            }
-            (seen, failed)
-        });
-    }
-    let mut round = Round {
-        latencies: Vec::with_capacity(n),
-        elapsed: Duration::ZERO,
-        failed: 0,
-    };
-    while let Some(r) = tasks.join_next().await {
-        let (seen, failed) = r.unwrap();
-        round.latencies.extend(seen);
-        round.failed += failed;
-    }
-    round.elapsed = started.elapsed();
-    round
-}
-
-/// Rounds taken together: requests per second over their total time, latency
-/// percentiles over all their requests (ms).
-struct Summary {
-    per_second: f64,
-    p50: f64,
-    p99: f64,
-    failed: usize,
-}
-
-impl Summary {
-    fn of(rounds: &[Round]) -> Summary {
-        let mut all: Vec<Duration> = rounds.iter().flat_map(|r| r.latencies.clone()).collect();
-        all.sort_unstable();
-        let pct = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
-        let time: f64 = rounds.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-        Summary {
-            per_second: all.len() as f64 / time,
-            p50: pct(0.50),
-            p99: pct(0.99),
-            failed: rounds.iter().map(|r| r.failed).sum(),
+        if self.child.wait().is_err() {
+            eprintln!("{} did not stop", self.name);
         }
     }
 }
 
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:>7.0} req/s  p50 {:>5.2} ms  p99 {:>6.2} ms  failed {}",
-            self.per_second, self.p50, self.p99, self.failed
-        )
+/// wrk, HAProxy and nginx, from Debian's packages when missing (and run as root).
+fn ensure_tools() {
+    let missing: Vec<&str> = [
+        ("wrk", "wrk"),
+        ("haproxy", "haproxy"),
+        ("nginx", "nginx-light"),
+    ]
+    .into_iter()
+    .filter(|(bin, _)| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .stdout(Stdio::null())
+            .status()
+            .map_or(true, |s| !s.success())
+    })
+    .map(|(_, package)| package)
+    .collect();
+    if missing.is_empty() {
+        return;
     }
+    eprintln!("installing {} from Debian", missing.join(", "));
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "this bench needs {}: apt-get install {}",
+        missing.join(", "),
+        missing.join(" ")
+    );
 }

@@ -4,38 +4,19 @@
 //! includes the storefront's own calls to the APIs) and the storefront's own p99 from
 //! its `/metrics` histogram. Asserts nothing.
 
-#[path = "../tests/system/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
-use helpers::Shop;
-use serde_json::Value;
+use bazaar::testing::Shop;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 8;
 const ROUNDS: usize = 60;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    bazaar::testing::block_on(run());
 }
 
 async fn run() {
-    let shop = Shop::start_with(helpers::Options {
-        env: vec![("BAZAAR_LOG", "warn".into())],
-        ..helpers::Options::default()
-    });
-    let page: Value = shop
-        .get("/api/catalog/products?per_page=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shop = Shop::start();
+    let page = shop.json("/api/catalog/products?per_page=1", None).await;
     let product = page["items"][0]["id"].as_str().unwrap().to_owned();
     let category = page["items"][0]["category"].as_str().unwrap().to_owned();
     let pages: Vec<(&str, String)> = vec![

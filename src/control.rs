@@ -1,37 +1,29 @@
-//! The supervisor's control API, for the ops console: every service process with its
-//! state, and kill / restart. Listens on 127.0.0.1 only; every call needs a service (or
-//! admin) token, verified against identity's keys like any service does.
+//! The supervisor's control API: every replica's process with its state, killing one,
+//! and rolling restarts. Listens on 127.0.0.1 only. Every call needs the supervisor's
+//! own token (in `<data>/supervisor.json`, for `bazaar status` and `bazaar restart`) or
+//! a service or admin token from identity (the ops console).
 
-use crate::supervisor::Status;
+use crate::processes::{Operator, ProcessView, Refusal, Signalled};
 use axum::{
     Json, Router,
-    extract::{FromRef, Path, State},
-    http::StatusCode,
+    extract::{FromRef, FromRequestParts, Path, Query, State},
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
-use nix::{sys::signal, unistd::Pid};
 use platform::{
     Problem,
     auth::{ServiceCaller, Verifier},
     shutdown::Shutdown,
 };
-use serde::Serialize;
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-};
-
-/// One supervised service, as the control API sees it.
-pub struct Process {
-    pub service: &'static str,
-    pub port: u16,
-    pub status: Arc<Mutex<Status>>,
-}
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, sync::Arc};
 
 #[derive(Clone)]
 struct ControlState {
-    processes: Arc<Vec<Process>>,
+    operator: Arc<dyn Operator>,
     verifier: Verifier,
+    token: Arc<str>,
 }
 
 impl FromRef<ControlState> for Verifier {
@@ -40,43 +32,51 @@ impl FromRef<ControlState> for Verifier {
     }
 }
 
-#[derive(Serialize)]
-struct ProcessView {
-    service: &'static str,
-    pid: Option<u32>,
-    port: u16,
-    /// `running`, `restarting` (between a death and the next start) or `stopped`.
-    state: &'static str,
-    starts: u32,
-    started_at: Option<String>,
-    last_exit: Option<String>,
+/// Who is calling: the supervisor's own token's holder, or a service or administrator.
+struct Caller(String);
+
+impl FromRequestParts<ControlState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ControlState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(token) = platform::auth::bearer(parts)?
+            && constant_time_eq(token.as_bytes(), state.token.as_bytes())
+        {
+            return Ok(Caller("the supervisor's token".into()));
+        }
+        let ServiceCaller(claims) = ServiceCaller::from_request_parts(parts, state).await?;
+        Ok(Caller(claims.sub))
+    }
 }
 
-#[derive(Serialize)]
-struct Processes {
-    processes: Vec<ProcessView>,
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[derive(Serialize)]
-struct Signalled {
-    service: &'static str,
-    pid: u32,
-    signal: &'static str,
+#[derive(Serialize, Deserialize)]
+pub struct Processes {
+    pub processes: Vec<ProcessView>,
 }
 
 /// Starts the control API on a free port of 127.0.0.1; returns its address.
 pub async fn serve(
-    processes: Arc<Vec<Process>>,
+    operator: Arc<dyn Operator>,
     verifier: Verifier,
+    token: &str,
     shutdown: Shutdown,
 ) -> anyhow::Result<SocketAddr> {
     let app = Router::new()
         .route("/processes", get(list))
         .route("/processes/{service}/kill", post(kill))
         .route("/processes/{service}/restart", post(restart))
+        .route("/services/{service}/restart", post(restart))
         .with_state(ControlState {
-            processes,
+            operator,
             verifier,
+            token: token.into(),
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -88,78 +88,78 @@ pub async fn serve(
     Ok(addr)
 }
 
-async fn list(_caller: ServiceCaller, State(s): State<ControlState>) -> Json<Processes> {
-    let processes = s
-        .processes
-        .iter()
-        .map(|p| {
-            let st = p.status.lock().unwrap_or_else(|e| e.into_inner());
-            ProcessView {
-                service: p.service,
-                pid: st.pid,
-                port: p.port,
-                state: match (st.stopped, st.pid) {
-                    (true, _) => "stopped",
-                    (false, Some(_)) => "running",
-                    (false, None) => "restarting",
-                },
-                starts: st.starts,
-                started_at: st.started_at.clone(),
-                last_exit: st.last_exit.clone(),
-            }
-        })
-        .collect();
-    Json(Processes { processes })
+async fn list(_caller: Caller, State(s): State<ControlState>) -> Json<Processes> {
+    Json(Processes {
+        processes: s.operator.processes(),
+    })
+}
+
+#[derive(Deserialize)]
+struct Which {
+    /// Which replica (1, 2, …); none: the first one running.
+    #[serde(default)]
+    replica: u32,
+    /// Whether to answer only once done (a rolling restart takes a few seconds a replica).
+    #[serde(default = "yes")]
+    wait: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 async fn kill(
-    caller: ServiceCaller,
+    Caller(who): Caller,
     State(s): State<ControlState>,
     Path(service): Path<String>,
+    Query(which): Query<Which>,
 ) -> Result<(StatusCode, Json<Signalled>), Problem> {
-    send(caller, &s, &service, signal::Signal::SIGKILL, "SIGKILL")
-}
-
-async fn restart(
-    caller: ServiceCaller,
-    State(s): State<ControlState>,
-    Path(service): Path<String>,
-) -> Result<(StatusCode, Json<Signalled>), Problem> {
-    send(caller, &s, &service, signal::Signal::SIGTERM, "SIGTERM")
-}
-
-/// Signals a service's process; the supervisor then starts it again.
-fn send(
-    ServiceCaller(claims): ServiceCaller,
-    s: &ControlState,
-    service: &str,
-    sig: signal::Signal,
-    name: &'static str,
-) -> Result<(StatusCode, Json<Signalled>), Problem> {
-    let process = s
-        .processes
-        .iter()
-        .find(|p| p.service == service)
-        .ok_or_else(|| Problem::not_found(format!("there is no service called `{service}`")))?;
-    let pid = process
-        .status
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .pid
-        .ok_or_else(|| Problem::conflict(format!("{service} has no running process right now")))?;
-    tracing::warn!(service, pid, signal = name, by = %claims.sub, "signalling a service process");
+    let signalled = s.operator.kill(&service, which.replica).map_err(problem)?;
+    tracing::warn!(service, pid = signalled.pid, by = %who, "killed a replica");
     eprintln!(
-        "bazaar: {name} to {service} (pid {pid}) requested by {}",
-        claims.sub
+        "bazaar: SIGKILL to {service} #{} (pid {}) requested by {who}",
+        signalled.replica, signalled.pid
     );
-    signal::kill(Pid::from_raw(pid as i32), sig)
-        .map_err(|e| Problem::conflict(format!("could not signal {service}: {e}")))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Signalled {
-            service: process.service,
-            pid,
-            signal: name,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(signalled)))
+}
+
+/// A rolling restart of the service: with `wait`, answered once every replica has a
+/// ready successor; otherwise at once, while it goes on.
+async fn restart(
+    Caller(who): Caller,
+    State(s): State<ControlState>,
+    Path(service): Path<String>,
+    Query(which): Query<Which>,
+) -> Response {
+    eprintln!("bazaar: rolling restart of {service} requested by {who}");
+    let restart = s.operator.restart(&service);
+    if !which.wait {
+        // Checked synchronously so an unknown service is still refused at once.
+        if !s.operator.processes().iter().any(|p| p.service == service) {
+            return problem(Refusal::UnknownService(service)).into_response();
+        }
+        tokio::spawn(async move {
+            if let Err(e) = restart.await {
+                eprintln!("bazaar: the rolling restart failed: {e}");
+            }
+        });
+        return StatusCode::ACCEPTED.into_response();
+    }
+    match restart.await {
+        Ok(processes) => Json(Processes { processes }).into_response(),
+        Err(e) => problem(e).into_response(),
+    }
+}
+
+fn problem(refusal: Refusal) -> Problem {
+    match refusal {
+        Refusal::UnknownService(_) => Problem::not_found(refusal.to_string()),
+        Refusal::Conflict(_) => Problem::conflict(refusal.to_string()),
+        Refusal::Failed(why) => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "restart-failed",
+            "Restart failed",
+            why,
+        ),
+    }
 }

@@ -5,77 +5,28 @@
 //! environment, which is what the supervisor starts and what a container runs.
 #![forbid(unsafe_code)]
 
-mod control;
-mod events_cli;
-mod serve;
-mod supervisor;
-
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use bazaar::{
+    cli::{Cli, Command},
+    events_cli, load, serve, shop_cli, supervisor,
+    supervisor::UpArgs,
+};
+use clap::Parser;
 use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(
-    name = "bazaar",
-    version,
-    about = "Bazaar: an online shop built the microservices way"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Start the whole shop: every service as its own process, supervised (the default).
-    Up(UpArgs),
-    /// Operate on events: list and replay dead letters through the gateway (as an admin).
-    Events(events_cli::EventsArgs),
-    /// Run one service in this process, configured by `BAZAAR_*` environment variables.
-    Serve {
-        /// The service to run.
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(serve::SERVICES))]
-        service: String,
-    },
-}
-
-/// Options of `bazaar up`.
-#[derive(Args, Clone, Debug)]
-pub struct UpArgs {
-    /// Port of the gateway (the shop's address); the services take the ports after it.
-    /// 0 picks free ports for all of them.
-    #[arg(long, env = "BAZAAR_PORT", default_value_t = 8080)]
-    pub port: u16,
-    /// Directory for the services' SQLite databases and other state.
-    #[arg(long, env = "BAZAAR_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-    /// A PostgreSQL server URL (`postgres://user@host:5432`): each service then gets its
-    /// own database `bazaar_<service>` there, created if missing, instead of SQLite.
-    #[arg(long, env = "BAZAAR_DATABASE")]
-    pub database: Option<String>,
-    /// Where events travel: `embedded` (the default: services read each other's outboxes,
-    /// nothing to install) or a RabbitMQ URL (`amqp://guest:guest@127.0.0.1:5672/%2f`).
-    #[arg(long, env = "BAZAAR_BROKER", default_value = "embedded")]
-    pub broker: String,
-}
-
-impl Default for UpArgs {
-    fn default() -> Self {
-        Self {
-            port: 8080,
-            data_dir: PathBuf::from("data"),
-            database: None,
-            broker: "embedded".into(),
-        }
-    }
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    match workers() {
+        Ok(Some(n)) => {
+            builder.worker_threads(n);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("bazaar: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bazaar: could not start the async runtime: {e}");
@@ -87,6 +38,9 @@ fn main() -> ExitCode {
             Some(Command::Serve { service }) => serve::serve(&service).await,
             Some(Command::Up(args)) => supervisor::up(args).await,
             Some(Command::Events(args)) => events_cli::run(args).await,
+            Some(Command::Load(args)) => load::run(args).await,
+            Some(Command::Status(args)) => shop_cli::status(args).await,
+            Some(Command::Restart(args)) => shop_cli::restart(args).await,
             None => {
                 // `cargo run` with no arguments: `up`, still honouring BAZAAR_PORT etc.
                 let cli = Cli::parse_from(["bazaar", "up"]);
@@ -103,5 +57,21 @@ fn main() -> ExitCode {
             eprintln!("bazaar: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `BAZAAR_WORKERS`: the worker threads of this process (by default, one per core it may
+/// use). Every process of the shop reads it, so `BAZAAR_WORKERS=1 bazaar up` runs each
+/// service on one thread.
+fn workers() -> Result<Option<usize>, String> {
+    match std::env::var("BAZAAR_WORKERS") {
+        Err(_) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "BAZAAR_WORKERS must be a whole number of threads, at least 1, got `{v}`"
+            )),
+        },
     }
 }

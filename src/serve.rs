@@ -1,65 +1,23 @@
-//! `bazaar serve <service>`: one service in this process.
+//! `bazaar serve <service>`: one service of the registry in this process, configured by
+//! the environment.
 
-use platform::config::{ServiceSettings, Settings};
-use platform::service::Service;
-use std::future::Future;
-
-/// The services this binary can run, in start-up order.
-pub const SERVICES: &[&str] = &[
-    "identity",
-    "catalog",
-    "search",
-    "recommendations",
-    "cart",
-    "inventory",
-    "payments",
-    "orders",
-    "notifications",
-    "storefront",
-    "gateway",
-];
-
-/// What each consuming service subscribes to, as declared in its own crate.
-pub fn subscriptions() -> Vec<(&'static str, &'static [events::Subscription])> {
-    vec![
-        ("inventory", inventory::SUBSCRIPTIONS),
-        ("cart", cart::SUBSCRIPTIONS),
-        ("notifications", notifications::SUBSCRIPTIONS),
-        ("recommendations", recommendations::SUBSCRIPTIONS),
-        ("search", search::SUBSCRIPTIONS),
-    ]
-}
+use crate::REGISTRY;
+use anyhow::Context;
+use platform::{
+    Launch,
+    config::{NoSettings, Settings},
+};
 
 /// Loads the service's settings from the environment, then runs it until SIGINT/SIGTERM.
 pub async fn serve(service: &str) -> anyhow::Result<()> {
     guard_against_orphaning();
-    match service {
-        "identity" => run("identity", identity::build).await,
-        "catalog" => run("catalog", catalog::build).await,
-        "inventory" => run("inventory", inventory::build).await,
-        "cart" => run("cart", cart::build).await,
-        "payments" => run("payments", payments::build).await,
-        "orders" => run("orders", orders::build).await,
-        "notifications" => run("notifications", notifications::build).await,
-        "recommendations" => run("recommendations", recommendations::build).await,
-        "search" => run("search", search::build).await,
-        "storefront" => run("storefront", storefront::build).await,
-        "gateway" => run("gateway", gateway::build).await,
-        other => anyhow::bail!("unknown service `{other}`"),
-    }
-}
-
-async fn run<S, F, Fut>(name: &str, build: F) -> anyhow::Result<()>
-where
-    S: ServiceSettings,
-    F: FnOnce(Settings<S>) -> Fut,
-    Fut: Future<Output = anyhow::Result<Service>>,
-{
-    let settings = Settings::<S>::load(name)?;
-    platform::telemetry::init(&settings.common.log, settings.common.log_format);
-    let service = build(settings)
-        .await
-        .map_err(|e| e.context(format!("{name} failed to start")))?;
+    let entry = REGISTRY
+        .get(service)
+        .with_context(|| format!("unknown service `{service}`"))?;
+    // The log settings first, so that everything the build does is logged.
+    let common = Settings::<NoSettings>::load(service, REGISTRY)?.common;
+    platform::telemetry::init(&common.log, common.log_format);
+    let service = Launch::new(entry.def, REGISTRY).build().await?;
     service.run_until_stopped().await
 }
 

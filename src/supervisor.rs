@@ -1,77 +1,97 @@
-//! `bazaar up`: every service as its own OS process, started in dependency order, health
-//! gated, restarted with backoff when it dies, and stopped in reverse order on Ctrl-C or
-//! SIGTERM.
+//! `bazaar up`: every service as its own OS processes — one per replica — started in the
+//! registry's levels, health gated, restarted with backoff when they die, restarted
+//! replica by replica on request, and stopped in reverse order on Ctrl-C or SIGTERM.
+//!
+//! Every process follows the directory file the supervisor keeps in the data directory
+//! (which replicas of each service are ready), and `supervisor.json` there tells `bazaar
+//! status` and `bazaar restart` where the control API is and its token.
 
-use crate::{UpArgs, control, serve::SERVICES};
-use anyhow::{Context, bail};
-use command_fds::{CommandFdExt, FdMapping};
-use nix::{sys::signal, unistd::Pid};
-use platform::{config::default_port, shutdown::Shutdown};
-use socket2::{Domain, Protocol, Socket, Type};
+mod keeper;
+mod plan;
+mod shop;
+
+use crate::{REGISTRY, control, processes::Operator};
+use anyhow::{Context as _, bail};
+use clap::Args;
+use keeper::Context;
+pub use plan::Replicas;
+use platform::{
+    discovery::{Discovery, Source},
+    registry::{GATEWAY, IDENTITY},
+    shutdown::{Shutdown, Stop},
+};
+use serde::{Deserialize, Serialize};
+use shop::Shop;
 use std::{
-    collections::HashMap,
     io::IsTerminal,
-    net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
-    process::Stdio,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, BufReader},
-    process::{Child, Command},
-    task::JoinHandle,
-};
 
-/// Services started together, level after level; each level waits for the previous one
-/// to be ready. Everything verifies tokens with identity, and the gateway fronts the rest.
-fn levels() -> Vec<Vec<&'static str>> {
-    let middle: Vec<&str> = SERVICES
-        .iter()
-        .copied()
-        .filter(|s| *s != "identity" && *s != "gateway")
-        .collect();
-    vec![vec!["identity"], middle, vec!["gateway"]]
+/// Options of `bazaar up`.
+#[derive(Args, Clone, Debug)]
+pub struct UpArgs {
+    /// Port of the gateway (the shop's address); the services take the ports after it.
+    /// 0 picks free ports for all of them.
+    #[arg(long, env = "BAZAAR_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Directory for the services' SQLite databases and other state.
+    #[arg(long, env = "BAZAAR_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL server URL (`postgres://user@host:5432`): each service then gets its
+    /// own database `bazaar_<service>` there, created if missing, instead of SQLite.
+    #[arg(long, env = "BAZAAR_DATABASE")]
+    pub database: Option<String>,
+    /// Where events travel: `embedded` (the default: services read each other's outboxes,
+    /// nothing to install) or a RabbitMQ URL (`amqp://guest:guest@127.0.0.1:5672/%2f`).
+    #[arg(long, env = "BAZAAR_BROKER", default_value = "embedded")]
+    pub broker: String,
+    /// Prefix of the broker's exchange and queue names, so several shops can share one
+    /// broker.
+    #[arg(long, env = "BAZAAR_EVENTS_NAMESPACE", default_value = "bazaar")]
+    pub events_namespace: String,
+    /// How many processes each service runs: `catalog=3,cart=2` (the others run one).
+    #[arg(long, env = "BAZAAR_REPLICAS", default_value = "")]
+    pub replicas: Replicas,
 }
 
-/// How long a service may take to become ready at start-up.
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long a stopping service gets between SIGTERM and SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(10);
-/// A service that crashes this often before it was ever ready fails the start-up.
-const CRASHES_BEFORE_READY: u32 = 5;
-/// A process that ran this long before dying restarts without delay.
-const HEALTHY_RUN: Duration = Duration::from_secs(30);
-
-/// One service to run: where it listens and where its data lives.
-#[derive(Debug, Clone)]
-struct Plan {
-    name: &'static str,
-    port: u16,
-    database_url: String,
+impl Default for UpArgs {
+    fn default() -> Self {
+        Self {
+            port: 8080,
+            data_dir: PathBuf::from("data"),
+            database: None,
+            broker: "embedded".into(),
+            events_namespace: "bazaar".into(),
+            replicas: Replicas::default(),
+        }
+    }
 }
 
-/// What the supervisor knows of one service's process.
-#[derive(Debug, Default)]
-pub(crate) struct Status {
-    pub(crate) pid: Option<u32>,
-    pub(crate) starts: u32,
-    pub(crate) last_exit: Option<String>,
-    /// When the current process started (RFC 3339).
-    pub(crate) started_at: Option<String>,
-    /// The supervisor has stopped this service for good.
-    pub(crate) stopped: bool,
-    /// The process ended on its own with a failure code (a configuration error, a
-    /// database it cannot open): restarting it will not help. Crashes and kills by
-    /// signal are restarted instead.
-    gave_up: bool,
+/// What `bazaar up` writes to `<data>/supervisor.json` while it runs, for `bazaar status`
+/// and `bazaar restart` (readable by its user only: the token is the control API's key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Running {
+    pub pid: u32,
+    pub url: String,
+    pub control_url: String,
+    pub token: String,
 }
 
-struct Keeper {
-    plan: Plan,
-    status: Arc<Mutex<Status>>,
-    stop: Shutdown,
-    task: JoinHandle<()>,
+impl Running {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("supervisor.json")
+    }
+}
+
+/// A random secret of 256 bits, hex-encoded.
+fn secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Runs the shop until Ctrl-C or SIGTERM.
@@ -84,74 +104,123 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
-    // Every service's listening socket is bound here, before anything starts, and handed
-    // to its process: no port is ever free between being chosen and being served, so two
-    // services (or two shops) can never end up on one port.
-    let (plans, mut sockets) = plan(&args, &data_dir)?;
-    let exe = std::env::current_exe().context("could not find the bazaar executable")?;
-    let mut env: Vec<(String, String)> = plans
-        .iter()
-        .map(|p| {
+    if let Ok(text) = std::fs::read(Running::path(&data_dir))
+        && let Ok(other) = serde_json::from_slice::<Running>(&text)
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(other.pid as i32), None).is_ok()
+    {
+        bail!(
+            "a shop (pid {}) runs on {} already, at {}",
+            other.pid,
+            data_dir.display(),
+            other.url
+        );
+    }
+    events::faults::new_run(&data_dir)
+        .with_context(|| format!("could not reset {}/failpoints", data_dir.display()))?;
+    let directory = data_dir.join("directory.json");
+    let _ = std::fs::remove_file(&directory);
+    let planner = plan::Planner::new(REGISTRY, &data_dir, args.database.clone(), args.port)?;
+    // Every replica's socket is bound now, before anything starts, and handed to its
+    // process: no port is ever free between being chosen and being served, so two
+    // services (or two shops) never end up on one port — and every process is told where
+    // the others will be, until the directory says where they are.
+    let mut planned = Vec::new();
+    for entry in REGISTRY.entries() {
+        for replica in 1..=args.replicas.of(entry.name()) {
+            planned.push(planner.first(entry, replica)?);
+        }
+    }
+    if args.broker != "embedded" {
+        declare_broker_topology(&args.broker, &args.events_namespace).await?;
+    }
+
+    let mut env: Vec<(String, String)> = REGISTRY
+        .names()
+        .map(|name| {
+            let urls: Vec<String> = planned
+                .iter()
+                .filter(|(spec, _)| spec.name() == name)
+                .map(|(spec, _)| spec.url())
+                .collect();
             (
-                format!("BAZAAR_{}_URL", p.name.to_ascii_uppercase()),
-                format!("http://127.0.0.1:{}", p.port),
+                format!("BAZAAR_{}_URL", name.to_ascii_uppercase()),
+                urls.join(","),
             )
         })
         .collect();
-    env.push((
-        "BAZAAR_SUPERVISOR_PID".into(),
-        std::process::id().to_string(),
-    ));
-    env.push(("BAZAAR_BROKER".into(), args.broker.clone()));
-    // State that is not in a database lives in the data directory too, whatever the
-    // database: two shops on one machine must never share a search index.
-    env.push(("BAZAAR_DATA_DIR".into(), data_dir.display().to_string()));
-    events::faults::new_run(&data_dir)
-        .with_context(|| format!("could not reset {}/failpoints", data_dir.display()))?;
-    env.push((
-        "BAZAAR_INDEX_DIR".into(),
-        data_dir.join("search-index").display().to_string(),
-    ));
+    env.extend([
+        (
+            "BAZAAR_SUPERVISOR_PID".into(),
+            std::process::id().to_string(),
+        ),
+        ("BAZAAR_BROKER".into(), args.broker.clone()),
+        (
+            "BAZAAR_EVENTS_NAMESPACE".into(),
+            args.events_namespace.clone(),
+        ),
+        ("BAZAAR_DATA_DIR".into(), data_dir.display().to_string()),
+        (
+            "BAZAAR_DIRECTORY_FILE".into(),
+            directory.display().to_string(),
+        ),
+    ]);
     // The services' shared secret for service tokens: random per run unless given.
     if std::env::var("BAZAAR_SERVICE_SECRET").map_or(true, |s| s.is_empty()) {
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        env.push(("BAZAAR_SERVICE_SECRET".into(), secret));
+        env.push(("BAZAAR_SERVICE_SECRET".into(), secret()));
     }
-    if args.broker != "embedded" {
-        declare_broker_topology(&args.broker).await?;
-    }
-    // Every process's status, shared with the control API.
-    let processes: Arc<Vec<control::Process>> = Arc::new(
-        plans
-            .iter()
-            .map(|p| control::Process {
-                service: p.name,
-                port: p.port,
-                status: Arc::new(Mutex::new(Status::default())),
-            })
-            .collect(),
-    );
+    let token = secret();
     let control_stop = Shutdown::new();
-    let identity_port = plans.iter().find(|p| p.name == "identity").map(|p| p.port);
-    let verifier = platform::auth::Verifier::remote(
-        format!(
-            "http://127.0.0.1:{}/api/identity/.well-known/jwks.json",
-            identity_port.unwrap_or_default()
-        ),
-        "bazaar-identity",
-        "bazaar",
+
+    // The supervisor verifies tokens as its services do, with their settings, from
+    // identity's replicas as the directory lists them.
+    let common =
+        platform::config::Settings::<platform::config::NoSettings>::load(IDENTITY, REGISTRY)?
+            .common;
+    let identity = Discovery::default().endpoints(
+        IDENTITY,
+        &Source::File {
+            path: directory.clone(),
+            fallback: planned
+                .iter()
+                .filter(|(spec, _)| spec.name() == IDENTITY)
+                .map(|(spec, _)| spec.url())
+                .collect(),
+        },
     );
-    let control_addr = control::serve(processes.clone(), verifier, control_stop.clone()).await?;
+    let identity = platform::client::ServiceClient::new(
+        platform::balance::Balancer::new(
+            IDENTITY,
+            identity,
+            platform::balance::Settings::default(),
+            platform::client::client(),
+        ),
+        platform::client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()?,
+    );
+    let verifier =
+        platform::auth::Verifier::new(identity, &common.token_issuer, &common.token_audience);
+
+    // The control API's address goes into every process's environment, so it exists
+    // before the first process does; what it serves is the shop, made next.
+    let shop_slot: Arc<std::sync::OnceLock<Shop>> = Arc::default();
+    let operator: Arc<dyn Operator> = Arc::new(Deferred(shop_slot.clone()));
+    let control_addr = control::serve(operator, verifier, &token, control_stop.clone()).await?;
     env.push((
         "BAZAAR_SUPERVISOR_URL".into(),
         format!("http://{control_addr}"),
     ));
-    let env = Arc::new(env);
-    let colour = std::io::stdout().is_terminal();
+    let ctx = Arc::new(Context {
+        exe: std::env::current_exe().context("could not find the bazaar executable")?,
+        env,
+        colour: std::io::stdout().is_terminal(),
+        changed: Arc::new(tokio::sync::Notify::new()),
+        http: platform::client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?,
+    });
+    let shop = Shop::new(REGISTRY, ctx, planner, directory);
+    let _ = shop_slot.set(shop.clone());
 
     let signalled = Shutdown::new();
     {
@@ -162,32 +231,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         });
     }
 
-    let http = platform::client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
-    let mut keepers: Vec<Keeper> = Vec::new();
     let mut startup: anyhow::Result<()> = Ok(());
-    'levels: for level in levels() {
-        let mut waiting = Vec::new();
-        for name in level {
-            let plan = plans
-                .iter()
-                .find(|p| p.name == name)
-                .cloned()
-                .context("every service has a plan")?;
-            let status = processes
-                .iter()
-                .find(|p| p.service == name)
-                .map(|p| p.status.clone())
-                .context("every service has a status")?;
-            let socket = sockets.remove(name);
-            let keeper = spawn_keeper(exe.clone(), plan, socket, env.clone(), colour, status);
-            waiting.push((keeper.plan.clone(), keeper.status.clone()));
-            keepers.push(keeper);
+    let processes = planned.len();
+    'levels: for level in REGISTRY.levels() {
+        let names: Vec<&str> = level.iter().map(|e| e.name()).collect();
+        let (now, later): (Vec<_>, Vec<_>) = planned
+            .into_iter()
+            .partition(|(spec, _)| names.contains(&spec.name()));
+        planned = later;
+        for (spec, socket) in now {
+            shop.start(spec, socket);
         }
-        for (plan, status) in waiting {
+        for entry in &level {
             tokio::select! {
-                r = wait_ready(&http, &plan, &status) => {
+                r = shop.ready(entry.name()) => {
                     if let Err(e) = r {
                         startup = Err(e);
                         break 'levels;
@@ -196,54 +253,110 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 _ = signalled.wait() => break 'levels,
             }
         }
+        shop.publish();
     }
 
+    let running = Running::path(&data_dir);
     if startup.is_ok() && !signalled.is_triggered() {
-        let gateway = plans.iter().find(|p| p.name == "gateway").map(|p| p.port);
+        let gateway = shop
+            .processes()
+            .into_iter()
+            .find(|p| p.service == GATEWAY)
+            .map_or(0, |p| p.port);
+        let url = format!("http://127.0.0.1:{gateway}");
+        write_private(
+            &running,
+            &serde_json::to_vec_pretty(&Running {
+                pid: std::process::id(),
+                url: url.clone(),
+                control_url: format!("http://{control_addr}"),
+                token,
+            })?,
+        )?;
         println!(
-            "bazaar ready: http://127.0.0.1:{} ({} services, {} processes, in {} ms; control API http://{control_addr})",
-            gateway.unwrap_or_default(),
-            plans.len(),
-            keepers.len(),
+            "bazaar ready: {url} ({} services, {processes} processes, in {} ms; control API http://{control_addr})",
+            REGISTRY.entries().len(),
             started.elapsed().as_millis()
         );
         signalled.wait().await;
     }
 
     eprintln!("bazaar: stopping");
+    let _ = std::fs::remove_file(&running);
     // The reverse of start-up order: the gateway stops taking requests first.
-    for level in levels().into_iter().rev() {
-        let mut stopping = Vec::new();
-        for k in keepers.iter_mut().filter(|k| level.contains(&k.plan.name)) {
-            k.stop.trigger();
-            stopping.push(&mut k.task);
-        }
-        for task in stopping {
-            let _ = task.await;
-        }
-    }
+    shop.stop_all(Stop::Now).await;
     control_stop.trigger();
     eprintln!("bazaar: stopped");
     startup
 }
 
+/// Writes `bytes` to `path`, readable and writable by this user only.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+/// The shop, once it exists, for the control API that is started before it.
+struct Deferred(Arc<std::sync::OnceLock<Shop>>);
+
+impl Operator for Deferred {
+    fn processes(&self) -> Vec<crate::processes::ProcessView> {
+        self.0.get().map(Shop::processes).unwrap_or_default()
+    }
+
+    fn kill(
+        &self,
+        service: &str,
+        replica: u32,
+    ) -> Result<crate::processes::Signalled, crate::processes::Refusal> {
+        match self.0.get() {
+            Some(shop) => shop.kill(service, replica),
+            None => Err(crate::processes::Refusal::Conflict(
+                "the shop is starting".into(),
+            )),
+        }
+    }
+
+    fn restart(
+        &self,
+        service: &str,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<Vec<crate::processes::ProcessView>, crate::processes::Refusal>,
+    > {
+        match self.0.get() {
+            Some(shop) => shop.restart(service),
+            None => Box::pin(async {
+                Err(crate::processes::Refusal::Conflict(
+                    "the shop is starting".into(),
+                ))
+            }),
+        }
+    }
+}
+
 /// Declares every consuming service's queue and bindings before anything starts, so
-/// events published before a consumer's first start wait in its queue.
-async fn declare_broker_topology(broker: &str) -> anyhow::Result<()> {
+/// events published before a consumer's first start wait in its queue. Read models read
+/// the producers' logs instead (only a log can be replayed), so they have no queue.
+async fn declare_broker_topology(broker: &str, namespace: &str) -> anyhow::Result<()> {
     if !(broker.starts_with("amqp://") || broker.starts_with("amqps://")) {
         bail!("--broker must be `embedded` or an amqp:// URL, got `{broker}`");
     }
-    let namespace = std::env::var("BAZAAR_EVENTS_NAMESPACE").unwrap_or_else(|_| "bazaar".into());
-    let consumers: Vec<(&str, Vec<&str>)> = crate::serve::subscriptions()
-        .into_iter()
-        .map(|(service, subs)| {
-            (
-                service,
-                subs.iter().flat_map(|s| s.types.iter().copied()).collect(),
-            )
-        })
+    let consumers: Vec<(&str, Vec<&str>)> = REGISTRY
+        .consumers()
+        .filter(|e| !e.def.read_model)
+        .map(|e| (e.name(), e.def.consumed_types()))
         .collect();
-    events::amqp::declare_topology(broker, &namespace, &consumers)
+    events::amqp::declare_topology(broker, namespace, &consumers)
         .await
         .with_context(|| {
             format!(
@@ -251,406 +364,4 @@ async fn declare_broker_topology(broker: &str) -> anyhow::Result<()> {
                 platform::db::redact(broker)
             )
         })
-}
-
-/// Decides each service's port and database, and binds each service's listening socket.
-fn plan(
-    args: &UpArgs,
-    data_dir: &Path,
-) -> anyhow::Result<(Vec<Plan>, HashMap<&'static str, Socket>)> {
-    let mut plans = Vec::new();
-    let mut sockets = HashMap::new();
-    for name in SERVICES.iter().copied() {
-        let socket = if name == "gateway" {
-            reserve(args.port).with_context(|| {
-                format!(
-                    "port {} is in use: stop what uses it or pass --port",
-                    args.port
-                )
-            })?
-        } else if args.port == 0 {
-            reserve(0)?
-        } else {
-            let offset = default_port(name).unwrap_or(8080).saturating_sub(8080);
-            args.port
-                .checked_add(offset)
-                .and_then(|p| reserve(p).ok())
-                .map_or_else(|| reserve(0), Ok)?
-        };
-        let database_url = match &args.database {
-            Some(server) => postgres_database(server, name)?,
-            None => format!("sqlite://{}", data_dir.join(format!("{name}.db")).display()),
-        };
-        plans.push(Plan {
-            name,
-            port: port_of(&socket)?,
-            database_url,
-        });
-        sockets.insert(name, socket);
-    }
-    Ok((plans, sockets))
-}
-
-/// A socket bound to 127.0.0.1:`port` (0: a free port) but not yet listening: it holds
-/// the port for its service, which starts listening on it. Until then a connection to the
-/// port is refused at once, as if nothing were there, so nobody waits on a service that
-/// has not started.
-fn reserve(port: u16) -> std::io::Result<Socket> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-    // Always, as std and tokio do: the connections a dead process leaves closing on its
-    // port inherit the flag from its listener, and the restart's bind must get past them.
-    // (Port 0 still gets a port nothing else holds: the kernel picks a free one first.)
-    socket.set_reuse_address(true)?;
-    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
-    Ok(socket)
-}
-
-/// The port a reserved socket holds.
-fn port_of(socket: &Socket) -> std::io::Result<u16> {
-    socket
-        .local_addr()?
-        .as_socket()
-        .map(|a| a.port())
-        .ok_or_else(|| std::io::Error::other("not an IP socket"))
-}
-
-/// The URL of service `name`'s own database on a PostgreSQL server: the server URL's
-/// database name (default `bazaar`) suffixed with the service name.
-fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
-    let mut url =
-        url::Url::parse(server).with_context(|| format!("--database `{server}` is not a URL"))?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") {
-        bail!(
-            "--database must be a postgres:// URL, got `{}`",
-            url.scheme()
-        );
-    }
-    let base = url.path().trim_start_matches('/');
-    let base = if base.is_empty() { "bazaar" } else { base };
-    let db = format!("{base}_{name}");
-    url.set_path(&db);
-    Ok(url.to_string())
-}
-
-fn spawn_keeper(
-    exe: PathBuf,
-    plan: Plan,
-    socket: Option<Socket>,
-    env: Arc<Vec<(String, String)>>,
-    colour: bool,
-    status: Arc<Mutex<Status>>,
-) -> Keeper {
-    let stop = Shutdown::new();
-    let task = tokio::spawn(keep(
-        exe,
-        plan.clone(),
-        socket,
-        env,
-        colour,
-        status.clone(),
-        stop.clone(),
-    ));
-    Keeper {
-        plan,
-        status,
-        stop,
-        task,
-    }
-}
-
-/// Keeps one service running until `stop`: starts it, waits for it to exit, and starts it
-/// again after a backoff that grows while it keeps crashing.
-///
-/// The first process gets the socket bound at planning; a restarted one gets the same
-/// port bound anew. The process holds the only copy, so while it is down its port refuses
-/// connections and callers fail fast instead of waiting on a backlog nobody accepts.
-async fn keep(
-    exe: PathBuf,
-    plan: Plan,
-    mut socket: Option<Socket>,
-    env: Arc<Vec<(String, String)>>,
-    colour: bool,
-    status: Arc<Mutex<Status>>,
-    stop: Shutdown,
-) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let spawned_at = Instant::now();
-        let started = match socket.take() {
-            Some(s) => Ok(s),
-            None => reserve(plan.port)
-                .with_context(|| format!("could not bind 127.0.0.1:{}", plan.port)),
-        }
-        .and_then(|s| start(&exe, &plan, s, &env, colour));
-        let mut child = match started {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("bazaar: could not start {}: {e:#}", plan.name);
-                if let Ok(mut s) = status.lock() {
-                    s.last_exit = Some(format!("could not start: {e}"));
-                    s.starts += 1;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.wait() => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        };
-        if let Ok(mut s) = status.lock() {
-            s.pid = child.id();
-            s.starts += 1;
-            s.started_at = Some(events::now_rfc3339());
-        }
-        let exited = tokio::select! {
-            r = child.wait() => Some(r),
-            _ = stop.wait() => None,
-        };
-        let Some(exit) = exited else {
-            terminate(&mut child, plan.name).await;
-            if let Ok(mut s) = status.lock() {
-                s.pid = None;
-                s.stopped = true;
-            }
-            return;
-        };
-        let how = match &exit {
-            Ok(s) => s.to_string(),
-            Err(e) => format!("unknown ({e})"),
-        };
-        let gave_up = matches!(&exit, Ok(s) if s.code().is_some_and(|c| c != 0));
-        if let Ok(mut s) = status.lock() {
-            s.pid = None;
-            s.last_exit = Some(how.clone());
-            s.gave_up = gave_up;
-        }
-        if stop.is_triggered() {
-            return;
-        }
-        if spawned_at.elapsed() > HEALTHY_RUN {
-            backoff = Duration::from_millis(200);
-        }
-        eprintln!(
-            "bazaar: {} exited ({how}); restarting in {} ms",
-            plan.name,
-            backoff.as_millis()
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.wait() => return,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
-}
-
-/// The file descriptor a service finds its listening socket on, as in systemd's socket
-/// activation protocol (`LISTEN_FDS`), which `bazaar serve` understands.
-const LISTEN_FD: i32 = 3;
-
-fn start(
-    exe: &Path,
-    plan: &Plan,
-    socket: Socket,
-    env: &[(String, String)],
-    colour: bool,
-) -> anyhow::Result<Child> {
-    let mut cmd = Command::new(exe);
-    cmd.arg("serve")
-        .arg(plan.name)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("BAZAAR_LISTEN", format!("127.0.0.1:{}", plan.port))
-        .env("LISTEN_FDS", "1")
-        .env_remove("LISTEN_PID")
-        .env_remove("LISTEN_FDNAMES")
-        .env("BAZAAR_DATABASE_URL", &plan.database_url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C reaches only the supervisor, which
-        // then stops the services in order.
-        .process_group(0)
-        .kill_on_drop(true);
-    // The command owns the socket from here and closes our copy when it is dropped,
-    // right after the spawn: the service's process holds the only one.
-    cmd.fd_mappings(vec![FdMapping {
-        parent_fd: socket.into(),
-        child_fd: LISTEN_FD,
-    }])
-    .context("could not hand the listening socket over")?;
-    let mut child = cmd.spawn()?;
-    let prefix = if colour {
-        format!("\x1b[{}m{:>9} |\x1b[0m ", colour_of(plan.name), plan.name)
-    } else {
-        format!("{:>9} | ", plan.name)
-    };
-    if let Some(out) = child.stdout.take() {
-        tokio::spawn(relay(out, prefix.clone()));
-    }
-    if let Some(err) = child.stderr.take() {
-        tokio::spawn(relay(err, prefix));
-    }
-    Ok(child)
-}
-
-fn colour_of(name: &str) -> u8 {
-    let h = name
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
-    31 + (h % 6) as u8
-}
-
-/// Copies a child's output to ours, a line at a time, behind its prefix.
-async fn relay(stream: impl AsyncRead + Unpin, prefix: String) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        println!("{prefix}{line}");
-    }
-}
-
-/// SIGTERM, then SIGKILL if the process has not exited within the grace period.
-async fn terminate(child: &mut Child, name: &str) {
-    if let Some(pid) = child.id() {
-        let _ = signal::kill(Pid::from_raw(pid as i32), signal::Signal::SIGTERM);
-        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
-            return;
-        }
-        eprintln!("bazaar: {name} did not stop in time; killing it");
-    }
-    let _ = child.kill().await;
-}
-
-/// Waits until the service answers its readiness probe. A service that gives up (exits
-/// with a failure code) or keeps crashing before it was ever ready fails the start-up: a
-/// configuration error would otherwise be retried forever behind a wall of logs.
-async fn wait_ready(
-    http: &reqwest::Client,
-    plan: &Plan,
-    status: &Mutex<Status>,
-) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{}/health/ready", plan.port);
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Ok(r) = http.get(&url).send().await
-            && r.status().is_success()
-        {
-            // Ready, and the service meant: anything else on its port is a bug.
-            let body: serde_json::Value = r.json().await.unwrap_or_default();
-            if body["service"] == plan.name {
-                return Ok(());
-            }
-            bail!(
-                "127.0.0.1:{} answers as {} instead of {}",
-                plan.port,
-                body["service"],
-                plan.name
-            );
-        }
-        {
-            let s = status
-                .lock()
-                .map_err(|_| anyhow::anyhow!("status lock poisoned"))?;
-            if s.gave_up || s.starts > CRASHES_BEFORE_READY {
-                bail!(
-                    "{} stopped before it was ready ({}); see its log above",
-                    plan.name,
-                    s.last_exit.as_deref().unwrap_or("unknown exit")
-                );
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} was not ready within {} s",
-                plan.name,
-                READY_TIMEOUT.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn postgres_urls_get_one_database_per_service() {
-        assert_eq!(
-            postgres_database("postgres://root@127.0.0.1:5432", "catalog").unwrap(),
-            "postgres://root@127.0.0.1:5432/bazaar_catalog"
-        );
-        assert_eq!(
-            postgres_database("postgres://u:p@db/shop?sslmode=disable", "identity").unwrap(),
-            "postgres://u:p@db/shop_identity?sslmode=disable"
-        );
-        assert!(postgres_database("mysql://x", "catalog").is_err());
-    }
-
-    #[test]
-    fn levels_cover_every_service_once() {
-        let mut all: Vec<&str> = levels().into_iter().flatten().collect();
-        all.sort_unstable();
-        let mut expected = SERVICES.to_vec();
-        expected.sort_unstable();
-        assert_eq!(all, expected);
-    }
-
-    #[tokio::test]
-    async fn every_service_gets_a_port_of_its_own_held_from_planning_and_a_busy_port_is_refused() {
-        let dir = std::env::temp_dir();
-        let args = UpArgs {
-            port: 0,
-            data_dir: dir.clone(),
-            database: None,
-            broker: "embedded".into(),
-        };
-        let (plans, sockets) = plan(&args, &dir).unwrap();
-        assert_eq!(plans.len(), SERVICES.len());
-        let mut ports: Vec<u16> = plans.iter().map(|p| p.port).collect();
-        ports.sort_unstable();
-        ports.dedup();
-        assert_eq!(ports.len(), SERVICES.len(), "no two services share a port");
-        for p in &plans {
-            assert_eq!(port_of(&sockets[p.name]).unwrap(), p.port, "{}", p.name);
-            // Until its service listens, a caller is refused at once, not left waiting.
-            assert!(
-                std::net::TcpStream::connect(("127.0.0.1", p.port)).is_err(),
-                "{}'s port refuses connections before its service listens",
-                p.name
-            );
-        }
-        // Held from planning on: whatever else asks the kernel for a free port is never
-        // given one of these.
-        let others: Vec<std::net::TcpListener> = (0..200)
-            .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap())
-            .collect();
-        for other in &others {
-            let port = other.local_addr().unwrap().port();
-            assert!(!ports.contains(&port), "port {port} given out twice");
-        }
-        // A port some server listens on is refused, with the reason.
-        let server = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let taken = UpArgs {
-            port: server.local_addr().unwrap().port(),
-            ..args
-        };
-        let err = plan(&taken, &dir).unwrap_err();
-        assert!(format!("{err:#}").contains("in use"), "{err:#}");
-    }
-
-    #[test]
-    fn a_restart_gets_its_port_back_past_the_connections_the_last_process_left() {
-        let socket = reserve(0).unwrap();
-        let port = port_of(&socket).unwrap();
-        // What the service does with it: listen and serve a connection.
-        socket.listen(16).unwrap();
-        let listener: std::net::TcpListener = socket.into();
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let (served, _) = listener.accept().unwrap();
-        // The process dies: its listener is gone, the connection it served lingers.
-        drop(listener);
-        let again = reserve(port).expect("the port again for the restarted process");
-        assert_eq!(port_of(&again).unwrap(), port);
-        drop((served, client));
-    }
 }

@@ -6,12 +6,8 @@
 //! Without `chromedriver` on the PATH the test is skipped with a message, unless
 //! `BAZAAR_TEST_BROWSER=1` (CI) makes its absence a failure.
 
-#[path = "../system/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
+use bazaar::testing::Shop;
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
-use helpers::Shop;
 use serde_json::{Value, json};
 use std::{
     future::Future,
@@ -186,8 +182,8 @@ async fn card_declined(c: Client, base: String) -> Client {
 
 async fn ops_console(c: Client, base: String) -> Client {
     c.goto(&format!("{base}/signin?next=%2Fops")).await.unwrap();
-    fill(&c, "#f-email", helpers::ADMIN_EMAIL).await;
-    fill(&c, "#f-password", helpers::ADMIN_PASSWORD).await;
+    fill(&c, "#f-email", bazaar::testing::ADMIN_EMAIL).await;
+    fill(&c, "#f-password", bazaar::testing::ADMIN_PASSWORD).await;
     click(&c, "form.stacked button[type=submit]").await;
     wait_for(&c, "#services-body").await;
 
@@ -270,7 +266,7 @@ async fn ops_console(c: Client, base: String) -> Client {
     );
     let process = text(&c, &format!("{row} td:nth-of-type(2)")).await;
     assert!(
-        process.contains("started 2×"),
+        process.contains("restarted 1×"),
         "the supervisor restarted it: {process}"
     );
     screenshot(&c, "ops-recovered").await;
@@ -280,7 +276,7 @@ async fn ops_console(c: Client, base: String) -> Client {
 // ---- Steps
 
 async fn register(c: &Client, base: &str, name: &str) -> String {
-    let email = format!("browser-{}@example.com", helpers::unique());
+    let email = format!("browser-{}@example.com", bazaar::testing::unique());
     c.goto(&format!("{base}/register")).await.unwrap();
     fill(c, "#f-name", name).await;
     fill(c, "#f-email", &email).await;
@@ -466,7 +462,8 @@ impl Driver {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let profiles = std::env::temp_dir().join(format!("bazaar-browser-{}", helpers::unique()));
+        let profiles =
+            std::env::temp_dir().join(format!("bazaar-browser-{}", bazaar::testing::unique()));
         Some(Driver {
             child,
             url,
@@ -476,7 +473,7 @@ impl Driver {
 
     /// A new browser session with a fresh profile.
     async fn session(&self) -> Client {
-        let profile = self.profiles.join(helpers::unique());
+        let profile = self.profiles.join(bazaar::testing::unique());
         std::fs::create_dir_all(&profile).expect("a profile directory");
         let capabilities = json!({
             "goog:chromeOptions": {
@@ -504,7 +501,7 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         // A failed scenario leaves its browser open: stop it with its driver.
-        for (pid, _) in helpers::children_of(self.child.id()) {
+        for (pid, _) in bazaar::testing::children_of(self.child.id()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,

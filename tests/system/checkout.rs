@@ -1,154 +1,74 @@
 //! The shopping flow across real processes: cart, inventory, payments, orders (the
 //! checkout saga) and notifications, through the gateway.
 
-use crate::helpers::{Options, Shape, Shop, unique};
+use crate::helpers::{
+    DECLINED_CARD, GOOD_CARD, Options, Shape, Shop, checkout_body, eventually, scalar, send_json,
+    unique,
+};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::Row;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const GOOD_CARD: &str = "4242424242424242";
-const DECLINED_CARD: &str = "4000000000000002";
-
-fn checkout_body(card: &str) -> Value {
-    json!({
-        "payment": {"card_number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-        "shipping_address": {"name": "Ada Lovelace", "line1": "12 St James's Square",
-                             "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"}
-    })
-}
-
-/// An admin-created product with `stock` units, already known to cart and inventory.
-async fn stocked_product(shop: &Shop, admin: &str, stock: u32) -> String {
-    let category = shop.json("/api/catalog/categories", None).await["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let created: Value = shop
-        .post("/api/catalog/products")
-        .bearer_auth(admin)
-        .json(
-            &json!({"sku": format!("CHK-{}", &unique().replace('-', "")[..12]),
-                      "name": "Limited Edition Teapot", "description": "Only a few were made.",
-                      "category": category, "price_cents": 3500, "initial_stock": stock}),
+/// An admin-created product with `stock` units, already known to inventory (cart's copy
+/// arrives the same way).
+pub(crate) async fn stocked_product(shop: &Shop, admin: &str, stock: u32) -> String {
+    let sku = format!("CHK-{}", &unique().replace('-', "")[..12]);
+    let id = shop
+        .create_product(
+            admin,
+            json!({"sku": sku, "name": "Limited Edition Teapot", "description": "Only a few were made.",
+                   "price_cents": 3500, "initial_stock": stock}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().expect("product created").to_owned();
-    // Wait until inventory has its stock (cart's copy arrives the same way).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = shop
-            .get(&format!("/api/inventory/{id}"))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == StatusCode::OK {
-            break;
-        }
-        assert!(Instant::now() < deadline, "inventory never heard of {id}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        .await;
+    shop.stock(&id, Duration::from_secs(20)).await;
     id
 }
 
-/// Adds `quantity` of `product` to the cart of the token's user, waiting for the cart's
-/// copy of the product to arrive if it is brand new.
 async fn add_to_cart(shop: &Shop, token: &str, product: &str, quantity: u32) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = shop
-            .post("/api/cart/items")
-            .bearer_auth(token)
-            .json(&json!({"product_id": product, "quantity": quantity}))
-            .send()
-            .await
-            .unwrap();
-        if r.status().is_success() {
-            return;
-        }
-        let status = r.status();
-        let body = r.text().await.unwrap_or_default();
-        assert!(
-            status == StatusCode::UNPROCESSABLE_ENTITY && Instant::now() < deadline,
-            "could not add {product} to the cart: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    shop.add_to_cart(Some(token), product, quantity, Duration::from_secs(20))
+        .await;
 }
 
-async fn checkout(shop: &Shop, token: &str, key: &str, card: &str) -> (StatusCode, Value) {
-    let r = shop
-        .post("/api/orders/checkout")
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&checkout_body(card))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// The product's stock, once inventory knows it (it learns products from events).
+/// The product's stock, once inventory knows it.
 async fn stock(shop: &Shop, product: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = shop
-            .get(&format!("/api/inventory/{product}"))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == StatusCode::OK {
-            return r.json().await.unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "inventory never heard of {product}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    shop.stock(product, Duration::from_secs(30)).await
 }
 
-/// Polls the user's notifications until one whose subject contains `needle` arrives.
-async fn wait_for_notification(shop: &Shop, token: &str, needle: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = shop
-            .get("/api/notifications")
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        if r.status() == StatusCode::OK {
-            let items: Value = r.json().await.unwrap();
-            if let Some(m) = items.as_array().and_then(|a| {
-                a.iter()
-                    .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(needle)))
-            }) {
-                return m.clone();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no notification with `{needle}` within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The user's notifications whose subject contains `needle` (none while notifications
+/// does not answer).
+async fn notifications_about(shop: &Shop, token: &str, needle: &str) -> Vec<Value> {
+    let items = shop.json("/api/notifications", Some(token)).await;
+    let about = |m: &&Value| m["subject"].as_str().is_some_and(|s| s.contains(needle));
+    items
+        .as_array()
+        .map(|a| a.iter().filter(about).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Polls the user's notifications until `n` whose subject contains `needle` arrived.
+async fn wait_for_notifications(
+    shop: &Shop,
+    token: &str,
+    needle: &str,
+    n: usize,
+    within: Duration,
+) {
+    eventually(
+        within,
+        Duration::from_millis(100),
+        async || match notifications_about(shop, token, needle).await.len() {
+            got if got == n => Ok(()),
+            got => Err(format!("{got} of {n} notifications with `{needle}`")),
+        },
+    )
+    .await
 }
 
 crate::in_both_shapes!(a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notified);
 async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notified(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let products: Value = shop
         .json("/api/catalog/products?per_page=3&sort=price_asc", None)
         .await;
@@ -157,20 +77,7 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
 
     // Anonymous: the cart lives behind a cookie. (The cart learns the seeded products
     // from the catalog's events; on a fresh shop that takes a moment.)
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let r = loop {
-        let r = shop
-            .post("/api/cart/items")
-            .json(&json!({"product_id": a, "quantity": 2}))
-            .send()
-            .await
-            .unwrap();
-        if r.status().is_success() || Instant::now() > deadline {
-            break r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(r.status().is_success(), "{}", r.status());
+    let r = shop.add_to_cart(None, &a, 2, Duration::from_secs(30)).await;
     let cookie = r
         .headers()
         .get("set-cookie")
@@ -182,22 +89,18 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
     // Signing in merges it into the user's cart.
     let token = shop.customer_token().await;
     add_to_cart(&shop, &token, &b, 1).await;
-    let cart: Value = shop
-        .get("/api/cart")
-        .bearer_auth(&token)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cart = send_json(
+        shop.get("/api/cart")
+            .bearer_auth(&token)
+            .header("cookie", &cookie),
+    )
+    .await;
     let lines = cart["items"].as_array().unwrap();
     assert_eq!(lines.len(), 2, "{cart}");
     let before_a = stock(&shop, &a).await["available"].as_i64().unwrap();
     stock(&shop, &b).await; // inventory has caught up with the seed too
 
-    let (status, order) = checkout(&shop, &token, &unique(), GOOD_CARD).await;
+    let (status, order) = shop.checkout(&token, &unique(), GOOD_CARD).await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["status"], "confirmed");
     assert_eq!(order["total_cents"], cart["total_cents"]);
@@ -219,33 +122,19 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    wait_for_notification(&shop, &token, "confirmed", Duration::from_secs(20)).await;
+    wait_for_notifications(&shop, &token, "confirmed", 1, Duration::from_secs(20)).await;
     // The cart empties itself from the confirmation.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let cart: Value = shop.json("/api/cart", Some(&token)).await;
-        if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cart was not emptied: {cart}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    shop.cart_emptied(&token, Duration::from_secs(20)).await;
 }
 
 crate::in_both_shapes!(a_declined_card_changes_nothing_but_says_so);
 async fn a_declined_card_changes_nothing_but_says_so(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 5).await;
     let token = shop.customer_token().await;
     add_to_cart(&shop, &token, &product, 2).await;
-    let (status, problem) = checkout(&shop, &token, &unique(), DECLINED_CARD).await;
+    let (status, problem) = shop.checkout(&token, &unique(), DECLINED_CARD).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{problem}");
     let s = stock(&shop, &product).await;
     assert_eq!(s["available"], 5, "stock is back: {s}");
@@ -254,7 +143,7 @@ async fn a_declined_card_changes_nothing_but_says_so(shape: Shape) {
         .json("/api/payments/ledger/summary", Some(&admin))
         .await;
     assert_eq!(summary["captured_cents"], 0, "{summary}");
-    wait_for_notification(&shop, &token, "declined", Duration::from_secs(20)).await;
+    wait_for_notifications(&shop, &token, "declined", 1, Duration::from_secs(20)).await;
     // The cart is kept for another try.
     let cart: Value = shop.json("/api/cart", Some(&token)).await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 1);
@@ -262,10 +151,7 @@ async fn a_declined_card_changes_nothing_but_says_so(shape: Shape) {
 
 crate::in_both_shapes!(a_hundred_checkouts_for_ten_in_stock_sell_exactly_ten);
 async fn a_hundred_checkouts_for_ten_in_stock_sell_exactly_ten(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 10).await;
     let mut tokens = Vec::new();
@@ -306,10 +192,7 @@ async fn a_hundred_checkouts_for_ten_in_stock_sell_exactly_ten(shape: Shape) {
 
 crate::in_both_shapes!(the_same_checkout_five_times_at_once_is_one_order_and_one_charge);
 async fn the_same_checkout_five_times_at_once_is_one_order_and_one_charge(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 50).await;
     let token = shop.customer_token().await;
@@ -338,7 +221,12 @@ async fn the_same_checkout_five_times_at_once_is_one_order_and_one_charge(shape:
     let mut ids = Vec::new();
     while let Some(r) = tasks.join_next().await {
         let (status, body) = r.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{body}; the shop's log:\n{}",
+            shop.log_tail(40)
+        );
         ids.push(body["id"].as_str().unwrap().to_owned());
     }
     ids.dedup();
@@ -370,7 +258,7 @@ async fn checkouts_succeed_while_notifications_is_down_and_the_messages_arrive_l
     let mut confirmed = 0;
     for _ in 0..3 {
         add_to_cart(&shop, &token, &product, 1).await;
-        let (status, body) = checkout(&shop, &token, &unique(), GOOD_CARD).await;
+        let (status, body) = shop.checkout(&token, &unique(), GOOD_CARD).await;
         if status == StatusCode::CREATED {
             confirmed += 1;
         } else {
@@ -378,46 +266,11 @@ async fn checkouts_succeed_while_notifications_is_down_and_the_messages_arrive_l
             panic!("checkout failed while notifications was down: {status} {body}");
         }
         // Wait for the cart to empty before the next round.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while shop.json("/api/cart", Some(&token)).await["items"]
-            .as_array()
-            .is_some_and(|i| !i.is_empty())
-        {
-            assert!(Instant::now() < deadline, "cart not emptied");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        shop.cart_emptied(&token, Duration::from_secs(20)).await;
     }
     signal::kill(Pid::from_raw(pid as i32), Signal::SIGCONT).unwrap();
     assert_eq!(confirmed, 3);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let items: Value = shop
-            .get("/api/notifications")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        let n = items
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|m| {
-                        m["subject"]
-                            .as_str()
-                            .is_some_and(|s| s.contains("confirmed"))
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
-        if n == 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{n} of 3 confirmations arrived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_notifications(&shop, &token, "confirmed", 3, Duration::from_secs(30)).await;
 }
 
 crate::in_both_shapes!(orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated);
@@ -479,30 +332,27 @@ async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(sha
 
     // Every saga ends confirmed or cancelled; money and stock agree with the orders.
     let orders_db = shop.database("orders").await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM orders WHERE status NOT IN ('confirmed', 'cancelled')",
-        )
-        .fetch_one(&orders_db)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap();
-        if open == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{open} sagas never finished");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let confirmed_total: i64 = sqlx::query(
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let open = scalar(
+                &orders_db,
+                "SELECT COUNT(*) FROM orders WHERE status NOT IN ('confirmed', 'cancelled')",
+            )
+            .await;
+            match open {
+                0 => Ok(()),
+                _ => Err(format!("{open} sagas never finished")),
+            }
+        },
+    )
+    .await;
+    let confirmed_total = scalar(
+        &orders_db,
         "SELECT CAST(COALESCE(SUM(total_cents), 0) AS BIGINT) FROM orders WHERE status = 'confirmed'",
     )
-    .fetch_one(&orders_db)
-    .await
-    .unwrap()
-    .try_get(0)
-    .unwrap();
+    .await;
     let summary: Value = shop
         .json("/api/payments/ledger/summary", Some(&admin))
         .await;
@@ -512,13 +362,16 @@ async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(sha
         captured, confirmed_total,
         "money captured = total of confirmed orders: {summary}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = stock(&shop, &product).await;
-        if s["reserved"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "stock still reserved: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let s = stock(&shop, &product).await;
+            match s["reserved"] == 0 {
+                true => Ok(()),
+                false => Err(format!("stock still reserved: {s}")),
+            }
+        },
+    )
+    .await;
 }

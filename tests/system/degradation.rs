@@ -1,11 +1,11 @@
 //! Search and recommendations through the gateway, and the shop without them: browsing
 //! and checkout keep working, and nothing waits on a dead service beyond its timeout.
 
-use crate::helpers::{Options, Shape, Shop, unique};
+use crate::helpers::{GOOD_CARD, Options, Shape, Shop, unique};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 async fn get_json(shop: &Shop, path: &str) -> (StatusCode, Value) {
@@ -16,10 +16,7 @@ async fn get_json(shop: &Shop, path: &str) -> (StatusCode, Value) {
 
 crate::in_both_shapes!(search_and_recommendations_answer_through_the_gateway);
 async fn search_and_recommendations_answer_through_the_gateway(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let (_, page) = get_json(&shop, "/api/catalog/products?per_page=1&sort=newest").await;
     let product = page["items"][0].clone();
     let name = product["name"].as_str().unwrap().to_owned();
@@ -62,8 +59,18 @@ async fn search_and_recommendations_answer_through_the_gateway(shape: Shape) {
     .await;
     assert_eq!(status, StatusCode::OK, "{suggestions}");
 
-    let (status, recs) = get_json(&shop, &format!("/api/recommendations/products/{id}")).await;
-    assert_eq!(status, StatusCode::OK, "{recs}");
+    // Recommendations follows the catalog on its own, like search: poll it too.
+    let recs = loop {
+        let (status, recs) = get_json(&shop, &format!("/api/recommendations/products/{id}")).await;
+        if status == StatusCode::OK {
+            break recs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recommendations never heard of {id}: {recs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let items = recs["items"].as_array().unwrap();
     assert!(
         !items.is_empty(),
@@ -132,51 +139,11 @@ async fn without_search_and_recommendations_the_shop_still_sells() {
     let (status, _) = get_json(&shop, &format!("/api/catalog/products/{product}")).await;
     assert_eq!(status, StatusCode::OK);
     let token = shop.customer_token().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = shop
-            .post("/api/cart/items")
-            .bearer_auth(&token)
-            .json(&json!({"product_id": product, "quantity": 1}))
-            .send()
-            .await
-            .unwrap();
-        if r.status().is_success() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "cart never knew {product}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    shop.add_to_cart(Some(&token), &product, 1, Duration::from_secs(30))
+        .await;
     // Inventory learns the seed from events too.
-    while shop
-        .get(&format!("/api/inventory/{product}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "inventory never knew {product}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let r = shop
-        .post("/api/orders/checkout")
-        .bearer_auth(&token)
-        .header("Idempotency-Key", unique())
-        .json(&json!({
-            "payment": {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "London",
-                                 "postal_code": "N1", "country": "GB"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
+    shop.stock(&product, Duration::from_secs(30)).await;
+    let (status, body) = shop.checkout(&token, &unique(), GOOD_CARD).await;
     resume();
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }

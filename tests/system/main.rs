@@ -6,7 +6,10 @@
 mod checkout;
 mod degradation;
 mod events;
-mod helpers;
+use bazaar::testing as helpers;
+mod load;
+mod replicas;
+mod security;
 mod shop;
 
 /// Runs the scenario `async fn $name(shape: Shape)` as two tests, `$name::embedded` and

@@ -1,7 +1,7 @@
 //! The shop as a user meets it: one command, several processes, one address.
 
 use crate::helpers::{
-    Options, SERVICES, Shape, Shop, WITH_DATABASE, alive, assert_problem, unique,
+    Options, Shape, Shop, alive, assert_problem, send_json, services, unique, with_database,
 };
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 
 crate::in_both_shapes!(register_login_and_me_through_the_gateway);
 async fn register_login_and_me_through_the_gateway(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let email = format!("ada-{}@example.com", unique());
     let r = shop
         .post("/api/identity/register")
@@ -44,12 +41,10 @@ async fn register_login_and_me_through_the_gateway(shape: Shape) {
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
 }
 
-crate::in_both_shapes!(browse_and_filter_the_seeded_catalog);
-async fn browse_and_filter_the_seeded_catalog(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+crate::in_both_shapes!(ready_means_the_seed_is_everywhere_and_the_catalog_browses);
+async fn ready_means_the_seed_is_everywhere_and_the_catalog_browses(shape: Shape) {
+    let shop = Shop::start_in(shape);
+    every_seeded_product_is_served_the_moment_the_shop_is_ready(&shop).await;
     let cats: Value = shop.json("/api/catalog/categories", None).await;
     let cats = cats["items"].as_array().unwrap();
     assert!(cats.len() >= 10, "{} categories", cats.len());
@@ -100,12 +95,86 @@ async fn browse_and_filter_the_seeded_catalog(shape: Shape) {
     );
 }
 
+/// The instant `bazaar up` says ready, every seeded product can go in a cart, has its
+/// stock record (some are seeded sold out), and is found by search: no retries, no waiting (the products seeded last, whose events
+/// arrive last, are tried first).
+async fn every_seeded_product_is_served_the_moment_the_shop_is_ready(shop: &Shop) {
+    use futures_util::{StreamExt, stream};
+    let token = shop.customer_token().await;
+    let mut products: Vec<(String, String)> = shop
+        .catalog_products()
+        .await
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(products.len() >= 500, "{} products", products.len());
+    products.reverse();
+    for batch in products.chunks(cart::domain::MAX_LINES) {
+        for (id, _) in batch {
+            let r = shop
+                .post("/api/cart/items")
+                .bearer_auth(&token)
+                .json(&json!({"product_id": id, "quantity": 1}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            assert!(
+                status.is_success(),
+                "cart refused seeded {id}: {status} {}",
+                r.text().await.unwrap()
+            );
+        }
+        let r = shop
+            .delete("/api/cart")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let failures: Vec<String> = stream::iter(&products)
+        .map(|(id, name)| async move {
+            let stock = shop
+                .get(&format!("/api/inventory/{id}"))
+                .send()
+                .await
+                .unwrap();
+            if stock.status() != StatusCode::OK {
+                return Some(format!("no stock for {id}: {}", stock.status()));
+            }
+            let found = send_json(
+                shop.get("/api/search")
+                    .query(&[("q", name.as_str()), ("per_page", "50")]),
+            )
+            .await;
+            let ids: Vec<&str> = found["items"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|i| i["id"].as_str()).collect())
+                .unwrap_or_default();
+            (!ids.contains(&id.as_str())).then(|| format!("search does not find “{name}” ({id})"))
+        })
+        .buffer_unordered(8)
+        .filter_map(|f| async move { f })
+        .collect()
+        .await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} products not served at ready: {:?}",
+        failures.len(),
+        products.len(),
+        &failures[..failures.len().min(5)]
+    );
+}
+
 crate::in_both_shapes!(an_admin_creates_products_and_a_customer_may_not);
 async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let shop = Shop::start_in(shape);
     let admin = shop.admin_token().await;
     let customer = shop.customer_token().await;
     let cats: Value = shop.json("/api/catalog/categories", None).await;
@@ -118,28 +187,16 @@ async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
         "price_cents": 1299
     });
 
-    let r = shop
-        .post("/api/catalog/products")
-        .json(&product)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::UNAUTHORIZED).await;
-    let r = shop
-        .post("/api/catalog/products")
-        .bearer_auth(&customer)
-        .json(&product)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::FORBIDDEN).await;
-    let r = shop
-        .post("/api/catalog/products")
-        .bearer_auth(&admin)
-        .json(&product)
-        .send()
-        .await
-        .unwrap();
+    let create = async |token: Option<&str>| {
+        let mut req = shop.post("/api/catalog/products").json(&product);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    };
+    assert_problem(create(None).await, StatusCode::UNAUTHORIZED).await;
+    assert_problem(create(Some(&customer)).await, StatusCode::FORBIDDEN).await;
+    let r = create(Some(&admin)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: Value = r.json().await.unwrap();
     let id = created["id"].as_str().unwrap();
@@ -148,37 +205,27 @@ async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
         .await;
     assert_eq!(fetched["name"], "Test Pattern Mug");
     assert_eq!(fetched["price_cents"], 1299);
-    let r = shop
-        .post("/api/catalog/products")
-        .bearer_auth(&admin)
-        .json(&product)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::CONFLICT).await;
+    assert_problem(create(Some(&admin)).await, StatusCode::CONFLICT).await;
 }
 
 crate::in_both_shapes!(one_process_and_one_database_per_service_and_a_clean_stop);
 async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape) {
-    let mut shop = Shop::start_with(Options {
-        shape,
-        ..Options::default()
-    });
+    let mut shop = Shop::start_in(shape);
     let processes = shop.service_processes();
     let mut names: Vec<&str> = processes.iter().map(|(_, n)| n.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, SERVICES, "{processes:?}");
+    assert_eq!(names, services(), "{processes:?}");
     let mut pids: Vec<u32> = processes.iter().map(|(p, _)| *p).collect();
     pids.sort_unstable();
     pids.dedup();
     assert_eq!(
         pids.len(),
-        SERVICES.len(),
+        services().len(),
         "each service is its own process"
     );
     match shop.postgres() {
         None => {
-            for service in WITH_DATABASE {
+            for service in with_database() {
                 let db = format!("{service}.db");
                 assert!(
                     shop.data_dir.join(&db).exists(),
@@ -199,7 +246,7 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape)
             .await
             .unwrap();
             let names: Vec<String> = names.into_iter().map(|(n,)| n).collect();
-            let expected: Vec<String> = WITH_DATABASE
+            let expected: Vec<String> = with_database()
                 .iter()
                 .map(|s| format!("{base}_{s}"))
                 .collect();
@@ -208,30 +255,26 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape)
     }
     let health: Value = shop.json("/health/ready", None).await;
     assert_eq!(health["status"], "ready", "{health}");
-    for service in SERVICES.iter().filter(|s| **s != "gateway") {
+    for service in services().into_iter().filter(|s| *s != "gateway") {
         assert_eq!(health["checks"][service], "ok", "{service}: {health}");
     }
 
     // Each service on a port of its own, and that port answered by that service: ports
     // are bound by the supervisor and handed over, never chosen and released.
     let urls = shop.service_urls().await;
-    assert_eq!(urls.len(), SERVICES.len(), "{urls:?}");
+    assert_eq!(urls.len(), services().len(), "{urls:?}");
     for (service, url) in &urls {
-        let ready: Value = shop
-            .http
-            .get(format!("{url}/health/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = send_json(shop.http.get(format!("{url}/health/ready"))).await;
         assert_eq!(ready["service"], service.as_str(), "{url}: {ready}");
     }
     let mut ports: Vec<&String> = urls.values().collect();
     ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), SERVICES.len(), "a port per service: {urls:?}");
+    assert_eq!(
+        ports.len(),
+        services().len(),
+        "a port per service: {urls:?}"
+    );
 
     let code = shop.stop();
     assert_eq!(code, Some(0), "Ctrl-C is a clean stop");
@@ -310,16 +353,7 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a customer may not");
 
     let admin = shop.admin_token().await;
-    let list: Value = shop
-        .http
-        .get(&processes)
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = send_json(shop.http.get(&processes).bearer_auth(&admin)).await;
     let catalog = list["processes"]
         .as_array()
         .unwrap()
@@ -327,17 +361,21 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
         .find(|p| p["service"] == "catalog")
         .expect("catalog is listed")
         .clone();
-    assert_eq!(catalog["state"], "running", "{catalog}");
+    assert_eq!(catalog["state"], "ready", "{catalog}");
+    assert_eq!(catalog["replica"], 1, "{catalog}");
     let old_pid = catalog["pid"].as_u64().unwrap();
     assert_eq!(Some(old_pid as u32), shop.service_pid("catalog"));
 
-    let r = shop
-        .http
-        .post(format!("{}/processes/catalog/kill", shop.control_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let control = async |action: &str| {
+        let url = format!("{}/processes/{action}", shop.control_url);
+        shop.http
+            .post(url)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = control("catalog/kill").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     shop.wait_for_status(
         "/api/catalog/categories",
@@ -347,12 +385,6 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     .await;
     let new_pid = shop.service_pid("catalog").expect("catalog is back");
     assert_ne!(new_pid as u64, old_pid);
-    let r = shop
-        .http
-        .post(format!("{}/processes/nonesuch/restart", shop.control_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = control("nonesuch/restart").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

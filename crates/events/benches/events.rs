@@ -6,7 +6,6 @@
 //! for RabbitMQ), and a consumer with its own SQLite database, inbox and handler.
 
 use events::{Broker, Consumer, Event, Handler, HandlerError, Producer, Subscription, outbox};
-use futures_util::future::BoxFuture;
 use platform::{
     config::{Directory, NoSettings, Settings},
     db::Db,
@@ -34,18 +33,16 @@ struct Clock {
 }
 
 impl Handler for Clock {
-    fn handle<'a>(
-        &'a self,
-        _tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(async move {
-            let now = Instant::now();
-            if let Some(t) = self.committed.lock().unwrap().get(&event.id) {
-                self.latencies.lock().unwrap().push(now - *t);
-            }
-            Ok(())
-        })
+    async fn handle(
+        &self,
+        _tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
+        let now = Instant::now();
+        if let Some(t) = self.committed.lock().unwrap().get(&event.id) {
+            self.latencies.lock().unwrap().push(now - *t);
+        }
+        Ok(())
     }
 }
 
@@ -81,14 +78,10 @@ async fn rig(broker: Broker) -> Rig {
         .await
         .unwrap();
     let producer = Producer::new("bench", db.clone(), broker.clone());
-    let builder = Service::builder("bench", &settings.common);
+    let mut builder = Service::builder("bench", &settings.common);
     let relay = producer.clone().relay(builder.shutdown());
-    let service = builder
-        .routes(producer.routes())
-        .worker("relay", relay)
-        .bind()
-        .await
-        .unwrap();
+    builder.routes(producer.routes()).worker("relay", relay);
+    let service = builder.bind().await.unwrap();
     let url = format!("http://{}", service.local_addr());
     let service_stop = service.shutdown_handle();
     tokio::spawn(service.run());
@@ -104,12 +97,9 @@ async fn rig(broker: Broker) -> Rig {
     let mut directory = Directory::default();
     directory.set("bench", url);
     let consumer_stop = Shutdown::new();
-    tokio::spawn(events::run_consumer(
-        consumer,
-        broker,
-        directory,
-        consumer_stop.clone(),
-    ));
+    let transport = events::Transport::new(broker, directory);
+    let stop = consumer_stop.clone();
+    tokio::spawn(async move { transport.run(consumer, stop).await });
     Rig {
         db,
         producer,

@@ -5,19 +5,12 @@
 use crate::{envelope::Event, faults, now_rfc3339};
 use futures_util::future::BoxFuture;
 use platform::db::{Db, MigrationSource, is_unique_violation};
+pub use platform::registry::Subscription;
 use rand::RngExt;
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Any, Row, Transaction};
-use std::{sync::Arc, time::Duration};
-
-/// What a consuming service subscribes to: one producer's event types.
-#[derive(Debug, Clone, Copy)]
-pub struct Subscription {
-    /// The producing service (`catalog`).
-    pub producer: &'static str,
-    /// The event types taken from it (`bazaar.catalog.product.created.v1`).
-    pub types: &'static [&'static str],
-}
+use std::{future::Future, sync::Arc, time::Duration};
+use tracing::Instrument;
 
 /// Why a handler did not apply an event.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +44,20 @@ impl From<sqlx::Error> for HandlerError {
     }
 }
 
+/// Invalid data will be invalid next time too; a dependency away or a database that
+/// failed may be back.
+impl From<platform::Failure> for HandlerError {
+    fn from(failure: platform::Failure) -> Self {
+        match failure {
+            platform::Failure::Invalid(errors) => {
+                HandlerError::Permanent(platform::failure::describe(&errors))
+            }
+            platform::Failure::Unavailable(why) => HandlerError::Transient(why),
+            platform::Failure::Database(e) => HandlerError::from(e),
+        }
+    }
+}
+
 impl From<serde_json::Error> for HandlerError {
     fn from(e: serde_json::Error) -> Self {
         HandlerError::Permanent(format!("the event's data does not fit: {e}"))
@@ -60,13 +67,46 @@ impl From<serde_json::Error> for HandlerError {
 /// Applies events to the consuming service's own state.
 ///
 /// Everything the handler writes goes through `tx`, which also records the event in the
-/// inbox: the effects and the "handled" mark commit together or not at all.
+/// inbox: the effects and the "handled" mark commit together or not at all. Implement it
+/// with an `async fn handle`; each call runs in a span naming the event's subject and
+/// the trace it belongs to.
 pub trait Handler: Send + Sync + 'static {
-    fn handle<'a>(
+    fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// [`Handler`] behind a pointer: what a [`Consumer`] keeps.
+trait DynHandler: Send + Sync + 'static {
+    fn handle_boxed<'a>(
         &'a self,
         tx: &'a mut Transaction<'static, Any>,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandlerError>>;
+}
+
+impl<H: Handler> DynHandler for H {
+    fn handle_boxed<'a>(
+        &'a self,
+        tx: &'a mut Transaction<'static, Any>,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        // The consumer's span names the event already.
+        let span = tracing::info_span!(
+            "apply_event",
+            subject = %event.subject,
+            traceparent = event.traceparent.as_deref().unwrap_or("-"),
+        );
+        Box::pin(self.handle(tx, event).instrument(span))
+    }
+}
+
+/// An event's data as `T`, the consumer's own view of it (only the fields it needs, so
+/// producers may add fields freely). Data that does not fit is a permanent failure.
+pub fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
+    Ok(serde_json::from_value(event.data.clone())?)
 }
 
 /// What became of one delivery.
@@ -128,7 +168,7 @@ pub struct Consumer {
 struct Inner {
     service: String,
     db: Db,
-    handler: Arc<dyn Handler>,
+    handler: Arc<dyn DynHandler>,
     subscriptions: Vec<Subscription>,
     max_attempts: u32,
     /// The service's own producer, woken after each commit: a handler that records
@@ -221,6 +261,28 @@ impl Consumer {
         &self.inner.db
     }
 
+    /// The producers this consumer reads, each once, in name order.
+    pub fn producers(&self) -> std::collections::BTreeSet<&'static str> {
+        self.inner
+            .subscriptions
+            .iter()
+            .map(|s| s.producer)
+            .collect()
+    }
+
+    /// The types this consumer takes from `producer`, comma-separated: the `types` of a
+    /// request for that producer's log.
+    pub fn types_from(&self, producer: &str) -> String {
+        let types: Vec<&str> = self
+            .inner
+            .subscriptions
+            .iter()
+            .filter(|s| s.producer == producer)
+            .flat_map(|s| s.types.iter().copied())
+            .collect();
+        types.join(",")
+    }
+
     /// Whether this consumer takes events of `kind`.
     pub fn wants(&self, kind: &str) -> bool {
         self.inner
@@ -266,7 +328,7 @@ impl Consumer {
             Err(e) => return Err(e),
             Ok(_) => {}
         }
-        let result = self.inner.handler.handle(&mut tx, event).await;
+        let result = self.inner.handler.handle_boxed(&mut tx, event).await;
         match result {
             Ok(()) => {
                 advance(&mut tx, position).await?;
@@ -405,7 +467,7 @@ impl Consumer {
             .bind(now_rfc3339())
             .execute(&mut *tx)
             .await?;
-            if let Err(e) = self.inner.handler.handle(&mut tx, &event).await {
+            if let Err(e) = self.inner.handler.handle_boxed(&mut tx, &event).await {
                 tx.rollback().await?;
                 self.note_replay_failure(id, &e.to_string()).await?;
                 return Ok(Some(ReplayResult::Failed));
@@ -440,6 +502,17 @@ impl Consumer {
             .fetch_one(self.inner.db.pool())
             .await?
             .try_get(0)
+    }
+
+    /// Whether the event `id` has been dealt with: applied, or set aside as a dead letter.
+    pub async fn has_applied(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let found = sqlx::query(
+            "SELECT 1 FROM inbox WHERE event_id = $1 UNION ALL SELECT 1 FROM dead_letters WHERE event_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.inner.db.pool())
+        .await?;
+        Ok(found.is_some())
     }
 }
 
@@ -492,4 +565,37 @@ pub fn backoff(attempt: u32) -> Duration {
         .saturating_mul(1 << attempt.saturating_sub(1).min(6))
         .min(5_000);
     Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform::Failure;
+
+    #[test]
+    fn bad_data_is_dead_lettered_and_a_failing_database_retried() {
+        match HandlerError::from(Failure::invalid("user_id", "must not be empty")) {
+            HandlerError::Permanent(m) => assert_eq!(m, "user_id: must not be empty"),
+            other => panic!("{other}"),
+        }
+        let transient = HandlerError::from(Failure::Database(sqlx::Error::PoolTimedOut));
+        assert!(
+            matches!(transient, HandlerError::Transient(_)),
+            "{transient}"
+        );
+        let away = HandlerError::from(Failure::Unavailable("index stopping".into()));
+        assert!(matches!(away, HandlerError::Transient(_)), "{away}");
+    }
+
+    #[test]
+    fn data_that_does_not_fit_is_permanent() {
+        let event = Event::new("orders", "t.v1", "o-1", serde_json::json!({"n": "x"})).unwrap();
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Wants {
+            n: u32,
+        }
+        let err = decode::<Wants>(&event).unwrap_err();
+        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
+    }
 }

@@ -10,6 +10,7 @@
 use crate::consumer::{Consumer, Outcome, Position};
 use crate::envelope::Event;
 use crate::producer::LogPage;
+use crate::{Feed, Transport};
 use platform::shutdown::Shutdown;
 use sqlx::Row;
 use std::time::Duration;
@@ -21,17 +22,18 @@ const LONG_POLL: Duration = Duration::from_secs(4);
 /// live reader that loses it mid-poll costs only duplicates, which the inbox absorbs.
 const LEASE: Duration = Duration::from_secs(6);
 
-/// Reads `producer` (at `base_url`) until shutdown, then gives up its lease so a
-/// successor starts at once.
+/// Reads `producer` (from whichever of its replicas `transport` picks for each request)
+/// until shutdown, then gives up its lease so a successor starts at once.
 pub async fn poll(
     consumer: Consumer,
     producer: String,
-    base_url: String,
+    transport: &Transport,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let owner = uuid::Uuid::new_v4().to_string();
     let db = consumer.db().clone();
-    let result = read(consumer, &producer, &base_url, &owner, shutdown).await;
+    let feed = transport.feed(&producer, LONG_POLL + Duration::from_secs(5))?;
+    let result = read(consumer, &producer, &feed, &owner, shutdown).await;
     let released = sqlx::query(
         "UPDATE event_cursors SET lease_owner = NULL, lease_until = NULL \
          WHERE producer = $1 AND lease_owner = $2",
@@ -49,21 +51,12 @@ pub async fn poll(
 async fn read(
     consumer: Consumer,
     producer: &str,
-    base_url: &str,
+    feed: &Feed,
     owner: &str,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let producer = producer.to_owned();
-    let http = platform::client::builder()
-        .timeout(LONG_POLL + Duration::from_secs(5))
-        .build()?;
-    let types: Vec<&str> = consumer
-        .subscriptions()
-        .iter()
-        .filter(|s| s.producer == producer)
-        .flat_map(|s| s.types.iter().copied())
-        .collect();
-    let types = types.join(",");
+    let types = consumer.types_from(&producer);
     let db = consumer.db().clone();
     sqlx::query(
         "INSERT INTO event_cursors (producer, position) VALUES ($1, 0) ON CONFLICT (producer) DO NOTHING",
@@ -93,23 +86,21 @@ async fn read(
                 }
             }
         };
-        let request = http
-            .get(format!("{base_url}/events/log"))
-            .query(&[
-                ("after", position.to_string()),
-                ("limit", "200".to_owned()),
-                ("wait_ms", LONG_POLL.as_millis().to_string()),
-                ("types", types.clone()),
-                ("consumer", consumer.service().to_owned()),
-            ])
-            .send();
+        let query = [
+            ("after", position.to_string()),
+            ("limit", "200".to_owned()),
+            ("wait_ms", LONG_POLL.as_millis().to_string()),
+            ("types", types.clone()),
+            ("consumer", consumer.service().to_owned()),
+        ];
+        let request = async {
+            let res = feed.get("/events/log", &query).await?;
+            res.json::<LogPage>().await.map_err(|e| e.to_string())
+        };
         let page: LogPage = tokio::select! {
-            r = request => match r.and_then(|r| r.error_for_status()) {
-                Ok(r) => match r.json().await {
-                    Ok(p) => { failures = 0; p }
-                    Err(e) => { failures += 1; wait_after_failure(&producer, &e.to_string(), failures, &shutdown).await; continue; }
-                },
-                Err(e) => { failures += 1; wait_after_failure(&producer, &e.to_string(), failures, &shutdown).await; continue; }
+            r = request => match r {
+                Ok(p) => { failures = 0; p }
+                Err(e) => { failures += 1; wait_after_failure(&producer, &e, failures, &shutdown).await; continue; }
             },
             _ = shutdown.wait() => return Ok(()),
         };

@@ -87,3 +87,32 @@ const CONSUMER_POSITIONS: &str = "CREATE TABLE consumer_positions (
     position BIGINT NOT NULL,
     seen_at TEXT NOT NULL
 );";
+
+/// Records a new event of `kind` about `subject`, produced by `service` and continuing the
+/// trace of `traceparent`, in the outbox inside the caller's transaction: [`Event::new`]
+/// and [`enqueue`] in one.
+pub async fn record(
+    tx: &mut Transaction<'_, Any>,
+    service: &str,
+    kind: &str,
+    subject: &str,
+    data: impl serde::Serialize,
+    traceparent: Option<&str>,
+) -> Result<(), OutboxError> {
+    let event =
+        Event::new(service, kind, subject, data)?.with_traceparent(traceparent.map(str::to_owned));
+    enqueue(tx, &event).await
+}
+
+/// To a consumer whose handler records events: an event that cannot be serialised will not
+/// be next time either; a failing store may be back.
+impl From<OutboxError> for crate::HandlerError {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            OutboxError::Serialise(e) => {
+                crate::HandlerError::Permanent(format!("could not build an event: {e}"))
+            }
+            OutboxError::Store(e) => crate::HandlerError::from(e),
+        }
+    }
+}

@@ -2,8 +2,21 @@
 //! relay that pushes it to a broker (RabbitMQ mode), and the backlog figures for ops.
 
 use crate::{amqp, now_rfc3339};
-use axum::{Json, Router, extract::State, routing::get};
-use platform::{Problem, config::CommonSettings, db::Db, extract::Query, shutdown::Shutdown};
+use axum::{
+    Extension, Json, Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+};
+use platform::{
+    Problem,
+    auth::{Claims, ServiceCaller, Verifier},
+    config::CommonSettings,
+    db::Db,
+    extract::Query,
+    shutdown::Shutdown,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -66,13 +79,28 @@ impl Producer {
         self.inner.wake.notify_waiters();
     }
 
-    /// `GET /events/log` (the embedded transport) and `GET /events/outbox` (backlog).
-    /// Internal paths: the gateway only forwards `/api/...`.
+    /// `GET /events/log` (the embedded transport), `GET /events/head` (catching up) and
+    /// `GET /events/outbox` (backlog), open to anyone who reaches the port: for tests of
+    /// the transport alone. Services serve [`Producer::guarded_routes`].
     pub fn routes(&self) -> Router {
         Router::new()
             .route("/events/log", get(log))
             .route("/events/outbox", get(stats))
+            .route("/events/head", get(head))
             .with_state(self.clone())
+    }
+
+    /// [`Producer::routes`] for callers with a token `verifier` accepts: another service
+    /// or an administrator (401 without a token, 403 for a customer's). The payloads hold
+    /// customers' names, emails and order lines, and these paths answer on every address
+    /// the service binds, not only through the gateway (which never forwards them).
+    /// `readers` are the services allowed the log itself (its subscribers; empty: any
+    /// service), and a reader moves only its own cursor.
+    pub fn guarded_routes(&self, verifier: Verifier, readers: Vec<String>) -> Router {
+        let readers = Arc::new(Readers(readers));
+        self.routes()
+            .route_layer(middleware::from_fn_with_state(verifier, service_or_admin))
+            .layer(Extension(readers))
     }
 
     /// The relay: in RabbitMQ mode it publishes outbox rows in order and marks each
@@ -284,10 +312,55 @@ pub struct LogEntry {
     pub event: serde_json::Value,
 }
 
+/// The caller of a guarded feed, as its token says.
+#[derive(Clone)]
+struct Caller(Arc<Claims>);
+
+/// The services that may read a producer's log.
+#[derive(Debug)]
+struct Readers(Vec<String>);
+
+impl Readers {
+    /// Whether `caller` may read the log, and (with `consumer`) move that cursor: a
+    /// subscriber moving its own, or an administrator reading without one.
+    fn allow(&self, caller: &Claims, consumer: Option<&str>) -> Result<(), Problem> {
+        match (caller.service_name(), consumer) {
+            (Some(me), _) if !self.0.is_empty() && !self.0.iter().any(|r| r == me) => Err(
+                Problem::forbidden(format!("{me} does not subscribe to these events")),
+            ),
+            (Some(me), Some(cursor)) if me != cursor => Err(Problem::forbidden(format!(
+                "{me} may move only its own cursor, not {cursor}'s"
+            ))),
+            (None, Some(_)) => Err(Problem::forbidden(
+                "only the consuming service moves its cursor",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Admits a service or an administrator, and hands the handlers who it is.
+async fn service_or_admin(
+    State(verifier): State<Verifier>,
+    req: Request,
+    next: Next,
+) -> Result<Response, Problem> {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = req.into_parts();
+    let ServiceCaller(claims) = ServiceCaller::from_request_parts(&mut parts, &verifier).await?;
+    parts.extensions.insert(Caller(Arc::new(claims)));
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
 async fn log(
     State(p): State<Producer>,
+    caller: Option<Extension<Caller>>,
+    readers: Option<Extension<Arc<Readers>>>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<LogPage>, Problem> {
+    if let (Some(Extension(Caller(claims))), Some(Extension(readers))) = (&caller, &readers) {
+        readers.allow(claims, q.consumer.as_deref().filter(|c| !c.is_empty()))?;
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Problem::invalid_field(
@@ -357,6 +430,39 @@ async fn log(
     }
 }
 
+/// Query of `GET /events/head`.
+#[derive(Debug, Deserialize)]
+struct HeadQuery {
+    /// Only these types (comma-separated).
+    #[serde(default)]
+    types: String,
+}
+
+/// The newest event of the given types, or `null` when there is none: what a consumer
+/// must have applied before it is ready ([`crate::catchup`]).
+async fn head(
+    State(p): State<Producer>,
+    Query(q): Query<HeadQuery>,
+) -> Result<Json<Option<crate::catchup::Head>>, Problem> {
+    let mut newest: Option<crate::catchup::Head> = None;
+    for kind in q.types.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let row =
+            sqlx::query("SELECT seq, id FROM outbox WHERE type = $1 ORDER BY seq DESC LIMIT 1")
+                .bind(kind)
+                .fetch_optional(p.inner.db.pool())
+                .await
+                .map_err(|e| Problem::internal(&e))?;
+        if let Some(row) = row {
+            let seq: i64 = row.try_get("seq").map_err(|e| Problem::internal(&e))?;
+            if newest.as_ref().is_none_or(|n| n.seq < seq) {
+                let id = row.try_get("id").map_err(|e| Problem::internal(&e))?;
+                newest = Some(crate::catchup::Head { seq, id });
+            }
+        }
+    }
+    Ok(Json(newest))
+}
+
 /// Backlog figures of one outbox.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct OutboxStats {
@@ -367,6 +473,29 @@ pub struct OutboxStats {
     pub undelivered: i64,
     /// Each embedded consumer's position and how far behind it is.
     pub consumers: Vec<ConsumerPosition>,
+    /// The newest events, newest first, without their payloads (as many as `?recent=`
+    /// asked for): what an operator's console shows without reading customers' data.
+    #[serde(default)]
+    pub recent: Vec<EventSummary>,
+}
+
+/// An event in the outbox, as an operator sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: String,
+    pub time: String,
+}
+
+/// Query of `GET /events/outbox`.
+#[derive(Debug, Deserialize)]
+struct StatsQuery {
+    /// How many of the newest events to list (at most 100).
+    #[serde(default)]
+    recent: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -377,9 +506,39 @@ pub struct ConsumerPosition {
     pub seen_at: String,
 }
 
-async fn stats(State(p): State<Producer>) -> Result<Json<OutboxStats>, Problem> {
+async fn stats(
+    State(p): State<Producer>,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<OutboxStats>, Problem> {
+    if !(0..=100).contains(&q.recent) {
+        return Err(Problem::invalid_field(
+            "recent",
+            "must be between 0 and 100",
+        ));
+    }
     let db = p.inner.db.pool();
     let internal = |e: sqlx::Error| Problem::internal(&e);
+    let recent = if q.recent == 0 {
+        Vec::new()
+    } else {
+        sqlx::query("SELECT seq, id, type, subject, time FROM outbox ORDER BY seq DESC LIMIT $1")
+            .bind(q.recent)
+            .fetch_all(db)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|r| {
+                Ok(EventSummary {
+                    seq: r.try_get("seq")?,
+                    id: r.try_get("id")?,
+                    kind: r.try_get("type")?,
+                    subject: r.try_get("subject")?,
+                    time: r.try_get("time")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(internal)?
+    };
     let head: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM outbox")
         .fetch_one(db)
         .await
@@ -417,5 +576,71 @@ async fn stats(State(p): State<Producer>) -> Result<Json<OutboxStats>, Problem> 
         head,
         undelivered,
         consumers,
+        recent,
     }))
+}
+
+impl Producer {
+    /// Commits a transaction that recorded events, then wakes their readers and the relay
+    /// ([`Producer::notify`]).
+    pub async fn commit(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), sqlx::Error> {
+        tx.commit().await?;
+        self.notify();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(sub: &str, roles: &[&str]) -> Claims {
+        Claims {
+            sub: sub.into(),
+            email: String::new(),
+            name: String::new(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            iss: String::new(),
+            aud: String::new(),
+            iat: 0,
+            exp: 0,
+            jti: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_subscriber_reads_the_log_and_moves_only_its_own_cursor() {
+        let readers = Readers(vec!["cart".into(), "search".into()]);
+        let cart = token("service:cart", &["service"]);
+        assert!(readers.allow(&cart, Some("cart")).is_ok());
+        assert!(readers.allow(&cart, None).is_ok());
+        let moved = readers.allow(&cart, Some("search")).unwrap_err();
+        assert_eq!(moved.status, 403);
+
+        let payments = token("service:payments", &["service"]);
+        let other = readers.allow(&payments, None).unwrap_err();
+        assert_eq!(other.status, 403, "not a subscriber");
+        assert!(
+            other
+                .detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("does not subscribe"),
+            "{other:?}"
+        );
+
+        let admin = token("u-1", &["admin"]);
+        assert!(readers.allow(&admin, None).is_ok(), "an operator reads");
+        assert_eq!(readers.allow(&admin, Some("cart")).unwrap_err().status, 403);
+
+        let anyone = Readers(Vec::new());
+        assert!(anyone.allow(&payments, Some("payments")).is_ok());
+        assert_eq!(
+            anyone.allow(&payments, Some("cart")).unwrap_err().status,
+            403
+        );
+    }
 }

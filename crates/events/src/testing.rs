@@ -1,4 +1,10 @@
-//! Test fixtures for fault injection (feature `test-util`).
+//! Test fixtures (feature `test-util`): a catalog product's event data, a stand-in producer whose events a test writes
+//! itself, so a consumer's tests need not start the real producing service, and a TCP
+//! proxy that cuts a broker connection.
+
+use crate::{Broker, Event, Producer, outbox};
+use platform::db::Db;
+use serde_json::{Value, json};
 
 use std::net::SocketAddr;
 use std::sync::{
@@ -7,6 +13,64 @@ use std::sync::{
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+/// The data of a `product.created` event as the catalog sends it: the whole product,
+/// flat, and the stock it starts with. For consumers' tests of what they read of it.
+pub fn catalog_product_data() -> Value {
+    json!({
+        "id": "p-1", "sku": "KIT-00001", "name": "Mug", "description": "A mug.",
+        "category": "kitchen", "price_cents": 1299, "currency": "USD",
+        "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-02T00:00:00.000Z",
+        "initial_stock": 7
+    })
+}
+
+/// A producing service's event side and nothing else: the events crate's real outbox and
+/// log on a database of its own, served over HTTP like the producer serves them, fed by
+/// the test. Point a consumer's `<producer>_url` at [`FakeProducer::url`].
+pub struct FakeProducer {
+    /// `http://127.0.0.1:<port>`, where the log is served.
+    pub url: String,
+    db: Db,
+    producer: Producer,
+    server: JoinHandle<()>,
+}
+
+impl FakeProducer {
+    /// The log of producer `name` on the database at `database_url`.
+    pub async fn start(name: &str, database_url: &str) -> anyhow::Result<Self> {
+        let db = Db::connect(database_url, outbox::MIGRATIONS).await?;
+        let producer = Producer::new(name, db.clone(), Broker::Embedded);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let routes = producer.routes();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, routes).await;
+        });
+        Ok(Self {
+            url,
+            db,
+            producer,
+            server,
+        })
+    }
+
+    /// Records `event` as its producer would: in a transaction of its own, then wakes
+    /// the readers waiting on the log.
+    pub async fn publish(&self, event: &Event) -> anyhow::Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        outbox::enqueue(&mut tx, event).await?;
+        tx.commit().await?;
+        self.producer.notify();
+        Ok(())
+    }
+}
+
+impl Drop for FakeProducer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
 
 /// A TCP proxy on 127.0.0.1 whose connections a test can cut, to simulate a broker that
 /// goes away (and refuses new connections) and comes back.
@@ -91,4 +155,21 @@ pub fn amqp_via(url: &str, addr: SocketAddr) -> Option<(String, String)> {
     proxied.set_host(Some(&addr.ip().to_string())).ok()?;
     proxied.set_port(Some(addr.port())).ok()?;
     Some((upstream, proxied.to_string()))
+}
+
+/// The events in the outbox of `db`, oldest first, each with its position in the
+/// producer's log: what a producer's tests read to see what it published.
+pub async fn recorded(db: &Db) -> Vec<(i64, Event)> {
+    use sqlx::Row;
+    sqlx::query("SELECT seq, payload FROM outbox ORDER BY seq")
+        .fetch_all(db.pool())
+        .await
+        .expect("the outbox reads")
+        .iter()
+        .map(|r| {
+            let payload: String = r.get("payload");
+            let event = serde_json::from_str(&payload).expect("the outbox holds events");
+            (r.get("seq"), event)
+        })
+        .collect()
 }

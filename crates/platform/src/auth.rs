@@ -2,13 +2,17 @@
 //! identity's JWKS, caching the keys and fetching again when a token names an unknown `kid`.
 //!
 //! Verification pins the algorithm (EdDSA only: no `none`, no HMAC confusion) and checks
-//! `iss`, `aud` and `exp` on every token.
+//! `iss`, `aud` and `exp` on every token. A token verified once is remembered, keyed by the
+//! whole token, until it expires or for [`VERIFIED_TTL`], whichever comes first: a
+//! signature check costs more than the gateway's whole forwarding of a request, and keys
+//! are rotated by adding, never by taking one back, so a token valid a minute ago still is.
 
-use crate::problem::Problem;
+use crate::{client::ServiceClient, problem::Problem};
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::{header, request::Parts},
 };
+use http::Method;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -50,6 +54,14 @@ impl Claims {
     pub fn is_service(&self) -> bool {
         self.roles.iter().any(|r| r == ROLE_SERVICE)
     }
+
+    /// The calling service's name (`catalog`) when this is a service token, whose subject
+    /// is `service:<name>`.
+    pub fn service_name(&self) -> Option<&str> {
+        self.is_service()
+            .then(|| self.sub.strip_prefix("service:"))
+            .flatten()
+    }
 }
 
 /// Why a token was refused.
@@ -80,7 +92,7 @@ pub enum TokenError {
 impl From<TokenError> for Problem {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::KeysUnavailable(_) => Problem::unavailable(
+            TokenError::KeysUnavailable(_) => Problem::dependency_unavailable(
                 "token verification is unavailable: the identity service cannot be reached",
                 2,
             ),
@@ -95,10 +107,64 @@ const KEY_TTL: Duration = Duration::from_secs(300);
 /// tokens cannot turn into a flood of JWKS requests.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The longest a verified token is taken on trust without checking it again.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How many verified tokens are remembered at most (least recently used go first).
+const VERIFIED_CAPACITY: u64 = 20_000;
+
+/// A token's claims, and until when they may be used without verifying it again.
+#[derive(Clone)]
+struct Verified {
+    claims: Arc<Claims>,
+    until: Instant,
+}
+
+/// Each verified token is forgotten at its own `until`.
+struct UntilExpiry;
+
+impl moka::Expiry<Arc<str>, Verified> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _token: &Arc<str>,
+        verified: &Verified,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(verified.until.saturating_duration_since(created_at))
+    }
+}
+
+/// Until when a token expiring at `exp` (Unix seconds), verified at `now`, is trusted:
+/// its expiry or [`VERIFIED_TTL`] from `at`, whichever comes first.
+fn trusted_until(exp: i64, now: i64, at: Instant) -> Instant {
+    let left = Duration::from_secs(u64::try_from(exp - now).unwrap_or(0));
+    at + VERIFIED_TTL.min(left)
+}
+
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
     fetched_at: Option<Instant>,
+    /// The last fetches' failure, while identity keeps failing.
+    failing: Option<Failing>,
 }
+
+/// Fetches of the key set that failed in a row: until `at` + [`backoff`] of `count`,
+/// requests are answered with `error` (or a stale key) without asking identity again.
+#[derive(Clone)]
+struct Failing {
+    at: Instant,
+    count: u32,
+    error: String,
+}
+
+/// How long after the `count`th failed fetch in a row the next one waits: 0.5 s, doubling,
+/// at most [`MAX_BACKOFF`].
+fn backoff(count: u32) -> Duration {
+    let doubled = 2u32.saturating_pow(count.saturating_sub(1).min(16));
+    (Duration::from_millis(500) * doubled).min(MAX_BACKOFF)
+}
+
+/// The longest a verifier waits before asking a failing identity for keys again.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Verifies access tokens. Cheap to clone.
 #[derive(Clone)]
@@ -107,18 +173,29 @@ pub struct Verifier {
 }
 
 struct VerifierInner {
-    jwks_url: Option<String>,
-    http: reqwest::Client,
+    /// Identity, whose keys are fetched; `None` for a verifier of given keys only.
+    identity: Option<ServiceClient>,
     validation: Validation,
     cache: RwLock<KeyCache>,
     fetch_lock: Mutex<()>,
+    verified: moka::sync::Cache<Arc<str>, Verified>,
 }
 
+/// Where identity publishes its public keys.
+const JWKS_PATH: &str = "/api/identity/.well-known/jwks.json";
+/// How long a key fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Verifier {
-    /// A verifier that fetches keys from `jwks_url` (identity's
-    /// `/api/identity/.well-known/jwks.json`).
-    pub fn remote(jwks_url: impl Into<String>, issuer: &str, audience: &str) -> Self {
-        Self::build(Some(jwks_url.into()), issuer, audience)
+    /// A verifier that fetches keys from identity's replicas through `identity`.
+    pub fn new(identity: ServiceClient, issuer: &str, audience: &str) -> Self {
+        Self::build(Some(identity), issuer, audience)
+    }
+
+    /// A verifier that fetches keys from the one identity at `identity_url`.
+    pub fn remote(identity_url: &str, issuer: &str, audience: &str) -> Self {
+        let identity = ServiceClient::fixed("identity", identity_url, FETCH_TIMEOUT);
+        Self::build(Some(identity), issuer, audience)
     }
 
     /// A verifier with only the keys given to [`Verifier::insert_key`] (identity itself).
@@ -126,7 +203,7 @@ impl Verifier {
         Self::build(None, issuer, audience)
     }
 
-    fn build(jwks_url: Option<String>, issuer: &str, audience: &str) -> Self {
+    fn build(identity: Option<ServiceClient>, issuer: &str, audience: &str) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -134,17 +211,18 @@ impl Verifier {
         validation.leeway = 30;
         Self {
             inner: Arc::new(VerifierInner {
-                jwks_url,
-                http: crate::client::builder()
-                    .timeout(Duration::from_secs(3))
-                    .build()
-                    .unwrap_or_default(),
+                identity,
                 validation,
                 cache: RwLock::new(KeyCache {
                     keys: HashMap::new(),
                     fetched_at: None,
+                    failing: None,
                 }),
                 fetch_lock: Mutex::new(()),
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(VERIFIED_CAPACITY)
+                    .expire_after(UntilExpiry)
+                    .build(),
             }),
         }
     }
@@ -158,6 +236,31 @@ impl Verifier {
 
     /// Checks a token and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Verifier::verify`], answering a token verified before from memory (until it
+    /// expires, for at most [`VERIFIED_TTL`]).
+    pub async fn verify_shared(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        if let Some(v) = self.inner.verified.get(token)
+            && v.until > Instant::now()
+        {
+            return Ok(v.claims);
+        }
+        let claims = Arc::new(self.check(token).await?);
+        let until = trusted_until(claims.exp, chrono::Utc::now().timestamp(), Instant::now());
+        self.inner.verified.insert(
+            Arc::from(token),
+            Verified {
+                claims: claims.clone(),
+                until,
+            },
+        );
+        Ok(claims)
+    }
+
+    /// Verifies `token`'s signature and claims against identity's keys.
+    async fn check(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
@@ -197,7 +300,7 @@ impl Verifier {
     fn cached_key(&self, kid: &str, allow_stale: bool) -> Option<DecodingKey> {
         let c = self.inner.cache.read().ok()?;
         let fresh =
-            self.inner.jwks_url.is_none() || c.fetched_at.is_some_and(|t| t.elapsed() < KEY_TTL);
+            self.inner.identity.is_none() || c.fetched_at.is_some_and(|t| t.elapsed() < KEY_TTL);
         if fresh || allow_stale {
             c.keys.get(kid).cloned()
         } else {
@@ -205,44 +308,72 @@ impl Verifier {
         }
     }
 
-    /// Fetches the key set; `unknown_kid` fetches are rate-limited.
+    /// Fetches the key set, one fetch at a time: requests waiting meanwhile take its
+    /// outcome. `unknown_kid` fetches are rate-limited, and after a failure none is tried
+    /// again until its [`backoff`] has passed (stale keys go on verifying meanwhile).
     async fn refresh(&self, unknown_kid: bool) -> Result<(), TokenError> {
-        let Some(url) = &self.inner.jwks_url else {
+        let Some(identity) = &self.inner.identity else {
             return Ok(());
         };
         let _guard = self.inner.fetch_lock.lock().await;
-        let recently = self
-            .inner
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.fetched_at)
-            .is_some_and(|t| t.elapsed() < REFETCH_INTERVAL);
+        let (recently, failing) = match self.inner.cache.read() {
+            Ok(c) => (
+                c.fetched_at.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL),
+                c.failing.clone(),
+            ),
+            Err(_) => (false, None),
+        };
         if unknown_kid && recently {
             return Ok(());
         }
-        let set: JwkSet = self
-            .inner
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            if let (Some(kid), Ok(key)) = (&jwk.common.key_id, DecodingKey::from_jwk(jwk)) {
-                keys.insert(kid.clone(), key);
+        if let Some(f) = &failing
+            && f.at.elapsed() < backoff(f.count)
+        {
+            return Err(TokenError::KeysUnavailable(f.error.clone()));
+        }
+        let fetched = async {
+            let set: JwkSet = identity
+                .send(Method::GET, JWKS_PATH, |r| r)
+                .await
+                .map_err(|e| e.to_string())?
+                .error_for_status()
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(set)
+        }
+        .await;
+        let Ok(mut c) = self.inner.cache.write() else {
+            return Err(TokenError::KeysUnavailable(
+                "the key cache is poisoned".into(),
+            ));
+        };
+        match fetched {
+            Ok(set) => {
+                c.keys = set
+                    .keys
+                    .iter()
+                    .filter_map(|jwk| {
+                        let kid = jwk.common.key_id.clone()?;
+                        DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+                    })
+                    .collect();
+                c.fetched_at = Some(Instant::now());
+                c.failing = None;
+                Ok(())
+            }
+            Err(error) => {
+                let count = failing.map_or(1, |f| f.count.saturating_add(1));
+                tracing::warn!(%error, failures = count, retry_in = ?backoff(count), "cannot fetch identity's keys");
+                c.failing = Some(Failing {
+                    at: Instant::now(),
+                    count,
+                    error: error.clone(),
+                });
+                Err(TokenError::KeysUnavailable(error))
             }
         }
-        if let Ok(mut c) = self.inner.cache.write() {
-            c.keys = keys;
-            c.fetched_at = Some(Instant::now());
-        }
-        Ok(())
     }
 }
 
@@ -364,9 +495,8 @@ pub struct ServiceCredentials {
 
 struct CredentialsInner {
     service: String,
-    url: String,
+    identity: ServiceClient,
     secret: crate::config::Secret,
-    http: reqwest::Client,
     cached: Mutex<Option<(String, Instant)>>,
 }
 
@@ -376,21 +506,33 @@ struct ServiceToken {
     expires_in: u64,
 }
 
+impl std::fmt::Debug for ServiceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret or the token.
+        f.debug_struct("ServiceCredentials")
+            .field("service", &self.inner.service)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServiceCredentials {
-    /// Credentials of `service`, from identity at `identity_url`.
+    /// Credentials of `service`, from the one identity at `identity_url`.
     pub fn new(service: &str, identity_url: &str, secret: crate::config::Secret) -> Self {
+        let identity = ServiceClient::fixed("identity", identity_url, FETCH_TIMEOUT);
+        Self::from_identity(service, identity, secret)
+    }
+
+    /// Credentials of `service`, from identity's replicas through `identity`.
+    pub fn from_identity(
+        service: &str,
+        identity: ServiceClient,
+        secret: crate::config::Secret,
+    ) -> Self {
         Self {
             inner: Arc::new(CredentialsInner {
                 service: service.to_owned(),
-                url: format!(
-                    "{}/api/identity/service-tokens",
-                    identity_url.trim_end_matches('/')
-                ),
+                identity,
                 secret,
-                http: crate::client::builder()
-                    .timeout(Duration::from_secs(3))
-                    .build()
-                    .unwrap_or_default(),
                 cached: Mutex::new(None),
             }),
         }
@@ -404,17 +546,19 @@ impl ServiceCredentials {
         {
             return Ok(token.clone());
         }
+        let body = serde_json::json!({
+            "service": self.inner.service,
+            "secret": self.inner.secret.expose(),
+        });
         let res = self
             .inner
-            .http
-            .post(&self.inner.url)
-            .json(&serde_json::json!({
-                "service": self.inner.service,
-                "secret": self.inner.secret.expose(),
-            }))
-            .send()
+            .identity
+            .send(Method::POST, "/api/identity/service-tokens", |r| {
+                r.json(&body)
+            })
             .await
-            .and_then(|r| r.error_for_status())
+            .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?
+            .error_for_status()
             .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?;
         let t: ServiceToken = res
             .json()
@@ -428,5 +572,123 @@ impl ServiceCredentials {
     /// Forgets the cached token (after a 401, say).
     pub async fn invalidate(&self) {
         *self.inner.cached.lock().await = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+    use jsonwebtoken::{EncodingKey, Header};
+
+    fn signer(seed: u8) -> (EncodingKey, DecodingKey) {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let der = key.to_pkcs8_der().unwrap();
+        (
+            EncodingKey::from_ed_der(der.as_bytes()),
+            DecodingKey::from_ed_der(key.verifying_key().as_bytes()),
+        )
+    }
+
+    fn token(key: &EncodingKey, jti: &str, exp_in: i64) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "u-1".into(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            roles: vec![ROLE_CUSTOMER.into()],
+            iss: "bazaar".into(),
+            aud: "bazaar".into(),
+            iat: now,
+            exp: now + exp_in,
+            jti: jti.into(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_answered_from_memory_and_only_that_token() {
+        let verifier = Verifier::local("bazaar", "bazaar");
+        let (old_sign, old_verify) = signer(1);
+        verifier.insert_key("k1", old_verify);
+        let first = token(&old_sign, "t-1", 600);
+        assert_eq!(verifier.verify(&first).await.unwrap().jti, "t-1");
+
+        // The key behind `k1` changes: the token verified before is still known, but a
+        // new token signed with the old key is checked, and fails.
+        let (_, new_verify) = signer(2);
+        verifier.insert_key("k1", new_verify);
+        assert_eq!(verifier.verify(&first).await.unwrap().jti, "t-1");
+        let second = token(&old_sign, "t-2", 600);
+        assert_eq!(
+            verifier.verify(&second).await.unwrap_err(),
+            TokenError::Signature
+        );
+        // A failure is never remembered as a success, and a tampered token is not the
+        // token that was verified.
+        let mut tampered = first.clone();
+        tampered.push('x');
+        assert!(verifier.verify(&tampered).await.is_err());
+    }
+
+    #[test]
+    fn fetches_back_off_doubling_up_to_half_a_minute() {
+        let waits: Vec<u128> = (1..=8).map(|n| backoff(n).as_millis()).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn a_failing_identity_is_asked_once_per_backoff_however_many_requests_wait() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let asked = Arc::new(AtomicU32::new(0));
+        let counter = asked.clone();
+        let app = axum::Router::new().route(
+            JWKS_PATH,
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { http::StatusCode::INTERNAL_SERVER_ERROR }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let verifier = Verifier::remote(&url, "bazaar", "bazaar");
+        let (sign, _) = signer(3);
+
+        // Thirty requests with a key id nobody knows, at once: one fetch, thirty refusals
+        // saying the keys are unavailable.
+        let tokens: Vec<String> = (0..30)
+            .map(|i| token(&sign, &format!("t-{i}"), 600))
+            .collect();
+        let all = futures_util::future::join_all(tokens.iter().map(|t| verifier.verify(t))).await;
+        assert!(
+            all.iter()
+                .all(|r| matches!(r, Err(TokenError::KeysUnavailable(_)))),
+            "{all:?}"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "one fetch for all of them");
+        assert!(verifier.verify(&token(&sign, "again", 600)).await.is_err());
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "none within the backoff");
+        tokio::time::sleep(backoff(1) + Duration::from_millis(50)).await;
+        assert!(verifier.verify(&token(&sign, "later", 600)).await.is_err());
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "asked again after it");
+    }
+
+    #[test]
+    fn trust_lasts_until_expiry_or_a_minute_whichever_is_first() {
+        let at = Instant::now();
+        assert_eq!(
+            trusted_until(1_000 + 10, 1_000, at),
+            at + Duration::from_secs(10)
+        );
+        assert_eq!(trusted_until(1_000 + 3_600, 1_000, at), at + VERIFIED_TTL);
+        assert_eq!(
+            trusted_until(1_000 - 5, 1_000, at),
+            at,
+            "expired: not trusted at all"
+        );
     }
 }

@@ -1,5 +1,10 @@
-//! Outbound HTTP: one way to build a client, with timeouts, for calls between services.
+//! Outbound HTTP: one way to build a client, with timeouts, and [`ServiceClient`], the
+//! client of one service's replicas: each call goes to a replica the balancer picks, its
+//! outcome is recorded, and a call that failed in a way that is safe to repeat is sent
+//! once more to another replica, within the retry budget.
 
+use crate::balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable};
+use http::Method;
 use std::time::Duration;
 
 /// A client builder with Bazaar's defaults: a connect timeout, an overall timeout, a
@@ -17,4 +22,191 @@ pub fn client() -> reqwest::Client {
     builder()
         .build()
         .expect("a client with default settings always builds")
+}
+
+/// Probes a service's health endpoint at `url`: `Ok` when it answers 2xx — and, with
+/// `service`, when the answer names that service (so a probe can tell that the address
+/// leads where it should). Otherwise why not, in a few words.
+pub async fn probe(http: &reqwest::Client, url: &str, service: Option<&str>) -> Result<(), String> {
+    match http.get(url).send().await {
+        Ok(r) if r.status().is_success() => match service {
+            None => Ok(()),
+            Some(expected) => {
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["service"] == expected {
+                    Ok(())
+                } else {
+                    Err(format!("answered by {} instead", body["service"]))
+                }
+            }
+        },
+        Ok(r) => Err(format!("not ready ({})", r.status())),
+        Err(e) if e.is_timeout() => Err("timed out".to_owned()),
+        Err(e) if e.is_connect() => Err("down".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A client of one service's replicas. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    balancer: Balancer,
+    http: reqwest::Client,
+}
+
+/// Why a call to a service got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No replica could take it: none known, or every one's circuit open.
+    #[error("{service}: {reason}")]
+    NoReplica { service: String, reason: NoReplica },
+    /// The replica (and the one a retry went to) did not answer.
+    #[error("{service} at {url}: {source}")]
+    Transport {
+        service: String,
+        url: String,
+        how: Failed,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl CallError {
+    /// Whether the call timed out (rather than finding no replica or no connection).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            CallError::Transport {
+                how: Failed::Timeout,
+                ..
+            }
+        )
+    }
+}
+
+impl ServiceClient {
+    /// Calls go to `balancer`'s replicas through `http` (whose timeouts bound each try).
+    pub fn new(balancer: Balancer, http: reqwest::Client) -> Self {
+        Self { balancer, http }
+    }
+
+    /// A client of the one replica at `base_url` (no probing), each try bounded by
+    /// `timeout`: for tests and tools that know where the service is.
+    pub fn fixed(service: &str, base_url: &str, timeout: Duration) -> Self {
+        let settings = crate::balance::Settings {
+            probe_interval: Duration::ZERO,
+            ..Default::default()
+        };
+        let http = builder().timeout(timeout).build().unwrap_or_default();
+        let endpoints = crate::discovery::Endpoints::fixed([base_url.to_owned()]);
+        Self::new(
+            Balancer::new(service, endpoints, settings, http.clone()),
+            http,
+        )
+    }
+
+    /// Whether a replica of the service answers ready (and is the service meant).
+    pub async fn ready(&self) -> Result<(), String> {
+        match self.send(Method::GET, "/health/ready", |r| r).await {
+            Ok(r) if r.status().is_success() => {
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["service"] == self.service() {
+                    Ok(())
+                } else {
+                    Err(format!("answered by {} instead", body["service"]))
+                }
+            }
+            Ok(r) => Err(format!("not ready ({})", r.status())),
+            Err(e) if e.is_timeout() => Err("timed out".to_owned()),
+            Err(CallError::Transport {
+                how: Failed::Connect,
+                ..
+            }) => Err("down".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub fn balancer(&self) -> &Balancer {
+        &self.balancer
+    }
+
+    pub fn service(&self) -> &str {
+        self.balancer.service()
+    }
+
+    /// `method path` to a replica, the request completed by `build` (headers, body) for
+    /// each try. Answers whatever status the replica gives; a 5xx of its own, like a
+    /// transport failure, counts against it.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallError> {
+        self.balancer.attempted();
+        let mut tried: Option<Pick> = None;
+        let mut retried = false;
+        loop {
+            let avoid = tried.as_ref().map(Pick::replica);
+            let pick = self
+                .balancer
+                .pick(avoid)
+                .map_err(|reason| CallError::NoReplica {
+                    service: self.service().to_owned(),
+                    reason,
+                })?;
+            drop(tried.take());
+            let request = build(
+                self.http
+                    .request(method.clone(), format!("{}{path}", pick.url())),
+            )
+            .build();
+            let request = match request {
+                Ok(r) => r,
+                Err(source) => {
+                    return Err(CallError::Transport {
+                        service: self.service().to_owned(),
+                        url: pick.url().to_owned(),
+                        how: Failed::Connect,
+                        source,
+                    });
+                }
+            };
+            let headers = request.headers().clone();
+            match self.http.execute(request).await {
+                Ok(res) => {
+                    pick.record(Outcome::of(res.status(), res.headers()));
+                    return Ok(res);
+                }
+                Err(source) => {
+                    let how = if source.is_timeout() {
+                        Failed::Timeout
+                    } else if source.is_connect() {
+                        Failed::Connect
+                    } else {
+                        Failed::Reset
+                    };
+                    let url = pick.url().to_owned();
+                    // The pick stays alive until the retry's is made, so the retry
+                    // avoids it; its outcome is recorded now.
+                    let failed = pick.fail();
+                    let again = !retried
+                        && retryable(how, &method, &headers)
+                        && (self.balancer.replicas().len() > 1 || how == Failed::Reset)
+                        && self.balancer.may_retry();
+                    if !again {
+                        return Err(CallError::Transport {
+                            service: self.service().to_owned(),
+                            url,
+                            how,
+                            source,
+                        });
+                    }
+                    tracing::debug!(service = self.service(), %url, error = %source, "retrying on another replica");
+                    retried = true;
+                    tried = Some(failed);
+                }
+            }
+        }
+    }
 }

@@ -4,41 +4,20 @@
 //! (`BAZAAR_DATABASE_URL` sets `database_url`). `BAZAAR_CONFIG` names a TOML file whose
 //! keys are the same field names. All problems are reported together at start-up.
 
-use crate::telemetry::LogFormat;
+use crate::discovery::{Discovery, Endpoints, Source};
+use crate::{
+    registry::{Registry, Variable},
+    telemetry::LogFormat,
+};
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf};
+use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 /// The environment-variable prefix of every setting.
 pub const ENV_PREFIX: &str = "BAZAAR_";
-
-/// Every service of the shop, in start-up order, with its default port.
-///
-/// The gateway listens on 8080 and each service on its own port after it.
-pub const SERVICES: &[(&str, u16)] = &[
-    ("identity", 8081),
-    ("catalog", 8082),
-    ("search", 8083),
-    ("recommendations", 8084),
-    ("cart", 8085),
-    ("inventory", 8086),
-    ("payments", 8087),
-    ("orders", 8088),
-    ("notifications", 8089),
-    ("storefront", 8090),
-    ("gateway", 8080),
-];
-
-/// The default port of a service, if it is one of [`SERVICES`].
-pub fn default_port(service: &str) -> Option<u16> {
-    SERVICES
-        .iter()
-        .find(|(n, _)| *n == service)
-        .map(|(_, p)| *p)
-}
 
 /// Settings every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +27,10 @@ pub struct CommonSettings {
     /// This service's own database (`BAZAAR_DATABASE_URL`): `sqlite://PATH` or
     /// `postgres://...`.
     pub database_url: String,
+    /// Most connections this process holds to its database (`BAZAAR_DATABASE_POOL`).
+    /// PostgreSQL admits 100 clients by default: services sharing one server (`bazaar up
+    /// --database`, or replicas) must fit in that together.
+    pub database_pool: u32,
     /// Log filter in `RUST_LOG` syntax (`BAZAAR_LOG`).
     pub log: String,
     /// `text` or `json` (`BAZAAR_LOG_FORMAT`).
@@ -58,6 +41,10 @@ pub struct CommonSettings {
     pub request_timeout_ms: u64,
     /// How long shutdown waits for in-flight requests (`BAZAAR_SHUTDOWN_GRACE_MS`).
     pub shutdown_grace_ms: u64,
+    /// How long a service asked to drain (SIGTERM) keeps serving, not ready, while its
+    /// callers move to other replicas, before it stops taking requests
+    /// (`BAZAAR_DRAIN_DELAY_MS`).
+    pub drain_delay_ms: u64,
     /// `iss` of the tokens identity issues and every service accepts (`BAZAAR_TOKEN_ISSUER`).
     pub token_issuer: String,
     /// `aud` of those tokens (`BAZAAR_TOKEN_AUDIENCE`).
@@ -71,62 +58,181 @@ pub struct CommonSettings {
     /// Attempts a consumer makes at an event before it goes to the dead-letter store
     /// (`BAZAAR_EVENT_MAX_ATTEMPTS`).
     pub event_max_attempts: u32,
+    /// Whether a consuming service reports ready only once it has applied what its
+    /// producers had when it started (`BAZAAR_READY_AFTER_CATCH_UP`, default `true`).
+    /// `false` lets it take requests while a large backlog is still arriving.
+    pub ready_after_catch_up: bool,
     /// The secret services present to identity to get a service token for calling each
     /// other (`BAZAAR_SERVICE_SECRET`). `bazaar up` makes a random one per run; in a
     /// cluster it is a shared secret. Empty: no service tokens are issued.
     pub service_secret: Secret,
+    /// The supervisor's directory of every service's ready replicas
+    /// (`BAZAAR_DIRECTORY_FILE`, set by `bazaar up`): followed as it changes, and
+    /// preferred to the `BAZAAR_<NAME>_URL` settings.
+    pub directory_file: Option<PathBuf>,
+    /// How often a service URL's DNS name is resolved again, so that replicas coming and
+    /// going (a Kubernetes headless Service) are followed (`BAZAAR_DNS_REFRESH_MS`).
+    pub dns_refresh_ms: u64,
+    /// How calls pick a replica of the service they go to (`BAZAAR_BALANCE`):
+    /// `least-outstanding` (the power of two choices over requests in flight) or
+    /// `peak-ewma` (over latency × requests in flight).
+    pub balance: crate::balance::Policy,
+    /// Consecutive failures that take a replica out of a caller's rotation
+    /// (`BAZAAR_BREAKER_FAILURES`).
+    pub breaker_failures: u32,
+    /// How long a replica stays out before one trial call (`BAZAAR_BREAKER_OPEN_MS`).
+    pub breaker_open_ms: u64,
+    /// How often callers probe each replica's readiness (`BAZAAR_PROBE_INTERVAL_MS`); two
+    /// failed probes in a row take it out until one succeeds. 0: no probing.
+    pub probe_interval_ms: u64,
+    /// Whether rate limits apply (`BAZAAR_RATE_LIMITS`): `on`, or `off` for benchmarks and
+    /// load tests. The limits themselves are each service's own settings.
+    pub rate_limits: crate::ratelimit::Switch,
+    /// The proxies whose `X-Forwarded-For` names the client (`BAZAAR_TRUSTED_PROXIES`): a
+    /// comma-separated list of addresses and CIDR blocks. Everyone else is the client
+    /// itself. Rate limits per address count by the client so found.
+    pub trusted_proxies: String,
 }
 
 impl CommonSettings {
-    fn defaults(service: &str) -> Self {
-        let port = default_port(service).unwrap_or(0);
+    /// How this service's callers balance over the replicas of the services they call.
+    pub fn balance(&self) -> crate::balance::Settings {
+        let interval = Duration::from_millis(self.probe_interval_ms);
+        crate::balance::Settings {
+            policy: self.balance,
+            breaker_failures: self.breaker_failures,
+            breaker_open: Duration::from_millis(self.breaker_open_ms),
+            probe_interval: interval,
+            probe_timeout: interval.mul_f32(0.8).max(Duration::from_millis(50)),
+            probe_failures: 2,
+        }
+    }
+}
+
+impl CommonSettings {
+    /// The trusted proxies (checked at start-up; none when unparseable).
+    pub fn trusted_proxies(&self) -> crate::ratelimit::TrustedProxies {
+        self.trusted_proxies.parse().unwrap_or_default()
+    }
+
+    fn defaults(service: &str, registry: Registry) -> Self {
+        let port = registry.get(service).map_or(0, |e| e.port);
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: format!("sqlite://data/{service}.db"),
+            database_pool: 10,
             log: "info,sqlx=warn".into(),
             log_format: LogFormat::Text,
             body_limit_bytes: 256 * 1024,
             request_timeout_ms: 15_000,
             shutdown_grace_ms: 10_000,
+            drain_delay_ms: 2_000,
             token_issuer: "bazaar-identity".into(),
             token_audience: "bazaar".into(),
             broker: "embedded".into(),
             events_namespace: "bazaar".into(),
             event_max_attempts: 5,
+            ready_after_catch_up: true,
             service_secret: Secret::default(),
+            directory_file: None,
+            dns_refresh_ms: 5_000,
+            balance: crate::balance::Policy::default(),
+            breaker_failures: 5,
+            breaker_open_ms: 2_000,
+            probe_interval_ms: 500,
+            rate_limits: crate::ratelimit::Switch::On,
+            trusted_proxies: "127.0.0.0/8,::1".into(),
         }
     }
 }
 
-/// Where the other services are: `BAZAAR_<NAME>_URL`, else `http://127.0.0.1:<default port>`.
-#[derive(Debug, Clone, Default)]
+/// Where the other services are: the supervisor's directory file, else
+/// `BAZAAR_<NAME>_URL` (a URL or a comma-separated list; a DNS name is resolved again and
+/// again), else `http://127.0.0.1:<its port>` from the registry. See [`discovery`].
+#[derive(Debug, Clone)]
 pub struct Directory {
-    urls: BTreeMap<String, String>,
+    registry: Registry,
+    urls: BTreeMap<String, Vec<String>>,
+    file: Option<PathBuf>,
+    dns_refresh: Duration,
+    live: Discovery,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self::new(Registry::EMPTY)
+    }
 }
 
 impl Directory {
-    /// The base URL of `service` (no trailing slash).
+    /// A directory of `registry`'s services at their default ports, until told otherwise.
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            urls: BTreeMap::new(),
+            file: None,
+            dns_refresh: Duration::from_secs(5),
+            live: Discovery::default(),
+        }
+    }
+
+    /// The configured base URLs of `service` (no trailing slash). A service neither
+    /// registered nor configured gets an address nothing listens on, so calls to it fail
+    /// fast.
+    fn configured(&self, service: &str) -> Vec<String> {
+        self.urls.get(service).cloned().unwrap_or_else(|| {
+            let port = self.registry.get(service).map_or(0, |e| e.port);
+            vec![format!("http://127.0.0.1:{port}")]
+        })
+    }
+
+    /// One base URL of `service`: the first of its replicas as they are now.
     pub fn url(&self, service: &str) -> String {
-        self.urls
-            .get(service)
-            .cloned()
-            .unwrap_or_else(|| format!("http://127.0.0.1:{}", default_port(service).unwrap_or(80)))
+        match self.endpoints(service).current().first() {
+            Some(url) => url.to_string(),
+            None => self
+                .configured(service)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        }
     }
 
-    /// Every known service and its URL, in start-up order.
-    pub fn all(&self) -> Vec<(String, String)> {
-        SERVICES
-            .iter()
-            .map(|(n, _)| ((*n).to_owned(), self.url(n)))
-            .collect()
+    /// The replicas of `service`, kept up to date as they come and go.
+    pub fn endpoints(&self, service: &str) -> Endpoints {
+        let source = match &self.file {
+            Some(path) => Source::File {
+                path: path.clone(),
+                fallback: self.configured(service),
+            },
+            None => Source::Urls {
+                urls: self.configured(service),
+                refresh: self.dns_refresh,
+            },
+        };
+        self.live.endpoints(service, &source)
     }
 
-    /// Overrides one service's URL (tests and embedders).
-    pub fn set(&mut self, service: &str, url: impl Into<String>) {
-        self.urls.insert(
-            service.to_owned(),
-            url.into().trim_end_matches('/').to_owned(),
-        );
+    /// The registry this directory knows the services from.
+    pub fn registry(&self) -> Registry {
+        self.registry
+    }
+
+    /// Overrides one service's URLs (`a` or `a,b,c`; tests and embedders).
+    pub fn set(&mut self, service: &str, urls: impl Into<String>) {
+        let urls: Vec<String> = urls
+            .into()
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        self.urls.insert(service.to_owned(), urls);
+    }
+
+    /// Follows the supervisor's directory file, refreshing DNS names every `dns_refresh`.
+    fn follow(&mut self, file: Option<PathBuf>, dns_refresh: Duration) {
+        self.file = file;
+        self.dns_refresh = dns_refresh;
     }
 }
 
@@ -172,14 +278,28 @@ impl ServiceSettings for NoSettings {}
 
 impl<S: ServiceSettings> Settings<S> {
     /// Loads the settings of `service` from defaults, `BAZAAR_CONFIG` and `BAZAAR_*`.
-    pub fn load(service: &str) -> Result<Self, ConfigError> {
-        Self::from_figment(service, figment_for(service))
+    pub fn load(service: &str, registry: Registry) -> Result<Self, ConfigError> {
+        Self::from_figment(service, registry, figment_for(service, registry))
     }
 
     /// Settings from defaults and the given `(key, value)` overrides only: tests use this
-    /// so that the environment of the test process does not leak in.
+    /// so that the environment of the test process does not leak in. Rate limits are off
+    /// unless the overrides turn them on (`("rate_limits", "on")`): a test's traffic all
+    /// comes from one address.
     pub fn for_tests(service: &str, overrides: &[(&str, &str)]) -> Result<Self, ConfigError> {
-        let mut figment = base_figment(service);
+        Self::for_tests_in(Registry::EMPTY, service, overrides)
+    }
+
+    /// [`Settings::for_tests`] for a service of `registry`.
+    pub fn for_tests_in(
+        registry: Registry,
+        service: &str,
+        overrides: &[(&str, &str)],
+    ) -> Result<Self, ConfigError> {
+        let mut figment = base_figment(service, registry).merge(Serialized::default(
+            "rate_limits",
+            crate::ratelimit::Switch::Off,
+        ));
         for (k, v) in overrides {
             // Parsed the way environment values are, so `("ttl_secs", "60")` is a number.
             let value: figment::value::Value = v
@@ -187,10 +307,14 @@ impl<S: ServiceSettings> Settings<S> {
                 .unwrap_or_else(|e: std::convert::Infallible| match e {});
             figment = figment.merge(Serialized::default(k, value));
         }
-        Self::from_figment(service, figment)
+        Self::from_figment(service, registry, figment)
     }
 
-    fn from_figment(service: &str, figment: Figment) -> Result<Self, ConfigError> {
+    fn from_figment(
+        service: &str,
+        registry: Registry,
+        figment: Figment,
+    ) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
         let common = figment
             .extract::<CommonSettings>()
@@ -201,7 +325,7 @@ impl<S: ServiceSettings> Settings<S> {
             .map_err(|e| errors.extend(e.into_iter().map(|e| e.to_string())))
             .ok();
         // Every `<service>_url` setting, known service or not.
-        let mut directory = Directory::default();
+        let mut directory = Directory::new(registry);
         if let Ok(all) = figment.extract::<BTreeMap<String, figment::value::Value>>() {
             for (key, value) in all {
                 if let (Some(name), Some(url)) = (key.strip_suffix("_url"), value.as_str())
@@ -232,9 +356,31 @@ impl<S: ServiceSettings> Settings<S> {
             if c.event_max_attempts == 0 {
                 errors.push("BAZAAR_EVENT_MAX_ATTEMPTS must be at least 1".into());
             }
+            if c.database_pool == 0 {
+                errors.push("BAZAAR_DATABASE_POOL must be at least 1".to_owned());
+            }
             if c.body_limit_bytes == 0 {
                 errors.push("BAZAAR_BODY_LIMIT_BYTES must be greater than 0".into());
             }
+            if c.breaker_failures == 0 {
+                errors.push("BAZAAR_BREAKER_FAILURES must be greater than 0".into());
+            }
+            if c.breaker_open_ms == 0 {
+                errors.push("BAZAAR_BREAKER_OPEN_MS must be greater than 0".into());
+            }
+            if let Err(e) = c
+                .trusted_proxies
+                .parse::<crate::ratelimit::TrustedProxies>()
+            {
+                errors.push(format!("BAZAAR_TRUSTED_PROXIES: {e}"));
+            }
+            if c.dns_refresh_ms == 0 {
+                errors.push("BAZAAR_DNS_REFRESH_MS must be greater than 0".into());
+            }
+            directory.follow(
+                c.directory_file.clone(),
+                Duration::from_millis(c.dns_refresh_ms.max(1)),
+            );
         }
         if let Some(o) = &own {
             errors.extend(o.validate());
@@ -251,16 +397,42 @@ impl<S: ServiceSettings> Settings<S> {
     }
 }
 
-fn base_figment(service: &str) -> Figment {
-    Figment::new().merge(Serialized::defaults(CommonSettings::defaults(service)))
+fn base_figment(service: &str, registry: Registry) -> Figment {
+    Figment::new().merge(Serialized::defaults(CommonSettings::defaults(
+        service, registry,
+    )))
 }
 
-fn figment_for(service: &str) -> Figment {
-    let mut figment = base_figment(service);
+fn figment_for(service: &str, registry: Registry) -> Figment {
+    let mut figment = base_figment(service, registry);
     if let Some(path) = std::env::var_os("BAZAAR_CONFIG") {
         figment = figment.merge(Toml::file_exact(PathBuf::from(path)));
     }
     figment.merge(Env::prefixed(ENV_PREFIX))
+}
+
+/// The settings of `S`, as environment variables with their defaults (for the docs and
+/// `bazaar config`).
+pub fn variables<S: Serialize + Default>() -> Vec<Variable> {
+    to_variables(&S::default())
+}
+
+/// The settings every service has, with the defaults of a service not in any registry.
+pub fn common_variables() -> Vec<Variable> {
+    to_variables(&CommonSettings::defaults("<service>", Registry::EMPTY))
+}
+
+fn to_variables(value: &impl Serialize) -> Vec<Variable> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .map(|(key, default)| Variable {
+                name: format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
+                default,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A secret value (a password, a key) that never shows in `Debug` output or logs.
@@ -343,9 +515,19 @@ mod tests {
     #[test]
     fn defaults_run() {
         let s = Settings::<Own>::for_tests("catalog", &[]).unwrap();
-        assert_eq!(s.common.listen.port(), 8082);
+        assert_eq!(s.common.listen.port(), 0, "a service in no registry");
         assert_eq!(s.common.database_url, "sqlite://data/catalog.db");
-        assert_eq!(s.directory.url("identity"), "http://127.0.0.1:8081");
+    }
+
+    #[test]
+    fn variables_name_every_setting_with_its_default() {
+        let vars = variables::<Own>();
+        assert_eq!(vars.len(), 1);
+        assert_eq!(vars[0].name, "BAZAAR_PAGE_SIZE");
+        assert_eq!(vars[0].default, serde_json::json!(0));
+        let common = common_variables();
+        assert!(common.iter().any(|v| v.name == "BAZAAR_DATABASE_URL"));
+        assert!(common.iter().any(|v| v.name == "BAZAAR_SERVICE_SECRET"));
     }
 
     #[test]
@@ -377,6 +559,24 @@ mod tests {
         let s =
             Settings::<WithSecret>::for_tests("identity", &[("password", "12345678901")]).unwrap();
         assert_eq!(s.own.password.unwrap().expose(), "12345678901");
+    }
+
+    #[tokio::test]
+    async fn a_service_url_may_list_several_replicas() {
+        let s = Settings::<NoSettings>::for_tests(
+            "gateway",
+            &[("catalog_url", "http://127.0.0.1:2/, http://127.0.0.1:1")],
+        )
+        .unwrap();
+        assert_eq!(s.directory.url("catalog"), "http://127.0.0.1:1");
+        let all: Vec<String> = s
+            .directory
+            .endpoints("catalog")
+            .current()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(all, ["http://127.0.0.1:1", "http://127.0.0.1:2"]);
     }
 
     #[test]

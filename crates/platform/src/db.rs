@@ -60,13 +60,38 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{url} is not a usable database URL: {reason}")]
+    InvalidUrl { url: String, reason: &'static str },
+    #[error("could not take the migration lock {path}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Connections a process holds to its database unless told otherwise.
+pub const DEFAULT_POOL: u32 = 10;
+/// The most connections a process holds to a SQLite database.
+pub const SQLITE_POOL: u32 = 8;
+
 impl Db {
-    /// Opens (creating if missing) the database at `url` and applies `migrations`.
+    /// Opens (creating if missing) the database at `url` and applies `migrations`. Safe for
+    /// several replicas at once against one PostgreSQL database: it is created once and
+    /// each migration applied once, and all of them open it.
     pub async fn connect(url: &str, migrations: &[MigrationSource]) -> Result<Self, DbError> {
+        Self::connect_pooled(url, migrations, DEFAULT_POOL).await
+    }
+
+    /// [`Db::connect`], holding at most `pool` connections (SQLite takes at most
+    /// [`SQLITE_POOL`]: one writer at a time gains nothing from more).
+    pub async fn connect_pooled(
+        url: &str,
+        migrations: &[MigrationSource],
+        pool: u32,
+    ) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -83,8 +108,8 @@ impl Db {
         let options = AnyPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
             .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 10,
+                Backend::Sqlite => pool.min(SQLITE_POOL),
+                Backend::Postgres => pool,
             });
         let options = if backend == Backend::Sqlite {
             options.after_connect(|conn, _meta| -> BoxFuture<'_, Result<(), sqlx::Error>> {
@@ -111,6 +136,12 @@ impl Db {
                 source,
             })?;
         let db = Self { pool, backend };
+        // SQLite has no advisory lock: replicas sharing a file take turns through a lock
+        // file beside it, held while one migrates.
+        let _turn = match backend {
+            Backend::Sqlite => Some(migration_turn(&url).await?),
+            Backend::Postgres => None,
+        };
         db.migrate(migrations).await?;
         Ok(db)
     }
@@ -132,9 +163,13 @@ impl Db {
                 )
             })
             .collect();
-        Migrator::with_migrations(migrations)
-            .run(&self.pool)
-            .await?;
+        let mut migrator = Migrator::with_migrations(migrations);
+        // Replicas starting at once migrate one at a time: on PostgreSQL the migrator holds
+        // an advisory lock on this database while it reads which migrations are applied
+        // and applies the rest, so each is applied exactly once and the others find it
+        // done. It is the default; it is said here because replicas depend on it.
+        migrator.set_locking(true);
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 
@@ -197,6 +232,37 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     }
 }
 
+/// An exclusive lock on `<file>.migrate.lock` beside a SQLite database file, held until
+/// dropped (nothing for an in-memory database).
+async fn migration_turn(url: &str) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, DbError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.migrate.lock");
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| std::io::Error::from(e))
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
+    locked.map(Some).map_err(|source| DbError::Lock {
+        path: format!("{path}.migrate.lock"),
+        source,
+    })
+}
+
 fn prepare_sqlite(url: &str) -> Result<String, DbError> {
     let rest = url
         .trim_start_matches("sqlite://")
@@ -224,25 +290,109 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
 
 /// Creates the database named in a PostgreSQL URL if it does not exist yet, so that each
 /// service can be pointed at its own database on a shared server.
+///
+/// Replicas of a service often start at the same moment against a database that does not
+/// exist yet. They create it one at a time, under an advisory lock taken in the server's
+/// maintenance database (advisory locks belong to one database, so all must take it in
+/// the same one), and each checks for the database again once it holds the lock: exactly
+/// one creates it and the others find it there. A database that already exists is found
+/// by connecting to it, so a role that may not use the maintenance database, as on many
+/// managed servers, starts fine against a database made for it.
 async fn create_postgres_database(url: &str) -> Result<(), DbError> {
-    use sqlx::migrate::MigrateDatabase;
-    let exists = Any::database_exists(url)
+    use sqlx::{AnyConnection, Connection};
+    match AnyConnection::connect(url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Err(e) if is_missing_database(&e) => {}
+        Err(source) => {
+            return Err(DbError::Connect {
+                url: redact(url),
+                source,
+            });
+        }
+    }
+    let (maintenance, name) = maintenance_url(url)?;
+    let mut conn = AnyConnection::connect(&maintenance)
         .await
         .map_err(|source| DbError::Connect {
-            url: redact(url),
+            url: redact(&maintenance),
             source,
         })?;
-    if !exists
-        && let Err(source) = Any::create_database(url).await
-        // Another replica may have created it between the check and now.
-        && !Any::database_exists(url).await.unwrap_or(false)
-    {
-        return Err(DbError::Create {
-            url: redact(url),
-            source,
-        });
+    let created = create_once(&mut conn, &name).await;
+    // Ending the session releases the lock, whatever happened under it.
+    let _ = conn.close().await;
+    created.map_err(|source| DbError::Create {
+        url: redact(url),
+        source,
+    })
+}
+
+/// The first key of the advisory locks under which databases are created ("baza"); the
+/// second is the hash of the database's name, so different databases do not wait on each
+/// other.
+const CREATE_LOCK_CLASS: i32 = 0x6261_7a61;
+
+async fn create_once(conn: &mut sqlx::AnyConnection, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+        .bind(CREATE_LOCK_CLASS)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+    if exists {
+        return Ok(());
     }
-    Ok(())
+    let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut *conn)
+        .await
+    {
+        // Someone who does not take the lock (an older release, an operator) was quicker:
+        // PostgreSQL answers `duplicate_database`, or a unique violation when both
+        // inserted into `pg_database` at once.
+        Err(sqlx::Error::Database(e))
+            if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) =>
+        {
+            Ok(())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// Whether connecting failed because the database does not exist (`invalid_catalog_name`).
+fn is_missing_database(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.code().as_deref() == Some("3D000"))
+}
+
+/// The URL of the server's maintenance database, and the name of the database `url`
+/// names: the maintenance database is `postgres`, or `template1` when `postgres` itself
+/// is wanted, as `createdb` does.
+fn maintenance_url(url: &str) -> Result<(String, String), DbError> {
+    let invalid = |reason: &'static str| DbError::InvalidUrl {
+        url: redact(url),
+        reason,
+    };
+    let mut parsed = url::Url::parse(url).map_err(|_| invalid("it is not a URL"))?;
+    let name = parsed.path().trim_start_matches('/');
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .map_err(|_| invalid("its database name is not UTF-8"))?
+        .into_owned();
+    if name.is_empty() || name.contains('/') {
+        return Err(invalid("it names no database (postgres://host/NAME)"));
+    }
+    parsed.set_path(if name == "postgres" {
+        "/template1"
+    } else {
+        "/postgres"
+    });
+    Ok((parsed.to_string(), name))
 }
 
 /// A URL with its password replaced, fit for logs and error messages.
@@ -291,6 +441,161 @@ mod tests {
         // Re-opening applies no migration twice.
         let db = Db::connect(&url, MIGRATIONS).await.unwrap();
         db.ping().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn databases_are_created_from_the_maintenance_database() {
+        for (url, maintenance, name) in [
+            (
+                "postgres://u:p@db:5432/bazaar_catalog?sslmode=require",
+                "postgres://u:p@db:5432/postgres?sslmode=require",
+                "bazaar_catalog",
+            ),
+            (
+                "postgres://db/postgres",
+                "postgres://db/template1",
+                "postgres",
+            ),
+            (
+                "postgresql://db/shop%20one",
+                "postgresql://db/postgres",
+                "shop one",
+            ),
+        ] {
+            assert_eq!(
+                maintenance_url(url).unwrap(),
+                (maintenance.to_owned(), name.to_owned()),
+                "{url}"
+            );
+        }
+        for url in [
+            "postgres://db",
+            "postgres://db/",
+            "postgres://db/a/b",
+            "postgres://db/%FF",
+            "no url",
+        ] {
+            assert!(maintenance_url(url).is_err(), "{url} was accepted");
+        }
+    }
+
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        text
+    }
+
+    /// Migrations that record each time they run, and linger while they do so that a
+    /// replica that would run one too has every chance to.
+    const RECORDED: &[MigrationSource] = &[
+        MigrationSource {
+            version: 1,
+            description: "runs",
+            sqlite: "CREATE TABLE runs (version BIGINT NOT NULL); INSERT INTO runs VALUES (1);",
+            postgres: "CREATE TABLE runs (version BIGINT NOT NULL); INSERT INTO runs VALUES (1); \
+                       SELECT pg_sleep(0.2);",
+        },
+        MigrationSource {
+            version: 2,
+            description: "second",
+            sqlite: "INSERT INTO runs VALUES (2);",
+            postgres: "INSERT INTO runs VALUES (2); SELECT pg_sleep(0.2);",
+        },
+        MigrationSource {
+            version: 3,
+            description: "third",
+            sqlite: "ALTER TABLE runs ADD COLUMN note TEXT; INSERT INTO runs (version) VALUES (3);",
+            postgres: "ALTER TABLE runs ADD COLUMN note TEXT; INSERT INTO runs (version) VALUES (3); \
+                       SELECT pg_sleep(0.2);",
+        },
+    ];
+
+    /// Replicas starting together against a PostgreSQL database that does not exist yet,
+    /// when `BAZAAR_TEST_POSTGRES_URL` names a server (`postgres://user@host:port`, no
+    /// database): all of them open it, it is created once and each migration runs once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_starting_at_once_create_and_migrate_once() {
+        let Ok(server) = std::env::var("BAZAAR_TEST_POSTGRES_URL") else {
+            eprintln!("BAZAAR_TEST_POSTGRES_URL is not set; replica-safe start not checked");
+            return;
+        };
+        let server = server.trim_end_matches('/');
+        let name = format!("bazaar_replicas_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{server}/{name}");
+        const REPLICAS: usize = 8;
+
+        let starts = (0..REPLICAS).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Db::connect(&url, RECORDED).await })
+        });
+        let outcomes = futures_util::future::join_all(starts).await;
+        let mut opened = Vec::new();
+        let mut failures = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome.expect("a replica's start panicked") {
+                Ok(db) => opened.push(db),
+                Err(e) => failures.push(format!("replica {i}: {}", chain(&e))),
+            }
+        }
+        let mut runs = None;
+        if let Some(db) = opened.first() {
+            // A replica started later finds everything done.
+            let late = Db::connect(&url, RECORDED).await;
+            runs = Some(
+                sqlx::query_as::<_, (i64, i64)>(
+                    "SELECT version, COUNT(*) FROM runs GROUP BY version ORDER BY version",
+                )
+                .fetch_all(db.pool())
+                .await,
+            );
+            match late {
+                Ok(late) => late.close().await,
+                Err(e) => failures.push(format!("the late replica: {}", chain(&e))),
+            }
+        }
+        for db in &opened {
+            db.close().await;
+        }
+        let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
+            .await
+            .expect("BAZAAR_TEST_POSTGRES_URL is reachable");
+        // The name is ours (a UUID), so building the statement from it is safe.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+
+        assert!(
+            failures.is_empty(),
+            "replicas failed to start: {failures:#?}"
+        );
+        assert_eq!(opened.len(), REPLICAS);
+        assert_eq!(
+            runs.expect("a replica opened the database").unwrap(),
+            vec![(1, 1), (2, 1), (3, 1)],
+            "each migration must run exactly once"
+        );
+    }
+
+    #[tokio::test]
+    async fn replicas_starting_at_once_on_one_sqlite_file_migrate_it_once() {
+        let dir = std::env::temp_dir().join(format!("bazaar-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/shared.db", dir.display());
+        let opens = (0..6).map(|_| Db::connect(&url, MIGRATIONS));
+        for db in futures_util::future::join_all(opens).await {
+            db.expect("every replica opens the database")
+                .ping()
+                .await
+                .unwrap();
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -147,6 +147,31 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The W3C `traceparent` of the request, if it carries one: what a service records with
+/// the events a request causes, so their handling joins the request's trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceParent(pub Option<String>);
+
+impl TraceParent {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TraceParent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(TraceParent(
+            parts
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

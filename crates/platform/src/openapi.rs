@@ -1,9 +1,16 @@
-//! What every service's OpenAPI document shares: the bearer-token security scheme.
+//! What every service's OpenAPI document shares: the bearer-token security scheme, the
+//! problem responses every operation can give (added by the kit, so handlers document
+//! only what is particular to them), and reusable sets of problem responses for
+//! `#[utoipa::path(responses(...))]`.
 
+use crate::problem::{CONTENT_TYPE, Problem};
+use std::collections::BTreeMap;
 use utoipa::{
-    Modify,
+    IntoResponses, Modify, PartialSchema, ToSchema,
     openapi::{
-        Components, OpenApi,
+        Components, Content, OpenApi, Ref, RefOr,
+        path::Operation,
+        response::Response,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -30,5 +37,187 @@ pub struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut OpenApi) {
         add_bearer(openapi.components.get_or_insert_with(Default::default));
+    }
+}
+
+/// A problem-document response with `description`, referring to the `Problem` schema.
+pub fn problem(description: &str) -> Response {
+    Response::builder()
+        .description(description)
+        .content(
+            CONTENT_TYPE,
+            Content::new(Some(Ref::from_schema_name(Problem::name()))),
+        )
+        .build()
+}
+
+/// Adds, to every operation that does not document them itself, the problems any
+/// operation can answer with: 500 always, and 400, 413 and 415 for a JSON body (its
+/// syntax, its size, its media type). Registers the `Problem` schema they refer to.
+pub fn add_standard_problems(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+        ];
+        for op in operations.into_iter().flatten() {
+            add_to(op);
+        }
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .entry(Problem::name().into_owned())
+        .or_insert_with(Problem::schema);
+    let mut schemas = Vec::new();
+    Problem::schemas(&mut schemas);
+    for (name, schema) in schemas {
+        components.schemas.entry(name).or_insert(schema);
+    }
+}
+
+fn add_to(op: &mut Operation) {
+    let json_body = op.request_body.as_ref().is_some_and(|b| match b {
+        RefOr::T(body) => body.content.keys().any(|c| c.contains("json")),
+        RefOr::Ref(_) => true,
+    });
+    let mut standard = vec![("500", "Unexpected failure")];
+    if json_body {
+        standard.extend([
+            ("400", "The body is not valid JSON"),
+            ("413", "The body is too large"),
+            ("415", "The body is not `application/json`"),
+        ]);
+    }
+    for (status, description) in standard {
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(problem(description)));
+    }
+}
+
+fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    list.iter()
+        .map(|(status, description)| ((*status).to_owned(), RefOr::T(problem(description))))
+        .collect()
+}
+
+/// `401`: the endpoint needs a signed-in user.
+pub struct SignedIn;
+
+impl IntoResponses for SignedIn {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[("401", "No valid bearer token")])
+    }
+}
+
+/// `401` and `403`: the endpoint is for administrators.
+pub struct AdminOnly;
+
+impl IntoResponses for AdminOnly {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[
+            ("401", "No valid bearer token"),
+            ("403", "The caller is not an administrator"),
+        ])
+    }
+}
+
+/// `401` and `403`: the endpoint is for Bazaar's own services (and administrators).
+pub struct ServiceOnly;
+
+impl IntoResponses for ServiceOnly {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[
+            ("401", "No valid bearer token"),
+            (
+                "403",
+                "The caller is neither a Bazaar service nor an administrator",
+            ),
+        ])
+    }
+}
+
+/// `503`: a bearer token could not be checked because identity's keys are out of reach.
+pub struct KeysUnavailable;
+
+impl IntoResponses for KeysUnavailable {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[(
+            "503",
+            "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)",
+        )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::openapi::{
+        HttpMethod, OpenApiBuilder, PathItem, Paths, request_body::RequestBodyBuilder,
+    };
+
+    fn doc_with(op: Operation) -> OpenApi {
+        OpenApiBuilder::new()
+            .paths(Paths::builder().path("/x", PathItem::new(HttpMethod::Post, op)))
+            .build()
+    }
+
+    fn statuses(doc: &OpenApi) -> Vec<String> {
+        let op = doc.paths.paths["/x"].post.as_ref().unwrap();
+        op.responses.responses.keys().cloned().collect()
+    }
+
+    #[test]
+    fn every_operation_gets_500_and_json_bodies_their_problems() {
+        let mut bare = doc_with(Operation::new());
+        add_standard_problems(&mut bare);
+        assert_eq!(statuses(&bare), ["500"]);
+
+        let mut op = Operation::new();
+        op.request_body = Some(RefOr::T(
+            RequestBodyBuilder::new()
+                .content("application/json", Content::new(None::<Ref>))
+                .build(),
+        ));
+        op.responses
+            .responses
+            .insert("400".into(), RefOr::T(problem("mine")));
+        let mut with_body = doc_with(op);
+        add_standard_problems(&mut with_body);
+        assert_eq!(statuses(&with_body), ["400", "413", "415", "500"]);
+        let kept = &with_body.paths.paths["/x"]
+            .post
+            .as_ref()
+            .unwrap()
+            .responses
+            .responses["400"];
+        assert!(
+            matches!(kept, RefOr::T(r) if r.description == "mine"),
+            "a handler's own description is kept"
+        );
+        assert!(
+            with_body
+                .components
+                .unwrap()
+                .schemas
+                .contains_key("Problem")
+        );
+    }
+
+    #[test]
+    fn reusable_sets_name_their_statuses() {
+        assert_eq!(AdminOnly::responses().len(), 2);
+        assert!(matches!(
+            &ServiceOnly::responses()["403"],
+            RefOr::T(r) if r.description.contains("Bazaar service")
+        ));
+        assert!(SignedIn::responses().contains_key("401"));
     }
 }

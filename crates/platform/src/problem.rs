@@ -46,6 +46,10 @@ pub struct Problem {
     /// Seconds after which a retry may succeed (also sent as `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// The problem reports another service's failure, not this one's: sent as
+    /// `bazaar-fault: dependency`, so that callers do not take this replica out for it.
+    #[serde(skip)]
+    pub dependency: bool,
 }
 
 impl Problem {
@@ -58,6 +62,7 @@ impl Problem {
             detail: Some(detail.into()),
             errors: Vec::new(),
             retry_after: None,
+            dependency: false,
         }
     }
 
@@ -151,6 +156,18 @@ impl Problem {
         p
     }
 
+    /// 503 because a service this one needs failed (or is out of reach): said so in the
+    /// `bazaar-fault` header, so that this replica is not blamed for it.
+    pub fn dependency_unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::unavailable(detail, retry_after_secs).of_dependency()
+    }
+
+    /// The same problem, marked as reporting another service's failure.
+    pub fn of_dependency(mut self) -> Self {
+        self.dependency = true;
+        self
+    }
+
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -184,8 +201,20 @@ impl IntoResponse for Problem {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if self.dependency {
+            mark_dependency(headers);
+        }
         res
     }
+}
+
+/// Marks a response as reporting another service's failure (see
+/// [`crate::balance::FAULT_HEADER`]).
+pub fn mark_dependency(headers: &mut axum::http::HeaderMap) {
+    headers.insert(
+        crate::balance::FAULT_HEADER,
+        HeaderValue::from_static(crate::balance::FAULT_DEPENDENCY),
+    );
 }
 
 #[cfg(test)]

@@ -19,7 +19,16 @@ use axum::{
     serve::ListenerExt,
 };
 use futures_util::future::BoxFuture;
-use std::{any::Any, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 use tokio::net::TcpListener;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -58,6 +67,7 @@ pub struct ServiceBuilder {
     shutdown: Shutdown,
     on_stop: Vec<BoxFuture<'static, ()>>,
     fallback: Option<Router>,
+    listener: Option<std::net::TcpListener>,
 }
 
 /// A bound, ready-to-run service.
@@ -68,6 +78,8 @@ pub struct Service {
     workers: Vec<(String, Worker)>,
     shutdown: Shutdown,
     grace: Duration,
+    drain_delay: Duration,
+    draining: Arc<AtomicBool>,
     on_stop: Vec<BoxFuture<'static, ()>>,
 }
 
@@ -84,6 +96,7 @@ impl Service {
             shutdown: Shutdown::new(),
             on_stop: Vec::new(),
             fallback: None,
+            listener: None,
         }
     }
 
@@ -99,14 +112,30 @@ impl Service {
         self.shutdown.clone()
     }
 
-    /// Serves until Ctrl-C or SIGTERM.
+    /// Serves until SIGTERM or Ctrl-C. SIGTERM drains first: `/health/ready` answers
+    /// 503 at once, requests are still served for the drain delay while callers move to
+    /// other replicas, then the service stops as on Ctrl-C.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let trigger = self.shutdown.clone();
+        let draining = self.draining.clone();
+        let (name, delay) = (self.name.clone(), self.drain_delay);
         tokio::spawn(async move {
-            shutdown::signal().await;
+            if shutdown::stop_signal().await == shutdown::Stop::Drain {
+                draining.store(true, Ordering::SeqCst);
+                tracing::info!(service = %name, delay_ms = delay.as_millis() as u64, "draining: not ready, still serving");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown::signal() => {}
+                }
+            }
             trigger.trigger();
         });
         self.run().await
+    }
+
+    /// Whether the service is draining (and so reports not ready).
+    pub fn draining(&self) -> Arc<AtomicBool> {
+        self.draining.clone()
     }
 
     /// Serves until the shutdown handle is triggered; then stops accepting, drains
@@ -120,6 +149,7 @@ impl Service {
             shutdown,
             grace,
             on_stop,
+            ..
         } = self;
         tracing::info!(service = %name, addr = %listener.local_addr()?, "listening");
         let mut tasks = tokio::task::JoinSet::new();
@@ -143,6 +173,8 @@ impl Service {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        // Each request knows its peer's address (rate limits per client address).
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             stop.wait().await;
         });
@@ -186,19 +218,19 @@ impl Service {
 
 impl ServiceBuilder {
     /// The service's own routes, with their state already applied.
-    pub fn routes(mut self, router: Router) -> Self {
-        self.router = self.router.merge(router);
+    pub fn routes(&mut self, router: Router) -> &mut Self {
+        self.router = std::mem::take(&mut self.router).merge(router);
         self
     }
 
     /// The OpenAPI document served at `/openapi.json`.
-    pub fn openapi(mut self, doc: utoipa::openapi::OpenApi) -> Self {
+    pub fn openapi(&mut self, doc: utoipa::openapi::OpenApi) -> &mut Self {
         self.openapi = Some(doc);
         self
     }
 
     /// Adds a readiness check, reported by name at `/health/ready`.
-    pub fn check<F, Fut>(mut self, name: &str, check: F) -> Self
+    pub fn check<F, Fut>(&mut self, name: &str, check: F) -> &mut Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
@@ -213,7 +245,7 @@ impl ServiceBuilder {
 
     /// Adds a check that is reported at `/health/ready` but never makes it fail: a
     /// dependency whose absence degrades the service without stopping it.
-    pub fn optional_check<F, Fut>(mut self, name: &str, check: F) -> Self
+    pub fn optional_check<F, Fut>(&mut self, name: &str, check: F) -> &mut Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
@@ -227,31 +259,31 @@ impl ServiceBuilder {
     }
 
     /// The database readiness check and a clean close at shutdown.
-    pub fn database(self, db: &crate::db::Db) -> Self {
+    pub fn database(&mut self, db: &crate::db::Db) -> &mut Self {
         let for_check = db.clone();
         let for_close = db.clone();
-        let mut this = self.check("database", move || {
+        self.check("database", move || {
             let db = for_check.clone();
             async move { db.ping().await.map_err(|e| e.to_string()) }
         });
-        this.on_stop
+        self.on_stop
             .push(Box::pin(async move { for_close.close().await }));
-        this
+        self
     }
 
     /// Adds a background worker; it should return once [`ServiceBuilder::shutdown`] fires.
     pub fn worker(
-        mut self,
+        &mut self,
         name: &str,
         worker: impl Future<Output = anyhow::Result<()>> + Send + 'static,
-    ) -> Self {
+    ) -> &mut Self {
         self.workers.push((name.to_owned(), Box::pin(worker)));
         self
     }
 
     /// What answers requests no route matches (by default a 404 problem): the gateway
     /// hands them to the storefront.
-    pub fn fallback(mut self, router: Router) -> Self {
+    pub fn fallback(&mut self, router: Router) -> &mut Self {
         self.fallback = Some(router);
         self
     }
@@ -266,23 +298,39 @@ impl ServiceBuilder {
         &self.metrics
     }
 
-    /// Binds the listener (or takes the one handed down, see [`inherited_listener`]) and
+    /// Serves on `listener`, bound beforehand, instead of binding the `listen` setting.
+    pub fn listener(&mut self, listener: std::net::TcpListener) -> &mut Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Binds the listener (or takes the one given or handed down, see
+    /// [`inherited_listener`]) and
     /// assembles the router.
     pub async fn bind(self) -> anyhow::Result<Service> {
-        let listener = match inherited_listener()? {
-            Some(l) => l,
-            None => TcpListener::bind(self.settings.listen).await.map_err(|e| {
-                anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen)
-            })?,
+        let listener = if let Some(given) = self.listener {
+            given.set_nonblocking(true)?;
+            TcpListener::from_std(given)?
+        } else if let Some(inherited) = inherited_listener()? {
+            inherited
+        } else {
+            TcpListener::bind(self.settings.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen))?
         };
         let openapi = self.openapi.map(Arc::new);
+        let draining = Arc::new(AtomicBool::new(false));
         let readiness = Arc::new(Readiness {
             service: self.name.clone(),
             checks: self.checks,
+            draining: draining.clone(),
         });
-        let standard = Router::new()
+        // Health probes bypass the middleware: callers probe every replica twice a
+        // second, and a deliberate "not ready" is not a server error to log or count.
+        let health = Router::new()
             .route("/health/live", get(live))
-            .route("/health/ready", get(ready).with_state(readiness))
+            .route("/health/ready", get(ready).with_state(readiness));
+        let standard = Router::new()
             .route(
                 "/metrics",
                 get(metrics::handler).with_state(self.metrics.clone()),
@@ -314,7 +362,8 @@ impl ServiceBuilder {
             &self.metrics,
             self.settings.body_limit_bytes,
             Duration::from_millis(self.settings.request_timeout_ms),
-        );
+        )
+        .merge(health);
         Ok(Service {
             name: self.name,
             listener,
@@ -322,6 +371,8 @@ impl ServiceBuilder {
             workers: self.workers,
             shutdown: self.shutdown,
             grace: Duration::from_millis(self.settings.shutdown_grace_ms),
+            drain_delay: Duration::from_millis(self.settings.drain_delay_ms),
+            draining,
             on_stop: self.on_stop,
         })
     }
@@ -399,11 +450,24 @@ async fn live() -> impl IntoResponse {
 struct Readiness {
     service: String,
     checks: Vec<NamedCheck>,
+    /// Set when the service starts draining: it is then not ready, whatever its checks.
+    draining: Arc<AtomicBool>,
 }
 
 /// The service's readiness: every check's result, and the service's name, so a prober
 /// knows it asked the service it meant to.
 async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
+    if readiness.draining.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "service": readiness.service,
+                "status": "draining",
+                "checks": {},
+            })),
+        )
+            .into_response();
+    }
     let results = futures_util::future::join_all(readiness.checks.iter().map(|c| {
         let c = c.clone();
         async move {
@@ -517,4 +581,50 @@ pub async fn body_text(body: Body) -> String {
 /// A `Location` header value.
 pub fn location(path: &str) -> HeaderValue {
     HeaderValue::from_str(path).unwrap_or_else(|_| HeaderValue::from_static("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{NoSettings, Settings};
+
+    #[tokio::test]
+    async fn a_draining_service_is_not_ready_but_still_serves() {
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.routes(Router::new().route("/work", get(|| async { "done" })));
+        let service = builder.bind().await.unwrap();
+        let url = format!("http://{}", service.local_addr());
+        let draining = service.draining();
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let http = reqwest::Client::new();
+        let ready = http
+            .get(format!("{url}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+
+        draining.store(true, Ordering::SeqCst);
+        let ready = http
+            .get(format!("{url}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(body["status"], "draining");
+        assert_eq!(body["service"], "probe");
+        let work = http.get(format!("{url}/work")).send().await.unwrap();
+        assert_eq!(
+            work.text().await.unwrap(),
+            "done",
+            "requests are still served"
+        );
+
+        stop.trigger();
+        task.await.unwrap().unwrap();
+    }
 }

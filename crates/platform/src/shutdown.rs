@@ -2,8 +2,18 @@
 
 use tokio::sync::watch;
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
-pub async fn signal() {
+/// How a process was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: drain first — go not-ready, keep serving while callers move away, then
+    /// stop (a rolling restart, Kubernetes).
+    Drain,
+    /// SIGINT (Ctrl-C): stop now, finishing only what is in flight (the whole shop stops).
+    Now,
+}
+
+/// Resolves on SIGTERM (drain) or SIGINT (stop now), whichever comes first.
+pub async fn stop_signal() -> Stop {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -21,9 +31,15 @@ pub async fn signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = ctrl_c => Stop::Now,
+        _ = term => Stop::Drain,
     }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first: [`stop_signal`] for a
+/// caller that stops the same way on either.
+pub async fn signal() {
+    stop_signal().await;
 }
 
 /// A shutdown trigger shared by the server and its background workers.

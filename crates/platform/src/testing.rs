@@ -2,7 +2,7 @@
 //! services running in the background and their HTTP APIs, a bounded poller and
 //! problem-document assertions.
 
-use crate::{problem, service::Service, shutdown::Shutdown};
+use crate::{kit::Launch, problem, registry::ServiceDef, service::Service, shutdown::Shutdown};
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::Value;
 use std::{
@@ -111,6 +111,17 @@ impl Drop for Running {
     }
 }
 
+/// Builds the service `def` from defaults and `overrides` only (`("listen",
+/// "127.0.0.1:0")`, `("database_url", …)`) and runs it in the background.
+pub async fn spawn(
+    def: &'static ServiceDef,
+    overrides: &[(&str, &str)],
+) -> anyhow::Result<Running> {
+    Ok(Running::spawn(
+        Launch::for_tests(def, overrides).build().await?,
+    ))
+}
+
 /// The HTTP API of a service under test: requests to paths under its address.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -211,6 +222,26 @@ pub async fn eventually_with<T>(
     }
 }
 
+/// Waits, for up to a minute, until the service at `url` says it is ready (its
+/// dependencies answer and its consumers have caught up with their producers).
+pub async fn ready(url: &str) {
+    let client = reqwest::Client::new();
+    eventually_with(
+        POLL,
+        Duration::from_secs(60),
+        &format!("{url} to be ready"),
+        async || {
+            let res = client
+                .get(format!("{url}/health/ready"))
+                .send()
+                .await
+                .ok()?;
+            res.status().is_success().then_some(())
+        },
+    )
+    .await;
+}
+
 /// Asserts that `res` is a problem document of `status` naming `field` (if given);
 /// returns the document. `case` names the request in failure messages.
 pub async fn assert_problem(
@@ -265,4 +296,137 @@ pub fn content_type(headers: &header::HeaderMap) -> &str {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
+}
+
+/// Asserts that an OpenAPI document describes exactly `operations` — each `(path,
+/// method, statuses)` documented with every listed status, each 4xx and 5xx a problem
+/// document, and no operation the list leaves out — and defines `schemas`. The list is
+/// the test's account of the service's routes, so a route added without its
+/// documentation, or documentation of a route that is gone, fails it.
+pub fn assert_documented(doc: &Value, operations: &[(&str, &str, &[&str])], schemas: &[&str]) {
+    let paths = doc["paths"].as_object().expect("the document has paths");
+    let mut documented: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                .filter(|m| {
+                    ["get", "put", "post", "delete", "patch", "head", "options"]
+                        .contains(&m.as_str())
+                })
+                .map(move |m| (path.clone(), m.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut listed: Vec<(String, String)> = operations
+        .iter()
+        .map(|(p, m, _)| ((*p).to_owned(), (*m).to_owned()))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        documented, listed,
+        "the document describes exactly these operations"
+    );
+    for (path, method, statuses) in operations {
+        let op = &paths[*path][*method];
+        for status in *statuses {
+            let response = &op["responses"][status];
+            assert!(
+                response.is_object(),
+                "{method} {path} does not document {status}"
+            );
+            if status.starts_with('4') || status.starts_with('5') {
+                assert!(
+                    response["content"][problem::CONTENT_TYPE].is_object(),
+                    "{method} {path} {status} is not a problem document"
+                );
+            }
+        }
+    }
+    let defined = &doc["components"]["schemas"];
+    for schema in schemas {
+        assert!(defined[schema].is_object(), "schema {schema} is missing");
+    }
+}
+
+/// Asserts that each error becomes a problem document of its status naming its field, if
+/// it names one: the table a service's error tests give.
+pub fn assert_problems<E: std::fmt::Debug>(cases: Vec<(E, u16, Option<&str>)>)
+where
+    problem::Problem: From<E>,
+{
+    for (err, status, field) in cases {
+        let label = format!("{err:?}");
+        let p = problem::Problem::from(err);
+        assert_eq!(p.status, status, "{label}");
+        assert_eq!(p.errors.first().map(|e| e.field.as_str()), field, "{label}");
+    }
+}
+
+/// Asserts that a service's migrations start with its own (version 1), include each of
+/// `included` (by description: the events crate's tables, say), and use every version
+/// once.
+pub fn assert_migrations(all: &[crate::db::MigrationSource], included: &[&str]) {
+    assert_eq!(
+        all.first().map(|m| m.version),
+        Some(1),
+        "the service's own migrations come first"
+    );
+    for description in included {
+        assert!(
+            all.iter().any(|m| m.description == *description),
+            "`{description}` is not among the migrations"
+        );
+    }
+    let mut versions: Vec<i64> = all.iter().map(|m| m.version).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions.len(), all.len(), "versions are unique");
+}
+
+/// `service`'s settings from the defaults and `overrides` only (see
+/// [`Settings::for_tests`](crate::config::Settings::for_tests)); fails the test if they
+/// are refused.
+pub fn settings<S: crate::config::ServiceSettings>(
+    service: &str,
+    overrides: &[(&str, &str)],
+) -> crate::config::Settings<S> {
+    crate::config::Settings::for_tests(service, overrides)
+        .unwrap_or_else(|e| panic!("{service}'s settings with {overrides:?}: {e}"))
+}
+
+/// The settings `service` runs with when nothing is set. Fails the test unless they
+/// load, the service's own part is `S::default()` (the defaults its variables are
+/// documented with) and the database is the service's own SQLite file.
+pub fn default_settings<S: crate::config::ServiceSettings>(
+    service: &str,
+) -> crate::config::Settings<S> {
+    let s = settings::<S>(service, &[]);
+    let as_json = |own: &S| serde_json::to_value(own).expect("settings serialise");
+    assert_eq!(
+        as_json(&s.own),
+        as_json(&S::default()),
+        "{service}'s own defaults"
+    );
+    assert_eq!(s.common.database_url, format!("sqlite://data/{service}.db"));
+    s
+}
+
+/// Fails the test unless `service` refuses `overrides` with one problem for each of
+/// `variables`, every one named: all the problems are reported at once.
+pub fn assert_settings_refused<S: crate::config::ServiceSettings>(
+    service: &str,
+    overrides: &[(&str, &str)],
+    variables: &[&str],
+) {
+    let err = match crate::config::Settings::<S>::for_tests(service, overrides) {
+        Ok(_) => panic!("{service} took {overrides:?}"),
+        Err(err) => err,
+    };
+    assert_eq!(err.0.len(), variables.len(), "{err}");
+    let text = err.to_string();
+    for name in variables {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
 }

@@ -4,7 +4,7 @@
 //! embedded event transport), where identity publishes its keys (`BAZAAR_IDENTITY_URL`)
 //! and the database (`BAZAAR_DATABASE_URL`) are common settings.
 
-use crate::domain::Currency;
+use crate::{cookie::CookiePolicy, domain::Currency};
 use platform::config::ServiceSettings;
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,15 @@ impl Config {
 
     /// The shop's currency, parsed (validated at start-up).
     pub fn currency(&self) -> Currency {
-        Currency::parse(&self.currency).unwrap_or_else(|_| Currency::usd())
+        Currency::parse(&self.currency).unwrap_or(Currency::USD)
+    }
+
+    /// How the anonymous cart's cookie is written.
+    pub fn cookie_policy(&self) -> CookiePolicy {
+        CookiePolicy {
+            max_age_secs: u64::from(self.anonymous_cart_days) * 24 * 3600,
+            secure: self.cart_cookie_secure,
+        }
     }
 }
 
@@ -63,20 +71,19 @@ impl ServiceSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Settings;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
 
     #[test]
     fn defaults_run() {
-        let s = Settings::for_tests("cart", &[]).unwrap();
-        assert_eq!(s.own, Config::default());
-        assert_eq!(s.own.currency().as_str(), "USD");
-        assert_eq!(s.common.database_url, "sqlite://data/cart.db");
-        assert_eq!(s.directory.url("catalog"), "http://127.0.0.1:8082");
+        assert_eq!(
+            default_settings::<Config>("cart").own.currency().as_str(),
+            "USD"
+        );
     }
 
     #[test]
     fn values_parse_like_environment_variables() {
-        let s = Settings::for_tests(
+        let s = settings::<Config>(
             "cart",
             &[
                 ("currency", "EUR"),
@@ -84,8 +91,7 @@ mod tests {
                 ("cart_cookie_secure", "true"),
                 ("orders_url", "http://10.0.0.3:9000/"),
             ],
-        )
-        .unwrap();
+        );
         assert_eq!(
             s.own,
             Config {
@@ -99,23 +105,15 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
-        let err = Settings::for_tests(
+        assert_settings_refused::<Config>(
             "cart",
             &[("currency", "dollars"), ("anonymous_cart_days", "0")],
-        )
-        .unwrap_err();
-        assert_eq!(err.0.len(), 2, "{err}");
-        let text = err.to_string();
-        assert!(text.contains("BAZAAR_CURRENCY"), "{text}");
-        assert!(text.contains("BAZAAR_ANONYMOUS_CART_DAYS"), "{text}");
-        assert!(
-            Config {
-                anonymous_cart_days: 366,
-                ..Config::default()
-            }
-            .validate()
-            .len()
-                == 1
+            &["BAZAAR_CURRENCY", "BAZAAR_ANONYMOUS_CART_DAYS"],
         );
+        let too_long = Config {
+            anonymous_cart_days: 366,
+            ..Config::default()
+        };
+        assert_eq!(too_long.validate().len(), 1);
     }
 }

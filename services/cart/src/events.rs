@@ -6,21 +6,11 @@ use serde::{Deserialize, Serialize};
 /// The service name the cart consumes as (`consumer` in the producers' logs).
 pub const SERVICE: &str = "cart";
 
-// From the catalog; the subject is the product id.
-
-/// The catalog created a product; its data is the product, flat.
-pub const PRODUCT_CREATED: &str = "bazaar.catalog.product.created.v1";
-/// A product's name, description, category or price changed; its data is the product.
-pub const PRODUCT_UPDATED: &str = "bazaar.catalog.product.updated.v1";
-/// A product's price changed.
-pub const PRODUCT_PRICE_CHANGED: &str = "bazaar.catalog.product.price_changed.v1";
-/// The catalog deleted a product.
-pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
-
-// From orders; the subject is the order id.
-
-/// An order was paid for and its stock committed: its products leave the buyer's cart.
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+pub use ::events::types::catalog::{
+    PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
+    ProductDeleted,
+};
+pub use ::events::types::orders::ORDER_CONFIRMED;
 
 /// What the cart reads of [`PRODUCT_CREATED`] and [`PRODUCT_UPDATED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,20 +20,6 @@ pub struct ProductData {
     pub name: String,
     pub price_cents: i64,
     pub currency: String,
-}
-
-/// What the cart reads of [`PRODUCT_PRICE_CHANGED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PriceChanged {
-    pub product_id: String,
-    pub new_price_cents: i64,
-    pub currency: String,
-}
-
-/// What the cart reads of [`PRODUCT_DELETED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductDeleted {
-    pub product_id: String,
 }
 
 /// What the cart reads of [`ORDER_CONFIRMED`].
@@ -68,12 +44,7 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = serde_json::json!({
-            "id": "p-1", "sku": "KIT-00001", "name": "Mug", "description": "A mug.",
-            "category": "kitchen", "price_cents": 1299, "currency": "USD",
-            "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-01T00:00:00.000Z",
-            "initial_stock": 7
-        });
+        let data = ::events::testing::catalog_product_data();
         let product: ProductData = serde_json::from_value(data).unwrap();
         assert_eq!(
             product,
@@ -84,11 +55,6 @@ mod tests {
                 currency: "USD".into()
             }
         );
-        let changed: PriceChanged = serde_json::from_value(serde_json::json!({
-            "product_id": "p-1", "old_price_cents": 1299, "new_price_cents": 999, "currency": "USD"
-        }))
-        .unwrap();
-        assert_eq!(changed.new_price_cents, 999);
     }
 
     #[test]
@@ -107,27 +73,5 @@ mod tests {
                 quantity: 2
             }]
         );
-    }
-
-    #[test]
-    fn types_are_versioned_and_owned_by_their_producer() {
-        for t in [
-            PRODUCT_CREATED,
-            PRODUCT_UPDATED,
-            PRODUCT_PRICE_CHANGED,
-            PRODUCT_DELETED,
-        ] {
-            assert!(t.starts_with("bazaar.catalog.product."), "{t}");
-        }
-        assert!(ORDER_CONFIRMED.starts_with("bazaar.orders."));
-        for t in [
-            PRODUCT_CREATED,
-            PRODUCT_UPDATED,
-            PRODUCT_PRICE_CHANGED,
-            PRODUCT_DELETED,
-            ORDER_CONFIRMED,
-        ] {
-            assert!(t.ends_with(".v1"), "{t}");
-        }
     }
 }

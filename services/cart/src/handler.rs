@@ -12,12 +12,10 @@ use crate::{
     },
     store,
 };
-use events::{Event, Handler, HandlerError};
-use futures_util::future::BoxFuture;
-use serde::de::DeserializeOwned;
+use events::{Event, Handler, HandlerError, decode};
+use platform::Failure;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
-use tracing::Instrument;
 
 /// The cart's handler of catalog and orders events.
 ///
@@ -29,25 +27,13 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CartHandler;
 
-impl CartHandler {
-    pub fn new() -> Self {
-        Self
-    }
-}
-
 impl Handler for CartHandler {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        // The consumer's span names the event already.
-        let span = tracing::info_span!(
-            "apply_event",
-            subject = %event.subject,
-            traceparent = event.traceparent.as_deref().unwrap_or("-"),
-        );
-        Box::pin(apply(tx, event).instrument(span))
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
+        apply(tx, event).await
     }
 }
 
@@ -67,18 +53,18 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
         }
         PRODUCT_PRICE_CHANGED => {
             let changed: PriceChanged = decode(event)?;
-            let id = field("product_id", ProductId::parse(&changed.product_id))?;
-            let price = field("new_price_cents", price(changed.new_price_cents))?;
-            let currency = field("currency", Currency::parse(&changed.currency))?;
-            if !store::reprice(tx, &id, price, &currency).await? {
+            let id = Failure::field("product_id", ProductId::parse(&changed.product_id))?;
+            let price = Failure::field("new_price_cents", price(changed.new_price_cents))?;
+            let currency = Failure::field("currency", Currency::parse(&changed.currency))?;
+            if !events::projection::set_price(tx, id.as_str(), price, currency.as_str()).await? {
                 tracing::info!(product_id = %id, "price of a product the cart does not know; nothing to do");
             }
             Ok(())
         }
         PRODUCT_DELETED => {
             let deleted: ProductDeleted = decode(event)?;
-            let id = field("product_id", ProductId::parse(&deleted.product_id))?;
-            if store::retire(tx, &id).await? {
+            let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+            if events::projection::mark_deleted(tx, id.as_str()).await? {
                 tracing::info!(product_id = %id, "product marked deleted");
             } else {
                 tracing::info!(product_id = %id, "deleted product unknown to the cart; nothing to do");
@@ -98,15 +84,6 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
     }
 }
 
-/// The event's data as `T`; data that does not fit is a permanent failure.
-fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    Ok(serde_json::from_value(event.data.clone())?)
-}
-
-fn field<T>(name: &str, parsed: Result<T, Invalid>) -> Result<T, CartError> {
-    parsed.map_err(|e| CartError::invalid(name, e.to_string()))
-}
-
 fn price(cents: i64) -> Result<i64, Invalid> {
     if cents < 0 {
         return Err(Invalid("must not be negative".into()));
@@ -119,10 +96,10 @@ fn product_copy(data: ProductData) -> Result<ProductCopy, CartError> {
         return Err(CartError::invalid("name", "must not be empty"));
     }
     Ok(ProductCopy {
-        id: field("id", ProductId::parse(&data.id))?,
+        id: Failure::field("id", ProductId::parse(&data.id))?,
         name: data.name,
-        price_cents: field("price_cents", price(data.price_cents))?,
-        currency: field("currency", Currency::parse(&data.currency))?,
+        price_cents: Failure::field("price_cents", price(data.price_cents))?,
+        currency: Failure::field("currency", Currency::parse(&data.currency))?,
     })
 }
 
@@ -134,7 +111,7 @@ fn ordered(order: &OrderConfirmed) -> Result<(Owner, Vec<(ProductId, i64)>), Car
     }
     let mut sums: BTreeMap<ProductId, i64> = BTreeMap::new();
     for (i, item) in order.items.iter().enumerate() {
-        let id = field(
+        let id = Failure::field(
             &format!("items[{i}].product_id"),
             ProductId::parse(&item.product_id),
         )?;
@@ -166,7 +143,7 @@ mod tests {
 
     fn field_of(err: CartError) -> String {
         match err {
-            CartError::Invalid(errors) => errors[0].field.clone(),
+            CartError::Failure(Failure::Invalid(errors)) => errors[0].field.clone(),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -13,9 +13,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use platform::{
-    FieldError, Problem,
+    Failure, Problem,
     auth::{Claims, MaybeUser, Verifier},
     extract::Json,
+    failure::Fields,
+    openapi::KeysUnavailable,
 };
 use serde::Deserialize;
 use utoipa::{
@@ -108,16 +110,12 @@ pub struct AddItemRequest {
 
 impl AddItemRequest {
     fn parse(self) -> Result<(ProductId, Quantity), CartError> {
-        let mut errors = Vec::new();
-        let id = ProductId::parse(&self.product_id)
-            .map_err(|e| errors.push(FieldError::new("product_id", e.to_string())))
-            .ok();
-        let quantity = Quantity::new(self.quantity.unwrap_or(1))
-            .map_err(|e| errors.push(FieldError::new("quantity", e.to_string())))
-            .ok();
+        let mut fields = Fields::new();
+        let id = fields.take("product_id", ProductId::parse(&self.product_id));
+        let quantity = fields.take("quantity", Quantity::new(self.quantity.unwrap_or(1)));
         match (id, quantity) {
             (Some(id), Some(quantity)) => Ok((id, quantity)),
-            _ => Err(CartError::Invalid(errors)),
+            _ => Err(Failure::from(fields).into()),
         }
     }
 }
@@ -132,7 +130,7 @@ pub struct SetQuantityRequest {
 
 impl SetQuantityRequest {
     fn parse(self) -> Result<Quantity, CartError> {
-        Quantity::new(self.quantity).map_err(|e| CartError::invalid("quantity", e.to_string()))
+        Ok(Failure::field("quantity", Quantity::new(self.quantity))?)
     }
 }
 
@@ -211,16 +209,8 @@ impl Session {
         })
     }
 
-    /// The answer to a read.
-    fn read(self, result: Result<Cart, CartError>, state: &AppState) -> Reply {
-        self.reply(result, false, state)
-    }
-
-    /// The answer to a change: an anonymous cart's cookie is (re)issued if it succeeded.
-    fn changed(self, result: Result<Cart, CartError>, state: &AppState) -> Reply {
-        self.reply(result, true, state)
-    }
-
+    /// The answer to a request: after a change (`changed`), an anonymous cart's cookie is
+    /// (re)issued if it succeeded.
     fn reply(self, result: Result<Cart, CartError>, changed: bool, state: &AppState) -> Reply {
         let set_cookie = match (self.expire, self.anonymous) {
             (Some(expire), _) => Some(expire),
@@ -229,6 +219,25 @@ impl Session {
         };
         Reply { set_cookie, result }
     }
+}
+
+/// Opens the caller's session and applies `op` to its cart; a caller without a cart gets
+/// `without`. A change (`changes`) (re)issues an anonymous cart's cookie when it succeeds.
+async fn on_cart(
+    state: &AppState,
+    user: Option<Claims>,
+    headers: &HeaderMap,
+    create: Create,
+    changes: bool,
+    without: Result<Cart, CartError>,
+    op: impl AsyncFnOnce(&Store, &Owner) -> Result<Cart, CartError>,
+) -> Result<Reply, CartError> {
+    let session = Session::open(state, user, headers, create).await?;
+    let result = match &session.owner {
+        Some(owner) => op(&state.store, owner).await,
+        None => without,
+    };
+    Ok(session.reply(result, changes, state))
 }
 
 /// A cart, or the problem, with the cookie the browser should keep. (A request refused
@@ -267,8 +276,7 @@ impl IntoResponse for Reply {
         (status = 200, description = "The caller's cart", body = Cart,
             headers(("Set-Cookie" = String, description = "`bazaar_cart=; …; Max-Age=0` after a sign-in merge"))),
         (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -277,12 +285,17 @@ async fn get_cart(
     MaybeUser(user): MaybeUser,
     headers: HeaderMap,
 ) -> Result<Reply, CartError> {
-    let session = Session::open(&state, user, &headers, Create::No).await?;
-    let result = match &session.owner {
-        Some(owner) => state.store.cart(owner).await,
-        None => Ok(Cart::empty(state.store.currency())),
-    };
-    Ok(session.read(result, &state))
+    let without = Ok(Cart::empty(state.store.currency()));
+    on_cart(
+        &state,
+        user,
+        &headers,
+        Create::No,
+        false,
+        without,
+        async |store, owner| store.cart(owner).await,
+    )
+    .await
 }
 
 /// Empties the caller's cart.
@@ -295,8 +308,7 @@ async fn get_cart(
         (status = 200, description = "The cart, now empty", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
         (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -305,12 +317,17 @@ async fn clear_cart(
     MaybeUser(user): MaybeUser,
     headers: HeaderMap,
 ) -> Result<Reply, CartError> {
-    let session = Session::open(&state, user, &headers, Create::No).await?;
-    let result = match &session.owner {
-        Some(owner) => state.store.clear(owner).await,
-        None => Ok(Cart::empty(state.store.currency())),
-    };
-    Ok(session.changed(result, &state))
+    let without = Ok(Cart::empty(state.store.currency()));
+    on_cart(
+        &state,
+        user,
+        &headers,
+        Create::No,
+        true,
+        without,
+        async |store, owner| store.clear(owner).await,
+    )
+    .await
 }
 
 /// Puts a product in the caller's cart, or more of it; creates the cart (and, for an
@@ -324,13 +341,9 @@ async fn clear_cart(
     responses(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "`bazaar_cart=<id>; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000` for an anonymous cart; expired after a sign-in merge"))),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`product_id` is missing, malformed, unknown, deleted or priced in another currency, or the cart holds 50 lines already; `quantity` is not an integer from 1 to 99, or would bring the line past 99 (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -341,12 +354,17 @@ async fn add_item(
     Json(body): Json<AddItemRequest>,
 ) -> Result<Reply, CartError> {
     let (product, quantity) = body.parse()?;
-    let session = Session::open(&state, user, &headers, Create::Yes).await?;
-    let result = match &session.owner {
-        Some(owner) => state.store.add(owner, &product, quantity).await,
-        None => Err(CartError::LineNotFound(product.to_string())),
-    };
-    Ok(session.changed(result, &state))
+    let without = Err(CartError::LineNotFound(product.to_string()));
+    on_cart(
+        &state,
+        user,
+        &headers,
+        Create::Yes,
+        true,
+        without,
+        async |store, owner| store.add(owner, &product, quantity).await,
+    )
+    .await
 }
 
 /// Sets how many units of a product the caller's cart holds.
@@ -360,14 +378,10 @@ async fn add_item(
     responses(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`quantity` is missing or not an integer from 1 to 99, or the product was deleted (`product_id`): its line can only be removed", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -380,12 +394,17 @@ async fn set_item(
 ) -> Result<Reply, CartError> {
     let quantity = body.parse()?;
     let product = line_id(&id)?;
-    let session = Session::open(&state, user, &headers, Create::No).await?;
-    let result = match &session.owner {
-        Some(owner) => state.store.set_quantity(owner, &product, quantity).await,
-        None => Err(CartError::LineNotFound(product.to_string())),
-    };
-    Ok(session.changed(result, &state))
+    let without = Err(CartError::LineNotFound(product.to_string()));
+    on_cart(
+        &state,
+        user,
+        &headers,
+        Create::No,
+        true,
+        without,
+        async |store, owner| store.set_quantity(owner, &product, quantity).await,
+    )
+    .await
 }
 
 /// Takes a product out of the caller's cart.
@@ -399,9 +418,8 @@ async fn set_item(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
         (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -412,12 +430,17 @@ async fn remove_item(
     headers: HeaderMap,
 ) -> Result<Reply, CartError> {
     let product = line_id(&id)?;
-    let session = Session::open(&state, user, &headers, Create::No).await?;
-    let result = match &session.owner {
-        Some(owner) => state.store.remove(owner, &product).await,
-        None => Err(CartError::LineNotFound(product.to_string())),
-    };
-    Ok(session.changed(result, &state))
+    let without = Err(CartError::LineNotFound(product.to_string()));
+    on_cart(
+        &state,
+        user,
+        &headers,
+        Create::No,
+        true,
+        without,
+        async |store, owner| store.remove(owner, &product).await,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -426,7 +449,9 @@ mod tests {
 
     fn fields(err: CartError) -> Vec<String> {
         match err {
-            CartError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            CartError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

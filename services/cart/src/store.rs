@@ -521,42 +521,6 @@ pub(crate) async fn save_product(
     Ok(())
 }
 
-/// Sets a product's price, in the consumer's transaction. `false` when the cart does not
-/// know the product.
-pub(crate) async fn reprice(
-    tx: &mut Transaction<'static, Any>,
-    product: &ProductId,
-    price_cents: i64,
-    currency: &Currency,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE products SET price_cents = $1, currency = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(price_cents)
-    .bind(currency.as_str())
-    .bind(now_rfc3339())
-    .bind(product.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(updated > 0)
-}
-
-/// Marks a product deleted, in the consumer's transaction; the lines holding it stay.
-/// `false` when the cart does not know the product.
-pub(crate) async fn retire(
-    tx: &mut Transaction<'static, Any>,
-    product: &ProductId,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query("UPDATE products SET deleted = 1, updated_at = $1 WHERE id = $2")
-        .bind(now_rfc3339())
-        .bind(product.as_str())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(updated > 0)
-}
-
 /// Takes ordered quantities out of a cart, in the consumer's transaction: a line holding
 /// no more than was ordered goes, a larger one keeps the rest. Returns how many lines
 /// changed.
@@ -605,16 +569,10 @@ mod tests {
 
     #[test]
     fn migrations_put_the_cart_before_the_consumer_tables() {
-        let all = migrations();
-        assert_eq!(all.first().map(|m| m.version), Some(1));
-        assert!(
-            all.iter()
-                .any(|m| m.description == "events inbox, cursors, attempts, dead letters")
+        platform::testing::assert_migrations(
+            &migrations(),
+            &["events inbox, cursors, attempts, dead letters"],
         );
-        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), all.len(), "versions are unique");
     }
 
     #[test]

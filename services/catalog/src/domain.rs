@@ -5,14 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown to the client next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
+use platform::domain::invalid;
+pub use platform::domain::{Currency, Invalid};
 
 /// A stock-keeping unit: 3 to 32 characters of `A-Z`, `0-9` and `-` (`KIT-00042`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,30 +116,6 @@ impl Price {
 
     pub fn cents(self) -> i64 {
         self.0
-    }
-}
-
-/// An ISO 4217 currency code: exactly three upper-case letters (`USD`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Currency(String);
-
-impl Currency {
-    /// The currency of a product created without one.
-    pub fn usd() -> Self {
-        Self("USD".to_owned())
-    }
-
-    /// Parses a client's value, or says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            invalid("must be a three-letter upper-case ISO 4217 code such as `USD`")
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -402,7 +372,7 @@ mod tests {
     #[test]
     fn currency_is_three_upper_case_letters() {
         assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
-        assert_eq!(Currency::usd().as_str(), "USD");
+        assert_eq!(Currency::USD.as_str(), "USD");
         for bad in ["usd", "US", "USDD", "U5D", "", "ÜSD"] {
             assert!(Currency::parse(bad).is_err(), "{bad:?} was accepted");
         }

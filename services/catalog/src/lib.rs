@@ -10,28 +10,37 @@ pub mod routes;
 pub mod seed;
 pub mod store;
 
-use anyhow::Context;
-use platform::{auth::Verifier, db::Db, service::Service};
+use ::events::EventsKit;
+use platform::{Access, Kit, Route, ServiceDef, service::Service};
 use std::time::Instant;
 use store::{SeedOutcome, Store};
 
-/// The catalog's whole configuration.
-pub type Settings = platform::config::Settings<config::Config>;
+/// The catalog, as the registry knows it.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "catalog",
+    about: "categories and products, changed by administrators, every change an event",
+    database: true,
+    publishes: &[
+        events::PRODUCT_CREATED,
+        events::PRODUCT_UPDATED,
+        events::PRODUCT_PRICE_CHANGED,
+        events::PRODUCT_DELETED,
+    ],
+    subscriptions: &[],
+    read_model: false,
+    calls: &[],
+    routes: &[Route::new("", Access::SignedInToWrite)],
+    build: |launch| Box::pin(launch.start(build)),
+    settings: platform::config::variables::<config::Config>,
+};
 
 /// Opens the database, seeds a fresh one, binds the listener.
-pub async fn build(settings: Settings) -> anyhow::Result<Service> {
-    let db = Db::connect(&settings.common.database_url, &store::migrations())
-        .await
-        .context("could not open the catalog database")?;
-    let producer = ::events::Producer::new(
-        "catalog",
-        db.clone(),
-        ::events::Broker::from_settings(&settings.common),
-    );
-    let store = Store::new(db.clone(), producer.clone());
-
+async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
+    let db = kit.database(&store::migrations()).await?;
+    let producer = kit.producer(&db);
+    let store = Store::new(db, producer);
     let started = Instant::now();
-    match seed::run(&store, settings.own.seed, settings.own.seed_products).await? {
+    match seed::run(&store, kit.own().seed, kit.own().seed_products).await? {
         SeedOutcome::Seeded(n) => tracing::info!(
             products = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -39,24 +48,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         ),
         SeedOutcome::NotFresh => {}
     }
-
-    let verifier = Verifier::remote(
-        format!(
-            "{}/api/identity/.well-known/jwks.json",
-            settings.directory.url("identity")
-        ),
-        &settings.common.token_issuer,
-        &settings.common.token_audience,
-    );
-    let (router, openapi) = routes::router(routes::AppState { store, verifier }).split_for_parts();
-    let builder = Service::builder("catalog", &settings.common);
-    let relay = producer.clone().relay(builder.shutdown());
-    builder
-        .routes(router)
-        .routes(producer.routes())
-        .openapi(openapi)
-        .database(&db)
-        .worker("outbox-relay", relay)
-        .bind()
-        .await
+    kit.api(routes::router(routes::AppState {
+        store,
+        verifier: kit.verifier(),
+    }));
+    kit.bind().await
 }

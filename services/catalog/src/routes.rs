@@ -14,9 +14,9 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::IntoResponse,
 };
-use platform::openapi::BearerAuth;
+use platform::openapi::{AdminOnly, BearerAuth};
 use platform::{
-    FieldError, Problem,
+    Failure, FieldError, Problem,
     auth::{Admin, Verifier},
     extract::{Json, Query},
     service::location,
@@ -167,7 +167,7 @@ impl ListProductsParams {
             },
         };
         if !errors.is_empty() {
-            return Err(CatalogError::Invalid(errors));
+            return Err(Failure::Invalid(errors).into());
         }
         Ok(ProductQuery {
             category,
@@ -234,7 +234,7 @@ impl CreateProductRequest {
             "currency",
             self.currency
                 .as_deref()
-                .map_or_else(|| Ok(Currency::usd()), Currency::parse),
+                .map_or_else(|| Ok(Currency::USD), Currency::parse),
         );
         let initial_stock = field(
             &mut errors,
@@ -267,7 +267,7 @@ impl CreateProductRequest {
                 currency,
                 initial_stock,
             }),
-            _ => Err(CatalogError::Invalid(errors)),
+            _ => Err(Failure::Invalid(errors).into()),
         }
     }
 }
@@ -327,7 +327,7 @@ impl UpdateProductRequest {
         if errors.is_empty() {
             Ok(patch)
         } else {
-            Err(CatalogError::Invalid(errors))
+            Err(Failure::Invalid(errors).into())
         }
     }
 }
@@ -357,8 +357,7 @@ fn product_id(raw: &str) -> Result<ProductId, CatalogError> {
     path = "/api/catalog/categories",
     tag = "categories",
     responses(
-        (status = 200, description = "Every category, in the shop's order", body = CategoryList),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "Every category, in the shop's order", body = CategoryList)
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -376,8 +375,7 @@ async fn list_categories(State(store): State<Store>) -> Result<Json<CategoryList
     params(ListProductsParams),
     responses(
         (status = 200, description = "One page of matching products and the total count", body = ProductPage),
-        (status = 422, description = "A parameter is malformed or out of range (named in `errors`), or the category is unknown", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "A parameter is malformed or out of range (named in `errors`), or the category is unknown", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -408,8 +406,7 @@ async fn list_products(
     params(("id" = String, Path, description = "The product's id")),
     responses(
         (status = 200, description = "The product", body = Product),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -435,14 +432,9 @@ async fn get_product(
     responses(
         (status = 201, description = "Created", body = Product,
             headers(("Location" = String, description = "The new product's URL"))),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another product has this sku", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing, of the wrong type or invalid (named in `errors`), or the category is unknown", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        AdminOnly
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -479,14 +471,9 @@ async fn create_product(
     request_body(content = UpdateProductRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The product after the change", body = Product),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The patch is empty, or a field is invalid or read-only (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        AdminOnly
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -513,10 +500,8 @@ async fn update_product(
     params(("id" = String, Path, description = "The product's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        AdminOnly
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -539,7 +524,9 @@ mod tests {
     fn create(json: serde_json::Value) -> Result<NewProduct, Vec<String>> {
         let body: CreateProductRequest = serde_json::from_value(json).unwrap();
         body.parse().map_err(|e| match e {
-            CatalogError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            CatalogError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         })
     }
@@ -577,7 +564,9 @@ mod tests {
     fn patch(json: serde_json::Value) -> Result<ProductPatch, Vec<String>> {
         let body: UpdateProductRequest = serde_json::from_value(json).unwrap();
         body.parse().map_err(|e| match e {
-            CatalogError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            CatalogError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         })
     }
@@ -607,7 +596,9 @@ mod tests {
 
     fn list(params: ListProductsParams) -> Result<ProductQuery, Vec<String>> {
         params.parse().map_err(|e| match e {
-            CatalogError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            CatalogError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         })
     }

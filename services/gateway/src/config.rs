@@ -1,37 +1,35 @@
 //! The gateway's own settings (each also settable as `BAZAAR_<FIELD>`).
 
-use platform::config::ServiceSettings;
+use platform::{config::ServiceSettings, ratelimit::Quota};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// Longest wait for an upstream's response head, in ms, unless a route says otherwise.
+    /// Longest wait for an upstream's response head, in ms, unless the service's route
+    /// says otherwise (orders' checkout does).
     pub upstream_timeout_ms: u64,
-    /// Longest wait for the checkout saga, which calls several services in turn.
-    pub checkout_timeout_ms: u64,
     /// Longest wait to open a TCP connection to an upstream, in ms.
     pub connect_timeout_ms: u64,
-    /// Consecutive failures that open an upstream's circuit.
-    pub breaker_failures: u32,
-    /// How long an open circuit refuses calls before letting one through, in ms.
-    pub breaker_open_ms: u64,
     /// Timeout of each upstream readiness probe behind `/health/ready`, in ms.
     pub health_timeout_ms: u64,
-    /// Services whose absence degrades the shop without making the gateway unready.
-    pub optional_services: Vec<String>,
+    /// Requests per client address (`BAZAAR_ADDRESS_RATE_LIMIT`): `50/s burst 200` lets a
+    /// browser load pages and their API calls freely while stopping a scraper or a flood.
+    /// The address is the peer's, or the one a trusted proxy forwards.
+    pub address_rate_limit: Quota,
+    /// Requests per signed-in user, by the verified token's subject
+    /// (`BAZAAR_USER_RATE_LIMIT`), wherever they come from.
+    pub user_rate_limit: Quota,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             upstream_timeout_ms: 5_000,
-            checkout_timeout_ms: 12_000,
             connect_timeout_ms: 1_000,
-            breaker_failures: 5,
-            breaker_open_ms: 2_000,
             health_timeout_ms: 1_000,
-            optional_services: vec!["search".into(), "recommendations".into()],
+            address_rate_limit: "50/s burst 200".parse().expect("a valid quota"),
+            user_rate_limit: "20/s burst 100".parse().expect("a valid quota"),
         }
     }
 }
@@ -41,17 +39,12 @@ impl ServiceSettings for Config {
         let mut errors = Vec::new();
         for (name, v) in [
             ("BAZAAR_UPSTREAM_TIMEOUT_MS", self.upstream_timeout_ms),
-            ("BAZAAR_CHECKOUT_TIMEOUT_MS", self.checkout_timeout_ms),
             ("BAZAAR_CONNECT_TIMEOUT_MS", self.connect_timeout_ms),
-            ("BAZAAR_BREAKER_OPEN_MS", self.breaker_open_ms),
             ("BAZAAR_HEALTH_TIMEOUT_MS", self.health_timeout_ms),
         ] {
             if v == 0 {
                 errors.push(format!("{name} must be greater than 0"));
             }
-        }
-        if self.breaker_failures == 0 {
-            errors.push("BAZAAR_BREAKER_FAILURES must be greater than 0".into());
         }
         errors
     }

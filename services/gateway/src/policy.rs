@@ -1,59 +1,107 @@
-//! Which routes need a signed-in user, and how long each may take.
+//! Who may call a path, and how long its upstream may take: read from the routes each
+//! service declares in its `ServiceDef` (see the registry).
 //!
 //! The gateway refuses an anonymous request to a protected route before it reaches the
-//! service, and refuses any request whose token is invalid; services still verify tokens
-//! themselves (the gateway is not the only way in inside the cluster).
+//! service, refuses any request whose token is invalid, and does not route internal
+//! paths at all; services still verify tokens themselves (the gateway is not the only way
+//! in inside the cluster).
 
-use crate::config::Config;
 use http::Method;
+use platform::registry::{Access, ServiceDef};
 use std::time::Duration;
 
-/// Whether `method path` needs a bearer token. `path` is the full public path.
-pub fn requires_token(method: &Method, path: &str) -> bool {
-    // Pages are the storefront's business: it signs its visitors in with a session.
-    let Some(api) = path.strip_prefix("/api/") else {
-        return false;
-    };
-    let mut segments = api.split('/');
-    let service = segments.next().unwrap_or_default();
-    let first = segments.next().unwrap_or_default();
-    match service {
-        "identity" => matches!(first, "me" | "logout" | "users"),
-        "catalog" | "inventory" => !is_read(method),
-        "orders" | "notifications" | "payments" => true,
-        "recommendations" => first == "me",
+/// What the gateway does with a request to one of a service's public paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not routed: answered 404 as if there were nothing there.
+    Hidden,
+    /// Forwarded only with a valid bearer token.
+    NeedsToken,
+    /// Forwarded (a token, when present, is still verified).
+    Open,
+}
+
+/// The verdict on `method path` for `service`, `path` being the full public path
+/// (`/api/<service>/...`).
+pub fn verdict(service: &ServiceDef, method: &Method, path: &str) -> Verdict {
+    let rest = rest_of(service, path);
+    match service.route(rest).map_or(Access::Public, |r| r.access) {
+        Access::Internal => Verdict::Hidden,
+        Access::SignedIn => Verdict::NeedsToken,
+        Access::SignedInToWrite if !is_read(method) => Verdict::NeedsToken,
+        Access::SignedInToWrite | Access::Public => Verdict::Open,
+    }
+}
+
+/// Why a path is refused before any routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPath {
+    /// Empty (`//`) or dot (`.`, `..`) segments, a backslash, or percent-encoded dots,
+    /// slashes, backslashes or percent signs: ways to make the gateway and a service
+    /// read one path two ways. Answered 400.
+    Ambiguous,
+    /// An internal path (event feeds): answered 404, as if there were nothing there.
+    Internal,
+}
+
+/// The path the gateway judges a request by: percent-decoded and lower-cased, once it is
+/// sure that the service behind will read the same segments. Paths are forwarded as they
+/// came; this form only decides whether they are.
+pub fn canonical(path: &str) -> Result<String, BadPath> {
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%25", "\\"]
+        .iter()
+        .any(|bad| lower.contains(bad))
+    {
+        return Err(BadPath::Ambiguous);
+    }
+    let decoded = percent_encoding::percent_decode_str(&lower)
+        .decode_utf8()
+        .map_err(|_| BadPath::Ambiguous)?;
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let ambiguous = segments.iter().enumerate().any(|(i, s)| {
+        // A trailing slash is an empty last segment, and harmless.
+        matches!(*s, "." | "..") || (s.is_empty() && i != last) || s.contains('\\')
+    });
+    if !decoded.starts_with('/') || ambiguous {
+        return Err(BadPath::Ambiguous);
+    }
+    if is_event_feed(&segments) {
+        return Err(BadPath::Internal);
+    }
+    Ok(decoded.into_owned())
+}
+
+/// `/events/...` (where every producer serves its log, outbox and head) and
+/// `/api/<service>/events/{log,outbox,head}`: only services read them, directly. The
+/// dead letters under `/api/<service>/events/dead-letters` are for administrators, who
+/// reach them through here.
+fn is_event_feed(segments: &[&str]) -> bool {
+    match segments {
+        ["events", ..] => true,
+        ["api", _, "events", feed, ..] => matches!(*feed, "log" | "outbox" | "head"),
         _ => false,
     }
 }
 
-/// Whether `path` is an internal endpoint: one that only Bazaar's own services call (the
-/// checkout saga's reservations and payments). The gateway does not expose them at all;
-/// services reach each other directly, with service tokens.
-pub fn is_internal(path: &str) -> bool {
-    const INTERNAL: [&str; 2] = [
-        "/api/inventory/reservations",
-        "/api/payments/authorizations",
-    ];
-    INTERNAL.iter().any(|p| {
-        path == *p
-            || path
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
+/// The time the upstream has to answer `path`: the route's own, or `default`.
+pub fn timeout(service: &ServiceDef, path: &str, default: Duration) -> Duration {
+    service
+        .route(rest_of(service, path))
+        .and_then(|r| r.timeout_ms)
+        .map_or(default, Duration::from_millis)
+}
+
+/// The part of `/api/<service>/rest` after the service's prefix.
+fn rest_of<'p>(service: &ServiceDef, path: &'p str) -> &'p str {
+    path.strip_prefix("/api/")
+        .and_then(|p| p.strip_prefix(service.name))
+        .unwrap_or("")
 }
 
 fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// The time an upstream has to answer `method path`.
-pub fn timeout(config: &Config, method: &Method, path: &str) -> Duration {
-    let ms = if *method == Method::POST && path.starts_with("/api/orders/checkout") {
-        config.checkout_timeout_ms
-    } else {
-        config.upstream_timeout_ms
-    };
-    Duration::from_millis(ms)
 }
 
 #[cfg(test)]
@@ -61,83 +109,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn protected_routes() {
-        let cases = [
-            (
-                Method::GET,
-                "/api/catalog/products",
-                false,
-                "browsing is public",
-            ),
-            (
-                Method::POST,
-                "/api/catalog/products",
-                true,
-                "catalog writes need a token",
-            ),
-            (
-                Method::DELETE,
-                "/api/catalog/products/x",
-                true,
-                "catalog writes need a token",
-            ),
-            (
-                Method::POST,
-                "/api/identity/login",
-                false,
-                "login is public",
-            ),
-            (
-                Method::POST,
-                "/api/identity/register",
-                false,
-                "registration is public",
-            ),
-            (Method::GET, "/api/identity/me", true, "me needs a token"),
-            (Method::GET, "/api/orders", true, "orders are private"),
-            (Method::GET, "/api/cart", false, "anonymous carts exist"),
-            (
-                Method::GET,
-                "/api/recommendations/me",
-                true,
-                "personal recommendations",
-            ),
-            (
-                Method::GET,
-                "/api/recommendations/products/1",
-                false,
-                "product recommendations",
-            ),
-        ];
-        for (method, path, expected, why) in cases {
-            assert_eq!(
-                requires_token(&method, path),
-                expected,
-                "{method} {path}: {why}"
-            );
+    fn paths_read_one_way_only_are_judged_decoded_and_lower_cased() {
+        assert_eq!(
+            canonical("/api/Echo/%70rivate").unwrap(),
+            "/api/echo/private"
+        );
+        assert_eq!(canonical("/api/cart/").unwrap(), "/api/cart/");
+        assert_eq!(canonical("/").unwrap(), "/");
+        for (path, why) in [
+            ("//api/echo/private", BadPath::Ambiguous),
+            ("/api//echo/private", BadPath::Ambiguous),
+            ("/api/echo/x/../private", BadPath::Ambiguous),
+            ("/api/echo/./private", BadPath::Ambiguous),
+            ("/api/echo/x/%2e%2e/private", BadPath::Ambiguous),
+            ("/api/echo/x/%2E./private", BadPath::Ambiguous),
+            ("/api/echo%2fprivate", BadPath::Ambiguous),
+            ("/api/echo%5cprivate", BadPath::Ambiguous),
+            ("/api/echo/%252e%252e/private", BadPath::Ambiguous),
+            ("/api/echo\\private", BadPath::Ambiguous),
+            ("/events/log", BadPath::Internal),
+            ("/EVENTS/outbox", BadPath::Internal),
+            ("/%65vents/head", BadPath::Internal),
+            ("/api/orders/events/log", BadPath::Internal),
+        ] {
+            assert_eq!(canonical(path), Err(why), "{path}");
         }
-    }
-
-    #[test]
-    fn internal_endpoints_are_not_exposed() {
-        assert!(is_internal("/api/inventory/reservations"));
-        assert!(is_internal("/api/inventory/reservations/abc/commit"));
-        assert!(is_internal("/api/payments/authorizations"));
-        assert!(!is_internal("/api/inventory/reservationsx"));
-        assert!(!is_internal("/api/inventory/123"));
-        assert!(!is_internal("/api/payments/ledger/summary"));
-    }
-
-    #[test]
-    fn checkout_gets_the_long_timeout() {
-        let c = Config::default();
-        assert_eq!(
-            timeout(&c, &Method::POST, "/api/orders/checkout"),
-            Duration::from_millis(c.checkout_timeout_ms)
-        );
-        assert_eq!(
-            timeout(&c, &Method::GET, "/api/orders"),
-            Duration::from_millis(c.upstream_timeout_ms)
-        );
+        assert!(canonical("/api/orders/events/dead-letters").is_ok());
     }
 }

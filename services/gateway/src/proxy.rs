@@ -1,6 +1,15 @@
-//! Forwarding `/api/<service>/...` to the service, streaming both bodies.
+//! Forwarding `/api/<service>/...` to a replica of the service, streaming responses.
+//!
+//! Each upstream is a balancer over the service's replicas (see `platform::balance`):
+//! the replica is picked per request, its outcome recorded, and a request that failed in
+//! a way that is safe to repeat is sent once more to another replica, within the retry
+//! budget. Request bodies are read before forwarding (they are small, and a body still
+//! in hand is what lets a keyed POST be retried after a connection failure).
 
-use crate::{breaker::Breaker, config::Config, policy};
+use crate::{
+    config::Config,
+    policy::{self, Verdict},
+};
 use axum::{
     Router,
     body::Body,
@@ -9,11 +18,20 @@ use axum::{
     response::{IntoResponse, Response},
     routing::any,
 };
+use bytes::Bytes;
+use http::{StatusCode, request::Parts};
+use http_body_util::BodyExt;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use platform::{Problem, auth::Verifier, metrics::Metrics};
+use platform::{
+    Problem, ServiceDef,
+    auth::Verifier,
+    balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
+    metrics::Metrics,
+    ratelimit::{Limiter, Switch, TrustedProxies},
+};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
@@ -26,9 +44,32 @@ struct UpstreamLabels {
     outcome: String,
 }
 
+/// The outcomes counted per upstream.
+const OUTCOMES: [&str; 9] = [
+    "2xx",
+    "3xx",
+    "4xx",
+    "5xx",
+    "timeout",
+    "down",
+    "open_circuit",
+    "error",
+    "retried",
+];
+
 struct Upstream {
-    base: String,
-    breaker: Breaker,
+    def: &'static ServiceDef,
+    balancer: Balancer,
+    /// One counter per outcome, made once: no label lookups on the way.
+    outcomes: HashMap<&'static str, Counter>,
+}
+
+impl Upstream {
+    fn count(&self, outcome: &'static str) {
+        if let Some(c) = self.outcomes.get(outcome) {
+            c.inc();
+        }
+    }
 }
 
 /// The forwarding half of the gateway. Cheap to clone.
@@ -39,19 +80,43 @@ pub struct Proxy {
 
 struct Inner {
     config: Config,
-    upstreams: HashMap<String, Upstream>,
+    upstreams: HashMap<&'static str, Upstream>,
     client: Client<HttpConnector, Body>,
     verifier: Verifier,
-    outcomes: Family<UpstreamLabels, Counter>,
+    body_limit: usize,
+    limits: Limits,
+}
+
+/// The gateway's rate limits: per client address and per signed-in user.
+pub struct Limits {
+    by_address: Limiter,
+    by_user: Limiter,
+    /// Whose `X-Forwarded-For` is believed when finding the client's address.
+    trusted: TrustedProxies,
+}
+
+impl Limits {
+    /// The limits `config` sets, unless `switch` is off.
+    pub fn new(config: &Config, switch: Switch, trusted: TrustedProxies) -> Self {
+        Self {
+            by_address: Limiter::new("address", config.address_rate_limit, switch),
+            by_user: Limiter::new("user", config.user_rate_limit, switch),
+            trusted,
+        }
+    }
 }
 
 impl Proxy {
-    /// A proxy to `upstreams` (`(name, base URL)`), registering its metrics in `metrics`.
+    /// A proxy to `upstreams` (each service and the balancer over its replicas),
+    /// registering its metrics in `metrics`; request bodies up to `body_limit` bytes, and
+    /// requests within `limits`.
     pub fn new(
         config: &Config,
-        upstreams: Vec<(String, String)>,
+        upstreams: Vec<(&'static ServiceDef, Balancer)>,
         verifier: Verifier,
         metrics: &Metrics,
+        body_limit: usize,
+        limits: Limits,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -60,20 +125,33 @@ impl Proxy {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build(connector);
-        let outcomes = Family::<UpstreamLabels, Counter>::default();
+        let family = Family::<UpstreamLabels, Counter>::default();
         metrics.register(
             "gateway_upstream_calls",
-            "Calls to upstream services by outcome (2xx..5xx, timeout, down, open_circuit, error)",
-            outcomes.clone(),
+            "Calls to upstream services by outcome (2xx..5xx, timeout, down, open_circuit, error, retried)",
+            family.clone(),
         );
         let upstreams = upstreams
             .into_iter()
-            .map(|(name, base)| {
-                let breaker = Breaker::new(
-                    config.breaker_failures,
-                    Duration::from_millis(config.breaker_open_ms),
-                );
-                (name, Upstream { base, breaker })
+            .map(|(def, balancer)| {
+                let outcomes = OUTCOMES
+                    .iter()
+                    .map(|o| {
+                        let labels = UpstreamLabels {
+                            upstream: def.name.to_owned(),
+                            outcome: (*o).to_owned(),
+                        };
+                        (*o, family.get_or_create(&labels).clone())
+                    })
+                    .collect();
+                (
+                    def.name,
+                    Upstream {
+                        def,
+                        balancer,
+                        outcomes,
+                    },
+                )
             })
             .collect();
         Self {
@@ -82,19 +160,10 @@ impl Proxy {
                 upstreams,
                 client,
                 verifier,
-                outcomes,
+                body_limit,
+                limits,
             }),
         }
-    }
-
-    fn count(&self, upstream: &str, outcome: &str) {
-        self.inner
-            .outcomes
-            .get_or_create(&UpstreamLabels {
-                upstream: upstream.to_owned(),
-                outcome: outcome.to_owned(),
-            })
-            .inc();
     }
 }
 
@@ -126,161 +195,312 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for h in HOP_BY_HOP.iter().chain(named.iter()) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = connection
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for h in named {
+            headers.remove(h);
+        }
+    }
+    for h in &HOP_BY_HOP {
         headers.remove(h);
     }
 }
 
-fn is_safe(method: &http::Method) -> bool {
-    matches!(
-        *method,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    )
+/// The service a path leads to: `/api/<service>/...`, or the storefront for the rest.
+fn service_of(path: &str) -> &str {
+    match path.strip_prefix("/api/") {
+        Some(rest) => rest.split('/').next().unwrap_or_default(),
+        None if path == "/api" => "",
+        None => STOREFRONT,
+    }
 }
 
-async fn forward(State(proxy): State<Proxy>, mut req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    let service = if path.starts_with("/api/") {
-        path.trim_start_matches('/')
-            .split('/')
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned()
-    } else {
-        STOREFRONT.to_owned()
+async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    // Judged as the services behind could read it: decoded, any case, one way only.
+    let judged = match policy::canonical(path) {
+        Ok(p) => p,
+        Err(policy::BadPath::Ambiguous) => {
+            return Problem::bad_request(
+                "the path has empty or dot segments, or encoded separators",
+            )
+            .into_response();
+        }
+        Err(policy::BadPath::Internal) => {
+            return Problem::not_found(format!("no route for {path}")).into_response();
+        }
     };
-    let Some(upstream) = proxy.inner.upstreams.get(&service) else {
+    let service = service_of(path);
+    let Some(upstream) = proxy.inner.upstreams.get(service) else {
         return Problem::not_found(format!("there is no service called `{service}`"))
             .into_response();
     };
-
-    if policy::is_internal(&path) {
+    let verdict = policy::verdict(upstream.def, &parts.method, &judged);
+    if verdict == Verdict::Hidden {
         return Problem::not_found(format!("no route for {path}")).into_response();
     }
 
+    // Counted before any work is done for it: a flood costs a map look-up per request.
+    let limits = &proxy.inner.limits;
+    let client = platform::ratelimit::peer(&parts.extensions)
+        .map(|peer| limits.trusted.client(peer, &parts.headers));
+    if let Some(ip) = client
+        && let Err(limited) = limits.by_address.check(&ip.to_string())
+    {
+        return limited.into_response();
+    }
+
     // Verify the token here, so a forged or expired one never reaches a service.
-    let (mut parts, body) = req.into_parts();
     match platform::auth::bearer(&parts) {
         Err(p) => return p.into_response(),
-        Ok(Some(token)) => {
-            if let Err(e) = proxy.inner.verifier.verify(token).await {
-                return Problem::from(e).into_response();
+        Ok(Some(token)) => match proxy.inner.verifier.verify_shared(token).await {
+            Err(e) => return Problem::from(e).into_response(),
+            Ok(claims) => {
+                if let Err(limited) = limits.by_user.check(&claims.sub) {
+                    return limited.into_response();
+                }
             }
-        }
-        Ok(None) if policy::requires_token(&parts.method, &path) => {
+        },
+        Ok(None) if verdict == Verdict::NeedsToken => {
             return Problem::unauthorized("this endpoint needs a bearer token: sign in first")
                 .into_response();
         }
         Ok(None) => {}
     }
 
+    let timeout = policy::timeout(
+        upstream.def,
+        path,
+        Duration::from_millis(proxy.inner.config.upstream_timeout_ms),
+    );
     // Each service publishes its OpenAPI document at its root; expose it under its prefix.
-    let upstream_path = if path == format!("/api/{service}/openapi.json") {
-        "/openapi.json".to_owned()
-    } else {
-        path.clone()
+    let upstream_path = match path
+        .strip_prefix("/api/")
+        .and_then(|p| p.strip_prefix(service))
+    {
+        Some("/openapi.json") => "/openapi.json",
+        _ => path,
     };
-    let target = match parts.uri.query() {
-        Some(q) => format!("{}{upstream_path}?{q}", upstream.base),
-        None => format!("{}{upstream_path}", upstream.base),
-    };
-    parts.uri = match target.parse::<Uri>() {
-        Ok(u) => u,
-        Err(_) => {
-            return Problem::bad_request("the request path is not a valid URI").into_response();
-        }
+    let path_and_query: Arc<str> = match parts.uri.query() {
+        Some(q) => format!("{upstream_path}?{q}").into(),
+        None => upstream_path.into(),
     };
     strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
+    // The host the client asked for, as this gateway saw it (never a client's claim):
+    // the storefront compares a form's Origin with it.
+    parts.headers.remove("x-forwarded-host");
+    if let Some(host) = parts.headers.remove(header::HOST) {
+        parts.headers.insert("x-forwarded-host", host);
+    }
+    // The services behind (and the storefront, on its calls back through here) learn the
+    // client's address from this gateway only, not from what the client claimed.
+    parts.headers.remove("x-forwarded-for");
+    if let Some(ip) = client
+        && let Ok(v) = HeaderValue::from_str(&ip.to_string())
+    {
+        parts.headers.insert("x-forwarded-for", v);
+    }
     if !parts.headers.contains_key("x-forwarded-proto") {
         parts
             .headers
             .insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
-    req = Request::from_parts(parts, body);
+    let body = match read_body(&parts, body, proxy.inner.body_limit).await {
+        Ok(b) => b,
+        Err(p) => return p.into_response(),
+    };
+    send(&proxy, upstream, parts, body, &path_and_query, timeout).await
+}
 
-    if !upstream.breaker.allow() {
-        proxy.count(&service, "open_circuit");
-        return Problem::unavailable(
-            format!("the {service} service is failing; calls are paused for a moment"),
-            1,
-        )
-        .into_response();
+/// The request body: nothing for a request without one, else read whole (up to `limit`)
+/// so that it can be sent again.
+async fn read_body(parts: &Parts, body: Body, limit: usize) -> Result<Option<Bytes>, Problem> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let may_have_body =
+        declared.is_some_and(|n| n > 0) || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    if !may_have_body {
+        return Ok(None);
     }
-    let timeout = policy::timeout(&proxy.inner.config, req.method(), &path);
-    // A safe request carries no body, so it can be sent again: once, when a pooled
-    // connection turns out to be dead (the upstream restarted since it was opened).
-    let retry = is_safe(req.method()).then(|| {
-        let mut again = Request::new(Body::empty());
-        *again.method_mut() = req.method().clone();
-        *again.uri_mut() = req.uri().clone();
-        *again.headers_mut() = req.headers().clone();
-        again
-    });
-    let client = &proxy.inner.client;
-    let result = tokio::time::timeout(timeout, async {
-        match client.request(req).await {
-            Err(e) if !e.is_connect() && retry.is_some() => {
-                tracing::debug!(upstream = %service, error = ?e, "retrying on a fresh connection");
-                client.request(retry.expect("checked above")).await
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(Some(collected.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(_) => Err(Problem::bad_request("the request body could not be read")),
+    }
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        format!("the request body is larger than {limit} bytes"),
+    )
+}
+
+/// Sends the request to a replica, and once more to another when the first attempt
+/// failed in a way that is safe to repeat.
+async fn send(
+    proxy: &Proxy,
+    upstream: &Upstream,
+    parts: Parts,
+    body: Option<Bytes>,
+    path_and_query: &str,
+    timeout: Duration,
+) -> Response {
+    let service = upstream.def.name;
+    upstream.balancer.attempted();
+    let mut avoid: Option<Pick> = None;
+    let mut retried = false;
+    loop {
+        let pick = match upstream.balancer.pick(avoid.as_ref().map(Pick::replica)) {
+            Ok(p) => p,
+            Err(NoReplica::AllOpen) => {
+                upstream.count("open_circuit");
+                return Problem::dependency_unavailable(
+                    format!("the {service} service is failing; calls are paused for a moment"),
+                    1,
+                )
+                .into_response();
             }
-            other => other,
-        }
-    })
-    .await;
-    match result {
-        Ok(Ok(res)) => {
-            let status = res.status();
-            if status.is_server_error() {
-                upstream.breaker.on_failure();
-            } else {
-                upstream.breaker.on_success();
+            Err(NoReplica::Unknown) => {
+                upstream.count("down");
+                return Problem::dependency_unavailable(
+                    format!("no {service} replica is known"),
+                    1,
+                )
+                .into_response();
             }
-            proxy.count(&service, &format!("{}xx", status.as_u16() / 100));
-            let (mut parts, body) = res.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, Body::new(body))
+        };
+        drop(avoid.take());
+        let uri = match format!("{}{path_and_query}", pick.url()).parse::<Uri>() {
+            Ok(u) => u,
+            Err(_) => {
+                return Problem::bad_request("the request path is not a valid URI").into_response();
+            }
+        };
+        let mut request = http::Request::new(match &body {
+            Some(b) => Body::from(b.clone()),
+            None => Body::empty(),
+        });
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = parts.headers.clone();
+        let result = tokio::time::timeout(timeout, proxy.inner.client.request(request)).await;
+        let failed = match result {
+            Ok(Ok(res)) => {
+                let status = res.status();
+                pick.record(Outcome::of(status, res.headers()));
+                upstream.count(match status.as_u16() / 100 {
+                    2 => "2xx",
+                    3 => "3xx",
+                    4 => "4xx",
+                    _ => "5xx",
+                });
+                let (mut head, body) = res.into_parts();
+                strip_hop_by_hop(&mut head.headers);
+                return Response::from_parts(head, Body::new(body));
+            }
+            Ok(Err(e)) => {
+                let how = if e.is_connect() {
+                    Failed::Connect
+                } else {
+                    Failed::Reset
+                };
+                tracing::debug!(upstream = service, replica = pick.url(), error = ?e, "upstream call failed");
+                (how, pick.fail())
+            }
+            Err(_) => (Failed::Timeout, pick.fail()),
+        };
+        let (how, failed_pick) = failed;
+        let again = !retried
+            && retryable(how, &parts.method, &parts.headers)
+            && (upstream.balancer.replicas().len() > 1 || how == Failed::Reset)
+            && upstream.balancer.may_retry();
+        if again {
+            upstream.count("retried");
+            retried = true;
+            avoid = Some(failed_pick);
+            continue;
         }
-        Ok(Err(e)) => {
-            upstream.breaker.on_failure();
-            if e.is_connect() {
-                proxy.count(&service, "down");
-                tracing::warn!(upstream = %service, error = %e, "upstream unreachable");
-                Problem::unavailable(format!("the {service} service is not reachable"), 1)
-                    .into_response()
-            } else {
-                proxy.count(&service, "error");
-                tracing::warn!(upstream = %service, error = ?e, "upstream call failed");
+        let replica = failed_pick.url().to_owned();
+        return match how {
+            Failed::Connect => {
+                upstream.count("down");
+                tracing::warn!(upstream = service, %replica, "upstream unreachable");
+                Problem::dependency_unavailable(
+                    format!("the {service} service is not reachable"),
+                    1,
+                )
+                .into_response()
+            }
+            Failed::Reset => {
+                upstream.count("error");
                 Problem::new(
-                    http::StatusCode::BAD_GATEWAY,
+                    StatusCode::BAD_GATEWAY,
                     "bad-gateway",
                     "Bad gateway",
                     format!("the {service} service failed to answer"),
                 )
+                .of_dependency()
                 .into_response()
             }
-        }
-        Err(_) => {
-            upstream.breaker.on_failure();
-            proxy.count(&service, "timeout");
-            tracing::warn!(upstream = %service, timeout_ms = timeout.as_millis() as u64, "upstream timed out");
-            Problem::new(
-                http::StatusCode::GATEWAY_TIMEOUT,
-                "gateway-timeout",
-                "Gateway timeout",
-                format!(
-                    "the {service} service did not answer within {} ms",
-                    timeout.as_millis()
-                ),
-            )
-            .into_response()
-        }
+            Failed::Timeout => {
+                upstream.count("timeout");
+                tracing::warn!(upstream = service, %replica, timeout_ms = timeout.as_millis() as u64, "upstream timed out");
+                Problem::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway-timeout",
+                    "Gateway timeout",
+                    format!(
+                        "the {service} service did not answer within {} ms",
+                        timeout.as_millis()
+                    ),
+                )
+                .of_dependency()
+                .into_response()
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_lead_to_their_service() {
+        assert_eq!(service_of("/api/catalog/products"), "catalog");
+        assert_eq!(service_of("/api/cart"), "cart");
+        assert_eq!(service_of("/"), STOREFRONT);
+        assert_eq!(service_of("/p/123"), STOREFRONT);
+        assert_eq!(service_of("/api"), "");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
     }
 }

@@ -1,7 +1,10 @@
 //! Identity's own settings: the admin account ensured at start and the token lifetimes.
 
 use crate::domain::{Email, Password};
-use platform::config::{Secret, ServiceSettings};
+use platform::{
+    config::{Secret, ServiceSettings},
+    ratelimit::Quota,
+};
 use serde::{Deserialize, Serialize};
 
 /// The longest lifetime either token may be given.
@@ -22,6 +25,22 @@ pub struct Config {
     /// Lifetime of a refresh token, in seconds (`BAZAAR_REFRESH_TOKEN_TTL_SECS`, default 30
     /// days). Each refresh issues a new one with a full lifetime.
     pub refresh_token_ttl_secs: u64,
+    /// Sign-in attempts per account, right or wrong (`BAZAAR_SIGN_IN_RATE_LIMIT_PER_ACCOUNT`):
+    /// ten guesses, then one every 12 s, whoever guesses.
+    pub sign_in_rate_limit_per_account: Quota,
+    /// Sign-in attempts per client address (`BAZAAR_SIGN_IN_RATE_LIMIT_PER_ADDRESS`): room
+    /// for an office behind one address, not for guessing across accounts.
+    pub sign_in_rate_limit_per_address: Quota,
+    /// Registrations per email address (`BAZAAR_REGISTRATION_RATE_LIMIT_PER_ACCOUNT`).
+    pub registration_rate_limit_per_account: Quota,
+    /// Registrations per client address (`BAZAAR_REGISTRATION_RATE_LIMIT_PER_ADDRESS`).
+    pub registration_rate_limit_per_address: Quota,
+    /// Token refreshes per client address (`BAZAAR_REFRESH_RATE_LIMIT_PER_ADDRESS`);
+    /// refresh tokens are single-use, so each is limited by the sign-ins that made it.
+    pub refresh_rate_limit_per_address: Quota,
+    /// How long a sign-in or registration waits for one of the password-hashing slots
+    /// (one per core) before it is answered 503, in ms (`BAZAAR_PASSWORD_QUEUE_TIMEOUT_MS`).
+    pub password_queue_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -31,8 +50,18 @@ impl Default for Config {
             admin_password: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            sign_in_rate_limit_per_account: quota("5/min burst 10"),
+            sign_in_rate_limit_per_address: quota("1/s burst 30"),
+            registration_rate_limit_per_account: quota("3/h"),
+            registration_rate_limit_per_address: quota("20/h burst 10"),
+            refresh_rate_limit_per_address: quota("2/s burst 60"),
+            password_queue_timeout_ms: 3_000,
         }
     }
+}
+
+fn quota(s: &str) -> Quota {
+    s.parse().expect("a valid default quota")
 }
 
 impl Config {
@@ -76,20 +105,24 @@ impl ServiceSettings for Config {
                 ));
             }
         }
+        if self.password_queue_timeout_ms == 0 {
+            errors.push("BAZAAR_PASSWORD_QUEUE_TIMEOUT_MS must be greater than 0".into());
+        }
         errors
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::Settings;
+    use platform::testing::default_settings;
+    type Settings = platform::config::Settings<super::Config>;
 
     #[test]
     fn defaults_run() {
-        let s = Settings::for_tests("identity", &[]).unwrap();
-        assert_eq!(s.own.access_token_ttl_secs, 900);
-        assert_eq!(s.own.refresh_token_ttl_secs, 2_592_000);
-        assert!(s.own.admin().is_none());
+        let own = default_settings::<super::Config>("identity").own;
+        assert_eq!(own.access_token_ttl_secs, 900);
+        assert_eq!(own.refresh_token_ttl_secs, 2_592_000);
+        assert!(own.admin().is_none());
     }
 
     #[test]

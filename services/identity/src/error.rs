@@ -36,6 +36,14 @@ pub enum Error {
     Task(#[from] tokio::task::JoinError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Every password-hashing slot stayed taken for the whole queue timeout.
+    #[error("too many sign-ins are being checked at the moment; try again shortly")]
+    Busy,
+    #[error("the password-hashing threads stopped")]
+    PoolStopped,
+    /// Over a rate limit.
+    #[error("too many attempts")]
+    Limited(platform::ratelimit::Limited),
 }
 
 impl From<Error> for Problem {
@@ -47,20 +55,27 @@ impl From<Error> for Problem {
                 Problem::unauthorized(err.to_string())
             }
             Error::UserNotFound => Problem::not_found(err.to_string()),
+            Error::Limited(limited) => Problem::from(&limited),
+            Error::Busy => Problem::unavailable(err.to_string(), 1),
             Error::Database(_)
             | Error::Outbox(_)
             | Error::PasswordHash(_)
             | Error::Token(_)
             | Error::Random(_)
             | Error::Task(_)
-            | Error::Corrupt(_) => Problem::internal(&err),
+            | Error::Corrupt(_)
+            | Error::PoolStopped => Problem::internal(&err),
         }
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        Problem::from(self).into_response()
+        match self {
+            // With its `RateLimit` headers.
+            Error::Limited(limited) => limited.into_response(),
+            err => Problem::from(err).into_response(),
+        }
     }
 }
 

@@ -59,6 +59,7 @@ impl Keys {
     /// oldest key signs; every stored key verifies, so tokens survive restarts.
     pub async fn load_or_generate(
         store: &Store,
+        verifier: Verifier,
         issuer: &str,
         audience: &str,
         access_ttl_secs: u64,
@@ -78,7 +79,6 @@ impl Keys {
             tracing::info!(kid = %candidate.kid, "generated the token signing key");
         }
         let records = store.signing_keys().await?;
-        let verifier = Verifier::local(issuer, audience);
         let mut jwks = Jwks { keys: Vec::new() };
         let mut signer = None;
         for record in &records {

@@ -1,8 +1,32 @@
-//! Password hashing with argon2id at OWASP's parameters, off the async runtime.
+//! Password hashing with argon2id at OWASP's parameters, off the async runtime, a few
+//! at a time.
+//!
+//! Each hash takes 19 MiB and a core for tens of milliseconds, so hashes run on a pool of
+//! as many threads as there are cores: more at once would only share the cores and add
+//! to the memory. The threads are the pool's own, not the runtime's blocking threads: the
+//! allocator keeps a freed hash's memory per thread, so a hash on each of a hundred
+//! blocking threads would leave a hundred times 19 MiB resident. Even on a few threads the
+//! allocator may keep each freed 19 MiB, so each thread hashes in memory of its own,
+//! allocated once. Callers wait their turn for a bounded time, then are answered 503 with
+//! `Retry-After`.
 
 use crate::error::Error;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
-use std::sync::Arc;
+use argon2::{
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{
+        Error as PhcError,
+        phc::{Output, ParamsString, Salt},
+    },
+};
+use std::{
+    cell::RefCell,
+    sync::{Arc, Mutex, mpsc},
+    time::Duration,
+};
+use tokio::sync::{Semaphore, oneshot};
+
+/// Work for one of the pool's threads.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// OWASP's first recommended argon2id configuration: 19 MiB, two passes, one lane.
 const M_COST_KIB: u32 = 19_456;
@@ -16,17 +40,29 @@ pub struct Hasher {
     /// A hash of nothing anyone knows, checked against when the account does not exist so
     /// that an unknown email takes as long to refuse as a wrong password.
     dummy: Arc<str>,
+    /// One permit per hash that may run at once: one per thread of the pool.
+    slots: Arc<Semaphore>,
+    /// The pool's queue; its threads end when the last hasher is dropped.
+    jobs: mpsc::Sender<Job>,
+    /// How long a caller waits for a slot.
+    queue_timeout: Duration,
 }
 
 impl Hasher {
-    /// A hasher with the standard parameters (computes one hash, for the dummy).
-    pub async fn new() -> Result<Self, Error> {
+    /// A hasher with the standard parameters running up to `slots` hashes at once, each
+    /// caller waiting at most `queue_timeout` for its turn (computes one hash, for the
+    /// dummy).
+    pub async fn new(slots: usize, queue_timeout: Duration) -> Result<Self, Error> {
         let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
             .map_err(argon2::password_hash::Error::from)?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let slots = slots.max(1);
         let mut hasher = Self {
             argon2,
             dummy: Arc::from(""),
+            slots: Arc::new(Semaphore::new(slots)),
+            jobs: start_pool(slots)?,
+            queue_timeout,
         };
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)?;
@@ -35,31 +71,136 @@ impl Hasher {
         Ok(hasher)
     }
 
+    /// The slots a hasher on this machine has: one per core the process may use.
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// Runs `work` in a free slot, once one is free within the queue timeout.
+    async fn in_slot<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::Busy)?
+            .map_err(|_| Error::Busy)?;
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+            drop(permit);
+        });
+        self.jobs.send(job).map_err(|_| Error::PoolStopped)?;
+        result.await.map_err(|_| Error::PoolStopped)?
+    }
+
     /// The PHC string of `password` with a fresh salt.
     pub async fn hash(&self, password: String) -> Result<String, Error> {
         let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || {
-            let hash: PasswordHash = argon2.hash_password(password.as_bytes())?;
-            Ok(hash.to_string())
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt)?;
+        self.in_slot(move || {
+            let mut out = [0u8; 32];
+            with_memory(argon2.params().block_count(), |blocks| {
+                argon2.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
+            })
+            .map_err(bad)?;
+            let phc = PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(argon2.params()).map_err(bad)?,
+                salt: Some(Salt::new(&salt).map_err(bad)?),
+                hash: Some(Output::new(&out).map_err(bad)?),
+            };
+            Ok(phc.to_string())
         })
-        .await?
+        .await
     }
 
     /// Whether `password` matches `phc`; with no `phc` (no such account) it does the same
     /// work against the dummy and answers `false`.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Error> {
-        let argon2 = self.argon2.clone();
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.to_string());
-        tokio::task::spawn_blocking(move || {
-            match argon2.verify_password(password.as_bytes(), phc.as_str()) {
-                Ok(()) => Ok(known),
-                Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                Err(e) => Err(Error::PasswordHash(e)),
-            }
-        })
-        .await?
+        self.in_slot(move || Ok(matches(&password, &phc)? && known))
+            .await
     }
+}
+
+/// Whether `password` hashes to the PHC string `phc` (with the parameters it names).
+fn matches(password: &str, phc: &str) -> Result<bool, Error> {
+    let hash = PasswordHash::new(phc).map_err(bad)?;
+    let params = Params::try_from(&hash)?;
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).map_err(bad)?;
+    let version = hash
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(bad)?
+        .unwrap_or_default();
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return Err(bad(PhcError::EncodingInvalid));
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = buffer
+        .get_mut(..expected.len())
+        .ok_or(bad(PhcError::OutputSize))?;
+    with_memory(argon2.params().block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), &salt, out, blocks)
+    })
+    .map_err(bad)?;
+    // `Output` compares in constant time.
+    Ok(Output::new(out).map_err(bad)? == expected)
+}
+
+/// A stored hash or its parameters that argon2 cannot use.
+fn bad(e: impl Into<PhcError>) -> Error {
+    Error::PasswordHash(e.into())
+}
+
+thread_local! {
+    /// This thread's argon2 memory, kept between hashes.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `blocks` blocks of this thread's own memory.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() != blocks {
+            *memory = vec![Block::default(); blocks];
+        }
+        f(&mut memory)
+    })
+}
+
+/// Starts `threads` threads running the jobs sent to the returned queue.
+fn start_pool(threads: usize) -> Result<mpsc::Sender<Job>, Error> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..threads {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        // A panicking job must not take the thread with it.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|_| Error::PoolStopped)?;
+    }
+    Ok(tx)
 }
 
 #[cfg(test)]
@@ -68,7 +209,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_with_owasp_parameters_and_verifies() {
-        let h = Hasher::new().await.unwrap();
+        let h = Hasher::new(2, Duration::from_secs(10)).await.unwrap();
         let phc = h.hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(
@@ -81,6 +222,16 @@ mod tests {
                 .await
                 .unwrap()
         );
+        assert!(!h.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_run_a_slot_at_a_time_and_callers_give_up_after_the_queue_timeout() {
+        let h = Hasher::new(1, Duration::from_millis(1)).await.unwrap();
+        let busy = h.slots.clone().acquire_owned().await.unwrap();
+        let err = h.verify("anything".into(), None).await.unwrap_err();
+        assert!(matches!(err, Error::Busy), "{err:?}");
+        drop(busy);
         assert!(!h.verify("anything".into(), None).await.unwrap());
     }
 }

@@ -7,8 +7,7 @@ use serde::Serialize;
 /// The service name events are stamped with.
 const SOURCE: &str = "identity";
 
-/// An account was created (by registration, or the admin account at start).
-pub const USER_REGISTERED: &str = "bazaar.identity.user.registered.v1";
+pub use ::events::types::identity::USER_REGISTERED;
 
 /// The data of [`USER_REGISTERED`].
 #[derive(Debug, Serialize)]

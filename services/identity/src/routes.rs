@@ -7,8 +7,8 @@ mod services;
 mod sessions;
 mod users;
 
-use crate::{keys::Keys, password::Hasher, store::Store};
-use axum::{Router, extract::FromRef};
+use crate::{keys::Keys, limits::Limits, password::Hasher, store::Store};
+use axum::extract::FromRef;
 use platform::auth::Verifier;
 use platform::openapi::BearerAuth;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub refresh_ttl_secs: i64,
     /// The secret other services present for a service token.
     pub service_secret: platform::config::Secret,
+    /// Sign-in, registration and refresh limits.
+    pub limits: Arc<Limits>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -54,7 +56,7 @@ impl FromRef<AppState> for Verifier {
 struct ApiDoc;
 
 /// The service's routes with their state, and the OpenAPI document describing them.
-pub(crate) fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+pub(crate) fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(sessions::router())
         .merge(me::router())
@@ -62,5 +64,4 @@ pub(crate) fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(services::router())
         .with_state(state)
-        .split_for_parts()
 }

@@ -6,64 +6,48 @@ use events::{Event, envelope::now_rfc3339};
 use platform::db::{Db, MigrationSource, is_unique_violation};
 use sqlx::{Any, Row, Transaction, any::AnyRow};
 
+/// Identity's tables, then the outbox's.
+pub fn migrations() -> Vec<MigrationSource> {
+    [MIGRATIONS, events::outbox::MIGRATIONS].concat()
+}
+
 /// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
 /// comma-separated list.
 pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
     version: 1,
     description: "users, refresh tokens, signing keys",
-    sqlite: "CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        email TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        roles TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE refresh_tokens (
-        id TEXT PRIMARY KEY,
-        token_hash TEXT NOT NULL UNIQUE,
-        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        family_id TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        used_at TEXT,
-        revoked_at TEXT
-    );
-    CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
-    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
-    CREATE TABLE signing_keys (
-        kid TEXT PRIMARY KEY,
-        private_key TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );",
-    postgres: "CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        email TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        roles TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE refresh_tokens (
-        id TEXT PRIMARY KEY,
-        token_hash TEXT NOT NULL UNIQUE,
-        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        family_id TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        used_at TEXT,
-        revoked_at TEXT
-    );
-    CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
-    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
-    CREATE TABLE signing_keys (
-        kid TEXT PRIMARY KEY,
-        private_key TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );",
+    // The same SQL suits both.
+    sqlite: SCHEMA_V1,
+    postgres: SCHEMA_V1,
 }];
+
+/// Users, refresh tokens and signing keys, in SQL both SQLite and PostgreSQL take.
+const SCHEMA_V1: &str = "CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE refresh_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        family_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        revoked_at TEXT
+    );
+    CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+    CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        private_key TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );";
 
 /// An account as stored.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use std::{
 pub const ADMIN_EMAIL: &str = "admin@test.local";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-42";
 /// The secret services present to the shared identity for their service tokens.
-pub const SERVICE_SECRET: &str = "test-secret";
+pub const SERVICE_SECRET: &str = platform::kit::TEST_SERVICE_SECRET;
 /// The password of every customer signed up through the shared identity.
 pub const PASSWORD: &str = "purple-monkey-dishwasher-7";
 /// The customer of [`SharedIdentity::customer`].
@@ -97,8 +97,8 @@ pub fn shared() -> &'static SharedIdentity {
 /// Starts identity on a database in `scratch`; returns it and an administrator's token.
 async fn start(scratch: &Scratch) -> anyhow::Result<(Running, String)> {
     let database_url = scratch.sqlite_url("identity");
-    let settings = crate::Settings::for_tests(
-        "identity",
+    let running = platform::testing::spawn(
+        &crate::SERVICE,
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &database_url),
@@ -106,8 +106,8 @@ async fn start(scratch: &Scratch) -> anyhow::Result<(Running, String)> {
             ("admin_password", ADMIN_PASSWORD),
             ("service_secret", SERVICE_SECRET),
         ],
-    )?;
-    let running = Running::spawn(crate::build(settings).await?);
+    )
+    .await?;
     let admin_token = login(running.url(), ADMIN_EMAIL, ADMIN_PASSWORD).await?;
     Ok((running, admin_token))
 }

@@ -5,6 +5,7 @@
 //! embedded transport), where identity publishes its keys (`BAZAAR_IDENTITY_URL`) and how
 //! often an event is tried before it is dead-lettered (`BAZAAR_EVENT_MAX_ATTEMPTS`).
 
+use crate::domain::Ttl;
 use platform::config::ServiceSettings;
 use serde::{Deserialize, Serialize};
 
@@ -15,49 +16,30 @@ pub struct Config {
     /// How long a reservation holds its units when the caller does not say
     /// (`BAZAAR_RESERVATION_TTL_SECS`, default 900, 1 to 86 400). A reservation neither
     /// committed nor released by then is released by the expiry worker.
-    pub reservation_ttl_secs: u64,
-}
-
-impl Config {
-    /// The longest a reservation may hold units, in seconds (one day).
-    pub const MAX_RESERVATION_TTL_SECS: u64 = 86_400;
+    pub reservation_ttl_secs: Ttl,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            reservation_ttl_secs: 900,
+            reservation_ttl_secs: Ttl::of::<900>(),
         }
     }
 }
 
-impl ServiceSettings for Config {
-    fn validate(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        if !(1..=Self::MAX_RESERVATION_TTL_SECS).contains(&self.reservation_ttl_secs) {
-            errors.push(format!(
-                "BAZAAR_RESERVATION_TTL_SECS must be between 1 and {}, got {}",
-                Self::MAX_RESERVATION_TTL_SECS,
-                self.reservation_ttl_secs
-            ));
-        }
-        errors
-    }
-}
+impl ServiceSettings for Config {}
 
 #[cfg(test)]
 mod tests {
     use super::Config;
-    use crate::Settings;
+    type Settings = platform::config::Settings<super::Config>;
 
     #[test]
-    fn defaults_run_on_the_inventory_port() {
+    fn defaults_run() {
         let s = Settings::for_tests("inventory", &[]).unwrap();
-        assert_eq!(s.common.listen.port(), 8086);
         assert_eq!(s.common.database_url, "sqlite://data/inventory.db");
-        assert_eq!(s.directory.url("catalog"), "http://127.0.0.1:8082");
         assert_eq!(s.own, Config::default());
-        assert_eq!(s.own.reservation_ttl_secs, 900);
+        assert_eq!(s.own.reservation_ttl_secs.get(), 900);
     }
 
     #[test]
@@ -83,16 +65,16 @@ mod tests {
     fn the_reservation_ttl_is_bounded() {
         for ok in ["1", "60", "86400"] {
             let s = Settings::for_tests("inventory", &[("reservation_ttl_secs", ok)]).unwrap();
-            assert_eq!(s.own.reservation_ttl_secs.to_string(), ok);
+            assert_eq!(s.own.reservation_ttl_secs.get().to_string(), ok);
         }
-        for bad in ["0", "86401"] {
+        for bad in ["0", "86401", "-5"] {
             let err =
                 Settings::for_tests("inventory", &[("reservation_ttl_secs", bad)]).unwrap_err();
+            let text = err.to_string();
             assert!(
-                format!("{err}").contains("BAZAAR_RESERVATION_TTL_SECS"),
-                "{bad}: {err}"
+                text.contains("reservation_ttl_secs") && text.contains("between 1 and 86400"),
+                "{bad}: {text}"
             );
         }
-        assert!(Settings::for_tests("inventory", &[("reservation_ttl_secs", "-5")]).is_err());
     }
 }

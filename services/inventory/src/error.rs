@@ -2,19 +2,16 @@
 //! means to the event consumer (retry or dead-letter).
 
 use crate::domain::ReservationStatus;
-use axum::{
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
+use axum::http::StatusCode;
 use events::{HandlerError, outbox::OutboxError};
-use platform::{FieldError, Problem};
+use platform::{Failure, FieldError, Problem, failure::describe};
 
 /// Everything an inventory request or event can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    /// Well-formed input with values out of bounds: 422, each field named.
-    #[error("invalid input")]
-    Invalid(Vec<FieldError>),
+    /// Invalid input, a dependency away, the database.
+    #[error(transparent)]
+    Failure(#[from] Failure),
     /// 404.
     #[error("inventory keeps no stock for product `{0}`")]
     ProductNotFound(String),
@@ -42,99 +39,57 @@ pub enum InventoryError {
     /// 500: the stored data contradicts itself (reserved units missing for a reservation).
     #[error("inconsistent stock: {0}")]
     Inconsistent(String),
-    #[error("database failure")]
-    Database(#[from] sqlx::Error),
     #[error("could not record an event in the outbox")]
     Outbox(#[from] OutboxError),
-    #[error("could not build an event")]
-    Event(#[from] serde_json::Error),
+    #[error("could not encode a query's values")]
+    Encode(#[from] serde_json::Error),
 }
 
-impl InventoryError {
-    /// 422 for one field.
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldError::new(field, message)])
-    }
-}
-
-fn describe(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
+platform::failures!(InventoryError);
 
 impl From<InventoryError> for Problem {
     fn from(err: InventoryError) -> Self {
+        let conflict = |slug, title, err: &InventoryError| {
+            Problem::new(StatusCode::CONFLICT, slug, title, err.to_string())
+        };
         match err {
-            InventoryError::Invalid(errors) => Problem::validation(errors),
+            InventoryError::Failure(failure) => failure.into(),
             InventoryError::ProductNotFound(_) | InventoryError::ReservationNotFound(_) => {
                 Problem::not_found(err.to_string())
             }
             InventoryError::Contended(_) => Problem::conflict(err.to_string()),
-            InventoryError::InsufficientStock(ref errors) => {
-                let errors = errors.clone();
-                let mut p = Problem::new(
-                    StatusCode::CONFLICT,
-                    "insufficient-stock",
-                    "Insufficient stock",
-                    err.to_string(),
-                );
-                p.errors = errors;
-                p
+            InventoryError::InsufficientStock(ref errors) => Problem {
+                errors: errors.clone(),
+                ..conflict("insufficient-stock", "Insufficient stock", &err)
+            },
+            InventoryError::ReservationState { .. } => {
+                conflict("reservation-state", "Reservation in another state", &err)
             }
-            InventoryError::ReservationState { .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "reservation-state",
-                "Reservation in another state",
-                err.to_string(),
-            ),
-            InventoryError::ReservationExpired(_) => Problem::new(
-                StatusCode::CONFLICT,
-                "reservation-expired",
-                "Reservation expired",
-                err.to_string(),
-            ),
-            InventoryError::Database(_)
-            | InventoryError::Outbox(_)
-            | InventoryError::Event(_)
+            InventoryError::ReservationExpired(_) => {
+                conflict("reservation-expired", "Reservation expired", &err)
+            }
+            InventoryError::Outbox(_)
+            | InventoryError::Encode(_)
             | InventoryError::Inconsistent(_) => Problem::internal(&err),
         }
     }
 }
 
-impl IntoResponse for InventoryError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
-    }
-}
-
-/// To the consumer: failures of the database are worth retrying; an event that does not
-/// make sense will not make sense next time either.
+/// To the consumer: what the platform's failures and the outbox's mean, and contention
+/// is worth retrying; any other refusal will be refused next time too.
 impl From<InventoryError> for HandlerError {
     fn from(err: InventoryError) -> Self {
         match err {
-            InventoryError::Invalid(errors) => HandlerError::Permanent(
-                errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            InventoryError::Failure(failure) => failure.into(),
+            InventoryError::Outbox(e) => e.into(),
+            InventoryError::Encode(e) => e.into(),
+            InventoryError::Contended(_) => HandlerError::Transient(err.to_string()),
             InventoryError::ProductNotFound(_)
             | InventoryError::InsufficientStock(_)
             | InventoryError::ReservationNotFound(_)
             | InventoryError::ReservationState { .. }
             | InventoryError::ReservationExpired(_)
             | InventoryError::Inconsistent(_) => HandlerError::Permanent(err.to_string()),
-            InventoryError::Outbox(OutboxError::Serialise(e)) | InventoryError::Event(e) => {
-                HandlerError::Permanent(format!("could not build an event: {e}"))
-            }
-            InventoryError::Contended(_) => HandlerError::Transient(err.to_string()),
-            InventoryError::Database(e) | InventoryError::Outbox(OutboxError::Store(e)) => {
-                HandlerError::Transient(e.to_string())
-            }
         }
     }
 }
@@ -164,25 +119,10 @@ mod tests {
             ),
             (InventoryError::ReservationExpired("r".into()), 409, None),
             (InventoryError::Inconsistent("x".into()), 500, None),
-            (
-                InventoryError::invalid("available", "bad"),
-                422,
-                Some("available"),
-            ),
             (InventoryError::ProductNotFound("x".into()), 404, None),
             (InventoryError::Contended("x".into()), 409, None),
-            (
-                InventoryError::Database(sqlx::Error::RowNotFound),
-                500,
-                None,
-            ),
         ];
-        for (err, status, field) in cases {
-            let label = format!("{err:?}");
-            let p = Problem::from(err);
-            assert_eq!(p.status, status, "{label}");
-            assert_eq!(p.errors.first().map(|e| e.field.as_str()), field, "{label}");
-        }
+        platform::testing::assert_problems(cases);
     }
 
     #[test]
@@ -211,24 +151,13 @@ mod tests {
     }
 
     #[test]
-    fn internal_errors_do_not_leak_their_cause() {
-        let p = Problem::from(InventoryError::Database(sqlx::Error::Protocol(
-            "secret table name".into(),
-        )));
-        assert!(!p.detail.unwrap_or_default().contains("secret"));
-    }
-
-    #[test]
-    fn database_failures_are_retried_and_bad_data_is_not() {
-        let transient = HandlerError::from(InventoryError::Database(sqlx::Error::PoolTimedOut));
+    fn contention_is_retried_and_refusals_are_not() {
+        let contended = HandlerError::from(InventoryError::Contended("p".into()));
         assert!(
-            matches!(transient, HandlerError::Transient(_)),
-            "{transient}"
+            matches!(contended, HandlerError::Transient(_)),
+            "{contended}"
         );
-        let permanent = HandlerError::from(InventoryError::invalid("initial_stock", "too big"));
-        match permanent {
-            HandlerError::Permanent(m) => assert!(m.contains("initial_stock"), "{m}"),
-            other => panic!("{other}"),
-        }
+        let gone = HandlerError::from(InventoryError::ReservationNotFound("r".into()));
+        assert!(matches!(gone, HandlerError::Permanent(_)), "{gone}");
     }
 }

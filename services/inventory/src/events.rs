@@ -9,12 +9,10 @@ use serde::{Deserialize, Serialize};
 /// The service name inventory's events are stamped with (`source` = `/bazaar/inventory`).
 pub const SOURCE: &str = "inventory";
 
-// Consumed, from the catalog.
-
-/// The catalog created a product; its data carries the stock the product starts with.
-pub const PRODUCT_CREATED: &str = "bazaar.catalog.product.created.v1";
-/// The catalog deleted a product.
-pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
+pub use ::events::types::catalog::{PRODUCT_CREATED, PRODUCT_DELETED, ProductDeleted};
+pub use ::events::types::inventory::{
+    RESERVATION_COMMITTED, RESERVATION_HELD, RESERVATION_RELEASED, STOCK_CHANGED,
+};
 
 /// What inventory reads of [`PRODUCT_CREATED`] (the whole product, flattened, plus
 /// `initial_stock`).
@@ -27,16 +25,7 @@ pub struct ProductCreated {
     pub initial_stock: i64,
 }
 
-/// What inventory reads of [`PRODUCT_DELETED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductDeleted {
-    pub product_id: String,
-}
-
 // Published.
-
-/// A product's stock changed; recorded with every change of `available`.
-pub const STOCK_CHANGED: &str = "bazaar.inventory.stock.changed.v1";
 
 /// Data of [`STOCK_CHANGED`]: the levels after the change, and why it changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,13 +37,6 @@ pub struct StockChanged {
     pub reserved: i64,
     pub reason: Reason,
 }
-
-/// A reservation now holds its units (moved from available to reserved).
-pub const RESERVATION_HELD: &str = "bazaar.inventory.reservation.held.v1";
-/// A reservation was committed: its units left the stock for good.
-pub const RESERVATION_COMMITTED: &str = "bazaar.inventory.reservation.committed.v1";
-/// A reservation was released (by its caller or on expiry): its units are available again.
-pub const RESERVATION_RELEASED: &str = "bazaar.inventory.reservation.released.v1";
 
 /// Data of the reservation events: which reservation, what it holds, and (on release)
 /// why it was released.
@@ -72,12 +54,7 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = serde_json::json!({
-            "id": "p-1", "sku": "KIT-00001", "name": "Mug", "description": "A mug.",
-            "category": "kitchen", "price_cents": 1299, "currency": "USD",
-            "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-01T00:00:00.000Z",
-            "initial_stock": 7
-        });
+        let data = ::events::testing::catalog_product_data();
         let created: ProductCreated = serde_json::from_value(data).unwrap();
         assert_eq!(
             created,
@@ -87,10 +64,6 @@ mod tests {
                 initial_stock: 7
             }
         );
-        let deleted: ProductDeleted =
-            serde_json::from_value(serde_json::json!({"product_id": "p-1", "sku": "KIT-00001"}))
-                .unwrap();
-        assert_eq!(deleted.product_id, "p-1");
     }
 
     #[test]
@@ -131,23 +104,5 @@ mod tests {
         })
         .unwrap();
         assert_eq!(released["reason"], "expired");
-    }
-
-    #[test]
-    fn types_are_versioned_and_owned_by_their_producer() {
-        assert!(PRODUCT_CREATED.starts_with("bazaar.catalog."));
-        assert!(PRODUCT_DELETED.starts_with("bazaar.catalog."));
-        let published = [
-            STOCK_CHANGED,
-            RESERVATION_HELD,
-            RESERVATION_COMMITTED,
-            RESERVATION_RELEASED,
-        ];
-        for t in published {
-            assert!(t.starts_with("bazaar.inventory."), "{t}");
-        }
-        for t in [PRODUCT_CREATED, PRODUCT_DELETED].iter().chain(&published) {
-            assert!(t.ends_with(".v1"), "{t}");
-        }
     }
 }

@@ -2,16 +2,13 @@
 //! transaction (which also marks the event handled, so each has one effect).
 
 use crate::{
-    domain::{Invalid, NewStock, ProductId, Sku, StockLevel},
-    error::InventoryError,
+    domain::{NewStock, ProductId, Sku, StockLevel},
     events::{PRODUCT_CREATED, PRODUCT_DELETED, ProductCreated, ProductDeleted},
     store,
 };
-use events::{Event, Handler, HandlerError};
-use futures_util::future::BoxFuture;
-use serde::de::DeserializeOwned;
+use events::{Event, Handler, HandlerError, decode};
+use platform::Failure;
 use sqlx::{Any, Transaction};
-use tracing::Instrument;
 
 /// Inventory's handler of catalog events.
 ///
@@ -22,74 +19,51 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StockHandler;
 
-impl StockHandler {
-    pub fn new() -> Self {
-        Self
-    }
-}
-
 impl Handler for StockHandler {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        // The consumer's span names the event already.
-        let span = tracing::info_span!(
-            "apply_event",
-            subject = %event.subject,
-            traceparent = event.traceparent.as_deref().unwrap_or("-"),
-        );
-        Box::pin(apply(tx, event).instrument(span))
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
+        match event.kind.as_str() {
+            PRODUCT_CREATED => {
+                let stock = new_stock(decode(event)?)?;
+                let opened =
+                    store::open_stock(tx, &stock, &event.id, event.traceparent.as_deref()).await?;
+                if opened {
+                    // Debug: a fresh catalog announces hundreds of products at once.
+                    tracing::debug!(
+                        product_id = %stock.product_id,
+                        initial = stock.initial.get(),
+                        "stock opened"
+                    );
+                } else {
+                    tracing::warn!(product_id = %stock.product_id, "stock exists already for this product id; kept as it is");
+                }
+                Ok(())
+            }
+            PRODUCT_DELETED => {
+                let deleted: ProductDeleted = decode(event)?;
+                let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+                if store::discontinue(tx, &id).await? {
+                    tracing::info!(product_id = %id, "stock discontinued");
+                } else {
+                    tracing::info!(product_id = %id, "deleted product has no stock; nothing to do");
+                }
+                Ok(())
+            }
+            other => Err(HandlerError::Permanent(format!(
+                "inventory does not handle events of type `{other}`"
+            ))),
+        }
     }
 }
 
-async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), HandlerError> {
-    match event.kind.as_str() {
-        PRODUCT_CREATED => {
-            let stock = new_stock(decode(event)?)?;
-            let opened =
-                store::open_stock(tx, &stock, &event.id, event.traceparent.as_deref()).await?;
-            if opened {
-                // Debug: a fresh catalog announces hundreds of products at once.
-                tracing::debug!(
-                    product_id = %stock.product_id,
-                    initial = stock.initial.units(),
-                    "stock opened"
-                );
-            } else {
-                tracing::warn!(product_id = %stock.product_id, "stock exists already for this product id; kept as it is");
-            }
-            Ok(())
-        }
-        PRODUCT_DELETED => {
-            let deleted: ProductDeleted = decode(event)?;
-            let id = ProductId::parse(&deleted.product_id)
-                .map_err(|e| InventoryError::invalid("product_id", e.to_string()))?;
-            if store::discontinue(tx, &id).await? {
-                tracing::info!(product_id = %id, "stock discontinued");
-            } else {
-                tracing::info!(product_id = %id, "deleted product has no stock; nothing to do");
-            }
-            Ok(())
-        }
-        other => Err(HandlerError::Permanent(format!(
-            "inventory does not handle events of type `{other}`"
-        ))),
-    }
-}
-
-/// The event's data as `T`; data that does not fit is a permanent failure.
-fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    Ok(serde_json::from_value(event.data.clone())?)
-}
-
-fn new_stock(created: ProductCreated) -> Result<NewStock, InventoryError> {
-    let field = |name: &'static str| move |e: Invalid| InventoryError::invalid(name, e.to_string());
+fn new_stock(created: ProductCreated) -> Result<NewStock, Failure> {
     Ok(NewStock {
-        product_id: ProductId::parse(&created.id).map_err(field("id"))?,
-        sku: Sku::parse(&created.sku).map_err(field("sku"))?,
-        initial: StockLevel::new(created.initial_stock).map_err(field("initial_stock"))?,
+        product_id: Failure::field("id", ProductId::parse(&created.id))?,
+        sku: Failure::field("sku", Sku::parse(&created.sku))?,
+        initial: Failure::field("initial_stock", StockLevel::new(created.initial_stock))?,
     })
 }
 
@@ -109,7 +83,7 @@ mod tests {
     fn created_products_become_new_stock() {
         let s = new_stock(created("p-1", "KIT-1", 7)).unwrap();
         assert_eq!(s.product_id.as_str(), "p-1");
-        assert_eq!(s.initial.units(), 7);
+        assert_eq!(s.initial.get(), 7);
     }
 
     #[test]
@@ -121,22 +95,9 @@ mod tests {
             (created("p-1", "KIT-1", 2_000_000), "initial_stock"),
         ] {
             match new_stock(data) {
-                Err(InventoryError::Invalid(errors)) => assert_eq!(errors[0].field, field),
+                Err(Failure::Invalid(errors)) => assert_eq!(errors[0].field, field),
                 other => panic!("{field}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn undecodable_data_is_a_permanent_failure() {
-        let event = Event::new(
-            "catalog",
-            PRODUCT_CREATED,
-            "p-1",
-            serde_json::json!({"id": 5}),
-        )
-        .unwrap();
-        let err = decode::<ProductCreated>(&event).unwrap_err();
-        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     }
 }

@@ -11,39 +11,24 @@ use crate::{
     error::InventoryError,
     store::Store,
 };
-use axum::{
-    extract::{FromRef, Path, State},
-    http::HeaderMap,
-};
-use platform::openapi::BearerAuth;
+use axum::extract::{FromRef, Path, State};
 use platform::{
-    Problem,
+    Failure, Problem,
     auth::{Admin, Verifier},
-    extract::{Json, Query},
+    extract::{Json, Query, TraceParent},
+    openapi::{AdminOnly, BearerAuth},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach (each field by its type: `State<Store>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
     /// How long a reservation holds its units when its caller does not say.
     pub reservation_ttl: Ttl,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-impl FromRef<AppState> for Store {
-    fn from_ref(state: &AppState) -> Self {
-        state.store.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -104,7 +89,7 @@ pub struct ListStockParams {
 impl ListStockParams {
     fn parse(self) -> Result<ProductIds, InventoryError> {
         let raw = self.product_ids.unwrap_or_default();
-        ProductIds::parse(&raw).map_err(|e| InventoryError::invalid("product_ids", e.to_string()))
+        Ok(Failure::field("product_ids", ProductIds::parse(&raw))?)
     }
 }
 
@@ -119,17 +104,11 @@ pub struct SetStockRequest {
 
 impl SetStockRequest {
     fn parse(self) -> Result<StockLevel, InventoryError> {
-        StockLevel::new(self.available)
-            .map_err(|e| InventoryError::invalid("available", e.to_string()))
+        Ok(Failure::field(
+            "available",
+            StockLevel::new(self.available),
+        )?)
     }
-}
-
-/// The W3C trace context of the request, carried on to the events it causes.
-fn traceparent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// An id that cannot be a product's names no stock.
@@ -145,8 +124,7 @@ fn product_id(raw: &str) -> Result<ProductId, InventoryError> {
     params(ListStockParams),
     responses(
         (status = 200, description = "The stock of the known products among those asked for", body = StockList),
-        (status = 422, description = "`product_ids` is missing, empty, has an empty or malformed entry, or names more than 100 ids", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`product_ids` is missing, empty, has an empty or malformed entry, or names more than 100 ids", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -168,8 +146,7 @@ async fn list_stock(
     params(("product_id" = String, Path, description = "The product's id, as the catalog gave it")),
     responses(
         (status = 200, description = "The product's stock", body = Stock),
-        (status = 404, description = "Inventory keeps no stock for this product (unknown, or not yet announced by the catalog)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "Inventory keeps no stock for this product (unknown, or not yet announced by the catalog)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -198,15 +175,10 @@ async fn get_stock(
     request_body(content = SetStockRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The product's stock after the change", body = Stock),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "Inventory keeps no stock for this product", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The level kept changing under concurrent writers; try again", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`available` is missing, not an integer, or not between 0 and 1 000 000 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`available` is missing, not an integer, or not between 0 and 1 000 000 (named in `errors`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -214,14 +186,12 @@ async fn set_stock(
     State(store): State<Store>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    trace: TraceParent,
     Json(body): Json<SetStockRequest>,
 ) -> Result<Json<Stock>, InventoryError> {
     let level = body.parse()?;
     let pid = product_id(&id)?;
-    let stock = store
-        .set_available(&pid, level, traceparent(&headers))
-        .await?;
+    let stock = store.set_available(&pid, level, trace.as_deref()).await?;
     tracing::info!(admin = %admin.sub, available = stock.available, "stock level set");
     Ok(Json(stock))
 }
@@ -232,7 +202,7 @@ mod tests {
 
     fn field_of(err: InventoryError) -> String {
         match err {
-            InventoryError::Invalid(errors) => errors[0].field.clone(),
+            InventoryError::Failure(Failure::Invalid(errors)) => errors[0].field.clone(),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -240,7 +210,7 @@ mod tests {
     #[test]
     fn a_level_is_parsed_naming_available() {
         let ok = SetStockRequest { available: 12 }.parse().unwrap();
-        assert_eq!(ok.units(), 12);
+        assert_eq!(ok.get(), 12);
         for bad in [-1, 1_000_001] {
             let err = SetStockRequest { available: bad }.parse().unwrap_err();
             assert_eq!(field_of(err), "available", "{bad}");

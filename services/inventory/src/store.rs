@@ -9,10 +9,13 @@ use crate::{
         ReservationId, ReservationLine, ReservationStatus, ReservedItem, Stock, StockLevel,
     },
     error::InventoryError,
-    events::{self as inventory_events, ReservationChanged, StockChanged},
+    events::{
+        RESERVATION_COMMITTED, RESERVATION_HELD, RESERVATION_RELEASED, ReservationChanged, SOURCE,
+        STOCK_CHANGED, StockChanged,
+    },
 };
 use chrono::Utc;
-use events::{Event, Producer, consumer, envelope::to_rfc3339, now_rfc3339, outbox};
+use events::{Producer, consumer, envelope::to_rfc3339, now_rfc3339, outbox};
 use platform::{
     FieldError,
     db::{Backend, Db, MigrationSource},
@@ -160,12 +163,12 @@ impl Store {
     /// Sets the units that can be sold: the new level, its movement (`adjustment`, the
     /// difference) and `stock.changed`, in one transaction. Setting the level it has
     /// writes nothing.
-    #[tracing::instrument(skip_all, fields(product_id = %id, available = level.units()))]
+    #[tracing::instrument(skip_all, fields(product_id = %id, available = level.get()))]
     pub async fn set_available(
         &self,
         id: &ProductId,
         level: StockLevel,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<Stock, InventoryError> {
         let mut tx = self.db.begin_write().await?;
         for _ in 0..SET_ATTEMPTS {
@@ -180,7 +183,7 @@ impl Store {
                 Some(row) => stock_from_row(&row)?,
                 None => return Err(InventoryError::ProductNotFound(id.to_string())),
             };
-            if before.available == level.units() {
+            if before.available == level.get() {
                 return Ok(before);
             }
             // Compare-and-set: on PostgreSQL a concurrent writer may have changed the
@@ -189,7 +192,7 @@ impl Store {
                 "UPDATE stock SET available = $1, updated_at = $2 \
                  WHERE product_id = $3 AND available = $4",
             )
-            .bind(level.units())
+            .bind(level.get())
             .bind(now_rfc3339())
             .bind(id.as_str())
             .bind(before.available)
@@ -200,13 +203,12 @@ impl Store {
                 continue;
             }
             let after = Stock {
-                available: level.units(),
+                available: level.get(),
                 ..before.clone()
             };
-            let change = Change::available(level.units() - before.available, Reason::Adjustment);
-            record_change(&mut tx, &after, &change, traceparent.as_deref()).await?;
-            tx.commit().await?;
-            self.producer.notify();
+            let change = Change::available(level.get() - before.available, Reason::Adjustment);
+            record_change(&mut tx, &after, &change, traceparent).await?;
+            self.producer.commit(tx).await?;
             return Ok(after);
         }
         Err(InventoryError::Contended(id.to_string()))
@@ -224,11 +226,11 @@ impl Store {
         &self,
         new: &NewReservation,
         created_by: &str,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<(Reservation, bool), InventoryError> {
         let now = Utc::now();
         let created_at = to_rfc3339(now);
-        let expires_at = to_rfc3339(now + chrono::Duration::seconds(new.ttl.secs()));
+        let expires_at = to_rfc3339(now + chrono::Duration::seconds(new.ttl.get()));
         let id = new.id.as_str();
         let mut tx = self.db.begin_write().await?;
         // The row first: on PostgreSQL a concurrent request with the same id waits here
@@ -264,7 +266,7 @@ impl Store {
                  WHERE product_id = $3 AND discontinued = 0 AND available >= $1 \
                  RETURNING product_id, available, reserved, discontinued",
             )
-            .bind(line.quantity.units())
+            .bind(line.quantity.get())
             .bind(&created_at)
             .bind(line.product_id.as_str())
             .fetch_optional(&mut *tx)
@@ -290,19 +292,19 @@ impl Store {
             .bind(id)
             .bind(i64::try_from(i).unwrap_or(i64::MAX))
             .bind(line.product_id.as_str())
-            .bind(line.quantity.units())
+            .bind(line.quantity.get())
             .execute(&mut *tx)
             .await?;
         }
         for (line, after) in &held {
             let change = Change {
-                delta: -line.quantity.units(),
-                reserved_delta: line.quantity.units(),
+                delta: -line.quantity.get(),
+                reserved_delta: line.quantity.get(),
                 reason: Reason::Reserved,
                 event_id: None,
                 reservation_id: Some(id),
             };
-            record_change(&mut tx, after, &change, traceparent.as_deref()).await?;
+            record_change(&mut tx, after, &change, traceparent).await?;
         }
         let reservation = Reservation {
             reservation_id: id.to_owned(),
@@ -312,15 +314,8 @@ impl Store {
             created_at,
             items: lines.iter().map(item).collect(),
         };
-        record_reservation(
-            &mut tx,
-            inventory_events::RESERVATION_HELD,
-            &reservation,
-            traceparent.as_deref(),
-        )
-        .await?;
-        tx.commit().await?;
-        self.producer.notify();
+        record_reservation(&mut tx, RESERVATION_HELD, &reservation, traceparent).await?;
+        self.producer.commit(tx).await?;
         Ok((reservation, true))
     }
 
@@ -332,7 +327,7 @@ impl Store {
     pub async fn commit(
         &self,
         id: &ReservationId,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<Reservation, InventoryError> {
         let now = now_rfc3339();
         let mut tx = self.db.begin_write().await?;
@@ -359,17 +354,10 @@ impl Store {
                     event_id: None,
                     reservation_id: Some(id.as_str()),
                 };
-                record_change(&mut tx, &after, &change, traceparent.as_deref()).await?;
+                record_change(&mut tx, &after, &change, traceparent).await?;
             }
-            record_reservation(
-                &mut tx,
-                inventory_events::RESERVATION_COMMITTED,
-                &current,
-                traceparent.as_deref(),
-            )
-            .await?;
-            tx.commit().await?;
-            self.producer.notify();
+            record_reservation(&mut tx, RESERVATION_COMMITTED, &current, traceparent).await?;
+            self.producer.commit(tx).await?;
             return Ok(current);
         }
         match current.status {
@@ -393,7 +381,7 @@ impl Store {
                     id.as_str(),
                     ReleaseReason::Expired,
                     &now,
-                    traceparent.as_deref(),
+                    traceparent,
                 )
                 .await?;
                 tx.commit().await?;
@@ -412,7 +400,7 @@ impl Store {
     pub async fn release(
         &self,
         id: &ReservationId,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<Reservation, InventoryError> {
         let now = now_rfc3339();
         let mut tx = self.db.begin_write().await?;
@@ -421,12 +409,11 @@ impl Store {
             id.as_str(),
             ReleaseReason::Requested,
             &now,
-            traceparent.as_deref(),
+            traceparent,
         )
         .await?;
         if let Some(released) = released {
-            tx.commit().await?;
-            self.producer.notify();
+            self.producer.commit(tx).await?;
             return Ok(released);
         }
         let current = load_reservation(&mut tx, id.as_str()).await?;
@@ -694,13 +681,7 @@ async fn release_held(
         };
         record_change(tx, &after, &change, traceparent).await?;
     }
-    record_reservation(
-        tx,
-        inventory_events::RESERVATION_RELEASED,
-        &released,
-        traceparent,
-    )
-    .await?;
+    record_reservation(tx, RESERVATION_RELEASED, &released, traceparent).await?;
     Ok(Some(released))
 }
 
@@ -716,14 +697,8 @@ async fn record_reservation(
         items: reservation.items.clone(),
         reason: reservation.reason,
     };
-    let event = Event::new(
-        inventory_events::SOURCE,
-        kind,
-        reservation.reservation_id.as_str(),
-        &data,
-    )?
-    .with_traceparent(traceparent.map(str::to_owned));
-    outbox::enqueue(tx, &event).await?;
+    let subject = reservation.reservation_id.as_str();
+    outbox::record(tx, SOURCE, kind, subject, &data, traceparent).await?;
     Ok(())
 }
 
@@ -758,7 +733,7 @@ async fn load_reservation(
 fn item(line: &ReservationLine) -> ReservedItem {
     ReservedItem {
         product_id: line.product_id.to_string(),
-        quantity: line.quantity.units(),
+        quantity: line.quantity.get(),
     }
 }
 
@@ -807,7 +782,7 @@ pub(crate) async fn open_stock(
     )
     .bind(stock.product_id.as_str())
     .bind(stock.sku.as_str())
-    .bind(stock.initial.units())
+    .bind(stock.initial.get())
     .bind(&now)
     .execute(&mut **tx)
     .await?
@@ -817,13 +792,13 @@ pub(crate) async fn open_stock(
     }
     let opened = Stock {
         product_id: stock.product_id.to_string(),
-        available: stock.initial.units(),
+        available: stock.initial.get(),
         reserved: 0,
         discontinued: false,
     };
     let change = Change {
         event_id: Some(event_id),
-        ..Change::available(stock.initial.units(), Reason::Initial)
+        ..Change::available(stock.initial.get(), Reason::Initial)
     };
     record_change(tx, &opened, &change, traceparent).await?;
     Ok(true)
@@ -900,14 +875,8 @@ async fn record_change(
         reserved: after.reserved,
         reason: change.reason,
     };
-    let event = Event::new(
-        inventory_events::SOURCE,
-        inventory_events::STOCK_CHANGED,
-        after.product_id.as_str(),
-        &changed,
-    )?
-    .with_traceparent(traceparent.map(str::to_owned));
-    outbox::enqueue(tx, &event).await?;
+    let subject = after.product_id.as_str();
+    outbox::record(tx, SOURCE, STOCK_CHANGED, subject, &changed, traceparent).await?;
     Ok(())
 }
 
@@ -927,17 +896,10 @@ mod tests {
 
     #[test]
     fn migrations_put_inventory_before_the_events_tables() {
-        let all = migrations();
-        assert_eq!(all.first().map(|m| m.version), Some(1));
-        for table in [
+        let tables = [
             "events outbox",
             "events inbox, cursors, attempts, dead letters",
-        ] {
-            assert!(all.iter().any(|m| m.description == table), "{table}");
-        }
-        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), all.len(), "versions are unique");
+        ];
+        platform::testing::assert_migrations(&migrations(), &tables);
     }
 }

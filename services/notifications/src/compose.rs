@@ -27,7 +27,7 @@ fn greeting(name: Option<&DisplayName>) -> String {
 fn item_lines(items: &[LineItem]) -> String {
     let mut out = String::new();
     for item in items {
-        let quantity = item.quantity.units();
+        let quantity = item.quantity.get();
         let line_total = item
             .unit_price
             .times(item.quantity)

@@ -140,7 +140,7 @@ impl fmt::Display for SmtpServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Settings;
+    type Settings = platform::config::Settings<super::Config>;
 
     #[test]
     fn defaults_run_without_email() {

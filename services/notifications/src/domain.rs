@@ -5,14 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
+use platform::domain::{Bounded, Cents, check_id, invalid};
+pub use platform::domain::{Currency, Invalid};
 
 /// The id of an aggregate another service issued (a user, an order): 1 to 64 ASCII
 /// letters, digits, `-` and `_`. Their UUID form is not insisted on, so notifications is
@@ -25,18 +19,7 @@ impl Id {
 
     /// Parses an id, or says what is wrong with it.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return invalid("must not be empty");
-        }
-        if raw.len() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return invalid("may contain only letters, digits, `-` and `_`");
-        }
+        check_id(raw, Self::MAX_LEN, b"-_")?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -139,60 +122,24 @@ impl ItemName {
     }
 }
 
-/// An ISO 4217 currency code: three upper-case ASCII letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Currency([u8; 3]);
-
-impl Currency {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        match raw.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
-            _ => invalid("must be three upper-case letters (ISO 4217, like `USD`)"),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Three ASCII letters, checked by `parse`.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
-    }
-
-    /// Digits after the decimal point: none for the currencies without minor units.
-    fn decimals(self) -> u32 {
-        match self.as_str() {
-            "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "HUF" | "TWD" | "UGX" | "XAF" | "XOF" => 0,
-            _ => 2,
-        }
-    }
-
-    /// The symbol written before the amount, for the currencies that have a familiar one.
-    fn symbol(self) -> Option<&'static str> {
-        match self.as_str() {
-            "USD" => Some("$"),
-            "EUR" => Some("€"),
-            "GBP" => Some("£"),
-            "JPY" => Some("¥"),
-            _ => None,
-        }
-    }
-}
-
-/// An amount of money: integer minor units (cents) of a currency, never negative.
+/// An amount of money in a currency, as a shopper reads it in a message: its own display
+/// (`$1,234.56`), not the platform's plain `1234.56 USD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Money {
-    cents: i64,
+    cents: Cents,
     currency: Currency,
 }
 
 impl Money {
     pub fn new(cents: i64, currency: Currency) -> Result<Self, Invalid> {
-        if cents < 0 {
-            return invalid("must not be negative");
-        }
-        Ok(Self { cents, currency })
+        Ok(Self {
+            cents: Cents::new(cents)?,
+            currency,
+        })
     }
 
     pub fn cents(self) -> i64 {
-        self.cents
+        self.cents.get()
     }
 
     pub fn currency(self) -> Currency {
@@ -201,10 +148,21 @@ impl Money {
 
     /// `self` times `quantity`, unless that overflows.
     pub fn times(self, quantity: Quantity) -> Option<Self> {
-        self.cents.checked_mul(quantity.0).map(|cents| Self {
+        self.cents.times(quantity.get()).map(|cents| Self {
             cents,
             currency: self.currency,
         })
+    }
+}
+
+/// The symbol written before an amount, for the currencies that have a familiar one.
+fn symbol(currency: Currency) -> Option<&'static str> {
+    match currency.as_str() {
+        "USD" => Some("$"),
+        "EUR" => Some("€"),
+        "GBP" => Some("£"),
+        "JPY" => Some("¥"),
+        _ => None,
     }
 }
 
@@ -213,7 +171,7 @@ impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let decimals = self.currency.decimals();
         let unit = 10_i64.pow(decimals);
-        let (major, minor) = (self.cents / unit, self.cents % unit);
+        let (major, minor) = (self.cents() / unit, self.cents() % unit);
         let digits = major.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
         for (i, d) in digits.chars().enumerate() {
@@ -227,7 +185,7 @@ impl fmt::Display for Money {
         } else {
             format!("{grouped}.{minor:0width$}", width = decimals as usize)
         };
-        match self.currency.symbol() {
+        match symbol(self.currency) {
             Some(symbol) => write!(f, "{symbol}{number}"),
             None => write!(f, "{number} {}", self.currency.as_str()),
         }
@@ -235,23 +193,7 @@ impl fmt::Display for Money {
 }
 
 /// How many units of a product an order line holds: 1 to 10 000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quantity(i64);
-
-impl Quantity {
-    pub const MAX: i64 = 10_000;
-
-    pub fn new(units: i64) -> Result<Self, Invalid> {
-        if !(1..=Self::MAX).contains(&units) {
-            return invalid(format!("must be between 1 and {}", Self::MAX));
-        }
-        Ok(Self(units))
-    }
-
-    pub fn units(self) -> i64 {
-        self.0
-    }
-}
+pub type Quantity = Bounded<1, 10_000>;
 
 /// One line of an order, as its emails list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,26 +299,8 @@ impl EmailStatus {
     }
 }
 
-/// How many messages one listing returns: 1 to 100, 50 when not asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit(i64);
-
-impl Limit {
-    pub const DEFAULT: i64 = 50;
-    pub const MAX: i64 = 100;
-
-    pub fn parse(raw: Option<i64>) -> Result<Self, Invalid> {
-        match raw {
-            None => Ok(Self(Self::DEFAULT)),
-            Some(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            Some(_) => invalid(format!("must be between 1 and {}", Self::MAX)),
-        }
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
+/// How many messages one listing returns: 1 to 100.
+pub type Limit = Bounded<1, 100>;
 
 /// A message in a user's mailbox, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -437,14 +361,6 @@ mod tests {
     }
 
     #[test]
-    fn currencies_are_three_upper_case_letters() {
-        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
-        for bad in ["", "usd", "US", "USDX", "U$D", "ÜSD"] {
-            assert!(Currency::parse(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
-
-    #[test]
     fn money_reads_like_a_price_tag() {
         let cases = [
             (1234, "USD", "$12.34"),
@@ -488,16 +404,6 @@ mod tests {
             DeclineCode::InsufficientFunds
         );
         assert_eq!(DeclineCode::parse(None), DeclineCode::Other);
-    }
-
-    #[test]
-    fn limits_default_to_fifty_and_stay_within_bounds() {
-        assert_eq!(Limit::parse(None).unwrap().get(), 50);
-        assert_eq!(Limit::parse(Some(1)).unwrap().get(), 1);
-        assert_eq!(Limit::parse(Some(100)).unwrap().get(), 100);
-        for bad in [0, -5, 101, i64::MAX] {
-            assert!(Limit::parse(Some(bad)).is_err(), "{bad}");
-        }
     }
 
     #[test]

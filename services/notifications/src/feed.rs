@@ -4,9 +4,10 @@
 //! after the last one it sent.
 
 use crate::{domain::Message, store::Store};
+use anyhow::Context;
 use axum::response::sse::Event as SseEvent;
 use futures_util::Stream;
-use platform::shutdown::Shutdown;
+use platform::{Kit, shutdown::Shutdown};
 use std::{collections::VecDeque, convert::Infallible, time::Duration};
 use tokio::sync::watch;
 
@@ -18,6 +19,18 @@ pub const EVENT_NAME: &str = "notification";
 const RECONNECT: Duration = Duration::from_secs(2);
 /// Messages read per query.
 const BATCH: i64 = 100;
+
+/// Starts the watcher of the mailbox's head; returns the head as it publishes it.
+pub async fn start<S>(kit: &mut Kit<S>, store: &Store) -> anyhow::Result<watch::Receiver<i64>> {
+    let head = store
+        .head()
+        .await
+        .context("could not read the notifications mailbox")?;
+    let (head_tx, head_rx) = watch::channel(head);
+    let store = store.clone();
+    kit.worker("feed", move |stop| watch_head(store, head_tx, stop));
+    Ok(head_rx)
+}
 
 /// Watches the mailbox's head (the position of its newest message) and publishes it on
 /// `head`, until shutdown.

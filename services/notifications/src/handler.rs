@@ -15,12 +15,9 @@ use crate::{
     },
     store::{self, NewMessage},
 };
-use events::{Event, Handler, HandlerError};
-use futures_util::future::BoxFuture;
-use platform::FieldError;
-use serde::de::DeserializeOwned;
+use events::{Event, Handler, HandlerError, decode};
+use platform::{Failure, failure::Fields};
 use sqlx::{Any, Transaction};
-use tracing::Instrument;
 
 /// Whether the messages written are also to be mailed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,22 +47,6 @@ impl NotificationHandler {
     }
 }
 
-impl Handler for NotificationHandler {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        // The consumer's span names the event already.
-        let span = tracing::info_span!(
-            "apply_event",
-            subject = %event.subject,
-            traceparent = event.traceparent.as_deref().unwrap_or("-"),
-        );
-        Box::pin(self.apply(tx, event).instrument(span))
-    }
-}
-
 /// What a message needs besides its text: whom it is for, and where its email goes.
 struct Addressed {
     user_id: Id,
@@ -73,8 +54,26 @@ struct Addressed {
     message: Composed,
 }
 
-impl NotificationHandler {
-    async fn apply(
+/// Whom a message is for: the user, where its email goes, the name to greet them by.
+struct Recipient {
+    user_id: Id,
+    email_to: Option<EmailAddress>,
+    name: Option<DisplayName>,
+}
+
+impl Recipient {
+    /// `message`, addressed to this recipient.
+    fn gets(self, message: Composed) -> Addressed {
+        Addressed {
+            user_id: self.user_id,
+            email_to: self.email_to,
+            message,
+        }
+    }
+}
+
+impl Handler for NotificationHandler {
+    async fn handle(
         &self,
         tx: &mut Transaction<'static, Any>,
         event: &Event,
@@ -113,34 +112,9 @@ impl NotificationHandler {
     }
 }
 
-/// The event's data as `T`; data that does not fit is a permanent failure.
-fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    Ok(serde_json::from_value(event.data.clone())?)
-}
-
-/// Collects every bad field of an event's data, so a dead letter names them all.
-#[derive(Default)]
-struct Fields(Vec<FieldError>);
-
-impl Fields {
-    fn take<T, E: ToString>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
-        parsed
-            .map_err(|e| self.0.push(FieldError::new(field, e.to_string())))
-            .ok()
-    }
-
-    fn done(self) -> Result<(), NotificationsError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(NotificationsError::Invalid(self.0))
-        }
-    }
-}
-
 /// An id, or a permanent failure naming the field.
-fn id(field: &str, raw: &str) -> Result<Id, NotificationsError> {
-    Id::parse(raw).map_err(|e| NotificationsError::invalid(field, e.to_string()))
+fn id(field: &str, raw: &str) -> Result<Id, Failure> {
+    Failure::field(field, Id::parse(raw))
 }
 
 /// An order's amount and lines, all in its currency.
@@ -149,7 +123,7 @@ fn order_lines(
     total_cents: i64,
     currency: &str,
 ) -> Result<(Money, Vec<LineItem>), NotificationsError> {
-    let mut fields = Fields::default();
+    let mut fields = Fields::new();
     let currency = fields.take("currency", Currency::parse(currency));
     let mut lines = Vec::with_capacity(items.len());
     let mut total = None;
@@ -157,13 +131,11 @@ fn order_lines(
         total = fields.take("total_cents", Money::new(total_cents, currency));
         for (i, item) in items.iter().enumerate() {
             let unit_price = fields.take(
-                &format!("items[{i}].unit_price_cents"),
+                format!("items[{i}].unit_price_cents"),
                 Money::new(item.unit_price_cents, currency),
             );
-            let quantity = fields.take(
-                &format!("items[{i}].quantity"),
-                Quantity::new(item.quantity),
-            );
+            let quantity =
+                fields.take(format!("items[{i}].quantity"), Quantity::new(item.quantity));
             if let (Some(unit_price), Some(quantity)) = (unit_price, quantity) {
                 lines.push(LineItem {
                     name: ItemName::parse(&item.name),
@@ -173,7 +145,7 @@ fn order_lines(
             }
         }
     }
-    fields.done()?;
+    fields.check()?;
     match total {
         Some(total) => Ok((total, lines)),
         None => Err(NotificationsError::invalid("total_cents", "is missing")),
@@ -206,8 +178,7 @@ async fn welcome(
     data: UserRegistered,
 ) -> Result<Option<Addressed>, NotificationsError> {
     let user_id = id("user_id", &data.user_id)?;
-    let email = EmailAddress::parse(&data.email)
-        .map_err(|e| NotificationsError::invalid("email", e.to_string()))?;
+    let email = Failure::field("email", EmailAddress::parse(&data.email))?;
     let name = DisplayName::parse(&data.name);
     store::remember_user(
         tx,
@@ -232,84 +203,67 @@ async fn order_confirmed(
     tx: &mut Transaction<'static, Any>,
     data: OrderConfirmed,
 ) -> Result<Addressed, NotificationsError> {
-    let user_id = id("user_id", &data.user_id)?;
+    let (email, name) = (data.user_email.as_deref(), data.user_name.as_deref());
+    let to = recipient(tx, &data.user_id, email, name).await?;
     let order_id = id("order_id", &data.order_id)?;
     let (total, lines) = order_lines(&data.items, data.total_cents, &data.currency)?;
-    let email_to = optional_email(data.user_email.as_deref());
-    let name = contact_name(tx, &user_id, email_to.as_ref(), data.user_name.as_deref()).await?;
-    Ok(Addressed {
-        message: compose::order_confirmed(name.as_ref(), &order_id, &lines, total),
-        user_id,
-        email_to,
-    })
+    let message = compose::order_confirmed(to.name.as_ref(), &order_id, &lines, total);
+    Ok(to.gets(message))
 }
 
 async fn order_cancelled(
     tx: &mut Transaction<'static, Any>,
     data: OrderCancelled,
 ) -> Result<Addressed, NotificationsError> {
-    let user_id = id("user_id", &data.user_id)?;
+    let (email, name) = (data.user_email.as_deref(), data.user_name.as_deref());
+    let to = recipient(tx, &data.user_id, email, name).await?;
     let order_id = id("order_id", &data.order_id)?;
     let (total, lines) = order_lines(&data.items, data.total_cents, &data.currency)?;
     let reason = CancelReason::parse(&data.reason);
-    let email_to = optional_email(data.user_email.as_deref());
-    let name = contact_name(tx, &user_id, email_to.as_ref(), data.user_name.as_deref()).await?;
-    Ok(Addressed {
-        message: compose::order_cancelled(name.as_ref(), &order_id, &reason, &lines, total),
-        user_id,
-        email_to,
-    })
+    let message = compose::order_cancelled(to.name.as_ref(), &order_id, &reason, &lines, total);
+    Ok(to.gets(message))
 }
 
 async fn payment_failed(
     tx: &mut Transaction<'static, Any>,
     data: PaymentFailed,
 ) -> Result<Addressed, NotificationsError> {
-    let user_id = id("user_id", &data.user_id)?;
+    let to = recipient(tx, &data.user_id, None, None).await?;
     let order_id = id("order_id", &data.order_id)?;
-    let mut fields = Fields::default();
+    let mut fields = Fields::new();
     let amount = fields
         .take("currency", Currency::parse(&data.currency))
         .and_then(|c| fields.take("amount_cents", Money::new(data.amount_cents, c)));
-    fields.done()?;
+    fields.check()?;
     let amount = amount.ok_or_else(|| NotificationsError::invalid("amount_cents", "is missing"))?;
     let code = DeclineCode::parse(data.decline_code.as_deref());
-    let message = data.message.as_deref().map(|m| fold_text(m, 200));
-    let name = contact_name(tx, &user_id, None, None).await?;
-    Ok(Addressed {
-        message: compose::payment_failed(
-            name.as_ref(),
-            &order_id,
-            amount,
-            &code,
-            message.as_deref(),
-        ),
-        user_id,
-        email_to: None,
-    })
+    let said = data.message.as_deref().map(|m| fold_text(m, 200));
+    let name = to.name.as_ref();
+    let message = compose::payment_failed(name, &order_id, amount, &code, said.as_deref());
+    Ok(to.gets(message))
 }
 
-/// Fills in a user not known yet from an order's copy of their details, and returns the
-/// name to greet them by.
-async fn contact_name(
+/// Whom a message about an order is for. The event's copy of the user's details fills in
+/// a user not known yet; the name it gives comes before the one identity announced.
+async fn recipient(
     tx: &mut Transaction<'static, Any>,
-    user_id: &Id,
-    email: Option<&EmailAddress>,
+    user_id: &str,
+    email: Option<&str>,
     event_name: Option<&str>,
-) -> Result<Option<DisplayName>, NotificationsError> {
-    let known = store::contact(tx, user_id).await?;
-    if known.email.is_none() && email.is_some() {
+) -> Result<Recipient, NotificationsError> {
+    let user_id = id("user_id", user_id)?;
+    let email_to = optional_email(email);
+    let known = store::contact(tx, &user_id).await?;
+    if known.email.is_none() && email_to.is_some() {
         let name = event_name.and_then(DisplayName::parse);
-        store::remember_user(
-            tx,
-            user_id,
-            email,
-            name.as_ref().map(DisplayName::as_str),
-            false,
-        )
-        .await?;
+        let name = name.as_ref().map(DisplayName::as_str);
+        store::remember_user(tx, &user_id, email_to.as_ref(), name, false).await?;
     }
-    Ok(greet_as(event_name, known.name.as_deref()))
+    Ok(Recipient {
+        name: greet_as(event_name, known.name.as_deref()),
+        user_id,
+        email_to,
+    })
 }
 
 #[cfg(test)]
@@ -329,13 +283,13 @@ mod tests {
     fn order_lines_take_the_orders_currency() {
         let (total, lines) = order_lines(&[item(2, 1299)], 2598, "USD").unwrap();
         assert_eq!(total.to_string(), "$25.98");
-        assert_eq!(lines[0].quantity.units(), 2);
+        assert_eq!(lines[0].quantity.get(), 2);
     }
 
     #[test]
     fn bad_order_data_names_every_field_at_fault() {
         let err = order_lines(&[item(0, 1299), item(1, -5)], -1, "USD").unwrap_err();
-        let NotificationsError::Invalid(errors) = err else {
+        let NotificationsError::Failure(Failure::Invalid(errors)) = err else {
             panic!("{err:?}")
         };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -348,7 +302,9 @@ mod tests {
             ]
         );
         let err = order_lines(&[], 100, "usd").unwrap_err();
-        assert!(matches!(err, NotificationsError::Invalid(e) if e[0].field == "currency"));
+        assert!(
+            matches!(err, NotificationsError::Failure(Failure::Invalid(e)) if e[0].field == "currency")
+        );
     }
 
     #[test]
@@ -371,18 +327,5 @@ mod tests {
             optional_email(Some("sam@example.com")).unwrap().as_str(),
             "sam@example.com"
         );
-    }
-
-    #[test]
-    fn undecodable_data_is_a_permanent_failure() {
-        let event = Event::new(
-            "identity",
-            USER_REGISTERED,
-            "u-1",
-            serde_json::json!({"user_id": 5}),
-        )
-        .unwrap();
-        let err = decode::<UserRegistered>(&event).unwrap_err();
-        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     }
 }

@@ -3,7 +3,8 @@
 //! A failure here never touches event handling: the message is in the mailbox already.
 
 use crate::{
-    config::SmtpServer,
+    config::{Config, SmtpServer},
+    handler::EmailMode,
     store::{DueEmail, Store},
 };
 use events::{envelope::to_rfc3339, now_rfc3339};
@@ -11,7 +12,7 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message as Email, Tokio1Executor,
     message::{Mailbox, header::ContentType},
 };
-use platform::shutdown::Shutdown;
+use platform::{Kit, shutdown::Shutdown};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -89,6 +90,20 @@ pub fn retry_delay(base: Duration, attempts: i64) -> Duration {
         .unwrap_or(u32::MAX)
         .min(16);
     base.saturating_mul(1 << doublings)
+}
+
+/// Starts the mail worker when SMTP is configured; says whether messages are to be mailed.
+pub fn start(kit: &mut Kit<Config>, store: &Store) -> anyhow::Result<EmailMode> {
+    let Some(server) = kit.own().smtp().map_err(anyhow::Error::msg)? else {
+        tracing::info!("no SMTP server configured (BAZAAR_SMTP_URL): mailbox only");
+        return Ok(EmailMode::Skip);
+    };
+    let from = kit.own().from_mailbox().map_err(anyhow::Error::msg)?;
+    let retry = Duration::from_millis(kit.own().email_retry_base_ms);
+    tracing::info!(%server, "emailing messages");
+    let (store, mailer) = (store.clone(), Mailer::new(&server, from));
+    kit.worker("mail", move |stop| run(store, mailer, retry, stop));
+    Ok(EmailMode::Send)
 }
 
 /// Mails due messages until shutdown.

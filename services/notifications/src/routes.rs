@@ -15,11 +15,11 @@ use axum::{
         sse::{KeepAlive, Sse},
     },
 };
-use platform::openapi::BearerAuth;
 use platform::{
-    Problem,
+    Failure, Problem,
     auth::{User, Verifier},
     extract::{Json, Query},
+    openapi::{BearerAuth, KeysUnavailable, SignedIn},
     shutdown::Shutdown,
 };
 use serde::Deserialize;
@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach (each field by its type: `State<Store>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
@@ -37,18 +37,6 @@ pub struct AppState {
     pub head: watch::Receiver<i64>,
     /// Ends open streams when the service stops, so shutdown need not wait for them.
     pub shutdown: Shutdown,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-impl FromRef<AppState> for Store {
-    fn from_ref(state: &AppState) -> Self {
-        state.store.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -91,8 +79,14 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    fn parse(self) -> Result<Limit, NotificationsError> {
-        Limit::parse(self.limit).map_err(|e| NotificationsError::invalid("limit", e.to_string()))
+    /// Messages listed when the client does not say.
+    const DEFAULT_LIMIT: i64 = 50;
+
+    fn parse(self) -> Result<Limit, Failure> {
+        Failure::field(
+            "limit",
+            Limit::new(self.limit.unwrap_or(Self::DEFAULT_LIMIT)),
+        )
     }
 }
 
@@ -105,10 +99,9 @@ impl ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "The user's newest messages, newest first (a JSON array)", body = Vec<Message>),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 422, description = "`limit` is not an integer from 1 to 100 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Tokens cannot be verified: identity is unreachable", body = Problem, content_type = "application/problem+json")
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all, fields(user_id = %user.sub))]
@@ -147,9 +140,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     ),
     responses(
         (status = 200, description = "A `text/event-stream` of `notification` events, open until the client or the service leaves", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Tokens cannot be verified: identity is unreachable", body = Problem, content_type = "application/problem+json")
+        SignedIn,
+        KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all, fields(user_id = %user.sub))]
@@ -196,7 +188,7 @@ mod tests {
         assert_eq!(ListParams::default().parse().unwrap().get(), 50);
         for bad in [0, 101, -1] {
             match (ListParams { limit: Some(bad) }).parse() {
-                Err(NotificationsError::Invalid(errors)) => assert_eq!(errors[0].field, "limit"),
+                Err(Failure::Invalid(errors)) => assert_eq!(errors[0].field, "limit"),
                 other => panic!("{bad}: {other:?}"),
             }
         }

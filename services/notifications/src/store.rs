@@ -384,16 +384,8 @@ mod tests {
 
     #[test]
     fn migrations_put_notifications_before_the_events_tables() {
-        let all = migrations();
-        assert_eq!(all.first().map(|m| m.version), Some(1));
-        assert!(
-            all.iter()
-                .any(|m| m.description == "events inbox, cursors, attempts, dead letters")
-        );
-        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), all.len(), "versions are unique");
+        let consumer = "events inbox, cursors, attempts, dead letters";
+        platform::testing::assert_migrations(&migrations(), &[consumer]);
     }
 
     #[test]

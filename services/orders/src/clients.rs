@@ -3,15 +3,17 @@
 //! token from identity). Each answer is sorted into success, a definite refusal, or a
 //! transient failure worth retrying.
 
-use crate::{
-    Settings,
-    domain::{Card, CartLine, Order, OrderId},
-};
-use platform::auth::ServiceCredentials;
+use crate::domain::{Card, CartLine, Order, OrderId};
+use platform::{auth::ServiceCredentials, client::ServiceClient};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::{fmt, sync::Arc};
+
+/// How many times the cart is read before a checkout gives up on it.
+const CART_ATTEMPTS: u32 = 3;
+/// The pause before the second read of the cart (tripled before the third).
+const CART_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,42 +67,58 @@ pub struct Services {
 }
 
 struct Inner {
-    http: reqwest::Client,
     credentials: ServiceCredentials,
-    cart: String,
-    inventory: String,
-    payments: String,
+    cart: ServiceClient,
+    inventory: ServiceClient,
+    payments: ServiceClient,
 }
 
 impl Services {
-    /// Clients for the services in `settings`' directory, each call bounded by
-    /// `call_timeout_ms`.
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let http = platform::client::builder()
-            .timeout(settings.own.call_timeout())
-            .build()?;
-        Ok(Self {
+    /// Calls to the replicas of cart, inventory and payments, calling as `credentials`.
+    pub fn new(
+        credentials: ServiceCredentials,
+        cart: ServiceClient,
+        inventory: ServiceClient,
+        payments: ServiceClient,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                http,
-                credentials: ServiceCredentials::new(
-                    crate::events::SOURCE,
-                    &settings.directory.url("identity"),
-                    settings.common.service_secret.clone(),
-                ),
-                cart: settings.directory.url("cart"),
-                inventory: settings.directory.url("inventory"),
-                payments: settings.directory.url("payments"),
+                credentials,
+                cart,
+                inventory,
+                payments,
             }),
-        })
+        }
     }
 
     /// The signed-in user's cart (`GET /api/cart` with their token and no cookie).
     #[tracing::instrument(skip_all)]
     pub async fn cart(&self, user_token: &str) -> Result<CartView, CallError> {
-        let url = format!("{}/api/cart", self.inner.cart);
-        let body = self
-            .call(Method::GET, &url, Caller::User(user_token), None, None)
-            .await?;
+        // A read changes nothing: a busy or restarting cart is asked again, briefly,
+        // before the shopper is told to come back.
+        let mut pause = CART_RETRY_PAUSE;
+        let mut attempts = 1;
+        let body = loop {
+            let answer = self
+                .call(
+                    &self.inner.cart,
+                    Method::GET,
+                    "/api/cart",
+                    Caller::User(user_token),
+                    None,
+                    None,
+                )
+                .await;
+            match answer {
+                Err(CallError::Transient(why)) if attempts < CART_ATTEMPTS => {
+                    tracing::debug!(%why, attempts, "the cart did not answer; asking again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 3;
+                    attempts += 1;
+                }
+                other => break other?,
+            }
+        };
         serde_json::from_value(body)
             .map_err(|e| CallError::Transient(format!("the cart's answer does not fit: {e}")))
     }
@@ -109,7 +127,7 @@ impl Services {
     /// the reservation id: asking twice holds them once).
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
     pub async fn reserve(&self, order: &Order) -> Result<(), CallError> {
-        let url = format!("{}/api/inventory/reservations", self.inner.inventory);
+        let url = "/api/inventory/reservations";
         let items: Vec<Value> = order
             .lines
             .iter()
@@ -117,7 +135,14 @@ impl Services {
             .collect();
         let body = json!({"reservation_id": order.id.as_str(), "items": items});
         let answer = self
-            .call(Method::POST, &url, Caller::Service, None, Some(&body))
+            .call(
+                &self.inner.inventory,
+                Method::POST,
+                url,
+                Caller::Service,
+                None,
+                Some(&body),
+            )
             .await?;
         // The same id again returns the reservation as it is: one released meanwhile
         // holds nothing.
@@ -147,20 +172,24 @@ impl Services {
     }
 
     async fn reservation_action(&self, id: &OrderId, action: &str) -> Result<(), CallError> {
-        let url = format!(
-            "{}/api/inventory/reservations/{id}/{action}",
-            self.inner.inventory
-        );
-        self.call(Method::POST, &url, Caller::Service, None, Some(&json!({})))
-            .await
-            .map(|_| ())
+        let url = format!("/api/inventory/reservations/{id}/{action}");
+        self.call(
+            &self.inner.inventory,
+            Method::POST,
+            &url,
+            Caller::Service,
+            None,
+            Some(&json!({})),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Authorises the order's total on `card`; returns the authorisation's id. The key
     /// `order-<id>-authorize` makes a repeated call return the first one's answer.
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
     pub async fn authorize(&self, order: &Order, card: &Card) -> Result<String, CallError> {
-        let url = format!("{}/api/payments/authorizations", self.inner.payments);
+        let url = "/api/payments/authorizations";
         let body = json!({
             "order_id": order.id.as_str(),
             "user_id": order.customer.id,
@@ -175,7 +204,14 @@ impl Services {
         });
         let key = format!("order-{}-authorize", order.id);
         let answer = self
-            .call(Method::POST, &url, Caller::Service, Some(&key), Some(&body))
+            .call(
+                &self.inner.payments,
+                Method::POST,
+                url,
+                Caller::Service,
+                Some(&key),
+                Some(&body),
+            )
             .await?;
         answer["id"]
             .as_str()
@@ -194,12 +230,16 @@ impl Services {
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
     /// The ids of the order's authorisations still awaiting capture or void.
     pub async fn authorized_for(&self, order: &Order) -> Result<Vec<String>, CallError> {
-        let url = format!(
-            "{}/api/payments/authorizations?order_id={}",
-            self.inner.payments, order.id
-        );
+        let url = format!("/api/payments/authorizations?order_id={}", order.id);
         let answer = self
-            .call(Method::GET, &url, Caller::Service, None, None)
+            .call(
+                &self.inner.payments,
+                Method::GET,
+                &url,
+                Caller::Service,
+                None,
+                None,
+            )
             .await?;
         Ok(answer["items"]
             .as_array()
@@ -221,12 +261,10 @@ impl Services {
         authorization_id: &str,
         action: &str,
     ) -> Result<(), CallError> {
-        let url = format!(
-            "{}/api/payments/authorizations/{authorization_id}/{action}",
-            self.inner.payments
-        );
+        let url = format!("/api/payments/authorizations/{authorization_id}/{action}");
         let key = format!("order-{}-{action}", order.id);
         self.call(
+            &self.inner.payments,
             Method::POST,
             &url,
             Caller::Service,
@@ -241,6 +279,7 @@ impl Services {
     /// unauthenticated (the cached token may have been rotated out).
     async fn call(
         &self,
+        service: &ServiceClient,
         method: Method,
         url: &str,
         caller: Caller<'_>,
@@ -258,20 +297,19 @@ impl Services {
                     .await
                     .map_err(|e| CallError::Transient(e.to_string()))?,
             };
-            let mut req = self
-                .inner
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(token);
-            if let Some(key) = idempotency_key {
-                req = req.header("Idempotency-Key", key);
-            }
-            if let Some(body) = body {
-                req = req.json(body);
-            }
+            let build = |mut req: reqwest::RequestBuilder| {
+                req = req.bearer_auth(&token);
+                if let Some(key) = idempotency_key {
+                    req = req.header("Idempotency-Key", key);
+                }
+                if let Some(body) = body {
+                    req = req.json(body);
+                }
+                req
+            };
             // Errors name the URL, never the body (which may hold a card).
-            let res = req
-                .send()
+            let res = service
+                .send(method.clone(), url, build)
                 .await
                 .map_err(|e| CallError::Transient(format!("{method} {url}: {e}")))?;
             let status = res.status();
@@ -314,6 +352,61 @@ fn classify(status: StatusCode, answer: Value, method: &Method, url: &str) -> Ca
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A cart that answers 503 `failures` times, then an empty cart; and orders' view of it.
+    async fn flaky_cart(failures: u32) -> (Services, Arc<AtomicU32>) {
+        let asked = Arc::new(AtomicU32::new(0));
+        let counter = asked.clone();
+        let app = axum::Router::new().route(
+            "/api/cart",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < failures {
+                        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({}))).into_response()
+                    } else {
+                        axum::Json(json!({"items": [], "currency": "USD"})).into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let timeout = std::time::Duration::from_secs(5);
+        let client = |name| ServiceClient::fixed(name, &url, timeout);
+        let credentials =
+            ServiceCredentials::new("orders", "http://127.0.0.1:9", Default::default());
+        let services = Services::new(
+            credentials,
+            client("cart"),
+            client("inventory"),
+            client("payments"),
+        );
+        (services, asked)
+    }
+
+    #[tokio::test]
+    async fn a_cart_busy_for_a_moment_is_read_again() {
+        let (services, asked) = flaky_cart(2).await;
+        let cart = services
+            .cart("token")
+            .await
+            .expect("the third read answers");
+        assert!(cart.items.is_empty());
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+
+        let (services, asked) = flaky_cart(CART_ATTEMPTS).await;
+        let e = services.cart("token").await.unwrap_err();
+        assert!(matches!(e, CallError::Transient(_)), "{e:?}");
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            CART_ATTEMPTS,
+            "then it gives up"
+        );
+    }
 
     #[test]
     fn answers_are_sorted_into_transient_and_refused() {

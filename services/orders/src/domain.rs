@@ -606,6 +606,17 @@ pub struct Order {
 }
 
 impl Order {
+    /// Moves the order on to `status` at `step`, with a fresh count of attempts; returns
+    /// where it was (for the compare-and-set that writes it).
+    pub fn move_to(&mut self, status: Status, step: Step) -> (Status, Step) {
+        let from = (self.status, self.step);
+        self.status = status;
+        self.step = step;
+        self.attempts = 0;
+        self.last_error = None;
+        from
+    }
+
     /// A new order, `pending`, for `basket`, placed by `customer` with `checkout`.
     pub fn place(
         id: OrderId,
@@ -677,8 +688,54 @@ impl Page {
     }
 }
 
+/// Orders for the unit tests of the modules that show and announce them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A cart line of `quantity` mugs at `price` cents.
+    pub fn cart_line(product_id: &str, price: i64, quantity: i64) -> CartLine {
+        CartLine {
+            product_id: product_id.into(),
+            name: "Mug".into(),
+            unit_price_cents: price,
+            quantity,
+            available: true,
+        }
+    }
+
+    /// A pending order of `lines` in USD, placed by Sam (`u-1`, sam@example.com) for
+    /// delivery in the US, paying with a good card.
+    pub fn order(lines: Vec<CartLine>) -> Order {
+        let checkout = Checkout {
+            address: ShippingAddress {
+                name: AddressText::parse("Sam").unwrap(),
+                line1: AddressText::parse("1 Main St").unwrap(),
+                city: AddressText::parse("Springfield").unwrap(),
+                postal_code: AddressText::parse("12345").unwrap(),
+                country: CountryCode::parse("us").unwrap(),
+            },
+            card: Card::new("4242424242424242".into(), 12, 2099, "123".into()),
+        };
+        let customer = Customer {
+            id: "u-1".into(),
+            email: "sam@example.com".into(),
+            name: "Sam".into(),
+        };
+        Order::place(
+            OrderId::new(),
+            customer,
+            &IdempotencyKey::parse(Some("k")).unwrap(),
+            &checkout,
+            Basket::from_cart(lines, "USD").unwrap(),
+            "2030-01-01T00:00:00.000Z".into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::cart_line;
     use super::*;
 
     fn address() -> ShippingAddress {
@@ -693,16 +750,6 @@ mod tests {
 
     fn card(number: &str) -> Card {
         Card::new(Card::parse_number(number).unwrap(), 12, 2099, "123".into())
-    }
-
-    fn cart_line(product_id: &str, price: i64, quantity: i64) -> CartLine {
-        CartLine {
-            product_id: product_id.into(),
-            name: "Mug".into(),
-            unit_price_cents: price,
-            quantity,
-            available: true,
-        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl From<OrdersError> for Problem {
             OrdersError::NotACustomer => Problem::forbidden(err.to_string()),
             OrdersError::Unavailable { service, ref cause } => {
                 tracing::warn!(service, cause = %cause, "a service the checkout needs failed");
-                Problem::unavailable(err.to_string(), 2)
+                Problem::dependency_unavailable(err.to_string(), 2)
             }
             OrdersError::Task(_)
             | OrdersError::Database(_)

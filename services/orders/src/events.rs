@@ -8,13 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The service name orders' events are stamped with (`source` = `/bazaar/orders`).
 pub const SOURCE: &str = "orders";
 
-/// An order was placed: recorded, not yet paid for or confirmed.
-pub const ORDER_PLACED: &str = "bazaar.orders.order.placed.v1";
-/// An order was confirmed: its stock is taken and its payment captured. The cart empties
-/// itself of the ordered quantities on this event; notifications tells the customer.
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
-/// An order was cancelled; `reason` says why. Nothing was charged.
-pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
+pub use ::events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED};
 
 /// Data of [`ORDER_PLACED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,45 +116,10 @@ impl Announce {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        AddressText, Basket, Card, CartLine, Checkout, CountryCode, Customer, IdempotencyKey,
-        OrderId, ShippingAddress,
-    };
+    use crate::domain::fixtures;
 
     fn order() -> Order {
-        let checkout = Checkout {
-            address: ShippingAddress {
-                name: AddressText::parse("Sam").unwrap(),
-                line1: AddressText::parse("1 Main St").unwrap(),
-                city: AddressText::parse("Springfield").unwrap(),
-                postal_code: AddressText::parse("12345").unwrap(),
-                country: CountryCode::parse("US").unwrap(),
-            },
-            card: Card::new("4242424242424242".into(), 12, 2099, "123".into()),
-        };
-        let basket = Basket::from_cart(
-            vec![CartLine {
-                product_id: "p-1".into(),
-                name: "Mug".into(),
-                unit_price_cents: 1299,
-                quantity: 2,
-                available: true,
-            }],
-            "USD",
-        )
-        .unwrap();
-        Order::place(
-            OrderId::new(),
-            Customer {
-                id: "u-1".into(),
-                email: "sam@example.com".into(),
-                name: "Sam".into(),
-            },
-            &IdempotencyKey::parse(Some("k")).unwrap(),
-            &checkout,
-            basket,
-            events::now_rfc3339(),
-        )
+        fixtures::order(vec![fixtures::cart_line("p-1", 1299, 2)])
     }
 
     #[test]
@@ -188,13 +147,5 @@ mod tests {
         assert_eq!(cancelled["total_cents"], 2598);
         let text = serde_json::to_string(&cancelled).unwrap();
         assert!(!text.contains("4242"), "no card in events: {text}");
-    }
-
-    #[test]
-    fn types_are_versioned_and_owned_by_orders() {
-        for t in [ORDER_PLACED, ORDER_CONFIRMED, ORDER_CANCELLED] {
-            assert!(t.starts_with("bazaar.orders.order."), "{t}");
-            assert!(t.ends_with(".v1"), "{t}");
-        }
     }
 }

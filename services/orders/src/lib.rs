@@ -11,81 +11,30 @@ pub mod error;
 pub mod events;
 pub mod routes;
 pub mod saga;
+mod startup;
 pub mod store;
 pub mod view;
 
-use anyhow::Context;
-use platform::{auth::Verifier, db::Db, service::Service};
-use saga::{Saga, SagaSettings};
-use std::time::Duration;
-use store::Store;
+use platform::{Access, Route, ServiceDef};
 
-/// The orders service's whole configuration.
-pub type Settings = platform::config::Settings<config::Config>;
-
-/// The longest a request waits for a checkout another request with the same key is
-/// driving.
-const MAX_WAIT: Duration = Duration::from_secs(15);
-
-/// Opens the database, wires the API, the outbox relay and the saga's recovery worker,
-/// binds the listener.
-pub async fn build(settings: Settings) -> anyhow::Result<Service> {
-    if settings.common.service_secret.is_empty() {
-        tracing::warn!(
-            "BAZAAR_SERVICE_SECRET is empty: orders cannot get a service token, so every \
-             checkout will fail to reserve stock"
-        );
-    }
-    let db = Db::connect(&settings.common.database_url, &store::migrations())
-        .await
-        .context("could not open the orders database")?;
-    let producer = ::events::Producer::new(
-        events::SOURCE,
-        db.clone(),
-        ::events::Broker::from_settings(&settings.common),
-    );
-    let store = Store::new(db.clone(), producer.clone());
-    let services = clients::Services::new(&settings).context("could not build the HTTP client")?;
-    // A waiting request must answer before the platform's request timeout cuts it off.
-    let request_timeout = Duration::from_millis(settings.common.request_timeout_ms);
-    let wait_bound = request_timeout
-        .saturating_sub(Duration::from_secs(1))
-        .clamp(Duration::from_millis(500), MAX_WAIT);
-    let saga = Saga::new(
-        store.clone(),
-        services.clone(),
-        SagaSettings {
-            payment_retries: settings.own.payment_retries,
-            recovery_after: settings.own.recovery_after(),
-            recovery_interval: settings.own.recovery_interval(),
-            wait_bound,
-        },
-    );
-    let verifier = Verifier::remote(
-        format!(
-            "{}/api/identity/.well-known/jwks.json",
-            settings.directory.url("identity")
-        ),
-        &settings.common.token_issuer,
-        &settings.common.token_audience,
-    );
-    let (api, openapi) = routes::router(routes::AppState {
-        store,
-        saga: saga.clone(),
-        services,
-        verifier,
-    })
-    .split_for_parts();
-
-    let builder = Service::builder("orders", &settings.common);
-    let shutdown = builder.shutdown();
-    builder
-        .routes(api)
-        .routes(producer.routes())
-        .openapi(openapi)
-        .database(&db)
-        .worker("outbox-relay", producer.clone().relay(shutdown.clone()))
-        .worker("saga-recovery", saga.recover(shutdown))
-        .bind()
-        .await
-}
+/// Orders, as the registry knows it.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "orders",
+    about: "orders and the checkout saga across cart, inventory and payments",
+    database: true,
+    publishes: &[
+        events::ORDER_PLACED,
+        events::ORDER_CONFIRMED,
+        events::ORDER_CANCELLED,
+    ],
+    subscriptions: &[],
+    read_model: false,
+    calls: &["cart", "inventory", "payments"],
+    routes: &[
+        // The saga calls several services in turn.
+        Route::new("/checkout", Access::SignedIn).timeout_ms(12_000),
+        Route::new("", Access::SignedIn),
+    ],
+    build: |launch| Box::pin(launch.start(startup::build)),
+    settings: platform::config::variables::<config::Config>,
+};

@@ -17,7 +17,7 @@ use axum::{
     http::{HeaderMap, header},
 };
 use events::now_rfc3339;
-use platform::openapi::BearerAuth;
+use platform::openapi::{BearerAuth, SignedIn};
 use platform::{
     FieldError, Problem,
     auth::{User, Verifier},
@@ -255,14 +255,11 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
         (status = 202, description = "The payment is authorised but the last step could not be finished yet; the order will be confirmed shortly (poll its URL)", body = OrderView,
             headers(("Location" = String, description = "The order's URL"))),
         (status = 400, description = "The `Idempotency-Key` header is missing or malformed (named in `errors`), or the body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 402, description = "The card was declined (`urn:bazaar:problem:card-declined`, with `decline_code`); the order was cancelled", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 403, description = "The token is not a customer's (a service token)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`) or its reservation expired (`urn:bazaar:problem:reservation-expired`)", body = CheckoutProblem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty (`cart`) or holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`) or inventory could not be reached (`urn:bazaar:problem:inventory-unavailable`): the order was cancelled, nothing charged. Or the cart could not be read (no order was placed). Retry with a new key", body = CheckoutProblem, content_type = "application/problem+json")
     )
 )]
@@ -343,9 +340,8 @@ async fn checkout(
     params(ListOrdersParams),
     responses(
         (status = 200, description = "One page of the user's orders and how many there are", body = OrderPage),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 422, description = "`page` or `per_page` is out of range (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
@@ -373,9 +369,8 @@ async fn list_orders(
     params(("id" = String, Path, description = "The order's id")),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 404, description = "The user has no such order", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(user_id = %claims.sub, order_id = %id))]

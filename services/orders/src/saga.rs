@@ -105,6 +105,20 @@ enum Outcome {
     Lost,
 }
 
+impl Outcome {
+    /// Logs a call that did not go through — a refusal as an error, transient failures
+    /// as a warning — saying what happens `next`.
+    fn report(&self, call: &str, next: &str) {
+        match self {
+            Outcome::Refused { status, problem } => {
+                tracing::error!(status, problem = %problem, "{call} was refused; {next}");
+            }
+            Outcome::GaveUp(why) => tracing::warn!(error = %why, "{call} kept failing; {next}"),
+            Outcome::Done(_) | Outcome::Lost => {}
+        }
+    }
+}
+
 impl Saga {
     /// A driver writing through `store` and calling `services`.
     pub fn new(store: Store, services: Services, settings: SagaSettings) -> Self {
@@ -198,21 +212,14 @@ impl Saga {
                     )
                     .await;
             }
-            Outcome::Refused { status, problem } => {
-                tracing::error!(status, problem = %problem, "inventory refused the reservation unexpectedly");
-                let answer = view::inventory_unavailable(&order);
-                return self
-                    .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
-                    .await;
-            }
-            Outcome::GaveUp(why) => {
-                tracing::warn!(error = %why, "inventory kept failing; cancelling");
-                let answer = view::inventory_unavailable(&order);
-                return self
-                    .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
-                    .await;
-            }
             Outcome::Lost => return self.settled(&order.id).await,
+            trouble => {
+                trouble.report("the reservation", "cancelling");
+                let answer = view::inventory_unavailable(&order);
+                return self
+                    .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
+                    .await;
+            }
         }
 
         // 2. Authorise the payment: the pivot.
@@ -253,31 +260,19 @@ impl Saga {
                     .compensate(order, CancelReason::PaymentDeclined, answer, STEP_ATTEMPTS)
                     .await;
             }
-            Outcome::Refused { status, problem } => {
-                tracing::error!(status, problem = %problem, "payments refused the authorisation unexpectedly");
-                let answer = view::payment_unavailable(&order);
-                return self
-                    .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
-                    .await;
-            }
-            Outcome::Done(None) | Outcome::GaveUp(_) => {
-                tracing::warn!(attempts, "payments kept failing; cancelling");
-                let answer = view::payment_unavailable(&order);
-                return self
-                    .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
-                    .await;
-            }
             Outcome::Lost => return self.settled(&order.id).await,
+            trouble => {
+                trouble.report("the authorisation", "cancelling");
+                let answer = view::payment_unavailable(&order);
+                return self
+                    .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
+                    .await;
+            }
         };
-        let from = (order.status, order.step);
-        order.status = Status::Authorized;
-        order.step = Step::Commit;
-        order.attempts = 0;
-        order.last_error = None;
+        let from = order.move_to(Status::Authorized, Step::Commit);
         order.authorization_id = Some(authorization_id.clone());
         if !self
-            .inner
-            .store
+            .store()
             .save(&mut order, from, "payment authorised", None)
             .await?
         {
@@ -338,48 +333,31 @@ impl Saga {
                         .compensate(order, CancelReason::Expired, answer, attempts)
                         .await;
                 }
-                Outcome::Refused { status, problem } => {
-                    tracing::error!(status, problem = %problem, "inventory refused the commit; recovery will retry");
-                    return Ok(view::in_progress(&order));
-                }
-                Outcome::GaveUp(why) => {
-                    tracing::warn!(error = %why, "could not commit the reservation yet; recovery will retry");
-                    return Ok(view::in_progress(&order));
-                }
                 Outcome::Lost => return self.settled(&order.id).await,
+                trouble => {
+                    trouble.report("committing the reservation", "recovery will retry");
+                    return Ok(view::in_progress(&order));
+                }
             }
         }
         if order.step == Step::Capture {
             match self.attempt(&mut order, Call::Capture, attempts).await? {
                 Outcome::Done(_) => {}
-                Outcome::Refused { status, problem } => {
-                    tracing::error!(status, problem = %problem, "payments refused the capture; recovery will retry, an operator should look");
-                    return Ok(view::in_progress(&order));
-                }
-                Outcome::GaveUp(why) => {
-                    tracing::warn!(error = %why, "could not capture the payment yet; recovery will retry");
-                    return Ok(view::in_progress(&order));
-                }
                 Outcome::Lost => return self.settled(&order.id).await,
+                trouble => {
+                    trouble.report("capturing the payment", "recovery will retry");
+                    return Ok(view::in_progress(&order));
+                }
             }
         }
-        let from = (order.status, order.step);
-        order.status = Status::Confirmed;
-        order.step = Step::Done;
-        order.attempts = 0;
-        order.last_error = None;
+        let from = order.move_to(Status::Confirmed, Step::Done);
         order.confirmed_at = Some(now_rfc3339());
         let answer = view::confirmed(&order);
         order.answer = Some(answer.clone());
+        let announce = Some(Announce::Confirmed);
         if !self
-            .inner
-            .store
-            .save(
-                &mut order,
-                from,
-                "order confirmed",
-                Some(Announce::Confirmed),
-            )
+            .store()
+            .save(&mut order, from, "order confirmed", announce)
             .await?
         {
             return self.settled(&order.id).await;
@@ -411,12 +389,7 @@ impl Saga {
         order.cancel_reason = Some(reason);
         order.answer = Some(answer);
         let detail = format!("compensating: {}", reason.as_str());
-        if !self
-            .inner
-            .store
-            .save(&mut order, from, &detail, None)
-            .await?
-        {
+        if !self.store().save(&mut order, from, &detail, None).await? {
             return self.settled(&order.id).await;
         }
         tracing::info!(order_id = %order.id, reason = reason.as_str(), "checkout failed; compensating");
@@ -435,16 +408,10 @@ impl Saga {
             .clone()
             .unwrap_or_else(|| view::interrupted(&order));
         if order.step == Step::Void {
-            match self.attempt(&mut order, Call::Void, attempts).await? {
-                Outcome::Done(_) => {}
-                Outcome::Refused { status, problem } => {
-                    tracing::error!(status, problem = %problem, "payments refused to void the authorisation; an operator must release it");
-                }
-                Outcome::GaveUp(why) => {
-                    tracing::warn!(error = %why, "could not void the payment yet; recovery will retry");
-                    return Ok(answer);
-                }
-                Outcome::Lost => return self.settled(&order.id).await,
+            // A refused void leaves the authorisation for an operator to release.
+            let undo = (Call::Void, "voiding the payment");
+            if let Some(stop) = self.undo(&mut order, undo, attempts, &answer).await? {
+                return Ok(stop);
             }
             if !self
                 .step(
@@ -459,40 +426,47 @@ impl Saga {
             }
         }
         if order.step == Step::Release {
-            match self.attempt(&mut order, Call::Release, attempts).await? {
-                Outcome::Done(_) => {}
-                Outcome::Refused { status, problem } => {
-                    // Held units come back when the reservation expires anyway.
-                    tracing::error!(status, problem = %problem, "inventory refused to release the reservation");
-                }
-                Outcome::GaveUp(why) => {
-                    tracing::warn!(error = %why, "could not release the stock yet; recovery will retry");
-                    return Ok(answer);
-                }
-                Outcome::Lost => return self.settled(&order.id).await,
+            // Units a refused release holds come back when the reservation expires anyway.
+            let undo = (Call::Release, "releasing the stock");
+            if let Some(stop) = self.undo(&mut order, undo, attempts, &answer).await? {
+                return Ok(stop);
             }
         }
-        let from = (order.status, order.step);
-        order.status = Status::Cancelled;
-        order.step = Step::Done;
-        order.attempts = 0;
-        order.last_error = None;
+        let from = order.move_to(Status::Cancelled, Step::Done);
         order.cancelled_at = Some(now_rfc3339());
+        let announce = Some(Announce::Cancelled);
         if !self
-            .inner
-            .store
-            .save(
-                &mut order,
-                from,
-                "order cancelled",
-                Some(Announce::Cancelled),
-            )
+            .store()
+            .save(&mut order, from, "order cancelled", announce)
             .await?
         {
             return self.settled(&order.id).await;
         }
         tracing::info!(order_id = %order.id, reason = order.cancel_reason.map(CancelReason::as_str), "order cancelled");
         Ok(answer)
+    }
+
+    /// Makes one undoing `call` of a compensation (described as `what`). A refusal is
+    /// logged and the compensation goes on; `Some` answer when it stops here for now.
+    async fn undo(
+        &self,
+        order: &mut Order,
+        (call, what): (Call<'_>, &str),
+        attempts: u32,
+        answer: &Answer,
+    ) -> Result<Option<Answer>, OrdersError> {
+        match self.attempt(order, call, attempts).await? {
+            Outcome::Done(_) => Ok(None),
+            refused @ Outcome::Refused { .. } => {
+                refused.report(what, "going on");
+                Ok(None)
+            }
+            gave_up @ Outcome::GaveUp(_) => {
+                gave_up.report(what, "recovery will retry");
+                Ok(Some(answer.clone()))
+            }
+            Outcome::Lost => self.settled(&order.id).await.map(Some),
+        }
     }
 
     /// Moves the order to `status` at `step` (a compare-and-set); `false` if another
@@ -504,12 +478,13 @@ impl Saga {
         step: Step,
         detail: &str,
     ) -> Result<bool, OrdersError> {
-        let from = (order.status, order.step);
-        order.status = status;
-        order.step = step;
-        order.attempts = 0;
-        order.last_error = None;
-        self.inner.store.save(order, from, detail, None).await
+        let from = order.move_to(status, step);
+        self.store().save(order, from, detail, None).await
+    }
+
+    /// Where orders are kept.
+    fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     /// Makes `call` up to `max` times while it fails transiently, with jittered backoff,
@@ -528,7 +503,7 @@ impl Saga {
             let from = (order.status, order.step);
             order.attempts += 1;
             let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
-            if !self.inner.store.save(order, from, &detail, None).await? {
+            if !self.store().save(order, from, &detail, None).await? {
                 return Ok(Outcome::Lost);
             }
             match self.call(order, call).await {

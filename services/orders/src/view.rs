@@ -332,6 +332,11 @@ impl IntoResponse for Answer {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
+        if status.is_server_error() {
+            // A checkout's 5xx reports cart, inventory or payments failing (or replays such
+            // an answer): orders itself answered.
+            platform::problem::mark_dependency(headers);
+        }
         if let Some(url) = url {
             headers.insert(header::LOCATION, location(&url));
         }
@@ -342,42 +347,15 @@ impl IntoResponse for Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        AddressText, Basket, Card, CartLine, Checkout, CountryCode, Customer, IdempotencyKey,
-        OrderId, ShippingAddress,
-    };
+    use crate::domain::fixtures;
     use serde_json::json;
 
     fn order() -> Order {
-        let checkout = Checkout {
-            address: ShippingAddress {
-                name: AddressText::parse("Sam").unwrap(),
-                line1: AddressText::parse("1 Main St").unwrap(),
-                city: AddressText::parse("Springfield").unwrap(),
-                postal_code: AddressText::parse("12345").unwrap(),
-                country: CountryCode::parse("us").unwrap(),
-            },
-            card: Card::new("4242424242424242".into(), 12, 2099, "123".into()),
-        };
-        let line = |id: &str, quantity| CartLine {
-            product_id: id.into(),
-            name: "Mug".into(),
-            unit_price_cents: 1000,
-            quantity,
-            available: true,
-        };
-        Order::place(
-            OrderId::new(),
-            Customer {
-                id: "u".into(),
-                email: "u@example.com".into(),
-                name: "U".into(),
-            },
-            &IdempotencyKey::parse(Some("k")).unwrap(),
-            &checkout,
-            Basket::from_cart(vec![line("a", 2), line("b", 1)], "USD").unwrap(),
-            "2030-01-01T00:00:00.000Z".into(),
-        )
+        let lines = vec![
+            fixtures::cart_line("a", 1000, 2),
+            fixtures::cart_line("b", 1000, 1),
+        ];
+        fixtures::order(lines)
     }
 
     #[test]

@@ -59,39 +59,35 @@ impl ServiceSettings for Config {
 
 #[cfg(test)]
 mod tests {
-    use crate::Settings;
+    use super::Config;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
 
     #[test]
     fn defaults_run() {
-        let s = Settings::for_tests("payments", &[]).unwrap();
-        assert_eq!(s.own.processing_delay_ms, 0);
-        assert_eq!(s.own.in_progress_wait_ms, 10_000);
-        assert_eq!(s.common.database_url, "sqlite://data/payments.db");
+        let own = default_settings::<Config>("payments").own;
+        assert_eq!(own.processing_delay_ms, 0);
+        assert_eq!(own.in_progress_wait_ms, 10_000);
     }
 
     #[test]
     fn own_settings_are_overridden_and_checked_together() {
-        let s = Settings::for_tests(
+        let own = settings::<Config>(
             "payments",
             &[
                 ("processing_delay_ms", "250"),
                 ("in_progress_wait_ms", "500"),
             ],
         )
-        .unwrap();
-        assert_eq!(s.own.processing_delay_ms, 250);
-        assert_eq!(s.own.in_progress_wait_ms, 500);
-        let err = Settings::for_tests(
+        .own;
+        assert_eq!(own.processing_delay_ms, 250);
+        assert_eq!(own.in_progress_wait_ms, 500);
+        assert_settings_refused::<Config>(
             "payments",
             &[
                 ("processing_delay_ms", "10001"),
                 ("in_progress_wait_ms", "0"),
             ],
-        )
-        .unwrap_err();
-        assert_eq!(err.0.len(), 2, "{err}");
-        let text = err.to_string();
-        assert!(text.contains("BAZAAR_PROCESSING_DELAY_MS"), "{text}");
-        assert!(text.contains("BAZAAR_IN_PROGRESS_WAIT_MS"), "{text}");
+            &["BAZAAR_PROCESSING_DELAY_MS", "BAZAAR_IN_PROGRESS_WAIT_MS"],
+        );
     }
 }

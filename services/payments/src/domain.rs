@@ -9,14 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
+use platform::domain::{Bounded, check_id, invalid};
+pub use platform::domain::{Currency, Invalid};
 
 /// Another service's id of something (an order, a user): 1 to 64 ASCII letters, digits,
 /// `-`, `_` or `:`. Payments does not insist on the UUID form, so that it is not coupled
@@ -29,18 +23,7 @@ impl ExternalId {
 
     /// Parses an id, or says what is wrong with it.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return invalid("must not be empty");
-        }
-        if raw.len() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
-        {
-            return invalid("may contain only letters, digits, `-`, `_` and `:`");
-        }
+        check_id(raw, Self::MAX_LEN, b"-_:")?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -83,46 +66,9 @@ impl fmt::Display for AuthorizationId {
     }
 }
 
-/// An amount of money to authorise, in minor units (cents): 1 to 100 000 000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Amount(i64);
-
-impl Amount {
-    /// The largest amount one authorisation may hold (1 000 000.00).
-    pub const MAX: i64 = 100_000_000;
-
-    pub fn new(cents: i64) -> Result<Self, Invalid> {
-        if cents <= 0 {
-            return invalid("must be greater than 0");
-        }
-        if cents > Self::MAX {
-            return invalid(format!("must be at most {}", Self::MAX));
-        }
-        Ok(Self(cents))
-    }
-
-    pub fn cents(self) -> i64 {
-        self.0
-    }
-}
-
-/// An ISO 4217 currency code: three upper-case letters (`USD`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Currency(String);
-
-impl Currency {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            invalid("must be a three-letter ISO 4217 code in upper case, like `USD`")
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// An amount of money to authorise, in minor units (cents): 1 to 100 000 000 (one million
+/// in a currency of cents). Unlike a price, never zero: an authorisation holds money.
+pub type Amount = Bounded<1, 100_000_000>;
 
 /// A card network, told from the number's leading digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -603,23 +549,6 @@ mod tests {
                 .as_str(),
             "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11"
         );
-    }
-
-    #[test]
-    fn amounts_are_positive_and_bounded() {
-        assert_eq!(Amount::new(1).unwrap().cents(), 1);
-        assert_eq!(Amount::new(Amount::MAX).unwrap().cents(), Amount::MAX);
-        for bad in [0, -1, Amount::MAX + 1, i64::MIN] {
-            assert!(Amount::new(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn currencies_are_three_upper_case_letters() {
-        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
-        for bad in ["usd", "US", "USDD", "U$D", ""] {
-            assert!(Currency::parse(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

@@ -4,21 +4,18 @@ use crate::{
     domain::{Action, Status},
     processor::Decline,
 };
-use axum::{
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::http::StatusCode;
 use events::outbox::OutboxError;
-use platform::{FieldError, Problem};
+use platform::{Failure, FieldError, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Everything a payments request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {
-    /// Well-formed input with values out of bounds: 422, each field named.
-    #[error("invalid input")]
-    Invalid(Vec<FieldError>),
+    /// Invalid input, the database.
+    #[error(transparent)]
+    Failure(#[from] Failure),
     /// Refused by one of the platform's checks of the request (a body that is not JSON,
     /// say): answered as the platform put it.
     #[error("{0}")]
@@ -36,9 +33,6 @@ pub enum PaymentsError {
         status: Status,
         action: Action,
     },
-    /// 402: the card network declined the card.
-    #[error("{}", .0.message)]
-    Declined(Decline),
     /// 503: the card network failed to answer; the same request may succeed later.
     #[error("the card processor failed to handle the request; try again")]
     ProcessingError,
@@ -48,8 +42,6 @@ pub enum PaymentsError {
     /// 409: another request with this idempotency key is still being handled.
     #[error("a request with this Idempotency-Key is still being handled; try again shortly")]
     InProgress,
-    #[error("database failure")]
-    Database(#[from] sqlx::Error),
     #[error("could not record an event in the outbox")]
     Outbox(#[from] OutboxError),
     #[error("could not serialise a document")]
@@ -70,12 +62,7 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Seconds a client is told to wait before retrying a 503 or an in-progress 409.
 const RETRY_AFTER_SECS: u64 = 1;
 
-impl PaymentsError {
-    /// 422 for one field.
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldError::new(field, message)])
-    }
-}
+platform::failures!(PaymentsError);
 
 /// A 402 problem document: a problem plus the network's decline code.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -101,21 +88,6 @@ impl DeclineProblem {
     }
 }
 
-impl IntoResponse for DeclineProblem {
-    fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
-        (
-            StatusCode::PAYMENT_REQUIRED,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(platform::problem::CONTENT_TYPE),
-            )],
-            body,
-        )
-            .into_response()
-    }
-}
-
 impl From<Problem> for PaymentsError {
     fn from(problem: Problem) -> Self {
         Self::Rejected(problem)
@@ -125,7 +97,7 @@ impl From<Problem> for PaymentsError {
 impl From<PaymentsError> for Problem {
     fn from(err: PaymentsError) -> Self {
         match err {
-            PaymentsError::Invalid(errors) => Problem::validation(errors),
+            PaymentsError::Failure(failure) => failure.into(),
             PaymentsError::Rejected(problem) => problem,
             PaymentsError::MissingHeader(name) => {
                 let mut p = Problem::bad_request(err.to_string());
@@ -139,7 +111,6 @@ impl From<PaymentsError> for Problem {
                 "Not allowed in this state",
                 err.to_string(),
             ),
-            PaymentsError::Declined(decline) => DeclineProblem::new(&decline).problem,
             PaymentsError::ProcessingError => {
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -148,7 +119,8 @@ impl From<PaymentsError> for Problem {
                     err.to_string(),
                 );
                 p.retry_after = Some(RETRY_AFTER_SECS);
-                p
+                // The card processor failed, not payments.
+                p.of_dependency()
             }
             PaymentsError::KeyReused => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -164,20 +136,10 @@ impl From<PaymentsError> for Problem {
                     err.to_string(),
                 );
                 p.retry_after = Some(RETRY_AFTER_SECS);
-                p
+                // The card processor failed, not payments.
+                p.of_dependency()
             }
-            PaymentsError::Database(_) | PaymentsError::Outbox(_) | PaymentsError::Serialise(_) => {
-                Problem::internal(&err)
-            }
-        }
-    }
-}
-
-impl IntoResponse for PaymentsError {
-    fn into_response(self) -> Response {
-        match self {
-            PaymentsError::Declined(decline) => DeclineProblem::new(&decline).into_response(),
-            other => Problem::from(other).into_response(),
+            PaymentsError::Outbox(_) | PaymentsError::Serialise(_) => Problem::internal(&err),
         }
     }
 }
@@ -185,15 +147,11 @@ impl IntoResponse for PaymentsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::{http::header, response::IntoResponse};
 
     #[test]
     fn each_error_has_its_status_and_type() {
-        let decline = Decline {
-            code: "card_declined",
-            message: "The card was declined.",
-        };
         let cases: Vec<(PaymentsError, u16, &str)> = vec![
-            (PaymentsError::invalid("card.cvc", "bad"), 422, "validation"),
             (
                 PaymentsError::MissingHeader(IDEMPOTENCY_KEY),
                 400,
@@ -209,15 +167,9 @@ mod tests {
                 409,
                 "invalid-state",
             ),
-            (PaymentsError::Declined(decline), 402, "card-declined"),
             (PaymentsError::ProcessingError, 503, "processing-error"),
             (PaymentsError::KeyReused, 422, "idempotency-key-reused"),
             (PaymentsError::InProgress, 409, "request-in-progress"),
-            (
-                PaymentsError::Database(sqlx::Error::RowNotFound),
-                500,
-                "internal",
-            ),
         ];
         for (err, status, slug) in cases {
             let label = format!("{err:?}");
@@ -236,11 +188,9 @@ mod tests {
     }
 
     #[test]
-    fn fields_and_headers_are_named() {
+    fn a_missing_header_is_named() {
         let p = Problem::from(PaymentsError::MissingHeader(IDEMPOTENCY_KEY));
         assert_eq!(p.errors[0].field, "Idempotency-Key");
-        let p = Problem::from(PaymentsError::invalid("card.number", "bad"));
-        assert_eq!(p.errors[0].field, "card.number");
     }
 
     #[test]
@@ -253,13 +203,5 @@ mod tests {
         assert_eq!(v["type"], "urn:bazaar:problem:card-declined");
         assert_eq!(v["status"], 402);
         assert_eq!(v["decline_code"], "insufficient_funds");
-    }
-
-    #[test]
-    fn internal_errors_do_not_leak_their_cause() {
-        let p = Problem::from(PaymentsError::Database(sqlx::Error::Protocol(
-            "secret table name".into(),
-        )));
-        assert!(!p.detail.unwrap_or_default().contains("secret"));
     }
 }

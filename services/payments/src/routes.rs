@@ -16,11 +16,12 @@ use axum::{
     extract::{FromRef, Path, State},
     http::HeaderMap,
 };
-use platform::openapi::BearerAuth;
 use platform::{
-    FieldError, Problem,
+    Failure, Problem,
     auth::{Admin, ServiceCaller, Verifier},
-    extract::{Json, Query, parse_json},
+    extract::{Json, Query, TraceParent, parse_json},
+    failure::Fields,
+    openapi::{AdminOnly, BearerAuth, ServiceOnly},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,8 +35,8 @@ pub const AUTHORIZATIONS_PATH: &str = "/api/payments/authorizations";
 /// How often a request waiting for another with the same key looks again.
 const KEY_POLL: Duration = Duration::from_millis(25);
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach (each field by its type: `State<Store>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
@@ -43,12 +44,6 @@ pub struct AppState {
     /// How long a request waits for another with its idempotency key before giving up
     /// with 409 `request-in-progress`.
     pub in_progress_wait: Duration,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -131,16 +126,12 @@ impl AuthorizeRequest {
     /// Parses every field, reporting every bad one at once; `today` is the current
     /// (year, month), against which the expiry is checked.
     fn parse(self, today: (i32, u32)) -> Result<NewAuthorization, PaymentsError> {
-        let mut errors = Vec::new();
-        let order_id = check(&mut errors, "order_id", ExternalId::parse(&self.order_id));
-        let user_id = check(&mut errors, "user_id", ExternalId::parse(&self.user_id));
-        let amount = check(&mut errors, "amount_cents", Amount::new(self.amount_cents));
-        let currency = check(&mut errors, "currency", Currency::parse(&self.currency));
-        let number = check(
-            &mut errors,
-            "card.number",
-            CardNumber::parse(&self.card.number),
-        );
+        let mut fields = Fields::new();
+        let order_id = fields.take("order_id", ExternalId::parse(&self.order_id));
+        let user_id = fields.take("user_id", ExternalId::parse(&self.user_id));
+        let amount = fields.take("amount_cents", Amount::new(self.amount_cents));
+        let currency = fields.take("currency", Currency::parse(&self.currency));
+        let number = fields.take("card.number", CardNumber::parse(&self.card.number));
         let expiry = match Expiry::parse(self.card.exp_month, self.card.exp_year, today) {
             Ok(e) => Some(e),
             Err(problems) => {
@@ -149,13 +140,13 @@ impl AuthorizeRequest {
                         ExpiryError::Month(i) => ("card.exp_month", i),
                         ExpiryError::Year(i) => ("card.exp_year", i),
                     };
-                    errors.push(FieldError::new(field, message));
+                    fields.refuse(field, message);
                 }
                 None
             }
         };
         let brand = number.as_ref().map(CardNumber::brand);
-        let cvc = check(&mut errors, "card.cvc", Cvc::parse(&self.card.cvc, brand));
+        let cvc = fields.take("card.cvc", Cvc::parse(&self.card.cvc, brand));
         match (order_id, user_id, amount, currency, number, expiry, cvc) {
             (
                 Some(order_id),
@@ -165,7 +156,7 @@ impl AuthorizeRequest {
                 Some(number),
                 Some(expiry),
                 Some(cvc),
-            ) if errors.is_empty() => Ok(NewAuthorization {
+            ) if fields.is_empty() => Ok(NewAuthorization {
                 order_id,
                 user_id,
                 amount,
@@ -176,15 +167,9 @@ impl AuthorizeRequest {
                     cvc,
                 },
             }),
-            _ => Err(PaymentsError::Invalid(errors)),
+            _ => Err(Failure::from(fields).into()),
         }
     }
-}
-
-fn check<T>(errors: &mut Vec<FieldError>, field: &str, parsed: Result<T, Invalid>) -> Option<T> {
-    parsed
-        .map_err(|Invalid(message)| errors.push(FieldError::new(field, message)))
-        .ok()
 }
 
 /// The idempotency key of a request: 400 when absent, 422 when malformed.
@@ -196,14 +181,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, PaymentsError>
         .to_str()
         .map_err(|_| PaymentsError::invalid(IDEMPOTENCY_KEY, "must be visible ASCII"))?;
     IdempotencyKey::parse(text).map_err(|Invalid(m)| PaymentsError::invalid(IDEMPOTENCY_KEY, m))
-}
-
-/// The W3C trace context of the request, carried on to the events it causes.
-fn traceparent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// An id that cannot be an authorisation's names none.
@@ -272,14 +249,10 @@ async fn acquire(
             body = Authorization,
             headers(("Location" = String, description = "The authorisation's URL"))),
         (status = 400, description = "No `Idempotency-Key` header, or the body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 402, description = "The card was declined (`urn:bazaar:problem:card-declined`, with `decline_code`)", body = DeclineProblem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another request with this key is still being handled (`urn:bazaar:problem:request-in-progress`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid (named in `errors`: `order_id`, `user_id`, `amount_cents`, `currency`, `card.number`, `card.exp_month`, `card.exp_year`, `card.cvc`, `Idempotency-Key`), or the key was used for a different request (`urn:bazaar:problem:idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The card processor failed (`urn:bazaar:problem:processing-error`); retry after `Retry-After`, with the same key", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -288,6 +261,7 @@ async fn authorize(
     State(state): State<AppState>,
     ServiceCaller(caller): ServiceCaller,
     headers: HeaderMap,
+    trace: TraceParent,
     Json(body): Json<Value>,
 ) -> Result<StoredResponse, PaymentsError> {
     let key = idempotency_key(&headers)?;
@@ -301,7 +275,7 @@ async fn authorize(
         }
         Acquired::Held(holder) => holder,
     };
-    let traceparent = traceparent(&headers);
+    let traceparent = trace.as_deref();
     let result = match state.processor.authorize(&new.card).await {
         Outcome::Approved => {
             state
@@ -321,7 +295,7 @@ async fn authorize(
         Ok(answer) => tracing::info!(
             status = answer.status,
             order_id = new.order_id.as_str(),
-            amount_cents = new.amount.cents(),
+            amount_cents = new.amount.get(),
             card = ?new.card.number,
             "authorization answered"
         ),
@@ -360,8 +334,7 @@ pub struct Authorizations {
     params(OrderQuery),
     responses(
         (status = 200, description = "The order's authorisations, oldest first", body = Authorizations),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 422, description = "No order id", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -371,7 +344,10 @@ async fn authorizations_of_order(
     Query(q): Query<OrderQuery>,
 ) -> Result<Json<Authorizations>, PaymentsError> {
     if q.order_id.trim().is_empty() || q.order_id.len() > 100 {
-        return Err(Problem::invalid_field("order_id", "must be 1 to 100 characters").into());
+        return Err(PaymentsError::invalid(
+            "order_id",
+            "must be 1 to 100 characters",
+        ));
     }
     Ok(Json(Authorizations {
         items: state.store.for_order(&q.order_id).await?,
@@ -387,10 +363,8 @@ async fn authorizations_of_order(
     params(("id" = String, Path, description = "The authorisation's id")),
     responses(
         (status = 200, description = "The authorisation", body = Authorization),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        ServiceOnly,
+        (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(authorization_id = %id))]
@@ -413,7 +387,7 @@ async fn change(
     state: &AppState,
     raw_id: &str,
     action: Action,
-    headers: &HeaderMap,
+    trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {
     let id = authorization_id(raw_id)?;
     let current = state
@@ -426,7 +400,7 @@ async fn change(
     }
     let after = state
         .store
-        .transition(&id, action, traceparent(headers))
+        .transition(&id, action, trace.as_deref())
         .await?;
     tracing::info!(
         status = after.status.as_str(),
@@ -446,11 +420,9 @@ async fn change(
     params(("id" = String, Path, description = "The authorisation's id")),
     responses(
         (status = 200, description = "The authorisation, `captured`", body = Authorization),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The authorisation is voided or refunded (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "The authorisation is voided or refunded (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(authorization_id = %id, caller = %caller.sub))]
@@ -458,9 +430,9 @@ async fn capture(
     State(state): State<AppState>,
     ServiceCaller(caller): ServiceCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {
-    change(&state, &id, Action::Capture, &headers).await
+    change(&state, &id, Action::Capture, trace).await
 }
 
 /// Releases the hold of an uncaptured authorisation (Bazaar's services only); no money
@@ -474,11 +446,9 @@ async fn capture(
     params(("id" = String, Path, description = "The authorisation's id")),
     responses(
         (status = 200, description = "The authorisation, `voided`", body = Authorization),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The authorisation is captured or refunded (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "The authorisation is captured or refunded (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(authorization_id = %id, caller = %caller.sub))]
@@ -486,9 +456,9 @@ async fn void(
     State(state): State<AppState>,
     ServiceCaller(caller): ServiceCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {
-    change(&state, &id, Action::Void, &headers).await
+    change(&state, &id, Action::Void, trace).await
 }
 
 /// Gives captured money back, all of it (Bazaar's services only). Refunding a refunded
@@ -501,11 +471,9 @@ async fn void(
     params(("id" = String, Path, description = "The authorisation's id")),
     responses(
         (status = 200, description = "The authorisation, `refunded`", body = Authorization),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The authorisation is not captured (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "The authorisation is not captured (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(authorization_id = %id, caller = %caller.sub))]
@@ -513,9 +481,9 @@ async fn refund(
     State(state): State<AppState>,
     ServiceCaller(caller): ServiceCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {
-    change(&state, &id, Action::Refund, &headers).await
+    change(&state, &id, Action::Refund, trace).await
 }
 
 /// Which part of the ledger to add up.
@@ -536,10 +504,8 @@ pub struct SummaryParams {
     params(SummaryParams),
     responses(
         (status = 200, description = "The sums of the ledger", body = LedgerSummary),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`currency` is not a currency code", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        AdminOnly,
+        (status = 422, description = "`currency` is not a currency code", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -548,12 +514,8 @@ async fn ledger_summary(
     Admin(_admin): Admin,
     Query(params): Query<SummaryParams>,
 ) -> Result<Json<LedgerSummary>, PaymentsError> {
-    let currency = params
-        .currency
-        .as_deref()
-        .map(Currency::parse)
-        .transpose()
-        .map_err(|Invalid(m)| PaymentsError::invalid("currency", m))?;
+    let currency = params.currency.as_deref().map(Currency::parse).transpose();
+    let currency = Failure::field("currency", currency)?;
     Ok(Json(state.store.ledger_summary(currency.as_ref()).await?))
 }
 
@@ -588,7 +550,9 @@ mod tests {
 
     fn fields(err: PaymentsError) -> Vec<String> {
         match err {
-            PaymentsError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            PaymentsError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -596,7 +560,7 @@ mod tests {
     #[test]
     fn a_valid_request_is_parsed() {
         let new = request(json!({})).parse(TODAY).unwrap();
-        assert_eq!(new.amount.cents(), 4999);
+        assert_eq!(new.amount.get(), 4999);
         assert_eq!(new.card.number.last4(), "4242");
     }
 

@@ -9,12 +9,12 @@ use crate::{
         LedgerSummary, NewAuthorization, Status, Transition,
     },
     error::{DeclineProblem, PaymentsError},
-    events::{self as payment_events, PaymentChanged, PaymentFailed},
+    events::{PAYMENT_AUTHORIZED, PAYMENT_FAILED, PaymentChanged, PaymentFailed, SOURCE, type_of},
     idempotency::{Claim, StoredResponse},
     processor::Decline,
 };
 use chrono::Utc;
-use events::{Event, Producer, now_rfc3339, outbox};
+use events::{Producer, now_rfc3339, outbox};
 use platform::db::{Db, MigrationSource};
 use sqlx::{Any, Row, Transaction, any::AnyRow};
 use std::time::Duration;
@@ -257,7 +257,7 @@ impl Store {
         &self,
         holder: &KeyHolder,
         new: &NewAuthorization,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<StoredResponse, PaymentsError> {
         let now = now_rfc3339();
         let auth = Authorization {
@@ -265,7 +265,7 @@ impl Store {
             order_id: new.order_id.as_str().to_owned(),
             user_id: new.user_id.as_str().to_owned(),
             status: Status::Authorized,
-            amount_cents: new.amount.cents(),
+            amount_cents: new.amount.get(),
             currency: new.currency.as_str().to_owned(),
             card_brand: new.card.number.brand(),
             card_last4: new.card.number.last4().to_owned(),
@@ -300,13 +300,12 @@ impl Store {
             &mut tx,
             &auth,
             LedgerKind::Authorize,
-            payment_events::PAYMENT_AUTHORIZED,
+            PAYMENT_AUTHORIZED,
             traceparent,
         )
         .await?;
         complete(&mut tx, holder, &answer).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(answer)
     }
 
@@ -318,7 +317,7 @@ impl Store {
         holder: &KeyHolder,
         new: &NewAuthorization,
         decline: &Decline,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<StoredResponse, PaymentsError> {
         let answer = StoredResponse {
             status: 402,
@@ -329,23 +328,24 @@ impl Store {
         let failed = PaymentFailed {
             order_id: new.order_id.as_str().to_owned(),
             user_id: new.user_id.as_str().to_owned(),
-            amount_cents: new.amount.cents(),
+            amount_cents: new.amount.get(),
             currency: new.currency.as_str().to_owned(),
             decline_code: decline.code.to_owned(),
             message: decline.message.to_owned(),
         };
-        let event = Event::new(
-            payment_events::SOURCE,
-            payment_events::PAYMENT_FAILED,
-            new.order_id.as_str(),
-            &failed,
-        )?
-        .with_traceparent(traceparent);
         let mut tx = self.db.begin_write().await?;
-        outbox::enqueue(&mut tx, &event).await?;
+        let subject = new.order_id.as_str();
+        outbox::record(
+            &mut tx,
+            SOURCE,
+            PAYMENT_FAILED,
+            subject,
+            &failed,
+            traceparent,
+        )
+        .await?;
         complete(&mut tx, holder, &answer).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(answer)
     }
 
@@ -383,7 +383,7 @@ impl Store {
         &self,
         id: &AuthorizationId,
         action: Action,
-        traceparent: Option<String>,
+        traceparent: Option<&str>,
     ) -> Result<Authorization, PaymentsError> {
         // On PostgreSQL a concurrent request may change the status between the read and
         // the conditional update; then the status is read again, and the second read
@@ -433,12 +433,11 @@ impl Store {
                 &mut tx,
                 &after,
                 action.ledger_kind(),
-                payment_events::type_of(action),
-                traceparent.clone(),
+                type_of(action),
+                traceparent,
             )
             .await?;
-            tx.commit().await?;
-            self.producer.notify();
+            self.producer.commit(tx).await?;
             return Ok(after);
         }
         Err(PaymentsError::InProgress)
@@ -568,7 +567,7 @@ async fn record_change(
     auth: &Authorization,
     kind: LedgerKind,
     event_type: &str,
-    traceparent: Option<String>,
+    traceparent: Option<&str>,
 ) -> Result<(), PaymentsError> {
     sqlx::query(
         "INSERT INTO ledger_entries (id, authorization_id, order_id, kind, amount_cents, \
@@ -583,14 +582,8 @@ async fn record_change(
     .bind(&auth.updated_at)
     .execute(&mut **tx)
     .await?;
-    let event = Event::new(
-        payment_events::SOURCE,
-        event_type,
-        auth.id.as_str(),
-        PaymentChanged::from(auth),
-    )?
-    .with_traceparent(traceparent);
-    outbox::enqueue(tx, &event).await?;
+    let data = PaymentChanged::from(auth);
+    outbox::record(tx, SOURCE, event_type, &auth.id, data, traceparent).await?;
     Ok(())
 }
 
@@ -623,13 +616,7 @@ mod tests {
 
     #[test]
     fn migrations_put_payments_before_the_outbox() {
-        let all = migrations();
-        assert_eq!(all.first().map(|m| m.version), Some(1));
-        assert!(all.iter().any(|m| m.description == "events outbox"));
-        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), all.len(), "versions are unique");
+        platform::testing::assert_migrations(&migrations(), &["events outbox"]);
     }
 
     #[test]

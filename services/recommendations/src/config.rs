@@ -61,27 +61,28 @@ impl ServiceSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Settings;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
 
     #[test]
     fn defaults_run() {
-        let s = Settings::for_tests("recommendations", &[]).unwrap();
-        assert_eq!(s.own, Config::default());
-        assert_eq!(s.own.default_limit, 6);
-        assert_eq!(s.common.database_url, "sqlite://data/recommendations.db");
+        assert_eq!(
+            default_settings::<Config>("recommendations")
+                .own
+                .default_limit,
+            6
+        );
     }
 
     #[test]
     fn values_parse_like_environment_variables() {
-        let s = Settings::for_tests(
+        let s = settings::<Config>(
             "recommendations",
             &[
                 ("default_limit", "10"),
                 ("history_depth", "5"),
                 ("orders_url", "http://10.0.0.3:9000/"),
             ],
-        )
-        .unwrap();
+        );
         assert_eq!(
             s.own,
             Config {
@@ -94,14 +95,15 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
-        let err = Settings::for_tests(
+        assert_settings_refused::<Config>(
             "recommendations",
             &[("default_limit", "21"), ("history_depth", "0")],
-        )
-        .unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("BAZAAR_DEFAULT_LIMIT"), "{text}");
-        assert!(text.contains("BAZAAR_HISTORY_DEPTH"), "{text}");
-        assert!(Settings::for_tests("recommendations", &[("default_limit", "0")]).is_err());
+            &["BAZAAR_DEFAULT_LIMIT", "BAZAAR_HISTORY_DEPTH"],
+        );
+        assert_settings_refused::<Config>(
+            "recommendations",
+            &[("default_limit", "0")],
+            &["BAZAAR_DEFAULT_LIMIT"],
+        );
     }
 }

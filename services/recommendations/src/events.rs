@@ -6,21 +6,11 @@ use serde::{Deserialize, Serialize};
 /// The name this service's consumer goes by (`consumer=recommendations` at the producers).
 pub const SOURCE: &str = "recommendations";
 
-// From the catalog; the subject is the product id.
-
-/// The catalog created a product; its data is the product, flat.
-pub const PRODUCT_CREATED: &str = "bazaar.catalog.product.created.v1";
-/// A product's name, description, category or price changed; its data is the product.
-pub const PRODUCT_UPDATED: &str = "bazaar.catalog.product.updated.v1";
-/// A product's price changed.
-pub const PRODUCT_PRICE_CHANGED: &str = "bazaar.catalog.product.price_changed.v1";
-/// The catalog deleted a product.
-pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
-
-// From orders; the subject is the order id.
-
-/// An order was paid for and its stock committed: the purchase that feeds the model.
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+pub use ::events::types::catalog::{
+    PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
+    ProductDeleted,
+};
+pub use ::events::types::orders::ORDER_CONFIRMED;
 
 /// What is read of [`PRODUCT_CREATED`] and [`PRODUCT_UPDATED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,20 +21,6 @@ pub struct ProductData {
     pub price_cents: i64,
     pub currency: String,
     pub created_at: String,
-}
-
-/// What is read of [`PRODUCT_PRICE_CHANGED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PriceChanged {
-    pub product_id: String,
-    pub new_price_cents: i64,
-    pub currency: String,
-}
-
-/// What is read of [`PRODUCT_DELETED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductDeleted {
-    pub product_id: String,
 }
 
 /// What is read of [`ORDER_CONFIRMED`]. The shopper's email and name are left out on
@@ -71,12 +47,7 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = json!({
-            "id": "p-1", "sku": "KIT-00001", "name": "Mug", "description": "A mug.",
-            "category": "kitchen", "price_cents": 1299, "currency": "USD",
-            "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-02T00:00:00.000Z",
-            "initial_stock": 7
-        });
+        let data = ::events::testing::catalog_product_data();
         let product: ProductData = serde_json::from_value(data).unwrap();
         assert_eq!(
             product,
@@ -89,14 +60,6 @@ mod tests {
                 created_at: "2025-01-01T00:00:00.000Z".into(),
             }
         );
-        let price: PriceChanged = serde_json::from_value(json!({
-            "product_id": "p-1", "old_price_cents": 1299, "new_price_cents": 999, "currency": "USD"
-        }))
-        .unwrap();
-        assert_eq!(price.new_price_cents, 999);
-        let deleted: ProductDeleted =
-            serde_json::from_value(json!({"product_id": "p-1", "sku": "KIT-00001"})).unwrap();
-        assert_eq!(deleted.product_id, "p-1");
     }
 
     #[test]
@@ -117,19 +80,5 @@ mod tests {
         );
         let kept = serde_json::to_value(&order).unwrap();
         assert!(kept.get("user_email").is_none() && kept.get("user_name").is_none());
-    }
-
-    #[test]
-    fn types_are_versioned_and_owned_by_their_producer() {
-        for t in [
-            PRODUCT_CREATED,
-            PRODUCT_UPDATED,
-            PRODUCT_PRICE_CHANGED,
-            PRODUCT_DELETED,
-        ] {
-            assert!(t.starts_with("bazaar.catalog."), "{t}");
-            assert!(t.ends_with(".v1"), "{t}");
-        }
-        assert!(ORDER_CONFIRMED.starts_with("bazaar.orders.") && ORDER_CONFIRMED.ends_with(".v1"));
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::{
     domain::{
-        Category, ConfirmedOrder, Currency, Invalid, OrderId, Price, ProductCopy, ProductId,
-        ProductName, Quantity, Timestamp, UserId,
+        Category, ConfirmedOrder, Currency, OrderId, Price, ProductCopy, ProductId, ProductName,
+        Quantity, Timestamp, UserId,
     },
     error::RecommendationsError,
     events::{
@@ -13,11 +13,9 @@ use crate::{
     },
     store,
 };
-use events::{Event, Handler, HandlerError};
-use futures_util::future::BoxFuture;
-use serde::de::DeserializeOwned;
+use events::{Event, Handler, HandlerError, decode};
+use platform::Failure;
 use sqlx::{Any, Transaction};
-use tracing::Instrument;
 
 /// The recommendation model's handler of catalog and order events.
 ///
@@ -30,25 +28,13 @@ use tracing::Instrument;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ModelHandler;
 
-impl ModelHandler {
-    pub fn new() -> Self {
-        Self
-    }
-}
-
 impl Handler for ModelHandler {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        // The consumer's span names the event already.
-        let span = tracing::info_span!(
-            "apply_event",
-            subject = %event.subject,
-            traceparent = event.traceparent.as_deref().unwrap_or("-"),
-        );
-        Box::pin(apply(tx, event).instrument(span))
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
+        apply(tx, event).await
     }
 }
 
@@ -66,20 +52,22 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
         }
         PRODUCT_PRICE_CHANGED => {
             let changed: PriceChanged = decode(event)?;
-            let id = parse("product_id", ProductId::parse(&changed.product_id))?;
-            let price = parse(
+            let id = Failure::field("product_id", ProductId::parse(&changed.product_id))?;
+            let price = Failure::field(
                 "new_price_cents",
                 Price::from_cents(changed.new_price_cents),
             )?;
-            let currency = parse("currency", Currency::parse(&changed.currency))?;
-            if !store::set_price(tx, &id, price.cents(), currency.as_str()).await? {
+            let currency = Failure::field("currency", Currency::parse(&changed.currency))?;
+            if !events::projection::set_price(tx, id.as_str(), price.cents(), currency.as_str())
+                .await?
+            {
                 tracing::info!(product_id = %id, "price of an unknown product; nothing to do");
             }
         }
         PRODUCT_DELETED => {
             let deleted: ProductDeleted = decode(event)?;
-            let id = parse("product_id", ProductId::parse(&deleted.product_id))?;
-            if !store::mark_deleted(tx, &id).await? {
+            let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+            if !events::projection::mark_deleted(tx, id.as_str()).await? {
                 tracing::info!(product_id = %id, "deleted product was never announced; nothing to do");
             }
         }
@@ -107,38 +95,28 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
     Ok(())
 }
 
-/// The event's data as `T`; data that does not fit is a permanent failure.
-fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    Ok(serde_json::from_value(event.data.clone())?)
-}
-
-/// A parsed value, or the error naming `field`.
-fn parse<T>(field: &str, parsed: Result<T, Invalid>) -> Result<T, RecommendationsError> {
-    parsed.map_err(|e| RecommendationsError::invalid(field, e.to_string()))
-}
-
 fn product_copy(p: ProductData) -> Result<ProductCopy, RecommendationsError> {
     Ok(ProductCopy {
-        id: parse("id", ProductId::parse(&p.id))?,
-        name: parse("name", ProductName::parse(&p.name))?,
-        category: parse("category", Category::parse(&p.category))?,
-        price: parse("price_cents", Price::from_cents(p.price_cents))?,
-        currency: parse("currency", Currency::parse(&p.currency))?,
-        created_at: parse("created_at", Timestamp::parse(&p.created_at))?,
+        id: Failure::field("id", ProductId::parse(&p.id))?,
+        name: Failure::field("name", ProductName::parse(&p.name))?,
+        category: Failure::field("category", Category::parse(&p.category))?,
+        price: Failure::field("price_cents", Price::from_cents(p.price_cents))?,
+        currency: Failure::field("currency", Currency::parse(&p.currency))?,
+        created_at: Failure::field("created_at", Timestamp::parse(&p.created_at))?,
     })
 }
 
 fn confirmed_order(o: OrderConfirmed) -> Result<ConfirmedOrder, RecommendationsError> {
-    let order_id = parse("order_id", OrderId::parse(&o.order_id))?;
-    let user_id = parse("user_id", UserId::parse(&o.user_id))?;
-    let confirmed_at = parse("confirmed_at", Timestamp::parse(&o.confirmed_at))?;
+    let order_id = Failure::field("order_id", OrderId::parse(&o.order_id))?;
+    let user_id = Failure::field("user_id", UserId::parse(&o.user_id))?;
+    let confirmed_at = Failure::field("confirmed_at", Timestamp::parse(&o.confirmed_at))?;
     let mut lines = Vec::with_capacity(o.items.len());
     for (i, item) in o.items.iter().enumerate() {
-        let product_id = parse(
+        let product_id = Failure::field(
             &format!("items[{i}].product_id"),
             ProductId::parse(&item.product_id),
         )?;
-        let quantity = parse(
+        let quantity = Failure::field(
             &format!("items[{i}].quantity"),
             Quantity::new(item.quantity),
         )?;
@@ -181,7 +159,7 @@ mod tests {
 
     fn field_of<T: std::fmt::Debug>(result: Result<T, RecommendationsError>) -> String {
         match result {
-            Err(RecommendationsError::Invalid(errors)) => errors[0].field.clone(),
+            Err(RecommendationsError::Failure(Failure::Invalid(errors))) => errors[0].field.clone(),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -12,79 +12,49 @@ pub mod handler;
 pub mod routes;
 pub mod store;
 
-use anyhow::Context;
+use ::events::EventsKit;
 use domain::Limit;
-use handler::ModelHandler;
-use platform::{auth::Verifier, db::Db, service::Service};
+use platform::{Access, Kit, Route, ServiceDef, Subscription, service::Service};
 use store::Store;
 
-/// The recommendation service's whole configuration.
-pub type Settings = platform::config::Settings<config::Config>;
+/// Recommendations, as the registry knows it.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "recommendations",
+    about: "bought-together, popular and for-you, from its own event-fed model",
+    database: true,
+    publishes: &[],
+    subscriptions: &[
+        Subscription {
+            producer: "catalog",
+            types: &[
+                events::PRODUCT_CREATED,
+                events::PRODUCT_UPDATED,
+                events::PRODUCT_PRICE_CHANGED,
+                events::PRODUCT_DELETED,
+            ],
+        },
+        Subscription {
+            producer: "orders",
+            types: &[events::ORDER_CONFIRMED],
+        },
+    ],
+    read_model: true,
+    calls: &[],
+    routes: &[Route::new("/me", Access::SignedIn)],
+    build: |launch| Box::pin(launch.start(build)),
+    settings: platform::config::variables::<config::Config>,
+};
 
-/// What the recommendation service takes from other services (declared here, in the
-/// consumer's own code).
-pub const SUBSCRIPTIONS: &[::events::Subscription] = &[
-    ::events::Subscription {
-        producer: "catalog",
-        types: &[
-            events::PRODUCT_CREATED,
-            events::PRODUCT_UPDATED,
-            events::PRODUCT_PRICE_CHANGED,
-            events::PRODUCT_DELETED,
-        ],
-    },
-    ::events::Subscription {
-        producer: "orders",
-        types: &[events::ORDER_CONFIRMED],
-    },
-];
-
-/// Opens the database, wires the API and the event consumer, binds the listener.
-pub async fn build(settings: Settings) -> anyhow::Result<Service> {
-    let default_limit = Limit::new(i64::from(settings.own.default_limit))
+async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
+    let default_limit = Limit::new(i64::from(kit.own().default_limit))
         .map_err(|e| anyhow::anyhow!("BAZAAR_DEFAULT_LIMIT {e}"))?;
-    let db = Db::connect(&settings.common.database_url, &store::migrations())
-        .await
-        .context("could not open the recommendations database")?;
-    let consumer = ::events::Consumer::new(
-        events::SOURCE,
-        db.clone(),
-        ModelHandler::new(),
-        SUBSCRIPTIONS,
-        settings.common.event_max_attempts,
-    );
-    let verifier = Verifier::remote(
-        format!(
-            "{}/api/identity/.well-known/jwks.json",
-            settings.directory.url("identity")
-        ),
-        &settings.common.token_issuer,
-        &settings.common.token_audience,
-    );
-    let (api, openapi) = routes::router(routes::AppState {
-        store: Store::new(db.clone()),
-        verifier: verifier.clone(),
+    let db = kit.database(&store::migrations()).await?;
+    kit.consumer(&db, handler::ModelHandler);
+    kit.api(routes::router(routes::AppState {
+        store: Store::new(db),
+        verifier: kit.verifier(),
         default_limit,
-        history_depth: settings.own.history_depth,
-    })
-    .merge(::events::admin::routes(consumer.clone(), verifier))
-    .split_for_parts();
-
-    let builder = Service::builder("recommendations", &settings.common);
-    let shutdown = builder.shutdown();
-    builder
-        .routes(api)
-        .openapi(openapi)
-        .database(&db)
-        .worker(
-            "events",
-            ::events::run_consumer(
-                consumer,
-                ::events::Broker::from_settings(&settings.common),
-                settings.directory.clone(),
-                shutdown,
-            ),
-        )
-        .bind()
-        .await
+        history_depth: kit.own().history_depth,
+    }));
+    kit.bind().await
 }

@@ -9,7 +9,7 @@ use crate::{
 use axum::extract::{FromRef, Path, State};
 use platform::openapi::BearerAuth;
 use platform::{
-    Problem,
+    Failure, Problem,
     auth::{User, Verifier},
     extract::{Json, Query},
 };
@@ -86,8 +86,10 @@ pub struct LimitParams {
 
 impl LimitParams {
     fn parse(self, default: Limit) -> Result<Limit, RecommendationsError> {
-        Limit::parse(self.limit.as_deref(), default)
-            .map_err(|e| RecommendationsError::invalid("limit", e.to_string()))
+        Ok(Failure::field(
+            "limit",
+            Limit::parse(self.limit.as_deref(), default),
+        )?)
     }
 }
 
@@ -106,8 +108,7 @@ impl LimitParams {
     responses(
         (status = 200, description = "The recommended products, best first", body = Recommendations),
         (status = 404, description = "No such product: the catalog never announced it, or deleted it", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`limit` is not a whole number from 1 to 20 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`limit` is not a whole number from 1 to 20 (named in `errors`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -142,7 +143,6 @@ async fn for_product(
         (status = 200, description = "The recommended products, best first", body = Recommendations),
         (status = 401, description = "No valid bearer token, or one whose subject is not a user", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`limit` is not a whole number from 1 to 20 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Tokens cannot be checked: identity's keys are unavailable", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -183,7 +183,9 @@ mod tests {
             })
             .parse(default)
             {
-                Err(RecommendationsError::Invalid(errors)) => assert_eq!(errors[0].field, "limit"),
+                Err(RecommendationsError::Failure(Failure::Invalid(errors))) => {
+                    assert_eq!(errors[0].field, "limit")
+                }
                 other => panic!("{bad}: {other:?}"),
             }
         }

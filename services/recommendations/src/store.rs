@@ -296,40 +296,6 @@ pub(crate) async fn upsert_product(
     Ok(())
 }
 
-/// Sets a product's price. `false` when the product is unknown.
-pub(crate) async fn set_price(
-    tx: &mut Transaction<'static, Any>,
-    id: &ProductId,
-    price_cents: i64,
-    currency: &str,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE products SET price_cents = $1, currency = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(price_cents)
-    .bind(currency)
-    .bind(now_rfc3339())
-    .bind(id.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(updated > 0)
-}
-
-/// Marks a product deleted: it is never recommended again. `false` when it is unknown.
-pub(crate) async fn mark_deleted(
-    tx: &mut Transaction<'static, Any>,
-    id: &ProductId,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query("UPDATE products SET deleted = 1, updated_at = $1 WHERE id = $2")
-        .bind(now_rfc3339())
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(updated > 0)
-}
-
 /// Counts a confirmed order into the model: each product's popularity, each pair of its
 /// distinct products, the shopper's history. `false` when the order was counted before.
 /// Products the catalog has not announced (yet) are counted all the same: the two
@@ -393,16 +359,10 @@ mod tests {
 
     #[test]
     fn migrations_put_the_model_before_the_consumer_tables() {
-        let all = migrations();
-        assert_eq!(all.first().map(|m| m.version), Some(1));
-        assert!(
-            all.iter()
-                .any(|m| m.description == "events inbox, cursors, attempts, dead letters")
+        platform::testing::assert_migrations(
+            &migrations(),
+            &["events inbox, cursors, attempts, dead letters"],
         );
-        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), all.len(), "versions are unique");
     }
 
     /// The rankings end to end against a fresh SQLite file, without HTTP.

@@ -13,13 +13,13 @@
 //! `BAZAAR_BENCH_PRODUCTS` and `BAZAAR_BENCH_QUERIES` scale it (defaults 100 000 and 5 000).
 
 use catalog::seed::{SeedProduct, SplitMix64, generate};
-use events::{Consumer, Event, Outcome};
+use events::{Event, Outcome};
 use platform::db::Db;
 use search::{
-    SUBSCRIPTIONS,
+    SERVICE,
     domain::{CategorySlug, Paging, PriceRange, SearchQuery, Sort, Words},
     engine::MAX_SUGGESTIONS,
-    handler::SearchHandler,
+    handler,
     index::SearchIndex,
     indexer::Indexer,
     rebuild_index,
@@ -254,7 +254,7 @@ async fn main() -> anyhow::Result<()> {
     println!("search benchmark: {count} products, {queries} searches");
 
     let started = Instant::now();
-    let products = generate(count as u32);
+    let products = generate(count as u32)?;
     println!(
         "  generated the catalog in {:.2} s",
         started.elapsed().as_secs_f64()
@@ -265,13 +265,7 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::new(db.clone());
     let index = SearchIndex::open(&index_dir, 15_000_000)?;
     let indexer = Indexer::new(store.clone(), index.clone());
-    let consumer = Consumer::new(
-        "search",
-        db.clone(),
-        SearchHandler::new(indexer.waker()),
-        SUBSCRIPTIONS,
-        3,
-    );
+    let consumer = handler::consumer(db.clone(), &indexer, 3);
     let events: Vec<Event> = products.iter().map(created_event).collect();
     let started = Instant::now();
     for event in &events {
@@ -358,8 +352,8 @@ async fn main() -> anyhow::Result<()> {
 
     // A smaller round over HTTP, through the real server on the same database and index.
     drop((indexer, index, consumer));
-    let settings = search::Settings::for_tests(
-        "search",
+    let service = platform::Launch::for_tests(
+        &SERVICE,
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &database_url),
@@ -367,8 +361,9 @@ async fn main() -> anyhow::Result<()> {
             ("catalog_url", "http://127.0.0.1:9"),
             ("identity_url", "http://127.0.0.1:9"),
         ],
-    )?;
-    let service = search::build(settings).await?;
+    )
+    .build()
+    .await?;
     let url = format!("http://{}/api/search", service.local_addr());
     let shutdown = service.shutdown_handle();
     let server = tokio::spawn(service.run());

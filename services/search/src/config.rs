@@ -85,7 +85,7 @@ impl ServiceSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Settings;
+    type Settings = platform::config::Settings<super::Config>;
 
     #[test]
     fn defaults_keep_the_index_beside_the_database() {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use platform::domain::invalid;
-pub use platform::domain::{Invalid, ProductId};
+pub use platform::domain::{Currency, Invalid, ProductId};
 
 /// Text of 1 to `max` characters (after trimming) without control characters.
 fn bounded_text(raw: &str, max: usize, allow_empty: bool) -> Result<String, Invalid> {
@@ -45,24 +45,6 @@ impl CategorySlug {
                 "must be a category slug: 1 to {} characters of a-z, 0-9 and `-`",
                 Self::MAX_LEN
             ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// An ISO 4217 currency code: three upper-case letters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Currency(String);
-
-impl Currency {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            invalid("must be three upper-case letters (ISO 4217)")
         }
     }
 

@@ -2,8 +2,9 @@
 //! consumer's transaction (which also marks the event handled, so each has one effect),
 //! and wakes the indexer.
 
+use crate::indexer::Indexer;
 use crate::{
-    domain::{CategorySlug, Currency, Invalid, Price, Product, ProductId, Timestamp},
+    domain::{CategorySlug, Currency, Price, Product, ProductId, Timestamp},
     error::SearchError,
     events::{
         PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
@@ -11,13 +12,12 @@ use crate::{
     },
     store,
 };
-use events::{Event, Handler, HandlerError};
-use futures_util::future::BoxFuture;
-use serde::de::DeserializeOwned;
+use events::{Consumer, Event, Handler, HandlerError, decode};
+use platform::Failure;
+use platform::db::Db;
 use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tracing::Instrument;
 
 /// Search's handler of catalog events.
 ///
@@ -40,27 +40,28 @@ impl SearchHandler {
     }
 }
 
+/// A consumer of the catalog's events into `db` through a [`SearchHandler`] that wakes
+/// `indexer`, for tests and benchmarks that feed it events by hand.
+pub fn consumer(db: Db, indexer: &Indexer, max_attempts: u32) -> Consumer {
+    Consumer::new(
+        crate::events::SERVICE,
+        db,
+        SearchHandler::new(indexer.waker()),
+        crate::SERVICE.subscriptions,
+        max_attempts,
+    )
+}
+
 impl Handler for SearchHandler {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        let span = tracing::info_span!(
-            "apply_event",
-            subject = %event.subject,
-            traceparent = event.traceparent.as_deref().unwrap_or("-"),
-        );
-        Box::pin(
-            async move {
-                let changed = apply(tx, event).await?;
-                if changed {
-                    self.wake.notify_one();
-                }
-                Ok(())
-            }
-            .instrument(span),
-        )
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
+        if apply(tx, event).await? {
+            self.wake.notify_one();
+        }
+        Ok(())
     }
 }
 
@@ -77,17 +78,17 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool
         }
         PRODUCT_PRICE_CHANGED => {
             let changed: PriceChanged = decode(event)?;
-            let id = parse("product_id", ProductId::parse(&changed.product_id))?;
-            let price = parse(
+            let id = Failure::field("product_id", ProductId::parse(&changed.product_id))?;
+            let price = Failure::field(
                 "new_price_cents",
                 Price::from_cents(changed.new_price_cents),
             )?;
-            let currency = parse("currency", Currency::parse(&changed.currency))?;
+            let currency = Failure::field("currency", Currency::parse(&changed.currency))?;
             Ok(store::reprice(tx, &id, price, &currency).await?)
         }
         PRODUCT_DELETED => {
             let deleted: ProductDeleted = decode(event)?;
-            let id = parse("product_id", ProductId::parse(&deleted.product_id))?;
+            let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
             let removed = store::remove(tx, &id).await?;
             if !removed {
                 tracing::info!(product_id = %id, "deleted product unknown or deleted already");
@@ -100,27 +101,18 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool
     }
 }
 
-/// The event's data as `T`; data that does not fit is a permanent failure.
-fn decode<T: DeserializeOwned>(event: &Event) -> Result<T, HandlerError> {
-    Ok(serde_json::from_value(event.data.clone())?)
-}
-
-fn parse<T>(field: &str, parsed: Result<T, Invalid>) -> Result<T, SearchError> {
-    parsed.map_err(|e| SearchError::invalid(field, e.to_string()))
-}
-
 /// The catalog's product, every field parsed.
 fn product(data: ProductData) -> Result<Product, SearchError> {
     Ok(Product {
-        id: parse("id", ProductId::parse(&data.id))?,
-        sku: parse("sku", Product::parse_sku(&data.sku))?,
-        name: parse("name", Product::parse_name(&data.name))?,
-        description: parse("description", Product::parse_description(&data.description))?,
-        category: parse("category", CategorySlug::parse(&data.category))?,
-        price: parse("price_cents", Price::from_cents(data.price_cents))?,
-        currency: parse("currency", Currency::parse(&data.currency))?,
-        created_at: parse("created_at", Timestamp::parse(&data.created_at))?,
-        updated_at: parse("updated_at", Timestamp::parse(&data.updated_at))?,
+        id: Failure::field("id", ProductId::parse(&data.id))?,
+        sku: Failure::field("sku", Product::parse_sku(&data.sku))?,
+        name: Failure::field("name", Product::parse_name(&data.name))?,
+        description: Failure::field("description", Product::parse_description(&data.description))?,
+        category: Failure::field("category", CategorySlug::parse(&data.category))?,
+        price: Failure::field("price_cents", Price::from_cents(data.price_cents))?,
+        currency: Failure::field("currency", Currency::parse(&data.currency))?,
+        created_at: Failure::field("created_at", Timestamp::parse(&data.created_at))?,
+        updated_at: Failure::field("updated_at", Timestamp::parse(&data.updated_at))?,
     })
 }
 
@@ -197,7 +189,9 @@ mod tests {
             ),
         ] {
             match product(data) {
-                Err(SearchError::Invalid(errors)) => assert_eq!(errors[0].field, field),
+                Err(SearchError::Failure(Failure::Invalid(errors))) => {
+                    assert_eq!(errors[0].field, field)
+                }
                 other => panic!("{field}: {other:?}"),
             }
         }

@@ -4,8 +4,10 @@
 //! makes a pass that finds nothing new free, and a pass repeated after a crash harmless.
 
 use crate::{error::SearchError, index::SearchIndex, store::Store};
-use platform::shutdown::Shutdown;
+use anyhow::Context;
+use platform::{db::Db, shutdown::Shutdown};
 use std::{
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -41,6 +43,22 @@ pub struct Indexer {
 }
 
 impl Indexer {
+    /// Opens the index in `dir` (a writer of `memory` bytes) over the products in `db`,
+    /// and compares the two, so that an index ahead of its database is rebuilt.
+    pub async fn open(db: Db, dir: PathBuf, memory: usize) -> anyhow::Result<Self> {
+        let open_dir = dir.clone();
+        let index = tokio::task::spawn_blocking(move || SearchIndex::open(&open_dir, memory))
+            .await?
+            .with_context(|| format!("could not open the search index in {}", dir.display()))?;
+        tracing::info!(dir = %dir.display(), mark = index.mark(), documents = index.num_docs(), "search index opened");
+        let indexer = Indexer::new(Store::new(db), index);
+        indexer
+            .check_against_database()
+            .await
+            .context("could not compare the search index with its database")?;
+        Ok(indexer)
+    }
+
     pub fn new(store: Store, index: SearchIndex) -> Self {
         Self {
             store,

@@ -17,93 +17,56 @@ pub mod replay;
 pub mod routes;
 pub mod store;
 
-use anyhow::Context;
-use handler::SearchHandler;
-use index::SearchIndex;
+use ::events::EventsKit;
 use indexer::Indexer;
-use platform::{auth::Verifier, db::Db, service::Service};
+use platform::{Kit, ServiceDef, Subscription, service::Service};
 use replay::Rebuilds;
-use store::Store;
 
 pub use indexer::rebuild_index;
 
-/// Search's whole configuration.
-pub type Settings = platform::config::Settings<config::Config>;
+/// Search, as the registry knows it.
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "search",
+    about: "full-text search (tantivy) over its own event-fed copy of the catalog",
+    database: true,
+    publishes: &[],
+    subscriptions: &[Subscription {
+        producer: events::CATALOG,
+        types: &[
+            events::PRODUCT_CREATED,
+            events::PRODUCT_UPDATED,
+            events::PRODUCT_PRICE_CHANGED,
+            events::PRODUCT_DELETED,
+        ],
+    }],
+    read_model: true,
+    calls: &[],
+    routes: &[],
+    build: |launch| Box::pin(launch.start(build)),
+    settings: platform::config::variables::<config::Config>,
+};
 
-/// What search takes from other services (declared here, in the consumer's own code).
-pub const SUBSCRIPTIONS: &[::events::Subscription] = &[::events::Subscription {
-    producer: events::CATALOG,
-    types: &[
-        events::PRODUCT_CREATED,
-        events::PRODUCT_UPDATED,
-        events::PRODUCT_PRICE_CHANGED,
-        events::PRODUCT_DELETED,
-    ],
-}];
-
-/// Opens the database and the index, wires the API, the indexer and the catalog consumer,
-/// binds the listener.
-pub async fn build(settings: Settings) -> anyhow::Result<Service> {
-    let db = Db::connect(&settings.common.database_url, &store::migrations())
-        .await
-        .context("could not open the search database")?;
-    let store = Store::new(db.clone());
-    let dir = settings.own.index_dir(&settings.common.database_url);
-    let memory = settings.own.writer_memory_bytes();
-    let open_dir = dir.clone();
-    let index = tokio::task::spawn_blocking(move || SearchIndex::open(&open_dir, memory))
-        .await?
-        .with_context(|| format!("could not open the search index in {}", dir.display()))?;
-    tracing::info!(dir = %dir.display(), mark = index.mark(), documents = index.num_docs(), "search index opened");
-    let indexer = Indexer::new(store, index.clone());
-    indexer
-        .check_against_database()
-        .await
-        .context("could not compare the search index with its database")?;
-
-    let consumer = ::events::Consumer::new(
-        events::SERVICE,
-        db.clone(),
-        SearchHandler::new(indexer.waker()),
-        SUBSCRIPTIONS,
-        settings.common.event_max_attempts,
-    );
-    let verifier = Verifier::remote(
-        format!(
-            "{}/api/identity/.well-known/jwks.json",
-            settings.directory.url("identity")
-        ),
-        &settings.common.token_issuer,
-        &settings.common.token_audience,
-    );
+/// Opens the database and the index; wires the indexer, the catalog consumer (stopped and
+/// replayed on demand) and the API.
+async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
+    let db = kit.database(&store::migrations()).await?;
+    let dir = kit.own().index_dir(&kit.common().database_url);
+    let indexer = Indexer::open(db.clone(), dir, kit.own().writer_memory_bytes()).await?;
     let (rebuilds, requests) = Rebuilds::channel();
-    let (api, openapi) = routes::router(routes::AppState {
-        index,
+    let for_replay = indexer.clone();
+    kit.consumer_with(
+        &db,
+        handler::SearchHandler::new(indexer.waker()),
+        move |consumer, transport, stop| {
+            replay::run(consumer, transport, for_replay, requests, stop)
+        },
+    );
+    kit.api(routes::router(routes::AppState {
+        index: indexer.index().clone(),
         indexer: indexer.clone(),
         rebuilds,
-        verifier: verifier.clone(),
-    })
-    .merge(::events::admin::routes(consumer.clone(), verifier))
-    .split_for_parts();
-
-    let builder = Service::builder(events::SERVICE, &settings.common);
-    let shutdown = builder.shutdown();
-    builder
-        .routes(api)
-        .openapi(openapi)
-        .database(&db)
-        .worker("indexer", indexer.clone().run(shutdown.clone()))
-        .worker(
-            "events",
-            replay::run(
-                consumer,
-                settings.common.clone(),
-                settings.directory.clone(),
-                indexer,
-                requests,
-                shutdown,
-            ),
-        )
-        .bind()
-        .await
+        verifier: kit.verifier(),
+    }))
+    .worker("indexer", |stop| indexer.run(stop));
+    kit.bind().await
 }

@@ -19,11 +19,8 @@
 //! the rebuild keeps `products` and rebuilds only the index.
 
 use crate::{error::SearchError, events::CATALOG, indexer::Indexer};
-use events::{Broker, Consumer};
-use platform::{
-    config::{CommonSettings, Directory},
-    shutdown::Shutdown,
-};
+use events::{Consumer, Transport};
+use platform::{Failure, shutdown::Shutdown};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
@@ -62,7 +59,8 @@ impl Rebuilds {
 
     /// Resets search and returns once the replay (or reindex) has started.
     pub async fn request(&self) -> Result<RebuildMode, SearchError> {
-        let gone = || SearchError::Unavailable("search is stopping; try again".into());
+        let gone =
+            || SearchError::from(Failure::Unavailable("search is stopping; try again".into()));
         let (reply, answer) = oneshot::channel();
         self.tx.send(reply).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
@@ -73,23 +71,16 @@ impl Rebuilds {
 /// restarting it around each rebuild asked for through [`Rebuilds`].
 pub async fn run(
     consumer: Consumer,
-    settings: CommonSettings,
-    directory: Directory,
+    transport: Transport,
     indexer: Indexer,
     mut requests: RebuildRequests,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let broker = Broker::from_settings(&settings);
-    let replayable = broker == Broker::Embedded;
+    let replayable = transport.is_replayable();
     let mut open = true;
     loop {
         let stop = Shutdown::new();
-        let running = ::events::run_consumer(
-            consumer.clone(),
-            broker.clone(),
-            directory.clone(),
-            stop.clone(),
-        );
+        let running = transport.run(consumer.clone(), stop.clone());
         tokio::pin!(running);
         let reply = loop {
             tokio::select! {

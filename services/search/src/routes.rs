@@ -13,11 +13,12 @@ use axum::{
     extract::{FromRef, State},
     http::StatusCode,
 };
-use platform::openapi::BearerAuth;
+use platform::openapi::{AdminOnly, BearerAuth};
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::{Admin, Verifier},
     extract::{Json, Query},
+    failure::Fields,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -103,28 +104,24 @@ pub struct SearchParams {
 
 impl SearchParams {
     fn parse(self) -> Result<SearchQuery, SearchError> {
-        let mut errors = Vec::new();
-        let words = Words::parse(self.q.as_deref().unwrap_or_default())
-            .map_err(|e| errors.push(FieldError::new("q", e.to_string())))
+        let mut fields = Fields::new();
+        let words = fields
+            .take("q", Words::parse(self.q.as_deref().unwrap_or_default()))
             .unwrap_or_default();
         let category = match self.category.filter(|c| !c.is_empty()) {
             None => None,
-            Some(raw) => CategorySlug::parse(&raw)
-                .map_err(|e| errors.push(FieldError::new("category", e.to_string())))
-                .ok(),
+            Some(raw) => fields.take("category", CategorySlug::parse(&raw)),
         };
         let price = PriceRange::new(self.min_price, self.max_price)
-            .map_err(|(field, e)| errors.push(FieldError::new(field, e.to_string())))
+            .map_err(|(field, e)| fields.refuse(field, e.0))
             .unwrap_or_default();
         let paging = Paging::new(
             self.page.unwrap_or(1),
             self.per_page.unwrap_or(Paging::DEFAULT_PER_PAGE),
         )
-        .map_err(|(field, e)| errors.push(FieldError::new(field, e.to_string())))
+        .map_err(|(field, e)| fields.refuse(field, e.0))
         .unwrap_or_default();
-        if !errors.is_empty() {
-            return Err(SearchError::Invalid(errors));
-        }
+        fields.check()?;
         Ok(SearchQuery {
             words,
             category,
@@ -182,8 +179,7 @@ pub struct IndexStatus {
     params(SearchParams),
     responses(
         (status = 200, description = "One page of hits, the total and the category facets", body = SearchResults),
-        (status = 422, description = "A parameter is malformed or out of range (named in `errors`): `q` too long or with too many or too long words, a malformed `category`, a negative price or `min_price` above `max_price`, `page` or `per_page` out of range, an unknown `sort`", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "A parameter is malformed or out of range (named in `errors`): `q` too long or with too many or too long words, a malformed `category`, a negative price or `min_price` above `max_price`, `page` or `per_page` out of range, an unknown `sort`", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -204,8 +200,7 @@ async fn search(
     params(SuggestParams),
     responses(
         (status = 200, description = "Up to 8 product names", body = SuggestionList),
-        (status = 422, description = "`q` is too long, or has too many or too long words", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`q` is too long, or has too many or too long words", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -214,7 +209,7 @@ async fn suggest(
     Query(params): Query<SuggestParams>,
 ) -> Result<Json<SuggestionList>, SearchError> {
     let words = Words::parse(params.q.as_deref().unwrap_or_default())
-        .map_err(|e| SearchError::invalid("q", e.to_string()))?;
+        .map_err(|e| SearchError::invalid("q", e.0))?;
     if words.is_empty() {
         return Ok(Json(SuggestionList {
             suggestions: Vec::new(),
@@ -238,10 +233,8 @@ async fn suggest(
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Search was reset; the replay (or reindex) is under way", body = RebuildStarted),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Search is stopping", body = Problem, content_type = "application/problem+json")
+        (status = 503, description = "Search is stopping", body = Problem, content_type = "application/problem+json"),
+        AdminOnly
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -272,9 +265,7 @@ async fn rebuild(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Counts and versions", body = IndexStatus),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        AdminOnly
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -315,10 +306,13 @@ impl FromRef<AppState> for Rebuilds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::Failure;
 
     fn fields_of(err: SearchError) -> Vec<String> {
         match err {
-            SearchError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            SearchError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

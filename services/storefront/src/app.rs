@@ -1,18 +1,11 @@
-//! What every handler reaches: the settings, the gateway client, token verification and
-//! refresh, the templates, the ops monitor, and two small caches (categories, and the
-//! names behind product pictures).
+//! What the shop's pages share: the settings, the templates, the signal that the service
+//! stops, and two small caches (categories, and the names behind product pictures).
 
 use crate::{
-    config::Config,
-    domain::ProductId,
-    error::StorefrontError,
-    ops::Monitor,
-    session::{CookiePolicy, Refresher, Visitor},
-    shop::{Category, Notification, Patience, Shop},
-    views::{Chrome, UserView, Views},
+    api::Category, config::Config, domain::ProductId, error::StorefrontError, session::Visitor,
+    views::Views,
 };
-use axum::extract::FromRef;
-use platform::{auth::Verifier, shutdown::Shutdown};
+use platform::shutdown::Shutdown;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -26,7 +19,7 @@ const PICTURE_FACTS_FOR: Duration = Duration::from_secs(600);
 /// Most products whose name and category are kept for pictures.
 const PICTURE_FACTS_MAX: usize = 5_000;
 
-/// The storefront's shared state. Cheap to clone.
+/// The pages' shared state. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     inner: Arc<Inner>,
@@ -34,92 +27,37 @@ pub struct App {
 
 struct Inner {
     config: Config,
-    shop: Shop,
-    verifier: Verifier,
-    refresher: Refresher,
     views: Views,
-    monitor: Monitor,
     shutdown: Shutdown,
-    cookie_policy: CookiePolicy,
-    streaming: reqwest::Client,
     categories: Mutex<Option<(Instant, Vec<Category>)>>,
     picture_facts: Mutex<HashMap<String, (Instant, String, String)>>,
 }
 
-/// The parts an [`App`] is made of.
-pub struct Parts {
-    pub config: Config,
-    pub shop: Shop,
-    pub verifier: Verifier,
-    pub views: Views,
-    pub monitor: Monitor,
-    /// Fires when the service stops (long-lived streams end then).
-    pub shutdown: Shutdown,
-}
-
 impl App {
-    pub fn new(parts: Parts) -> anyhow::Result<Self> {
-        let cookie_policy = CookiePolicy {
-            max_age_secs: parts.config.session_max_age_secs,
-            secure: parts.config.secure_cookies,
-        };
-        Ok(Self {
+    /// `shutdown` fires when the service stops (long-lived streams end then).
+    pub fn new(config: Config, views: Views, shutdown: Shutdown) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                cookie_policy,
-                // Event streams stay open: no overall timeout, only one to connect.
-                streaming: reqwest::Client::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .user_agent(concat!("bazaar-storefront/", env!("CARGO_PKG_VERSION")))
-                    .build()?,
-                config: parts.config,
-                shop: parts.shop,
-                verifier: parts.verifier,
-                refresher: Refresher::default(),
-                views: parts.views,
-                monitor: parts.monitor,
-                shutdown: parts.shutdown,
+                config,
+                views,
+                shutdown,
                 categories: Mutex::new(None),
                 picture_facts: Mutex::new(HashMap::new()),
             }),
-        })
+        }
     }
 
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
 
-    pub fn shop(&self) -> &Shop {
-        &self.inner.shop
-    }
-
-    pub fn verifier(&self) -> &Verifier {
-        &self.inner.verifier
-    }
-
-    pub fn refresher(&self) -> &Refresher {
-        &self.inner.refresher
-    }
-
     pub fn views(&self) -> &Views {
         &self.inner.views
-    }
-
-    pub fn monitor(&self) -> &Monitor {
-        &self.inner.monitor
     }
 
     /// Fires when the service stops.
     pub fn shutdown(&self) -> Shutdown {
         self.inner.shutdown.clone()
-    }
-
-    pub fn cookie_policy(&self) -> CookiePolicy {
-        self.inner.cookie_policy
-    }
-
-    /// A client for event streams (no overall timeout).
-    pub fn streaming(&self) -> &reqwest::Client {
-        &self.inner.streaming
     }
 
     /// Every category, reused for a minute.
@@ -130,7 +68,7 @@ impl App {
         {
             return Ok(list.clone());
         }
-        let list = self.shop().categories(v).await?;
+        let list = v.shop().categories().await?;
         if let Ok(mut cache) = self.inner.categories.lock() {
             *cache = Some((Instant::now(), list.clone()));
         }
@@ -158,7 +96,7 @@ impl App {
         {
             return Ok((name.clone(), category.clone()));
         }
-        let product = self.shop().product_quickly(v, id).await?;
+        let product = v.shop().product_quickly(id).await?;
         self.remember_picture_facts(&product.id, &product.name, &product.category);
         Ok((product.name, product.category))
     }
@@ -177,103 +115,5 @@ impl App {
                 (Instant::now(), name.to_owned(), category.to_owned()),
             );
         }
-    }
-
-    /// The header of a page: the user, the cart's count and the unread notifications,
-    /// each asked for with the optional patience. `cart_units` is given by pages that
-    /// read the cart anyway.
-    pub async fn chrome(
-        &self,
-        v: &Visitor,
-        path: &str,
-        query: &str,
-        cart_units: Option<i64>,
-    ) -> Chrome {
-        let claims = v.user().await;
-        let signed_in = claims.is_some();
-        let cart_count = async {
-            if cart_units.is_some() {
-                return cart_units;
-            }
-            if !signed_in && v.cart_cookie().await.is_none() {
-                return Some(0);
-            }
-            self.shop().cart_quickly(v).await.ok().map(|c| c.units())
-        };
-        let unread = async {
-            if !signed_in {
-                return None;
-            }
-            self.unread(v).await
-        };
-        let (cart_count, unread) = tokio::join!(cart_count, unread);
-        Chrome {
-            user: claims.map(|c| UserView {
-                is_admin: c.is_admin(),
-                name: c.name,
-                email: c.email,
-            }),
-            cart_count,
-            unread,
-            query: query.to_owned(),
-            path: path.to_owned(),
-        }
-    }
-
-    /// How many of the user's notifications are newer than the newest they have seen.
-    pub async fn unread(&self, v: &Visitor) -> Option<i64> {
-        let list = self
-            .shop()
-            .notifications(v, Patience::Optional)
-            .await
-            .ok()?;
-        let seen = v.seen_notifications().await;
-        Some(count_unread(&list, seen.as_deref()))
-    }
-}
-
-/// Notifications created after `seen` (all of them when nothing was seen).
-pub fn count_unread(list: &[Notification], seen: Option<&str>) -> i64 {
-    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
-    let seen = seen.and_then(parse);
-    list.iter()
-        .filter(|n| match (&seen, parse(&n.created_at)) {
-            (Some(s), Some(t)) => t > *s,
-            (None, _) => true,
-            (Some(_), None) => false,
-        })
-        .count() as i64
-}
-
-impl FromRef<App> for Verifier {
-    fn from_ref(app: &App) -> Self {
-        app.verifier().clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn note(at: &str) -> Notification {
-        Notification {
-            id: at.into(),
-            kind: "welcome".into(),
-            subject: "s".into(),
-            body: "b".into(),
-            created_at: at.into(),
-        }
-    }
-
-    #[test]
-    fn unread_means_newer_than_the_newest_seen() {
-        let list = [
-            note("2025-01-03T00:00:00.000Z"),
-            note("2025-01-02T00:00:00.000Z"),
-            note("2025-01-01T00:00:00.000Z"),
-        ];
-        assert_eq!(count_unread(&list, None), 3);
-        assert_eq!(count_unread(&list, Some("2025-01-02T00:00:00.000Z")), 1);
-        assert_eq!(count_unread(&list, Some("2025-01-03T00:00:00+00:00")), 0);
     }
 }

@@ -7,6 +7,7 @@
 
 use platform::config::ServiceSettings;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Settings of the storefront (environment variables `BAZAAR_<FIELD>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,13 +52,6 @@ pub struct Config {
     /// it, in ms (`BAZAAR_OPS_SCRAPE_MS`, default 3 000); rates are computed between two
     /// scrapes.
     pub ops_scrape_ms: u64,
-    /// The services whose outbox the console shows and whose events it feeds
-    /// (`BAZAAR_OPS_PRODUCERS`, a list: `'[identity, catalog]'`; default identity,
-    /// catalog, inventory, payments, orders).
-    pub ops_producers: Vec<String>,
-    /// The services whose dead letters the console shows (`BAZAAR_OPS_CONSUMERS`, a list
-    /// like the producers'); any consumer an outbox reports is added.
-    pub ops_consumers: Vec<String>,
 }
 
 impl Default for Config {
@@ -75,24 +69,29 @@ impl Default for Config {
             featured_per_category: 4,
             ops_poll_ms: 1_000,
             ops_scrape_ms: 3_000,
-            ops_producers: ["identity", "catalog", "inventory", "payments", "orders"]
-                .map(String::from)
-                .to_vec(),
-            ops_consumers: [
-                "inventory",
-                "cart",
-                "search",
-                "recommendations",
-                "orders",
-                "notifications",
-            ]
-            .map(String::from)
-            .to_vec(),
         }
     }
 }
 
 impl Config {
+    /// The timeout of each kind of call the pages make.
+    pub fn timeouts(&self) -> crate::api::Timeouts {
+        crate::api::Timeouts {
+            standard: Duration::from_millis(self.upstream_timeout_ms),
+            optional: Duration::from_millis(self.optional_timeout_ms),
+            search: Duration::from_millis(self.search_timeout_ms),
+            checkout: Duration::from_millis(self.checkout_timeout_ms),
+        }
+    }
+
+    /// How the session cookie is written.
+    pub fn session_cookies(&self) -> crate::session::CookiePolicy {
+        crate::session::CookiePolicy {
+            max_age_secs: self.session_max_age_secs,
+            secure: self.secure_cookies,
+        }
+    }
+
     /// The supervisor's URL without a trailing slash, if one is configured.
     pub fn supervisor(&self) -> Option<String> {
         self.supervisor_url
@@ -154,16 +153,6 @@ impl ServiceSettings for Config {
                 "BAZAAR_SUPERVISOR_URL must be an http:// or https:// URL, got `{url}`"
             ));
         }
-        for (name, list) in [
-            ("BAZAAR_OPS_PRODUCERS", &self.ops_producers),
-            ("BAZAAR_OPS_CONSUMERS", &self.ops_consumers),
-        ] {
-            if let Some(bad) = list.iter().find(|s| !crate::ops::is_service(s)) {
-                errors.push(format!(
-                    "{name} names `{bad}`, which is not a Bazaar service"
-                ));
-            }
-        }
         errors
     }
 }
@@ -171,46 +160,44 @@ impl ServiceSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::Config;
-    use crate::Settings;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
 
     #[test]
     fn defaults_run() {
-        let s = Settings::for_tests("storefront", &[]).unwrap();
-        assert_eq!(s.own, Config::default());
-        assert_eq!(s.own.optional_timeout_ms, 300);
-        assert_eq!(s.own.supervisor(), None);
+        let own = default_settings::<Config>("storefront").own;
+        assert_eq!(own.optional_timeout_ms, 300);
+        assert_eq!(own.supervisor(), None);
     }
 
     #[test]
     fn the_supervisor_url_is_read_and_checked() {
-        let s = Settings::for_tests(
+        let own = settings::<Config>(
             "storefront",
             &[("supervisor_url", "http://127.0.0.1:4000/")],
         )
-        .unwrap();
-        assert_eq!(s.own.supervisor().as_deref(), Some("http://127.0.0.1:4000"));
-        let err = Settings::for_tests("storefront", &[("supervisor_url", "ftp://x")]).unwrap_err();
-        assert!(format!("{err}").contains("BAZAAR_SUPERVISOR_URL"), "{err}");
+        .own;
+        assert_eq!(own.supervisor().as_deref(), Some("http://127.0.0.1:4000"));
+        assert_settings_refused::<Config>(
+            "storefront",
+            &[("supervisor_url", "ftp://x")],
+            &["BAZAAR_SUPERVISOR_URL"],
+        );
     }
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
-        let err = Settings::for_tests(
+        assert_settings_refused::<Config>(
             "storefront",
             &[
                 ("optional_timeout_ms", "0"),
                 ("featured_categories", "40"),
                 ("low_stock_threshold", "-1"),
             ],
-        )
-        .unwrap_err();
-        let text = format!("{err}");
-        for name in [
-            "BAZAAR_OPTIONAL_TIMEOUT_MS",
-            "BAZAAR_FEATURED_CATEGORIES",
-            "BAZAAR_LOW_STOCK_THRESHOLD",
-        ] {
-            assert!(text.contains(name), "{name} missing from {text}");
-        }
+            &[
+                "BAZAAR_OPTIONAL_TIMEOUT_MS",
+                "BAZAAR_FEATURED_CATEGORIES",
+                "BAZAAR_LOW_STOCK_THRESHOLD",
+            ],
+        );
     }
 }

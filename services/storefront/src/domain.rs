@@ -46,6 +46,31 @@ impl fmt::Display for ProductId {
     }
 }
 
+/// Whether `raw` is 1 to `max_len` bytes, each of them `allowed`: a value that can go into
+/// a URL path or a cookie as it is.
+pub fn is_token(raw: &str, max_len: usize, allowed: impl Fn(u8) -> bool) -> bool {
+    (1..=max_len).contains(&raw.len()) && raw.bytes().all(allowed)
+}
+
+/// `raw` as a token (see [`is_token`]), or `why` not.
+fn token(
+    raw: &str,
+    max_len: usize,
+    allowed: impl Fn(u8) -> bool,
+    why: &str,
+) -> Result<String, Invalid> {
+    if is_token(raw, max_len, allowed) {
+        Ok(raw.to_owned())
+    } else {
+        invalid(why)
+    }
+}
+
+/// A letter, a digit, `-` or `_`: what ids and opaque cookie values are made of.
+pub fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
 /// Any other id that goes into an upstream path (an order, a dead letter): 1 to 100
 /// characters of letters, digits, `-` and `_`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,15 +78,7 @@ pub struct PathId(String);
 
 impl PathId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok = (1..=100).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            invalid("is not an id")
-        }
+        token(raw, 100, is_id_byte, "is not an id").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -75,15 +92,8 @@ pub struct CategoryId(String);
 
 impl CategoryId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok = (1..=64).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            invalid("is not a category")
-        }
+        let slug = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        token(raw, 64, slug, "is not a category").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -166,6 +176,37 @@ impl PriceInput {
     }
 }
 
+/// An order a list of products can be sorted in: named in URLs and the APIs, and offered
+/// in a `<select>`.
+pub trait SortOrder: Copy + Default + PartialEq + 'static {
+    /// Every order, as offered.
+    const ALL: &'static [Self];
+
+    /// The name in URLs and the APIs.
+    fn as_str(self) -> &'static str;
+
+    /// The name a shopper reads.
+    fn label(self) -> &'static str;
+
+    /// An unknown value falls back to the default order: it came from a URL.
+    fn parse(raw: &str) -> Self {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|s| s.as_str() == raw)
+            .unwrap_or_default()
+    }
+
+    /// The value of a link's `sort` parameter: empty for the default order.
+    fn in_link(self) -> String {
+        if self == Self::default() {
+            String::new()
+        } else {
+            self.as_str().to_owned()
+        }
+    }
+}
+
 /// The order of a category listing, as the catalog names it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ListingSort {
@@ -176,23 +217,15 @@ pub enum ListingSort {
     Newest,
 }
 
-impl ListingSort {
-    pub const ALL: [ListingSort; 4] = [
+impl SortOrder for ListingSort {
+    const ALL: &'static [Self] = &[
         ListingSort::Name,
         ListingSort::PriceAsc,
         ListingSort::PriceDesc,
         ListingSort::Newest,
     ];
 
-    /// An unknown value falls back to the default order: it came from a URL.
-    pub fn parse(raw: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .unwrap_or_default()
-    }
-
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             ListingSort::Name => "name",
             ListingSort::PriceAsc => "price_asc",
@@ -201,7 +234,7 @@ impl ListingSort {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             ListingSort::Name => "Name, A to Z",
             ListingSort::PriceAsc => "Price, low to high",
@@ -221,22 +254,15 @@ pub enum SearchSort {
     Newest,
 }
 
-impl SearchSort {
-    pub const ALL: [SearchSort; 4] = [
+impl SortOrder for SearchSort {
+    const ALL: &'static [Self] = &[
         SearchSort::Relevance,
         SearchSort::PriceAsc,
         SearchSort::PriceDesc,
         SearchSort::Newest,
     ];
 
-    pub fn parse(raw: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .unwrap_or_default()
-    }
-
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             SearchSort::Relevance => "relevance",
             SearchSort::PriceAsc => "price_asc",
@@ -245,7 +271,7 @@ impl SearchSort {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             SearchSort::Relevance => "Best match",
             SearchSort::PriceAsc => "Price, low to high",
@@ -253,7 +279,9 @@ impl SearchSort {
             SearchSort::Newest => "Newest first",
         }
     }
+}
 
+impl SearchSort {
     /// The catalog's order closest to this one (the fallback when search is down).
     pub fn for_catalog(self) -> ListingSort {
         match self {

@@ -90,6 +90,16 @@ impl StorefrontError {
         }
     }
 
+    /// Whether this is a service the page needs failing, rather than the storefront.
+    pub fn is_upstream(&self) -> bool {
+        matches!(
+            self,
+            StorefrontError::Unavailable { .. }
+                | StorefrontError::Failed { .. }
+                | StorefrontError::Malformed { .. }
+        )
+    }
+
     /// What a page says about this error: its status, a title and a sentence for people.
     pub fn page_message(&self) -> PageMessage {
         match self {
@@ -180,7 +190,7 @@ impl From<StorefrontError> for Problem {
         match err {
             StorefrontError::Unavailable { .. } | StorefrontError::Failed { .. } => {
                 tracing::warn!(error = %err, "an upstream call failed");
-                Problem::unavailable(err.to_string(), 2)
+                Problem::dependency_unavailable(err.to_string(), 2)
             }
             StorefrontError::Refused { problem, .. } => *problem,
             StorefrontError::Malformed { .. } => {

@@ -41,20 +41,10 @@ pub fn initials(name: &str) -> String {
     letters.to_uppercase()
 }
 
+/// Text made safe for SVG: escaped as for HTML, control characters dropped.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let printable: String = text.chars().filter(|c| !c.is_control()).collect();
+    crate::views::escape_html(&printable)
 }
 
 /// The shapes a category can have, one per category (by its hash).

@@ -5,104 +5,38 @@
 //! supervisor's control API.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod assets;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod form;
+pub mod frame;
 pub mod images;
 pub mod ops;
 pub mod pages;
 pub mod routes;
 pub mod session;
-pub mod shop;
+mod startup;
 pub mod views;
 
-use anyhow::Context;
-use platform::{
-    auth::{ServiceCredentials, Verifier},
-    service::Service,
+use platform::{ServiceDef, registry::GATEWAY};
+
+/// The storefront, as the registry knows it. Every path the gateway does not route to a
+/// service is the storefront's (pages, assets, the console).
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "storefront",
+    about: "server-rendered shop pages and the ops console, over the public API",
+    database: false,
+    publishes: &[],
+    subscriptions: &[],
+    read_model: false,
+    calls: &[GATEWAY],
+    routes: &[],
+    build: |launch| Box::pin(launch.start(startup::build)),
+    settings: platform::config::variables::<config::Config>,
 };
-use std::time::Duration;
-
-/// The storefront's whole configuration.
-pub type Settings = platform::config::Settings<config::Config>;
-
-/// Loads the templates, wires the pages, the console's monitor and its worker, binds the
-/// listener. Readiness reports the gateway (without failing on it: pages degrade).
-pub async fn build(settings: Settings) -> anyhow::Result<Service> {
-    let own = &settings.own;
-    let views = views::Views::new().context("the page templates do not load")?;
-    let shop = shop::Shop::new(
-        &settings.directory.url("gateway"),
-        shop::Timeouts {
-            standard: Duration::from_millis(own.upstream_timeout_ms),
-            optional: Duration::from_millis(own.optional_timeout_ms),
-            search: Duration::from_millis(own.search_timeout_ms),
-            checkout: Duration::from_millis(own.checkout_timeout_ms),
-        },
-    )?;
-    let identity = settings.directory.url("identity");
-    let verifier = Verifier::remote(
-        format!("{identity}/api/identity/.well-known/jwks.json"),
-        &settings.common.token_issuer,
-        &settings.common.token_audience,
-    );
-    let supervisor = ops::supervisor::Supervisor::new(
-        own.supervisor(),
-        ServiceCredentials::new(
-            "storefront",
-            &identity,
-            settings.common.service_secret.clone(),
-        ),
-    )?;
-    let monitor = ops::Monitor::new(
-        ops::MonitorSettings {
-            directory: settings.directory.clone(),
-            producers: own.ops_producers.clone(),
-            consumers: own.ops_consumers.clone(),
-            poll: Duration::from_millis(own.ops_poll_ms),
-            scrape: Duration::from_millis(own.ops_scrape_ms),
-        },
-        supervisor,
-    )?;
-    let gateway_live = format!("{}/health/live", settings.directory.url("gateway"));
-    let probe = platform::client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()?;
-    let builder =
-        Service::builder("storefront", &settings.common).optional_check("gateway", move || {
-            let (probe, url) = (probe.clone(), gateway_live.clone());
-            async move {
-                match probe.get(&url).send().await {
-                    Ok(r) if r.status().is_success() => Ok(()),
-                    Ok(r) => Err(format!("answered {}", r.status())),
-                    Err(e) if e.is_connect() => Err("down".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        });
-    let shutdown = builder.shutdown();
-    let app = app::App::new(app::Parts {
-        config: own.clone(),
-        shop,
-        verifier,
-        views,
-        monitor: monitor.clone(),
-        shutdown: shutdown.clone(),
-    })?;
-    let (router, openapi) = routes::router(app);
-    let service = builder
-        .routes(router)
-        .openapi(openapi)
-        .worker("ops-monitor", monitor.clone().run(shutdown))
-        .bind()
-        .await?;
-    let port = service.local_addr().port();
-    monitor.set_own_url(format!("http://127.0.0.1:{port}"));
-    Ok(service)
-}
 
 /// Now, as RFC 3339 with milliseconds in UTC (how every service writes times).
 pub(crate) fn now() -> String {

@@ -1,5 +1,8 @@
-//! The ops console's model: every service's health, process, traffic and latency, each
-//! producer's outbox and the events flowing out of it, each consumer's dead letters.
+//! The ops console, a concern of its own inside the customer-facing storefront. Here its
+//! model: every service's health, process, traffic and latency, each producer's outbox and
+//! the events flowing out of it, each consumer's dead letters; its page and endpoints are
+//! in [`console`]. It uses the rest of the storefront only through the visitor
+//! ([`crate::session`]) and the page frame ([`crate::frame`]), and the pages do not use it.
 //!
 //! A background worker watches the shop only while someone looks at the console (and for
 //! a minute after): every `ops_poll_ms` it checks each service's `/health/ready` directly,
@@ -8,11 +11,17 @@
 //! computes rates against the previous scrape. After a kill or restart from the console
 //! it looks four times a second until the service is back.
 
+mod console;
 pub mod prometheus;
 pub mod supervisor;
 
+pub use console::{Console, routes};
+
 use crate::{error::StorefrontError, ops::prometheus::HttpTotals};
-use platform::{config::Directory, shutdown::Shutdown};
+use platform::{
+    auth::ServiceCredentials, config::Directory, registry::Registry, shutdown::Shutdown,
+};
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -23,26 +32,6 @@ use supervisor::{Action, ProcessInfo, Supervisor};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
-/// Every service of the shop, in the order the console lists them.
-pub const SERVICES: &[&str] = &[
-    "gateway",
-    "storefront",
-    "identity",
-    "catalog",
-    "search",
-    "recommendations",
-    "cart",
-    "inventory",
-    "payments",
-    "orders",
-    "notifications",
-];
-
-/// Whether `name` is one of [`SERVICES`].
-pub fn is_service(name: &str) -> bool {
-    SERVICES.contains(&name)
-}
-
 /// How long the console keeps watching after it was last looked at.
 const WATCH_AFTER_VIEW: Duration = Duration::from_secs(60);
 /// How often a killed or restarted service is checked until it is back.
@@ -51,6 +40,8 @@ const FAST_POLL: Duration = Duration::from_millis(250);
 const WATCH_FOR: Duration = Duration::from_secs(60);
 /// Events kept in the live feed.
 const FEED_LEN: usize = 40;
+/// The newest events asked of each producer at each look.
+const FEED_PER_PRODUCER: usize = 20;
 /// Health changes kept.
 const INCIDENTS_LEN: usize = 30;
 /// How long dead letters are reused before they are asked for again.
@@ -100,11 +91,14 @@ pub struct ServiceView {
     pub checked_at: Option<String>,
     /// Since when it has not been up.
     pub down_since: Option<String>,
+    /// Its first replica's process.
     pub pid: Option<u32>,
-    /// `running`, `restarting` or `stopped`, as the supervisor says.
+    /// `starting`, `ready`, `draining`, `restarting` or `stopped`, as the supervisor says.
     pub process_state: Option<String>,
-    /// How many times the supervisor started it.
-    pub starts: Option<u32>,
+    /// How often its replicas were started again after dying.
+    pub restarts: Option<u32>,
+    /// Its replicas, as the supervisor runs them.
+    pub replicas: Vec<ReplicaView>,
     pub uptime_secs: Option<i64>,
     pub last_exit: Option<String>,
     /// Requests per second between the last two scrapes (health and metrics probes left
@@ -114,6 +108,15 @@ pub struct ServiceView {
     pub error_rate: Option<f64>,
     /// Their 99th percentile latency, in milliseconds.
     pub p99_ms: Option<f64>,
+}
+
+/// One replica's process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaView {
+    pub replica: u32,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub state: String,
 }
 
 /// A producer's outbox.
@@ -240,11 +243,11 @@ pub struct Monitor {
 
 struct Inner {
     http: reqwest::Client,
-    urls: Vec<(String, String)>,
+    registry: Registry,
+    directory: Directory,
     own_url: std::sync::OnceLock<String>,
-    producers: Vec<String>,
-    consumers: Vec<String>,
     supervisor: Supervisor,
+    credentials: ServiceCredentials,
     poll: Duration,
     scrape: Duration,
     world: RwLock<World>,
@@ -257,11 +260,12 @@ struct Inner {
 
 /// How the monitor is set up.
 pub struct MonitorSettings {
+    /// Where the services of its registry are.
     pub directory: Directory,
-    pub producers: Vec<String>,
-    pub consumers: Vec<String>,
     pub poll: Duration,
     pub scrape: Duration,
+    /// The storefront's service token, which producers' outbox figures ask for.
+    pub credentials: ServiceCredentials,
 }
 
 impl Monitor {
@@ -272,14 +276,11 @@ impl Monitor {
                     .connect_timeout(Duration::from_millis(500))
                     .timeout(PROBE_TIMEOUT)
                     .build()?,
-                urls: SERVICES
-                    .iter()
-                    .map(|s| ((*s).to_owned(), settings.directory.url(s)))
-                    .collect(),
+                registry: settings.directory.registry(),
+                directory: settings.directory,
                 own_url: std::sync::OnceLock::new(),
-                producers: settings.producers,
-                consumers: settings.consumers,
                 supervisor,
+                credentials: settings.credentials,
                 poll: settings.poll,
                 scrape: settings.scrape,
                 world: RwLock::new(World::default()),
@@ -297,11 +298,12 @@ impl Monitor {
     fn urls(&self) -> Vec<(String, String)> {
         let own = self.inner.own_url.get();
         self.inner
-            .urls
-            .iter()
-            .map(|(name, url)| match own {
-                Some(own) if name == "storefront" => (name.clone(), own.clone()),
-                _ => (name.clone(), url.clone()),
+            .registry
+            .names()
+            .map(|name| match own {
+                Some(own) if name == "storefront" => (name.to_owned(), own.clone()),
+                // A replica as the directory has them now (they move in a rolling restart).
+                _ => (name.to_owned(), self.inner.directory.url(name)),
             })
             .collect()
     }
@@ -401,10 +403,8 @@ impl Monitor {
                 .map(|(name, url)| async move { (name.clone(), self.probe(url).await) }),
         );
         let outboxes = futures_util::future::join_all(
-            self.inner
-                .producers
-                .iter()
-                .map(|p| async move { (p.clone(), self.read_outbox(p).await) }),
+            self.producers()
+                .map(|p| async move { (p.to_owned(), self.read_outbox(p).await) }),
         );
         let processes = async {
             if self.inner.supervisor.is_configured() {
@@ -562,8 +562,13 @@ impl Monitor {
         Some(HttpTotals::from_samples(&prometheus::parse(&text)))
     }
 
-    /// A producer's `/events/outbox` and the newest events of its `/events/log`.
+    /// A producer's `/events/outbox`: its figures and its newest events (types and
+    /// subjects only: the console never reads customers' data), with the storefront's
+    /// service token.
     async fn read_outbox(&self, producer: &str) -> Result<(OutboxView, Vec<FeedEvent>), String> {
+        let url = self.url(producer).ok_or("unknown service")?;
+        let mut renewed = false;
+        /// What `/events/outbox?recent=` answers.
         #[derive(Deserialize)]
         struct Stats {
             head: i64,
@@ -571,32 +576,49 @@ impl Monitor {
             undelivered: i64,
             #[serde(default)]
             consumers: Vec<ConsumerBacklog>,
+            #[serde(default)]
+            recent: Vec<Recent>,
         }
         #[derive(Deserialize)]
-        struct Entry {
+        struct Recent {
             seq: i64,
-            event: serde_json::Value,
+            id: String,
+            #[serde(rename = "type")]
+            kind: String,
+            subject: String,
+            time: String,
         }
-        #[derive(Deserialize)]
-        struct Page {
-            events: Vec<Entry>,
-        }
-        let url = self.url(producer).ok_or("unknown service")?;
-        let get = |u: String| async move {
-            let r = self.inner.http.get(u).send().await.map_err(|e| {
-                if e.is_connect() {
-                    "not reachable".to_owned()
-                } else {
-                    e.to_string()
-                }
-            })?;
+        let stats: Stats = loop {
+            let token = self
+                .inner
+                .credentials
+                .token()
+                .await
+                .map_err(|e| format!("no service token: {e}"))?;
+            let r = self
+                .inner
+                .http
+                .get(format!("{url}/events/outbox?recent={FEED_PER_PRODUCER}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.is_connect() {
+                        "not reachable".to_owned()
+                    } else {
+                        e.to_string()
+                    }
+                })?;
+            if r.status() == StatusCode::UNAUTHORIZED && !renewed {
+                self.inner.credentials.invalidate().await;
+                renewed = true;
+                continue;
+            }
             if !r.status().is_success() {
                 return Err(format!("answered {}", r.status()));
             }
-            r.bytes().await.map_err(|e| e.to_string())
+            break r.json().await.map_err(|e| e.to_string())?;
         };
-        let stats: Stats = serde_json::from_slice(&get(format!("{url}/events/outbox")).await?)
-            .map_err(|e| e.to_string())?;
         let seen = self
             .inner
             .world
@@ -604,28 +626,20 @@ impl Monitor {
             .ok()
             .and_then(|w| w.feed_seen.get(producer).copied())
             .unwrap_or(0);
-        let mut events = Vec::new();
-        if stats.head > seen {
-            let after = (stats.head - 20).max(seen).max(0);
-            let page: Page = serde_json::from_slice(
-                &get(format!("{url}/events/log?after={after}&limit=20")).await?,
-            )
-            .map_err(|e| e.to_string())?;
-            let text =
-                |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
-            events = page
-                .events
-                .into_iter()
-                .map(|e| FeedEvent {
-                    producer: producer.to_owned(),
-                    seq: e.seq,
-                    id: text(&e.event, "id"),
-                    kind: text(&e.event, "type"),
-                    subject: text(&e.event, "subject"),
-                    time: text(&e.event, "time"),
-                })
-                .collect();
-        }
+        let mut events: Vec<FeedEvent> = stats
+            .recent
+            .into_iter()
+            .filter(|e| e.seq > seen)
+            .map(|e| FeedEvent {
+                producer: producer.to_owned(),
+                seq: e.seq,
+                id: e.id,
+                kind: e.kind,
+                subject: e.subject,
+                time: e.time,
+            })
+            .collect();
+        events.reverse();
         Ok((
             OutboxView {
                 service: producer.to_owned(),
@@ -638,21 +652,23 @@ impl Monitor {
         ))
     }
 
-    /// The consumers whose dead letters to show: the configured ones and any an outbox
-    /// reports.
+    /// Whether `name` is a service of the shop.
+    pub fn is_service(&self, name: &str) -> bool {
+        self.inner.registry.get(name).is_some()
+    }
+
+    /// The services whose outboxes the console shows.
+    fn producers(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.inner.registry.producers().map(|e| e.name())
+    }
+
+    /// The consumers whose dead letters to show, in the registry's order.
     pub fn consumers(&self) -> Vec<String> {
-        let mut all = self.inner.consumers.clone();
-        if let Ok(world) = self.inner.world.read() {
-            for outbox in world.outboxes.values() {
-                for c in &outbox.consumers {
-                    if is_service(&c.consumer) && !all.contains(&c.consumer) {
-                        all.push(c.consumer.clone());
-                    }
-                }
-            }
-        }
-        all.sort_by_key(|s| SERVICES.iter().position(|x| x == s));
-        all
+        self.inner
+            .registry
+            .consumers()
+            .map(|e| e.name().to_owned())
+            .collect()
     }
 
     /// Cached dead letters, if fresh.
@@ -714,17 +730,20 @@ impl Monitor {
         let Ok(world) = self.inner.world.read() else {
             return OpsState::default();
         };
-        let processes: HashMap<&str, &ProcessInfo> = match &world.processes {
-            Some(Ok(list)) => list.iter().map(|p| (p.service.as_str(), p)).collect(),
-            _ => HashMap::new(),
-        };
+        let mut processes: HashMap<&str, Vec<&ProcessInfo>> = HashMap::new();
+        if let Some(Ok(list)) = &world.processes {
+            for p in list {
+                processes.entry(p.service.as_str()).or_default().push(p);
+            }
+        }
         let now = chrono::Utc::now();
         let services = self
             .urls()
             .into_iter()
             .map(|(name, url)| {
                 let observed = world.services.get(&name);
-                let process = processes.get(name.as_str());
+                let replicas = processes.get(name.as_str()).cloned().unwrap_or_default();
+                let process = replicas.iter().min_by_key(|p| p.replica).copied();
                 let rates = observed.and_then(|o| o.rates);
                 ServiceView {
                     name: name.clone(),
@@ -735,9 +754,19 @@ impl Monitor {
                     down_since: observed.and_then(|o| o.down_since.clone()),
                     pid: process.and_then(|p| p.pid),
                     process_state: process.map(|p| p.state.clone()),
-                    starts: process.map(|p| p.starts),
+                    restarts: (!replicas.is_empty())
+                        .then(|| replicas.iter().map(|p| p.restarts).sum()),
+                    replicas: replicas
+                        .iter()
+                        .map(|p| ReplicaView {
+                            replica: p.replica,
+                            pid: p.pid,
+                            port: p.port,
+                            state: p.state.clone(),
+                        })
+                        .collect(),
                     uptime_secs: process
-                        .filter(|p| p.state == "running")
+                        .filter(|p| p.state == "ready")
                         .and_then(|p| p.started_at.as_deref())
                         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                         .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0)),
@@ -791,13 +820,5 @@ mod tests {
         });
         assert_eq!(failing_checks(&wrapped).as_deref(), Some("cart: down"));
         assert_eq!(failing_checks(&serde_json::json!({"detail": "nope"})), None);
-    }
-
-    #[test]
-    fn the_console_knows_every_service() {
-        assert_eq!(SERVICES.len(), 11);
-        assert!(is_service("catalog"));
-        assert!(!is_service("../identity"));
-        assert!(!is_service(""));
     }
 }

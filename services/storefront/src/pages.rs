@@ -1,25 +1,68 @@
-//! The pages: one module per part of the shop, and what they share — product cards,
-//! paging, redirects, and rendering a page or its friendly error page.
+//! The shop's pages: one module per part of the shop, and what they share — product
+//! cards, category links and paging. (The frame around every page is [`crate::frame`].)
 
 pub mod account;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
-pub mod ops;
 
 use crate::{
+    api::{Category, Product, Summary},
     app::App,
     domain::format_money,
     error::StorefrontError,
+    frame::{self, here, render},
     session::Visitor,
-    shop::{Category, Product, Summary},
-    views::{Chrome, html_response, urlencode},
+    views::urlencode,
 };
 use axum::{
-    http::{StatusCode, Uri},
-    response::{IntoResponse, Redirect, Response},
+    extract::{FromRef, FromRequestParts, OriginalUri},
+    http::{Uri, request::Parts},
+    response::{IntoResponse, Response},
 };
 use serde::Serialize;
+
+/// What every page handler starts from: the app, the visitor, and the URI the visitor
+/// asked for (before any routing).
+pub struct PageRequest {
+    pub app: App,
+    pub v: Visitor,
+    pub uri: Uri,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageRequest
+where
+    App: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let v = Visitor::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(OriginalUri(uri)) = OriginalUri::from_request_parts(parts, state).await;
+        Ok(Self {
+            app: App::from_ref(state),
+            v,
+            uri,
+        })
+    }
+}
+
+/// Renders a page under the header for `uri`, without search words; `cart_units` when
+/// the page has read the cart anyway.
+pub async fn show<P: Serialize>(
+    app: &App,
+    v: &Visitor,
+    uri: &Uri,
+    cart_units: Option<i64>,
+    template: &str,
+    title: &str,
+    page: Result<P, StorefrontError>,
+) -> Response {
+    let chrome = frame::chrome(v, &here(uri), "", cart_units).await;
+    render(app.views(), v, &chrome, template, title, page)
+}
 
 /// A product in a grid of products.
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +192,11 @@ pub fn pagination(
     })
 }
 
+/// The value of a link's `page` parameter: empty for the first page.
+pub fn page_in_link(n: u32) -> String {
+    if n == 1 { String::new() } else { n.to_string() }
+}
+
 /// A query string of the non-empty pairs (`?a=1&b=2`, or nothing).
 pub fn query_string(pairs: &[(&str, String)]) -> String {
     let kept: Vec<(&str, &str)> = pairs
@@ -162,48 +210,18 @@ pub fn query_string(pairs: &[(&str, String)]) -> String {
     format!("?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
 }
 
-/// This request's path and query.
-pub fn here(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned())
-}
-
-/// 303 to the sign-in form, coming back to `next` afterwards.
-pub fn to_signin(next: &str) -> Response {
-    Redirect::to(&format!("/signin?next={}", urlencode(next))).into_response()
-}
-
-/// 303 to a path of this site.
-pub fn see_other(path: &str) -> Response {
-    Redirect::to(path).into_response()
-}
-
-/// Renders a page, or its error page (or the sign-in form, when the visitor must sign
-/// in), and logs how long the request took.
-pub fn render<P: Serialize>(
-    app: &App,
-    v: &Visitor,
-    chrome: &Chrome,
-    template: &str,
-    title: &str,
-    page: Result<P, StorefrontError>,
-) -> Response {
-    let res = match page {
-        Ok(p) => match app.views().page(template, title, chrome, p) {
-            Ok(html) => html_response(StatusCode::OK, html),
-            Err(e) => app.views().error_page(chrome, &e),
-        },
-        Err(StorefrontError::SignInRequired) => to_signin(&chrome.path),
-        Err(e) => app.views().error_page(chrome, &e),
+/// An API's message, as a sentence on a page (`must not be empty` → `Must not be
+/// empty.`).
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
     };
-    tracing::debug!(
-        template,
-        status = res.status().as_u16(),
-        elapsed_ms = v.started().elapsed().as_millis() as u64,
-        "page rendered"
-    );
-    res
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -229,5 +247,12 @@ mod tests {
             "?q=red+mug"
         );
         assert_eq!(query_string(&[("q", String::new())]), "");
+    }
+
+    #[test]
+    fn api_messages_read_as_sentences() {
+        assert_eq!(sentence("must not be empty"), "Must not be empty.");
+        assert_eq!(sentence("Too short."), "Too short.");
+        assert_eq!(sentence(""), "");
     }
 }

@@ -5,9 +5,9 @@
 
 use crate::{
     app::App,
-    assets,
-    pages::{self, account, cart, catalog, checkout, ops},
-    session,
+    assets, frame, ops,
+    pages::{account, cart, catalog, checkout},
+    session::{self, Sessions},
     views::Chrome,
 };
 use axum::{
@@ -42,16 +42,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 )]
 struct ApiDoc;
 
-/// Every route, with state and middleware applied, and the OpenAPI document.
-pub fn router(app: App) -> (Router, utoipa::openapi::OpenApi) {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(ops::api_state))
-        .routes(routes!(ops::api_control))
-        .routes(routes!(ops::api_replay))
+/// Every route, with state and middleware applied, and the OpenAPI document: the shop's
+/// pages with their state, the ops console with its own, and the visitor's session
+/// around both.
+pub fn router(app: App, sessions: Sessions, console: ops::Console) -> OpenApiRouter {
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(account::notification_stream))
         .routes(routes!(catalog::image))
         .with_state(app.clone())
-        .split_for_parts();
+        .merge(ops::routes(console));
     let pages = Router::new()
         .route("/", get(catalog::home))
         .route("/c/{category}", get(catalog::category))
@@ -74,23 +73,22 @@ pub fn router(app: App) -> (Router, utoipa::openapi::OpenApi) {
         .route("/orders", get(account::orders))
         .route("/orders/{id}", get(account::order))
         .route("/account/notifications", get(account::notifications))
-        .route("/ops", get(ops::page))
         .route("/{*path}", get(not_found))
         .with_state(app.clone());
-    let router = Router::new()
-        .merge(api)
-        .merge(pages)
+    api.merge(OpenApiRouter::from(pages))
         .route("/static/{file}", get(assets::serve))
-        .layer(middleware::from_fn_with_state(app, session::middleware))
+        .layer(middleware::from_fn_with_state(
+            sessions,
+            session::middleware,
+        ))
         .layer(middleware::from_fn(security_headers))
-        .layer(middleware::from_fn(same_site_only));
-    (router, openapi)
+        .layer(middleware::from_fn(same_site_only))
 }
 
 /// Any other path: the not-found page.
 async fn not_found(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
     let chrome = Chrome {
-        path: pages::here(&uri),
+        path: frame::here(&uri),
         ..Chrome::default()
     };
     app.views().error_page(
@@ -134,19 +132,138 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// Refuses state changes a browser says come from another site (`Sec-Fetch-Site:
-/// cross-site`). With `SameSite=Lax` cookies they would carry no session anyway; this
-/// also keeps them from touching an anonymous cart.
+/// Refuses state changes from other sites. A browser says where a request comes from:
+/// `Sec-Fetch-Site: cross-site`, or an `Origin` (else a `Referer`) whose host is not the
+/// one the request was sent to (as the gateway passes it on in `X-Forwarded-Host`, else
+/// `Host`). `SameSite=Lax` cookies alone would still let an anonymous cart, or an older
+/// browser's session, be changed from elsewhere. A request naming no origin at all is not
+/// a browser's cross-site form, and passes.
 async fn same_site_only(req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let cross_site = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
-    if unsafe_method && cross_site {
-        return Problem::forbidden("requests from other sites may not change anything here")
-            .into_response();
+    if unsafe_method && let Err(why) = same_site(req.headers()) {
+        return Problem::forbidden(format!(
+            "requests from other sites may not change anything here ({why})"
+        ))
+        .into_response();
     }
     next.run(req).await
+}
+
+/// Whether an unsafe request's headers say it comes from this site (or say nothing).
+fn same_site(headers: &header::HeaderMap) -> Result<(), &'static str> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if text("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
+        return Err("the browser says cross-site");
+    }
+    let target = text("x-forwarded-host")
+        .and_then(|h| h.split(',').next())
+        .or_else(|| text(header::HOST.as_str()))
+        .map(str::trim);
+    let (claimed, refused) = match (
+        text(header::ORIGIN.as_str()),
+        text(header::REFERER.as_str()),
+    ) {
+        (Some(origin), _) => (origin, "its origin is another site"),
+        (None, Some(referer)) => (referer, "its referrer is another site"),
+        (None, None) => return Ok(()),
+    };
+    let source = claimed
+        .parse::<axum::http::Uri>()
+        .ok()
+        .and_then(|u| Some(authority(u.scheme_str()?, u.authority()?.as_str())));
+    match (source, target) {
+        (Some(source), Some(target)) if source.eq_ignore_ascii_case(&authority("", target)) => {
+            Ok(())
+        }
+        _ => Err(refused),
+    }
+}
+
+/// `host[:port]` without the scheme's default port.
+fn authority(scheme: &str, authority: &str) -> String {
+    let default = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    let a = authority.rsplit('@').next().unwrap_or(authority);
+    let a = if default.is_empty() {
+        a.strip_suffix(":80")
+            .or_else(|| a.strip_suffix(":443"))
+            .unwrap_or(a)
+    } else {
+        a.strip_suffix(default).unwrap_or(a)
+    };
+    a.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> header::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (header::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn only_requests_from_this_site_or_from_no_browser_change_things() {
+        let allowed = [
+            vec![("host", "shop.example")],
+            vec![("host", "shop.example"), ("origin", "https://shop.example")],
+            vec![
+                ("host", "shop.example:443"),
+                ("origin", "https://SHOP.example"),
+            ],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
+            vec![
+                ("host", "10.0.0.5:8083"),
+                ("x-forwarded-host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
+            vec![
+                ("host", "shop.example"),
+                ("referer", "https://shop.example/cart?x=1"),
+            ],
+            vec![
+                ("host", "shop.example"),
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://shop.example"),
+            ],
+        ];
+        for h in allowed {
+            assert_eq!(same_site(&headers(&h)), Ok(()), "{h:?}");
+        }
+        let refused = [
+            vec![("host", "shop.example"), ("sec-fetch-site", "cross-site")],
+            vec![("host", "shop.example"), ("origin", "http://evil.example")],
+            vec![("host", "shop.example"), ("origin", "null")],
+            vec![
+                ("host", "shop.example:8080"),
+                ("origin", "http://shop.example"),
+            ],
+            vec![
+                ("host", "10.0.0.5:8083"),
+                ("x-forwarded-host", "shop.example"),
+                ("origin", "http://10.0.0.5:8083"),
+            ],
+            vec![
+                ("host", "shop.example"),
+                ("referer", "https://evil.example/shop.example"),
+            ],
+            vec![("origin", "https://shop.example")],
+        ];
+        for h in refused {
+            assert!(same_site(&headers(&h)).is_err(), "{h:?}");
+        }
+    }
 }

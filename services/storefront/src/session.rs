@@ -1,14 +1,24 @@
 //! Who is browsing: the signed-in session kept in the `bazaar_session` cookie (identity's
 //! own signed tokens, so no session store), its refresh when the access token runs out,
-//! and the anonymous cart cookie passed between the browser and the cart service.
+//! the anonymous cart cookie passed between the browser and the cart service, and the
+//! shop as the visitor sees it ([`Visitor::shop`]): every API call made with the visitor's
+//! credentials. Pages reach the APIs only this way; the client below knows no sessions.
 //!
 //! The session cookie holds JSON `{a: access token, r: refresh token, n: newest
 //! notification seen}`, base64url-encoded, `HttpOnly; SameSite=Lax`: scripts cannot read
-//! it and other sites' forms do not carry it. Refresh tokens are single-use and reusing
-//! one revokes the whole sign-in, so concurrent requests of one browser that all find the
-//! access token expired share one refresh (see [`Refresher`]).
+//! it and other sites' forms do not carry it. Concurrent requests of one browser that all
+//! find the access token expired share one refresh (the `refresh` module).
 
-use crate::{app::App, error::StorefrontError, shop::TokenPair};
+mod refresh;
+mod shop;
+
+pub use shop::Shop;
+
+use crate::{
+    api::{self, Caller, TokenPair},
+    domain::{is_id_byte, is_token},
+    error::StorefrontError,
+};
 use axum::{
     extract::{FromRequestParts, Request, State},
     http::{HeaderMap, HeaderValue, header, request::Parts},
@@ -18,22 +28,17 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use platform::{
     Problem,
-    auth::{Claims, TokenError},
+    auth::{Claims, TokenError, Verifier},
 };
+use refresh::Refresher;
 use serde::{Deserialize, Serialize};
-use std::{
-    collections::HashMap,
-    fmt,
-    future::Future,
-    sync::Arc,
-    time::{Duration, Instant},
-};
-use tokio::sync::{Mutex, OnceCell};
+use std::{fmt, future::Future, sync::Arc, time::Instant};
+use tokio::sync::Mutex;
+
+pub use api::CART_COOKIE;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "bazaar_session";
-/// The cart service's anonymous cart cookie, passed through.
-pub const CART_COOKIE: &str = "bazaar_cart";
 
 /// A signed-in session: the tokens identity issued, and what the user has seen.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,13 +142,43 @@ impl Auth {
     }
 }
 
+/// What every visitor's session is served by: the gateway client, token verification,
+/// the refreshes shared between requests, and how the session cookie is written. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<SessionsInner>,
+}
+
+struct SessionsInner {
+    client: api::Client,
+    verifier: Verifier,
+    refresher: Refresher,
+    cookies: CookiePolicy,
+}
+
+impl Sessions {
+    pub fn new(client: api::Client, verifier: Verifier, cookies: CookiePolicy) -> Self {
+        Self {
+            inner: Arc::new(SessionsInner {
+                client,
+                verifier,
+                refresher: Refresher::default(),
+                cookies,
+            }),
+        }
+    }
+}
+
 /// One browser request's view of its visitor: session, anonymous cart, request id.
 /// Extracted by handlers; the [`middleware`] writes any change back as `Set-Cookie`.
 #[derive(Clone)]
 pub struct Visitor {
-    app: App,
+    sessions: Sessions,
     inner: Arc<Mutex<VisitorState>>,
     request_id: Option<String>,
+    /// The browser's address, as the gateway forwarded it.
+    forwarded_for: Option<String>,
     started: Instant,
 }
 
@@ -156,11 +191,11 @@ struct VisitorState {
 }
 
 impl Visitor {
-    fn new(app: App, headers: &HeaderMap) -> Self {
+    fn new(sessions: Sessions, headers: &HeaderMap) -> Self {
         let session = read_cookie(headers, SESSION_COOKIE).and_then(|v| Session::decode(&v));
         let cart_cookie = read_cookie(headers, CART_COOKIE).filter(|v| is_cookie_value(v));
         Self {
-            app,
+            sessions,
             inner: Arc::new(Mutex::new(VisitorState {
                 auth: session.is_none().then_some(Auth::Anonymous),
                 session,
@@ -172,13 +207,38 @@ impl Visitor {
                 .get(&platform::service::REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            forwarded_for: headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             started: Instant::now(),
         }
     }
 
-    /// The request id, passed on to every upstream call.
-    pub fn request_id(&self) -> Option<&str> {
-        self.request_id.as_deref()
+    fn client(&self) -> &api::Client {
+        &self.sessions.inner.client
+    }
+
+    fn verifier(&self) -> &Verifier {
+        &self.sessions.inner.verifier
+    }
+
+    /// The visitor as the gateway is told of it without credentials: the request id,
+    /// passed on to every upstream call.
+    fn anonymous(&self) -> Caller {
+        Caller {
+            request_id: self.request_id.clone(),
+            forwarded_for: self.forwarded_for.clone(),
+            ..Caller::default()
+        }
+    }
+
+    /// The visitor with a token.
+    fn bearing(&self, token: String) -> Caller {
+        Caller {
+            token: Some(token),
+            ..self.anonymous()
+        }
     }
 
     /// When the request started (pages log how long they took).
@@ -197,7 +257,7 @@ impl Visitor {
             state.auth = Some(Auth::Anonymous);
             return Auth::Anonymous;
         };
-        let auth = match self.app.verifier().verify(&session.access_token).await {
+        let auth = match self.verifier().verify(&session.access_token).await {
             Ok(claims) => Auth::SignedIn(Box::new(claims)),
             Err(TokenError::KeysUnavailable(e)) => {
                 tracing::warn!(error = %e, "cannot verify the session: keys unavailable");
@@ -219,7 +279,7 @@ impl Visitor {
     }
 
     /// The access token of a signed-in visitor.
-    pub async fn token(&self) -> Option<String> {
+    async fn token(&self) -> Option<String> {
         match self.auth().await {
             Auth::SignedIn(_) => self
                 .inner
@@ -232,19 +292,19 @@ impl Visitor {
         }
     }
 
-    /// Runs `call` with the visitor's access token; when the API refuses it with 401 the
+    /// Runs `call` as the signed-in visitor; when the API refuses the token with 401 the
     /// session is refreshed and `call` runs once more. Without a session: `SignInRequired`.
-    pub async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
+    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
     where
-        F: Fn(Option<String>) -> Fut,
+        F: Fn(Caller) -> Fut,
         Fut: Future<Output = Result<T, StorefrontError>>,
     {
         let Some(token) = self.token().await else {
             return Err(StorefrontError::SignInRequired);
         };
-        match call(Some(token.clone())).await {
+        match call(self.bearing(token.clone())).await {
             Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
-                Some(fresh) => call(Some(fresh)).await,
+                Some(fresh) => call(self.bearing(fresh)).await,
                 None => Err(StorefrontError::SignInRequired),
             },
             other => other,
@@ -252,17 +312,17 @@ impl Visitor {
     }
 
     /// Like [`Visitor::with_token`], but an anonymous visitor calls without a token.
-    pub async fn with_optional_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
+    async fn with_optional_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
     where
-        F: Fn(Option<String>) -> Fut,
+        F: Fn(Caller) -> Fut,
         Fut: Future<Output = Result<T, StorefrontError>>,
     {
         match self.token().await {
-            None => call(None).await,
-            Some(token) => match call(Some(token.clone())).await {
+            None => call(self.anonymous()).await,
+            Some(token) => match call(self.bearing(token.clone())).await {
                 Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
-                    Some(fresh) => call(Some(fresh)).await,
-                    None => call(None).await,
+                    Some(fresh) => call(self.bearing(fresh)).await,
+                    None => call(self.anonymous()).await,
                 },
                 other => other,
             },
@@ -297,13 +357,15 @@ impl Visitor {
         state: &mut VisitorState,
         session: &Session,
     ) -> Result<Option<Claims>, ()> {
+        // Only the request id goes with the refresh: this runs with the state locked.
         match self
-            .app
-            .refresher()
-            .refresh(&self.app, self, &session.refresh_token)
+            .sessions
+            .inner
+            .refresher
+            .refresh(self.client(), &self.anonymous(), &session.refresh_token)
             .await
         {
-            Ok(pair) => match self.app.verifier().verify(&pair.access_token).await {
+            Ok(pair) => match self.verifier().verify(&pair.access_token).await {
                 Ok(claims) => {
                     state.session = Some(Session {
                         seen_notifications: session.seen_notifications.clone(),
@@ -329,20 +391,41 @@ impl Visitor {
         }
     }
 
-    /// Starts a session (after signing in).
-    pub async fn sign_in(&self, pair: &TokenPair, claims: Claims) {
+    /// Signs in at identity with an email and password, and starts the session.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Claims, StorefrontError> {
+        let pair = self
+            .client()
+            .login(&self.anonymous(), email, password)
+            .await?;
+        let claims = self
+            .verifier()
+            .verify(&pair.access_token)
+            .await
+            .map_err(|e| StorefrontError::Unavailable {
+                service: "identity",
+                detail: e.to_string(),
+            })?;
         let mut state = self.inner.lock().await;
-        state.session = Some(Session::new(pair));
-        state.auth = Some(Auth::SignedIn(Box::new(claims)));
+        state.session = Some(Session::new(&pair));
+        state.auth = Some(Auth::SignedIn(Box::new(claims.clone())));
         state.session_changed = true;
+        Ok(claims)
     }
 
-    /// Ends the session; returns the refresh token to revoke, if there was one.
-    pub async fn sign_out(&self) -> Option<Session> {
-        let mut state = self.inner.lock().await;
-        state.auth = Some(Auth::Anonymous);
-        state.session_changed = true;
-        state.session.take()
+    /// Ends the session, here and at identity.
+    pub async fn sign_out(&self) {
+        let ended = {
+            let mut state = self.inner.lock().await;
+            state.auth = Some(Auth::Anonymous);
+            state.session_changed = true;
+            state.session.take()
+        };
+        let Some(session) = ended else { return };
+        let caller = self.bearing(session.access_token.clone());
+        if let Err(e) = self.client().logout(&caller, &session.refresh_token).await {
+            // The cookie is gone either way; the refresh token expires on its own.
+            tracing::info!(error = %e, "identity could not revoke the session");
+        }
     }
 
     /// `created_at` of the newest notification seen.
@@ -372,9 +455,9 @@ impl Visitor {
 
     /// Relays the cart service's `Set-Cookie` for `bazaar_cart` to the browser, and uses
     /// the new value for the rest of this request.
-    pub async fn relay_cart_cookies(&self, headers: &HeaderMap) {
+    async fn relay_cart_cookies(&self, set_cookies: &[HeaderValue]) {
         let mut state = self.inner.lock().await;
-        for value in headers.get_all(header::SET_COOKIE) {
+        for value in set_cookies {
             let Ok(text) = value.to_str() else { continue };
             let Some((name, rest)) = text.split_once('=') else {
                 continue;
@@ -400,7 +483,7 @@ impl Visitor {
             headers.append(header::SET_COOKIE, cookie.clone());
         }
         if state.session_changed {
-            let policy = self.app.cookie_policy();
+            let policy = self.sessions.inner.cookies;
             let value = match &state.session {
                 Some(s) => policy.issue(s),
                 None => policy.expire(),
@@ -418,10 +501,7 @@ impl Visitor {
 }
 
 fn is_cookie_value(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 256
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    is_token(v, 256, is_id_byte)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Visitor {
@@ -438,57 +518,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
 }
 
 /// Puts a [`Visitor`] in every request and writes its cookies to every response.
-pub async fn middleware(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    let visitor = Visitor::new(app, req.headers());
+pub async fn middleware(
+    State(sessions): State<Sessions>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let visitor = Visitor::new(sessions, req.headers());
     req.extensions_mut().insert(visitor.clone());
     let mut res = next.run(req).await;
     visitor.finish(&mut res).await;
     res
-}
-
-/// How long a refresh's result is shared with requests that present the same spent
-/// refresh token (a page and the console's polls or the event stream arriving together).
-/// Short: past it, the spent token is refused as identity refuses any reused one.
-const SHARED_FOR: Duration = Duration::from_secs(10);
-
-type Shared = Arc<OnceCell<Result<TokenPair, StorefrontError>>>;
-
-/// Refreshes sessions, one upstream refresh per refresh token: concurrent requests with
-/// the same token wait for and share the first one's answer.
-#[derive(Default)]
-pub struct Refresher {
-    inflight: std::sync::Mutex<HashMap<String, (Instant, Shared)>>,
-}
-
-impl Refresher {
-    pub async fn refresh(
-        &self,
-        app: &App,
-        visitor: &Visitor,
-        refresh_token: &str,
-    ) -> Result<TokenPair, StorefrontError> {
-        let cell = {
-            let Ok(mut map) = self.inflight.lock() else {
-                return app.shop().refresh(visitor, refresh_token).await;
-            };
-            map.retain(|_, (at, _)| at.elapsed() < SHARED_FOR);
-            map.entry(refresh_token.to_owned())
-                .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())))
-                .1
-                .clone()
-        };
-        let result = cell
-            .get_or_init(|| app.shop().refresh(visitor, refresh_token))
-            .await
-            .clone();
-        if matches!(result, Err(ref e) if e.status().is_none_or(|s| s >= 500))
-            && let Ok(mut map) = self.inflight.lock()
-        {
-            // Identity could not answer: the token is unspent, so a later try may work.
-            map.remove(refresh_token);
-        }
-        result
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use axum::{
 };
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Every template, by name.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -41,6 +42,9 @@ pub struct Chrome {
     pub cart_count: Option<i64>,
     /// Unread notifications; `None` when unknown.
     pub unread: Option<i64>,
+    /// The newest notification counted: the live badge streams those after it, so none
+    /// that arrives while the page loads is missed.
+    pub newest_notification: Option<String>,
     /// What the search box holds.
     pub query: String,
     /// This page's path and query (where signing in returns to).
@@ -55,9 +59,10 @@ pub struct UserView {
     pub is_admin: bool,
 }
 
-/// The templates, ready to render. Built once at start.
+/// The templates, ready to render. Built once at start; cheap to clone.
+#[derive(Clone)]
 pub struct Views {
-    env: Environment<'static>,
+    env: Arc<Environment<'static>>,
 }
 
 impl Views {
@@ -93,7 +98,7 @@ impl Views {
         });
         env.add_global("css_url", Value::from(assets::css_url()));
         env.add_global("js_url", Value::from(assets::js_url()));
-        Ok(Self { env })
+        Ok(Self { env: Arc::new(env) })
     }
 
     /// Renders a template with a context.
@@ -124,13 +129,17 @@ impl Views {
             message => message.message,
             retry => message.status == StatusCode::SERVICE_UNAVAILABLE,
         };
-        match self.page("error.html", &message.title, chrome, page) {
+        let mut res = match self.page("error.html", &message.title, chrome, page) {
             Ok(html) => html_response(message.status, html),
             Err(e) => {
                 tracing::error!(error = %e, "the error page failed to render");
                 (message.status, message.message).into_response()
             }
+        };
+        if err.is_upstream() {
+            platform::problem::mark_dependency(res.headers_mut());
         }
+        res
     }
 }
 

@@ -202,8 +202,9 @@
           let process = "—";
           if (s.pid) {
             process = "pid " + s.pid;
-            if (s.process_state && s.process_state !== "running") process += " (" + s.process_state + ")";
-            if (s.starts && s.starts > 1) process += ", started " + s.starts + "×";
+            if (s.process_state && s.process_state !== "ready") process += " (" + s.process_state + ")";
+            if (s.replicas && s.replicas.length > 1) process += ", " + s.replicas.length + " replicas";
+            if (s.restarts) process += ", restarted " + s.restarts + "×";
           }
           const actions = el("td", { class: "actions" }, control
             ? ["kill", "restart"].map(function (a) {

@@ -4,7 +4,6 @@ use events::{
     Broker, Consumer, Event, Handler, HandlerError, Producer, Subscription,
     consumer::MIGRATIONS as CONSUMER_MIGRATIONS, outbox,
 };
-use futures_util::future::BoxFuture;
 use platform::{
     config::{Directory, NoSettings, Settings},
     db::{Db, MigrationSource},
@@ -68,14 +67,10 @@ impl ProducerApp {
             .await
             .unwrap();
         let producer = Producer::new(PRODUCER, db.clone(), broker);
-        let builder = Service::builder(PRODUCER, &settings.common);
+        let mut builder = Service::builder(PRODUCER, &settings.common);
         let relay = producer.clone().relay(builder.shutdown());
-        let service = builder
-            .routes(producer.routes())
-            .worker("relay", relay)
-            .bind()
-            .await
-            .unwrap();
+        builder.routes(producer.routes()).worker("relay", relay);
+        let service = builder.bind().await.unwrap();
         let url = format!("http://{}", service.local_addr());
         let shutdown = service.shutdown_handle();
         let task = tokio::spawn(async move {
@@ -127,31 +122,29 @@ pub struct Recorder {
 }
 
 impl Handler for Recorder {
-    fn handle<'a>(
-        &'a self,
-        tx: &'a mut Transaction<'static, Any>,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandlerError>> {
-        Box::pin(async move {
-            let n = event.data["n"]
-                .as_u64()
-                .ok_or_else(|| HandlerError::Permanent("no `n` in the data".into()))?;
-            if self.poisoned.lock().unwrap().contains(&n) {
-                return Err(HandlerError::Transient(format!("event {n} is poisoned")));
-            }
-            if let Some(left) = self.flaky.lock().unwrap().get_mut(&n)
-                && *left > 0
-            {
-                *left -= 1;
-                return Err(HandlerError::Transient(format!("event {n} is flaky")));
-            }
-            sqlx::query("INSERT INTO effects (event_id, n) VALUES ($1, $2)")
-                .bind(&event.id)
-                .bind(n as i64)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
-        })
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Event,
+    ) -> Result<(), HandlerError> {
+        let n = event.data["n"]
+            .as_u64()
+            .ok_or_else(|| HandlerError::Permanent("no `n` in the data".into()))?;
+        if self.poisoned.lock().unwrap().contains(&n) {
+            return Err(HandlerError::Transient(format!("event {n} is poisoned")));
+        }
+        if let Some(left) = self.flaky.lock().unwrap().get_mut(&n)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(HandlerError::Transient(format!("event {n} is flaky")));
+        }
+        sqlx::query("INSERT INTO effects (event_id, n) VALUES ($1, $2)")
+            .bind(&event.id)
+            .bind(n as i64)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 }
 
@@ -180,7 +173,8 @@ pub fn run(consumer: Consumer, broker: Broker, producer_url: &str) -> (Shutdown,
     let shutdown = Shutdown::new();
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = events::run_consumer(consumer, broker, directory, stop).await {
+        let transport = events::Transport::new(broker, directory);
+        if let Err(e) = transport.run(consumer, stop).await {
             panic!("consumer failed: {e:#}");
         }
     });

@@ -192,7 +192,7 @@ async fn anonymous_carts_unchanged_past_their_lifetime_are_purged() {
 
     // Act: the purge the service runs hourly, for a 30-day lifetime.
     let cutoff = events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::days(30));
-    let purged = Store::new(db, Currency::usd())
+    let purged = Store::new(db, Currency::USD)
         .purge_anonymous(&cutoff)
         .await
         .unwrap();

@@ -117,22 +117,21 @@ pub async fn spawn_app() -> TestApp {
     let scratch = Scratch::new("cart");
     let seed = SEED_PRODUCTS.to_string();
     let catalog_db = scratch.sqlite_url("catalog");
-    let settings = catalog::Settings::for_tests(
-        "catalog",
+    let settings = platform::Launch::for_tests(
+        &catalog::SERVICE,
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &catalog_db),
             ("identity_url", &identity.url),
             ("seed_products", &seed),
         ],
-    )
-    .expect("valid catalog settings");
-    let catalog = Running::spawn(catalog::build(settings).await.expect("the catalog builds"));
+    );
+    let catalog = Running::spawn(settings.build().await.expect("the catalog builds"));
     let orders = OrdersLog::start(&scratch).await;
 
     let database_url = scratch.sqlite_url("cart");
-    let settings = cart::Settings::for_tests(
-        "cart",
+    let settings = platform::Launch::for_tests(
+        &cart::SERVICE,
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &database_url),
@@ -141,9 +140,8 @@ pub async fn spawn_app() -> TestApp {
             ("orders_url", &orders.url),
             ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
         ],
-    )
-    .expect("valid cart settings");
-    let cart = Running::spawn(cart::build(settings).await.expect("the cart builds"));
+    );
+    let cart = Running::spawn(settings.build().await.expect("the cart builds"));
 
     let app = TestApp {
         address: cart.url().to_owned(),
@@ -309,8 +307,8 @@ impl TestApp {
         Consumer::new(
             "cart",
             self.db().await,
-            CartHandler::new(),
-            cart::SUBSCRIPTIONS,
+            CartHandler,
+            cart::SERVICE.subscriptions,
             MAX_ATTEMPTS,
         )
     }

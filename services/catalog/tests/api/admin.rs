@@ -99,18 +99,14 @@ async fn a_patch_changes_only_what_it_names() {
     let path = format!("/api/catalog/products/{id}");
 
     // Act: rename and move.
-    let res = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(&json!({"name": "Renamed Kettle", "category": "coffee-tea"})),
+    let patched = app
+        .patch_product(
+            id,
+            &json!({"name": "Renamed Kettle", "category": "coffee-tea"}),
         )
         .await;
 
     // Assert
-    assert_eq!(res.status(), StatusCode::OK);
-    let patched: serde_json::Value = res.json().await.unwrap();
     assert_eq!(patched["name"], "Renamed Kettle");
     assert_eq!(patched["category"], "coffee-tea");
     assert_eq!(patched["description"], product["description"]);
@@ -133,19 +129,9 @@ async fn a_price_change_records_updated_and_price_changed() {
     let app = spawn_app().await;
     let product = app.create_product(&new_product("PRICE-1")).await;
     let id = product["id"].as_str().unwrap();
-    let path = format!("/api/catalog/products/{id}");
 
-    let res = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(&json!({"price_cents": 3999})),
-        )
-        .await;
+    let patched = app.patch_product(id, &json!({"price_cents": 3999})).await;
 
-    assert_eq!(res.status(), StatusCode::OK);
-    let patched: serde_json::Value = res.json().await.unwrap();
     assert_eq!(patched["price_cents"], 3999);
     let events = app.events_of(id).await;
     assert_eq!(kinds(&events), [CREATED, UPDATED, PRICE_CHANGED]);
@@ -156,16 +142,7 @@ async fn a_price_change_records_updated_and_price_changed() {
     );
 
     // The same price again changes nothing and records nothing.
-    let res = app
-        .send(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(&json!({"price_cents": 3999})),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let unchanged: serde_json::Value = res.json().await.unwrap();
+    let unchanged = app.patch_product(id, &json!({"price_cents": 3999})).await;
     assert_eq!(unchanged, patched);
     assert_eq!(app.events_of(id).await.len(), 3);
 }

@@ -24,35 +24,34 @@ pub struct TestApp {
     _scratch: Scratch,
 }
 
-/// The catalog's settings for a test: port 0, the given database, the shared identity.
-pub fn settings(database_url: &str, seed_products: u32) -> catalog::Settings {
-    catalog::Settings::for_tests(
-        "catalog",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", database_url),
-            ("identity_url", &identity::testing::shared().url),
-            ("seed_products", &seed_products.to_string()),
-        ],
-    )
-    .expect("valid test settings")
+/// The catalog for a test: port 0, the given database, the shared identity, then `extra`.
+pub fn settings(database_url: &str, extra: &[(&str, &str)]) -> platform::Launch {
+    let mut all = vec![
+        ("listen", "127.0.0.1:0"),
+        ("database_url", database_url),
+        ("identity_url", &identity::testing::shared().url),
+        ("seed_products", "60"),
+    ];
+    all.extend_from_slice(extra);
+    platform::Launch::for_tests(&catalog::SERVICE, &all)
 }
 
 /// A catalog seeded with a small catalog (60 products, every category used).
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+    spawn_app_with(&[]).await
 }
 
-/// A catalog whose test settings (60 seed products) are first changed by `configure`.
-pub async fn spawn_app_with(configure: impl FnOnce(&mut catalog::Settings)) -> TestApp {
+/// A catalog whose test settings (60 seed products) are overridden by `extra`.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     platform::telemetry::init_for_tests();
     let identity = identity::testing::shared();
     let scratch = Scratch::new("catalog");
     let database_url = scratch.sqlite_url("catalog");
-    let mut settings = settings(&database_url, 60);
-    configure(&mut settings);
     let started = Instant::now();
-    let service = catalog::build(settings).await.expect("the catalog builds");
+    let service = settings(&database_url, extra)
+        .build()
+        .await
+        .expect("the catalog builds");
     let build_time = started.elapsed();
     let running = Running::spawn(service);
     TestApp {
@@ -94,6 +93,21 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "create {body}");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// Changes a product as the administrator (`PATCH` with `body`); returns the product
+    /// as it is now.
+    pub async fn patch_product(&self, id: &str, body: &Value) -> Value {
+        let res = self
+            .send(
+                Method::PATCH,
+                &format!("/api/catalog/products/{id}"),
+                Some(&self.admin_token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "patch {id} with {body}");
         res.json().await.expect("a JSON body")
     }
 

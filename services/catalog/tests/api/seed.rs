@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 #[tokio::test]
 async fn a_fresh_database_gets_the_full_default_catalog_with_its_events() {
     // Arrange / Act
-    let app = spawn_app_with(|s| s.own.seed_products = 600).await;
+    let app = spawn_app_with(&[("seed_products", "600")]).await;
     eprintln!("build with a 600-product seed took {:?}", app.build_time);
 
     // Assert: at least 500 products in at least 10 categories, all listed.
@@ -80,7 +80,8 @@ async fn a_seeded_database_is_not_seeded_again() {
     let events_before = app.outbox().await.len();
 
     // Act: a second catalog starts on the same database.
-    let again = catalog::build(settings(&app.database_url, 60))
+    let again = settings(&app.database_url, &[])
+        .build()
         .await
         .expect("builds again");
     drop(again);
@@ -93,7 +94,7 @@ async fn a_seeded_database_is_not_seeded_again() {
 #[tokio::test]
 async fn without_seeding_the_shop_starts_empty_and_is_never_seeded_later() {
     // Arrange: seeding off.
-    let app = spawn_app_with(|s| s.own.seed = false).await;
+    let app = spawn_app_with(&[("seed", "false")]).await;
     let body = app.get_json("/api/catalog/products").await;
     assert_eq!(body["total"], 0);
     // The categories exist all the same, so administrators can fill the shop.
@@ -102,7 +103,8 @@ async fn without_seeding_the_shop_starts_empty_and_is_never_seeded_later() {
     app.create_product(&new_product("NEW-1")).await;
 
     // Act: a restart with seeding on finds a database that holds products.
-    let again = catalog::build(settings(&app.database_url, 60))
+    let again = settings(&app.database_url, &[])
+        .build()
         .await
         .expect("builds again");
     drop(again);

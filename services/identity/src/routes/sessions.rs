@@ -17,6 +17,8 @@ use platform::{
     FieldError, Problem,
     auth::{ROLE_CUSTOMER, User},
     extract::Json,
+    openapi::SignedIn,
+    ratelimit::Peer,
     service::location,
 };
 use serde::{Deserialize, Serialize};
@@ -98,19 +100,22 @@ pub struct TokenPair {
     responses(
         (status = 201, description = "The account was created", body = RegisteredUser,
             headers(("Location" = String, description = "The account's admin URL"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The email address is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad email, weak password or bad name; `errors` names each field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address or of this email; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
 async fn register(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Json(body): Json<RegisterRequest>,
 ) -> Result<impl IntoResponse, Error> {
+    let client = state.limits.client(peer, &headers);
+    state
+        .limits
+        .register(client, &body.email.trim().to_ascii_lowercase())?;
     let mut errors = Vec::new();
     let email = Email::parse(&body.email)
         .map_err(|e| errors.push(FieldError::new("email", e.to_string())))
@@ -161,19 +166,25 @@ async fn register(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown email or wrong password (one answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts at this account or from this address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenPair>, Error> {
     // No policy checks here: whatever was typed either matches an account or it does not.
     let email = body.email.trim().to_ascii_lowercase();
+    // Before the hash: a guess over the limit costs nothing, and is not even checked, so
+    // the right password during the lock-out is refused like any other.
+    state
+        .limits
+        .sign_in(state.limits.client(peer, &headers), &email)?;
     let user = state.store.user_by_email(&email).await?;
     let phc = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state.hasher.verify(body.password, phc).await?;
@@ -198,17 +209,19 @@ async fn login(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenPair),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, expired, spent or revoked refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many refreshes from this address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
     Json(body): Json<RefreshRequest>,
 ) -> Result<Json<TokenPair>, Error> {
+    state.limits.refresh(state.limits.client(peer, &headers))?;
     let presented = refresh_token_hash(&body.refresh_token);
     let next = next_refresh_token(&state)?;
     match state
@@ -235,9 +248,7 @@ async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -10,6 +10,7 @@ use platform::{
     Problem,
     auth::Admin,
     extract::{Json, Query},
+    openapi::SignedIn,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -78,7 +79,7 @@ pub struct UserPage {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of accounts", body = UserPage),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad paging; `errors` names the parameter", body = Problem, content_type = "application/problem+json"),
     )
@@ -121,7 +122,7 @@ async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = UserSummary),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        SignedIn,
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No account has this id", body = Problem, content_type = "application/problem+json"),
     )

@@ -78,8 +78,8 @@ pub async fn spawn_app_with(scratch: Arc<Scratch>, overrides: &[(&str, &str)]) -
         ("database_url", database_url.as_str()),
     ];
     all.extend_from_slice(overrides);
-    let settings = identity::Settings::for_tests("identity", &all).expect("valid test settings");
-    let running = Running::spawn(identity::build(settings).await.expect("identity builds"));
+    let settings = platform::Launch::for_tests(&identity::SERVICE, &all);
+    let running = Running::spawn(settings.build().await.expect("identity builds"));
     TestApp {
         address: running.url().to_owned(),
         client: reqwest::Client::new(),
@@ -107,6 +107,18 @@ impl TestApp {
     /// Stops the server and waits until it has closed its database.
     pub async fn stop(self) {
         self.running.stop().await;
+    }
+
+    /// `GET path` without a token.
+    pub async fn get(&self, path: &str) -> Response {
+        let request = self.client.get(self.url(path));
+        request.send().await.expect("request")
+    }
+
+    /// `POST path` without a body or a token.
+    pub async fn post(&self, path: &str) -> Response {
+        let request = self.client.post(self.url(path));
+        request.send().await.expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
@@ -169,12 +181,7 @@ impl TestApp {
     }
 
     pub async fn jwks(&self) -> Value {
-        let res = self
-            .client
-            .get(self.url("/api/identity/.well-known/jwks.json"))
-            .send()
-            .await
-            .expect("request");
+        let res = self.get("/api/identity/.well-known/jwks.json").await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.expect("JSON key set")
     }

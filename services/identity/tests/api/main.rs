@@ -3,6 +3,8 @@
 mod admin;
 mod bad_input;
 mod helpers;
+mod limits;
+mod memory;
 mod service;
 mod service_tokens;
 mod sessions;

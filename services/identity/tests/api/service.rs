@@ -7,12 +7,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn is_ready_with_its_database() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/health/ready").await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
@@ -25,15 +20,7 @@ async fn is_ready_with_its_database() {
 #[tokio::test]
 async fn openapi_documents_every_endpoint() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
 
     for (path, method) in [
         ("/api/identity/register", "post"),
@@ -79,18 +66,8 @@ async fn openapi_documents_every_endpoint() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(app.url("/api/identity/nope"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/identity/nope").await;
     assert_problem(res, StatusCode::NOT_FOUND, None, "unknown route").await;
-    let res = app
-        .client
-        .get(app.url("/api/identity/login"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/identity/login").await;
     assert_problem(res, StatusCode::METHOD_NOT_ALLOWED, None, "GET on login").await;
 }

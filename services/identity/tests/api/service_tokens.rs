@@ -1,6 +1,6 @@
 //! Service tokens: how Bazaar's services authenticate to each other.
 
-use crate::helpers::{Scratch, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{Scratch, assert_problem, spawn_app_with};
 use platform::auth::{ServiceCredentials, Verifier};
 use platform::config::Secret;
 use reqwest::StatusCode;
@@ -15,11 +15,7 @@ async fn a_service_with_the_secret_gets_a_verifiable_service_token() {
     let token = credentials.token().await.expect("a service token");
     // Cached: the same token until it is due for renewal.
     assert_eq!(credentials.token().await.unwrap(), token);
-    let verifier = Verifier::remote(
-        format!("{}/api/identity/.well-known/jwks.json", app.address),
-        "bazaar-identity",
-        "bazaar",
-    );
+    let verifier = Verifier::remote(&app.address, "bazaar-identity", "bazaar");
     let claims = verifier
         .verify(&token)
         .await
@@ -55,26 +51,15 @@ async fn a_wrong_secret_or_a_bad_name_is_refused() {
         ),
     ];
     for (body, status, why) in cases {
-        let r = app
-            .client
-            .post(app.url("/api/identity/service-tokens"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = app.post_json("/api/identity/service-tokens", &body).await;
         assert_problem(r, status, None, why).await;
     }
 }
 
 #[tokio::test]
 async fn without_a_configured_secret_no_service_token_is_issued() {
-    let app = spawn_app().await;
-    let r = app
-        .client
-        .post(app.url("/api/identity/service-tokens"))
-        .json(&json!({"service": "orders", "secret": ""}))
-        .send()
-        .await
-        .unwrap();
+    let app = spawn_app_with(Scratch::new(), &[("service_secret", "")]).await;
+    let body = json!({"service": "orders", "secret": ""});
+    let r = app.post_json("/api/identity/service-tokens", &body).await;
     assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, None, "unconfigured").await;
 }

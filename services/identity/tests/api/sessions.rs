@@ -226,12 +226,7 @@ async fn logout_cannot_end_another_users_session() {
 #[tokio::test]
 async fn logout_and_me_need_a_token() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .post(app.url("/api/identity/logout"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/identity/logout").await;
     assert_problem(
         res,
         StatusCode::UNAUTHORIZED,
@@ -239,11 +234,6 @@ async fn logout_and_me_need_a_token() {
         "logout without a token",
     )
     .await;
-    let res = app
-        .client
-        .get(app.url("/api/identity/me"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/identity/me").await;
     assert_problem(res, StatusCode::UNAUTHORIZED, None, "me without a token").await;
 }

@@ -1,7 +1,7 @@
 //! The reservations API (internal: the checkout saga's): hold units, commit or release
 //! them, look them up.
 
-use super::{AppState, traceparent};
+use super::AppState;
 use crate::{
     domain::{
         NewReservation, ProductId, Quantity, Reservation, ReservationId, ReservationLine,
@@ -12,13 +12,15 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use platform::{
-    FieldError, Problem,
+    Failure, Problem,
     auth::ServiceCaller,
-    extract::{Json, Query},
+    extract::{Json, Query, TraceParent},
+    failure::Fields,
+    openapi::ServiceOnly,
     service::location,
 };
 use serde::{Deserialize, Serialize};
@@ -62,31 +64,24 @@ pub struct ReserveItem {
 impl ReserveRequest {
     /// The reservation asked for, or every field at fault.
     fn parse(self, default_ttl: Ttl) -> Result<NewReservation, InventoryError> {
-        let mut errors = Vec::new();
-        let mut field = |name: String, message: String| errors.push(FieldError::new(name, message));
-        let id = ReservationId::parse(&self.reservation_id)
-            .map_err(|e| field("reservation_id".into(), e.to_string()))
-            .ok();
+        let mut fields = Fields::new();
+        let id = fields.take("reservation_id", ReservationId::parse(&self.reservation_id));
         let ttl = match self.ttl_secs {
             None => Some(default_ttl),
-            Some(secs) => Ttl::from_secs(secs)
-                .map_err(|e| field("ttl_secs".into(), e.to_string()))
-                .ok(),
+            Some(secs) => fields.take("ttl_secs", Ttl::new(secs)),
         };
         let mut lines = Vec::with_capacity(self.items.len());
         if self.items.is_empty() || self.items.len() > NewReservation::MAX_LINES {
-            field(
-                "items".into(),
-                format!("must have 1 to {} lines", NewReservation::MAX_LINES),
-            );
+            let lines = NewReservation::MAX_LINES;
+            fields.refuse("items", format!("must have 1 to {lines} lines"));
         } else {
             for (i, item) in self.items.iter().enumerate() {
-                let product_id = ProductId::parse(&item.product_id)
-                    .map_err(|e| field(format!("items[{i}].product_id"), e.to_string()))
-                    .ok();
-                let quantity = Quantity::new(item.quantity)
-                    .map_err(|e| field(format!("items[{i}].quantity"), e.to_string()))
-                    .ok();
+                let product_id = fields.take(
+                    format!("items[{i}].product_id"),
+                    ProductId::parse(&item.product_id),
+                );
+                let quantity =
+                    fields.take(format!("items[{i}].quantity"), Quantity::new(item.quantity));
                 if let (Some(product_id), Some(quantity)) = (product_id, quantity) {
                     lines.push(ReservationLine {
                         product_id,
@@ -96,7 +91,7 @@ impl ReserveRequest {
             }
         }
         match (id, ttl) {
-            (Some(id), Some(ttl)) if errors.is_empty() => NewReservation::new(id, lines, ttl)
+            (Some(id), Some(ttl)) if fields.is_empty() => NewReservation::new(id, lines, ttl)
                 .map_err(|(line, e)| {
                     let name = match line {
                         Some(i) => format!("items[{i}].product_id"),
@@ -104,7 +99,7 @@ impl ReserveRequest {
                     };
                     InventoryError::invalid(&name, e.to_string())
                 }),
-            _ => Err(InventoryError::Invalid(errors)),
+            _ => Err(Failure::from(fields).into()),
         }
     }
 }
@@ -127,30 +122,22 @@ pub struct ListReservationsParams {
     limit: Option<i64>,
 }
 
+/// How many reservations one listing returns.
+type Limit = platform::domain::Bounded<1, 500>;
+
 impl ListReservationsParams {
     const DEFAULT_LIMIT: i64 = 100;
-    const MAX_LIMIT: i64 = 500;
 
     fn parse(self) -> Result<(Option<ReservationStatus>, i64), InventoryError> {
-        let mut errors = Vec::new();
+        let mut fields = Fields::new();
         let status = match self.status.as_deref() {
             None => None,
-            Some(raw) => ReservationStatus::parse(raw)
-                .map_err(|e| errors.push(FieldError::new("status", e.to_string())))
-                .ok(),
+            Some(raw) => fields.take("status", ReservationStatus::parse(raw)),
         };
         let limit = self.limit.unwrap_or(Self::DEFAULT_LIMIT);
-        if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            errors.push(FieldError::new(
-                "limit",
-                format!("must be between 1 and {}", Self::MAX_LIMIT),
-            ));
-        }
-        if errors.is_empty() {
-            Ok((status, limit))
-        } else {
-            Err(InventoryError::Invalid(errors))
-        }
+        fields.take("limit", Limit::new(limit));
+        fields.check()?;
+        Ok((status, limit))
     }
 }
 
@@ -174,27 +161,22 @@ fn reservation_id(raw: &str) -> Result<ReservationId, InventoryError> {
         (status = 201, description = "The units are held", body = Reservation,
             headers(("Location" = String, description = "The reservation's URL"))),
         (status = 200, description = "A reservation by this id exists already: returned as it is now, nothing more held", body = Reservation),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 409, description = "`urn:bazaar:problem:insufficient-stock`: a line cannot be held; `errors` names each such line (`items[i].quantity`: only N left; `items[i].product_id`: unknown or discontinued product). Nothing was held.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or out of bounds (named in `errors`): `reservation_id`, `items` (1 to 100 lines), `items[i].product_id` (malformed, or named twice), `items[i].quantity` (1 to 10 000), `ttl_secs` (1 to 86 400)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "A field is missing or out of bounds (named in `errors`): `reservation_id`, `items` (1 to 100 lines), `items[i].product_id` (malformed, or named twice), `items[i].quantity` (1 to 10 000), `ttl_secs` (1 to 86 400)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(reservation_id = %body.reservation_id))]
 async fn reserve(
     State(state): State<AppState>,
     ServiceCaller(caller): ServiceCaller,
-    headers: HeaderMap,
+    trace: TraceParent,
     Json(body): Json<ReserveRequest>,
 ) -> Result<Response, InventoryError> {
     let asked = body.parse(state.reservation_ttl)?;
     let (reservation, created) = state
         .store
-        .reserve(&asked, &caller.sub, traceparent(&headers))
+        .reserve(&asked, &caller.sub, trace.as_deref())
         .await?;
     if created {
         tracing::info!(caller = %caller.sub, lines = reservation.items.len(), expires_at = %reservation.expires_at, "reservation held");
@@ -222,10 +204,8 @@ async fn reserve(
     params(("reservation_id" = String, Path, description = "The id the caller gave the reservation")),
     responses(
         (status = 200, description = "The reservation", body = Reservation),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        ServiceOnly,
+        (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
@@ -252,11 +232,9 @@ async fn get_reservation(
     params(("reservation_id" = String, Path, description = "The id the caller gave the reservation")),
     responses(
         (status = 200, description = "The reservation, committed", body = Reservation),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`urn:bazaar:problem:reservation-state`: the reservation was released; `urn:bazaar:problem:reservation-expired`: its time was up (its units are released now)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "`urn:bazaar:problem:reservation-state`: the reservation was released; `urn:bazaar:problem:reservation-expired`: its time was up (its units are released now)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
@@ -264,10 +242,10 @@ async fn commit_reservation(
     State(store): State<Store>,
     ServiceCaller(caller): ServiceCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
     let rid = reservation_id(&id)?;
-    let reservation = store.commit(&rid, traceparent(&headers)).await?;
+    let reservation = store.commit(&rid, trace.as_deref()).await?;
     tracing::info!(caller = %caller.sub, "reservation committed");
     Ok(Json(reservation))
 }
@@ -282,11 +260,9 @@ async fn commit_reservation(
     params(("reservation_id" = String, Path, description = "The id the caller gave the reservation")),
     responses(
         (status = 200, description = "The reservation, released", body = Reservation),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
+        ServiceOnly,
         (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`urn:bazaar:problem:reservation-state`: the reservation was committed", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "`urn:bazaar:problem:reservation-state`: the reservation was committed", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
@@ -294,10 +270,10 @@ async fn release_reservation(
     State(store): State<Store>,
     ServiceCaller(caller): ServiceCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
     let rid = reservation_id(&id)?;
-    let reservation = store.release(&rid, traceparent(&headers)).await?;
+    let reservation = store.release(&rid, trace.as_deref()).await?;
     tracing::info!(caller = %caller.sub, reason = ?reservation.reason, "reservation released");
     Ok(Json(reservation))
 }
@@ -312,10 +288,8 @@ async fn release_reservation(
     params(ListReservationsParams),
     responses(
         (status = 200, description = "The reservations", body = ReservationList),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is neither a Bazaar service nor an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`status` is not a state or `limit` is not between 1 and 500", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "Unexpected failure", body = Problem, content_type = "application/problem+json")
+        ServiceOnly,
+        (status = 422, description = "`status` is not a state or `limit` is not between 1 and 500", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -335,7 +309,7 @@ mod tests {
     use super::*;
 
     fn ttl() -> Ttl {
-        Ttl::from_secs(900).unwrap()
+        Ttl::of::<900>()
     }
 
     fn request(id: &str, items: &[(&str, i64)], ttl_secs: Option<i64>) -> ReserveRequest {
@@ -354,7 +328,9 @@ mod tests {
 
     fn fields(err: InventoryError) -> Vec<String> {
         match err {
-            InventoryError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            InventoryError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -368,7 +344,7 @@ mod tests {
         assert_eq!(asked.ttl, ttl());
         assert_eq!(asked.lines().len(), 2);
         let short = request("r-1", &[("a", 2)], Some(1)).parse(ttl()).unwrap();
-        assert_eq!(short.ttl.secs(), 1);
+        assert_eq!(short.ttl.get(), 1);
     }
 
     #[test]

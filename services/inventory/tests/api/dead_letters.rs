@@ -141,7 +141,7 @@ async fn poison_in_the_catalogs_log_is_set_aside_by_the_running_consumer() {
         .await;
 
     // Act
-    let id = app.create_product("BEHIND-1", 4).await;
+    let id = app.announce_product("BEHIND-1", 4).await;
 
     // Assert: the product behind them applies; both are dead letters, without retries.
     let stock = app.wait_for_stock(&id, |_| true).await;

@@ -62,8 +62,8 @@ async fn a_new_product_is_stocked_and_a_deleted_one_discontinued() {
     // Arrange
     let app = spawn_app().await;
 
-    // Act: an administrator creates a product in the catalog.
-    let id = app.create_product("FRESH-1", 7).await;
+    // Act: the catalog announces a new product.
+    let id = app.announce_product("FRESH-1", 7).await;
 
     // Assert: inventory has it shortly after.
     let stock = app.wait_for_stock(&id, |_| true).await;
@@ -72,8 +72,8 @@ async fn a_new_product_is_stocked_and_a_deleted_one_discontinued() {
         json!({"product_id": id, "available": 7, "reserved": 0, "discontinued": false})
     );
 
-    // Act: the product is deleted.
-    app.delete_product(&id).await;
+    // Act: the catalog deletes it.
+    app.announce_deletion(&id).await;
 
     // Assert: the stock is kept, marked discontinued.
     let stock = app.wait_for_stock(&id, |s| s["discontinued"] == true).await;
@@ -90,16 +90,22 @@ async fn each_event_has_one_effect_across_restarts_and_redeliveries() {
     // one created product.
     let mut app = spawn_app().await;
     app.wait_for_seed().await;
-    let gone = app.create_product("GONE-1", 4).await;
-    app.delete_product(&gone).await;
-    let kept = app.create_product("KEPT-1", 6).await;
+    let gone = app.announce_product("GONE-1", 4).await;
+    app.announce_deletion(&gone).await;
+    let kept = app.announce_product("KEPT-1", 6).await;
     app.wait_for_stock(&kept, |_| true).await;
     app.wait_for_stock(&gone, |s| s["discontinued"] == true)
         .await;
     let db = app.db().await;
-    let feed = app.catalog_outbox().await;
-    let created = feed.iter().filter(|r| r.kind == PRODUCT_CREATED).count() as i64;
-    let deleted = feed.iter().filter(|r| r.kind == PRODUCT_DELETED).count() as i64;
+    let log = app.catalog_log().await;
+    let created = log
+        .iter()
+        .filter(|(_, e)| e.kind == PRODUCT_CREATED)
+        .count() as i64;
+    let deleted = log
+        .iter()
+        .filter(|(_, e)| e.kind == PRODUCT_DELETED)
+        .count() as i64;
     assert_eq!((created, deleted), (42, 1));
 
     // Assert: one `initial` movement per product.created, one inbox entry per event.
@@ -110,7 +116,7 @@ async fn each_event_has_one_effect_across_restarts_and_redeliveries() {
     // Act: a graceful restart on the same database, then one more product.
     app.stop().await;
     app.start().await;
-    let late = app.create_product("LATE-1", 9).await;
+    let late = app.announce_product("LATE-1", 9).await;
 
     // Assert: the new product arrives; nothing before it is applied again.
     let stock = app.wait_for_stock(&late, |_| true).await;
@@ -129,7 +135,7 @@ async fn each_event_has_one_effect_across_restarts_and_redeliveries() {
         .await
         .unwrap();
     app.start().await;
-    let head = app.catalog_outbox().await.last().unwrap().seq;
+    let head = app.catalog_log().await.last().unwrap().0;
     eventually(
         "inventory to read the whole catalog log again",
         async || (cursor(&db).await >= head).then_some(()),
@@ -170,7 +176,7 @@ async fn cursor(db: &platform::db::Db) -> i64 {
 async fn a_reused_product_id_keeps_its_stock_and_an_unknown_deletion_is_no_work() {
     // Arrange: a product inventory keeps, with its level since adjusted.
     let app = spawn_app().await;
-    let id = app.create_product("REUSE-1", 5).await;
+    let id = app.announce_product("REUSE-1", 5).await;
     app.wait_for_stock(&id, |_| true).await;
     assert_eq!(
         app.put_stock(&id, 8).await.status(),

@@ -1,12 +1,16 @@
 //! Test fixtures: one real identity for the whole binary (issuing user and service
-//! tokens), and per test a real catalog (seeded with a few products) and a real inventory
-//! that follows it, each on its own SQLite file, driven over HTTP.
+//! tokens), and per test the catalog's event log (a stand-in producer the test feeds,
+//! seeded with a few products) and a real inventory that follows it, each on its own
+//! SQLite file, driven over HTTP.
 
-use events::Consumer;
+use events::{
+    Consumer, Event,
+    testing::{FakeProducer, recorded},
+};
 use inventory::handler::StockHandler;
 use platform::{
     db::Db,
-    testing::{Api, Running, Scratch},
+    testing::{Api, Running, Scratch, spawn},
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -15,7 +19,7 @@ use std::{collections::BTreeMap, ops::Deref};
 
 pub use platform::testing::{assert_problem, eventually};
 
-/// Products in each test's seeded catalog.
+/// Products the catalog announces before each test's inventory starts.
 pub const SEED_PRODUCTS: usize = 40;
 /// Attempts inventory (and a test's own consumer) makes at an event before dead-lettering.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -30,55 +34,52 @@ pub const RESERVATION_RELEASED: &str = "bazaar.inventory.reservation.released.v1
 /// The reservations collection.
 pub const RESERVATIONS: &str = "/api/inventory/reservations";
 
-/// A catalog seeded with [`SEED_PRODUCTS`] products and an inventory following it;
-/// inventory's API's requests are the app's.
+/// The catalog's log, seeded with [`SEED_PRODUCTS`] products, and an inventory following
+/// it; inventory's API's requests are the app's.
 pub struct TestApp {
     /// Inventory's API (its address changes when inventory restarts).
     pub api: Api,
-    /// The catalog's `http://127.0.0.1:<port>`.
-    pub catalog: String,
+    /// The catalog's event log.
+    pub catalog: FakeProducer,
     pub admin_token: String,
     pub customer_token: String,
     /// A service token (of `orders`): what the reservations API wants.
     pub service_token: String,
     /// Inventory's database.
     pub database_url: String,
-    /// The catalog's database.
+    /// The catalog log's database.
     pub catalog_database_url: String,
     running: Option<Running>,
-    _catalog: Running,
     _scratch: Scratch,
 }
 
-/// A fresh catalog and inventory.
+/// A fresh catalog log and inventory.
 pub async fn spawn_app() -> TestApp {
     platform::telemetry::init_for_tests();
     let identity = identity::testing::shared();
     let scratch = Scratch::new("inventory");
     let catalog_database_url = scratch.sqlite_url("catalog");
-    let seed = SEED_PRODUCTS.to_string();
-    let settings = catalog::Settings::for_tests(
-        "catalog",
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &catalog_database_url),
-            ("identity_url", &identity.url),
-            ("seed_products", &seed),
-        ],
-    )
-    .expect("valid catalog settings");
-    let catalog = Running::spawn(catalog::build(settings).await.expect("the catalog builds"));
-
+    let catalog = FakeProducer::start("catalog", &catalog_database_url)
+        .await
+        .expect("the catalog's log starts");
+    for i in 0..SEED_PRODUCTS {
+        // Varied levels, zero among them, so that no default passes for the right one.
+        let stock = (i as i64 * 7) % 23;
+        let created = product_created(&new_product_id(), &format!("SEED-{i:05}"), stock);
+        catalog
+            .publish(&created)
+            .await
+            .expect("the seed is announced");
+    }
     let mut app = TestApp {
         api: Api::new(String::new()),
-        catalog: catalog.url().to_owned(),
+        catalog,
         admin_token: identity.admin_token.clone(),
         customer_token: identity.customer().token,
         service_token: identity.service_token("orders"),
         database_url: scratch.sqlite_url("inventory"),
         catalog_database_url,
         running: None,
-        _catalog: catalog,
         _scratch: scratch,
     };
     app.start().await;
@@ -93,38 +94,21 @@ impl Deref for TestApp {
     }
 }
 
-/// One row of an outbox: its sequence number, type, subject and the event's `data`.
-#[derive(Debug, Clone)]
-pub struct OutboxRow {
-    pub seq: i64,
-    pub kind: String,
-    pub subject: String,
-    pub data: Value,
-}
-
 impl TestApp {
-    /// Inventory's settings: port 0, its database, the catalog and identity of this test.
-    pub fn settings(&self) -> inventory::Settings {
-        inventory::Settings::for_tests(
-            "inventory",
-            &[
-                ("listen", "127.0.0.1:0"),
-                ("database_url", &self.database_url),
-                ("identity_url", &identity::testing::shared().url),
-                ("catalog_url", &self.catalog),
-                ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
-            ],
-        )
-        .expect("valid inventory settings")
-    }
-
-    /// Starts inventory (again) on its database.
+    /// Starts inventory (again) on its database: port 0, the catalog and identity of this
+    /// test.
     pub async fn start(&mut self) {
         assert!(self.running.is_none(), "inventory is running already");
-        let service = inventory::build(self.settings())
+        let settings = [
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &self.database_url),
+            ("identity_url", &identity::testing::shared().url),
+            ("catalog_url", &self.catalog.url),
+            ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
+        ];
+        let running = spawn(&inventory::SERVICE, &settings)
             .await
             .expect("inventory builds");
-        let running = Running::spawn(service);
         self.api.address = running.url().to_owned();
         self.running = Some(running);
     }
@@ -192,79 +176,38 @@ impl TestApp {
         expected
     }
 
-    /// Creates a product through the catalog as the administrator; returns its id.
-    pub async fn create_product(&self, sku: &str, initial_stock: i64) -> String {
-        let res = self
-            .client
-            .post(format!("{}/api/catalog/products", self.catalog))
-            .bearer_auth(&self.admin_token)
-            .json(&json!({
-                "sku": sku,
-                "name": "Test Kettle",
-                "description": "A kettle for tests.",
-                "category": "kitchen",
-                "price_cents": 4999,
-                "initial_stock": initial_stock
-            }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
-        let product: Value = res.json().await.expect("a JSON body");
-        product["id"].as_str().expect("an id").to_owned()
+    /// The catalog announces a new product with `initial_stock` units; returns its id.
+    pub async fn announce_product(&self, sku: &str, initial_stock: i64) -> String {
+        let id = new_product_id();
+        self.announce(&product_created(&id, sku, initial_stock))
+            .await;
+        id
     }
 
-    /// Deletes a product through the catalog as the administrator.
-    pub async fn delete_product(&self, product_id: &str) {
-        let res = self
-            .client
-            .delete(format!(
-                "{}/api/catalog/products/{product_id}",
-                self.catalog
-            ))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(
-            res.status(),
-            StatusCode::NO_CONTENT,
-            "deleting {product_id}"
-        );
+    /// The catalog announces that it deleted a product.
+    pub async fn announce_deletion(&self, product_id: &str) {
+        let data = json!({"product_id": product_id, "sku": "DELETED"});
+        let deleted = Event::new("catalog", PRODUCT_DELETED, product_id, data).expect("an event");
+        self.announce(&deleted).await;
     }
 
-    /// The catalog's outbox, read from its file: what inventory is fed.
-    pub async fn catalog_outbox(&self) -> Vec<OutboxRow> {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&self.catalog_database_url)
+    /// The catalog records `event` in its log.
+    pub async fn announce(&self, event: &Event) {
+        self.catalog
+            .publish(event)
             .await
-            .expect("the catalog's database opens");
-        let rows = sqlx::query("SELECT seq, type, subject, payload FROM outbox ORDER BY seq")
-            .fetch_all(&pool)
-            .await
-            .expect("the catalog's outbox reads");
-        pool.close().await;
-        rows.iter()
-            .map(|r| {
-                outbox_row(
-                    r.get("seq"),
-                    r.get("type"),
-                    r.get("subject"),
-                    r.get("payload"),
-                )
-            })
-            .collect()
+            .expect("the catalog's log takes the event");
     }
 
-    /// Appends a row to the catalog's outbox behind the catalog's back, as a faulty
-    /// producer would: inventory reads it like any other event.
+    /// The catalog's log, read from its file: what inventory is fed, each event with its
+    /// position.
+    pub async fn catalog_log(&self) -> Vec<(i64, Event)> {
+        recorded(&self.catalog_db().await).await
+    }
+
+    /// Appends a row to the catalog's log as it is, as a faulty producer would: inventory
+    /// reads it like any other event.
     pub async fn append_to_catalog_log(&self, kind: &str, subject: &str, payload: &str) {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect(&self.catalog_database_url)
-            .await
-            .expect("the catalog's database opens");
         sqlx::query(
             "INSERT INTO outbox (id, type, subject, time, payload, attempts) \
              VALUES ($1, $2, $3, $4, $5, 0)",
@@ -274,29 +217,34 @@ impl TestApp {
         .bind(subject)
         .bind(events::now_rfc3339())
         .bind(payload)
-        .execute(&pool)
+        .execute(self.catalog_db().await.pool())
         .await
-        .expect("the catalog's outbox takes the row");
-        pool.close().await;
+        .expect("the catalog's log takes the row");
+    }
+
+    async fn catalog_db(&self) -> Db {
+        Db::connect(&self.catalog_database_url, events::outbox::MIGRATIONS)
+            .await
+            .expect("the catalog's database opens")
     }
 
     /// Product id → `initial_stock` of every `product.created` the catalog recorded.
     pub async fn initial_stock(&self) -> BTreeMap<String, i64> {
-        self.catalog_outbox()
+        self.catalog_log()
             .await
             .into_iter()
-            .filter(|r| r.kind == PRODUCT_CREATED)
-            .map(|r| {
+            .filter(|(_, r)| r.kind == PRODUCT_CREATED)
+            .map(|(_, r)| {
                 let stock = r.data["initial_stock"].as_i64().expect("initial_stock");
                 (r.subject, stock)
             })
             .collect()
     }
 
-    /// Creates a product through the catalog with `stock` units; returns its id once
-    /// inventory keeps its stock.
+    /// The catalog announces a product with `stock` units; returns its id once inventory
+    /// keeps its stock.
     pub async fn stocked_product(&self, sku: &str, stock: i64) -> String {
-        let id = self.create_product(sku, stock).await;
+        let id = self.announce_product(sku, stock).await;
         self.wait_for_stock(&id, |_| true).await;
         id
     }
@@ -381,32 +329,8 @@ impl TestApp {
     }
 
     /// What inventory published: its outbox, oldest first.
-    pub async fn published(&self, db: &Db) -> Vec<OutboxRow> {
-        let rows = sqlx::query("SELECT seq, type, subject, payload FROM outbox ORDER BY seq")
-            .fetch_all(db.pool())
-            .await
-            .expect("inventory's outbox reads");
-        rows.iter()
-            .map(|r| {
-                outbox_row(
-                    r.get("seq"),
-                    r.get("type"),
-                    r.get("subject"),
-                    r.get("payload"),
-                )
-            })
-            .collect()
-    }
-}
-
-fn outbox_row(seq: i64, kind: String, subject: String, payload: String) -> OutboxRow {
-    let event: Value = serde_json::from_str(&payload).expect("the payload is JSON");
-    assert_eq!(event["specversion"], "1.0", "{event}");
-    OutboxRow {
-        seq,
-        kind,
-        subject,
-        data: event["data"].clone(),
+    pub async fn published(&self, db: &Db) -> Vec<Event> {
+        recorded(db).await.into_iter().map(|(_, e)| e).collect()
     }
 }
 
@@ -467,15 +391,15 @@ pub fn consumer(db: &Db) -> Consumer {
     Consumer::new(
         "inventory",
         db.clone(),
-        StockHandler::new(),
-        inventory::SUBSCRIPTIONS,
+        StockHandler,
+        inventory::SERVICE.subscriptions,
         MAX_ATTEMPTS,
     )
 }
 
 /// A catalog `product.created` as the catalog would send it.
-pub fn product_created(product_id: &str, sku: &str, initial_stock: i64) -> events::Event {
-    events::Event::new(
+pub fn product_created(product_id: &str, sku: &str, initial_stock: i64) -> Event {
+    Event::new(
         "catalog",
         PRODUCT_CREATED,
         product_id,

@@ -1,6 +1,7 @@
-//! Inventory's black-box tests: a real identity (for user and service tokens), a real
-//! catalog with a small seed (the source of product events) and a real inventory, each on
-//! port 0 with its own SQLite file, talking over HTTP through the embedded event transport.
+//! Inventory's black-box tests: a real identity (for user and service tokens), the
+//! catalog's event log with a small seed (the events crate's stand-in producer, fed by the
+//! tests) and a real inventory, each on port 0 with its own SQLite file, talking over HTTP
+//! through the embedded event transport.
 
 mod bad_input;
 mod dead_letters;

@@ -211,7 +211,7 @@ async fn a_short_line_holds_nothing_and_every_line_at_fault_is_named() {
     let plenty = app.stocked_product("AON-PLENTY", 10).await;
     let scarce = app.stocked_product("AON-SCARCE", 2).await;
     let gone = app.stocked_product("AON-GONE", 5).await;
-    app.delete_product(&gone).await;
+    app.announce_deletion(&gone).await;
     app.wait_for_stock(&gone, |s| s["discontinued"] == true)
         .await;
     let unknown = "0193a5c2-0000-7000-8000-00000000beef";

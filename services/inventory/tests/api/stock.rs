@@ -80,9 +80,9 @@ async fn an_admin_sets_a_level_and_the_change_is_kept_and_announced() {
 #[tokio::test]
 async fn a_discontinued_products_level_can_still_be_set() {
     let app = spawn_app().await;
-    let id = app.create_product("OLD-1", 2).await;
+    let id = app.announce_product("OLD-1", 2).await;
     app.wait_for_stock(&id, |_| true).await;
-    app.delete_product(&id).await;
+    app.announce_deletion(&id).await;
     app.wait_for_stock(&id, |s| s["discontinued"] == true).await;
 
     let res = app.put_stock(&id, 0).await;

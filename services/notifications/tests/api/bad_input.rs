@@ -23,7 +23,7 @@ async fn the_mailbox_needs_a_valid_token() {
         ),
     ];
     for (path, token, case) in cases {
-        let res = app.get(path, token).await;
+        let res = app.get_as(path, token).await;
         let www = res
             .headers()
             .get("www-authenticate")
@@ -52,13 +52,13 @@ async fn listing_refuses_a_bad_limit() {
     // Act / Assert
     for (query, case) in cases {
         let res = app
-            .get(&format!("/api/notifications{query}"), Some(&sam.token))
+            .get_as(&format!("/api/notifications{query}"), Some(&sam.token))
             .await;
         assert_problem(res, unprocessable, Some("limit"), case).await;
     }
     for ok in ["?limit=1", "?limit=100", "", "?unknown=1"] {
         let res = app
-            .get(&format!("/api/notifications{ok}"), Some(&sam.token))
+            .get_as(&format!("/api/notifications{ok}"), Some(&sam.token))
             .await;
         assert_eq!(res.status(), StatusCode::OK, "{ok}");
     }
@@ -82,13 +82,7 @@ async fn unknown_routes_and_methods_are_problems() {
         (Method::GET, "/api/notifications/a/b", StatusCode::NOT_FOUND),
     ];
     for (method, path, status) in cases {
-        let res = app
-            .client
-            .request(method.clone(), app.url(path))
-            .bearer_auth(&sam.token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.send(method.clone(), path, Some(&sam.token), None).await;
         assert_problem(res, status, None, &format!("{method} {path}")).await;
     }
 }

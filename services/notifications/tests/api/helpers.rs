@@ -7,14 +7,15 @@ use events::{Consumer, Event, Outcome};
 use notifications::handler::{EmailMode, NotificationHandler};
 use platform::{
     db::Db,
-    testing::{PATIENCE, Running, Scratch},
+    testing::{Api, PATIENCE, Running, Scratch, content_type, spawn},
 };
-use reqwest::{Response, StatusCode, header};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::{
     collections::HashMap,
     net::SocketAddr,
+    ops::Deref,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -47,11 +48,11 @@ pub async fn register(name: &str) -> Shopper {
     identity().register(name).await
 }
 
-/// A notifications service following the shared identity.
+/// A notifications service following the shared identity; its API's requests are the
+/// app's.
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>` (it changes when the service restarts).
-    pub address: String,
-    pub client: reqwest::Client,
+    /// The service's API (its address changes when the service restarts).
+    pub api: Api,
     pub database_url: String,
     overrides: Vec<(String, String)>,
     running: Option<Running>,
@@ -69,8 +70,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     identity();
     let scratch = Scratch::new("notifications");
     let mut app = TestApp {
-        address: String::new(),
-        client: reqwest::Client::new(),
+        api: Api::new(String::new()),
         database_url: scratch.sqlite_url("notifications"),
         overrides: overrides
             .iter()
@@ -83,9 +83,19 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     app
 }
 
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 impl TestApp {
-    /// The service's settings: port 0, its database, the shared identity, the overrides.
-    pub fn settings(&self) -> notifications::Settings {
+    /// Starts the service (again) on its database: port 0, the shared identity, the
+    /// overrides.
+    pub async fn start(&mut self) {
+        assert!(self.running.is_none(), "notifications is running already");
         let attempts = MAX_ATTEMPTS.to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
             ("listen", "127.0.0.1:0"),
@@ -96,18 +106,10 @@ impl TestApp {
             ("event_max_attempts", &attempts),
         ];
         pairs.extend(self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        notifications::Settings::for_tests("notifications", &pairs)
-            .expect("valid notifications settings")
-    }
-
-    /// Starts the service (again) on its database.
-    pub async fn start(&mut self) {
-        assert!(self.running.is_none(), "notifications is running already");
-        let service = notifications::build(self.settings())
+        let running = spawn(&notifications::SERVICE, &pairs)
             .await
             .expect("notifications builds");
-        let running = Running::spawn(service);
-        self.address = running.url().to_owned();
+        self.api.address = running.url().to_owned();
         self.running = Some(running);
     }
 
@@ -117,17 +119,9 @@ impl TestApp {
         running.stop().await
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     /// GET with an optional bearer token.
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        let mut req = self.client.get(self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.expect("request sent")
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> Response {
+        self.send(Method::GET, path, token, None).await
     }
 
     /// The user's mailbox, newest first.
@@ -137,7 +131,7 @@ impl TestApp {
 
     /// The mailbox as `path` lists it.
     pub async fn messages_at(&self, path: &str, token: &str) -> Vec<Value> {
-        let res = self.get(path, Some(token)).await;
+        let res = self.get_as(path, Some(token)).await;
         assert_eq!(res.status(), StatusCode::OK, "GET {path}");
         let body: Value = res.json().await.expect("a JSON body");
         body.as_array().cloned().expect("a JSON array")
@@ -168,7 +162,7 @@ impl TestApp {
             "notifications",
             self.db().await,
             NotificationHandler::new(email),
-            notifications::SUBSCRIPTIONS,
+            notifications::SERVICE.subscriptions,
             MAX_ATTEMPTS,
         );
         consumer
@@ -289,11 +283,7 @@ impl SseReader {
         }
         let res = req.send().await.expect("request sent");
         assert_eq!(res.status(), StatusCode::OK, "opening the stream");
-        let content_type = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let content_type = content_type(res.headers());
         assert!(
             content_type.starts_with("text/event-stream"),
             "{content_type}"

@@ -224,7 +224,7 @@ async fn events_that_make_no_sense_are_dead_lettered_and_write_nothing() {
 
     // The operators see why.
     let res = app
-        .get(
+        .get_as(
             "/api/notifications/events/dead-letters",
             Some(&identity().admin_token),
         )
@@ -241,7 +241,7 @@ async fn events_that_make_no_sense_are_dead_lettered_and_write_nothing() {
     let error = letter["error"].as_str().unwrap();
     assert!(error.contains("currency"), "{error}");
     let res = app
-        .get("/api/notifications/events/dead-letters", Some(&sam.token))
+        .get_as("/api/notifications/events/dead-letters", Some(&sam.token))
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }

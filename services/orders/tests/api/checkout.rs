@@ -41,10 +41,12 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
     assert_eq!(app.stock(&mug).await, Some((8, 0)));
     assert_eq!(app.stock(&pan).await, Some((2, 0)));
     assert_eq!(app.reservation(&id).await["status"], "committed");
-    let ledger = app.ledger().await;
-    assert_eq!(ledger["authorized_cents"], 7098, "{ledger}");
-    assert_eq!(ledger["captured_cents"], 7098, "{ledger}");
-    assert_eq!(ledger["voided_cents"], 0, "{ledger}");
+    app.assert_ledger(&[
+        ("authorized_cents", 7098),
+        ("captured_cents", 7098),
+        ("voided_cents", 0),
+    ])
+    .await;
 
     // The cart empties itself from `order.confirmed`.
     eventually("the cart to empty", async || {
@@ -194,9 +196,8 @@ async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing()
         let cart = app.cart_of(&shopper).await;
         assert_eq!(cart["items"][0]["quantity"], 3, "{case}");
     }
-    let ledger = app.ledger().await;
-    assert_eq!(ledger["authorized_cents"], 0, "{ledger}");
-    assert_eq!(ledger["captured_cents"], 0, "{ledger}");
+    app.assert_ledger(&[("authorized_cents", 0), ("captured_cents", 0)])
+        .await;
     assert!(app.held_reservations().await.is_empty());
 }
 

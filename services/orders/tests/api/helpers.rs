@@ -27,15 +27,6 @@ pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
 /// How long [`eventually`] looks: a checkout crosses five services.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// A port nobody listens on right now, for a service whose address another must know
-/// before it starts (orders and cart need each other's).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Looks every 50 ms, for up to 15 s, until `check` finds what it looks for.
 pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
     eventually_with(POLL, PATIENCE, what, check).await
@@ -96,21 +87,22 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
     let any_port = "127.0.0.1:0";
 
     let c = with("catalog", any_port, &[("seed_products", "3".into())]);
-    let settings = catalog::Settings::for_tests("catalog", &refs(&c)).expect("catalog settings");
-    let catalog = start(catalog::build(settings).await.expect("catalog builds"));
+    let settings = platform::Launch::for_tests(&catalog::SERVICE, &refs(&c));
+    let catalog = start(settings.build().await.expect("catalog builds"));
 
     let i = with("inventory", any_port, &[("catalog_url", catalog.clone())]);
-    let settings =
-        inventory::Settings::for_tests("inventory", &refs(&i)).expect("inventory settings");
-    let inventory = start(inventory::build(settings).await.expect("inventory builds"));
+    let settings = platform::Launch::for_tests(&inventory::SERVICE, &refs(&i));
+    let inventory = start(settings.build().await.expect("inventory builds"));
 
     let p = with("payments", any_port, &[]);
-    let settings = payments::Settings::for_tests("payments", &refs(&p)).expect("payments settings");
-    let payments = start(payments::build(settings).await.expect("payments builds"));
+    let settings = platform::Launch::for_tests(&payments::SERVICE, &refs(&p));
+    let payments = start(settings.build().await.expect("payments builds"));
 
     // The cart follows orders' events and orders reads the cart: orders' port is chosen
     // first so that each can be told where the other is.
-    let orders_listen = format!("127.0.0.1:{}", free_port());
+    // Its socket is bound now and held: no other test process can take the port meanwhile.
+    let orders_socket = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let orders_listen = orders_socket.local_addr().expect("an address").to_string();
     let orders_url = format!("http://{orders_listen}");
     let k = with(
         "cart",
@@ -120,8 +112,8 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
             ("orders_url", orders_url.clone()),
         ],
     );
-    let settings = cart::Settings::for_tests("cart", &refs(&k)).expect("cart settings");
-    let cart = start(cart::build(settings).await.expect("cart builds"));
+    let settings = platform::Launch::for_tests(&cart::SERVICE, &refs(&k));
+    let cart = start(settings.build().await.expect("cart builds"));
 
     let mut own: Pairs = vec![
         ("cart_url", cart.clone()),
@@ -131,8 +123,9 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
     ];
     own.extend(orders_overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let o = with("orders", &orders_listen, &own);
-    let settings = orders::Settings::for_tests("orders", &refs(&o)).expect("orders settings");
-    let address = start(orders::build(settings).await.expect("orders builds"));
+    let settings =
+        platform::Launch::for_tests(&orders::SERVICE, &refs(&o)).listening_on(orders_socket);
+    let address = start(settings.build().await.expect("orders builds"));
     assert_eq!(
         address, orders_url,
         "orders listens where the cart looks for it"
@@ -320,46 +313,40 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// `GET url` as the administrator, answered 200 with a JSON body.
+    pub async fn admin_get(&self, url: String) -> Value {
+        let res = self.as_admin(Method::GET, url.clone(), None, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {url}");
+        res.json().await.expect("a JSON body")
+    }
+
     /// Payments' ledger, added up.
     pub async fn ledger(&self) -> Value {
-        let res = self
-            .as_admin(
-                Method::GET,
-                format!("{}/api/payments/ledger/summary", self.payments),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK, "ledger summary");
-        res.json().await.expect("a JSON body")
+        self.admin_get(format!("{}/api/payments/ledger/summary", self.payments))
+            .await
+    }
+
+    /// Asserts payments' ledger totals named in `expected` (`("captured_cents", 0)`).
+    pub async fn assert_ledger(&self, expected: &[(&str, i64)]) {
+        let ledger = self.ledger().await;
+        for (total, cents) in expected {
+            assert_eq!(ledger[*total], *cents, "{total}: {ledger}");
+        }
     }
 
     /// A reservation as inventory shows it.
     pub async fn reservation(&self, id: &str) -> Value {
-        let res = self
-            .as_admin(
-                Method::GET,
-                format!("{}/api/inventory/reservations/{id}", self.inventory),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK, "GET reservation {id}");
-        res.json().await.expect("a JSON body")
+        self.admin_get(format!(
+            "{}/api/inventory/reservations/{id}",
+            self.inventory
+        ))
+        .await
     }
 
     /// Reservations inventory holds right now.
     pub async fn held_reservations(&self) -> Vec<Value> {
-        let res = self
-            .as_admin(
-                Method::GET,
-                format!("{}/api/inventory/reservations?status=held", self.inventory),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK, "held reservations");
-        let body: Value = res.json().await.expect("a JSON body");
+        let url = format!("{}/api/inventory/reservations?status=held", self.inventory);
+        let body = self.admin_get(url).await;
         body["items"].as_array().cloned().expect("items")
     }
 
@@ -370,20 +357,13 @@ impl TestApp {
             .expect("orders' database opens")
     }
 
-    /// The types of the events orders recorded about `order_id`, oldest first.
+    /// The types and data of the events orders recorded about `order_id`, oldest first.
     pub async fn published(&self, db: &Db, order_id: &str) -> Vec<(String, Value)> {
-        use sqlx::Row;
-        sqlx::query("SELECT type, payload FROM outbox WHERE subject = $1 ORDER BY seq")
-            .bind(order_id)
-            .fetch_all(db.pool())
+        events::testing::recorded(db)
             .await
-            .expect("the outbox reads")
-            .iter()
-            .map(|r| {
-                let payload: String = r.get("payload");
-                let event: Value = serde_json::from_str(&payload).expect("JSON");
-                (r.get("type"), event["data"].clone())
-            })
+            .into_iter()
+            .filter(|(_, event)| event.subject == order_id)
+            .map(|(_, event)| (event.kind, event.data))
             .collect()
     }
 

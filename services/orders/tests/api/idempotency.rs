@@ -94,7 +94,6 @@ async fn twenty_shoppers_racing_for_five_units_never_oversell() {
     assert_eq!((confirmed, short), (5, 15), "{statuses:?}");
     assert_eq!(app.stock(&product).await, Some((0, 0)));
     assert!(app.held_reservations().await.is_empty());
-    let ledger = app.ledger().await;
-    assert_eq!(ledger["captured_cents"], 5 * 1500, "{ledger}");
-    assert_eq!(ledger["authorized_cents"], 5 * 1500, "{ledger}");
+    app.assert_ledger(&[("captured_cents", 5 * 1500), ("authorized_cents", 5 * 1500)])
+        .await;
 }

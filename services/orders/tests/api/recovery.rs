@@ -159,21 +159,18 @@ async fn sagas_stuck_before_the_payment_are_cancelled_and_their_stock_released()
     assert_eq!(app.stock(&product).await, Some((5, 0)));
     assert_eq!(app.reservation(&reserved).await["status"], "released");
     // The in-doubt authorisation was found by order and voided: no hold is left.
-    let ledger = app.ledger().await;
-    assert_eq!(ledger["authorized_cents"], 2000, "{ledger}");
-    assert_eq!(ledger["voided_cents"], 2000, "{ledger}");
-    assert_eq!(ledger["captured_cents"], 0, "{ledger}");
+    app.assert_ledger(&[
+        ("authorized_cents", 2000),
+        ("voided_cents", 2000),
+        ("captured_cents", 0),
+    ])
+    .await;
     let auth = app
-        .as_admin(
-            Method::GET,
-            format!("{}/api/payments/authorizations/{in_doubt}", app.payments),
-            None,
-            None,
-        )
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .admin_get(format!(
+            "{}/api/payments/authorizations/{in_doubt}",
+            app.payments
+        ))
+        .await;
     assert_eq!(auth["status"], "voided", "{auth}");
 }
 
@@ -244,7 +241,6 @@ async fn a_saga_whose_reservation_expired_after_the_payment_voids_it() {
     // Assert: nothing sold, nothing charged.
     assert_eq!(order["cancel_reason"], "expired");
     assert_eq!(app.stock(&product).await, Some((3, 0)));
-    let ledger = app.ledger().await;
-    assert_eq!(ledger["captured_cents"], 0, "{ledger}");
-    assert_eq!(ledger["voided_cents"], 800, "{ledger}");
+    app.assert_ledger(&[("captured_cents", 0), ("voided_cents", 800)])
+        .await;
 }

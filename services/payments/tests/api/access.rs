@@ -60,15 +60,8 @@ async fn customers_are_forbidden_and_anonymous_callers_unauthorized() {
 #[tokio::test]
 async fn services_may_not_read_the_summary_but_administrators_may_authorize() {
     let app = spawn_app().await;
-    let res = app
-        .send(Method::GET, SUMMARY, Some(&app.service_token), None)
-        .await;
-    assert_problem(
-        &Answer::read(res).await,
-        StatusCode::FORBIDDEN,
-        None,
-        "service",
-    );
+    let answer = app.get_as(&app.service_token, SUMMARY).await;
+    assert_problem(&answer, StatusCode::FORBIDDEN, None, "service");
     let answer = app
         .authorize_as(
             &app.admin_token,
@@ -109,24 +102,12 @@ async fn the_ledger_summary_adds_up_every_movement() {
 
     // Act
     let all = app.summary().await;
-    let res = app
-        .send(
-            Method::GET,
-            &format!("{SUMMARY}?currency=USD"),
-            Some(&app.admin_token),
-            None,
-        )
+    let usd = app
+        .get_as(&app.admin_token, &format!("{SUMMARY}?currency=USD"))
         .await;
-    let usd = Answer::read(res).await;
-    let res = app
-        .send(
-            Method::GET,
-            &format!("{SUMMARY}?currency=usd"),
-            Some(&app.admin_token),
-            None,
-        )
+    let bad = app
+        .get_as(&app.admin_token, &format!("{SUMMARY}?currency=usd"))
         .await;
-    let bad = Answer::read(res).await;
 
     // Assert
     assert_eq!(

@@ -4,8 +4,8 @@ use crate::helpers::{
     AUTHORIZATIONS, AUTHORIZED, CARD_DECLINED, CARD_INSUFFICIENT_FUNDS, CARD_PROCESSING_ERROR,
     CARD_SUCCEEDS, Entry, FAILED, assert_problem, authorization, new_key, spawn_app,
 };
-use reqwest::{Method, StatusCode, header};
-use serde_json::{Value, json};
+use reqwest::{StatusCode, header};
+use serde_json::json;
 
 #[tokio::test]
 async fn the_card_that_succeeds_is_authorized_recorded_and_announced() {
@@ -35,16 +35,9 @@ async fn the_card_that_succeeds_is_authorized_recorded_and_announced() {
         answer.headers[header::LOCATION],
         format!("{AUTHORIZATIONS}/{id}").as_str()
     );
-    let fetched = app
-        .send(
-            Method::GET,
-            &format!("{AUTHORIZATIONS}/{id}"),
-            Some(&app.service_token),
-            None,
-        )
-        .await;
-    assert_eq!(fetched.status(), StatusCode::OK);
-    assert_eq!(&fetched.json::<Value>().await.unwrap(), auth);
+    let fetched = app.authorization(&id).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(&fetched.body, auth);
 
     let db = app.db().await;
     assert_eq!(

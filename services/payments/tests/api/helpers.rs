@@ -2,16 +2,17 @@
 //! tokens), and per test a real payments service on port 0 with its own SQLite file,
 //! driven over HTTP.
 
+use events::testing::recorded;
 use platform::{
     db::Db,
-    testing::{
-        Api, PATIENCE, Running, Scratch, assert_problem_document, content_type, eventually_with,
-    },
+    testing::{Api, Running, Scratch, assert_problem_document, content_type, spawn},
 };
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{ops::Deref, path::PathBuf, time::Duration};
+use std::{ops::Deref, path::PathBuf};
+
+pub use platform::testing::eventually;
 
 pub const AUTHORIZATIONS: &str = "/api/payments/authorizations";
 pub const SUMMARY: &str = "/api/payments/ledger/summary";
@@ -59,9 +60,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("identity_url", &identity.url),
     ];
     settings.extend_from_slice(overrides);
-    let settings =
-        payments::Settings::for_tests("payments", &settings).expect("valid payments settings");
-    let running = Running::spawn(payments::build(settings).await.expect("payments builds"));
+    let running = spawn(&payments::SERVICE, &settings)
+        .await
+        .expect("payments builds");
     TestApp {
         api: Api::new(running.url()),
         admin_token: identity.admin_token.clone(),
@@ -175,6 +176,17 @@ impl TestApp {
         answer.body
     }
 
+    /// `GET path` with `token`, read whole.
+    pub async fn get_as(&self, token: &str, path: &str) -> Answer {
+        Answer::read(self.send(Method::GET, path, Some(token), None).await).await
+    }
+
+    /// `GET /api/payments/authorizations/{id}` as the `orders` service.
+    pub async fn authorization(&self, id: &str) -> Answer {
+        let path = format!("{AUTHORIZATIONS}/{id}");
+        self.get_as(&self.service_token, &path).await
+    }
+
     /// `POST /api/payments/authorizations/{id}/{action}` as the `orders` service.
     pub async fn act(&self, id: &str, action: &str) -> Answer {
         let res = self
@@ -190,10 +202,7 @@ impl TestApp {
 
     /// The ledger summary as the administrator.
     pub async fn summary(&self) -> Value {
-        let res = self
-            .send(Method::GET, SUMMARY, Some(&self.admin_token), None)
-            .await;
-        let answer = Answer::read(res).await;
+        let answer = self.get_as(&self.admin_token, SUMMARY).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         answer.body
     }
@@ -207,20 +216,15 @@ impl TestApp {
 
     /// What payments published: its outbox, oldest first.
     pub async fn published(&self, db: &Db) -> Vec<Published> {
-        sqlx::query("SELECT type, subject, payload FROM outbox ORDER BY seq")
-            .fetch_all(db.pool())
+        recorded(db)
             .await
-            .expect("the outbox reads")
-            .iter()
-            .map(|r| {
-                let payload: String = r.get("payload");
-                let event: Value = serde_json::from_str(&payload).expect("the payload is JSON");
-                assert_eq!(event["specversion"], "1.0", "{event}");
-                assert_eq!(event["source"], "/bazaar/payments", "{event}");
+            .into_iter()
+            .map(|(_, event)| {
+                assert_eq!(event.source, "/bazaar/payments", "{event:?}");
                 Published {
-                    kind: r.get("type"),
-                    subject: r.get("subject"),
-                    data: event["data"].clone(),
+                    kind: event.kind,
+                    subject: event.subject,
+                    data: event.data,
                 }
             })
             .collect()
@@ -329,9 +333,4 @@ pub fn assert_problem(answer: &Answer, status: StatusCode, field: Option<&str>, 
         field,
         case,
     );
-}
-
-/// Looks every 25 ms, for up to 10 s, until `check` finds what it looks for.
-pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
-    eventually_with(Duration::from_millis(25), PATIENCE, what, check).await
 }

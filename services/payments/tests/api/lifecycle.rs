@@ -1,10 +1,8 @@
 //! Capturing, voiding and refunding: each idempotent by state, each change one ledger
 //! entry and one event, each refusal a 409 that changes nothing.
 
-use crate::helpers::{
-    AUTHORIZATIONS, AUTHORIZED, CAPTURED, REFUNDED, VOIDED, assert_problem, spawn_app,
-};
-use reqwest::{Method, StatusCode};
+use crate::helpers::{AUTHORIZED, CAPTURED, REFUNDED, VOIDED, assert_problem, spawn_app};
+use reqwest::StatusCode;
 
 #[tokio::test]
 async fn capturing_twice_records_one_capture() {
@@ -127,15 +125,7 @@ async fn every_path_through_the_life_of_an_authorization() {
 async fn unknown_authorizations_are_not_found() {
     let app = spawn_app().await;
     for id in ["0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11", "not-an-id"] {
-        let res = app
-            .send(
-                Method::GET,
-                &format!("{AUTHORIZATIONS}/{id}"),
-                Some(&app.service_token),
-                None,
-            )
-            .await;
-        let answer = crate::helpers::Answer::read(res).await;
+        let answer = app.authorization(id).await;
         assert_problem(&answer, StatusCode::NOT_FOUND, None, id);
         for action in ["capture", "void", "refund"] {
             let answer = app.act(id, action).await;

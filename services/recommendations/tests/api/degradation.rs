@@ -27,7 +27,13 @@ async fn answers_from_its_own_model_while_the_catalog_is_down() {
     assert_eq!(mine.len(), 3);
     assert!(took < Duration::from_secs(2), "two answers took {took:?}");
     let ready = app.get("/health/ready", None).await;
-    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    let status = ready.status();
+    assert_eq!(
+        status,
+        reqwest::StatusCode::OK,
+        "{}",
+        ready.text().await.unwrap_or_default()
+    );
 
     // Orders still count while the catalog is away.
     app.confirm_order("u-2", &[&a, &c]).await;

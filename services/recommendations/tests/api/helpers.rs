@@ -78,34 +78,35 @@ pub async fn spawn_app() -> TestApp {
     let scratch = Scratch::new("recommendations");
     let catalog_db = scratch.sqlite_url("catalog");
     let seed = SEED_PRODUCTS.to_string();
-    let settings = catalog::Settings::for_tests(
-        "catalog",
+    let settings = platform::Launch::for_tests(
+        &catalog::SERVICE,
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &catalog_db),
             ("identity_url", &identity.url),
             ("seed_products", &seed),
         ],
-    )
-    .expect("valid catalog settings");
-    let catalog = Running::spawn(catalog::build(settings).await.expect("the catalog builds"));
+    );
+    let catalog = Running::spawn(settings.build().await.expect("the catalog builds"));
     let catalog_address = catalog.url().to_owned();
 
     let database_url = scratch.sqlite_url("recommendations");
-    let settings = recommendations::Settings::for_tests(
-        "recommendations",
+    let settings = platform::Launch::for_tests(
+        &recommendations::SERVICE,
         &[
             ("listen", "127.0.0.1:0"),
             ("database_url", &database_url),
             ("identity_url", &identity.url),
             ("catalog_url", &catalog_address),
             ("orders_url", NO_ORDERS_SERVICE),
+            // No orders service to catch up with: ready without it.
+            ("ready_after_catch_up", "false"),
             ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
         ],
-    )
-    .expect("valid recommendations settings");
+    );
     let service = Running::spawn(
-        recommendations::build(settings)
+        settings
+            .build()
             .await
             .expect("the recommendation service builds"),
     );
@@ -313,8 +314,8 @@ impl TestApp {
         Consumer::new(
             "recommendations",
             self.db.clone(),
-            ModelHandler::new(),
-            recommendations::SUBSCRIPTIONS,
+            ModelHandler,
+            recommendations::SERVICE.subscriptions,
             MAX_ATTEMPTS,
         )
     }

@@ -3,12 +3,11 @@
 //! from the table at start, and redelivered events change nothing.
 
 use crate::helpers::{SEED_PRODUCTS, spawn_app, temp_dir};
-use events::{Consumer, Event, Outcome};
+use events::{Event, Outcome};
 use platform::db::Db;
 use search::{
-    SUBSCRIPTIONS,
     domain::{SearchQuery, Words},
-    handler::SearchHandler,
+    handler,
     index::SearchIndex,
     indexer::Indexer,
     rebuild_index,
@@ -70,13 +69,7 @@ async fn each_event_has_one_effect_and_the_index_follows_the_table() {
     let store = Store::new(db.clone());
     let index = SearchIndex::open(&dir.join("index"), 15_000_000).expect("the index opens");
     let indexer = Indexer::new(store.clone(), index.clone());
-    let consumer = Consumer::new(
-        "search",
-        db.clone(),
-        SearchHandler::new(indexer.waker()),
-        SUBSCRIPTIONS,
-        3,
-    );
+    let consumer = handler::consumer(db.clone(), &indexer, 3);
     let oven = created("p-1", "Tidewater Dutch Oven", "2025-01-01T00:00:00.000Z");
     let renamed = Event::new(
         "catalog",

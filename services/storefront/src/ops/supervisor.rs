@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 pub enum Action {
     /// SIGKILL; the supervisor starts it again.
     Kill,
-    /// SIGTERM (a graceful stop); the supervisor starts it again.
+    /// A rolling restart: each replica's successor started and ready before it drains.
     Restart,
 }
 
@@ -39,18 +39,26 @@ impl Action {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub service: String,
+    /// Which of the service's replicas (1, 2, …).
+    #[serde(default = "first")]
+    pub replica: u32,
     #[serde(default)]
     pub pid: Option<u32>,
     #[serde(default)]
     pub port: Option<u16>,
-    /// `running`, `restarting` or `stopped`.
+    /// `starting`, `ready`, `draining`, `restarting` or `stopped`.
     pub state: String,
+    /// How often it was started again after it died.
     #[serde(default)]
-    pub starts: u32,
+    pub restarts: u32,
     #[serde(default)]
     pub started_at: Option<String>,
     #[serde(default)]
     pub last_exit: Option<String>,
+}
+
+fn first() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -142,7 +150,12 @@ impl Supervisor {
 
     /// Kills or restarts one service's process.
     pub async fn signal(&self, service: &str, action: Action) -> Result<(), StorefrontError> {
-        let url = format!("{}/processes/{service}/{}", self.base()?, action.as_str());
+        // A rolling restart takes seconds a replica: asked for, not waited on.
+        let url = format!(
+            "{}/processes/{service}/{}?wait=false",
+            self.base()?,
+            action.as_str()
+        );
         let res = self.send(|http| http.post(&url)).await?;
         let status = res.status();
         if status.is_success() {

@@ -1,18 +1,19 @@
 //! The shopper's account: signing in, registering and signing out; orders; notifications,
 //! with the live stream the header's badge listens to.
 
-use super::{Pagination, here, pagination, product_url, render, see_other};
+use super::{PageRequest, Pagination, pagination, product_url, sentence, show};
 use crate::{
+    api::Order,
     app::App,
     domain::{Address, PathId, format_money, format_time, page_number, safe_next, short_id},
     error::StorefrontError,
     form::Form,
+    frame::{self, count_unread, here, render, see_other, to_signin},
     session::Visitor,
-    shop::{Order, Patience},
 };
 use axum::{
     body::Body,
-    extract::{OriginalUri, Path, State},
+    extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
@@ -31,6 +32,37 @@ struct AuthPage {
     form_error: Option<String>,
 }
 
+/// The sign-in form or the registration form.
+#[derive(Debug, Clone, Copy)]
+enum AuthForm {
+    SignIn,
+    Register,
+}
+
+impl AuthForm {
+    /// Shows the form, filled in or not.
+    async fn show(self, app: &App, v: &Visitor, uri: &Uri, page: AuthPage) -> Response {
+        let (template, title) = match self {
+            AuthForm::SignIn => ("signin.html", "Sign in · Bazaar"),
+            AuthForm::Register => ("register.html", "Create an account · Bazaar"),
+        };
+        show(app, v, uri, None, template, title, Ok(page)).await
+    }
+
+    /// Shows the empty form (a signed-in visitor goes on to `next`).
+    async fn show_empty(self, app: &App, v: &Visitor, uri: &Uri, params: NextParam) -> Response {
+        let next = safe_next(params.next.as_deref());
+        if v.user().await.is_some() {
+            return see_other(&next);
+        }
+        let page = AuthPage {
+            next,
+            ..AuthPage::default()
+        };
+        self.show(app, v, uri, page).await
+    }
+}
+
 /// Where to go after signing in.
 #[derive(Debug, Default, Deserialize)]
 pub struct NextParam {
@@ -39,33 +71,10 @@ pub struct NextParam {
 
 /// `GET /signin`.
 pub async fn signin_form(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Query(params): Query<NextParam>,
 ) -> Response {
-    empty_auth_form(&app, &v, &uri, params, "signin.html", "Sign in · Bazaar").await
-}
-
-/// An empty sign-in or registration form (a signed-in visitor goes on to `next`).
-async fn empty_auth_form(
-    app: &App,
-    v: &Visitor,
-    uri: &Uri,
-    params: NextParam,
-    template: &str,
-    title: &str,
-) -> Response {
-    let next = safe_next(params.next.as_deref());
-    if v.user().await.is_some() {
-        return see_other(&next);
-    }
-    let chrome = app.chrome(v, &here(uri), "", None).await;
-    let page = AuthPage {
-        next,
-        ..AuthPage::default()
-    };
-    render(app, v, &chrome, template, title, Ok(page))
+    AuthForm::SignIn.show_empty(&app, &v, &uri, params).await
 }
 
 /// The sign-in form.
@@ -80,9 +89,7 @@ pub struct SigninForm {
 /// `POST /signin`.
 #[tracing::instrument(skip_all)]
 pub async fn signin(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Form(form): Form<SigninForm>,
 ) -> Response {
     let next = safe_next(Some(&form.next));
@@ -100,7 +107,7 @@ pub async fn signin(
             .insert("password".into(), "Enter your password.".into());
     }
     if page.errors.is_empty() {
-        match start_session(&app, &v, &page.email, &form.password).await {
+        match start_session(&v, &page.email, &form.password).await {
             Ok(()) => return see_other(&next),
             Err(e) if e.status() == Some(401) => {
                 page.form_error = Some("That email and password do not match an account.".into());
@@ -114,38 +121,16 @@ pub async fn signin(
             }
         }
     }
-    let chrome = app.chrome(&v, &here(&uri), "", None).await;
-    render(
-        &app,
-        &v,
-        &chrome,
-        "signin.html",
-        "Sign in · Bazaar",
-        Ok(page),
-    )
+    AuthForm::SignIn.show(&app, &v, &uri, page).await
 }
 
 /// Signs in at identity and starts the session; then asks for the cart once, which
 /// merges an anonymous cart into the user's (its cookie is expired on the way back).
-async fn start_session(
-    app: &App,
-    v: &Visitor,
-    email: &str,
-    password: &str,
-) -> Result<(), StorefrontError> {
-    let pair = app.shop().login(v, email, password).await?;
-    let claims = app
-        .verifier()
-        .verify(&pair.access_token)
-        .await
-        .map_err(|e| StorefrontError::Unavailable {
-            service: "identity",
-            detail: e.to_string(),
-        })?;
+async fn start_session(v: &Visitor, email: &str, password: &str) -> Result<(), StorefrontError> {
+    let claims = v.sign_in(email, password).await?;
     tracing::info!(user_id = %claims.sub, "signed in");
-    v.sign_in(&pair, claims).await;
     if v.cart_cookie().await.is_some()
-        && let Err(e) = app.shop().cart(v).await
+        && let Err(e) = v.shop().cart().await
     {
         tracing::info!(error = %e, "the anonymous cart could not be merged at sign-in");
     }
@@ -168,36 +153,12 @@ fn field_errors(page: &mut AuthPage, e: &StorefrontError) {
     }
 }
 
-/// An API's message about a field, as a sentence next to the field (`must not be empty`
-/// → `Must not be empty.`).
-fn sentence(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
-}
-
 /// `GET /register`.
 pub async fn register_form(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Query(params): Query<NextParam>,
 ) -> Response {
-    empty_auth_form(
-        &app,
-        &v,
-        &uri,
-        params,
-        "register.html",
-        "Create an account · Bazaar",
-    )
-    .await
+    AuthForm::Register.show_empty(&app, &v, &uri, params).await
 }
 
 /// The registration form.
@@ -213,9 +174,7 @@ pub struct RegisterForm {
 /// `POST /register`: creates the account and signs in.
 #[tracing::instrument(skip_all)]
 pub async fn register(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Form(form): Form<RegisterForm>,
 ) -> Response {
     let next = safe_next(Some(&form.next));
@@ -225,16 +184,16 @@ pub async fn register(
         next: next.clone(),
         ..AuthPage::default()
     };
-    match app
+    match v
         .shop()
-        .register(&v, &page.name, &page.email, &form.password)
+        .register(&page.name, &page.email, &form.password)
         .await
     {
-        Ok(()) => match start_session(&app, &v, &page.email, &form.password).await {
+        Ok(()) => match start_session(&v, &page.email, &form.password).await {
             Ok(()) => return see_other(&next),
             Err(e) => {
                 tracing::warn!(error = %e, "signing in after registering failed");
-                return see_other(&format!("/signin?next={}", super::urlencode(&next)));
+                return to_signin(&next);
             }
         },
         Err(e) if e.status() == Some(409) => {
@@ -251,29 +210,17 @@ pub async fn register(
             );
         }
     }
-    let chrome = app.chrome(&v, &here(&uri), "", None).await;
-    render(
-        &app,
-        &v,
-        &chrome,
-        "register.html",
-        "Create an account · Bazaar",
-        Ok(page),
-    )
+    AuthForm::Register.show(&app, &v, &uri, page).await
 }
 
 /// `GET /signout`: asks to confirm (signing out changes state, so it is a form).
-pub async fn signout_form(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let chrome = app.chrome(&v, &here(&uri), "", None).await;
+pub async fn signout_form(PageRequest { app, v, uri }: PageRequest) -> Response {
+    let chrome = frame::chrome(&v, &here(&uri), "", None).await;
     if chrome.user.is_none() {
         return see_other("/");
     }
     render(
-        &app,
+        app.views(),
         &v,
         &chrome,
         "signout.html",
@@ -284,16 +231,8 @@ pub async fn signout_form(
 
 /// `POST /signout`: ends the session here and at identity.
 #[tracing::instrument(skip_all)]
-pub async fn signout(State(app): State<App>, v: Visitor) -> Response {
-    if let Some(session) = v.sign_out().await
-        && let Err(e) = app
-            .shop()
-            .logout(&v, &session.access_token, &session.refresh_token)
-            .await
-    {
-        // The cookie is gone either way; the refresh token expires on its own.
-        tracing::info!(error = %e, "identity could not revoke the session");
-    }
+pub async fn signout(v: Visitor) -> Response {
+    v.sign_out().await;
     see_other("/")
 }
 
@@ -347,17 +286,12 @@ pub fn reason_label(reason: &str) -> String {
 /// `GET /orders`.
 #[tracing::instrument(skip_all)]
 pub async fn orders(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Query(params): Query<PageParam>,
 ) -> Response {
     let page_no = page_number(params.page.as_deref());
     let path = here(&uri);
-    let (chrome, list) = tokio::join!(
-        app.chrome(&v, &path, "", None),
-        app.shop().orders(&v, page_no)
-    );
+    let (chrome, list) = tokio::join!(frame::chrome(&v, &path, "", None), v.shop().orders(page_no));
     let page = list.map(|list| OrdersPage {
         pagination: pagination(page_no, list.per_page, list.total, |n| {
             format!("/orders?page={n}")
@@ -379,7 +313,7 @@ pub async fn orders(
             .collect(),
     });
     render(
-        &app,
+        app.views(),
         &v,
         &chrome,
         "orders.html",
@@ -457,19 +391,17 @@ pub struct PlacedParam {
 /// `GET /orders/{id}`.
 #[tracing::instrument(skip_all, fields(order_id = %raw))]
 pub async fn order(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Path(raw): Path<String>,
     Query(params): Query<PlacedParam>,
 ) -> Response {
     let load = async {
         let id =
             PathId::parse(&raw).map_err(|_| StorefrontError::NotFound(format!("order {raw}")))?;
-        app.shop().order(&v, &id).await
+        v.shop().order(&id).await
     };
     let path = here(&uri);
-    let (chrome, found) = tokio::join!(app.chrome(&v, &path, "", None), load);
+    let (chrome, found) = tokio::join!(frame::chrome(&v, &path, "", None), load);
     let page = found.map(|o| OrderPage {
         order: OrderView::new(o),
         placed: params.placed.is_some(),
@@ -478,7 +410,7 @@ pub async fn order(
         .as_ref()
         .map(|p| format!("Order {} · Bazaar", p.order.short_id))
         .unwrap_or_else(|_| "Order · Bazaar".to_owned());
-    render(&app, &v, &chrome, "order.html", &title, page)
+    render(app.views(), &v, &chrome, "order.html", &title, page)
 }
 
 #[derive(Serialize)]
@@ -498,17 +430,13 @@ struct NotificationView {
 
 /// `GET /account/notifications`: the user's messages; looking at them marks them read.
 #[tracing::instrument(skip_all)]
-pub async fn notifications(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
+pub async fn notifications(PageRequest { app, v, uri }: PageRequest) -> Response {
     let seen = v.seen_notifications().await;
-    let list = app.shop().notifications(&v, Patience::Standard).await;
+    let list = v.shop().notifications().await;
     if let Ok(Some(newest)) = list.as_ref().map(|l| l.iter().map(|n| &n.created_at).max()) {
         v.mark_seen(newest).await;
     }
-    let mut chrome = app.chrome(&v, &here(&uri), "", None).await;
+    let mut chrome = frame::chrome(&v, &here(&uri), "", None).await;
     if list.is_ok() {
         chrome.unread = Some(0);
     }
@@ -516,7 +444,7 @@ pub async fn notifications(
         items: list
             .into_iter()
             .map(|n| NotificationView {
-                unread: crate::app::count_unread(std::slice::from_ref(&n), seen.as_deref()) > 0,
+                unread: count_unread(std::slice::from_ref(&n), seen.as_deref()) > 0,
                 id: n.id,
                 kind: n.kind,
                 subject: n.subject,
@@ -526,7 +454,7 @@ pub async fn notifications(
             .collect(),
     });
     render(
-        &app,
+        app.views(),
         &v,
         &chrome,
         "notifications.html",
@@ -535,13 +463,22 @@ pub async fn notifications(
     )
 }
 
+/// Where a page's stream starts.
+#[derive(Debug, Deserialize)]
+pub struct StreamFrom {
+    after: Option<String>,
+}
+
 /// `GET /account/notifications/stream`: the user's new notifications as they arrive,
 /// piped from the notifications service's stream with the session's token.
 #[utoipa::path(
     get,
     path = "/account/notifications/stream",
     tag = "pages",
-    params(("Last-Event-ID" = Option<String>, Header, description = "The last message received: those after it are sent first")),
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "The last message received: those after it are sent first"),
+        ("after" = Option<String>, Query, description = "The newest message the page showed, for the first connection (a reconnection's `Last-Event-ID` wins): those after it are sent first")
+    ),
     responses(
         (status = 200, description = "Server-sent events (`event: notification`, `data`: the message as JSON). When notifications are unavailable the stream ends at once with a `retry` hint.", content_type = "text/event-stream", body = String),
         (status = 204, description = "Not signed in: there is nothing to stream (browsers stop reconnecting)")
@@ -552,6 +489,7 @@ pub async fn notification_stream(
     State(app): State<App>,
     v: Visitor,
     headers: HeaderMap,
+    Query(from): Query<StreamFrom>,
 ) -> Response {
     if v.user().await.is_none() {
         return StatusCode::NO_CONTENT.into_response();
@@ -559,12 +497,9 @@ pub async fn notification_stream(
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|h| h.to_str().ok())
+        .or(from.after.as_deref())
         .filter(|id| PathId::parse(id).is_ok());
-    let body = match app
-        .shop()
-        .notification_stream(&v, app.streaming(), last_event_id)
-        .await
-    {
+    let body = match v.shop().notification_stream(last_event_id).await {
         Ok(upstream) => {
             let chunks = futures_util::stream::unfold(upstream, |mut res| async move {
                 match res.chunk().await {
@@ -596,13 +531,6 @@ pub async fn notification_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_messages_read_as_sentences() {
-        assert_eq!(sentence("must not be empty"), "Must not be empty.");
-        assert_eq!(sentence("Too short."), "Too short.");
-        assert_eq!(sentence(""), "");
-    }
 
     #[test]
     fn statuses_and_reasons_read_for_shoppers() {

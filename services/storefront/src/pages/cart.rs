@@ -2,18 +2,15 @@
 //! The cart service keeps the cart (by the user's token, or by its anonymous cookie,
 //! which passes through the storefront both ways).
 
-use super::{here, product_url, render, see_other};
+use super::{PageRequest, product_url};
 use crate::{
-    app::App,
     domain::{ProductId, Quantity, format_money},
     error::StorefrontError,
     form::Form,
+    frame::{self, here, render, see_other},
     session::Visitor,
 };
-use axum::{
-    extract::{OriginalUri, Path, State},
-    response::Response,
-};
+use axum::{extract::Path, response::Response};
 use platform::extract::Query;
 use serde::{Deserialize, Serialize};
 
@@ -67,14 +64,12 @@ fn error_message(code: &str) -> Option<&'static str> {
 /// `GET /cart`.
 #[tracing::instrument(skip_all)]
 pub async fn page(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Query(params): Query<CartParams>,
 ) -> Response {
-    let cart = app.shop().cart(&v).await;
+    let cart = v.shop().cart().await;
     let units = cart.as_ref().ok().map(|c| c.units());
-    let chrome = app.chrome(&v, &here(&uri), "", units).await;
+    let chrome = frame::chrome(&v, &here(&uri), "", units).await;
     let signed_in = chrome.user.is_some();
     let page = cart.map(|cart| CartPage {
         units: cart.units(),
@@ -98,7 +93,14 @@ pub async fn page(
         error: params.error.as_deref().and_then(error_message),
         signed_in,
     });
-    render(&app, &v, &chrome, "cart.html", "Your cart · Bazaar", page)
+    render(
+        app.views(),
+        &v,
+        &chrome,
+        "cart.html",
+        "Your cart · Bazaar",
+        page,
+    )
 }
 
 /// The add-to-cart form.
@@ -123,7 +125,7 @@ fn failure_code(e: &StorefrontError) -> &'static str {
 
 /// `POST /cart/items`: adds to the cart, then back to the product with a confirmation.
 #[tracing::instrument(skip_all)]
-pub async fn add(State(app): State<App>, v: Visitor, Form(form): Form<AddForm>) -> Response {
+pub async fn add(v: Visitor, Form(form): Form<AddForm>) -> Response {
     let Ok(id) = ProductId::parse(&form.product_id) else {
         return see_other("/cart?error=unavailable");
     };
@@ -131,7 +133,7 @@ pub async fn add(State(app): State<App>, v: Visitor, Form(form): Form<AddForm>) 
     let Ok(quantity) = Quantity::parse(&form.quantity) else {
         return see_other(&format!("{back}?cart_error=quantity"));
     };
-    match app.shop().add_to_cart(&v, &id, quantity).await {
+    match v.shop().add_to_cart(&id, quantity).await {
         Ok(()) => see_other(&format!("{back}?added={}", quantity.get())),
         Err(e) => {
             tracing::info!(error = %e, "adding to the cart failed");
@@ -150,7 +152,6 @@ pub struct QuantityForm {
 /// `POST /cart/items/{id}`: sets a line's quantity.
 #[tracing::instrument(skip_all, fields(product_id = %raw))]
 pub async fn update(
-    State(app): State<App>,
     v: Visitor,
     Path(raw): Path<String>,
     Form(form): Form<QuantityForm>,
@@ -161,7 +162,7 @@ pub async fn update(
     let Ok(quantity) = Quantity::parse(&form.quantity) else {
         return see_other("/cart?error=quantity");
     };
-    match app.shop().set_quantity(&v, &id, quantity).await {
+    match v.shop().set_quantity(&id, quantity).await {
         Ok(()) => see_other("/cart?notice=updated"),
         Err(e) => see_other(&format!("/cart?error={}", failure_code(&e))),
     }
@@ -169,11 +170,11 @@ pub async fn update(
 
 /// `POST /cart/items/{id}/remove`: removes a line.
 #[tracing::instrument(skip_all, fields(product_id = %raw))]
-pub async fn remove(State(app): State<App>, v: Visitor, Path(raw): Path<String>) -> Response {
+pub async fn remove(v: Visitor, Path(raw): Path<String>) -> Response {
     let Ok(id) = ProductId::parse(&raw) else {
         return see_other("/cart");
     };
-    match app.shop().remove_from_cart(&v, &id).await {
+    match v.shop().remove_from_cart(&id).await {
         Ok(()) => see_other("/cart?notice=removed"),
         // Already gone is what was asked for.
         Err(e) if e.status() == Some(404) => see_other("/cart?notice=removed"),

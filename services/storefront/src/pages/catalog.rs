@@ -2,20 +2,23 @@
 //! catalog's name filter when search is down), a product with its stock and
 //! recommendations, and product pictures.
 
-use super::{CategoryLink, Pagination, ProductCard, here, pagination, query_string, render};
+use super::{
+    CategoryLink, PageRequest, Pagination, ProductCard, page_in_link, pagination, query_string,
+};
 use crate::{
+    api::{Listing, SearchQuery},
     app::App,
     domain::{
-        CategoryId, ListingSort, PriceInput, ProductId, SearchSort, SearchText, StockStatus,
-        format_money, page_number,
+        CategoryId, ListingSort, PriceInput, ProductId, SearchSort, SearchText, SortOrder,
+        StockStatus, format_money, page_number,
     },
     error::StorefrontError,
+    frame::{self, here, render},
     images,
     session::Visitor,
-    shop::{Listing, SearchQuery},
 };
 use axum::{
-    extract::{OriginalUri, Path, State},
+    extract::{Path, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -43,10 +46,10 @@ struct Shelf {
 /// `GET /`: the categories, a shelf of products from each of the biggest few, and
 /// recommendations for a signed-in shopper.
 #[tracing::instrument(skip_all)]
-pub async fn home(State(app): State<App>, v: Visitor, OriginalUri(uri): OriginalUri) -> Response {
+pub async fn home(PageRequest { app, v, uri }: PageRequest) -> Response {
     let path = here(&uri);
-    let (chrome, page) = tokio::join!(app.chrome(&v, &path, "", None), home_page(&app, &v));
-    render(&app, &v, &chrome, "home.html", "Bazaar", page)
+    let (chrome, page) = tokio::join!(frame::chrome(&v, &path, "", None), home_page(&app, &v));
+    render(app.views(), &v, &chrome, "home.html", "Bazaar", page)
 }
 
 async fn home_page(app: &App, v: &Visitor) -> Result<HomePage, StorefrontError> {
@@ -66,7 +69,7 @@ async fn home_page(app: &App, v: &Visitor) -> Result<HomePage, StorefrontError> 
             per_page: per_shelf,
             ..Listing::default()
         };
-        app.shop().products(v, &listing).await.map(|p| Shelf {
+        v.shop().products(&listing).await.map(|p| Shelf {
             category: CategoryLink::from(c),
             products: p
                 .items
@@ -77,7 +80,7 @@ async fn home_page(app: &App, v: &Visitor) -> Result<HomePage, StorefrontError> 
     }));
     let recommended = async {
         v.user().await?;
-        app.shop().recommended_for_me(v).await.ok().map(|items| {
+        v.shop().recommended_for_me().await.ok().map(|items| {
             items
                 .iter()
                 .map(|s| ProductCard::from_summary(app, s))
@@ -108,6 +111,18 @@ struct SortOption {
     value: &'static str,
     label: &'static str,
     selected: bool,
+}
+
+/// Every order of a kind, `selected` marked.
+fn sort_options<S: SortOrder>(selected: S) -> Vec<SortOption> {
+    S::ALL
+        .iter()
+        .map(|s| SortOption {
+            value: s.as_str(),
+            label: s.label(),
+            selected: *s == selected,
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -175,22 +190,20 @@ impl ListingParams {
 /// `GET /c/{category}`: one category's products, filtered by price, sorted and paged.
 #[tracing::instrument(skip_all, fields(category = %raw))]
 pub async fn category(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Path(raw): Path<String>,
     Query(params): Query<ListingParams>,
 ) -> Response {
     let path = here(&uri);
     let (chrome, page) = tokio::join!(
-        app.chrome(&v, &path, "", None),
+        frame::chrome(&v, &path, "", None),
         category_page(&app, &v, &raw, params)
     );
     let title = page
         .as_ref()
         .map(|p| format!("{} · Bazaar", p.category.name))
         .unwrap_or_else(|_| "Bazaar".to_owned());
-    render(&app, &v, &chrome, "category.html", &title, page)
+    render(app.views(), &v, &chrome, "category.html", &title, page)
 }
 
 async fn category_page(
@@ -211,7 +224,7 @@ async fn category_page(
         per_page: PER_PAGE,
         name_contains: None,
     };
-    let (categories, products) = tokio::join!(app.categories(v), app.shop().products(v, &listing));
+    let (categories, products) = tokio::join!(app.categories(v), v.shop().products(&listing));
     let products = products.map_err(|e| match e.status() {
         // The catalog names an unknown category a bad filter.
         Some(422) | Some(404) => StorefrontError::NotFound(format!("category {raw}")),
@@ -238,15 +251,8 @@ async fn category_page(
             query_string(&[
                 ("min_price", filters.min_text.clone()),
                 ("max_price", filters.max_text.clone()),
-                (
-                    "sort",
-                    if filters.sort == ListingSort::default() {
-                        String::new()
-                    } else {
-                        filters.sort.as_str().to_owned()
-                    },
-                ),
-                ("page", if n == 1 { String::new() } else { n.to_string() }),
+                ("sort", filters.sort.in_link()),
+                ("page", page_in_link(n)),
             ])
         )
     };
@@ -260,14 +266,7 @@ async fn category_page(
         total: products.total,
         min_price: filters.min_text.clone(),
         max_price: filters.max_text.clone(),
-        sort_options: ListingSort::ALL
-            .iter()
-            .map(|s| SortOption {
-                value: s.as_str(),
-                label: s.label(),
-                selected: *s == filters.sort,
-            })
-            .collect(),
+        sort_options: sort_options(filters.sort),
         errors: filters
             .errors
             .iter()
@@ -314,22 +313,20 @@ struct Facet {
 /// the catalog's products whose names contain the words.
 #[tracing::instrument(skip_all)]
 pub async fn search(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Query(params): Query<SearchParams>,
 ) -> Response {
     let typed = params.q.clone().unwrap_or_default();
     let path = here(&uri);
     let (chrome, page) = tokio::join!(
-        app.chrome(&v, &path, typed.trim(), None),
+        frame::chrome(&v, &path, typed.trim(), None),
         search_page(&app, &v, params)
     );
     let title = match typed.trim() {
         "" => "Search · Bazaar".to_owned(),
         q => format!("{q} · Search · Bazaar"),
     };
-    render(&app, &v, &chrome, "search.html", &title, page)
+    render(app.views(), &v, &chrome, "search.html", &title, page)
 }
 
 async fn search_page(
@@ -344,14 +341,6 @@ async fn search_page(
         .as_deref()
         .filter(|c| !c.is_empty())
         .and_then(|c| CategoryId::parse(c).ok());
-    let sort_options = SearchSort::ALL
-        .iter()
-        .map(|s| SortOption {
-            value: s.as_str(),
-            label: s.label(),
-            selected: *s == sort,
-        })
-        .collect();
     let mut result = SearchPage {
         query: params.q.clone().unwrap_or_default().trim().to_owned(),
         error: None,
@@ -361,7 +350,7 @@ async fn search_page(
         facets: Vec::new(),
         all_categories_url: String::new(),
         category: category.as_ref().map(|c| c.as_str().to_owned()),
-        sort_options,
+        sort_options: sort_options(sort),
         pagination: None,
     };
     let text = match SearchText::parse(params.q.as_deref().unwrap_or_default()) {
@@ -380,15 +369,8 @@ async fn search_page(
             query_string(&[
                 ("q", text.as_str().to_owned()),
                 ("category", category.unwrap_or_default().to_owned()),
-                (
-                    "sort",
-                    if sort == SearchSort::default() {
-                        String::new()
-                    } else {
-                        sort.as_str().to_owned()
-                    },
-                ),
-                ("page", if n == 1 { String::new() } else { n.to_string() }),
+                ("sort", sort.in_link()),
+                ("page", page_in_link(n)),
             ])
         )
     };
@@ -401,7 +383,7 @@ async fn search_page(
         per_page: PER_PAGE,
     };
     let selected = category.as_ref().map(|c| c.as_str());
-    match app.shop().search(v, &query).await {
+    match v.shop().search(&query).await {
         Ok(found) => {
             let names: BTreeMap<String, String> = app
                 .categories(v)
@@ -440,7 +422,7 @@ async fn search_page(
                 per_page: PER_PAGE,
                 ..Listing::default()
             };
-            let found = app.shop().products(v, &listing).await?;
+            let found = v.shop().products(&listing).await?;
             result.fallback = true;
             result.total = found.total;
             result.products = found
@@ -504,22 +486,20 @@ pub fn cart_error_message(code: &str) -> Option<&'static str> {
 /// `GET /p/{id}`: a product, its stock, an add-to-cart form and recommendations.
 #[tracing::instrument(skip_all, fields(product_id = %raw))]
 pub async fn product(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Path(raw): Path<String>,
     Query(params): Query<ProductParams>,
 ) -> Response {
     let path = here(&uri);
     let (chrome, page) = tokio::join!(
-        app.chrome(&v, &path, "", None),
+        frame::chrome(&v, &path, "", None),
         product_page(&app, &v, &raw, params)
     );
     let title = page
         .as_ref()
         .map(|p| format!("{} · Bazaar", p.product.name))
         .unwrap_or_else(|_| "Bazaar".to_owned());
-    render(&app, &v, &chrome, "product.html", &title, page)
+    render(app.views(), &v, &chrome, "product.html", &title, page)
 }
 
 async fn product_page(
@@ -531,9 +511,9 @@ async fn product_page(
     let id =
         ProductId::parse(raw).map_err(|_| StorefrontError::NotFound(format!("product {raw}")))?;
     let (product, stock, recommendations) = tokio::join!(
-        app.shop().product(v, &id),
-        app.shop().stock(v, &id),
-        app.shop().recommendations(v, &id),
+        v.shop().product(&id),
+        v.shop().stock(&id),
+        v.shop().recommendations(&id),
     );
     let product = product?;
     app.remember_picture_facts(&product.id, &product.name, &product.category);

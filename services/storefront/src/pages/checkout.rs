@@ -7,20 +7,17 @@
 //! the same key: submitting it again then answers what happened the first time instead of
 //! ordering twice.
 
-use super::{here, render, see_other, to_signin};
+use super::{PageRequest, sentence, show};
 use crate::{
+    api::Cart,
     app::App,
     domain::{CheckoutForm, checkout_field, format_money},
     error::StorefrontError,
     form::Form,
+    frame::{see_other, to_signin},
     session::Visitor,
-    shop::Cart,
-    views::Chrome,
 };
-use axum::{
-    extract::{OriginalUri, State},
-    response::Response,
-};
+use axum::{http::Uri, response::Response};
 use platform::FieldError;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -98,14 +95,12 @@ fn summary(page: &mut CheckoutPage, cart: &Cart) {
 
 /// `GET /checkout`.
 #[tracing::instrument(skip_all)]
-pub async fn form(State(app): State<App>, v: Visitor, OriginalUri(uri): OriginalUri) -> Response {
+pub async fn form(PageRequest { app, v, uri }: PageRequest) -> Response {
     let Some(user) = v.user().await else {
         return to_signin("/checkout");
     };
-    let cart = app.shop().cart(&v).await;
-    let chrome = app
-        .chrome(&v, &here(&uri), "", cart.as_ref().ok().map(Cart::units))
-        .await;
+    let cart = v.shop().cart().await;
+    let units = cart.as_ref().ok().map(Cart::units);
     let page = cart.map(|cart| {
         let mut page = CheckoutPage {
             values: Values {
@@ -119,22 +114,25 @@ pub async fn form(State(app): State<App>, v: Visitor, OriginalUri(uri): Original
         summary(&mut page, &cart);
         page
     });
-    render(
-        &app,
-        &v,
-        &chrome,
-        "checkout.html",
-        "Checkout · Bazaar",
-        page,
-    )
+    show_checkout(&app, &v, &uri, units, page).await
+}
+
+/// The checkout page, under a header that counts the cart just read.
+async fn show_checkout(
+    app: &App,
+    v: &Visitor,
+    uri: &Uri,
+    cart_units: Option<i64>,
+    page: Result<CheckoutPage, StorefrontError>,
+) -> Response {
+    let title = "Checkout · Bazaar";
+    show(app, v, uri, cart_units, "checkout.html", title, page).await
 }
 
 /// `POST /checkout`: places the order; on success, to the order's page.
 #[tracing::instrument(skip_all)]
 pub async fn submit(
-    State(app): State<App>,
-    v: Visitor,
-    OriginalUri(uri): OriginalUri,
+    PageRequest { app, v, uri }: PageRequest,
     Form(form): Form<CheckoutForm>,
 ) -> Response {
     if v.user().await.is_none() {
@@ -168,7 +166,7 @@ pub async fn submit(
                 }
             }
         }
-        Ok(checkout) => match app.shop().checkout(&v, &checkout).await {
+        Ok(checkout) => match v.shop().checkout(&checkout).await {
             Ok(order) => {
                 tracing::info!(order_id = %order.id, "order placed");
                 return see_other(&format!("/orders/{}?placed=1", super::urlencode(&order.id)));
@@ -181,7 +179,7 @@ pub async fn submit(
             }
         },
     }
-    let cart = app.shop().cart(&v).await;
+    let cart = v.shop().cart().await;
     if let Ok(cart) = &cart {
         summary(&mut page, cart);
         let lines = stock_problems(&page.stock_errors, cart);
@@ -189,17 +187,8 @@ pub async fn submit(
             banner.items.extend(lines);
         }
     }
-    let chrome: Chrome = app
-        .chrome(&v, &here(&uri), "", cart.as_ref().ok().map(Cart::units))
-        .await;
-    render(
-        &app,
-        &v,
-        &chrome,
-        "checkout.html",
-        "Checkout · Bazaar",
-        Ok(page),
-    )
+    let units = cart.as_ref().ok().map(Cart::units);
+    show_checkout(&app, &v, &uri, units, Ok(page)).await
 }
 
 /// Whether the order was certainly not placed.
@@ -401,18 +390,6 @@ fn stock_problems(errors: &[FieldError], cart: &Cart) -> Vec<String> {
         .collect()
 }
 
-fn sentence(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,13 +411,22 @@ mod tests {
         }
     }
 
+    /// The page after `explain`ing `e`, and the outcome.
+    fn explained(e: &StorefrontError) -> (CheckoutPage, Outcome) {
+        let mut page = CheckoutPage::default();
+        let outcome = explain(&mut page, e);
+        (page, outcome)
+    }
+
+    /// The banner's title after `explain`ing `e`.
+    fn banner_title(e: &StorefrontError) -> String {
+        explained(e).0.banner.expect("a banner").title
+    }
+
     #[test]
     fn a_declined_card_is_explained_and_the_key_renewed() {
-        let mut page = CheckoutPage::default();
-        let outcome = explain(
-            &mut page,
-            &refused(402, "card-declined", vec![], Some("insufficient_funds")),
-        );
+        let declined = refused(402, "card-declined", vec![], Some("insufficient_funds"));
+        let (page, outcome) = explained(&declined);
         assert_eq!(outcome, Outcome::NotPlaced);
         let banner = page.banner.unwrap();
         assert!(
@@ -454,19 +440,11 @@ mod tests {
 
     #[test]
     fn api_field_errors_land_next_to_their_fields() {
-        let mut page = CheckoutPage::default();
-        explain(
-            &mut page,
-            &refused(
-                422,
-                "validation",
-                vec![
-                    FieldError::new("shipping_address.postal_code", "must not be empty"),
-                    FieldError::new("card.number", "fails the Luhn check"),
-                ],
-                None,
-            ),
-        );
+        let errors = vec![
+            FieldError::new("shipping_address.postal_code", "must not be empty"),
+            FieldError::new("card.number", "fails the Luhn check"),
+        ];
+        let (page, _) = explained(&refused(422, "validation", errors, None));
         assert_eq!(page.errors["postal_code"], "Must not be empty.");
         assert_eq!(page.errors["card_number"], "Fails the Luhn check.");
         assert!(page.banner.is_none());
@@ -474,70 +452,48 @@ mod tests {
 
     #[test]
     fn an_empty_cart_and_a_reused_key_get_banners() {
-        let mut page = CheckoutPage::default();
-        explain(
-            &mut page,
-            &refused(
-                422,
-                "validation",
-                vec![FieldError::new("cart", "is empty")],
-                None,
-            ),
+        let empty = vec![FieldError::new("cart", "is empty")];
+        assert_eq!(
+            banner_title(&refused(422, "validation", empty, None)),
+            "Your cart is empty"
         );
-        assert_eq!(page.banner.unwrap().title, "Your cart is empty");
-        let mut page = CheckoutPage::default();
-        explain(
-            &mut page,
-            &refused(422, "idempotency-key-reused", vec![], None),
+        assert_eq!(
+            banner_title(&refused(422, "idempotency-key-reused", vec![], None)),
+            "Please check and submit again"
         );
-        assert_eq!(page.banner.unwrap().title, "Please check and submit again");
     }
 
     #[test]
     fn each_conflict_is_told_apart() {
-        let mut page = CheckoutPage::default();
-        let outcome = explain(
-            &mut page,
-            &refused(409, "request-in-progress", vec![], None),
-        );
+        let (page, outcome) = explained(&refused(409, "request-in-progress", vec![], None));
         assert_eq!(outcome, Outcome::Unknown, "the same key must be sent again");
         assert_eq!(
             page.banner.unwrap().title,
             "Your order is still being placed"
         );
-        let mut page = CheckoutPage::default();
         let short = vec![FieldError::new("cart.items[0].quantity", "only 1 left")];
-        explain(&mut page, &refused(409, "insufficient-stock", short, None));
+        let (page, _) = explained(&refused(409, "insufficient-stock", short, None));
         assert_eq!(page.banner.unwrap().title, "Some items are out of stock");
         assert_eq!(page.stock_errors.len(), 1);
-        let mut page = CheckoutPage::default();
-        explain(
-            &mut page,
-            &refused(409, "checkout-interrupted", vec![], None),
-        );
         assert_eq!(
-            page.banner.unwrap().title,
+            banner_title(&refused(409, "checkout-interrupted", vec![], None)),
             "Your order could not be completed"
         );
     }
 
     #[test]
     fn an_unknown_outcome_keeps_the_key() {
-        let mut page = CheckoutPage::default();
-        let outcome = explain(
-            &mut page,
-            &StorefrontError::Unavailable {
-                service: "orders",
-                detail: "timed out".into(),
-            },
-        );
+        let (_, outcome) = explained(&StorefrontError::Unavailable {
+            service: "orders",
+            detail: "timed out".into(),
+        });
         assert_eq!(outcome, Outcome::Unknown);
     }
 
     #[test]
     fn stock_problems_name_the_products() {
         let cart = Cart {
-            items: vec![crate::shop::CartLine {
+            items: vec![crate::api::CartLine {
                 product_id: "p".into(),
                 name: "Teapot".into(),
                 unit_price_cents: 100,

@@ -53,19 +53,7 @@ async fn a_category_filters_sorts_and_pages() {
     let page = browser.get(&format!("/c/{id}?sort=price_asc")).await;
     page.assert_html(StatusCode::OK, &[&format!("{count} product")]);
     assert_accessible(&page.body);
-    let prices: Vec<f64> = page
-        .body
-        .split("class=\"card-price\">$")
-        .skip(1)
-        .map(|s| {
-            s.split('<')
-                .next()
-                .unwrap()
-                .replace(',', "")
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let prices = card_prices(&page.body);
     assert!(!prices.is_empty());
     assert!(
         prices.windows(2).all(|w| w[0] <= w[1]),
@@ -77,19 +65,7 @@ async fn a_category_filters_sorts_and_pages() {
         .get(&format!("/c/{id}?max_price={cheap_limit}&sort=price_desc"))
         .await;
     filtered.assert_html(StatusCode::OK, &[]);
-    let top: f64 = filtered
-        .body
-        .split("class=\"card-price\">$")
-        .nth(1)
-        .map(|s| {
-            s.split('<')
-                .next()
-                .unwrap()
-                .replace(',', "")
-                .parse()
-                .unwrap()
-        })
-        .unwrap();
+    let top = card_prices(&filtered.body)[0];
     assert!(top <= cheap_limit, "{top} > {cheap_limit}");
 
     let bad = browser
@@ -217,4 +193,19 @@ async fn search_falls_back_to_the_catalog_when_search_is_down() {
     empty.assert_html(StatusCode::OK, &["Type what you are looking for"]);
     let long = browser.get(&format!("/search?q={}", "a".repeat(150))).await;
     long.assert_html(StatusCode::OK, &["must be at most 100 characters"]);
+}
+
+/// The prices of a page's product cards, in order.
+fn card_prices(body: &str) -> Vec<f64> {
+    body.split("class=\"card-price\">$")
+        .skip(1)
+        .map(|s| {
+            s.split('<')
+                .next()
+                .unwrap()
+                .replace(',', "")
+                .parse()
+                .unwrap()
+        })
+        .collect()
 }

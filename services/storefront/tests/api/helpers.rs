@@ -5,8 +5,16 @@
 //! no redirects followed) to drive the pages.
 
 pub use identity::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, SERVICE_SECRET};
-use platform::testing::Scratch;
 pub use platform::testing::eventually;
+use platform::{
+    Launch,
+    registry::{
+        Entry,
+        Readiness::{Optional, Required},
+        Registry,
+    },
+    testing::Scratch,
+};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, sync::OnceLock, time::Duration};
@@ -38,6 +46,24 @@ const RUNNING: &[&str] = &[
     "gateway",
     "storefront",
 ];
+
+/// The shop's services, as the binary's registry lists them (which this crate cannot
+/// depend on): what the gateway routes to and the console watches. Ports come from the
+/// tests' settings.
+#[rustfmt::skip]
+pub const REGISTRY: Registry = Registry::new(&[
+    Entry { def: &identity::SERVICE, port: 0, level: 0, readiness: Required },
+    Entry { def: &catalog::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &search::SERVICE, port: 0, level: 1, readiness: Optional },
+    Entry { def: &recommendations::SERVICE, port: 0, level: 1, readiness: Optional },
+    Entry { def: &cart::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &inventory::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &payments::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &orders::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &notifications::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &storefront::SERVICE, port: 0, level: 1, readiness: Required },
+    Entry { def: &gateway::SERVICE, port: 0, level: 2, readiness: Required },
+]);
 
 /// One shop for the whole test binary: each test has its own tokio runtime, which would
 /// take a per-test shop down with it, and every start costs a seed.
@@ -78,8 +104,8 @@ pub fn shop() -> &'static Shop {
 
 /// Every service the test shop does not run, at [`NOWHERE`].
 fn absent_services(running: &[&str]) -> Vec<(String, String)> {
-    storefront::ops::SERVICES
-        .iter()
+    REGISTRY
+        .names()
         .filter(|s| !running.contains(s))
         .map(|s| (format!("{s}_url"), NOWHERE.to_owned()))
         .collect()
@@ -90,11 +116,13 @@ fn refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
     v.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect()
 }
 
-/// Starts a service in the background, its settings built from `overrides`.
+/// Starts a service in the background on its socket, its settings built from `overrides`.
 macro_rules! start {
-    ($krate:ident, $name:literal, $overrides:expr) => {{
-        let settings = $krate::Settings::for_tests($name, $overrides)?;
-        let service = $krate::build(settings).await?;
+    ($sockets:ident, $krate:ident, $name:literal, $overrides:expr) => {{
+        let launch = Launch::for_tests(&$krate::SERVICE, $overrides)
+            .in_registry(REGISTRY)
+            .listening_on($sockets.remove($name).expect("a socket"));
+        let service = launch.build().await?;
         tokio::spawn(service.run());
     }};
 }
@@ -102,7 +130,10 @@ macro_rules! start {
 async fn start_shop(scratch: &Scratch, identity: &str, admin_token: &str) -> anyhow::Result<Shop> {
     platform::telemetry::init_for_tests();
     // Every address is known before anything starts: consumers are told their producers'.
+    // Each socket is bound now and held until its service takes it: another test process
+    // cannot take the port in between.
     let mut listen = BTreeMap::new();
+    let mut sockets = BTreeMap::new();
     let mut urls = BTreeMap::new();
     for name in RUNNING {
         match *name {
@@ -113,9 +144,11 @@ async fn start_shop(scratch: &Scratch, identity: &str, admin_token: &str) -> any
                 urls.insert("identity_url".to_owned(), identity.to_owned());
             }
             _ => {
-                let addr = format!("127.0.0.1:{}", free_port());
+                let socket = bound();
+                let addr = socket.local_addr()?.to_string();
                 urls.insert(format!("{name}_url"), format!("http://{addr}"));
                 listen.insert(*name, addr);
+                sockets.insert(*name, socket);
             }
         }
     }
@@ -133,15 +166,22 @@ async fn start_shop(scratch: &Scratch, identity: &str, admin_token: &str) -> any
 
     let seed = SEED_PRODUCTS.to_string();
     start!(
+        sockets,
         catalog,
         "catalog",
         &refs(&with("catalog", &[("seed_products", &seed)]))
     );
-    start!(inventory, "inventory", &refs(&with("inventory", &[])));
-    start!(cart, "cart", &refs(&with("cart", &[])));
-    start!(payments, "payments", &refs(&with("payments", &[])));
-    start!(orders, "orders", &refs(&with("orders", &[])));
     start!(
+        sockets,
+        inventory,
+        "inventory",
+        &refs(&with("inventory", &[]))
+    );
+    start!(sockets, cart, "cart", &refs(&with("cart", &[])));
+    start!(sockets, payments, "payments", &refs(&with("payments", &[])));
+    start!(sockets, orders, "orders", &refs(&with("orders", &[])));
+    start!(
+        sockets,
         notifications,
         "notifications",
         &refs(&with("notifications", &[]))
@@ -150,8 +190,15 @@ async fn start_shop(scratch: &Scratch, identity: &str, admin_token: &str) -> any
         .into_iter()
         .filter(|(k, _)| k != "database_url")
         .collect();
-    start!(gateway, "gateway", &refs(&gateway));
+    start!(sockets, gateway, "gateway", &refs(&gateway));
 
+    // Tests start at once: every backend must answer and hold the seed (its consumers
+    // caught up), or the first cart add meets a cart that has not heard of the product.
+    for (name, addr) in &listen {
+        if *name != "gateway" {
+            platform::testing::ready(&format!("http://{addr}")).await;
+        }
+    }
     let url = |name: &str| urls[&format!("{name}_url")].clone();
     Ok(Shop {
         identity: url("identity"),
@@ -162,12 +209,10 @@ async fn start_shop(scratch: &Scratch, identity: &str, admin_token: &str) -> any
     })
 }
 
-/// A port free right now (for a service that must know its own address).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// A socket on a free port, for a service that must know its own address before it
+/// starts.
+fn bound() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")
 }
 
 /// A storefront of the test's own, in front of the shared shop.
@@ -179,8 +224,8 @@ pub struct Storefront {
 pub async fn spawn_storefront(extra: &[(&str, &str)]) -> Storefront {
     platform::telemetry::init_for_tests();
     let shop = shop();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    let socket = bound();
+    let listen = socket.local_addr().expect("an address").to_string();
     let url = format!("http://{listen}");
     let mut overrides: Vec<(&str, &str)> = shop
         .urls
@@ -195,9 +240,10 @@ pub async fn spawn_storefront(extra: &[(&str, &str)]) -> Storefront {
         ("ops_scrape_ms", "200"),
     ]);
     overrides.extend_from_slice(extra);
-    let settings = storefront::Settings::for_tests("storefront", &overrides)
-        .expect("valid storefront settings");
-    let service = storefront::build(settings)
+    let service = Launch::for_tests(&storefront::SERVICE, &overrides)
+        .in_registry(REGISTRY)
+        .listening_on(socket)
+        .build()
         .await
         .expect("the storefront builds");
     tokio::spawn(service.run());
@@ -211,9 +257,11 @@ pub async fn spawn_gateway(extra: &[(&str, &str)]) -> String {
     let mut overrides: Vec<(&str, &str)> = vec![("listen", "127.0.0.1:0")];
     overrides.extend(shop.urls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     overrides.extend_from_slice(extra);
-    let settings =
-        gateway::Settings::for_tests("gateway", &overrides).expect("valid gateway settings");
-    let service = gateway::build(settings).await.expect("the gateway builds");
+    let service = Launch::for_tests(&gateway::SERVICE, &overrides)
+        .in_registry(REGISTRY)
+        .build()
+        .await
+        .expect("the gateway builds");
     let url = format!("http://{}", service.local_addr());
     tokio::spawn(service.run());
     url
@@ -285,7 +333,11 @@ impl Page {
 
     /// Asserts an HTML page answered `status` containing every snippet.
     pub fn assert_html(&self, status: StatusCode, snippets: &[&str]) {
-        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.status, status,
+            "answered {}: {}",
+            self.status, self.body
+        );
         assert!(
             self.header("content-type").starts_with("text/html"),
             "content type {}",

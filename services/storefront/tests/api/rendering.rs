@@ -19,6 +19,7 @@ fn signed_in() -> Chrome {
         }),
         cart_count: Some(3),
         unread: Some(2),
+        newest_notification: Some("n-1".into()),
         query: "kettle".into(),
         path: "/p/x".into(),
     }
@@ -319,10 +320,12 @@ fn the_ops_console_shows_every_part() {
             "generated_at": "2025-01-01T10:00:00.000Z",
             "services": [
                 {"name": "catalog", "url": "http://127.0.0.1:8082", "health": "up", "health_detail": null, "checked_at": null,
-                 "down_since": null, "pid": 42, "process_state": "running", "starts": 2, "uptime_secs": 125, "last_exit": null,
+                 "down_since": null, "pid": 42, "process_state": "ready", "restarts": 1, "uptime_secs": 125, "last_exit": null,
+                 "replicas": [{"replica": 1, "pid": 42, "port": 8082, "state": "ready"}],
                  "requests_per_sec": 3.24, "error_rate": 0.01, "p99_ms": 12.4},
                 {"name": "search", "url": "http://127.0.0.1:8083", "health": "down", "health_detail": "not reachable", "checked_at": null,
-                 "down_since": null, "pid": null, "process_state": null, "starts": null, "uptime_secs": null, "last_exit": null,
+                 "down_since": null, "pid": null, "process_state": null, "restarts": null, "uptime_secs": null, "last_exit": null,
+                 "replicas": [],
                  "requests_per_sec": null, "error_rate": null, "p99_ms": null},
             ],
             "outboxes": [{"service": "catalog", "head": 640, "undelivered": 0, "consumers": [{"consumer": "inventory", "position": 630, "backlog": 10}], "error": null}],
@@ -336,7 +339,7 @@ fn the_ops_console_shows_every_part() {
     for snippet in [
         r#"data-service="catalog" data-health="up""#,
         r#"data-service="search" data-health="down""#,
-        "pid 42, started 2×",
+        "pid 42, restarted 1×",
         "2m 05s",
         "3.2",
         "1.0%",

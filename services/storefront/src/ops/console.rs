@@ -1,22 +1,48 @@
-//! The ops console (administrators only): the page, and the JSON endpoints its script
-//! polls and calls — the whole state, kill / restart a process, replay a dead letter.
+//! The ops console's face (administrators only): the page, and the JSON endpoints its
+//! script polls and calls — the whole state, kill / restart a process, replay a dead
+//! letter. What it shares with the shop's pages is the visitor and the page frame.
 
-use super::{here, render, to_signin};
+use super::{DeadLetterGroup, DeadLetterView, Monitor, OpsState, supervisor::Action};
 use crate::{
-    app::App,
     domain::PathId,
     error::StorefrontError,
-    ops::{self, DeadLetterGroup, DeadLetterView, OpsState, supervisor::Action},
+    frame::{self, here, render, to_signin},
     session::{Auth, Visitor},
+    views::Views,
 };
 use axum::{
     extract::{OriginalUri, Path, State},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use platform::{FieldError, Problem, auth::Claims, extract::Json};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// The console's state: the monitor, and the templates for its page. Cheap to clone.
+#[derive(Clone)]
+pub struct Console {
+    monitor: Monitor,
+    views: Views,
+}
+
+impl Console {
+    pub fn new(monitor: Monitor, views: Views) -> Self {
+        Self { monitor, views }
+    }
+}
+
+/// The console's routes: its page, and its documented JSON endpoints.
+pub fn routes(console: Console) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(api_state))
+        .routes(routes!(api_control))
+        .routes(routes!(api_replay))
+        .route("/ops", get(page))
+        .with_state(console)
+}
 
 /// Dead letters shown per consumer.
 const DEAD_LETTERS_SHOWN: usize = 10;
@@ -36,8 +62,8 @@ async fn admin(v: &Visitor) -> Result<Claims, StorefrontError> {
 
 /// The whole state: what the monitor saw, and the dead letters (asked for with the
 /// administrator's own token, reused for a few seconds).
-async fn state(app: &App, v: &Visitor) -> OpsState {
-    let monitor = app.monitor();
+async fn state(console: &Console, v: &Visitor) -> OpsState {
+    let monitor = &console.monitor;
     monitor.touch();
     // The first look of a while happens now, so the page is never empty.
     monitor.ensure_fresh(Duration::from_secs(5)).await;
@@ -45,7 +71,7 @@ async fn state(app: &App, v: &Visitor) -> OpsState {
     state.dead_letters = match monitor.cached_dead_letters() {
         Some(groups) => groups,
         None => {
-            let groups = dead_letters(app, v).await;
+            let groups = dead_letters(monitor, v).await;
             monitor.cache_dead_letters(&groups);
             groups
         }
@@ -53,11 +79,13 @@ async fn state(app: &App, v: &Visitor) -> OpsState {
     state
 }
 
-async fn dead_letters(app: &App, v: &Visitor) -> Vec<DeadLetterGroup> {
-    let consumers = app.monitor().consumers();
-    let found = futures_util::future::join_all(consumers.iter().map(|service| async move {
-        (service.clone(), app.shop().dead_letters(v, service).await)
-    }))
+async fn dead_letters(monitor: &Monitor, v: &Visitor) -> Vec<DeadLetterGroup> {
+    let consumers = monitor.consumers();
+    let found = futures_util::future::join_all(
+        consumers
+            .iter()
+            .map(|service| async move { (service.clone(), v.shop().dead_letters(service).await) }),
+    )
     .await;
     found
         .into_iter()
@@ -95,15 +123,20 @@ async fn dead_letters(app: &App, v: &Visitor) -> Vec<DeadLetterGroup> {
 
 /// `GET /ops`: the console.
 #[tracing::instrument(skip_all)]
-pub async fn page(State(app): State<App>, v: Visitor, OriginalUri(uri): OriginalUri) -> Response {
+pub async fn page(
+    State(console): State<Console>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     let path = here(&uri);
-    let chrome = app.chrome(&v, &path, "", None).await;
+    let chrome = frame::chrome(&v, &path, "", None).await;
     let page = match admin(&v).await {
-        Ok(_) => Ok(state(&app, &v).await),
+        Ok(_) => Ok(state(&console, &v).await),
         Err(StorefrontError::SignInRequired) => return to_signin(&path),
         Err(e) => Err(e),
     };
-    render(&app, &v, &chrome, "ops.html", "Ops console · Bazaar", page)
+    let title = "Ops console · Bazaar";
+    render(&console.views, &v, &chrome, "ops.html", title, page)
 }
 
 /// `GET /ops/api/state`.
@@ -120,11 +153,22 @@ pub async fn page(State(app): State<App>, v: Visitor, OriginalUri(uri): Original
 )]
 #[tracing::instrument(skip_all)]
 pub async fn api_state(
-    State(app): State<App>,
+    State(console): State<Console>,
     v: Visitor,
 ) -> Result<Json<OpsState>, StorefrontError> {
     admin(&v).await?;
-    Ok(Json(state(&app, &v).await))
+    Ok(Json(state(&console, &v).await))
+}
+
+/// What is wrong with a service named in a path: nothing, or that it is none of the shop's.
+fn service_errors(monitor: &Monitor, service: &str) -> Vec<FieldError> {
+    if monitor.is_service(service) {
+        return Vec::new();
+    }
+    vec![FieldError::new(
+        "service",
+        format!("`{service}` is not a Bazaar service"),
+    )]
 }
 
 /// Which process and what to do to it.
@@ -142,7 +186,7 @@ pub struct ControlPath {
     tag = "ops",
     params(
         ("service" = String, Path, description = "One of the shop's services (`catalog`)"),
-        ("action" = Action, Path, description = "`kill` (SIGKILL) or `restart` (SIGTERM); the supervisor starts the process again either way")
+        ("action" = Action, Path, description = "`kill` (SIGKILL to its first replica; the supervisor starts it again) or `restart` (a rolling restart of every replica)")
     ),
     responses(
         (status = 200, description = "Signalled; the state right after (the service shows down once it has gone)", body = OpsState),
@@ -154,18 +198,12 @@ pub struct ControlPath {
 )]
 #[tracing::instrument(skip_all, fields(service = %p.service, action = %p.action))]
 pub async fn api_control(
-    State(app): State<App>,
+    State(console): State<Console>,
     v: Visitor,
     Path(p): Path<ControlPath>,
 ) -> Result<Json<OpsState>, StorefrontError> {
     let claims = admin(&v).await?;
-    let mut errors = Vec::new();
-    if !ops::is_service(&p.service) {
-        errors.push(FieldError::new(
-            "service",
-            format!("`{}` is not a Bazaar service", p.service),
-        ));
-    }
+    let mut errors = service_errors(&console.monitor, &p.service);
     let action = Action::parse(&p.action);
     if action.is_none() {
         errors.push(FieldError::new("action", "must be `kill` or `restart`"));
@@ -174,8 +212,8 @@ pub async fn api_control(
         return Err(StorefrontError::Invalid(errors));
     };
     tracing::info!(admin = %claims.sub, "process control from the console");
-    app.monitor().control(&p.service, action).await?;
-    Ok(Json(state(&app, &v).await))
+    console.monitor.control(&p.service, action).await?;
+    Ok(Json(state(&console, &v).await))
 }
 
 /// Which dead letter.
@@ -213,24 +251,22 @@ pub struct Replayed {
     )
 )]
 #[tracing::instrument(skip_all, fields(service = %p.service, id = %p.id))]
-pub async fn api_replay(State(app): State<App>, v: Visitor, Path(p): Path<ReplayPath>) -> Response {
+pub async fn api_replay(
+    State(console): State<Console>,
+    v: Visitor,
+    Path(p): Path<ReplayPath>,
+) -> Response {
     let result = async {
         let claims = admin(&v).await?;
-        let mut errors = Vec::new();
-        if !ops::is_service(&p.service) {
-            errors.push(FieldError::new(
-                "service",
-                format!("`{}` is not a Bazaar service", p.service),
-            ));
-        }
+        let mut errors = service_errors(&console.monitor, &p.service);
         let id = PathId::parse(&p.id)
             .map_err(|e| errors.push(FieldError::new("id", e.to_string())))
             .ok();
         let Some(id) = id.filter(|_| errors.is_empty()) else {
             return Err(StorefrontError::Invalid(errors));
         };
-        let answer = app.shop().replay(&v, &p.service, &id).await?;
-        app.monitor().forget_dead_letters();
+        let answer = v.shop().replay(&p.service, &id).await?;
+        console.monitor.forget_dead_letters();
         let result = answer["result"].as_str().unwrap_or("failed").to_owned();
         tracing::info!(admin = %claims.sub, result, "dead letter replayed from the console");
         Ok(Replayed {

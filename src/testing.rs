@@ -1,4 +1,8 @@
-//! Starting and inspecting a whole shop for a test.
+//! A whole shop for a test, a bench or a browser session (feature `test-util`): `bazaar
+//! up` started as a user starts it (real processes, a fresh data directory, free ports),
+//! inspected through its processes, databases and control API, and cleaned up after.
+
+pub mod wrk;
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -10,32 +14,24 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-/// The services `bazaar up` runs, each its own process.
-pub const SERVICES: &[&str] = &[
-    "cart",
-    "catalog",
-    "gateway",
-    "identity",
-    "inventory",
-    "notifications",
-    "orders",
-    "payments",
-    "recommendations",
-    "search",
-    "storefront",
-];
-/// Those with a database of their own.
-pub const WITH_DATABASE: &[&str] = &[
-    "cart",
-    "catalog",
-    "identity",
-    "inventory",
-    "notifications",
-    "orders",
-    "payments",
-    "recommendations",
-    "search",
-];
+/// The services `bazaar up` runs, each its own process, in name order.
+pub fn services() -> Vec<&'static str> {
+    let mut names: Vec<&str> = crate::REGISTRY.names().collect();
+    names.sort_unstable();
+    names
+}
+
+/// Those with a database of their own, in name order.
+pub fn with_database() -> Vec<&'static str> {
+    let mut names: Vec<&str> = crate::REGISTRY
+        .entries()
+        .iter()
+        .filter(|e| e.def.database)
+        .map(|e| e.name())
+        .collect();
+    names.sort_unstable();
+    names
+}
 
 pub const ADMIN_EMAIL: &str = "admin@system-test.local";
 pub const ADMIN_PASSWORD: &str = "Correct-Horse-Battery-9";
@@ -87,6 +83,9 @@ pub struct Shop {
 #[derive(Default)]
 pub struct Options {
     pub shape: Shape,
+    /// Environment of `bazaar up`. Rate limits are off (`BAZAAR_RATE_LIMITS=off`): every
+    /// test's traffic comes from one address, often faster than a person's; a test of the
+    /// limits turns them on here.
     pub env: Vec<(&'static str, String)>,
     /// Overrides the broker URL (a proxy in front of the test broker).
     pub broker: Option<String>,
@@ -97,14 +96,23 @@ impl Shop {
         Self::start_with(Options::default())
     }
 
+    /// A shop in `shape`, otherwise as [`Shop::start`].
+    pub fn start_in(shape: Shape) -> Shop {
+        Self::start_with(Options {
+            shape,
+            ..Options::default()
+        })
+    }
+
     pub fn start_with(options: Options) -> Shop {
         let data_dir = std::env::temp_dir().join(format!("bazaar-system-{}", unique()));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bazaar"));
+        let mut cmd = Command::new(bazaar_bin());
         cmd.args(["up", "--port", "0", "--data-dir"])
             .arg(&data_dir)
             .env("BAZAAR_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("BAZAAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("BAZAAR_LOG", "warn")
+            .env("BAZAAR_RATE_LIMITS", "off")
             .env_remove("BAZAAR_DATABASE")
             .env_remove("BAZAAR_PORT")
             .stdin(Stdio::null())
@@ -240,20 +248,8 @@ impl Shop {
     /// Where each service listens (service → `http://127.0.0.1:<port>`), from the
     /// supervisor's control API: for calling a service directly, past the gateway.
     pub async fn service_urls(&self) -> std::collections::HashMap<String, String> {
-        let admin = self.admin_token().await;
-        let list: Value = self
-            .http
-            .get(format!("{}/processes", self.control_url))
-            .bearer_auth(admin)
-            .send()
+        self.processes()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list["processes"]
-            .as_array()
-            .expect("a process list")
             .iter()
             .map(|p| {
                 let service = p["service"].as_str().expect("a service name").to_owned();
@@ -261,6 +257,22 @@ impl Shop {
                 (service, format!("http://127.0.0.1:{port}"))
             })
             .collect()
+    }
+
+    /// The supervisor's list of processes: one object per replica (`service`, `replica`,
+    /// `pid`, `port`, `state`, `restarts`).
+    pub async fn processes(&self) -> Vec<Value> {
+        let admin = self.admin_token().await;
+        let list = send_json(
+            self.http
+                .get(format!("{}/processes", self.control_url))
+                .bearer_auth(admin),
+        )
+        .await;
+        list["processes"]
+            .as_array()
+            .expect("a process list")
+            .clone()
     }
 
     /// Sends SIGINT (Ctrl-C) and waits for the supervisor to exit; returns its exit code.
@@ -301,6 +313,10 @@ impl Shop {
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(format!("{}{path}", self.url))
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(format!("{}{path}", self.url))
     }
 
     /// Registers a customer and returns an access token.
@@ -357,6 +373,177 @@ impl Shop {
     }
 }
 
+/// The shopping steps the system tests and benches take, through the gateway.
+impl Shop {
+    /// The id of the catalog's first category.
+    pub async fn first_category(&self) -> String {
+        self.json("/api/catalog/categories", None).await["items"][0]["id"]
+            .as_str()
+            .expect("a category")
+            .to_owned()
+    }
+
+    /// Every product of the catalog, page by page.
+    pub async fn catalog_products(&self) -> Vec<Value> {
+        let mut products = Vec::new();
+        for page in 1.. {
+            let listed = self
+                .json(
+                    &format!("/api/catalog/products?per_page=100&page={page}"),
+                    None,
+                )
+                .await;
+            let items = listed["items"].as_array().expect("a product page");
+            products.extend(items.iter().cloned());
+            if items.len() < 100 {
+                break;
+            }
+        }
+        products
+    }
+
+    /// Creates `product` in the first category as `admin`; returns the product's id.
+    pub async fn create_product(&self, admin: &str, mut product: Value) -> String {
+        product["category"] = self.first_category().await.into();
+        let r = self
+            .post("/api/catalog/products")
+            .bearer_auth(admin)
+            .json(&product)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{product}");
+        let created: Value = r.json().await.unwrap();
+        created["id"].as_str().expect("the product's id").to_owned()
+    }
+
+    /// The product's stock record, once inventory knows it (it learns products from
+    /// events).
+    pub async fn stock(&self, product: &str, within: Duration) -> Value {
+        let path = format!("/api/inventory/{product}");
+        eventually(within, Duration::from_millis(25), async || {
+            let r = self.get(&path).send().await.unwrap();
+            match r.status() {
+                StatusCode::OK => Ok(r.json().await.unwrap()),
+                other => Err(format!("inventory answers {other} for {product}")),
+            }
+        })
+        .await
+    }
+
+    /// Adds `quantity` of `product` to the cart of the token's user (or the anonymous
+    /// cart, without a token), waiting for the cart's copy of a brand new product to
+    /// arrive. Returns the cart's answer.
+    pub async fn add_to_cart(
+        &self,
+        token: Option<&str>,
+        product: &str,
+        quantity: u32,
+        within: Duration,
+    ) -> reqwest::Response {
+        let body = json!({"product_id": product, "quantity": quantity});
+        eventually(within, Duration::from_millis(50), async || {
+            let mut req = self.post("/api/cart/items").json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            if status.is_success() {
+                return Ok(r);
+            }
+            let text = r.text().await.unwrap_or_default();
+            // 422: the cart has not heard of the product yet.
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "could not add {product} to the cart: {text}"
+            );
+            Err(format!("the cart does not know {product} yet: {text}"))
+        })
+        .await
+    }
+
+    /// `POST /api/orders/checkout` for the token's user with `key`, paying with `card`.
+    pub async fn checkout(&self, token: &str, key: &str, card: &str) -> (StatusCode, Value) {
+        let r = self
+            .post("/api/orders/checkout")
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&checkout_body(card))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the token's user's cart is empty (it empties itself from an order's
+    /// confirmation).
+    pub async fn cart_emptied(&self, token: &str, within: Duration) {
+        eventually(within, Duration::from_millis(50), async || {
+            let cart = self.json("/api/cart", Some(token)).await;
+            match cart["items"].as_array().is_some_and(|i| i.is_empty()) {
+                true => Ok(()),
+                false => Err(format!("the cart was not emptied: {cart}")),
+            }
+        })
+        .await
+    }
+}
+
+/// A card the simulated processor accepts.
+pub const GOOD_CARD: &str = "4242424242424242";
+/// A card the simulated processor declines.
+pub const DECLINED_CARD: &str = "4000000000000002";
+
+/// A checkout request paying with `card`.
+pub fn checkout_body(card: &str) -> Value {
+    json!({
+        "payment": {"card_number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        "shipping_address": {"name": "Ada Lovelace", "line1": "12 St James's Square",
+                             "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"}
+    })
+}
+
+/// The one number `sql` selects from `pool` (a count, a sum).
+pub async fn scalar(pool: &sqlx::AnyPool, sql: &'static str) -> i64 {
+    use sqlx::Row;
+    let row = sqlx::query(sql).fetch_one(pool).await.unwrap();
+    row.try_get(0).unwrap()
+}
+
+/// Runs `work` to its end on a multi-threaded runtime of its own: a bench's `main`.
+pub fn block_on<T>(work: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(work)
+}
+
+/// Sends `request` and reads its answer as JSON (whatever the status).
+pub async fn send_json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Runs `probe` every `every` until it is `Ok`, for at most `within`; then panics with
+/// its last `Err`.
+pub async fn eventually<T>(
+    within: Duration,
+    every: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(done) => return done,
+            Err(why) => assert!(Instant::now() < deadline, "not within {within:?}: {why}"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 impl Drop for Shop {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -388,7 +575,9 @@ impl Drop for Shop {
                     drop_databases(&server, &base).await;
                 }
                 if let Some((url, ns)) = amqp {
-                    let _ = events::amqp::delete_topology(&url, &ns, CONSUMERS).await;
+                    let consumers: Vec<&str> =
+                        crate::REGISTRY.consumers().map(|e| e.name()).collect();
+                    let _ = events::amqp::delete_topology(&url, &ns, &consumers).await;
                 }
             });
         })
@@ -396,22 +585,13 @@ impl Drop for Shop {
     }
 }
 
-/// The services that consume events (each has a queue on the broker).
-pub const CONSUMERS: &[&str] = &[
-    "inventory",
-    "cart",
-    "notifications",
-    "recommendations",
-    "search",
-];
-
 async fn drop_databases(server: &str, base: &str) {
     use sqlx::{Connection, Executor};
     let Ok(mut conn) = sqlx::postgres::PgConnection::connect(&format!("{server}/postgres")).await
     else {
         return;
     };
-    for service in WITH_DATABASE {
+    for service in with_database() {
         let sql = format!("DROP DATABASE IF EXISTS \"{base}_{service}\" WITH (FORCE)");
         let _ = conn.execute(sqlx::AssertSqlSafe(sql)).await;
     }
@@ -458,6 +638,23 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// The `bazaar` executable of this build: `BAZAAR_BIN`, else the one beside the test or
+/// bench executable that is running (`target/<profile>/deps/..`).
+pub fn bazaar_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BAZAAR_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let dir = exe.parent().expect("the executable is in a directory");
+    let profile = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    profile.join(format!("bazaar{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A string no other test of this run has: the pid, a counter and the clock.
 pub fn unique() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);

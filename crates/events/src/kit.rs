@@ -1,0 +1,107 @@
+//! The events side of the service kit: a service that publishes gets its outbox relay and
+//! its log's routes, a service that consumes gets its consumer worker on the configured
+//! transport and the dead-letter admin routes — from one call each.
+
+use crate::{Broker, Consumer, Handler, Producer, Transport, admin};
+use platform::{Kit, db::Db, shutdown::Shutdown};
+use std::future::Future;
+
+/// What [`Kit`] can do with events. `use events::EventsKit;` to have it.
+pub trait EventsKit {
+    /// The service's outbox producer: serves its log (`/events/log`, `/events/outbox`) and
+    /// runs its relay. A consumer made after it wakes it after each commit.
+    fn producer(&mut self, db: &Db) -> Producer;
+
+    /// A consumer of the service's subscriptions (from its `ServiceDef`) applying events
+    /// with `handler`, run on the configured transport; its dead letters are listed and
+    /// replayed under `/api/<service>/events/dead-letters`. The service is not ready until
+    /// the consumer has caught up with what its producers had when it started
+    /// ([`crate::catchup`]).
+    fn consumer(&mut self, db: &Db, handler: impl Handler) -> Consumer;
+
+    /// [`EventsKit::consumer`], run by `run` instead of the transport alone (search wraps
+    /// it to stop and replay on demand).
+    fn consumer_with<F, Fut>(&mut self, db: &Db, handler: impl Handler, run: F) -> Consumer
+    where
+        F: FnOnce(Consumer, Transport, Shutdown) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static;
+
+    /// How this service's consumer receives events.
+    fn transport(&self) -> Transport;
+}
+
+impl<S> EventsKit for Kit<S> {
+    fn producer(&mut self, db: &Db) -> Producer {
+        let producer = Producer::new(
+            self.name(),
+            db.clone(),
+            Broker::from_settings(self.common()),
+        );
+        // The log is for the services that subscribe to this one's events.
+        let readers = self
+            .registry()
+            .entries()
+            .iter()
+            .filter(|e| e.def.producers().contains(&self.name()))
+            .map(|e| e.name().to_owned())
+            .collect();
+        self.routes(producer.guarded_routes(self.verifier(), readers));
+        let relay = producer.clone();
+        self.worker("outbox-relay", move |stop| relay.relay(stop));
+        self.extensions().insert(producer.clone());
+        producer
+    }
+
+    fn consumer(&mut self, db: &Db, handler: impl Handler) -> Consumer {
+        self.consumer_with(db, handler, |consumer, transport, stop| async move {
+            transport.run(consumer, stop).await
+        })
+    }
+
+    fn consumer_with<F, Fut>(&mut self, db: &Db, handler: impl Handler, run: F) -> Consumer
+    where
+        F: FnOnce(Consumer, Transport, Shutdown) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let mut consumer = Consumer::new(
+            self.name(),
+            db.clone(),
+            handler,
+            self.def().subscriptions,
+            self.common().event_max_attempts,
+        );
+        if let Some(producer) = self.extensions().get::<Producer>() {
+            consumer = consumer.with_producer(producer.clone());
+        }
+        self.added_api(admin::routes(consumer.clone(), self.verifier()));
+        let transport = self.transport();
+        if self.common().ready_after_catch_up {
+            let catch_up = crate::catchup::CatchUp::of(&consumer);
+            let check = catch_up.clone();
+            self.check("events", move || std::future::ready(check.check()));
+            let (watched, watching) = (consumer.clone(), transport.clone());
+            self.worker("catch-up", move |stop| {
+                catch_up.watch(watched, watching, stop)
+            });
+        }
+        let worker = consumer.clone();
+        self.worker("events", move |stop| run(worker, transport, stop));
+        consumer
+    }
+
+    /// A read model reads the producers' logs whatever the broker: only a log can be
+    /// replayed, which a fresh replica's copy (or a rebuild) needs.
+    fn transport(&self) -> Transport {
+        let broker = if self.def().read_model {
+            Broker::Embedded
+        } else {
+            Broker::from_settings(self.common())
+        };
+        Transport {
+            broker,
+            directory: self.directory().clone(),
+            balance: self.common().balance(),
+            credentials: Some(self.credentials()),
+        }
+    }
+}

@@ -1,0 +1,857 @@
+//! Client-side load balancing over a service's replicas, for the gateway and every
+//! service-to-service client.
+//!
+//! * **Picking**: the power of two choices — two replicas drawn at random, the less
+//!   loaded one taken — by outstanding requests ([`Policy::LeastOutstanding`]) or by
+//!   peak-EWMA latency times outstanding requests ([`Policy::PeakEwma`], Linkerd's).
+//! * **Ejection**: each replica has its own circuit breaker, opened by consecutive
+//!   failures (transport errors, timeouts, and 5xx the replica produces itself — not a
+//!   healthy replica's deliberate answer about another service, marked
+//!   `bazaar-fault: dependency`), and is probed for readiness in the background, so a
+//!   frozen or draining replica stops getting traffic within about two probe rounds.
+//! * **Retries**: at most once, on another replica, within a budget of 20% of requests
+//!   (`tower`'s `TpsBudget`); which failures may be retried is [`retryable`]'s call.
+
+use crate::discovery::{Endpoint, Endpoints};
+use http::{HeaderMap, Method, StatusCode};
+use rand::RngExt;
+use std::{
+    sync::{
+        Arc, Mutex, RwLock, Weak,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tower::retry::budget::{Budget, TpsBudget};
+
+/// The header with which a service marks a 5xx that reports another service's failure
+/// (or replays an earlier answer), so that callers do not hold it against the replica.
+pub const FAULT_HEADER: &str = "bazaar-fault";
+/// Its value for a failure of a dependency.
+pub const FAULT_DEPENDENCY: &str = "dependency";
+
+/// How a replica is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Of two random replicas, the one with fewer requests in flight.
+    #[default]
+    LeastOutstanding,
+    /// Of two random replicas, the one with the lower peak-EWMA latency × (requests in
+    /// flight + 1).
+    PeakEwma,
+}
+
+/// How a balancer treats its replicas.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    /// Consecutive failures that open a replica's circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit keeps a replica out before one trial call.
+    pub breaker_open: Duration,
+    /// How often each replica's readiness is probed; zero: never.
+    pub probe_interval: Duration,
+    /// How long a probe may take.
+    pub probe_timeout: Duration,
+    /// Consecutive failed probes that take a replica out until a probe succeeds.
+    pub probe_failures: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            breaker_failures: 5,
+            breaker_open: Duration::from_secs(2),
+            probe_interval: Duration::from_millis(500),
+            probe_timeout: Duration::from_millis(400),
+            probe_failures: 2,
+        }
+    }
+}
+
+/// What became of a call, as far as the replica's health goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It answered (any status but a 5xx of its own).
+    Success,
+    /// A transport error, a timeout, or a 5xx of its own.
+    Failure,
+}
+
+impl Outcome {
+    /// The outcome of an answer: a 5xx counts against the replica unless it says it
+    /// reports another service's failure.
+    pub fn of(status: StatusCode, headers: &HeaderMap) -> Self {
+        let dependency = headers.get(FAULT_HEADER).is_some_and(|v| {
+            v.as_bytes()
+                .eq_ignore_ascii_case(FAULT_DEPENDENCY.as_bytes())
+        });
+        if status.is_server_error() && !dependency {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        }
+    }
+}
+
+/// How a call failed before an answer came, for [`retryable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// No connection: the request never reached the replica.
+    Connect,
+    /// The connection broke before any response: the request may have been handled.
+    Reset,
+    /// No answer in time: the request may still be being handled.
+    Timeout,
+}
+
+/// Whether a call that failed `how` may be sent again to another replica (or, after a
+/// reset, on a new connection to the only one: a pooled connection may have died with
+/// the process that served it): one that never reached the replica may always be; one
+/// that may have been handled only when repeating it is harmless (a safe method, or a
+/// POST with an `Idempotency-Key`). A timeout is never retried: the replica may still be
+/// working on it.
+pub fn retryable(how: Failed, method: &Method, headers: &HeaderMap) -> bool {
+    match how {
+        Failed::Connect => true,
+        Failed::Reset => is_idempotent(method, headers),
+        Failed::Timeout => false,
+    }
+}
+
+fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    ) || headers.contains_key("idempotency-key")
+}
+
+/// Why no replica was picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoReplica {
+    #[error("no replica is known")]
+    Unknown,
+    #[error("every replica's circuit is open")]
+    AllOpen,
+}
+
+/// The balancer of one service's replicas. Cheap to clone.
+#[derive(Clone)]
+pub struct Balancer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: String,
+    settings: Settings,
+    replicas: RwLock<Arc<[Arc<Replica>]>>,
+    budget: TpsBudget,
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer")
+            .field("service", &self.inner.service)
+            .field("replicas", &self.replicas().len())
+            .finish()
+    }
+}
+
+impl Balancer {
+    /// A balancer over `endpoints` of `service`, following them as they change and
+    /// probing their readiness with `http` (when the settings say to) until dropped.
+    pub fn new(
+        service: &str,
+        endpoints: Endpoints,
+        settings: Settings,
+        http: reqwest::Client,
+    ) -> Self {
+        let balancer = Self {
+            inner: Arc::new(Inner {
+                service: service.to_owned(),
+                settings,
+                replicas: RwLock::new(Arc::from([])),
+                budget: TpsBudget::new(Duration::from_secs(10), 5, 0.2),
+            }),
+        };
+        balancer.apply(&endpoints.current());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(follow(Arc::downgrade(&balancer.inner), endpoints));
+            if !balancer.inner.settings.probe_interval.is_zero() {
+                tokio::spawn(probe(Arc::downgrade(&balancer.inner), http));
+            }
+        }
+        balancer
+    }
+
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// The replicas as they are now.
+    pub fn replicas(&self) -> Arc<[Arc<Replica>]> {
+        self.inner
+            .replicas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes a new endpoint set, keeping what is known of the replicas still in it.
+    fn apply(&self, set: &[Endpoint]) {
+        self.inner.apply(set);
+    }
+
+    /// Picks a replica for a call, not `avoid` (the one a retry moves away from) when
+    /// there is another. Replicas out for failed probes are taken only when no other
+    /// can be (they may be the only ones, restarting).
+    pub fn pick(&self, avoid: Option<&Replica>) -> Result<Pick, NoReplica> {
+        let replicas = self.replicas();
+        if replicas.is_empty() {
+            return Err(NoReplica::Unknown);
+        }
+        let not_avoided = |r: &&Arc<Replica>| avoid.is_none_or(|a| !std::ptr::eq(&***r, a));
+        // Ready and admitted first; then admitted, probes notwithstanding (they may all be
+        // restarting, and a call finds out sooner than a probe).
+        for probed in [true, false] {
+            let usable = |r: &Arc<Replica>| (!probed || r.ready()) && r.breaker.admits();
+            let mut candidates: Vec<&Arc<Replica>> = replicas
+                .iter()
+                .filter(|r| usable(r))
+                .filter(not_avoided)
+                .collect();
+            if candidates.is_empty() && avoid.is_some() {
+                // The one to avoid is all there is.
+                candidates = replicas.iter().filter(|r| usable(r)).collect();
+            }
+            while !candidates.is_empty() {
+                let chosen = self.choose(&candidates);
+                match chosen.breaker.enter() {
+                    Some(trial) => return Ok(Pick::new(chosen.clone(), trial)),
+                    // Another call took the trial: try the others.
+                    None => candidates.retain(|c| !Arc::ptr_eq(c, chosen)),
+                }
+            }
+        }
+        // Every circuit is open: callers fail fast rather than pile onto them.
+        Err(NoReplica::AllOpen)
+    }
+
+    /// The less loaded of two distinct random candidates.
+    fn choose<'a>(&self, candidates: &[&'a Arc<Replica>]) -> &'a Arc<Replica> {
+        if candidates.len() == 1 {
+            return candidates[0];
+        }
+        let mut rng = rand::rng();
+        let a = rng.random_range(0..candidates.len());
+        let mut b = rng.random_range(0..candidates.len() - 1);
+        if b >= a {
+            b += 1;
+        }
+        let (x, y) = (candidates[a], candidates[b]);
+        let policy = self.inner.settings.policy;
+        if x.load(policy) <= y.load(policy) {
+            x
+        } else {
+            y
+        }
+    }
+
+    /// Notes a first attempt: each adds to the retry budget.
+    pub fn attempted(&self) {
+        self.inner.budget.deposit();
+    }
+
+    /// Whether the budget allows one more retry (and spends it if so).
+    pub fn may_retry(&self) -> bool {
+        self.inner.budget.withdraw()
+    }
+}
+
+impl Inner {
+    fn apply(&self, set: &[Endpoint]) {
+        let mut replicas = self.replicas.write().unwrap_or_else(|e| e.into_inner());
+        let next: Vec<Arc<Replica>> = set
+            .iter()
+            .map(|url| {
+                replicas
+                    .iter()
+                    .find(|r| r.url == *url)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Replica::new(url.clone(), &self.settings)))
+            })
+            .collect();
+        *replicas = next.into();
+    }
+}
+
+/// Applies endpoint changes for as long as the balancer lives.
+async fn follow(inner: Weak<Inner>, mut endpoints: Endpoints) {
+    while endpoints.changed().await {
+        let Some(inner) = inner.upgrade() else { return };
+        inner.apply(&endpoints.current());
+    }
+}
+
+/// Probes every replica's readiness each interval, for as long as the balancer lives.
+async fn probe(inner: Weak<Inner>, http: reqwest::Client) {
+    loop {
+        let (replicas, interval, timeout, service) = {
+            let Some(inner) = inner.upgrade() else { return };
+            let replicas = inner
+                .replicas
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let s = &inner.settings;
+            (
+                replicas,
+                s.probe_interval,
+                s.probe_timeout,
+                inner.service.clone(),
+            )
+        };
+        let round = replicas.iter().map(|r| {
+            let (http, service) = (&http, service.as_str());
+            async move {
+                let url = format!("{}/health/ready", r.url);
+                let answer = tokio::time::timeout(
+                    timeout,
+                    crate::client::probe(http, &url, Some(service)),
+                )
+                .await;
+                match answer {
+                    Ok(Ok(())) => {
+                        r.probed(true);
+                    }
+                    Ok(Err(why)) => {
+                        if r.probed(false) {
+                            tracing::info!(service, replica = %r.url, why, "replica taken out: not ready");
+                        }
+                    }
+                    Err(_) => {
+                        if r.probed(false) {
+                            tracing::info!(service, replica = %r.url, "replica taken out: its probe timed out");
+                        }
+                    }
+                }
+            }
+        });
+        futures_util::future::join_all(round).await;
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// One replica and what is known of it.
+#[derive(Debug)]
+pub struct Replica {
+    pub url: Endpoint,
+    outstanding: AtomicU32,
+    ewma: Mutex<Ewma>,
+    breaker: Breaker,
+    /// Consecutive failed readiness probes.
+    probe_failures: AtomicU32,
+    probe_threshold: u32,
+}
+
+impl Replica {
+    fn new(url: Endpoint, settings: &Settings) -> Self {
+        Self {
+            url,
+            outstanding: AtomicU32::new(0),
+            ewma: Mutex::new(Ewma::new()),
+            breaker: Breaker::new(settings.breaker_failures, settings.breaker_open),
+            probe_failures: AtomicU32::new(0),
+            probe_threshold: settings.probe_failures.max(1),
+        }
+    }
+
+    /// Whether its last probes found it ready (or it has not failed enough of them).
+    pub fn ready(&self) -> bool {
+        self.probe_failures.load(Ordering::Relaxed) < self.probe_threshold
+    }
+
+    /// Notes a probe; `true` when this one took the replica out.
+    fn probed(&self, ready: bool) -> bool {
+        if ready {
+            self.probe_failures.store(0, Ordering::Relaxed);
+            false
+        } else {
+            self.probe_failures.fetch_add(1, Ordering::Relaxed) + 1 == self.probe_threshold
+        }
+    }
+
+    /// Requests in flight to it.
+    pub fn outstanding(&self) -> u32 {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Whether its circuit is open (it is out after failures).
+    pub fn is_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    fn load(&self, policy: Policy) -> f64 {
+        let outstanding = f64::from(self.outstanding());
+        match policy {
+            Policy::LeastOutstanding => outstanding,
+            Policy::PeakEwma => {
+                let cost = self
+                    .ewma
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .cost(Instant::now());
+                cost * (outstanding + 1.0)
+            }
+        }
+    }
+}
+
+/// A replica chosen for one call. Record its outcome; dropped unrecorded (the call was
+/// cancelled), it frees its place and, if it was the circuit's trial, lets another call
+/// try instead of leaving the circuit waiting for an answer that will never come.
+#[derive(Debug)]
+pub struct Pick {
+    replica: Arc<Replica>,
+    started: Instant,
+    trial: bool,
+    recorded: bool,
+}
+
+impl Pick {
+    fn new(replica: Arc<Replica>, trial: bool) -> Self {
+        replica.outstanding.fetch_add(1, Ordering::Relaxed);
+        Self {
+            replica,
+            started: Instant::now(),
+            trial,
+            recorded: false,
+        }
+    }
+
+    /// The replica's base URL.
+    pub fn url(&self) -> &str {
+        &self.replica.url
+    }
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// Records a failure, keeping the pick as the marker of the replica a retry should
+    /// avoid (its place is freed when it is dropped).
+    pub fn fail(mut self) -> Pick {
+        self.note(Outcome::Failure);
+        self
+    }
+
+    /// Records how the call went.
+    pub fn record(mut self, outcome: Outcome) {
+        self.note(outcome);
+    }
+
+    fn note(&mut self, outcome: Outcome) {
+        self.recorded = true;
+        let elapsed = self.started.elapsed();
+        match outcome {
+            Outcome::Success => {
+                self.replica.breaker.succeeded();
+                self.replica
+                    .ewma
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .observe(elapsed, Instant::now());
+            }
+            Outcome::Failure => {
+                self.replica.breaker.failed();
+                // A failure costs like a slow answer, so peak-EWMA shies away too.
+                self.replica
+                    .ewma
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .observe(elapsed.max(FAILURE_PENALTY), Instant::now());
+            }
+        }
+    }
+}
+
+impl Drop for Pick {
+    fn drop(&mut self) {
+        self.replica.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if !self.recorded && self.trial {
+            self.replica.breaker.trial_abandoned();
+        }
+    }
+}
+
+/// What a failed call counts as in peak-EWMA, at least.
+const FAILURE_PENALTY: Duration = Duration::from_millis(250);
+/// What a replica nothing is known of is assumed to answer in.
+const DEFAULT_RTT: Duration = Duration::from_millis(5);
+/// How fast an old latency peak is forgotten.
+const DECAY: Duration = Duration::from_secs(10);
+
+/// Peak-sensitive moving average of latency: a slower answer replaces it at once, faster
+/// ones pull it down with a half-life of about [`DECAY`].
+#[derive(Debug)]
+struct Ewma {
+    cost_ns: f64,
+    stamp: Instant,
+}
+
+impl Ewma {
+    fn new() -> Self {
+        Self {
+            cost_ns: DEFAULT_RTT.as_nanos() as f64,
+            stamp: Instant::now(),
+        }
+    }
+
+    fn decayed(&self, now: Instant, toward: f64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.stamp).as_secs_f64();
+        let w = (-elapsed / DECAY.as_secs_f64()).exp();
+        self.cost_ns * w + toward * (1.0 - w)
+    }
+
+    fn observe(&mut self, rtt: Duration, now: Instant) {
+        let rtt = rtt.as_nanos() as f64;
+        self.cost_ns = if rtt > self.cost_ns {
+            rtt
+        } else {
+            self.decayed(now, rtt)
+        };
+        self.stamp = now;
+    }
+
+    fn cost(&self, now: Instant) -> f64 {
+        self.decayed(now, DEFAULT_RTT.as_nanos() as f64)
+    }
+}
+
+/// A replica's circuit breaker: after `threshold` consecutive failures it opens and
+/// admits no call for `open_for`; then exactly one call (the trial) is let through, whose
+/// outcome closes or re-opens it. A trial abandoned unanswered lets the next call try.
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    open_for: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, open_for: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            open_for,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a call could go ahead now (without taking the trial).
+    pub fn admits(&self) -> bool {
+        match *self.lock() {
+            State::Closed { .. } => true,
+            State::Open { until } => Instant::now() >= until,
+            State::HalfOpen => false,
+        }
+    }
+
+    /// Lets a call through: `Some(false)` normally, `Some(true)` for the trial of an open
+    /// circuit whose time is up, `None` when the circuit admits nothing now.
+    pub fn enter(&self) -> Option<bool> {
+        let mut s = self.lock();
+        match *s {
+            State::Closed { .. } => Some(false),
+            State::Open { until } if Instant::now() >= until => {
+                *s = State::HalfOpen;
+                Some(true)
+            }
+            State::Open { .. } | State::HalfOpen => None,
+        }
+    }
+
+    pub fn succeeded(&self) {
+        *self.lock() = State::Closed { failures: 0 };
+    }
+
+    pub fn failed(&self) {
+        let mut s = self.lock();
+        *s = match *s {
+            State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
+                failures: failures + 1,
+            },
+            _ => State::Open {
+                until: Instant::now() + self.open_for,
+            },
+        };
+    }
+
+    /// The trial ended without an outcome: the next call may try.
+    pub fn trial_abandoned(&self) {
+        let mut s = self.lock();
+        if matches!(*s, State::HalfOpen) {
+            *s = State::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+
+    /// Whether the circuit is refusing calls.
+    pub fn is_open(&self) -> bool {
+        matches!(*self.lock(), State::Open { .. } | State::HalfOpen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            probe_interval: Duration::ZERO,
+            breaker_failures: 2,
+            breaker_open: Duration::from_millis(30),
+            ..Settings::default()
+        }
+    }
+
+    fn balancer(urls: &[&str], settings: Settings) -> Balancer {
+        Balancer::new(
+            "catalog",
+            Endpoints::fixed(urls.iter().map(|u| (*u).to_owned())),
+            settings,
+            reqwest::Client::new(),
+        )
+    }
+
+    /// The replica of `bal` at `url`.
+    fn replica(bal: &Balancer, url: &str) -> Arc<Replica> {
+        bal.replicas()
+            .iter()
+            .find(|r| &*r.url == url)
+            .expect("a replica at that url")
+            .clone()
+    }
+
+    #[test]
+    fn a_breaker_opens_after_its_threshold_and_half_opens_after_the_wait() {
+        let b = Breaker::new(3, Duration::from_millis(30));
+        for _ in 0..2 {
+            assert_eq!(b.enter(), Some(false));
+            b.failed();
+        }
+        assert!(!b.is_open(), "two failures of three keep it closed");
+        b.failed();
+        assert!(b.is_open());
+        assert_eq!(b.enter(), None, "an open circuit refuses");
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.enter(), Some(true), "one trial after the wait");
+        assert_eq!(b.enter(), None, "only one while half-open");
+        b.succeeded();
+        assert!(!b.is_open());
+        assert_eq!(b.enter(), Some(false));
+    }
+
+    #[test]
+    fn a_failed_trial_reopens() {
+        let b = Breaker::new(1, Duration::from_millis(10));
+        b.failed();
+        std::thread::sleep(Duration::from_millis(15));
+        assert_eq!(b.enter(), Some(true));
+        b.failed();
+        assert_eq!(b.enter(), None);
+    }
+
+    #[test]
+    fn a_cancelled_trial_does_not_jam_the_circuit() {
+        let bal = balancer(&["http://a"], settings());
+        for _ in 0..2 {
+            bal.pick(None).unwrap().record(Outcome::Failure);
+        }
+        assert!(bal.replicas()[0].is_open());
+        assert_eq!(bal.pick(None).unwrap_err(), NoReplica::AllOpen);
+        std::thread::sleep(Duration::from_millis(40));
+        let trial = bal.pick(None).expect("the trial");
+        assert_eq!(
+            bal.pick(None).unwrap_err(),
+            NoReplica::AllOpen,
+            "one trial at a time"
+        );
+        // The client hangs up: the trial is dropped without an outcome.
+        drop(trial);
+        let next = bal.pick(None).expect("another call may try");
+        next.record(Outcome::Success);
+        assert!(!bal.replicas()[0].is_open());
+    }
+
+    #[test]
+    fn outstanding_requests_are_counted_until_the_pick_is_done() {
+        let bal = balancer(&["http://a"], settings());
+        let p = bal.pick(None).unwrap();
+        let q = bal.pick(None).unwrap();
+        assert_eq!(bal.replicas()[0].outstanding(), 2);
+        p.record(Outcome::Success);
+        drop(q);
+        assert_eq!(bal.replicas()[0].outstanding(), 0);
+    }
+
+    #[test]
+    fn load_spreads_and_avoids_the_busy_replica() {
+        let bal = balancer(&["http://a", "http://b", "http://c"], settings());
+        // Each pick kept open: least-outstanding spreads them evenly over time.
+        let held: Vec<Pick> = (0..30).map(|_| bal.pick(None).unwrap()).collect();
+        for r in bal.replicas().iter() {
+            let n = r.outstanding();
+            assert!((5..=15).contains(&n), "{} has {n} of 30", r.url);
+        }
+        drop(held);
+        // A replica stuck with requests (frozen, say) is not chosen while others are free.
+        let a = replica(&bal, "http://a");
+        let _stuck: Vec<Pick> = (0..3).map(|_| Pick::new(a.clone(), false)).collect();
+        for _ in 0..100 {
+            let p = bal.pick(None).unwrap();
+            assert_ne!(p.url(), "http://a");
+            p.record(Outcome::Success);
+        }
+    }
+
+    #[test]
+    fn a_failing_replica_is_taken_out_and_a_retry_goes_elsewhere() {
+        let bal = balancer(&["http://a", "http://b"], settings());
+        let a = replica(&bal, "http://a");
+        // A retry avoids the replica that failed.
+        for _ in 0..20 {
+            assert_eq!(bal.pick(Some(&a)).unwrap().url(), "http://b");
+        }
+        for _ in 0..2 {
+            a.breaker.failed();
+        }
+        for _ in 0..20 {
+            assert_eq!(bal.pick(None).unwrap().url(), "http://b", "a is out");
+        }
+    }
+
+    #[test]
+    fn replicas_failing_their_probes_are_used_only_when_nothing_else_is() {
+        let bal = balancer(&["http://a", "http://b"], settings());
+        let a = replica(&bal, "http://a");
+        a.probed(false);
+        assert!(a.ready(), "one failed probe is not enough");
+        assert!(a.probed(false), "the second takes it out");
+        for _ in 0..20 {
+            assert_eq!(bal.pick(None).unwrap().url(), "http://b");
+        }
+        let b = replica(&bal, "http://b");
+        b.probed(false);
+        b.probed(false);
+        assert!(bal.pick(None).is_ok(), "all unready: one is tried anyway");
+        a.probed(true);
+        for _ in 0..20 {
+            assert_eq!(bal.pick(None).unwrap().url(), "http://a");
+        }
+    }
+
+    #[test]
+    fn peak_ewma_prefers_the_faster_replica() {
+        let bal = balancer(
+            &["http://fast", "http://slow"],
+            Settings {
+                policy: Policy::PeakEwma,
+                ..settings()
+            },
+        );
+        let now = Instant::now();
+        for r in bal.replicas().iter() {
+            let rtt = if r.url.contains("slow") { 200 } else { 2 };
+            r.ewma
+                .lock()
+                .unwrap()
+                .observe(Duration::from_millis(rtt), now);
+        }
+        let fast = (0..100)
+            .filter(|_| bal.pick(None).unwrap().url() == "http://fast")
+            .count();
+        assert_eq!(fast, 100);
+    }
+
+    #[test]
+    fn only_safe_or_keyed_calls_are_retried_after_they_may_have_arrived() {
+        let none = HeaderMap::new();
+        let mut keyed = HeaderMap::new();
+        keyed.insert("idempotency-key", "k".parse().unwrap());
+        assert!(retryable(Failed::Connect, &Method::POST, &none));
+        assert!(retryable(Failed::Reset, &Method::GET, &none));
+        assert!(!retryable(Failed::Reset, &Method::POST, &none));
+        assert!(retryable(Failed::Reset, &Method::POST, &keyed));
+        assert!(!retryable(Failed::Timeout, &Method::GET, &none));
+    }
+
+    #[test]
+    fn the_retry_budget_allows_about_a_fifth_more() {
+        let bal = balancer(&["http://a"], settings());
+        for _ in 0..1000 {
+            bal.attempted();
+        }
+        let retries = (0..1000).filter(|_| bal.may_retry()).count();
+        // 20% of 1,000, plus the reserve of 5 a second over the 10 s window.
+        assert!((200..=260).contains(&retries), "{retries}");
+    }
+
+    #[test]
+    fn a_dependency_failure_does_not_count_against_the_replica() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Outcome::of(StatusCode::BAD_GATEWAY, &h), Outcome::Failure);
+        assert_eq!(Outcome::of(StatusCode::NOT_FOUND, &h), Outcome::Success);
+        h.insert(FAULT_HEADER, FAULT_DEPENDENCY.parse().unwrap());
+        assert_eq!(
+            Outcome::of(StatusCode::SERVICE_UNAVAILABLE, &h),
+            Outcome::Success
+        );
+    }
+
+    #[tokio::test]
+    async fn endpoints_that_come_and_go_are_followed() {
+        let dir = std::env::temp_dir().join(format!("bazaar-bal-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("directory.json");
+        let mut file = crate::discovery::DirectoryFile::default();
+        file.services
+            .insert("catalog".into(), vec!["http://a".into()]);
+        file.write(&path).unwrap();
+        let discovery = crate::discovery::Discovery::default();
+        let endpoints = discovery.endpoints(
+            "catalog",
+            &crate::discovery::Source::File {
+                path: path.clone(),
+                fallback: vec![],
+            },
+        );
+        let bal = Balancer::new("catalog", endpoints, settings(), reqwest::Client::new());
+        assert_eq!(bal.replicas().len(), 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        file.services
+            .insert("catalog".into(), vec!["http://a".into(), "http://b".into()]);
+        file.write(&path).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while bal.replicas().len() != 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the new replica is picked up");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,130 @@
+//! The gateway under test: in front of the binary's shared identity and of `echo` (also
+//! standing in for the storefront), which answers every request with what reached it.
+
+use axum::{Json, Router, extract::Request};
+use platform::{
+    Access, Kit, Launch, Route, ServiceDef,
+    config::NoSettings,
+    registry::{Entry, Readiness::Required, Registry},
+    service::Service,
+    testing::Running,
+};
+use serde_json::{Value, json};
+
+/// A service that echoes each request's method, path, query and forwarded address; it has
+/// an internal path, a signed-in one, and is public otherwise.
+pub const ECHO: ServiceDef = echo_def("echo");
+/// The same, as the storefront: every path outside `/api` goes to it.
+pub const PAGES: ServiceDef = echo_def("storefront");
+
+const ECHO_ROUTES: &[Route] = &[
+    Route::new("/private", Access::Internal),
+    Route::new("/me", Access::SignedIn),
+];
+
+const fn echo_def(name: &'static str) -> ServiceDef {
+    ServiceDef {
+        name,
+        about: "echoes what reached it",
+        database: false,
+        publishes: &[],
+        subscriptions: &[],
+        read_model: false,
+        calls: &[],
+        routes: ECHO_ROUTES,
+        build: |launch| Box::pin(launch.start(build_echo)),
+        settings: platform::config::variables::<NoSettings>,
+    }
+}
+
+async fn build_echo(mut kit: Kit<NoSettings>) -> anyhow::Result<Service> {
+    kit.fallback(Router::new().fallback(echo));
+    kit.bind().await
+}
+
+async fn echo(req: Request) -> Json<Value> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Json(json!({
+        "method": req.method().as_str(),
+        "path": req.uri().path(),
+        "query": req.uri().query(),
+        "forwarded_for": header("x-forwarded-for"),
+        "forwarded_host": header("x-forwarded-host"),
+    }))
+}
+
+#[rustfmt::skip]
+pub const REGISTRY: Registry = Registry::new(&[
+    Entry { def: &identity::SERVICE, port: 0, level: 0, readiness: Required },
+    Entry { def: &ECHO, port: 0, level: 1, readiness: Required },
+    Entry { def: &PAGES, port: 0, level: 1, readiness: Required },
+    Entry { def: &gateway::SERVICE, port: 0, level: 2, readiness: Required },
+]);
+
+/// A running gateway and the echo services behind it; dropping it stops them.
+pub struct TestGateway {
+    pub api: platform::testing::Api,
+    _running: Vec<Running>,
+}
+
+/// The gateway with `overrides` (rate limits are off unless they turn them on).
+pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> TestGateway {
+    platform::telemetry::init_for_tests();
+    let identity = identity::testing::shared();
+    let listen = ("listen", "127.0.0.1:0");
+    let echo = Running::spawn(
+        Launch::for_tests(&ECHO, &[listen])
+            .in_registry(REGISTRY)
+            .build()
+            .await
+            .expect("echo builds"),
+    );
+    let pages = Running::spawn(
+        Launch::for_tests(&PAGES, &[listen])
+            .in_registry(REGISTRY)
+            .build()
+            .await
+            .expect("pages build"),
+    );
+    let mut all = vec![
+        listen,
+        ("identity_url", identity.url.as_str()),
+        ("echo_url", echo.url()),
+        ("storefront_url", pages.url()),
+    ];
+    all.extend_from_slice(overrides);
+    let gateway = Running::spawn(
+        Launch::for_tests(&gateway::SERVICE, &all)
+            .in_registry(REGISTRY)
+            .build()
+            .await
+            .expect("the gateway builds"),
+    );
+    TestGateway {
+        api: platform::testing::Api::new(gateway.url()),
+        _running: vec![gateway, echo, pages],
+    }
+}
+
+impl TestGateway {
+    /// `GET path`, with `headers`.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.api.client.get(self.api.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request sent")
+    }
+}
+
+/// A customer's access token from the shared identity.
+pub fn customer_token(email: &str) -> String {
+    identity::testing::shared()
+        .account(email, "Gateway Tester")
+        .token
+}

@@ -1,0 +1,123 @@
+//! Internal paths stay internal: each trick to make the gateway route one is refused.
+
+use crate::helpers::spawn_gateway;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends `method path` exactly as written (an HTTP client would normalise it) and
+/// answers the status code and body.
+async fn raw(address: &str, method: &str, path: &str) -> (u16, String) {
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn internal_paths_are_not_routed_however_they_are_written() {
+    let gw = spawn_gateway(&[]).await;
+    let address = gw.api.address.clone();
+
+    // What is public still goes through, unchanged.
+    let (status, body) = raw(&address, "GET", "/api/echo/things/1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"path\":\"/api/echo/things/1\""), "{body}");
+
+    for (method, path, why) in [
+        (
+            "POST",
+            "/api/identity/service-tokens",
+            "identity's service tokens",
+        ),
+        ("POST", "/api/identity/SERVICE-TOKENS", "in capitals"),
+        (
+            "POST",
+            "/api/identity/service-tokens/",
+            "with a trailing slash",
+        ),
+        ("POST", "/api/identity/%73ervice-tokens", "percent-encoded"),
+        (
+            "POST",
+            "/api/identity/x/../service-tokens",
+            "behind a dot-dot",
+        ),
+        ("POST", "/api/identity/./service-tokens", "behind a dot"),
+        (
+            "POST",
+            "/api/identity/x/%2e%2e/service-tokens",
+            "behind an encoded dot-dot",
+        ),
+        (
+            "POST",
+            "/api/identity/x/%2E%2E/service-tokens",
+            "the same in capitals",
+        ),
+        (
+            "POST",
+            "/api/identity%2fservice-tokens",
+            "with an encoded slash",
+        ),
+        (
+            "POST",
+            "/api/identity//service-tokens",
+            "after a double slash",
+        ),
+        (
+            "POST",
+            "//api/identity/service-tokens",
+            "after a leading double slash",
+        ),
+        (
+            "POST",
+            "/api/identity/%252e%252e/service-tokens",
+            "double-encoded",
+        ),
+        ("GET", "/api/echo/private", "a service's internal route"),
+        ("GET", "/api/echo/Private/x", "in mixed case"),
+        ("GET", "/api/echo/public/../private", "behind a dot-dot"),
+        ("GET", "/api/echo/%70rivate", "percent-encoded"),
+        (
+            "GET",
+            "/events/log?after=0",
+            "the event log, through the pages",
+        ),
+        ("GET", "/events/outbox", "the outbox figures"),
+        ("GET", "/events/head?types=x", "the newest event"),
+        ("GET", "/Events/log", "in capitals"),
+        ("GET", "/%65vents/log", "percent-encoded"),
+        ("GET", "/x/../events/log", "behind a dot-dot"),
+        ("GET", "/api/echo/events/log", "under a service's prefix"),
+        (
+            "GET",
+            "/api/echo/../../events/log",
+            "climbing out of a prefix",
+        ),
+    ] {
+        let (status, body) = raw(&address, method, path).await;
+        assert!(
+            status == 400 || status == 404,
+            "{method} {path} ({why}) answered {status}: {body}"
+        );
+        if let Ok(echoed) = serde_json::from_str::<Value>(&body) {
+            assert!(
+                echoed.get("path").is_none(),
+                "{method} {path} ({why}) reached a service: {body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! Start-up: the storefront's parts, wired together.
+
+use crate::{api, app, config, ops, routes, session, views};
+use anyhow::Context;
+use platform::{Kit, registry::GATEWAY, service::Service};
+use std::time::Duration;
+
+/// Loads the templates, wires the pages, the console's monitor and its worker, binds the
+/// listener. Readiness reports the gateway (without failing on it: pages degrade).
+pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
+    let own = kit.own().clone();
+    let gateway = kit.directory().url(GATEWAY);
+    let views = views::Views::new().context("the page templates do not load")?;
+    let client = api::Client::new(kit.balancer(GATEWAY), own.timeouts())?;
+    let supervisor = ops::supervisor::Supervisor::new(own.supervisor(), kit.credentials())?;
+    let monitor = ops::Monitor::new(
+        ops::MonitorSettings {
+            directory: kit.directory().clone(),
+            poll: Duration::from_millis(own.ops_poll_ms),
+            scrape: Duration::from_millis(own.ops_scrape_ms),
+            credentials: kit.credentials(),
+        },
+        supervisor,
+    )?;
+    let probe = platform::client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let gateway_live = format!("{gateway}/health/live");
+    kit.optional_check(GATEWAY, move || {
+        let (probe, url) = (probe.clone(), gateway_live.clone());
+        async move { platform::client::probe(&probe, &url, None).await }
+    });
+    let sessions = session::Sessions::new(client, kit.verifier(), own.session_cookies());
+    let console = ops::Console::new(monitor.clone(), views.clone());
+    let app = app::App::new(own, views, kit.shutdown());
+    kit.api(routes::router(app, sessions, console))
+        .worker("ops-monitor", {
+            let monitor = monitor.clone();
+            |stop| monitor.run(stop)
+        });
+    let service = kit.bind().await?;
+    monitor.set_own_url(format!("http://127.0.0.1:{}", service.local_addr().port()));
+    Ok(service)
+}

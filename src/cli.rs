@@ -1,0 +1,79 @@
+//! The `bazaar` command line, as clap declares it; `main.rs` parses it and runs the
+//! command. Kept in the library so that what it reads from the environment can be listed
+//! ([`variables`]) and checked against the operations guide.
+
+use crate::{REGISTRY, events_cli, load, shop_cli, supervisor::UpArgs};
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bazaar",
+    version,
+    about = "Bazaar: an online shop built the microservices way"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the whole shop: every service as its own process, supervised (the default).
+    Up(UpArgs),
+    /// Operate on events: list and replay dead letters through the gateway (as an admin).
+    Events(events_cli::EventsArgs),
+    /// Put load on a running shop: scenario runs, open or closed loop, with a report.
+    Load(load::LoadArgs),
+    /// Show the running shop's processes: service, replica, pid, port, state, restarts.
+    Status(shop_cli::StatusArgs),
+    /// Restart a service of the running shop replica by replica, failing no request.
+    Restart(shop_cli::RestartArgs),
+    /// Run one service in this process, configured by `BAZAAR_*` environment variables.
+    Serve {
+        /// The service to run.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(REGISTRY.names()))]
+        service: String,
+    },
+}
+
+/// Every environment variable an option of any `bazaar` command reads, each once, in name
+/// order.
+pub fn variables() -> Vec<String> {
+    fn walk(command: &clap::Command, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.push(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Cli::command(), &mut out);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_options_environment_variables_are_listed() {
+        let vars = super::variables();
+        for expected in [
+            "BAZAAR_PORT",
+            "BAZAAR_REPLICAS",
+            "BAZAAR_URL",
+            "BAZAAR_DATA_DIR",
+        ] {
+            assert!(vars.iter().any(|v| v == expected), "{expected}: {vars:?}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

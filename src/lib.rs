@@ -1,0 +1,19 @@
+//! The `bazaar` binary's library: the registry of the shop's services and the commands
+//! that run them — `up` (the supervisor and its control API), `serve` (one service) and
+//! `events` (dead letters) — and the command line itself (`cli`). `main.rs` only parses it
+//! and runs the command.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod control;
+pub mod events_cli;
+pub mod load;
+pub mod processes;
+pub mod registry;
+pub mod serve;
+pub mod shop_cli;
+pub mod supervisor;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use registry::REGISTRY;

@@ -1,0 +1,164 @@
+//! `bazaar status` and `bazaar restart`: the shop running on a data directory, through
+//! its supervisor's control API (whose address and token `bazaar up` writes to
+//! `<data>/supervisor.json`).
+
+use crate::{REGISTRY, control::Processes, processes::ProcessView, supervisor::Running};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::{path::PathBuf, time::Duration};
+
+/// Options of `bazaar status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The running shop's data directory.
+    #[arg(long, env = "BAZAAR_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `bazaar restart`.
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    /// The service to restart, replica by replica.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(REGISTRY.names()))]
+    pub service: String,
+    /// The running shop's data directory.
+    #[arg(long, env = "BAZAAR_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// The shop running on `data_dir`, or why there is none.
+fn running(data_dir: &std::path::Path) -> anyhow::Result<Running> {
+    let path = Running::path(data_dir);
+    let text = std::fs::read(&path).map_err(|_| {
+        anyhow::anyhow!(
+            "no shop runs on {} (no {}): start one with `bazaar up --data-dir {}`",
+            data_dir.display(),
+            path.display(),
+            data_dir.display()
+        )
+    })?;
+    let running: Running = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not what `bazaar up` writes", path.display()))?;
+    let alive =
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid as i32), None).is_ok();
+    if !alive {
+        bail!(
+            "no shop runs on {}: its supervisor (pid {}) is gone",
+            data_dir.display(),
+            running.pid
+        );
+    }
+    Ok(running)
+}
+
+/// `bazaar status`.
+pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let running = running(&args.data_dir)?;
+    let res = platform::client::client()
+        .get(format!("{}/processes", running.control_url))
+        .bearer_auth(&running.token)
+        .send()
+        .await
+        .with_context(|| format!("the supervisor at {} does not answer", running.control_url))?;
+    if !res.status().is_success() {
+        bail!("the supervisor answered {}", res.status());
+    }
+    let list: Processes = res.json().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list.processes)?);
+    } else {
+        println!("shop {} (supervisor pid {})", running.url, running.pid);
+        print!("{}", table(&list.processes));
+    }
+    Ok(())
+}
+
+/// `bazaar restart SERVICE`.
+pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
+    let running = running(&args.data_dir)?;
+    eprintln!("restarting {} replica by replica…", args.service);
+    let res = platform::client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?
+        .post(format!(
+            "{}/services/{}/restart",
+            running.control_url, args.service
+        ))
+        .bearer_auth(&running.token)
+        .send()
+        .await
+        .with_context(|| format!("the supervisor at {} does not answer", running.control_url))?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "the restart failed ({status}): {}",
+            body["detail"].as_str().unwrap_or("no reason given")
+        );
+    }
+    let list: Processes = serde_json::from_value(body)?;
+    print!("{}", table(&list.processes));
+    Ok(())
+}
+
+/// The processes as an aligned table.
+fn table(processes: &[ProcessView]) -> String {
+    let mut out = format!(
+        "{:<16} {:>7} {:>8} {:>6}  {:<10} {:>8}\n",
+        "SERVICE", "REPLICA", "PID", "PORT", "STATE", "RESTARTS"
+    );
+    for p in processes {
+        let pid = p.pid.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        let state = serde_json::to_value(p.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<16} {:>7} {:>8} {:>6}  {:<10} {:>8}\n",
+            p.service, p.replica, pid, p.port, state, p.restarts
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processes::State;
+
+    #[test]
+    fn the_table_lines_up_one_row_a_replica() {
+        let row = |service: &str, replica, pid| ProcessView {
+            service: service.into(),
+            replica,
+            pid,
+            port: 8082,
+            state: if pid.is_some() {
+                State::Ready
+            } else {
+                State::Restarting
+            },
+            restarts: 1,
+            started_at: None,
+            last_exit: None,
+        };
+        let t = table(&[row("catalog", 1, Some(42)), row("catalog", 2, None)]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[1].contains("catalog") && lines[1].contains("ready") && lines[1].contains("42")
+        );
+        assert!(lines[2].contains("restarting") && lines[2].contains(" - "));
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
+    }
+
+    #[test]
+    fn without_a_shop_the_commands_say_so() {
+        let dir = std::env::temp_dir().join(format!("bazaar-nothing-{}", uuid::Uuid::new_v4()));
+        let err = running(&dir).unwrap_err().to_string();
+        assert!(err.contains("no shop runs on"), "{err}");
+    }
+}

@@ -1,0 +1,385 @@
+//! Keeping one replica's process: starting it on its socket, following it until it is
+//! ready, starting it again (after a backoff that grows while it keeps crashing) when it
+//! dies, and stopping it — draining first, or at once — when asked.
+
+use super::plan::{Spec, reserve};
+use crate::processes::{State, Status};
+use anyhow::{Context as _, bail};
+use command_fds::{CommandFdExt, FdMapping};
+use nix::{sys::signal, unistd::Pid};
+use platform::shutdown::Stop;
+use socket2::Socket;
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::{Child, Command},
+    sync::{Notify, watch},
+    task::JoinHandle,
+};
+
+/// How long a service may take to answer its readiness probe at all.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a service that answers, and says why it is not ready yet (catching up with a
+/// large seed, say), may take to become ready.
+const ANSWERING_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often the wait for a service that answers "not yet" is reported.
+const WAITING_REPORT: Duration = Duration::from_secs(15);
+/// How long a service stopped at once gets between SIGINT and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a draining service gets between SIGTERM and SIGKILL: its drain delay, its
+/// grace for requests in flight, and its workers'.
+const DRAIN_GRACE: Duration = Duration::from_secs(25);
+/// A service that crashes this often before it was ever ready fails the start-up.
+const CRASHES_BEFORE_READY: u32 = 5;
+/// A process that ran this long before dying restarts without delay.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// The file descriptor a service finds its listening socket on, as in systemd's socket
+/// activation protocol (`LISTEN_FDS`), which `bazaar serve` understands.
+const LISTEN_FD: i32 = 3;
+
+/// What every replica's keeper shares.
+pub struct Context {
+    pub exe: PathBuf,
+    /// The shop's environment, the same for every process.
+    pub env: Vec<(String, String)>,
+    pub colour: bool,
+    /// Woken whenever a replica becomes ready or stops being so.
+    pub changed: Arc<Notify>,
+    /// For readiness probes.
+    pub http: reqwest::Client,
+}
+
+/// A replica kept running by its keeper task.
+pub struct Replica {
+    pub spec: Spec,
+    pub status: Arc<Mutex<Status>>,
+    stop: watch::Sender<Option<Stop>>,
+    task: JoinHandle<()>,
+}
+
+impl Replica {
+    /// Starts `spec`'s process on `socket` and keeps it running.
+    pub fn spawn(ctx: Arc<Context>, spec: Spec, socket: Socket) -> Self {
+        let status = Arc::new(Mutex::new(Status::default()));
+        let (stop, stop_rx) = watch::channel(None);
+        let task = tokio::spawn(keep(
+            ctx,
+            spec.clone(),
+            Some(socket),
+            status.clone(),
+            stop_rx,
+        ));
+        Self {
+            spec,
+            status,
+            stop,
+            task,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        lock(&self.status).state
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.status).pid
+    }
+
+    /// Asks the keeper to stop the process (and not start it again).
+    pub fn stop(&self, how: Stop) {
+        let _ = self.stop.send(Some(how));
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn stop_and_wait(self, how: Stop) {
+        self.stop(how);
+        let _ = self.task.await;
+    }
+
+    /// Resolves once it is ready; fails when it gives up (exits with a failure code),
+    /// keeps crashing before it was ever ready, is stopped, or takes longer than
+    /// [`READY_TIMEOUT`]. Owns what it watches, so the replica need not stay borrowed.
+    pub fn readiness(&self) -> impl std::future::Future<Output = anyhow::Result<()>> + use<> {
+        let (status, label) = (self.status.clone(), self.spec.label());
+        async move {
+            let started = Instant::now();
+            let mut reported = started;
+            loop {
+                let waiting = {
+                    let s = lock(&status);
+                    if s.state == State::Ready {
+                        return Ok(());
+                    }
+                    if s.gave_up || s.starts > CRASHES_BEFORE_READY || s.state == State::Stopped {
+                        bail!(
+                            "{label} stopped before it was ready ({}); see its log above",
+                            s.last_exit.as_deref().unwrap_or("unknown exit")
+                        );
+                    }
+                    s.waiting.clone()
+                };
+                let limit = if waiting.is_some() {
+                    ANSWERING_TIMEOUT
+                } else {
+                    READY_TIMEOUT
+                };
+                if started.elapsed() > limit {
+                    bail!(
+                        "{label} was not ready within {} s ({})",
+                        limit.as_secs(),
+                        waiting.as_deref().unwrap_or("it never answered")
+                    );
+                }
+                if let Some(why) = waiting
+                    && reported.elapsed() > WAITING_REPORT
+                {
+                    eprintln!("bazaar: waiting for {label}: {why}");
+                    reported = Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
+
+    /// Resolves once its keeper has stopped it for good.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let status = self.status.clone();
+        async move {
+            while lock(&status).state != State::Stopped {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
+}
+
+pub fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn set(ctx: &Context, status: &Mutex<Status>, state: State) {
+    lock(status).state = state;
+    ctx.changed.notify_one();
+}
+
+/// Keeps one replica running until asked to stop.
+///
+/// The first process gets the socket bound at planning; a restarted one gets the same
+/// port bound anew. The process holds the only copy, so while it is down its port refuses
+/// connections and callers fail fast instead of waiting on a backlog nobody accepts.
+async fn keep(
+    ctx: Arc<Context>,
+    spec: Spec,
+    mut socket: Option<Socket>,
+    status: Arc<Mutex<Status>>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let spawned_at = Instant::now();
+        let started = match socket.take() {
+            Some(s) => Ok(s),
+            None => reserve(spec.port)
+                .with_context(|| format!("could not bind 127.0.0.1:{}", spec.port)),
+        }
+        .and_then(|s| start(&ctx, &spec, s));
+        let mut child = match started {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bazaar: could not start {}: {e:#}", spec.label());
+                {
+                    let mut s = lock(&status);
+                    s.last_exit = Some(format!("could not start: {e}"));
+                    s.starts += 1;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return stopped(&ctx, &status),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        {
+            let mut s = lock(&status);
+            s.pid = child.id();
+            s.starts += 1;
+            s.started_at = Some(events::now_rfc3339());
+            s.state = State::Starting;
+        }
+        ctx.changed.notify_one();
+        let readiness = become_ready(&ctx, &spec, &status);
+        tokio::pin!(readiness);
+        let mut watching = true;
+        let exit = loop {
+            tokio::select! {
+                r = child.wait() => break Some(r),
+                changed = stop.changed() => {
+                    let how = changed.ok().and_then(|()| *stop.borrow()).unwrap_or(Stop::Now);
+                    if how == Stop::Drain {
+                        set(&ctx, &status, State::Draining);
+                    }
+                    terminate(&mut child, &spec, how).await;
+                    lock(&status).pid = None;
+                    return stopped(&ctx, &status);
+                }
+                () = &mut readiness, if watching => watching = false,
+            }
+        };
+        let how = match &exit {
+            Some(Ok(s)) => s.to_string(),
+            Some(Err(e)) => format!("unknown ({e})"),
+            None => "unknown".to_owned(),
+        };
+        let gave_up = matches!(&exit, Some(Ok(s)) if s.code().is_some_and(|c| c != 0));
+        {
+            let mut s = lock(&status);
+            s.pid = None;
+            s.last_exit = Some(how.clone());
+            s.gave_up = gave_up;
+            s.state = State::Restarting;
+        }
+        ctx.changed.notify_one();
+        if stop.borrow().is_some() {
+            return stopped(&ctx, &status);
+        }
+        if spawned_at.elapsed() > HEALTHY_RUN {
+            backoff = Duration::from_millis(200);
+        }
+        eprintln!(
+            "bazaar: {} exited ({how}); restarting in {} ms",
+            spec.label(),
+            backoff.as_millis()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return stopped(&ctx, &status),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+fn stopped(ctx: &Context, status: &Mutex<Status>) {
+    set(ctx, status, State::Stopped);
+}
+
+/// Polls the process's readiness until it is ready (and is the service meant: anything
+/// else on its port would be a bug), then marks it so.
+async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
+    let url = format!("{}/health/ready", spec.url());
+    loop {
+        match ctx.http.get(&url).send().await {
+            Ok(r) => {
+                let ok = r.status().is_success();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if body["service"] != spec.name() {
+                    eprintln!(
+                        "bazaar: 127.0.0.1:{} answered by {}, not {}",
+                        spec.port,
+                        body["service"],
+                        spec.name()
+                    );
+                } else if ok {
+                    lock(status).waiting = None;
+                    set(ctx, status, State::Ready);
+                    return;
+                } else {
+                    lock(status).waiting = Some(not_ready_because(&body));
+                }
+            }
+            Err(_) => lock(status).waiting = None,
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The failing checks of a `/health/ready` answer, as `name: why; …`.
+fn not_ready_because(body: &serde_json::Value) -> String {
+    let failing: Vec<String> = body["checks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| *v != "ok")
+        .map(|(name, why)| format!("{name}: {}", why.as_str().unwrap_or("failing")))
+        .collect();
+    if failing.is_empty() {
+        body["status"].as_str().unwrap_or("not ready").to_owned()
+    } else {
+        failing.join("; ")
+    }
+}
+
+fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(&ctx.exe);
+    cmd.arg("serve")
+        .arg(spec.name())
+        .envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches only the supervisor, which
+        // then stops the services in order.
+        .process_group(0)
+        .kill_on_drop(true);
+    // The command owns the socket from here and closes our copy when it is dropped,
+    // right after the spawn: the service's process holds the only one.
+    cmd.fd_mappings(vec![FdMapping {
+        parent_fd: socket.into(),
+        child_fd: LISTEN_FD,
+    }])
+    .context("could not hand the listening socket over")?;
+    let mut child = cmd.spawn()?;
+    let label = spec.label();
+    let prefix = if ctx.colour {
+        format!("\x1b[{}m{:>9} |\x1b[0m ", colour_of(spec.name()), label)
+    } else {
+        format!("{label:>9} | ")
+    };
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(relay(out, prefix.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(relay(err, prefix));
+    }
+    Ok(child)
+}
+
+fn colour_of(name: &str) -> u8 {
+    let h = name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    31 + (h % 6) as u8
+}
+
+/// Copies a child's output to ours, a line at a time, behind its prefix.
+async fn relay(stream: impl AsyncRead + Unpin, prefix: String) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        println!("{prefix}{line}");
+    }
+}
+
+/// Stops the process: SIGTERM to drain or SIGINT to stop now, then SIGKILL if it has not
+/// exited in time.
+async fn terminate(child: &mut Child, spec: &Spec, how: Stop) {
+    if let Some(pid) = child.id() {
+        let (sig, grace) = match how {
+            Stop::Drain => (signal::Signal::SIGTERM, DRAIN_GRACE),
+            Stop::Now => (signal::Signal::SIGINT, STOP_GRACE),
+        };
+        let _ = signal::kill(Pid::from_raw(pid as i32), sig);
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+        eprintln!("bazaar: {} did not stop in time; killing it", spec.label());
+    }
+    let _ = child.kill().await;
+}

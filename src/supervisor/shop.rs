@@ -1,0 +1,309 @@
+//! The running shop: every replica's keeper, the directory file every process follows,
+//! and what the control API asks for — a replica killed, a service restarted replica by
+//! replica.
+
+use super::{
+    keeper::{Context, Replica, lock},
+    plan::Planner,
+};
+use crate::processes::{Operator, ProcessView, Refusal, Signalled, State};
+use futures_util::future::BoxFuture;
+use nix::{sys::signal, unistd::Pid};
+use platform::{discovery::DirectoryFile, registry::Registry, shutdown::Stop};
+use std::{
+    collections::HashSet,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+/// How long a rolling restart waits, after taking a replica out of the directory, before
+/// it asks the replica to drain: every process re-reads the file every 100 ms.
+const DIRECTORY_PROPAGATION: Duration = Duration::from_millis(300);
+
+/// The shop's replicas. Cheap to clone.
+#[derive(Clone)]
+pub struct Shop {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    ctx: Arc<Context>,
+    planner: Planner,
+    directory: PathBuf,
+    replicas: Mutex<Vec<Replica>>,
+    version: Mutex<u64>,
+    /// Services in the middle of a rolling restart.
+    restarting: Mutex<HashSet<String>>,
+}
+
+impl Shop {
+    pub fn new(
+        registry: Registry,
+        ctx: Arc<Context>,
+        planner: Planner,
+        directory: PathBuf,
+    ) -> Self {
+        let shop = Self {
+            inner: Arc::new(Inner {
+                registry,
+                ctx: ctx.clone(),
+                planner,
+                directory,
+                replicas: Mutex::new(Vec::new()),
+                version: Mutex::new(0),
+                restarting: Mutex::new(HashSet::new()),
+            }),
+        };
+        // Rewrites the directory whenever a replica's readiness changes.
+        let weak = Arc::downgrade(&shop.inner);
+        tokio::spawn(async move {
+            loop {
+                ctx.changed.notified().await;
+                let Some(inner) = weak.upgrade() else { return };
+                Shop { inner }.publish();
+            }
+        });
+        shop
+    }
+
+    /// Starts a replica as planned at start-up; returns once it has been started (not
+    /// once it is ready).
+    pub fn start(&self, spec: super::plan::Spec, socket: socket2::Socket) {
+        let started = Replica::spawn(self.inner.ctx.clone(), spec, socket);
+        self.replicas().push(started);
+    }
+
+    /// Waits until every replica of `service` is ready.
+    pub async fn ready(&self, service: &str) -> anyhow::Result<()> {
+        let waits: Vec<_> = self
+            .replicas()
+            .iter()
+            .filter(|r| r.spec.name() == service)
+            .map(Replica::readiness)
+            .collect();
+        for wait in waits {
+            wait.await?;
+        }
+        Ok(())
+    }
+
+    fn replicas(&self) -> std::sync::MutexGuard<'_, Vec<Replica>> {
+        self.inner
+            .replicas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every replica that takes traffic, per service — or, for a service none of whose
+    /// replicas is ready, every one not stopped, so that callers are refused at once and
+    /// find them back as soon as they are.
+    fn directory(&self) -> DirectoryFile {
+        let replicas = self.replicas();
+        let mut file = DirectoryFile::default();
+        for name in self.inner.registry.names() {
+            let of: Vec<&Replica> = replicas.iter().filter(|r| r.spec.name() == name).collect();
+            if of.is_empty() {
+                continue;
+            }
+            let ready: Vec<String> = of
+                .iter()
+                .filter(|r| r.state() == State::Ready)
+                .map(|r| r.spec.url())
+                .collect();
+            let urls = if ready.is_empty() {
+                of.iter()
+                    .filter(|r| !matches!(r.state(), State::Stopped | State::Draining))
+                    .map(|r| r.spec.url())
+                    .collect()
+            } else {
+                ready
+            };
+            file.services.insert(name.to_owned(), urls);
+        }
+        file
+    }
+
+    /// Writes the directory file if what it says has changed.
+    pub fn publish(&self) {
+        let mut next = self.directory();
+        let mut version = self.inner.version.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(current) = DirectoryFile::read(&self.inner.directory)
+            && current.services == next.services
+        {
+            return;
+        }
+        *version += 1;
+        next.version = *version;
+        if let Err(e) = next.write(&self.inner.directory) {
+            eprintln!(
+                "bazaar: could not write the directory {}: {e}",
+                self.inner.directory.display()
+            );
+        }
+    }
+
+    /// Stops every replica, in reverse start-up order, each level at once.
+    pub async fn stop_all(&self, how: Stop) {
+        for level in self.inner.registry.levels().into_iter().rev() {
+            let names: Vec<&str> = level.iter().map(|e| e.name()).collect();
+            let stopping: Vec<Replica> = {
+                let mut replicas = self.replicas();
+                let (these, rest): (Vec<Replica>, Vec<Replica>) = replicas
+                    .drain(..)
+                    .partition(|r| names.contains(&r.spec.name()));
+                *replicas = rest;
+                these
+            };
+            futures_util::future::join_all(stopping.into_iter().map(|r| r.stop_and_wait(how)))
+                .await;
+        }
+    }
+
+    /// The rolling restart of `service`: for each replica in turn, a successor started and
+    /// ready, the replica taken out of the directory, and then drained and stopped.
+    async fn rolling_restart(self, service: String) -> Result<Vec<ProcessView>, Refusal> {
+        if self.inner.registry.get(&service).is_none() {
+            return Err(Refusal::UnknownService(service));
+        }
+        if !self
+            .inner
+            .restarting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(service.clone())
+        {
+            return Err(Refusal::Conflict(format!(
+                "{service} is being restarted already"
+            )));
+        }
+        let result = self.restart_each(&service).await;
+        self.inner
+            .restarting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&service);
+        result?;
+        Ok(self
+            .processes()
+            .into_iter()
+            .filter(|p| p.service == service)
+            .collect())
+    }
+
+    async fn restart_each(&self, service: &str) -> Result<(), Refusal> {
+        let olds: Vec<super::plan::Spec> = self
+            .replicas()
+            .iter()
+            .filter(|r| r.spec.name() == service)
+            .map(|r| r.spec.clone())
+            .collect();
+        for old in olds {
+            let (spec, socket) = self
+                .inner
+                .planner
+                .successor(&old)
+                .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+            eprintln!(
+                "bazaar: restarting {} (port {}) as port {}",
+                old.label(),
+                old.port,
+                spec.port
+            );
+            let new = spec.id;
+            let successor = Replica::spawn(self.inner.ctx.clone(), spec, socket);
+            let ready = successor.readiness();
+            self.replicas().push(successor);
+            if let Err(e) = ready.await {
+                // The successor never came up: it goes, the old replica stays.
+                for r in self.take(|r| r.spec.id == new) {
+                    r.stop_and_wait(Stop::Now).await;
+                }
+                self.publish();
+                return Err(Refusal::Failed(format!(
+                    "the new {} did not become ready: {e:#}",
+                    old.label()
+                )));
+            }
+            // Out of the directory first, so that callers stop sending it requests; then
+            // drained (it finishes what it has) and stopped.
+            let stopped = {
+                let replicas = self.replicas();
+                let Some(r) = replicas.iter().find(|r| r.spec.id == old.id) else {
+                    continue;
+                };
+                lock(&r.status).state = State::Draining;
+                r.stopped()
+            };
+            self.publish();
+            tokio::time::sleep(DIRECTORY_PROPAGATION).await;
+            if let Some(r) = self.replicas().iter().find(|r| r.spec.id == old.id) {
+                r.stop(Stop::Drain);
+            }
+            stopped.await;
+            drop(self.take(|r| r.spec.id == old.id));
+        }
+        Ok(())
+    }
+
+    /// Takes the replicas `which` picks out of the table.
+    fn take(&self, which: impl Fn(&Replica) -> bool) -> Vec<Replica> {
+        let mut replicas = self.replicas();
+        let (taken, kept): (Vec<Replica>, Vec<Replica>) = replicas.drain(..).partition(which);
+        *replicas = kept;
+        taken
+    }
+}
+
+impl Operator for Shop {
+    fn processes(&self) -> Vec<ProcessView> {
+        let replicas = self.replicas();
+        let mut out: Vec<ProcessView> = replicas
+            .iter()
+            .map(|r| {
+                let s = lock(&r.status);
+                ProcessView {
+                    service: r.spec.name().to_owned(),
+                    replica: r.spec.replica,
+                    pid: s.pid,
+                    port: r.spec.port,
+                    state: s.state,
+                    restarts: s.starts.saturating_sub(1),
+                    started_at: s.started_at.clone(),
+                    last_exit: s.last_exit.clone(),
+                }
+            })
+            .collect();
+        let order: Vec<&str> = self.inner.registry.names().collect();
+        out.sort_by_key(|p| (order.iter().position(|n| *n == p.service), p.replica));
+        out
+    }
+
+    fn kill(&self, service: &str, replica: u32) -> Result<Signalled, Refusal> {
+        if self.inner.registry.get(service).is_none() {
+            return Err(Refusal::UnknownService(service.to_owned()));
+        }
+        let replicas = self.replicas();
+        let target = replicas
+            .iter()
+            .filter(|r| r.spec.name() == service)
+            .filter(|r| replica == 0 || r.spec.replica == replica)
+            .find_map(|r| r.pid().map(|pid| (r.spec.replica, pid)));
+        let (replica, pid) = target.ok_or_else(|| {
+            Refusal::Conflict(format!("{service} has no running process right now"))
+        })?;
+        signal::kill(Pid::from_raw(pid as i32), signal::Signal::SIGKILL)
+            .map_err(|e| Refusal::Conflict(format!("could not signal {service}: {e}")))?;
+        Ok(Signalled {
+            service: service.to_owned(),
+            replica,
+            pid,
+            signal: "SIGKILL".to_owned(),
+        })
+    }
+
+    fn restart(&self, service: &str) -> BoxFuture<'static, Result<Vec<ProcessView>, Refusal>> {
+        Box::pin(self.clone().rolling_restart(service.to_owned()))
+    }
+}

@@ -1,0 +1,368 @@
+//! Replicas as an operator meets them: load spread over a service's processes, a replica
+//! killed or frozen under load taken out of rotation, and rolling restarts under mixed
+//! load that fail no request.
+
+use crate::checkout::stocked_product;
+use crate::helpers::{GOOD_CARD, Options, Shop, checkout_body, unique};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
+use std::time::{Duration, Instant};
+
+fn with_replicas(replicas: &str) -> Shop {
+    Shop::start_with(Options {
+        env: vec![("BAZAAR_REPLICAS", replicas.to_owned())],
+        ..Options::default()
+    })
+}
+
+/// The running replicas of `service`: (replica, pid, port, state).
+async fn replicas(shop: &Shop, service: &str) -> Vec<(u64, u32, u16, String)> {
+    shop.processes()
+        .await
+        .into_iter()
+        .filter(|p| p["service"] == service)
+        .map(|p| {
+            (
+                p["replica"].as_u64().unwrap(),
+                p["pid"].as_u64().unwrap_or(0) as u32,
+                p["port"].as_u64().unwrap() as u16,
+                p["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn wait_all_ready(shop: &Shop, service: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = replicas(shop, service).await;
+        if r.len() == count && r.iter().all(|(_, _, _, s)| s == "ready") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service} replicas never all ready: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many product reads a replica at `port` has answered 200, from its own metrics.
+async fn product_reads(shop: &Shop, port: u16, admin: &str) -> u64 {
+    let text = shop
+        .http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("bazaar_http_requests_total{")
+                && l.contains("route=\"/api/catalog/products/{id}\"")
+                && l.contains("status=\"200\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|n| n as u64)
+        .sum()
+}
+
+/// One request of a load: when it started (from the load's start) and whether it failed.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Duration,
+    failure: Option<String>,
+}
+
+/// `workers` clients reading `path` through the gateway until `stop` is set.
+fn read_load(
+    shop: &Shop,
+    path: &str,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Sample>> {
+    let (http, url) = (shop.http.clone(), format!("{}{path}", shop.url));
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let (http, url, stop, samples) =
+                    (http.clone(), url.clone(), stop.clone(), samples.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let at = started.elapsed();
+                        let failure = match http.get(&url).send().await {
+                            Ok(r) if r.status() == StatusCode::OK => None,
+                            Ok(r) => Some(format!("{}", r.status())),
+                            Err(e) => Some(e.to_string()),
+                        };
+                        samples.lock().unwrap().push(Sample { at, failure });
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        Arc::try_unwrap(samples)
+            .expect("every client is done")
+            .into_inner()
+            .unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_the_load_and_a_killed_or_frozen_one_is_taken_out() {
+    let shop = with_replicas("catalog=3");
+    let admin = shop.admin_token().await;
+    wait_all_ready(&shop, "catalog", 3).await;
+    let catalog = replicas(&shop, "catalog").await;
+    let product = shop.json("/api/catalog/products?per_page=1", None).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/catalog/products/{product}");
+
+    // Spread: every replica takes a fair part of 300 reads.
+    let before: Vec<u64> = futures_util::future::join_all(
+        catalog
+            .iter()
+            .map(|(_, _, port, _)| product_reads(&shop, *port, &admin)),
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = read_load(&shop, &path, 6, stop.clone());
+    while futures_util::future::join_all(
+        catalog
+            .iter()
+            .map(|(_, _, port, _)| product_reads(&shop, *port, &admin)),
+    )
+    .await
+    .iter()
+    .zip(&before)
+    .map(|(a, b)| a - b)
+    .sum::<u64>()
+        < 300
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let samples = load.await.unwrap();
+    let after: Vec<u64> = futures_util::future::join_all(
+        catalog
+            .iter()
+            .map(|(_, _, port, _)| product_reads(&shop, *port, &admin)),
+    )
+    .await;
+    let served: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let total: u64 = served.iter().sum();
+    for (i, n) in served.iter().enumerate() {
+        assert!(
+            *n * 10 >= total,
+            "replica {} served {n} of {total} reads: {served:?}",
+            i + 1
+        );
+    }
+    assert!(samples.iter().all(|s| s.failure.is_none()), "{samples:?}");
+    eprintln!("spread over 3 catalog replicas: {served:?}");
+
+    // Killed under load: at most two requests fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = read_load(&shop, &path, 6, stop.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signal::kill(Pid::from_raw(catalog[1].1 as i32), Signal::SIGKILL).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let samples = load.await.unwrap();
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.failure.is_some()).collect();
+    eprintln!(
+        "replica killed: {} of {} reads failed",
+        failed.len(),
+        samples.len()
+    );
+    assert!(failed.len() <= 2, "{failed:?}");
+    wait_all_ready(&shop, "catalog", 3).await;
+
+    // Frozen under load: ≥ 98 % succeed, and every read started 4 s after the freeze.
+    let frozen = replicas(&shop, "catalog").await[2].1;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = read_load(&shop, &path, 6, stop.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signal::kill(Pid::from_raw(frozen as i32), Signal::SIGSTOP).unwrap();
+    let frozen_at = Duration::from_secs(1);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop.store(true, Ordering::SeqCst);
+    let samples = load.await.unwrap();
+    signal::kill(Pid::from_raw(frozen as i32), Signal::SIGCONT).unwrap();
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.failure.is_some()).collect();
+    eprintln!(
+        "replica frozen: {} of {} reads failed",
+        failed.len(),
+        samples.len()
+    );
+    assert!(
+        failed.len() * 50 <= samples.len(),
+        "more than 2 % failed: {failed:?}"
+    );
+    let late: Vec<&&Sample> = failed
+        .iter()
+        .filter(|s| s.at >= frozen_at + Duration::from_secs(4))
+        .collect();
+    assert!(late.is_empty(), "failures 4 s after the freeze: {late:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rolling_restarts_under_mixed_load_fail_no_request() {
+    let shop = with_replicas("catalog=3,cart=2");
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 5_000).await;
+    wait_all_ready(&shop, "catalog", 3).await;
+    wait_all_ready(&shop, "cart", 2).await;
+
+    // Shoppers read the product, fill their carts and check out, over and over.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let counts = Arc::new(Mutex::new((0u64, 0u64)));
+    let mut shoppers = Vec::new();
+    for _ in 0..4 {
+        let token = shop.customer_token().await;
+        let (shop_url, http) = (shop.url.clone(), shop.http.clone());
+        let (stop, failures, counts, product) = (
+            stop.clone(),
+            failures.clone(),
+            counts.clone(),
+            product.clone(),
+        );
+        shoppers.push(tokio::spawn(async move {
+            let check = |what: &str, r: Result<reqwest::Response, reqwest::Error>| match r {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(format!("{what}: {}", r.status())),
+                Err(e) => Some(format!("{what}: {e}")),
+            };
+            while !stop.load(Ordering::SeqCst) {
+                let mut failed = Vec::new();
+                let read = http
+                    .get(format!("{shop_url}/api/catalog/products/{product}"))
+                    .send()
+                    .await;
+                failed.extend(check("product read", read));
+                let add = http
+                    .post(format!("{shop_url}/api/cart/items"))
+                    .bearer_auth(&token)
+                    .json(&json!({"product_id": product, "quantity": 1}))
+                    .send()
+                    .await;
+                failed.extend(check("cart add", add));
+                let cart = http
+                    .get(format!("{shop_url}/api/cart"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                failed.extend(check("cart read", cart));
+                let (status, body) = checkout_at(&http, &shop_url, &token, &unique()).await;
+                let mut sent = 4;
+                if status.is_success() {
+                    // The cart empties when the order's confirmation reaches it: wait
+                    // for that before filling it again, as a shopper's next visit would.
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    loop {
+                        sent += 1;
+                        let cart = http
+                            .get(format!("{shop_url}/api/cart"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await;
+                        match cart {
+                            Ok(r) if r.status().is_success() => {
+                                let cart: Value = r.json().await.unwrap_or_default();
+                                if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
+                                    break;
+                                }
+                            }
+                            other => failed.extend(check("cart read", other)),
+                        }
+                        if Instant::now() > deadline {
+                            failed.push("the cart was not emptied after the order".into());
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                } else {
+                    failed.push(format!("checkout: {status} {body}"));
+                }
+                let mut c = counts.lock().unwrap();
+                c.0 += sent;
+                c.1 += 1;
+                drop(c);
+                failures.lock().unwrap().extend(failed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for service in ["catalog", "cart", "orders"] {
+        let started = Instant::now();
+        let r = shop
+            .http
+            .post(format!(
+                "{}/services/{service}/restart?wait=true",
+                shop.control_url
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "restart {service}: {status} {}",
+            r.text().await.unwrap()
+        );
+        eprintln!("rolling restart of {service}: {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for s in shoppers {
+        s.await.unwrap();
+    }
+    let (requests, checkouts) = *counts.lock().unwrap();
+    let failures = failures.lock().unwrap().clone();
+    eprintln!(
+        "{requests} requests, {checkouts} checkouts, {} failed",
+        failures.len()
+    );
+    assert!(checkouts >= 4, "the load hardly ran: {checkouts} checkouts");
+    assert!(failures.is_empty(), "requests failed: {failures:?}");
+}
+
+/// A checkout with a good card, from a task that holds no `Shop`.
+async fn checkout_at(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    key: &str,
+) -> (StatusCode, Value) {
+    let r = http
+        .post(format!("{base}/api/orders/checkout"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&checkout_body(GOOD_CARD))
+        .send()
+        .await;
+    match r {
+        Ok(r) => {
+            let status = r.status();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, json!(e.to_string())),
+    }
+}

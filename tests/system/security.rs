@@ -1,0 +1,154 @@
+//! The shop as an attacker meets it, with its default protections on.
+
+use crate::helpers::{Options, Shop, unique};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_password_brute_force_through_the_gateway_is_stopped() {
+    let shop = Shop::start_with(Options {
+        env: vec![("BAZAAR_RATE_LIMITS", "on".into())],
+        ..Options::default()
+    });
+    let email = format!("victim-{}@example.com", unique());
+    let password = "the real long password";
+    let r = shop
+        .post("/api/identity/register")
+        .json(&json!({"email": email, "password": password, "name": "Victim"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..30 {
+        let r = shop
+            .post("/api/identity/login")
+            .json(&json!({"email": email, "password": format!("guess number {i}")}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = r.headers().get("retry-after").cloned();
+        }
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(
+        !statuses.contains(&StatusCode::OK),
+        "no guess succeeds: {statuses:?}"
+    );
+    let retry: u64 = retry_after
+        .expect("a 429 has Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+
+    let r = shop
+        .post("/api/identity/login")
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        r.status(),
+        StatusCode::OK,
+        "the right password during the lock is not let in"
+    );
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The event feeds answer on each service's own port, where the gateway's rules do not
+/// apply: only other services get them, the log only its subscribers, and a cursor moves
+/// only for its own consumer.
+#[tokio::test]
+async fn event_feeds_answer_only_the_services_that_subscribe() {
+    const SECRET: &str = "a-service-secret-for-the-feed-test";
+    let shop = Shop::start_with(Options {
+        env: vec![("BAZAAR_SERVICE_SECRET", SECRET.into())],
+        ..Options::default()
+    });
+    let urls = shop.service_urls().await;
+    let (catalog, identity) = (&urls["catalog"], &urls["identity"]);
+    let http = reqwest::Client::new();
+    let service_token = async |service: &str| -> String {
+        let r = http
+            .post(format!("{identity}/api/identity/service-tokens"))
+            .json(&json!({"service": service, "secret": SECRET}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "a token for {service}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let (cart, payments) = (service_token("cart").await, service_token("payments").await);
+    let (customer, admin) = (shop.customer_token().await, shop.admin_token().await);
+    let status = async |path: &str, token: Option<&str>| -> StatusCode {
+        let mut r = http.get(format!("{catalog}{path}"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap().status()
+    };
+
+    let log = "/events/log?after=0&limit=5";
+    for path in [log, "/events/outbox", "/events/head?types=x"] {
+        assert_eq!(status(path, None).await, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            status(path, Some(&customer)).await,
+            StatusCode::FORBIDDEN,
+            "{path} for a customer"
+        );
+    }
+    assert_eq!(
+        status(log, Some(&cart)).await,
+        StatusCode::OK,
+        "a subscriber"
+    );
+    assert_eq!(
+        status(&format!("{log}&consumer=cart"), Some(&cart)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&format!("{log}&consumer=search"), Some(&cart)).await,
+        StatusCode::FORBIDDEN,
+        "another's cursor"
+    );
+    assert_eq!(
+        status(log, Some(&payments)).await,
+        StatusCode::FORBIDDEN,
+        "payments takes no catalog events"
+    );
+    assert_eq!(
+        status(log, Some(&admin)).await,
+        StatusCode::OK,
+        "an operator"
+    );
+
+    // The figures and the newest events' types, for any service: no payloads.
+    let outbox: serde_json::Value = http
+        .get(format!("{catalog}/events/outbox?recent=3"))
+        .bearer_auth(&payments)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recent = outbox["recent"].as_array().expect("the newest events");
+    assert_eq!(recent.len(), 3, "{outbox}");
+    for e in recent {
+        assert!(
+            e["type"].as_str().unwrap().starts_with("bazaar.catalog."),
+            "{e}"
+        );
+        assert!(e.get("data").is_none() && e.get("payload").is_none(), "{e}");
+    }
+}
