@@ -81,14 +81,8 @@ impl Feed {
         path: &str,
         query: &Q,
     ) -> Result<reqwest::Response, String> {
-        let mut renewed = false;
-        loop {
-            let token = match &self.credentials {
-                Some(c) => Some(c.token().await.map_err(|e| e.to_string())?),
-                None => None,
-            };
-            let res = self
-                .client
+        let send = |token: Option<String>| async move {
+            self.client
                 .send(Method::GET, path, |r| {
                     let r = r.query(query);
                     match &token {
@@ -97,17 +91,13 @@ impl Feed {
                     }
                 })
                 .await
-                .map_err(|e| e.to_string())?;
-            if res.status() == reqwest::StatusCode::UNAUTHORIZED
-                && !renewed
-                && let Some(c) = &self.credentials
-            {
-                c.invalidate().await;
-                renewed = true;
-                continue;
-            }
-            return res.error_for_status().map_err(|e| e.to_string());
-        }
+                .map_err(|e| e.to_string())
+        };
+        let res = match &self.credentials {
+            Some(c) => c.send_as(|t| send(Some(t)), |e| e.to_string()).await?,
+            None => send(None).await?,
+        };
+        res.error_for_status().map_err(|e| e.to_string())
     }
 }
 

@@ -573,6 +573,27 @@ impl ServiceCredentials {
     pub async fn invalidate(&self) {
         *self.inner.cached.lock().await = None;
     }
+
+    /// Sends a request as this service: `send` is given the cached token, and when the
+    /// answer is 401 (the callee no longer takes it: identity's keys changed, or it
+    /// expired early) it is given a fresh one, once. `no_token` says why there is none.
+    pub async fn send_as<E, F>(
+        &self,
+        send: impl Fn(String) -> F,
+        no_token: impl Fn(TokenError) -> E,
+    ) -> Result<reqwest::Response, E>
+    where
+        F: Future<Output = Result<reqwest::Response, E>>,
+    {
+        let token = self.token().await.map_err(&no_token)?;
+        let res = send(token).await?;
+        if res.status() != http::StatusCode::UNAUTHORIZED {
+            return Ok(res);
+        }
+        self.invalidate().await;
+        let token = self.token().await.map_err(&no_token)?;
+        send(token).await
+    }
 }
 
 #[cfg(test)]
@@ -675,6 +696,76 @@ mod tests {
         tokio::time::sleep(backoff(1) + Duration::from_millis(50)).await;
         assert!(verifier.verify(&token(&sign, "later", 600)).await.is_err());
         assert_eq!(asked.load(Ordering::SeqCst), 2, "asked again after it");
+    }
+
+    #[tokio::test]
+    async fn a_refused_service_token_is_renewed_once_then_the_refusal_stands() {
+        use axum::{Json, routing::post};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // Identity mints tok-1, tok-2, …; the callee takes only tok-2 at /picky and
+        // nothing at /never.
+        let minted = Arc::new(AtomicU32::new(0));
+        let counter = minted.clone();
+        let app = axum::Router::new()
+            .route(
+                "/api/identity/service-tokens",
+                post(move || {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        Json(serde_json::json!({"access_token": format!("tok-{n}"), "expires_in": 3600}))
+                    }
+                }),
+            )
+            .route(
+                "/picky",
+                axum::routing::get(|headers: http::HeaderMap| async move {
+                    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                        Some("Bearer tok-2") => http::StatusCode::OK,
+                        _ => http::StatusCode::UNAUTHORIZED,
+                    }
+                }),
+            )
+            .route(
+                "/never",
+                axum::routing::get(|| async { http::StatusCode::UNAUTHORIZED }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let credentials =
+            ServiceCredentials::new("orders", &url, crate::config::Secret::new("s3cret"));
+        let http = reqwest::Client::new();
+        let call = |path: &'static str| {
+            let (http, url) = (http.clone(), url.clone());
+            move |token: String| {
+                let sent = http.get(format!("{url}{path}")).bearer_auth(token).send();
+                async move { sent.await.map_err(|e| e.to_string()) }
+            }
+        };
+        let no_token = |e: TokenError| e.to_string();
+
+        let res = credentials.send_as(call("/picky"), no_token).await.unwrap();
+        assert_eq!(res.status(), http::StatusCode::OK, "renewed after the 401");
+        assert_eq!(minted.load(Ordering::SeqCst), 2);
+        let res = credentials.send_as(call("/picky"), no_token).await.unwrap();
+        assert_eq!(res.status(), http::StatusCode::OK);
+        assert_eq!(
+            minted.load(Ordering::SeqCst),
+            2,
+            "the renewed token is kept"
+        );
+
+        let res = credentials.send_as(call("/never"), no_token).await.unwrap();
+        assert_eq!(
+            res.status(),
+            http::StatusCode::UNAUTHORIZED,
+            "the refusal stands"
+        );
+        assert_eq!(
+            minted.load(Ordering::SeqCst),
+            3,
+            "renewed once, not forever"
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! transient failure worth retrying.
 
 use crate::domain::{Card, CartLine, Order, OrderId};
-use platform::{auth::ServiceCredentials, client::ServiceClient};
+use platform::{
+    auth::{ServiceCredentials, TokenError},
+    client::ServiceClient,
+};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -286,48 +289,40 @@ impl Services {
         idempotency_key: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Value, CallError> {
-        let mut renewed = false;
-        loop {
-            let token = match caller {
-                Caller::User(token) => token.to_owned(),
-                Caller::Service => self
-                    .inner
-                    .credentials
-                    .token()
-                    .await
-                    .map_err(|e| CallError::Transient(e.to_string()))?,
-            };
-            let build = |mut req: reqwest::RequestBuilder| {
-                req = req.bearer_auth(&token);
-                if let Some(key) = idempotency_key {
-                    req = req.header("Idempotency-Key", key);
-                }
-                if let Some(body) = body {
-                    req = req.json(body);
-                }
-                req
-            };
-            // Errors name the URL, never the body (which may hold a card).
-            let res = service
-                .send(method.clone(), url, build)
-                .await
-                .map_err(|e| CallError::Transient(format!("{method} {url}: {e}")))?;
-            let status = res.status();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| CallError::Transient(format!("{method} {url}: {e}")))?;
-            let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            if status.is_success() {
-                return Ok(answer);
+        // Errors name the URL, never the body (which may hold a card).
+        let failed =
+            |e: &dyn std::fmt::Display| CallError::Transient(format!("{method} {url}: {e}"));
+        let send = |token: String| {
+            let method = method.clone();
+            async move {
+                let build = |mut req: reqwest::RequestBuilder| {
+                    req = req.bearer_auth(&token);
+                    if let Some(key) = idempotency_key {
+                        req = req.header("Idempotency-Key", key);
+                    }
+                    if let Some(body) = body {
+                        req = req.json(body);
+                    }
+                    req
+                };
+                let sent = service.send(method, url, build).await;
+                sent.map_err(|e| failed(&e))
             }
-            if status == StatusCode::UNAUTHORIZED && matches!(caller, Caller::Service) && !renewed {
-                self.inner.credentials.invalidate().await;
-                renewed = true;
-                continue;
+        };
+        let res = match caller {
+            Caller::User(token) => send(token.to_owned()).await?,
+            Caller::Service => {
+                let no_token = |e: TokenError| CallError::Transient(e.to_string());
+                self.inner.credentials.send_as(send, no_token).await?
             }
-            return Err(classify(status, answer, &method, url));
+        };
+        let status = res.status();
+        let bytes = res.bytes().await.map_err(|e| failed(&e))?;
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(answer);
         }
+        Err(classify(status, answer, &method, url))
     }
 }
 

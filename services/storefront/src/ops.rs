@@ -21,7 +21,6 @@ use crate::{error::StorefrontError, ops::prometheus::HttpTotals};
 use platform::{
     auth::ServiceCredentials, config::Directory, registry::Registry, shutdown::Shutdown,
 };
-use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -567,7 +566,6 @@ impl Monitor {
     /// service token.
     async fn read_outbox(&self, producer: &str) -> Result<(OutboxView, Vec<FeedEvent>), String> {
         let url = self.url(producer).ok_or("unknown service")?;
-        let mut renewed = false;
         /// What `/events/outbox?recent=` answers.
         #[derive(Deserialize)]
         struct Stats {
@@ -588,37 +586,30 @@ impl Monitor {
             subject: String,
             time: String,
         }
-        let stats: Stats = loop {
-            let token = self
-                .inner
-                .credentials
-                .token()
-                .await
-                .map_err(|e| format!("no service token: {e}"))?;
-            let r = self
-                .inner
-                .http
-                .get(format!("{url}/events/outbox?recent={FEED_PER_PRODUCER}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    if e.is_connect() {
-                        "not reachable".to_owned()
-                    } else {
-                        e.to_string()
+        let outbox = format!("{url}/events/outbox?recent={FEED_PER_PRODUCER}");
+        let r = self
+            .inner
+            .credentials
+            .send_as(
+                |token| {
+                    let sent = self.inner.http.get(&outbox).bearer_auth(token).send();
+                    async move {
+                        sent.await.map_err(|e| {
+                            if e.is_connect() {
+                                "not reachable".to_owned()
+                            } else {
+                                e.to_string()
+                            }
+                        })
                     }
-                })?;
-            if r.status() == StatusCode::UNAUTHORIZED && !renewed {
-                self.inner.credentials.invalidate().await;
-                renewed = true;
-                continue;
-            }
-            if !r.status().is_success() {
-                return Err(format!("answered {}", r.status()));
-            }
-            break r.json().await.map_err(|e| e.to_string())?;
-        };
+                },
+                |e| format!("no service token: {e}"),
+            )
+            .await?;
+        if !r.status().is_success() {
+            return Err(format!("answered {}", r.status()));
+        }
+        let stats: Stats = r.json().await.map_err(|e| e.to_string())?;
         let seen = self
             .inner
             .world

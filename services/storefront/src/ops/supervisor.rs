@@ -105,28 +105,27 @@ impl Supervisor {
         &self,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, StorefrontError> {
-        for attempt in 0..2 {
-            let token =
-                self.credentials.token().await.map_err(|e| {
-                    StorefrontError::NoProcessControl(format!("no service token: {e}"))
-                })?;
-            let res = build(&self.http)
-                .bearer_auth(token)
-                .send()
-                .await
-                .map_err(|e| StorefrontError::Unavailable {
-                    service: SERVICE,
-                    detail: e.to_string(),
-                })?;
-            if res.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
-                self.credentials.invalidate().await;
-                continue;
-            }
-            return Ok(res);
+        let res = self
+            .credentials
+            .send_as(
+                |token| {
+                    let sent = build(&self.http).bearer_auth(token).send();
+                    async move {
+                        sent.await.map_err(|e| StorefrontError::Unavailable {
+                            service: SERVICE,
+                            detail: e.to_string(),
+                        })
+                    }
+                },
+                |e| StorefrontError::NoProcessControl(format!("no service token: {e}")),
+            )
+            .await?;
+        if res.status() == StatusCode::UNAUTHORIZED {
+            return Err(StorefrontError::NoProcessControl(
+                "the supervisor refused the storefront's service token".into(),
+            ));
         }
-        Err(StorefrontError::NoProcessControl(
-            "the supervisor refused the storefront's service token".into(),
-        ))
+        Ok(res)
     }
 
     /// Every supervised process.
