@@ -28,6 +28,13 @@ pub struct Config {
     /// over, in milliseconds (`BAZAAR_RECOVERY_AFTER_MS`, default 5000, 500 to 3 600 000).
     /// Checkouts driven by a request in this process are never taken over.
     pub recovery_after_ms: u64,
+    /// How long a checkout that stopped before its payment because inventory or payments
+    /// was unavailable stays open for the client to carry on, in milliseconds
+    /// (`BAZAAR_CHECKOUT_RESUMABLE_MS`, default 30 000, at most 600 000). Within it the
+    /// same request with the same `Idempotency-Key` resumes the checkout where it
+    /// stopped; after it, recovery cancels the order and 503 becomes the key's answer.
+    /// 0 cancels at once.
+    pub checkout_resumable_ms: u64,
 }
 
 impl Default for Config {
@@ -37,6 +44,7 @@ impl Default for Config {
             payment_retries: 4,
             recovery_interval_ms: 500,
             recovery_after_ms: 5_000,
+            checkout_resumable_ms: 30_000,
         }
     }
 }
@@ -59,12 +67,17 @@ impl Config {
     pub fn recovery_after(&self) -> Duration {
         Duration::from_millis(self.recovery_after_ms)
     }
+
+    /// [`Config::checkout_resumable_ms`] as a duration.
+    pub fn checkout_resumable(&self) -> Duration {
+        Duration::from_millis(self.checkout_resumable_ms)
+    }
 }
 
 impl ServiceSettings for Config {
     fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        let ranges: [(&str, u64, u64, u64); 3] = [
+        let ranges: [(&str, u64, u64, u64); 4] = [
             ("BAZAAR_CALL_TIMEOUT_MS", self.call_timeout_ms, 100, 60_000),
             (
                 "BAZAAR_RECOVERY_INTERVAL_MS",
@@ -77,6 +90,12 @@ impl ServiceSettings for Config {
                 self.recovery_after_ms,
                 500,
                 3_600_000,
+            ),
+            (
+                "BAZAAR_CHECKOUT_RESUMABLE_MS",
+                self.checkout_resumable_ms,
+                0,
+                600_000,
             ),
         ];
         for (name, value, min, max) in ranges {
@@ -107,6 +126,7 @@ mod tests {
         let own = default_settings::<Config>("orders").own;
         assert_eq!(own.call_timeout(), Duration::from_secs(3));
         assert_eq!(own.payment_retries, 4);
+        assert_eq!(own.checkout_resumable(), Duration::from_secs(30));
     }
 
     #[test]
@@ -133,12 +153,14 @@ mod tests {
                 ("payment_retries", "11"),
                 ("recovery_interval_ms", "0"),
                 ("recovery_after_ms", "10"),
+                ("checkout_resumable_ms", "600001"),
             ],
             &[
                 "BAZAAR_CALL_TIMEOUT_MS",
                 "BAZAAR_PAYMENT_RETRIES",
                 "BAZAAR_RECOVERY_INTERVAL_MS",
                 "BAZAAR_RECOVERY_AFTER_MS",
+                "BAZAAR_CHECKOUT_RESUMABLE_MS",
             ],
         );
     }

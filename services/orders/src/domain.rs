@@ -603,6 +603,10 @@ pub struct Order {
     pub updated_at: String,
     pub confirmed_at: Option<String>,
     pub cancelled_at: Option<String>,
+    /// Set while the checkout, stopped before its payment by an unavailable service,
+    /// waits for its client to retry with the same key (RFC 3339): until then recovery
+    /// leaves it alone and a same-key retry carries it on.
+    pub resumable_until: Option<String>,
 }
 
 impl Order {
@@ -646,6 +650,7 @@ impl Order {
             updated_at: now,
             confirmed_at: None,
             cancelled_at: None,
+            resumable_until: None,
         }
     }
 }

@@ -241,7 +241,8 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
 /// answers with the confirmed order. The card is used for this payment only. A failed
 /// checkout cancels its order and charges nothing. The same `Idempotency-Key` with the
 /// same body gets the first request's answer (waiting up to ~15 s while the first is
-/// still running); with a different body it is refused.
+/// still running), or carries on a checkout that inventory or payments being unavailable
+/// stopped (a 503 with `resumable_until`); with a different body it is refused.
 #[utoipa::path(
     post,
     path = "/api/orders/checkout",
@@ -260,7 +261,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
         (status = 403, description = "The token is not a customer's (a service token)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`) or its reservation expired (`urn:bazaar:problem:reservation-expired`)", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty (`cart`) or holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
-        (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`) or inventory could not be reached (`urn:bazaar:problem:inventory-unavailable`): the order was cancelled, nothing charged. Or the cart could not be read (no order was placed). Retry with a new key", body = CheckoutProblem, content_type = "application/problem+json")
+        (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`) or inventory could not be reached (`urn:bazaar:problem:inventory-unavailable`), nothing charged. With `resumable_until` the order waits until then: send the same request with the same key to carry it on. Without it the order was cancelled: retry with a new key. Or the cart could not be read (no order was placed)", body = CheckoutProblem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
@@ -282,7 +283,7 @@ async fn checkout(
         name: claims.name.clone(),
     };
     if let Some(existing) = app.store.find_by_key(&customer.id, key.as_str()).await? {
-        return app.saga.replay(existing, &fingerprint).await;
+        return app.saga.replay(existing, &fingerprint, checkout.card).await;
     }
 
     let cart =
@@ -299,7 +300,7 @@ async fn checkout(
             // A first request with this key may have finished meanwhile and emptied the
             // cart: then this one gets its answer.
             if let Some(existing) = app.store.find_by_key(&customer.id, key.as_str()).await? {
-                return app.saga.replay(existing, &fingerprint).await;
+                return app.saga.replay(existing, &fingerprint, checkout.card).await;
             }
             return Err(match e {
                 BasketError::Empty => OrdersError::EmptyCart,
@@ -325,7 +326,7 @@ async fn checkout(
             .find_by_key(&order.customer.id, key.as_str())
             .await?
             .ok_or(OrdersError::InProgress)?;
-        return app.saga.replay(existing, &fingerprint).await;
+        return app.saga.replay(existing, &fingerprint, checkout.card).await;
     }
     tracing::info!(order_id = %order.id, total_cents = order.total_cents, lines = order.lines.len(), "order placed");
     app.saga.checkout(claim, order, checkout.card).await

@@ -7,6 +7,12 @@
 //! Transient failures (no answer, 5xx, timeouts) are retried — every call is idempotent,
 //! keyed by the order id. Refusals (402, 409, 422) are business outcomes and compensate,
 //! in reverse order: void the payment if it was authorised, release the stock, cancel.
+//!
+//! A reservation or an authorisation that keeps failing transiently does not end the
+//! checkout at once: the order waits, resumable, for its client to send the same request
+//! again (the card comes only with a request), which carries it on from its step. Only
+//! when that window has passed does recovery compensate it, and 503 becomes the key's
+//! answer.
 
 use crate::{
     clients::{CallError, Services},
@@ -48,6 +54,9 @@ pub struct SagaSettings {
     pub recovery_interval: Duration,
     /// How long a request waits for a checkout another request is driving.
     pub wait_bound: Duration,
+    /// How long after it was placed a checkout stopped by an unavailable inventory or
+    /// payments may be resumed by a same-key retry; zero compensates at once.
+    pub resumable_for: Duration,
 }
 
 /// The saga's driver: runs checkouts, answers repeated requests, recovers stuck orders.
@@ -93,6 +102,56 @@ enum Call<'a> {
     Release,
 }
 
+/// The service a checkout stopped for, before its payment.
+#[derive(Clone, Copy)]
+enum Unavailable {
+    Inventory,
+    Payments,
+}
+
+impl Unavailable {
+    /// The service a stalled order waits for, from the step it stopped at.
+    fn at(order: &Order) -> Self {
+        if order.status == Status::Authorizing {
+            Unavailable::Payments
+        } else {
+            Unavailable::Inventory
+        }
+    }
+
+    /// The call that kept failing, for logs.
+    fn call(self) -> &'static str {
+        match self {
+            Unavailable::Inventory => "the reservation",
+            Unavailable::Payments => "the authorisation",
+        }
+    }
+
+    /// Why the order is cancelled when it can wait no longer.
+    fn reason(self) -> CancelReason {
+        match self {
+            Unavailable::Inventory => CancelReason::Interrupted,
+            Unavailable::Payments => CancelReason::PaymentError,
+        }
+    }
+
+    /// The key's final answer once the order is cancelled.
+    fn final_answer(self, order: &Order) -> Answer {
+        match self {
+            Unavailable::Inventory => view::inventory_unavailable(order),
+            Unavailable::Payments => view::payment_unavailable(order),
+        }
+    }
+
+    /// The answer while the order waits for a retry (never stored as the key's answer).
+    fn for_now(self, order: &Order, until: &str) -> Answer {
+        match self {
+            Unavailable::Inventory => view::inventory_unavailable_for_now(order, until),
+            Unavailable::Payments => view::payment_unavailable_for_now(order, until),
+        }
+    }
+}
+
 /// What became of a step's calls.
 enum Outcome {
     /// It succeeded; an authorisation gives its id.
@@ -130,6 +189,15 @@ impl Saga {
                 live: Mutex::new(HashSet::new()),
             }),
         }
+    }
+
+    /// Whether a request or recovery drives the order in this process right now.
+    fn is_live(&self, id: &OrderId) -> bool {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
     }
 
     /// Claims an order for this process; `None` if it is being driven here already.
@@ -170,69 +238,89 @@ impl Saga {
     }
 
     /// The answer to a request repeating the one that placed `existing` (same user, same
-    /// key): the first request's answer if the body is the same, once its checkout has
-    /// settled (waiting for it a bounded time).
-    pub async fn replay(&self, existing: Order, fingerprint: &str) -> Result<Answer, OrdersError> {
+    /// key), if the body is the same: a checkout waiting for its client after an outage
+    /// is carried on from where it stopped, with this request's `card`; otherwise the
+    /// first request's answer, once its checkout has settled (waiting a bounded time).
+    pub async fn replay(
+        &self,
+        existing: Order,
+        fingerprint: &str,
+        card: Card,
+    ) -> Result<Answer, OrdersError> {
         if existing.fingerprint != fingerprint {
             return Err(OrdersError::KeyReused);
+        }
+        if is_resumable(&existing)
+            && let Some(claim) = self.claim(&existing.id)
+        {
+            tracing::info!(order_id = %existing.id, status = %existing.status, "a retry resumes the checkout");
+            return self.checkout(claim, existing, card).await;
         }
         self.wait_for_answer(existing).await
     }
 
+    /// Drives a checkout from where it stands: a placed order from the start, a resumed
+    /// one from the step it stopped at (reserving, or authorising).
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
     async fn run(&self, mut order: Order, card: Card) -> Result<Answer, OrdersError> {
         // 1. Reserve the stock.
-        if !self
-            .step(
-                &mut order,
-                Status::Reserving,
-                Step::Reserve,
-                "reserving stock",
-            )
-            .await?
+        if order.status == Status::Pending
+            && !self
+                .step(
+                    &mut order,
+                    Status::Reserving,
+                    Step::Reserve,
+                    "reserving stock",
+                )
+                .await?
         {
             return self.settled(&order.id).await;
         }
-        match self
-            .attempt(&mut order, Call::Reserve, STEP_ATTEMPTS)
-            .await?
-        {
-            Outcome::Done(_) => {}
-            Outcome::Refused {
-                status: 409,
-                problem,
-            } => {
-                let answer = view::insufficient_stock(&order, &problem);
-                return self
-                    .compensate(
-                        order,
-                        CancelReason::InsufficientStock,
-                        answer,
-                        STEP_ATTEMPTS,
-                    )
-                    .await;
+        if order.status == Status::Reserving {
+            match self
+                .attempt(&mut order, Call::Reserve, STEP_ATTEMPTS)
+                .await?
+            {
+                Outcome::Done(_) => {}
+                Outcome::Refused {
+                    status: 409,
+                    problem,
+                } => {
+                    let answer = view::insufficient_stock(&order, &problem);
+                    return self
+                        .compensate(
+                            order,
+                            CancelReason::InsufficientStock,
+                            answer,
+                            STEP_ATTEMPTS,
+                        )
+                        .await;
+                }
+                Outcome::Lost => return self.settled(&order.id).await,
+                Outcome::GaveUp(why) => {
+                    return self.stall(order, Unavailable::Inventory, why).await;
+                }
+                refused => {
+                    refused.report("the reservation", "cancelling");
+                    let answer = view::inventory_unavailable(&order);
+                    return self
+                        .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
+                        .await;
+                }
             }
-            Outcome::Lost => return self.settled(&order.id).await,
-            trouble => {
-                trouble.report("the reservation", "cancelling");
-                let answer = view::inventory_unavailable(&order);
-                return self
-                    .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
-                    .await;
-            }
-        }
 
-        // 2. Authorise the payment: the pivot.
-        if !self
-            .step(
-                &mut order,
-                Status::Authorizing,
-                Step::Authorize,
-                "stock reserved; authorising the payment",
-            )
-            .await?
-        {
-            return self.settled(&order.id).await;
+            // 2. Authorise the payment: the pivot.
+            if !self
+                .step(
+                    &mut order,
+                    Status::Authorizing,
+                    Step::Authorize,
+                    "stock reserved; authorising the payment",
+                )
+                .await?
+            {
+                return self.settled(&order.id).await;
+            }
         }
         let attempts = 1 + self.inner.settings.payment_retries;
         let authorized = self
@@ -261,8 +349,9 @@ impl Saga {
                     .await;
             }
             Outcome::Lost => return self.settled(&order.id).await,
-            trouble => {
-                trouble.report("the authorisation", "cancelling");
+            Outcome::GaveUp(why) => return self.stall(order, Unavailable::Payments, why).await,
+            refused => {
+                refused.report("the authorisation", "cancelling");
                 let answer = view::payment_unavailable(&order);
                 return self
                     .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
@@ -364,6 +453,44 @@ impl Saga {
         }
         tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order confirmed");
         Ok(answer)
+    }
+
+    /// A reservation or authorisation kept failing transiently: the order waits for its
+    /// client to send the same request again (which carries it on from this step) until
+    /// `resumable_for` after it was placed, and the answer now is a 503 that is not the
+    /// key's. With no time left it is compensated, and the 503 is final.
+    async fn stall(
+        &self,
+        mut order: Order,
+        unavailable: Unavailable,
+        why: String,
+    ) -> Result<Answer, OrdersError> {
+        let placed = chrono::DateTime::parse_from_rfc3339(&order.created_at)
+            .map(|t| t.to_utc())
+            .unwrap_or_else(|_| chrono::Utc::now());
+        let window = chrono::Duration::from_std(self.inner.settings.resumable_for)
+            .unwrap_or_else(|_| chrono::Duration::zero());
+        let until = placed + window;
+        if until <= chrono::Utc::now() {
+            tracing::warn!(error = %why, "{} kept failing; cancelling", unavailable.call());
+            let answer = unavailable.final_answer(&order);
+            return self
+                .compensate(order, unavailable.reason(), answer, STEP_ATTEMPTS)
+                .await;
+        }
+        let until = to_rfc3339(until);
+        order.resumable_until = Some(until.clone());
+        order.last_error = Some(why.clone());
+        let from = (order.status, order.step);
+        let detail = format!(
+            "{} kept failing; resumable until {until}",
+            unavailable.call()
+        );
+        if !self.store().save(&mut order, from, &detail, None).await? {
+            return self.settled(&order.id).await;
+        }
+        tracing::warn!(error = %why, resumable_until = %until, "{} kept failing; the checkout waits for its client to retry", unavailable.call());
+        Ok(unavailable.for_now(&order, &until))
     }
 
     /// Undoes a checkout that failed: records the reason and the answer, then voids the
@@ -572,6 +699,12 @@ impl Saga {
                 Status::Cancelled => return Ok(view::interrupted(&order)),
                 _ => {}
             }
+            // The driver stopped for an outage and nobody here carries it on: this
+            // request is told what the first was, to retry as it would.
+            if is_resumable(&order) && !self.is_live(&order.id) {
+                let until = order.resumable_until.clone().unwrap_or_default();
+                return Ok(Unavailable::at(&order).for_now(&order, &until));
+            }
             if Instant::now() >= deadline {
                 break;
             }
@@ -612,8 +745,13 @@ impl Saga {
     pub async fn recover_once(&self) -> Result<usize, OrdersError> {
         let idle = chrono::Duration::from_std(self.inner.settings.recovery_after)
             .unwrap_or_else(|_| chrono::Duration::seconds(5));
-        let before = to_rfc3339(chrono::Utc::now() - idle);
-        let stuck = self.inner.store.stuck(&before, RECOVERY_BATCH).await?;
+        let now = chrono::Utc::now();
+        let before = to_rfc3339(now - idle);
+        let stuck = self
+            .inner
+            .store
+            .stuck(&before, &to_rfc3339(now), RECOVERY_BATCH)
+            .await?;
         let claimed: Vec<(Claim, Order)> = stuck
             .into_iter()
             .filter_map(|o| self.claim(&o.id).map(|c| (c, o)))
@@ -631,8 +769,8 @@ impl Saga {
     }
 
     /// Drives a stuck order from its persisted state. Before the pivot the card is gone,
-    /// so the checkout cannot go on: it is compensated (reason `interrupted`). After it,
-    /// the order is confirmed.
+    /// so the checkout cannot go on: it is compensated (reason `interrupted`, or the
+    /// outage it waited out in vain). After it, the order is confirmed.
     #[tracing::instrument(skip_all, fields(order_id = %order.id, status = %order.status, step = order.step.as_str()))]
     async fn resume(&self, order: Order) -> Result<Answer, OrdersError> {
         tracing::info!(attempts = order.attempts, "recovering a stuck checkout");
@@ -644,8 +782,13 @@ impl Saga {
                          authorisation payments made for it is voided"
                     );
                 }
-                let answer = view::interrupted(&order);
-                self.compensate(order, CancelReason::Interrupted, answer, RECOVERY_ATTEMPTS)
+                let (reason, answer) = if order.resumable_until.is_some() {
+                    let unavailable = Unavailable::at(&order);
+                    (unavailable.reason(), unavailable.final_answer(&order))
+                } else {
+                    (CancelReason::Interrupted, view::interrupted(&order))
+                };
+                self.compensate(order, reason, answer, RECOVERY_ATTEMPTS)
                     .await
             }
             Status::Compensating => self.finish_compensation(order, RECOVERY_ATTEMPTS).await,
@@ -653,4 +796,18 @@ impl Saga {
             Status::Confirmed | Status::Cancelled => self.wait_for_answer(order).await,
         }
     }
+}
+
+/// Whether a checkout stopped by an outage still waits for its client's retry: before the
+/// pivot, unanswered, and within its window.
+fn is_resumable(order: &Order) -> bool {
+    order.answer.is_none()
+        && matches!(
+            order.status,
+            Status::Pending | Status::Reserving | Status::Authorizing
+        )
+        && order
+            .resumable_until
+            .as_deref()
+            .is_some_and(|until| until > now_rfc3339().as_str())
 }

@@ -43,6 +43,7 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
             recovery_after: kit.own().recovery_after(),
             recovery_interval: kit.own().recovery_interval(),
             wait_bound,
+            resumable_for: kit.own().checkout_resumable(),
         },
     );
     kit.api(routes::router(routes::AppState {

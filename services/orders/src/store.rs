@@ -23,12 +23,25 @@ use std::collections::HashMap;
 /// (`user_id`, `idempotency_key`) is unique: one order per key per user. The card is in
 /// no table. `order_items` are the lines as bought; `saga_log` is an append-only record
 /// of every change of a saga's state.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "orders, their items and the saga log",
-    sqlite: TABLES,
-    postgres: TABLES,
-}];
+///
+/// `resumable_until` (version 2) is set while a checkout waits for a same-key retry after
+/// inventory or payments was unavailable: recovery leaves it alone until then.
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource {
+        version: 1,
+        description: "orders, their items and the saga log",
+        sqlite: TABLES,
+        postgres: TABLES,
+    },
+    MigrationSource {
+        version: 2,
+        description: "checkouts resumable after an outage",
+        sqlite: RESUMABLE,
+        postgres: RESUMABLE,
+    },
+];
+
+const RESUMABLE: &str = "ALTER TABLE orders ADD COLUMN resumable_until TEXT;";
 
 const TABLES: &str = "
 CREATE TABLE orders (
@@ -97,7 +110,7 @@ macro_rules! select_orders {
              total_cents, currency, ship_name, ship_line1, ship_city, ship_postal_code, \
              ship_country, status, step, attempts, cancel_reason, authorization_id, \
              response_status, response_body, last_error, created_at, updated_at, \
-             confirmed_at, cancelled_at FROM orders ",
+             confirmed_at, cancelled_at, resumable_until FROM orders ",
             $rest
         )
     };
@@ -195,8 +208,8 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE orders SET status = $1, step = $2, attempts = $3, cancel_reason = $4, \
              authorization_id = $5, response_status = $6, response_body = $7, last_error = $8, \
-             updated_at = $9, confirmed_at = $10, cancelled_at = $11 \
-             WHERE id = $12 AND status = $13 AND step = $14",
+             updated_at = $9, confirmed_at = $10, cancelled_at = $11, resumable_until = $12 \
+             WHERE id = $13 AND status = $14 AND step = $15",
         )
         .bind(order.status.as_str())
         .bind(order.step.as_str())
@@ -209,6 +222,7 @@ impl Store {
         .bind(&order.updated_at)
         .bind(order.confirmed_at.as_deref())
         .bind(order.cancelled_at.as_deref())
+        .bind(order.resumable_until.as_deref())
         .bind(order.id.as_str())
         .bind(from.0.as_str())
         .bind(from.1.as_str())
@@ -295,13 +309,21 @@ impl Store {
     }
 
     /// Orders whose saga has not ended and has not moved since `before` (RFC 3339), oldest
-    /// first: what the recovery worker takes over.
-    pub async fn stuck(&self, before: &str, limit: i64) -> Result<Vec<Order>, OrdersError> {
+    /// first, leaving out those still resumable by their client at `now`: what the
+    /// recovery worker takes over.
+    pub async fn stuck(
+        &self,
+        before: &str,
+        now: &str,
+        limit: i64,
+    ) -> Result<Vec<Order>, OrdersError> {
         let rows = sqlx::query(select_orders!(
             "WHERE status NOT IN ('confirmed', 'cancelled') AND updated_at < $1 \
-             ORDER BY updated_at LIMIT $2"
+             AND (resumable_until IS NULL OR resumable_until <= $2) \
+             ORDER BY updated_at LIMIT $3"
         ))
         .bind(before)
+        .bind(now)
         .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
@@ -431,6 +453,7 @@ fn order_from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
         updated_at: row.try_get("updated_at")?,
         confirmed_at: row.try_get("confirmed_at")?,
         cancelled_at: row.try_get("cancelled_at")?,
+        resumable_until: row.try_get("resumable_until")?,
     })
 }
 

@@ -143,6 +143,10 @@ pub struct CheckoutProblem {
     /// Why the card was declined (`card_declined`, `insufficient_funds`, …); 402 only.
     #[schema(example = "insufficient_funds")]
     pub decline_code: Option<String>,
+    /// 503 only: the checkout was not cancelled but waits until this time (RFC 3339) for
+    /// the same request with the same `Idempotency-Key`, which carries it on.
+    #[schema(example = "2026-12-03T18:30:00.000Z")]
+    pub resumable_until: Option<String>,
 }
 
 /// 201: the order is confirmed.
@@ -249,6 +253,46 @@ pub fn inventory_unavailable(order: &Order) -> Answer {
          cancelled and nothing was charged. Try again with a new Idempotency-Key",
     );
     problem_answer(p, order, None)
+}
+
+/// 503, not the key's answer: payments kept failing and the checkout waits, stock
+/// reserved and nothing charged, for the same request again until `until`.
+pub fn payment_unavailable_for_now(order: &Order, until: &str) -> Answer {
+    let p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payment-unavailable",
+        "Payment unavailable",
+        format!(
+            "the payment could not be processed yet; nothing was charged. The checkout is \
+             kept until {until}: send the same request with the same Idempotency-Key to \
+             carry it on"
+        ),
+    );
+    resumable(problem_answer(p, order, None), until)
+}
+
+/// 503, not the key's answer: inventory did not answer and the checkout waits for the
+/// same request again until `until`.
+pub fn inventory_unavailable_for_now(order: &Order, until: &str) -> Answer {
+    let p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "inventory-unavailable",
+        "Inventory unavailable",
+        format!(
+            "stock could not be reserved yet because inventory is not answering; nothing \
+             was charged. The checkout is kept until {until}: send the same request with \
+             the same Idempotency-Key to carry it on"
+        ),
+    );
+    resumable(problem_answer(p, order, None), until)
+}
+
+/// An answer naming until when its checkout may be resumed (`resumable_until`).
+fn resumable(mut answer: Answer, until: &str) -> Answer {
+    if let Some(members) = answer.body.as_object_mut() {
+        members.insert("resumable_until".into(), Value::String(until.to_owned()));
+    }
+    answer
 }
 
 /// 409: the checkout stopped before its payment (a crash) and was cancelled by recovery.

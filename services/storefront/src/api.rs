@@ -469,6 +469,12 @@ impl Client {
         let problem = is_problem
             .then(|| serde_json::from_slice::<Problem>(&body).ok())
             .flatten();
+        // Members beside the standard ones (payments' `decline_code`, orders'
+        // `resumable_until`).
+        let members = is_problem
+            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .flatten()
+            .unwrap_or_default();
         if status.is_server_error() {
             return Err(match problem {
                 // The service itself answered, with a reason of its own.
@@ -476,6 +482,7 @@ impl Client {
                     StorefrontError::Failed {
                         service,
                         problem: Box::new(p),
+                        resumable: members["resumable_until"].is_string(),
                     }
                 }
                 _ => StorefrontError::Unavailable {
@@ -484,10 +491,7 @@ impl Client {
                 },
             });
         }
-        let code = is_problem
-            .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
-            .flatten()
-            .and_then(|v| v["decline_code"].as_str().map(str::to_owned));
+        let code = members["decline_code"].as_str().map(str::to_owned);
         let problem = problem.unwrap_or_else(|| {
             Problem::from_status(
                 status,

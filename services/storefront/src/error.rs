@@ -32,6 +32,10 @@ pub enum StorefrontError {
     Failed {
         service: &'static str,
         problem: Box<Problem>,
+        /// The request may be sent again as it was (same `Idempotency-Key`) to carry on
+        /// what it started: orders' checkout kept open after an outage
+        /// (`resumable_until`).
+        resumable: bool,
     },
     /// A service answered something that does not parse: 502.
     #[error("{service} answered something unexpected: {detail}")]

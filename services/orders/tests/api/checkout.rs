@@ -3,7 +3,7 @@
 
 use crate::helpers::{
     DECLINED_CARD, FLAKY_CARD, GOOD_CARD, NO_FUNDS_CARD, ORDER_CANCELLED, ORDER_CONFIRMED,
-    ORDER_PLACED, assert_problem, checkout_body, eventually, new_key, spawn_app,
+    ORDER_PLACED, assert_problem, checkout_body, eventually, new_key, spawn_app, spawn_app_with,
 };
 use reqwest::{StatusCode, header};
 use serde_json::Value;
@@ -98,7 +98,9 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
 
 #[tokio::test]
 async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing() {
-    let app = spawn_app().await;
+    // No time to resume a checkout payments failed: the flaky card is cancelled at once
+    // (tests/api/outage.rs has the checkouts that wait for a retry).
+    let app = spawn_app_with(&[("checkout_resumable_ms", "0")]).await;
     let product = app.product(2500, 4).await;
     let db = app.db().await;
     // (card, exp_month, status, problem type, decline code, field named, reason)

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub admin_token: String,
     /// Orders' database.
     pub database_url: String,
+    /// Inventory and payments, which a test may stop and start again.
+    outageable: Vec<Outageable>,
     _running: Vec<Running>,
     _scratch: Scratch,
 }
@@ -53,6 +55,47 @@ type Pairs = Vec<(&'static str, String)>;
 
 fn refs(pairs: &Pairs) -> Vec<(&str, &str)> {
     pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A service a test can stop and start again at the same address.
+struct Outageable {
+    def: &'static platform::ServiceDef,
+    /// Its settings, listening where it listened first.
+    settings: Pairs,
+    running: Option<Running>,
+    url: String,
+}
+
+impl Outageable {
+    async fn start(def: &'static platform::ServiceDef, mut settings: Pairs) -> Self {
+        let launch = platform::Launch::for_tests(def, &refs(&settings));
+        let running = Running::spawn(launch.build().await.expect("the service builds"));
+        let listen = settings.iter_mut().find(|(k, _)| *k == "listen");
+        listen.expect("a listen setting").1 = running.addr().to_string();
+        Self {
+            def,
+            settings,
+            url: running.url().to_owned(),
+            running: Some(running),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+
+    async fn restart(&mut self) {
+        let launch = platform::Launch::for_tests(self.def, &refs(&self.settings));
+        let running = Running::spawn(launch.build().await.expect("the service builds again"));
+        assert_eq!(running.url(), self.url, "back where it was");
+        self.running = Some(running);
+    }
 }
 
 /// A fresh shop with orders' default settings.
@@ -91,12 +134,8 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
     let catalog = start(settings.build().await.expect("catalog builds"));
 
     let i = with("inventory", any_port, &[("catalog_url", catalog.clone())]);
-    let settings = platform::Launch::for_tests(&inventory::SERVICE, &refs(&i));
-    let inventory = start(settings.build().await.expect("inventory builds"));
-
-    let p = with("payments", any_port, &[]);
-    let settings = platform::Launch::for_tests(&payments::SERVICE, &refs(&p));
-    let payments = start(settings.build().await.expect("payments builds"));
+    let inventory = Outageable::start(&inventory::SERVICE, i).await;
+    let payments = Outageable::start(&payments::SERVICE, with("payments", any_port, &[])).await;
 
     // The cart follows orders' events and orders reads the cart: orders' port is chosen
     // first so that each can be told where the other is.
@@ -104,6 +143,8 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
     let orders_socket = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let orders_listen = orders_socket.local_addr().expect("an address").to_string();
     let orders_url = format!("http://{orders_listen}");
+    let (inventory_service, payments_service) = (inventory, payments);
+    let (inventory, payments) = (inventory_service.url(), payments_service.url());
     let k = with(
         "cart",
         any_port,
@@ -141,6 +182,7 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
         client: reqwest::Client::new(),
         admin_token: identity.admin_token.clone(),
         database_url,
+        outageable: vec![inventory_service, payments_service],
         _running: running,
         _scratch: scratch,
     }
@@ -204,6 +246,24 @@ impl TestApp {
         })
         .await;
         id
+    }
+
+    /// Stops `service` (`inventory` or `payments`): its port refuses connections until
+    /// [`TestApp::restart`].
+    pub async fn stop(&mut self, service: &str) {
+        self.outageable(service).stop().await;
+    }
+
+    /// Starts `service` again at its address, on its database as it was.
+    pub async fn restart(&mut self, service: &str) {
+        self.outageable(service).restart().await;
+    }
+
+    fn outageable(&mut self, service: &str) -> &mut Outageable {
+        self.outageable
+            .iter_mut()
+            .find(|o| o.def.name == service)
+            .unwrap_or_else(|| panic!("{service} cannot be stopped in these tests"))
     }
 
     /// `(available, reserved)` of a product, or `None` while inventory has no stock.

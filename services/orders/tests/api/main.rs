@@ -7,4 +7,5 @@ mod checkout;
 mod helpers;
 mod idempotency;
 mod openapi;
+mod outage;
 mod recovery;

@@ -327,6 +327,26 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             }
             Outcome::NotPlaced
         }
+        StorefrontError::Failed {
+            problem,
+            resumable: true,
+            ..
+        } => {
+            // Orders keeps the checkout open: the same form (same key) carries it on.
+            let what = if problem.kind.contains("payment") {
+                "The payment could not be taken just now."
+            } else {
+                "Your items could not be set aside just now."
+            };
+            page.banner = Some(banner(
+                "Your order is not finished yet",
+                format!(
+                    "{what} Nothing was charged. Enter your card again and submit in a \
+                     moment to carry on with this order."
+                ),
+            ));
+            Outcome::Unknown
+        }
         StorefrontError::Failed { problem, .. } => {
             let what = if problem.kind.contains("payment") || problem.kind.contains("processing") {
                 "The payment could not be processed just now."
@@ -488,6 +508,26 @@ mod tests {
             detail: "timed out".into(),
         });
         assert_eq!(outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn a_checkout_kept_open_after_an_outage_keeps_the_key_and_a_final_one_does_not() {
+        let failed = |resumable| StorefrontError::Failed {
+            service: "orders",
+            problem: Box::new(Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "payment-unavailable",
+                "Payment unavailable",
+                "x",
+            )),
+            resumable,
+        };
+        let (page, outcome) = explained(&failed(true));
+        assert_eq!(outcome, Outcome::Unknown, "the same key carries it on");
+        assert_eq!(page.banner.unwrap().title, "Your order is not finished yet");
+        let (page, outcome) = explained(&failed(false));
+        assert_eq!(outcome, Outcome::NotPlaced, "a new key checks out afresh");
+        assert_eq!(page.banner.unwrap().title, "We could not place your order");
     }
 
     #[test]

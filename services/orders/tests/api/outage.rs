@@ -1,0 +1,170 @@
+//! A transient outage is not a final answer: a checkout that inventory or payments being
+//! unavailable stopped before its payment waits, resumable, for its client to send the
+//! same request again, and only when its window has passed is it cancelled with a 503
+//! that becomes the key's answer.
+
+use crate::helpers::{
+    FLAKY_CARD, GOOD_CARD, ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED, Shopper, TestApp,
+    assert_problem, checkout_body, eventually, new_key, spawn_app_with,
+};
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+
+/// A 503 that keeps its checkout open: its problem, with `resumable_until`.
+async fn resumable_503(res: reqwest::Response, kind: &str, case: &str) -> Value {
+    assert!(res.headers().contains_key(header::RETRY_AFTER), "{case}");
+    let problem = assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, None, case).await;
+    assert_eq!(
+        problem["type"],
+        format!("urn:bazaar:problem:{kind}"),
+        "{case}: {problem}"
+    );
+    assert!(problem["resumable_until"].is_string(), "{case}: {problem}");
+    problem
+}
+
+async fn event_kinds(app: &TestApp, id: &str) -> Vec<String> {
+    let db = app.db().await;
+    app.published(&db, id)
+        .await
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect()
+}
+
+async fn stocked_cart(app: &TestApp, shopper: &Shopper) -> String {
+    let product = app.product(2500, 4).await;
+    app.add_to_cart(shopper, &product, 3).await;
+    product
+}
+
+#[tokio::test]
+async fn a_checkout_stopped_by_a_payments_outage_is_carried_on_by_a_retry_with_the_same_key() {
+    // Arrange: payments is down when the shopper checks out.
+    let mut app = spawn_app_with(&[("payment_retries", "1"), ("call_timeout_ms", "500")]).await;
+    let shopper = app.shopper().await;
+    let product = stocked_cart(&app, &shopper).await;
+    let (key, body) = (new_key(), checkout_body(GOOD_CARD));
+    app.stop("payments").await;
+
+    // Act: the checkout, then the same request while payments is still down.
+    let first = app.checkout(&shopper, &key, &body).await;
+    let problem = resumable_503(first, "payment-unavailable", "payments down").await;
+    let id = problem["order_id"]
+        .as_str()
+        .expect("the order is named")
+        .to_owned();
+    let again = app.checkout(&shopper, &key, &body).await;
+    let problem = resumable_503(again, "payment-unavailable", "still down").await;
+
+    // Assert: one order, open, its stock held.
+    assert_eq!(
+        problem["order_id"],
+        id.as_str(),
+        "the same order carried on"
+    );
+    let order = app.order(&shopper, &id).await;
+    assert_eq!(order["status"], "authorizing", "{order}");
+    assert_eq!(app.stock(&product).await, Some((1, 3)), "stock held for it");
+    assert_eq!(app.order_count(&app.db().await).await, 1);
+
+    // Act: payments is back, and the shopper sends the same request once more.
+    app.restart("payments").await;
+    let res = app.checkout(&shopper, &key, &body).await;
+
+    // Assert: confirmed, charged once, and that is the key's answer from now on.
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let confirmed: Value = res.json().await.expect("a JSON body");
+    assert_eq!(confirmed["id"], id.as_str());
+    assert_eq!(confirmed["status"], "confirmed");
+    let replay = app.checkout(&shopper, &key, &body).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    app.assert_ledger(&[("authorized_cents", 7500), ("captured_cents", 7500)])
+        .await;
+    assert_eq!(app.stock(&product).await, Some((1, 0)), "stock taken");
+    assert_eq!(
+        event_kinds(&app, &id).await,
+        [ORDER_PLACED, ORDER_CONFIRMED]
+    );
+    assert_eq!(app.order_count(&app.db().await).await, 1);
+}
+
+#[tokio::test]
+async fn a_checkout_nobody_resumes_is_cancelled_when_its_window_closes() {
+    // Arrange: payments fails this card every time; the checkout may wait one second.
+    let app = spawn_app_with(&[
+        ("payment_retries", "0"),
+        ("checkout_resumable_ms", "1000"),
+        ("recovery_interval_ms", "100"),
+        ("recovery_after_ms", "500"),
+    ])
+    .await;
+    let shopper = app.shopper().await;
+    let product = stocked_cart(&app, &shopper).await;
+    let (key, body) = (new_key(), checkout_body(FLAKY_CARD));
+
+    // Act
+    let first = app.checkout(&shopper, &key, &body).await;
+    let problem = resumable_503(first, "payment-unavailable", "payments failing").await;
+    let id = problem["order_id"]
+        .as_str()
+        .expect("the order is named")
+        .to_owned();
+
+    // Assert: recovery cancels it once the window has passed, and gives the stock back.
+    let order = eventually(&format!("order {id} to be cancelled"), async || {
+        let order = app.order(&shopper, &id).await;
+        (order["status"] == "cancelled").then_some(order)
+    })
+    .await;
+    assert_eq!(order["cancel_reason"], "payment_error", "{order}");
+    assert_eq!(app.stock(&product).await, Some((4, 0)), "stock back");
+    assert_eq!(
+        event_kinds(&app, &id).await,
+        [ORDER_PLACED, ORDER_CANCELLED]
+    );
+    // Now the 503 is final: the key answers it, without a window, and nothing more
+    // happens.
+    let res = app.checkout(&shopper, &key, &body).await;
+    let problem = assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, None, "final").await;
+    assert_eq!(problem["type"], "urn:bazaar:problem:payment-unavailable");
+    assert_eq!(problem["order_id"], id.as_str());
+    assert!(problem.get("resumable_until").is_none(), "{problem}");
+    app.assert_ledger(&[("authorized_cents", 0), ("captured_cents", 0)])
+        .await;
+    assert_eq!(app.order_count(&app.db().await).await, 1);
+}
+
+#[tokio::test]
+async fn a_checkout_stopped_by_an_inventory_outage_reserves_when_retried_after_it() {
+    // Arrange: inventory is down when the shopper checks out.
+    let mut app = spawn_app_with(&[("call_timeout_ms", "500")]).await;
+    let shopper = app.shopper().await;
+    let product = stocked_cart(&app, &shopper).await;
+    let (key, body) = (new_key(), checkout_body(GOOD_CARD));
+    app.stop("inventory").await;
+
+    // Act
+    let first = app.checkout(&shopper, &key, &body).await;
+    let problem = resumable_503(first, "inventory-unavailable", "inventory down").await;
+    let id = problem["order_id"]
+        .as_str()
+        .expect("the order is named")
+        .to_owned();
+    let order = app.order(&shopper, &id).await;
+    assert_eq!(order["status"], "reserving", "{order}");
+    app.restart("inventory").await;
+    let res = app.checkout(&shopper, &key, &body).await;
+
+    // Assert: reserved, charged and confirmed once, as if nothing had happened.
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let confirmed: Value = res.json().await.expect("a JSON body");
+    assert_eq!(confirmed["id"], id.as_str());
+    app.assert_ledger(&[("authorized_cents", 7500), ("captured_cents", 7500)])
+        .await;
+    assert_eq!(app.stock(&product).await, Some((1, 0)));
+    assert_eq!(
+        event_kinds(&app, &id).await,
+        [ORDER_PLACED, ORDER_CONFIRMED]
+    );
+}
