@@ -3,6 +3,7 @@
 //! `in_both_shapes!` run embedded (SQLite, embedded events) and in the production shape
 //! (PostgreSQL and RabbitMQ, when `BAZAAR_TEST_POSTGRES_URL` / `BAZAAR_TEST_AMQP_URL` are set).
 
+mod chaos;
 mod checkout;
 mod degradation;
 mod events;

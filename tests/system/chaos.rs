@@ -1,0 +1,459 @@
+//! Chaos under load, and a checker that proves nothing was lost or done twice.
+//!
+//! Shoppers check out continuously: each checkout retried with its own `Idempotency-Key`
+//! until it has a real answer, one in five with a card that is declined. Meanwhile a
+//! killer SIGKILLs a random one of orders, payments, inventory, cart, catalog and
+//! recommendations every 1.5–3 s (the supervisor restarts it); in the production shape it
+//! also cuts every RabbitMQ connection of the shop and terminates its PostgreSQL
+//! backends. Afterwards the checker proves:
+//! - every shopper got a real outcome (201/202 confirmed, 402 declined, 409), never a 5xx;
+//! - every order is final, and the confirmed ones are exactly those the shoppers were
+//!   told were confirmed (one order per key: no charge nobody saw);
+//! - money captured − refunded = the total of confirmed orders; no authorisation open;
+//! - stock is conserved: available = initial − sold, nothing reserved;
+//! - every `order.confirmed` was applied exactly once by a consumer that counts
+//!   applications (recommendations' popularity: orders and units per product).
+//!
+//! Bounded: 25 s of chaos, 8 shoppers; the report is printed (`--no-capture`).
+
+use crate::helpers::{
+    DECLINED_CARD, GOOD_CARD, Options, Shape, Shop, checkout_body, eventually, production, scalar,
+    unique,
+};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Row;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const CHAOS: Duration = Duration::from_secs(25);
+const SHOPPERS: usize = 8;
+const PRODUCTS: usize = 3;
+const INITIAL_STOCK: i64 = 5_000;
+/// How long one checkout is retried with its key before the shopper gives up.
+const PERSISTENCE: Duration = Duration::from_secs(90);
+const VICTIMS: [&str; 6] = [
+    "orders",
+    "payments",
+    "inventory",
+    "cart",
+    "catalog",
+    "recommendations",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_under_load_loses_nothing_and_does_nothing_twice_embedded() {
+    chaos(Shape::Embedded, None).await;
+}
+
+// Multi-threaded: the broker proxy's tasks run while the test thread waits for the shop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_under_load_loses_nothing_and_does_nothing_twice_production() {
+    let Some(shape) = production() else { return };
+    let proxy = match &shape {
+        Shape::Production {
+            amqp: Some(broker), ..
+        } => Some(broker_proxy(broker).await),
+        _ => None,
+    };
+    chaos(shape, proxy).await;
+}
+
+/// A proxy in front of the test broker, and the broker URL through it.
+async fn broker_proxy(broker: &str) -> (events::testing::TcpProxy, String) {
+    let probe = events::testing::TcpProxy::start("127.0.0.1:1".into())
+        .await
+        .unwrap();
+    let (upstream, _) = events::testing::amqp_via(broker, probe.addr()).unwrap();
+    drop(probe);
+    let proxy = events::testing::TcpProxy::start(upstream).await.unwrap();
+    let (_, proxied) = events::testing::amqp_via(broker, proxy.addr()).unwrap();
+    (proxy, proxied)
+}
+
+/// A small deterministic generator: the run's choices, reproducible from its seed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+/// What one checkout came to, as its shopper saw it.
+#[derive(Debug)]
+struct Outcome {
+    status: StatusCode,
+    body: Value,
+    retries: u32,
+}
+
+#[derive(Default, Debug)]
+struct Faults {
+    kills: BTreeMap<&'static str, u32>,
+    broker_cuts: u32,
+    database_cuts: u32,
+}
+
+async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>) {
+    let shop = Shop::start_with(Options {
+        shape,
+        broker: proxy.as_ref().map(|(_, url)| url.clone()),
+        env: vec![("BAZAAR_LOG", "error".into())],
+    });
+    let admin = shop.admin_token().await;
+    let mut products = Vec::new();
+    for i in 0..PRODUCTS {
+        let sku = format!("CHAOS-{}-{i}", &unique().replace('-', "")[..10]);
+        let id = shop
+            .create_product(
+                &admin,
+                json!({"sku": sku, "name": format!("Chaos Kettle {i}"),
+                       "description": "Made to be bought under fire.",
+                       "price_cents": 1_000 + 250 * i as i64, "initial_stock": INITIAL_STOCK}),
+            )
+            .await;
+        shop.stock(&id, Duration::from_secs(30)).await;
+        products.push(id);
+    }
+    let mut tokens = Vec::new();
+    for _ in 0..SHOPPERS {
+        tokens.push(shop.customer_token().await);
+    }
+    let seed = std::process::id() as u64 * 7_919 + 1;
+    eprintln!("chaos: seed {seed}");
+
+    let until = Instant::now() + CHAOS;
+    let shoppers = tokens.iter().enumerate().map(|(n, token)| {
+        let (shop, products) = (&shop, &products);
+        async move {
+            let mut dice = Dice(seed + n as u64 * 104_729);
+            let mut outcomes = Vec::new();
+            while Instant::now() < until {
+                let lines = 1 + dice.roll(2) as usize;
+                for i in 0..lines {
+                    let product = &products[(dice.roll(PRODUCTS as u64) as usize + i) % PRODUCTS];
+                    add_to_cart(shop, token, product).await;
+                }
+                let card = if dice.roll(5) == 0 {
+                    DECLINED_CARD
+                } else {
+                    GOOD_CARD
+                };
+                let outcome = checkout(shop, token, card).await;
+                let confirmed = outcome.status.is_success();
+                outcomes.push(outcome);
+                if confirmed {
+                    // The cart empties itself from the confirmation: wait, so that the next
+                    // checkout buys only what it added.
+                    cart_emptied(shop, token).await;
+                }
+            }
+            outcomes
+        }
+    });
+    let (outcomes, faults) = tokio::join!(
+        futures_util::future::join_all(shoppers),
+        killer(&shop, proxy.as_ref().map(|(p, _)| p), seed, until),
+    );
+    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+
+    // Every shopper got a real outcome.
+    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    for o in &outcomes {
+        *by_status.entry(o.status.as_u16()).or_default() += 1;
+        assert!(
+            matches!(o.status.as_u16(), 201 | 202 | 402 | 409),
+            "a checkout ended with {} after {} retries: {}",
+            o.status,
+            o.retries,
+            o.body
+        );
+    }
+    let told_confirmed: BTreeSet<String> = outcomes
+        .iter()
+        .filter(|o| o.status.is_success())
+        .map(|o| o.body["id"].as_str().expect("an order id").to_owned())
+        .collect();
+    let retried: u32 = outcomes.iter().map(|o| o.retries).sum();
+
+    check(&shop, &admin, &products, &told_confirmed).await;
+
+    let total_kills: u32 = faults.kills.values().sum();
+    eprintln!(
+        "chaos: {} checkouts by {SHOPPERS} shoppers in {}s ({retried} retries), outcomes {by_status:?}; \
+         survived {total_kills} kills {:?}, {} broker cuts, {} database cuts; \
+         7 invariants held",
+        outcomes.len(),
+        CHAOS.as_secs(),
+        faults.kills,
+        faults.broker_cuts,
+        faults.database_cuts,
+    );
+    assert!(total_kills >= 6, "the killer ran: {faults:?}");
+    assert!(
+        by_status.get(&201).copied().unwrap_or(0) >= 5,
+        "checkouts got through the chaos: {by_status:?}"
+    );
+}
+
+/// Adds one unit to the cart, retrying while the cart (or the gateway's view of it) is
+/// down.
+async fn add_to_cart(shop: &Shop, token: &str, product: &str) {
+    let body = json!({"product_id": product, "quantity": 1});
+    let deadline = Instant::now() + PERSISTENCE;
+    loop {
+        let sent = shop
+            .post("/api/cart/items")
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) if !r.status().is_server_error() => {
+                panic!(
+                    "adding to the cart: {} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                )
+            }
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the cart never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One checkout: the same request with the same key until it has an answer that is not a
+/// failure of the shop (a 5xx, no answer, or "still in progress").
+async fn checkout(shop: &Shop, token: &str, card: &str) -> Outcome {
+    let key = unique();
+    let deadline = Instant::now() + PERSISTENCE;
+    let mut retries = 0;
+    loop {
+        let sent = shop
+            .post("/api/orders/checkout")
+            .bearer_auth(token)
+            .header("Idempotency-Key", &key)
+            .json(&checkout_body(card))
+            .send()
+            .await;
+        let last = match sent {
+            Ok(r) => {
+                let status = r.status();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                let in_progress = body["type"] == "urn:bazaar:problem:request-in-progress";
+                if !status.is_server_error() && !in_progress {
+                    return Outcome {
+                        status,
+                        body,
+                        retries,
+                    };
+                }
+                Outcome {
+                    status,
+                    body,
+                    retries,
+                }
+            }
+            Err(e) => Outcome {
+                status: StatusCode::BAD_GATEWAY,
+                body: Value::String(e.to_string()),
+                retries,
+            },
+        };
+        if Instant::now() >= deadline {
+            return last;
+        }
+        retries += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn cart_emptied(shop: &Shop, token: &str) {
+    let deadline = Instant::now() + PERSISTENCE;
+    while Instant::now() < deadline {
+        if let Ok(r) = shop.get("/api/cart").bearer_auth(token).send().await
+            && r.status().is_success()
+            && let Ok(cart) = r.json::<Value>().await
+            && cart["items"].as_array().is_some_and(|i| i.is_empty())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the cart was never emptied after a confirmed checkout");
+}
+
+/// Kills a random victim every 1.5–3 s until `until`; in the production shape, also cuts
+/// the broker connections (every third round) and the database connections (every
+/// fourth).
+async fn killer(
+    shop: &Shop,
+    broker: Option<&events::testing::TcpProxy>,
+    seed: u64,
+    until: Instant,
+) -> Faults {
+    let mut dice = Dice(seed ^ 0x5eed);
+    let mut faults = Faults::default();
+    let database = match shop.postgres() {
+        Some(_) => Some(shop.database("orders").await),
+        None => None,
+    };
+    let mut round = 0u32;
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(1_500 + dice.roll(1_500))).await;
+        round += 1;
+        let victim = VICTIMS[dice.roll(VICTIMS.len() as u64) as usize];
+        if let Some(pid) = shop.service_pid(victim)
+            && signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok()
+        {
+            *faults.kills.entry(victim).or_default() += 1;
+        }
+        if let Some(proxy) = broker
+            && round.is_multiple_of(3)
+        {
+            proxy.cut();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            proxy.restore();
+            faults.broker_cuts += 1;
+        }
+        if let (Some(pool), Some((_, prefix))) = (&database, shop.postgres())
+            && round.is_multiple_of(4)
+        {
+            let cut = sqlx::query(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname LIKE $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(format!("{prefix}%"))
+            .fetch_one(pool)
+            .await;
+            if cut.is_ok() {
+                faults.database_cuts += 1;
+            }
+        }
+    }
+    faults
+}
+
+/// The invariants, each once the shop has settled (stalled checkouts wait out their
+/// window before recovery cancels them, so this waits up to two minutes).
+async fn check(shop: &Shop, admin: &str, products: &[String], told_confirmed: &BTreeSet<String>) {
+    let orders = shop.database("orders").await;
+    let payments = shop.database("payments").await;
+    let recommendations = shop.database("recommendations").await;
+    let settle = Duration::from_secs(120);
+    let every = Duration::from_millis(500);
+
+    // 1. Every order is final.
+    eventually(settle, every, async || {
+        let open = scalar(
+            &orders,
+            "SELECT COUNT(*) FROM orders WHERE status NOT IN ('confirmed', 'cancelled')",
+        )
+        .await;
+        if open == 0 {
+            Ok(())
+        } else {
+            Err(format!("{open} orders are not final"))
+        }
+    })
+    .await;
+
+    // 2. The confirmed orders are exactly those the shoppers were told of.
+    let confirmed: BTreeSet<String> =
+        sqlx::query("SELECT id FROM orders WHERE status = 'confirmed'")
+            .fetch_all(&orders)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+    assert_eq!(
+        &confirmed, told_confirmed,
+        "confirmed orders = the checkouts answered confirmed"
+    );
+
+    // 3. Money: captured − refunded = the confirmed total.
+    let confirmed_total = scalar(
+        &orders,
+        "SELECT CAST(COALESCE(SUM(total_cents), 0) AS BIGINT) FROM orders WHERE status = 'confirmed'",
+    )
+    .await;
+    eventually(settle, every, async || {
+        let ledger = shop.json("/api/payments/ledger/summary", Some(admin)).await;
+        let captured = ledger["captured_cents"]
+            .as_i64()
+            .ok_or(format!("no ledger: {ledger}"))?
+            - ledger["refunded_cents"].as_i64().unwrap_or(0);
+        match captured == confirmed_total {
+            true => Ok(()),
+            false => Err(format!(
+                "captured − refunded ≠ confirmed total {confirmed_total}: {ledger}"
+            )),
+        }
+    })
+    .await;
+
+    // 4. No authorisation left open.
+    eventually(settle, every, async || {
+        let open = scalar(
+            &payments,
+            "SELECT COUNT(*) FROM authorizations WHERE status = 'authorized'",
+        )
+        .await;
+        if open == 0 {
+            Ok(())
+        } else {
+            Err(format!("{open} authorisations are still open"))
+        }
+    })
+    .await;
+
+    // 5, 6, 7. Per product: stock conserved, nothing reserved, each confirmation counted once.
+    for product in products {
+        let sold = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT), COUNT(DISTINCT o.id) \
+             FROM order_items i JOIN orders o ON o.id = i.order_id \
+             WHERE o.status = 'confirmed' AND i.product_id = $1",
+        )
+        .bind(product)
+        .fetch_one(&orders)
+        .await
+        .unwrap();
+        let (units, in_orders): (i64, i64) = (sold.get(0), sold.get(1));
+        eventually(settle, every, async || {
+            let s = shop.stock(product, Duration::from_secs(10)).await;
+            let expected = json!({"available": INITIAL_STOCK - units, "reserved": 0});
+            match s["available"] == expected["available"] && s["reserved"] == 0 {
+                true => Ok(()),
+                false => Err(format!("stock of {product}: {s}, expected {expected}")),
+            }
+        })
+        .await;
+        eventually(settle, every, async || {
+            let row = sqlx::query("SELECT orders, units FROM popularity WHERE product_id = $1")
+                .bind(product)
+                .fetch_optional(&recommendations)
+                .await
+                .map_err(|e| e.to_string())?;
+            let counted = row
+                .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1)))
+                .unwrap_or((0, 0));
+            match counted == (in_orders, units) {
+                true => Ok(()),
+                false => Err(format!(
+                    "recommendations counted {counted:?} (orders, units) of {product}; \
+                     {in_orders} confirmed orders hold {units} units"
+                )),
+            }
+        })
+        .await;
+    }
+}
