@@ -100,19 +100,14 @@ struct Faults {
     database_cuts: u32,
 }
 
-async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>) {
-    let shop = Shop::start_with(Options {
-        shape,
-        broker: proxy.as_ref().map(|(_, url)| url.clone()),
-        env: vec![("BAZAAR_LOG", "error".into())],
-    });
-    let admin = shop.admin_token().await;
+/// `PRODUCTS` products with `INITIAL_STOCK` each, known to inventory.
+async fn stocked_products(shop: &Shop, admin: &str) -> Vec<String> {
     let mut products = Vec::new();
     for i in 0..PRODUCTS {
         let sku = format!("CHAOS-{}-{i}", &unique().replace('-', "")[..10]);
         let id = shop
             .create_product(
-                &admin,
+                admin,
                 json!({"sku": sku, "name": format!("Chaos Kettle {i}"),
                        "description": "Made to be bought under fire.",
                        "price_cents": 1_000 + 250 * i as i64, "initial_stock": INITIAL_STOCK}),
@@ -121,65 +116,82 @@ async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>)
         shop.stock(&id, Duration::from_secs(30)).await;
         products.push(id);
     }
+    products
+}
+
+/// One shopper: checkouts one after another until `until`, or `rounds` of them.
+async fn shopper(
+    shop: &Shop,
+    token: &str,
+    products: &[String],
+    mut dice: Dice,
+    until: Instant,
+    rounds: usize,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    while Instant::now() < until && outcomes.len() < rounds {
+        let lines = 1 + dice.roll(2) as usize;
+        for i in 0..lines {
+            let product = &products[(dice.roll(PRODUCTS as u64) as usize + i) % PRODUCTS];
+            add_to_cart(shop, token, product).await;
+        }
+        let card = if dice.roll(5) == 0 {
+            DECLINED_CARD
+        } else {
+            GOOD_CARD
+        };
+        let outcome = checkout(shop, token, card).await;
+        let confirmed = outcome.status.is_success();
+        outcomes.push(outcome);
+        if confirmed {
+            // The cart empties itself from the confirmation: wait, so that the next
+            // checkout buys only what it added.
+            cart_emptied(shop, token).await;
+        }
+    }
+    outcomes
+}
+
+/// `SHOPPERS` shoppers, each as [`shopper`].
+async fn shoppers(
+    shop: &Shop,
+    products: &[String],
+    seed: u64,
+    until: Instant,
+    rounds: usize,
+) -> Vec<Outcome> {
     let mut tokens = Vec::new();
     for _ in 0..SHOPPERS {
         tokens.push(shop.customer_token().await);
     }
+    let each = tokens.iter().enumerate().map(|(n, token)| {
+        let dice = Dice(seed + n as u64 * 104_729);
+        shopper(shop, token, products, dice, until, rounds)
+    });
+    futures_util::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>) {
+    let shop = Shop::start_with(Options {
+        shape,
+        broker: proxy.as_ref().map(|(_, url)| url.clone()),
+        env: vec![("BAZAAR_LOG", "error".into())],
+    });
+    let admin = shop.admin_token().await;
+    let products = stocked_products(&shop, &admin).await;
     let seed = std::process::id() as u64 * 7_919 + 1;
     eprintln!("chaos: seed {seed}");
 
     let until = Instant::now() + CHAOS;
-    let shoppers = tokens.iter().enumerate().map(|(n, token)| {
-        let (shop, products) = (&shop, &products);
-        async move {
-            let mut dice = Dice(seed + n as u64 * 104_729);
-            let mut outcomes = Vec::new();
-            while Instant::now() < until {
-                let lines = 1 + dice.roll(2) as usize;
-                for i in 0..lines {
-                    let product = &products[(dice.roll(PRODUCTS as u64) as usize + i) % PRODUCTS];
-                    add_to_cart(shop, token, product).await;
-                }
-                let card = if dice.roll(5) == 0 {
-                    DECLINED_CARD
-                } else {
-                    GOOD_CARD
-                };
-                let outcome = checkout(shop, token, card).await;
-                let confirmed = outcome.status.is_success();
-                outcomes.push(outcome);
-                if confirmed {
-                    // The cart empties itself from the confirmation: wait, so that the next
-                    // checkout buys only what it added.
-                    cart_emptied(shop, token).await;
-                }
-            }
-            outcomes
-        }
-    });
     let (outcomes, faults) = tokio::join!(
-        futures_util::future::join_all(shoppers),
+        shoppers(&shop, &products, seed, until, usize::MAX),
         killer(&shop, proxy.as_ref().map(|(p, _)| p), seed, until),
     );
-    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
-
-    // Every shopper got a real outcome.
-    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
-    for o in &outcomes {
-        *by_status.entry(o.status.as_u16()).or_default() += 1;
-        assert!(
-            matches!(o.status.as_u16(), 201 | 202 | 402 | 409),
-            "a checkout ended with {} after {} retries: {}",
-            o.status,
-            o.retries,
-            o.body
-        );
-    }
-    let told_confirmed: BTreeSet<String> = outcomes
-        .iter()
-        .filter(|o| o.status.is_success())
-        .map(|o| o.body["id"].as_str().expect("an order id").to_owned())
-        .collect();
+    let (by_status, told_confirmed) = real_outcomes(&outcomes);
     let retried: u32 = outcomes.iter().map(|o| o.retries).sum();
 
     check(&shop, &admin, &products, &told_confirmed).await;
@@ -200,6 +212,64 @@ async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>)
         by_status.get(&201).copied().unwrap_or(0) >= 5,
         "checkouts got through the chaos: {by_status:?}"
     );
+}
+
+/// Crash-tests every point of a checkout where another service has acted and the one
+/// that asked has not recorded it yet: a shop per failpoint, armed once, shoppers
+/// retrying their keys through the crash, then the chaos checker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_any_remote_effect_and_its_record_changes_nothing() {
+    const POINTS: [&str; 8] = [
+        "orders.saga.reserve.after_call",
+        "orders.saga.authorize.after_call",
+        "orders.saga.commit.after_call",
+        "orders.saga.capture.after_call",
+        "orders.saga.release.after_call",
+        "payments.authorize.after_processor",
+        "inventory.reserve.after_commit",
+        "inventory.commit.after_commit",
+    ];
+    for point in POINTS {
+        let shop = Shop::start_with(Options {
+            env: vec![("BAZAAR_FAILPOINTS", format!("{point}:once"))],
+            ..Options::default()
+        });
+        let admin = shop.admin_token().await;
+        let products = stocked_products(&shop, &admin).await;
+        let seed = std::process::id() as u64 + point.len() as u64;
+        let far = Instant::now() + PERSISTENCE;
+        let outcomes = shoppers(&shop, &products, seed, far, 3).await;
+        let (by_status, told_confirmed) = real_outcomes(&outcomes);
+        check(&shop, &admin, &products, &told_confirmed).await;
+        assert!(
+            shop.log_tail(100_000)
+                .contains(&format!("failpoint {point}")),
+            "{point} was passed and fired: {by_status:?}"
+        );
+        eprintln!("failpoint {point}: outcomes {by_status:?}; the invariants held");
+    }
+}
+
+/// Asserts every checkout got a real outcome; counts them by status, and returns the
+/// orders the shoppers were told were confirmed.
+fn real_outcomes(outcomes: &[Outcome]) -> (BTreeMap<u16, usize>, BTreeSet<String>) {
+    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    for o in outcomes {
+        *by_status.entry(o.status.as_u16()).or_default() += 1;
+        assert!(
+            matches!(o.status.as_u16(), 201 | 202 | 402 | 409),
+            "a checkout ended with {} after {} retries: {}",
+            o.status,
+            o.retries,
+            o.body
+        );
+    }
+    let told_confirmed = outcomes
+        .iter()
+        .filter(|o| o.status.is_success())
+        .map(|o| o.body["id"].as_str().expect("an order id").to_owned())
+        .collect();
+    (by_status, told_confirmed)
 }
 
 /// Adds one unit to the cart, retrying while the cart (or the gateway's view of it) is

@@ -212,6 +212,8 @@ impl Producer {
         for (seq, subject, attempts, confirm) in in_flight {
             match amqp::await_confirm(confirm).await {
                 Ok(routed) => {
+                    // The broker has it; a crash before the mark publishes it again.
+                    crate::faults::point(&format!("{}.relay.after_confirm", self.inner.service));
                     // An event no queue is bound for has no subscriber to wait for: it is
                     // done, noted as unrouted, and stays in the outbox log for any
                     // consumer added later to read.

@@ -634,7 +634,14 @@ impl Saga {
                 return Ok(Outcome::Lost);
             }
             match self.call(order, call).await {
-                Ok(id) => return Ok(Outcome::Done(id)),
+                Ok(id) => {
+                    // The other service acted; the order does not record it yet.
+                    ::events::faults::point(&format!(
+                        "orders.saga.{}.after_call",
+                        order.step.as_str()
+                    ));
+                    return Ok(Outcome::Done(id));
+                }
                 Err(CallError::Refused { status, problem }) => {
                     order.last_error = Some(format!("refused with {status}: {problem}"));
                     return Ok(Outcome::Refused { status, problem });

@@ -278,6 +278,8 @@ async fn authorize(
     let traceparent = trace.as_deref();
     let result = match state.processor.authorize(&new.card).await {
         Outcome::Approved => {
+            // The processor approved; nothing is recorded yet.
+            events::faults::point("payments.authorize.after_processor");
             state
                 .store
                 .record_authorization(&holder, &new, traceparent)

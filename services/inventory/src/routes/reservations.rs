@@ -178,6 +178,8 @@ async fn reserve(
         .store
         .reserve(&asked, &caller.sub, trace.as_deref())
         .await?;
+    // Held and committed, but the caller has not heard: it must ask again.
+    events::faults::point("inventory.reserve.after_commit");
     if created {
         tracing::info!(caller = %caller.sub, lines = reservation.items.len(), expires_at = %reservation.expires_at, "reservation held");
         let url = format!("/api/inventory/reservations/{}", reservation.reservation_id);
@@ -246,6 +248,7 @@ async fn commit_reservation(
 ) -> Result<Json<Reservation>, InventoryError> {
     let rid = reservation_id(&id)?;
     let reservation = store.commit(&rid, trace.as_deref()).await?;
+    events::faults::point("inventory.commit.after_commit");
     tracing::info!(caller = %caller.sub, "reservation committed");
     Ok(Json(reservation))
 }
