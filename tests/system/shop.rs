@@ -388,3 +388,59 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     let r = control("nonesuch/restart").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Through the gateway, each service's OpenAPI document describes what the gateway
+/// routes: none of its internal paths (those are in the service's own document, on its
+/// port), and every schema it refers to is in it.
+#[tokio::test]
+async fn the_public_documents_describe_what_the_gateway_routes_and_are_whole() {
+    use platform::registry::Access;
+    let shop = Shop::start();
+    let direct = shop.service_urls().await;
+    let mut internal_seen = 0;
+    for entry in bazaar::REGISTRY.entries() {
+        let name = entry.name();
+        let r = shop
+            .get(&format!("/api/{name}/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        if name == "gateway" {
+            continue;
+        }
+        assert_eq!(r.status(), StatusCode::OK, "{name} publishes a document");
+        let public: Value = r.json().await.unwrap();
+        let full = send_json(shop.http.get(format!("{}/openapi.json", direct[name]))).await;
+        let text = public.to_string();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let schema = &reference[..reference.find('"').unwrap()];
+            assert!(
+                public["components"]["schemas"][schema].is_object(),
+                "{name}'s public document refers to a schema it lacks: {schema}"
+            );
+        }
+        let paths = |doc: &Value| -> Vec<String> {
+            doc["paths"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let prefix = format!("/api/{name}");
+        for path in paths(&full) {
+            let internal = path
+                .strip_prefix(&prefix)
+                .and_then(|rest| entry.def.route(rest))
+                .is_some_and(|route| route.access == Access::Internal);
+            assert_eq!(
+                public["paths"][&path].is_object(),
+                !internal,
+                "{name}: {path} is in the public document exactly when the gateway routes it"
+            );
+            internal_seen += usize::from(internal);
+        }
+    }
+    assert!(
+        internal_seen >= 5,
+        "internal endpoints are documented on the services' own ports"
+    );
+}

@@ -55,7 +55,8 @@ pub fn problem(description: &str) -> Response {
 /// operation can answer with: 500 always, and 400, 413 and 415 for a JSON body (its
 /// syntax, its size, its media type). Registers the `Problem` schema they refer to.
 pub fn add_standard_problems(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let has_parameter = path.contains('{');
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -66,7 +67,7 @@ pub fn add_standard_problems(doc: &mut OpenApi) {
             &mut item.options,
         ];
         for op in operations.into_iter().flatten() {
-            add_to(op);
+            add_to(op, has_parameter);
         }
     }
     let components = doc.components.get_or_insert_with(Default::default);
@@ -81,15 +82,20 @@ pub fn add_standard_problems(doc: &mut OpenApi) {
     }
 }
 
-fn add_to(op: &mut Operation) {
+fn add_to(op: &mut Operation, has_parameter: bool) {
     let json_body = op.request_body.as_ref().is_some_and(|b| match b {
         RefOr::T(body) => body.content.keys().any(|c| c.contains("json")),
         RefOr::Ref(_) => true,
     });
     let mut standard = vec![("500", "Unexpected failure")];
+    match (json_body, has_parameter) {
+        (true, true) => standard.push(("400", "The body is not valid JSON, or the path cannot be read one way only (see below)")),
+        (true, false) => standard.push(("400", "The body is not valid JSON")),
+        (false, true) => standard.push(("400", "The path cannot be read one way only: a parameter is not UTF-8 once percent-decoded, or holds an encoded separator (`%2F`, `%5C`, `%25`) or dot segment, which the gateway refuses")),
+        (false, false) => {}
+    }
     if json_body {
         standard.extend([
-            ("400", "The body is not valid JSON"),
             ("413", "The body is too large"),
             ("415", "The body is not `application/json`"),
         ]);
@@ -100,6 +106,22 @@ fn add_to(op: &mut Operation) {
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::T(problem(description)));
     }
+}
+
+/// The document the public reads through the gateway: `doc` without the paths of
+/// `service` that the gateway does not route ([`Access::Internal`]: what only Bazaar's
+/// own services call, documented in the service's full document on its own port).
+pub fn public(doc: &OpenApi, service: &crate::registry::ServiceDef) -> OpenApi {
+    let prefix = format!("/api/{}", service.name);
+    let mut public = doc.clone();
+    public.paths.paths.retain(|path, _| {
+        let internal = path
+            .strip_prefix(&prefix)
+            .and_then(|rest| service.route(rest))
+            .is_some_and(|route| route.access == crate::registry::Access::Internal);
+        !internal
+    });
+    public
 }
 
 fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {

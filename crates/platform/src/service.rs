@@ -61,6 +61,7 @@ pub struct ServiceBuilder {
     settings: CommonSettings,
     router: Router,
     openapi: Option<utoipa::openapi::OpenApi>,
+    public_openapi: Option<utoipa::openapi::OpenApi>,
     checks: Vec<NamedCheck>,
     workers: Vec<(String, Worker)>,
     metrics: Metrics,
@@ -90,6 +91,7 @@ impl Service {
             settings: settings.clone(),
             router: Router::new(),
             openapi: None,
+            public_openapi: None,
             checks: Vec::new(),
             workers: Vec::new(),
             metrics: Metrics::new(name),
@@ -223,9 +225,18 @@ impl ServiceBuilder {
         self
     }
 
-    /// The OpenAPI document served at `/openapi.json`.
+    /// The OpenAPI document served at `/openapi.json`: every endpoint, the internal ones
+    /// (what only Bazaar's services call) included.
     pub fn openapi(&mut self, doc: utoipa::openapi::OpenApi) -> &mut Self {
         self.openapi = Some(doc);
+        self
+    }
+
+    /// The document the public reads, served at `/openapi.public.json` (the gateway's
+    /// `/api/<service>/openapi.json`): what the gateway routes. Without one, the whole
+    /// document.
+    pub fn public_openapi(&mut self, doc: utoipa::openapi::OpenApi) -> &mut Self {
+        self.public_openapi = Some(doc);
         self
     }
 
@@ -318,6 +329,10 @@ impl ServiceBuilder {
                 .await
                 .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen))?
         };
+        let public = self
+            .public_openapi
+            .or_else(|| self.openapi.clone())
+            .map(Arc::new);
         let openapi = self.openapi.map(Arc::new);
         let draining = Arc::new(AtomicBool::new(false));
         let readiness = Arc::new(Readiness {
@@ -335,22 +350,10 @@ impl ServiceBuilder {
                 "/metrics",
                 get(metrics::handler).with_state(self.metrics.clone()),
             )
+            .route("/openapi.json", get(move || document(openapi.clone())))
             .route(
-                "/openapi.json",
-                get(move || {
-                    let doc = openapi.clone();
-                    async move {
-                        match doc {
-                            Some(d) => {
-                                Json(serde_json::to_value(&*d).unwrap_or_default()).into_response()
-                            }
-                            None => {
-                                Problem::not_found("this service publishes no OpenAPI document")
-                                    .into_response()
-                            }
-                        }
-                    }
-                }),
+                "/openapi.public.json",
+                get(move || document(public.clone())),
             );
         let routes = self.router.merge(standard);
         let routes = match self.fallback {
@@ -441,6 +444,14 @@ fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
 
 /// Connections the kernel queues before the service accepts them (tokio's default).
 const LISTEN_BACKLOG: i32 = 1024;
+
+/// An OpenAPI document as JSON, or 404 when the service publishes none.
+async fn document(doc: Option<Arc<utoipa::openapi::OpenApi>>) -> Response {
+    match doc {
+        Some(d) => Json(serde_json::to_value(&*d).unwrap_or_default()).into_response(),
+        None => Problem::not_found("this service publishes no OpenAPI document").into_response(),
+    }
+}
 
 async fn live() -> impl IntoResponse {
     Json(serde_json::json!({"status": "live"}))

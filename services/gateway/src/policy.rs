@@ -25,6 +25,10 @@ pub enum Verdict {
 /// (`/api/<service>/...`).
 pub fn verdict(service: &ServiceDef, method: &Method, path: &str) -> Verdict {
     let rest = rest_of(service, path);
+    // A service's public document describes what anyone may try: anyone may read it.
+    if rest == "/openapi.json" && is_read(method) {
+        return Verdict::Open;
+    }
     match service.route(rest).map_or(Access::Public, |r| r.access) {
         Access::Internal => Verdict::Hidden,
         Access::SignedIn => Verdict::NeedsToken,

@@ -279,12 +279,13 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
         path,
         Duration::from_millis(proxy.inner.config.upstream_timeout_ms),
     );
-    // Each service publishes its OpenAPI document at its root; expose it under its prefix.
+    // Each service publishes its OpenAPI documents at its root; expose the public one (what
+    // this gateway routes) under its prefix.
     let upstream_path = match path
         .strip_prefix("/api/")
         .and_then(|p| p.strip_prefix(service))
     {
-        Some("/openapi.json") => "/openapi.json",
+        Some("/openapi.json") => "/openapi.public.json",
         _ => path,
     };
     let path_and_query: Arc<str> = match parts.uri.query() {

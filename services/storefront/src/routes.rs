@@ -35,6 +35,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
             (`application/problem+json`); validation problems name each bad field in \
             `errors`."
     ),
+    components(schemas(crate::ops::supervisor::Action)),
     tags(
         (name = "ops", description = "The ops console's data and controls."),
         (name = "pages", description = "What pages load besides themselves.")
