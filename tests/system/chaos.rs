@@ -55,22 +55,10 @@ async fn chaos_under_load_loses_nothing_and_does_nothing_twice_production() {
     let proxy = match &shape {
         Shape::Production {
             amqp: Some(broker), ..
-        } => Some(broker_proxy(broker).await),
+        } => Some(events::testing::amqp_proxy(broker).await.unwrap()),
         _ => None,
     };
     chaos(shape, proxy).await;
-}
-
-/// A proxy in front of the test broker, and the broker URL through it.
-async fn broker_proxy(broker: &str) -> (events::testing::TcpProxy, String) {
-    let probe = events::testing::TcpProxy::start("127.0.0.1:1".into())
-        .await
-        .unwrap();
-    let (upstream, _) = events::testing::amqp_via(broker, probe.addr()).unwrap();
-    drop(probe);
-    let proxy = events::testing::TcpProxy::start(upstream).await.unwrap();
-    let (_, proxied) = events::testing::amqp_via(broker, proxy.addr()).unwrap();
-    (proxy, proxied)
 }
 
 /// A small deterministic generator: the run's choices, reproducible from its seed.

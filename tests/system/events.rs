@@ -161,13 +161,7 @@ async fn the_broker_going_away_while_events_are_produced_loses_nothing() {
         eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
         return;
     };
-    let probe = events::testing::TcpProxy::start("127.0.0.1:1".into())
-        .await
-        .unwrap();
-    let (upstream, _) = events::testing::amqp_via(broker, probe.addr()).unwrap();
-    drop(probe);
-    let proxy = events::testing::TcpProxy::start(upstream).await.unwrap();
-    let (_, proxied) = events::testing::amqp_via(broker, proxy.addr()).unwrap();
+    let (proxy, proxied) = events::testing::amqp_proxy(broker).await.unwrap();
     let shop = Shop::start_with(Options {
         shape: shape.clone(),
         broker: Some(proxied),

@@ -146,15 +146,17 @@ impl Drop for TcpProxy {
     }
 }
 
-/// The host:port of an `amqp://` URL (for pointing a [`TcpProxy`] at it), and the URL with
-/// its authority replaced by `addr`.
-pub fn amqp_via(url: &str, addr: SocketAddr) -> Option<(String, String)> {
+/// A [`TcpProxy`] in front of the broker of the `amqp://` URL `url`, and the URL that
+/// reaches the broker through it (a test can then cut every connection at will).
+pub async fn amqp_proxy(url: &str) -> Option<(TcpProxy, String)> {
     let parsed = url::Url::parse(url).ok()?;
     let upstream = format!("{}:{}", parsed.host_str()?, parsed.port().unwrap_or(5672));
-    let mut proxied = parsed.clone();
+    let proxy = TcpProxy::start(upstream).await.ok()?;
+    let addr = proxy.addr();
+    let mut proxied = parsed;
     proxied.set_host(Some(&addr.ip().to_string())).ok()?;
     proxied.set_port(Some(addr.port())).ok()?;
-    Some((upstream, proxied.to_string()))
+    Some((proxy, proxied.to_string()))
 }
 
 /// The events in the outbox of `db`, oldest first, each with its position in the

@@ -2,10 +2,7 @@
 //! does); fails loudly if it is set but unreachable. Each test uses its own namespace.
 
 use crate::helpers::*;
-use events::{
-    Broker, Consumer,
-    testing::{TcpProxy, amqp_via},
-};
+use events::{Broker, Consumer, testing::amqp_proxy};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -34,11 +31,7 @@ async fn events_flow_through_rabbitmq_exactly_once_and_survive_a_cut_connection(
     };
     let ns = namespace();
     // Both sides reach the broker through a proxy the test can cut.
-    let proxy_addr_probe = TcpProxy::start("127.0.0.1:1".into()).await.unwrap();
-    let (upstream, _) = amqp_via(&url, proxy_addr_probe.addr()).expect("an amqp:// URL");
-    drop(proxy_addr_probe);
-    let proxy = TcpProxy::start(upstream).await.unwrap();
-    let (_, proxied) = amqp_via(&url, proxy.addr()).unwrap();
+    let (proxy, proxied) = amqp_proxy(&url).await.expect("an amqp:// URL");
     let broker = Broker::Amqp {
         url: proxied,
         namespace: ns.clone(),
