@@ -302,32 +302,18 @@ async fn checkout(shop: &Shop, token: &str, card: &str) -> Outcome {
             .json(&checkout_body(card))
             .send()
             .await;
-        let last = match sent {
-            Ok(r) => {
-                let status = r.status();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                let in_progress = body["type"] == "urn:bazaar:problem:request-in-progress";
-                if !status.is_server_error() && !in_progress {
-                    return Outcome {
-                        status,
-                        body,
-                        retries,
-                    };
-                }
-                Outcome {
-                    status,
-                    body,
-                    retries,
-                }
-            }
-            Err(e) => Outcome {
-                status: StatusCode::BAD_GATEWAY,
-                body: Value::String(e.to_string()),
-                retries,
-            },
+        let (status, body) = match sent {
+            Ok(r) => (r.status(), r.json().await.unwrap_or(Value::Null)),
+            Err(e) => (StatusCode::BAD_GATEWAY, Value::String(e.to_string())),
         };
-        if Instant::now() >= deadline {
-            return last;
+        let in_progress = body["type"] == "urn:bazaar:problem:request-in-progress";
+        let answered = !status.is_server_error() && !in_progress;
+        if answered || Instant::now() >= deadline {
+            return Outcome {
+                status,
+                body,
+                retries,
+            };
         }
         retries += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;

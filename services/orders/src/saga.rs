@@ -479,8 +479,8 @@ impl Saga {
                 .await;
         }
         let until = to_rfc3339(until);
+        // `attempt` noted `why` as the order's last error already.
         order.resumable_until = Some(until.clone());
-        order.last_error = Some(why.clone());
         let from = (order.status, order.step);
         let detail = format!(
             "{} kept failing; resumable until {until}",
