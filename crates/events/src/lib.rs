@@ -12,6 +12,7 @@ pub mod admin;
 pub mod amqp;
 pub mod catchup;
 pub mod consumer;
+pub mod contract;
 pub mod embedded;
 pub mod envelope;
 pub mod faults;

@@ -15,6 +15,10 @@ pub enum OutboxError {
     Serialise(#[from] serde_json::Error),
     #[error("the event could not be stored")]
     Store(#[from] sqlx::Error),
+    /// Only in test builds (feature `test-util`), which check every event recorded.
+    #[cfg(feature = "test-util")]
+    #[error(transparent)]
+    Contract(#[from] crate::contract::Violation),
 }
 
 /// Records `event` in the outbox, inside the caller's transaction.
@@ -24,6 +28,8 @@ pub enum OutboxError {
 /// order: a consumer reading the outbox as a log can never see seq 11 before seq 10
 /// has committed, and so never skips an event. SQLite writers are serialised already.
 pub async fn enqueue(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), OutboxError> {
+    #[cfg(feature = "test-util")]
+    crate::contract::check(&event.kind, &event.data)?;
     let payload = serde_json::to_string(event)?;
     platform::db::serialize_writers(tx, 7_368_001).await?;
     sqlx::query(
@@ -113,6 +119,8 @@ impl From<OutboxError> for crate::HandlerError {
                 crate::HandlerError::Permanent(format!("could not build an event: {e}"))
             }
             OutboxError::Store(e) => crate::HandlerError::from(e),
+            #[cfg(feature = "test-util")]
+            e @ OutboxError::Contract(_) => crate::HandlerError::Permanent(e.to_string()),
         }
     }
 }

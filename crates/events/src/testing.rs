@@ -1,10 +1,11 @@
-//! Test fixtures (feature `test-util`): a catalog product's event data, a stand-in producer whose events a test writes
+//! Test fixtures (feature `test-util`): events made from their producers' published
+//! contracts, a stand-in producer whose events a test writes
 //! itself, so a consumer's tests need not start the real producing service, and a TCP
 //! proxy that cuts a broker connection.
 
 use crate::{Broker, Event, Producer, outbox};
 use platform::db::Db;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use std::net::SocketAddr;
 use std::sync::{
@@ -14,15 +15,57 @@ use std::sync::{
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// The data of a `product.created` event as the catalog sends it: the whole product,
-/// flat, and the stock it starts with. For consumers' tests of what they read of it.
-pub fn catalog_product_data() -> Value {
-    json!({
-        "id": "p-1", "sku": "KIT-00001", "name": "Mug", "description": "A mug.",
-        "category": "kitchen", "price_cents": 1299, "currency": "USD",
-        "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-02T00:00:00.000Z",
-        "initial_stock": 7
-    })
+/// Data of a `kind` event for a consumer's test, generated from its producer's types: the
+/// example published with `kind`'s contract, changed by `edit` (set the ids and amounts the
+/// test needs), then checked against the contract, so a consumer is never tested on data
+/// its producer would not send.
+///
+/// Panics if `kind` has no contract or the edited data breaks it.
+pub fn payload(kind: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut data = crate::contract::example(kind)
+        .unwrap_or_else(|| panic!("{kind} has no published contract"))
+        .clone();
+    edit(&mut data);
+    if let Err(violation) = crate::contract::check(kind, &data) {
+        panic!("a test made data its producer would not send: {violation}");
+    }
+    data
+}
+
+/// An event of `kind` about `subject` from `producer`, its data made by [`payload`].
+pub fn event(producer: &str, kind: &str, subject: &str, edit: impl FnOnce(&mut Value)) -> Event {
+    Event::new(producer, kind, subject, payload(kind, edit)).expect("JSON serialises")
+}
+
+/// Poison for a consumer's defences: an event of `kind` whose data, the published example
+/// changed by `edit`, breaks the contract; a producer would never send it.
+///
+/// Panics if the edited data still keeps to the contract (the test would prove nothing).
+pub fn poison(producer: &str, kind: &str, subject: &str, edit: impl FnOnce(&mut Value)) -> Event {
+    let mut data = crate::contract::example(kind)
+        .unwrap_or_else(|| panic!("{kind} has no published contract"))
+        .clone();
+    edit(&mut data);
+    assert!(
+        crate::contract::check(kind, &data).is_err(),
+        "poison for {kind} that keeps to its contract: {data}"
+    );
+    Event::new(producer, kind, subject, data).expect("JSON serialises")
+}
+
+/// The `items` of an order or reservation example, remade as `items` (product id,
+/// quantity): each a copy of the example's first with those two members set.
+pub fn items_like(data: &Value, items: &[(&str, i64)]) -> Value {
+    let first = &data["items"][0];
+    items
+        .iter()
+        .map(|(product_id, quantity)| {
+            let mut item = first.clone();
+            item["product_id"] = (*product_id).into();
+            item["quantity"] = (*quantity).into();
+            item
+        })
+        .collect()
 }
 
 /// A producing service's event side and nothing else: the events crate's real outbox and

@@ -44,7 +44,9 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = ::events::testing::catalog_product_data();
+        let data = ::events::contract::example(PRODUCT_CREATED)
+            .unwrap()
+            .clone();
         let product: ProductData = serde_json::from_value(data).unwrap();
         assert_eq!(
             product,
@@ -59,11 +61,9 @@ mod tests {
 
     #[test]
     fn reads_the_buyer_and_quantities_of_a_confirmed_order() {
-        let data = serde_json::json!({
-            "order_id": "o-1", "user_id": "u-1", "user_email": "a@b.c", "user_name": "A",
-            "items": [{"product_id": "p-1", "name": "Mug", "unit_price_cents": 1299, "quantity": 2}],
-            "total_cents": 2598, "currency": "USD", "confirmed_at": "2025-01-01T00:00:00.000Z"
-        });
+        let data = ::events::contract::example(ORDER_CONFIRMED)
+            .unwrap()
+            .clone();
         let order: OrderConfirmed = serde_json::from_value(data).unwrap();
         assert_eq!(order.user_id, "u-1");
         assert_eq!(

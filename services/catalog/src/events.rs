@@ -3,6 +3,7 @@
 
 use crate::domain::Product;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The service name events are stamped with (`source` = `/bazaar/catalog`).
 pub const SOURCE: &str = "catalog";
@@ -12,7 +13,7 @@ pub use ::events::types::catalog::{
 };
 
 /// Data of [`PRODUCT_CREATED`]: the product and the stock it starts with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProductCreated {
     #[serde(flatten)]
     pub product: Product,
@@ -20,14 +21,14 @@ pub struct ProductCreated {
 }
 
 /// Data of [`PRODUCT_UPDATED`]: the product after the change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProductUpdated {
     #[serde(flatten)]
     pub product: Product,
 }
 
 /// Data of [`PRODUCT_PRICE_CHANGED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProductPriceChanged {
     pub product_id: String,
     pub old_price_cents: i64,
@@ -36,7 +37,7 @@ pub struct ProductPriceChanged {
 }
 
 /// Data of [`PRODUCT_DELETED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProductDeleted {
     pub product_id: String,
     pub sku: String,
@@ -58,6 +59,35 @@ mod tests {
             created_at: "2025-01-01T00:00:00.000Z".into(),
             updated_at: "2025-01-01T00:00:00.000Z".into(),
         }
+    }
+
+    #[test]
+    fn publishes_the_contract_of_each_event_it_records() {
+        use ::events::contract::assert_published;
+        assert_published(
+            PRODUCT_CREATED,
+            &ProductCreated {
+                product: product(),
+                initial_stock: 7,
+            },
+        );
+        assert_published(PRODUCT_UPDATED, &ProductUpdated { product: product() });
+        assert_published(
+            PRODUCT_PRICE_CHANGED,
+            &ProductPriceChanged {
+                product_id: "p-1".into(),
+                old_price_cents: 1299,
+                new_price_cents: 999,
+                currency: "USD".into(),
+            },
+        );
+        assert_published(
+            PRODUCT_DELETED,
+            &ProductDeleted {
+                product_id: "p-1".into(),
+                sku: "KIT-00001".into(),
+            },
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::domain::{Reason, ReleaseReason, ReservedItem};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The service name inventory's events are stamped with (`source` = `/bazaar/inventory`).
 pub const SOURCE: &str = "inventory";
@@ -28,7 +29,7 @@ pub struct ProductCreated {
 // Published.
 
 /// Data of [`STOCK_CHANGED`]: the levels after the change, and why it changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StockChanged {
     pub product_id: String,
     /// Units that can still be sold.
@@ -40,7 +41,7 @@ pub struct StockChanged {
 
 /// Data of the reservation events: which reservation, what it holds, and (on release)
 /// why it was released.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReservationChanged {
     pub reservation_id: String,
     pub items: Vec<ReservedItem>,
@@ -54,7 +55,9 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = ::events::testing::catalog_product_data();
+        let data = ::events::contract::example(PRODUCT_CREATED)
+            .unwrap()
+            .clone();
         let created: ProductCreated = serde_json::from_value(data).unwrap();
         assert_eq!(
             created,
@@ -63,6 +66,35 @@ mod tests {
                 sku: "KIT-00001".into(),
                 initial_stock: 7
             }
+        );
+    }
+
+    #[test]
+    fn publishes_the_contract_of_each_event_it_records() {
+        use ::events::contract::assert_published;
+        assert_published(
+            STOCK_CHANGED,
+            &StockChanged {
+                product_id: "p-1".into(),
+                available: 5,
+                reserved: 2,
+                reason: Reason::Reserved,
+            },
+        );
+        let items = vec![ReservedItem {
+            product_id: "p-1".into(),
+            quantity: 2,
+        }];
+        let reservation = |reason| ReservationChanged {
+            reservation_id: "r-1".into(),
+            items: items.clone(),
+            reason,
+        };
+        assert_published(RESERVATION_HELD, &reservation(None));
+        assert_published(RESERVATION_COMMITTED, &reservation(None));
+        assert_published(
+            RESERVATION_RELEASED,
+            &reservation(Some(ReleaseReason::Expired)),
         );
     }
 

@@ -4,6 +4,7 @@
 use crate::domain::{CancelReason, Line, Order};
 use events::Event;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The service name orders' events are stamped with (`source` = `/bazaar/orders`).
 pub const SOURCE: &str = "orders";
@@ -11,7 +12,7 @@ pub const SOURCE: &str = "orders";
 pub use ::events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED};
 
 /// Data of [`ORDER_PLACED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderPlaced {
     pub order_id: String,
     pub user_id: String,
@@ -22,7 +23,7 @@ pub struct OrderPlaced {
 }
 
 /// Data of [`ORDER_CONFIRMED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderConfirmed {
     pub order_id: String,
     pub user_id: String,
@@ -35,7 +36,7 @@ pub struct OrderConfirmed {
 }
 
 /// Data of [`ORDER_CANCELLED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderCancelled {
     pub order_id: String,
     pub user_id: String,
@@ -120,6 +121,21 @@ mod tests {
 
     fn order() -> Order {
         fixtures::order(vec![fixtures::cart_line("p-1", 1299, 2)])
+    }
+
+    #[test]
+    fn publishes_the_contract_of_each_event_it_records() {
+        use ::events::contract::assert_published;
+        fn data<T: serde::de::DeserializeOwned>(announce: Announce, o: &Order) -> T {
+            serde_json::from_value(announce.event(o).unwrap().data).unwrap()
+        }
+        let mut o = order();
+        o.id = crate::domain::OrderId::parse("0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d12").unwrap();
+        o.confirmed_at = Some("2030-01-01T00:00:00.000Z".into());
+        assert_published::<OrderPlaced>(ORDER_PLACED, &data(Announce::Placed, &o));
+        assert_published::<OrderConfirmed>(ORDER_CONFIRMED, &data(Announce::Confirmed, &o));
+        o.cancel_reason = Some(CancelReason::PaymentDeclined);
+        assert_published::<OrderCancelled>(ORDER_CANCELLED, &data(Announce::Cancelled, &o));
     }
 
     #[test]

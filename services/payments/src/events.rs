@@ -4,6 +4,7 @@
 
 use crate::domain::{Action, Authorization};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The service name payments' events are stamped with (`source` = `/bazaar/payments`).
 pub const SOURCE: &str = "payments";
@@ -23,7 +24,7 @@ pub fn type_of(action: Action) -> &'static str {
 
 /// Data of [`PAYMENT_AUTHORIZED`], [`PAYMENT_CAPTURED`], [`PAYMENT_VOIDED`] and
 /// [`PAYMENT_REFUNDED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentChanged {
     pub authorization_id: String,
     pub order_id: String,
@@ -45,7 +46,7 @@ impl From<&Authorization> for PaymentChanged {
 }
 
 /// Data of [`PAYMENT_FAILED`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentFailed {
     pub order_id: String,
     pub user_id: String,
@@ -60,6 +61,37 @@ pub struct PaymentFailed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publishes_the_contract_of_each_event_it_records() {
+        use ::events::contract::assert_published;
+        let changed = PaymentChanged {
+            authorization_id: "a-1".into(),
+            order_id: "o-1".into(),
+            user_id: "u-1".into(),
+            amount_cents: 2598,
+            currency: "USD".into(),
+        };
+        for kind in [
+            PAYMENT_AUTHORIZED,
+            PAYMENT_CAPTURED,
+            PAYMENT_VOIDED,
+            PAYMENT_REFUNDED,
+        ] {
+            assert_published(kind, &changed);
+        }
+        assert_published(
+            PAYMENT_FAILED,
+            &PaymentFailed {
+                order_id: "o-1".into(),
+                user_id: "u-1".into(),
+                amount_cents: 2598,
+                currency: "USD".into(),
+                decline_code: "card_declined".into(),
+                message: "The card was declined.".into(),
+            },
+        );
+    }
 
     #[test]
     fn a_void_is_recorded_as_voided() {

@@ -43,11 +43,12 @@ pub struct OrderItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = ::events::testing::catalog_product_data();
+        let data = ::events::contract::example(PRODUCT_CREATED)
+            .unwrap()
+            .clone();
         let product: ProductData = serde_json::from_value(data).unwrap();
         assert_eq!(
             product,
@@ -64,12 +65,9 @@ mod tests {
 
     #[test]
     fn reads_who_bought_what_of_a_confirmed_order_and_nothing_personal() {
-        let data = json!({
-            "order_id": "o-1", "user_id": "u-1", "user_email": "sam@example.com",
-            "user_name": "Sam", "total_cents": 2598, "currency": "USD",
-            "items": [{"product_id": "p-1", "name": "Mug", "unit_price_cents": 1299, "quantity": 2}],
-            "confirmed_at": "2025-01-01T00:00:00.000Z"
-        });
+        let data = ::events::contract::example(ORDER_CONFIRMED)
+            .unwrap()
+            .clone();
         let order: OrderConfirmed = serde_json::from_value(data).unwrap();
         assert_eq!(
             order.items,

@@ -34,7 +34,9 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let mut data = ::events::testing::catalog_product_data();
+        let mut data = ::events::contract::example(PRODUCT_CREATED)
+            .unwrap()
+            .clone();
         data["some_future_field"] = true.into();
         let p: ProductData = serde_json::from_value(data).unwrap();
         assert_eq!(p.id, "p-1");

@@ -3,5 +3,6 @@
 //! HTTP log and (when `BAZAAR_TEST_AMQP_URL` is set) RabbitMQ.
 
 mod amqp;
+mod contracts;
 mod embedded;
 mod helpers;

@@ -71,27 +71,15 @@ impl OrdersLog {
     }
 }
 
-/// An `order.confirmed` as orders sends it, for `user_id`, buying `items`
-/// (product id, quantity).
+/// An `order.confirmed` as orders sends it (from its published contract), for `user_id`,
+/// buying `items` (product id, quantity).
 pub fn order_confirmed(user_id: &str, items: &[(&str, i64)]) -> Event {
     let order_id = uuid::Uuid::now_v7().to_string();
-    let lines: Vec<Value> = items
-        .iter()
-        .map(|(product_id, quantity)| {
-            json!({"product_id": product_id, "name": "Something", "unit_price_cents": 100, "quantity": quantity})
-        })
-        .collect();
-    Event::new(
-        "orders",
-        ORDER_CONFIRMED,
-        order_id.as_str(),
-        json!({
-            "order_id": order_id, "user_id": user_id, "user_email": "shopper@test.local",
-            "user_name": "Sam Shopper", "items": lines, "total_cents": 100, "currency": "USD",
-            "confirmed_at": events::now_rfc3339()
-        }),
-    )
-    .expect("an event")
+    events::testing::event("orders", ORDER_CONFIRMED, &order_id, |data| {
+        data["order_id"] = order_id.as_str().into();
+        data["user_id"] = user_id.into();
+        data["items"] = events::testing::items_like(data, items);
+    })
 }
 
 /// A catalog seeded with [`SEED_PRODUCTS`] products, an orders log, and a cart following

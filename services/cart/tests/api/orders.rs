@@ -2,6 +2,7 @@
 //! transport redelivers.
 
 use crate::helpers::{eventually, identity, order_confirmed, spawn_app};
+use cart::events::ORDER_CONFIRMED;
 use events::Outcome;
 use reqwest::StatusCode;
 
@@ -71,7 +72,10 @@ async fn a_redelivered_order_has_no_second_effect_and_a_bad_one_is_set_aside() {
     );
 
     // Data that makes no sense is dead-lettered at once, for an operator to see.
-    let bad = order_confirmed(&identity().shopper.id, &[(a, 0)]);
+    let bad = events::testing::poison("orders", ORDER_CONFIRMED, "o-1", |data| {
+        data["user_id"] = identity().shopper.id.as_str().into();
+        data["items"] = events::testing::items_like(data, &[(a, 0)]);
+    });
     assert_eq!(
         consumer.process(&bad, None).await.unwrap(),
         Outcome::DeadLettered

@@ -6,7 +6,7 @@ use crate::helpers::{
     MAX_ATTEMPTS, PRODUCT_CREATED, assert_problem, consumer, movements, new_product_id,
     product_created, spawn_app,
 };
-use events::{Event, Outcome};
+use events::Outcome;
 use platform::db::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -61,13 +61,11 @@ async fn a_poison_event_is_set_aside_and_the_events_behind_it_still_apply() {
     let db = app.db().await;
     let delivery = consumer(&db);
     let poison_id = new_product_id();
-    let poison = Event::new(
-        "catalog",
-        PRODUCT_CREATED,
-        poison_id.as_str(),
-        json!({"id": poison_id, "sku": "POISON-1", "initial_stock": "plenty"}),
-    )
-    .unwrap();
+    let poison = events::testing::poison("catalog", PRODUCT_CREATED, &poison_id, |data| {
+        data["id"] = poison_id.as_str().into();
+        data["sku"] = "POISON-1".into();
+        data["initial_stock"] = "plenty".into();
+    });
     let good_id = new_product_id();
     let good = product_created(&good_id, "GOOD-1", 9);
 
@@ -130,7 +128,10 @@ async fn poison_in_the_catalogs_log_is_set_aside_by_the_running_consumer() {
     let app = spawn_app().await;
     app.wait_for_seed().await;
     let bad_id = new_product_id();
-    let out_of_bounds = product_created(&bad_id, "BAD-1", -5);
+    let out_of_bounds = events::testing::poison("catalog", PRODUCT_CREATED, &bad_id, |data| {
+        data["id"] = bad_id.as_str().into();
+        data["initial_stock"] = (-5).into();
+    });
     app.append_to_catalog_log(
         PRODUCT_CREATED,
         &bad_id,

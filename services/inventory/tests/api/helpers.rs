@@ -186,8 +186,9 @@ impl TestApp {
 
     /// The catalog announces that it deleted a product.
     pub async fn announce_deletion(&self, product_id: &str) {
-        let data = json!({"product_id": product_id, "sku": "DELETED"});
-        let deleted = Event::new("catalog", PRODUCT_DELETED, product_id, data).expect("an event");
+        let deleted = events::testing::event("catalog", PRODUCT_DELETED, product_id, |data| {
+            data["product_id"] = product_id.into();
+        });
         self.announce(&deleted).await;
     }
 
@@ -397,20 +398,13 @@ pub fn consumer(db: &Db) -> Consumer {
     )
 }
 
-/// A catalog `product.created` as the catalog would send it.
+/// A catalog `product.created` as the catalog would send it (from its published contract).
 pub fn product_created(product_id: &str, sku: &str, initial_stock: i64) -> Event {
-    Event::new(
-        "catalog",
-        PRODUCT_CREATED,
-        product_id,
-        json!({
-            "id": product_id, "sku": sku, "name": "Test Kettle", "description": "",
-            "category": "kitchen", "price_cents": 4999, "currency": "USD",
-            "created_at": "2025-01-01T00:00:00.000Z", "updated_at": "2025-01-01T00:00:00.000Z",
-            "initial_stock": initial_stock
-        }),
-    )
-    .expect("an event")
+    events::testing::event("catalog", PRODUCT_CREATED, product_id, |data| {
+        data["id"] = product_id.into();
+        data["sku"] = sku.into();
+        data["initial_stock"] = initial_stock.into();
+    })
 }
 
 /// A fresh product id, in the catalog's form.

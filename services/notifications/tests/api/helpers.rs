@@ -10,7 +10,7 @@ use platform::{
     testing::{Api, PATIENCE, Running, Scratch, content_type, spawn},
 };
 use reqwest::{Method, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 use std::{
     collections::HashMap,
@@ -31,10 +31,9 @@ pub use identity::testing::Account as Shopper;
 pub use identity::testing::shared as identity;
 pub use platform::testing::{assert_problem, eventually};
 
-pub const USER_REGISTERED: &str = "bazaar.identity.user.registered.v1";
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
-pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
-pub const PAYMENT_FAILED: &str = "bazaar.payments.payment.failed.v1";
+pub use notifications::events::{
+    ORDER_CANCELLED, ORDER_CONFIRMED, PAYMENT_FAILED, USER_REGISTERED,
+};
 
 /// Attempts notifications (and a test's own consumer) makes at an event.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -205,56 +204,54 @@ pub fn short(order_id: &str) -> String {
     format!("#{}", order_id[order_id.len() - 8..].to_ascii_uppercase())
 }
 
-fn items() -> Value {
-    json!([
-        {"product_id": "p-mug", "name": "Blue Mug", "unit_price_cents": 1299, "quantity": 2},
-        {"product_id": "p-kettle", "name": "Kettle", "unit_price_cents": 4999, "quantity": 1}
-    ])
+/// Orders' event of `kind` (from its published contract) for a shopper's order of a mug
+/// pair and a kettle ($75.97).
+fn order_event(
+    kind: &str,
+    shopper: &Shopper,
+    order_id: &str,
+    edit: impl FnOnce(&mut Value),
+) -> Event {
+    events::testing::event("orders", kind, order_id, |data| {
+        data["order_id"] = order_id.into();
+        data["user_id"] = shopper.id.as_str().into();
+        data["user_email"] = shopper.email.as_str().into();
+        data["user_name"] = shopper.name.as_str().into();
+        let mut items = events::testing::items_like(data, &[("p-mug", 2), ("p-kettle", 1)]);
+        items[0]["name"] = "Blue Mug".into();
+        items[0]["unit_price_cents"] = 1299.into();
+        items[1]["name"] = "Kettle".into();
+        items[1]["unit_price_cents"] = 4999.into();
+        data["items"] = items;
+        data["total_cents"] = 7597.into();
+        data["currency"] = "USD".into();
+        edit(data);
+    })
 }
 
 /// Orders' `order.confirmed` for a shopper's order of a mug pair and a kettle ($75.97).
 pub fn order_confirmed(shopper: &Shopper, order_id: &str) -> Event {
-    Event::new(
-        "orders",
-        ORDER_CONFIRMED,
-        order_id,
-        json!({
-            "order_id": order_id, "user_id": shopper.id, "user_email": shopper.email,
-            "user_name": shopper.name, "items": items(), "total_cents": 7597,
-            "currency": "USD", "confirmed_at": events::now_rfc3339()
-        }),
-    )
-    .expect("an event")
+    order_event(ORDER_CONFIRMED, shopper, order_id, |data| {
+        data["confirmed_at"] = events::now_rfc3339().into();
+    })
 }
 
 /// Orders' `order.cancelled` of that order, for `reason`.
 pub fn order_cancelled(shopper: &Shopper, order_id: &str, reason: &str) -> Event {
-    Event::new(
-        "orders",
-        ORDER_CANCELLED,
-        order_id,
-        json!({
-            "order_id": order_id, "user_id": shopper.id, "user_email": shopper.email,
-            "user_name": shopper.name, "reason": reason, "items": items(),
-            "total_cents": 7597, "currency": "USD"
-        }),
-    )
-    .expect("an event")
+    order_event(ORDER_CANCELLED, shopper, order_id, |data| {
+        data["reason"] = reason.into();
+    })
 }
 
 /// Payments' `payment.failed` of that order.
 pub fn payment_failed(shopper: &Shopper, order_id: &str, decline_code: &str) -> Event {
-    Event::new(
-        "payments",
-        PAYMENT_FAILED,
-        order_id,
-        json!({
-            "order_id": order_id, "user_id": shopper.id, "amount_cents": 7597,
-            "currency": "USD", "decline_code": decline_code,
-            "message": "The card was declined."
-        }),
-    )
-    .expect("an event")
+    events::testing::event("payments", PAYMENT_FAILED, order_id, |data| {
+        data["order_id"] = order_id.into();
+        data["user_id"] = shopper.id.as_str().into();
+        data["amount_cents"] = 7597.into();
+        data["currency"] = "USD".into();
+        data["decline_code"] = decline_code.into();
+    })
 }
 
 /// One server-sent event.

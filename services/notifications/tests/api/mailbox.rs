@@ -5,7 +5,7 @@ use crate::helpers::{
     ORDER_CONFIRMED, USER_REGISTERED, identity, new_order_id, order_cancelled, order_confirmed,
     payment_failed, register, short, spawn_app,
 };
-use events::{Event, Outcome};
+use events::Outcome;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -173,13 +173,11 @@ async fn an_account_announced_again_is_not_welcomed_twice() {
     let app = spawn_app().await;
     let sam = register("Sam").await;
     app.wait_for_message(&sam.token, "welcome").await;
-    let again = Event::new(
-        "identity",
-        USER_REGISTERED,
-        sam.id.as_str(),
-        json!({"user_id": sam.id, "email": sam.email, "name": "Samuel"}),
-    )
-    .unwrap();
+    let again = events::testing::event("identity", USER_REGISTERED, &sam.id, |data| {
+        data["user_id"] = sam.id.as_str().into();
+        data["email"] = sam.email.as_str().into();
+        data["name"] = "Samuel".into();
+    });
 
     // Act: identity announces the account again, renamed; then a card is declined.
     assert_eq!(app.deliver(&again).await, Outcome::Handled);

@@ -349,23 +349,14 @@ pub fn ids(items: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-/// `bazaar.orders.order.confirmed.v1` as the orders service sends it: one unit of each
-/// product.
+/// `bazaar.orders.order.confirmed.v1` as the orders service sends it (from its published
+/// contract): one unit of each product.
 pub fn order_confirmed(user_id: &str, products: &[&str]) -> Event {
     let order_id = uuid::Uuid::now_v7().to_string();
-    let lines: Vec<Value> = products
-        .iter()
-        .map(|p| json!({"product_id": p, "name": "Something", "unit_price_cents": 1000, "quantity": 1}))
-        .collect();
-    Event::new(
-        "orders",
-        ORDER_CONFIRMED,
-        order_id.as_str(),
-        json!({
-            "order_id": order_id, "user_id": user_id, "user_email": "someone@test.local",
-            "user_name": "Someone", "items": lines, "total_cents": 1000 * products.len() as i64,
-            "currency": "USD", "confirmed_at": events::now_rfc3339()
-        }),
-    )
-    .expect("an event")
+    let items: Vec<(&str, i64)> = products.iter().map(|p| (*p, 1)).collect();
+    events::testing::event("orders", ORDER_CONFIRMED, &order_id, |data| {
+        data["order_id"] = order_id.as_str().into();
+        data["user_id"] = user_id.into();
+        data["items"] = events::testing::items_like(data, &items);
+    })
 }
