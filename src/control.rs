@@ -1,7 +1,9 @@
 //! The supervisor's control API: every replica's process with its state, killing one,
 //! and rolling restarts. Listens on 127.0.0.1 only. Every call needs the supervisor's
 //! own token (in `<data>/supervisor.json`, for `bazaar status` and `bazaar restart`) or
-//! a service or admin token from identity (the ops console).
+//! a token from identity: listing takes a service's (the ops console watching), killing
+//! and restarting only an administrator's (the ops console passes on the signed-in
+//! admin's), so no service token can take the shop down.
 
 use crate::processes::{Operator, ProcessView, Refusal, Signalled};
 use axum::{
@@ -13,7 +15,7 @@ use axum::{
 };
 use platform::{
     Problem,
-    auth::{ServiceCaller, Verifier},
+    auth::{Admin, ServiceCaller, Verifier},
     shutdown::Shutdown,
 };
 use serde::{Deserialize, Serialize};
@@ -32,8 +34,17 @@ impl FromRef<ControlState> for Verifier {
     }
 }
 
-/// Who is calling: the supervisor's own token's holder, or a service or administrator.
-struct Caller(String);
+/// A reader: the supervisor's own token's holder, or a service or administrator.
+struct Caller;
+
+/// Who is acting: the supervisor's own token's holder, or an administrator.
+struct Actor(String);
+
+/// Whether the request carries the supervisor's own token.
+fn own_token(parts: &Parts, state: &ControlState) -> Result<bool, Problem> {
+    Ok(platform::auth::bearer(parts)?
+        .is_some_and(|token| constant_time_eq(token.as_bytes(), state.token.as_bytes())))
+}
 
 impl FromRequestParts<ControlState> for Caller {
     type Rejection = Problem;
@@ -42,13 +53,26 @@ impl FromRequestParts<ControlState> for Caller {
         parts: &mut Parts,
         state: &ControlState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(token) = platform::auth::bearer(parts)?
-            && constant_time_eq(token.as_bytes(), state.token.as_bytes())
-        {
-            return Ok(Caller("the supervisor's token".into()));
+        if own_token(parts, state)? {
+            return Ok(Caller);
         }
-        let ServiceCaller(claims) = ServiceCaller::from_request_parts(parts, state).await?;
-        Ok(Caller(claims.sub))
+        ServiceCaller::from_request_parts(parts, state).await?;
+        Ok(Caller)
+    }
+}
+
+impl FromRequestParts<ControlState> for Actor {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ControlState,
+    ) -> Result<Self, Self::Rejection> {
+        if own_token(parts, state)? {
+            return Ok(Actor("the supervisor's token".into()));
+        }
+        let Admin(claims) = Admin::from_request_parts(parts, state).await?;
+        Ok(Actor(claims.sub))
     }
 }
 
@@ -109,7 +133,7 @@ fn yes() -> bool {
 }
 
 async fn kill(
-    Caller(who): Caller,
+    Actor(who): Actor,
     State(s): State<ControlState>,
     Path(service): Path<String>,
     Query(which): Query<Which>,
@@ -126,7 +150,7 @@ async fn kill(
 /// A rolling restart of the service: with `wait`, answered once every replica has a
 /// ready successor; otherwise at once, while it goes on.
 async fn restart(
-    Caller(who): Caller,
+    Actor(who): Actor,
     State(s): State<ControlState>,
     Path(service): Path<String>,
     Query(which): Query<Which>,

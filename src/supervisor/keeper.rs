@@ -313,12 +313,28 @@ fn not_ready_because(body: &serde_json::Value) -> String {
     }
 }
 
+/// What a service is given for its service tokens: identity the master secret, every other
+/// service only its own key derived from it (see `platform::auth::service_key`).
+fn service_key(ctx: &Context, service: &str) -> Option<(&'static str, String)> {
+    const VAR: &str = "BAZAAR_SERVICE_SECRET";
+    let master = ctx
+        .env
+        .iter()
+        .find(|(k, _)| k == VAR)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var(VAR).ok())
+        .filter(|m| !m.is_empty())?;
+    (service != platform::registry::IDENTITY)
+        .then(|| (VAR, platform::auth::service_key(&master, service)))
+}
+
 fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
     let mut cmd = Command::new(&ctx.exe);
     cmd.arg("serve")
         .arg(spec.name())
         .envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(service_key(ctx, spec.name()))
         .env("LISTEN_FDS", "1")
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDNAMES")

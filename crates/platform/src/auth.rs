@@ -485,6 +485,98 @@ where
     }
 }
 
+/// The services an internal endpoint answers: a caller list as a type, so a handler's
+/// signature says who may call it (`CalledBy<callers::Orders>`).
+pub trait Callers: Send + Sync + 'static {
+    /// The services allowed, by name.
+    const NAMES: &'static [&'static str];
+}
+
+/// Caller lists of Bazaar's internal endpoints.
+pub mod callers {
+    /// Only the checkout saga: payments' authorisations and inventory's reservations.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Orders;
+
+    impl super::Callers for Orders {
+        const NAMES: &'static [&'static str] = &["orders"];
+    }
+}
+
+/// One of the services `C` names, or an administrator: 401 without a valid token, 403 for
+/// a customer's token or another service's. Each service has its own credential (see
+/// [`ServiceCredentials`]), so a service that needs no internal power — the storefront,
+/// which faces the public — cannot use one even if it is compromised.
+#[derive(Debug, Clone)]
+pub struct CalledBy<C: Callers>(pub Claims, pub std::marker::PhantomData<C>);
+
+impl<C: Callers> CalledBy<C> {
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+}
+
+impl<S, C> FromRequestParts<S> for CalledBy<C>
+where
+    S: Send + Sync,
+    Verifier: FromRef<S>,
+    C: Callers,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ServiceCaller(claims) = ServiceCaller::from_request_parts(parts, state).await?;
+        let allowed = claims.is_admin()
+            || claims
+                .service_name()
+                .is_some_and(|name| C::NAMES.contains(&name));
+        if allowed {
+            Ok(CalledBy(claims, std::marker::PhantomData))
+        } else {
+            Err(Problem::forbidden(format!(
+                "this endpoint answers only {}",
+                C::NAMES.join(", ")
+            )))
+        }
+    }
+}
+
+/// What a service key starts with: `bzsk1.<service>.<mac>`.
+const SERVICE_KEY_PREFIX: &str = "bzsk1";
+
+/// The shortest master service secret identity accepts (`BAZAAR_SERVICE_SECRET`).
+pub const MIN_SERVICE_SECRET_LEN: usize = 32;
+
+/// The key `service` presents to identity for its tokens, derived from the shop's master
+/// service secret: `bzsk1.<service>.<HMAC-SHA256(master, service), base64url>`.
+///
+/// Only identity holds the master. `bazaar up` hands every other service its own key, so
+/// a service (the public-facing storefront, say) that is compromised can mint tokens in
+/// its own name only, and each internal endpoint answers only the services it names
+/// ([`CalledBy`]). A service given the master itself derives its key and never sends
+/// the master.
+pub fn service_key(master: &str, service: &str) -> String {
+    use base64::Engine;
+    use hmac::{Mac, digest::KeyInit};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(master.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"bazaar service key v1\0");
+    mac.update(service.as_bytes());
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{SERVICE_KEY_PREFIX}.{service}.{tag}")
+}
+
+/// The key `service` presents, given what it was configured with: its own key as is, or
+/// the master, from which it derives its key.
+fn presented_key(configured: &str, service: &str) -> String {
+    let own = format!("{SERVICE_KEY_PREFIX}.{service}.");
+    if configured.starts_with(&own) {
+        configured.to_owned()
+    } else {
+        service_key(configured, service)
+    }
+}
+
 /// A service's own credential for calling other services: a service token from
 /// identity, fetched with the shared service secret, cached, and renewed a minute
 /// before it expires.
@@ -548,7 +640,7 @@ impl ServiceCredentials {
         }
         let body = serde_json::json!({
             "service": self.inner.service,
-            "secret": self.inner.secret.expose(),
+            "secret": presented_key(self.inner.secret.expose(), &self.inner.service),
         });
         let res = self
             .inner
@@ -601,6 +693,25 @@ mod tests {
     use super::*;
     use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
     use jsonwebtoken::{EncodingKey, Header};
+
+    #[test]
+    fn each_service_has_a_key_of_its_own_that_only_the_master_makes() {
+        let master = "m".repeat(MIN_SERVICE_SECRET_LEN);
+        let orders = service_key(&master, "orders");
+        assert!(orders.starts_with("bzsk1.orders."), "{orders}");
+        assert_eq!(orders, service_key(&master, "orders"), "stable");
+        assert_ne!(orders, service_key(&master, "storefront"));
+        assert_ne!(orders, service_key(&"n".repeat(32), "orders"));
+        // A service given its key presents it; given the master, it derives its own key.
+        assert_eq!(presented_key(&orders, "orders"), orders);
+        assert_eq!(presented_key(&master, "orders"), orders);
+        // Another service's key is not its own: presented as a master, it derives
+        // something identity will not take as orders' key.
+        assert_ne!(
+            presented_key(&orders, "storefront"),
+            service_key(&master, "storefront")
+        );
+    }
 
     fn signer(seed: u8) -> (EncodingKey, DecodingKey) {
         let key = SigningKey::from_bytes(&[seed; 32]);

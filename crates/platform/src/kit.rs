@@ -34,7 +34,7 @@ use utoipa_axum::router::OpenApiRouter;
 /// The service secret of services started for tests ([`Launch::for_tests`]): their
 /// consumers need service tokens to read their producers' feeds, from a test identity
 /// that knows the same secret.
-pub const TEST_SERVICE_SECRET: &str = "test-secret";
+pub const TEST_SERVICE_SECRET: &str = "test-only-service-secret-of-32-characters-or-more";
 
 /// How long a call to identity for keys or a service token may take.
 const IDENTITY_TIMEOUT: Duration = Duration::from_secs(3);

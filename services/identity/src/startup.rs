@@ -43,7 +43,7 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
         keys: Arc::new(keys),
         hasher,
         refresh_ttl_secs: i64::try_from(own.refresh_token_ttl_secs).unwrap_or(i64::MAX),
-        service_secret: common.service_secret.clone(),
+        service_secret: strong_enough(&common.service_secret)?,
         limits: Arc::new(limits::Limits::new(
             own,
             common.rate_limits,
@@ -52,4 +52,38 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
     };
     kit.api(routes::router(state));
     kit.bind().await
+}
+
+/// The master service secret, if it is long enough to derive every service's key from
+/// (empty: service tokens are off, and asking for one answers 503).
+fn strong_enough(secret: &platform::config::Secret) -> anyhow::Result<platform::config::Secret> {
+    let min = platform::auth::MIN_SERVICE_SECRET_LEN;
+    let length = secret.expose().chars().count();
+    if !secret.is_empty() && length < min {
+        anyhow::bail!(
+            "BAZAAR_SERVICE_SECRET is {length} characters long; it must have at least {min} \
+             (e.g. `openssl rand -hex 32`)"
+        );
+    }
+    Ok(secret.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use platform::config::Secret;
+
+    #[test]
+    fn a_master_secret_too_short_to_derive_keys_from_stops_identity_from_starting() {
+        let short = strong_enough(&Secret::new("hunter2"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("7 characters long") && short.contains("at least 32"),
+            "{short}"
+        );
+        assert!(strong_enough(&Secret::new("x".repeat(32))).is_ok());
+        // None at all: service tokens are off, which is not an error.
+        assert!(strong_enough(&Secret::new("")).is_ok());
+    }
 }

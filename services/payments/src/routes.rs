@@ -18,7 +18,7 @@ use axum::{
 };
 use platform::{
     Failure, Problem,
-    auth::{Admin, ServiceCaller, Verifier},
+    auth::{Admin, CalledBy, Verifier, callers::Orders},
     extract::{Json, Query, TraceParent, parse_json},
     failure::Fields,
     openapi::{AdminOnly, BearerAuth, ServiceOnly},
@@ -259,7 +259,7 @@ async fn acquire(
 #[tracing::instrument(skip_all, fields(caller = %caller.sub))]
 async fn authorize(
     State(state): State<AppState>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     headers: HeaderMap,
     trace: TraceParent,
     Json(body): Json<Value>,
@@ -342,7 +342,7 @@ pub struct Authorizations {
 )]
 async fn authorizations_of_order(
     State(state): State<AppState>,
-    ServiceCaller(_caller): ServiceCaller,
+    CalledBy(_caller, _): CalledBy<Orders>,
     Query(q): Query<OrderQuery>,
 ) -> Result<Json<Authorizations>, PaymentsError> {
     if q.order_id.trim().is_empty() || q.order_id.len() > 100 {
@@ -372,7 +372,7 @@ async fn authorizations_of_order(
 #[tracing::instrument(skip_all, fields(authorization_id = %id))]
 async fn get_authorization(
     State(state): State<AppState>,
-    ServiceCaller(_caller): ServiceCaller,
+    CalledBy(_caller, _): CalledBy<Orders>,
     Path(id): Path<String>,
 ) -> Result<Json<Authorization>, PaymentsError> {
     state
@@ -430,7 +430,7 @@ async fn change(
 #[tracing::instrument(skip_all, fields(authorization_id = %id, caller = %caller.sub))]
 async fn capture(
     State(state): State<AppState>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     Path(id): Path<String>,
     trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {
@@ -456,7 +456,7 @@ async fn capture(
 #[tracing::instrument(skip_all, fields(authorization_id = %id, caller = %caller.sub))]
 async fn void(
     State(state): State<AppState>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     Path(id): Path<String>,
     trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {
@@ -481,7 +481,7 @@ async fn void(
 #[tracing::instrument(skip_all, fields(authorization_id = %id, caller = %caller.sub))]
 async fn refund(
     State(state): State<AppState>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     Path(id): Path<String>,
     trace: TraceParent,
 ) -> Result<Json<Authorization>, PaymentsError> {

@@ -687,8 +687,16 @@ impl Monitor {
 
     /// Kills or restarts a service's process, then watches it closely: the state answered
     /// already shows it down (when it went down within two seconds).
-    pub async fn control(&self, service: &str, action: Action) -> Result<(), StorefrontError> {
-        self.inner.supervisor.signal(service, action).await?;
+    pub async fn control(
+        &self,
+        service: &str,
+        action: Action,
+        admin_token: &str,
+    ) -> Result<(), StorefrontError> {
+        self.inner
+            .supervisor
+            .signal(service, action, admin_token)
+            .await?;
         tracing::info!(
             service,
             action = action.as_str(),

@@ -279,7 +279,7 @@ impl Visitor {
     }
 
     /// The access token of a signed-in visitor.
-    async fn token(&self) -> Option<String> {
+    pub async fn token(&self) -> Option<String> {
         match self.auth().await {
             Auth::SignedIn(_) => self
                 .inner

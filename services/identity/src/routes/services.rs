@@ -18,7 +18,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 pub struct ServiceTokenRequest {
     /// The calling service's name (`orders`).
     pub service: String,
-    /// The shared service secret (`BAZAAR_SERVICE_SECRET`).
+    /// The service's own key, `bzsk1.<service>.<mac>` (see `docs/security.md`).
     pub secret: String,
 }
 
@@ -31,8 +31,9 @@ pub struct ServiceToken {
     pub expires_in: i64,
 }
 
-/// Issues a short-lived token with the role `service` to a Bazaar service that proves it
-/// knows the shared service secret. Internal endpoints accept only such tokens.
+/// Issues a short-lived token with the role `service` to a Bazaar service that presents
+/// its own key (derived from the master service secret, which only identity holds).
+/// Internal endpoints accept only such tokens, each from the services it names.
 #[utoipa::path(
     post,
     path = "/api/identity/service-tokens",
@@ -40,7 +41,7 @@ pub struct ServiceToken {
     request_body = ServiceTokenRequest,
     responses(
         (status = 200, description = "A service token", body = ServiceToken),
-        (status = 401, description = "Wrong secret", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not this service's key", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a valid service name", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Service tokens are not configured here", body = Problem, content_type = "application/problem+json"),
     )
@@ -70,11 +71,15 @@ async fn service_token(
     }
     // Compare digests, not the secrets, so the comparison takes the same time whatever
     // the guess.
+    // Each service has a key of its own, derived from the master secret only identity
+    // holds; a key mints tokens in its own service's name only.
     let given = Sha256::digest(req.secret.as_bytes());
-    let expected = Sha256::digest(state.service_secret.expose().as_bytes());
+    let expected = Sha256::digest(
+        platform::auth::service_key(state.service_secret.expose(), &req.service).as_bytes(),
+    );
     if given != expected {
-        tracing::warn!("a service token was refused: wrong secret");
-        return Err(Problem::unauthorized("the service secret is wrong"));
+        tracing::warn!("a service token was refused: wrong key for the service");
+        return Err(Problem::unauthorized("the service key is wrong"));
     }
     let token = state
         .keys

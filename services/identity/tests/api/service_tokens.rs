@@ -1,12 +1,13 @@
 //! Service tokens: how Bazaar's services authenticate to each other.
 
 use crate::helpers::{Scratch, assert_problem, spawn_app_with};
-use platform::auth::{ServiceCredentials, Verifier};
+use platform::auth::{ServiceCredentials, Verifier, service_key};
 use platform::config::Secret;
 use reqwest::StatusCode;
 use serde_json::json;
 
-const SECRET: &str = "a-shared-service-secret-for-tests";
+/// The master service secret, which only identity holds.
+const SECRET: &str = "a-master-service-secret-for-the-tests";
 
 #[tokio::test]
 async fn a_service_with_the_secret_gets_a_verifiable_service_token() {
@@ -23,6 +24,34 @@ async fn a_service_with_the_secret_gets_a_verifiable_service_token() {
     assert_eq!(claims.sub, "service:orders");
     assert!(claims.is_service());
     assert!(!claims.is_admin());
+}
+
+#[tokio::test]
+async fn a_service_given_only_its_own_key_gets_tokens_in_its_own_name_only() {
+    let app = spawn_app_with(Scratch::new(), &[("service_secret", SECRET)]).await;
+    let storefront = service_key(SECRET, "storefront");
+    // What `bazaar up` gives the storefront works for the storefront...
+    let credentials = ServiceCredentials::new("storefront", &app.address, Secret::new(&storefront));
+    let token = credentials.token().await.expect("a service token");
+    let verifier = Verifier::remote(&app.address, "bazaar-identity", "bazaar");
+    assert_eq!(
+        verifier.verify(&token).await.unwrap().sub,
+        "service:storefront"
+    );
+    // ...and for nobody else: with it, a compromised storefront cannot be orders.
+    for (body, why) in [
+        (
+            json!({"service": "orders", "secret": storefront}),
+            "another service's key",
+        ),
+        (
+            json!({"service": "orders", "secret": SECRET}),
+            "the master itself, sent",
+        ),
+    ] {
+        let r = app.post_json("/api/identity/service-tokens", &body).await;
+        assert_problem(r, StatusCode::UNAUTHORIZED, None, why).await;
+    }
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use axum::{
 };
 use platform::{
     Failure, Problem,
-    auth::ServiceCaller,
+    auth::{CalledBy, callers::Orders},
     extract::{Json, Query, TraceParent},
     failure::Fields,
     openapi::ServiceOnly,
@@ -169,7 +169,7 @@ fn reservation_id(raw: &str) -> Result<ReservationId, InventoryError> {
 #[tracing::instrument(skip_all, fields(reservation_id = %body.reservation_id))]
 async fn reserve(
     State(state): State<AppState>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     trace: TraceParent,
     Json(body): Json<ReserveRequest>,
 ) -> Result<Response, InventoryError> {
@@ -213,7 +213,7 @@ async fn reserve(
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
 async fn get_reservation(
     State(store): State<Store>,
-    _caller: ServiceCaller,
+    _caller: CalledBy<Orders>,
     Path(id): Path<String>,
 ) -> Result<Json<Reservation>, InventoryError> {
     let rid = reservation_id(&id)?;
@@ -242,7 +242,7 @@ async fn get_reservation(
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
 async fn commit_reservation(
     State(store): State<Store>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     Path(id): Path<String>,
     trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
@@ -271,7 +271,7 @@ async fn commit_reservation(
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
 async fn release_reservation(
     State(store): State<Store>,
-    ServiceCaller(caller): ServiceCaller,
+    CalledBy(caller, _): CalledBy<Orders>,
     Path(id): Path<String>,
     trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
@@ -298,7 +298,7 @@ async fn release_reservation(
 #[tracing::instrument(skip_all)]
 async fn list_reservations(
     State(store): State<Store>,
-    _caller: ServiceCaller,
+    _caller: CalledBy<Orders>,
     Query(params): Query<ListReservationsParams>,
 ) -> Result<Json<ReservationList>, InventoryError> {
     let (status, limit) = params.parse()?;

@@ -354,10 +354,13 @@ async fn only_bazaars_services_and_administrators_use_reservations() {
             None,
         ),
     ];
-    let callers: [(Option<&str>, StatusCode, &str); 3] = [
+    // Only the checkout saga (orders) holds stock: not any other service.
+    let storefront = identity::testing::shared().service_token("storefront");
+    let callers: [(Option<&str>, StatusCode, &str); 4] = [
         (None, StatusCode::UNAUTHORIZED, "no token"),
         (Some("garbage"), StatusCode::UNAUTHORIZED, "garbage token"),
         (Some(&app.customer_token), StatusCode::FORBIDDEN, "customer"),
+        (Some(&storefront), StatusCode::FORBIDDEN, "another service"),
     ];
 
     for (method, path, body) in &requests {

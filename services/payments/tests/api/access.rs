@@ -1,5 +1,5 @@
-//! Who may call what: the internal endpoints take Bazaar's services (and
-//! administrators), the ledger summary administrators only; the summary adds up.
+//! Who may call what: the internal endpoints take the checkout saga's service (orders)
+//! and administrators, the ledger summary administrators only; the summary adds up.
 
 use crate::helpers::{
     AUTHORIZATIONS, Answer, CARD_DECLINED, CARD_SUCCEEDS, SUMMARY, assert_problem, authorization,
@@ -30,6 +30,11 @@ async fn customers_are_forbidden_and_anonymous_callers_unauthorized() {
             (
                 "a customer",
                 Some(app.customer_token.as_str()),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "another service (the public-facing storefront)",
+                Some(app.storefront_token.as_str()),
                 StatusCode::FORBIDDEN,
             ),
             (

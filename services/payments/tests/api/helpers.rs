@@ -35,7 +35,8 @@ pub struct TestApp {
     pub customer_token: String,
     /// The token payments is usually called with (the `orders` service's).
     pub service_token: String,
-    pub other_service_token: String,
+    /// A service that may not call payments.
+    pub storefront_token: String,
     /// Payments' database.
     pub database_url: String,
     _running: Running,
@@ -68,7 +69,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         admin_token: identity.admin_token.clone(),
         customer_token: identity.customer().token,
         service_token: identity.service_token("orders"),
-        other_service_token: identity.service_token("cart"),
+        storefront_token: identity.service_token("storefront"),
         database_url,
         _running: running,
         scratch,

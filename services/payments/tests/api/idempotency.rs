@@ -149,9 +149,7 @@ async fn keys_belong_to_their_caller() {
     let key = new_key();
     let body = authorization("order-1", 1000, CARD_SUCCEEDS);
     let from_orders = app.authorize(&key, &body).await;
-    let from_another = app
-        .authorize_as(&app.other_service_token, &key, &body)
-        .await;
+    let from_another = app.authorize_as(&app.admin_token, &key, &body).await;
     assert_eq!(from_orders.status, StatusCode::CREATED);
     assert_eq!(from_another.status, StatusCode::CREATED);
     assert_ne!(from_orders.body["id"], from_another.body["id"]);

@@ -212,7 +212,9 @@ pub async fn api_control(
         return Err(StorefrontError::Invalid(errors));
     };
     tracing::info!(admin = %claims.sub, "process control from the console");
-    console.monitor.control(&p.service, action).await?;
+    // The admin's own token: the storefront's service token may only watch processes.
+    let token = v.token().await.ok_or(StorefrontError::SignInRequired)?;
+    console.monitor.control(&p.service, action, &token).await?;
     Ok(Json(state(&console, &v).await))
 }
 

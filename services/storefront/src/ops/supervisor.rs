@@ -147,15 +147,30 @@ impl Supervisor {
             })
     }
 
-    /// Kills or restarts one service's process.
-    pub async fn signal(&self, service: &str, action: Action) -> Result<(), StorefrontError> {
+    /// Kills or restarts one service's process, as the administrator whose `admin_token`
+    /// it is (the supervisor takes no service token for this).
+    pub async fn signal(
+        &self,
+        service: &str,
+        action: Action,
+        admin_token: &str,
+    ) -> Result<(), StorefrontError> {
         // A rolling restart takes seconds a replica: asked for, not waited on.
         let url = format!(
             "{}/processes/{service}/{}?wait=false",
             self.base()?,
             action.as_str()
         );
-        let res = self.send(|http| http.post(&url)).await?;
+        let res = self
+            .http
+            .post(&url)
+            .bearer_auth(admin_token)
+            .send()
+            .await
+            .map_err(|e| StorefrontError::Unavailable {
+                service: SERVICE,
+                detail: e.to_string(),
+            })?;
         let status = res.status();
         if status.is_success() {
             return Ok(());
