@@ -348,7 +348,9 @@ impl ServiceBuilder {
         let standard = Router::new()
             .route(
                 "/metrics",
-                get(metrics::handler).with_state(self.metrics.clone()),
+                get(metrics::handler)
+                    .with_state(self.metrics.clone())
+                    .route_layer(mw::from_fn(operators_only)),
             )
             .route("/openapi.json", get(move || document(openapi.clone())))
             .route(
@@ -465,9 +467,60 @@ struct Readiness {
     draining: Arc<AtomicBool>,
 }
 
+/// Whether a request comes from the operator's own network: straight from a loopback or
+/// private address (RFC 1918, IPv6 unique-local or link-local), not forwarded by a proxy
+/// (no `X-Forwarded-For` or `Forwarded`: an ingress or the gateway always adds one). Such
+/// callers — Prometheus, the supervisor, the ops console, an operator's curl — see
+/// `/metrics` and readiness in detail; a client from the internet, which reaches a
+/// service only through a proxy, does not. A request served without a socket (a test
+/// calling the router in process) has no peer and counts as the operator's.
+pub fn from_operators_network(parts: &http::request::Parts) -> bool {
+    let forwarded = parts.headers.contains_key("x-forwarded-for")
+        || parts.headers.contains_key(header::FORWARDED);
+    if forwarded {
+        return false;
+    }
+    match crate::ratelimit::peer(&parts.extensions) {
+        None => true,
+        Some(ip) => is_operators_address(ip),
+    }
+}
+
+/// Loopback, private (RFC 1918), IPv6 unique-local (fc00::/7) or link-local addresses.
+pub fn is_operators_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_operators_address(IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback()
+                    || (v6.segments()[0] & 0xfe00) == 0xfc00
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+/// `/metrics` for the operator's network only (see [`from_operators_network`]): through
+/// the gateway, from the internet, it is 403.
+async fn operators_only(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if !from_operators_network(&parts) {
+        return Problem::forbidden(
+            "metrics are served to the operator's network only, not through a proxy",
+        )
+        .into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// The service's readiness: every check's result, and the service's name, so a prober
-/// knows it asked the service it meant to.
-async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
+/// knows it asked the service it meant to. Callers outside the operator's network get
+/// each check as `ok` or `failing`, without the reasons (which name internal addresses).
+async fn ready(State(readiness): State<Arc<Readiness>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let detailed = from_operators_network(&parts);
     if readiness.draining.load(Ordering::SeqCst) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -496,7 +549,8 @@ async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
         .map(|(n, _, r)| {
             let v = match r {
                 Ok(()) => serde_json::json!("ok"),
-                Err(e) => serde_json::json!(e),
+                Err(e) if detailed => serde_json::json!(e),
+                Err(_) => serde_json::json!("failing"),
             };
             (n, v)
         })
@@ -634,6 +688,90 @@ mod tests {
             "done",
             "requests are still served"
         );
+
+        stop.trigger();
+        task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_operators_network_is_loopback_and_private_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.1",
+            "169.254.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_operators_address(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "203.0.113.9",
+            "8.8.8.8",
+            "172.32.0.1",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_operators_address(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_and_the_reasons_for_unreadiness_are_for_the_operators_network_only() {
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.check("database", || async {
+            Err("cannot reach postgres://10.0.0.5:5432/probe".to_owned())
+        });
+        let service = builder.bind().await.unwrap();
+        let url = format!("http://{}", service.local_addr());
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let http = reqwest::Client::new();
+
+        // Straight from loopback: the operator's view.
+        let metrics = http.get(format!("{url}/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), StatusCode::OK);
+        let ready: serde_json::Value = http
+            .get(format!("{url}/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ready["checks"]["database"],
+            "cannot reach postgres://10.0.0.5:5432/probe"
+        );
+
+        // Forwarded by a proxy (the gateway, an ingress): neither.
+        for forwarded in [
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=203.0.113.9"),
+        ] {
+            let metrics = http
+                .get(format!("{url}/metrics"))
+                .header(forwarded.0, forwarded.1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(metrics.status(), StatusCode::FORBIDDEN, "{forwarded:?}");
+            let ready = http
+                .get(format!("{url}/health/ready"))
+                .header(forwarded.0, forwarded.1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+            let body: serde_json::Value = ready.json().await.unwrap();
+            assert_eq!(body["checks"]["database"], "failing", "{forwarded:?}");
+            assert!(!body.to_string().contains("10.0.0.5"), "{body}");
+        }
 
         stop.trigger();
         task.await.unwrap().unwrap();
