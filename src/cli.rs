@@ -2,7 +2,7 @@
 //! command. Kept in the library so that what it reads from the environment can be listed
 //! ([`variables`]) and checked against the operations guide.
 
-use crate::{REGISTRY, events_cli, load, shop_cli, supervisor::UpArgs};
+use crate::{REGISTRY, admin_cli, load, shop_cli, supervisor::UpArgs};
 use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -21,7 +21,9 @@ pub enum Command {
     /// Start the whole shop: every service as its own process, supervised (the default).
     Up(UpArgs),
     /// Operate on events: list and replay dead letters through the gateway (as an admin).
-    Events(events_cli::EventsArgs),
+    Events(admin_cli::EventsArgs),
+    /// The token signing keys: list them, or rotate without a restart (as an admin).
+    Keys(admin_cli::KeysArgs),
     /// Put load on a running shop: scenario runs, open or closed loop, with a report.
     Load(load::LoadArgs),
     /// Show the running shop's processes: service, replica, pid, port, state, restarts.

@@ -4,9 +4,9 @@
 //! and runs the command.
 #![forbid(unsafe_code)]
 
+pub mod admin_cli;
 pub mod cli;
 pub mod control;
-pub mod events_cli;
 pub mod load;
 pub mod processes;
 pub mod registry;

@@ -6,8 +6,9 @@
 #![forbid(unsafe_code)]
 
 use bazaar::{
+    admin_cli,
     cli::{Cli, Command},
-    events_cli, load, serve, shop_cli, supervisor,
+    load, serve, shop_cli, supervisor,
     supervisor::UpArgs,
 };
 use clap::Parser;
@@ -37,7 +38,8 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Serve { service }) => serve::serve(&service).await,
             Some(Command::Up(args)) => supervisor::up(args).await,
-            Some(Command::Events(args)) => events_cli::run(args).await,
+            Some(Command::Events(args)) => admin_cli::events(args).await,
+            Some(Command::Keys(args)) => admin_cli::keys(args).await,
             Some(Command::Load(args)) => load::run(args).await,
             Some(Command::Status(args)) => shop_cli::status(args).await,
             Some(Command::Restart(args)) => shop_cli::restart(args).await,

@@ -80,7 +80,7 @@ async fn event_feeds_answer_only_the_services_that_subscribe() {
     let service_token = async |service: &str| -> String {
         let r = http
             .post(format!("{identity}/api/identity/service-tokens"))
-            .json(&json!({"service": service, "secret": SECRET}))
+            .json(&json!({"service": service, "secret": platform::auth::service_key(SECRET, service)}))
             .send()
             .await
             .unwrap();
@@ -151,4 +151,65 @@ async fn event_feeds_answer_only_the_services_that_subscribe() {
         );
         assert!(e.get("data").is_none() && e.get("payload").is_none(), "{e}");
     }
+}
+
+/// `bazaar keys rotate` on a running shop: the new key signs once its time comes, tokens
+/// the old key signed keep working through the gateway, and nobody is signed out.
+#[tokio::test]
+async fn keys_rotate_from_the_command_line_and_nobody_is_signed_out() {
+    use bazaar::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, bazaar_bin};
+    let shop = Shop::start();
+    let keys = async |args: &[&str]| -> serde_json::Value {
+        let out = tokio::process::Command::new(bazaar_bin())
+            .arg("keys")
+            .args(args)
+            .env("BAZAAR_URL", &shop.url)
+            .env("BAZAAR_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("BAZAAR_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .output()
+            .await
+            .expect("bazaar keys starts");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout).unwrap()
+    };
+    // A token's JOSE header (the part naming its key), as sent.
+    let header = |token: &str| token.split('.').next().unwrap().to_owned();
+    let cart = async |token: &str| {
+        shop.get("/api/cart")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let before = shop.customer_token().await;
+    assert_eq!(cart(&before).await, StatusCode::OK);
+
+    let key = keys(&["rotate", "--activate-in", "3"]).await;
+    assert_eq!(key["state"], "next", "{key}");
+    let meanwhile = shop.customer_token().await;
+    assert_eq!(
+        header(&meanwhile),
+        header(&before),
+        "the old key signs until then"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let after = shop.customer_token().await;
+    assert_ne!(header(&after), header(&before), "the new key signs");
+    assert_eq!(cart(&after).await, StatusCode::OK, "the new key's token");
+    assert_eq!(cart(&before).await, StatusCode::OK, "the old key's token");
+    let states: Vec<serde_json::Value> = keys(&["list"])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].clone())
+        .collect();
+    assert_eq!(states, [json!("verifying"), json!("signing")]);
 }

@@ -1,5 +1,5 @@
-//! The Ed25519 signing key (generated once, kept in the database), the JWKS that publishes
-//! it, and the minting of access and refresh tokens.
+//! The Ed25519 signing keys (kept in the database, rotated without a restart), the JWKS
+//! that publishes them, and the minting of access and refresh tokens.
 
 use crate::{
     error::Error,
@@ -43,20 +43,80 @@ pub struct Jwks {
     pub keys: Vec<PublicJwk>,
 }
 
-/// The signing key, every key still trusted, and what goes into each token.
-pub struct Keys {
+/// How long a superseded key goes on verifying once its successor signs: the longest an
+/// access token it signed can live, and the leeway verifiers allow.
+const LEEWAY_SECS: i64 = 60;
+
+/// The keys as loaded at one moment: who signs, and what is published.
+struct KeySet {
     kid: String,
     encoding: EncodingKey,
     jwks: Jwks,
+}
+
+/// The signing key, every key still trusted, and what goes into each token.
+///
+/// Keys rotate without a restart: a new key is stored with a time it starts signing at
+/// (a minute ahead by default), every replica reloads the keys every few seconds and
+/// publishes the new one at once, and it signs from its time on; the key it replaces
+/// goes on verifying until the tokens it signed have expired, then leaves the JWKS.
+pub struct Keys {
+    set: std::sync::RwLock<KeySet>,
     verifier: Verifier,
     issuer: String,
     audience: String,
     access_ttl_secs: i64,
 }
 
+/// A key's part in the key set at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published, not signing yet: verifiers learn it before it signs.
+    Next,
+    /// Signing every new token.
+    Signing,
+    /// Superseded; verifies the tokens it signed until they expire.
+    Verifying,
+    /// Superseded long enough that no token it signed is valid: not published.
+    Retired,
+}
+
+/// A stored key and its part at `now`: the newest key whose time has come signs; one
+/// superseded more than `ttl` (+ leeway) ago is retired.
+fn states(
+    records: &[SigningKeyRecord],
+    now: chrono::DateTime<chrono::Utc>,
+    ttl_secs: i64,
+) -> Vec<KeyState> {
+    let at = |r: &SigningKeyRecord| {
+        chrono::DateTime::parse_from_rfc3339(&r.activates_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    };
+    // Records come ordered by activation; the signer is the last one due, or the first
+    // if none is (a clock far behind the one that stored it).
+    let signer = records.iter().rposition(|r| at(r) <= now).unwrap_or(0);
+    let retire_after = chrono::Duration::seconds(ttl_secs.saturating_add(LEEWAY_SECS));
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            if i == signer {
+                KeyState::Signing
+            } else if i > signer {
+                KeyState::Next
+            } else if at(&records[i + 1]) + retire_after < now {
+                KeyState::Retired
+            } else {
+                KeyState::Verifying
+            }
+        })
+        .collect()
+}
+
 impl Keys {
-    /// Loads the stored keys, generating and storing the first one on a fresh database. The
-    /// oldest key signs; every stored key verifies, so tokens survive restarts.
+    /// Loads the stored keys, generating and storing the first one on a fresh database.
     pub async fn load_or_generate(
         store: &Store,
         verifier: Verifier,
@@ -64,60 +124,73 @@ impl Keys {
         audience: &str,
         access_ttl_secs: u64,
     ) -> Result<Self, Error> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)?;
-        let candidate = SigningKey::from_bytes(&seed);
-        let der = candidate
-            .to_pkcs8_der()
-            .map_err(|e| Error::Corrupt(format!("could not encode a new key: {e}")))?;
-        let candidate = SigningKeyRecord {
-            kid: kid_of(&candidate),
-            private_key: STANDARD.encode(der.as_bytes()),
-            created_at: events::envelope::now_rfc3339(),
-        };
-        if store.insert_first_signing_key(&candidate).await? {
-            tracing::info!(kid = %candidate.kid, "generated the token signing key");
+        let first = new_key_record(chrono::Utc::now())?;
+        if store.insert_first_signing_key(&first).await? {
+            tracing::info!(kid = %first.kid, "generated the token signing key");
         }
-        let records = store.signing_keys().await?;
-        let mut jwks = Jwks { keys: Vec::new() };
-        let mut signer = None;
-        for record in &records {
-            let der = STANDARD
-                .decode(&record.private_key)
-                .map_err(|e| Error::Corrupt(format!("signing key {}: {e}", record.kid)))?;
-            let key = SigningKey::from_pkcs8_der(&der)
-                .map_err(|e| Error::Corrupt(format!("signing key {}: {e}", record.kid)))?;
-            if kid_of(&key) != record.kid {
-                return Err(Error::Corrupt(format!(
-                    "signing key {} does not match its id",
-                    record.kid
-                )));
-            }
-            let x = b64url(key.verifying_key().as_bytes());
-            verifier.insert_key(&record.kid, DecodingKey::from_ed_components(&x)?);
-            jwks.keys.push(PublicJwk {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                x,
-                kid: record.kid.clone(),
-                alg: "EdDSA".into(),
-                use_: "sig".into(),
-            });
-            if signer.is_none() {
-                signer = Some((record.kid.clone(), EncodingKey::from_ed_der(&der)));
-            }
-        }
-        let (kid, encoding) =
-            signer.ok_or_else(|| Error::Corrupt("no signing key is stored".into()))?;
+        let access_ttl_secs = i64::try_from(access_ttl_secs).unwrap_or(i64::MAX);
+        let set = load(store, &verifier, access_ttl_secs).await?;
         Ok(Self {
-            kid,
-            encoding,
-            jwks,
+            set: std::sync::RwLock::new(set),
             verifier,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
-            access_ttl_secs: i64::try_from(access_ttl_secs).unwrap_or(i64::MAX),
+            access_ttl_secs,
         })
+    }
+
+    /// Reads the stored keys again: a key added by another replica is published, and
+    /// signs once its time comes.
+    pub async fn reload(&self, store: &Store) -> Result<(), Error> {
+        let set = load(store, &self.verifier, self.access_ttl_secs).await?;
+        let mut current = self.set.write().unwrap_or_else(|e| e.into_inner());
+        if current.kid != set.kid {
+            tracing::info!(kid = %set.kid, previous = %current.kid, "a new key signs tokens");
+        }
+        *current = set;
+        Ok(())
+    }
+
+    /// Stores a new key that starts signing `activate_in` from now (every replica
+    /// publishes it by then); returns it with its state.
+    pub async fn rotate(
+        &self,
+        store: &Store,
+        activate_in: std::time::Duration,
+    ) -> Result<KeyInfo, Error> {
+        let at = chrono::Utc::now() + chrono::Duration::from_std(activate_in).unwrap_or_default();
+        let record = new_key_record(at)?;
+        store.insert_signing_key(&record).await?;
+        tracing::warn!(kid = %record.kid, activates_at = %record.activates_at, "rotating the token signing key");
+        self.reload(store).await?;
+        let state = self
+            .list(store)
+            .await?
+            .into_iter()
+            .find(|k| k.kid == record.kid)
+            .map_or(KeyState::Next, |k| k.state);
+        Ok(KeyInfo {
+            kid: record.kid,
+            created_at: record.created_at,
+            activates_at: record.activates_at,
+            state,
+        })
+    }
+
+    /// Every stored key and its state now.
+    pub async fn list(&self, store: &Store) -> Result<Vec<KeyInfo>, Error> {
+        let records = store.signing_keys().await?;
+        let states = states(&records, chrono::Utc::now(), self.access_ttl_secs);
+        Ok(records
+            .into_iter()
+            .zip(states)
+            .map(|(r, state)| KeyInfo {
+                kid: r.kid,
+                created_at: r.created_at,
+                activates_at: r.activates_at,
+                state,
+            })
+            .collect())
     }
 
     /// The verifier that trusts exactly these keys.
@@ -125,8 +198,13 @@ impl Keys {
         &self.verifier
     }
 
-    pub fn jwks(&self) -> &Jwks {
-        &self.jwks
+    /// The published keys.
+    pub fn jwks(&self) -> Jwks {
+        self.set
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .jwks
+            .clone()
     }
 
     /// Seconds an access token lives.
@@ -163,9 +241,10 @@ impl Keys {
             exp: now.saturating_add(self.access_ttl_secs),
             jti: uuid::Uuid::new_v4().to_string(),
         };
+        let set = self.set.read().unwrap_or_else(|e| e.into_inner());
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+        header.kid = Some(set.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &set.encoding)?)
     }
 }
 
@@ -179,6 +258,79 @@ impl Keys {
             vec![platform::auth::ROLE_SERVICE.to_owned()],
         )
     }
+}
+
+/// A stored key as an administrator sees it (never its private half).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyInfo {
+    /// The key id tokens name.
+    pub kid: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// When it starts (or started) signing; RFC 3339, UTC.
+    pub activates_at: String,
+    pub state: KeyState,
+}
+
+/// A new random key, to sign from `activates_at`.
+fn new_key_record(activates_at: chrono::DateTime<chrono::Utc>) -> Result<SigningKeyRecord, Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)?;
+    let key = SigningKey::from_bytes(&seed);
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| Error::Corrupt(format!("could not encode a new key: {e}")))?;
+    Ok(SigningKeyRecord {
+        kid: kid_of(&key),
+        private_key: STANDARD.encode(der.as_bytes()),
+        created_at: events::envelope::now_rfc3339(),
+        activates_at: events::envelope::to_rfc3339(activates_at),
+    })
+}
+
+/// The stored keys as a key set: the signer, and every key not retired published (and
+/// trusted by identity's own verifier).
+async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySet, Error> {
+    let records = store.signing_keys().await?;
+    let states = states(&records, chrono::Utc::now(), ttl_secs);
+    let mut jwks = Jwks { keys: Vec::new() };
+    let mut signer = None;
+    for (record, state) in records.iter().zip(states) {
+        if state == KeyState::Retired {
+            continue;
+        }
+        let der = STANDARD
+            .decode(&record.private_key)
+            .map_err(|e| Error::Corrupt(format!("signing key {}: {e}", record.kid)))?;
+        let key = SigningKey::from_pkcs8_der(&der)
+            .map_err(|e| Error::Corrupt(format!("signing key {}: {e}", record.kid)))?;
+        if kid_of(&key) != record.kid {
+            return Err(Error::Corrupt(format!(
+                "signing key {} does not match its id",
+                record.kid
+            )));
+        }
+        let x = b64url(key.verifying_key().as_bytes());
+        verifier.insert_key(&record.kid, DecodingKey::from_ed_components(&x)?);
+        jwks.keys.push(PublicJwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x,
+            kid: record.kid.clone(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        });
+        if state == KeyState::Signing {
+            signer = Some((record.kid.clone(), EncodingKey::from_ed_der(&der)));
+        }
+    }
+    let (kid, encoding) =
+        signer.ok_or_else(|| Error::Corrupt("no signing key is stored".into()))?;
+    Ok(KeySet {
+        kid,
+        encoding,
+        jwks,
+    })
 }
 
 /// A fresh refresh token and the SHA-256 hash under which it is stored; the token itself
@@ -261,5 +413,51 @@ mod tests {
         let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(json).unwrap();
         let jwk = set.find(&kid_of(&key)).unwrap();
         assert!(DecodingKey::from_jwk(jwk).is_ok());
+    }
+
+    fn record(kid: &str, activates_at: &str) -> SigningKeyRecord {
+        SigningKeyRecord {
+            kid: kid.into(),
+            private_key: String::new(),
+            created_at: "2030-01-01T00:00:00.000Z".into(),
+            activates_at: activates_at.into(),
+        }
+    }
+
+    #[test]
+    fn the_newest_key_due_signs_and_superseded_keys_verify_until_their_tokens_expire() {
+        use KeyState::*;
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+        let keys = [
+            record("a", "2030-01-01T00:00:00.000Z"),
+            record("b", "2030-01-02T00:00:00.000Z"),
+            record("c", "2030-01-03T00:00:00.000Z"),
+        ];
+        let ttl = 900;
+        // Before c's time: b signs, c is published ahead, a verifies no more (b took
+        // over a day ago, far longer than a token lives).
+        assert_eq!(
+            states(&keys, at("2030-01-02T12:00:00Z"), ttl),
+            [Retired, Signing, Next]
+        );
+        // Just after c's time: b's tokens are still valid for the TTL plus leeway...
+        assert_eq!(
+            states(&keys, at("2030-01-03T00:10:00Z"), ttl),
+            [Retired, Verifying, Signing]
+        );
+        assert_eq!(
+            states(&keys, at("2030-01-03T00:15:59Z"), ttl),
+            [Retired, Verifying, Signing]
+        );
+        // ...and then b is retired too.
+        assert_eq!(
+            states(&keys, at("2030-01-03T00:16:01Z"), ttl),
+            [Retired, Retired, Signing]
+        );
+        // A clock behind every key's time: the first one signs rather than none.
+        assert_eq!(
+            states(&keys, at("2029-12-31T00:00:00Z"), ttl),
+            [Signing, Next, Next]
+        );
     }
 }

@@ -31,6 +31,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
         Route::new("/me", Access::SignedIn),
         Route::new("/logout", Access::SignedIn),
         Route::new("/users", Access::SignedIn),
+        Route::new("/keys", Access::SignedIn),
         // Services ask for their tokens directly; the gateway does not route it.
         Route::new("/service-tokens", Access::Internal),
     ],

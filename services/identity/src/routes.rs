@@ -2,6 +2,7 @@
 //! document.
 
 mod jwks;
+mod keys;
 mod me;
 mod services;
 mod sessions;
@@ -48,7 +49,7 @@ impl FromRef<AppState> for Verifier {
     tags(
         (name = "sessions", description = "Registration, sign-in, token refresh, sign-out"),
         (name = "account", description = "The signed-in user"),
-        (name = "keys", description = "Public keys for verifying access tokens"),
+        (name = "keys", description = "Public keys for verifying access tokens, and their rotation (admin only)"),
         (name = "users", description = "Account administration (admin only)"),
         (name = "services", description = "Tokens for Bazaar's own services"),
     )
@@ -61,6 +62,7 @@ pub(crate) fn router(state: AppState) -> OpenApiRouter {
         .merge(sessions::router())
         .merge(me::router())
         .merge(jwks::router())
+        .merge(keys::router())
         .merge(users::router())
         .merge(services::router())
         .with_state(state)

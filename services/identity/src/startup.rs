@@ -7,7 +7,11 @@ use crate::{
 use ::events::EventsKit;
 use anyhow::Context;
 use platform::{Kit, auth::Verifier, service::Service};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+
+/// How often every replica reads the signing keys again (a rotation through another
+/// replica is published here within this).
+const KEY_RELOAD: Duration = Duration::from_secs(10);
 
 /// Opens the database, ensures the signing key and the admin account, binds the listener.
 pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
@@ -50,6 +54,19 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
             common.trusted_proxies(),
         )),
     };
+    // Keys rotated through another replica are published here within KEY_RELOAD.
+    let (keys, store) = (state.keys.clone(), state.store.clone());
+    kit.worker("key-reload", move |stop| async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(KEY_RELOAD) => {}
+                _ = stop.wait() => return Ok(()),
+            }
+            if let Err(e) = keys.reload(&store).await {
+                tracing::warn!(error = %e, "could not reload the signing keys");
+            }
+        }
+    });
     kit.api(routes::router(state));
     kit.bind().await
 }

@@ -13,13 +13,21 @@ pub fn migrations() -> Vec<MigrationSource> {
 
 /// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
 /// comma-separated list.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "users, refresh tokens, signing keys",
-    // The same SQL suits both.
-    sqlite: SCHEMA_V1,
-    postgres: SCHEMA_V1,
-}];
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource {
+        version: 1,
+        description: "users, refresh tokens, signing keys",
+        // The same SQL suits both.
+        sqlite: SCHEMA_V1,
+        postgres: SCHEMA_V1,
+    },
+    MigrationSource {
+        version: 2,
+        description: "signing keys start signing at a time of their own (rotation)",
+        sqlite: "ALTER TABLE signing_keys ADD COLUMN activates_at TEXT",
+        postgres: "ALTER TABLE signing_keys ADD COLUMN activates_at TEXT",
+    },
+];
 
 /// Users, refresh tokens and signing keys, in SQL both SQLite and PostgreSQL take.
 const SCHEMA_V1: &str = "CREATE TABLE users (
@@ -60,12 +68,14 @@ pub struct UserRecord {
     pub created_at: String,
 }
 
-/// A signing key as stored: its PKCS#8 DER, base64.
+/// A signing key as stored: its PKCS#8 DER, base64, and when it starts signing.
 #[derive(Debug, Clone)]
 pub struct SigningKeyRecord {
     pub kid: String,
     pub private_key: String,
     pub created_at: String,
+    /// RFC 3339, UTC; a key stored before rotation existed signs from its creation.
+    pub activates_at: String,
 }
 
 /// A refresh token about to be stored: the hash of the token and when it expires.
@@ -340,14 +350,7 @@ impl Store {
         if n > 0 {
             return Ok(false);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&key.kid)
-        .bind(&key.private_key)
-        .bind(&key.created_at)
-        .execute(&mut *tx)
-        .await;
+        let inserted = insert_key(key).execute(&mut *tx).await;
         match inserted {
             Ok(_) => {
                 tx.commit().await?;
@@ -359,10 +362,19 @@ impl Store {
         }
     }
 
-    /// Every signing key, oldest first.
+    /// Stores another signing key (a rotation).
+    pub async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), Error> {
+        let mut tx = self.db.begin_write().await?;
+        insert_key(key).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every signing key, in the order they start signing.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, Error> {
         let rows = sqlx::query(
-            "SELECT kid, private_key, created_at FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, private_key, created_at, COALESCE(activates_at, created_at) AS activates_at \
+             FROM signing_keys ORDER BY COALESCE(activates_at, created_at), kid",
         )
         .fetch_all(self.db.pool())
         .await?;
@@ -372,6 +384,7 @@ impl Store {
                     kid: r.try_get("kid")?,
                     private_key: r.try_get("private_key")?,
                     created_at: r.try_get("created_at")?,
+                    activates_at: r.try_get("activates_at")?,
                 })
             })
             .collect()
@@ -457,4 +470,16 @@ fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| Error::Corrupt(format!("time `{text}`: {e}")))
+}
+
+fn insert_key(
+    key: &SigningKeyRecord,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, private_key, created_at, activates_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&key.kid)
+    .bind(&key.private_key)
+    .bind(&key.created_at)
+    .bind(&key.activates_at)
 }

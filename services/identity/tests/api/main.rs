@@ -5,6 +5,7 @@ mod bad_input;
 mod helpers;
 mod limits;
 mod memory;
+mod rotation;
 mod service;
 mod service_tokens;
 mod sessions;

@@ -1,0 +1,134 @@
+//! The commands an administrator runs against a running shop, through the gateway:
+//! `bazaar events …` (dead letters listed and replayed) and `bazaar keys …` (the token
+//! signing keys listed and rotated).
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Where the shop is and whom to sign in as.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// The shop's address.
+    #[arg(long, env = "BAZAAR_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An admin account's email.
+    #[arg(long, env = "BAZAAR_ADMIN_EMAIL")]
+    email: String,
+    /// Its password.
+    #[arg(long, env = "BAZAAR_ADMIN_PASSWORD", hide_env_values = true)]
+    password: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(subcommand)]
+    command: EventsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum EventsCommand {
+    /// List a consuming service's dead letters.
+    DeadLetters {
+        /// The consuming service (`inventory`).
+        service: String,
+    },
+    /// Run a dead letter through its handler again.
+    Replay {
+        /// The consuming service.
+        service: String,
+        /// The dead letter's id.
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    admin: AdminArgs,
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// List the signing keys: next, signing, verifying (superseded, its tokens still
+    /// valid) or retired.
+    List,
+    /// Rotate: a new key is published now and signs from `--activate-in` on; the old one
+    /// verifies until its tokens expire. No restart; nobody is signed out.
+    Rotate {
+        /// Seconds until the new key signs (0–86 400). Keep it above 15 s, the time every
+        /// replica of identity and every verifier needs to learn the key; 0 is for a
+        /// compromised key, accepting a few seconds of refused new tokens.
+        #[arg(long, default_value_t = 60)]
+        activate_in: u64,
+    },
+}
+
+pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
+    let (method, path) = match &args.command {
+        EventsCommand::DeadLetters { service } => {
+            (Method::GET, format!("/api/{service}/events/dead-letters"))
+        }
+        EventsCommand::Replay { service, id } => (
+            Method::POST,
+            format!("/api/{service}/events/dead-letters/{id}/replay"),
+        ),
+    };
+    call(&args.admin, method, &path, None).await
+}
+
+pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    match args.command {
+        KeysCommand::List => call(&args.admin, Method::GET, "/api/identity/keys", None).await,
+        KeysCommand::Rotate { activate_in } => {
+            let body = json!({"activate_in_secs": activate_in});
+            call(&args.admin, Method::POST, "/api/identity/keys", Some(body)).await
+        }
+    }
+}
+
+/// Signs in as the admin, sends one request, prints the JSON answer; fails unless 2xx.
+async fn call(
+    admin: &AdminArgs,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<()> {
+    let http = platform::client::client();
+    let base = admin.url.trim_end_matches('/');
+    let login = http
+        .post(format!("{base}/api/identity/login"))
+        .json(&json!({"email": admin.email, "password": admin.password}))
+        .send()
+        .await
+        .with_context(|| format!("could not reach the shop at {base}"))?;
+    if !login.status().is_success() {
+        bail!(
+            "signing in failed: {}",
+            login.text().await.unwrap_or_default()
+        );
+    }
+    let token = login.json::<Value>().await?["access_token"]
+        .as_str()
+        .context("login answered without an access token")?
+        .to_owned();
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(&token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    if !status.is_success() {
+        bail!("the shop answered {status}");
+    }
+    Ok(())
+}
