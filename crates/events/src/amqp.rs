@@ -31,6 +31,9 @@ use std::time::Duration;
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long connecting (TCP + AMQP handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a consumer's connection must have served for its loss to count as a first
+/// failure again.
+const HEALTHY_FOR: Duration = Duration::from_secs(30);
 /// Unacknowledged deliveries a consumer holds at once.
 const PREFETCH: u16 = 64;
 
@@ -255,9 +258,15 @@ pub async fn consume(
 ) -> anyhow::Result<()> {
     let mut failures = 0u32;
     loop {
+        let began = std::time::Instant::now();
         match consume_once(&consumer, &url, &ns, &shutdown).await {
             Ok(()) => return Ok(()),
             Err(e) => {
+                // A connection that served for a while is a fresh start: only failures
+                // in a row lengthen the wait.
+                if began.elapsed() > HEALTHY_FOR {
+                    failures = 0;
+                }
                 failures += 1;
                 let wait = crate::consumer::backoff(failures.min(6) + 3);
                 tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "event consumer lost the broker");

@@ -252,14 +252,13 @@ impl Producer {
         attempts: i64,
         error: &str,
     ) -> Result<(), sqlx::Error> {
-        // Longer than a consumer's backoff: an event nobody subscribes to yet is returned
-        // by the broker on every try, and waits (undelivered) until a queue is bound.
+        // A failed publish (a nack, a confirm that timed out on a busy broker, a lost
+        // channel) is worth trying again soon: at most 5 s later, however often it
+        // failed, so a broker that was slow for a while delays an event by seconds, not
+        // half a minute. (An event no queue is bound for is not a failure: it is
+        // confirmed as unrouted and marked delivered.)
         let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
-        let wait = if attempt < 6 {
-            crate::consumer::backoff(attempt + 1)
-        } else {
-            Duration::from_secs(30)
-        };
+        let wait = crate::consumer::backoff(attempt.saturating_add(1));
         let next = crate::envelope::to_rfc3339(
             chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
         );
