@@ -27,6 +27,9 @@ pub struct Config {
     /// (`BAZAAR_EMAIL_RETRY_BASE_MS`, default 2 000), doubling at each further try; an
     /// email is tried at most 5 times.
     pub email_retry_base_ms: u64,
+    /// Live streams one user may hold open at once (`BAZAAR_STREAMS_PER_USER`, default 8:
+    /// a few tabs and devices); one more is answered 429.
+    pub streams_per_user: u32,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: "Bazaar <shop@bazaar.local>".to_owned(),
             email_retry_base_ms: 2_000,
+            streams_per_user: 8,
         }
     }
 }
@@ -78,6 +82,9 @@ impl ServiceSettings for Config {
                 "BAZAAR_EMAIL_RETRY_BASE_MS must be between 1 and {MAX_RETRY_BASE_MS}, got {}",
                 self.email_retry_base_ms
             ));
+        }
+        if self.streams_per_user == 0 {
+            errors.push("BAZAAR_STREAMS_PER_USER must be at least 1".to_owned());
         }
         errors
     }

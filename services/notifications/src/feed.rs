@@ -62,15 +62,17 @@ pub async fn watch_head(
 /// One client's stream: its user's messages after position `after`, as SSE events, until
 /// the client goes away or the service stops.
 pub fn stream(
+    subscriber: Subscriber,
     store: Store,
-    user_id: String,
     after: i64,
     head: watch::Receiver<i64>,
     shutdown: Shutdown,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
     let feed = Feed {
         store,
-        user_id,
+        user_id: subscriber.user_id,
+        until: subscriber.until,
+        _slot: subscriber.slot,
         last: after,
         queue: VecDeque::new(),
         head,
@@ -83,9 +85,75 @@ pub fn stream(
     })
 }
 
+/// Whose stream it is, until when, and the place it takes among the user's streams.
+pub struct Subscriber {
+    pub user_id: String,
+    /// When the token that opened it expires: the stream ends then.
+    pub until: tokio::time::Instant,
+    pub slot: Slot,
+}
+
+/// The live streams open per user, and how many one user may hold. Cheap to clone.
+#[derive(Clone)]
+pub struct Streams {
+    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    per_user: u32,
+}
+
+impl Streams {
+    pub fn new(per_user: u32) -> Self {
+        Self {
+            open: Default::default(),
+            per_user,
+        }
+    }
+
+    /// A place for one more stream of `user_id`, held until the [`Slot`] is dropped; or
+    /// how many that user has open already, when that is the limit.
+    pub fn open(&self, user_id: &str) -> Result<Slot, u32> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(user_id.to_owned()).or_insert(0);
+        if *count >= self.per_user {
+            return Err(*count);
+        }
+        *count += 1;
+        Ok(Slot {
+            streams: self.clone(),
+            user_id: user_id.to_owned(),
+        })
+    }
+
+    /// How many streams `user_id` has open.
+    pub fn of(&self, user_id: &str) -> u32 {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(user_id).copied().unwrap_or(0)
+    }
+}
+
+/// One open stream's place; given back when the stream ends (the client left, the token
+/// expired, the service stopped).
+pub struct Slot {
+    streams: Streams,
+    user_id: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.user_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
+
 struct Feed {
     store: Store,
     user_id: String,
+    until: tokio::time::Instant,
+    _slot: Slot,
     /// The position of the last message read for this user (or of the head it started
     /// from).
     last: i64,
@@ -135,11 +203,12 @@ impl Feed {
     }
 
     /// Waits until the mailbox's head is past this stream's position; returns the head,
-    /// or `None` at shutdown.
+    /// or `None` at shutdown or when the stream's token expires.
     async fn wait_for_news(&mut self) -> Option<i64> {
         let last = self.last;
         tokio::select! {
             _ = self.shutdown.wait() => None,
+            _ = tokio::time::sleep_until(self.until) => None,
             seen = self.head.wait_for(|h| *h > last) => seen.ok().map(|h| *h),
         }
     }

@@ -57,6 +57,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         verifier: kit.verifier(),
         head,
         shutdown: kit.shutdown(),
+        streams: feed::Streams::new(kit.own().streams_per_user),
     }));
     kit.bind().await
 }

@@ -9,7 +9,7 @@ use crate::{
 };
 use axum::{
     extract::{FromRef, State},
-    http::{HeaderMap, HeaderName, HeaderValue},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{
         IntoResponse, Response,
         sse::{KeepAlive, Sse},
@@ -37,6 +37,8 @@ pub struct AppState {
     pub head: watch::Receiver<i64>,
     /// Ends open streams when the service stops, so shutdown need not wait for them.
     pub shutdown: Shutdown,
+    /// The streams open per user, and how many one may hold.
+    pub streams: feed::Streams,
 }
 
 #[derive(OpenApi)]
@@ -119,6 +121,9 @@ static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Tells reverse proxies (nginx) not to buffer the stream.
 static ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
+/// When a user over the stream limit may try again.
+const STREAM_RETRY_AFTER_SECS: u64 = 5;
+
 /// How often an idle stream sends a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -163,10 +168,38 @@ async fn stream_messages(
         Some(position) => position,
         None => state.store.head().await?,
     };
-    tracing::info!(after, resumed = resume_at.is_some(), "stream opened");
+    let slot = match state.streams.open(&user.sub) {
+        Ok(slot) => slot,
+        Err(open) => {
+            let mut problem = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                "Too many streams",
+                format!("this account already has {open} live streams open; close one first"),
+            );
+            problem.retry_after = Some(STREAM_RETRY_AFTER_SECS);
+            return Ok(problem.into_response());
+        }
+    };
+    // The stream ends when the token that opened it expires: a signed-out or
+    // deactivated user's stream does not outlive the token (the client reconnects with
+    // a fresh one and `Last-Event-ID`, missing nothing).
+    let expires_in = Duration::from_secs(
+        u64::try_from(user.exp.saturating_sub(chrono::Utc::now().timestamp())).unwrap_or(0),
+    );
+    tracing::info!(
+        after,
+        resumed = resume_at.is_some(),
+        ?expires_in,
+        "stream opened"
+    );
     let events = feed::stream(
+        feed::Subscriber {
+            user_id: user.sub,
+            until: tokio::time::Instant::now() + expires_in,
+            slot,
+        },
         state.store.clone(),
-        user.sub,
         after,
         state.head.clone(),
         state.shutdown.clone(),

@@ -105,3 +105,89 @@ async fn open_streams_end_when_the_service_stops() {
     assert!(took < Duration::from_secs(3), "stopping took {took:?}");
     assert!(stream.ends_within(Duration::from_secs(3)).await);
 }
+
+#[tokio::test]
+async fn one_user_holds_a_bounded_number_of_streams() {
+    let app = crate::helpers::spawn_app_with(&[("streams_per_user", "2")]).await;
+    let sam = register("Sam").await;
+    let first = SseReader::open(&app, &sam.token, None).await;
+    let _second = SseReader::open(&app, &sam.token, None).await;
+
+    let third = app
+        .client
+        .get(app.url("/api/notifications/stream"))
+        .bearer_auth(&sam.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key("retry-after"));
+    let problem: Value = third.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 live streams"),
+        "{problem}"
+    );
+    // Another user is not affected, and a closed stream frees its place.
+    let ann = register("Ann").await;
+    let _anns = SseReader::open(&app, &ann.token, None).await;
+    drop(first);
+    crate::helpers::eventually("the closed stream's place is free", async || {
+        let r = app
+            .client
+            .get(app.url("/api/notifications/stream"))
+            .bearer_auth(&sam.token)
+            .send()
+            .await
+            .unwrap();
+        (r.status() == reqwest::StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_the_token_that_opened_it_expires() {
+    // Arrange: an identity of its own whose access tokens live 2 s, and a user of it.
+    let scratch = platform::testing::Scratch::new("short-tokens");
+    let identity = platform::testing::spawn(
+        &identity::SERVICE,
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &scratch.sqlite_url("identity")),
+            ("access_token_ttl_secs", "2"),
+        ],
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let credentials = serde_json::json!({"email": "brief@test.local", "password": "a long enough passphrase", "name": "Brief"});
+    let r = client
+        .post(format!("{}/api/identity/register", identity.url()))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let tokens: Value = client
+        .post(format!("{}/api/identity/login", identity.url()))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let app = crate::helpers::spawn_app_with(&[("identity_url", identity.url())]).await;
+
+    // Act
+    let mut stream = SseReader::open(&app, token, None).await;
+
+    // Assert: it ends at the token's expiry, not at the next keep-alive or never.
+    assert!(
+        stream.ends_within(Duration::from_secs(6)).await,
+        "the stream outlived its token"
+    );
+}
