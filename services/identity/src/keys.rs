@@ -47,11 +47,37 @@ pub struct Jwks {
 /// access token it signed can live, and the leeway verifiers allow.
 const LEEWAY_SECS: i64 = 60;
 
-/// The keys as loaded at one moment: who signs, and what is published.
+/// The keys as loaded at one moment: those that sign or will (each from its time, in
+/// that order), and what is published.
 struct KeySet {
-    kid: String,
-    encoding: EncodingKey,
+    signers: Vec<Signer>,
     jwks: Jwks,
+}
+
+struct Signer {
+    kid: String,
+    from: chrono::DateTime<chrono::Utc>,
+    encoding: EncodingKey,
+}
+
+impl KeySet {
+    /// The key that signs at `now`: the newest whose time has come (the first if none
+    /// has), so a key due between two reloads signs on time.
+    fn signer(&self, now: chrono::DateTime<chrono::Utc>) -> &Signer {
+        self.signers
+            .iter()
+            .rev()
+            .find(|s| s.from <= now)
+            .or_else(|| self.signers.first())
+            .expect("a key set has a signer")
+    }
+}
+
+/// When a stored key starts signing.
+fn activation(record: &SigningKeyRecord) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(&record.activates_at)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
 
 /// The signing key, every key still trusted, and what goes into each token.
@@ -89,11 +115,7 @@ fn states(
     now: chrono::DateTime<chrono::Utc>,
     ttl_secs: i64,
 ) -> Vec<KeyState> {
-    let at = |r: &SigningKeyRecord| {
-        chrono::DateTime::parse_from_rfc3339(&r.activates_at)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-    };
+    let at = activation;
     // Records come ordered by activation; the signer is the last one due, or the first
     // if none is (a clock far behind the one that stored it).
     let signer = records.iter().rposition(|r| at(r) <= now).unwrap_or(0);
@@ -143,11 +165,7 @@ impl Keys {
     /// signs once its time comes.
     pub async fn reload(&self, store: &Store) -> Result<(), Error> {
         let set = load(store, &self.verifier, self.access_ttl_secs).await?;
-        let mut current = self.set.write().unwrap_or_else(|e| e.into_inner());
-        if current.kid != set.kid {
-            tracing::info!(kid = %set.kid, previous = %current.kid, "a new key signs tokens");
-        }
-        *current = set;
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
         Ok(())
     }
 
@@ -242,9 +260,10 @@ impl Keys {
             jti: uuid::Uuid::new_v4().to_string(),
         };
         let set = self.set.read().unwrap_or_else(|e| e.into_inner());
+        let signer = set.signer(chrono::Utc::now());
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(set.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &set.encoding)?)
+        header.kid = Some(signer.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &signer.encoding)?)
     }
 }
 
@@ -294,7 +313,7 @@ async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySe
     let records = store.signing_keys().await?;
     let states = states(&records, chrono::Utc::now(), ttl_secs);
     let mut jwks = Jwks { keys: Vec::new() };
-    let mut signer = None;
+    let mut signers = Vec::new();
     for (record, state) in records.iter().zip(states) {
         if state == KeyState::Retired {
             continue;
@@ -320,17 +339,18 @@ async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySe
             alg: "EdDSA".into(),
             use_: "sig".into(),
         });
-        if state == KeyState::Signing {
-            signer = Some((record.kid.clone(), EncodingKey::from_ed_der(&der)));
+        if matches!(state, KeyState::Signing | KeyState::Next) {
+            signers.push(Signer {
+                kid: record.kid.clone(),
+                from: activation(record),
+                encoding: EncodingKey::from_ed_der(&der),
+            });
         }
     }
-    let (kid, encoding) =
-        signer.ok_or_else(|| Error::Corrupt("no signing key is stored".into()))?;
-    Ok(KeySet {
-        kid,
-        encoding,
-        jwks,
-    })
+    if signers.is_empty() {
+        return Err(Error::Corrupt("no signing key is stored".into()));
+    }
+    Ok(KeySet { signers, jwks })
 }
 
 /// A fresh refresh token and the SHA-256 hash under which it is stored; the token itself

@@ -139,3 +139,18 @@ async fn only_administrators_rotate_and_only_within_a_day() {
         "nothing rotated"
     );
 }
+
+#[tokio::test]
+async fn a_key_signs_from_its_time_without_waiting_for_a_reload() {
+    let app = spawn_app().await;
+    let admin = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let next: Value = rotate(&app, &admin.access, json!({"activate_in_secs": 1}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(next["state"], "next");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let (_, tokens) = app.signed_in_user().await;
+    assert_eq!(kid(&tokens.access), next["kid"].as_str().unwrap());
+}
