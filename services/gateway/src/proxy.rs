@@ -173,11 +173,36 @@ pub fn router(proxy: Proxy) -> Router {
         .route("/api/{service}", any(forward))
         .route("/api/{service}/{*rest}", any(forward))
         .with_state(proxy)
+        .layer(axum::middleware::from_fn(hsts))
 }
 
 /// Every other path (the web pages, their assets) goes to the storefront, unchanged.
 pub fn pages(proxy: Proxy) -> Router {
-    Router::new().fallback(forward).with_state(proxy)
+    Router::new()
+        .fallback(forward)
+        .with_state(proxy)
+        .layer(axum::middleware::from_fn(hsts))
+}
+
+/// What HSTS asks of browsers: HTTPS only, for a year.
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
+/// HSTS on every answer to a request that reached the shop over TLS, which the
+/// TLS-terminating proxy in front says with `X-Forwarded-Proto: https` (browsers ignore
+/// the header over plain HTTP, so a client claiming TLS gains nothing).
+async fn hsts(req: Request, next: axum::middleware::Next) -> Response {
+    let tls = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let mut res = next.run(req).await;
+    if tls {
+        res.headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    res
 }
 
 /// The service that serves the web pages.

@@ -121,3 +121,21 @@ async fn internal_paths_are_not_routed_however_they_are_written() {
         }
     }
 }
+
+#[tokio::test]
+async fn answers_over_tls_ask_browsers_to_stay_on_https() {
+    let gateway = spawn_gateway(&[]).await;
+    for path in ["/", "/api/echo/public"] {
+        let over_tls = gateway.get(path, &[("x-forwarded-proto", "https")]).await;
+        assert_eq!(
+            over_tls.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+        let plain = gateway.get(path, &[]).await;
+        assert!(
+            !plain.headers().contains_key("strict-transport-security"),
+            "{path}: no HSTS over plain HTTP"
+        );
+    }
+}
