@@ -190,7 +190,10 @@ async fn keys_rotate_from_the_command_line_and_nobody_is_signed_out() {
     let before = shop.customer_token().await;
     assert_eq!(cart(&before).await, StatusCode::OK);
 
-    let key = keys(&["rotate", "--activate-in", "3"]).await;
+    // Soon, but not sooner than a verifier may fetch the keys again after its last fetch
+    // (5 s): a verifier that fetched just before the rotation learns the new key when it
+    // first meets it. (The default is a minute.)
+    let key = keys(&["rotate", "--activate-in", "6"]).await;
     assert_eq!(key["state"], "next", "{key}");
     let meanwhile = shop.customer_token().await;
     assert_eq!(
@@ -199,7 +202,7 @@ async fn keys_rotate_from_the_command_line_and_nobody_is_signed_out() {
         "the old key signs until then"
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(6_500)).await;
     let after = shop.customer_token().await;
     assert_ne!(header(&after), header(&before), "the new key signs");
     assert_eq!(cart(&after).await, StatusCode::OK, "the new key's token");
