@@ -15,7 +15,7 @@ use axum::{
 };
 use platform::{
     Problem,
-    auth::{Admin, ServiceCaller, Verifier},
+    auth::{ServiceCaller, Verifier},
     shutdown::Shutdown,
 };
 use serde::{Deserialize, Serialize};
@@ -34,16 +34,24 @@ impl FromRef<ControlState> for Verifier {
     }
 }
 
-/// A reader: the supervisor's own token's holder, or a service or administrator.
-struct Caller;
+/// Who is calling: the supervisor's own token's holder, or a service or administrator.
+/// Any of them may list the processes; only the first and the last may act on them.
+struct Caller {
+    who: String,
+    may_act: bool,
+}
 
-/// Who is acting: the supervisor's own token's holder, or an administrator.
-struct Actor(String);
-
-/// Whether the request carries the supervisor's own token.
-fn own_token(parts: &Parts, state: &ControlState) -> Result<bool, Problem> {
-    Ok(platform::auth::bearer(parts)?
-        .is_some_and(|token| constant_time_eq(token.as_bytes(), state.token.as_bytes())))
+impl Caller {
+    /// The caller's name, if they may kill and restart.
+    fn acting(self) -> Result<String, Problem> {
+        if self.may_act {
+            Ok(self.who)
+        } else {
+            Err(Problem::forbidden(
+                "killing and restarting take an administrator's token",
+            ))
+        }
+    }
 }
 
 impl FromRequestParts<ControlState> for Caller {
@@ -53,26 +61,19 @@ impl FromRequestParts<ControlState> for Caller {
         parts: &mut Parts,
         state: &ControlState,
     ) -> Result<Self, Self::Rejection> {
-        if own_token(parts, state)? {
-            return Ok(Caller);
+        if let Some(token) = platform::auth::bearer(parts)?
+            && constant_time_eq(token.as_bytes(), state.token.as_bytes())
+        {
+            return Ok(Caller {
+                who: "the supervisor's token".into(),
+                may_act: true,
+            });
         }
-        ServiceCaller::from_request_parts(parts, state).await?;
-        Ok(Caller)
-    }
-}
-
-impl FromRequestParts<ControlState> for Actor {
-    type Rejection = Problem;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ControlState,
-    ) -> Result<Self, Self::Rejection> {
-        if own_token(parts, state)? {
-            return Ok(Actor("the supervisor's token".into()));
-        }
-        let Admin(claims) = Admin::from_request_parts(parts, state).await?;
-        Ok(Actor(claims.sub))
+        let ServiceCaller(claims) = ServiceCaller::from_request_parts(parts, state).await?;
+        Ok(Caller {
+            may_act: claims.is_admin(),
+            who: claims.sub,
+        })
     }
 }
 
@@ -133,11 +134,12 @@ fn yes() -> bool {
 }
 
 async fn kill(
-    Actor(who): Actor,
+    caller: Caller,
     State(s): State<ControlState>,
     Path(service): Path<String>,
     Query(which): Query<Which>,
 ) -> Result<(StatusCode, Json<Signalled>), Problem> {
+    let who = caller.acting()?;
     let signalled = s.operator.kill(&service, which.replica).map_err(problem)?;
     tracing::warn!(service, pid = signalled.pid, by = %who, "killed a replica");
     eprintln!(
@@ -150,11 +152,15 @@ async fn kill(
 /// A rolling restart of the service: with `wait`, answered once every replica has a
 /// ready successor; otherwise at once, while it goes on.
 async fn restart(
-    Actor(who): Actor,
+    caller: Caller,
     State(s): State<ControlState>,
     Path(service): Path<String>,
     Query(which): Query<Which>,
 ) -> Response {
+    let who = match caller.acting() {
+        Ok(who) => who,
+        Err(refused) => return refused.into_response(),
+    };
     eprintln!("bazaar: rolling restart of {service} requested by {who}");
     let restart = s.operator.restart(&service);
     if !which.wait {
