@@ -361,3 +361,273 @@ mod more_tests {
         );
     }
 }
+
+/// Property tests of the parsers above: what any input gives, what the documented grammar
+/// gives, and where exactly the bounds are.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..2000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// Characters a product id may not hold.
+    fn not_id_char() -> impl Strategy<Value = char> {
+        any::<char>().prop_filter("a character outside [A-Za-z0-9_-]", |c| {
+            !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        })
+    }
+
+    /// Integers from a little below `lo` to a little above `hi`, and any at all.
+    fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
+        prop_oneof![
+            lo.saturating_sub(3)..=lo.saturating_add(3),
+            hi.saturating_sub(3)..=hi.saturating_add(3),
+            any::<i64>(),
+        ]
+    }
+
+    /// A currency, with the ones without minor units well represented.
+    fn currency() -> impl Strategy<Value = Currency> {
+        prop_oneof![
+            "[A-Z]{3}",
+            prop::sample::select(vec!["JPY", "KRW", "ISK", "XOF"]).prop_map(str::to_owned),
+        ]
+        .prop_filter_map("a currency code", |code| Currency::parse(&code).ok())
+    }
+
+    /// `Bounded::<LO, HI>::new(n)` against its contract, serde included.
+    fn bounded_keeps_its_bounds<const LO: i64, const HI: i64>(n: i64) -> Result<(), TestCaseError> {
+        let parsed = Bounded::<LO, HI>::new(n);
+        let from_json = serde_json::from_str::<Bounded<LO, HI>>(&n.to_string());
+        if (LO..=HI).contains(&n) {
+            prop_assert_eq!(parsed.map(Bounded::get), Ok(n));
+            prop_assert_eq!(from_json.ok(), Some(Bounded::<LO, HI>(n)));
+            prop_assert_eq!(
+                serde_json::to_string(&Bounded::<LO, HI>(n)).ok(),
+                Some(n.to_string())
+            );
+        } else {
+            let why = format!("must be between {LO} and {HI}");
+            prop_assert_eq!(parsed, Err(Invalid(why.clone())));
+            let refused = from_json.err().map(|e| e.to_string()).unwrap_or_default();
+            prop_assert!(
+                refused.starts_with(&format!("{why}, got {n}")),
+                "JSON {} was refused with {:?}",
+                n,
+                refused
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_product_id_or_a_clear_refusal(raw in any_text()) {
+            match ProductId::parse(&raw) {
+                Ok(id) => {
+                    prop_assert_eq!(id.as_str(), raw.as_str());
+                    prop_assert_eq!(id.to_string(), raw.clone());
+                    prop_assert_eq!(ProductId::parse(id.as_str()), Ok(id));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn ids_of_the_documented_grammar_are_accepted_as_given(raw in "[A-Za-z0-9_-]{1,64}") {
+            prop_assert_eq!(ProductId::parse(&raw).map(|id| id.to_string()), Ok(raw));
+        }
+
+        #[test]
+        fn an_id_past_sixty_four_characters_is_refused_naming_the_limit(
+            raw in "[A-Za-z0-9_-]{65,300}",
+        ) {
+            prop_assert_eq!(
+                ProductId::parse(&raw),
+                Err(Invalid("must be at most 64 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn one_foreign_character_spoils_an_id(
+            raw in "[A-Za-z0-9_-]{0,63}",
+            bad in not_id_char(),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut chars: Vec<char> = raw.chars().collect();
+            chars.insert(at.index(chars.len() + 1), bad);
+            let spoilt: String = chars.into_iter().collect();
+            // A multi-byte character may take the id past 64 bytes: refused either way.
+            prop_assert!(ProductId::parse(&spoilt).is_err(), "{:?} was accepted", spoilt);
+            if spoilt.len() <= ProductId::MAX_LEN {
+                prop_assert_eq!(
+                    ProductId::parse(&spoilt),
+                    Err(Invalid("may contain only letters, digits, `-` and `_`".into()))
+                );
+            }
+        }
+
+        #[test]
+        fn product_ids_are_checked_and_refused_as_check_id_does(raw in any_text()) {
+            prop_assert_eq!(
+                ProductId::parse(&raw).map(|_| ()),
+                check_id(&raw, ProductId::MAX_LEN, b"-_")
+            );
+        }
+
+        #[test]
+        fn any_text_is_a_currency_or_a_clear_refusal_and_serde_agrees(
+            raw in prop_oneof![any_text(), "[A-Za-z]{2,4}"],
+        ) {
+            let parsed = Currency::parse(&raw);
+            let from_json = serde_json::from_value::<Currency>(serde_json::Value::String(raw.clone()));
+            prop_assert_eq!(from_json.ok(), parsed.clone().ok());
+            match parsed {
+                Ok(code) => {
+                    prop_assert_eq!(code.as_str(), raw.as_str());
+                    prop_assert_eq!(Currency::parse(&code.to_string()), Ok(code));
+                    prop_assert_eq!(
+                        serde_json::to_value(code).ok(),
+                        Some(serde_json::Value::String(raw))
+                    );
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn three_upper_case_letters_are_a_currency(raw in "[A-Z]{3}") {
+            prop_assert_eq!(Currency::parse(&raw).map(|c| c.to_string()), Ok(raw));
+        }
+
+        #[test]
+        fn a_lower_case_letter_or_a_fourth_letter_spoils_a_currency(
+            raw in "[A-Z]{3}",
+            at in 0..3usize,
+            extra in "[A-Z]",
+        ) {
+            let mut lowered = raw.clone();
+            lowered.replace_range(at..=at, &raw[at..=at].to_ascii_lowercase());
+            prop_assert!(Currency::parse(&lowered).is_err(), "{:?} was accepted", lowered);
+            let longer = format!("{raw}{extra}");
+            prop_assert!(Currency::parse(&longer).is_err(), "{:?} was accepted", longer);
+            prop_assert!(Currency::parse(&raw[..2]).is_err(), "{:?} was accepted", &raw[..2]);
+        }
+
+        #[test]
+        fn every_amount_from_zero_up_is_money_and_none_below(cents in around(0, 0)) {
+            let parsed = Cents::new(cents);
+            let from_json = serde_json::from_str::<Cents>(&cents.to_string());
+            if cents >= 0 {
+                prop_assert_eq!(parsed.map(Cents::get), Ok(cents));
+                prop_assert_eq!(from_json.map(Cents::get).ok(), Some(cents));
+                prop_assert_eq!(
+                    serde_json::to_string(&Cents(cents)).ok(),
+                    Some(cents.to_string())
+                );
+            } else {
+                prop_assert_eq!(parsed, Err(Invalid("must not be negative".into())));
+                prop_assert!(from_json.is_err(), "JSON {} was accepted", cents);
+            }
+        }
+
+        #[test]
+        fn multiplying_money_is_exact_or_none(cents in 0..=i64::MAX, n in any::<i64>()) {
+            let exact = i128::from(cents) * i128::from(n);
+            let expected = i64::try_from(exact).ok().filter(|c| *c >= 0);
+            prop_assert_eq!(Cents(cents).times(n).map(Cents::get), expected);
+        }
+
+        #[test]
+        fn small_multiples_of_money_are_exact(cents in 0..=100_000_000i64, n in 0..=10_000i64) {
+            prop_assert_eq!(Cents(cents).times(n).map(Cents::get), Some(cents * n));
+        }
+
+        #[test]
+        fn adding_money_is_exact_or_none(a in 0..=i64::MAX, b in 0..=i64::MAX) {
+            let exact = i128::from(a) + i128::from(b);
+            prop_assert_eq!(
+                Cents(a).plus(Cents(b)).map(Cents::get),
+                i64::try_from(exact).ok()
+            );
+            prop_assert_eq!(Cents(a).plus(Cents(b)), Cents(b).plus(Cents(a)));
+        }
+
+        #[test]
+        fn money_as_displayed_reads_back_as_the_same_cents(
+            cents in prop_oneof![0..1000i64, 0..=i64::MAX],
+            currency in currency(),
+        ) {
+            let shown = Cents(cents).display(currency);
+            let Some((number, code)) = shown.split_once(' ') else {
+                return Err(TestCaseError::fail(format!("{shown:?} has no space")));
+            };
+            prop_assert_eq!(code, currency.as_str());
+            let decimals = currency.decimals() as usize;
+            match number.split_once('.') {
+                Some((whole, fraction)) => {
+                    prop_assert_eq!(fraction.len(), decimals, "{:?}", shown);
+                    prop_assert!(!whole.is_empty(), "{:?}", shown);
+                }
+                None => prop_assert_eq!(decimals, 0, "{:?}", shown),
+            }
+            prop_assert!(
+                number.bytes().all(|b| b.is_ascii_digit() || b == b'.'),
+                "{:?}",
+                shown
+            );
+            prop_assert_eq!(number.replace('.', "").parse::<i64>().ok(), Some(cents));
+        }
+
+        #[test]
+        fn any_id_is_accepted_or_refused_with_the_right_reason(
+            raw in prop_oneof![any_text(), "[a-z0-9:./_-]{0,20}"],
+            max_len in 1..80usize,
+            extra in prop::sample::select(vec![&b""[..], b"-_", b"-_:", b"._:-"]),
+        ) {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || (c.is_ascii() && extra.contains(&(c as u8)));
+            match check_id(&raw, max_len, extra) {
+                Ok(()) => {
+                    prop_assert!((1..=max_len).contains(&raw.len()), "{:?}", raw);
+                    prop_assert!(raw.chars().all(allowed), "{:?}", raw);
+                }
+                Err(Invalid(why)) if raw.is_empty() => prop_assert_eq!(why, "must not be empty"),
+                Err(Invalid(why)) if raw.len() > max_len => {
+                    prop_assert_eq!(why, format!("must be at most {max_len} characters long"));
+                }
+                Err(Invalid(why)) => {
+                    prop_assert!(!raw.chars().all(allowed), "{:?} refused: {}", raw, why);
+                    prop_assert!(why.starts_with("may contain only letters"), "{}", why);
+                    for b in extra {
+                        let shown = format!("`{}`", char::from(*b));
+                        prop_assert!(why.contains(&shown), "{} does not name {}", why, shown);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn quantities_are_exactly_the_numbers_within_their_bounds(n in around(1, 99)) {
+            bounded_keeps_its_bounds::<1, 99>(n)?;
+        }
+
+        #[test]
+        fn stock_levels_are_exactly_the_numbers_within_their_bounds(n in around(0, 1_000_000)) {
+            bounded_keeps_its_bounds::<0, 1_000_000>(n)?;
+        }
+
+        #[test]
+        fn bounds_reaching_the_ends_of_i64_hold_there_too(n in around(i64::MIN + 1, i64::MAX)) {
+            bounded_keeps_its_bounds::<{ i64::MIN + 1 }, { i64::MAX }>(n)?;
+            bounded_keeps_its_bounds::<-5, 5>(n)?;
+        }
+    }
+}

@@ -125,7 +125,12 @@ where
             .map_err(|err| {
                 let path = err.path().to_string();
                 let message = err.into_inner().to_string();
-                let field = missing_field(&message).map(str::to_owned).unwrap_or(path);
+                // A parameter given twice is refused before its value is read, at the
+                // root (`.`): the message names it.
+                let field = missing_field(&message)
+                    .or_else(|| duplicate_field(&message))
+                    .map(str::to_owned)
+                    .unwrap_or(path);
                 Problem::validation(vec![FieldError::new(field, message)])
             })
     }
@@ -137,6 +142,11 @@ fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
 
 fn missing_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+fn duplicate_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("duplicate field `")?;
     rest.split('`').next()
 }
 
@@ -230,6 +240,24 @@ mod tests {
         let p = parse_json::<Address>(br#"["x"]"#).unwrap_err();
         assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "body");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_query_parameter_is_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Params {
+            page: Option<u32>,
+        }
+        let (mut parts, ()) = Request::get("/?page=1&page=2")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let p = Query::<Params>::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        assert_eq!(p.status, 422);
+        assert_eq!(p.errors[0].field, "page");
     }
 
     #[test]

@@ -279,3 +279,81 @@ mod tests {
         assert_eq!(Cart::empty(&usd).total_cents, 0);
     }
 }
+
+/// Property tests of the cart's quantities and of the anonymous cart's id.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..1000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    proptest! {
+        #[test]
+        fn quantities_are_exactly_one_to_ninety_nine(
+            units in prop_oneof![-2..=2i64, 97..=101i64, any::<i64>()],
+        ) {
+            match Quantity::new(units) {
+                Ok(q) => {
+                    prop_assert!((1..=99).contains(&units), "{} was accepted", units);
+                    prop_assert_eq!(q.units(), units);
+                }
+                Err(why) => {
+                    prop_assert!(!(1..=99).contains(&units), "{} was refused", units);
+                    prop_assert_eq!(why, Invalid("must be between 1 and 99".into()));
+                }
+            }
+        }
+
+        #[test]
+        fn merged_lines_hold_both_quantities_up_to_ninety_nine(a in 1..=99i64, b in 1..=99i64) {
+            let (qa, qb) = (Quantity::new(a), Quantity::new(b));
+            let merged = qa
+                .as_ref()
+                .ok()
+                .zip(qb.as_ref().ok())
+                .map(|(qa, qb)| qa.saturating_add(*qb));
+            prop_assert_eq!(merged.map(Quantity::units), Some((a + b).min(99)));
+            prop_assert_eq!(merged, qb.ok().zip(qa.ok()).map(|(qb, qa)| qb.saturating_add(qa)));
+            // Whatever merging gives is a quantity as a client could have sent it.
+            prop_assert_eq!(merged.map(|m| Quantity::new(m.units())), merged.map(Ok));
+        }
+
+        #[test]
+        fn thirty_two_hex_digits_in_either_case_are_an_anonymous_id(raw in "[0-9a-fA-F]{32}") {
+            let id = AnonymousId::parse(&raw);
+            let lower = raw.to_ascii_lowercase();
+            prop_assert_eq!(id.as_ref().map(AnonymousId::expose), Ok(lower.as_str()));
+            let again = id.as_ref().map(|id| AnonymousId::parse(id.expose()));
+            prop_assert_eq!(again.ok(), id.clone().ok().map(Ok));
+            prop_assert_eq!(
+                id.map(|id| format!("{id:?}")),
+                Ok("AnonymousId([redacted])".to_owned())
+            );
+        }
+
+        #[test]
+        fn anything_but_thirty_two_hex_digits_is_no_anonymous_id(
+            raw in prop_oneof![
+                any_text(),
+                "[0-9a-f]{0,31}",
+                "[0-9a-f]{33,64}",
+                "[0-9a-f]{0,31}[g-z./ ][0-9a-f]{0,31}",
+            ],
+        ) {
+            let hex = raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit());
+            prop_assume!(!hex);
+            prop_assert_eq!(
+                AnonymousId::parse(&raw),
+                Err(Invalid("must be 32 hexadecimal digits".into()))
+            );
+        }
+    }
+}

@@ -434,3 +434,301 @@ mod tests {
         assert_eq!(Sort::default(), Sort::Name);
     }
 }
+
+/// Property tests of the catalog's parsers: what any input gives, what the documented
+/// grammar gives, and where exactly the bounds are.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..3000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// Whitespace `trim` removes.
+    fn padding() -> impl Strategy<Value = String> {
+        "[ \t\r\n\u{a0}\u{2003}]{0,3}"
+    }
+
+    fn control() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::char::range('\u{0}', '\u{1f}'),
+            prop::char::range('\u{7f}', '\u{9f}'),
+        ]
+    }
+
+    /// Anything but whitespace and control characters.
+    fn visible() -> impl Strategy<Value = char> {
+        any::<char>().prop_filter("not whitespace nor a control character", |c| {
+            !c.is_whitespace() && !c.is_control()
+        })
+    }
+
+    /// `n` visible characters with spaces between some: trimming leaves them as they are.
+    fn visible_text(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+        prop::collection::vec(prop_oneof![4 => visible(), 1 => Just(' ')], len).prop_map(
+            |mut cs| {
+                for end in [0, cs.len().saturating_sub(1)] {
+                    if cs.get(end) == Some(&' ') {
+                        cs[end] = 'x';
+                    }
+                }
+                cs.into_iter().collect()
+            },
+        )
+    }
+
+    /// Integers from a little below `lo` to a little above `hi`, and any at all.
+    fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
+        prop_oneof![lo - 3..=lo + 3, hi - 3..=hi + 3, any::<i64>()]
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_sku_or_a_clear_refusal(raw in prop_oneof![any_text(), "[A-Za-z0-9 _-]{0,40}"]) {
+            match Sku::parse(&raw) {
+                Ok(sku) => {
+                    prop_assert_eq!(sku.as_str(), raw.as_str());
+                    prop_assert_eq!(Sku::parse(sku.as_str()), Ok(sku));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn skus_of_the_documented_grammar_are_accepted_as_given(raw in "[A-Z0-9-]{3,32}") {
+            prop_assert_eq!(Sku::parse(&raw).map(|s| s.as_str().to_owned()), Ok(raw));
+        }
+
+        #[test]
+        fn a_sku_of_the_wrong_length_is_refused_naming_the_bounds(
+            raw in prop_oneof!["[A-Z0-9-]{0,2}", "[A-Z0-9-]{33,100}"],
+        ) {
+            prop_assert_eq!(
+                Sku::parse(&raw),
+                Err(Invalid("must be 3 to 32 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn one_character_outside_a_to_z_digits_and_dash_spoils_a_sku(
+            raw in "[A-Z0-9-]{2,31}",
+            bad in any::<char>().prop_filter("not A-Z, 0-9 or -", |c| {
+                !(c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '-')
+            }),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut chars: Vec<char> = raw.chars().collect();
+            chars.insert(at.index(chars.len() + 1), bad);
+            let spoilt: String = chars.into_iter().collect();
+            prop_assert_eq!(
+                Sku::parse(&spoilt),
+                Err(Invalid("may contain only upper-case letters A-Z, digits and `-`".into()))
+            );
+        }
+
+        #[test]
+        fn any_text_is_a_product_name_or_a_clear_refusal(raw in any_text()) {
+            match ProductName::parse(&raw) {
+                Ok(name) => {
+                    prop_assert_eq!(name.as_str(), raw.trim());
+                    prop_assert!((1..=ProductName::MAX_LEN).contains(&name.as_str().chars().count()));
+                    prop_assert_eq!(ProductName::parse(name.as_str()), Ok(name.clone()));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn up_to_120_visible_characters_are_a_product_name_once_trimmed(
+            name in visible_text(1..=120),
+            before in padding(),
+            after in padding(),
+        ) {
+            prop_assert_eq!(
+                ProductName::parse(&format!("{before}{name}{after}")).map(|n| n.as_str().to_owned()),
+                Ok(name)
+            );
+        }
+
+        #[test]
+        fn a_product_name_past_120_characters_is_refused_naming_the_limit(
+            long in visible_text(121..=300),
+        ) {
+            prop_assert_eq!(
+                ProductName::parse(&long),
+                Err(Invalid("must be at most 120 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn a_control_character_inside_a_product_name_is_refused(
+            start in visible_text(1..=50),
+            bad in control(),
+            end in visible_text(1..=50),
+        ) {
+            prop_assert_eq!(
+                ProductName::parse(&format!("{start}{bad}{end}")),
+                Err(Invalid("must not contain control characters".into()))
+            );
+        }
+
+        #[test]
+        fn any_text_is_a_description_or_a_clear_refusal(raw in any_text()) {
+            match Description::parse(&raw) {
+                Ok(text) => {
+                    prop_assert_eq!(text.as_str(), raw.trim());
+                    prop_assert!(text.as_str().chars().count() <= Description::MAX_LEN);
+                    prop_assert_eq!(Description::parse(text.as_str()), Ok(text.clone()));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn lines_and_tabs_of_up_to_2000_characters_are_a_description(
+            text in prop::collection::vec(
+                prop_oneof![8 => visible(), 1 => Just(' '), 1 => Just('\n'), 1 => Just('\t')],
+                0..=2000,
+            )
+            .prop_map(|cs| cs.into_iter().collect::<String>().trim().to_owned()),
+        ) {
+            prop_assert_eq!(Description::parse(&text).map(|d| d.as_str().to_owned()), Ok(text));
+        }
+
+        #[test]
+        fn a_description_past_2000_characters_is_refused_naming_the_limit(
+            long in visible_text(2001..=2100),
+        ) {
+            prop_assert_eq!(
+                Description::parse(&long),
+                Err(Invalid("must be at most 2000 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn a_control_character_other_than_newline_and_tab_inside_a_description_is_refused(
+            start in visible_text(1..=50),
+            bad in control().prop_filter("not a newline nor a tab", |c| *c != '\n' && *c != '\t'),
+            end in visible_text(1..=50),
+        ) {
+            prop_assert_eq!(
+                Description::parse(&format!("{start}{bad}{end}")),
+                Err(Invalid(
+                    "must not contain control characters other than newlines and tabs".into()
+                ))
+            );
+        }
+
+        #[test]
+        fn prices_are_exactly_one_cent_to_a_million(cents in around(1, 100_000_000)) {
+            match Price::from_cents(cents) {
+                Ok(price) => {
+                    prop_assert!((1..=100_000_000).contains(&cents));
+                    prop_assert_eq!(price.cents(), cents);
+                }
+                Err(why) => {
+                    prop_assert!(!(1..=100_000_000).contains(&cents), "{} refused", cents);
+                    prop_assert_eq!(
+                        why,
+                        Invalid("must be between 1 and 100000000 (in minor units)".into())
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn initial_stock_is_exactly_none_to_a_million(
+            units in prop_oneof![999_997..=1_000_003u32, any::<u32>()],
+        ) {
+            match InitialStock::new(units) {
+                Ok(stock) => {
+                    prop_assert!(units <= 1_000_000);
+                    prop_assert_eq!(stock.units(), units);
+                }
+                Err(why) => {
+                    prop_assert!(units > 1_000_000, "{} refused", units);
+                    prop_assert_eq!(why, Invalid("must be at most 1000000".into()));
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_category_id_or_a_refusal_naming_it(
+            raw in prop_oneof![any_text(), "[a-z0-9 A_-]{0,70}"],
+        ) {
+            match CategoryId::parse(&raw) {
+                Ok(id) => {
+                    prop_assert_eq!(id.as_str(), raw.as_str());
+                    prop_assert_eq!(CategoryId::parse(id.as_str()), Ok(id));
+                }
+                Err(why) => prop_assert_eq!(why, Invalid(format!("there is no category `{raw}`"))),
+            }
+        }
+
+        #[test]
+        fn slugs_are_category_ids_up_to_64_characters(
+            slug in "[a-z0-9-]{1,64}",
+            long in "[a-z0-9-]{65,100}",
+        ) {
+            prop_assert_eq!(CategoryId::parse(&slug).map(|c| c.as_str().to_owned()), Ok(slug));
+            prop_assert!(CategoryId::parse(&long).is_err(), "{:?} was accepted", long);
+        }
+
+        #[test]
+        fn a_product_id_reads_back_from_its_text_in_either_case(bits in any::<u128>()) {
+            let id = ProductId::from_uuid(uuid::Uuid::from_u128(bits));
+            let shown = id.to_string();
+            prop_assert_eq!(shown.len(), 36);
+            prop_assert_eq!(shown.to_ascii_lowercase(), shown.clone());
+            prop_assert_eq!(ProductId::parse(&shown), Some(id));
+            prop_assert_eq!(ProductId::parse(&shown.to_ascii_uppercase()), Some(id));
+        }
+
+        #[test]
+        fn any_text_names_a_product_or_none_without_a_panic(raw in any_text()) {
+            if let Some(id) = ProductId::parse(&raw) {
+                prop_assert_eq!(ProductId::parse(&id.to_string()), Some(id));
+            }
+        }
+
+        #[test]
+        fn consecutive_pages_neither_overlap_nor_leave_gaps(
+            page in 1..=u32::MAX - 1,
+            per_page in 1..=ProductQuery::MAX_PER_PAGE,
+        ) {
+            let query = |page| ProductQuery {
+                category: None,
+                min_price: None,
+                max_price: None,
+                name_contains: None,
+                sort: Sort::default(),
+                page,
+                per_page,
+            };
+            prop_assert_eq!(query(1).offset(), 0);
+            prop_assert_eq!(
+                query(page + 1).offset() - query(page).offset(),
+                i64::from(per_page)
+            );
+        }
+
+        #[test]
+        fn a_sort_reads_back_from_its_name_and_nothing_else_is_one(raw in "[a-z_]{0,12}") {
+            let sorts = [Sort::Name, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest];
+            for sort in sorts {
+                let name = serde_json::to_value(sort).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(serde_json::from_value::<Sort>(name).ok(), Some(sort));
+            }
+            let named = serde_json::from_value::<Sort>(serde_json::Value::String(raw.clone())).ok();
+            let known = ["name", "price_asc", "price_desc", "newest"].contains(&raw.as_str());
+            prop_assert_eq!(named.is_some(), known, "{:?}", raw);
+        }
+    }
+}

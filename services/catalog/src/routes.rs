@@ -685,3 +685,182 @@ mod tests {
         assert!(list(equal).is_ok());
     }
 }
+
+/// Property tests of the listing's query string, read as the handler reads it: through
+/// the `Query` extractor, then [`ListProductsParams::parse`].
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use axum::extract::FromRequestParts;
+    use proptest::prelude::*;
+    use std::{
+        future::Future,
+        pin::pin,
+        task::{Context, Poll, Waker},
+    };
+
+    /// What a listing request with this query string gets: the parsed query, or the fields
+    /// named in the 422 (an empty list for any other refusal).
+    fn listing(query: &str) -> Result<ProductQuery, Vec<String>> {
+        let request = axum::http::Request::get(format!("/api/catalog/products?{query}"))
+            .body(())
+            .map_err(|e| vec![format!("not a request: {e}")])?;
+        let (mut parts, ()) = request.into_parts();
+        // The extractor reads the URI and waits on nothing: one poll finishes it.
+        let extracted = pin!(Query::<ListProductsParams>::from_request_parts(
+            &mut parts,
+            &()
+        ))
+        .poll(&mut Context::from_waker(Waker::noop()));
+        let params = match extracted {
+            Poll::Ready(Ok(Query(params))) => params,
+            Poll::Ready(Err(problem)) if problem.status == 422 => {
+                return Err(problem.errors.into_iter().map(|e| e.field).collect());
+            }
+            Poll::Ready(Err(problem)) => return Err(vec![format!("{problem:?}")]),
+            Poll::Pending => return Err(vec!["the extractor waited".into()]),
+        };
+        params.parse().map_err(|e| match e {
+            CatalogError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
+            other => vec![format!("{other:?}")],
+        })
+    }
+
+    /// Every byte percent-encoded: the value arrives as it is, whatever it holds.
+    fn encoded(value: &str) -> String {
+        value.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    /// Numbers about the bounds of a `u32` page or page size, and any `i64`.
+    fn number_near(bounds: &'static [i64]) -> impl Strategy<Value = i64> {
+        prop_oneof![
+            prop::sample::select(bounds).prop_flat_map(|b| b - 2..=b + 2),
+            any::<i64>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_page_from_one_and_page_size_from_one_to_100_is_a_listing(
+            page in number_near(&[0, 1, u32::MAX as i64]),
+            per_page in number_near(&[0, 1, 100]),
+        ) {
+            let got = listing(&format!("page={page}&per_page={per_page}"));
+            let page_ok = (1..=i64::from(u32::MAX)).contains(&page);
+            let per_page_ok = (1..=100).contains(&per_page);
+            if page_ok && per_page_ok {
+                let query = got.map_err(|fields| TestCaseError::fail(format!("{fields:?}")))?;
+                prop_assert_eq!(i64::from(query.page), page);
+                prop_assert_eq!(i64::from(query.per_page), per_page);
+                prop_assert_eq!(query.offset(), (page - 1) * per_page);
+            } else if u32::try_from(page).is_err() {
+                // A number no `u32` holds stops the extractor, which names it alone.
+                prop_assert_eq!(got.err(), Some(vec!["page".to_owned()]));
+            } else if u32::try_from(per_page).is_err() {
+                prop_assert_eq!(got.err(), Some(vec!["per_page".to_owned()]));
+            } else {
+                let expected: Vec<String> = [("page", page_ok), ("per_page", per_page_ok)]
+                    .into_iter()
+                    .filter(|(_, ok)| !ok)
+                    .map(|(field, _)| field.to_owned())
+                    .collect();
+                prop_assert_eq!(got.err(), Some(expected));
+            }
+        }
+
+        #[test]
+        fn price_filters_from_zero_up_in_order_are_a_listing(
+            min in prop::option::of(number_near(&[0, 1_000])),
+            max in prop::option::of(number_near(&[0, 1_000])),
+        ) {
+            let query: Vec<String> = [("min_price", min), ("max_price", max)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+                .collect();
+            let got = listing(&query.join("&"));
+            let ok = min.is_none_or(|m| m >= 0)
+                && max.is_none_or(|m| m >= 0)
+                && !matches!((min, max), (Some(lo), Some(hi)) if lo > hi);
+            match got {
+                Ok(query) => {
+                    prop_assert!(ok, "{:?}..{:?} was accepted", min, max);
+                    prop_assert_eq!((query.min_price, query.max_price), (min, max));
+                }
+                Err(fields) => {
+                    prop_assert!(!ok, "{:?}..{:?} was refused: {:?}", min, max, fields);
+                    let named = min.is_some_and(|m| m < 0) || max.is_some_and(|m| m < 0);
+                    prop_assert!(
+                        !named || fields.iter().any(|f| f.ends_with("_price")),
+                        "{:?}",
+                        fields
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn any_name_filter_arrives_intact_and_is_trimmed_or_refused_past_100_characters(
+            q in prop_oneof![
+                prop::collection::vec(any::<char>(), 0..150).prop_map(String::from_iter),
+                "[ \t]{0,3}[a-zA-Z&=+%# ]{0,110}[ \t]{0,3}",
+            ],
+        ) {
+            let got = listing(&format!("q={}", encoded(&q)));
+            let trimmed = q.trim();
+            if trimmed.chars().count() > ProductQuery::MAX_QUERY_LEN {
+                prop_assert_eq!(got.err(), Some(vec!["q".to_owned()]));
+            } else {
+                let query = got.map_err(|fields| TestCaseError::fail(format!("{fields:?}")))?;
+                let expected = Some(trimmed.to_owned()).filter(|t| !t.is_empty());
+                prop_assert_eq!(query.name_contains, expected);
+            }
+        }
+
+        #[test]
+        fn a_category_is_a_slug_or_refused_naming_the_category(
+            category in prop_oneof!["[a-z0-9-]{0,70}", "[a-zA-Z0-9 _/-]{1,10}"],
+        ) {
+            let got = listing(&format!("category={}", encoded(&category)));
+            match CategoryId::parse(&category) {
+                Ok(id) => prop_assert_eq!(got.map(|q| q.category), Ok(Some(id))),
+                Err(_) if category.is_empty() => prop_assert_eq!(got.map(|q| q.category), Ok(None)),
+                Err(_) => prop_assert_eq!(got.err(), Some(vec!["category".to_owned()])),
+            }
+        }
+
+        #[test]
+        fn a_sort_is_one_of_four_names_or_refused_naming_the_sort(
+            sort in prop_oneof![
+                prop::sample::select(vec!["name", "price_asc", "price_desc", "newest"]).prop_map(str::to_owned),
+                "[a-z_]{0,12}",
+            ],
+        ) {
+            let known = [
+                ("name", Sort::Name),
+                ("price_asc", Sort::PriceAsc),
+                ("price_desc", Sort::PriceDesc),
+                ("newest", Sort::Newest),
+            ];
+            let got = listing(&format!("sort={sort}"));
+            match known.iter().find(|(name, _)| *name == sort) {
+                Some((_, expected)) => prop_assert_eq!(got.map(|q| q.sort), Ok(*expected)),
+                None => prop_assert_eq!(got.err(), Some(vec!["sort".to_owned()])),
+            }
+        }
+
+        #[test]
+        fn any_query_string_is_a_listing_or_a_refusal_naming_a_parameter(
+            query in "((page|per_page|min_price|max_price|q|category|sort|other)=[A-Za-z0-9%+._-]{0,8}&?){0,6}",
+        ) {
+            if let Err(fields) = listing(&query) {
+                let known = ["page", "per_page", "min_price", "max_price", "q", "category", "sort"];
+                prop_assert!(!fields.is_empty(), "{:?} refused naming nothing", query);
+                for field in &fields {
+                    prop_assert!(known.contains(&field.as_str()), "{:?} refused naming {:?}", query, field);
+                }
+            }
+        }
+    }
+}

@@ -287,3 +287,326 @@ mod tests {
         assert!(Name::parse("Ada\u{0}").is_err());
     }
 }
+
+/// Property tests of the account parsers: what any input gives, what well-formed input
+/// gives, and what a single fault does to it.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..1000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// Text that looks like an address, so that the checks past the `@` are reached.
+    fn address_like() -> impl Strategy<Value = String> {
+        "[ \t]{0,2}[A-Za-z0-9.!#'+_@-]{0,70}@[A-Za-z0-9.@-]{0,70}[ \t]{0,2}"
+    }
+
+    /// A local part as the parser documents it: atoms joined by single dots.
+    fn local_part() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,20}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,10}){0,2}"
+    }
+
+    /// A domain: labels of letters, digits and inner hyphens, then a TLD of letters.
+    fn domain() -> impl Strategy<Value = String> {
+        "([A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?\\.){1,3}[A-Za-z]{2,6}"
+    }
+
+    /// Whitespace `trim` removes.
+    fn padding() -> impl Strategy<Value = String> {
+        "[ \t\r\n\u{a0}\u{2003}]{0,3}"
+    }
+
+    fn control() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::char::range('\u{0}', '\u{1f}'),
+            prop::char::range('\u{7f}', '\u{9f}'),
+        ]
+    }
+
+    /// A name's characters: anything but whitespace and control characters.
+    fn name_char() -> impl Strategy<Value = char> {
+        any::<char>().prop_filter("not whitespace nor a control character", |c| {
+            !c.is_whitespace() && !c.is_control()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_an_email_or_a_clear_refusal(
+            raw in prop_oneof![any_text(), address_like()],
+        ) {
+            match Email::parse(&raw) {
+                Ok(email) => {
+                    prop_assert_eq!(email.as_str(), raw.trim().to_ascii_lowercase());
+                    prop_assert!(email.as_str().len() <= Email::MAX_LEN);
+                    prop_assert_eq!(email.as_str().matches('@').count(), 1);
+                    prop_assert_eq!(
+                        Some(email.local_part()),
+                        email.as_str().split('@').next()
+                    );
+                    prop_assert_eq!(Email::parse(email.as_str()), Ok(email));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn well_formed_addresses_are_accepted_trimmed_and_lower_cased(
+            local in local_part(),
+            domain in domain(),
+            before in padding(),
+            after in padding(),
+        ) {
+            let address = format!("{local}@{domain}");
+            let email = Email::parse(&format!("{before}{address}{after}"));
+            prop_assert_eq!(
+                email.as_ref().map(|e| e.as_str().to_owned()),
+                Ok(address.to_ascii_lowercase())
+            );
+            prop_assert_eq!(
+                email.as_ref().map(|e| e.local_part().to_owned()),
+                Ok(local.to_ascii_lowercase())
+            );
+        }
+
+        #[test]
+        fn one_address_in_any_case_is_one_account(local in local_part(), domain in domain()) {
+            let address = format!("{local}@{domain}");
+            let upper = Email::parse(&address.to_ascii_uppercase());
+            prop_assert!(upper.is_ok(), "{:?}", upper);
+            prop_assert_eq!(upper, Email::parse(&address.to_ascii_lowercase()));
+        }
+
+        #[test]
+        fn an_address_without_its_at_sign_is_refused(local in local_part(), domain in domain()) {
+            prop_assert_eq!(
+                Email::parse(&format!("{local}{domain}")),
+                Err(Invalid::new("is not an email address: it has no `@`"))
+            );
+        }
+
+        #[test]
+        fn a_local_part_past_sixty_four_characters_is_refused_naming_the_limit(
+            local in "[a-z0-9]{65,100}",
+            domain in domain(),
+        ) {
+            prop_assert_eq!(
+                Email::parse(&format!("{local}@{domain}")),
+                Err(Invalid::new(
+                    "is not an email address: the part before `@` must have 1 to 64 characters"
+                ))
+            );
+        }
+
+        #[test]
+        fn an_address_past_254_characters_is_refused_naming_the_limit(
+            local in "[a-z]{1,64}",
+            labels in prop::collection::vec("[a-z]{50,63}", 4..6),
+        ) {
+            let address = format!("{local}@{}.com", labels.join("."));
+            prop_assume!(address.len() > Email::MAX_LEN);
+            prop_assert_eq!(
+                Email::parse(&address),
+                Err(Invalid::new("must be at most 254 characters long"))
+            );
+        }
+
+        #[test]
+        fn a_stray_dot_in_the_local_part_is_refused(
+            local in local_part(),
+            domain in domain(),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let spoilt = [
+                format!(".{local}@{domain}"),
+                format!("{local}.@{domain}"),
+                {
+                    // Two dots before any character of an atom.
+                    let atoms: Vec<usize> = local
+                        .char_indices()
+                        .filter(|(_, c)| *c != '.')
+                        .map(|(i, _)| i)
+                        .collect();
+                    let i = atoms[at.index(atoms.len())];
+                    format!("{}..{}@{domain}", &local[..i], &local[i..])
+                },
+            ];
+            for raw in spoilt {
+                let refused = Email::parse(&raw);
+                prop_assert!(refused.is_err(), "{:?} was accepted", raw);
+            }
+        }
+
+        #[test]
+        fn a_top_level_domain_with_a_digit_or_one_letter_is_refused(
+            local in local_part(),
+            name in "[a-z0-9]{1,10}",
+            tld in prop_oneof!["[a-z]", "[a-z]{0,3}[0-9][a-z]{0,3}"],
+        ) {
+            prop_assert_eq!(
+                Email::parse(&format!("{local}@{name}.{tld}")),
+                Err(Invalid::new(
+                    "is not an email address: the part after `@` must be a domain such as `example.com`"
+                ))
+            );
+        }
+
+        #[test]
+        fn any_text_is_a_password_or_a_clear_refusal(
+            raw in any_text(),
+            local in prop::option::of("[a-z]{1,8}"),
+        ) {
+            let email = local.and_then(|l| Email::parse(&format!("{l}@example.com")).ok());
+            match Password::parse(&raw, email.as_ref()) {
+                Ok(password) => prop_assert_eq!(password.expose(), raw.as_str()),
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn ten_to_256_characters_with_five_different_ones_are_a_password(
+            chars in prop::collection::vec(any::<char>(), 10..=256)
+                .prop_filter("five different characters", |cs| {
+                    cs.iter().collect::<HashSet<_>>().len() >= Password::MIN_DISTINCT
+                }),
+        ) {
+            let raw: String = chars.into_iter().collect();
+            let password = Password::parse(&raw, None);
+            prop_assert_eq!(password.as_ref().map(Password::expose), Ok(raw.as_str()));
+            prop_assert_eq!(
+                password.map(|p| format!("{p:?}")),
+                Ok("Password([redacted])".to_owned())
+            );
+        }
+
+        #[test]
+        fn password_lengths_count_characters_and_are_bounded_exactly(
+            chars in prop::collection::vec(any::<char>(), 0..300),
+        ) {
+            let raw: String = chars.iter().collect();
+            let refused = Password::parse(&raw, None).err();
+            if chars.len() < Password::MIN_LEN {
+                prop_assert_eq!(
+                    refused,
+                    Some(Invalid::new("is too short: use at least 10 characters"))
+                );
+            } else if chars.len() > Password::MAX_LEN {
+                prop_assert_eq!(
+                    refused,
+                    Some(Invalid::new("is too long: use at most 256 characters"))
+                );
+            } else {
+                prop_assert!(
+                    refused.is_none_or(|why| why.0.starts_with("is too easy to guess")),
+                    "{:?}",
+                    raw
+                );
+            }
+        }
+
+        #[test]
+        fn passwords_of_four_characters_or_fewer_are_refused_however_long(
+            alphabet in prop::collection::vec(any::<char>(), 1..=4),
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 10..=256),
+        ) {
+            let raw: String = picks.iter().map(|i| alphabet[i.index(alphabet.len())]).collect();
+            prop_assert_eq!(
+                Password::parse(&raw, None).err(),
+                Some(Invalid::new(
+                    "is too easy to guess: use at least 5 different characters"
+                ))
+            );
+        }
+
+        #[test]
+        fn a_password_holding_the_local_part_in_any_case_is_refused(
+            local in "[a-z]{3,20}",
+            upper in prop::collection::vec(any::<bool>(), 20),
+            before in "[ -~]{0,20}",
+            after in "[ -~]{0,20}",
+        ) {
+            let email = Email::parse(&format!("{local}@example.com"));
+            prop_assert!(email.is_ok(), "{:?}", email);
+            let cased: String = local
+                .chars()
+                .zip(&upper)
+                .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c })
+                .collect();
+            // Seven different characters: long and varied enough whatever else is there.
+            let raw = format!("Zq7!xYw{before}{cased}{after}");
+            prop_assert_eq!(
+                Password::parse(&raw, email.as_ref().ok()).err(),
+                Some(Invalid::new(
+                    "is too easy to guess: it must not contain your email address"
+                ))
+            );
+            // Without the account's address, the same password is fine.
+            prop_assert!(Password::parse(&raw, None).is_ok(), "{:?}", raw);
+        }
+
+        #[test]
+        fn any_text_is_a_name_or_a_clear_refusal(raw in any_text()) {
+            match Name::parse(&raw) {
+                Ok(name) => {
+                    prop_assert_eq!(name.0.as_str(), raw.trim());
+                    prop_assert!((1..=Name::MAX_LEN).contains(&name.0.chars().count()));
+                    prop_assert!(!name.0.chars().any(char::is_control));
+                    prop_assert_eq!(Name::parse(&name.0), Ok(name.clone()));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn up_to_100_characters_are_a_name_once_trimmed(
+            chars in prop::collection::vec(prop_oneof![4 => name_char(), 1 => Just(' ')], 1..=100),
+            before in padding(),
+            after in padding(),
+        ) {
+            // Visible at both ends, so that trimming leaves the name as it is.
+            let mut chars = chars;
+            for end in [0, chars.len() - 1] {
+                if chars[end] == ' ' {
+                    chars[end] = 'x';
+                }
+            }
+            let name: String = chars.into_iter().collect();
+            prop_assert_eq!(
+                Name::parse(&format!("{before}{name}{after}")).map(Name::into_string),
+                Ok(name)
+            );
+        }
+
+        #[test]
+        fn a_name_of_101_characters_is_refused_naming_the_limit(
+            chars in prop::collection::vec(name_char(), 101..200),
+        ) {
+            let raw: String = chars.into_iter().collect();
+            prop_assert_eq!(
+                Name::parse(&raw),
+                Err(Invalid::new("must be at most 100 characters long"))
+            );
+        }
+
+        #[test]
+        fn a_control_character_inside_a_name_is_refused(
+            start in prop::collection::vec(name_char(), 1..50),
+            bad in control(),
+            end in prop::collection::vec(name_char(), 1..49),
+        ) {
+            let raw: String = start.into_iter().chain([bad]).chain(end).collect();
+            prop_assert_eq!(
+                Name::parse(&raw),
+                Err(Invalid::new("must not contain control characters"))
+            );
+        }
+    }
+}

@@ -502,3 +502,287 @@ mod tests {
         assert!(shown.get("reason").is_none(), "{shown}");
     }
 }
+
+/// Property tests of inventory's parsers: the list of ids a listing asks for, SKUs,
+/// reservation ids, the bounded numbers and the reservation's lines.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..1000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// Ids from a small pool, so that some lists name an id twice.
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-c]", "[A-Za-z0-9_-]{1,64}"]
+    }
+
+    /// Spaces and tabs around an entry of a list, which do not count.
+    fn blank() -> impl Strategy<Value = String> {
+        "[ \t]{0,2}"
+    }
+
+    fn control() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::char::range('\u{0}', '\u{1f}'),
+            prop::char::range('\u{7f}', '\u{9f}'),
+        ]
+    }
+
+    /// Integers from a little below `lo` to a little above `hi`, and any at all.
+    fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
+        prop_oneof![lo - 3..=lo + 3, hi - 3..=hi + 3, any::<i64>()]
+    }
+
+    fn line(product: &str, quantity: i64) -> Result<ReservationLine, TestCaseError> {
+        let fail = |e: Invalid| TestCaseError::fail(e.0);
+        Ok(ReservationLine {
+            product_id: ProductId::parse(product).map_err(fail)?,
+            quantity: Quantity::new(quantity).map_err(fail)?,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_list_of_up_to_100_ids_gives_each_once_in_the_order_asked(
+            entries in prop::collection::vec((blank(), id(), blank()), 1..=100),
+        ) {
+            let raw = entries
+                .iter()
+                .map(|(before, id, after)| format!("{before}{id}{after}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let ids = ProductIds::parse(&raw)
+                .map_err(|e| TestCaseError::fail(format!("{raw:?}: {e}")))?;
+            let got: Vec<&str> = ids.as_slice().iter().map(ProductId::as_str).collect();
+            let mut first_times: Vec<&str> = Vec::new();
+            for (_, id, _) in &entries {
+                if !first_times.contains(&id.as_str()) {
+                    first_times.push(id);
+                }
+            }
+            prop_assert_eq!(got, first_times);
+        }
+
+        #[test]
+        fn a_list_of_more_than_100_entries_is_refused_naming_how_many(
+            entries in prop::collection::vec(id(), 101..=200),
+        ) {
+            prop_assert_eq!(
+                ProductIds::parse(&entries.join(",")),
+                Err(Invalid(format!(
+                    "names {} product ids; at most 100 may be asked for at once",
+                    entries.len()
+                )))
+            );
+        }
+
+        #[test]
+        fn an_empty_entry_is_refused_naming_its_place(
+            before in prop::collection::vec(id(), 0..50),
+            after in prop::collection::vec(id(), 0..49),
+            gap in blank(),
+        ) {
+            let entries: Vec<String> = before
+                .iter()
+                .cloned()
+                .chain([gap])
+                .chain(after.iter().cloned())
+                .collect();
+            let refused = ProductIds::parse(&entries.join(","));
+            if before.is_empty() && after.is_empty() {
+                // A blank list names no entry.
+                prop_assert_eq!(
+                    refused,
+                    Err(Invalid("give 1 to 100 comma-separated product ids".into()))
+                );
+            } else {
+                prop_assert_eq!(
+                    refused,
+                    Err(Invalid(format!("entry {} of the list is empty", before.len() + 1)))
+                );
+            }
+        }
+
+        #[test]
+        fn a_malformed_entry_is_refused_quoting_it(
+            before in prop::collection::vec(id(), 0..50),
+            bad in "[a-z]{1,5}[/ .:é][a-z]{1,5}",
+        ) {
+            let raw = before.iter().chain([&bad]).cloned().collect::<Vec<_>>().join(",");
+            let refused = ProductIds::parse(&raw).err().map(|e| e.0).unwrap_or_default();
+            prop_assert!(
+                refused.starts_with(&format!("`{bad}` is not a product id: it ")),
+                "{:?} refused with {:?}",
+                raw,
+                refused
+            );
+        }
+
+        #[test]
+        fn any_text_is_a_list_of_ids_or_a_clear_refusal(
+            raw in prop_oneof![any_text(), "[a-c ,]{0,20}"],
+        ) {
+            match ProductIds::parse(&raw) {
+                Ok(ids) => {
+                    let ids = ids.as_slice();
+                    prop_assert!((1..=ProductIds::MAX).contains(&ids.len()));
+                    let again = ProductIds::parse(
+                        &ids.iter().map(ProductId::as_str).collect::<Vec<_>>().join(","),
+                    );
+                    prop_assert_eq!(again.as_ref().map(ProductIds::as_slice), Ok(ids));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn up_to_64_characters_without_controls_are_a_sku_as_given(
+            raw in prop::collection::vec(
+                any::<char>().prop_filter("not a control character", |c| !c.is_control()),
+                1..=64,
+            )
+            .prop_map(String::from_iter),
+        ) {
+            prop_assert_eq!(Sku::parse(&raw).map(|s| s.as_str().to_owned()), Ok(raw));
+        }
+
+        #[test]
+        fn a_sku_empty_past_64_characters_or_with_a_control_character_is_refused(
+            long in "[A-Z0-9-]{65,100}",
+            start in "[A-Z0-9-]{0,30}",
+            bad in control(),
+            end in "[A-Z0-9-]{0,30}",
+        ) {
+            for raw in [String::new(), long] {
+                prop_assert_eq!(Sku::parse(&raw), Err(Invalid("must be 1 to 64 characters long".into())));
+            }
+            prop_assert_eq!(
+                Sku::parse(&format!("{start}{bad}{end}")),
+                Err(Invalid("must not contain control characters".into()))
+            );
+        }
+
+        #[test]
+        fn reservation_ids_are_up_to_128_letters_digits_dashes_underscores_and_colons(
+            raw in "[A-Za-z0-9_:-]{1,128}",
+            long in "[A-Za-z0-9_:-]{129,200}",
+        ) {
+            prop_assert_eq!(ReservationId::parse(&raw).map(|id| id.to_string()), Ok(raw));
+            prop_assert_eq!(
+                ReservationId::parse(&long),
+                Err(Invalid("must be at most 128 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn any_text_is_a_reservation_id_or_a_clear_refusal(
+            raw in prop_oneof![any_text(), "[A-Za-z0-9_:/ .-]{0,140}"],
+        ) {
+            match ReservationId::parse(&raw) {
+                Ok(id) => {
+                    prop_assert_eq!(id.as_str(), raw.as_str());
+                    prop_assert_eq!(ReservationId::parse(id.as_str()), Ok(id.clone()));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn stock_levels_quantities_and_ttls_are_exactly_within_their_bounds(
+            level in around(0, 1_000_000),
+            quantity in around(1, 10_000),
+            ttl in around(1, 86_400),
+        ) {
+            prop_assert_eq!(StockLevel::new(level).ok().map(StockLevel::get), (0..=1_000_000).contains(&level).then_some(level));
+            prop_assert_eq!(Quantity::new(quantity).ok().map(Quantity::get), (1..=10_000).contains(&quantity).then_some(quantity));
+            prop_assert_eq!(Ttl::new(ttl).ok().map(Ttl::get), (1..=86_400).contains(&ttl).then_some(ttl));
+        }
+
+        #[test]
+        fn a_state_or_reason_reads_back_from_its_name_and_nothing_else_is_one(raw in "[a-z]{0,10}") {
+            let statuses = [ReservationStatus::Held, ReservationStatus::Committed, ReservationStatus::Released];
+            for s in statuses {
+                prop_assert_eq!(ReservationStatus::parse(s.as_str()), Ok(s));
+                prop_assert_eq!(s.to_string(), s.as_str());
+            }
+            match ReservationStatus::parse(&raw) {
+                Ok(s) => prop_assert_eq!(s.as_str(), raw.as_str()),
+                Err(why) => {
+                    prop_assert!(statuses.iter().all(|s| s.as_str() != raw));
+                    prop_assert_eq!(why, Invalid("must be `held`, `committed` or `released`".into()));
+                }
+            }
+            let reasons = [ReleaseReason::Requested, ReleaseReason::Expired];
+            for r in reasons {
+                prop_assert_eq!(ReleaseReason::parse(r.as_str()), Ok(r));
+            }
+            match ReleaseReason::parse(&raw) {
+                Ok(r) => prop_assert_eq!(r.as_str(), raw.as_str()),
+                Err(why) => {
+                    prop_assert!(reasons.iter().all(|r| r.as_str() != raw));
+                    prop_assert_eq!(why, Invalid("must be `requested` or `expired`".into()));
+                }
+            }
+        }
+
+        #[test]
+        fn one_to_100_lines_of_different_products_are_a_reservation_in_their_order(
+            products in prop::collection::hash_set("[a-z0-9]{1,8}", 1..=100),
+            quantity in 1..=10_000i64,
+        ) {
+            let lines = products
+                .iter()
+                .map(|p| line(p, quantity))
+                .collect::<Result<Vec<_>, _>>()?;
+            let id = ReservationId::parse("order:1").map_err(|e| TestCaseError::fail(e.0))?;
+            let ttl = Ttl::of::<60>();
+            let reservation = NewReservation::new(id, lines.clone(), ttl);
+            prop_assert_eq!(reservation.as_ref().map(NewReservation::lines), Ok(&lines[..]));
+        }
+
+        #[test]
+        fn a_reservation_naming_a_product_twice_is_refused_at_the_second_line(
+            products in prop::collection::vec("[a-z0-9]{1,8}", 1..=60),
+            again in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut distinct: Vec<String> = Vec::new();
+            for p in products {
+                if !distinct.contains(&p) {
+                    distinct.push(p);
+                }
+            }
+            // A product of the list named again after its first line.
+            let first = again.index(distinct.len());
+            let at = first + 1 + at.index(distinct.len() - first);
+            let mut names = distinct.clone();
+            names.insert(at, distinct[first].clone());
+            let lines = names.iter().map(|p| line(p, 1)).collect::<Result<Vec<_>, _>>()?;
+            let id = ReservationId::parse("order:1").map_err(|e| TestCaseError::fail(e.0))?;
+            prop_assert_eq!(
+                NewReservation::new(id, lines, Ttl::of::<60>()),
+                Err((Some(at), Invalid("names a product an earlier line names already".into())))
+            );
+        }
+
+        #[test]
+        fn a_reservation_of_no_lines_or_more_than_100_is_refused(extra in 101..=150usize) {
+            let lines = (0..extra).map(|i| line(&format!("p{i}"), 1)).collect::<Result<Vec<_>, _>>()?;
+            for lines in [Vec::new(), lines] {
+                let id = ReservationId::parse("order:1").map_err(|e| TestCaseError::fail(e.0))?;
+                prop_assert_eq!(
+                    NewReservation::new(id, lines, Ttl::of::<60>()),
+                    Err((None, Invalid("must have 1 to 100 lines".into())))
+                );
+            }
+        }
+    }
+}

@@ -952,3 +952,414 @@ mod tests {
         assert_eq!(Page::new(1, 101).unwrap_err().0, "per_page");
     }
 }
+
+/// Property tests of checkout's parsers, of the basket's money, and of paging.
+#[cfg(test)]
+mod properties {
+    use super::fixtures::cart_line;
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..1000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// Whitespace `trim` removes.
+    fn padding() -> impl Strategy<Value = String> {
+        "[ \t\r\n\u{a0}\u{2003}]{0,3}"
+    }
+
+    fn control() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::char::range('\u{0}', '\u{1f}'),
+            prop::char::range('\u{7f}', '\u{9f}'),
+        ]
+    }
+
+    /// `len` characters, neither whitespace nor control characters at the ends, spaces
+    /// between some: trimming leaves them as they are.
+    fn visible_text(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+        let visible = any::<char>().prop_filter("not whitespace nor a control character", |c| {
+            !c.is_whitespace() && !c.is_control()
+        });
+        prop::collection::vec(prop_oneof![4 => visible, 1 => Just(' ')], len).prop_map(|mut cs| {
+            for end in [0, cs.len().saturating_sub(1)] {
+                if cs.get(end) == Some(&' ') {
+                    cs[end] = 'x';
+                }
+            }
+            cs.into_iter().collect()
+        })
+    }
+
+    /// Digits with spaces anywhere.
+    fn spaced(digits: &str, spaces: &[usize]) -> String {
+        digits
+            .chars()
+            .zip(spaces.iter().chain(std::iter::repeat(&0)))
+            .flat_map(|(d, n)| std::iter::repeat_n(' ', *n).chain([d]))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn printable_ascii_up_to_255_characters_is_an_idempotency_key(raw in "[ -~]{1,255}") {
+            let key = IdempotencyKey::parse(Some(&raw));
+            prop_assert_eq!(key.as_ref().map(IdempotencyKey::as_str), Ok(raw.as_str()));
+        }
+
+        #[test]
+        fn an_idempotency_key_past_255_characters_is_refused_naming_the_limit(
+            raw in "[ -~]{256,400}",
+        ) {
+            prop_assert_eq!(
+                IdempotencyKey::parse(Some(&raw)),
+                Err(Invalid("must be at most 255 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn one_unprintable_or_foreign_character_spoils_an_idempotency_key(
+            raw in "[ -~]{0,200}",
+            bad in any::<char>().prop_filter("not printable ASCII", |c| !(' '..='~').contains(c)),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut chars: Vec<char> = raw.chars().collect();
+            chars.insert(at.index(chars.len() + 1), bad);
+            let spoilt: String = chars.into_iter().collect();
+            prop_assert_eq!(
+                IdempotencyKey::parse(Some(&spoilt)),
+                Err(Invalid("may contain only printable ASCII characters".into()))
+            );
+        }
+
+        #[test]
+        fn any_text_is_an_idempotency_key_or_a_clear_refusal(raw in any_text()) {
+            match IdempotencyKey::parse(Some(&raw)) {
+                Ok(key) => {
+                    prop_assert_eq!(key.as_str(), raw.as_str());
+                    prop_assert_eq!(IdempotencyKey::parse(Some(key.as_str())), Ok(key.clone()));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn any_text_is_an_address_line_or_a_clear_refusal(raw in any_text()) {
+            match AddressText::parse(&raw) {
+                Ok(line) => {
+                    prop_assert_eq!(line.as_str(), raw.trim());
+                    prop_assert!((1..=AddressText::MAX_LEN).contains(&line.as_str().chars().count()));
+                    prop_assert_eq!(AddressText::parse(line.as_str()), Ok(line.clone()));
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn up_to_200_characters_are_an_address_line_once_trimmed(
+            line in visible_text(1..=200),
+            before in padding(),
+            after in padding(),
+        ) {
+            prop_assert_eq!(
+                AddressText::parse(&format!("{before}{line}{after}")).map(|l| l.as_str().to_owned()),
+                Ok(line)
+            );
+        }
+
+        #[test]
+        fn an_address_line_past_200_characters_is_refused_naming_the_limit(
+            line in visible_text(201..=400),
+        ) {
+            prop_assert_eq!(
+                AddressText::parse(&line),
+                Err(Invalid("must be at most 200 characters long".into()))
+            );
+        }
+
+        #[test]
+        fn a_control_character_inside_an_address_line_is_refused(
+            start in visible_text(1..=50),
+            bad in control(),
+            end in visible_text(1..=50),
+        ) {
+            prop_assert_eq!(
+                AddressText::parse(&format!("{start}{bad}{end}")),
+                Err(Invalid("must not contain control characters".into()))
+            );
+        }
+
+        #[test]
+        fn two_letters_in_either_case_are_a_country_code_in_upper_case(
+            code in "[A-Za-z]{2}",
+            before in padding(),
+            after in padding(),
+        ) {
+            let country = CountryCode::parse(&format!("{before}{code}{after}"));
+            prop_assert_eq!(
+                country.as_ref().map(|c| c.as_str().to_owned()),
+                Ok(code.to_ascii_uppercase())
+            );
+            let again = country.as_ref().map(|c| CountryCode::parse(c.as_str()));
+            prop_assert_eq!(again.ok(), country.ok().map(Ok));
+        }
+
+        #[test]
+        fn any_text_is_a_country_code_or_a_clear_refusal(
+            raw in prop_oneof![any_text(), "[ A-Za-z0-9]{0,4}"],
+        ) {
+            match CountryCode::parse(&raw) {
+                Ok(code) => {
+                    prop_assert_eq!(code.as_str().len(), 2);
+                    prop_assert!(code.as_str().bytes().all(|b| b.is_ascii_uppercase()));
+                    prop_assert_eq!(code.as_str(), raw.trim().to_ascii_uppercase());
+                }
+                Err(Invalid(why)) => prop_assert_eq!(
+                    why,
+                    "must be a two-letter country code (ISO 3166-1 alpha-2, e.g. `DE`)"
+                ),
+            }
+        }
+
+        #[test]
+        fn twelve_to_nineteen_digits_spaced_anyhow_are_a_card_number(
+            digits in "[0-9]{12,19}",
+            spaces in prop::collection::vec(0..3usize, 19),
+        ) {
+            prop_assert_eq!(Card::parse_number(&spaced(&digits, &spaces)), Ok(digits));
+        }
+
+        #[test]
+        fn a_card_number_of_other_lengths_or_with_other_characters_is_refused(
+            short in "[0-9]{1,11}",
+            long in "[0-9]{20,40}",
+            digits in "[0-9]{12,18}",
+            bad in any::<char>().prop_filter("neither a digit nor a space", |c| !c.is_ascii_digit() && *c != ' '),
+            at in any::<prop::sample::Index>(),
+        ) {
+            for raw in [short, long] {
+                prop_assert_eq!(
+                    Card::parse_number(&raw),
+                    Err(Invalid("must be 12 to 19 digits long".into()))
+                );
+            }
+            let mut chars: Vec<char> = digits.chars().collect();
+            chars.insert(at.index(chars.len() + 1), bad);
+            let spoilt: String = chars.into_iter().collect();
+            prop_assert_eq!(
+                Card::parse_number(&spoilt),
+                Err(Invalid("must contain only digits".into()))
+            );
+        }
+
+        #[test]
+        fn orders_lets_through_every_card_payments_would_take(
+            number in prop_oneof![any_text(), "[0-9 ]{10,25}", "4[0-9]{15}"],
+            cvc in prop_oneof![any_text(), "[0-9]{3,4}"],
+        ) {
+            if let Ok(card) = payments::domain::CardNumber::parse(&number) {
+                let digits = Card::parse_number(&number)
+                    .map_err(|e| TestCaseError::fail(format!("{number:?} refused: {e}")))?;
+                prop_assert_eq!(payments::domain::CardNumber::parse(&digits), Ok(card.clone()));
+                let kept = Card::new(digits.clone(), 12, 2099, "123".into());
+                prop_assert_eq!(kept.last4(), card.last4());
+                let hidden = &digits[..digits.len() - 4];
+                prop_assert!(!format!("{kept:?}").contains(hidden), "{:?}", kept);
+            }
+            if payments::domain::Cvc::parse(&cvc, None).is_ok() {
+                prop_assert_eq!(Card::parse_cvc(&cvc), Ok(cvc.clone()));
+            }
+        }
+
+        #[test]
+        fn one_to_eight_digits_are_a_security_code_once_trimmed(
+            cvc in "[0-9]{1,8}",
+            before in padding(),
+            after in padding(),
+        ) {
+            prop_assert_eq!(Card::parse_cvc(&format!("{before}{cvc}{after}")), Ok(cvc));
+        }
+
+        #[test]
+        fn a_security_code_of_nine_digits_or_other_characters_is_refused(
+            long in "[0-9]{9,20}",
+            odd in "[0-9]{0,3}[a-z+.-][0-9]{0,3}",
+        ) {
+            for raw in [long, odd] {
+                prop_assert_eq!(Card::parse_cvc(&raw), Err(Invalid("must be a few digits".into())));
+            }
+        }
+
+        #[test]
+        fn orders_takes_the_currencies_the_platform_takes(
+            raw in prop_oneof![any_text(), "[A-Za-z]{2,4}"],
+        ) {
+            let ours = Currency::parse(&raw);
+            prop_assert_eq!(ours.is_ok(), platform::domain::Currency::parse(&raw).is_ok(), "{:?}", raw);
+            if let Ok(code) = ours {
+                prop_assert_eq!(code.as_str(), raw.as_str());
+            }
+        }
+
+        #[test]
+        fn a_basket_totals_its_lines_exactly_or_is_refused(
+            lines in prop::collection::vec(
+                (
+                    prop_oneof![0..=10_000i64, 0..=i64::MAX],
+                    prop_oneof![1..=99i64, 1..=i64::MAX],
+                ),
+                1..=5,
+            ),
+        ) {
+            let exact: i128 = lines.iter().map(|(p, q)| i128::from(*p) * i128::from(*q)).sum();
+            let cart = lines
+                .iter()
+                .enumerate()
+                .map(|(i, (price, quantity))| cart_line(&format!("p-{i}"), *price, *quantity))
+                .collect();
+            match Basket::from_cart(cart, "USD") {
+                Ok(basket) => {
+                    prop_assert_eq!(i128::from(basket.total_cents), exact);
+                    prop_assert_eq!(basket.lines.len(), lines.len());
+                    let kept: Vec<(i64, i64)> = basket
+                        .lines
+                        .iter()
+                        .map(|l| (l.unit_price_cents, l.quantity))
+                        .collect();
+                    prop_assert_eq!(kept, lines);
+                }
+                Err(BasketError::Line { field, .. }) if exact > i128::from(i64::MAX) => {
+                    prop_assert!(
+                        field.starts_with("cart.items[") && field.ends_with("].quantity"),
+                        "{}",
+                        field
+                    );
+                }
+                Err(refused) => {
+                    prop_assert_eq!(exact, 0, "{:?}", refused);
+                    prop_assert_eq!(
+                        refused,
+                        BasketError::Line {
+                            field: "cart".into(),
+                            message: "the order total must be more than 0".into(),
+                        }
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_first_line_with_a_quantity_below_one_or_a_negative_price_is_named(
+            before in prop::collection::vec((0..=10_000i64, 1..=99i64), 0..5),
+            bad_quantity in any::<bool>(),
+            bad in prop_oneof![i64::MIN..=-1, -2..=-1i64],
+        ) {
+            let at = before.len();
+            let mut cart: Vec<CartLine> = before
+                .iter()
+                .enumerate()
+                .map(|(i, (price, quantity))| cart_line(&format!("p-{i}"), *price, *quantity))
+                .collect();
+            let (price, quantity, field) = if bad_quantity {
+                (100, bad + 1, "quantity")
+            } else {
+                (bad, 1, "unit_price_cents")
+            };
+            cart.push(cart_line("bad", price, quantity));
+            cart.push(cart_line("after", -1, 0));
+            match Basket::from_cart(cart, "USD") {
+                Err(BasketError::Line { field: named, .. }) => {
+                    prop_assert_eq!(named, format!("cart.items[{at}].{field}"));
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
+        fn every_page_from_one_and_page_size_from_one_to_100_is_a_page(
+            page in prop_oneof![0..=2u32, any::<u32>()],
+            per_page in prop_oneof![0..=2u32, 99..=101u32, any::<u32>()],
+        ) {
+            match Page::new(page, per_page) {
+                Ok(p) => {
+                    prop_assert!(page >= 1 && (1..=100).contains(&per_page));
+                    prop_assert_eq!((p.page(), p.per_page()), (page, per_page));
+                }
+                Err((field, why)) if page == 0 => {
+                    prop_assert_eq!(field, "page");
+                    prop_assert_eq!(why, Invalid("must be 1 or more".into()));
+                }
+                Err((field, why)) => {
+                    prop_assert!(!(1..=100).contains(&per_page), "{}/{} refused", page, per_page);
+                    prop_assert_eq!(field, "per_page");
+                    prop_assert_eq!(why, Invalid("must be between 1 and 100".into()));
+                }
+            }
+        }
+
+        #[test]
+        fn consecutive_pages_of_orders_neither_overlap_nor_leave_gaps(
+            page in 1..u32::MAX,
+            per_page in 1..=Page::MAX_PER_PAGE,
+        ) {
+            let offset = |page| Page::new(page, per_page).ok().map(Page::offset);
+            prop_assert_eq!(offset(1), Some(0));
+            prop_assert_eq!(offset(page + 1), offset(page).map(|o| o + i64::from(per_page)));
+        }
+
+        #[test]
+        fn a_state_name_reads_back_as_its_state_and_nothing_else_is_one(raw in "[a-z_]{0,14}") {
+            let statuses = [
+                Status::Pending, Status::Reserving, Status::Authorizing, Status::Authorized,
+                Status::Confirming, Status::Confirmed, Status::Compensating, Status::Cancelled,
+            ];
+            for s in statuses {
+                prop_assert_eq!(Status::parse(s.as_str()), Some(s));
+                prop_assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
+            }
+            match Status::parse(&raw) {
+                Some(s) => prop_assert_eq!(s.as_str(), raw.as_str()),
+                None => prop_assert!(statuses.iter().all(|s| s.as_str() != raw)),
+            }
+            let steps = [
+                Step::Reserve, Step::Authorize, Step::Commit, Step::Capture, Step::Void,
+                Step::Release, Step::Done,
+            ];
+            for s in steps {
+                prop_assert_eq!(Step::parse(s.as_str()), Some(s));
+            }
+            match Step::parse(&raw) {
+                Some(s) => prop_assert_eq!(s.as_str(), raw.as_str()),
+                None => prop_assert!(steps.iter().all(|s| s.as_str() != raw)),
+            }
+            let reasons = [
+                CancelReason::PaymentDeclined, CancelReason::InsufficientStock,
+                CancelReason::PaymentError, CancelReason::Expired, CancelReason::Interrupted,
+            ];
+            for r in reasons {
+                prop_assert_eq!(CancelReason::parse(r.as_str()), Some(r));
+                prop_assert_eq!(serde_json::to_value(r).ok(), Some(serde_json::Value::from(r.as_str())));
+            }
+            match CancelReason::parse(&raw) {
+                Some(r) => prop_assert_eq!(r.as_str(), raw.as_str()),
+                None => prop_assert!(reasons.iter().all(|r| r.as_str() != raw)),
+            }
+        }
+
+        #[test]
+        fn an_order_id_in_any_uuid_form_reads_as_its_lower_case_hyphenated_form(bits in any::<u128>()) {
+            let uuid = uuid::Uuid::from_u128(bits);
+            let canonical = uuid.hyphenated().to_string();
+            for form in [canonical.clone(), canonical.to_ascii_uppercase(), uuid.simple().to_string()] {
+                let id = OrderId::parse(&form);
+                prop_assert_eq!(id.as_ref().map(OrderId::as_str), Some(canonical.as_str()));
+            }
+        }
+    }
+}

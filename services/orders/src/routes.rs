@@ -478,3 +478,123 @@ mod tests {
         assert!(!format!("{p:?}").contains("4242"));
     }
 }
+
+/// Property tests of what the listing's query string and the checkout's key header give,
+/// read as the handlers read them.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use axum::{extract::FromRequestParts, http::HeaderValue};
+    use proptest::prelude::*;
+    use std::{
+        future::Future,
+        pin::pin,
+        task::{Context, Poll, Waker},
+    };
+
+    /// The page a listing request with this query string gets, or the fields named in the
+    /// 422 (an empty list for any other refusal).
+    fn listing(query: &str) -> Result<Page, Vec<String>> {
+        let request = axum::http::Request::get(format!("/api/orders?{query}"))
+            .body(())
+            .map_err(|e| vec![format!("not a request: {e}")])?;
+        let (mut parts, ()) = request.into_parts();
+        // The extractor reads the URI and waits on nothing: one poll finishes it.
+        let extracted = pin!(Query::<ListOrdersParams>::from_request_parts(
+            &mut parts,
+            &()
+        ))
+        .poll(&mut Context::from_waker(Waker::noop()));
+        let params = match extracted {
+            Poll::Ready(Ok(Query(params))) => params,
+            Poll::Ready(Err(problem)) if problem.status == 422 => {
+                return Err(problem.errors.into_iter().map(|e| e.field).collect());
+            }
+            Poll::Ready(Err(problem)) => return Err(vec![format!("{problem:?}")]),
+            Poll::Pending => return Err(vec!["the extractor waited".into()]),
+        };
+        params.parse().map_err(|e| match e {
+            OrdersError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            other => vec![format!("{other:?}")],
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_page_from_one_and_page_size_from_one_to_100_is_a_listing(
+            page in prop_oneof![-2..=2i64, 4_294_967_294..=4_294_967_297i64, any::<i64>()],
+            per_page in prop_oneof![-2..=2i64, 98..=102i64, any::<i64>()],
+        ) {
+            let got = listing(&format!("page={page}&per_page={per_page}"));
+            let in_u32 = |n: i64| u32::try_from(n).is_ok();
+            if page >= 1 && in_u32(page) && (1..=100).contains(&per_page) {
+                let p = got.map_err(|fields| TestCaseError::fail(format!("{fields:?}")))?;
+                prop_assert_eq!((i64::from(p.page()), i64::from(p.per_page())), (page, per_page));
+                prop_assert_eq!(p.offset(), (page - 1) * per_page);
+            } else {
+                // A number no `u32` holds stops the extractor, which names it; past that,
+                // the page is checked before the page size.
+                let named = if !in_u32(page) {
+                    "page"
+                } else if !in_u32(per_page) {
+                    "per_page"
+                } else if page == 0 {
+                    "page"
+                } else {
+                    "per_page"
+                };
+                prop_assert_eq!(got.err(), Some(vec![named.to_owned()]));
+            }
+        }
+
+        #[test]
+        fn any_query_string_is_a_listing_or_a_refusal_naming_a_parameter(
+            query in "((page|per_page|other)=[A-Za-z0-9%+._-]{0,6}&?){0,4}",
+        ) {
+            if let Err(fields) = listing(&query) {
+                prop_assert_eq!(fields.len(), 1, "{:?} refused with {:?}", query, fields);
+                prop_assert!(
+                    fields[0] == "page" || fields[0] == "per_page",
+                    "{:?} refused naming {:?}",
+                    query,
+                    fields
+                );
+            }
+        }
+
+        #[test]
+        fn any_key_header_is_the_key_or_a_refusal_naming_the_header(
+            // What HTTP lets a header carry: no line breaks nor other controls but tab.
+            raw in prop_oneof![
+                "[ -~]{0,300}".prop_map(String::into_bytes),
+                prop::collection::vec(
+                    prop_oneof![8 => 0x20..=0x7eu8, 1 => 0x80..=0xffu8, 1 => Just(b'\t')],
+                    0..100,
+                ),
+            ],
+        ) {
+            let mut headers = HeaderMap::new();
+            let value = HeaderValue::from_bytes(&raw)
+                .map_err(|e| TestCaseError::fail(format!("{raw:?}: {e}")))?;
+            headers.insert(IDEMPOTENCY_KEY, value);
+            let printable = raw.iter().all(|b| (0x20..0x7f).contains(b));
+            match idempotency_key(&headers) {
+                Ok(key) => {
+                    prop_assert!(printable && (1..=255).contains(&raw.len()), "{:?}", raw);
+                    prop_assert_eq!(key.as_str().as_bytes(), &raw[..]);
+                }
+                Err(OrdersError::BadHeader { header, message }) => {
+                    prop_assert_eq!(header, IDEMPOTENCY_KEY);
+                    prop_assert!(!message.is_empty());
+                    prop_assert!(
+                        !printable || !(1..=255).contains(&raw.len()),
+                        "{:?} refused: {}",
+                        raw,
+                        message
+                    );
+                }
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}

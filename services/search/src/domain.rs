@@ -435,3 +435,317 @@ mod tests {
         }
     }
 }
+
+/// Property tests of search's parsers: the words of a search, its filters and its paging,
+/// and the product fields the catalog's events carry.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text at all: arbitrary characters (control characters and all), short or long.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec(any::<char>(), 0..100),
+            prop::collection::vec(any::<char>(), 0..1000),
+        ]
+        .prop_map(String::from_iter)
+    }
+
+    /// A word as a user may type it: letters (some beyond ASCII) and digits, any case.
+    fn word(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                prop::char::range('a', 'z'),
+                prop::char::range('A', 'Z'),
+                prop::char::range('0', '9'),
+                prop::sample::select(vec!['é', 'ß', 'Å', 'ø', 'Ж', 'ж', '中', '٣']),
+            ],
+            len,
+        )
+        .prop_map(String::from_iter)
+    }
+
+    /// What may stand between words: spaces and the syntax of other search engines.
+    fn separator() -> impl Strategy<Value = String> {
+        "[ \t\n\"'()+*~^:!?,.;/&|<>{}\\[\\]-]{1,2}"
+    }
+
+    /// `words` with a separator before each and after the last.
+    fn typed(words: &[String], separators: &[String]) -> String {
+        let mut text = String::new();
+        for (word, sep) in words.iter().zip(separators) {
+            text.push_str(sep);
+            text.push_str(word);
+        }
+        text.push_str(separators.last().map_or("", String::as_str));
+        text
+    }
+
+    /// A parser of one of a product's text fields.
+    type FieldParser = fn(&str) -> Result<String, Invalid>;
+
+    fn control() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::char::range('\u{0}', '\u{8}'),
+            prop::char::range('\u{b}', '\u{1f}'),
+            prop::char::range('\u{7f}', '\u{9f}'),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_words_or_a_clear_refusal(raw in prop_oneof![any_text(), "[a-zA-Z \"+-]{0,250}"]) {
+            match Words::parse(&raw) {
+                Ok(words) => {
+                    let words = words.as_slice();
+                    prop_assert!(words.len() <= Words::MAX_WORDS);
+                    for w in words {
+                        prop_assert!((1..=Words::MAX_WORD_CHARS).contains(&w.chars().count()), "{:?}", w);
+                        prop_assert_eq!(w.to_lowercase(), w.clone());
+                        prop_assert!(!w.contains(char::is_whitespace), "{:?}", w);
+                    }
+                }
+                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+            }
+        }
+
+        #[test]
+        fn typed_words_are_found_lower_cased_whatever_stands_between_them(
+            words in prop::collection::vec(word(1..=14), 0..=12),
+            separators in prop::collection::vec(separator(), 13),
+        ) {
+            let text = typed(&words, &separators);
+            let expected: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+            prop_assert_eq!(
+                Words::parse(&text).map(|w| w.as_slice().to_vec()),
+                Ok(expected),
+                "{:?}",
+                text
+            );
+        }
+
+        #[test]
+        fn more_than_twelve_words_are_refused_counting_them(
+            words in prop::collection::vec(word(1..=5), 13..=30),
+            separators in prop::collection::vec(separator(), 31),
+        ) {
+            let text = typed(&words, &separators);
+            prop_assume!(text.trim().chars().count() <= Words::MAX_CHARS);
+            prop_assert_eq!(
+                Words::parse(&text),
+                Err(Invalid(format!("must have at most 12 words, got {}", words.len())))
+            );
+        }
+
+        #[test]
+        fn a_word_past_forty_characters_is_refused_showing_only_its_beginning(
+            before in prop::collection::vec(word(1..=10), 0..=5),
+            long in word(41..=100),
+            separators in prop::collection::vec(separator(), 7),
+        ) {
+            let mut words = before;
+            words.push(long.clone());
+            let text = typed(&words, &separators);
+            let beginning: String = long.to_lowercase().chars().take(12).collect();
+            prop_assert_eq!(
+                Words::parse(&text),
+                Err(Invalid(format!(
+                    "words must be at most 40 characters long; `{beginning}…` is longer"
+                )))
+            );
+        }
+
+        #[test]
+        fn text_past_200_characters_is_refused_counting_them_but_not_the_blanks_around_it(
+            text in "[a-z]{1,9}( [a-z]{1,9}){0,11}",
+            long in "[a-z][a-z ]{199,260}[a-z]",
+            blanks in "[ \t\n]{0,30}",
+        ) {
+            let padded = format!("{blanks}{text}{blanks}");
+            prop_assert!(Words::parse(&padded).is_ok(), "{:?}", padded);
+            let count = long.chars().count();
+            prop_assert_eq!(
+                Words::parse(&format!("{blanks}{long}{blanks}")),
+                Err(Invalid(format!("must be at most 200 characters long, got {count}")))
+            );
+        }
+
+        #[test]
+        fn a_page_is_served_exactly_within_the_first_10000_results(
+            page in prop_oneof![0..=2u32, 99..=101u32, 9_999..=10_001u32, any::<u32>()],
+            per_page in prop_oneof![0..=2u32, 99..=101u32, any::<u32>()],
+        ) {
+            let window = u64::from(page) * u64::from(per_page);
+            match Paging::new(page, per_page) {
+                Ok(paging) => {
+                    prop_assert!(page >= 1 && (1..=100).contains(&per_page) && window <= 10_000);
+                    prop_assert_eq!((paging.page(), paging.per_page()), (page, per_page));
+                    prop_assert!(paging.offset() + per_page as usize <= 10_000);
+                }
+                Err((field, Invalid(why))) if !(1..=100).contains(&per_page) => {
+                    prop_assert_eq!(field, "per_page");
+                    prop_assert_eq!(why, "must be between 1 and 100");
+                }
+                Err((field, Invalid(why))) if page == 0 => {
+                    prop_assert_eq!(field, "page");
+                    prop_assert_eq!(why, "must be 1 or more");
+                }
+                Err((field, Invalid(why))) => {
+                    prop_assert!(window > 10_000, "{}×{} refused: {}", page, per_page, why);
+                    prop_assert_eq!(field, "page");
+                    prop_assert_eq!(
+                        why,
+                        "only the first 10000 results can be paged through; narrow the search"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn the_last_page_of_the_window_is_served_and_the_next_is_not(per_page in 1..=100u32) {
+            let last = 10_000 / per_page;
+            let served = Paging::new(last, per_page);
+            prop_assert_eq!(served.map(|p| p.offset() + per_page as usize <= 10_000), Ok(true));
+            prop_assert_eq!(Paging::new(last + 1, per_page).map_err(|(field, _)| field), Err("page"));
+        }
+
+        #[test]
+        fn consecutive_pages_of_results_neither_overlap_nor_leave_gaps(
+            per_page in 1..=100u32,
+            page in any::<prop::sample::Index>(),
+        ) {
+            let last = 10_000 / per_page;
+            prop_assume!(last >= 2);
+            let page = 1 + page.index(last as usize - 1) as u32;
+            let offset = |page| Paging::new(page, per_page).ok().map(|p| p.offset());
+            prop_assert_eq!(offset(1), Some(0));
+            prop_assert_eq!(offset(page + 1), offset(page).map(|o| o + per_page as usize));
+        }
+
+        #[test]
+        fn price_ranges_from_zero_up_in_order_are_accepted_and_the_fault_is_named(
+            min in prop::option::of(prop_oneof![-2..=2i64, any::<i64>()]),
+            max in prop::option::of(prop_oneof![-2..=2i64, any::<i64>()]),
+        ) {
+            match PriceRange::new(min, max) {
+                Ok(range) => {
+                    prop_assert!(min.is_none_or(|m| m >= 0) && max.is_none_or(|m| m >= 0));
+                    prop_assert!(!matches!((min, max), (Some(lo), Some(hi)) if lo > hi));
+                    prop_assert_eq!((range.min(), range.max()), (min, max));
+                    prop_assert_eq!(range.is_open(), min.is_none() && max.is_none());
+                }
+                Err((field, why)) if min.is_some_and(|m| m < 0) => {
+                    prop_assert_eq!((field, why), ("min_price", Invalid("must be 0 or more".into())));
+                }
+                Err((field, why)) if max.is_some_and(|m| m < 0) => {
+                    prop_assert_eq!((field, why), ("max_price", Invalid("must be 0 or more".into())));
+                }
+                Err((field, why)) => {
+                    prop_assert!(matches!((min, max), (Some(lo), Some(hi)) if lo > hi));
+                    prop_assert_eq!(
+                        (field, why),
+                        ("min_price", Invalid("must not be greater than max_price".into()))
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn slugs_are_categories_up_to_64_characters_and_nothing_else_is(
+            slug in "[a-z0-9-]{1,64}",
+            raw in prop_oneof![any_text(), "[a-z0-9A-Z _-]{0,70}"],
+        ) {
+            prop_assert_eq!(CategorySlug::parse(&slug).map(|s| s.as_str().to_owned()), Ok(slug));
+            match CategorySlug::parse(&raw) {
+                Ok(s) => prop_assert_eq!(CategorySlug::parse(s.as_str()), Ok(s.clone())),
+                Err(why) => prop_assert_eq!(
+                    why,
+                    Invalid("must be a category slug: 1 to 64 characters of a-z, 0-9 and `-`".into())
+                ),
+            }
+        }
+
+        #[test]
+        fn prices_are_exactly_zero_to_ten_billion_in_major_units(
+            cents in prop_oneof![-2..=2i64, 999_999_999_998..=1_000_000_000_002i64, any::<i64>()],
+        ) {
+            let ok = (0..=Price::MAX_CENTS).contains(&cents);
+            prop_assert_eq!(Price::from_cents(cents).ok().map(Price::cents), ok.then_some(cents));
+        }
+
+        #[test]
+        fn an_rfc_3339_time_reads_back_as_its_instant_and_its_text(
+            millis in -62_135_596_800_000i64..=253_402_300_799_999,
+            offset_minutes in -(23 * 60 + 59)..=(23 * 60 + 59),
+        ) {
+            let offset = chrono::FixedOffset::east_opt(offset_minutes * 60)
+                .ok_or_else(|| TestCaseError::fail("an offset within a day"))?;
+            let instant = chrono::DateTime::from_timestamp_millis(millis)
+                .ok_or_else(|| TestCaseError::fail("an instant in years 1 to 9999"))?;
+            let text = instant
+                .with_timezone(&offset)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, offset_minutes == 0);
+            let parsed = Timestamp::parse(&text)
+                .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(parsed.millis(), millis);
+            prop_assert_eq!(parsed.as_str(), text.as_str());
+        }
+
+        #[test]
+        fn any_text_is_a_time_or_a_clear_refusal(
+            raw in prop_oneof![any_text(), "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"],
+        ) {
+            match Timestamp::parse(&raw) {
+                Ok(t) => prop_assert_eq!(t.as_str(), raw.as_str()),
+                Err(Invalid(why)) => prop_assert!(why.starts_with("must be an RFC 3339 time: "), "{}", why),
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_product_field_or_a_clear_refusal(raw in any_text()) {
+            let fields: [(FieldParser, usize); 3] = [
+                (Product::parse_name, Product::MAX_NAME),
+                (Product::parse_description, Product::MAX_DESCRIPTION),
+                (Product::parse_sku, Product::MAX_SKU),
+            ];
+            for (parse, max) in fields {
+                match parse(&raw) {
+                    Ok(text) => {
+                        prop_assert_eq!(text.as_str(), raw.trim());
+                        prop_assert!(text.chars().count() <= max);
+                        prop_assert_eq!(parse(&text), Ok(text.clone()));
+                    }
+                    Err(Invalid(why)) => prop_assert!(!why.is_empty()),
+                }
+            }
+        }
+
+        #[test]
+        fn product_fields_are_bounded_exactly_and_refuse_controls_but_newlines_and_tabs(
+            extra in 0..=2usize,
+            inner in prop_oneof![Just('\n'), Just('\t'), control()],
+        ) {
+            let fields: [(FieldParser, usize, bool); 3] = [
+                (Product::parse_name, Product::MAX_NAME, false),
+                (Product::parse_description, Product::MAX_DESCRIPTION, true),
+                (Product::parse_sku, Product::MAX_SKU, false),
+            ];
+            for (parse, max, may_be_empty) in fields {
+                let text = "x".repeat(max - 1 + extra);
+                if extra <= 1 {
+                    prop_assert_eq!(parse(&text), Ok(text.clone()));
+                } else {
+                    prop_assert_eq!(parse(&text), Err(Invalid(format!("must be at most {max} characters long"))));
+                }
+                prop_assert_eq!(parse(" \n ").is_ok(), may_be_empty);
+                let with_inner = parse(&format!("a{inner}b"));
+                if inner == '\n' || inner == '\t' {
+                    prop_assert!(with_inner.is_ok(), "{:?}", inner);
+                } else {
+                    prop_assert_eq!(with_inner, Err(Invalid("must not contain control characters".into())));
+                }
+            }
+        }
+    }
+}

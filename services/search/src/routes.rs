@@ -348,3 +348,127 @@ mod tests {
         assert_eq!(fields_of(err), ["min_price", "per_page"]);
     }
 }
+
+/// Property tests of the search's query string, read as the handler reads it: through the
+/// `Query` extractor, then [`SearchParams::parse`].
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use axum::extract::FromRequestParts;
+    use platform::Failure;
+    use proptest::prelude::*;
+    use std::{
+        future::Future,
+        pin::pin,
+        task::{Context, Poll, Waker},
+    };
+
+    /// What a search with this query string gets: the parsed search, or the fields named in
+    /// the 422 (an empty list for any other refusal).
+    fn search(query: &str) -> Result<SearchQuery, Vec<String>> {
+        let request = axum::http::Request::get(format!("/api/search?{query}"))
+            .body(())
+            .map_err(|e| vec![format!("not a request: {e}")])?;
+        let (mut parts, ()) = request.into_parts();
+        // The extractor reads the URI and waits on nothing: one poll finishes it.
+        let extracted = pin!(Query::<SearchParams>::from_request_parts(&mut parts, &()))
+            .poll(&mut Context::from_waker(Waker::noop()));
+        let params = match extracted {
+            Poll::Ready(Ok(Query(params))) => params,
+            Poll::Ready(Err(problem)) if problem.status == 422 => {
+                return Err(problem.errors.into_iter().map(|e| e.field).collect());
+            }
+            Poll::Ready(Err(problem)) => return Err(vec![format!("{problem:?}")]),
+            Poll::Pending => return Err(vec!["the extractor waited".into()]),
+        };
+        params.parse().map_err(|e| match e {
+            SearchError::Failure(Failure::Invalid(errors)) => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
+            other => vec![format!("{other:?}")],
+        })
+    }
+
+    /// Every byte percent-encoded: the value arrives as it is, whatever it holds.
+    fn encoded(value: &str) -> String {
+        value.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn any_search_text_arrives_intact_and_gives_its_words_or_a_refusal_naming_q(
+            q in prop_oneof![
+                prop::collection::vec(any::<char>(), 0..250).prop_map(String::from_iter),
+                "[a-zA-Z0-9 &=+%#\"()-]{0,220}",
+            ],
+        ) {
+            let got = search(&format!("q={}", encoded(&q)));
+            match Words::parse(&q) {
+                Ok(words) => prop_assert_eq!(got.map(|s| s.words), Ok(words)),
+                Err(_) => prop_assert_eq!(got.err(), Some(vec!["q".to_owned()])),
+            }
+        }
+
+        #[test]
+        fn every_bad_parameter_is_named_at_once_in_order(
+            bad_q in any::<bool>(),
+            bad_category in any::<bool>(),
+            bad_price in any::<bool>(),
+            bad_page in any::<bool>(),
+            good_page in 1..=100u32,
+        ) {
+            let q = if bad_q { "w ".repeat(13) } else { "cast iron".to_owned() };
+            let category = if bad_category { "Not A Slug" } else { "kitchen" };
+            let (min, max) = if bad_price { (10, 5) } else { (5, 10) };
+            let page = if bad_page { 0 } else { good_page };
+            let got = search(&format!(
+                "q={}&category={}&min_price={min}&max_price={max}&page={page}&per_page=100",
+                encoded(&q),
+                encoded(category),
+            ));
+            let expected: Vec<String> = [
+                (bad_q, "q"),
+                (bad_category, "category"),
+                (bad_price, "min_price"),
+                (bad_page, "page"),
+            ]
+            .into_iter()
+            .filter(|(bad, _)| *bad)
+            .map(|(_, field)| field.to_owned())
+            .collect();
+            match got {
+                Ok(query) => {
+                    prop_assert!(expected.is_empty(), "{:?} were not named", expected);
+                    prop_assert_eq!(query.paging.page(), page);
+                    prop_assert_eq!((query.price.min(), query.price.max()), (Some(min), Some(max)));
+                }
+                Err(fields) => prop_assert_eq!(fields, expected),
+            }
+        }
+
+        #[test]
+        fn a_page_and_page_size_that_a_u32_holds_are_paging_or_a_refusal_naming_them(
+            page in prop_oneof![0..=2u32, 99..=101u32, any::<u32>()],
+            per_page in prop_oneof![0..=2u32, 99..=101u32, any::<u32>()],
+        ) {
+            let got = search(&format!("page={page}&per_page={per_page}"));
+            match Paging::new(page, per_page) {
+                Ok(paging) => prop_assert_eq!(got.map(|s| s.paging), Ok(paging)),
+                Err((field, _)) => prop_assert_eq!(got.err(), Some(vec![field.to_owned()])),
+            }
+        }
+
+        #[test]
+        fn any_query_string_is_a_search_or_a_refusal_naming_a_parameter(
+            query in "((q|category|min_price|max_price|sort|page|per_page|other)=[A-Za-z0-9%+._-]{0,8}&?){0,6}",
+        ) {
+            if let Err(fields) = search(&query) {
+                let known = ["q", "category", "min_price", "max_price", "sort", "page", "per_page"];
+                prop_assert!(!fields.is_empty(), "{:?} refused naming nothing", query);
+                for field in &fields {
+                    prop_assert!(known.contains(&field.as_str()), "{:?} refused naming {:?}", query, field);
+                }
+            }
+        }
+    }
+}
