@@ -144,8 +144,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
         ("Last-Event-ID" = Option<String>, Header, description = "The id of the last message received; the messages after it are sent first")
     ),
     responses(
-        (status = 200, description = "A `text/event-stream` of `notification` events, open until the client or the service leaves", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "A `text/event-stream` of `notification` events, open until the client or the service leaves, or the token that opened it expires", body = String, content_type = "text/event-stream"),
         SignedIn,
+        (status = 429, description = "The user has `BAZAAR_STREAMS_PER_USER` streams open already; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
         KeysUnavailable
     )
 )]

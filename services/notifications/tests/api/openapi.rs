@@ -18,7 +18,7 @@ async fn every_endpoint_is_documented_with_its_problems() {
             (
                 "/api/notifications/stream",
                 "get",
-                &["200", "401", "500", "503"],
+                &["200", "401", "429", "500", "503"],
             ),
             (
                 "/api/notifications/events/dead-letters",
