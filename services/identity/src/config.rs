@@ -41,6 +41,11 @@ pub struct Config {
     /// How long a sign-in or registration waits for one of the password-hashing slots
     /// (one per core) before it is answered 503, in ms (`BAZAAR_PASSWORD_QUEUE_TIMEOUT_MS`).
     pub password_queue_timeout_ms: u64,
+    /// A PEM file of Ed25519 private keys (PKCS#8, `openssl genpkey -algorithm ed25519`)
+    /// to sign with instead of the keys in the database (`BAZAAR_SIGNING_KEY_FILE`): a
+    /// mounted secret, readable by its owner only. The first key signs; any after it
+    /// verify (the keys being rotated out). Re-read every 10 s.
+    pub signing_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             registration_rate_limit_per_address: quota("20/h burst 10"),
             refresh_rate_limit_per_address: quota("2/s burst 60"),
             password_queue_timeout_ms: 3_000,
+            signing_key_file: None,
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Error {
     Task(#[from] tokio::task::JoinError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The signing keys come from a file: rotating means editing it.
+    #[error("the signing keys come from BAZAAR_SIGNING_KEY_FILE: rotate them by editing that file")]
+    KeysFromFile,
     /// Every password-hashing slot stayed taken for the whole queue timeout.
     #[error("too many sign-ins are being checked at the moment; try again shortly")]
     Busy,
@@ -50,7 +53,7 @@ impl From<Error> for Problem {
     fn from(err: Error) -> Self {
         match err {
             Error::Validation(errors) => Problem::validation(errors),
-            Error::EmailTaken => Problem::conflict(err.to_string()),
+            Error::EmailTaken | Error::KeysFromFile => Problem::conflict(err.to_string()),
             Error::BadCredentials | Error::BadRefreshToken | Error::UnknownAccount => {
                 Problem::unauthorized(err.to_string())
             }

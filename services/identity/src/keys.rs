@@ -88,6 +88,8 @@ fn activation(record: &SigningKeyRecord) -> chrono::DateTime<chrono::Utc> {
 /// goes on verifying until the tokens it signed have expired, then leaves the JWKS.
 pub struct Keys {
     set: std::sync::RwLock<KeySet>,
+    /// Where the keys come from when not from the database.
+    file: Option<std::path::PathBuf>,
     verifier: Verifier,
     issuer: String,
     audience: String,
@@ -138,22 +140,30 @@ fn states(
 }
 
 impl Keys {
-    /// Loads the stored keys, generating and storing the first one on a fresh database.
+    /// Loads the keys: from `file` when given (see [`load_file`]), else those stored,
+    /// generating and storing the first one on a fresh database.
     pub async fn load_or_generate(
         store: &Store,
+        file: Option<&std::path::Path>,
         verifier: Verifier,
         issuer: &str,
         audience: &str,
         access_ttl_secs: u64,
     ) -> Result<Self, Error> {
-        let first = new_key_record(chrono::Utc::now())?;
-        if store.insert_first_signing_key(&first).await? {
-            tracing::info!(kid = %first.kid, "generated the token signing key");
-        }
         let access_ttl_secs = i64::try_from(access_ttl_secs).unwrap_or(i64::MAX);
-        let set = load(store, &verifier, access_ttl_secs).await?;
+        let set = match file {
+            Some(path) => load_file(path, &verifier)?.0,
+            None => {
+                let first = new_key_record(chrono::Utc::now())?;
+                if store.insert_first_signing_key(&first).await? {
+                    tracing::info!(kid = %first.kid, "generated the token signing key");
+                }
+                load(store, &verifier, access_ttl_secs).await?
+            }
+        };
         Ok(Self {
             set: std::sync::RwLock::new(set),
+            file: file.map(std::path::Path::to_path_buf),
             verifier,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -164,7 +174,10 @@ impl Keys {
     /// Reads the stored keys again: a key added by another replica is published, and
     /// signs once its time comes.
     pub async fn reload(&self, store: &Store) -> Result<(), Error> {
-        let set = load(store, &self.verifier, self.access_ttl_secs).await?;
+        let set = match &self.file {
+            Some(path) => load_file(path, &self.verifier)?.0,
+            None => load(store, &self.verifier, self.access_ttl_secs).await?,
+        };
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
         Ok(())
     }
@@ -176,6 +189,9 @@ impl Keys {
         store: &Store,
         activate_in: std::time::Duration,
     ) -> Result<KeyInfo, Error> {
+        if self.file.is_some() {
+            return Err(Error::KeysFromFile);
+        }
         let at = chrono::Utc::now() + chrono::Duration::from_std(activate_in).unwrap_or_default();
         let record = new_key_record(at)?;
         store.insert_signing_key(&record).await?;
@@ -197,6 +213,25 @@ impl Keys {
 
     /// Every stored key and its state now.
     pub async fn list(&self, store: &Store) -> Result<Vec<KeyInfo>, Error> {
+        if let Some(path) = &self.file {
+            let (set, written) = load_file(path, &self.verifier)?;
+            return Ok(set
+                .jwks
+                .keys
+                .into_iter()
+                .enumerate()
+                .map(|(i, key)| KeyInfo {
+                    kid: key.kid,
+                    created_at: written.clone(),
+                    activates_at: written.clone(),
+                    state: if i == 0 {
+                        KeyState::Signing
+                    } else {
+                        KeyState::Verifying
+                    },
+                })
+                .collect());
+        }
         let records = store.signing_keys().await?;
         let states = states(&records, chrono::Utc::now(), self.access_ttl_secs);
         Ok(records
@@ -331,14 +366,7 @@ async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySe
         }
         let x = b64url(key.verifying_key().as_bytes());
         verifier.insert_key(&record.kid, DecodingKey::from_ed_components(&x)?);
-        jwks.keys.push(PublicJwk {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            x,
-            kid: record.kid.clone(),
-            alg: "EdDSA".into(),
-            use_: "sig".into(),
-        });
+        jwks.keys.push(public_jwk(&record.kid, x));
         if matches!(state, KeyState::Signing | KeyState::Next) {
             signers.push(Signer {
                 kid: record.kid.clone(),
@@ -351,6 +379,74 @@ async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySe
         return Err(Error::Corrupt("no signing key is stored".into()));
     }
     Ok(KeySet { signers, jwks })
+}
+
+/// The keys of a PEM file of PKCS#8 Ed25519 private keys: the first signs, the others
+/// verify. The file must be readable by its owner only (it is refused, naming the fix,
+/// when group or others may read or write it). Returns the set and when the file was
+/// last written (RFC 3339).
+fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, String), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Corrupt(format!("signing key file {shown}: {e}")))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::Corrupt(format!(
+            "signing key file {shown} may be read or written by others (mode {:o}): \
+             `chmod 600` it",
+            mode & 0o777
+        )));
+    }
+    let written = meta
+        .modified()
+        .map(|t| events::envelope::to_rfc3339(t.into()))
+        .unwrap_or_default();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Corrupt(format!("signing key file {shown}: {e}")))?;
+    const END: &str = "-----END PRIVATE KEY-----";
+    let mut signers = Vec::new();
+    let mut jwks = Jwks { keys: Vec::new() };
+    for block in text.split_inclusive(END).filter(|b| b.contains(END)) {
+        let key = SigningKey::from_pkcs8_pem(block.trim()).map_err(|e| {
+            Error::Corrupt(format!(
+                "signing key file {shown}: key {} is not a PKCS#8 Ed25519 key: {e}",
+                jwks.keys.len() + 1
+            ))
+        })?;
+        let kid = kid_of(&key);
+        let x = b64url(key.verifying_key().as_bytes());
+        verifier.insert_key(&kid, DecodingKey::from_ed_components(&x)?);
+        jwks.keys.push(public_jwk(&kid, x));
+        if signers.is_empty() {
+            let der = key
+                .to_pkcs8_der()
+                .map_err(|e| Error::Corrupt(format!("signing key file {shown}: {e}")))?;
+            signers.push(Signer {
+                kid,
+                from: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            });
+        }
+    }
+    if signers.is_empty() {
+        return Err(Error::Corrupt(format!(
+            "signing key file {shown} holds no PEM `PRIVATE KEY`"
+        )));
+    }
+    Ok((KeySet { signers, jwks }, written))
+}
+
+/// A public key as a JWK.
+fn public_jwk(kid: &str, x: String) -> PublicJwk {
+    PublicJwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x,
+        kid: kid.to_owned(),
+        alg: "EdDSA".into(),
+        use_: "sig".into(),
+    }
 }
 
 /// A fresh refresh token and the SHA-256 hash under which it is stored; the token itself

@@ -26,6 +26,7 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
     let (common, own) = (kit.common(), kit.own());
     let keys = keys::Keys::load_or_generate(
         &store,
+        own.signing_key_file.as_deref(),
         verifier,
         &common.token_issuer,
         &common.token_audience,

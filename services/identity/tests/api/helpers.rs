@@ -32,6 +32,11 @@ impl Scratch {
     pub fn database_url(&self) -> String {
         self.0.sqlite_url("identity")
     }
+
+    /// The directory itself.
+    pub fn dir(&self) -> &std::path::Path {
+        self.0.path()
+    }
 }
 
 /// A running identity service; dropping it stops the service.

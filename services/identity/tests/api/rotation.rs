@@ -154,3 +154,79 @@ async fn a_key_signs_from_its_time_without_waiting_for_a_reload() {
     let (_, tokens) = app.signed_in_user().await;
     assert_eq!(kid(&tokens.access), next["kid"].as_str().unwrap());
 }
+
+/// A PEM file of new Ed25519 keys, with `mode`; returns its path and the keys' ids in order.
+fn key_file(scratch: &Scratch, mode: u32, keys: usize) -> (String, Vec<String>) {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+    use std::os::unix::fs::PermissionsExt;
+    let mut pem = String::new();
+    let mut kids = Vec::new();
+    for _ in 0..keys {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        pem.push_str(&key.to_pkcs8_pem(LineEnding::LF).unwrap());
+        // The kid: the first 16 hex digits of the public key's SHA-256.
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(key.verifying_key().as_bytes());
+        kids.push(hash.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_owned());
+    }
+    let path = scratch.dir().join(format!("keys-{mode:o}.pem"));
+    std::fs::write(&path, pem).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    (path.display().to_string(), kids)
+}
+
+#[tokio::test]
+async fn keys_from_a_file_sign_and_verify_and_are_not_rotated_here() {
+    let scratch = Scratch::new();
+    let (path, kids) = key_file(&scratch, 0o600, 2);
+    let app = spawn_app_with(
+        scratch.clone(),
+        &[
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+            ("signing_key_file", &path),
+        ],
+    )
+    .await;
+    let published: Vec<String> = app.jwks().await["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        published, kids,
+        "every key in the file, none from the database"
+    );
+    let admin = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(kid(&admin.access), kids[0], "the first key signs");
+    assert_eq!(app.me(&admin.access).await.status(), StatusCode::OK);
+    let res = rotate(&app, &admin.access, json!({})).await;
+    assert_problem(res, StatusCode::CONFLICT, None, "rotating a file's keys").await;
+}
+
+#[tokio::test]
+async fn a_key_file_others_may_read_is_refused_at_start() {
+    let scratch = Scratch::new();
+    let (path, _) = key_file(&scratch, 0o644, 1);
+    let database_url = scratch.database_url();
+    let started = platform::testing::spawn(
+        &identity::SERVICE,
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", &database_url),
+            ("signing_key_file", &path),
+        ],
+    )
+    .await;
+    let Err(error) = started else {
+        panic!("identity started with a key file others may read");
+    };
+    let error = format!("{error:#}");
+    assert!(
+        error.contains("chmod 600") && error.contains("644"),
+        "{error}"
+    );
+}
