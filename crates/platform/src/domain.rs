@@ -367,31 +367,14 @@ mod more_tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::testing::strategies::{any_text_up_to, around};
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..2000),
-        ]
-        .prop_map(String::from_iter)
-    }
 
     /// Characters a product id may not hold.
     fn not_id_char() -> impl Strategy<Value = char> {
         any::<char>().prop_filter("a character outside [A-Za-z0-9_-]", |c| {
             !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         })
-    }
-
-    /// Integers from a little below `lo` to a little above `hi`, and any at all.
-    fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
-        prop_oneof![
-            lo.saturating_sub(3)..=lo.saturating_add(3),
-            hi.saturating_sub(3)..=hi.saturating_add(3),
-            any::<i64>(),
-        ]
     }
 
     /// A currency, with the ones without minor units well represented.
@@ -430,7 +413,7 @@ mod properties {
 
     proptest! {
         #[test]
-        fn any_text_is_a_product_id_or_a_clear_refusal(raw in any_text()) {
+        fn any_text_is_a_product_id_or_a_clear_refusal(raw in any_text_up_to(2000)) {
             match ProductId::parse(&raw) {
                 Ok(id) => {
                     prop_assert_eq!(id.as_str(), raw.as_str());
@@ -476,7 +459,7 @@ mod properties {
         }
 
         #[test]
-        fn product_ids_are_checked_and_refused_as_check_id_does(raw in any_text()) {
+        fn product_ids_are_checked_and_refused_as_check_id_does(raw in any_text_up_to(2000)) {
             prop_assert_eq!(
                 ProductId::parse(&raw).map(|_| ()),
                 check_id(&raw, ProductId::MAX_LEN, b"-_")
@@ -485,7 +468,7 @@ mod properties {
 
         #[test]
         fn any_text_is_a_currency_or_a_clear_refusal_and_serde_agrees(
-            raw in prop_oneof![any_text(), "[A-Za-z]{2,4}"],
+            raw in prop_oneof![any_text_up_to(2000), "[A-Za-z]{2,4}"],
         ) {
             let parsed = Currency::parse(&raw);
             let from_json = serde_json::from_value::<Currency>(serde_json::Value::String(raw.clone()));
@@ -589,7 +572,7 @@ mod properties {
 
         #[test]
         fn any_id_is_accepted_or_refused_with_the_right_reason(
-            raw in prop_oneof![any_text(), "[a-z0-9:./_-]{0,20}"],
+            raw in prop_oneof![any_text_up_to(2000), "[a-z0-9:./_-]{0,20}"],
             max_len in 1..80usize,
             extra in prop::sample::select(vec![&b""[..], b"-_", b"-_:", b"._:-"]),
         ) {

@@ -25,7 +25,7 @@ pub mod registry;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use failure::Failure;

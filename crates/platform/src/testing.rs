@@ -1,6 +1,6 @@
 //! Fixtures for the services' black-box tests (feature `test-util`): scratch directories,
-//! services running in the background and their HTTP APIs, a bounded poller and
-//! problem-document assertions.
+//! services running in the background and their HTTP APIs, a bounded poller,
+//! problem-document assertions and, in [`strategies`], what property tests share.
 
 use crate::{kit::Launch, problem, registry::ServiceDef, service::Service, shutdown::Shutdown};
 use reqwest::{Method, Response, StatusCode, header};
@@ -11,6 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::task::JoinHandle;
+
+pub mod strategies;
 
 /// How often [`eventually`] looks.
 pub const POLL: Duration = Duration::from_millis(50);

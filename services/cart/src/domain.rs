@@ -284,16 +284,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use platform::testing::strategies::any_text;
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..1000),
-        ]
-        .prop_map(String::from_iter)
-    }
 
     proptest! {
         #[test]

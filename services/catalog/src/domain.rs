@@ -440,58 +440,15 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use platform::testing::strategies::{
+        any_text_up_to, around, control, control_but_newline_and_tab, padding, visible,
+        visible_text,
+    };
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..3000),
-        ]
-        .prop_map(String::from_iter)
-    }
-
-    /// Whitespace `trim` removes.
-    fn padding() -> impl Strategy<Value = String> {
-        "[ \t\r\n\u{a0}\u{2003}]{0,3}"
-    }
-
-    fn control() -> impl Strategy<Value = char> {
-        prop_oneof![
-            prop::char::range('\u{0}', '\u{1f}'),
-            prop::char::range('\u{7f}', '\u{9f}'),
-        ]
-    }
-
-    /// Anything but whitespace and control characters.
-    fn visible() -> impl Strategy<Value = char> {
-        any::<char>().prop_filter("not whitespace nor a control character", |c| {
-            !c.is_whitespace() && !c.is_control()
-        })
-    }
-
-    /// `n` visible characters with spaces between some: trimming leaves them as they are.
-    fn visible_text(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
-        prop::collection::vec(prop_oneof![4 => visible(), 1 => Just(' ')], len).prop_map(
-            |mut cs| {
-                for end in [0, cs.len().saturating_sub(1)] {
-                    if cs.get(end) == Some(&' ') {
-                        cs[end] = 'x';
-                    }
-                }
-                cs.into_iter().collect()
-            },
-        )
-    }
-
-    /// Integers from a little below `lo` to a little above `hi`, and any at all.
-    fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
-        prop_oneof![lo - 3..=lo + 3, hi - 3..=hi + 3, any::<i64>()]
-    }
 
     proptest! {
         #[test]
-        fn any_text_is_a_sku_or_a_clear_refusal(raw in prop_oneof![any_text(), "[A-Za-z0-9 _-]{0,40}"]) {
+        fn any_text_is_a_sku_or_a_clear_refusal(raw in prop_oneof![any_text_up_to(3000), "[A-Za-z0-9 _-]{0,40}"]) {
             match Sku::parse(&raw) {
                 Ok(sku) => {
                     prop_assert_eq!(sku.as_str(), raw.as_str());
@@ -534,7 +491,7 @@ mod properties {
         }
 
         #[test]
-        fn any_text_is_a_product_name_or_a_clear_refusal(raw in any_text()) {
+        fn any_text_is_a_product_name_or_a_clear_refusal(raw in any_text_up_to(3000)) {
             match ProductName::parse(&raw) {
                 Ok(name) => {
                     prop_assert_eq!(name.as_str(), raw.trim());
@@ -580,7 +537,7 @@ mod properties {
         }
 
         #[test]
-        fn any_text_is_a_description_or_a_clear_refusal(raw in any_text()) {
+        fn any_text_is_a_description_or_a_clear_refusal(raw in any_text_up_to(3000)) {
             match Description::parse(&raw) {
                 Ok(text) => {
                     prop_assert_eq!(text.as_str(), raw.trim());
@@ -615,7 +572,7 @@ mod properties {
         #[test]
         fn a_control_character_other_than_newline_and_tab_inside_a_description_is_refused(
             start in visible_text(1..=50),
-            bad in control().prop_filter("not a newline nor a tab", |c| *c != '\n' && *c != '\t'),
+            bad in control_but_newline_and_tab(),
             end in visible_text(1..=50),
         ) {
             prop_assert_eq!(
@@ -661,7 +618,7 @@ mod properties {
 
         #[test]
         fn any_text_is_a_category_id_or_a_refusal_naming_it(
-            raw in prop_oneof![any_text(), "[a-z0-9 A_-]{0,70}"],
+            raw in prop_oneof![any_text_up_to(3000), "[a-z0-9 A_-]{0,70}"],
         ) {
             match CategoryId::parse(&raw) {
                 Ok(id) => {
@@ -692,7 +649,7 @@ mod properties {
         }
 
         #[test]
-        fn any_text_names_a_product_or_none_without_a_panic(raw in any_text()) {
+        fn any_text_names_a_product_or_none_without_a_panic(raw in any_text_up_to(3000)) {
             if let Some(id) = ProductId::parse(&raw) {
                 prop_assert_eq!(ProductId::parse(&id.to_string()), Some(id));
             }

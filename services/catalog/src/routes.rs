@@ -691,46 +691,19 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use axum::extract::FromRequestParts;
+    use platform::testing::strategies::{percent_encoded, query_params};
     use proptest::prelude::*;
-    use std::{
-        future::Future,
-        pin::pin,
-        task::{Context, Poll, Waker},
-    };
 
     /// What a listing request with this query string gets: the parsed query, or the fields
-    /// named in the 422 (an empty list for any other refusal).
+    /// named in the 422 (any other refusal as its description).
     fn listing(query: &str) -> Result<ProductQuery, Vec<String>> {
-        let request = axum::http::Request::get(format!("/api/catalog/products?{query}"))
-            .body(())
-            .map_err(|e| vec![format!("not a request: {e}")])?;
-        let (mut parts, ()) = request.into_parts();
-        // The extractor reads the URI and waits on nothing: one poll finishes it.
-        let extracted = pin!(Query::<ListProductsParams>::from_request_parts(
-            &mut parts,
-            &()
-        ))
-        .poll(&mut Context::from_waker(Waker::noop()));
-        let params = match extracted {
-            Poll::Ready(Ok(Query(params))) => params,
-            Poll::Ready(Err(problem)) if problem.status == 422 => {
-                return Err(problem.errors.into_iter().map(|e| e.field).collect());
-            }
-            Poll::Ready(Err(problem)) => return Err(vec![format!("{problem:?}")]),
-            Poll::Pending => return Err(vec!["the extractor waited".into()]),
-        };
+        let params = query_params::<ListProductsParams>(query)?;
         params.parse().map_err(|e| match e {
             CatalogError::Failure(Failure::Invalid(errors)) => {
                 errors.into_iter().map(|e| e.field).collect()
             }
             other => vec![format!("{other:?}")],
         })
-    }
-
-    /// Every byte percent-encoded: the value arrives as it is, whatever it holds.
-    fn encoded(value: &str) -> String {
-        value.bytes().map(|b| format!("%{b:02X}")).collect()
     }
 
     /// Numbers about the bounds of a `u32` page or page size, and any `i64`.
@@ -807,7 +780,7 @@ mod properties {
                 "[ \t]{0,3}[a-zA-Z&=+%# ]{0,110}[ \t]{0,3}",
             ],
         ) {
-            let got = listing(&format!("q={}", encoded(&q)));
+            let got = listing(&format!("q={}", percent_encoded(&q)));
             let trimmed = q.trim();
             if trimmed.chars().count() > ProductQuery::MAX_QUERY_LEN {
                 prop_assert_eq!(got.err(), Some(vec!["q".to_owned()]));
@@ -822,7 +795,7 @@ mod properties {
         fn a_category_is_a_slug_or_refused_naming_the_category(
             category in prop_oneof!["[a-z0-9-]{0,70}", "[a-zA-Z0-9 _/-]{1,10}"],
         ) {
-            let got = listing(&format!("category={}", encoded(&category)));
+            let got = listing(&format!("category={}", percent_encoded(&category)));
             match CategoryId::parse(&category) {
                 Ok(id) => prop_assert_eq!(got.map(|q| q.category), Ok(Some(id))),
                 Err(_) if category.is_empty() => prop_assert_eq!(got.map(|q| q.category), Ok(None)),

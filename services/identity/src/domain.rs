@@ -293,16 +293,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use platform::testing::strategies::{any_text, control, padding, visible, visible_text};
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..1000),
-        ]
-        .prop_map(String::from_iter)
-    }
 
     /// Text that looks like an address, so that the checks past the `@` are reached.
     fn address_like() -> impl Strategy<Value = String> {
@@ -317,25 +309,6 @@ mod properties {
     /// A domain: labels of letters, digits and inner hyphens, then a TLD of letters.
     fn domain() -> impl Strategy<Value = String> {
         "([A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?\\.){1,3}[A-Za-z]{2,6}"
-    }
-
-    /// Whitespace `trim` removes.
-    fn padding() -> impl Strategy<Value = String> {
-        "[ \t\r\n\u{a0}\u{2003}]{0,3}"
-    }
-
-    fn control() -> impl Strategy<Value = char> {
-        prop_oneof![
-            prop::char::range('\u{0}', '\u{1f}'),
-            prop::char::range('\u{7f}', '\u{9f}'),
-        ]
-    }
-
-    /// A name's characters: anything but whitespace and control characters.
-    fn name_char() -> impl Strategy<Value = char> {
-        any::<char>().prop_filter("not whitespace nor a control character", |c| {
-            !c.is_whitespace() && !c.is_control()
-        })
     }
 
     proptest! {
@@ -567,18 +540,10 @@ mod properties {
 
         #[test]
         fn up_to_100_characters_are_a_name_once_trimmed(
-            chars in prop::collection::vec(prop_oneof![4 => name_char(), 1 => Just(' ')], 1..=100),
+            name in visible_text(1..=100),
             before in padding(),
             after in padding(),
         ) {
-            // Visible at both ends, so that trimming leaves the name as it is.
-            let mut chars = chars;
-            for end in [0, chars.len() - 1] {
-                if chars[end] == ' ' {
-                    chars[end] = 'x';
-                }
-            }
-            let name: String = chars.into_iter().collect();
             prop_assert_eq!(
                 Name::parse(&format!("{before}{name}{after}")).map(Name::into_string),
                 Ok(name)
@@ -587,7 +552,7 @@ mod properties {
 
         #[test]
         fn a_name_of_101_characters_is_refused_naming_the_limit(
-            chars in prop::collection::vec(name_char(), 101..200),
+            chars in prop::collection::vec(visible(), 101..200),
         ) {
             let raw: String = chars.into_iter().collect();
             prop_assert_eq!(
@@ -598,9 +563,9 @@ mod properties {
 
         #[test]
         fn a_control_character_inside_a_name_is_refused(
-            start in prop::collection::vec(name_char(), 1..50),
+            start in prop::collection::vec(visible(), 1..50),
             bad in control(),
-            end in prop::collection::vec(name_char(), 1..49),
+            end in prop::collection::vec(visible(), 1..49),
         ) {
             let raw: String = start.into_iter().chain([bad]).chain(end).collect();
             prop_assert_eq!(

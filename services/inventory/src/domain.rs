@@ -508,16 +508,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use platform::testing::strategies::{any_text, around, control};
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..1000),
-        ]
-        .prop_map(String::from_iter)
-    }
 
     /// Ids from a small pool, so that some lists name an id twice.
     fn id() -> impl Strategy<Value = String> {
@@ -527,18 +519,6 @@ mod properties {
     /// Spaces and tabs around an entry of a list, which do not count.
     fn blank() -> impl Strategy<Value = String> {
         "[ \t]{0,2}"
-    }
-
-    fn control() -> impl Strategy<Value = char> {
-        prop_oneof![
-            prop::char::range('\u{0}', '\u{1f}'),
-            prop::char::range('\u{7f}', '\u{9f}'),
-        ]
-    }
-
-    /// Integers from a little below `lo` to a little above `hi`, and any at all.
-    fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
-        prop_oneof![lo - 3..=lo + 3, hi - 3..=hi + 3, any::<i64>()]
     }
 
     fn line(product: &str, quantity: i64) -> Result<ReservationLine, TestCaseError> {

@@ -958,44 +958,8 @@ mod tests {
 mod properties {
     use super::fixtures::cart_line;
     use super::*;
+    use platform::testing::strategies::{any_text, control, padding, visible_text};
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..1000),
-        ]
-        .prop_map(String::from_iter)
-    }
-
-    /// Whitespace `trim` removes.
-    fn padding() -> impl Strategy<Value = String> {
-        "[ \t\r\n\u{a0}\u{2003}]{0,3}"
-    }
-
-    fn control() -> impl Strategy<Value = char> {
-        prop_oneof![
-            prop::char::range('\u{0}', '\u{1f}'),
-            prop::char::range('\u{7f}', '\u{9f}'),
-        ]
-    }
-
-    /// `len` characters, neither whitespace nor control characters at the ends, spaces
-    /// between some: trimming leaves them as they are.
-    fn visible_text(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
-        let visible = any::<char>().prop_filter("not whitespace nor a control character", |c| {
-            !c.is_whitespace() && !c.is_control()
-        });
-        prop::collection::vec(prop_oneof![4 => visible, 1 => Just(' ')], len).prop_map(|mut cs| {
-            for end in [0, cs.len().saturating_sub(1)] {
-                if cs.get(end) == Some(&' ') {
-                    cs[end] = 'x';
-                }
-            }
-            cs.into_iter().collect()
-        })
-    }
 
     /// Digits with spaces anywhere.
     fn spaced(digits: &str, spaces: &[usize]) -> String {

@@ -484,35 +484,14 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use axum::{extract::FromRequestParts, http::HeaderValue};
+    use axum::http::HeaderValue;
+    use platform::testing::strategies::query_params;
     use proptest::prelude::*;
-    use std::{
-        future::Future,
-        pin::pin,
-        task::{Context, Poll, Waker},
-    };
 
     /// The page a listing request with this query string gets, or the fields named in the
-    /// 422 (an empty list for any other refusal).
+    /// 422 (any other refusal as its description).
     fn listing(query: &str) -> Result<Page, Vec<String>> {
-        let request = axum::http::Request::get(format!("/api/orders?{query}"))
-            .body(())
-            .map_err(|e| vec![format!("not a request: {e}")])?;
-        let (mut parts, ()) = request.into_parts();
-        // The extractor reads the URI and waits on nothing: one poll finishes it.
-        let extracted = pin!(Query::<ListOrdersParams>::from_request_parts(
-            &mut parts,
-            &()
-        ))
-        .poll(&mut Context::from_waker(Waker::noop()));
-        let params = match extracted {
-            Poll::Ready(Ok(Query(params))) => params,
-            Poll::Ready(Err(problem)) if problem.status == 422 => {
-                return Err(problem.errors.into_iter().map(|e| e.field).collect());
-            }
-            Poll::Ready(Err(problem)) => return Err(vec![format!("{problem:?}")]),
-            Poll::Pending => return Err(vec!["the extractor waited".into()]),
-        };
+        let params = query_params::<ListOrdersParams>(query)?;
         params.parse().map_err(|e| match e {
             OrdersError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
             other => vec![format!("{other:?}")],

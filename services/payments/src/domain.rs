@@ -746,18 +746,10 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use platform::testing::strategies::any_text;
     use proptest::prelude::*;
 
     const LUHN_REFUSAL: &str = "is not a valid card number (its check digit is wrong)";
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..1000),
-        ]
-        .prop_map(String::from_iter)
-    }
 
     /// The digit that makes `body` followed by it pass the Luhn check: from the right,
     /// every second digit of the whole number (the body's last, to begin with) is doubled.

@@ -441,16 +441,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use platform::testing::strategies::{any_text, control_but_newline_and_tab};
     use proptest::prelude::*;
-
-    /// Any text at all: arbitrary characters (control characters and all), short or long.
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::collection::vec(any::<char>(), 0..100),
-            prop::collection::vec(any::<char>(), 0..1000),
-        ]
-        .prop_map(String::from_iter)
-    }
 
     /// A word as a user may type it: letters (some beyond ASCII) and digits, any case.
     fn word(len: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String> {
@@ -484,14 +476,6 @@ mod properties {
 
     /// A parser of one of a product's text fields.
     type FieldParser = fn(&str) -> Result<String, Invalid>;
-
-    fn control() -> impl Strategy<Value = char> {
-        prop_oneof![
-            prop::char::range('\u{0}', '\u{8}'),
-            prop::char::range('\u{b}', '\u{1f}'),
-            prop::char::range('\u{7f}', '\u{9f}'),
-        ]
-    }
 
     proptest! {
         #[test]
@@ -724,7 +708,7 @@ mod properties {
         #[test]
         fn product_fields_are_bounded_exactly_and_refuse_controls_but_newlines_and_tabs(
             extra in 0..=2usize,
-            inner in prop_oneof![Just('\n'), Just('\t'), control()],
+            inner in prop_oneof![Just('\n'), Just('\t'), control_but_newline_and_tab()],
         ) {
             let fields: [(FieldParser, usize, bool); 3] = [
                 (Product::parse_name, Product::MAX_NAME, false),

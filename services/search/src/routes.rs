@@ -354,44 +354,20 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use axum::extract::FromRequestParts;
     use platform::Failure;
+    use platform::testing::strategies::{percent_encoded, query_params};
     use proptest::prelude::*;
-    use std::{
-        future::Future,
-        pin::pin,
-        task::{Context, Poll, Waker},
-    };
 
     /// What a search with this query string gets: the parsed search, or the fields named in
-    /// the 422 (an empty list for any other refusal).
+    /// the 422 (any other refusal as its description).
     fn search(query: &str) -> Result<SearchQuery, Vec<String>> {
-        let request = axum::http::Request::get(format!("/api/search?{query}"))
-            .body(())
-            .map_err(|e| vec![format!("not a request: {e}")])?;
-        let (mut parts, ()) = request.into_parts();
-        // The extractor reads the URI and waits on nothing: one poll finishes it.
-        let extracted = pin!(Query::<SearchParams>::from_request_parts(&mut parts, &()))
-            .poll(&mut Context::from_waker(Waker::noop()));
-        let params = match extracted {
-            Poll::Ready(Ok(Query(params))) => params,
-            Poll::Ready(Err(problem)) if problem.status == 422 => {
-                return Err(problem.errors.into_iter().map(|e| e.field).collect());
-            }
-            Poll::Ready(Err(problem)) => return Err(vec![format!("{problem:?}")]),
-            Poll::Pending => return Err(vec!["the extractor waited".into()]),
-        };
+        let params = query_params::<SearchParams>(query)?;
         params.parse().map_err(|e| match e {
             SearchError::Failure(Failure::Invalid(errors)) => {
                 errors.into_iter().map(|e| e.field).collect()
             }
             other => vec![format!("{other:?}")],
         })
-    }
-
-    /// Every byte percent-encoded: the value arrives as it is, whatever it holds.
-    fn encoded(value: &str) -> String {
-        value.bytes().map(|b| format!("%{b:02X}")).collect()
     }
 
     proptest! {
@@ -402,7 +378,7 @@ mod properties {
                 "[a-zA-Z0-9 &=+%#\"()-]{0,220}",
             ],
         ) {
-            let got = search(&format!("q={}", encoded(&q)));
+            let got = search(&format!("q={}", percent_encoded(&q)));
             match Words::parse(&q) {
                 Ok(words) => prop_assert_eq!(got.map(|s| s.words), Ok(words)),
                 Err(_) => prop_assert_eq!(got.err(), Some(vec!["q".to_owned()])),
@@ -423,8 +399,8 @@ mod properties {
             let page = if bad_page { 0 } else { good_page };
             let got = search(&format!(
                 "q={}&category={}&min_price={min}&max_price={max}&page={page}&per_page=100",
-                encoded(&q),
-                encoded(category),
+                percent_encoded(&q),
+                percent_encoded(category),
             ));
             let expected: Vec<String> = [
                 (bad_q, "q"),

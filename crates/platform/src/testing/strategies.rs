@@ -1,0 +1,103 @@
+//! Proptest strategies and helpers the services' property tests share.
+
+use crate::extract::Query;
+use axum::extract::FromRequestParts;
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use std::{
+    future::Future,
+    ops::RangeInclusive,
+    pin::pin,
+    task::{Context, Poll, Waker},
+};
+
+/// Any text at all: arbitrary characters (control characters and all), short or up to
+/// 1000 characters long.
+pub fn any_text() -> impl Strategy<Value = String> {
+    any_text_up_to(1000)
+}
+
+/// [`any_text`] that also reaches past a limit: short, or up to `longest` characters.
+pub fn any_text_up_to(longest: usize) -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::collection::vec(any::<char>(), 0..100),
+        prop::collection::vec(any::<char>(), 0..longest),
+    ]
+    .prop_map(String::from_iter)
+}
+
+/// Whitespace `trim` removes, ASCII and beyond: up to three characters.
+pub fn padding() -> impl Strategy<Value = String> {
+    "[ \t\r\n\u{a0}\u{2003}]{0,3}"
+}
+
+/// A control character: C0 (newline and tab included), DEL or C1.
+pub fn control() -> impl Strategy<Value = char> {
+    prop_oneof![
+        prop::char::range('\u{0}', '\u{1f}'),
+        prop::char::range('\u{7f}', '\u{9f}'),
+    ]
+}
+
+/// A [`control`] character other than a newline or a tab, which multi-line text allows.
+pub fn control_but_newline_and_tab() -> impl Strategy<Value = char> {
+    prop_oneof![
+        prop::char::range('\u{0}', '\u{8}'),
+        prop::char::range('\u{b}', '\u{1f}'),
+        prop::char::range('\u{7f}', '\u{9f}'),
+    ]
+}
+
+/// Any character but whitespace and control characters.
+pub fn visible() -> impl Strategy<Value = char> {
+    any::<char>().prop_filter("not whitespace nor a control character", |c| {
+        !c.is_whitespace() && !c.is_control()
+    })
+}
+
+/// `len` characters, [`visible`] with spaces between some and at neither end: trimming
+/// leaves them as they are.
+pub fn visible_text(len: RangeInclusive<usize>) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop_oneof![4 => visible(), 1 => Just(' ')], len).prop_map(|mut cs| {
+        for end in [0, cs.len().saturating_sub(1)] {
+            if cs.get(end) == Some(&' ') {
+                cs[end] = 'x';
+            }
+        }
+        cs.into_iter().collect()
+    })
+}
+
+/// Integers from a little below `lo` to a little above `hi`, and any at all.
+pub fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
+    prop_oneof![
+        lo.saturating_sub(3)..=lo.saturating_add(3),
+        hi.saturating_sub(3)..=hi.saturating_add(3),
+        any::<i64>(),
+    ]
+}
+
+/// Every byte percent-encoded: the value arrives as it is, whatever it holds.
+pub fn percent_encoded(value: &str) -> String {
+    value.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// What the [`Query`] extractor makes of this query string: the parameters, or the fields
+/// its 422 names (any other refusal as its description).
+pub fn query_params<T: DeserializeOwned>(query: &str) -> Result<T, Vec<String>> {
+    let request = http::Request::get(format!("/?{query}"))
+        .body(())
+        .map_err(|e| vec![format!("not a request: {e}")])?;
+    let (mut parts, ()) = request.into_parts();
+    // The extractor reads the URI and waits on nothing: one poll finishes it.
+    let extracted = pin!(Query::<T>::from_request_parts(&mut parts, &()))
+        .poll(&mut Context::from_waker(Waker::noop()));
+    match extracted {
+        Poll::Ready(Ok(Query(params))) => Ok(params),
+        Poll::Ready(Err(problem)) if problem.status == 422 => {
+            Err(problem.errors.into_iter().map(|e| e.field).collect())
+        }
+        Poll::Ready(Err(problem)) => Err(vec![format!("{problem:?}")]),
+        Poll::Pending => Err(vec!["the extractor waited".into()]),
+    }
+}
