@@ -8,6 +8,16 @@ use platform::auth::Verifier;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// The ids of the keys identity's JWKS publishes, in order.
+async fn published_kids(app: &crate::helpers::TestApp) -> Vec<String> {
+    app.jwks().await["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token)
         .expect("a JWT")
@@ -42,12 +52,7 @@ async fn a_rotated_key_signs_new_tokens_while_the_old_ones_stay_valid() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let new: Value = res.json().await.unwrap();
     assert_eq!(new["state"], "signing", "{new}");
-    let published: Vec<String> = app.jwks().await["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect();
+    let published = published_kids(&app).await;
     assert_eq!(
         published,
         [kid(&before.access), new["kid"].as_str().unwrap().to_owned()]
@@ -190,12 +195,7 @@ async fn keys_from_a_file_sign_and_verify_and_are_not_rotated_here() {
         ],
     )
     .await;
-    let published: Vec<String> = app.jwks().await["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect();
+    let published = published_kids(&app).await;
     assert_eq!(
         published, kids,
         "every key in the file, none from the database"

@@ -113,13 +113,15 @@ async fn one_user_holds_a_bounded_number_of_streams() {
     let first = SseReader::open(&app, &sam.token, None).await;
     let _second = SseReader::open(&app, &sam.token, None).await;
 
-    let third = app
-        .client
-        .get(app.url("/api/notifications/stream"))
-        .bearer_auth(&sam.token)
-        .send()
-        .await
-        .unwrap();
+    let open = async || {
+        app.client
+            .get(app.url("/api/notifications/stream"))
+            .bearer_auth(&sam.token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let third = open().await;
     assert_eq!(third.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
     assert!(third.headers().contains_key("retry-after"));
     let problem: Value = third.json().await.unwrap();
@@ -135,13 +137,7 @@ async fn one_user_holds_a_bounded_number_of_streams() {
     let _anns = SseReader::open(&app, &ann.token, None).await;
     drop(first);
     crate::helpers::eventually("the closed stream's place is free", async || {
-        let r = app
-            .client
-            .get(app.url("/api/notifications/stream"))
-            .bearer_auth(&sam.token)
-            .send()
-            .await
-            .unwrap();
+        let r = open().await;
         (r.status() == reqwest::StatusCode::OK).then_some(())
     })
     .await;
