@@ -50,6 +50,24 @@ pub fn queue_name(ns: &str, service: &str) -> String {
     format!("{ns}.{service}")
 }
 
+/// How many messages wait in a consuming service's queue (ready, not yet delivered).
+pub async fn queue_depth(url: &str, ns: &str, service: &str) -> anyhow::Result<u32> {
+    let conn = connect(url, "bazaar-queue-depth").await?;
+    let ch = conn.create_channel().await?;
+    let queue = ch
+        .queue_declare(
+            queue_name(ns, service).as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let _ = conn.close(200, "done".into()).await;
+    Ok(queue.message_count())
+}
+
 async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props))

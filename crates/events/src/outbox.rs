@@ -85,7 +85,21 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         sqlite: CONSUMER_POSITIONS,
         postgres: CONSUMER_POSITIONS,
     },
+    MigrationSource {
+        version: 9_000_003,
+        description: "one relay at a time per service (a lease)",
+        sqlite: RELAY_LEASE,
+        postgres: RELAY_LEASE,
+    },
 ];
+
+/// Which replica of the service relays the outbox to the broker, until when.
+const RELAY_LEASE: &str = "CREATE TABLE relay_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    owner TEXT,
+    lease_until TEXT
+);
+INSERT INTO relay_lease (id) VALUES (1);";
 
 /// Where each embedded consumer last read this outbox: the producer's view of backlog.
 const CONSUMER_POSITIONS: &str = "CREATE TABLE consumer_positions (

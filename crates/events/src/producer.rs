@@ -121,11 +121,48 @@ impl Producer {
         namespace: &str,
         shutdown: Shutdown,
     ) -> anyhow::Result<()> {
+        let mut lease = RelayLease::new(self.inner.db.clone());
+        let relayed = self
+            .relay_leased(url, namespace, &mut lease, &shutdown)
+            .await;
+        lease.release().await;
+        relayed
+    }
+
+    /// Relays while this replica holds the service's relay lease; stands by otherwise.
+    async fn relay_leased(
+        &self,
+        url: &str,
+        namespace: &str,
+        lease: &mut RelayLease,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<()> {
         let mut link: Option<amqp::Publisher> = None;
         let mut reconnect = 0u32;
         loop {
             if shutdown.is_triggered() {
                 return Ok(());
+            }
+            // One replica relays at a time: the others would publish the same rows
+            // again (harmless to consumers, but twice the broker's work).
+            match lease.hold().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    link = None;
+                    tokio::select! {
+                        _ = tokio::time::sleep(STANDBY_POLL) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay cannot read its lease");
+                    tokio::select! {
+                        _ = tokio::time::sleep(STANDBY_POLL) => {}
+                        _ = shutdown.wait() => return Ok(()),
+                    }
+                    continue;
+                }
             }
             let publisher = match &link {
                 Some(p) if p.is_connected() => p,
@@ -271,6 +308,77 @@ impl Producer {
         .execute(self.inner.db.pool())
         .await
         .map(|_| ())
+    }
+}
+
+/// How long a replica holds the relay lease without renewing it: a standby takes over
+/// this long after the relaying replica died (at once when it stopped cleanly).
+const RELAY_LEASE: Duration = Duration::from_secs(15);
+/// Renewed when less than this is left (so a write every 5 s, not one per batch).
+const RELAY_RENEW_BELOW: Duration = Duration::from_secs(10);
+/// How often a standby replica asks for the lease.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
+
+/// This replica's hold on the service's relay lease (the `relay_lease` row).
+struct RelayLease {
+    db: Db,
+    owner: String,
+    held_until: Option<std::time::Instant>,
+}
+
+impl RelayLease {
+    fn new(db: Db) -> Self {
+        Self {
+            db,
+            owner: uuid::Uuid::new_v4().to_string(),
+            held_until: None,
+        }
+    }
+
+    /// Whether this replica relays now: takes the lease when free or expired, renews it
+    /// when it runs low.
+    async fn hold(&mut self) -> Result<bool, sqlx::Error> {
+        let now = std::time::Instant::now();
+        if self
+            .held_until
+            .is_some_and(|until| until.saturating_duration_since(now) > RELAY_RENEW_BELOW)
+        {
+            return Ok(true);
+        }
+        let wall = chrono::Utc::now();
+        let until = wall + chrono::Duration::from_std(RELAY_LEASE).unwrap_or_default();
+        let taken = sqlx::query(
+            "UPDATE relay_lease SET owner = $1, lease_until = $2 \
+             WHERE id = 1 AND (owner IS NULL OR owner = $1 OR lease_until < $3)",
+        )
+        .bind(&self.owner)
+        .bind(crate::envelope::to_rfc3339(until))
+        .bind(crate::envelope::to_rfc3339(wall))
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        let held = taken == 1;
+        if held && self.held_until.is_none() {
+            tracing::info!("this replica relays the outbox");
+        }
+        self.held_until = held.then(|| now + RELAY_LEASE);
+        Ok(held)
+    }
+
+    /// Gives the lease up, so a standby replica takes over at once.
+    async fn release(&mut self) {
+        if self.held_until.take().is_none() {
+            return;
+        }
+        let released = sqlx::query(
+            "UPDATE relay_lease SET owner = NULL, lease_until = NULL WHERE id = 1 AND owner = $1",
+        )
+        .bind(&self.owner)
+        .execute(self.db.pool())
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not release the relay lease");
+        }
     }
 }
 

@@ -126,3 +126,67 @@ async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
     producer.stop().await;
     cleanup(&url, &ns, &["one"]).await;
 }
+
+#[tokio::test]
+async fn replicas_of_a_producer_relay_each_event_once_and_a_standby_takes_over() {
+    let Some(url) = broker_url() else {
+        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+        return;
+    };
+    let ns = namespace();
+    let broker = Broker::Amqp {
+        url: url.clone(),
+        namespace: ns.clone(),
+    };
+    events::amqp::declare_topology(&url, &ns, &[("one", vec![CREATED])])
+        .await
+        .unwrap();
+    // Two replicas of one producing service: one database, two relays.
+    let dir = scratch();
+    let first = ProducerApp::start(&dir, 0, broker.clone()).await;
+    let second = ProducerApp::start(&dir, 0, broker.clone()).await;
+    let depth = async || events::amqp::queue_depth(&url, &ns, "one").await.unwrap();
+    let undelivered = async |db: &platform::db::Db| -> i64 {
+        sqlx::Row::try_get(
+            &sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+                .fetch_one(db.pool())
+                .await
+                .unwrap(),
+            0,
+        )
+        .unwrap()
+    };
+
+    first.produce(100, CREATED, data).await;
+    second.produce(100, CREATED, |i| data(100 + i)).await;
+    eventually(WAIT, "every event relayed", || async {
+        undelivered(&second.db).await == 0
+    })
+    .await;
+    eventually(WAIT, "200 messages queued", || async {
+        depth().await >= 200
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        depth().await,
+        200,
+        "each event published once, not once per replica"
+    );
+
+    // The first replica stops (it may be the one relaying): the other goes on.
+    first.stop().await;
+    second.produce(20, CREATED, |i| data(200 + i)).await;
+    eventually(WAIT, "the rest relayed", || async {
+        undelivered(&second.db).await == 0
+    })
+    .await;
+    eventually(WAIT, "220 messages queued", || async {
+        depth().await >= 220
+    })
+    .await;
+    assert_eq!(depth().await, 220);
+
+    second.stop().await;
+    cleanup(&url, &ns, &["one"]).await;
+}
