@@ -17,6 +17,37 @@ fn namespace() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The test broker, a namespace of the test's own, and in it consumer `one`'s queue for
+/// `CREATED` (declared before anything is published, as `bazaar up` does); `None` when
+/// no broker is set (the test is skipped).
+async fn broker_with_queue() -> Option<(String, String, Broker)> {
+    let Some(url) = broker_url() else {
+        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+        return None;
+    };
+    let ns = namespace();
+    events::amqp::declare_topology(&url, &ns, &[("one", vec![CREATED])])
+        .await
+        .unwrap();
+    let broker = Broker::Amqp {
+        url: url.clone(),
+        namespace: ns.clone(),
+    };
+    Some((url, ns, broker))
+}
+
+/// Events in the producer's outbox the relay has not marked delivered.
+async fn undelivered(db: &platform::db::Db) -> i64 {
+    sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+            .fetch_one(db.pool())
+            .await
+            .unwrap(),
+        0,
+    )
+    .unwrap()
+}
+
 async fn cleanup(url: &str, ns: &str, services: &[&str]) {
     if let Err(e) = events::amqp::delete_topology(url, ns, services).await {
         eprintln!("could not clean up namespace {ns}: {e:#}");
@@ -70,16 +101,9 @@ async fn events_flow_through_rabbitmq_exactly_once_and_survive_a_cut_connection(
         (0..50).collect::<Vec<i64>>(),
         "each event exactly once"
     );
-    let undelivered: i64 = sqlx::Row::try_get(
-        &sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
-            .fetch_one(producer.db.pool())
-            .await
-            .unwrap(),
-        0,
-    )
-    .unwrap();
     assert_eq!(
-        undelivered, 0,
+        undelivered(&producer.db).await,
+        0,
         "the relay marked everything delivered after confirms"
     );
 
@@ -91,18 +115,9 @@ async fn events_flow_through_rabbitmq_exactly_once_and_survive_a_cut_connection(
 
 #[tokio::test]
 async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
-    let Some(url) = broker_url() else {
-        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+    let Some((url, ns, broker)) = broker_with_queue().await else {
         return;
     };
-    let ns = namespace();
-    let broker = Broker::Amqp {
-        url: url.clone(),
-        namespace: ns.clone(),
-    };
-    events::amqp::declare_topology(&url, &ns, &[("one", vec![CREATED])])
-        .await
-        .unwrap();
     let dir = scratch();
     let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
     let db = consumer_db(&dir, "consumer").await;
@@ -129,33 +144,14 @@ async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
 
 #[tokio::test]
 async fn replicas_of_a_producer_relay_each_event_once_and_a_standby_takes_over() {
-    let Some(url) = broker_url() else {
-        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+    let Some((url, ns, broker)) = broker_with_queue().await else {
         return;
     };
-    let ns = namespace();
-    let broker = Broker::Amqp {
-        url: url.clone(),
-        namespace: ns.clone(),
-    };
-    events::amqp::declare_topology(&url, &ns, &[("one", vec![CREATED])])
-        .await
-        .unwrap();
     // Two replicas of one producing service: one database, two relays.
     let dir = scratch();
     let first = ProducerApp::start(&dir, 0, broker.clone()).await;
     let second = ProducerApp::start(&dir, 0, broker.clone()).await;
     let depth = async || events::amqp::queue_depth(&url, &ns, "one").await.unwrap();
-    let undelivered = async |db: &platform::db::Db| -> i64 {
-        sqlx::Row::try_get(
-            &sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
-                .fetch_one(db.pool())
-                .await
-                .unwrap(),
-            0,
-        )
-        .unwrap()
-    };
 
     first.produce(100, CREATED, data).await;
     second.produce(100, CREATED, |i| data(100 + i)).await;
