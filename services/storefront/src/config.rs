@@ -30,9 +30,11 @@ pub struct Config {
     /// The supervisor's control API (`BAZAAR_SUPERVISOR_URL`, set by `bazaar up`). Without
     /// it the ops console says that process control is unavailable.
     pub supervisor_url: Option<String>,
-    /// Adds `Secure` to the session cookie, for a shop served over HTTPS only
-    /// (`BAZAAR_SECURE_COOKIES`, default false: `bazaar up` serves plain HTTP on localhost).
-    pub secure_cookies: bool,
+    /// When the session cookie is `Secure` and `__Host-` named (`BAZAAR_SECURE_COOKIES`):
+    /// `auto` (the default: always, except over plain HTTP on this machine, as `bazaar up`
+    /// serves it), `always` (or true), or `never` (or false: the explicit opt-out for
+    /// plain-HTTP development on another host).
+    pub secure_cookies: crate::session::SecureCookies,
     /// How long the browser keeps the session cookie, in seconds
     /// (`BAZAAR_SESSION_MAX_AGE_SECS`, default 30 days, like identity's refresh tokens).
     pub session_max_age_secs: u64,
@@ -62,7 +64,7 @@ impl Default for Config {
             search_timeout_ms: 1_500,
             checkout_timeout_ms: 13_000,
             supervisor_url: None,
-            secure_cookies: false,
+            secure_cookies: crate::session::SecureCookies::Auto,
             session_max_age_secs: 30 * 24 * 60 * 60,
             low_stock_threshold: 5,
             featured_categories: 4,

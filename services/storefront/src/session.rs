@@ -39,6 +39,8 @@ pub use api::CART_COOKIE;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "bazaar_session";
+/// Its name when it is `Secure`: the `__Host-` prefix binds it to this host.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-bazaar_session";
 
 /// A signed-in session: the tokens identity issued, and what the user has seen.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,25 +102,113 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookiePolicy {
     pub max_age_secs: u64,
-    pub secure: bool,
+    pub secure: SecureCookies,
+}
+
+/// When the session cookie is `Secure`, named with the `__Host-` prefix (which binds it to
+/// this host, over HTTPS, path `/`: no other site or subdomain can set or shadow it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookies {
+    /// Secure unless the shop is reached over plain HTTP on this machine (`localhost`,
+    /// `127.0.0.1`, `[::1]`): what browsers allow without TLS, and what `bazaar up` serves.
+    #[default]
+    Auto,
+    /// Always (`true` works too).
+    Always,
+    /// Never: the explicit opt-out for plain-HTTP development on another host (`false`
+    /// works too).
+    Never,
+}
+
+impl<'de> Deserialize<'de> for SecureCookies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Mode;
+        impl serde::de::Visitor<'_> for Mode {
+            type Value = SecureCookies;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`auto`, `always` (or true) or `never` (or false)")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<SecureCookies, E> {
+                Ok(if v {
+                    SecureCookies::Always
+                } else {
+                    SecureCookies::Never
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecureCookies, E> {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "auto" => Ok(SecureCookies::Auto),
+                    "always" | "true" => Ok(SecureCookies::Always),
+                    "never" | "false" => Ok(SecureCookies::Never),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Mode)
+    }
+}
+
+impl SecureCookies {
+    /// Whether the answer to a request with `headers` sets a secure cookie: over TLS (the
+    /// proxy in front says `X-Forwarded-Proto: https`), or at any host but this machine.
+    pub fn applies(self, headers: &HeaderMap) -> bool {
+        match self {
+            SecureCookies::Always => true,
+            SecureCookies::Never => false,
+            SecureCookies::Auto => {
+                let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let tls = text("x-forwarded-proto")
+                    .and_then(|v| v.split(',').next())
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+                let host = text("x-forwarded-host").or_else(|| text(header::HOST.as_str()));
+                tls || !host.is_some_and(is_this_machine)
+            }
+        }
+    }
+}
+
+/// Whether a `Host` names this machine: `localhost` (and its subdomains), or a loopback
+/// address, with or without a port.
+fn is_this_machine(host: &str) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl CookiePolicy {
+    /// The name of the session cookie, secure or not.
+    pub fn name(secure: bool) -> &'static str {
+        if secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
     /// `Set-Cookie` for a session.
-    pub fn issue(&self, session: &Session) -> HeaderValue {
-        self.header(&session.encode(), self.max_age_secs)
+    pub fn issue(&self, session: &Session, secure: bool) -> HeaderValue {
+        self.header(&session.encode(), self.max_age_secs, secure)
     }
 
     /// `Set-Cookie` that makes the browser forget the session.
-    pub fn expire(&self) -> HeaderValue {
-        self.header("", 0)
+    pub fn expire(&self, secure: bool) -> HeaderValue {
+        self.header("", 0, secure)
     }
 
-    fn header(&self, value: &str, max_age: u64) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        let cookie = format!(
-            "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
-        );
+    fn header(&self, value: &str, max_age: u64, secure: bool) -> HeaderValue {
+        let name = Self::name(secure);
+        let flag = if secure { "; Secure" } else { "" };
+        let cookie =
+            format!("{name}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{flag}");
         // base64url and fixed attributes: always a valid header value.
         HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
@@ -180,6 +270,8 @@ pub struct Visitor {
     /// The browser's address, as the gateway forwarded it.
     forwarded_for: Option<String>,
     started: Instant,
+    /// Whether its session cookie is `Secure` and `__Host-` named.
+    secure_cookie: bool,
 }
 
 struct VisitorState {
@@ -192,7 +284,11 @@ struct VisitorState {
 
 impl Visitor {
     fn new(sessions: Sessions, headers: &HeaderMap) -> Self {
-        let session = read_cookie(headers, SESSION_COOKIE).and_then(|v| Session::decode(&v));
+        // Over TLS only the `__Host-` cookie counts: a plain one could have been set by
+        // another site on this domain.
+        let secure_cookie = sessions.inner.cookies.secure.applies(headers);
+        let session = read_cookie(headers, CookiePolicy::name(secure_cookie))
+            .and_then(|v| Session::decode(&v));
         let cart_cookie = read_cookie(headers, CART_COOKIE).filter(|v| is_cookie_value(v));
         Self {
             sessions,
@@ -212,6 +308,7 @@ impl Visitor {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             started: Instant::now(),
+            secure_cookie,
         }
     }
 
@@ -485,8 +582,8 @@ impl Visitor {
         if state.session_changed {
             let policy = self.sessions.inner.cookies;
             let value = match &state.session {
-                Some(s) => policy.issue(s),
-                None => policy.expire(),
+                Some(s) => policy.issue(s, self.secure_cookie),
+                None => policy.expire(self.secure_cookie),
             };
             headers.append(header::SET_COOKIE, value);
         }
@@ -593,29 +690,91 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cookie_is_http_only_and_lax() {
+    fn the_session_cookie_is_http_only_and_lax_and_host_bound_when_secure() {
         let policy = CookiePolicy {
             max_age_secs: 60,
-            secure: false,
+            secure: SecureCookies::Auto,
         };
-        let issued = policy.issue(&session());
+        let issued = policy.issue(&session(), false);
         let text = issued.to_str().unwrap();
         assert!(text.starts_with("bazaar_session="), "{text}");
         for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=60"] {
             assert!(text.contains(attr), "{attr} missing: {text}");
         }
         assert!(!text.contains("Secure"));
-        let secure = CookiePolicy {
-            max_age_secs: 60,
-            secure: true,
-        };
+        let secure = policy.issue(&session(), true);
+        let text = secure.to_str().unwrap();
+        assert!(text.starts_with("__Host-bazaar_session="), "{text}");
         assert!(
-            secure
-                .expire()
+            text.contains("; Path=/") && text.ends_with("; Secure"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Domain"),
+            "__Host- cookies name no domain: {text}"
+        );
+        assert!(
+            policy
+                .expire(true)
                 .to_str()
                 .unwrap()
                 .ends_with("Max-Age=0; Secure")
         );
+    }
+
+    #[test]
+    fn cookies_are_secure_except_over_plain_http_on_this_machine() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let auto = SecureCookies::Auto;
+        for local in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "shop.localhost",
+            "127.0.0.1",
+        ] {
+            assert!(
+                !auto.applies(&headers(&[("x-forwarded-host", local)])),
+                "{local}"
+            );
+            assert!(
+                auto.applies(&headers(&[
+                    ("x-forwarded-host", local),
+                    ("x-forwarded-proto", "https")
+                ])),
+                "{local} over TLS"
+            );
+        }
+        for remote in ["shop.example.com", "10.0.0.7:8080", "[2001:db8::1]:443"] {
+            assert!(
+                auto.applies(&headers(&[("x-forwarded-host", remote)])),
+                "{remote}"
+            );
+            assert!(!SecureCookies::Never.applies(&headers(&[("x-forwarded-host", remote)])));
+        }
+        // Without X-Forwarded-Host (reached directly), the Host header counts.
+        assert!(!auto.applies(&headers(&[("host", "localhost:8081")])));
+        assert!(SecureCookies::Always.applies(&headers(&[("host", "localhost:8081")])));
+        for (text, mode) in [
+            ("\"auto\"", SecureCookies::Auto),
+            ("true", SecureCookies::Always),
+            ("\"always\"", SecureCookies::Always),
+            ("false", SecureCookies::Never),
+            ("\"never\"", SecureCookies::Never),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<SecureCookies>(text).unwrap(),
+                mode,
+                "{text}"
+            );
+        }
+        assert!(serde_json::from_str::<SecureCookies>("\"sometimes\"").is_err());
     }
 
     #[test]

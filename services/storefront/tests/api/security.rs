@@ -146,3 +146,51 @@ async fn the_json_endpoints_are_documented_with_their_problems() {
     let schemas = ["OpsState", "ServiceView", "Replayed", "Problem"];
     platform::testing::assert_documented(&doc, &operations, &schemas);
 }
+
+/// Reached at a public host, the session cookie is `Secure` and `__Host-` bound; a plain
+/// `bazaar_session` cookie (one another site on the domain could have set) is ignored.
+#[tokio::test]
+async fn at_a_public_host_the_session_cookie_is_secure_and_bound_to_the_host() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = crate::helpers::new_customer().await;
+    let public = [
+        ("x-forwarded-host", "shop.example.com"),
+        ("x-forwarded-proto", "https"),
+    ];
+    let mut browser = Browser::new(&sf);
+    let page = browser
+        .send(
+            Method::POST,
+            "/signin",
+            Some(&[
+                ("email", email.as_str()),
+                ("password", password.as_str()),
+                ("next", "/"),
+            ]),
+            &public,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let issued = browser.set_cookies.last().unwrap().clone();
+    assert!(issued.starts_with("__Host-bazaar_session="), "{issued}");
+    assert!(
+        issued.ends_with("; Secure") && issued.contains("; Path=/"),
+        "{issued}"
+    );
+    let account = browser.send(Method::GET, "/orders", None, &public).await;
+    assert_eq!(
+        account.status,
+        StatusCode::OK,
+        "signed in with the __Host- cookie"
+    );
+
+    // The same session under the plain name does not sign anyone in here.
+    let session = browser.cookies.remove("__Host-bazaar_session").unwrap();
+    browser.cookies.insert("bazaar_session".into(), session);
+    let account = browser.send(Method::GET, "/orders", None, &public).await;
+    assert_eq!(
+        account.status,
+        StatusCode::SEE_OTHER,
+        "a tossed plain cookie is ignored"
+    );
+}
