@@ -510,12 +510,6 @@ pub mod callers {
 #[derive(Debug, Clone)]
 pub struct CalledBy<C: Callers>(pub Claims, pub std::marker::PhantomData<C>);
 
-impl<C: Callers> CalledBy<C> {
-    pub fn claims(&self) -> &Claims {
-        &self.0
-    }
-}
-
 impl<S, C> FromRequestParts<S> for CalledBy<C>
 where
     S: Send + Sync,

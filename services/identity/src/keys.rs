@@ -197,12 +197,12 @@ impl Keys {
         store.insert_signing_key(&record).await?;
         tracing::warn!(kid = %record.kid, activates_at = %record.activates_at, "rotating the token signing key");
         self.reload(store).await?;
-        let state = self
-            .list(store)
-            .await?
-            .into_iter()
-            .find(|k| k.kid == record.kid)
-            .map_or(KeyState::Next, |k| k.state);
+        // The newest key of all: it signs once its time has come.
+        let state = if at <= chrono::Utc::now() {
+            KeyState::Signing
+        } else {
+            KeyState::Next
+        };
         Ok(KeyInfo {
             kid: record.kid,
             created_at: record.created_at,

@@ -122,12 +122,6 @@ impl Streams {
             user_id: user_id.to_owned(),
         })
     }
-
-    /// How many streams `user_id` has open.
-    pub fn of(&self, user_id: &str) -> u32 {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(user_id).copied().unwrap_or(0)
-    }
 }
 
 /// One open stream's place; given back when the stream ends (the client left, the token
