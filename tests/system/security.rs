@@ -190,10 +190,11 @@ async fn keys_rotate_from_the_command_line_and_nobody_is_signed_out() {
     let before = shop.customer_token().await;
     assert_eq!(cart(&before).await, StatusCode::OK);
 
-    // Soon, but not sooner than a verifier may fetch the keys again after its last fetch
-    // (5 s): a verifier that fetched just before the rotation learns the new key when it
-    // first meets it. (The default is a minute.)
-    let key = keys(&["rotate", "--activate-in", "6"]).await;
+    // Not sooner than a verifier may fetch the keys again after its last fetch (5 s), and
+    // late enough that signing up a shopper on a busy machine still comes before it. (The
+    // default is a minute.)
+    let key = keys(&["rotate", "--activate-in", "20"]).await;
+    let due = std::time::Instant::now() + std::time::Duration::from_secs(20);
     assert_eq!(key["state"], "next", "{key}");
     let meanwhile = shop.customer_token().await;
     assert_eq!(
@@ -202,7 +203,7 @@ async fn keys_rotate_from_the_command_line_and_nobody_is_signed_out() {
         "the old key signs until then"
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(6_500)).await;
+    tokio::time::sleep_until((due + std::time::Duration::from_millis(500)).into()).await;
     let after = shop.customer_token().await;
     assert_ne!(header(&after), header(&before), "the new key signs");
     assert_eq!(cart(&after).await, StatusCode::OK, "the new key's token");
