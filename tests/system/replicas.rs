@@ -236,6 +236,10 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     let mut shoppers = Vec::new();
     for _ in 0..4 {
         let token = shop.customer_token().await;
+        // The cart learns the new product from the catalog's events: the first line
+        // waits for it, so what follows measures the restarts and nothing else.
+        shop.add_to_cart(Some(&token), &product, 1, Duration::from_secs(20))
+            .await;
         let (shop_url, http) = (shop.url.clone(), shop.http.clone());
         let (stop, failures, counts, product) = (
             stop.clone(),
@@ -244,31 +248,26 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
             product.clone(),
         );
         shoppers.push(tokio::spawn(async move {
-            let check = |what: &str, r: Result<reqwest::Response, reqwest::Error>| match r {
-                Ok(r) if r.status().is_success() => None,
-                Ok(r) => Some(format!("{what}: {}", r.status())),
-                Err(e) => Some(format!("{what}: {e}")),
-            };
             while !stop.load(Ordering::SeqCst) {
                 let mut failed = Vec::new();
                 let read = http
                     .get(format!("{shop_url}/api/catalog/products/{product}"))
                     .send()
                     .await;
-                failed.extend(check("product read", read));
+                failed.extend(failure("product read", read).await);
                 let add = http
                     .post(format!("{shop_url}/api/cart/items"))
                     .bearer_auth(&token)
                     .json(&json!({"product_id": product, "quantity": 1}))
                     .send()
                     .await;
-                failed.extend(check("cart add", add));
+                failed.extend(failure("cart add", add).await);
                 let cart = http
                     .get(format!("{shop_url}/api/cart"))
                     .bearer_auth(&token)
                     .send()
                     .await;
-                failed.extend(check("cart read", cart));
+                failed.extend(failure("cart read", cart).await);
                 let (status, body) = checkout_at(&http, &shop_url, &token, &unique()).await;
                 let mut sent = 4;
                 if status.is_success() {
@@ -289,7 +288,7 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
                                     break;
                                 }
                             }
-                            other => failed.extend(check("cart read", other)),
+                            other => failed.extend(failure("cart read", other).await),
                         }
                         if Instant::now() > deadline {
                             failed.push("the cart was not emptied after the order".into());
@@ -342,6 +341,21 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     );
     assert!(checkouts >= 4, "the load hardly ran: {checkouts} checkouts");
     assert!(failures.is_empty(), "requests failed: {failures:?}");
+}
+
+/// What went wrong with a request, if anything: its status and problem, or its error.
+async fn failure(what: &str, sent: Result<reqwest::Response, reqwest::Error>) -> Option<String> {
+    match sent {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => {
+            let status = r.status();
+            Some(format!(
+                "{what}: {status} {}",
+                r.text().await.unwrap_or_default()
+            ))
+        }
+        Err(e) => Some(format!("{what}: {e}")),
+    }
 }
 
 /// A checkout with a good card, from a task that holds no `Shop`.
