@@ -16,9 +16,11 @@ pub async fn serve(service: &str) -> anyhow::Result<()> {
         .with_context(|| format!("unknown service `{service}`"))?;
     // The log settings first, so that everything the build does is logged.
     let common = Settings::<NoSettings>::load(service, REGISTRY)?.common;
-    platform::telemetry::init(&common.log, common.log_format);
+    let telemetry = platform::telemetry::init(&common.log, common.log_format, entry.name());
     let service = Launch::new(entry.def, REGISTRY).build().await?;
-    service.run_until_stopped().await
+    let stopped = service.run_until_stopped().await;
+    telemetry.shutdown(std::time::Duration::from_secs(2)).await;
+    stopped
 }
 
 /// When started by `bazaar up`, die with the supervisor: the kernel sends SIGTERM to this

@@ -292,8 +292,29 @@ impl Consumer {
     }
 
     /// Handles one delivery: at most one effect per event id, however often it arrives.
-    #[tracing::instrument(skip_all, fields(consumer = %self.inner.service, event_id = %event.id, event_type = %event.kind))]
+    /// Traced, the handling is a consumer span in the trace that recorded the event.
     pub async fn process(
+        &self,
+        event: &Event,
+        position: Option<Position<'_>>,
+    ) -> Result<Outcome, sqlx::Error> {
+        let span = platform::telemetry::consumer_span(
+            &self.inner.service,
+            &event.kind,
+            &event.id,
+            event.traceparent.as_deref(),
+        );
+        let outcome = self
+            .process_in(event, position)
+            .instrument(span.clone())
+            .await;
+        if !matches!(outcome, Ok(Outcome::Handled | Outcome::Duplicate)) {
+            platform::telemetry::record_failure(&span);
+        }
+        outcome
+    }
+
+    async fn process_in(
         &self,
         event: &Event,
         position: Option<Position<'_>>,

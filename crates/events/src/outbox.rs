@@ -7,6 +7,7 @@
 use crate::envelope::Event;
 use platform::db::MigrationSource;
 use sqlx::{Any, Transaction};
+use tracing::Instrument;
 
 /// Why an event could not be recorded.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,21 @@ pub enum OutboxError {
 pub async fn enqueue(tx: &mut Transaction<'_, Any>, event: &Event) -> Result<(), OutboxError> {
     #[cfg(feature = "test-util")]
     crate::contract::check(&event.kind, &event.data)?;
-    let payload = serde_json::to_string(event)?;
+    // Traced, the event carries its producer span's context, so its handling is a child
+    // of the recording; else whatever `traceparent` the caller gave it.
+    let span = platform::telemetry::producer_span(&event.kind);
+    let payload = match platform::telemetry::traceparent(&span) {
+        Some(tp) => serde_json::to_string(&event.clone().with_traceparent(Some(tp)))?,
+        None => serde_json::to_string(event)?,
+    };
+    insert(tx, event, payload).instrument(span).await
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Any>,
+    event: &Event,
+    payload: String,
+) -> Result<(), OutboxError> {
     platform::db::serialize_writers(tx, 7_368_001).await?;
     sqlx::query(
         "INSERT INTO outbox (id, type, subject, time, payload, attempts) \

@@ -3,9 +3,13 @@
 //! outcome is recorded, and a call that failed in a way that is safe to repeat is sent
 //! once more to another replica, within the retry budget.
 
-use crate::balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable};
+use crate::{
+    balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
+    telemetry,
+};
 use http::Method;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// A client builder with Bazaar's defaults: a connect timeout, an overall timeout, a
 /// pool of idle connections, and a user agent naming the caller.
@@ -137,8 +141,29 @@ impl ServiceClient {
     /// `method path` to a replica, the request completed by `build` (headers, body) for
     /// each try. Answers whatever status the replica gives; a 5xx of its own, like a
     /// transport failure, counts against it.
+    ///
+    /// The call is a client span of the caller's trace, and carries its `traceparent`.
     pub async fn send(
         &self,
+        method: Method,
+        path: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallError> {
+        let span = telemetry::client_span(self.service(), &method, path);
+        let sent = self
+            .send_in(&span, method, path, build)
+            .instrument(span.clone())
+            .await;
+        match &sent {
+            Ok(res) => telemetry::record_status(&span, res.status()),
+            Err(_) => telemetry::record_failure(&span),
+        }
+        sent
+    }
+
+    async fn send_in(
+        &self,
+        span: &tracing::Span,
         method: Method,
         path: &str,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
@@ -161,7 +186,7 @@ impl ServiceClient {
                     .request(method.clone(), format!("{}{path}", pick.url())),
             )
             .build();
-            let request = match request {
+            let mut request = match request {
                 Ok(r) => r,
                 Err(source) => {
                     return Err(CallError::Transport {
@@ -172,6 +197,7 @@ impl ServiceClient {
                     });
                 }
             };
+            telemetry::inject(span, request.headers_mut());
             let headers = request.headers().clone();
             match self.http.execute(request).await {
                 Ok(res) => {

@@ -23,6 +23,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The OpenTelemetry name of the database system (`db.system.name`).
+    pub fn system(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
 /// One migration: its version, a description, and its SQL for each backend.
 #[derive(Debug, Clone, Copy)]
 pub struct MigrationSource {
@@ -184,6 +194,9 @@ impl Db {
     /// Begins a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so it waits for other writers instead of failing later when a
     /// read lock cannot be upgraded.
+    ///
+    /// Traced, a span covers the wait for the lock and the `BEGIN`: where writers queue.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db begin write", otel.kind = "client", db.system.name = self.backend.system()))]
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,

@@ -7,11 +7,12 @@ use crate::{
     metrics::{self, Metrics},
     problem::Problem,
     shutdown::{self, Shutdown},
+    telemetry,
 };
 use axum::{
     Json, Router,
     body::Body,
-    extract::{DefaultBodyLimit, Request, State},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::{self as mw, Next},
     response::{IntoResponse, Response},
@@ -396,8 +397,9 @@ pub fn apply_middleware(
         .layer(mw::from_fn(move |req: Request, next: Next| async move {
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(res) => res,
-                Err(_) => Problem::unavailable("the request took too long to handle", 1)
-                    .into_response(),
+                Err(_) => {
+                    Problem::unavailable("the request took too long to handle", 1).into_response()
+                }
             }
         }))
         .layer(mw::from_fn(problem_for_bare_errors))
@@ -405,14 +407,22 @@ pub fn apply_middleware(
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req
-                    .extensions()
-                    .get::<RequestId>()
-                    .and_then(|id| id.header_value().to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(MatchedPath::as_str);
+                    telemetry::server_span(req.method(), route, req.uri().path(), req.headers(), id)
+                })
+                .on_response(|res: &Response, _: Duration, span: &tracing::Span| {
+                    telemetry::record_status(span, res.status());
+                }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }

@@ -31,12 +31,14 @@ use platform::{
     balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
     metrics::Metrics,
     ratelimit::{Limiter, Switch, TrustedProxies},
+    telemetry,
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
+use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
@@ -387,6 +389,24 @@ async fn send(
     timeout: Duration,
 ) -> Response {
     let service = upstream.def.name;
+    let span = telemetry::client_span(service, &parts.method, parts.uri.path());
+    let response = attempt(proxy, upstream, parts, body, path_and_query, timeout, &span)
+        .instrument(span.clone())
+        .await;
+    telemetry::record_status(&span, response.status());
+    response
+}
+
+async fn attempt(
+    proxy: &Proxy,
+    upstream: &Upstream,
+    parts: Parts,
+    body: Option<Bytes>,
+    path_and_query: &str,
+    timeout: Duration,
+    span: &tracing::Span,
+) -> Response {
+    let service = upstream.def.name;
     upstream.balancer.attempted();
     let mut avoid: Option<Pick> = None;
     let mut retried = false;
@@ -424,6 +444,7 @@ async fn send(
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = parts.headers.clone();
+        telemetry::inject(span, request.headers_mut());
         let result = tokio::time::timeout(timeout, proxy.inner.client.request(request)).await;
         let failed = match result {
             Ok(Ok(res)) => {

@@ -261,7 +261,7 @@ impl Saga {
 
     /// Drives a checkout from where it stands: a placed order from the start, a resumed
     /// one from the step it stopped at (reserving, or authorising).
-    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    #[tracing::instrument(skip_all, fields(otel.name = "saga checkout", order_id = %order.id))]
     async fn run(&self, mut order: Order, card: Card) -> Result<Answer, OrdersError> {
         // 1. Reserve the stock.
         if order.status == Status::Pending
@@ -495,6 +495,7 @@ impl Saga {
 
     /// Undoes a checkout that failed: records the reason and the answer, then voids the
     /// payment (if authorised) and releases the stock, and cancels the order.
+    #[tracing::instrument(skip_all, fields(otel.name = "saga compensate", order_id = %order.id, reason = reason.as_str()))]
     async fn compensate(
         &self,
         mut order: Order,
@@ -616,6 +617,7 @@ impl Saga {
 
     /// Makes `call` up to `max` times while it fails transiently, with jittered backoff,
     /// counting each attempt on the order before it is made.
+    #[tracing::instrument(skip_all, fields(otel.name = %format_args!("saga {}", order.step.as_str()), order_id = %order.id))]
     async fn attempt(
         &self,
         order: &mut Order,
@@ -778,7 +780,7 @@ impl Saga {
     /// Drives a stuck order from its persisted state. Before the pivot the card is gone,
     /// so the checkout cannot go on: it is compensated (reason `interrupted`, or the
     /// outage it waited out in vain). After it, the order is confirmed.
-    #[tracing::instrument(skip_all, fields(order_id = %order.id, status = %order.status, step = order.step.as_str()))]
+    #[tracing::instrument(skip_all, fields(otel.name = "saga resume", order_id = %order.id, status = %order.status, step = order.step.as_str()))]
     async fn resume(&self, order: Order) -> Result<Answer, OrdersError> {
         tracing::info!(attempts = order.attempts, "recovering a stuck checkout");
         match order.status {
