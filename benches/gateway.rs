@@ -59,28 +59,35 @@ fn main() {
             .env("BAZAAR_LOG", "warn"),
         identity_port,
     );
+    // Traces of the second gateway go to a collector in this process, as `bazaar up`'s.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let collector = bazaar::traces::TraceStore::new(bazaar::traces::KEPT);
+    let collector_url = {
+        let _in = rt.enter();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = bazaar::traces::receiver(collector.clone(), None);
+        rt.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+        url
+    };
     let gateway_port = free_port();
-    let mut gateway = Command::new(bazaar_bin());
+    let mut gateway = gateway_command(gateway_port, identity_port, &secret, &ports);
     gateway
-        .args(["serve", "gateway"])
-        .env("BAZAAR_LISTEN", format!("127.0.0.1:{gateway_port}"))
-        .env("BAZAAR_WORKERS", "1")
-        // A bench measures forwarding, not the limits (as the reference proxies run none).
-        .env("BAZAAR_RATE_LIMITS", "off")
-        .env("BAZAAR_SERVICE_SECRET", &secret)
-        .env("BAZAAR_LOG", "warn")
-        .env(
-            "BAZAAR_IDENTITY_URL",
-            format!("http://127.0.0.1:{identity_port}"),
-        );
-    for (service, port) in &ports {
-        gateway.env(
-            format!("BAZAAR_{}_URL", service.to_ascii_uppercase()),
-            format!("http://127.0.0.1:{port}"),
-        );
-    }
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     let _gateway = Proc::spawn("gateway", &mut gateway, gateway_port);
+    let traced_port = free_port();
+    let mut traced = gateway_command(traced_port, identity_port, &secret, &ports);
+    traced
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "1000");
+    let _traced = Proc::spawn("traced gateway", &mut traced, traced_port);
     let haproxy_port = free_port();
+
     let _haproxy = Proc::haproxy(
         &dir.join("haproxy"),
         haproxy_port,
@@ -92,9 +99,9 @@ fn main() {
         &dir.join("proxy"),
         &proxy_conf(nginx_port, port_of("catalog"), port_of("cart")),
     );
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let token = rt.block_on(token(identity_port));
     rt.block_on(wait_ready(gateway_port));
+    rt.block_on(wait_ready(traced_port));
 
     println!(
         "gateway   wrk -t1 -c{CONNECTIONS}, {ROUNDS} alternating rounds of {ROUND} per way; \
@@ -110,6 +117,7 @@ fn main() {
             ("haproxy", haproxy_port),
             ("nginx", nginx_port),
             ("bazaar", gateway_port),
+            ("traced", traced_port),
         ];
         for (_, port) in ways {
             wrk(port, path, token, "1s"); // warm up: connections, the token's key
@@ -130,8 +138,41 @@ fn main() {
             );
         }
     }
+    println!(
+        "  (traced: every request traced and exported over OTLP/HTTP; {} traces kept)",
+        collector
+            .list(&bazaar::traces::Filter {
+                limit: Some(500),
+                ..Default::default()
+            })
+            .len()
+    );
     drop(upstream);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `bazaar serve gateway` on `port`, in front of identity and the upstream's ports: one
+/// worker, no rate limits (a bench measures forwarding; the reference proxies run none).
+fn gateway_command(port: u16, identity_port: u16, secret: &str, ports: &[(&str, u16)]) -> Command {
+    let mut gateway = Command::new(bazaar_bin());
+    gateway
+        .args(["serve", "gateway"])
+        .env("BAZAAR_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BAZAAR_WORKERS", "1")
+        .env("BAZAAR_RATE_LIMITS", "off")
+        .env("BAZAAR_SERVICE_SECRET", secret)
+        .env("BAZAAR_LOG", "warn")
+        .env(
+            "BAZAAR_IDENTITY_URL",
+            format!("http://127.0.0.1:{identity_port}"),
+        );
+    for (service, port) in ports {
+        gateway.env(
+            format!("BAZAAR_{}_URL", service.to_ascii_uppercase()),
+            format!("http://127.0.0.1:{port}"),
+        );
+    }
+    gateway
 }
 
 fn wrk(port: u16, path: &str, token: Option<&str>, duration: &str) -> Wrk {

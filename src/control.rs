@@ -5,7 +5,10 @@
 //! and restarting only an administrator's (the ops console passes on the signed-in
 //! admin's), so no service token can take the shop down.
 
-use crate::processes::{Operator, ProcessView, Refusal, Signalled};
+use crate::{
+    processes::{Operator, ProcessView, Refusal, Signalled},
+    traces::{self, Filter, ServiceMap, Summary, TraceStore, TraceView},
+};
 use axum::{
     Json, Router,
     extract::{FromRef, FromRequestParts, Path, Query, State},
@@ -26,6 +29,7 @@ struct ControlState {
     operator: Arc<dyn Operator>,
     verifier: Verifier,
     token: Arc<str>,
+    traces: TraceStore,
 }
 
 impl FromRef<ControlState> for Verifier {
@@ -77,7 +81,7 @@ impl FromRequestParts<ControlState> for Caller {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -86,23 +90,44 @@ pub struct Processes {
     pub processes: Vec<ProcessView>,
 }
 
-/// Starts the control API on a free port of 127.0.0.1; returns its address.
+/// Where the services' traces go: the store, and the token their exports carry.
+pub struct Collector {
+    pub store: TraceStore,
+    pub ingest_token: String,
+}
+
+/// Starts the control API on a free port of 127.0.0.1; returns its address. With a
+/// `collector`, it also receives the services' traces (`POST /v1/traces`) and serves
+/// them to the ops console (`/traces`, `/traces/map`, `/traces/{id}`).
 pub async fn serve(
     operator: Arc<dyn Operator>,
     verifier: Verifier,
     token: &str,
+    collector: Option<Collector>,
     shutdown: Shutdown,
 ) -> anyhow::Result<SocketAddr> {
+    let (store, receiver) = match collector {
+        Some(c) => (
+            c.store.clone(),
+            traces::receiver(c.store, Some(&c.ingest_token)),
+        ),
+        None => (TraceStore::new(1), Router::new()),
+    };
     let app = Router::new()
         .route("/processes", get(list))
         .route("/processes/{service}/kill", post(kill))
         .route("/processes/{service}/restart", post(restart))
         .route("/services/{service}/restart", post(restart))
+        .route("/traces", get(recent_traces))
+        .route("/traces/map", get(service_map))
+        .route("/traces/{id}", get(one_trace))
         .with_state(ControlState {
             operator,
             verifier,
             token: token.into(),
-        });
+            traces: store,
+        })
+        .merge(receiver);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -111,6 +136,36 @@ pub async fn serve(
             .await;
     });
     Ok(addr)
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Traces {
+    pub traces: Vec<Summary>,
+}
+
+/// The recent traces, slowest first: `?route=`, `?service=`, `?errors=true`, `?limit=`.
+async fn recent_traces(
+    _caller: Caller,
+    State(s): State<ControlState>,
+    Query(filter): Query<Filter>,
+) -> Json<Traces> {
+    Json(Traces {
+        traces: s.traces.list(&filter),
+    })
+}
+
+async fn one_trace(
+    _caller: Caller,
+    State(s): State<ControlState>,
+    Path(id): Path<String>,
+) -> Result<Json<TraceView>, Problem> {
+    s.traces.get(&id).map(Json).ok_or_else(|| {
+        Problem::not_found(format!("no trace {id} is kept (only the most recent are)"))
+    })
+}
+
+async fn service_map(_caller: Caller, State(s): State<ControlState>) -> Json<ServiceMap> {
+    Json(s.traces.map())
 }
 
 async fn list(_caller: Caller, State(s): State<ControlState>) -> Json<Processes> {

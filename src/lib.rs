@@ -15,5 +15,6 @@ pub mod shop_cli;
 pub mod supervisor;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod traces;
 
 pub use registry::REGISTRY;

@@ -10,7 +10,7 @@ mod keeper;
 mod plan;
 mod shop;
 
-use crate::{REGISTRY, control, processes::Operator};
+use crate::{REGISTRY, control, processes::Operator, traces::TraceStore};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use keeper::Context;
@@ -205,11 +205,21 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     // before the first process does; what it serves is the shop, made next.
     let shop_slot: Arc<std::sync::OnceLock<Shop>> = Arc::default();
     let operator: Arc<dyn Operator> = Arc::new(Deferred(shop_slot.clone()));
-    let control_addr = control::serve(operator, verifier, &token, control_stop.clone()).await?;
+    // Traces: to the collector the environment names, else to the supervisor's own.
+    let collector = embedded_collector().then(|| control::Collector {
+        store: TraceStore::new(crate::traces::KEPT),
+        ingest_token: secret(),
+    });
+    let ingest_token = collector.as_ref().map(|c| c.ingest_token.clone());
+    let control_addr =
+        control::serve(operator, verifier, &token, collector, control_stop.clone()).await?;
     env.push((
         "BAZAAR_SUPERVISOR_URL".into(),
         format!("http://{control_addr}"),
     ));
+    if let Some(ingest) = ingest_token {
+        env.extend(collector_env(&format!("http://{control_addr}"), &ingest));
+    }
     let ctx = Arc::new(Context {
         exe: std::env::current_exe().context("could not find the bazaar executable")?,
         env,
@@ -364,4 +374,34 @@ async fn declare_broker_topology(broker: &str, namespace: &str) -> anyhow::Resul
                 platform::db::redact(broker)
             )
         })
+}
+
+/// Whether the services send their traces to the supervisor: unless the environment
+/// names a collector, or turns the SDK or trace export off.
+fn embedded_collector() -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let is = |name: &str, value: &str| {
+        std::env::var(name).is_ok_and(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    !(set("OTEL_EXPORTER_OTLP_ENDPOINT")
+        || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        || is("OTEL_SDK_DISABLED", "true")
+        || is("OTEL_TRACES_EXPORTER", "none"))
+}
+
+/// The standard variables that point a service's exporter at the embedded collector:
+/// its address, its token, and a batch every second (the SDK's 5 s default would keep
+/// someone watching the console waiting).
+fn collector_env(url: &str, ingest_token: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), url.to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS".to_owned(),
+            format!("authorization=Bearer%20{ingest_token}"),
+        ),
+    ];
+    if std::env::var_os("OTEL_BSP_SCHEDULE_DELAY").is_none() {
+        env.push(("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "1000".to_owned()));
+    }
+    env
 }

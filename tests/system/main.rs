@@ -12,6 +12,7 @@ mod load;
 mod replicas;
 mod security;
 mod shop;
+mod traces;
 
 /// Runs the scenario `async fn $name(shape: Shape)` as two tests, `$name::embedded` and
 /// `$name::production`.

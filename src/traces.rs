@@ -1,0 +1,849 @@
+//! The embedded trace collector: an OTLP/HTTP receiver (`POST /v1/traces`, protobuf or
+//! JSON) that keeps the most recent traces in memory, and the views the ops console
+//! draws: recent traces slowest first, one trace's waterfall, and the map of the
+//! services drawn from the calls and events the traces hold.
+//!
+//! `bazaar up` points its services at it unless the environment names a collector of its
+//! own (`OTEL_EXPORTER_OTLP_ENDPOINT`); the system tests use it as their receiver.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
+    common::v1::{AnyValue, KeyValue, any_value::Value as AnyValueKind},
+    trace::v1::{Span as OtlpSpan, status::StatusCode as OtlpStatus},
+};
+use platform::Problem;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+/// How many traces the store keeps by default (the oldest go first).
+pub const KEPT: usize = 1_000;
+/// How many spans one trace keeps at most.
+const SPANS_PER_TRACE: usize = 2_000;
+/// The largest export accepted.
+const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// One span as the store keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpanRecord {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub service: String,
+    pub instance: Option<String>,
+    pub name: String,
+    /// `server`, `client`, `producer`, `consumer` or `internal`.
+    pub kind: String,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub error: bool,
+    pub attributes: BTreeMap<String, String>,
+    /// Spans of other traces this one is linked to.
+    pub links: Vec<LinkRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub trace_id: String,
+    pub span_id: String,
+}
+
+/// The recent traces, by id, the oldest evicted first.
+#[derive(Clone, Default)]
+pub struct TraceStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    capacity: usize,
+    traces: HashMap<String, Vec<SpanRecord>>,
+    order: VecDeque<String>,
+}
+
+/// A trace in the list: where it started, how long it took, what it touched.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub trace_id: String,
+    /// The root span's service and name (`POST /api/orders/checkout`).
+    pub service: String,
+    pub name: String,
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub spans: usize,
+    pub services: Vec<String>,
+    pub error: bool,
+}
+
+/// Which traces to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filter {
+    /// Only traces whose root's name contains this (`checkout`, `/api/cart`).
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Only traces with a span of this service.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Only traces with a failed span.
+    #[serde(default)]
+    pub errors: bool,
+    /// At most this many (50 by default, 500 at most).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One trace, its spans in waterfall order (each after its parent, siblings by start).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TraceView {
+    pub trace_id: String,
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub spans: Vec<SpanView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SpanView {
+    #[serde(flatten)]
+    pub span: SpanRecord,
+    /// Where it starts and how long it lasts, in ms from the trace's start.
+    pub offset_ms: f64,
+    pub duration_ms: f64,
+    /// How deep in the tree (the root is 0).
+    pub depth: usize,
+    /// Its parent is named but was never received.
+    pub orphan: bool,
+}
+
+/// The services and what flows between them, over the traces kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServiceMap {
+    pub services: Vec<String>,
+    pub edges: Vec<Edge>,
+    /// The time the traces cover, in seconds (the rates' denominator).
+    pub window_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    /// `call` (HTTP) or `event` (an event handled).
+    pub kind: String,
+    pub count: u64,
+    pub errors: u64,
+    pub per_second: f64,
+}
+
+impl TraceStore {
+    /// A store keeping the `capacity` most recent traces.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                capacity: capacity.max(1),
+                ..Inner::default()
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps the spans of one export.
+    pub fn ingest(&self, export: ExportTraceServiceRequest) -> usize {
+        let mut received = 0;
+        let mut inner = self.lock();
+        for resource in export.resource_spans {
+            let attributes = resource.resource.map(|r| r.attributes).unwrap_or_default();
+            let service =
+                attribute(&attributes, "service.name").unwrap_or_else(|| "unknown".into());
+            let instance = attribute(&attributes, "service.instance.id");
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    let Some((trace_id, record)) = record(span, &service, &instance) else {
+                        continue;
+                    };
+                    inner.keep(trace_id, record);
+                    received += 1;
+                }
+            }
+        }
+        received
+    }
+
+    /// The traces that pass `filter`, slowest first.
+    pub fn list(&self, filter: &Filter) -> Vec<Summary> {
+        let inner = self.lock();
+        let mut found: Vec<Summary> = inner
+            .traces
+            .iter()
+            .filter_map(|(id, spans)| summary(id, spans))
+            .filter(|s| {
+                filter.route.as_deref().is_none_or(|r| s.name.contains(r))
+                    && filter
+                        .service
+                        .as_deref()
+                        .is_none_or(|svc| s.services.iter().any(|x| x == svc))
+                    && (!filter.errors || s.error)
+            })
+            .collect();
+        found.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms));
+        found.truncate(filter.limit.unwrap_or(50).clamp(1, 500));
+        found
+    }
+
+    /// One trace, as a waterfall.
+    pub fn get(&self, trace_id: &str) -> Option<TraceView> {
+        let inner = self.lock();
+        let spans = inner.traces.get(&trace_id.to_ascii_lowercase())?;
+        Some(waterfall(trace_id, spans))
+    }
+
+    /// The calls and event flows between services, over every trace kept.
+    pub fn map(&self) -> ServiceMap {
+        let inner = self.lock();
+        let mut services = BTreeSet::new();
+        let mut edges: BTreeMap<(String, String, &'static str), (u64, u64)> = BTreeMap::new();
+        let (mut first, mut last) = (u64::MAX, 0u64);
+        for spans in inner.traces.values() {
+            let by_id: HashMap<&str, &SpanRecord> =
+                spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
+            for span in spans {
+                services.insert(span.service.clone());
+                first = first.min(span.start_unix_nano);
+                last = last.max(span.end_unix_nano);
+                let Some(parent) = span.parent_span_id.as_deref().and_then(|p| by_id.get(p)) else {
+                    continue;
+                };
+                if parent.service == span.service {
+                    continue;
+                }
+                let kind = if span.kind == "consumer" {
+                    "event"
+                } else {
+                    "call"
+                };
+                let entry = edges
+                    .entry((parent.service.clone(), span.service.clone(), kind))
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += u64::from(span.error);
+            }
+        }
+        let window_seconds = if last > first {
+            (last - first) as f64 / 1e9
+        } else {
+            0.0
+        };
+        ServiceMap {
+            services: services.into_iter().collect(),
+            edges: edges
+                .into_iter()
+                .map(|((from, to, kind), (count, errors))| Edge {
+                    from,
+                    to,
+                    kind: kind.to_owned(),
+                    count,
+                    errors,
+                    per_second: if window_seconds > 0.0 {
+                        count as f64 / window_seconds
+                    } else {
+                        0.0
+                    },
+                })
+                .collect(),
+            window_seconds,
+        }
+    }
+}
+
+impl Inner {
+    fn keep(&mut self, trace_id: String, span: SpanRecord) {
+        if let Some(spans) = self.traces.get_mut(&trace_id) {
+            if spans.len() < SPANS_PER_TRACE && !spans.iter().any(|s| s.span_id == span.span_id) {
+                spans.push(span);
+            }
+            return;
+        }
+        while self.order.len() >= self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.traces.remove(&oldest);
+            }
+        }
+        self.order.push_back(trace_id.clone());
+        self.traces.insert(trace_id, vec![span]);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .map(value_text)
+}
+
+fn value_text(value: &AnyValue) -> String {
+    match &value.value {
+        Some(AnyValueKind::StringValue(s)) => s.clone(),
+        Some(AnyValueKind::BoolValue(b)) => b.to_string(),
+        Some(AnyValueKind::IntValue(i)) => i.to_string(),
+        Some(AnyValueKind::DoubleValue(d)) => d.to_string(),
+        Some(AnyValueKind::BytesValue(b)) => hex(b),
+        Some(AnyValueKind::ArrayValue(a)) => a
+            .values
+            .iter()
+            .map(value_text)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "internal",
+    }
+}
+
+/// A received span as kept; `None` for one without valid ids.
+fn record(
+    span: OtlpSpan,
+    service: &str,
+    instance: &Option<String>,
+) -> Option<(String, SpanRecord)> {
+    if span.trace_id.len() != 16 || span.span_id.len() != 8 {
+        return None;
+    }
+    let error = span
+        .status
+        .as_ref()
+        .is_some_and(|s| s.code == OtlpStatus::Error as i32);
+    let attributes = span
+        .attributes
+        .iter()
+        .filter_map(|kv| kv.value.as_ref().map(|v| (kv.key.clone(), value_text(v))))
+        .collect();
+    let links = span
+        .links
+        .iter()
+        .map(|l| LinkRecord {
+            trace_id: hex(&l.trace_id),
+            span_id: hex(&l.span_id),
+        })
+        .collect();
+    Some((
+        hex(&span.trace_id),
+        SpanRecord {
+            span_id: hex(&span.span_id),
+            parent_span_id: (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id)),
+            service: service.to_owned(),
+            instance: instance.clone(),
+            kind: kind_name(span.kind).to_owned(),
+            name: span.name,
+            start_unix_nano: span.start_time_unix_nano,
+            end_unix_nano: span.end_time_unix_nano.max(span.start_time_unix_nano),
+            error,
+            attributes,
+            links,
+        },
+    ))
+}
+
+fn rfc3339(unix_nano: u64) -> String {
+    let secs = (unix_nano / 1_000_000_000) as i64;
+    let nanos = (unix_nano % 1_000_000_000) as u32;
+    chrono::DateTime::from_timestamp(secs, nanos)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn millis(nanos: u64) -> f64 {
+    (nanos as f64 / 1e4).round() / 100.0
+}
+
+/// The root: the span without a parent, else the earliest one whose parent is missing.
+fn root(spans: &[SpanRecord]) -> Option<&SpanRecord> {
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_none())
+        .min_by_key(|s| s.start_unix_nano)
+        .or_else(|| {
+            spans
+                .iter()
+                .filter(|s| {
+                    s.parent_span_id
+                        .as_deref()
+                        .is_some_and(|p| !ids.contains(p))
+                })
+                .min_by_key(|s| s.start_unix_nano)
+        })
+}
+
+fn bounds(spans: &[SpanRecord]) -> (u64, u64) {
+    let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+    let end = spans.iter().map(|s| s.end_unix_nano).max().unwrap_or(start);
+    (start, end)
+}
+
+fn summary(trace_id: &str, spans: &[SpanRecord]) -> Option<Summary> {
+    let root = root(spans)?;
+    let (start, end) = bounds(spans);
+    Some(Summary {
+        trace_id: trace_id.to_owned(),
+        service: root.service.clone(),
+        name: root.name.clone(),
+        started_at: rfc3339(start),
+        duration_ms: millis(end - start),
+        spans: spans.len(),
+        services: spans
+            .iter()
+            .map(|s| s.service.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+        error: spans.iter().any(|s| s.error),
+    })
+}
+
+fn waterfall(trace_id: &str, spans: &[SpanRecord]) -> TraceView {
+    let (start, end) = bounds(spans);
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut children: HashMap<Option<&str>, Vec<&SpanRecord>> = HashMap::new();
+    for span in spans {
+        // A span whose parent never arrived is shown as a root, marked.
+        let parent = span.parent_span_id.as_deref().filter(|p| ids.contains(p));
+        children.entry(parent).or_default().push(span);
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|s| s.start_unix_nano);
+    }
+    let mut ordered = Vec::with_capacity(spans.len());
+    let mut stack: Vec<(&SpanRecord, usize)> = children
+        .get(&None)
+        .map(|roots| roots.iter().rev().map(|s| (*s, 0)).collect())
+        .unwrap_or_default();
+    while let Some((span, depth)) = stack.pop() {
+        ordered.push(SpanView {
+            span: span.clone(),
+            offset_ms: millis(span.start_unix_nano - start),
+            duration_ms: millis(span.end_unix_nano - span.start_unix_nano),
+            depth,
+            orphan: span.parent_span_id.is_some() && depth == 0,
+        });
+        if let Some(kids) = children.get(&Some(span.span_id.as_str())) {
+            stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+        }
+    }
+    TraceView {
+        trace_id: trace_id.to_owned(),
+        started_at: rfc3339(start),
+        duration_ms: millis(end - start),
+        spans: ordered,
+    }
+}
+
+#[derive(Clone)]
+struct Receiver {
+    store: TraceStore,
+    /// The bearer token exports must carry, if any.
+    token: Option<Arc<str>>,
+}
+
+/// The OTLP/HTTP receiver: `POST /v1/traces` into `store`, requiring `token` as a bearer
+/// token when given.
+pub fn receiver(store: TraceStore, token: Option<&str>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(Receiver {
+            store,
+            token: token.map(Into::into),
+        })
+}
+
+async fn export(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(token) = &r.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.is_none_or(|g| !crate::control::constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return Problem::unauthorized("exports take the collector's token").into_response();
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let json = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => false,
+        "application/json" => true,
+        other => {
+            return Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                format!("OTLP/HTTP exports are application/x-protobuf or application/json, not `{other}`"),
+            )
+            .into_response();
+        }
+    };
+    let decoded = if json {
+        serde_json::from_slice::<ExportTraceServiceRequest>(&body).map_err(|e| e.to_string())
+    } else {
+        ExportTraceServiceRequest::decode(body).map_err(|e| e.to_string())
+    };
+    let request = match decoded {
+        Ok(r) => r,
+        Err(e) => {
+            return Problem::bad_request(format!("the export could not be decoded: {e}"))
+                .into_response();
+        }
+    };
+    r.store.ingest(request);
+    let answer = ExportTraceServiceResponse::default();
+    if json {
+        ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            answer.encode_to_vec(),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::{
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans, Status},
+    };
+
+    fn span(
+        trace: u8,
+        id: u8,
+        parent: Option<u8>,
+        name: &str,
+        kind: i32,
+        start: u64,
+        end: u64,
+    ) -> OtlpSpan {
+        OtlpSpan {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+            name: name.into(),
+            kind,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            ..OtlpSpan::default()
+        }
+    }
+
+    fn export_of(service: &str, spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(AnyValueKind::StringValue(service.into())),
+                        }),
+                        ..KeyValue::default()
+                    }],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    /// A checkout: the gateway calls orders, which calls payments; notifications handles
+    /// the event orders recorded.
+    fn checkout(store: &TraceStore, trace: u8, slow: u64) {
+        let ms = 1_000_000;
+        store.ingest(export_of(
+            "gateway",
+            vec![
+                span(
+                    trace,
+                    1,
+                    None,
+                    "POST /api/orders/checkout",
+                    2,
+                    0,
+                    (30 + slow) * ms,
+                ),
+                span(trace, 2, Some(1), "POST orders", 3, ms, (29 + slow) * ms),
+            ],
+        ));
+        let mut failed = span(trace, 4, Some(3), "POST payments", 3, 5 * ms, 9 * ms);
+        failed.status = Some(Status {
+            code: OtlpStatus::Error as i32,
+            ..Status::default()
+        });
+        store.ingest(export_of(
+            "orders",
+            vec![
+                span(
+                    trace,
+                    3,
+                    Some(2),
+                    "POST /api/orders/checkout",
+                    2,
+                    2 * ms,
+                    (28 + slow) * ms,
+                ),
+                failed,
+                span(
+                    trace,
+                    6,
+                    Some(3),
+                    "publish order.confirmed",
+                    4,
+                    10 * ms,
+                    11 * ms,
+                ),
+            ],
+        ));
+        store.ingest(export_of(
+            "notifications",
+            vec![span(
+                trace,
+                7,
+                Some(6),
+                "handle order.confirmed",
+                5,
+                40 * ms,
+                42 * ms,
+            )],
+        ));
+    }
+
+    #[test]
+    fn a_trace_is_listed_with_its_root_and_shown_as_a_waterfall() {
+        let store = TraceStore::new(10);
+        checkout(&store, 0xa1, 0);
+        let listed = store.list(&Filter::default());
+        assert_eq!(listed.len(), 1);
+        let t = &listed[0];
+        assert_eq!(
+            (t.service.as_str(), t.name.as_str()),
+            ("gateway", "POST /api/orders/checkout")
+        );
+        assert_eq!(t.spans, 6);
+        assert_eq!(t.services, ["gateway", "notifications", "orders"]);
+        assert!(t.error);
+        assert_eq!(t.duration_ms, 42.0);
+
+        let view = store.get(&t.trace_id).unwrap();
+        let order: Vec<(&str, usize)> = view
+            .spans
+            .iter()
+            .map(|s| (s.span.name.as_str(), s.depth))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("POST /api/orders/checkout", 0),
+                ("POST orders", 1),
+                ("POST /api/orders/checkout", 2),
+                ("POST payments", 3),
+                ("publish order.confirmed", 3),
+                ("handle order.confirmed", 4),
+            ]
+        );
+        assert!(view.spans.iter().all(|s| !s.orphan));
+        assert_eq!(view.spans[3].offset_ms, 5.0);
+        assert_eq!(view.spans[3].duration_ms, 4.0);
+    }
+
+    #[test]
+    fn traces_are_listed_slowest_first_and_filtered() {
+        let store = TraceStore::new(10);
+        checkout(&store, 1, 0);
+        checkout(&store, 2, 100);
+        store.ingest(export_of(
+            "gateway",
+            vec![span(
+                3,
+                1,
+                None,
+                "GET /api/catalog/products",
+                2,
+                0,
+                1_000_000,
+            )],
+        ));
+        let all = store.list(&Filter::default());
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].trace_id, hex(&[2; 16]));
+        let by_route = store.list(&Filter {
+            route: Some("catalog".into()),
+            ..Filter::default()
+        });
+        assert_eq!(by_route.len(), 1);
+        let by_service = store.list(&Filter {
+            service: Some("notifications".into()),
+            ..Filter::default()
+        });
+        assert_eq!(by_service.len(), 2);
+        let failed = store.list(&Filter {
+            errors: true,
+            limit: Some(1),
+            ..Filter::default()
+        });
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].error);
+    }
+
+    #[test]
+    fn the_oldest_traces_make_room_and_repeated_spans_are_kept_once() {
+        let store = TraceStore::new(2);
+        for t in 1..=3 {
+            checkout(&store, t, 0);
+        }
+        checkout(&store, 3, 0);
+        let ids: BTreeSet<String> = store
+            .list(&Filter::default())
+            .into_iter()
+            .map(|s| s.trace_id)
+            .collect();
+        assert_eq!(ids, [hex(&[2; 16]), hex(&[3; 16])].into_iter().collect());
+        assert_eq!(store.get(&hex(&[3; 16])).unwrap().spans.len(), 6);
+    }
+
+    #[test]
+    fn a_span_whose_parent_never_came_is_an_orphan() {
+        let store = TraceStore::new(2);
+        store.ingest(export_of(
+            "cart",
+            vec![span(9, 5, Some(4), "handle order.confirmed", 5, 0, 10)],
+        ));
+        let view = store.get(&hex(&[9; 16])).unwrap();
+        assert!(view.spans[0].orphan);
+    }
+
+    #[test]
+    fn the_map_shows_calls_and_events_between_services() {
+        let store = TraceStore::new(10);
+        checkout(&store, 1, 0);
+        checkout(&store, 2, 0);
+        let map = store.map();
+        assert_eq!(map.services, ["gateway", "notifications", "orders"]);
+        let edges: Vec<(&str, &str, &str, u64)> = map
+            .edges
+            .iter()
+            .map(|e| (e.from.as_str(), e.to.as_str(), e.kind.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            edges,
+            [
+                ("gateway", "orders", "call", 2),
+                ("orders", "notifications", "event", 2)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_receiver_takes_protobuf_and_json_and_refuses_the_rest() {
+        use tower::ServiceExt;
+        let store = TraceStore::new(10);
+        let app = receiver(store.clone(), Some("secret"));
+        let post = |body: Vec<u8>, content_type: &str, token: Option<&str>| {
+            let mut req =
+                axum::http::Request::post("/v1/traces").header(header::CONTENT_TYPE, content_type);
+            if let Some(t) = token {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            req.body(axum::body::Body::from(body)).unwrap()
+        };
+        let proto =
+            export_of("cart", vec![span(1, 1, None, "GET /api/cart", 2, 0, 5)]).encode_to_vec();
+        let json = serde_json::to_vec(&export_of(
+            "cart",
+            vec![span(2, 1, None, "GET /api/cart", 2, 0, 5)],
+        ))
+        .unwrap();
+        let status = |r: Response| r.status();
+        assert_eq!(
+            status(
+                app.clone()
+                    .oneshot(post(proto.clone(), "application/x-protobuf", None))
+                    .await
+                    .unwrap()
+            ),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(
+                app.clone()
+                    .oneshot(post(proto, "application/x-protobuf", Some("secret")))
+                    .await
+                    .unwrap()
+            ),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(
+                app.clone()
+                    .oneshot(post(json, "application/json", Some("secret")))
+                    .await
+                    .unwrap()
+            ),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(
+                app.clone()
+                    .oneshot(post(b"{".to_vec(), "application/json", Some("secret")))
+                    .await
+                    .unwrap()
+            ),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(
+                app.oneshot(post(vec![], "text/plain", Some("secret")))
+                    .await
+                    .unwrap()
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(store.list(&Filter::default()).len(), 2);
+    }
+}

@@ -1,0 +1,295 @@
+//! Distributed traces: every service exports OTLP to a receiver in this test process (as
+//! it would to Jaeger or a Collector), and one checkout comes out as one trace, from the
+//! gateway through orders, cart, inventory and payments to the consumers of its events.
+//! The shop's own collector (the ops console's trace view) is checked too.
+
+use crate::checkout::stocked_product;
+use crate::helpers::{GOOD_CARD, Options, Shape, Shop, eventually, unique};
+use bazaar::traces::{self, Filter, TraceStore, TraceView};
+use reqwest::StatusCode;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// An OTLP/HTTP receiver on its own thread and runtime (starting a shop blocks the
+/// test's); returns its store and its URL.
+fn receiver() -> (TraceStore, String) {
+    let store = TraceStore::new(traces::KEPT);
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", std_listener.local_addr().unwrap());
+    let app = traces::receiver(store.clone(), None);
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (store, url)
+}
+
+/// Checks out one product with a good card; returns the order's id.
+async fn one_checkout(shop: &Shop) -> String {
+    let admin = shop.admin_token().await;
+    let product = stocked_product(shop, &admin, 5).await;
+    let token = shop.customer_token().await;
+    shop.add_to_cart(Some(&token), &product, 1, Duration::from_secs(20))
+        .await;
+    let (status, order) = shop.checkout(&token, &unique(), GOOD_CARD).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    order["id"].as_str().unwrap().to_owned()
+}
+
+/// What a whole checkout trace has: one root at the gateway, the services the saga
+/// calls, the handling of the confirmation by notifications, and no span whose parent is
+/// missing. `Err` says what is missing yet.
+fn whole_checkout(view: &TraceView, order_id: &str) -> Result<(), String> {
+    let roots: Vec<_> = view
+        .spans
+        .iter()
+        .filter(|s| s.span.parent_span_id.is_none())
+        .collect();
+    if roots.len() != 1 || roots[0].span.service != "gateway" {
+        return Err(format!(
+            "roots: {:?}",
+            roots
+                .iter()
+                .map(|r| (&r.span.service, &r.span.name))
+                .collect::<Vec<_>>()
+        ));
+    }
+    let services: BTreeSet<&str> = view.spans.iter().map(|s| s.span.service.as_str()).collect();
+    for needed in [
+        "gateway",
+        "orders",
+        "cart",
+        "inventory",
+        "payments",
+        "notifications",
+    ] {
+        if !services.contains(needed) {
+            return Err(format!("no span of {needed} yet; spans of {services:?}"));
+        }
+    }
+    let notified = view.spans.iter().any(|s| {
+        s.span.service == "notifications"
+            && s.span.kind == "consumer"
+            && is_confirmation(&s.span.name, "handle")
+    });
+    if !notified {
+        let theirs: Vec<_> = view
+            .spans
+            .iter()
+            .filter(|s| s.span.service == "notifications")
+            .map(|s| (&s.span.kind, &s.span.name))
+            .collect();
+        return Err(format!(
+            "notifications' handling of order.confirmed is not in the trace yet; its spans: {theirs:?}"
+        ));
+    }
+    let orphans: Vec<_> = view
+        .spans
+        .iter()
+        .filter(|s| s.orphan)
+        .map(|s| (&s.span.service, &s.span.name))
+        .collect();
+    if !orphans.is_empty() {
+        return Err(format!("spans whose parent is missing: {orphans:?}"));
+    }
+    let saga = view.spans.iter().any(|s| {
+        s.span.service == "orders"
+            && s.span
+                .attributes
+                .get("order_id")
+                .is_some_and(|o| o == order_id)
+    });
+    if !saga {
+        return Err(format!("no saga span of order {order_id}"));
+    }
+    Ok(())
+}
+
+/// Whether a span's name is `verb` of the event `order.confirmed` (its full type is
+/// `bazaar.orders.order.confirmed.v1`).
+fn is_confirmation(name: &str, verb: &str) -> bool {
+    name.strip_prefix(verb)
+        .is_some_and(|kind| kind.trim_start().ends_with(".order.confirmed.v1"))
+}
+
+/// The checkout's trace in `store`, once it is whole.
+async fn checkout_trace(store: &TraceStore, order_id: &str) -> TraceView {
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let found = store.list(&Filter {
+                route: Some("/api/orders/checkout".into()),
+                limit: Some(500),
+                ..Filter::default()
+            });
+            let mut why = format!("{} checkout traces", found.len());
+            for summary in found {
+                let Some(view) = store.get(&summary.trace_id) else {
+                    continue;
+                };
+                match whole_checkout(&view, order_id) {
+                    Ok(()) => return Ok(view),
+                    Err(e) => why = e,
+                }
+            }
+            Err(why)
+        },
+    )
+    .await
+}
+
+crate::in_both_shapes!(one_checkout_is_one_trace_across_the_services);
+async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
+    let (store, url) = receiver();
+    let shop = Shop::start_with(Options {
+        shape,
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
+        ],
+        ..Options::default()
+    });
+    let order_id = one_checkout(&shop).await;
+    let trace = checkout_trace(&store, &order_id).await;
+
+    let root = &trace.spans[0];
+    assert_eq!(root.span.kind, "server");
+    assert_eq!(root.span.name, "POST /api/orders/checkout");
+    assert_eq!(
+        root.span
+            .attributes
+            .get("http.response.status_code")
+            .map(String::as_str),
+        Some("201")
+    );
+    // Each call the saga makes is a client span with the callee's server span under it.
+    for callee in ["cart", "inventory", "payments"] {
+        let call = trace
+            .spans
+            .iter()
+            .find(|s| {
+                s.span.service == "orders"
+                    && s.span.kind == "client"
+                    && s.span.name.ends_with(callee)
+            })
+            .unwrap_or_else(|| panic!("no call from orders to {callee}"));
+        assert!(
+            trace.spans.iter().any(|s| s.span.service == callee
+                && s.span.kind == "server"
+                && s.span.parent_span_id.as_deref() == Some(call.span.span_id.as_str())),
+            "{callee}'s server span is not a child of orders' call"
+        );
+    }
+    // The confirmation was recorded under the saga and handled under that recording.
+    let publish = trace
+        .spans
+        .iter()
+        .find(|s| s.span.kind == "producer" && is_confirmation(&s.span.name, "publish"))
+        .expect("the producer span of order.confirmed");
+    assert_eq!(publish.span.service, "orders");
+    assert!(trace.spans.iter().any(|s| s.span.kind == "consumer"
+        && s.span.parent_span_id.as_deref() == Some(publish.span.span_id.as_str())));
+    // Probes, scrapes and feed polls start no traces of their own.
+    let noise = store.list(&Filter {
+        limit: Some(500),
+        ..Filter::default()
+    });
+    for t in &noise {
+        assert!(
+            !t.name.contains("/health/")
+                && !t.name.contains("/metrics")
+                && !t.name.contains("/events/"),
+            "a trace rooted at {}",
+            t.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_shop_collects_its_own_traces_for_the_ops_console() {
+    let shop = Shop::start();
+    let order_id = one_checkout(&shop).await;
+    let admin = shop.admin_token().await;
+    let found = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        async || {
+            let listed = shop
+                .http
+                .get(format!(
+                    "{}/traces?route=/api/orders/checkout",
+                    shop.control_url
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(listed.status(), StatusCode::OK);
+            let listed: bazaar::control::Traces = listed.json().await.unwrap();
+            for t in listed.traces {
+                let view: TraceView = shop
+                    .http
+                    .get(format!("{}/traces/{}", shop.control_url, t.trace_id))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if whole_checkout(&view, &order_id).is_ok() {
+                    return Ok(view);
+                }
+            }
+            Err("no whole checkout trace yet".to_owned())
+        },
+    )
+    .await;
+    assert!(found.spans.len() >= 10, "{} spans", found.spans.len());
+
+    // The map shows the calls and the event flows between the services.
+    let map: traces::ServiceMap = shop
+        .http
+        .get(format!("{}/traces/map", shop.control_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let has = |from: &str, to: &str, kind: &str| {
+        map.edges
+            .iter()
+            .any(|e| e.from == from && e.to == to && e.kind == kind && e.count >= 1)
+    };
+    assert!(has("gateway", "orders", "call"), "{map:?}");
+    assert!(has("orders", "payments", "call"), "{map:?}");
+    assert!(has("orders", "notifications", "event"), "{map:?}");
+
+    // Nobody else reads or writes them.
+    let anonymous = shop
+        .http
+        .get(format!("{}/traces", shop.control_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let forged = shop
+        .http
+        .post(format!("{}/v1/traces", shop.control_url))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+}
