@@ -73,6 +73,31 @@ struct Inner {
     /// Orders driven by this process right now (a request or recovery): recovery leaves
     /// them alone.
     live: Mutex<HashSet<OrderId>>,
+    /// This process's name as an order's driver in the database (its lease's holder):
+    /// other replicas' recovery leaves the orders it holds alone.
+    driver: String,
+}
+
+/// This process's lease on driving one order's saga, renewed in the background while it
+/// is held; dropping it stops the renewal and gives the lease up.
+struct Lease {
+    saga: Saga,
+    id: OrderId,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+        let (saga, id) = (self.saga.clone(), self.id.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = saga.store().release(&id, &saga.inner.driver).await {
+                    tracing::debug!(order_id = %id, error = %e, "the lease will expire instead");
+                }
+            });
+        }
+    }
 }
 
 /// The right to drive one order in this process; dropping it gives the right up.
@@ -187,8 +212,59 @@ impl Saga {
                 services,
                 settings,
                 live: Mutex::new(HashSet::new()),
+                driver: format!(
+                    "{}/{}",
+                    std::env::var("BAZAAR_INSTANCE").unwrap_or_else(|_| "orders".into()),
+                    uuid::Uuid::new_v4().simple()
+                ),
             }),
         }
+    }
+
+    /// The lease's length: as long as an order may go without progress before recovery
+    /// takes it over, renewed three times in it.
+    fn lease_for(&self) -> Duration {
+        self.inner
+            .settings
+            .recovery_after
+            .max(Duration::from_millis(300))
+    }
+
+    /// Takes the database lease on driving `id` for this process, renewed until dropped;
+    /// `None` when another replica holds it (or the order is final).
+    async fn lease(&self, id: &OrderId) -> Result<Option<Lease>, OrdersError> {
+        if !self.renew(id).await? {
+            return Ok(None);
+        }
+        let (saga, order) = (self.clone(), id.clone());
+        let every = self.lease_for() / 3;
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match saga.renew(&order).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(order_id = %order, error = %e, "could not renew the lease on an order")
+                    }
+                }
+            }
+        });
+        Ok(Some(Lease {
+            saga: self.clone(),
+            id: id.clone(),
+            heartbeat,
+        }))
+    }
+
+    async fn renew(&self, id: &OrderId) -> Result<bool, OrdersError> {
+        let now = chrono::Utc::now();
+        let until = now
+            + chrono::Duration::from_std(self.lease_for())
+                .unwrap_or_else(|_| chrono::Duration::seconds(5));
+        self.store()
+            .lease(id, &self.inner.driver, &to_rfc3339(until), &to_rfc3339(now))
+            .await
     }
 
     /// Whether a request or recovery drives the order in this process right now.
@@ -222,9 +298,14 @@ impl Saga {
         order: Order,
         card: Card,
     ) -> Result<Answer, OrdersError> {
+        // Another replica may drive it (a retry reaching another replica): its answer.
+        let Some(lease) = self.lease(&order.id).await? else {
+            drop(claim);
+            return self.wait_for_answer(order).await;
+        };
         let this = self.clone();
         let saga = async move {
-            let _claim = claim;
+            let _held = (claim, lease);
             let id = order.id.clone();
             let result = this.run(order, card).await;
             if let Err(e) = &result {
@@ -749,8 +830,9 @@ impl Saga {
     }
 
     /// One pass of recovery: every order not in a final state, not moved for
-    /// `recovery_after` and not driven in this process, driven from its persisted step.
-    /// Returns how many it took on.
+    /// `recovery_after`, not driven in this process and whose lease no replica holds,
+    /// driven from its persisted step under a lease of its own. Returns how many it took
+    /// on.
     pub async fn recover_once(&self) -> Result<usize, OrdersError> {
         let idle = chrono::Duration::from_std(self.inner.settings.recovery_after)
             .unwrap_or_else(|_| chrono::Duration::seconds(5));
@@ -765,16 +847,25 @@ impl Saga {
             .into_iter()
             .filter_map(|o| self.claim(&o.id).map(|c| (c, o)))
             .collect();
-        let taken = claimed.len();
         let runs = claimed.into_iter().map(|(claim, order)| async move {
-            let _claim = claim;
             let id = order.id.clone();
+            // Another replica's recovery (or a driver whose lease just started) has it.
+            let lease = match self.lease(&id).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(order_id = %id, error = %e, "could not take the lease on a stuck order");
+                    return false;
+                }
+            };
+            let _held = (claim, lease);
             if let Err(e) = self.resume(order).await {
                 tracing::warn!(order_id = %id, error = %e, "could not recover the order yet");
             }
+            true
         });
-        futures_util::future::join_all(runs).await;
-        Ok(taken)
+        let taken = futures_util::future::join_all(runs).await;
+        Ok(taken.into_iter().filter(|t| *t).count())
     }
 
     /// Drives a stuck order from its persisted state. Before the pivot the card is gone,

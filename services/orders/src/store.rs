@@ -39,9 +39,20 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         sqlite: RESUMABLE,
         postgres: RESUMABLE,
     },
+    MigrationSource {
+        version: 3,
+        description: "a lease on each order's saga for the replica driving it",
+        sqlite: LEASED,
+        postgres: LEASED,
+    },
 ];
 
 const RESUMABLE: &str = "ALTER TABLE orders ADD COLUMN resumable_until TEXT;";
+
+/// Who drives an order's saga, and until when unless renewed: the lease that keeps one
+/// replica's recovery from taking over an order another replica is still driving.
+const LEASED: &str = "ALTER TABLE orders ADD COLUMN driver TEXT;
+ALTER TABLE orders ADD COLUMN driven_until TEXT;";
 
 const TABLES: &str = "
 CREATE TABLE orders (
@@ -124,6 +135,45 @@ pub struct Store {
 }
 
 impl Store {
+    /// Takes (or renews) the lease on driving `id`'s saga for `driver` until `until`:
+    /// `true` when it was free, expired at `now`, or `driver`'s already, and the order is
+    /// not final.
+    pub async fn lease(
+        &self,
+        id: &OrderId,
+        driver: &str,
+        until: &str,
+        now: &str,
+    ) -> Result<bool, OrdersError> {
+        let mut tx = self.db.begin_write().await?;
+        let taken = sqlx::query(
+            "UPDATE orders SET driver = $2, driven_until = $3 \
+             WHERE id = $1 AND status NOT IN ('confirmed', 'cancelled') \
+             AND (driven_until IS NULL OR driven_until < $4 OR driver = $2)",
+        )
+        .bind(id.as_str())
+        .bind(driver)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(taken == 1)
+    }
+
+    /// Gives `driver`'s lease on `id` up, so recovery need not wait for it to expire.
+    pub async fn release(&self, id: &OrderId, driver: &str) -> Result<(), OrdersError> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("UPDATE orders SET driven_until = NULL WHERE id = $1 AND driver = $2")
+            .bind(id.as_str())
+            .bind(driver)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Orders' data in `db`; `producer` is woken after each commit that records events.
     pub fn new(db: Db, producer: Producer) -> Self {
         Self { db, producer }
@@ -320,6 +370,7 @@ impl Store {
         let rows = sqlx::query(select_orders!(
             "WHERE status NOT IN ('confirmed', 'cancelled') AND updated_at < $1 \
              AND (resumable_until IS NULL OR resumable_until <= $2) \
+             AND (driven_until IS NULL OR driven_until < $2) \
              ORDER BY updated_at LIMIT $3"
         ))
         .bind(before)

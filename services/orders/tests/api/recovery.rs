@@ -244,3 +244,52 @@ async fn a_saga_whose_reservation_expired_after_the_payment_voids_it() {
     app.assert_ledger(&[("captured_cents", 0), ("voided_cents", 800)])
         .await;
 }
+
+#[tokio::test]
+async fn an_order_another_replica_still_drives_is_left_to_it_until_its_lease_lapses() {
+    // Arrange: a saga that has not been written for a minute, waiting on its payment —
+    // but another replica holds its lease, renewing it as a live driver does.
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let product = app.product(1000, 5).await;
+    let id = uuid::Uuid::now_v7().to_string();
+    reserve(&app, &id, &product, 2, None).await;
+    let db = app.db().await;
+    let stuck = Stuck {
+        user_id: &shopper.id,
+        product_id: &product,
+        quantity: 2,
+        unit_price_cents: 1000,
+        status: "authorizing",
+        step: "authorize",
+        authorization_id: None,
+    };
+    write_stuck_order(&db, stuck, &id).await;
+    let lease = std::time::Duration::from_secs(3);
+    let until = events::envelope::to_rfc3339(
+        chrono::Utc::now() + chrono::Duration::from_std(lease).unwrap(),
+    );
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query(
+        "UPDATE orders SET driver = 'orders-2/a-live-replica', driven_until = $1 WHERE id = $2",
+    )
+    .bind(&until)
+    .bind(&id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Act: recovery looks many times while the lease holds.
+    tokio::time::sleep(lease / 2).await;
+
+    // Assert: it left the order to its driver — no compensation raced the payment.
+    let order = app.order(&shopper, &id).await;
+    assert_eq!(order["status"], "authorizing", "{order}");
+    assert_eq!(app.stock(&product).await, Some((3, 2)));
+
+    // The driver died (its lease lapsed unrenewed): recovery takes over and compensates.
+    let order = wait_for_status(&app, &shopper, &id, "cancelled").await;
+    assert_eq!(order["cancel_reason"], "interrupted");
+    assert_eq!(app.stock(&product).await, Some((5, 0)));
+}
