@@ -390,23 +390,8 @@ async fn send(
 ) -> Response {
     let service = upstream.def.name;
     let span = telemetry::client_span(service, &parts.method, parts.uri.path());
-    let response = attempt(proxy, upstream, parts, body, path_and_query, timeout, &span)
-        .instrument(span.clone())
-        .await;
-    telemetry::record_status(&span, response.status());
-    response
-}
-
-async fn attempt(
-    proxy: &Proxy,
-    upstream: &Upstream,
-    parts: Parts,
-    body: Option<Bytes>,
-    path_and_query: &str,
-    timeout: Duration,
-    span: &tracing::Span,
-) -> Response {
-    let service = upstream.def.name;
+    let call = span.clone();
+    let response = async move {
     upstream.balancer.attempted();
     let mut avoid: Option<Pick> = None;
     let mut retried = false;
@@ -444,7 +429,7 @@ async fn attempt(
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = parts.headers.clone();
-        telemetry::inject(span, request.headers_mut());
+        telemetry::inject(&call, request.headers_mut());
         let result = tokio::time::timeout(timeout, proxy.inner.client.request(request)).await;
         let failed = match result {
             Ok(Ok(res)) => {
@@ -521,6 +506,11 @@ async fn attempt(
             }
         };
     }
+    }
+    .instrument(span.clone())
+    .await;
+    telemetry::record_status(&span, response.status());
+    response
 }
 
 #[cfg(test)]
