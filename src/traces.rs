@@ -784,14 +784,6 @@ mod tests {
         use tower::ServiceExt;
         let store = TraceStore::new(10);
         let app = receiver(store.clone(), Some("secret"));
-        let post = |body: Vec<u8>, content_type: &str, token: Option<&str>| {
-            let mut req =
-                axum::http::Request::post("/v1/traces").header(header::CONTENT_TYPE, content_type);
-            if let Some(t) = token {
-                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-            }
-            req.body(axum::body::Body::from(body)).unwrap()
-        };
         let proto =
             export_of("cart", vec![span(1, 1, None, "GET /api/cart", 2, 0, 5)]).encode_to_vec();
         let json = serde_json::to_vec(&export_of(
@@ -799,51 +791,48 @@ mod tests {
             vec![span(2, 1, None, "GET /api/cart", 2, 0, 5)],
         ))
         .unwrap();
-        let status = |r: Response| r.status();
-        assert_eq!(
-            status(
-                app.clone()
-                    .oneshot(post(proto.clone(), "application/x-protobuf", None))
-                    .await
-                    .unwrap()
+        let cases = [
+            (
+                proto.clone(),
+                "application/x-protobuf",
+                None,
+                StatusCode::UNAUTHORIZED,
             ),
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            status(
-                app.clone()
-                    .oneshot(post(proto, "application/x-protobuf", Some("secret")))
-                    .await
-                    .unwrap()
+            (
+                proto,
+                "application/x-protobuf",
+                Some("secret"),
+                StatusCode::OK,
             ),
-            StatusCode::OK
-        );
-        assert_eq!(
-            status(
-                app.clone()
-                    .oneshot(post(json, "application/json", Some("secret")))
-                    .await
-                    .unwrap()
+            (
+                json,
+                "application/json; charset=utf-8",
+                Some("secret"),
+                StatusCode::OK,
             ),
-            StatusCode::OK
-        );
-        assert_eq!(
-            status(
-                app.clone()
-                    .oneshot(post(b"{".to_vec(), "application/json", Some("secret")))
-                    .await
-                    .unwrap()
+            (
+                b"{".to_vec(),
+                "application/json",
+                Some("secret"),
+                StatusCode::BAD_REQUEST,
             ),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            status(
-                app.oneshot(post(vec![], "text/plain", Some("secret")))
-                    .await
-                    .unwrap()
+            (
+                vec![],
+                "text/plain",
+                Some("secret"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
+        ];
+        for (body, content_type, token, expected) in cases {
+            let mut req =
+                axum::http::Request::post("/v1/traces").header(header::CONTENT_TYPE, content_type);
+            if let Some(t) = token {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            let req = req.body(axum::body::Body::from(body)).unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), expected, "{content_type}, token {token:?}");
+        }
         assert_eq!(store.list(&Filter::default()).len(), 2);
     }
 }

@@ -213,6 +213,19 @@ async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
     }
 }
 
+/// `GET path` on the supervisor's control API as `token`'s holder, read as `T`.
+async fn control<T: serde::de::DeserializeOwned>(shop: &Shop, token: &str, path: &str) -> T {
+    let r = shop
+        .http
+        .get(format!("{}{path}", shop.control_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_shop_collects_its_own_traces_for_the_ops_console() {
     let shop = Shop::start();
@@ -222,29 +235,11 @@ async fn the_shop_collects_its_own_traces_for_the_ops_console() {
         Duration::from_secs(30),
         Duration::from_millis(250),
         async || {
-            let listed = shop
-                .http
-                .get(format!(
-                    "{}/traces?route=/api/orders/checkout",
-                    shop.control_url
-                ))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(listed.status(), StatusCode::OK);
-            let listed: bazaar::control::Traces = listed.json().await.unwrap();
+            let listed: bazaar::control::Traces =
+                control(&shop, &admin, "/traces?route=/api/orders/checkout").await;
             for t in listed.traces {
-                let view: TraceView = shop
-                    .http
-                    .get(format!("{}/traces/{}", shop.control_url, t.trace_id))
-                    .bearer_auth(&admin)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let view: TraceView =
+                    control(&shop, &admin, &format!("/traces/{}", t.trace_id)).await;
                 if whole_checkout(&view, &order_id).is_ok() {
                     return Ok(view);
                 }
@@ -256,16 +251,7 @@ async fn the_shop_collects_its_own_traces_for_the_ops_console() {
     assert!(found.spans.len() >= 10, "{} spans", found.spans.len());
 
     // The map shows the calls and the event flows between the services.
-    let map: traces::ServiceMap = shop
-        .http
-        .get(format!("{}/traces/map", shop.control_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let map: traces::ServiceMap = control(&shop, &admin, "/traces/map").await;
     let has = |from: &str, to: &str, kind: &str| {
         map.edges
             .iter()
