@@ -44,6 +44,7 @@ contracts![
     "bazaar.payments.payment.refunded.v1",
     "bazaar.payments.payment.failed.v1",
     "bazaar.identity.user.registered.v1",
+    "bazaar.identity.user.signed_out.v1",
 ];
 
 /// Every event type with a published contract.

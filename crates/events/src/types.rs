@@ -79,6 +79,9 @@ pub mod payments {
 pub mod identity {
     /// An account was created (by registration, or the admin account at start).
     pub const USER_REGISTERED: &str = "bazaar.identity.user.registered.v1";
+    /// A user signed out (of one session or of all): the access tokens issued before
+    /// it may still be valid, but no longer hold streams open.
+    pub const USER_SIGNED_OUT: &str = "bazaar.identity.user.signed_out.v1";
 }
 
 /// Every event type, grouped by producer as above.
@@ -100,6 +103,7 @@ pub const ALL: &[&str] = &[
     payments::PAYMENT_REFUNDED,
     payments::PAYMENT_FAILED,
     identity::USER_REGISTERED,
+    identity::USER_SIGNED_OUT,
 ];
 
 #[cfg(test)]

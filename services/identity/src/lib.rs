@@ -23,7 +23,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
     name: "identity",
     about: "accounts, argon2id passwords, EdDSA tokens, JWKS, service tokens",
     database: true,
-    publishes: &[published::USER_REGISTERED],
+    publishes: &[published::USER_REGISTERED, published::USER_SIGNED_OUT],
     subscriptions: &[],
     read_model: false,
     calls: &[],

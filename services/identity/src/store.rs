@@ -309,7 +309,12 @@ impl Store {
     /// Revokes every token of the family of the token hashed `token_hash`, if it is
     /// `user_id`'s.
     #[tracing::instrument(skip_all)]
-    pub async fn revoke_family_of(&self, token_hash: &str, user_id: &str) -> Result<u64, Error> {
+    pub async fn revoke_family_of(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        announce: &Event,
+    ) -> Result<u64, Error> {
         let mut tx = self.db.begin_write().await?;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 \
@@ -321,13 +326,15 @@ impl Store {
         .bind(token_hash)
         .execute(&mut *tx)
         .await?;
+        events::outbox::enqueue(&mut tx, announce).await?;
         tx.commit().await?;
+        self.producer.notify();
         Ok(done.rows_affected())
     }
 
-    /// Revokes every refresh token of `user_id`.
+    /// Revokes every refresh token of `user_id`, recording `announce` (its sign-out).
     #[tracing::instrument(skip_all)]
-    pub async fn revoke_all_of_user(&self, user_id: &str) -> Result<u64, Error> {
+    pub async fn revoke_all_of_user(&self, user_id: &str, announce: &Event) -> Result<u64, Error> {
         let mut tx = self.db.begin_write().await?;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2",
@@ -336,7 +343,9 @@ impl Store {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+        events::outbox::enqueue(&mut tx, announce).await?;
         tx.commit().await?;
+        self.producer.notify();
         Ok(done.rows_affected())
     }
 

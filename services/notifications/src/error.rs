@@ -1,6 +1,6 @@
 //! Notifications' errors: the problem document each becomes on the API, and what each
-//! means to the event consumer (retry or dead-letter). Notifications refuses nothing of its
-//! own: its failures are the platform's.
+//! means to the event consumer (retry or dead-letter). Besides the platform's failures,
+//! it refuses one thing of its own: a stream for a token older than its user's sign-out.
 
 use events::HandlerError;
 use platform::{Failure, Problem};
@@ -11,6 +11,9 @@ pub enum NotificationsError {
     /// Invalid input or event data, the database.
     #[error(transparent)]
     Failure(#[from] Failure),
+    /// The token predates its user's last sign-out: it opens no stream.
+    #[error("the user signed out after this token was issued")]
+    SignedOut,
 }
 
 platform::failures!(NotificationsError);
@@ -19,6 +22,9 @@ impl From<NotificationsError> for Problem {
     fn from(err: NotificationsError) -> Self {
         match err {
             NotificationsError::Failure(failure) => failure.into(),
+            NotificationsError::SignedOut => Problem::unauthorized(
+                "you signed out after this token was issued: sign in again to follow your notifications",
+            ),
         }
     }
 }
@@ -27,6 +33,7 @@ impl From<NotificationsError> for HandlerError {
     fn from(err: NotificationsError) -> Self {
         match err {
             NotificationsError::Failure(failure) => failure.into(),
+            NotificationsError::SignedOut => HandlerError::Permanent(err.to_string()),
         }
     }
 }

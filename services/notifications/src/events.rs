@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The service name notifications consumes as (its inbox, cursors and dead letters).
 pub const SOURCE: &str = "notifications";
 
-pub use ::events::types::identity::USER_REGISTERED;
+pub use ::events::types::identity::{USER_REGISTERED, USER_SIGNED_OUT};
 pub use ::events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED};
 pub use ::events::types::payments::PAYMENT_FAILED;
 
@@ -17,6 +17,13 @@ pub struct UserRegistered {
     pub email: String,
     #[serde(default)]
     pub name: String,
+}
+
+/// What notifications reads of [`USER_SIGNED_OUT`]: whose tokens, issued before when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSignedOut {
+    pub user_id: String,
+    pub signed_out_at: i64,
 }
 
 /// One line of an order, as orders' events carry it.

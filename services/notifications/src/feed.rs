@@ -19,6 +19,8 @@ pub const EVENT_NAME: &str = "notification";
 const RECONNECT: Duration = Duration::from_secs(2);
 /// Messages read per query.
 const BATCH: i64 = 100;
+/// How often an open stream looks whether its user signed out.
+pub const SIGN_OUT_CHECK: Duration = Duration::from_secs(1);
 
 /// Starts the watcher of the mailbox's head; returns the head as it publishes it.
 pub async fn start<S>(kit: &mut Kit<S>, store: &Store) -> anyhow::Result<watch::Receiver<i64>> {
@@ -71,6 +73,7 @@ pub fn stream(
     let feed = Feed {
         store,
         user_id: subscriber.user_id,
+        issued_at: subscriber.issued_at,
         until: subscriber.until,
         _slot: subscriber.slot,
         last: after,
@@ -88,6 +91,8 @@ pub fn stream(
 /// Whose stream it is, until when, and the place it takes among the user's streams.
 pub struct Subscriber {
     pub user_id: String,
+    /// When the token that opened it was issued (`iat`): a sign-out after it ends it.
+    pub issued_at: i64,
     /// When the token that opened it expires: the stream ends then.
     pub until: tokio::time::Instant,
     pub slot: Slot,
@@ -146,6 +151,7 @@ impl Drop for Slot {
 struct Feed {
     store: Store,
     user_id: String,
+    issued_at: i64,
     until: tokio::time::Instant,
     _slot: Slot,
     /// The position of the last message read for this user (or of the head it started
@@ -197,13 +203,32 @@ impl Feed {
     }
 
     /// Waits until the mailbox's head is past this stream's position; returns the head,
-    /// or `None` at shutdown or when the stream's token expires.
+    /// or `None` at shutdown, when the stream's token expires, or once the user signed out
+    /// after it was issued (looked at every [`SIGN_OUT_CHECK`], on any replica's news).
     async fn wait_for_news(&mut self) -> Option<i64> {
         let last = self.last;
-        tokio::select! {
-            _ = self.shutdown.wait() => None,
-            _ = tokio::time::sleep_until(self.until) => None,
-            seen = self.head.wait_for(|h| *h > last) => seen.ok().map(|h| *h),
+        loop {
+            let news = tokio::select! {
+                _ = self.shutdown.wait() => return None,
+                _ = tokio::time::sleep_until(self.until) => return None,
+                seen = self.head.wait_for(|h| *h > last) => Some(seen.ok().map(|h| *h)),
+                _ = tokio::time::sleep(SIGN_OUT_CHECK) => None,
+            };
+            if let Some(head) = news {
+                return head;
+            }
+            match self
+                .store
+                .signed_out_since(&self.user_id, self.issued_at)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(user_id = %self.user_id, "the user signed out; the stream ends");
+                    return None;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the user's sign-outs"),
+            }
         }
     }
 }

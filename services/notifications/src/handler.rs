@@ -11,7 +11,8 @@ use crate::{
     error::NotificationsError,
     events::{
         ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, OrderItem,
-        PAYMENT_FAILED, PaymentFailed, USER_REGISTERED, UserRegistered,
+        PAYMENT_FAILED, PaymentFailed, USER_REGISTERED, USER_SIGNED_OUT, UserRegistered,
+        UserSignedOut,
     },
     store::{self, NewMessage},
 };
@@ -80,6 +81,13 @@ impl Handler for NotificationHandler {
     ) -> Result<(), HandlerError> {
         let addressed = match event.kind.as_str() {
             USER_REGISTERED => welcome(tx, decode(event)?).await?,
+            USER_SIGNED_OUT => {
+                let out: UserSignedOut = decode(event)?;
+                let user = id("user_id", &out.user_id)?;
+                store::record_sign_out(tx, user.as_str(), out.signed_out_at).await?;
+                tracing::info!(user_id = %user, "signed out: older tokens' streams end");
+                None
+            }
             ORDER_CONFIRMED => Some(order_confirmed(tx, decode(event)?).await?),
             ORDER_CANCELLED => Some(order_cancelled(tx, decode(event)?).await?),
             PAYMENT_FAILED => Some(payment_failed(tx, decode(event)?).await?),

@@ -28,7 +28,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
     subscriptions: &[
         Subscription {
             producer: "identity",
-            types: &[events::USER_REGISTERED],
+            types: &[events::USER_REGISTERED, events::USER_SIGNED_OUT],
         },
         Subscription {
             producer: "orders",

@@ -169,6 +169,9 @@ async fn stream_messages(
         Some(position) => position,
         None => state.store.head().await?,
     };
+    if state.store.signed_out_since(&user.sub, user.iat).await? {
+        return Err(NotificationsError::SignedOut);
+    }
     let slot = match state.streams.open(&user.sub) {
         Ok(slot) => slot,
         Err(open) => {
@@ -197,6 +200,7 @@ async fn stream_messages(
     let events = feed::stream(
         feed::Subscriber {
             user_id: user.sub,
+            issued_at: user.iat,
             until: tokio::time::Instant::now() + expires_in,
             slot,
         },

@@ -55,12 +55,47 @@ CREATE INDEX messages_email_due ON messages (email_status, email_due_at);
 /// insert), `event_id` names the event that caused each message, at most once (the inbox
 /// guarantees this already; the index makes a bug loud, not silent), and the `email_*`
 /// columns are the mail worker's.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "notifications users and mailbox",
-    sqlite: tables!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
-    postgres: tables!("seq BIGSERIAL PRIMARY KEY"),
-}];
+///
+/// `sign_outs` keeps each user's latest sign-out (identity's `user.signed_out`): a token
+/// issued before it opens no stream, and the streams such tokens opened end.
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource {
+        version: 1,
+        description: "notifications users and mailbox",
+        sqlite: tables!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
+        postgres: tables!("seq BIGSERIAL PRIMARY KEY"),
+    },
+    MigrationSource {
+        version: 2,
+        description: "each user's latest sign-out",
+        sqlite: SIGN_OUTS,
+        postgres: SIGN_OUTS,
+    },
+];
+
+const SIGN_OUTS: &str = "CREATE TABLE sign_outs (
+    user_id TEXT PRIMARY KEY,
+    signed_out_at BIGINT NOT NULL
+);";
+
+/// Records that `user_id` signed out at `at` (seconds since the epoch), keeping the latest
+/// of the sign-outs it has heard of, in whatever order they came.
+pub async fn record_sign_out(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sign_outs (user_id, signed_out_at) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET signed_out_at = excluded.signed_out_at \
+         WHERE excluded.signed_out_at > sign_outs.signed_out_at",
+    )
+    .bind(user_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// Notifications' migrations, then the consumer's: what [`Db::connect`] is given.
 pub fn migrations() -> Vec<MigrationSource> {
@@ -136,6 +171,24 @@ impl Store {
             .fetch_one(self.db.pool())
             .await?
             .try_get("head")
+    }
+
+    /// When the user last signed out (seconds since the epoch), if ever.
+    pub async fn signed_out_at(&self, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query("SELECT signed_out_at FROM sign_outs WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|r| r.try_get("signed_out_at"))
+            .transpose()
+    }
+
+    /// Whether a token of `user_id` issued at `iat` predates the user's last sign-out.
+    pub async fn signed_out_since(&self, user_id: &str, iat: i64) -> Result<bool, sqlx::Error> {
+        Ok(self
+            .signed_out_at(user_id)
+            .await?
+            .is_some_and(|at| iat < at))
     }
 
     /// The position of one of the user's messages, if it is theirs.

@@ -258,12 +258,21 @@ async fn logout(
     User(claims): User,
     request: Request,
 ) -> Result<StatusCode, Problem> {
+    let now = chrono::Utc::now().timestamp();
     if has_body(request.headers()) {
         let Json(body) = Json::<LogoutRequest>::from_request(request, &state).await?;
         let hash = refresh_token_hash(&body.refresh_token);
-        state.store.revoke_family_of(&hash, &claims.sub).await?;
+        let signed_out = published::user_signed_out(&claims.sub, now, false)?;
+        state
+            .store
+            .revoke_family_of(&hash, &claims.sub, &signed_out)
+            .await?;
     } else {
-        state.store.revoke_all_of_user(&claims.sub).await?;
+        let signed_out = published::user_signed_out(&claims.sub, now, true)?;
+        state
+            .store
+            .revoke_all_of_user(&claims.sub, &signed_out)
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

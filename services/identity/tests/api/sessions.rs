@@ -209,6 +209,39 @@ async fn logout_revokes_one_session_or_all() {
         let res = app.refresh(token).await;
         assert_problem(res, StatusCode::UNAUTHORIZED, None, case).await;
     }
+
+    // Each sign-out is announced (notifications ends the streams of older tokens).
+    let db = app.database().await;
+    let rows =
+        sqlx::query("SELECT payload FROM outbox WHERE subject = $1 AND type = $2 ORDER BY seq")
+            .bind(&user.id)
+            .bind("bazaar.identity.user.signed_out.v1")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    db.close().await;
+    let announced: Vec<(bool, i64)> = rows
+        .iter()
+        .map(|r| {
+            let event: Value = serde_json::from_str(&r.get::<String, _>("payload")).unwrap();
+            assert_eq!(event["data"]["user_id"], user.id.as_str());
+            let at = event["data"]["signed_out_at"].as_i64().unwrap();
+            (event["data"]["everywhere"].as_bool().unwrap(), at)
+        })
+        .collect();
+    assert_eq!(
+        announced
+            .iter()
+            .map(|(everywhere, _)| *everywhere)
+            .collect::<Vec<_>>(),
+        [false, true]
+    );
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        announced
+            .iter()
+            .all(|(_, at)| (now - 10..=now).contains(at))
+    );
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ pub use identity::testing::shared as identity;
 pub use platform::testing::{assert_problem, eventually};
 
 pub use notifications::events::{
-    ORDER_CANCELLED, ORDER_CONFIRMED, PAYMENT_FAILED, USER_REGISTERED,
+    ORDER_CANCELLED, ORDER_CONFIRMED, PAYMENT_FAILED, USER_REGISTERED, USER_SIGNED_OUT,
 };
 
 /// Attempts notifications (and a test's own consumer) makes at an event.

@@ -3,8 +3,8 @@
 //! not held up by open streams.
 
 use crate::helpers::{
-    SseReader, new_order_id, order_cancelled, order_confirmed, payment_failed, register, short,
-    spawn_app,
+    SseReader, USER_SIGNED_OUT, assert_problem, new_order_id, order_cancelled, order_confirmed,
+    payment_failed, register, short, spawn_app,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -186,4 +186,57 @@ async fn a_stream_ends_when_the_token_that_opened_it_expires() {
         stream.ends_within(Duration::from_secs(6)).await,
         "the stream outlived its token"
     );
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_streams_of_older_tokens_and_they_open_no_more() {
+    // Arrange: a shopper following their notifications, and another one.
+    let app = spawn_app().await;
+    let sam = register("Sam").await;
+    let kim = register("Kim").await;
+    let mut sams = SseReader::open(&app, &sam.token, None).await;
+    let mut kims = SseReader::open(&app, &kim.token, None).await;
+
+    // Act: identity announces Sam's sign-out, after their token was issued.
+    let now = chrono::Utc::now().timestamp();
+    let signed_out = events::testing::event("identity", USER_SIGNED_OUT, &sam.id, |data| {
+        data["user_id"] = sam.id.clone().into();
+        data["signed_out_at"] = (now + 1).into();
+    });
+    assert_eq!(
+        app.deliver(&signed_out).await,
+        events::consumer::Outcome::Handled
+    );
+
+    // Assert: Sam's stream ends, Kim's goes on; Sam's old token opens no stream.
+    assert!(
+        sams.ends_within(Duration::from_secs(4)).await,
+        "the stream outlived the sign-out"
+    );
+    let r = app
+        .get_as("/api/notifications/stream", Some(&sam.token))
+        .await;
+    let problem = assert_problem(
+        r,
+        reqwest::StatusCode::UNAUTHORIZED,
+        None,
+        "a stream for a token older than the sign-out",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("signed out"),
+        "{problem}"
+    );
+    app.deliver(&order_confirmed(&kim, &new_order_id())).await;
+    assert_eq!(kims.next().await.event.as_deref(), Some("notification"));
+    // A sign-out heard late (an older one) changes nothing of the newer.
+    let earlier = events::testing::event("identity", USER_SIGNED_OUT, &sam.id, |data| {
+        data["user_id"] = sam.id.clone().into();
+        data["signed_out_at"] = (now - 60).into();
+    });
+    app.deliver(&earlier).await;
+    let r = app
+        .get_as("/api/notifications/stream", Some(&sam.token))
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
