@@ -48,6 +48,13 @@ async fn the_shop_in_a_browser() {
         ops_console,
     )
     .await;
+    scenario(
+        "the operator follows a checkout's trace",
+        &driver,
+        &shop,
+        checkout_trace,
+    )
+    .await;
 }
 
 /// Runs one scenario in a fresh browser session, within [`SCENARIO`].
@@ -270,6 +277,92 @@ async fn ops_console(c: Client, base: String) -> Client {
         "the supervisor restarted it: {process}"
     );
     screenshot(&c, "ops-recovered").await;
+    c
+}
+
+/// The trace of the first scenario's checkout, in the console: rooted at the gateway's
+/// `POST /checkout`, through the storefront to orders.
+async fn checkout_trace(c: Client, base: String) -> Client {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let is = |name: &str, value: &str| {
+        std::env::var(name).is_ok_and(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    if set("OTEL_EXPORTER_OTLP_ENDPOINT")
+        || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        || is("OTEL_SDK_DISABLED", "true")
+        || is("OTEL_TRACES_EXPORTER", "none")
+    {
+        eprintln!("scenario: the environment sends traces elsewhere (OTEL_*); not looked for");
+        return c;
+    }
+    c.goto(&format!("{base}/signin?next=%2Fops%2Ftraces"))
+        .await
+        .unwrap();
+    fill(&c, "#f-email", bazaar::testing::ADMIN_EMAIL).await;
+    fill(&c, "#f-password", bazaar::testing::ADMIN_PASSWORD).await;
+    click(&c, "form.stacked button[type=submit]").await;
+    fill(&c, "#f-route", "POST /checkout").await;
+    click(&c, "form.filters button[type=submit]").await;
+    eventually(&c, "the filter to apply", async |c: &Client| {
+        let url = c.current_url().await.ok()?;
+        url.query()?.contains("route=").then_some(())
+    })
+    .await;
+
+    // Services export their spans in batches every second: look again until it is in.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let link = loop {
+        let mut found = None;
+        if let Ok(links) = c.find_all(Locator::Css("#traces-body th a")).await {
+            for link in links {
+                if link
+                    .text()
+                    .await
+                    .is_ok_and(|t| t.contains("POST /checkout"))
+                {
+                    found = Some(link);
+                    break;
+                }
+            }
+        }
+        if let Some(link) = found {
+            break link;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `POST /checkout` trace in the console:\n{}",
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await.unwrap();
+    };
+    link.click().await.unwrap();
+    wait_for(&c, "#waterfall-body").await;
+    assert!(text(&c, "h1").await.contains("POST /checkout"));
+    let mut services = Vec::new();
+    for row in c
+        .find_all(Locator::Css("#waterfall-body tr"))
+        .await
+        .unwrap()
+    {
+        services.push(row.attr("data-service").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(
+        services.first().map(String::as_str),
+        Some("gateway"),
+        "rooted at the gateway"
+    );
+    for service in ["storefront", "orders"] {
+        assert!(
+            services.iter().any(|s| s == service),
+            "the checkout's trace reaches {service}: {services:?}"
+        );
+    }
+    screenshot(&c, "trace").await;
+
+    c.goto(&format!("{base}/ops/traces")).await.unwrap();
+    wait_for(&c, "#service-map").await;
+    screenshot(&c, "traces").await;
     c
 }
 

@@ -8,12 +8,16 @@
 //! a minute after): every `ops_poll_ms` it checks each service's `/health/ready` directly,
 //! reads the producers' outboxes and the newest events of their logs, and asks the
 //! supervisor for its processes; every `ops_scrape_ms` it scrapes each `/metrics` and
-//! computes rates against the previous scrape. After a kill or restart from the console
-//! it looks four times a second until the service is back.
+//! computes rates against the previous scrape, keeping the last ten minutes of them for
+//! the charts ([`charts`]). After a kill or restart from the console it looks four times
+//! a second until the service is back. The trace view ([`traces`]) asks the supervisor's
+//! collector when a page asks.
 
+pub mod charts;
 mod console;
 pub mod prometheus;
 pub mod supervisor;
+pub mod traces;
 
 pub use console::{Console, routes};
 
@@ -47,6 +51,8 @@ const INCIDENTS_LEN: usize = 30;
 const DEAD_LETTERS_FOR: Duration = Duration::from_secs(5);
 /// Timeout of each probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Traffic samples kept per service at most (ten minutes of them at one a second).
+const HISTORY_LEN: usize = 600;
 
 /// A service's health as its `/health/ready` tells it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -100,13 +106,15 @@ pub struct ServiceView {
     pub replicas: Vec<ReplicaView>,
     pub uptime_secs: Option<i64>,
     pub last_exit: Option<String>,
-    /// Requests per second between the last two scrapes (health and metrics probes left
-    /// out).
+    /// Requests per second between the last two scrapes (health and metrics probes and
+    /// event feed reads left out).
     pub requests_per_sec: Option<f64>,
     /// The share of those answered 5xx.
     pub error_rate: Option<f64>,
     /// Their 99th percentile latency, in milliseconds.
     pub p99_ms: Option<f64>,
+    /// The last ten minutes of requests per second, 5xx share and p99, drawn.
+    pub charts: Vec<charts::Chart>,
 }
 
 /// One replica's process.
@@ -220,6 +228,53 @@ struct Observed {
     down_since: Option<String>,
     last_scrape: Option<(Instant, HttpTotals)>,
     rates: Option<prometheus::Rates>,
+    /// The rates of recent scrapes, oldest first; `None` for a scrape that failed.
+    history: VecDeque<(Instant, Option<prometheus::Rates>)>,
+}
+
+impl Observed {
+    /// Keeps one scrape's rates (or that it failed), forgetting what is too old.
+    fn remember(&mut self, at: Instant, rates: Option<prometheus::Rates>) {
+        self.history.push_back((at, rates));
+        while self.history.len() > HISTORY_LEN
+            || self
+                .history
+                .front()
+                .is_some_and(|(t, _)| at.duration_since(*t) > charts::WINDOW)
+        {
+            self.history.pop_front();
+        }
+    }
+
+    /// The charts of the traffic remembered; scrapes further apart than `gap` are not
+    /// joined.
+    fn charts(&self, name: &str, gap: Duration) -> Vec<charts::Chart> {
+        let now = Instant::now();
+        charts::Metric::ALL
+            .into_iter()
+            .map(|metric| {
+                let points: Vec<charts::Point> = self
+                    .history
+                    .iter()
+                    .map(|(at, rates)| {
+                        let value = match (metric, rates) {
+                            (_, None) => None,
+                            (charts::Metric::Rate, Some(r)) => Some(r.requests_per_sec),
+                            // No requests, no errors.
+                            (charts::Metric::Errors, Some(r)) => Some(r.error_rate.unwrap_or(0.0)),
+                            // No requests, no latency.
+                            (charts::Metric::P99, Some(r)) => r.p99_seconds.map(|s| s * 1000.0),
+                        };
+                        charts::Point {
+                            age: now.saturating_duration_since(*at),
+                            value,
+                        }
+                    })
+                    .collect();
+                charts::chart(name, metric, &points, gap)
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -467,11 +522,19 @@ impl Monitor {
         world.processes = processes;
         let scraped = Instant::now();
         for (name, totals) in metrics {
-            let Some(totals) = totals else { continue };
             let observed = world.services.entry(name).or_default();
+            let Some(totals) = totals else {
+                // The line breaks where the service did not answer.
+                if !observed.history.is_empty() {
+                    observed.remember(scraped, None);
+                }
+                continue;
+            };
             if let Some((at, previous)) = &observed.last_scrape {
                 let elapsed = scraped.duration_since(*at).as_secs_f64();
-                observed.rates = Some(prometheus::rates(previous, &totals, elapsed));
+                let rates = prometheus::rates(previous, &totals, elapsed);
+                observed.rates = Some(rates);
+                observed.remember(scraped, Some(rates));
             }
             observed.last_scrape = Some((scraped, totals));
         }
@@ -648,6 +711,26 @@ impl Monitor {
         self.inner.registry.get(name).is_some()
     }
 
+    /// The shop's services, in the registry's order.
+    pub fn service_names(&self) -> Vec<String> {
+        self.inner.registry.names().map(str::to_owned).collect()
+    }
+
+    /// The shop's services and their start levels, in the registry's order.
+    pub fn service_levels(&self) -> Vec<(String, u8)> {
+        self.inner
+            .registry
+            .entries()
+            .iter()
+            .map(|e| (e.name().to_owned(), e.level))
+            .collect()
+    }
+
+    /// The supervisor's control API.
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.inner.supervisor
+    }
+
     /// The services whose outboxes the console shows.
     fn producers(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.inner.registry.producers().map(|e| e.name())
@@ -736,6 +819,8 @@ impl Monitor {
             }
         }
         let now = chrono::Utc::now();
+        // Scrapes further apart than this were not watched in between.
+        let gap = self.inner.scrape * 3 + Duration::from_secs(2);
         let services = self
             .urls()
             .into_iter()
@@ -773,6 +858,9 @@ impl Monitor {
                     requests_per_sec: rates.map(|r| r.requests_per_sec),
                     error_rate: rates.and_then(|r| r.error_rate),
                     p99_ms: rates.and_then(|r| r.p99_seconds).map(|s| s * 1000.0),
+                    charts: observed
+                        .map(|o| o.charts(&name, gap))
+                        .unwrap_or_else(|| Observed::default().charts(&name, gap)),
                 }
             })
             .collect();

@@ -150,7 +150,8 @@
     source.addEventListener("message", received);
   }
 
-  // ---- The ops console: poll the state every second, render it, kill / restart, replay.
+  // ---- The ops console: poll the state every second, render it (the charts too), kill /
+  // restart, replay.
   function ops(root) {
     const stateUrl = root.dataset.stateUrl;
     let epoch = 0;
@@ -223,6 +224,24 @@
           ]);
         })
       );
+    }
+
+    // The charts' lines are drawn on the server; here they are only moved along.
+    function renderCharts(state) {
+      const root = document.getElementById("charts");
+      if (!root) return;
+      state.services.forEach(function (s) {
+        const card = root.querySelector('[data-chart-service="' + CSS.escape(s.name) + '"]');
+        if (!card) return;
+        (s.charts || []).forEach(function (c) {
+          const chart = card.querySelector('[data-metric="' + CSS.escape(c.metric) + '"]');
+          if (!chart) return;
+          chart.querySelector(".chart-line").setAttribute("d", c.path);
+          chart.querySelector("svg").setAttribute("aria-label", c.description);
+          chart.querySelector(".chart-latest").textContent = c.latest_label;
+          chart.querySelector(".chart-max").textContent = c.max_label;
+        });
+      });
     }
 
     function renderOutboxes(state) {
@@ -313,6 +332,7 @@
       const key = focused && focused.dataset ? focused.dataset.action || focused.dataset.replay : null;
       const service = focused && focused.dataset ? focused.dataset.service : null;
       renderServices(state);
+      renderCharts(state);
       renderOutboxes(state);
       renderIncidents(state);
       renderDeadLetters(state);

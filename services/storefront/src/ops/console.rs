@@ -1,8 +1,14 @@
 //! The ops console's face (administrators only): the page, and the JSON endpoints its
 //! script polls and calls — the whole state, kill / restart a process, replay a dead
-//! letter. What it shares with the shop's pages is the visitor and the page frame.
+//! letter; the trace view's pages (recent traces and the service map, one trace's
+//! waterfall) and the JSON they are drawn from. What it shares with the shop's pages is
+//! the visitor and the page frame.
 
-use super::{DeadLetterGroup, DeadLetterView, Monitor, OpsState, supervisor::Action};
+use super::{
+    DeadLetterGroup, DeadLetterView, Monitor, OpsState,
+    supervisor::{Action, ServiceMap, TraceFilter, TraceId, TraceList, TraceView},
+    traces::{self, TracePage, TracesPage},
+};
 use crate::{
     domain::PathId,
     error::StorefrontError,
@@ -11,36 +17,57 @@ use crate::{
     views::Views,
 };
 use axum::{
-    extract::{OriginalUri, Path, State},
+    extract::{OriginalUri, Path, RawQuery, State},
     response::{IntoResponse, Response},
     routing::get,
 };
-use platform::{FieldError, Problem, auth::Claims, extract::Json};
+use platform::{
+    FieldError, Problem,
+    auth::Claims,
+    extract::{Json, Query},
+};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// The console's state: the monitor, and the templates for its page. Cheap to clone.
+/// The console's state: the monitor, the templates for its pages, and where the
+/// environment sends traces. Cheap to clone.
 #[derive(Clone)]
 pub struct Console {
     monitor: Monitor,
     views: Views,
+    /// The OTLP endpoint the environment names, if any.
+    exported_to: Option<String>,
 }
 
 impl Console {
     pub fn new(monitor: Monitor, views: Views) -> Self {
-        Self { monitor, views }
+        Self {
+            monitor,
+            views,
+            exported_to: traces::exporter_endpoint(),
+        }
+    }
+
+    /// Where the traces go instead of the supervisor's collector, if they do.
+    fn elsewhere(&self) -> Option<String> {
+        traces::elsewhere(self.exported_to.as_deref(), self.monitor.supervisor().url())
     }
 }
 
-/// The console's routes: its page, and its documented JSON endpoints.
+/// The console's routes: its pages, and its documented JSON endpoints.
 pub fn routes(console: Console) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(api_state))
         .routes(routes!(api_control))
         .routes(routes!(api_replay))
+        .routes(routes!(api_traces))
+        .routes(routes!(api_service_map))
+        .routes(routes!(api_trace))
         .route("/ops", get(page))
+        .route("/ops/traces", get(traces_page))
+        .route("/ops/traces/{id}", get(trace_page))
         .with_state(console)
 }
 
@@ -279,5 +306,198 @@ pub async fn api_replay(
     match result.await {
         Ok(replayed) => Json(replayed).into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// What the traces page's form sends: any field may be empty or missing.
+#[derive(Debug, Default, Deserialize)]
+struct TracesForm {
+    #[serde(default)]
+    route: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    errors: String,
+}
+
+impl TracesForm {
+    /// The form's filter (a query that does not parse is no filter).
+    fn parse(query: Option<&str>) -> TraceFilter {
+        let form: TracesForm = query
+            .and_then(|q| serde_urlencoded::from_str(q).ok())
+            .unwrap_or_default();
+        let text = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        TraceFilter {
+            route: text(form.route),
+            service: text(form.service),
+            errors: matches!(form.errors.as_str(), "true" | "on" | "1"),
+            limit: None,
+        }
+    }
+}
+
+/// `GET /ops/traces`: the recent traces, slowest first, filtered by route, service or
+/// errors; the map of the services.
+#[tracing::instrument(skip_all)]
+pub async fn traces_page(
+    State(console): State<Console>,
+    v: Visitor,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let path = here(&uri);
+    let chrome = frame::chrome(&v, &path, "", None).await;
+    let page = match admin(&v).await {
+        Ok(_) => Ok(traces_view(&console, &TracesForm::parse(query.as_deref())).await),
+        Err(StorefrontError::SignInRequired) => return to_signin(&path),
+        Err(e) => Err(e),
+    };
+    let title = "Traces · Ops console · Bazaar";
+    render(&console.views, &v, &chrome, "ops_traces.html", title, page)
+}
+
+async fn traces_view(console: &Console, filter: &TraceFilter) -> TracesPage {
+    let monitor = &console.monitor;
+    let mut page = TracesPage::new(filter, &monitor.service_names());
+    page.exported_to = console.elsewhere();
+    let supervisor = monitor.supervisor();
+    if !supervisor.is_configured() {
+        page.unavailable = Some(traces::NOT_UNDER_UP.to_owned());
+        return page;
+    }
+    let (found, map) = tokio::join!(supervisor.traces(filter), supervisor.service_map());
+    match found {
+        Ok(found) => page.traces = traces::rows(&found),
+        Err(e) => {
+            page.unavailable = Some(format!(
+                "The supervisor's trace collector cannot be asked: {e}"
+            ))
+        }
+    }
+    page.map = map
+        .ok()
+        .map(|m| traces::map_view(&m, &traces::map_order(&monitor.service_levels())));
+    page
+}
+
+/// `GET /ops/traces/{id}`: one trace's waterfall; the not-found page for a trace that is
+/// not kept (or an id that is none).
+#[tracing::instrument(skip_all)]
+pub async fn trace_page(
+    State(console): State<Console>,
+    v: Visitor,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let path = here(&uri);
+    let chrome = frame::chrome(&v, &path, "", None).await;
+    let page = match admin(&v).await {
+        Ok(_) => trace_view(&console, &id).await,
+        Err(StorefrontError::SignInRequired) => return to_signin(&path),
+        Err(e) => Err(e),
+    };
+    let title = "Trace · Ops console · Bazaar";
+    render(&console.views, &v, &chrome, "ops_trace.html", title, page)
+}
+
+async fn trace_view(console: &Console, raw: &str) -> Result<TracePage, StorefrontError> {
+    let id =
+        TraceId::parse(raw).ok_or_else(|| StorefrontError::NotFound(format!("trace {raw}")))?;
+    let mut page = TracePage {
+        trace_id: id.as_str().to_owned(),
+        exported_to: console.elsewhere(),
+        ..TracePage::default()
+    };
+    let supervisor = console.monitor.supervisor();
+    if !supervisor.is_configured() {
+        page.unavailable = Some(traces::NOT_UNDER_UP.to_owned());
+        return Ok(page);
+    }
+    match supervisor.trace(&id).await {
+        Ok(trace) => page.trace = Some(traces::waterfall(&trace)),
+        Err(StorefrontError::NotFound(_)) => {
+            return Err(StorefrontError::NotFound(format!("trace {}", id.as_str())));
+        }
+        Err(e) => {
+            page.unavailable = Some(format!(
+                "The supervisor's trace collector cannot be asked: {e}"
+            ))
+        }
+    }
+    Ok(page)
+}
+
+/// `GET /ops/api/traces`.
+#[utoipa::path(
+    get,
+    path = "/ops/api/traces",
+    tag = "ops",
+    params(TraceFilter),
+    responses(
+        (status = 200, description = "The traces `bazaar up` keeps that pass the filter, slowest first", body = TraceList),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn api_traces(
+    State(console): State<Console>,
+    v: Visitor,
+    Query(filter): Query<TraceFilter>,
+) -> Result<Json<TraceList>, StorefrontError> {
+    admin(&v).await?;
+    let traces = console.monitor.supervisor().traces(&filter).await?;
+    Ok(Json(TraceList { traces }))
+}
+
+/// `GET /ops/api/traces/map`.
+#[utoipa::path(
+    get,
+    path = "/ops/api/traces/map",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The services, and the calls and event flows between them over the traces kept, with their rates and failures", body = ServiceMap),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn api_service_map(
+    State(console): State<Console>,
+    v: Visitor,
+) -> Result<Json<ServiceMap>, StorefrontError> {
+    admin(&v).await?;
+    Ok(Json(console.monitor.supervisor().service_map().await?))
+}
+
+/// `GET /ops/api/traces/{id}`.
+#[utoipa::path(
+    get,
+    path = "/ops/api/traces/{id}",
+    tag = "ops",
+    params(("id" = String, Path, description = "The trace's id: 32 hex digits")),
+    responses(
+        (status = 200, description = "The trace, its spans in waterfall order (each after its parent)", body = TraceView),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such trace is kept (only the most recent are), or the id is none", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(trace = %id))]
+pub async fn api_trace(
+    State(console): State<Console>,
+    v: Visitor,
+    Path(id): Path<String>,
+) -> Result<Json<TraceView>, StorefrontError> {
+    admin(&v).await?;
+    let not_found = || StorefrontError::NotFound(format!("trace {id}"));
+    let trace_id = TraceId::parse(&id).ok_or_else(not_found)?;
+    match console.monitor.supervisor().trace(&trace_id).await {
+        Err(StorefrontError::NotFound(_)) => Err(not_found()),
+        found => Ok(Json(found?)),
     }
 }

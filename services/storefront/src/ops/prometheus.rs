@@ -99,9 +99,10 @@ fn parse_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
     }
 }
 
-/// Requests to these routes are the console's own probes, not traffic.
+/// Requests to these routes are not traffic: the console's own probes, and consumers'
+/// reads of event feeds (long polls, which would make every producer's p99 seconds).
 fn is_probe(route: Option<&str>) -> bool {
-    matches!(route, Some(r) if r.starts_with("/health") || r == "/metrics")
+    matches!(route, Some(r) if r.starts_with("/health") || r == "/metrics" || r.starts_with("/events/"))
 }
 
 /// The HTTP figures of one scrape, summed over routes (probes left out).

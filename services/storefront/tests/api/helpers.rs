@@ -509,3 +509,158 @@ pub fn assert_accessible(html: &str) {
         assert!(html.contains(landmark), "`{landmark}` is missing");
     }
 }
+
+/// The trace of a checkout, as the supervisor's `/traces/{id}` answers it: the gateway's
+/// request through the storefront and orders to a failing payment, and the handling of
+/// the order's event, whose parent span never arrived (an orphan, linked to the trace).
+pub const CHECKOUT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// A second kept trace: a quick catalog read.
+pub const BROWSE_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+pub fn checkout_trace() -> Value {
+    let span = |id: &str,
+                parent: Option<&str>,
+                service: &str,
+                name: &str,
+                kind: &str,
+                offset: f64,
+                duration: f64,
+                depth: usize| {
+        let start = 1_735_725_600_000_000_000_u64 + (offset * 1e6) as u64;
+        json!({
+            "span_id": id, "parent_span_id": parent, "service": service, "instance": format!("{service}-1"),
+            "name": name, "kind": kind, "start_unix_nano": start, "end_unix_nano": start + (duration * 1e6) as u64,
+            "error": false, "attributes": {}, "links": [],
+            "offset_ms": offset, "duration_ms": duration, "depth": depth, "orphan": false,
+        })
+    };
+    let mut spans = vec![
+        span(
+            "0000000000000001",
+            None,
+            "gateway",
+            "POST /checkout",
+            "server",
+            0.0,
+            40.0,
+            0,
+        ),
+        span(
+            "0000000000000002",
+            Some("0000000000000001"),
+            "storefront",
+            "POST /checkout",
+            "server",
+            1.0,
+            38.0,
+            1,
+        ),
+        span(
+            "0000000000000003",
+            Some("0000000000000002"),
+            "storefront",
+            "POST gateway",
+            "client",
+            2.0,
+            35.0,
+            2,
+        ),
+        span(
+            "0000000000000004",
+            Some("0000000000000003"),
+            "gateway",
+            "POST /api/orders/checkout",
+            "server",
+            3.0,
+            33.0,
+            3,
+        ),
+        span(
+            "0000000000000005",
+            Some("0000000000000004"),
+            "orders",
+            "POST /api/orders/checkout",
+            "server",
+            4.0,
+            30.0,
+            4,
+        ),
+        span(
+            "0000000000000006",
+            Some("0000000000000005"),
+            "orders",
+            "POST payments",
+            "client",
+            10.0,
+            10.0,
+            5,
+        ),
+        span(
+            "0000000000000007",
+            Some("0000000000000006"),
+            "payments",
+            "POST /api/payments/<script>",
+            "server",
+            11.0,
+            8.0,
+            6,
+        ),
+        span(
+            "0000000000000008",
+            Some("00f067aa0ba902b7"),
+            "notifications",
+            "handle bazaar.orders.order.confirmed.v1",
+            "consumer",
+            36.0,
+            4.0,
+            0,
+        ),
+    ];
+    spans[0]["attributes"] = json!({"http.route": "/checkout", "http.response.status_code": "303"});
+    for failed in [5, 6] {
+        spans[failed]["error"] = json!(true);
+    }
+    spans[7]["orphan"] = json!(true);
+    spans[7]["links"] = json!([{"trace_id": BROWSE_TRACE, "span_id": "00f067aa0ba902b7"}]);
+    json!({
+        "trace_id": CHECKOUT_TRACE, "started_at": "2025-01-01T10:00:00.000Z", "duration_ms": 40.0,
+        "spans": spans,
+    })
+}
+
+/// The supervisor's `/traces`, slowest first.
+pub fn trace_list() -> Value {
+    json!({"traces": [
+        {"trace_id": CHECKOUT_TRACE, "service": "gateway", "name": "POST /checkout",
+         "started_at": "2025-01-01T10:00:00.000Z", "duration_ms": 40.0, "spans": 8,
+         "services": ["gateway", "notifications", "orders", "payments", "storefront"], "error": true},
+        {"trace_id": BROWSE_TRACE, "service": "gateway", "name": "GET /api/catalog/products",
+         "started_at": "2025-01-01T10:00:01.000Z", "duration_ms": 4.0, "spans": 3,
+         "services": ["catalog", "gateway"], "error": false},
+    ]})
+}
+
+/// The supervisor's `/traces/map`: calls each way between the gateway and the storefront,
+/// a call of which a quarter failed, and an event flow.
+pub fn service_map() -> Value {
+    json!({
+        "services": ["gateway", "notifications", "orders", "payments", "storefront"],
+        "edges": [
+            {"from": "gateway", "to": "orders", "kind": "call", "count": 4, "errors": 0, "per_second": 0.4},
+            {"from": "gateway", "to": "storefront", "kind": "call", "count": 12, "errors": 0, "per_second": 1.2},
+            {"from": "orders", "to": "notifications", "kind": "event", "count": 4, "errors": 0, "per_second": 0.4},
+            {"from": "orders", "to": "payments", "kind": "call", "count": 4, "errors": 1, "per_second": 0.4},
+            {"from": "storefront", "to": "gateway", "kind": "call", "count": 12, "errors": 0, "per_second": 1.2},
+        ],
+        "window_seconds": 10.0,
+    })
+}
+
+/// One row of a table in `html`: from the element carrying `attribute` to its `</tr>`.
+pub fn row<'a>(html: &'a str, attribute: &str) -> &'a str {
+    let start = html
+        .find(attribute)
+        .unwrap_or_else(|| panic!("no `{attribute}` in:\n{html}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</tr>").unwrap_or(rest.len())]
+}

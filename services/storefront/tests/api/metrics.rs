@@ -17,6 +17,8 @@ fn the_platform_metrics_are_read_and_probes_left_out() {
     for _ in 0..50 {
         m.observe("GET", "/health/ready", 200, 0.0001);
         m.observe("GET", "/metrics", 200, 0.0001);
+        // Consumers' long polls of the event feed.
+        m.observe("GET", "/events/log", 200, 4.0);
     }
     let samples = parse(&m.render());
     assert!(
@@ -25,7 +27,10 @@ fn the_platform_metrics_are_read_and_probes_left_out() {
             .any(|s| s.name == "bazaar_http_requests_total")
     );
     let totals = HttpTotals::from_samples(&samples);
-    assert_eq!(totals.requests, 100.0, "probes are not traffic");
+    assert_eq!(
+        totals.requests, 100.0,
+        "probes and event feed reads are not traffic"
+    );
     assert_eq!(totals.server_errors, 10.0);
     assert_eq!(totals.observed(), 100.0);
     assert!(

@@ -1,16 +1,17 @@
 //! The ops console: for administrators only; every service's health checked directly,
-//! outboxes, the event feed, traffic from two scrapes, dead letters through the gateway,
-//! and process control through the supervisor's API (a stand-in here: the real one is
-//! `bazaar up` itself, which the browser tests drive).
+//! outboxes, the event feed, traffic from two scrapes and its charts, dead letters through
+//! the gateway, and process control and traces through the supervisor's API (a stand-in
+//! here: the real one is `bazaar up` itself, which the browser tests drive).
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Browser, Storefront, eventually, new_customer, shop,
-    spawn_storefront,
+    ADMIN_EMAIL, ADMIN_PASSWORD, BROWSE_TRACE, Browser, CHECKOUT_TRACE, Storefront, checkout_trace,
+    eventually, new_customer, service_map, shop, spawn_storefront, trace_list,
 };
 use axum::{
     Router,
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode as AxumStatus},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use platform::auth::Verifier;
@@ -54,6 +55,34 @@ async fn only_administrators_see_the_console() {
         .assert_problem(StatusCode::FORBIDDEN, None, "a customer killing");
     let home = customer.get("/").await;
     assert!(!home.body.contains("Ops console"), "no link for customers");
+
+    for path in ["/ops/traces", &format!("/ops/traces/{CHECKOUT_TRACE}")] {
+        assert_eq!(
+            customer.get(path).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        let page = anonymous.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            page.location().starts_with("/signin?next=%2Fops%2Ftraces"),
+            "{path}"
+        );
+    }
+    for path in [
+        "/ops/api/traces",
+        "/ops/api/traces/map",
+        &format!("/ops/api/traces/{CHECKOUT_TRACE}"),
+    ] {
+        customer
+            .get(path)
+            .await
+            .assert_problem(StatusCode::FORBIDDEN, None, path);
+        anonymous
+            .get(path)
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, None, path);
+    }
 }
 
 #[tokio::test]
@@ -170,15 +199,77 @@ async fn traffic_is_measured_between_two_scrapes() {
     let c = service(&state, "catalog");
     assert!(c["p99_ms"].as_f64().unwrap() < 1000.0, "{c}");
     assert!(c["error_rate"].as_f64().unwrap() <= 1.0);
+
+    // Each scrape's rates are kept for the charts: the newest at the right-hand edge.
+    let charts = c["charts"].as_array().expect("charts");
+    let metrics: Vec<&str> = charts
+        .iter()
+        .map(|c| c["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(metrics, ["rate", "errors", "p99"]);
+    let rate = &charts[0];
+    let path = rate["path"].as_str().unwrap();
+    assert!(path.starts_with('M'), "{rate}");
+    assert!(
+        path.contains("120.0 ") || path.contains("119."),
+        "the newest is now: {rate}"
+    );
+    assert!(
+        rate["latest_label"].as_str().unwrap().ends_with("req/s"),
+        "{rate}"
+    );
+    let page = browser.get("/ops").await;
+    page.assert_html(StatusCode::OK, &[r#"data-chart-service="catalog""#]);
+    let card = &page.body[page.body.find(r#"data-chart-service="catalog""#).unwrap()..];
+    let card = &card[..card.find("</figure>").unwrap()];
+    assert!(
+        card.contains(r#"class="chart-line chart-rate" d="M"#),
+        "{card}"
+    );
 }
 
 /// What the stand-in supervisor was asked: (service, action, caller's role).
 type Calls = Arc<Mutex<Vec<(String, String, Vec<String>)>>>;
+/// What the stand-in supervisor was asked of its traces: each path and query.
+type Asked = Arc<Mutex<Vec<String>>>;
 
 #[derive(Clone)]
 struct Fake {
     verifier: Verifier,
     calls: Calls,
+    asked: Asked,
+}
+
+/// The stand-in supervisor's address, and what it was asked.
+struct FakeSupervisor {
+    url: String,
+    calls: Calls,
+    asked: Asked,
+}
+
+impl FakeSupervisor {
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+/// Answers a trace request as the real collector does, to the storefront's service
+/// token only; keeps what was asked.
+async fn traces_answer(
+    fake: &Fake,
+    headers: &HeaderMap,
+    asked: String,
+    answer: Option<Value>,
+) -> Response {
+    match roles(fake, headers).await {
+        Some(r) if r.iter().any(|r| r == "service") => {}
+        _ => return AxumStatus::UNAUTHORIZED.into_response(),
+    }
+    fake.asked.lock().unwrap().push(asked);
+    match answer {
+        Some(body) => axum::Json(body).into_response(),
+        None => platform::Problem::not_found("no such trace is kept").into_response(),
+    }
 }
 
 async fn roles(fake: &Fake, headers: &HeaderMap) -> Option<Vec<String>> {
@@ -190,15 +281,45 @@ async fn roles(fake: &Fake, headers: &HeaderMap) -> Option<Vec<String>> {
     fake.verifier.verify(token).await.ok().map(|c| c.roles)
 }
 
-/// A stand-in for `bazaar up`'s control API that checks the caller's token.
-async fn fake_supervisor() -> (String, Calls) {
+/// A stand-in for `bazaar up`'s control API that checks the caller's token: processes,
+/// kill and restart, and the trace collector's fixtures (the list filtered by route and
+/// errors as the real one filters it).
+async fn fake_supervisor() -> FakeSupervisor {
     let shop = shop();
     let fake = Fake {
         verifier: Verifier::remote(&shop.identity, "bazaar-identity", "bazaar"),
         calls: Calls::default(),
+        asked: Asked::default(),
     };
-    let calls = fake.calls.clone();
+    let (calls, asked) = (fake.calls.clone(), fake.asked.clone());
     let app = Router::new()
+        .route(
+            "/traces",
+            get(|State(fake): State<Fake>, headers: HeaderMap, RawQuery(query): RawQuery| async move {
+                let query = query.unwrap_or_default();
+                let filter: std::collections::HashMap<String, String> =
+                    serde_urlencoded::from_str(&query).unwrap_or_default();
+                let mut list = trace_list();
+                list["traces"].as_array_mut().unwrap().retain(|t| {
+                    filter.get("route").is_none_or(|r| t["name"].as_str().unwrap().contains(r.as_str()))
+                        && (!filter.contains_key("errors") || t["error"] == true)
+                });
+                traces_answer(&fake, &headers, format!("/traces?{query}"), Some(list)).await
+            }),
+        )
+        .route(
+            "/traces/map",
+            get(|State(fake): State<Fake>, headers: HeaderMap| async move {
+                traces_answer(&fake, &headers, "/traces/map".into(), Some(service_map())).await
+            }),
+        )
+        .route(
+            "/traces/{id}",
+            get(|State(fake): State<Fake>, Path(id): Path<String>, headers: HeaderMap| async move {
+                let found = (id == CHECKOUT_TRACE).then(checkout_trace);
+                traces_answer(&fake, &headers, format!("/traces/{id}"), found).await
+            }),
+        )
         .route(
             "/processes",
             get(|State(fake): State<Fake>, headers: HeaderMap| async move {
@@ -231,12 +352,16 @@ async fn fake_supervisor() -> (String, Calls) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, calls)
+    FakeSupervisor { url, calls, asked }
 }
 
 #[tokio::test]
 async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administrator() {
-    let (supervisor, calls) = fake_supervisor().await;
+    let FakeSupervisor {
+        url: supervisor,
+        calls,
+        ..
+    } = fake_supervisor().await;
     let sf = spawn_storefront(&[("supervisor_url", &supervisor)]).await;
     let mut browser = admin(&sf).await;
     let page = browser.get("/ops").await;
@@ -331,4 +456,151 @@ async fn bad_console_requests_name_the_field() {
         )
         .await;
     missing.assert_problem(StatusCode::NOT_FOUND, None, "an unknown dead letter");
+}
+
+#[tokio::test]
+async fn the_trace_view_lists_traces_draws_one_and_maps_the_services() {
+    let supervisor = fake_supervisor().await;
+    let sf = spawn_storefront(&[("supervisor_url", &supervisor.url)]).await;
+    let mut browser = admin(&sf).await;
+    browser.get("/ops").await.assert_html(
+        StatusCode::OK,
+        &[r#"<a href="/ops/traces" id="traces-link">"#],
+    );
+
+    let list = browser.get("/ops/traces").await;
+    list.assert_html(
+        StatusCode::OK,
+        &[
+            &format!(r#"<a href="/ops/traces/{CHECKOUT_TRACE}">POST /checkout</a>"#),
+            &format!(r#"<a href="/ops/traces/{BROWSE_TRACE}">GET /api/catalog/products</a>"#),
+            r#"<option value="recommendations">recommendations</option>"#,
+            r#"<svg id="service-map""#,
+            r#"data-from="orders" data-to="notifications" data-kind="event""#,
+            r#"<g class="node node-idle" data-service="identity">"#,
+        ],
+    );
+    assert!(
+        list.body.find(CHECKOUT_TRACE) < list.body.find(BROWSE_TRACE),
+        "slowest first"
+    );
+    assert!(
+        list.body.find(r#"data-service="gateway""#) < list.body.find(r#"data-service="identity""#),
+        "the map starts at the gateway"
+    );
+
+    let filtered = browser
+        .get("/ops/traces?route=%2Fcheckout&service=orders&errors=true")
+        .await;
+    filtered.assert_html(
+        StatusCode::OK,
+        &[
+            &format!(r#"data-trace="{CHECKOUT_TRACE}""#),
+            r#"<option value="orders" selected>orders</option>"#,
+            r#"value="/checkout""#,
+            r#"value="true" checked>"#,
+        ],
+    );
+    assert!(
+        !filtered.body.contains(BROWSE_TRACE),
+        "filtered by the supervisor"
+    );
+    let asked = supervisor.asked();
+    assert!(
+        asked.contains(&"/traces?route=%2Fcheckout&service=orders&errors=true".to_owned()),
+        "the filter is passed on as the collector takes it: {asked:?}"
+    );
+    assert!(asked.contains(&"/traces?".to_owned()) && asked.contains(&"/traces/map".to_owned()));
+
+    for id in [CHECKOUT_TRACE.to_owned(), CHECKOUT_TRACE.to_uppercase()] {
+        let trace = browser.get(&format!("/ops/traces/{id}")).await;
+        trace.assert_html(
+            StatusCode::OK,
+            &[
+                r#"<dd id="trace-duration">40.0 ms</dd>"#,
+                r#"<tr class="span-row span-error" data-span="0000000000000007" data-depth="6""#,
+                r#"<tr class="span-row span-orphan" data-span="0000000000000008" data-depth="0""#,
+                r#"<rect class="bar bar-client" x="250.0" y="1" width="250.0" height="10"/>"#,
+                "Parent missing",
+            ],
+        );
+    }
+    let before = supervisor.asked().len();
+    for path in [
+        "/ops/traces/ffffffffffffffffffffffffffffffff",
+        "/ops/traces/not-a-trace",
+        "/ops/traces/..%2F..%2Fprocesses",
+    ] {
+        let page = browser.get(path).await;
+        page.assert_html(StatusCode::NOT_FOUND, &["We could not find that"]);
+    }
+    assert_eq!(
+        supervisor.asked()[before..],
+        ["/traces/ffffffffffffffffffffffffffffffff".to_owned()],
+        "only a trace id is asked for"
+    );
+
+    let found = browser
+        .get("/ops/api/traces?route=checkout&errors=true")
+        .await
+        .json();
+    let ids: Vec<&str> = found["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [CHECKOUT_TRACE]);
+    let trace = browser
+        .get(&format!("/ops/api/traces/{CHECKOUT_TRACE}"))
+        .await
+        .json();
+    assert_eq!(trace["spans"].as_array().unwrap().len(), 8);
+    assert_eq!(trace["spans"][7]["orphan"], true);
+    assert_eq!(trace["spans"][0]["attributes"]["http.route"], "/checkout");
+    let map = browser.get("/ops/api/traces/map").await.json();
+    assert_eq!(map["edges"].as_array().unwrap().len(), 5, "{map}");
+    for (path, status, field) in [
+        (
+            "/ops/api/traces/ffffffffffffffffffffffffffffffff",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        ("/ops/api/traces/nope", StatusCode::NOT_FOUND, None),
+        (
+            "/ops/api/traces?limit=lots",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("limit"),
+        ),
+    ] {
+        browser.get(path).await.assert_problem(status, field, path);
+    }
+}
+
+#[tokio::test]
+async fn without_a_supervisor_the_trace_view_explains_where_traces_go() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = admin(&sf).await;
+    let list = browser.get("/ops/traces").await;
+    list.assert_html(
+        StatusCode::OK,
+        &[
+            "this storefront is not running under it",
+            "<code>OTEL_EXPORTER_OTLP_ENDPOINT</code>",
+        ],
+    );
+    assert!(!list.body.contains("Recent traces"), "no empty list");
+    let one = browser.get(&format!("/ops/traces/{CHECKOUT_TRACE}")).await;
+    one.assert_html(StatusCode::OK, &["this storefront is not running under it"]);
+    let missing = browser.get("/ops/traces/nope").await;
+    missing.assert_html(StatusCode::NOT_FOUND, &["We could not find that"]);
+    let body = browser.get("/ops/api/traces").await.assert_problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "no supervisor",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("bazaar up"),
+        "{body}"
+    );
 }

@@ -2,9 +2,19 @@
 //! each page shows, that every field is labelled, and that nothing a shopper or a
 //! product carries can inject markup.
 
-use crate::helpers::assert_accessible;
+use crate::helpers::{
+    BROWSE_TRACE, CHECKOUT_TRACE, assert_accessible, checkout_trace, row, service_map, trace_list,
+};
 use serde_json::{Value, json};
-use storefront::views::{Chrome, UserView, Views};
+use std::time::Duration;
+use storefront::{
+    ops::{
+        charts::{self, Metric, Point},
+        supervisor::{ServiceMap, TraceFilter, TraceList, TraceView},
+        traces::{self, TracePage, TracesPage},
+    },
+    views::{Chrome, UserView, Views},
+};
 
 fn views() -> Views {
     Views::new().expect("the templates load")
@@ -303,16 +313,39 @@ fn the_auth_forms_show_errors_next_to_their_fields() {
     assert!(signin.contains(r#"role="alert" id="form-error""#));
 }
 
-#[test]
-fn the_ops_console_shows_every_part() {
-    let chrome = Chrome {
+fn admin() -> Chrome {
+    Chrome {
         user: Some(UserView {
             name: "Admin".into(),
             email: "admin@x".into(),
             is_admin: true,
         }),
         ..Chrome::default()
+    }
+}
+
+/// The catalog's charts: a rate that rose to 20 req/s five minutes ago and fell to 10.
+fn catalog_charts() -> Value {
+    let at = |secs: u64, value: f64| Point {
+        age: Duration::from_secs(secs),
+        value: Some(value),
     };
+    let gap = Duration::from_secs(400);
+    json!([
+        charts::chart(
+            "catalog",
+            Metric::Rate,
+            &[at(600, 0.0), at(300, 20.0), at(0, 10.0)],
+            gap
+        ),
+        charts::chart("catalog", Metric::Errors, &[at(300, 0.0), at(0, 0.02)], gap),
+        charts::chart("catalog", Metric::P99, &[], gap),
+    ])
+}
+
+#[test]
+fn the_ops_console_shows_every_part() {
+    let chrome = admin();
     let html = render(
         "ops.html",
         &chrome,
@@ -322,11 +355,11 @@ fn the_ops_console_shows_every_part() {
                 {"name": "catalog", "url": "http://127.0.0.1:8082", "health": "up", "health_detail": null, "checked_at": null,
                  "down_since": null, "pid": 42, "process_state": "ready", "restarts": 1, "uptime_secs": 125, "last_exit": null,
                  "replicas": [{"replica": 1, "pid": 42, "port": 8082, "state": "ready"}],
-                 "requests_per_sec": 3.24, "error_rate": 0.01, "p99_ms": 12.4},
+                 "requests_per_sec": 3.24, "error_rate": 0.01, "p99_ms": 12.4, "charts": catalog_charts()},
                 {"name": "search", "url": "http://127.0.0.1:8083", "health": "down", "health_detail": "not reachable", "checked_at": null,
                  "down_since": null, "pid": null, "process_state": null, "restarts": null, "uptime_secs": null, "last_exit": null,
                  "replicas": [],
-                 "requests_per_sec": null, "error_rate": null, "p99_ms": null},
+                 "requests_per_sec": null, "error_rate": null, "p99_ms": null, "charts": []},
             ],
             "outboxes": [{"service": "catalog", "head": 640, "undelivered": 0, "consumers": [{"consumer": "inventory", "position": 630, "backlog": 10}], "error": null}],
             "dead_letters": [{"service": "inventory", "count": 1, "error": null,
@@ -349,9 +382,335 @@ fn the_ops_console_shows_every_part() {
         r#"data-replay="d1""#,
         "09:59:58",
         "not reachable",
+        r#"<a href="/ops/traces" id="traces-link">"#,
     ] {
         assert!(html.contains(snippet), "`{snippet}` is not on the console");
     }
+}
+
+#[test]
+fn the_console_charts_each_services_traffic() {
+    let html = render(
+        "ops.html",
+        &admin(),
+        json!({
+            "generated_at": "2025-01-01T10:00:00.000Z",
+            "services": [
+                {"name": "catalog", "url": "http://127.0.0.1:8082", "health": "up", "health_detail": null, "checked_at": null,
+                 "down_since": null, "pid": null, "process_state": null, "restarts": null, "uptime_secs": null, "last_exit": null,
+                 "replicas": [], "requests_per_sec": 10.0, "error_rate": 0.02, "p99_ms": null, "charts": catalog_charts()},
+            ],
+            "outboxes": [], "dead_letters": [], "feed": [], "incidents": [],
+            "process_control": {"available": false, "message": "no"},
+        }),
+    );
+    let card = &html[html
+        .find(r#"data-chart-service="catalog""#)
+        .expect("the catalog's charts")..];
+    let chart = |metric: &str| {
+        let at = card
+            .find(&format!(r#"data-metric="{metric}""#))
+            .unwrap_or_else(|| panic!("no {metric} chart"));
+        let rest = &card[at..];
+        &rest[..rest.find("</svg>").unwrap()]
+    };
+    let rate = chart("rate");
+    assert!(
+        rate.contains(r#"d="M0.0 31.0 L60.0 1.0 L120.0 16.0""#),
+        "ten minutes ago at zero on the left, the peak at the top, now on the right: {rate}"
+    );
+    assert!(rate.contains(r#"<span class="chart-max" aria-hidden="true">20 req/s</span>"#));
+    assert!(rate.contains(r#"<span class="chart-latest">10 req/s</span>"#));
+    assert!(rate.contains(r#"viewBox="0 0 120 32""#));
+    assert!(
+        rate.contains(r#"aria-label="catalog: requests per second over the last 10 minutes, 10 req/s now, at most 20 req/s""#),
+        "{rate}"
+    );
+    let errors = chart("errors");
+    assert!(
+        errors.contains("5.0%"),
+        "the scale tops at 5% at least: {errors}"
+    );
+    assert!(errors.contains(r#"<span class="chart-latest">2.0%</span>"#));
+    assert!(
+        errors.contains(r#"class="chart-line chart-errors" d="M60.0 31.0 L120.0 19.0""#),
+        "{errors}"
+    );
+    let p99 = chart("p99");
+    assert!(p99.contains(r#"d="""#) && p99.contains(r#"<span class="chart-latest">—</span>"#));
+    assert!(html.contains("Traffic, last 10 minutes"));
+}
+
+fn waterfall_page() -> String {
+    let trace: TraceView = serde_json::from_value(checkout_trace()).expect("a trace view");
+    let page = TracePage {
+        trace_id: CHECKOUT_TRACE.into(),
+        trace: Some(traces::waterfall(&trace)),
+        ..TracePage::default()
+    };
+    render(
+        "ops_trace.html",
+        &admin(),
+        serde_json::to_value(page).unwrap(),
+    )
+}
+
+#[test]
+fn a_trace_is_a_waterfall_of_its_spans() {
+    let html = waterfall_page();
+    let spans: Vec<&str> = html
+        .match_indices(r#"data-span=""#)
+        .map(|(i, m)| &html[i + m.len()..i + m.len() + 16])
+        .collect();
+    assert_eq!(
+        spans,
+        (1..=8).map(|i| format!("{i:016x}")).collect::<Vec<_>>(),
+        "one row a span, each after its parent"
+    );
+    for (span, depth) in [(1, 0), (2, 1), (5, 4), (7, 6), (8, 0)] {
+        let r = row(&html, &format!(r#"data-span="{span:016x}""#));
+        assert!(r.contains(&format!(r#"data-depth="{depth}""#)), "{r}");
+        assert_eq!(
+            r.matches(r#"<span class="wf-indent""#).count(),
+            depth,
+            "span {span} is indented {depth} steps: {r}"
+        );
+    }
+    // The payment call starts 10 ms into a 40 ms trace and lasts 10 ms: a quarter in.
+    let payment = row(&html, r#"data-span="0000000000000006""#);
+    assert!(
+        payment.contains(
+            r#"<rect class="bar bar-client" x="250.0" y="1" width="250.0" height="10"/>"#
+        ),
+        "{payment}"
+    );
+    assert!(payment.contains(r#"aria-label="starts at 10.0 ms, lasts 10.0 ms""#));
+    let root = row(&html, r#"data-span="0000000000000001""#);
+    assert!(
+        root.contains(r#"x="0.0" y="1" width="1000.0""#),
+        "the root spans the trace"
+    );
+    assert!(root.contains("POST /checkout") && root.contains(">gateway<"));
+    assert!(
+        root.contains("<dt><code>http.route</code></dt><dd>/checkout</dd>"),
+        "the attributes are in the details: {root}"
+    );
+    assert!(root.contains("<details>") && root.contains("<dt>Instance</dt><dd>gateway-1</dd>"));
+
+    // Failures in red, and said in words.
+    for failed in ["0000000000000006", "0000000000000007"] {
+        let r = row(&html, &format!(r#"data-span="{failed}""#));
+        assert!(r.starts_with(&format!(r#"data-span="{failed}""#)));
+        let tag = &html[..html.find(&format!(r#"data-span="{failed}""#)).unwrap()];
+        assert!(
+            tag.ends_with(r#"<tr class="span-row span-error" "#),
+            "{failed} is marked failed"
+        );
+        assert!(r.contains(r#"<span class="tag tag-error">Error</span>"#));
+    }
+    assert!(!root.contains("tag-error"), "the root did not fail");
+
+    let orphan = row(&html, r#"data-span="0000000000000008""#);
+    assert!(orphan.contains("Parent missing") && orphan.contains("00f067aa0ba902b7"));
+    assert!(html.contains(r#"<tr class="span-row span-orphan" data-span="0000000000000008""#));
+    assert!(
+        orphan.contains(&format!(
+            r#"<a href="/ops/traces/{BROWSE_TRACE}">trace 0af76519</a>"#
+        )),
+        "its link leads to the linked trace: {orphan}"
+    );
+
+    assert!(html.contains(r#"<dd id="trace-duration">40.0 ms</dd>"#));
+    assert!(html.contains(r#"<dt>Failed</dt><dd class="bad">2 spans</dd>"#));
+    assert!(html.contains("gateway, notifications, orders, payments, storefront"));
+    for tick in ["0.00 ms", "10.0 ms", "20.0 ms", "30.0 ms", "40.0 ms"] {
+        assert!(
+            html.contains(&format!("<span>{tick}</span>")),
+            "the axis shows {tick}"
+        );
+    }
+    assert!(!html.contains("<script>"), "span names are escaped");
+    assert!(html.contains("/api/payments/&lt;script&gt;"));
+}
+
+fn traces_page(filter: TraceFilter, list: Value) -> TracesPage {
+    let services: Vec<String> = ["gateway", "orders", "payments"].map(String::from).to_vec();
+    let mut page = TracesPage::new(&filter, &services);
+    let list: TraceList = serde_json::from_value(list).unwrap();
+    page.traces = traces::rows(&list.traces);
+    page
+}
+
+#[test]
+fn the_traces_list_links_each_trace_and_keeps_the_filter() {
+    let filter = TraceFilter {
+        route: Some("/checkout".into()),
+        service: Some("orders".into()),
+        errors: true,
+        limit: None,
+    };
+    let html = render(
+        "ops_traces.html",
+        &admin(),
+        serde_json::to_value(traces_page(filter, trace_list())).unwrap(),
+    );
+    let checkout = row(&html, &format!(r#"data-trace="{CHECKOUT_TRACE}""#));
+    assert!(
+        checkout.contains(&format!(
+            r#"<a href="/ops/traces/{CHECKOUT_TRACE}">POST /checkout</a>"#
+        )),
+        "{checkout}"
+    );
+    assert!(checkout.contains("40.0 ms") && checkout.contains(">8<"));
+    assert!(checkout.contains(r#"<span class="tag tag-error">Error</span>"#));
+    assert!(
+        checkout.contains(r#"<rect width="100.0""#),
+        "the slowest fills its bar"
+    );
+    let browse = row(&html, &format!(r#"data-trace="{BROWSE_TRACE}""#));
+    assert!(
+        browse.contains(r#"<rect width="10.0""#),
+        "a tenth as slow: {browse}"
+    );
+    assert!(!browse.contains("tag-error"));
+    assert!(
+        html.find(CHECKOUT_TRACE) < html.find(BROWSE_TRACE),
+        "slowest first"
+    );
+    assert!(html.contains(r#"value="/checkout""#));
+    assert!(html.contains(r#"<option value="orders" selected>orders</option>"#));
+    assert!(html.contains(r#"<option value="gateway">gateway</option>"#));
+    assert!(html.contains(r#"value="true" checked>"#));
+    assert!(html.contains(r#"<a href="/ops/traces">Show all</a>"#));
+
+    let none = |filter: TraceFilter, exported_to: Option<&str>| {
+        let mut page = traces_page(filter, json!({"traces": []}));
+        page.exported_to = exported_to.map(str::to_owned);
+        render(
+            "ops_traces.html",
+            &admin(),
+            serde_json::to_value(page).unwrap(),
+        )
+    };
+    assert!(none(TraceFilter::default(), None).contains("No traces yet."));
+    let errors_only = TraceFilter {
+        errors: true,
+        ..TraceFilter::default()
+    };
+    assert!(none(errors_only, None).contains("No trace kept matches these filters."));
+    let elsewhere = none(TraceFilter::default(), Some("http://jaeger:4318"));
+    assert!(elsewhere.contains("None are kept here: they go to <code>http://jaeger:4318</code>"));
+    assert!(elsewhere.contains("OTLP endpoint the environment names"));
+}
+
+#[test]
+fn without_bazaar_up_the_trace_view_says_where_traces_go() {
+    let page = |exported_to: Option<&str>| {
+        let mut page = TracesPage::new(&TraceFilter::default(), &[]);
+        page.unavailable = Some(traces::NOT_UNDER_UP.into());
+        page.exported_to = exported_to.map(str::to_owned);
+        render(
+            "ops_traces.html",
+            &admin(),
+            serde_json::to_value(page).unwrap(),
+        )
+    };
+    let alone = page(None);
+    assert!(alone.contains("not running under it"), "{alone}");
+    assert!(alone.contains("set <code>OTEL_EXPORTER_OTLP_ENDPOINT</code> to send them to Jaeger"));
+    assert!(!alone.contains("Recent traces"), "no empty list");
+    let exporting = page(Some("http://collector:4318"));
+    assert!(exporting.contains(
+        "send their traces to the OTLP endpoint the environment names (<code>OTEL_EXPORTER_OTLP_ENDPOINT</code>): <code>http://collector:4318</code>"
+    ));
+    let trace = render(
+        "ops_trace.html",
+        &admin(),
+        serde_json::to_value(TracePage {
+            trace_id: CHECKOUT_TRACE.into(),
+            unavailable: Some(traces::NOT_UNDER_UP.into()),
+            ..TracePage::default()
+        })
+        .unwrap(),
+    );
+    assert!(trace.contains("not running under it") && !trace.contains("waterfall-body"));
+}
+
+#[test]
+fn the_service_map_draws_calls_and_events_with_their_rates_and_failures() {
+    let map: ServiceMap = serde_json::from_value(service_map()).unwrap();
+    let order: Vec<String> = [
+        "gateway",
+        "identity",
+        "catalog",
+        "orders",
+        "payments",
+        "notifications",
+        "storefront",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut page = TracesPage::new(&TraceFilter::default(), &order);
+    page.map = Some(traces::map_view(&map, &order));
+    let html = render(
+        "ops_traces.html",
+        &admin(),
+        serde_json::to_value(page).unwrap(),
+    );
+    let svg = &html[html.find(r#"<svg id="service-map""#).expect("the map")..];
+    let svg = &svg[..svg.find("</svg>").unwrap()];
+    let edge = |from: &str, to: &str, kind: &str| {
+        let at = svg
+            .find(&format!(
+                r#"data-from="{from}" data-to="{to}" data-kind="{kind}""#
+            ))
+            .unwrap_or_else(|| panic!("no {kind} from {from} to {to}: {svg}"));
+        let rest = &svg[at..];
+        &rest[..rest.find("</g>").unwrap()]
+    };
+    let event = edge("orders", "notifications", "event");
+    assert!(
+        event.contains(r#"stroke-dasharray="6 4""#),
+        "events are dashed: {event}"
+    );
+    assert!(event.contains(r#"marker-end="url(#arrow-event)""#));
+    assert!(event.contains(">0.40/s</text>"));
+    let payments = edge("orders", "payments", "call");
+    assert!(!payments.contains("stroke-dasharray"), "calls are solid");
+    assert!(
+        payments.contains(">0.40/s · 25.0% failed</text>"),
+        "{payments}"
+    );
+    assert!(payments.contains(r#"marker-end="url(#arrow-error)""#));
+    assert!(payments.contains("orders → payments: 4 calls, 0.40/s, 1 failed (25.0%)"));
+    assert!(svg.contains(r#"<g class="edge edge-call edge-error" data-from="orders""#));
+    let there = edge("gateway", "storefront", "call");
+    let back = edge("storefront", "gateway", "call");
+    assert!(there.contains(">1.2/s</text>") && there.contains(r#"marker-end="url(#arrow)""#));
+    let path = |e: &str| {
+        e.split(r#"<path d=""#)
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(path(there), path(back), "the two ways are drawn apart");
+    for service in &order {
+        assert!(
+            svg.contains(&format!(r#"data-service="{service}""#)),
+            "{service} is on the map"
+        );
+    }
+    assert!(svg.contains(r#"<g class="node node-idle" data-service="identity">"#));
+    assert!(svg.contains(r#"<g class="node" data-service="gateway">"#));
+    assert!(
+        svg.contains(r#"<circle cx="340.0" cy="50.0" r="9.0"/>"#),
+        "the gateway at the top: {svg}"
+    );
+    assert!(html.contains("over the 10 s the kept traces cover"));
+    assert!(html.contains(r#"<tr data-edge="orders payments call"><td>orders</td><td>payments</td><td>call</td><td>4</td><td>0.40/s</td><td>1 (25.0%)</td></tr>"#));
 }
 
 #[tokio::test]

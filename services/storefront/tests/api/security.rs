@@ -140,10 +140,38 @@ async fn the_json_endpoints_are_documented_with_their_problems() {
             "post",
             &["200", "401", "403", "404", "422"][..],
         ),
+        (
+            "/ops/api/traces",
+            "get",
+            &["200", "401", "403", "422", "503"][..],
+        ),
+        (
+            "/ops/api/traces/{id}",
+            "get",
+            &["200", "401", "403", "404", "503"][..],
+        ),
+        (
+            "/ops/api/traces/map",
+            "get",
+            &["200", "401", "403", "503"][..],
+        ),
         ("/account/notifications/stream", "get", &["200", "204"][..]),
         ("/images/products/{file}", "get", &["200", "404"][..]),
     ];
-    let schemas = ["OpsState", "ServiceView", "Replayed", "Problem"];
+    let schemas = [
+        "OpsState",
+        "ServiceView",
+        "Chart",
+        "Replayed",
+        "TraceList",
+        "TraceSummary",
+        "TraceView",
+        "TraceSpan",
+        "SpanLink",
+        "ServiceMap",
+        "ServiceMapEdge",
+        "Problem",
+    ];
     platform::testing::assert_documented(&doc, &operations, &schemas);
 }
 
