@@ -45,7 +45,8 @@ fn main() {
     let port_of = |s: &str| ports.iter().find(|(n, _)| *n == s).unwrap().1;
 
     let identity_port = free_port();
-    let secret = unique();
+    // Identity refuses a service secret shorter than 32 characters.
+    let secret = format!("bench-secret-{:0>32}", unique());
     let _identity = Proc::spawn(
         "identity",
         Command::new(bazaar_bin())

@@ -31,8 +31,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/notifications.html"),
     ),
     ("ops.html", include_str!("../templates/ops.html")),
-    ("ops_traces.html", include_str!("../templates/ops_traces.html")),
-    ("ops_trace.html", include_str!("../templates/ops_trace.html")),
+    (
+        "ops_traces.html",
+        include_str!("../templates/ops_traces.html"),
+    ),
+    (
+        "ops_trace.html",
+        include_str!("../templates/ops_trace.html"),
+    ),
     ("error.html", include_str!("../templates/error.html")),
 ];
 
