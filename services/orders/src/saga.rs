@@ -1,8 +1,8 @@
 //! The checkout saga, orchestrated and persisted: reserve the stock, authorise the
 //! payment (the pivot), then commit the reservation and capture the payment. Every step
-//! is written to the order before and after its call, so a crash at any point leaves an
-//! order the recovery worker can finish: backwards (release, cancel) before the pivot,
-//! forwards (commit, capture, confirm) after it.
+//! is written to the order before its call (and its outcome with the next step), so a
+//! crash at any point leaves an order the recovery worker can finish: backwards (release,
+//! cancel) before the pivot, forwards (commit, capture, confirm) after it.
 //!
 //! Transient failures (no answer, 5xx, timeouts) are retried — every call is idempotent,
 //! keyed by the order id. Refusals (402, 409, 422) are business outcomes and compensate,
@@ -439,11 +439,17 @@ impl Saga {
                     .await;
             }
         };
-        let from = order.move_to(Status::Authorized, Step::Commit);
+        // Past the pivot, in one write: authorised, and on to committing the stock.
+        let from = order.move_to(Status::Confirming, Step::Commit);
         order.authorization_id = Some(authorization_id.clone());
         if !self
             .store()
-            .save(&mut order, from, "payment authorised", None)
+            .save(
+                &mut order,
+                from,
+                "payment authorised; committing the reservation",
+                None,
+            )
             .await?
         {
             // Recovery (elsewhere) cancelled the order while payments was answering: the
@@ -697,7 +703,7 @@ impl Saga {
     }
 
     /// Makes `call` up to `max` times while it fails transiently, with jittered backoff,
-    /// counting each attempt on the order before it is made.
+    /// counting each retry on the order before it is made.
     #[tracing::instrument(skip_all, fields(otel.name = %format_args!("saga {}", order.step.as_str()), order_id = %order.id))]
     async fn attempt(
         &self,
@@ -710,11 +716,17 @@ impl Saga {
             if n > 1 {
                 tokio::time::sleep(::events::consumer::backoff(n - 1)).await;
             }
-            let from = (order.status, order.step);
             order.attempts += 1;
-            let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
-            if !self.store().save(order, from, &detail, None).await? {
-                return Ok(Outcome::Lost);
+            // A step's first try needs no write of its own: the order is saved at this
+            // status and step already, which is all recovery goes by (every call is
+            // idempotent by order id). A retry records the count, and checks no other
+            // driver moved the order meanwhile.
+            if n > 1 {
+                let from = (order.status, order.step);
+                let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
+                if !self.store().save(order, from, &detail, None).await? {
+                    return Ok(Outcome::Lost);
+                }
             }
             match self.call(order, call).await {
                 Ok(id) => {
