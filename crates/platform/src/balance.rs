@@ -13,7 +13,10 @@
 //!   (`tower`'s `TpsBudget`); which failures may be retried is [`retryable`]'s call.
 
 use crate::discovery::{Endpoint, Endpoints};
-use http::{HeaderMap, Method, StatusCode};
+use http::{
+    HeaderMap, Method, StatusCode, Uri,
+    uri::{Authority, Scheme},
+};
 use rand::RngExt;
 use std::{
     sync::{
@@ -348,6 +351,8 @@ async fn probe(inner: Weak<Inner>, http: reqwest::Client) {
 #[derive(Debug)]
 pub struct Replica {
     pub url: Endpoint,
+    /// The URL's scheme and authority, parsed once, when it is nothing more (no path).
+    origin: Option<(Scheme, Authority)>,
     outstanding: AtomicU32,
     ewma: Mutex<Ewma>,
     breaker: Breaker,
@@ -358,8 +363,19 @@ pub struct Replica {
 
 impl Replica {
     fn new(url: Endpoint, settings: &Settings) -> Self {
+        let bare = url
+            .split_once("://")
+            .is_some_and(|(_, rest)| !rest.contains(['/', '?', '#']));
+        let origin = bare
+            .then(|| url.parse::<Uri>().ok())
+            .flatten()
+            .and_then(|u| {
+                let parts = u.into_parts();
+                Some((parts.scheme?, parts.authority?))
+            });
         Self {
             url,
+            origin,
             outstanding: AtomicU32::new(0),
             ewma: Mutex::new(Ewma::new()),
             breaker: Breaker::new(settings.breaker_failures, settings.breaker_open),
@@ -434,6 +450,12 @@ impl Pick {
     /// The replica's base URL.
     pub fn url(&self) -> &str {
         &self.replica.url
+    }
+
+    /// The replica's scheme and authority, when its base URL has no path: what a caller
+    /// puts in front of a path without parsing the URL again.
+    pub fn origin(&self) -> Option<(&Scheme, &Authority)> {
+        self.replica.origin.as_ref().map(|(s, a)| (s, a))
     }
 
     pub fn replica(&self) -> &Replica {

@@ -2,9 +2,8 @@
 //! whatever a service registers of its own. Served as text at `/metrics`.
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::State,
     http::{HeaderValue, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use prometheus_client::{
@@ -16,8 +15,10 @@ use prometheus_client::{
     },
     registry::{Metric, Registry},
 };
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -34,13 +35,29 @@ struct RouteLabels {
 
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
-/// A service's metrics registry and the HTTP metrics every service has.
+/// A service's metrics registry and the HTTP metrics every service has. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Arc<RwLock<Registry>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: RwLock<Registry>,
     requests: Family<RequestLabels, Counter>,
     errors: Family<RequestLabels, Counter>,
     duration: DurationFamily,
+    /// The series of every (method, route, status) answered so far, by route: found per
+    /// request without building labels (two `String`s) or hashing them thrice.
+    series: RwLock<HashMap<String, Vec<Series>>>,
+}
+
+/// The handles of one method, route and status's series.
+struct Series {
+    method: String,
+    status: u16,
+    requests: Counter,
+    errors: Option<Counter>,
+    duration: Histogram,
 }
 
 fn latency_histogram() -> Histogram {
@@ -78,67 +95,86 @@ impl Metrics {
             duration.clone(),
         );
         Self {
-            registry: Arc::new(RwLock::new(registry)),
-            requests,
-            errors,
-            duration,
+            inner: Arc::new(Inner {
+                registry: RwLock::new(registry),
+                requests,
+                errors,
+                duration,
+                series: RwLock::new(HashMap::new()),
+            }),
         }
     }
 
     /// Registers a service-specific metric.
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
-        if let Ok(mut r) = self.registry.write() {
+        if let Ok(mut r) = self.inner.registry.write() {
             r.register(name, help, metric);
         }
     }
 
     /// Records one answered request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let labels = RequestLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
-            status,
-        };
-        self.requests.get_or_create(&labels).inc();
-        if status >= 400 {
-            self.errors.get_or_create(&labels).inc();
+        let known = |s: &Series| s.status == status && s.method == method;
+        {
+            let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = series.get(route).and_then(|v| v.iter().find(|s| known(s))) {
+                s.record(seconds);
+                return;
+            }
         }
-        self.duration
-            .get_or_create(&RouteLabels {
-                method: labels.method,
-                route: labels.route,
-            })
-            .observe(seconds);
+        let mut series = self.inner.series.write().unwrap_or_else(|e| e.into_inner());
+        let of_route = series.entry(route.to_owned()).or_default();
+        if let Some(s) = of_route.iter().find(|s| known(s)) {
+            s.record(seconds);
+            return;
+        }
+        let s = self.inner.series(method, route, status);
+        s.record(seconds);
+        of_route.push(s);
     }
 
     /// The registry in Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Ok(r) = self.registry.read() {
+        if let Ok(r) = self.inner.registry.read() {
             let _ = prometheus_client::encoding::text::encode(&mut out, &r);
         }
         out
     }
 }
 
-/// Middleware recording every request under its route template (`/products/{id}`), so
-/// that ids do not explode the number of series.
-pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let res = next.run(req).await;
-    metrics.observe(
-        &method,
-        &route,
-        res.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    res
+impl Inner {
+    /// The handles of a series not seen before, made in the families (once per series).
+    fn series(&self, method: &str, route: &str, status: u16) -> Series {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
+        Series {
+            method: labels.method.clone(),
+            status,
+            requests: self.requests.get_or_create(&labels).clone(),
+            errors: (status >= 400).then(|| self.errors.get_or_create(&labels).clone()),
+            duration: self
+                .duration
+                .get_or_create(&RouteLabels {
+                    method: labels.method.clone(),
+                    route: labels.route.clone(),
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Series {
+    fn record(&self, seconds: f64) {
+        self.requests.inc();
+        if let Some(errors) = &self.errors {
+            errors.inc();
+        }
+        self.duration.observe(seconds);
+    }
 }
 
 /// `GET /metrics`.

@@ -209,6 +209,12 @@ impl Limiter {
         Self { inner: None }
     }
 
+    /// Whether it limits anything: a caller with a key to build need not build it when
+    /// the limiter is off.
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Takes one token from `key`'s bucket, or says how long until one is there.
     pub fn check(&self, key: &str) -> Result<(), Limited> {
         let Some(inner) = &self.inner else {

@@ -363,6 +363,7 @@ fn record_trace_id(span: &Span) {
 
 /// The span of a request a service serves, named `METHOD route` (the route template, or
 /// the path where the route is a wildcard), a child of the caller's trace if it sent one.
+/// Untraced, a lean span for the logs: method, path and request id.
 pub fn server_span(
     method: &http::Method,
     route: Option<&str>,
@@ -370,6 +371,11 @@ pub fn server_span(
     headers: &HeaderMap,
     request_id: &str,
 ) -> Span {
+    if !tracing_enabled() {
+        // For the logs only: the OpenTelemetry fields would be formatted on every request
+        // (whenever the log filter lets INFO through) for no reader.
+        return tracing::info_span!("request", %method, path, request_id);
+    }
     let route = route.filter(|r| !r.contains("{*")).unwrap_or(path);
     let span = tracing::info_span!(
         "request",
@@ -384,10 +390,8 @@ pub fn server_span(
         trace_id = Empty,
         span_id = Empty,
     );
-    if tracing_enabled() {
-        continue_from(&span, headers);
-        record_trace_id(&span);
-    }
+    continue_from(&span, headers);
+    record_trace_id(&span);
     span
 }
 

@@ -8,7 +8,7 @@
 
 use http::Method;
 use platform::registry::{Access, ServiceDef};
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 /// What the gateway does with a request to one of a service's public paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,31 +50,47 @@ pub enum BadPath {
 
 /// The path the gateway judges a request by: percent-decoded and lower-cased, once it is
 /// sure that the service behind will read the same segments. Paths are forwarded as they
-/// came; this form only decides whether they are.
-pub fn canonical(path: &str) -> Result<String, BadPath> {
-    let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%25", "\\"]
-        .iter()
-        .any(|bad| lower.contains(bad))
-    {
+/// came; this form only decides whether they are. A path already in that form (most are)
+/// is judged as it is, without a copy.
+pub fn canonical(path: &str) -> Result<Cow<'_, str>, BadPath> {
+    let plain = !path
+        .bytes()
+        .any(|b| b == b'%' || b == b'\\' || b.is_ascii_uppercase());
+    let decoded = if plain {
+        Cow::Borrowed(path)
+    } else {
+        let lower = path.to_ascii_lowercase();
+        if ["%2e", "%2f", "%5c", "%25", "\\"]
+            .iter()
+            .any(|bad| lower.contains(bad))
+        {
+            return Err(BadPath::Ambiguous);
+        }
+        let decoded = percent_encoding::percent_decode_str(&lower)
+            .decode_utf8()
+            .map_err(|_| BadPath::Ambiguous)?;
+        Cow::Owned(decoded.into_owned())
+    };
+    if !decoded.starts_with('/') {
         return Err(BadPath::Ambiguous);
     }
-    let decoded = percent_encoding::percent_decode_str(&lower)
-        .decode_utf8()
-        .map_err(|_| BadPath::Ambiguous)?;
-    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
-    let last = segments.len().saturating_sub(1);
-    let ambiguous = segments.iter().enumerate().any(|(i, s)| {
+    // The first segments (all `is_event_feed` looks at), and whether any is ambiguous.
+    let mut head = [""; 4];
+    let mut segments = decoded.split('/').skip(1).enumerate().peekable();
+    while let Some((i, s)) = segments.next() {
         // A trailing slash is an empty last segment, and harmless.
-        matches!(*s, "." | "..") || (s.is_empty() && i != last) || s.contains('\\')
-    });
-    if !decoded.starts_with('/') || ambiguous {
-        return Err(BadPath::Ambiguous);
+        let last = segments.peek().is_none();
+        if matches!(s, "." | "..") || (s.is_empty() && !last) || s.contains('\\') {
+            return Err(BadPath::Ambiguous);
+        }
+        if let Some(h) = head.get_mut(i) {
+            *h = s;
+        }
     }
-    if is_event_feed(&segments) {
+    if is_event_feed(&head) {
         return Err(BadPath::Internal);
     }
-    Ok(decoded.into_owned())
+    Ok(decoded)
 }
 
 /// `/events/...` (where every producer serves its log, outbox and head) and

@@ -14,7 +14,7 @@ use axum::{
     Router,
     body::Body,
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Uri, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Uri, header, uri::PathAndQuery},
     response::{IntoResponse, Response},
     routing::any,
 };
@@ -37,7 +37,7 @@ use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
 };
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 use tracing::Instrument;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,31 +46,68 @@ struct UpstreamLabels {
     outcome: String,
 }
 
-/// The outcomes counted per upstream.
-const OUTCOMES: [&str; 9] = [
-    "2xx",
-    "3xx",
-    "4xx",
-    "5xx",
-    "timeout",
-    "down",
-    "open_circuit",
-    "error",
-    "retried",
-];
+/// The outcomes counted per upstream, each with its `outcome` label.
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Xx2,
+    Xx3,
+    Xx4,
+    Xx5,
+    Timeout,
+    Down,
+    OpenCircuit,
+    Error,
+    Retried,
+}
+
+impl Counted {
+    const ALL: [Counted; 9] = [
+        Counted::Xx2,
+        Counted::Xx3,
+        Counted::Xx4,
+        Counted::Xx5,
+        Counted::Timeout,
+        Counted::Down,
+        Counted::OpenCircuit,
+        Counted::Error,
+        Counted::Retried,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Counted::Xx2 => "2xx",
+            Counted::Xx3 => "3xx",
+            Counted::Xx4 => "4xx",
+            Counted::Xx5 => "5xx",
+            Counted::Timeout => "timeout",
+            Counted::Down => "down",
+            Counted::OpenCircuit => "open_circuit",
+            Counted::Error => "error",
+            Counted::Retried => "retried",
+        }
+    }
+
+    fn of(status: StatusCode) -> Self {
+        match status.as_u16() / 100 {
+            2 => Counted::Xx2,
+            3 => Counted::Xx3,
+            4 => Counted::Xx4,
+            _ => Counted::Xx5,
+        }
+    }
+}
 
 struct Upstream {
     def: &'static ServiceDef,
     balancer: Balancer,
-    /// One counter per outcome, made once: no label lookups on the way.
-    outcomes: HashMap<&'static str, Counter>,
+    /// One counter per outcome, in the order of `Counted::ALL`, made once: no label
+    /// lookups on the way.
+    outcomes: [Counter; Counted::ALL.len()],
 }
 
 impl Upstream {
-    fn count(&self, outcome: &'static str) {
-        if let Some(c) = self.outcomes.get(outcome) {
-            c.inc();
-        }
+    fn count(&self, outcome: Counted) {
+        self.outcomes[outcome as usize].inc();
     }
 }
 
@@ -136,16 +173,13 @@ impl Proxy {
         let upstreams = upstreams
             .into_iter()
             .map(|(def, balancer)| {
-                let outcomes = OUTCOMES
-                    .iter()
-                    .map(|o| {
-                        let labels = UpstreamLabels {
-                            upstream: def.name.to_owned(),
-                            outcome: (*o).to_owned(),
-                        };
-                        (*o, family.get_or_create(&labels).clone())
-                    })
-                    .collect();
+                let outcomes = Counted::ALL.map(|o| {
+                    let labels = UpstreamLabels {
+                        upstream: def.name.to_owned(),
+                        outcome: o.label().to_owned(),
+                    };
+                    family.get_or_create(&labels).clone()
+                });
                 (
                     def.name,
                     Upstream {
@@ -175,36 +209,24 @@ pub fn router(proxy: Proxy) -> Router {
         .route("/api/{service}", any(forward))
         .route("/api/{service}/{*rest}", any(forward))
         .with_state(proxy)
-        .layer(axum::middleware::from_fn(hsts))
 }
 
 /// Every other path (the web pages, their assets) goes to the storefront, unchanged.
 pub fn pages(proxy: Proxy) -> Router {
-    Router::new()
-        .fallback(forward)
-        .with_state(proxy)
-        .layer(axum::middleware::from_fn(hsts))
+    Router::new().fallback(forward).with_state(proxy)
 }
 
 /// What HSTS asks of browsers: HTTPS only, for a year.
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
-/// HSTS on every answer to a request that reached the shop over TLS, which the
-/// TLS-terminating proxy in front says with `X-Forwarded-Proto: https` (browsers ignore
-/// the header over plain HTTP, so a client claiming TLS gains nothing).
-async fn hsts(req: Request, next: axum::middleware::Next) -> Response {
-    let tls = req
-        .headers()
+/// Whether a request reached the shop over TLS, which the TLS-terminating proxy in front
+/// says with `X-Forwarded-Proto: https`.
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
-        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
-    let mut res = next.run(req).await;
-    if tls {
-        res.headers_mut()
-            .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
-    }
-    res
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// The service that serves the web pages.
@@ -247,7 +269,19 @@ fn service_of(path: &str) -> &str {
     }
 }
 
+/// Forwards a request, with HSTS on every answer to one that came over TLS (browsers
+/// ignore the header over plain HTTP, so a client claiming TLS gains nothing).
 async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
+    let tls = over_tls(req.headers());
+    let mut res = forward_request(&proxy, req).await;
+    if tls {
+        res.headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    res
+}
+
+async fn forward_request(proxy: &Proxy, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
     // Judged as the services behind could read it: decoded, any case, one way only.
@@ -278,6 +312,7 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
     let client = platform::ratelimit::peer(&parts.extensions)
         .map(|peer| limits.trusted.client(peer, &parts.headers));
     if let Some(ip) = client
+        && limits.by_address.is_on()
         && let Err(limited) = limits.by_address.check(&ip.to_string())
     {
         return limited.into_response();
@@ -307,17 +342,22 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
         Duration::from_millis(proxy.inner.config.upstream_timeout_ms),
     );
     // Each service publishes its OpenAPI documents at its root; expose the public one (what
-    // this gateway routes) under its prefix.
-    let upstream_path = match path
+    // this gateway routes) under its prefix. Any other path goes as it came, not copied.
+    let openapi = path
         .strip_prefix("/api/")
         .and_then(|p| p.strip_prefix(service))
-    {
-        Some("/openapi.json") => "/openapi.public.json",
-        _ => path,
+        == Some("/openapi.json");
+    let path_and_query = if openapi {
+        let public = match parts.uri.query() {
+            Some(q) => format!("/openapi.public.json?{q}"),
+            None => "/openapi.public.json".to_owned(),
+        };
+        PathAndQuery::try_from(public).ok()
+    } else {
+        parts.uri.path_and_query().cloned()
     };
-    let path_and_query: Arc<str> = match parts.uri.query() {
-        Some(q) => format!("{upstream_path}?{q}").into(),
-        None => upstream_path.into(),
+    let Some(path_and_query) = path_and_query else {
+        return Problem::bad_request("the request path is not a valid URI").into_response();
     };
     strip_hop_by_hop(&mut parts.headers);
     // The host the client asked for, as this gateway saw it (never a client's claim):
@@ -329,10 +369,8 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
     // The services behind (and the storefront, on its calls back through here) learn the
     // client's address from this gateway only, not from what the client claimed.
     parts.headers.remove("x-forwarded-for");
-    if let Some(ip) = client
-        && let Ok(v) = HeaderValue::from_str(&ip.to_string())
-    {
-        parts.headers.insert("x-forwarded-for", v);
+    if let Some(ip) = client {
+        parts.headers.insert("x-forwarded-for", address_value(ip));
     }
     if !parts.headers.contains_key("x-forwarded-proto") {
         parts
@@ -343,7 +381,18 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
         Ok(b) => b,
         Err(p) => return p.into_response(),
     };
-    send(&proxy, upstream, parts, body, &path_and_query, timeout).await
+    send(proxy, upstream, parts, body, &path_and_query, timeout).await
+}
+
+/// An address as a header value, written without an intermediate `String`.
+fn address_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write;
+    // The longest address, an IPv6 one with an IPv4 tail, is 45 characters.
+    let mut text = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    let _ = write!(cursor, "{ip}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// The request body: nothing for a request without one, else read whole (up to `limit`)
@@ -385,7 +434,7 @@ async fn send(
     upstream: &Upstream,
     parts: Parts,
     body: Option<Bytes>,
-    path_and_query: &str,
+    path_and_query: &PathAndQuery,
     timeout: Duration,
 ) -> Response {
     let service = upstream.def.name;
@@ -399,7 +448,7 @@ async fn send(
         let pick = match upstream.balancer.pick(avoid.as_ref().map(Pick::replica)) {
             Ok(p) => p,
             Err(NoReplica::AllOpen) => {
-                upstream.count("open_circuit");
+                upstream.count(Counted::OpenCircuit);
                 return Problem::dependency_unavailable(
                     format!("the {service} service is failing; calls are paused for a moment"),
                     1,
@@ -407,7 +456,7 @@ async fn send(
                 .into_response();
             }
             Err(NoReplica::Unknown) => {
-                upstream.count("down");
+                upstream.count(Counted::Down);
                 return Problem::dependency_unavailable(
                     format!("no {service} replica is known"),
                     1,
@@ -416,11 +465,8 @@ async fn send(
             }
         };
         drop(avoid.take());
-        let uri = match format!("{}{path_and_query}", pick.url()).parse::<Uri>() {
-            Ok(u) => u,
-            Err(_) => {
-                return Problem::bad_request("the request path is not a valid URI").into_response();
-            }
+        let Some(uri) = upstream_uri(&pick, path_and_query) else {
+            return Problem::bad_request("the request path is not a valid URI").into_response();
         };
         let mut request = http::Request::new(match &body {
             Some(b) => Body::from(b.clone()),
@@ -435,12 +481,7 @@ async fn send(
             Ok(Ok(res)) => {
                 let status = res.status();
                 pick.record(Outcome::of(status, res.headers()));
-                upstream.count(match status.as_u16() / 100 {
-                    2 => "2xx",
-                    3 => "3xx",
-                    4 => "4xx",
-                    _ => "5xx",
-                });
+                upstream.count(Counted::of(status));
                 let (mut head, body) = res.into_parts();
                 strip_hop_by_hop(&mut head.headers);
                 return Response::from_parts(head, Body::new(body));
@@ -462,7 +503,7 @@ async fn send(
             && (upstream.balancer.replicas().len() > 1 || how == Failed::Reset)
             && upstream.balancer.may_retry();
         if again {
-            upstream.count("retried");
+            upstream.count(Counted::Retried);
             retried = true;
             avoid = Some(failed_pick);
             continue;
@@ -470,7 +511,7 @@ async fn send(
         let replica = failed_pick.url().to_owned();
         return match how {
             Failed::Connect => {
-                upstream.count("down");
+                upstream.count(Counted::Down);
                 tracing::warn!(upstream = service, %replica, "upstream unreachable");
                 Problem::dependency_unavailable(
                     format!("the {service} service is not reachable"),
@@ -479,7 +520,7 @@ async fn send(
                 .into_response()
             }
             Failed::Reset => {
-                upstream.count("error");
+                upstream.count(Counted::Error);
                 Problem::new(
                     StatusCode::BAD_GATEWAY,
                     "bad-gateway",
@@ -490,7 +531,7 @@ async fn send(
                 .into_response()
             }
             Failed::Timeout => {
-                upstream.count("timeout");
+                upstream.count(Counted::Timeout);
                 tracing::warn!(upstream = service, %replica, timeout_ms = timeout.as_millis() as u64, "upstream timed out");
                 Problem::new(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -511,6 +552,20 @@ async fn send(
     .await;
     telemetry::record_status(&span, response.status());
     response
+}
+
+/// The replica's URL with the request's path and query: from the parts parsed once when
+/// the replica's URL is bare (`http://host:port`), else by parsing the two joined.
+fn upstream_uri(pick: &Pick, path_and_query: &PathAndQuery) -> Option<Uri> {
+    match pick.origin() {
+        Some((scheme, authority)) => Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query(path_and_query.clone())
+            .build()
+            .ok(),
+        None => format!("{}{path_and_query}", pick.url()).parse().ok(),
+    }
 }
 
 #[cfg(test)]
