@@ -5,9 +5,12 @@
 //! tokens (`BAZAAR_IDENTITY_URL`), and every service's own address for the ops console's
 //! health checks and metrics scrapes (`BAZAAR_<NAME>_URL`). It owns no database.
 
-use platform::config::ServiceSettings;
+use platform::config::{Secret, ServiceSettings};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// The shortest `BAZAAR_SESSION_KEY` accepted.
+pub const MIN_SESSION_KEY_LEN: usize = 32;
 
 /// Settings of the storefront (environment variables `BAZAAR_<FIELD>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +41,10 @@ pub struct Config {
     /// How long the browser keeps the session cookie, in seconds
     /// (`BAZAAR_SESSION_MAX_AGE_SECS`, default 30 days, like identity's refresh tokens).
     pub session_max_age_secs: u64,
+    /// The secret session cookies are sealed with (`BAZAAR_SESSION_KEY`, at least 32
+    /// characters; the same for every replica). Unset: derived from the service secret,
+    /// else random per process (sessions then end at a restart).
+    pub session_key: Option<Secret>,
     /// Stock at or below which a product page says "only N left"
     /// (`BAZAAR_LOW_STOCK_THRESHOLD`, default 5).
     pub low_stock_threshold: i64,
@@ -66,6 +73,7 @@ impl Default for Config {
             supervisor_url: None,
             secure_cookies: crate::session::SecureCookies::Auto,
             session_max_age_secs: 30 * 24 * 60 * 60,
+            session_key: None,
             low_stock_threshold: 5,
             featured_categories: 4,
             featured_per_category: 4,
@@ -92,6 +100,11 @@ impl Config {
             max_age_secs: self.session_max_age_secs,
             secure: self.secure_cookies,
         }
+    }
+
+    /// `BAZAAR_SESSION_KEY`, if set (and not empty).
+    pub fn session_key(&self) -> Option<&Secret> {
+        self.session_key.as_ref().filter(|k| !k.is_empty())
     }
 
     /// The supervisor's URL without a trailing slash, if one is configured.
@@ -133,6 +146,13 @@ impl ServiceSettings for Config {
         }
         if self.session_max_age_secs == 0 {
             errors.push("BAZAAR_SESSION_MAX_AGE_SECS must be greater than 0".into());
+        }
+        if let Some(key) = self.session_key()
+            && key.expose().chars().count() < MIN_SESSION_KEY_LEN
+        {
+            errors.push(format!(
+                "BAZAAR_SESSION_KEY must be at least {MIN_SESSION_KEY_LEN} characters long"
+            ));
         }
         if self.low_stock_threshold < 0 {
             errors.push(format!(
@@ -183,6 +203,24 @@ mod tests {
             "storefront",
             &[("supervisor_url", "ftp://x")],
             &["BAZAAR_SUPERVISOR_URL"],
+        );
+    }
+
+    #[test]
+    fn a_session_key_is_long_or_absent() {
+        let key = "k".repeat(32);
+        let own = settings::<Config>("storefront", &[("session_key", &key)]).own;
+        assert_eq!(own.session_key().map(|k| k.expose()), Some(key.as_str()));
+        assert!(
+            !format!("{own:?}").contains(&key),
+            "the key is never printed"
+        );
+        let unset = settings::<Config>("storefront", &[("session_key", "")]).own;
+        assert!(unset.session_key().is_none(), "empty is unset");
+        assert_settings_refused::<Config>(
+            "storefront",
+            &[("session_key", "too-short")],
+            &["BAZAAR_SESSION_KEY"],
         );
     }
 

@@ -52,6 +52,12 @@ pub enum StorefrontError {
     /// 403.
     #[error("this page is for administrators only")]
     Forbidden,
+    /// An unsafe request of a signed-in visitor without their session's CSRF token: 403.
+    #[error(
+        "this request does not carry the session's CSRF token (the `csrf_token` form field \
+         or the `X-CSRF-Token` header, as the storefront's pages give it)"
+    )]
+    CsrfTokenMismatch,
     /// Bad input: 422 naming each field.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
@@ -137,6 +143,13 @@ impl StorefrontError {
                 title: "Not for you, sorry".into(),
                 message: "This page is for the shop's administrators only.".into(),
             },
+            StorefrontError::CsrfTokenMismatch => PageMessage {
+                status: StatusCode::FORBIDDEN,
+                title: "That form has expired".into(),
+                message: "We did not act on it: it did not come from a page of this shop \
+                    opened since you last signed in. Go back, reload the page and try again."
+                    .into(),
+            },
             StorefrontError::Invalid(_) => PageMessage {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 title: "That did not look right".into(),
@@ -210,7 +223,9 @@ impl From<StorefrontError> for Problem {
             StorefrontError::SignInRequired => Problem::unauthorized(
                 "sign in first: this endpoint needs the storefront's session cookie",
             ),
-            StorefrontError::Forbidden => Problem::forbidden(err.to_string()),
+            StorefrontError::Forbidden | StorefrontError::CsrfTokenMismatch => {
+                Problem::forbidden(err.to_string())
+            }
             StorefrontError::Invalid(errors) => Problem::validation(errors),
             StorefrontError::NoProcessControl(_) => Problem::unavailable(err.to_string(), 5),
             StorefrontError::Template(_) => Problem::internal(&err),
@@ -257,6 +272,7 @@ mod tests {
             (StorefrontError::NotFound("x".into()), 404),
             (StorefrontError::SignInRequired, 401),
             (StorefrontError::Forbidden, 403),
+            (StorefrontError::CsrfTokenMismatch, 403),
             (
                 StorefrontError::Invalid(vec![FieldError::new("service", "unknown")]),
                 422,

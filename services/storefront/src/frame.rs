@@ -37,6 +37,8 @@ pub async fn chrome(v: &Visitor, path: &str, query: &str, cart_units: Option<i64
     };
     let (cart_count, unread) = tokio::join!(cart_count, unread);
     let (unread, newest_notification) = unread.unzip();
+    // After `user`, which may have ended the session.
+    let csrf_token = v.csrf_token().await;
     Chrome {
         user: claims.map(|c| UserView {
             is_admin: c.is_admin(),
@@ -48,6 +50,7 @@ pub async fn chrome(v: &Visitor, path: &str, query: &str, cart_units: Option<i64
         newest_notification: newest_notification.flatten(),
         query: query.to_owned(),
         path: path.to_owned(),
+        csrf_token,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The storefront: the shop's server-rendered web pages and the ops console. It owns no
 //! data: pages call the public APIs through the gateway like any client, with the
-//! visitor's tokens (kept in an HttpOnly cookie) and anonymous cart cookie; the console
+//! visitor's tokens (sealed in an HttpOnly cookie) and anonymous cart cookie; the console
 //! also watches every service directly (health, metrics, outboxes) and drives the
 //! supervisor's control API.
 #![forbid(unsafe_code)]

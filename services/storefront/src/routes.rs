@@ -1,7 +1,7 @@
 //! The storefront's routes: the pages (HTML, not in the OpenAPI document), the few JSON
 //! and streaming endpoints (documented), the static files, and the middleware every
 //! response passes: the visitor's session, security headers, and a refusal of state
-//! changes sent from other sites.
+//! changes sent from other sites or, in a session, without its CSRF token.
 
 use crate::{
     app::App,
@@ -29,8 +29,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         description = "The shop's web pages and the ops console, rendered on the server. \
             Pages are HTML and not described here; this document covers the endpoints \
             scripts call: the ops console's state and controls (administrators only, \
-            authenticated by the storefront's `bazaar_session` cookie, which holds \
-            identity's tokens), the live notification stream behind the header's badge, and \
+            authenticated by the storefront's sealed session cookie; a POST also sends the \
+            session's CSRF token, from the page's `<meta name=\"csrf-token\">`, as \
+            `X-CSRF-Token`), the live notification stream behind the header's badge, and \
             product pictures. Errors are RFC 9457 problem documents \
             (`application/problem+json`); validation problems name each bad field in \
             `errors`."
@@ -78,6 +79,10 @@ pub fn router(app: App, sessions: Sessions, console: ops::Console) -> OpenApiRou
         .with_state(app.clone());
     api.merge(OpenApiRouter::from(pages))
         .route("/static/{file}", get(assets::serve))
+        .layer(middleware::from_fn_with_state(
+            app.views().clone(),
+            session::csrf::require_token,
+        ))
         .layer(middleware::from_fn_with_state(
             sessions,
             session::middleware,

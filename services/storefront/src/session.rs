@@ -5,13 +5,19 @@
 //! credentials. Pages reach the APIs only this way; the client below knows no sessions.
 //!
 //! The session cookie holds JSON `{a: access token, r: refresh token, n: newest
-//! notification seen}`, base64url-encoded, `HttpOnly; SameSite=Lax`: scripts cannot read
-//! it and other sites' forms do not carry it. Concurrent requests of one browser that all
-//! find the access token expired share one refresh (the `refresh` module).
+//! notification seen, c: CSRF token}`, sealed with the storefront's key (the `seal`
+//! module: whoever holds the cookie reads no token in it, and cannot change it), and is
+//! `HttpOnly; SameSite=Lax`: scripts cannot read it and other sites' forms do not carry
+//! it. Unsafe requests of a session must present its CSRF token (the `csrf` module).
+//! Concurrent requests of one browser that all find the access token expired share one
+//! refresh (the `refresh` module).
 
+pub mod csrf;
 mod refresh;
+mod seal;
 mod shop;
 
+pub use seal::SessionKey;
 pub use shop::Shop;
 
 use crate::{
@@ -25,7 +31,6 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use platform::{
     Problem,
     auth::{Claims, TokenError, Verifier},
@@ -42,7 +47,8 @@ pub const SESSION_COOKIE: &str = "bazaar_session";
 /// Its name when it is `Secure`: the `__Host-` prefix binds it to this host.
 pub const SECURE_SESSION_COOKIE: &str = "__Host-bazaar_session";
 
-/// A signed-in session: the tokens identity issued, and what the user has seen.
+/// A signed-in session: the tokens identity issued, what the user has seen, and the token
+/// its unsafe requests present.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     #[serde(rename = "a")]
@@ -53,6 +59,9 @@ pub struct Session {
     /// unread.
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub seen_notifications: Option<String>,
+    /// The synchronizer token of this session's forms, new at each sign-in.
+    #[serde(rename = "c")]
+    pub csrf_token: String,
 }
 
 impl fmt::Debug for Session {
@@ -62,27 +71,29 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    /// A new session from a token pair.
-    pub fn new(pair: &TokenPair) -> Self {
-        Self {
+    /// A new session from a token pair, with a new CSRF token.
+    pub fn new(pair: &TokenPair) -> Result<Self, getrandom::Error> {
+        Ok(Self {
             access_token: pair.access_token.clone(),
             refresh_token: pair.refresh_token.clone(),
             seen_notifications: None,
-        }
+            csrf_token: csrf::new_token()?,
+        })
     }
 
-    /// The cookie value: base64url of the JSON.
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    /// The value of the cookie `name`: the JSON, sealed.
+    pub fn seal(&self, key: &SessionKey, name: &str) -> Option<String> {
+        key.seal(name, &serde_json::to_vec(self).ok()?)
     }
 
-    /// Reads a cookie value; anything malformed is no session.
-    pub fn decode(value: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(value.trim().trim_matches('"'))
-            .ok()?;
-        let session: Session = serde_json::from_slice(&bytes).ok()?;
-        (!session.access_token.is_empty() && !session.refresh_token.is_empty()).then_some(session)
+    /// Reads the value of the cookie `name`; anything that does not open or is malformed
+    /// is no session (the unsealed cookies of earlier versions too).
+    pub fn open(key: &SessionKey, name: &str, value: &str) -> Option<Self> {
+        let session: Session = serde_json::from_slice(&key.open(name, value)?).ok()?;
+        (!session.access_token.is_empty()
+            && !session.refresh_token.is_empty()
+            && !session.csrf_token.is_empty())
+        .then_some(session)
     }
 }
 
@@ -194,9 +205,10 @@ impl CookiePolicy {
         }
     }
 
-    /// `Set-Cookie` for a session.
-    pub fn issue(&self, session: &Session, secure: bool) -> HeaderValue {
-        self.header(&session.encode(), self.max_age_secs, secure)
+    /// `Set-Cookie` for a session, sealed with `key` (`None` without random numbers).
+    pub fn issue(&self, key: &SessionKey, session: &Session, secure: bool) -> Option<HeaderValue> {
+        let value = session.seal(key, Self::name(secure))?;
+        Some(self.header(&value, self.max_age_secs, secure))
     }
 
     /// `Set-Cookie` that makes the browser forget the session.
@@ -245,16 +257,24 @@ struct SessionsInner {
     verifier: Verifier,
     refresher: Refresher,
     cookies: CookiePolicy,
+    key: SessionKey,
 }
 
 impl Sessions {
-    pub fn new(client: api::Client, verifier: Verifier, cookies: CookiePolicy) -> Self {
+    /// Sessions whose cookies are written by `cookies` and sealed with `key`.
+    pub fn new(
+        client: api::Client,
+        verifier: Verifier,
+        cookies: CookiePolicy,
+        key: SessionKey,
+    ) -> Self {
         Self {
             inner: Arc::new(SessionsInner {
                 client,
                 verifier,
                 refresher: Refresher::default(),
                 cookies,
+                key,
             }),
         }
     }
@@ -287,15 +307,20 @@ impl Visitor {
         // Over TLS only the `__Host-` cookie counts: a plain one could have been set by
         // another site on this domain.
         let secure_cookie = sessions.inner.cookies.secure.applies(headers);
-        let session = read_cookie(headers, CookiePolicy::name(secure_cookie))
-            .and_then(|v| Session::decode(&v));
+        let name = CookiePolicy::name(secure_cookie);
+        let cookie = read_cookie(headers, name).filter(|v| !v.is_empty());
+        let session = cookie
+            .as_deref()
+            .and_then(|v| Session::open(&sessions.inner.key, name, v));
         let cart_cookie = read_cookie(headers, CART_COOKIE).filter(|v| is_cookie_value(v));
         Self {
             sessions,
             inner: Arc::new(Mutex::new(VisitorState {
                 auth: session.is_none().then_some(Auth::Anonymous),
+                // A cookie that does not open (tampered with, sealed with another key, or
+                // from before cookies were sealed) is forgotten.
+                session_changed: cookie.is_some() && session.is_none(),
                 session,
-                session_changed: false,
                 cart_cookie,
                 relay: Vec::new(),
             })),
@@ -464,9 +489,11 @@ impl Visitor {
         {
             Ok(pair) => match self.verifier().verify(&pair.access_token).await {
                 Ok(claims) => {
+                    // The same session, refreshed: its CSRF token stays.
                     state.session = Some(Session {
-                        seen_notifications: session.seen_notifications.clone(),
-                        ..Session::new(&pair)
+                        access_token: pair.access_token.clone(),
+                        refresh_token: pair.refresh_token.clone(),
+                        ..session.clone()
                     });
                     state.session_changed = true;
                     Ok(Some(claims))
@@ -502,8 +529,13 @@ impl Visitor {
                 service: "identity",
                 detail: e.to_string(),
             })?;
+        // A new session, with a new CSRF token: one learnt before signing in is no use.
+        let session = Session::new(&pair).map_err(|e| StorefrontError::Unavailable {
+            service: "storefront",
+            detail: format!("no random numbers for the session: {e}"),
+        })?;
         let mut state = self.inner.lock().await;
-        state.session = Some(Session::new(&pair));
+        state.session = Some(session);
         state.auth = Some(Auth::SignedIn(Box::new(claims.clone())));
         state.session_changed = true;
         Ok(claims)
@@ -523,6 +555,13 @@ impl Visitor {
             // The cookie is gone either way; the refresh token expires on its own.
             tracing::info!(error = %e, "identity could not revoke the session");
         }
+    }
+
+    /// The CSRF token of the visitor's session, which their pages put in every form that
+    /// changes something; `None` without a session.
+    pub async fn csrf_token(&self) -> Option<String> {
+        let state = self.inner.lock().await;
+        state.session.as_ref().map(|s| s.csrf_token.clone())
     }
 
     /// `created_at` of the newest notification seen.
@@ -582,10 +621,12 @@ impl Visitor {
         if state.session_changed {
             let policy = self.sessions.inner.cookies;
             let value = match &state.session {
-                Some(s) => policy.issue(s, self.secure_cookie),
-                None => policy.expire(self.secure_cookie),
+                Some(s) => policy.issue(&self.sessions.inner.key, s, self.secure_cookie),
+                None => Some(policy.expire(self.secure_cookie)),
             };
-            headers.append(header::SET_COOKIE, value);
+            if let Some(value) = value {
+                headers.append(header::SET_COOKIE, value);
+            }
         }
         if state.session.is_some() {
             // Pages of a signed-in visitor are theirs alone.
@@ -630,39 +671,100 @@ pub async fn middleware(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    /// A JWT's look: `eyJ` is base64url of `{"`.
+    const ACCESS: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl";
+    const REFRESH: &str = "refresh-token-of-the-session";
 
     fn session() -> Session {
         Session {
-            access_token: "header.payload.signature".into(),
-            refresh_token: "r-123".into(),
+            access_token: ACCESS.into(),
+            refresh_token: REFRESH.into(),
             seen_notifications: Some("2025-01-01T00:00:00.000Z".into()),
+            csrf_token: "csrf-token-of-the-session".into(),
         }
     }
 
+    fn key() -> SessionKey {
+        SessionKey::from_secret("a-session-key-of-32-characters-at-least")
+    }
+
     #[test]
-    fn a_session_survives_the_cookie() {
+    fn a_session_survives_its_sealed_cookie_which_shows_no_token() {
         let s = session();
-        let encoded = s.encode();
+        let sealed = s.seal(&key(), SESSION_COOKIE).unwrap();
         assert!(
-            encoded
+            sealed
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "a cookie-safe value: {encoded}"
+            "a cookie-safe value: {sealed}"
         );
-        assert_eq!(Session::decode(&encoded), Some(s));
+        assert_eq!(Session::open(&key(), SESSION_COOKIE, &sealed), Some(s));
+        assert!(!sealed.contains("eyJ"), "no JSON or JWT shows: {sealed}");
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for token in [ACCESS, REFRESH, "eyJ", "csrf-token-of-the-session"] {
+            assert!(!text.contains(token), "{token} is in the cookie");
+        }
     }
 
     #[test]
-    fn a_malformed_cookie_is_no_session() {
-        for bad in [
-            "",
-            "not base64!",
-            &URL_SAFE_NO_PAD.encode(b"{}"),
-            &URL_SAFE_NO_PAD.encode(br#"{"a":"","r":"x"}"#),
-            &URL_SAFE_NO_PAD.encode(b"[1,2]"),
+    fn a_cookie_sealed_for_the_plain_name_is_no_host_bound_session() {
+        let plain = session().seal(&key(), SESSION_COOKIE).unwrap();
+        assert_eq!(Session::open(&key(), SECURE_SESSION_COOKIE, &plain), None);
+        let secure = session().seal(&key(), SECURE_SESSION_COOKIE).unwrap();
+        assert_eq!(Session::open(&key(), SESSION_COOKIE, &secure), None);
+        assert!(Session::open(&key(), SECURE_SESSION_COOKIE, &secure).is_some());
+    }
+
+    #[test]
+    fn a_malformed_tampered_or_unsealed_cookie_is_no_session() {
+        let json = |v: &[u8]| key().seal(SESSION_COOKIE, v).unwrap();
+        let mut tampered = URL_SAFE_NO_PAD
+            .decode(session().seal(&key(), SESSION_COOKIE).unwrap())
+            .unwrap();
+        let last = tampered.len() - 1;
+        tampered[last / 2] ^= 0x20;
+        let old_plain = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&session()).unwrap());
+        let other_key = session()
+            .seal(
+                &SessionKey::from_secret("another-key-of-32-characters-or-more"),
+                SESSION_COOKIE,
+            )
+            .unwrap();
+        for (case, bad) in [
+            ("empty", String::new()),
+            ("not base64", "not base64!".to_owned()),
+            ("tampered", URL_SAFE_NO_PAD.encode(&tampered)),
+            ("a plain cookie of before", old_plain),
+            ("sealed with another key", other_key),
+            ("sealed empty object", json(b"{}")),
+            (
+                "sealed, no access token",
+                json(br#"{"a":"","r":"x","c":"y"}"#),
+            ),
+            ("sealed, no CSRF token", json(br#"{"a":"x","r":"x"}"#)),
+            (
+                "sealed, empty CSRF token",
+                json(br#"{"a":"x","r":"x","c":""}"#),
+            ),
+            ("sealed array", json(b"[1,2]")),
         ] {
-            assert_eq!(Session::decode(bad), None, "{bad:?}");
+            assert_eq!(Session::open(&key(), SESSION_COOKIE, &bad), None, "{case}");
         }
+    }
+
+    #[test]
+    fn every_new_session_has_a_new_csrf_token() {
+        let pair = TokenPair {
+            access_token: ACCESS.into(),
+            refresh_token: REFRESH.into(),
+        };
+        let a = Session::new(&pair).unwrap();
+        let b = Session::new(&pair).unwrap();
+        assert_ne!(a.csrf_token, b.csrf_token);
+        assert_eq!(a.csrf_token.len(), 43);
     }
 
     #[test]
@@ -695,14 +797,14 @@ mod tests {
             max_age_secs: 60,
             secure: SecureCookies::Auto,
         };
-        let issued = policy.issue(&session(), false);
+        let issued = policy.issue(&key(), &session(), false).unwrap();
         let text = issued.to_str().unwrap();
         assert!(text.starts_with("bazaar_session="), "{text}");
         for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=60"] {
             assert!(text.contains(attr), "{attr} missing: {text}");
         }
         assert!(!text.contains("Secure"));
-        let secure = policy.issue(&session(), true);
+        let secure = policy.issue(&key(), &session(), true).unwrap();
         let text = secure.to_str().unwrap();
         assert!(text.starts_with("__Host-bazaar_session="), "{text}");
         assert!(

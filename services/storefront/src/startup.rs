@@ -30,7 +30,13 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
         let (probe, url) = (probe.clone(), gateway_live.clone());
         async move { platform::client::probe(&probe, &url, None).await }
     });
-    let sessions = session::Sessions::new(client, kit.verifier(), own.session_cookies());
+    let key = session::SessionKey::configured(
+        own.session_key(),
+        &kit.common().service_secret,
+        kit.name(),
+    )
+    .context("no key for the session cookies")?;
+    let sessions = session::Sessions::new(client, kit.verifier(), own.session_cookies(), key);
     let console = ops::Console::new(monitor.clone(), views.clone());
     let app = app::App::new(own, views, kit.shutdown());
     kit.api(routes::router(app, sessions, console))

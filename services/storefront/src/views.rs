@@ -57,6 +57,9 @@ pub struct Chrome {
     pub query: String,
     /// This page's path and query (where signing in returns to).
     pub path: String,
+    /// The session's CSRF token, which every form that changes something carries (the
+    /// `csrf` macro); `None` without a session.
+    pub csrf_token: Option<String>,
 }
 
 /// The signed-in user, as the header shows them.

@@ -117,6 +117,12 @@
     });
   }
 
+  // The session's CSRF token, which every POST a script makes must send as X-CSRF-Token.
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
   // ---- Notifications: a live badge and a polite announcement of each new message.
   function toast(text) {
     const region = document.getElementById("live-toast");
@@ -390,7 +396,7 @@
       button.disabled = true;
       say(doing);
       epoch += 1;
-      fetch(url, { method: "POST", headers: { Accept: "application/json" }, credentials: "same-origin" })
+      fetch(url, { method: "POST", headers: { Accept: "application/json", "X-CSRF-Token": csrfToken() }, credentials: "same-origin" })
         .then(function (r) {
           return r.json().then(function (body) {
             return { ok: r.ok, body: body };

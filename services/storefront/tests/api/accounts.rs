@@ -40,14 +40,21 @@ async fn registering_signs_in_with_a_safe_cookie() {
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attr), "{attr} missing from {cookie}");
     }
-    // The cookie holds identity's tokens, nothing of the password.
-    let value = &browser.cookies["bazaar_session"];
-    let session: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(value).unwrap()).unwrap();
-    assert!(
-        session["a"].as_str().unwrap().split('.').count() == 3,
-        "a JWT"
-    );
-    assert!(!value.contains("passphrase"));
+    // The cookie holds identity's tokens, sealed: nobody who holds it reads them.
+    let value = browser.cookies["bazaar_session"].clone();
+    let session = browser
+        .session()
+        .expect("a session the storefront's key opens");
+    let access = session["a"].as_str().unwrap();
+    assert!(access.split('.').count() == 3, "a JWT");
+    let raw = URL_SAFE_NO_PAD.decode(&value).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    for secret in [access, session["r"].as_str().unwrap(), "eyJ", "passphrase"] {
+        assert!(
+            !value.contains(secret) && !raw.contains(secret),
+            "`{secret}` is readable in the cookie"
+        );
+    }
 
     let home = browser.get("/").await;
     home.assert_html(
@@ -185,23 +192,15 @@ async fn signing_in_returns_to_where_the_shopper_was() {
     }
 }
 
-fn decode(cookie: &str) -> Value {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(cookie).unwrap()).unwrap()
-}
-
-fn encode(session: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).unwrap())
-}
-
 #[tokio::test]
 async fn a_refused_access_token_is_refreshed_once_for_concurrent_requests() {
     let sf = spawn_storefront(&[]).await;
     let (email, password) = new_customer().await;
     let mut browser = Browser::new(&sf);
     browser.sign_in(&email, &password).await;
-    let mut session = decode(&browser.cookies["bazaar_session"]);
+    let mut session = browser.session().unwrap();
     session["a"] = Value::from("not.a.token");
-    let broken = encode(&session);
+    let broken = browser.seal("bazaar_session", &session);
 
     // Five requests arrive together with the refused token: one refresh serves them all
     // (a second spend of the refresh token would revoke the whole sign-in).
@@ -219,14 +218,20 @@ async fn a_refused_access_token_is_refreshed_once_for_concurrent_requests() {
         page.assert_html(StatusCode::OK, &["Sam Shopper"]);
         renewed.push(cookie.expect("a renewed session"));
     }
-    let fresh = decode(&renewed[0]);
+    let open = |cookie: &String| {
+        let mut b = Browser::new(&sf);
+        b.cookies.insert("bazaar_session".into(), cookie.clone());
+        b.session().expect("a sealed session")
+    };
+    let fresh = open(&renewed[0]);
     assert_ne!(fresh["a"], "not.a.token", "a new access token");
     assert_ne!(
         fresh["r"], session["r"],
         "the refresh token was spent for a new one"
     );
+    assert_eq!(fresh["c"], session["c"], "a refresh keeps the CSRF token");
     assert!(
-        renewed.iter().all(|c| decode(c)["r"] == fresh["r"]),
+        renewed.iter().all(|c| open(c)["r"] == fresh["r"]),
         "one refresh"
     );
 
@@ -248,7 +253,7 @@ async fn a_session_identity_no_longer_honours_is_forgotten() {
     let (email, password) = new_customer().await;
     let mut browser = Browser::new(&sf);
     browser.sign_in(&email, &password).await;
-    let mut session = decode(&browser.cookies["bazaar_session"]);
+    let mut session = browser.session().unwrap();
     // Someone else spends the refresh token at identity first.
     let spent = reqwest::Client::new()
         .post(format!(
@@ -261,9 +266,7 @@ async fn a_session_identity_no_longer_honours_is_forgotten() {
         .unwrap();
     assert_eq!(spent.status(), StatusCode::OK);
     session["a"] = Value::from("not.a.token");
-    browser
-        .cookies
-        .insert("bazaar_session".into(), encode(&session));
+    browser.forge_session(&session);
     let page = browser.get("/").await;
     page.assert_html(StatusCode::OK, &["Sign in"]);
     assert!(!page.body.contains("Sam Shopper"));

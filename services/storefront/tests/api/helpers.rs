@@ -18,6 +18,7 @@ use platform::{
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, sync::OnceLock, time::Duration};
+use storefront::session::{SECURE_SESSION_COOKIE, SESSION_COOKIE, SessionKey};
 
 /// Products in the shared catalog.
 pub const SEED_PRODUCTS: usize = 40;
@@ -218,6 +219,9 @@ fn bound() -> std::net::TcpListener {
 /// A storefront of the test's own, in front of the shared shop.
 pub struct Storefront {
     pub url: String,
+    /// The key its session cookies are sealed with, so that tests can read and forge
+    /// them.
+    pub key: SessionKey,
 }
 
 /// Starts a storefront; `extra` overrides settings (`("supervisor_url", …)`).
@@ -247,7 +251,11 @@ pub async fn spawn_storefront(extra: &[(&str, &str)]) -> Storefront {
         .await
         .expect("the storefront builds");
     tokio::spawn(service.run());
-    Storefront { url }
+    let key = match extra.iter().find(|(k, _)| *k == "session_key") {
+        Some((_, key)) => SessionKey::from_secret(key),
+        None => SessionKey::from_service_secret(SERVICE_SECRET, "storefront"),
+    };
+    Storefront { url, key }
 }
 
 /// A gateway of the test's own in front of the shared shop; `extra` overrides settings
@@ -374,11 +382,14 @@ pub struct Browser {
     pub cookies: BTreeMap<String, String>,
     /// Every `Set-Cookie` received, as sent.
     pub set_cookies: Vec<String>,
+    /// The storefront's session key: what the browser cannot know, and tests may.
+    key: SessionKey,
 }
 
 impl Browser {
     pub fn new(storefront: &Storefront) -> Self {
         Self {
+            key: storefront.key.clone(),
             base: storefront.url.clone(),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -443,8 +454,63 @@ impl Browser {
         self.send(Method::GET, path, None, &[]).await
     }
 
+    /// Posts a form as the storefront's pages have it: with the session's CSRF token,
+    /// when there is a session and the form names none.
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        self.send(Method::POST, path, Some(form), &[]).await
+        let token = self.csrf_token();
+        let mut fields = form.to_vec();
+        if let Some(token) = &token
+            && !form.iter().any(|(k, _)| *k == "csrf_token")
+        {
+            fields.push(("csrf_token", token));
+        }
+        self.send(Method::POST, path, Some(&fields), &[]).await
+    }
+
+    /// A POST as the ops console's script sends it: no body, JSON accepted, the session's
+    /// CSRF token in `X-CSRF-Token`.
+    pub async fn script_post(&mut self, path: &str) -> Page {
+        let token = self.csrf_token().unwrap_or_default();
+        self.send(
+            Method::POST,
+            path,
+            None,
+            &[("accept", "application/json"), ("x-csrf-token", &token)],
+        )
+        .await
+    }
+
+    /// The session cookie's name and value, if the browser holds one.
+    fn session_cookie(&self) -> Option<(&'static str, &String)> {
+        [SESSION_COOKIE, SECURE_SESSION_COOKIE]
+            .into_iter()
+            .find_map(|name| Some((name, self.cookies.get(name)?)))
+    }
+
+    /// What the session cookie holds, opened with the storefront's key.
+    pub fn session(&self) -> Option<Value> {
+        let (name, value) = self.session_cookie()?;
+        serde_json::from_slice(&self.key.open(name, value)?).ok()
+    }
+
+    /// Replaces the session cookie's content with `session`, sealed as the storefront
+    /// would.
+    pub fn forge_session(&mut self, session: &Value) {
+        let name = self.session_cookie().map_or(SESSION_COOKIE, |(n, _)| n);
+        let sealed = self.seal(name, session);
+        self.cookies.insert(name.to_owned(), sealed);
+    }
+
+    /// `session` sealed as the value of the cookie `name`.
+    pub fn seal(&self, name: &str, session: &Value) -> String {
+        self.key
+            .seal(name, &serde_json::to_vec(session).expect("JSON"))
+            .expect("sealed")
+    }
+
+    /// The session's CSRF token, as its pages carry it.
+    pub fn csrf_token(&self) -> Option<String> {
+        Some(self.session()?["c"].as_str()?.to_owned())
     }
 
     /// Signs in through the form; asserts it worked.

@@ -15,7 +15,7 @@ use axum::{
     routing::{get, post},
 };
 use platform::auth::Verifier;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +50,7 @@ async fn only_administrators_see_the_console() {
         .await
         .assert_problem(StatusCode::FORBIDDEN, None, "customer");
     customer
-        .send(Method::POST, "/ops/api/services/catalog/kill", None, &[])
+        .script_post("/ops/api/services/catalog/kill")
         .await
         .assert_problem(StatusCode::FORBIDDEN, None, "a customer killing");
     let home = customer.get("/").await;
@@ -372,15 +372,13 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
             "pid 4242, 2 replicas, restarted 1×",
         ],
     );
-    let answer = browser
-        .send(Method::POST, "/ops/api/services/catalog/kill", None, &[])
-        .await;
+    let answer = browser.script_post("/ops/api/services/catalog/kill").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let state = answer.json();
     assert_eq!(service(&state, "catalog")["pid"], 4242);
     assert_eq!(state["process_control"]["available"], true);
     let restart = browser
-        .send(Method::POST, "/ops/api/services/search/restart", None, &[])
+        .script_post("/ops/api/services/search/restart")
         .await;
     assert_eq!(restart.status, StatusCode::OK);
     let calls = calls.lock().unwrap().clone();
@@ -402,9 +400,7 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
 async fn process_control_without_a_supervisor_is_unavailable() {
     let sf = spawn_storefront(&[]).await;
     let mut browser = admin(&sf).await;
-    let page = browser
-        .send(Method::POST, "/ops/api/services/catalog/kill", None, &[])
-        .await;
+    let page = browser.script_post("/ops/api/services/catalog/kill").await;
     let body = page.assert_problem(StatusCode::SERVICE_UNAVAILABLE, None, "no supervisor");
     assert!(
         body["detail"].as_str().unwrap().contains("bazaar up"),
@@ -444,16 +440,11 @@ async fn bad_console_requests_name_the_field() {
         ),
     ];
     for (path, field, case) in cases {
-        let page = browser.send(Method::POST, path, None, &[]).await;
+        let page = browser.script_post(path).await;
         page.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field), case);
     }
     let missing = browser
-        .send(
-            Method::POST,
-            "/ops/api/dead-letters/inventory/no-such-letter/replay",
-            None,
-            &[],
-        )
+        .script_post("/ops/api/dead-letters/inventory/no-such-letter/replay")
         .await;
     missing.assert_problem(StatusCode::NOT_FOUND, None, "an unknown dead letter");
 }

@@ -32,6 +32,26 @@ fn signed_in() -> Chrome {
         newest_notification: Some("n-1".into()),
         query: "kettle".into(),
         path: "/p/x".into(),
+        csrf_token: Some("the-sessions-csrf-token".into()),
+    }
+}
+
+/// Asserts every form that changes something carries the session's CSRF token (and the
+/// page its `<meta>` for scripts), or, without a session, that none does.
+fn assert_forms_carry_the_token(html: &str, chrome: &Chrome) {
+    let forms = html.matches(r#"method="post""#).count();
+    assert!(forms > 0, "a form that changes something: {html}");
+    match &chrome.csrf_token {
+        Some(token) => {
+            let field = format!(r#"<input type="hidden" name="csrf_token" value="{token}">"#);
+            assert_eq!(
+                html.matches(&field).count(),
+                forms,
+                "a token per form: {html}"
+            );
+            assert!(html.contains(&format!(r#"<meta name="csrf-token" content="{token}">"#)));
+        }
+        None => assert!(!html.contains("csrf"), "no token without a session"),
     }
 }
 
@@ -214,8 +234,10 @@ fn the_cart_lists_lines_with_their_forms() {
     assert!(html.contains("Quantity of Kettle"));
     assert!(html.contains("$25.00"));
     assert!(html.contains("Sign in to check out"));
+    assert_forms_carry_the_token(&html, &Chrome::default());
     let mine = render("cart.html", &signed_in(), cart_page(true, line));
     assert!(mine.contains(r#"href="/checkout""#));
+    assert_forms_carry_the_token(&mine, &signed_in());
     let empty = render("cart.html", &Chrome::default(), cart_page(false, json!([])));
     assert!(empty.contains("Your cart is empty."));
 }
@@ -238,6 +260,7 @@ fn the_checkout_form_explains_a_decline_and_never_echoes_the_card() {
         }),
     );
     assert!(html.contains(r#"name="idempotency_key" value="key-123""#));
+    assert_forms_carry_the_token(&html, &signed_in());
     assert!(html.contains("Your card was declined"));
     assert!(
         html.contains(r#"id="f-card_number" name="card_number" type="text" value="""#),
@@ -311,6 +334,22 @@ fn the_auth_forms_show_errors_next_to_their_fields() {
         json!({"name": "", "email": "a@b.c", "next": "/", "errors": {}, "form_error": "That email and password do not match an account."}),
     );
     assert!(signin.contains(r#"role="alert" id="form-error""#));
+    assert_forms_carry_the_token(&signin, &Chrome::default());
+    // A visitor whose session identity no longer honours (so no user) still has a token.
+    let lapsed = Chrome {
+        user: None,
+        ..signed_in()
+    };
+    for template in ["signin.html", "register.html"] {
+        let html = render(
+            template,
+            &lapsed,
+            json!({"name": "", "email": "", "next": "/", "errors": {}, "form_error": null}),
+        );
+        assert_forms_carry_the_token(&html, &lapsed);
+    }
+    let signout = render("signout.html", &signed_in(), json!({}));
+    assert_forms_carry_the_token(&signout, &signed_in());
 }
 
 fn admin() -> Chrome {

@@ -1,8 +1,11 @@
 //! What protects the pages: security headers, refusing state changes from other sites,
-//! forms that only take forms, cacheable static files; and the OpenAPI document of the
-//! few JSON endpoints.
+//! the sealed session cookie, the session's CSRF token on every change, forms that only
+//! take forms, cacheable static files; and the OpenAPI document of the few JSON endpoints.
 
-use crate::helpers::{Browser, spawn_storefront};
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Browser, eventually, new_customer, products, spawn_storefront,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]
@@ -213,6 +216,7 @@ async fn at_a_public_host_the_session_cookie_is_secure_and_bound_to_the_host() {
     );
 
     // The same session under the plain name does not sign anyone in here.
+    let opened = browser.session().unwrap();
     let session = browser.cookies.remove("__Host-bazaar_session").unwrap();
     browser.cookies.insert("bazaar_session".into(), session);
     let account = browser.send(Method::GET, "/orders", None, &public).await;
@@ -221,4 +225,278 @@ async fn at_a_public_host_the_session_cookie_is_secure_and_bound_to_the_host() {
         StatusCode::SEE_OTHER,
         "a tossed plain cookie is ignored"
     );
+
+    // Nor does a session sealed for the plain name, sent under the `__Host-` one: the
+    // name is sealed in.
+    let plain = browser.seal("bazaar_session", &opened);
+    browser.cookies.clear();
+    browser
+        .cookies
+        .insert("__Host-bazaar_session".into(), plain.clone());
+    let account = browser.send(Method::GET, "/orders", None, &public).await;
+    assert_eq!(
+        account.status,
+        StatusCode::SEE_OTHER,
+        "a plain cookie renamed __Host- is no session"
+    );
+    browser.cookies.clear();
+    browser.cookies.insert(
+        "__Host-bazaar_session".into(),
+        browser.seal("__Host-bazaar_session", &opened),
+    );
+    let account = browser.send(Method::GET, "/orders", None, &public).await;
+    assert_eq!(account.status, StatusCode::OK, "sealed for its own name");
+}
+
+/// The session cookie is sealed: it shows no token, and a changed, foreign or unsealed one
+/// is no session (and is forgotten).
+#[tokio::test]
+async fn the_session_cookie_shows_no_token_and_a_changed_one_is_no_session() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&sf);
+    browser.sign_in(&email, &password).await;
+    let value = browser.cookies["bazaar_session"].clone();
+    let session = browser.session().expect("sealed with the storefront's key");
+    let raw = URL_SAFE_NO_PAD.decode(&value).expect("base64url");
+    assert_eq!(raw[0], 1, "the format's version");
+    let text = String::from_utf8_lossy(&raw);
+    for token in [
+        "eyJ",
+        session["a"].as_str().unwrap(),
+        session["r"].as_str().unwrap(),
+        session["c"].as_str().unwrap(),
+    ] {
+        assert!(
+            !value.contains(token) && !text.contains(token),
+            "`{token}` is readable in the cookie"
+        );
+    }
+
+    let mut tampered = raw.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let unsealed = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&session).unwrap());
+    let other_shop = crate::helpers::spawn_storefront(&[(
+        "session_key",
+        "another-shops-session-key-of-32-characters",
+    )])
+    .await;
+    let foreign = Browser::new(&other_shop).seal("bazaar_session", &session);
+    for (case, cookie) in [
+        ("a changed byte", URL_SAFE_NO_PAD.encode(&tampered)),
+        ("a cookie of before, unsealed", unsealed),
+        ("sealed with another key", foreign),
+        ("truncated", value[..value.len() - 4].to_owned()),
+    ] {
+        let mut b = Browser::new(&sf);
+        b.cookies.insert("bazaar_session".into(), cookie);
+        let page = b.get("/orders").await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{case}");
+        assert!(page.location().starts_with("/signin"), "{case}");
+        assert!(
+            !b.cookies.contains_key("bazaar_session"),
+            "{case}: the cookie is forgotten"
+        );
+    }
+}
+
+/// Every replica of a shop derives the same key from the service secret, so a session
+/// started at one is good at the others; a storefront with another key does not take it.
+#[tokio::test]
+async fn replicas_given_one_secret_share_sessions_and_other_keys_do_not() {
+    let one = spawn_storefront(&[]).await;
+    let two = spawn_storefront(&[]).await;
+    let key = "a-session-key-given-explicitly-of-32-chars";
+    let explicit = spawn_storefront(&[("session_key", key)]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&one);
+    browser.sign_in(&email, &password).await;
+    let cookie = browser.cookies["bazaar_session"].clone();
+
+    let mut at_two = Browser::new(&two);
+    at_two
+        .cookies
+        .insert("bazaar_session".into(), cookie.clone());
+    at_two
+        .get("/orders")
+        .await
+        .assert_html(StatusCode::OK, &["Sam Shopper"]);
+    let mut elsewhere = Browser::new(&explicit);
+    elsewhere.cookies.insert("bazaar_session".into(), cookie);
+    assert_eq!(
+        elsewhere.get("/orders").await.status,
+        StatusCode::SEE_OTHER,
+        "another key opens nothing"
+    );
+    elsewhere.sign_in(&email, &password).await;
+    elsewhere
+        .get("/orders")
+        .await
+        .assert_html(StatusCode::OK, &["Sam Shopper"]);
+}
+
+/// A signed-in visitor's pages carry the session's CSRF token, and a change without it is
+/// refused before anything happens: another site can make the browser send the cookie,
+/// not the token.
+#[tokio::test]
+async fn changes_in_a_session_need_its_csrf_token() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&sf);
+    let anonymous = browser.get("/signin").await;
+    assert!(
+        !anonymous.body.contains("csrf"),
+        "no token without a session"
+    );
+    browser.sign_in(&email, &password).await;
+    let token = browser.csrf_token().expect("a token in the session");
+    let product = products(5).await.remove(4);
+    let id = product["id"].as_str().unwrap().to_owned();
+
+    let page = browser.get(&format!("/p/{id}")).await;
+    page.assert_html(
+        StatusCode::OK,
+        &[
+            &format!(r#"<meta name="csrf-token" content="{token}">"#),
+            &format!(r#"<input type="hidden" name="csrf_token" value="{token}">"#),
+        ],
+    );
+    let added = eventually("the cart to take the product", async || {
+        let page = browser
+            .post("/cart/items", &[("product_id", &id), ("quantity", "1")])
+            .await;
+        page.location().contains("added=1").then_some(page)
+    })
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "with the token");
+    let cart = browser.get("/cart").await;
+    let forms = cart.body.matches(r#"<form method="post""#).count();
+    let tokens = cart
+        .body
+        .matches(&format!(r#"name="csrf_token" value="{token}""#))
+        .count();
+    assert_eq!(
+        forms, tokens,
+        "every form of the cart page carries the token"
+    );
+
+    let wrong = "x".repeat(token.len());
+    type Pairs<'a> = Vec<(&'a str, &'a str)>;
+    let cases: [(&str, Pairs, Pairs); 4] = [
+        ("no token", vec![], vec![]),
+        ("a wrong token", vec![("csrf_token", &wrong)], vec![]),
+        ("an empty token", vec![("csrf_token", "")], vec![]),
+        (
+            "a wrong header, the right field",
+            vec![("csrf_token", &token)],
+            vec![("x-csrf-token", &wrong)],
+        ),
+    ];
+    for (case, extra, headers) in cases {
+        let mut fields = vec![("product_id", id.as_str()), ("quantity", "5")];
+        fields.extend(extra);
+        let page = browser
+            .send(Method::POST, "/cart/items", Some(&fields), &headers)
+            .await;
+        page.assert_html(StatusCode::FORBIDDEN, &["That form has expired"]);
+        assert!(
+            page.body.contains("Sam Shopper"),
+            "{case}: the shop's own page"
+        );
+    }
+    let cart = browser.get("/cart").await;
+    cart.assert_html(
+        StatusCode::OK,
+        &[r#"value="1""#, r#"<span class="count">1<"#],
+    );
+
+    let out = browser.send(Method::POST, "/signout", Some(&[]), &[]).await;
+    assert_eq!(
+        out.status,
+        StatusCode::FORBIDDEN,
+        "signing out without the token"
+    );
+    assert_eq!(
+        browser.get("/orders").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+
+    // The token in the header does as well as in the form.
+    let removed = browser
+        .send(
+            Method::POST,
+            &format!("/cart/items/{id}/remove"),
+            Some(&[]),
+            &[("x-csrf-token", &token)],
+        )
+        .await;
+    assert_eq!(removed.location(), "/cart?notice=removed");
+    let out = browser.post("/signout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "with the token");
+}
+
+/// The ops console's scripts send the token in `X-CSRF-Token`; without it their JSON
+/// endpoints answer a problem.
+#[tokio::test]
+async fn the_consoles_controls_need_the_token_in_a_header() {
+    let sf = spawn_storefront(&[]).await;
+    let mut admin = Browser::new(&sf);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let console = admin.get("/ops").await;
+    let token = admin.csrf_token().unwrap();
+    console.assert_html(
+        StatusCode::OK,
+        &[&format!(r#"<meta name="csrf-token" content="{token}">"#)],
+    );
+    let path = "/ops/api/services/catalog/kill";
+    for headers in [
+        vec![("accept", "application/json")],
+        vec![("accept", "application/json"), ("x-csrf-token", "wrong")],
+    ] {
+        let page = admin.send(Method::POST, path, None, &headers).await;
+        let problem = page.assert_problem(StatusCode::FORBIDDEN, None, "no token");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("CSRF"),
+            "{problem}"
+        );
+    }
+    // With it the request goes through: here, to say there is no supervisor.
+    admin.script_post(path).await.assert_problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "with the token",
+    );
+}
+
+/// Signing in starts a new session with a new token: one learnt before is no use.
+#[tokio::test]
+async fn signing_in_again_gives_a_new_token() {
+    let sf = spawn_storefront(&[]).await;
+    let (email, password) = new_customer().await;
+    let mut browser = Browser::new(&sf);
+    browser.sign_in(&email, &password).await;
+    let before = browser.csrf_token().unwrap();
+    browser.sign_in(&email, &password).await;
+    let after = browser.csrf_token().unwrap();
+    assert_ne!(before, after);
+    let stale = browser
+        .send(
+            Method::POST,
+            "/signout",
+            Some(&[("csrf_token", before.as_str())]),
+            &[],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
+    let out = browser
+        .send(
+            Method::POST,
+            "/signout",
+            Some(&[("csrf_token", after.as_str())]),
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
 }
