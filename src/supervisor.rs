@@ -94,6 +94,31 @@ fn secret() -> String {
     )
 }
 
+/// The data directory's service secret, made on its first run and readable by its owner
+/// only: it signs service tokens and seals the storefront's session cookies, so keeping it
+/// keeps everyone signed in across restarts.
+fn kept_secret(data_dir: &Path) -> anyhow::Result<String> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let path = data_dir.join("service-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(kept) if !kept.trim().is_empty() => return Ok(kept.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let made = secret();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(made.as_bytes())?;
+    file.sync_all()?;
+    Ok(made)
+}
+
 /// Runs the shop until Ctrl-C or SIGTERM.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -164,9 +189,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             directory.display().to_string(),
         ),
     ]);
-    // The services' shared secret for service tokens: random per run unless given.
+    // The services' shared secret for service tokens (and the storefront's session key):
+    // the data directory's own unless given, so sessions outlive a restart of the shop.
     if std::env::var("BAZAAR_SERVICE_SECRET").map_or(true, |s| s.is_empty()) {
-        env.push(("BAZAAR_SERVICE_SECRET".into(), secret()));
+        env.push(("BAZAAR_SERVICE_SECRET".into(), kept_secret(&data_dir)?));
     }
     let token = secret();
     let control_stop = Shutdown::new();
@@ -404,4 +430,35 @@ fn collector_env(url: &str, ingest_token: &str) -> Vec<(String, String)> {
         env.push(("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "1000".to_owned()));
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept_secret;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_data_directory_keeps_its_service_secret_private_and_across_runs() {
+        let dir = std::env::temp_dir().join(format!("bazaar-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = kept_secret(&dir).unwrap();
+        assert_eq!(first.len(), 64, "256 random bits, hex");
+        assert_eq!(kept_secret(&dir).unwrap(), first, "a second run reuses it");
+        let mode = std::fs::metadata(dir.join("service-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+
+        let other = std::env::temp_dir().join(format!("bazaar-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&other).unwrap();
+        assert_ne!(
+            kept_secret(&other).unwrap(),
+            first,
+            "each data directory has its own"
+        );
+        for d in [dir, other] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
 }
