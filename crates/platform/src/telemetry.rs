@@ -146,12 +146,22 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
             return None;
         }
     };
-    use opentelemetry_otlp::WithHttpConfig;
-    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_http_client(http)
-        .build()
-    {
+        .with_http_client(http);
+    // The specification's default is protobuf; the crate's, with its JSON feature on (our
+    // receiver decodes both), is JSON, which costs more to encode and to decode.
+    let chosen = [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    if !chosen {
+        exporter = exporter.with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+    }
+    let exporter = match exporter.build() {
         Ok(e) => e,
         Err(e) => {
             eprintln!("traces are not exported: {e}");
