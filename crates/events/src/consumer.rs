@@ -6,6 +6,10 @@ use crate::{envelope::Event, faults, now_rfc3339};
 use futures_util::future::BoxFuture;
 use platform::db::{Db, MigrationSource, is_unique_violation};
 pub use platform::registry::Subscription;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+};
 use rand::RngExt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Any, Row, Transaction};
@@ -122,6 +126,25 @@ pub enum Outcome {
     DeadLettered,
 }
 
+impl Outcome {
+    /// Its name in the `bazaar_events_consumed_total` metric.
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Handled => "handled",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Retry(_) => "retry",
+            Outcome::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// The labels of `bazaar_events_consumed_total`: the event's type and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Consumed {
+    event: String,
+    outcome: &'static str,
+}
+
 /// A read position in a producer's log, advanced in the same transaction as the effects
 /// (the embedded transport's cursor).
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +197,9 @@ struct Inner {
     /// The service's own producer, woken after each commit: a handler that records
     /// events of its own gets them read at once.
     producer: Option<crate::Producer>,
+    /// Deliveries by type and outcome. `handled` counts applications, one per event
+    /// however often it is delivered: what proves an event was not applied twice.
+    consumed: Family<Consumed, Counter>,
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
@@ -233,8 +259,21 @@ impl Consumer {
                 subscriptions: subscriptions.to_vec(),
                 max_attempts: max_attempts.max(1),
                 producer: None,
+                consumed: Family::default(),
             }),
         }
+    }
+
+    /// Counts deliveries in `metrics` as `bazaar_events_consumed_total{event, outcome}`.
+    pub fn with_metrics(self, metrics: &platform::metrics::Metrics) -> Self {
+        metrics.register(
+            "events_consumed",
+            "Event deliveries this service's consumer took, by event type and outcome: \
+             handled (applied once), duplicate (already applied: nothing done), retry, \
+             dead_lettered",
+            self.inner.consumed.clone(),
+        );
+        self
     }
 
     /// Wakes `producer` after every commit, for handlers that record events themselves.
@@ -310,6 +349,15 @@ impl Consumer {
             .await;
         if !matches!(outcome, Ok(Outcome::Handled | Outcome::Duplicate)) {
             platform::telemetry::record_failure(&span);
+        }
+        if let Ok(done) = &outcome {
+            self.inner
+                .consumed
+                .get_or_create(&Consumed {
+                    event: event.kind.clone(),
+                    outcome: done.label(),
+                })
+                .inc();
         }
         outcome
     }

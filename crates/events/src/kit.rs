@@ -69,7 +69,8 @@ impl<S> EventsKit for Kit<S> {
             handler,
             self.def().subscriptions,
             self.common().event_max_attempts,
-        );
+        )
+        .with_metrics(self.metrics());
         if let Some(producer) = self.extensions().get::<Producer>() {
             consumer = consumer.with_producer(producer.clone());
         }

@@ -60,7 +60,9 @@ async fn a_redelivered_event_has_no_second_effect() {
             .unwrap();
     let event: events::Event = serde_json::from_value(page.events[0].event.clone()).unwrap();
     let db = consumer_db(&dir, "consumer").await;
-    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let metrics = platform::metrics::Metrics::new("one");
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3)
+        .with_metrics(&metrics);
     assert_eq!(
         consumer.process(&event, None).await.unwrap(),
         Outcome::Handled
@@ -72,6 +74,15 @@ async fn a_redelivered_event_has_no_second_effect() {
         );
     }
     assert_eq!(effects(&db).await, vec![0]);
+    // The metric counts applications apart from redeliveries.
+    let text = metrics.render();
+    for (outcome, n) in [("handled", 1), ("duplicate", 3)] {
+        let line = format!(
+            "bazaar_events_consumed_total{{service=\"one\",event=\"{}\",outcome=\"{outcome}\"}} {n}",
+            event.kind
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
     producer.stop().await;
 }
 
