@@ -16,17 +16,21 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    match workers() {
+    let mut builder = match workers() {
+        // One worker: the thread that waits for the work does it, with no second thread
+        // to wake for every task (a multi-threaded runtime of one worker still has two).
+        Ok(Some(1)) => tokio::runtime::Builder::new_current_thread(),
         Ok(Some(n)) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(n);
+            builder
         }
-        Ok(None) => {}
+        Ok(None) => tokio::runtime::Builder::new_multi_thread(),
         Err(e) => {
             eprintln!("bazaar: {e}");
             return ExitCode::from(2);
         }
-    }
+    };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
