@@ -96,8 +96,9 @@ async fn ready_means_the_seed_is_everywhere_and_the_catalog_browses(shape: Shape
 }
 
 /// The instant `bazaar up` says ready, every seeded product can go in a cart, has its
-/// stock record (some are seeded sold out), and is found by search: no retries, no waiting (the products seeded last, whose events
-/// arrive last, are tried first).
+/// stock record (some are seeded sold out), has recommendations and is found by search:
+/// no retries, no waiting (the products seeded last, whose events arrive last, are tried
+/// first).
 async fn every_seeded_product_is_served_the_moment_the_shop_is_ready(shop: &Shop) {
     use futures_util::{StreamExt, stream};
     let token = shop.customer_token().await;
@@ -147,6 +148,17 @@ async fn every_seeded_product_is_served_the_moment_the_shop_is_ready(shop: &Shop
                 .unwrap();
             if stock.status() != StatusCode::OK {
                 return Some(format!("no stock for {id}: {}", stock.status()));
+            }
+            let recommended = shop
+                .get(&format!("/api/recommendations/products/{id}"))
+                .send()
+                .await
+                .unwrap();
+            if recommended.status() != StatusCode::OK {
+                return Some(format!(
+                    "recommendations do not know {id}: {}",
+                    recommended.status()
+                ));
             }
             let found = send_json(
                 shop.get("/api/search")
