@@ -480,6 +480,16 @@ impl Shop {
 
     /// Waits until the token's user's cart is empty (it empties itself from an order's
     /// confirmation).
+    /// Empties the shopper's cart (`DELETE /api/cart`), which must succeed.
+    pub async fn clear_cart(&self, token: &str) {
+        let r = self.delete("/api/cart").bearer_auth(token).send().await;
+        let status = r.as_ref().map(reqwest::Response::status);
+        assert!(
+            status.as_ref().is_ok_and(StatusCode::is_success),
+            "clearing the cart: {status:?}"
+        );
+    }
+
     pub async fn cart_emptied(&self, token: &str, within: Duration) {
         eventually(within, Duration::from_millis(50), async || {
             let cart = self.json("/api/cart", Some(token)).await;
