@@ -562,7 +562,7 @@ pub fn service_key(master: &str, service: &str) -> String {
 
 /// The key `service` presents, given what it was configured with: its own key as is, or
 /// the master, from which it derives its key.
-fn presented_key(configured: &str, service: &str) -> String {
+pub fn presented_key(configured: &str, service: &str) -> String {
     let own = format!("{SERVICE_KEY_PREFIX}.{service}.");
     if configured.starts_with(&own) {
         configured.to_owned()

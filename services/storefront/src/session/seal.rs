@@ -23,8 +23,6 @@ const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
 /// What the key is derived for, so that the same secret never keys anything else.
 const LABEL: &[u8] = b"bazaar storefront session cookie key v1";
-/// What a service key given as the credential starts with (`platform::auth::service_key`).
-const SERVICE_KEY_PREFIX: &str = "bzsk1";
 
 /// The key session cookies are sealed with. Cheap to clone; never printed.
 #[derive(Clone)]
@@ -70,12 +68,7 @@ impl SessionKey {
     /// master secret or its own key (`bzsk1.<service>.…`): both give the same key, so
     /// replicas configured either way share sessions.
     pub fn from_service_secret(configured: &str, service: &str) -> Self {
-        let own = format!("{SERVICE_KEY_PREFIX}.{service}.");
-        if configured.starts_with(&own) {
-            Self::derived(configured.as_bytes())
-        } else {
-            Self::derived(platform::auth::service_key(configured, service).as_bytes())
-        }
+        Self::derived(platform::auth::presented_key(configured, service).as_bytes())
     }
 
     /// A key of this process alone.
