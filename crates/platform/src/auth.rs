@@ -494,7 +494,8 @@ pub trait Callers: Send + Sync + 'static {
 
 /// Caller lists of Bazaar's internal endpoints.
 pub mod callers {
-    /// Only the checkout saga: payments' authorisations and inventory's reservations.
+    /// Only the checkout saga: payments' authorisations, inventory's reservations and the
+    /// cart's holds.
     #[derive(Debug, Clone, Copy)]
     pub struct Orders;
 

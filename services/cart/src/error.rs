@@ -1,6 +1,7 @@
 //! The cart's errors: the problem document each becomes on the API, and what each means
 //! to the event consumer (retry or dead-letter).
 
+use axum::http::StatusCode;
 use events::HandlerError;
 use platform::{Failure, Problem};
 
@@ -13,6 +14,9 @@ pub enum CartError {
     /// 404: the cart has no line for this product.
     #[error("the cart holds no product `{0}`")]
     LineNotFound(String),
+    /// 409 `cart-changed`: a checkout's lines are no longer in the cart as it read them.
+    #[error("{0}")]
+    CartChanged(String),
 }
 
 platform::failures!(CartError);
@@ -22,6 +26,12 @@ impl From<CartError> for Problem {
         match err {
             CartError::Failure(failure) => failure.into(),
             CartError::LineNotFound(_) => Problem::not_found(err.to_string()),
+            CartError::CartChanged(detail) => Problem::new(
+                StatusCode::CONFLICT,
+                "cart-changed",
+                "The cart has changed",
+                detail,
+            ),
         }
     }
 }
@@ -32,7 +42,9 @@ impl From<CartError> for HandlerError {
     fn from(err: CartError) -> Self {
         match err {
             CartError::Failure(failure) => failure.into(),
-            CartError::LineNotFound(_) => HandlerError::Permanent(err.to_string()),
+            CartError::LineNotFound(_) | CartError::CartChanged(_) => {
+                HandlerError::Permanent(err.to_string())
+            }
         }
     }
 }
@@ -46,6 +58,7 @@ mod tests {
         platform::testing::assert_problems(vec![
             (CartError::invalid("quantity", "bad"), 422, Some("quantity")),
             (CartError::LineNotFound("p".into()), 404, None),
+            (CartError::CartChanged("taken".into()), 409, None),
         ]);
     }
 

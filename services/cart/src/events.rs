@@ -10,7 +10,7 @@ pub use ::events::types::catalog::{
     PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
     ProductDeleted,
 };
-pub use ::events::types::orders::ORDER_CONFIRMED;
+pub use ::events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED};
 
 /// What the cart reads of [`PRODUCT_CREATED`] and [`PRODUCT_UPDATED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,14 @@ pub struct OrderConfirmed {
     /// The buyer, whose cart the ordered products leave.
     pub user_id: String,
     pub items: Vec<OrderedItem>,
+}
+
+/// What the cart reads of [`ORDER_CANCELLED`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    pub order_id: String,
+    /// The buyer, whose cart gets back what the checkout took.
+    pub user_id: String,
 }
 
 /// One line of a confirmed order.

@@ -1,14 +1,16 @@
 //! Applies the events the cart consumes, inside the consumer's transaction (which also
 //! marks the event handled, so each has one effect): the catalog's product events keep
-//! the cart's copy of the products, and `order.confirmed` takes what was bought out of
-//! the buyer's cart.
+//! the cart's copy of the products; a checkout takes its lines out of the buyer's cart
+//! (see [`crate::store::Store::take`]), `order.confirmed` makes them bought and
+//! `order.cancelled` puts them back.
 
 use crate::{
     domain::{Currency, Invalid, Owner, ProductCopy, ProductId},
     error::CartError,
     events::{
-        ORDER_CONFIRMED, OrderConfirmed, PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED,
-        PRODUCT_UPDATED, PriceChanged, ProductData, ProductDeleted,
+        ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, PRODUCT_CREATED,
+        PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged, ProductData,
+        ProductDeleted,
     },
     store,
 };
@@ -22,7 +24,9 @@ use std::collections::BTreeMap;
 /// `product.created` adds a product to the cart's copy (an id known already keeps what
 /// the cart has); `product.updated` sets its name, price and currency; `price_changed`
 /// its price; `product.deleted` marks it deleted, and the lines holding it show it as
-/// unavailable. `order.confirmed` removes the ordered quantities from the buyer's cart.
+/// unavailable. `order.confirmed` settles the lines its checkout took (an order that took
+/// none, placed before checkouts took their lines, has its quantities removed from the
+/// buyer's cart); `order.cancelled` gives them back.
 /// Data that does not decode, or is out of bounds, is a permanent failure.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CartHandler;
@@ -74,8 +78,21 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
         ORDER_CONFIRMED => {
             let order: OrderConfirmed = decode(event)?;
             let (owner, ordered) = ordered(&order)?;
-            let changed = store::remove_ordered(tx, &owner, &ordered).await?;
-            tracing::info!(order_id = %order.order_id, lines = changed, "ordered products left the buyer's cart");
+            if store::bought(tx, &order.order_id).await? {
+                tracing::info!(order_id = %order.order_id, "the lines the checkout took are bought");
+            } else {
+                let changed = store::remove_ordered(tx, &owner, &ordered).await?;
+                tracing::info!(order_id = %order.order_id, lines = changed, "ordered products left the buyer's cart");
+            }
+            Ok(())
+        }
+        ORDER_CANCELLED => {
+            let order: OrderCancelled = decode(event)?;
+            if order.user_id.trim().is_empty() {
+                return Err(CartError::invalid("user_id", "must not be empty").into());
+            }
+            let given = store::give_back(tx, &order.order_id, &Owner::user(&order.user_id)).await?;
+            tracing::info!(order_id = %order.order_id, ?given, "a cancelled order's lines given back to the buyer's cart");
             Ok(())
         }
         other => Err(HandlerError::Permanent(format!(

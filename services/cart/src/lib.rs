@@ -1,6 +1,7 @@
 //! The cart service: anonymous carts by cookie and users' carts by token, merged at
 //! sign-in, priced from the cart's own copy of the catalog (kept from its events) and
-//! emptied of what an order bought once it is confirmed.
+//! a checkout takes its lines out (held until the order is confirmed, given back if it is
+//! cancelled).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -14,7 +15,7 @@ pub mod routes;
 pub mod store;
 
 use ::events::EventsKit;
-use platform::{Kit, ServiceDef, Subscription, service::Service};
+use platform::{Access, Kit, Route, ServiceDef, Subscription, service::Service};
 use store::Store;
 
 /// The cart, as the registry knows it.
@@ -35,12 +36,12 @@ pub const SERVICE: ServiceDef = ServiceDef {
         },
         Subscription {
             producer: "orders",
-            types: &[events::ORDER_CONFIRMED],
+            types: &[events::ORDER_CONFIRMED, events::ORDER_CANCELLED],
         },
     ],
     read_model: false,
     calls: &[],
-    routes: &[],
+    routes: &[Route::new("/holds", Access::Internal)],
     build: |launch| Box::pin(launch.start(build)),
     settings: platform::config::variables::<config::Config>,
 };

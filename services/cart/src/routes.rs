@@ -3,21 +3,21 @@
 
 use crate::{
     cookie::{CartCookie, CookiePolicy},
-    domain::{AnonymousId, Cart, Owner, ProductId, Quantity},
+    domain::{AnonymousId, Cart, MAX_LINES, Owner, ProductId, Quantity},
     error::CartError,
-    store::Store,
+    store::{self, Store},
 };
 use axum::{
     extract::{FromRef, Path, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use platform::{
     Failure, Problem,
-    auth::{Claims, MaybeUser, Verifier},
+    auth::{CalledBy, Claims, MaybeUser, Verifier, callers::Orders},
     extract::Json,
     failure::Fields,
-    openapi::KeysUnavailable,
+    openapi::{KeysUnavailable, ServiceOnly},
 };
 use serde::Deserialize;
 use utoipa::{
@@ -54,14 +54,16 @@ impl FromRef<AppState> for Verifier {
             Lines show the product as the catalog has it now (the cart follows the catalog's \
             events, so a product the catalog has just created or changed shows a moment \
             later); a deleted product's line stays, `available: false`, counting for nothing. \
-            A line holds 1 to 99 units; a cart at most 50 lines. When an order is confirmed, \
-            what it bought leaves the buyer's cart. Errors are RFC 9457 problem documents \
+            A line holds 1 to 99 units; a cart at most 50 lines. A checkout takes what it buys \
+            out of the buyer's cart at once; if the order is cancelled, the lines come back. Errors are RFC 9457 problem documents \
             (`application/problem+json`); validation problems list each bad field in \
             `errors`, the body as a whole being named `body`."
     ),
     tags(
         (name = "cart", description = "The caller's cart: the signed-in user's, or the \
             anonymous one of the `bazaar_cart` cookie."),
+        (name = "checkout", description = "The checkout saga's hold on a cart's lines \
+            (Bazaar's orders service only; the gateway does not route it)."),
         (name = "events", description = "Operators' view of the events the cart could not \
             apply (administrators only).")
     ),
@@ -92,6 +94,8 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(get_cart, clear_cart))
         .routes(routes!(add_item))
         .routes(routes!(set_item, remove_item))
+        .routes(routes!(take_for_order))
+        .routes(routes!(give_back_for_order))
         .with_state(state)
 }
 
@@ -441,6 +445,175 @@ async fn remove_item(
         async |store, owner| store.remove(owner, &product).await,
     )
     .await
+}
+
+/// The lines a checkout takes out of its buyer's cart.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TakeRequest {
+    /// The order taking them; taking again for the same order takes nothing more.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
+    pub order_id: String,
+    /// The buyer, whose cart it is.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d12")]
+    pub user_id: String,
+    /// What the order bought: 1 to 50 products, each named once.
+    pub items: Vec<TakeItem>,
+}
+
+/// One product a checkout takes, in the quantity it ordered.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TakeItem {
+    pub product_id: String,
+    #[schema(minimum = 1, maximum = 99)]
+    pub quantity: i64,
+}
+
+/// What a take comes to.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Taken {
+    pub order_id: String,
+    /// `taken` now, or `already` by an earlier request for the same order (a give-back:
+    /// `returned`, `already` or `nothing`).
+    #[schema(example = "taken")]
+    pub outcome: String,
+}
+
+/// A take, parsed: whose cart, for which order, what.
+type Take = (Owner, String, Vec<(ProductId, i64)>);
+
+impl TakeRequest {
+    fn parse(self) -> Result<Take, CartError> {
+        let mut fields = Fields::new();
+        if self.order_id.trim().is_empty() || self.order_id.len() > 100 {
+            fields.refuse("order_id", "must be 1 to 100 characters");
+        }
+        if self.user_id.trim().is_empty() {
+            fields.refuse("user_id", "must not be empty");
+        }
+        if self.items.is_empty() || self.items.len() > MAX_LINES {
+            fields.refuse("items", format!("must name 1 to {MAX_LINES} products"));
+        }
+        let mut items: Vec<(ProductId, i64)> = Vec::with_capacity(self.items.len());
+        for (i, item) in self.items.into_iter().enumerate() {
+            let id = fields.take(
+                format!("items[{i}].product_id"),
+                ProductId::parse(&item.product_id),
+            );
+            let quantity =
+                fields.take(format!("items[{i}].quantity"), Quantity::new(item.quantity));
+            if let (Some(id), Some(quantity)) = (id, quantity) {
+                if items.iter().any(|(seen, _)| *seen == id) {
+                    fields.refuse(format!("items[{i}].product_id"), "is named twice");
+                }
+                items.push((id, quantity.units()));
+            }
+        }
+        fields.check()?;
+        Ok((Owner::user(&self.user_id), self.order_id, items))
+    }
+}
+
+/// Takes a checkout's lines out of the buyer's cart, all or none (for the checkout saga).
+/// Each product must still be in the cart in at least the quantity ordered (a larger line
+/// keeps the rest): otherwise the cart has changed since the order read it, or another
+/// checkout took it, and nothing is taken. The lines stay held for the order: its
+/// confirmation makes them bought, its cancellation puts them back in the cart. Asking
+/// again for the same order takes nothing more (200).
+#[utoipa::path(
+    post,
+    path = "/api/cart/holds",
+    tag = "checkout",
+    security(("bearer" = [])),
+    request_body(content = TakeRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The lines left the cart, held for the order", body = Taken),
+        (status = 200, description = "The order had taken them already", body = Taken),
+        ServiceOnly,
+        (status = 409, description = "`urn:bazaar:problem:cart-changed`: the cart no longer holds what the order read (changed, or taken by another checkout), or the order was cancelled already. Nothing was taken.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or out of bounds (named in `errors`): `order_id`, `user_id`, `items` (1 to 50), `items[i].product_id` (malformed, or named twice), `items[i].quantity` (1 to 99)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn take_for_order(
+    State(state): State<AppState>,
+    _caller: CalledBy<Orders>,
+    Json(body): Json<TakeRequest>,
+) -> Result<Response, CartError> {
+    let (owner, order_id, items) = body.parse()?;
+    let taken = state.store.take(&owner, &order_id, &items).await?;
+    // Taken and committed, but the saga has not heard: it must ask again.
+    events::faults::point("cart.take.after_commit");
+    let (status, outcome) = match taken {
+        store::Taken::Now => (StatusCode::CREATED, "taken"),
+        store::Taken::Already => (StatusCode::OK, "already"),
+    };
+    tracing::info!(%order_id, outcome, lines = items.len(), "a checkout's lines taken from the cart");
+    Ok((
+        status,
+        Json(Taken {
+            order_id,
+            outcome: outcome.to_owned(),
+        }),
+    )
+        .into_response())
+}
+
+/// Whose cart a cancelled order's lines go back to.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GiveBackRequest {
+    /// The buyer, whose cart it is.
+    #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d12")]
+    pub user_id: String,
+}
+
+/// Gives a cancelled order's lines back to the buyer's cart (for the checkout saga, as
+/// it compensates; the order's `order.cancelled` does the same, and whichever comes
+/// second finds it done). Quantities are added to what the cart holds now, at most 99 a
+/// line and 50 lines. An order that took nothing is marked, so that its take, should it
+/// still arrive, is refused.
+#[utoipa::path(
+    post,
+    path = "/api/cart/holds/{order_id}/return",
+    tag = "checkout",
+    security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "The cancelled order")),
+    request_body(content = GiveBackRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`returned` now, `already` before, or `nothing` (the order took nothing)", body = Taken),
+        ServiceOnly,
+        (status = 409, description = "`urn:bazaar:problem:cart-changed`: the order was confirmed; its lines are bought", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`user_id` is missing", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn give_back_for_order(
+    State(state): State<AppState>,
+    _caller: CalledBy<Orders>,
+    Path(order_id): Path<String>,
+    Json(body): Json<GiveBackRequest>,
+) -> Result<Json<Taken>, CartError> {
+    if body.user_id.trim().is_empty() {
+        return Err(CartError::invalid("user_id", "must not be empty"));
+    }
+    let given = state
+        .store
+        .give_back(&order_id, &Owner::user(&body.user_id))
+        .await?;
+    let outcome = match given {
+        store::GivenBack::Now(_) => "returned",
+        store::GivenBack::Already => "already",
+        store::GivenBack::Nothing => "nothing",
+        store::GivenBack::Bought => {
+            return Err(CartError::CartChanged(
+                "the order was confirmed: its lines are bought".into(),
+            ));
+        }
+    };
+    tracing::info!(%order_id, outcome, "a cancelled order's lines given back");
+    Ok(Json(Taken {
+        order_id,
+        outcome: outcome.to_owned(),
+    }))
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use crate::{
 };
 use events::{consumer, now_rfc3339};
 use platform::db::{Db, MigrationSource};
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction, any::AnyRow};
+use std::collections::BTreeMap;
 
 /// The cart's tables, the same SQL on both backends.
 ///
@@ -20,12 +22,20 @@ use sqlx::{Any, Row, Transaction, any::AnyRow};
 /// stays as a tombstone (`deleted = 1`) so the lines holding it can still be shown.
 /// `carts` has one row per cart, keyed `user:<id>` or `anon:<sha256 of the cookie>`;
 /// `cart_lines` one row per product in a cart, `position` keeping the order of adding.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "carts, their lines and the cart's copy of the catalog",
-    sqlite: TABLES,
-    postgres: TABLES,
-}];
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource {
+        version: 1,
+        description: "carts, their lines and the cart's copy of the catalog",
+        sqlite: TABLES,
+        postgres: TABLES,
+    },
+    MigrationSource {
+        version: 2,
+        description: "the lines each checkout took out of its buyer's cart",
+        sqlite: HOLDS,
+        postgres: HOLDS,
+    },
+];
 
 const TABLES: &str = "
 CREATE TABLE products (
@@ -53,6 +63,21 @@ CREATE TABLE cart_lines (
     PRIMARY KEY (owner, product_id)
 );
 CREATE INDEX cart_lines_by_product ON cart_lines (product_id);
+";
+
+/// `cart_holds` has one row per order that took lines out of a cart at checkout: `held`
+/// until the order is confirmed (`bought`) or cancelled (`returned`, the lines put back).
+/// An order cancelled before it took anything leaves a `returned` row with no items, so
+/// a take arriving after that is refused.
+const HOLDS: &str = "
+CREATE TABLE cart_holds (
+    order_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    items TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('held', 'bought', 'returned')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 ";
 
 /// The cart's migrations, then the consumer's: what [`Db::connect`] is given.
@@ -266,52 +291,97 @@ impl Store {
             ))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let mut merged = Merged::default();
-        if !lines.is_empty() {
-            let key = into.key();
-            open_cart(&mut tx, into, &now).await?;
-            let (mut count, mut last) = line_count(&mut tx, &key).await?;
-            for (product, quantity) in lines {
-                let grown = sqlx::query(
-                    "UPDATE cart_lines SET quantity = CASE WHEN quantity + $1 > $2 THEN $2 \
-                     ELSE quantity + $1 END, updated_at = $3 WHERE owner = $4 AND product_id = $5",
-                )
-                .bind(quantity)
-                .bind(Quantity::MAX)
-                .bind(&now)
-                .bind(&key)
-                .bind(&product)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if grown > 0 {
-                    merged.moved += 1;
-                } else if count < MAX_LINES as i64 {
-                    last += 1;
-                    count += 1;
-                    sqlx::query(
-                        "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $5)",
-                    )
-                    .bind(&key)
-                    .bind(&product)
-                    .bind(quantity)
-                    .bind(last)
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await?;
-                    merged.moved += 1;
-                } else {
-                    merged.dropped += 1;
-                }
-            }
-        }
+        let merged = put_lines(&mut tx, into, &lines, &now).await?;
         sqlx::query("DELETE FROM carts WHERE owner = $1")
             .bind(from.key())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(merged)
+    }
+
+    /// Takes an order's lines out of `owner`'s cart at checkout, as one change: each
+    /// product must still be there in at least the quantity ordered (a larger line keeps
+    /// the rest), else nothing is taken and the cart has changed since the order read it
+    /// (or another checkout took it). The order id makes it idempotent: the same order
+    /// again takes nothing more. The lines stay held for the order until its
+    /// confirmation or cancellation reaches the cart.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn take(
+        &self,
+        owner: &Owner,
+        order_id: &str,
+        items: &[(ProductId, i64)],
+    ) -> Result<Taken, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = now_rfc3339();
+        if let Some((holder, state)) = hold_of(&mut tx, order_id).await? {
+            return match state.as_str() {
+                "held" | "bought" if holder == owner.key() => Ok(Taken::Already),
+                "returned" => Err(CartError::CartChanged(
+                    "this order was cancelled already; it takes nothing".into(),
+                )),
+                _ => Err(CartError::CartChanged(
+                    "this order took another cart's lines".into(),
+                )),
+            };
+        }
+        if !touch_cart(&mut tx, owner, &now).await? {
+            return Err(CartError::CartChanged("the cart is empty".into()));
+        }
+        let held: BTreeMap<String, i64> =
+            sqlx::query("SELECT product_id, quantity FROM cart_lines WHERE owner = $1")
+                .bind(owner.key())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("product_id")?, r.try_get("quantity")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        for (product, quantity) in items {
+            let there = held.get(product.as_str()).copied().unwrap_or(0);
+            if there < *quantity {
+                return Err(CartError::CartChanged(format!(
+                    "the cart holds {there} of product {product}, not the {quantity} ordered"
+                )));
+            }
+        }
+        remove_ordered(&mut tx, owner, items).await?;
+        let lines: Vec<HeldLine> = items
+            .iter()
+            .map(|(product, quantity)| HeldLine {
+                product_id: product.to_string(),
+                quantity: *quantity,
+            })
+            .collect();
+        let inserted = sqlx::query(
+            "INSERT INTO cart_holds (order_id, owner, items, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'held', $4, $4) ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(owner.key())
+        .bind(serde_json::to_string(&lines).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // A concurrent take of the same order got there first: that one holds.
+            return Ok(Taken::Already);
+        }
+        tx.commit().await?;
+        Ok(Taken::Now)
+    }
+
+    /// Gives a cancelled order's lines back to its buyer's cart (see [`give_back`]): what
+    /// the saga does as it compensates, so the shopper finds the cart as it was at once;
+    /// the order's `order.cancelled` does the same, and whichever comes second finds
+    /// it done.
+    #[tracing::instrument(skip_all, fields(order_id = %order_id))]
+    pub async fn give_back(&self, order_id: &str, buyer: &Owner) -> Result<GivenBack, CartError> {
+        let mut tx = self.db.begin_write().await?;
+        let given = give_back(&mut tx, order_id, buyer).await?;
+        tx.commit().await?;
+        Ok(given)
     }
 
     /// Deletes the anonymous carts (and their lines) last changed before `before`
@@ -478,6 +548,59 @@ async fn insert_line(
     Ok(())
 }
 
+/// Adds lines to a cart (creating it if need be): a product it holds already gets the
+/// sum of the quantities, capped at 99; new lines go last while the cart has room (the
+/// rest are dropped).
+async fn put_lines(
+    tx: &mut Transaction<'static, Any>,
+    into: &Owner,
+    lines: &[(String, i64)],
+    now: &str,
+) -> Result<Merged, sqlx::Error> {
+    let mut merged = Merged::default();
+    if lines.is_empty() {
+        return Ok(merged);
+    }
+    let key = into.key();
+    open_cart(tx, into, now).await?;
+    let (mut count, mut last) = line_count(tx, &key).await?;
+    for (product, quantity) in lines {
+        let grown = sqlx::query(
+            "UPDATE cart_lines SET quantity = CASE WHEN quantity + $1 > $2 THEN $2 \
+             ELSE quantity + $1 END, updated_at = $3 WHERE owner = $4 AND product_id = $5",
+        )
+        .bind(*quantity)
+        .bind(Quantity::MAX)
+        .bind(now)
+        .bind(&key)
+        .bind(product)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if grown > 0 {
+            merged.moved += 1;
+        } else if count < MAX_LINES as i64 {
+            last += 1;
+            count += 1;
+            sqlx::query(
+                "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(&key)
+            .bind(product)
+            .bind((*quantity).min(Quantity::MAX))
+            .bind(last)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            merged.moved += 1;
+        } else {
+            merged.dropped += 1;
+        }
+    }
+    Ok(merged)
+}
+
 /// Records a product the catalog created, in the consumer's transaction. `false` when
 /// the cart knows the id already: what it knows is kept (it is as new or newer).
 pub(crate) async fn insert_product(
@@ -561,6 +684,118 @@ pub(crate) async fn remove_ordered(
         changed += removed + reduced;
     }
     Ok(changed)
+}
+
+/// What taking an order's lines did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The lines left the cart now.
+    Now,
+    /// The order had taken them already.
+    Already,
+}
+
+/// One line a checkout took, as `cart_holds.items` keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct HeldLine {
+    product_id: String,
+    quantity: i64,
+}
+
+/// The cart and state of an order's hold, if it has one.
+async fn hold_of(
+    tx: &mut Transaction<'static, Any>,
+    order_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query("SELECT owner, state FROM cart_holds WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| Ok((r.try_get("owner")?, r.try_get("state")?)))
+        .transpose()
+}
+
+/// A confirmed order's lines, taken at checkout, are bought: `true`. `false` when the
+/// order took nothing from the cart (placed before checkouts took their lines): its
+/// quantities are then for the caller to remove.
+pub(crate) async fn bought(
+    tx: &mut Transaction<'static, Any>,
+    order_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("UPDATE cart_holds SET state = 'bought', updated_at = $1 WHERE order_id = $2 AND state = 'held'")
+        .bind(now_rfc3339())
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(hold_of(tx, order_id).await?.is_some())
+}
+
+/// What giving back a cancelled order's lines did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GivenBack {
+    /// The lines are back in the cart (those that fit).
+    Now(Merged),
+    /// They were given back before.
+    Already,
+    /// The order took nothing; it is marked, so that its take, should it still arrive,
+    /// is refused.
+    Nothing,
+    /// The order was confirmed: its lines are bought, not given back.
+    Bought,
+}
+
+/// A cancelled order gives back the lines it took to its buyer's cart (as a merge
+/// would: quantities added, at most 99 a line, at most 50 lines).
+pub(crate) async fn give_back(
+    tx: &mut Transaction<'static, Any>,
+    order_id: &str,
+    buyer: &Owner,
+) -> Result<GivenBack, sqlx::Error> {
+    let now = now_rfc3339();
+    match hold_of(tx, order_id)
+        .await?
+        .map(|(_, state)| state)
+        .as_deref()
+    {
+        Some("held") => {}
+        Some("bought") => return Ok(GivenBack::Bought),
+        Some(_) => return Ok(GivenBack::Already),
+        None => {
+            sqlx::query(
+                "INSERT INTO cart_holds (order_id, owner, items, state, created_at, updated_at) \
+                 VALUES ($1, $2, '[]', 'returned', $3, $3) ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(order_id)
+            .bind(buyer.key())
+            .bind(&now)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(GivenBack::Nothing);
+        }
+    }
+    let held = sqlx::query("SELECT owner, items FROM cart_holds WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if held.try_get::<String, _>("owner")? != buyer.key() {
+        tracing::warn!(
+            order_id,
+            "the order's hold names another cart than its buyer's; given back to the buyer"
+        );
+    }
+    let items: Vec<HeldLine> = serde_json::from_str(&held.try_get::<String, _>("items")?)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let lines: Vec<(String, i64)> = items
+        .into_iter()
+        .map(|l| (l.product_id, l.quantity))
+        .collect();
+    let merged = put_lines(tx, buyer, &lines, &now).await?;
+    sqlx::query("UPDATE cart_holds SET state = 'returned', updated_at = $1 WHERE order_id = $2")
+        .bind(&now)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(GivenBack::Now(merged))
 }
 
 #[cfg(test)]

@@ -126,6 +126,52 @@ impl Services {
             .map_err(|e| CallError::Transient(format!("the cart's answer does not fit: {e}")))
     }
 
+    /// Takes the order's lines out of its buyer's cart (`POST /api/cart/holds`, keyed by
+    /// the order id: asking twice takes them once), so that no other checkout buys them
+    /// again; the cart gives them back if the order is cancelled. 409 `cart-changed`
+    /// when the cart no longer holds them.
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn take_cart(&self, order: &Order) -> Result<(), CallError> {
+        let items: Vec<Value> = order
+            .lines
+            .iter()
+            .map(|l| json!({"product_id": l.product_id, "quantity": l.quantity}))
+            .collect();
+        let body = json!({
+            "order_id": order.id.as_str(),
+            "user_id": order.customer.id,
+            "items": items,
+        });
+        self.call(
+            &self.inner.cart,
+            Method::POST,
+            "/api/cart/holds",
+            Caller::Service,
+            None,
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Gives the lines a cancelled order took back to its buyer's cart
+    /// (`POST /api/cart/holds/{id}/return`; the cart's copy of `order.cancelled` does the
+    /// same later, and finds it done).
+    #[tracing::instrument(skip_all, fields(order_id = %order.id))]
+    pub async fn give_back_cart(&self, order: &Order) -> Result<(), CallError> {
+        let url = format!("/api/cart/holds/{}/return", order.id);
+        self.call(
+            &self.inner.cart,
+            Method::POST,
+            &url,
+            Caller::Service,
+            None,
+            Some(&json!({"user_id": order.customer.id})),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Holds the order's items (`POST /api/inventory/reservations`, the order id being
     /// the reservation id: asking twice holds them once).
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]

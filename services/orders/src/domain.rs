@@ -540,6 +540,9 @@ pub enum CancelReason {
     Expired,
     /// The checkout stopped before the payment (a crash, or inventory unreachable).
     Interrupted,
+    /// The cart no longer held what the checkout read: another checkout took those lines,
+    /// or the shopper changed them.
+    CartChanged,
 }
 
 impl CancelReason {
@@ -550,6 +553,7 @@ impl CancelReason {
             CancelReason::PaymentError => "payment_error",
             CancelReason::Expired => "expired",
             CancelReason::Interrupted => "interrupted",
+            CancelReason::CartChanged => "cart_changed",
         }
     }
 
@@ -560,6 +564,7 @@ impl CancelReason {
             "payment_error" => CancelReason::PaymentError,
             "expired" => CancelReason::Expired,
             "interrupted" => CancelReason::Interrupted,
+            "cart_changed" => CancelReason::CartChanged,
             _ => return None,
         })
     }
@@ -937,6 +942,7 @@ mod tests {
             CancelReason::PaymentError,
             CancelReason::Expired,
             CancelReason::Interrupted,
+            CancelReason::CartChanged,
         ] {
             assert_eq!(CancelReason::parse(r.as_str()), Some(r));
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
@@ -1305,6 +1311,7 @@ mod properties {
             let reasons = [
                 CancelReason::PaymentDeclined, CancelReason::InsufficientStock,
                 CancelReason::PaymentError, CancelReason::Expired, CancelReason::Interrupted,
+                CancelReason::CartChanged,
             ];
             for r in reasons {
                 prop_assert_eq!(CancelReason::parse(r.as_str()), Some(r));

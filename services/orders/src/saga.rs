@@ -1,4 +1,5 @@
-//! The checkout saga, orchestrated and persisted: reserve the stock, authorise the
+//! The checkout saga, orchestrated and persisted: take the lines out of the buyer's cart
+//! and reserve the stock, authorise the
 //! payment (the pivot), then commit the reservation and capture the payment. Every step
 //! is written to the order before its call (and its outcome with the next step), so a
 //! crash at any point leaves an order the recovery worker can finish: backwards (release,
@@ -367,15 +368,18 @@ impl Saga {
                     status: 409,
                     problem,
                 } => {
-                    let answer = view::insufficient_stock(&order, &problem);
-                    return self
-                        .compensate(
-                            order,
-                            CancelReason::InsufficientStock,
-                            answer,
-                            STEP_ATTEMPTS,
+                    let (reason, answer) = if view::is_cart_changed(&problem) {
+                        (
+                            CancelReason::CartChanged,
+                            view::cart_changed(&order, &problem),
                         )
-                        .await;
+                    } else {
+                        (
+                            CancelReason::InsufficientStock,
+                            view::insufficient_stock(&order, &problem),
+                        )
+                    };
+                    return self.compensate(order, reason, answer, STEP_ATTEMPTS).await;
                 }
                 Outcome::Lost => return self.settled(&order.id).await,
                 Outcome::GaveUp(why) => {
@@ -642,7 +646,7 @@ impl Saga {
         }
         if order.step == Step::Release {
             // Units a refused release holds come back when the reservation expires anyway.
-            let undo = (Call::Release, "releasing the stock");
+            let undo = (Call::Release, "releasing the stock and the cart's lines");
             if let Some(stop) = self.undo(&mut order, undo, attempts, &answer).await? {
                 return Ok(stop);
             }
@@ -759,10 +763,19 @@ impl Saga {
             })
         };
         match call {
-            Call::Reserve => services.reserve(order).await.map(|()| None),
+            // The cart's lines first, so that no other checkout can buy them meanwhile;
+            // both are keyed by the order, so a step run again changes nothing twice.
+            Call::Reserve => {
+                services.take_cart(order).await?;
+                services.reserve(order).await.map(|()| None)
+            }
             Call::Authorize(card) => services.authorize(order, card).await.map(Some),
             Call::Commit => services.commit(&order.id).await.map(|()| None),
-            Call::Release => services.release(&order.id).await.map(|()| None),
+            // The stock, then the cart's lines, so the shopper finds the cart as it was.
+            Call::Release => {
+                services.release(&order.id).await?;
+                services.give_back_cart(order).await.map(|()| None)
+            }
             Call::Capture => services
                 .capture(order, &authorization()?)
                 .await

@@ -185,6 +185,29 @@ pub fn insufficient_stock(order: &Order, from_inventory: &Value) -> Answer {
     problem_answer(p, order, None)
 }
 
+/// Whether a 409 came from the cart: the lines the order read are no longer there.
+pub fn is_cart_changed(problem: &Value) -> bool {
+    problem["type"].as_str() == Some("urn:bazaar:problem:cart-changed")
+}
+
+/// 409: the cart changed between the checkout's read and its take (another checkout took
+/// those lines, or the shopper changed them); the order was cancelled.
+pub fn cart_changed(order: &Order, from_cart: &Value) -> Answer {
+    let why = from_cart["detail"]
+        .as_str()
+        .unwrap_or("the cart has changed");
+    let p = Problem::new(
+        StatusCode::CONFLICT,
+        "cart-changed",
+        "The cart has changed",
+        format!(
+            "{why}; the order was cancelled and nothing was charged. Look at the cart and \
+             check out again with a new Idempotency-Key"
+        ),
+    );
+    problem_answer(p, order, None)
+}
+
 /// 402: the card was declined, with payments' `decline_code`.
 pub fn declined(order: &Order, from_payments: &Value) -> Answer {
     let code = from_payments["decline_code"]

@@ -8,6 +8,7 @@ mod bad_input;
 mod catalog_feed;
 mod concurrency;
 mod helpers;
+mod holds;
 mod openapi;
 mod orders;
 mod users;

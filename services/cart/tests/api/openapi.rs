@@ -28,6 +28,20 @@ async fn every_endpoint_is_documented_with_its_problems() {
             &["200", "401", "404", "500"][..],
         ),
         (
+            "/api/cart/holds",
+            "post",
+            &[
+                "200", "201", "400", "401", "403", "409", "413", "415", "422", "500",
+            ][..],
+        ),
+        (
+            "/api/cart/holds/{order_id}/return",
+            "post",
+            &[
+                "200", "400", "401", "403", "409", "413", "415", "422", "500",
+            ][..],
+        ),
+        (
             "/api/cart/events/dead-letters",
             "get",
             &["200", "401", "403", "500"][..],
@@ -43,6 +57,10 @@ async fn every_endpoint_is_documented_with_its_problems() {
         "CartLine",
         "AddItemRequest",
         "SetQuantityRequest",
+        "TakeRequest",
+        "TakeItem",
+        "Taken",
+        "GiveBackRequest",
         "DeadLetters",
         "Problem",
     ];

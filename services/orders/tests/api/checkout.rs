@@ -3,7 +3,7 @@
 
 use crate::helpers::{
     DECLINED_CARD, FLAKY_CARD, GOOD_CARD, NO_FUNDS_CARD, ORDER_CANCELLED, ORDER_CONFIRMED,
-    ORDER_PLACED, assert_problem, checkout_body, eventually, new_key, spawn_app, spawn_app_with,
+    ORDER_PLACED, assert_problem, checkout_body, new_key, spawn_app, spawn_app_with,
 };
 use reqwest::{StatusCode, header};
 use serde_json::Value;
@@ -48,12 +48,9 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
     ])
     .await;
 
-    // The cart empties itself from `order.confirmed`.
-    eventually("the cart to empty", async || {
-        let cart = app.cart_of(&shopper).await;
-        cart["items"].as_array().unwrap().is_empty().then_some(())
-    })
-    .await;
+    // The checkout took its lines out of the cart before it answered.
+    let cart = app.cart_of(&shopper).await;
+    assert_eq!(cart["items"], serde_json::json!([]), "{cart}");
 
     // The order is the shopper's to see, and only theirs.
     let listed: Value = app
@@ -194,9 +191,9 @@ async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing()
             .map(|(k, _)| k)
             .collect();
         assert_eq!(kinds, [ORDER_PLACED, ORDER_CANCELLED], "{case}");
-        // The cart is left as it was, for another try.
+        // The cart is as it was before the answer, for another try.
         let cart = app.cart_of(&shopper).await;
-        assert_eq!(cart["items"][0]["quantity"], 3, "{case}");
+        assert_eq!(cart["items"][0]["quantity"], 3, "{case}: {cart}");
     }
     app.assert_ledger(&[("authorized_cents", 0), ("captured_cents", 0)])
         .await;
@@ -231,4 +228,81 @@ async fn a_stock_shortage_cancels_the_order_and_holds_nothing() {
     assert_eq!(app.stock(&scarce).await, Some((2, 0)));
     assert!(app.held_reservations().await.is_empty());
     assert_eq!(app.ledger().await["count"], 0, "payments was never called");
+}
+
+#[tokio::test]
+async fn two_checkouts_of_one_cart_at_once_buy_it_once() {
+    // Arrange: one cart, two checkouts with different keys (two tabs, a double submit).
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let mug = app.product(1299, 10).await;
+    app.add_to_cart(&shopper, &mug, 2).await;
+
+    // Act
+    let (keys, body) = ([new_key(), new_key()], checkout_body(GOOD_CARD));
+    let (first, second) = tokio::join!(
+        app.checkout(&shopper, &keys[0], &body),
+        app.checkout(&shopper, &keys[1], &body),
+    );
+
+    // Assert: one order confirmed; the other found the cart taken (cancelled, 409) or
+    // already empty (422, no order).
+    let mut statuses = [first.status(), second.status()];
+    statuses.sort();
+    let loser = if first.status() == StatusCode::CREATED {
+        second
+    } else {
+        first
+    };
+    assert_eq!(statuses[0], StatusCode::CREATED, "{statuses:?}");
+    let problem: Value = loser.json().await.unwrap();
+    match statuses[1] {
+        StatusCode::CONFLICT => {
+            assert_eq!(
+                problem["type"], "urn:bazaar:problem:cart-changed",
+                "{problem}"
+            );
+            let order = app
+                .order(&shopper, problem["order_id"].as_str().unwrap())
+                .await;
+            assert_eq!(order["cancel_reason"], "cart_changed", "{order}");
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            assert_eq!(problem["errors"][0]["field"], "cart", "{problem}");
+        }
+        other => panic!("the second checkout answered {other}: {problem}"),
+    }
+    assert_eq!(app.stock(&mug).await, Some((8, 0)), "two units sold, once");
+    app.assert_ledger(&[("authorized_cents", 2 * 1299), ("captured_cents", 2 * 1299)])
+        .await;
+    assert!(app.held_reservations().await.is_empty());
+    // The cart stays empty: the loser's cancellation gives back nothing it did not take.
+    let cart = app.cart_of(&shopper).await;
+    assert_eq!(cart["items"], serde_json::json!([]), "{cart}");
+}
+
+#[tokio::test]
+async fn a_checkout_right_after_another_finds_the_bought_lines_gone() {
+    // Arrange: a confirmed checkout, then one more product in the cart at once.
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let (mug, pan) = tokio::join!(app.product(1299, 10), app.product(4500, 10));
+    app.add_to_cart(&shopper, &mug, 2).await;
+    let first = app
+        .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    app.add_to_cart(&shopper, &pan, 1).await;
+
+    // Act: the second checkout, before or after `order.confirmed` reaches the cart.
+    let second = app
+        .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+
+    // Assert: it buys the pan only.
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let order: Value = second.json().await.unwrap();
+    assert_eq!(order["total_cents"], 4500, "{order}");
+    assert_eq!(app.stock(&mug).await, Some((8, 0)));
+    assert_eq!(app.stock(&pan).await, Some((9, 0)));
 }
