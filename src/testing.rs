@@ -478,8 +478,6 @@ impl Shop {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// Waits until the token's user's cart is empty (it empties itself from an order's
-    /// confirmation).
     /// Empties the shopper's cart (`DELETE /api/cart`), which must succeed.
     pub async fn clear_cart(&self, token: &str) {
         let r = self.delete("/api/cart").bearer_auth(token).send().await;
@@ -490,6 +488,43 @@ impl Shop {
         );
     }
 
+    /// Starts the shopper's next visit from an empty cart, once every order of theirs is
+    /// final: a cancelled order gives the lines its checkout took back to the cart, and
+    /// one cancelled by recovery after a crash (its client already answered) may do so
+    /// a while later. Orders or the cart may be restarting meanwhile: asked again.
+    pub async fn fresh_cart(&self, token: &str, within: Duration) {
+        eventually(within, Duration::from_millis(100), async || {
+            let r = self
+                .get("/api/orders?per_page=100")
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let page: Value = r.json().await.map_err(|e| e.to_string())?;
+            let orders = page["items"]
+                .as_array()
+                .ok_or(format!("no orders: {page}"))?;
+            let open = orders
+                .iter()
+                .filter(|o| !matches!(o["status"].as_str(), Some("confirmed" | "cancelled")))
+                .count();
+            match open {
+                0 => Ok(()),
+                n => Err(format!("{n} orders are not final yet")),
+            }
+        })
+        .await;
+        eventually(within, Duration::from_millis(100), async || {
+            match self.delete("/api/cart").bearer_auth(token).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("clearing the cart: {}", r.status())),
+                Err(e) => Err(format!("clearing the cart: {e}")),
+            }
+        })
+        .await;
+    }
+
+    /// Waits until the token's user's cart is empty.
     pub async fn cart_emptied(&self, token: &str, within: Duration) {
         eventually(within, Duration::from_millis(50), async || {
             let cart = self.json("/api/cart", Some(token)).await;

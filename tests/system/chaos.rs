@@ -4,8 +4,9 @@
 //! until it has a real answer, one in five with a card that is declined. Meanwhile a
 //! killer SIGKILLs a random one of orders, payments, inventory, cart, catalog and
 //! recommendations every 1.5–3 s (the supervisor restarts it); in the production shape it
-//! also cuts every RabbitMQ connection of the shop and terminates its PostgreSQL
-//! backends. Afterwards the checker proves:
+//! also cuts every RabbitMQ connection of the shop, terminates its PostgreSQL backends, and
+//! (with `BAZAAR_TEST_RABBITMQ_SERVER`, the test then running a broker of its own) kills
+//! RabbitMQ itself with SIGKILL once and starts it again on the same data. Afterwards the checker proves:
 //! - every shopper got a real outcome (201/202 confirmed, 402 declined, 409), never a 5xx;
 //! - every order is final, and the confirmed ones are exactly those the shoppers were
 //!   told were confirmed (one order per key: no charge nobody saw);
@@ -45,20 +46,157 @@ const VICTIMS: [&str; 6] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_under_load_loses_nothing_and_does_nothing_twice_embedded() {
-    chaos(Shape::Embedded, None).await;
+    chaos(Shape::Embedded, None, None).await;
 }
 
 // Multi-threaded: the broker proxy's tasks run while the test thread waits for the shop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_under_load_loses_nothing_and_does_nothing_twice_production() {
-    let Some(shape) = production() else { return };
+    let Some(mut shape) = production() else {
+        return;
+    };
+    // A broker of the test's own, when it can start one, so that the killer can also
+    // kill RabbitMQ itself without touching the tests running beside it.
+    let own = match std::env::var_os("BAZAAR_TEST_RABBITMQ_SERVER") {
+        Some(server) => Some(OwnBroker::start(server.into()).await),
+        None => {
+            eprintln!(
+                "chaos: RabbitMQ is not restarted: set BAZAAR_TEST_RABBITMQ_SERVER to its \
+                 rabbitmq-server script to have the test run a broker of its own"
+            );
+            None
+        }
+    };
+    if let (Some(own), Shape::Production { amqp, .. }) = (&own, &mut shape) {
+        *amqp = Some(own.url());
+    }
     let proxy = match &shape {
         Shape::Production {
             amqp: Some(broker), ..
         } => Some(events::testing::amqp_proxy(broker).await.unwrap()),
         _ => None,
     };
-    chaos(shape, proxy).await;
+    chaos(shape, proxy, own.as_ref()).await;
+}
+
+/// A RabbitMQ node of the test's own (its ports, its data directory), started from the
+/// `rabbitmq-server` script, that the killer can SIGKILL and start again on the same data:
+/// durable quorum queues and confirmed messages must survive it.
+struct OwnBroker {
+    server: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    node: String,
+    port: u16,
+    dist_port: u16,
+    process: std::sync::Mutex<Option<std::process::Child>>,
+}
+
+impl OwnBroker {
+    async fn start(server: std::path::PathBuf) -> Self {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        let id = unique().replace('-', "");
+        let dir = std::env::temp_dir().join(format!("bazaar-rabbitmq-{id}"));
+        std::fs::create_dir_all(&dir).expect("the broker's directory");
+        std::fs::write(dir.join("enabled_plugins"), "[].").expect("the plugins file");
+        let broker = Self {
+            server,
+            node: format!("bazaar{}@localhost", &id[..12]),
+            port: free(),
+            dist_port: free(),
+            dir,
+            process: std::sync::Mutex::new(None),
+        };
+        broker.boot().await;
+        broker
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Starts the node and waits until it takes connections (a few seconds).
+    async fn boot(&self) {
+        let child = std::process::Command::new(&self.server)
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
+            .env("RABBITMQ_CONFIG_FILE", self.dir.join("none"))
+            .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", self.server.display()));
+        *self.process.lock().unwrap() = Some(child);
+        let url = self.url();
+        let addr = format!("127.0.0.1:{}", self.port);
+        eventually(
+            Duration::from_secs(90),
+            Duration::from_millis(250),
+            async || {
+                // Up when it answers AMQP's protocol header with a frame (Connection.Start).
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let answer = async {
+                    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+                    stream.write_all(b"AMQP\x00\x00\x09\x01").await?;
+                    let mut frame = [0u8; 1];
+                    stream.read_exact(&mut frame).await?;
+                    Ok::<u8, std::io::Error>(frame[0])
+                };
+                match answer.await {
+                    Ok(1) => Ok(()),
+                    other => Err(format!(
+                        "the test's own RabbitMQ ({url}) is not up yet: {other:?}"
+                    )),
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Kills the node like a power cut (SIGKILL, no clean shutdown), then starts it again
+    /// on the same data; returns how long the broker was away.
+    async fn kill_and_restart(&self) -> Duration {
+        let down = Instant::now();
+        self.kill();
+        self.boot().await;
+        down.elapsed()
+    }
+
+    fn kill(&self) {
+        // The script execs the Erlang VM, which writes its own pid to the pid file too.
+        let pid_file = std::fs::read_to_string(self.dir.join("pid")).ok();
+        if let Some(pid) = pid_file
+            .as_deref()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if let Some(mut child) = self.process.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(self.dir.join("pid"));
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A small deterministic generator: the run's choices, reproducible from its seed.
@@ -86,6 +224,8 @@ struct Faults {
     kills: BTreeMap<&'static str, u32>,
     broker_cuts: u32,
     database_cuts: u32,
+    /// How long the test's own RabbitMQ was away each time it was killed.
+    broker_restarts: Vec<Duration>,
 }
 
 /// `PRODUCTS` products with `INITIAL_STOCK` each, known to inventory.
@@ -118,6 +258,10 @@ async fn shopper(
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     while Instant::now() < until && outcomes.len() < rounds {
+        // Each checkout buys what its round added: a declined or interrupted order's
+        // lines come back to the cart when its compensation ends, which after a crash
+        // may be after its answer.
+        shop.fresh_cart(token, PERSISTENCE).await;
         let lines = 1 + dice.roll(2) as usize;
         for i in 0..lines {
             let product = &products[(dice.roll(PRODUCTS as u64) as usize + i) % PRODUCTS];
@@ -128,14 +272,7 @@ async fn shopper(
         } else {
             GOOD_CARD
         };
-        let outcome = checkout(shop, token, card).await;
-        let confirmed = outcome.status.is_success();
-        outcomes.push(outcome);
-        if confirmed {
-            // The cart empties itself from the confirmation: wait, so that the next
-            // checkout buys only what it added.
-            cart_emptied(shop, token).await;
-        }
+        outcomes.push(checkout(shop, token, card).await);
     }
     outcomes
 }
@@ -163,7 +300,11 @@ async fn shoppers(
         .collect()
 }
 
-async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>) {
+async fn chaos(
+    shape: Shape,
+    proxy: Option<(events::testing::TcpProxy, String)>,
+    own_broker: Option<&OwnBroker>,
+) {
     let shop = Shop::start_with(Options {
         shape,
         broker: proxy.as_ref().map(|(_, url)| url.clone()),
@@ -175,10 +316,19 @@ async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>)
     eprintln!("chaos: seed {seed}");
 
     let until = Instant::now() + CHAOS;
-    let (outcomes, faults) = tokio::join!(
+    let (outcomes, mut faults, broker_restarts) = tokio::join!(
         shoppers(&shop, &products, seed, until, usize::MAX),
         killer(&shop, proxy.as_ref().map(|(p, _)| p), seed, until),
+        // RabbitMQ itself dies once, a third of the way in, while the killer goes on.
+        async {
+            let Some(own) = own_broker else {
+                return Vec::new();
+            };
+            tokio::time::sleep(CHAOS / 3).await;
+            vec![own.kill_and_restart().await]
+        },
     );
+    faults.broker_restarts = broker_restarts;
     let (by_status, told_confirmed) = real_outcomes(&outcomes);
     let retried: u32 = outcomes.iter().map(|o| o.retries).sum();
 
@@ -187,14 +337,22 @@ async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>)
     let total_kills: u32 = faults.kills.values().sum();
     eprintln!(
         "chaos: {} checkouts by {SHOPPERS} shoppers in {}s ({retried} retries), outcomes {by_status:?}; \
-         survived {total_kills} kills {:?}, {} broker cuts, {} database cuts; \
-         7 invariants held",
+         survived {total_kills} kills {:?}, {} broker cuts, {} database cuts, \
+         RabbitMQ killed and restarted {:?}; 7 invariants held",
         outcomes.len(),
         CHAOS.as_secs(),
         faults.kills,
         faults.broker_cuts,
         faults.database_cuts,
+        faults.broker_restarts,
     );
+    if own_broker.is_some() {
+        assert_eq!(
+            faults.broker_restarts.len(),
+            1,
+            "RabbitMQ was killed: {faults:?}"
+        );
+    }
     assert!(total_kills >= 6, "the killer ran: {faults:?}");
     assert!(
         by_status.get(&201).copied().unwrap_or(0) >= 5,
@@ -207,15 +365,19 @@ async fn chaos(shape: Shape, proxy: Option<(events::testing::TcpProxy, String)>)
 /// retrying their keys through the crash, then the chaos checker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_any_remote_effect_and_its_record_changes_nothing() {
-    const POINTS: [&str; 8] = [
+    const POINTS: [&str; 12] = [
         "orders.saga.reserve.after_call",
         "orders.saga.authorize.after_call",
         "orders.saga.commit.after_call",
         "orders.saga.capture.after_call",
+        "orders.saga.void.after_call",
         "orders.saga.release.after_call",
+        "cart.take.after_commit",
         "payments.authorize.after_processor",
+        "payments.capture.after_processor",
         "inventory.reserve.after_commit",
         "inventory.commit.after_commit",
+        "inventory.release.after_commit",
     ];
     for point in POINTS {
         let shop = Shop::start_with(Options {
@@ -318,21 +480,6 @@ async fn checkout(shop: &Shop, token: &str, card: &str) -> Outcome {
         retries += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-}
-
-async fn cart_emptied(shop: &Shop, token: &str) {
-    let deadline = Instant::now() + PERSISTENCE;
-    while Instant::now() < deadline {
-        if let Ok(r) = shop.get("/api/cart").bearer_auth(token).send().await
-            && r.status().is_success()
-            && let Ok(cart) = r.json::<Value>().await
-            && cart["items"].as_array().is_some_and(|i| i.is_empty())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the cart was never emptied after a confirmed checkout");
 }
 
 /// Kills a random victim every 1.5–3 s until `until`; in the production shape, also cuts

@@ -343,13 +343,14 @@ async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(sha
                 "a checkout ended with {status}: {body}"
             );
             outcomes[usize::from(interrupted)] += 1;
-            // The next round starts from an empty cart, as a shopper's next visit would:
-            // a confirmed order's line leaves when its event reaches the cart (a checkout
-            // read before then would buy it again), an interrupted one's is removed.
+            // A confirmed checkout took its line out of the cart before it answered. An
+            // interrupted one gives it back once its compensation is done (recovery may
+            // finish that after the answer): the next round starts from an empty cart,
+            // as a shopper's next visit would, once every order is final.
             if interrupted {
-                shop.clear_cart(&token).await;
+                shop.fresh_cart(&token, Duration::from_secs(60)).await;
             } else {
-                shop.cart_emptied(&token, Duration::from_secs(30)).await;
+                shop.cart_emptied(&token, Duration::from_secs(5)).await;
             }
         }
     }

@@ -399,6 +399,8 @@ async fn change(
         .ok_or_else(|| PaymentsError::NotFound(raw_id.to_owned()))?;
     if let Transition::To(_) = action.from_state(current.status) {
         state.processor.settle().await;
+        // The processor moved the money (or released the hold); nothing is recorded yet.
+        events::faults::point(&format!("payments.{}.after_processor", action.as_str()));
     }
     let after = state
         .store

@@ -277,6 +277,8 @@ async fn release_reservation(
 ) -> Result<Json<Reservation>, InventoryError> {
     let rid = reservation_id(&id)?;
     let reservation = store.release(&rid, trace.as_deref()).await?;
+    // Released and committed, but the saga has not heard: it must ask again.
+    events::faults::point("inventory.release.after_commit");
     tracing::info!(caller = %caller.sub, reason = ?reservation.reason, "reservation released");
     Ok(Json(reservation))
 }
