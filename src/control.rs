@@ -7,7 +7,7 @@
 
 use crate::{
     processes::{Operator, ProcessView, Refusal, Signalled},
-    traces::{self, Filter, ServiceMap, Summary, TraceStore, TraceView},
+    traces::{self, ServiceMap, TraceFilter, TraceList, TraceStore, TraceView},
 };
 use axum::{
     Json, Router,
@@ -138,18 +138,16 @@ pub async fn serve(
     Ok(addr)
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct Traces {
-    pub traces: Vec<Summary>,
-}
+/// [`TraceList`], by the name the system tests use.
+pub use crate::traces::TraceList as Traces;
 
 /// The recent traces, slowest first: `?route=`, `?service=`, `?errors=true`, `?limit=`.
 async fn recent_traces(
     _caller: Caller,
     State(s): State<ControlState>,
-    Query(filter): Query<Filter>,
-) -> Json<Traces> {
-    Json(Traces {
+    Query(filter): Query<TraceFilter>,
+) -> Json<TraceList> {
+    Json(TraceList {
         traces: s.traces.list(&filter),
     })
 }

@@ -21,10 +21,17 @@ use opentelemetry_proto::tonic::{
 };
 use platform::Problem;
 use prost::Message;
-use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex},
+};
+
+// What the store answers with, declared once for the ops console too; the filter also by
+// the name the system tests and benches use.
+pub use platform::traces::TraceFilter as Filter;
+pub use platform::traces::{
+    ServiceMap, ServiceMapEdge, SpanLink, SpanRecord, TraceFilter, TraceList, TraceSpan,
+    TraceSummary, TraceView,
 };
 
 /// How many traces the store keeps by default (the oldest go first).
@@ -33,30 +40,6 @@ pub const KEPT: usize = 1_000;
 const SPANS_PER_TRACE: usize = 2_000;
 /// The largest export accepted.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
-
-/// One span as the store keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SpanRecord {
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub service: String,
-    pub instance: Option<String>,
-    pub name: String,
-    /// `server`, `client`, `producer`, `consumer` or `internal`.
-    pub kind: String,
-    pub start_unix_nano: u64,
-    pub end_unix_nano: u64,
-    pub error: bool,
-    pub attributes: BTreeMap<String, String>,
-    /// Spans of other traces this one is linked to.
-    pub links: Vec<LinkRecord>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LinkRecord {
-    pub trace_id: String,
-    pub span_id: String,
-}
 
 /// The recent traces, by id, the oldest evicted first.
 #[derive(Clone, Default)]
@@ -69,79 +52,6 @@ struct Inner {
     capacity: usize,
     traces: HashMap<String, Vec<SpanRecord>>,
     order: VecDeque<String>,
-}
-
-/// A trace in the list: where it started, how long it took, what it touched.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Summary {
-    pub trace_id: String,
-    /// The root span's service and name (`POST /api/orders/checkout`).
-    pub service: String,
-    pub name: String,
-    pub started_at: String,
-    pub duration_ms: f64,
-    pub spans: usize,
-    pub services: Vec<String>,
-    pub error: bool,
-}
-
-/// Which traces to list.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Filter {
-    /// Only traces whose root's name contains this (`checkout`, `/api/cart`).
-    #[serde(default)]
-    pub route: Option<String>,
-    /// Only traces with a span of this service.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// Only traces with a failed span.
-    #[serde(default)]
-    pub errors: bool,
-    /// At most this many (50 by default, 500 at most).
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
-
-/// One trace, its spans in waterfall order (each after its parent, siblings by start).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TraceView {
-    pub trace_id: String,
-    pub started_at: String,
-    pub duration_ms: f64,
-    pub spans: Vec<SpanView>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SpanView {
-    #[serde(flatten)]
-    pub span: SpanRecord,
-    /// Where it starts and how long it lasts, in ms from the trace's start.
-    pub offset_ms: f64,
-    pub duration_ms: f64,
-    /// How deep in the tree (the root is 0).
-    pub depth: usize,
-    /// Its parent is named but was never received.
-    pub orphan: bool,
-}
-
-/// The services and what flows between them, over the traces kept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ServiceMap {
-    pub services: Vec<String>,
-    pub edges: Vec<Edge>,
-    /// The time the traces cover, in seconds (the rates' denominator).
-    pub window_seconds: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Edge {
-    pub from: String,
-    pub to: String,
-    /// `call` (HTTP) or `event` (an event handled).
-    pub kind: String,
-    pub count: u64,
-    pub errors: u64,
-    pub per_second: f64,
 }
 
 impl TraceStore {
@@ -184,9 +94,9 @@ impl TraceStore {
     }
 
     /// The traces that pass `filter`, slowest first.
-    pub fn list(&self, filter: &Filter) -> Vec<Summary> {
+    pub fn list(&self, filter: &TraceFilter) -> Vec<TraceSummary> {
         let inner = self.lock();
-        let mut found: Vec<Summary> = inner
+        let mut found: Vec<TraceSummary> = inner
             .traces
             .iter()
             .filter_map(|(id, spans)| summary(id, spans))
@@ -200,7 +110,7 @@ impl TraceStore {
             })
             .collect();
         found.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms));
-        found.truncate(filter.limit.unwrap_or(50).clamp(1, 500));
+        found.truncate(filter.capped_limit());
         found
     }
 
@@ -251,7 +161,7 @@ impl TraceStore {
             services: services.into_iter().collect(),
             edges: edges
                 .into_iter()
-                .map(|((from, to, kind), (count, errors))| Edge {
+                .map(|((from, to, kind), (count, errors))| ServiceMapEdge {
                     from,
                     to,
                     kind: kind.to_owned(),
@@ -348,7 +258,7 @@ fn record(
     let links = span
         .links
         .iter()
-        .map(|l| LinkRecord {
+        .map(|l| SpanLink {
             trace_id: hex(&l.trace_id),
             span_id: hex(&l.span_id),
         })
@@ -408,10 +318,10 @@ fn bounds(spans: &[SpanRecord]) -> (u64, u64) {
     (start, end)
 }
 
-fn summary(trace_id: &str, spans: &[SpanRecord]) -> Option<Summary> {
+fn summary(trace_id: &str, spans: &[SpanRecord]) -> Option<TraceSummary> {
     let root = root(spans)?;
     let (start, end) = bounds(spans);
-    Some(Summary {
+    Some(TraceSummary {
         trace_id: trace_id.to_owned(),
         service: root.service.clone(),
         name: root.name.clone(),
@@ -446,7 +356,7 @@ fn waterfall(trace_id: &str, spans: &[SpanRecord]) -> TraceView {
         .map(|roots| roots.iter().rev().map(|s| (*s, 0)).collect())
         .unwrap_or_default();
     while let Some((span, depth)) = stack.pop() {
-        ordered.push(SpanView {
+        ordered.push(TraceSpan {
             span: span.clone(),
             offset_ms: millis(span.start_unix_nano - start),
             duration_ms: millis(span.end_unix_nano - span.start_unix_nano),
@@ -658,7 +568,7 @@ mod tests {
     fn a_trace_is_listed_with_its_root_and_shown_as_a_waterfall() {
         let store = TraceStore::new(10);
         checkout(&store, 0xa1, 0);
-        let listed = store.list(&Filter::default());
+        let listed = store.list(&TraceFilter::default());
         assert_eq!(listed.len(), 1);
         let t = &listed[0];
         assert_eq!(
@@ -709,23 +619,23 @@ mod tests {
                 1_000_000,
             )],
         ));
-        let all = store.list(&Filter::default());
+        let all = store.list(&TraceFilter::default());
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].trace_id, hex(&[2; 16]));
-        let by_route = store.list(&Filter {
+        let by_route = store.list(&TraceFilter {
             route: Some("catalog".into()),
-            ..Filter::default()
+            ..TraceFilter::default()
         });
         assert_eq!(by_route.len(), 1);
-        let by_service = store.list(&Filter {
+        let by_service = store.list(&TraceFilter {
             service: Some("notifications".into()),
-            ..Filter::default()
+            ..TraceFilter::default()
         });
         assert_eq!(by_service.len(), 2);
-        let failed = store.list(&Filter {
+        let failed = store.list(&TraceFilter {
             errors: true,
             limit: Some(1),
-            ..Filter::default()
+            ..TraceFilter::default()
         });
         assert_eq!(failed.len(), 1);
         assert!(failed[0].error);
@@ -739,7 +649,7 @@ mod tests {
         }
         checkout(&store, 3, 0);
         let ids: BTreeSet<String> = store
-            .list(&Filter::default())
+            .list(&TraceFilter::default())
             .into_iter()
             .map(|s| s.trace_id)
             .collect();
@@ -833,6 +743,6 @@ mod tests {
             let res = app.clone().oneshot(req).await.unwrap();
             assert_eq!(res.status(), expected, "{content_type}, token {token:?}");
         }
-        assert_eq!(store.list(&Filter::default()).len(), 2);
+        assert_eq!(store.list(&TraceFilter::default()).len(), 2);
     }
 }

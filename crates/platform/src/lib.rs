@@ -27,6 +27,7 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod traces;
 
 pub use failure::Failure;
 pub use kit::{Kit, Launch};

@@ -49,6 +49,26 @@ where
     }
 }
 
+impl PageRequest {
+    /// Renders `template` with `page`, which loads while the header is asked for (with
+    /// the search box holding `words`); titled `title` of the page, or `fallback` when it
+    /// did not load.
+    pub async fn show_loading<P: Serialize>(
+        &self,
+        words: &str,
+        template: &str,
+        page: impl Future<Output = Result<P, StorefrontError>>,
+        title: impl FnOnce(&P) -> String,
+        fallback: &str,
+    ) -> Response {
+        let Self { app, v, uri } = self;
+        let path = here(uri);
+        let (chrome, page) = tokio::join!(frame::chrome(v, &path, words, None), page);
+        let title = page.as_ref().map_or_else(|_| fallback.to_owned(), title);
+        render(app.views(), v, &chrome, template, &title, page)
+    }
+}
+
 /// Renders a page under the header for `uri`, without search words; `cart_units` when
 /// the page has read the cart anyway.
 pub async fn show<P: Serialize>(

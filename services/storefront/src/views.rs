@@ -11,35 +11,33 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
 use serde::Serialize;
 use std::sync::Arc;
 
+/// The templates named, each with its text from `templates/`.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),*]
+    };
+}
+
 /// Every template, by name.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("macros.html", include_str!("../templates/macros.html")),
-    ("home.html", include_str!("../templates/home.html")),
-    ("category.html", include_str!("../templates/category.html")),
-    ("search.html", include_str!("../templates/search.html")),
-    ("product.html", include_str!("../templates/product.html")),
-    ("cart.html", include_str!("../templates/cart.html")),
-    ("signin.html", include_str!("../templates/signin.html")),
-    ("register.html", include_str!("../templates/register.html")),
-    ("signout.html", include_str!("../templates/signout.html")),
-    ("checkout.html", include_str!("../templates/checkout.html")),
-    ("orders.html", include_str!("../templates/orders.html")),
-    ("order.html", include_str!("../templates/order.html")),
-    (
-        "notifications.html",
-        include_str!("../templates/notifications.html"),
-    ),
-    ("ops.html", include_str!("../templates/ops.html")),
-    (
-        "ops_traces.html",
-        include_str!("../templates/ops_traces.html"),
-    ),
-    (
-        "ops_trace.html",
-        include_str!("../templates/ops_trace.html"),
-    ),
-    ("error.html", include_str!("../templates/error.html")),
+pub const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "macros.html",
+    "home.html",
+    "category.html",
+    "search.html",
+    "product.html",
+    "cart.html",
+    "signin.html",
+    "register.html",
+    "signout.html",
+    "checkout.html",
+    "orders.html",
+    "order.html",
+    "notifications.html",
+    "ops.html",
+    "ops_traces.html",
+    "ops_trace.html",
+    "error.html",
 ];
 
 /// What the header of every page shows.

@@ -6,29 +6,35 @@
 
 use super::{
     DeadLetterGroup, DeadLetterView, Monitor, OpsState,
-    supervisor::{Action, ServiceMap, TraceFilter, TraceId, TraceList, TraceView},
+    supervisor::{Action, TraceId},
     traces::{self, TracePage, TracesPage},
 };
 use crate::{
     domain::PathId,
     error::StorefrontError,
-    frame::{self, here, render, to_signin},
+    frame::{self, here, render},
     session::{Auth, Visitor},
     views::Views,
 };
 use axum::{
     extract::{OriginalUri, Path, RawQuery, State},
-    response::{IntoResponse, Response},
+    http::Uri,
+    response::Response,
     routing::get,
 };
 use platform::{
     FieldError, Problem,
     auth::Claims,
     extract::{Json, Query},
+    openapi::problem,
+    traces::{ServiceMap, TraceFilter, TraceList, TraceView},
 };
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
-use utoipa::ToSchema;
+use std::{collections::BTreeMap, time::Duration};
+use utoipa::{
+    IntoResponses, ToSchema,
+    openapi::{self, RefOr},
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The console's state: the monitor, the templates for its pages, and where the
@@ -73,6 +79,22 @@ pub fn routes(console: Console) -> OpenApiRouter {
 
 /// Dead letters shown per consumer.
 const DEAD_LETTERS_SHOWN: usize = 10;
+
+/// `401` and `403`, which every console endpoint answers: they are for administrators
+/// signed in to the storefront (its session cookie, not a bearer token).
+struct AdminSession;
+
+impl IntoResponses for AdminSession {
+    fn responses() -> BTreeMap<String, RefOr<openapi::response::Response>> {
+        [
+            ("401", "Not signed in (the storefront's session cookie)"),
+            ("403", "Not an administrator"),
+        ]
+        .into_iter()
+        .map(|(status, description)| (status.to_owned(), RefOr::T(problem(description))))
+        .collect()
+    }
+}
 
 /// The visitor, if an administrator.
 async fn admin(v: &Visitor) -> Result<Claims, StorefrontError> {
@@ -155,15 +177,28 @@ pub async fn page(
     v: Visitor,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let path = here(&uri);
-    let chrome = frame::chrome(&v, &path, "", None).await;
-    let page = match admin(&v).await {
-        Ok(_) => Ok(state(&console, &v).await),
-        Err(StorefrontError::SignInRequired) => return to_signin(&path),
+    let page = async { Ok(state(&console, &v).await) };
+    let title = "Ops console · Bazaar";
+    admin_page(&console, &v, &uri, "ops.html", title, page).await
+}
+
+/// Renders a console page under the header for `uri`: `page` for an administrator (it
+/// is not run for anyone else), the sign-in form for a visitor not signed in, the error
+/// page otherwise.
+async fn admin_page<P: Serialize>(
+    console: &Console,
+    v: &Visitor,
+    uri: &Uri,
+    template: &str,
+    title: &str,
+    page: impl Future<Output = Result<P, StorefrontError>>,
+) -> Response {
+    let chrome = frame::chrome(v, &here(uri), "", None).await;
+    let page = match admin(v).await {
+        Ok(_) => page.await,
         Err(e) => Err(e),
     };
-    let title = "Ops console · Bazaar";
-    render(&console.views, &v, &chrome, "ops.html", title, page)
+    render(&console.views, v, &chrome, template, title, page)
 }
 
 /// `GET /ops/api/state`.
@@ -173,8 +208,7 @@ pub async fn page(
     tag = "ops",
     responses(
         (status = 200, description = "Every service's health, process and traffic; outboxes; dead letters; the newest events; health changes", body = OpsState),
-        (status = 401, description = "Not signed in (the storefront's session cookie)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminSession,
         (status = 503, description = "The session cannot be verified now", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -187,15 +221,29 @@ pub async fn api_state(
     Ok(Json(state(&console, &v).await))
 }
 
-/// What is wrong with a service named in a path: nothing, or that it is none of the shop's.
-fn service_errors(monitor: &Monitor, service: &str) -> Vec<FieldError> {
-    if monitor.is_service(service) {
-        return Vec::new();
+/// A path's `service` and its other parameter, `field`, as `parsed`: that parameter if
+/// the service is one of the shop's and it parsed, else what is wrong with either.
+fn service_and<T>(
+    monitor: &Monitor,
+    service: &str,
+    field: &str,
+    parsed: Result<T, String>,
+) -> Result<T, StorefrontError> {
+    let mut errors = Vec::new();
+    if !monitor.is_service(service) {
+        errors.push(FieldError::new(
+            "service",
+            format!("`{service}` is not a Bazaar service"),
+        ));
     }
-    vec![FieldError::new(
-        "service",
-        format!("`{service}` is not a Bazaar service"),
-    )]
+    match parsed {
+        Ok(value) if errors.is_empty() => Ok(value),
+        Ok(_) => Err(StorefrontError::Invalid(errors)),
+        Err(message) => {
+            errors.push(FieldError::new(field, message));
+            Err(StorefrontError::Invalid(errors))
+        }
+    }
 }
 
 /// Which process and what to do to it.
@@ -217,8 +265,7 @@ pub struct ControlPath {
     ),
     responses(
         (status = 200, description = "Signalled; the state right after (the service shows down once it has gone)", body = OpsState),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminSession,
         (status = 422, description = "An unknown service or action (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Process control is unavailable (not run by `bazaar up`, or the supervisor cannot be reached)", body = Problem, content_type = "application/problem+json")
     )
@@ -230,14 +277,8 @@ pub async fn api_control(
     Path(p): Path<ControlPath>,
 ) -> Result<Json<OpsState>, StorefrontError> {
     let claims = admin(&v).await?;
-    let mut errors = service_errors(&console.monitor, &p.service);
-    let action = Action::parse(&p.action);
-    if action.is_none() {
-        errors.push(FieldError::new("action", "must be `kill` or `restart`"));
-    }
-    let Some(action) = action.filter(|_| errors.is_empty()) else {
-        return Err(StorefrontError::Invalid(errors));
-    };
+    let action = Action::parse(&p.action).ok_or_else(|| "must be `kill` or `restart`".to_owned());
+    let action = service_and(&console.monitor, &p.service, "action", action)?;
     tracing::info!(admin = %claims.sub, "process control from the console");
     // The admin's own token: the storefront's service token may only watch processes.
     let token = v.token().await.ok_or(StorefrontError::SignInRequired)?;
@@ -272,8 +313,7 @@ pub struct Replayed {
     ),
     responses(
         (status = 200, description = "What the replay did", body = Replayed),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminSession,
         (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown service or a malformed id (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The consumer cannot be reached", body = Problem, content_type = "application/problem+json")
@@ -284,29 +324,18 @@ pub async fn api_replay(
     State(console): State<Console>,
     v: Visitor,
     Path(p): Path<ReplayPath>,
-) -> Response {
-    let result = async {
-        let claims = admin(&v).await?;
-        let mut errors = service_errors(&console.monitor, &p.service);
-        let id = PathId::parse(&p.id)
-            .map_err(|e| errors.push(FieldError::new("id", e.to_string())))
-            .ok();
-        let Some(id) = id.filter(|_| errors.is_empty()) else {
-            return Err(StorefrontError::Invalid(errors));
-        };
-        let answer = v.shop().replay(&p.service, &id).await?;
-        console.monitor.forget_dead_letters();
-        let result = answer["result"].as_str().unwrap_or("failed").to_owned();
-        tracing::info!(admin = %claims.sub, result, "dead letter replayed from the console");
-        Ok(Replayed {
-            id: id.as_str().to_owned(),
-            result,
-        })
-    };
-    match result.await {
-        Ok(replayed) => Json(replayed).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<Replayed>, StorefrontError> {
+    let claims = admin(&v).await?;
+    let id = PathId::parse(&p.id).map_err(|e| e.to_string());
+    let id = service_and(&console.monitor, &p.service, "id", id)?;
+    let answer = v.shop().replay(&p.service, &id).await?;
+    console.monitor.forget_dead_letters();
+    let result = answer["result"].as_str().unwrap_or("failed").to_owned();
+    tracing::info!(admin = %claims.sub, result, "dead letter replayed from the console");
+    Ok(Json(Replayed {
+        id: id.as_str().to_owned(),
+        result,
+    }))
 }
 
 /// What the traces page's form sends: any field may be empty or missing.
@@ -345,15 +374,20 @@ pub async fn traces_page(
     OriginalUri(uri): OriginalUri,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let path = here(&uri);
-    let chrome = frame::chrome(&v, &path, "", None).await;
-    let page = match admin(&v).await {
-        Ok(_) => Ok(traces_view(&console, &TracesForm::parse(query.as_deref())).await),
-        Err(StorefrontError::SignInRequired) => return to_signin(&path),
-        Err(e) => Err(e),
-    };
+    let filter = TracesForm::parse(query.as_deref());
+    let page = async { Ok(traces_view(&console, &filter).await) };
     let title = "Traces · Ops console · Bazaar";
-    render(&console.views, &v, &chrome, "ops_traces.html", title, page)
+    admin_page(&console, &v, &uri, "ops_traces.html", title, page).await
+}
+
+/// The trace `raw` names; not found when it names none.
+fn trace_id(raw: &str) -> Result<TraceId, StorefrontError> {
+    TraceId::parse(raw).ok_or_else(|| StorefrontError::NotFound(format!("trace {raw}")))
+}
+
+/// Why a trace page shows no traces: the collector did not answer.
+fn cannot_ask(e: &StorefrontError) -> String {
+    format!("The supervisor's trace collector cannot be asked: {e}")
 }
 
 async fn traces_view(console: &Console, filter: &TraceFilter) -> TracesPage {
@@ -368,11 +402,7 @@ async fn traces_view(console: &Console, filter: &TraceFilter) -> TracesPage {
     let (found, map) = tokio::join!(supervisor.traces(filter), supervisor.service_map());
     match found {
         Ok(found) => page.traces = traces::rows(&found),
-        Err(e) => {
-            page.unavailable = Some(format!(
-                "The supervisor's trace collector cannot be asked: {e}"
-            ))
-        }
+        Err(e) => page.unavailable = Some(cannot_ask(&e)),
     }
     page.map = map
         .ok()
@@ -389,20 +419,13 @@ pub async fn trace_page(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    let path = here(&uri);
-    let chrome = frame::chrome(&v, &path, "", None).await;
-    let page = match admin(&v).await {
-        Ok(_) => trace_view(&console, &id).await,
-        Err(StorefrontError::SignInRequired) => return to_signin(&path),
-        Err(e) => Err(e),
-    };
+    let page = trace_view(&console, &id);
     let title = "Trace · Ops console · Bazaar";
-    render(&console.views, &v, &chrome, "ops_trace.html", title, page)
+    admin_page(&console, &v, &uri, "ops_trace.html", title, page).await
 }
 
 async fn trace_view(console: &Console, raw: &str) -> Result<TracePage, StorefrontError> {
-    let id =
-        TraceId::parse(raw).ok_or_else(|| StorefrontError::NotFound(format!("trace {raw}")))?;
+    let id = trace_id(raw)?;
     let mut page = TracePage {
         trace_id: id.as_str().to_owned(),
         exported_to: console.elsewhere(),
@@ -415,14 +438,8 @@ async fn trace_view(console: &Console, raw: &str) -> Result<TracePage, Storefron
     }
     match supervisor.trace(&id).await {
         Ok(trace) => page.trace = Some(traces::waterfall(&trace)),
-        Err(StorefrontError::NotFound(_)) => {
-            return Err(StorefrontError::NotFound(format!("trace {}", id.as_str())));
-        }
-        Err(e) => {
-            page.unavailable = Some(format!(
-                "The supervisor's trace collector cannot be asked: {e}"
-            ))
-        }
+        Err(e @ StorefrontError::NotFound(_)) => return Err(e),
+        Err(e) => page.unavailable = Some(cannot_ask(&e)),
     }
     Ok(page)
 }
@@ -435,8 +452,7 @@ async fn trace_view(console: &Console, raw: &str) -> Result<TracePage, Storefron
     params(TraceFilter),
     responses(
         (status = 200, description = "The traces `bazaar up` keeps that pass the filter, slowest first", body = TraceList),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminSession,
         (status = 422, description = "A malformed parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
     )
@@ -459,8 +475,7 @@ pub async fn api_traces(
     tag = "ops",
     responses(
         (status = 200, description = "The services, and the calls and event flows between them over the traces kept, with their rates and failures", body = ServiceMap),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminSession,
         (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -481,8 +496,7 @@ pub async fn api_service_map(
     params(("id" = String, Path, description = "The trace's id: 32 hex digits")),
     responses(
         (status = 200, description = "The trace, its spans in waterfall order (each after its parent)", body = TraceView),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminSession,
         (status = 404, description = "No such trace is kept (only the most recent are), or the id is none", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
     )
@@ -494,10 +508,6 @@ pub async fn api_trace(
     Path(id): Path<String>,
 ) -> Result<Json<TraceView>, StorefrontError> {
     admin(&v).await?;
-    let not_found = || StorefrontError::NotFound(format!("trace {id}"));
-    let trace_id = TraceId::parse(&id).ok_or_else(not_found)?;
-    match console.monitor.supervisor().trace(&trace_id).await {
-        Err(StorefrontError::NotFound(_)) => Err(not_found()),
-        found => Ok(Json(found?)),
-    }
+    let id = trace_id(&id)?;
+    Ok(Json(console.monitor.supervisor().trace(&id).await?))
 }

@@ -4,10 +4,11 @@
 
 use crate::error::StorefrontError;
 use platform::auth::ServiceCredentials;
+use platform::traces::{ServiceMap, TraceFilter, TraceList, TraceSummary, TraceView};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::{collections::BTreeMap, time::Duration};
-use utoipa::{IntoParams, ToSchema};
+use std::time::Duration;
+use utoipa::ToSchema;
 
 /// What the console can ask the supervisor to do to a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -83,148 +84,6 @@ impl TraceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Which traces to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TraceFilter {
-    /// Only traces whose root span's name contains this (`checkout`, `/api/cart`).
-    #[serde(default)]
-    pub route: Option<String>,
-    /// Only traces with a span of this service.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// Only traces with a failed span.
-    #[serde(default)]
-    pub errors: bool,
-    /// At most this many (50 by default, 500 at most).
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<usize>,
-}
-
-impl TraceFilter {
-    /// The query the supervisor's `/traces` takes: only what is set.
-    fn query(&self) -> Vec<(&'static str, String)> {
-        let mut query = Vec::new();
-        if let Some(route) = self.route.as_deref().filter(|r| !r.is_empty()) {
-            query.push(("route", route.to_owned()));
-        }
-        if let Some(service) = self.service.as_deref().filter(|s| !s.is_empty()) {
-            query.push(("service", service.to_owned()));
-        }
-        if self.errors {
-            query.push(("errors", "true".to_owned()));
-        }
-        if let Some(limit) = self.limit {
-            query.push(("limit", limit.clamp(1, 500).to_string()));
-        }
-        query
-    }
-}
-
-/// A trace in the list: where it started, how long it took, what it touched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TraceSummary {
-    pub trace_id: String,
-    /// The root span's service.
-    pub service: String,
-    /// The root span's name (`POST /checkout`).
-    pub name: String,
-    /// When its first span started (RFC 3339).
-    pub started_at: String,
-    /// From its first span's start to its last span's end.
-    pub duration_ms: f64,
-    /// How many spans it has.
-    pub spans: usize,
-    /// Every service with a span in it.
-    #[serde(default)]
-    pub services: Vec<String>,
-    /// Whether a span of it failed.
-    #[serde(default)]
-    pub error: bool,
-}
-
-/// Recent traces, slowest first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TraceList {
-    pub traces: Vec<TraceSummary>,
-}
-
-/// One trace, its spans in waterfall order: each after its parent, siblings by start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TraceView {
-    pub trace_id: String,
-    /// When its first span started (RFC 3339).
-    pub started_at: String,
-    pub duration_ms: f64,
-    pub spans: Vec<TraceSpan>,
-}
-
-/// One span of a trace, placed in its waterfall.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TraceSpan {
-    pub span_id: String,
-    #[serde(default)]
-    pub parent_span_id: Option<String>,
-    pub service: String,
-    /// The replica (`service.instance.id`).
-    #[serde(default)]
-    pub instance: Option<String>,
-    pub name: String,
-    /// `server`, `client`, `producer`, `consumer` or `internal`.
-    pub kind: String,
-    pub start_unix_nano: u64,
-    pub end_unix_nano: u64,
-    #[serde(default)]
-    pub error: bool,
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
-    /// Spans of other traces this one is linked to.
-    #[serde(default)]
-    pub links: Vec<SpanLink>,
-    /// Where it starts, in ms from the trace's start.
-    pub offset_ms: f64,
-    pub duration_ms: f64,
-    /// How deep in the tree (a root is 0).
-    #[serde(default)]
-    pub depth: usize,
-    /// Its parent is named but was never received.
-    #[serde(default)]
-    pub orphan: bool,
-}
-
-/// A span of another trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct SpanLink {
-    pub trace_id: String,
-    pub span_id: String,
-}
-
-/// The services and what flows between them, over the traces kept.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ServiceMap {
-    pub services: Vec<String>,
-    pub edges: Vec<ServiceMapEdge>,
-    /// The time the traces cover, in seconds (the rates' denominator).
-    #[serde(default)]
-    pub window_seconds: f64,
-}
-
-/// Calls or events from one service to another.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ServiceMapEdge {
-    pub from: String,
-    pub to: String,
-    /// `call` (HTTP) or `event` (an event handled).
-    pub kind: String,
-    pub count: u64,
-    /// How many of them failed.
-    #[serde(default)]
-    pub errors: u64,
-    #[serde(default)]
-    pub per_second: f64,
 }
 
 /// The supervisor's control API, if the storefront runs under `bazaar up`.
@@ -340,7 +199,13 @@ impl Supervisor {
 
     /// One trace; [`StorefrontError::NotFound`] when it is not (or no longer) kept.
     pub async fn trace(&self, id: &TraceId) -> Result<TraceView, StorefrontError> {
-        self.get(&format!("/traces/{}", id.as_str()), &[]).await
+        let id = id.as_str();
+        self.get(&format!("/traces/{id}"), &[])
+            .await
+            .map_err(|e| match e {
+                StorefrontError::NotFound(_) => StorefrontError::NotFound(format!("trace {id}")),
+                e => e,
+            })
     }
 
     /// The calls and event flows between the services, over the traces kept.
@@ -412,39 +277,5 @@ mod tests {
         ] {
             assert_eq!(TraceId::parse(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn the_filter_sends_only_what_is_set() {
-        assert!(TraceFilter::default().query().is_empty());
-        let filter = TraceFilter {
-            route: Some("checkout".into()),
-            service: Some(String::new()),
-            errors: true,
-            limit: Some(10_000),
-        };
-        assert_eq!(
-            filter.query(),
-            [
-                ("route", "checkout".to_owned()),
-                ("errors", "true".to_owned()),
-                ("limit", "500".to_owned())
-            ]
-        );
-    }
-
-    #[test]
-    fn a_waterfall_reads_as_the_supervisor_writes_it() {
-        let view: TraceView = serde_json::from_value(serde_json::json!({
-            "trace_id": "ab", "started_at": "2025-01-01T00:00:00.000Z", "duration_ms": 30.0,
-            "spans": [{
-                "span_id": "01", "parent_span_id": null, "service": "gateway", "instance": null,
-                "name": "POST /checkout", "kind": "server", "start_unix_nano": 1, "end_unix_nano": 2,
-                "error": false, "attributes": {"http.route": "/checkout"}, "links": [],
-                "offset_ms": 0.0, "duration_ms": 30.0, "depth": 0, "orphan": false
-            }]
-        }))
-        .unwrap();
-        assert_eq!(view.spans[0].attributes["http.route"], "/checkout");
     }
 }

@@ -4,7 +4,8 @@
 //! error share). The traces come from the supervisor's embedded collector
 //! ([`super::supervisor`]); where the environment sends them elsewhere the page says so.
 
-use super::supervisor::{ServiceMap, TraceFilter, TraceId, TraceSummary, TraceView};
+use super::supervisor::TraceId;
+use platform::traces::{ServiceMap, TraceFilter, TraceSummary, TraceView};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -252,8 +253,9 @@ pub fn waterfall(trace: &TraceView) -> Waterfall {
     let rows: Vec<SpanRow> = trace
         .spans
         .iter()
-        .map(|s| {
-            let (bar_x, bar_width) = bar(s.offset_ms, s.duration_ms, total);
+        .map(|placed| {
+            let (bar_x, bar_width) = bar(placed.offset_ms, placed.duration_ms, total);
+            let s = &placed.span;
             SpanRow {
                 span_id: s.span_id.clone(),
                 parent_span_id: s.parent_span_id.clone(),
@@ -261,14 +263,14 @@ pub fn waterfall(trace: &TraceView) -> Waterfall {
                 instance: s.instance.clone(),
                 name: s.name.clone(),
                 kind: s.kind.clone(),
-                depth: s.depth,
-                indent: s.depth.min(INDENT_MAX),
-                offset: format_ms(s.offset_ms),
-                duration: format_ms(s.duration_ms),
+                depth: placed.depth,
+                indent: placed.depth.min(INDENT_MAX),
+                offset: format_ms(placed.offset_ms),
+                duration: format_ms(placed.duration_ms),
                 bar_x,
                 bar_width,
                 error: s.error,
-                orphan: s.orphan,
+                orphan: placed.orphan,
                 attributes: s
                     .attributes
                     .iter()
@@ -290,7 +292,7 @@ pub fn waterfall(trace: &TraceView) -> Waterfall {
             }
         })
         .collect();
-    let services: BTreeSet<String> = trace.spans.iter().map(|s| s.service.clone()).collect();
+    let services: BTreeSet<String> = trace.spans.iter().map(|s| s.span.service.clone()).collect();
     Waterfall {
         trace_id: trace.trace_id.clone(),
         started_at: trace.started_at.clone(),
@@ -522,7 +524,7 @@ pub fn map_view(map: &ServiceMap, order: &[String]) -> MapView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::supervisor::ServiceMapEdge;
+    use platform::traces::ServiceMapEdge;
 
     #[test]
     fn durations_and_rates_read_shortly() {

@@ -243,16 +243,37 @@ struct OrdersPage {
     pagination: Option<Pagination>,
 }
 
+/// An order in the list.
 #[derive(Serialize)]
 struct OrderSummary {
+    #[serde(flatten)]
+    headline: OrderHeadline,
+    url: String,
+    units: i64,
+}
+
+/// What the list and an order's own page both show of an order.
+#[derive(Serialize)]
+struct OrderHeadline {
     id: String,
     short_id: String,
-    url: String,
     status: String,
     status_label: &'static str,
     created_at: String,
     total: String,
-    units: i64,
+}
+
+impl OrderHeadline {
+    fn of(o: &Order) -> Self {
+        Self {
+            id: o.id.clone(),
+            short_id: short_id(&o.id),
+            status: o.status.clone(),
+            status_label: status_label(&o.status),
+            created_at: format_time(&o.created_at),
+            total: format_money(o.total_cents, &o.currency),
+        }
+    }
 }
 
 /// A page of the orders list.
@@ -285,41 +306,29 @@ pub fn reason_label(reason: &str) -> String {
 
 /// `GET /orders`.
 #[tracing::instrument(skip_all)]
-pub async fn orders(
-    PageRequest { app, v, uri }: PageRequest,
-    Query(params): Query<PageParam>,
-) -> Response {
+pub async fn orders(req: PageRequest, Query(params): Query<PageParam>) -> Response {
     let page_no = page_number(params.page.as_deref());
-    let path = here(&uri);
-    let (chrome, list) = tokio::join!(frame::chrome(&v, &path, "", None), v.shop().orders(page_no));
-    let page = list.map(|list| OrdersPage {
-        pagination: pagination(page_no, list.per_page, list.total, |n| {
-            format!("/orders?page={n}")
-        }),
-        total: list.total,
-        orders: list
-            .items
-            .iter()
-            .map(|o| OrderSummary {
-                id: o.id.clone(),
-                short_id: short_id(&o.id),
-                url: format!("/orders/{}", super::urlencode(&o.id)),
-                status: o.status.clone(),
-                status_label: status_label(&o.status),
-                created_at: format_time(&o.created_at),
-                total: format_money(o.total_cents, &o.currency),
-                units: o.items.iter().map(|l| l.quantity).sum(),
-            })
-            .collect(),
-    });
-    render(
-        app.views(),
-        &v,
-        &chrome,
-        "orders.html",
-        "Your orders · Bazaar",
-        page,
-    )
+    let page = async {
+        let list = req.v.shop().orders(page_no).await?;
+        Ok(OrdersPage {
+            pagination: pagination(page_no, list.per_page, list.total, |n| {
+                format!("/orders?page={n}")
+            }),
+            total: list.total,
+            orders: list
+                .items
+                .iter()
+                .map(|o| OrderSummary {
+                    headline: OrderHeadline::of(o),
+                    url: format!("/orders/{}", super::urlencode(&o.id)),
+                    units: o.items.iter().map(|l| l.quantity).sum(),
+                })
+                .collect(),
+        })
+    };
+    let title = "Your orders · Bazaar";
+    req.show_loading("", "orders.html", page, |_| title.into(), title)
+        .await
 }
 
 #[derive(Serialize)]
@@ -330,14 +339,10 @@ struct OrderPage {
 
 #[derive(Serialize)]
 struct OrderView {
-    id: String,
-    short_id: String,
-    status: String,
-    status_label: &'static str,
+    #[serde(flatten)]
+    headline: OrderHeadline,
     reason: Option<String>,
     items: Vec<OrderLineView>,
-    total: String,
-    created_at: String,
     shipping: Option<Address>,
 }
 
@@ -354,11 +359,8 @@ struct OrderLineView {
 impl OrderView {
     fn new(o: Order) -> Self {
         Self {
-            short_id: short_id(&o.id),
-            status_label: status_label(&o.status),
+            headline: OrderHeadline::of(&o),
             reason: o.reason.as_deref().map(reason_label),
-            total: format_money(o.total_cents, &o.currency),
-            created_at: format_time(&o.created_at),
             items: o
                 .items
                 .iter()
@@ -376,8 +378,6 @@ impl OrderView {
                 })
                 .collect(),
             shipping: o.shipping_address.filter(|a| !a.line1.is_empty()),
-            id: o.id,
-            status: o.status,
         }
     }
 }
@@ -391,26 +391,21 @@ pub struct PlacedParam {
 /// `GET /orders/{id}`.
 #[tracing::instrument(skip_all, fields(order_id = %raw))]
 pub async fn order(
-    PageRequest { app, v, uri }: PageRequest,
+    req: PageRequest,
     Path(raw): Path<String>,
     Query(params): Query<PlacedParam>,
 ) -> Response {
-    let load = async {
+    let page = async {
         let id =
             PathId::parse(&raw).map_err(|_| StorefrontError::NotFound(format!("order {raw}")))?;
-        v.shop().order(&id).await
+        Ok(OrderPage {
+            order: OrderView::new(req.v.shop().order(&id).await?),
+            placed: params.placed.is_some(),
+        })
     };
-    let path = here(&uri);
-    let (chrome, found) = tokio::join!(frame::chrome(&v, &path, "", None), load);
-    let page = found.map(|o| OrderPage {
-        order: OrderView::new(o),
-        placed: params.placed.is_some(),
-    });
-    let title = page
-        .as_ref()
-        .map(|p| format!("Order {} · Bazaar", p.order.short_id))
-        .unwrap_or_else(|_| "Order · Bazaar".to_owned());
-    render(app.views(), &v, &chrome, "order.html", &title, page)
+    let title = |p: &OrderPage| format!("Order {} · Bazaar", p.order.headline.short_id);
+    req.show_loading("", "order.html", page, title, "Order · Bazaar")
+        .await
 }
 
 #[derive(Serialize)]

@@ -13,7 +13,6 @@ use crate::{
         StockStatus, format_money, page_number,
     },
     error::StorefrontError,
-    frame::{self, here, render},
     images,
     session::Visitor,
 };
@@ -46,10 +45,10 @@ struct Shelf {
 /// `GET /`: the categories, a shelf of products from each of the biggest few, and
 /// recommendations for a signed-in shopper.
 #[tracing::instrument(skip_all)]
-pub async fn home(PageRequest { app, v, uri }: PageRequest) -> Response {
-    let path = here(&uri);
-    let (chrome, page) = tokio::join!(frame::chrome(&v, &path, "", None), home_page(&app, &v));
-    render(app.views(), &v, &chrome, "home.html", "Bazaar", page)
+pub async fn home(req: PageRequest) -> Response {
+    let page = home_page(&req.app, &req.v);
+    req.show_loading("", "home.html", page, |_| "Bazaar".into(), "Bazaar")
+        .await
 }
 
 async fn home_page(app: &App, v: &Visitor) -> Result<HomePage, StorefrontError> {
@@ -190,20 +189,14 @@ impl ListingParams {
 /// `GET /c/{category}`: one category's products, filtered by price, sorted and paged.
 #[tracing::instrument(skip_all, fields(category = %raw))]
 pub async fn category(
-    PageRequest { app, v, uri }: PageRequest,
+    req: PageRequest,
     Path(raw): Path<String>,
     Query(params): Query<ListingParams>,
 ) -> Response {
-    let path = here(&uri);
-    let (chrome, page) = tokio::join!(
-        frame::chrome(&v, &path, "", None),
-        category_page(&app, &v, &raw, params)
-    );
-    let title = page
-        .as_ref()
-        .map(|p| format!("{} · Bazaar", p.category.name))
-        .unwrap_or_else(|_| "Bazaar".to_owned());
-    render(app.views(), &v, &chrome, "category.html", &title, page)
+    let page = category_page(&req.app, &req.v, &raw, params);
+    let title = |p: &CategoryPage| format!("{} · Bazaar", p.category.name);
+    req.show_loading("", "category.html", page, title, "Bazaar")
+        .await
 }
 
 async fn category_page(
@@ -312,21 +305,15 @@ struct Facet {
 /// `GET /search?q=`: search results with category facets; when search is unavailable,
 /// the catalog's products whose names contain the words.
 #[tracing::instrument(skip_all)]
-pub async fn search(
-    PageRequest { app, v, uri }: PageRequest,
-    Query(params): Query<SearchParams>,
-) -> Response {
+pub async fn search(req: PageRequest, Query(params): Query<SearchParams>) -> Response {
     let typed = params.q.clone().unwrap_or_default();
-    let path = here(&uri);
-    let (chrome, page) = tokio::join!(
-        frame::chrome(&v, &path, typed.trim(), None),
-        search_page(&app, &v, params)
-    );
     let title = match typed.trim() {
         "" => "Search · Bazaar".to_owned(),
         q => format!("{q} · Search · Bazaar"),
     };
-    render(app.views(), &v, &chrome, "search.html", &title, page)
+    let page = search_page(&req.app, &req.v, params);
+    req.show_loading(typed.trim(), "search.html", page, |_| title.clone(), &title)
+        .await
 }
 
 async fn search_page(
@@ -486,20 +473,14 @@ pub fn cart_error_message(code: &str) -> Option<&'static str> {
 /// `GET /p/{id}`: a product, its stock, an add-to-cart form and recommendations.
 #[tracing::instrument(skip_all, fields(product_id = %raw))]
 pub async fn product(
-    PageRequest { app, v, uri }: PageRequest,
+    req: PageRequest,
     Path(raw): Path<String>,
     Query(params): Query<ProductParams>,
 ) -> Response {
-    let path = here(&uri);
-    let (chrome, page) = tokio::join!(
-        frame::chrome(&v, &path, "", None),
-        product_page(&app, &v, &raw, params)
-    );
-    let title = page
-        .as_ref()
-        .map(|p| format!("{} · Bazaar", p.product.name))
-        .unwrap_or_else(|_| "Bazaar".to_owned());
-    render(app.views(), &v, &chrome, "product.html", &title, page)
+    let page = product_page(&req.app, &req.v, &raw, params);
+    let title = |p: &ProductPage| format!("{} · Bazaar", p.product.name);
+    req.show_loading("", "product.html", page, title, "Bazaar")
+        .await
 }
 
 async fn product_page(

@@ -195,9 +195,7 @@ async fn signing_in_returns_to_where_the_shopper_was() {
 #[tokio::test]
 async fn a_refused_access_token_is_refreshed_once_for_concurrent_requests() {
     let sf = spawn_storefront(&[]).await;
-    let (email, password) = new_customer().await;
-    let mut browser = Browser::new(&sf);
-    browser.sign_in(&email, &password).await;
+    let browser = Browser::customer(&sf).await;
     let mut session = browser.session().unwrap();
     session["a"] = Value::from("not.a.token");
     let broken = browser.seal("bazaar_session", &session);
@@ -250,9 +248,7 @@ async fn a_refused_access_token_is_refreshed_once_for_concurrent_requests() {
 #[tokio::test]
 async fn a_session_identity_no_longer_honours_is_forgotten() {
     let sf = spawn_storefront(&[]).await;
-    let (email, password) = new_customer().await;
-    let mut browser = Browser::new(&sf);
-    browser.sign_in(&email, &password).await;
+    let mut browser = Browser::customer(&sf).await;
     let mut session = browser.session().unwrap();
     // Someone else spends the refresh token at identity first.
     let spent = reqwest::Client::new()

@@ -4,7 +4,7 @@
 //! confirmation arriving live on the notification stream.
 
 use crate::helpers::{
-    Browser, Page, Storefront, eventually, new_customer, products, set_stock, spawn_storefront,
+    Browser, Page, Storefront, eventually, products, set_stock, spawn_storefront,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -20,9 +20,7 @@ async fn shopper_with(
     let product = products(40).await.remove(index);
     let id = product["id"].as_str().unwrap().to_owned();
     set_stock(&id, stock).await;
-    let (email, password) = new_customer().await;
-    let mut browser = Browser::new(sf);
-    browser.sign_in(&email, &password).await;
+    let mut browser = Browser::customer(sf).await;
     eventually("the cart to take the product", async || {
         let page = browser
             .post(

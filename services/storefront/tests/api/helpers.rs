@@ -532,6 +532,14 @@ impl Browser {
             "a session cookie"
         );
     }
+
+    /// A browser signed in as a new customer.
+    pub async fn customer(storefront: &Storefront) -> Self {
+        let (email, password) = new_customer().await;
+        let mut browser = Browser::new(storefront);
+        browser.sign_in(&email, &password).await;
+        browser
+    }
 }
 
 /// The ids of every `<input>` that is not hidden, and of every `<select>`.

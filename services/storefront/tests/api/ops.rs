@@ -5,7 +5,7 @@
 
 use crate::helpers::{
     ADMIN_EMAIL, ADMIN_PASSWORD, BROWSE_TRACE, Browser, CHECKOUT_TRACE, Storefront, checkout_trace,
-    eventually, new_customer, service_map, shop, spawn_storefront, trace_list,
+    eventually, service_map, shop, spawn_storefront, trace_list,
 };
 use axum::{
     Router,
@@ -41,9 +41,7 @@ async fn only_administrators_see_the_console() {
         None,
         "anonymous",
     );
-    let (email, password) = new_customer().await;
-    let mut customer = Browser::new(&sf);
-    customer.sign_in(&email, &password).await;
+    let mut customer = Browser::customer(&sf).await;
     assert_eq!(customer.get("/ops").await.status, StatusCode::FORBIDDEN);
     customer
         .get("/ops/api/state")

@@ -5,12 +5,12 @@
 use crate::helpers::{
     BROWSE_TRACE, CHECKOUT_TRACE, assert_accessible, checkout_trace, row, service_map, trace_list,
 };
+use platform::traces::{ServiceMap, TraceFilter, TraceList, TraceView};
 use serde_json::{Value, json};
 use std::time::Duration;
 use storefront::{
     ops::{
         charts::{self, Metric, Point},
-        supervisor::{ServiceMap, TraceFilter, TraceList, TraceView},
         traces::{self, TracePage, TracesPage},
     },
     views::{Chrome, UserView, Views},

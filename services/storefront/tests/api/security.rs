@@ -253,9 +253,7 @@ async fn at_a_public_host_the_session_cookie_is_secure_and_bound_to_the_host() {
 #[tokio::test]
 async fn the_session_cookie_shows_no_token_and_a_changed_one_is_no_session() {
     let sf = spawn_storefront(&[]).await;
-    let (email, password) = new_customer().await;
-    let mut browser = Browser::new(&sf);
-    browser.sign_in(&email, &password).await;
+    let browser = Browser::customer(&sf).await;
     let value = browser.cookies["bazaar_session"].clone();
     let session = browser.session().expect("sealed with the storefront's key");
     let raw = URL_SAFE_NO_PAD.decode(&value).expect("base64url");
