@@ -2,14 +2,12 @@
 //! API through the gateway.
 
 use super::engine::{Failed, Run, Workload};
-use super::shop::{Account, Auth, CartState, CheckoutOutcome, DECLINED_CARD, GOOD_CARD, Shop};
+use super::shop::{Account, Auth, CheckoutOutcome, DECLINED_CARD, GOOD_CARD, Shop};
 use super::stats::ErrorKind;
 use rand::RngExt;
 use rand::seq::IndexedRandom;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::time::Duration;
-use tokio::time::Instant;
 
 /// What the runs of a load do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -92,10 +90,6 @@ pub const MIX: [(Flow, u32); 3] = [(Flow::Browse, 85), (Flow::Cart, 12), (Flow::
 /// Percent of checkouts paid with a card that is declined (online card declines run at
 /// several percent; 10% keeps the decline path busy enough to measure).
 pub const DECLINED_PERCENT: u32 = 10;
-
-/// An account whose confirmed order's event has not emptied its cart within this long is
-/// emptied by hand rather than waited for any longer.
-const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
 fn weight(flow: Flow) -> u32 {
     MIX.iter().find(|(f, _)| *f == flow).map_or(0, |(_, w)| *w)
@@ -186,7 +180,7 @@ impl Shopping {
         let shop = &*self.shop;
         // An account is dropped, not returned, when the run fails holding it: its cart
         // is then in a state the pool cannot vouch for.
-        let mut account = self.shopper(run).await?;
+        let account = self.shopper(run).await?;
         let stocked = &shop.catalog.stocked;
         let count = run.rng.random_range(1..=3).min(stocked.len());
         let picks = rand::seq::index::sample(&mut run.rng, stocked.len(), count);
@@ -241,16 +235,13 @@ impl Shopping {
             }
             _ => {}
         }
-        match outcome {
-            CheckoutOutcome::Confirmed { .. } | CheckoutOutcome::Accepted { .. } => {
-                account.cart = CartState::Emptying {
-                    since: Instant::now(),
-                };
-            }
-            // The cart is kept after a failed checkout; this shopper gives up on it.
-            CheckoutOutcome::Declined | CheckoutOutcome::OutOfStock => {
-                run.step("clear_cart", shop.clear_cart(auth)).await?;
-            }
+        // A confirmed checkout took its lines out of the cart; a failed one gave them back,
+        // and this shopper gives up on them.
+        if matches!(
+            outcome,
+            CheckoutOutcome::Declined | CheckoutOutcome::OutOfStock
+        ) {
+            run.step("clear_cart", shop.clear_cart(auth)).await?;
         }
         shop.return_account(account);
         Ok(())
@@ -260,10 +251,7 @@ impl Shopping {
     /// one.
     async fn shopper(&self, run: &mut Run) -> Result<Account, Failed> {
         let shop = &*self.shop;
-        for _ in 0..shop.idle_accounts() {
-            let Some(mut account) = shop.take_account() else {
-                break;
-            };
+        if let Some(mut account) = shop.take_account() {
             if account.tokens.stale() {
                 account.tokens = run
                     .step("refresh", async {
@@ -276,30 +264,13 @@ impl Shopping {
                     })
                     .await?;
             }
-            let CartState::Emptying { since } = account.cart else {
-                return Ok(account);
-            };
-            let auth = Auth::Bearer(&account.tokens.access);
-            let lines = run.step("view_cart", shop.cart(auth)).await?;
-            if !lines.is_empty() {
-                if since.elapsed() < SETTLE_LIMIT {
-                    shop.return_account(account);
-                    continue;
-                }
-                run.step("clear_cart", shop.clear_cart(auth)).await?;
-            }
-            account.cart = CartState::Empty;
             return Ok(account);
         }
         let email = shop.new_email();
         run.step("register", shop.register(&email)).await?;
         run.count("accounts.registered", 1);
         let tokens = run.step("sign_in", shop.sign_in(&email)).await?;
-        Ok(Account {
-            email,
-            tokens,
-            cart: CartState::Empty,
-        })
+        Ok(Account { email, tokens })
     }
 }
 

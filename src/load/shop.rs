@@ -117,24 +117,12 @@ impl Tokens {
     }
 }
 
-/// What a pooled account's cart holds as far as the load knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CartState {
-    Empty,
-    /// An order was confirmed: the cart empties itself when the confirmation event
-    /// reaches it. Until then the account is not used, so that the event cannot take
-    /// products out of the next run's cart.
-    Emptying {
-        since: Instant,
-    },
-}
-
-/// A shopper account of the pool.
+/// A shopper account of the pool, its cart empty: a confirmed checkout takes the lines
+/// out of the cart before it answers, and a failed one's run clears it.
 #[derive(Clone, Debug)]
 pub struct Account {
     pub email: String,
     pub tokens: Tokens,
-    pub cart: CartState,
 }
 
 /// How a checkout ended, when it ended as the shop means checkouts to end.
@@ -618,13 +606,6 @@ impl Shop {
             .push_back(account);
     }
 
-    pub fn idle_accounts(&self) -> usize {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
     /// Registers and signs in `n` shoppers before the load starts, a few at a time.
     pub async fn prepare_accounts(&self, n: usize) -> anyhow::Result<()> {
         let accounts: Vec<Account> = stream::iter(0..n)
@@ -637,11 +618,7 @@ impl Shop {
                     .sign_in(&email)
                     .await
                     .with_context(|| format!("signing in as {email}"))?;
-                anyhow::Ok(Account {
-                    email,
-                    tokens,
-                    cart: CartState::Empty,
-                })
+                anyhow::Ok(Account { email, tokens })
             })
             .buffer_unordered(4)
             .try_collect()

@@ -123,7 +123,7 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     wait_for_notifications(&shop, &token, "confirmed", 1, Duration::from_secs(20)).await;
-    // The cart empties itself from the confirmation.
+    // The checkout took what it bought out of the cart.
     shop.cart_emptied(&token, Duration::from_secs(20)).await;
 }
 

@@ -271,8 +271,8 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
                 let (status, body) = checkout_at(&http, &shop_url, &token, &unique()).await;
                 let mut sent = 4;
                 if status.is_success() {
-                    // The cart empties when the order's confirmation reaches it: wait
-                    // for that before filling it again, as a shopper's next visit would.
+                    // The checkout took its lines out of the cart before it answered:
+                    // see that it is empty before filling it again.
                     let deadline = Instant::now() + Duration::from_secs(20);
                     loop {
                         sent += 1;

@@ -166,7 +166,7 @@ async fn an_order_is_placed_once_and_confirmed_live() {
     let (replayed, caught_up) = read_until(&mut late, "is confirmed").await;
     assert!(replayed, "the late stream said: {caught_up}");
 
-    // The cart empties itself once the order is confirmed.
+    // The checkout took what it bought out of the cart.
     eventually("the cart to empty", async || {
         browser
             .get("/cart")
