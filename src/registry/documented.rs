@@ -23,6 +23,7 @@ const READ_DIRECTLY: &[&str] = &[
     // The tests and benchmarks.
     "BAZAAR_TEST_POSTGRES_URL",
     "BAZAAR_TEST_AMQP_URL",
+    "BAZAAR_TEST_RABBITMQ_SERVER",
     "BAZAAR_TEST_BROWSER",
     "BAZAAR_BIN",
     "BAZAAR_BENCH_AMQP_URL",
