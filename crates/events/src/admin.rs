@@ -9,20 +9,15 @@ use axum::{
 use platform::{
     Problem,
     auth::{Admin, Verifier},
+    openapi::AdminOnly,
 };
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 struct AdminState {
     consumer: Consumer,
     verifier: Verifier,
-}
-
-impl FromRef<AdminState> for Verifier {
-    fn from_ref(s: &AdminState) -> Verifier {
-        s.verifier.clone()
-    }
 }
 
 /// The dead letters of a consuming service.
@@ -59,8 +54,7 @@ pub fn routes(consumer: Consumer, verifier: Verifier) -> OpenApiRouter {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Open dead letters, oldest first (at most 500)", body = DeadLetters),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json")
+        AdminOnly
     )
 )]
 async fn list(_admin: Admin, State(s): State<AdminState>) -> Result<Json<DeadLetters>, Problem> {
@@ -83,8 +77,7 @@ async fn list(_admin: Admin, State(s): State<AdminState>) -> Result<Json<DeadLet
     params(("id" = String, Path, description = "The dead letter's id")),
     responses(
         (status = 200, description = "What the replay did", body = Replayed),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller is not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json")
     )
 )]

@@ -369,26 +369,12 @@ impl Consumer {
     ) -> Result<Outcome, sqlx::Error> {
         let db = &self.inner.db;
         let mut tx = db.begin_write().await?;
-        let seen = sqlx::query("SELECT 1 FROM inbox WHERE event_id = $1")
-            .bind(&event.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if seen {
+        if in_inbox(&mut tx, event).await? {
             advance(&mut tx, position).await?;
             tx.commit().await?;
             return Ok(Outcome::Duplicate);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.source)
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
-        .await;
-        match inserted {
+        match put_in_inbox(&mut tx, event).await {
             Err(e) if is_unique_violation(&e) => {
                 // Another replica handled it between our check and our insert.
                 drop(tx);
@@ -521,21 +507,9 @@ impl Consumer {
             }
         };
         let mut tx = self.inner.db.begin_write().await?;
-        let seen = sqlx::query("SELECT 1 FROM inbox WHERE event_id = $1")
-            .bind(&event.id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let seen = in_inbox(&mut tx, &event).await?;
         if !seen {
-            sqlx::query(
-                "INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&event.id)
-            .bind(&event.kind)
-            .bind(&event.source)
-            .bind(now_rfc3339())
-            .execute(&mut *tx)
-            .await?;
+            put_in_inbox(&mut tx, &event).await?;
             if let Err(e) = self.inner.handler.handle_boxed(&mut tx, &event).await {
                 tx.rollback().await?;
                 self.note_replay_failure(id, &e.to_string()).await?;
@@ -607,6 +581,31 @@ async fn insert_dead_letter(
     .execute(&mut **tx)
     .await
     .map(|_| ())
+}
+
+/// Whether `event` is in the inbox: handled already, by this replica or another.
+async fn in_inbox(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 FROM inbox WHERE event_id = $1")
+        .bind(&event.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Records `event` in the inbox as handled now, in the transaction that handles it. A
+/// unique violation means another replica got there first.
+async fn put_in_inbox(
+    tx: &mut Transaction<'static, Any>,
+    event: &Event,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4)")
+        .bind(&event.id)
+        .bind(&event.kind)
+        .bind(&event.source)
+        .bind(now_rfc3339())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Moves the embedded cursor forward (never back) inside the caller's transaction.

@@ -61,38 +61,38 @@ async fn insert(
     Ok(())
 }
 
+/// The outbox table and its index; `$seq` is the column that numbers the events in commit
+/// order, as each backend declares an auto-incrementing key.
+macro_rules! outbox_table {
+    ($seq:literal) => {
+        concat!(
+            "CREATE TABLE outbox (
+        ",
+            $seq,
+            ",
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        delivered_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (delivered_at, seq);"
+        )
+    };
+}
+
 /// The outbox's own migrations, in the version range reserved for the events crate
 /// (9_000_000 and up) so they never collide with a service's.
 pub const MIGRATIONS: &[MigrationSource] = &[
     MigrationSource {
         version: 9_000_001,
         description: "events outbox",
-        sqlite: "CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        time TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT,
-        delivered_at TEXT,
-        last_error TEXT
-    );
-    CREATE INDEX outbox_pending ON outbox (delivered_at, seq);",
-        postgres: "CREATE TABLE outbox (
-        seq BIGSERIAL PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        time TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT,
-        delivered_at TEXT,
-        last_error TEXT
-    );
-    CREATE INDEX outbox_pending ON outbox (delivered_at, seq);",
+        sqlite: outbox_table!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
+        postgres: outbox_table!("seq BIGSERIAL PRIMARY KEY"),
     },
     MigrationSource {
         version: 9_000_002,

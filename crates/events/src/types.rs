@@ -4,6 +4,10 @@
 
 /// The catalog's events; the subject is the product id.
 pub mod catalog {
+    use platform::{
+        Failure,
+        domain::{Currency, Invalid, ProductId},
+    };
     use serde::{Deserialize, Serialize};
 
     /// A product was created (by an administrator or by the seed); its data is the
@@ -32,6 +36,28 @@ pub mod catalog {
     pub struct ProductDeleted {
         pub product_id: String,
     }
+
+    impl PriceChanged {
+        /// The product, its new price in the consumer's own bounds (`price`, given the
+        /// minor units) and its currency; a value out of bounds is named.
+        pub fn parse<P>(
+            &self,
+            price: impl FnOnce(i64) -> Result<P, Invalid>,
+        ) -> Result<(ProductId, P, Currency), Failure> {
+            Ok((
+                Failure::field("product_id", ProductId::parse(&self.product_id))?,
+                Failure::field("new_price_cents", price(self.new_price_cents))?,
+                Failure::field("currency", Currency::parse(&self.currency))?,
+            ))
+        }
+    }
+
+    impl ProductDeleted {
+        /// The deleted product, or why its id is refused.
+        pub fn parse(&self) -> Result<ProductId, Failure> {
+            Failure::field("product_id", ProductId::parse(&self.product_id))
+        }
+    }
 }
 
 /// Inventory's events; a stock event's subject is the product id, a reservation event's
@@ -53,10 +79,12 @@ pub mod orders {
     /// An order was placed: recorded, not yet paid for or confirmed.
     pub const ORDER_PLACED: &str = "bazaar.orders.order.placed.v1";
     /// An order was confirmed: its stock is taken and its payment captured. The cart
-    /// empties itself of the ordered quantities on this event; notifications tells the
-    /// customer; recommendations counts the purchase.
+    /// settles the lines the checkout took (or, for an order that took none, removes the
+    /// ordered quantities); notifications tells the customer; recommendations counts the
+    /// purchase.
     pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
-    /// An order was cancelled; `reason` says why. Nothing was charged.
+    /// An order was cancelled; `reason` says why. Nothing was charged. The cart gives back
+    /// the lines the checkout took.
     pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
 }
 

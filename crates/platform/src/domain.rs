@@ -261,6 +261,32 @@ pub fn check_id(raw: &str, max_len: usize, extra: &[u8]) -> Result<(), Invalid> 
     Ok(())
 }
 
+/// Whether `raw` is a slug (`coffee-tea`) of 1 to `max_len` characters of `a-z`, `0-9` and
+/// `-`: how the catalog names its categories, and how the services that filter by category
+/// check a name before they look it up.
+pub fn is_slug(raw: &str, max_len: usize) -> bool {
+    (1..=max_len).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A name as people write it (a product's, say): trimmed, 1 to `max_len` characters, no
+/// control characters. Services differ in how long they let a name be, not in the rest.
+pub fn trimmed_name(raw: &str, max_len: usize) -> Result<String, Invalid> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return invalid("must not be empty");
+    }
+    if name.chars().count() > max_len {
+        return invalid(format!("must be at most {max_len} characters long"));
+    }
+    if name.chars().any(char::is_control) {
+        return invalid("must not contain control characters");
+    }
+    Ok(name.to_owned())
+}
+
 /// A whole number from `LO` to `HI`: a quantity, a stock level, a page size, a number of
 /// seconds. Each service names its own bounds (`pub type Quantity = Bounded<1, 99>;`);
 /// the refusal is worded once, here.
@@ -331,6 +357,26 @@ mod more_tests {
                 Err(Invalid(why.into())),
                 "{raw:?}"
             );
+        }
+    }
+
+    #[test]
+    fn slugs_are_lower_case_letters_digits_and_dashes() {
+        assert!(is_slug("coffee-tea", 64) && is_slug("a1", 2));
+        for bad in ["", "Coffee", "coffee tea", "coffee_tea", "abc"] {
+            assert!(!is_slug(bad, 2), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_refused_saying_why() {
+        assert_eq!(trimmed_name("  Mug ", 3), Ok("Mug".to_owned()));
+        for (raw, why) in [
+            (" ", "must not be empty"),
+            ("Mugs", "must be at most 3 characters long"),
+            ("M\ng", "must not contain control characters"),
+        ] {
+            assert_eq!(trimmed_name(raw, 3), Err(Invalid(why.into())), "{raw:?}");
         }
     }
 

@@ -163,6 +163,16 @@ fn strip_position(message: &str) -> String {
 pub struct TraceParent(pub Option<String>);
 
 impl TraceParent {
+    /// The `traceparent` of a request with these headers.
+    pub fn of(headers: &http::HeaderMap) -> Self {
+        TraceParent(
+            headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        )
+    }
+
     pub fn as_deref(&self) -> Option<&str> {
         self.0.as_deref()
     }
@@ -172,13 +182,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TraceParent {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(TraceParent(
-            parts
-                .headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        ))
+        Ok(Self::of(&parts.headers))
     }
 }
 

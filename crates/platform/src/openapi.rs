@@ -6,7 +6,7 @@
 use crate::problem::{CONTENT_TYPE, Problem};
 use std::collections::BTreeMap;
 use utoipa::{
-    IntoResponses, Modify, PartialSchema, ToSchema,
+    Modify, PartialSchema, ToSchema,
     openapi::{
         Components, Content, OpenApi, Ref, RefOr,
         path::Operation,
@@ -124,63 +124,73 @@ pub fn public(doc: &OpenApi, service: &crate::registry::ServiceDef) -> OpenApi {
     public
 }
 
-fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+/// Problem-document responses with these `(status, description)` pairs: what the sets
+/// [`problem_responses!`](crate::problem_responses) defines answer.
+pub fn problems(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
     list.iter()
         .map(|(status, description)| ((*status).to_owned(), RefOr::T(problem(description))))
         .collect()
 }
 
-/// `401`: the endpoint needs a signed-in user.
-pub struct SignedIn;
+/// Defines a reusable set of problem responses for `#[utoipa::path(responses(...))]`: a
+/// unit struct whose [`utoipa::IntoResponses`] are problem documents with these statuses and
+/// descriptions.
+///
+/// ```ignore
+/// platform::problem_responses! {
+///     /// `404`: no product has the id in the path.
+///     pub NoSuchProduct { "404" => "No such product" }
+/// }
+/// ```
+#[macro_export]
+macro_rules! problem_responses {
+    ($(#[$doc:meta])* $vis:vis $name:ident { $($status:literal => $description:expr),+ $(,)? }) => {
+        $(#[$doc])*
+        $vis struct $name;
 
-impl IntoResponses for SignedIn {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[("401", "No valid bearer token")])
+        impl ::utoipa::IntoResponses for $name {
+            fn responses() -> ::std::collections::BTreeMap<
+                ::std::string::String,
+                ::utoipa::openapi::RefOr<::utoipa::openapi::response::Response>,
+            > {
+                $crate::openapi::problems(&[$(($status, $description)),+])
+            }
+        }
+    };
+}
+
+crate::problem_responses! {
+    /// `401`: the endpoint needs a signed-in user.
+    pub SignedIn { "401" => "No valid bearer token" }
+}
+
+crate::problem_responses! {
+    /// `401` and `403`: the endpoint is for administrators.
+    pub AdminOnly {
+        "401" => "No valid bearer token",
+        "403" => "The caller is not an administrator",
     }
 }
 
-/// `401` and `403`: the endpoint is for administrators.
-pub struct AdminOnly;
-
-impl IntoResponses for AdminOnly {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
-            ("401", "No valid bearer token"),
-            ("403", "The caller is not an administrator"),
-        ])
+crate::problem_responses! {
+    /// `401` and `403`: the endpoint is for Bazaar's own services (and administrators).
+    pub ServiceOnly {
+        "401" => "No valid bearer token",
+        "403" => "The caller is neither a Bazaar service nor an administrator",
     }
 }
 
-/// `401` and `403`: the endpoint is for Bazaar's own services (and administrators).
-pub struct ServiceOnly;
-
-impl IntoResponses for ServiceOnly {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
-            ("401", "No valid bearer token"),
-            (
-                "403",
-                "The caller is neither a Bazaar service nor an administrator",
-            ),
-        ])
-    }
-}
-
-/// `503`: a bearer token could not be checked because identity's keys are out of reach.
-pub struct KeysUnavailable;
-
-impl IntoResponses for KeysUnavailable {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[(
-            "503",
-            "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)",
-        )])
+crate::problem_responses! {
+    /// `503`: a bearer token could not be checked because identity's keys are out of reach.
+    pub KeysUnavailable {
+        "503" => "A bearer token could not be checked: identity's keys are out of reach for now (`Retry-After`)",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use utoipa::IntoResponses;
     use utoipa::openapi::{
         HttpMethod, OpenApiBuilder, PathItem, Paths, request_body::RequestBodyBuilder,
     };

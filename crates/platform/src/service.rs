@@ -701,6 +701,12 @@ pub fn location(path: &str) -> HeaderValue {
     HeaderValue::from_str(path).unwrap_or_else(|_| HeaderValue::from_static("/"))
 }
 
+/// `201 Created`: `body`, as JSON, and where the new resource is (`Location: path`).
+pub fn created(path: &str, body: impl serde::Serialize) -> Response {
+    let at = [(header::LOCATION, location(path))];
+    (StatusCode::CREATED, at, Json(body)).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,6 +113,45 @@ impl Drop for Running {
     }
 }
 
+/// A service under test that the test stops and starts again on the same data: each start
+/// is on a new port, and its [`Api`] (what it dereferences to) follows it there.
+#[derive(Debug)]
+pub struct Restartable {
+    api: Api,
+    running: Option<Running>,
+}
+
+impl Restartable {
+    /// Nothing running yet.
+    pub fn stopped() -> Self {
+        Self {
+            api: Api::new(String::new()),
+            running: None,
+        }
+    }
+
+    /// Takes `running` as the service, now at its address.
+    pub fn started(&mut self, running: Running) {
+        assert!(self.running.is_none(), "the service is running already");
+        self.api.address = running.url().to_owned();
+        self.running = Some(running);
+    }
+
+    /// Stops the service gracefully; returns how long that took.
+    pub async fn stop(&mut self) -> Duration {
+        let running = self.running.take().expect("the service is running");
+        running.stop().await
+    }
+}
+
+impl std::ops::Deref for Restartable {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 /// Builds the service `def` from defaults and `overrides` only (`("listen",
 /// "127.0.0.1:0")`, `("database_url", …)`) and runs it in the background.
 pub async fn spawn(
@@ -198,6 +237,86 @@ impl Api {
     }
 }
 
+/// A request a service is to refuse with a problem document: what bad-input tests are
+/// tables of.
+#[derive(Debug)]
+pub struct Refused {
+    /// Names the case in failure messages.
+    pub what: &'static str,
+    pub method: Method,
+    pub path: String,
+    /// For anything but a GET.
+    pub content_type: &'static str,
+    /// For anything but a GET.
+    pub body: Vec<u8>,
+    pub status: StatusCode,
+    /// The field the problem document is to name, if any.
+    pub field: Option<&'static str>,
+}
+
+impl Refused {
+    /// `method path` with `body` as JSON, to be refused with `status` naming `field`.
+    pub fn json(
+        what: &'static str,
+        method: Method,
+        path: impl Into<String>,
+        body: &Value,
+        status: StatusCode,
+        field: Option<&'static str>,
+    ) -> Self {
+        Self {
+            what,
+            method,
+            path: path.into(),
+            content_type: "application/json",
+            body: serde_json::to_vec(body).expect("JSON serialises"),
+            status,
+            field,
+        }
+    }
+
+    /// `GET path`, to be refused with `status` naming `field`.
+    pub fn get(
+        what: &'static str,
+        path: impl Into<String>,
+        status: StatusCode,
+        field: Option<&'static str>,
+    ) -> Self {
+        Self {
+            what,
+            method: Method::GET,
+            path: path.into(),
+            content_type: "",
+            body: Vec::new(),
+            status,
+            field,
+        }
+    }
+}
+
+impl Api {
+    /// Sends `case` with `token` (a GET without a body) and asserts that it is refused as
+    /// the case says.
+    pub async fn assert_refused(&self, token: Option<&str>, case: Refused) {
+        let res = if case.method == Method::GET {
+            self.send(Method::GET, &case.path, token, None).await
+        } else {
+            let (method, path) = (case.method, &case.path);
+            self.send_raw(method, path, token, case.content_type, case.body)
+                .await
+        };
+        assert_problem(res, case.status, case.field, case.what).await;
+    }
+}
+
+/// The fields a refusal names, in order: what unit tests of parsers compare. A refusal
+/// that is not a 422 fails the test.
+pub fn refused_fields(refusal: impl Into<problem::Problem>) -> Vec<String> {
+    let problem = refusal.into();
+    assert_eq!(problem.status, 422, "not a refusal of input: {problem:?}");
+    problem.errors.into_iter().map(|e| e.field).collect()
+}
+
 /// Looks every [`POLL`], for up to [`PATIENCE`], until `check` finds what it looks for.
 pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
     eventually_with(POLL, PATIENCE, what, check).await
@@ -263,6 +382,33 @@ pub async fn assert_problem(
         .unwrap_or_else(|e| panic!("{case}: a JSON problem document ({e}), got {text:?}"));
     assert_problem_document(got, &content_type, &body, status, field, case);
     body
+}
+
+/// The callers an administrators' endpoint refuses, as `(token, status, who)`: no token,
+/// a garbage one and a forged one (401), and the customer of `customer_token` (403).
+pub fn refused_callers(customer_token: &str) -> [(Option<&str>, StatusCode, &'static str); 4] {
+    [
+        (None, StatusCode::UNAUTHORIZED, "no token"),
+        (Some("garbage"), StatusCode::UNAUTHORIZED, "garbage token"),
+        (
+            Some("eyJhbGciOiJFZERTQSJ9.e30.c2ln"),
+            StatusCode::UNAUTHORIZED,
+            "forged token",
+        ),
+        (Some(customer_token), StatusCode::FORBIDDEN, "customer"),
+    ]
+}
+
+/// Asserts that `res` refuses its caller with `status`: a problem document, and on a 401
+/// the `WWW-Authenticate` challenge.
+pub async fn assert_caller_refused(res: Response, status: StatusCode, case: &str) {
+    if status == StatusCode::UNAUTHORIZED {
+        assert!(
+            res.headers().contains_key(header::WWW_AUTHENTICATE),
+            "{case}: no WWW-Authenticate"
+        );
+    }
+    assert_problem(res, status, None, case).await;
 }
 
 /// [`assert_problem`] of an answer already read: its status, `Content-Type` and body.

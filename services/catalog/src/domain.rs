@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
-use platform::domain::invalid;
 pub use platform::domain::{Currency, Invalid};
+use platform::domain::{invalid, is_slug, trimmed_name};
 
 /// A stock-keeping unit: 3 to 32 characters of `A-Z`, `0-9` and `-` (`KIT-00042`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,17 +49,7 @@ impl ProductName {
 
     /// Parses a client's value, or says what is wrong with it.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return invalid("must not be empty");
-        }
-        if name.chars().count() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if name.chars().any(char::is_control) {
-            return invalid("must not contain control characters");
-        }
-        Ok(Self(name.to_owned()))
+        trimmed_name(raw, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -128,11 +118,7 @@ pub struct CategoryId(String);
 impl CategoryId {
     /// Parses a client's value, or says what is wrong with it.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok = (1..=64).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
+        if is_slug(raw, 64) {
             Ok(Self(raw.to_owned()))
         } else {
             invalid(format!("there is no category `{raw}`"))

@@ -11,37 +11,25 @@ use crate::{
 };
 use axum::{
     extract::{FromRef, Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::StatusCode,
     response::IntoResponse,
 };
 use platform::openapi::{AdminOnly, BearerAuth};
 use platform::{
     Failure, FieldError, Problem,
     auth::{Admin, Verifier},
-    extract::{Json, Query},
-    service::location,
+    extract::{Json, Query, TraceParent},
+    service::created,
 };
 use serde::{Deserialize, Serialize, de::IgnoredAny};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach (each field by its type: `State<Store>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
-impl FromRef<AppState> for Store {
-    fn from_ref(state: &AppState) -> Self {
-        state.store.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -339,16 +327,13 @@ fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, Invalid>
         .ok()
 }
 
-/// The W3C trace context of the request, carried on to the events it causes.
-fn traceparent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 fn product_id(raw: &str) -> Result<ProductId, CatalogError> {
     ProductId::parse(raw).ok_or_else(|| CatalogError::ProductNotFound(raw.to_owned()))
+}
+
+platform::problem_responses! {
+    /// `404`: no product has the id in the path.
+    pub NoSuchProduct { "404" => "No such product" }
 }
 
 /// Lists the categories with their product counts.
@@ -406,7 +391,7 @@ async fn list_products(
     params(("id" = String, Path, description = "The product's id")),
     responses(
         (status = 200, description = "The product", body = Product),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json")
+        NoSuchProduct
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -441,7 +426,7 @@ async fn get_product(
 async fn create_product(
     State(store): State<Store>,
     Admin(admin): Admin,
-    headers: HeaderMap,
+    TraceParent(traceparent): TraceParent,
     Json(body): Json<CreateProductRequest>,
 ) -> Result<impl IntoResponse, CatalogError> {
     let record = ProductRecord {
@@ -449,14 +434,10 @@ async fn create_product(
         product: body.parse()?,
         created_at: events::envelope::now_rfc3339(),
     };
-    let product = store.create(record, traceparent(&headers)).await?;
+    let product = store.create(record, traceparent).await?;
     tracing::info!(product_id = %product.id, sku = %product.sku, admin = %admin.sub, "product created");
     let url = format!("/api/catalog/products/{}", product.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location(&url))],
-        Json(product),
-    ))
+    Ok(created(&url, product))
 }
 
 /// Changes some of a product's fields (administrators only). Records `product.updated`,
@@ -471,7 +452,7 @@ async fn create_product(
     request_body(content = UpdateProductRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The product after the change", body = Product),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        NoSuchProduct,
         (status = 422, description = "The patch is empty, or a field is invalid or read-only (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         AdminOnly
     )
@@ -481,12 +462,12 @@ async fn update_product(
     State(store): State<Store>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    TraceParent(traceparent): TraceParent,
     Json(body): Json<UpdateProductRequest>,
 ) -> Result<Json<Product>, CatalogError> {
     let patch = body.parse()?;
     let pid = product_id(&id)?;
-    let product = store.update(pid, &patch, traceparent(&headers)).await?;
+    let product = store.update(pid, &patch, traceparent).await?;
     tracing::info!(admin = %admin.sub, "product updated");
     Ok(Json(product))
 }
@@ -500,7 +481,7 @@ async fn update_product(
     params(("id" = String, Path, description = "The product's id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        NoSuchProduct,
         AdminOnly
     )
 )]
@@ -509,10 +490,10 @@ async fn delete_product(
     State(store): State<Store>,
     Admin(admin): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    TraceParent(traceparent): TraceParent,
 ) -> Result<StatusCode, CatalogError> {
     let pid = product_id(&id)?;
-    store.delete(pid, traceparent(&headers)).await?;
+    store.delete(pid, traceparent).await?;
     tracing::info!(admin = %admin.sub, "product deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -520,15 +501,11 @@ async fn delete_product(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
     fn create(json: serde_json::Value) -> Result<NewProduct, Vec<String>> {
         let body: CreateProductRequest = serde_json::from_value(json).unwrap();
-        body.parse().map_err(|e| match e {
-            CatalogError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
-        })
+        body.parse().map_err(refused_fields)
     }
 
     #[test]
@@ -563,12 +540,7 @@ mod tests {
 
     fn patch(json: serde_json::Value) -> Result<ProductPatch, Vec<String>> {
         let body: UpdateProductRequest = serde_json::from_value(json).unwrap();
-        body.parse().map_err(|e| match e {
-            CatalogError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
-        })
+        body.parse().map_err(refused_fields)
     }
 
     #[test]
@@ -595,12 +567,7 @@ mod tests {
     }
 
     fn list(params: ListProductsParams) -> Result<ProductQuery, Vec<String>> {
-        params.parse().map_err(|e| match e {
-            CatalogError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
-        })
+        params.parse().map_err(refused_fields)
     }
 
     #[test]
@@ -691,19 +658,17 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use platform::testing::strategies::{percent_encoded, query_params};
+    use platform::testing::{
+        refused_fields,
+        strategies::{percent_encoded, query_params},
+    };
     use proptest::prelude::*;
 
     /// What a listing request with this query string gets: the parsed query, or the fields
     /// named in the 422 (any other refusal as its description).
     fn listing(query: &str) -> Result<ProductQuery, Vec<String>> {
         let params = query_params::<ListProductsParams>(query)?;
-        params.parse().map_err(|e| match e {
-            CatalogError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => vec![format!("{other:?}")],
-        })
+        params.parse().map_err(refused_fields)
     }
 
     /// Numbers about the bounds of a `u32` page or page size, and any `i64`.

@@ -302,6 +302,27 @@ mod tests {
         assert_eq!(small[..], generate(600)[..60]);
     }
 
+    /// A product as a line of a fingerprint: every field, `|`-separated, the currency
+    /// only `with_currency` (the default catalog's fingerprint was pinned without it).
+    fn fingerprint_line(p: &SeedProduct, with_currency: bool) -> String {
+        let currency = if with_currency {
+            format!("|{}", p.currency)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}|{}|{}|{}|{}|{}{currency}|{}|{}",
+            p.id,
+            p.sku,
+            p.name,
+            p.description,
+            p.category,
+            p.price_cents,
+            p.initial_stock,
+            p.created_at
+        )
+    }
+
     /// FNV-1a over the lines: a stable digest that needs no hashing crate.
     fn fingerprint(lines: impl IntoIterator<Item = String>) -> u64 {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -317,19 +338,10 @@ mod tests {
     fn the_catalog_is_the_same_on_every_machine() {
         // A fingerprint of the whole default catalog: if this changes, every service that
         // copies the catalog sees a different shop. Change it on purpose only.
-        let hash = fingerprint(generate(600).into_iter().map(|p| {
-            format!(
-                "{}|{}|{}|{}|{}|{}|{}|{}",
-                p.id,
-                p.sku,
-                p.name,
-                p.description,
-                p.category,
-                p.price_cents,
-                p.initial_stock,
-                p.created_at
-            )
-        }));
+        let lines = generate(600)
+            .into_iter()
+            .map(|p| fingerprint_line(&p, false));
+        let hash = fingerprint(lines);
         assert_eq!(hash, FINGERPRINT, "fingerprint is {hash:#x}");
     }
 
@@ -340,20 +352,9 @@ mod tests {
         let categories = categories()
             .into_iter()
             .map(|c| format!("{}|{}|{}", c.id, c.name, c.description));
-        let products = generate(2000).into_iter().map(|p| {
-            format!(
-                "{}|{}|{}|{}|{}|{}|{}|{}|{}",
-                p.id,
-                p.sku,
-                p.name,
-                p.description,
-                p.category,
-                p.price_cents,
-                p.currency,
-                p.initial_stock,
-                p.created_at
-            )
-        });
+        let products = generate(2000)
+            .into_iter()
+            .map(|p| fingerprint_line(&p, true));
         let hash = fingerprint(categories.chain(products));
         assert_eq!(hash, LARGE_FINGERPRINT, "fingerprint is {hash:#x}");
     }

@@ -12,64 +12,55 @@ use events::{Event, outbox};
 use platform::db::{Db, MigrationSource, is_unique_violation};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction, any::AnyRow};
 
+/// The catalog's tables; `$collate` follows the columns a listing sorts by (`COLLATE "C"`
+/// on PostgreSQL, so that they sort bytewise there as SQLite sorts them by default).
+macro_rules! tables {
+    ($collate:literal) => {
+        concat!(
+            "CREATE TABLE categories (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        position BIGINT NOT NULL
+    );
+    CREATE TABLE products (
+        id TEXT",
+            $collate,
+            " PRIMARY KEY,
+        sku TEXT NOT NULL UNIQUE,
+        name TEXT",
+            $collate,
+            " NOT NULL,
+        description TEXT NOT NULL,
+        category_id TEXT NOT NULL REFERENCES categories (id),
+        price_cents BIGINT NOT NULL CHECK (price_cents > 0),
+        currency TEXT NOT NULL,
+        created_at TEXT",
+            $collate,
+            " NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX products_by_name ON products (name, id);
+    CREATE INDEX products_by_price ON products (price_cents, id);
+    CREATE INDEX products_by_created ON products (created_at, id);
+    CREATE INDEX products_by_category_name ON products (category_id, name, id);
+    CREATE INDEX products_by_category_price ON products (category_id, price_cents, id);
+    CREATE TABLE catalog_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );"
+        )
+    };
+}
+
 /// The catalog's tables. `name` sorts bytewise on both backends (`COLLATE "C"` on
 /// PostgreSQL, SQLite's default), so a listing is in the same order everywhere. The
 /// indexes serve the listing's filters (category, price) and orders (name, price, age).
 pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
     version: 1,
     description: "catalog categories and products",
-    sqlite: "CREATE TABLE categories (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL,
-        position BIGINT NOT NULL
-    );
-    CREATE TABLE products (
-        id TEXT PRIMARY KEY,
-        sku TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL,
-        category_id TEXT NOT NULL REFERENCES categories (id),
-        price_cents BIGINT NOT NULL CHECK (price_cents > 0),
-        currency TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE INDEX products_by_name ON products (name, id);
-    CREATE INDEX products_by_price ON products (price_cents, id);
-    CREATE INDEX products_by_created ON products (created_at, id);
-    CREATE INDEX products_by_category_name ON products (category_id, name, id);
-    CREATE INDEX products_by_category_price ON products (category_id, price_cents, id);
-    CREATE TABLE catalog_meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );",
-    postgres: "CREATE TABLE categories (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL,
-        position BIGINT NOT NULL
-    );
-    CREATE TABLE products (
-        id TEXT COLLATE \"C\" PRIMARY KEY,
-        sku TEXT NOT NULL UNIQUE,
-        name TEXT COLLATE \"C\" NOT NULL,
-        description TEXT NOT NULL,
-        category_id TEXT NOT NULL REFERENCES categories (id),
-        price_cents BIGINT NOT NULL CHECK (price_cents > 0),
-        currency TEXT NOT NULL,
-        created_at TEXT COLLATE \"C\" NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE INDEX products_by_name ON products (name, id);
-    CREATE INDEX products_by_price ON products (price_cents, id);
-    CREATE INDEX products_by_created ON products (created_at, id);
-    CREATE INDEX products_by_category_name ON products (category_id, name, id);
-    CREATE INDEX products_by_category_price ON products (category_id, price_cents, id);
-    CREATE TABLE catalog_meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );",
+    sqlite: tables!(""),
+    postgres: tables!(" COLLATE \"C\""),
 }];
 
 /// The catalog's migrations followed by the outbox's: what [`Db::connect`] is given.

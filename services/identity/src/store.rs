@@ -4,7 +4,11 @@
 use crate::error::Error;
 use events::{Event, envelope::now_rfc3339};
 use platform::db::{Db, MigrationSource, is_unique_violation};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
+use sqlx::{
+    Any, Row, Transaction,
+    any::{AnyArguments, AnyRow},
+    query::Query,
+};
 
 /// Identity's tables, then the outbox's.
 pub fn migrations() -> Vec<MigrationSource> {
@@ -121,23 +125,32 @@ impl Store {
 
     #[tracing::instrument(skip_all)]
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, Error> {
-        let row = sqlx::query(
+        self.user_where(
             "SELECT id, email, name, password_hash, roles, created_at FROM users WHERE email = $1",
+            email,
         )
-        .bind(email)
-        .fetch_optional(self.db.pool())
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
+        .await
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, Error> {
-        let row = sqlx::query(
+        self.user_where(
             "SELECT id, email, name, password_hash, roles, created_at FROM users WHERE id = $1",
+            id,
         )
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
+        .await
+    }
+
+    /// The account `select` finds by `key` (its `$1`), if any.
+    async fn user_where(
+        &self,
+        select: &'static str,
+        key: &str,
+    ) -> Result<Option<UserRecord>, Error> {
+        let row = sqlx::query(select)
+            .bind(key)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -315,34 +328,37 @@ impl Store {
         user_id: &str,
         announce: &Event,
     ) -> Result<u64, Error> {
-        let mut tx = self.db.begin_write().await?;
-        let done = sqlx::query(
+        let revoke = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 \
              WHERE revoked_at IS NULL AND user_id = $2 AND family_id = \
              (SELECT family_id FROM refresh_tokens WHERE token_hash = $3)",
         )
         .bind(now_rfc3339())
         .bind(user_id)
-        .bind(token_hash)
-        .execute(&mut *tx)
-        .await?;
-        events::outbox::enqueue(&mut tx, announce).await?;
-        tx.commit().await?;
-        self.producer.notify();
-        Ok(done.rows_affected())
+        .bind(token_hash);
+        self.revoke(revoke, announce).await
     }
 
     /// Revokes every refresh token of `user_id`, recording `announce` (its sign-out).
     #[tracing::instrument(skip_all)]
     pub async fn revoke_all_of_user(&self, user_id: &str, announce: &Event) -> Result<u64, Error> {
-        let mut tx = self.db.begin_write().await?;
-        let done = sqlx::query(
+        let revoke = sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id = $2",
         )
         .bind(now_rfc3339())
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        .bind(user_id);
+        self.revoke(revoke, announce).await
+    }
+
+    /// Runs `revoke` and records `announce` with it, in one transaction; how many tokens
+    /// it revoked.
+    async fn revoke(
+        &self,
+        revoke: Query<'_, Any, AnyArguments>,
+        announce: &Event,
+    ) -> Result<u64, Error> {
+        let mut tx = self.db.begin_write().await?;
+        let done = revoke.execute(&mut *tx).await?;
         events::outbox::enqueue(&mut tx, announce).await?;
         tx.commit().await?;
         self.producer.notify();

@@ -2,6 +2,7 @@
 //! binary, with a known administrator and service secret, signing customers up on demand.
 
 use platform::{
+    Launch, ServiceDef,
     auth::ServiceCredentials,
     config::Secret,
     testing::{Running, Scratch},
@@ -113,6 +114,34 @@ async fn start(scratch: &Scratch) -> anyhow::Result<(Running, String)> {
 }
 
 impl SharedIdentity {
+    /// The service `def` under test: on port 0, on `database_url`, trusting this identity,
+    /// with the settings of `more` besides (`("catalog_url", …)`).
+    pub fn launch(
+        &self,
+        def: &'static ServiceDef,
+        database_url: &str,
+        more: &[(&str, &str)],
+    ) -> Launch {
+        let mut settings = vec![
+            ("listen", "127.0.0.1:0"),
+            ("database_url", database_url),
+            ("identity_url", self.url.as_str()),
+        ];
+        settings.extend_from_slice(more);
+        Launch::for_tests(def, &settings)
+    }
+
+    /// [`SharedIdentity::launch`], built and running in the background.
+    pub async fn spawn(
+        &self,
+        def: &'static ServiceDef,
+        database_url: &str,
+        more: &[(&str, &str)],
+    ) -> Running {
+        let service = self.launch(def, database_url, more).build().await;
+        Running::spawn(service.unwrap_or_else(|e| panic!("{} builds: {e:#}", def.name)))
+    }
+
     /// [`CUSTOMER_EMAIL`], signed up on first use.
     pub fn customer(&self) -> Account {
         self.account(CUSTOMER_EMAIL, CUSTOMER_NAME)

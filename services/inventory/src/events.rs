@@ -55,10 +55,7 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = ::events::contract::example(PRODUCT_CREATED)
-            .unwrap()
-            .clone();
-        let created: ProductCreated = serde_json::from_value(data).unwrap();
+        let created: ProductCreated = ::events::contract::read_example(PRODUCT_CREATED);
         assert_eq!(
             created,
             ProductCreated {

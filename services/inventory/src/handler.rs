@@ -43,8 +43,7 @@ impl Handler for StockHandler {
                 Ok(())
             }
             PRODUCT_DELETED => {
-                let deleted: ProductDeleted = decode(event)?;
-                let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+                let id = decode::<ProductDeleted>(event)?.parse()?;
                 if store::discontinue(tx, &id).await? {
                     tracing::info!(product_id = %id, "stock discontinued");
                 } else {
@@ -70,6 +69,7 @@ fn new_stock(created: ProductCreated) -> Result<NewStock, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
     fn created(id: &str, sku: &str, initial_stock: i64) -> ProductCreated {
         ProductCreated {
@@ -94,10 +94,7 @@ mod tests {
             (created("p-1", "KIT-1", -1), "initial_stock"),
             (created("p-1", "KIT-1", 2_000_000), "initial_stock"),
         ] {
-            match new_stock(data) {
-                Err(Failure::Invalid(errors)) => assert_eq!(errors[0].field, field),
-                other => panic!("{field}: {other:?}"),
-            }
+            assert_eq!(refused_fields(new_stock(data).unwrap_err())[0], field);
         }
     }
 }

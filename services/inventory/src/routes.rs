@@ -199,12 +199,10 @@ async fn set_stock(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
     fn field_of(err: InventoryError) -> String {
-        match err {
-            InventoryError::Failure(Failure::Invalid(errors)) => errors[0].field.clone(),
-            other => panic!("unexpected {other:?}"),
-        }
+        refused_fields(err).remove(0)
     }
 
     #[test]

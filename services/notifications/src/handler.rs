@@ -10,7 +10,7 @@ use crate::{
     },
     error::NotificationsError,
     events::{
-        ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, OrderItem,
+        ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, OrderItem, OrderOf,
         PAYMENT_FAILED, PaymentFailed, USER_REGISTERED, USER_SIGNED_OUT, UserRegistered,
         UserSignedOut,
     },
@@ -207,14 +207,26 @@ async fn welcome(
     }))
 }
 
+/// An order's message parts: who it goes to, the order's id, its total and its lines.
+type OrderParts = (Recipient, Id, Money, Vec<LineItem>);
+
+async fn order_parts(
+    tx: &mut Transaction<'static, Any>,
+    order: &OrderOf,
+    items: &[OrderItem],
+) -> Result<OrderParts, NotificationsError> {
+    let (email, name) = (order.user_email.as_deref(), order.user_name.as_deref());
+    let to = recipient(tx, &order.user_id, email, name).await?;
+    let order_id = id("order_id", &order.order_id)?;
+    let (total, lines) = order_lines(items, order.total_cents, &order.currency)?;
+    Ok((to, order_id, total, lines))
+}
+
 async fn order_confirmed(
     tx: &mut Transaction<'static, Any>,
     data: OrderConfirmed,
 ) -> Result<Addressed, NotificationsError> {
-    let (email, name) = (data.user_email.as_deref(), data.user_name.as_deref());
-    let to = recipient(tx, &data.user_id, email, name).await?;
-    let order_id = id("order_id", &data.order_id)?;
-    let (total, lines) = order_lines(&data.items, data.total_cents, &data.currency)?;
+    let (to, order_id, total, lines) = order_parts(tx, &data.order, &data.items).await?;
     let message = compose::order_confirmed(to.name.as_ref(), &order_id, &lines, total);
     Ok(to.gets(message))
 }
@@ -223,10 +235,7 @@ async fn order_cancelled(
     tx: &mut Transaction<'static, Any>,
     data: OrderCancelled,
 ) -> Result<Addressed, NotificationsError> {
-    let (email, name) = (data.user_email.as_deref(), data.user_name.as_deref());
-    let to = recipient(tx, &data.user_id, email, name).await?;
-    let order_id = id("order_id", &data.order_id)?;
-    let (total, lines) = order_lines(&data.items, data.total_cents, &data.currency)?;
+    let (to, order_id, total, lines) = order_parts(tx, &data.order, &data.items).await?;
     let reason = CancelReason::parse(&data.reason);
     let message = compose::order_cancelled(to.name.as_ref(), &order_id, &reason, &lines, total);
     Ok(to.gets(message))

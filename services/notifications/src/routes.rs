@@ -220,15 +220,14 @@ async fn stream_messages(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
     #[test]
     fn the_limit_is_parsed_naming_limit() {
         assert_eq!(ListParams::default().parse().unwrap().get(), 50);
         for bad in [0, 101, -1] {
-            match (ListParams { limit: Some(bad) }).parse() {
-                Err(Failure::Invalid(errors)) => assert_eq!(errors[0].field, "limit"),
-                other => panic!("{bad}: {other:?}"),
-            }
+            let refused = (ListParams { limit: Some(bad) }).parse().unwrap_err();
+            assert_eq!(refused_fields(refused), ["limit"], "{bad}");
         }
     }
 }

@@ -6,20 +6,26 @@ use serde::{Deserialize, Serialize};
 use std::{collections::HashSet, fmt};
 use utoipa::ToSchema;
 
-use platform::domain::invalid;
 pub use platform::domain::{Currency, Invalid, ProductId};
+use platform::domain::{invalid, trimmed_name};
 
-/// An id issued by another service (a user's, an order's): 1 to 128 characters, none of
+/// A name another service gave (an id, a category's): 1 to `max_len` characters, none of
 /// them blank or control characters. Its form is the issuer's business.
-fn opaque_id(raw: &str) -> Result<String, Invalid> {
+fn opaque(raw: &str, max_len: usize) -> Result<String, Invalid> {
     let len = raw.chars().count();
-    if len == 0 || len > 128 {
-        return invalid("must be 1 to 128 characters long");
+    if len == 0 || len > max_len {
+        return invalid(format!("must be 1 to {max_len} characters long"));
     }
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return invalid("must not contain blanks or control characters");
     }
     Ok(raw.to_owned())
+}
+
+/// An id issued by another service (a user's, an order's): 1 to 128 characters, none of
+/// them blank or control characters.
+fn opaque_id(raw: &str) -> Result<String, Invalid> {
+    opaque(raw, 128)
 }
 
 /// A shopper's id, as identity issued it (the `sub` of their token).
@@ -65,17 +71,7 @@ impl ProductName {
     pub const MAX_LEN: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return invalid("must not be empty");
-        }
-        if name.chars().count() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if name.chars().any(char::is_control) {
-            return invalid("must not contain control characters");
-        }
-        Ok(Self(name.to_owned()))
+        trimmed_name(raw, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -92,14 +88,7 @@ impl Category {
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let len = raw.chars().count();
-        if len == 0 || len > Self::MAX_LEN {
-            return invalid(format!("must be 1 to {} characters long", Self::MAX_LEN));
-        }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return invalid("must not contain blanks or control characters");
-        }
-        Ok(Self(raw.to_owned()))
+        opaque(raw, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

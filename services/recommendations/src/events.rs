@@ -46,10 +46,7 @@ mod tests {
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = ::events::contract::example(PRODUCT_CREATED)
-            .unwrap()
-            .clone();
-        let product: ProductData = serde_json::from_value(data).unwrap();
+        let product: ProductData = ::events::contract::read_example(PRODUCT_CREATED);
         assert_eq!(
             product,
             ProductData {
@@ -65,10 +62,7 @@ mod tests {
 
     #[test]
     fn reads_who_bought_what_of_a_confirmed_order_and_nothing_personal() {
-        let data = ::events::contract::example(ORDER_CONFIRMED)
-            .unwrap()
-            .clone();
-        let order: OrderConfirmed = serde_json::from_value(data).unwrap();
+        let order: OrderConfirmed = ::events::contract::read_example(ORDER_CONFIRMED);
         assert_eq!(
             order.items,
             [OrderItem {

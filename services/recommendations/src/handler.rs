@@ -51,13 +51,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
             store::upsert_product(tx, &product).await?;
         }
         PRODUCT_PRICE_CHANGED => {
-            let changed: PriceChanged = decode(event)?;
-            let id = Failure::field("product_id", ProductId::parse(&changed.product_id))?;
-            let price = Failure::field(
-                "new_price_cents",
-                Price::from_cents(changed.new_price_cents),
-            )?;
-            let currency = Failure::field("currency", Currency::parse(&changed.currency))?;
+            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(Price::from_cents)?;
             if !events::projection::set_price(tx, id.as_str(), price.cents(), currency.as_str())
                 .await?
             {
@@ -65,8 +59,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
             }
         }
         PRODUCT_DELETED => {
-            let deleted: ProductDeleted = decode(event)?;
-            let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+            let id = decode::<ProductDeleted>(event)?.parse()?;
             if !events::projection::mark_deleted(tx, id.as_str()).await? {
                 tracing::info!(product_id = %id, "deleted product was never announced; nothing to do");
             }
@@ -130,6 +123,7 @@ fn confirmed_order(o: OrderConfirmed) -> Result<ConfirmedOrder, RecommendationsE
 mod tests {
     use super::*;
     use crate::events::OrderItem;
+    use platform::testing::refused_fields;
 
     fn product(id: &str, name: &str, price_cents: i64, created_at: &str) -> ProductData {
         ProductData {
@@ -158,10 +152,7 @@ mod tests {
     }
 
     fn field_of<T: std::fmt::Debug>(result: Result<T, RecommendationsError>) -> String {
-        match result {
-            Err(RecommendationsError::Failure(Failure::Invalid(errors))) => errors[0].field.clone(),
-            other => panic!("unexpected {other:?}"),
-        }
+        refused_fields(result.unwrap_err()).remove(0)
     }
 
     const AT: &str = "2025-01-01T00:00:00.000Z";

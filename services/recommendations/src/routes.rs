@@ -17,21 +17,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach (each field by its type: `State<Store>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
     /// How many products a request gets when it names no `limit`.
+    #[from_ref(skip)]
     pub default_limit: Limit,
     /// How many of a shopper's latest purchases "for you" starts from.
+    #[from_ref(skip)]
     pub history_depth: u32,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -166,6 +162,7 @@ async fn for_me(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
     #[test]
     fn limits_are_parsed_naming_limit() {
@@ -178,16 +175,11 @@ mod tests {
         assert_eq!(ok.get(), 3);
         assert_eq!(LimitParams::default().parse(default).unwrap(), default);
         for bad in ["0", "21", "x"] {
-            match (LimitParams {
+            let params = LimitParams {
                 limit: Some(bad.into()),
-            })
-            .parse(default)
-            {
-                Err(RecommendationsError::Failure(Failure::Invalid(errors))) => {
-                    assert_eq!(errors[0].field, "limit")
-                }
-                other => panic!("{bad}: {other:?}"),
-            }
+            };
+            let refused = params.parse(default).unwrap_err();
+            assert_eq!(refused_fields(refused), ["limit"], "{bad}");
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::domain::{
 };
 use events::{consumer, now_rfc3339};
 use platform::db::{Db, MigrationSource};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction, any::AnyArguments, query::Query};
 
 /// The model's tables, the same SQL on both backends.
 ///
@@ -82,21 +82,28 @@ ORDER BY x.count DESC, COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC,
          p.created_at DESC, p.id
 LIMIT $2";
 
-const POPULAR_IN_CATEGORY: &str = "
+/// The products that are not deleted and meet `$filter` (`AND …`), most popular first,
+/// at most `$limit` (the parameter that bounds it) of them.
+macro_rules! popular {
+    ($filter:literal, $limit:literal) => {
+        concat!(
+            "
 SELECT p.id, p.name, p.category, p.price_cents, p.currency
 FROM products p
 LEFT JOIN popularity q ON q.product_id = p.id
-WHERE p.category = $1 AND p.deleted = 0 AND p.id <> $2
+WHERE p.deleted = 0",
+            $filter,
+            "
 ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
-LIMIT $3";
+LIMIT ",
+            $limit
+        )
+    };
+}
 
-const POPULAR_EXCEPT: &str = "
-SELECT p.id, p.name, p.category, p.price_cents, p.currency
-FROM products p
-LEFT JOIN popularity q ON q.product_id = p.id
-WHERE p.deleted = 0 AND p.id <> $1
-ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
-LIMIT $2";
+const POPULAR_IN_CATEGORY: &str = popular!(" AND p.category = $1 AND p.id <> $2", "$3");
+
+const POPULAR_EXCEPT: &str = popular!(" AND p.id <> $1", "$2");
 
 /// Bought together with the shopper's latest purchases, weighted by how often, minus
 /// everything they bought.
@@ -113,27 +120,21 @@ GROUP BY p.id, p.name, p.category, p.price_cents, p.currency, p.created_at
 ORDER BY SUM(x.count) DESC, p.created_at DESC, p.id
 LIMIT $3";
 
-const POPULAR_IN_USER_CATEGORIES: &str = "
-SELECT p.id, p.name, p.category, p.price_cents, p.currency
-FROM products p
-LEFT JOIN popularity q ON q.product_id = p.id
-WHERE p.deleted = 0
+const POPULAR_IN_USER_CATEGORIES: &str = popular!(
+    "
   AND p.category IN (
         SELECT c.category FROM products c WHERE c.id IN (
             SELECT h.product_id FROM purchases h WHERE h.user_id = $1
             ORDER BY h.last_at DESC, h.product_id LIMIT $2))
-  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)
-ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
-LIMIT $3";
+  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)",
+    "$3"
+);
 
-const POPULAR_FOR_USER: &str = "
-SELECT p.id, p.name, p.category, p.price_cents, p.currency
-FROM products p
-LEFT JOIN popularity q ON q.product_id = p.id
-WHERE p.deleted = 0
-  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)
-ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
-LIMIT $2";
+const POPULAR_FOR_USER: &str = popular!(
+    "
+  AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)",
+    "$2"
+);
 
 /// The model's reads. Cheap to clone.
 #[derive(Clone)]
@@ -164,31 +165,14 @@ impl Store {
             _ => return Ok(None),
         };
         let mut picks = Picks::new(limit, [id.as_str()]);
-        let bought = candidates(
-            sqlx::query(BOUGHT_WITH)
-                .bind(id.as_str())
-                .bind(picks.wanted())
-                .fetch_all(pool)
-                .await?,
-        )?;
-        picks.offer(bought, Reason::BoughtTogether);
-        if !picks.is_full() {
-            let rows = sqlx::query(POPULAR_IN_CATEGORY)
-                .bind(&category)
-                .bind(id.as_str())
-                .bind(picks.wanted())
-                .fetch_all(pool)
-                .await?;
-            picks.offer(candidates(rows)?, Reason::PopularInCategory);
-        }
-        if !picks.is_full() {
-            let rows = sqlx::query(POPULAR_EXCEPT)
-                .bind(id.as_str())
-                .bind(picks.wanted())
-                .fetch_all(pool)
-                .await?;
-            picks.offer(candidates(rows)?, Reason::Popular);
-        }
+        let bought = sqlx::query(BOUGHT_WITH).bind(id.as_str());
+        offer(pool, &mut picks, Reason::BoughtTogether, bought).await?;
+        let in_category = sqlx::query(POPULAR_IN_CATEGORY)
+            .bind(&category)
+            .bind(id.as_str());
+        offer(pool, &mut picks, Reason::PopularInCategory, in_category).await?;
+        let popular = sqlx::query(POPULAR_EXCEPT).bind(id.as_str());
+        offer(pool, &mut picks, Reason::Popular, popular).await?;
         Ok(Some(picks.into_items()))
     }
 
@@ -206,36 +190,32 @@ impl Store {
         let pool = self.db.pool();
         let depth = i64::from(depth);
         let mut picks = Picks::new(limit, []);
-        let rows = sqlx::query(FOR_YOU)
+        let for_you = sqlx::query(FOR_YOU).bind(user.as_str()).bind(depth);
+        offer(pool, &mut picks, Reason::ForYou, for_you).await?;
+        let in_categories = sqlx::query(POPULAR_IN_USER_CATEGORIES)
             .bind(user.as_str())
-            .bind(depth)
-            .bind(picks.wanted())
-            .fetch_all(pool)
-            .await?;
-        picks.offer(candidates(rows)?, Reason::ForYou);
-        if !picks.is_full() {
-            let rows = sqlx::query(POPULAR_IN_USER_CATEGORIES)
-                .bind(user.as_str())
-                .bind(depth)
-                .bind(picks.wanted())
-                .fetch_all(pool)
-                .await?;
-            picks.offer(candidates(rows)?, Reason::PopularInCategory);
-        }
-        if !picks.is_full() {
-            let rows = sqlx::query(POPULAR_FOR_USER)
-                .bind(user.as_str())
-                .bind(picks.wanted())
-                .fetch_all(pool)
-                .await?;
-            picks.offer(candidates(rows)?, Reason::Popular);
-        }
+            .bind(depth);
+        offer(pool, &mut picks, Reason::PopularInCategory, in_categories).await?;
+        let popular = sqlx::query(POPULAR_FOR_USER).bind(user.as_str());
+        offer(pool, &mut picks, Reason::Popular, popular).await?;
         Ok(picks.into_items())
     }
 }
 
-fn candidates(rows: Vec<AnyRow>) -> Result<Vec<Candidate>, sqlx::Error> {
-    rows.iter()
+/// Offers what `ranking` finds as `reason`, unless the list is full already. Every
+/// ranking's last parameter is how many candidates it is to give.
+async fn offer(
+    pool: &AnyPool,
+    picks: &mut Picks,
+    reason: Reason,
+    ranking: Query<'_, Any, AnyArguments>,
+) -> Result<(), sqlx::Error> {
+    if picks.is_full() {
+        return Ok(());
+    }
+    let rows = ranking.bind(picks.wanted()).fetch_all(pool).await?;
+    let candidates = rows
+        .iter()
         .map(|r| {
             Ok(Candidate {
                 id: r.try_get("id")?,
@@ -245,7 +225,21 @@ fn candidates(rows: Vec<AnyRow>) -> Result<Vec<Candidate>, sqlx::Error> {
                 currency: r.try_get("currency")?,
             })
         })
-        .collect()
+        .collect::<Result<_, sqlx::Error>>()?;
+    picks.offer(candidates, reason);
+    Ok(())
+}
+
+/// `INSERT INTO products` with a copy's columns, `$1` to `$7`, the last the time of writing.
+fn insert_copy(sql: &'static str, p: &ProductCopy) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(sql)
+        .bind(p.id.as_str())
+        .bind(p.name.as_str())
+        .bind(p.category.as_str())
+        .bind(p.price.cents())
+        .bind(p.currency.as_str())
+        .bind(p.created_at.as_str())
+        .bind(now_rfc3339())
 }
 
 /// Adds a product the catalog created, in the consumer's transaction. `false` when the id
@@ -254,17 +248,11 @@ pub(crate) async fn insert_product(
     tx: &mut Transaction<'static, Any>,
     p: &ProductCopy,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    let inserted = insert_copy(
         "INSERT INTO products (id, name, category, price_cents, currency, deleted, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (id) DO NOTHING",
+        p,
     )
-    .bind(p.id.as_str())
-    .bind(p.name.as_str())
-    .bind(p.category.as_str())
-    .bind(p.price.cents())
-    .bind(p.currency.as_str())
-    .bind(p.created_at.as_str())
-    .bind(now_rfc3339())
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -277,20 +265,14 @@ pub(crate) async fn upsert_product(
     tx: &mut Transaction<'static, Any>,
     p: &ProductCopy,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    insert_copy(
         "INSERT INTO products (id, name, category, price_cents, currency, deleted, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 0, $6, $7) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, category = excluded.category, \
          price_cents = excluded.price_cents, currency = excluded.currency, \
          updated_at = excluded.updated_at",
+        p,
     )
-    .bind(p.id.as_str())
-    .bind(p.name.as_str())
-    .bind(p.category.as_str())
-    .bind(p.price.cents())
-    .bind(p.currency.as_str())
-    .bind(p.created_at.as_str())
-    .bind(now_rfc3339())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use platform::domain::invalid;
 pub use platform::domain::{Currency, Invalid, ProductId};
+use platform::domain::{invalid, is_slug};
 
 /// Text of 1 to `max` characters (after trimming) without control characters.
 fn bounded_text(raw: &str, max: usize, allow_empty: bool) -> Result<String, Invalid> {
@@ -34,11 +34,7 @@ impl CategorySlug {
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let ok = (1..=Self::MAX_LEN).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
+        if is_slug(raw, Self::MAX_LEN) {
             Ok(Self(raw.to_owned()))
         } else {
             invalid(format!(

@@ -77,18 +77,11 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool
             Ok(written)
         }
         PRODUCT_PRICE_CHANGED => {
-            let changed: PriceChanged = decode(event)?;
-            let id = Failure::field("product_id", ProductId::parse(&changed.product_id))?;
-            let price = Failure::field(
-                "new_price_cents",
-                Price::from_cents(changed.new_price_cents),
-            )?;
-            let currency = Failure::field("currency", Currency::parse(&changed.currency))?;
+            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(Price::from_cents)?;
             Ok(store::reprice(tx, &id, price, &currency).await?)
         }
         PRODUCT_DELETED => {
-            let deleted: ProductDeleted = decode(event)?;
-            let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+            let id = decode::<ProductDeleted>(event)?.parse()?;
             let removed = store::remove(tx, &id).await?;
             if !removed {
                 tracing::info!(product_id = %id, "deleted product unknown or deleted already");
@@ -119,19 +112,11 @@ fn product(data: ProductData) -> Result<Product, SearchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
+    /// The catalog's example product (`p-1`, 12.99 USD, created 2025-01-01).
     fn data() -> ProductData {
-        ProductData {
-            id: "p-1".into(),
-            sku: "KIT-00001".into(),
-            name: "Mug".into(),
-            description: "A mug.".into(),
-            category: "kitchen".into(),
-            price_cents: 1299,
-            currency: "USD".into(),
-            created_at: "2025-01-01T00:00:00.000Z".into(),
-            updated_at: "2025-01-01T00:00:00.000Z".into(),
-        }
+        ::events::contract::read_example(PRODUCT_CREATED)
     }
 
     #[test]
@@ -188,12 +173,7 @@ mod tests {
                 "created_at",
             ),
         ] {
-            match product(data) {
-                Err(SearchError::Failure(Failure::Invalid(errors))) => {
-                    assert_eq!(errors[0].field, field)
-                }
-                other => panic!("{field}: {other:?}"),
-            }
+            assert_eq!(refused_fields(product(data).unwrap_err())[0], field);
         }
     }
 

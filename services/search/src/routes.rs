@@ -24,19 +24,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// What every handler can reach.
-#[derive(Clone)]
+/// What every handler can reach (each field by its type: `State<SearchIndex>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub index: SearchIndex,
     pub indexer: Indexer,
     pub rebuilds: Rebuilds,
     pub verifier: Verifier,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -285,37 +279,10 @@ async fn status(
     }))
 }
 
-impl FromRef<AppState> for SearchIndex {
-    fn from_ref(state: &AppState) -> Self {
-        state.index.clone()
-    }
-}
-
-impl FromRef<AppState> for Indexer {
-    fn from_ref(state: &AppState) -> Self {
-        state.indexer.clone()
-    }
-}
-
-impl FromRef<AppState> for Rebuilds {
-    fn from_ref(state: &AppState) -> Self {
-        state.rebuilds.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use platform::Failure;
-
-    fn fields_of(err: SearchError) -> Vec<String> {
-        match err {
-            SearchError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    use platform::testing::refused_fields;
 
     #[test]
     fn defaults_search_everything_by_relevance() {
@@ -336,7 +303,7 @@ mod tests {
         }
         .parse()
         .unwrap_err();
-        assert_eq!(fields_of(err), ["q", "category", "min_price", "page"]);
+        assert_eq!(refused_fields(err), ["q", "category", "min_price", "page"]);
         let err = SearchParams {
             min_price: Some(10),
             max_price: Some(5),
@@ -345,7 +312,7 @@ mod tests {
         }
         .parse()
         .unwrap_err();
-        assert_eq!(fields_of(err), ["min_price", "per_page"]);
+        assert_eq!(refused_fields(err), ["min_price", "per_page"]);
     }
 }
 
@@ -354,20 +321,17 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use platform::Failure;
-    use platform::testing::strategies::{percent_encoded, query_params};
+    use platform::testing::{
+        refused_fields,
+        strategies::{percent_encoded, query_params},
+    };
     use proptest::prelude::*;
 
     /// What a search with this query string gets: the parsed search, or the fields named in
     /// the 422 (any other refusal as its description).
     fn search(query: &str) -> Result<SearchQuery, Vec<String>> {
         let params = query_params::<SearchParams>(query)?;
-        params.parse().map_err(|e| match e {
-            SearchError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => vec![format!("{other:?}")],
-        })
+        params.parse().map_err(refused_fields)
     }
 
     proptest! {

@@ -8,7 +8,11 @@ use crate::{
 };
 use events::consumer;
 use platform::db::{Db, MigrationSource};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
+use sqlx::{
+    Any, Row, Transaction,
+    any::{AnyArguments, AnyRow},
+    query::Query,
+};
 
 /// Search's tables, the same SQL on both backends.
 ///
@@ -136,12 +140,24 @@ impl Store {
     }
 }
 
-/// Takes the next version, inside `tx` (locking the counter until commit).
-async fn next_version(tx: &mut Transaction<'static, Any>) -> Result<i64, sqlx::Error> {
-    sqlx::query("UPDATE product_versions SET last = last + 1 WHERE id = 1 RETURNING last")
-        .fetch_one(&mut **tx)
+/// Runs a write of a product row whose first parameter, `$1`, is the row's new version,
+/// taken inside `tx` (which locks the counter until commit); `bind` binds the others.
+/// Whether a row changed.
+async fn write_versioned(
+    tx: &mut Transaction<'static, Any>,
+    sql: &'static str,
+    bind: impl FnOnce(Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments>,
+) -> Result<bool, sqlx::Error> {
+    let version: i64 =
+        sqlx::query("UPDATE product_versions SET last = last + 1 WHERE id = 1 RETURNING last")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    let written = bind(sqlx::query(sql).bind(version))
+        .execute(&mut **tx)
         .await?
-        .try_get(0)
+        .rows_affected();
+    Ok(written > 0)
 }
 
 /// Stores a product as the catalog announced it (created or updated), in the consumer's
@@ -151,35 +167,30 @@ pub(crate) async fn upsert(
     tx: &mut Transaction<'static, Any>,
     p: &Product,
 ) -> Result<bool, sqlx::Error> {
-    let version = next_version(tx).await?;
-    let written = sqlx::query(
-        "INSERT INTO products (id, sku, name, description, category, price_cents, currency, \
-         created_at, created_ms, updated_at, updated_ms, deleted, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12) \
-         ON CONFLICT (id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
-         description = excluded.description, category = excluded.category, \
-         price_cents = excluded.price_cents, currency = excluded.currency, \
-         created_at = excluded.created_at, created_ms = excluded.created_ms, \
-         updated_at = excluded.updated_at, updated_ms = excluded.updated_ms, \
-         version = excluded.version \
-         WHERE products.deleted = 0 AND products.updated_ms <= excluded.updated_ms",
-    )
-    .bind(p.id.as_str())
-    .bind(&p.sku)
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(p.category.as_str())
-    .bind(p.price.cents())
-    .bind(p.currency.as_str())
-    .bind(p.created_at.as_str())
-    .bind(p.created_at.millis())
-    .bind(p.updated_at.as_str())
-    .bind(p.updated_at.millis())
-    .bind(version)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(written > 0)
+    let sql = "INSERT INTO products (version, id, sku, name, description, category, \
+               price_cents, currency, created_at, created_ms, updated_at, updated_ms, deleted) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0) \
+               ON CONFLICT (id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
+               description = excluded.description, category = excluded.category, \
+               price_cents = excluded.price_cents, currency = excluded.currency, \
+               created_at = excluded.created_at, created_ms = excluded.created_ms, \
+               updated_at = excluded.updated_at, updated_ms = excluded.updated_ms, \
+               version = excluded.version \
+               WHERE products.deleted = 0 AND products.updated_ms <= excluded.updated_ms";
+    write_versioned(tx, sql, |q| {
+        q.bind(p.id.as_str())
+            .bind(&p.sku)
+            .bind(&p.name)
+            .bind(&p.description)
+            .bind(p.category.as_str())
+            .bind(p.price.cents())
+            .bind(p.currency.as_str())
+            .bind(p.created_at.as_str())
+            .bind(p.created_at.millis())
+            .bind(p.updated_at.as_str())
+            .bind(p.updated_at.millis())
+    })
+    .await
 }
 
 /// Sets a product's price, in the consumer's transaction. `false` when search does not
@@ -190,19 +201,14 @@ pub(crate) async fn reprice(
     price: Price,
     currency: &Currency,
 ) -> Result<bool, sqlx::Error> {
-    let version = next_version(tx).await?;
-    let written = sqlx::query(
-        "UPDATE products SET price_cents = $1, currency = $2, version = $3 \
-         WHERE id = $4 AND deleted = 0 AND (price_cents <> $1 OR currency <> $2)",
-    )
-    .bind(price.cents())
-    .bind(currency.as_str())
-    .bind(version)
-    .bind(id.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(written > 0)
+    let sql = "UPDATE products SET version = $1, price_cents = $2, currency = $3 \
+               WHERE id = $4 AND deleted = 0 AND (price_cents <> $2 OR currency <> $3)";
+    write_versioned(tx, sql, |q| {
+        q.bind(price.cents())
+            .bind(currency.as_str())
+            .bind(id.as_str())
+    })
+    .await
 }
 
 /// Marks a product deleted, in the consumer's transaction. `false` when search does not
@@ -211,15 +217,8 @@ pub(crate) async fn remove(
     tx: &mut Transaction<'static, Any>,
     id: &ProductId,
 ) -> Result<bool, sqlx::Error> {
-    let version = next_version(tx).await?;
-    let written =
-        sqlx::query("UPDATE products SET deleted = 1, version = $1 WHERE id = $2 AND deleted = 0")
-            .bind(version)
-            .bind(id.as_str())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-    Ok(written > 0)
+    let sql = "UPDATE products SET deleted = 1, version = $1 WHERE id = $2 AND deleted = 0";
+    write_versioned(tx, sql, |q| q.bind(id.as_str())).await
 }
 
 fn change_from_row(row: &AnyRow) -> Result<(i64, Change), sqlx::Error> {

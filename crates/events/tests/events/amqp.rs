@@ -118,27 +118,19 @@ async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
     let Some((url, ns, broker)) = broker_with_queue().await else {
         return;
     };
-    let dir = scratch();
-    let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
-    let db = consumer_db(&dir, "consumer").await;
     let recorder = Recorder::default();
     recorder.poisoned.lock().unwrap().push(2);
-    let consumer = Consumer::new("one", db.clone(), recorder, SUBSCRIPTIONS, 3);
-    let (stop, task) = run(consumer.clone(), broker, &producer.url);
+    let rig = Rig::start(broker, recorder, 3).await;
+    let (producer, db, consumer) = (&rig.producer, &rig.db, &rig.consumer);
     producer.produce(6, CREATED, data).await;
-    eventually(WAIT, "5 effects", || async {
-        effects(&db).await.len() >= 5
-    })
-    .await;
-    let mut applied = effects(&db).await;
+    eventually(WAIT, "5 effects", || async { effects(db).await.len() >= 5 }).await;
+    let mut applied = effects(db).await;
     applied.sort_unstable();
     assert_eq!(applied, vec![0, 1, 3, 4, 5]);
     let dead = consumer.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload["data"]["n"], 2);
-    stop.trigger();
-    task.await.unwrap();
-    producer.stop().await;
+    rig.stop().await;
     cleanup(&url, &ns, &["one"]).await;
 }
 

@@ -8,11 +8,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn every_event_is_handled_once_and_in_order() {
-    let dir = scratch();
-    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
-    let db = consumer_db(&dir, "consumer").await;
-    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
-    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+    let rig = Rig::start(Broker::Embedded, Recorder::default(), 3).await;
+    let (producer, db, consumer) = (&rig.producer, &rig.db, &rig.consumer);
 
     producer.produce(150, CREATED, data).await;
     // Events of types nobody subscribed to are skipped, not handled.
@@ -20,10 +17,10 @@ async fn every_event_is_handled_once_and_in_order() {
     producer.produce(50, CREATED, |i| data(150 + i)).await;
 
     eventually(WAIT, "200 effects", || async {
-        effects(&db).await.len() >= 200
+        effects(db).await.len() >= 200
     })
     .await;
-    let applied = effects(&db).await;
+    let applied = effects(db).await;
     assert_eq!(
         applied,
         (0..200).collect::<Vec<i64>>(),
@@ -41,9 +38,7 @@ async fn every_event_is_handled_once_and_in_order() {
     assert_eq!(stats["head"], 220);
     assert_eq!(stats["consumers"][0]["consumer"], "one");
 
-    stop.trigger();
-    task.await.unwrap();
-    producer.stop().await;
+    rig.stop().await;
 }
 
 #[tokio::test]
@@ -88,22 +83,16 @@ async fn a_redelivered_event_has_no_second_effect() {
 
 #[tokio::test]
 async fn a_poison_event_is_dead_lettered_and_the_rest_flow_then_replay_works() {
-    let dir = scratch();
-    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
-    let db = consumer_db(&dir, "consumer").await;
     let recorder = Recorder::default();
     recorder.poisoned.lock().unwrap().push(3);
     recorder.flaky.lock().unwrap().insert(6, 2);
-    let consumer = Consumer::new("one", db.clone(), recorder.clone(), SUBSCRIPTIONS, 3);
-    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+    let rig = Rig::start(Broker::Embedded, recorder.clone(), 3).await;
+    let (producer, db, consumer) = (&rig.producer, &rig.db, &rig.consumer);
 
     producer.produce(10, CREATED, data).await;
-    eventually(WAIT, "9 effects", || async {
-        effects(&db).await.len() >= 9
-    })
-    .await;
+    eventually(WAIT, "9 effects", || async { effects(db).await.len() >= 9 }).await;
     assert_eq!(
-        effects(&db).await,
+        effects(db).await,
         vec![0, 1, 2, 4, 5, 6, 7, 8, 9],
         "3 is out, 6 got through on its third try"
     );
@@ -132,36 +121,29 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_flow_then_replay_works() {
         "a replayed letter is closed"
     );
     assert!(consumer.dead_letters(10).await.unwrap().is_empty());
-    let mut applied = effects(&db).await;
+    let mut applied = effects(db).await;
     applied.sort_unstable();
     assert_eq!(applied, (0..10).collect::<Vec<i64>>());
 
-    stop.trigger();
-    task.await.unwrap();
-    producer.stop().await;
+    rig.stop().await;
 }
 
 #[tokio::test]
 async fn an_event_that_cannot_be_understood_is_dead_lettered_at_once() {
-    let dir = scratch();
-    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
-    let db = consumer_db(&dir, "consumer").await;
-    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 5);
-    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+    let rig = Rig::start(Broker::Embedded, Recorder::default(), 5).await;
+    let (producer, db, consumer) = (&rig.producer, &rig.db, &rig.consumer);
     producer
         .produce(1, CREATED, |_| serde_json::json!({"no": "n"}))
         .await;
     producer.produce(1, CREATED, |_| data(1)).await;
     eventually(WAIT, "the good event", || async {
-        effects(&db).await == vec![1]
+        effects(db).await == vec![1]
     })
     .await;
     let dead = consumer.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 1, "a permanent failure is not retried");
-    stop.trigger();
-    task.await.unwrap();
-    producer.stop().await;
+    rig.stop().await;
 }
 
 #[tokio::test]

@@ -166,6 +166,40 @@ pub async fn consumer_db(dir: &std::path::Path, name: &str) -> Db {
     .unwrap()
 }
 
+/// A producer and its consumer `"one"` (with `recorder`, trying an event up to
+/// `max_attempts` times) running on `broker`: what most transport tests start from.
+pub struct Rig {
+    pub producer: ProducerApp,
+    /// The consumer's database.
+    pub db: Db,
+    pub consumer: Consumer,
+    running: (Shutdown, JoinHandle<()>),
+}
+
+impl Rig {
+    pub async fn start(broker: Broker, recorder: Recorder, max_attempts: u32) -> Self {
+        let dir = scratch();
+        let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
+        let db = consumer_db(&dir, "consumer").await;
+        let consumer = Consumer::new("one", db.clone(), recorder, SUBSCRIPTIONS, max_attempts);
+        let running = run(consumer.clone(), broker, &producer.url);
+        Self {
+            producer,
+            db,
+            consumer,
+            running,
+        }
+    }
+
+    /// Stops the consumer, then the producer.
+    pub async fn stop(self) {
+        let (stop, task) = self.running;
+        stop.trigger();
+        task.await.unwrap();
+        self.producer.stop().await;
+    }
+}
+
 /// Runs `consumer` on `broker` in the background.
 pub fn run(consumer: Consumer, broker: Broker, producer_url: &str) -> (Shutdown, JoinHandle<()>) {
     let mut directory = Directory::default();

@@ -105,31 +105,21 @@ pub async fn spawn_app() -> TestApp {
     let scratch = Scratch::new("cart");
     let seed = SEED_PRODUCTS.to_string();
     let catalog_db = scratch.sqlite_url("catalog");
-    let settings = platform::Launch::for_tests(
-        &catalog::SERVICE,
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &catalog_db),
-            ("identity_url", &identity.url),
-            ("seed_products", &seed),
-        ],
-    );
-    let catalog = Running::spawn(settings.build().await.expect("the catalog builds"));
+    let seeded = [("seed_products", seed.as_str())];
+    let catalog = identity
+        .spawn(&catalog::SERVICE, &catalog_db, &seeded)
+        .await;
     let orders = OrdersLog::start(&scratch).await;
 
     let database_url = scratch.sqlite_url("cart");
-    let settings = platform::Launch::for_tests(
-        &cart::SERVICE,
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &database_url),
-            ("identity_url", &identity.url),
-            ("catalog_url", catalog.url()),
-            ("orders_url", &orders.url),
-            ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
-        ],
-    );
-    let cart = Running::spawn(settings.build().await.expect("the cart builds"));
+    let settings = [
+        ("catalog_url", catalog.url()),
+        ("orders_url", &orders.url),
+        ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
+    ];
+    let cart = identity
+        .spawn(&cart::SERVICE, &database_url, &settings)
+        .await;
 
     let app = TestApp {
         address: cart.url().to_owned(),

@@ -2,6 +2,7 @@
 //! status, naming the field at fault where there is one.
 
 use crate::helpers::{TestApp, assert_problem, new_product, spawn_app};
+use platform::testing::Refused;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -17,32 +18,11 @@ fn product_with(key: &str, value: Option<Value>) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
-struct Case {
-    what: &'static str,
-    method: Method,
-    path: String,
-    content_type: &'static str,
-    body: Vec<u8>,
-    status: StatusCode,
-    field: Option<&'static str>,
-}
-
-async fn run(app: &TestApp, cases: Vec<Case>) {
+async fn run(app: &TestApp, cases: Vec<Refused>) {
     let before = app.outbox().await.len();
     for case in cases {
-        let res = if case.method == Method::GET {
-            app.get(&case.path).await
-        } else {
-            app.send_raw(
-                case.method.clone(),
-                &case.path,
-                Some(&app.admin_token),
-                case.content_type,
-                case.body,
-            )
-            .await
-        };
-        assert_problem(res, case.status, case.field, case.what).await;
+        let token = (case.method != Method::GET).then_some(app.admin_token.as_str());
+        app.assert_refused(token, case).await;
     }
     assert_eq!(
         app.outbox().await.len(),
@@ -55,7 +35,7 @@ async fn run(app: &TestApp, cases: Vec<Case>) {
 async fn creating_a_product_refuses_bad_input() {
     let app = spawn_app().await;
     let json_ct = "application/json";
-    let post = |what, body: Vec<u8>, status, field| Case {
+    let post = |what, body: Vec<u8>, status, field| Refused {
         what,
         method: Method::POST,
         path: "/api/catalog/products".into(),
@@ -64,8 +44,42 @@ async fn creating_a_product_refuses_bad_input() {
         status,
         field,
     };
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let cases = vec![
+    // Each refused for the field it spoils: `(what, field, value)`, no value removing it.
+    let spoilt: [(&str, &str, Option<Value>); 24] = [
+        ("missing sku", "sku", None),
+        ("missing name", "name", None),
+        ("missing price", "price_cents", None),
+        ("missing category", "category", None),
+        ("price as a string", "price_cents", Some(json!("49.99"))),
+        ("price as a fraction", "price_cents", Some(json!(49.5))),
+        ("zero price", "price_cents", Some(json!(0))),
+        ("negative price", "price_cents", Some(json!(-100))),
+        ("price too high", "price_cents", Some(json!(100_000_001))),
+        ("lower-case sku", "sku", Some(json!("kit-1"))),
+        ("short sku", "sku", Some(json!("AB"))),
+        ("long sku", "sku", Some(json!("X".repeat(33)))),
+        ("sku with a space", "sku", Some(json!("KIT 1"))),
+        ("sku as a number", "sku", Some(json!(12345))),
+        ("empty name", "name", Some(json!("   "))),
+        ("long name", "name", Some(json!("n".repeat(121)))),
+        (
+            "long description",
+            "description",
+            Some(json!("d".repeat(2001))),
+        ),
+        ("lower-case currency", "currency", Some(json!("usd"))),
+        ("four-letter currency", "currency", Some(json!("USDT"))),
+        ("currency as a number", "currency", Some(json!(840))),
+        ("unknown category", "category", Some(json!("spaceships"))),
+        (
+            "malformed category",
+            "category",
+            Some(json!("Kitchen Stuff")),
+        ),
+        ("negative stock", "initial_stock", Some(json!(-1))),
+        ("huge stock", "initial_stock", Some(json!(5_000_000))),
+    ];
+    let mut cases = vec![
         post(
             "malformed JSON",
             br#"{"sku": "#.to_vec(),
@@ -75,154 +89,10 @@ async fn creating_a_product_refuses_bad_input() {
         post(
             "not an object",
             br#""just text""#.to_vec(),
-            unprocessable,
+            StatusCode::UNPROCESSABLE_ENTITY,
             Some("body"),
         ),
-        post(
-            "missing sku",
-            product_with("sku", None),
-            unprocessable,
-            Some("sku"),
-        ),
-        post(
-            "missing name",
-            product_with("name", None),
-            unprocessable,
-            Some("name"),
-        ),
-        post(
-            "missing price",
-            product_with("price_cents", None),
-            unprocessable,
-            Some("price_cents"),
-        ),
-        post(
-            "missing category",
-            product_with("category", None),
-            unprocessable,
-            Some("category"),
-        ),
-        post(
-            "price as a string",
-            product_with("price_cents", Some(json!("49.99"))),
-            unprocessable,
-            Some("price_cents"),
-        ),
-        post(
-            "price as a fraction",
-            product_with("price_cents", Some(json!(49.5))),
-            unprocessable,
-            Some("price_cents"),
-        ),
-        post(
-            "zero price",
-            product_with("price_cents", Some(json!(0))),
-            unprocessable,
-            Some("price_cents"),
-        ),
-        post(
-            "negative price",
-            product_with("price_cents", Some(json!(-100))),
-            unprocessable,
-            Some("price_cents"),
-        ),
-        post(
-            "price too high",
-            product_with("price_cents", Some(json!(100_000_001))),
-            unprocessable,
-            Some("price_cents"),
-        ),
-        post(
-            "lower-case sku",
-            product_with("sku", Some(json!("kit-1"))),
-            unprocessable,
-            Some("sku"),
-        ),
-        post(
-            "short sku",
-            product_with("sku", Some(json!("AB"))),
-            unprocessable,
-            Some("sku"),
-        ),
-        post(
-            "long sku",
-            product_with("sku", Some(json!("X".repeat(33)))),
-            unprocessable,
-            Some("sku"),
-        ),
-        post(
-            "sku with a space",
-            product_with("sku", Some(json!("KIT 1"))),
-            unprocessable,
-            Some("sku"),
-        ),
-        post(
-            "sku as a number",
-            product_with("sku", Some(json!(12345))),
-            unprocessable,
-            Some("sku"),
-        ),
-        post(
-            "empty name",
-            product_with("name", Some(json!("   "))),
-            unprocessable,
-            Some("name"),
-        ),
-        post(
-            "long name",
-            product_with("name", Some(json!("n".repeat(121)))),
-            unprocessable,
-            Some("name"),
-        ),
-        post(
-            "long description",
-            product_with("description", Some(json!("d".repeat(2001)))),
-            unprocessable,
-            Some("description"),
-        ),
-        post(
-            "lower-case currency",
-            product_with("currency", Some(json!("usd"))),
-            unprocessable,
-            Some("currency"),
-        ),
-        post(
-            "four-letter currency",
-            product_with("currency", Some(json!("USDT"))),
-            unprocessable,
-            Some("currency"),
-        ),
-        post(
-            "currency as a number",
-            product_with("currency", Some(json!(840))),
-            unprocessable,
-            Some("currency"),
-        ),
-        post(
-            "unknown category",
-            product_with("category", Some(json!("spaceships"))),
-            unprocessable,
-            Some("category"),
-        ),
-        post(
-            "malformed category",
-            product_with("category", Some(json!("Kitchen Stuff"))),
-            unprocessable,
-            Some("category"),
-        ),
-        post(
-            "negative stock",
-            product_with("initial_stock", Some(json!(-1))),
-            unprocessable,
-            Some("initial_stock"),
-        ),
-        post(
-            "huge stock",
-            product_with("initial_stock", Some(json!(5_000_000))),
-            unprocessable,
-            Some("initial_stock"),
-        ),
-        Case {
+        Refused {
             content_type: "text/plain",
             ..post(
                 "not JSON",
@@ -238,6 +108,10 @@ async fn creating_a_product_refuses_bad_input() {
             None,
         ),
     ];
+    cases.extend(spoilt.into_iter().map(|(what, field, value)| {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        post(what, product_with(field, value), status, Some(field))
+    }));
     run(&app, cases).await;
     assert_eq!(
         app.get_json("/api/catalog/products").await["total"],
@@ -252,17 +126,11 @@ async fn patching_a_product_refuses_bad_input() {
     let product = app.create_product(&new_product("PATCH-BAD")).await;
     let path = format!("/api/catalog/products/{}", product["id"].as_str().unwrap());
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let patch = |what, path: &str, body: Value, status, field| Case {
-        what,
-        method: Method::PATCH,
-        path: path.to_owned(),
-        content_type: "application/json",
-        body: serde_json::to_vec(&body).unwrap(),
-        status,
-        field,
+    let patch = |what, path: &str, body: Value, status, field| {
+        Refused::json(what, Method::PATCH, path, &body, status, field)
     };
     let cases = vec![
-        Case {
+        Refused {
             body: br#"{"name": "#.to_vec(),
             ..patch(
                 "malformed JSON",
@@ -358,14 +226,9 @@ async fn patching_a_product_refuses_bad_input() {
 #[tokio::test]
 async fn listing_products_refuses_bad_parameters() {
     let app = spawn_app().await;
-    let get = |what, query: &str, field| Case {
-        what,
-        method: Method::GET,
-        path: format!("/api/catalog/products?{query}"),
-        content_type: "",
-        body: Vec::new(),
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        field: Some(field),
+    let get = |what, query: &str, field| {
+        let path = format!("/api/catalog/products?{query}");
+        Refused::get(what, path, StatusCode::UNPROCESSABLE_ENTITY, Some(field))
     };
     let cases = vec![
         get("page 0", "page=0", "page"),

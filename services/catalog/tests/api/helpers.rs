@@ -26,14 +26,9 @@ pub struct TestApp {
 
 /// The catalog for a test: port 0, the given database, the shared identity, then `extra`.
 pub fn settings(database_url: &str, extra: &[(&str, &str)]) -> platform::Launch {
-    let mut all = vec![
-        ("listen", "127.0.0.1:0"),
-        ("database_url", database_url),
-        ("identity_url", &identity::testing::shared().url),
-        ("seed_products", "60"),
-    ];
-    all.extend_from_slice(extra);
-    platform::Launch::for_tests(&catalog::SERVICE, &all)
+    let mut more = vec![("seed_products", "60")];
+    more.extend_from_slice(extra);
+    identity::testing::shared().launch(&catalog::SERVICE, database_url, &more)
 }
 
 /// A catalog seeded with a small catalog (60 products, every category used).

@@ -77,20 +77,8 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> TestGateway {
     platform::telemetry::init_for_tests();
     let identity = identity::testing::shared();
     let listen = ("listen", "127.0.0.1:0");
-    let echo = Running::spawn(
-        Launch::for_tests(&ECHO, &[listen])
-            .in_registry(REGISTRY)
-            .build()
-            .await
-            .expect("echo builds"),
-    );
-    let pages = Running::spawn(
-        Launch::for_tests(&PAGES, &[listen])
-            .in_registry(REGISTRY)
-            .build()
-            .await
-            .expect("pages build"),
-    );
+    let echo = start(&ECHO, &[listen]).await;
+    let pages = start(&PAGES, &[listen]).await;
     let mut all = vec![
         listen,
         ("identity_url", identity.url.as_str()),
@@ -98,17 +86,18 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> TestGateway {
         ("storefront_url", pages.url()),
     ];
     all.extend_from_slice(overrides);
-    let gateway = Running::spawn(
-        Launch::for_tests(&gateway::SERVICE, &all)
-            .in_registry(REGISTRY)
-            .build()
-            .await
-            .expect("the gateway builds"),
-    );
+    let gateway = start(&gateway::SERVICE, &all).await;
     TestGateway {
         api: platform::testing::Api::new(gateway.url()),
         _running: vec![gateway, echo, pages],
     }
+}
+
+/// The service `def` of [`REGISTRY`], with `settings`, running in the background.
+async fn start(def: &'static ServiceDef, settings: &[(&str, &str)]) -> Running {
+    let launch = Launch::for_tests(def, settings).in_registry(REGISTRY);
+    let service = launch.build().await;
+    Running::spawn(service.unwrap_or_else(|e| panic!("{} builds: {e:#}", def.name)))
 }
 
 impl TestGateway {

@@ -1,6 +1,6 @@
 //! Rate limits at the gateway: per client address and per signed-in user.
 
-use crate::helpers::{customer_token, spawn_gateway};
+use crate::helpers::{TestGateway, customer_token, spawn_gateway};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -26,13 +26,14 @@ async fn assert_limited(res: reqwest::Response, policy: &str) {
     platform::testing::assert_problem(res, StatusCode::TOO_MANY_REQUESTS, None, policy).await;
 }
 
+/// A gateway with rate limits on, and `limit` (`("address_rate_limit", "1/min burst 5")`).
+async fn spawn_limited(limit: (&str, &str)) -> TestGateway {
+    spawn_gateway(&[("rate_limits", "on"), limit]).await
+}
+
 #[tokio::test]
 async fn a_flood_from_one_address_is_answered_429_once_its_burst_is_spent() {
-    let gw = spawn_gateway(&[
-        ("rate_limits", "on"),
-        ("address_rate_limit", "1/min burst 5"),
-    ])
-    .await;
+    let gw = spawn_limited(("address_rate_limit", "1/min burst 5")).await;
     for i in 0..5 {
         let res = gw.get("/api/echo/things", &[]).await;
         assert_eq!(
@@ -48,7 +49,7 @@ async fn a_flood_from_one_address_is_answered_429_once_its_burst_is_spent() {
 
 #[tokio::test]
 async fn each_signed_in_user_has_a_bucket_of_their_own() {
-    let gw = spawn_gateway(&[("rate_limits", "on"), ("user_rate_limit", "1/min burst 3")]).await;
+    let gw = spawn_limited(("user_rate_limit", "1/min burst 3")).await;
     let ada = customer_token("ada@gateway.test");
     let bob = customer_token("bob@gateway.test");
     let bearer = |t: &str| format!("Bearer {t}");
@@ -86,11 +87,7 @@ async fn with_rate_limits_off_nothing_is_limited() {
 
 #[tokio::test]
 async fn an_address_a_trusted_proxy_forwards_is_counted_and_passed_on() {
-    let gw = spawn_gateway(&[
-        ("rate_limits", "on"),
-        ("address_rate_limit", "1/min burst 2"),
-    ])
-    .await;
+    let gw = spawn_limited(("address_rate_limit", "1/min burst 2")).await;
     // The test's own address, 127.0.0.1, is a trusted proxy by default (the storefront).
     let from = |ip: &'static str| [("x-forwarded-for", ip)];
     for _ in 0..2 {

@@ -6,7 +6,7 @@ use crate::{
     keys::KeyInfo,
 };
 use axum::{extract::State, http::StatusCode};
-use platform::{Problem, auth::Admin, extract::Json, openapi::SignedIn};
+use platform::{Problem, auth::Admin, extract::Json, openapi::AdminOnly};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -43,8 +43,7 @@ pub struct Rotation {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The keys, in the order they sign", body = Vec<KeyInfo>),
-        SignedIn,
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -66,8 +65,7 @@ async fn list_keys(
     request_body(content = Rotation, description = "Optional; `{}` for the default"),
     responses(
         (status = 201, description = "The new key", body = KeyInfo),
-        SignedIn,
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 422, description = "`activate_in_secs` out of range", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -16,10 +16,10 @@ use axum::{
 use platform::{
     FieldError, Problem,
     auth::{ROLE_CUSTOMER, User},
-    extract::Json,
+    extract::{Json, TraceParent},
     openapi::SignedIn,
     ratelimit::Peer,
-    service::location,
+    service::created,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -91,6 +91,11 @@ pub struct TokenPair {
     pub expires_in: i64,
 }
 
+platform::problem_responses! {
+    /// `422`: a field of the body is missing or of the wrong type.
+    UnreadableFields { "422" => "A field is missing or of the wrong type" }
+}
+
 /// Creates an account with the `customer` role.
 #[utoipa::path(
     post,
@@ -141,20 +146,17 @@ async fn register(
         roles: vec![ROLE_CUSTOMER.to_owned()],
         created_at: events::envelope::now_rfc3339(),
     };
-    let event = published::user_registered(&user, traceparent(&headers))?;
+    let event = published::user_registered(&user, TraceParent::of(&headers).0)?;
     state.store.insert_user(&user, &event).await?;
     tracing::info!(user_id = %user.id, "registered");
-    Ok((
-        StatusCode::CREATED,
-        [(
-            header::LOCATION,
-            location(&format!("/api/identity/users/{}", user.id)),
-        )],
-        Json(RegisteredUser {
+    let url = format!("/api/identity/users/{}", user.id);
+    Ok(created(
+        &url,
+        RegisteredUser {
             id: user.id,
             email: user.email,
             name: user.name,
-        }),
+        },
     ))
 }
 
@@ -167,7 +169,7 @@ async fn register(
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
         (status = 401, description = "Unknown email or wrong password (one answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+        UnreadableFields,
         (status = 429, description = "Too many attempts at this account or from this address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -210,7 +212,7 @@ async fn login(
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenPair),
         (status = 401, description = "Unknown, expired, spent or revoked refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+        UnreadableFields,
         (status = 429, description = "Too many refreshes from this address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -249,7 +251,7 @@ async fn refresh(
     responses(
         (status = 204, description = "Signed out"),
         SignedIn,
-        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = "application/problem+json"),
+        UnreadableFields,
     )
 )]
 #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
@@ -324,12 +326,4 @@ fn has_body(headers: &HeaderMap) -> bool {
                 || headers.contains_key(header::TRANSFER_ENCODING)
         }
     }
-}
-
-/// The W3C trace context of the request, carried into the events it causes.
-fn traceparent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }

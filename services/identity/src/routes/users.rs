@@ -10,7 +10,7 @@ use platform::{
     Problem,
     auth::Admin,
     extract::{Json, Query},
-    openapi::SignedIn,
+    openapi::AdminOnly,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -79,8 +79,7 @@ pub struct UserPage {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of accounts", body = UserPage),
-        SignedIn,
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 422, description = "Bad paging; `errors` names the parameter", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -122,8 +121,7 @@ async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = UserSummary),
-        SignedIn,
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        AdminOnly,
         (status = 404, description = "No account has this id", body = Problem, content_type = "application/problem+json"),
     )
 )]

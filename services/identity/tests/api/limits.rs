@@ -1,7 +1,7 @@
 //! Sign-in, registration and refresh limits: per account and per client address.
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Scratch, spawn_app_with, unique_email,
+    ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Scratch, TestApp, spawn_app_with, unique_email,
 };
 use reqwest::StatusCode;
 
@@ -12,10 +12,30 @@ const LIMITED: &[(&str, &str)] = &[
     ("rate_limits", "on"),
 ];
 
-fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+/// An identity of its own with rate limits on, and the settings of `extra`.
+async fn spawn_limited(extra: &[(&'static str, &'static str)]) -> TestApp {
     let mut all = LIMITED.to_vec();
     all.extend_from_slice(extra);
+    spawn_app_with(Scratch::new(), &all).await
+}
+
+/// The statuses of `n` requests made one after the other by `request`.
+async fn statuses(
+    n: usize,
+    mut request: impl AsyncFnMut() -> reqwest::Response,
+) -> Vec<StatusCode> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        all.push(request().await.status());
+    }
     all
+}
+
+/// What `n` requests get when a limit lets `allowed` through: their `status`, then 429s.
+fn limited(n: usize, allowed: usize, status: StatusCode) -> Vec<StatusCode> {
+    let mut expected = vec![status; allowed];
+    expected.resize(n, StatusCode::TOO_MANY_REQUESTS);
+    expected
 }
 
 fn retry_after(res: &reqwest::Response) -> u64 {
@@ -29,30 +49,15 @@ fn retry_after(res: &reqwest::Response) -> u64 {
 #[tokio::test]
 async fn a_password_brute_force_is_stopped_and_the_right_password_waits_too() {
     // Room at the address: this is about the account.
-    let app = spawn_app_with(
-        Scratch::new(),
-        &with(&[("sign_in_rate_limit_per_address", "1/s burst 100")]),
-    )
-    .await;
+    let app = spawn_limited(&[("sign_in_rate_limit_per_address", "1/s burst 100")]).await;
     let user = app.new_user().await;
-    let mut statuses = Vec::new();
-    for _ in 0..30 {
-        statuses.push(
-            app.login(&user.email, "wrong password guess")
-                .await
-                .status(),
-        );
-    }
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
-    assert_eq!(refused, 10, "ten guesses are checked: {statuses:?}");
-    assert!(
-        statuses[10..]
-            .iter()
-            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
-        "{statuses:?}"
+    let guesses = statuses(30, async || {
+        app.login(&user.email, "wrong password guess").await
+    });
+    assert_eq!(
+        guesses.await,
+        limited(30, 10, StatusCode::UNAUTHORIZED),
+        "ten guesses are checked"
     );
     let res = app.login(&user.email, &user.password).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "not 200");
@@ -77,15 +82,9 @@ async fn a_password_brute_force_is_stopped_and_the_right_password_waits_too() {
 
 #[tokio::test]
 async fn one_address_guessing_across_accounts_is_stopped() {
-    let app = spawn_app_with(
-        Scratch::new(),
-        &with(&[("sign_in_rate_limit_per_address", "1/min burst 5")]),
-    )
-    .await;
-    for i in 0..5 {
-        let res = app.login(&unique_email(), PASSWORD).await;
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
-    }
+    let app = spawn_limited(&[("sign_in_rate_limit_per_address", "1/min burst 5")]).await;
+    let guesses = statuses(5, async || app.login(&unique_email(), PASSWORD).await);
+    assert_eq!(guesses.await, limited(5, 5, StatusCode::UNAUTHORIZED));
     let res = app.login(&unique_email(), PASSWORD).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(
@@ -98,38 +97,20 @@ async fn one_address_guessing_across_accounts_is_stopped() {
 
 #[tokio::test]
 async fn a_burst_of_registrations_from_one_address_is_stopped() {
-    let app = spawn_app_with(Scratch::new(), LIMITED).await;
-    let mut statuses = Vec::new();
-    for _ in 0..15 {
-        statuses.push(
-            app.register(&unique_email(), PASSWORD, "Burst")
-                .await
-                .status(),
-        );
-    }
-    let created = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CREATED)
-        .count();
-    assert_eq!(created, 10, "{statuses:?}");
-    assert!(
-        statuses[10..]
-            .iter()
-            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
-        "{statuses:?}"
-    );
+    let app = spawn_limited(&[]).await;
+    let burst = statuses(15, async || {
+        app.register(&unique_email(), PASSWORD, "Burst").await
+    });
+    assert_eq!(burst.await, limited(15, 10, StatusCode::CREATED));
 }
 
 #[tokio::test]
 async fn registering_one_email_again_and_again_is_stopped() {
-    let app = spawn_app_with(Scratch::new(), LIMITED).await;
+    let app = spawn_limited(&[]).await;
     let email = unique_email();
-    let mut statuses = Vec::new();
-    for _ in 0..4 {
-        statuses.push(app.register(&email, PASSWORD, "Again").await.status());
-    }
+    let again = statuses(4, async || app.register(&email, PASSWORD, "Again").await);
     assert_eq!(
-        statuses,
+        again.await,
         [
             StatusCode::CREATED,
             StatusCode::CONFLICT,
@@ -141,30 +122,14 @@ async fn registering_one_email_again_and_again_is_stopped() {
 
 #[tokio::test]
 async fn refreshes_are_limited_per_address() {
-    let app = spawn_app_with(
-        Scratch::new(),
-        &with(&[("refresh_rate_limit_per_address", "1/min burst 3")]),
-    )
-    .await;
-    for _ in 0..3 {
-        assert_eq!(
-            app.refresh("no such token").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    assert_eq!(
-        app.refresh("no such token").await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let app = spawn_limited(&[("refresh_rate_limit_per_address", "1/min burst 3")]).await;
+    let refreshes = statuses(4, async || app.refresh("no such token").await);
+    assert_eq!(refreshes.await, limited(4, 3, StatusCode::UNAUTHORIZED));
 }
 
 #[tokio::test]
 async fn clients_behind_the_gateway_are_counted_apart() {
-    let app = spawn_app_with(
-        Scratch::new(),
-        &with(&[("sign_in_rate_limit_per_address", "1/min burst 2")]),
-    )
-    .await;
+    let app = spawn_limited(&[("sign_in_rate_limit_per_address", "1/min burst 2")]).await;
     let login_from = |ip: &'static str| {
         app.client
             .post(app.url("/api/identity/login"))
@@ -172,16 +137,8 @@ async fn clients_behind_the_gateway_are_counted_apart() {
             .json(&serde_json::json!({"email": unique_email(), "password": PASSWORD}))
             .send()
     };
-    for _ in 0..2 {
-        assert_eq!(
-            login_from("203.0.113.1").await.unwrap().status(),
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    assert_eq!(
-        login_from("203.0.113.1").await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let one_client = statuses(3, async || login_from("203.0.113.1").await.unwrap());
+    assert_eq!(one_client.await, limited(3, 2, StatusCode::UNAUTHORIZED));
     assert_eq!(
         login_from("203.0.113.2").await.unwrap().status(),
         StatusCode::UNAUTHORIZED,

@@ -12,7 +12,6 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use platform::{
@@ -21,7 +20,6 @@ use platform::{
     extract::{Json, Query, TraceParent},
     failure::Fields,
     openapi::ServiceOnly,
-    service::location,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -141,6 +139,11 @@ impl ListReservationsParams {
     }
 }
 
+platform::problem_responses! {
+    /// `404`: no reservation has the id in the path.
+    NoSuchReservation { "404" => "No reservation has this id" }
+}
+
 /// An id that cannot be a reservation's names none.
 fn reservation_id(raw: &str) -> Result<ReservationId, InventoryError> {
     ReservationId::parse(raw).map_err(|_| InventoryError::ReservationNotFound(raw.to_owned()))
@@ -183,12 +186,7 @@ async fn reserve(
     if created {
         tracing::info!(caller = %caller.sub, lines = reservation.items.len(), expires_at = %reservation.expires_at, "reservation held");
         let url = format!("/api/inventory/reservations/{}", reservation.reservation_id);
-        Ok((
-            StatusCode::CREATED,
-            [(header::LOCATION, location(&url))],
-            Json(reservation),
-        )
-            .into_response())
+        Ok(platform::service::created(&url, reservation))
     } else {
         if !reservation.holds(&asked) {
             tracing::warn!(caller = %caller.sub, "a reservation id was reused with other items; the existing reservation is returned");
@@ -207,7 +205,7 @@ async fn reserve(
     responses(
         (status = 200, description = "The reservation", body = Reservation),
         ServiceOnly,
-        (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json")
+        NoSuchReservation
     )
 )]
 #[tracing::instrument(skip_all, fields(reservation_id = %id))]
@@ -235,7 +233,7 @@ async fn get_reservation(
     responses(
         (status = 200, description = "The reservation, committed", body = Reservation),
         ServiceOnly,
-        (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json"),
+        NoSuchReservation,
         (status = 409, description = "`urn:bazaar:problem:reservation-state`: the reservation was released; `urn:bazaar:problem:reservation-expired`: its time was up (its units are released now)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -264,7 +262,7 @@ async fn commit_reservation(
     responses(
         (status = 200, description = "The reservation, released", body = Reservation),
         ServiceOnly,
-        (status = 404, description = "No reservation has this id", body = Problem, content_type = "application/problem+json"),
+        NoSuchReservation,
         (status = 409, description = "`urn:bazaar:problem:reservation-state`: the reservation was committed", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -312,6 +310,7 @@ async fn list_reservations(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
 
     fn ttl() -> Ttl {
         Ttl::of::<900>()
@@ -328,15 +327,6 @@ mod tests {
                 })
                 .collect(),
             ttl_secs,
-        }
-    }
-
-    fn fields(err: InventoryError) -> Vec<String> {
-        match err {
-            InventoryError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -383,13 +373,13 @@ mod tests {
         ];
         for (req, expected) in cases {
             let label = format!("{req:?}");
-            let named = fields(req.parse(ttl()).unwrap_err());
+            let named = refused_fields(req.parse(ttl()).unwrap_err());
             assert_eq!(named, expected, "{label}");
         }
         let many: Vec<(String, i64)> = (0..101).map(|i| (format!("p{i}"), 1)).collect();
         let many: Vec<(&str, i64)> = many.iter().map(|(p, q)| (p.as_str(), *q)).collect();
         assert_eq!(
-            fields(request("r", &many, None).parse(ttl()).unwrap_err()),
+            refused_fields(request("r", &many, None).parse(ttl()).unwrap_err()),
             ["items"]
         );
     }
@@ -411,7 +401,7 @@ mod tests {
         }
         .parse()
         .unwrap_err();
-        assert_eq!(fields(bad), ["status", "limit"]);
+        assert_eq!(refused_fields(bad), ["status", "limit"]);
     }
 
     #[test]

@@ -1,38 +1,16 @@
 //! Bad input, endpoint by endpoint: every case answers a problem document with the right
 //! status, naming the field at fault where there is one, and changes nothing.
 
-use crate::helpers::{RESERVATIONS, TestApp, assert_problem, spawn_app};
+use crate::helpers::{RESERVATIONS, TestApp, spawn_app};
+use platform::testing::Refused;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-struct Case {
-    what: &'static str,
-    method: Method,
-    path: String,
-    content_type: &'static str,
-    body: Vec<u8>,
-    status: StatusCode,
-    field: Option<&'static str>,
-}
-
-async fn run(app: &TestApp, cases: Vec<Case>) {
+async fn run(app: &TestApp, cases: Vec<Refused>) {
     let db = app.db().await;
     let published = app.published(&db).await.len();
     for case in cases {
-        let res = if case.method == Method::GET {
-            app.send(Method::GET, &case.path, Some(&app.admin_token), None)
-                .await
-        } else {
-            app.send_raw(
-                case.method.clone(),
-                &case.path,
-                Some(&app.admin_token),
-                case.content_type,
-                case.body,
-            )
-            .await
-        };
-        assert_problem(res, case.status, case.field, case.what).await;
+        app.assert_refused(Some(&app.admin_token), case).await;
     }
     assert_eq!(
         app.published(&db).await.len(),
@@ -49,21 +27,15 @@ async fn setting_a_level_refuses_bad_input() {
     let (id, level) = expected.iter().next().unwrap();
     let path = format!("/api/inventory/{id}");
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let put = |what, body: Value, status, field| Case {
-        what,
-        method: Method::PUT,
-        path: path.clone(),
-        content_type: "application/json",
-        body: serde_json::to_vec(&body).unwrap(),
-        status,
-        field,
+    let put = |what, body: Value, status, field| {
+        Refused::json(what, Method::PUT, &path, &body, status, field)
     };
     let cases = vec![
-        Case {
+        Refused {
             body: br#"{"available": "#.to_vec(),
             ..put("malformed JSON", json!({}), StatusCode::BAD_REQUEST, None)
         },
-        Case {
+        Refused {
             body: br#"{"available": 5} trailing"#.to_vec(),
             ..put("trailing garbage", json!({}), StatusCode::BAD_REQUEST, None)
         },
@@ -121,7 +93,7 @@ async fn setting_a_level_refuses_bad_input() {
             unprocessable,
             Some("available"),
         ),
-        Case {
+        Refused {
             content_type: "text/plain",
             ..put(
                 "not JSON",
@@ -136,7 +108,7 @@ async fn setting_a_level_refuses_bad_input() {
             StatusCode::PAYLOAD_TOO_LARGE,
             None,
         ),
-        Case {
+        Refused {
             path: "/api/inventory/01939f1c-0000-7000-8000-000000000000".into(),
             ..put(
                 "unknown product",
@@ -145,7 +117,7 @@ async fn setting_a_level_refuses_bad_input() {
                 None,
             )
         },
-        Case {
+        Refused {
             path: "/api/inventory/not%20an%20id".into(),
             ..put(
                 "an id no product can have",
@@ -154,7 +126,7 @@ async fn setting_a_level_refuses_bad_input() {
                 None,
             )
         },
-        Case {
+        Refused {
             path: "/api/inventory".into(),
             ..put(
                 "PUT on the collection",
@@ -174,15 +146,7 @@ async fn setting_a_level_refuses_bad_input() {
 async fn reading_stock_refuses_bad_parameters() {
     let app = spawn_app().await;
     app.wait_for_seed().await;
-    let get = |what, path: String, status, field| Case {
-        what,
-        method: Method::GET,
-        path,
-        content_type: "",
-        body: Vec::new(),
-        status,
-        field,
-    };
+    let get = Refused::get;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let list = |what, query: &str| {
         get(
@@ -236,21 +200,15 @@ async fn reserving_refuses_bad_input_and_holds_nothing() {
     let app = spawn_app().await;
     let id = app.stocked_product("BAD-RES", 5).await;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let post = |what, body: Value, status, field| Case {
-        what,
-        method: Method::POST,
-        path: RESERVATIONS.to_owned(),
-        content_type: "application/json",
-        body: serde_json::to_vec(&body).unwrap(),
-        status,
-        field,
+    let post = |what, body: Value, status, field| {
+        Refused::json(what, Method::POST, RESERVATIONS, &body, status, field)
     };
     let line = |quantity: Value| json!({"reservation_id": "r-1", "items": [{"product_id": id, "quantity": quantity}]});
     let too_many: Vec<Value> = (0..101)
         .map(|i| json!({"product_id": format!("p{i}"), "quantity": 1}))
         .collect();
     let cases = vec![
-        Case {
+        Refused {
             body: br#"{"reservation_id": "r-1", "items": ["#.to_vec(),
             ..post("malformed JSON", json!({}), StatusCode::BAD_REQUEST, None)
         },
@@ -382,7 +340,7 @@ async fn reserving_refuses_bad_input_and_holds_nothing() {
             unprocessable,
             Some("ttl_secs"),
         ),
-        Case {
+        Refused {
             content_type: "text/plain",
             ..post(
                 "not JSON",
@@ -397,7 +355,7 @@ async fn reserving_refuses_bad_input_and_holds_nothing() {
             StatusCode::PAYLOAD_TOO_LARGE,
             None,
         ),
-        Case {
+        Refused {
             path: format!("{RESERVATIONS}/r-1"),
             ..post(
                 "POST on a reservation",
@@ -406,7 +364,7 @@ async fn reserving_refuses_bad_input_and_holds_nothing() {
                 None,
             )
         },
-        Case {
+        Refused {
             method: Method::GET,
             path: format!("{RESERVATIONS}?status=expired"),
             ..post(
@@ -416,12 +374,12 @@ async fn reserving_refuses_bad_input_and_holds_nothing() {
                 Some("status"),
             )
         },
-        Case {
+        Refused {
             method: Method::GET,
             path: format!("{RESERVATIONS}?limit=0"),
             ..post("listing none", json!({}), unprocessable, Some("limit"))
         },
-        Case {
+        Refused {
             method: Method::GET,
             path: format!("{RESERVATIONS}?limit=many"),
             ..post(

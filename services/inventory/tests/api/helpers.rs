@@ -10,7 +10,7 @@ use events::{
 use inventory::handler::StockHandler;
 use platform::{
     db::Db,
-    testing::{Api, Running, Scratch, spawn},
+    testing::{Api, Restartable, Scratch},
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -38,7 +38,7 @@ pub const RESERVATIONS: &str = "/api/inventory/reservations";
 /// it; inventory's API's requests are the app's.
 pub struct TestApp {
     /// Inventory's API (its address changes when inventory restarts).
-    pub api: Api,
+    pub api: Restartable,
     /// The catalog's event log.
     pub catalog: FakeProducer,
     pub admin_token: String,
@@ -49,7 +49,6 @@ pub struct TestApp {
     pub database_url: String,
     /// The catalog log's database.
     pub catalog_database_url: String,
-    running: Option<Running>,
     _scratch: Scratch,
 }
 
@@ -72,14 +71,13 @@ pub async fn spawn_app() -> TestApp {
             .expect("the seed is announced");
     }
     let mut app = TestApp {
-        api: Api::new(String::new()),
+        api: Restartable::stopped(),
         catalog,
         admin_token: identity.admin_token.clone(),
         customer_token: identity.customer().token,
         service_token: identity.service_token("orders"),
         database_url: scratch.sqlite_url("inventory"),
         catalog_database_url,
-        running: None,
         _scratch: scratch,
     };
     app.start().await;
@@ -98,25 +96,19 @@ impl TestApp {
     /// Starts inventory (again) on its database: port 0, the catalog and identity of this
     /// test.
     pub async fn start(&mut self) {
-        assert!(self.running.is_none(), "inventory is running already");
         let settings = [
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &self.database_url),
-            ("identity_url", &identity::testing::shared().url),
-            ("catalog_url", &self.catalog.url),
+            ("catalog_url", self.catalog.url.as_str()),
             ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
         ];
-        let running = spawn(&inventory::SERVICE, &settings)
-            .await
-            .expect("inventory builds");
-        self.api.address = running.url().to_owned();
-        self.running = Some(running);
+        let running = identity::testing::shared()
+            .spawn(&inventory::SERVICE, &self.database_url, &settings)
+            .await;
+        self.api.started(running);
     }
 
     /// Stops inventory gracefully and waits until it has stopped.
     pub async fn stop(&mut self) {
-        let running = self.running.take().expect("inventory is running");
-        running.stop().await;
+        self.api.stop().await;
     }
 
     /// Sets a product's level as the administrator; returns the answer.

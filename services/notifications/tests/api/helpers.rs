@@ -7,7 +7,7 @@ use events::{Consumer, Event, Outcome};
 use notifications::handler::{EmailMode, NotificationHandler};
 use platform::{
     db::Db,
-    testing::{Api, PATIENCE, Running, Scratch, content_type, spawn},
+    testing::{Api, PATIENCE, Restartable, Scratch, content_type},
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
@@ -51,10 +51,9 @@ pub async fn register(name: &str) -> Shopper {
 /// app's.
 pub struct TestApp {
     /// The service's API (its address changes when the service restarts).
-    pub api: Api,
+    pub api: Restartable,
     pub database_url: String,
     overrides: Vec<(String, String)>,
-    running: Option<Running>,
     _scratch: Scratch,
 }
 
@@ -69,13 +68,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     identity();
     let scratch = Scratch::new("notifications");
     let mut app = TestApp {
-        api: Api::new(String::new()),
+        api: Restartable::stopped(),
         database_url: scratch.sqlite_url("notifications"),
         overrides: overrides
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-        running: None,
         _scratch: scratch,
     };
     app.start().await;
@@ -94,28 +92,22 @@ impl TestApp {
     /// Starts the service (again) on its database: port 0, the shared identity, the
     /// overrides.
     pub async fn start(&mut self) {
-        assert!(self.running.is_none(), "notifications is running already");
         let attempts = MAX_ATTEMPTS.to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &self.database_url),
-            ("identity_url", &identity().url),
             ("orders_url", NOWHERE),
             ("payments_url", NOWHERE),
             ("event_max_attempts", &attempts),
         ];
         pairs.extend(self.overrides.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let running = spawn(&notifications::SERVICE, &pairs)
-            .await
-            .expect("notifications builds");
-        self.api.address = running.url().to_owned();
-        self.running = Some(running);
+        let running = identity()
+            .spawn(&notifications::SERVICE, &self.database_url, &pairs)
+            .await;
+        self.api.started(running);
     }
 
     /// Stops the service gracefully; returns how long that took.
     pub async fn stop(&mut self) -> Duration {
-        let running = self.running.take().expect("notifications is running");
-        running.stop().await
+        self.api.stop().await
     }
 
     /// GET with an optional bearer token.

@@ -5,7 +5,7 @@
 use events::testing::recorded;
 use platform::{
     db::Db,
-    testing::{Api, Running, Scratch, assert_problem_document, content_type, spawn},
+    testing::{Api, Running, Scratch, assert_problem_document, content_type},
 };
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -55,15 +55,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let identity = identity::testing::shared();
     let scratch = Scratch::new("payments");
     let database_url = scratch.sqlite_url("payments");
-    let mut settings: Vec<(&str, &str)> = vec![
-        ("listen", "127.0.0.1:0"),
-        ("database_url", &database_url),
-        ("identity_url", &identity.url),
-    ];
-    settings.extend_from_slice(overrides);
-    let running = spawn(&payments::SERVICE, &settings)
-        .await
-        .expect("payments builds");
+    let running = identity
+        .spawn(&payments::SERVICE, &database_url, overrides)
+        .await;
     TestApp {
         api: Api::new(running.url()),
         admin_token: identity.admin_token.clone(),

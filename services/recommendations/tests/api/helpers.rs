@@ -78,38 +78,23 @@ pub async fn spawn_app() -> TestApp {
     let scratch = Scratch::new("recommendations");
     let catalog_db = scratch.sqlite_url("catalog");
     let seed = SEED_PRODUCTS.to_string();
-    let settings = platform::Launch::for_tests(
-        &catalog::SERVICE,
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &catalog_db),
-            ("identity_url", &identity.url),
-            ("seed_products", &seed),
-        ],
-    );
-    let catalog = Running::spawn(settings.build().await.expect("the catalog builds"));
+    let seeded = [("seed_products", seed.as_str())];
+    let catalog = identity
+        .spawn(&catalog::SERVICE, &catalog_db, &seeded)
+        .await;
     let catalog_address = catalog.url().to_owned();
 
     let database_url = scratch.sqlite_url("recommendations");
-    let settings = platform::Launch::for_tests(
-        &recommendations::SERVICE,
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &database_url),
-            ("identity_url", &identity.url),
-            ("catalog_url", &catalog_address),
-            ("orders_url", NO_ORDERS_SERVICE),
-            // No orders service to catch up with: ready without it.
-            ("ready_after_catch_up", "false"),
-            ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
-        ],
-    );
-    let service = Running::spawn(
-        settings
-            .build()
-            .await
-            .expect("the recommendation service builds"),
-    );
+    let settings = [
+        ("catalog_url", catalog_address.as_str()),
+        ("orders_url", NO_ORDERS_SERVICE),
+        // No orders service to catch up with: ready without it.
+        ("ready_after_catch_up", "false"),
+        ("event_max_attempts", &MAX_ATTEMPTS.to_string()),
+    ];
+    let service = identity
+        .spawn(&recommendations::SERVICE, &database_url, &settings)
+        .await;
     let db = Db::connect(&database_url, &recommendations::store::migrations())
         .await
         .expect("the recommendations database opens");

@@ -80,14 +80,7 @@ pub async fn spawn_app() -> TestApp {
     let identity = identity::testing::shared();
     let dir = temp_dir("app");
     let catalog_db = format!("sqlite://{}/catalog.db", dir.display());
-    let settings = platform::Launch::for_tests(
-        &catalog::SERVICE,
-        &[
-            ("listen", "127.0.0.1:0"),
-            ("database_url", &catalog_db),
-            ("identity_url", &identity.url),
-        ],
-    );
+    let settings = identity.launch(&catalog::SERVICE, &catalog_db, &[]);
     let catalog = settings.build().await.expect("the catalog builds");
     let catalog_address = format!("http://{}", catalog.local_addr());
     tokio::spawn(catalog.run());
@@ -124,16 +117,11 @@ impl TestApp {
 
     /// Search's settings: port 0, its database, the catalog and identity of this test.
     pub fn settings(&self) -> platform::Launch {
-        platform::Launch::for_tests(
-            &search::SERVICE,
-            &[
-                ("listen", "127.0.0.1:0"),
-                ("database_url", &self.database_url),
-                ("identity_url", &identity::testing::shared().url),
-                ("catalog_url", &self.catalog),
-                ("event_max_attempts", "3"),
-            ],
-        )
+        let more = [
+            ("catalog_url", self.catalog.as_str()),
+            ("event_max_attempts", "3"),
+        ];
+        identity::testing::shared().launch(&search::SERVICE, &self.database_url, &more)
     }
 
     /// Starts search (again) on its database and index.
