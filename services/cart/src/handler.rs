@@ -56,18 +56,14 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
             Ok(())
         }
         PRODUCT_PRICE_CHANGED => {
-            let changed: PriceChanged = decode(event)?;
-            let id = Failure::field("product_id", ProductId::parse(&changed.product_id))?;
-            let price = Failure::field("new_price_cents", price(changed.new_price_cents))?;
-            let currency = Failure::field("currency", Currency::parse(&changed.currency))?;
+            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(price)?;
             if !events::projection::set_price(tx, id.as_str(), price, currency.as_str()).await? {
                 tracing::info!(product_id = %id, "price of a product the cart does not know; nothing to do");
             }
             Ok(())
         }
         PRODUCT_DELETED => {
-            let deleted: ProductDeleted = decode(event)?;
-            let id = Failure::field("product_id", ProductId::parse(&deleted.product_id))?;
+            let id = decode::<ProductDeleted>(event)?.parse()?;
             if events::projection::mark_deleted(tx, id.as_str()).await? {
                 tracing::info!(product_id = %id, "product marked deleted");
             } else {

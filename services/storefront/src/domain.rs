@@ -92,8 +92,11 @@ pub struct CategoryId(String);
 
 impl CategoryId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let slug = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
-        token(raw, 64, slug, "is not a category").map(Self)
+        if platform::domain::is_slug(raw, 64) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            invalid("is not a category")
+        }
     }
 
     pub fn as_str(&self) -> &str {
