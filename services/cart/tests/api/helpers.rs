@@ -74,9 +74,13 @@ impl OrdersLog {
 /// An `order.confirmed` as orders sends it (from its published contract), for `user_id`,
 /// buying `items` (product id, quantity).
 pub fn order_confirmed(user_id: &str, items: &[(&str, i64)]) -> Event {
-    let order_id = uuid::Uuid::now_v7().to_string();
-    events::testing::event("orders", ORDER_CONFIRMED, &order_id, |data| {
-        data["order_id"] = order_id.as_str().into();
+    order_confirmed_as(&uuid::Uuid::now_v7().to_string(), user_id, items)
+}
+
+/// [`order_confirmed`] for the order `order_id` (one whose checkout took the lines).
+pub fn order_confirmed_as(order_id: &str, user_id: &str, items: &[(&str, i64)]) -> Event {
+    events::testing::event("orders", ORDER_CONFIRMED, order_id, |data| {
+        data["order_id"] = order_id.into();
         data["user_id"] = user_id.into();
         data["items"] = events::testing::items_like(data, items);
     })

@@ -2,8 +2,10 @@
 //! second checkout cannot buy them again; the order's confirmation settles them and its
 //! cancellation gives them back.
 
-use crate::helpers::{Answer, Shopper, TestApp, eventually, identity, spawn_app};
-use cart::events::{ORDER_CANCELLED, ORDER_CONFIRMED};
+use crate::helpers::{
+    Answer, Shopper, TestApp, eventually, identity, order_confirmed_as, spawn_app,
+};
+use cart::events::ORDER_CANCELLED;
 use events::Event;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -89,11 +91,7 @@ async fn a_checkout_takes_its_lines_once_and_a_second_checkout_finds_them_gone()
     // The shopper adds c; the first order's confirmation arrives late: it settles the hold
     // and takes nothing more out of the cart.
     buyer.add(c, 1).await.cart();
-    let confirmed = events::testing::event("orders", ORDER_CONFIRMED, &first, |data| {
-        data["order_id"] = first.as_str().into();
-        data["user_id"] = identity().shopper.id.as_str().into();
-        data["items"] = events::testing::items_like(data, &[(a, 2), (b, 2)]);
-    });
+    let confirmed = order_confirmed_as(&first, &identity().shopper.id, &[(a, 2), (b, 2)]);
     app.orders.publish(&confirmed).await;
     eventually("the confirmation to settle the hold", async || {
         (hold_state(&app, &first).await.as_deref() == Some("bought")).then_some(())
@@ -232,11 +230,7 @@ async fn the_saga_gives_a_cancelled_orders_lines_back_at_once_and_its_event_adds
         take(&mut orders, &bought, &[(a, 1)]).await.status,
         StatusCode::CREATED
     );
-    let confirmed = events::testing::event("orders", ORDER_CONFIRMED, &bought, |data| {
-        data["order_id"] = bought.as_str().into();
-        data["user_id"] = identity().shopper.id.as_str().into();
-        data["items"] = events::testing::items_like(data, &[(a, 1)]);
-    });
+    let confirmed = order_confirmed_as(&bought, &identity().shopper.id, &[(a, 1)]);
     consumer.process(&confirmed, None).await.unwrap();
     let refused = orders
         .send(
