@@ -3,7 +3,7 @@
 
 use crate::{
     cookie::{CartCookie, CookiePolicy},
-    domain::{AnonymousId, Cart, MAX_LINES, Owner, ProductId, Quantity},
+    domain::{AnonymousId, Cart, Invalid, MAX_LINES, Owner, ProductId, Quantity},
     error::CartError,
     store::{self, Store},
 };
@@ -55,7 +55,8 @@ impl FromRef<AppState> for Verifier {
             events, so a product the catalog has just created or changed shows a moment \
             later); a deleted product's line stays, `available: false`, counting for nothing. \
             A line holds 1 to 99 units; a cart at most 50 lines. A checkout takes what it buys \
-            out of the buyer's cart at once; if the order is cancelled, the lines come back. Errors are RFC 9457 problem documents \
+            out of the buyer's cart at once; if the order is cancelled, the lines come back. \
+            Errors are RFC 9457 problem documents \
             (`application/problem+json`); validation problems list each bad field in \
             `errors`, the body as a whole being named `body`."
     ),
@@ -478,15 +479,21 @@ pub struct Taken {
     pub outcome: String,
 }
 
+/// An order's id as the cart keeps it: 1 to 100 characters.
+fn check_order_id(raw: &str) -> Result<(), Invalid> {
+    match raw.trim().is_empty() || raw.len() > 100 {
+        true => Err(Invalid("must be 1 to 100 characters".into())),
+        false => Ok(()),
+    }
+}
+
 /// A take, parsed: whose cart, for which order, what.
 type Take = (Owner, String, Vec<(ProductId, i64)>);
 
 impl TakeRequest {
     fn parse(self) -> Result<Take, CartError> {
         let mut fields = Fields::new();
-        if self.order_id.trim().is_empty() || self.order_id.len() > 100 {
-            fields.refuse("order_id", "must be 1 to 100 characters");
-        }
+        fields.take("order_id", check_order_id(&self.order_id));
         if self.user_id.trim().is_empty() {
             fields.refuse("user_id", "must not be empty");
         }
@@ -582,7 +589,7 @@ pub struct GiveBackRequest {
         (status = 200, description = "`returned` now, `already` before, or `nothing` (the order took nothing)", body = Taken),
         ServiceOnly,
         (status = 409, description = "`urn:bazaar:problem:cart-changed`: the order was confirmed; its lines are bought", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`user_id` is missing", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`user_id` is missing, or `order_id` is not 1 to 100 characters", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -592,6 +599,7 @@ async fn give_back_for_order(
     Path(order_id): Path<String>,
     Json(body): Json<GiveBackRequest>,
 ) -> Result<Json<Taken>, CartError> {
+    Failure::field("order_id", check_order_id(&order_id))?;
     if body.user_id.trim().is_empty() {
         return Err(CartError::invalid("user_id", "must not be empty"));
     }

@@ -315,9 +315,9 @@ impl Store {
     ) -> Result<Taken, CartError> {
         let mut tx = self.db.begin_write().await?;
         let now = now_rfc3339();
-        if let Some((holder, state)) = hold_of(&mut tx, order_id).await? {
-            return match state.as_str() {
-                "held" | "bought" if holder == owner.key() => Ok(Taken::Already),
+        if let Some(hold) = hold_of(&mut tx, order_id).await? {
+            return match hold.state.as_str() {
+                "held" | "bought" if hold.owner == owner.key() => Ok(Taken::Already),
                 "returned" => Err(CartError::CartChanged(
                     "this order was cancelled already; it takes nothing".into(),
                 )),
@@ -702,16 +702,29 @@ struct HeldLine {
     quantity: i64,
 }
 
-/// The cart and state of an order's hold, if it has one.
+/// An order's hold: the cart it took from, its state and the lines it took.
+struct Hold {
+    owner: String,
+    state: String,
+    items: String,
+}
+
+/// The hold of an order, if it has one.
 async fn hold_of(
     tx: &mut Transaction<'static, Any>,
     order_id: &str,
-) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query("SELECT owner, state FROM cart_holds WHERE order_id = $1")
+) -> Result<Option<Hold>, sqlx::Error> {
+    sqlx::query("SELECT owner, state, items FROM cart_holds WHERE order_id = $1")
         .bind(order_id)
         .fetch_optional(&mut **tx)
         .await?
-        .map(|r| Ok((r.try_get("owner")?, r.try_get("state")?)))
+        .map(|r| {
+            Ok(Hold {
+                owner: r.try_get("owner")?,
+                state: r.try_get("state")?,
+                items: r.try_get("items")?,
+            })
+        })
         .transpose()
 }
 
@@ -722,12 +735,13 @@ pub(crate) async fn bought(
     tx: &mut Transaction<'static, Any>,
     order_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query("UPDATE cart_holds SET state = 'bought', updated_at = $1 WHERE order_id = $2 AND state = 'held'")
+    let settled = sqlx::query("UPDATE cart_holds SET state = 'bought', updated_at = $1 WHERE order_id = $2 AND state = 'held'")
         .bind(now_rfc3339())
         .bind(order_id)
         .execute(&mut **tx)
-        .await?;
-    Ok(hold_of(tx, order_id).await?.is_some())
+        .await?
+        .rows_affected();
+    Ok(settled > 0 || hold_of(tx, order_id).await?.is_some())
 }
 
 /// What giving back a cancelled order's lines did.
@@ -752,13 +766,9 @@ pub(crate) async fn give_back(
     buyer: &Owner,
 ) -> Result<GivenBack, sqlx::Error> {
     let now = now_rfc3339();
-    match hold_of(tx, order_id)
-        .await?
-        .map(|(_, state)| state)
-        .as_deref()
-    {
-        Some("held") => {}
-        Some("bought") => return Ok(GivenBack::Bought),
+    let hold = match hold_of(tx, order_id).await? {
+        Some(hold) if hold.state == "held" => hold,
+        Some(hold) if hold.state == "bought" => return Ok(GivenBack::Bought),
         Some(_) => return Ok(GivenBack::Already),
         None => {
             sqlx::query(
@@ -772,19 +782,15 @@ pub(crate) async fn give_back(
             .await?;
             return Ok(GivenBack::Nothing);
         }
-    }
-    let held = sqlx::query("SELECT owner, items FROM cart_holds WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    if held.try_get::<String, _>("owner")? != buyer.key() {
+    };
+    if hold.owner != buyer.key() {
         tracing::warn!(
             order_id,
             "the order's hold names another cart than its buyer's; given back to the buyer"
         );
     }
-    let items: Vec<HeldLine> = serde_json::from_str(&held.try_get::<String, _>("items")?)
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let items: Vec<HeldLine> =
+        serde_json::from_str(&hold.items).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     let lines: Vec<(String, i64)> = items
         .into_iter()
         .map(|l| (l.product_id, l.quantity))

@@ -185,6 +185,15 @@ async fn only_orders_takes_and_a_bad_take_names_its_fields() {
             .await;
         answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field), field);
     }
+    let long = format!("/api/cart/holds/{}/return", "o".repeat(101));
+    let answer = orders
+        .send(Method::POST, &long, Some(json!({"user_id": "u"})))
+        .await;
+    answer.assert_problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("order_id"),
+        "a long id",
+    );
     assert_eq!(buyer.get().await.lines(), [(a.clone(), 1)]);
 }
 
