@@ -350,7 +350,7 @@ async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(sha
             if interrupted {
                 shop.fresh_cart(&token, Duration::from_secs(60)).await;
             } else {
-                shop.cart_emptied(&token, Duration::from_secs(5)).await;
+                shop.cart_emptied(&token, Duration::from_secs(30)).await;
             }
         }
     }
