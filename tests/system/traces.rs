@@ -197,6 +197,27 @@ async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
     assert_eq!(publish.span.service, "orders");
     assert!(trace.spans.iter().any(|s| s.span.kind == "consumer"
         && s.span.parent_span_id.as_deref() == Some(publish.span.span_id.as_str())));
+    // Orders' latency histogram names this trace as the exemplar of the checkout's bucket
+    // (the only checkout so far), for a scraper that asks for OpenMetrics.
+    let orders = &shop.service_urls().await["orders"];
+    let exposition = shop
+        .http
+        .get(format!("{orders}/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exemplars: Vec<&str> = exposition
+        .lines()
+        .filter(|l| l.starts_with("bazaar_http_request_duration_seconds_bucket{"))
+        .filter(|l| l.contains("checkout\""))
+        .filter_map(|l| l.split_once(" # {trace_id=\"")?.1.split_once('"'))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(exemplars, [trace.trace_id.as_str()], "{exposition}");
     // Probes, scrapes and feed polls start no traces of their own.
     let noise = store.list(&Filter {
         limit: Some(500),

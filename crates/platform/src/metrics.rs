@@ -1,23 +1,28 @@
 //! Prometheus metrics: per-route request count, error count and latency histogram, plus
-//! whatever a service registers of its own. Served as text at `/metrics`.
+//! whatever a service registers of its own. Served as text at `/metrics`: OpenMetrics to a
+//! scraper that asks for it (`Accept: application/openmetrics-text`), where each latency
+//! bucket carries an exemplar, the trace of the last traced request that fell in it; the
+//! classic Prometheus text format, without exemplars, to anyone else.
 
 use axum::{
     extract::State,
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
+use opentelemetry::trace::TraceId;
 use prometheus_client::{
-    encoding::EncodeLabelSet,
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, LabelValueEncoder},
     metrics::{
-        counter::Counter,
-        family::Family,
-        histogram::{Histogram, exponential_buckets},
+        counter::Counter, exemplar::HistogramWithExemplars, family::Family,
+        histogram::exponential_buckets,
     },
     registry::{Metric, Registry},
 };
 use std::{
     collections::HashMap,
+    fmt::Write as _,
     sync::{Arc, RwLock},
+    time::SystemTime,
 };
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,6 +38,28 @@ struct RouteLabels {
     route: String,
 }
 
+/// A latency bucket's exemplar: the trace of a request that fell in it, kept as the id
+/// itself and written out as hex only when scraped, so observing allocates nothing.
+#[derive(Clone, Debug)]
+struct TraceExemplar(TraceId);
+
+/// The id's 32 lowercase hex digits.
+#[derive(Clone, Debug)]
+struct TraceIdHex(TraceId);
+
+impl EncodeLabelValue for TraceIdHex {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        write!(encoder, "{}", self.0)
+    }
+}
+
+impl EncodeLabelSet for TraceExemplar {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        [("trace_id", TraceIdHex(self.0))].encode(encoder)
+    }
+}
+
+type Histogram = HistogramWithExemplars<TraceExemplar>;
 type DurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// A service's metrics registry and the HTTP metrics every service has. Cheap to clone.
@@ -112,34 +139,65 @@ impl Metrics {
         }
     }
 
-    /// Records one answered request.
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// Records one answered request, and the trace it belongs to when it was traced.
+    pub fn observe(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        seconds: f64,
+        trace: Option<TraceId>,
+    ) {
         let known = |s: &Series| s.status == status && s.method == method;
         {
             let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = series.get(route).and_then(|v| v.iter().find(|s| known(s))) {
-                s.record(seconds);
+                s.record(seconds, trace);
                 return;
             }
         }
         let mut series = self.inner.series.write().unwrap_or_else(|e| e.into_inner());
         let of_route = series.entry(route.to_owned()).or_default();
         if let Some(s) = of_route.iter().find(|s| known(s)) {
-            s.record(seconds);
+            s.record(seconds, trace);
             return;
         }
         let s = self.inner.series(method, route, status);
-        s.record(seconds);
+        s.record(seconds, trace);
         of_route.push(s);
     }
 
-    /// The registry in Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    /// The registry in the OpenMetrics text format, exemplars included.
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         if let Ok(r) = self.inner.registry.read() {
             let _ = prometheus_client::encoding::text::encode(&mut out, &r);
         }
         out
+    }
+
+    /// The registry in the classic Prometheus text format (0.0.4), which has no
+    /// exemplars: the OpenMetrics text with each bucket's ` # {…} value timestamp` cut.
+    pub fn render(&self) -> String {
+        let open = self.render_openmetrics();
+        let mut out = String::with_capacity(open.len());
+        for line in open.lines() {
+            out.push_str(without_exemplar(line));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A sample line without its exemplar. Only histogram buckets carry one here, and the
+/// platform's label values (route templates, methods, statuses) hold no ` # {`.
+fn without_exemplar(line: &str) -> &str {
+    let is_bucket = line
+        .split_once('{')
+        .is_some_and(|(name, _)| name.ends_with("_bucket"));
+    match line.rfind(" # {") {
+        Some(at) if is_bucket => &line[..at],
+        _ => line,
     }
 }
 
@@ -168,22 +226,39 @@ impl Inner {
 }
 
 impl Series {
-    fn record(&self, seconds: f64) {
+    fn record(&self, seconds: f64, trace: Option<TraceId>) {
         self.requests.inc();
         if let Some(errors) = &self.errors {
             errors.inc();
         }
-        self.duration.observe(seconds);
+        let exemplar = trace.map(TraceExemplar);
+        let at = exemplar.is_some().then(SystemTime::now);
+        self.duration.observe(seconds, exemplar, at);
     }
 }
 
-/// `GET /metrics`.
-pub async fn handler(State(metrics): State<Metrics>) -> Response {
-    let mut res = metrics.render().into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+/// The content type of the OpenMetrics text format.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `GET /metrics`: OpenMetrics, with exemplars, when the scraper accepts it (Prometheus
+/// does, and the ops console asks for it); the classic text format otherwise.
+pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (metrics.render_openmetrics(), OPENMETRICS)
+    } else {
+        (
+            metrics.render(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    let mut res = body.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
 }
 
@@ -194,8 +269,8 @@ mod tests {
     #[test]
     fn renders_counts_errors_and_latency() {
         let m = Metrics::new("catalog");
-        m.observe("GET", "/products", 200, 0.002);
-        m.observe("GET", "/products", 404, 0.001);
+        m.observe("GET", "/products", 200, 0.002, None);
+        m.observe("GET", "/products", 404, 0.001, None);
         let text = m.render();
         assert!(text.contains(
             r#"bazaar_http_requests_total{service="catalog",method="GET",route="/products",status="200"} 1"#
@@ -207,5 +282,85 @@ mod tests {
             text.contains("bazaar_http_request_duration_seconds_bucket"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_traced_request_is_its_buckets_exemplar_in_openmetrics_only() {
+        let m = Metrics::new("catalog");
+        let slow = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let quick = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        m.observe("GET", "/products/{id}", 200, 0.0003, Some(quick));
+        m.observe("GET", "/products/{id}", 200, 0.003, None);
+        m.observe("GET", "/products/{id}", 200, 0.012, Some(slow));
+
+        let open = m.render_openmetrics();
+        let bucket = |le: &str| {
+            open.lines()
+                .find(|l| {
+                    l.starts_with("bazaar_http_request_duration_seconds_bucket{")
+                        && l.contains(&format!("le=\"{le}\""))
+                })
+                .unwrap_or_else(|| panic!("no bucket {le} in {open}"))
+                .to_owned()
+        };
+        // 0.0003 s falls in the first bucket (≤ 0.5 ms), 0.012 s in ≤ 16 ms.
+        assert!(
+            bucket("0.0005").contains(r#"# {trace_id="0af7651916cd43dd8448eb211c80319c"} 0.0003"#),
+            "{open}"
+        );
+        assert!(
+            bucket("0.016").contains(r#"# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.012"#),
+            "{open}"
+        );
+        // The untraced request in ≤ 4 ms leaves its bucket without an exemplar.
+        assert!(!bucket("0.004").contains(" # "), "{open}");
+        assert!(open.ends_with("# EOF\n"), "{open}");
+
+        let classic = m.render();
+        assert!(!classic.contains("trace_id"), "{classic}");
+        assert_eq!(
+            classic.lines().count(),
+            open.lines().count(),
+            "only the exemplars are cut"
+        );
+        assert!(classic.contains(
+            r#"bazaar_http_request_duration_seconds_bucket{service="catalog",le="0.016",method="GET",route="/products/{id}"} 3"#
+        ), "{classic}");
+    }
+
+    #[tokio::test]
+    async fn the_scraper_that_asks_for_openmetrics_gets_it() {
+        let m = Metrics::new("catalog");
+        let trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        m.observe("GET", "/products", 200, 0.002, Some(trace));
+        let scrape = |accept: &'static str| {
+            let mut headers = HeaderMap::new();
+            if !accept.is_empty() {
+                headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+            }
+            handler(State(m.clone()), headers)
+        };
+        let body = |res: Response| async {
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+
+        // What Prometheus sends.
+        let res = scrape(
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.1",
+        )
+        .await;
+        assert_eq!(res.headers()[header::CONTENT_TYPE], OPENMETRICS);
+        assert!(body(res).await.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""));
+
+        for accept in ["", "text/plain", "*/*"] {
+            let res = scrape(accept).await;
+            assert_eq!(
+                res.headers()[header::CONTENT_TYPE],
+                "text/plain; version=0.0.4; charset=utf-8",
+                "{accept:?}"
+            );
+            assert!(!body(res).await.contains("trace_id"), "{accept:?}");
+        }
     }
 }

@@ -458,6 +458,9 @@ async fn standard_layer(State(standard): State<Standard>, req: Request, next: Ne
     let start = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
+    // The request's span (the trace layer's, entered around this one): its trace, if
+    // sampled, becomes the latency bucket's exemplar.
+    let trace = telemetry::sampled_trace_id(&tracing::Span::current());
     let res = match tokio::time::timeout(standard.timeout, next.run(req)).await {
         Ok(res) => problem_for_bare_errors(res).await,
         Err(_) => Problem::unavailable("the request took too long to handle", 1).into_response(),
@@ -467,6 +470,7 @@ async fn standard_layer(State(standard): State<Standard>, req: Request, next: Ne
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
         res.status().as_u16(),
         start.elapsed().as_secs_f64(),
+        trace,
     );
     res
 }

@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{
     Context, KeyValue,
     propagation::{Extractor, Injector, TextMapPropagator},
-    trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
+    trace::{Link, SpanKind, TraceContextExt, TraceState, TracerProvider as _},
 };
 use opentelemetry_sdk::{
     Resource,
@@ -369,6 +369,23 @@ fn record_trace_id(span: &Span) {
         span.record("trace_id", sc.trace_id().to_string());
         span.record("span_id", sc.span_id().to_string());
     }
+}
+
+/// A trace's id, as [`sampled_trace_id`] gives it and [`crate::metrics::Metrics::observe`]
+/// takes it.
+pub use opentelemetry::trace::TraceId;
+
+/// The trace `span` belongs to, when tracing is on and the trace is sampled (exported):
+/// what a latency histogram keeps as its bucket's exemplar, so a slow bucket links to a
+/// trace that can be opened. `None` costs nothing when tracing is off.
+pub fn sampled_trace_id(span: &Span) -> Option<TraceId> {
+    if !tracing_enabled() {
+        return None;
+    }
+    let cx = span.context();
+    let span = cx.span();
+    let sc = span.span_context();
+    (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
 }
 
 /// The span of a request a service serves, named `METHOD route` (the route template, or

@@ -113,8 +113,20 @@ pub struct ServiceView {
     pub error_rate: Option<f64>,
     /// Their 99th percentile latency, in milliseconds.
     pub p99_ms: Option<f64>,
+    /// The slowest of those that were traced, to open in the trace view (from the
+    /// latency histogram's exemplars).
+    pub slowest_trace: Option<SlowTrace>,
     /// The last ten minutes of requests per second, 5xx share and p99, drawn.
     pub charts: Vec<charts::Chart>,
+}
+
+/// A traced request, named by a latency histogram's exemplar.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SlowTrace {
+    /// Its trace, as `/ops/traces/{id}` shows it.
+    pub trace_id: String,
+    /// How long the service took to answer it, in milliseconds.
+    pub ms: f64,
 }
 
 /// One replica's process.
@@ -614,6 +626,7 @@ impl Monitor {
             .inner
             .http
             .get(format!("{url}/metrics"))
+            .header(reqwest::header::ACCEPT, prometheus::ACCEPT)
             .send()
             .await
             .ok()?;
@@ -858,6 +871,10 @@ impl Monitor {
                     requests_per_sec: rates.map(|r| r.requests_per_sec),
                     error_rate: rates.and_then(|r| r.error_rate),
                     p99_ms: rates.and_then(|r| r.p99_seconds).map(|s| s * 1000.0),
+                    slowest_trace: rates.and_then(|r| r.slowest_traced).map(|e| SlowTrace {
+                        trace_id: e.trace_hex(),
+                        ms: e.seconds * 1000.0,
+                    }),
                     charts: observed
                         .map(|o| o.charts(&name, gap))
                         .unwrap_or_else(|| Observed::default().charts(&name, gap)),

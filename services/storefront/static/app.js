@@ -225,7 +225,14 @@
             el("td", { text: duration(s.uptime_secs) }),
             el("td", { text: num(s.requests_per_sec, 1) }),
             el("td", { text: s.error_rate === null || s.error_rate === undefined ? "—" : (s.error_rate * 100).toFixed(1) + "%" }),
-            el("td", { text: num(s.p99_ms, 0, " ms") }),
+            el("td", {}, [
+              num(s.p99_ms, 0, " ms"),
+              s.slowest_trace ? " " : null,
+              s.slowest_trace
+                ? el("a", { class: "slowest", href: "/ops/traces/" + s.slowest_trace.trace_id, title: "the slowest traced request since the last scrape" },
+                    ["slowest: " + s.slowest_trace.ms.toFixed(0) + " ms", hidden(" at " + s.name)])
+                : null,
+            ]),
             actions,
           ]);
         })

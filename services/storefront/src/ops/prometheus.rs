@@ -1,13 +1,35 @@
-//! Just enough of the Prometheus text format to read the platform's HTTP metrics: sample
-//! lines, request and 5xx counts, the latency histogram summed over routes, and rates and
-//! the 99th percentile between two scrapes.
+//! Just enough of the Prometheus and OpenMetrics text formats to read the platform's HTTP
+//! metrics: sample lines and their exemplars, request and 5xx counts, the latency
+//! histogram summed over routes, and rates, the 99th percentile and the slowest traced
+//! request between two scrapes.
 
-/// One sample line: `name{label="value",…} value`.
+/// What the console asks a service's `/metrics` for: OpenMetrics, whose latency buckets
+/// carry exemplars (the trace of a request in each), else the classic text format.
+pub const ACCEPT: &str =
+    "application/openmetrics-text; version=1.0.0, text/plain; version=0.0.4; q=0.5";
+
+/// One sample line: `name{label="value",…} value`, and the exemplar after it, if any
+/// (`… # {trace_id="…"} 0.012 1700000000.5`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
     pub labels: Vec<(String, String)>,
     pub value: f64,
+    pub exemplar: Option<(Vec<(String, String)>, f64)>,
+}
+
+/// A traced request a latency bucket names: its trace and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exemplar {
+    pub trace_id: u128,
+    pub seconds: f64,
+}
+
+impl Exemplar {
+    /// The trace id as the trace view spells it: 32 lowercase hex digits.
+    pub fn trace_hex(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
 }
 
 impl Sample {
@@ -50,18 +72,33 @@ pub fn parse_line(line: &str) -> Option<Sample> {
         labels = parsed;
         rest = remaining;
     }
-    let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "+Inf" | "Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        v => v.parse().ok()?,
+    let (rest, exemplar) = match rest.split_once(" # ") {
+        Some((sample, exemplar)) => (sample, parse_exemplar(exemplar)),
+        None => (rest, None),
     };
+    let value = parse_value(rest.split_whitespace().next()?)?;
     Some(Sample {
         name: name.to_owned(),
         labels,
         value,
+        exemplar,
     })
+}
+
+fn parse_value(value: &str) -> Option<f64> {
+    match value {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        v => v.parse().ok(),
+    }
+}
+
+/// `{labels} value [timestamp]`; `None` if malformed (the sample still counts).
+fn parse_exemplar(text: &str) -> Option<(Vec<(String, String)>, f64)> {
+    let (labels, rest) = parse_labels(text.trim_start().strip_prefix('{')?)?;
+    let value = parse_value(rest.split_whitespace().next()?)?;
+    Some((labels, value))
 }
 
 /// Labels up to the closing brace, and what follows it.
@@ -115,6 +152,8 @@ pub struct HttpTotals {
     /// The latency histogram: (upper bound in seconds, cumulative count), ascending,
     /// ending with `+Inf`.
     pub buckets: Vec<(f64, f64)>,
+    /// The traced requests the latency buckets name, one per bucket and route at most.
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl HttpTotals {
@@ -141,6 +180,9 @@ impl HttpTotals {
                     let Some(le) = s.label("le").and_then(parse_bound) else {
                         continue;
                     };
+                    if let Some(exemplar) = s.exemplar.as_ref().and_then(trace_exemplar) {
+                        totals.exemplars.push(exemplar);
+                    }
                     match buckets.iter_mut().find(|(b, _)| *b == le) {
                         Some((_, count)) => *count += s.value,
                         None => buckets.push((le, s.value)),
@@ -160,6 +202,19 @@ impl HttpTotals {
     }
 }
 
+/// An exemplar that names a trace (`trace_id`, 32 hex digits, not all zero).
+fn trace_exemplar((labels, seconds): &(Vec<(String, String)>, f64)) -> Option<Exemplar> {
+    let (_, id) = labels.iter().find(|(k, _)| k == "trace_id")?;
+    let trace_id = (id.len() == 32)
+        .then(|| u128::from_str_radix(id, 16).ok())
+        .flatten()
+        .filter(|&id| id != 0)?;
+    seconds.is_finite().then_some(Exemplar {
+        trace_id,
+        seconds: *seconds,
+    })
+}
+
 fn parse_bound(le: &str) -> Option<f64> {
     match le {
         "+Inf" | "Inf" => Some(f64::INFINITY),
@@ -175,6 +230,9 @@ pub struct Rates {
     pub error_rate: Option<f64>,
     /// The 99th percentile latency, `None` without requests.
     pub p99_seconds: Option<f64>,
+    /// The slowest traced request among those answered since the previous scrape, as far
+    /// as the exemplars tell: each bucket keeps its latest, so a new one is a new request.
+    pub slowest_traced: Option<Exemplar>,
 }
 
 /// Rates from `previous` to `current`, `elapsed_secs` apart. A counter that went down
@@ -210,6 +268,12 @@ pub fn rates(previous: &HttpTotals, current: &HttpTotals, elapsed_secs: f64) -> 
         },
         error_rate: (requests > 0.0).then(|| errors / requests),
         p99_seconds: quantile(0.99, &buckets),
+        slowest_traced: current
+            .exemplars
+            .iter()
+            .filter(|e| !base.exemplars.contains(e))
+            .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+            .copied(),
     }
 }
 
@@ -308,14 +372,72 @@ mod tests {
             requests: 100.0,
             server_errors: 10.0,
             buckets: vec![(0.1, 100.0), (f64::INFINITY, 100.0)],
+            exemplars: vec![],
         };
         let after = HttpTotals {
             requests: 4.0,
             server_errors: 0.0,
             buckets: vec![(0.1, 4.0), (f64::INFINITY, 4.0)],
+            exemplars: vec![],
         };
         let r = rates(&before, &after, 2.0);
         assert_eq!(r.requests_per_sec, 2.0);
         assert_eq!(r.error_rate, Some(0.0));
+    }
+
+    #[test]
+    fn an_exemplar_is_read_after_its_sample() {
+        let line = r#"bazaar_http_request_duration_seconds_bucket{service="orders",le="0.016",method="POST",route="/api/orders/checkout"} 3 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.012 1796391018.0775"#;
+        let s = parse_line(line).unwrap();
+        assert_eq!(s.value, 3.0);
+        assert_eq!(s.label("le"), Some("0.016"));
+        let (labels, value) = s.exemplar.clone().unwrap();
+        assert_eq!(
+            labels,
+            [("trace_id".to_owned(), "4bf92f3577b34da6a3ce929d0e0e4736".to_owned())]
+        );
+        assert_eq!(value, 0.012);
+        let totals = HttpTotals::from_samples(&[s]);
+        assert_eq!(
+            totals.exemplars[0].trace_hex(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        // Without an exemplar, or with one that names no trace, the sample stands alone.
+        for line in [
+            r#"m_bucket{le="0.1"} 3"#,
+            r#"m_bucket{le="0.1"} 3 # garbage"#,
+            r#"m_bucket{le="0.1"} 3 # {trace_id="xyz"} 0.05"#,
+        ] {
+            let s = parse_line(line).unwrap();
+            assert_eq!(s.value, 3.0, "{line}");
+            assert_eq!(
+                HttpTotals::from_samples(&[Sample {
+                    name: "bazaar_http_request_duration_seconds_bucket".into(),
+                    ..s
+                }])
+                .exemplars,
+                [],
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_slowest_traced_request_is_the_slowest_new_exemplar() {
+        let id = |n: u128| Exemplar {
+            trace_id: n,
+            seconds: n as f64 / 1000.0,
+        };
+        let totals = |exemplars: Vec<Exemplar>| HttpTotals {
+            requests: 10.0,
+            server_errors: 0.0,
+            buckets: vec![(0.1, 10.0), (f64::INFINITY, 10.0)],
+            exemplars,
+        };
+        let before = totals(vec![id(90), id(5)]);
+        // The 90 ms request was answered before the previous scrape: not new.
+        let after = totals(vec![id(90), id(7), id(30)]);
+        assert_eq!(rates(&before, &after, 1.0).slowest_traced, Some(id(30)));
+        assert_eq!(rates(&after, &after, 1.0).slowest_traced, None);
     }
 }
