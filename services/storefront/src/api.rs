@@ -16,7 +16,7 @@ use platform::{
     balance::Balancer,
     client::{CallError, ServiceClient},
 };
-use reqwest::{Method, RequestBuilder, StatusCode, header};
+use reqwest::{Method, RequestBuilder, header};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
 use std::{collections::BTreeMap, time::Duration};
@@ -69,6 +69,27 @@ pub struct Caller {
     /// The browser's address as the gateway forwarded it, passed back so that the
     /// gateway's and identity's limits per address count the browser, not the storefront.
     pub forwarded_for: Option<String>,
+}
+
+impl Caller {
+    /// What the gateway is told of the caller, as headers: the browser request's id, the
+    /// browser's address and the user's token, those of them there are.
+    fn headers(&self) -> Vec<(header::HeaderName, String)> {
+        let mut headers = Vec::new();
+        if let Some(id) = &self.request_id {
+            headers.push((header::HeaderName::from_static("x-request-id"), id.clone()));
+        }
+        if let Some(ip) = &self.forwarded_for {
+            headers.push((
+                header::HeaderName::from_static("x-forwarded-for"),
+                ip.clone(),
+            ));
+        }
+        if let Some(t) = &self.token {
+            headers.push((header::AUTHORIZATION, format!("Bearer {t}")));
+        }
+        headers
+    }
 }
 
 /// A client of the gateway. Cheap to clone.
@@ -369,9 +390,9 @@ pub struct SearchQuery {
     pub per_page: u32,
 }
 
-/// Why a call got no answer, in a few words for a page.
-fn unreachable(e: &CallError) -> String {
-    match e {
+/// A call to `service` that got no answer: unavailable, why in a few words for a page.
+fn unreachable(service: &'static str, e: &CallError) -> StorefrontError {
+    let detail = match e {
         CallError::Transport { how, .. } if *how == platform::balance::Failed::Timeout => {
             "timed out".to_owned()
         }
@@ -379,7 +400,26 @@ fn unreachable(e: &CallError) -> String {
             "could not connect".to_owned()
         }
         other => other.to_string(),
+    };
+    StorefrontError::Unavailable { service, detail }
+}
+
+/// The sort and paging parameters of a listing or a search, and its category if any.
+fn page_params(
+    sort: &str,
+    page: u32,
+    per_page: u32,
+    category: Option<&CategoryId>,
+) -> Vec<(&'static str, String)> {
+    let mut params = vec![
+        ("sort", sort.to_owned()),
+        ("page", page.max(1).to_string()),
+        ("per_page", per_page.clamp(1, 100).to_string()),
+    ];
+    if let Some(c) = category {
+        params.push(("category", c.as_str().to_owned()));
     }
+    params
 }
 
 /// A 404 from an endpoint that always exists means the gateway knows no such service:
@@ -415,28 +455,16 @@ impl Client {
     }
 
     fn request(&self, c: &Caller, method: Method, path: &str, patience: Patience) -> Call {
-        let mut call = Call {
+        let mut headers = vec![(header::ACCEPT, "application/json".to_owned())];
+        headers.extend(c.headers());
+        Call {
             method,
             path: path.to_owned(),
             timeout: self.timeouts.of(patience),
-            headers: Vec::new(),
+            headers,
             query: Vec::new(),
             body: None,
         }
-        .header(header::ACCEPT, "application/json");
-        if let Some(id) = &c.request_id {
-            call = call.header(header::HeaderName::from_static("x-request-id"), id.clone());
-        }
-        if let Some(ip) = &c.forwarded_for {
-            call = call.header(
-                header::HeaderName::from_static("x-forwarded-for"),
-                ip.clone(),
-            );
-        }
-        if let Some(t) = &c.token {
-            call = call.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        call
     }
 
     /// Sends a call; any answer but a success becomes an error.
@@ -446,10 +474,7 @@ impl Client {
             .gateway
             .send(call.method.clone(), &call.path, |r| call.apply(r))
             .await
-            .map_err(|e| StorefrontError::Unavailable {
-                service,
-                detail: unreachable(&e),
-            })?;
+            .map_err(|e| unreachable(service, &e))?;
         let status = res.status();
         let headers = res.headers().clone();
         let body = res
@@ -548,14 +573,7 @@ impl Client {
 
     /// A page of products.
     pub async fn products(&self, c: &Caller, q: &Listing) -> Result<ProductPage, StorefrontError> {
-        let mut params: Vec<(&str, String)> = vec![
-            ("sort", q.sort.as_str().to_owned()),
-            ("page", q.page.max(1).to_string()),
-            ("per_page", q.per_page.clamp(1, 100).to_string()),
-        ];
-        if let Some(c) = &q.category {
-            params.push(("category", c.as_str().to_owned()));
-        }
+        let mut params = page_params(q.sort.as_str(), q.page, q.per_page, q.category.as_ref());
         if let Some(p) = q.min_price {
             params.push(("min_price", p.to_string()));
         }
@@ -600,15 +618,13 @@ impl Client {
         c: &Caller,
         q: &SearchQuery,
     ) -> Result<SearchResults, StorefrontError> {
-        let mut params: Vec<(&str, String)> = vec![
-            ("q", q.q.clone()),
-            ("sort", q.sort.as_str().to_owned()),
-            ("page", q.page.max(1).to_string()),
-            ("per_page", q.per_page.clamp(1, 100).to_string()),
-        ];
-        if let Some(c) = &q.category {
-            params.push(("category", c.as_str().to_owned()));
-        }
+        let mut params = vec![("q", q.q.clone())];
+        params.extend(page_params(
+            q.sort.as_str(),
+            q.page,
+            q.per_page,
+            q.category.as_ref(),
+        ));
         self.get(c, "search", "/api/search", Patience::Search, &params)
             .await?
             .json("search")
@@ -851,19 +867,17 @@ impl Client {
         c: &Caller,
         last_event_id: Option<&str>,
     ) -> Result<reqwest::Response, StorefrontError> {
+        let mut headers = vec![(header::ACCEPT, "text/event-stream".to_owned())];
+        headers.extend(c.headers());
+        if let Some(id) = last_event_id {
+            headers.push((
+                header::HeaderName::from_static("last-event-id"),
+                id.to_owned(),
+            ));
+        }
         let build = |mut req: RequestBuilder| {
-            req = req.header(header::ACCEPT, "text/event-stream");
-            if let Some(t) = &c.token {
-                req = req.bearer_auth(t);
-            }
-            if let Some(id) = last_event_id {
-                req = req.header("last-event-id", id);
-            }
-            if let Some(id) = &c.request_id {
-                req = req.header("x-request-id", id);
-            }
-            if let Some(ip) = &c.forwarded_for {
-                req = req.header("x-forwarded-for", ip);
+            for (name, value) in &headers {
+                req = req.header(name, value);
             }
             req
         };
@@ -872,29 +886,11 @@ impl Client {
             .streaming
             .send(Method::GET, "/api/notifications/stream", build)
             .await
-            .map_err(|e| StorefrontError::Unavailable {
-                service,
-                detail: unreachable(&e),
-            })?;
-        let status = res.status();
-        if status.is_success() {
+            .map_err(|e| unreachable(service, &e))?;
+        if res.status().is_success() {
             return Ok(res);
         }
-        if status == StatusCode::UNAUTHORIZED || status.is_client_error() {
-            let problem = res
-                .json::<Problem>()
-                .await
-                .unwrap_or_else(|_| Problem::from_status(status, "refused"));
-            return Err(StorefrontError::Refused {
-                service,
-                problem: Box::new(problem),
-                code: None,
-            });
-        }
-        Err(StorefrontError::Unavailable {
-            service,
-            detail: format!("answered {status}"),
-        })
+        Err(StorefrontError::from_failed_answer(service, res).await)
     }
 
     // ---- operators: dead letters, with an administrator's own token

@@ -257,6 +257,7 @@ pub enum SearchSort {
     Newest,
 }
 
+/// Every order but relevance is the catalog's, named and labelled alike.
 impl SortOrder for SearchSort {
     const ALL: &'static [Self] = &[
         SearchSort::Relevance,
@@ -268,18 +269,14 @@ impl SortOrder for SearchSort {
     fn as_str(self) -> &'static str {
         match self {
             SearchSort::Relevance => "relevance",
-            SearchSort::PriceAsc => "price_asc",
-            SearchSort::PriceDesc => "price_desc",
-            SearchSort::Newest => "newest",
+            other => other.for_catalog().as_str(),
         }
     }
 
     fn label(self) -> &'static str {
         match self {
             SearchSort::Relevance => "Best match",
-            SearchSort::PriceAsc => "Price, low to high",
-            SearchSort::PriceDesc => "Price, high to low",
-            SearchSort::Newest => "Newest first",
+            other => other.for_catalog().label(),
         }
     }
 }
@@ -717,6 +714,8 @@ mod tests {
         assert_eq!(SearchSort::parse("newest"), SearchSort::Newest);
         assert_eq!(SearchSort::parse(""), SearchSort::Relevance);
         assert_eq!(SearchSort::Relevance.for_catalog(), ListingSort::Name);
+        let names: Vec<_> = SearchSort::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["relevance", "price_asc", "price_desc", "newest"]);
     }
 
     #[test]

@@ -84,6 +84,28 @@ impl From<minijinja::Error> for StorefrontError {
 }
 
 impl StorefrontError {
+    /// What `service` answering anything but a success means: a 4xx is its refusal (with
+    /// its problem document, or one made of the status), anything else is it being
+    /// unavailable.
+    pub async fn from_failed_answer(service: &'static str, res: reqwest::Response) -> Self {
+        let status = res.status();
+        if !status.is_client_error() {
+            return StorefrontError::Unavailable {
+                service,
+                detail: format!("answered {status}"),
+            };
+        }
+        let problem = res
+            .json::<Problem>()
+            .await
+            .unwrap_or_else(|_| Problem::from_status(status, "refused"));
+        StorefrontError::Refused {
+            service,
+            problem: Box::new(problem),
+            code: None,
+        }
+    }
+
     /// The status of an upstream's refusal, if this is one.
     pub fn status(&self) -> Option<u16> {
         match self {

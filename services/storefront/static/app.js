@@ -199,44 +199,47 @@
       return [el("span", { class: "health health-" + h, text: cap(h) }), detail ? " " : null, detail ? el("span", { class: "detail", text: detail }) : null];
     }
 
+    // Replaces what the element `id` holds with an element for each item, or with `empty`
+    // (if given) when there are none.
+    function renderList(id, items, renderItem, empty) {
+      const root = document.getElementById(id);
+      root.replaceChildren.apply(root, items.length || !empty ? items.map(renderItem) : [empty]);
+    }
+
     function renderServices(state) {
-      const body = document.getElementById("services-body");
       const control = state.process_control.available;
-      body.dataset.control = control ? "true" : "false";
-      body.replaceChildren.apply(
-        body,
-        state.services.map(function (s) {
-          let process = "—";
-          if (s.pid) {
-            process = "pid " + s.pid;
-            if (s.process_state && s.process_state !== "ready") process += " (" + s.process_state + ")";
-            if (s.replicas && s.replicas.length > 1) process += ", " + s.replicas.length + " replicas";
-            if (s.restarts) process += ", restarted " + s.restarts + "×";
-          }
-          const actions = el("td", { class: "actions" }, control
-            ? ["kill", "restart"].map(function (a) {
-                return el("button", { type: "button", "data-action": a, "data-service": s.name }, [cap(a), hidden(" " + s.name)]);
-              })
-            : []);
-          return el("tr", { "data-service": s.name, "data-health": s.health }, [
-            el("th", { scope: "row", text: s.name }),
-            el("td", {}, health(s.health, s.health_detail)),
-            el("td", { text: process }),
-            el("td", { text: duration(s.uptime_secs) }),
-            el("td", { text: num(s.requests_per_sec, 1) }),
-            el("td", { text: s.error_rate === null || s.error_rate === undefined ? "—" : (s.error_rate * 100).toFixed(1) + "%" }),
-            el("td", {}, [
-              num(s.p99_ms, 0, " ms"),
-              s.slowest_trace ? " " : null,
-              s.slowest_trace
-                ? el("a", { class: "slowest", href: "/ops/traces/" + s.slowest_trace.trace_id, title: "the slowest traced request since the last scrape" },
-                    ["slowest: " + s.slowest_trace.ms.toFixed(0) + " ms", hidden(" at " + s.name)])
-                : null,
-            ]),
-            actions,
-          ]);
-        })
-      );
+      document.getElementById("services-body").dataset.control = control ? "true" : "false";
+      renderList("services-body", state.services, function (s) {
+        let process = "—";
+        if (s.pid) {
+          process = "pid " + s.pid;
+          if (s.process_state && s.process_state !== "ready") process += " (" + s.process_state + ")";
+          if (s.replicas && s.replicas.length > 1) process += ", " + s.replicas.length + " replicas";
+          if (s.restarts) process += ", restarted " + s.restarts + "×";
+        }
+        const actions = el("td", { class: "actions" }, control
+          ? ["kill", "restart"].map(function (a) {
+              return el("button", { type: "button", "data-action": a, "data-service": s.name }, [cap(a), hidden(" " + s.name)]);
+            })
+          : []);
+        return el("tr", { "data-service": s.name, "data-health": s.health }, [
+          el("th", { scope: "row", text: s.name }),
+          el("td", {}, health(s.health, s.health_detail)),
+          el("td", { text: process }),
+          el("td", { text: duration(s.uptime_secs) }),
+          el("td", { text: num(s.requests_per_sec, 1) }),
+          el("td", { text: s.error_rate === null || s.error_rate === undefined ? "—" : (s.error_rate * 100).toFixed(1) + "%" }),
+          el("td", {}, [
+            num(s.p99_ms, 0, " ms"),
+            s.slowest_trace ? " " : null,
+            s.slowest_trace
+              ? el("a", { class: "slowest", href: "/ops/traces/" + s.slowest_trace.trace_id, title: "the slowest traced request since the last scrape" },
+                  ["slowest: " + s.slowest_trace.ms.toFixed(0) + " ms", hidden(" at " + s.name)])
+              : null,
+          ]),
+          actions,
+        ]);
+      });
     }
 
     // The charts' lines are drawn on the server; here they are only moved along.
@@ -258,85 +261,57 @@
     }
 
     function renderOutboxes(state) {
-      const body = document.getElementById("outbox-body");
-      body.replaceChildren.apply(
-        body,
-        state.outboxes.map(function (o) {
-          if (o.error) {
-            return el("tr", { "data-producer": o.service }, [el("th", { scope: "row", text: o.service }), el("td", { colspan: "3", class: "detail", text: o.error })]);
-          }
-          const behind = o.consumers.length
-            ? o.consumers.map(function (c) { return c.consumer + ": " + c.backlog; }).join(", ")
-            : "—";
-          return el("tr", { "data-producer": o.service }, [
-            el("th", { scope: "row", text: o.service }),
-            el("td", { text: String(o.head) }),
-            el("td", { text: String(o.undelivered) }),
-            el("td", { text: behind }),
-          ]);
-        })
-      );
+      renderList("outbox-body", state.outboxes, function (o) {
+        if (o.error) {
+          return el("tr", { "data-producer": o.service }, [el("th", { scope: "row", text: o.service }), el("td", { colspan: "3", class: "detail", text: o.error })]);
+        }
+        const behind = o.consumers.length
+          ? o.consumers.map(function (c) { return c.consumer + ": " + c.backlog; }).join(", ")
+          : "—";
+        return el("tr", { "data-producer": o.service }, [
+          el("th", { scope: "row", text: o.service }),
+          el("td", { text: String(o.head) }),
+          el("td", { text: String(o.undelivered) }),
+          el("td", { text: behind }),
+        ]);
+      });
     }
 
     function renderIncidents(state) {
-      const list = document.getElementById("incidents");
-      if (!state.incidents.length) {
-        list.replaceChildren(el("li", { class: "empty", text: "None since the console started watching." }));
-        return;
-      }
-      list.replaceChildren.apply(
-        list,
-        state.incidents.map(function (i) {
-          return el("li", { "data-service": i.service, "data-health": i.health }, [
-            el("time", { text: clock(i.at) }), " ", el("strong", { text: i.service }), " ",
-          ].concat(health(i.health, i.detail)));
-        })
-      );
+      renderList("incidents", state.incidents, function (i) {
+        return el("li", { "data-service": i.service, "data-health": i.health }, [
+          el("time", { text: clock(i.at) }), " ", el("strong", { text: i.service }), " ",
+        ].concat(health(i.health, i.detail)));
+      }, el("li", { class: "empty", text: "None since the console started watching." }));
     }
 
     function renderDeadLetters(state) {
-      const root = document.getElementById("dead-letters");
-      if (!state.dead_letters.length) {
-        root.replaceChildren(el("p", { class: "empty", text: "No consumer reports dead letters." }));
-        return;
-      }
-      root.replaceChildren.apply(
-        root,
-        state.dead_letters.map(function (g) {
-          const head = el("h3", {}, [g.service + " ", g.count === null || g.count === undefined ? null : el("span", { class: "count", text: String(g.count) })]);
-          let content;
-          if (g.error) content = el("p", { class: "detail", text: g.error });
-          else if (!g.items.length) content = el("p", { class: "empty", text: "None." });
-          else
-            content = el("ul", {}, g.items.map(function (d) {
-              return el("li", {}, [
-                el("code", { text: d.type || "unknown type" }),
-                " — " + d.error + " (" + d.attempts + " attempts, " + clock(d.dead_at) + ") ",
-                el("button", { type: "button", "data-replay": d.id, "data-service": g.service }, ["Replay", hidden(" dead letter " + d.id)]),
-              ]);
-            }));
-          return el("div", { class: "dead-group", "data-consumer": g.service }, [head, content]);
-        })
-      );
+      renderList("dead-letters", state.dead_letters, function (g) {
+        const head = el("h3", {}, [g.service + " ", g.count === null || g.count === undefined ? null : el("span", { class: "count", text: String(g.count) })]);
+        let content;
+        if (g.error) content = el("p", { class: "detail", text: g.error });
+        else if (!g.items.length) content = el("p", { class: "empty", text: "None." });
+        else
+          content = el("ul", {}, g.items.map(function (d) {
+            return el("li", {}, [
+              el("code", { text: d.type || "unknown type" }),
+              " — " + d.error + " (" + d.attempts + " attempts, " + clock(d.dead_at) + ") ",
+              el("button", { type: "button", "data-replay": d.id, "data-service": g.service }, ["Replay", hidden(" dead letter " + d.id)]),
+            ]);
+          }));
+        return el("div", { class: "dead-group", "data-consumer": g.service }, [head, content]);
+      }, el("p", { class: "empty", text: "No consumer reports dead letters." }));
     }
 
     function renderFeed(state) {
-      const body = document.getElementById("feed-body");
-      if (!state.feed.length) {
-        body.replaceChildren(el("tr", {}, [el("td", { colspan: "4", class: "empty", text: "No events yet." })]));
-        return;
-      }
-      body.replaceChildren.apply(
-        body,
-        state.feed.map(function (e) {
-          return el("tr", {}, [
-            el("td", {}, [el("time", { text: clock(e.time) })]),
-            el("td", { text: e.producer }),
-            el("td", {}, [el("code", { text: e.type })]),
-            el("td", {}, [el("code", { text: e.subject })]),
-          ]);
-        })
-      );
+      renderList("feed-body", state.feed, function (e) {
+        return el("tr", {}, [
+          el("td", {}, [el("time", { text: clock(e.time) })]),
+          el("td", { text: e.producer }),
+          el("td", {}, [el("code", { text: e.type })]),
+          el("td", {}, [el("code", { text: e.subject })]),
+        ]);
+      }, el("tr", {}, [el("td", { colspan: "4", class: "empty", text: "No events yet." })]));
     }
 
     function render(state) {

@@ -26,15 +26,11 @@ use platform::{
     FieldError, Problem,
     auth::Claims,
     extract::{Json, Query},
-    openapi::problem,
     traces::{ServiceMap, TraceFilter, TraceList, TraceView},
 };
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, time::Duration};
-use utoipa::{
-    IntoResponses, ToSchema,
-    openapi::{self, RefOr},
-};
+use std::time::Duration;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The console's state: the monitor, the templates for its pages, and where the
@@ -80,19 +76,19 @@ pub fn routes(console: Console) -> OpenApiRouter {
 /// Dead letters shown per consumer.
 const DEAD_LETTERS_SHOWN: usize = 10;
 
-/// `401` and `403`, which every console endpoint answers: they are for administrators
-/// signed in to the storefront (its session cookie, not a bearer token).
-struct AdminSession;
+platform::problem_responses! {
+    /// `401` and `403`, which every console endpoint answers: they are for administrators
+    /// signed in to the storefront (its session cookie, not a bearer token).
+    AdminSession {
+        "401" => "Not signed in (the storefront's session cookie)",
+        "403" => "Not an administrator",
+    }
+}
 
-impl IntoResponses for AdminSession {
-    fn responses() -> BTreeMap<String, RefOr<openapi::response::Response>> {
-        [
-            ("401", "Not signed in (the storefront's session cookie)"),
-            ("403", "Not an administrator"),
-        ]
-        .into_iter()
-        .map(|(status, description)| (status.to_owned(), RefOr::T(problem(description))))
-        .collect()
+platform::problem_responses! {
+    /// `503`, which the endpoints that ask the supervisor's trace collector answer.
+    NoTraceCollector {
+        "503" => "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached",
     }
 }
 
@@ -454,7 +450,7 @@ async fn trace_view(console: &Console, raw: &str) -> Result<TracePage, Storefron
         (status = 200, description = "The traces `bazaar up` keeps that pass the filter, slowest first", body = TraceList),
         AdminSession,
         (status = 422, description = "A malformed parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
+        NoTraceCollector
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -476,7 +472,7 @@ pub async fn api_traces(
     responses(
         (status = 200, description = "The services, and the calls and event flows between them over the traces kept, with their rates and failures", body = ServiceMap),
         AdminSession,
-        (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
+        NoTraceCollector
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -498,7 +494,7 @@ pub async fn api_service_map(
         (status = 200, description = "The trace, its spans in waterfall order (each after its parent)", body = TraceView),
         AdminSession,
         (status = 404, description = "No such trace is kept (only the most recent are), or the id is none", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached", body = Problem, content_type = "application/problem+json")
+        NoTraceCollector
     )
 )]
 #[tracing::instrument(skip_all, fields(trace = %id))]

@@ -237,25 +237,10 @@ impl Supervisor {
                 service: SERVICE,
                 detail: e.to_string(),
             })?;
-        let status = res.status();
-        if status.is_success() {
+        if res.status().is_success() {
             return Ok(());
         }
-        let problem = res
-            .json::<platform::Problem>()
-            .await
-            .unwrap_or_else(|_| platform::Problem::from_status(status, "refused"));
-        if status.is_client_error() {
-            return Err(StorefrontError::Refused {
-                service: SERVICE,
-                problem: Box::new(problem),
-                code: None,
-            });
-        }
-        Err(StorefrontError::Unavailable {
-            service: SERVICE,
-            detail: format!("answered {status}"),
-        })
+        Err(StorefrontError::from_failed_answer(SERVICE, res).await)
     }
 }
 

@@ -77,10 +77,11 @@ pub async fn signin_form(
     AuthForm::SignIn.show_empty(&app, &v, &uri, params).await
 }
 
-/// The sign-in form.
+/// What the sign-in and registration forms send (the sign-in form has no name).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct SigninForm {
+pub struct AuthFields {
+    name: String,
     email: String,
     password: String,
     next: String,
@@ -90,14 +91,9 @@ pub struct SigninForm {
 #[tracing::instrument(skip_all)]
 pub async fn signin(
     PageRequest { app, v, uri }: PageRequest,
-    Form(form): Form<SigninForm>,
+    Form(form): Form<AuthFields>,
 ) -> Response {
-    let next = safe_next(Some(&form.next));
-    let mut page = AuthPage {
-        email: form.email.trim().to_owned(),
-        next: next.clone(),
-        ..AuthPage::default()
-    };
+    let mut page = AuthPage::filled(&form);
     if page.email.is_empty() {
         page.errors
             .insert("email".into(), "Enter your email address.".into());
@@ -108,17 +104,11 @@ pub async fn signin(
     }
     if page.errors.is_empty() {
         match start_session(&v, &page.email, &form.password).await {
-            Ok(()) => return see_other(&next),
+            Ok(()) => return see_other(&page.next),
             Err(e) if e.status() == Some(401) => {
                 page.form_error = Some("That email and password do not match an account.".into());
             }
-            Err(e) if e.status() == Some(422) => field_errors(&mut page, &e),
-            Err(e) => {
-                tracing::warn!(error = %e, "sign-in failed");
-                page.form_error = Some(
-                    "Signing in is unavailable right now. Please try again in a moment.".into(),
-                );
-            }
+            Err(e) => page.refused(&e, "Signing in"),
         }
     }
     AuthForm::SignIn.show(&app, &v, &uri, page).await
@@ -137,19 +127,45 @@ async fn start_session(v: &Visitor, email: &str, password: &str) -> Result<(), S
     Ok(())
 }
 
-fn field_errors(page: &mut AuthPage, e: &StorefrontError) {
-    let Some(problem) = e.problem() else { return };
-    for FieldError { field, message } in &problem.errors {
-        let field = match field.as_str() {
-            "email" | "password" | "name" => field.clone(),
-            _ => continue,
-        };
-        page.errors
-            .entry(field)
-            .or_insert_with(|| sentence(message));
+impl AuthPage {
+    /// The form as sent, to show back (never the password), going on to a safe `next`.
+    fn filled(form: &AuthFields) -> Self {
+        AuthPage {
+            name: form.name.trim().to_owned(),
+            email: form.email.trim().to_owned(),
+            next: safe_next(Some(&form.next)),
+            ..AuthPage::default()
+        }
     }
-    if page.errors.is_empty() {
-        page.form_error = problem.detail.clone();
+
+    /// Shows why `doing` (signing in, creating accounts) failed, in a way the form does
+    /// not handle itself: the fields identity named as invalid (422), or that it is
+    /// unavailable.
+    fn refused(&mut self, e: &StorefrontError, doing: &str) {
+        if e.status() == Some(422) {
+            self.field_errors(e);
+            return;
+        }
+        tracing::warn!(error = %e, "{doing} failed");
+        self.form_error = Some(format!(
+            "{doing} is unavailable right now. Please try again in a moment."
+        ));
+    }
+
+    fn field_errors(&mut self, e: &StorefrontError) {
+        let Some(problem) = e.problem() else { return };
+        for FieldError { field, message } in &problem.errors {
+            let field = match field.as_str() {
+                "email" | "password" | "name" => field.clone(),
+                _ => continue,
+            };
+            self.errors
+                .entry(field)
+                .or_insert_with(|| sentence(message));
+        }
+        if self.errors.is_empty() {
+            self.form_error = problem.detail.clone();
+        }
     }
 }
 
@@ -161,39 +177,23 @@ pub async fn register_form(
     AuthForm::Register.show_empty(&app, &v, &uri, params).await
 }
 
-/// The registration form.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RegisterForm {
-    name: String,
-    email: String,
-    password: String,
-    next: String,
-}
-
 /// `POST /register`: creates the account and signs in.
 #[tracing::instrument(skip_all)]
 pub async fn register(
     PageRequest { app, v, uri }: PageRequest,
-    Form(form): Form<RegisterForm>,
+    Form(form): Form<AuthFields>,
 ) -> Response {
-    let next = safe_next(Some(&form.next));
-    let mut page = AuthPage {
-        name: form.name.trim().to_owned(),
-        email: form.email.trim().to_owned(),
-        next: next.clone(),
-        ..AuthPage::default()
-    };
+    let mut page = AuthPage::filled(&form);
     match v
         .shop()
         .register(&page.name, &page.email, &form.password)
         .await
     {
         Ok(()) => match start_session(&v, &page.email, &form.password).await {
-            Ok(()) => return see_other(&next),
+            Ok(()) => return see_other(&page.next),
             Err(e) => {
                 tracing::warn!(error = %e, "signing in after registering failed");
-                return to_signin(&next);
+                return to_signin(&page.next);
             }
         },
         Err(e) if e.status() == Some(409) => {
@@ -202,13 +202,7 @@ pub async fn register(
                 "An account with this email address already exists. Sign in instead?".into(),
             );
         }
-        Err(e) if e.status() == Some(422) => field_errors(&mut page, &e),
-        Err(e) => {
-            tracing::warn!(error = %e, "registering failed");
-            page.form_error = Some(
-                "Creating accounts is unavailable right now. Please try again in a moment.".into(),
-            );
-        }
+        Err(e) => page.refused(&e, "Creating accounts"),
     }
     AuthForm::Register.show(&app, &v, &uri, page).await
 }

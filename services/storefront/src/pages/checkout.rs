@@ -74,6 +74,30 @@ struct Link {
     label: String,
 }
 
+impl Banner {
+    /// A banner saying `title`, then `message`.
+    fn new(title: &str, message: impl Into<String>) -> Self {
+        Banner {
+            title: title.to_owned(),
+            message: message.into(),
+            items: Vec::new(),
+            link: None,
+        }
+    }
+
+    /// The banner, with a link to where the shopper can put it right.
+    fn linking(self, url: &str, label: &str) -> Self {
+        let link = Link {
+            url: url.to_owned(),
+            label: label.to_owned(),
+        };
+        Banner {
+            link: Some(link),
+            ..self
+        }
+    }
+}
+
 fn new_key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -155,12 +179,7 @@ pub async fn submit(
         Err(errors) => {
             for e in errors {
                 if e.field == "idempotency_key" {
-                    page.banner = Some(Banner {
-                        title: "Please submit the form again".into(),
-                        message: e.message,
-                        items: Vec::new(),
-                        link: None,
-                    });
+                    page.banner = Some(Banner::new("Please submit the form again", e.message));
                 } else {
                     page.errors.insert(e.field, e.message);
                 }
@@ -200,12 +219,6 @@ enum Outcome {
 
 /// Puts what went wrong on the page.
 fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
-    let banner = |title: &str, message: String| Banner {
-        title: title.to_owned(),
-        message,
-        items: Vec::new(),
-        link: None,
-    };
     match e {
         StorefrontError::Refused { problem, code, .. } if problem.status == 402 => {
             let why = match code.as_deref() {
@@ -215,7 +228,7 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             };
             page.errors
                 .insert("card_number".into(), "This card was declined.".into());
-            page.banner = Some(banner(
+            page.banner = Some(Banner::new(
                 "Payment declined",
                 format!(
                     "Your card was declined{why}. Nothing was charged and your cart has been \
@@ -227,40 +240,32 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
         StorefrontError::Refused { problem, .. }
             if problem.status == 409 && problem.kind.ends_with(":request-in-progress") =>
         {
-            page.banner = Some(Banner {
-                link: Some(Link {
-                    url: "/orders".into(),
-                    label: "See your orders".into(),
-                }),
-                ..banner(
+            page.banner = Some(
+                Banner::new(
                     "Your order is still being placed",
                     "This form was already submitted and the order is not finished yet. Check \
-                     your orders in a moment; submitting again will not order twice."
-                        .into(),
+                     your orders in a moment; submitting again will not order twice.",
                 )
-            });
+                .linking("/orders", "See your orders"),
+            );
             Outcome::Unknown
         }
         StorefrontError::Refused { problem, .. }
             if problem.status == 409 && problem.kind.ends_with(":insufficient-stock") =>
         {
             page.stock_errors = problem.errors.clone();
-            page.banner = Some(Banner {
-                link: Some(Link {
-                    url: "/cart".into(),
-                    label: "Change your cart".into(),
-                }),
-                ..banner(
+            page.banner = Some(
+                Banner::new(
                     "Some items are out of stock",
                     "Sorry, there is not enough stock for everything in your cart. Nothing was \
-                     charged; change the quantities and try again."
-                        .into(),
+                     charged; change the quantities and try again.",
                 )
-            });
+                .linking("/cart", "Change your cart"),
+            );
             Outcome::NotPlaced
         }
         StorefrontError::Refused { problem, .. } if problem.status == 409 => {
-            page.banner = Some(banner(
+            page.banner = Some(Banner::new(
                 "Your order could not be completed",
                 format!(
                     "{} Nothing was charged; please try again.",
@@ -287,37 +292,28 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
                 .map(|f| (*f).clone())
                 .collect();
             if problem.kind.ends_with(":idempotency-key-reused") {
-                page.banner = Some(banner(
+                page.banner = Some(Banner::new(
                     "Please check and submit again",
-                    "This form was already submitted with other details.".into(),
+                    "This form was already submitted with other details.",
                 ));
             } else if !lines.is_empty() {
                 page.stock_errors = lines;
-                page.banner = Some(Banner {
-                    link: Some(Link {
-                        url: "/cart".into(),
-                        label: "Change your cart".into(),
-                    }),
-                    ..banner(
+                page.banner = Some(
+                    Banner::new(
                         "Some items can no longer be bought",
-                        "Remove them from your cart and try again. Nothing was charged.".into(),
+                        "Remove them from your cart and try again. Nothing was charged.",
                     )
-                });
+                    .linking("/cart", "Change your cart"),
+                );
             } else if unplaced.iter().any(|f| f.field == "cart")
                 || problem.kind.ends_with(":empty-cart")
             {
-                page.banner = Some(Banner {
-                    link: Some(Link {
-                        url: "/".into(),
-                        label: "Continue shopping".into(),
-                    }),
-                    ..banner(
-                        "Your cart is empty",
-                        "Add something to your cart first.".into(),
-                    )
-                });
+                page.banner = Some(
+                    Banner::new("Your cart is empty", "Add something to your cart first.")
+                        .linking("/", "Continue shopping"),
+                );
             } else if page.errors.is_empty() {
-                page.banner = Some(banner(
+                page.banner = Some(Banner::new(
                     "Please check the form",
                     problem
                         .detail
@@ -338,7 +334,7 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             } else {
                 "Your items could not be set aside just now."
             };
-            page.banner = Some(banner(
+            page.banner = Some(Banner::new(
                 "Your order is not finished yet",
                 format!(
                     "{what} Nothing was charged. Enter your card again and submit in a \
@@ -353,29 +349,25 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             } else {
                 "Your order could not be placed just now."
             };
-            page.banner = Some(banner(
+            page.banner = Some(Banner::new(
                 "We could not place your order",
                 format!("{what} Nothing was charged; please try again in a moment."),
             ));
             Outcome::NotPlaced
         }
         StorefrontError::Unavailable { .. } | StorefrontError::Malformed { .. } => {
-            page.banner = Some(Banner {
-                link: Some(Link {
-                    url: "/orders".into(),
-                    label: "See your orders".into(),
-                }),
-                ..banner(
+            page.banner = Some(
+                Banner::new(
                     "We could not confirm your order",
                     "The shop did not answer in time. Please check your orders before trying \
-                     again; submitting this form again will not order twice."
-                        .into(),
+                     again; submitting this form again will not order twice.",
                 )
-            });
+                .linking("/orders", "See your orders"),
+            );
             Outcome::Unknown
         }
         other => {
-            page.banner = Some(banner(
+            page.banner = Some(Banner::new(
                 "That did not work",
                 other
                     .problem()

@@ -30,6 +30,17 @@ impl<'v> Shop<'v> {
         self.v.client()
     }
 
+    /// Calls the shop as the signed-in visitor: `call` is given the client and a caller
+    /// with the visitor's token (see [`Visitor::with_token`]).
+    async fn signed_in<T, F, Fut>(self, call: F) -> Result<T, StorefrontError>
+    where
+        F: Fn(&'v api::Client, Caller) -> Fut,
+        Fut: Future<Output = Result<T, StorefrontError>>,
+    {
+        let client = self.client();
+        self.v.with_token(|c| call(client, c)).await
+    }
+
     // ---- catalog, inventory, search, recommendations: anyone may read them
 
     /// Every category.
@@ -71,26 +82,25 @@ impl<'v> Shop<'v> {
 
     /// Products for the signed-in visitor.
     pub async fn recommended_for_me(self) -> Result<Vec<Summary>, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.recommended_for_me(&c).await })
+        self.signed_in(|client, c| async move { client.recommended_for_me(&c).await })
             .await
     }
 
     // ---- cart: the user's token if signed in, and the anonymous cart cookie
 
-    /// Calls the cart service as the visitor, signed in or not, with its cart cookie; the
-    /// cookie the cart service sets goes on to the browser.
+    /// Calls the cart service as the visitor, signed in or not, with its cart cookie (`call`
+    /// is given the client and the caller); the cookie the cart service sets goes on to
+    /// the browser.
     async fn cart_call<F, Fut>(self, call: F) -> Result<Option<Cart>, StorefrontError>
     where
-        F: Fn(Caller) -> Fut,
+        F: Fn(&'v api::Client, Caller) -> Fut,
         Fut: Future<Output = Result<CartAnswer, StorefrontError>>,
     {
-        let (v, call) = (self.v, &call);
+        let (v, client, call) = (self.v, self.client(), &call);
         let answer = v
             .with_optional_token(|c| async move {
                 let cart_cookie = v.cart_cookie().await;
-                call(Caller { cart_cookie, ..c }).await
+                call(client, Caller { cart_cookie, ..c }).await
             })
             .await?;
         v.relay_cart_cookies(&answer.set_cookies).await;
@@ -98,8 +108,7 @@ impl<'v> Shop<'v> {
     }
 
     async fn read_cart(self, patience: Patience) -> Result<Cart, StorefrontError> {
-        let client = self.client();
-        self.cart_call(|c| async move { client.cart(&c, patience).await })
+        self.cart_call(|client, c| async move { client.cart(&c, patience).await })
             .await?
             .ok_or_else(|| StorefrontError::Malformed {
                 service: "cart",
@@ -119,24 +128,21 @@ impl<'v> Shop<'v> {
 
     /// Adds units of a product.
     pub async fn add_to_cart(self, id: &ProductId, q: Quantity) -> Result<(), StorefrontError> {
-        let client = self.client();
-        self.cart_call(|c| async move { client.add_to_cart(&c, id, q).await })
+        self.cart_call(|client, c| async move { client.add_to_cart(&c, id, q).await })
             .await
             .map(|_| ())
     }
 
     /// Sets a line's quantity.
     pub async fn set_quantity(self, id: &ProductId, q: Quantity) -> Result<(), StorefrontError> {
-        let client = self.client();
-        self.cart_call(|c| async move { client.set_quantity(&c, id, q).await })
+        self.cart_call(|client, c| async move { client.set_quantity(&c, id, q).await })
             .await
             .map(|_| ())
     }
 
     /// Removes a line.
     pub async fn remove_from_cart(self, id: &ProductId) -> Result<(), StorefrontError> {
-        let client = self.client();
-        self.cart_call(|c| async move { client.remove_from_cart(&c, id).await })
+        self.cart_call(|client, c| async move { client.remove_from_cart(&c, id).await })
             .await
             .map(|_| ())
     }
@@ -158,25 +164,19 @@ impl<'v> Shop<'v> {
 
     /// Places the order for the visitor's cart.
     pub async fn checkout(self, order: &Checkout) -> Result<Order, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.checkout(&c, order).await })
+        self.signed_in(|client, c| async move { client.checkout(&c, order).await })
             .await
     }
 
     /// A page of the visitor's orders.
     pub async fn orders(self, page: u32) -> Result<OrderPage, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.orders(&c, page).await })
+        self.signed_in(|client, c| async move { client.orders(&c, page).await })
             .await
     }
 
     /// One of the visitor's orders.
     pub async fn order(self, id: &PathId) -> Result<Order, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.order(&c, id).await })
+        self.signed_in(|client, c| async move { client.order(&c, id).await })
             .await
     }
 
@@ -196,9 +196,7 @@ impl<'v> Shop<'v> {
         &self,
         patience: Patience,
     ) -> Result<Vec<Notification>, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.notifications(&c, patience).await })
+        self.signed_in(|client, c| async move { client.notifications(&c, patience).await })
             .await
     }
 
@@ -207,10 +205,10 @@ impl<'v> Shop<'v> {
         &self,
         last_event_id: Option<&str>,
     ) -> Result<reqwest::Response, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.notification_stream(&c, last_event_id).await })
-            .await
+        self.signed_in(
+            |client, c| async move { client.notification_stream(&c, last_event_id).await },
+        )
+        .await
     }
 
     // ---- operators: dead letters, with the administrator's own token
@@ -220,9 +218,7 @@ impl<'v> Shop<'v> {
         &self,
         service: &str,
     ) -> Result<Vec<serde_json::Value>, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.dead_letters(&c, service).await })
+        self.signed_in(|client, c| async move { client.dead_letters(&c, service).await })
             .await
     }
 
@@ -232,9 +228,7 @@ impl<'v> Shop<'v> {
         service: &str,
         id: &PathId,
     ) -> Result<serde_json::Value, StorefrontError> {
-        let client = self.client();
-        self.v
-            .with_token(|c| async move { client.replay(&c, service, id).await })
+        self.signed_in(|client, c| async move { client.replay(&c, service, id).await })
             .await
     }
 }

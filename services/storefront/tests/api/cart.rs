@@ -2,9 +2,7 @@
 //! storefront both ways, quantities changed and lines removed by forms, and the anonymous
 //! cart merged into the shopper's own at sign-in.
 
-use crate::helpers::{
-    Browser, assert_accessible, eventually, new_customer, products, spawn_storefront,
-};
+use crate::helpers::{Browser, assert_accessible, new_customer, products, spawn_storefront};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -15,14 +13,7 @@ async fn an_anonymous_cart_follows_the_shopper_into_their_account() {
     let id = product["id"].as_str().unwrap().to_owned();
     let name = product["name"].as_str().unwrap().replace('&', "&amp;");
 
-    // The cart learns of products from the catalog's events: add once it knows this one.
-    let added = eventually("the cart to take the product", async || {
-        let page = browser
-            .post("/cart/items", &[("product_id", &id), ("quantity", "2")])
-            .await;
-        page.location().contains("added=2").then_some(page)
-    })
-    .await;
+    let added = browser.add_to_cart(&id, "2").await;
     assert_eq!(added.status, StatusCode::SEE_OTHER);
     assert_eq!(added.location(), format!("/p/{id}?added=2"));
     let relayed = browser

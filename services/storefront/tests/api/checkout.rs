@@ -21,16 +21,7 @@ async fn shopper_with(
     let id = product["id"].as_str().unwrap().to_owned();
     set_stock(&id, stock).await;
     let mut browser = Browser::customer(sf).await;
-    eventually("the cart to take the product", async || {
-        let page = browser
-            .post(
-                "/cart/items",
-                &[("product_id", &id), ("quantity", quantity)],
-            )
-            .await;
-        page.location().contains("added=").then_some(())
-    })
-    .await;
+    browser.add_to_cart(&id, quantity).await;
     (browser, product)
 }
 

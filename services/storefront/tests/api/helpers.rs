@@ -527,10 +527,28 @@ impl Browser {
             "signing in: {}",
             page.body
         );
-        assert!(
-            self.cookies.contains_key("bazaar_session"),
-            "a session cookie"
-        );
+        assert!(self.has_session(), "a session cookie");
+    }
+
+    /// Whether the browser holds a session cookie.
+    pub fn has_session(&self) -> bool {
+        self.cookies.contains_key("bazaar_session")
+    }
+
+    /// Adds `quantity` of a product to the cart through the product page's form, once the
+    /// cart takes it (the cart learns of products from the catalog's events): the
+    /// redirect that answered.
+    pub async fn add_to_cart(&mut self, product_id: &str, quantity: &str) -> Page {
+        eventually("the cart to take the product", async || {
+            let page = self
+                .post(
+                    "/cart/items",
+                    &[("product_id", product_id), ("quantity", quantity)],
+                )
+                .await;
+            page.location().contains("added=").then_some(page)
+        })
+        .await
     }
 
     /// A browser signed in as a new customer.

@@ -3,7 +3,7 @@
 //! take forms, cacheable static files; and the OpenAPI document of the few JSON endpoints.
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Browser, eventually, new_customer, products, spawn_storefront,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Browser, new_customer, products, spawn_storefront,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::{Method, StatusCode};
@@ -297,10 +297,7 @@ async fn the_session_cookie_shows_no_token_and_a_changed_one_is_no_session() {
         let page = b.get("/orders").await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{case}");
         assert!(page.location().starts_with("/signin"), "{case}");
-        assert!(
-            !b.cookies.contains_key("bazaar_session"),
-            "{case}: the cookie is forgotten"
-        );
+        assert!(!b.has_session(), "{case}: the cookie is forgotten");
     }
 }
 
@@ -365,13 +362,7 @@ async fn changes_in_a_session_need_its_csrf_token() {
             &format!(r#"<input type="hidden" name="csrf_token" value="{token}">"#),
         ],
     );
-    let added = eventually("the cart to take the product", async || {
-        let page = browser
-            .post("/cart/items", &[("product_id", &id), ("quantity", "1")])
-            .await;
-        page.location().contains("added=1").then_some(page)
-    })
-    .await;
+    let added = browser.add_to_cart(&id, "1").await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "with the token");
     let cart = browser.get("/cart").await;
     let forms = cart.body.matches(r#"<form method="post""#).count();
