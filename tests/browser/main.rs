@@ -363,6 +363,35 @@ async fn checkout_trace(c: Client, base: String) -> Client {
     c.goto(&format!("{base}/ops/traces")).await.unwrap();
     wait_for(&c, "#service-map").await;
     screenshot(&c, "traces").await;
+
+    // From the console's table, a service's slowest traced request (its latency
+    // histogram's exemplar) opens as a waterfall. The console's own polling is traffic
+    // through the gateway, so one shows within two scrapes of it.
+    c.goto(&format!("{base}/ops")).await.unwrap();
+    let slowest = eventually(
+        &c,
+        "a service's slowest traced request",
+        async |c: &Client| c.find(Locator::Css("#services-body a.slowest")).await.ok(),
+    )
+    .await;
+    let href = slowest.attr("href").await.unwrap().unwrap_or_default();
+    assert!(href.starts_with("/ops/traces/"), "{href}");
+    slowest.click().await.unwrap();
+    // Its spans may still be in the services' export batches: look again until they are in.
+    eventually(&c, "the slowest request's waterfall", async |c: &Client| {
+        if c.find(Locator::Css("#waterfall-body tr")).await.is_ok() {
+            return Some(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await.ok()?;
+        None
+    })
+    .await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        href,
+        "the link opens its trace"
+    );
     c
 }
 
