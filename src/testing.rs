@@ -91,6 +91,21 @@ pub struct Options {
     pub broker: Option<String>,
 }
 
+impl Options {
+    /// The default options but for `name=value` in `bazaar up`'s environment.
+    pub fn env(name: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            env: vec![(name, value.into())],
+            ..Self::default()
+        }
+    }
+
+    /// These options for a shop in `shape`.
+    pub fn in_shape(self, shape: Shape) -> Self {
+        Self { shape, ..self }
+    }
+}
+
 impl Shop {
     pub fn start() -> Shop {
         Self::start_with(Options::default())
@@ -323,35 +338,55 @@ impl Shop {
     pub async fn customer_token(&self) -> String {
         let email = format!("shopper-{}@example.com", unique());
         let password = "correct horse battery staple";
+        self.register(&email, password, "Ada Shopper").await;
+        self.login(&email, password).await
+    }
+
+    /// Registers `email` as `name` through the gateway; fails the test unless the
+    /// account is created. Returns the answer.
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> reqwest::Response {
+        let body = json!({"email": email, "password": password, "name": name});
         let r = self
             .post("/api/identity/register")
-            .json(&json!({"email": email, "password": password, "name": "Ada Shopper"}))
+            .json(&body)
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap()
-        );
-        self.login(&email, password).await
+        let r = assert_success(r, &format!("registering {email}")).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "registering {email}");
+        r
     }
 
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// Signs in; returns the access token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let r = self
-            .post("/api/identity/login")
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
+        let r = self.try_login(email, password).await;
         assert_eq!(r.status(), StatusCode::OK);
         let body: Value = r.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api/identity/login` with `email` and `password`: the answer, whatever it is.
+    pub async fn try_login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/api/identity/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits, for up to 15 s, until `path` answers 200 again after `service`'s process
+    /// `old` ended, and asserts that a new process serves it.
+    pub async fn wait_for_restart(&self, service: &str, old: u32, path: &str) {
+        self.wait_for_status(path, StatusCode::OK, Duration::from_secs(15))
+            .await;
+        let new = self
+            .service_pid(service)
+            .unwrap_or_else(|| panic!("{service} was not restarted"));
+        assert_ne!(new, old, "{service} runs in a new process");
     }
 
     /// Polls `path` until it answers `status`, for at most `within`.
@@ -565,6 +600,23 @@ pub fn block_on<T>(work: impl Future<Output = T>) -> T {
         .build()
         .expect("a tokio runtime")
         .block_on(work)
+}
+
+/// Fails the test unless `r` is a success (2xx), naming `what` and showing the body of
+/// any other answer; returns it.
+pub async fn assert_success(r: reqwest::Response, what: &str) -> reqwest::Response {
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "{what}: {status} {}",
+        r.text().await.unwrap()
+    );
+    r
+}
+
+/// Sends `request` and reads its answer as text (whatever the status).
+pub async fn send_text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
 }
 
 /// Sends `request` and reads its answer as JSON (whatever the status).

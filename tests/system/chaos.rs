@@ -385,10 +385,7 @@ async fn a_crash_between_any_remote_effect_and_its_record_changes_nothing() {
     ];
     for point in POINTS {
         let armed: Vec<String> = point.split(',').map(|p| format!("{p}:once")).collect();
-        let shop = Shop::start_with(Options {
-            env: vec![("BAZAAR_FAILPOINTS", armed.join(","))],
-            ..Options::default()
-        });
+        let shop = Shop::start_with(Options::env("BAZAAR_FAILPOINTS", armed.join(",")));
         let admin = shop.admin_token().await;
         let products = stocked_products(&shop, &admin).await;
         let seed = std::process::id() as u64 + point.len() as u64;
@@ -549,20 +546,19 @@ async fn check(shop: &Shop, admin: &str, products: &[String], told_confirmed: &B
     let settle = Duration::from_secs(120);
     let every = Duration::from_millis(500);
 
-    // 1. Every order is final.
-    eventually(settle, every, async || {
-        let open = scalar(
-            &orders,
-            "SELECT COUNT(*) FROM orders WHERE status NOT IN ('confirmed', 'cancelled')",
-        )
+    // Waits until `count` (a `SELECT COUNT(*)` in `pool`) counts nothing: `left` says
+    // what it counts, for a failure.
+    let until_none = async |pool: &sqlx::AnyPool, count: &'static str, left: &str| {
+        eventually(settle, every, async || match scalar(pool, count).await {
+            0 => Ok(()),
+            n => Err(format!("{n} {left}")),
+        })
         .await;
-        if open == 0 {
-            Ok(())
-        } else {
-            Err(format!("{open} orders are not final"))
-        }
-    })
-    .await;
+    };
+
+    // 1. Every order is final.
+    let open_orders = "SELECT COUNT(*) FROM orders WHERE status NOT IN ('confirmed', 'cancelled')";
+    until_none(&orders, open_orders, "orders are not final").await;
 
     // 2. The confirmed orders are exactly those the shoppers were told of.
     let confirmed: BTreeSet<String> =
@@ -600,18 +596,12 @@ async fn check(shop: &Shop, admin: &str, products: &[String], told_confirmed: &B
     .await;
 
     // 4. No authorisation left open.
-    eventually(settle, every, async || {
-        let open = scalar(
-            &payments,
-            "SELECT COUNT(*) FROM authorizations WHERE status = 'authorized'",
-        )
-        .await;
-        if open == 0 {
-            Ok(())
-        } else {
-            Err(format!("{open} authorisations are still open"))
-        }
-    })
+    let open_authorizations = "SELECT COUNT(*) FROM authorizations WHERE status = 'authorized'";
+    until_none(
+        &payments,
+        open_authorizations,
+        "authorisations are still open",
+    )
     .await;
 
     // 5, 6, 7. Per product: stock conserved, nothing reserved, each confirmation counted once.

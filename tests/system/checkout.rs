@@ -31,6 +31,16 @@ async fn add_to_cart(shop: &Shop, token: &str, product: &str, quantity: u32) {
         .await;
 }
 
+/// Where a checkout test starts: an administrator's token, a new product with `stock`
+/// in stock, and a new customer's token, their cart holding `quantity` of the product.
+async fn ready_to_check_out(shop: &Shop, stock: u32, quantity: u32) -> (String, String, String) {
+    let admin = shop.admin_token().await;
+    let product = stocked_product(shop, &admin, stock).await;
+    let token = shop.customer_token().await;
+    add_to_cart(shop, &token, &product, quantity).await;
+    (admin, product, token)
+}
+
 /// The product's stock, once inventory knows it.
 async fn stock(shop: &Shop, product: &str) -> Value {
     shop.stock(product, Duration::from_secs(30)).await
@@ -130,10 +140,7 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
 crate::in_both_shapes!(a_declined_card_changes_nothing_but_says_so);
 async fn a_declined_card_changes_nothing_but_says_so(shape: Shape) {
     let shop = Shop::start_in(shape);
-    let admin = shop.admin_token().await;
-    let product = stocked_product(&shop, &admin, 5).await;
-    let token = shop.customer_token().await;
-    add_to_cart(&shop, &token, &product, 2).await;
+    let (admin, product, token) = ready_to_check_out(&shop, 5, 2).await;
     let (status, problem) = shop.checkout(&token, &unique(), DECLINED_CARD).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{problem}");
     let s = stock(&shop, &product).await;
@@ -193,10 +200,7 @@ async fn a_hundred_checkouts_for_ten_in_stock_sell_exactly_ten(shape: Shape) {
 crate::in_both_shapes!(the_same_checkout_five_times_at_once_is_one_order_and_one_charge);
 async fn the_same_checkout_five_times_at_once_is_one_order_and_one_charge(shape: Shape) {
     let shop = Shop::start_in(shape);
-    let admin = shop.admin_token().await;
-    let product = stocked_product(&shop, &admin, 50).await;
-    let token = shop.customer_token().await;
-    add_to_cart(&shop, &token, &product, 3).await;
+    let (admin, product, token) = ready_to_check_out(&shop, 50, 3).await;
     let key = unique();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..5 {
@@ -275,11 +279,7 @@ async fn checkouts_succeed_while_notifications_is_down_and_the_messages_arrive_l
 
 crate::in_both_shapes!(orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated);
 async fn orders_killed_mid_saga_ends_every_checkout_confirmed_or_compensated(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        env: vec![("BAZAAR_LOG", "error".into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_LOG", "error").in_shape(shape));
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 1000).await;
     const SHOPPERS: usize = 20;

@@ -93,10 +93,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn without_search_and_recommendations_the_shop_still_sells() {
-    let shop = Shop::start_with(Options {
-        env: vec![("BAZAAR_UPSTREAM_TIMEOUT_MS", "1000".into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_UPSTREAM_TIMEOUT_MS", "1000"));
     let search = shop.service_pid("search").expect("search runs");
     let recommendations = shop
         .service_pid("recommendations")

@@ -108,11 +108,7 @@ async fn catalog_events_reach_inventory(shape: Shape) {
 /// still reach inventory each exactly once, and that `who` did die (its log line holds
 /// `marker`).
 async fn nothing_is_lost_when_killed_at(shape: Shape, failpoints: &str, marker: &str, who: &str) {
-    let shop = Shop::start_with(Options {
-        shape,
-        env: vec![("BAZAAR_FAILPOINTS", failpoints.into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_FAILPOINTS", failpoints).in_shape(shape));
     let seeded = products_created(&shop).await;
     assert_each_created_event_applied_once(&shop, seeded, Duration::from_secs(60)).await;
     assert!(
@@ -145,11 +141,9 @@ async fn a_producer_killed_between_the_brokers_confirm_and_its_record_delivers_e
         return;
     };
     let failpoint = "catalog.relay.after_confirm";
-    let shop = Shop::start_with(Options {
-        shape,
-        env: vec![("BAZAAR_FAILPOINTS", format!("{failpoint}:once"))],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(
+        Options::env("BAZAAR_FAILPOINTS", format!("{failpoint}:once")).in_shape(shape),
+    );
     let seeded = products_created(&shop).await;
     assert_each_created_event_applied_once(&shop, seeded, Duration::from_secs(60)).await;
     assert!(

@@ -71,11 +71,7 @@ async fn settle(shop: &Shop) {
 
 crate::in_both_shapes!(every_scenario_runs_clean_and_the_ledger_agrees_with_the_load);
 async fn every_scenario_runs_clean_and_the_ledger_agrees_with_the_load(shape: Shape) {
-    let shop = Shop::start_with(Options {
-        shape,
-        env: vec![("BAZAAR_RATE_LIMITS", "off".into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_RATE_LIMITS", "off").in_shape(shape));
     let out: PathBuf = shop.data_dir.with_extension("load");
     std::fs::create_dir_all(&out).unwrap();
     let report = out.join("report");

@@ -3,7 +3,7 @@
 //! load that fail no request.
 
 use crate::checkout::stocked_product;
-use crate::helpers::{GOOD_CARD, Options, Shop, checkout_body, unique};
+use crate::helpers::{GOOD_CARD, Options, Shop, assert_success, checkout_body, send_text, unique};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
@@ -15,10 +15,7 @@ use std::sync::{
 use std::time::{Duration, Instant};
 
 fn with_replicas(replicas: &str) -> Shop {
-    Shop::start_with(Options {
-        env: vec![("BAZAAR_REPLICAS", replicas.to_owned())],
-        ..Options::default()
-    })
+    Shop::start_with(Options::env("BAZAAR_REPLICAS", replicas.to_owned()))
 }
 
 /// The running replicas of `service`: (replica, pid, port, state).
@@ -55,16 +52,8 @@ async fn wait_all_ready(shop: &Shop, service: &str, count: usize) {
 
 /// How many product reads a replica at `port` has answered 200, from its own metrics.
 async fn product_reads(shop: &Shop, port: u16, admin: &str) -> u64 {
-    let text = shop
-        .http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let text = send_text(shop.http.get(metrics).bearer_auth(admin)).await;
     text.lines()
         .filter(|l| {
             l.starts_with("bazaar_http_requests_total{")
@@ -320,12 +309,7 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
             .send()
             .await
             .unwrap();
-        let status = r.status();
-        assert!(
-            status.is_success(),
-            "restart {service}: {status} {}",
-            r.text().await.unwrap()
-        );
+        assert_success(r, &format!("restart {service}")).await;
         eprintln!("rolling restart of {service}: {:?}", started.elapsed());
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -1,34 +1,20 @@
 //! The shop as an attacker meets it, with its default protections on.
 
-use crate::helpers::{Options, Shop, unique};
+use crate::helpers::{Options, Shop, send_json, unique};
 use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_password_brute_force_through_the_gateway_is_stopped() {
-    let shop = Shop::start_with(Options {
-        env: vec![("BAZAAR_RATE_LIMITS", "on".into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_RATE_LIMITS", "on"));
     let email = format!("victim-{}@example.com", unique());
     let password = "the real long password";
-    let r = shop
-        .post("/api/identity/register")
-        .json(&json!({"email": email, "password": password, "name": "Victim"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    shop.register(&email, password, "Victim").await;
 
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..30 {
-        let r = shop
-            .post("/api/identity/login")
-            .json(&json!({"email": email, "password": format!("guess number {i}")}))
-            .send()
-            .await
-            .unwrap();
+        let r = shop.try_login(&email, &format!("guess number {i}")).await;
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             retry_after = r.headers().get("retry-after").cloned();
         }
@@ -50,12 +36,7 @@ async fn a_password_brute_force_through_the_gateway_is_stopped() {
         .unwrap();
     assert!(retry >= 1);
 
-    let r = shop
-        .post("/api/identity/login")
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let r = shop.try_login(&email, password).await;
     assert_ne!(
         r.status(),
         StatusCode::OK,
@@ -70,10 +51,7 @@ async fn a_password_brute_force_through_the_gateway_is_stopped() {
 #[tokio::test]
 async fn event_feeds_answer_only_the_services_that_subscribe() {
     const SECRET: &str = "a-service-secret-for-the-feed-test";
-    let shop = Shop::start_with(Options {
-        env: vec![("BAZAAR_SERVICE_SECRET", SECRET.into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_SERVICE_SECRET", SECRET));
     let urls = shop.service_urls().await;
     let (catalog, identity) = (&urls["catalog"], &urls["identity"]);
     let http = reqwest::Client::new();
@@ -107,41 +85,30 @@ async fn event_feeds_answer_only_the_services_that_subscribe() {
             "{path} for a customer"
         );
     }
-    assert_eq!(
-        status(log, Some(&cart)).await,
-        StatusCode::OK,
-        "a subscriber"
-    );
-    assert_eq!(
-        status(&format!("{log}&consumer=cart"), Some(&cart)).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        status(&format!("{log}&consumer=search"), Some(&cart)).await,
-        StatusCode::FORBIDDEN,
-        "another's cursor"
-    );
-    assert_eq!(
-        status(log, Some(&payments)).await,
-        StatusCode::FORBIDDEN,
-        "payments takes no catalog events"
-    );
-    assert_eq!(
-        status(log, Some(&admin)).await,
-        StatusCode::OK,
-        "an operator"
-    );
+    let own_cursor = format!("{log}&consumer=cart");
+    let others_cursor = format!("{log}&consumer=search");
+    let (ok, forbidden) = (StatusCode::OK, StatusCode::FORBIDDEN);
+    for (path, token, expected, who) in [
+        (log, &cart, ok, "a subscriber"),
+        (own_cursor.as_str(), &cart, ok, "a subscriber's own cursor"),
+        (others_cursor.as_str(), &cart, forbidden, "another's cursor"),
+        (
+            log,
+            &payments,
+            forbidden,
+            "payments takes no catalog events",
+        ),
+        (log, &admin, ok, "an operator"),
+    ] {
+        assert_eq!(status(path, Some(token)).await, expected, "{who}");
+    }
 
     // The figures and the newest events' types, for any service: no payloads.
-    let outbox: serde_json::Value = http
-        .get(format!("{catalog}/events/outbox?recent=3"))
-        .bearer_auth(&payments)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outbox = send_json(
+        http.get(format!("{catalog}/events/outbox?recent=3"))
+            .bearer_auth(&payments),
+    )
+    .await;
     let recent = outbox["recent"].as_array().expect("the newest events");
     assert_eq!(recent.len(), 3, "{outbox}");
     for e in recent {

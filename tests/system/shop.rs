@@ -1,7 +1,8 @@
 //! The shop as a user meets it: one command, several processes, one address.
 
 use crate::helpers::{
-    Options, Shape, Shop, alive, assert_problem, send_json, services, unique, with_database,
+    Options, Shape, Shop, alive, assert_problem, assert_success, send_json, services, unique,
+    with_database,
 };
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -13,13 +14,7 @@ crate::in_both_shapes!(register_login_and_me_through_the_gateway);
 async fn register_login_and_me_through_the_gateway(shape: Shape) {
     let shop = Shop::start_in(shape);
     let email = format!("ada-{}@example.com", unique());
-    let r = shop
-        .post("/api/identity/register")
-        .json(&json!({"email": email, "password": "a long enough secret", "name": "Ada"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = shop.register(&email, "a long enough secret", "Ada").await;
     assert!(
         r.headers().contains_key("x-request-id"),
         "the gateway adds a request id"
@@ -124,12 +119,7 @@ async fn every_seeded_product_is_served_the_moment_the_shop_is_ready(shop: &Shop
                 .send()
                 .await
                 .unwrap();
-            let status = r.status();
-            assert!(
-                status.is_success(),
-                "cart refused seeded {id}: {status} {}",
-                r.text().await.unwrap()
-            );
+            assert_success(r, &format!("cart refused seeded {id}")).await;
         }
         shop.clear_cart(&token).await;
     }
@@ -306,22 +296,13 @@ async fn a_killed_service_is_refused_quickly_then_restarted() {
         );
         assert_problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
     }
-    shop.wait_for_status(
-        "/api/catalog/products",
-        StatusCode::OK,
-        Duration::from_secs(15),
-    )
-    .await;
-    let new = shop.service_pid("catalog").expect("catalog was restarted");
-    assert_ne!(old, new);
+    shop.wait_for_restart("catalog", old, "/api/catalog/products")
+        .await;
 }
 
 #[tokio::test]
 async fn a_hung_service_times_out_at_the_gateway() {
-    let shop = Shop::start_with(Options {
-        env: vec![("BAZAAR_UPSTREAM_TIMEOUT_MS", "800".into())],
-        ..Options::default()
-    });
+    let shop = Shop::start_with(Options::env("BAZAAR_UPSTREAM_TIMEOUT_MS", "800"));
     let pid = shop.service_pid("catalog").expect("catalog runs");
     signal::kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
     let started = Instant::now();
@@ -369,8 +350,8 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
         .clone();
     assert_eq!(catalog["state"], "ready", "{catalog}");
     assert_eq!(catalog["replica"], 1, "{catalog}");
-    let old_pid = catalog["pid"].as_u64().unwrap();
-    assert_eq!(Some(old_pid as u32), shop.service_pid("catalog"));
+    let old_pid = u32::try_from(catalog["pid"].as_u64().unwrap()).unwrap();
+    assert_eq!(Some(old_pid), shop.service_pid("catalog"));
 
     let control = async |action: &str| {
         let url = format!("{}/processes/{action}", shop.control_url);
@@ -383,14 +364,8 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     };
     let r = control("catalog/kill").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    shop.wait_for_status(
-        "/api/catalog/categories",
-        StatusCode::OK,
-        Duration::from_secs(15),
-    )
-    .await;
-    let new_pid = shop.service_pid("catalog").expect("catalog is back");
-    assert_ne!(new_pid as u64, old_pid);
+    shop.wait_for_restart("catalog", old_pid, "/api/catalog/categories")
+        .await;
     let r = control("nonesuch/restart").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -216,6 +216,18 @@ impl Api {
         req.send().await.expect("request sent")
     }
 
+    /// GET with the bearer `token`, a 200 read as JSON.
+    pub async fn get_json_as(&self, path: &str, token: &str) -> Value {
+        let res = self.send_as(Method::GET, path, token).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// A request without a body, with the bearer `token`.
+    pub async fn send_as(&self, method: Method, path: &str, token: &str) -> Response {
+        self.send(method, path, Some(token), None).await
+    }
+
     /// A request with an optional bearer token and a raw body of `content_type`.
     pub async fn send_raw(
         &self,
@@ -234,6 +246,55 @@ impl Api {
             req = req.bearer_auth(t);
         }
         req.send().await.expect("request sent")
+    }
+}
+
+/// The catalog's administrators' API, as the tests of the services that follow the
+/// catalog drive it: products created, repriced and deleted as the administrator, each
+/// change asserted to be taken.
+#[derive(Debug, Clone)]
+pub struct CatalogAdmin {
+    pub api: Api,
+    /// An administrator's access token.
+    pub token: String,
+}
+
+impl CatalogAdmin {
+    /// The catalog at `address` (`http://127.0.0.1:<port>`), called with `token`.
+    pub fn new(address: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            api: Api::new(address),
+            token: token.into(),
+        }
+    }
+
+    /// Creates `product` (the catalog's create body); returns its id.
+    pub async fn create_product(&self, product: &Value) -> String {
+        let path = "/api/catalog/products";
+        let res = self.send(Method::POST, path, Some(product)).await;
+        let sku = &product["sku"];
+        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
+        let created: Value = res.json().await.expect("a JSON body");
+        created["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Changes the price of the product `id`.
+    pub async fn set_price(&self, id: &str, price_cents: i64) {
+        let body = serde_json::json!({ "price_cents": price_cents });
+        let path = format!("/api/catalog/products/{id}");
+        let res = self.send(Method::PATCH, &path, Some(&body)).await;
+        assert_eq!(res.status(), StatusCode::OK, "repricing {id}");
+    }
+
+    /// Deletes the product `id`.
+    pub async fn delete_product(&self, id: &str) {
+        let path = format!("/api/catalog/products/{id}");
+        let res = self.send(Method::DELETE, &path, None).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "deleting {id}");
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        self.api.send(method, path, Some(&self.token), body).await
     }
 }
 
@@ -496,6 +557,35 @@ pub fn assert_documented(doc: &Value, operations: &[(&str, &str, &[&str])], sche
     for schema in schemas {
         assert!(defined[schema].is_object(), "schema {schema} is missing");
     }
+}
+
+/// [`assert_documented`] of an event consumer's document: exactly `operations` and the
+/// operators' endpoints every consumer serves under `/api/<service>/events` — its dead
+/// letters listed and one replayed — with `schemas` and theirs.
+pub fn assert_documented_consumer(
+    doc: &Value,
+    service: &str,
+    operations: &[(&str, &str, &[&str])],
+    schemas: &[&str],
+) {
+    let dead_letters = format!("/api/{service}/events/dead-letters");
+    let replay = format!("{dead_letters}/{{id}}/replay");
+    let mut all = operations.to_vec();
+    all.push((&dead_letters, "get", &["200", "401", "403", "500"]));
+    all.push((&replay, "post", &["200", "401", "403", "404", "500"]));
+    let mut all_schemas = schemas.to_vec();
+    all_schemas.extend(["DeadLetters", "Replayed"]);
+    assert_documented(doc, &all, &all_schemas);
+}
+
+/// The names of the parameters an OpenAPI document gives `method path`, in its order.
+pub fn parameter_names<'a>(doc: &'a Value, path: &str, method: &str) -> Vec<&'a str> {
+    doc["paths"][path][method]["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{method} {path} documents no parameters"))
+        .iter()
+        .map(|p| p["name"].as_str().expect("a parameter's name"))
+        .collect()
 }
 
 /// Asserts that each error becomes a problem document of its status naming its field, if

@@ -205,8 +205,10 @@ impl SharedIdentity {
     }
 }
 
-/// Registers `email` as `name` with [`PASSWORD`] and signs in.
-async fn sign_up(url: &str, email: &str, name: &str) -> anyhow::Result<Account> {
+/// Registers `email` as `name` with [`PASSWORD`] at the identity service at `url`
+/// (`http://127.0.0.1:<port>`: the shared one, or one a test runs with settings of its
+/// own) and signs in.
+pub async fn sign_up(url: &str, email: &str, name: &str) -> anyhow::Result<Account> {
     let registered = reqwest::Client::new()
         .post(format!("{url}/api/identity/register"))
         .json(&json!({"email": email, "password": PASSWORD, "name": name}))

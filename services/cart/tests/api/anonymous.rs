@@ -1,7 +1,7 @@
 //! Anonymous carts: kept by the `bazaar_cart` cookie the first change sets, one per
 //! visitor, and a cookie the cart did not issue counts as no cart.
 
-use crate::helpers::{identity, spawn_app};
+use crate::helpers::spawn_app;
 use cart::{
     domain::{AnonymousId, Currency, Owner},
     store::Store,
@@ -89,8 +89,7 @@ async fn an_anonymous_cart_lives_in_its_cookie() {
 #[tokio::test]
 async fn two_visitors_have_separate_carts() {
     let app = spawn_app().await;
-    let products = app.products(2).await;
-    let (a, b) = (&products[0].id, &products[1].id);
+    let [a, b] = &app.product_ids().await;
     let mut first = app.visitor();
     let mut second = app.visitor();
 
@@ -173,12 +172,9 @@ async fn anonymous_carts_unchanged_past_their_lifetime_are_purged() {
     // Arrange: an old and a fresh anonymous cart, and an old user's cart.
     let app = spawn_app().await;
     let a = &app.products(1).await[0].id;
-    let mut old = app.visitor();
-    old.add(a, 1).await.cart();
-    let mut fresh = app.visitor();
-    fresh.add(a, 2).await.cart();
-    let mut user = app.user(&identity().shopper);
-    user.add(a, 3).await.cart();
+    let mut old = app.visitor_holding(&[(a, 1)]).await;
+    let mut fresh = app.visitor_holding(&[(a, 2)]).await;
+    let mut user = app.shopper_holding(&[(a, 3)]).await;
     let db = app.db().await;
     let long_ago = events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::days(31));
     let fresh_key =

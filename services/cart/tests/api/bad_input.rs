@@ -61,8 +61,7 @@ async fn adding_refuses_bad_input_naming_the_field() {
     let app = spawn_app().await;
     let products = app.products(51).await;
     let id = products[0].id.as_str();
-    let mut visitor = app.visitor();
-    visitor.add(id, 98).await.cart();
+    let mut visitor = app.visitor_holding(&[(id, 98)]).await;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let post = |what, body: Value, status, field| {
         json_case(what, Method::POST, "/api/cart/items", body, status, field)
@@ -182,8 +181,7 @@ async fn changing_a_line_refuses_bad_input() {
     let app = spawn_app().await;
     let products = app.products(2).await;
     let (held, other) = (products[0].id.as_str(), products[1].id.as_str());
-    let mut visitor = app.visitor();
-    visitor.add(held, 3).await.cart();
+    let mut visitor = app.visitor_holding(&[(held, 3)]).await;
     let path = format!("/api/cart/items/{held}");
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let patch = |what, body: Value, status, field| {

@@ -11,9 +11,7 @@ async fn a_price_change_in_the_catalog_shows_in_the_cart() {
     let app = spawn_app().await;
     let products = app.products(2).await;
     let (a, b) = (&products[0], &products[1]);
-    let mut visitor = app.visitor();
-    visitor.add(&a.id, 2).await.cart();
-    visitor.add(&b.id, 1).await.cart();
+    let mut visitor = app.visitor_holding(&[(&a.id, 2), (&b.id, 1)]).await;
     let new_price = a.price_cents + 150;
 
     // Act: an administrator changes the price in the catalog.
@@ -37,8 +35,7 @@ async fn a_deleted_product_stays_unavailable_and_cannot_be_added() {
     let products = app.products(2).await;
     let (gone, kept) = (&products[0], &products[1]);
     let mut shopper = app.user(&crate::helpers::identity().shopper);
-    shopper.add(&gone.id, 1).await.cart();
-    shopper.add(&kept.id, 2).await.cart();
+    shopper.fill(&[(&gone.id, 1), (&kept.id, 2)]).await;
 
     // Act
     app.delete_product(&gone.id).await;

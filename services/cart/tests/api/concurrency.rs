@@ -32,28 +32,16 @@ async fn concurrent_adds_never_pass_the_limits() {
     .await;
 
     // Assert: 1 + 9 × 10 = 91 ≤ 99 < 101; 40 + 10 = 50 lines.
-    let ok = |answers: &[crate::helpers::Answer]| {
-        answers
-            .iter()
-            .filter(|r| r.status == StatusCode::OK)
-            .count()
+    // `taken` of the answers took their add; every other is refused, naming `field`.
+    let assert_taken = |answers: &[crate::helpers::Answer], taken, field, case: &str| {
+        let ok = answers.iter().filter(|r| r.status == StatusCode::OK);
+        assert_eq!(ok.count(), taken, "{case}");
+        for refused in answers.iter().filter(|r| r.status != StatusCode::OK) {
+            refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field), case);
+        }
     };
-    assert_eq!(ok(&same_line), 9);
-    for refused in same_line.iter().filter(|r| r.status != StatusCode::OK) {
-        refused.assert_problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("quantity"),
-            "past 99",
-        );
-    }
-    assert_eq!(ok(&new_lines), 10);
-    for refused in new_lines.iter().filter(|r| r.status != StatusCode::OK) {
-        refused.assert_problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("product_id"),
-            "past 50",
-        );
-    }
+    assert_taken(&same_line, 9, "quantity", "past 99");
+    assert_taken(&new_lines, 10, "product_id", "past 50");
     let lines = visitor.get().await.lines();
     assert_eq!(lines.len(), 50);
     assert_eq!(lines[0], (a, 91));
@@ -63,12 +51,9 @@ async fn concurrent_adds_never_pass_the_limits() {
 async fn concurrent_requests_at_sign_in_merge_once() {
     // Arrange: the user holds a ×1; their anonymous cart a ×2 and b ×1.
     let app = spawn_app().await;
-    let products = app.products(2).await;
-    let (a, b) = (&products[0].id, &products[1].id);
-    app.user(&identity().shopper).add(a, 1).await.cart();
-    let mut visitor = app.visitor();
-    visitor.add(a, 2).await.cart();
-    visitor.add(b, 1).await.cart();
+    let [a, b] = &app.product_ids().await;
+    app.shopper_holding(&[(a, 1)]).await;
+    let visitor = app.visitor_holding(&[(a, 2), (b, 1)]).await;
     let cookie = visitor.cookie.clone();
 
     // Act: eight requests carrying token and cookie at once.

@@ -8,7 +8,7 @@ use events::{Broker, Consumer, Event, Producer, outbox};
 use identity::testing::Account;
 use platform::{
     db::Db,
-    testing::{Running, Scratch, assert_problem_document},
+    testing::{CatalogAdmin, Running, Scratch, assert_problem_document},
 };
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -178,6 +178,21 @@ impl TestApp {
         }
     }
 
+    /// The shared shopper, signed in, once their cart holds `lines` (product id,
+    /// quantity) on top of what it held.
+    pub async fn shopper_holding(&self, lines: &[(&str, i64)]) -> Shopper<'_> {
+        let mut shopper = self.user(&identity().shopper);
+        shopper.fill(lines).await;
+        shopper
+    }
+
+    /// A new visitor, once their anonymous cart holds `lines` (product id, quantity).
+    pub async fn visitor_holding(&self, lines: &[(&str, i64)]) -> Shopper<'_> {
+        let mut visitor = self.visitor();
+        visitor.fill(lines).await;
+        visitor
+    }
+
     /// The first `n` products of the catalog, by name.
     pub async fn products(&self, n: usize) -> Vec<Product> {
         let res = self
@@ -208,26 +223,26 @@ impl TestApp {
             .collect()
     }
 
+    /// The catalog's administrators' API.
+    pub fn catalog_admin(&self) -> CatalogAdmin {
+        CatalogAdmin::new(&self.catalog, &self.admin_token)
+    }
+
+    /// The ids of the first `N` products of the catalog, by name.
+    pub async fn product_ids<const N: usize>(&self) -> [String; N] {
+        let ids: Vec<String> = self.products(N).await.into_iter().map(|p| p.id).collect();
+        ids.try_into().expect("as many ids as products")
+    }
+
     /// Creates a product through the catalog as the administrator and waits until the
     /// cart knows it; returns its id.
     pub async fn create_product(&self, sku: &str, price_cents: i64, currency: &str) -> String {
-        let res = self
-            .client
-            .post(format!("{}/api/catalog/products", self.catalog))
-            .bearer_auth(&self.admin_token)
-            .json(&json!({
-                "sku": sku, "name": "Test Kettle", "description": "A kettle for tests.",
-                "category": "kitchen", "price_cents": price_cents, "currency": currency,
-                "initial_stock": 5
-            }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
-        let id = res.json::<Value>().await.expect("a JSON body")["id"]
-            .as_str()
-            .expect("an id")
-            .to_owned();
+        let product = json!({
+            "sku": sku, "name": "Test Kettle", "description": "A kettle for tests.",
+            "category": "kitchen", "price_cents": price_cents, "currency": currency,
+            "initial_stock": 5
+        });
+        let id = self.catalog_admin().create_product(&product).await;
         let db = self.db().await;
         eventually(&format!("the cart to know {sku}"), async || {
             sqlx::query("SELECT 1 FROM products WHERE id = $1")
@@ -243,37 +258,14 @@ impl TestApp {
 
     /// Changes a product's price through the catalog as the administrator.
     pub async fn set_price(&self, product_id: &str, price_cents: i64) {
-        let res = self
-            .client
-            .patch(format!(
-                "{}/api/catalog/products/{product_id}",
-                self.catalog
-            ))
-            .bearer_auth(&self.admin_token)
-            .json(&json!({ "price_cents": price_cents }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::OK, "repricing {product_id}");
+        self.catalog_admin()
+            .set_price(product_id, price_cents)
+            .await;
     }
 
     /// Deletes a product through the catalog as the administrator.
     pub async fn delete_product(&self, product_id: &str) {
-        let res = self
-            .client
-            .delete(format!(
-                "{}/api/catalog/products/{product_id}",
-                self.catalog
-            ))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(
-            res.status(),
-            StatusCode::NO_CONTENT,
-            "deleting {product_id}"
-        );
+        self.catalog_admin().delete_product(product_id).await;
     }
 
     /// The cart's database, opened beside the running service.
@@ -459,5 +451,12 @@ impl Shopper<'_> {
 
     pub async fn clear(&mut self) -> Answer {
         self.send(Method::DELETE, "/api/cart", None).await
+    }
+
+    /// Adds each of `lines` (product id, quantity) in turn, asserting every add is taken.
+    pub async fn fill(&mut self, lines: &[(&str, i64)]) {
+        for (product_id, quantity) in lines {
+            self.add(product_id, *quantity).await.cart();
+        }
     }
 }

@@ -33,6 +33,15 @@ async fn take(caller: &mut Shopper<'_>, order_id: &str, items: &[(&str, i64)]) -
         .await
 }
 
+/// A checkout of a new order takes `lines` from the shared shopper's cart; returns the
+/// order's id.
+async fn taken_by_new_order(orders: &mut Shopper<'_>, lines: &[(&str, i64)]) -> String {
+    let order = uuid::Uuid::now_v7().to_string();
+    let taken = take(orders, &order, lines).await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{}", taken.body);
+    order
+}
+
 /// An `order.cancelled` as orders sends it, for the shared shopper.
 fn order_cancelled(order_id: &str) -> Event {
     events::testing::event("orders", ORDER_CANCELLED, order_id, |data| {
@@ -55,11 +64,8 @@ async fn hold_state(app: &TestApp, order_id: &str) -> Option<String> {
 async fn a_checkout_takes_its_lines_once_and_a_second_checkout_finds_them_gone() {
     // Arrange: the buyer holds a ×3 and b ×2.
     let app = spawn_app().await;
-    let products = app.products(3).await;
-    let (a, b, c) = (&products[0].id, &products[1].id, &products[2].id);
-    let mut buyer = app.user(&identity().shopper);
-    buyer.add(a, 3).await.cart();
-    buyer.add(b, 2).await.cart();
+    let [a, b, c] = &app.product_ids().await;
+    let mut buyer = app.shopper_holding(&[(a, 3), (b, 2)]).await;
     let mut orders = orders(&app);
     let (first, second) = (
         uuid::Uuid::now_v7().to_string(),
@@ -104,19 +110,12 @@ async fn a_checkout_takes_its_lines_once_and_a_second_checkout_finds_them_gone()
 async fn a_cancelled_order_gives_back_what_it_took_and_takes_nothing_after() {
     // Arrange: the buyer's a ×2 is taken by a checkout; then the shopper adds a and b.
     let app = spawn_app().await;
-    let products = app.products(2).await;
-    let (a, b) = (&products[0].id, &products[1].id);
-    let mut buyer = app.user(&identity().shopper);
-    buyer.add(a, 2).await.cart();
+    let [a, b] = &app.product_ids().await;
+    let mut buyer = app.shopper_holding(&[(a, 2)]).await;
     let mut orders = orders(&app);
-    let order = uuid::Uuid::now_v7().to_string();
-    assert_eq!(
-        take(&mut orders, &order, &[(a, 2)]).await.status,
-        StatusCode::CREATED
-    );
+    let order = taken_by_new_order(&mut orders, &[(a, 2)]).await;
     assert_eq!(buyer.get().await.lines(), []);
-    buyer.add(a, 1).await.cart();
-    buyer.add(b, 1).await.cart();
+    buyer.fill(&[(a, 1), (b, 1)]).await;
 
     // Act: the order is cancelled.
     app.orders.publish(&order_cancelled(&order)).await;
@@ -152,8 +151,7 @@ async fn a_cancelled_order_gives_back_what_it_took_and_takes_nothing_after() {
 async fn only_orders_takes_and_a_bad_take_names_its_fields() {
     let app = spawn_app().await;
     let a = &app.products(1).await[0].id;
-    let mut buyer = app.user(&identity().shopper);
-    buyer.add(a, 1).await.cart();
+    let mut buyer = app.shopper_holding(&[(a, 1)]).await;
     let order = uuid::Uuid::now_v7().to_string();
 
     // A customer's token, another service's, none at all: refused, nothing taken.
@@ -202,14 +200,9 @@ async fn the_saga_gives_a_cancelled_orders_lines_back_at_once_and_its_event_adds
     // Arrange: a checkout took a ×2; the shopper then added a ×1.
     let app = spawn_app().await;
     let a = &app.products(1).await[0].id;
-    let mut buyer = app.user(&identity().shopper);
-    buyer.add(a, 2).await.cart();
+    let mut buyer = app.shopper_holding(&[(a, 2)]).await;
     let mut orders = orders(&app);
-    let order = uuid::Uuid::now_v7().to_string();
-    assert_eq!(
-        take(&mut orders, &order, &[(a, 2)]).await.status,
-        StatusCode::CREATED
-    );
+    let order = taken_by_new_order(&mut orders, &[(a, 2)]).await;
     buyer.add(a, 1).await.cart();
     let give_back = format!("/api/cart/holds/{order}/return");
     let buyer_id = json!({"user_id": identity().shopper.id});
@@ -234,11 +227,7 @@ async fn the_saga_gives_a_cancelled_orders_lines_back_at_once_and_its_event_adds
     assert_eq!(buyer.get().await.lines(), [(a.clone(), 3)]);
 
     // A confirmed order's lines are bought: not given back.
-    let bought = uuid::Uuid::now_v7().to_string();
-    assert_eq!(
-        take(&mut orders, &bought, &[(a, 1)]).await.status,
-        StatusCode::CREATED
-    );
+    let bought = taken_by_new_order(&mut orders, &[(a, 1)]).await;
     let confirmed = order_confirmed_as(&bought, &identity().shopper.id, &[(a, 1)]);
     consumer.process(&confirmed, None).await.unwrap();
     let refused = orders

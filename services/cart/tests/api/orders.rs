@@ -4,18 +4,13 @@
 use crate::helpers::{eventually, identity, order_confirmed, spawn_app};
 use cart::events::ORDER_CONFIRMED;
 use events::Outcome;
-use reqwest::StatusCode;
 
 #[tokio::test]
 async fn a_confirmed_order_empties_the_buyers_cart_of_what_it_bought() {
     // Arrange: the buyer holds a ×3, b ×2, c ×1; another user holds a ×1.
     let app = spawn_app().await;
-    let products = app.products(3).await;
-    let (a, b, c) = (&products[0].id, &products[1].id, &products[2].id);
-    let mut buyer = app.user(&identity().shopper);
-    buyer.add(a, 3).await.cart();
-    buyer.add(b, 2).await.cart();
-    buyer.add(c, 1).await.cart();
+    let [a, b, c] = &app.product_ids().await;
+    let mut buyer = app.shopper_holding(&[(a, 3), (b, 2), (c, 1)]).await;
     let mut other = app.user(&identity().other);
     other.add(a, 1).await.cart();
 
@@ -48,8 +43,7 @@ async fn a_redelivered_order_has_no_second_effect_and_a_bad_one_is_set_aside() {
     // Arrange
     let app = spawn_app().await;
     let a = &app.products(1).await[0].id;
-    let mut buyer = app.user(&identity().shopper);
-    buyer.add(a, 5).await.cart();
+    let mut buyer = app.shopper_holding(&[(a, 5)]).await;
     let consumer = app.consumer().await;
     let order = order_confirmed(&identity().shopper.id, &[(a, 2)]);
 
@@ -81,15 +75,9 @@ async fn a_redelivered_order_has_no_second_effect_and_a_bad_one_is_set_aside() {
         Outcome::DeadLettered
     );
     assert_eq!(buyer.get().await.lines(), [(a.clone(), 3)]);
-    let res = app
-        .client
-        .get(format!("{}/api/cart/events/dead-letters", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let letters: serde_json::Value = res.json().await.unwrap();
+    let letters = platform::testing::Api::new(&app.address)
+        .get_json_as("/api/cart/events/dead-letters", &app.admin_token)
+        .await;
     let items = letters["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{letters}");
     assert_eq!(items[0]["event_id"], bad.id.as_str());

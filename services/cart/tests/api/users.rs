@@ -8,8 +8,7 @@ use reqwest::StatusCode;
 async fn a_users_cart_is_theirs_alone() {
     // Arrange
     let app = spawn_app().await;
-    let products = app.products(2).await;
-    let (a, b) = (&products[0].id, &products[1].id);
+    let [a, b] = &app.product_ids().await;
     let mut shopper = app.user(&identity().shopper);
     let mut other = app.user(&identity().other);
 
@@ -55,12 +54,9 @@ async fn a_users_cart_is_theirs_alone() {
 async fn signing_in_merges_the_anonymous_cart_and_expires_its_cookie() {
     // Arrange: the user's cart holds a; as a visitor they put a and b in an anonymous one.
     let app = spawn_app().await;
-    let products = app.products(2).await;
-    let (a, b) = (&products[0].id, &products[1].id);
-    app.user(&identity().shopper).add(a, 2).await.cart();
-    let mut browser = app.visitor();
-    browser.add(a, 3).await.cart();
-    browser.add(b, 1).await.cart();
+    let [a, b] = &app.product_ids().await;
+    app.shopper_holding(&[(a, 2)]).await;
+    let mut browser = app.visitor_holding(&[(a, 3), (b, 1)]).await;
     let anonymous_cookie = browser.cookie.clone().expect("a cart cookie");
 
     // Act: they sign in; the browser still sends the cookie.
@@ -87,8 +83,7 @@ async fn signing_in_merges_the_anonymous_cart_and_expires_its_cookie() {
     assert!(again.set_cookie.is_some_and(|c| c.contains("Max-Age=0")));
 
     // Merged quantities are capped at 99, and a merge on a change applies before it.
-    let mut later = app.visitor();
-    later.add(a, 98).await.cart();
+    let mut later = app.visitor_holding(&[(a, 98)]).await;
     later.sign_in(&identity().shopper);
     let capped = later.set(b, 4).await;
     assert_eq!(capped.lines(), [(a.clone(), 99), (b.clone(), 4)]);
@@ -102,8 +97,7 @@ async fn signing_in_merges_the_anonymous_cart_and_expires_its_cookie() {
 async fn a_signed_in_request_drops_a_malformed_cookie_and_nothing_else() {
     let app = spawn_app().await;
     let a = &app.products(1).await[0].id;
-    let mut shopper = app.user(&identity().shopper);
-    shopper.add(a, 1).await.cart();
+    let mut shopper = app.shopper_holding(&[(a, 1)]).await;
     shopper.cookie = Some("not-a-cart".into());
 
     let got = shopper.get().await;

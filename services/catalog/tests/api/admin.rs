@@ -1,6 +1,6 @@
 //! Changing the catalog: administrators only, every change with its events in the outbox.
 
-use crate::helpers::{assert_problem, new_product, spawn_app};
+use crate::helpers::{Created, assert_problem, new_product, spawn_app};
 use platform::testing::{assert_caller_refused, refused_callers};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
@@ -65,25 +65,18 @@ async fn a_duplicate_sku_is_a_conflict() {
     let app = spawn_app().await;
     app.create_product(&new_product("DUP-1")).await;
     let before = app.outbox().await.len();
-    let res = app
-        .send(
-            Method::POST,
-            "/api/catalog/products",
-            Some(&app.admin_token),
-            Some(&new_product("DUP-1")),
-        )
-        .await;
-    assert_problem(res, StatusCode::CONFLICT, Some("sku"), "duplicate sku").await;
-    // A seeded sku is taken too.
-    let res = app
-        .send(
-            Method::POST,
-            "/api/catalog/products",
-            Some(&app.admin_token),
-            Some(&new_product("KIT-00001")),
-        )
-        .await;
-    assert_problem(res, StatusCode::CONFLICT, Some("sku"), "seeded sku").await;
+    // The sku just created, and a seeded one: both taken.
+    for (sku, case) in [("DUP-1", "duplicate sku"), ("KIT-00001", "seeded sku")] {
+        let res = app
+            .send(
+                Method::POST,
+                "/api/catalog/products",
+                Some(&app.admin_token),
+                Some(&new_product(sku)),
+            )
+            .await;
+        assert_problem(res, StatusCode::CONFLICT, Some("sku"), case).await;
+    }
     assert_eq!(
         app.outbox().await.len(),
         before,
@@ -95,9 +88,8 @@ async fn a_duplicate_sku_is_a_conflict() {
 async fn a_patch_changes_only_what_it_names() {
     // Arrange
     let app = spawn_app().await;
-    let product = app.create_product(&new_product("PATCH-1")).await;
-    let id = product["id"].as_str().unwrap();
-    let path = format!("/api/catalog/products/{id}");
+    let Created { product, id, path } = app.create("PATCH-1").await;
+    let id = id.as_str();
 
     // Act: rename and move.
     let patched = app
@@ -128,8 +120,8 @@ async fn a_patch_changes_only_what_it_names() {
 #[tokio::test]
 async fn a_price_change_records_updated_and_price_changed() {
     let app = spawn_app().await;
-    let product = app.create_product(&new_product("PRICE-1")).await;
-    let id = product["id"].as_str().unwrap();
+    let Created { id, .. } = app.create("PRICE-1").await;
+    let id = id.as_str();
 
     let patched = app.patch_product(id, &json!({"price_cents": 3999})).await;
 
@@ -151,9 +143,8 @@ async fn a_price_change_records_updated_and_price_changed() {
 #[tokio::test]
 async fn an_admin_deletes_a_product_for_good() {
     let app = spawn_app().await;
-    let product = app.create_product(&new_product("GONE-1")).await;
-    let id = product["id"].as_str().unwrap();
-    let path = format!("/api/catalog/products/{id}");
+    let Created { id, path, .. } = app.create("GONE-1").await;
+    let id = id.as_str();
 
     let res = app
         .send(Method::DELETE, &path, Some(&app.admin_token), None)
@@ -182,8 +173,7 @@ async fn an_admin_deletes_a_product_for_good() {
 async fn only_administrators_change_the_catalog() {
     // Arrange
     let app = spawn_app().await;
-    let product = app.create_product(&new_product("GUARD-1")).await;
-    let path = format!("/api/catalog/products/{}", product["id"].as_str().unwrap());
+    let Created { product, path, .. } = app.create("GUARD-1").await;
     let before = app.outbox().await.len();
     let create = new_product("GUARD-2");
     let patch = json!({"price_cents": 1});

@@ -1,7 +1,7 @@
 //! Bad input, endpoint by endpoint: every case answers a problem document with the right
 //! status, naming the field at fault where there is one.
 
-use crate::helpers::{TestApp, assert_problem, new_product, spawn_app};
+use crate::helpers::{Created, TestApp, assert_problem, new_product, spawn_app};
 use platform::testing::Refused;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -123,8 +123,7 @@ async fn creating_a_product_refuses_bad_input() {
 #[tokio::test]
 async fn patching_a_product_refuses_bad_input() {
     let app = spawn_app().await;
-    let product = app.create_product(&new_product("PATCH-BAD")).await;
-    let path = format!("/api/catalog/products/{}", product["id"].as_str().unwrap());
+    let Created { product, path, .. } = app.create("PATCH-BAD").await;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let patch = |what, path: &str, body: Value, status, field| {
         Refused::json(what, Method::PATCH, path, &body, status, field)

@@ -78,6 +78,14 @@ pub struct OutboxRow {
 
 impl TestApp {
     /// Creates a product as the administrator; returns the created product.
+    /// Creates [`new_product`] `sku` as the administrator.
+    pub async fn create(&self, sku: &str) -> Created {
+        let product = self.create_product(&new_product(sku)).await;
+        let id = product["id"].as_str().expect("an id").to_owned();
+        let path = format!("/api/catalog/products/{id}");
+        Created { product, id, path }
+    }
+
     pub async fn create_product(&self, body: &Value) -> Value {
         let res = self
             .send(
@@ -161,6 +169,13 @@ impl TestApp {
 }
 
 /// A product body an administrator could post.
+/// A product [`TestApp::create`] made: the catalog's answer, its id and its path.
+pub struct Created {
+    pub product: Value,
+    pub id: String,
+    pub path: String,
+}
+
 pub fn new_product(sku: &str) -> Value {
     serde_json::json!({
         "sku": sku,

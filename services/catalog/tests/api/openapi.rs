@@ -1,13 +1,12 @@
 //! The OpenAPI document describes the whole API.
 
 use crate::helpers::spawn_app;
-use platform::testing::assert_documented;
+use platform::testing::{assert_documented, parameter_names};
 
 #[tokio::test]
 async fn every_endpoint_is_documented_with_its_problems() {
     let app = spawn_app().await;
     let doc = app.get_json("/openapi.json").await;
-    let paths = &doc["paths"];
     let operations = [
         ("/api/catalog/categories", "get", &["200", "500"][..]),
         ("/api/catalog/products", "get", &["200", "422", "500"][..]),
@@ -43,12 +42,7 @@ async fn every_endpoint_is_documented_with_its_problems() {
         "Problem",
     ];
     assert_documented(&doc, &operations, &schemas);
-    let params: Vec<&str> = paths["/api/catalog/products"]["get"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let params = parameter_names(&doc, "/api/catalog/products", "get");
     for name in [
         "category",
         "min_price",

@@ -1,7 +1,14 @@
 //! The generated catalog a fresh database starts with.
 
-use crate::helpers::{new_product, settings, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, new_product, settings, spawn_app, spawn_app_with};
 use std::collections::{BTreeMap, HashSet};
+
+/// Builds a second catalog, with the default settings (seeding on), on `app`'s database:
+/// what a restart does before it serves.
+async fn build_again(app: &TestApp) {
+    let again = settings(&app.database_url, &[]).build().await;
+    drop(again.expect("builds again"));
+}
 
 #[tokio::test]
 async fn a_fresh_database_gets_the_full_default_catalog_with_its_events() {
@@ -80,11 +87,7 @@ async fn a_seeded_database_is_not_seeded_again() {
     let events_before = app.outbox().await.len();
 
     // Act: a second catalog starts on the same database.
-    let again = settings(&app.database_url, &[])
-        .build()
-        .await
-        .expect("builds again");
-    drop(again);
+    build_again(&app).await;
 
     // Assert: nothing was added back, and no event recorded.
     assert_eq!(app.all_products().await.len(), 59);
@@ -103,11 +106,7 @@ async fn without_seeding_the_shop_starts_empty_and_is_never_seeded_later() {
     app.create_product(&new_product("NEW-1")).await;
 
     // Act: a restart with seeding on finds a database that holds products.
-    let again = settings(&app.database_url, &[])
-        .build()
-        .await
-        .expect("builds again");
-    drop(again);
+    build_again(&app).await;
 
     // Assert
     assert_eq!(app.all_products().await.len(), 1);

@@ -14,18 +14,14 @@ struct Case {
     field: Option<&'static str>,
 }
 
-fn json_case(
-    what: &'static str,
-    body: serde_json::Value,
-    status: StatusCode,
-    field: Option<&'static str>,
-) -> Case {
+/// A JSON body refused as unprocessable (422), naming `field`.
+fn invalid(what: &'static str, field: &'static str, body: serde_json::Value) -> Case {
     Case {
         what,
         content_type: Some("application/json"),
         body: serde_json::to_vec(&body).unwrap(),
-        status,
-        field,
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        field: Some(field),
     }
 }
 
@@ -113,95 +109,80 @@ async fn register_refuses_bad_input() {
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let ok_email = "someone.new@example.com";
     let mut cases = vec![
-        json_case(
+        invalid(
             "missing email",
+            "email",
             json!({"password": PASSWORD, "name": "N"}),
-            unprocessable,
-            Some("email"),
         ),
-        json_case(
+        invalid(
             "missing password",
+            "password",
             json!({"email": ok_email, "name": "N"}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "missing name",
+            "name",
             json!({"email": ok_email, "password": PASSWORD}),
-            unprocessable,
-            Some("name"),
         ),
-        json_case(
+        invalid(
             "email of the wrong type",
+            "email",
             json!({"email": 5, "password": PASSWORD, "name": "N"}),
-            unprocessable,
-            Some("email"),
         ),
-        json_case(
+        invalid(
             "password of the wrong type",
+            "password",
             json!({"email": ok_email, "password": true, "name": "N"}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "name of the wrong type",
+            "name",
             json!({"email": ok_email, "password": PASSWORD, "name": ["N"]}),
-            unprocessable,
-            Some("name"),
         ),
-        json_case(
+        invalid(
             "not an email",
+            "email",
             json!({"email": "not-an-email", "password": PASSWORD, "name": "N"}),
-            unprocessable,
-            Some("email"),
         ),
-        json_case(
+        invalid(
             "email without a domain",
+            "email",
             json!({"email": "someone@", "password": PASSWORD, "name": "N"}),
-            unprocessable,
-            Some("email"),
         ),
-        json_case(
+        invalid(
             "empty email",
+            "email",
             json!({"email": "", "password": PASSWORD, "name": "N"}),
-            unprocessable,
-            Some("email"),
         ),
-        json_case(
+        invalid(
             "password under 10 characters",
+            "password",
             json!({"email": ok_email, "password": "Sh0rt!pw", "name": "N"}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "password of 4 distinct characters",
+            "password",
             json!({"email": ok_email, "password": "abcdabcdabcd", "name": "N"}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "password containing the email's local part",
+            "password",
             json!({"email": ok_email, "password": "x-Someone.New-2024", "name": "N"}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "password over 256 characters",
+            "password",
             json!({"email": ok_email, "password": "abcde12345".repeat(26), "name": "N"}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "empty name",
+            "name",
             json!({"email": ok_email, "password": PASSWORD, "name": "   "}),
-            unprocessable,
-            Some("name"),
         ),
-        json_case(
+        invalid(
             "name over 100 characters",
+            "name",
             json!({"email": ok_email, "password": PASSWORD, "name": "n".repeat(101)}),
-            unprocessable,
-            Some("name"),
         ),
     ];
     cases.extend(common_cases());
@@ -222,31 +203,22 @@ async fn register_refuses_bad_input() {
 #[tokio::test]
 async fn login_refuses_bad_input() {
     let app = spawn_app().await;
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let mut cases = vec![
-        json_case(
-            "missing email",
-            json!({"password": PASSWORD}),
-            unprocessable,
-            Some("email"),
-        ),
-        json_case(
+        invalid("missing email", "email", json!({"password": PASSWORD})),
+        invalid(
             "missing password",
+            "password",
             json!({"email": ADMIN_EMAIL}),
-            unprocessable,
-            Some("password"),
         ),
-        json_case(
+        invalid(
             "email of the wrong type",
+            "email",
             json!({"email": null, "password": PASSWORD}),
-            unprocessable,
-            Some("email"),
         ),
-        json_case(
+        invalid(
             "password of the wrong type",
+            "password",
             json!({"email": ADMIN_EMAIL, "password": 1234567890}),
-            unprocessable,
-            Some("password"),
         ),
     ];
     cases.extend(common_cases());
@@ -256,19 +228,12 @@ async fn login_refuses_bad_input() {
 #[tokio::test]
 async fn refresh_refuses_bad_input() {
     let app = spawn_app().await;
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let mut cases = vec![
-        json_case(
-            "missing refresh_token",
-            json!({}),
-            unprocessable,
-            Some("refresh_token"),
-        ),
-        json_case(
+        invalid("missing refresh_token", "refresh_token", json!({})),
+        invalid(
             "refresh_token of the wrong type",
+            "refresh_token",
             json!({"refresh_token": 42}),
-            unprocessable,
-            Some("refresh_token"),
         ),
     ];
     cases.extend(common_cases());
@@ -279,19 +244,16 @@ async fn refresh_refuses_bad_input() {
 async fn logout_refuses_bad_input() {
     let app = spawn_app().await;
     let admin = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let mut cases = vec![
-        json_case(
+        invalid(
             "missing refresh_token",
+            "refresh_token",
             json!({"everything": true}),
-            unprocessable,
-            Some("refresh_token"),
         ),
-        json_case(
+        invalid(
             "refresh_token of the wrong type",
+            "refresh_token",
             json!({"refresh_token": [1]}),
-            unprocessable,
-            Some("refresh_token"),
         ),
     ];
     cases.extend(common_cases());

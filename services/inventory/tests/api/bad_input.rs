@@ -23,9 +23,7 @@ async fn run(app: &TestApp, cases: Vec<Refused>) {
 async fn setting_a_level_refuses_bad_input() {
     // Arrange
     let app = spawn_app().await;
-    let expected = app.wait_for_seed().await;
-    let (id, level) = expected.iter().next().unwrap();
-    let path = format!("/api/inventory/{id}");
+    let (id, level, path) = app.seeded_product().await;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let put = |what, body: Value, status, field| {
         Refused::json(what, Method::PUT, &path, &body, status, field)
@@ -139,7 +137,7 @@ async fn setting_a_level_refuses_bad_input() {
 
     // Act / Assert
     run(&app, cases).await;
-    assert_eq!(app.stock(id).await.unwrap()["available"], *level);
+    assert_eq!(app.stock(&id).await.unwrap()["available"], level);
 }
 
 #[tokio::test]

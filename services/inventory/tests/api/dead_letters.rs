@@ -3,10 +3,10 @@
 //! what was set aside.
 
 use crate::helpers::{
-    MAX_ATTEMPTS, PRODUCT_CREATED, assert_problem, consumer, movements, new_product_id,
+    MAX_ATTEMPTS, PRODUCT_CREATED, TestApp, assert_problem, consumer, movements, new_product_id,
     product_created, spawn_app,
 };
-use events::Outcome;
+use events::{Consumer, Event, Outcome};
 use platform::db::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +26,43 @@ async fn break_ledger(db: &Db) {
     .unwrap();
 }
 
+/// A new product's `product.created` and a consumer of the test's own to deliver it,
+/// once inventory has followed the seed and its database refuses the product's ledger
+/// entries (its sku is to start with `BROKEN-`): a failure that lasts until
+/// [`repair_ledger`].
+struct Outage {
+    db: Db,
+    delivery: Consumer,
+    id: String,
+    event: Event,
+}
+
+impl Outage {
+    async fn start(app: &TestApp, sku: &str, stock: i64) -> Self {
+        app.wait_for_seed().await;
+        let db = app.db().await;
+        let id = new_product_id();
+        let event = product_created(&id, sku, stock);
+        break_ledger(&db).await;
+        Self {
+            delivery: consumer(&db),
+            db,
+            id,
+            event,
+        }
+    }
+
+    /// Delivers the event as the transport would; returns what became of it.
+    async fn deliver(&self) -> Outcome {
+        self.delivery.process(&self.event, None).await.unwrap()
+    }
+
+    /// Ends the outage: the database takes the product's ledger entries again.
+    async fn repair(&self) {
+        repair_ledger(&self.db).await;
+    }
+}
+
 async fn repair_ledger(db: &Db) {
     sqlx::raw_sql("DROP TRIGGER outage")
         .execute(db.pool())
@@ -34,7 +71,7 @@ async fn repair_ledger(db: &Db) {
 }
 
 /// The open dead letters, as an administrator sees them.
-async fn dead_letters(app: &crate::helpers::TestApp) -> Vec<Value> {
+async fn dead_letters(app: &TestApp) -> Vec<Value> {
     let res = app
         .send(Method::GET, DEAD_LETTERS, Some(&app.admin_token), None)
         .await;
@@ -43,14 +80,9 @@ async fn dead_letters(app: &crate::helpers::TestApp) -> Vec<Value> {
     body["items"].as_array().cloned().unwrap()
 }
 
-async fn replay(app: &crate::helpers::TestApp, id: &str) -> reqwest::Response {
-    app.send(
-        Method::POST,
-        &format!("{DEAD_LETTERS}/{id}/replay"),
-        Some(&app.admin_token),
-        None,
-    )
-    .await
+async fn replay(app: &TestApp, id: &str) -> reqwest::Response {
+    let path = format!("{DEAD_LETTERS}/{id}/replay");
+    app.send_as(Method::POST, &path, &app.admin_token).await
 }
 
 #[tokio::test]
@@ -109,14 +141,8 @@ async fn a_poison_event_is_set_aside_and_the_events_behind_it_still_apply() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0]["attempts"], 2);
     assert!(movements(&db, &poison_id).await.is_empty());
-    let res = app
-        .send(
-            Method::POST,
-            &format!("{DEAD_LETTERS}/{letter_id}/replay"),
-            Some(&app.customer_token),
-            None,
-        )
-        .await;
+    let path = format!("{DEAD_LETTERS}/{letter_id}/replay");
+    let res = app.send_as(Method::POST, &path, &app.customer_token).await;
     assert_problem(res, StatusCode::FORBIDDEN, None, "customer replays").await;
     let res = replay(&app, "no-such-letter").await;
     assert_problem(res, StatusCode::NOT_FOUND, None, "unknown dead letter").await;
@@ -162,32 +188,31 @@ async fn poison_in_the_catalogs_log_is_set_aside_by_the_running_consumer() {
 async fn a_transient_failure_is_retried_and_then_applies_once() {
     // Arrange: the database refuses this product's ledger entry for a while.
     let app = spawn_app().await;
-    app.wait_for_seed().await;
-    let db = app.db().await;
-    let delivery = consumer(&db);
-    let id = new_product_id();
-    let event = product_created(&id, "BROKEN-1", 5);
-    break_ledger(&db).await;
+    let outage = Outage::start(&app, "BROKEN-1", 5).await;
+    let id = &outage.id;
 
     // Act
-    let first = delivery.process(&event, None).await.unwrap();
+    let first = outage.deliver().await;
 
     // Assert: to be retried, and nothing half-done: the stock row went with the ledger.
     assert!(matches!(first, Outcome::Retry(_)), "{first:?}");
-    assert_eq!(app.stock(&id).await, None);
+    assert_eq!(app.stock(id).await, None);
 
     // Act: the database recovers; the transport delivers again, twice.
-    repair_ledger(&db).await;
-    let second = delivery.process(&event, None).await.unwrap();
-    let third = delivery.process(&event, None).await.unwrap();
+    outage.repair().await;
+    let second = outage.deliver().await;
+    let third = outage.deliver().await;
 
     // Assert: applied once.
     assert_eq!(second, Outcome::Handled);
     assert_eq!(third, Outcome::Duplicate);
-    assert_eq!(app.stock(&id).await.unwrap()["available"], 5);
-    let ledger = movements(&db, &id).await;
+    assert_eq!(app.stock(id).await.unwrap()["available"], 5);
+    let ledger = movements(&outage.db, id).await;
     assert_eq!(ledger.len(), 1, "{ledger:?}");
-    assert_eq!(ledger[0].event_id.as_deref(), Some(event.id.as_str()));
+    assert_eq!(
+        ledger[0].event_id.as_deref(),
+        Some(outage.event.id.as_str())
+    );
     assert!(dead_letters(&app).await.is_empty());
 }
 
@@ -195,17 +220,13 @@ async fn a_transient_failure_is_retried_and_then_applies_once() {
 async fn a_failure_that_outlasts_its_attempts_is_dead_lettered_and_replayed_after_the_fix() {
     // Arrange
     let app = spawn_app().await;
-    app.wait_for_seed().await;
-    let db = app.db().await;
-    let delivery = consumer(&db);
-    let id = new_product_id();
-    let event = product_created(&id, "BROKEN-2", 3);
-    break_ledger(&db).await;
+    let outage = Outage::start(&app, "BROKEN-2", 3).await;
+    let id = &outage.id;
 
     // Act: every attempt fails.
     let mut outcomes = Vec::new();
     for _ in 0..MAX_ATTEMPTS {
-        outcomes.push(delivery.process(&event, None).await.unwrap());
+        outcomes.push(outage.deliver().await);
     }
 
     // Assert: retried until the last attempt, then set aside.
@@ -228,14 +249,14 @@ async fn a_failure_that_outlasts_its_attempts_is_dead_lettered_and_replayed_afte
     let letter_id = letters[0]["id"].as_str().unwrap().to_owned();
 
     // Act: the database is repaired and an operator replays the event.
-    repair_ledger(&db).await;
+    outage.repair().await;
     let res = replay(&app, &letter_id).await;
 
     // Assert: applied, once, and the letter is closed.
     assert_eq!(res.status(), StatusCode::OK);
     let replayed: Value = res.json().await.unwrap();
     assert_eq!(replayed["result"], "handled");
-    assert_eq!(app.stock(&id).await.unwrap()["available"], 3);
+    assert_eq!(app.stock(id).await.unwrap()["available"], 3);
     assert!(dead_letters(&app).await.is_empty());
     let res = replay(&app, &letter_id).await;
     assert_problem(
@@ -245,9 +266,6 @@ async fn a_failure_that_outlasts_its_attempts_is_dead_lettered_and_replayed_afte
         "replaying a closed letter",
     )
     .await;
-    assert_eq!(
-        delivery.process(&event, None).await.unwrap(),
-        Outcome::Duplicate
-    );
-    assert_eq!(movements(&db, &id).await.len(), 1);
+    assert_eq!(outage.deliver().await, Outcome::Duplicate);
+    assert_eq!(movements(&outage.db, id).await.len(), 1);
 }

@@ -151,6 +151,15 @@ impl TestApp {
         body["items"].as_array().cloned().expect("a list of items")
     }
 
+    /// A seeded product, once inventory has the whole seed: its id, the level it was
+    /// announced with, and the path of its stock.
+    pub async fn seeded_product(&self) -> (String, i64, String) {
+        let expected = self.wait_for_seed().await;
+        let (id, level) = expected.into_iter().next().expect("a seeded product");
+        let path = format!("/api/inventory/{id}");
+        (id, level, path)
+    }
+
     /// The stock every seeded product was announced with, once inventory has all of it:
     /// product id → initial stock, as the catalog's `product.created` events say.
     pub async fn wait_for_seed(&self) -> BTreeMap<String, i64> {
@@ -279,36 +288,20 @@ impl TestApp {
     /// `POST /api/inventory/reservations/{id}/{action}` (`commit`, `release`) as the
     /// orders service.
     pub async fn settle(&self, id: &str, action: &str) -> Response {
-        self.send(
-            Method::POST,
-            &format!("{RESERVATIONS}/{id}/{action}"),
-            Some(&self.service_token),
-            None,
-        )
-        .await
+        let path = format!("{RESERVATIONS}/{id}/{action}");
+        self.send_as(Method::POST, &path, &self.service_token).await
     }
 
     /// A reservation as the orders service sees it.
     pub async fn reservation(&self, id: &str) -> Response {
-        self.send(
-            Method::GET,
-            &format!("{RESERVATIONS}/{id}"),
-            Some(&self.service_token),
-            None,
-        )
-        .await
+        let path = format!("{RESERVATIONS}/{id}");
+        self.send_as(Method::GET, &path, &self.service_token).await
     }
 
     /// The reservations held right now, as an administrator lists them.
     pub async fn held(&self) -> Vec<Value> {
-        let res = self
-            .send(
-                Method::GET,
-                &format!("{RESERVATIONS}?status=held&limit=500"),
-                Some(&self.admin_token),
-                None,
-            )
-            .await;
+        let path = format!("{RESERVATIONS}?status=held&limit=500");
+        let res = self.send_as(Method::GET, &path, &self.admin_token).await;
         assert_eq!(res.status(), StatusCode::OK, "listing held reservations");
         let body: Value = res.json().await.expect("a JSON body");
         body["items"].as_array().cloned().expect("a list of items")

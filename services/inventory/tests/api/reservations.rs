@@ -377,14 +377,8 @@ async fn only_bazaars_services_and_administrators_use_reservations() {
     assert_problem(res, StatusCode::NOT_FOUND, None, "not made").await;
 
     // An administrator may act too (operators cleaning up).
-    let res = app
-        .send(
-            Method::POST,
-            &format!("{RESERVATIONS}/order-5/release"),
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
+    let path = format!("{RESERVATIONS}/order-5/release");
+    let res = app.send_as(Method::POST, &path, &app.admin_token).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.levels(&mug).await, (3, 0));
 }

@@ -130,9 +130,7 @@ async fn listing_returns_the_known_products_in_the_order_asked() {
 async fn only_administrators_set_stock() {
     // Arrange
     let app = spawn_app().await;
-    let expected = app.wait_for_seed().await;
-    let (id, level) = expected.iter().next().unwrap();
-    let path = format!("/api/inventory/{id}");
+    let (id, level, path) = app.seeded_product().await;
     let db = app.db().await;
     let published_before = app.published(&db).await.len();
     let body = json!({"available": level + 100});
@@ -146,10 +144,10 @@ async fn only_administrators_set_stock() {
         assert_caller_refused(res, status, who).await;
     }
     assert_eq!(
-        app.stock(id).await.unwrap()["available"],
-        *level,
+        app.stock(&id).await.unwrap()["available"],
+        level,
         "unchanged"
     );
-    assert_eq!(movements(&db, id).await.len(), 1);
+    assert_eq!(movements(&db, &id).await.len(), 1);
     assert_eq!(app.published(&db).await.len(), published_before);
 }

@@ -101,28 +101,15 @@ async fn a_deferred_email_is_retried_and_a_refused_one_given_up() {
         anns[0].header("Subject").as_deref(),
         Some("Welcome to Bazaar, Ann")
     );
-    let bobs = eventually("Bob's email given up", async || {
-        let states = app.email_states(&bob.id).await;
-        let failed = states
-            .get("Welcome to Bazaar, Bob")
-            .is_some_and(|(s, _)| s == "failed");
-        failed.then_some(states)
-    })
-    .await;
-    assert_eq!(
-        bobs["Welcome to Bazaar, Bob"].1, 1,
-        "a refusal is not retried"
-    );
+    let bobs_tries = app
+        .wait_for_email(&bob.id, "Welcome to Bazaar, Bob", "failed")
+        .await;
+    assert_eq!(bobs_tries, 1, "a refusal is not retried");
     assert_eq!(sink.rcpt_count(&bob.email), 1);
-    let anns = eventually("Ann's email marked sent", async || {
-        let states = app.email_states(&ann.id).await;
-        let sent = states
-            .get("Welcome to Bazaar, Ann")
-            .is_some_and(|(s, _)| s == "sent");
-        sent.then_some(states)
-    })
-    .await;
-    assert_eq!(anns["Welcome to Bazaar, Ann"].1, 3);
+    let anns_tries = app
+        .wait_for_email(&ann.id, "Welcome to Bazaar, Ann", "sent")
+        .await;
+    assert_eq!(anns_tries, 3);
 
     // The mailbox has the message whatever the mail did.
     let bobs_mailbox = app.wait_for_message(&bob.token, "welcome").await;
@@ -145,13 +132,8 @@ async fn an_unreachable_server_is_tried_five_times_then_given_up() {
 
     // Act / Assert: the welcome is in the mailbox at once; its email fails after 5 tries.
     app.wait_for_message(&sam.token, "welcome").await;
-    let states = eventually("the email given up", async || {
-        let states = app.email_states(&sam.id).await;
-        let failed = states
-            .get("Welcome to Bazaar, Sam")
-            .is_some_and(|(s, _)| s == "failed");
-        failed.then_some(states)
-    })
-    .await;
-    assert_eq!(states["Welcome to Bazaar, Sam"].1, 5);
+    let tries = app
+        .wait_for_email(&sam.id, "Welcome to Bazaar, Sam", "failed")
+        .await;
+    assert_eq!(tries, 5);
 }

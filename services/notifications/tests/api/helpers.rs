@@ -139,6 +139,14 @@ impl TestApp {
         .await
     }
 
+    /// Registers a new shopper named `name` (see [`register`]) and waits until the
+    /// welcome the service sends them is in their mailbox.
+    pub async fn welcomed(&self, name: &str) -> Shopper {
+        let shopper = register(name).await;
+        self.wait_for_message(&shopper.token, "welcome").await;
+        shopper
+    }
+
     /// The service's database, opened beside the running service.
     pub async fn db(&self) -> Db {
         Db::connect(&self.database_url, &notifications::store::migrations())
@@ -165,6 +173,19 @@ impl TestApp {
     /// Delivers an event to a service without email.
     pub async fn deliver(&self, event: &Event) -> Outcome {
         self.deliver_with(event, EmailMode::Skip).await
+    }
+
+    /// Waits until the email of `subject` to `user_id` is `state` (`sent`, `failed`);
+    /// returns how many tries it took.
+    pub async fn wait_for_email(&self, user_id: &str, subject: &str, state: &str) -> i64 {
+        eventually(&format!("the email {subject:?} {state}"), async || {
+            let states = self.email_states(user_id).await;
+            states
+                .get(subject)
+                .filter(|(s, _)| s == state)
+                .map(|(_, tries)| *tries)
+        })
+        .await
     }
 
     /// Every message's email status and tries, by subject, for one user.

@@ -45,8 +45,7 @@ async fn a_new_account_is_welcomed_by_name() {
 async fn order_and_payment_events_become_messages_newest_first_and_once() {
     // Arrange
     let app = spawn_app().await;
-    let sam = register("Sam").await;
-    app.wait_for_message(&sam.token, "welcome").await;
+    let sam = app.welcomed("Sam").await;
     let (declined, confirmed) = (new_order_id(), new_order_id());
 
     // Act: a declined checkout, then one that goes through.
@@ -150,8 +149,7 @@ async fn users_see_only_their_own_messages() {
 async fn a_payment_failure_greets_by_the_name_identity_announced() {
     // Arrange: payments' event carries no name; identity's did.
     let app = spawn_app().await;
-    let zoe = register("Zoë Quinn").await;
-    app.wait_for_message(&zoe.token, "welcome").await;
+    let zoe = app.welcomed("Zoë Quinn").await;
 
     // Act
     app.deliver(&payment_failed(&zoe, &new_order_id(), "insufficient_funds"))
@@ -171,8 +169,7 @@ async fn a_payment_failure_greets_by_the_name_identity_announced() {
 async fn an_account_announced_again_is_not_welcomed_twice() {
     // Arrange
     let app = spawn_app().await;
-    let sam = register("Sam").await;
-    app.wait_for_message(&sam.token, "welcome").await;
+    let sam = app.welcomed("Sam").await;
     let again = events::testing::event("identity", USER_REGISTERED, &sam.id, |data| {
         data["user_id"] = sam.id.as_str().into();
         data["email"] = sam.email.as_str().into();
@@ -198,8 +195,7 @@ async fn an_account_announced_again_is_not_welcomed_twice() {
 async fn events_that_make_no_sense_are_dead_lettered_and_write_nothing() {
     // Arrange
     let app = spawn_app().await;
-    let sam = register("Sam").await;
-    app.wait_for_message(&sam.token, "welcome").await;
+    let sam = app.welcomed("Sam").await;
     let order_id = new_order_id();
     let mut bad = order_confirmed(&sam, &order_id);
     bad.data["items"][0]["quantity"] = json!(0);

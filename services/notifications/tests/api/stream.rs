@@ -47,8 +47,7 @@ async fn new_messages_arrive_live_and_only_the_users_own() {
 async fn a_reconnect_with_last_event_id_gets_what_was_missed_even_across_a_restart() {
     // Arrange: Sam received one message live, then went away.
     let mut app = spawn_app().await;
-    let sam = register("Sam").await;
-    app.wait_for_message(&sam.token, "welcome").await;
+    let sam = app.welcomed("Sam").await;
     let mut stream = SseReader::open(&app, &sam.token, None).await;
     let order_id = new_order_id();
     app.deliver(&payment_failed(&sam, &order_id, "card_declined"))
@@ -157,25 +156,10 @@ async fn a_stream_ends_when_the_token_that_opened_it_expires() {
     )
     .await
     .unwrap();
-    let client = reqwest::Client::new();
-    let credentials = serde_json::json!({"email": "brief@test.local", "password": "a long enough passphrase", "name": "Brief"});
-    let r = client
-        .post(format!("{}/api/identity/register", identity.url()))
-        .json(&credentials)
-        .send()
+    let brief = identity::testing::sign_up(identity.url(), "brief@test.local", "Brief")
         .await
         .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
-    let tokens: Value = client
-        .post(format!("{}/api/identity/login", identity.url()))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = tokens["access_token"].as_str().unwrap();
+    let token = &brief.token;
     let app = crate::helpers::spawn_app_with(&[("identity_url", identity.url())]).await;
 
     // Act

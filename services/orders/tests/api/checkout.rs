@@ -14,8 +14,7 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
     let app = spawn_app().await;
     let (shopper, stranger) = tokio::join!(app.shopper(), app.shopper());
     let (mug, pan) = tokio::join!(app.product(1299, 10), app.product(4500, 3));
-    app.add_to_cart(&shopper, &mug, 2).await;
-    app.add_to_cart(&shopper, &pan, 1).await;
+    app.fill_cart(&shopper, &[(&mug, 2), (&pan, 1)]).await;
 
     // Act
     let res = app
@@ -53,12 +52,7 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
     assert_eq!(cart["items"], serde_json::json!([]), "{cart}");
 
     // The order is the shopper's to see, and only theirs.
-    let listed: Value = app
-        .get("/api/orders", Some(&shopper.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.orders_of(&shopper).await;
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["items"][0]["id"], id.as_str());
     assert_eq!(
@@ -72,12 +66,7 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
         .get(&format!("/api/orders/{id}"), Some(&stranger.token))
         .await;
     assert_problem(theirs, StatusCode::NOT_FOUND, None, "another user's order").await;
-    let their_list: Value = app
-        .get("/api/orders", Some(&stranger.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let their_list = app.orders_of(&stranger).await;
     assert_eq!(their_list["total"], 0);
 
     // Placing and confirming were announced, with the contract's payloads.
@@ -99,7 +88,6 @@ async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing()
     // (tests/api/outage.rs has the checkouts that wait for a retry).
     let app = spawn_app_with(&[("checkout_resumable_ms", "0")]).await;
     let product = app.product(2500, 4).await;
-    let db = app.db().await;
     // (card, exp_month, status, problem type, decline code, field named, reason)
     let cases = [
         (
@@ -184,12 +172,7 @@ async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing()
             "{case}: stock back"
         );
         assert_eq!(app.reservation(id).await["status"], "released", "{case}");
-        let kinds: Vec<String> = app
-            .published(&db, id)
-            .await
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let kinds = app.published_types(id).await;
         assert_eq!(kinds, [ORDER_PLACED, ORDER_CANCELLED], "{case}");
         // The cart is as it was before the answer, for another try.
         let cart = app.cart_of(&shopper).await;
@@ -205,8 +188,7 @@ async fn a_stock_shortage_cancels_the_order_and_holds_nothing() {
     let app = spawn_app().await;
     let shopper = app.shopper().await;
     let (plenty, scarce) = tokio::join!(app.product(1000, 50), app.product(1000, 2));
-    app.add_to_cart(&shopper, &plenty, 5).await;
-    app.add_to_cart(&shopper, &scarce, 3).await;
+    app.fill_cart(&shopper, &[(&plenty, 5), (&scarce, 3)]).await;
 
     let res = app
         .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))

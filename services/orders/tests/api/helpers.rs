@@ -5,7 +5,7 @@
 
 use platform::{
     db::Db,
-    testing::{POLL, Running, Scratch, eventually_with},
+    testing::{Api, CatalogAdmin, POLL, Running, Scratch, eventually_with},
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -227,20 +227,12 @@ impl TestApp {
             "T-{}",
             uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase()
         );
-        let res = self
-            .client
-            .post(format!("{}/api/catalog/products", self.catalog))
-            .bearer_auth(&self.admin_token)
-            .json(&json!({
-                "sku": sku, "name": format!("Kettle {sku}"), "description": "A kettle.",
-                "category": "kitchen", "price_cents": price_cents, "initial_stock": stock
-            }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
-        let product: Value = res.json().await.expect("a JSON body");
-        let id = product["id"].as_str().expect("an id").to_owned();
+        let product = json!({
+            "sku": sku, "name": format!("Kettle {sku}"), "description": "A kettle.",
+            "category": "kitchen", "price_cents": price_cents, "initial_stock": stock
+        });
+        let catalog = CatalogAdmin::new(&self.catalog, &self.admin_token);
+        let id = catalog.create_product(&product).await;
         eventually(&format!("inventory to stock {id}"), async || {
             self.stock(&id).await
         })
@@ -284,6 +276,13 @@ impl TestApp {
         ))
     }
 
+    /// [`TestApp::add_to_cart`] of each of `lines` (product id, quantity) in turn.
+    pub async fn fill_cart(&self, shopper: &Shopper, lines: &[(&str, i64)]) {
+        for (product_id, quantity) in lines {
+            self.add_to_cart(shopper, product_id, *quantity).await;
+        }
+    }
+
     /// Adds a product to the shopper's cart, waiting until the cart knows the product
     /// (it learns of products from the catalog's events).
     pub async fn add_to_cart(&self, shopper: &Shopper, product_id: &str, quantity: i64) {
@@ -311,15 +310,8 @@ impl TestApp {
 
     /// The shopper's cart.
     pub async fn cart_of(&self, shopper: &Shopper) -> Value {
-        let res = self
-            .client
-            .get(format!("{}/api/cart", self.cart))
-            .bearer_auth(&shopper.token)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::OK, "GET /api/cart");
-        res.json().await.expect("a JSON body")
+        let cart = Api::new(&self.cart);
+        cart.get_json_as("/api/cart", &shopper.token).await
     }
 
     /// `POST /api/orders/checkout` as the shopper with `key`.
@@ -345,10 +337,19 @@ impl TestApp {
 
     /// One of the shopper's orders (200), as JSON.
     pub async fn order(&self, shopper: &Shopper, id: &str) -> Value {
-        let res = self
-            .get(&format!("/api/orders/{id}"), Some(&shopper.token))
-            .await;
-        assert_eq!(res.status(), StatusCode::OK, "GET order {id}");
+        self.get_json_as(shopper, &format!("/api/orders/{id}"))
+            .await
+    }
+
+    /// The first page of the shopper's orders (200), as JSON.
+    pub async fn orders_of(&self, shopper: &Shopper) -> Value {
+        self.get_json_as(shopper, "/api/orders").await
+    }
+
+    /// `GET path` as the shopper, a 200 read as JSON.
+    async fn get_json_as(&self, shopper: &Shopper, path: &str) -> Value {
+        let res = self.get(path, Some(&shopper.token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
         res.json().await.expect("a JSON body")
     }
 
@@ -425,6 +426,13 @@ impl TestApp {
             .filter(|(_, event)| event.subject == order_id)
             .map(|(_, event)| (event.kind, event.data))
             .collect()
+    }
+
+    /// The types of the events orders recorded about `order_id`, oldest first.
+    pub async fn published_types(&self, order_id: &str) -> Vec<String> {
+        let db = self.db().await;
+        let published = self.published(&db, order_id).await;
+        published.into_iter().map(|(kind, _)| kind).collect()
     }
 
     /// How many orders orders holds, over all users.

@@ -23,37 +23,34 @@ async fn resumable_503(res: reqwest::Response, kind: &str, case: &str) -> Value 
     problem
 }
 
-async fn event_kinds(app: &TestApp, id: &str) -> Vec<String> {
-    let db = app.db().await;
-    app.published(&db, id)
-        .await
-        .into_iter()
-        .map(|(kind, _)| kind)
-        .collect()
+/// The order a checkout's problem names.
+fn order_id(problem: &Value) -> String {
+    problem["order_id"]
+        .as_str()
+        .expect("the order is named")
+        .to_owned()
 }
 
-async fn stocked_cart(app: &TestApp, shopper: &Shopper) -> String {
-    let product = app.product(2500, 4).await;
-    app.add_to_cart(shopper, &product, 3).await;
-    product
+/// A new shopper whose cart holds 3 of a new product ($25, 4 in stock); returns them and
+/// the product.
+async fn stocked_cart(app: &TestApp) -> (Shopper, String) {
+    let (shopper, product) = tokio::join!(app.shopper(), app.product(2500, 4));
+    app.add_to_cart(&shopper, &product, 3).await;
+    (shopper, product)
 }
 
 #[tokio::test]
 async fn a_checkout_stopped_by_a_payments_outage_is_carried_on_by_a_retry_with_the_same_key() {
     // Arrange: payments is down when the shopper checks out.
     let mut app = spawn_app_with(&[("payment_retries", "1"), ("call_timeout_ms", "500")]).await;
-    let shopper = app.shopper().await;
-    let product = stocked_cart(&app, &shopper).await;
+    let (shopper, product) = stocked_cart(&app).await;
     let (key, body) = (new_key(), checkout_body(GOOD_CARD));
     app.stop("payments").await;
 
     // Act: the checkout, then the same request while payments is still down.
     let first = app.checkout(&shopper, &key, &body).await;
     let problem = resumable_503(first, "payment-unavailable", "payments down").await;
-    let id = problem["order_id"]
-        .as_str()
-        .expect("the order is named")
-        .to_owned();
+    let id = order_id(&problem);
     let again = app.checkout(&shopper, &key, &body).await;
     let problem = resumable_503(again, "payment-unavailable", "still down").await;
 
@@ -83,7 +80,7 @@ async fn a_checkout_stopped_by_a_payments_outage_is_carried_on_by_a_retry_with_t
         .await;
     assert_eq!(app.stock(&product).await, Some((1, 0)), "stock taken");
     assert_eq!(
-        event_kinds(&app, &id).await,
+        app.published_types(&id).await,
         [ORDER_PLACED, ORDER_CONFIRMED]
     );
     assert_eq!(app.order_count(&app.db().await).await, 1);
@@ -99,17 +96,13 @@ async fn a_checkout_nobody_resumes_is_cancelled_when_its_window_closes() {
         ("recovery_after_ms", "500"),
     ])
     .await;
-    let shopper = app.shopper().await;
-    let product = stocked_cart(&app, &shopper).await;
+    let (shopper, product) = stocked_cart(&app).await;
     let (key, body) = (new_key(), checkout_body(FLAKY_CARD));
 
     // Act
     let first = app.checkout(&shopper, &key, &body).await;
     let problem = resumable_503(first, "payment-unavailable", "payments failing").await;
-    let id = problem["order_id"]
-        .as_str()
-        .expect("the order is named")
-        .to_owned();
+    let id = order_id(&problem);
 
     // Assert: recovery cancels it once the window has passed, and gives the stock back.
     let order = eventually(&format!("order {id} to be cancelled"), async || {
@@ -120,7 +113,7 @@ async fn a_checkout_nobody_resumes_is_cancelled_when_its_window_closes() {
     assert_eq!(order["cancel_reason"], "payment_error", "{order}");
     assert_eq!(app.stock(&product).await, Some((4, 0)), "stock back");
     assert_eq!(
-        event_kinds(&app, &id).await,
+        app.published_types(&id).await,
         [ORDER_PLACED, ORDER_CANCELLED]
     );
     // Now the 503 is final: the key answers it, without a window, and nothing more
@@ -139,18 +132,14 @@ async fn a_checkout_nobody_resumes_is_cancelled_when_its_window_closes() {
 async fn a_checkout_stopped_by_an_inventory_outage_reserves_when_retried_after_it() {
     // Arrange: inventory is down when the shopper checks out.
     let mut app = spawn_app_with(&[("call_timeout_ms", "500")]).await;
-    let shopper = app.shopper().await;
-    let product = stocked_cart(&app, &shopper).await;
+    let (shopper, product) = stocked_cart(&app).await;
     let (key, body) = (new_key(), checkout_body(GOOD_CARD));
     app.stop("inventory").await;
 
     // Act
     let first = app.checkout(&shopper, &key, &body).await;
     let problem = resumable_503(first, "inventory-unavailable", "inventory down").await;
-    let id = problem["order_id"]
-        .as_str()
-        .expect("the order is named")
-        .to_owned();
+    let id = order_id(&problem);
     let order = app.order(&shopper, &id).await;
     assert_eq!(order["status"], "reserving", "{order}");
     app.restart("inventory").await;
@@ -164,7 +153,7 @@ async fn a_checkout_stopped_by_an_inventory_outage_reserves_when_retried_after_i
         .await;
     assert_eq!(app.stock(&product).await, Some((1, 0)));
     assert_eq!(
-        event_kinds(&app, &id).await,
+        app.published_types(&id).await,
         [ORDER_PLACED, ORDER_CONFIRMED]
     );
 }

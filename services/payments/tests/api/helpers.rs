@@ -184,14 +184,8 @@ impl TestApp {
 
     /// `POST /api/payments/authorizations/{id}/{action}` as the `orders` service.
     pub async fn act(&self, id: &str, action: &str) -> Answer {
-        let res = self
-            .send(
-                Method::POST,
-                &format!("{AUTHORIZATIONS}/{id}/{action}"),
-                Some(&self.service_token),
-                None,
-            )
-            .await;
+        let path = format!("{AUTHORIZATIONS}/{id}/{action}");
+        let res = self.send_as(Method::POST, &path, &self.service_token).await;
         Answer::read(res).await
     }
 
@@ -259,26 +253,26 @@ impl TestApp {
     /// Every value of every column of every table, as text: what a scan for leaked data
     /// looks through.
     pub async fn every_value(&self, db: &Db) -> Vec<(String, String, String)> {
-        let tables: Vec<String> = sqlx::query(
+        // The `name` of every row `sql` reads, with `table` bound if given.
+        let names = async |sql: &'static str, table: Option<&str>| -> Vec<String> {
+            let query = sqlx::query(sql);
+            let query = match table {
+                Some(table) => query.bind(table.to_owned()),
+                None => query,
+            };
+            let rows = query.fetch_all(db.pool()).await;
+            let rows = rows.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.iter().map(|r| r.get("name")).collect()
+        };
+        let tables = names(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            None,
         )
-        .fetch_all(db.pool())
-        .await
-        .expect("the tables list")
-        .iter()
-        .map(|r| r.get("name"))
-        .collect();
+        .await;
         assert!(tables.len() >= 5, "tables: {tables:?}");
         let mut values = Vec::new();
         for table in tables {
-            let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info($1)")
-                .bind(&table)
-                .fetch_all(db.pool())
-                .await
-                .expect("the columns list")
-                .iter()
-                .map(|r| r.get("name"))
-                .collect();
+            let columns = names("SELECT name FROM pragma_table_info($1)", Some(&table)).await;
             for column in columns {
                 // As bytes: text as it is, numbers as their digits, blobs raw.
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -1,7 +1,7 @@
 //! The OpenAPI document describes the whole API with its problems.
 
 use crate::helpers::spawn_app;
-use platform::testing::assert_documented;
+use platform::testing::{assert_documented, parameter_names};
 
 #[tokio::test]
 async fn every_endpoint_is_documented_with_its_problems() {
@@ -43,12 +43,7 @@ async fn every_endpoint_is_documented_with_its_problems() {
             "Problem",
         ],
     );
-    let params: Vec<&str> = doc["paths"]["/api/payments/authorizations"]["post"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let params = parameter_names(&doc, "/api/payments/authorizations", "post");
     assert_eq!(params, ["Idempotency-Key"]);
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

@@ -7,7 +7,7 @@ use events::{Consumer, Event, Outcome};
 use identity::testing::Account;
 use platform::{
     db::Db,
-    testing::{Running, Scratch},
+    testing::{CatalogAdmin, Running, Scratch},
 };
 use recommendations::handler::ModelHandler;
 use reqwest::{Response, StatusCode};
@@ -230,61 +230,22 @@ impl TestApp {
         categories.into_iter().map(|(c, _)| c.to_owned()).collect()
     }
 
+    /// The catalog's administrators' API.
+    pub fn catalog_admin(&self) -> CatalogAdmin {
+        CatalogAdmin::new(&self.catalog, &identity::testing::shared().admin_token)
+    }
+
     /// Creates a product through the catalog as the administrator; returns its id.
     pub async fn create_product(&self, sku: &str, category: &str) -> String {
-        let res = self
-            .client
-            .post(format!("{}/api/catalog/products", self.catalog))
-            .bearer_auth(&identity::testing::shared().admin_token)
-            .json(&json!({
-                "sku": sku,
-                "name": "Test Kettle",
-                "description": "A kettle for tests.",
-                "category": category,
-                "price_cents": 4999,
-                "initial_stock": 5
-            }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::CREATED, "creating {sku}");
-        let product: Value = res.json().await.expect("a JSON body");
-        product["id"].as_str().expect("an id").to_owned()
-    }
-
-    /// Changes a product's price through the catalog as the administrator.
-    pub async fn change_price(&self, product_id: &str, price_cents: i64) {
-        let res = self
-            .client
-            .patch(format!(
-                "{}/api/catalog/products/{product_id}",
-                self.catalog
-            ))
-            .bearer_auth(&identity::testing::shared().admin_token)
-            .json(&json!({ "price_cents": price_cents }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(res.status(), StatusCode::OK, "repricing {product_id}");
-    }
-
-    /// Deletes a product through the catalog as the administrator.
-    pub async fn delete_product(&self, product_id: &str) {
-        let res = self
-            .client
-            .delete(format!(
-                "{}/api/catalog/products/{product_id}",
-                self.catalog
-            ))
-            .bearer_auth(&identity::testing::shared().admin_token)
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(
-            res.status(),
-            StatusCode::NO_CONTENT,
-            "deleting {product_id}"
-        );
+        let product = json!({
+            "sku": sku,
+            "name": "Test Kettle",
+            "description": "A kettle for tests.",
+            "category": category,
+            "price_cents": 4999,
+            "initial_stock": 5
+        });
+        self.catalog_admin().create_product(&product).await
     }
 
     /// Stops the catalog gracefully and waits until it has stopped.

@@ -144,7 +144,7 @@ async fn a_deleted_product_leaves_and_a_new_price_shows() {
     );
 
     // Act: the catalog reprices C.
-    app.change_price(&c, 777).await;
+    app.catalog_admin().set_price(&c, 777).await;
 
     // Assert: the new price shows.
     crate::helpers::eventually("C's new price", async || {
@@ -154,7 +154,7 @@ async fn a_deleted_product_leaves_and_a_new_price_shows() {
     .await;
 
     // Act: an administrator deletes B in the catalog.
-    app.delete_product(&b).await;
+    app.catalog_admin().delete_product(&b).await;
 
     // Assert: B leaves A's recommendations (C moves up) and has none of its own.
     let items = crate::helpers::eventually("B to leave A's recommendations", async || {
