@@ -4,7 +4,7 @@
 //! includes the storefront's own calls to the APIs) and the storefront's own p99 from
 //! its `/metrics` histogram. Asserts nothing.
 
-use bazaar::testing::Shop;
+use bazaar::testing::{Shop, send_text};
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 8;
@@ -79,18 +79,8 @@ async fn run() {
         );
     }
     // The storefront's own view: its request-duration histogram, all page routes together.
-    let metrics = shop
-        .http
-        .get(format!(
-            "{}/metrics",
-            shop.service_urls().await["storefront"]
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let storefront = &shop.service_urls().await["storefront"];
+    let metrics = send_text(shop.http.get(format!("{storefront}/metrics"))).await;
     if let Some(p99) = histogram_p99(&metrics) {
         println!(
             "  storefront server-side p99 (all pages, from its /metrics): <= {:.1} ms",

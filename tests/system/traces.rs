@@ -4,7 +4,7 @@
 //! The shop's own collector (the ops console's trace view) is checked too.
 
 use crate::checkout::stocked_product;
-use crate::helpers::{GOOD_CARD, Options, Shape, Shop, eventually, unique};
+use crate::helpers::{GOOD_CARD, Options, Shape, Shop, eventually, send_text, unique};
 use bazaar::traces::{self, Filter, TraceStore, TraceView};
 use reqwest::StatusCode;
 use std::collections::BTreeSet;
@@ -200,16 +200,12 @@ async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
     // Orders' latency histogram names this trace as the exemplar of the checkout's bucket
     // (the only checkout so far), for a scraper that asks for OpenMetrics.
     let orders = &shop.service_urls().await["orders"];
-    let exposition = shop
-        .http
-        .get(format!("{orders}/metrics"))
-        .header("accept", "application/openmetrics-text; version=1.0.0")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let exposition = send_text(
+        shop.http
+            .get(format!("{orders}/metrics"))
+            .header("accept", "application/openmetrics-text; version=1.0.0"),
+    )
+    .await;
     let exemplars: Vec<&str> = exposition
         .lines()
         .filter(|l| l.starts_with("bazaar_http_request_duration_seconds_bucket{"))
