@@ -10,7 +10,7 @@
 //! subscribes to its type: it is marked done and stays readable in the producer's outbox
 //! log. Consumers ack only after the inbox transaction commits.
 
-use crate::consumer::{Consumer, Outcome};
+use crate::consumer::Consumer;
 use crate::envelope::Event;
 use anyhow::{Context, anyhow};
 use futures_util::StreamExt;
@@ -350,23 +350,8 @@ async fn consume_once(
         };
         // Retries happen here, holding the delivery, so the event keeps its place; a
         // failing event is bounded by the attempt limit, then dead-lettered.
-        loop {
-            match consumer.process(&event, None).await {
-                Ok(Outcome::Retry(wait)) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.wait() => return Ok(()),
-                    }
-                }
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "consumer database unavailable; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = shutdown.wait() => return Ok(()),
-                    }
-                }
-            }
+        if !consumer.process_until_done(&event, None, shutdown).await {
+            return Ok(());
         }
         delivery.ack(BasicAckOptions::default()).await?;
     }

@@ -6,6 +6,7 @@ use crate::{envelope::Event, faults, now_rfc3339};
 use futures_util::future::BoxFuture;
 use platform::db::{Db, MigrationSource, is_unique_violation};
 pub use platform::registry::Subscription;
+use platform::shutdown::Shutdown;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
@@ -360,6 +361,31 @@ impl Consumer {
                 .inc();
         }
         outcome
+    }
+
+    /// [`Consumer::process`], retried here until the event is handled or dead-lettered:
+    /// after the wait a failed attempt asks for, or half a second while the database is
+    /// away. `false` when `shutdown` came first.
+    pub async fn process_until_done(
+        &self,
+        event: &Event,
+        position: Option<Position<'_>>,
+        shutdown: &Shutdown,
+    ) -> bool {
+        loop {
+            let wait = match self.process(event, position).await {
+                Ok(Outcome::Retry(wait)) => wait,
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer database unavailable; retrying");
+                    Duration::from_millis(500)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait() => return false,
+            }
+        }
     }
 
     async fn process_in(

@@ -7,7 +7,7 @@
 //! one replica of a consuming service reads a producer at a time (a lease on the
 //! position row), so each event is handled by one replica.
 
-use crate::consumer::{Consumer, Outcome, Position};
+use crate::consumer::{Consumer, Position};
 use crate::envelope::Event;
 use crate::producer::LogPage;
 use crate::{Feed, Transport};
@@ -122,21 +122,11 @@ async fn read(
                     continue;
                 }
             };
-            loop {
-                match consumer.process(&event, Some(at)).await {
-                    Ok(Outcome::Retry(wait)) => tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.wait() => return Ok(()),
-                    },
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "consumer database unavailable; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                            _ = shutdown.wait() => return Ok(()),
-                        }
-                    }
-                }
+            if !consumer
+                .process_until_done(&event, Some(at), &shutdown)
+                .await
+            {
+                return Ok(());
             }
         }
         // Events of types this service does not take were skipped: move past them.

@@ -5,7 +5,7 @@
 /// The catalog's events; the subject is the product id.
 pub mod catalog {
     use platform::{
-        Failure,
+        Failure, Subscription,
         domain::{Currency, Invalid, ProductId},
     };
     use serde::{Deserialize, Serialize};
@@ -20,6 +20,18 @@ pub mod catalog {
     pub const PRODUCT_PRICE_CHANGED: &str = "bazaar.catalog.product.price_changed.v1";
     /// A product was deleted.
     pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
+
+    /// Every product event: what a consumer that keeps its own copy of the catalog's
+    /// products (cart, search, recommendations) subscribes to.
+    pub const PRODUCTS: Subscription = Subscription {
+        producer: "catalog",
+        types: &[
+            PRODUCT_CREATED,
+            PRODUCT_UPDATED,
+            PRODUCT_PRICE_CHANGED,
+            PRODUCT_DELETED,
+        ],
+    };
 
     /// What a consumer reads of [`PRODUCT_PRICE_CHANGED`]: the new price (the catalog
     /// also sends the old one).
@@ -76,6 +88,8 @@ pub mod inventory {
 
 /// Orders' events; the subject is the order id.
 pub mod orders {
+    use serde::{Deserialize, Serialize};
+
     /// An order was placed: recorded, not yet paid for or confirmed.
     pub const ORDER_PLACED: &str = "bazaar.orders.order.placed.v1";
     /// An order was confirmed: its stock is taken and its payment captured. The cart
@@ -86,6 +100,14 @@ pub mod orders {
     /// An order was cancelled; `reason` says why. Nothing was charged. The cart gives back
     /// the lines the checkout took.
     pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
+
+    /// What a consumer that needs only who bought what reads of one line of an order
+    /// (orders also sends the product's name and prices).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct OrderedItem {
+        pub product_id: String,
+        pub quantity: i64,
+    }
 }
 
 /// Payments' events; an authorisation's events have the authorisation id as subject, a

@@ -270,6 +270,25 @@ pub trait ServiceSettings: Serialize + DeserializeOwned + Default {
     }
 }
 
+/// For [`ServiceSettings::validate`]: the problem with the setting `name` when `value` is
+/// outside `bounds` (`BAZAAR_X must be between 1 and 30, got 0`), or `None`.
+pub fn out_of_bounds<T: PartialOrd + fmt::Display>(
+    name: &str,
+    value: T,
+    bounds: std::ops::RangeInclusive<T>,
+) -> Option<String> {
+    (!bounds.contains(&value)).then(|| {
+        let (min, max) = bounds.into_inner();
+        format!("{name} must be between {min} and {max}, got {value}")
+    })
+}
+
+/// For [`ServiceSettings::validate`]: the problem with the setting `name` when `value` is
+/// above `max` (`BAZAAR_X must be at most 100, got 101`), or `None`.
+pub fn above<T: PartialOrd + fmt::Display>(name: &str, value: T, max: T) -> Option<String> {
+    (value > max).then(|| format!("{name} must be at most {max}, got {value}"))
+}
+
 /// The own settings of a service that has none beyond the common ones.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NoSettings {}
@@ -510,6 +529,20 @@ mod tests {
                 vec![]
             }
         }
+    }
+
+    #[test]
+    fn settings_out_of_bounds_are_worded_alike() {
+        assert_eq!(out_of_bounds("BAZAAR_X", 5, 1..=10), None);
+        assert_eq!(
+            out_of_bounds("BAZAAR_X", 0, 1..=10).as_deref(),
+            Some("BAZAAR_X must be between 1 and 10, got 0")
+        );
+        assert_eq!(above("BAZAAR_Y", 10, 10), None);
+        assert_eq!(
+            above("BAZAAR_Y", 11, 10).as_deref(),
+            Some("BAZAAR_Y must be at most 10, got 11")
+        );
     }
 
     #[test]

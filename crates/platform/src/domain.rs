@@ -3,7 +3,7 @@
 //! money. Each refusal is worded once, here.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use std::{fmt, marker::PhantomData};
 
 /// Why a value was refused; the message is shown next to the field name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -285,6 +285,67 @@ pub fn trimmed_name(raw: &str, max_len: usize) -> Result<String, Invalid> {
         return invalid("must not contain control characters");
     }
     Ok(name.to_owned())
+}
+
+/// The id a service gives what it creates: a UUIDv7, so that ids sort by creation time,
+/// kept hyphenated. `K` is the type of what it names (`pub type OrderId = TimeId<Order>;`),
+/// so that one kind of id is never taken for another.
+pub struct TimeId<K>(String, PhantomData<fn() -> K>);
+
+impl<K> TimeId<K> {
+    /// A fresh id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().to_string(), PhantomData)
+    }
+
+    /// An id as a client or the database writes it (any UUID form); `None` for anything
+    /// that is not a UUID, which names nothing of this kind.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let uuid = uuid::Uuid::try_parse(raw).ok()?;
+        Some(Self(uuid.hyphenated().to_string(), PhantomData))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<K> Default for TimeId<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K> Clone for TimeId<K> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone(), PhantomData)
+    }
+}
+
+impl<K> PartialEq for TimeId<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<K> Eq for TimeId<K> {}
+
+impl<K> std::hash::Hash for TimeId<K> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl<K> fmt::Debug for TimeId<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TimeId").field(&self.0).finish()
+    }
+}
+
+impl<K> fmt::Display for TimeId<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A whole number from `LO` to `HI`: a quantity, a stock level, a page size, a number of

@@ -147,6 +147,11 @@ impl Fields {
         self.0.is_empty()
     }
 
+    /// The refused fields, for a service whose own error carries them.
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.0
+    }
+
     /// `Ok` when no field was refused, else 422 naming every one.
     pub fn check(self) -> Result<(), Failure> {
         if self.0.is_empty() {

@@ -5,7 +5,7 @@
 //! and the database (`BAZAAR_DATABASE_URL`) are common settings.
 
 use crate::{cookie::CookiePolicy, domain::Currency};
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, out_of_bounds};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the cart service (environment variables `BAZAAR_<FIELD>`).
@@ -57,13 +57,11 @@ impl ServiceSettings for Config {
         if let Err(e) = Currency::parse(&self.currency) {
             errors.push(format!("BAZAAR_CURRENCY {e}, got `{}`", self.currency));
         }
-        if !(1..=Self::MAX_ANONYMOUS_CART_DAYS).contains(&self.anonymous_cart_days) {
-            errors.push(format!(
-                "BAZAAR_ANONYMOUS_CART_DAYS must be between 1 and {}, got {}",
-                Self::MAX_ANONYMOUS_CART_DAYS,
-                self.anonymous_cart_days
-            ));
-        }
+        errors.extend(out_of_bounds(
+            "BAZAAR_ANONYMOUS_CART_DAYS",
+            self.anonymous_cart_days,
+            1..=Self::MAX_ANONYMOUS_CART_DAYS,
+        ));
         errors
     }
 }

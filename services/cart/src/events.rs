@@ -10,7 +10,7 @@ pub use ::events::types::catalog::{
     PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
     ProductDeleted,
 };
-pub use ::events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED};
+pub use ::events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED, OrderedItem};
 
 /// What the cart reads of [`PRODUCT_CREATED`] and [`PRODUCT_UPDATED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,23 +39,13 @@ pub struct OrderCancelled {
     pub user_id: String,
 }
 
-/// One line of a confirmed order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderedItem {
-    pub product_id: String,
-    pub quantity: i64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_only_what_it_needs_of_the_catalogs_product() {
-        let data = ::events::contract::example(PRODUCT_CREATED)
-            .unwrap()
-            .clone();
-        let product: ProductData = serde_json::from_value(data).unwrap();
+        let product: ProductData = ::events::contract::read_example(PRODUCT_CREATED);
         assert_eq!(
             product,
             ProductData {
@@ -69,10 +59,7 @@ mod tests {
 
     #[test]
     fn reads_the_buyer_and_quantities_of_a_confirmed_order() {
-        let data = ::events::contract::example(ORDER_CONFIRMED)
-            .unwrap()
-            .clone();
-        let order: OrderConfirmed = serde_json::from_value(data).unwrap();
+        let order: OrderConfirmed = ::events::contract::read_example(ORDER_CONFIRMED);
         assert_eq!(order.user_id, "u-1");
         assert_eq!(
             order.items,

@@ -25,15 +25,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
     database: true,
     publishes: &[],
     subscriptions: &[
-        Subscription {
-            producer: "catalog",
-            types: &[
-                events::PRODUCT_CREATED,
-                events::PRODUCT_UPDATED,
-                events::PRODUCT_PRICE_CHANGED,
-                events::PRODUCT_DELETED,
-            ],
-        },
+        ::events::types::catalog::PRODUCTS,
         Subscription {
             producer: "orders",
             types: &[events::ORDER_CONFIRMED, events::ORDER_CANCELLED],

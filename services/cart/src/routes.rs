@@ -8,8 +8,8 @@ use crate::{
     store::{self, Store},
 };
 use axum::{
-    extract::{FromRef, Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRef, FromRequestParts, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use platform::{
@@ -27,17 +27,11 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
     pub cookies: CookiePolicy,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -144,6 +138,12 @@ fn line_id(raw: &str) -> Result<ProductId, CartError> {
     ProductId::parse(raw).map_err(|_| CartError::LineNotFound(raw.to_owned()))
 }
 
+platform::problem_responses! {
+    /// `401`: a bearer token was sent but is invalid or expired (a request without one is
+    /// about the cookie's cart).
+    BadToken { "401" => "The bearer token is invalid or expired" }
+}
+
 /// Whether a request may create a cart that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Create {
@@ -226,24 +226,83 @@ impl Session {
     }
 }
 
-/// Opens the caller's session and applies `op` to its cart; a caller without a cart gets
-/// `without`. A change (`changes`) (re)issues an anonymous cart's cookie when it succeeds.
-async fn on_cart(
-    state: &AppState,
+/// A request about the caller's cart: the signed-in user (a present but invalid token is
+/// refused before anything else) and the headers that may carry the cart's cookie.
+struct CartCall {
+    state: AppState,
     user: Option<Claims>,
-    headers: &HeaderMap,
-    create: Create,
-    changes: bool,
-    without: Result<Cart, CartError>,
-    op: impl AsyncFnOnce(&Store, &Owner) -> Result<Cart, CartError>,
-) -> Result<Reply, CartError> {
-    let session = Session::open(state, user, headers, create).await?;
-    let result = match &session.owner {
-        Some(owner) => op(&state.store, owner).await,
-        None => without,
-    };
-    Ok(session.reply(result, changes, state))
+    headers: HeaderMap,
 }
+
+impl FromRequestParts<AppState> for CartCall {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let MaybeUser(user) = MaybeUser::from_request_parts(parts, state).await?;
+        Ok(CartCall {
+            state: state.clone(),
+            user,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl CartCall {
+    /// Applies `op` to the caller's cart, changing nothing; a caller without a cart sees an
+    /// empty one.
+    async fn read(self, op: impl AsyncFnOnce(&Store, &Owner) -> CartResult) -> ReplyResult {
+        let empty = Ok(Cart::empty(self.state.store.currency()));
+        self.on_cart(Create::No, false, empty, op).await
+    }
+
+    /// Applies the change `op` to the caller's cart, created first if `create` says so; a
+    /// caller without a cart has an empty one. Success (re)issues an anonymous cart's cookie.
+    async fn change(
+        self,
+        create: Create,
+        op: impl AsyncFnOnce(&Store, &Owner) -> CartResult,
+    ) -> ReplyResult {
+        let empty = Ok(Cart::empty(self.state.store.currency()));
+        self.on_cart(create, true, empty, op).await
+    }
+
+    /// Applies the change `op` to the caller's line of `product`; a caller without a cart
+    /// has no such line (404).
+    async fn change_line(
+        self,
+        product: &ProductId,
+        op: impl AsyncFnOnce(&Store, &Owner) -> CartResult,
+    ) -> ReplyResult {
+        let without = Err(CartError::LineNotFound(product.to_string()));
+        self.on_cart(Create::No, true, without, op).await
+    }
+
+    /// Opens the caller's session and applies `op` to its cart; a caller without a cart
+    /// gets `without`. A change (`changes`) (re)issues an anonymous cart's cookie when it
+    /// succeeds.
+    async fn on_cart(
+        self,
+        create: Create,
+        changes: bool,
+        without: CartResult,
+        op: impl AsyncFnOnce(&Store, &Owner) -> CartResult,
+    ) -> ReplyResult {
+        let state = &self.state;
+        let session = Session::open(state, self.user, &self.headers, create).await?;
+        let result = match &session.owner {
+            Some(owner) => op(&state.store, owner).await,
+            None => without,
+        };
+        Ok(session.reply(result, changes, state))
+    }
+}
+
+/// A cart, or why not.
+type CartResult = Result<Cart, CartError>;
+
+/// A handler's answer: a [`Reply`], or a bare [`CartError`] for a request refused before
+/// its session opened.
+type ReplyResult = Result<Reply, CartError>;
 
 /// A cart, or the problem, with the cookie the browser should keep. (A request refused
 /// before its session opened is a bare [`CartError`]: it touched no cart and sets no
@@ -280,27 +339,14 @@ impl IntoResponse for Reply {
     responses(
         (status = 200, description = "The caller's cart", body = Cart,
             headers(("Set-Cookie" = String, description = "`bazaar_cart=; …; Max-Age=0` after a sign-in merge"))),
-        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        BadToken,
         KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all)]
-async fn get_cart(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    headers: HeaderMap,
-) -> Result<Reply, CartError> {
-    let without = Ok(Cart::empty(state.store.currency()));
-    on_cart(
-        &state,
-        user,
-        &headers,
-        Create::No,
-        false,
-        without,
-        async |store, owner| store.cart(owner).await,
-    )
-    .await
+async fn get_cart(call: CartCall) -> ReplyResult {
+    call.read(async |store, owner| store.cart(owner).await)
+        .await
 }
 
 /// Empties the caller's cart.
@@ -312,27 +358,14 @@ async fn get_cart(
     responses(
         (status = 200, description = "The cart, now empty", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
-        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        BadToken,
         KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all)]
-async fn clear_cart(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    headers: HeaderMap,
-) -> Result<Reply, CartError> {
-    let without = Ok(Cart::empty(state.store.currency()));
-    on_cart(
-        &state,
-        user,
-        &headers,
-        Create::No,
-        true,
-        without,
-        async |store, owner| store.clear(owner).await,
-    )
-    .await
+async fn clear_cart(call: CartCall) -> ReplyResult {
+    call.change(Create::No, async |store, owner| store.clear(owner).await)
+        .await
 }
 
 /// Puts a product in the caller's cart, or more of it; creates the cart (and, for an
@@ -346,29 +379,17 @@ async fn clear_cart(
     responses(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "`bazaar_cart=<id>; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000` for an anonymous cart; expired after a sign-in merge"))),
-        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        BadToken,
         (status = 422, description = "`product_id` is missing, malformed, unknown, deleted or priced in another currency, or the cart holds 50 lines already; `quantity` is not an integer from 1 to 99, or would bring the line past 99 (each named in `errors`)", body = Problem, content_type = "application/problem+json"),
         KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all)]
-async fn add_item(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    headers: HeaderMap,
-    Json(body): Json<AddItemRequest>,
-) -> Result<Reply, CartError> {
+async fn add_item(call: CartCall, Json(body): Json<AddItemRequest>) -> ReplyResult {
     let (product, quantity) = body.parse()?;
-    let without = Err(CartError::LineNotFound(product.to_string()));
-    on_cart(
-        &state,
-        user,
-        &headers,
-        Create::Yes,
-        true,
-        without,
-        async |store, owner| store.add(owner, &product, quantity).await,
-    )
+    call.change(Create::Yes, async |store, owner| {
+        store.add(owner, &product, quantity).await
+    })
     .await
 }
 
@@ -383,7 +404,7 @@ async fn add_item(
     responses(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
-        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        BadToken,
         (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`quantity` is missing or not an integer from 1 to 99, or the product was deleted (`product_id`): its line can only be removed", body = Problem, content_type = "application/problem+json"),
         KeysUnavailable
@@ -391,24 +412,15 @@ async fn add_item(
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
 async fn set_item(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
+    call: CartCall,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Json(body): Json<SetQuantityRequest>,
-) -> Result<Reply, CartError> {
+) -> ReplyResult {
     let quantity = body.parse()?;
     let product = line_id(&id)?;
-    let without = Err(CartError::LineNotFound(product.to_string()));
-    on_cart(
-        &state,
-        user,
-        &headers,
-        Create::No,
-        true,
-        without,
-        async |store, owner| store.set_quantity(owner, &product, quantity).await,
-    )
+    call.change_line(&product, async |store, owner| {
+        store.set_quantity(owner, &product, quantity).await
+    })
     .await
 }
 
@@ -422,29 +434,17 @@ async fn set_item(
     responses(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
-        (status = 401, description = "The bearer token is invalid or expired", body = Problem, content_type = "application/problem+json"),
+        BadToken,
         (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
         KeysUnavailable
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
-async fn remove_item(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Reply, CartError> {
+async fn remove_item(call: CartCall, Path(id): Path<String>) -> ReplyResult {
     let product = line_id(&id)?;
-    let without = Err(CartError::LineNotFound(product.to_string()));
-    on_cart(
-        &state,
-        user,
-        &headers,
-        Create::No,
-        true,
-        without,
-        async |store, owner| store.remove(owner, &product).await,
-    )
+    call.change_line(&product, async |store, owner| {
+        store.remove(owner, &product).await
+    })
     .await
 }
 

@@ -1,6 +1,6 @@
 //! The catalog's own settings, next to the common ones every service has.
 
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, above};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the catalog service (environment variables `BAZAAR_<FIELD>`).
@@ -33,13 +33,11 @@ impl Default for Config {
 impl ServiceSettings for Config {
     fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        if self.seed_products > Self::MAX_SEED_PRODUCTS {
-            errors.push(format!(
-                "BAZAAR_SEED_PRODUCTS must be at most {}, got {}",
-                Self::MAX_SEED_PRODUCTS,
-                self.seed_products
-            ));
-        }
+        errors.extend(above(
+            "BAZAAR_SEED_PRODUCTS",
+            self.seed_products,
+            Self::MAX_SEED_PRODUCTS,
+        ));
         errors
     }
 }

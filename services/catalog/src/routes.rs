@@ -3,8 +3,8 @@
 
 use crate::{
     domain::{
-        Category, CategoryId, Currency, Description, InitialStock, Invalid, NewProduct, Price,
-        Product, ProductId, ProductName, ProductPatch, ProductQuery, Sku, Sort,
+        Category, CategoryId, Currency, Description, InitialStock, NewProduct, Price, Product,
+        ProductId, ProductName, ProductPatch, ProductQuery, Sku, Sort,
     },
     error::CatalogError,
     store::{ProductRecord, Store},
@@ -16,9 +16,10 @@ use axum::{
 };
 use platform::openapi::{AdminOnly, BearerAuth};
 use platform::{
-    Failure, FieldError, Problem,
+    Failure, Problem,
     auth::{Admin, Verifier},
     extract::{Json, Query, TraceParent},
+    failure::Fields,
     service::created,
 };
 use serde::{Deserialize, Serialize, de::IgnoredAny};
@@ -103,30 +104,27 @@ pub struct ListProductsParams {
 
 impl ListProductsParams {
     fn parse(self) -> Result<ProductQuery, CatalogError> {
-        let mut errors = Vec::new();
+        let mut fields = Fields::new();
         let page = self.page.unwrap_or(1);
         if page == 0 {
-            errors.push(FieldError::new("page", "must be 1 or more"));
+            fields.refuse("page", "must be 1 or more");
         }
         let per_page = self.per_page.unwrap_or(ProductQuery::DEFAULT_PER_PAGE);
         if !(1..=ProductQuery::MAX_PER_PAGE).contains(&per_page) {
-            errors.push(FieldError::new(
+            fields.refuse(
                 "per_page",
                 format!("must be between 1 and {}", ProductQuery::MAX_PER_PAGE),
-            ));
+            );
         }
         for (field, value) in [("min_price", self.min_price), ("max_price", self.max_price)] {
             if value.is_some_and(|v| v < 0) {
-                errors.push(FieldError::new(field, "must be 0 or more"));
+                fields.refuse(field, "must be 0 or more");
             }
         }
         if let (Some(min), Some(max)) = (self.min_price, self.max_price)
             && min > max
         {
-            errors.push(FieldError::new(
-                "min_price",
-                "must not be greater than max_price",
-            ));
+            fields.refuse("min_price", "must not be greater than max_price");
         }
         let name_contains = self
             .q
@@ -136,27 +134,19 @@ impl ListProductsParams {
             .as_ref()
             .is_some_and(|q| q.chars().count() > ProductQuery::MAX_QUERY_LEN)
         {
-            errors.push(FieldError::new(
+            fields.refuse(
                 "q",
                 format!(
                     "must be at most {} characters long",
                     ProductQuery::MAX_QUERY_LEN
                 ),
-            ));
+            );
         }
-        let category = match self.category.filter(|c| !c.is_empty()) {
-            None => None,
-            Some(raw) => match CategoryId::parse(&raw) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(FieldError::new("category", e.to_string()));
-                    None
-                }
-            },
-        };
-        if !errors.is_empty() {
-            return Err(Failure::Invalid(errors).into());
-        }
+        let category = self
+            .category
+            .filter(|c| !c.is_empty())
+            .and_then(|raw| fields.take("category", CategoryId::parse(&raw)));
+        fields.check()?;
         Ok(ProductQuery {
             category,
             min_price: self.min_price,
@@ -203,29 +193,19 @@ pub struct CreateProductRequest {
 
 impl CreateProductRequest {
     fn parse(self) -> Result<NewProduct, CatalogError> {
-        let mut errors = Vec::new();
-        let sku = field(&mut errors, "sku", Sku::parse(&self.sku));
-        let name = field(&mut errors, "name", ProductName::parse(&self.name));
-        let description = field(
-            &mut errors,
-            "description",
-            Description::parse(&self.description),
-        );
-        let category = field(&mut errors, "category", CategoryId::parse(&self.category));
-        let price = field(
-            &mut errors,
-            "price_cents",
-            Price::from_cents(self.price_cents),
-        );
-        let currency = field(
-            &mut errors,
+        let mut fields = Fields::new();
+        let sku = fields.take("sku", Sku::parse(&self.sku));
+        let name = fields.take("name", ProductName::parse(&self.name));
+        let description = fields.take("description", Description::parse(&self.description));
+        let category = fields.take("category", CategoryId::parse(&self.category));
+        let price = fields.take("price_cents", Price::from_cents(self.price_cents));
+        let currency = fields.take(
             "currency",
             self.currency
                 .as_deref()
                 .map_or_else(|| Ok(Currency::USD), Currency::parse),
         );
-        let initial_stock = field(
-            &mut errors,
+        let initial_stock = fields.take(
             "initial_stock",
             InitialStock::new(self.initial_stock.unwrap_or(0)),
         );
@@ -255,7 +235,7 @@ impl CreateProductRequest {
                 currency,
                 initial_stock,
             }),
-            _ => Err(Failure::Invalid(errors).into()),
+            _ => Err(Failure::from(fields).into()),
         }
     }
 }
@@ -282,49 +262,36 @@ pub struct UpdateProductRequest {
 
 impl UpdateProductRequest {
     fn parse(self) -> Result<ProductPatch, CatalogError> {
-        let mut errors = Vec::new();
+        let mut fields = Fields::new();
         if self.sku.is_some() {
-            errors.push(FieldError::new(
-                "sku",
-                "cannot be changed; create a new product instead",
-            ));
+            fields.refuse("sku", "cannot be changed; create a new product instead");
         }
         if self.currency.is_some() {
-            errors.push(FieldError::new("currency", "cannot be changed"));
+            fields.refuse("currency", "cannot be changed");
         }
         let patch = ProductPatch {
             name: self
                 .name
-                .and_then(|v| field(&mut errors, "name", ProductName::parse(&v))),
+                .and_then(|v| fields.take("name", ProductName::parse(&v))),
             description: self
                 .description
-                .and_then(|v| field(&mut errors, "description", Description::parse(&v))),
+                .and_then(|v| fields.take("description", Description::parse(&v))),
             category: self
                 .category
-                .and_then(|v| field(&mut errors, "category", CategoryId::parse(&v))),
+                .and_then(|v| fields.take("category", CategoryId::parse(&v))),
             price: self
                 .price_cents
-                .and_then(|v| field(&mut errors, "price_cents", Price::from_cents(v))),
+                .and_then(|v| fields.take("price_cents", Price::from_cents(v))),
         };
-        if errors.is_empty() && patch.is_empty() {
-            errors.push(FieldError::new(
+        if fields.is_empty() && patch.is_empty() {
+            fields.refuse(
                 "body",
                 "the patch changes nothing: give at least one of name, description, category, price_cents",
-            ));
+            );
         }
-        if errors.is_empty() {
-            Ok(patch)
-        } else {
-            Err(Failure::Invalid(errors).into())
-        }
+        fields.check()?;
+        Ok(patch)
     }
-}
-
-/// The parsed value, or `None` with the problem noted against `name`.
-fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
-    parsed
-        .map_err(|e| errors.push(FieldError::new(name, e.to_string())))
-        .ok()
 }
 
 fn product_id(raw: &str) -> Result<ProductId, CatalogError> {

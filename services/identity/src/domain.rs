@@ -1,18 +1,9 @@
 //! Account input parsed at the boundary: an email address, a password that meets the policy,
 //! a display name. Raw strings do not travel past the handlers.
 
+pub use platform::domain::Invalid;
+use platform::domain::invalid;
 use std::{collections::HashSet, fmt};
-
-/// Why a value was refused; the message completes a sentence about the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-impl Invalid {
-    fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
-    }
-}
 
 /// An email address, trimmed and lower-cased, so that one address is one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,22 +19,19 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim().to_ascii_lowercase();
         if email.is_empty() {
-            return Err(Invalid::new("must not be empty"));
+            return invalid("must not be empty");
         }
         if email.len() > Self::MAX_LEN {
-            return Err(Invalid::new(format!(
-                "must be at most {} characters long",
-                Self::MAX_LEN
-            )));
+            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
         }
         let Some((local, domain)) = email.split_once('@') else {
-            return Err(Invalid::new("is not an email address: it has no `@`"));
+            return invalid("is not an email address: it has no `@`");
         };
         if local.is_empty() || local.len() > Self::MAX_LOCAL_LEN {
-            return Err(Invalid::new(format!(
+            return invalid(format!(
                 "is not an email address: the part before `@` must have 1 to {} characters",
                 Self::MAX_LOCAL_LEN
-            )));
+            ));
         }
         let local_ok = local
             .chars()
@@ -52,9 +40,9 @@ impl Email {
             && !local.ends_with('.')
             && !local.contains("..");
         if !local_ok {
-            return Err(Invalid::new(
+            return invalid(
                 "is not an email address: the part before `@` has characters an address cannot have",
-            ));
+            );
         }
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
@@ -69,9 +57,9 @@ impl Email {
                 .last()
                 .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
         if !domain_ok {
-            return Err(Invalid::new(
+            return invalid(
                 "is not an email address: the part after `@` must be a domain such as `example.com`",
-            ));
+            );
         }
         Ok(Self(email))
     }
@@ -116,29 +104,27 @@ impl Password {
     pub fn parse(raw: &str, email: Option<&Email>) -> Result<Self, Invalid> {
         let len = raw.chars().count();
         if len < Self::MIN_LEN {
-            return Err(Invalid::new(format!(
+            return invalid(format!(
                 "is too short: use at least {} characters",
                 Self::MIN_LEN
-            )));
+            ));
         }
         if len > Self::MAX_LEN {
-            return Err(Invalid::new(format!(
+            return invalid(format!(
                 "is too long: use at most {} characters",
                 Self::MAX_LEN
-            )));
+            ));
         }
         if raw.chars().collect::<HashSet<_>>().len() < Self::MIN_DISTINCT {
-            return Err(Invalid::new(format!(
+            return invalid(format!(
                 "is too easy to guess: use at least {} different characters",
                 Self::MIN_DISTINCT
-            )));
+            ));
         }
         if let Some(email) = email {
             let local = email.local_part();
             if local.len() >= Self::MIN_LOCAL_PART_CHECKED && raw.to_lowercase().contains(local) {
-                return Err(Invalid::new(
-                    "is too easy to guess: it must not contain your email address",
-                ));
+                return invalid("is too easy to guess: it must not contain your email address");
             }
         }
         Ok(Self(raw.to_owned()))
@@ -164,20 +150,7 @@ impl Name {
     pub const MAX_LEN: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(Invalid::new("must not be empty"));
-        }
-        if name.chars().count() > Self::MAX_LEN {
-            return Err(Invalid::new(format!(
-                "must be at most {} characters long",
-                Self::MAX_LEN
-            )));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Invalid::new("must not contain control characters"));
-        }
-        Ok(Self(name.to_owned()))
+        platform::domain::trimmed_name(raw, Self::MAX_LEN).map(Self)
     }
 
     pub fn into_string(self) -> String {
@@ -362,7 +335,7 @@ mod properties {
         fn an_address_without_its_at_sign_is_refused(local in local_part(), domain in domain()) {
             prop_assert_eq!(
                 Email::parse(&format!("{local}{domain}")),
-                Err(Invalid::new("is not an email address: it has no `@`"))
+                invalid("is not an email address: it has no `@`")
             );
         }
 
@@ -373,9 +346,9 @@ mod properties {
         ) {
             prop_assert_eq!(
                 Email::parse(&format!("{local}@{domain}")),
-                Err(Invalid::new(
+                invalid(
                     "is not an email address: the part before `@` must have 1 to 64 characters"
-                ))
+                )
             );
         }
 
@@ -388,7 +361,7 @@ mod properties {
             prop_assume!(address.len() > Email::MAX_LEN);
             prop_assert_eq!(
                 Email::parse(&address),
-                Err(Invalid::new("must be at most 254 characters long"))
+                invalid("must be at most 254 characters long")
             );
         }
 
@@ -426,9 +399,9 @@ mod properties {
         ) {
             prop_assert_eq!(
                 Email::parse(&format!("{local}@{name}.{tld}")),
-                Err(Invalid::new(
+                invalid(
                     "is not an email address: the part after `@` must be a domain such as `example.com`"
-                ))
+                )
             );
         }
 
@@ -469,12 +442,12 @@ mod properties {
             if chars.len() < Password::MIN_LEN {
                 prop_assert_eq!(
                     refused,
-                    Some(Invalid::new("is too short: use at least 10 characters"))
+                    Some(Invalid("is too short: use at least 10 characters".into()))
                 );
             } else if chars.len() > Password::MAX_LEN {
                 prop_assert_eq!(
                     refused,
-                    Some(Invalid::new("is too long: use at most 256 characters"))
+                    Some(Invalid("is too long: use at most 256 characters".into()))
                 );
             } else {
                 prop_assert!(
@@ -493,9 +466,7 @@ mod properties {
             let raw: String = picks.iter().map(|i| alphabet[i.index(alphabet.len())]).collect();
             prop_assert_eq!(
                 Password::parse(&raw, None).err(),
-                Some(Invalid::new(
-                    "is too easy to guess: use at least 5 different characters"
-                ))
+                Some(Invalid("is too easy to guess: use at least 5 different characters".into()))
             );
         }
 
@@ -517,9 +488,7 @@ mod properties {
             let raw = format!("Zq7!xYw{before}{cased}{after}");
             prop_assert_eq!(
                 Password::parse(&raw, email.as_ref().ok()).err(),
-                Some(Invalid::new(
-                    "is too easy to guess: it must not contain your email address"
-                ))
+                Some(Invalid("is too easy to guess: it must not contain your email address".into()))
             );
             // Without the account's address, the same password is fine.
             prop_assert!(Password::parse(&raw, None).is_ok(), "{:?}", raw);
@@ -557,7 +526,7 @@ mod properties {
             let raw: String = chars.into_iter().collect();
             prop_assert_eq!(
                 Name::parse(&raw),
-                Err(Invalid::new("must be at most 100 characters long"))
+                invalid("must be at most 100 characters long")
             );
         }
 
@@ -570,7 +539,7 @@ mod properties {
             let raw: String = start.into_iter().chain([bad]).chain(end).collect();
             prop_assert_eq!(
                 Name::parse(&raw),
-                Err(Invalid::new("must not contain control characters"))
+                invalid("must not contain control characters")
             );
         }
     }

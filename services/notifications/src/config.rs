@@ -7,7 +7,7 @@
 //! its keys (`BAZAAR_IDENTITY_URL`).
 
 use lettre::message::Mailbox;
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, out_of_bounds};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -77,12 +77,11 @@ impl ServiceSettings for Config {
         if let Err(e) = self.from_mailbox() {
             errors.push(e);
         }
-        if self.email_retry_base_ms == 0 || self.email_retry_base_ms > MAX_RETRY_BASE_MS {
-            errors.push(format!(
-                "BAZAAR_EMAIL_RETRY_BASE_MS must be between 1 and {MAX_RETRY_BASE_MS}, got {}",
-                self.email_retry_base_ms
-            ));
-        }
+        errors.extend(out_of_bounds(
+            "BAZAAR_EMAIL_RETRY_BASE_MS",
+            self.email_retry_base_ms,
+            1..=MAX_RETRY_BASE_MS,
+        ));
         if self.streams_per_user == 0 {
             errors.push("BAZAAR_STREAMS_PER_USER must be at least 1".to_owned());
         }

@@ -5,7 +5,7 @@
 //! `BAZAAR_INVENTORY_URL`, `BAZAAR_PAYMENTS_URL`, `BAZAAR_IDENTITY_URL`), and the secret
 //! orders presents to identity for its service token is `BAZAAR_SERVICE_SECRET`.
 
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, above, out_of_bounds};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -99,19 +99,13 @@ impl ServiceSettings for Config {
             ),
         ];
         for (name, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                errors.push(format!(
-                    "{name} must be between {min} and {max}, got {value}"
-                ));
-            }
+            errors.extend(out_of_bounds(name, value, min..=max));
         }
-        if self.payment_retries > Self::MAX_PAYMENT_RETRIES {
-            errors.push(format!(
-                "BAZAAR_PAYMENT_RETRIES must be at most {}, got {}",
-                Self::MAX_PAYMENT_RETRIES,
-                self.payment_retries
-            ));
-        }
+        errors.extend(above(
+            "BAZAAR_PAYMENT_RETRIES",
+            self.payment_retries,
+            Self::MAX_PAYMENT_RETRIES,
+        ));
         errors
     }
 }

@@ -1,54 +1,16 @@
 //! The orders domain: checkout input parsed into types at the boundary, the basket taken
 //! from the cart, and an order with the state machine of its saga.
 
+pub use platform::domain::Invalid;
+use platform::domain::{TimeId, invalid, trimmed_name};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use utoipa::ToSchema;
 
-/// Why a value was refused; the message is shown next to the field name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid(message.into()))
-}
-
 /// An order's id: a UUIDv7, so that ids sort by creation time. It is also the id of the
 /// order's stock reservation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OrderId(String);
-
-impl OrderId {
-    /// A fresh id.
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// An id from a path or the database; `None` if it cannot be an order's.
-    pub fn parse(raw: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(raw)
-            .ok()
-            .map(|u| Self(u.hyphenated().to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for OrderId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub type OrderId = TimeId<Order>;
 
 /// The client's `Idempotency-Key`: 1 to 255 printable ASCII characters, unique per user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,17 +50,7 @@ impl AddressText {
     pub const MAX_LEN: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let text = raw.trim();
-        if text.is_empty() {
-            return invalid("must not be empty");
-        }
-        if text.chars().count() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if text.chars().any(char::is_control) {
-            return invalid("must not contain control characters");
-        }
-        Ok(Self(text.to_owned()))
+        trimmed_name(raw, Self::MAX_LEN).map(Self)
     }
 
     /// A value read back from the database, where only parsed values are written.

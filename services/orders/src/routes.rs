@@ -19,27 +19,22 @@ use axum::{
 use events::now_rfc3339;
 use platform::openapi::{BearerAuth, SignedIn};
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::{User, Verifier},
     extract::{Json, Query},
+    failure::Fields,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What every handler can reach.
-#[derive(Clone)]
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
     pub saga: Saga,
     pub services: Services,
     pub verifier: Verifier,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
 }
 
 #[derive(OpenApi)]
@@ -130,31 +125,19 @@ pub struct AddressRequest {
 impl CheckoutRequest {
     /// The request as domain values; every bad field is reported at once.
     fn parse(self) -> Result<Checkout, OrdersError> {
-        let mut errors = Vec::new();
+        let mut fields = Fields::new();
         let a = self.shipping_address;
         let mut text = |name: &str, raw: &str| {
-            field(
-                &mut errors,
-                &format!("shipping_address.{name}"),
-                AddressText::parse(raw),
-            )
+            fields.take(format!("shipping_address.{name}"), AddressText::parse(raw))
         };
         let name = text("name", &a.name);
         let line1 = text("line1", &a.line1);
         let city = text("city", &a.city);
         let postal_code = text("postal_code", &a.postal_code);
-        let country = field(
-            &mut errors,
-            "shipping_address.country",
-            CountryCode::parse(&a.country),
-        );
+        let country = fields.take("shipping_address.country", CountryCode::parse(&a.country));
         let p = self.payment;
-        let number = field(
-            &mut errors,
-            "payment.card_number",
-            Card::parse_number(&p.card_number),
-        );
-        let cvc = field(&mut errors, "payment.cvc", Card::parse_cvc(&p.cvc));
+        let number = fields.take("payment.card_number", Card::parse_number(&p.card_number));
+        let cvc = fields.take("payment.cvc", Card::parse_cvc(&p.cvc));
         match (name, line1, city, postal_code, country, number, cvc) {
             (
                 Some(name),
@@ -174,16 +157,9 @@ impl CheckoutRequest {
                 },
                 card: Card::new(number, p.exp_month, p.exp_year, cvc),
             }),
-            _ => Err(OrdersError::Invalid(errors)),
+            _ => Err(OrdersError::Invalid(fields.into_errors())),
         }
     }
-}
-
-/// The parsed value, or `None` with the problem noted against `name`.
-fn field<T>(errors: &mut Vec<FieldError>, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
-    parsed
-        .map_err(|e| errors.push(FieldError::new(name, e.to_string())))
-        .ok()
 }
 
 /// Which page of orders to list.

@@ -3,7 +3,7 @@
 //! Payments calls no other service: its database (`BAZAAR_DATABASE_URL`) and where
 //! identity publishes its keys (`BAZAAR_IDENTITY_URL`) are common settings.
 
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, above, out_of_bounds};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the payments service (environment variables `BAZAAR_<FIELD>`).
@@ -39,20 +39,16 @@ impl Default for Config {
 impl ServiceSettings for Config {
     fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        if self.processing_delay_ms > Self::MAX_PROCESSING_DELAY_MS {
-            errors.push(format!(
-                "BAZAAR_PROCESSING_DELAY_MS must be at most {}, got {}",
-                Self::MAX_PROCESSING_DELAY_MS,
-                self.processing_delay_ms
-            ));
-        }
-        if !(1..=Self::MAX_IN_PROGRESS_WAIT_MS).contains(&self.in_progress_wait_ms) {
-            errors.push(format!(
-                "BAZAAR_IN_PROGRESS_WAIT_MS must be between 1 and {}, got {}",
-                Self::MAX_IN_PROGRESS_WAIT_MS,
-                self.in_progress_wait_ms
-            ));
-        }
+        errors.extend(above(
+            "BAZAAR_PROCESSING_DELAY_MS",
+            self.processing_delay_ms,
+            Self::MAX_PROCESSING_DELAY_MS,
+        ));
+        errors.extend(out_of_bounds(
+            "BAZAAR_IN_PROGRESS_WAIT_MS",
+            self.in_progress_wait_ms,
+            1..=Self::MAX_IN_PROGRESS_WAIT_MS,
+        ));
         errors
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
 
-use platform::domain::{Bounded, check_id, invalid};
+use platform::domain::{Bounded, TimeId, check_id, invalid};
 pub use platform::domain::{Currency, Invalid};
 
 /// Another service's id of something (an order, a user): 1 to 64 ASCII letters, digits,
@@ -33,38 +33,7 @@ impl ExternalId {
 }
 
 /// The id payments gives an authorisation (a UUIDv7, time-ordered).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AuthorizationId(String);
-
-impl AuthorizationId {
-    /// A fresh id.
-    pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// An id as a client names it; anything that is not a UUID names no authorisation.
-    pub fn parse(raw: &str) -> Option<Self> {
-        uuid::Uuid::try_parse(raw)
-            .ok()
-            .map(|u| Self(u.hyphenated().to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for AuthorizationId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for AuthorizationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub type AuthorizationId = TimeId<Authorization>;
 
 /// An amount of money to authorise, in minor units (cents): 1 to 100 000 000 (one million
 /// in a currency of cents). Unlike a price, never zero: an authorisation holds money.

@@ -188,6 +188,11 @@ fn authorization_id(raw: &str) -> Result<AuthorizationId, PaymentsError> {
     AuthorizationId::parse(raw).ok_or_else(|| PaymentsError::NotFound(raw.to_owned()))
 }
 
+platform::problem_responses! {
+    /// `404`: no authorisation has the id in the path.
+    NoSuchAuthorization { "404" => "No such authorisation" }
+}
+
 /// Either the answer an earlier request with the key left, or the key, held.
 enum Acquired {
     Answer(StoredResponse),
@@ -366,7 +371,7 @@ async fn authorizations_of_order(
     responses(
         (status = 200, description = "The authorisation", body = Authorization),
         ServiceOnly,
-        (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json")
+        NoSuchAuthorization
     )
 )]
 #[tracing::instrument(skip_all, fields(authorization_id = %id))]
@@ -425,7 +430,7 @@ async fn change(
     responses(
         (status = 200, description = "The authorisation, `captured`", body = Authorization),
         ServiceOnly,
-        (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
+        NoSuchAuthorization,
         (status = 409, description = "The authorisation is voided or refunded (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -451,7 +456,7 @@ async fn capture(
     responses(
         (status = 200, description = "The authorisation, `voided`", body = Authorization),
         ServiceOnly,
-        (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
+        NoSuchAuthorization,
         (status = 409, description = "The authorisation is captured or refunded (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -476,7 +481,7 @@ async fn void(
     responses(
         (status = 200, description = "The authorisation, `refunded`", body = Authorization),
         ServiceOnly,
-        (status = 404, description = "No such authorisation", body = Problem, content_type = "application/problem+json"),
+        NoSuchAuthorization,
         (status = 409, description = "The authorisation is not captured (`urn:bazaar:problem:invalid-state`)", body = Problem, content_type = "application/problem+json")
     )
 )]

@@ -6,7 +6,7 @@
 //! before it is dead-lettered (`BAZAAR_EVENT_MAX_ATTEMPTS`) are common settings.
 
 use crate::domain::Limit;
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, out_of_bounds};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the recommendation service (environment variables `BAZAAR_<FIELD>`).
@@ -40,20 +40,16 @@ impl Default for Config {
 impl ServiceSettings for Config {
     fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        if Limit::new(i64::from(self.default_limit)).is_err() {
-            errors.push(format!(
-                "BAZAAR_DEFAULT_LIMIT must be between 1 and {}, got {}",
-                Limit::MAX,
-                self.default_limit
-            ));
-        }
-        if !(1..=Self::MAX_HISTORY_DEPTH).contains(&self.history_depth) {
-            errors.push(format!(
-                "BAZAAR_HISTORY_DEPTH must be between 1 and {}, got {}",
-                Self::MAX_HISTORY_DEPTH,
-                self.history_depth
-            ));
-        }
+        errors.extend(out_of_bounds(
+            "BAZAAR_DEFAULT_LIMIT",
+            self.default_limit,
+            1..=Limit::MAX,
+        ));
+        errors.extend(out_of_bounds(
+            "BAZAAR_HISTORY_DEPTH",
+            self.history_depth,
+            1..=Self::MAX_HISTORY_DEPTH,
+        ));
         errors
     }
 }

@@ -10,7 +10,7 @@ pub use ::events::types::catalog::{
     PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,
     ProductDeleted,
 };
-pub use ::events::types::orders::ORDER_CONFIRMED;
+pub use ::events::types::orders::{ORDER_CONFIRMED, OrderedItem};
 
 /// What is read of [`PRODUCT_CREATED`] and [`PRODUCT_UPDATED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,15 +29,8 @@ pub struct ProductData {
 pub struct OrderConfirmed {
     pub order_id: String,
     pub user_id: String,
-    pub items: Vec<OrderItem>,
+    pub items: Vec<OrderedItem>,
     pub confirmed_at: String,
-}
-
-/// One line of [`OrderConfirmed`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderItem {
-    pub product_id: String,
-    pub quantity: i64,
 }
 
 #[cfg(test)]
@@ -65,7 +58,7 @@ mod tests {
         let order: OrderConfirmed = ::events::contract::read_example(ORDER_CONFIRMED);
         assert_eq!(
             order.items,
-            [OrderItem {
+            [OrderedItem {
                 product_id: "p-1".into(),
                 quantity: 2
             }]

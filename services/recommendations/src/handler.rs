@@ -122,7 +122,7 @@ fn confirmed_order(o: OrderConfirmed) -> Result<ConfirmedOrder, RecommendationsE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::OrderItem;
+    use crate::events::OrderedItem;
     use platform::testing::refused_fields;
 
     fn product(id: &str, name: &str, price_cents: i64, created_at: &str) -> ProductData {
@@ -142,7 +142,7 @@ mod tests {
             user_id: user_id.into(),
             items: items
                 .iter()
-                .map(|(p, q)| OrderItem {
+                .map(|(p, q)| OrderedItem {
                     product_id: (*p).into(),
                     quantity: *q,
                 })

@@ -80,6 +80,11 @@ pub struct LimitParams {
     limit: Option<String>,
 }
 
+platform::problem_responses! {
+    /// `422`: the `limit` parameter is out of bounds.
+    BadLimit { "422" => "`limit` is not a whole number from 1 to 20 (named in `errors`)" }
+}
+
 impl LimitParams {
     fn parse(self, default: Limit) -> Result<Limit, RecommendationsError> {
         Ok(Failure::field(
@@ -104,7 +109,7 @@ impl LimitParams {
     responses(
         (status = 200, description = "The recommended products, best first", body = Recommendations),
         (status = 404, description = "No such product: the catalog never announced it, or deleted it", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`limit` is not a whole number from 1 to 20 (named in `errors`)", body = Problem, content_type = "application/problem+json")
+        BadLimit
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -138,7 +143,7 @@ async fn for_product(
     responses(
         (status = 200, description = "The recommended products, best first", body = Recommendations),
         (status = 401, description = "No valid bearer token, or one whose subject is not a user", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`limit` is not a whole number from 1 to 20 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        BadLimit,
         (status = 503, description = "Tokens cannot be checked: identity's keys are unavailable", body = Problem, content_type = "application/problem+json")
     )
 )]

@@ -5,7 +5,7 @@
 //! transport) and where identity publishes its keys (`BAZAAR_IDENTITY_URL`): all common
 //! settings.
 
-use platform::config::ServiceSettings;
+use platform::config::{ServiceSettings, out_of_bounds};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -68,16 +68,11 @@ impl Default for Config {
 impl ServiceSettings for Config {
     fn validate(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        if !(Self::MIN_WRITER_MEMORY_MB..=Self::MAX_WRITER_MEMORY_MB)
-            .contains(&self.writer_memory_mb)
-        {
-            errors.push(format!(
-                "BAZAAR_WRITER_MEMORY_MB must be between {} and {}, got {}",
-                Self::MIN_WRITER_MEMORY_MB,
-                Self::MAX_WRITER_MEMORY_MB,
-                self.writer_memory_mb
-            ));
-        }
+        errors.extend(out_of_bounds(
+            "BAZAAR_WRITER_MEMORY_MB",
+            self.writer_memory_mb,
+            Self::MIN_WRITER_MEMORY_MB..=Self::MAX_WRITER_MEMORY_MB,
+        ));
         errors
     }
 }

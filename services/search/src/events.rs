@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The name search's consumer is known by (its inbox and cursors are its own).
 pub const SERVICE: &str = "search";
 /// The producer search follows.
-pub const CATALOG: &str = "catalog";
+pub const CATALOG: &str = ::events::types::catalog::PRODUCTS.producer;
 
 pub use ::events::types::catalog::{
     PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged,

@@ -19,7 +19,7 @@ pub mod store;
 
 use ::events::EventsKit;
 use indexer::Indexer;
-use platform::{Kit, ServiceDef, Subscription, service::Service};
+use platform::{Kit, ServiceDef, service::Service};
 use replay::Rebuilds;
 
 pub use indexer::rebuild_index;
@@ -30,15 +30,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
     about: "full-text search (tantivy) over its own event-fed copy of the catalog",
     database: true,
     publishes: &[],
-    subscriptions: &[Subscription {
-        producer: events::CATALOG,
-        types: &[
-            events::PRODUCT_CREATED,
-            events::PRODUCT_UPDATED,
-            events::PRODUCT_PRICE_CHANGED,
-            events::PRODUCT_DELETED,
-        ],
-    }],
+    subscriptions: &[::events::types::catalog::PRODUCTS],
     read_model: true,
     calls: &[],
     routes: &[],

@@ -14,9 +14,10 @@ use axum::{
     response::IntoResponse,
 };
 use platform::{
-    FieldError, Problem,
+    Problem,
     auth::{ROLE_CUSTOMER, User},
     extract::{Json, TraceParent},
+    failure::Fields,
     openapi::SignedIn,
     ratelimit::Peer,
     service::created,
@@ -121,18 +122,12 @@ async fn register(
     state
         .limits
         .register(client, &body.email.trim().to_ascii_lowercase())?;
-    let mut errors = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|e| errors.push(FieldError::new("email", e.to_string())))
-        .ok();
-    let password = Password::parse(&body.password, email.as_ref())
-        .map_err(|e| errors.push(FieldError::new("password", e.to_string())))
-        .ok();
-    let name = Name::parse(&body.name)
-        .map_err(|e| errors.push(FieldError::new("name", e.to_string())))
-        .ok();
+    let mut fields = Fields::new();
+    let email = fields.take("email", Email::parse(&body.email));
+    let password = fields.take("password", Password::parse(&body.password, email.as_ref()));
+    let name = fields.take("name", Name::parse(&body.name));
     let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-        return Err(Error::Validation(errors));
+        return Err(Error::Validation(fields.into_errors()));
     };
     // Spare the hashing work when the answer is known; the insert still decides races.
     if state.store.user_by_email(email.as_str()).await?.is_some() {
