@@ -251,10 +251,7 @@ pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Resp
     let (body, content_type) = if openmetrics {
         (metrics.render_openmetrics(), OPENMETRICS)
     } else {
-        (
-            metrics.render(),
-            "text/plain; version=0.0.4; charset=utf-8",
-        )
+        (metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
     };
     let mut res = body.into_response();
     res.headers_mut()
@@ -341,7 +338,9 @@ mod tests {
             handler(State(m.clone()), headers)
         };
         let body = |res: Response| async {
-            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
             String::from_utf8(bytes.to_vec()).unwrap()
         };
 
@@ -351,7 +350,11 @@ mod tests {
         )
         .await;
         assert_eq!(res.headers()[header::CONTENT_TYPE], OPENMETRICS);
-        assert!(body(res).await.contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\""));
+        assert!(
+            body(res)
+                .await
+                .contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"")
+        );
 
         for accept in ["", "text/plain", "*/*"] {
             let res = scrape(accept).await;

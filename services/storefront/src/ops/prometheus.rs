@@ -394,7 +394,10 @@ mod tests {
         let (labels, value) = s.exemplar.clone().unwrap();
         assert_eq!(
             labels,
-            [("trace_id".to_owned(), "4bf92f3577b34da6a3ce929d0e0e4736".to_owned())]
+            [(
+                "trace_id".to_owned(),
+                "4bf92f3577b34da6a3ce929d0e0e4736".to_owned()
+            )]
         );
         assert_eq!(value, 0.012);
         let totals = HttpTotals::from_samples(&[s]);
