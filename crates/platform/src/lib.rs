@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod domain;
 pub mod extract;
 pub mod failure;
+pub mod filter;
 pub mod kit;
 pub mod metrics;
 pub mod openapi;

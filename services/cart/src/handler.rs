@@ -5,7 +5,7 @@
 //! `order.cancelled` puts them back.
 
 use crate::{
-    domain::{Currency, Invalid, Owner, ProductCopy, ProductId},
+    domain::{Currency, Owner, ProductCopy, ProductId},
     error::CartError,
     events::{
         ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, PRODUCT_CREATED,
@@ -15,7 +15,7 @@ use crate::{
     store,
 };
 use events::{Event, Handler, HandlerError, decode};
-use platform::Failure;
+use platform::{Failure, domain::Cents};
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
 
@@ -56,8 +56,10 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
             Ok(())
         }
         PRODUCT_PRICE_CHANGED => {
-            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(price)?;
-            if !events::projection::set_price(tx, id.as_str(), price, currency.as_str()).await? {
+            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(Cents::new)?;
+            if !events::projection::set_price(tx, id.as_str(), price.get(), currency.as_str())
+                .await?
+            {
                 tracing::info!(product_id = %id, "price of a product the cart does not know; nothing to do");
             }
             Ok(())
@@ -97,13 +99,6 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
     }
 }
 
-fn price(cents: i64) -> Result<i64, Invalid> {
-    if cents < 0 {
-        return Err(Invalid("must not be negative".into()));
-    }
-    Ok(cents)
-}
-
 fn product_copy(data: ProductData) -> Result<ProductCopy, CartError> {
     if data.name.trim().is_empty() {
         return Err(CartError::invalid("name", "must not be empty"));
@@ -111,7 +106,7 @@ fn product_copy(data: ProductData) -> Result<ProductCopy, CartError> {
     Ok(ProductCopy {
         id: Failure::field("id", ProductId::parse(&data.id))?,
         name: data.name,
-        price_cents: Failure::field("price_cents", price(data.price_cents))?,
+        price_cents: Failure::field("price_cents", Cents::new(data.price_cents))?.get(),
         currency: Failure::field("currency", Currency::parse(&data.currency))?,
     })
 }

@@ -13,7 +13,11 @@ use crate::{
 use events::{consumer, now_rfc3339};
 use platform::db::{Db, MigrationSource};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
+use sqlx::{
+    Any, Row, Transaction,
+    any::{AnyArguments, AnyRow},
+    query::Query,
+};
 use std::collections::BTreeMap;
 
 /// The cart's tables, the same SQL on both backends.
@@ -601,21 +605,27 @@ async fn put_lines(
     Ok(merged)
 }
 
+/// A write of a product copy's columns, `$1` to `$4`, then `$5` the time of writing.
+fn write_copy(sql: &'static str, product: &ProductCopy) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(sql)
+        .bind(product.id.as_str())
+        .bind(product.name.as_str())
+        .bind(product.price_cents)
+        .bind(product.currency.as_str())
+        .bind(now_rfc3339())
+}
+
 /// Records a product the catalog created, in the consumer's transaction. `false` when
 /// the cart knows the id already: what it knows is kept (it is as new or newer).
 pub(crate) async fn insert_product(
     tx: &mut Transaction<'static, Any>,
     product: &ProductCopy,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
+    let inserted = write_copy(
         "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
          VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
+        product,
     )
-    .bind(product.id.as_str())
-    .bind(&product.name)
-    .bind(product.price_cents)
-    .bind(product.currency.as_str())
-    .bind(now_rfc3339())
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -628,17 +638,13 @@ pub(crate) async fn save_product(
     tx: &mut Transaction<'static, Any>,
     product: &ProductCopy,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    write_copy(
         "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
          VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
          price_cents = excluded.price_cents, currency = excluded.currency, \
          updated_at = excluded.updated_at",
+        product,
     )
-    .bind(product.id.as_str())
-    .bind(&product.name)
-    .bind(product.price_cents)
-    .bind(product.currency.as_str())
-    .bind(now_rfc3339())
     .execute(&mut **tx)
     .await?;
     Ok(())

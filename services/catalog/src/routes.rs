@@ -20,6 +20,7 @@ use platform::{
     auth::{Admin, Verifier},
     extract::{Json, Query, TraceParent},
     failure::Fields,
+    filter::price_range_refusals,
     service::created,
 };
 use serde::{Deserialize, Serialize, de::IgnoredAny};
@@ -116,15 +117,8 @@ impl ListProductsParams {
                 format!("must be between 1 and {}", ProductQuery::MAX_PER_PAGE),
             );
         }
-        for (field, value) in [("min_price", self.min_price), ("max_price", self.max_price)] {
-            if value.is_some_and(|v| v < 0) {
-                fields.refuse(field, "must be 0 or more");
-            }
-        }
-        if let (Some(min), Some(max)) = (self.min_price, self.max_price)
-            && min > max
-        {
-            fields.refuse("min_price", "must not be greater than max_price");
+        for (field, refusal) in price_range_refusals(self.min_price, self.max_price) {
+            fields.refuse(field, refusal);
         }
         let name_contains = self
             .q
@@ -209,34 +203,20 @@ impl CreateProductRequest {
             "initial_stock",
             InitialStock::new(self.initial_stock.unwrap_or(0)),
         );
-        match (
-            sku,
-            name,
-            description,
-            category,
-            price,
-            currency,
-            initial_stock,
-        ) {
-            (
-                Some(sku),
-                Some(name),
-                Some(description),
-                Some(category),
-                Some(price),
-                Some(currency),
-                Some(initial_stock),
-            ) => Ok(NewProduct {
-                sku,
-                name,
-                description,
-                category,
-                price,
-                currency,
-                initial_stock,
-            }),
-            _ => Err(Failure::from(fields).into()),
-        }
+        // Every field is parsed before any is found missing, so that the answer names each
+        // one refused.
+        let product = || {
+            Some(NewProduct {
+                sku: sku?,
+                name: name?,
+                description: description?,
+                category: category?,
+                price: price?,
+                currency: currency?,
+                initial_stock: initial_stock?,
+            })
+        };
+        product().ok_or_else(|| Failure::from(fields).into())
     }
 }
 

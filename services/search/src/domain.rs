@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 pub use platform::domain::{Currency, Invalid, ProductId};
 use platform::domain::{invalid, is_slug};
+use platform::filter::price_range_refusals;
 
 /// Text of 1 to `max` characters (after trimming) without control characters.
 fn bounded_text(raw: &str, max: usize, allow_empty: bool) -> Result<String, Invalid> {
@@ -219,20 +220,10 @@ impl PriceRange {
     /// A range, if both ends are 0 or more and `min` is not above `max`. The error names
     /// the field at fault.
     pub fn new(min: Option<i64>, max: Option<i64>) -> Result<Self, (&'static str, Invalid)> {
-        for (field, value) in [("min_price", min), ("max_price", max)] {
-            if value.is_some_and(|v| v < 0) {
-                return Err((field, Invalid("must be 0 or more".into())));
-            }
+        match price_range_refusals(min, max).first() {
+            Some(&(field, refusal)) => Err((field, Invalid(refusal.into()))),
+            None => Ok(Self { min, max }),
         }
-        if let (Some(lo), Some(hi)) = (min, max)
-            && lo > hi
-        {
-            return Err((
-                "min_price",
-                Invalid("must not be greater than max_price".into()),
-            ));
-        }
-        Ok(Self { min, max })
     }
 
     pub fn min(&self) -> Option<i64> {
