@@ -48,7 +48,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
 
 async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     let db = kit.database(&store::migrations()).await?;
-    let store = Store::new(db.clone());
+    let store = Store { db: db.clone() };
     let email = mail::start(&mut kit, &store)?;
     kit.consumer(&db, NotificationHandler::new(email));
     let head = feed::start(&mut kit, &store).await?;

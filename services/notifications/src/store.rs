@@ -137,18 +137,10 @@ pub struct DueEmail {
 /// Notifications' data access. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 impl Store {
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     /// A user's newest messages, newest first.
     #[tracing::instrument(skip_all, fields(limit = limit.get()))]
     pub async fn list(&self, user_id: &str, limit: Limit) -> Result<Vec<Message>, sqlx::Error> {

@@ -9,8 +9,8 @@ use crate::{
     store::{NewRefreshToken, Rotation, UserRecord},
 };
 use axum::{
-    extract::{FromRequest, Request, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::{FromRequest, FromRequestParts, Request, State},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::IntoResponse,
 };
 use platform::{
@@ -19,10 +19,11 @@ use platform::{
     extract::{Json, TraceParent},
     failure::Fields,
     openapi::SignedIn,
-    ratelimit::Peer,
+    ratelimit::peer,
     service::created,
 };
 use serde::{Deserialize, Serialize};
+use std::{convert::Infallible, net::IpAddr};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -92,6 +93,19 @@ pub struct TokenPair {
     pub expires_in: i64,
 }
 
+/// The client a request comes from, as identity's rate limits count it: the peer, or the
+/// address a trusted proxy forwarded for it; none when the server does not know the peer.
+struct Client(Option<IpAddr>);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let peer = peer(&parts.extensions);
+        Ok(Client(state.limits.client(peer, &parts.headers)))
+    }
+}
+
 platform::problem_responses! {
     /// `422`: a field of the body is missing or of the wrong type.
     UnreadableFields { "422" => "A field is missing or of the wrong type" }
@@ -114,11 +128,10 @@ platform::problem_responses! {
 #[tracing::instrument(skip_all)]
 async fn register(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    Client(client): Client,
+    trace: TraceParent,
     Json(body): Json<RegisterRequest>,
 ) -> Result<impl IntoResponse, Error> {
-    let client = state.limits.client(peer, &headers);
     state
         .limits
         .register(client, &body.email.trim().to_ascii_lowercase())?;
@@ -141,7 +154,7 @@ async fn register(
         roles: vec![ROLE_CUSTOMER.to_owned()],
         created_at: events::envelope::now_rfc3339(),
     };
-    let event = published::user_registered(&user, TraceParent::of(&headers).0)?;
+    let event = published::user_registered(&user, trace.0)?;
     state.store.insert_user(&user, &event).await?;
     tracing::info!(user_id = %user.id, "registered");
     let url = format!("/api/identity/users/{}", user.id);
@@ -171,17 +184,14 @@ async fn register(
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    Client(client): Client,
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenPair>, Error> {
     // No policy checks here: whatever was typed either matches an account or it does not.
     let email = body.email.trim().to_ascii_lowercase();
     // Before the hash: a guess over the limit costs nothing, and is not even checked, so
     // the right password during the lock-out is refused like any other.
-    state
-        .limits
-        .sign_in(state.limits.client(peer, &headers), &email)?;
+    state.limits.sign_in(client, &email)?;
     let user = state.store.user_by_email(&email).await?;
     let phc = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state.hasher.verify(body.password, phc).await?;
@@ -214,11 +224,10 @@ async fn login(
 #[tracing::instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
+    Client(client): Client,
     Json(body): Json<RefreshRequest>,
 ) -> Result<Json<TokenPair>, Error> {
-    state.limits.refresh(state.limits.client(peer, &headers))?;
+    state.limits.refresh(client)?;
     let presented = refresh_token_hash(&body.refresh_token);
     let next = next_refresh_token(&state)?;
     match state
