@@ -3,8 +3,8 @@
 //! nothing. Each checkout is a full saga: cart read, reservation, authorisation,
 //! reservation commit, capture, confirmation.
 
-use bazaar::testing::{GOOD_CARD, Shop, checkout_body, unique};
-use serde_json::{Value, json};
+use bazaar::testing::{GOOD_CARD, Shop, checkout_body, send_json, unique};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 const SHOPPERS: usize = 16;
@@ -64,15 +64,8 @@ async fn run() {
                 // The checkout took the cart's lines before it answered; check it did.
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while Instant::now() < deadline {
-                    let cart: Value = http
-                        .get(format!("{url}/api/cart"))
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let cart =
+                        send_json(http.get(format!("{url}/api/cart")).bearer_auth(&token)).await;
                     if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
                         break;
                     }

@@ -15,8 +15,8 @@
 //! `wrk`, `haproxy` and `nginx-light`; missing ones are installed when run as root.
 //! Asserts nothing.
 
-use bazaar::testing::{bazaar_bin, unique, wrk::Wrk};
-use serde_json::{Value, json};
+use bazaar::testing::{bazaar_bin, send_json, unique, wrk::Wrk};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -198,15 +198,10 @@ async fn token(identity_port: u16) -> String {
         .await
         .unwrap();
     assert!(r.status().is_success(), "register: {}", r.status());
-    let r: Value = http
+    let login = http
         .post(format!("{base}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&json!({"email": email, "password": password}));
+    let r = send_json(login).await;
     r["access_token"].as_str().expect("a token").to_owned()
 }
 

@@ -619,9 +619,37 @@ pub async fn send_text(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
 }
 
+/// Sends `request` and answers the status of its answer (the body left unread).
+pub async fn send_status(request: reqwest::RequestBuilder) -> StatusCode {
+    request.send().await.unwrap().status()
+}
+
 /// Sends `request` and reads its answer as JSON (whatever the status).
 pub async fn send_json(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends what `request` builds until its answer's status is one `accepted` takes, trying
+/// again every `every` for at most `within` while it cannot be sent or is answered 5xx (a
+/// service restarting, say); any other answer fails the test at once, naming `what`.
+pub async fn send_until(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    accepted: impl Fn(StatusCode) -> bool,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) {
+    eventually(within, every, async || match request().send().await {
+        Ok(r) if accepted(r.status()) => Ok(()),
+        Ok(r) if r.status().is_server_error() => Err(format!("{what}: {}", r.status())),
+        Ok(r) => panic!(
+            "{what}: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        ),
+        Err(e) => Err(format!("{what}: {e}")),
+    })
+    .await
 }
 
 /// Runs `probe` every `every` until it is `Ok`, for at most `within`; then panics with

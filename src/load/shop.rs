@@ -675,6 +675,13 @@ mod tests {
         use CheckoutOutcome::*;
         use ErrorKind::*;
         let order = |status: &str| json!({"id": "o", "status": status, "items": [], "total_cents": 2598, "currency": "USD"});
+        let refused = |status, slug| answer(status, problem(status, slug), &[]);
+        let retry = |error, seconds: Option<u64>| Verdict::Retry {
+            error,
+            after: seconds.map(Duration::from_secs),
+        };
+        let in_progress = &[("retry-after", "1")];
+        let unavailable = &[("retry-after", "2")];
         let cases: Vec<(&str, Result<Answer, ErrorKind>, Verdict)> = vec![
             (
                 "confirmed",
@@ -698,72 +705,41 @@ mod tests {
             ),
             (
                 "declined",
-                answer(402, problem(402, "card-declined"), &[]),
+                refused(402, "card-declined"),
                 Verdict::Done(Ok(Declined)),
             ),
             (
                 "out of stock",
-                answer(409, problem(409, "insufficient-stock"), &[]),
+                refused(409, "insufficient-stock"),
                 Verdict::Done(Ok(OutOfStock)),
             ),
             (
                 "in progress",
-                answer(
-                    409,
-                    problem(409, "request-in-progress"),
-                    &[("retry-after", "1")],
-                ),
-                Verdict::Retry {
-                    error: Status(409),
-                    after: Some(Duration::from_secs(1)),
-                },
+                answer(409, problem(409, "request-in-progress"), in_progress),
+                retry(Status(409), Some(1)),
             ),
             (
                 "interrupted",
-                answer(409, problem(409, "checkout-interrupted"), &[]),
+                refused(409, "checkout-interrupted"),
                 Verdict::Done(Err(Status(409))),
             ),
             (
                 "bad input",
-                answer(422, problem(422, "validation"), &[]),
+                refused(422, "validation"),
                 Verdict::Done(Err(Status(422))),
             ),
             (
                 "unavailable",
-                answer(
-                    503,
-                    problem(503, "service-unavailable"),
-                    &[("retry-after", "2")],
-                ),
-                Verdict::Retry {
-                    error: Status(503),
-                    after: Some(Duration::from_secs(2)),
-                },
+                answer(503, problem(503, "service-unavailable"), unavailable),
+                retry(Status(503), Some(2)),
             ),
             (
                 "gateway timeout",
                 answer(504, json!({}), &[]),
-                Verdict::Retry {
-                    error: Status(504),
-                    after: None,
-                },
+                retry(Status(504), None),
             ),
-            (
-                "timeout",
-                Err(Timeout),
-                Verdict::Retry {
-                    error: Timeout,
-                    after: None,
-                },
-            ),
-            (
-                "connection",
-                Err(Connection),
-                Verdict::Retry {
-                    error: Connection,
-                    after: None,
-                },
-            ),
+            ("timeout", Err(Timeout), retry(Timeout, None)),
+            ("connection", Err(Connection), retry(Connection, None)),
         ];
         for (case, attempt, want) in cases {
             assert_eq!(judge(attempt), want, "{case}");

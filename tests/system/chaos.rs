@@ -19,7 +19,7 @@
 
 use crate::helpers::{
     DECLINED_CARD, GOOD_CARD, Options, Shape, Shop, checkout_body, eventually, production, scalar,
-    unique,
+    send_until, unique,
 };
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -430,28 +430,16 @@ fn real_outcomes(outcomes: &[Outcome]) -> (BTreeMap<u16, usize>, BTreeSet<String
 /// down.
 async fn add_to_cart(shop: &Shop, token: &str, product: &str) {
     let body = json!({"product_id": product, "quantity": 1});
-    let deadline = Instant::now() + PERSISTENCE;
-    loop {
-        let sent = shop
-            .post("/api/cart/items")
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => return,
-            Ok(r) if !r.status().is_server_error() => {
-                panic!(
-                    "adding to the cart: {} {}",
-                    r.status(),
-                    r.text().await.unwrap_or_default()
-                )
-            }
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "the cart never came back");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let request = || shop.post("/api/cart/items").bearer_auth(token).json(&body);
+    let every = Duration::from_millis(200);
+    send_until(
+        "adding to the cart",
+        PERSISTENCE,
+        every,
+        |s| s.is_success(),
+        request,
+    )
+    .await;
 }
 
 /// One checkout: the same request with the same key until it has an answer that is not a

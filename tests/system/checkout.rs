@@ -3,7 +3,7 @@
 
 use crate::helpers::{
     DECLINED_CARD, GOOD_CARD, Options, Shape, Shop, checkout_body, eventually, scalar, send_json,
-    unique,
+    send_status, unique,
 };
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -124,13 +124,8 @@ async fn a_shopper_browses_signs_in_with_a_merged_cart_checks_out_and_is_notifie
     assert_eq!(fetched["status"], "confirmed");
     // Another user sees nothing of it.
     let other = shop.customer_token().await;
-    let r = shop
-        .get(&format!("/api/orders/{id}"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let theirs = shop.get(&format!("/api/orders/{id}")).bearer_auth(&other);
+    assert_eq!(send_status(theirs).await, StatusCode::NOT_FOUND);
 
     wait_for_notifications(&shop, &token, "confirmed", 1, Duration::from_secs(20)).await;
     // The checkout took what it bought out of the cart.

@@ -2,7 +2,9 @@
 //! and nothing is lost or applied twice when processes or the broker die at the worst
 //! moment. Counts come from the consumer's own database.
 
-use crate::helpers::{Options, Shape, Shop, eventually, production, scalar, unique};
+use crate::helpers::{
+    Options, Shape, Shop, eventually, production, scalar, send_status, send_until, unique,
+};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
@@ -86,13 +88,10 @@ async fn catalog_events_reach_inventory(shape: Shape) {
         "stock appeared after {freshness:?}"
     );
 
-    let r = shop
+    let deletion = shop
         .delete(&format!("/api/catalog/products/{id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        .bearer_auth(&admin);
+    assert_eq!(send_status(deletion).await, StatusCode::NO_CONTENT);
     eventually(
         Duration::from_secs(10),
         Duration::from_millis(25),
@@ -242,31 +241,17 @@ async fn three_thousand_events_with_random_kills_are_each_handled_once(shape: Sh
             async move {
                 // Retried until the catalog answers: a product it did create answers 409
                 // the second time (its SKU is taken), which is as good.
-                let deadline = Instant::now() + Duration::from_secs(120);
-                loop {
-                    let r = shop
-                        .post("/api/catalog/products")
+                let product = json!({"sku": sku, "name": format!("Kill test {i}"),
+                    "description": "Made while processes die.", "category": category,
+                    "price_cents": 100, "initial_stock": 1});
+                let request = || {
+                    shop.post("/api/catalog/products")
                         .bearer_auth(admin)
-                        .json(&json!({"sku": sku, "name": format!("Kill test {i}"),
-                            "description": "Made while processes die.", "category": category,
-                            "price_cents": 100, "initial_stock": 1}))
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status() == StatusCode::CREATED => return,
-                        Ok(r) if r.status() == StatusCode::CONFLICT => return,
-                        Ok(r) if r.status().is_client_error() => {
-                            panic!(
-                                "{sku}: {} {}",
-                                r.status(),
-                                r.text().await.unwrap_or_default()
-                            )
-                        }
-                        _ => {}
-                    }
-                    assert!(Instant::now() < deadline, "{sku} could not be created");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                        .json(&product)
+                };
+                let created = |s| s == StatusCode::CREATED || s == StatusCode::CONFLICT;
+                let (within, every) = (Duration::from_secs(120), Duration::from_millis(50));
+                send_until(&format!("creating {sku}"), within, every, created, request).await;
             }
         })
         .buffer_unordered(16)

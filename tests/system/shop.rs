@@ -1,8 +1,8 @@
 //! The shop as a user meets it: one command, several processes, one address.
 
 use crate::helpers::{
-    Options, Shape, Shop, alive, assert_problem, assert_success, send_json, services, unique,
-    with_database,
+    Options, Shape, Shop, alive, assert_problem, assert_success, send_json, send_status, services,
+    unique, with_database,
 };
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -323,21 +323,18 @@ async fn a_hung_service_times_out_at_the_gateway() {
 async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     let shop = Shop::start();
     let processes = format!("{}/processes", shop.control_url);
-    let r = shop.http.get(&processes).send().await.unwrap();
     assert_eq!(
-        r.status(),
+        send_status(shop.http.get(&processes)).await,
         StatusCode::UNAUTHORIZED,
         "the control API needs a token"
     );
     let customer = shop.customer_token().await;
-    let r = shop
-        .http
-        .get(&processes)
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a customer may not");
+    let as_customer = shop.http.get(&processes).bearer_auth(&customer);
+    assert_eq!(
+        send_status(as_customer).await,
+        StatusCode::FORBIDDEN,
+        "a customer may not"
+    );
 
     let admin = shop.admin_token().await;
     let list = send_json(shop.http.get(&processes).bearer_auth(&admin)).await;

@@ -4,7 +4,7 @@
 //! The shop's own collector (the ops console's trace view) is checked too.
 
 use crate::checkout::stocked_product;
-use crate::helpers::{GOOD_CARD, Options, Shape, Shop, eventually, send_text, unique};
+use crate::helpers::{GOOD_CARD, Options, Shape, Shop, eventually, send_status, send_text, unique};
 use bazaar::traces::{self, Filter, TraceStore, TraceView};
 use reqwest::StatusCode;
 use std::collections::BTreeSet;
@@ -279,20 +279,12 @@ async fn the_shop_collects_its_own_traces_for_the_ops_console() {
     assert!(has("orders", "notifications", "event"), "{map:?}");
 
     // Nobody else reads or writes them.
-    let anonymous = shop
-        .http
-        .get(format!("{}/traces", shop.control_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let anonymous = shop.http.get(format!("{}/traces", shop.control_url));
+    assert_eq!(send_status(anonymous).await, StatusCode::UNAUTHORIZED);
     let forged = shop
         .http
         .post(format!("{}/v1/traces", shop.control_url))
         .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        .body("{}");
+    assert_eq!(send_status(forged).await, StatusCode::UNAUTHORIZED);
 }
