@@ -189,16 +189,39 @@ impl Metrics {
     }
 }
 
-/// A sample line without its exemplar. Only histogram buckets carry one here, and the
-/// platform's label values (route templates, methods, statuses) hold no ` # {`.
+/// A sample line without its exemplar: what follows ` # ` after the label set (whose
+/// quoted values may hold anything) and the value. Only histogram buckets carry one.
 fn without_exemplar(line: &str) -> &str {
-    let is_bucket = line
-        .split_once('{')
-        .is_some_and(|(name, _)| name.ends_with("_bucket"));
-    match line.rfind(" # {") {
-        Some(at) if is_bucket => &line[..at],
-        _ => line,
+    let Some((name, _)) = line.split_once('{') else {
+        return line;
+    };
+    if !name.ends_with("_bucket") {
+        return line;
     }
+    let Some(labels_end) = end_of_labels(line, name.len()) else {
+        return line;
+    };
+    match line[labels_end..].find(" # ") {
+        Some(at) => &line[..labels_end + at],
+        None => line,
+    }
+}
+
+/// Just past the `}` that closes the label set opening at `open`, honouring quoted
+/// values and their escapes.
+fn end_of_labels(line: &str, open: usize) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in line[open..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '}' if !quoted => return Some(open + i + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 impl Inner {
@@ -240,15 +263,36 @@ impl Series {
 /// The content type of the OpenMetrics text format.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `GET /metrics`: OpenMetrics, with exemplars, when the scraper accepts it (Prometheus
-/// does, and the ops console asks for it); the classic text format otherwise.
-pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
-    let openmetrics = headers
+/// Whether `Accept` prefers OpenMetrics to the classic text format: OpenMetrics named with
+/// a quality above 0 and no lower than the best of `text/plain`, `text/*` or `*/*`.
+fn prefers_openmetrics(headers: &HeaderMap) -> bool {
+    let mut openmetrics: f32 = 0.0;
+    let mut text: f32 = 0.0;
+    let ranges = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/openmetrics-text"));
-    let (body, content_type) = if openmetrics {
+        .flat_map(|v| v.split(','));
+    for range in ranges {
+        let mut params = range.split(';').map(str::trim);
+        let media = params.next().unwrap_or_default().to_ascii_lowercase();
+        let quality = params
+            .filter_map(|p| p.strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "application/openmetrics-text" => openmetrics = openmetrics.max(quality),
+            "text/plain" | "text/*" | "*/*" => text = text.max(quality),
+            _ => {}
+        }
+    }
+    openmetrics > 0.0 && openmetrics >= text
+}
+
+/// `GET /metrics`: OpenMetrics, with exemplars, when the scraper prefers it (Prometheus
+/// does, and the ops console asks for it); the classic text format otherwise.
+pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
+    let (body, content_type) = if prefers_openmetrics(&headers) {
         (metrics.render_openmetrics(), OPENMETRICS)
     } else {
         (metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
@@ -256,6 +300,8 @@ pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Resp
     let mut res = body.into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
     res
 }
 
@@ -315,6 +361,14 @@ mod tests {
 
         let classic = m.render();
         assert!(!classic.contains("trace_id"), "{classic}");
+        // A label value may hold anything, ` # {` included: only what follows the value
+        // is an exemplar.
+        let odd = r#"x_bucket{route="/a # {b}",le="0.1"} 3"#;
+        assert_eq!(without_exemplar(odd), odd);
+        assert_eq!(
+            without_exemplar(&format!("{odd} # {{trace_id=\"ab\"}} 0.05")),
+            odd
+        );
         assert_eq!(
             classic.lines().count(),
             open.lines().count(),
@@ -356,7 +410,13 @@ mod tests {
                 .contains("trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"")
         );
 
-        for accept in ["", "text/plain", "*/*"] {
+        for accept in [
+            "",
+            "text/plain",
+            "*/*",
+            "application/openmetrics-text;q=0",
+            "text/plain, application/openmetrics-text;q=0.1",
+        ] {
             let res = scrape(accept).await;
             assert_eq!(
                 res.headers()[header::CONTENT_TYPE],

@@ -205,7 +205,7 @@ impl HttpTotals {
 /// An exemplar that names a trace (`trace_id`, 32 hex digits, not all zero).
 fn trace_exemplar((labels, seconds): &(Vec<(String, String)>, f64)) -> Option<Exemplar> {
     let (_, id) = labels.iter().find(|(k, _)| k == "trace_id")?;
-    let trace_id = (id.len() == 32)
+    let trace_id = (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| u128::from_str_radix(id, 16).ok())
         .flatten()
         .filter(|&id| id != 0)?;
@@ -247,6 +247,8 @@ pub fn rates(previous: &HttpTotals, current: &HttpTotals, elapsed_secs: f64) -> 
     };
     let requests = (current.requests - base.requests).max(0.0);
     let errors = (current.server_errors - base.server_errors).max(0.0);
+    // A bucket's exemplar changes only when a new traced request lands in it.
+    let seen: std::collections::HashSet<u128> = base.exemplars.iter().map(|e| e.trace_id).collect();
     let buckets: Vec<(f64, f64)> = current
         .buckets
         .iter()
@@ -271,7 +273,7 @@ pub fn rates(previous: &HttpTotals, current: &HttpTotals, elapsed_secs: f64) -> 
         slowest_traced: current
             .exemplars
             .iter()
-            .filter(|e| !base.exemplars.contains(e))
+            .filter(|e| !seen.contains(&e.trace_id))
             .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
             .copied(),
     }
@@ -410,6 +412,7 @@ mod tests {
             r#"m_bucket{le="0.1"} 3"#,
             r#"m_bucket{le="0.1"} 3 # garbage"#,
             r#"m_bucket{le="0.1"} 3 # {trace_id="xyz"} 0.05"#,
+            r#"m_bucket{le="0.1"} 3 # {trace_id="+bf92f3577b34da6a3ce929d0e0e4736"} 0.05"#,
         ] {
             let s = parse_line(line).unwrap();
             assert_eq!(s.value, 3.0, "{line}");

@@ -546,7 +546,8 @@ impl Browser {
                     &[("product_id", product_id), ("quantity", quantity)],
                 )
                 .await;
-            page.location().contains("added=").then_some(page)
+            let added = format!("added={quantity}");
+            page.location().contains(&added).then_some(page)
         })
         .await
     }
