@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{
     Context, KeyValue,
     propagation::{Extractor, Injector, TextMapPropagator},
-    trace::{Link, SpanKind, TraceContextExt, TraceState, TracerProvider as _},
+    trace::{Link, SpanContext, SpanKind, TraceContextExt, TraceState, TracerProvider as _},
 };
 use opentelemetry_sdk::{
     Resource,
@@ -345,27 +345,29 @@ pub fn inject(span: &Span, headers: &mut HeaderMap) {
 /// `span`'s W3C `traceparent`, when it is part of a sampled trace: what an event records
 /// so its handling joins the trace.
 pub fn traceparent(span: &Span) -> Option<String> {
+    let sc = sampled_context(span)?;
+    Some(format!(
+        "00-{}-{}-{:02x}",
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags().to_u8()
+    ))
+}
+
+/// `span`'s OpenTelemetry context, when tracing is on and its trace is valid and sampled
+/// (exported): what a `traceparent`, a log line's ids and an exemplar are made of.
+fn sampled_context(span: &Span) -> Option<SpanContext> {
     if !tracing_enabled() {
         return None;
     }
-    let cx = span.context();
-    let sc = cx.span().span_context().clone();
-    (sc.is_valid() && sc.is_sampled()).then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8()
-        )
-    })
+    let sc = span.context().span().span_context().clone();
+    (sc.is_valid() && sc.is_sampled()).then_some(sc)
 }
 
 /// Records `span`'s trace and span ids in its `trace_id` and `span_id` fields, so the
 /// logs inside it name their trace.
 fn record_trace_id(span: &Span) {
-    let cx = span.context();
-    let sc = cx.span().span_context().clone();
-    if sc.is_valid() && sc.is_sampled() {
+    if let Some(sc) = sampled_context(span) {
         span.record("trace_id", sc.trace_id().to_string());
         span.record("span_id", sc.span_id().to_string());
     }
@@ -379,13 +381,7 @@ pub use opentelemetry::trace::TraceId;
 /// what a latency histogram keeps as its bucket's exemplar, so a slow bucket links to a
 /// trace that can be opened. `None` costs nothing when tracing is off.
 pub fn sampled_trace_id(span: &Span) -> Option<TraceId> {
-    if !tracing_enabled() {
-        return None;
-    }
-    let cx = span.context();
-    let span = cx.span();
-    let sc = span.span_context();
-    (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
+    sampled_context(span).map(|sc| sc.trace_id())
 }
 
 /// The span of a request a service serves, named `METHOD route` (the route template, or
