@@ -19,7 +19,7 @@ use axum::{
     routing::get,
     serve::ListenerExt,
 };
-use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, future::BoxFuture};
 use std::{
     any::Any,
     future::Future,
@@ -31,11 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::net::TcpListener;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    trace::TraceLayer,
-};
+use tracing::Instrument;
 
 /// The header carrying the request id, set by the gateway (or here, if absent) and
 /// echoed in every response.
@@ -384,9 +380,9 @@ impl ServiceBuilder {
     }
 }
 
-/// The standard middleware stack, outermost first: request id, tracing span, panic
-/// catcher, then one layer for metrics, problem documents for bare errors and the
-/// timeout, and the body limit.
+/// The standard middleware, around every route: a request id (the caller's, or a new
+/// one) echoed in the response, the request's span, the timeout, a caught panic as a 500
+/// problem, problem documents for bare errors, and the metrics; then the body limit.
 pub fn apply_middleware(
     router: Router,
     metrics: &Metrics,
@@ -397,82 +393,132 @@ pub fn apply_middleware(
         metrics: metrics.clone(),
         timeout,
     };
-    // One stack, applied once: every `Router::layer` boxes the routes again, a box that is
-    // cloned (allocated) per request.
-    let stack = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let id = req
-                        .extensions()
-                        .get::<RequestId>()
-                        .and_then(|id| id.header_value().to_str().ok())
-                        .unwrap_or("-");
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(MatchedPath::as_str);
-                    telemetry::server_span(req.method(), route, req.uri().path(), req.headers(), id)
-                })
-                .on_response(
-                    |res: &http::Response<_>, _: Duration, span: &tracing::Span| {
-                        telemetry::record_status(span, res.status());
-                    },
-                ),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(mw::from_fn_with_state(standard, standard_layer))
-        .layer(DefaultBodyLimit::max(body_limit));
-    router.layer(stack)
+    // One service doing all of it: each layer of a stack costs a future, often boxed, and
+    // tower-http's ones an extension map entry or a wrapped body, per request (the gateway
+    // bench's allocations per forwarded request: docs/benchmarks.md).
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(tower::layer::layer_fn(move |inner| StandardService {
+                inner,
+                standard: standard.clone(),
+            }))
+            .layer(DefaultBodyLimit::max(body_limit)),
+    )
 }
 
-/// Request ids: random UUIDs (v4) drawn from the thread's generator. tower-http's
-/// `MakeRequestUuid` asks the kernel for the 16 bytes, a system call per request.
-#[derive(Debug, Clone, Copy)]
-struct MakeRequestId;
-
-impl tower_http::request_id::MakeRequestId for MakeRequestId {
-    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut text = uuid::Uuid::encode_buffer();
-        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
-            .ok()
-            .map(RequestId::new)
-    }
+/// A new request id: a random UUID (v4) from the thread's generator (tower-http's
+/// `MakeRequestUuid` asks the kernel for the 16 bytes, a system call per request).
+fn new_request_id() -> HeaderValue {
+    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+        .unwrap_or(HeaderValue::from_static("-"))
 }
 
-/// What [`standard_layer`] needs.
+/// What [`StandardService`] needs.
 #[derive(Clone)]
 struct Standard {
     metrics: Metrics,
     timeout: Duration,
 }
 
-/// Metrics (under the route template, `/products/{id}`, so that ids do not explode the
-/// number of series), problem documents for bare errors, and the timeout, outermost
-/// first. One layer, not three: every layer costs a boxed service cloned and a boxed
-/// future per request.
-async fn standard_layer(State(standard): State<Standard>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    // The request's span (the trace layer's, entered around this one): its trace, if
-    // sampled, becomes the latency bucket's exemplar.
-    let trace = telemetry::sampled_trace_id(&tracing::Span::current());
-    let res = match tokio::time::timeout(standard.timeout, next.run(req)).await {
-        Ok(res) => problem_for_bare_errors(res).await,
-        Err(_) => Problem::unavailable("the request took too long to handle", 1).into_response(),
-    };
-    standard.metrics.observe(
-        method.as_str(),
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        res.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-        trace,
-    );
-    res
+/// The standard middleware as one service: see [`apply_middleware`].
+#[derive(Clone)]
+struct StandardService<S> {
+    inner: S,
+    standard: Standard,
+}
+
+impl<S> tower::Service<Request> for StandardService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<'static, Result<Response, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        // The clone is the one not yet polled ready; the ready one serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Standard { metrics, timeout } = self.standard.clone();
+        let start = Instant::now();
+        let id = match req.headers().get(&REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = new_request_id();
+                req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
+                id
+            }
+        };
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let span = telemetry::server_span(
+            &method,
+            route.as_ref().map(MatchedPath::as_str),
+            req.uri().path(),
+            req.headers(),
+            id.to_str().unwrap_or("-"),
+        );
+        // Its trace, if sampled, becomes the latency bucket's exemplar.
+        let trace = telemetry::sampled_trace_id(&span);
+        let handled = async move {
+            // The handler runs inside the timeout; a panic anywhere in it is caught here.
+            let handled = std::panic::AssertUnwindSafe(tokio::time::timeout(timeout, async move {
+                inner.call(req).await
+            }))
+            .catch_unwind()
+            .await;
+            let mut res = match handled {
+                Ok(Ok(Ok(res))) => problem_for_bare_errors(res).await,
+                Ok(Ok(Err(never))) => match never {},
+                Ok(Err(_)) => {
+                    Problem::unavailable("the request took too long to handle", 1).into_response()
+                }
+                Err(panic) => panic_to_problem(panic),
+            };
+            if !res.headers().contains_key(&REQUEST_ID) {
+                res.headers_mut().insert(REQUEST_ID.clone(), id);
+            }
+            let status = res.status();
+            let elapsed = start.elapsed();
+            let span = tracing::Span::current();
+            telemetry::record_status(&span, status);
+            if status.is_server_error() {
+                tracing::error!(
+                    status = status.as_u16(),
+                    latency_ms = elapsed.as_millis() as u64,
+                    "response failed"
+                );
+            } else {
+                tracing::debug!(
+                    status = status.as_u16(),
+                    latency_ms = elapsed.as_millis() as u64,
+                    "finished processing request"
+                );
+            }
+            metrics.observe(
+                method.as_str(),
+                route.as_ref().map_or("unmatched", MatchedPath::as_str),
+                status.as_u16(),
+                elapsed.as_secs_f64(),
+                trace,
+            );
+            Ok(res)
+        };
+        Box::pin(handled.instrument(span))
+    }
 }
 
 /// The socket a supervisor bound for this process and passed as file descriptor 3 under
@@ -715,6 +761,125 @@ pub fn created(path: &str, body: impl serde::Serialize) -> Response {
 mod tests {
     use super::*;
     use crate::config::{NoSettings, Settings};
+
+    /// A router of routes that answer, fail bare, panic and hang, behind the standard
+    /// middleware (a 200 ms timeout), and the metrics it records in.
+    fn standard_router() -> (Router, Metrics) {
+        let metrics = Metrics::new("probe");
+        let routes = Router::new()
+            .route("/ok/{id}", get(|| async { "fine" }))
+            .route("/bare", get(|| async { (StatusCode::CONFLICT, "taken") }))
+            .route(
+                "/panics",
+                get(|| async {
+                    if true {
+                        panic!("a bug");
+                    }
+                    "never"
+                }),
+            )
+            .route(
+                "/hangs",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "late"
+                }),
+            );
+        let router = apply_middleware(routes, &metrics, 1024, Duration::from_millis(200));
+        (router, metrics)
+    }
+
+    async fn call(router: &Router, req: http::Request<Body>) -> (Response, serde_json::Value) {
+        use tower::ServiceExt;
+        let res = router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (Response::from_parts(parts, Body::from(bytes)), json)
+    }
+
+    fn get_request(path: &str) -> http::Request<Body> {
+        http::Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_keeps_its_callers_id_or_gets_a_new_one_echoed_back() {
+        let (router, _) = standard_router();
+        let mut req = get_request("/ok/1");
+        req.headers_mut().insert(
+            REQUEST_ID.clone(),
+            HeaderValue::from_static("from-the-caller"),
+        );
+        let (res, _) = call(&router, req).await;
+        assert_eq!(res.headers()[&REQUEST_ID], "from-the-caller");
+
+        let (first, _) = call(&router, get_request("/ok/1")).await;
+        let (second, _) = call(&router, get_request("/ok/2")).await;
+        let first = first.headers()[&REQUEST_ID].to_str().unwrap().to_owned();
+        let second = second.headers()[&REQUEST_ID].to_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&first).is_ok(), "{first}");
+        assert_ne!(first, second, "each request its own id");
+    }
+
+    #[tokio::test]
+    async fn a_panic_a_hang_and_a_bare_error_all_answer_problem_documents() {
+        let (router, _) = standard_router();
+        let (res, body) = call(&router, get_request("/panics")).await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(
+            res.headers().contains_key(&REQUEST_ID),
+            "a panic's answer has an id too"
+        );
+        assert_eq!(body["status"], 500);
+
+        let (res, body) = call(&router, get_request("/hangs")).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["detail"], "the request took too long to handle");
+
+        let (res, body) = call(&router, get_request("/bare")).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(body["detail"], "taken");
+
+        let mut post = get_request("/ok/1");
+        *post.method_mut() = http::Method::POST;
+        let (res, _) = call(&router, post).await;
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(res.headers().contains_key(header::ALLOW));
+    }
+
+    #[tokio::test]
+    async fn every_answer_is_counted_under_its_route_template_panics_included() {
+        let (router, metrics) = standard_router();
+        for path in ["/ok/1", "/ok/2", "/panics", "/bare"] {
+            call(&router, get_request(path)).await;
+        }
+        let text = metrics.render();
+        let count = |route: &str, status: &str| {
+            text.lines()
+                .filter(|l| l.starts_with("bazaar_http_requests_total{"))
+                .filter(|l| {
+                    l.contains(&format!("route=\"{route}\""))
+                        && l.contains(&format!("status=\"{status}\""))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .fold(0.0, f64::max)
+        };
+        assert_eq!(count("/ok/{id}", "200"), 2.0, "{text}");
+        assert_eq!(count("/panics", "500"), 1.0, "{text}");
+        assert_eq!(count("/bare", "409"), 1.0, "{text}");
+    }
 
     #[tokio::test]
     async fn a_draining_service_is_not_ready_but_still_serves() {

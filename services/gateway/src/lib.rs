@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod policy;
+pub mod pool;
 pub mod proxy;
 
 use platform::{

@@ -9,22 +9,22 @@
 use crate::{
     config::Config,
     policy::{self, Verdict},
+    pool::{Pool, SendError},
 };
 use axum::{
     Router,
     body::Body,
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Uri, header, uri::PathAndQuery},
+    http::{
+        HeaderMap, HeaderName, HeaderValue, Uri, header,
+        uri::{Authority, PathAndQuery},
+    },
     response::{IntoResponse, Response},
     routing::any,
 };
 use bytes::Bytes;
 use http::{StatusCode, request::Parts};
-use http_body_util::BodyExt;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use http_body_util::{BodyExt, Full};
 use platform::{
     Problem, ServiceDef,
     auth::Verifier,
@@ -120,7 +120,7 @@ pub struct Proxy {
 struct Inner {
     config: Config,
     upstreams: HashMap<&'static str, Upstream>,
-    client: Client<HttpConnector, Body>,
+    pool: Pool,
     verifier: Verifier,
     body_limit: usize,
     limits: Limits,
@@ -157,13 +157,7 @@ impl Proxy {
         body_limit: usize,
         limits: Limits,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build(connector);
+        let pool = Pool::new(Duration::from_millis(config.connect_timeout_ms));
         let family = Family::<UpstreamLabels, Counter>::default();
         metrics.register(
             "gateway_upstream_calls",
@@ -194,7 +188,7 @@ impl Proxy {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 upstreams,
-                client,
+                pool,
                 verifier,
                 body_limit,
                 limits,
@@ -223,7 +217,7 @@ const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 /// says with `X-Forwarded-Proto: https`.
 fn over_tls(headers: &HeaderMap) -> bool {
     headers
-        .get("x-forwarded-proto")
+        .get(FORWARDED_PROTO)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
@@ -243,16 +237,20 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// `X-Forwarded-*`: what the gateway tells the services of the client's request.
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(connection) = headers.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = connection
-            .to_str()
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for h in named {
-            headers.remove(h);
+    // Removed by name as text: no header name is allocated for it (a shared copy of the
+    // value, not a copy of its bytes, is held while the map changes).
+    if let Some(connection) = headers.remove(header::CONNECTION) {
+        for name in connection.to_str().unwrap_or_default().split(',') {
+            let name = name.trim();
+            if !name.is_empty() {
+                headers.remove(name);
+            }
         }
     }
     for h in &HOP_BY_HOP {
@@ -362,20 +360,20 @@ async fn forward_request(proxy: &Proxy, req: Request) -> Response {
     strip_hop_by_hop(&mut parts.headers);
     // The host the client asked for, as this gateway saw it (never a client's claim):
     // the storefront compares a form's Origin with it.
-    parts.headers.remove("x-forwarded-host");
+    parts.headers.remove(FORWARDED_HOST);
     if let Some(host) = parts.headers.remove(header::HOST) {
-        parts.headers.insert("x-forwarded-host", host);
+        parts.headers.insert(FORWARDED_HOST, host);
     }
     // The services behind (and the storefront, on its calls back through here) learn the
     // client's address from this gateway only, not from what the client claimed.
-    parts.headers.remove("x-forwarded-for");
+    parts.headers.remove(FORWARDED_FOR);
     if let Some(ip) = client {
-        parts.headers.insert("x-forwarded-for", address_value(ip));
+        parts.headers.insert(FORWARDED_FOR, address_value(ip));
     }
-    if !parts.headers.contains_key("x-forwarded-proto") {
+    if !parts.headers.contains_key(FORWARDED_PROTO) {
         parts
             .headers
-            .insert("x-forwarded-proto", HeaderValue::from_static("http"));
+            .insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     let body = match read_body(&parts, body, proxy.inner.body_limit).await {
         Ok(b) => b,
@@ -465,18 +463,15 @@ async fn send(
             }
         };
         drop(avoid.take());
-        let Some(uri) = upstream_uri(&pick, path_and_query) else {
+        let Some((authority, uri)) = upstream_target(&pick, path_and_query) else {
             return Problem::bad_request("the request path is not a valid URI").into_response();
         };
-        let mut request = http::Request::new(match &body {
-            Some(b) => Body::from(b.clone()),
-            None => Body::empty(),
-        });
+        let mut request = http::Request::new(Full::new(body.clone().unwrap_or_default()));
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = parts.headers.clone();
         telemetry::inject(&call, request.headers_mut());
-        let result = tokio::time::timeout(timeout, proxy.inner.client.request(request)).await;
+        let result = tokio::time::timeout(timeout, proxy.inner.pool.send(&authority, request)).await;
         let failed = match result {
             Ok(Ok(res)) => {
                 let status = res.status();
@@ -487,10 +482,9 @@ async fn send(
                 return Response::from_parts(head, Body::new(body));
             }
             Ok(Err(e)) => {
-                let how = if e.is_connect() {
-                    Failed::Connect
-                } else {
-                    Failed::Reset
+                let how = match e {
+                    SendError::Connect(..) => Failed::Connect,
+                    SendError::Reset(..) => Failed::Reset,
                 };
                 tracing::debug!(upstream = service, replica = pick.url(), error = ?e, "upstream call failed");
                 (how, pick.fail())
@@ -554,18 +548,17 @@ async fn send(
     response
 }
 
-/// The replica's URL with the request's path and query: from the parts parsed once when
-/// the replica's URL is bare (`http://host:port`), else by parsing the two joined.
-fn upstream_uri(pick: &Pick, path_and_query: &PathAndQuery) -> Option<Uri> {
-    match pick.origin() {
-        Some((scheme, authority)) => Uri::builder()
-            .scheme(scheme.clone())
-            .authority(authority.clone())
-            .path_and_query(path_and_query.clone())
-            .build()
-            .ok(),
-        None => format!("{}{path_and_query}", pick.url()).parse().ok(),
+/// Where to send the request: the replica's `host:port`, and the request target in origin
+/// form, the replica's own path prefix (if its URL has one) before the request's path.
+fn upstream_target(pick: &Pick, path_and_query: &PathAndQuery) -> Option<(Authority, Uri)> {
+    if let Some((_, authority)) = pick.origin() {
+        return Some((authority.clone(), Uri::from(path_and_query.clone())));
     }
+    let url: Uri = pick.url().parse().ok()?;
+    let authority = url.authority()?.clone();
+    let prefix = url.path().trim_end_matches('/');
+    let target = format!("{prefix}{path_and_query}").parse().ok()?;
+    Some((authority, target))
 }
 
 #[cfg(test)]

@@ -1,0 +1,397 @@
+//! The gateway's kept-alive HTTP/1 connections to its upstreams, on hyper's
+//! connection-level client.
+//!
+//! hyper-util's pooled client costs the gateway about 2.5 µs of CPU per forwarded request
+//! beyond the connection itself (measured against this pool on the gateway bench's 1 KiB
+//! upstream: docs/benchmarks.md): a keyed map behind a lock, a checkout future racing an
+//! idle connection against a new one, and a task spawned per response to put its
+//! connection back. Here a connection goes back to its replica's idle list when the
+//! response body ends, and a request takes the first idle connection that is ready.
+//!
+//! A request that finds its idle connection closed before the request was written (the
+//! upstream closed a kept-alive connection at that moment) is sent on a new connection:
+//! nothing of it reached the upstream, so this is not a retry in the balancer's sense.
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header, uri::Authority};
+use http_body_util::Full;
+use hyper::{
+    body::{Body, Frame, Incoming, SizeHint},
+    client::conn::http1::{self, SendRequest},
+};
+use hyper_util::rt::TokioIo;
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
+    time::Duration,
+};
+use tokio::net::TcpStream;
+
+/// Idle connections kept per replica; more are closed when their response ends.
+const MAX_IDLE: usize = 64;
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// Connections to every replica the gateway forwards to, by `host:port`. Cheap to clone.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    replicas: Mutex<HashMap<Authority, Replica>>,
+    connect_timeout: Duration,
+}
+
+/// One replica's idle connections, and the `Host` its requests carry (made once).
+struct Replica {
+    host: HeaderValue,
+    idle: Vec<Sender>,
+}
+
+/// Why a request got no response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be made: nothing reached the upstream.
+    #[error("cannot connect to {0}: {1}")]
+    Connect(Authority, String),
+    /// The request went out (or may have), and the connection failed before a response.
+    #[error("the connection to {0} failed: {1}")]
+    Reset(Authority, hyper::Error),
+}
+
+impl Pool {
+    /// A pool whose new connections give up after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                replicas: Mutex::new(HashMap::new()),
+                connect_timeout,
+            }),
+        }
+    }
+
+    /// Sends `request` (origin-form target) to the replica at `authority`, setting `Host`
+    /// to it. The response's body, once read to its end, gives the connection back.
+    pub async fn send(
+        &self,
+        authority: &Authority,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<PooledBody>, SendError> {
+        let (host, idle) = self.checkout(authority);
+        if let Some(host) = host {
+            request.headers_mut().insert(header::HOST, host);
+        }
+        if let Some(mut sender) = idle {
+            match sender.try_send_request(request).await {
+                Ok(res) => return Ok(self.pooled(authority, sender, res)),
+                Err(mut e) => match e.take_message() {
+                    // Never written: the kept-alive connection had closed. Use a new one.
+                    Some(unsent) => request = unsent,
+                    None => return Err(SendError::Reset(authority.clone(), e.into_error())),
+                },
+            }
+        }
+        let mut sender = self.connect(authority).await?;
+        match sender.send_request(request).await {
+            Ok(res) => Ok(self.pooled(authority, sender, res)),
+            Err(e) => Err(SendError::Reset(authority.clone(), e)),
+        }
+    }
+
+    /// The `Host` for `authority`, and an idle connection to it that can take a request
+    /// now; closed ones are dropped on the way.
+    fn checkout(&self, authority: &Authority) -> (Option<HeaderValue>, Option<Sender>) {
+        let mut replicas = self.replicas();
+        let Some(replica) = replicas.get_mut(authority) else {
+            return (HeaderValue::from_str(authority.as_str()).ok(), None);
+        };
+        replica.idle.retain(|s| !s.is_closed());
+        let ready = replica.idle.iter().rposition(SendRequest::is_ready);
+        (
+            Some(replica.host.clone()),
+            ready.map(|i| replica.idle.swap_remove(i)),
+        )
+    }
+
+    fn replicas(&self) -> std::sync::MutexGuard<'_, HashMap<Authority, Replica>> {
+        self.inner
+            .replicas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn connect(&self, authority: &Authority) -> Result<Sender, SendError> {
+        let failed = |e: String| SendError::Connect(authority.clone(), e);
+        let port = authority.port_u16().unwrap_or(80);
+        let stream = tokio::time::timeout(
+            self.inner.connect_timeout,
+            TcpStream::connect((authority.host(), port)),
+        )
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "no connection within {:?}",
+                self.inner.connect_timeout
+            ))
+        })?
+        .map_err(|e| failed(e.to_string()))?;
+        // Without it a request written in two parts waits for the peer's delayed ACK.
+        stream
+            .set_nodelay(true)
+            .map_err(|e| failed(e.to_string()))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        self.sweep();
+        Ok(sender)
+    }
+
+    /// Drops closed idle connections of every replica, and forgets replicas with none:
+    /// replicas that went away leave nothing behind. Runs when a connection is made.
+    fn sweep(&self) {
+        self.replicas().retain(|_, replica| {
+            replica.idle.retain(|s| !s.is_closed());
+            !replica.idle.is_empty()
+        });
+    }
+
+    fn pooled(
+        &self,
+        authority: &Authority,
+        sender: Sender,
+        res: Response<Incoming>,
+    ) -> Response<PooledBody> {
+        let give_back = Some(GiveBack {
+            pool: self.clone(),
+            authority: authority.clone(),
+            sender,
+        });
+        res.map(|body| {
+            let mut pooled = PooledBody { body, give_back };
+            if pooled.body.is_end_stream() {
+                pooled.release();
+            }
+            pooled
+        })
+    }
+
+    fn put_back(&self, authority: Authority, sender: Sender) {
+        let mut replicas = self.replicas();
+        let replica = match replicas.entry(authority) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match HeaderValue::from_str(e.key().as_str()) {
+                Ok(host) => e.insert(Replica {
+                    host,
+                    idle: Vec::new(),
+                }),
+                Err(_) => return,
+            },
+        };
+        if replica.idle.len() < MAX_IDLE {
+            replica.idle.push(sender);
+        }
+    }
+}
+
+struct GiveBack {
+    pool: Pool,
+    authority: Authority,
+    sender: Sender,
+}
+
+/// A response body from the pool: when it has been read to its end, its connection
+/// serves the next request. Dropped before its end, the connection is dropped with it
+/// (an HTTP/1 connection with a response half read cannot carry another).
+pub struct PooledBody {
+    body: Incoming,
+    give_back: Option<GiveBack>,
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        if let Some(GiveBack {
+            pool,
+            authority,
+            sender,
+        }) = self.give_back.take()
+        {
+            pool.put_back(authority, sender);
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.release(),
+            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.release(),
+            Poll::Ready(Some(Err(_))) => self.give_back = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    /// An upstream that answers `body` to every request and counts the connections it
+    /// accepted; with `close_after`, it closes each connection after that many answers.
+    async fn upstream(
+        body: &'static str,
+        close_after: Option<usize>,
+    ) -> (Authority, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut answered = 0;
+                    loop {
+                        let mut seen = Vec::new();
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let head = String::from_utf8_lossy(&seen).to_string();
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-host: {}\r\n\r\n{body}",
+                            body.len(),
+                            head.lines()
+                                .find_map(|l| l.strip_prefix("host: "))
+                                .unwrap_or("-")
+                        );
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        answered += 1;
+                        if close_after == Some(answered) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (authority, connections)
+    }
+
+    fn get(path: &str) -> Request<Full<Bytes>> {
+        Request::get(path).body(Full::default()).unwrap()
+    }
+
+    async fn text(res: Response<PooledBody>) -> String {
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_in_turn_share_one_connection_and_name_the_host() {
+        let (authority, connections) = upstream("hello", None).await;
+        let pool = Pool::new(Duration::from_secs(1));
+        for _ in 0..20 {
+            let res = pool.send(&authority, get("/x")).await.unwrap();
+            assert_eq!(res.headers()["x-host"], authority.as_str());
+            assert_eq!(text(res).await, "hello");
+            // The connection task marks the connection ready once it has seen the end.
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_open_connections_and_keep_them() {
+        let (authority, connections) = upstream("hi", None).await;
+        let pool = Pool::new(Duration::from_secs(1));
+        for _ in 0..3 {
+            let all = (0..8).map(|_| {
+                let pool = pool.clone();
+                let authority = authority.clone();
+                async move { text(pool.send(&authority, get("/")).await.unwrap()).await }
+            });
+            for answer in futures_util::future::join_all(all).await {
+                assert_eq!(answer, "hi");
+            }
+            tokio::task::yield_now().await;
+        }
+        let opened = connections.load(Ordering::SeqCst);
+        assert!(
+            (8..=9).contains(&opened),
+            "{opened} connections for 8 at a time"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_upstream_closed_is_replaced_without_an_error() {
+        let (authority, connections) = upstream("once", Some(1)).await;
+        let pool = Pool::new(Duration::from_secs(1));
+        for _ in 0..5 {
+            let res = pool.send(&authority, get("/")).await.unwrap();
+            assert_eq!(text(res).await, "once");
+            // Let the connection task see the upstream's close.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_its_end_takes_its_connection_with_it() {
+        let (authority, connections) = upstream("a body nobody reads", None).await;
+        let pool = Pool::new(Duration::from_secs(1));
+        let res = pool.send(&authority, get("/")).await.unwrap();
+        // A body that arrived with its head is already whole: the connection went back.
+        drop(res);
+        tokio::task::yield_now().await;
+        let again = pool.send(&authority, get("/")).await.unwrap();
+        assert_eq!(text(again).await, "a body nobody reads");
+        assert!(connections.load(Ordering::SeqCst) <= 2);
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        drop(listener);
+        let pool = Pool::new(Duration::from_secs(1));
+        let Err(err) = pool.send(&authority, get("/")).await else {
+            panic!("a response from nothing");
+        };
+        assert!(matches!(err, SendError::Connect(..)), "{err}");
+    }
+}
