@@ -10,7 +10,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{DefaultBodyLimit, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -404,25 +404,13 @@ async fn export(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> R
             return Problem::unauthorized("exports take the collector's token").into_response();
         }
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let json = match content_type.as_str() {
+    let json = match platform::extract::media_type(&headers).as_str() {
         "application/x-protobuf" | "application/protobuf" => false,
         "application/json" => true,
         other => {
-            return Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-                format!("OTLP/HTTP exports are application/x-protobuf or application/json, not `{other}`"),
-            )
+            return Problem::unsupported_media_type(format!(
+                "OTLP/HTTP exports are application/x-protobuf or application/json, not `{other}`"
+            ))
             .into_response();
         }
     };
@@ -454,6 +442,7 @@ async fn export(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
     use opentelemetry_proto::tonic::{
         resource::v1::Resource,
         trace::v1::{ResourceSpans, ScopeSpans, Status},

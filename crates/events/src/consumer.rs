@@ -49,6 +49,16 @@ impl From<sqlx::Error> for HandlerError {
     }
 }
 
+impl HandlerError {
+    /// An event of a type `consumer` does not handle: it will not be handled next time
+    /// either.
+    pub fn unhandled(consumer: &str, kind: &str) -> Self {
+        HandlerError::Permanent(format!(
+            "{consumer} does not handle events of type `{kind}`"
+        ))
+    }
+}
+
 /// Invalid data will be invalid next time too; a dependency away or a database that
 /// failed may be back.
 impl From<platform::Failure> for HandlerError {

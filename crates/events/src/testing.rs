@@ -103,8 +103,7 @@ impl FakeProducer {
     pub async fn publish(&self, event: &Event) -> anyhow::Result<()> {
         let mut tx = self.db.begin_write().await?;
         outbox::enqueue(&mut tx, event).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(())
     }
 }

@@ -18,26 +18,23 @@ pub fn invalid<T>(message: impl Into<String>) -> Result<T, Invalid> {
 /// A product's id, as the catalog issued it: 1 to 64 characters of ASCII letters, digits,
 /// `-` and `_`. The catalog's are UUIDs; the services that only refer to products do not
 /// insist on that form, so that they are not coupled to how the catalog makes ids.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProductId(String);
+pub type ProductId = ChosenId<64>;
 
-impl ProductId {
-    pub const MAX_LEN: usize = 64;
+/// [`ChosenId`]'s `COLONS`: the id may hold `:` too (`orders:42`).
+pub const WITH_COLONS: bool = true;
+
+/// An id another service (or a caller) chose, kept as given: 1 to `LEN` ASCII letters,
+/// digits, `-` and `_`, and `:` [`WITH_COLONS`] ([`check_id`]). Each service names its own
+/// (`pub type ReservationId = ChosenId<128, WITH_COLONS>;`); the refusal is worded once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChosenId<const LEN: usize, const COLONS: bool = false>(String);
+
+impl<const LEN: usize, const COLONS: bool> ChosenId<LEN, COLONS> {
+    pub const MAX_LEN: usize = LEN;
 
     /// Parses an id, or says what is wrong with it.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        if raw.is_empty() {
-            return invalid("must not be empty");
-        }
-        if raw.len() > Self::MAX_LEN {
-            return invalid(format!("must be at most {} characters long", Self::MAX_LEN));
-        }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return invalid("may contain only letters, digits, `-` and `_`");
-        }
+        check_id(raw, LEN, if COLONS { b"-_:" } else { b"-_" })?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -46,7 +43,7 @@ impl ProductId {
     }
 }
 
-impl fmt::Display for ProductId {
+impl<const LEN: usize, const COLONS: bool> fmt::Display for ChosenId<LEN, COLONS> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -474,7 +471,7 @@ mod more_tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::testing::strategies::{any_text_up_to, around};
+    use crate::testing::strategies::{any_text_up_to, around, parsed_or_refused};
     use proptest::prelude::*;
 
     /// Characters a product id may not hold.
@@ -491,6 +488,29 @@ mod properties {
             prop::sample::select(vec!["JPY", "KRW", "ISK", "XOF"]).prop_map(str::to_owned),
         ]
         .prop_filter_map("a currency code", |code| Currency::parse(&code).ok())
+    }
+
+    /// `ChosenId::<LEN, COLONS>::parse(raw)` against its contract: an id of the grammar is
+    /// taken as given up to `LEN` characters and refused naming the limit past it; anything
+    /// else is refused.
+    fn chosen_id_laws<const LEN: usize, const COLONS: bool>(
+        raw: &str,
+    ) -> Result<(), TestCaseError> {
+        let parse = ChosenId::<LEN, COLONS>::parse;
+        let parsed = parsed_or_refused(parse, ChosenId::as_str, raw, raw)?;
+        let of_the_grammar = !raw.is_empty()
+            && raw.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (COLONS && b == b':')
+            });
+        if !of_the_grammar {
+            prop_assert!(parsed.is_none(), "{:?} was accepted", raw);
+        } else if raw.len() <= LEN {
+            prop_assert_eq!(parsed.map(|id| id.to_string()), Some(raw.to_owned()));
+        } else {
+            let limit = format!("must be at most {LEN} characters long");
+            prop_assert_eq!(parse(raw).err(), Some(Invalid(limit)));
+        }
+        Ok(())
     }
 
     /// `Bounded::<LO, HI>::new(n)` against its contract, serde included.
@@ -519,31 +539,20 @@ mod properties {
     }
 
     proptest! {
+        /// Each kind of chosen id the services name: products' and notifications' ids,
+        /// payments' `ExternalId`, inventory's `ReservationId`.
         #[test]
-        fn any_text_is_a_product_id_or_a_clear_refusal(raw in any_text_up_to(2000)) {
-            match ProductId::parse(&raw) {
-                Ok(id) => {
-                    prop_assert_eq!(id.as_str(), raw.as_str());
-                    prop_assert_eq!(id.to_string(), raw.clone());
-                    prop_assert_eq!(ProductId::parse(id.as_str()), Ok(id));
-                }
-                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
-            }
-        }
-
-        #[test]
-        fn ids_of_the_documented_grammar_are_accepted_as_given(raw in "[A-Za-z0-9_-]{1,64}") {
-            prop_assert_eq!(ProductId::parse(&raw).map(|id| id.to_string()), Ok(raw));
-        }
-
-        #[test]
-        fn an_id_past_sixty_four_characters_is_refused_naming_the_limit(
-            raw in "[A-Za-z0-9_-]{65,300}",
+        fn any_text_is_a_chosen_id_as_given_or_a_clear_refusal(
+            raw in prop_oneof![
+                any_text_up_to(2000),
+                "[A-Za-z0-9_-]{1,300}",
+                "[A-Za-z0-9_:-]{1,200}",
+                "[A-Za-z0-9_:/ .-]{0,140}",
+            ],
         ) {
-            prop_assert_eq!(
-                ProductId::parse(&raw),
-                Err(Invalid("must be at most 64 characters long".into()))
-            );
+            chosen_id_laws::<64, false>(&raw)?;
+            chosen_id_laws::<64, WITH_COLONS>(&raw)?;
+            chosen_id_laws::<128, WITH_COLONS>(&raw)?;
         }
 
         #[test]

@@ -8,7 +8,7 @@ use crate::problem::{FieldError, Problem};
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Request},
-    http::{StatusCode, header, request::Parts},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -22,28 +22,47 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
+            return Err(Problem::unsupported_media_type(
                 "expected a JSON body with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    status,
-                    "payload-too-large",
-                    "Payload too large",
-                    "the request body is larger than this service accepts",
-                )
-            } else {
-                Problem::bad_request(format!("could not read the request body: {rejection}"))
-            }
-        })?;
+        let bytes = read_body(req, state, "the request body").await?;
         parse_json(&bytes).map(Json)
     }
+}
+
+/// A request's whole body, within the service's body limit: 413 past it, 400 when it
+/// cannot be read. `what` names the body in the problem's detail (`the form`).
+pub async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    what: &str,
+) -> Result<Bytes, Problem> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                status,
+                "payload-too-large",
+                "Payload too large",
+                format!("{what} is larger than this service accepts"),
+            )
+        } else {
+            Problem::bad_request(format!("could not read {what}: {rejection}"))
+        }
+    })
+}
+
+/// The media type a request's body says it is (`Content-Type` without its parameters),
+/// lower-cased; empty without one.
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -52,17 +71,9 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        })
-        .unwrap_or(false)
+fn is_json(headers: &HeaderMap) -> bool {
+    let mime = media_type(headers);
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// Parses a JSON document into `T`, naming the field at fault on failure.

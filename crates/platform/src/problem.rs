@@ -125,6 +125,16 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
     }
 
+    /// 415: the body is not of a type the endpoint reads; `detail` says which it reads.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail,
+        )
+    }
+
     /// A 500 that tells the client nothing of the cause; the cause is logged here, with
     /// its whole chain.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {

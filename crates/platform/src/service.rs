@@ -243,12 +243,7 @@ impl ServiceBuilder {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks.push(NamedCheck {
-            name: name.to_owned(),
-            required: true,
-            check: Arc::new(move || Box::pin(check())),
-        });
-        self
+        self.add_check(name, true, Arc::new(move || Box::pin(check())))
     }
 
     /// Adds a check that is reported at `/health/ready` but never makes it fail: a
@@ -258,10 +253,14 @@ impl ServiceBuilder {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
+        self.add_check(name, false, Arc::new(move || Box::pin(check())))
+    }
+
+    fn add_check(&mut self, name: &str, required: bool, check: Check) -> &mut Self {
         self.checks.push(NamedCheck {
             name: name.to_owned(),
-            required: false,
-            check: Arc::new(move || Box::pin(check())),
+            required,
+            check,
         });
         self
     }
@@ -893,19 +892,16 @@ mod tests {
         let stop = service.shutdown_handle();
         let task = tokio::spawn(service.run());
         let http = reqwest::Client::new();
-        let ready = http
-            .get(format!("{url}/health/ready"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ready.status(), StatusCode::OK);
+        let readiness = async || {
+            http.get(format!("{url}/health/ready"))
+                .send()
+                .await
+                .unwrap()
+        };
+        assert_eq!(readiness().await.status(), StatusCode::OK);
 
         draining.store(true, Ordering::SeqCst);
-        let ready = http
-            .get(format!("{url}/health/ready"))
-            .send()
-            .await
-            .unwrap();
+        let ready = readiness().await;
         assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = ready.json().await.unwrap();
         assert_eq!(body["status"], "draining");
@@ -960,18 +956,18 @@ mod tests {
         let stop = service.shutdown_handle();
         let task = tokio::spawn(service.run());
         let http = reqwest::Client::new();
+        // A GET from loopback, or forwarded by a proxy with this header.
+        let get = async |path: &str, forwarded: Option<(&str, &str)>| {
+            let mut request = http.get(format!("{url}{path}"));
+            if let Some((name, value)) = forwarded {
+                request = request.header(name, value);
+            }
+            request.send().await.unwrap()
+        };
 
         // Straight from loopback: the operator's view.
-        let metrics = http.get(format!("{url}/metrics")).send().await.unwrap();
-        assert_eq!(metrics.status(), StatusCode::OK);
-        let ready: serde_json::Value = http
-            .get(format!("{url}/health/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        assert_eq!(get("/metrics", None).await.status(), StatusCode::OK);
+        let ready: serde_json::Value = get("/health/ready", None).await.json().await.unwrap();
         assert_eq!(
             ready["checks"]["database"],
             "cannot reach postgres://10.0.0.5:5432/probe"
@@ -982,19 +978,9 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9"),
             ("forwarded", "for=203.0.113.9"),
         ] {
-            let metrics = http
-                .get(format!("{url}/metrics"))
-                .header(forwarded.0, forwarded.1)
-                .send()
-                .await
-                .unwrap();
+            let metrics = get("/metrics", Some(forwarded)).await;
             assert_eq!(metrics.status(), StatusCode::FORBIDDEN, "{forwarded:?}");
-            let ready = http
-                .get(format!("{url}/health/ready"))
-                .header(forwarded.0, forwarded.1)
-                .send()
-                .await
-                .unwrap();
+            let ready = get("/health/ready", Some(forwarded)).await;
             assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
             let body: serde_json::Value = ready.json().await.unwrap();
             assert_eq!(body["checks"]["database"], "failing", "{forwarded:?}");

@@ -163,6 +163,52 @@ pub async fn spawn(
     ))
 }
 
+/// Starts a fixture the whole test binary shares (one identity, one shop) on a thread and
+/// tokio runtime of its own, which live as long as the binary: each test has its own
+/// runtime, which would take the fixture down with it. `start` is given that runtime's
+/// handle and answers the fixture and what must stay alive with it (its services, its
+/// scratch directory). Panics, naming `what`, when it does not start.
+pub fn start_for_binary<T, K, F, Fut>(what: &str, start: F) -> T
+where
+    T: Send + 'static,
+    K: 'static,
+    F: FnOnce(tokio::runtime::Handle) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<(T, K)>>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(what.into())
+        .spawn({
+            let what = what.to_owned();
+            move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| panic!("a tokio runtime for {what}: {e}"));
+                let handle = runtime.handle().clone();
+                runtime.block_on(async move {
+                    match start(handle).await {
+                        Ok((fixture, _kept)) => {
+                            let _ = tx.send(Ok(fixture));
+                            // Serve, and keep the runtime, until the binary exits.
+                            std::future::pending::<()>().await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(format!("{e:#}")));
+                        }
+                    }
+                });
+            }
+        })
+        .unwrap_or_else(|e| panic!("a thread for {what}: {e}"));
+    match rx.recv() {
+        Ok(Ok(fixture)) => fixture,
+        Ok(Err(e)) => panic!("{what} did not start: {e}"),
+        Err(_) => panic!("{what}'s thread ended before it started"),
+    }
+}
+
 /// The HTTP API of a service under test: requests to paths under its address.
 #[derive(Debug, Clone)]
 pub struct Api {

@@ -7,11 +7,7 @@
 use crate::{
     domain::{Currency, Owner, ProductCopy, ProductId},
     error::CartError,
-    events::{
-        ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, PRODUCT_CREATED,
-        PRODUCT_DELETED, PRODUCT_PRICE_CHANGED, PRODUCT_UPDATED, PriceChanged, ProductData,
-        ProductDeleted,
-    },
+    events::{ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, ProductData},
     store,
 };
 use events::{Event, Handler, HandlerError, decode};
@@ -42,37 +38,11 @@ impl Handler for CartHandler {
 }
 
 async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), HandlerError> {
+    let price = |cents| Cents::new(cents).map(Cents::get);
+    if events::projection::apply_product_event(tx, event, product_copy, price).await? {
+        return Ok(());
+    }
     match event.kind.as_str() {
-        PRODUCT_CREATED => {
-            let product = product_copy(decode(event)?)?;
-            if !store::insert_product(tx, &product).await? {
-                tracing::warn!(product_id = %product.id, "the cart knows this product id already; kept as it is");
-            }
-            Ok(())
-        }
-        PRODUCT_UPDATED => {
-            let product = product_copy(decode(event)?)?;
-            store::save_product(tx, &product).await?;
-            Ok(())
-        }
-        PRODUCT_PRICE_CHANGED => {
-            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(Cents::new)?;
-            if !events::projection::set_price(tx, id.as_str(), price.get(), currency.as_str())
-                .await?
-            {
-                tracing::info!(product_id = %id, "price of a product the cart does not know; nothing to do");
-            }
-            Ok(())
-        }
-        PRODUCT_DELETED => {
-            let id = decode::<ProductDeleted>(event)?.parse()?;
-            if events::projection::mark_deleted(tx, id.as_str()).await? {
-                tracing::info!(product_id = %id, "product marked deleted");
-            } else {
-                tracing::info!(product_id = %id, "deleted product unknown to the cart; nothing to do");
-            }
-            Ok(())
-        }
         ORDER_CONFIRMED => {
             let order: OrderConfirmed = decode(event)?;
             let (owner, ordered) = ordered(&order)?;
@@ -93,9 +63,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
             tracing::info!(order_id = %order.order_id, ?given, "a cancelled order's lines given back to the buyer's cart");
             Ok(())
         }
-        other => Err(HandlerError::Permanent(format!(
-            "the cart does not handle events of type `{other}`"
-        ))),
+        other => Err(HandlerError::unhandled("the cart", other)),
     }
 }
 
@@ -201,18 +169,5 @@ mod tests {
             ..order
         };
         assert_eq!(field_of(ordered(&anonymous).unwrap_err()), "user_id");
-    }
-
-    #[test]
-    fn undecodable_data_is_a_permanent_failure() {
-        let event = Event::new(
-            "orders",
-            ORDER_CONFIRMED,
-            "o-1",
-            serde_json::json!({"order_id": "o-1"}),
-        )
-        .unwrap();
-        let err = decode::<OrderConfirmed>(&event).unwrap_err();
-        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     }
 }

@@ -605,49 +605,17 @@ async fn put_lines(
     Ok(merged)
 }
 
-/// A write of a product copy's columns, `$1` to `$4`, then `$5` the time of writing.
-fn write_copy(sql: &'static str, product: &ProductCopy) -> Query<'static, Any, AnyArguments> {
-    sqlx::query(sql)
-        .bind(product.id.as_str())
-        .bind(product.name.as_str())
-        .bind(product.price_cents)
-        .bind(product.currency.as_str())
-        .bind(now_rfc3339())
-}
+/// The cart's copy of a product, as `products` keeps it.
+impl events::projection::ProductCopy for ProductCopy {
+    const COLUMNS: &'static [&'static str] = &["id", "name", "price_cents", "currency"];
 
-/// Records a product the catalog created, in the consumer's transaction. `false` when
-/// the cart knows the id already: what it knows is kept (it is as new or newer).
-pub(crate) async fn insert_product(
-    tx: &mut Transaction<'static, Any>,
-    product: &ProductCopy,
-) -> Result<bool, sqlx::Error> {
-    let inserted = write_copy(
-        "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO NOTHING",
-        product,
-    )
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted > 0)
-}
-
-/// Records a product as the catalog now has it, in the consumer's transaction; a product
-/// the cart did not know is added.
-pub(crate) async fn save_product(
-    tx: &mut Transaction<'static, Any>,
-    product: &ProductCopy,
-) -> Result<(), sqlx::Error> {
-    write_copy(
-        "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-         price_cents = excluded.price_cents, currency = excluded.currency, \
-         updated_at = excluded.updated_at",
-        product,
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    fn bind(&self, query: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments> {
+        query
+            .bind(self.id.as_str())
+            .bind(self.name.as_str())
+            .bind(self.price_cents)
+            .bind(self.currency.as_str())
+    }
 }
 
 /// Takes ordered quantities out of a cart, in the consumer's transaction: a line holding

@@ -250,8 +250,7 @@ impl Store {
     ) -> Result<Product, CatalogError> {
         let mut tx = self.db.begin_write().await?;
         let product = insert_product(&mut tx, &record, traceparent.as_deref()).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(product)
     }
 
@@ -338,8 +337,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(after)
     }
 
@@ -376,8 +374,7 @@ impl Store {
             traceparent.as_deref(),
         )
         .await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(())
     }
 
@@ -414,15 +411,13 @@ impl Store {
         }
         if existing > 0 {
             // Products were created before seeding was ever on: remember not to seed.
-            tx.commit().await?;
-            self.producer.notify();
+            self.producer.commit(tx).await?;
             return Ok(SeedOutcome::NotFresh);
         }
         for record in products {
             insert_product(&mut tx, record, None).await?;
         }
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(SeedOutcome::Seeded(products.len()))
     }
 }

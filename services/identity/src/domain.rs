@@ -266,7 +266,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use platform::testing::strategies::{any_text, control, padding, visible, visible_text};
+    use platform::testing::strategies::{any_text, check_trimmed_name, padding};
     use proptest::prelude::*;
 
     /// Text that looks like an address, so that the checks past the `@` are reached.
@@ -493,54 +493,10 @@ mod properties {
             // Without the account's address, the same password is fine.
             prop_assert!(Password::parse(&raw, None).is_ok(), "{:?}", raw);
         }
+    }
 
-        #[test]
-        fn any_text_is_a_name_or_a_clear_refusal(raw in any_text()) {
-            match Name::parse(&raw) {
-                Ok(name) => {
-                    prop_assert_eq!(name.0.as_str(), raw.trim());
-                    prop_assert!((1..=Name::MAX_LEN).contains(&name.0.chars().count()));
-                    prop_assert!(!name.0.chars().any(char::is_control));
-                    prop_assert_eq!(Name::parse(&name.0), Ok(name.clone()));
-                }
-                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
-            }
-        }
-
-        #[test]
-        fn up_to_100_characters_are_a_name_once_trimmed(
-            name in visible_text(1..=100),
-            before in padding(),
-            after in padding(),
-        ) {
-            prop_assert_eq!(
-                Name::parse(&format!("{before}{name}{after}")).map(Name::into_string),
-                Ok(name)
-            );
-        }
-
-        #[test]
-        fn a_name_of_101_characters_is_refused_naming_the_limit(
-            chars in prop::collection::vec(visible(), 101..200),
-        ) {
-            let raw: String = chars.into_iter().collect();
-            prop_assert_eq!(
-                Name::parse(&raw),
-                invalid("must be at most 100 characters long")
-            );
-        }
-
-        #[test]
-        fn a_control_character_inside_a_name_is_refused(
-            start in prop::collection::vec(visible(), 1..50),
-            bad in control(),
-            end in prop::collection::vec(visible(), 1..49),
-        ) {
-            let raw: String = start.into_iter().chain([bad]).chain(end).collect();
-            prop_assert_eq!(
-                Name::parse(&raw),
-                invalid("must not contain control characters")
-            );
-        }
+    #[test]
+    fn a_name_is_a_trimmed_name_of_up_to_100_characters() {
+        check_trimmed_name(Name::parse, |name: &Name| name.0.as_str(), 100);
     }
 }

@@ -118,8 +118,7 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         insert_user(&mut tx, user).await?;
         events::outbox::enqueue(&mut tx, event).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(())
     }
 
@@ -232,8 +231,7 @@ impl Store {
             events::outbox::enqueue(&mut tx, event).await?;
             true
         };
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(changed)
     }
 
@@ -360,8 +358,7 @@ impl Store {
         let mut tx = self.db.begin_write().await?;
         let done = revoke.execute(&mut *tx).await?;
         events::outbox::enqueue(&mut tx, announce).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(done.rows_affected())
     }
 

@@ -56,42 +56,18 @@ pub struct SharedIdentity {
 pub fn shared() -> &'static SharedIdentity {
     static SHARED: OnceLock<SharedIdentity> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("identity".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for identity");
-                let handle = runtime.handle().clone();
-                runtime.block_on(async move {
-                    let scratch = Scratch::new("identity");
-                    match start(&scratch).await {
-                        Ok((running, admin_token)) => {
-                            let _ = tx.send(Ok(SharedIdentity {
-                                url: running.url().to_owned(),
-                                admin_token,
-                                runtime: handle,
-                                accounts: Mutex::default(),
-                                service_tokens: Mutex::default(),
-                            }));
-                            // Serve, and keep the runtime, until the binary exits.
-                            std::future::pending::<()>().await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for identity");
-        match rx.recv() {
-            Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => panic!("identity did not start: {e}"),
-            Err(_) => panic!("identity's thread ended before it started"),
-        }
+        platform::testing::start_for_binary("identity", |runtime| async move {
+            let scratch = Scratch::new("identity");
+            let (running, admin_token) = start(&scratch).await?;
+            let identity = SharedIdentity {
+                url: running.url().to_owned(),
+                admin_token,
+                runtime,
+                accounts: Mutex::default(),
+                service_tokens: Mutex::default(),
+            };
+            Ok((identity, (running, scratch)))
+        })
     })
 }
 

@@ -51,9 +51,7 @@ impl Handler for StockHandler {
                 }
                 Ok(())
             }
-            other => Err(HandlerError::Permanent(format!(
-                "inventory does not handle events of type `{other}`"
-            ))),
+            other => Err(HandlerError::unhandled("inventory", other)),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Pure functions of parsed values, so every wording is tested here.
 
 use crate::domain::{
-    CancelReason, DeclineCode, DisplayName, EmailAddress, Id, LineItem, MessageKind, Money,
+    CancelReason, DeclineCode, DisplayName, EmailAddress, Id, LineItem, MessageKind, Money, short,
 };
 use std::fmt::Write as _;
 
@@ -77,7 +77,7 @@ pub fn order_confirmed(
     items: &[LineItem],
     total: Money,
 ) -> Composed {
-    let short = order.short();
+    let short = short(order);
     let body = format!(
         "{}\n\n\
          Thank you for shopping at Bazaar! Your order {short} is confirmed and we are \
@@ -106,7 +106,7 @@ pub fn order_cancelled(
     items: &[LineItem],
     total: Money,
 ) -> Composed {
-    let short = order.short();
+    let short = short(order);
     let (why, next) = match reason {
         CancelReason::PaymentDeclined => (
             "your payment was declined".to_owned(),
@@ -187,7 +187,7 @@ pub fn payment_failed(
          No money was taken from your account.\n\n\
          {SIGN_OFF}\n",
         greeting(name),
-        order.short(),
+        short(order),
     );
     Composed {
         kind: MessageKind::PaymentFailed,

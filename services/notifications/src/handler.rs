@@ -92,9 +92,7 @@ impl Handler for NotificationHandler {
             ORDER_CANCELLED => Some(order_cancelled(tx, decode(event)?).await?),
             PAYMENT_FAILED => Some(payment_failed(tx, decode(event)?).await?),
             other => {
-                return Err(HandlerError::Permanent(format!(
-                    "notifications does not handle events of type `{other}`"
-                )));
+                return Err(HandlerError::unhandled("notifications", other));
             }
         };
         let Some(addressed) = addressed else {

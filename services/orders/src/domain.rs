@@ -916,7 +916,7 @@ mod tests {
 mod properties {
     use super::fixtures::cart_line;
     use super::*;
-    use platform::testing::strategies::{any_text, control, padding, visible_text};
+    use platform::testing::strategies::{any_text, check_trimmed_name, padding};
     use proptest::prelude::*;
 
     /// Digits with spaces anywhere.
@@ -926,6 +926,11 @@ mod properties {
             .zip(spaces.iter().chain(std::iter::repeat(&0)))
             .flat_map(|(d, n)| std::iter::repeat_n(' ', *n).chain([d]))
             .collect()
+    }
+
+    #[test]
+    fn an_address_line_is_a_trimmed_name_of_up_to_200_characters() {
+        check_trimmed_name(AddressText::parse, AddressText::as_str, 200);
     }
 
     proptest! {
@@ -969,52 +974,6 @@ mod properties {
                 }
                 Err(Invalid(why)) => prop_assert!(!why.is_empty()),
             }
-        }
-
-        #[test]
-        fn any_text_is_an_address_line_or_a_clear_refusal(raw in any_text()) {
-            match AddressText::parse(&raw) {
-                Ok(line) => {
-                    prop_assert_eq!(line.as_str(), raw.trim());
-                    prop_assert!((1..=AddressText::MAX_LEN).contains(&line.as_str().chars().count()));
-                    prop_assert_eq!(AddressText::parse(line.as_str()), Ok(line.clone()));
-                }
-                Err(Invalid(why)) => prop_assert!(!why.is_empty()),
-            }
-        }
-
-        #[test]
-        fn up_to_200_characters_are_an_address_line_once_trimmed(
-            line in visible_text(1..=200),
-            before in padding(),
-            after in padding(),
-        ) {
-            prop_assert_eq!(
-                AddressText::parse(&format!("{before}{line}{after}")).map(|l| l.as_str().to_owned()),
-                Ok(line)
-            );
-        }
-
-        #[test]
-        fn an_address_line_past_200_characters_is_refused_naming_the_limit(
-            line in visible_text(201..=400),
-        ) {
-            prop_assert_eq!(
-                AddressText::parse(&line),
-                Err(Invalid("must be at most 200 characters long".into()))
-            );
-        }
-
-        #[test]
-        fn a_control_character_inside_an_address_line_is_refused(
-            start in visible_text(1..=50),
-            bad in control(),
-            end in visible_text(1..=50),
-        ) {
-            prop_assert_eq!(
-                AddressText::parse(&format!("{start}{bad}{end}")),
-                Err(Invalid("must not contain control characters".into()))
-            );
         }
 
         #[test]

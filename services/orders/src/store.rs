@@ -232,8 +232,7 @@ impl Store {
         }
         log_transition(&mut tx, order, None, "order placed").await?;
         outbox::enqueue(&mut tx, &Announce::Placed.event(order)?).await?;
-        tx.commit().await?;
-        self.producer.notify();
+        self.producer.commit(tx).await?;
         Ok(true)
     }
 

@@ -256,58 +256,67 @@ pub fn invalid_card(order: &Order, from_payments: &Value) -> Answer {
 
 /// 503: payments kept failing; the order was cancelled (`payment_error`).
 pub fn payment_unavailable(order: &Order) -> Answer {
-    let p = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+    unavailable(
+        order,
         "payment-unavailable",
         "Payment unavailable",
         "the payment could not be processed after several attempts; the order was cancelled \
          and nothing was charged. Try again with a new Idempotency-Key",
-    );
-    problem_answer(p, order, None)
+    )
 }
 
 /// 503: inventory could not be reached; the order was cancelled (`interrupted`).
 pub fn inventory_unavailable(order: &Order) -> Answer {
-    let p = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+    unavailable(
+        order,
         "inventory-unavailable",
         "Inventory unavailable",
         "stock could not be reserved because inventory is not answering; the order was \
          cancelled and nothing was charged. Try again with a new Idempotency-Key",
-    );
-    problem_answer(p, order, None)
+    )
 }
 
 /// 503, not the key's answer: payments kept failing and the checkout waits, stock
 /// reserved and nothing charged, for the same request again until `until`.
 pub fn payment_unavailable_for_now(order: &Order, until: &str) -> Answer {
-    let p = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "payment-unavailable",
-        "Payment unavailable",
-        format!(
-            "the payment could not be processed yet; nothing was charged. The checkout is \
+    resumable(
+        unavailable(
+            order,
+            "payment-unavailable",
+            "Payment unavailable",
+            format!(
+                "the payment could not be processed yet; nothing was charged. The checkout is \
              kept until {until}: send the same request with the same Idempotency-Key to \
              carry it on"
+            ),
         ),
-    );
-    resumable(problem_answer(p, order, None), until)
+        until,
+    )
 }
 
 /// 503, not the key's answer: inventory did not answer and the checkout waits for the
 /// same request again until `until`.
 pub fn inventory_unavailable_for_now(order: &Order, until: &str) -> Answer {
-    let p = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "inventory-unavailable",
-        "Inventory unavailable",
-        format!(
-            "stock could not be reserved yet because inventory is not answering; nothing \
+    resumable(
+        unavailable(
+            order,
+            "inventory-unavailable",
+            "Inventory unavailable",
+            format!(
+                "stock could not be reserved yet because inventory is not answering; nothing \
              was charged. The checkout is kept until {until}: send the same request with \
              the same Idempotency-Key to carry it on"
+            ),
         ),
-    );
-    resumable(problem_answer(p, order, None), until)
+        until,
+    )
+}
+
+/// 503: a service the checkout needs is not answering (`slug` `payment-unavailable`,
+/// `inventory-unavailable`); `detail` says what became of the checkout.
+fn unavailable(order: &Order, slug: &str, title: &str, detail: impl Into<String>) -> Answer {
+    let p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, slug, title, detail);
+    problem_answer(p, order, None)
 }
 
 /// An answer naming until when its checkout may be resumed (`resumable_until`).

@@ -7,10 +7,7 @@ use crate::{
         Quantity, Timestamp, UserId,
     },
     error::RecommendationsError,
-    events::{
-        ORDER_CONFIRMED, OrderConfirmed, PRODUCT_CREATED, PRODUCT_DELETED, PRODUCT_PRICE_CHANGED,
-        PRODUCT_UPDATED, PriceChanged, ProductData, ProductDeleted,
-    },
+    events::{ORDER_CONFIRMED, OrderConfirmed, ProductData},
     store,
 };
 use events::{Event, Handler, HandlerError, decode};
@@ -39,31 +36,11 @@ impl Handler for ModelHandler {
 }
 
 async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), HandlerError> {
+    let price = |cents| Price::from_cents(cents).map(|p| p.cents());
+    if events::projection::apply_product_event(tx, event, product_copy, price).await? {
+        return Ok(());
+    }
     match event.kind.as_str() {
-        PRODUCT_CREATED => {
-            let product = product_copy(decode(event)?)?;
-            if !store::insert_product(tx, &product).await? {
-                tracing::warn!(product_id = %product.id, "product known already; its copy is kept");
-            }
-        }
-        PRODUCT_UPDATED => {
-            let product = product_copy(decode(event)?)?;
-            store::upsert_product(tx, &product).await?;
-        }
-        PRODUCT_PRICE_CHANGED => {
-            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(Price::from_cents)?;
-            if !events::projection::set_price(tx, id.as_str(), price.cents(), currency.as_str())
-                .await?
-            {
-                tracing::info!(product_id = %id, "price of an unknown product; nothing to do");
-            }
-        }
-        PRODUCT_DELETED => {
-            let id = decode::<ProductDeleted>(event)?.parse()?;
-            if !events::projection::mark_deleted(tx, id.as_str()).await? {
-                tracing::info!(product_id = %id, "deleted product was never announced; nothing to do");
-            }
-        }
         ORDER_CONFIRMED => {
             let order = confirmed_order(decode(event)?)?;
             if store::record_order(tx, &order).await? {
@@ -80,9 +57,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
             }
         }
         other => {
-            return Err(HandlerError::Permanent(format!(
-                "recommendations does not handle events of type `{other}`"
-            )));
+            return Err(HandlerError::unhandled("recommendations", other));
         }
     }
     Ok(())
@@ -190,18 +165,5 @@ mod tests {
         ] {
             assert_eq!(field_of(confirmed_order(data)), field);
         }
-    }
-
-    #[test]
-    fn undecodable_data_is_a_permanent_failure() {
-        let event = Event::new(
-            "orders",
-            ORDER_CONFIRMED,
-            "o-1",
-            serde_json::json!({"order_id": 5}),
-        )
-        .unwrap();
-        let err = decode::<OrderConfirmed>(&event).unwrap_err();
-        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     }
 }

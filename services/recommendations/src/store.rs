@@ -230,52 +230,26 @@ async fn offer(
     Ok(())
 }
 
-/// `INSERT INTO products` with a copy's columns, `$1` to `$7`, the last the time of writing.
-fn insert_copy(sql: &'static str, p: &ProductCopy) -> Query<'static, Any, AnyArguments> {
-    sqlx::query(sql)
-        .bind(p.id.as_str())
-        .bind(p.name.as_str())
-        .bind(p.category.as_str())
-        .bind(p.price.cents())
-        .bind(p.currency.as_str())
-        .bind(p.created_at.as_str())
-        .bind(now_rfc3339())
-}
+/// The model's copy of a product, as `products` keeps it.
+impl events::projection::ProductCopy for ProductCopy {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "name",
+        "category",
+        "price_cents",
+        "currency",
+        "created_at",
+    ];
 
-/// Adds a product the catalog created, in the consumer's transaction. `false` when the id
-/// is known already: the copy there is kept (later changes come as updates).
-pub(crate) async fn insert_product(
-    tx: &mut Transaction<'static, Any>,
-    p: &ProductCopy,
-) -> Result<bool, sqlx::Error> {
-    let inserted = insert_copy(
-        "INSERT INTO products (id, name, category, price_cents, currency, deleted, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (id) DO NOTHING",
-        p,
-    )
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted > 0)
-}
-
-/// Applies a product's new state (inserting it if its creation was never seen), keeping
-/// whether it is deleted.
-pub(crate) async fn upsert_product(
-    tx: &mut Transaction<'static, Any>,
-    p: &ProductCopy,
-) -> Result<(), sqlx::Error> {
-    insert_copy(
-        "INSERT INTO products (id, name, category, price_cents, currency, deleted, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, category = excluded.category, \
-         price_cents = excluded.price_cents, currency = excluded.currency, \
-         updated_at = excluded.updated_at",
-        p,
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    fn bind(&self, query: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments> {
+        query
+            .bind(self.id.as_str())
+            .bind(self.name.as_str())
+            .bind(self.category.as_str())
+            .bind(self.price.cents())
+            .bind(self.currency.as_str())
+            .bind(self.created_at.as_str())
+    }
 }
 
 /// Counts a confirmed order into the model: each product's popularity, each pair of its
@@ -407,7 +381,7 @@ mod tests {
                 currency: Currency::parse("USD").unwrap(),
                 created_at: Timestamp::parse(&format!("2025-01-0{day}T00:00:00Z")).unwrap(),
             };
-            assert!(insert_product(&mut tx, &p).await.unwrap());
+            assert!(events::projection::insert_copy(&mut tx, &p).await.unwrap());
         }
         let user = UserId::parse("u-1").unwrap();
         for (n, lines) in [["a", "c"], ["a", "c"], ["a", "b"]].iter().enumerate() {

@@ -88,9 +88,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool
             }
             Ok(removed)
         }
-        other => Err(HandlerError::Permanent(format!(
-            "search does not handle events of type `{other}`"
-        ))),
+        other => Err(HandlerError::unhandled("search", other)),
     }
 }
 
@@ -175,18 +173,5 @@ mod tests {
         ] {
             assert_eq!(refused_fields(product(data).unwrap_err())[0], field);
         }
-    }
-
-    #[test]
-    fn undecodable_data_is_a_permanent_failure() {
-        let event = Event::new(
-            "catalog",
-            PRODUCT_CREATED,
-            "p-1",
-            serde_json::json!({"id": 5}),
-        )
-        .unwrap();
-        let err = decode::<ProductData>(&event).unwrap_err();
-        assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     }
 }

@@ -7,9 +7,9 @@
 use axum::{
     body::Bytes,
     extract::{FromRequest, Request},
-    http::{HeaderMap, StatusCode, header},
+    http::HeaderMap,
 };
-use platform::{FieldError, Problem};
+use platform::{FieldError, Problem, extract::media_type};
 use serde::de::DeserializeOwned;
 
 /// A form body.
@@ -25,10 +25,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_form(req.headers()) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
+            return Err(Problem::unsupported_media_type(
                 "expected a form body (`application/x-www-form-urlencoded`)",
             ));
         }
@@ -41,30 +38,12 @@ where
 
 /// Whether a request's body is a form.
 pub fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+    media_type(headers) == "application/x-www-form-urlencoded"
 }
 
 /// A request's whole body, within the service's body limit.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload too large",
-                "the form is larger than this service accepts",
-            )
-        } else {
-            Problem::bad_request(format!("could not read the form: {rejection}"))
-        }
-    })
+    platform::extract::read_body(req, state, "the form").await
 }
 
 /// The first value of the field `name` in a form body.

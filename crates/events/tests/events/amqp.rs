@@ -144,17 +144,21 @@ async fn replicas_of_a_producer_relay_each_event_once_and_a_standby_takes_over()
     let first = ProducerApp::start(&dir, 0, broker.clone()).await;
     let second = ProducerApp::start(&dir, 0, broker.clone()).await;
     let depth = async || events::amqp::queue_depth(&url, &ns, "one").await.unwrap();
+    // Waits until the outbox is relayed and the queue holds `queued` messages.
+    let relayed = async |queued: u32| {
+        eventually(WAIT, "every event relayed", || async {
+            undelivered(&second.db).await == 0
+        })
+        .await;
+        eventually(WAIT, &format!("{queued} messages queued"), || async {
+            depth().await >= queued
+        })
+        .await;
+    };
 
     first.produce(100, CREATED, data).await;
     second.produce(100, CREATED, |i| data(100 + i)).await;
-    eventually(WAIT, "every event relayed", || async {
-        undelivered(&second.db).await == 0
-    })
-    .await;
-    eventually(WAIT, "200 messages queued", || async {
-        depth().await >= 200
-    })
-    .await;
+    relayed(200).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         depth().await,
@@ -165,14 +169,7 @@ async fn replicas_of_a_producer_relay_each_event_once_and_a_standby_takes_over()
     // The first replica stops (it may be the one relaying): the other goes on.
     first.stop().await;
     second.produce(20, CREATED, |i| data(200 + i)).await;
-    eventually(WAIT, "the rest relayed", || async {
-        undelivered(&second.db).await == 0
-    })
-    .await;
-    eventually(WAIT, "220 messages queued", || async {
-        depth().await >= 220
-    })
-    .await;
+    relayed(220).await;
     assert_eq!(depth().await, 220);
 
     second.stop().await;

@@ -1,10 +1,14 @@
 //! Proptest strategies and helpers the services' property tests share.
 
-use crate::extract::Query;
+use crate::{domain::Invalid, extract::Query};
 use axum::extract::FromRequestParts;
-use proptest::prelude::*;
+use proptest::{
+    prelude::*,
+    test_runner::{Config, TestCaseError, TestRunner},
+};
 use serde::de::DeserializeOwned;
 use std::{
+    fmt::Debug,
     future::Future,
     ops::RangeInclusive,
     pin::pin,
@@ -75,6 +79,105 @@ pub fn around(lo: i64, hi: i64) -> impl Strategy<Value = i64> {
         hi.saturating_sub(3)..=hi.saturating_add(3),
         any::<i64>(),
     ]
+}
+
+/// The law every parsed text type keeps: `raw` is refused with a message, or accepted as
+/// a value that reads as `kept` (`raw` itself, or trimmed) and parses again to itself.
+/// The accepted value, for a test's own further checks.
+pub fn parsed_or_refused<T: Clone + Debug + PartialEq>(
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+    text: impl Fn(&T) -> &str,
+    raw: &str,
+    kept: &str,
+) -> Result<Option<T>, TestCaseError> {
+    match parse(raw) {
+        Ok(value) => {
+            prop_assert_eq!(text(&value), kept);
+            prop_assert_eq!(parse(text(&value)), Ok(value.clone()));
+            Ok(Some(value))
+        }
+        Err(Invalid(why)) => {
+            prop_assert!(!why.is_empty());
+            Ok(None)
+        }
+    }
+}
+
+/// Checks the laws of a type parsed by [`trimmed_name`](crate::domain::trimmed_name) with
+/// `max_len`: any text is one or a clear refusal; 1 to `max_len` visible characters are one
+/// once trimmed; a longer one is refused naming the limit, and so is one with a control
+/// character inside. Panics with the first counterexample.
+pub fn check_trimmed_name<T: Clone + Debug + PartialEq>(
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+    text: impl Fn(&T) -> &str,
+    max_len: usize,
+) {
+    // No regression file: a runner outside `proptest!` has no test source to keep one by.
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let check = |law: &str, result: Result<(), String>| {
+        if let Err(failure) = result {
+            panic!("{law}: {failure}");
+        }
+    };
+    check(
+        "any text is a name or a clear refusal",
+        runner
+            .run(&any_text_up_to(max_len + 1000), |raw| {
+                if let Some(name) = parsed_or_refused(&parse, &text, &raw, raw.trim())? {
+                    let len = text(&name).chars().count();
+                    prop_assert!((1..=max_len).contains(&len));
+                    prop_assert!(!text(&name).chars().any(char::is_control));
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string()),
+    );
+    check(
+        "up to the limit, visible characters are a name once trimmed",
+        runner
+            .run(
+                &(visible_text(1..=max_len), padding(), padding()),
+                |(name, before, after)| {
+                    let parsed = parse(&format!("{before}{name}{after}"));
+                    prop_assert_eq!(parsed.as_ref().map(&text), Ok(name.as_str()));
+                    Ok(())
+                },
+            )
+            .map_err(|e| e.to_string()),
+    );
+    check(
+        "a name past the limit is refused naming it",
+        runner
+            .run(&visible_text(max_len + 1..=max_len * 2 + 100), |long| {
+                prop_assert_eq!(
+                    parse(&long).err(),
+                    Some(Invalid(format!(
+                        "must be at most {max_len} characters long"
+                    )))
+                );
+                Ok(())
+            })
+            .map_err(|e| e.to_string()),
+    );
+    let half = ((max_len - 1) / 2).clamp(1, 50);
+    check(
+        "a control character inside a name is refused",
+        runner
+            .run(
+                &(visible_text(1..=half), control(), visible_text(1..=half)),
+                |(start, bad, end)| {
+                    prop_assert_eq!(
+                        parse(&format!("{start}{bad}{end}")).err(),
+                        Some(Invalid("must not contain control characters".into()))
+                    );
+                    Ok(())
+                },
+            )
+            .map_err(|e| e.to_string()),
+    );
 }
 
 /// Every byte percent-encoded: the value arrives as it is, whatever it holds.

@@ -4,7 +4,7 @@
 //! own SQLite file, driven over HTTP with cookies handled by hand.
 
 use cart::handler::CartHandler;
-use events::{Broker, Consumer, Event, Producer, outbox};
+use events::{Consumer, Event, testing::FakeProducer};
 use identity::testing::Account;
 use platform::{
     db::Db,
@@ -20,7 +20,7 @@ pub use platform::testing::eventually;
 pub const SEED_PRODUCTS: usize = 60;
 /// Attempts the cart (and a test's own consumer) makes at an event before dead-lettering.
 pub const MAX_ATTEMPTS: u32 = 3;
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+pub use events::types::orders::ORDER_CONFIRMED;
 
 /// The two customers of the shared identity the tests act as.
 pub struct Customers {
@@ -34,40 +34,6 @@ pub fn identity() -> Customers {
     Customers {
         shopper: identity.customer(),
         other: identity.account("other@test.local", "Olive Other"),
-    }
-}
-
-/// A stand-in for the orders service's event side: the events crate's real outbox and
-/// log on a database of its own, served over HTTP where the cart reads `orders`.
-pub struct OrdersLog {
-    pub url: String,
-    db: Db,
-    producer: Producer,
-}
-
-impl OrdersLog {
-    async fn start(scratch: &Scratch) -> Self {
-        let db = Db::connect(&scratch.sqlite_url("orders"), outbox::MIGRATIONS)
-            .await
-            .expect("the orders log's database opens");
-        let producer = Producer::new("orders", db.clone(), Broker::Embedded);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port for the orders log");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
-        let routes = producer.routes();
-        tokio::spawn(async move { axum::serve(listener, routes).await });
-        Self { url, db, producer }
-    }
-
-    /// Records an event as orders would: in a transaction of its own, then wakes readers.
-    pub async fn publish(&self, event: &Event) {
-        let mut tx = self.db.begin_write().await.expect("a transaction");
-        outbox::enqueue(&mut tx, event)
-            .await
-            .expect("the outbox takes the event");
-        tx.commit().await.expect("the event commits");
-        self.producer.notify();
     }
 }
 
@@ -93,7 +59,8 @@ pub struct TestApp {
     pub address: String,
     /// The catalog's `http://127.0.0.1:<port>`.
     pub catalog: String,
-    pub orders: OrdersLog,
+    /// A stand-in for the orders service's event side, where the cart reads `orders`.
+    pub orders: FakeProducer,
     pub client: reqwest::Client,
     pub admin_token: String,
     /// The cart's database.
@@ -113,7 +80,9 @@ pub async fn spawn_app() -> TestApp {
     let catalog = identity
         .spawn(&catalog::SERVICE, &catalog_db, &seeded)
         .await;
-    let orders = OrdersLog::start(&scratch).await;
+    let orders = FakeProducer::start("orders", &scratch.sqlite_url("orders"))
+        .await
+        .expect("the orders log starts");
 
     let database_url = scratch.sqlite_url("cart");
     let settings = [

@@ -98,7 +98,10 @@ async fn a_checkout_takes_its_lines_once_and_a_second_checkout_finds_them_gone()
     // and takes nothing more out of the cart.
     buyer.add(c, 1).await.cart();
     let confirmed = order_confirmed_as(&first, &identity().shopper.id, &[(a, 2), (b, 2)]);
-    app.orders.publish(&confirmed).await;
+    app.orders
+        .publish(&confirmed)
+        .await
+        .expect("orders records the event");
     eventually("the confirmation to settle the hold", async || {
         (hold_state(&app, &first).await.as_deref() == Some("bought")).then_some(())
     })
@@ -118,7 +121,10 @@ async fn a_cancelled_order_gives_back_what_it_took_and_takes_nothing_after() {
     buyer.fill(&[(a, 1), (b, 1)]).await;
 
     // Act: the order is cancelled.
-    app.orders.publish(&order_cancelled(&order)).await;
+    app.orders
+        .publish(&order_cancelled(&order))
+        .await
+        .expect("orders records the event");
 
     // Assert: its lines are back, added to what the cart holds now.
     eventually("the cancelled order's lines to come back", async || {
@@ -133,7 +139,10 @@ async fn a_cancelled_order_gives_back_what_it_took_and_takes_nothing_after() {
 
     // An order cancelled before it took anything leaves a mark its late take meets.
     let never = uuid::Uuid::now_v7().to_string();
-    app.orders.publish(&order_cancelled(&never)).await;
+    app.orders
+        .publish(&order_cancelled(&never))
+        .await
+        .expect("orders records the event");
     eventually("the cancellation to be marked", async || {
         hold_state(&app, &never).await.filter(|s| s == "returned")
     })
@@ -214,7 +223,10 @@ async fn the_saga_gives_a_cancelled_orders_lines_back_at_once_and_its_event_adds
     let again = orders
         .send(Method::POST, &give_back, Some(buyer_id.clone()))
         .await;
-    app.orders.publish(&order_cancelled(&order)).await;
+    app.orders
+        .publish(&order_cancelled(&order))
+        .await
+        .expect("orders records the event");
 
     // Assert: given back once, at once.
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);

@@ -17,7 +17,8 @@ async fn a_confirmed_order_empties_the_buyers_cart_of_what_it_bought() {
     // Act: orders confirms an order of a ×1 and b ×2 (through its event log).
     app.orders
         .publish(&order_confirmed(&identity().shopper.id, &[(a, 1), (b, 2)]))
-        .await;
+        .await
+        .expect("orders records the event");
 
     // Assert: a keeps the rest, b is gone, c untouched; the other cart too.
     eventually("the order to leave the cart", async || {
@@ -31,7 +32,8 @@ async fn a_confirmed_order_empties_the_buyers_cart_of_what_it_bought() {
     // An order of more than the cart holds removes the line, and nothing else.
     app.orders
         .publish(&order_confirmed(&identity().shopper.id, &[(a, 5)]))
-        .await;
+        .await
+        .expect("orders records the event");
     eventually("the second order to leave the cart", async || {
         (buyer.get().await.lines() == [(c.clone(), 1)]).then_some(())
     })

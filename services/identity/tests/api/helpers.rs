@@ -3,13 +3,16 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{SigningKey, pkcs8::DecodePrivateKey};
-use platform::testing::Running;
-use reqwest::{Response, StatusCode};
+use platform::testing::{Api, Running};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 pub use platform::testing::assert_problem;
@@ -39,12 +42,20 @@ impl Scratch {
     }
 }
 
-/// A running identity service; dropping it stops the service.
+/// A running identity service; dropping it stops the service. Its API's requests are
+/// the app's.
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub scratch: Arc<Scratch>,
     running: Running,
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// A registered user's credentials and id.
@@ -86,8 +97,7 @@ pub async fn spawn_app_with(scratch: Arc<Scratch>, overrides: &[(&str, &str)]) -
     let settings = platform::Launch::for_tests(&identity::SERVICE, &all);
     let running = Running::spawn(settings.build().await.expect("identity builds"));
     TestApp {
-        address: running.url().to_owned(),
-        client: reqwest::Client::new(),
+        api: Api::new(running.url()),
         scratch,
         running,
     }
@@ -105,34 +115,18 @@ pub fn unique_email() -> String {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     /// Stops the server and waits until it has closed its database.
     pub async fn stop(self) {
         self.running.stop().await;
     }
 
-    /// `GET path` without a token.
-    pub async fn get(&self, path: &str) -> Response {
-        let request = self.client.get(self.url(path));
-        request.send().await.expect("request")
-    }
-
     /// `POST path` without a body or a token.
     pub async fn post(&self, path: &str) -> Response {
-        let request = self.client.post(self.url(path));
-        request.send().await.expect("request")
+        self.send(Method::POST, path, None, None).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.send(Method::POST, path, None, Some(body)).await
     }
 
     pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
@@ -161,15 +155,14 @@ impl TestApp {
 
     /// Logs out with `access`, ending the session of `refresh_token` or, without it, all.
     pub async fn logout(&self, access: &str, refresh_token: Option<&str>) -> Response {
-        let request = self
-            .client
-            .post(self.url("/api/identity/logout"))
-            .bearer_auth(access);
-        let request = match refresh_token {
-            Some(t) => request.json(&json!({"refresh_token": t})),
-            None => request,
-        };
-        request.send().await.expect("request")
+        let body = refresh_token.map(|t| json!({"refresh_token": t}));
+        self.send(
+            Method::POST,
+            "/api/identity/logout",
+            Some(access),
+            body.as_ref(),
+        )
+        .await
     }
 
     pub async fn me(&self, access: &str) -> Response {
@@ -177,12 +170,7 @@ impl TestApp {
     }
 
     pub async fn get_with_token(&self, path: &str, access: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request")
+        self.send_as(Method::GET, path, access).await
     }
 
     pub async fn jwks(&self) -> Value {

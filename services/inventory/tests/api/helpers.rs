@@ -24,12 +24,10 @@ pub const SEED_PRODUCTS: usize = 40;
 /// Attempts inventory (and a test's own consumer) makes at an event before dead-lettering.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-pub const PRODUCT_CREATED: &str = "bazaar.catalog.product.created.v1";
-pub const PRODUCT_DELETED: &str = "bazaar.catalog.product.deleted.v1";
-pub const STOCK_CHANGED: &str = "bazaar.inventory.stock.changed.v1";
-pub const RESERVATION_HELD: &str = "bazaar.inventory.reservation.held.v1";
-pub const RESERVATION_COMMITTED: &str = "bazaar.inventory.reservation.committed.v1";
-pub const RESERVATION_RELEASED: &str = "bazaar.inventory.reservation.released.v1";
+pub use events::types::{
+    catalog::{PRODUCT_CREATED, PRODUCT_DELETED},
+    inventory::{RESERVATION_COMMITTED, RESERVATION_HELD, RESERVATION_RELEASED, STOCK_CHANGED},
+};
 
 /// The reservations collection.
 pub const RESERVATIONS: &str = "/api/inventory/reservations";

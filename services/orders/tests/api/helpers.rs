@@ -15,14 +15,12 @@ use std::time::Duration;
 pub use identity::testing::Account as Shopper;
 pub use platform::testing::assert_problem;
 
-pub const GOOD_CARD: &str = "4242424242424242";
-pub const DECLINED_CARD: &str = "4000000000000002";
-pub const NO_FUNDS_CARD: &str = "4000000000009995";
-pub const FLAKY_CARD: &str = "4000000000000119";
+pub use payments::processor::{
+    CARD_DECLINED as DECLINED_CARD, CARD_INSUFFICIENT_FUNDS as NO_FUNDS_CARD,
+    CARD_PROCESSING_ERROR as FLAKY_CARD, CARD_SUCCEEDS as GOOD_CARD,
+};
 
-pub const ORDER_PLACED: &str = "bazaar.orders.order.placed.v1";
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
-pub const ORDER_CANCELLED: &str = "bazaar.orders.order.cancelled.v1";
+pub use events::types::orders::{ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_PLACED};
 
 /// How long [`eventually`] looks: a checkout crosses five services.
 const PATIENCE: Duration = Duration::from_secs(15);

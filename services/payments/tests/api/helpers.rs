@@ -17,16 +17,14 @@ pub use platform::testing::eventually;
 pub const AUTHORIZATIONS: &str = "/api/payments/authorizations";
 pub const SUMMARY: &str = "/api/payments/ledger/summary";
 
-pub const CARD_SUCCEEDS: &str = "4242424242424242";
-pub const CARD_DECLINED: &str = "4000000000000002";
-pub const CARD_INSUFFICIENT_FUNDS: &str = "4000000000009995";
-pub const CARD_PROCESSING_ERROR: &str = "4000000000000119";
+pub use payments::processor::{
+    CARD_DECLINED, CARD_INSUFFICIENT_FUNDS, CARD_PROCESSING_ERROR, CARD_SUCCEEDS,
+};
 
-pub const AUTHORIZED: &str = "bazaar.payments.payment.authorized.v1";
-pub const CAPTURED: &str = "bazaar.payments.payment.captured.v1";
-pub const VOIDED: &str = "bazaar.payments.payment.voided.v1";
-pub const REFUNDED: &str = "bazaar.payments.payment.refunded.v1";
-pub const FAILED: &str = "bazaar.payments.payment.failed.v1";
+pub use events::types::payments::{
+    PAYMENT_AUTHORIZED as AUTHORIZED, PAYMENT_CAPTURED as CAPTURED, PAYMENT_FAILED as FAILED,
+    PAYMENT_REFUNDED as REFUNDED, PAYMENT_VOIDED as VOIDED,
+};
 
 /// A running payments service on a fresh database; its API's requests are the app's.
 pub struct TestApp {

@@ -22,7 +22,7 @@ pub const SEED_PRODUCTS: usize = 40;
 /// dead-lettering it.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-pub const ORDER_CONFIRMED: &str = "bazaar.orders.order.confirmed.v1";
+pub use events::types::orders::ORDER_CONFIRMED;
 
 /// Nothing listens here: the orders service is not started, its events are delivered by
 /// the tests themselves.

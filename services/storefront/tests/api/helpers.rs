@@ -72,34 +72,11 @@ pub fn shop() -> &'static Shop {
     static SHOP: OnceLock<Shop> = OnceLock::new();
     SHOP.get_or_init(|| {
         let identity = identity::testing::shared();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("shop".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime for the shop");
-                rt.block_on(async move {
-                    let scratch = Scratch::new("storefront-shop");
-                    match start_shop(&scratch, &identity.url, &identity.admin_token).await {
-                        Ok(shop) => {
-                            let _ = tx.send(Ok(shop));
-                            std::future::pending::<()>().await;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(format!("{e:#}")));
-                        }
-                    }
-                });
-            })
-            .expect("a thread for the shop");
-        match rx.recv() {
-            Ok(Ok(shop)) => shop,
-            Ok(Err(e)) => panic!("the shop did not start: {e}"),
-            Err(_) => panic!("the shop's thread ended before it started"),
-        }
+        platform::testing::start_for_binary("the shop", move |_| async move {
+            let scratch = Scratch::new("storefront-shop");
+            let shop = start_shop(&scratch, &identity.url, &identity.admin_token).await?;
+            Ok((shop, scratch))
+        })
     })
 }
 
