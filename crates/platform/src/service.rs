@@ -405,6 +405,12 @@ pub fn apply_middleware(
     )
 }
 
+/// The route a response is counted under when no route template matched its request: set
+/// on the response by a handler that serves many paths as one (the gateway, one label per
+/// service it forwards to), and taken off it by the standard middleware.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub Arc<str>);
+
 /// A new request id: a random UUID (v4) from the thread's generator (tower-http's
 /// `MakeRequestUuid` asks the kernel for the 16 bytes, a system call per request).
 fn new_request_id() -> HeaderValue {
@@ -490,6 +496,7 @@ where
             if !res.headers().contains_key(&REQUEST_ID) {
                 res.headers_mut().insert(REQUEST_ID.clone(), id);
             }
+            let label = res.extensions_mut().remove::<RouteLabel>();
             let status = res.status();
             let elapsed = start.elapsed();
             let span = tracing::Span::current();
@@ -509,7 +516,11 @@ where
             }
             metrics.observe(
                 method.as_str(),
-                route.as_ref().map_or("unmatched", MatchedPath::as_str),
+                match (&label, &route) {
+                    (Some(RouteLabel(label)), _) => label,
+                    (None, Some(route)) => route.as_str(),
+                    (None, None) => "unmatched",
+                },
                 status.as_u16(),
                 elapsed.as_secs_f64(),
                 trace,

@@ -52,8 +52,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         body_limit,
         limits,
     );
-    kit.routes(proxy::router(proxy.clone()))
-        .fallback(proxy::pages(proxy));
+    kit.fallback(proxy::router(proxy));
     let timeout = Duration::from_millis(kit.own().health_timeout_ms);
     for entry in registry.upstreams() {
         let upstream = kit.client(entry.name(), timeout)?;

@@ -20,7 +20,6 @@ use axum::{
         uri::{Authority, PathAndQuery},
     },
     response::{IntoResponse, Response},
-    routing::any,
 };
 use bytes::Bytes;
 use http::{StatusCode, request::Parts};
@@ -31,6 +30,7 @@ use platform::{
     balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
     metrics::Metrics,
     ratelimit::{Limiter, Switch, TrustedProxies},
+    service::RouteLabel,
     telemetry,
 };
 use prometheus_client::{
@@ -100,6 +100,9 @@ impl Counted {
 struct Upstream {
     def: &'static ServiceDef,
     balancer: Balancer,
+    /// What the gateway's request metrics count its answers under: `/api/<service>`, or
+    /// `/{*page}` for the storefront's pages.
+    label: RouteLabel,
     /// One counter per outcome, in the order of `Counted::ALL`, made once: no label
     /// lookups on the way.
     outcomes: [Counter; Counted::ALL.len()],
@@ -174,11 +177,17 @@ impl Proxy {
                     };
                     family.get_or_create(&labels).clone()
                 });
+                let label = if def.name == STOREFRONT {
+                    "/{*page}".into()
+                } else {
+                    format!("/api/{}", def.name).into()
+                };
                 (
                     def.name,
                     Upstream {
                         def,
                         balancer,
+                        label: RouteLabel(label),
                         outcomes,
                     },
                 )
@@ -197,16 +206,12 @@ impl Proxy {
     }
 }
 
-/// The routes the gateway answers by forwarding.
+/// Every path but the gateway's own (`/health/*`, `/metrics`, its documents) is forwarded:
+/// `/api/<service>/...` to that service, the rest (the web pages, their assets) to the
+/// storefront, unchanged. The service is found in the path (`service_of`), and each answer
+/// is counted under that service's label (`/api/catalog`, ...), not under one route
+/// template for every service.
 pub fn router(proxy: Proxy) -> Router {
-    Router::new()
-        .route("/api/{service}", any(forward))
-        .route("/api/{service}/{*rest}", any(forward))
-        .with_state(proxy)
-}
-
-/// Every other path (the web pages, their assets) goes to the storefront, unchanged.
-pub fn pages(proxy: Proxy) -> Router {
     Router::new().fallback(forward).with_state(proxy)
 }
 
@@ -269,12 +274,21 @@ fn service_of(path: &str) -> &str {
 
 /// Forwards a request, with HSTS on every answer to one that came over TLS (browsers
 /// ignore the header over plain HTTP, so a client claiming TLS gains nothing).
+/// Each answer carries the label it is counted under in the request metrics.
 async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
     let tls = over_tls(req.headers());
+    let label = proxy
+        .inner
+        .upstreams
+        .get(service_of(req.uri().path()))
+        .map(|u| u.label.clone());
     let mut res = forward_request(&proxy, req).await;
     if tls {
         res.headers_mut()
             .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    if let Some(label) = label {
+        res.extensions_mut().insert(label);
     }
     res
 }

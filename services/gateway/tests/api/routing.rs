@@ -110,3 +110,28 @@ async fn answers_over_tls_ask_browsers_to_stay_on_https() {
         );
     }
 }
+
+#[tokio::test]
+async fn answers_are_counted_per_service_forwarded_to() {
+    let gw = spawn_gateway(&[]).await;
+    for path in [
+        "/api/echo/things/1",
+        "/api/echo/things/2",
+        "/",
+        "/api/nowhere/x",
+    ] {
+        gw.get(path, &[]).await;
+    }
+    let metrics = gw.get("/metrics", &[]).await.text().await.unwrap();
+    let count = |route: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("bazaar_http_requests_total{"))
+            .filter(|l| l.contains(&format!("route=\"{route}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert_eq!(count("/api/echo"), 2.0, "{metrics}");
+    assert_eq!(count("/{*page}"), 1.0, "the storefront's pages: {metrics}");
+    assert_eq!(count("unmatched"), 1.0, "no such service: {metrics}");
+}
