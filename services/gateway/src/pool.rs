@@ -13,7 +13,10 @@
 //! nothing of it reached the upstream, so this is not a retry in the balancer's sense.
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header, uri::Authority};
+use http::{
+    HeaderValue, Request, Response, header,
+    uri::{Authority, Scheme},
+};
 use http_body_util::Full;
 use hyper::{
     body::{Body, Frame, Incoming, SizeHint},
@@ -21,7 +24,7 @@ use hyper::{
 };
 use hyper_util::rt::TokioIo;
 use std::{
-    collections::{HashMap, hash_map::Entry},
+    collections::HashMap,
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -51,10 +54,27 @@ struct Replica {
     idle: Vec<Sender>,
 }
 
+impl Replica {
+    /// The entry of `authority`, made when missing (`None` for an authority that is not a
+    /// valid header value, which a parsed one always is).
+    fn of<'a>(
+        replicas: &'a mut HashMap<Authority, Replica>,
+        authority: &Authority,
+    ) -> Option<&'a mut Replica> {
+        if !replicas.contains_key(authority) {
+            let host = HeaderValue::from_str(authority.as_str()).ok()?;
+            let idle = Vec::new();
+            replicas.insert(authority.clone(), Replica { host, idle });
+        }
+        replicas.get_mut(authority)
+    }
+}
+
 /// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// No connection could be made: nothing reached the upstream.
+    /// No connection could be made (or none is made for such a URL): nothing reached the
+    /// upstream.
     #[error("cannot connect to {0}: {1}")]
     Connect(Authority, String),
     /// The request went out (or may have), and the connection failed before a response.
@@ -73,13 +93,21 @@ impl Pool {
         }
     }
 
-    /// Sends `request` (origin-form target) to the replica at `authority`, setting `Host`
-    /// to it. The response's body, once read to its end, gives the connection back.
+    /// Sends `request` (origin-form target) to the replica at `scheme://authority`, setting
+    /// `Host` to it. The response's body, once read to its end, gives the connection back.
+    /// Plain HTTP only: an `https` replica is refused, not sent cleartext.
     pub async fn send(
         &self,
+        scheme: &Scheme,
         authority: &Authority,
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<PooledBody>, SendError> {
+        if *scheme != Scheme::HTTP {
+            return Err(SendError::Connect(
+                authority.clone(),
+                format!("the gateway forwards over http only, not {scheme}"),
+            ));
+        }
         let (host, idle) = self.checkout(authority);
         if let Some(host) = host {
             request.headers_mut().insert(header::HOST, host);
@@ -105,8 +133,8 @@ impl Pool {
     /// now; closed ones are dropped on the way.
     fn checkout(&self, authority: &Authority) -> (Option<HeaderValue>, Option<Sender>) {
         let mut replicas = self.replicas();
-        let Some(replica) = replicas.get_mut(authority) else {
-            return (HeaderValue::from_str(authority.as_str()).ok(), None);
+        let Some(replica) = Replica::of(&mut replicas, authority) else {
+            return (None, None);
         };
         replica.idle.retain(|s| !s.is_closed());
         let ready = replica.idle.iter().rposition(SendRequest::is_ready);
@@ -185,17 +213,9 @@ impl Pool {
 
     fn put_back(&self, authority: Authority, sender: Sender) {
         let mut replicas = self.replicas();
-        let replica = match replicas.entry(authority) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => match HeaderValue::from_str(e.key().as_str()) {
-                Ok(host) => e.insert(Replica {
-                    host,
-                    idle: Vec::new(),
-                }),
-                Err(_) => return,
-            },
-        };
-        if replica.idle.len() < MAX_IDLE {
+        if let Some(replica) = Replica::of(&mut replicas, &authority)
+            && replica.idle.len() < MAX_IDLE
+        {
             replica.idle.push(sender);
         }
     }
@@ -259,18 +279,35 @@ impl Body for PooledBody {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use platform::testing::eventually;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::{
         io::{AsyncReadExt, AsyncWriteExt},
         net::TcpListener,
     };
 
-    /// An upstream that answers `body` to every request and counts the connections it
-    /// accepted; with `close_after`, it closes each connection after that many answers.
-    async fn upstream(
+    /// How the test upstream answers: `body` to every request; with `close_after`, it
+    /// closes each connection after that many answers; with `unfinished`, it sends only
+    /// the first half of the body and keeps the connection open without the rest.
+    #[derive(Clone, Copy)]
+    struct Answer {
         body: &'static str,
         close_after: Option<usize>,
-    ) -> (Authority, Arc<AtomicUsize>) {
+        unfinished: bool,
+    }
+
+    impl Answer {
+        fn of(body: &'static str) -> Self {
+            Self {
+                body,
+                close_after: None,
+                unfinished: false,
+            }
+        }
+    }
+
+    /// An upstream answering as `answer` says, and the connections it has accepted.
+    async fn upstream(answer: Answer) -> (Authority, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -291,18 +328,29 @@ mod tests {
                             }
                         }
                         let head = String::from_utf8_lossy(&seen).to_string();
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-host: {}\r\n\r\n{body}",
+                        let body = answer.body;
+                        let sent = if answer.unfinished {
+                            &body[..body.len() / 2]
+                        } else {
+                            body
+                        };
+                        let text = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-host: {}\r\n\r\n{sent}",
                             body.len(),
                             head.lines()
                                 .find_map(|l| l.strip_prefix("host: "))
                                 .unwrap_or("-")
                         );
-                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                        if stream.write_all(text.as_bytes()).await.is_err() {
                             return;
                         }
                         answered += 1;
-                        if close_after == Some(answered) {
+                        if answer.close_after == Some(answered) {
+                            return;
+                        }
+                        if answer.unfinished {
+                            // Held open, the rest never sent, until the client goes.
+                            let _ = stream.read(&mut buf).await;
                             return;
                         }
                     }
@@ -316,71 +364,99 @@ mod tests {
         Request::get(path).body(Full::default()).unwrap()
     }
 
+    async fn send(pool: &Pool, authority: &Authority) -> Response<PooledBody> {
+        let sent = pool.send(&Scheme::HTTP, authority, get("/x")).await;
+        sent.unwrap_or_else(|e| panic!("no answer: {e}"))
+    }
+
     async fn text(res: Response<PooledBody>) -> String {
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
+    /// Waits until `pool` holds `count` idle connections to `authority` in the state
+    /// `state` picks out (`SendRequest::is_ready`, `is_closed`): what its connection tasks
+    /// get to in their own time after a response has ended.
+    async fn idle(pool: &Pool, authority: &Authority, count: usize, state: fn(&Sender) -> bool) {
+        eventually("the pool's idle connections", async || {
+            let replicas = pool.replicas();
+            let idle = replicas
+                .get(authority)
+                .map_or(0, |r| r.idle.iter().filter(|s| state(s)).count());
+            (idle == count).then_some(())
+        })
+        .await;
+    }
+
     #[tokio::test]
     async fn requests_in_turn_share_one_connection_and_name_the_host() {
-        let (authority, connections) = upstream("hello", None).await;
+        let (authority, connections) = upstream(Answer::of("hello")).await;
         let pool = Pool::new(Duration::from_secs(1));
         for _ in 0..20 {
-            let res = pool.send(&authority, get("/x")).await.unwrap();
+            let res = send(&pool, &authority).await;
             assert_eq!(res.headers()["x-host"], authority.as_str());
             assert_eq!(text(res).await, "hello");
-            // The connection task marks the connection ready once it has seen the end.
-            tokio::task::yield_now().await;
+            idle(&pool, &authority, 1, SendRequest::is_ready).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn concurrent_requests_open_connections_and_keep_them() {
-        let (authority, connections) = upstream("hi", None).await;
+        let (authority, connections) = upstream(Answer::of("hi")).await;
         let pool = Pool::new(Duration::from_secs(1));
         for _ in 0..3 {
             let all = (0..8).map(|_| {
-                let pool = pool.clone();
-                let authority = authority.clone();
-                async move { text(pool.send(&authority, get("/")).await.unwrap()).await }
+                let (pool, authority) = (pool.clone(), authority.clone());
+                async move { text(send(&pool, &authority).await).await }
             });
             for answer in futures_util::future::join_all(all).await {
                 assert_eq!(answer, "hi");
             }
-            tokio::task::yield_now().await;
+            idle(&pool, &authority, 8, SendRequest::is_ready).await;
         }
-        let opened = connections.load(Ordering::SeqCst);
-        assert!(
-            (8..=9).contains(&opened),
-            "{opened} connections for 8 at a time"
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            8,
+            "8 at a time, 3 times"
         );
     }
 
     #[tokio::test]
     async fn a_connection_the_upstream_closed_is_replaced_without_an_error() {
-        let (authority, connections) = upstream("once", Some(1)).await;
+        let closing = Answer {
+            close_after: Some(1),
+            ..Answer::of("once")
+        };
+        let (authority, connections) = upstream(closing).await;
         let pool = Pool::new(Duration::from_secs(1));
         for _ in 0..5 {
-            let res = pool.send(&authority, get("/")).await.unwrap();
-            assert_eq!(text(res).await, "once");
-            // Let the connection task see the upstream's close.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(text(send(&pool, &authority).await).await, "once");
+            idle(&pool, &authority, 1, SendRequest::is_closed).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 5);
     }
 
     #[tokio::test]
     async fn a_body_dropped_before_its_end_takes_its_connection_with_it() {
-        let (authority, connections) = upstream("a body nobody reads", None).await;
+        let unfinished = Answer {
+            unfinished: true,
+            ..Answer::of("half of this never comes")
+        };
+        let (authority, connections) = upstream(unfinished).await;
         let pool = Pool::new(Duration::from_secs(1));
-        let res = pool.send(&authority, get("/")).await.unwrap();
-        // A body that arrived with its head is already whole: the connection went back.
+        let res = send(&pool, &authority).await;
+        assert_eq!(res.status(), 200);
         drop(res);
-        tokio::task::yield_now().await;
-        let again = pool.send(&authority, get("/")).await.unwrap();
-        assert_eq!(text(again).await, "a body nobody reads");
-        assert!(connections.load(Ordering::SeqCst) <= 2);
+        assert!(
+            pool.replicas()
+                .get(&authority)
+                .is_none_or(|r| r.idle.is_empty()),
+            "a connection with half a response is not used again"
+        );
+        let again = send(&pool, &authority).await;
+        assert_eq!(again.status(), 200);
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
@@ -389,9 +465,20 @@ mod tests {
         let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
         drop(listener);
         let pool = Pool::new(Duration::from_secs(1));
-        let Err(err) = pool.send(&authority, get("/")).await else {
+        let Err(err) = pool.send(&Scheme::HTTP, &authority, get("/")).await else {
             panic!("a response from nothing");
         };
         assert!(matches!(err, SendError::Connect(..)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_https_replica_is_refused_not_sent_cleartext() {
+        let (authority, connections) = upstream(Answer::of("secret")).await;
+        let pool = Pool::new(Duration::from_secs(1));
+        let Err(err) = pool.send(&Scheme::HTTPS, &authority, get("/")).await else {
+            panic!("sent over cleartext");
+        };
+        assert!(matches!(err, SendError::Connect(..)), "{err}");
+        assert_eq!(connections.load(Ordering::SeqCst), 0);
     }
 }

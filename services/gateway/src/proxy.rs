@@ -17,7 +17,7 @@ use axum::{
     extract::{Request, State},
     http::{
         HeaderMap, HeaderName, HeaderValue, Uri, header,
-        uri::{Authority, PathAndQuery},
+        uri::{Authority, PathAndQuery, Scheme},
     },
     response::{IntoResponse, Response},
 };
@@ -277,23 +277,21 @@ fn service_of(path: &str) -> &str {
 /// Each answer carries the label it is counted under in the request metrics.
 async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
     let tls = over_tls(req.headers());
-    let label = proxy
-        .inner
-        .upstreams
-        .get(service_of(req.uri().path()))
-        .map(|u| u.label.clone());
-    let mut res = forward_request(&proxy, req).await;
+    let upstream = proxy.inner.upstreams.get(service_of(req.uri().path()));
+    let mut res = forward_request(&proxy, upstream, req).await;
     if tls {
         res.headers_mut()
             .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
-    if let Some(label) = label {
-        res.extensions_mut().insert(label);
+    if let Some(upstream) = upstream {
+        res.extensions_mut().insert(upstream.label.clone());
     }
     res
 }
 
-async fn forward_request(proxy: &Proxy, req: Request) -> Response {
+/// Forwards a request to `upstream`, the service its path leads to (`None`: no such
+/// service).
+async fn forward_request(proxy: &Proxy, upstream: Option<&Upstream>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
     // Judged as the services behind could read it: decoded, any case, one way only.
@@ -310,7 +308,7 @@ async fn forward_request(proxy: &Proxy, req: Request) -> Response {
         }
     };
     let service = service_of(path);
-    let Some(upstream) = proxy.inner.upstreams.get(service) else {
+    let Some(upstream) = upstream else {
         return Problem::not_found(format!("there is no service called `{service}`"))
             .into_response();
     };
@@ -477,7 +475,7 @@ async fn send(
             }
         };
         drop(avoid.take());
-        let Some((authority, uri)) = upstream_target(&pick, path_and_query) else {
+        let Some((scheme, authority, uri)) = upstream_target(&pick, path_and_query) else {
             return Problem::bad_request("the request path is not a valid URI").into_response();
         };
         let mut request = http::Request::new(Full::new(body.clone().unwrap_or_default()));
@@ -485,7 +483,7 @@ async fn send(
         *request.uri_mut() = uri;
         *request.headers_mut() = parts.headers.clone();
         telemetry::inject(&call, request.headers_mut());
-        let result = tokio::time::timeout(timeout, proxy.inner.pool.send(&authority, request)).await;
+        let result = tokio::time::timeout(timeout, proxy.inner.pool.send(&scheme, &authority, request)).await;
         let failed = match result {
             Ok(Ok(res)) => {
                 let status = res.status();
@@ -562,17 +560,19 @@ async fn send(
     response
 }
 
-/// Where to send the request: the replica's `host:port`, and the request target in origin
-/// form, the replica's own path prefix (if its URL has one) before the request's path.
-fn upstream_target(pick: &Pick, path_and_query: &PathAndQuery) -> Option<(Authority, Uri)> {
-    if let Some((_, authority)) = pick.origin() {
-        return Some((authority.clone(), Uri::from(path_and_query.clone())));
+/// Where to send the request: the replica's scheme and `host:port`, and the request
+/// target in origin form, the replica's own path prefix (if its URL has one) before the
+/// request's path.
+fn upstream_target(pick: &Pick, path_and_query: &PathAndQuery) -> Option<(Scheme, Authority, Uri)> {
+    if let Some((scheme, authority)) = pick.origin() {
+        let target = Uri::from(path_and_query.clone());
+        return Some((scheme.clone(), authority.clone(), target));
     }
     let url: Uri = pick.url().parse().ok()?;
-    let authority = url.authority()?.clone();
+    let (scheme, authority) = (url.scheme()?.clone(), url.authority()?.clone());
     let prefix = url.path().trim_end_matches('/');
     let target = format!("{prefix}{path_and_query}").parse().ok()?;
-    Some((authority, target))
+    Some((scheme, authority, target))
 }
 
 #[cfg(test)]
