@@ -336,6 +336,12 @@ impl<S> Kit<S> {
         self.modify(|b| b.fallback(router))
     }
 
+    /// What serves some requests ahead of the router, straight from the connection (the
+    /// gateway's forwarding; see [`crate::service::Front`]).
+    pub fn front(&mut self, front: impl crate::service::Front) -> &mut Self {
+        self.modify(|b| b.front(front))
+    }
+
     /// Values other crates' kit extensions keep (the events crate's producer).
     pub fn extensions(&mut self) -> &mut http::Extensions {
         &mut self.extensions

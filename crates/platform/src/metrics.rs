@@ -19,7 +19,6 @@ use prometheus_client::{
     registry::{Metric, Registry},
 };
 use std::{
-    collections::HashMap,
     fmt::Write as _,
     sync::{Arc, RwLock},
     time::SystemTime,
@@ -75,7 +74,7 @@ struct Inner {
     duration: DurationFamily,
     /// The series of every (method, route, status) answered so far, by route: found per
     /// request without building labels (two `String`s) or hashing them thrice.
-    series: RwLock<HashMap<String, Vec<Series>>>,
+    series: RwLock<rustc_hash::FxHashMap<String, Vec<Series>>>,
 }
 
 /// The handles of one method, route and status's series.
@@ -127,7 +126,7 @@ impl Metrics {
                 requests,
                 errors,
                 duration,
-                series: RwLock::new(HashMap::new()),
+                series: RwLock::new(rustc_hash::FxHashMap::default()),
             }),
         }
     }

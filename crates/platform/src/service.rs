@@ -17,9 +17,12 @@ use axum::{
     middleware::{self as mw, Next},
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt,
 };
-use futures_util::{FutureExt, future::BoxFuture};
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Either},
+};
+use hyper::body::Incoming;
 use std::{
     any::Any,
     future::Future,
@@ -36,6 +39,16 @@ use tracing::Instrument;
 /// The header carrying the request id, set by the gateway (or here, if absent) and
 /// echoed in every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The paths every service serves itself: liveness, readiness, metrics, and its OpenAPI
+/// documents (all of them and the public ones).
+pub const STANDARD_PATHS: [&str; 5] = [
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+    "/openapi.public.json",
+];
 
 /// A readiness check: `Ok` when the dependency it checks can be used.
 pub type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -65,6 +78,7 @@ pub struct ServiceBuilder {
     shutdown: Shutdown,
     on_stop: Vec<BoxFuture<'static, ()>>,
     fallback: Option<Router>,
+    front: Option<Arc<dyn Front>>,
     listener: Option<std::net::TcpListener>,
 }
 
@@ -72,7 +86,7 @@ pub struct ServiceBuilder {
 pub struct Service {
     name: String,
     listener: TcpListener,
-    router: Router,
+    app: Arc<App>,
     workers: Vec<(String, Worker)>,
     shutdown: Shutdown,
     grace: Duration,
@@ -95,6 +109,7 @@ impl Service {
             shutdown: Shutdown::new(),
             on_stop: Vec::new(),
             fallback: None,
+            front: None,
             listener: None,
         }
     }
@@ -143,7 +158,7 @@ impl Service {
         let Service {
             name,
             listener,
-            router,
+            app,
             workers,
             shutdown,
             grace,
@@ -163,30 +178,12 @@ impl Service {
                 Ok(())
             });
         }
-        let stop = shutdown.clone();
-        // TCP_NODELAY on every accepted connection: without it a response written in two
-        // parts waits for the client's delayed ACK (40 ms on Linux) on a kept-alive
-        // connection — which every service-to-service connection is.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        // Each request knows its peer's address (rate limits per client address).
-        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            stop.wait().await;
-        });
-        let drained = async {
-            let result = server.await;
-            result.map_err(anyhow::Error::from)
-        };
         // The server stops accepting at once on shutdown; in-flight requests get `grace`.
         let served = tokio::select! {
-            r = drained => r,
+            () = serve(listener, app, shutdown.clone()) => Ok(()),
             _ = async { shutdown.wait().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(service = %name, "grace period over; dropping in-flight requests");
-                Ok(())
+                Ok::<(), anyhow::Error>(())
             }
         };
         shutdown.trigger();
@@ -213,6 +210,122 @@ impl Service {
             None => Ok(()),
         }
     }
+}
+
+/// Requests a service serves ahead of its router, straight from the connection: the
+/// gateway's forwarding, which needs none of the router's matching, extractors or
+/// extensions (docs/benchmarks.md, the gateway's forwarding path). Such a request still
+/// gets the standard treatment: its request id, span, caught panic, problem documents for
+/// bare errors and metrics; but not the router's request timeout or body limit, which
+/// the front applies itself.
+pub trait Front: Send + Sync + 'static {
+    /// Whether the front serves requests to `path`; the others go to the router.
+    fn serves(&self, path: &str) -> bool;
+
+    /// Serves a request from `peer`: the label its answer is counted under in the request
+    /// metrics (`None`: "unmatched"), and the answer, which bounds its own time.
+    fn serve(
+        &self,
+        req: http::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> (Option<RouteLabel>, BoxFuture<'static, Response>);
+}
+
+/// What answers a connection's requests: the front, for those it serves, else the router.
+struct App {
+    router: Router,
+    front: Option<(Arc<dyn Front>, Standard)>,
+}
+
+impl App {
+    fn call(
+        &self,
+        mut req: http::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Result<Response, std::convert::Infallible>> + Send + use<> {
+        match &self.front {
+            Some((front, standard)) if front.serves(req.uri().path()) => {
+                let seen = Seen::of(&mut req, None);
+                let front = front.clone();
+                // The label is known once the front has the request; the answer is counted
+                // under it, after the answer is ready.
+                let (label, answer) = front.serve(req, peer);
+                Either::Left(standard.clone().around(seen, None, label, answer))
+            }
+            _ => {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let mut router = self.router.clone();
+                Either::Right(tower::Service::call(&mut router, req.map(Body::new)))
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` and serves each with `app` until `stop` fires; then
+/// stops accepting, lets each connection finish the request it is serving (HTTP/1
+/// keep-alive ends after it), and returns once every connection has closed.
+async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
+    let (closing, connections) = tokio::sync::watch::channel(());
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = stop.wait() => break,
+        };
+        // TCP_NODELAY on every accepted connection: without it a response written in two
+        // parts waits for the client's delayed ACK (40 ms on Linux) on a kept-alive
+        // connection — which every service-to-service connection is.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        let app = app.clone();
+        let mut asked_to_close = closing.subscribe();
+        tokio::spawn(async move {
+            let requests =
+                hyper::service::service_fn(move |req: http::Request<Incoming>| app.call(req, peer));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), requests)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let finished = tokio::select! {
+                r = connection.as_mut() => r,
+                _ = asked_to_close.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = finished {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Every connection holds a receiver: sending asks them to close, and `closed` resolves
+    // when the last one is gone.
+    drop(connections);
+    let _ = closing.send(());
+    closing.closed().await;
+}
+
+/// An `accept` that failed: a connection that went away before it was taken is nothing;
+/// anything else (out of file descriptors, say) is logged and waited out for a moment
+/// rather than retried in a busy loop.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 impl ServiceBuilder {
@@ -295,6 +408,12 @@ impl ServiceBuilder {
         self
     }
 
+    /// What serves some requests ahead of the router (see [`Front`]).
+    pub fn front(&mut self, front: impl Front) -> &mut Self {
+        self.front = Some(Arc::new(front));
+        self
+    }
+
     /// The trigger that stops the service and its workers.
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
@@ -338,37 +457,50 @@ impl ServiceBuilder {
         });
         // Health probes bypass the middleware: callers probe every replica twice a
         // second, and a deliberate "not ready" is not a server error to log or count.
+        let [
+            live_path,
+            ready_path,
+            metrics_path,
+            openapi_path,
+            public_path,
+        ] = STANDARD_PATHS;
         let health = Router::new()
-            .route("/health/live", get(live))
-            .route("/health/ready", get(ready).with_state(readiness));
+            .route(live_path, get(live))
+            .route(ready_path, get(ready).with_state(readiness));
         let standard = Router::new()
             .route(
-                "/metrics",
+                metrics_path,
                 get(metrics::handler)
                     .with_state(self.metrics.clone())
                     .route_layer(mw::from_fn(operators_only)),
             )
-            .route("/openapi.json", get(move || document(openapi.clone())))
-            .route(
-                "/openapi.public.json",
-                get(move || document(public.clone())),
-            );
+            .route(openapi_path, get(move || document(openapi.clone())))
+            .route(public_path, get(move || document(public.clone())));
         let routes = self.router.merge(standard);
         let routes = match self.fallback {
             Some(fallback) => routes.fallback_service(fallback),
             None => routes.fallback(not_found),
         };
+        let timeout = Duration::from_millis(self.settings.request_timeout_ms);
         let router = apply_middleware(
             routes,
             &self.metrics,
             self.settings.body_limit_bytes,
-            Duration::from_millis(self.settings.request_timeout_ms),
+            timeout,
         )
         .merge(health);
+        let standard = Standard {
+            metrics: self.metrics.clone(),
+            timeout,
+        };
+        let app = App {
+            router,
+            front: self.front.map(|front| (front, standard)),
+        };
         Ok(Service {
             name: self.name,
             listener,
-            router,
+            app: Arc::new(app),
             workers: self.workers,
             shutdown: self.shutdown,
             grace: Duration::from_millis(self.settings.shutdown_grace_ms),
@@ -457,7 +589,35 @@ where
         // The clone is the one not yet polled ready; the ready one serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Standard { metrics, timeout } = self.standard.clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let seen = Seen::of(&mut req, route);
+        let timeout = self.standard.timeout;
+        let answer = async move {
+            match inner.call(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            }
+        };
+        Box::pin(
+            self.standard
+                .clone()
+                .around(seen, Some(timeout), None, answer),
+        )
+    }
+}
+
+/// What the standard treatment notes of a request before it is handled.
+struct Seen {
+    start: Instant,
+    id: HeaderValue,
+    method: http::Method,
+    route: Option<MatchedPath>,
+    span: tracing::Span,
+}
+
+impl Seen {
+    /// Notes `req`, matched to `route`; gives it a request id if it came without one.
+    fn of<B>(req: &mut http::Request<B>, route: Option<MatchedPath>) -> Self {
         let start = Instant::now();
         let id = match req.headers().get(&REQUEST_ID) {
             Some(id) => id.clone(),
@@ -468,7 +628,6 @@ where
             }
         };
         let method = req.method().clone();
-        let route = req.extensions().get::<MatchedPath>().cloned();
         let span = telemetry::server_span(
             &method,
             route.as_ref().map(MatchedPath::as_str),
@@ -476,19 +635,51 @@ where
             req.headers(),
             id.to_str().unwrap_or("-"),
         );
+        Seen {
+            start,
+            id,
+            method,
+            route,
+            span,
+        }
+    }
+}
+
+impl Standard {
+    /// `answer`, with the standard treatment: inside the request's span, cut off after
+    /// `timeout` (if any), a panic caught, bare errors made problem documents, the request
+    /// id echoed, and counted under `label`, else the matched route, else "unmatched".
+    async fn around(
+        self,
+        seen: Seen,
+        timeout: Option<Duration>,
+        label: Option<RouteLabel>,
+        answer: impl Future<Output = Response> + Send,
+    ) -> Result<Response, std::convert::Infallible> {
+        let Seen {
+            start,
+            id,
+            method,
+            route,
+            span,
+        } = seen;
         // Its trace, if sampled, becomes the latency bucket's exemplar.
         let trace = telemetry::sampled_trace_id(&span);
+        let metrics = self.metrics;
+        let recorded = span.clone();
         let handled = async move {
-            // The handler runs inside the timeout; a panic anywhere in it is caught here.
-            let handled = std::panic::AssertUnwindSafe(tokio::time::timeout(timeout, async move {
-                inner.call(req).await
-            }))
+            // A panic anywhere in the handler is caught here.
+            let handled = std::panic::AssertUnwindSafe(async move {
+                match timeout {
+                    Some(t) => tokio::time::timeout(t, answer).await.ok(),
+                    None => Some(answer.await),
+                }
+            })
             .catch_unwind()
             .await;
             let mut res = match handled {
-                Ok(Ok(Ok(res))) => problem_for_bare_errors(res).await,
-                Ok(Ok(Err(never))) => match never {},
-                Ok(Err(_)) => {
+                Ok(Some(res)) => problem_for_bare_errors(res).await,
+                Ok(None) => {
                     Problem::unavailable("the request took too long to handle", 1).into_response()
                 }
                 Err(panic) => panic_to_problem(panic),
@@ -496,11 +687,10 @@ where
             if !res.headers().contains_key(&REQUEST_ID) {
                 res.headers_mut().insert(REQUEST_ID.clone(), id);
             }
-            let label = res.extensions_mut().remove::<RouteLabel>();
+            let label = label.or_else(|| res.extensions_mut().remove::<RouteLabel>());
             let status = res.status();
             let elapsed = start.elapsed();
-            let span = tracing::Span::current();
-            telemetry::record_status(&span, status);
+            telemetry::record_status(&recorded, status);
             if status.is_server_error() {
                 tracing::error!(
                     status = status.as_u16(),
@@ -527,7 +717,12 @@ where
             );
             Ok(res)
         };
-        Box::pin(handled.instrument(span))
+        // A span the log filter turned off is not entered and left around every poll.
+        if span.is_disabled() {
+            handled.await
+        } else {
+            handled.instrument(span).await
+        }
     }
 }
 
@@ -927,6 +1122,114 @@ mod tests {
 
         stop.trigger();
         task.await.unwrap().unwrap();
+    }
+
+    /// A front for `/front/...`: it echoes the peer and request id it saw, panics, or
+    /// answers slowly.
+    struct EchoFront;
+
+    impl Front for EchoFront {
+        fn serves(&self, path: &str) -> bool {
+            path.starts_with("/front/")
+        }
+
+        fn serve(
+            &self,
+            req: http::Request<Incoming>,
+            peer: SocketAddr,
+        ) -> (Option<RouteLabel>, BoxFuture<'static, Response>) {
+            let label = RouteLabel("/front".into());
+            let id = req.headers().get(&REQUEST_ID).cloned();
+            let path = req.uri().path().to_owned();
+            let answer = async move {
+                match path.as_str() {
+                    "/front/panic" => panic!("a bug in front"),
+                    "/front/slow" => {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        "slow, but served".into_response()
+                    }
+                    _ => Json(serde_json::json!({
+                        "peer": peer.ip().to_string(),
+                        "id": id.as_ref().and_then(|v| v.to_str().ok()),
+                    }))
+                    .into_response(),
+                }
+            };
+            (Some(label), Box::pin(answer))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_front_serves_its_paths_with_the_standard_treatment_and_the_router_the_rest() {
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder
+            .routes(Router::new().route("/work", get(|| async { "done" })))
+            .front(EchoFront);
+        let metrics = builder.metrics().clone();
+        let service = builder.bind().await.unwrap();
+        let url = format!("http://{}", service.local_addr());
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let http = reqwest::Client::new();
+
+        let echoed = http.get(format!("{url}/front/echo")).send().await.unwrap();
+        assert_eq!(echoed.status(), StatusCode::OK);
+        let id = echoed.headers()[&REQUEST_ID].to_str().unwrap().to_owned();
+        let body: serde_json::Value = echoed.json().await.unwrap();
+        assert_eq!(body["peer"], "127.0.0.1");
+        assert_eq!(
+            body["id"],
+            id.as_str(),
+            "the front sees the id the caller gets back"
+        );
+
+        let panicked = http.get(format!("{url}/front/panic")).send().await.unwrap();
+        assert_eq!(panicked.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            panicked.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert!(panicked.headers().contains_key(&REQUEST_ID));
+
+        let routed = http.get(format!("{url}/work")).send().await.unwrap();
+        assert_eq!(
+            routed.text().await.unwrap(),
+            "done",
+            "the router serves the rest"
+        );
+        let ready = http
+            .get(format!("{url}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), StatusCode::OK);
+
+        let text = metrics.render();
+        for status in ["200", "500"] {
+            assert!(
+                text.lines().any(|l| l.contains("route=\"/front\"")
+                    && l.contains(&format!("status=\"{status}\""))),
+                "front answers counted under their label, {status} included:\n{text}"
+            );
+        }
+
+        // Shutdown stops accepting, but lets a request in flight finish.
+        let slow = tokio::spawn({
+            let (http, url) = (http.clone(), url.clone());
+            async move { http.get(format!("{url}/front/slow")).send().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.trigger();
+        let slow = slow.await.unwrap().unwrap();
+        assert_eq!(slow.status(), StatusCode::OK);
+        assert_eq!(slow.text().await.unwrap(), "slow, but served");
+        task.await.unwrap().unwrap();
+        assert!(
+            http.get(format!("{url}/work")).send().await.is_err(),
+            "a stopped service accepts nothing"
+        );
     }
 
     #[test]

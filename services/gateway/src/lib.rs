@@ -43,16 +43,17 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         .collect();
     let common = kit.common();
     let limits = proxy::Limits::new(kit.own(), common.rate_limits, common.trusted_proxies());
-    let body_limit = common.body_limit_bytes;
     let proxy = proxy::Proxy::new(
         kit.own(),
         upstreams,
         kit.verifier(),
         kit.metrics(),
-        body_limit,
+        common,
         limits,
     );
-    kit.fallback(proxy::router(proxy));
+    // Forwarded from the connection; the router's fallback forwards the same way for a
+    // gateway called in process.
+    kit.front(proxy.clone()).fallback(proxy::router(proxy));
     let timeout = Duration::from_millis(kit.own().health_timeout_ms);
     for entry in registry.upstreams() {
         let upstream = kit.client(entry.name(), timeout)?;

@@ -23,8 +23,8 @@ use hyper::{
     client::conn::http1::{self, SendRequest},
 };
 use hyper_util::rt::TokioIo;
+use rustc_hash::FxHashMap as HashMap;
 use std::{
-    collections::HashMap,
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
@@ -61,12 +61,18 @@ impl Replica {
         replicas: &'a mut HashMap<Authority, Replica>,
         authority: &Authority,
     ) -> Option<&'a mut Replica> {
-        if !replicas.contains_key(authority) {
-            let host = HeaderValue::from_str(authority.as_str()).ok()?;
-            let idle = Vec::new();
-            replicas.insert(authority.clone(), Replica { host, idle });
-        }
-        replicas.get_mut(authority)
+        use std::collections::hash_map::Entry;
+        // One look-up (the key's copy is a reference count).
+        Some(match replicas.entry(authority.clone()) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => {
+                let host = HeaderValue::from_str(authority.as_str()).ok()?;
+                new.insert(Replica {
+                    host,
+                    idle: Vec::new(),
+                })
+            }
+        })
     }
 }
 
@@ -87,7 +93,7 @@ impl Pool {
     pub fn new(connect_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
-                replicas: Mutex::new(HashMap::new()),
+                replicas: Mutex::new(HashMap::default()),
                 connect_timeout,
             }),
         }

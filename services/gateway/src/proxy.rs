@@ -22,12 +22,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::{StatusCode, request::Parts};
 use http_body_util::{BodyExt, Full};
 use platform::{
     Problem, ServiceDef,
     auth::Verifier,
     balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
+    config::CommonSettings,
     metrics::Metrics,
     ratelimit::{Limiter, Switch, TrustedProxies},
     service::RouteLabel,
@@ -37,8 +39,14 @@ use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family},
 };
-use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
-use tracing::Instrument;
+use std::{
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::Arc,
+    time::Duration,
+};
+use tokio::time::{Instant, Sleep};
+use tracing::{Instrument, Span};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
@@ -122,11 +130,14 @@ pub struct Proxy {
 
 struct Inner {
     config: Config,
-    upstreams: HashMap<&'static str, Upstream>,
+    /// Few enough to be found by name faster than by hash.
+    upstreams: Vec<Upstream>,
     pool: Pool,
     verifier: Verifier,
-    body_limit: usize,
     limits: Limits,
+    /// The largest request body forwarded, and the longest a request may take in all.
+    body_limit: usize,
+    request_timeout: Duration,
 }
 
 /// The gateway's rate limits: per client address and per signed-in user.
@@ -150,14 +161,14 @@ impl Limits {
 
 impl Proxy {
     /// A proxy to `upstreams` (each service and the balancer over its replicas),
-    /// registering its metrics in `metrics`; request bodies up to `body_limit` bytes, and
-    /// requests within `limits`.
+    /// registering its metrics in `metrics`; requests within `limits`, with bodies up to
+    /// `common`'s limit, answered within its request timeout.
     pub fn new(
         config: &Config,
         upstreams: Vec<(&'static ServiceDef, Balancer)>,
         verifier: Verifier,
         metrics: &Metrics,
-        body_limit: usize,
+        common: &CommonSettings,
         limits: Limits,
     ) -> Self {
         let pool = Pool::new(Duration::from_millis(config.connect_timeout_ms));
@@ -182,15 +193,12 @@ impl Proxy {
                 } else {
                     format!("/api/{}", def.name).into()
                 };
-                (
-                    def.name,
-                    Upstream {
-                        def,
-                        balancer,
-                        label: RouteLabel(label),
-                        outcomes,
-                    },
-                )
+                Upstream {
+                    def,
+                    balancer,
+                    label: RouteLabel(label),
+                    outcomes,
+                }
             })
             .collect();
         Self {
@@ -199,8 +207,9 @@ impl Proxy {
                 upstreams,
                 pool,
                 verifier,
-                body_limit,
                 limits,
+                body_limit: common.body_limit_bytes,
+                request_timeout: Duration::from_millis(common.request_timeout_ms),
             }),
         }
     }
@@ -211,8 +220,41 @@ impl Proxy {
 /// storefront, unchanged. The service is found in the path (`service_of`), and each answer
 /// is counted under that service's label (`/api/catalog`, ...), not under one route
 /// template for every service.
+///
+/// Served from the connection, ahead of any router ([`platform::service::Front`]): a
+/// forwarded request needs none of a router's matching, extractors or extensions.
+impl platform::service::Front for Proxy {
+    fn serves(&self, path: &str) -> bool {
+        !platform::service::STANDARD_PATHS.contains(&path)
+    }
+
+    fn serve(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> (Option<RouteLabel>, BoxFuture<'static, Response>) {
+        let proxy = self.clone();
+        let upstream = proxy.upstream_of(req.uri().path());
+        let label = upstream.map(|i| proxy.inner.upstreams[i].label.clone());
+        let answer = async move { proxy.forward(upstream, req, Some(peer.ip())).await };
+        (label, Box::pin(answer))
+    }
+}
+
+/// The same forwarding as a router's fallback, for a gateway called in process.
 pub fn router(proxy: Proxy) -> Router {
     Router::new().fallback(forward).with_state(proxy)
+}
+
+async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
+    let peer = platform::ratelimit::peer(req.extensions());
+    let upstream = proxy.upstream_of(req.uri().path());
+    let mut res = proxy.forward(upstream, req, peer).await;
+    if let Some(i) = upstream {
+        res.extensions_mut()
+            .insert(proxy.inner.upstreams[i].label.clone());
+    }
+    res
 }
 
 /// What HSTS asks of browsers: HTTPS only, for a year.
@@ -272,126 +314,184 @@ fn service_of(path: &str) -> &str {
     }
 }
 
-/// Forwards a request, with HSTS on every answer to one that came over TLS (browsers
-/// ignore the header over plain HTTP, so a client claiming TLS gains nothing).
-/// Each answer carries the label it is counted under in the request metrics.
-async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
-    let tls = over_tls(req.headers());
-    let upstream = proxy.inner.upstreams.get(service_of(req.uri().path()));
-    let mut res = forward_request(&proxy, upstream, req).await;
-    if tls {
-        res.headers_mut()
-            .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+impl Proxy {
+    /// The index of the upstream `path` leads to, if there is such a service.
+    fn upstream_of(&self, path: &str) -> Option<usize> {
+        let service = service_of(path);
+        self.inner
+            .upstreams
+            .iter()
+            .position(|u| u.def.name == service)
     }
-    if let Some(upstream) = upstream {
-        res.extensions_mut().insert(upstream.label.clone());
-    }
-    res
-}
 
-/// Forwards a request to `upstream`, the service its path leads to (`None`: no such
-/// service).
-async fn forward_request(proxy: &Proxy, upstream: Option<&Upstream>, req: Request) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    // Judged as the services behind could read it: decoded, any case, one way only.
-    let judged = match policy::canonical(path) {
-        Ok(p) => p,
-        Err(policy::BadPath::Ambiguous) => {
-            return Problem::bad_request(
-                "the path has empty or dot segments, or encoded separators",
-            )
-            .into_response();
+    /// Forwards a request from `peer` to `upstream` (`None`: no such service), with
+    /// HSTS on every answer to one that came over TLS (browsers ignore the header over
+    /// plain HTTP, so a client claiming TLS gains nothing).
+    async fn forward<B>(
+        &self,
+        upstream: Option<usize>,
+        req: http::Request<B>,
+        peer: Option<IpAddr>,
+    ) -> Response
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let tls = over_tls(req.headers());
+        let upstream = upstream.map(|i| &self.inner.upstreams[i]);
+        let mut res = self.forward_request(upstream, req, peer).await;
+        if tls {
+            res.headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
         }
-        Err(policy::BadPath::Internal) => {
+        res
+    }
+
+    /// Forwards a request to `upstream`, the service its path leads to (`None`: no such
+    /// service).
+    async fn forward_request<B>(
+        &self,
+        upstream: Option<&Upstream>,
+        req: http::Request<B>,
+        peer: Option<IpAddr>,
+    ) -> Response
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        // One timer for the whole request: its deadline, then each upstream attempt's.
+        let deadline = Instant::now() + self.inner.request_timeout;
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(timer);
+        let (mut parts, body) = req.into_parts();
+        let path = parts.uri.path();
+        // Judged as the services behind could read it: decoded, any case, one way only.
+        let judged = match policy::canonical(path) {
+            Ok(p) => p,
+            Err(policy::BadPath::Ambiguous) => {
+                return Problem::bad_request(
+                    "the path has empty or dot segments, or encoded separators",
+                )
+                .into_response();
+            }
+            Err(policy::BadPath::Internal) => {
+                return Problem::not_found(format!("no route for {path}")).into_response();
+            }
+        };
+        let service = service_of(path);
+        let Some(upstream) = upstream else {
+            return Problem::not_found(format!("there is no service called `{service}`"))
+                .into_response();
+        };
+        let verdict = policy::verdict(upstream.def, &parts.method, &judged);
+        if verdict == Verdict::Hidden {
             return Problem::not_found(format!("no route for {path}")).into_response();
         }
-    };
-    let service = service_of(path);
-    let Some(upstream) = upstream else {
-        return Problem::not_found(format!("there is no service called `{service}`"))
-            .into_response();
-    };
-    let verdict = policy::verdict(upstream.def, &parts.method, &judged);
-    if verdict == Verdict::Hidden {
-        return Problem::not_found(format!("no route for {path}")).into_response();
-    }
 
-    // Counted before any work is done for it: a flood costs a map look-up per request.
-    let limits = &proxy.inner.limits;
-    let client = platform::ratelimit::peer(&parts.extensions)
-        .map(|peer| limits.trusted.client(peer, &parts.headers));
-    if let Some(ip) = client
-        && limits.by_address.is_on()
-        && let Err(limited) = limits.by_address.check(&ip.to_string())
-    {
-        return limited.into_response();
-    }
-
-    // Verify the token here, so a forged or expired one never reaches a service.
-    match platform::auth::bearer(&parts) {
-        Err(p) => return p.into_response(),
-        Ok(Some(token)) => match proxy.inner.verifier.verify_shared(token).await {
-            Err(e) => return Problem::from(e).into_response(),
-            Ok(claims) => {
-                if let Err(limited) = limits.by_user.check(&claims.sub) {
-                    return limited.into_response();
-                }
-            }
-        },
-        Ok(None) if verdict == Verdict::NeedsToken => {
-            return Problem::unauthorized("this endpoint needs a bearer token: sign in first")
-                .into_response();
+        // Counted before any work is done for it: a flood costs a map look-up per request.
+        let limits = &self.inner.limits;
+        let client = peer.map(|peer| limits.trusted.client(peer, &parts.headers));
+        if let Some(ip) = client
+            && limits.by_address.is_on()
+            && let Err(limited) = limits.by_address.check(&ip.to_string())
+        {
+            return limited.into_response();
         }
-        Ok(None) => {}
-    }
 
-    let timeout = policy::timeout(
-        upstream.def,
-        path,
-        Duration::from_millis(proxy.inner.config.upstream_timeout_ms),
-    );
-    // Each service publishes its OpenAPI documents at its root; expose the public one (what
-    // this gateway routes) under its prefix. Any other path goes as it came, not copied.
-    let openapi = path
-        .strip_prefix("/api/")
-        .and_then(|p| p.strip_prefix(service))
-        == Some("/openapi.json");
-    let path_and_query = if openapi {
-        let public = match parts.uri.query() {
-            Some(q) => format!("/openapi.public.json?{q}"),
-            None => "/openapi.public.json".to_owned(),
+        // Verify the token here, so a forged or expired one never reaches a service.
+        match platform::auth::bearer(&parts) {
+            Err(p) => return p.into_response(),
+            Ok(Some(token)) => match self.inner.verifier.verify_shared(token).await {
+                Err(e) => return Problem::from(e).into_response(),
+                Ok(claims) => {
+                    if let Err(limited) = limits.by_user.check(&claims.sub) {
+                        return limited.into_response();
+                    }
+                }
+            },
+            Ok(None) if verdict == Verdict::NeedsToken => {
+                return Problem::unauthorized("this endpoint needs a bearer token: sign in first")
+                    .into_response();
+            }
+            Ok(None) => {}
+        }
+
+        let timeout = policy::timeout(
+            upstream.def,
+            path,
+            Duration::from_millis(self.inner.config.upstream_timeout_ms),
+        );
+        // Each service publishes its OpenAPI documents at its root; expose the public one
+        // (what this gateway routes) under its prefix. Any other path goes as it came, not
+        // copied.
+        let openapi = path
+            .strip_prefix("/api/")
+            .and_then(|p| p.strip_prefix(service))
+            == Some("/openapi.json");
+        let path_and_query = if openapi {
+            let public = match parts.uri.query() {
+                Some(q) => format!("/openapi.public.json?{q}"),
+                None => "/openapi.public.json".to_owned(),
+            };
+            PathAndQuery::try_from(public).ok()
+        } else {
+            parts.uri.path_and_query().cloned()
         };
-        PathAndQuery::try_from(public).ok()
-    } else {
-        parts.uri.path_and_query().cloned()
-    };
-    let Some(path_and_query) = path_and_query else {
-        return Problem::bad_request("the request path is not a valid URI").into_response();
-    };
-    strip_hop_by_hop(&mut parts.headers);
-    // The host the client asked for, as this gateway saw it (never a client's claim):
-    // the storefront compares a form's Origin with it.
-    parts.headers.remove(FORWARDED_HOST);
-    if let Some(host) = parts.headers.remove(header::HOST) {
-        parts.headers.insert(FORWARDED_HOST, host);
+        let Some(path_and_query) = path_and_query else {
+            return Problem::bad_request("the request path is not a valid URI").into_response();
+        };
+        strip_hop_by_hop(&mut parts.headers);
+        // The host the client asked for, as this gateway saw it (never a client's claim):
+        // the storefront compares a form's Origin with it.
+        parts.headers.remove(FORWARDED_HOST);
+        if let Some(host) = parts.headers.remove(header::HOST) {
+            parts.headers.insert(FORWARDED_HOST, host);
+        }
+        // The services behind (and the storefront, on its calls back through here) learn
+        // the client's address from this gateway only, not from what the client claimed.
+        parts.headers.remove(FORWARDED_FOR);
+        if let Some(ip) = client {
+            parts.headers.insert(FORWARDED_FOR, address_value(ip));
+        }
+        if !parts.headers.contains_key(FORWARDED_PROTO) {
+            parts
+                .headers
+                .insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
+        }
+        let body = tokio::select! {
+            biased;
+            read = read_body(&parts, body, self.inner.body_limit) => match read {
+                Ok(b) => b,
+                Err(p) => return p.into_response(),
+            },
+            () = &mut timer => return too_slow(),
+        };
+        let call = Call {
+            upstream,
+            parts: &parts,
+            body,
+            path_and_query: &path_and_query,
+            timeout,
+            deadline,
+        };
+        self.send(call, timer).await
     }
-    // The services behind (and the storefront, on its calls back through here) learn the
-    // client's address from this gateway only, not from what the client claimed.
-    parts.headers.remove(FORWARDED_FOR);
-    if let Some(ip) = client {
-        parts.headers.insert(FORWARDED_FOR, address_value(ip));
-    }
-    if !parts.headers.contains_key(FORWARDED_PROTO) {
-        parts
-            .headers
-            .insert(FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
-    let body = match read_body(&parts, body, proxy.inner.body_limit).await {
-        Ok(b) => b,
-        Err(p) => return p.into_response(),
-    };
-    send(proxy, upstream, parts, body, &path_and_query, timeout).await
+}
+
+/// What the request's whole time ran out answers (as the standard middleware's timeout).
+fn too_slow() -> Response {
+    Problem::unavailable("the request took too long to handle", 1).into_response()
+}
+
+/// A request ready to be sent upstream.
+struct Call<'a> {
+    upstream: &'a Upstream,
+    parts: &'a Parts,
+    body: Option<Bytes>,
+    path_and_query: &'a PathAndQuery,
+    /// The time each attempt has, within the request's `deadline`.
+    timeout: Duration,
+    deadline: Instant,
 }
 
 /// An address as a header value, written without an intermediate `String`.
@@ -407,7 +507,11 @@ fn address_value(ip: IpAddr) -> HeaderValue {
 
 /// The request body: nothing for a request without one, else read whole (up to `limit`)
 /// so that it can be sent again.
-async fn read_body(parts: &Parts, body: Body, limit: usize) -> Result<Option<Bytes>, Problem> {
+async fn read_body<B>(parts: &Parts, body: B, limit: usize) -> Result<Option<Bytes>, Problem>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -437,127 +541,154 @@ fn too_large(limit: usize) -> Problem {
     )
 }
 
-/// Sends the request to a replica, and once more to another when the first attempt
-/// failed in a way that is safe to repeat.
-async fn send(
-    proxy: &Proxy,
-    upstream: &Upstream,
-    parts: Parts,
-    body: Option<Bytes>,
-    path_and_query: &PathAndQuery,
-    timeout: Duration,
-) -> Response {
-    let service = upstream.def.name;
-    let span = telemetry::client_span(service, &parts.method, parts.uri.path());
-    let call = span.clone();
-    let response = async move {
-    upstream.balancer.attempted();
-    let mut avoid: Option<Pick> = None;
-    let mut retried = false;
-    loop {
-        let pick = match upstream.balancer.pick(avoid.as_ref().map(Pick::replica)) {
-            Ok(p) => p,
-            Err(NoReplica::AllOpen) => {
-                upstream.count(Counted::OpenCircuit);
-                return Problem::dependency_unavailable(
-                    format!("the {service} service is failing; calls are paused for a moment"),
-                    1,
-                )
-                .into_response();
-            }
-            Err(NoReplica::Unknown) => {
-                upstream.count(Counted::Down);
-                return Problem::dependency_unavailable(
-                    format!("no {service} replica is known"),
-                    1,
-                )
-                .into_response();
-            }
+/// Why an attempt got no answer.
+enum Unanswered {
+    /// The replica failed the call in this way.
+    Failed(SendError),
+    /// The attempt's own time ran out.
+    TimedOut,
+    /// The request's whole time ran out.
+    TooSlow,
+}
+
+impl Proxy {
+    /// Sends the request to a replica, and once more to another when the first attempt
+    /// failed in a way that is safe to repeat. `timer` is the request's one timer, reset
+    /// for each attempt.
+    async fn send(&self, call: Call<'_>, timer: Pin<&mut Sleep>) -> Response {
+        let service = call.upstream.def.name;
+        let span = telemetry::client_span(service, &call.parts.method, call.parts.uri.path());
+        let attempts = self.attempts(&call, &span, timer);
+        // Untraced, there is no span to enter and leave around every poll.
+        let response = if span.is_disabled() {
+            attempts.await
+        } else {
+            attempts.instrument(span.clone()).await
         };
-        drop(avoid.take());
-        let Some((scheme, authority, uri)) = upstream_target(&pick, path_and_query) else {
-            return Problem::bad_request("the request path is not a valid URI").into_response();
-        };
-        let mut request = http::Request::new(Full::new(body.clone().unwrap_or_default()));
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = parts.headers.clone();
-        telemetry::inject(&call, request.headers_mut());
-        let result = tokio::time::timeout(timeout, proxy.inner.pool.send(&scheme, &authority, request)).await;
-        let failed = match result {
-            Ok(Ok(res)) => {
-                let status = res.status();
-                pick.record(Outcome::of(status, res.headers()));
-                upstream.count(Counted::of(status));
-                let (mut head, body) = res.into_parts();
-                strip_hop_by_hop(&mut head.headers);
-                return Response::from_parts(head, Body::new(body));
+        telemetry::record_status(&span, response.status());
+        response
+    }
+
+    async fn attempts(&self, call: &Call<'_>, span: &Span, mut timer: Pin<&mut Sleep>) -> Response {
+        let Call {
+            upstream, parts, ..
+        } = *call;
+        let service = upstream.def.name;
+        upstream.balancer.attempted();
+        let mut avoid: Option<Pick> = None;
+        let mut retried = false;
+        loop {
+            let pick = match upstream.balancer.pick(avoid.as_ref().map(Pick::replica)) {
+                Ok(p) => p,
+                Err(NoReplica::AllOpen) => {
+                    upstream.count(Counted::OpenCircuit);
+                    return Problem::dependency_unavailable(
+                        format!("the {service} service is failing; calls are paused for a moment"),
+                        1,
+                    )
+                    .into_response();
+                }
+                Err(NoReplica::Unknown) => {
+                    upstream.count(Counted::Down);
+                    return Problem::dependency_unavailable(
+                        format!("no {service} replica is known"),
+                        1,
+                    )
+                    .into_response();
+                }
+            };
+            drop(avoid.take());
+            let Some((scheme, authority, uri)) = upstream_target(&pick, call.path_and_query) else {
+                return Problem::bad_request("the request path is not a valid URI").into_response();
+            };
+            let mut request = http::Request::new(Full::new(call.body.clone().unwrap_or_default()));
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = uri;
+            *request.headers_mut() = parts.headers.clone();
+            telemetry::inject(span, request.headers_mut());
+            let own = Instant::now() + call.timeout;
+            let whole = own >= call.deadline;
+            timer.as_mut().reset(own.min(call.deadline));
+            let sent = tokio::select! {
+                biased;
+                sent = self.inner.pool.send(&scheme, &authority, request) => sent.map_err(Unanswered::Failed),
+                () = timer.as_mut() => Err(if whole { Unanswered::TooSlow } else { Unanswered::TimedOut }),
+            };
+            let how = match sent {
+                Ok(res) => {
+                    let status = res.status();
+                    pick.record(Outcome::of(status, res.headers()));
+                    upstream.count(Counted::of(status));
+                    let (mut head, body) = res.into_parts();
+                    strip_hop_by_hop(&mut head.headers);
+                    return Response::from_parts(head, Body::new(body));
+                }
+                Err(Unanswered::Failed(e)) => {
+                    tracing::debug!(upstream = service, replica = pick.url(), error = ?e, "upstream call failed");
+                    match e {
+                        SendError::Connect(..) => Failed::Connect,
+                        SendError::Reset(..) => Failed::Reset,
+                    }
+                }
+                Err(Unanswered::TimedOut) => Failed::Timeout,
+                Err(Unanswered::TooSlow) => {
+                    upstream.count(Counted::Timeout);
+                    drop(pick.fail());
+                    return too_slow();
+                }
+            };
+            let failed_pick = pick.fail();
+            let again = !retried
+                && retryable(how, &parts.method, &parts.headers)
+                && (upstream.balancer.replicas().len() > 1 || how == Failed::Reset)
+                && upstream.balancer.may_retry();
+            if again {
+                upstream.count(Counted::Retried);
+                retried = true;
+                avoid = Some(failed_pick);
+                continue;
             }
-            Ok(Err(e)) => {
-                let how = match e {
-                    SendError::Connect(..) => Failed::Connect,
-                    SendError::Reset(..) => Failed::Reset,
-                };
-                tracing::debug!(upstream = service, replica = pick.url(), error = ?e, "upstream call failed");
-                (how, pick.fail())
-            }
-            Err(_) => (Failed::Timeout, pick.fail()),
-        };
-        let (how, failed_pick) = failed;
-        let again = !retried
-            && retryable(how, &parts.method, &parts.headers)
-            && (upstream.balancer.replicas().len() > 1 || how == Failed::Reset)
-            && upstream.balancer.may_retry();
-        if again {
-            upstream.count(Counted::Retried);
-            retried = true;
-            avoid = Some(failed_pick);
-            continue;
+            let replica = failed_pick.url().to_owned();
+            return match how {
+                Failed::Connect => {
+                    upstream.count(Counted::Down);
+                    tracing::warn!(upstream = service, %replica, "upstream unreachable");
+                    Problem::dependency_unavailable(
+                        format!("the {service} service is not reachable"),
+                        1,
+                    )
+                    .into_response()
+                }
+                Failed::Reset => {
+                    upstream.count(Counted::Error);
+                    Problem::new(
+                        StatusCode::BAD_GATEWAY,
+                        "bad-gateway",
+                        "Bad gateway",
+                        format!("the {service} service failed to answer"),
+                    )
+                    .of_dependency()
+                    .into_response()
+                }
+                Failed::Timeout => {
+                    upstream.count(Counted::Timeout);
+                    let timeout = call.timeout;
+                    tracing::warn!(upstream = service, %replica, timeout_ms = timeout.as_millis() as u64, "upstream timed out");
+                    Problem::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway-timeout",
+                        "Gateway timeout",
+                        format!(
+                            "the {service} service did not answer within {} ms",
+                            timeout.as_millis()
+                        ),
+                    )
+                    .of_dependency()
+                    .into_response()
+                }
+            };
         }
-        let replica = failed_pick.url().to_owned();
-        return match how {
-            Failed::Connect => {
-                upstream.count(Counted::Down);
-                tracing::warn!(upstream = service, %replica, "upstream unreachable");
-                Problem::dependency_unavailable(
-                    format!("the {service} service is not reachable"),
-                    1,
-                )
-                .into_response()
-            }
-            Failed::Reset => {
-                upstream.count(Counted::Error);
-                Problem::new(
-                    StatusCode::BAD_GATEWAY,
-                    "bad-gateway",
-                    "Bad gateway",
-                    format!("the {service} service failed to answer"),
-                )
-                .of_dependency()
-                .into_response()
-            }
-            Failed::Timeout => {
-                upstream.count(Counted::Timeout);
-                tracing::warn!(upstream = service, %replica, timeout_ms = timeout.as_millis() as u64, "upstream timed out");
-                Problem::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "gateway-timeout",
-                    "Gateway timeout",
-                    format!(
-                        "the {service} service did not answer within {} ms",
-                        timeout.as_millis()
-                    ),
-                )
-                .of_dependency()
-                .into_response()
-            }
-        };
     }
-    }
-    .instrument(span.clone())
-    .await;
-    telemetry::record_status(&span, response.status());
-    response
 }
 
 /// Where to send the request: the replica's scheme and `host:port`, and the request

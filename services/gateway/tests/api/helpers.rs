@@ -43,6 +43,16 @@ async fn build_echo(mut kit: Kit<NoSettings>) -> anyhow::Result<Service> {
 }
 
 async fn echo(req: Request) -> Json<Value> {
+    // `/api/echo/slow?ms=N` answers after N ms: an upstream too slow for a timeout.
+    if req.uri().path().ends_with("/slow") {
+        let ms = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let header = |name: &str| {
         req.headers()
             .get(name)

@@ -4,3 +4,4 @@
 mod helpers;
 mod limits;
 mod routing;
+mod timeouts;
