@@ -257,6 +257,22 @@ async fn forward(State(proxy): State<Proxy>, req: Request) -> Response {
     res
 }
 
+/// A request body the gateway forwards: hyper's from the connection, or axum's for a
+/// gateway called in process.
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
+}
+
 /// What HSTS asks of browsers: HTTPS only, for a year.
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
@@ -327,19 +343,16 @@ impl Proxy {
     /// Forwards a request from `peer` to `upstream` (`None`: no such service), with
     /// HSTS on every answer to one that came over TLS (browsers ignore the header over
     /// plain HTTP, so a client claiming TLS gains nothing).
-    async fn forward<B>(
+    async fn forward(
         &self,
         upstream: Option<usize>,
-        req: http::Request<B>,
+        req: http::Request<impl RequestBody>,
         peer: Option<IpAddr>,
-    ) -> Response
-    where
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let tls = over_tls(req.headers());
+    ) -> Response {
+        let (parts, body) = req.into_parts();
+        let tls = over_tls(&parts.headers);
         let upstream = upstream.map(|i| &self.inner.upstreams[i]);
-        let mut res = self.forward_request(upstream, req, peer).await;
+        let mut res = self.forward_parts(upstream, parts, body, peer).await;
         if tls {
             res.headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
@@ -347,23 +360,19 @@ impl Proxy {
         res
     }
 
-    /// Forwards a request to `upstream`, the service its path leads to (`None`: no such
-    /// service).
-    async fn forward_request<B>(
+    /// Forwards the request of `parts` and `body` to `upstream`, the service its path
+    /// leads to (`None`: no such service).
+    async fn forward_parts(
         &self,
         upstream: Option<&Upstream>,
-        req: http::Request<B>,
+        mut parts: Parts,
+        body: impl RequestBody,
         peer: Option<IpAddr>,
-    ) -> Response
-    where
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    ) -> Response {
         // One timer for the whole request: its deadline, then each upstream attempt's.
         let deadline = Instant::now() + self.inner.request_timeout;
         let timer = tokio::time::sleep_until(deadline);
         tokio::pin!(timer);
-        let (mut parts, body) = req.into_parts();
         let path = parts.uri.path();
         // Judged as the services behind could read it: decoded, any case, one way only.
         let judged = match policy::canonical(path) {
@@ -507,11 +516,11 @@ fn address_value(ip: IpAddr) -> HeaderValue {
 
 /// The request body: nothing for a request without one, else read whole (up to `limit`)
 /// so that it can be sent again.
-async fn read_body<B>(parts: &Parts, body: B, limit: usize) -> Result<Option<Bytes>, Problem>
-where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn read_body(
+    parts: &Parts,
+    body: impl RequestBody,
+    limit: usize,
+) -> Result<Option<Bytes>, Problem> {
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
