@@ -180,6 +180,18 @@ pub struct DeadLetter {
     pub payload: serde_json::Value,
 }
 
+platform::from_row! {
+    DeadLetter {
+        id, event_id, kind = "type", source, error, attempts, dead_at, replayed_at,
+        payload => json_or_text,
+    }
+}
+
+/// A stored payload as JSON, or as the text it is when it is not JSON.
+fn json_or_text(payload: String) -> serde_json::Value {
+    serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload))
+}
+
 /// The result of replaying a dead letter.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -214,12 +226,11 @@ struct Inner {
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 9_000_101,
-    description: "events inbox, cursors, attempts, dead letters",
-    sqlite: CONSUMER_TABLES,
-    postgres: CONSUMER_TABLES,
-}];
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource::portable(
+    9_000_101,
+    "events inbox, cursors, attempts, dead letters",
+    CONSUMER_TABLES,
+)];
 
 const CONSUMER_TABLES: &str = "
 CREATE TABLE inbox (
@@ -498,30 +509,13 @@ impl Consumer {
 
     /// Dead letters not yet replayed successfully, oldest first.
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT id, event_id, type, source, error, attempts, dead_at, replayed_at, payload \
              FROM dead_letters WHERE replayed_at IS NULL ORDER BY dead_at, id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.inner.db.pool())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let payload: String = r.try_get("payload")?;
-                Ok(DeadLetter {
-                    id: r.try_get("id")?,
-                    event_id: r.try_get("event_id")?,
-                    kind: r.try_get("type")?,
-                    source: r.try_get("source")?,
-                    error: r.try_get("error")?,
-                    attempts: r.try_get("attempts")?,
-                    dead_at: r.try_get("dead_at")?,
-                    replayed_at: r.try_get("replayed_at")?,
-                    payload: serde_json::from_str(&payload)
-                        .unwrap_or(serde_json::Value::String(payload)),
-                })
-            })
-            .collect()
+        .await
     }
 
     /// Runs a dead letter through the handler again. `None` when there is no open dead

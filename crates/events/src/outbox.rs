@@ -94,18 +94,12 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         sqlite: outbox_table!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
         postgres: outbox_table!("seq BIGSERIAL PRIMARY KEY"),
     },
-    MigrationSource {
-        version: 9_000_002,
-        description: "events consumer positions",
-        sqlite: CONSUMER_POSITIONS,
-        postgres: CONSUMER_POSITIONS,
-    },
-    MigrationSource {
-        version: 9_000_003,
-        description: "one relay at a time per service (a lease)",
-        sqlite: RELAY_LEASE,
-        postgres: RELAY_LEASE,
-    },
+    MigrationSource::portable(9_000_002, "events consumer positions", CONSUMER_POSITIONS),
+    MigrationSource::portable(
+        9_000_003,
+        "one relay at a time per service (a lease)",
+        RELAY_LEASE,
+    ),
 ];
 
 /// Which replica of the service relays the outbox to the broker, until when.

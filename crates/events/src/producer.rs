@@ -599,6 +599,8 @@ pub struct EventSummary {
     pub time: String,
 }
 
+platform::from_row! { EventSummary { seq, id, kind = "type", subject, time } }
+
 /// Query of `GET /events/outbox`.
 #[derive(Debug, Deserialize)]
 struct StatsQuery {
@@ -630,22 +632,10 @@ async fn stats(
     let recent = if q.recent == 0 {
         Vec::new()
     } else {
-        sqlx::query("SELECT seq, id, type, subject, time FROM outbox ORDER BY seq DESC LIMIT $1")
+        sqlx::query_as("SELECT seq, id, type, subject, time FROM outbox ORDER BY seq DESC LIMIT $1")
             .bind(q.recent)
             .fetch_all(db)
             .await
-            .map_err(internal)?
-            .into_iter()
-            .map(|r| {
-                Ok(EventSummary {
-                    seq: r.try_get("seq")?,
-                    id: r.try_get("id")?,
-                    kind: r.try_get("type")?,
-                    subject: r.try_get("subject")?,
-                    time: r.try_get("time")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(internal)?
     };
     let head: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM outbox")

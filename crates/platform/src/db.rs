@@ -10,11 +10,11 @@
 
 use futures_util::future::BoxFuture;
 use sqlx::{
-    Any, AnyPool, Transaction,
-    any::AnyPoolOptions,
+    Any, AnyPool, AssertSqlSafe, FromRow, Row, Transaction,
+    any::{AnyPoolOptions, AnyRow},
     migrate::{Migration, MigrationType, Migrator},
 };
-use std::{borrow::Cow, path::Path, str::FromStr, time::Duration};
+use std::{borrow::Cow, collections::HashMap, path::Path, str::FromStr, time::Duration};
 
 /// Which database engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,18 @@ pub struct MigrationSource {
     pub description: &'static str,
     pub sqlite: &'static str,
     pub postgres: &'static str,
+}
+
+impl MigrationSource {
+    /// A migration whose SQL is the same on both backends.
+    pub const fn portable(version: i64, description: &'static str, sql: &'static str) -> Self {
+        MigrationSource {
+            version,
+            description,
+            sqlite: sql,
+            postgres: sql,
+        }
+    }
 }
 
 /// A service's connection pool and the backend it is on.
@@ -204,6 +216,28 @@ impl Db {
         }
     }
 
+    /// The rows `select` (`SELECT ... FROM ...`) finds whose `column` is one of `ids`, then
+    /// `rest` (` ORDER BY ...`, or nothing): one statement whatever the number of ids, which
+    /// travel as one JSON array that each backend unnests its own way.
+    pub async fn fetch_in(
+        &self,
+        select: &str,
+        column: &str,
+        ids: &[&str],
+        rest: &str,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let unnest = match self.backend {
+            Backend::Sqlite => "SELECT value FROM json_each($1)",
+            Backend::Postgres => "SELECT json_array_elements_text($1::json)",
+        };
+        let sql = format!("{select} WHERE {column} IN ({unnest}){rest}");
+        let ids = serde_json::to_string(ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// A trivial query: the readiness check.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")
@@ -230,6 +264,19 @@ pub async fn serialize_writers(tx: &mut Transaction<'_, Any>, key: i64) -> Resul
             .await?;
     }
     Ok(())
+}
+
+/// `rows` read as `T`s, grouped by their text column `key` (each group in row order).
+pub fn group_by<T>(rows: &[AnyRow], key: &str) -> Result<HashMap<String, Vec<T>>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, AnyRow>,
+{
+    let mut groups: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        let group: String = row.try_get(key)?;
+        groups.entry(group).or_default().push(T::from_row(row)?);
+    }
+    Ok(groups)
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate), on either backend.
@@ -419,6 +466,44 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Implements [`sqlx::FromRow`] for a struct read from one row of the [`Db`]: each field
+/// from the column of its name, or of the name given (`kind = "type"`), passed through a
+/// function where one is named (`payload => parse`: the column is read as the type the
+/// function takes). Rows become values with `sqlx::query_as::<_, T>(...)` or
+/// `T::from_row(&row)`.
+///
+/// ```ignore
+/// platform::from_row! { EventSummary { seq, id, kind = "type", subject, time } }
+/// ```
+#[macro_export]
+macro_rules! from_row {
+    (@column $field:ident) => {
+        ::std::stringify!($field)
+    };
+    (@column $field:ident $column:literal) => {
+        $column
+    };
+    (@convert ; $value:expr) => {
+        $value
+    };
+    (@convert $convert:path ; $value:expr) => {
+        $convert($value)
+    };
+    ($type:ident { $($field:ident $(= $column:literal)? $(=> $convert:path)?),+ $(,)? }) => {
+        impl<'r> ::sqlx::FromRow<'r, ::sqlx::any::AnyRow> for $type {
+            fn from_row(row: &'r ::sqlx::any::AnyRow) -> ::std::result::Result<Self, ::sqlx::Error> {
+                use ::sqlx::Row as _;
+                ::std::result::Result::Ok(Self {
+                    $($field: $crate::from_row!(
+                        @convert $($convert)? ;
+                        row.try_get($crate::from_row!(@column $field $($column)?))?
+                    ),)+
+                })
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +514,18 @@ mod tests {
         sqlite: "CREATE TABLE things (id TEXT PRIMARY KEY, n BIGINT NOT NULL);",
         postgres: "CREATE TABLE things (id TEXT PRIMARY KEY, n BIGINT NOT NULL);",
     }];
+
+    struct Thing {
+        id: String,
+        count: i64,
+        twice: i64,
+    }
+
+    fn double(n: i64) -> i64 {
+        n * 2
+    }
+
+    crate::from_row! { Thing { id, count = "n", twice = "n" => double } }
 
     #[tokio::test]
     async fn sqlite_file_is_created_migrated_and_writable() {
@@ -450,6 +547,11 @@ mod tests {
             .await
             .unwrap_err();
         assert!(is_unique_violation(&dup), "{dup:?}");
+        let thing: Thing = sqlx::query_as("SELECT id, n FROM things")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!((thing.id.as_str(), thing.count, thing.twice), ("a", 7, 14));
         db.close().await;
         // Re-opening applies no migration twice.
         let db = Db::connect(&url, MIGRATIONS).await.unwrap();

@@ -268,6 +268,28 @@ pub fn is_slug(raw: &str, max_len: usize) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// A name as people write it, kept as [`trimmed_name`] makes it: 1 to `LEN` characters.
+/// Each service names its own (`pub type ProductName = TrimmedName<120>;`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TrimmedName<const LEN: usize>(String);
+
+impl<const LEN: usize> TrimmedName<LEN> {
+    pub const MAX_LEN: usize = LEN;
+
+    /// Parses a client's value, or says what is wrong with it.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        trimmed_name(raw, LEN).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// A name as people write it (a product's, say): trimmed, 1 to `max_len` characters, no
 /// control characters. Services differ in how long they let a name be, not in the rest.
 pub fn trimmed_name(raw: &str, max_len: usize) -> Result<String, Invalid> {

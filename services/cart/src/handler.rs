@@ -107,6 +107,7 @@ fn ordered(order: &OrderConfirmed) -> Result<(Owner, Vec<(ProductId, i64)>), Car
 mod tests {
     use super::*;
     use crate::events::OrderedItem;
+    use platform::testing::refused_fields;
 
     fn data(id: &str, name: &str, price_cents: i64, currency: &str) -> ProductData {
         ProductData {
@@ -118,10 +119,7 @@ mod tests {
     }
 
     fn field_of(err: CartError) -> String {
-        match err {
-            CartError::Failure(Failure::Invalid(errors)) => errors[0].field.clone(),
-            other => panic!("unexpected {other:?}"),
-        }
+        refused_fields(err).remove(0)
     }
 
     #[test]

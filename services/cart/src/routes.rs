@@ -144,6 +144,11 @@ platform::problem_responses! {
     BadToken { "401" => "The bearer token is invalid or expired" }
 }
 
+platform::problem_responses! {
+    /// `404`: the cart holds no line for the product in the path.
+    NoSuchLine { "404" => "The cart holds no such product (or there is no cart)" }
+}
+
 /// Whether a request may create a cart that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Create {
@@ -405,7 +410,7 @@ async fn add_item(call: CartCall, Json(body): Json<AddItemRequest>) -> ReplyResu
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
         BadToken,
-        (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
+        NoSuchLine,
         (status = 422, description = "`quantity` is missing or not an integer from 1 to 99, or the product was deleted (`product_id`): its line can only be removed", body = Problem, content_type = "application/problem+json"),
         KeysUnavailable
     )
@@ -435,7 +440,7 @@ async fn set_item(
         (status = 200, description = "The cart after the change", body = Cart,
             headers(("Set-Cookie" = String, description = "The anonymous cart's cookie, renewed; or expired after a sign-in merge"))),
         BadToken,
-        (status = 404, description = "The cart holds no such product (or there is no cart)", body = Problem, content_type = "application/problem+json"),
+        NoSuchLine,
         KeysUnavailable
     )
 )]
@@ -627,15 +632,7 @@ async fn give_back_for_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(err: CartError) -> Vec<String> {
-        match err {
-            CartError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    use platform::testing::refused_fields;
 
     #[test]
     fn an_item_is_parsed_naming_every_bad_field() {
@@ -647,15 +644,15 @@ mod tests {
         assert_eq!((id.as_str(), q.units()), ("p-1", 1));
         assert_eq!(add("p-1", Some(99)).parse().unwrap().1.units(), 99);
         assert_eq!(
-            fields(add("p-1", Some(0)).parse().unwrap_err()),
+            refused_fields(add("p-1", Some(0)).parse().unwrap_err()),
             ["quantity"]
         );
         assert_eq!(
-            fields(add("p 1", Some(1)).parse().unwrap_err()),
+            refused_fields(add("p 1", Some(1)).parse().unwrap_err()),
             ["product_id"]
         );
         assert_eq!(
-            fields(add("", Some(100)).parse().unwrap_err()),
+            refused_fields(add("", Some(100)).parse().unwrap_err()),
             ["product_id", "quantity"]
         );
     }
@@ -668,7 +665,7 @@ mod tests {
         );
         for bad in [0, -1, 100] {
             let err = SetQuantityRequest { quantity: bad }.parse().unwrap_err();
-            assert_eq!(fields(err), ["quantity"], "{bad}");
+            assert_eq!(refused_fields(err), ["quantity"], "{bad}");
         }
     }
 

@@ -27,18 +27,16 @@ use std::collections::BTreeMap;
 /// `carts` has one row per cart, keyed `user:<id>` or `anon:<sha256 of the cookie>`;
 /// `cart_lines` one row per product in a cart, `position` keeping the order of adding.
 pub const MIGRATIONS: &[MigrationSource] = &[
-    MigrationSource {
-        version: 1,
-        description: "carts, their lines and the cart's copy of the catalog",
-        sqlite: TABLES,
-        postgres: TABLES,
-    },
-    MigrationSource {
-        version: 2,
-        description: "the lines each checkout took out of its buyer's cart",
-        sqlite: HOLDS,
-        postgres: HOLDS,
-    },
+    MigrationSource::portable(
+        1,
+        "carts, their lines and the cart's copy of the catalog",
+        TABLES,
+    ),
+    MigrationSource::portable(
+        2,
+        "the lines each checkout took out of its buyer's cart",
+        HOLDS,
+    ),
 ];
 
 const TABLES: &str = "

@@ -45,20 +45,18 @@ impl ServiceSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    type Settings = platform::config::Settings<super::Config>;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
 
     #[test]
     fn defaults_seed_six_hundred_products() {
-        let s = Settings::for_tests("catalog", &[]).unwrap();
-        assert_eq!(s.own, Config::default());
+        let s = default_settings::<Config>("catalog");
         assert!(s.own.seed);
         assert_eq!(s.own.seed_products, 600);
     }
 
     #[test]
     fn values_parse_like_environment_variables() {
-        let s =
-            Settings::for_tests("catalog", &[("seed", "false"), ("seed_products", "60")]).unwrap();
+        let s = settings::<Config>("catalog", &[("seed", "false"), ("seed_products", "60")]);
         assert_eq!(
             s.own,
             Config {
@@ -66,8 +64,11 @@ mod tests {
                 seed_products: 60
             }
         );
-        let err = Settings::for_tests("catalog", &[("seed_products", "200000")]).unwrap_err();
-        assert!(format!("{err}").contains("BAZAAR_SEED_PRODUCTS"), "{err}");
+        assert_settings_refused::<Config>(
+            "catalog",
+            &[("seed_products", "200000")],
+            &["BAZAAR_SEED_PRODUCTS"],
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use utoipa::ToSchema;
 
 pub use platform::domain::{Currency, Invalid};
-use platform::domain::{invalid, is_slug, trimmed_name};
+use platform::domain::{TrimmedName, invalid, is_slug};
 
 /// A stock-keeping unit: 3 to 32 characters of `A-Z`, `0-9` and `-` (`KIT-00042`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,21 +41,7 @@ impl Sku {
 }
 
 /// A product's display name: 1 to 120 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProductName(String);
-
-impl ProductName {
-    pub const MAX_LEN: usize = 120;
-
-    /// Parses a client's value, or says what is wrong with it.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        trimmed_name(raw, Self::MAX_LEN).map(Self)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub type ProductName = TrimmedName<120>;
 
 /// A product's description: at most 2000 characters after trimming; may be empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

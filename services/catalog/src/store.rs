@@ -10,7 +10,7 @@ use crate::{
 };
 use events::{Event, outbox};
 use platform::db::{Db, MigrationSource, is_unique_violation};
-use sqlx::{Any, AssertSqlSafe, Row, Transaction, any::AnyRow};
+use sqlx::{Any, AssertSqlSafe, FromRow, Row, Transaction};
 
 /// The catalog's tables; `$collate` follows the columns a listing sorts by (`COLLATE "C"`
 /// on PostgreSQL, so that they sort bytewise there as SQLite sorts them by default).
@@ -138,24 +138,14 @@ impl Store {
     /// Every category, in the shop's order, with its product count.
     #[tracing::instrument(skip_all)]
     pub async fn categories(&self) -> Result<Vec<Category>, sqlx::Error> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT c.id, c.name, c.description, COUNT(p.id) AS product_count \
              FROM categories c LEFT JOIN products p ON p.category_id = c.id \
              GROUP BY c.id, c.name, c.description, c.position \
              ORDER BY c.position, c.id",
         )
         .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Category {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                    product_count: r.try_get("product_count")?,
-                })
-            })
-            .collect()
+        .await
     }
 
     /// Whether a category exists.
@@ -221,7 +211,7 @@ impl Store {
             .await?;
         let items = rows
             .iter()
-            .map(product_from_row)
+            .map(Product::from_row)
             .collect::<Result<_, _>>()?;
         Ok((items, total))
     }
@@ -237,7 +227,7 @@ impl Store {
         .fetch_optional(self.db.pool())
         .await?
         .as_ref()
-        .map(product_from_row)
+        .map(Product::from_row)
         .transpose()
     }
 
@@ -272,7 +262,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let before = match row {
-            Some(row) => product_from_row(&row)?,
+            Some(row) => Product::from_row(&row)?,
             None => return Err(CatalogError::ProductNotFound(id.to_string())),
         };
         let mut after = before.clone();
@@ -508,18 +498,13 @@ async fn publish(
     Ok(())
 }
 
-fn product_from_row(row: &AnyRow) -> Result<Product, sqlx::Error> {
-    Ok(Product {
-        id: row.try_get("id")?,
-        sku: row.try_get("sku")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        category: row.try_get("category_id")?,
-        price_cents: row.try_get("price_cents")?,
-        currency: row.try_get("currency")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+platform::from_row! { Category { id, name, description, product_count } }
+
+platform::from_row! {
+    Product {
+        id, sku, name, description, category = "category_id", price_cents, currency,
+        created_at, updated_at,
+    }
 }
 
 /// A value bound to a dynamically built query.

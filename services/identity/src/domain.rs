@@ -143,20 +143,7 @@ impl fmt::Debug for Password {
 }
 
 /// A display name: trimmed, 1 to 100 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Name(String);
-
-impl Name {
-    pub const MAX_LEN: usize = 100;
-
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        platform::domain::trimmed_name(raw, Self::MAX_LEN).map(Self)
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+pub type Name = platform::domain::TrimmedName<100>;
 
 #[cfg(test)]
 mod tests {
@@ -497,6 +484,6 @@ mod properties {
 
     #[test]
     fn a_name_is_a_trimmed_name_of_up_to_100_characters() {
-        check_trimmed_name(Name::parse, |name: &Name| name.0.as_str(), 100);
+        check_trimmed_name(Name::parse, Name::as_str, 100);
     }
 }

@@ -18,19 +18,12 @@ pub fn migrations() -> Vec<MigrationSource> {
 /// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
 /// comma-separated list.
 pub const MIGRATIONS: &[MigrationSource] = &[
-    MigrationSource {
-        version: 1,
-        description: "users, refresh tokens, signing keys",
-        // The same SQL suits both.
-        sqlite: SCHEMA_V1,
-        postgres: SCHEMA_V1,
-    },
-    MigrationSource {
-        version: 2,
-        description: "signing keys start signing at a time of their own (rotation)",
-        sqlite: "ALTER TABLE signing_keys ADD COLUMN activates_at TEXT",
-        postgres: "ALTER TABLE signing_keys ADD COLUMN activates_at TEXT",
-    },
+    MigrationSource::portable(1, "users, refresh tokens, signing keys", SCHEMA_V1),
+    MigrationSource::portable(
+        2,
+        "signing keys start signing at a time of their own (rotation)",
+        "ALTER TABLE signing_keys ADD COLUMN activates_at TEXT",
+    ),
 ];
 
 /// Users, refresh tokens and signing keys, in SQL both SQLite and PostgreSQL take.
@@ -81,6 +74,8 @@ pub struct SigningKeyRecord {
     /// RFC 3339, UTC; a key stored before rotation existed signs from its creation.
     pub activates_at: String,
 }
+
+platform::from_row! { SigningKeyRecord { kid, private_key, created_at, activates_at } }
 
 /// A refresh token about to be stored: the hash of the token and when it expires.
 #[derive(Debug, Clone)]
@@ -394,22 +389,12 @@ impl Store {
 
     /// Every signing key, in the order they start signing.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, Error> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT kid, private_key, created_at, COALESCE(activates_at, created_at) AS activates_at \
              FROM signing_keys ORDER BY COALESCE(activates_at, created_at), kid",
         )
         .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SigningKeyRecord {
-                    kid: r.try_get("kid")?,
-                    private_key: r.try_get("private_key")?,
-                    created_at: r.try_get("created_at")?,
-                    activates_at: r.try_get("activates_at")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }
 

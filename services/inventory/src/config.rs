@@ -32,39 +32,37 @@ impl ServiceSettings for Config {}
 #[cfg(test)]
 mod tests {
     use super::Config;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
     type Settings = platform::config::Settings<super::Config>;
 
     #[test]
     fn defaults_run() {
-        let s = Settings::for_tests("inventory", &[]).unwrap();
-        assert_eq!(s.common.database_url, "sqlite://data/inventory.db");
-        assert_eq!(s.own, Config::default());
+        let s = default_settings::<Config>("inventory");
         assert_eq!(s.own.reservation_ttl_secs.get(), 900);
     }
 
     #[test]
     fn common_settings_and_service_urls_are_overridden() {
-        let s = Settings::for_tests(
+        let s = settings::<Config>(
             "inventory",
             &[
                 ("event_max_attempts", "3"),
                 ("catalog_url", "http://10.0.0.2:9000/"),
             ],
-        )
-        .unwrap();
+        );
         assert_eq!(s.common.event_max_attempts, 3);
         assert_eq!(s.directory.url("catalog"), "http://10.0.0.2:9000");
-        let err = Settings::for_tests("inventory", &[("event_max_attempts", "0")]).unwrap_err();
-        assert!(
-            format!("{err}").contains("BAZAAR_EVENT_MAX_ATTEMPTS"),
-            "{err}"
+        assert_settings_refused::<Config>(
+            "inventory",
+            &[("event_max_attempts", "0")],
+            &["BAZAAR_EVENT_MAX_ATTEMPTS"],
         );
     }
 
     #[test]
     fn the_reservation_ttl_is_bounded() {
         for ok in ["1", "60", "86400"] {
-            let s = Settings::for_tests("inventory", &[("reservation_ttl_secs", ok)]).unwrap();
+            let s = settings::<Config>("inventory", &[("reservation_ttl_secs", ok)]);
             assert_eq!(s.own.reservation_ttl_secs.get().to_string(), ok);
         }
         for bad in ["0", "86401", "-5"] {

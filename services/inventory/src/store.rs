@@ -18,25 +18,15 @@ use chrono::Utc;
 use events::{Producer, consumer, envelope::to_rfc3339, now_rfc3339, outbox};
 use platform::{
     FieldError,
-    db::{Backend, Db, MigrationSource},
+    db::{Db, MigrationSource, group_by},
 };
-use sqlx::{Any, AnyConnection, Row, Transaction, any::AnyRow};
+use sqlx::{Any, AnyConnection, FromRow, Row, Transaction, any::AnyRow};
 use std::collections::HashMap;
 
 /// Inventory's tables, the same SQL on both backends.
 pub const MIGRATIONS: &[MigrationSource] = &[
-    MigrationSource {
-        version: 1,
-        description: "inventory stock and its ledger",
-        sqlite: TABLES,
-        postgres: TABLES,
-    },
-    MigrationSource {
-        version: 2,
-        description: "inventory reservations",
-        sqlite: RESERVATIONS,
-        postgres: RESERVATIONS,
-    },
+    MigrationSource::portable(1, "inventory stock and its ledger", TABLES),
+    MigrationSource::portable(2, "inventory reservations", RESERVATIONS),
 ];
 
 /// `stock` holds one row per product the catalog announced; `available` counts the units
@@ -136,22 +126,15 @@ impl Store {
     /// The stock of those of `ids` inventory keeps, in the order asked.
     #[tracing::instrument(skip_all, fields(asked = ids.as_slice().len()))]
     pub async fn get_many(&self, ids: &ProductIds) -> Result<Vec<Stock>, InventoryError> {
-        // One statement whatever the number of ids: they travel as one JSON array, which
-        // each backend unnests its own way.
-        let sql = match self.db.backend() {
-            Backend::Sqlite => {
-                "SELECT product_id, available, reserved, discontinued FROM stock \
-                 WHERE product_id IN (SELECT value FROM json_each($1))"
-            }
-            Backend::Postgres => {
-                "SELECT product_id, available, reserved, discontinued FROM stock \
-                 WHERE product_id IN (SELECT json_array_elements_text($1::json))"
-            }
-        };
         let wanted: Vec<&str> = ids.as_slice().iter().map(ProductId::as_str).collect();
-        let rows = sqlx::query(sql)
-            .bind(serde_json::to_string(&wanted)?)
-            .fetch_all(self.db.pool())
+        let rows = self
+            .db
+            .fetch_in(
+                "SELECT product_id, available, reserved, discontinued FROM stock",
+                "product_id",
+                &wanted,
+                "",
+            )
             .await?;
         let mut found: HashMap<String, Stock> = rows
             .iter()
@@ -518,35 +501,21 @@ impl Store {
         if reservations.is_empty() {
             return Ok(reservations);
         }
-        // Every listed reservation's lines in one statement, the ids as one JSON array.
-        let sql = match self.db.backend() {
-            Backend::Sqlite => {
-                "SELECT reservation_id, product_id, quantity FROM reservation_lines \
-                 WHERE reservation_id IN (SELECT value FROM json_each($1)) \
-                 ORDER BY reservation_id, line"
-            }
-            Backend::Postgres => {
-                "SELECT reservation_id, product_id, quantity FROM reservation_lines \
-                 WHERE reservation_id IN (SELECT json_array_elements_text($1::json)) \
-                 ORDER BY reservation_id, line"
-            }
-        };
+        // Every listed reservation's lines in one statement.
         let ids: Vec<&str> = reservations
             .iter()
             .map(|r| r.reservation_id.as_str())
             .collect();
-        let lines = sqlx::query(sql)
-            .bind(serde_json::to_string(&ids)?)
-            .fetch_all(self.db.pool())
+        let lines = self
+            .db
+            .fetch_in(
+                "SELECT reservation_id, product_id, quantity FROM reservation_lines",
+                "reservation_id",
+                &ids,
+                " ORDER BY reservation_id, line",
+            )
             .await?;
-        let mut items: HashMap<String, Vec<ReservedItem>> = HashMap::new();
-        for row in &lines {
-            let reservation_id: String = row.try_get("reservation_id")?;
-            items
-                .entry(reservation_id)
-                .or_default()
-                .push(item_from_row(row)?);
-        }
+        let mut items: HashMap<String, Vec<ReservedItem>> = group_by(&lines, "reservation_id")?;
         for r in &mut reservations {
             r.items = items.remove(&r.reservation_id).unwrap_or_default();
         }
@@ -725,7 +694,7 @@ async fn load_reservation(
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(item_from_row)
+    .map(ReservedItem::from_row)
     .collect::<Result<_, _>>()?;
     Ok(Some(reservation))
 }
@@ -737,12 +706,7 @@ fn item(line: &ReservationLine) -> ReservedItem {
     }
 }
 
-fn item_from_row(row: &AnyRow) -> Result<ReservedItem, sqlx::Error> {
-    Ok(ReservedItem {
-        product_id: row.try_get("product_id")?,
-        quantity: row.try_get("quantity")?,
-    })
-}
+platform::from_row! { ReservedItem { product_id, quantity } }
 
 /// A reservation's own columns; its items are read separately.
 fn reservation_from_row(row: &AnyRow) -> Result<Reservation, InventoryError> {

@@ -65,12 +65,7 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         sqlite: tables!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
         postgres: tables!("seq BIGSERIAL PRIMARY KEY"),
     },
-    MigrationSource {
-        version: 2,
-        description: "each user's latest sign-out",
-        sqlite: SIGN_OUTS,
-        postgres: SIGN_OUTS,
-    },
+    MigrationSource::portable(2, "each user's latest sign-out", SIGN_OUTS),
 ];
 
 const SIGN_OUTS: &str = "CREATE TABLE sign_outs (
@@ -133,6 +128,8 @@ pub struct DueEmail {
     /// Tries made before this one.
     pub attempts: i64,
 }
+
+platform::from_row! { DueEmail { id, to = "recipient", subject, body, attempts = "email_attempts" } }
 
 /// Notifications' data access. Cheap to clone.
 #[derive(Clone)]
@@ -220,7 +217,7 @@ impl Store {
     /// Emails due now (never tried, to retry, or abandoned by a worker whose lease ran
     /// out), oldest first.
     pub async fn due_emails(&self, now: &str, limit: i64) -> Result<Vec<DueEmail>, sqlx::Error> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT m.id, COALESCE(m.email_to, u.email) AS recipient, m.subject, m.body, \
                     m.email_attempts \
              FROM messages m LEFT JOIN users u ON u.user_id = m.user_id \
@@ -230,18 +227,7 @@ impl Store {
         .bind(now)
         .bind(limit)
         .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DueEmail {
-                    id: r.try_get("id")?,
-                    to: r.try_get("recipient")?,
-                    subject: r.try_get("subject")?,
-                    body: r.try_get("body")?,
-                    attempts: r.try_get("email_attempts")?,
-                })
-            })
-            .collect()
+        .await
     }
 
     /// Takes an email for sending until `lease_until`, counting the try; `false` when

@@ -368,6 +368,7 @@ async fn get_order(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use platform::testing::refused_fields;
     use serde_json::json;
 
     fn body(value: serde_json::Value) -> CheckoutRequest {
@@ -380,13 +381,6 @@ mod tests {
             "shipping_address": {"name": "Sam", "line1": "1 Main St", "city": "Springfield",
                 "postal_code": "12345", "country": "us"}
         })
-    }
-
-    fn fields(err: OrdersError) -> Vec<String> {
-        match err {
-            OrdersError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
-            other => panic!("unexpected {other:?}"),
-        }
     }
 
     #[test]
@@ -405,7 +399,7 @@ mod tests {
         v["payment"]["card_number"] = json!("");
         v["payment"]["cvc"] = json!("");
         assert_eq!(
-            fields(body(v).parse().unwrap_err()),
+            refused_fields(body(v).parse().unwrap_err()),
             [
                 "shipping_address.name",
                 "shipping_address.city",
@@ -445,7 +439,7 @@ mod tests {
             per_page: Some(101),
             ..Default::default()
         };
-        assert_eq!(fields(bad.parse().unwrap_err()), ["per_page"]);
+        assert_eq!(refused_fields(bad.parse().unwrap_err()), ["per_page"]);
     }
 
     #[test]

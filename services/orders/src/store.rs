@@ -11,7 +11,7 @@ use crate::{
     events::Announce,
 };
 use events::{Producer, now_rfc3339, outbox};
-use platform::db::{Backend, Db, MigrationSource, is_unique_violation};
+use platform::db::{Db, MigrationSource, group_by, is_unique_violation};
 use sqlx::{Any, Row, Transaction, any::AnyRow};
 use std::collections::HashMap;
 
@@ -27,24 +27,13 @@ use std::collections::HashMap;
 /// `resumable_until` (version 2) is set while a checkout waits for a same-key retry after
 /// inventory or payments was unavailable: recovery leaves it alone until then.
 pub const MIGRATIONS: &[MigrationSource] = &[
-    MigrationSource {
-        version: 1,
-        description: "orders, their items and the saga log",
-        sqlite: TABLES,
-        postgres: TABLES,
-    },
-    MigrationSource {
-        version: 2,
-        description: "checkouts resumable after an outage",
-        sqlite: RESUMABLE,
-        postgres: RESUMABLE,
-    },
-    MigrationSource {
-        version: 3,
-        description: "a lease on each order's saga for the replica driving it",
-        sqlite: LEASED,
-        postgres: LEASED,
-    },
+    MigrationSource::portable(1, "orders, their items and the saga log", TABLES),
+    MigrationSource::portable(2, "checkouts resumable after an outage", RESUMABLE),
+    MigrationSource::portable(
+        3,
+        "a lease on each order's saga for the replica driving it",
+        LEASED,
+    ),
 ];
 
 const RESUMABLE: &str = "ALTER TABLE orders ADD COLUMN resumable_until TEXT;";
@@ -390,32 +379,16 @@ impl Store {
             .map(order_from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
-        // One statement whatever the number of orders: the ids travel as one JSON array,
-        // which each backend unnests its own way.
-        let sql = match self.db.backend() {
-            Backend::Sqlite => {
-                "SELECT order_id, product_id, name, unit_price_cents, quantity FROM order_items \
-                 WHERE order_id IN (SELECT value FROM json_each($1)) ORDER BY order_id, line"
-            }
-            Backend::Postgres => {
-                "SELECT order_id, product_id, name, unit_price_cents, quantity FROM order_items \
-                 WHERE order_id IN (SELECT json_array_elements_text($1::json)) ORDER BY order_id, line"
-            }
-        };
-        let item_rows = sqlx::query(sql)
-            .bind(serde_json::to_string(&ids)?)
-            .fetch_all(self.db.pool())
+        let item_rows = self
+            .db
+            .fetch_in(
+                "SELECT order_id, product_id, name, unit_price_cents, quantity FROM order_items",
+                "order_id",
+                &ids,
+                " ORDER BY order_id, line",
+            )
             .await?;
-        let mut lines: HashMap<String, Vec<Line>> = HashMap::new();
-        for r in &item_rows {
-            let order_id: String = r.try_get("order_id")?;
-            lines.entry(order_id).or_default().push(Line {
-                product_id: r.try_get("product_id")?,
-                name: r.try_get("name")?,
-                unit_price_cents: r.try_get("unit_price_cents")?,
-                quantity: r.try_get("quantity")?,
-            });
-        }
+        let mut lines: HashMap<String, Vec<Line>> = group_by(&item_rows, "order_id")?;
         for o in &mut orders {
             o.lines = lines.remove(o.id.as_str()).unwrap_or_default();
         }
@@ -450,6 +423,8 @@ async fn log_transition(
 fn decode_error(message: String) -> sqlx::Error {
     sqlx::Error::Decode(message.into())
 }
+
+platform::from_row! { Line { product_id, name, unit_price_cents, quantity } }
 
 /// An order from its row; its lines are filled in by the caller.
 fn order_from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
@@ -513,13 +488,7 @@ mod tests {
 
     #[test]
     fn migrations_put_orders_before_the_outbox() {
-        let all = migrations();
-        assert_eq!(all.first().map(|m| m.version), Some(1));
-        assert!(all.iter().any(|m| m.description == "events outbox"));
-        let mut versions: Vec<_> = all.iter().map(|m| m.version).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), all.len(), "versions are unique");
+        platform::testing::assert_migrations(&migrations(), &["events outbox"]);
     }
 
     #[test]

@@ -760,6 +760,17 @@ mod properties {
         })
     }
 
+    /// A body of `len - 1` digits: `prefix`, then the seed's digits.
+    fn seeded_body(prefix: &str, seed: u64, len: usize) -> String {
+        let digits = format!("{seed:020}");
+        format!("{prefix}{}", &digits[..len - 1 - prefix.len()])
+    }
+
+    /// A card number's digits, once a test has spoilt them, as text again.
+    fn spoilt_text(digits: Vec<u8>) -> Result<String, TestCaseError> {
+        String::from_utf8(digits).map_err(|e| TestCaseError::fail(e.to_string()))
+    }
+
     /// A valid number of any brand and of a length the brand allows, with its brand.
     fn valid_number() -> impl Strategy<Value = (String, CardBrand)> {
         brand()
@@ -800,8 +811,7 @@ mod properties {
                 CardBrand::Amex => "37",
                 CardBrand::Unknown => "6",
             };
-            let digits = format!("{seed:020}");
-            let body = format!("{prefix}{}", &digits[..len - 1 - prefix.len()]);
+            let body = seeded_body(prefix, seed, len);
             let completions = ('0'..='9')
                 .filter(|d| CardNumber::parse(&format!("{body}{d}")).is_ok())
                 .count();
@@ -817,7 +827,7 @@ mod properties {
             let at = at.index(number.len());
             let mut digits = number.into_bytes();
             digits[at] = b'0' + (digits[at] - b'0' + by) % 10;
-            let spoilt = String::from_utf8(digits).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let spoilt = spoilt_text(digits)?;
             let refused = CardNumber::parse(&spoilt);
             // Past the digits that tell the brand, only the check digit can catch it.
             if at >= 4 {
@@ -837,7 +847,7 @@ mod properties {
             let pair = (digits[at], digits[at + 1]);
             prop_assume!(pair.0 != pair.1 && !matches!(pair, (b'0', b'9') | (b'9', b'0')));
             digits.swap(at, at + 1);
-            let spoilt = String::from_utf8(digits).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let spoilt = spoilt_text(digits)?;
             prop_assert_eq!(CardNumber::parse(&spoilt), Err(Invalid(LUHN_REFUSAL.into())), "{}", spoilt);
         }
 
@@ -867,8 +877,7 @@ mod properties {
                 CardBrand::Amex => "34",
                 CardBrand::Unknown => "6",
             };
-            let digits = format!("{seed:020}");
-            let body = format!("{prefix}{}", &digits[..len - 1 - prefix.len()]);
+            let body = seeded_body(prefix, seed, len);
             let number = format!("{body}{}", check_digit(&body));
             let name = match brand {
                 CardBrand::Visa => "a Visa",

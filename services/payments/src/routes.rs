@@ -531,6 +531,7 @@ async fn ledger_summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::testing::refused_fields;
     use serde_json::json;
 
     const TODAY: (i32, u32) = (2026, 6);
@@ -554,15 +555,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    fn fields(err: PaymentsError) -> Vec<String> {
-        match err {
-            PaymentsError::Failure(Failure::Invalid(errors)) => {
-                errors.into_iter().map(|e| e.field).collect()
-            }
-            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -593,7 +585,7 @@ mod tests {
             ),
         ] {
             let err = request(overrides.clone()).parse(TODAY).unwrap_err();
-            assert_eq!(fields(err), [field], "{overrides}");
+            assert_eq!(refused_fields(err), [field], "{overrides}");
         }
     }
 
@@ -606,7 +598,7 @@ mod tests {
         .parse(TODAY)
         .unwrap_err();
         assert_eq!(
-            fields(err),
+            refused_fields(err),
             [
                 "amount_cents",
                 "currency",
@@ -626,7 +618,7 @@ mod tests {
         ));
         headers.insert(IDEMPOTENCY_KEY, "k".repeat(256).parse().unwrap());
         assert_eq!(
-            fields(idempotency_key(&headers).unwrap_err()),
+            refused_fields(idempotency_key(&headers).unwrap_err()),
             [IDEMPOTENCY_KEY]
         );
         headers.insert(IDEMPOTENCY_KEY, "order-1-authorize".parse().unwrap());

@@ -7,7 +7,7 @@ use std::{collections::HashSet, fmt};
 use utoipa::ToSchema;
 
 pub use platform::domain::{Currency, Invalid, ProductId};
-use platform::domain::{invalid, trimmed_name};
+use platform::domain::{TrimmedName, invalid};
 
 /// A name another service gave (an id, a category's): 1 to `max_len` characters, none of
 /// them blank or control characters. Its form is the issuer's business.
@@ -64,20 +64,7 @@ impl OrderId {
 
 /// A product's name as the catalog shows it: 1 to 200 characters after trimming, no
 /// control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductName(String);
-
-impl ProductName {
-    pub const MAX_LEN: usize = 200;
-
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        trimmed_name(raw, Self::MAX_LEN).map(Self)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub type ProductName = TrimmedName<200>;
 
 /// A category's id as the catalog names it (`kitchen`): 1 to 64 characters, no blanks or
 /// control characters.

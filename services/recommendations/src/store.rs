@@ -6,7 +6,7 @@ use crate::domain::{
 };
 use events::{consumer, now_rfc3339};
 use platform::db::{Db, MigrationSource};
-use sqlx::{Any, AnyPool, Row, Transaction, any::AnyArguments, query::Query};
+use sqlx::{Any, AnyPool, FromRow, Row, Transaction, any::AnyArguments, query::Query};
 
 /// The model's tables, the same SQL on both backends.
 ///
@@ -17,12 +17,11 @@ use sqlx::{Any, AnyPool, Row, Transaction, any::AnyArguments, query::Query};
 /// with X" is one index lookup; `purchases` is each shopper's history. `counted_orders`
 /// makes sure an order counts once even if it were announced twice under two event ids
 /// (the inbox already stops a redelivery of the same event).
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "recommendation model: products, popularity, pairs, purchases",
-    sqlite: TABLES,
-    postgres: TABLES,
-}];
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource::portable(
+    1,
+    "recommendation model: products, popularity, pairs, purchases",
+    TABLES,
+)];
 
 const TABLES: &str = "
 CREATE TABLE products (
@@ -216,19 +215,13 @@ async fn offer(
     let rows = ranking.bind(picks.wanted()).fetch_all(pool).await?;
     let candidates = rows
         .iter()
-        .map(|r| {
-            Ok(Candidate {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                category: r.try_get("category")?,
-                price_cents: r.try_get("price_cents")?,
-                currency: r.try_get("currency")?,
-            })
-        })
+        .map(Candidate::from_row)
         .collect::<Result<_, sqlx::Error>>()?;
     picks.offer(candidates, reason);
     Ok(())
 }
+
+platform::from_row! { Candidate { id, name, category, price_cents, currency } }
 
 /// The model's copy of a product, as `products` keeps it.
 impl events::projection::ProductCopy for ProductCopy {

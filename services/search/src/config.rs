@@ -80,13 +80,11 @@ impl ServiceSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    type Settings = platform::config::Settings<super::Config>;
+    use platform::testing::{assert_settings_refused, default_settings, settings};
 
     #[test]
     fn defaults_keep_the_index_beside_the_database() {
-        let s = Settings::for_tests("search", &[]).unwrap();
-        assert_eq!(s.own, Config::default());
-        assert_eq!(s.common.database_url, "sqlite://data/search.db");
+        let s = default_settings::<Config>("search");
         assert_eq!(
             s.own.index_dir(&s.common.database_url),
             Path::new("data/search-index")
@@ -118,18 +116,17 @@ mod tests {
 
     #[test]
     fn values_parse_like_environment_variables_and_are_checked() {
-        let s = Settings::for_tests(
+        let s = settings::<Config>(
             "search",
             &[("index_dir", "/tmp/ix"), ("writer_memory_mb", "64")],
-        )
-        .unwrap();
+        );
         assert_eq!(s.own.index_dir.as_deref(), Some("/tmp/ix"));
         assert_eq!(s.own.writer_memory_mb, 64);
         for bad in ["14", "4001"] {
-            let err = Settings::for_tests("search", &[("writer_memory_mb", bad)]).unwrap_err();
-            assert!(
-                format!("{err}").contains("BAZAAR_WRITER_MEMORY_MB"),
-                "{err}"
+            assert_settings_refused::<Config>(
+                "search",
+                &[("writer_memory_mb", bad)],
+                &["BAZAAR_WRITER_MEMORY_MB"],
             );
         }
     }

@@ -9,7 +9,7 @@ use crate::{
 use events::consumer;
 use platform::db::{Db, MigrationSource};
 use sqlx::{
-    Any, Row, Transaction,
+    Any, FromRow, Row, Transaction,
     any::{AnyArguments, AnyRow},
     query::Query,
 };
@@ -24,12 +24,11 @@ use sqlx::{
 /// empties `products`), and, because the counter's row stays locked until commit, commit
 /// in the order they were taken, so "every row with a version above the index's mark" is
 /// exactly what the index has not seen.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
-    version: 1,
-    description: "search's copy of the catalog's products",
-    sqlite: TABLES,
-    postgres: TABLES,
-}];
+pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource::portable(
+    1,
+    "search's copy of the catalog's products",
+    TABLES,
+)];
 
 const TABLES: &str = "
 CREATE TABLE products (
@@ -228,17 +227,13 @@ fn change_from_row(row: &AnyRow) -> Result<(i64, Change), sqlx::Error> {
     let change = if deleted != 0 {
         Change::Remove(id)
     } else {
-        Change::Upsert(IndexedProduct {
-            id,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            category: row.try_get("category")?,
-            price_cents: row.try_get("price_cents")?,
-            currency: row.try_get("currency")?,
-            created_ms: row.try_get("created_ms")?,
-        })
+        Change::Upsert(IndexedProduct::from_row(row)?)
     };
     Ok((version, change))
+}
+
+platform::from_row! {
+    IndexedProduct { id, name, description, category, price_cents, currency, created_ms }
 }
 
 #[cfg(test)]

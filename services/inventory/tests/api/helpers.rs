@@ -326,22 +326,17 @@ pub struct Movement {
     pub event_id: Option<String>,
 }
 
+platform::from_row! { Movement { delta, reason, event_id } }
+
 /// A product's ledger, oldest first.
 pub async fn movements(db: &Db, product_id: &str) -> Vec<Movement> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT delta, reason, event_id FROM stock_movements WHERE product_id = $1 ORDER BY at, id",
     )
     .bind(product_id)
     .fetch_all(db.pool())
     .await
     .expect("the ledger reads")
-    .iter()
-    .map(|r| Movement {
-        delta: r.get("delta"),
-        reason: r.get("reason"),
-        event_id: r.get("event_id"),
-    })
-    .collect()
 }
 
 /// What a product's ledger adds up to: `(Σ delta, Σ reserved_delta)`, which must be its

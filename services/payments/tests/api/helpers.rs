@@ -137,6 +137,8 @@ pub struct Entry {
     pub currency: String,
 }
 
+platform::from_row! { Entry { authorization_id, order_id, kind, amount_cents, currency } }
+
 impl TestApp {
     /// `POST /api/payments/authorizations` with a key, as the `orders` service.
     pub async fn authorize(&self, key: &str, body: &Value) -> Answer {
@@ -219,22 +221,13 @@ impl TestApp {
 
     /// The ledger, oldest first.
     pub async fn ledger(&self, db: &Db) -> Vec<Entry> {
-        sqlx::query(
+        sqlx::query_as(
             "SELECT authorization_id, order_id, kind, amount_cents, currency \
              FROM ledger_entries ORDER BY at, id",
         )
         .fetch_all(db.pool())
         .await
         .expect("the ledger reads")
-        .iter()
-        .map(|r| Entry {
-            authorization_id: r.get("authorization_id"),
-            order_id: r.get("order_id"),
-            kind: r.get("kind"),
-            amount_cents: r.get("amount_cents"),
-            currency: r.get("currency"),
-        })
-        .collect()
     }
 
     /// How many rows a table has.

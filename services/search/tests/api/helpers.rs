@@ -3,7 +3,10 @@
 //! own SQLite file, driven over HTTP.
 
 pub use platform::testing::assert_problem;
-use platform::{shutdown::Shutdown, testing::Api};
+use platform::{
+    shutdown::Shutdown,
+    testing::{Api, eventually_with},
+};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use std::{
@@ -31,18 +34,10 @@ pub fn temp_dir(label: &str) -> PathBuf {
 
 /// Looks every 20 ms, for up to 15 s, until `check` finds what it looks for; returns it
 /// and how long it took.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> (T, Duration) {
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> (T, Duration) {
     let started = Instant::now();
-    loop {
-        if let Some(found) = check().await {
-            return (found, started.elapsed());
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "gave up after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    let found = eventually_with(POLL, PATIENCE, what, check).await;
+    (found, started.elapsed())
 }
 
 /// A running search service, stoppable.
