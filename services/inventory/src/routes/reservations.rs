@@ -144,9 +144,32 @@ platform::problem_responses! {
     NoSuchReservation { "404" => "No reservation has this id" }
 }
 
-/// An id that cannot be a reservation's names none.
-fn reservation_id(raw: &str) -> Result<ReservationId, InventoryError> {
-    ReservationId::parse(raw).map_err(|_| InventoryError::ReservationNotFound(raw.to_owned()))
+/// The reservation a path names (`/reservations/{reservation_id}/...`), parsed: an id that
+/// cannot be a reservation's names none (404).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct Named {
+    /// The id the caller gave the reservation
+    reservation_id: String,
+}
+
+/// The reservation id of the path (see [`Named`]).
+struct NamedId(ReservationId);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NamedId {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        let Path(Named { reservation_id }) = Path::<Named>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        ReservationId::parse(&reservation_id)
+            .map(NamedId)
+            .map_err(|_| InventoryError::ReservationNotFound(reservation_id).into_response())
+    }
 }
 
 /// Holds units for a checkout, all lines or none (for Bazaar's services). Each line's
@@ -201,7 +224,7 @@ async fn reserve(
     path = "/api/inventory/reservations/{reservation_id}",
     tag = "reservations",
     security(("bearer" = [])),
-    params(("reservation_id" = String, Path, description = "The id the caller gave the reservation")),
+    params(Named),
     responses(
         (status = 200, description = "The reservation", body = Reservation),
         ServiceOnly,
@@ -212,14 +235,13 @@ async fn reserve(
 async fn get_reservation(
     State(store): State<Store>,
     _caller: CalledBy<Orders>,
-    Path(id): Path<String>,
+    NamedId(id): NamedId,
 ) -> Result<Json<Reservation>, InventoryError> {
-    let rid = reservation_id(&id)?;
     store
-        .reservation(&rid)
+        .reservation(&id)
         .await?
         .map(Json)
-        .ok_or(InventoryError::ReservationNotFound(id))
+        .ok_or_else(|| InventoryError::ReservationNotFound(id.to_string()))
 }
 
 /// Commits a held reservation (for Bazaar's services): its units leave the stock for
@@ -229,7 +251,7 @@ async fn get_reservation(
     path = "/api/inventory/reservations/{reservation_id}/commit",
     tag = "reservations",
     security(("bearer" = [])),
-    params(("reservation_id" = String, Path, description = "The id the caller gave the reservation")),
+    params(Named),
     responses(
         (status = 200, description = "The reservation, committed", body = Reservation),
         ServiceOnly,
@@ -241,11 +263,10 @@ async fn get_reservation(
 async fn commit_reservation(
     State(store): State<Store>,
     CalledBy(caller, _): CalledBy<Orders>,
-    Path(id): Path<String>,
+    NamedId(id): NamedId,
     trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
-    let rid = reservation_id(&id)?;
-    let reservation = store.commit(&rid, trace.as_deref()).await?;
+    let reservation = store.commit(&id, trace.as_deref()).await?;
     events::faults::point("inventory.commit.after_commit");
     tracing::info!(caller = %caller.sub, "reservation committed");
     Ok(Json(reservation))
@@ -258,7 +279,7 @@ async fn commit_reservation(
     path = "/api/inventory/reservations/{reservation_id}/release",
     tag = "reservations",
     security(("bearer" = [])),
-    params(("reservation_id" = String, Path, description = "The id the caller gave the reservation")),
+    params(Named),
     responses(
         (status = 200, description = "The reservation, released", body = Reservation),
         ServiceOnly,
@@ -270,11 +291,10 @@ async fn commit_reservation(
 async fn release_reservation(
     State(store): State<Store>,
     CalledBy(caller, _): CalledBy<Orders>,
-    Path(id): Path<String>,
+    NamedId(id): NamedId,
     trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
-    let rid = reservation_id(&id)?;
-    let reservation = store.release(&rid, trace.as_deref()).await?;
+    let reservation = store.release(&id, trace.as_deref()).await?;
     // Released and committed, but the saga has not heard: it must ask again.
     events::faults::point("inventory.release.after_commit");
     tracing::info!(caller = %caller.sub, reason = ?reservation.reason, "reservation released");
@@ -404,11 +424,35 @@ mod tests {
         assert_eq!(refused_fields(bad), ["status", "limit"]);
     }
 
-    #[test]
-    fn malformed_ids_name_no_reservation() {
-        assert!(matches!(
-            reservation_id("no such/id"),
-            Err(InventoryError::ReservationNotFound(_))
-        ));
+    #[tokio::test]
+    async fn a_path_names_a_reservation_or_none() {
+        use tower::ServiceExt;
+        let app = axum::Router::new().route(
+            "/reservations/{reservation_id}",
+            axum::routing::get(|NamedId(id): NamedId| async move { id.to_string() }),
+        );
+        let get = |path: &str| {
+            let req = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.clone().oneshot(req)
+        };
+        let named = get("/reservations/order-1:r").await.unwrap();
+        assert_eq!(named.status(), 200);
+        let body = axum::body::to_bytes(named.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"order-1:r");
+        for malformed in ["/reservations/no%20such", "/reservations/%C3%A9t%C3%A9"] {
+            let none = get(malformed).await.unwrap();
+            assert_eq!(none.status(), 404, "{malformed}");
+            let body = axum::body::to_bytes(none.into_body(), 4096).await.unwrap();
+            let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("there is no reservation"),
+                "{problem}"
+            );
+        }
     }
 }
