@@ -88,12 +88,7 @@ macro_rules! outbox_table {
 /// The outbox's own migrations, in the version range reserved for the events crate
 /// (9_000_000 and up) so they never collide with a service's.
 pub const MIGRATIONS: &[MigrationSource] = &[
-    MigrationSource {
-        version: 9_000_001,
-        description: "events outbox",
-        sqlite: outbox_table!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
-        postgres: outbox_table!("seq BIGSERIAL PRIMARY KEY"),
-    },
+    platform::migration_with_seq!(9_000_001, "events outbox", outbox_table),
     MigrationSource::portable(9_000_002, "events consumer positions", CONSUMER_POSITIONS),
     MigrationSource::portable(
         9_000_003,

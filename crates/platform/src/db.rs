@@ -54,6 +54,22 @@ impl MigrationSource {
     }
 }
 
+/// A [`MigrationSource`] whose SQL differs between the backends only in an auto-numbered
+/// `seq` key: `$tables` names a macro that takes that column's definition and writes the
+/// SQL around it. SQLite gets `seq INTEGER PRIMARY KEY AUTOINCREMENT` (never reusing a
+/// number), PostgreSQL `seq BIGSERIAL PRIMARY KEY`.
+#[macro_export]
+macro_rules! migration_with_seq {
+    ($version:expr, $description:expr, $tables:ident) => {
+        $crate::db::MigrationSource {
+            version: $version,
+            description: $description,
+            sqlite: $tables!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
+            postgres: $tables!("seq BIGSERIAL PRIMARY KEY"),
+        }
+    };
+}
+
 /// A service's connection pool and the backend it is on.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -236,6 +252,21 @@ impl Db {
             .bind(ids)
             .fetch_all(&self.pool)
             .await
+    }
+
+    /// [`Self::fetch_in`] read as `T`s and grouped by `column` (see [`group_by`]): the
+    /// child rows of a page of parents, per parent id.
+    pub async fn fetch_grouped_in<T>(
+        &self,
+        select: &str,
+        column: &str,
+        ids: &[&str],
+        rest: &str,
+    ) -> Result<HashMap<String, Vec<T>>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, AnyRow>,
+    {
+        group_by(&self.fetch_in(select, column, ids, rest).await?, column)
     }
 
     /// A trivial query: the readiness check.
@@ -635,13 +666,12 @@ mod tests {
     /// database): all of them open it, it is created once and each migration runs once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn replicas_starting_at_once_create_and_migrate_once() {
-        let Ok(server) = std::env::var("BAZAAR_TEST_POSTGRES_URL") else {
-            eprintln!("BAZAAR_TEST_POSTGRES_URL is not set; replica-safe start not checked");
+        let Some(scratch) =
+            crate::testing::ScratchPostgres::from_env("replicas", "replica-safe start")
+        else {
             return;
         };
-        let server = server.trim_end_matches('/');
-        let name = format!("bazaar_replicas_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{server}/{name}");
+        let url = scratch.url();
         const REPLICAS: usize = 8;
 
         let starts = (0..REPLICAS).map(|_| {
@@ -676,17 +706,7 @@ mod tests {
         for db in &opened {
             db.close().await;
         }
-        let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
-            .await
-            .expect("BAZAAR_TEST_POSTGRES_URL is reachable");
-        // The name is ours (a UUID), so building the statement from it is safe.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await
-        .unwrap();
-        admin.close().await;
+        scratch.drop_database().await;
 
         assert!(
             failures.is_empty(),

@@ -93,12 +93,7 @@ mod tests {
             (Failure::Unavailable("stopping".into()), 503, None),
             (Failure::Database(sqlx::Error::RowNotFound), 500, None),
         ];
-        for (failure, status, field) in cases {
-            let label = format!("{failure:?}");
-            let p = Problem::from(failure);
-            assert_eq!(p.status, status, "{label}");
-            assert_eq!(p.errors.first().map(|e| e.field.as_str()), field, "{label}");
-        }
+        crate::testing::assert_problems(cases);
     }
 
     #[test]

@@ -53,6 +53,51 @@ impl Drop for Scratch {
     }
 }
 
+/// A PostgreSQL database of its own, under a fresh name, on the server
+/// `BAZAAR_TEST_POSTGRES_URL` names (`postgres://user@host:port`, no database). Nothing
+/// creates it: the first [`Db::connect`](crate::db::Db::connect) to [`Self::url`] does.
+#[derive(Debug)]
+pub struct ScratchPostgres {
+    server: String,
+    name: String,
+}
+
+impl ScratchPostgres {
+    /// `bazaar_<label>_<uuid>` on the server; `None` when `BAZAAR_TEST_POSTGRES_URL` is
+    /// not set, after saying on stderr that `unchecked` is not checked.
+    pub fn from_env(label: &str, unchecked: &str) -> Option<Self> {
+        let Ok(server) = std::env::var("BAZAAR_TEST_POSTGRES_URL") else {
+            eprintln!("BAZAAR_TEST_POSTGRES_URL is not set; {unchecked} not checked");
+            return None;
+        };
+        Some(Self {
+            server: server.trim_end_matches('/').to_owned(),
+            name: format!("bazaar_{label}_{}", uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// Drops the database (if it was created), closing what is still connected to it.
+    pub async fn drop_database(self) {
+        let admin = sqlx::AnyPool::connect(&format!("{}/postgres", self.server))
+            .await
+            .expect("BAZAAR_TEST_POSTGRES_URL is reachable");
+        // The name is ours (a UUID), so building the statement from it is safe.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        admin.close().await;
+    }
+}
+
 /// A service running in the background on the current tokio runtime. Dropping the handle
 /// asks the service to stop; [`Running::stop`] also waits until it has.
 #[derive(Debug)]
@@ -111,6 +156,21 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.shutdown.trigger();
     }
+}
+
+/// Lets a test's app stand for the [`Api`] in its field `api` (an [`Api`], or a
+/// [`Restartable`], which dereferences to one), so that a test calls `app.get(..)`.
+#[macro_export]
+macro_rules! app_derefs_to_api {
+    ($app:ty) => {
+        impl ::std::ops::Deref for $app {
+            type Target = $crate::testing::Api;
+
+            fn deref(&self) -> &$crate::testing::Api {
+                &self.api
+            }
+        }
+    };
 }
 
 /// A service under test that the test stops and starts again on the same data: each start

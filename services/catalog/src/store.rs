@@ -150,11 +150,7 @@ impl Store {
 
     /// Whether a category exists.
     pub async fn category_exists(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let found = sqlx::query("SELECT id FROM categories WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(found.is_some())
+        category_exists(self.db.pool(), id).await
     }
 
     /// One page of products matching `query`, and how many match in all.
@@ -274,7 +270,7 @@ impl Store {
         }
         if let Some(category) = &patch.category {
             if category.as_str() != before.category
-                && !category_exists(&mut tx, category.as_str()).await?
+                && !category_exists(&mut *tx, category.as_str()).await?
             {
                 return Err(CatalogError::UnknownCategory(category.as_str().to_owned()));
             }
@@ -421,7 +417,7 @@ async fn insert_product(
     traceparent: Option<&str>,
 ) -> Result<Product, CatalogError> {
     let new = &record.product;
-    if !category_exists(tx, new.category.as_str()).await? {
+    if !category_exists(&mut **tx, new.category.as_str()).await? {
         return Err(CatalogError::UnknownCategory(
             new.category.as_str().to_owned(),
         ));
@@ -473,13 +469,14 @@ async fn insert_product(
     Ok(product)
 }
 
-async fn category_exists(
-    tx: &mut Transaction<'static, Any>,
+/// Whether a category exists, asked of the pool or inside a transaction.
+async fn category_exists<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
     id: &str,
 ) -> Result<bool, sqlx::Error> {
     let found = sqlx::query("SELECT id FROM categories WHERE id = $1")
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(db)
         .await?;
     Ok(found.is_some())
 }

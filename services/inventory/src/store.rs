@@ -18,7 +18,7 @@ use chrono::Utc;
 use events::{Producer, consumer, envelope::to_rfc3339, now_rfc3339, outbox};
 use platform::{
     FieldError,
-    db::{Db, MigrationSource, group_by},
+    db::{Db, MigrationSource},
 };
 use sqlx::{Any, AnyConnection, FromRow, Row, Transaction, any::AnyRow};
 use std::collections::HashMap;
@@ -506,16 +506,15 @@ impl Store {
             .iter()
             .map(|r| r.reservation_id.as_str())
             .collect();
-        let lines = self
+        let mut items: HashMap<String, Vec<ReservedItem>> = self
             .db
-            .fetch_in(
+            .fetch_grouped_in(
                 "SELECT reservation_id, product_id, quantity FROM reservation_lines",
                 "reservation_id",
                 &ids,
                 " ORDER BY reservation_id, line",
             )
             .await?;
-        let mut items: HashMap<String, Vec<ReservedItem>> = group_by(&lines, "reservation_id")?;
         for r in &mut reservations {
             r.items = items.remove(&r.reservation_id).unwrap_or_default();
         }

@@ -59,12 +59,7 @@ CREATE INDEX messages_email_due ON messages (email_status, email_due_at);
 /// `sign_outs` keeps each user's latest sign-out (identity's `user.signed_out`): a token
 /// issued before it opens no stream, and the streams such tokens opened end.
 pub const MIGRATIONS: &[MigrationSource] = &[
-    MigrationSource {
-        version: 1,
-        description: "notifications users and mailbox",
-        sqlite: tables!("seq INTEGER PRIMARY KEY AUTOINCREMENT"),
-        postgres: tables!("seq BIGSERIAL PRIMARY KEY"),
-    },
+    platform::migration_with_seq!(1, "notifications users and mailbox", tables),
     MigrationSource::portable(2, "each user's latest sign-out", SIGN_OUTS),
 ];
 

@@ -11,7 +11,7 @@ use crate::{
     events::Announce,
 };
 use events::{Producer, now_rfc3339, outbox};
-use platform::db::{Db, MigrationSource, group_by, is_unique_violation};
+use platform::db::{Db, MigrationSource, is_unique_violation};
 use sqlx::{Any, Row, Transaction, any::AnyRow};
 use std::collections::HashMap;
 
@@ -379,16 +379,15 @@ impl Store {
             .map(order_from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
-        let item_rows = self
+        let mut lines: HashMap<String, Vec<Line>> = self
             .db
-            .fetch_in(
+            .fetch_grouped_in(
                 "SELECT order_id, product_id, name, unit_price_cents, quantity FROM order_items",
                 "order_id",
                 &ids,
                 " ORDER BY order_id, line",
             )
             .await?;
-        let mut lines: HashMap<String, Vec<Line>> = group_by(&item_rows, "order_id")?;
         for o in &mut orders {
             o.lines = lines.remove(o.id.as_str()).unwrap_or_default();
         }

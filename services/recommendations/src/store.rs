@@ -332,26 +332,14 @@ mod tests {
     /// dropped.
     #[tokio::test]
     async fn rankings_follow_the_model_on_postgres() {
-        let Ok(server) = std::env::var("BAZAAR_TEST_POSTGRES_URL") else {
-            eprintln!("BAZAAR_TEST_POSTGRES_URL is not set; PostgreSQL not checked");
+        let Some(scratch) = platform::testing::ScratchPostgres::from_env("recs", "PostgreSQL")
+        else {
             return;
         };
-        let server = server.trim_end_matches('/');
-        let name = format!("bazaar_recs_{}", uuid::Uuid::new_v4().simple());
-        let db = Db::connect(&format!("{server}/{name}"), &migrations())
-            .await
-            .unwrap();
+        let db = Db::connect(&scratch.url(), &migrations()).await.unwrap();
         rankings_follow_the_model(&db).await;
         db.close().await;
-        let admin = sqlx::AnyPool::connect(&format!("{server}/postgres"))
-            .await
-            .unwrap();
-        // The name is ours (a UUID), so building the statement from it is safe.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
+        scratch.drop_database().await;
     }
 
     async fn rankings_follow_the_model(db: &Db) {

@@ -4,10 +4,7 @@
 use platform::testing::{Api, Running, Scratch};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::{
-    ops::Deref,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 pub use platform::testing::assert_problem;
 
@@ -60,13 +57,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
-impl Deref for TestApp {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+platform::app_derefs_to_api!(TestApp);
 
 /// One outbox row: its type, subject and the event's `data`.
 #[derive(Debug, Clone)]

@@ -7,12 +7,9 @@ use platform::testing::{Api, Running};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
-use std::{
-    ops::Deref,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 
 pub use platform::testing::assert_problem;
@@ -50,13 +47,7 @@ pub struct TestApp {
     running: Running,
 }
 
-impl Deref for TestApp {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+platform::app_derefs_to_api!(TestApp);
 
 /// A registered user's credentials and id.
 #[derive(Debug, Clone)]

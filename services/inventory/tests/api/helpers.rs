@@ -10,12 +10,12 @@ use events::{
 use inventory::handler::StockHandler;
 use platform::{
     db::Db,
-    testing::{Api, Restartable, Scratch},
+    testing::{Restartable, Scratch},
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{collections::BTreeMap, ops::Deref};
+use std::collections::BTreeMap;
 
 pub use platform::testing::{assert_problem, eventually};
 
@@ -82,13 +82,7 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
-impl Deref for TestApp {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+platform::app_derefs_to_api!(TestApp);
 
 impl TestApp {
     /// Starts inventory (again) on its database: port 0, the catalog and identity of this

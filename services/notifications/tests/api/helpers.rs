@@ -7,7 +7,7 @@ use events::{Consumer, Event, Outcome};
 use notifications::handler::{EmailMode, NotificationHandler};
 use platform::{
     db::Db,
-    testing::{Api, PATIENCE, Restartable, Scratch, content_type},
+    testing::{PATIENCE, Restartable, Scratch, content_type},
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
@@ -15,7 +15,6 @@ use sqlx::Row;
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    ops::Deref,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -80,13 +79,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     app
 }
 
-impl Deref for TestApp {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+platform::app_derefs_to_api!(TestApp);
 
 impl TestApp {
     /// Starts the service (again) on its database: port 0, the shared identity, the

@@ -10,7 +10,7 @@ use platform::{
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::Row;
-use std::{ops::Deref, path::PathBuf};
+use std::path::PathBuf;
 
 pub use platform::testing::eventually;
 
@@ -68,13 +68,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     }
 }
 
-impl Deref for TestApp {
-    type Target = Api;
-
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+platform::app_derefs_to_api!(TestApp);
 
 /// The body of an authorisation request: `card` is the card number, the rest is valid.
 pub fn authorization(order_id: &str, amount_cents: i64, card: &str) -> Value {
