@@ -13,6 +13,39 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+/// What a path's one parameter names: how its id is parsed, and the answer when it cannot
+/// be one (the resource's 404; a malformed id names nothing). Implemented by the type
+/// that declares the parameter for the OpenAPI document (its `IntoParams`).
+pub trait Names {
+    /// The parsed id.
+    type Id: Send;
+
+    /// The id `raw` spells, if it can be one.
+    fn parse(raw: &str) -> Option<Self::Id>;
+
+    /// The answer for `raw`, which names nothing.
+    fn none(raw: String) -> Response;
+}
+
+/// The id a path names, parsed once (see [`Names`]): `InPath<ProductPath>` gives a
+/// `ProductId` or answers the product's 404.
+pub struct InPath<N: Names>(pub N::Id);
+
+impl<N: Names, S: Send + Sync> FromRequestParts<S> for InPath<N> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        match N::parse(&raw) {
+            Some(id) => Ok(InPath(id)),
+            None => Err(N::none(raw)),
+        }
+    }
+}
+
 /// A JSON request body (or response body: it serialises like `axum::Json`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);

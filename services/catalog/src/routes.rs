@@ -10,7 +10,7 @@ use crate::{
     store::{ProductRecord, Store},
 };
 use axum::{
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::StatusCode,
     response::IntoResponse,
 };
@@ -18,7 +18,7 @@ use platform::openapi::{AdminOnly, BearerAuth};
 use platform::{
     Failure, Problem,
     auth::{Admin, Verifier},
-    extract::{Json, Query, TraceParent},
+    extract::{InPath, Json, Names, Query, TraceParent},
     failure::Fields,
     filter::price_range_refusals,
     service::created,
@@ -274,8 +274,26 @@ impl UpdateProductRequest {
     }
 }
 
-fn product_id(raw: &str) -> Result<ProductId, CatalogError> {
-    ProductId::parse(raw).ok_or_else(|| CatalogError::ProductNotFound(raw.to_owned()))
+/// The product a path names (`/products/{id}`): an id that cannot be a product's names
+/// none (404).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // declares the parameter; `InPath` reads it
+struct ProductPath {
+    /// The product's id
+    id: String,
+}
+
+impl Names for ProductPath {
+    type Id = ProductId;
+
+    fn parse(raw: &str) -> Option<ProductId> {
+        ProductId::parse(raw)
+    }
+
+    fn none(raw: String) -> axum::response::Response {
+        CatalogError::ProductNotFound(raw).into_response()
+    }
 }
 
 platform::problem_responses! {
@@ -335,7 +353,7 @@ async fn list_products(
     get,
     path = "/api/catalog/products/{id}",
     tag = "products",
-    params(("id" = String, Path, description = "The product's id")),
+    params(ProductPath),
     responses(
         (status = 200, description = "The product", body = Product),
         NoSuchProduct
@@ -344,14 +362,13 @@ async fn list_products(
 #[tracing::instrument(skip_all, fields(product_id = %id))]
 async fn get_product(
     State(store): State<Store>,
-    Path(id): Path<String>,
+    InPath(id): InPath<ProductPath>,
 ) -> Result<Json<Product>, CatalogError> {
-    let pid = product_id(&id)?;
     store
-        .get(pid)
+        .get(id)
         .await?
         .map(Json)
-        .ok_or(CatalogError::ProductNotFound(id))
+        .ok_or_else(|| CatalogError::ProductNotFound(id.to_string()))
 }
 
 /// Creates a product (administrators only) and announces it with `product.created`.
@@ -395,7 +412,7 @@ async fn create_product(
     path = "/api/catalog/products/{id}",
     tag = "products",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The product's id")),
+    params(ProductPath),
     request_body(content = UpdateProductRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The product after the change", body = Product),
@@ -408,13 +425,12 @@ async fn create_product(
 async fn update_product(
     State(store): State<Store>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    InPath(id): InPath<ProductPath>,
     TraceParent(traceparent): TraceParent,
     Json(body): Json<UpdateProductRequest>,
 ) -> Result<Json<Product>, CatalogError> {
     let patch = body.parse()?;
-    let pid = product_id(&id)?;
-    let product = store.update(pid, &patch, traceparent).await?;
+    let product = store.update(id, &patch, traceparent).await?;
     tracing::info!(admin = %admin.sub, "product updated");
     Ok(Json(product))
 }
@@ -425,7 +441,7 @@ async fn update_product(
     path = "/api/catalog/products/{id}",
     tag = "products",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "The product's id")),
+    params(ProductPath),
     responses(
         (status = 204, description = "Deleted"),
         NoSuchProduct,
@@ -436,11 +452,10 @@ async fn update_product(
 async fn delete_product(
     State(store): State<Store>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    InPath(id): InPath<ProductPath>,
     TraceParent(traceparent): TraceParent,
 ) -> Result<StatusCode, CatalogError> {
-    let pid = product_id(&id)?;
-    store.delete(pid, traceparent).await?;
+    store.delete(id, traceparent).await?;
     tracing::info!(admin = %admin.sub, "product deleted");
     Ok(StatusCode::NO_CONTENT)
 }

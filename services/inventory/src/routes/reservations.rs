@@ -11,13 +11,13 @@ use crate::{
     store::Store,
 };
 use axum::{
-    extract::{Path, State},
+    extract::State,
     response::{IntoResponse, Response},
 };
 use platform::{
     Failure, Problem,
     auth::{CalledBy, callers::Orders},
-    extract::{Json, Query, TraceParent},
+    extract::{InPath, Json, Names, Query, TraceParent},
     failure::Fields,
     openapi::ServiceOnly,
 };
@@ -144,31 +144,25 @@ platform::problem_responses! {
     NoSuchReservation { "404" => "No reservation has this id" }
 }
 
-/// The reservation a path names (`/reservations/{reservation_id}/...`), parsed: an id that
-/// cannot be a reservation's names none (404).
-#[derive(Deserialize, IntoParams)]
+/// The reservation a path names (`/reservations/{reservation_id}/...`): an id that cannot
+/// be a reservation's names none (404).
+#[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
+#[allow(dead_code)] // declares the parameter; `InPath` reads it
 struct Named {
     /// The id the caller gave the reservation
     reservation_id: String,
 }
 
-/// The reservation id of the path (see [`Named`]).
-struct NamedId(ReservationId);
+impl Names for Named {
+    type Id = ReservationId;
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NamedId {
-    type Rejection = Response;
+    fn parse(raw: &str) -> Option<ReservationId> {
+        ReservationId::parse(raw).ok()
+    }
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Response> {
-        let Path(Named { reservation_id }) = Path::<Named>::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        ReservationId::parse(&reservation_id)
-            .map(NamedId)
-            .map_err(|_| InventoryError::ReservationNotFound(reservation_id).into_response())
+    fn none(raw: String) -> Response {
+        InventoryError::ReservationNotFound(raw).into_response()
     }
 }
 
@@ -235,7 +229,7 @@ async fn reserve(
 async fn get_reservation(
     State(store): State<Store>,
     _caller: CalledBy<Orders>,
-    NamedId(id): NamedId,
+    InPath(id): InPath<Named>,
 ) -> Result<Json<Reservation>, InventoryError> {
     store
         .reservation(&id)
@@ -263,7 +257,7 @@ async fn get_reservation(
 async fn commit_reservation(
     State(store): State<Store>,
     CalledBy(caller, _): CalledBy<Orders>,
-    NamedId(id): NamedId,
+    InPath(id): InPath<Named>,
     trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
     let reservation = store.commit(&id, trace.as_deref()).await?;
@@ -291,7 +285,7 @@ async fn commit_reservation(
 async fn release_reservation(
     State(store): State<Store>,
     CalledBy(caller, _): CalledBy<Orders>,
-    NamedId(id): NamedId,
+    InPath(id): InPath<Named>,
     trace: TraceParent,
 ) -> Result<Json<Reservation>, InventoryError> {
     let reservation = store.release(&id, trace.as_deref()).await?;
@@ -429,7 +423,7 @@ mod tests {
         use tower::ServiceExt;
         let app = axum::Router::new().route(
             "/reservations/{reservation_id}",
-            axum::routing::get(|NamedId(id): NamedId| async move { id.to_string() }),
+            axum::routing::get(|InPath(id): InPath<Named>| async move { id.to_string() }),
         );
         let get = |path: &str| {
             let req = axum::http::Request::get(path)
