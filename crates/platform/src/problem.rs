@@ -154,6 +154,12 @@ impl Problem {
         )
     }
 
+    /// 503: the request's whole time ran out before it was answered (the standard
+    /// middleware's timeout, and the gateway's own for what it forwards).
+    pub fn took_too_long() -> Self {
+        Self::unavailable("the request took too long to handle", 1)
+    }
+
     /// 503 with a hint of when to retry.
     pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut p = Self::new(

@@ -246,7 +246,6 @@ impl App {
         match &self.front {
             Some((front, standard)) if front.serves(req.uri().path()) => {
                 let seen = Seen::of(&mut req, None);
-                let front = front.clone();
                 // The label is known once the front has the request; the answer is counted
                 // under it, after the answer is ready.
                 let (label, answer) = front.serve(req, peer);
@@ -679,9 +678,7 @@ impl Standard {
             .await;
             let mut res = match handled {
                 Ok(Some(res)) => problem_for_bare_errors(res).await,
-                Ok(None) => {
-                    Problem::unavailable("the request took too long to handle", 1).into_response()
-                }
+                Ok(None) => Problem::took_too_long().into_response(),
                 Err(panic) => panic_to_problem(panic),
             };
             if !res.headers().contains_key(&REQUEST_ID) {
@@ -1125,8 +1122,10 @@ mod tests {
     }
 
     /// A front for `/front/...`: it echoes the peer and request id it saw, panics, or
-    /// answers slowly.
-    struct EchoFront;
+    /// answers slowly (saying so in `slow_started` when it begins).
+    struct EchoFront {
+        slow_started: Arc<tokio::sync::Notify>,
+    }
 
     impl Front for EchoFront {
         fn serves(&self, path: &str) -> bool {
@@ -1141,10 +1140,12 @@ mod tests {
             let label = RouteLabel("/front".into());
             let id = req.headers().get(&REQUEST_ID).cloned();
             let path = req.uri().path().to_owned();
+            let slow_started = self.slow_started.clone();
             let answer = async move {
                 match path.as_str() {
                     "/front/panic" => panic!("a bug in front"),
                     "/front/slow" => {
+                        slow_started.notify_one();
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         "slow, but served".into_response()
                     }
@@ -1164,9 +1165,12 @@ mod tests {
         let settings =
             Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
         let mut builder = Service::builder("probe", &settings.common);
+        let slow_started = Arc::new(tokio::sync::Notify::new());
         builder
             .routes(Router::new().route("/work", get(|| async { "done" })))
-            .front(EchoFront);
+            .front(EchoFront {
+                slow_started: slow_started.clone(),
+            });
         let metrics = builder.metrics().clone();
         let service = builder.bind().await.unwrap();
         let url = format!("http://{}", service.local_addr());
@@ -1220,7 +1224,8 @@ mod tests {
             let (http, url) = (http.clone(), url.clone());
             async move { http.get(format!("{url}/front/slow")).send().await }
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Stopped once the request is being served, however busy the machine.
+        slow_started.notified().await;
         stop.trigger();
         let slow = slow.await.unwrap().unwrap();
         assert_eq!(slow.status(), StatusCode::OK);

@@ -473,7 +473,7 @@ impl Proxy {
                 Ok(b) => b,
                 Err(p) => return p.into_response(),
             },
-            () = &mut timer => return too_slow(),
+            () = &mut timer => return Problem::took_too_long().into_response(),
         };
         let call = Call {
             upstream,
@@ -485,11 +485,6 @@ impl Proxy {
         };
         self.send(call, timer).await
     }
-}
-
-/// What the request's whole time ran out answers (as the standard middleware's timeout).
-fn too_slow() -> Response {
-    Problem::unavailable("the request took too long to handle", 1).into_response()
 }
 
 /// A request ready to be sent upstream.
@@ -643,7 +638,7 @@ impl Proxy {
                 Err(Unanswered::TooSlow) => {
                     upstream.count(Counted::Timeout);
                     drop(pick.fail());
-                    return too_slow();
+                    return Problem::took_too_long().into_response();
                 }
             };
             let failed_pick = pick.fail();
