@@ -10,6 +10,10 @@
 //! read, whose bearer token the gateway verifies on every request (identity runs beside
 //! it to issue the token and publish its keys) while HAProxy and nginx only pass it on.
 //!
+//! The gateway runs three ways: untraced (`bazaar`), exporting traces with the default
+//! sampler (`sampled`: every request, up to a rate of new traces a second) and with every
+//! request traced (`traced`, `OTEL_TRACES_SAMPLER=always_on`).
+//!
 //! Prints requests/s, p50 and p99 per way and every way's ratio to HAProxy: one run, one
 //! machine, so the ratios are what to quote. wrk, HAProxy and nginx come from Debian's
 //! `wrk`, `haproxy` and `nginx-light`; missing ones are installed when run as root.
@@ -81,11 +85,22 @@ fn main() {
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     let _gateway = Proc::spawn("gateway", &mut gateway, gateway_port);
+    // Exporting with the default sampler (a rate of new traces a second), and with every
+    // request traced.
+    let sampled_port = free_port();
+    let mut sampled = gateway_command(sampled_port, identity_port, &secret, &ports);
+    sampled
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
+        .env_remove("OTEL_TRACES_SAMPLER")
+        .env_remove("OTEL_TRACES_SAMPLER_ARG");
+    let _sampled = Proc::spawn("sampling gateway", &mut sampled, sampled_port);
     let traced_port = free_port();
     let mut traced = gateway_command(traced_port, identity_port, &secret, &ports);
     traced
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "1000");
+        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
+        .env("OTEL_TRACES_SAMPLER", "always_on");
     let _traced = Proc::spawn("traced gateway", &mut traced, traced_port);
     let haproxy_port = free_port();
 
@@ -102,6 +117,7 @@ fn main() {
     );
     let token = rt.block_on(token(identity_port));
     rt.block_on(wait_ready(gateway_port));
+    rt.block_on(wait_ready(sampled_port));
     rt.block_on(wait_ready(traced_port));
 
     println!(
@@ -118,6 +134,7 @@ fn main() {
             ("haproxy", haproxy_port),
             ("nginx", nginx_port),
             ("bazaar", gateway_port),
+            ("sampled", sampled_port),
             ("traced", traced_port),
         ];
         for (_, port) in ways {
@@ -140,7 +157,9 @@ fn main() {
         }
     }
     println!(
-        "  (traced: every request traced and exported over OTLP/HTTP; {} traces kept)",
+        "  (sampled: the default, every request up to {} new traces a second; traced: every \
+         request; both exported over OTLP/HTTP; {} traces kept)",
+        platform::telemetry::Roots::DEFAULT_PER_SECOND,
         collector
             .list(&bazaar::traces::Filter {
                 limit: Some(500),

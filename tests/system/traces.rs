@@ -230,6 +230,75 @@ async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
     }
 }
 
+/// A checkout whose client sent a `traceparent` with the sampled flag off is recorded
+/// nowhere: the gateway follows the client's decision, and tells every service behind it
+/// (orders, and through orders cart, inventory and payments, and through its events the
+/// consumers) that the trace is not recorded, so none starts a trace of its own. The
+/// default (a rate of new traces a second) is what would trace them otherwise.
+#[tokio::test]
+async fn a_checkout_its_client_does_not_record_is_recorded_nowhere() {
+    let (store, url) = receiver();
+    let shop = Shop::start_with(Options {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
+        ],
+        ..Options::default()
+    });
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 5).await;
+    let token = shop.customer_token().await;
+    shop.add_to_cart(Some(&token), &product, 1, Duration::from_secs(20))
+        .await;
+    let r = shop
+        .post("/api/orders/checkout")
+        .bearer_auth(&token)
+        .header("Idempotency-Key", unique())
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+        )
+        .json(&bazaar::testing::checkout_body(GOOD_CARD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let unrecorded: serde_json::Value = r.json().await.unwrap();
+    let unrecorded = unrecorded["id"].as_str().unwrap().to_owned();
+
+    // A recorded checkout after it: once its whole trace (its events' handling included)
+    // has arrived, the first checkout's spans would have too.
+    let order_id = one_checkout(&shop).await;
+    checkout_trace(&store, &order_id).await;
+    let all = store.list(&Filter {
+        limit: Some(500),
+        ..Filter::default()
+    });
+    let checkouts = all
+        .iter()
+        .filter(|t| t.name == "POST /api/orders/checkout")
+        .count();
+    assert_eq!(checkouts, 1, "{all:?}");
+    for summary in &all {
+        let view = store.get(&summary.trace_id).unwrap();
+        for s in &view.spans {
+            assert_ne!(
+                s.span.attributes.get("order_id"),
+                Some(&unrecorded),
+                "a span of the unrecorded checkout: {} {}",
+                s.span.service,
+                s.span.name
+            );
+        }
+        let root = view.spans.iter().find(|s| s.span.parent_span_id.is_none());
+        assert!(
+            root.is_some_and(|r| r.span.service == "gateway"),
+            "a trace not started at the gateway: {:?}",
+            root.map(|r| (&r.span.service, &r.span.name))
+        );
+    }
+}
+
 /// `GET path` on the supervisor's control API as `token`'s holder, read as `T`.
 async fn control<T: serde::de::DeserializeOwned>(shop: &Shop, token: &str, path: &str) -> T {
     let r = shop

@@ -23,14 +23,18 @@ use opentelemetry::{
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample},
+    trace::{SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample},
 };
 use serde::{Deserialize, Serialize};
 use std::{io::IsTerminal, sync::OnceLock, time::Duration};
 use tracing::{Level, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer,
+    filter::{FilterExt, Targets},
+    fmt,
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
 };
 
 /// How log lines are written to standard error.
@@ -104,8 +108,11 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
             .with_tracer(p.tracer("bazaar"))
             .with_tracked_inactivity(false)
             .with_threads(false)
-            .with_filter(span_filter())
+            .with_filter(span_filter().and(recorded_only()))
     });
+    if provider.is_some() {
+        let _ = ROOTS.set(Roots::from_env());
+    }
     let installed = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
@@ -181,7 +188,7 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
     Some(
         SdkTracerProvider::builder()
             .with_span_processor(batches)
-            .with_sampler(RequestRoots::from_env())
+            .with_sampler(RequestRoots)
             .with_resource(resource.build())
             .build(),
     )
@@ -201,34 +208,115 @@ fn span_filter() -> Targets {
         .with_target("tower_http", tracing::level_filters::LevelFilter::OFF)
 }
 
-/// The sampler: a span with a parent follows its parent's decision; a root is sampled
-/// only when it is a request served (not a probe, scrape or feed poll), then by the ratio
-/// that `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`, `traceidratio`, or their
-/// `parentbased_` forms) and `OTEL_TRACES_SAMPLER_ARG` ask for (every trace by default).
-#[derive(Debug, Clone)]
-pub struct RequestRoots {
-    ratio: f64,
+/// Whether a span or event is one the OpenTelemetry layer should see: a span of
+/// [`RECORDED`] (a request or an event handling that starts or continues a recorded
+/// trace), or anything made inside such a span. Everything else (the spans and log lines
+/// of requests whose trace is not recorded, background work) never reaches the layer, so
+/// a request left out of the sample costs what it costs untraced.
+fn recorded_only<S>() -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::filter::dynamic_filter_fn(|meta, cx| {
+        meta.target() == RECORDED || cx.lookup_current().is_some()
+    })
 }
 
-impl RequestRoots {
+/// The target of the spans that start or continue a recorded trace: a request's (see
+/// [`server_span`]) or an event handling's ([`consumer_span`]), made with this target only
+/// once the trace is known to be recorded.
+const RECORDED: &str = "bazaar::traced";
+
+/// The traces this process starts, as the standard variables ask, set once by [`init`].
+static ROOTS: OnceLock<Roots> = OnceLock::new();
+
+/// Which requests start a recorded trace, when they come without a caller's decision:
+/// `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`, `traceidratio`, `ratelimited`, or
+/// their `parentbased_` forms, which are the same here: a caller's decision is always
+/// followed) with `OTEL_TRACES_SAMPLER_ARG` (the share for `traceidratio`, the traces a
+/// second for `ratelimited`).
+///
+/// The default is `parentbased_ratelimited` at [`Roots::DEFAULT_PER_SECOND`]: every
+/// request a person makes is traced, and a shop under load records a steady sample
+/// instead of paying for a trace of every request (tracing one costs the gateway twice
+/// what forwarding it does; see `docs/benchmarks.md`). This is not the specification's
+/// default (`parentbased_always_on`), which `OTEL_TRACES_SAMPLER=always_on` restores.
+#[derive(Debug)]
+pub enum Roots {
+    /// Every request.
+    Every,
+    /// None: only a caller's sampled `traceparent` makes a trace here.
+    Never,
+    /// This share of requests, at random.
+    Share(f64),
+    /// Every request, up to this many new traces a second (the rest unrecorded).
+    PerSecond(governor::DefaultDirectRateLimiter, u32),
+}
+
+impl Roots {
+    /// The default rate of new traces a second, per process.
+    pub const DEFAULT_PER_SECOND: u32 = 20;
+
     pub fn from_env() -> Self {
         let sampler = std::env::var("OTEL_TRACES_SAMPLER").unwrap_or_default();
         let arg = std::env::var("OTEL_TRACES_SAMPLER_ARG").ok();
         Self::new(&sampler, arg.as_deref())
     }
 
+    /// The roots `sampler` with `arg` asks for; anything not understood is the default.
     pub fn new(sampler: &str, arg: Option<&str>) -> Self {
-        let ratio = match sampler.trim().trim_start_matches("parentbased_") {
-            "always_off" => 0.0,
-            "traceidratio" => arg
-                .and_then(|a| a.trim().parse::<f64>().ok())
-                .filter(|r| (0.0..=1.0).contains(r))
-                .unwrap_or(1.0),
-            _ => 1.0,
-        };
-        Self { ratio }
+        let arg = arg.map(str::trim);
+        match sampler.trim().trim_start_matches("parentbased_") {
+            "always_on" => Roots::Every,
+            "always_off" => Roots::Never,
+            "traceidratio" => match arg.and_then(|a| a.parse::<f64>().ok()) {
+                Some(r) if r >= 1.0 => Roots::Every,
+                Some(r) if r <= 0.0 => Roots::Never,
+                Some(r) if r.is_finite() => Roots::Share(r),
+                // Nonsense is every trace, as the specification asks.
+                _ => Roots::Every,
+            },
+            "ratelimited" => Self::per_second(
+                arg.and_then(|a| a.parse::<u32>().ok())
+                    .unwrap_or(Self::DEFAULT_PER_SECOND),
+            ),
+            _ => Self::per_second(Self::DEFAULT_PER_SECOND),
+        }
     }
 
+    fn per_second(n: u32) -> Self {
+        match std::num::NonZeroU32::new(n) {
+            Some(n) => Roots::PerSecond(
+                governor::RateLimiter::direct(governor::Quota::per_second(n)),
+                n.get(),
+            ),
+            None => Roots::Never,
+        }
+    }
+
+    /// Whether the request at `path`, which came without a caller's decision, starts a
+    /// recorded trace. Probes, scrapes, documents and event feeds never do.
+    pub fn admit(&self, path: &str) -> bool {
+        if UNTRACED.iter().any(|p| path.starts_with(p)) {
+            return false;
+        }
+        match self {
+            Roots::Every => true,
+            Roots::Never => false,
+            Roots::Share(r) => rand::random::<f64>() < *r,
+            Roots::PerSecond(limiter, _) => limiter.check().is_ok(),
+        }
+    }
+}
+
+/// The SDK's sampler, which sees only the spans [`recorded_only`] lets through: a span
+/// with a parent follows its parent's decision; a root is one whose trace [`Roots`] has
+/// already chosen to record, when it is a request served (not a probe, scrape or feed
+/// poll: those are never made as roots). Nothing is decided twice.
+#[derive(Debug, Clone)]
+pub struct RequestRoots;
+
+impl RequestRoots {
     /// Whether a span of `kind` named `name` may start a trace.
     pub fn may_start_a_trace(kind: &SpanKind, name: &str) -> bool {
         let path = name.split_once(' ').map_or(name, |(_, path)| path);
@@ -249,35 +337,31 @@ impl ShouldSample for RequestRoots {
     fn should_sample(
         &self,
         parent_context: Option<&Context>,
-        trace_id: TraceId,
+        _trace_id: TraceId,
         name: &str,
         span_kind: &SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
+        _attributes: &[KeyValue],
+        _links: &[Link],
     ) -> SamplingResult {
+        let keep = |yes: bool, trace_state: TraceState| SamplingResult {
+            decision: if yes {
+                SamplingDecision::RecordAndSample
+            } else {
+                SamplingDecision::Drop
+            },
+            attributes: Vec::new(),
+            trace_state,
+        };
         if let Some(parent) = parent_context.filter(|cx| cx.has_active_span()) {
             let parent = parent.span().span_context().clone();
             if parent.is_valid() {
-                return SamplingResult {
-                    decision: if parent.is_sampled() {
-                        SamplingDecision::RecordAndSample
-                    } else {
-                        SamplingDecision::Drop
-                    },
-                    attributes: Vec::new(),
-                    trace_state: parent.trace_state().clone(),
-                };
+                return keep(parent.is_sampled(), parent.trace_state().clone());
             }
         }
-        if !Self::may_start_a_trace(span_kind, name) {
-            return SamplingResult {
-                decision: SamplingDecision::Drop,
-                attributes: Vec::new(),
-                trace_state: TraceState::default(),
-            };
-        }
-        Sampler::TraceIdRatioBased(self.ratio)
-            .should_sample(None, trace_id, name, span_kind, attributes, links)
+        keep(
+            Self::may_start_a_trace(span_kind, name),
+            TraceState::default(),
+        )
     }
 }
 
@@ -336,10 +420,67 @@ pub fn join(span: &Span, traceparent: Option<&str>) {
 }
 
 /// Puts `span`'s trace context into `headers` as `traceparent`, for the service called.
+/// A call outside any recorded trace says so (a `traceparent` with the sampled flag off),
+/// so the service called records nothing of it either.
 pub fn inject(span: &Span, headers: &mut HeaderMap) {
-    if tracing_enabled() {
-        TraceContextPropagator::new().inject_context(&span.context(), &mut HeadersMut(headers));
+    if !tracing_enabled() {
+        return;
     }
+    let cx = span.context();
+    if cx.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&cx, &mut HeadersMut(headers));
+    } else {
+        headers.insert(TRACEPARENT, unrecorded_traceparent());
+    }
+}
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// A `traceparent` for a trace nobody records: fresh ids, the sampled flag off.
+fn unrecorded_traceparent() -> HeaderValue {
+    let trace = rand::random::<u128>().max(1);
+    let span = rand::random::<u64>().max(1);
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(format!(
+        "00-{trace:032x}-{span:016x}-00"
+    )))
+    .unwrap_or(HeaderValue::from_static(
+        "00-00000000000000000000000000000001-0000000000000001-00",
+    ))
+}
+
+/// What the caller decided of the trace a request is part of, from its W3C `traceparent`:
+/// `Some(true)` recorded, `Some(false)` not, `None` when it sent none (or one that is not
+/// a `traceparent`) and the trace starts here.
+fn callers_decision(headers: &HeaderMap) -> Option<bool> {
+    decision_in(headers.get(TRACEPARENT)?.to_str().ok()?)
+}
+
+/// The sampled flag of the W3C `traceparent` `tp`, if it is one.
+fn decision_in(tp: &str) -> Option<bool> {
+    let b = tp.as_bytes();
+    let shaped = b.len() >= 55
+        && (b.len() == 55 || b[55] == b'-')
+        && b[2] == b'-'
+        && b[35] == b'-'
+        && b[52] == b'-'
+        && !tp.starts_with("ff");
+    if !shaped {
+        return None;
+    }
+    let flags = u8::from_str_radix(&tp[53..55], 16).ok()?;
+    Some(flags & 1 == 1)
+}
+
+/// Whether the request with `headers` at `path` is recorded: as its caller decided, else
+/// as this process's [`Roots`] decide.
+fn recorded(headers: &HeaderMap, path: &str) -> bool {
+    callers_decision(headers).unwrap_or_else(|| ROOTS.get().is_some_and(|r| r.admit(path)))
+}
+
+/// Whether the work in progress here belongs to a recorded trace: what a call or an
+/// event made here joins, or leaves unrecorded (no span at all: calls are hot paths).
+fn in_recorded_trace() -> bool {
+    tracing_enabled() && Span::current().context().span().span_context().is_sampled()
 }
 
 /// `span`'s W3C `traceparent`, when it is part of a sampled trace: what an event records
@@ -394,13 +535,14 @@ pub fn server_span(
     headers: &HeaderMap,
     request_id: &str,
 ) -> Span {
-    if !tracing_enabled() {
+    if !tracing_enabled() || !recorded(headers, path) {
         // For the logs only: the OpenTelemetry fields would be formatted on every request
         // (whenever the log filter lets INFO through) for no reader.
         return tracing::info_span!("request", %method, path, request_id);
     }
     let route = route.filter(|r| !r.contains("{*")).unwrap_or(path);
     let span = tracing::info_span!(
+        target: RECORDED,
         "request",
         otel.name = %format_args!("{method} {route}"),
         otel.kind = "server",
@@ -434,7 +576,7 @@ pub fn record_failure(span: &Span) {
 /// The span of a call to another service, `METHOD service`; the call carries its
 /// `traceparent` (see [`inject`]). Untraced, no span at all: calls are hot paths.
 pub fn client_span(service: &str, method: &http::Method, path: &str) -> Span {
-    if !tracing_enabled() {
+    if !in_recorded_trace() {
         return Span::none();
     }
     tracing::info_span!(
@@ -451,7 +593,7 @@ pub fn client_span(service: &str, method: &http::Method, path: &str) -> Span {
 
 /// The span of recording an event in the outbox: its `traceparent` goes with the event.
 pub fn producer_span(kind: &str) -> Span {
-    if !tracing_enabled() {
+    if !in_recorded_trace() {
         return Span::none();
     }
     tracing::info_span!(
@@ -464,29 +606,37 @@ pub fn producer_span(kind: &str) -> Span {
 }
 
 /// The span of handling an event, a child of its producer's span (through the event's
-/// `traceparent`). An event recorded outside any trace starts none.
+/// `traceparent`) when that trace is recorded. An event recorded outside any recorded
+/// trace starts none.
 pub fn consumer_span(
     consumer: &str,
     kind: &str,
     event_id: &str,
     traceparent: Option<&str>,
 ) -> Span {
-    let span = tracing::info_span!(
-        "handle",
-        otel.name = %format_args!("handle {kind}"),
-        otel.kind = "consumer",
-        messaging.operation.type = "process",
-        messaging.consumer.group.name = consumer,
-        messaging.message.type = kind,
-        messaging.message.id = event_id,
-        otel.status_code = Empty,
-        trace_id = Empty,
-        span_id = Empty,
-    );
-    if tracing_enabled() {
-        join(&span, traceparent);
-        record_trace_id(&span);
+    macro_rules! handle {
+        ($($target:tt)*) => {
+            tracing::info_span!(
+                $($target)*
+                "handle",
+                otel.name = %format_args!("handle {kind}"),
+                otel.kind = "consumer",
+                messaging.operation.type = "process",
+                messaging.consumer.group.name = consumer,
+                messaging.message.type = kind,
+                messaging.message.id = event_id,
+                otel.status_code = Empty,
+                trace_id = Empty,
+                span_id = Empty,
+            )
+        };
     }
+    if !tracing_enabled() || traceparent.and_then(decision_in) != Some(true) {
+        return handle!();
+    }
+    let span = handle!(target: RECORDED,);
+    join(&span, traceparent);
+    record_trace_id(&span);
     span
 }
 
@@ -508,24 +658,163 @@ mod tests {
     }
 
     #[test]
-    fn the_ratio_comes_from_the_standard_variables() {
-        assert_eq!(RequestRoots::new("", None).ratio, 1.0);
-        assert_eq!(RequestRoots::new("always_off", None).ratio, 0.0);
-        assert_eq!(RequestRoots::new("parentbased_always_off", None).ratio, 0.0);
-        assert_eq!(RequestRoots::new("traceidratio", Some("0.25")).ratio, 0.25);
+    fn the_roots_come_from_the_standard_variables() {
+        let per_second = |r: Roots| match r {
+            Roots::PerSecond(_, n) => Some(n),
+            _ => None,
+        };
+        // Unset or not understood: every request, up to the default rate.
         assert_eq!(
-            RequestRoots::new("parentbased_traceidratio", Some("0.1")).ratio,
-            0.1
+            per_second(Roots::new("", None)),
+            Some(Roots::DEFAULT_PER_SECOND)
         );
+        assert_eq!(per_second(Roots::new("jaeger_remote", None)), Some(20));
+        assert_eq!(
+            per_second(Roots::new("parentbased_ratelimited", Some("5"))),
+            Some(5)
+        );
+        assert_eq!(per_second(Roots::new("ratelimited", Some("x"))), Some(20));
+        assert!(matches!(Roots::new("ratelimited", Some("0")), Roots::Never));
+        assert!(matches!(Roots::new("always_on", None), Roots::Every));
+        assert!(matches!(
+            Roots::new("parentbased_always_on", None),
+            Roots::Every
+        ));
+        assert!(matches!(Roots::new("always_off", None), Roots::Never));
+        assert!(matches!(
+            Roots::new("parentbased_always_off", None),
+            Roots::Never
+        ));
+        assert!(matches!(Roots::new("traceidratio", Some("0.25")), Roots::Share(r) if r == 0.25));
+        assert!(
+            matches!(Roots::new("parentbased_traceidratio", Some(" 0.1 ")), Roots::Share(r) if r == 0.1)
+        );
+        assert!(matches!(
+            Roots::new("traceidratio", Some("0")),
+            Roots::Never
+        ));
         // Nonsense falls back to every trace, as the specification asks.
-        assert_eq!(RequestRoots::new("traceidratio", Some("2")).ratio, 1.0);
-        assert_eq!(RequestRoots::new("traceidratio", Some("x")).ratio, 1.0);
+        assert!(matches!(
+            Roots::new("traceidratio", Some("2")),
+            Roots::Every
+        ));
+        assert!(matches!(
+            Roots::new("traceidratio", Some("x")),
+            Roots::Every
+        ));
+        assert!(matches!(
+            Roots::new("traceidratio", Some("NaN")),
+            Roots::Every
+        ));
+    }
+
+    #[test]
+    fn a_rate_admits_a_seconds_worth_at_once_and_no_probe_ever() {
+        let roots = Roots::new("parentbased_ratelimited", Some("5"));
+        let admitted = (0..100)
+            .filter(|_| roots.admit("/api/catalog/products"))
+            .count();
+        assert_eq!(admitted, 5);
+        let every = Roots::new("always_on", None);
+        for path in [
+            "/health/ready",
+            "/metrics",
+            "/events/log",
+            "/openapi.json",
+            "/static/app.css",
+        ] {
+            assert!(!every.admit(path), "{path}");
+        }
+        assert!(every.admit("/api/orders/checkout"));
+        assert!(!Roots::new("always_off", None).admit("/api/orders/checkout"));
+        let share = Roots::new("traceidratio", Some("0.25"));
+        let admitted = (0..20_000).filter(|_| share.admit("/")).count();
+        // 5,000 expected; the bounds are more than 7 standard deviations away.
+        assert!((4_550..=5_450).contains(&admitted), "{admitted}");
+    }
+
+    #[test]
+    fn a_callers_decision_is_its_traceparents_sampled_flag() {
+        let decision = |tp: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(TRACEPARENT, HeaderValue::from_str(tp).unwrap());
+            callers_decision(&headers)
+        };
+        let id = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        assert_eq!(decision(&format!("{id}-01")), Some(true));
+        assert_eq!(decision(&format!("{id}-00")), Some(false));
+        assert_eq!(decision(&format!("{id}-03")), Some(true));
+        // A later version may add fields after a dash; version ff is invalid.
+        assert_eq!(decision(&format!("{id}-01-extra")), Some(true));
+        assert_eq!(decision(&format!("{id}-01extra")), None);
+        assert_eq!(decision(&format!("ff{}-01", &id[2..])), None);
+        assert_eq!(decision(&format!("{id}-zz")), None);
+        assert_eq!(decision("garbage"), None);
+        assert_eq!(callers_decision(&HeaderMap::new()), None);
+        let fresh = unrecorded_traceparent();
+        assert_eq!(decision_in(fresh.to_str().unwrap()), Some(false));
+        assert_ne!(fresh, unrecorded_traceparent());
+    }
+
+    /// The OpenTelemetry layer sees a recorded trace's root and all made inside it, and
+    /// nothing of a request left out of the sample: not its span, not its children, not
+    /// its log lines.
+    #[test]
+    fn only_recorded_work_reaches_the_opentelemetry_layer() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::Context as LayerContext;
+        #[derive(Clone, Default)]
+        struct Seen(Arc<Mutex<Vec<String>>>);
+        impl<S> Layer<S> for Seen
+        where
+            S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        {
+            fn on_new_span(
+                &self,
+                attrs: &tracing::span::Attributes<'_>,
+                _: &tracing::span::Id,
+                _: LayerContext<'_, S>,
+            ) {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(attrs.metadata().name().to_owned());
+            }
+            fn on_event(&self, event: &tracing::Event<'_>, _: LayerContext<'_, S>) {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("event {}", event.metadata().level()));
+            }
+        }
+        let seen = Seen::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(seen.clone().with_filter(span_filter().and(recorded_only())));
+        tracing::subscriber::with_default(subscriber, || {
+            let left_out = tracing::info_span!("request");
+            left_out.in_scope(|| {
+                let _call = tracing::info_span!("call").entered();
+                tracing::warn!("inside a request left out");
+            });
+            tracing::info_span!("background").in_scope(|| tracing::error!("outside any request"));
+            let recorded = tracing::info_span!(target: RECORDED, "recorded");
+            recorded.in_scope(|| {
+                let _call = tracing::info_span!("recorded call").entered();
+                tracing::warn!("inside a recorded request");
+                // A library's own spans stay out even here.
+                let _frame = tracing::info_span!(target: "hyper", "frame").entered();
+            });
+        });
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            ["recorded", "recorded call", "event WARN"]
+        );
     }
 
     #[test]
     fn a_child_follows_its_parents_decision_and_a_probe_starts_nothing() {
         use opentelemetry::trace::{SpanContext, SpanId, TraceFlags};
-        let sampler = RequestRoots::new("always_on", None);
+        let sampler = RequestRoots;
         let id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
         let decide = |parent: Option<&Context>, kind: SpanKind, name: &str| {
             sampler
@@ -562,20 +851,6 @@ mod tests {
         );
         assert_eq!(
             decide(None, SpanKind::Internal, "purge"),
-            SamplingDecision::Drop
-        );
-        let never = RequestRoots::new("always_off", None);
-        assert_eq!(
-            never
-                .should_sample(
-                    None,
-                    id,
-                    "POST /api/cart/items",
-                    &SpanKind::Server,
-                    &[],
-                    &[]
-                )
-                .decision,
             SamplingDecision::Drop
         );
     }
