@@ -17,9 +17,13 @@ pub fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_idle_timeout(POOL_IDLE)
         .user_agent(concat!("bazaar/", env!("CARGO_PKG_VERSION")))
 }
+
+/// How long a client keeps an idle connection: less than the services' own idle timeout
+/// ([`crate::service::IDLE_TIMEOUT`]), so that none is closed under a request being sent.
+pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// A client with [`builder`]'s defaults.
 pub fn client() -> reqwest::Client {

@@ -80,7 +80,16 @@ pub struct ServiceBuilder {
     fallback: Option<Router>,
     front: Option<Arc<dyn Front>>,
     listener: Option<std::net::TcpListener>,
+    idle_timeout: Duration,
 }
+
+/// How long a connection may take to send a request's head, and how long a kept-alive
+/// connection may sit idle between requests, before it is closed: what bounds a client
+/// that trickles its headers (slowloris) or holds connections open unused. Longer than
+/// the idle timeouts of the callers' pools (60 s for the services' clients, 50 s for the
+/// gateway's) and of common load balancers (60 s), so a caller never sends a request on
+/// a connection this end is closing at that moment; nginx's `keepalive_timeout` default.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// A bound, ready-to-run service.
 pub struct Service {
@@ -111,6 +120,7 @@ impl Service {
             fallback: None,
             front: None,
             listener: None,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 
@@ -235,6 +245,8 @@ pub trait Front: Send + Sync + 'static {
 struct App {
     router: Router,
     front: Option<(Arc<dyn Front>, Standard)>,
+    /// See [`IDLE_TIMEOUT`].
+    idle_timeout: Duration,
 }
 
 impl App {
@@ -286,9 +298,12 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
         let app = app.clone();
         let mut asked_to_close = closing.subscribe();
         tokio::spawn(async move {
+            let idle_timeout = app.idle_timeout;
             let requests =
                 hyper::service::service_fn(move |req: http::Request<Incoming>| app.call(req, peer));
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(idle_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(tcp), requests)
                 .with_upgrades();
             tokio::pin!(connection);
@@ -423,6 +438,13 @@ impl ServiceBuilder {
         &self.metrics
     }
 
+    /// Closes a connection that has not sent a request's whole head within `timeout` of
+    /// connecting or of its previous response ([`IDLE_TIMEOUT`] unless set).
+    pub fn idle_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
     /// Serves on `listener`, bound beforehand, instead of binding the `listen` setting.
     pub fn listener(&mut self, listener: std::net::TcpListener) -> &mut Self {
         self.listener = Some(listener);
@@ -495,6 +517,7 @@ impl ServiceBuilder {
         let app = App {
             router,
             front: self.front.map(|front| (front, standard)),
+            idle_timeout: self.idle_timeout,
         };
         Ok(Service {
             name: self.name,
@@ -1116,6 +1139,69 @@ mod tests {
             "done",
             "requests are still served"
         );
+
+        stop.trigger();
+        task.await.unwrap().unwrap();
+    }
+
+    /// A client that trickles its request's head, or keeps a connection open without
+    /// sending anything, is cut off after the idle timeout; one that sends its requests
+    /// in time is served, however long the connection lives.
+    #[tokio::test]
+    async fn slow_heads_and_idle_connections_are_closed_after_the_idle_timeout() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder
+            .routes(Router::new().route("/work", get(|| async { "done" })))
+            .idle_timeout(Duration::from_millis(400));
+        let service = builder.bind().await.unwrap();
+        let addr = service.local_addr();
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let request = b"GET /work HTTP/1.1\r\nhost: probe\r\n\r\n";
+        // Reads until the server closes the connection; how long that took, and what came.
+        let until_closed = async |tcp: &mut tokio::net::TcpStream| {
+            let started = tokio::time::Instant::now();
+            let mut seen = Vec::new();
+            let closed =
+                tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut seen)).await;
+            assert!(closed.is_ok(), "the connection was not closed");
+            (
+                started.elapsed(),
+                String::from_utf8_lossy(&seen).into_owned(),
+            )
+        };
+
+        // Half a head, then nothing.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /work HTTP/1.1\r\nhost: pro")
+            .await
+            .unwrap();
+        let (after, answer) = until_closed(&mut slow).await;
+        assert!(
+            after >= Duration::from_millis(300),
+            "closed after {after:?}"
+        );
+        assert!(!answer.contains("done"), "{answer}");
+
+        // Requests 200 ms apart, for twice the timeout: each is served.
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for _ in 0..4 {
+            busy.write_all(request).await.unwrap();
+            let mut buf = vec![0; 1024];
+            let n = busy.read(&mut buf).await.unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).ends_with("done"));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Then idle: closed, with nothing more sent.
+        let (after, answer) = until_closed(&mut busy).await;
+        assert!(
+            after >= Duration::from_millis(100),
+            "closed after {after:?}"
+        );
+        assert_eq!(answer, "");
 
         stop.trigger();
         task.await.unwrap().unwrap();

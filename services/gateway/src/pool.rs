@@ -11,6 +11,8 @@
 //! A request that finds its idle connection closed before the request was written (the
 //! upstream closed a kept-alive connection at that moment) is sent on a new connection:
 //! nothing of it reached the upstream, so this is not a retry in the balancer's sense.
+//! A connection idle for [`IDLE_FOR`] is closed here first, before the service's own idle
+//! timeout could close it while a request is on its way.
 
 use bytes::Bytes;
 use http::{
@@ -28,12 +30,17 @@ use std::{
     pin::Pin,
     sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio::net::TcpStream;
 
 /// Idle connections kept per replica; more are closed when their response ends.
 const MAX_IDLE: usize = 64;
+
+/// How long a connection of the gateway's stays idle before it is closed: shorter than the services' own
+/// idle timeout (`platform::service::IDLE_TIMEOUT`), so that they never close one under
+/// a request this end is sending.
+pub const IDLE_FOR: Duration = Duration::from_secs(50);
 
 type Sender = SendRequest<Full<Bytes>>;
 
@@ -46,12 +53,14 @@ pub struct Pool {
 struct Inner {
     replicas: Mutex<HashMap<Authority, Replica>>,
     connect_timeout: Duration,
+    idle_for: Duration,
 }
 
-/// One replica's idle connections, and the `Host` its requests carry (made once).
+/// One replica's idle connections, each with the time it became idle, and the `Host`
+/// its requests carry (made once).
 struct Replica {
     host: HeaderValue,
-    idle: Vec<Sender>,
+    idle: Vec<(Sender, Instant)>,
 }
 
 impl Replica {
@@ -89,14 +98,22 @@ pub enum SendError {
 }
 
 impl Pool {
-    /// A pool whose new connections give up after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// A pool whose new connections give up after `connect_timeout`, and whose idle ones
+    /// are closed after `idle_for` ([`IDLE_FOR`] for the gateway's).
+    pub fn new(connect_timeout: Duration, idle_for: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 replicas: Mutex::new(HashMap::default()),
                 connect_timeout,
+                idle_for,
             }),
         }
+    }
+
+    /// The oldest time an idle connection may have become idle and still be used (`None`
+    /// early in the clock's life: any).
+    fn fresh_since(&self) -> Option<Instant> {
+        Instant::now().checked_sub(self.inner.idle_for)
     }
 
     /// Sends `request` (origin-form target) to the replica at `scheme://authority`, setting
@@ -136,17 +153,18 @@ impl Pool {
     }
 
     /// The `Host` for `authority`, and an idle connection to it that can take a request
-    /// now; closed ones are dropped on the way.
+    /// now; closed ones, and those idle too long, are dropped on the way.
     fn checkout(&self, authority: &Authority) -> (Option<HeaderValue>, Option<Sender>) {
+        let fresh_since = self.fresh_since();
         let mut replicas = self.replicas();
         let Some(replica) = Replica::of(&mut replicas, authority) else {
             return (None, None);
         };
-        replica.idle.retain(|s| !s.is_closed());
-        let ready = replica.idle.iter().rposition(SendRequest::is_ready);
+        replica.idle.retain(|idle| usable(idle, fresh_since));
+        let ready = replica.idle.iter().rposition(|(s, _)| s.is_ready());
         (
             Some(replica.host.clone()),
-            ready.map(|i| replica.idle.swap_remove(i)),
+            ready.map(|i| replica.idle.swap_remove(i).0),
         )
     }
 
@@ -191,8 +209,9 @@ impl Pool {
     /// Drops closed idle connections of every replica, and forgets replicas with none:
     /// replicas that went away leave nothing behind. Runs when a connection is made.
     fn sweep(&self) {
+        let fresh_since = self.fresh_since();
         self.replicas().retain(|_, replica| {
-            replica.idle.retain(|s| !s.is_closed());
+            replica.idle.retain(|idle| usable(idle, fresh_since));
             !replica.idle.is_empty()
         });
     }
@@ -222,9 +241,15 @@ impl Pool {
         if let Some(replica) = Replica::of(&mut replicas, &authority)
             && replica.idle.len() < MAX_IDLE
         {
-            replica.idle.push(sender);
+            replica.idle.push((sender, Instant::now()));
         }
     }
+}
+
+/// Whether an idle connection may still be used: open, and idle since `fresh_since` or
+/// later (see [`Pool::fresh_since`]).
+fn usable((sender, since): &(Sender, Instant), fresh_since: Option<Instant>) -> bool {
+    !sender.is_closed() && fresh_since.is_none_or(|t| *since >= t)
 }
 
 struct GiveBack {
@@ -388,7 +413,7 @@ mod tests {
             let replicas = pool.replicas();
             let idle = replicas
                 .get(authority)
-                .map_or(0, |r| r.idle.iter().filter(|s| state(s)).count());
+                .map_or(0, |r| r.idle.iter().filter(|(s, _)| state(s)).count());
             (idle == count).then_some(())
         })
         .await;
@@ -397,7 +422,7 @@ mod tests {
     #[tokio::test]
     async fn requests_in_turn_share_one_connection_and_name_the_host() {
         let (authority, connections) = upstream(Answer::of("hello")).await;
-        let pool = Pool::new(Duration::from_secs(1));
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         for _ in 0..20 {
             let res = send(&pool, &authority).await;
             assert_eq!(res.headers()["x-host"], authority.as_str());
@@ -410,7 +435,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_requests_open_connections_and_keep_them() {
         let (authority, connections) = upstream(Answer::of("hi")).await;
-        let pool = Pool::new(Duration::from_secs(1));
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         for _ in 0..3 {
             let all = (0..8).map(|_| {
                 let (pool, authority) = (pool.clone(), authority.clone());
@@ -429,13 +454,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_idle_too_long_is_closed_not_used() {
+        let (authority, connections) = upstream(Answer::of("hi")).await;
+        let pool = Pool::new(Duration::from_secs(1), Duration::from_millis(200));
+        // Requests closer together than the idle time share a connection.
+        for _ in 0..3 {
+            assert_eq!(text(send(&pool, &authority).await).await, "hi");
+            idle(&pool, &authority, 1, SendRequest::is_ready).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        // One idle for longer is dropped, and the next request gets a new one.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(text(send(&pool, &authority).await).await, "hi");
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        idle(&pool, &authority, 1, SendRequest::is_ready).await;
+    }
+
+    #[tokio::test]
     async fn a_connection_the_upstream_closed_is_replaced_without_an_error() {
         let closing = Answer {
             close_after: Some(1),
             ..Answer::of("once")
         };
         let (authority, connections) = upstream(closing).await;
-        let pool = Pool::new(Duration::from_secs(1));
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         for _ in 0..5 {
             assert_eq!(text(send(&pool, &authority).await).await, "once");
             idle(&pool, &authority, 1, SendRequest::is_closed).await;
@@ -450,7 +493,7 @@ mod tests {
             ..Answer::of("half of this never comes")
         };
         let (authority, connections) = upstream(unfinished).await;
-        let pool = Pool::new(Duration::from_secs(1));
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         let res = send(&pool, &authority).await;
         assert_eq!(res.status(), 200);
         drop(res);
@@ -470,7 +513,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let authority: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
         drop(listener);
-        let pool = Pool::new(Duration::from_secs(1));
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         let Err(err) = pool.send(&Scheme::HTTP, &authority, get("/")).await else {
             panic!("a response from nothing");
         };
@@ -480,7 +523,7 @@ mod tests {
     #[tokio::test]
     async fn an_https_replica_is_refused_not_sent_cleartext() {
         let (authority, connections) = upstream(Answer::of("secret")).await;
-        let pool = Pool::new(Duration::from_secs(1));
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         let Err(err) = pool.send(&Scheme::HTTPS, &authority, get("/")).await else {
             panic!("sent over cleartext");
         };

@@ -171,7 +171,10 @@ impl Proxy {
         common: &CommonSettings,
         limits: Limits,
     ) -> Self {
-        let pool = Pool::new(Duration::from_millis(config.connect_timeout_ms));
+        let pool = Pool::new(
+            Duration::from_millis(config.connect_timeout_ms),
+            crate::pool::IDLE_FOR,
+        );
         let family = Family::<UpstreamLabels, Counter>::default();
         metrics.register(
             "gateway_upstream_calls",

@@ -443,8 +443,10 @@ impl Client {
             // Per-call timeouts below; this only bounds anything unforeseen.
             .timeout(Duration::from_secs(60))
             .build()?;
+        // No overall timeout (a stream lasts), but idle connections go as the others do.
         let streaming = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(platform::client::POOL_IDLE)
             .user_agent(concat!("bazaar-storefront/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
