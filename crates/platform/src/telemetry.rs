@@ -217,8 +217,18 @@ fn recorded_only<S>() -> impl tracing_subscriber::layer::Filter<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    use tracing::subscriber::Interest;
     tracing_subscriber::filter::dynamic_filter_fn(|meta, cx| {
         meta.target() == RECORDED || cx.lookup_current().is_some()
+    })
+    // Decided once per call site where it can be: a span of a request left out of the
+    // sample is never wanted here. Asked per span ("sometimes"), the registry would make
+    // it even when no layer wants it (it is `enabled` while any filter's bit is clear),
+    // and every poll of the request would enter and leave it.
+    .with_callsite_filter(|meta| match meta.target() {
+        UNRECORDED => Interest::never(),
+        RECORDED => Interest::always(),
+        _ => Interest::sometimes(),
     })
 }
 
@@ -226,6 +236,10 @@ where
 /// [`server_span`]) or an event handling's ([`consumer_span`]), made with this target only
 /// once the trace is known to be recorded.
 const RECORDED: &str = "bazaar::traced";
+
+/// The target of the lean spans, for the logs only, of the requests and event handlings
+/// whose trace is not recorded (or when nothing is traced).
+const UNRECORDED: &str = "bazaar::untraced";
 
 /// The traces this process starts, as the standard variables ask, set once by [`init`].
 static ROOTS: OnceLock<Roots> = OnceLock::new();
@@ -538,7 +552,7 @@ pub fn server_span(
     if !tracing_enabled() || !recorded(headers, path) {
         // For the logs only: the OpenTelemetry fields would be formatted on every request
         // (whenever the log filter lets INFO through) for no reader.
-        return tracing::info_span!("request", %method, path, request_id);
+        return tracing::info_span!(target: UNRECORDED, "request", %method, path, request_id);
     }
     let route = route.filter(|r| !r.contains("{*")).unwrap_or(path);
     let span = tracing::info_span!(
@@ -632,7 +646,7 @@ pub fn consumer_span(
         };
     }
     if !tracing_enabled() || traceparent.and_then(decision_in) != Some(true) {
-        return handle!();
+        return handle!(target: UNRECORDED,);
     }
     let span = handle!(target: RECORDED,);
     join(&span, traceparent);
@@ -791,7 +805,9 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(seen.clone().with_filter(span_filter().and(recorded_only())));
         tracing::subscriber::with_default(subscriber, || {
-            let left_out = tracing::info_span!("request");
+            let left_out = tracing::info_span!(target: UNRECORDED, "request");
+            // Nothing else wants it here: not made at all, not entered on every poll.
+            assert!(left_out.is_disabled());
             left_out.in_scope(|| {
                 let _call = tracing::info_span!("call").entered();
                 tracing::warn!("inside a request left out");
