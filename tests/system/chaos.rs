@@ -368,7 +368,8 @@ async fn a_crash_between_any_remote_effect_and_its_record_changes_nothing() {
     // A list arms its points together: a crash after the authorisation leaves an order
     // recovery cancels (the card is gone), voiding the authorisation, where payments
     // then dies after its processor released the hold.
-    const POINTS: [&str; 13] = [
+    const POINTS: [&str; 14] = [
+        "orders.saga.take_cart.after_call",
         "orders.saga.reserve.after_call",
         "orders.saga.authorize.after_call",
         "orders.saga.commit.after_call",

@@ -435,7 +435,11 @@ impl fmt::Display for Status {
 /// The call to another service the saga is at (or will make next).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
-    /// Inventory: reserve the items.
+    /// Cart, then inventory: take the order's lines out of the cart, then reserve the
+    /// items. An order that stopped because the cart did not answer records this one;
+    /// it carries on as from `Reserve`.
+    TakeCart,
+    /// Inventory: reserve the items (the cart's lines taken first).
     Reserve,
     /// Payments: authorise the total.
     Authorize,
@@ -454,6 +458,7 @@ pub enum Step {
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
+            Step::TakeCart => "take_cart",
             Step::Reserve => "reserve",
             Step::Authorize => "authorize",
             Step::Commit => "commit",
@@ -466,6 +471,7 @@ impl Step {
 
     pub fn parse(raw: &str) -> Option<Self> {
         Some(match raw {
+            "take_cart" => Step::TakeCart,
             "reserve" => Step::Reserve,
             "authorize" => Step::Authorize,
             "commit" => Step::Commit,
@@ -878,6 +884,7 @@ mod tests {
         assert!(Status::Authorized.is_past_pivot() && Status::Confirming.is_past_pivot());
         assert!(!Status::Authorizing.is_past_pivot());
         for s in [
+            Step::TakeCart,
             Step::Reserve,
             Step::Authorize,
             Step::Commit,
@@ -1214,8 +1221,8 @@ mod properties {
                 None => prop_assert!(statuses.iter().all(|s| s.as_str() != raw)),
             }
             let steps = [
-                Step::Reserve, Step::Authorize, Step::Commit, Step::Capture, Step::Void,
-                Step::Release, Step::Done,
+                Step::TakeCart, Step::Reserve, Step::Authorize, Step::Commit, Step::Capture,
+                Step::Void, Step::Release, Step::Done,
             ];
             for s in steps {
                 prop_assert_eq!(Step::parse(s.as_str()), Some(s));

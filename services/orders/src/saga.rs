@@ -120,6 +120,8 @@ impl Drop for Claim {
 /// A call of the saga to another service.
 #[derive(Clone, Copy)]
 enum Call<'a> {
+    /// The cart's lines, taken so that no other checkout can buy them meanwhile.
+    TakeCart,
     Reserve,
     Authorize(&'a Card),
     Commit,
@@ -128,9 +130,25 @@ enum Call<'a> {
     Release,
 }
 
+impl Call<'_> {
+    /// Its name in failpoints: `take_cart`, else the step it is made for.
+    fn name(self) -> &'static str {
+        match self {
+            Call::TakeCart => Step::TakeCart.as_str(),
+            Call::Reserve => Step::Reserve.as_str(),
+            Call::Authorize(_) => Step::Authorize.as_str(),
+            Call::Commit => Step::Commit.as_str(),
+            Call::Capture => Step::Capture.as_str(),
+            Call::Void => Step::Void.as_str(),
+            Call::Release => Step::Release.as_str(),
+        }
+    }
+}
+
 /// The service a checkout stopped for, before its payment.
 #[derive(Clone, Copy)]
 enum Unavailable {
+    Cart,
     Inventory,
     Payments,
 }
@@ -138,16 +156,26 @@ enum Unavailable {
 impl Unavailable {
     /// The service a stalled order waits for, from the step it stopped at.
     fn at(order: &Order) -> Self {
-        if order.status == Status::Authorizing {
-            Unavailable::Payments
-        } else {
-            Unavailable::Inventory
+        match (order.status, order.step) {
+            (Status::Authorizing, _) => Unavailable::Payments,
+            (_, Step::TakeCart) => Unavailable::Cart,
+            _ => Unavailable::Inventory,
+        }
+    }
+
+    /// The step a stalled order records, so that [`Unavailable::at`] finds it again.
+    fn step(self) -> Step {
+        match self {
+            Unavailable::Cart => Step::TakeCart,
+            Unavailable::Inventory => Step::Reserve,
+            Unavailable::Payments => Step::Authorize,
         }
     }
 
     /// The call that kept failing, for logs.
     fn call(self) -> &'static str {
         match self {
+            Unavailable::Cart => "taking the cart's lines",
             Unavailable::Inventory => "the reservation",
             Unavailable::Payments => "the authorisation",
         }
@@ -156,25 +184,41 @@ impl Unavailable {
     /// Why the order is cancelled when it can wait no longer.
     fn reason(self) -> CancelReason {
         match self {
-            Unavailable::Inventory => CancelReason::Interrupted,
+            Unavailable::Cart | Unavailable::Inventory => CancelReason::Interrupted,
             Unavailable::Payments => CancelReason::PaymentError,
+        }
+    }
+
+    /// How its answers name it.
+    fn outage(self) -> view::Outage {
+        match self {
+            Unavailable::Cart => view::Outage {
+                slug: "cart-unavailable",
+                title: "Cart unavailable",
+                what: "the cart's lines could not be taken for the order because the cart is \
+                       not answering",
+            },
+            Unavailable::Inventory => view::Outage {
+                slug: "inventory-unavailable",
+                title: "Inventory unavailable",
+                what: "stock could not be reserved because inventory is not answering",
+            },
+            Unavailable::Payments => view::Outage {
+                slug: "payment-unavailable",
+                title: "Payment unavailable",
+                what: "the payment could not be processed",
+            },
         }
     }
 
     /// The key's final answer once the order is cancelled.
     fn final_answer(self, order: &Order) -> Answer {
-        match self {
-            Unavailable::Inventory => view::inventory_unavailable(order),
-            Unavailable::Payments => view::payment_unavailable(order),
-        }
+        view::unavailable(order, self.outage())
     }
 
     /// The answer while the order waits for a retry (never stored as the key's answer).
     fn for_now(self, order: &Order, until: &str) -> Answer {
-        match self {
-            Unavailable::Inventory => view::inventory_unavailable_for_now(order, until),
-            Unavailable::Payments => view::payment_unavailable_for_now(order, until),
-        }
+        view::unavailable_for_now(order, self.outage(), until)
     }
 }
 
@@ -359,38 +403,40 @@ impl Saga {
             return self.settled(&order.id).await;
         }
         if order.status == Status::Reserving {
-            match self
-                .attempt(&mut order, Call::Reserve, STEP_ATTEMPTS)
-                .await?
-            {
-                Outcome::Done(_) => {}
-                Outcome::Refused {
-                    status: 409,
-                    problem,
-                } => {
-                    let (reason, answer) = if view::is_cart_changed(&problem) {
-                        (
-                            CancelReason::CartChanged,
-                            view::cart_changed(&order, &problem),
-                        )
-                    } else {
-                        (
-                            CancelReason::InsufficientStock,
-                            view::insufficient_stock(&order, &problem),
-                        )
-                    };
-                    return self.compensate(order, reason, answer, STEP_ATTEMPTS).await;
-                }
-                Outcome::Lost => return self.settled(&order.id).await,
-                Outcome::GaveUp(why) => {
-                    return self.stall(order, Unavailable::Inventory, why).await;
-                }
-                refused => {
-                    refused.report("the reservation", "cancelling");
-                    let answer = view::inventory_unavailable(&order);
-                    return self
-                        .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
-                        .await;
+            // The cart's lines, then the stock: each call is told apart, so that an outage
+            // names the service that is down.
+            for (call, outage) in [
+                (Call::TakeCart, Unavailable::Cart),
+                (Call::Reserve, Unavailable::Inventory),
+            ] {
+                match self.attempt(&mut order, call, STEP_ATTEMPTS).await? {
+                    Outcome::Done(_) => {}
+                    Outcome::Refused {
+                        status: 409,
+                        problem,
+                    } => {
+                        let (reason, answer) = if view::is_cart_changed(&problem) {
+                            (
+                                CancelReason::CartChanged,
+                                view::cart_changed(&order, &problem),
+                            )
+                        } else {
+                            (
+                                CancelReason::InsufficientStock,
+                                view::insufficient_stock(&order, &problem),
+                            )
+                        };
+                        return self.compensate(order, reason, answer, STEP_ATTEMPTS).await;
+                    }
+                    Outcome::Lost => return self.settled(&order.id).await,
+                    Outcome::GaveUp(why) => return self.stall(order, outage, why).await,
+                    refused => {
+                        refused.report(outage.call(), "cancelling");
+                        let answer = outage.final_answer(&order);
+                        return self
+                            .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
+                            .await;
+                    }
                 }
             }
 
@@ -436,8 +482,8 @@ impl Saga {
             Outcome::Lost => return self.settled(&order.id).await,
             Outcome::GaveUp(why) => return self.stall(order, Unavailable::Payments, why).await,
             refused => {
-                refused.report("the authorisation", "cancelling");
-                let answer = view::payment_unavailable(&order);
+                refused.report(Unavailable::Payments.call(), "cancelling");
+                let answer = Unavailable::Payments.final_answer(&order);
                 return self
                     .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
                     .await;
@@ -573,6 +619,8 @@ impl Saga {
         // `attempt` noted `why` as the order's last error already.
         order.resumable_until = Some(until.clone());
         let from = (order.status, order.step);
+        // Where it stopped, so that a retry's answer and recovery name the same service.
+        order.step = unavailable.step();
         let detail = format!(
             "{} kept failing; resumable until {until}",
             unavailable.call()
@@ -735,10 +783,7 @@ impl Saga {
             match self.call(order, call).await {
                 Ok(id) => {
                     // The other service acted; the order does not record it yet.
-                    ::events::faults::point(&format!(
-                        "orders.saga.{}.after_call",
-                        order.step.as_str()
-                    ));
+                    ::events::faults::point(&format!("orders.saga.{}.after_call", call.name()));
                     return Ok(Outcome::Done(id));
                 }
                 Err(CallError::Refused { status, problem }) => {
@@ -763,12 +808,9 @@ impl Saga {
             })
         };
         match call {
-            // The cart's lines first, so that no other checkout can buy them meanwhile;
-            // both are keyed by the order, so a step run again changes nothing twice.
-            Call::Reserve => {
-                services.take_cart(order).await?;
-                services.reserve(order).await.map(|()| None)
-            }
+            // Both keyed by the order, so a step run again changes nothing twice.
+            Call::TakeCart => services.take_cart(order).await.map(|()| None),
+            Call::Reserve => services.reserve(order).await.map(|()| None),
             Call::Authorize(card) => services.authorize(order, card).await.map(Some),
             Call::Commit => services.commit(&order.id).await.map(|()| None),
             // The stock, then the cart's lines, so the shopper finds the cart as it was.

@@ -254,69 +254,48 @@ pub fn invalid_card(order: &Order, from_payments: &Value) -> Answer {
     problem_answer(p, order, None)
 }
 
-/// 503: payments kept failing; the order was cancelled (`payment_error`).
-pub fn payment_unavailable(order: &Order) -> Answer {
-    unavailable(
-        order,
-        "payment-unavailable",
-        "Payment unavailable",
-        "the payment could not be processed after several attempts; the order was cancelled \
-         and nothing was charged. Try again with a new Idempotency-Key",
-    )
+/// A service a checkout stopped for before its payment, as its 503 names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    /// The problem type's last segment (`cart-unavailable`, ...).
+    pub slug: &'static str,
+    pub title: &'static str,
+    /// What could not be done, and why (`stock could not be reserved because inventory is
+    /// not answering`).
+    pub what: &'static str,
 }
 
-/// 503: inventory could not be reached; the order was cancelled (`interrupted`).
-pub fn inventory_unavailable(order: &Order) -> Answer {
-    unavailable(
-        order,
-        "inventory-unavailable",
-        "Inventory unavailable",
-        "stock could not be reserved because inventory is not answering; the order was \
-         cancelled and nothing was charged. Try again with a new Idempotency-Key",
-    )
-}
-
-/// 503, not the key's answer: payments kept failing and the checkout waits, stock
-/// reserved and nothing charged, for the same request again until `until`.
-pub fn payment_unavailable_for_now(order: &Order, until: &str) -> Answer {
-    resumable(
-        unavailable(
-            order,
-            "payment-unavailable",
-            "Payment unavailable",
-            format!(
-                "the payment could not be processed yet; nothing was charged. The checkout is \
-             kept until {until}: send the same request with the same Idempotency-Key to \
-             carry it on"
-            ),
-        ),
-        until,
-    )
-}
-
-/// 503, not the key's answer: inventory did not answer and the checkout waits for the
-/// same request again until `until`.
-pub fn inventory_unavailable_for_now(order: &Order, until: &str) -> Answer {
-    resumable(
-        unavailable(
-            order,
-            "inventory-unavailable",
-            "Inventory unavailable",
-            format!(
-                "stock could not be reserved yet because inventory is not answering; nothing \
-             was charged. The checkout is kept until {until}: send the same request with \
-             the same Idempotency-Key to carry it on"
-            ),
-        ),
-        until,
-    )
-}
-
-/// 503: a service the checkout needs is not answering (`slug` `payment-unavailable`,
-/// `inventory-unavailable`); `detail` says what became of the checkout.
-fn unavailable(order: &Order, slug: &str, title: &str, detail: impl Into<String>) -> Answer {
-    let p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, slug, title, detail);
+/// 503: `outage` kept the checkout from going on and the order was cancelled.
+pub fn unavailable(order: &Order, outage: Outage) -> Answer {
+    let detail = format!(
+        "{}; the order was cancelled and nothing was charged. Try again with a new \
+         Idempotency-Key",
+        outage.what
+    );
+    let p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        outage.slug,
+        outage.title,
+        detail,
+    );
     problem_answer(p, order, None)
+}
+
+/// 503, not the key's answer: `outage` stopped the checkout, which waits, nothing
+/// charged, for the same request again until `until`.
+pub fn unavailable_for_now(order: &Order, outage: Outage, until: &str) -> Answer {
+    let detail = format!(
+        "{}; nothing was charged. The checkout is kept until {until}: send the same request \
+         with the same Idempotency-Key to carry it on",
+        outage.what
+    );
+    let p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        outage.slug,
+        outage.title,
+        detail,
+    );
+    resumable(problem_answer(p, order, None), until)
 }
 
 /// An answer naming until when its checkout may be resumed (`resumable_until`).
@@ -494,7 +473,12 @@ mod tests {
             res.headers()[header::LOCATION],
             format!("/api/orders/{}", o.id).as_str()
         );
-        let res = payment_unavailable(&o).into_response();
+        let outage = Outage {
+            slug: "cart-unavailable",
+            title: "Cart unavailable",
+            what: "the cart is not answering",
+        };
+        let res = unavailable(&o, outage).into_response();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             res.headers()[header::CONTENT_TYPE],
@@ -502,7 +486,10 @@ mod tests {
         );
         assert!(res.headers().contains_key(header::RETRY_AFTER));
         assert!(!res.headers().contains_key(header::LOCATION));
-        for a in [interrupted(&o), expired(&o), inventory_unavailable(&o)] {
+        let waiting = unavailable_for_now(&o, outage, "2030-01-01T00:00:00Z");
+        assert_eq!(waiting.body["type"], "urn:bazaar:problem:cart-unavailable");
+        assert_eq!(waiting.body["resumable_until"], "2030-01-01T00:00:00Z");
+        for a in [interrupted(&o), expired(&o), unavailable(&o, outage)] {
             assert!(a.status >= 400, "{a:?}");
             assert_eq!(a.body["order_id"], o.id.as_str());
         }

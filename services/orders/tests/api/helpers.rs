@@ -9,6 +9,10 @@ use platform::{
 };
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 use std::time::Duration;
 
 /// A registered, signed-in customer.
@@ -44,6 +48,8 @@ pub struct TestApp {
     pub database_url: String,
     /// Inventory and payments, which a test may stop and start again.
     outageable: Vec<Outageable>,
+    /// Whether the gate between orders and the cart answers the cart's takes with 503.
+    refuse_cart_takes: Arc<AtomicBool>,
     _running: Vec<Running>,
     _scratch: Scratch,
 }
@@ -153,9 +159,11 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
     );
     let settings = platform::Launch::for_tests(&cart::SERVICE, &refs(&k));
     let cart = start(settings.build().await.expect("cart builds"));
+    let refuse_cart_takes = Arc::new(AtomicBool::new(false));
+    let cart_gate = CartGate::start(&cart, refuse_cart_takes.clone()).await;
 
     let mut own: Pairs = vec![
-        ("cart_url", cart.clone()),
+        ("cart_url", cart_gate),
         ("inventory_url", inventory.clone()),
         ("payments_url", payments.clone()),
         ("service_secret", identity::testing::SERVICE_SECRET.into()),
@@ -181,8 +189,75 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
         admin_token: identity.admin_token.clone(),
         database_url,
         outageable: vec![inventory_service, payments_service],
+        refuse_cart_takes,
         _running: running,
         _scratch: scratch,
+    }
+}
+
+/// Between orders and the cart: passes every request on, and while `refuse_takes` is set
+/// answers the cart's takes (`POST /api/cart/holds`) with 503, as a cart that stopped
+/// answering after the checkout read it.
+#[derive(Clone)]
+struct CartGate {
+    cart: String,
+    refuse_takes: Arc<AtomicBool>,
+    http: reqwest::Client,
+}
+
+impl CartGate {
+    /// Starts a gate in front of the cart at `cart`; returns its URL.
+    async fn start(cart: &str, refuse_takes: Arc<AtomicBool>) -> String {
+        let gate = CartGate {
+            cart: cart.to_owned(),
+            refuse_takes,
+            http: reqwest::Client::new(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        let app = axum::Router::new().fallback(Self::pass).with_state(gate);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    async fn pass(
+        axum::extract::State(gate): axum::extract::State<CartGate>,
+        req: axum::extract::Request,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let (parts, body) = req.into_parts();
+        if gate.refuse_takes.load(Ordering::SeqCst)
+            && parts.method == Method::POST
+            && parts.uri.path() == "/api/cart/holds"
+        {
+            return (StatusCode::SERVICE_UNAVAILABLE, "the cart is not answering").into_response();
+        }
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut headers = parts.headers;
+        headers.remove(reqwest::header::HOST);
+        let sent = gate
+            .http
+            .request(parts.method, format!("{}{target}", gate.cart))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) => {
+                let status = r.status();
+                let mut headers = r.headers().clone();
+                headers.remove(reqwest::header::TRANSFER_ENCODING);
+                headers.remove(reqwest::header::CONNECTION);
+                let bytes = r.bytes().await.unwrap_or_default();
+                (status, headers, bytes).into_response()
+            }
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        }
     }
 }
 
@@ -236,6 +311,12 @@ impl TestApp {
         })
         .await;
         id
+    }
+
+    /// Makes the cart refuse (`true`) or take (`false`) checkouts' lines, as orders sees
+    /// it; everything else orders asks of the cart is answered as ever.
+    pub fn cart_refuses_takes(&self, refuse: bool) {
+        self.refuse_cart_takes.store(refuse, Ordering::SeqCst);
     }
 
     /// Stops `service` (`inventory` or `payments`): its port refuses connections until

@@ -1,5 +1,5 @@
-//! A transient outage is not a final answer: a checkout that inventory or payments being
-//! unavailable stopped before its payment waits, resumable, for its client to send the
+//! A transient outage is not a final answer: a checkout that the cart, inventory or
+//! payments being unavailable stopped before its payment waits, resumable, for its client to send the
 //! same request again, and only when its window has passed is it cancelled with a 503
 //! that becomes the key's answer.
 
@@ -152,6 +152,53 @@ async fn a_checkout_stopped_by_an_inventory_outage_reserves_when_retried_after_i
     app.assert_ledger(&[("authorized_cents", 7500), ("captured_cents", 7500)])
         .await;
     assert_eq!(app.stock(&product).await, Some((1, 0)));
+    assert_eq!(
+        app.published_types(&id).await,
+        [ORDER_PLACED, ORDER_CONFIRMED]
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_stopped_by_a_cart_outage_names_the_cart_and_takes_the_lines_when_retried() {
+    // Arrange: the cart answers the checkout's read, then stops taking lines. Orders'
+    // breaker keeps the cart out of its calls for 200 ms after the failures.
+    let app = spawn_app_with(&[("call_timeout_ms", "500"), ("breaker_open_ms", "200")]).await;
+    let (shopper, product) = stocked_cart(&app).await;
+    let (key, body) = (new_key(), checkout_body(GOOD_CARD));
+    app.cart_refuses_takes(true);
+
+    // Act
+    let first = app.checkout(&shopper, &key, &body).await;
+
+    // Assert: the 503 names the cart, not inventory; nothing is reserved or charged, and
+    // the same request asked again while the cart is still down says the same.
+    let problem = resumable_503(first, "cart-unavailable", "the cart down").await;
+    let id = order_id(&problem);
+    assert_eq!(app.order(&shopper, &id).await["status"], "reserving");
+    assert_eq!(app.stock(&product).await, Some((4, 0)), "nothing reserved");
+    let again = app.checkout(&shopper, &key, &body).await;
+    let problem = resumable_503(again, "cart-unavailable", "the cart still down").await;
+    assert_eq!(order_id(&problem), id);
+
+    // Once the cart takes lines again (and orders' breaker lets calls to it through),
+    // the same request carries the checkout on: the lines taken, the stock reserved and
+    // committed, the card charged, once.
+    app.cart_refuses_takes(false);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let res = app.checkout(&shopper, &key, &body).await;
+    let status = res.status();
+    let confirmed: Value = res.json().await.expect("a JSON body");
+    assert_eq!(status, StatusCode::CREATED, "{confirmed}");
+    assert_eq!(confirmed["id"], id.as_str());
+    app.assert_ledger(&[("authorized_cents", 7500), ("captured_cents", 7500)])
+        .await;
+    assert_eq!(app.stock(&product).await, Some((1, 0)));
+    let cart = app.cart_of(&shopper).await;
+    assert_eq!(
+        cart["items"],
+        serde_json::json!([]),
+        "the lines were bought: {cart}"
+    );
     assert_eq!(
         app.published_types(&id).await,
         [ORDER_PLACED, ORDER_CONFIRMED]
