@@ -267,35 +267,34 @@ pub struct Outage {
 
 /// 503: `outage` kept the checkout from going on and the order was cancelled.
 pub fn unavailable(order: &Order, outage: Outage) -> Answer {
-    let detail = format!(
-        "{}; the order was cancelled and nothing was charged. Try again with a new \
-         Idempotency-Key",
-        outage.what
-    );
-    let p = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        outage.slug,
-        outage.title,
-        detail,
-    );
-    problem_answer(p, order, None)
+    outage.answer(
+        order,
+        "the order was cancelled and nothing was charged. Try again with a new Idempotency-Key",
+    )
 }
 
 /// 503, not the key's answer: `outage` stopped the checkout, which waits, nothing
 /// charged, for the same request again until `until`.
 pub fn unavailable_for_now(order: &Order, outage: Outage, until: &str) -> Answer {
-    let detail = format!(
-        "{}; nothing was charged. The checkout is kept until {until}: send the same request \
-         with the same Idempotency-Key to carry it on",
-        outage.what
+    let next = format!(
+        "nothing was charged. The checkout is kept until {until}: send the same request with \
+         the same Idempotency-Key to carry it on"
     );
-    let p = Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        outage.slug,
-        outage.title,
-        detail,
-    );
-    resumable(problem_answer(p, order, None), until)
+    resumable(outage.answer(order, &next), until)
+}
+
+impl Outage {
+    /// Its 503 for `order`: what could not be done, then what became of the checkout.
+    fn answer(self, order: &Order, next: &str) -> Answer {
+        let detail = format!("{}; {next}", self.what);
+        let p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            self.slug,
+            self.title,
+            detail,
+        );
+        problem_answer(p, order, None)
+    }
 }
 
 /// An answer naming until when its checkout may be resumed (`resumable_until`).
