@@ -81,6 +81,7 @@ pub struct ServiceBuilder {
     front: Option<Arc<dyn Front>>,
     listener: Option<std::net::TcpListener>,
     idle_timeout: Duration,
+    max_connections: Option<usize>,
 }
 
 /// How long a connection may take to send a request's head, and how long a kept-alive
@@ -90,6 +91,33 @@ pub struct ServiceBuilder {
 /// gateway's) and of common load balancers (60 s), so a caller never sends a request on
 /// a connection this end is closing at that moment; nginx's `keepalive_timeout` default.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// How many connections a process serves at once by default: half the file descriptors
+/// it may open (`RLIMIT_NOFILE`'s soft limit, read from `/proc/self/limits`), leaving
+/// the rest for its database pool, its calls to other services and its files, so that
+/// running out of descriptors never fails those. At the limit, new connections wait in
+/// the kernel's accept queue until one closes, as with HAProxy's `maxconn`. 10,000
+/// where the limit cannot be read; at least 64.
+pub fn max_connections() -> usize {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| open_files_soft_limit(&limits));
+    match soft {
+        Some(n) => (n / 2).clamp(64, 1_000_000),
+        None => 10_000,
+    }
+}
+
+/// The soft "Max open files" of a `/proc/<pid>/limits` text; `None` when unlimited or
+/// not there.
+fn open_files_soft_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
 
 /// A bound, ready-to-run service.
 pub struct Service {
@@ -121,6 +149,7 @@ impl Service {
             front: None,
             listener: None,
             idle_timeout: IDLE_TIMEOUT,
+            max_connections: None,
         }
     }
 
@@ -247,6 +276,8 @@ struct App {
     front: Option<(Arc<dyn Front>, Standard)>,
     /// See [`IDLE_TIMEOUT`].
     idle_timeout: Duration,
+    /// See [`max_connections`].
+    max_connections: usize,
 }
 
 impl App {
@@ -278,7 +309,29 @@ impl App {
 /// keep-alive ends after it), and returns once every connection has closed.
 async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
     let (closing, connections) = tokio::sync::watch::channel(());
+    let open = Arc::new(tokio::sync::Semaphore::new(app.max_connections));
+    let mut at_the_limit = false;
     loop {
+        // A connection is accepted only with a place for it: at the limit, new ones wait
+        // in the kernel's queue until one closes, and those open are served as ever.
+        let place = match open.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(_) => {
+                if !std::mem::replace(&mut at_the_limit, true) {
+                    tracing::warn!(
+                        max = app.max_connections,
+                        "at the connection limit: new connections wait until one closes"
+                    );
+                }
+                tokio::select! {
+                    place = open.clone().acquire_owned() => match place {
+                        Ok(place) => place,
+                        Err(_) => break,
+                    },
+                    () = stop.wait() => break,
+                }
+            }
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -295,9 +348,13 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        if at_the_limit && open.available_permits() > 0 {
+            at_the_limit = false;
+        }
         let app = app.clone();
         let mut asked_to_close = closing.subscribe();
         tokio::spawn(async move {
+            let _place = place;
             let idle_timeout = app.idle_timeout;
             let requests =
                 hyper::service::service_fn(move |req: http::Request<Incoming>| app.call(req, peer));
@@ -445,6 +502,12 @@ impl ServiceBuilder {
         self
     }
 
+    /// Serves at most `max` connections at once ([`max_connections`] unless set).
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
     /// Serves on `listener`, bound beforehand, instead of binding the `listen` setting.
     pub fn listener(&mut self, listener: std::net::TcpListener) -> &mut Self {
         self.listener = Some(listener);
@@ -518,6 +581,7 @@ impl ServiceBuilder {
             router,
             front: self.front.map(|front| (front, standard)),
             idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections.unwrap_or_else(max_connections),
         };
         Ok(Service {
             name: self.name,
@@ -1205,6 +1269,72 @@ mod tests {
 
         stop.trigger();
         task.await.unwrap().unwrap();
+    }
+
+    /// At the connection limit a new connection waits, unserved, until one closes; the
+    /// open ones are served as ever.
+    #[tokio::test]
+    async fn a_connection_over_the_limit_waits_until_one_closes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder
+            .routes(Router::new().route("/work", get(|| async { "done" })))
+            .max_connections(2);
+        let service = builder.bind().await.unwrap();
+        let addr = service.local_addr();
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let request = b"GET /work HTTP/1.1\r\nhost: probe\r\n\r\n";
+        // Sends a request on `tcp`; its answer's text, if one comes within `within`.
+        let ask = async |tcp: &mut tokio::net::TcpStream, within: Duration| {
+            tcp.write_all(request).await.unwrap();
+            let mut buf = vec![0; 1024];
+            let read = tokio::time::timeout(within, tcp.read(&mut buf))
+                .await
+                .ok()?;
+            let n = read.unwrap();
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for open in [&mut first, &mut second] {
+            let answer = ask(open, Duration::from_secs(5)).await;
+            assert!(answer.is_some_and(|a| a.ends_with("done")));
+        }
+        // A third connects (the kernel queues it) but is not served.
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(ask(&mut third, Duration::from_millis(300)).await, None);
+        // The open ones still are.
+        let answer = ask(&mut first, Duration::from_secs(5)).await;
+        assert!(answer.is_some_and(|a| a.ends_with("done")));
+        // One closes: the third is taken, and its request, waiting since, answered.
+        drop(second);
+        let mut buf = vec![0; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+            .await
+            .expect("served once a place was free")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("done"));
+
+        drop((first, third));
+        stop.trigger();
+        task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_default_connection_limit_is_half_the_open_files() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             127533               127533               processes \n\
+                      Max open files            20000                524288               files     \n";
+        assert_eq!(open_files_soft_limit(limits), Some(20_000));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(open_files_soft_limit(unlimited), None);
+        assert_eq!(open_files_soft_limit("nothing here"), None);
+        let max = max_connections();
+        assert!((64..=1_000_000).contains(&max), "{max}");
     }
 
     /// A front for `/front/...`: it echoes the peer and request id it saw, panics, or
