@@ -1171,6 +1171,40 @@ mod tests {
         assert_eq!(count("/bare", "409"), 1.0, "{text}");
     }
 
+    /// A service called "probe" answering `GET /work` with "done", set up further by
+    /// `shape`, running: its address, what stops it, and its task to await after that.
+    async fn probe(
+        shape: impl FnOnce(&mut ServiceBuilder),
+    ) -> (
+        SocketAddr,
+        Shutdown,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.routes(Router::new().route("/work", get(|| async { "done" })));
+        shape(&mut builder);
+        let service = builder.bind().await.unwrap();
+        let addr = service.local_addr();
+        let stop = service.shutdown_handle();
+        (addr, stop, tokio::spawn(service.run()))
+    }
+
+    /// Sends `GET /work` on `tcp`: the answer's text, if one comes within `within`.
+    async fn ask(tcp: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        tcp.write_all(b"GET /work HTTP/1.1\r\nhost: probe\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0; 1024];
+        let n = tokio::time::timeout(within, tcp.read(&mut buf))
+            .await
+            .ok()?
+            .unwrap();
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
     #[tokio::test]
     async fn a_draining_service_is_not_ready_but_still_serves() {
         let settings =
@@ -1214,17 +1248,10 @@ mod tests {
     #[tokio::test]
     async fn slow_heads_and_idle_connections_are_closed_after_the_idle_timeout() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let settings =
-            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
-        let mut builder = Service::builder("probe", &settings.common);
-        builder
-            .routes(Router::new().route("/work", get(|| async { "done" })))
-            .idle_timeout(Duration::from_millis(400));
-        let service = builder.bind().await.unwrap();
-        let addr = service.local_addr();
-        let stop = service.shutdown_handle();
-        let task = tokio::spawn(service.run());
-        let request = b"GET /work HTTP/1.1\r\nhost: probe\r\n\r\n";
+        let (addr, stop, task) = probe(|b| {
+            b.idle_timeout(Duration::from_millis(400));
+        })
+        .await;
         // Reads until the server closes the connection; how long that took, and what came.
         let until_closed = async |tcp: &mut tokio::net::TcpStream| {
             let started = tokio::time::Instant::now();
@@ -1253,10 +1280,8 @@ mod tests {
         // Requests 200 ms apart, for twice the timeout: each is served.
         let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
         for _ in 0..4 {
-            busy.write_all(request).await.unwrap();
-            let mut buf = vec![0; 1024];
-            let n = busy.read(&mut buf).await.unwrap();
-            assert!(String::from_utf8_lossy(&buf[..n]).ends_with("done"));
+            let answer = ask(&mut busy, Duration::from_secs(5)).await;
+            assert!(answer.is_some_and(|a| a.ends_with("done")));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // Then idle: closed, with nothing more sent.
@@ -1275,28 +1300,11 @@ mod tests {
     /// open ones are served as ever.
     #[tokio::test]
     async fn a_connection_over_the_limit_waits_until_one_closes() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let settings =
-            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
-        let mut builder = Service::builder("probe", &settings.common);
-        builder
-            .routes(Router::new().route("/work", get(|| async { "done" })))
-            .max_connections(2);
-        let service = builder.bind().await.unwrap();
-        let addr = service.local_addr();
-        let stop = service.shutdown_handle();
-        let task = tokio::spawn(service.run());
-        let request = b"GET /work HTTP/1.1\r\nhost: probe\r\n\r\n";
-        // Sends a request on `tcp`; its answer's text, if one comes within `within`.
-        let ask = async |tcp: &mut tokio::net::TcpStream, within: Duration| {
-            tcp.write_all(request).await.unwrap();
-            let mut buf = vec![0; 1024];
-            let read = tokio::time::timeout(within, tcp.read(&mut buf))
-                .await
-                .ok()?;
-            let n = read.unwrap();
-            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
-        };
+        use tokio::io::AsyncReadExt;
+        let (addr, stop, task) = probe(|b| {
+            b.max_connections(2);
+        })
+        .await;
         let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
         for open in [&mut first, &mut second] {
