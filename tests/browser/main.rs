@@ -6,7 +6,7 @@
 //! Without `chromedriver` on the PATH the test is skipped with a message, unless
 //! `BAZAAR_TEST_BROWSER=1` (CI) makes its absence a failure.
 
-use bazaar::testing::Shop;
+use bazaar::testing::{Options, Shop};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use serde_json::{Value, json};
 use std::{
@@ -26,7 +26,10 @@ async fn the_shop_in_a_browser() {
     let Some(driver) = Driver::start() else {
         return;
     };
-    let shop = Shop::start();
+    // Every request traced, so that the checkout the operator looks for is among the
+    // traces whatever the pace of the pages before it (the default starts at most 20 new
+    // traces a second).
+    let shop = Shop::start_with(Options::env("OTEL_TRACES_SAMPLER", "always_on"));
     scenario(
         "a new shopper buys two things",
         &driver,

@@ -154,6 +154,9 @@ async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
             ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
+            // Every trace, so that a test's own polling never leaves its checkout out
+            // of the default's rate of new traces.
+            ("OTEL_TRACES_SAMPLER", "always_on".into()),
         ],
         ..Options::default()
     });
@@ -233,8 +236,8 @@ async fn one_checkout_is_one_trace_across_the_services(shape: Shape) {
 /// A checkout whose client sent a `traceparent` with the sampled flag off is recorded
 /// nowhere: the gateway follows the client's decision, and tells every service behind it
 /// (orders, and through orders cart, inventory and payments, and through its events the
-/// consumers) that the trace is not recorded, so none starts a trace of its own. The
-/// default (a rate of new traces a second) is what would trace them otherwise.
+/// consumers) that the trace is not recorded, so none starts a trace of its own; with
+/// `always_on` here, each would trace everything it was not told about.
 #[tokio::test]
 async fn a_checkout_its_client_does_not_record_is_recorded_nowhere() {
     let (store, url) = receiver();
@@ -242,6 +245,9 @@ async fn a_checkout_its_client_does_not_record_is_recorded_nowhere() {
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
             ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
+            // Every trace, so that a test's own polling never leaves its checkout out
+            // of the default's rate of new traces.
+            ("OTEL_TRACES_SAMPLER", "always_on".into()),
         ],
         ..Options::default()
     });
@@ -314,7 +320,8 @@ async fn control<T: serde::de::DeserializeOwned>(shop: &Shop, token: &str, path:
 
 #[tokio::test]
 async fn the_shop_collects_its_own_traces_for_the_ops_console() {
-    let shop = Shop::start();
+    // Every trace: see `one_checkout_is_one_trace_across_the_services`.
+    let shop = Shop::start_with(Options::env("OTEL_TRACES_SAMPLER", "always_on"));
     let order_id = one_checkout(&shop).await;
     let admin = shop.admin_token().await;
     let found = eventually(

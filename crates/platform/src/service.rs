@@ -1249,47 +1249,43 @@ mod tests {
     async fn slow_heads_and_idle_connections_are_closed_after_the_idle_timeout() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (addr, stop, task) = probe(|b| {
-            b.idle_timeout(Duration::from_millis(400));
+            b.idle_timeout(Duration::from_secs(1));
         })
         .await;
-        // Reads until the server closes the connection; how long that took, and what came.
-        let until_closed = async |tcp: &mut tokio::net::TcpStream| {
-            let started = tokio::time::Instant::now();
+        // Reads until the server closes the connection; how long since `since` that took,
+        // and what came.
+        let until_closed = async |tcp: &mut tokio::net::TcpStream, since: Instant| {
             let mut seen = Vec::new();
             let closed =
                 tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut seen)).await;
             assert!(closed.is_ok(), "the connection was not closed");
-            (
-                started.elapsed(),
-                String::from_utf8_lossy(&seen).into_owned(),
-            )
+            (since.elapsed(), String::from_utf8_lossy(&seen).into_owned())
         };
 
-        // Half a head, then nothing.
+        // Half a head, then nothing. The server's timer starts once it has the
+        // connection, after this.
+        let connecting = Instant::now();
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET /work HTTP/1.1\r\nhost: pro")
             .await
             .unwrap();
-        let (after, answer) = until_closed(&mut slow).await;
-        assert!(
-            after >= Duration::from_millis(300),
-            "closed after {after:?}"
-        );
+        let (after, answer) = until_closed(&mut slow, connecting).await;
+        assert!(after >= Duration::from_secs(1), "closed after {after:?}");
         assert!(!answer.contains("done"), "{answer}");
 
-        // Requests 200 ms apart, for twice the timeout: each is served.
+        // Requests 200 ms apart, for longer than the timeout: each is served.
         let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
-        for _ in 0..4 {
+        let mut last_sent = Instant::now();
+        for _ in 0..7 {
+            last_sent = Instant::now();
             let answer = ask(&mut busy, Duration::from_secs(5)).await;
             assert!(answer.is_some_and(|a| a.ends_with("done")));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        // Then idle: closed, with nothing more sent.
-        let (after, answer) = until_closed(&mut busy).await;
-        assert!(
-            after >= Duration::from_millis(100),
-            "closed after {after:?}"
-        );
+        // Then idle: closed, with nothing more sent, a timeout after the last answer
+        // (whose timer started after this end sent its request).
+        let (after, answer) = until_closed(&mut busy, last_sent).await;
+        assert!(after >= Duration::from_secs(1), "closed after {after:?}");
         assert_eq!(answer, "");
 
         stop.trigger();

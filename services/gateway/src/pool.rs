@@ -456,7 +456,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_idle_too_long_is_closed_not_used() {
         let (authority, connections) = upstream(Answer::of("hi")).await;
-        let pool = Pool::new(Duration::from_secs(1), Duration::from_millis(200));
+        let pool = Pool::new(Duration::from_secs(1), Duration::from_secs(2));
         // Requests closer together than the idle time share a connection.
         for _ in 0..3 {
             assert_eq!(text(send(&pool, &authority).await).await, "hi");
@@ -465,7 +465,7 @@ mod tests {
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
         // One idle for longer is dropped, and the next request gets a new one.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
         assert_eq!(text(send(&pool, &authority).await).await, "hi");
         assert_eq!(connections.load(Ordering::SeqCst), 2);
         idle(&pool, &authority, 1, SendRequest::is_ready).await;
