@@ -234,13 +234,15 @@ impl Db {
 
     /// The rows `select` (`SELECT ... FROM ...`) finds whose `column` is one of `ids`, then
     /// `rest` (` ORDER BY ...`, or nothing): one statement whatever the number of ids, which
-    /// travel as one JSON array that each backend unnests its own way.
+    /// travel as one JSON array that each backend unnests its own way. The SQL's parts are
+    /// `'static`: written in the code, never from a request, as the statement built of
+    /// them is asserted safe.
     pub async fn fetch_in(
         &self,
-        select: &str,
-        column: &str,
+        select: &'static str,
+        column: &'static str,
         ids: &[&str],
-        rest: &str,
+        rest: &'static str,
     ) -> Result<Vec<AnyRow>, sqlx::Error> {
         let unnest = match self.backend {
             Backend::Sqlite => "SELECT value FROM json_each($1)",
@@ -258,10 +260,10 @@ impl Db {
     /// child rows of a page of parents, per parent id.
     pub async fn fetch_grouped_in<T>(
         &self,
-        select: &str,
-        column: &str,
+        select: &'static str,
+        column: &'static str,
         ids: &[&str],
-        rest: &str,
+        rest: &'static str,
     ) -> Result<HashMap<String, Vec<T>>, sqlx::Error>
     where
         T: for<'r> FromRow<'r, AnyRow>,
