@@ -7,6 +7,7 @@
 pub mod admin_cli;
 pub mod cli;
 pub mod control;
+pub mod cpus;
 pub mod load;
 pub mod processes;
 pub mod registry;

@@ -8,7 +8,7 @@
 use bazaar::{
     admin_cli,
     cli::{Cli, Command},
-    load, serve, shop_cli, supervisor,
+    cpus, load, serve, shop_cli, supervisor,
     supervisor::UpArgs,
 };
 use clap::Parser;
@@ -16,6 +16,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before the runtime starts any thread: they all inherit the CPUs this one is held to.
+    if let Err(e) = cpus::apply() {
+        eprintln!("bazaar: {e}");
+        return ExitCode::from(2);
+    }
     let mut builder = match workers() {
         // One worker: the thread that waits for the work does it, with no second thread
         // to wake for every task (a multi-threaded runtime of one worker still has two).

@@ -18,6 +18,8 @@ const READ_DIRECTLY: &[&str] = &[
     "BAZAAR_SUPERVISOR_PID",
     // main: the async runtime's worker threads, in every process.
     "BAZAAR_WORKERS",
+    // main: the CPUs of every process; `bazaar up` gives each its share (cpus).
+    "BAZAAR_CPUS",
     // supervisor::plan: set by `bazaar up` on each replica.
     "BAZAAR_INSTANCE",
     // The tests and benchmarks.

@@ -3,6 +3,7 @@
 //! (a rolling restart's successor takes the other slot, so old and new never share an
 //! index, and the next restart finds most of its data still there).
 
+use crate::cpus::{Cpus, Placement};
 use anyhow::{Context, bail};
 use platform::registry::{Entry, GATEWAY, Registry};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -93,8 +94,10 @@ pub struct Spec {
     pub slot: Slot,
     pub port: u16,
     /// What this replica's environment has beyond the shop's: where it listens, its
-    /// database, its index, its name.
+    /// database, its index, its name, its CPUs.
     pub env: Vec<(String, String)>,
+    /// The CPUs it is held to, kept by its successors; `None`: those of the supervisor.
+    pub cpus: Option<Cpus>,
 }
 
 impl Spec {
@@ -133,6 +136,16 @@ fn workers(service: &str) -> usize {
     (cores / share).max(1)
 }
 
+/// The worker threads a process of `service` will run: the operator's `BAZAAR_WORKERS`,
+/// else [`workers`].
+fn threads_of(service: &str) -> usize {
+    std::env::var("BAZAAR_WORKERS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| workers(service))
+}
+
 /// Decides ports and data places.
 #[derive(Debug, Clone)]
 pub struct Planner {
@@ -142,6 +155,8 @@ pub struct Planner {
     database: Option<String>,
     /// The gateway's port; the first replicas of the others keep their offset from it.
     base_port: u16,
+    /// Each new process's CPUs, unless the operator chose them ([`crate::cpus`]).
+    placement: Option<std::sync::Arc<Placement>>,
 }
 
 impl Planner {
@@ -160,6 +175,7 @@ impl Planner {
             data_dir: data_dir.to_owned(),
             database,
             base_port,
+            placement: Placement::new().map(std::sync::Arc::new),
         })
     }
 
@@ -182,7 +198,11 @@ impl Planner {
                 .and_then(|p| reserve(p).ok())
                 .map_or_else(|| reserve(0), Ok)?
         };
-        let spec = self.spec(entry, replica, Slot::A, port_of(&socket)?)?;
+        let cpus = self
+            .placement
+            .as_ref()
+            .and_then(|p| p.take(threads_of(entry.name())));
+        let spec = self.spec(entry, replica, Slot::A, port_of(&socket)?, cpus)?;
         Ok((spec, socket))
     }
 
@@ -202,7 +222,13 @@ impl Planner {
         } else {
             old.slot
         };
-        let spec = self.spec(old.entry, old.replica, slot, port_of(&socket)?)?;
+        let spec = self.spec(
+            old.entry,
+            old.replica,
+            slot,
+            port_of(&socket)?,
+            old.cpus.clone(),
+        )?;
         Ok((spec, socket))
     }
 
@@ -212,6 +238,7 @@ impl Planner {
         replica: u32,
         slot: Slot,
         port: u16,
+        cpus: Option<Cpus>,
     ) -> anyhow::Result<Spec> {
         let name = entry.name();
         // A read model's replicas each have their own copy; the first replica's first slot
@@ -224,6 +251,9 @@ impl Planner {
         ];
         if std::env::var_os("BAZAAR_WORKERS").is_none() {
             env.push(("BAZAAR_WORKERS".to_owned(), workers(name).to_string()));
+        }
+        if let Some(cpus) = &cpus {
+            env.push((crate::cpus::VAR.to_owned(), cpus.to_string()));
         }
         if entry.def.database {
             let db = match (&self.database, &suffix) {
@@ -259,6 +289,7 @@ impl Planner {
             slot,
             port,
             env,
+            cpus,
         })
     }
 }
@@ -403,6 +434,28 @@ mod tests {
             env(&first, "BAZAAR_INDEX_DIR"),
             env(&next, "BAZAAR_INDEX_DIR")
         );
+    }
+
+    #[test]
+    fn each_process_is_held_to_its_share_of_the_cpus_and_its_successor_to_the_same() {
+        let planner = Planner::new(REGISTRY, &std::env::temp_dir(), None, 0).unwrap();
+        let cart = REGISTRY.get("cart").unwrap();
+        let (one, _a) = planner.first(cart, 1).unwrap();
+        let (two, _b) = planner.first(cart, 2).unwrap();
+        let (next, _c) = planner.successor(&one).unwrap();
+        assert_eq!(next.cpus, one.cpus);
+        assert_eq!(env(&next, "BAZAAR_CPUS"), env(&one, "BAZAAR_CPUS"));
+        for spec in [&one, &two] {
+            assert_eq!(
+                env(spec, "BAZAAR_CPUS").map(str::to_owned),
+                spec.cpus.as_ref().map(ToString::to_string)
+            );
+        }
+        // Placed only where there are CPUs to choose from and the operator chose none.
+        if planner.placement.is_some() {
+            let (one, two) = (one.cpus.unwrap(), two.cpus.unwrap());
+            assert_ne!(one, two, "replicas side by side run on different CPUs");
+        }
     }
 
     #[test]

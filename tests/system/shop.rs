@@ -204,6 +204,16 @@ async fn an_admin_creates_products_and_a_customer_may_not(shape: Shape) {
     assert_problem(create(Some(&admin)).await, StatusCode::CONFLICT).await;
 }
 
+/// The CPUs a process may run on, as the kernel lists them (`0-1`, `0`).
+fn cpus_allowed(pid: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|l| l.trim().to_owned())
+        .unwrap()
+}
+
 crate::in_both_shapes!(one_process_and_one_database_per_service_and_a_clean_stop);
 async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape) {
     let mut shop = Shop::start_in(shape);
@@ -219,6 +229,15 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape)
         services().len(),
         "each service is its own process"
     );
+    // Spread over the CPUs the shop may use, each process's threads held together
+    // (`bazaar::cpus`): where there is more than one CPU, not all on the same ones.
+    if cpus_allowed("self").contains(['-', ',']) && std::env::var_os("BAZAAR_CPUS").is_none() {
+        let held: std::collections::BTreeSet<String> = pids
+            .iter()
+            .map(|pid| cpus_allowed(&pid.to_string()))
+            .collect();
+        assert!(held.len() > 1, "the processes share out the CPUs: {held:?}");
+    }
     match shop.postgres() {
         None => {
             for service in with_database() {
