@@ -14,13 +14,18 @@ use crate::{Feed, Transport};
 use platform::shutdown::Shutdown;
 use sqlx::Row;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long one log request waits for new events.
 const LONG_POLL: Duration = Duration::from_secs(4);
 /// How long a replica holds a producer's position before another may take over; renewed
-/// at every read. Short, so a replica killed outright is replaced within seconds; a
+/// before a read it might not last through. Short, so a replica killed outright is replaced within seconds; a
 /// live reader that loses it mid-poll costs only duplicates, which the inbox absorbs.
 const LEASE: Duration = Duration::from_secs(6);
+/// A lease with less than this left is renewed before the next read: a long poll and a
+/// second to handle what it brings. Under load a reader renews about once a second
+/// instead of at each of its reads.
+const RENEW_WITHIN: Duration = LONG_POLL.saturating_add(Duration::from_secs(1));
 
 /// Reads `producer` (from whichever of its replicas `transport` picks for each request)
 /// until shutdown, then gives up its lease so a successor starts at once.
@@ -65,24 +70,44 @@ async fn read(
     .execute(db.pool())
     .await?;
     let mut failures = 0u32;
+    // The lease while it is fresh, and the position it guards: a lease is renewed when
+    // what is left of it might not last through the next read ([`RENEW_WITHIN`]), not at
+    // every read (a write in this service's database per event otherwise). Nobody else
+    // moves the position while it is held.
+    let mut held: Option<(Instant, i64)> = None;
     loop {
         if shutdown.is_triggered() {
             return Ok(());
         }
-        let position = match lease(&db, &producer, owner).await {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                // Another replica reads this producer; check back later.
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.wait() => return Ok(()),
-                }
+        let position = match held {
+            Some((until, position))
+                if until.saturating_duration_since(Instant::now()) > RENEW_WITHIN =>
+            {
+                position
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the event cursor");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                    _ = shutdown.wait() => return Ok(()),
+            _ => {
+                let asked = Instant::now();
+                match lease(&db, &producer, owner).await {
+                    Ok(Some(p)) => {
+                        held = Some((asked + LEASE, p));
+                        p
+                    }
+                    Ok(None) => {
+                        held = None;
+                        // Another replica reads this producer; check back later.
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            _ = shutdown.wait() => return Ok(()),
+                        }
+                    }
+                    Err(e) => {
+                        held = None;
+                        tracing::warn!(error = %e, "cannot read the event cursor");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                            _ = shutdown.wait() => return Ok(()),
+                        }
+                    }
                 }
             }
         };
@@ -104,11 +129,14 @@ async fn read(
             },
             _ = shutdown.wait() => return Ok(()),
         };
+        // Each event applied moves the position with its effects.
+        let mut applied = position;
         for entry in page.events {
             let at = Position {
                 producer: &producer,
                 seq: entry.seq,
             };
+            applied = entry.seq;
             let event: Event = match serde_json::from_value(entry.event.clone()) {
                 Ok(e) => e,
                 Err(e) => {
@@ -130,7 +158,7 @@ async fn read(
             }
         }
         // Events of types this service does not take were skipped: move past them.
-        if page.next > position {
+        if page.next > applied {
             sqlx::query(
                 "UPDATE event_cursors SET position = $1 WHERE producer = $2 AND position < $1",
             )
@@ -138,6 +166,9 @@ async fn read(
             .bind(&producer)
             .execute(db.pool())
             .await?;
+        }
+        if let Some((_, at)) = &mut held {
+            *at = page.next.max(applied);
         }
     }
 }

@@ -19,7 +19,11 @@ use platform::{
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::sync::Notify;
 
 /// Where a service's events go.
@@ -55,11 +59,27 @@ struct Inner {
     db: Db,
     wake: Notify,
     broker: Broker,
+    /// Where each embedded consumer last read, as this replica saw it: written to the
+    /// database by the relay's task once a second, not by every read ([`Producer::relay`]).
+    positions: Mutex<BTreeMap<String, Seen>>,
+}
+
+/// A consumer's position as a read reported it.
+#[derive(Debug, Clone)]
+struct Seen {
+    position: i64,
+    seen_at: String,
+    /// Not yet in the database.
+    unsaved: bool,
 }
 
 /// How often waiting readers and the relay look at the outbox when nobody woke them:
 /// the bound on latency for events committed by another replica of the service.
 const POLL: Duration = Duration::from_millis(250);
+
+/// How often the consumers' positions reported by reads are saved: the most that another
+/// replica's backlog figures lag behind.
+const SAVE_POSITIONS: Duration = Duration::from_secs(1);
 
 impl Producer {
     pub fn new(service: &str, db: Db, broker: Broker) -> Self {
@@ -69,6 +89,7 @@ impl Producer {
                 db,
                 wake: Notify::new(),
                 broker,
+                positions: Mutex::default(),
             }),
         }
     }
@@ -105,13 +126,77 @@ impl Producer {
 
     /// The relay: in RabbitMQ mode it publishes outbox rows in order and marks each
     /// delivered once the broker confirms it; in embedded mode there is nothing to push.
+    /// Either way it saves the positions embedded consumers report as they read.
     pub async fn relay(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        match self.inner.broker.clone() {
-            Broker::Embedded => {
-                shutdown.wait().await;
-                Ok(())
+        let relayed = async {
+            match self.inner.broker.clone() {
+                Broker::Embedded => {
+                    shutdown.wait().await;
+                    Ok(())
+                }
+                Broker::Amqp { url, namespace } => {
+                    self.relay_amqp(&url, &namespace, shutdown.clone()).await
+                }
             }
-            Broker::Amqp { url, namespace } => self.relay_amqp(&url, &namespace, shutdown).await,
+        };
+        let saved = async {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(SAVE_POSITIONS) => {}
+                    () = shutdown.wait() => break,
+                }
+                self.save_positions().await;
+            }
+            self.save_positions().await;
+        };
+        let (relayed, ()) = tokio::join!(relayed, saved);
+        relayed
+    }
+
+    /// Records that `consumer` read from `position` on: in memory now, in the database at
+    /// the next save. A read is a consumer's every wake-up; a write per read was a write
+    /// transaction per event per consumer in the producer's database, beside its own.
+    fn report_position(&self, consumer: &str, position: i64) {
+        let seen = Seen {
+            position,
+            seen_at: now_rfc3339(),
+            unsaved: true,
+        };
+        self.positions().insert(consumer.to_owned(), seen);
+    }
+
+    fn positions(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Seen>> {
+        self.inner
+            .positions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes the positions reported since the last save. One that fails to save is left
+    /// for the consumer's next read to report again.
+    async fn save_positions(&self) {
+        let unsaved: Vec<(String, Seen)> = self
+            .positions()
+            .iter_mut()
+            .filter(|(_, seen)| seen.unsaved)
+            .map(|(consumer, seen)| {
+                seen.unsaved = false;
+                (consumer.clone(), seen.clone())
+            })
+            .collect();
+        for (consumer, seen) in unsaved {
+            let saved = sqlx::query(
+                "INSERT INTO consumer_positions (consumer, position, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at",
+            )
+            .bind(&consumer)
+            .bind(seen.position)
+            .bind(&seen.seen_at)
+            .execute(self.inner.db.pool())
+            .await;
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, consumer, "could not save the consumer's position");
+            }
         }
     }
 
@@ -489,29 +574,21 @@ async fn log(
     });
     let db = p.inner.db.pool();
     if let Some(consumer) = q.consumer.as_deref().filter(|c| !c.is_empty()) {
-        sqlx::query(
-            "INSERT INTO consumer_positions (consumer, position, seen_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at",
-        )
-        .bind(consumer)
-        .bind(q.after)
-        .bind(now_rfc3339())
-        .execute(db)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+        p.report_position(consumer, q.after);
     }
     let deadline = tokio::time::Instant::now() + wait;
+    let mut after = q.after;
     loop {
         let woken = p.inner.wake.notified();
         let rows = sqlx::query(
             "SELECT seq, type, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
-        .bind(q.after)
+        .bind(after)
         .bind(limit)
         .fetch_all(db)
         .await
         .map_err(|e| Problem::internal(&e))?;
-        let mut next = q.after;
+        let mut next = after;
         let mut events = Vec::new();
         for row in &rows {
             let seq: i64 = row.try_get("seq").map_err(|e| Problem::internal(&e))?;
@@ -526,11 +603,18 @@ async fn log(
             events.push(LogEntry { seq, event });
         }
         let now = tokio::time::Instant::now();
-        if !rows.is_empty() || now >= deadline {
+        if !events.is_empty() || now >= deadline {
             if !events.is_empty() {
                 crate::faults::point(&format!("{}.log.before_serve", p.inner.service));
             }
             return Ok(Json(LogPage { events, next }));
+        }
+        after = next;
+        if !rows.is_empty() {
+            // Only events of other types: look past them at once. A reader waiting for
+            // its types is not woken by every other event (it learns how far the log was
+            // skipped when its own come, or when its wait ends).
+            continue;
         }
         tokio::select! {
             _ = woken => {}
@@ -668,8 +752,32 @@ async fn stats(
                     seen_at: r.try_get("seen_at")?,
                 })
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .collect::<Result<Vec<ConsumerPosition>, sqlx::Error>>()
             .map_err(internal)?;
+    // What reads reported to this replica since the last save may be newer than the
+    // table (which another replica's reports may also have moved on).
+    let mut consumers: BTreeMap<String, ConsumerPosition> = consumers
+        .into_iter()
+        .map(|c| (c.consumer.clone(), c))
+        .collect();
+    for (consumer, seen) in p.positions().iter() {
+        if consumers
+            .get(consumer)
+            .is_some_and(|saved| saved.seen_at > seen.seen_at)
+        {
+            continue;
+        }
+        consumers.insert(
+            consumer.clone(),
+            ConsumerPosition {
+                consumer: consumer.clone(),
+                position: seen.position,
+                backlog: (head - seen.position).max(0),
+                seen_at: seen.seen_at.clone(),
+            },
+        );
+    }
+    let consumers = consumers.into_values().collect();
     Ok(Json(OutboxStats {
         service: p.inner.service.clone(),
         head,

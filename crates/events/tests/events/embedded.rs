@@ -232,3 +232,76 @@ async fn the_log_refuses_bad_queries_with_problems() {
     }
     producer.stop().await;
 }
+
+/// `GET /events/log` as a consumer of `types` asks it, from `after`, waiting up to `wait_ms`.
+async fn read_log(url: &str, after: i64, types: &str, wait_ms: u64) -> events::producer::LogPage {
+    reqwest::get(format!(
+        "{url}/events/log?after={after}&types={types}&wait_ms={wait_ms}&consumer=one"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_reader_waiting_for_its_types_is_not_woken_by_others() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    producer.produce(3, OTHER, data).await;
+
+    // Only other types in the log: the wait runs out, and says how far it looked.
+    let started = std::time::Instant::now();
+    let page = read_log(&producer.url, 0, CREATED, 300).await;
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
+    assert!(page.events.is_empty());
+    assert_eq!(page.next, 3, "past the events of other types");
+
+    // Waiting for its type, a reader sleeps through other events and wakes for its own.
+    let url = producer.url.clone();
+    let waiting = tokio::spawn(async move { read_log(&url, 3, CREATED, 10_000).await });
+    producer.produce(2, OTHER, data).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!waiting.is_finished(), "woken by events it does not take");
+    producer.produce(1, CREATED, data).await;
+    let page = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("woken by its own type at once")
+        .unwrap();
+    let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![6]);
+    assert_eq!(page.next, 6);
+    producer.stop().await;
+}
+
+#[tokio::test]
+async fn a_readers_position_is_shown_at_once_and_saved_soon() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    producer.produce(4, CREATED, data).await;
+    let _ = read_log(&producer.url, 3, CREATED, 0).await;
+
+    // The replica that served the read knows the position at once.
+    let stats: serde_json::Value = reqwest::get(format!("{}/events/outbox", producer.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["consumers"][0]["consumer"], "one", "{stats}");
+    assert_eq!(stats["consumers"][0]["position"], 3, "{stats}");
+    assert_eq!(stats["consumers"][0]["backlog"], 1, "{stats}");
+
+    // Another replica reads it from the database, where it is saved in the background.
+    eventually(WAIT, "the position saved", || async {
+        let saved: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM consumer_positions WHERE consumer = 'one'")
+                .fetch_optional(producer.db.pool())
+                .await
+                .unwrap();
+        saved == Some(3)
+    })
+    .await;
+    producer.stop().await;
+}
