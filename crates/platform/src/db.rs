@@ -150,19 +150,23 @@ impl Db {
                 Backend::Postgres => pool,
             });
         let options = if backend == Backend::Sqlite {
-            options.after_connect(|conn, _meta| -> BoxFuture<'_, Result<(), sqlx::Error>> {
-                Box::pin(async move {
-                    // WAL lets readers run beside the one writer; the busy timeout makes a
-                    // writer wait for the lock instead of failing at once.
-                    sqlx::raw_sql(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+            // A connection to a file does not go stale: no ping before each use, which
+            // cost a round trip to the connection's thread per statement or transaction.
+            options.test_before_acquire(false).after_connect(
+                |conn, _meta| -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the one writer; the busy timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                    )
-                    .execute(conn)
-                    .await?;
-                    Ok(())
-                })
-            })
+                        )
+                        .execute(conn)
+                        .await?;
+                        Ok(())
+                    })
+                },
+            )
         } else {
             options
         };
