@@ -29,12 +29,7 @@ async fn every_event_is_handled_once_and_in_order() {
     assert_eq!(consumer.handled_count().await.unwrap(), 200);
 
     // The producer knows how far this consumer has read.
-    let stats: serde_json::Value = reqwest::get(format!("{}/events/outbox", producer.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = producer.outbox_stats().await;
     assert_eq!(stats["head"], 220);
     assert_eq!(stats["consumers"][0]["consumer"], "one");
 
@@ -283,12 +278,7 @@ async fn a_readers_position_is_shown_at_once_and_saved_soon() {
     let _ = read_log(&producer.url, 3, CREATED, 0).await;
 
     // The replica that served the read knows the position at once.
-    let stats: serde_json::Value = reqwest::get(format!("{}/events/outbox", producer.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = producer.outbox_stats().await;
     assert_eq!(stats["consumers"][0]["consumer"], "one", "{stats}");
     assert_eq!(stats["consumers"][0]["position"], 3, "{stats}");
     assert_eq!(stats["consumers"][0]["backlog"], 1, "{stats}");

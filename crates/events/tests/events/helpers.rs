@@ -104,6 +104,16 @@ impl ProducerApp {
         ids
     }
 
+    /// `GET /events/outbox`: the head and each consumer's position and backlog.
+    pub async fn outbox_stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/events/outbox", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.shutdown.trigger();
         let _ = self.task.await;
