@@ -51,7 +51,9 @@ pub struct Pool {
 }
 
 struct Inner {
-    replicas: Mutex<HashMap<Authority, Replica>>,
+    /// Keyed by the authority's text as the balancer wrote it: hashed as one string, not
+    /// folded to lower case byte by byte as `Authority`'s own `Hash` does.
+    replicas: Mutex<HashMap<Box<str>, Replica>>,
     connect_timeout: Duration,
     idle_for: Duration,
 }
@@ -67,21 +69,16 @@ impl Replica {
     /// The entry of `authority`, made when missing (`None` for an authority that is not a
     /// valid header value, which a parsed one always is).
     fn of<'a>(
-        replicas: &'a mut HashMap<Authority, Replica>,
+        replicas: &'a mut HashMap<Box<str>, Replica>,
         authority: &Authority,
     ) -> Option<&'a mut Replica> {
-        use std::collections::hash_map::Entry;
-        // One look-up (the key's copy is a reference count).
-        Some(match replicas.entry(authority.clone()) {
-            Entry::Occupied(known) => known.into_mut(),
-            Entry::Vacant(new) => {
-                let host = HeaderValue::from_str(authority.as_str()).ok()?;
-                new.insert(Replica {
-                    host,
-                    idle: Vec::new(),
-                })
-            }
-        })
+        let key = authority.as_str();
+        if !replicas.contains_key(key) {
+            let host = HeaderValue::from_str(key).ok()?;
+            let idle = Vec::new();
+            replicas.insert(key.into(), Replica { host, idle });
+        }
+        replicas.get_mut(key)
     }
 }
 
@@ -168,7 +165,7 @@ impl Pool {
         )
     }
 
-    fn replicas(&self) -> std::sync::MutexGuard<'_, HashMap<Authority, Replica>> {
+    fn replicas(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Replica>> {
         self.inner
             .replicas
             .lock()
@@ -412,7 +409,7 @@ mod tests {
         eventually("the pool's idle connections", async || {
             let replicas = pool.replicas();
             let idle = replicas
-                .get(authority)
+                .get(authority.as_str())
                 .map_or(0, |r| r.idle.iter().filter(|(s, _)| state(s)).count());
             (idle == count).then_some(())
         })
@@ -499,7 +496,7 @@ mod tests {
         drop(res);
         assert!(
             pool.replicas()
-                .get(&authority)
+                .get(authority.as_str())
                 .is_none_or(|r| r.idle.is_empty()),
             "a connection with half a response is not used again"
         );

@@ -292,7 +292,8 @@ fn over_tls(headers: &HeaderMap) -> bool {
 /// The service that serves the web pages.
 const STOREFRONT: &str = "storefront";
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1); `Connection`
+/// first.
 const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -309,18 +310,34 @@ const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Removed by name as text: no header name is allocated for it (a shared copy of the
-    // value, not a copy of its bytes, is held while the map changes).
-    if let Some(connection) = headers.remove(header::CONNECTION) {
-        for name in connection.to_str().unwrap_or_default().split(',') {
+    // Most messages carry none of these, or only `Connection: keep-alive`: one look over
+    // the few names there are costs less than a hashed removal of each.
+    let (mut connection, mut others) = (false, false);
+    for name in headers.keys() {
+        if *name == header::CONNECTION {
+            connection = true;
+        } else if HOP_BY_HOP[1..].contains(name) {
+            others = true;
+        }
+    }
+    // The names `Connection` lists, removed as text: no header name is allocated for them
+    // (a shared copy of the value, not a copy of its bytes, is held while the map changes).
+    // `keep-alive` and `close` are options, not names, or a name removed below anyway.
+    if connection && let Some(value) = headers.remove(header::CONNECTION) {
+        for name in value.to_str().unwrap_or_default().split(',') {
             let name = name.trim();
-            if !name.is_empty() {
+            if !name.is_empty()
+                && !name.eq_ignore_ascii_case("keep-alive")
+                && !name.eq_ignore_ascii_case("close")
+            {
                 headers.remove(name);
             }
         }
     }
-    for h in &HOP_BY_HOP {
-        headers.remove(h);
+    if others {
+        for h in &HOP_BY_HOP[1..] {
+            headers.remove(h);
+        }
     }
 }
 
@@ -501,14 +518,35 @@ struct Call<'a> {
     deadline: Instant,
 }
 
-/// An address as a header value, written without an intermediate `String`.
+/// An address as a header value, written without an intermediate `String`, and an IPv4
+/// one (every request's, on most networks) without the formatting machinery.
 fn address_value(ip: IpAddr) -> HeaderValue {
     use std::io::Write;
     // The longest address, an IPv6 one with an IPv4 tail, is 45 characters.
     let mut text = [0u8; 48];
-    let mut cursor = std::io::Cursor::new(&mut text[..]);
-    let _ = write!(cursor, "{ip}");
-    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                for (place, shown) in [(100, octet >= 100), (10, octet >= 10), (1, true)] {
+                    if shown {
+                        text[len] = b'0' + octet / place % 10;
+                        len += 1;
+                    }
+                }
+            }
+            len
+        }
+        IpAddr::V6(_) => {
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            let _ = write!(cursor, "{ip}");
+            usize::try_from(cursor.position()).unwrap_or(0)
+        }
+    };
     HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
@@ -724,6 +762,54 @@ mod tests {
         assert_eq!(service_of("/"), STOREFRONT);
         assert_eq!(service_of("/p/123"), STOREFRONT);
         assert_eq!(service_of("/api"), "");
+    }
+
+    #[test]
+    fn addresses_are_written_as_their_text() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.0.5.99",
+            "192.168.100.10",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::ff00:42:8329",
+            "::ffff:192.0.2.128",
+        ] {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(address_value(parsed), parsed.to_string().as_str(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_whichever_of_them_come() {
+        fn kept(h: &HeaderMap) -> Vec<&str> {
+            let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+            names.sort_unstable();
+            names
+        }
+        // The usual answer: only `Connection: keep-alive`.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(kept(&h), ["content-type"]);
+        // A hop-by-hop header without `Connection`, and `Keep-Alive` beside it.
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Keep-Alive, Close"),
+        );
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(kept(&h), ["x-kept"]);
+        // Nothing to take away.
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("shop"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(kept(&h), ["host"]);
     }
 
     #[test]
