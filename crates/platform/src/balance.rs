@@ -87,11 +87,15 @@ impl Outcome {
     /// The outcome of an answer: a 5xx counts against the replica unless it says it
     /// reports another service's failure.
     pub fn of(status: StatusCode, headers: &HeaderMap) -> Self {
+        // The header is looked for only on a 5xx: every other answer is a success.
+        if !status.is_server_error() {
+            return Outcome::Success;
+        }
         let dependency = headers.get(FAULT_HEADER).is_some_and(|v| {
             v.as_bytes()
                 .eq_ignore_ascii_case(FAULT_DEPENDENCY.as_bytes())
         });
-        if status.is_server_error() && !dependency {
+        if !dependency {
             Outcome::Failure
         } else {
             Outcome::Success

@@ -339,12 +339,14 @@ impl TrustedProxies {
     /// trusted, else the nearest untrusted address it (and the trusted proxies before it)
     /// forwarded in `X-Forwarded-For`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        /// A constant name: looked up without parsing the name on every request.
+        const FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
         let mut client = canonical(peer);
         if !self.contains(client) {
             return client;
         }
         let forwarded = headers
-            .get_all("x-forwarded-for")
+            .get_all(FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))

@@ -472,16 +472,17 @@ impl Proxy {
         strip_hop_by_hop(&mut parts.headers);
         // The host the client asked for, as this gateway saw it (never a client's claim):
         // the storefront compares a form's Origin with it.
-        parts.headers.remove(FORWARDED_HOST);
-        if let Some(host) = parts.headers.remove(header::HOST) {
-            parts.headers.insert(FORWARDED_HOST, host);
-        }
+        // (`insert` replaces every value the client sent under the name.)
+        match parts.headers.remove(header::HOST) {
+            Some(host) => parts.headers.insert(FORWARDED_HOST, host),
+            None => parts.headers.remove(FORWARDED_HOST),
+        };
         // The services behind (and the storefront, on its calls back through here) learn
         // the client's address from this gateway only, not from what the client claimed.
-        parts.headers.remove(FORWARDED_FOR);
-        if let Some(ip) = client {
-            parts.headers.insert(FORWARDED_FOR, address_value(ip));
-        }
+        match client {
+            Some(ip) => parts.headers.insert(FORWARDED_FOR, address_value(ip)),
+            None => parts.headers.remove(FORWARDED_FOR),
+        };
         if !parts.headers.contains_key(FORWARDED_PROTO) {
             parts
                 .headers
