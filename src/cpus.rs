@@ -1,12 +1,13 @@
-//! Which CPUs a process runs on: `BAZAAR_CPUS`.
+//! Which CPUs a process runs on, `BAZAAR_CPUS`, and how many worker threads it runs,
+//! `BAZAAR_WORKERS`.
 //!
 //! A process of the shop is one async runtime thread (or a few) plus one thread per SQLite
 //! connection, and every SQL statement is a hand-off between the two. On a small machine
 //! running a dozen such processes, each hand-off that crosses to another core costs an
 //! inter-processor wake-up; on the same core it is a cheap switch. Measured on 2 cores
 //! (docs/benchmarks.md, *Each process on its own CPUs*): with every process held to one core,
-//! taken in turn, the shop served 1.67× the checkouts and 1.2× the product reads, for the
-//! same CPU per request. So `bazaar up` gives each process its share of the CPUs it may
+//! taken in turn, the shop served 1.7× the checkouts and 1.25× the product reads, and
+//! spent about a third less CPU per checkout. So `bazaar up` gives each process its share of the CPUs it may
 //! use ([`Placement`]), and each process holds itself to what it is given ([`apply`]).
 
 use nix::{sched::CpuSet, unistd::Pid};
@@ -82,6 +83,22 @@ impl fmt::Display for Cpus {
             rest = &rest[run..];
         }
         Ok(())
+    }
+}
+
+/// `BAZAAR_WORKERS`: the worker threads of this process (by default, one per core it may
+/// use). Every process of the shop reads it, so `BAZAAR_WORKERS=1 bazaar up` runs each
+/// service on one thread.
+pub fn worker_threads() -> Result<Option<usize>, String> {
+    match std::env::var("BAZAAR_WORKERS") {
+        Err(_) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "BAZAAR_WORKERS must be a whole number of threads, at least 1, got `{v}`"
+            )),
+        },
     }
 }
 

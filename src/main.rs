@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         eprintln!("bazaar: {e}");
         return ExitCode::from(2);
     }
-    let mut builder = match workers() {
+    let mut builder = match cpus::worker_threads() {
         // One worker: the thread that waits for the work does it, with no second thread
         // to wake for every task (a multi-threaded runtime of one worker still has two).
         Ok(Some(1)) => tokio::runtime::Builder::new_current_thread(),
@@ -68,21 +68,5 @@ fn main() -> ExitCode {
             eprintln!("bazaar: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `BAZAAR_WORKERS`: the worker threads of this process (by default, one per core it may
-/// use). Every process of the shop reads it, so `BAZAAR_WORKERS=1 bazaar up` runs each
-/// service on one thread.
-fn workers() -> Result<Option<usize>, String> {
-    match std::env::var("BAZAAR_WORKERS") {
-        Err(_) => Ok(None),
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!(
-                "BAZAAR_WORKERS must be a whole number of threads, at least 1, got `{v}`"
-            )),
-        },
     }
 }

@@ -16,9 +16,9 @@ const READ_DIRECTLY: &[&str] = &[
     "BAZAAR_FAILPOINTS",
     // serve: set by `bazaar up`, so a service dies with its supervisor.
     "BAZAAR_SUPERVISOR_PID",
-    // main: the async runtime's worker threads, in every process.
+    // cpus, read by main: the async runtime's worker threads, in every process.
     "BAZAAR_WORKERS",
-    // main: the CPUs of every process; `bazaar up` gives each its share (cpus).
+    // cpus, read by main: the CPUs of every process; `bazaar up` gives each its share.
     "BAZAAR_CPUS",
     // supervisor::plan: set by `bazaar up` on each replica.
     "BAZAAR_INSTANCE",

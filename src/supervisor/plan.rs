@@ -139,10 +139,9 @@ fn workers(service: &str) -> usize {
 /// The worker threads a process of `service` will run: the operator's `BAZAAR_WORKERS`,
 /// else [`workers`].
 fn threads_of(service: &str) -> usize {
-    std::env::var("BAZAAR_WORKERS")
+    crate::cpus::worker_threads()
         .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&n: &usize| n > 0)
+        .flatten()
         .unwrap_or_else(|| workers(service))
 }
 

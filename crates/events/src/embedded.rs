@@ -19,8 +19,9 @@ use tokio::time::Instant;
 /// How long one log request waits for new events.
 const LONG_POLL: Duration = Duration::from_secs(4);
 /// How long a replica holds a producer's position before another may take over; renewed
-/// before a read it might not last through. Short, so a replica killed outright is replaced within seconds; a
-/// live reader that loses it mid-poll costs only duplicates, which the inbox absorbs.
+/// before a read it might not last through. Short, so a replica killed outright is
+/// replaced within seconds; a live reader that loses it mid-poll costs only duplicates,
+/// which the inbox absorbs.
 const LEASE: Duration = Duration::from_secs(6);
 /// A lease with less than this left is renewed before the next read: a long poll and a
 /// second to handle what it brings. Under load a reader renews about once a second
@@ -168,7 +169,7 @@ async fn read(
             .await?;
         }
         if let Some((_, at)) = &mut held {
-            *at = page.next.max(applied);
+            *at = page.next;
         }
     }
 }

@@ -139,17 +139,19 @@ impl Producer {
                 }
             }
         };
-        let saved = async {
+        let saving = async {
             loop {
-                tokio::select! {
-                    () = tokio::time::sleep(SAVE_POSITIONS) => {}
-                    () = shutdown.wait() => break,
-                }
+                tokio::time::sleep(SAVE_POSITIONS).await;
                 self.save_positions().await;
             }
-            self.save_positions().await;
         };
-        let (relayed, ()) = tokio::join!(relayed, saved);
+        // The relay ends at shutdown, or at once with its error; what was noted since the
+        // last save is saved either way.
+        let relayed = tokio::select! {
+            relayed = relayed => relayed,
+            never = saving => never,
+        };
+        self.save_positions().await;
         relayed
     }
 

@@ -339,8 +339,6 @@ impl TrustedProxies {
     /// trusted, else the nearest untrusted address it (and the trusted proxies before it)
     /// forwarded in `X-Forwarded-For`.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        /// A constant name: looked up without parsing the name on every request.
-        const FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
         let mut client = canonical(peer);
         if !self.contains(client) {
             return client;
@@ -363,6 +361,9 @@ impl TrustedProxies {
         client
     }
 }
+
+/// `X-Forwarded-For`, as a constant name: found without parsing the name per request.
+pub const FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
 /// The peer address of a request served by a [`crate::service::Service`].
 pub fn peer(extensions: &http::Extensions) -> Option<IpAddr> {

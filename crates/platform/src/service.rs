@@ -868,7 +868,7 @@ struct Readiness {
 /// service only through a proxy, does not. A request served without a socket (a test
 /// calling the router in process) has no peer and counts as the operator's.
 pub fn from_operators_network(parts: &http::request::Parts) -> bool {
-    let forwarded = parts.headers.contains_key("x-forwarded-for")
+    let forwarded = parts.headers.contains_key(crate::ratelimit::FORWARDED_FOR)
         || parts.headers.contains_key(header::FORWARDED);
     if forwarded {
         return false;

@@ -31,7 +31,7 @@ use platform::{
     balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
     config::CommonSettings,
     metrics::Metrics,
-    ratelimit::{Limiter, Switch, TrustedProxies},
+    ratelimit::{FORWARDED_FOR, Limiter, Switch, TrustedProxies},
     service::RouteLabel,
     telemetry,
 };
@@ -305,7 +305,6 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 ];
 
 /// `X-Forwarded-*`: what the gateway tells the services of the client's request.
-const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 

@@ -260,9 +260,9 @@ async fn a_reader_waiting_for_its_types_is_not_woken_by_others() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(!waiting.is_finished(), "woken by events it does not take");
     producer.produce(1, CREATED, data).await;
-    let page = tokio::time::timeout(Duration::from_secs(5), waiting)
+    let page = tokio::time::timeout(WAIT, waiting)
         .await
-        .expect("woken by its own type at once")
+        .expect("answered once its own type comes")
         .unwrap();
     let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![6]);
