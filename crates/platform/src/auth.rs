@@ -247,7 +247,9 @@ impl Verifier {
         {
             return Ok(v.claims);
         }
-        let claims = Arc::new(self.check(token).await?);
+        // Boxed: a check may fetch identity's keys, a future of some 2 KiB that would
+        // otherwise make every caller's future that much larger, cache hit or not.
+        let claims = Arc::new(Box::pin(self.check(token)).await?);
         let until = trusted_until(claims.exp, chrono::Utc::now().timestamp(), Instant::now());
         self.inner.verified.insert(
             Arc::from(token),

@@ -219,6 +219,14 @@ impl Balancer {
         if replicas.is_empty() {
             return Err(NoReplica::Unknown);
         }
+        // The common case, as cheap as it can be: no retry to steer, and the two replicas
+        // drawn (or the only one) ready and admitting.
+        if avoid.is_none()
+            && let Some(chosen) = self.draw(&replicas)
+            && let Some(trial) = chosen.breaker.enter()
+        {
+            return Ok(Pick::new(chosen.clone(), trial));
+        }
         let not_avoided = |r: &&Arc<Replica>| avoid.is_none_or(|a| !std::ptr::eq(&***r, a));
         // Ready and admitted first; then admitted, probes notwithstanding (they may all be
         // restarting, and a call finds out sooner than a probe).
@@ -248,16 +256,27 @@ impl Balancer {
 
     /// The less loaded of two distinct random candidates.
     fn choose<'a>(&self, candidates: &[&'a Arc<Replica>]) -> &'a Arc<Replica> {
-        if candidates.len() == 1 {
-            return candidates[0];
+        match two_of(candidates.len()) {
+            None => candidates[0],
+            Some((a, b)) => self.less_loaded(candidates[a], candidates[b]),
         }
-        let mut rng = rand::rng();
-        let a = rng.random_range(0..candidates.len());
-        let mut b = rng.random_range(0..candidates.len() - 1);
-        if b >= a {
-            b += 1;
+    }
+
+    /// [`Balancer::choose`] without gathering the candidates first: the less loaded of
+    /// two distinct random replicas, or the only one, when those drawn are ready and
+    /// admit calls (`None` otherwise, for the full search).
+    fn draw<'a>(&self, replicas: &'a [Arc<Replica>]) -> Option<&'a Arc<Replica>> {
+        let usable = |r: &Arc<Replica>| r.ready() && r.breaker.admits();
+        match two_of(replicas.len()) {
+            None => replicas.first().filter(|r| usable(r)),
+            Some((a, b)) => {
+                let (x, y) = (&replicas[a], &replicas[b]);
+                (usable(x) && usable(y)).then(|| self.less_loaded(x, y))
+            }
         }
-        let (x, y) = (candidates[a], candidates[b]);
+    }
+
+    fn less_loaded<'a>(&self, x: &'a Arc<Replica>, y: &'a Arc<Replica>) -> &'a Arc<Replica> {
         let policy = self.inner.settings.policy;
         if x.load(policy) <= y.load(policy) {
             x
@@ -292,6 +311,20 @@ impl Inner {
             .collect();
         *replicas = next.into();
     }
+}
+
+/// Two distinct random indices below `n`, or `None` when there are fewer than two.
+fn two_of(n: usize) -> Option<(usize, usize)> {
+    if n < 2 {
+        return None;
+    }
+    let mut rng = rand::rng();
+    let a = rng.random_range(0..n);
+    let mut b = rng.random_range(0..n - 1);
+    if b >= a {
+        b += 1;
+    }
+    Some((a, b))
 }
 
 /// Applies endpoint changes for as long as the balancer lives.
@@ -358,7 +391,8 @@ pub struct Replica {
     /// The URL's scheme and authority, parsed once, when it is nothing more (no path).
     origin: Option<(Scheme, Authority)>,
     outstanding: AtomicU32,
-    ewma: Mutex<Ewma>,
+    /// Kept only under [`Policy::PeakEwma`], the one policy that reads it.
+    ewma: Option<Mutex<Ewma>>,
     breaker: Breaker,
     /// Consecutive failed readiness probes.
     probe_failures: AtomicU32,
@@ -381,7 +415,7 @@ impl Replica {
             url,
             origin,
             outstanding: AtomicU32::new(0),
-            ewma: Mutex::new(Ewma::new()),
+            ewma: (settings.policy == Policy::PeakEwma).then(|| Mutex::new(Ewma::new())),
             breaker: Breaker::new(settings.breaker_failures, settings.breaker_open),
             probe_failures: AtomicU32::new(0),
             probe_threshold: settings.probe_failures.max(1),
@@ -415,16 +449,15 @@ impl Replica {
 
     fn load(&self, policy: Policy) -> f64 {
         let outstanding = f64::from(self.outstanding());
-        match policy {
-            Policy::LeastOutstanding => outstanding,
-            Policy::PeakEwma => {
-                let cost = self
-                    .ewma
+        match (policy, &self.ewma) {
+            (Policy::PeakEwma, Some(ewma)) => {
+                let cost = ewma
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .cost(Instant::now());
                 cost * (outstanding + 1.0)
             }
+            _ => outstanding,
         }
     }
 }
@@ -435,7 +468,8 @@ impl Replica {
 #[derive(Debug)]
 pub struct Pick {
     replica: Arc<Replica>,
-    started: Instant,
+    /// When the call started, for a replica whose latency is kept.
+    started: Option<Instant>,
     trial: bool,
     recorded: bool,
 }
@@ -444,8 +478,8 @@ impl Pick {
     fn new(replica: Arc<Replica>, trial: bool) -> Self {
         replica.outstanding.fetch_add(1, Ordering::Relaxed);
         Self {
+            started: replica.ewma.is_some().then(Instant::now),
             replica,
-            started: Instant::now(),
             trial,
             recorded: false,
         }
@@ -480,25 +514,23 @@ impl Pick {
 
     fn note(&mut self, outcome: Outcome) {
         self.recorded = true;
-        let elapsed = self.started.elapsed();
-        match outcome {
+        let cost = match outcome {
             Outcome::Success => {
                 self.replica.breaker.succeeded();
-                self.replica
-                    .ewma
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .observe(elapsed, Instant::now());
+                Duration::ZERO
             }
             Outcome::Failure => {
                 self.replica.breaker.failed();
                 // A failure costs like a slow answer, so peak-EWMA shies away too.
-                self.replica
-                    .ewma
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .observe(elapsed.max(FAILURE_PENALTY), Instant::now());
+                FAILURE_PENALTY
             }
+        };
+        if let (Some(ewma), Some(started)) = (&self.replica.ewma, self.started) {
+            let now = Instant::now();
+            let elapsed = now.saturating_duration_since(started);
+            ewma.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(elapsed.max(cost), now);
         }
     }
 }
@@ -803,6 +835,8 @@ mod tests {
         for r in bal.replicas().iter() {
             let rtt = if r.url.contains("slow") { 200 } else { 2 };
             r.ewma
+                .as_ref()
+                .expect("kept under peak-EWMA")
                 .lock()
                 .unwrap()
                 .observe(Duration::from_millis(rtt), now);

@@ -343,13 +343,14 @@ impl TrustedProxies {
         if !self.contains(client) {
             return client;
         }
+        // The nearest hop last: the last value's last address first.
         let forwarded = headers
             .get_all(FORWARDED_FOR)
             .iter()
+            .rev()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect::<Vec<_>>();
-        for hop in forwarded.iter().rev() {
+            .flat_map(|v| v.rsplit(','));
+        for hop in forwarded {
             let Ok(ip) = hop.trim().parse::<IpAddr>() else {
                 break;
             };
@@ -514,6 +515,15 @@ mod tests {
             ip("203.0.113.9"),
             "the nearest untrusted hop, not what the client claimed before it"
         );
+        // Two header lines are one list, the later line's addresses the nearer.
+        let mut lines = HeaderMap::new();
+        lines.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        lines.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.1.0.9"),
+        );
+        lines.append("x-forwarded-for", HeaderValue::from_static("10.1.2.3"));
+        assert_eq!(trusted.client(ip("127.0.0.1"), &lines), ip("203.0.113.7"));
         assert_eq!(
             trusted.client(ip("::ffff:127.0.0.1"), &HeaderMap::new()),
             ip("127.0.0.1")

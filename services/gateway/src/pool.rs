@@ -142,7 +142,9 @@ impl Pool {
                 },
             }
         }
-        let mut sender = self.connect(authority).await?;
+        // Boxed: a new connection is the rare case, and its future would otherwise make
+        // every request's that much larger.
+        let mut sender = Box::pin(self.connect(authority)).await?;
         match sender.send_request(request).await {
             Ok(res) => Ok(self.pooled(authority, sender, res)),
             Err(e) => Err(SendError::Reset(authority.clone(), e)),
