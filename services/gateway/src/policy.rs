@@ -71,26 +71,42 @@ pub fn canonical(path: &str) -> Result<Cow<'_, str>, BadPath> {
             .map_err(|_| BadPath::Ambiguous)?;
         Cow::Owned(decoded.into_owned())
     };
-    if !decoded.starts_with('/') {
-        return Err(BadPath::Ambiguous);
-    }
-    // The first segments (all `is_event_feed` looks at), and whether any is ambiguous.
-    let mut head = [""; 4];
-    let mut segments = decoded.split('/').skip(1).enumerate().peekable();
-    while let Some((i, s)) = segments.next() {
-        // A trailing slash is an empty last segment, and harmless.
-        let last = segments.peek().is_none();
-        if matches!(s, "." | "..") || (s.is_empty() && !last) || s.contains('\\') {
-            return Err(BadPath::Ambiguous);
-        }
-        if let Some(h) = head.get_mut(i) {
-            *h = s;
-        }
-    }
+    let head = first_segments(&decoded)?;
     if is_event_feed(&head) {
         return Err(BadPath::Internal);
     }
     Ok(decoded)
+}
+
+/// The first segments of an absolute path (all `is_event_feed` looks at), in one pass over
+/// its bytes; `Ambiguous` for a relative path, an empty segment (`//`, but a trailing
+/// slash is an empty last segment, and harmless), a dot segment or a backslash.
+fn first_segments(path: &str) -> Result<[&str; 4], BadPath> {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(BadPath::Ambiguous);
+    }
+    let mut head = [""; 4];
+    let (mut n, mut start) = (0, 1);
+    for end in 1..=bytes.len() {
+        match bytes.get(end) {
+            Some(b'\\') => return Err(BadPath::Ambiguous),
+            Some(b'/') | None => {
+                let segment = &path[start..end];
+                let last = end == bytes.len();
+                if matches!(segment, "." | "..") || (segment.is_empty() && !last) {
+                    return Err(BadPath::Ambiguous);
+                }
+                if let Some(h) = head.get_mut(n) {
+                    *h = segment;
+                }
+                n += 1;
+                start = end + 1;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(head)
 }
 
 /// `/events/...` (where every producer serves its log, outbox and head) and
@@ -147,6 +163,10 @@ mod tests {
             ("/api/echo%5cprivate", BadPath::Ambiguous),
             ("/api/echo/%252e%252e/private", BadPath::Ambiguous),
             ("/api/echo\\private", BadPath::Ambiguous),
+            ("/api/echo/..", BadPath::Ambiguous),
+            ("/api/echo/.", BadPath::Ambiguous),
+            ("api/echo", BadPath::Ambiguous),
+            ("", BadPath::Ambiguous),
             ("/events/log", BadPath::Internal),
             ("/EVENTS/outbox", BadPath::Internal),
             ("/%65vents/head", BadPath::Internal),

@@ -293,8 +293,10 @@ fn over_tls(headers: &HeaderMap) -> bool {
 const STOREFRONT: &str = "storefront";
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1); `Connection`
-/// first.
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// first. A `static`, not a `const`: a constant array would be built and dropped again
+/// at every use (`keep-alive` is not one of `http`'s standard names, so its drop is not
+/// known to be nothing).
+static HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -315,7 +317,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in headers.keys() {
         if *name == header::CONNECTION {
             connection = true;
-        } else if HOP_BY_HOP[1..].contains(name) {
+        } else if other_hop_by_hop(name) {
             others = true;
         }
     }
@@ -338,6 +340,19 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(h);
         }
     }
+}
+
+/// Whether `name` is a hop-by-hop header other than `Connection`: compared with each
+/// standard name as a constant (a comparison of two enum values), and `keep-alive` as
+/// text, rather than with the names in [`HOP_BY_HOP`], whose comparisons the compiler
+/// cannot see through.
+fn other_hop_by_hop(name: &HeaderName) -> bool {
+    *name == header::PROXY_AUTHENTICATE
+        || *name == header::PROXY_AUTHORIZATION
+        || *name == header::TE
+        || *name == header::TRAILER
+        || *name == header::UPGRADE
+        || name.as_str() == "keep-alive"
 }
 
 /// The service a path leads to: `/api/<service>/...`, or the storefront for the rest.
@@ -778,6 +793,22 @@ mod tests {
         ] {
             let parsed: IpAddr = ip.parse().unwrap();
             assert_eq!(address_value(parsed), parsed.to_string().as_str(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn the_hop_by_hop_names_are_known_one_way_or_the_other() {
+        for name in &HOP_BY_HOP[1..] {
+            assert!(other_hop_by_hop(name), "{name}");
+        }
+        for name in [
+            header::CONNECTION,
+            header::HOST,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("keep-alive-x"),
+            HeaderName::from_static("x-te"),
+        ] {
+            assert!(!other_hop_by_hop(&name), "{name}");
         }
     }
 
