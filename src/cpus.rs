@@ -128,7 +128,18 @@ pub fn apply() -> Result<(), String> {
 
 /// The CPUs this process may run on.
 fn allowed() -> Option<Cpus> {
-    let set = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
+    of(Pid::from_raw(0))
+}
+
+/// The CPUs process `pid` may run on (its main thread's, which its other threads
+/// inherited), as `bazaar status` and the ops console show them; `None` when it cannot
+/// be read (the process is gone).
+pub fn of_process(pid: u32) -> Option<Cpus> {
+    of(Pid::from_raw(i32::try_from(pid).ok()?))
+}
+
+fn of(pid: Pid) -> Option<Cpus> {
+    let set = nix::sched::sched_getaffinity(pid).ok()?;
     let cpus: Vec<usize> = (0..CpuSet::count())
         .filter(|&c| set.is_set(c).unwrap_or(false))
         .collect();

@@ -52,6 +52,11 @@ pub struct ProcessView {
     pub restarts: u32,
     pub started_at: Option<String>,
     pub last_exit: Option<String>,
+    /// The CPUs its process may run on, as `taskset -c` writes them (`0`, `0-3`): its
+    /// share under `bazaar up`'s placement, or whatever `BAZAAR_CPUS` or the system
+    /// allows ([`crate::cpus`]). `None` while it has no process.
+    #[serde(default)]
+    pub cpus: Option<String>,
 }
 
 /// A signal sent to a replica on request.

@@ -107,18 +107,19 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
 /// The processes as an aligned table.
 fn table(processes: &[ProcessView]) -> String {
     let mut out = format!(
-        "{:<16} {:>7} {:>8} {:>6}  {:<10} {:>8}\n",
-        "SERVICE", "REPLICA", "PID", "PORT", "STATE", "RESTARTS"
+        "{:<16} {:>7} {:>8} {:>6}  {:<10} {:>8}  {:<8}\n",
+        "SERVICE", "REPLICA", "PID", "PORT", "STATE", "RESTARTS", "CPUS"
     );
     for p in processes {
         let pid = p.pid.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        let cpus = p.cpus.as_deref().unwrap_or("-");
         let state = serde_json::to_value(p.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{:<16} {:>7} {:>8} {:>6}  {:<10} {:>8}\n",
-            p.service, p.replica, pid, p.port, state, p.restarts
+            "{:<16} {:>7} {:>8} {:>6}  {:<10} {:>8}  {:<8}\n",
+            p.service, p.replica, pid, p.port, state, p.restarts, cpus
         ));
     }
     out
@@ -144,14 +145,18 @@ mod tests {
             restarts: 1,
             started_at: None,
             last_exit: None,
+            cpus: pid.map(|_| "1".to_owned()),
         };
         let t = table(&[row("catalog", 1, Some(42)), row("catalog", 2, None)]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3);
+        assert!(lines[0].trim_end().ends_with("CPUS"), "{t}");
         assert!(
             lines[1].contains("catalog") && lines[1].contains("ready") && lines[1].contains("42")
         );
+        assert_eq!(lines[1].split_whitespace().last(), Some("1"), "{t}");
         assert!(lines[2].contains("restarting") && lines[2].contains(" - "));
+        assert_eq!(lines[2].split_whitespace().last(), Some("-"), "{t}");
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
     }
 

@@ -272,6 +272,10 @@ impl Operator for Shop {
                     restarts: s.starts.saturating_sub(1),
                     started_at: s.started_at.clone(),
                     last_exit: s.last_exit.clone(),
+                    cpus: s
+                        .pid
+                        .and_then(crate::cpus::of_process)
+                        .map(|c| c.to_string()),
                 }
             })
             .collect();

@@ -238,6 +238,15 @@ async fn one_process_and_one_database_per_service_and_a_clean_stop(shape: Shape)
             .collect();
         assert!(held.len() > 1, "the processes share out the CPUs: {held:?}");
     }
+    // The supervisor shows each process's CPUs as the kernel holds it to them.
+    for p in shop.processes().await {
+        let pid = p["pid"].as_u64().expect("a running process has a pid");
+        assert_eq!(
+            p["cpus"].as_str(),
+            Some(cpus_allowed(&pid.to_string()).as_str()),
+            "{p}"
+        );
+    }
     match shop.postgres() {
         None => {
             for service in with_database() {

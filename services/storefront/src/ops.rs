@@ -98,6 +98,9 @@ pub struct ServiceView {
     pub down_since: Option<String>,
     /// Its first replica's process.
     pub pid: Option<u32>,
+    /// The CPUs that process may run on (`0`, `0-3`).
+    #[serde(default)]
+    pub cpus: Option<String>,
     /// `starting`, `ready`, `draining`, `restarting` or `stopped`, as the supervisor says.
     pub process_state: Option<String>,
     /// How often its replicas were started again after dying.
@@ -136,6 +139,9 @@ pub struct ReplicaView {
     pub pid: Option<u32>,
     pub port: Option<u16>,
     pub state: String,
+    /// The CPUs its process may run on (`0`, `0-3`).
+    #[serde(default)]
+    pub cpus: Option<String>,
 }
 
 /// A producer's outbox.
@@ -850,6 +856,7 @@ impl Monitor {
                     checked_at: observed.and_then(|o| o.checked_at.clone()),
                     down_since: observed.and_then(|o| o.down_since.clone()),
                     pid: process.and_then(|p| p.pid),
+                    cpus: process.and_then(|p| p.cpus.clone()),
                     process_state: process.map(|p| p.state.clone()),
                     restarts: (!replicas.is_empty())
                         .then(|| replicas.iter().map(|p| p.restarts).sum()),
@@ -860,6 +867,7 @@ impl Monitor {
                             pid: p.pid,
                             port: p.port,
                             state: p.state.clone(),
+                            cpus: p.cpus.clone(),
                         })
                         .collect(),
                     uptime_secs: process

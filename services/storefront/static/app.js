@@ -213,6 +213,7 @@
         let process = "—";
         if (s.pid) {
           process = "pid " + s.pid;
+          if (s.cpus) process += " on " + (/[,-]/.test(s.cpus) ? "CPUs " : "CPU ") + s.cpus;
           if (s.process_state && s.process_state !== "ready") process += " (" + s.process_state + ")";
           if (s.replicas && s.replicas.length > 1) process += ", " + s.replicas.length + " replicas";
           if (s.restarts) process += ", restarted " + s.restarts + "×";

@@ -57,6 +57,9 @@ pub struct ProcessInfo {
     pub started_at: Option<String>,
     #[serde(default)]
     pub last_exit: Option<String>,
+    /// The CPUs it may run on, as `taskset -c` writes them (`0`, `0-3`).
+    #[serde(default)]
+    pub cpus: Option<String>,
 }
 
 fn first() -> u32 {

@@ -324,9 +324,9 @@ async fn fake_supervisor() -> FakeSupervisor {
                 match roles(&fake, &headers).await {
                     Some(r) if r.iter().any(|r| r == "service") => Ok(axum::Json(json!({"processes": [
                         {"service": "catalog", "replica": 1, "pid": 4242, "port": 8082, "state": "ready", "restarts": 1,
-                         "started_at": "2025-01-01T00:00:00.000Z", "last_exit": "killed by signal 9"},
+                         "started_at": "2025-01-01T00:00:00.000Z", "last_exit": "killed by signal 9", "cpus": "0"},
                         {"service": "catalog", "replica": 2, "pid": 4343, "port": 41001, "state": "ready", "restarts": 0,
-                         "started_at": "2025-01-01T00:00:00.000Z", "last_exit": null},
+                         "started_at": "2025-01-01T00:00:00.000Z", "last_exit": null, "cpus": "1"},
                     ]}))),
                     _ => Err(AxumStatus::UNAUTHORIZED),
                 }
@@ -367,13 +367,16 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
         StatusCode::OK,
         &[
             r#"data-action="kill" data-service="catalog""#,
-            "pid 4242, 2 replicas, restarted 1×",
+            "pid 4242 on CPU 0, 2 replicas, restarted 1×",
         ],
     );
     let answer = browser.script_post("/ops/api/services/catalog/kill").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let state = answer.json();
     assert_eq!(service(&state, "catalog")["pid"], 4242);
+    // Each replica's CPUs, as the supervisor reported them.
+    assert_eq!(service(&state, "catalog")["cpus"], "0");
+    assert_eq!(service(&state, "catalog")["replicas"][1]["cpus"], "1");
     assert_eq!(state["process_control"]["available"], true);
     let restart = browser
         .script_post("/ops/api/services/search/restart")

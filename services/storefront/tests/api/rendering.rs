@@ -392,8 +392,8 @@ fn the_ops_console_shows_every_part() {
             "generated_at": "2025-01-01T10:00:00.000Z",
             "services": [
                 {"name": "catalog", "url": "http://127.0.0.1:8082", "health": "up", "health_detail": null, "checked_at": null,
-                 "down_since": null, "pid": 42, "process_state": "ready", "restarts": 1, "uptime_secs": 125, "last_exit": null,
-                 "replicas": [{"replica": 1, "pid": 42, "port": 8082, "state": "ready"}],
+                 "down_since": null, "pid": 42, "cpus": "0-1", "process_state": "ready", "restarts": 1, "uptime_secs": 125, "last_exit": null,
+                 "replicas": [{"replica": 1, "pid": 42, "port": 8082, "state": "ready", "cpus": "0-1"}],
                  "requests_per_sec": 3.24, "error_rate": 0.01, "p99_ms": 12.4,
                  "slowest_trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "ms": 41.7}, "charts": catalog_charts()},
                 {"name": "search", "url": "http://127.0.0.1:8083", "health": "down", "health_detail": "not reachable", "checked_at": null,
@@ -412,7 +412,7 @@ fn the_ops_console_shows_every_part() {
     for snippet in [
         r#"data-service="catalog" data-health="up""#,
         r#"data-service="search" data-health="down""#,
-        "pid 42, restarted 1×",
+        "pid 42 on CPUs 0-1, restarted 1×",
         "2m 05s",
         "3.2",
         "1.0%",
