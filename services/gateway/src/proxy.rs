@@ -321,16 +321,19 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             others = true;
         }
     }
-    // The names `Connection` lists, removed as text: no header name is allocated for them
-    // (a shared copy of the value, not a copy of its bytes, is held while the map changes).
-    // `keep-alive` and `close` are options, not names, or a name removed below anyway.
-    if connection && let Some(value) = headers.remove(header::CONNECTION) {
-        for name in value.to_str().unwrap_or_default().split(',') {
-            let name = name.trim();
-            if !name.is_empty()
-                && !name.eq_ignore_ascii_case("keep-alive")
-                && !name.eq_ignore_ascii_case("close")
-            {
+    // The names every `Connection` line lists, removed as text: no header name is allocated
+    // for them (shared copies of the values, not copies of their bytes, are held while the
+    // map changes, and only of lines that name a header).
+    if connection {
+        let naming: Vec<HeaderValue> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter(|value| connection_names(value).next().is_some())
+            .cloned()
+            .collect();
+        headers.remove(header::CONNECTION);
+        for value in &naming {
+            for name in connection_names(value) {
                 headers.remove(name);
             }
         }
@@ -340,6 +343,21 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(h);
         }
     }
+}
+
+/// The header names a `Connection` value lists. `keep-alive` and `close` are options, not
+/// names (or a name removed with the other hop-by-hop headers anyway).
+fn connection_names(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value
+        .to_str()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| {
+            !name.is_empty()
+                && !name.eq_ignore_ascii_case("keep-alive")
+                && !name.eq_ignore_ascii_case("close")
+        })
 }
 
 /// Whether `name` is a hop-by-hop header other than `Connection`: compared with each
@@ -855,6 +873,20 @@ mod tests {
         h.insert("x-kept", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+        // `Connection` sent as several lines: the names of each go.
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-first"));
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_static("x-second, close"),
+        );
+        h.insert("x-first", HeaderValue::from_static("1"));
+        h.insert("x-second", HeaderValue::from_static("2"));
+        h.insert("x-kept", HeaderValue::from_static("3"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-kept"));
     }
 }
