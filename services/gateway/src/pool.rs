@@ -432,6 +432,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_larger_than_the_sockets_buffers_comes_whole_and_keeps_its_connection() {
+        let large: &'static str = "0123456789abcdef".repeat(1 << 16).leak();
+        let (authority, connections) = upstream(Answer::of(large)).await;
+        let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
+        for _ in 0..3 {
+            assert_eq!(text(send(&pool, &authority).await).await.len(), large.len());
+            idle(&pool, &authority, 1, SendRequest::is_ready).await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn concurrent_requests_open_connections_and_keep_them() {
         let (authority, connections) = upstream(Answer::of("hi")).await;
         let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
