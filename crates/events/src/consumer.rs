@@ -4,7 +4,7 @@
 
 use crate::{envelope::Event, faults, now_rfc3339};
 use futures_util::future::BoxFuture;
-use platform::db::{Db, MigrationSource, is_unique_violation};
+use platform::db::{Db, MigrationSource};
 pub use platform::registry::Subscription;
 use platform::shutdown::Shutdown;
 use prometheus_client::{
@@ -14,7 +14,14 @@ use prometheus_client::{
 use rand::RngExt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Any, Row, Transaction};
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 use tracing::Instrument;
 
 /// Why a handler did not apply an event.
@@ -223,6 +230,11 @@ struct Inner {
     /// Deliveries by type and outcome. `handled` counts applications, one per event
     /// however often it is delivered: what proves an event was not applied twice.
     consumed: Family<Consumed, Counter>,
+    /// Whether `event_attempts` may hold a row for an event this process will handle:
+    /// true from start (rows left by a run before), after this process counts a failed
+    /// attempt, and after a read moves here from another replica (rows it left). A
+    /// handled event's row is deleted only then, and not one statement per event always.
+    attempts_left: Arc<AtomicBool>,
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
@@ -282,6 +294,7 @@ impl Consumer {
                 max_attempts: max_attempts.max(1),
                 producer: None,
                 consumed: Family::default(),
+                attempts_left: Arc::new(AtomicBool::new(true)),
             }),
         }
     }
@@ -416,29 +429,34 @@ impl Consumer {
     ) -> Result<Outcome, sqlx::Error> {
         let db = &self.inner.db;
         let mut tx = db.begin_write().await?;
-        if in_inbox(&mut tx, event).await? {
+        if !claim_in_inbox(&mut tx, event).await? {
+            // Applied before (a redelivery, or another replica got there first).
             advance(&mut tx, position).await?;
             tx.commit().await?;
             return Ok(Outcome::Duplicate);
-        }
-        match put_in_inbox(&mut tx, event).await {
-            Err(e) if is_unique_violation(&e) => {
-                // Another replica handled it between our check and our insert.
-                drop(tx);
-                return Ok(Outcome::Duplicate);
-            }
-            Err(e) => return Err(e),
-            Ok(_) => {}
         }
         let result = self.inner.handler.handle_boxed(&mut tx, event).await;
         match result {
             Ok(()) => {
                 advance(&mut tx, position).await?;
-                sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
-                    .bind(&event.id)
-                    .execute(&mut *tx)
-                    .await?;
+                // Attempts counted by a replica that reads in competition (a broker's
+                // queue: no position) can be anywhere, so those are always cleared.
+                let clear = position.is_none() || self.inner.attempts_left.load(Ordering::Relaxed);
+                let mut none_left = false;
+                if clear {
+                    sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
+                        .bind(&event.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    none_left = sqlx::query("SELECT 1 FROM event_attempts LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_none();
+                }
                 tx.commit().await?;
+                if none_left && position.is_some() {
+                    self.inner.attempts_left.store(false, Ordering::Relaxed);
+                }
                 self.committed();
                 faults::point(&format!("{}.consumer.after_commit", self.inner.service));
                 Ok(Outcome::Handled)
@@ -450,6 +468,12 @@ impl Consumer {
         }
     }
 
+    /// A read of a producer's log moved to this replica from another one, which may have
+    /// counted failed attempts of events this one will now handle.
+    pub(crate) fn took_over(&self) {
+        self.inner.attempts_left.store(true, Ordering::Relaxed);
+    }
+
     async fn failed(
         &self,
         event: &Event,
@@ -457,6 +481,7 @@ impl Consumer {
         position: Option<Position<'_>>,
     ) -> Result<Outcome, sqlx::Error> {
         let db = &self.inner.db;
+        self.inner.attempts_left.store(true, Ordering::Relaxed);
         let mut tx = db.begin_write().await?;
         let now = now_rfc3339();
         sqlx::query(
@@ -537,14 +562,11 @@ impl Consumer {
             }
         };
         let mut tx = self.inner.db.begin_write().await?;
-        let seen = in_inbox(&mut tx, &event).await?;
-        if !seen {
-            put_in_inbox(&mut tx, &event).await?;
-            if let Err(e) = self.inner.handler.handle_boxed(&mut tx, &event).await {
-                tx.rollback().await?;
-                self.note_replay_failure(id, &e.to_string()).await?;
-                return Ok(Some(ReplayResult::Failed));
-            }
+        let seen = !claim_in_inbox(&mut tx, &event).await?;
+        if !seen && let Err(e) = self.inner.handler.handle_boxed(&mut tx, &event).await {
+            tx.rollback().await?;
+            self.note_replay_failure(id, &e.to_string()).await?;
+            return Ok(Some(ReplayResult::Failed));
         }
         sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE id = $2")
             .bind(now_rfc3339())
@@ -614,28 +636,24 @@ async fn insert_dead_letter(
 }
 
 /// Whether `event` is in the inbox: handled already, by this replica or another.
-async fn in_inbox(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT 1 FROM inbox WHERE event_id = $1")
-        .bind(&event.id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.is_some())
-}
-
-/// Records `event` in the inbox as handled now, in the transaction that handles it. A
-/// unique violation means another replica got there first.
-async fn put_in_inbox(
+/// Records `event` in the inbox as handled now, in the transaction that handles it:
+/// `false` when it was there already (handled before, or by another replica just now,
+/// whose commit this waits for on PostgreSQL).
+async fn claim_in_inbox(
     tx: &mut Transaction<'static, Any>,
     event: &Event,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4)")
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.source)
-        .bind(now_rfc3339())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO inbox (event_id, type, source, handled_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&event.id)
+    .bind(&event.kind)
+    .bind(&event.source)
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Moves the embedded cursor forward (never back) inside the caller's transaction.

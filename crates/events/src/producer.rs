@@ -1,6 +1,7 @@
 //! The producing side: the outbox served as a log (what embedded consumers read), the
 //! relay that pushes it to a broker (RabbitMQ mode), and the backlog figures for ops.
 
+use crate::tail::{self, Tail};
 use crate::{amqp, now_rfc3339};
 use axum::{
     Extension, Json, Router,
@@ -62,6 +63,8 @@ struct Inner {
     /// Where each embedded consumer last read, as this replica saw it: written to the
     /// database by the relay's task once a second, not by every read ([`Producer::relay`]).
     positions: Mutex<BTreeMap<String, Seen>>,
+    /// The newest events, read once for all the log's readers.
+    tail: Tail,
 }
 
 /// A consumer's position as a read reported it.
@@ -90,6 +93,7 @@ impl Producer {
                 wake: Notify::new(),
                 broker,
                 positions: Mutex::default(),
+                tail: Tail::default(),
             }),
         }
     }
@@ -553,7 +557,7 @@ async fn log(
     caller: Option<Extension<Caller>>,
     readers: Option<Extension<Arc<Readers>>>,
     Query(q): Query<LogQuery>,
-) -> Result<Json<LogPage>, Problem> {
+) -> Result<Json<tail::Page>, Problem> {
     if let (Some(Extension(Caller(claims))), Some(Extension(readers))) = (&caller, &readers) {
         readers.allow(claims, q.consumer.as_deref().filter(|c| !c.is_empty()))?;
     }
@@ -574,42 +578,35 @@ async fn log(
             .filter(|t| !t.is_empty())
             .collect()
     });
-    let db = p.inner.db.pool();
     if let Some(consumer) = q.consumer.as_deref().filter(|c| !c.is_empty()) {
         p.report_position(consumer, q.after);
     }
     let deadline = tokio::time::Instant::now() + wait;
     let mut after = q.after;
+    // Reads of the log that start after this see every commit made before it.
+    let mut looked = p.inner.tail.stamp();
     loop {
         let woken = p.inner.wake.notified();
-        let rows = sqlx::query(
-            "SELECT seq, type, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(db)
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+        let rows = p
+            .inner
+            .tail
+            .after(&p.inner.db, after, limit, looked)
+            .await
+            .map_err(|e| Problem::internal(&e))?;
         let mut next = after;
         let mut events = Vec::new();
         for row in &rows {
-            let seq: i64 = row.try_get("seq").map_err(|e| Problem::internal(&e))?;
-            let kind: String = row.try_get("type").map_err(|e| Problem::internal(&e))?;
-            next = seq;
-            if types.as_ref().is_some_and(|t| !t.contains(kind.as_str())) {
-                continue;
+            next = row.seq;
+            if types.as_ref().is_none_or(|t| t.contains(row.kind.as_str())) {
+                events.push(row.clone());
             }
-            let payload: String = row.try_get("payload").map_err(|e| Problem::internal(&e))?;
-            let event =
-                serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload));
-            events.push(LogEntry { seq, event });
         }
         let now = tokio::time::Instant::now();
         if !events.is_empty() || now >= deadline {
             if !events.is_empty() {
                 crate::faults::point(&format!("{}.log.before_serve", p.inner.service));
             }
-            return Ok(Json(LogPage { events, next }));
+            return Ok(Json(tail::Page { events, next }));
         }
         after = next;
         if !rows.is_empty() {
@@ -622,6 +619,7 @@ async fn log(
             _ = woken => {}
             _ = tokio::time::sleep(POLL.min(deadline - now)) => {}
         }
+        looked = p.inner.tail.stamp();
     }
 }
 

@@ -119,8 +119,25 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_flow_then_replay_works() {
     let mut applied = effects(db).await;
     applied.sort_unstable();
     assert_eq!(applied, (0..10).collect::<Vec<i64>>());
+    assert_eq!(attempts_left(db).await, 0, "no count outlives its event");
+
+    // Later, with every count cleared, a failure is counted and cleared again.
+    recorder.flaky.lock().unwrap().insert(12, 1);
+    producer.produce(5, CREATED, |i| data(10 + i)).await;
+    eventually(WAIT, "15 effects", || async {
+        effects(db).await.len() >= 15
+    })
+    .await;
+    assert_eq!(attempts_left(db).await, 0, "no count outlives its event");
 
     rig.stop().await;
+}
+
+async fn attempts_left(db: &platform::db::Db) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM event_attempts")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
