@@ -149,19 +149,27 @@ impl Store {
         let key = owner.key();
         let now = now_rfc3339();
         open_cart(&mut tx, owner, &now).await?;
-        let grown = sqlx::query(
-            "UPDATE cart_lines SET quantity = quantity + $1, updated_at = $2 \
-             WHERE owner = $3 AND product_id = $4 AND quantity + $1 <= $5",
+        // One statement adds to the product's line (if the sum stays within 99) or puts a
+        // new line last (if the cart has room); only when it did neither is it asked why.
+        let added = sqlx::query(
+            "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
+             SELECT $1, $2, $3, COALESCE(MAX(position), 0) + 1, $4, $4 \
+             FROM cart_lines WHERE owner = $1 \
+             HAVING COUNT(*) < $5 OR MAX(CASE WHEN product_id = $2 THEN 1 ELSE 0 END) = 1 \
+             ON CONFLICT (owner, product_id) DO UPDATE \
+             SET quantity = cart_lines.quantity + excluded.quantity, updated_at = excluded.updated_at \
+             WHERE cart_lines.quantity + excluded.quantity <= $6",
         )
-        .bind(quantity.units())
-        .bind(&now)
         .bind(&key)
         .bind(product.as_str())
+        .bind(quantity.units())
+        .bind(&now)
+        .bind(MAX_LINES as i64)
         .bind(Quantity::MAX)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if grown == 0 {
+        if added == 0 {
             let held: Option<i64> =
                 sqlx::query("SELECT quantity FROM cart_lines WHERE owner = $1 AND product_id = $2")
                     .bind(&key)
@@ -170,25 +178,21 @@ impl Store {
                     .await?
                     .map(|r| r.try_get("quantity"))
                     .transpose()?;
-            if let Some(held) = held {
-                return Err(CartError::invalid(
+            return Err(match held {
+                Some(held) => CartError::invalid(
                     "quantity",
                     format!(
                         "the cart holds {held} of this product already; a line holds at most {}",
                         Quantity::MAX
                     ),
-                ));
-            }
-            let (lines, last) = line_count(&mut tx, &key).await?;
-            if lines >= MAX_LINES as i64 {
-                return Err(CartError::invalid(
+                ),
+                None => CartError::invalid(
                     "product_id",
                     format!(
                         "the cart holds {MAX_LINES} different products already, the most it may"
                     ),
-                ));
-            }
-            insert_line(&mut tx, &key, product, quantity, last + 1, &now).await?;
+                ),
+            });
         }
         let cart = self.cart_in(&mut tx, owner).await?;
         tx.commit().await?;
@@ -526,28 +530,6 @@ async fn line_count(
     .fetch_one(&mut **tx)
     .await?;
     Ok((row.try_get("lines")?, row.try_get("last")?))
-}
-
-async fn insert_line(
-    tx: &mut Transaction<'static, Any>,
-    key: &str,
-    product: &ProductId,
-    quantity: Quantity,
-    position: i64,
-    now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(key)
-    .bind(product.as_str())
-    .bind(quantity.units())
-    .bind(position)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Adds lines to a cart (creating it if need be): a product it holds already gets the

@@ -294,7 +294,7 @@ async fn checkout(
         now_rfc3339(),
     );
     let claim = app.saga.claim(&order.id).ok_or(OrdersError::InProgress)?;
-    if !app.store.place(&order).await? {
+    if !app.saga.place(&order).await? {
         // Another request with this key placed its order first: answer from it.
         drop(claim);
         let existing = app
@@ -305,7 +305,7 @@ async fn checkout(
         return app.saga.replay(existing, &fingerprint, checkout.card).await;
     }
     tracing::info!(order_id = %order.id, total_cents = order.total_cents, lines = order.lines.len(), "order placed");
-    app.saga.checkout(claim, order, checkout.card).await
+    app.saga.checkout_placed(claim, order, checkout.card).await
 }
 
 /// Lists the signed-in user's orders, newest first, in every state.

@@ -27,7 +27,7 @@ use events::{envelope::to_rfc3339, now_rfc3339};
 use platform::shutdown::Shutdown;
 use serde_json::Value;
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -72,8 +72,9 @@ struct Inner {
     services: Services,
     settings: SagaSettings,
     /// Orders driven by this process right now (a request or recovery): recovery leaves
-    /// them alone.
-    live: Mutex<HashSet<OrderId>>,
+    /// them alone. `true` once the order's final state is saved: its lease then ends by
+    /// itself (a final order cannot be leased), with no write to give it up.
+    live: Mutex<HashMap<OrderId, bool>>,
     /// This process's name as an order's driver in the database (its lease's holder):
     /// other replicas' recovery leaves the orders it holds alone.
     driver: String,
@@ -90,6 +91,9 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        if self.saga.has_ended(&self.id) {
+            return;
+        }
         let (saga, id) = (self.saga.clone(), self.id.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
@@ -256,7 +260,7 @@ impl Saga {
                 store,
                 services,
                 settings,
-                live: Mutex::new(HashSet::new()),
+                live: Mutex::new(HashMap::new()),
                 driver: format!(
                     "{}/{}",
                     std::env::var("BAZAAR_INSTANCE").unwrap_or_else(|_| "orders".into()),
@@ -281,6 +285,21 @@ impl Saga {
         if !self.renew(id).await? {
             return Ok(None);
         }
+        Ok(Some(self.hold(id)))
+    }
+
+    /// Records a new order, leased to this process from the start (one transaction, not
+    /// two): `false` when the user has an order with its idempotency key already.
+    pub async fn place(&self, order: &Order) -> Result<bool, OrdersError> {
+        let until = self.lease_until(chrono::Utc::now());
+        self.store()
+            .place(order, &self.inner.driver, &to_rfc3339(until))
+            .await
+    }
+
+    /// The lease this process holds on `id` in the database, renewed from now on until
+    /// it is dropped.
+    fn hold(&self, id: &OrderId) -> Lease {
         let (saga, order) = (self.clone(), id.clone());
         let every = self.lease_for() / 3;
         let heartbeat = tokio::spawn(async move {
@@ -295,48 +314,88 @@ impl Saga {
                 }
             }
         });
-        Ok(Some(Lease {
+        Lease {
             saga: self.clone(),
             id: id.clone(),
             heartbeat,
-        }))
+        }
     }
 
     async fn renew(&self, id: &OrderId) -> Result<bool, OrdersError> {
         let now = chrono::Utc::now();
-        let until = now
-            + chrono::Duration::from_std(self.lease_for())
-                .unwrap_or_else(|_| chrono::Duration::seconds(5));
+        let until = self.lease_until(now);
         self.store()
             .lease(id, &self.inner.driver, &to_rfc3339(until), &to_rfc3339(now))
             .await
     }
 
+    fn lease_until(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        now + chrono::Duration::from_std(self.lease_for())
+            .unwrap_or_else(|_| chrono::Duration::seconds(5))
+    }
+
     /// Whether a request or recovery drives the order in this process right now.
     fn is_live(&self, id: &OrderId) -> bool {
+        self.live().contains_key(id)
+    }
+
+    /// Whether the order driven here has reached its final state.
+    fn has_ended(&self, id: &OrderId) -> bool {
+        self.live().get(id).copied().unwrap_or(false)
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<OrderId, bool>> {
         self.inner
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(id)
     }
 
     /// Claims an order for this process; `None` if it is being driven here already.
     pub fn claim(&self, id: &OrderId) -> Option<Claim> {
-        let mut live = self
-            .inner
-            .live
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        live.insert(id.clone()).then(|| Claim {
+        let mut live = self.live();
+        if live.contains_key(id) {
+            return None;
+        }
+        live.insert(id.clone(), false);
+        Some(Claim {
             inner: self.inner.clone(),
             id: id.clone(),
         })
     }
 
-    /// Drives a freshly placed order to its end and returns the checkout's answer. The
-    /// saga runs in a task of its own, so that a client hanging up (or the request's
-    /// timeout) cannot stop it between two steps.
+    /// [`Store::save`], noting a final state for the order's lease.
+    async fn save(
+        &self,
+        order: &mut Order,
+        from: (Status, Step),
+        detail: &str,
+        announce: Option<Announce>,
+    ) -> Result<bool, OrdersError> {
+        let saved = self.store().save(order, from, detail, announce).await?;
+        if saved
+            && matches!(order.status, Status::Confirmed | Status::Cancelled)
+            && let Some(ended) = self.live().get_mut(&order.id)
+        {
+            *ended = true;
+        }
+        Ok(saved)
+    }
+
+    /// Drives an order this process placed ([`Saga::place`], which leased it) to its end
+    /// and returns the checkout's answer.
+    pub async fn checkout_placed(
+        &self,
+        claim: Claim,
+        order: Order,
+        card: Card,
+    ) -> Result<Answer, OrdersError> {
+        let lease = self.hold(&order.id);
+        self.drive(claim, lease, order, card).await
+    }
+
+    /// Drives an order placed before (a request repeating the one that placed it) to its
+    /// end and returns the checkout's answer.
     pub async fn checkout(
         &self,
         claim: Claim,
@@ -348,9 +407,22 @@ impl Saga {
             drop(claim);
             return self.wait_for_answer(order).await;
         };
+        self.drive(claim, lease, order, card).await
+    }
+
+    /// Runs the saga in a task of its own, so that a client hanging up (or the request's
+    /// timeout) cannot stop it between two steps.
+    async fn drive(
+        &self,
+        claim: Claim,
+        lease: Lease,
+        order: Order,
+        card: Card,
+    ) -> Result<Answer, OrdersError> {
         let this = self.clone();
         let saga = async move {
-            let _held = (claim, lease);
+            // The lease is given up before the claim is (it asks whether the order ended).
+            let _held = (lease, claim);
             let id = order.id.clone();
             let result = this.run(order, card).await;
             if let Err(e) = &result {
@@ -493,7 +565,6 @@ impl Saga {
         let from = order.move_to(Status::Confirming, Step::Commit);
         order.authorization_id = Some(authorization_id.clone());
         if !self
-            .store()
             .save(
                 &mut order,
                 from,
@@ -582,7 +653,6 @@ impl Saga {
         order.answer = Some(answer.clone());
         let announce = Some(Announce::Confirmed);
         if !self
-            .store()
             .save(&mut order, from, "order confirmed", announce)
             .await?
         {
@@ -625,7 +695,7 @@ impl Saga {
             "{} kept failing; resumable until {until}",
             unavailable.call()
         );
-        if !self.store().save(&mut order, from, &detail, None).await? {
+        if !self.save(&mut order, from, &detail, None).await? {
             return self.settled(&order.id).await;
         }
         tracing::warn!(error = %why, resumable_until = %until, "{} kept failing; the checkout waits for its client to retry", unavailable.call());
@@ -656,7 +726,7 @@ impl Saga {
         order.cancel_reason = Some(reason);
         order.answer = Some(answer);
         let detail = format!("compensating: {}", reason.as_str());
-        if !self.store().save(&mut order, from, &detail, None).await? {
+        if !self.save(&mut order, from, &detail, None).await? {
             return self.settled(&order.id).await;
         }
         tracing::info!(order_id = %order.id, reason = reason.as_str(), "checkout failed; compensating");
@@ -703,7 +773,6 @@ impl Saga {
         order.cancelled_at = Some(now_rfc3339());
         let announce = Some(Announce::Cancelled);
         if !self
-            .store()
             .save(&mut order, from, "order cancelled", announce)
             .await?
         {
@@ -746,7 +815,7 @@ impl Saga {
         detail: &str,
     ) -> Result<bool, OrdersError> {
         let from = order.move_to(status, step);
-        self.store().save(order, from, detail, None).await
+        self.save(order, from, detail, None).await
     }
 
     /// Where orders are kept.
@@ -776,7 +845,7 @@ impl Saga {
             if n > 1 {
                 let from = (order.status, order.step);
                 let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
-                if !self.store().save(order, from, &detail, None).await? {
+                if !self.save(order, from, &detail, None).await? {
                     return Ok(Outcome::Lost);
                 }
             }
@@ -925,7 +994,8 @@ impl Saga {
                     return false;
                 }
             };
-            let _held = (claim, lease);
+            // The lease is given up before the claim is (it asks whether the order ended).
+            let _held = (lease, claim);
             if let Err(e) = self.resume(order).await {
                 tracing::warn!(order_id = %id, error = %e, "could not recover the order yet");
             }

@@ -168,16 +168,24 @@ impl Store {
         Self { db, producer }
     }
 
-    /// Records a new order with its lines and `order.placed`, in one transaction. `false`
-    /// when the user has an order with this idempotency key already (nothing is written).
+    /// Records a new order with its lines and `order.placed`, in one transaction, leased
+    /// to `driver` until `until` (the placing request drives its saga). `false` when the
+    /// user has an order with this idempotency key already (nothing is written).
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
-    pub async fn place(&self, order: &Order) -> Result<bool, OrdersError> {
+    pub async fn place(
+        &self,
+        order: &Order,
+        driver: &str,
+        until: &str,
+    ) -> Result<bool, OrdersError> {
         let mut tx = self.db.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO orders (id, user_id, user_email, user_name, idempotency_key, \
              request_hash, total_cents, currency, ship_name, ship_line1, ship_city, \
-             ship_postal_code, ship_country, status, step, attempts, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             ship_postal_code, ship_country, status, step, attempts, created_at, updated_at, \
+             driver, driven_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20)",
         )
         .bind(order.id.as_str())
         .bind(&order.customer.id)
@@ -197,6 +205,8 @@ impl Store {
         .bind(order.attempts)
         .bind(&order.created_at)
         .bind(&order.updated_at)
+        .bind(driver)
+        .bind(until)
         .execute(&mut *tx)
         .await;
         match inserted {

@@ -9,6 +9,7 @@ use crate::helpers::{
 };
 use reqwest::{StatusCode, header};
 use serde_json::Value;
+use sqlx::Row;
 
 /// A 503 that keeps its checkout open: its problem, with `resumable_until`.
 async fn resumable_503(res: reqwest::Response, kind: &str, case: &str) -> Value {
@@ -21,6 +22,27 @@ async fn resumable_503(res: reqwest::Response, kind: &str, case: &str) -> Value 
     );
     assert!(problem["resumable_until"].is_string(), "{case}: {problem}");
     problem
+}
+
+/// Who held the lease on driving the order's saga, and until when, once it is given up
+/// (just after the answer, so this waits a little for it).
+async fn lease_of(app: &TestApp, id: &str) -> (Option<String>, Option<String>) {
+    let db = app.db().await;
+    // The lease is given up just after the answer: wait a little for it.
+    for _ in 0..50 {
+        let row = sqlx::query("SELECT driver, driven_until FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        let lease: (Option<String>, Option<String>) =
+            (row.try_get(0).unwrap(), row.try_get(1).unwrap());
+        if lease.1.is_none() {
+            return lease;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the lease on {id} was not given up");
 }
 
 /// The order a checkout's problem names.
@@ -64,6 +86,10 @@ async fn a_checkout_stopped_by_a_payments_outage_is_carried_on_by_a_retry_with_t
     assert_eq!(order["status"], "authorizing", "{order}");
     assert_eq!(app.stock(&product).await, Some((1, 3)), "stock held for it");
     assert_eq!(app.order_count(&app.db().await).await, 1);
+    // The stopped saga gave its lease up (recovery need not wait for it to lapse).
+    let (driver, until) = lease_of(&app, &id).await;
+    assert!(driver.is_some(), "a driver held it");
+    assert_eq!(until, None, "given up once the saga stopped");
 
     // Act: payments is back, and the shopper sends the same request once more.
     app.restart("payments").await;
