@@ -112,8 +112,12 @@ pub enum DbError {
 
 /// Connections a process holds to its database unless told otherwise.
 pub const DEFAULT_POOL: u32 = 10;
-/// The most connections a process holds to a SQLite database.
-pub const SQLITE_POOL: u32 = 8;
+/// The most connections a process holds to a SQLite database: one. SQLite lets one
+/// connection write at a time anyway, and each connection keeps its own page cache, which
+/// a write by any other connection empties; with eight, most of a checkout's page reads
+/// were system calls reading pages again (382 `pread`s per checkout run against 28 with
+/// one, and a third more checkouts a second: docs/benchmarks.md).
+pub const SQLITE_POOL: u32 = 1;
 
 impl Db {
     /// Opens (creating if missing) the database at `url` and applies `migrations`. Safe for
@@ -124,7 +128,7 @@ impl Db {
     }
 
     /// [`Db::connect`], holding at most `pool` connections (SQLite takes at most
-    /// [`SQLITE_POOL`]: one writer at a time gains nothing from more).
+    /// [`SQLITE_POOL`]).
     pub async fn connect_pooled(
         url: &str,
         migrations: &[MigrationSource],
