@@ -116,7 +116,7 @@ pub const DEFAULT_POOL: u32 = 10;
 /// connection write at a time anyway, and each connection keeps its own page cache, which
 /// a write by any other connection empties; with eight, most of a checkout's page reads
 /// were system calls reading pages again (382 `pread`s per checkout run against 28 with
-/// one, and a third more checkouts a second: docs/benchmarks.md).
+/// one, and 1.2-1.6x the checkouts a second: docs/benchmarks.md).
 pub const SQLITE_POOL: u32 = 1;
 
 impl Db {
