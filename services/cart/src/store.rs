@@ -391,17 +391,29 @@ impl Store {
     }
 
     /// Deletes the anonymous carts (and their lines) last changed before `before`
-    /// (RFC 3339); returns how many.
+    /// (RFC 3339); returns how many. A few hundred at a time, each batch its own short
+    /// transaction: the service's requests wait for its one SQLite connection meanwhile,
+    /// and a day of abandoned carts must not stall them.
     #[tracing::instrument(skip_all)]
     pub async fn purge_anonymous(&self, before: &str) -> Result<u64, CartError> {
-        let mut tx = self.db.begin_write().await?;
-        let purged = sqlx::query("DELETE FROM carts WHERE kind = 'anonymous' AND updated_at < $1")
+        let mut purged = 0;
+        loop {
+            let mut tx = self.db.begin_write().await?;
+            let batch = sqlx::query(
+                "DELETE FROM carts WHERE owner IN (SELECT owner FROM carts \
+                 WHERE kind = 'anonymous' AND updated_at < $1 LIMIT $2)",
+            )
             .bind(before)
+            .bind(PURGE_BATCH)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
-        Ok(purged)
+            tx.commit().await?;
+            purged += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(purged);
+            }
+        }
     }
 
     /// Refuses a product the cart does not know, that was deleted, or that is priced in
@@ -473,6 +485,9 @@ impl Store {
         })
     }
 }
+
+/// Anonymous carts one transaction of the purge deletes at most.
+const PURGE_BATCH: i64 = 500;
 
 const CART_LINES: &str = "SELECT l.product_id, p.name, p.price_cents, p.currency, p.deleted, l.quantity \
      FROM cart_lines l JOIN products p ON p.id = l.product_id \

@@ -201,3 +201,53 @@ async fn anonymous_carts_unchanged_past_their_lifetime_are_purged() {
     old.add(a, 1).await.cart();
     assert_ne!(old.cookie, fresh.cookie, "a purged cart's id is not reused");
 }
+
+#[tokio::test]
+async fn a_purge_of_more_carts_than_one_batch_takes_them_all_and_only_them() {
+    // Arrange: 1,201 abandoned anonymous carts (more than two batches), one with a line,
+    // and a fresh one.
+    let app = spawn_app().await;
+    let a = &app.products(1).await[0].id;
+    let mut fresh = app.visitor_holding(&[(a, 2)]).await;
+    let db = app.db().await;
+    let long_ago = events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::days(31));
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1201) \
+         INSERT INTO carts (owner, kind, created_at, updated_at) \
+         SELECT 'abandoned-' || i, 'anonymous', $1, $1 FROM n",
+    )
+    .bind(&long_ago)
+    .execute(db.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO cart_lines (owner, product_id, quantity, position, added_at, updated_at) \
+         VALUES ('abandoned-7', $1, 1, 1, $2, $2)",
+    )
+    .bind(a)
+    .bind(&long_ago)
+    .execute(db.pool())
+    .await
+    .unwrap();
+
+    // Act
+    let cutoff = events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::days(30));
+    let purged = Store::new(db.clone(), Currency::USD)
+        .purge_anonymous(&cutoff)
+        .await
+        .unwrap();
+
+    // Assert: every abandoned cart went, with its line; the fresh one stayed.
+    assert_eq!(purged, 1201);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM carts WHERE owner LIKE 'abandoned-%'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let lines: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM cart_lines WHERE owner = 'abandoned-7'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!((left, lines), (0, 0));
+    assert_eq!(fresh.get().await.lines(), [(a.clone(), 2)]);
+}
