@@ -97,9 +97,16 @@ pub async fn run(
                 }
                 request = requests.rx.recv(), if open => match request {
                     Some(reply) if !replayable => {
-                        let outcome = indexer.wipe(None).await.map(|()| RebuildMode::Reindex);
-                        tracing::info!(ok = outcome.is_ok(), "search index rebuild from the products table started");
-                        let _ = reply.send(outcome);
+                        // In a task of its own: the consumer, which may be in the middle
+                        // of a transaction on the service's one SQLite connection, goes
+                        // on being polled while the wipe waits for the indexer, which may
+                        // be waiting for that connection.
+                        let indexer = indexer.clone();
+                        tokio::spawn(async move {
+                            let outcome = indexer.wipe(None).await.map(|()| RebuildMode::Reindex);
+                            tracing::info!(ok = outcome.is_ok(), "search index rebuild from the products table started");
+                            let _ = reply.send(outcome);
+                        });
                     }
                     Some(reply) => break reply,
                     None => open = false,
