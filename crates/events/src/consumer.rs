@@ -14,14 +14,7 @@ use prometheus_client::{
 use rand::RngExt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Any, Row, Transaction};
-use std::{
-    future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{future::Future, sync::Arc, time::Duration};
 use tracing::Instrument;
 
 /// Why a handler did not apply an event.
@@ -230,11 +223,6 @@ struct Inner {
     /// Deliveries by type and outcome. `handled` counts applications, one per event
     /// however often it is delivered: what proves an event was not applied twice.
     consumed: Family<Consumed, Counter>,
-    /// Whether `event_attempts` may hold a row for an event this process will handle:
-    /// true from start (rows left by a run before), after this process counts a failed
-    /// attempt, and after a read moves here from another replica (rows it left). A
-    /// handled event's row is deleted only then, and not one statement per event always.
-    attempts_left: Arc<AtomicBool>,
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
@@ -294,7 +282,6 @@ impl Consumer {
                 max_attempts: max_attempts.max(1),
                 producer: None,
                 consumed: Family::default(),
-                attempts_left: Arc::new(AtomicBool::new(true)),
             }),
         }
     }
@@ -439,24 +426,11 @@ impl Consumer {
         match result {
             Ok(()) => {
                 advance(&mut tx, position).await?;
-                // Attempts counted by a replica that reads in competition (a broker's
-                // queue: no position) can be anywhere, so those are always cleared.
-                let clear = position.is_none() || self.inner.attempts_left.load(Ordering::Relaxed);
-                let mut none_left = false;
-                if clear {
-                    sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
-                        .bind(&event.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    none_left = sqlx::query("SELECT 1 FROM event_attempts LIMIT 1")
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .is_none();
-                }
+                sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
+                    .bind(&event.id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
-                if none_left && position.is_some() {
-                    self.inner.attempts_left.store(false, Ordering::Relaxed);
-                }
                 self.committed();
                 faults::point(&format!("{}.consumer.after_commit", self.inner.service));
                 Ok(Outcome::Handled)
@@ -468,12 +442,6 @@ impl Consumer {
         }
     }
 
-    /// A read of a producer's log moved to this replica from another one, which may have
-    /// counted failed attempts of events this one will now handle.
-    pub(crate) fn took_over(&self) {
-        self.inner.attempts_left.store(true, Ordering::Relaxed);
-    }
-
     async fn failed(
         &self,
         event: &Event,
@@ -481,7 +449,6 @@ impl Consumer {
         position: Option<Position<'_>>,
     ) -> Result<Outcome, sqlx::Error> {
         let db = &self.inner.db;
-        self.inner.attempts_left.store(true, Ordering::Relaxed);
         let mut tx = db.begin_write().await?;
         let now = now_rfc3339();
         sqlx::query(
@@ -635,7 +602,6 @@ async fn insert_dead_letter(
     .map(|_| ())
 }
 
-/// Whether `event` is in the inbox: handled already, by this replica or another.
 /// Records `event` in the inbox as handled now, in the transaction that handles it:
 /// `false` when it was there already (handled before, or by another replica just now,
 /// whose commit this waits for on PostgreSQL).

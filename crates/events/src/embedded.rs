@@ -90,10 +90,6 @@ async fn read(
                 let asked = Instant::now();
                 match lease(&db, &producer, owner).await {
                     Ok(Some(p)) => {
-                        // Not held to this moment: another replica may have read since.
-                        if held.is_none_or(|(until, _)| until <= asked) {
-                            consumer.took_over();
-                        }
                         held = Some((asked + LEASE, p));
                         p
                     }

@@ -119,7 +119,9 @@ impl Tail {
         limit: i64,
         stamp: u64,
     ) -> Result<Vec<Arc<Logged>>, sqlx::Error> {
-        match self.reach(after, limit) {
+        // Bound first, so that the lock is not held through the match.
+        let reach = self.known().reach(after, limit);
+        match reach {
             Reach::Known(rows) => return Ok(rows),
             Reach::Behind => return read(db, after, limit).await,
             Reach::CaughtUp => {}
@@ -128,7 +130,7 @@ impl Tail {
         // Another reader may have read for us while we waited for the lock.
         let from = {
             let mut known = self.known();
-            match self.reach_in(&known, after, limit) {
+            match known.reach(after, limit) {
                 Reach::Known(rows) => return Ok(rows),
                 Reach::CaughtUp if known.reads > stamp => return Ok(Vec::new()),
                 Reach::CaughtUp => {
@@ -165,7 +167,7 @@ impl Tail {
                 known.span = Some((dropped.seq, to));
             }
         }
-        Ok(match self.reach_in(&known, after, limit) {
+        Ok(match known.reach(after, limit) {
             Reach::Known(rows) => rows,
             _ => Vec::new(),
         })
@@ -174,20 +176,18 @@ impl Tail {
     fn known(&self) -> std::sync::MutexGuard<'_, Known> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+impl Known {
+    /// What memory holds for a reader at `after` wanting up to `limit` rows.
     fn reach(&self, after: i64, limit: i64) -> Reach {
-        self.reach_in(&self.known(), after, limit)
-    }
-
-    fn reach_in(&self, known: &Known, after: i64, limit: i64) -> Reach {
-        match known.span {
+        match self.span {
             Some((from, _)) if after < from => Reach::Behind,
             Some((_, to)) if after < to => {
                 // Rows are in seq order: skip to the first one after `after`.
-                let start = known.rows.partition_point(|r| r.seq <= after);
+                let start = self.rows.partition_point(|r| r.seq <= after);
                 Reach::Known(
-                    known
-                        .rows
+                    self.rows
                         .iter()
                         .skip(start)
                         .take(usize::try_from(limit).unwrap_or(usize::MAX))

@@ -27,7 +27,7 @@ use events::{envelope::to_rfc3339, now_rfc3339};
 use platform::shutdown::Shutdown;
 use serde_json::Value;
 use std::{
-    collections::HashMap,
+    collections::HashSet,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -72,9 +72,8 @@ struct Inner {
     services: Services,
     settings: SagaSettings,
     /// Orders driven by this process right now (a request or recovery): recovery leaves
-    /// them alone. `true` once the order's final state is saved: its lease then ends by
-    /// itself (a final order cannot be leased), with no write to give it up.
-    live: Mutex<HashMap<OrderId, bool>>,
+    /// them alone.
+    live: Mutex<HashSet<OrderId>>,
     /// This process's name as an order's driver in the database (its lease's holder):
     /// other replicas' recovery leaves the orders it holds alone.
     driver: String,
@@ -91,9 +90,6 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.heartbeat.abort();
-        if self.saga.has_ended(&self.id) {
-            return;
-        }
         let (saga, id) = (self.saga.clone(), self.id.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
@@ -260,7 +256,7 @@ impl Saga {
                 store,
                 services,
                 settings,
-                live: Mutex::new(HashMap::new()),
+                live: Mutex::new(HashSet::new()),
                 driver: format!(
                     "{}/{}",
                     std::env::var("BAZAAR_INSTANCE").unwrap_or_else(|_| "orders".into()),
@@ -336,50 +332,24 @@ impl Saga {
 
     /// Whether a request or recovery drives the order in this process right now.
     fn is_live(&self, id: &OrderId) -> bool {
-        self.live().contains_key(id)
-    }
-
-    /// Whether the order driven here has reached its final state.
-    fn has_ended(&self, id: &OrderId) -> bool {
-        self.live().get(id).copied().unwrap_or(false)
-    }
-
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<OrderId, bool>> {
         self.inner
             .live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
     }
 
     /// Claims an order for this process; `None` if it is being driven here already.
     pub fn claim(&self, id: &OrderId) -> Option<Claim> {
-        let mut live = self.live();
-        if live.contains_key(id) {
-            return None;
-        }
-        live.insert(id.clone(), false);
-        Some(Claim {
+        let mut live = self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        live.insert(id.clone()).then(|| Claim {
             inner: self.inner.clone(),
             id: id.clone(),
         })
-    }
-
-    /// [`Store::save`], noting a final state for the order's lease.
-    async fn save(
-        &self,
-        order: &mut Order,
-        from: (Status, Step),
-        detail: &str,
-        announce: Option<Announce>,
-    ) -> Result<bool, OrdersError> {
-        let saved = self.store().save(order, from, detail, announce).await?;
-        if saved
-            && matches!(order.status, Status::Confirmed | Status::Cancelled)
-            && let Some(ended) = self.live().get_mut(&order.id)
-        {
-            *ended = true;
-        }
-        Ok(saved)
     }
 
     /// Drives an order this process placed ([`Saga::place`], which leased it) to its end
@@ -421,8 +391,7 @@ impl Saga {
     ) -> Result<Answer, OrdersError> {
         let this = self.clone();
         let saga = async move {
-            // The lease is given up before the claim is (it asks whether the order ended).
-            let _held = (lease, claim);
+            let _held = (claim, lease);
             let id = order.id.clone();
             let result = this.run(order, card).await;
             if let Err(e) = &result {
@@ -565,6 +534,7 @@ impl Saga {
         let from = order.move_to(Status::Confirming, Step::Commit);
         order.authorization_id = Some(authorization_id.clone());
         if !self
+            .store()
             .save(
                 &mut order,
                 from,
@@ -653,6 +623,7 @@ impl Saga {
         order.answer = Some(answer.clone());
         let announce = Some(Announce::Confirmed);
         if !self
+            .store()
             .save(&mut order, from, "order confirmed", announce)
             .await?
         {
@@ -695,7 +666,7 @@ impl Saga {
             "{} kept failing; resumable until {until}",
             unavailable.call()
         );
-        if !self.save(&mut order, from, &detail, None).await? {
+        if !self.store().save(&mut order, from, &detail, None).await? {
             return self.settled(&order.id).await;
         }
         tracing::warn!(error = %why, resumable_until = %until, "{} kept failing; the checkout waits for its client to retry", unavailable.call());
@@ -726,7 +697,7 @@ impl Saga {
         order.cancel_reason = Some(reason);
         order.answer = Some(answer);
         let detail = format!("compensating: {}", reason.as_str());
-        if !self.save(&mut order, from, &detail, None).await? {
+        if !self.store().save(&mut order, from, &detail, None).await? {
             return self.settled(&order.id).await;
         }
         tracing::info!(order_id = %order.id, reason = reason.as_str(), "checkout failed; compensating");
@@ -773,6 +744,7 @@ impl Saga {
         order.cancelled_at = Some(now_rfc3339());
         let announce = Some(Announce::Cancelled);
         if !self
+            .store()
             .save(&mut order, from, "order cancelled", announce)
             .await?
         {
@@ -815,7 +787,7 @@ impl Saga {
         detail: &str,
     ) -> Result<bool, OrdersError> {
         let from = order.move_to(status, step);
-        self.save(order, from, detail, None).await
+        self.store().save(order, from, detail, None).await
     }
 
     /// Where orders are kept.
@@ -845,7 +817,7 @@ impl Saga {
             if n > 1 {
                 let from = (order.status, order.step);
                 let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
-                if !self.save(order, from, &detail, None).await? {
+                if !self.store().save(order, from, &detail, None).await? {
                     return Ok(Outcome::Lost);
                 }
             }
@@ -994,8 +966,7 @@ impl Saga {
                     return false;
                 }
             };
-            // The lease is given up before the claim is (it asks whether the order ended).
-            let _held = (lease, claim);
+            let _held = (claim, lease);
             if let Err(e) = self.resume(order).await {
                 tracing::warn!(order_id = %id, error = %e, "could not recover the order yet");
             }

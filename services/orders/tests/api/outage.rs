@@ -29,7 +29,7 @@ async fn resumable_503(res: reqwest::Response, kind: &str, case: &str) -> Value 
 async fn lease_of(app: &TestApp, id: &str) -> (Option<String>, Option<String>) {
     let db = app.db().await;
     // The lease is given up just after the answer: wait a little for it.
-    for _ in 0..50 {
+    for _ in 0..250 {
         let row = sqlx::query("SELECT driver, driven_until FROM orders WHERE id = $1")
             .bind(id)
             .fetch_one(db.pool())
