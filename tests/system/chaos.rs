@@ -247,7 +247,8 @@ async fn stocked_products(shop: &Shop, admin: &str) -> Vec<String> {
     products
 }
 
-/// One shopper: checkouts one after another until `until`, or `rounds` of them.
+/// One shopper: checkouts one after another until `until`, or `rounds` of them; with
+/// `decline_first`, the first with a declined card.
 async fn shopper(
     shop: &Shop,
     token: &str,
@@ -255,6 +256,7 @@ async fn shopper(
     mut dice: Dice,
     until: Instant,
     rounds: usize,
+    decline_first: bool,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     while Instant::now() < until && outcomes.len() < rounds {
@@ -267,7 +269,7 @@ async fn shopper(
             let product = &products[(dice.roll(PRODUCTS as u64) as usize + i) % PRODUCTS];
             add_to_cart(shop, token, product).await;
         }
-        let card = if dice.roll(5) == 0 {
+        let card = if dice.roll(5) == 0 || (decline_first && outcomes.is_empty()) {
             DECLINED_CARD
         } else {
             GOOD_CARD
@@ -277,7 +279,10 @@ async fn shopper(
     outcomes
 }
 
-/// `SHOPPERS` shoppers, each as [`shopper`].
+/// `SHOPPERS` shoppers, each as [`shopper`]. The first one's first card is declined, so
+/// that every run has a compensation (voiding, releasing) whatever the seed: 24
+/// checkouts with a card declined one time in five had none about once in 200 runs,
+/// and the crash points on those steps then never fired.
 async fn shoppers(
     shop: &Shop,
     products: &[String],
@@ -291,7 +296,7 @@ async fn shoppers(
     }
     let each = tokens.iter().enumerate().map(|(n, token)| {
         let dice = Dice(seed + n as u64 * 104_729);
-        shopper(shop, token, products, dice, until, rounds)
+        shopper(shop, token, products, dice, until, rounds, n == 0)
     });
     futures_util::future::join_all(each)
         .await
