@@ -1,97 +1,228 @@
-//! Checkout throughput and latency through the gateway, the whole shop running as real
-//! processes (embedded shape): `cargo bench --bench checkout`. Prints figures; asserts
-//! nothing. Each checkout is a full saga: cart read, reservation, authorisation,
-//! reservation commit, capture, confirmation.
+//! Checkouts against product reads, in the same shop: `cargo bench --bench checkout`.
+//!
+//! Issue 11's measure. A fresh shop (`bazaar up`, rate limits off, the default sampled
+//! traces) serves product reads (`wrk -t1 -c16`, one product through the gateway), then
+//! 16 closed-loop shoppers check out (`bazaar load --scenario checkout --users 16`, a fixed
+//! seed), then reads again. Prints the confirmed checkouts a second against the product
+//! reads a second (the mean of the two read rounds), and where the shop's CPU went per
+//! checkout run: each process's CPU time (from `/proc`) and the HTTP requests each service
+//! answered (from its `/metrics`), divided by the runs. Run in the embedded shape, and
+//! again on PostgreSQL + RabbitMQ when `BAZAAR_TEST_POSTGRES_URL` and
+//! `BAZAAR_TEST_AMQP_URL` are set (their servers' CPU shown too).
+//!
+//! One run, one machine: quote the ratios, not the rates. `wrk` comes from Debian's `wrk`,
+//! installed when missing (as root). Asserts nothing.
 
-use bazaar::testing::{GOOD_CARD, Shop, checkout_body, send_json, unique};
-use serde_json::json;
-use std::time::{Duration, Instant};
+use bazaar::testing::{Options, Shape, Shop, bazaar_bin, production, wrk};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
 
-const SHOPPERS: usize = 16;
-const CHECKOUTS_PER_SHOPPER: usize = 25;
+const USERS: &str = "16";
+const LOAD: &str = "20s";
+const READS: &str = "8s";
+const SEED: &str = "7";
+/// Clock ticks a second of `/proc/<pid>/stat`'s CPU times (`USER_HZ`, 100 on Linux).
+const TICKS: f64 = 100.0;
 
 fn main() {
-    bazaar::testing::block_on(run());
+    wrk::ensure_tools(&[("wrk", "wrk")]);
+    bazaar::testing::block_on(measure("embedded", Shape::Embedded, false));
+    if let Some(shape) = production() {
+        bazaar::testing::block_on(measure("PostgreSQL + RabbitMQ", shape, true));
+    }
 }
 
-async fn run() {
-    let shop = Shop::start();
-    let admin = shop.admin_token().await;
-    let product = shop
-        .create_product(
-            &admin,
-            json!({"sku": "BENCH-0001", "name": "Benchmark Mug", "description": "Sold many times.",
-                   "price_cents": 1200, "initial_stock": 1_000_000}),
-        )
-        .await;
-    let mut tokens = Vec::new();
-    for _ in 0..SHOPPERS {
-        tokens.push(shop.customer_token().await);
-    }
-    // Wait for the product to reach the cart's copy.
-    shop.add_to_cart(Some(&tokens[0]), &product, 1, Duration::from_secs(30))
-        .await;
-    let _ = shop
-        .delete("/api/cart")
-        .bearer_auth(&tokens[0])
-        .send()
-        .await;
+/// One shop in `shape`, measured; `servers`: with the CPU of PostgreSQL and RabbitMQ.
+async fn measure(name: &str, shape: Shape, servers: bool) {
+    let shop = Shop::start_with(Options::default().in_shape(shape));
+    let listed = shop.json("/api/catalog/products?per_page=1", None).await;
+    let product = listed["items"][0]["id"].as_str().expect("a product");
+    let read_url = format!("{}/api/catalog/products/{product}", shop.url);
 
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for token in tokens {
-        let (url, http, product) = (shop.url.clone(), shop.http.clone(), product.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            for _ in 0..CHECKOUTS_PER_SHOPPER {
-                http.post(format!("{url}/api/cart/items"))
-                    .bearer_auth(&token)
-                    .json(&json!({"product_id": product, "quantity": 1}))
-                    .send()
-                    .await
-                    .unwrap();
-                let t = Instant::now();
-                let r = http
-                    .post(format!("{url}/api/orders/checkout"))
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", unique())
-                    .json(&checkout_body(GOOD_CARD))
-                    .send()
-                    .await
-                    .unwrap();
-                let ok = r.status().is_success();
-                latencies.push((t.elapsed(), ok));
-                // The checkout took the cart's lines before it answered; check it did.
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    let cart =
-                        send_json(http.get(format!("{url}/api/cart")).bearer_auth(&token)).await;
-                    if cart["items"].as_array().is_some_and(|i| i.is_empty()) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-            latencies
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        all.extend(r.unwrap());
-    }
-    let elapsed = started.elapsed();
-    let failed = all.iter().filter(|(_, ok)| !ok).count();
-    let mut lat: Vec<Duration> = all.iter().map(|(d, _)| *d).collect();
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
+    let before = wrk::Wrk::run(&read_url, 16, READS, None);
+    let mut processes: Vec<(u32, String)> = shop.service_processes();
+    processes.push((shop.supervisor_pid(), "supervisor".to_owned()));
+    let urls = shop.service_urls().await;
+    let (cpu0, servers0, calls0) = (cpu(&processes), server_cpu(), calls(&urls).await);
+    let summary = load(&shop.url);
+    let (cpu1, servers1, calls1) = (cpu(&processes), server_cpu(), calls(&urls).await);
+    let after = wrk::Wrk::run(&read_url, 16, READS, None);
+
+    let runs = summary["runs"].as_f64().unwrap_or(0.0).max(1.0);
+    let confirmed = summary["checkouts"]["confirmed_per_s"]
+        .as_f64()
+        .unwrap_or(0.0);
+    let reads = (before.per_second + after.per_second) / 2.0;
+    let step = &summary["steps"]["checkout"]["latency_ms"];
+    println!("checkout ({name}): {USERS} shoppers for {LOAD}, product reads before and after");
+    println!("  product reads   {before}");
+    println!("                  {after}");
     println!(
-        "checkout  {} checkouts by {SHOPPERS} concurrent shoppers in {:.1} s: {:.1} checkouts/s (each shopper also refills its cart); \
-         latency p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms; failed {failed}",
-        all.len(),
-        elapsed.as_secs_f64(),
-        all.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        pct(1.0),
+        "  checkout runs   {:.1}/s ({} runs, errors {}), confirmed {confirmed:.1}/s; \
+         run p50 {} ms p99 {} ms; the checkout step p50 {} ms p99 {} ms",
+        summary["runs_per_s"].as_f64().unwrap_or(0.0),
+        summary["runs"],
+        summary["errors"],
+        summary["latency_ms"]["p50"],
+        summary["latency_ms"]["p99"],
+        step["p50"],
+        step["p99"],
     );
+    println!(
+        "  ratio           1/{:.0} (confirmed checkouts a second to product reads a second)",
+        reads / confirmed.max(f64::MIN_POSITIVE)
+    );
+    println!("  per checkout run: CPU ms, and HTTP requests answered (the busiest routes)");
+    let mut rows: Vec<(f64, &str)> = processes
+        .iter()
+        .map(|(pid, service)| {
+            let spent = cpu1.get(pid).unwrap_or(&0.0) - cpu0.get(pid).unwrap_or(&0.0);
+            (spent, service.as_str())
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let total: f64 = rows.iter().map(|r| r.0).sum();
+    for (spent, service) in &rows {
+        let answered = per_run(&calls0, &calls1, service, runs);
+        let busiest: Vec<String> = answered
+            .iter()
+            .take(4)
+            .map(|(route, n)| format!("{route} {n:.2}"))
+            .collect();
+        // From zero: an empty sum of floats is -0.
+        let all = answered.iter().fold(0.0, |sum, r| sum + r.1);
+        println!(
+            "    {service:<16} {:>6.2} ms  {all:>5.2} requests  {}",
+            spent * 1e3 / runs,
+            busiest.join(", ")
+        );
+    }
+    println!("    {:<16} {:>6.2} ms", "the shop", total * 1e3 / runs);
+    for (server, spent) in servers1.iter().filter(|_| servers) {
+        let spent = spent - servers0.get(server).unwrap_or(&0.0);
+        if spent > 0.0 {
+            println!("    {server:<16} {:>6.2} ms", spent * 1e3 / runs);
+        }
+    }
+}
+
+/// `bazaar load` at the shop: its JSON summary.
+fn load(url: &str) -> Value {
+    let file = std::env::temp_dir().join(format!("bazaar-bench-{}.json", std::process::id()));
+    let status = Command::new(bazaar_bin())
+        .args([
+            "load",
+            "--url",
+            url,
+            "--scenario",
+            "checkout",
+            "--users",
+            USERS,
+        ])
+        .args(["--duration", LOAD, "--seed", SEED, "--json"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("bazaar load runs");
+    assert!(status.success(), "bazaar load failed: {status}");
+    let text = std::fs::read_to_string(&file).expect("the load's summary");
+    let _ = std::fs::remove_file(&file);
+    serde_json::from_str(&text).expect("a JSON summary")
+}
+
+/// The CPU seconds (user and system) each process has used.
+fn cpu(processes: &[(u32, String)]) -> BTreeMap<u32, f64> {
+    processes
+        .iter()
+        .filter_map(|(pid, _)| Some((*pid, cpu_of(*pid)?)))
+        .collect()
+}
+
+fn cpu_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's name (in parentheses, which may hold spaces): field 3 onwards;
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / TICKS)
+}
+
+/// The CPU seconds PostgreSQL's and RabbitMQ's processes on this machine have used (none
+/// in the embedded shape).
+fn server_cpu() -> BTreeMap<&'static str, f64> {
+    let mut spent = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return spent;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let server = match comm.trim() {
+            "postgres" => "PostgreSQL",
+            "beam.smp" | "erl_child_setup" | "epmd" => "RabbitMQ",
+            _ => continue,
+        };
+        *spent.entry(server).or_insert(0.0) += cpu_of(pid).unwrap_or(0.0);
+    }
+    spent
+}
+
+/// HTTP requests each service has answered, by `(service, "METHOD route")`, from each
+/// service's `/metrics` (its scrapes left out).
+async fn calls(
+    urls: &std::collections::HashMap<String, String>,
+) -> BTreeMap<(String, String), f64> {
+    let http = reqwest::Client::new();
+    let mut counted = BTreeMap::new();
+    for (service, url) in urls {
+        let Ok(r) = http.get(format!("{url}/metrics")).send().await else {
+            continue;
+        };
+        let text = r.text().await.unwrap_or_default();
+        for line in text.lines() {
+            let Some(labels) = line.strip_prefix("bazaar_http_requests_total{") else {
+                continue;
+            };
+            let Some((labels, value)) = labels.rsplit_once("} ") else {
+                continue;
+            };
+            let label = |name: &str| {
+                labels
+                    .split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|v| v.split('"').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let route = label("route");
+            if route == "/metrics" {
+                continue;
+            }
+            let key = (service.clone(), format!("{} {route}", label("method")));
+            *counted.entry(key).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    counted
+}
+
+/// The requests `service` answered per run between two scrapes, busiest route first.
+fn per_run(
+    before: &BTreeMap<(String, String), f64>,
+    after: &BTreeMap<(String, String), f64>,
+    service: &str,
+    runs: f64,
+) -> Vec<(String, f64)> {
+    let mut rows: Vec<(String, f64)> = after
+        .iter()
+        .filter(|((s, _), _)| s == service)
+        .map(|(key, n)| (key.1.clone(), (n - before.get(key).unwrap_or(&0.0)) / runs))
+        .filter(|(_, n)| *n >= 0.005)
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows
 }

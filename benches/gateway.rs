@@ -19,7 +19,10 @@
 //! `wrk`, `haproxy` and `nginx-light`; missing ones are installed when run as root.
 //! Asserts nothing.
 
-use bazaar::testing::{bazaar_bin, send_json, unique, wrk::Wrk};
+use bazaar::testing::{
+    bazaar_bin, send_json, unique,
+    wrk::{self, Wrk},
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,7 +38,11 @@ fn body() -> String {
 }
 
 fn main() {
-    ensure_tools();
+    wrk::ensure_tools(&[
+        ("wrk", "wrk"),
+        ("haproxy", "haproxy"),
+        ("nginx", "nginx-light"),
+    ]);
     let dir = std::env::temp_dir().join(format!("bazaar-bench-gateway-{}", unique()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -345,39 +352,4 @@ impl Drop for Proc {
             eprintln!("{} did not stop", self.name);
         }
     }
-}
-
-/// wrk, HAProxy and nginx, from Debian's packages when missing (and run as root).
-fn ensure_tools() {
-    let missing: Vec<&str> = [
-        ("wrk", "wrk"),
-        ("haproxy", "haproxy"),
-        ("nginx", "nginx-light"),
-    ]
-    .into_iter()
-    .filter(|(bin, _)| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .stdout(Stdio::null())
-            .status()
-            .map_or(true, |s| !s.success())
-    })
-    .map(|(_, package)| package)
-    .collect();
-    if missing.is_empty() {
-        return;
-    }
-    eprintln!("installing {} from Debian", missing.join(", "));
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "-qq"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "this bench needs {}: apt-get install {}",
-        missing.join(", "),
-        missing.join(" ")
-    );
 }

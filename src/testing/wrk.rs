@@ -1,7 +1,7 @@
 //! wrk (Debian's `wrk`) as the benches drive it: one thread, a fixed number of
 //! connections, latency percentiles parsed from its report.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// What one wrk run measured.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +90,39 @@ fn millis(v: &str) -> f64 {
         "m" => n * 60_000.0,
         _ => f64::NAN,
     }
+}
+
+/// The programs a bench runs, `(program, Debian package)`: those missing are installed
+/// from Debian's packages (when run as root); a bench without them stops here, saying
+/// what to install.
+pub fn ensure_tools(tools: &[(&str, &str)]) {
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(bin, _)| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {bin}")])
+                .stdout(Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    eprintln!("installing {} from Debian", missing.join(", "));
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "this bench needs {}: apt-get install {}",
+        missing.join(", "),
+        missing.join(" ")
+    );
 }
 
 #[cfg(test)]
