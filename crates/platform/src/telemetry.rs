@@ -80,14 +80,7 @@ impl Telemetry {
 /// `filter` (`RUST_LOG` syntax, such as `info,sqlx=warn`), and traces when an OTLP
 /// endpoint is configured. Safe to call more than once: later calls change nothing.
 pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
-    // lapin logs every message the broker returns, body and all, at WARN; the relay
-    // handles returns itself. Kept quiet unless the filter names lapin.
-    let filter = if filter.contains("lapin") {
-        filter.to_owned()
-    } else {
-        format!("{filter},lapin::returned_messages=error")
-    };
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(filter);
     let logs = match format {
         LogFormat::Json => fmt::layer()
             .json()
@@ -123,6 +116,44 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     }
     let _ = TRACING.set(provider.is_some());
     Telemetry { provider }
+}
+
+/// What the log lines show: what `filter` (`RUST_LOG` syntax) lets through, with the
+/// spans of [`spans_in_logs`].
+fn log_filter<S>(filter: &str) -> impl tracing_subscriber::layer::Filter<S> + use<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    // lapin logs every message the broker returns, body and all, at WARN; the relay
+    // handles returns itself. Kept quiet unless the filter names lapin.
+    let filter = if filter.contains("lapin") {
+        filter.to_owned()
+    } else {
+        format!("{filter},lapin::returned_messages=error")
+    };
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let detailed = filter_is_detailed(&filter);
+    filter.and(spans_in_logs(detailed))
+}
+
+/// Whether a log filter asks for more than INFO anywhere (`debug`, `info,orders=debug`).
+fn filter_is_detailed(filter: &EnvFilter) -> bool {
+    filter
+        .max_level_hint()
+        .is_none_or(|most| most >= tracing::level_filters::LevelFilter::DEBUG)
+}
+
+/// The spans whose fields log lines show: a request's and an event handling's
+/// (`request_id`, `method`, `path`; the event's type and id), and every other span
+/// (`#[instrument]`ed functions, with their fields) only when the filter asks for detail
+/// (`detailed`). The log layer formats a span's fields when the span is made, whether or
+/// not a line is ever logged inside it: at INFO, the spans of every instrumented function
+/// a request passed through cost the shop about a tenth of its CPU per checkout, for
+/// lines that mostly never came (docs/benchmarks.md). Events are not filtered here.
+fn spans_in_logs<S>(detailed: bool) -> impl tracing_subscriber::layer::Filter<S> {
+    tracing_subscriber::filter::filter_fn(move |meta| {
+        detailed || !meta.is_span() || matches!(meta.target(), RECORDED | UNRECORDED)
+    })
 }
 
 /// Logging for tests: silent unless `TEST_LOG` is set.
@@ -836,6 +867,66 @@ mod tests {
         assert_eq!(
             *seen.0.lock().unwrap(),
             ["recorded", "recorded call", "event WARN"]
+        );
+    }
+
+    /// The log lines of `work`, written under the log filter `filter` as [`init`] writes
+    /// them (without colours).
+    fn logged(filter: &str, work: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let layer = fmt::layer()
+            .compact()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .with_filter(log_filter(filter));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// A request inside which a function instrumented at INFO logs a line.
+    fn a_request() {
+        let request = tracing::info_span!(target: UNRECORDED, "request", request_id = "r-1");
+        request.in_scope(|| {
+            let inner = tracing::info_span!("reserve", reservation_id = "o-7");
+            inner.in_scope(|| tracing::info!(units = 2, "reservation held"));
+            tracing::debug!("a detail");
+        });
+    }
+
+    /// At INFO the log lines keep their request's fields and leave out the spans of the
+    /// functions on the way (which are then not made at all); asked for detail, they show
+    /// those too, and the DEBUG lines.
+    #[test]
+    fn log_lines_carry_the_request_and_the_functions_spans_only_in_detail() {
+        let info = logged("info", a_request);
+        assert!(info.contains("reservation held"), "{info}");
+        assert!(info.contains("request_id=\"r-1\""), "{info}");
+        assert!(info.contains("units=2"), "{info}");
+        assert!(!info.contains("reservation_id"), "{info}");
+        assert!(!info.contains("a detail"), "{info}");
+        let detailed = logged("info,platform=debug", a_request);
+        assert!(detailed.contains("reservation_id=\"o-7\""), "{detailed}");
+        assert!(detailed.contains("request_id=\"r-1\""), "{detailed}");
+        assert!(detailed.contains("a detail"), "{detailed}");
+        // Nothing at all below WARN.
+        assert_eq!(logged("warn", a_request), "");
+        // The function's span is not made when no layer wants it.
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(fmt::layer().with_filter(log_filter("info"))),
+            || assert!(tracing::info_span!("reserve").is_disabled()),
         );
     }
 
