@@ -106,11 +106,14 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     if provider.is_some() {
         let _ = ROOTS.set(Roots::from_env());
     }
-    let installed = tracing_subscriber::registry()
-        .with(logs)
-        .with(traces)
-        .try_init()
-        .is_ok();
+    // Without traces, no empty layer on top: an absent layer would make every call site
+    // the log filter turns off "sometimes" wanted, asked again at each use.
+    let logged = tracing_subscriber::registry().with(logs);
+    let installed = match traces {
+        Some(traces) => logged.with(traces).try_init(),
+        None => logged.try_init(),
+    }
+    .is_ok();
     if !installed {
         return Telemetry { provider: None };
     }
@@ -154,6 +157,9 @@ fn spans_in_logs<S>(detailed: bool) -> impl tracing_subscriber::layer::Filter<S>
     tracing_subscriber::filter::filter_fn(move |meta| {
         detailed || !meta.is_span() || matches!(meta.target(), RECORDED | UNRECORDED)
     })
+    // Levels are the other filter's business: without a hint of its own this one would
+    // take the pair's away, and with it the cheap global check of each line's level.
+    .with_max_level_hint(tracing::level_filters::LevelFilter::TRACE)
 }
 
 /// Logging for tests: silent unless `TEST_LOG` is set.
@@ -923,11 +929,17 @@ mod tests {
         assert!(detailed.contains("a detail"), "{detailed}");
         // Nothing at all below WARN.
         assert_eq!(logged("warn", a_request), "");
-        // The function's span is not made when no layer wants it.
-        tracing::subscriber::with_default(
-            tracing_subscriber::registry().with(fmt::layer().with_filter(log_filter("info"))),
-            || assert!(tracing::info_span!("reserve").is_disabled()),
+        // The function's span is not made when no layer wants it, and the filter keeps
+        // its level: lines below it are cut by the global check, before any filter.
+        let subscriber =
+            tracing_subscriber::registry().with(fmt::layer().with_filter(log_filter("info")));
+        assert_eq!(
+            tracing::Subscriber::max_level_hint(&subscriber),
+            Some(tracing::level_filters::LevelFilter::INFO)
         );
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::info_span!("reserve").is_disabled())
+        });
     }
 
     #[test]

@@ -235,14 +235,16 @@ enum Outcome {
 }
 
 impl Outcome {
-    /// Logs a call that did not go through — a refusal as an error, transient failures
-    /// as a warning — saying what happens `next`.
-    fn report(&self, call: &str, next: &str) {
+    /// Logs a call for `order` that did not go through — a refusal as an error, transient
+    /// failures as a warning — saying what happens `next`.
+    fn report(&self, order: &OrderId, call: &str, next: &str) {
         match self {
             Outcome::Refused { status, problem } => {
-                tracing::error!(status, problem = %problem, "{call} was refused; {next}");
+                tracing::error!(order_id = %order, status, problem = %problem, "{call} was refused; {next}");
             }
-            Outcome::GaveUp(why) => tracing::warn!(error = %why, "{call} kept failing; {next}"),
+            Outcome::GaveUp(why) => {
+                tracing::warn!(order_id = %order, error = %why, "{call} kept failing; {next}")
+            }
             Outcome::Done(_) | Outcome::Lost => {}
         }
     }
@@ -472,7 +474,7 @@ impl Saga {
                     Outcome::Lost => return self.settled(&order.id).await,
                     Outcome::GaveUp(why) => return self.stall(order, outage, why).await,
                     refused => {
-                        refused.report(outage.call(), "cancelling");
+                        refused.report(&order.id, outage.call(), "cancelling");
                         let answer = outage.final_answer(&order);
                         return self
                             .compensate(order, CancelReason::Interrupted, answer, STEP_ATTEMPTS)
@@ -523,7 +525,7 @@ impl Saga {
             Outcome::Lost => return self.settled(&order.id).await,
             Outcome::GaveUp(why) => return self.stall(order, Unavailable::Payments, why).await,
             refused => {
-                refused.report(Unavailable::Payments.call(), "cancelling");
+                refused.report(&order.id, Unavailable::Payments.call(), "cancelling");
                 let answer = Unavailable::Payments.final_answer(&order);
                 return self
                     .compensate(order, CancelReason::PaymentError, answer, STEP_ATTEMPTS)
@@ -545,13 +547,13 @@ impl Saga {
         {
             // Recovery (elsewhere) cancelled the order while payments was answering: the
             // authorisation must not hold the customer's money.
-            tracing::warn!("order cancelled during its authorisation; voiding it");
+            tracing::warn!(order_id = %order.id, "order cancelled during its authorisation; voiding it");
             if let Err(e) = self.inner.services.void(&order, &authorization_id).await {
-                tracing::error!(authorization_id = %authorization_id, error = %e, "could not void an orphaned authorisation");
+                tracing::error!(order_id = %order.id, authorization_id = %authorization_id, error = %e, "could not void an orphaned authorisation");
             }
             return self.settled(&order.id).await;
         }
-        tracing::info!(total_cents = order.total_cents, "payment authorised");
+        tracing::info!(order_id = %order.id, total_cents = order.total_cents, "payment authorised");
 
         // 3. Commit the stock and capture the payment.
         self.confirm(order, STEP_ATTEMPTS).await
@@ -594,7 +596,7 @@ impl Saga {
                 } => {
                     // The stock is no longer held (the reservation expired): the order
                     // cannot be filled, so the uncaptured payment is voided.
-                    tracing::warn!(problem = %problem, "the reservation is gone; voiding the payment");
+                    tracing::warn!(order_id = %order.id, problem = %problem, "the reservation is gone; voiding the payment");
                     let answer = view::expired(&order);
                     return self
                         .compensate(order, CancelReason::Expired, answer, attempts)
@@ -602,7 +604,11 @@ impl Saga {
                 }
                 Outcome::Lost => return self.settled(&order.id).await,
                 trouble => {
-                    trouble.report("committing the reservation", "recovery will retry");
+                    trouble.report(
+                        &order.id,
+                        "committing the reservation",
+                        "recovery will retry",
+                    );
                     return Ok(view::in_progress(&order));
                 }
             }
@@ -612,7 +618,7 @@ impl Saga {
                 Outcome::Done(_) => {}
                 Outcome::Lost => return self.settled(&order.id).await,
                 trouble => {
-                    trouble.report("capturing the payment", "recovery will retry");
+                    trouble.report(&order.id, "capturing the payment", "recovery will retry");
                     return Ok(view::in_progress(&order));
                 }
             }
@@ -650,7 +656,7 @@ impl Saga {
             .unwrap_or_else(|_| chrono::Duration::zero());
         let until = placed + window;
         if until <= chrono::Utc::now() {
-            tracing::warn!(error = %why, "{} kept failing; cancelling", unavailable.call());
+            tracing::warn!(order_id = %order.id, error = %why, "{} kept failing; cancelling", unavailable.call());
             let answer = unavailable.final_answer(&order);
             return self
                 .compensate(order, unavailable.reason(), answer, STEP_ATTEMPTS)
@@ -669,7 +675,7 @@ impl Saga {
         if !self.store().save(&mut order, from, &detail, None).await? {
             return self.settled(&order.id).await;
         }
-        tracing::warn!(error = %why, resumable_until = %until, "{} kept failing; the checkout waits for its client to retry", unavailable.call());
+        tracing::warn!(order_id = %order.id, error = %why, resumable_until = %until, "{} kept failing; the checkout waits for its client to retry", unavailable.call());
         Ok(unavailable.for_now(&order, &until))
     }
 
@@ -766,11 +772,11 @@ impl Saga {
         match self.attempt(order, call, attempts).await? {
             Outcome::Done(_) => Ok(None),
             refused @ Outcome::Refused { .. } => {
-                refused.report(what, "going on");
+                refused.report(&order.id, what, "going on");
                 Ok(None)
             }
             gave_up @ Outcome::GaveUp(_) => {
-                gave_up.report(what, "recovery will retry");
+                gave_up.report(&order.id, what, "recovery will retry");
                 Ok(Some(answer.clone()))
             }
             Outcome::Lost => self.settled(&order.id).await.map(Some),
@@ -981,11 +987,12 @@ impl Saga {
     /// outage it waited out in vain). After it, the order is confirmed.
     #[tracing::instrument(skip_all, fields(otel.name = "saga resume", order_id = %order.id, status = %order.status, step = order.step.as_str()))]
     async fn resume(&self, order: Order) -> Result<Answer, OrdersError> {
-        tracing::info!(attempts = order.attempts, "recovering a stuck checkout");
+        tracing::info!(order_id = %order.id, status = %order.status, step = order.step.as_str(), attempts = order.attempts, "recovering a stuck checkout");
         match order.status {
             Status::Pending | Status::Reserving | Status::Authorizing => {
                 if order.status == Status::Authorizing {
                     tracing::warn!(
+                        order_id = %order.id,
                         "the checkout stopped while its payment was being authorised: any \
                          authorisation payments made for it is voided"
                     );
