@@ -234,9 +234,10 @@ async fn three_thousand_events_with_random_kills_are_each_handled_once(shape: Sh
     // consumer (inventory) are killed, alternately: the events flow through the kills.
     let run = unique().replace('-', "");
     let done = std::sync::atomic::AtomicBool::new(false);
+    let made = std::sync::atomic::AtomicUsize::new(0);
     let creating = stream::iter(0..3_000)
         .map(|i| {
-            let (shop, admin, category) = (&shop, &admin, &category);
+            let (shop, admin, category, made) = (&shop, &admin, &category, &made);
             let sku = format!("K{}-{i}", &run[..10.min(run.len())]);
             async move {
                 // Retried until the catalog answers: a product it did create answers 409
@@ -252,6 +253,7 @@ async fn three_thousand_events_with_random_kills_are_each_handled_once(shape: Sh
                 let created = |s| s == StatusCode::CREATED || s == StatusCode::CONFLICT;
                 let (within, every) = (Duration::from_secs(120), Duration::from_millis(50));
                 send_until(&format!("creating {sku}"), within, every, created, request).await;
+                made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         })
         .buffer_unordered(16)
@@ -259,13 +261,20 @@ async fn three_thousand_events_with_random_kills_are_each_handled_once(shape: Sh
         .then(|_| async { done.store(true, std::sync::atomic::Ordering::SeqCst) });
     let mut kills = 0;
     let killing = async {
-        tokio::time::sleep(Duration::from_millis(800)).await;
         for round in 0..10 {
             let victim = if round % 2 == 0 {
                 "inventory"
             } else {
                 "catalog"
             };
+            // Each kill at its own point of the stream (every 280 products), however fast
+            // the machine creates them: a kill by the clock found the stream over once.
+            let at = 280 * (round + 1);
+            while made.load(std::sync::atomic::Ordering::SeqCst) < at
+                && !done.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             if done.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
             }
@@ -274,8 +283,8 @@ async fn three_thousand_events_with_random_kills_are_each_handled_once(shape: Sh
                 kills += 1;
             }
             // Vary the moment, and give the victim time to come back.
-            let pause = 1_500 + (round * 137) % 700;
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let pause = 300 + (round * 137) % 400;
+            tokio::time::sleep(Duration::from_millis(pause as u64)).await;
         }
     };
     let ((), ()) = tokio::join!(creating, killing);
