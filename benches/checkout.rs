@@ -15,7 +15,7 @@
 //! One run, one machine: quote the ratios, not the rates. `wrk` comes from Debian's `wrk`,
 //! installed when missing (as root). Asserts nothing.
 
-use bazaar::testing::{Options, Shape, Shop, bazaar_bin, production, wrk};
+use bazaar::testing::{Options, Shape, Shop, bazaar_bin, proc_stat, production, wrk};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -29,14 +29,16 @@ const TICKS: f64 = 100.0;
 
 fn main() {
     wrk::ensure_tools(&[("wrk", "wrk")]);
-    bazaar::testing::block_on(measure("embedded", Shape::Embedded, false));
+    bazaar::testing::block_on(measure("embedded", Shape::Embedded));
     if let Some(shape) = production() {
-        bazaar::testing::block_on(measure("PostgreSQL + RabbitMQ", shape, true));
+        bazaar::testing::block_on(measure("PostgreSQL + RabbitMQ", shape));
     }
 }
 
-/// One shop in `shape`, measured; `servers`: with the CPU of PostgreSQL and RabbitMQ.
-async fn measure(name: &str, shape: Shape, servers: bool) {
+/// One shop in `shape`, measured (in the production shape, with the CPU of PostgreSQL
+/// and RabbitMQ).
+async fn measure(name: &str, shape: Shape) {
+    let servers = matches!(shape, Shape::Production { .. });
     let shop = Shop::start_with(Options::default().in_shape(shape));
     let listed = shop.json("/api/catalog/products?per_page=1", None).await;
     let product = listed["items"][0]["id"].as_str().expect("a product");
@@ -152,11 +154,8 @@ fn cpu(processes: &[(u32, String)]) -> BTreeMap<u32, f64> {
 /// The CPU seconds `pid` has used, and with `children` those of its children it reaped
 /// (PostgreSQL's short-lived workers, counted by the postmaster once they end).
 fn cpu_of(pid: u32, children: bool) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command's name (in parentheses, which may hold spaces): field 3 onwards;
-    // utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // From field 3 on: utime and stime are fields 14 and 15, cutime and cstime 16 and 17.
+    let fields = proc_stat(pid)?;
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
     let reaped = if children {
         ticks(13)? + ticks(14)?

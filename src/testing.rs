@@ -732,16 +732,11 @@ pub fn children_of(parent: u32) -> Vec<(u32, String)> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(fields) = proc_stat(pid) else {
             continue;
         };
-        // The command name in parentheses may hold spaces; fields after it are fixed.
-        let Some(after) = stat.rsplit_once(") ").map(|(_, a)| a) else {
-            continue;
-        };
-        let fields: Vec<&str> = after.split_whitespace().collect();
         let (state, ppid) = (
-            fields.first().copied(),
+            fields.first().map(String::as_str),
             fields.get(1).and_then(|p| p.parse::<u32>().ok()),
         );
         if ppid == Some(parent) && state != Some("Z") {
@@ -753,14 +748,18 @@ pub fn children_of(parent: u32) -> Vec<(u32, String)> {
     out
 }
 
+/// The fields of `/proc/<pid>/stat` from the third (the state) on: the command's name
+/// before them, in parentheses, may hold spaces; the fields after it are fixed. `None`
+/// when there is no such process.
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after) = stat.rsplit_once(") ")?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
-        Err(_) => false,
-    }
+    proc_stat(pid).is_some_and(|fields| fields.first().is_some_and(|state| state != "Z"))
 }
 
 /// The `bazaar` executable of this build: `BAZAAR_BIN`, else the one beside the test or

@@ -401,7 +401,10 @@ impl Saga {
             }
             result
         };
-        // The saga's logs stay in the request's span (its request id).
+        // The saga's logs stay in the request's span (its request id). The span current
+        // here must be the request's own: at INFO the logs do not show a function's span,
+        // and one carried alone into the new task would hide the request's from them (so
+        // the checkout handler is not instrumented).
         let task = tokio::spawn(saga.instrument(tracing::Span::current()));
         task.await?
     }
