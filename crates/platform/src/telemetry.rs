@@ -32,10 +32,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{FilterExt, Targets},
-    fmt,
+    fmt::{
+        self,
+        format::{DefaultFields, JsonFields},
+    },
     layer::SubscriberExt,
     util::SubscriberInitExt,
 };
+
+mod fields;
+use fields::SpanFields;
 
 /// How log lines are written to standard error.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -81,19 +87,30 @@ impl Telemetry {
 /// endpoint is configured. Safe to call more than once: later calls change nothing.
 pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     let filter = log_filter(filter);
+    // Each span's fields are written for the lines by `SpanFields`, which the log layer
+    // finds done.
     let logs = match format {
-        LogFormat::Json => fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_writer(std::io::stderr)
+        LogFormat::Json => SpanFields::<JsonFields>::new(false)
+            .and_then(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
             .with_filter(filter)
             .boxed(),
-        LogFormat::Text => fmt::layer()
-            .compact()
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed(),
+        LogFormat::Text => {
+            let ansi = std::io::stderr().is_terminal();
+            SpanFields::<DefaultFields>::new(ansi)
+                .and_then(
+                    fmt::layer()
+                        .compact()
+                        .with_ansi(ansi)
+                        .with_writer(std::io::stderr),
+                )
+                .with_filter(filter)
+                .boxed()
+        }
     };
     let provider = exporting().then(|| provider(service)).flatten();
     let traces = provider.as_ref().map(|p| {
@@ -893,10 +910,13 @@ mod tests {
         }
         let lines = Lines::default();
         let writer = lines.clone();
-        let layer = fmt::layer()
-            .compact()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
+        let layer = SpanFields::<DefaultFields>::new(false)
+            .and_then(
+                fmt::layer()
+                    .compact()
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone()),
+            )
             .with_filter(log_filter(filter));
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work);
         String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
