@@ -90,7 +90,7 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     // Each span's fields are written for the lines by `SpanFields`, which the log layer
     // finds done.
     let logs = match format {
-        LogFormat::Json => SpanFields::<JsonFields>::new(false)
+        LogFormat::Json => SpanFields::<JsonFields>::new(true)
             .and_then(
                 fmt::layer()
                     .json()
@@ -101,7 +101,7 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
             .boxed(),
         LogFormat::Text => {
             let ansi = std::io::stderr().is_terminal();
-            SpanFields::<DefaultFields>::new(ansi)
+            SpanFields::<DefaultFields>::new(!ansi)
                 .and_then(
                     fmt::layer()
                         .compact()
@@ -893,24 +893,33 @@ mod tests {
         );
     }
 
+    /// Log lines written to memory, for a test to read.
+    #[derive(Clone, Default)]
+    pub(super) struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Lines {
+        /// What was written so far.
+        pub(super) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     /// The log lines of `work`, written under the log filter `filter` as [`init`] writes
     /// them (without colours).
     fn logged(filter: &str, work: impl FnOnce()) -> String {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let lines = Lines::default();
         let writer = lines.clone();
-        let layer = SpanFields::<DefaultFields>::new(false)
+        let layer = SpanFields::<DefaultFields>::new(true)
             .and_then(
                 fmt::layer()
                     .compact()
@@ -919,7 +928,7 @@ mod tests {
             )
             .with_filter(log_filter(filter));
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work);
-        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+        lines.text()
     }
 
     /// A request inside which a function instrumented at INFO logs a line.

@@ -54,10 +54,10 @@ impl Written for JsonFields {
 }
 
 impl<N> SpanFields<N> {
-    /// Writing fields for a log layer that paints its lines when `ansi`.
-    pub(super) fn new(ansi: bool) -> Self {
+    /// Writing fields when `on`: not for a log layer that paints its lines.
+    pub(super) fn new(on: bool) -> Self {
         Self {
-            on: !ansi,
+            on,
             _formatter: PhantomData,
         }
     }
@@ -242,20 +242,9 @@ pub(super) fn json(fields: &impl RecordFields) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::tests::Lines;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::{fmt, layer::SubscriberExt};
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[derive(Debug)]
     struct Failure;
@@ -311,7 +300,7 @@ mod tests {
                 .flatten_event(true)
                 .without_time()
                 .with_writer(move || writer.clone());
-            let lean = SpanFields::<JsonFields>::new(!lean);
+            let lean = SpanFields::<JsonFields>::new(lean);
             tracing::Dispatch::new(tracing_subscriber::registry().with(lean.and_then(log)))
         } else {
             let log = fmt::layer()
@@ -319,11 +308,11 @@ mod tests {
                 .with_ansi(false)
                 .without_time()
                 .with_writer(move || writer.clone());
-            let lean = SpanFields::<DefaultFields>::new(!lean);
+            let lean = SpanFields::<DefaultFields>::new(lean);
             tracing::Dispatch::new(tracing_subscriber::registry().with(lean.and_then(log)))
         };
         tracing::dispatcher::with_default(&dispatch, spans);
-        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+        lines.text()
     }
 
     #[test]
@@ -361,7 +350,7 @@ mod tests {
             }
             let found = Arc::new(Mutex::new(None));
             let layers =
-                SpanFields::<N>::new(false).and_then(Found::<N>(found.clone(), PhantomData));
+                SpanFields::<N>::new(true).and_then(Found::<N>(found.clone(), PhantomData));
             tracing::subscriber::with_default(tracing_subscriber::registry().with(layers), || {
                 drop(make())
             });
