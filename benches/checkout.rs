@@ -11,6 +11,7 @@
 //! `BAZAAR_TEST_AMQP_URL` are set (their servers' CPU shown too). The shop logs at WARN
 //! (`bazaar::testing`'s default), and the CPU counted includes the load's own set-up: the
 //! accounts it registers and signs in (identity's argon2id hashes) in its first second.
+//! The load's own CPU, on the same cores, is shown apart.
 //!
 //! One run, one machine: quote the ratios, not the rates. `wrk` comes from Debian's `wrk`,
 //! installed when missing (as root). Asserts nothing.
@@ -49,7 +50,9 @@ async fn measure(name: &str, shape: Shape) {
     processes.push((shop.supervisor_pid(), "supervisor".to_owned()));
     let urls = shop.service_urls().await;
     let (cpu0, servers0, calls0) = (cpu(&processes), server_cpu(), calls(&urls).await);
+    let shoppers0 = reaped();
     let summary = load(&shop.url);
+    let shoppers = reaped() - shoppers0;
     let (cpu1, servers1, calls1) = (cpu(&processes), server_cpu(), calls(&urls).await);
     let after = wrk::Wrk::run(&read_url, 16, READS, None);
 
@@ -106,6 +109,11 @@ async fn measure(name: &str, shape: Shape) {
         );
     }
     println!("    {:<16} {:>6.2} ms", "the shop", total * 1e3 / runs);
+    println!(
+        "    {:<16} {:>6.2} ms  (the load itself, on the same cores)",
+        "bazaar load",
+        shoppers * 1e3 / runs
+    );
     for (server, spent) in servers1.iter().filter(|_| servers) {
         let spent = spent - servers0.get(server).unwrap_or(&0.0);
         if spent > 0.0 {
@@ -163,6 +171,13 @@ fn cpu_of(pid: u32, children: bool) -> Option<f64> {
         0.0
     };
     Some((ticks(11)? + ticks(12)? + reaped) / TICKS)
+}
+
+/// The CPU seconds of this bench's children that ended and were waited for: `bazaar load`,
+/// read before and after its run.
+fn reaped() -> f64 {
+    let me = std::process::id();
+    cpu_of(me, true).unwrap_or(0.0) - cpu_of(me, false).unwrap_or(0.0)
 }
 
 /// The CPU seconds PostgreSQL's and RabbitMQ's processes on this machine have used (none
