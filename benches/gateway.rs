@@ -10,9 +10,11 @@
 //! read, whose bearer token the gateway verifies on every request (identity runs beside
 //! it to issue the token and publish its keys) while HAProxy and nginx only pass it on.
 //!
-//! The gateway runs three ways: untraced (`bazaar`), exporting traces with the default
-//! sampler (`sampled`: every request, up to a rate of new traces a second) and with every
-//! request traced (`traced`, `OTEL_TRACES_SAMPLER=always_on`).
+//! The gateway runs four ways: untraced (`bazaar`), exporting traces with the default
+//! sampler (`sampled`: every request, up to a rate of new traces a second), with every
+//! request traced (`traced`, `OTEL_TRACES_SAMPLER=always_on`), all three logging at WARN;
+//! and in its default configuration whole (`default`: sampled, and the default log filter,
+//! INFO, under which each request makes a span for its log lines).
 //!
 //! Prints requests/s, p50 and p99 per way and every way's ratio to HAProxy: one run, one
 //! machine, so the ratios are what to quote. wrk, HAProxy and nginx come from Debian's
@@ -109,6 +111,18 @@ fn main() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
         .env("OTEL_TRACES_SAMPLER", "always_on");
     let _traced = Proc::spawn("traced gateway", &mut traced, traced_port);
+    // The default configuration whole: sampled traces and the default log filter (INFO),
+    // whose lines (start-up only: none per request) are not shown.
+    let default_port = free_port();
+    let mut default = gateway_command(default_port, identity_port, &secret, &ports);
+    default
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
+        .env_remove("OTEL_TRACES_SAMPLER")
+        .env_remove("OTEL_TRACES_SAMPLER_ARG")
+        .env_remove("BAZAAR_LOG")
+        .stderr(Stdio::null());
+    let _default = Proc::spawn("default gateway", &mut default, default_port);
     let haproxy_port = free_port();
 
     let _haproxy = Proc::haproxy(
@@ -126,6 +140,7 @@ fn main() {
     rt.block_on(wait_ready(gateway_port));
     rt.block_on(wait_ready(sampled_port));
     rt.block_on(wait_ready(traced_port));
+    rt.block_on(wait_ready(default_port));
 
     println!(
         "gateway   wrk -t1 -c{CONNECTIONS}, {ROUNDS} alternating rounds of {ROUND} per way; \
@@ -143,6 +158,7 @@ fn main() {
             ("bazaar", gateway_port),
             ("sampled", sampled_port),
             ("traced", traced_port),
+            ("default", default_port),
         ];
         for (_, port) in ways {
             wrk(port, path, token, "1s"); // warm up: connections, the token's key
@@ -164,8 +180,9 @@ fn main() {
         }
     }
     println!(
-        "  (sampled: the default, every request up to {} new traces a second; traced: every \
-         request; both exported over OTLP/HTTP; {} traces kept)",
+        "  (sampled: every request up to {} new traces a second, the default sampler; traced: \
+         every request; both exported over OTLP/HTTP, logs at WARN; default: sampled, logs at \
+         the default INFO; {} traces kept)",
         platform::telemetry::Roots::DEFAULT_PER_SECOND,
         collector
             .list(&bazaar::traces::Filter {
