@@ -15,6 +15,7 @@ use platform::shutdown::Shutdown;
 use sqlx::Row;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Level;
 
 /// How long one log request waits for new events.
 const LONG_POLL: Duration = Duration::from_secs(4);
@@ -176,18 +177,37 @@ async fn read(
 
 async fn wait_after_failure(producer: &str, error: &str, failures: u32, shutdown: &Shutdown) {
     let wait = crate::consumer::backoff(failures.min(5) + 2);
-    // A producer being restarted is routine: say so once, not on every retry.
-    if failures == 1 || failures.is_power_of_two() {
-        tracing::warn!(
+    match said_after(failures) {
+        Some(Level::INFO) => tracing::info!(
+            producer,
+            error,
+            "the producer does not answer (starting or restarting?); retrying"
+        ),
+        Some(_) => tracing::warn!(
             producer,
             error,
             failures,
             "cannot read the producer's events; retrying"
-        );
+        ),
+        None => {}
     }
     tokio::select! {
         _ = tokio::time::sleep(wait) => {}
         _ = shutdown.wait() => {}
+    }
+}
+
+/// What a consumer says after its `failures`-th failure in a row to read a producer. A
+/// producer that does not answer for a moment is routine: every consumer of the catalog
+/// asks before the catalog listens when `bazaar up` starts them side by side, and a
+/// restarted producer is away for a moment. So the first failure is told at INFO, and a
+/// warning comes only from the fourth (after 1.4–2.8 s of retries), then at every power
+/// of two: never on every retry.
+fn said_after(failures: u32) -> Option<Level> {
+    match failures {
+        1 => Some(Level::INFO),
+        n if n >= 4 && n.is_power_of_two() => Some(Level::WARN),
+        _ => None,
     }
 }
 
@@ -222,4 +242,25 @@ async fn lease(
         .await?
         .try_get(0)?;
     Ok(Some(position))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_producer_away_for_a_moment_is_told_once_and_warned_of_only_when_it_lasts() {
+        let said: Vec<(u32, Option<Level>)> = (1..=17).map(|n| (n, said_after(n))).collect();
+        let expected: Vec<(u32, Option<Level>)> = (1..=17)
+            .map(|n| {
+                let level = match n {
+                    1 => Some(Level::INFO),
+                    4 | 8 | 16 => Some(Level::WARN),
+                    _ => None,
+                };
+                (n, level)
+            })
+            .collect();
+        assert_eq!(said, expected);
+    }
 }
