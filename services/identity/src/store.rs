@@ -89,8 +89,8 @@ pub struct NewRefreshToken {
 pub enum Rotation {
     /// It was good: it is now spent and its successor is stored.
     Rotated(UserRecord),
-    /// It was already spent: its whole family is now revoked.
-    Reused,
+    /// It was already spent: its whole family, signed in as `user_id`, is now revoked.
+    Reused { user_id: String },
     /// Unknown, revoked, expired, or of an account that is gone.
     Refused,
 }
@@ -278,7 +278,7 @@ impl Store {
         if used_at.is_some() {
             revoke_family(&mut tx, &family_id, &now_text).await?;
             tx.commit().await?;
-            return Ok(Rotation::Reused);
+            return Ok(Rotation::Reused { user_id });
         }
         if parse_time(&expires_at)? <= now {
             return Ok(Rotation::Refused);
@@ -295,7 +295,7 @@ impl Store {
             // Another request spent it between our read and our write.
             revoke_family(&mut tx, &family_id, &now_text).await?;
             tx.commit().await?;
-            return Ok(Rotation::Reused);
+            return Ok(Rotation::Reused { user_id });
         }
         let Some(user) = sqlx::query(
             "SELECT id, email, name, password_hash, roles, created_at FROM users WHERE id = $1",

@@ -201,7 +201,11 @@ impl Store {
                 .rows_affected();
                 if taken == 1 {
                     tx.commit().await?;
-                    tracing::warn!("took over an idempotency key whose request was abandoned");
+                    tracing::warn!(
+                        caller,
+                        key,
+                        "took over an idempotency key whose request was abandoned"
+                    );
                     Ok(Claim::Claimed { token })
                 } else {
                     Ok(Claim::InProgress)
@@ -556,7 +560,11 @@ async fn complete(
     if updated == 1 {
         Ok(())
     } else {
-        tracing::warn!("lost an idempotency key to another request before recording its answer");
+        tracing::warn!(
+            caller = holder.caller.as_str(),
+            key = holder.key.as_str(),
+            "lost an idempotency key to another request before recording its answer"
+        );
         Err(PaymentsError::InProgress)
     }
 }

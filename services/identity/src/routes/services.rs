@@ -78,7 +78,10 @@ async fn service_token(
         platform::auth::service_key(state.service_secret.expose(), &req.service).as_bytes(),
     );
     if given != expected {
-        tracing::warn!("a service token was refused: wrong key for the service");
+        tracing::warn!(
+            service = req.service.as_str(),
+            "a service token was refused: wrong key for the service"
+        );
         return Err(Problem::unauthorized("the service key is wrong"));
     }
     let token = state

@@ -236,8 +236,11 @@ async fn refresh(
         .await?
     {
         Rotation::Rotated(user) => token_pair(&state, &user, next.token).map(Json),
-        Rotation::Reused => {
-            tracing::warn!("a spent refresh token was presented again; its family is revoked");
+        Rotation::Reused { user_id } => {
+            tracing::warn!(
+                user_id,
+                "a spent refresh token was presented again; its family is revoked"
+            );
             Err(Error::BadRefreshToken)
         }
         Rotation::Refused => Err(Error::BadRefreshToken),
