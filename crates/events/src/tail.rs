@@ -216,12 +216,11 @@ async fn read(db: &Db, after: i64, limit: i64) -> Result<Vec<Arc<Logged>>, sqlx:
 mod tests {
     use super::*;
 
-    async fn outbox() -> Db {
-        let dir = std::env::temp_dir().join(format!("bazaar-tail-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::connect(&format!("sqlite://{}/outbox.db", dir.display()), &[])
-            .await
-            .unwrap();
+    /// An outbox table in a database of its own, and the directory that holds it (kept
+    /// while the database is used, removed when dropped).
+    async fn outbox() -> (platform::testing::Scratch, Db) {
+        let dir = platform::testing::Scratch::new("tail");
+        let db = Db::connect(&dir.sqlite_url("outbox"), &[]).await.unwrap();
         sqlx::query(
             "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, \
              payload TEXT NOT NULL)",
@@ -229,7 +228,7 @@ mod tests {
         .execute(db.pool())
         .await
         .unwrap();
-        db
+        (dir, db)
     }
 
     async fn append(db: &Db, n: usize) {
@@ -247,7 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn readers_woken_by_one_commit_share_one_read() {
-        let db = outbox().await;
+        let (_dir, db) = outbox().await;
         let tail = Tail::default();
         append(&db, 3).await;
         let stamp = tail.stamp();
@@ -282,7 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn readers_behind_memory_or_ahead_of_it_still_get_every_row() {
-        let db = outbox().await;
+        let (_dir, db) = outbox().await;
         let tail = Tail::default();
         append(&db, 10).await;
         // The stretch starts where the first reader stands: 6.
@@ -304,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_keeps_the_newest_rows_and_readers_behind_them_read_the_database() {
-        let db = outbox().await;
+        let (_dir, db) = outbox().await;
         let tail = Tail::default();
         append(&db, KEEP + 200).await;
         let mut at = 0;

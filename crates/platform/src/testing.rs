@@ -53,6 +53,57 @@ impl Drop for Scratch {
     }
 }
 
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// What names a [`Scratch::for_binary`] directory: this prefix, then its process's id.
+const BINARY_SCRATCH: &str = "bazaar-test-binary-";
+
+impl Scratch {
+    /// A directory for a fixture the whole test binary shares ([`start_for_binary`]),
+    /// kept until the process ends. Such a fixture is a `static`, never dropped, so its
+    /// directory is not removed when it is done: it is named after this process
+    /// (`bazaar-test-binary-<pid>-<label>-<uuid>`), and those of processes that have
+    /// ended are removed here, by the next binary that makes one. Without that, each test
+    /// process (nextest runs each test in its own) left a shared identity's database
+    /// behind: 400 of them, 470 MB, after two test runs.
+    pub fn for_binary(label: &str) -> Self {
+        let temp = std::env::temp_dir();
+        // Whether a process still runs is read from /proc: where there is none, nothing
+        // is swept rather than everything.
+        if Path::new("/proc/self").exists()
+            && let Ok(entries) = std::fs::read_dir(&temp)
+        {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix(BINARY_SCRATCH))
+                    .and_then(|rest| rest.split('-').next())
+                    .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+                else {
+                    continue;
+                };
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = temp.join(format!(
+            "{BINARY_SCRATCH}{}-{label}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Self { dir }
+    }
+}
+
 /// A PostgreSQL database of its own, under a fresh name, on the server
 /// `BAZAAR_TEST_POSTGRES_URL` names (`postgres://user@host:port`, no database). Nothing
 /// creates it: the first [`Db::connect`](crate::db::Db::connect) to [`Self::url`] does.
@@ -227,7 +278,8 @@ pub async fn spawn(
 /// tokio runtime of its own, which live as long as the binary: each test has its own
 /// runtime, which would take the fixture down with it. `start` is given that runtime's
 /// handle and answers the fixture and what must stay alive with it (its services, its
-/// scratch directory). Panics, naming `what`, when it does not start.
+/// scratch directory, made with [`Scratch::for_binary`]). Panics, naming `what`, when it
+/// does not start.
 pub fn start_for_binary<T, K, F, Fut>(what: &str, start: F) -> T
 where
     T: Send + 'static,

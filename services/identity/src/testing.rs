@@ -57,7 +57,7 @@ pub fn shared() -> &'static SharedIdentity {
     static SHARED: OnceLock<SharedIdentity> = OnceLock::new();
     SHARED.get_or_init(|| {
         platform::testing::start_for_binary("identity", |runtime| async move {
-            let scratch = Scratch::new("identity");
+            let scratch = Scratch::for_binary("identity");
             let (running, admin_token) = start(&scratch).await?;
             let identity = SharedIdentity {
                 url: running.url().to_owned(),

@@ -9,11 +9,11 @@ use platform::{
     db::{Db, MigrationSource},
     service::Service,
     shutdown::Shutdown,
+    testing::Scratch,
 };
 use sqlx::{Any, Row, Transaction};
 use std::{
     collections::HashMap,
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -27,10 +27,10 @@ pub const SUBSCRIPTIONS: &[Subscription] = &[Subscription {
     types: &[CREATED],
 }];
 
-pub fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bazaar-events-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of the test's own, removed with it (the databases inside must not be in
+/// use by then: keep it for as long as they are).
+pub fn scratch() -> Scratch {
+    Scratch::new("events")
 }
 
 pub fn free_port() -> u16 {
@@ -184,6 +184,8 @@ pub struct Rig {
     pub db: Db,
     pub consumer: Consumer,
     running: (Shutdown, JoinHandle<()>),
+    /// Where both databases are: removed last.
+    _dir: Scratch,
 }
 
 impl Rig {
@@ -198,6 +200,7 @@ impl Rig {
             db,
             consumer,
             running,
+            _dir: dir,
         }
     }
 

@@ -73,7 +73,7 @@ pub fn shop() -> &'static Shop {
     SHOP.get_or_init(|| {
         let identity = identity::testing::shared();
         platform::testing::start_for_binary("the shop", move |_| async move {
-            let scratch = Scratch::new("storefront-shop");
+            let scratch = Scratch::for_binary("storefront-shop");
             let shop = start_shop(&scratch, &identity.url, &identity.admin_token).await?;
             Ok((shop, scratch))
         })
