@@ -96,32 +96,30 @@ fn main() {
     let _gateway = Proc::spawn("gateway", &mut gateway, gateway_port);
     // Exporting with the default sampler (a rate of new traces a second), and with every
     // request traced.
+    let exporting = |port: u16| {
+        let mut command = gateway_command(port, identity_port, &secret, &ports);
+        command
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
+            .env_remove("OTEL_TRACES_SAMPLER")
+            .env_remove("OTEL_TRACES_SAMPLER_ARG");
+        command
+    };
     let sampled_port = free_port();
-    let mut sampled = gateway_command(sampled_port, identity_port, &secret, &ports);
-    sampled
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
-        .env_remove("OTEL_TRACES_SAMPLER")
-        .env_remove("OTEL_TRACES_SAMPLER_ARG");
-    let _sampled = Proc::spawn("sampling gateway", &mut sampled, sampled_port);
+    let _sampled = Proc::spawn(
+        "sampling gateway",
+        &mut exporting(sampled_port),
+        sampled_port,
+    );
     let traced_port = free_port();
-    let mut traced = gateway_command(traced_port, identity_port, &secret, &ports);
-    traced
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
-        .env("OTEL_TRACES_SAMPLER", "always_on");
+    let mut traced = exporting(traced_port);
+    traced.env("OTEL_TRACES_SAMPLER", "always_on");
     let _traced = Proc::spawn("traced gateway", &mut traced, traced_port);
     // The default configuration whole: sampled traces and the default log filter (INFO),
     // whose lines (start-up only: none per request) are not shown.
     let default_port = free_port();
-    let mut default = gateway_command(default_port, identity_port, &secret, &ports);
-    default
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "1000")
-        .env_remove("OTEL_TRACES_SAMPLER")
-        .env_remove("OTEL_TRACES_SAMPLER_ARG")
-        .env_remove("BAZAAR_LOG")
-        .stderr(Stdio::null());
+    let mut default = exporting(default_port);
+    default.env_remove("BAZAAR_LOG").stderr(Stdio::null());
     let _default = Proc::spawn("default gateway", &mut default, default_port);
     let haproxy_port = free_port();
 
