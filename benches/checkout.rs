@@ -155,29 +155,26 @@ fn load(url: &str) -> Value {
 fn cpu(processes: &[(u32, String)]) -> BTreeMap<u32, f64> {
     processes
         .iter()
-        .filter_map(|(pid, _)| Some((*pid, cpu_of(*pid, false)?)))
+        .filter_map(|(pid, _)| Some((*pid, cpu_of(*pid)?.0)))
         .collect()
 }
 
-/// The CPU seconds `pid` has used, and with `children` those of its children it reaped
+/// The CPU seconds `pid` has used itself, and those of its children it has reaped
 /// (PostgreSQL's short-lived workers, counted by the postmaster once they end).
-fn cpu_of(pid: u32, children: bool) -> Option<f64> {
+fn cpu_of(pid: u32) -> Option<(f64, f64)> {
     // From field 3 on: utime and stime are fields 14 and 15, cutime and cstime 16 and 17.
     let fields = proc_stat(pid)?;
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    let reaped = if children {
-        ticks(13)? + ticks(14)?
-    } else {
-        0.0
-    };
-    Some((ticks(11)? + ticks(12)? + reaped) / TICKS)
+    Some((
+        (ticks(11)? + ticks(12)?) / TICKS,
+        (ticks(13)? + ticks(14)?) / TICKS,
+    ))
 }
 
 /// The CPU seconds of this bench's children that ended and were waited for: `bazaar load`,
 /// read before and after its run.
 fn reaped() -> f64 {
-    let me = std::process::id();
-    cpu_of(me, true).unwrap_or(0.0) - cpu_of(me, false).unwrap_or(0.0)
+    cpu_of(std::process::id()).map_or(0.0, |(_, reaped)| reaped)
 }
 
 /// The CPU seconds PostgreSQL's and RabbitMQ's processes on this machine have used (none
@@ -197,7 +194,8 @@ fn server_cpu() -> BTreeMap<&'static str, f64> {
             "beam.smp" | "erl_child_setup" | "epmd" => "RabbitMQ",
             _ => continue,
         };
-        *spent.entry(server).or_insert(0.0) += cpu_of(pid, true).unwrap_or(0.0);
+        *spent.entry(server).or_insert(0.0) +=
+            cpu_of(pid).map_or(0.0, |(own, reaped)| own + reaped);
     }
     spent
 }

@@ -86,9 +86,6 @@ impl Telemetry {
 /// `filter` (`RUST_LOG` syntax, such as `info,sqlx=warn`), and traces when an OTLP
 /// endpoint is configured. Safe to call more than once: later calls change nothing.
 pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
-    let filter = log_filter(filter);
-    // Each span's fields are written for the lines by `SpanFields`, which the log layer
-    // finds done.
     let logs = match format {
         LogFormat::Json => SpanFields::<JsonFields>::new(true)
             .and_then(
@@ -97,19 +94,10 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
                     .flatten_event(true)
                     .with_writer(std::io::stderr),
             )
-            .with_filter(filter)
+            .with_filter(log_filter(filter))
             .boxed(),
         LogFormat::Text => {
-            let ansi = std::io::stderr().is_terminal();
-            SpanFields::<DefaultFields>::new(!ansi)
-                .and_then(
-                    fmt::layer()
-                        .compact()
-                        .with_ansi(ansi)
-                        .with_writer(std::io::stderr),
-                )
-                .with_filter(filter)
-                .boxed()
+            text_logs(filter, std::io::stderr().is_terminal(), std::io::stderr).boxed()
         }
     };
     let provider = exporting().then(|| provider(service)).flatten();
@@ -136,6 +124,19 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     }
     let _ = TRACING.set(provider.is_some());
     Telemetry { provider }
+}
+
+/// Log lines as text, painted when `ansi`, through `writer`, under the log filter
+/// `filter`; each span's fields are written by [`SpanFields`], which the log layer finds
+/// done.
+fn text_logs<S, W>(filter: &str, ansi: bool, writer: W) -> impl Layer<S> + use<S, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    SpanFields::<DefaultFields>::new(!ansi)
+        .and_then(fmt::layer().compact().with_ansi(ansi).with_writer(writer))
+        .with_filter(log_filter(filter))
 }
 
 /// What the log lines show: what `filter` (`RUST_LOG` syntax) lets through, with the
@@ -919,14 +920,7 @@ mod tests {
     fn logged(filter: &str, work: impl FnOnce()) -> String {
         let lines = Lines::default();
         let writer = lines.clone();
-        let layer = SpanFields::<DefaultFields>::new(true)
-            .and_then(
-                fmt::layer()
-                    .compact()
-                    .with_ansi(false)
-                    .with_writer(move || writer.clone()),
-            )
-            .with_filter(log_filter(filter));
+        let layer = text_logs(filter, false, move || writer.clone());
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work);
         lines.text()
     }
