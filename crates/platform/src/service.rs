@@ -34,7 +34,6 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::net::TcpListener;
-use tracing::Instrument;
 
 /// The header carrying the request id, set by the gateway (or here, if absent) and
 /// echoed in every response.
@@ -698,7 +697,7 @@ struct Seen {
     id: HeaderValue,
     method: http::Method,
     route: Option<MatchedPath>,
-    span: tracing::Span,
+    scope: telemetry::RequestScope,
 }
 
 impl Seen {
@@ -714,25 +713,26 @@ impl Seen {
             }
         };
         let method = req.method().clone();
-        let span = telemetry::server_span(
+        let scope = telemetry::request_scope(
             &method,
             route.as_ref().map(MatchedPath::as_str),
-            req.uri().path(),
+            req.uri(),
             req.headers(),
-            id.to_str().unwrap_or("-"),
+            &id,
         );
         Seen {
             start,
             id,
             method,
             route,
-            span,
+            scope,
         }
     }
 }
 
 impl Standard {
-    /// `answer`, with the standard treatment: inside the request's span, cut off after
+    /// `answer`, with the standard treatment: in the request's scope (see
+    /// [`telemetry::RequestScope`]), cut off after
     /// `timeout` (if any), a panic caught, bare errors made problem documents, the request
     /// id echoed, and counted under `label`, else the matched route, else "unmatched".
     async fn around(
@@ -747,12 +747,12 @@ impl Standard {
             id,
             method,
             route,
-            span,
+            scope,
         } = seen;
+        let recorded = scope.span();
         // Its trace, if sampled, becomes the latency bucket's exemplar.
-        let trace = telemetry::sampled_trace_id(&span);
+        let trace = telemetry::sampled_trace_id(&recorded);
         let metrics = self.metrics;
-        let recorded = span.clone();
         let handled = async move {
             // A panic anywhere in the handler is caught here.
             let handled = std::panic::AssertUnwindSafe(async move {
@@ -801,12 +801,7 @@ impl Standard {
             );
             Ok(res)
         };
-        // A span the log filter turned off is not entered and left around every poll.
-        if span.is_disabled() {
-            handled.await
-        } else {
-            handled.instrument(span).await
-        }
+        scope.run(handled).await
     }
 }
 

@@ -27,7 +27,7 @@ use opentelemetry_sdk::{
 };
 use serde::{Deserialize, Serialize};
 use std::{io::IsTerminal, sync::OnceLock, time::Duration};
-use tracing::{Level, Span, field::Empty};
+use tracing::{Instrument, Level, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer,
@@ -41,7 +41,9 @@ use tracing_subscriber::{
 };
 
 mod fields;
+mod request;
 use fields::SpanFields;
+pub use request::Request;
 
 /// How log lines are written to standard error.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -87,15 +89,7 @@ impl Telemetry {
 /// endpoint is configured. Safe to call more than once: later calls change nothing.
 pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     let logs = match format {
-        LogFormat::Json => SpanFields::<JsonFields>::new(true)
-            .and_then(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(std::io::stderr),
-            )
-            .with_filter(log_filter(filter))
-            .boxed(),
+        LogFormat::Json => json_logs(filter, std::io::stderr).boxed(),
         LogFormat::Text => {
             text_logs(filter, std::io::stderr().is_terminal(), std::io::stderr).boxed()
         }
@@ -114,17 +108,36 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     // Without traces, no empty layer on top: an absent layer would make every call site
     // the log filter turns off "sometimes" wanted, asked again at each use.
     let logged = tracing_subscriber::registry().with(logs);
+    // A request's span made only when it logs a line, unless the filter shows other spans.
+    let lazy = !filter_is_detailed(&env_filter(filter));
     let installed = match traces {
-        Some(traces) => logged.with(traces).try_init(),
-        None => logged.try_init(),
-    }
-    .is_ok();
+        Some(traces) => install(logged.with(traces), lazy),
+        None => install(logged, lazy),
+    };
     if !installed {
         return Telemetry { provider: None };
     }
     let _ = TRACING.set(provider.is_some());
+    let _ = LAZY.set(lazy);
     Telemetry { provider }
 }
+
+/// Installs `subscriber` as the process's, wrapped in [`request::Lazy`] when `lazy`:
+/// whether it was installed (not when one was already).
+fn install<S>(subscriber: S, lazy: bool) -> bool
+where
+    S: tracing::Subscriber + Send + Sync + 'static,
+{
+    if lazy {
+        request::Lazy::new(subscriber).try_init().is_ok()
+    } else {
+        subscriber.try_init().is_ok()
+    }
+}
+
+/// Whether an untraced request's span is made only when it logs a line
+/// ([`request::Lazy`] is installed): set once, by [`init`].
+static LAZY: OnceLock<bool> = OnceLock::new();
 
 /// Log lines as text, painted when `ansi`, through `writer`, under the log filter
 /// `filter`; each span's fields are written by [`SpanFields`], which the log layer finds
@@ -139,22 +152,39 @@ where
         .with_filter(log_filter(filter))
 }
 
+/// Log lines as JSON objects, one a line, through `writer`, under the log filter
+/// `filter`; each span's fields are written by [`SpanFields`].
+fn json_logs<S, W>(filter: &str, writer: W) -> impl Layer<S> + use<S, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    SpanFields::<JsonFields>::new(true)
+        .and_then(fmt::layer().json().flatten_event(true).with_writer(writer))
+        .with_filter(log_filter(filter))
+}
+
 /// What the log lines show: what `filter` (`RUST_LOG` syntax) lets through, with the
 /// spans of [`spans_in_logs`].
 fn log_filter<S>(filter: &str) -> impl tracing_subscriber::layer::Filter<S> + use<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    // lapin logs every message the broker returns, body and all, at WARN; the relay
-    // handles returns itself. Kept quiet unless the filter names lapin.
+    let filter = env_filter(filter);
+    let detailed = filter_is_detailed(&filter);
+    filter.and(spans_in_logs(detailed))
+}
+
+/// The log filter `filter` (`RUST_LOG` syntax) sets, INFO if it is not one. lapin logs
+/// every message the broker returns, body and all, at WARN; the relay handles returns
+/// itself, so they are kept quiet unless the filter names lapin.
+fn env_filter(filter: &str) -> EnvFilter {
     let filter = if filter.contains("lapin") {
         filter.to_owned()
     } else {
         format!("{filter},lapin::returned_messages=error")
     };
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let detailed = filter_is_detailed(&filter);
-    filter.and(spans_in_logs(detailed))
+    EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Whether a log filter asks for more than INFO anywhere (`debug`, `info,orders=debug`).
@@ -598,21 +628,91 @@ pub fn sampled_trace_id(span: &Span) -> Option<TraceId> {
     sampled_context(span).map(|sc| sc.trace_id())
 }
 
-/// The span of a request a service serves, named `METHOD route` (the route template, or
-/// the path where the route is a wildcard), a child of the caller's trace if it sent one.
-/// Untraced, a lean span for the logs: method, path and request id.
-pub fn server_span(
+/// Where a request a service serves is handled: inside its span, or for an untraced
+/// request (at a log filter that shows no other span) inside a [`Request`] that makes
+/// its span only if a line is logged.
+pub enum RequestScope {
+    Span(Span),
+    Lazy(std::sync::Arc<Request>),
+}
+
+impl RequestScope {
+    /// The request's span, for its status and its trace: none for a [`Request`] (untraced,
+    /// nothing is recorded on it).
+    pub fn span(&self) -> Span {
+        match self {
+            Self::Span(span) => span.clone(),
+            Self::Lazy(_) => Span::none(),
+        }
+    }
+
+    /// `work`, in this scope.
+    pub async fn run<F: Future>(self, work: F) -> F::Output {
+        match self {
+            // A span the log filter turned off is not entered and left around every poll.
+            Self::Span(span) if span.is_disabled() => work.await,
+            Self::Span(span) => work.instrument(span).await,
+            Self::Lazy(request) => request.scope(work).await,
+        }
+    }
+}
+
+/// `work`, to run in another task, in the scope of the request the running task
+/// serves (and its current span), so that the lines it logs carry the request.
+pub fn in_this_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let request = Request::current();
+    let work = work.instrument(Span::current());
+    async move {
+        match request {
+            Some(request) => request.scope(work).await,
+            None => work.await,
+        }
+    }
+}
+
+/// Where the request `method uri` with id `request_id` is handled (see [`RequestScope`]).
+/// Traced, its span is named `METHOD route` (the route template, or the path where the
+/// route is a wildcard), a child of the caller's trace if it sent one. Untraced, a lean
+/// span for the logs (method, path and request id), made lazily where it can be.
+pub fn request_scope(
+    method: &http::Method,
+    route: Option<&str>,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    request_id: &HeaderValue,
+) -> RequestScope {
+    let path = uri.path();
+    if !tracing_enabled() || !recorded(headers, path) {
+        if LAZY.get() == Some(&true) {
+            return RequestScope::Lazy(Request::new(
+                method.clone(),
+                uri.clone(),
+                request_id.clone(),
+            ));
+        }
+        // For the logs only: the OpenTelemetry fields would be formatted on every request
+        // (whenever the log filter lets INFO through) for no reader.
+        let request_id = request_id.to_str().unwrap_or("-");
+        return RequestScope::Span(tracing::info_span!(
+            target: UNRECORDED,
+            "request",
+            %method,
+            path,
+            request_id
+        ));
+    }
+    let request_id = request_id.to_str().unwrap_or("-");
+    RequestScope::Span(server_span(method, route, path, headers, request_id))
+}
+
+/// The span of a request whose trace is recorded (see [`request_scope`]).
+fn server_span(
     method: &http::Method,
     route: Option<&str>,
     path: &str,
     headers: &HeaderMap,
     request_id: &str,
 ) -> Span {
-    if !tracing_enabled() || !recorded(headers, path) {
-        // For the logs only: the OpenTelemetry fields would be formatted on every request
-        // (whenever the log filter lets INFO through) for no reader.
-        return tracing::info_span!(target: UNRECORDED, "request", %method, path, request_id);
-    }
     let route = route.filter(|r| !r.contains("{*")).unwrap_or(path);
     let span = tracing::info_span!(
         target: RECORDED,

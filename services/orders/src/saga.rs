@@ -32,7 +32,6 @@ use std::{
     time::Duration,
 };
 use tokio::time::Instant;
-use tracing::Instrument;
 
 /// Calls a checkout request makes at one step before it gives the step up (the
 /// authorisation has its own budget, `payment_retries`).
@@ -401,11 +400,11 @@ impl Saga {
             }
             result
         };
-        // The saga's logs stay in the request's span (its request id). The span current
+        // The saga's logs stay in the request's scope (its request id). The span current
         // here must be the request's own: at INFO the logs do not show a function's span,
         // and one carried alone into the new task would hide the request's from them (so
         // the checkout handler is not instrumented).
-        let task = tokio::spawn(saga.instrument(tracing::Span::current()));
+        let task = tokio::spawn(platform::telemetry::in_this_request(saga));
         task.await?
     }
 
