@@ -646,13 +646,15 @@ impl RequestScope {
         }
     }
 
-    /// `work`, in this scope.
-    pub async fn run<F: Future>(self, work: F) -> F::Output {
+    /// `work`, in this scope. Not an `async fn`: each layer of one would move `work` (a
+    /// request's whole handling, large) once more before it first runs.
+    pub fn run<F: Future>(self, work: F) -> impl Future<Output = F::Output> {
+        use futures_util::future::Either;
         match self {
             // A span the log filter turned off is not entered and left around every poll.
-            Self::Span(span) if span.is_disabled() => work.await,
-            Self::Span(span) => work.instrument(span).await,
-            Self::Lazy(request) => request.scope(work).await,
+            Self::Span(span) if span.is_disabled() => Either::Left(work),
+            Self::Span(span) => Either::Right(Either::Left(work.instrument(span))),
+            Self::Lazy(request) => Either::Right(Either::Right(request.scope(work))),
         }
     }
 }

@@ -21,6 +21,7 @@ use std::{
     future::Future,
     sync::{Arc, OnceLock},
 };
+use tokio::task::futures::TaskLocalFuture;
 use tracing::{
     Event, Level, Metadata, Subscriber,
     field::{FieldSet, Value, display},
@@ -61,8 +62,8 @@ impl Request {
     }
 
     /// `work`, inside this request: lines logged while it runs carry the request.
-    pub async fn scope<F: Future>(self: Arc<Self>, work: F) -> F::Output {
-        REQUEST.scope(self, work).await
+    pub fn scope<F: Future>(self: Arc<Self>, work: F) -> TaskLocalFuture<Arc<Self>, F> {
+        REQUEST.scope(self, work)
     }
 
     /// The request the running task serves, if any (to carry it into another task).
