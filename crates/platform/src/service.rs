@@ -756,55 +756,58 @@ impl Standard {
         // Its trace, if sampled, becomes the latency bucket's exemplar.
         let trace = telemetry::sampled_trace_id(&recorded);
         let metrics = self.metrics;
-        let handled = async move {
-            // A panic anywhere in the handler is caught here.
-            let handled = std::panic::AssertUnwindSafe(async move {
-                match timeout {
-                    Some(t) => tokio::time::timeout(t, answer).await.ok(),
-                    None => Some(answer.await),
+        // Made in place, not held in a variable first: a future held and then wrapped
+        // takes its room in this one's twice.
+        scope
+            .run(async move {
+                // A panic anywhere in the handler is caught here.
+                let handled = std::panic::AssertUnwindSafe(async move {
+                    match timeout {
+                        Some(t) => tokio::time::timeout(t, answer).await.ok(),
+                        None => Some(answer.await),
+                    }
+                })
+                .catch_unwind()
+                .await;
+                let mut res = match handled {
+                    Ok(Some(res)) => problem_for_bare_errors(res).await,
+                    Ok(None) => Problem::took_too_long().into_response(),
+                    Err(panic) => panic_to_problem(panic),
+                };
+                if !res.headers().contains_key(&REQUEST_ID) {
+                    res.headers_mut().insert(REQUEST_ID.clone(), id);
                 }
+                let label = label.or_else(|| res.extensions_mut().remove::<RouteLabel>());
+                let status = res.status();
+                let elapsed = start.elapsed();
+                telemetry::record_status(&recorded, status);
+                if status.is_server_error() {
+                    tracing::error!(
+                        status = status.as_u16(),
+                        latency_ms = elapsed.as_millis() as u64,
+                        "response failed"
+                    );
+                } else {
+                    tracing::debug!(
+                        status = status.as_u16(),
+                        latency_ms = elapsed.as_millis() as u64,
+                        "finished processing request"
+                    );
+                }
+                metrics.observe(
+                    method.as_str(),
+                    match (&label, &route) {
+                        (Some(RouteLabel(label)), _) => label,
+                        (None, Some(route)) => route.as_str(),
+                        (None, None) => "unmatched",
+                    },
+                    status.as_u16(),
+                    elapsed.as_secs_f64(),
+                    trace,
+                );
+                Ok(res)
             })
-            .catch_unwind()
-            .await;
-            let mut res = match handled {
-                Ok(Some(res)) => problem_for_bare_errors(res).await,
-                Ok(None) => Problem::took_too_long().into_response(),
-                Err(panic) => panic_to_problem(panic),
-            };
-            if !res.headers().contains_key(&REQUEST_ID) {
-                res.headers_mut().insert(REQUEST_ID.clone(), id);
-            }
-            let label = label.or_else(|| res.extensions_mut().remove::<RouteLabel>());
-            let status = res.status();
-            let elapsed = start.elapsed();
-            telemetry::record_status(&recorded, status);
-            if status.is_server_error() {
-                tracing::error!(
-                    status = status.as_u16(),
-                    latency_ms = elapsed.as_millis() as u64,
-                    "response failed"
-                );
-            } else {
-                tracing::debug!(
-                    status = status.as_u16(),
-                    latency_ms = elapsed.as_millis() as u64,
-                    "finished processing request"
-                );
-            }
-            metrics.observe(
-                method.as_str(),
-                match (&label, &route) {
-                    (Some(RouteLabel(label)), _) => label,
-                    (None, Some(route)) => route.as_str(),
-                    (None, None) => "unmatched",
-                },
-                status.as_u16(),
-                elapsed.as_secs_f64(),
-                trace,
-            );
-            Ok(res)
-        };
-        scope.run(handled).await
+            .await
     }
 }
 

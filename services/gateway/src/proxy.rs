@@ -636,12 +636,15 @@ impl Proxy {
     async fn send(&self, call: Call<'_>, timer: Pin<&mut Sleep>) -> Response {
         let service = call.upstream.def.name;
         let span = telemetry::client_span(service, &call.parts.method, call.parts.uri.path());
-        let attempts = self.attempts(&call, &span, timer);
-        // Untraced, there is no span to enter and leave around every poll.
+        // Untraced, there is no span to enter and leave around every poll. The attempts
+        // are made in each branch, not once before it: a future held in a variable and
+        // then awaited (or wrapped) takes its room in this one's twice.
         let response = if span.is_disabled() {
-            attempts.await
+            self.attempts(&call, &span, timer).await
         } else {
-            attempts.instrument(span.clone()).await
+            self.attempts(&call, &span, timer)
+                .instrument(span.clone())
+                .await
         };
         telemetry::record_status(&span, response.status());
         response
