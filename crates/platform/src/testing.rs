@@ -53,14 +53,6 @@ impl Drop for Scratch {
     }
 }
 
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-
-    fn deref(&self) -> &Path {
-        &self.dir
-    }
-}
-
 /// What names a [`Scratch::for_binary`] directory: this prefix, then its process's id.
 const BINARY_SCRATCH: &str = "bazaar-test-binary-";
 

@@ -7,12 +7,9 @@ use platform::db::Db;
 #[tokio::test]
 async fn the_outbox_of_a_test_build_refuses_data_that_breaks_its_contract() {
     let dir = scratch();
-    let db = Db::connect(
-        &format!("sqlite://{}/producer.db", dir.display()),
-        outbox::MIGRATIONS,
-    )
-    .await
-    .unwrap();
+    let db = Db::connect(&dir.sqlite_url("producer"), outbox::MIGRATIONS)
+        .await
+        .unwrap();
     let broken = testing::poison("orders", ORDER_CONFIRMED, "o-1", |data| {
         data["total_cents"] = "a lot".into();
     });

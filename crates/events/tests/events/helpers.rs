@@ -51,15 +51,12 @@ pub struct ProducerApp {
 }
 
 impl ProducerApp {
-    pub async fn start(dir: &std::path::Path, port: u16, broker: Broker) -> Self {
+    pub async fn start(dir: &Scratch, port: u16, broker: Broker) -> Self {
         let settings = Settings::<NoSettings>::for_tests(
             PRODUCER,
             &[
                 ("listen", &format!("127.0.0.1:{port}")),
-                (
-                    "database_url",
-                    &format!("sqlite://{}/producer.db", dir.display()),
-                ),
+                ("database_url", &dir.sqlite_url("producer")),
             ],
         )
         .unwrap();
@@ -166,14 +163,11 @@ const EFFECTS: &[MigrationSource] = &[MigrationSource {
 }];
 
 /// A consumer database with the consumer tables and the recorder's `effects`.
-pub async fn consumer_db(dir: &std::path::Path, name: &str) -> Db {
+pub async fn consumer_db(dir: &Scratch, name: &str) -> Db {
     let migrations = [EFFECTS, CONSUMER_MIGRATIONS].concat();
-    Db::connect(
-        &format!("sqlite://{}/{name}.db", dir.display()),
-        &migrations,
-    )
-    .await
-    .unwrap()
+    Db::connect(&dir.sqlite_url(name), &migrations)
+        .await
+        .unwrap()
 }
 
 /// A producer and its consumer `"one"` (with `recorder`, trying an event up to
