@@ -110,8 +110,9 @@ impl Drop for Request {
     }
 }
 
-/// The call site of a request's span: the lean span [`super::server_span`] makes for an
-/// untraced request, with the same name, target and fields.
+/// The call site of a request's span: the lean span [`super::request_scope`] makes at
+/// once for an untraced request under a detailed filter, with the same name, target and
+/// fields (the tests compare the lines of both).
 struct RequestCallsite;
 
 static CALLSITE: RequestCallsite = RequestCallsite;
