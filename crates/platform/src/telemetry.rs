@@ -685,7 +685,8 @@ pub fn request_scope(
 ) -> RequestScope {
     let path = uri.path();
     if !tracing_enabled() || !recorded(headers, path) {
-        if LAZY.get() == Some(&true) {
+        // Below INFO the span is never made, and neither is what it would be made from.
+        if LAZY.get() == Some(&true) && tracing::level_enabled!(tracing::Level::INFO) {
             return RequestScope::Lazy(Request::new(
                 method.clone(),
                 uri.clone(),

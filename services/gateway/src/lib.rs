@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod h1;
 pub mod policy;
 pub mod pool;
 pub mod proxy;

@@ -1,12 +1,14 @@
-//! The gateway's kept-alive HTTP/1 connections to its upstreams, on hyper's
-//! connection-level client.
+//! The gateway's kept-alive HTTP/1 connections to its upstreams.
 //!
-//! hyper-util's pooled client cost a bare proxy 2.5 µs of CPU per request more than
-//! hyper's connection-level client, and replacing it with this pool saved the gateway
-//! 1.5 µs of its 21.6 (docs/benchmarks.md, "The gateway's forwarding path"): it spends a
-//! keyed map behind a lock, a checkout future racing an idle connection against a new
-//! one, and a task spawned per response to put its connection back. Here a connection goes back to its replica's idle list when the
-//! response body ends, and a request takes the first idle connection that is ready.
+//! A connection belongs to one exchange at a time and is driven by the task forwarding
+//! the request (`crate::h1`); between exchanges it waits in its replica's idle list. A
+//! connection goes back to that list when its answer's body ends, and a request takes the
+//! most recently used idle connection that is still open.
+//!
+//! Before these, the gateway went through hyper-util's pooled client, then hyper's
+//! connection-level client with a pool of its own: each saved CPU per request
+//! (docs/benchmarks.md, "The gateway's forwarding path", and the 2026-12-05 eighth
+//! machine's figures for this one).
 //!
 //! A request that finds its idle connection closed before the request was written (the
 //! upstream closed a kept-alive connection at that moment) is sent on a new connection:
@@ -14,22 +16,15 @@
 //! A connection idle for [`IDLE_FOR`] is closed here first, before the service's own idle
 //! timeout could close it while a request is on its way.
 
+use crate::h1::{self, Conn};
 use bytes::Bytes;
 use http::{
-    HeaderValue, Request, Response, header,
+    HeaderValue, Request, Response,
     uri::{Authority, Scheme},
 };
-use http_body_util::Full;
-use hyper::{
-    body::{Body, Frame, Incoming, SizeHint},
-    client::conn::http1::{self, SendRequest},
-};
-use hyper_util::rt::TokioIo;
 use rustc_hash::FxHashMap as HashMap;
 use std::{
-    pin::Pin,
     sync::{Arc, Mutex, PoisonError},
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 use tokio::net::TcpStream;
@@ -42,7 +37,9 @@ const MAX_IDLE: usize = 64;
 /// a request this end is sending.
 pub const IDLE_FOR: Duration = Duration::from_secs(50);
 
-type Sender = SendRequest<Full<Bytes>>;
+/// An answer's body from the pool: when it has been read to its end, its connection
+/// serves the next request; dropped before, the connection is closed with it.
+pub type PooledBody = h1::Body<GiveBack>;
 
 /// Connections to every replica the gateway forwards to, by `host:port`. Cheap to clone.
 #[derive(Clone)]
@@ -62,7 +59,7 @@ struct Inner {
 /// its requests carry (made once).
 struct Replica {
     host: HeaderValue,
-    idle: Vec<(Sender, Instant)>,
+    idle: Vec<(Conn, Instant)>,
 }
 
 impl Replica {
@@ -91,7 +88,7 @@ pub enum SendError {
     Connect(Authority, String),
     /// The request went out (or may have), and the connection failed before a response.
     #[error("the connection to {0} failed: {1}")]
-    Reset(Authority, hyper::Error),
+    Reset(Authority, h1::Error),
 }
 
 impl Pool {
@@ -113,14 +110,14 @@ impl Pool {
         Instant::now().checked_sub(self.inner.idle_for)
     }
 
-    /// Sends `request` (origin-form target) to the replica at `scheme://authority`, setting
-    /// `Host` to it. The response's body, once read to its end, gives the connection back.
-    /// Plain HTTP only: an `https` replica is refused, not sent cleartext.
+    /// Sends `request` (origin-form target) to the replica at `scheme://authority`, with
+    /// `Host` naming it. The response's body, once read to its end, gives the connection
+    /// back. Plain HTTP only: an `https` replica is refused, not sent cleartext.
     pub async fn send(
         &self,
         scheme: &Scheme,
         authority: &Authority,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Bytes>,
     ) -> Result<Response<PooledBody>, SendError> {
         if *scheme != Scheme::HTTP {
             return Err(SendError::Connect(
@@ -129,42 +126,52 @@ impl Pool {
             ));
         }
         let (host, idle) = self.checkout(authority);
-        if let Some(host) = host {
-            request.headers_mut().insert(header::HOST, host);
-        }
-        if let Some(mut sender) = idle {
-            match sender.try_send_request(request).await {
-                Ok(res) => return Ok(self.pooled(authority, sender, res)),
-                Err(mut e) => match e.take_message() {
-                    // Never written: the kept-alive connection had closed. Use a new one.
-                    Some(unsent) => request = unsent,
-                    None => return Err(SendError::Reset(authority.clone(), e.into_error())),
-                },
+        let Some(host) = host else {
+            return Err(SendError::Connect(
+                authority.clone(),
+                "not a valid host".into(),
+            ));
+        };
+        if let Some(conn) = idle {
+            match conn
+                .exchange(&request, &host, self.give_back(authority))
+                .await
+            {
+                Ok(res) => return Ok(res),
+                // Never taken: the kept-alive connection had closed. Use a new one.
+                Err(failure) if failure.unsent => {}
+                Err(failure) => return Err(SendError::Reset(authority.clone(), failure.error)),
             }
         }
         // Boxed: a new connection is the rare case, and its future would otherwise make
         // every request's that much larger.
-        let mut sender = Box::pin(self.connect(authority)).await?;
-        match sender.send_request(request).await {
-            Ok(res) => Ok(self.pooled(authority, sender, res)),
-            Err(e) => Err(SendError::Reset(authority.clone(), e)),
+        let conn = Box::pin(self.connect(authority)).await?;
+        conn.exchange(&request, &host, self.give_back(authority))
+            .await
+            .map_err(|failure| SendError::Reset(authority.clone(), failure.error))
+    }
+
+    fn give_back(&self, authority: &Authority) -> GiveBack {
+        GiveBack {
+            pool: self.clone(),
+            authority: authority.clone(),
         }
     }
 
     /// The `Host` for `authority`, and an idle connection to it that can take a request
     /// now; closed ones, and those idle too long, are dropped on the way.
-    fn checkout(&self, authority: &Authority) -> (Option<HeaderValue>, Option<Sender>) {
+    fn checkout(&self, authority: &Authority) -> (Option<HeaderValue>, Option<Conn>) {
         let fresh_since = self.fresh_since();
         let mut replicas = self.replicas();
         let Some(replica) = Replica::of(&mut replicas, authority) else {
             return (None, None);
         };
-        replica.idle.retain(|idle| usable(idle, fresh_since));
-        let ready = replica.idle.iter().rposition(|(s, _)| s.is_ready());
-        (
-            Some(replica.host.clone()),
-            ready.map(|i| replica.idle.swap_remove(i).0),
-        )
+        while let Some((mut conn, since)) = replica.idle.pop() {
+            if fresh_since.is_none_or(|t| since >= t) && !conn.closed() {
+                return (Some(replica.host.clone()), Some(conn));
+            }
+        }
+        (Some(replica.host.clone()), None)
     }
 
     fn replicas(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Replica>> {
@@ -174,7 +181,7 @@ impl Pool {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn connect(&self, authority: &Authority) -> Result<Sender, SendError> {
+    async fn connect(&self, authority: &Authority) -> Result<Conn, SendError> {
         let failed = |e: String| SendError::Connect(authority.clone(), e);
         let port = authority.port_u16().unwrap_or(80);
         let stream = tokio::time::timeout(
@@ -193,119 +200,43 @@ impl Pool {
         stream
             .set_nodelay(true)
             .map_err(|e| failed(e.to_string()))?;
-        // A request's head and body copied into one buffer and sent with one `send`:
-        // cheaper in the kernel than a `writev` of the two.
-        let (sender, connection) = http1::Builder::new()
-            .writev(false)
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream connection ended");
-            }
-        });
         self.sweep();
-        Ok(sender)
+        Ok(Conn::new(stream))
     }
 
-    /// Drops closed idle connections of every replica, and forgets replicas with none:
-    /// replicas that went away leave nothing behind. Runs when a connection is made.
+    /// Drops idle connections of every replica that were idle too long or that their
+    /// upstream closed, and forgets replicas with none: replicas that went away leave
+    /// nothing behind. Runs when a connection is made.
     fn sweep(&self) {
         let fresh_since = self.fresh_since();
         self.replicas().retain(|_, replica| {
-            replica.idle.retain(|idle| usable(idle, fresh_since));
+            replica.idle.retain_mut(|(conn, since)| {
+                fresh_since.is_none_or(|t| *since >= t) && !conn.closed()
+            });
             !replica.idle.is_empty()
         });
     }
 
-    fn pooled(
-        &self,
-        authority: &Authority,
-        sender: Sender,
-        res: Response<Incoming>,
-    ) -> Response<PooledBody> {
-        let give_back = Some(GiveBack {
-            pool: self.clone(),
-            authority: authority.clone(),
-            sender,
-        });
-        res.map(|body| {
-            let mut pooled = PooledBody { body, give_back };
-            if pooled.body.is_end_stream() {
-                pooled.release();
-            }
-            pooled
-        })
-    }
-
-    fn put_back(&self, authority: Authority, sender: Sender) {
+    fn put_back(&self, authority: &Authority, conn: Conn) {
         let mut replicas = self.replicas();
-        if let Some(replica) = Replica::of(&mut replicas, &authority)
+        if let Some(replica) = Replica::of(&mut replicas, authority)
             && replica.idle.len() < MAX_IDLE
         {
-            replica.idle.push((sender, Instant::now()));
+            replica.idle.push((conn, Instant::now()));
         }
     }
 }
 
-/// Whether an idle connection may still be used: open, and idle since `fresh_since` or
-/// later (see [`Pool::fresh_since`]).
-fn usable((sender, since): &(Sender, Instant), fresh_since: Option<Instant>) -> bool {
-    !sender.is_closed() && fresh_since.is_none_or(|t| *since >= t)
-}
-
-struct GiveBack {
+/// Where an answer's connection goes when its body has ended: back to its replica's idle
+/// connections.
+pub struct GiveBack {
     pool: Pool,
     authority: Authority,
-    sender: Sender,
 }
 
-/// A response body from the pool: when it has been read to its end, its connection
-/// serves the next request. Dropped before its end, the connection is dropped with it
-/// (an HTTP/1 connection with a response half read cannot carry another).
-pub struct PooledBody {
-    body: Incoming,
-    give_back: Option<GiveBack>,
-}
-
-impl PooledBody {
-    fn release(&mut self) {
-        if let Some(GiveBack {
-            pool,
-            authority,
-            sender,
-        }) = self.give_back.take()
-        {
-            pool.put_back(authority, sender);
-        }
-    }
-}
-
-impl Body for PooledBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.release(),
-            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.release(),
-            Poll::Ready(Some(Err(_))) => self.give_back = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+impl h1::Reuse for GiveBack {
+    fn reuse(self, conn: Conn) {
+        self.pool.put_back(&self.authority, conn);
     }
 }
 
@@ -394,8 +325,8 @@ mod tests {
         (authority, connections)
     }
 
-    fn get(path: &str) -> Request<Full<Bytes>> {
-        Request::get(path).body(Full::default()).unwrap()
+    fn get(path: &str) -> Request<Bytes> {
+        Request::get(path).body(Bytes::new()).unwrap()
     }
 
     async fn send(pool: &Pool, authority: &Authority) -> Response<PooledBody> {
@@ -408,18 +339,27 @@ mod tests {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    /// Waits until `pool` holds `count` idle connections to `authority` in the state
-    /// `state` picks out (`SendRequest::is_ready`, `is_closed`): what its connection tasks
-    /// get to in their own time after a response has ended.
-    async fn idle(pool: &Pool, authority: &Authority, count: usize, state: fn(&Sender) -> bool) {
+    /// Waits until `pool` holds `count` idle connections to `authority` for which `state`
+    /// holds (open ones: `|c| !c.closed()`; closed: `Conn::closed`): what a connection
+    /// gets to once its answer has ended, and once the runtime has seen what the upstream
+    /// did with it.
+    async fn idle(pool: &Pool, authority: &Authority, count: usize, state: fn(&mut Conn) -> bool) {
         eventually("the pool's idle connections", async || {
-            let replicas = pool.replicas();
-            let idle = replicas
-                .get(authority.as_str())
-                .map_or(0, |r| r.idle.iter().filter(|(s, _)| state(s)).count());
+            let mut replicas = pool.replicas();
+            let idle = replicas.get_mut(authority.as_str()).map_or(0, |r| {
+                r.idle
+                    .iter_mut()
+                    .map(|(c, _)| state(c))
+                    .filter(|s| *s)
+                    .count()
+            });
             (idle == count).then_some(())
         })
         .await;
+    }
+
+    fn open(conn: &mut Conn) -> bool {
+        !conn.closed()
     }
 
     #[tokio::test]
@@ -430,7 +370,7 @@ mod tests {
             let res = send(&pool, &authority).await;
             assert_eq!(res.headers()["x-host"], authority.as_str());
             assert_eq!(text(res).await, "hello");
-            idle(&pool, &authority, 1, SendRequest::is_ready).await;
+            idle(&pool, &authority, 1, open).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
@@ -442,7 +382,7 @@ mod tests {
         let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         for _ in 0..3 {
             assert_eq!(text(send(&pool, &authority).await).await.len(), large.len());
-            idle(&pool, &authority, 1, SendRequest::is_ready).await;
+            idle(&pool, &authority, 1, open).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
@@ -459,7 +399,7 @@ mod tests {
             for answer in futures_util::future::join_all(all).await {
                 assert_eq!(answer, "hi");
             }
-            idle(&pool, &authority, 8, SendRequest::is_ready).await;
+            idle(&pool, &authority, 8, open).await;
         }
         assert_eq!(
             connections.load(Ordering::SeqCst),
@@ -475,7 +415,7 @@ mod tests {
         // Requests closer together than the idle time share a connection.
         for _ in 0..3 {
             assert_eq!(text(send(&pool, &authority).await).await, "hi");
-            idle(&pool, &authority, 1, SendRequest::is_ready).await;
+            idle(&pool, &authority, 1, open).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1);
@@ -483,7 +423,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2_100)).await;
         assert_eq!(text(send(&pool, &authority).await).await, "hi");
         assert_eq!(connections.load(Ordering::SeqCst), 2);
-        idle(&pool, &authority, 1, SendRequest::is_ready).await;
+        idle(&pool, &authority, 1, open).await;
     }
 
     #[tokio::test]
@@ -496,7 +436,7 @@ mod tests {
         let pool = Pool::new(Duration::from_secs(1), IDLE_FOR);
         for _ in 0..5 {
             assert_eq!(text(send(&pool, &authority).await).await, "once");
-            idle(&pool, &authority, 1, SendRequest::is_closed).await;
+            idle(&pool, &authority, 1, Conn::closed).await;
         }
         assert_eq!(connections.load(Ordering::SeqCst), 5);
     }

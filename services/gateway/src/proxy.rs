@@ -24,7 +24,7 @@ use axum::{
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{StatusCode, request::Parts};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use platform::{
     Problem, ServiceDef,
     auth::Verifier,
@@ -682,7 +682,7 @@ impl Proxy {
             let Some((scheme, authority, uri)) = upstream_target(&pick, call.path_and_query) else {
                 return Problem::bad_request("the request path is not a valid URI").into_response();
             };
-            let mut request = http::Request::new(Full::new(call.body.clone().unwrap_or_default()));
+            let mut request = http::Request::new(call.body.clone().unwrap_or_default());
             *request.method_mut() = parts.method.clone();
             *request.uri_mut() = uri;
             *request.headers_mut() = parts.headers.clone();
