@@ -296,8 +296,19 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
             }
         }));
     }
+    // Clients that keep one connection open and never retry, as a script or a browser's
+    // fetch might: a request of theirs must not meet a connection the gateway closed.
+    let addr = shop
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let path = format!("/api/catalog/products/{product}");
+    let kept_alive: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(kept_alive_reads(addr.clone(), path.clone(), stop.clone())))
+        .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for service in ["catalog", "cart", "orders"] {
+    for service in ["catalog", "cart", "orders", "gateway"] {
         let started = Instant::now();
         let r = shop
             .http
@@ -317,6 +328,14 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     for s in shoppers {
         s.await.unwrap();
     }
+    let mut kept_alive_reads = 0;
+    for reader in kept_alive {
+        let (reads, failed) = reader.await.unwrap();
+        kept_alive_reads += reads;
+        failures.lock().unwrap().extend(failed);
+    }
+    eprintln!("{kept_alive_reads} reads on kept-alive connections");
+    assert!(kept_alive_reads >= 100, "the kept-alive readers hardly ran");
     let (requests, checkouts) = *counts.lock().unwrap();
     let failures = failures.lock().unwrap().clone();
     eprintln!(
@@ -325,6 +344,79 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     );
     assert!(checkouts >= 4, "the load hardly ran: {checkouts} checkouts");
     assert!(failures.is_empty(), "requests failed: {failures:?}");
+}
+
+/// Reads `path` from `addr` over one kept-alive HTTP/1.1 connection until `stop`, with
+/// no retry: a new connection only after an answer that said `Connection: close`. Returns
+/// the reads made and what failed.
+async fn kept_alive_reads(addr: String, path: String, stop: Arc<AtomicBool>) -> (u64, Vec<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    let (mut reads, mut failed) = (0, Vec::new());
+    let mut conn: Option<tokio::net::TcpStream> = None;
+    while !stop.load(Ordering::SeqCst) && failed.len() < 10 {
+        let tcp = match &mut conn {
+            Some(tcp) => tcp,
+            None => match tokio::net::TcpStream::connect(&addr).await {
+                Ok(tcp) => conn.insert(tcp),
+                Err(e) => {
+                    failed.push(format!("kept-alive connect: {e}"));
+                    continue;
+                }
+            },
+        };
+        reads += 1;
+        let answer = async {
+            tcp.write_all(request.as_bytes()).await?;
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = tcp.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(std::io::Error::other(format!(
+                        "closed after {} bytes of the answer",
+                        got.len()
+                    )));
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + length {
+                        return Ok(text);
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(10), answer).await {
+            Ok(Ok(text)) if text.starts_with("http/1.1 200") => {
+                if text.contains("connection: close") {
+                    conn = None;
+                }
+            }
+            Ok(Ok(text)) => {
+                failed.push(format!(
+                    "kept-alive read: {}",
+                    text.lines().next().unwrap_or("")
+                ));
+                conn = None;
+            }
+            Ok(Err(e)) => {
+                failed.push(format!("kept-alive read: {e}"));
+                conn = None;
+            }
+            Err(_) => {
+                failed.push("kept-alive read: no answer in 10 s".into());
+                conn = None;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (reads, failed)
 }
 
 /// What went wrong with a request, if anything: its status and problem, or its error.

@@ -568,17 +568,15 @@ impl ServiceBuilder {
             None => routes.fallback(not_found),
         };
         let timeout = Duration::from_millis(self.settings.request_timeout_ms);
-        let router = apply_middleware(
-            routes,
-            &self.metrics,
-            self.settings.body_limit_bytes,
-            timeout,
-        )
-        .merge(health);
         let standard = Standard {
             metrics: self.metrics.clone(),
             timeout,
+            draining: draining.clone(),
         };
+        let router = standard
+            .clone()
+            .apply(routes, self.settings.body_limit_bytes)
+            .merge(health);
         let app = App {
             router,
             front: self.front.map(|front| (front, standard)),
@@ -599,30 +597,24 @@ impl ServiceBuilder {
     }
 }
 
-/// The standard middleware, around every route: a request id (the caller's, or a new
-/// one) echoed in the response, the request's span, the timeout, a caught panic as a 500
-/// problem, problem documents for bare errors, and the metrics; then the body limit.
-pub fn apply_middleware(
-    router: Router,
-    metrics: &Metrics,
-    body_limit: usize,
-    timeout: Duration,
-) -> Router {
-    let standard = Standard {
-        metrics: metrics.clone(),
-        timeout,
-    };
-    // One service doing all of it: each layer of a stack costs a future, often boxed, and
-    // tower-http's ones an extension map entry or a wrapped body, per request (the gateway
-    // bench's allocations per forwarded request: docs/benchmarks.md).
-    router.layer(
-        tower::ServiceBuilder::new()
-            .layer(tower::layer::layer_fn(move |inner| StandardService {
-                inner,
-                standard: standard.clone(),
-            }))
-            .layer(DefaultBodyLimit::max(body_limit)),
-    )
+impl Standard {
+    /// The standard middleware, around every route of `router`: a request id (the
+    /// caller's, or a new one) echoed in the response, the request's span, the timeout, a
+    /// caught panic as a 500 problem, problem documents for bare errors, the metrics, and
+    /// `Connection: close` while draining; then the body limit.
+    fn apply(self, router: Router, body_limit: usize) -> Router {
+        // One service doing all of it: each layer of a stack costs a future, often boxed,
+        // and tower-http's ones an extension map entry or a wrapped body, per request (the
+        // gateway bench's allocations per forwarded request: docs/benchmarks.md).
+        router.layer(
+            tower::ServiceBuilder::new()
+                .layer(tower::layer::layer_fn(move |inner| StandardService {
+                    inner,
+                    standard: self.clone(),
+                }))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+    }
 }
 
 /// The route a response is counted under when no route template matched its request: set
@@ -645,6 +637,10 @@ fn new_request_id() -> HeaderValue {
 struct Standard {
     metrics: Metrics,
     timeout: Duration,
+    /// The service's draining flag: every answer given while it is set closes its
+    /// connection after it, so that clients kept alive move to the replica that takes
+    /// over without a request of theirs meeting a connection closed under it.
+    draining: Arc<AtomicBool>,
 }
 
 /// The standard middleware as one service: see [`apply_middleware`].
@@ -755,7 +751,9 @@ impl Standard {
         let recorded = scope.span();
         // Its trace, if sampled, becomes the latency bucket's exemplar.
         let trace = telemetry::sampled_trace_id(&recorded);
-        let metrics = self.metrics;
+        let Standard {
+            metrics, draining, ..
+        } = self;
         // Made in place, not held in a variable first: a future held and then wrapped
         // takes its room in this one's twice.
         scope
@@ -776,6 +774,10 @@ impl Standard {
                 };
                 if !res.headers().contains_key(&REQUEST_ID) {
                     res.headers_mut().insert(REQUEST_ID.clone(), id);
+                }
+                if draining.load(Ordering::Relaxed) {
+                    res.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
                 let label = label.or_else(|| res.extensions_mut().remove::<RouteLabel>());
                 let status = res.status();
@@ -1076,7 +1078,12 @@ mod tests {
                     "late"
                 }),
             );
-        let router = apply_middleware(routes, &metrics, 1024, Duration::from_secs(2));
+        let standard = Standard {
+            metrics: metrics.clone(),
+            timeout: Duration::from_secs(2),
+            draining: Arc::default(),
+        };
+        let router = standard.apply(routes, 1024);
         (router, metrics)
     }
 
@@ -1208,12 +1215,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_draining_service_is_not_ready_but_still_serves() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let settings =
             Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
         let mut builder = Service::builder("probe", &settings.common);
         builder.routes(Router::new().route("/work", get(|| async { "done" })));
         let service = builder.bind().await.unwrap();
-        let url = format!("http://{}", service.local_addr());
+        let service_addr = service.local_addr();
+        let url = format!("http://{service_addr}");
         let draining = service.draining();
         let stop = service.shutdown_handle();
         let task = tokio::spawn(service.run());
@@ -1225,8 +1234,33 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(readiness().await.status(), StatusCode::OK);
+        // A client kept alive from before the drain.
+        let mut kept = tokio::net::TcpStream::connect(service_addr).await.unwrap();
+        let request = b"GET /work HTTP/1.1\r\nhost: probe\r\n\r\n";
+        kept.write_all(request).await.unwrap();
+        let mut buf = vec![0; 4096];
+        let n = kept.read(&mut buf).await.unwrap();
+        let before = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+        assert!(
+            before.ends_with("done") && !before.contains("connection: close"),
+            "{before}"
+        );
 
         draining.store(true, Ordering::SeqCst);
+        // Its next answer closes the connection after it: the client knows to reconnect
+        // (to whichever replica takes over), and no request of its meets a closed one.
+        kept.write_all(request).await.unwrap();
+        let mut during = Vec::new();
+        let read = kept.read_to_end(&mut during);
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("the connection is closed after the answer")
+            .unwrap();
+        let during = String::from_utf8_lossy(&during).to_lowercase();
+        assert!(
+            during.contains("connection: close") && during.ends_with("done"),
+            "{during}"
+        );
         let ready = readiness().await;
         assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: serde_json::Value = ready.json().await.unwrap();
