@@ -175,17 +175,44 @@ impl Metrics {
         out
     }
 
-    /// The registry in the classic Prometheus text format (0.0.4), which has no
-    /// exemplars: the OpenMetrics text with each bucket's ` # {…} value timestamp` cut.
+    /// The registry in the classic Prometheus text format (0.0.4), made from the
+    /// OpenMetrics text: each bucket's exemplar (` # {…} value timestamp`) cut, a counter's
+    /// `# HELP` and `# TYPE` named as its samples are (`…_total`, where OpenMetrics names
+    /// the family without the suffix), and the OpenMetrics-only `# UNIT` and `# EOF` left out.
     pub fn render(&self) -> String {
-        let open = self.render_openmetrics();
-        let mut out = String::with_capacity(open.len());
-        for line in open.lines() {
-            out.push_str(without_exemplar(line));
-            out.push('\n');
-        }
-        out
+        classic(&self.render_openmetrics())
     }
+}
+
+/// OpenMetrics text as the classic Prometheus text format (see [`Metrics::render`]).
+fn classic(open: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len() + 16 * counters.len());
+    for line in open.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|tag| Some((tag, line.strip_prefix(tag)?)));
+        if let Some((tag, rest)) = described {
+            let name = rest.split(' ').next().unwrap_or_default();
+            if counters.contains(name) {
+                out.push_str(tag);
+                out.push_str(name);
+                out.push_str("_total");
+                out.push_str(&rest[name.len()..]);
+                out.push('\n');
+                continue;
+            }
+        }
+        out.push_str(without_exemplar(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// A sample line without its exemplar: what follows ` # ` after the label set (whose
@@ -308,6 +335,49 @@ pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Resp
 mod tests {
     use super::*;
 
+    /// Every sample of the classic text belongs to a family its `# TYPE` line names:
+    /// itself, or (for a histogram) itself without `_bucket`, `_sum` or `_count`; and
+    /// nothing of OpenMetrics' own is left.
+    #[test]
+    fn the_classic_text_names_each_family_as_its_samples() {
+        let m = Metrics::new("catalog");
+        m.observe("GET", "/products", 200, 0.002, None);
+        m.observe("GET", "/products", 500, 0.002, None);
+        let text = m.render();
+        let typed: std::collections::HashMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split_once(' '))
+            .collect();
+        assert_eq!(
+            typed.get("bazaar_http_requests_total"),
+            Some(&"counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP bazaar_http_requests_total "),
+            "{text}"
+        );
+        let mut samples = 0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            samples += 1;
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| {
+                    let base = name.strip_suffix(suffix)?;
+                    (typed.get(base) == Some(&"histogram")).then_some(base)
+                })
+                .unwrap_or(name);
+            assert!(typed.contains_key(family), "no # TYPE for {name}: {text}");
+        }
+        assert!(samples > 3, "{text}");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(m.render_openmetrics().ends_with("# EOF\n"));
+    }
+
     #[test]
     fn renders_counts_errors_and_latency() {
         let m = Metrics::new("catalog");
@@ -370,8 +440,8 @@ mod tests {
         );
         assert_eq!(
             classic.lines().count(),
-            open.lines().count(),
-            "only the exemplars are cut"
+            open.lines().count() - 1,
+            "only the exemplars and `# EOF` are cut"
         );
         assert!(classic.contains(
             r#"bazaar_http_request_duration_seconds_bucket{service="catalog",le="0.016",method="GET",route="/products/{id}"} 3"#
