@@ -450,3 +450,30 @@ async fn the_public_documents_describe_what_the_gateway_routes_and_are_whole() {
         "internal endpoints are documented on the services' own ports"
     );
 }
+
+/// A service's address that is not a URL is refused at start, naming the setting: not
+/// taken, to fail every call to that service later.
+#[tokio::test]
+async fn a_service_url_that_is_not_one_is_refused_at_start() {
+    let out = tokio::process::Command::new(bazaar::testing::bazaar_bin())
+        .args(["serve", "gateway"])
+        .env("BAZAAR_LISTEN", "127.0.0.1:0")
+        .env("BAZAAR_CATALOG_URL", "127.0.0.1:28182")
+        .env("BAZAAR_CART_URL", "http://127.0.0.1:1,ftp://127.0.0.1:2")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+        .await
+        .expect("the gateway stops at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("BAZAAR_CATALOG_URL") && stderr.contains("`127.0.0.1:28182`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("BAZAAR_CART_URL") && stderr.contains("ftp://"),
+        "{stderr}"
+    );
+}

@@ -236,6 +236,26 @@ impl Directory {
     }
 }
 
+/// Whether `urls` (`a` or `a,b,c`, as [`Directory::set`] takes them) names at least one
+/// replica, each by an `http` or `https` URL with a host; else what is wrong.
+fn check_service_urls(urls: &str) -> Result<(), String> {
+    let mut any = false;
+    for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        any = true;
+        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(format!(
+                "`{url}` is not an http:// or https:// URL with a host"
+            ));
+        }
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(format!("`{urls}` names no replica"))
+    }
+}
+
 /// A service's whole configuration: the common part, the directory, and its own part `S`.
 #[derive(Debug, Clone)]
 pub struct Settings<S> {
@@ -350,6 +370,14 @@ impl<S: ServiceSettings> Settings<S> {
                 if let (Some(name), Some(url)) = (key.strip_suffix("_url"), value.as_str())
                     && key != "database_url"
                 {
+                    if registry.get(name).is_some()
+                        && let Err(e) = check_service_urls(url)
+                    {
+                        errors.push(format!(
+                            "BAZAAR_{}_URL must be one or more http:// URLs separated by commas: {e}",
+                            name.to_ascii_uppercase()
+                        ));
+                    }
                     directory.set(name, url);
                 }
             }
@@ -610,6 +638,27 @@ mod tests {
             .map(|e| e.to_string())
             .collect();
         assert_eq!(all, ["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+    }
+
+    #[test]
+    fn service_urls_are_http_urls_with_a_host() {
+        for good in [
+            "http://127.0.0.1:9",
+            "http://a:1, http://b:2/,",
+            "https://catalog.shop.svc.cluster.local",
+        ] {
+            assert_eq!(check_service_urls(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:9",
+            "ftp://a:1",
+            "http://a:1,not a url",
+            "",
+            " , ",
+            "file:///tmp/x",
+        ] {
+            assert!(check_service_urls(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
