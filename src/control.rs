@@ -236,7 +236,9 @@ async fn restart(
 
 fn problem(refusal: Refusal) -> Problem {
     match refusal {
-        Refusal::UnknownService(_) => Problem::not_found(refusal.to_string()),
+        Refusal::UnknownService(_) | Refusal::UnknownReplica(..) => {
+            Problem::not_found(refusal.to_string())
+        }
         Refusal::Conflict(_) => Problem::conflict(refusal.to_string()),
         Refusal::Failed(why) => Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,

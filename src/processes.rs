@@ -73,6 +73,9 @@ pub struct Signalled {
 pub enum Refusal {
     #[error("there is no service called `{0}`")]
     UnknownService(String),
+    /// The service has no replica of that number.
+    #[error("{0} has no replica {1}")]
+    UnknownReplica(String, u32),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -47,7 +47,9 @@ impl FromStr for Replicas {
                     "{service} may have 1 to {MAX_REPLICAS} replicas, not {n}"
                 ));
             }
-            out.insert(service.to_owned(), n);
+            if out.insert(service.to_owned(), n).is_some() {
+                return Err(format!("{service} is named twice"));
+            }
         }
         Ok(Self(out))
     }
@@ -156,6 +158,9 @@ pub struct Planner {
     base_port: u16,
     /// Each new process's CPUs, unless the operator chose them ([`crate::cpus`]).
     placement: Option<std::sync::Arc<Placement>>,
+    /// The port the first gateway got: every other gateway shares it, also when the
+    /// kernel chose it (`base_port` 0).
+    gateway_port: std::sync::Arc<std::sync::OnceLock<u16>>,
 }
 
 impl Planner {
@@ -175,18 +180,25 @@ impl Planner {
             database,
             base_port,
             placement: Placement::new().map(std::sync::Arc::new),
+            gateway_port: std::sync::Arc::default(),
         })
     }
 
     /// Replica `replica` of `entry` as the shop starts it, and its socket, bound.
     pub fn first(&self, entry: &'static Entry, replica: u32) -> anyhow::Result<(Spec, Socket)> {
         let socket = if entry.name() == GATEWAY {
-            reserve_shareable(self.base_port).with_context(|| {
-                format!(
-                    "port {} is in use: stop what uses it or pass --port",
-                    self.base_port
-                )
-            })?
+            let socket = match self.gateway_port.get() {
+                Some(&port) => bind(port, true)
+                    .with_context(|| format!("could not share port {port} between gateways"))?,
+                None => reserve_shareable(self.base_port).with_context(|| {
+                    format!(
+                        "port {} is in use: stop what uses it or pass --port",
+                        self.base_port
+                    )
+                })?,
+            };
+            let _ = self.gateway_port.set(port_of(&socket)?);
+            socket
         } else if self.base_port == 0 || replica > 1 {
             reserve(0)?
         } else {
@@ -389,6 +401,7 @@ mod tests {
             ("catalog=x", "not a number"),
             ("catalog=0", "1 to 16"),
             ("catalog=17", "1 to 16"),
+            ("catalog=2,cart=2,catalog=3", "catalog is named twice"),
         ] {
             let err = bad.parse::<Replicas>().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
@@ -490,7 +503,8 @@ mod tests {
         let mut ports: Vec<u16> = held.iter().map(|(s, _)| s.port).collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), held.len(), "no two replicas share a port");
+        // But the gateways, which share the shop's address.
+        assert_eq!(ports.len(), held.len() - 1, "no two replicas share a port");
         for (spec, socket) in &held {
             assert_eq!(port_of(socket).unwrap(), spec.port);
             // Until its service listens, a caller is refused at once, not left waiting.
@@ -526,6 +540,19 @@ mod tests {
             other.first(gateway, 1).is_err(),
             "another shop is refused the port"
         );
+    }
+
+    /// Gateways share the shop's one address, also when the kernel picked it.
+    #[test]
+    fn every_gateway_listens_on_the_shops_port() {
+        let planner = Planner::new(REGISTRY, &std::env::temp_dir(), None, 0).unwrap();
+        let gateway = REGISTRY.get(GATEWAY).unwrap();
+        let (one, first) = planner.first(gateway, 1).unwrap();
+        first.listen(16).unwrap();
+        let (two, second) = planner.first(gateway, 2).unwrap();
+        second.listen(16).unwrap();
+        assert_ne!(one.port, 0);
+        assert_eq!(two.port, one.port);
     }
 
     #[test]

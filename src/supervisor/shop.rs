@@ -289,6 +289,13 @@ impl Operator for Shop {
             return Err(Refusal::UnknownService(service.to_owned()));
         }
         let replicas = self.replicas();
+        if replica != 0
+            && !replicas
+                .iter()
+                .any(|r| r.spec.name() == service && r.spec.replica == replica)
+        {
+            return Err(Refusal::UnknownReplica(service.to_owned(), replica));
+        }
         let target = replicas
             .iter()
             .filter(|r| r.spec.name() == service)

@@ -393,6 +393,14 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
         .await;
     let r = control("nonesuch/restart").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = control("catalog/kill?replica=9").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "a replica that is not there"
+    );
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["detail"], "catalog has no replica 9", "{problem}");
 }
 
 /// Through the gateway, each service's OpenAPI document describes what the gateway
