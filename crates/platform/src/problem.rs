@@ -160,6 +160,17 @@ impl Problem {
         Self::unavailable("the request took too long to handle", 1)
     }
 
+    /// 408: the request's time ran out while its body was still on its way (the client
+    /// sent it too slowly, or stopped sending it).
+    pub fn body_too_slow() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "Request timeout",
+            "the request body did not arrive in time",
+        )
+    }
+
     /// 503 with a hint of when to retry.
     pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut p = Self::new(

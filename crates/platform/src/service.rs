@@ -674,7 +674,12 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let route = req.extensions().get::<MatchedPath>().cloned();
-        let seen = Seen::of(&mut req, route);
+        let mut seen = Seen::of(&mut req, route);
+        if !hyper::body::Body::is_end_stream(req.body()) {
+            let (watched, watch) = BodyWatch::wrap(req);
+            req = watched;
+            seen.body = Some(watch);
+        }
         let timeout = self.standard.timeout;
         let answer = async move {
             match inner.call(req).await {
@@ -697,6 +702,56 @@ struct Seen {
     method: http::Method,
     route: Option<MatchedPath>,
     scope: telemetry::RequestScope,
+    /// How the request's body is being read, when it has one.
+    body: Option<Arc<BodyWatch>>,
+}
+
+/// Whether a request's handler is waiting on its body: the client's part of a time-out.
+#[derive(Default)]
+struct BodyWatch(std::sync::atomic::AtomicBool);
+
+impl BodyWatch {
+    /// Makes `req`'s body tell the returned watch whether its reader waits on the client.
+    fn wrap(req: Request) -> (Request, Arc<BodyWatch>) {
+        let watch = Arc::new(BodyWatch::default());
+        let seen = watch.clone();
+        let req = req.map(|inner| Body::new(Watched { inner, watch: seen }));
+        (req, watch)
+    }
+
+    /// Whether the handler's last read of the body found nothing yet: the client is
+    /// sending it too slowly, or has stopped.
+    fn waiting(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A request body that reports to its [`BodyWatch`].
+struct Watched {
+    inner: Body,
+    watch: Arc<BodyWatch>,
+}
+
+impl hyper::body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        self.watch.0.store(polled.is_pending(), Ordering::Relaxed);
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl Seen {
@@ -725,6 +780,7 @@ impl Seen {
             method,
             route,
             scope,
+            body: None,
         }
     }
 }
@@ -747,6 +803,7 @@ impl Standard {
             method,
             route,
             scope,
+            body,
         } = seen;
         let recorded = scope.span();
         // Its trace, if sampled, becomes the latency bucket's exemplar.
@@ -769,6 +826,10 @@ impl Standard {
                 .await;
                 let mut res = match handled {
                     Ok(Some(res)) => problem_for_bare_errors(res).await,
+                    // Out of time while waiting on the client's body: its fault, not ours.
+                    Ok(None) if body.is_some_and(|b| b.waiting()) => {
+                        Problem::body_too_slow().into_response()
+                    }
                     Ok(None) => Problem::took_too_long().into_response(),
                     Err(panic) => panic_to_problem(panic),
                 };
@@ -1077,6 +1138,14 @@ mod tests {
                     tokio::time::sleep(Duration::from_secs(30)).await;
                     "late"
                 }),
+            )
+            .route("/echo", axum::routing::post(|body: String| async { body }))
+            .route(
+                "/echo-late",
+                axum::routing::post(|body: String| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    body
+                }),
             );
         let standard = Standard {
             metrics: metrics.clone(),
@@ -1098,6 +1167,30 @@ mod tests {
 
     fn get_request(path: &str) -> http::Request<Body> {
         http::Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    /// Out of time while the handler waits on a body the client stopped sending is the
+    /// client's fault (408); out of time with the whole body in hand is the service's (503).
+    #[tokio::test]
+    async fn a_body_that_stops_coming_is_a_408_a_slow_handler_a_503() {
+        let (router, _) = standard_router();
+        let stalled = || {
+            use futures_util::StreamExt;
+            let first = futures_util::stream::iter([Ok::<_, std::io::Error>(
+                bytes::Bytes::from_static(b"{\"half\": "),
+            )]);
+            Body::from_stream(first.chain(futures_util::stream::pending()))
+        };
+        let post = |path: &str, body: Body| http::Request::post(path).body(body).unwrap();
+        let (res, problem) = call(&router, post("/echo", stalled())).await;
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT, "{problem}");
+        assert_eq!(problem["detail"], "the request body did not arrive in time");
+
+        let (res, problem) = call(&router, post("/echo-late", Body::from("whole"))).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+
+        let (res, _) = call(&router, post("/echo", Body::from("whole"))).await;
+        assert_eq!(res.status(), StatusCode::OK);
     }
 
     #[tokio::test]

@@ -526,7 +526,7 @@ impl Proxy {
                 Ok(b) => b,
                 Err(p) => return p.into_response(),
             },
-            () = &mut timer => return Problem::took_too_long().into_response(),
+            () = &mut timer => return Problem::body_too_slow().into_response(),
         };
         let call = Call {
             upstream,
