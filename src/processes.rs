@@ -14,6 +14,9 @@ pub enum State {
     Starting,
     /// Ready, taking traffic.
     Ready,
+    /// Was ready, and has failed its readiness checks since (frozen, overloaded, or a
+    /// dependency down): callers send it nothing until it is ready again.
+    Unready,
     /// Asked to stop: not ready, finishing what it has, about to exit.
     Draining,
     /// Between a death and the next start.

@@ -212,9 +212,8 @@ async fn keep(
             s.state = State::Starting;
         }
         ctx.changed.notify_one();
-        let readiness = become_ready(&ctx, &spec, &status);
+        let readiness = follow_readiness(&ctx, &spec, &status);
         tokio::pin!(readiness);
-        let mut watching = true;
         let exit = loop {
             tokio::select! {
                 r = child.wait() => break Some(r),
@@ -227,7 +226,7 @@ async fn keep(
                     lock(&status).pid = None;
                     return stopped(&ctx, &status);
                 }
-                () = &mut readiness, if watching => watching = false,
+                () = &mut readiness => {}
             }
         };
         let how = match &exit {
@@ -265,6 +264,60 @@ async fn keep(
 
 fn stopped(ctx: &Context, status: &Mutex<Status>) {
     set(ctx, status, State::Stopped);
+}
+
+/// How often a ready replica's readiness is checked again, and how long an answer may take.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Failed checks in a row that make a ready replica unready (one passing makes it ready).
+const FAILS_TO_UNREADY: u32 = 2;
+
+/// Follows the process's readiness for as long as it runs: until it is first ready (see
+/// [`become_ready`]), then every [`RECHECK`], so that what `bazaar status` and the
+/// directory say follows a replica that freezes, drains on a signal it got from someone
+/// else, or loses a dependency, and comes back.
+async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
+    become_ready(ctx, spec, status).await;
+    let url = format!("{}/health/ready", spec.url());
+    let mut failed = 0;
+    loop {
+        tokio::time::sleep(RECHECK).await;
+        let answer = ctx.http.get(&url).timeout(RECHECK).send().await;
+        let (ok, body) = match answer {
+            Ok(r) => {
+                let ok = r.status().is_success();
+                (ok, r.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+            Err(_) => (false, serde_json::Value::Null),
+        };
+        let now = lock(status).state;
+        if ok && body["service"] == spec.name() {
+            failed = 0;
+            if now != State::Ready {
+                lock(status).waiting = None;
+                set(ctx, status, State::Ready);
+            }
+            continue;
+        }
+        failed += 1;
+        let next = if body["status"] == "draining" {
+            State::Draining
+        } else if failed >= FAILS_TO_UNREADY {
+            State::Unready
+        } else {
+            continue;
+        };
+        lock(status).waiting = Some(if body.is_null() {
+            format!(
+                "no answer to its readiness check within {} s",
+                RECHECK.as_secs()
+            )
+        } else {
+            not_ready_because(&body)
+        });
+        if now != next {
+            set(ctx, status, next);
+        }
+    }
 }
 
 /// Polls the process's readiness until it is ready (and is the service meant: anything

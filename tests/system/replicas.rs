@@ -192,7 +192,30 @@ async fn replicas_share_the_load_and_a_killed_or_frozen_one_is_taken_out() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     stop.store(true, Ordering::SeqCst);
     let samples = load.await.unwrap();
+    // The supervisor says so too: the frozen replica is unready, and out of the
+    // directory the services follow; thawed, it is ready and back.
+    let (_, _, frozen_port, state) = replicas(&shop, "catalog")
+        .await
+        .into_iter()
+        .find(|(_, pid, _, _)| *pid == frozen)
+        .unwrap();
+    assert_eq!(state, "unready");
+    let directory = || {
+        let file = std::fs::read_to_string(shop.data_dir.join("directory.json")).unwrap();
+        serde_json::from_str::<Value>(&file).unwrap()["services"]["catalog"].to_string()
+    };
+    assert!(
+        !directory().contains(&format!(":{frozen_port}")),
+        "{}",
+        directory()
+    );
     signal::kill(Pid::from_raw(frozen as i32), Signal::SIGCONT).unwrap();
+    wait_all_ready(&shop, "catalog", 3).await;
+    assert!(
+        directory().contains(&format!(":{frozen_port}")),
+        "{}",
+        directory()
+    );
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.failure.is_some()).collect();
     eprintln!(
         "replica frozen: {} of {} reads failed",
