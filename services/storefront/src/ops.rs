@@ -101,7 +101,7 @@ pub struct ServiceView {
     /// The CPUs that process may run on (`0`, `0-3`).
     #[serde(default)]
     pub cpus: Option<String>,
-    /// `starting`, `ready`, `draining`, `restarting` or `stopped`, as the supervisor says.
+    /// `starting`, `ready`, `unready`, `draining`, `restarting` or `stopped`, as the supervisor says.
     pub process_state: Option<String>,
     /// How often its replicas were started again after dying.
     pub restarts: Option<u32>,

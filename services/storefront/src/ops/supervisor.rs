@@ -48,7 +48,7 @@ pub struct ProcessInfo {
     pub pid: Option<u32>,
     #[serde(default)]
     pub port: Option<u16>,
-    /// `starting`, `ready`, `draining`, `restarting` or `stopped`.
+    /// `starting`, `ready`, `unready`, `draining`, `restarting` or `stopped`.
     pub state: String,
     /// How often it was started again after it died.
     #[serde(default)]
