@@ -118,6 +118,44 @@ async fn event_feeds_answer_only_the_services_that_subscribe() {
         );
         assert!(e.get("data").is_none() && e.get("payload").is_none(), "{e}");
     }
+
+    // The same figures as gauges, for Prometheus: the head, and each embedded consumer's
+    // backlog (looked up every 5 s).
+    let head = outbox["head"].as_i64().unwrap();
+    assert!(head > 0, "{outbox}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let metrics = http
+            .get(format!("{catalog}/metrics"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // A sample of `name` whose labels include `label`, as a number.
+        let gauge = |name: &str, label: &str| {
+            metrics
+                .lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+                .find_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        };
+        let seen = gauge("bazaar_outbox_head", "service=\"catalog\"");
+        let search = gauge("bazaar_events_consumer_backlog", "consumer=\"search\"");
+        if seen.is_some_and(|h| h >= head) && search.is_some_and(|b| b >= 0) {
+            assert!(
+                metrics.contains("# TYPE bazaar_outbox_head gauge"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outbox gauges: head {seen:?}, search's backlog {search:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// `bazaar keys rotate` on a running shop: the new key signs once its time comes, tokens

@@ -48,6 +48,8 @@ impl<S> EventsKit for Kit<S> {
         self.routes(producer.guarded_routes(self.verifier(), readers));
         let relay = producer.clone();
         self.worker("outbox-relay", move |stop| relay.relay(stop));
+        let (gauges, metrics) = (producer.clone(), self.metrics().clone());
+        self.worker("outbox-gauges", move |stop| gauges.gauges(metrics, stop));
         self.extensions().insert(producer.clone());
         producer
     }

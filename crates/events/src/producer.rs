@@ -80,6 +80,9 @@ struct Seen {
 /// the bound on latency for events committed by another replica of the service.
 const POLL: Duration = Duration::from_millis(250);
 
+/// How often the outbox gauges are looked up ([`Producer::gauges`]).
+pub const GAUGES_EVERY: Duration = Duration::from_secs(5);
+
 /// How often the consumers' positions reported by reads are saved: the most that another
 /// replica's backlog figures lag behind.
 const SAVE_POSITIONS: Duration = Duration::from_secs(1);
@@ -722,62 +725,11 @@ async fn stats(
             .await
             .map_err(internal)?
     };
-    let head: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM outbox")
-        .fetch_one(db)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(internal)?;
-    let undelivered: i64 = match p.inner.broker {
-        Broker::Embedded => 0,
-        Broker::Amqp { .. } => {
-            sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
-                .fetch_one(db)
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(internal)?
-        }
-    };
-    let consumers =
-        sqlx::query("SELECT consumer, position, seen_at FROM consumer_positions ORDER BY consumer")
-            .fetch_all(db)
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .map(|r| {
-                let position: i64 = r.try_get("position")?;
-                Ok(ConsumerPosition {
-                    consumer: r.try_get("consumer")?,
-                    position,
-                    backlog: (head - position).max(0),
-                    seen_at: r.try_get("seen_at")?,
-                })
-            })
-            .collect::<Result<Vec<ConsumerPosition>, sqlx::Error>>()
-            .map_err(internal)?;
-    // What reads reported to this replica since the last save may be newer than the
-    // table (which another replica's reports may also have moved on).
-    let mut consumers: BTreeMap<String, ConsumerPosition> = consumers
-        .into_iter()
-        .map(|c| (c.consumer.clone(), c))
-        .collect();
-    for (consumer, seen) in p.positions().iter() {
-        if consumers
-            .get(consumer)
-            .is_some_and(|saved| saved.seen_at > seen.seen_at)
-        {
-            continue;
-        }
-        consumers.insert(
-            consumer.clone(),
-            ConsumerPosition {
-                consumer: consumer.clone(),
-                position: seen.position,
-                backlog: (head - seen.position).max(0),
-                seen_at: seen.seen_at.clone(),
-            },
-        );
-    }
-    let consumers = consumers.into_values().collect();
+    let Backlog {
+        head,
+        undelivered,
+        consumers,
+    } = p.backlog().await.map_err(internal)?;
     Ok(Json(OutboxStats {
         service: p.inner.service.clone(),
         head,
@@ -787,7 +739,129 @@ async fn stats(
     }))
 }
 
+/// How far behind an outbox's readers are (see [`Producer::backlog`]).
+#[derive(Debug)]
+pub struct Backlog {
+    /// The newest sequence number.
+    pub head: i64,
+    /// Events not yet confirmed by the broker (RabbitMQ mode; 0 embedded).
+    pub undelivered: i64,
+    /// Each embedded consumer's position and how far behind it is.
+    pub consumers: Vec<ConsumerPosition>,
+}
+
 impl Producer {
+    /// The outbox's head, what the relay has not delivered, and each embedded
+    /// consumer's position: the saved ones, and newer ones reads reported to this replica.
+    pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
+        let db = self.inner.db.pool();
+        let head: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+            .fetch_one(db)
+            .await
+            .and_then(|r| r.try_get(0))?;
+        let undelivered: i64 = match self.inner.broker {
+            Broker::Embedded => 0,
+            Broker::Amqp { .. } => {
+                sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+                    .fetch_one(db)
+                    .await
+                    .and_then(|r| r.try_get(0))?
+            }
+        };
+        let consumers = sqlx::query(
+            "SELECT consumer, position, seen_at FROM consumer_positions ORDER BY consumer",
+        )
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let position: i64 = r.try_get("position")?;
+            Ok(ConsumerPosition {
+                consumer: r.try_get("consumer")?,
+                position,
+                backlog: (head - position).max(0),
+                seen_at: r.try_get("seen_at")?,
+            })
+        })
+        .collect::<Result<Vec<ConsumerPosition>, sqlx::Error>>()?;
+        // What reads reported to this replica since the last save may be newer than the
+        // table (which another replica's reports may also have moved on).
+        let mut consumers: BTreeMap<String, ConsumerPosition> = consumers
+            .into_iter()
+            .map(|c| (c.consumer.clone(), c))
+            .collect();
+        for (consumer, seen) in self.positions().iter() {
+            if consumers
+                .get(consumer)
+                .is_some_and(|saved| saved.seen_at > seen.seen_at)
+            {
+                continue;
+            }
+            consumers.insert(
+                consumer.clone(),
+                ConsumerPosition {
+                    consumer: consumer.clone(),
+                    position: seen.position,
+                    backlog: (head - seen.position).max(0),
+                    seen_at: seen.seen_at.clone(),
+                },
+            );
+        }
+        Ok(Backlog {
+            head,
+            undelivered,
+            consumers: consumers.into_values().collect(),
+        })
+    }
+
+    /// Keeps `metrics`' outbox gauges up to date until `shutdown`: the outbox's head
+    /// (`bazaar_outbox_head`), what the relay has not delivered
+    /// (`bazaar_outbox_undelivered`, RabbitMQ mode), and how many events each embedded
+    /// consumer has still to read (`bazaar_events_consumer_backlog{consumer}`), looked up
+    /// every [`GAUGES_EVERY`].
+    pub async fn gauges(
+        self,
+        metrics: platform::metrics::Metrics,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        use prometheus_client::metrics::{family::Family, gauge::Gauge};
+        let (head, undelivered) = (Gauge::<i64>::default(), Gauge::<i64>::default());
+        let backlog = Family::<Vec<(&'static str, String)>, Gauge>::default();
+        metrics.register(
+            "outbox_head",
+            "The newest sequence number in this service's outbox",
+            head.clone(),
+        );
+        metrics.register(
+            "outbox_undelivered",
+            "Events in this service's outbox the broker has not confirmed (RabbitMQ mode)",
+            undelivered.clone(),
+        );
+        metrics.register(
+            "events_consumer_backlog",
+            "Events of this service's outbox each embedded consumer has still to read",
+            backlog.clone(),
+        );
+        loop {
+            match self.backlog().await {
+                Ok(now) => {
+                    head.set(now.head);
+                    undelivered.set(now.undelivered);
+                    for c in now.consumers {
+                        backlog
+                            .get_or_create(&vec![("consumer", c.consumer)])
+                            .set(c.backlog);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "the outbox gauges were not updated"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(GAUGES_EVERY) => {}
+                () = shutdown.wait() => return Ok(()),
+            }
+        }
+    }
+
     /// Commits a transaction that recorded events, then wakes their readers and the relay
     /// ([`Producer::notify`]).
     pub async fn commit(
