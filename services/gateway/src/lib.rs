@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod h1;
+pub mod openapi;
 pub mod policy;
 pub mod pool;
 pub mod proxy;
@@ -55,6 +56,10 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     // Forwarded from the connection; the router's fallback forwards the same way for a
     // gateway called in process.
     kit.front(proxy.clone()).fallback(proxy::router(proxy));
+    // A document with no routes of its own: the front and the fallback serve the paths.
+    kit.api(utoipa_axum::router::OpenApiRouter::with_openapi(
+        <openapi::Doc as utoipa::OpenApi>::openapi(),
+    ));
     let timeout = Duration::from_millis(kit.own().health_timeout_ms);
     for entry in registry.upstreams() {
         let upstream = kit.client(entry.name(), timeout)?;

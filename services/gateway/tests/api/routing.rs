@@ -135,3 +135,30 @@ async fn answers_are_counted_per_service_forwarded_to() {
     assert_eq!(count("/{*page}"), 1.0, "the storefront's pages: {metrics}");
     assert_eq!(count("unmatched"), 1.0, "no such service: {metrics}");
 }
+
+/// The gateway's own document describes what it answers itself, every status of it a
+/// problem document, as the contract has every service publish one.
+#[tokio::test]
+async fn the_gateway_documents_its_own_answers() {
+    let gw = spawn_gateway(&[]).await;
+    let res = gw.get("/openapi.json", &[]).await;
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    let forward = &doc["paths"]["/api/{service}/{path}"];
+    for method in ["get", "post", "put", "patch", "delete"] {
+        let responses = &forward[method]["responses"];
+        for status in [
+            "400", "401", "404", "408", "413", "429", "500", "502", "503", "504",
+        ] {
+            assert!(
+                responses[status]["content"]["application/problem+json"].is_object(),
+                "{method} {status}: {responses}"
+            );
+        }
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object(), "{doc}");
+    assert!(
+        doc["components"]["securitySchemes"]["bearer"].is_object(),
+        "{doc}"
+    );
+}
