@@ -623,6 +623,17 @@ impl Standard {
 #[derive(Debug, Clone)]
 pub struct RouteLabel(pub Arc<str>);
 
+/// The longest request id a caller may choose: a UUID, a W3C trace id, or an id of
+/// another tracing scheme fits in it with room to spare.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Whether a caller's request id is kept: at most [`MAX_REQUEST_ID`] visible ASCII
+/// characters, no spaces.
+fn usable_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
 /// A new request id: a random UUID (v4) from the thread's generator (tower-http's
 /// `MakeRequestUuid` asks the kernel for the 16 bytes, a system call per request).
 fn new_request_id() -> HeaderValue {
@@ -759,8 +770,10 @@ impl Seen {
     fn of<B>(req: &mut http::Request<B>, route: Option<MatchedPath>) -> Self {
         let start = Instant::now();
         let id = match req.headers().get(&REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
+            Some(id) if usable_request_id(id) => id.clone(),
+            // None, or one that would bloat every log line and call of the request: it
+            // gets an id of ours instead, as if it had sent none.
+            _ => {
                 let id = new_request_id();
                 req.headers_mut().insert(REQUEST_ID.clone(), id.clone());
                 id
@@ -1203,6 +1216,26 @@ mod tests {
         );
         let (res, _) = call(&router, req).await;
         assert_eq!(res.headers()[&REQUEST_ID], "from-the-caller");
+
+        // One too long, or not plain text, is replaced, as if none had been sent.
+        for odd in [
+            "x".repeat(129),
+            "two words".to_owned(),
+            "caf\u{e9}".to_owned(),
+        ] {
+            let mut req = get_request("/ok/1");
+            let value = HeaderValue::from_bytes(odd.as_bytes()).unwrap();
+            req.headers_mut().insert(REQUEST_ID.clone(), value);
+            let (res, _) = call(&router, req).await;
+            let id = res.headers()[&REQUEST_ID].to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{odd:?} became {id}");
+        }
+        let mut req = get_request("/ok/1");
+        let longest = "a".repeat(MAX_REQUEST_ID);
+        req.headers_mut()
+            .insert(REQUEST_ID.clone(), HeaderValue::from_str(&longest).unwrap());
+        let (res, _) = call(&router, req).await;
+        assert_eq!(res.headers()[&REQUEST_ID], longest.as_str());
 
         let (first, _) = call(&router, get_request("/ok/1")).await;
         let (second, _) = call(&router, get_request("/ok/2")).await;
