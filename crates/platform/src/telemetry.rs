@@ -40,6 +40,7 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
+mod export;
 mod fields;
 mod request;
 use fields::SpanFields;
@@ -225,6 +226,18 @@ fn exporting() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
+/// Where spans are exported, for the log: the traces endpoint as set, else the base
+/// endpoint with the standard `/v1/traces`.
+fn traces_endpoint() -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| {
+            var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+        })
+        .unwrap_or_default()
+}
+
 /// The OTLP/HTTP exporter and its batching, configured by the `OTEL_*` variables; `None`
 /// (and a warning) when they are not usable.
 fn provider(service: &str) -> Option<SdkTracerProvider> {
@@ -260,6 +273,7 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
             return None;
         }
     };
+    let exporter = export::Reported::new(exporter, traces_endpoint());
     let batches =
         opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
             exporter,
