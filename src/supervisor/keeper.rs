@@ -276,19 +276,14 @@ const FAILS_TO_UNREADY: u32 = 2;
 /// directory say follows a replica that freezes, drains on a signal it got from someone
 /// else, or loses a dependency, and comes back.
 async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
-    become_ready(ctx, spec, status).await;
     let url = format!("{}/health/ready", spec.url());
+    become_ready(ctx, spec, status, &url).await;
     let mut failed = 0;
     loop {
         tokio::time::sleep(RECHECK).await;
-        let answer = ctx.http.get(&url).timeout(RECHECK).send().await;
-        let (ok, body) = match answer {
-            Ok(r) => {
-                let ok = r.status().is_success();
-                (ok, r.json::<serde_json::Value>().await.unwrap_or_default())
-            }
-            Err(_) => (false, serde_json::Value::Null),
-        };
+        let (ok, body) = probe(ctx, &url, Some(RECHECK))
+            .await
+            .unwrap_or((false, serde_json::Value::Null));
         let now = lock(status).state;
         if ok && body["service"] == spec.name() {
             failed = 0;
@@ -320,34 +315,45 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
     }
 }
 
-/// Polls the process's readiness until it is ready (and is the service meant: anything
-/// else on its port would be a bug), then marks it so.
-async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
-    let url = format!("{}/health/ready", spec.url());
+/// Polls the process's readiness at `url` until it is ready (and is the service meant:
+/// anything else on its port would be a bug), then marks it so.
+async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &str) {
     loop {
-        match ctx.http.get(&url).send().await {
-            Ok(r) => {
-                let ok = r.status().is_success();
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                if body["service"] != spec.name() {
-                    eprintln!(
-                        "bazaar: 127.0.0.1:{} answered by {}, not {}",
-                        spec.port,
-                        body["service"],
-                        spec.name()
-                    );
-                } else if ok {
-                    lock(status).waiting = None;
-                    set(ctx, status, State::Ready);
-                    return;
-                } else {
-                    lock(status).waiting = Some(not_ready_because(&body));
-                }
+        match probe(ctx, url, None).await {
+            Some((_, body)) if body["service"] != spec.name() => {
+                eprintln!(
+                    "bazaar: 127.0.0.1:{} answered by {}, not {}",
+                    spec.port,
+                    body["service"],
+                    spec.name()
+                );
             }
-            Err(_) => lock(status).waiting = None,
+            Some((true, _)) => {
+                lock(status).waiting = None;
+                set(ctx, status, State::Ready);
+                return;
+            }
+            Some((false, body)) => lock(status).waiting = Some(not_ready_because(&body)),
+            None => lock(status).waiting = None,
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A replica's answer to its readiness check at `url`: whether it passed, and its body
+/// (`Null` when it is not JSON); `None` when it did not answer (within `within`, if given).
+async fn probe(
+    ctx: &Context,
+    url: &str,
+    within: Option<Duration>,
+) -> Option<(bool, serde_json::Value)> {
+    let mut check = ctx.http.get(url);
+    if let Some(within) = within {
+        check = check.timeout(within);
+    }
+    let answer = check.send().await.ok()?;
+    let ok = answer.status().is_success();
+    Some((ok, answer.json().await.unwrap_or_default()))
 }
 
 /// The failing checks of a `/health/ready` answer, as `name: why; …`.
