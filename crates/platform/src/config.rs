@@ -220,11 +220,8 @@ impl Directory {
 
     /// Overrides one service's URLs (`a` or `a,b,c`; tests and embedders).
     pub fn set(&mut self, service: &str, urls: impl Into<String>) {
-        let urls: Vec<String> = urls
-            .into()
-            .split(',')
-            .map(|u| u.trim().trim_end_matches('/').to_owned())
-            .filter(|u| !u.is_empty())
+        let urls: Vec<String> = replica_urls(&urls.into())
+            .map(|u| u.trim_end_matches('/').to_owned())
             .collect();
         self.urls.insert(service.to_owned(), urls);
     }
@@ -236,11 +233,17 @@ impl Directory {
     }
 }
 
-/// Whether `urls` (`a` or `a,b,c`, as [`Directory::set`] takes them) names at least one
-/// replica, each by an `http` or `https` URL with a host; else what is wrong.
+/// The URLs a `BAZAAR_<SERVICE>_URL` value lists: `a` or `a,b,c`, spaces and empty
+/// entries aside.
+fn replica_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
+/// Whether `urls` (as [`replica_urls`] reads them) names at least one replica, each by an
+/// `http` or `https` URL with a host; else what is wrong.
 fn check_service_urls(urls: &str) -> Result<(), String> {
     let mut any = false;
-    for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+    for url in replica_urls(urls) {
         any = true;
         let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
