@@ -309,9 +309,8 @@ struct Framing {
     reusable: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Length {
-    #[default]
     Empty,
     Exactly(u64),
     Chunked,
@@ -398,7 +397,11 @@ struct Framers {
 impl Framers {
     fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
         if *name == header::CONNECTION {
-            for option in value.as_bytes().split(|b| *b == b',').map(trim) {
+            for option in value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+            {
                 self.close |= option.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
             }
@@ -408,10 +411,10 @@ impl Framers {
                 .as_bytes()
                 .rsplit(|b| *b == b',')
                 .next()
-                .is_some_and(|coding| trim(coding).eq_ignore_ascii_case(b"chunked"));
+                .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if *name == header::CONTENT_LENGTH {
             for part in value.as_bytes().split(|b| *b == b',') {
-                let why = match parse_decimal(trim(part)) {
+                let why = match parse_decimal(part.trim_ascii()) {
                     None => Some("an invalid length"),
                     Some(n) if self.length.is_some_and(|l| l != n) => Some("conflicting lengths"),
                     Some(n) => {
@@ -425,10 +428,6 @@ impl Framers {
             }
         }
     }
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
 }
 
 /// Digits only, no sign, no overflow.
@@ -697,7 +696,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, Error> {
     let digits = line
         .split(|b| *b == b';')
         .next()
-        .map(trim)
+        .map(<[u8]>::trim_ascii)
         .unwrap_or_default();
     if digits.is_empty() || digits.len() > 16 {
         return Err(Error::Malformed("an invalid chunk size"));
