@@ -3,7 +3,9 @@
 //! load that fail no request.
 
 use crate::checkout::stocked_product;
-use crate::helpers::{GOOD_CARD, Options, Shop, assert_success, checkout_body, send_text, unique};
+use crate::helpers::{
+    GOOD_CARD, Options, Shop, assert_success, checkout_body, eventually, send_text, unique,
+};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
@@ -193,29 +195,43 @@ async fn replicas_share_the_load_and_a_killed_or_frozen_one_is_taken_out() {
     stop.store(true, Ordering::SeqCst);
     let samples = load.await.unwrap();
     // The supervisor says so too: the frozen replica is unready, and out of the
-    // directory the services follow; thawed, it is ready and back.
-    let (_, _, frozen_port, state) = replicas(&shop, "catalog")
-        .await
-        .into_iter()
-        .find(|(_, pid, _, _)| *pid == frozen)
-        .unwrap();
-    assert_eq!(state, "unready");
+    // directory the services follow; thawed, it is ready and back. (The directory is
+    // rewritten just after the state changes, so both are waited for.)
     let directory = || {
         let file = std::fs::read_to_string(shop.data_dir.join("directory.json")).unwrap();
         serde_json::from_str::<Value>(&file).unwrap()["services"]["catalog"].to_string()
     };
-    assert!(
-        !directory().contains(&format!(":{frozen_port}")),
-        "{}",
-        directory()
-    );
+    let frozen_port = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        async || {
+            let (_, _, port, state) = replicas(&shop, "catalog")
+                .await
+                .into_iter()
+                .find(|(_, pid, _, _)| *pid == frozen)
+                .ok_or("the frozen replica is not listed")?;
+            let listed = directory().contains(&format!(":{port}"));
+            match (state.as_str(), listed) {
+                ("unready", false) => Ok(port),
+                _ => Err(format!("state {state}, in the directory: {}", directory())),
+            }
+        },
+    )
+    .await;
     signal::kill(Pid::from_raw(frozen as i32), Signal::SIGCONT).unwrap();
     wait_all_ready(&shop, "catalog", 3).await;
-    assert!(
-        directory().contains(&format!(":{frozen_port}")),
-        "{}",
-        directory()
-    );
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        async || {
+            let listed = directory();
+            match listed.contains(&format!(":{frozen_port}")) {
+                true => Ok(()),
+                false => Err(format!("thawed, not back in the directory: {listed}")),
+            }
+        },
+    )
+    .await;
     let failed: Vec<&Sample> = samples.iter().filter(|s| s.failure.is_some()).collect();
     eprintln!(
         "replica frozen: {} of {} reads failed",
