@@ -14,11 +14,6 @@ use bazaar::{
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc, not the C library's: a forwarded request costs the gateway about fifteen small
-/// allocations, each a tenth of the price under mimalloc (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before the runtime starts any thread: they all inherit the CPUs this one is held to.
