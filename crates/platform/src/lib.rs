@@ -19,7 +19,6 @@ pub mod domain;
 pub mod extract;
 pub mod failure;
 pub mod filter;
-pub mod http1;
 pub mod kit;
 pub mod metrics;
 pub mod openapi;

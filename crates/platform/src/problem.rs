@@ -171,16 +171,6 @@ impl Problem {
         )
     }
 
-    /// 413: the request's body is larger than the `limit` in bytes this service reads.
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Payload too large",
-            format!("the request body is larger than {limit} bytes"),
-        )
-    }
-
     /// 503 with a hint of when to retry.
     pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut p = Self::new(

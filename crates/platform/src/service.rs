@@ -18,7 +18,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use bytes::Bytes;
 use futures_util::{
     FutureExt,
     future::{BoxFuture, Either},
@@ -255,10 +254,8 @@ impl Service {
 /// gateway's forwarding, which needs none of the router's matching, extractors or
 /// extensions (docs/benchmarks.md, the gateway's forwarding path). Such a request still
 /// gets the standard treatment: its request id, span, caught panic, problem documents for
-/// bare errors and metrics; but not the router's request timeout, which the front applies
-/// itself. A service with a front is served by the platform's own HTTP/1 server
-/// ([`crate::http1::server`]), which reads each request's body whole, within the body
-/// limit, before it is handled.
+/// bare errors and metrics; but not the router's request timeout or body limit, which
+/// the front applies itself.
 pub trait Front: Send + Sync + 'static {
     /// Whether the front serves requests to `path`; the others go to the router.
     fn serves(&self, path: &str) -> bool;
@@ -267,7 +264,7 @@ pub trait Front: Send + Sync + 'static {
     /// metrics (`None`: "unmatched"), and the answer, which bounds its own time.
     fn serve(
         &self,
-        req: http::Request<Bytes>,
+        req: http::Request<Incoming>,
         peer: SocketAddr,
     ) -> (Option<RouteLabel>, BoxFuture<'static, Response>);
 }
@@ -280,41 +277,16 @@ struct App {
     idle_timeout: Duration,
     /// See [`max_connections`].
     max_connections: usize,
-    /// The largest request body the front's server reads.
-    body_limit: usize,
-    /// The longest a request's body may take to arrive (the request timeout).
-    body_timeout: Duration,
 }
 
 impl App {
-    /// A request from hyper's server: the router's.
     fn call(
         &self,
         mut req: http::Request<Incoming>,
         peer: SocketAddr,
     ) -> impl Future<Output = Result<Response, std::convert::Infallible>> + Send + use<> {
-        req.extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        let mut router = self.router.clone();
-        tower::Service::call(&mut router, req.map(Body::new))
-    }
-
-    /// A request from the platform's own server, with its whole body (or, instead, the
-    /// problem its body was): the front's, if it serves the path, else the router's.
-    fn call_whole(
-        &self,
-        mut req: http::Request<Bytes>,
-        peer: SocketAddr,
-        refused: Option<Problem>,
-    ) -> impl Future<Output = Result<Response, std::convert::Infallible>> + Send + use<> {
-        match (&self.front, refused) {
-            (Some((_, standard)), Some(problem)) => {
-                let seen = Seen::of(&mut req, None);
-                let answer: BoxFuture<'static, Response> =
-                    Box::pin(std::future::ready(problem.into_response()));
-                Either::Left(standard.clone().around(seen, None, None, answer))
-            }
-            (Some((front, standard)), None) if front.serves(req.uri().path()) => {
+        match &self.front {
+            Some((front, standard)) if front.serves(req.uri().path()) => {
                 let seen = Seen::of(&mut req, None);
                 // The label is known once the front has the request; the answer is counted
                 // under it, after the answer is ready.
@@ -325,7 +297,7 @@ impl App {
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 let mut router = self.router.clone();
-                Either::Right(tower::Service::call(&mut router, req.map(Body::from)))
+                Either::Right(tower::Service::call(&mut router, req.map(Body::new)))
             }
         }
     }
@@ -383,18 +355,6 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
         tokio::spawn(async move {
             let _place = place;
             let idle_timeout = app.idle_timeout;
-            if app.front.is_some() {
-                let settings = crate::http1::server::Settings {
-                    idle_timeout,
-                    body_limit: app.body_limit,
-                    body_timeout: app.body_timeout,
-                };
-                crate::http1::server::serve(tcp, settings, asked_to_close, |req, refused| {
-                    app.call_whole(req, peer, refused)
-                })
-                .await;
-                return;
-            }
             let requests =
                 hyper::service::service_fn(move |req: http::Request<Incoming>| app.call(req, peer));
             let connection = hyper::server::conn::http1::Builder::new()
@@ -621,8 +581,6 @@ impl ServiceBuilder {
             router,
             front: self.front.map(|front| (front, standard)),
             idle_timeout: self.idle_timeout,
-            body_limit: self.settings.body_limit_bytes,
-            body_timeout: timeout,
             max_connections: self.max_connections.unwrap_or_else(max_connections),
         };
         Ok(Service {
@@ -1557,7 +1515,7 @@ mod tests {
 
         fn serve(
             &self,
-            req: http::Request<Bytes>,
+            req: http::Request<Incoming>,
             peer: SocketAddr,
         ) -> (Option<RouteLabel>, BoxFuture<'static, Response>) {
             let label = RouteLabel("/front".into());

@@ -14,22 +14,29 @@
 //! and whatever cannot be framed without doubt is an error, never a guess: a message that
 //! is read wrongly would make the next answer on the connection someone else's.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::{Frame, SizeHint};
-use platform::http1::{
-    Decoder, Framers, MAX_HEAD, MAX_HEADERS, READ_AT_LEAST, Step, decimal, poll_read_buf, read_buf,
-};
+use std::future::Future as _;
 use std::{
     io,
     mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll, Waker},
 };
-use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
-/// The most headers the gateway adds to an answer it forwards.
-const ADDED: usize = 4;
+/// The most an answer's head may take, status line and headers.
+const MAX_HEAD: usize = 64 * 1024;
+/// The most headers an answer may have.
+const MAX_HEADERS: usize = 100;
+/// Room made in the read buffer before each read.
+const READ_AT_LEAST: usize = 8 * 1024;
+/// The most a chunk's size line (with its extensions) or a trailer line may take.
+const MAX_LINE: usize = 4 * 1024;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +128,7 @@ impl Conn {
                 Body::whole(whole)
             }
             Length::Exactly(n) => Body::streaming(self, Decoder::Length(n), framing, reuse),
-            Length::Chunked => Body::streaming(self, Decoder::CHUNKED, framing, reuse),
+            Length::Chunked => Body::streaming(self, Decoder::Chunked(Chunk::Size), framing, reuse),
             Length::UntilClose => Body::streaming(self, Decoder::UntilClose, framing, reuse),
         };
         Ok(Response::from_parts(parts, body))
@@ -199,9 +206,7 @@ impl Conn {
         if status.is_informational() {
             return Ok(Some(Head::Interim));
         }
-        // Room for what the gateway adds to an answer (its request id, HSTS), so that the
-        // map is not grown (and rehashed) on the way.
-        let mut headers = HeaderMap::with_capacity(spans.len() + ADDED);
+        let mut headers = HeaderMap::with_capacity(spans.len());
         let mut framers = Framers::default();
         for (ns, ne, vs, ve) in spans {
             let name = HeaderName::from_bytes(&head[ns..ne])
@@ -224,6 +229,22 @@ enum Head {
     /// A 1xx answer, passed over: the final one follows on the connection.
     Interim,
     Final(http::response::Parts, Framing),
+}
+
+/// Reads what the socket has into `buf`'s spare room (at least one byte of room).
+async fn read_buf(io: &mut TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    std::future::poll_fn(|cx| poll_read_buf(io, buf, cx)).await
+}
+
+/// One read into `buf`'s spare room, through `AsyncRead`, which knows that a read that
+/// did not fill the room leaves nothing to read, and so asks the socket no second time.
+fn poll_read_buf(
+    io: &mut TcpStream,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    // The future only reads, and holds nothing between polls.
+    std::pin::pin!(io.read_buf(buf)).poll(cx)
 }
 
 /// `request` as it goes on the wire: request line, `Host`, the headers but those that
@@ -265,6 +286,21 @@ fn encode(request: &Request<Bytes>, host: &HeaderValue) -> Vec<u8> {
     out
 }
 
+/// `n` in decimal digits, written without `fmt`.
+fn decimal(mut n: usize, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// How an answer's body is delimited, and whether its connection can carry another
 /// exchange after it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -292,7 +328,11 @@ impl Framing {
         framers: &Framers,
         headers: &mut HeaderMap,
     ) -> Result<Framing, Error> {
-        let keep_alive = framers.keep_alive(http11);
+        let keep_alive = if http11 {
+            !framers.close
+        } else {
+            framers.keep_alive
+        };
         if *method == Method::HEAD
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
@@ -335,6 +375,73 @@ impl Framing {
     }
 }
 
+/// What an answer's headers say of its framing, noted in the one pass that builds its
+/// `HeaderMap` (looking the same headers up again afterwards cost some 560 instructions
+/// an answer).
+#[derive(Debug, Default)]
+struct Framers {
+    /// `Connection` lists `close`.
+    close: bool,
+    /// `Connection` lists `keep-alive`.
+    keep_alive: bool,
+    /// There is a `Transfer-Encoding`.
+    coded: bool,
+    /// The last `Transfer-Encoding`'s last coding is `chunked`.
+    chunked_last: bool,
+    /// The `Content-Length`, all of its values agreeing.
+    length: Option<u64>,
+    /// What is wrong with the `Content-Length`s, the first thing found.
+    bad_length: Option<&'static str>,
+}
+
+impl Framers {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if *name == header::CONNECTION {
+            for option in value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+            {
+                self.close |= option.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if *name == header::TRANSFER_ENCODING {
+            self.coded = true;
+            self.chunked_last = value
+                .as_bytes()
+                .rsplit(|b| *b == b',')
+                .next()
+                .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if *name == header::CONTENT_LENGTH {
+            for part in value.as_bytes().split(|b| *b == b',') {
+                let why = match parse_decimal(part.trim_ascii()) {
+                    None => Some("an invalid length"),
+                    Some(n) if self.length.is_some_and(|l| l != n) => Some("conflicting lengths"),
+                    Some(n) => {
+                        self.length = Some(n);
+                        None
+                    }
+                };
+                if let Some(why) = why {
+                    self.bad_length.get_or_insert(why);
+                }
+            }
+        }
+    }
+}
+
+/// Digits only, no sign, no overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
 /// Where a connection goes once its exchange is over and it can carry another.
 pub trait Reuse: Send + 'static {
     fn reuse(self, conn: Conn);
@@ -358,6 +465,26 @@ struct Streaming<R> {
     decoder: Decoder,
     reusable: bool,
     reuse: Option<R>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decoder {
+    /// This many bytes still to come.
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Chunk {
+    /// A size line is next.
+    Size,
+    /// This many bytes of a chunk's data, then its CRLF.
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    /// Trailer lines, to the empty one.
+    Trailers,
 }
 
 impl<R: Reuse> Body<R> {
@@ -448,11 +575,7 @@ impl<R: Reuse> Streaming<R> {
     /// The next piece of the body (`None` at its end).
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Error>> {
         loop {
-            match self
-                .decoder
-                .decode(&mut self.conn.buf)
-                .map_err(Error::Malformed)?
-            {
+            match self.decode()? {
                 Step::Data(data) => return Poll::Ready(Ok(Some(data))),
                 Step::End => return Poll::Ready(Ok(None)),
                 Step::More => {}
@@ -472,6 +595,64 @@ impl<R: Reuse> Streaming<R> {
         }
     }
 
+    /// What the buffer holds of the body now.
+    fn decode(&mut self) -> Result<Step, Error> {
+        let buf = &mut self.conn.buf;
+        loop {
+            match &mut self.decoder {
+                Decoder::Length(0) => return Ok(Step::End),
+                Decoder::Length(left) | Decoder::Chunked(Chunk::Data(left)) => {
+                    if buf.is_empty() {
+                        return Ok(Step::More);
+                    }
+                    let take = (*left).min(buf.len() as u64);
+                    *left -= take;
+                    let data = buf.split_to(take as usize).freeze();
+                    if let Decoder::Chunked(chunk @ Chunk::Data(0)) = &mut self.decoder {
+                        *chunk = Chunk::DataEnd;
+                    }
+                    return Ok(Step::Data(data));
+                }
+                Decoder::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(Step::More);
+                    }
+                    return Ok(Step::Data(buf.split().freeze()));
+                }
+                Decoder::Chunked(Chunk::Size) => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(Step::More);
+                    };
+                    let size = chunk_size(&line)?;
+                    self.decoder = Decoder::Chunked(if size == 0 {
+                        Chunk::Trailers
+                    } else {
+                        Chunk::Data(size)
+                    });
+                }
+                Decoder::Chunked(Chunk::DataEnd) => {
+                    if buf.len() < 2 {
+                        return Ok(Step::More);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(Error::Malformed("a chunk longer than its size"));
+                    }
+                    buf.advance(2);
+                    self.decoder = Decoder::Chunked(Chunk::Size);
+                }
+                Decoder::Chunked(Chunk::Trailers) => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(Step::More);
+                    };
+                    // Trailer fields are not forwarded; the empty line ends the body.
+                    if line.is_empty() {
+                        self.decoder = Decoder::Length(0);
+                    }
+                }
+            }
+        }
+    }
+
     /// The body was read to its end: the connection serves again if it can.
     fn finish(self) {
         let Streaming {
@@ -487,6 +668,45 @@ impl<R: Reuse> Streaming<R> {
             reuse.reuse(conn);
         }
     }
+}
+
+enum Step {
+    Data(Bytes),
+    More,
+    End,
+}
+
+/// A CRLF-ended line taken from the front of `buf`, without its CRLF, if a whole one is
+/// there.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Error> {
+    match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(end) if end <= MAX_LINE => {
+            let line = buf.split_to(end);
+            buf.advance(2);
+            Ok(Some(line))
+        }
+        Some(_) => Err(Error::Malformed("a chunk line is too long")),
+        None if buf.len() > MAX_LINE => Err(Error::Malformed("a chunk line is too long")),
+        None => Ok(None),
+    }
+}
+
+/// A chunk's size, from its line: hex digits, then extensions (ignored) after `;`.
+fn chunk_size(line: &[u8]) -> Result<u64, Error> {
+    let digits = line
+        .split(|b| *b == b';')
+        .next()
+        .map(<[u8]>::trim_ascii)
+        .unwrap_or_default();
+    if digits.is_empty() || digits.len() > 16 {
+        return Err(Error::Malformed("an invalid chunk size"));
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        let v = (*d as char)
+            .to_digit(16)
+            .ok_or(Error::Malformed("an invalid chunk size"))?;
+        Ok((n << 4) | u64::from(v))
+    })
 }
 
 #[cfg(test)]
@@ -885,5 +1105,42 @@ mod tests {
             matches!(err, Some(SendError::Reset(_, Error::Closed))),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_digits_with_extensions_ignored() {
+        assert_eq!(chunk_size(b"0").unwrap(), 0);
+        assert_eq!(chunk_size(b"1aF").unwrap(), 0x1af);
+        assert_eq!(chunk_size(b"10;name=value").unwrap(), 16);
+        assert_eq!(chunk_size(b"ffffffffffffffff").unwrap(), u64::MAX);
+        for bad in [&b""[..], b"x", b"-1", b"1 2", b"10000000000000000", b";ext"] {
+            assert!(chunk_size(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn lengths_are_plain_digits() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"1024"), Some(1024));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"+1",
+            b"-1",
+            b"1.0",
+            b"0x10",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        for n in [0, 7, 10, 1024, usize::MAX] {
+            let mut out = Vec::new();
+            decimal(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

@@ -233,13 +233,12 @@ impl platform::service::Front for Proxy {
 
     fn serve(
         &self,
-        req: http::Request<Bytes>,
+        req: http::Request<hyper::body::Incoming>,
         peer: SocketAddr,
     ) -> (Option<RouteLabel>, BoxFuture<'static, Response>) {
         let proxy = self.clone();
         let upstream = proxy.upstream_of(req.uri().path());
         let label = upstream.map(|i| proxy.inner.upstreams[i].label.clone());
-        let req = req.map(http_body_util::Full::new);
         let answer = async move { proxy.forward(upstream, req, Some(peer.ip())).await };
         (label, Box::pin(answer))
     }
@@ -602,13 +601,22 @@ async fn read_body(
         return Ok(None);
     }
     if declared.is_some_and(|n| n > limit) {
-        return Err(Problem::too_large(limit));
+        return Err(too_large(limit));
     }
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(Some(collected.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Problem::too_large(limit)),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
         Err(_) => Err(Problem::bad_request("the request body could not be read")),
     }
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        format!("the request body is larger than {limit} bytes"),
+    )
 }
 
 /// Why an attempt got no answer.
