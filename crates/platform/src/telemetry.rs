@@ -280,17 +280,34 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
             opentelemetry_sdk::runtime::Tokio,
         )
         .build();
-    let mut resource = Resource::builder().with_service_name(service.to_owned());
-    if let Ok(instance) = std::env::var("BAZAAR_INSTANCE") {
-        resource = resource.with_attribute(KeyValue::new("service.instance.id", instance));
-    }
+    let instance = instance_id(
+        std::env::var("BAZAAR_INSTANCE").ok(),
+        std::env::var("HOSTNAME").ok(),
+        std::process::id(),
+    );
+    let resource = Resource::builder()
+        .with_service_name(service.to_owned())
+        .with_attribute(KeyValue::new("service.instance.id", instance))
+        .build();
     Some(
         SdkTracerProvider::builder()
             .with_span_processor(batches)
             .with_sampler(RequestRoots)
-            .with_resource(resource.build())
+            .with_resource(resource)
             .build(),
     )
+}
+
+/// The process's `service.instance.id`, which tells its spans from those of the service's
+/// other replicas: the replica's name `bazaar up` gives it (`BAZAAR_INSTANCE`), else the
+/// host's name (a Kubernetes pod's name) and the process id, else a random UUID.
+fn instance_id(named: Option<String>, host: Option<String>, pid: u32) -> String {
+    let given = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    match (given(named), given(host)) {
+        (Some(name), _) => name,
+        (None, Some(host)) => format!("{host}:{pid}"),
+        (None, None) => uuid::Uuid::new_v4().to_string(),
+    }
 }
 
 /// Which spans become OpenTelemetry spans: the services' own at INFO and above, none of
@@ -833,6 +850,20 @@ pub fn consumer_span(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_process_has_an_instance_id_of_its_own() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(instance_id(some("catalog-2"), some("host"), 7), "catalog-2");
+        assert_eq!(
+            instance_id(some(" "), some("catalog-7f9c"), 7),
+            "catalog-7f9c:7"
+        );
+        assert_eq!(instance_id(None, some("host"), 42), "host:42");
+        let (a, b) = (instance_id(None, None, 1), instance_id(None, some(""), 1));
+        assert!(uuid::Uuid::parse_str(&a).is_ok(), "{a}");
+        assert_ne!(a, b, "two processes without a name get two ids");
+    }
 
     #[test]
     fn only_requests_served_start_a_trace() {
