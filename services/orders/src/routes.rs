@@ -224,7 +224,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
     path = "/api/orders/checkout",
     tag = "checkout",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "A unique key per checkout (1 to 255 printable ASCII characters), e.g. a UUID. Sending the same request again with it returns the first answer.")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "A unique key per checkout (1 to 255 printable ASCII characters), e.g. a UUID. Sending the same request again with it returns the first answer.")),
     request_body(content = CheckoutRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The order is confirmed: stock taken, payment captured", body = OrderView,

@@ -43,10 +43,14 @@ pub struct RegisterRequest {
     pub email: String,
     /// 10 to 256 characters, at least 5 different ones, not containing the email's local
     /// part.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 10,
+        max_length = 256
+    )]
     pub password: String,
     /// 1 to 100 characters.
-    #[schema(example = "Ada Lovelace")]
+    #[schema(example = "Ada Lovelace", min_length = 1, max_length = 100)]
     pub name: String,
 }
 
