@@ -96,7 +96,7 @@ pub struct ListProductsParams {
     #[param(inline)]
     sort: Option<Sort>,
     /// The page, from 1. Default 1.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 4_294_967_295_u64)]
     page: Option<u32>,
     /// Products per page, 1 to 100. Default 20.
     #[param(minimum = 1, maximum = 100)]

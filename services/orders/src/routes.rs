@@ -167,7 +167,7 @@ impl CheckoutRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersParams {
     /// The page, from 1. Default 1.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 4_294_967_295_u64)]
     page: Option<u32>,
     /// Orders per page, 1 to 100. Default 20.
     #[param(minimum = 1, maximum = 100)]
