@@ -1,6 +1,6 @@
 //! The shop as an attacker meets it, with its default protections on.
 
-use crate::helpers::{Options, Shop, send_json, unique};
+use crate::helpers::{Options, Shop, eventually, send_json, unique};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -123,39 +123,42 @@ async fn event_feeds_answer_only_the_services_that_subscribe() {
     // backlog (looked up every 5 s).
     let head = outbox["head"].as_i64().unwrap();
     assert!(head > 0, "{outbox}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let metrics = http
-            .get(format!("{catalog}/metrics"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        // A sample of `name` whose labels include `label`, as a number.
-        let gauge = |name: &str, label: &str| {
-            metrics
-                .lines()
-                .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
-                .find_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
-        };
-        let seen = gauge("bazaar_outbox_head", "service=\"catalog\"");
-        let search = gauge("bazaar_events_consumer_backlog", "consumer=\"search\"");
-        if seen.is_some_and(|h| h >= head) && search.is_some_and(|b| b >= 0) {
-            assert!(
-                metrics.contains("# TYPE bazaar_outbox_head gauge"),
-                "{metrics}"
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no outbox gauges: head {seen:?}, search's backlog {search:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let metrics = eventually(
+        std::time::Duration::from_secs(15),
+        std::time::Duration::from_millis(250),
+        async || {
+            let metrics = http
+                .get(format!("{catalog}/metrics"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            // A sample of `name` whose labels include `label`, as a number.
+            let gauge = |name: &str, label: &str| {
+                metrics
+                    .lines()
+                    .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+                    .find_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            };
+            let seen = gauge("bazaar_outbox_head", "service=\"catalog\"");
+            let search = gauge("bazaar_events_consumer_backlog", "consumer=\"search\"");
+            if seen.is_some_and(|h| h >= head) && search.is_some_and(|b| b >= 0) {
+                Ok(metrics)
+            } else {
+                Err(format!(
+                    "no outbox gauges: head {seen:?}, search's backlog {search:?}"
+                ))
+            }
+        },
+    )
+    .await;
+    assert!(
+        metrics.contains("# TYPE bazaar_outbox_head gauge"),
+        "{metrics}"
+    );
 }
 
 /// `bazaar keys rotate` on a running shop: the new key signs once its time comes, tokens
