@@ -180,7 +180,7 @@ struct VerifierInner {
     fetch_lock: Mutex<()>,
     /// Keyed by the whole token, hashed with foldhash: only tokens verified are put in, so
     /// nobody can fill it with keys chosen to collide, which is what SipHash (std's
-    /// default, and a fifth of the gateway's cost of a cache hit) guards against.
+    /// default, ~1,400 instructions a look-up of a 470-byte token) guards against.
     verified: moka::sync::Cache<Arc<str>, Verified, foldhash::fast::RandomState>,
 }
 
@@ -388,8 +388,8 @@ pub fn bearer(parts: &Parts) -> Result<Option<&str>, Problem> {
         return Ok(None);
     };
     // UTF-8, not `to_str`'s visible ASCII byte by byte: the check runs a word at a time
-    // over the ASCII of a token (a fifth of the cost), and a token with other characters
-    // fails its verification anyway.
+    // over the ASCII of a token (this function: 834 → 718 instructions for a 470-byte
+    // token), and a token with other characters fails its verification anyway.
     let value = std::str::from_utf8(value.as_bytes())
         .map_err(|_| Problem::unauthorized("the Authorization header is not valid text"))?;
     match value.split_once(' ') {
