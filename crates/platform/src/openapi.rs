@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use utoipa::{
     Modify, PartialSchema, ToSchema,
     openapi::{
-        Components, Content, OpenApi, Ref, RefOr,
+        Components, Content, OpenApi, Ref, RefOr, Required, Schema, Type,
         path::Operation,
         response::Response,
+        schema::SchemaType,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -53,7 +54,9 @@ pub fn problem(description: &str) -> Response {
 
 /// Adds, to every operation that does not document them itself, the problems any
 /// operation can answer with: 500 always, and 400, 413 and 415 for a JSON body (its
-/// syntax, its size, its media type). Registers the `Problem` schema they refer to.
+/// syntax, its size, its media type). Registers the `Problem` schema they refer to. A
+/// body that may be left out (`request_body(content = Option<T>)`) is documented as
+/// absent or a `T`, not also `null`, which no handler takes for "no body".
 pub fn add_standard_problems(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let has_parameter = path.contains('{');
@@ -83,6 +86,15 @@ pub fn add_standard_problems(doc: &mut OpenApi) {
 }
 
 fn add_to(op: &mut Operation, has_parameter: bool) {
+    if let Some(RefOr::T(body)) = &mut op.request_body
+        && body.required != Some(Required::True)
+    {
+        for content in body.content.values_mut() {
+            if let RefOr::T(content) = content {
+                not_null(&mut content.schema);
+            }
+        }
+    }
     let json_body = op.request_body.as_ref().is_some_and(|b| match b {
         RefOr::T(body) => body.content.keys().any(|c| c.contains("json")),
         RefOr::Ref(_) => true,
@@ -105,6 +117,17 @@ fn add_to(op: &mut Operation, has_parameter: bool) {
             .responses
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::T(problem(description)));
+    }
+}
+
+/// `schema` without the `null` that utoipa offers beside an optional body's type.
+fn not_null(schema: &mut Option<RefOr<Schema>>) {
+    let is_null = |item: &RefOr<Schema>| matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    if let Some(RefOr::T(Schema::OneOf(one))) = schema
+        && one.items.len() == 2
+        && let Some(null) = one.items.iter().position(is_null)
+    {
+        *schema = Some(one.items.swap_remove(1 - null));
     }
 }
 
@@ -240,6 +263,47 @@ mod tests {
                 .unwrap()
                 .schemas
                 .contains_key("Problem")
+        );
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    struct Session {
+        token: String,
+    }
+
+    /// Ends `Session`, or every session without a body.
+    #[utoipa::path(post, path = "/x", request_body(content = Option<Session>))]
+    #[allow(dead_code)]
+    async fn end() {}
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(end))]
+    struct OptionalBody;
+
+    #[test]
+    fn a_body_that_may_be_left_out_is_not_also_null() {
+        let mut doc = <OptionalBody as utoipa::OpenApi>::openapi();
+        let schema = |doc: &OpenApi| {
+            let Some(RefOr::T(body)) = &doc.paths.paths["/x"].post.as_ref().unwrap().request_body
+            else {
+                panic!("no body");
+            };
+            assert!(body.required != Some(Required::True), "it may be left out");
+            let RefOr::T(content) = &body.content["application/json"] else {
+                panic!("no JSON content");
+            };
+            serde_json::to_value(&content.schema).unwrap()
+        };
+        assert!(
+            schema(&doc).to_string().contains("null"),
+            "utoipa offers null: {}",
+            schema(&doc)
+        );
+        add_standard_problems(&mut doc);
+        assert_eq!(
+            schema(&doc),
+            serde_json::json!({"$ref": "#/components/schemas/Session"})
         );
     }
 
