@@ -130,7 +130,8 @@ impl SearchParams {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SuggestParams {
-    /// The beginning of one or more words (at most 200 characters); empty: no suggestions.
+    /// The beginning of one or more words, as a search's words: at most 200 characters, 12
+    /// words of at most 40 characters. Empty: no suggestions.
     #[param(max_length = 200)]
     q: Option<String>,
 }
