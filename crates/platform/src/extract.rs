@@ -74,12 +74,7 @@ pub async fn read_body<S: Send + Sync>(
     Bytes::from_request(req, state).await.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                status,
-                "payload-too-large",
-                "Payload too large",
-                format!("{what} is larger than this service accepts"),
-            )
+            Problem::too_large(format!("{what} is larger than this service accepts"))
         } else {
             Problem::bad_request(format!("could not read {what}: {rejection}"))
         }

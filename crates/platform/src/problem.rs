@@ -171,6 +171,16 @@ impl Problem {
         )
     }
 
+    /// 413: the request's body is larger than the service reads (`detail` says what).
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            detail,
+        )
+    }
+
     /// 503 with a hint of when to retry.
     pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut p = Self::new(

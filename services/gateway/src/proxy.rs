@@ -611,12 +611,7 @@ async fn read_body(
 }
 
 fn too_large(limit: usize) -> Problem {
-    Problem::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload-too-large",
-        "Payload too large",
-        format!("the request body is larger than {limit} bytes"),
-    )
+    Problem::too_large(format!("the request body is larger than {limit} bytes"))
 }
 
 /// Why an attempt got no answer.
