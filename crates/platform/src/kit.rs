@@ -361,6 +361,7 @@ impl<S> Kit<S> {
         if let Some(api) = api {
             let (router, mut doc) = added.fold(api, OpenApiRouter::merge).split_for_parts();
             crate::openapi::add_standard_problems(&mut doc);
+            crate::openapi::optional_bodies_not_null(&mut doc);
             let public = crate::openapi::public(&doc, self.def);
             builder.routes(router).openapi(doc).public_openapi(public);
         }

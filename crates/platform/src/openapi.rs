@@ -54,9 +54,7 @@ pub fn problem(description: &str) -> Response {
 
 /// Adds, to every operation that does not document them itself, the problems any
 /// operation can answer with: 500 always, and 400, 413 and 415 for a JSON body (its
-/// syntax, its size, its media type). Registers the `Problem` schema they refer to. A
-/// body that may be left out (`request_body(content = Option<T>)`) is documented as
-/// absent or a `T`, not also `null`, which no handler takes for "no body".
+/// syntax, its size, its media type). Registers the `Problem` schema they refer to.
 pub fn add_standard_problems(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let has_parameter = path.contains('{');
@@ -86,15 +84,6 @@ pub fn add_standard_problems(doc: &mut OpenApi) {
 }
 
 fn add_to(op: &mut Operation, has_parameter: bool) {
-    if let Some(RefOr::T(body)) = &mut op.request_body
-        && body.required != Some(Required::True)
-    {
-        for content in body.content.values_mut() {
-            if let RefOr::T(content) = content {
-                not_null(&mut content.schema);
-            }
-        }
-    }
     let json_body = op.request_body.as_ref().is_some_and(|b| match b {
         RefOr::T(body) => body.content.keys().any(|c| c.contains("json")),
         RefOr::Ref(_) => true,
@@ -120,14 +109,38 @@ fn add_to(op: &mut Operation, has_parameter: bool) {
     }
 }
 
-/// `schema` without the `null` that utoipa offers beside an optional body's type.
-fn not_null(schema: &mut Option<RefOr<Schema>>) {
-    let is_null = |item: &RefOr<Schema>| matches!(item, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
-    if let Some(RefOr::T(Schema::OneOf(one))) = schema
-        && one.items.len() == 2
-        && let Some(null) = one.items.iter().position(is_null)
-    {
-        *schema = Some(one.items.swap_remove(1 - null));
+/// Documents a body that may be left out (`request_body(content = Option<T>)`) as absent
+/// or a `T`, without the `null` utoipa offers beside it: no handler takes `null` for "no
+/// body".
+pub fn optional_bodies_not_null(doc: &mut OpenApi) {
+    let is_null = |item: &RefOr<Schema>| match item {
+        RefOr::T(Schema::Object(o)) => o.schema_type == SchemaType::Type(Type::Null),
+        _ => false,
+    };
+    let operations = doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+    });
+    for op in operations.flatten() {
+        let Some(RefOr::T(body)) = &mut op.request_body else {
+            continue;
+        };
+        if body.required == Some(Required::True) {
+            continue;
+        }
+        for content in body.content.values_mut() {
+            if let RefOr::T(content) = content
+                && let Some(RefOr::T(Schema::OneOf(one))) = &mut content.schema
+                && one.items.len() == 2
+                && let Some(null) = one.items.iter().position(is_null)
+            {
+                content.schema = Some(one.items.swap_remove(1 - null));
+            }
+        }
     }
 }
 
@@ -300,7 +313,7 @@ mod tests {
             "utoipa offers null: {}",
             schema(&doc)
         );
-        add_standard_problems(&mut doc);
+        optional_bodies_not_null(&mut doc);
         assert_eq!(
             schema(&doc),
             serde_json::json!({"$ref": "#/components/schemas/Session"})
