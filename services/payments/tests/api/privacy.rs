@@ -59,9 +59,10 @@ async fn the_full_card_number_is_stored_nowhere() {
             );
         }
     }
-    // Generated identifiers (UUIDs, hex) are left out: four digits turn up in one of them
-    // now and then by chance (once in about a hundred runs here), and an identifier
-    // cannot hold a security code and still be one.
+    // Generated identifiers (UUIDs, hex) are left out: four given digits turn up in one of
+    // them by chance (the few dozen UUIDs this test stores hold `7373` about once in a
+    // hundred runs, by the odds; it failed CI once), and an identifier cannot hold a
+    // security code and still be one.
     for (table, column, value) in values.iter().filter(|(_, _, v)| !identifier(v)) {
         assert!(
             !value.contains("7373"),
