@@ -35,6 +35,8 @@ use std::{
 };
 use tokio::net::TcpListener;
 
+mod refusals;
+
 /// The header carrying the request id, set by the gateway (or here, if absent) and
 /// echoed in every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -363,7 +365,12 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
                 // A response's head and body copied into one buffer and sent with one
                 // `send`: cheaper in the kernel than a `writev` of the two.
                 .writev(false)
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), requests)
+                // What hyper refuses on its own (a head it cannot parse) is answered with a
+                // problem document, as every other refusal is.
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(refusals::Refusals::new(tcp)),
+                    requests,
+                )
                 .with_upgrades();
             tokio::pin!(connection);
             let finished = tokio::select! {
@@ -1687,6 +1694,77 @@ mod tests {
             assert_eq!(body["checks"]["database"], "failing", "{forwarded:?}");
             assert!(!body.to_string().contains("10.0.0.5"), "{body}");
         }
+
+        stop.trigger();
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn heads_hyper_cannot_parse_are_refused_with_problem_documents() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.routes(Router::new().route("/work", get(|| async { "done" })));
+        let service = builder.bind().await.unwrap();
+        let addr = service.local_addr();
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        // Sends `request` on a connection of its own and reads until the server closes it.
+        let exchange = async |request: Vec<u8>| {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(&request).await.unwrap();
+            let mut answer = Vec::new();
+            tcp.read_to_end(&mut answer).await.unwrap();
+            String::from_utf8(answer).unwrap()
+        };
+        let many_headers: String = (0..101).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let long_target = "a".repeat(70_000);
+        let cases = [
+            (
+                b"GET /work HTTP/1.1\r\nhost x\r\n\r\n".to_vec(),
+                400,
+                "bad-request",
+            ),
+            (b"GET /work HTTP/9.7\r\n\r\n".to_vec(), 400, "bad-request"),
+            (
+                format!("GET /work?q={long_target} HTTP/1.1\r\nhost: x\r\n\r\n").into_bytes(),
+                414,
+                "uri-too-long",
+            ),
+            (
+                format!("GET /work HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes(),
+                431,
+                "request-header-fields-too-large",
+            ),
+        ];
+        for (request, status, kind) in cases {
+            let answer = exchange(request).await;
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+            assert!(
+                head.contains("content-type: application/problem+json"),
+                "{head}"
+            );
+            let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(problem["status"], status, "{body}");
+            assert_eq!(
+                problem["type"],
+                format!("urn:bazaar:problem:{kind}"),
+                "{body}"
+            );
+        }
+
+        // A good request and a bad one on one connection: the first is answered as ever.
+        let answer = exchange(
+            b"GET /work HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost x\r\n\r\n".to_vec(),
+        )
+        .await;
+        let (first, rest) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{first}");
+        let rest = rest.strip_prefix("done").unwrap();
+        assert!(rest.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{rest}");
+        assert!(rest.contains("urn:bazaar:problem:bad-request"), "{rest}");
 
         stop.trigger();
         task.await.unwrap().unwrap();
