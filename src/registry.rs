@@ -153,6 +153,37 @@ mod tests {
     }
 
     #[test]
+    fn an_outbox_keeps_what_read_models_replay_and_waits_for_its_other_readers() {
+        use events::retention::Retention;
+        let keep = std::time::Duration::from_secs(3600);
+        let orders = Retention::of(&REGISTRY, "orders", keep);
+        assert_eq!(
+            orders.replayed,
+            ["bazaar.orders.order.confirmed.v1".to_owned()].into(),
+            "recommendations replays the confirmed orders"
+        );
+        assert_eq!(orders.readers, ["cart", "notifications"]);
+        let catalog = Retention::of(&REGISTRY, "catalog", keep);
+        let published: BTreeSet<String> = REGISTRY
+            .get("catalog")
+            .unwrap()
+            .def
+            .publishes
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect();
+        assert_eq!(
+            catalog.replayed, published,
+            "search replays every product change"
+        );
+        let payments = Retention::of(&REGISTRY, "payments", keep);
+        assert!(payments.replayed.is_empty());
+        assert_eq!(payments.readers, ["notifications"]);
+        let inventory = Retention::of(&REGISTRY, "inventory", keep);
+        assert!(inventory.replayed.is_empty() && inventory.readers.is_empty());
+    }
+
+    #[test]
     fn checkout_gets_a_longer_timeout_than_the_rest() {
         let orders = REGISTRY.get("orders").unwrap().def;
         let default = std::time::Duration::from_secs(5);

@@ -2,9 +2,9 @@
 //! its log's routes, a service that consumes gets its consumer worker on the configured
 //! transport and the dead-letter admin routes — from one call each.
 
-use crate::{Broker, Consumer, Handler, Producer, Transport, admin};
+use crate::{Broker, Consumer, Handler, Producer, Transport, admin, retention::Retention};
 use platform::{Kit, db::Db, shutdown::Shutdown};
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 /// What [`Kit`] can do with events. `use events::EventsKit;` to have it.
 pub trait EventsKit {
@@ -46,6 +46,11 @@ impl<S> EventsKit for Kit<S> {
             .map(|e| e.name().to_owned())
             .collect();
         self.routes(producer.guarded_routes(self.verifier(), readers));
+        producer.retain(Retention::of(
+            &self.registry(),
+            self.name(),
+            Duration::from_secs(self.common().outbox_retention_hours.saturating_mul(3600)),
+        ));
         let relay = producer.clone();
         self.worker("outbox-relay", move |stop| relay.relay(stop));
         let (gauges, metrics) = (producer.clone(), self.metrics().clone());

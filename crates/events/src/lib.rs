@@ -20,6 +20,7 @@ pub mod kit;
 pub mod outbox;
 pub mod producer;
 pub mod projection;
+pub mod retention;
 pub mod tail;
 #[cfg(feature = "test-util")]
 pub mod testing;

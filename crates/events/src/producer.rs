@@ -1,6 +1,7 @@
 //! The producing side: the outbox served as a log (what embedded consumers read), the
 //! relay that pushes it to a broker (RabbitMQ mode), and the backlog figures for ops.
 
+use crate::retention::{self, Pruned, Retention};
 use crate::tail::{self, Tail};
 use crate::{amqp, now_rfc3339};
 use axum::{
@@ -65,6 +66,8 @@ struct Inner {
     positions: Mutex<BTreeMap<String, Seen>>,
     /// The newest events, read once for all the log's readers.
     tail: Tail,
+    /// What the outbox keeps; unset, everything ([`Producer::retain`]).
+    retention: std::sync::OnceLock<Retention>,
 }
 
 /// A consumer's position as a read reported it.
@@ -97,7 +100,30 @@ impl Producer {
                 broker,
                 positions: Mutex::default(),
                 tail: Tail::default(),
+                retention: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Prunes the outbox by `retention` from now on, every [`retention::PRUNE_EVERY`]
+    /// while the relay runs (the kit sets it from the registry and the settings). Set once:
+    /// a second call changes nothing.
+    pub fn retain(&self, retention: Retention) {
+        let _ = self.inner.retention.set(retention);
+    }
+
+    /// One pass of pruning by the retention set, if any ([`Retention::prune`]): how many
+    /// events went.
+    pub async fn prune(&self, pruned: &mut Pruned) -> Result<u64, sqlx::Error> {
+        match self.inner.retention.get() {
+            Some(r) => {
+                let deleted = r.prune(&self.inner.db, &self.inner.broker, pruned).await?;
+                if deleted > 0 {
+                    self.inner.tail.forget_through(pruned.through());
+                }
+                Ok(deleted)
+            }
+            None => Ok(0),
         }
     }
 
@@ -133,7 +159,8 @@ impl Producer {
 
     /// The relay: in RabbitMQ mode it publishes outbox rows in order and marks each
     /// delivered once the broker confirms it; in embedded mode there is nothing to push.
-    /// Either way it saves the positions embedded consumers report as they read.
+    /// Either way it saves the positions embedded consumers report as they read, and
+    /// prunes the outbox by its retention.
     pub async fn relay(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let relayed = async {
             match self.inner.broker.clone() {
@@ -152,11 +179,23 @@ impl Producer {
                 self.save_positions().await;
             }
         };
+        let pruning = async {
+            let mut pruned = Pruned::default();
+            loop {
+                tokio::time::sleep(retention::PRUNE_EVERY).await;
+                match self.prune(&mut pruned).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(events = n, "pruned the outbox"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune the outbox"),
+                }
+            }
+        };
         // The relay ends at shutdown, or at once with its error; what was noted since the
         // last save is saved either way.
         let relayed = tokio::select! {
             relayed = relayed => relayed,
             never = saving => never,
+            never = pruning => never,
         };
         self.save_positions().await;
         relayed

@@ -9,9 +9,10 @@
 //!
 //! It is sound because the log is append-only in commit order: `seq` order is commit
 //! order (SQLite writers are serialised; PostgreSQL producers take an advisory lock
-//! at enqueue, see [`crate::outbox`]), and outbox rows are never deleted. So once a read
-//! of `seq > a` has returned rows up to `b`, the rows with `a < seq <= b` are known for
-//! good, and no row committed later can fall among them. Readers that are further behind
+//! at enqueue, see [`crate::outbox`]), and rows are deleted only by the retention
+//! ([`crate::retention`]), when old and read by every subscriber of their type. So once a
+//! read of `seq > a` has returned rows up to `b`, no row committed later can fall among
+//! them; and memory forgets what the retention deletes. Readers that are further behind
 //! than the memory reaches read the database themselves, as before.
 
 use platform::db::Db;
@@ -171,6 +172,21 @@ impl Tail {
             Reach::Known(rows) => rows,
             _ => Vec::new(),
         })
+    }
+
+    /// Forgets the rows up to `seq`, which the retention has deleted from the outbox
+    /// ([`crate::retention`]): a reader from before them reads the database, which has
+    /// only what was kept.
+    pub fn forget_through(&self, seq: i64) {
+        let mut known = self.known();
+        if let Some((from, to)) = known.span
+            && from < seq
+        {
+            while known.rows.front().is_some_and(|r| r.seq <= seq) {
+                known.rows.pop_front();
+            }
+            known.span = Some((seq.min(to), to));
+        }
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, Known> {

@@ -58,6 +58,10 @@ pub struct CommonSettings {
     /// Attempts a consumer makes at an event before it goes to the dead-letter store
     /// (`BAZAAR_EVENT_MAX_ATTEMPTS`).
     pub event_max_attempts: u32,
+    /// How long a producer keeps an event in its outbox at least
+    /// (`BAZAAR_OUTBOX_RETENTION_HOURS`); past it, an event every subscriber has goes,
+    /// unless a read model takes its type (those are kept for good).
+    pub outbox_retention_hours: u64,
     /// Whether a consuming service reports ready only once it has applied what its
     /// producers had when it started (`BAZAAR_READY_AFTER_CATCH_UP`, default `true`).
     /// `false` lets it take requests while a large backlog is still arriving.
@@ -132,6 +136,7 @@ impl CommonSettings {
             broker: "embedded".into(),
             events_namespace: "bazaar".into(),
             event_max_attempts: 5,
+            outbox_retention_hours: 7 * 24,
             ready_after_catch_up: true,
             service_secret: Secret::default(),
             directory_file: None,

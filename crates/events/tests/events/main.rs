@@ -6,3 +6,4 @@ mod amqp;
 mod contracts;
 mod embedded;
 mod helpers;
+mod retention;
