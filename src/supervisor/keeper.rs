@@ -284,6 +284,9 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
         let (ok, body) = probe(ctx, &url, Some(RECHECK))
             .await
             .unwrap_or((false, serde_json::Value::Null));
+        if answered_by_another(&body, status) {
+            continue;
+        }
         let now = lock(status).state;
         if ok && body["service"] == spec.name() {
             failed = 0;
@@ -320,6 +323,7 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
 async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &str) {
     loop {
         match probe(ctx, url, None).await {
+            Some((_, body)) if answered_by_another(&body, status) => {}
             Some((_, body)) if body["service"] != spec.name() => {
                 eprintln!(
                     "bazaar: 127.0.0.1:{} answered by {}, not {}",
@@ -342,12 +346,28 @@ async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &
 
 /// A replica's answer to its readiness check at `url`: whether it passed, and its body
 /// (`Null` when it is not JSON); `None` when it did not answer (within `within`, if given).
+/// Whether a readiness answer came from another process than this replica's: the
+/// gateway shares the shop's port with its successor during a rolling restart, and the
+/// kernel hands each new connection to either. Such an answer says nothing of this one.
+fn answered_by_another(body: &serde_json::Value, status: &Mutex<Status>) -> bool {
+    let mine = lock(status).pid;
+    body["pid"]
+        .as_u64()
+        .is_some_and(|pid| mine.is_some_and(|mine| u64::from(mine) != pid))
+}
+
+/// Asks `url` for the process's readiness, on a connection of its own (`Connection:
+/// close`): a kept-alive one would keep asking whichever process of a shared port
+/// accepted it first.
 async fn probe(
     ctx: &Context,
     url: &str,
     within: Option<Duration>,
 ) -> Option<(bool, serde_json::Value)> {
-    let mut check = ctx.http.get(url);
+    let mut check = ctx
+        .http
+        .get(url)
+        .header(reqwest::header::CONNECTION, "close");
     if let Some(within) = within {
         check = check.timeout(within);
     }

@@ -346,6 +346,28 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     let kept_alive: Vec<_> = (0..2)
         .map(|_| tokio::spawn(kept_alive_reads(addr.clone(), path.clone(), stop.clone())))
         .collect();
+    // Pages, which the storefront renders from the API it reaches through the gateway
+    // the directory lists: while the gateway restarts, that must stay listed.
+    let pages: Vec<_> = ["/", "/search?q=tent", "/c/kitchen"]
+        .into_iter()
+        .map(|page| {
+            let (url, http, stop) = (
+                format!("{}{page}", shop.url),
+                shop.http.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let (mut reads, mut failed) = (0u64, Vec::new());
+                while !stop.load(Ordering::SeqCst) {
+                    reads += 1;
+                    let sent = http.get(&url).send().await;
+                    failed.extend(failure(&format!("page {url}"), sent).await);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (reads, failed)
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
     for service in ["catalog", "cart", "orders", "gateway"] {
         let started = Instant::now();
@@ -361,6 +383,14 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
             .unwrap();
         assert_success(r, &format!("restart {service}")).await;
         eprintln!("rolling restart of {service}: {:?}", started.elapsed());
+        // The successors are ready, not taken for their predecessors (the gateway's
+        // shares the shop's port with the one it replaces).
+        let count = match service {
+            "catalog" => 3,
+            "cart" => 2,
+            _ => 1,
+        };
+        wait_all_ready(&shop, service, count).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     stop.store(true, Ordering::SeqCst);
@@ -374,6 +404,14 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
         failures.lock().unwrap().extend(failed);
     }
     eprintln!("{kept_alive_reads} reads on kept-alive connections");
+    let mut page_reads = 0;
+    for reader in pages {
+        let (reads, failed) = reader.await.unwrap();
+        page_reads += reads;
+        failures.lock().unwrap().extend(failed);
+    }
+    eprintln!("{page_reads} storefront pages");
+    assert!(page_reads >= 100, "the page readers hardly ran");
     assert!(kept_alive_reads >= 100, "the kept-alive readers hardly ran");
     let (requests, checkouts) = *counts.lock().unwrap();
     let failures = failures.lock().unwrap().clone();

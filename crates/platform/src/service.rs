@@ -994,14 +994,22 @@ async fn operators_only(req: Request, next: Next) -> Response {
 
 /// The service's readiness: every check's result, and the service's name, so a prober
 /// knows it asked the service it meant to. Callers outside the operator's network get
-/// each check as `ok` or `failing`, without the reasons (which name internal addresses).
+/// each check as `ok` or `failing`, without the reasons (which name internal addresses);
+/// callers inside it also get the process id, so a prober knows which of two processes
+/// sharing a port answered (the gateway and its successor in a rolling restart).
 async fn ready(State(readiness): State<Arc<Readiness>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let detailed = from_operators_network(&parts);
+    let with_pid = |mut body: serde_json::Value| {
+        if detailed {
+            body["pid"] = std::process::id().into();
+        }
+        Json(body)
+    };
     if readiness.draining.load(Ordering::SeqCst) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({
+            with_pid(serde_json::json!({
                 "service": readiness.service,
                 "status": "draining",
                 "checks": {},
@@ -1039,7 +1047,7 @@ async fn ready(State(readiness): State<Arc<Readiness>>, req: Request) -> Respons
     };
     (
         status,
-        Json(serde_json::json!({
+        with_pid(serde_json::json!({
             "service": readiness.service,
             "status": if all_ok { "ready" } else { "not ready" },
             "checks": checks,
