@@ -90,8 +90,8 @@ async fn ready_means_the_seed_is_everywhere_and_the_catalog_browses(shape: Shape
     );
 }
 
-/// The instant `bazaar up` says ready, every seeded product can go in a cart, has its
-/// stock record (some are seeded sold out), has recommendations and is found by search:
+/// The instant `bazaar up` says ready, every seeded product can go in a cart, has stock
+/// to buy (the contract: "each with stock"), has recommendations and is found by search:
 /// no retries, no waiting (the products seeded last, whose events arrive last, are tried
 /// first).
 async fn every_seeded_product_is_served_the_moment_the_shop_is_ready(shop: &Shop) {
@@ -132,6 +132,10 @@ async fn every_seeded_product_is_served_the_moment_the_shop_is_ready(shop: &Shop
                 .unwrap();
             if stock.status() != StatusCode::OK {
                 return Some(format!("no stock for {id}: {}", stock.status()));
+            }
+            let stock: Value = stock.json().await.unwrap_or_default();
+            if stock["available"].as_i64().unwrap_or(0) < 1 {
+                return Some(format!("{id} is seeded sold out: {stock}"));
             }
             let recommended = shop
                 .get(&format!("/api/recommendations/products/{id}"))
