@@ -7,18 +7,43 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Where the shop is and whom to sign in as.
+/// Where the shop is and whom to sign in as: before or after the subcommand
+/// (`bazaar events dead-letters cart --url …` as well as `bazaar events --url … dead-letters
+/// cart`).
 #[derive(Args, Debug)]
 pub struct AdminArgs {
     /// The shop's address.
-    #[arg(long, env = "BAZAAR_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "BAZAAR_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     url: String,
     /// An admin account's email.
-    #[arg(long, env = "BAZAAR_ADMIN_EMAIL")]
-    email: String,
+    #[arg(long, env = "BAZAAR_ADMIN_EMAIL", global = true)]
+    email: Option<String>,
     /// Its password.
-    #[arg(long, env = "BAZAAR_ADMIN_PASSWORD", hide_env_values = true)]
-    password: String,
+    #[arg(
+        long,
+        env = "BAZAAR_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    password: Option<String>,
+}
+
+/// The services that consume events, which alone have dead letters.
+fn consumer(name: &str) -> Result<String, String> {
+    let consumers: Vec<&str> = crate::REGISTRY.consumers().map(|e| e.name()).collect();
+    if consumers.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "not a service that consumes events; one of: {}",
+            consumers.join(", ")
+        ))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -34,11 +59,13 @@ enum EventsCommand {
     /// List a consuming service's dead letters.
     DeadLetters {
         /// The consuming service (`inventory`).
+        #[arg(value_parser = consumer)]
         service: String,
     },
     /// Run a dead letter through its handler again.
     Replay {
         /// The consuming service.
+        #[arg(value_parser = consumer)]
         service: String,
         /// The dead letter's id.
         id: String,
@@ -99,11 +126,19 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<()> {
+    let email = admin
+        .email
+        .as_deref()
+        .context("an admin's email is needed: --email, or BAZAAR_ADMIN_EMAIL")?;
+    let password = admin
+        .password
+        .as_deref()
+        .context("the admin's password is needed: --password, or BAZAAR_ADMIN_PASSWORD")?;
     let http = platform::client::client();
     let base = admin.url.trim_end_matches('/');
     let login = http
         .post(format!("{base}/api/identity/login"))
-        .json(&json!({"email": admin.email, "password": admin.password}))
+        .json(&json!({"email": email, "password": password}))
         .send()
         .await
         .with_context(|| format!("could not reach the shop at {base}"))?;

@@ -74,6 +74,54 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_commands_options_go_before_or_after_its_subcommand() {
+        use clap::Parser;
+        for args in [
+            &[
+                "bazaar",
+                "events",
+                "--url",
+                "http://h:1",
+                "dead-letters",
+                "cart",
+            ][..],
+            &[
+                "bazaar",
+                "events",
+                "dead-letters",
+                "cart",
+                "--url",
+                "http://h:1",
+            ],
+            &[
+                "bazaar",
+                "keys",
+                "list",
+                "--url",
+                "http://h:1",
+                "--email",
+                "a@b.c",
+            ],
+        ] {
+            let parsed = super::Cli::try_parse_from(args)
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+                .command;
+            let read = match parsed {
+                Some(super::Command::Events(e)) => format!("{e:?}"),
+                Some(super::Command::Keys(k)) => format!("{k:?}"),
+                _ => panic!("{args:?}: another command"),
+            };
+            assert!(read.contains(r#"url: "http://h:1""#), "{args:?}: {read}");
+        }
+        let unknown = super::Cli::try_parse_from(["bazaar", "events", "dead-letters", "gateway"]);
+        let message = unknown.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("not a service that consumes events") && message.contains("cart"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
