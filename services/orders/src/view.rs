@@ -167,6 +167,15 @@ fn order_answer(status: StatusCode, order: &Order) -> Answer {
     }
 }
 
+/// Why a checkout stopped (another service's words, which may end a sentence), and what
+/// that meant for the order.
+fn cancelled_because(why: &str) -> String {
+    format!(
+        "{}; the order was cancelled and nothing was charged",
+        why.trim_end_matches('.')
+    )
+}
+
 /// 409: inventory could not reserve every line. Inventory's `items[i]` fields become
 /// the cart's (`cart.items[i].quantity`).
 pub fn insufficient_stock(order: &Order, from_inventory: &Value) -> Answer {
@@ -201,8 +210,8 @@ pub fn cart_changed(order: &Order, from_cart: &Value) -> Answer {
         "cart-changed",
         "The cart has changed",
         format!(
-            "{why}; the order was cancelled and nothing was charged. Look at the cart and \
-             check out again with a new Idempotency-Key"
+            "{}. Look at the cart and check out again with a new Idempotency-Key",
+            cancelled_because(why)
         ),
     );
     problem_answer(p, order, None)
@@ -222,7 +231,7 @@ pub fn declined(order: &Order, from_payments: &Value) -> Answer {
         StatusCode::PAYMENT_REQUIRED,
         "card-declined",
         "Card declined",
-        format!("{reason}; the order was cancelled and nothing was charged"),
+        cancelled_because(reason),
     );
     problem_answer(p, order, Some(code))
 }
@@ -247,10 +256,7 @@ pub fn invalid_card(order: &Order, from_payments: &Value) -> Answer {
         ));
     }
     let mut p = Problem::validation(errors);
-    p.detail = Some(format!(
-        "{}; the order was cancelled and nothing was charged",
-        p.detail.unwrap_or_default()
-    ));
+    p.detail = Some(cancelled_because(&p.detail.unwrap_or_default()));
     problem_answer(p, order, None)
 }
 
@@ -447,6 +453,15 @@ mod tests {
         assert_eq!(a.body["decline_code"], "insufficient_funds");
         let a = declined(&order(), &json!({}));
         assert_eq!(a.body["decline_code"], "card_declined");
+        // Payments' message is a sentence; the detail goes on after it.
+        let a = declined(
+            &order(),
+            &json!({"status": 402, "detail": "The card was declined."}),
+        );
+        assert_eq!(
+            a.body["detail"],
+            "The card was declined; the order was cancelled and nothing was charged"
+        );
         for (theirs, ours) in [
             ("card.number", "payment.card_number"),
             ("card.exp_month", "payment.exp_month"),
