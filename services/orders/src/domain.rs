@@ -63,7 +63,8 @@ impl AddressText {
     }
 }
 
-/// An ISO 3166-1 alpha-2 country code (`DE`); lower case is accepted and upper-cased.
+/// An ISO 3166-1 alpha-2 country code (`DE`): one of those assigned to a country or
+/// territory; lower case is accepted and upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountryCode(String);
 
@@ -73,7 +74,13 @@ impl CountryCode {
         if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
             return invalid("must be a two-letter country code (ISO 3166-1 alpha-2, e.g. `DE`)");
         }
-        Ok(Self(code.to_ascii_uppercase()))
+        let code = code.to_ascii_uppercase();
+        if !platform::domain::is_country(&code) {
+            return Err(Invalid(format!(
+                "`{code}` is not a country code ISO 3166-1 assigns (alpha-2, e.g. `DE`)"
+            )));
+        }
+        Ok(Self(code))
     }
 
     pub(crate) fn trusted(code: String) -> Self {
@@ -984,15 +991,21 @@ mod properties {
         }
 
         #[test]
-        fn two_letters_in_either_case_are_a_country_code_in_upper_case(
-            code in "[A-Za-z]{2}",
+        fn an_assigned_code_in_either_case_is_a_country_code_in_upper_case(
+            code in prop::sample::select(&platform::domain::COUNTRIES[..]),
+            lower in prop::collection::vec(any::<bool>(), 2),
             before in padding(),
             after in padding(),
         ) {
-            let country = CountryCode::parse(&format!("{before}{code}{after}"));
+            let typed: String = code
+                .chars()
+                .zip(&lower)
+                .map(|(c, &l)| if l { c.to_ascii_lowercase() } else { c })
+                .collect();
+            let country = CountryCode::parse(&format!("{before}{typed}{after}"));
             prop_assert_eq!(
                 country.as_ref().map(|c| c.as_str().to_owned()),
-                Ok(code.to_ascii_uppercase())
+                Ok(code.to_owned())
             );
             let again = country.as_ref().map(|c| CountryCode::parse(c.as_str()));
             prop_assert_eq!(again.ok(), country.ok().map(Ok));
@@ -1008,9 +1021,10 @@ mod properties {
                     prop_assert!(code.as_str().bytes().all(|b| b.is_ascii_uppercase()));
                     prop_assert_eq!(code.as_str(), raw.trim().to_ascii_uppercase());
                 }
-                Err(Invalid(why)) => prop_assert_eq!(
-                    why,
-                    "must be a two-letter country code (ISO 3166-1 alpha-2, e.g. `DE`)"
+                Err(Invalid(why)) => prop_assert!(
+                    why == "must be a two-letter country code (ISO 3166-1 alpha-2, e.g. `DE`)"
+                        || why.ends_with("is not a country code ISO 3166-1 assigns (alpha-2, e.g. `DE`)"),
+                    "{}", why
                 ),
             }
         }

@@ -530,7 +530,7 @@ impl CheckoutForm {
         let city = text("city", &self.city, "the town or city");
         let postal_code = text("postal_code", &self.postal_code, "the postal code");
         let country = self.country.trim().to_ascii_uppercase();
-        if !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
+        if !platform::domain::is_country(&country) {
             errors.push(FieldError::new(
                 "country",
                 "Enter the two-letter country code, like US or DE.",
@@ -818,6 +818,7 @@ mod tests {
             ("city", Box::new(|f| f.city.clear())),
             ("postal_code", Box::new(|f| f.postal_code.clear())),
             ("country", Box::new(|f| f.country = "GBR".into())),
+            ("country", Box::new(|f| f.country = "xx".into())),
             ("card_number", Box::new(|f| f.card_number = "4242".into())),
             (
                 "card_number",
