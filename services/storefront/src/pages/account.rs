@@ -1,7 +1,7 @@
 //! The shopper's account: signing in, registering and signing out; orders; notifications,
 //! with the live stream the header's badge listens to.
 
-use super::{PageRequest, Pagination, pagination, product_url, sentence, show};
+use super::{PageRequest, Pagination, pagination, product_url, sentence};
 use crate::{
     api::Order,
     app::App,
@@ -14,7 +14,7 @@ use crate::{
 use axum::{
     body::Body,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use futures_util::StreamExt;
@@ -41,16 +41,19 @@ enum AuthForm {
 
 impl AuthForm {
     /// Shows the form, filled in or not.
-    async fn show(self, app: &App, v: &Visitor, uri: &Uri, page: AuthPage) -> Response {
+    async fn show(self, app: &App, v: &Visitor, page: AuthPage) -> Response {
         let (template, title) = match self {
             AuthForm::SignIn => ("signin.html", "Sign in · Bazaar"),
             AuthForm::Register => ("register.html", "Create an account · Bazaar"),
         };
-        show(app, v, uri, None, template, title, Ok(page)).await
+        // The header's own "Sign in" link returns where this form does: to `next`, not to
+        // the form (whose `next` would then nest in the next one's, and so on).
+        let chrome = frame::chrome(v, &page.next, "", None).await;
+        render(app.views(), v, &chrome, template, title, Ok(page))
     }
 
     /// Shows the empty form (a signed-in visitor goes on to `next`).
-    async fn show_empty(self, app: &App, v: &Visitor, uri: &Uri, params: NextParam) -> Response {
+    async fn show_empty(self, app: &App, v: &Visitor, params: NextParam) -> Response {
         let next = safe_next(params.next.as_deref());
         if v.user().await.is_some() {
             return see_other(&next);
@@ -59,7 +62,7 @@ impl AuthForm {
             next,
             ..AuthPage::default()
         };
-        self.show(app, v, uri, page).await
+        self.show(app, v, page).await
     }
 }
 
@@ -71,10 +74,10 @@ pub struct NextParam {
 
 /// `GET /signin`.
 pub async fn signin_form(
-    PageRequest { app, v, uri }: PageRequest,
+    PageRequest { app, v, .. }: PageRequest,
     Query(params): Query<NextParam>,
 ) -> Response {
-    AuthForm::SignIn.show_empty(&app, &v, &uri, params).await
+    AuthForm::SignIn.show_empty(&app, &v, params).await
 }
 
 /// What the sign-in and registration forms send (the sign-in form has no name).
@@ -90,7 +93,7 @@ pub struct AuthFields {
 /// `POST /signin`.
 #[tracing::instrument(skip_all)]
 pub async fn signin(
-    PageRequest { app, v, uri }: PageRequest,
+    PageRequest { app, v, .. }: PageRequest,
     Form(form): Form<AuthFields>,
 ) -> Response {
     let mut page = AuthPage::filled(&form);
@@ -111,7 +114,7 @@ pub async fn signin(
             Err(e) => page.refused(&e, "Signing in"),
         }
     }
-    AuthForm::SignIn.show(&app, &v, &uri, page).await
+    AuthForm::SignIn.show(&app, &v, page).await
 }
 
 /// Signs in at identity and starts the session; then asks for the cart once, which
@@ -171,16 +174,16 @@ impl AuthPage {
 
 /// `GET /register`.
 pub async fn register_form(
-    PageRequest { app, v, uri }: PageRequest,
+    PageRequest { app, v, .. }: PageRequest,
     Query(params): Query<NextParam>,
 ) -> Response {
-    AuthForm::Register.show_empty(&app, &v, &uri, params).await
+    AuthForm::Register.show_empty(&app, &v, params).await
 }
 
 /// `POST /register`: creates the account and signs in.
 #[tracing::instrument(skip_all)]
 pub async fn register(
-    PageRequest { app, v, uri }: PageRequest,
+    PageRequest { app, v, .. }: PageRequest,
     Form(form): Form<AuthFields>,
 ) -> Response {
     let mut page = AuthPage::filled(&form);
@@ -204,7 +207,7 @@ pub async fn register(
         }
         Err(e) => page.refused(&e, "Creating accounts"),
     }
-    AuthForm::Register.show(&app, &v, &uri, page).await
+    AuthForm::Register.show(&app, &v, page).await
 }
 
 /// `GET /signout`: asks to confirm (signing out changes state, so it is a form).

@@ -161,6 +161,14 @@ async fn signing_in_returns_to_where_the_shopper_was() {
         StatusCode::OK,
         &["do not match an account", r#"value="/orders""#],
     );
+    // The header's own sign-in link on the forms returns where the form does, not to
+    // the form itself (a `next` nested in a `next`).
+    for form in ["/signin?next=%2Fcart", "/register?next=%2Fcart"] {
+        let page = browser.get(form).await;
+        page.assert_html(StatusCode::OK, &[r#"href="/signin?next=%2Fcart""#]);
+        assert!(!page.body.contains("next=%2Fsignin"), "{form}");
+        assert!(!page.body.contains("next=%2Fregister"), "{form}");
+    }
     let empty = browser
         .post("/signin", &[("email", ""), ("password", "")])
         .await;
