@@ -53,8 +53,18 @@ impl<T> Refusals<T> {
 }
 
 impl<T: AsyncWrite + Unpin> Refusals<T> {
-    /// Writes what is pending, if anything; ready once nothing is.
+    /// Writes what is pending, if anything; ready once nothing is. (Inline: on every
+    /// write and flush, where nearly always nothing is.)
+    #[inline]
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.pending.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_pending_slow(cx)
+    }
+
+    #[cold]
+    fn poll_pending_slow(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some((bytes, written)) = &mut self.pending {
             if *written == bytes.len() {
                 self.pending = None;
@@ -71,6 +81,7 @@ impl<T: AsyncWrite + Unpin> Refusals<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Refusals<T> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -81,6 +92,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Refusals<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Refusals<T> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -88,7 +100,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Refusals<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
-        if let Some((at, status)) = refusal(buf) {
+        if buf.ends_with(END)
+            && let Some((at, status)) = refusal(buf)
+        {
             let mut bytes = Vec::with_capacity(at + 512);
             bytes.extend_from_slice(&buf[..at]);
             let date = &buf[buf.len() - END.len() - DATE_LEN..buf.len() - END.len()];
@@ -104,6 +118,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Refusals<T> {
         Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
@@ -118,6 +133,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Refusals<T> {
 }
 
 /// Where in `buf` hyper's own answer begins, and its status, if `buf` ends with one.
+#[cold]
 fn refusal(buf: &[u8]) -> Option<(usize, StatusCode)> {
     if !buf.ends_with(END) {
         return None;
