@@ -271,19 +271,41 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// Failed checks in a row that make a ready replica unready (one passing makes it ready).
 const FAILS_TO_UNREADY: u32 = 2;
 
+/// Readiness checks in a row that get no answer, and no answer from `/health/live`
+/// either, after which a replica is taken for hung (stopped, deadlocked) and killed, so
+/// that the keeper starts it again: a hung process keeps what it holds, such as the write
+/// lock of the SQLite file its service's replicas share, which stalls them all. Such a
+/// check takes about 3 s (the pause, and a second each for the two questions), so this is
+/// about 15 s; Kubernetes' liveness probe in deploy/ allows 30 s.
+const SILENT_TO_KILL: u32 = 5;
+
 /// Follows the process's readiness for as long as it runs: until it is first ready (see
 /// [`become_ready`]), then every [`RECHECK`], so that what `bazaar status` and the
 /// directory say follows a replica that freezes, drains on a signal it got from someone
-/// else, or loses a dependency, and comes back.
+/// else, or loses a dependency, and comes back; one that answers nothing at all for
+/// [`SILENT_TO_KILL`] checks is killed, to be started again.
 async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
     let url = format!("{}/health/ready", spec.url());
+    let live = format!("{}/health/live", spec.url());
     become_ready(ctx, spec, status, &url).await;
     let mut failed = 0;
+    let mut silent = 0;
     loop {
         tokio::time::sleep(RECHECK).await;
-        let (ok, body) = probe(ctx, &url, Some(RECHECK))
-            .await
-            .unwrap_or((false, serde_json::Value::Null));
+        let answer = probe(ctx, &url, Some(RECHECK)).await;
+        // Busy is not hung: a process whose readiness waits on its database still says
+        // it lives.
+        silent = match answer {
+            Some(_) => 0,
+            None if probe(ctx, &live, Some(RECHECK)).await.is_some() => 0,
+            None => silent + 1,
+        };
+        if silent >= SILENT_TO_KILL {
+            kill_hung(spec, status);
+            // The keeper sees it exit and starts it again.
+            return std::future::pending().await;
+        }
+        let (ok, body) = answer.unwrap_or((false, serde_json::Value::Null));
         if answered_by_another(&body, status) {
             continue;
         }
@@ -316,6 +338,19 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
             set(ctx, status, next);
         }
     }
+}
+
+/// Kills a replica that has answered nothing for [`SILENT_TO_KILL`] checks.
+fn kill_hung(spec: &Spec, status: &Mutex<Status>) {
+    let Some(pid) = lock(status).pid else {
+        return;
+    };
+    eprintln!(
+        "bazaar: {} (pid {pid}) has answered nothing for {SILENT_TO_KILL} checks in a row; \
+         killing it to start it again",
+        spec.label()
+    );
+    let _ = signal::kill(Pid::from_raw(pid as i32), signal::Signal::SIGKILL);
 }
 
 /// Polls the process's readiness at `url` until it is ready (and is the service meant:

@@ -252,7 +252,8 @@ async fn checkouts_succeed_while_notifications_is_down_and_the_messages_arrive_l
     let pid = shop
         .service_pid("notifications")
         .expect("notifications runs");
-    // Hung, not dead: the supervisor does not restart it, nobody can reach it.
+    // Hung, not dead: nobody can reach it, and the supervisor does not restart it for
+    // some 15 s (a replica that answers nothing for longer is killed and started again).
     signal::kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
     let mut confirmed = 0;
     for _ in 0..3 {

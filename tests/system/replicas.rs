@@ -249,6 +249,58 @@ async fn replicas_share_the_load_and_a_killed_or_frozen_one_is_taken_out() {
     assert!(late.is_empty(), "failures 4 s after the freeze: {late:?}");
 }
 
+/// A replica hung for good (SIGSTOP, never SIGCONT) keeps whatever it holds; of a service
+/// on SQLite, that can be the write lock of the file its replicas share, stalling the
+/// others. The supervisor kills a replica that answers nothing for about 15 s, and starts
+/// it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_stays_hung_is_killed_and_started_again() {
+    let shop = with_replicas("cart=2");
+    wait_all_ready(&shop, "cart", 2).await;
+    let admin = shop.admin_token().await;
+    let product = stocked_product(&shop, &admin, 100).await;
+    let token = shop.customer_token().await;
+    shop.add_to_cart(Some(&token), &product, 1, Duration::from_secs(20))
+        .await;
+    let hung = replicas(&shop, "cart").await[1].1;
+    signal::kill(Pid::from_raw(hung as i32), Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    // Started again: another process in its place, ready.
+    eventually(
+        Duration::from_secs(45),
+        Duration::from_millis(250),
+        async || {
+            let now = replicas(&shop, "cart").await;
+            match &now[..] {
+                [(_, _, _, a), (_, pid, _, b)] if *pid != hung && a == "ready" && b == "ready" => {
+                    Ok(())
+                }
+                _ => Err(format!("{now:?}")),
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "the hung replica was replaced after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        signal::kill(Pid::from_raw(hung as i32), None).is_err(),
+        "the hung process is gone"
+    );
+    // The service writes again, on either replica.
+    for quantity in [2, 3, 4, 5] {
+        let r = shop
+            .post("/api/cart/items")
+            .bearer_auth(&token)
+            .json(&json!({"product_id": product, "quantity": quantity}))
+            .send()
+            .await
+            .unwrap();
+        assert_success(r, "a cart write after the hung replica was replaced").await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_restarts_under_mixed_load_fail_no_request() {
     let shop = with_replicas("catalog=3,cart=2");
