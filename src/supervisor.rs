@@ -40,7 +40,8 @@ pub struct UpArgs {
     #[arg(long, env = "BAZAAR_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// A PostgreSQL server URL (`postgres://user@host:5432`): each service then gets its
-    /// own database `bazaar_<service>` there, created if missing, instead of SQLite.
+    /// own database `bazaar_<service>` there (`<name>_<service>` for a URL ending in
+    /// `/<name>`), created if missing, instead of SQLite.
     #[arg(long, env = "BAZAAR_DATABASE")]
     pub database: Option<String>,
     /// Where events travel: `embedded` (the default: services read each other's outboxes,

@@ -9,6 +9,8 @@
 //! * no read model takes its type: a new replica of a read model builds its copy by
 //!   replaying the log from the start, so those types are kept for good (the catalog's
 //!   products, `order.confirmed`);
+//! * it is not the newest event, which stays so that the log's head says how far it has
+//!   come;
 //! * every service that reads it has it: embedded, each subscribing service's saved
 //!   position is past it (a subscriber that has never read holds everything back); on
 //!   RabbitMQ, the broker has confirmed it, so it waits in every bound queue.
@@ -88,6 +90,14 @@ impl Retention {
         let Some(read_up_to) = self.read_up_to(db, broker).await? else {
             return Ok(0);
         };
+        // The newest event stays whatever its age, so that the log's head (and every
+        // reader's backlog, counted from it) still says how far the log has come.
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM outbox")
+            .fetch_one(db.pool())
+            .await?;
+        let Some(newest) = newest else {
+            return Ok(0);
+        };
         let older_than = Utc::now() - chrono::Duration::from_std(self.keep).unwrap_or_default();
         let mut deleted = 0;
         loop {
@@ -105,6 +115,10 @@ impl Retention {
             let mut stopped = false;
             for row in &rows {
                 let seq: i64 = row.try_get("seq")?;
+                if seq >= newest {
+                    stopped = true;
+                    break;
+                }
                 let kind: String = row.try_get("type")?;
                 let time: String = row.try_get("time")?;
                 let delivered: Option<String> = row.try_get("delivered_at")?;
