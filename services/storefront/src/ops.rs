@@ -107,6 +107,11 @@ pub struct ServiceView {
     pub restarts: Option<u32>,
     /// Its replicas, as the supervisor runs them.
     pub replicas: Vec<ReplicaView>,
+    /// The replicas' processes in words, each replica's pid, CPUs and state (the
+    /// console's Process column): `pid 41 on CPU 0`, `#1 pid 41 on CPU 0; #2 pid 57 on
+    /// CPU 1 (unready)`, `—` without a supervisor.
+    #[serde(default)]
+    pub process: String,
     pub uptime_secs: Option<i64>,
     pub last_exit: Option<String>,
     /// Requests per second between the last two scrapes (health and metrics probes and
@@ -142,6 +147,46 @@ pub struct ReplicaView {
     /// The CPUs its process may run on (`0`, `0-3`).
     #[serde(default)]
     pub cpus: Option<String>,
+}
+
+/// A service's replicas in words: each one's pid, CPUs and state when not ready, numbered
+/// when there are several, and how often they were started again.
+fn process_in_words(replicas: &[ReplicaView], restarts: u32) -> String {
+    if replicas.is_empty() {
+        return "—".to_owned();
+    }
+    let numbered = replicas.len() > 1;
+    let mut words: Vec<String> = replicas
+        .iter()
+        .map(|r| {
+            let mut w = if numbered {
+                format!("#{} ", r.replica)
+            } else {
+                String::new()
+            };
+            match r.pid {
+                Some(pid) => w.push_str(&format!("pid {pid}")),
+                None => w.push_str("no process"),
+            }
+            if let Some(cpus) = &r.cpus {
+                let cpu = if cpus.contains([',', '-']) {
+                    "CPUs"
+                } else {
+                    "CPU"
+                };
+                w.push_str(&format!(" on {cpu} {cpus}"));
+            }
+            if r.state != "ready" {
+                w.push_str(&format!(" ({})", r.state));
+            }
+            w
+        })
+        .collect();
+    if restarts > 0 {
+        let last = words.len() - 1;
+        words[last].push_str(&format!(", restarted {restarts}×"));
+    }
+    words.join("; ")
 }
 
 /// A producer's outbox.
@@ -845,12 +890,24 @@ impl Monitor {
             .into_iter()
             .map(|(name, url)| {
                 let observed = world.services.get(&name);
-                let replicas = processes.get(name.as_str()).cloned().unwrap_or_default();
-                let process = replicas.iter().min_by_key(|p| p.replica).copied();
+                let running = processes.get(name.as_str()).cloned().unwrap_or_default();
+                let process = running.iter().min_by_key(|p| p.replica).copied();
                 let rates = observed.and_then(|o| o.rates);
+                let restarts: u32 = running.iter().map(|p| p.restarts).sum();
+                let replicas: Vec<ReplicaView> = running
+                    .iter()
+                    .map(|p| ReplicaView {
+                        replica: p.replica,
+                        pid: p.pid,
+                        port: p.port,
+                        state: p.state.clone(),
+                        cpus: p.cpus.clone(),
+                    })
+                    .collect();
                 ServiceView {
                     name: name.clone(),
                     url: url.clone(),
+                    process: process_in_words(&replicas, restarts),
                     health: observed.map(|o| o.health).unwrap_or_default(),
                     health_detail: observed.and_then(|o| o.detail.clone()),
                     checked_at: observed.and_then(|o| o.checked_at.clone()),
@@ -858,18 +915,8 @@ impl Monitor {
                     pid: process.and_then(|p| p.pid),
                     cpus: process.and_then(|p| p.cpus.clone()),
                     process_state: process.map(|p| p.state.clone()),
-                    restarts: (!replicas.is_empty())
-                        .then(|| replicas.iter().map(|p| p.restarts).sum()),
-                    replicas: replicas
-                        .iter()
-                        .map(|p| ReplicaView {
-                            replica: p.replica,
-                            pid: p.pid,
-                            port: p.port,
-                            state: p.state.clone(),
-                            cpus: p.cpus.clone(),
-                        })
-                        .collect(),
+                    restarts: (!running.is_empty()).then_some(restarts),
+                    replicas,
                     uptime_secs: process
                         .filter(|p| p.state == "ready")
                         .and_then(|p| p.started_at.as_deref())

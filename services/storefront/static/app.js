@@ -210,23 +210,20 @@
       const control = state.process_control.available;
       document.getElementById("services-body").dataset.control = control ? "true" : "false";
       renderList("services-body", state.services, function (s) {
-        let process = "—";
-        if (s.pid) {
-          process = "pid " + s.pid;
-          if (s.cpus) process += " on " + (/[,-]/.test(s.cpus) ? "CPUs " : "CPU ") + s.cpus;
-          if (s.process_state && s.process_state !== "ready") process += " (" + s.process_state + ")";
-          if (s.replicas && s.replicas.length > 1) process += ", " + s.replicas.length + " replicas";
-          if (s.restarts) process += ", restarted " + s.restarts + "×";
-        }
+        // Kill takes the first replica; with several, the button says which.
+        const several = s.replicas && s.replicas.length > 1;
         const actions = el("td", { class: "actions" }, control
           ? ["kill", "restart"].map(function (a) {
-              return el("button", { type: "button", "data-action": a, "data-service": s.name }, [cap(a), hidden(" " + s.name)]);
+              const label = a === "kill" && several
+                ? ["Kill #1", hidden(" (the first replica of " + s.name + ")")]
+                : [cap(a), hidden(" " + s.name)];
+              return el("button", { type: "button", "data-action": a, "data-service": s.name }, label);
             })
           : []);
         return el("tr", { "data-service": s.name, "data-health": s.health }, [
           el("th", { scope: "row", text: s.name }),
           el("td", {}, health(s.health, s.health_detail)),
-          el("td", { text: process }),
+          el("td", { text: s.process }),
           el("td", { text: duration(s.uptime_secs) }),
           el("td", { text: num(s.requests_per_sec, 1) }),
           el("td", { text: s.error_rate === null || s.error_rate === undefined ? "—" : (s.error_rate * 100).toFixed(1) + "%" }),

@@ -325,7 +325,7 @@ async fn fake_supervisor() -> FakeSupervisor {
                     Some(r) if r.iter().any(|r| r == "service") => Ok(axum::Json(json!({"processes": [
                         {"service": "catalog", "replica": 1, "pid": 4242, "port": 8082, "state": "ready", "restarts": 1,
                          "started_at": "2025-01-01T00:00:00.000Z", "last_exit": "killed by signal 9", "cpus": "0"},
-                        {"service": "catalog", "replica": 2, "pid": 4343, "port": 41001, "state": "ready", "restarts": 0,
+                        {"service": "catalog", "replica": 2, "pid": 4343, "port": 41001, "state": "unready", "restarts": 0,
                          "started_at": "2025-01-01T00:00:00.000Z", "last_exit": null, "cpus": "1"},
                     ]}))),
                     _ => Err(AxumStatus::UNAUTHORIZED),
@@ -367,7 +367,10 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
         StatusCode::OK,
         &[
             r#"data-action="kill" data-service="catalog""#,
-            "pid 4242 on CPU 0, 2 replicas, restarted 1×",
+            // Each replica, with what is not right about it.
+            "#1 pid 4242 on CPU 0; #2 pid 4343 on CPU 1 (unready), restarted 1×",
+            // Kill takes the first replica, and says so.
+            "Kill #1",
         ],
     );
     let answer = browser.script_post("/ops/api/services/catalog/kill").await;
