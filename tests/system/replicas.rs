@@ -449,19 +449,19 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     for s in shoppers {
         s.await.unwrap();
     }
-    let mut kept_alive_reads = 0;
-    for reader in kept_alive {
-        let (reads, failed) = reader.await.unwrap();
-        kept_alive_reads += reads;
-        failures.lock().unwrap().extend(failed);
-    }
+    // The readers' counts, their failures added to the rest.
+    let gather = async |readers: Vec<tokio::task::JoinHandle<(u64, Vec<String>)>>| {
+        let mut total = 0;
+        for reader in readers {
+            let (reads, failed) = reader.await.unwrap();
+            total += reads;
+            failures.lock().unwrap().extend(failed);
+        }
+        total
+    };
+    let kept_alive_reads = gather(kept_alive).await;
     eprintln!("{kept_alive_reads} reads on kept-alive connections");
-    let mut page_reads = 0;
-    for reader in pages {
-        let (reads, failed) = reader.await.unwrap();
-        page_reads += reads;
-        failures.lock().unwrap().extend(failed);
-    }
+    let page_reads = gather(pages).await;
     eprintln!("{page_reads} storefront pages");
     assert!(page_reads >= 100, "the page readers hardly ran");
     assert!(kept_alive_reads >= 100, "the kept-alive readers hardly ran");

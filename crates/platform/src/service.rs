@@ -1710,14 +1710,7 @@ mod tests {
     #[tokio::test]
     async fn heads_hyper_cannot_parse_are_refused_with_problem_documents() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let settings =
-            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
-        let mut builder = Service::builder("probe", &settings.common);
-        builder.routes(Router::new().route("/work", get(|| async { "done" })));
-        let service = builder.bind().await.unwrap();
-        let addr = service.local_addr();
-        let stop = service.shutdown_handle();
-        let task = tokio::spawn(service.run());
+        let (addr, stop, task) = probe(|_| {}).await;
         // Sends `request` on a connection of its own and reads until the server closes it.
         let exchange = async |request: Vec<u8>| {
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
