@@ -54,6 +54,13 @@ pub fn queue_name(ns: &str, service: &str) -> String {
 pub async fn queue_depth(url: &str, ns: &str, service: &str) -> anyhow::Result<u32> {
     let conn = connect(url, "bazaar-queue-depth").await?;
     let ch = conn.create_channel().await?;
+    let depth = depth_on(&ch, ns, service).await;
+    let _ = conn.close(200, "done".into()).await;
+    depth
+}
+
+/// [`queue_depth`] asked on `ch`: a passive declare, which answers with the count.
+async fn depth_on(ch: &Channel, ns: &str, service: &str) -> anyhow::Result<u32> {
     let queue = ch
         .queue_declare(
             queue_name(ns, service).as_str().into(),
@@ -64,8 +71,34 @@ pub async fn queue_depth(url: &str, ns: &str, service: &str) -> anyhow::Result<u
             FieldTable::default(),
         )
         .await?;
-    let _ = conn.close(200, "done".into()).await;
     Ok(queue.message_count())
+}
+
+/// How often a consumer asks how many messages wait in its queue (its
+/// `events_queue_messages` gauge).
+const QUEUE_GAUGE_EVERY: Duration = Duration::from_secs(5);
+
+/// Sets `consumer`'s queue gauge every [`QUEUE_GAUGE_EVERY`] from what `ch` is told.
+async fn follow_depth(ch: Channel, consumer: Consumer, ns: String, service: String) {
+    loop {
+        match tokio::time::timeout(CONFIRM_TIMEOUT, depth_on(&ch, &ns, &service)).await {
+            Ok(Ok(depth)) => consumer.set_queued(&queue_name(&ns, &service), depth),
+            // The channel is gone with its connection: the consumer reconnects, and
+            // starts another.
+            Ok(Err(_)) if !ch.status().connected() => return,
+            _ => {}
+        }
+        tokio::time::sleep(QUEUE_GAUGE_EVERY).await;
+    }
+}
+
+/// A task aborted when this is dropped.
+struct Aborted(tokio::task::JoinHandle<()>);
+
+impl Drop for Aborted {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
@@ -322,6 +355,14 @@ async fn consume_once(
         )
         .await?;
     tracing::info!(queue = %queue_name(ns, &service), "consuming events");
+    // The queue's depth for the gauge, asked by a task of its own on a channel of its
+    // own, so that a slow answer never holds up a delivery; it ends with this connection.
+    let _gauge = Aborted(tokio::spawn(follow_depth(
+        conn.create_channel().await?,
+        consumer.clone(),
+        ns.to_owned(),
+        service.clone(),
+    )));
     loop {
         let next = tokio::select! {
             d = deliveries.next() => d,

@@ -9,7 +9,7 @@ pub use platform::registry::Subscription;
 use platform::shutdown::Shutdown;
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
 };
 use rand::RngExt;
 use serde::{Serialize, de::DeserializeOwned};
@@ -223,6 +223,9 @@ struct Inner {
     /// Deliveries by type and outcome. `handled` counts applications, one per event
     /// however often it is delivered: what proves an event was not applied twice.
     consumed: Family<Consumed, Counter>,
+    /// Messages waiting in the service's RabbitMQ queue, as last asked, by queue: no
+    /// sample at all until a RabbitMQ consumer asks (embedded, there is no queue).
+    queued: Family<Vec<(&'static str, String)>, Gauge>,
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
@@ -282,6 +285,7 @@ impl Consumer {
                 max_attempts: max_attempts.max(1),
                 producer: None,
                 consumed: Family::default(),
+                queued: Family::default(),
             }),
         }
     }
@@ -295,7 +299,21 @@ impl Consumer {
              dead_lettered",
             self.inner.consumed.clone(),
         );
+        metrics.register(
+            "events_queue_messages",
+            "Messages waiting in this service's RabbitMQ queue, ready and not yet delivered \
+             (RabbitMQ mode; asked every few seconds)",
+            self.inner.queued.clone(),
+        );
         self
+    }
+
+    /// Records how many messages wait in the service's queue, `queue`.
+    pub(crate) fn set_queued(&self, queue: &str, messages: u32) {
+        self.inner
+            .queued
+            .get_or_create(&vec![("queue", queue.to_owned())])
+            .set(i64::from(messages));
     }
 
     /// Wakes `producer` after every commit, for handlers that record events themselves.

@@ -76,6 +76,11 @@ pub struct OpsState {
     pub generated_at: String,
     pub services: Vec<ServiceView>,
     pub outboxes: Vec<OutboxView>,
+    /// What waits in each consuming service's RabbitMQ queue, in words (`cart 0,
+    /// notifications 239`); `None` without RabbitMQ. The outboxes' consumer positions
+    /// are the embedded transport's backlog; these are RabbitMQ's.
+    #[serde(default)]
+    pub queues: Option<String>,
     pub dead_letters: Vec<DeadLetterGroup>,
     /// The newest events of every producer, newest first.
     pub feed: Vec<FeedEvent>,
@@ -107,6 +112,9 @@ pub struct ServiceView {
     pub restarts: Option<u32>,
     /// Its replicas, as the supervisor runs them.
     pub replicas: Vec<ReplicaView>,
+    /// Messages waiting in its RabbitMQ queue, as it last said; `None` without one.
+    #[serde(default)]
+    pub queued: Option<i64>,
     /// The replicas' processes in words, each replica's pid, CPUs and state (the
     /// console's Process column): `pid 41 on CPU 0`, `#1 pid 41 on CPU 0; #2 pid 57 on
     /// CPU 1 (unready)`, `—` without a supervisor.
@@ -885,7 +893,7 @@ impl Monitor {
         let now = chrono::Utc::now();
         // Scrapes further apart than this were not watched in between.
         let gap = self.inner.scrape * 3 + Duration::from_secs(2);
-        let services = self
+        let services: Vec<ServiceView> = self
             .urls()
             .into_iter()
             .map(|(name, url)| {
@@ -908,6 +916,10 @@ impl Monitor {
                     name: name.clone(),
                     url: url.clone(),
                     process: process_in_words(&replicas, restarts),
+                    queued: observed
+                        .and_then(|o| o.last_scrape.as_ref())
+                        .and_then(|(_, totals)| totals.queued)
+                        .map(|q| q as i64),
                     health: observed.map(|o| o.health).unwrap_or_default(),
                     health_detail: observed.and_then(|o| o.detail.clone()),
                     checked_at: observed.and_then(|o| o.checked_at.clone()),
@@ -953,8 +965,13 @@ impl Monitor {
                 message: None,
             },
         };
+        let queued: Vec<String> = services
+            .iter()
+            .filter_map(|s| s.queued.map(|q| format!("{} {q}", s.name)))
+            .collect();
         OpsState {
             generated_at: crate::now(),
+            queues: (!queued.is_empty()).then(|| queued.join(", ")),
             services,
             outboxes: world.outboxes.values().cloned().collect(),
             dead_letters: Vec::new(),

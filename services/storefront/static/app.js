@@ -258,6 +258,13 @@
       });
     }
 
+    function renderQueues(state) {
+      const foot = document.getElementById("queues-foot");
+      if (!foot) return;
+      foot.hidden = !state.queues;
+      document.getElementById("queues").textContent = state.queues || "";
+    }
+
     function renderOutboxes(state) {
       renderList("outbox-body", state.outboxes, function (o) {
         if (o.error) {
@@ -320,6 +327,7 @@
       renderServices(state);
       renderCharts(state);
       renderOutboxes(state);
+      renderQueues(state);
       renderIncidents(state);
       renderDeadLetters(state);
       renderFeed(state);

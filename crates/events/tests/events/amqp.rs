@@ -175,3 +175,48 @@ async fn replicas_of_a_producer_relay_each_event_once_and_a_standby_takes_over()
     second.stop().await;
     cleanup(&url, &ns, &["one"]).await;
 }
+
+#[tokio::test]
+async fn a_consumer_reports_how_many_messages_wait_in_its_queue() {
+    let Some((url, ns, broker)) = broker_with_queue().await else {
+        return;
+    };
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
+    let db = consumer_db(&dir, "consumer").await;
+    // The first event fails until released, and holds up the rest: they wait in the queue
+    // (all but the prefetched).
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().push(0);
+    let metrics = platform::metrics::Metrics::new("one");
+    let consumer = Consumer::new("one", db.clone(), recorder.clone(), SUBSCRIPTIONS, 1_000)
+        .with_metrics(&metrics);
+    let (stop, task) = run(consumer, broker, &producer.url);
+    let queued = || {
+        metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with("bazaar_events_queue_messages{"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u32>().ok())
+    };
+    producer.produce(200, CREATED, data).await;
+    eventually(WAIT, "the waiting messages counted", || async {
+        queued().is_some_and(|n| n >= 100)
+    })
+    .await;
+
+    recorder.poisoned.lock().unwrap().clear();
+    eventually(WAIT, "200 effects", || async {
+        effects(&db).await.len() >= 200
+    })
+    .await;
+    eventually(WAIT, "the queue counted empty", || async {
+        queued() == Some(0)
+    })
+    .await;
+
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+    cleanup(&url, &ns, &["one"]).await;
+}

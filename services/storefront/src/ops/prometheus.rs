@@ -154,6 +154,9 @@ pub struct HttpTotals {
     pub buckets: Vec<(f64, f64)>,
     /// The traced requests the latency buckets name, one per bucket and route at most.
     pub exemplars: Vec<Exemplar>,
+    /// Messages waiting in the service's RabbitMQ queue (`bazaar_events_queue_messages`);
+    /// `None` without one (embedded, or a service that consumes nothing).
+    pub queued: Option<f64>,
 }
 
 impl HttpTotals {
@@ -175,6 +178,9 @@ impl HttpTotals {
                     {
                         totals.server_errors += s.value;
                     }
+                }
+                "bazaar_events_queue_messages" => {
+                    *totals.queued.get_or_insert(0.0) += s.value;
                 }
                 "bazaar_http_request_duration_seconds_bucket" => {
                     let Some(le) = s.label("le").and_then(parse_bound) else {
@@ -369,18 +375,30 @@ mod tests {
     }
 
     #[test]
+    fn a_rabbitmq_queue_is_read_when_there_is_one() {
+        let with = "bazaar_events_queue_messages{service=\"cart\",queue=\"bazaar.cart\"} 239\n\
+                    bazaar_http_requests_total{service=\"cart\",route=\"/api/cart\",status=\"200\"} 5\n";
+        assert_eq!(HttpTotals::from_samples(&parse(with)).queued, Some(239.0));
+        let without =
+            "bazaar_http_requests_total{service=\"cart\",route=\"/api/cart\",status=\"200\"} 5\n";
+        assert_eq!(HttpTotals::from_samples(&parse(without)).queued, None);
+    }
+
+    #[test]
     fn a_restart_counts_from_zero() {
         let before = HttpTotals {
             requests: 100.0,
             server_errors: 10.0,
             buckets: vec![(0.1, 100.0), (f64::INFINITY, 100.0)],
             exemplars: vec![],
+            queued: None,
         };
         let after = HttpTotals {
             requests: 4.0,
             server_errors: 0.0,
             buckets: vec![(0.1, 4.0), (f64::INFINITY, 4.0)],
             exemplars: vec![],
+            queued: None,
         };
         let r = rates(&before, &after, 2.0);
         assert_eq!(r.requests_per_sec, 2.0);
@@ -439,6 +457,7 @@ mod tests {
             server_errors: 0.0,
             buckets: vec![(0.1, 10.0), (f64::INFINITY, 10.0)],
             exemplars,
+            queued: None,
         };
         let before = totals(vec![id(90), id(5)]);
         // The 90 ms request was answered before the previous scrape: not new.

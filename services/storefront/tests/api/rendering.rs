@@ -403,6 +403,7 @@ fn the_ops_console_shows_every_part() {
                  "requests_per_sec": null, "error_rate": null, "p99_ms": null, "charts": []},
             ],
             "outboxes": [{"service": "catalog", "head": 640, "undelivered": 0, "consumers": [{"consumer": "inventory", "position": 630, "backlog": 10}], "error": null}],
+            "queues": "notifications 239",
             "dead_letters": [{"service": "inventory", "count": 1, "error": null,
                               "items": [{"id": "d1", "type": "bazaar.catalog.product.created.v1", "error": "bad", "attempts": 5, "dead_at": "2025-01-01T09:00:00.000Z"}]}],
             "feed": [{"producer": "catalog", "seq": 640, "id": "e1", "type": "bazaar.catalog.product.created.v1", "subject": "p1", "time": "2025-01-01T09:59:58.000Z"}],
@@ -422,6 +423,8 @@ fn the_ops_console_shows_every_part() {
         "slowest: 42 ms",
         r#"data-action="kill" data-service="catalog""#,
         "inventory: 10",
+        // RabbitMQ's backlog, beside the embedded transport's.
+        r#"<tfoot id="queues-foot"><tr><th scope="row">In RabbitMQ queues</th><td colspan="3" id="queues">notifications 239</td>"#,
         r#"data-replay="d1""#,
         "09:59:58",
         "not reachable",
