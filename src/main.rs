@@ -16,6 +16,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        None | Some(Command::Up(_) | Command::Serve { .. })
+    ) {
+        // What the shop writes (databases with customers' data and identity's signing
+        // keys, the data directory's files) is its owner's alone: 0600, directories 0700.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     // Before the runtime starts any thread: they all inherit the CPUs this one is held to.
     if let Err(e) = cpus::apply() {
         eprintln!("bazaar: {e}");

@@ -120,6 +120,20 @@ fn kept_secret(data_dir: &Path) -> anyhow::Result<String> {
     Ok(made)
 }
 
+/// Makes the data directory its owner's alone (mode 0700), whatever it was: it holds
+/// every service's database, identity's signing keys among them, which anyone on the host
+/// could otherwise read and sign tokens with. (Files made in it are 0600 besides: every
+/// process of the shop runs with the umask 077, see `main`.)
+pub fn keep_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
+        format!(
+            "could not make the data directory {} private",
+            data_dir.display()
+        )
+    })
+}
+
 /// Runs the shop until Ctrl-C or SIGTERM.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -130,6 +144,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         )
     })?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    keep_private(&data_dir)?;
     if let Ok(text) = std::fs::read(Running::path(&data_dir))
         && let Ok(other) = serde_json::from_slice::<Running>(&text)
         && nix::sys::signal::kill(nix::unistd::Pid::from_raw(other.pid as i32), None).is_ok()

@@ -48,6 +48,46 @@ async fn a_password_brute_force_through_the_gateway_is_stopped() {
 /// The event feeds answer on each service's own port, where the gateway's rules do not
 /// apply: only other services get them, the log only its subscribers, and a cursor moves
 /// only for its own consumer.
+/// The data directory holds identity's signing keys and every customer's data: nobody but
+/// its owner may read any of it.
+#[tokio::test]
+async fn the_data_directory_and_every_file_in_it_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let shop = Shop::start();
+    // A write, so that the databases and their logs exist beyond what start-up made.
+    let _ = shop.customer_token().await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&shop.data_dir), 0o700, "the data directory");
+    let mut files = 0;
+    let mut dirs = vec![shop.data_dir.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                assert_eq!(
+                    mode(&path) & 0o077,
+                    0,
+                    "{} is open to others",
+                    path.display()
+                );
+                dirs.push(path);
+            } else {
+                files += 1;
+                assert_eq!(
+                    mode(&path) & 0o077,
+                    0,
+                    "{} is open to others",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        shop.data_dir.join("identity.db").exists() && files > 10,
+        "{files} files"
+    );
+}
+
 #[tokio::test]
 async fn event_feeds_answer_only_the_services_that_subscribe() {
     const SECRET: &str = "a-service-secret-for-the-feed-test";
