@@ -15,6 +15,9 @@ const KEY_RELOAD: Duration = Duration::from_secs(10);
 
 /// Opens the database, ensures the signing key and the admin account, binds the listener.
 pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
+    // Settings first: a start that fails on one must not have made the admin account
+    // (its random password is printed once, and would be lost with the failed run).
+    let service_secret = strong_enough(&kit.common().service_secret)?;
     let db = kit.database(&store::migrations()).await?;
     // Identity checks tokens with its own keys (filled in as they load), its event
     // feeds included.
@@ -48,7 +51,7 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
         keys: Arc::new(keys),
         hasher,
         refresh_ttl_secs: i64::try_from(own.refresh_token_ttl_secs).unwrap_or(i64::MAX),
-        service_secret: strong_enough(&common.service_secret)?,
+        service_secret,
         limits: Arc::new(limits::Limits::new(
             own,
             common.rate_limits,

@@ -45,6 +45,37 @@ async fn the_configured_admin_exists_once_across_restarts() {
     assert_eq!(admins[0]["email"], ADMIN_EMAIL);
 }
 
+/// A start that fails on its settings makes nothing: the admin's random password, which
+/// is printed once, would otherwise be printed by a run that then failed, and never again.
+#[tokio::test]
+async fn a_start_refused_for_its_settings_creates_no_admin() {
+    platform::telemetry::init_for_tests();
+    let scratch = Scratch::new();
+    let database_url = scratch.database_url();
+    let settings = platform::Launch::for_tests(
+        &identity::SERVICE,
+        &[
+            ("listen", "127.0.0.1:0"),
+            ("database_url", database_url.as_str()),
+            ("service_secret", "short"),
+        ],
+    );
+    let refused = settings
+        .build()
+        .await
+        .err()
+        .expect("a short secret is refused");
+    assert!(
+        format!("{refused:#}").contains("BAZAAR_SERVICE_SECRET"),
+        "{refused:#}"
+    );
+    // Nothing was written: not even the database.
+    assert!(
+        !scratch.dir().join("identity.db").exists(),
+        "the refused start made a database"
+    );
+}
+
 #[tokio::test]
 async fn a_changed_admin_password_takes_effect_at_start() {
     let scratch = Scratch::new();
