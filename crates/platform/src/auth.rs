@@ -212,6 +212,8 @@ impl Verifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
+        // Identity issues no `nbf`, but a token that carries one is not good before it.
+        validation.validate_nbf = true;
         Self {
             inner: Arc::new(VerifierInner {
                 identity,
@@ -740,6 +742,32 @@ mod tests {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some("k1".into());
         jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_not_good_before_a_later_time_is_refused_until_then() {
+        let verifier = Verifier::local("bazaar", "bazaar");
+        let (sign, verify) = signer(3);
+        verifier.insert_key("k1", verify);
+        let now = chrono::Utc::now().timestamp();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("k1".into());
+        let with_nbf = |nbf: i64| {
+            let claims = serde_json::json!({
+                "sub": "u-1", "email": "", "name": "", "roles": [ROLE_CUSTOMER],
+                "iss": "bazaar", "aud": "bazaar", "iat": now, "exp": now + 600,
+                "jti": format!("nbf-{nbf}"), "nbf": nbf,
+            });
+            jsonwebtoken::encode(&header, &claims, &sign).unwrap()
+        };
+        assert!(
+            verifier.verify(&with_nbf(now + 3600)).await.is_err(),
+            "an hour early"
+        );
+        assert!(
+            verifier.verify(&with_nbf(now - 5)).await.is_ok(),
+            "already good"
+        );
     }
 
     #[tokio::test]
