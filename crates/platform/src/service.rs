@@ -856,6 +856,11 @@ impl Standard {
                 if !res.headers().contains_key(&REQUEST_ID) {
                     res.headers_mut().insert(REQUEST_ID.clone(), id);
                 }
+                // No answer is to be read as anything but its declared type (a product
+                // name an admin typed, sniffed as HTML, say).
+                res.headers_mut()
+                    .entry(header::X_CONTENT_TYPE_OPTIONS)
+                    .or_insert(HeaderValue::from_static("nosniff"));
                 if draining.load(Ordering::Relaxed) {
                     res.headers_mut()
                         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -1231,6 +1236,11 @@ mod tests {
         );
         let (res, _) = call(&router, req).await;
         assert_eq!(res.headers()[&REQUEST_ID], "from-the-caller");
+        assert_eq!(
+            res.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff",
+            "every answer is read as its declared type only"
+        );
 
         // One too long, or not plain text, is replaced, as if none had been sent.
         for odd in [
