@@ -38,6 +38,10 @@ pub struct Config {
     /// Token refreshes per client address (`BAZAAR_REFRESH_RATE_LIMIT_PER_ADDRESS`);
     /// refresh tokens are single-use, so each is limited by the sign-ins that made it.
     pub refresh_rate_limit_per_address: Quota,
+    /// Token refreshes per account (`BAZAAR_REFRESH_RATE_LIMIT_PER_ACCOUNT`): room for
+    /// every device and tab of one shopper, not for a script spending a stolen token's
+    /// descendants as fast as it can.
+    pub refresh_rate_limit_per_account: Quota,
     /// How long a sign-in or registration waits for one of the password-hashing slots
     /// (one per core) before it is answered 503, in ms (`BAZAAR_PASSWORD_QUEUE_TIMEOUT_MS`).
     pub password_queue_timeout_ms: u64,
@@ -60,6 +64,7 @@ impl Default for Config {
             registration_rate_limit_per_account: quota("3/h"),
             registration_rate_limit_per_address: quota("20/h burst 10"),
             refresh_rate_limit_per_address: quota("2/s burst 60"),
+            refresh_rate_limit_per_account: quota("10/min burst 30"),
             password_queue_timeout_ms: 3_000,
             signing_key_file: None,
         }

@@ -13,6 +13,7 @@ pub(crate) struct Limits {
     register_account: Limiter,
     register_address: Limiter,
     refresh_address: Limiter,
+    refresh_account: Limiter,
     trusted: TrustedProxies,
 }
 
@@ -46,6 +47,11 @@ impl Limits {
                 config.refresh_rate_limit_per_address,
                 switch,
             ),
+            refresh_account: Limiter::new(
+                "refresh-account",
+                config.refresh_rate_limit_per_account,
+                switch,
+            ),
             trusted,
         }
     }
@@ -68,6 +74,12 @@ impl Limits {
             &self.register_account,
             email,
         )
+    }
+
+    /// One token refresh of `user_id`'s session (checked once the token's owner is
+    /// known, before it is spent).
+    pub fn refresh_of(&self, user_id: &str) -> Result<(), Error> {
+        self.refresh_account.check(user_id).map_err(Error::Limited)
     }
 
     /// One token refresh from `client`.

@@ -244,6 +244,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whose the refresh token hashed `presented` is, if it is known at all.
+    pub async fn refresh_token_owner(&self, presented: &str) -> Result<Option<String>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(presented)
+                .fetch_optional(self.db.pool())
+                .await?,
+        )
+    }
+
     /// Spends the token hashed `presented` and stores `next` in its family, atomically. A
     /// token that was already spent, or that loses a race to be spent, is a reuse: the
     /// whole family is revoked (OAuth 2.0 Security BCP §4.14.2).

@@ -222,7 +222,7 @@ async fn login(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenPair),
         (status = 401, description = "Unknown, expired, spent or revoked refresh token", body = Problem, content_type = "application/problem+json"),
         UnreadableFields,
-        (status = 429, description = "Too many refreshes from this address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many refreshes from this address or of this account; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -233,6 +233,10 @@ async fn refresh(
 ) -> Result<Json<TokenPair>, Error> {
     state.limits.refresh(client)?;
     let presented = refresh_token_hash(&body.refresh_token);
+    // Per account too, before the token is spent: a refused refresh leaves it usable.
+    if let Some(owner) = state.store.refresh_token_owner(&presented).await? {
+        state.limits.refresh_of(&owner)?;
+    }
     let next = next_refresh_token(&state)?;
     match state
         .store

@@ -128,6 +128,39 @@ async fn refreshes_are_limited_per_address() {
 }
 
 #[tokio::test]
+async fn refreshes_are_limited_per_account_whatever_the_address() {
+    let app = spawn_limited(&[("refresh_rate_limit_per_account", "1/min burst 3")]).await;
+    let (_, tokens) = app.signed_in_user().await;
+    let mut token = tokens.refresh;
+    let mut seen = Vec::new();
+    for i in 0..4 {
+        let res = app
+            .client
+            .post(app.url("/api/identity/refresh"))
+            .header("x-forwarded-for", format!("203.0.113.{}", 10 + i))
+            .json(&serde_json::json!({"refresh_token": token}))
+            .send()
+            .await
+            .unwrap();
+        seen.push(res.status());
+        if res.status() == StatusCode::OK {
+            let body: serde_json::Value = res.json().await.unwrap();
+            token = body["refresh_token"].as_str().unwrap().to_owned();
+        } else {
+            assert!(retry_after(&res) > 0);
+        }
+    }
+    assert_eq!(seen, limited(4, 3, StatusCode::OK));
+    // The limit is the account's: another account refreshes as ever.
+    let other = app.signed_in_user().await;
+    assert_eq!(
+        app.refresh(&other.1.refresh).await.status(),
+        StatusCode::OK,
+        "another account"
+    );
+}
+
+#[tokio::test]
 async fn clients_behind_the_gateway_are_counted_apart() {
     let app = spawn_limited(&[("sign_in_rate_limit_per_address", "1/min burst 2")]).await;
     let login_from = |ip: &'static str| {
