@@ -181,6 +181,15 @@ fn answer(status: StatusCode, date: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(CONTENT_TYPE.as_bytes());
     out.extend_from_slice(b"\r\ncontent-length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
+    // A request id like every other answer's, though the request never reached a
+    // handler (nor a log line) to be known by it.
+    out.extend_from_slice(b"\r\nx-request-id: ");
+    out.extend_from_slice(
+        uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut [0; 36])
+            .as_bytes(),
+    );
     out.extend_from_slice(b"\r\nconnection: close\r\ndate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(END);
@@ -280,6 +289,7 @@ mod tests {
         assert!(head.contains("content-type: application/problem+json"));
         assert!(head.contains("connection: close"));
         assert!(head.contains(&format!("date: {DATE}")));
+        assert!(head.contains("x-request-id: "), "{head}");
         assert_eq!(problem["status"], 414);
         assert_eq!(problem["type"], "urn:bazaar:problem:uri-too-long");
     }
