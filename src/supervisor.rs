@@ -124,7 +124,7 @@ fn kept_secret(data_dir: &Path) -> anyhow::Result<String> {
 /// every service's database, identity's signing keys among them, which anyone on the host
 /// could otherwise read and sign tokens with. (Files made in it are 0600 besides: every
 /// process of the shop runs with the umask 077, see `main`.)
-pub fn keep_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn keep_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
         format!(

@@ -23,7 +23,10 @@ use crate::producer::Broker;
 use chrono::{DateTime, Utc};
 use platform::{db::Db, registry::Registry};
 use sqlx::Row;
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
 /// What a producer's outbox keeps.
 #[derive(Debug, Clone)]
@@ -169,22 +172,16 @@ impl Retention {
         if matches!(broker, Broker::Amqp { .. }) {
             return Ok(Some(i64::MAX));
         }
-        let saved = sqlx::query("SELECT consumer, position FROM consumer_positions")
-            .fetch_all(db.pool())
-            .await?;
-        let mut least = i64::MAX;
-        for reader in &self.readers {
-            let mut position = None;
-            for row in &saved {
-                if row.try_get::<String, _>("consumer")? == *reader {
-                    position = Some(row.try_get::<i64, _>("position")?);
-                }
-            }
-            match position {
-                Some(p) => least = least.min(p),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(least))
+        let saved: HashMap<String, i64> =
+            sqlx::query_as("SELECT consumer, position FROM consumer_positions")
+                .fetch_all(db.pool())
+                .await?
+                .into_iter()
+                .collect();
+        Ok(self
+            .readers
+            .iter()
+            .map(|reader| saved.get(reader).copied())
+            .try_fold(i64::MAX, |least, position| Some(least.min(position?))))
     }
 }

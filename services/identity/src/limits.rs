@@ -77,7 +77,7 @@ impl Limits {
     }
 
     /// One token refresh of `user_id`'s session (checked once the token's owner is
-    /// known, before it is spent).
+    /// known, before it is spent: see `Store::rotate_refresh_token`).
     pub fn refresh_of(&self, user_id: &str) -> Result<(), Error> {
         self.refresh_account.check(user_id).map_err(Error::Limited)
     }

@@ -244,24 +244,17 @@ impl Store {
         Ok(())
     }
 
-    /// Whose the refresh token hashed `presented` is, if it is known at all.
-    pub async fn refresh_token_owner(&self, presented: &str) -> Result<Option<String>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(presented)
-                .fetch_optional(self.db.pool())
-                .await?,
-        )
-    }
-
     /// Spends the token hashed `presented` and stores `next` in its family, atomically. A
     /// token that was already spent, or that loses a race to be spent, is a reuse: the
-    /// whole family is revoked (OAuth 2.0 Security BCP §4.14.2).
+    /// whole family is revoked (OAuth 2.0 Security BCP §4.14.2). `allow` is asked about
+    /// the token's owner first: its refusal is answered with nothing written, the token
+    /// left as it was.
     #[tracing::instrument(skip_all)]
     pub async fn rotate_refresh_token(
         &self,
         presented: &str,
         next: &NewRefreshToken,
+        allow: impl FnOnce(&str) -> Result<(), Error>,
     ) -> Result<Rotation, Error> {
         let now = chrono::Utc::now();
         let now_text = events::envelope::to_rfc3339(now);
@@ -278,6 +271,7 @@ impl Store {
         };
         let id: String = row.try_get("id")?;
         let user_id: String = row.try_get("user_id")?;
+        allow(&user_id)?;
         let family_id: String = row.try_get("family_id")?;
         let expires_at: String = row.try_get("expires_at")?;
         let used_at: Option<String> = row.try_get("used_at")?;

@@ -172,11 +172,15 @@ fn answer(status: StatusCode, date: &[u8], out: &mut Vec<u8>) {
         ),
     };
     let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
-    let line = REFUSALS
-        .iter()
-        .find(|(s, _)| *s == status)
-        .map_or(&b"HTTP/1.1 400 Bad Request\r\n"[..], |(_, line)| line);
-    out.extend_from_slice(line);
+    // The status line as hyper writes it (its canonical reason).
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {} {}\r\n",
+            status.as_str(),
+            status.canonical_reason().unwrap_or_default()
+        )
+        .as_bytes(),
+    );
     out.extend_from_slice(b"content-type: ");
     out.extend_from_slice(CONTENT_TYPE.as_bytes());
     out.extend_from_slice(b"\r\ncontent-length: ");

@@ -233,14 +233,13 @@ async fn refresh(
 ) -> Result<Json<TokenPair>, Error> {
     state.limits.refresh(client)?;
     let presented = refresh_token_hash(&body.refresh_token);
-    // Per account too, before the token is spent: a refused refresh leaves it usable.
-    if let Some(owner) = state.store.refresh_token_owner(&presented).await? {
-        state.limits.refresh_of(&owner)?;
-    }
     let next = next_refresh_token(&state)?;
     match state
         .store
-        .rotate_refresh_token(&presented, &next.stored)
+        // Per account too, before the token is spent: a refused refresh leaves it usable.
+        .rotate_refresh_token(&presented, &next.stored, |owner| {
+            state.limits.refresh_of(owner)
+        })
         .await?
     {
         Rotation::Rotated(user) => token_pair(&state, &user, next.token).map(Json),
