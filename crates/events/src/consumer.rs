@@ -2,7 +2,8 @@
 //! that applies an event inside a transaction, the inbox that makes a redelivered event
 //! have no second effect, and the dead-letter store for events that keep failing.
 
-use crate::{envelope::Event, faults, now_rfc3339};
+use crate::{envelope::Event, faults, now_rfc3339, retention};
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use platform::db::{Db, MigrationSource};
 pub use platform::registry::Subscription;
@@ -229,11 +230,18 @@ struct Inner {
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource::portable(
-    9_000_101,
-    "events inbox, cursors, attempts, dead letters",
-    CONSUMER_TABLES,
-)];
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource::portable(
+        9_000_101,
+        "events inbox, cursors, attempts, dead letters",
+        CONSUMER_TABLES,
+    ),
+    MigrationSource::portable(
+        9_000_102,
+        "events inbox by age, for its retention",
+        "CREATE INDEX inbox_handled_at ON inbox (handled_at);",
+    ),
+];
 
 const CONSUMER_TABLES: &str = "
 CREATE TABLE inbox (
@@ -582,6 +590,54 @@ impl Consumer {
             .fetch_one(self.inner.db.pool())
             .await?
             .try_get(0)
+    }
+
+    /// Forgets, once every [`retention::PRUNE_EVERY`] until `shutdown`, the events handled
+    /// longer than `keep` ago (never less than [`retention::INBOX_AT_LEAST`]): what a
+    /// transport could still deliver again is far younger, and the inbox would otherwise
+    /// grow for as long as the shop runs.
+    pub async fn retain(self, keep: Duration, shutdown: Shutdown) -> anyhow::Result<()> {
+        let keep = keep.max(retention::INBOX_AT_LEAST);
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                () = tokio::time::sleep(retention::PRUNE_EVERY) => {}
+            }
+            let Some(before) = retention::older_than(keep) else {
+                continue;
+            };
+            match self.forget_handled_before(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned the inbox"),
+                Err(e) => tracing::warn!(error = %e, "could not prune the inbox"),
+            }
+        }
+    }
+
+    /// Deletes from the inbox the events handled before `before`, a window at a time,
+    /// each in a short write transaction of its own between the consumer's; returns how
+    /// many went. A delivery of one of them after this would be applied again.
+    pub async fn forget_handled_before(&self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let before = crate::envelope::to_rfc3339(before);
+        let mut forgotten = 0;
+        loop {
+            let mut tx = self.inner.db.begin_write().await?;
+            let went = sqlx::query(
+                "DELETE FROM inbox WHERE event_id IN \
+                 (SELECT event_id FROM inbox WHERE handled_at < $1 ORDER BY handled_at LIMIT $2)",
+            )
+            .bind(&before)
+            .bind(retention::WINDOW)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            forgotten += went;
+            if went < retention::WINDOW as u64 {
+                return Ok(forgotten);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Whether the event `id` has been dealt with: applied, or set aside as a dead letter.

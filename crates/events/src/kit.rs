@@ -4,7 +4,7 @@
 
 use crate::{Broker, Consumer, Handler, Producer, Transport, admin, retention::Retention};
 use platform::{Kit, db::Db, shutdown::Shutdown};
-use std::{future::Future, time::Duration};
+use std::future::Future;
 
 /// What [`Kit`] can do with events. `use events::EventsKit;` to have it.
 pub trait EventsKit {
@@ -49,7 +49,7 @@ impl<S> EventsKit for Kit<S> {
         producer.retain(Retention::of(
             &self.registry(),
             self.name(),
-            Duration::from_secs(self.common().outbox_retention_hours.saturating_mul(3600)),
+            self.common().outbox_retention(),
         ));
         let relay = producer.clone();
         self.worker("outbox-relay", move |stop| relay.relay(stop));
@@ -94,6 +94,8 @@ impl<S> EventsKit for Kit<S> {
         }
         let worker = consumer.clone();
         self.worker("events", move |stop| run(worker, transport, stop));
+        let (retained, keep) = (consumer.clone(), self.common().outbox_retention());
+        self.worker("inbox-retention", move |stop| retained.retain(keep, stop));
         consumer
     }
 

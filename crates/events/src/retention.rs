@@ -43,7 +43,18 @@ pub struct Retention {
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Events looked at per window (and deleted per transaction at most).
-const WINDOW: i64 = 500;
+pub(crate) const WINDOW: i64 = 500;
+
+/// How long a consumer remembers an event it handled at least, whatever the outbox's
+/// retention (even 0): a delivery again comes within minutes (the broker's after an ack
+/// lost with its connection, a frozen replica's batch once it wakes), never a day later.
+pub const INBOX_AT_LEAST: Duration = Duration::from_secs(24 * 3600);
+
+/// The moment before which something is older than `keep`; `None` when nothing can be
+/// (a retention longer than the calendar goes back).
+pub fn older_than(keep: Duration) -> Option<DateTime<Utc>> {
+    Utc::now().checked_sub_signed(chrono::Duration::from_std(keep).ok()?)
+}
 
 /// Where a producer's pruning has got to: every event up to `seq` is deleted or kept for
 /// good, so a pass starts after it.
@@ -101,7 +112,9 @@ impl Retention {
         let Some(newest) = newest else {
             return Ok(0);
         };
-        let older_than = Utc::now() - chrono::Duration::from_std(self.keep).unwrap_or_default();
+        let Some(older_than) = older_than(self.keep) else {
+            return Ok(0);
+        };
         let mut deleted = 0;
         loop {
             let rows = sqlx::query(

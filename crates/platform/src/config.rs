@@ -111,6 +111,12 @@ impl CommonSettings {
             probe_failures: 2,
         }
     }
+
+    /// How long a producer keeps an event in its outbox at least, and (never less than a
+    /// day) a consumer remembers one it handled.
+    pub fn outbox_retention(&self) -> Duration {
+        Duration::from_secs(self.outbox_retention_hours.saturating_mul(3600))
+    }
 }
 
 impl CommonSettings {

@@ -1,9 +1,10 @@
 //! The outbox's retention: what a producer deletes from its log, and what it keeps.
 
 use crate::helpers::*;
+use chrono::Utc;
 use events::{
-    Broker, Event, outbox,
-    retention::{Pruned, Retention},
+    Broker, Consumer, Event, Outcome, outbox,
+    retention::{self, Pruned, Retention},
 };
 use platform::db::Db;
 use std::time::Duration;
@@ -168,5 +169,69 @@ async fn on_rabbitmq_an_event_goes_once_the_broker_has_confirmed_it() {
     assert_eq!(r.prune(&db, &broker, &mut pruned).await.unwrap(), 2);
     let seqs: Vec<i64> = left(&db).await.into_iter().map(|(s, _)| s).collect();
     assert_eq!(seqs, vec![6], "the newest stays");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_consumer_forgets_what_it_handled_long_ago_and_still_knows_what_it_handled_lately() {
+    let dir = scratch();
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let events: Vec<Event> = (0..1_200)
+        .map(|i| Event::new(PRODUCER, CREATED, "thing", data(i)).unwrap())
+        .collect();
+    for event in &events {
+        assert_eq!(
+            consumer.process(event, None).await.unwrap(),
+            Outcome::Handled
+        );
+    }
+    // The first 1,100 were handled two days ago: more than a window's worth (500).
+    let two_days_ago = events::envelope::to_rfc3339(Utc::now() - chrono::Duration::days(2));
+    for event in &events[..1_100] {
+        sqlx::query("UPDATE inbox SET handled_at = $1 WHERE event_id = $2")
+            .bind(&two_days_ago)
+            .bind(&event.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+
+    let a_day_ago = Utc::now() - chrono::Duration::days(1);
+    assert_eq!(
+        consumer.forget_handled_before(a_day_ago).await.unwrap(),
+        1_100
+    );
+    assert_eq!(consumer.handled_count().await.unwrap(), 100);
+    assert_eq!(consumer.forget_handled_before(a_day_ago).await.unwrap(), 0);
+
+    // What it handled lately is still a duplicate, and nothing is applied twice.
+    for event in &events[1_100..] {
+        assert_eq!(
+            consumer.process(event, None).await.unwrap(),
+            Outcome::Duplicate
+        );
+    }
+    assert_eq!(effects(&db).await.len(), 1_200);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn the_inbox_retention_keeps_a_day_at_least_and_stops_with_the_service() {
+    let dir = scratch();
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    assert!(retention::INBOX_AT_LEAST >= Duration::from_secs(24 * 3600));
+    // A retention longer than the calendar goes back: nothing is old enough.
+    assert_eq!(retention::older_than(Duration::MAX), None);
+
+    let shutdown = platform::shutdown::Shutdown::new();
+    let running = tokio::spawn(consumer.retain(Duration::ZERO, shutdown.clone()));
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the retention stops at shutdown")
+        .unwrap()
+        .unwrap();
     db.close().await;
 }
