@@ -96,6 +96,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             users: users.unwrap_or(DEFAULT_USERS) as usize,
         },
     };
+    report::check_outputs(args.json.as_deref(), args.report.as_deref())?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let scenario = args.scenario;
     let shop = Shop::connect(&args.url, args.timeout, scenario.buys()).await?;

@@ -29,6 +29,8 @@ pub struct Run {
     /// choices in the same runs, however the runs interleave.
     pub rng: SmallRng,
     record: RunRecord,
+    /// The step under way and when it began: what a run cut off was waiting for.
+    current: Option<(&'static str, Instant)>,
 }
 
 impl Run {
@@ -38,6 +40,7 @@ impl Run {
         Self {
             rng: SmallRng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             record: RunRecord::default(),
+            current: None,
         }
     }
 
@@ -48,7 +51,9 @@ impl Run {
         work: impl Future<Output = Result<T, ErrorKind>>,
     ) -> Result<T, Failed> {
         let started = Instant::now();
+        self.current = Some((step, started));
         let result = work.await;
+        self.current = None;
         let elapsed = started.elapsed();
         self.record.steps.push(StepSample {
             step,
@@ -81,9 +86,25 @@ impl Run {
         self.record.counters.push((name, n));
     }
 
-    fn finish(mut self, latency: Duration) -> RunRecord {
+    /// What the run measured, `latency` after its start.
+    fn finish(&mut self, latency: Duration) -> RunRecord {
         self.record.latency = Some(latency);
-        self.record
+        std::mem::take(&mut self.record)
+    }
+
+    /// What the run measured when it was cut off `latency` after its start: the steps it
+    /// finished, the one under way as timed out, and the run as timed out at `latency`,
+    /// so a stall at the end of a load shows in its percentiles like any other.
+    fn cut_off(&mut self, latency: Duration) -> RunRecord {
+        if let Some((step, started)) = self.current.take() {
+            self.record.steps.push(StepSample {
+                step,
+                elapsed: started.elapsed(),
+                error: Some(ErrorKind::Timeout),
+            });
+        }
+        self.record.failure = Some(ErrorKind::Timeout);
+        self.finish(latency)
     }
 }
 
@@ -196,11 +217,17 @@ async fn open_loop<W: Workload>(
         let (workload, collector) = (workload.clone(), collector.clone());
         let seed = plan.seed;
         runs.spawn(async move {
-            let in_flight = InFlight::new(&collector, i);
-            let mut run = Run::new(i, seed);
-            let _ = workload.run(&mut run).await;
-            in_flight.done(run.finish(at.elapsed()));
+            let mut in_flight = InFlight::new(&collector, i, at, Run::new(i, seed));
+            let _ = workload.run(&mut in_flight.run).await;
+            in_flight.done();
         });
+    }
+    // The load lasts its duration, even when its last run was due (and done) early.
+    if !interrupted {
+        tokio::select! {
+            () = stopped(&mut stop) => interrupted = true,
+            () = sleep_until(start + plan.duration) => {}
+        }
     }
     if tokio::time::timeout(plan.drain, async {
         while runs.join_next().await.is_some() {}
@@ -228,14 +255,25 @@ async fn closed_loop<W: Workload>(
         let (stop, seed) = (stop.clone(), plan.seed);
         tasks.spawn(async move {
             let mut k = 0u64;
+            let mut pause = Duration::ZERO;
             while Instant::now() < end && !*stop.borrow() {
                 let index = k * users as u64 + user;
-                let started = Instant::now();
-                let in_flight = InFlight::new(&collector, user);
-                let mut run = Run::new(index, seed);
-                let _ = workload.run(&mut run).await;
-                in_flight.done(run.finish(started.elapsed()));
+                let run = Run::new(index, seed);
+                let mut in_flight = InFlight::new(&collector, user, Instant::now(), run);
+                let failed = workload.run(&mut in_flight.run).await.is_err();
+                in_flight.done();
                 k += 1;
+                // A user who met an error waits before trying again, longer each time
+                // in a row, as a person would: a shop that is down is not hammered with
+                // thousands of instant failures a second that drown every figure.
+                pause = if failed {
+                    (pause * 2).clamp(FIRST_PAUSE, LONGEST_PAUSE)
+                } else {
+                    Duration::ZERO
+                };
+                if !pause.is_zero() {
+                    sleep_until((Instant::now() + pause).min(end)).await;
+                }
             }
         });
     }
@@ -262,24 +300,35 @@ async fn abandon(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// A run in flight: recorded as timed out if it is dropped (cut off) before it ends.
+/// The pause of a closed-loop user after a failed run, doubled for each failure in a row
+/// up to the longest.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// A run in flight since `began` (its scheduled start in the open loop): recorded as
+/// cut off if it is dropped before it ends.
 struct InFlight<'a> {
     collector: &'a Collector,
     hint: u64,
+    began: Instant,
+    run: Run,
     ended: bool,
 }
 
 impl<'a> InFlight<'a> {
-    fn new(collector: &'a Collector, hint: u64) -> Self {
+    fn new(collector: &'a Collector, hint: u64, began: Instant, run: Run) -> Self {
         Self {
             collector,
             hint,
+            began,
+            run,
             ended: false,
         }
     }
 
-    fn done(mut self, record: RunRecord) {
+    fn done(mut self) {
         self.ended = true;
+        let record = self.run.finish(self.began.elapsed());
         self.collector.record(self.hint, &record);
     }
 }
@@ -287,7 +336,8 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.ended {
-            self.collector.record(self.hint, &RunRecord::abandoned());
+            let record = self.run.cut_off(self.began.elapsed());
+            self.collector.record(self.hint, &record);
         }
     }
 }
@@ -588,6 +638,107 @@ mod tests {
         assert!(t.latency.max() >= 250_000, "max {} µs", t.latency.max());
     }
 
+    /// A server that answers at once until `hang_after` requests, then never.
+    async fn hanging(hang_after: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/slow", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let app = Router::new().route(
+            "/slow",
+            get(move || {
+                let seen = seen.clone();
+                async move {
+                    if seen.fetch_add(1, Ordering::SeqCst) >= hang_after {
+                        std::future::pending::<()>().await;
+                    }
+                    "quick"
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stall_at_the_end_of_an_open_loop_shows_in_its_percentiles() {
+        // 40 runs over 2 s; the last 10 hang until the drain (300 ms) cuts them off.
+        let url = hanging(30).await;
+        let plan = Plan {
+            model: Model::Open {
+                rate: 20.0,
+                max_in_flight: 1_000,
+            },
+            duration: Duration::from_secs(2),
+            drain: Duration::from_millis(300),
+            seed: 3,
+        };
+        let outcome = execute(getter(url), &plan, never(), quiet()).await;
+
+        let t = &outcome.totals;
+        assert_eq!(t.runs, 40);
+        assert_eq!(t.errors.get(&ErrorKind::Timeout).copied(), Some(10));
+        assert_eq!(t.latency.len(), 40, "every run is in the percentiles");
+        assert_eq!(t.steps["slow"].count, 40);
+        // A quarter of the runs hung for 300 ms or more: p90 says so.
+        assert!(
+            t.latency.value_at_quantile(0.9) >= 300_000,
+            "p90 {} µs",
+            t.latency.value_at_quantile(0.9)
+        );
+    }
+
+    /// Runs that do nothing.
+    struct Nothing;
+
+    impl Workload for Nothing {
+        async fn run(&self, _: &mut Run) -> Result<(), Failed> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_lasts_its_duration_even_when_its_only_run_is_done_at_once() {
+        let model = Model::Open {
+            rate: 0.5,
+            max_in_flight: 10,
+        };
+        let outcome = execute(
+            Arc::new(Nothing),
+            &plan(model, Duration::from_secs(2)),
+            never(),
+            quiet(),
+        )
+        .await;
+        assert_eq!(outcome.totals.runs, 1);
+        assert!(
+            outcome.elapsed >= Duration::from_secs(2),
+            "{:?}",
+            outcome.elapsed
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closed_loop_users_pause_after_failures_instead_of_spinning() {
+        // A port nobody listens on: every run fails at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/slow", listener.local_addr().unwrap());
+        drop(listener);
+        let outcome = execute(
+            getter(url),
+            &plan(Model::Closed { users: 2 }, Duration::from_secs(2)),
+            never(),
+            quiet(),
+        )
+        .await;
+
+        let t = &outcome.totals;
+        assert_eq!(t.failed, t.runs, "{:?}", t.errors);
+        assert_eq!(t.errors.get(&ErrorKind::Connection).copied(), Some(t.runs));
+        // Pauses of 50, 100, 200, 400, 800 ms, then 1 s: at most 7 runs a user in 2 s
+        // (without them, thousands).
+        assert!((2..=14).contains(&t.runs), "{} runs", t.runs);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closed_loop_users_run_one_at_a_time_back_to_back() {
         let delay = Duration::from_millis(100);
@@ -640,6 +791,11 @@ mod tests {
         let t = &outcome.totals;
         assert!((5..=60).contains(&t.runs), "{} runs", t.runs);
         assert_eq!(t.errors.get(&ErrorKind::Timeout).copied(), Some(t.runs));
+        // Each run cut off counts with the time it had waited, and so does its step.
+        assert_eq!(t.latency.len(), t.runs);
+        assert!(t.latency.min() >= 200_000, "min {} µs", t.latency.min());
+        assert_eq!(t.steps["slow"].count, t.runs);
+        assert_eq!(t.steps["slow"].errors, t.runs);
         assert!(
             outcome.elapsed < Duration::from_secs(10),
             "{:?}",

@@ -269,6 +269,30 @@ pub fn text(s: &Summary) -> String {
     out
 }
 
+/// Checks before the load that what it will write can be written: `json` a file whose
+/// directory exists, `report` a directory (made now if need be). A mistake found only
+/// after minutes of load would cost the figures.
+pub fn check_outputs(json: Option<&Path>, report: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("--json {}: cannot write there", path.display()))?;
+    }
+    if let Some(dir) = report {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--report {}: cannot make the directory", dir.display()))?;
+        let probe = dir.join("index.html");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&probe)
+            .with_context(|| format!("--report {}: cannot write there", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes the JSON document.
 pub fn write_json(path: &Path, s: &Summary) -> anyhow::Result<()> {
     let json = serde_json::to_vec_pretty(s).context("serialising the summary")?;
@@ -374,16 +398,19 @@ fn html(s: &Summary) -> anyhow::Result<String> {
         .context("rendering the report")
 }
 
-type Series = (String, RGBColor, Vec<(f64, f64)>);
+/// A line: its name, its colour and its points, in segments drawn apart.
+type Series = (String, RGBColor, Vec<Vec<(f64, f64)>>);
 
 fn latency_chart(timeline: &[Window]) -> anyhow::Result<String> {
+    // A second in which no run ended has no latency: the line breaks there rather than
+    // drawing a slope across a stall.
     let line = |name: &str, color, pick: fn(&Percentiles) -> f64| -> Series {
-        let points = timeline
-            .iter()
-            .filter(|w| w.runs > 0)
-            .map(|w| (w.t_s, pick(&w.latency_ms)))
+        let segments = timeline
+            .split(|w| w.runs == 0)
+            .filter(|run| !run.is_empty())
+            .map(|run| run.iter().map(|w| (w.t_s, pick(&w.latency_ms))).collect())
             .collect();
-        (name.to_owned(), color, points)
+        (name.to_owned(), color, segments)
     };
     chart(
         "Run latency per second",
@@ -416,8 +443,8 @@ fn throughput_chart(timeline: &[Window]) -> anyhow::Result<String> {
         "runs/s",
         timeline,
         &[
-            ("all runs".to_owned(), RGBColor(31, 119, 180), all),
-            ("without error".to_owned(), RGBColor(44, 160, 44), ok),
+            ("all runs".to_owned(), RGBColor(31, 119, 180), vec![all]),
+            ("without error".to_owned(), RGBColor(44, 160, 44), vec![ok]),
         ],
     )
 }
@@ -452,12 +479,12 @@ fn errors_chart(timeline: &[Window]) -> anyhow::Result<String> {
                     )
                 })
                 .collect();
-            (kind.clone(), COLORS[i % COLORS.len()], points)
+            (kind.clone(), COLORS[i % COLORS.len()], vec![points])
         })
         .collect();
     if series.is_empty() {
         let zero = timeline.iter().map(|w| (w.t_s, 0.0)).collect();
-        series.push(("no errors".to_owned(), RGBColor(44, 160, 44), zero));
+        series.push(("no errors".to_owned(), RGBColor(44, 160, 44), vec![zero]));
     }
     chart(
         "Failed runs per second, by kind",
@@ -474,12 +501,13 @@ fn chart(
     series: &[Series],
 ) -> anyhow::Result<String> {
     let x_max = timeline.iter().map(|w| w.t_s).fold(1.0, f64::max);
+    // Headroom above the highest point for the legend, which sits there.
     let y_max = series
         .iter()
-        .flat_map(|(_, _, points)| points.iter().map(|p| p.1))
+        .flat_map(|(_, _, segments)| segments.iter().flatten().map(|p| p.1))
         .fold(0.0, f64::max)
         .max(1.0)
-        * 1.15;
+        * 1.4;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 320)).into_drawing_area();
@@ -498,18 +526,25 @@ fn chart(
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(plot)?;
-        for (name, color, points) in series {
+        for (name, color, segments) in series {
             let color = *color;
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(plot)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+            for (i, points) in segments.iter().enumerate() {
+                let drawn = if let [only] = points.as_slice() {
+                    // One second between gaps: a dot, since a line needs two.
+                    chart.draw_series(std::iter::once(Circle::new(*only, 3, color.filled())))
+                } else {
+                    chart.draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        color.stroke_width(2),
+                    ))
+                }
+                .map_err(plot)?;
+                if i == 0 {
+                    drawn.label(name.as_str()).legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+                }
+            }
         }
         chart
             .configure_series_labels()
@@ -679,6 +714,43 @@ mod tests {
         // What came from outside is escaped.
         assert!(html.contains("&lt;shop&gt;"));
         assert!(!html.contains("<shop>"));
+    }
+
+    #[test]
+    fn where_the_outputs_cannot_be_written_is_known_before_the_load() {
+        let dir =
+            std::env::temp_dir().join(format!("bazaar-load-outputs-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = dir.join("summary.json");
+        let report = dir.join("report");
+        check_outputs(Some(&json), Some(&report)).unwrap();
+        assert!(report.is_dir());
+
+        let missing = dir.join("no/such/dir/x.json");
+        let err = check_outputs(Some(&missing), None).unwrap_err();
+        assert!(format!("{err:#}").contains("--json"), "{err:#}");
+        // A directory given as --json, a file given as --report.
+        let as_json = check_outputs(Some(&report), None);
+        let as_report = check_outputs(None, Some(&json));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(as_json.is_err());
+        assert!(as_report.is_err());
+    }
+
+    #[test]
+    fn a_second_without_runs_breaks_the_latency_line() {
+        // Three seconds: drawn as four lines (p50, p90, p99, max); with nothing ended in
+        // the second, each is two lone seconds, drawn as dots.
+        let whole = latency_chart(&summary().timeline).unwrap();
+        let mut s = summary();
+        s.timeline[1].runs = 0;
+        let gapped = latency_chart(&s.timeline).unwrap();
+        assert_eq!(whole.matches("<circle").count(), 0);
+        assert_eq!(gapped.matches("<circle").count(), 8, "{gapped}");
+        assert!(
+            gapped.matches("<polyline").count() < whole.matches("<polyline").count(),
+            "no line drawn across the gap"
+        );
     }
 
     #[test]

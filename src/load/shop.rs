@@ -265,6 +265,12 @@ impl Shop {
             ),
             other => bail!("`{base}`: unsupported scheme `{other}`"),
         }
+        if url.query().is_some() || url.fragment().is_some() {
+            bail!(
+                "`{base}`: the shop's address takes no query or fragment; give its base, \
+                 such as http://127.0.0.1:8080 (a path prefix is kept)"
+            );
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)

@@ -96,14 +96,6 @@ impl RunRecord {
             ..Self::default()
         }
     }
-
-    /// A run cut off when the load ended and its drain deadline passed.
-    pub fn abandoned() -> Self {
-        Self {
-            failure: Some(ErrorKind::Timeout),
-            ..Self::default()
-        }
-    }
 }
 
 /// One step's figures.
