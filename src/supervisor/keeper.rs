@@ -2,7 +2,7 @@
 //! ready, starting it again (after a backoff that grows while it keeps crashing) when it
 //! dies, and stopping it — draining first, or at once — when asked.
 
-use super::plan::{Spec, reserve};
+use super::plan::{Spec, reserve_again};
 use crate::processes::{State, Status};
 use anyhow::{Context as _, bail};
 use command_fds::{CommandFdExt, FdMapping};
@@ -183,7 +183,7 @@ async fn keep(
         let spawned_at = Instant::now();
         let started = match socket.take() {
             Some(s) => Ok(s),
-            None => reserve(spec.port)
+            None => reserve_again(&spec)
                 .with_context(|| format!("could not bind 127.0.0.1:{}", spec.port)),
         }
         .and_then(|s| start(&ctx, &spec, s));

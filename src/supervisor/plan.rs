@@ -317,6 +317,13 @@ pub fn reserve(port: u16) -> std::io::Result<Socket> {
     bind(port, false)
 }
 
+/// The port of `spec` bound again for a process restarted after its last one ended: as
+/// [`reserve`], and shareable for a gateway as its first socket was, so that a rolling
+/// restart can still start a successor beside it.
+pub fn reserve_again(spec: &Spec) -> std::io::Result<Socket> {
+    bind(spec.port, spec.name() == GATEWAY)
+}
+
 /// [`reserve`] for the shop's own address, with `SO_REUSEPORT`: so that a rolling restart
 /// of the gateway can listen on it beside its predecessor until that one stops. Whether
 /// the port is free is checked first without the option, which anything else holding
@@ -540,6 +547,27 @@ mod tests {
             other.first(gateway, 1).is_err(),
             "another shop is refused the port"
         );
+    }
+
+    #[test]
+    fn a_gateway_restarted_after_a_crash_still_shares_its_port_with_a_successor() {
+        let planner = Planner::new(REGISTRY, &std::env::temp_dir(), None, 0).unwrap();
+        let gateway = REGISTRY.get(GATEWAY).unwrap();
+        let (old, socket) = planner.first(gateway, 1).unwrap();
+        // The first gateway dies; the keeper binds the port again for the next.
+        drop(socket);
+        let again = reserve_again(&old).expect("the port again");
+        again.listen(16).unwrap();
+        let (new, _shared) = planner
+            .successor(&old)
+            .expect("a rolling restart's successor binds beside the restarted gateway");
+        assert_eq!(new.port, old.port);
+        // Any other service's port is its own again, not shared.
+        let (cart, socket) = planner.first(REGISTRY.get("cart").unwrap(), 1).unwrap();
+        drop(socket);
+        let again = reserve_again(&cart).unwrap();
+        again.listen(16).unwrap();
+        assert!(bind(cart.port, true).is_err(), "cart's port is not shared");
     }
 
     /// Gateways share the shop's one address, also when the kernel picked it.
