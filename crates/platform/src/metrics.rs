@@ -147,6 +147,7 @@ impl Metrics {
         seconds: f64,
         trace: Option<TraceId>,
     ) {
+        let method = method_label(method);
         let known = |s: &Series| s.status == status && s.method == method;
         {
             let series = self.inner.series.read().unwrap_or_else(|e| e.into_inner());
@@ -331,6 +332,19 @@ pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Resp
     res
 }
 
+/// The `method` label of a request's series: one of HTTP's own methods, or `_OTHER` (as
+/// OpenTelemetry names it) for any other, since a client may send any token as a method
+/// and each would otherwise be a series of its own, for as long as the process runs.
+fn method_label(method: &str) -> &str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("_OTHER")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +390,29 @@ mod tests {
             "{text}"
         );
         assert!(m.render_openmetrics().ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn methods_a_client_makes_up_share_one_series() {
+        let m = Metrics::new("gateway");
+        for i in 0..200 {
+            m.observe(&format!("M{i}X"), "/products", 404, 0.001, None);
+        }
+        m.observe("BREW", "/products", 404, 0.001, None);
+        m.observe("PATCH", "/products", 404, 0.001, None);
+        let text = m.render();
+        let counted: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("bazaar_http_requests_total{"))
+            .collect();
+        assert_eq!(counted.len(), 2, "{text}");
+        assert!(
+            text.contains(
+                r#"bazaar_http_requests_total{service="gateway",method="_OTHER",route="/products",status="404"} 201"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"method="PATCH""#));
     }
 
     #[test]
