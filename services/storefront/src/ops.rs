@@ -297,7 +297,8 @@ struct Observed {
     detail: Option<String>,
     checked_at: Option<String>,
     down_since: Option<String>,
-    last_scrape: Option<(Instant, HttpTotals)>,
+    /// The last scrape of each replica that answered it, by its address.
+    last_scrape: Option<(Instant, BTreeMap<String, HttpTotals>)>,
     rates: Option<prometheus::Rates>,
     /// The rates of recent scrapes, oldest first; `None` for a scrape that failed.
     history: VecDeque<(Instant, Option<prometheus::Rates>)>,
@@ -433,6 +434,23 @@ impl Monitor {
             .collect()
     }
 
+    /// Every replica of `service` as the directory has them now; `url` (the one
+    /// [`Self::urls`] gives) when it knows of none, and for the storefront, which the
+    /// console is part of.
+    fn replica_urls(&self, service: &str, url: &str) -> Vec<String> {
+        let replicas: Vec<String> = if service == "storefront" {
+            Vec::new()
+        } else {
+            let endpoints = self.inner.directory.endpoints(service).current();
+            endpoints.iter().map(|e| e.to_string()).collect()
+        };
+        if replicas.is_empty() {
+            vec![url.to_owned()]
+        } else {
+            replicas
+        }
+    }
+
     fn url(&self, service: &str) -> Option<String> {
         self.urls()
             .into_iter()
@@ -548,10 +566,20 @@ impl Monitor {
             if !scrape_due {
                 return Vec::new();
             }
-            futures_util::future::join_all(
-                urls.iter()
-                    .map(|(name, url)| async move { (name.clone(), self.scrape(url).await) }),
-            )
+            // Every replica: a service's traffic is theirs together.
+            futures_util::future::join_all(urls.iter().map(|(name, url)| async move {
+                let replicas = self.replica_urls(name, url);
+                let scraped = futures_util::future::join_all(
+                    replicas
+                        .iter()
+                        .map(|u| async move { Some((u.clone(), self.scrape(u).await?)) }),
+                )
+                .await;
+                (
+                    name.clone(),
+                    scraped.into_iter().flatten().collect::<BTreeMap<_, _>>(),
+                )
+            }))
             .await
         };
         let (health, outboxes, processes, metrics) =
@@ -592,22 +620,30 @@ impl Monitor {
         world.feed = feed.into();
         world.processes = processes;
         let scraped = Instant::now();
-        for (name, totals) in metrics {
+        for (name, replicas) in metrics {
             let observed = world.services.entry(name).or_default();
-            let Some(totals) = totals else {
+            if replicas.is_empty() {
                 // The line breaks where the service did not answer.
                 if !observed.history.is_empty() {
                     observed.remember(scraped, None);
                 }
                 continue;
-            };
+            }
             if let Some((at, previous)) = &observed.last_scrape {
                 let elapsed = scraped.duration_since(*at).as_secs_f64();
-                let rates = prometheus::rates(previous, &totals, elapsed);
+                // Each replica's growth since its own last scrape; a replica new since
+                // then (or silent then) counts from the next.
+                let mut counted = HttpTotals::default();
+                for (url, now) in &replicas {
+                    if let Some(before) = previous.get(url) {
+                        counted.add(&prometheus::increase(before, now));
+                    }
+                }
+                let rates = prometheus::rates_of(&counted, elapsed);
                 observed.rates = Some(rates);
                 observed.remember(scraped, Some(rates));
             }
-            observed.last_scrape = Some((scraped, totals));
+            observed.last_scrape = Some((scraped, replicas));
         }
         if scrape_due {
             world.scraped_at = Some(scraped);
@@ -918,7 +954,11 @@ impl Monitor {
                     process: process_in_words(&replicas, restarts),
                     queued: observed
                         .and_then(|o| o.last_scrape.as_ref())
-                        .and_then(|(_, totals)| totals.queued)
+                        .and_then(|(_, replicas)| {
+                            let mut all = HttpTotals::default();
+                            replicas.values().for_each(|t| all.add(t));
+                            all.queued
+                        })
                         .map(|q| q as i64),
                     health: observed.map(|o| o.health).unwrap_or_default(),
                     health_detail: observed.and_then(|o| o.detail.clone()),

@@ -244,6 +244,13 @@ pub struct Rates {
 /// Rates from `previous` to `current`, `elapsed_secs` apart. A counter that went down
 /// means the service restarted: its new values count from zero.
 pub fn rates(previous: &HttpTotals, current: &HttpTotals, elapsed_secs: f64) -> Rates {
+    rates_of(&increase(previous, current), elapsed_secs)
+}
+
+/// What one process counted from `previous` to `current`: the counters' and buckets'
+/// growth (from zero when the process was started again in between, its counters
+/// smaller), the exemplars new since, and the queue as it is now.
+pub fn increase(previous: &HttpTotals, current: &HttpTotals) -> HttpTotals {
     let restarted =
         current.requests < previous.requests || current.observed() < previous.observed();
     let base = if restarted {
@@ -251,35 +258,71 @@ pub fn rates(previous: &HttpTotals, current: &HttpTotals, elapsed_secs: f64) -> 
     } else {
         previous.clone()
     };
-    let requests = (current.requests - base.requests).max(0.0);
-    let errors = (current.server_errors - base.server_errors).max(0.0);
     // A bucket's exemplar changes only when a new traced request lands in it.
     let seen: std::collections::HashSet<u128> = base.exemplars.iter().map(|e| e.trace_id).collect();
-    let buckets: Vec<(f64, f64)> = current
-        .buckets
-        .iter()
-        .map(|(le, count)| {
-            let before = base
-                .buckets
-                .iter()
-                .find(|(b, _)| b == le)
-                .map(|(_, c)| *c)
-                .unwrap_or(0.0);
-            (*le, (count - before).max(0.0))
-        })
-        .collect();
+    HttpTotals {
+        requests: (current.requests - base.requests).max(0.0),
+        server_errors: (current.server_errors - base.server_errors).max(0.0),
+        buckets: current
+            .buckets
+            .iter()
+            .map(|(le, count)| {
+                let before = base
+                    .buckets
+                    .iter()
+                    .find(|(b, _)| b == le)
+                    .map(|(_, c)| *c)
+                    .unwrap_or(0.0);
+                (*le, (count - before).max(0.0))
+            })
+            .collect(),
+        exemplars: current
+            .exemplars
+            .iter()
+            .filter(|e| !seen.contains(&e.trace_id))
+            .copied()
+            .collect(),
+        queued: current.queued,
+    }
+}
+
+impl HttpTotals {
+    /// Adds another replica's figures to these: counts and buckets summed, exemplars
+    /// pooled. The replicas of a consumer share one queue, so its depth is the deepest
+    /// any of them saw, not their sum.
+    pub fn add(&mut self, other: &HttpTotals) {
+        self.requests += other.requests;
+        self.server_errors += other.server_errors;
+        for (le, count) in &other.buckets {
+            match self.buckets.iter_mut().find(|(b, _)| b == le) {
+                Some((_, c)) => *c += count,
+                None => self.buckets.push((*le, *count)),
+            }
+        }
+        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.exemplars.extend(other.exemplars.iter().copied());
+        self.queued = match (self.queued, other.queued) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// The rates of the traffic `counted` (an [`increase`], or several replicas' summed) over
+/// `elapsed_secs`.
+pub fn rates_of(counted: &HttpTotals, elapsed_secs: f64) -> Rates {
+    let requests = counted.requests;
     Rates {
         requests_per_sec: if elapsed_secs > 0.0 {
             requests / elapsed_secs
         } else {
             0.0
         },
-        error_rate: (requests > 0.0).then(|| errors / requests),
-        p99_seconds: quantile(0.99, &buckets),
-        slowest_traced: current
+        error_rate: (requests > 0.0).then(|| counted.server_errors / requests),
+        p99_seconds: quantile(0.99, &counted.buckets),
+        slowest_traced: counted
             .exemplars
             .iter()
-            .filter(|e| !seen.contains(&e.trace_id))
             .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
             .copied(),
     }
@@ -403,6 +446,37 @@ mod tests {
         let r = rates(&before, &after, 2.0);
         assert_eq!(r.requests_per_sec, 2.0);
         assert_eq!(r.error_rate, Some(0.0));
+    }
+
+    #[test]
+    fn replicas_add_up_and_share_one_queue() {
+        let replica = |requests: f64, errors: f64, fast: f64, queued| HttpTotals {
+            requests,
+            server_errors: errors,
+            buckets: vec![(0.01, fast), (0.1, requests), (f64::INFINITY, requests)],
+            exemplars: vec![],
+            queued,
+        };
+        // Two replicas, scraped twice 2 s apart; the second was started again between.
+        let one = increase(
+            &replica(100.0, 0.0, 100.0, Some(7.0)),
+            &replica(150.0, 5.0, 150.0, Some(3.0)),
+        );
+        let two = increase(
+            &replica(500.0, 0.0, 500.0, Some(7.0)),
+            &replica(50.0, 0.0, 0.0, Some(4.0)),
+        );
+        let mut counted = HttpTotals::default();
+        counted.add(&one);
+        counted.add(&two);
+        assert_eq!(counted.requests, 100.0);
+        assert_eq!(counted.queued, Some(4.0));
+        let r = rates_of(&counted, 2.0);
+        assert_eq!(r.requests_per_sec, 50.0);
+        assert_eq!(r.error_rate, Some(0.05));
+        // Half the requests took up to 10 ms, half up to 100 ms: p99 in the slower bucket.
+        let p99 = r.p99_seconds.unwrap();
+        assert!(p99 > 0.01 && p99 <= 0.1, "{p99}");
     }
 
     #[test]

@@ -599,3 +599,58 @@ async fn without_a_supervisor_the_trace_view_explains_where_traces_go() {
         "{body}"
     );
 }
+
+/// A stand-in replica whose `/metrics` counts `per_sec` requests a second since it
+/// started (and 1 in 20 of them 5xx), and whose health is ready.
+async fn counting_replica(per_sec: f64) -> String {
+    let started = std::time::Instant::now();
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || async move {
+                let n = (started.elapsed().as_secs_f64() * per_sec).floor();
+                let errors = (n / 20.0).floor();
+                format!(
+                    "# TYPE bazaar_http_requests counter\n\
+                     bazaar_http_requests_total{{service=\"recommendations\",method=\"GET\",route=\"/x\",status=\"200\"}} {ok}\n\
+                     bazaar_http_requests_total{{service=\"recommendations\",method=\"GET\",route=\"/x\",status=\"503\"}} {errors}\n\
+                     # TYPE bazaar_http_request_duration_seconds histogram\n\
+                     bazaar_http_request_duration_seconds_bucket{{service=\"recommendations\",le=\"0.01\",method=\"GET\",route=\"/x\"}} {n}\n\
+                     bazaar_http_request_duration_seconds_bucket{{service=\"recommendations\",le=\"+Inf\",method=\"GET\",route=\"/x\"}} {n}\n",
+                    ok = n - errors,
+                )
+            }),
+        )
+        .route(
+            "/health/ready",
+            get(|| async { axum::Json(json!({"status": "ready"})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_services_traffic_is_that_of_all_its_replicas() {
+    let (one, two) = (counting_replica(100.0).await, counting_replica(300.0).await);
+    let replicas = format!("{one},{two}");
+    let sf = spawn_storefront(&[("recommendations_url", replicas.as_str())]).await;
+    let mut browser = admin(&sf).await;
+    // The console scrapes while it is watched, 200 ms apart here.
+    eventually("rates for recommendations", async || {
+        let state = browser.get("/ops/api/state").await.json();
+        service(&state, "recommendations")["requests_per_sec"].as_f64()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let state = browser.get("/ops/api/state").await.json();
+    let r = service(&state, "recommendations");
+    let rate = r["requests_per_sec"].as_f64().expect("a rate");
+    assert!(
+        (300.0..=500.0).contains(&rate),
+        "400 requests a second between the two replicas, not one's 100 or 300: {r}"
+    );
+    let errors = r["error_rate"].as_f64().expect("an error share");
+    assert!((0.0..=0.1).contains(&errors), "{r}");
+}
