@@ -231,7 +231,11 @@ class Manifests:
                 problems.append(f"{svc}: the root file system is writable")
             if sc.get("allowPrivilegeEscalation") is not False:
                 problems.append(f"{svc}: privilege escalation is not ruled out")
-            for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
+            # The gateway's readiness is its own liveness: its /health/ready also says
+            # whether every upstream is, and one service down must not take every
+            # gateway pod (and so the whole shop) out of its Service.
+            ready = "/health/live" if svc == "gateway" else "/health/ready"
+            for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", ready)):
                 if c.get(probe, {}).get("httpGet", {}).get("path") != path:
                     problems.append(f"{svc}: {probe} does not check {path}")
             if c["image"] == "bazaar":
