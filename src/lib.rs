@@ -12,6 +12,7 @@ pub mod load;
 pub mod processes;
 pub mod registry;
 pub mod serve;
+pub mod settings;
 pub mod shop_cli;
 pub mod supervisor;
 #[cfg(feature = "test-util")]

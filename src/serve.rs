@@ -17,6 +17,12 @@ pub async fn serve(service: &str) -> anyhow::Result<()> {
     // The log settings first, so that everything the build does is logged.
     let common = Settings::<NoSettings>::load(service, REGISTRY)?.common;
     let telemetry = platform::telemetry::init(&common.log, common.log_format, entry.name());
+    // Under `bazaar up` the shop has said so once already.
+    if std::env::var_os("BAZAAR_SUPERVISOR_PID").is_none() {
+        for line in crate::settings::ignored_lines() {
+            tracing::warn!("{line}");
+        }
+    }
     let service = Launch::new(entry.def, REGISTRY).build().await?;
     let stopped = service.run_until_stopped().await;
     telemetry.shutdown(std::time::Duration::from_secs(2)).await;

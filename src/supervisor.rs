@@ -137,6 +137,9 @@ fn keep_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
 /// Runs the shop until Ctrl-C or SIGTERM.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    for line in crate::settings::ignored_lines() {
+        eprintln!("bazaar: {line}");
+    }
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "could not create the data directory {}",

@@ -7,32 +7,6 @@ use super::REGISTRY;
 use platform::registry::Variable;
 use std::collections::BTreeSet;
 
-/// Variables read straight from the environment, not through a settings struct or an
-/// option, and where: they are documented like the rest.
-const READ_DIRECTLY: &[&str] = &[
-    // platform::config: the TOML file of settings.
-    "BAZAAR_CONFIG",
-    // events::faults: crash points for the crash tests.
-    "BAZAAR_FAILPOINTS",
-    // serve: set by `bazaar up`, so a service dies with its supervisor.
-    "BAZAAR_SUPERVISOR_PID",
-    // cpus, read by main: the async runtime's worker threads, in every process.
-    "BAZAAR_WORKERS",
-    // cpus, read by main: the CPUs of every process; `bazaar up` gives each its share.
-    "BAZAAR_CPUS",
-    // supervisor::plan: set by `bazaar up` on each replica.
-    "BAZAAR_INSTANCE",
-    // The tests and benchmarks.
-    "BAZAAR_TEST_POSTGRES_URL",
-    "BAZAAR_TEST_AMQP_URL",
-    "BAZAAR_TEST_RABBITMQ_SERVER",
-    "BAZAAR_TEST_BROWSER",
-    "BAZAAR_BIN",
-    "BAZAAR_BENCH_AMQP_URL",
-    "BAZAAR_BENCH_PRODUCTS",
-    "BAZAAR_BENCH_QUERIES",
-];
-
 /// Where another service is: one variable per service, documented once as a pattern.
 const SERVICE_URL: &str = "BAZAAR_<SERVICE>_URL";
 
@@ -157,7 +131,7 @@ fn the_operations_guide_documents_every_variable_with_its_default() {
         .filter(|l| l.starts_with('|'))
         .map(cells)
         .collect();
-    for name in READ_DIRECTLY {
+    for name in crate::settings::READ_DIRECTLY {
         if row(&everything, &[code(name)]).is_none() {
             problems.push(format!("no row for {name}"));
         }
@@ -167,17 +141,7 @@ fn the_operations_guide_documents_every_variable_with_its_default() {
 
 #[test]
 fn the_operations_guide_names_no_variable_the_code_does_not_know() {
-    let mut known: BTreeSet<String> = READ_DIRECTLY.iter().map(|s| (*s).to_owned()).collect();
-    known.extend(
-        platform::config::common_variables()
-            .into_iter()
-            .map(|v| v.name),
-    );
-    known.extend(crate::cli::variables());
-    for entry in REGISTRY.entries() {
-        known.extend((entry.def.settings)().into_iter().map(|v| v.name));
-        known.insert(format!("BAZAAR_{}_URL", entry.name().to_ascii_uppercase()));
-    }
+    let known = crate::settings::known();
     let guide = guide();
     let unknown: BTreeSet<&str> = guide
         .match_indices("BAZAAR_")
