@@ -120,7 +120,107 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     }
     let _ = TRACING.set(provider.is_some());
     let _ = LAZY.set(lazy);
+    if provider.is_some() {
+        for problem in otel_problems(|name| std::env::var(name).ok()) {
+            tracing::warn!("{problem}");
+        }
+    }
     Telemetry { provider }
+}
+
+/// The `OTEL_*` settings this build does not follow as set, each a sentence saying what
+/// it does instead: silently, a collector listening for gRPC would get nothing and nobody
+/// would know why.
+fn otel_problems(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let mut problems = Vec::new();
+    if let (_, Some(problem)) = protocol(var) {
+        problems.push(problem);
+    }
+    let sampler = var("OTEL_TRACES_SAMPLER").unwrap_or_default();
+    let arg = var("OTEL_TRACES_SAMPLER_ARG");
+    match sampler.trim().trim_start_matches("parentbased_") {
+        "" | "always_on" | "always_off" => {}
+        "traceidratio" => {
+            if !arg
+                .as_deref()
+                .and_then(|a| a.trim().parse::<f64>().ok())
+                .is_some_and(|r| (0.0..=1.0).contains(&r))
+            {
+                problems.push(format!(
+                    "OTEL_TRACES_SAMPLER_ARG={} is not a share between 0 and 1; every request is traced",
+                    arg.as_deref().unwrap_or("")
+                ));
+            }
+        }
+        "ratelimited" => {
+            if arg
+                .as_deref()
+                .is_some_and(|a| a.trim().parse::<u32>().is_err())
+            {
+                problems.push(format!(
+                    "OTEL_TRACES_SAMPLER_ARG={} is not a whole number of traces a second; {} a second",
+                    arg.as_deref().unwrap_or(""),
+                    Roots::DEFAULT_PER_SECOND
+                ));
+            }
+        }
+        _ => problems.push(format!(
+            "OTEL_TRACES_SAMPLER={sampler} is not one this build knows (always_on, always_off, \
+             traceidratio, ratelimited, or their parentbased_ forms); \
+             parentbased_ratelimited at {} traces a second",
+            Roots::DEFAULT_PER_SECOND
+        )),
+    }
+    if let Some(name) = var("OTEL_SERVICE_NAME") {
+        problems.push(format!(
+            "OTEL_SERVICE_NAME={name} is ignored: each service's traces name the service itself"
+        ));
+    }
+    if let Some(attributes) = var("OTEL_RESOURCE_ATTRIBUTES") {
+        for key in ["service.name", "service.instance.id"] {
+            if attributes
+                .split(',')
+                .any(|kv| kv.split('=').next().map(str::trim) == Some(key))
+            {
+                problems.push(format!(
+                    "{key} in OTEL_RESOURCE_ATTRIBUTES is ignored: the service (and its replica) sets it"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The OTLP encoding `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (or `OTEL_EXPORTER_OTLP_PROTOCOL`)
+/// asks for: protobuf by default, as the specification says, and for anything this build
+/// cannot speak (gRPC), with a sentence saying so.
+fn protocol(
+    var: impl Fn(&str) -> Option<String>,
+) -> (opentelemetry_otlp::Protocol, Option<String>) {
+    use opentelemetry_otlp::Protocol;
+    let asked = [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]
+    .into_iter()
+    .find_map(|name| {
+        var(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (name, v))
+    });
+    match asked {
+        None => (Protocol::HttpBinary, None),
+        Some((_, v)) if v.trim() == "http/protobuf" => (Protocol::HttpBinary, None),
+        Some((_, v)) if v.trim() == "http/json" => (Protocol::HttpJson, None),
+        Some((name, v)) => (
+            Protocol::HttpBinary,
+            Some(format!(
+                "{name}={v} is not supported (this build speaks http/protobuf and http/json); \
+                 traces go as http/protobuf, to the collector's HTTP port (4318)"
+            )),
+        ),
+    }
 }
 
 /// Installs `subscriber` as the process's, wrapped in [`request::Lazy`] when `lazy`:
@@ -255,17 +355,11 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(http);
-    // The specification's default is protobuf; the crate's, with its JSON feature on (our
-    // receiver decodes both), is JSON, which costs more to encode and to decode.
-    let chosen = [
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ]
-    .iter()
-    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
-    if !chosen {
-        exporter = exporter.with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-    }
+    // Chosen here, always: the specification's default is protobuf, the crate's (with its
+    // JSON feature on, as our receiver decodes both) JSON, and a protocol this build does
+    // not speak (gRPC) would otherwise become JSON without a word.
+    let (protocol, _) = protocol(|name| std::env::var(name).ok());
+    exporter = exporter.with_protocol(protocol);
     let exporter = match exporter.build() {
         Ok(e) => e,
         Err(e) => {
@@ -280,9 +374,13 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
             opentelemetry_sdk::runtime::Tokio,
         )
         .build();
+    // A shell exports HOSTNAME, a container runtime sets it; the kernel knows it anyway.
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok());
     let instance = instance_id(
         std::env::var("BAZAAR_INSTANCE").ok(),
-        std::env::var("HOSTNAME").ok(),
+        host,
         std::process::id(),
     );
     let resource = Resource::builder()
@@ -850,6 +948,60 @@ pub fn consumer_span(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn otel_settings_this_build_does_not_follow_are_named() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert!(otel_problems(env(&[])).is_empty());
+        assert!(
+            otel_problems(env(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+                (
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "deployment.environment.name=prod"
+                ),
+            ]))
+            .is_empty()
+        );
+        let problems = otel_problems(env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_TRACES_SAMPLER", "bogus"),
+            ("OTEL_SERVICE_NAME", "my-catalog"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=x, service.instance.id=y",
+            ),
+        ]));
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(
+            problems[0].contains("grpc is not supported"),
+            "{problems:#?}"
+        );
+        assert!(problems[1].contains("bogus"), "{problems:#?}");
+        let ratio = otel_problems(env(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "abc"),
+        ]));
+        assert_eq!(ratio.len(), 1, "{ratio:#?}");
+        // The traces' own protocol variable comes first; gRPC is sent as protobuf.
+        let (p, _) = protocol(env(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]));
+        assert_eq!(p, opentelemetry_otlp::Protocol::HttpJson);
+        let (p, problem) = protocol(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]));
+        assert_eq!(p, opentelemetry_otlp::Protocol::HttpBinary);
+        assert!(problem.is_some());
+    }
 
     #[test]
     fn every_process_has_an_instance_id_of_its_own() {
