@@ -64,6 +64,11 @@ pub struct LoadArgs {
     /// none is ready, and show as `register` and `sign_in` steps.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     accounts: Option<u32>,
+    /// Exit with status 1 (after the summary and reports) when more than this share of
+    /// runs failed: `0` for none at all, `0.01` for 1%. Unset, the status is 0 whatever
+    /// the errors.
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    max_error_rate: Option<f64>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -72,6 +77,32 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("must be longer than zero".into());
     }
     Ok(d)
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "`{s}`: a share of runs between 0 and 1 (0.01 is 1%)"
+        )),
+    }
+}
+
+/// Why the load fails the run: more of its runs failed than `max` (a share) allows.
+fn too_many_errors(runs: u64, errors: u64, max: Option<f64>) -> Option<String> {
+    let max = max?;
+    let share = if runs == 0 {
+        0.0
+    } else {
+        errors as f64 / runs as f64
+    };
+    (share > max).then(|| {
+        format!(
+            "{errors} of {runs} runs failed ({:.2}%), more than --max-error-rate allows ({:.2}%)",
+            share * 100.0,
+            max * 100.0
+        )
+    })
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -171,6 +202,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             dir.join("index.html").display()
         );
     }
+    if let Some(why) = too_many_errors(summary.runs, summary.errors, args.max_error_rate) {
+        anyhow::bail!(why);
+    }
     Ok(())
 }
 
@@ -246,6 +280,22 @@ mod tests {
             &["--scenario", "buy-everything"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_load_fails_when_more_runs_failed_than_the_share_allowed() {
+        assert_eq!(too_many_errors(100, 5, None), None);
+        assert_eq!(too_many_errors(100, 1, Some(0.01)), None);
+        let why = too_many_errors(100, 2, Some(0.01)).unwrap();
+        assert!(why.contains("2 of 100 runs failed (2.00%)"), "{why}");
+        assert!(too_many_errors(100, 1, Some(0.0)).is_some());
+        assert_eq!(too_many_errors(0, 0, Some(0.0)), None);
+        let a = parse(&["--max-error-rate", "0.05"]).unwrap();
+        assert_eq!(a.max_error_rate, Some(0.05));
+        assert_eq!(parse(&[]).unwrap().max_error_rate, None);
+        for bad in ["-0.1", "1.5", "5%", "NaN"] {
+            assert!(parse(&["--max-error-rate", bad]).is_err(), "{bad}");
         }
     }
 
