@@ -867,7 +867,9 @@ fn server_span(
 
 /// Records the response's status on a server or client span; a 5xx marks it failed.
 pub fn record_status(span: &Span, status: http::StatusCode) {
-    span.record("http.response.status_code", status.as_u16());
+    // As an i64: tracing-opentelemetry turns any other integer into its text, and the
+    // conventions (and every back end's queries) want a number.
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
     }
@@ -948,6 +950,42 @@ pub fn consumer_span(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An exporter that keeps what it is given.
+    #[derive(Debug, Clone, Default)]
+    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Kept {
+        fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send
+        {
+            self.0.lock().unwrap().extend(batch);
+            std::future::ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_status_is_exported_as_a_number() {
+        let kept = Kept::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(kept.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", http.response.status_code = Empty);
+            record_status(&span, http::StatusCode::CREATED);
+        });
+        let spans = kept.0.lock().unwrap();
+        let status = spans[0]
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "http.response.status_code")
+            .expect("the status");
+        assert_eq!(status.value, opentelemetry::Value::I64(201));
+    }
 
     #[test]
     fn otel_settings_this_build_does_not_follow_are_named() {
