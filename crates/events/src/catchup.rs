@@ -4,8 +4,9 @@
 //!
 //! At start, the consumer asks each producer for the newest event of the types it takes
 //! (`GET /events/head`), then watches its own inbox (and dead letters) for that event's
-//! id. Whatever the transport delivers, in order, having applied the newest means having
-//! applied the rest. Once caught up, a consumer stays ready: later lag is lag, not
+//! id, or, reading the producer's log, for its saved position to reach that event (the
+//! inbox forgets what it handled longer ago than its retention). Whatever the transport
+//! delivers, in order, having applied the newest means having applied the rest. Once caught up, a consumer stays ready: later lag is lag, not
 //! unreadiness, or one slow producer would take every consumer out of rotation.
 
 use crate::{Consumer, Feed, Transport};
@@ -125,19 +126,26 @@ impl CatchUp {
         if let Some(head) = head {
             let since = tokio::time::Instant::now();
             loop {
-                match consumer.has_applied(&head.id).await {
+                // A log's reader also has its saved position: the inbox forgets what it
+                // handled long ago (its retention), and a shop quiet since then still has
+                // that event as its producer's newest.
+                let applied = match consumer.has_applied(&head.id).await {
+                    Ok(false) if replayable => consumer.has_read_through(producer, head.seq).await,
+                    other => other,
+                };
+                match applied {
                     Ok(true) => break,
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot read the inbox"),
                 }
                 // A broker's queue holds only what was published after it was bound: an
-                // event from before never comes, and waiting for it would keep the
-                // service unready for good.
+                // event from before never comes (nor one handled longer ago than the inbox
+                // remembers), and waiting for it would keep the service unready for good.
                 if !replayable && since.elapsed() > QUEUE_PATIENCE {
                     tracing::warn!(
                         producer,
                         event = %head.id,
-                        "the producer's newest event has not arrived through the broker; it was probably published before this service's queue existed: ready without it"
+                        "the producer's newest event has not arrived through the broker; it was probably published before this service's queue existed, or handled longer ago than the inbox remembers: ready without it"
                     );
                     break;
                 }

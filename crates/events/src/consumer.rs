@@ -640,6 +640,19 @@ impl Consumer {
         }
     }
 
+    /// Whether this consumer's saved position in `producer`'s log (embedded: saved with
+    /// each event handled) is at `seq` or past it: every event up to there dealt with,
+    /// whether or not the inbox still remembers it.
+    pub async fn has_read_through(&self, producer: &str, seq: i64) -> Result<bool, sqlx::Error> {
+        let found =
+            sqlx::query("SELECT 1 FROM event_cursors WHERE producer = $1 AND position >= $2")
+                .bind(producer)
+                .bind(seq)
+                .fetch_optional(self.inner.db.pool())
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// Whether the event `id` has been dealt with: applied, or set aside as a dead letter.
     pub async fn has_applied(&self, id: &str) -> Result<bool, sqlx::Error> {
         let found = sqlx::query(

@@ -235,3 +235,40 @@ async fn the_inbox_retention_keeps_a_day_at_least_and_stops_with_the_service() {
         .unwrap();
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_consumer_whose_inbox_forgot_the_newest_event_is_still_caught_up_with_it() {
+    let rig = Rig::start(Broker::Embedded, Recorder::default(), 3).await;
+    rig.producer.produce(5, CREATED, data).await;
+    eventually(WAIT, "the events handled", || async {
+        effects(&rig.db).await.len() == 5
+    })
+    .await;
+    // A quiet shop, long after: the inbox has forgotten every event, the newest included,
+    // which is still the producer's newest.
+    sqlx::query("UPDATE inbox SET handled_at = '2000-01-01T00:00:00.000Z'")
+        .execute(rig.db.pool())
+        .await
+        .unwrap();
+    let a_day_ago = Utc::now() - chrono::Duration::days(1);
+    rig.consumer.forget_handled_before(a_day_ago).await.unwrap();
+    assert_eq!(rig.consumer.handled_count().await.unwrap(), 0);
+
+    // The consumer starts again: it is caught up, as its saved position says.
+    let catch_up = events::catchup::CatchUp::of(&rig.consumer);
+    assert!(catch_up.check().is_err());
+    let mut directory = platform::config::Directory::default();
+    directory.set(PRODUCER, &rig.producer.url);
+    let transport = events::Transport::new(Broker::Embedded, directory);
+    let stop = platform::shutdown::Shutdown::new();
+    let watching = tokio::spawn(catch_up.clone().watch(
+        rig.consumer.clone(),
+        transport,
+        stop.clone(),
+    ));
+    eventually(WAIT, "caught up", || async { catch_up.check().is_ok() }).await;
+    stop.trigger();
+    watching.await.unwrap().unwrap();
+    assert_eq!(effects(&rig.db).await.len(), 5, "nothing applied again");
+    rig.stop().await;
+}
