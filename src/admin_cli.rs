@@ -33,17 +33,10 @@ pub struct AdminArgs {
     password: Option<String>,
 }
 
-/// The services that consume events, which alone have dead letters.
-fn consumer(name: &str) -> Result<String, String> {
-    let consumers: Vec<&str> = crate::REGISTRY.consumers().map(|e| e.name()).collect();
-    if consumers.contains(&name) {
-        Ok(name.to_owned())
-    } else {
-        Err(format!(
-            "not a service that consumes events; one of: {}",
-            consumers.join(", ")
-        ))
-    }
+/// The services that consume events, which alone have dead letters: the values `--help`
+/// lists and a wrong name is told.
+fn consumer() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::REGISTRY.consumers().map(|e| e.name()))
 }
 
 #[derive(Args, Debug)]
@@ -58,14 +51,14 @@ pub struct EventsArgs {
 enum EventsCommand {
     /// List a consuming service's dead letters.
     DeadLetters {
-        /// The consuming service (`inventory`).
-        #[arg(value_parser = consumer)]
+        /// The consuming service.
+        #[arg(value_parser = consumer())]
         service: String,
     },
     /// Run a dead letter through its handler again.
     Replay {
         /// The consuming service.
-        #[arg(value_parser = consumer)]
+        #[arg(value_parser = consumer())]
         service: String,
         /// The dead letter's id.
         id: String,
@@ -106,7 +99,16 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
             format!("/api/{service}/events/dead-letters/{id}/replay"),
         ),
     };
-    call(&args.admin, method, &path, None).await
+    let answer = call(&args.admin, method, &path, None).await?;
+    if let EventsCommand::Replay { service, .. } = &args.command
+        && answer["result"] == "failed"
+    {
+        bail!(
+            "the handler failed again; the letter stays open, with its new error \
+             (`bazaar events dead-letters {service}`)"
+        );
+    }
+    Ok(())
 }
 
 pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
@@ -117,15 +119,17 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             call(&args.admin, Method::POST, "/api/identity/keys", Some(body)).await
         }
     }
+    .map(drop)
 }
 
-/// Signs in as the admin, sends one request, prints the JSON answer; fails unless 2xx.
+/// Signs in as the admin, sends one request, prints the JSON answer and returns it; fails
+/// unless 2xx.
 async fn call(
     admin: &AdminArgs,
     method: Method,
     path: &str,
     body: Option<Value>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Value> {
     let email = admin
         .email
         .as_deref()
@@ -165,5 +169,5 @@ async fn call(
     if !status.is_success() {
         bail!("the shop answered {status}");
     }
-    Ok(())
+    Ok(body)
 }

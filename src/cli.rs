@@ -116,8 +116,25 @@ mod tests {
         let unknown = super::Cli::try_parse_from(["bazaar", "events", "dead-letters", "gateway"]);
         let message = unknown.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
-            message.contains("not a service that consumes events") && message.contains("cart"),
+            message.contains("invalid value 'gateway'")
+                && message.contains("possible values")
+                && message.contains("notifications"),
             "{message}"
+        );
+        // `--help` names them too.
+        let help = {
+            use clap::CommandFactory;
+            let mut cli = super::Cli::command();
+            let events = cli.find_subcommand_mut("events").unwrap();
+            events
+                .find_subcommand_mut("dead-letters")
+                .unwrap()
+                .render_help()
+                .to_string()
+        };
+        assert!(
+            help.contains("possible values: ") && help.contains("cart"),
+            "{help}"
         );
     }
 

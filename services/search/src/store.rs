@@ -116,8 +116,10 @@ impl Store {
     /// Forgets every product and every handled event of `producer`, and moves the
     /// consumer's position in its log back to the start, in one transaction: the next
     /// read replays the producer's whole history. The consumer must not be running.
-    /// Dead letters are kept (they are the operators' record); the version counter is
-    /// kept too, so replayed rows get versions above anything an index has seen.
+    /// Open dead letters of the producer go too: the replay meets their events again and
+    /// sets aside anew those that still fail (kept, they would be there twice). Replayed
+    /// letters stay, the operators' record; the version counter is kept too, so replayed
+    /// rows get versions above anything an index has seen.
     #[tracing::instrument(skip_all, fields(producer))]
     pub async fn reset_for_replay(&self, producer: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
@@ -132,6 +134,13 @@ impl Store {
         sqlx::query("DELETE FROM event_attempts")
             .execute(&mut *tx)
             .await?;
+        // A letter whose payload was not an event names no source; search reads one log.
+        sqlx::query(
+            "DELETE FROM dead_letters WHERE replayed_at IS NULL AND (source = $1 OR source IS NULL)",
+        )
+        .bind(producer)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM products")
             .execute(&mut *tx)
             .await?;
@@ -239,6 +248,45 @@ platform::from_row! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_rebuild_drops_the_producers_open_dead_letters_which_the_replay_meets_again() {
+        let dir = platform::testing::Scratch::new("search-reset");
+        let db = Db::connect(&dir.sqlite_url("search"), &migrations())
+            .await
+            .unwrap();
+        for (id, source, replayed) in [
+            ("open-catalog", Some("catalog"), None),
+            ("open-not-an-event", None, None),
+            (
+                "replayed-catalog",
+                Some("catalog"),
+                Some("2026-12-06T08:00:00.000Z"),
+            ),
+            ("open-elsewhere", Some("orders"), None),
+        ] {
+            sqlx::query(
+                "INSERT INTO dead_letters (id, event_id, type, source, payload, error, attempts, dead_at, replayed_at) \
+                 VALUES ($1, NULL, NULL, $2, '{}', 'bad', 5, '2026-12-06T07:00:00.000Z', $3)",
+            )
+            .bind(id)
+            .bind(source)
+            .bind(replayed)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        Store::new(db.clone())
+            .reset_for_replay("catalog")
+            .await
+            .unwrap();
+        let left: Vec<String> = sqlx::query_scalar("SELECT id FROM dead_letters ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, ["open-elsewhere", "replayed-catalog"]);
+        db.close().await;
+    }
 
     #[test]
     fn migrations_put_search_before_the_consumer_tables() {
