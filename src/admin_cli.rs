@@ -63,6 +63,15 @@ enum EventsCommand {
         /// The dead letter's id.
         id: String,
     },
+    /// Close a dead letter without replaying it: one whose payload is not an event, or
+    /// whose effect is no longer wanted. It stays on record, closed, with your name.
+    Discard {
+        /// The consuming service.
+        #[arg(value_parser = consumer())]
+        service: String,
+        /// The dead letter's id.
+        id: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +106,10 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
         EventsCommand::Replay { service, id } => (
             Method::POST,
             format!("/api/{service}/events/dead-letters/{id}/replay"),
+        ),
+        EventsCommand::Discard { service, id } => (
+            Method::DELETE,
+            format!("/api/{service}/events/dead-letters/{id}"),
         ),
     };
     let answer = call(&args.admin, method, &path, None).await?;
@@ -165,7 +178,10 @@ async fn call(
     let res = req.send().await?;
     let status = res.status();
     let body: Value = res.json().await.unwrap_or(Value::Null);
-    println!("{}", serde_json::to_string_pretty(&body)?);
+    // A `204 No Content` has nothing to show.
+    if !body.is_null() {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    }
     if !status.is_success() {
         bail!("the shop answered {status}");
     }

@@ -1,4 +1,4 @@
-//! Operators' endpoints of a consuming service: list dead letters, replay one.
+//! Operators' endpoints of a consuming service: list dead letters, replay or discard one.
 //! Admin only; mounted under the service's public prefix so the gateway exposes them.
 
 use crate::consumer::{Consumer, DeadLetter, ReplayResult};
@@ -33,14 +33,16 @@ pub struct Replayed {
     pub result: ReplayResult,
 }
 
-/// `GET /api/<service>/events/dead-letters` and
-/// `POST /api/<service>/events/dead-letters/{id}/replay`, documented, ready to merge into
-/// the service's own OpenAPI router.
+/// `GET /api/<service>/events/dead-letters`,
+/// `POST /api/<service>/events/dead-letters/{id}/replay` and
+/// `DELETE /api/<service>/events/dead-letters/{id}`, documented, ready to merge into the
+/// service's own OpenAPI router.
 pub fn routes(consumer: Consumer, verifier: Verifier) -> OpenApiRouter {
     let prefix = format!("/api/{}", consumer.service());
     let admin = OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(replay))
+        .routes(routes!(discard))
         .with_state(AdminState { consumer, verifier });
     OpenApiRouter::new().nest(&prefix, admin)
 }
@@ -89,6 +91,35 @@ async fn replay(
     match s.consumer.replay(&id).await {
         Ok(Some(result)) => Ok(Json(Replayed { id, result })),
         Ok(None) => Err(Problem::not_found(format!(
+            "there is no open dead letter `{id}`"
+        ))),
+        Err(e) => Err(Problem::internal(&e)),
+    }
+}
+
+/// Closes a dead letter without replaying it (administrators only): for a payload that is
+/// not an event, which no replay can apply, or an effect no longer wanted. The letter is
+/// kept, closed, with the administrator who closed it.
+#[utoipa::path(
+    delete,
+    path = "/events/dead-letters/{id}",
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses(
+        (status = 204, description = "Closed without a replay"),
+        AdminOnly,
+        (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json")
+    )
+)]
+async fn discard(
+    Admin(claims): Admin,
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, Problem> {
+    match s.consumer.discard(&id, &claims.sub).await {
+        Ok(true) => Ok(axum::http::StatusCode::NO_CONTENT),
+        Ok(false) => Err(Problem::not_found(format!(
             "there is no open dead letter `{id}`"
         ))),
         Err(e) => Err(Problem::internal(&e)),

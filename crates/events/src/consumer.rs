@@ -241,6 +241,11 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         "events inbox by age, for its retention",
         "CREATE INDEX inbox_handled_at ON inbox (handled_at);",
     ),
+    MigrationSource::portable(
+        9_000_103,
+        "dead letters closed by an admin without a replay",
+        "ALTER TABLE dead_letters ADD COLUMN discarded_by TEXT;",
+    ),
 ];
 
 const CONSUMER_TABLES: &str = "
@@ -573,6 +578,23 @@ impl Consumer {
         } else {
             ReplayResult::Handled
         }))
+    }
+
+    /// Closes the open dead letter `id` without a replay, as the admin `by` decided (a
+    /// payload that is no event, or one whose effect is no longer wanted): `false` when no
+    /// open letter has that id. The letter stays in the table, closed, naming who closed it.
+    pub async fn discard(&self, id: &str, by: &str) -> Result<bool, sqlx::Error> {
+        let closed = sqlx::query(
+            "UPDATE dead_letters SET replayed_at = $1, discarded_by = $2 \
+             WHERE id = $3 AND replayed_at IS NULL",
+        )
+        .bind(now_rfc3339())
+        .bind(by)
+        .bind(id)
+        .execute(self.inner.db.pool())
+        .await?
+        .rows_affected();
+        Ok(closed == 1)
     }
 
     async fn note_replay_failure(&self, id: &str, error: &str) -> Result<(), sqlx::Error> {

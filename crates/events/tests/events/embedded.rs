@@ -77,6 +77,36 @@ async fn a_redelivered_event_has_no_second_effect() {
 }
 
 #[tokio::test]
+async fn an_admin_closes_a_dead_letter_without_a_replay() {
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().push(1);
+    let rig = Rig::start(Broker::Embedded, recorder, 1).await;
+    let (producer, db, consumer) = (&rig.producer, &rig.db, &rig.consumer);
+    producer.produce(3, CREATED, data).await;
+    eventually(WAIT, "2 effects", || async { effects(db).await.len() >= 2 }).await;
+    let dead = consumer.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+
+    assert!(consumer.discard(&dead[0].id, "admin-1").await.unwrap());
+    assert!(consumer.dead_letters(10).await.unwrap().is_empty());
+    assert!(
+        !consumer.discard(&dead[0].id, "admin-1").await.unwrap(),
+        "a closed letter is not open any more"
+    );
+    assert_eq!(consumer.replay(&dead[0].id).await.unwrap(), None);
+    // On record, closed, with who closed it; its event never applied.
+    let by: Option<String> =
+        sqlx::query_scalar("SELECT discarded_by FROM dead_letters WHERE id = $1")
+            .bind(&dead[0].id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(by.as_deref(), Some("admin-1"));
+    assert_eq!(effects(db).await, vec![0, 2]);
+    rig.stop().await;
+}
+
+#[tokio::test]
 async fn a_poison_event_is_dead_lettered_and_the_rest_flow_then_replay_works() {
     let recorder = Recorder::default();
     recorder.poisoned.lock().unwrap().push(3);

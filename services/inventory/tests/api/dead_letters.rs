@@ -146,6 +146,26 @@ async fn a_poison_event_is_set_aside_and_the_events_behind_it_still_apply() {
     assert_problem(res, StatusCode::FORBIDDEN, None, "customer replays").await;
     let res = replay(&app, "no-such-letter").await;
     assert_problem(res, StatusCode::NOT_FOUND, None, "unknown dead letter").await;
+
+    // An administrator closes it without a replay (a customer may not); then it is gone
+    // from the list, and neither a replay nor a second discard finds it open.
+    let discard = format!("{DEAD_LETTERS}/{letter_id}");
+    let res = app
+        .send_as(Method::DELETE, &discard, &app.customer_token)
+        .await;
+    assert_problem(res, StatusCode::FORBIDDEN, None, "customer discards").await;
+    let res = app
+        .send(Method::DELETE, &discard, Some(&app.admin_token), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(dead_letters(&app).await.is_empty());
+    let res = replay(&app, letter_id).await;
+    assert_problem(res, StatusCode::NOT_FOUND, None, "a discarded letter").await;
+    let res = app
+        .send(Method::DELETE, &discard, Some(&app.admin_token), None)
+        .await;
+    assert_problem(res, StatusCode::NOT_FOUND, None, "discarded twice").await;
+    assert!(movements(&db, &poison_id).await.is_empty());
 }
 
 #[tokio::test]
