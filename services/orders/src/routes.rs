@@ -21,6 +21,7 @@ use platform::openapi::{BearerAuth, SignedIn};
 use platform::{
     Problem,
     auth::{User, Verifier},
+    domain::card::{CardNumber, Cvc, Expiry, ExpiryError},
     extract::{Json, Query},
     failure::Fields,
 };
@@ -135,10 +136,28 @@ impl CheckoutRequest {
         let city = text("city", &a.city);
         let postal_code = text("postal_code", &a.postal_code);
         let country = fields.take("shipping_address.country", CountryCode::parse(&a.country));
+        // The card is checked as payments will check it: a mistyped one is refused here,
+        // before an order exists, rather than becoming a cancelled order.
         let p = self.payment;
-        let number = fields.take("payment.card_number", Card::parse_number(&p.card_number));
-        let cvc = fields.take("payment.cvc", Card::parse_cvc(&p.cvc));
-        match (name, line1, city, postal_code, country, number, cvc) {
+        let number = fields.take("payment.card_number", CardNumber::parse(&p.card_number));
+        let expiry = match Expiry::parse(p.exp_month, p.exp_year, Expiry::this_month()) {
+            Ok(expiry) => Some(expiry),
+            Err(refused) => {
+                for why in refused {
+                    match why {
+                        ExpiryError::Month(Invalid(m)) => fields.refuse("payment.exp_month", m),
+                        ExpiryError::Year(Invalid(m)) => fields.refuse("payment.exp_year", m),
+                    }
+                }
+                None
+            }
+        };
+        let cvc = p.cvc.trim();
+        let brand = number.as_ref().map(CardNumber::brand);
+        let cvc = fields
+            .take("payment.cvc", Cvc::parse(cvc, brand))
+            .map(|_| cvc.to_owned());
+        match (name, line1, city, postal_code, country, number, expiry, cvc) {
             (
                 Some(name),
                 Some(line1),
@@ -146,6 +165,7 @@ impl CheckoutRequest {
                 Some(postal_code),
                 Some(country),
                 Some(number),
+                Some(expiry),
                 Some(cvc),
             ) => Ok(Checkout {
                 address: ShippingAddress {
@@ -155,7 +175,12 @@ impl CheckoutRequest {
                     postal_code,
                     country,
                 },
-                card: Card::new(number, p.exp_month, p.exp_year, cvc),
+                card: Card::new(
+                    number.digits().to_owned(),
+                    i64::from(expiry.month),
+                    i64::from(expiry.year),
+                    cvc,
+                ),
             }),
             _ => Err(OrdersError::Invalid(fields.into_errors())),
         }
