@@ -711,7 +711,7 @@ pub fn assert_documented(doc: &Value, operations: &[(&str, &str, &[&str])], sche
 
 /// [`assert_documented`] of an event consumer's document: exactly `operations` and the
 /// operators' endpoints every consumer serves under `/api/<service>/events` — its dead
-/// letters listed and one replayed — with `schemas` and theirs.
+/// letters listed, one replayed, one discarded — with `schemas` and theirs.
 pub fn assert_documented_consumer(
     doc: &Value,
     service: &str,
@@ -720,9 +720,11 @@ pub fn assert_documented_consumer(
 ) {
     let dead_letters = format!("/api/{service}/events/dead-letters");
     let replay = format!("{dead_letters}/{{id}}/replay");
+    let letter = format!("{dead_letters}/{{id}}");
     let mut all = operations.to_vec();
     all.push((&dead_letters, "get", &["200", "401", "403", "500"]));
     all.push((&replay, "post", &["200", "401", "403", "404", "500"]));
+    all.push((&letter, "delete", &["204", "401", "403", "404", "500"]));
     let mut all_schemas = schemas.to_vec();
     all_schemas.extend(["DeadLetters", "Replayed"]);
     assert_documented(doc, &all, &all_schemas);

@@ -1,6 +1,9 @@
 //! The catalog's own settings, next to the common ones every service has.
 
-use platform::config::{ServiceSettings, above};
+use platform::{
+    config::{ServiceSettings, above},
+    domain::Currency,
+};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the catalog service (environment variables `BAZAAR_<FIELD>`).
@@ -14,11 +17,19 @@ pub struct Config {
     /// How many products the seed generates (`BAZAAR_SEED_PRODUCTS`, default 600,
     /// at most 100 000).
     pub seed_products: u32,
+    /// The shop's currency (`BAZAAR_CURRENCY`, default `USD`, as the cart's): every
+    /// product is priced in it, the seed's too; one in another could never be bought.
+    pub currency: String,
 }
 
 impl Config {
     /// The most products the seed may be asked for.
     pub const MAX_SEED_PRODUCTS: u32 = 100_000;
+
+    /// The shop's currency, parsed (validated at start-up).
+    pub fn currency(&self) -> Currency {
+        Currency::parse(&self.currency).unwrap_or(Currency::USD)
+    }
 }
 
 impl Default for Config {
@@ -26,6 +37,7 @@ impl Default for Config {
         Self {
             seed: true,
             seed_products: 600,
+            currency: "USD".into(),
         }
     }
 }
@@ -38,6 +50,9 @@ impl ServiceSettings for Config {
             self.seed_products,
             Self::MAX_SEED_PRODUCTS,
         ));
+        if let Err(e) = Currency::parse(&self.currency) {
+            errors.push(format!("BAZAAR_CURRENCY {e}, got `{}`", self.currency));
+        }
         errors
     }
 }
@@ -56,26 +71,34 @@ mod tests {
 
     #[test]
     fn values_parse_like_environment_variables() {
-        let s = settings::<Config>("catalog", &[("seed", "false"), ("seed_products", "60")]);
+        let s = settings::<Config>(
+            "catalog",
+            &[
+                ("seed", "false"),
+                ("seed_products", "60"),
+                ("currency", "EUR"),
+            ],
+        );
         assert_eq!(
             s.own,
             Config {
                 seed: false,
-                seed_products: 60
+                seed_products: 60,
+                currency: "EUR".into(),
             }
         );
         assert_settings_refused::<Config>(
             "catalog",
-            &[("seed_products", "200000")],
-            &["BAZAAR_SEED_PRODUCTS"],
+            &[("seed_products", "200000"), ("currency", "euro")],
+            &["BAZAAR_SEED_PRODUCTS", "BAZAAR_CURRENCY"],
         );
     }
 
     #[test]
     fn too_many_seed_products_is_reported() {
         let c = Config {
-            seed: true,
             seed_products: 100_001,
+            ..Config::default()
         };
         let errors = c.validate();
         assert_eq!(errors.len(), 1);

@@ -40,7 +40,8 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     let producer = kit.producer(&db);
     let store = Store::new(db, producer);
     let started = Instant::now();
-    match seed::run(&store, kit.own().seed, kit.own().seed_products).await? {
+    let currency = kit.own().currency();
+    match seed::run(&store, kit.own().seed, kit.own().seed_products, currency).await? {
         SeedOutcome::Seeded(n) => tracing::info!(
             products = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -51,6 +52,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     kit.api(routes::router(routes::AppState {
         store,
         verifier: kit.verifier(),
+        currency,
     }));
     kit.bind().await
 }

@@ -3,8 +3,8 @@
 
 use crate::{
     domain::{
-        Category, CategoryId, Currency, Description, InitialStock, NewProduct, Price, Product,
-        ProductId, ProductName, ProductPatch, ProductQuery, Sku, Sort,
+        Category, CategoryId, Currency, Description, InitialStock, Invalid, NewProduct, Price,
+        Product, ProductId, ProductName, ProductPatch, ProductQuery, Sku, Sort,
     },
     error::CatalogError,
     store::{ProductRecord, Store},
@@ -32,6 +32,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub struct AppState {
     pub store: Store,
     pub verifier: Verifier,
+    /// The shop's currency: what every product is priced in.
+    pub currency: Currency,
 }
 
 #[derive(OpenApi)]
@@ -175,7 +177,8 @@ pub struct CreateProductRequest {
     /// The price in minor units, 1 to 100 000 000.
     #[schema(example = 4999, minimum = 1, maximum = 100000000)]
     pub price_cents: i64,
-    /// ISO 4217 code; default `USD`.
+    /// ISO 4217 code: the shop's currency (`USD` unless configured), which is also the
+    /// default; a product in another could not be bought, and is refused.
     #[schema(example = "USD", pattern = "^[A-Z]{3}$")]
     #[serde(default)]
     pub currency: Option<String>,
@@ -186,7 +189,8 @@ pub struct CreateProductRequest {
 }
 
 impl CreateProductRequest {
-    fn parse(self) -> Result<NewProduct, CatalogError> {
+    /// The product, priced in `shop`'s currency; every bad field is reported at once.
+    fn parse(self, shop: Currency) -> Result<NewProduct, CatalogError> {
         let mut fields = Fields::new();
         let sku = fields.take("sku", Sku::parse(&self.sku));
         let name = fields.take("name", ProductName::parse(&self.name));
@@ -197,7 +201,16 @@ impl CreateProductRequest {
             "currency",
             self.currency
                 .as_deref()
-                .map_or_else(|| Ok(Currency::USD), Currency::parse),
+                .map_or(Ok(shop), Currency::parse)
+                .and_then(|c| {
+                    if c == shop {
+                        Ok(c)
+                    } else {
+                        Err(Invalid(format!(
+                            "this shop sells in {shop} only; a product priced in {c} could not be bought"
+                        )))
+                    }
+                }),
         );
         let initial_stock = fields.take(
             "initial_stock",
@@ -389,13 +402,14 @@ async fn get_product(
 #[tracing::instrument(skip_all)]
 async fn create_product(
     State(store): State<Store>,
+    State(currency): State<Currency>,
     Admin(admin): Admin,
     TraceParent(traceparent): TraceParent,
     Json(body): Json<CreateProductRequest>,
 ) -> Result<impl IntoResponse, CatalogError> {
     let record = ProductRecord {
         id: ProductId::new(),
-        product: body.parse()?,
+        product: body.parse(currency)?,
         created_at: events::envelope::now_rfc3339(),
     };
     let product = store.create(record, traceparent).await?;
@@ -467,7 +481,24 @@ mod tests {
 
     fn create(json: serde_json::Value) -> Result<NewProduct, Vec<String>> {
         let body: CreateProductRequest = serde_json::from_value(json).unwrap();
-        body.parse().map_err(refused_fields)
+        body.parse(Currency::USD).map_err(refused_fields)
+    }
+
+    #[test]
+    fn a_product_is_priced_in_the_shops_currency_only() {
+        let product = |currency: &str| {
+            serde_json::json!({
+                "sku": "KIT-1", "name": "Mug", "description": "", "category": "kitchen",
+                "price_cents": 999, "currency": currency
+            })
+        };
+        assert_eq!(create(product("USD")).unwrap().currency, Currency::USD);
+        for other in ["EUR", "ZZZ"] {
+            assert_eq!(create(product(other)).unwrap_err(), ["currency"], "{other}");
+        }
+        let body: CreateProductRequest = serde_json::from_value(product("EUR")).unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(body.parse(eur).unwrap().currency, eur);
     }
 
     #[test]

@@ -253,7 +253,13 @@ fn random_bytes(rng: &mut SplitMix64) -> [u8; 16] {
 
 /// Ensures the categories exist and, if `count` products are wanted and the database is
 /// fresh, writes the generated catalog through the store's create path.
-pub async fn run(store: &Store, seed: bool, count: u32) -> anyhow::Result<SeedOutcome> {
+/// Seeds a fresh catalog of `count` products priced in `currency`, the shop's.
+pub async fn run(
+    store: &Store,
+    seed: bool,
+    count: u32,
+    currency: Currency,
+) -> anyhow::Result<SeedOutcome> {
     store.ensure_categories(&categories()?).await?;
     if !seed {
         return Ok(SeedOutcome::NotFresh);
@@ -262,6 +268,10 @@ pub async fn run(store: &Store, seed: bool, count: u32) -> anyhow::Result<SeedOu
         .iter()
         .map(|p| {
             p.to_record()
+                .map(|mut r| {
+                    r.product.currency = currency;
+                    r
+                })
                 .map_err(|e| anyhow::anyhow!("seed product {} is invalid: {e}", p.sku))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -81,7 +81,26 @@ async fn a_deleted_product_stays_unavailable_and_cannot_be_added() {
 async fn a_new_product_can_be_added_once_announced_unless_in_another_currency() {
     let app = spawn_app().await;
     let kettle = app.create_product("CART-KETTLE-1", 2599, "USD").await;
-    let euro = app.create_product("CART-KETTLE-EUR", 2599, "EUR").await;
+    // The catalog refuses a product in another currency than the shop's; one announced by
+    // a catalog configured otherwise (another BAZAAR_CURRENCY) still cannot be bought.
+    let euro = uuid::Uuid::new_v4().to_string();
+    let announced = events::Event::new(
+        "catalog",
+        "bazaar.catalog.product.created.v1",
+        euro.clone(),
+        serde_json::json!({
+            "id": euro, "sku": "CART-KETTLE-EUR", "name": "Euro Kettle",
+            "description": "", "category": "kitchen", "price_cents": 2599, "currency": "EUR",
+            "created_at": "2026-12-06T08:00:00.000Z", "updated_at": "2026-12-06T08:00:00.000Z",
+            "initial_stock": 5
+        }),
+    )
+    .unwrap();
+    app.consumer()
+        .await
+        .process(&announced, None)
+        .await
+        .unwrap();
     let mut visitor = app.visitor();
 
     let added = visitor.add(&kettle, 3).await;

@@ -1,6 +1,6 @@
 //! Changing the catalog: administrators only, every change with its events in the outbox.
 
-use crate::helpers::{Created, assert_problem, new_product, spawn_app};
+use crate::helpers::{Created, assert_problem, new_product, spawn_app, spawn_app_with};
 use platform::testing::{assert_caller_refused, refused_callers};
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
@@ -16,8 +16,8 @@ fn kinds(rows: &[crate::helpers::OutboxRow]) -> Vec<&str> {
 
 #[tokio::test]
 async fn an_admin_creates_a_product_and_it_is_announced() {
-    // Arrange
-    let app = spawn_app().await;
+    // Arrange: a shop that sells in euros.
+    let app = spawn_app_with(&[("currency", "EUR")]).await;
     let mut body = new_product("KIT-90001");
     body["currency"] = json!("EUR");
 
@@ -51,13 +51,35 @@ async fn an_admin_creates_a_product_and_it_is_announced() {
     assert_eq!(events[0].data["sku"], "KIT-90001");
     assert_eq!(events[0].data["currency"], "EUR");
 
-    // Currency and stock have defaults.
+    // Currency (the shop's) and stock have defaults.
     let mut minimal = new_product("KIT-90002");
     minimal.as_object_mut().unwrap().remove("initial_stock");
+    minimal.as_object_mut().unwrap().remove("currency");
     let created = app.create_product(&minimal).await;
-    assert_eq!(created["currency"], "USD");
+    assert_eq!(created["currency"], "EUR");
     let events = app.events_of(created["id"].as_str().unwrap()).await;
     assert_eq!(events[0].data["initial_stock"], 0);
+
+    // A product in another currency could never be bought: refused. The seed is in euros.
+    let mut dollars = new_product("KIT-90003");
+    dollars["currency"] = json!("USD");
+    let res = app
+        .send(
+            Method::POST,
+            "/api/catalog/products",
+            Some(&app.admin_token),
+            Some(&dollars),
+        )
+        .await;
+    assert_problem(
+        res,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("currency"),
+        "USD",
+    )
+    .await;
+    let seeded = app.get_json("/api/catalog/products?per_page=1").await;
+    assert_eq!(seeded["items"][0]["currency"], "EUR", "{seeded}");
 }
 
 #[tokio::test]
