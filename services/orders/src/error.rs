@@ -29,6 +29,14 @@ pub enum OrdersError {
         "this Idempotency-Key was used before with a different request; use a new key for a new checkout"
     )]
     KeyReused,
+    /// 409: the cart is empty because its lines are held for a checkout that waits for a
+    /// retry with its own key.
+    #[error(
+        "your checkout {order} waits until {until} for you to send its request again with the same \
+         Idempotency-Key, after a service it needed failed; the cart's lines are held for it \
+         until then. Retry that request to carry it on, or check out anew after that time"
+    )]
+    AwaitingRetry { order: String, until: String },
     /// 409: the first request with this key is still being handled.
     #[error(
         "a checkout with this Idempotency-Key is still in progress; retry in a moment for its result"
@@ -93,6 +101,12 @@ impl From<OrdersError> for Problem {
                 )];
                 p
             }
+            OrdersError::AwaitingRetry { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "checkout-waiting-for-retry",
+                "Checkout waiting for a retry",
+                err.to_string(),
+            ),
             OrdersError::InProgress => {
                 let mut p = Problem::new(
                     StatusCode::CONFLICT,
@@ -153,6 +167,15 @@ mod tests {
                 Some(IDEMPOTENCY_KEY),
             ),
             (OrdersError::InProgress, 409, "request-in-progress", None),
+            (
+                OrdersError::AwaitingRetry {
+                    order: "o-1".into(),
+                    until: "2026-12-06T08:00:30.000Z".into(),
+                },
+                409,
+                "checkout-waiting-for-retry",
+                None,
+            ),
             (OrdersError::NotFound("x".into()), 404, "not-found", None),
             (OrdersError::NotACustomer, 403, "forbidden", None),
             (

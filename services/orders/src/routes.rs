@@ -215,6 +215,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, OrdersError> {
         header: IDEMPOTENCY_KEY,
         message: e.to_string(),
     };
+    // Two keys: which one the client meant cannot be told, and a proxy may have merged two
+    // requests' headers.
+    if headers.get_all(IDEMPOTENCY_KEY).iter().nth(1).is_some() {
+        return Err(bad(Invalid("must be sent once".into())));
+    }
     let raw = match headers.get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| {
@@ -260,7 +265,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
         SignedIn,
         (status = 402, description = "The card was declined (`urn:bazaar:problem:card-declined`, with `decline_code`); the order was cancelled", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 403, description = "The token is not a customer's (a service token)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`) or its reservation expired (`urn:bazaar:problem:reservation-expired`)", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`) or its reservation expired (`urn:bazaar:problem:reservation-expired`), or the cart is empty because another checkout holds its lines while it waits for a retry with its own key (`urn:bazaar:problem:checkout-waiting-for-retry`, which names it and until when)", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty (`cart`) or holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`), or inventory (`urn:bazaar:problem:inventory-unavailable`) or the cart (`urn:bazaar:problem:cart-unavailable`) could not be reached, nothing charged. With `resumable_until` the order waits until then: send the same request with the same key to carry it on. Without it the order was cancelled: retry with a new key. Or the cart could not be read (no order was placed)", body = CheckoutProblem, content_type = "application/problem+json")
     )
@@ -304,6 +309,13 @@ async fn checkout(
             // cart: then this one gets its answer.
             if let Some(existing) = app.store.find_by_key(&customer.id, key.as_str()).await? {
                 return app.saga.replay(existing, &fingerprint, checkout.card).await;
+            }
+            // Empty because another checkout holds its lines while it waits for a retry:
+            // say so, rather than that there is nothing to buy.
+            if matches!(e, BasketError::Empty)
+                && let Some((order, until)) = app.store.waiting_for_retry(&customer.id).await?
+            {
+                return Err(OrdersError::AwaitingRetry { order, until });
             }
             return Err(match e {
                 BasketError::Empty => OrdersError::EmptyCart,
@@ -456,6 +468,12 @@ mod tests {
         assert!(idempotency_key(&h).is_err());
         h.insert(IDEMPOTENCY_KEY, HeaderValue::from_bytes(b"\xff").unwrap());
         assert!(idempotency_key(&h).is_err());
+        h.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("k-1"));
+        h.append(IDEMPOTENCY_KEY, HeaderValue::from_static("k-2"));
+        let Err(OrdersError::BadHeader { message, .. }) = idempotency_key(&h) else {
+            panic!("two keys were taken");
+        };
+        assert_eq!(message, "must be sent once");
     }
 
     #[test]

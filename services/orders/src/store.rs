@@ -334,6 +334,26 @@ impl Store {
         }
     }
 
+    /// `user_id`'s newest checkout that waits for its client to retry it (after an outage
+    /// of a service it needs), and until when: its cart's lines are held for it till then.
+    pub async fn waiting_for_retry(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(String, String)>, OrdersError> {
+        let row = sqlx::query(
+            "SELECT id, resumable_until FROM orders WHERE user_id = $1 AND resumable_until > $2 \
+             AND status NOT IN ('confirmed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(events::now_rfc3339())
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get("id")?, row.try_get("resumable_until")?)),
+            None => None,
+        })
+    }
+
     /// One page of `user_id`'s orders, newest first, and how many there are.
     pub async fn list_for_user(
         &self,

@@ -86,6 +86,20 @@ async fn a_checkout_stopped_by_a_payments_outage_is_carried_on_by_a_retry_with_t
     assert_eq!(order["status"], "authorizing", "{order}");
     assert_eq!(app.stock(&product).await, Some((1, 3)), "stock held for it");
     assert_eq!(app.order_count(&app.db().await).await, 1);
+    // A checkout with a new key finds the cart's lines held for this one: told so, not
+    // that the cart is empty.
+    let other = app.checkout(&shopper, &new_key(), &body).await;
+    let waiting = assert_problem(other, StatusCode::CONFLICT, None, "a new key").await;
+    assert_eq!(
+        waiting["type"], "urn:bazaar:problem:checkout-waiting-for-retry",
+        "{waiting}"
+    );
+    let detail = waiting["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&id) && detail.contains(problem["resumable_until"].as_str().unwrap()),
+        "{detail}"
+    );
+    assert_eq!(app.order_count(&app.db().await).await, 1);
     // The stopped saga gave its lease up (recovery need not wait for it to lapse).
     let (driver, until) = lease_of(&app, &id).await;
     assert!(driver.is_some(), "a driver held it");
