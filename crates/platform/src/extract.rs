@@ -155,7 +155,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .map(Query)
             .map_err(|err| {
                 let path = err.path().to_string();
-                let message = err.into_inner().to_string();
+                let message = humane(err.into_inner().to_string());
                 // A parameter given twice is refused before its value is read, at the
                 // root (`.`): the message names it.
                 let field = missing_field(&message)
@@ -164,6 +164,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
                     .unwrap_or(path);
                 Problem::validation(vec![FieldError::new(field, message)])
             })
+    }
+}
+
+/// The standard library's words for a number that did not parse, said for a person who
+/// typed the parameter: `page=-1` is "invalid digit found in string" otherwise.
+fn humane(message: String) -> String {
+    match message.as_str() {
+        "invalid digit found in string" => "must be a whole number of digits, 0 or more".into(),
+        "number too large to fit in target type" => "is too large".into(),
+        "cannot parse integer from empty string" | "cannot parse float from empty string" => {
+            "must not be empty".into()
+        }
+        "invalid float literal" => "must be a number".into(),
+        _ => message,
     }
 }
 
@@ -293,6 +307,30 @@ mod tests {
             .unwrap_err();
         assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "page");
+    }
+
+    #[tokio::test]
+    async fn a_number_that_does_not_parse_is_explained() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Params {
+            page: Option<u32>,
+        }
+        for (query, said) in [
+            ("page=-1", "must be a whole number of digits, 0 or more"),
+            ("page=99999999999", "is too large"),
+            ("page=", "must not be empty"),
+        ] {
+            let (mut parts, ()) = Request::get(format!("/?{query}"))
+                .body(())
+                .unwrap()
+                .into_parts();
+            let p = Query::<Params>::from_request_parts(&mut parts, &())
+                .await
+                .unwrap_err();
+            assert_eq!(p.errors[0].field, "page", "{query}");
+            assert_eq!(p.errors[0].message, said, "{query}");
+        }
     }
 
     #[test]
