@@ -103,8 +103,13 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
             .with_threads(false)
             .with_filter(span_filter().and(recorded_only()))
     });
+    // What the OTEL_* variables ask that this build does not do, said once logs are on.
+    let mut problems = Vec::new();
     if provider.is_some() {
-        let _ = ROOTS.set(Roots::from_env());
+        let (roots, problem) = Roots::from_env();
+        let _ = ROOTS.set(roots);
+        problems.extend(problem);
+        problems.extend(otel_problems(|name| std::env::var(name).ok()));
     }
     // Without traces, no empty layer on top: an absent layer would make every call site
     // the log filter turns off "sometimes" wanted, asked again at each use.
@@ -120,57 +125,20 @@ pub fn init(filter: &str, format: LogFormat, service: &str) -> Telemetry {
     }
     let _ = TRACING.set(provider.is_some());
     let _ = LAZY.set(lazy);
-    if provider.is_some() {
-        for problem in otel_problems(|name| std::env::var(name).ok()) {
-            tracing::warn!("{problem}");
-        }
+    for problem in problems {
+        tracing::warn!("{problem}");
     }
     Telemetry { provider }
 }
 
-/// The `OTEL_*` settings this build does not follow as set, each a sentence saying what
-/// it does instead: silently, a collector listening for gRPC would get nothing and nobody
-/// would know why.
+/// The `OTEL_*` settings of the exporter and resource this build does not follow as set,
+/// each a sentence saying what it does instead: silently, a collector listening for gRPC
+/// would get nothing and nobody would know why. (The sampler's are [`Roots::read`]'s.)
 fn otel_problems(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
     let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
     let mut problems = Vec::new();
     if let (_, Some(problem)) = protocol(var) {
         problems.push(problem);
-    }
-    let sampler = var("OTEL_TRACES_SAMPLER").unwrap_or_default();
-    let arg = var("OTEL_TRACES_SAMPLER_ARG");
-    match sampler.trim().trim_start_matches("parentbased_") {
-        "" | "always_on" | "always_off" => {}
-        "traceidratio" => {
-            if !arg
-                .as_deref()
-                .and_then(|a| a.trim().parse::<f64>().ok())
-                .is_some_and(|r| (0.0..=1.0).contains(&r))
-            {
-                problems.push(format!(
-                    "OTEL_TRACES_SAMPLER_ARG={} is not a share between 0 and 1; every request is traced",
-                    arg.as_deref().unwrap_or("")
-                ));
-            }
-        }
-        "ratelimited" => {
-            if arg
-                .as_deref()
-                .is_some_and(|a| a.trim().parse::<u32>().is_err())
-            {
-                problems.push(format!(
-                    "OTEL_TRACES_SAMPLER_ARG={} is not a whole number of traces a second; {} a second",
-                    arg.as_deref().unwrap_or(""),
-                    Roots::DEFAULT_PER_SECOND
-                ));
-            }
-        }
-        _ => problems.push(format!(
-            "OTEL_TRACES_SAMPLER={sampler} is not one this build knows (always_on, always_off, \
-             traceidratio, ratelimited, or their parentbased_ forms); \
-             parentbased_ratelimited at {} traces a second",
-            Roots::DEFAULT_PER_SECOND
-        )),
     }
     if let Some(name) = var("OTEL_SERVICE_NAME") {
         problems.push(format!(
@@ -485,30 +453,73 @@ impl Roots {
     /// The default rate of new traces a second, per process.
     pub const DEFAULT_PER_SECOND: u32 = 20;
 
-    pub fn from_env() -> Self {
+    /// The roots `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` ask for, and what in
+    /// them was not followed ([`Roots::read`]).
+    pub fn from_env() -> (Self, Option<String>) {
         let sampler = std::env::var("OTEL_TRACES_SAMPLER").unwrap_or_default();
         let arg = std::env::var("OTEL_TRACES_SAMPLER_ARG").ok();
-        Self::new(&sampler, arg.as_deref())
+        Self::read(&sampler, arg.as_deref())
     }
 
     /// The roots `sampler` with `arg` asks for; anything not understood is the default.
     pub fn new(sampler: &str, arg: Option<&str>) -> Self {
-        let arg = arg.map(str::trim);
-        match sampler.trim().trim_start_matches("parentbased_") {
-            "always_on" => Roots::Every,
-            "always_off" => Roots::Never,
+        Self::read(sampler, arg).0
+    }
+
+    /// [`Roots::new`], and a sentence saying what of `sampler` and `arg` was not taken as
+    /// given and what is done instead.
+    pub fn read(sampler: &str, arg: Option<&str>) -> (Self, Option<String>) {
+        let arg = arg.map(str::trim).filter(|a| !a.is_empty());
+        let shown = arg.unwrap_or("");
+        let sampler = sampler.trim();
+        match sampler.trim_start_matches("parentbased_") {
+            "always_on" => (Roots::Every, None),
+            "always_off" => (Roots::Never, None),
             "traceidratio" => match arg.and_then(|a| a.parse::<f64>().ok()) {
-                Some(r) if r >= 1.0 => Roots::Every,
-                Some(r) if r <= 0.0 => Roots::Never,
-                Some(r) if r.is_finite() => Roots::Share(r),
+                Some(1.0) => (Roots::Every, None),
+                Some(0.0) => (Roots::Never, None),
+                Some(r) if (0.0..1.0).contains(&r) => (Roots::Share(r), None),
+                Some(r) if r > 1.0 && r.is_finite() => (
+                    Roots::Every,
+                    Some(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={shown} is not a share between 0 and 1; every request is traced"
+                    )),
+                ),
+                Some(r) if r < 0.0 => (
+                    Roots::Never,
+                    Some(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={shown} is not a share between 0 and 1; no request starts a trace"
+                    )),
+                ),
                 // Nonsense is every trace, as the specification asks.
-                _ => Roots::Every,
+                _ => (
+                    Roots::Every,
+                    Some(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={shown} is not a share between 0 and 1; every request is traced"
+                    )),
+                ),
             },
-            "ratelimited" => Self::per_second(
-                arg.and_then(|a| a.parse::<u32>().ok())
-                    .unwrap_or(Self::DEFAULT_PER_SECOND),
+            "ratelimited" => match arg.map(str::parse::<u32>) {
+                None => (Self::per_second(Self::DEFAULT_PER_SECOND), None),
+                Some(Ok(n)) => (Self::per_second(n), None),
+                Some(Err(_)) => (
+                    Self::per_second(Self::DEFAULT_PER_SECOND),
+                    Some(format!(
+                        "OTEL_TRACES_SAMPLER_ARG={shown} is not a whole number of traces a second; {} a second",
+                        Self::DEFAULT_PER_SECOND
+                    )),
+                ),
+            },
+            "" => (Self::per_second(Self::DEFAULT_PER_SECOND), None),
+            _ => (
+                Self::per_second(Self::DEFAULT_PER_SECOND),
+                Some(format!(
+                    "OTEL_TRACES_SAMPLER={sampler} is not one this build knows (always_on, always_off, \
+                     traceidratio, ratelimited, or their parentbased_ forms); \
+                     parentbased_ratelimited at {} traces a second",
+                    Self::DEFAULT_PER_SECOND
+                )),
             ),
-            _ => Self::per_second(Self::DEFAULT_PER_SECOND),
         }
     }
 
@@ -1012,24 +1023,32 @@ mod tests {
         );
         let problems = otel_problems(env(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_TRACES_SAMPLER", "bogus"),
             ("OTEL_SERVICE_NAME", "my-catalog"),
             (
                 "OTEL_RESOURCE_ATTRIBUTES",
                 "service.name=x, service.instance.id=y",
             ),
         ]));
-        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(
             problems[0].contains("grpc is not supported"),
             "{problems:#?}"
         );
-        assert!(problems[1].contains("bogus"), "{problems:#?}");
-        let ratio = otel_problems(env(&[
-            ("OTEL_TRACES_SAMPLER", "traceidratio"),
-            ("OTEL_TRACES_SAMPLER_ARG", "abc"),
-        ]));
-        assert_eq!(ratio.len(), 1, "{ratio:#?}");
+        // The sampler's, from the same reading that chooses the roots.
+        let said = |sampler, arg| Roots::read(sampler, arg).1;
+        assert!(said("bogus", None).is_some_and(|p| p.contains("bogus")));
+        assert!(said("traceidratio", Some("abc")).is_some_and(|p| p.contains("every request")));
+        assert!(said("traceidratio", Some("-0.5")).is_some_and(|p| p.contains("no request")));
+        assert!(said("ratelimited", Some("x")).is_some());
+        for fine in [
+            ("", None),
+            ("parentbased_traceidratio", Some("0.1")),
+            ("traceidratio", Some("1")),
+            ("ratelimited", None),
+            ("always_off", None),
+        ] {
+            assert_eq!(said(fine.0, fine.1), None, "{fine:?}");
+        }
         // The traces' own protocol variable comes first; gRPC is sent as protobuf.
         let (p, _) = protocol(env(&[
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
