@@ -6,8 +6,9 @@
 //! (`GET /events/head`), then watches its own inbox (and dead letters) for that event's
 //! id, or, reading the producer's log, for its saved position to reach that event (the
 //! inbox forgets what it handled longer ago than its retention). Whatever the transport
-//! delivers, in order, having applied the newest means having applied the rest. Once caught up, a consumer stays ready: later lag is lag, not
-//! unreadiness, or one slow producer would take every consumer out of rotation.
+//! delivers, in order, having applied the newest means having applied the rest. Once
+//! caught up, a consumer stays ready: later lag is lag, not unreadiness, or one slow
+//! producer would take every consumer out of rotation.
 
 use crate::{Consumer, Feed, Transport};
 use platform::shutdown::Shutdown;

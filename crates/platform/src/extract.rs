@@ -291,43 +291,37 @@ mod tests {
         assert_eq!(p.errors[0].field, "body");
     }
 
-    #[tokio::test]
-    async fn a_repeated_query_parameter_is_named() {
+    /// What a `?page=` query string is refused with.
+    async fn page_refused(query: &str) -> Problem {
         #[derive(Debug, serde::Deserialize)]
         #[allow(dead_code)]
         struct Params {
             page: Option<u32>,
         }
-        let (mut parts, ()) = Request::get("/?page=1&page=2")
+        let (mut parts, ()) = Request::get(format!("/?{query}"))
             .body(())
             .unwrap()
             .into_parts();
-        let p = Query::<Params>::from_request_parts(&mut parts, &())
+        Query::<Params>::from_request_parts(&mut parts, &())
             .await
-            .unwrap_err();
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_repeated_query_parameter_is_named() {
+        let p = page_refused("page=1&page=2").await;
         assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "page");
     }
 
     #[tokio::test]
     async fn a_number_that_does_not_parse_is_explained() {
-        #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
-        struct Params {
-            page: Option<u32>,
-        }
         for (query, said) in [
             ("page=-1", "must be a whole number of digits, 0 or more"),
             ("page=99999999999", "is too large"),
             ("page=", "must not be empty"),
         ] {
-            let (mut parts, ()) = Request::get(format!("/?{query}"))
-                .body(())
-                .unwrap()
-                .into_parts();
-            let p = Query::<Params>::from_request_parts(&mut parts, &())
-                .await
-                .unwrap_err();
+            let p = page_refused(query).await;
             assert_eq!(p.errors[0].field, "page", "{query}");
             assert_eq!(p.errors[0].message, said, "{query}");
         }

@@ -252,8 +252,8 @@ fn random_bytes(rng: &mut SplitMix64) -> [u8; 16] {
 }
 
 /// Ensures the categories exist and, if `count` products are wanted and the database is
-/// fresh, writes the generated catalog through the store's create path.
-/// Seeds a fresh catalog of `count` products priced in `currency`, the shop's.
+/// fresh, writes the generated catalog through the store's create path, every product
+/// priced in `currency`, the shop's.
 pub async fn run(
     store: &Store,
     seed: bool,

@@ -954,10 +954,9 @@ impl Monitor {
                     process: process_in_words(&replicas, restarts),
                     queued: observed
                         .and_then(|o| o.last_scrape.as_ref())
+                        // The replicas share one queue: the deepest any of them saw.
                         .and_then(|(_, replicas)| {
-                            let mut all = HttpTotals::default();
-                            replicas.values().for_each(|t| all.add(t));
-                            all.queued
+                            replicas.values().filter_map(|t| t.queued).reduce(f64::max)
                         })
                         .map(|q| q as i64),
                     health: observed.map(|o| o.health).unwrap_or_default(),
