@@ -122,6 +122,18 @@ async fn without_search_and_recommendations_the_shop_still_sells() {
     let (status, _) = get_json(&shop, "/api/recommendations/products/x").await;
     assert!(status.is_server_error() && started.elapsed() < Duration::from_secs(3));
 
+    // The search page waits for search (1.5 s) longer than the gateway waits for an API
+    // (1 s here), then falls back to the catalog's name filter: the gateway waits for the
+    // page longer still, so the shopper gets the page, not the gateway's bare 504.
+    let started = Instant::now();
+    let page = shop.get("/search?q=mug").send().await.unwrap();
+    let (status, took) = (page.status(), started.elapsed());
+    let html = page.text().await.unwrap_or_default();
+    if status != StatusCode::OK || !html.contains("<html") {
+        resume();
+        panic!("the search page answered {status} after {took:?}: {html:.300}");
+    }
+
     // The shop is still ready: both are optional.
     let (status, health) = get_json(&shop, "/health/ready").await;
     assert_eq!(status, StatusCode::OK, "{health}");

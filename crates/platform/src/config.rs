@@ -19,6 +19,9 @@ use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf, time::Dura
 /// The environment-variable prefix of every setting.
 pub const ENV_PREFIX: &str = "BAZAAR_";
 
+/// How long a request may take by default (`BAZAAR_REQUEST_TIMEOUT_MS`), in ms.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
+
 /// Settings every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommonSettings {
@@ -134,7 +137,7 @@ impl CommonSettings {
             log: "info,sqlx=warn".into(),
             log_format: LogFormat::Text,
             body_limit_bytes: 256 * 1024,
-            request_timeout_ms: 15_000,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             shutdown_grace_ms: 10_000,
             drain_delay_ms: 2_000,
             token_issuer: "bazaar-identity".into(),
@@ -332,6 +335,16 @@ impl ServiceSettings for NoSettings {}
 impl<S: ServiceSettings> Settings<S> {
     /// Loads the settings of `service` from defaults, `BAZAAR_CONFIG` and `BAZAAR_*`.
     pub fn load(service: &str, registry: Registry) -> Result<Self, ConfigError> {
+        // A file that is not there is said as the setting that named it, whole.
+        if let Some(path) = std::env::var_os("BAZAAR_CONFIG")
+            && let Err(e) = std::fs::File::open(&path)
+        {
+            let path = PathBuf::from(path);
+            return Err(ConfigError(vec![format!(
+                "BAZAAR_CONFIG={}: cannot read it: {e}",
+                std::path::absolute(&path).unwrap_or(path).display()
+            )]));
+        }
         Self::from_figment(service, registry, figment_for(service, registry))
     }
 

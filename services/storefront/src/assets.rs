@@ -1,5 +1,6 @@
-//! The stylesheet and the script, embedded in the binary and served under `/static/` with
-//! a content hash in their URL, so browsers may keep them for a year.
+//! The stylesheet, the script and the icon, embedded in the binary and served under
+//! `/static/` with a content hash in their URL, so browsers may keep them for a year (the
+//! icon also at `/favicon.ico`, where browsers look for it unasked).
 
 use crate::images::fnv1a;
 use axum::{
@@ -13,12 +14,15 @@ use std::sync::OnceLock;
 pub const CSS: &str = include_str!("../static/app.css");
 /// The script (type-ahead, notification badge, the ops console's live parts).
 pub const JS: &str = include_str!("../static/app.js");
+/// The shop's icon (a shopping bag), for browser tabs and bookmarks.
+pub const ICON: &str = include_str!("../static/favicon.svg");
 
 /// One of the embedded files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Asset {
     Css,
     Js,
+    Icon,
 }
 
 impl Asset {
@@ -26,6 +30,7 @@ impl Asset {
         match self {
             Asset::Css => CSS,
             Asset::Js => JS,
+            Asset::Icon => ICON,
         }
     }
 
@@ -33,6 +38,7 @@ impl Asset {
         match self {
             Asset::Css => "text/css; charset=utf-8",
             Asset::Js => "text/javascript; charset=utf-8",
+            Asset::Icon => "image/svg+xml",
         }
     }
 
@@ -40,9 +46,11 @@ impl Asset {
     fn version(self) -> &'static str {
         static CSS_VERSION: OnceLock<String> = OnceLock::new();
         static JS_VERSION: OnceLock<String> = OnceLock::new();
+        static ICON_VERSION: OnceLock<String> = OnceLock::new();
         let cell = match self {
             Asset::Css => &CSS_VERSION,
             Asset::Js => &JS_VERSION,
+            Asset::Icon => &ICON_VERSION,
         };
         cell.get_or_init(|| format!("{:012x}", fnv1a(self.content()) & 0xffff_ffff_ffff))
     }
@@ -58,16 +66,32 @@ pub fn js_url() -> String {
     format!("/static/app.js?v={}", Asset::Js.version())
 }
 
+/// The icon's URL.
+pub fn icon_url() -> String {
+    format!("/static/favicon.svg?v={}", Asset::Icon.version())
+}
+
 /// `GET /static/{file}`.
 pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let asset = match file.as_str() {
         "app.css" => Asset::Css,
         "app.js" => Asset::Js,
+        "favicon.svg" => Asset::Icon,
         _ => {
             return platform::Problem::not_found(format!("there is no asset `{file}`"))
                 .into_response();
         }
     };
+    respond(asset, &headers)
+}
+
+/// `GET /favicon.ico`: the icon, where browsers ask for it before reading a page (and for
+/// what is not a page). An SVG under that name: browsers go by its type, not its name.
+pub async fn favicon(headers: HeaderMap) -> Response {
+    respond(Asset::Icon, &headers)
+}
+
+fn respond(asset: Asset, headers: &HeaderMap) -> Response {
     let etag = format!("\"{}\"", asset.version());
     let matches = headers
         .get(header::IF_NONE_MATCH)

@@ -95,10 +95,16 @@ impl StorefrontError {
                 detail: format!("answered {status}"),
             };
         }
-        let problem = res
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut problem = res
             .json::<Problem>()
             .await
             .unwrap_or_else(|_| Problem::from_status(status, "refused"));
+        problem.retry_after = retry_after;
         StorefrontError::Refused {
             service,
             problem: Box::new(problem),
@@ -120,6 +126,12 @@ impl StorefrontError {
             StorefrontError::Refused { problem, .. } => Some(problem),
             _ => None,
         }
+    }
+
+    /// Seconds after which the request may succeed, when a service said so in refusing it
+    /// (a rate limit's `Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.problem().and_then(|p| p.retry_after)
     }
 
     /// Whether this is a service the page needs failing, rather than the storefront.
@@ -146,6 +158,19 @@ impl StorefrontError {
                 ),
             },
             StorefrontError::Refused { problem, .. } if problem.status == 404 => not_found(),
+            // The shop's rate limit, met while making the page: the visitor's to wait out.
+            StorefrontError::Refused { problem, .. } if problem.status == 429 => PageMessage {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                title: "Too many requests".into(),
+                message: match problem.retry_after {
+                    Some(secs) => {
+                        format!("You have asked for a lot at once. Please try again in {secs} s.")
+                    }
+                    None => {
+                        "You have asked for a lot at once. Please try again in a moment.".into()
+                    }
+                },
+            },
             StorefrontError::Refused { problem, .. } => PageMessage {
                 status: StatusCode::BAD_REQUEST,
                 title: "That did not work".into(),
@@ -306,6 +331,20 @@ mod tests {
             let label = format!("{err:?}");
             assert_eq!(Problem::from(err).status, status, "{label}");
         }
+    }
+
+    #[test]
+    fn a_rate_limit_met_while_making_a_page_is_the_visitors_to_wait_out() {
+        let mut limited = refused(StatusCode::TOO_MANY_REQUESTS);
+        if let StorefrontError::Refused { problem, .. } = &mut limited {
+            problem.retry_after = Some(3);
+        }
+        let page = limited.page_message();
+        assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(page.message.contains("in 3 s"), "{}", page.message);
+        assert_eq!(limited.retry_after(), Some(3));
+        // Another refusal is still the visitor's request at fault.
+        assert_eq!(refused(StatusCode::CONFLICT).page_message().status, 400);
     }
 
     #[test]

@@ -21,7 +21,14 @@ pub mod session;
 mod startup;
 pub mod views;
 
-use platform::{ServiceDef, registry::GATEWAY};
+use platform::{
+    ServiceDef,
+    registry::{Access, GATEWAY, Route},
+};
+
+/// How long the gateway waits for one of the storefront's pages, in ms: past every wait
+/// of the storefront's own (see [`SERVICE`]'s routes).
+pub const PAGE_TIMEOUT_MS: u64 = 16_000;
 
 /// The storefront, as the registry knows it. Every path the gateway does not route to a
 /// service is the storefront's (pages, assets, the console).
@@ -33,7 +40,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
     subscriptions: &[],
     read_model: false,
     calls: &[GATEWAY],
-    routes: &[],
+    // The gateway waits for a page longer than the page may wait for the API (a checkout:
+    // 13 s, `BAZAAR_CHECKOUT_TIMEOUT_MS`) and than the storefront's own request timeout
+    // (15 s): the shopper then always gets the storefront's page, never the gateway's
+    // bare 504 while the order goes through behind it.
+    routes: &[Route::new("", Access::Public).timeout_ms(PAGE_TIMEOUT_MS)],
     build: |launch| Box::pin(launch.start(startup::build)),
     settings: platform::config::variables::<config::Config>,
 };
@@ -41,4 +52,26 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// Now, as RFC 3339 with milliseconds in UTC (how every service writes times).
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateway_outwaits_every_wait_of_a_page() {
+        let own = config::Config::default();
+        let page = SERVICE.route("").and_then(|r| r.timeout_ms);
+        assert_eq!(page, Some(PAGE_TIMEOUT_MS));
+        for (what, waits) in [
+            ("a checkout", own.checkout_timeout_ms),
+            ("an API call", own.upstream_timeout_ms),
+            (
+                "the storefront's own request",
+                platform::config::DEFAULT_REQUEST_TIMEOUT_MS,
+            ),
+        ] {
+            assert!(PAGE_TIMEOUT_MS > waits, "{what}: {waits} ms");
+        }
+    }
 }

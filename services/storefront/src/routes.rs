@@ -79,6 +79,7 @@ pub fn router(app: App, sessions: Sessions, console: ops::Console) -> OpenApiRou
         .with_state(app.clone());
     api.merge(OpenApiRouter::from(pages))
         .route("/static/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .layer(middleware::from_fn_with_state(
             app.views().clone(),
             session::csrf::require_token,

@@ -107,6 +107,7 @@ impl Views {
         });
         env.add_global("css_url", Value::from(assets::css_url()));
         env.add_global("js_url", Value::from(assets::js_url()));
+        env.add_global("icon_url", Value::from(assets::icon_url()));
         Ok(Self { env: Arc::new(env) })
     }
 
@@ -136,7 +137,10 @@ impl Views {
             status => message.status.as_u16(),
             heading => message.title,
             message => message.message,
-            retry => message.status == StatusCode::SERVICE_UNAVAILABLE,
+            retry => matches!(
+                message.status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ),
         };
         let mut res = match self.page("error.html", &message.title, chrome, page) {
             Ok(html) => html_response(message.status, html),
@@ -147,6 +151,10 @@ impl Views {
         };
         if err.is_upstream() {
             platform::problem::mark_dependency(res.headers_mut());
+        }
+        if let Some(secs) = err.retry_after() {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

@@ -25,6 +25,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Serialize)]
 struct CheckoutPage {
     empty: bool,
+    /// The order this form carries on holds the cart's items (it waits for the form to
+    /// be sent again): the cart reads empty, and the form is shown all the same.
+    held: bool,
     lines: Vec<SummaryLine>,
     total: String,
     values: Values,
@@ -194,6 +197,7 @@ pub async fn submit(
             Err(e) => {
                 if explain(&mut page, &e) == Outcome::Unknown {
                     page.idempotency_key = checkout.idempotency_key.clone();
+                    page.held = true;
                 }
             }
         },
@@ -201,6 +205,10 @@ pub async fn submit(
     let cart = v.shop().cart().await;
     if let Ok(cart) = &cart {
         summary(&mut page, cart);
+        // An order that may still go through has the cart's items set aside: the same
+        // form, sent again, carries it on, so it stays (an empty cart would hide it).
+        page.held &= page.empty;
+        page.empty &= !page.held;
         let lines = stock_problems(&page.stock_errors, cart);
         if let Some(banner) = page.banner.as_mut() {
             banner.items.extend(lines);
@@ -337,8 +345,9 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             page.banner = Some(Banner::new(
                 "Your order is not finished yet",
                 format!(
-                    "{what} Nothing was charged. Enter your card again and submit in a \
-                     moment to carry on with this order."
+                    "{what} Nothing was charged. Enter the same card again and submit in a \
+                     moment to carry on with this order; left as it is, it is cancelled \
+                     within a minute and your items go back to your cart."
                 ),
             ));
             Outcome::Unknown

@@ -217,6 +217,33 @@ async fn a_declined_card_is_explained_and_the_cart_kept() {
     cart.assert_html(StatusCode::OK, &[&name]);
 }
 
+/// A payment that fails for now keeps the order open for the same form: the form comes
+/// back with its key, though the cart reads empty (its items are held for the order).
+#[tokio::test]
+async fn a_payment_that_fails_for_now_brings_the_same_form_back() {
+    let sf = spawn_storefront(&[]).await;
+    let (mut browser, _) = shopper_with(&sf, 8, 50, "1").await;
+    let page = browser.get("/checkout").await;
+    let key = key_of(&page);
+    let held = browser
+        .post(
+            "/checkout",
+            &form(&key, "4000000000000119", "Leeds", "2034"),
+        )
+        .await;
+    held.assert_html(
+        StatusCode::OK,
+        &[
+            "Your order is not finished yet",
+            "Enter the same card again",
+            r#"id="checkout-held""#,
+            r#"id="place-order""#,
+        ],
+    );
+    assert!(!held.body.contains("Your cart is empty"), "{}", held.body);
+    assert_eq!(key_of(&held), key, "the same form carries the order on");
+}
+
 #[tokio::test]
 async fn short_stock_and_bad_fields_are_shown_where_they_belong() {
     let sf = spawn_storefront(&[]).await;

@@ -119,6 +119,20 @@ async fn static_files_are_cached_by_content() {
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     let js = browser.get("/static/app.js").await;
     assert!(js.header("content-type").starts_with("text/javascript"));
+    // The icon, linked from every page and where browsers look for it unasked.
+    let icon = home
+        .body
+        .split("href=\"")
+        .find(|s| s.starts_with("/static/favicon.svg?v="))
+        .and_then(|s| s.split('"').next())
+        .expect("a versioned icon")
+        .to_owned();
+    for path in [icon.as_str(), "/favicon.ico"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.header("content-type"), "image/svg+xml", "{path}");
+        assert!(page.body.starts_with("<svg"), "{path}");
+    }
     browser.get("/static/secrets.txt").await.assert_problem(
         StatusCode::NOT_FOUND,
         None,
