@@ -140,8 +140,15 @@ impl Product {
 /// The words of a search: the text split at every character that is not a letter or a
 /// digit, lower-cased. Quotes, operators and other syntax are therefore plain separators:
 /// nothing a user types is interpreted as query syntax.
+///
+/// Blank text is no search at all (every product matches); text with nothing to search
+/// for in it (`!!!`, an emoji) is a search that nothing matches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Words(Vec<String>);
+pub struct Words {
+    words: Vec<String>,
+    /// Something other than blanks was typed.
+    typed: bool,
+}
 
 impl Words {
     /// Longest search text, in characters.
@@ -182,15 +189,23 @@ impl Words {
                 long.chars().take(12).collect::<String>()
             ));
         }
-        Ok(Self(words))
+        Ok(Self {
+            words,
+            typed: chars > 0,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.words.is_empty()
+    }
+
+    /// Whether text was typed that has no word in it: a search that nothing matches.
+    pub fn match_nothing(&self) -> bool {
+        self.typed && self.words.is_empty()
     }
 
     pub fn as_slice(&self) -> &[String] {
-        &self.0
+        &self.words
     }
 }
 
@@ -360,7 +375,14 @@ mod tests {
         let w = Words::parse(r#"  "Cast-Iron" SKILLET -pan +  AND ( "#).unwrap();
         assert_eq!(w.as_slice(), ["cast", "iron", "skillet", "pan", "and"]);
         assert!(Words::parse("").unwrap().is_empty());
-        assert!(Words::parse(" \" - ) ").unwrap().is_empty());
+        assert!(
+            !Words::parse("  ").unwrap().match_nothing(),
+            "blank: no search"
+        );
+        for nothing in [" \" - ) ", "!!!", "🙂", "—"] {
+            let w = Words::parse(nothing).unwrap();
+            assert!(w.is_empty() && w.match_nothing(), "{nothing}");
+        }
         assert_eq!(
             Words::parse("Crème brûlée").unwrap().as_slice(),
             ["crème", "brûlée"]

@@ -27,8 +27,8 @@ use tantivy::{
         sort_key::{SortBySimilarityScore, SortByStaticFastValue, SortByString},
     },
     query::{
-        AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery,
-        Query, RangeQuery, TermQuery,
+        AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
+        PhraseQuery, Query, RangeQuery, TermQuery,
     },
     schema::{Facet, Field, IndexRecordOption, Value},
 };
@@ -123,9 +123,12 @@ impl SearchIndex {
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, IndexError> {
         let f = self.inner.fields;
         let searcher = self.searcher();
-        let text = self
-            .text_query(&searcher, &q.words)?
-            .unwrap_or_else(|| Box::new(AllQuery));
+        let text = match self.text_query(&searcher, &q.words)? {
+            Some(text) => text,
+            // Typed, with nothing to search for in it (`!!!`): nothing, not everything.
+            None if q.words.match_nothing() => Box::new(EmptyQuery),
+            None => Box::new(AllQuery),
+        };
         let price = price_filter(f.price_cents, q.price);
         let base = filtered(text, price.into_iter().collect());
         let category = q.category.as_ref().map(|c| {
@@ -590,5 +593,15 @@ mod tests {
         assert_eq!(names("hea dut"), ["Hearthstone 5.5 qt Dutch Oven"]);
         assert!(names("").is_empty());
         assert!(names("zzz").is_empty());
+    }
+
+    #[test]
+    fn blank_text_is_every_product_and_punctuation_alone_none() {
+        let index = index();
+        assert!(index.search(&query(" ")).unwrap().total > 0);
+        for nothing in ["!!!", "🙂", "-"] {
+            let results = index.search(&query(nothing)).unwrap();
+            assert_eq!((results.total, results.items.len()), (0, 0), "{nothing}");
+        }
     }
 }

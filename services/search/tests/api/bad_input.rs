@@ -116,8 +116,10 @@ async fn query_syntax_is_plain_text_and_never_a_server_error() {
             assert_eq!(res.status(), StatusCode::OK, "{path} q={q:?}");
         }
     }
-    // Text without a word is no search at all: every product.
+    // Text without a word is a search nothing matches; blank text is none: every product.
     let body = app.search(&[("q", "\" - ( )")]).await;
+    assert_eq!(body["total"], 0, "{body}");
+    let body = app.search(&[("q", "  ")]).await;
     assert_eq!(body["total"], SEED_PRODUCTS, "{body}");
 }
 
