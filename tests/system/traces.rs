@@ -364,3 +364,98 @@ async fn the_shop_collects_its_own_traces_for_the_ops_console() {
         .body("{}");
     assert_eq!(send_status(forged).await, StatusCode::UNAUTHORIZED);
 }
+
+/// At the gateway a client's sampled `traceparent` is a wish, granted within the
+/// sampler's budget: a client that asks for every one of its requests to be traced gets
+/// the budget's few, not all (each trace costs the gateway about three times a forward).
+/// A trace the gateway records stays whole all the same: the storefront's calls back
+/// through the gateway, inside a page's trace, are followed without the budget.
+#[tokio::test]
+async fn the_gateway_grants_clients_traces_within_the_samplers_budget() {
+    const PER_SECOND: u64 = 2;
+    let (store, url) = receiver();
+    let shop = Shop::start_with(Options {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
+            ("OTEL_TRACES_SAMPLER", "ratelimited".into()),
+            ("OTEL_TRACES_SAMPLER_ARG", PER_SECOND.to_string()),
+        ],
+        ..Options::default()
+    });
+    // Wait out the budget spent on whatever the test's start-up asked.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = std::time::Instant::now();
+    let asked: Vec<String> = (0..100u128)
+        .map(|n| format!("{:032x}", 0x5eed_0000_u128 + n))
+        .collect();
+    for trace in &asked {
+        let r = shop
+            .get("/api/catalog/categories")
+            .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"));
+        assert_eq!(send_status(r).await, StatusCode::OK);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let recorded = || asked.iter().filter(|t| store.get(t).is_some()).count();
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || match recorded() {
+            0 => Err("no client's trace recorded yet".to_owned()),
+            _ => Ok(()),
+        },
+    )
+    .await;
+    // Whatever else is still on its way arrives within the export's delay.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let budget = PER_SECOND + PER_SECOND * elapsed.ceil() as u64;
+    let recorded = recorded();
+    assert!(
+        (1..=budget as usize).contains(&recorded),
+        "{recorded} of 100 clients' traces recorded in {elapsed:.1} s, budget {budget}"
+    );
+
+    // A page the gateway traces: its own root, then the storefront's calls back through
+    // it, each a sampled `traceparent` from a caller, all in the trace.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(send_status(shop.get("/")).await, StatusCode::OK);
+    let page = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || {
+            let found = store.list(&Filter {
+                service: Some("storefront".into()),
+                limit: Some(50),
+                ..Filter::default()
+            });
+            let view = found
+                .iter()
+                .filter(|s| s.service == "gateway" && s.name.starts_with("GET /"))
+                .find_map(|s| store.get(&s.trace_id))
+                .ok_or("no page trace yet")?;
+            let through_gateway = view
+                .spans
+                .iter()
+                .filter(|s| s.span.service == "gateway" && s.span.kind == "server")
+                .count();
+            // The page's own request and at least two of the storefront's calls.
+            if through_gateway >= 3 {
+                Ok(view)
+            } else {
+                Err(format!("{through_gateway} gateway spans so far"))
+            }
+        },
+    )
+    .await;
+    let ids: BTreeSet<&str> = page.spans.iter().map(|s| s.span.span_id.as_str()).collect();
+    for s in &page.spans {
+        if let Some(parent) = &s.span.parent_span_id {
+            assert!(
+                ids.contains(parent.as_str()),
+                "{} {} names a parent that is missing",
+                s.span.service,
+                s.span.name
+            );
+        }
+    }
+}

@@ -40,6 +40,7 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
+mod edge;
 mod export;
 mod fields;
 mod request;
@@ -536,7 +537,7 @@ impl Roots {
     /// Whether the request at `path`, which came without a caller's decision, starts a
     /// recorded trace. Probes, scrapes, documents and event feeds never do.
     pub fn admit(&self, path: &str) -> bool {
-        if UNTRACED.iter().any(|p| path.starts_with(p)) {
+        if Self::never_traced(path) {
             return false;
         }
         match self {
@@ -546,6 +547,22 @@ impl Roots {
             Roots::PerSecond(limiter, _) => limiter.check().is_ok(),
         }
     }
+}
+
+impl Roots {
+    /// Whether requests at `path` (probes, scrapes, documents, feeds) start no trace.
+    fn never_traced(path: &str) -> bool {
+        UNTRACED.iter().any(|p| path.starts_with(p))
+    }
+}
+
+/// The edge's judgement of its callers' sampled flags, once [`at_the_edge`] is called.
+static EDGE: OnceLock<edge::Edge> = OnceLock::new();
+
+/// Makes this process the shop's edge (the gateway): a caller's sampled `traceparent` is
+/// followed only within the sampler's budget, not always (see `telemetry/edge.rs`).
+pub fn at_the_edge() {
+    let _ = EDGE.get_or_init(edge::Edge::new);
 }
 
 /// The SDK's sampler, which sees only the spans [`recorded_only`] lets through: a span
@@ -563,13 +580,15 @@ impl RequestRoots {
     }
 }
 
-/// Paths whose requests start no trace: probes, scrapes, documents and event feeds.
-const UNTRACED: [&str; 5] = [
+/// Paths whose requests start no trace: probes, scrapes, documents, event feeds and the
+/// storefront's files.
+const UNTRACED: [&str; 6] = [
     "/health/",
     "/metrics",
     "/openapi.json",
     "/events/",
     "/static/",
+    "/favicon.ico",
 ];
 
 impl ShouldSample for RequestRoots {
@@ -715,9 +734,20 @@ fn decision_in(tp: &str) -> Option<bool> {
 }
 
 /// Whether the request with `headers` at `path` is recorded: as its caller decided, else
-/// as this process's [`Roots`] decide.
+/// as this process's [`Roots`] decide. At the edge a caller's wish to be recorded is
+/// granted within the sampler's budget ([`at_the_edge`]).
 fn recorded(headers: &HeaderMap, path: &str) -> bool {
-    callers_decision(headers).unwrap_or_else(|| ROOTS.get().is_some_and(|r| r.admit(path)))
+    match (callers_decision(headers), EDGE.get()) {
+        (Some(true), Some(edge)) => {
+            let trace = headers
+                .get(TRACEPARENT)
+                .and_then(|tp| tp.to_str().ok())
+                .and_then(|tp| TraceId::from_hex(tp.get(3..35)?).ok());
+            trace.is_some_and(|trace| edge.follows(trace, ROOTS.get(), path))
+        }
+        (Some(decided), _) => decided,
+        (None, _) => ROOTS.get().is_some_and(|r| r.admit(path)),
+    }
 }
 
 /// Whether the work in progress here belongs to a recorded trace: what a call or an
@@ -845,7 +875,12 @@ pub fn request_scope(
         ));
     }
     let request_id = request_id.to_str().unwrap_or("-");
-    RequestScope::Span(server_span(method, route, path, headers, request_id))
+    let span = server_span(method, route, path, headers, request_id);
+    // The edge follows the trace's later requests (the storefront's calls back through it).
+    if let (Some(edge), Some(trace)) = (EDGE.get(), sampled_trace_id(&span)) {
+        edge.remember(trace);
+    }
+    RequestScope::Span(span)
 }
 
 /// The span of a request whose trace is recorded (see [`request_scope`]).

@@ -38,6 +38,8 @@ pub const SERVICE: ServiceDef = ServiceDef {
 
 /// Builds the gateway: the proxy routes, a readiness check per upstream, and its metrics.
 async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
+    // Its callers are outside the shop: their sampled flags are followed within a budget.
+    platform::telemetry::at_the_edge();
     let registry = kit.registry();
     let upstreams: Vec<_> = registry
         .upstreams()
