@@ -362,6 +362,10 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(idle_timeout)
+                // A request's head past this is refused (431), whatever its size: hyper's
+                // own bound is its read buffer's (some 400 KB, not exactly), and a client's
+                // header of that size was read, kept and forwarded.
+                .max_header_size(refusals::MAX_HEAD_BYTES)
                 // A response's head and body copied into one buffer and sent with one
                 // `send`: cheaper in the kernel than a `writev` of the two.
                 .writev(false)
@@ -1731,6 +1735,7 @@ mod tests {
         };
         let many_headers: String = (0..101).map(|i| format!("x-h{i}: v\r\n")).collect();
         let long_target = "a".repeat(70_000);
+        let large_header = "v".repeat(refusals::MAX_HEAD_BYTES);
         let cases = [
             (
                 b"GET /work HTTP/1.1\r\nhost x\r\n\r\n".to_vec(),
@@ -1745,6 +1750,12 @@ mod tests {
             ),
             (
                 format!("GET /work HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes(),
+                431,
+                "request-header-fields-too-large",
+            ),
+            (
+                format!("GET /work HTTP/1.1\r\nhost: x\r\nx-large: {large_header}\r\n\r\n")
+                    .into_bytes(),
                 431,
                 "request-header-fields-too-large",
             ),

@@ -236,12 +236,44 @@ impl platform::service::Front for Proxy {
         req: http::Request<hyper::body::Incoming>,
         peer: SocketAddr,
     ) -> (Option<RouteLabel>, BoxFuture<'static, Response>) {
+        if let Some(why) = host_problem(&req) {
+            let refused = Problem::bad_request(why).into_response();
+            return (None, Box::pin(std::future::ready(refused)));
+        }
         let proxy = self.clone();
         let upstream = proxy.upstream_of(req.uri().path());
         let label = upstream.map(|i| proxy.inner.upstreams[i].label.clone());
         let answer = async move { proxy.forward(upstream, req, Some(peer.ip())).await };
         (label, Box::pin(answer))
     }
+}
+
+/// Why a request's `Host` makes it one to refuse (RFC 9112 §3.2: 400 for an HTTP/1.1
+/// request with none, with more than one, or with one that is not a host and port).
+/// Behind it the storefront takes the host for the shop's own in its same-site check,
+/// and links are made with it: a `Host: x@evil.com` read one way here and another there,
+/// or two of them, must go no further.
+fn host_problem<B>(req: &http::Request<B>) -> Option<&'static str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Some("the request has more than one Host header"),
+        (None, _) if req.version() >= http::Version::HTTP_11 => {
+            Some("an HTTP/1.1 request must name its host in a Host header")
+        }
+        (None, _) => None,
+        (Some(host), None) if !is_host_and_port(host.as_bytes()) => {
+            Some("the Host header is not a host name or address, with an optional port")
+        }
+        (Some(_), None) => None,
+    }
+}
+
+/// A host name, an IPv4 address or a bracketed IPv6 one, then an optional `:port`.
+fn is_host_and_port(host: &[u8]) -> bool {
+    !host.is_empty()
+        && host.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
 }
 
 /// The same forwarding as a router's fallback, for a gateway called in process.
@@ -785,6 +817,33 @@ fn upstream_target(pick: &Pick, path_and_query: &PathAndQuery) -> Option<(Scheme
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_names_one_host_and_only_a_host() {
+        let with = |version, hosts: &[&str]| {
+            let mut req = http::Request::new(());
+            *req.version_mut() = version;
+            for h in hosts {
+                req.headers_mut()
+                    .append(header::HOST, HeaderValue::from_str(h).unwrap());
+            }
+            host_problem(&req)
+        };
+        let v11 = http::Version::HTTP_11;
+        for good in ["shop.example", "127.0.0.1:8080", "[::1]:8080", "localhost"] {
+            assert_eq!(with(v11, &[good]), None, "{good}");
+        }
+        assert_eq!(
+            with(http::Version::HTTP_10, &[]),
+            None,
+            "HTTP/1.0 needs none"
+        );
+        assert!(with(v11, &[]).is_some());
+        assert!(with(v11, &["evil.com", "127.0.0.1:8080"]).is_some());
+        for bad in ["x@evil.com", "a b", "evil.com/path", ""] {
+            assert!(with(v11, &[bad]).is_some(), "{bad}");
+        }
+    }
 
     #[test]
     fn paths_lead_to_their_service() {

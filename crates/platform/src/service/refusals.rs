@@ -2,10 +2,10 @@
 //!
 //! hyper's HTTP/1 server answers a request it cannot parse on its own: `400` for a
 //! malformed request line or header, `414` for a target longer than 65,534 bytes, `431`
-//! for more than 100 header fields or a head larger than its read buffer. It does so with
-//! an empty body, then closes the connection, and it offers no hook to answer otherwise
-//! (hyper 1.x). Every other refusal of Bazaar's is a problem document, so these are made
-//! one too: the connection's writes are watched for that answer, which always has the
+//! for more than 100 header fields or a head larger than its read buffer
+//! ([`MAX_HEAD_BYTES`]). It does so with an empty body, then closes the connection, and it
+//! offers no hook to answer otherwise (hyper 1.x). Every other refusal of Bazaar's is a
+//! problem document, so these are made one too: the connection's writes are watched for that answer, which always has the
 //! same fixed shape and is always the last thing written on its connection, and it is
 //! replaced by the same status with a problem document.
 //!
@@ -24,6 +24,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// hyper's answer: its status line, then exactly these headers in this order, the date's
 /// value (an IMF-fixdate, always 29 bytes), and the end of the head.
+/// The largest request head a server reads (hyper's read buffer's bound): past it, 431.
+/// Above the longest target hyper takes (65,534 bytes), so that one is still a 414.
+pub const MAX_HEAD_BYTES: usize = 80 * 1024;
+
 const HEADERS: &[u8] = b"connection: close\r\ncontent-length: 0\r\ndate: ";
 const DATE_LEN: usize = 29;
 const END: &[u8] = b"\r\n\r\n";
@@ -163,8 +167,7 @@ fn answer(status: StatusCode, date: &[u8], out: &mut Vec<u8>) {
             status,
             "request-header-fields-too-large",
             "Request header fields too large",
-            "the request has more than 100 header fields, or a head larger than a server \
-             reads",
+            "the request has more than 100 header fields, or a head larger than 80 KiB",
         ),
         _ => Problem::bad_request(
             "the request is not well-formed HTTP/1.1: its request line or a header field \
