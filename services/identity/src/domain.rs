@@ -95,6 +95,10 @@ impl Password {
     pub const MAX_LEN: usize = 256;
     /// Fewest distinct characters, which refuses `aaaaaaaaaa` and `1212121212`.
     pub const MIN_DISTINCT: usize = 5;
+    /// The least zxcvbn score (0–4) a password must have: 2 is at least 10⁸ guesses.
+    const MIN_SCORE: u8 = 2;
+    /// The characters of a password zxcvbn judges.
+    const JUDGED_CHARS: usize = 64;
     /// A local part shorter than this is not looked for inside the password: refusing every
     /// password containing `a` helps nobody.
     const MIN_LOCAL_PART_CHECKED: usize = 3;
@@ -126,6 +130,19 @@ impl Password {
             if local.len() >= Self::MIN_LOCAL_PART_CHECKED && raw.to_lowercase().contains(local) {
                 return invalid("is too easy to guess: it must not contain your email address");
             }
+        }
+        // How many guesses it would take (zxcvbn): common passwords, words with digits or
+        // symbols stuck on, keyboard and alphabet runs, repeats and dates are a few
+        // thousand or million; the rule asks for a hundred million at least. Judged on
+        // its first characters: past them a password is long enough, and the estimate's
+        // cost grows with the length.
+        let judged: String = raw.chars().take(Self::JUDGED_CHARS).collect();
+        let inputs: Vec<&str> = email.map(Email::local_part).into_iter().collect();
+        if u8::from(zxcvbn::zxcvbn(&judged, &inputs).score()) < Self::MIN_SCORE {
+            return invalid(
+                "is too easy to guess: it is a common password, a word with digits added, or a \
+                 run of keys or letters; a few unrelated words make a strong one",
+            );
         }
         Ok(Self(raw.to_owned()))
     }
@@ -204,13 +221,25 @@ mod tests {
             ("short1!", false, "fewer than 10 characters"),
             ("aaaaaaaaaaaa", false, "one distinct character"),
             ("abcdabcdabcd", false, "four distinct characters"),
-            ("abcdeabcde", true, "exactly 10 chars, 5 distinct"),
+            ("abcdeabcde", false, "a run of letters, repeated"),
+            ("plum-ink-oats", true, "exactly 13 chars, three words"),
             (
                 "xMargaret-2024!",
                 false,
                 "contains the local part, any case",
             ),
-            ("ÿäöüßÿäöüß", true, "counts characters, not bytes"),
+            ("ÿäöüßéèñçå", true, "counts characters, not bytes"),
+            ("1234567890", false, "a run of digits"),
+            ("password123", false, "a common password with digits"),
+            (
+                "Password1!",
+                false,
+                "capitalised, a digit and a symbol added",
+            ),
+            ("qwertyuiop", false, "a row of keys"),
+            ("1q2w3e4r5t", false, "a walk over the keys"),
+            ("iloveyou123", false, "a common phrase with digits"),
+            ("abcdefghij", false, "the alphabet"),
         ];
         for (raw, ok, why) in cases {
             assert_eq!(Password::parse(raw, Some(&email)).is_ok(), *ok, "{why}");

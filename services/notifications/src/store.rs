@@ -167,12 +167,15 @@ impl Store {
             .transpose()
     }
 
-    /// Whether a token of `user_id` issued at `iat` predates the user's last sign-out.
+    /// Whether a token of `user_id` issued at `iat` predates the user's last sign-out. Both
+    /// are whole seconds: a token issued in the second of the sign-out counts as before it
+    /// (a token taken just before a quick sign-out must not outlive it; one taken just
+    /// after, in that same second, opens a stream once it is refreshed).
     pub async fn signed_out_since(&self, user_id: &str, iat: i64) -> Result<bool, sqlx::Error> {
         Ok(self
             .signed_out_at(user_id)
             .await?
-            .is_some_and(|at| iat < at))
+            .is_some_and(|at| iat <= at))
     }
 
     /// The position of one of the user's messages, if it is theirs.

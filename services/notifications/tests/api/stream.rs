@@ -224,3 +224,43 @@ async fn signing_out_ends_the_streams_of_older_tokens_and_they_open_no_more() {
         .await;
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
+
+/// The `iat` of an access token (seconds since the epoch), read without checking it.
+fn issued_at(token: &str) -> i64 {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice::<serde_json::Value>(&json).unwrap()["iat"]
+        .as_i64()
+        .expect("an iat")
+}
+
+#[tokio::test]
+async fn a_sign_out_in_the_second_its_token_was_issued_ends_its_streams() {
+    // Arrange: a token taken, and a sign-out in the same second (times are whole seconds).
+    let app = spawn_app().await;
+    let sam = register("Sam").await;
+    let mut stream = SseReader::open(&app, &sam.token, None).await;
+
+    // Act
+    let signed_out = events::testing::event("identity", USER_SIGNED_OUT, &sam.id, |data| {
+        data["user_id"] = sam.id.clone().into();
+        data["signed_out_at"] = issued_at(&sam.token).into();
+    });
+    assert_eq!(
+        app.deliver(&signed_out).await,
+        events::consumer::Outcome::Handled
+    );
+
+    // Assert
+    assert!(
+        stream.ends_within(Duration::from_secs(4)).await,
+        "the stream outlived a sign-out in its token's second"
+    );
+    let r = app
+        .get_as("/api/notifications/stream", Some(&sam.token))
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+}
