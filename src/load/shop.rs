@@ -28,7 +28,9 @@ pub const MIN_STOCK: i64 = 20;
 /// The catalog is sampled up to this many products.
 const MAX_PRODUCTS: usize = 1_000;
 /// Attempts of one checkout (same `Idempotency-Key`) before a 5xx or timeout fails it.
-const CHECKOUT_ATTEMPTS: u32 = 4;
+/// How long a checkout is asked again with its key while the answers say nothing of its
+/// order (a gateway's 5xx, a timeout): orders' window for resuming one (30 s).
+const CHECKOUT_PATIENCE: Duration = Duration::from_secs(30);
 /// The cookie naming an anonymous cart.
 const CART_COOKIE: &str = "bazaar_cart";
 
@@ -159,6 +161,10 @@ fn judge(attempt: Result<Answer, ErrorKind>) -> Verdict {
     struct Problem {
         #[serde(rename = "type")]
         kind: String,
+        #[serde(default)]
+        order_id: Option<String>,
+        #[serde(default)]
+        resumable_until: Option<String>,
     }
     let answer = match attempt {
         Ok(answer) => answer,
@@ -196,6 +202,15 @@ fn judge(attempt: Result<Answer, ErrorKind>) -> Verdict {
             },
             _ => Verdict::Done(Err(ErrorKind::Status(409))),
         },
+        // Orders' own final answer: the order it names was cancelled; asking again with
+        // the key answers the same.
+        503 if answer
+            .json::<Problem>()
+            .is_ok_and(|p| p.order_id.is_some() && p.resumable_until.is_none()) =>
+        {
+            Verdict::Done(Err(ErrorKind::Status(503)))
+        }
+        // The gateway's (nothing known of the order) or a checkout waiting to be resumed.
         500..=599 => Verdict::Retry {
             error: ErrorKind::Status(status),
             after: answer.retry_after(),
@@ -575,7 +590,7 @@ impl Shop {
                                  "city": "Loadville", "postal_code": "12345", "country": "US"}
         });
         let mut backoff = Duration::from_millis(100);
-        let mut attempt = 1;
+        let started = tokio::time::Instant::now();
         loop {
             let req = self
                 .http
@@ -585,12 +600,13 @@ impl Shop {
                 .json(&body);
             match judge(self.send(req).await) {
                 Verdict::Done(outcome) => return outcome,
-                Verdict::Retry { error, .. } if attempt >= CHECKOUT_ATTEMPTS => return Err(error),
+                Verdict::Retry { error, .. } if started.elapsed() >= CHECKOUT_PATIENCE => {
+                    return Err(error);
+                }
                 Verdict::Retry { after, .. } => {
                     retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(after.unwrap_or(backoff).min(Duration::from_secs(2))).await;
-                    backoff *= 2;
-                    attempt += 1;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
         }
@@ -743,6 +759,26 @@ mod tests {
                 "gateway timeout",
                 answer(504, json!({}), &[]),
                 retry(Status(504), None),
+            ),
+            (
+                "a checkout waiting to be resumed",
+                answer(
+                    503,
+                    json!({"type": "urn:bazaar:problem:payment-unavailable", "title": "t",
+                           "status": 503, "order_id": "o", "resumable_until": "2030-01-01T00:00:00Z"}),
+                    unavailable,
+                ),
+                retry(Status(503), Some(2)),
+            ),
+            (
+                "orders' final 503: the order cancelled",
+                answer(
+                    503,
+                    json!({"type": "urn:bazaar:problem:payment-unavailable", "title": "t",
+                           "status": 503, "order_id": "o"}),
+                    unavailable,
+                ),
+                Verdict::Done(Err(Status(503))),
             ),
             ("timeout", Err(Timeout), retry(Timeout, None)),
             ("connection", Err(Connection), retry(Connection, None)),

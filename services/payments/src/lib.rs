@@ -42,18 +42,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
     settings: platform::config::variables::<config::Config>,
 };
 
-/// How much longer than the request timeout an idempotency key stays with the request
-/// that claimed it, before another request with the key may take it over.
-const KEY_LEASE_MARGIN: Duration = Duration::from_secs(5);
-
 async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     let db = kit.database(&store::migrations()).await?;
     let producer = kit.producer(&db);
-    // A request cannot outlive the request timeout, so a key still `in_progress` after it
-    // (and a margin) belongs to a request that is gone.
-    let lease = Duration::from_millis(kit.common().request_timeout_ms) + KEY_LEASE_MARGIN;
     kit.api(routes::router(routes::AppState {
-        store: Store::new(db, producer, lease),
+        store: Store::new(db, producer),
         verifier: kit.verifier(),
         processor: Processor::new(Duration::from_millis(kit.own().processing_delay_ms)),
         in_progress_wait: Duration::from_millis(kit.own().in_progress_wait_ms),

@@ -280,6 +280,8 @@ async fn authorize(
         }
         Acquired::Held(holder) => holder,
     };
+    // The key stays this request's while it works, and only while it does.
+    let _kept = state.store.keep(&holder);
     let traceparent = trace.as_deref();
     let result = match state.processor.authorize(&new.card).await {
         Outcome::Approved => {

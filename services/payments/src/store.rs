@@ -115,6 +115,24 @@ pub struct KeyHolder {
     pub token: String,
 }
 
+/// How long a claimed key stays its request's without a renewal: the request renews it
+/// every [`KEY_RENEWAL`] while it works ([`Store::keep`]), so the key of a request whose
+/// process died is free again within this, not after a whole request timeout (20 s, which
+/// outlasted orders' calls and its window for resuming a checkout).
+pub const KEY_LEASE: Duration = Duration::from_secs(3);
+
+/// How often a request working on a key renews the key's lease.
+const KEY_RENEWAL: Duration = Duration::from_secs(1);
+
+/// Keeps a request's key its own while it lives (see [`Store::keep`]).
+pub struct KeepAlive(tokio::task::AbortHandle);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Payments' data access. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -130,11 +148,11 @@ const SELECT_AUTHORIZATION: &str = "SELECT id, order_id, user_id, status, amount
      currency, card_brand, card_last4, created_at, updated_at FROM authorizations WHERE id = $1";
 
 impl Store {
-    pub fn new(db: Db, producer: Producer, lease: Duration) -> Self {
+    pub fn new(db: Db, producer: Producer) -> Self {
         Self {
             db,
             producer,
-            lease,
+            lease: KEY_LEASE,
         }
     }
 
@@ -237,6 +255,41 @@ impl Store {
                 Existing::Abandoned => None,
             },
         })
+    }
+
+    /// Keeps `holder`'s key its own while the guard returned lives: its lease is renewed
+    /// every second, until the key is answered, lost or given up.
+    pub fn keep(&self, holder: &KeyHolder) -> KeepAlive {
+        let (store, holder) = (self.clone(), holder.clone());
+        let renewing = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(KEY_RENEWAL).await;
+                match store.renew(&holder).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not renew an idempotency key's lease");
+                    }
+                }
+            }
+        });
+        KeepAlive(renewing.abort_handle())
+    }
+
+    /// Extends the lease of `holder`'s key; `false` when it is no longer the holder's.
+    async fn renew(&self, holder: &KeyHolder) -> Result<bool, sqlx::Error> {
+        let renewed = sqlx::query(
+            "UPDATE idempotency_keys SET locked_until = $1 \
+             WHERE caller = $2 AND idem_key = $3 AND token = $4 AND state = 'in_progress'",
+        )
+        .bind(self.lease_until())
+        .bind(&holder.caller)
+        .bind(&holder.key)
+        .bind(&holder.token)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
     }
 
     /// Gives up a claimed key without an answer (the request failed in a way worth

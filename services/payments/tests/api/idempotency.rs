@@ -237,3 +237,33 @@ async fn a_key_abandoned_by_a_request_that_died_is_taken_over_after_its_lease() 
     );
     assert_eq!(app.ledger(&db).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_request_at_work_keeps_its_key_past_the_lease() {
+    // Arrange: processing that outlasts a key's lease (3 s, so that a dead request's key
+    // is free again soon): the request renews the lease while it works.
+    let app = spawn_app_with(&[
+        ("processing_delay_ms", "4500"),
+        ("in_progress_wait_ms", "100"),
+    ])
+    .await;
+    let key = new_key();
+    let body = authorization("order-1", 1000, CARD_SUCCEEDS);
+
+    // Act: the same request again once the first has held the key longer than a lease.
+    let later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(3800)).await;
+        app.authorize(&key, &body).await
+    };
+    let (first, second) = tokio::join!(app.authorize(&key, &body), later);
+
+    // Assert: the second waited its turn instead of taking the key over.
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_problem(&second, StatusCode::CONFLICT, None, "still at work");
+    assert_eq!(
+        second.body["type"],
+        "urn:bazaar:problem:request-in-progress"
+    );
+    let db = app.db().await;
+    assert_eq!(app.ledger(&db).await.len(), 1);
+}
