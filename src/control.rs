@@ -228,9 +228,12 @@ async fn restart(
         });
         return StatusCode::ACCEPTED.into_response();
     }
-    match restart.await {
-        Ok(processes) => Json(Processes { processes }).into_response(),
-        Err(e) => problem(e).into_response(),
+    // Its own task: a caller that hangs up (Ctrl-C on `bazaar restart`) must not stop a
+    // rolling restart halfway, with one replica's successor started and the rest not.
+    match tokio::spawn(restart).await {
+        Ok(Ok(processes)) => Json(Processes { processes }).into_response(),
+        Ok(Err(e)) => problem(e).into_response(),
+        Err(e) => problem(Refusal::Failed(format!("the restart stopped: {e}"))).into_response(),
     }
 }
 

@@ -90,13 +90,20 @@ impl fmt::Display for Cpus {
 /// use). Every process of the shop reads it, so `BAZAAR_WORKERS=1 bazaar up` runs each
 /// service on one thread.
 pub fn worker_threads() -> Result<Option<usize>, String> {
-    match std::env::var("BAZAAR_WORKERS") {
-        Err(_) => Ok(None),
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
+    worker_threads_of(std::env::var("BAZAAR_WORKERS").ok().as_deref())
+}
+
+/// The most worker threads a process may be asked for: far past any machine's cores (a
+/// thread each costs its stack; 100,000 of them exhausted memory before the first served).
+pub const MAX_WORKERS: usize = 1024;
+
+fn worker_threads_of(v: Option<&str>) -> Result<Option<usize>, String> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Some(n)),
             _ => Err(format!(
-                "BAZAAR_WORKERS must be a whole number of threads, at least 1, got `{v}`"
+                "BAZAAR_WORKERS must be a whole number of threads from 1 to {MAX_WORKERS}, got `{v}`"
             )),
         },
     }
@@ -190,6 +197,18 @@ impl Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_a_bounded_number_of_threads() {
+        assert_eq!(worker_threads_of(None), Ok(None));
+        assert_eq!(worker_threads_of(Some(" ")), Ok(None));
+        assert_eq!(worker_threads_of(Some("2")), Ok(Some(2)));
+        assert_eq!(worker_threads_of(Some("1024")), Ok(Some(MAX_WORKERS)));
+        for bad in ["0", "-1", "two", "1025", "100000"] {
+            let said = worker_threads_of(Some(bad)).unwrap_err();
+            assert!(said.contains("from 1 to 1024"), "{bad}: {said}");
+        }
+    }
 
     #[test]
     fn lists_read_as_taskset_writes_them() {

@@ -71,10 +71,19 @@ pub struct LoadArgs {
     max_error_rate: Option<f64>,
 }
 
+/// The longest load: a week (a load's deadline is a point in time, which a longer one
+/// would put past what the clock can say).
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e} (say `30s`, `2m`)"))?;
     if d.is_zero() {
         return Err("must be longer than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "`{s}` is longer than a load may last (a week, `7d`)"
+        ));
     }
     Ok(d)
 }
@@ -271,6 +280,9 @@ mod tests {
         for bad in [
             &["--duration", "soon"][..],
             &["--duration", "0s"],
+            &["--duration", "9223372036854775807s"],
+            &["--duration", "8d"],
+            &["--timeout", "18446744073709551615s"],
             &["--rate", "0"],
             &["--rate", "-3"],
             &["--rate", "NaN"],

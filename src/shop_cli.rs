@@ -2,7 +2,12 @@
 //! its supervisor's control API (whose address and token `bazaar up` writes to
 //! `<data>/supervisor.json`).
 
-use crate::{REGISTRY, control::Processes, processes::ProcessView, supervisor::Running};
+use crate::{
+    REGISTRY,
+    control::Processes,
+    processes::ProcessView,
+    supervisor::{OnDataDir, Running},
+};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::{path::PathBuf, time::Duration};
@@ -31,27 +36,25 @@ pub struct RestartArgs {
 
 /// The shop running on `data_dir`, or why there is none.
 fn running(data_dir: &std::path::Path) -> anyhow::Result<Running> {
-    let path = Running::path(data_dir);
-    let text = std::fs::read(&path).map_err(|_| {
-        anyhow::anyhow!(
-            "no shop runs on {} (no {}): start one with `bazaar up --data-dir {}`",
-            data_dir.display(),
-            path.display(),
-            data_dir.display()
-        )
-    })?;
-    let running: Running = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not what `bazaar up` writes", path.display()))?;
-    let alive =
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.pid as i32), None).is_ok();
-    if !alive {
+    if !data_dir.is_dir() {
         bail!(
-            "no shop runs on {}: its supervisor (pid {}) is gone",
+            "no shop runs on {} (no such directory): start one with `bazaar up --data-dir {}`",
             data_dir.display(),
-            running.pid
+            data_dir.display()
         );
     }
-    Ok(running)
+    match crate::supervisor::on_data_dir(data_dir)? {
+        OnDataDir::Running(running) => Ok(running),
+        OnDataDir::Starting => bail!(
+            "the shop on {} is starting; ask again once it is ready",
+            data_dir.display()
+        ),
+        OnDataDir::Nothing => bail!(
+            "no shop runs on {}: start one with `bazaar up --data-dir {}`",
+            data_dir.display(),
+            data_dir.display()
+        ),
+    }
 }
 
 /// `bazaar status`.

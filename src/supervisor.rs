@@ -14,6 +14,7 @@ use crate::{REGISTRY, control, processes::Operator, traces::TraceStore};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use keeper::Context;
+use nix::fcntl::{Flock, FlockArg};
 pub use plan::Replicas;
 use platform::{
     discovery::{Discovery, Source},
@@ -86,6 +87,73 @@ impl Running {
     }
 }
 
+/// What runs on a data directory, as its lock says.
+pub enum OnDataDir {
+    /// No shop: nobody holds the lock (a `supervisor.json` left there is stale).
+    Nothing,
+    /// A shop holds it and has written how to reach it.
+    Running(Running),
+    /// A shop holds it and is starting (or its `supervisor.json` cannot be read).
+    Starting,
+}
+
+fn lock_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("supervisor.lock")
+}
+
+/// Takes the data directory's lock, or says no: `Err(file)` when another process holds it.
+fn try_lock(data_dir: &Path) -> anyhow::Result<Result<Flock<std::fs::File>, ()>> {
+    let path = lock_path(data_dir);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("could not open {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Ok(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(Err(())),
+        Err((_, e)) => Err(e).with_context(|| format!("could not lock {}", path.display())),
+    }
+}
+
+/// What runs on `data_dir`. A process holds its lock (`supervisor.lock`) from its first
+/// step to its last, and the kernel lets it go when that process dies, however: unlike the
+/// pid in `supervisor.json`, which outlives a killed shop and may by then be anyone's.
+pub fn on_data_dir(data_dir: &Path) -> anyhow::Result<OnDataDir> {
+    if try_lock(data_dir)?.is_ok() {
+        return Ok(OnDataDir::Nothing);
+    }
+    Ok(std::fs::read(Running::path(data_dir))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
+        .map_or(OnDataDir::Starting, OnDataDir::Running))
+}
+
+/// The data directory's lock, for the shop about to run on it; refused while another shop
+/// runs (or starts) there. Asked a few times over a moment: `bazaar status` takes it for an
+/// instant to look.
+async fn lock_data_dir(data_dir: &Path) -> anyhow::Result<Flock<std::fs::File>> {
+    for _ in 0..10 {
+        if let Ok(lock) = try_lock(data_dir)? {
+            return Ok(lock);
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let other = std::fs::read(Running::path(data_dir))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Running>(&text).ok());
+    match other {
+        Some(other) => bail!(
+            "a shop (pid {}) runs on {} already, at {}",
+            other.pid,
+            data_dir.display(),
+            other.url
+        ),
+        None => bail!("a shop is starting on {} already", data_dir.display()),
+    }
+}
+
 /// A random secret of 256 bits, hex-encoded.
 fn secret() -> String {
     format!(
@@ -148,17 +216,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     })?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     keep_private(&data_dir)?;
-    if let Ok(text) = std::fs::read(Running::path(&data_dir))
-        && let Ok(other) = serde_json::from_slice::<Running>(&text)
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(other.pid as i32), None).is_ok()
-    {
-        bail!(
-            "a shop (pid {}) runs on {} already, at {}",
-            other.pid,
-            data_dir.display(),
-            other.url
-        );
-    }
+    // Held until this function returns: the data directory is this shop's alone.
+    let _only_shop_here = lock_data_dir(&data_dir).await?;
     events::faults::new_run(&data_dir)
         .with_context(|| format!("could not reset {}/failpoints", data_dir.display()))?;
     let directory = data_dir.join("directory.json");
@@ -453,8 +512,40 @@ fn collector_env(url: &str, ingest_token: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::kept_secret;
+    use super::{OnDataDir, Running, kept_secret, lock_data_dir, on_data_dir};
     use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn a_data_directory_is_one_shops_from_its_start_to_its_end_however_it_ends() {
+        let dir = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let other = Running {
+            // A live process: a killed shop's pid may be anyone's by now, even ours.
+            pid: std::process::id(),
+            url: "http://127.0.0.1:8080".into(),
+            control_url: "http://127.0.0.1:8079".into(),
+            token: "t".into(),
+        };
+        std::fs::write(Running::path(&dir), serde_json::to_vec(&other).unwrap()).unwrap();
+        // The file a killed shop left says nothing: nobody holds the lock.
+        assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Nothing));
+        let shop = lock_data_dir(&dir).await.expect("the directory is free");
+        // Held: a second shop is refused, before the first has said how to reach it...
+        let again = lock_data_dir(&dir).await.unwrap_err().to_string();
+        assert!(
+            again.contains("runs on") && again.contains("already"),
+            "{again}"
+        );
+        std::fs::remove_file(Running::path(&dir)).unwrap();
+        let starting = lock_data_dir(&dir).await.unwrap_err().to_string();
+        assert!(starting.contains("is starting"), "{starting}");
+        assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Starting));
+        // ...and the lock goes with its holder.
+        drop(shop);
+        assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Nothing));
+        assert!(lock_data_dir(&dir).await.is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_data_directory_keeps_its_service_secret_private_and_across_runs() {

@@ -274,21 +274,33 @@ pub fn text(s: &Summary) -> String {
 /// after minutes of load would cost the figures.
 pub fn check_outputs(json: Option<&Path>, report: Option<&Path>) -> anyhow::Result<()> {
     if let Some(path) = json {
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("--json {}: cannot write there", path.display()))?;
+        writable(path).with_context(|| format!("--json {}: cannot write there", path.display()))?;
     }
     if let Some(dir) = report {
+        let made = !dir.exists();
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--report {}: cannot make the directory", dir.display()))?;
-        let probe = dir.join("index.html");
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&probe)
-            .with_context(|| format!("--report {}: cannot write there", dir.display()))?;
+        let probed = writable(&dir.join("index.html"))
+            .with_context(|| format!("--report {}: cannot write there", dir.display()));
+        // Nothing is left of the check: a load that fails leaves no empty report behind.
+        if made {
+            let _ = std::fs::remove_dir(dir);
+        }
+        probed?;
+    }
+    Ok(())
+}
+
+/// Whether `path` can be written, leaving it as it was (a file made to find out is gone
+/// again; one that was there is untouched).
+fn writable(path: &Path) -> std::io::Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    if !existed {
+        std::fs::remove_file(path)?;
     }
     Ok(())
 }
@@ -724,7 +736,16 @@ mod tests {
         let json = dir.join("summary.json");
         let report = dir.join("report");
         check_outputs(Some(&json), Some(&report)).unwrap();
-        assert!(report.is_dir());
+        // Checked, and nothing left behind for a load that then fails.
+        assert!(!json.exists() && !report.exists());
+        std::fs::create_dir_all(&report).unwrap();
+        std::fs::write(&json, "{}").unwrap();
+        check_outputs(Some(&json), Some(&report)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&json).unwrap(),
+            "{}",
+            "left as it was"
+        );
 
         let missing = dir.join("no/such/dir/x.json");
         let err = check_outputs(Some(&missing), None).unwrap_err();

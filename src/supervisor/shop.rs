@@ -178,13 +178,13 @@ impl Shop {
                 "{service} is being restarted already"
             )));
         }
-        let result = self.restart_each(&service).await;
-        self.inner
-            .restarting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&service);
-        result?;
+        // Whatever ends the restart (done, failed, or its task cut short), the service may
+        // be restarted again.
+        let _done = Restarting {
+            shop: &self,
+            service: &service,
+        };
+        self.restart_each(&service).await?;
         Ok(self
             .processes()
             .into_iter()
@@ -316,5 +316,23 @@ impl Operator for Shop {
 
     fn restart(&self, service: &str) -> BoxFuture<'static, Result<Vec<ProcessView>, Refusal>> {
         Box::pin(self.clone().rolling_restart(service.to_owned()))
+    }
+}
+
+/// A rolling restart of a service under way: the service's mark in the shop, taken off
+/// when this is dropped.
+struct Restarting<'a> {
+    shop: &'a Shop,
+    service: &'a str,
+}
+
+impl Drop for Restarting<'_> {
+    fn drop(&mut self) {
+        self.shop
+            .inner
+            .restarting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(self.service);
     }
 }

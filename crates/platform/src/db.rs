@@ -399,9 +399,28 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
 /// one creates it and the others find it there. A database that already exists is found
 /// by connecting to it, so a role that may not use the maintenance database, as on many
 /// managed servers, starts fine against a database made for it.
-async fn create_postgres_database(url: &str) -> Result<(), DbError> {
+/// How long a first connection to PostgreSQL may take: a server that accepts and never
+/// answers (a wrong port, a hung server) is said as such, not waited on forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection to `url`, or an error once `within` has passed.
+async fn connect_within(url: &str, within: Duration) -> Result<sqlx::AnyConnection, sqlx::Error> {
     use sqlx::{AnyConnection, Connection};
-    match AnyConnection::connect(url).await {
+    match tokio::time::timeout(within, AnyConnection::connect(url)).await {
+        Ok(connected) => connected,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the database server did not answer within {} s",
+                within.as_secs_f64()
+            ),
+        ))),
+    }
+}
+
+async fn create_postgres_database(url: &str) -> Result<(), DbError> {
+    use sqlx::Connection;
+    match connect_within(url, CONNECT_TIMEOUT).await {
         Ok(conn) => {
             let _ = conn.close().await;
             return Ok(());
@@ -415,7 +434,7 @@ async fn create_postgres_database(url: &str) -> Result<(), DbError> {
         }
     }
     let (maintenance, name) = maintenance_url(url)?;
-    let mut conn = AnyConnection::connect(&maintenance)
+    let mut conn = connect_within(&maintenance, CONNECT_TIMEOUT)
         .await
         .map_err(|source| DbError::Connect {
             url: redact(&maintenance),
@@ -555,6 +574,31 @@ mod tests {
         sqlite: "CREATE TABLE things (id TEXT PRIMARY KEY, n BIGINT NOT NULL);",
         postgres: "CREATE TABLE things (id TEXT PRIMARY KEY, n BIGINT NOT NULL);",
     }];
+
+    #[tokio::test]
+    async fn a_database_server_that_never_answers_is_said_so_in_time() {
+        // Accepts the connection, and says nothing.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            while let Ok((tcp, _)) = silent.accept().await {
+                kept.push(tcp);
+            }
+        });
+        sqlx::any::install_default_drivers();
+        let url = format!("postgres://postgres@{addr}/nothing");
+        let started = std::time::Instant::now();
+        let err = connect_within(&url, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            err.to_string().contains("did not answer within 0.3 s"),
+            "{err}"
+        );
+        held.abort();
+    }
 
     struct Thing {
         id: String,
