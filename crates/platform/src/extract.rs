@@ -114,24 +114,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
-        let path = match err.path().to_string() {
-            p if p == "." => "body".to_owned(),
-            p => p,
-        };
-        let inner = err.into_inner();
+        let inner = err.inner();
         match inner.classify() {
+            // Well-formed but wrong: every field at fault is named, not only the first
+            // serde met (see `every_bad_field`).
             serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                let field = missing_field(&message)
-                    .map(|missing| {
-                        if path == "body" {
-                            missing.to_owned()
-                        } else {
-                            format!("{path}.{missing}")
-                        }
-                    })
-                    .unwrap_or(path);
-                Problem::validation(vec![FieldError::new(field, message)])
+                let first = bad_field(&err);
+                let mut errors = serde_json::from_slice::<serde_json::Value>(bytes)
+                    .map(|doc| every_bad_field::<T>(doc))
+                    .unwrap_or_default();
+                if !errors.iter().any(|e| e.field == first.field) {
+                    errors.insert(0, first);
+                }
+                Problem::validation(errors)
             }
             _ => Problem::bad_request(format!("malformed JSON: {inner}")),
         }
@@ -139,6 +134,176 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     de.end()
         .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// The field a deserialisation error is about, and what is wrong with it: a missing
+/// field is named at its own path (`address.city`), the document itself is `body`.
+fn bad_field(err: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = match err.path().to_string() {
+        p if p == "." => "body".to_owned(),
+        p => p,
+    };
+    let message = strip_position(&err.inner().to_string());
+    let field = missing_field(&message)
+        .map(|missing| {
+            if path == "body" {
+                missing.to_owned()
+            } else {
+                format!("{path}.{missing}")
+            }
+        })
+        .unwrap_or(path);
+    FieldError::new(field, message)
+}
+
+/// Every field of `doc` that keeps it from being a `T`. serde stops at the first; so each
+/// one found is noted and then stood in for (a missing or mistyped field by the first of a
+/// few plain values `T` takes there, an unknown one removed) and `T` read again, until it
+/// reads or nothing more can be stood in for. What is inside a stand-in is not reported:
+/// a missing `payment` is one error, not one per field of a payment.
+fn every_bad_field<T: DeserializeOwned>(mut doc: serde_json::Value) -> Vec<FieldError> {
+    use serde_json::{Value, json};
+    /// Values tried in turn where a field is missing or of the wrong type.
+    fn stand_ins() -> [Value; 6] {
+        [
+            Value::Null,
+            json!(""),
+            json!(0),
+            json!(false),
+            json!({}),
+            json!([]),
+        ]
+    }
+    let mut errors: Vec<FieldError> = Vec::new();
+    // Where a stand-in went, and which of them it is now.
+    let mut stood_in: Vec<(Vec<Step>, usize)> = Vec::new();
+    for _ in 0..64 {
+        let Err(err) = serde_path_to_error::deserialize::<_, T>(&doc) else {
+            break;
+        };
+        let found = bad_field(&err);
+        let mut at: Vec<Step> = err.path().iter().filter_map(Step::of).collect();
+        if let Some(missing) = missing_field(&found.message) {
+            at.push(Step::Key(missing.to_owned()));
+        }
+        if let Some(unknown) = unknown_field(&found.message) {
+            // Removed where it is (its path names it, or the object it is in).
+            if at.last() != Some(&Step::Key(unknown.to_owned())) {
+                at.push(Step::Key(unknown.to_owned()));
+            }
+            let removed = remove_at(&mut doc, &at);
+            errors.push(found);
+            if !removed {
+                break;
+            }
+            continue;
+        }
+        // Inside a stand-in, or a stand-in itself that did not do: the next one, unsaid.
+        let inside = stood_in
+            .iter()
+            .position(|(path, _)| at.starts_with(path) && at.len() > path.len());
+        let own = stood_in.iter().position(|(path, _)| *path == at);
+        let next = match (own, inside) {
+            (Some(i), _) => {
+                stood_in[i].1 += 1;
+                stood_in[i].1
+            }
+            (None, Some(_)) => {
+                stood_in.push((at.clone(), 0));
+                0
+            }
+            (None, None) => {
+                if errors.iter().any(|e| e.field == found.field) || found.field == "body" {
+                    break;
+                }
+                errors.push(found);
+                stood_in.push((at.clone(), 0));
+                0
+            }
+        };
+        let Some(value) = stand_ins().into_iter().nth(next) else {
+            break;
+        };
+        if !set_at(&mut doc, &at, value) {
+            break;
+        }
+    }
+    errors
+}
+
+/// One step of a path into a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    fn of(segment: &serde_path_to_error::Segment) -> Option<Self> {
+        match segment {
+            serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+            _ => None,
+        }
+    }
+}
+
+/// Puts `value` at `path` in `doc` (the last step's key added if need be); `false` when
+/// the path leads through something that is not an object or array.
+fn set_at(doc: &mut serde_json::Value, path: &[Step], value: serde_json::Value) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here = doc;
+    for step in parents {
+        here = match (step, here) {
+            (Step::Key(k), serde_json::Value::Object(o)) => match o.get_mut(k) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Step::Index(i), serde_json::Value::Array(a)) => match a.get_mut(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, here) {
+        (Step::Key(k), serde_json::Value::Object(o)) => {
+            o.insert(k.clone(), value);
+            true
+        }
+        (Step::Index(i), serde_json::Value::Array(a)) if *i < a.len() => {
+            a[*i] = value;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Removes the key `path` ends with from its object; `false` when it is not there.
+fn remove_at(doc: &mut serde_json::Value, path: &[Step]) -> bool {
+    let Some((Step::Key(last), parents)) = path.split_last() else {
+        return false;
+    };
+    let mut here = doc;
+    for step in parents {
+        here = match (step, here) {
+            (Step::Key(k), serde_json::Value::Object(o)) => match o.get_mut(k) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Step::Index(i), serde_json::Value::Array(a)) => match a.get_mut(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match here {
+        serde_json::Value::Object(o) => o.remove(last).is_some(),
+        _ => false,
+    }
 }
 
 /// Query-string parameters.
@@ -187,6 +352,11 @@ fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
 
 fn missing_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
 }
 
@@ -255,6 +425,46 @@ mod tests {
         let p = parse_json::<Body>(br#"{"quantity": 1, "address": {"city": "x"}}"#).unwrap_err();
         assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "name");
+    }
+
+    #[test]
+    fn names_every_field_at_fault_not_only_the_first() {
+        // Two missing (one of them a whole object: named once), one of the wrong type.
+        let fields = |p: &Problem| {
+            let mut f: Vec<String> = p.errors.iter().map(|e| e.field.clone()).collect();
+            f.sort();
+            f
+        };
+        let p = parse_json::<Body>(br#"{"quantity": "three"}"#).unwrap_err();
+        assert_eq!(
+            fields(&p),
+            ["address", "name", "quantity"],
+            "{:?}",
+            p.errors
+        );
+        let said = |field: &str| &p.errors.iter().find(|e| e.field == field).unwrap().message;
+        assert!(said("name").contains("missing field"), "{:?}", p.errors);
+        assert!(said("quantity").contains("invalid type"), "{:?}", p.errors);
+        // Inside an object as well, each once.
+        let p = parse_json::<Body>(br#"{"name": 7, "quantity": 1, "address": {}}"#).unwrap_err();
+        assert_eq!(fields(&p), ["address.city", "name"], "{:?}", p.errors);
+        // Unknown fields of a strict body, each named.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            city: String,
+            zip: u32,
+        }
+        let p = parse_json::<Strict>(br#"{"town": "x", "zip": "y", "extra": 1}"#).unwrap_err();
+        let named = fields(&p);
+        for field in ["city", "zip", "town", "extra"] {
+            assert!(
+                named.iter().any(|f| f.contains(field)),
+                "{field}: {:?}",
+                p.errors
+            );
+        }
     }
 
     #[test]
