@@ -415,6 +415,31 @@ async fn the_gateway_grants_clients_traces_within_the_samplers_budget() {
         "{recorded} of 100 clients' traces recorded in {elapsed:.1} s, budget {budget}"
     );
 
+    // One granted trace id sent again and again is granted no more than new ones are.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reused = format!("{:032x}", 0x5eed_1000_u128);
+    let started = std::time::Instant::now();
+    for n in 0..60u64 {
+        let r = shop.get("/api/catalog/categories").header(
+            "traceparent",
+            format!("00-{reused}-{:016x}-01", 0xb7ad_0000_u64 + n),
+        );
+        assert_eq!(send_status(r).await, StatusCode::OK);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let gateway_spans = store.get(&reused).map_or(0, |view| {
+        view.spans
+            .iter()
+            .filter(|s| s.span.service == "gateway" && s.span.kind == "server")
+            .count()
+    });
+    let budget = PER_SECOND + PER_SECOND * elapsed.ceil() as u64;
+    assert!(
+        (1..=budget as usize).contains(&gateway_spans),
+        "{gateway_spans} of 60 requests of one client's trace recorded in {elapsed:.1} s, budget {budget}"
+    );
+
     // A page the gateway traces: its own root, then the storefront's calls back through
     // it, each a sampled `traceparent` from a caller, all in the trace.
     tokio::time::sleep(Duration::from_millis(1100)).await;

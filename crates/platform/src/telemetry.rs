@@ -876,8 +876,12 @@ pub fn request_scope(
     }
     let request_id = request_id.to_str().unwrap_or("-");
     let span = server_span(method, route, path, headers, request_id);
-    // The edge follows the trace's later requests (the storefront's calls back through it).
-    if let (Some(edge), Some(trace)) = (EDGE.get(), sampled_trace_id(&span)) {
+    // The edge follows the later requests of a trace it started (the storefront's calls
+    // back through it), not of a client's: a client could reuse the id it was granted.
+    if let Some(edge) = EDGE.get()
+        && callers_decision(headers).is_none()
+        && let Some(trace) = sampled_trace_id(&span)
+    {
         edge.remember(trace);
     }
     RequestScope::Span(span)
