@@ -95,8 +95,9 @@ impl Password {
     pub const MAX_LEN: usize = 256;
     /// Fewest distinct characters, which refuses `aaaaaaaaaa` and `1212121212`.
     pub const MIN_DISTINCT: usize = 5;
-    /// The least zxcvbn score (0–4) a password must have: 2 is at least 10⁸ guesses.
-    const MIN_SCORE: u8 = 2;
+    /// The least zxcvbn score (0–4) a password must have: 3 is at least 10¹⁰ guesses
+    /// (2 let `Summer2024!` and `zaq12wsxcde3` through).
+    const MIN_SCORE: u8 = 3;
     /// The characters of a password zxcvbn judges.
     const JUDGED_CHARS: usize = 64;
     /// A local part shorter than this is not looked for inside the password: refusing every
@@ -106,6 +107,16 @@ impl Password {
     /// Checks `raw` against the policy; `email` is the account's address, whose local part
     /// the password must not contain.
     pub fn parse(raw: &str, email: Option<&Email>) -> Result<Self, Invalid> {
+        Self::parse_for(raw, email, None)
+    }
+
+    /// [`Password::parse`] for an account named `name` too: a password made of the name
+    /// (or of the shop's) is an easy guess.
+    pub fn parse_for(
+        raw: &str,
+        email: Option<&Email>,
+        name: Option<&str>,
+    ) -> Result<Self, Invalid> {
         let len = raw.chars().count();
         if len < Self::MIN_LEN {
             return invalid(format!(
@@ -137,7 +148,9 @@ impl Password {
         // its first characters: past them a password is long enough, and the estimate's
         // cost grows with the length.
         let judged: String = raw.chars().take(Self::JUDGED_CHARS).collect();
-        let inputs: Vec<&str> = email.map(Email::local_part).into_iter().collect();
+        let mut inputs: Vec<&str> = email.map(Email::local_part).into_iter().collect();
+        inputs.extend(name.into_iter().flat_map(str::split_whitespace));
+        inputs.push("bazaar");
         if u8::from(zxcvbn::zxcvbn(&judged, &inputs).score()) < Self::MIN_SCORE {
             return invalid(
                 "is too easy to guess: it is a common password, a word with digits added, or a \
@@ -240,10 +253,17 @@ mod tests {
             ("1q2w3e4r5t", false, "a walk over the keys"),
             ("iloveyou123", false, "a common phrase with digits"),
             ("abcdefghij", false, "the alphabet"),
+            ("Summer2024!", false, "a season and a year"),
+            ("zaq12wsxcde3", false, "columns of keys"),
+            ("Bazaar2026!", false, "the shop's name and a year"),
         ];
         for (raw, ok, why) in cases {
             assert_eq!(Password::parse(raw, Some(&email)).is_ok(), *ok, "{why}");
         }
+        // The account's own name is an easy guess.
+        let named = |raw| Password::parse_for(raw, None, Some("Tess Tessington"));
+        assert!(named("Tess Tessington").is_err());
+        assert!(named("plum-ink-oats").is_ok());
         assert!(
             Password::parse(&"ab3de".repeat(52), None).is_err(),
             "over 256"

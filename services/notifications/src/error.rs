@@ -23,7 +23,8 @@ impl From<NotificationsError> for Problem {
         match err {
             NotificationsError::Failure(failure) => failure.into(),
             NotificationsError::SignedOut => Problem::unauthorized(
-                "you signed out after this token was issued: sign in again to follow your notifications",
+                "you signed out after this token was issued (or in the second it was issued: times \
+                 are whole seconds): refresh it, or sign in again, to follow your notifications",
             ),
         }
     }
