@@ -519,7 +519,7 @@ impl Client {
             });
         }
         let code = members["decline_code"].as_str().map(str::to_owned);
-        let problem = problem.unwrap_or_else(|| {
+        let mut problem = problem.unwrap_or_else(|| {
             Problem::from_status(
                 status,
                 String::from_utf8_lossy(&body)
@@ -528,6 +528,11 @@ impl Client {
                     .collect::<String>(),
             )
         });
+        // A rate limit's wait, for the page that passes it on.
+        problem.retry_after = headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         Err(StorefrontError::Refused {
             service,
             problem: Box::new(problem),

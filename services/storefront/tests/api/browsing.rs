@@ -209,3 +209,32 @@ fn card_prices(body: &str) -> Vec<f64> {
         })
         .collect()
 }
+
+/// A rate limit met while making a page is the visitor's to wait out: a 429 page that
+/// passes on the limit's `Retry-After`, not a 400.
+#[tokio::test]
+async fn a_page_that_meets_a_rate_limit_says_when_to_come_back() {
+    // A gateway that refuses every call for 7 s.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let limited = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        let mut problem = platform::Problem::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "too many requests; try again in 7 s",
+        );
+        problem.retry_after = Some(7);
+        axum::response::IntoResponse::into_response(problem)
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let sf = spawn_storefront(&[("gateway_url", limited.as_str())]).await;
+
+    let page = Browser::new(&sf).get("/c/kitchen").await;
+
+    page.assert_html(
+        StatusCode::TOO_MANY_REQUESTS,
+        &["Too many requests", "in 7 s"],
+    );
+    assert_eq!(page.header("retry-after"), "7");
+}
