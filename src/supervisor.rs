@@ -122,7 +122,15 @@ fn try_lock(data_dir: &Path) -> anyhow::Result<Result<Flock<std::fs::File>, ()>>
 /// pid in `supervisor.json`, which outlives a killed shop and may by then be anyone's.
 pub fn on_data_dir(data_dir: &Path) -> anyhow::Result<OnDataDir> {
     if try_lock(data_dir)?.is_ok() {
-        return Ok(OnDataDir::Nothing);
+        // No lock held, but a shop of an earlier build takes none: its supervisor.json,
+        // when its pid lives (its control API then says whether it is that shop).
+        let earlier = std::fs::read(Running::path(data_dir))
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
+            .filter(|r| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid as i32), None).is_ok()
+            });
+        return Ok(earlier.map_or(OnDataDir::Nothing, OnDataDir::Running));
     }
     Ok(std::fs::read(Running::path(data_dir))
         .ok()
@@ -134,16 +142,30 @@ pub fn on_data_dir(data_dir: &Path) -> anyhow::Result<OnDataDir> {
 /// runs (or starts) there. Asked a few times over a moment: `bazaar status` takes it for an
 /// instant to look.
 async fn lock_data_dir(data_dir: &Path) -> anyhow::Result<Flock<std::fs::File>> {
+    let other = || {
+        std::fs::read(Running::path(data_dir))
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
+    };
     for _ in 0..10 {
         if let Ok(lock) = try_lock(data_dir)? {
+            // A shop of an earlier build holds no lock: its supervisor.json, if its
+            // control API answers to it (a pid alone may be anyone's by now).
+            if let Some(other) = other()
+                && answers(&other).await
+            {
+                bail!(
+                    "a shop (pid {}) runs on {} already, at {}",
+                    other.pid,
+                    data_dir.display(),
+                    other.url
+                );
+            }
             return Ok(lock);
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let other = std::fs::read(Running::path(data_dir))
-        .ok()
-        .and_then(|text| serde_json::from_slice::<Running>(&text).ok());
-    match other {
+    match other() {
         Some(other) => bail!(
             "a shop (pid {}) runs on {} already, at {}",
             other.pid,
@@ -152,6 +174,17 @@ async fn lock_data_dir(data_dir: &Path) -> anyhow::Result<Flock<std::fs::File>> 
         ),
         None => bail!("a shop is starting on {} already", data_dir.display()),
     }
+}
+
+/// Whether the supervisor `running` describes answers its control API, with its token.
+async fn answers(running: &Running) -> bool {
+    let asked = platform::client::client()
+        .get(format!("{}/processes", running.control_url))
+        .bearer_auth(&running.token)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    asked.is_ok_and(|r| r.status().is_success())
 }
 
 /// A random secret of 256 bits, hex-encoded.
@@ -519,16 +552,20 @@ mod tests {
     async fn a_data_directory_is_one_shops_from_its_start_to_its_end_however_it_ends() {
         let dir = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
+        // Nothing listens at its control address.
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let control_url = format!("http://{}", unused.local_addr().unwrap());
+        drop(unused);
         let other = Running {
             // A live process: a killed shop's pid may be anyone's by now, even ours.
             pid: std::process::id(),
             url: "http://127.0.0.1:8080".into(),
-            control_url: "http://127.0.0.1:8079".into(),
+            control_url,
             token: "t".into(),
         };
         std::fs::write(Running::path(&dir), serde_json::to_vec(&other).unwrap()).unwrap();
-        // The file a killed shop left says nothing: nobody holds the lock.
-        assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Nothing));
+        // The file a killed shop left, with a live pid but no supervisor answering at its
+        // address, does not stop a new shop.
         let shop = lock_data_dir(&dir).await.expect("the directory is free");
         // Held: a second shop is refused, before the first has said how to reach it...
         let again = lock_data_dir(&dir).await.unwrap_err().to_string();
@@ -544,6 +581,34 @@ mod tests {
         drop(shop);
         assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Nothing));
         assert!(lock_data_dir(&dir).await.is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_shop_of_an_earlier_build_which_takes_no_lock_is_seen_by_its_control_api() {
+        let dir = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control_url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/processes",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"processes": []})) }),
+        );
+        let served = tokio::spawn(async move { axum::serve(listener, app).await });
+        let earlier = Running {
+            pid: std::process::id(),
+            url: "http://127.0.0.1:8080".into(),
+            control_url,
+            token: "t".into(),
+        };
+        std::fs::write(Running::path(&dir), serde_json::to_vec(&earlier).unwrap()).unwrap();
+        let refused = lock_data_dir(&dir).await.unwrap_err().to_string();
+        assert!(
+            refused.contains("runs on") && refused.contains("already"),
+            "{refused}"
+        );
+        assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Running(_)));
+        served.abort();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
