@@ -254,20 +254,9 @@ fn set_at(doc: &mut serde_json::Value, path: &[Step], value: serde_json::Value) 
     let Some((last, parents)) = path.split_last() else {
         return false;
     };
-    let mut here = doc;
-    for step in parents {
-        here = match (step, here) {
-            (Step::Key(k), serde_json::Value::Object(o)) => match o.get_mut(k) {
-                Some(v) => v,
-                None => return false,
-            },
-            (Step::Index(i), serde_json::Value::Array(a)) => match a.get_mut(*i) {
-                Some(v) => v,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
+    let Some(here) = at_mut(doc, parents) else {
+        return false;
+    };
     match (last, here) {
         (Step::Key(k), serde_json::Value::Object(o)) => {
             o.insert(k.clone(), value);
@@ -286,24 +275,19 @@ fn remove_at(doc: &mut serde_json::Value, path: &[Step]) -> bool {
     let Some((Step::Key(last), parents)) = path.split_last() else {
         return false;
     };
-    let mut here = doc;
-    for step in parents {
-        here = match (step, here) {
-            (Step::Key(k), serde_json::Value::Object(o)) => match o.get_mut(k) {
-                Some(v) => v,
-                None => return false,
-            },
-            (Step::Index(i), serde_json::Value::Array(a)) => match a.get_mut(*i) {
-                Some(v) => v,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
-    match here {
-        serde_json::Value::Object(o) => o.remove(last).is_some(),
+    match at_mut(doc, parents) {
+        Some(serde_json::Value::Object(o)) => o.remove(last).is_some(),
         _ => false,
     }
+}
+
+/// What `path` leads to in `doc`, if every step finds something.
+fn at_mut<'a>(doc: &'a mut serde_json::Value, path: &[Step]) -> Option<&'a mut serde_json::Value> {
+    path.iter().try_fold(doc, |here, step| match (step, here) {
+        (Step::Key(k), serde_json::Value::Object(o)) => o.get_mut(k),
+        (Step::Index(i), serde_json::Value::Array(a)) => a.get_mut(*i),
+        _ => None,
+    })
 }
 
 /// Query-string parameters.

@@ -101,13 +101,15 @@ async fn static_files_are_cached_by_content() {
     let sf = spawn_storefront(&[]).await;
     let mut browser = Browser::new(&sf);
     let home = browser.get("/signin").await;
-    let css = home
-        .body
-        .split("href=\"")
-        .find(|s| s.starts_with("/static/app.css?v="))
-        .and_then(|s| s.split('"').next())
-        .expect("a versioned stylesheet")
-        .to_owned();
+    // The page's link that starts with `prefix`.
+    let linked = |prefix: &str| {
+        home.body
+            .split("href=\"")
+            .find(|s| s.starts_with(prefix))
+            .and_then(|s| s.split('"').next())
+            .map(str::to_owned)
+    };
+    let css = linked("/static/app.css?v=").expect("a versioned stylesheet");
     let page = browser.get(&css).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.header("content-type").starts_with("text/css"));
@@ -120,13 +122,7 @@ async fn static_files_are_cached_by_content() {
     let js = browser.get("/static/app.js").await;
     assert!(js.header("content-type").starts_with("text/javascript"));
     // The icon, linked from every page and where browsers look for it unasked.
-    let icon = home
-        .body
-        .split("href=\"")
-        .find(|s| s.starts_with("/static/favicon.svg?v="))
-        .and_then(|s| s.split('"').next())
-        .expect("a versioned icon")
-        .to_owned();
+    let icon = linked("/static/favicon.svg?v=").expect("a versioned icon");
     for path in [icon.as_str(), "/favicon.ico"] {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
