@@ -11,6 +11,7 @@
 pub mod config;
 pub mod h1;
 pub mod openapi;
+pub mod page;
 pub mod policy;
 pub mod pool;
 pub mod proxy;

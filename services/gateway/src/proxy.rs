@@ -436,7 +436,13 @@ impl Proxy {
         let (parts, body) = req.into_parts();
         let tls = over_tls(&parts.headers);
         let upstream = upstream.map(|i| &self.inner.upstreams[i]);
+        // A browser asking the storefront for a page gets one, whoever answers.
+        let page = upstream.is_some_and(|u| u.def.name == STOREFRONT)
+            && crate::page::wanted(&parts.headers);
         let mut res = self.forward_parts(upstream, parts, body, peer).await;
+        if page {
+            res = crate::page::of_problem(res).await;
+        }
         if tls {
             res.headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);

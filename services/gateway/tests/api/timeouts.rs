@@ -30,6 +30,29 @@ async fn an_upstream_slower_than_its_timeout_is_a_504_after_that_timeout() {
     assert_eq!(status, 200, "an upstream within its time is answered");
 }
 
+/// A browser asking for a page the storefront is too slow to give gets a page saying so,
+/// not the problem document a script gets.
+#[tokio::test]
+async fn a_page_the_storefront_is_too_slow_for_is_a_page_for_a_browser() {
+    let gw = spawn_gateway(&[("upstream_timeout_ms", "300")]).await;
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let res = gw.get("/a/slow?ms=5000", &[("accept", browser)]).await;
+    assert_eq!(res.status().as_u16(), 504);
+    let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<h1>Gateway timeout</h1>"), "{html}");
+    // A script asking the same gets the problem document; so does the API, whoever asks.
+    let (status, kind, _) = timed(&gw, "/a/slow?ms=5000").await;
+    assert_eq!(status, 504);
+    assert!(kind.ends_with("gateway-timeout"), "{kind}");
+    let res = gw
+        .get("/api/echo/slow?ms=5000", &[("accept", browser)])
+        .await;
+    let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("application/problem+json"), "{kind}");
+}
+
 #[tokio::test]
 async fn a_request_never_outlasts_its_whole_time_whatever_the_upstreams_timeout() {
     let gw = spawn_gateway(&[
