@@ -19,6 +19,7 @@ pub mod domain;
 pub mod extract;
 pub mod failure;
 pub mod filter;
+pub mod html;
 pub mod kit;
 pub mod metrics;
 pub mod openapi;

@@ -10,6 +10,7 @@ use axum::{
     response::Response,
 };
 use http_body_util::BodyExt;
+use platform::html::escape;
 
 /// The most of a problem document read to make its page.
 const PROBLEM_LIMIT: usize = 16 * 1024;
@@ -58,22 +59,6 @@ pub async fn of_problem(res: Response) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     Response::from_parts(head, Body::from(html))
-}
-
-/// Text made safe inside HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

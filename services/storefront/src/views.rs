@@ -170,22 +170,8 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
     res
 }
 
-/// Text made safe for HTML content and quoted attributes: `& < > " '` (unlike minijinja's
-/// default, `/` stays as it is, so paths read as paths in the markup).
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text made safe for HTML content and quoted attributes (`platform::html::escape`).
+pub use platform::html::escape as escape_html;
 
 /// `application/x-www-form-urlencoded` encoding of one value.
 pub fn urlencode(value: &str) -> String {
