@@ -85,6 +85,22 @@ impl Running {
     pub fn path(data_dir: &Path) -> PathBuf {
         data_dir.join("supervisor.json")
     }
+
+    /// What `data_dir`'s `supervisor.json` says, if it is there and reads.
+    fn read(data_dir: &Path) -> Option<Self> {
+        let text = std::fs::read(Self::path(data_dir)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// The refusal of a second shop on `data_dir`, where this one runs.
+    fn runs_already(&self, data_dir: &Path) -> anyhow::Error {
+        anyhow::anyhow!(
+            "a shop (pid {}) runs on {} already, at {}",
+            self.pid,
+            data_dir.display(),
+            self.url
+        )
+    }
 }
 
 /// What runs on a data directory, as its lock says.
@@ -101,7 +117,7 @@ fn lock_path(data_dir: &Path) -> PathBuf {
     data_dir.join("supervisor.lock")
 }
 
-/// Takes the data directory's lock, or says no: `Err(file)` when another process holds it.
+/// Takes the data directory's lock, or says no: `Err(())` when another process holds it.
 fn try_lock(data_dir: &Path) -> anyhow::Result<Result<Flock<std::fs::File>, ()>> {
     let path = lock_path(data_dir);
     let file = std::fs::OpenOptions::new()
@@ -124,54 +140,33 @@ pub fn on_data_dir(data_dir: &Path) -> anyhow::Result<OnDataDir> {
     if try_lock(data_dir)?.is_ok() {
         // No lock held, but a shop of an earlier build takes none: its supervisor.json,
         // when its pid lives (its control API then says whether it is that shop).
-        let earlier = std::fs::read(Running::path(data_dir))
-            .ok()
-            .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
-            .filter(|r| {
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid as i32), None).is_ok()
-            });
+        let earlier = Running::read(data_dir).filter(|r| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid as i32), None).is_ok()
+        });
         return Ok(earlier.map_or(OnDataDir::Nothing, OnDataDir::Running));
     }
-    Ok(std::fs::read(Running::path(data_dir))
-        .ok()
-        .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
-        .map_or(OnDataDir::Starting, OnDataDir::Running))
+    Ok(Running::read(data_dir).map_or(OnDataDir::Starting, OnDataDir::Running))
 }
 
 /// The data directory's lock, for the shop about to run on it; refused while another shop
 /// runs (or starts) there. Asked a few times over a moment: `bazaar status` takes it for an
 /// instant to look.
 async fn lock_data_dir(data_dir: &Path) -> anyhow::Result<Flock<std::fs::File>> {
-    let other = || {
-        std::fs::read(Running::path(data_dir))
-            .ok()
-            .and_then(|text| serde_json::from_slice::<Running>(&text).ok())
-    };
     for _ in 0..10 {
         if let Ok(lock) = try_lock(data_dir)? {
             // A shop of an earlier build holds no lock: its supervisor.json, if its
             // control API answers to it (a pid alone may be anyone's by now).
-            if let Some(other) = other()
+            if let Some(other) = Running::read(data_dir)
                 && answers(&other).await
             {
-                bail!(
-                    "a shop (pid {}) runs on {} already, at {}",
-                    other.pid,
-                    data_dir.display(),
-                    other.url
-                );
+                return Err(other.runs_already(data_dir));
             }
             return Ok(lock);
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    match other() {
-        Some(other) => bail!(
-            "a shop (pid {}) runs on {} already, at {}",
-            other.pid,
-            data_dir.display(),
-            other.url
-        ),
+    match Running::read(data_dir) {
+        Some(other) => Err(other.runs_already(data_dir)),
         None => bail!("a shop is starting on {} already", data_dir.display()),
     }
 }

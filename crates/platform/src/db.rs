@@ -389,16 +389,6 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
-/// Creates the database named in a PostgreSQL URL if it does not exist yet, so that each
-/// service can be pointed at its own database on a shared server.
-///
-/// Replicas of a service often start at the same moment against a database that does not
-/// exist yet. They create it one at a time, under an advisory lock taken in the server's
-/// maintenance database (advisory locks belong to one database, so all must take it in
-/// the same one), and each checks for the database again once it holds the lock: exactly
-/// one creates it and the others find it there. A database that already exists is found
-/// by connecting to it, so a role that may not use the maintenance database, as on many
-/// managed servers, starts fine against a database made for it.
 /// How long a first connection to PostgreSQL may take: a server that accepts and never
 /// answers (a wrong port, a hung server) is said as such, not waited on forever.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -418,6 +408,16 @@ async fn connect_within(url: &str, within: Duration) -> Result<sqlx::AnyConnecti
     }
 }
 
+/// Creates the database named in a PostgreSQL URL if it does not exist yet, so that each
+/// service can be pointed at its own database on a shared server.
+///
+/// Replicas of a service often start at the same moment against a database that does not
+/// exist yet. They create it one at a time, under an advisory lock taken in the server's
+/// maintenance database (advisory locks belong to one database, so all must take it in
+/// the same one), and each checks for the database again once it holds the lock: exactly
+/// one creates it and the others find it there. A database that already exists is found
+/// by connecting to it, so a role that may not use the maintenance database, as on many
+/// managed servers, starts fine against a database made for it.
 async fn create_postgres_database(url: &str) -> Result<(), DbError> {
     use sqlx::Connection;
     match connect_within(url, CONNECT_TIMEOUT).await {

@@ -163,16 +163,17 @@ fn bad_field(err: &serde_path_to_error::Error<serde_json::Error>) -> FieldError 
 /// a missing `payment` is one error, not one per field of a payment.
 fn every_bad_field<T: DeserializeOwned>(mut doc: serde_json::Value) -> Vec<FieldError> {
     use serde_json::{Value, json};
-    /// Values tried in turn where a field is missing or of the wrong type.
-    fn stand_ins() -> [Value; 6] {
-        [
-            Value::Null,
-            json!(""),
-            json!(0),
-            json!(false),
-            json!({}),
-            json!([]),
-        ]
+    /// The `n`th of the values tried in turn where a field is missing or mistyped.
+    fn stand_in(n: usize) -> Option<Value> {
+        Some(match n {
+            0 => Value::Null,
+            1 => json!(""),
+            2 => json!(0),
+            3 => json!(false),
+            4 => json!({}),
+            5 => json!([]),
+            _ => return None,
+        })
     }
     let mut errors: Vec<FieldError> = Vec::new();
     // Where a stand-in went, and which of them it is now.
@@ -198,30 +199,25 @@ fn every_bad_field<T: DeserializeOwned>(mut doc: serde_json::Value) -> Vec<Field
             }
             continue;
         }
-        // Inside a stand-in, or a stand-in itself that did not do: the next one, unsaid.
-        let inside = stood_in
-            .iter()
-            .position(|(path, _)| at.starts_with(path) && at.len() > path.len());
-        let own = stood_in.iter().position(|(path, _)| *path == at);
-        let next = match (own, inside) {
-            (Some(i), _) => {
-                stood_in[i].1 += 1;
-                stood_in[i].1
-            }
-            (None, Some(_)) => {
-                stood_in.push((at.clone(), 0));
-                0
-            }
-            (None, None) => {
-                if errors.iter().any(|e| e.field == found.field) || found.field == "body" {
+        // A stand-in that did not do: the next one. Inside a stand-in: one of its own,
+        // unsaid. Anywhere else: a field at fault, noted, then stood in for.
+        let next = if let Some(i) = stood_in.iter().position(|(path, _)| *path == at) {
+            stood_in[i].1 += 1;
+            stood_in[i].1
+        } else {
+            let inside = stood_in
+                .iter()
+                .any(|(path, _)| at.len() > path.len() && at.starts_with(path));
+            if !inside {
+                if found.field == "body" || errors.iter().any(|e| e.field == found.field) {
                     break;
                 }
                 errors.push(found);
-                stood_in.push((at.clone(), 0));
-                0
             }
+            stood_in.push((at.clone(), 0));
+            0
         };
-        let Some(value) = stand_ins().into_iter().nth(next) else {
+        let Some(value) = stand_in(next) else {
             break;
         };
         if !set_at(&mut doc, &at, value) {

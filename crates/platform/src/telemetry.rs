@@ -534,6 +534,11 @@ impl Roots {
         }
     }
 
+    /// Whether requests at `path` (probes, scrapes, documents, feeds) start no trace.
+    fn never_traced(path: &str) -> bool {
+        UNTRACED.iter().any(|p| path.starts_with(p))
+    }
+
     /// Whether the request at `path`, which came without a caller's decision, starts a
     /// recorded trace. Probes, scrapes, documents and event feeds never do.
     pub fn admit(&self, path: &str) -> bool {
@@ -546,13 +551,6 @@ impl Roots {
             Roots::Share(r) => rand::random::<f64>() < *r,
             Roots::PerSecond(limiter, _) => limiter.check().is_ok(),
         }
-    }
-}
-
-impl Roots {
-    /// Whether requests at `path` (probes, scrapes, documents, feeds) start no trace.
-    fn never_traced(path: &str) -> bool {
-        UNTRACED.iter().any(|p| path.starts_with(p))
     }
 }
 

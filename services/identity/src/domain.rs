@@ -144,7 +144,7 @@ impl Password {
         }
         // How many guesses it would take (zxcvbn): common passwords, words with digits or
         // symbols stuck on, keyboard and alphabet runs, repeats and dates are a few
-        // thousand or million; the rule asks for a hundred million at least. Judged on
+        // thousand or million; the rule asks for ten thousand million at least. Judged on
         // its first characters: past them a password is long enough, and the estimate's
         // cost grows with the length.
         let judged: String = raw.chars().take(Self::JUDGED_CHARS).collect();

@@ -138,9 +138,6 @@ impl Drop for KeepAlive {
 pub struct Store {
     db: Db,
     producer: Producer,
-    /// How long an `in_progress` key stays its request's. A request that outlives it
-    /// (its process died, say) loses the key to the next one that presents it.
-    lease: Duration,
 }
 
 /// Every read of one authorisation decodes these columns.
@@ -149,11 +146,7 @@ const SELECT_AUTHORIZATION: &str = "SELECT id, order_id, user_id, status, amount
 
 impl Store {
     pub fn new(db: Db, producer: Producer) -> Self {
-        Self {
-            db,
-            producer,
-            lease: KEY_LEASE,
-        }
+        Self { db, producer }
     }
 
     /// Presents an idempotency key: claims it (inserting it `in_progress` and committing
@@ -545,9 +538,11 @@ impl Store {
         Ok(summary)
     }
 
+    /// When a key claimed or renewed now stops being its request's ([`KEY_LEASE`]): a
+    /// request that dies (its process killed, say) loses the key to the next one.
     fn lease_until(&self) -> String {
         events::envelope::to_rfc3339(
-            Utc::now() + chrono::Duration::from_std(self.lease).unwrap_or_default(),
+            Utc::now() + chrono::Duration::from_std(KEY_LEASE).unwrap_or_default(),
         )
     }
 }

@@ -529,10 +529,7 @@ impl Client {
             )
         });
         // A rate limit's wait, for the page that passes it on.
-        problem.retry_after = headers
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        problem.retry_after = crate::error::retry_after_in(&headers);
         Err(StorefrontError::Refused {
             service,
             problem: Box::new(problem),

@@ -95,11 +95,7 @@ impl StorefrontError {
                 detail: format!("answered {status}"),
             };
         }
-        let retry_after = res
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after = retry_after_in(res.headers());
         let mut problem = res
             .json::<Problem>()
             .await
@@ -223,6 +219,14 @@ fn not_found() -> PageMessage {
         title: "We could not find that".into(),
         message: "The page you asked for does not exist, or is no longer here.".into(),
     }
+}
+
+/// The seconds of a refusal's `Retry-After`, if it gives them.
+pub fn retry_after_in(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// How a page names a service to shoppers.
