@@ -427,13 +427,26 @@ async fn the_gateway_grants_clients_traces_within_the_samplers_budget() {
         assert_eq!(send_status(r).await, StatusCode::OK);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let gateway_spans = store.get(&reused).map_or(0, |view| {
-        view.spans
-            .iter()
-            .filter(|s| s.span.service == "gateway" && s.span.kind == "server")
-            .count()
-    });
+    let recorded = || {
+        store.get(&reused).map_or(0, |view| {
+            view.spans
+                .iter()
+                .filter(|s| s.span.service == "gateway" && s.span.kind == "server")
+                .count()
+        })
+    };
+    // The first is granted; wait for it however slow the export, then for the rest.
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || match recorded() {
+            0 => Err("the granted request's span has not arrived yet".to_owned()),
+            _ => Ok(()),
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let gateway_spans = recorded();
     let budget = PER_SECOND + PER_SECOND * elapsed.ceil() as u64;
     assert!(
         (1..=budget as usize).contains(&gateway_spans),

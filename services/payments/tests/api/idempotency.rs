@@ -243,7 +243,9 @@ async fn a_request_at_work_keeps_its_key_past_the_lease() {
     // Arrange: processing that outlasts a key's lease (3 s, so that a dead request's key
     // is free again soon): the request renews the lease while it works.
     let app = spawn_app_with(&[
-        ("processing_delay_ms", "4500"),
+        // Long enough past the second request's 3.8 s that a busy machine still has the
+        // first at work when the second arrives.
+        ("processing_delay_ms", "6000"),
         ("in_progress_wait_ms", "100"),
     ])
     .await;
