@@ -140,6 +140,20 @@ impl StorefrontError {
         )
     }
 
+    /// The status of a form shown again because of this error: the refusal's own (402,
+    /// 409, 422, 429, ...), 422 for the storefront's own checks, 503 when the service
+    /// behind failed or did not answer.
+    pub fn form_status(&self) -> StatusCode {
+        match self {
+            StorefrontError::Refused { problem, .. } => StatusCode::from_u16(problem.status)
+                .ok()
+                .filter(StatusCode::is_client_error)
+                .unwrap_or(StatusCode::BAD_REQUEST),
+            StorefrontError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            other => other.page_message().status,
+        }
+    }
+
     /// What a page says about this error: its status, a title and a sentence for people.
     pub fn page_message(&self) -> PageMessage {
         match self {

@@ -103,6 +103,17 @@ pub fn render<P: Serialize>(
     res
 }
 
+/// A form shown again after it was sent, answering `status` (its refusal's, as
+/// [`StorefrontError::form_status`] gives it) instead of 200, so that scripts, tests and
+/// browsers' tools see the submission failed. Anything else the handler answered (a
+/// redirect, an error page) keeps its own status.
+pub fn refused_form(mut res: Response, status: StatusCode) -> Response {
+    if res.status() == StatusCode::OK {
+        *res.status_mut() = status;
+    }
+    res
+}
+
 /// This request's path and query.
 pub fn here(uri: &Uri) -> String {
     uri.path_and_query()

@@ -30,6 +30,10 @@ struct AuthPage {
     next: String,
     errors: BTreeMap<String, String>,
     form_error: Option<String>,
+    /// 200 for the form as asked for; a form sent and refused answers its refusal's
+    /// status (see [`frame::refused_form`]).
+    #[serde(skip)]
+    status: StatusCode,
 }
 
 /// The sign-in form or the registration form.
@@ -49,7 +53,9 @@ impl AuthForm {
         // The header's own "Sign in" link returns where this form does: to `next`, not to
         // the form (whose `next` would then nest in the next one's, and so on).
         let chrome = frame::chrome(v, &page.next, "", None).await;
-        render(app.views(), v, &chrome, template, title, Ok(page))
+        let status = page.status;
+        let res = render(app.views(), v, &chrome, template, title, Ok(page));
+        frame::refused_form(res, status)
     }
 
     /// Shows the empty form (a signed-in visitor goes on to `next`).
@@ -110,9 +116,13 @@ pub async fn signin(
             Ok(()) => return see_other(&page.next),
             Err(e) if e.status() == Some(401) => {
                 page.form_error = Some("That email and password do not match an account.".into());
+                // Not 401: that status asks for HTTP authentication (`WWW-Authenticate`).
+                page.status = StatusCode::UNPROCESSABLE_ENTITY;
             }
             Err(e) => page.refused(&e, "Signing in"),
         }
+    } else {
+        page.status = StatusCode::UNPROCESSABLE_ENTITY;
     }
     AuthForm::SignIn.show(&app, &v, page).await
 }
@@ -145,6 +155,7 @@ impl AuthPage {
     /// not handle itself: the fields identity named as invalid (422), or that it is
     /// unavailable.
     fn refused(&mut self, e: &StorefrontError, doing: &str) {
+        self.status = e.form_status();
         if e.status() == Some(422) {
             self.field_errors(e);
             return;
@@ -204,6 +215,7 @@ pub async fn register(
                 "email".into(),
                 "An account with this email address already exists. Sign in instead?".into(),
             );
+            page.status = StatusCode::CONFLICT;
         }
         Err(e) => page.refused(&e, "Creating accounts"),
     }

@@ -14,10 +14,13 @@ use crate::{
     domain::{CheckoutForm, checkout_field, format_money},
     error::StorefrontError,
     form::Form,
-    frame::{see_other, to_signin},
+    frame::{self, see_other, to_signin},
     session::Visitor,
 };
-use axum::{http::Uri, response::Response};
+use axum::{
+    http::{StatusCode, Uri},
+    response::Response,
+};
 use platform::FieldError;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -178,7 +181,7 @@ pub async fn submit(
         idempotency_key: new_key(),
         ..CheckoutPage::default()
     };
-    match form.parse() {
+    let status = match form.parse() {
         Err(errors) => {
             for e in errors {
                 if e.field == "idempotency_key" {
@@ -187,6 +190,7 @@ pub async fn submit(
                     page.errors.insert(e.field, e.message);
                 }
             }
+            StatusCode::UNPROCESSABLE_ENTITY
         }
         Ok(checkout) => match v.shop().checkout(&checkout).await {
             Ok(order) => {
@@ -199,9 +203,10 @@ pub async fn submit(
                     page.idempotency_key = checkout.idempotency_key.clone();
                     page.held = true;
                 }
+                e.form_status()
             }
         },
-    }
+    };
     let cart = v.shop().cart().await;
     if let Ok(cart) = &cart {
         summary(&mut page, cart);
@@ -215,7 +220,8 @@ pub async fn submit(
         }
     }
     let units = cart.as_ref().ok().map(Cart::units);
-    show_checkout(&app, &v, &uri, units, Ok(page)).await
+    let res = show_checkout(&app, &v, &uri, units, Ok(page)).await;
+    frame::refused_form(res, status)
 }
 
 /// Whether the order was certainly not placed.

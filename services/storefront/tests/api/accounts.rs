@@ -78,7 +78,9 @@ async fn registration_errors_are_shown_next_to_their_fields() {
     let sf = spawn_storefront(&[]).await;
     let (taken, _) = new_customer().await;
     type Form<'a> = &'a [(&'a str, &'a str)];
-    let cases: [(Form, &str, &str); 4] = [
+    // A refused form answers as identity refused it: 422 for bad fields, 409 for a taken
+    // email, so that scripts and browsers' tools see the submission failed.
+    let cases: [(Form, &str, &str, StatusCode); 4] = [
         (
             &[
                 ("name", "A"),
@@ -87,6 +89,7 @@ async fn registration_errors_are_shown_next_to_their_fields() {
             ],
             "email",
             "an email address",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             &[
@@ -96,6 +99,7 @@ async fn registration_errors_are_shown_next_to_their_fields() {
             ],
             "password",
             "short",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             &[
@@ -105,6 +109,7 @@ async fn registration_errors_are_shown_next_to_their_fields() {
             ],
             "name",
             "empty",
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             &[
@@ -114,13 +119,14 @@ async fn registration_errors_are_shown_next_to_their_fields() {
             ],
             "email",
             "already exists",
+            StatusCode::CONFLICT,
         ),
     ];
-    for (form, field, words) in cases {
+    for (form, field, words, status) in cases {
         let mut browser = Browser::new(&sf);
         let page = browser.post("/register", form).await;
         page.assert_html(
-            StatusCode::OK,
+            status,
             &[
                 &format!(r#"id="f-{field}-error""#),
                 r#"aria-invalid="true""#,
@@ -158,7 +164,7 @@ async fn signing_in_returns_to_where_the_shopper_was() {
         )
         .await;
     wrong.assert_html(
-        StatusCode::OK,
+        StatusCode::UNPROCESSABLE_ENTITY,
         &["do not match an account", r#"value="/orders""#],
     );
     // The header's own sign-in link on the forms returns where the form does, not to
@@ -173,7 +179,7 @@ async fn signing_in_returns_to_where_the_shopper_was() {
         .post("/signin", &[("email", ""), ("password", "")])
         .await;
     empty.assert_html(
-        StatusCode::OK,
+        StatusCode::UNPROCESSABLE_ENTITY,
         &[r#"id="f-email-error""#, r#"id="f-password-error""#],
     );
 

@@ -199,7 +199,7 @@ async fn a_declined_card_is_explained_and_the_cart_kept() {
             .post("/checkout", &form(&key, card, "London", "2034"))
             .await;
         declined.assert_html(
-            StatusCode::OK,
+            StatusCode::PAYMENT_REQUIRED,
             &[
                 words,
                 "cart has been kept",
@@ -232,7 +232,7 @@ async fn a_payment_that_fails_for_now_brings_the_same_form_back() {
         )
         .await;
     held.assert_html(
-        StatusCode::OK,
+        StatusCode::SERVICE_UNAVAILABLE,
         &[
             "Your order is not finished yet",
             "Enter the same card again",
@@ -256,7 +256,7 @@ async fn short_stock_and_bad_fields_are_shown_where_they_belong() {
         .post("/checkout", &form(&key, "4242424242424242", "", "2034"))
         .await;
     local.assert_html(
-        StatusCode::OK,
+        StatusCode::UNPROCESSABLE_ENTITY,
         &[r#"id="f-city-error""#, "Enter the town or city."],
     );
 
@@ -267,7 +267,7 @@ async fn short_stock_and_bad_fields_are_shown_where_they_belong() {
         )
         .await;
     short.assert_html(
-        StatusCode::OK,
+        StatusCode::CONFLICT,
         &[
             "Some items are out of stock",
             &format!("{name}: only 1 left"),
@@ -289,7 +289,10 @@ async fn short_stock_and_bad_fields_are_shown_where_they_belong() {
             &form(&key_of(&page), "4242424242424242", "London", "2001"),
         )
         .await;
-    expired.assert_html(StatusCode::OK, &[r#"aria-invalid="true""#]);
+    expired.assert_html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &[r#"aria-invalid="true""#],
+    );
     assert!(
         expired.body.contains(r#"id="f-exp_year-error""#)
             || expired.body.contains(r#"id="f-exp_month-error""#),
