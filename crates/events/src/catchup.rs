@@ -116,8 +116,13 @@ impl CatchUp {
                 Ok(head) => break head,
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures.is_power_of_two() {
-                        tracing::debug!(producer, error = %e, "cannot ask the producer for its newest event yet");
+                    // A producer starting beside this service is routine; one that has
+                    // not answered for some 25 s (a NetworkPolicy that leaves this
+                    // service out, a wrong URL) keeps it unready, and says so.
+                    if failures == 1 {
+                        tracing::info!(producer, error = %e, "cannot ask the producer for its newest event yet; not ready until it answers");
+                    } else if failures >= 16 && failures.is_power_of_two() {
+                        tracing::warn!(producer, error = %e, failures, "the producer still does not say what its newest event is: this service stays unready until it does");
                     }
                     tokio::time::sleep(Duration::from_millis(250 * u64::from(failures.min(8))))
                         .await;
@@ -126,6 +131,7 @@ impl CatchUp {
         };
         if let Some(head) = head {
             let since = tokio::time::Instant::now();
+            let mut unreadable = 0u32;
             loop {
                 // A log's reader also has its saved position: the inbox forgets what it
                 // handled long ago (its retention), and a shop quiet since then still has
@@ -136,8 +142,15 @@ impl CatchUp {
                 };
                 match applied {
                     Ok(true) => break,
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot read the inbox"),
+                    Ok(false) => unreadable = 0,
+                    Err(e) => {
+                        // Asked every 50 ms: said at the first failure in a row, then at
+                        // every power of two.
+                        unreadable += 1;
+                        if unreadable.is_power_of_two() {
+                            tracing::warn!(error = %e, failures = unreadable, "cannot read the inbox");
+                        }
+                    }
                 }
                 // A broker's queue holds only what was published after it was bound: an
                 // event from before never comes (nor one handled longer ago than the inbox

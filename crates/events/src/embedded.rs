@@ -65,12 +65,10 @@ async fn read(
     let producer = producer.to_owned();
     let types = consumer.types_from(&producer);
     let db = consumer.db().clone();
-    sqlx::query(
-        "INSERT INTO event_cursors (producer, position) VALUES ($1, 0) ON CONFLICT (producer) DO NOTHING",
-    )
-    .bind(&producer)
-    .execute(db.pool())
-    .await?;
+    // Every write below may fail for a moment (a pool short of connections, a database
+    // restarting): the reader waits and carries on from the position it last recorded,
+    // and never ends its process over it.
+    let mut registered = false;
     let mut failures = 0u32;
     // The lease while it is fresh, and the position it guards: a lease is renewed when
     // what is left of it might not last through the next read ([`RENEW_WITHIN`]), not at
@@ -80,6 +78,24 @@ async fn read(
     loop {
         if shutdown.is_triggered() {
             return Ok(());
+        }
+        if !registered {
+            let inserted = sqlx::query(
+                "INSERT INTO event_cursors (producer, position) VALUES ($1, 0) \
+                 ON CONFLICT (producer) DO NOTHING",
+            )
+            .bind(&producer)
+            .execute(db.pool())
+            .await;
+            match inserted {
+                Ok(_) => registered = true,
+                Err(e) => {
+                    if !after_database_error(&e, &shutdown).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
         }
         let position = match held {
             Some((until, position))
@@ -104,11 +120,10 @@ async fn read(
                     }
                     Err(e) => {
                         held = None;
-                        tracing::warn!(error = %e, "cannot read the event cursor");
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                            _ = shutdown.wait() => return Ok(()),
+                        if !after_database_error(&e, &shutdown).await {
+                            return Ok(());
                         }
+                        continue;
                     }
                 }
             }
@@ -133,6 +148,7 @@ async fn read(
         };
         // Each event applied moves the position with its effects.
         let mut applied = position;
+        let mut interrupted = false;
         for entry in page.events {
             let at = Position {
                 producer: &producer,
@@ -142,13 +158,21 @@ async fn read(
             let event: Event = match serde_json::from_value(entry.event.clone()) {
                 Ok(e) => e,
                 Err(e) => {
-                    consumer
+                    let parked = consumer
                         .dead_letter_undecodable(
                             &entry.event.to_string(),
                             &format!("not a CloudEvent: {e}"),
                             Some(at),
                         )
-                        .await?;
+                        .await;
+                    if let Err(e) = parked {
+                        // Read again from the position the database holds.
+                        interrupted = true;
+                        if !after_database_error(&e, &shutdown).await {
+                            return Ok(());
+                        }
+                        break;
+                    }
                     continue;
                 }
             };
@@ -159,19 +183,40 @@ async fn read(
                 return Ok(());
             }
         }
+        if interrupted {
+            held = None;
+            continue;
+        }
         // Events of types this service does not take were skipped: move past them.
         if page.next > applied {
-            sqlx::query(
+            let moved = sqlx::query(
                 "UPDATE event_cursors SET position = $1 WHERE producer = $2 AND position < $1",
             )
             .bind(page.next)
             .bind(&producer)
             .execute(db.pool())
-            .await?;
+            .await;
+            if let Err(e) = moved {
+                held = None;
+                if !after_database_error(&e, &shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
         }
         if let Some((_, at)) = &mut held {
             *at = page.next;
         }
+    }
+}
+
+/// Waits a moment after this reader's database failed it; false when the service is
+/// shutting down instead.
+async fn after_database_error(e: &(dyn std::fmt::Display + Sync), shutdown: &Shutdown) -> bool {
+    tracing::warn!(error = %e, "cannot record the event cursor; retrying");
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(500)) => true,
+        _ = shutdown.wait() => false,
     }
 }
 
