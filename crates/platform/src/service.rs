@@ -93,6 +93,10 @@ pub struct ServiceBuilder {
 /// a connection this end is closing at that moment; nginx's `keepalive_timeout` default.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// The least time a service's workers get to stop at shutdown, when draining its requests
+/// took the whole grace period.
+const WORKERS_AT_LEAST: Duration = Duration::from_secs(1);
+
 /// How many connections a process serves at once by default: half the file descriptors
 /// it may open (`RLIMIT_NOFILE`'s soft limit, read from `/proc/self/limits`), leaving
 /// the rest for its database pool, its calls to other services and its files, so that
@@ -193,7 +197,7 @@ impl Service {
     }
 
     /// Serves until the shutdown handle is triggered; then stops accepting, drains
-    /// in-flight requests (up to the grace period) and waits for the workers.
+    /// in-flight requests and waits for the workers, within the grace period in all.
     pub async fn run(self) -> anyhow::Result<()> {
         let Service {
             name,
@@ -210,26 +214,44 @@ impl Service {
         for (worker_name, fut) in workers {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
-                if let Err(e) = fut.await {
-                    tracing::error!(worker = %worker_name, error = ?e, "worker failed");
-                    shutdown.trigger();
-                    return Err(e.context(format!("worker {worker_name} failed")));
-                }
-                Ok(())
+                // A worker that panics stops its process as one that fails does: a
+                // process whose consumer died would otherwise stay up, ready, and do
+                // nothing more (the supervisor or the orchestrator restarts it).
+                let outcome = std::panic::AssertUnwindSafe(fut).catch_unwind().await;
+                let failed = match outcome {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(e)) => e,
+                    Err(panic) => anyhow::anyhow!("panicked: {}", panic_text(panic.as_ref())),
+                };
+                tracing::error!(worker = %worker_name, error = ?failed, "worker failed");
+                shutdown.trigger();
+                Err(failed.context(format!("worker {worker_name} failed")))
             });
         }
-        // The server stops accepting at once on shutdown; in-flight requests get `grace`.
-        let served = tokio::select! {
-            () = serve(listener, app, shutdown.clone()) => Ok(()),
-            _ = async { shutdown.wait().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(service = %name, "grace period over; dropping in-flight requests");
-                Ok::<(), anyhow::Error>(())
+        // The server stops accepting at once on shutdown. `grace` bounds the whole of
+        // what follows, in-flight requests and then the workers: an orchestrator's
+        // termination period is sized to the drain delay plus one grace (deploy/).
+        let serving = serve(listener, app, shutdown.clone());
+        tokio::pin!(serving);
+        let deadline = tokio::select! {
+            () = &mut serving => tokio::time::Instant::now() + grace,
+            () = shutdown.wait() => {
+                let deadline = tokio::time::Instant::now() + grace;
+                tokio::select! {
+                    () = serving => {}
+                    () = tokio::time::sleep_until(deadline) => {
+                        tracing::warn!(service = %name, "grace period over; dropping in-flight requests");
+                    }
+                }
+                deadline
             }
         };
         shutdown.trigger();
-        let mut first_error = served.err();
-        // Workers get the grace period too; one stuck in I/O is then cut off.
-        let drained = tokio::time::timeout(grace, async {
+        let mut first_error = None;
+        // Workers get what is left of it (a moment at least, to notice the shutdown); one
+        // stuck in I/O is then cut off.
+        let deadline = deadline.max(tokio::time::Instant::now() + WORKERS_AT_LEAST);
+        let drained = tokio::time::timeout_at(deadline, async {
             while let Some(joined) = tasks.join_next().await {
                 if let Ok(Err(e)) = joined {
                     first_error.get_or_insert(e);
@@ -1074,11 +1096,7 @@ async fn not_found(req: Request) -> Problem {
 }
 
 fn panic_to_problem(err: Box<dyn Any + Send + 'static>) -> Response {
-    let detail = err
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| err.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
+    let detail = panic_text(err.as_ref());
     tracing::error!(panic = %detail, "handler panicked");
     Problem::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -1087,6 +1105,15 @@ fn panic_to_problem(err: Box<dyn Any + Send + 'static>) -> Response {
         "The server failed to handle the request; it has been logged.",
     )
     .into_response()
+}
+
+/// What a panic said (its message, when it had one).
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
 }
 
 /// Turns a bare error response (axum's 405, a 413 from the body limit, ...) into a
@@ -1430,6 +1457,71 @@ mod tests {
 
         stop.trigger();
         task.await.unwrap().unwrap();
+    }
+
+    /// A worker that panics stops its process, as one that fails does, instead of leaving
+    /// it up and ready with the work undone.
+    #[tokio::test]
+    async fn a_worker_that_panics_stops_its_service() {
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.worker("fragile", async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!("a bug in a worker");
+        });
+        let service = builder.bind().await.unwrap();
+        let ran = tokio::time::timeout(Duration::from_secs(20), service.run())
+            .await
+            .expect("the service stops by itself");
+        let error = format!("{:#}", ran.expect_err("a failure"));
+        assert!(
+            error.contains("fragile") && error.contains("a bug in a worker"),
+            "{error}"
+        );
+    }
+
+    /// The grace period bounds the whole shutdown: a request that never finishes and a
+    /// worker that ignores the shutdown are cut off within one grace (and the workers'
+    /// moment), not one grace each, so an orchestrator's termination period sized to it
+    /// holds (deploy/k8s: preStop, drain delay, one grace).
+    #[tokio::test]
+    async fn one_grace_period_bounds_requests_and_workers_together() {
+        let settings = Settings::<NoSettings>::for_tests(
+            "probe",
+            &[("listen", "127.0.0.1:0"), ("shutdown_grace_ms", "4000")],
+        )
+        .unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder
+            .routes(Router::new().route(
+                "/hangs",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    "late"
+                }),
+            ))
+            .worker("stubborn", async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            });
+        let service = builder.bind().await.unwrap();
+        let url = format!("http://{}/hangs", service.local_addr());
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let hanging = tokio::spawn(async move { reqwest::get(url).await });
+        // The request is in flight before the shutdown begins.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let began = Instant::now();
+        stop.trigger();
+        task.await.unwrap().unwrap();
+        let took = began.elapsed();
+        hanging.abort();
+        // 4 s for the request, then 1 s for the worker: 5 s. One grace each would be 8 s.
+        assert!(
+            took >= Duration::from_secs(4) && took < Duration::from_millis(7_000),
+            "{took:?}"
+        );
     }
 
     /// A client that trickles its request's head, or keeps a connection open without
