@@ -292,6 +292,31 @@ impl Db {
     }
 }
 
+/// Whether `e` may pass if the same work is tried again in a moment: the pool had no
+/// connection to give in time, a connection was cut (a server restarting, a backend
+/// terminated, a network blip), the server is shutting down or refuses new connections
+/// for now, or SQLite's lock was busy past its timeout. Not: a constraint violated, bad
+/// SQL, a row not found, data that does not decode.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: class 08 (connection exception), 53300 too many connections,
+            // 57P01..57P03 (shut down, crashed, cannot connect now), 40001 and 40P01
+            // (serialization failure, deadlock: retry the transaction). SQLite: 5 and 6
+            // (BUSY, LOCKED), with their extended codes.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "53300" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+                )
+                // (PostgreSQL's codes are five characters, SQLite's numbers shorter.)
+                || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))
+        }),
+        _ => false,
+    }
+}
+
 /// Serialises, from this point to their commit, the writing transactions that call this
 /// with the same `key`: on PostgreSQL a transaction-scoped advisory lock; SQLite writers
 /// are serialised already. Use it where rows are read back as a log ordered by an
@@ -567,6 +592,16 @@ macro_rules! from_row {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failures_that_may_pass_are_transient() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        let cut = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(is_transient(&sqlx::Error::Io(cut)));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        assert!(!is_transient(&sqlx::Error::PoolClosed));
+        assert!(!is_transient(&sqlx::Error::ColumnNotFound("id".into())));
+    }
 
     const MIGRATIONS: &[MigrationSource] = &[MigrationSource {
         version: 1,

@@ -13,7 +13,7 @@ use crate::{
 use events::{Producer, now_rfc3339, outbox};
 use platform::db::{Db, MigrationSource, is_unique_violation};
 use sqlx::{Any, Row, Transaction, any::AnyRow};
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 /// Orders' tables, the same SQL on both backends.
 ///
@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         LEASED,
     ),
 ];
+
+/// How many times [`Store::save`] tries a write the database failed for a moment (waiting
+/// 100, 200, 400 and 800 ms between them).
+const SAVE_TRIES: u32 = 5;
 
 const RESUMABLE: &str = "ALTER TABLE orders ADD COLUMN resumable_until TEXT;";
 
@@ -239,8 +243,44 @@ impl Store {
     /// compare-and-set, so two drivers of one saga never both move it — with a line in
     /// the saga log and, if given, the event announcing the change. `false` (and nothing
     /// written) when someone else moved the order first.
+    ///
+    /// A write the database fails for a moment (a connection cut, a pool out of
+    /// connections: [`platform::db::is_transient`]) is tried again for about 1.5 s: the
+    /// saga's state is what recovery acts on, and an authorisation whose order still reads
+    /// "authorising" is voided as lost. A try whose commit went through but whose answer
+    /// was lost with its connection is recognised by the row holding its `updated_at`.
     #[tracing::instrument(skip_all, fields(order_id = %order.id, from = %from.0, to = %order.status))]
     pub async fn save(
+        &self,
+        order: &mut Order,
+        from: (Status, Step),
+        detail: &str,
+        announce: Option<Announce>,
+    ) -> Result<bool, OrdersError> {
+        let mut wait = Duration::from_millis(100);
+        let mut tries = 1;
+        loop {
+            match self.try_save(order, from, detail, announce).await {
+                Err(OrdersError::Database(e))
+                    if tries < SAVE_TRIES && platform::db::is_transient(&e) =>
+                {
+                    tracing::warn!(order_id = %order.id, error = %e, "could not record the order's state; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    tries += 1;
+                    if let Ok(Some(now)) = self.get(&order.id).await
+                        && (now.status, now.step, &now.updated_at)
+                            == (order.status, order.step, &order.updated_at)
+                    {
+                        return Ok(true);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_save(
         &self,
         order: &mut Order,
         from: (Status, Step),
@@ -518,6 +558,49 @@ mod tests {
     #[test]
     fn migrations_put_orders_before_the_outbox() {
         platform::testing::assert_migrations(&migrations(), &["events outbox"]);
+    }
+
+    /// A write of the saga's state the database refuses for a moment (here SQLite's
+    /// write lock, held elsewhere, with no time given to wait for it) is tried again and
+    /// lands: the order moves on instead of being left for recovery to void.
+    #[tokio::test]
+    async fn a_save_the_database_refuses_for_a_moment_is_tried_again() {
+        use crate::domain::fixtures::{cart_line, order};
+        use sqlx::{Connection, sqlite::SqliteConnection};
+        let dir = platform::testing::Scratch::new("orders-save");
+        let url = dir.sqlite_url("orders");
+        let db = Db::connect(&url, &migrations()).await.unwrap();
+        let store = Store::new(
+            db.clone(),
+            Producer::new("orders", db.clone(), ::events::Broker::Embedded),
+        );
+        let mut placed = order(vec![cart_line("p-1", 500, 1)]);
+        assert!(
+            store
+                .place(&placed, "me", "2999-01-01T00:00:00.000Z")
+                .await
+                .unwrap()
+        );
+        // The pool's one connection gives up on a held lock at once.
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let mut other = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let holder = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        });
+        let from = placed.move_to(Status::Reserving, Step::Reserve);
+        let saved = store.save(&mut placed, from, "reserving stock", None).await;
+        holder.await.unwrap();
+        assert!(saved.unwrap(), "saved once the lock was free");
+        let now = store.get(&placed.id).await.unwrap().unwrap();
+        assert_eq!(now.status, Status::Reserving);
     }
 
     #[test]
