@@ -71,9 +71,16 @@ impl Hasher {
         Ok(hasher)
     }
 
-    /// The slots a hasher on this machine has: one per core the process may use.
-    pub fn cores() -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+    /// The slots a hasher here has: one per core the process may use, and no more than
+    /// its memory limit (cgroup v2's `memory.max`, a container's limit) holds hashes in
+    /// progress beside the rest of the process. A pod without a CPU limit sees all of its
+    /// node's cores: 16 hashes at once would need some 300 MiB past a 256 MiB limit.
+    pub fn slots_here() -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let limit = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .ok()
+            .and_then(|max| max.trim().parse::<u64>().ok());
+        slots_within(cores, limit)
     }
 
     /// Runs `work` in a free slot, once one is free within the queue timeout.
@@ -203,9 +210,34 @@ fn start_pool(threads: usize) -> Result<mpsc::Sender<Job>, Error> {
     Ok(tx)
 }
 
+/// What the rest of identity needs beside its hashes in progress (about 30 MB when idle).
+const RESERVED_BYTES: u64 = 64 << 20;
+
+/// One slot per core, as many as `memory_limit` (bytes) holds hashes of [`M_COST_KIB`]
+/// beside [`RESERVED_BYTES`]; at least one.
+fn slots_within(cores: usize, memory_limit: Option<u64>) -> usize {
+    let by_memory = memory_limit.map_or(usize::MAX, |limit| {
+        let per_hash = u64::from(M_COST_KIB) * 1024;
+        usize::try_from(limit.saturating_sub(RESERVED_BYTES) / per_hash).unwrap_or(usize::MAX)
+    });
+    cores.min(by_memory).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_are_the_cores_within_the_memory_limit() {
+        let mib = 1 << 20;
+        // No limit (or none known): one per core.
+        assert_eq!(slots_within(16, None), 16);
+        // The manifests' 256 MiB: (256 - 64) / 19 = 10 hashes at once, not 16.
+        assert_eq!(slots_within(16, Some(256 * mib)), 10);
+        assert_eq!(slots_within(2, Some(256 * mib)), 2);
+        // A limit too small for even one hash still has a slot (identity must sign in).
+        assert_eq!(slots_within(4, Some(32 * mib)), 1);
+    }
 
     #[tokio::test]
     async fn hashes_with_owasp_parameters_and_verifies() {

@@ -38,7 +38,7 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
     .await
     .context("could not load the token signing key")?;
     let hasher = password::Hasher::new(
-        password::Hasher::cores(),
+        password::Hasher::slots_here(),
         std::time::Duration::from_millis(own.password_queue_timeout_ms),
     )
     .await
