@@ -46,6 +46,15 @@ UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10*
 HERE = Path(__file__).resolve().parent
 
 
+
+def shutdown_seconds(env: dict) -> float:
+    """The longest a service takes to stop after SIGTERM: it keeps serving, not ready, for
+    the drain delay, then BAZAAR_SHUTDOWN_GRACE_MS bounds its requests and workers
+    together, the workers getting at least 1 s (crates/platform/src/service.rs)."""
+    delay = int(env.get("BAZAAR_DRAIN_DELAY_MS", 2_000)) / 1000
+    grace = int(env.get("BAZAAR_SHUTDOWN_GRACE_MS", 10_000)) / 1000
+    return delay + grace + 1
+
 class Failed(Exception):
     """The deployment files or the services did not pass."""
 
@@ -242,12 +251,12 @@ class Manifests:
                 problems.append(f"{svc}: the image is not set (kustomize images:)")
             pre_stop = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
             grace = pod.get("terminationGracePeriodSeconds", 30)
-            drain = int(self.env(c, None).get("BAZAAR_SHUTDOWN_GRACE_MS", 10_000)) / 1000
+            drain = shutdown_seconds(self.env(c, None))
             if pre_stop <= 0:
                 problems.append(f"{svc}: no preStop sleep to let endpoints drop the pod first")
             if pre_stop + drain >= grace:
                 problems.append(
-                    f"{svc}: preStop {pre_stop}s + drain {drain}s does not fit "
+                    f"{svc}: preStop {pre_stop}s + shutdown {drain}s does not fit "
                     f"terminationGracePeriodSeconds {grace}s"
                 )
         if problems:
@@ -335,7 +344,7 @@ class Compose:
                 problems.append(f"{svc}: the root file system is writable")
             if str(spec.get("user", "0")).split(":")[0] in ("0", "root"):
                 problems.append(f"{svc}: runs as root")
-            drain = int(spec.get("environment", {}).get("BAZAAR_SHUTDOWN_GRACE_MS", 10_000)) / 1000
+            drain = shutdown_seconds(spec.get("environment", {}))
             if drain >= seconds(spec.get("stop_grace_period", "10s")):
                 problems.append(f"{svc}: the drain does not fit stop_grace_period")
         if problems:

@@ -27,6 +27,8 @@ pub const REGISTRY: Registry = Registry::new(&[
 ]);
 
 #[cfg(test)]
+mod deployed;
+#[cfg(test)]
 mod documented;
 
 #[cfg(test)]
