@@ -22,6 +22,12 @@ pub struct Subscription {
 pub enum Access {
     /// Anyone, signed in or not (a token, when present, is still verified).
     Public,
+    /// Anyone, and no bearer token is looked at: the request carries its credentials in
+    /// its body (signing in, registering, refreshing a token) or needs none (the token
+    /// keys). A token sent along anyway, expired as it may be, is neither verified nor
+    /// forwarded, so a client that sends its access token with every request can still
+    /// refresh it.
+    Anonymous,
     /// Only a request with a valid bearer token.
     SignedIn,
     /// Anyone may read (GET, HEAD, OPTIONS); writing needs a valid bearer token.

@@ -13,7 +13,9 @@ use utoipa::OpenApi;
         description = "The shop's one public address. `/api/<service>/...` is forwarded to a \
             replica of that service (balanced, with a timeout, a circuit breaker and one retry \
             on another replica where that is safe), every other path to the storefront. A bearer \
-            token, when sent, is verified before anything is forwarded. Every answer carries \
+            token, when sent, is verified before anything is forwarded (except to the routes that \
+            take none: identity's sign-in, registration, refresh and token keys, where it is \
+            dropped). Every answer carries \
             `X-Request-ID` (the caller's, or a new one). The answers below are the gateway's \
             own; everything else is the service's."
     ),

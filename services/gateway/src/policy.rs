@@ -19,6 +19,8 @@ pub enum Verdict {
     NeedsToken,
     /// Forwarded (a token, when present, is still verified).
     Open,
+    /// Forwarded without any bearer token (see [`Access::Anonymous`]).
+    Anonymous,
 }
 
 /// The verdict on `method path` for `service`, `path` being the full public path
@@ -34,6 +36,7 @@ pub fn verdict(service: &ServiceDef, method: &Method, path: &str) -> Verdict {
         Access::SignedIn => Verdict::NeedsToken,
         Access::SignedInToWrite if !is_read(method) => Verdict::NeedsToken,
         Access::SignedInToWrite | Access::Public => Verdict::Open,
+        Access::Anonymous => Verdict::Anonymous,
     }
 }
 
@@ -175,5 +178,26 @@ mod tests {
             assert_eq!(canonical(path), Err(why), "{path}");
         }
         assert!(canonical("/api/orders/events/dead-letters").is_ok());
+    }
+
+    #[test]
+    fn each_access_has_its_verdict() {
+        let def = identity::SERVICE;
+        for (method, path, expected) in [
+            (Method::POST, "/api/identity/refresh", Verdict::Anonymous),
+            (Method::POST, "/api/identity/login", Verdict::Anonymous),
+            (Method::POST, "/api/identity/register", Verdict::Anonymous),
+            (
+                Method::GET,
+                "/api/identity/.well-known/jwks.json",
+                Verdict::Anonymous,
+            ),
+            (Method::GET, "/api/identity/me", Verdict::NeedsToken),
+            (Method::POST, "/api/identity/logout", Verdict::NeedsToken),
+            (Method::GET, "/api/identity/service-tokens", Verdict::Hidden),
+            (Method::GET, "/api/identity/openapi.json", Verdict::Open),
+        ] {
+            assert_eq!(verdict(&def, &method, path), expected, "{method} {path}");
+        }
     }
 }

@@ -497,22 +497,29 @@ impl Proxy {
             return limited.into_response();
         }
 
-        // Verify the token here, so a forged or expired one never reaches a service.
-        match platform::auth::bearer(&parts) {
-            Err(p) => return p.into_response(),
-            Ok(Some(token)) => match self.inner.verifier.verify_shared(token).await {
-                Err(e) => return Problem::from(e).into_response(),
-                Ok(claims) => {
-                    if let Err(limited) = limits.by_user.check(&claims.sub) {
-                        return limited.into_response();
+        // Verify the token here, so a forged or expired one never reaches a service; a
+        // route that takes no token gets none.
+        if verdict == Verdict::Anonymous {
+            parts.headers.remove(header::AUTHORIZATION);
+        } else {
+            match platform::auth::bearer(&parts) {
+                Err(p) => return p.into_response(),
+                Ok(Some(token)) => match self.inner.verifier.verify_shared(token).await {
+                    Err(e) => return Problem::from(e).into_response(),
+                    Ok(claims) => {
+                        if let Err(limited) = limits.by_user.check(&claims.sub) {
+                            return limited.into_response();
+                        }
                     }
-                }
-            },
-            Ok(None) if verdict == Verdict::NeedsToken => {
-                return Problem::unauthorized("this endpoint needs a bearer token: sign in first")
+                },
+                Ok(None) if verdict == Verdict::NeedsToken => {
+                    return Problem::unauthorized(
+                        "this endpoint needs a bearer token: sign in first",
+                    )
                     .into_response();
+                }
+                Ok(None) => {}
             }
-            Ok(None) => {}
         }
 
         let timeout = policy::timeout(

@@ -28,6 +28,12 @@ pub const SERVICE: ServiceDef = ServiceDef {
     read_model: false,
     calls: &[],
     routes: &[
+        // Credentials in the body, or none needed: a bearer sent along (an expired
+        // access token, say) must not stop a client refreshing it.
+        Route::new("/login", Access::Anonymous),
+        Route::new("/register", Access::Anonymous),
+        Route::new("/refresh", Access::Anonymous),
+        Route::new("/.well-known", Access::Anonymous),
         Route::new("/me", Access::SignedIn),
         Route::new("/logout", Access::SignedIn),
         Route::new("/users", Access::SignedIn),

@@ -12,7 +12,7 @@ use platform::{
 use serde_json::{Value, json};
 
 /// A service that echoes each request's method, path, query and forwarded address; it has
-/// an internal path, a signed-in one, and is public otherwise.
+/// an internal path, a signed-in one, one that takes no token, and is public otherwise.
 pub const ECHO: ServiceDef = echo_def("echo");
 /// The same, as the storefront: every path outside `/api` goes to it.
 pub const PAGES: ServiceDef = echo_def("storefront");
@@ -20,6 +20,7 @@ pub const PAGES: ServiceDef = echo_def("storefront");
 const ECHO_ROUTES: &[Route] = &[
     Route::new("/private", Access::Internal),
     Route::new("/me", Access::SignedIn),
+    Route::new("/login", Access::Anonymous),
 ];
 
 const fn echo_def(name: &'static str) -> ServiceDef {
@@ -65,6 +66,7 @@ async fn echo(req: Request) -> Json<Value> {
         "query": req.uri().query(),
         "forwarded_for": header("x-forwarded-for"),
         "forwarded_host": header("x-forwarded-host"),
+        "authorization": header("authorization"),
     }))
 }
 

@@ -162,3 +162,18 @@ async fn the_gateway_documents_its_own_answers() {
         "{doc}"
     );
 }
+
+/// A route that takes its credentials in its body (signing in, refreshing a token) is
+/// forwarded whatever bearer token comes along, and without it; elsewhere a token that
+/// does not verify is refused before it reaches a service.
+#[tokio::test]
+async fn a_route_that_takes_no_token_ignores_a_bad_one() {
+    let gw = spawn_gateway(&[]).await;
+    let bad = [("authorization", "Bearer not.a.token")];
+    let login = gw.get("/api/echo/login", &bad).await;
+    assert_eq!(login.status(), 200);
+    let echoed: serde_json::Value = login.json().await.unwrap();
+    assert_eq!(echoed["authorization"], serde_json::Value::Null, "{echoed}");
+    let public = gw.get("/api/echo/anything", &bad).await;
+    assert_eq!(public.status(), 401);
+}
