@@ -93,6 +93,15 @@ pub struct ServiceBuilder {
 /// a connection this end is closing at that moment; nginx's `keepalive_timeout` default.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// The longest `/health/ready` waits for a check that decides readiness.
+const REQUIRED_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest `/health/ready` waits for a check that is only reported (the gateway's
+/// search and recommendations): a frozen optional upstream must not slow the answer past
+/// its probers' patience (the supervisor's is 1 s), which made a ready gateway read as
+/// unready.
+const OPTIONAL_CHECK_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// The least time a service's workers get to stop at shutdown, when draining its requests
 /// took the whole grace period.
 const WORKERS_AT_LEAST: Duration = Duration::from_secs(1);
@@ -1051,7 +1060,12 @@ async fn ready(State(readiness): State<Arc<Readiness>>, req: Request) -> Respons
     let results = futures_util::future::join_all(readiness.checks.iter().map(|c| {
         let c = c.clone();
         async move {
-            let r = tokio::time::timeout(Duration::from_secs(2), (c.check)()).await;
+            let limit = if c.required {
+                REQUIRED_CHECK_TIMEOUT
+            } else {
+                OPTIONAL_CHECK_TIMEOUT
+            };
+            let r = tokio::time::timeout(limit, (c.check)()).await;
             let r = r.unwrap_or_else(|_| Err("timed out".to_owned()));
             (c.name, c.required, r)
         }
@@ -1479,6 +1493,32 @@ mod tests {
             error.contains("fragile") && error.contains("a bug in a worker"),
             "{error}"
         );
+    }
+
+    /// A check that is only reported answers "timed out" after a moment, without holding
+    /// the answer (nor the service's readiness) up.
+    #[tokio::test]
+    async fn a_hanging_optional_check_does_not_hold_readiness_up() {
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.optional_check("frozen", || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        });
+        let service = builder.bind().await.unwrap();
+        let url = format!("http://{}/health/ready", service.local_addr());
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let asked = Instant::now();
+        let ready = reqwest::get(&url).await.unwrap();
+        let took = asked.elapsed();
+        assert_eq!(ready.status(), StatusCode::OK);
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(body["checks"]["frozen"], "timed out", "{body}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        stop.trigger();
+        task.await.unwrap().unwrap();
     }
 
     /// The grace period bounds the whole shutdown: a request that never finishes and a
