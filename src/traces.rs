@@ -121,7 +121,12 @@ impl TraceStore {
         Some(waterfall(trace_id, spans))
     }
 
-    /// The calls and event flows between services, over every trace kept.
+    /// The calls and event flows between services, over every trace kept. A call is
+    /// counted from its caller's client span (`peer.service` names the callee), whose
+    /// error is the caller's view: a call that timed out, or never reached a callee that
+    /// was down or behind an open breaker, is a failed call even when the callee has no
+    /// span of it or answered later. An event flow is a consumer's span under the
+    /// producer's.
     pub fn map(&self) -> ServiceMap {
         let inner = self.lock();
         let mut services = BTreeSet::new();
@@ -134,20 +139,26 @@ impl TraceStore {
                 services.insert(span.service.clone());
                 first = first.min(span.start_unix_nano);
                 last = last.max(span.end_unix_nano);
-                let Some(parent) = span.parent_span_id.as_deref().and_then(|p| by_id.get(p)) else {
-                    continue;
+                let (from, to, kind) = match span.kind.as_str() {
+                    "client" => match span.attributes.get("peer.service") {
+                        Some(callee) => (&span.service, callee, "call"),
+                        None => continue,
+                    },
+                    "consumer" => {
+                        let parent = span.parent_span_id.as_deref().and_then(|p| by_id.get(p));
+                        match parent {
+                            Some(producer) => (&producer.service, &span.service, "event"),
+                            None => continue,
+                        }
+                    }
+                    _ => continue,
                 };
-                if parent.service == span.service {
+                if from == to {
                     continue;
                 }
-                let kind = if span.kind == "consumer" {
-                    "event"
-                } else {
-                    "call"
-                };
-                let entry = edges
-                    .entry((parent.service.clone(), span.service.clone(), kind))
-                    .or_default();
+                // A callee that never answered has no span of its own, but is on the map.
+                services.insert(to.clone());
+                let entry = edges.entry((from.clone(), to.clone(), kind)).or_default();
                 entry.0 += 1;
                 entry.1 += u64::from(span.error);
             }
@@ -469,6 +480,18 @@ mod tests {
         }
     }
 
+    /// `span`, a client span, naming the service it calls (as `platform::telemetry`'s do).
+    fn calling(service: &str, mut span: OtlpSpan) -> OtlpSpan {
+        span.attributes.push(KeyValue {
+            key: "peer.service".into(),
+            value: Some(AnyValue {
+                value: Some(AnyValueKind::StringValue(service.into())),
+            }),
+            ..KeyValue::default()
+        });
+        span
+    }
+
     fn export_of(service: &str, spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
@@ -507,10 +530,17 @@ mod tests {
                     0,
                     (30 + slow) * ms,
                 ),
-                span(trace, 2, Some(1), "POST orders", 3, ms, (29 + slow) * ms),
+                calling(
+                    "orders",
+                    span(trace, 2, Some(1), "POST orders", 3, ms, (29 + slow) * ms),
+                ),
             ],
         ));
-        let mut failed = span(trace, 4, Some(3), "POST payments", 3, 5 * ms, 9 * ms);
+        // Payments never answered: it has no span of this call.
+        let mut failed = calling(
+            "payments",
+            span(trace, 4, Some(3), "POST payments", 3, 5 * ms, 9 * ms),
+        );
         failed.status = Some(Status {
             code: OtlpStatus::Error as i32,
             ..Status::default()
@@ -663,17 +693,26 @@ mod tests {
         checkout(&store, 1, 0);
         checkout(&store, 2, 0);
         let map = store.map();
-        assert_eq!(map.services, ["gateway", "notifications", "orders"]);
-        let edges: Vec<(&str, &str, &str, u64)> = map
+        assert_eq!(
+            map.services,
+            ["gateway", "notifications", "orders", "payments"]
+        );
+        let edges: Vec<(&str, &str, &str, u64, u64)> = map
             .edges
             .iter()
-            .map(|e| (e.from.as_str(), e.to.as_str(), e.kind.as_str(), e.count))
+            .map(|e| {
+                let (from, to, kind) = (e.from.as_str(), e.to.as_str(), e.kind.as_str());
+                (from, to, kind, e.count, e.errors)
+            })
             .collect();
+        // The calls to payments failed and payments has no span of them: they are still
+        // calls, failed ones, as their caller saw them.
         assert_eq!(
             edges,
             [
-                ("gateway", "orders", "call", 2),
-                ("orders", "notifications", "event", 2)
+                ("gateway", "orders", "call", 2, 0),
+                ("orders", "notifications", "event", 2, 0),
+                ("orders", "payments", "call", 2, 2),
             ]
         );
     }
