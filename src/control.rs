@@ -18,7 +18,7 @@ use axum::{
 };
 use platform::{
     Problem,
-    auth::{ServiceCaller, Verifier},
+    auth::{ServiceOrAdmin, Verifier},
     shutdown::Shutdown,
 };
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,7 @@ impl FromRequestParts<ControlState> for Caller {
                 may_act: true,
             });
         }
-        let ServiceCaller(claims) = ServiceCaller::from_request_parts(parts, state).await?;
+        let ServiceOrAdmin(claims) = ServiceOrAdmin::from_request_parts(parts, state).await?;
         Ok(Caller {
             may_act: claims.is_admin(),
             who: claims.sub,

@@ -470,8 +470,11 @@ where
     }
 }
 
-/// Another Bazaar service (or an administrator): 401 without a valid token, 403 for a
-/// user token. Guards the internal endpoints the checkout saga calls.
+/// Another Bazaar service: 401 without a valid token, 403 for a user's, an
+/// administrator's included. Guards the internal endpoints (the checkout saga's calls,
+/// the event feeds): the outside contract has them answer service credentials only, and
+/// an administrator's token holding those powers would let anyone who steals one move
+/// stock and money around the saga.
 #[derive(Debug, Clone)]
 pub struct ServiceCaller(pub Claims);
 
@@ -484,11 +487,36 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let User(claims) = User::from_request_parts(parts, state).await?;
-        if claims.is_service() || claims.is_admin() {
+        if claims.is_service() {
             Ok(ServiceCaller(claims))
         } else {
             Err(Problem::forbidden(
                 "this endpoint is for Bazaar's own services",
+            ))
+        }
+    }
+}
+
+/// Another Bazaar service or an administrator: 401 without a valid token, 403 for a
+/// customer's. For what operators and the ops console share (the supervisor's process
+/// list), never for the internal endpoints ([`ServiceCaller`]).
+#[derive(Debug, Clone)]
+pub struct ServiceOrAdmin(pub Claims);
+
+impl<S> FromRequestParts<S> for ServiceOrAdmin
+where
+    S: Send + Sync,
+    Verifier: FromRef<S>,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let User(claims) = User::from_request_parts(parts, state).await?;
+        if claims.is_service() || claims.is_admin() {
+            Ok(ServiceOrAdmin(claims))
+        } else {
+            Err(Problem::forbidden(
+                "this endpoint is for Bazaar's services and administrators",
             ))
         }
     }
@@ -513,8 +541,8 @@ pub mod callers {
     }
 }
 
-/// One of the services `C` names, or an administrator: 401 without a valid token, 403 for
-/// a customer's token or another service's. Each service has its own credential (see
+/// One of the services `C` names: 401 without a valid token, 403 for a user's token (an
+/// administrator's too) or another service's. Each service has its own credential (see
 /// [`ServiceCredentials`]), so a service that needs no internal power — the storefront,
 /// which faces the public — cannot use one even if it is compromised.
 #[derive(Debug, Clone)]
@@ -530,10 +558,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ServiceCaller(claims) = ServiceCaller::from_request_parts(parts, state).await?;
-        let allowed = claims.is_admin()
-            || claims
-                .service_name()
-                .is_some_and(|name| C::NAMES.contains(&name));
+        let allowed = claims
+            .service_name()
+            .is_some_and(|name| C::NAMES.contains(&name));
         if allowed {
             Ok(CalledBy(claims, std::marker::PhantomData))
         } else {

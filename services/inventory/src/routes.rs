@@ -52,7 +52,7 @@ pub struct AppState {
     tags(
         (name = "stock", description = "Stock levels: lookup and administration."),
         (name = "reservations", description = "Units held for checkouts in progress \
-            (Bazaar's services and administrators only)."),
+            (the orders service's token only)."),
         (name = "events", description = "Operators' view of the catalog events inventory \
             could not apply (administrators only).")
     ),

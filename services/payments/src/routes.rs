@@ -51,7 +51,7 @@ pub struct AppState {
     info(
         title = "Bazaar payments",
         description = "A simulated card processor for Bazaar's checkout. Another Bazaar \
-            service (a service token) or an administrator authorises an amount on a card, \
+            service (the orders service's token only) authorises an amount on a card, \
             then captures it, voids it or, once captured, refunds it. Test cards: \
             `4242424242424242` is approved; `4000000000000002` is declined \
             (`card_declined`); `4000000000009995` is declined (`insufficient_funds`); \

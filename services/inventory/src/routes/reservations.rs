@@ -295,7 +295,7 @@ async fn release_reservation(
     Ok(Json(reservation))
 }
 
-/// Lists reservations, oldest first (for operators and Bazaar's services):
+/// Lists reservations, oldest first (for the checkout saga):
 /// `?status=held` shows what is held right now.
 #[utoipa::path(
     get,

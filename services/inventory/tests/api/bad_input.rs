@@ -6,11 +6,13 @@ use platform::testing::Refused;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-async fn run(app: &TestApp, cases: Vec<Refused>) {
+/// Sends each case as `token`'s holder: the administrator for stock, the orders service
+/// for reservations.
+async fn run(app: &TestApp, token: &str, cases: Vec<Refused>) {
     let db = app.db().await;
     let published = app.published(&db).await.len();
     for case in cases {
-        app.assert_refused(Some(&app.admin_token), case).await;
+        app.assert_refused(Some(token), case).await;
     }
     assert_eq!(
         app.published(&db).await.len(),
@@ -136,7 +138,7 @@ async fn setting_a_level_refuses_bad_input() {
     ];
 
     // Act / Assert
-    run(&app, cases).await;
+    run(&app, &app.admin_token, cases).await;
     assert_eq!(app.stock(&id).await.unwrap()["available"], level);
 }
 
@@ -189,7 +191,7 @@ async fn reading_stock_refuses_bad_parameters() {
             None,
         ),
     ];
-    run(&app, cases).await;
+    run(&app, &app.admin_token, cases).await;
 }
 
 #[tokio::test]
@@ -390,7 +392,7 @@ async fn reserving_refuses_bad_input_and_holds_nothing() {
     ];
 
     // Act / Assert
-    run(&app, cases).await;
+    run(&app, &app.service_token, cases).await;
     assert_eq!(app.levels(&id).await, (5, 0), "nothing was held");
     assert!(app.held().await.is_empty());
 }

@@ -290,10 +290,10 @@ impl TestApp {
         self.send_as(Method::GET, &path, &self.service_token).await
     }
 
-    /// The reservations held right now, as an administrator lists them.
+    /// The reservations held right now, as the orders service lists them.
     pub async fn held(&self) -> Vec<Value> {
         let path = format!("{RESERVATIONS}?status=held&limit=500");
-        let res = self.send_as(Method::GET, &path, &self.admin_token).await;
+        let res = self.send_as(Method::GET, &path, &self.service_token).await;
         assert_eq!(res.status(), StatusCode::OK, "listing held reservations");
         let body: Value = res.json().await.expect("a JSON body");
         body["items"].as_array().cloned().expect("a list of items")

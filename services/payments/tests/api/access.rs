@@ -1,5 +1,5 @@
 //! Who may call what: the internal endpoints take the checkout saga's service (orders)
-//! and administrators, the ledger summary administrators only; the summary adds up.
+//! only, the ledger summary administrators only; the summary adds up.
 
 use crate::helpers::{
     AUTHORIZATIONS, Answer, CARD_DECLINED, CARD_SUCCEEDS, SUMMARY, assert_problem, authorization,
@@ -63,10 +63,12 @@ async fn customers_are_forbidden_and_anonymous_callers_unauthorized() {
 }
 
 #[tokio::test]
-async fn services_may_not_read_the_summary_but_administrators_may_authorize() {
+async fn services_may_not_read_the_summary_nor_administrators_authorize() {
     let app = spawn_app().await;
     let answer = app.get_as(&app.service_token, SUMMARY).await;
     assert_problem(&answer, StatusCode::FORBIDDEN, None, "service");
+    // Authorising is the checkout saga's alone: an administrator's token would put
+    // money in the ledger no order accounts for.
     let answer = app
         .authorize_as(
             &app.admin_token,
@@ -74,7 +76,9 @@ async fn services_may_not_read_the_summary_but_administrators_may_authorize() {
             &authorization("order-1", 100, CARD_SUCCEEDS),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let db = app.db().await;
+    assert_eq!(app.count(&db, "authorizations").await, 0);
 }
 
 #[tokio::test]

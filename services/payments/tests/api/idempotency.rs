@@ -144,19 +144,6 @@ async fn a_decline_is_repeated_not_run_again() {
 }
 
 #[tokio::test]
-async fn keys_belong_to_their_caller() {
-    let app = spawn_app().await;
-    let key = new_key();
-    let body = authorization("order-1", 1000, CARD_SUCCEEDS);
-    let from_orders = app.authorize(&key, &body).await;
-    let from_another = app.authorize_as(&app.admin_token, &key, &body).await;
-    assert_eq!(from_orders.status, StatusCode::CREATED);
-    assert_eq!(from_another.status, StatusCode::CREATED);
-    assert_ne!(from_orders.body["id"], from_another.body["id"]);
-    assert!(!from_another.headers.contains_key("idempotent-replayed"));
-}
-
-#[tokio::test]
 async fn a_request_that_waits_too_long_for_its_twin_is_told_to_retry() {
     // Arrange: the processor outlasts the wait for a request in progress.
     let app = spawn_app_with(&[
