@@ -893,14 +893,24 @@ fn server_span(
     headers: &HeaderMap,
     request_id: &str,
 ) -> Span {
-    let route = route.filter(|r| !r.contains("{*")).unwrap_or(path);
+    // `http.route` is a template or nothing (OpenTelemetry's conventions: a back end
+    // groups by it, so a raw path would make a group per id). The name is the method and
+    // the template, or the method alone for a path no route matched; at the gateway,
+    // whose routes are wildcards, the path itself (what a trace list must show, `POST
+    // /checkout`; the gateway's only routes are its upstreams').
+    let edge = EDGE.get().is_some();
+    let name = match route {
+        Some(template) if !(edge && template.contains("{*")) => format!("{method} {template}"),
+        _ if edge => format!("{method} {path}"),
+        _ => method.to_string(),
+    };
     let span = tracing::info_span!(
         target: RECORDED,
         "request",
-        otel.name = %format_args!("{method} {route}"),
+        otel.name = %name,
         otel.kind = "server",
         http.request.method = %method,
-        http.route = route,
+        http.route = Empty,
         url.path = path,
         request_id,
         http.response.status_code = Empty,
@@ -908,6 +918,9 @@ fn server_span(
         trace_id = Empty,
         span_id = Empty,
     );
+    if let Some(template) = route {
+        span.record("http.route", template);
+    }
     continue_from(&span, headers);
     record_trace_id(&span);
     span
@@ -1033,6 +1046,50 @@ mod tests {
             .find(|kv| kv.key.as_str() == "http.response.status_code")
             .expect("the status");
         assert_eq!(status.value, opentelemetry::Value::I64(201));
+    }
+
+    /// A server span is named by its route's template, which is its `http.route`; a path
+    /// no route matched by its method alone, with no `http.route` (a raw path would make
+    /// a group per id in any back end).
+    #[test]
+    fn a_server_span_names_its_template_never_a_raw_path() {
+        let kept = Kept::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(kept.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let headers = HeaderMap::new();
+        tracing::subscriber::with_default(subscriber, || {
+            let get = http::Method::GET;
+            let id = "/api/catalog/products/01a2";
+            drop(server_span(
+                &get,
+                Some("/api/catalog/products/{id}"),
+                id,
+                &headers,
+                "r1",
+            ));
+            drop(server_span(
+                &get,
+                None,
+                "/api/catalog/nowhere/xyz",
+                &headers,
+                "r2",
+            ));
+        });
+        let spans = kept.0.lock().unwrap();
+        let route = |i: usize| {
+            let kv = spans[i]
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "http.route");
+            kv.map(|kv| kv.value.as_str().into_owned())
+        };
+        assert_eq!(spans[0].name, "GET /api/catalog/products/{id}");
+        assert_eq!(route(0).as_deref(), Some("/api/catalog/products/{id}"));
+        assert_eq!(spans[1].name, "GET");
+        assert_eq!(route(1), None);
     }
 
     #[test]
