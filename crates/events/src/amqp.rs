@@ -277,24 +277,28 @@ impl Publisher {
     }
 }
 
-/// Where a confirmed message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routed {
-    /// Stored in every queue bound for its type.
-    ToQueues,
-    /// Accepted, but no queue is bound for its type (returned as unroutable).
-    Nowhere,
-}
-
-/// Waits for the broker's confirm of one publish: `Ok` for an ack (saying whether any
-/// queue took the message), an error for a nack, a timeout or a lost channel.
-pub async fn await_confirm(confirm: PublisherConfirm) -> anyhow::Result<Routed> {
+/// Waits for the broker's confirm of one publish: `Ok` for an ack, an error for a nack, a
+/// timeout or a lost channel. The ack may come with a message the broker returned as
+/// unroutable, whose `message_id` is given: **not necessarily this publish's**. A return
+/// carries no delivery tag, and lapin hands the oldest return waiting to whichever ack it
+/// handles next (an ack may cover several publishes); the broker only promises that a
+/// message's return comes before its own ack. So a batch's returns are told apart by
+/// their ids, once every confirm of the batch is in (the relay's `relay_batch`).
+pub async fn await_confirm(confirm: PublisherConfirm) -> anyhow::Result<Option<String>> {
     let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
         .await
         .map_err(|_| anyhow!("the broker did not confirm within {CONFIRM_TIMEOUT:?}"))??;
     match confirmation {
-        Confirmation::Ack(None) => Ok(Routed::ToQueues),
-        Confirmation::Ack(Some(_)) => Ok(Routed::Nowhere),
+        Confirmation::Ack(None) => Ok(None),
+        Confirmation::Ack(Some(returned)) => Ok(Some(
+            returned
+                .delivery
+                .properties
+                .message_id()
+                .as_ref()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        )),
         Confirmation::Nack(_) => Err(anyhow!("the broker refused the message (nack)")),
         Confirmation::NotRequested => Err(anyhow!("publisher confirms are not enabled")),
     }

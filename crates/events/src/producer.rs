@@ -370,27 +370,37 @@ impl Producer {
             let attempts: i64 = row.try_get("attempts")?;
             crate::faults::point(&format!("{}.relay.before_publish", self.inner.service));
             match publisher.publish(&id, &kind, payload.as_bytes()).await {
-                Ok(confirm) => in_flight.push((seq, subject, attempts, confirm)),
+                Ok(confirm) => in_flight.push((seq, id, subject, attempts, confirm)),
                 Err(e) => {
                     self.record_failure(seq, attempts, &e.to_string()).await?;
                     return Err(RelayError::Broker(e));
                 }
             }
         }
+        // Every confirm first, then the marks: a message the broker returned is known by
+        // its id, whichever confirm carried the return (see `amqp::await_confirm`).
+        let mut confirmed = Vec::with_capacity(in_flight.len());
+        let mut returned: HashSet<String> = HashSet::new();
+        for (seq, id, subject, attempts, confirm) in in_flight {
+            let outcome = amqp::await_confirm(confirm).await;
+            if let Ok(Some(back)) = &outcome {
+                returned.insert(back.clone());
+            }
+            confirmed.push((seq, id, subject, attempts, outcome.map(|_| ())));
+        }
         let mut delivered = 0;
         let mut broken: Option<anyhow::Error> = None;
-        for (seq, subject, attempts, confirm) in in_flight {
-            match amqp::await_confirm(confirm).await {
-                Ok(routed) => {
+        for (seq, id, subject, attempts, outcome) in confirmed {
+            match outcome {
+                Ok(()) => {
                     // The broker has it; a crash before the mark publishes it again.
                     crate::faults::point(&format!("{}.relay.after_confirm", self.inner.service));
                     // An event no queue is bound for has no subscriber to wait for: it is
                     // done, noted as unrouted, and stays in the outbox log for any
                     // consumer added later to read.
-                    let note = match routed {
-                        amqp::Routed::ToQueues => None,
-                        amqp::Routed::Nowhere => Some("unrouted: no queue is bound for this type"),
-                    };
+                    let note = returned
+                        .contains(&id)
+                        .then_some("unrouted: no queue is bound for this type");
                     sqlx::query(
                         "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = $2 WHERE seq = $3",
                     )
