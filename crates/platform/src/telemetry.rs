@@ -578,10 +578,13 @@ impl RequestRoots {
     }
 }
 
-/// Paths whose requests start no trace: probes, scrapes, documents, event feeds and the
-/// storefront's files.
-const UNTRACED: [&str; 6] = [
+/// Paths whose requests start no trace: probes, scrapes, documents, event feeds, the
+/// storefront's files, and identity's public keys (fetched by every verifier, the
+/// supervisor's among them, which traces nothing and so says nothing of it: each shop's
+/// start had a one-span trace of it).
+const UNTRACED: [&str; 7] = [
     "/health/",
+    "/api/identity/.well-known/",
     "/metrics",
     "/openapi.json",
     "/events/",
@@ -1248,6 +1251,7 @@ mod tests {
             "/events/log",
             "/openapi.json",
             "/static/app.css",
+            "/api/identity/.well-known/jwks.json",
         ] {
             assert!(!every.admit(path), "{path}");
         }
