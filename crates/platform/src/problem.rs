@@ -39,7 +39,10 @@ pub struct Problem {
     pub kind: String,
     pub title: String,
     pub status: u16,
+    /// Always sent by Bazaar's services (the outside contract); optional only when
+    /// reading another's problem document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = true)]
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,

@@ -82,7 +82,11 @@ pub struct StockList {
 #[into_params(parameter_in = Query)]
 pub struct ListStockParams {
     /// 1 to 100 product ids, comma-separated (`a,b,c`); an id named twice counts once.
-    #[param(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11,0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d12")]
+    /// Required: optional here only so that its absence is a 422 naming it, not a bare 400.
+    #[param(
+        required = true,
+        example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11,0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d12"
+    )]
     product_ids: Option<String>,
 }
 

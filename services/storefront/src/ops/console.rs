@@ -460,6 +460,11 @@ pub async fn api_traces(
     Query(filter): Query<TraceFilter>,
 ) -> Result<Json<TraceList>, StorefrontError> {
     admin(&v).await?;
+    // As documented (1 to 500), refused outside it rather than quietly clamped.
+    if filter.limit.is_some_and(|n| !(1..=500).contains(&n)) {
+        let bad = FieldError::new("limit", "must be between 1 and 500");
+        return Err(StorefrontError::Invalid(vec![bad]));
+    }
     let traces = console.monitor.supervisor().traces(&filter).await?;
     Ok(Json(TraceList { traces }))
 }

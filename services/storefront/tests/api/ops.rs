@@ -567,6 +567,16 @@ async fn the_trace_view_lists_traces_draws_one_and_maps_the_services() {
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("limit"),
         ),
+        (
+            "/ops/api/traces?limit=0",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("limit"),
+        ),
+        (
+            "/ops/api/traces?limit=501",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("limit"),
+        ),
     ] {
         browser.get(path).await.assert_problem(status, field, path);
     }
