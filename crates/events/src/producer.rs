@@ -642,7 +642,7 @@ async fn log(
             .tail
             .after(&p.inner.db, after, limit, looked)
             .await
-            .map_err(|e| Problem::internal(&e))?;
+            .map_err(|e| Problem::database(&e))?;
         let mut next = after;
         let mut events = Vec::new();
         for row in &rows {
@@ -694,7 +694,7 @@ async fn head(
                 .bind(kind)
                 .fetch_optional(p.inner.db.pool())
                 .await
-                .map_err(|e| Problem::internal(&e))?;
+                .map_err(|e| Problem::database(&e))?;
         if let Some(row) = row {
             let seq: i64 = row.try_get("seq").map_err(|e| Problem::internal(&e))?;
             if newest.as_ref().is_none_or(|n| n.seq < seq) {
@@ -762,7 +762,7 @@ async fn stats(
         ));
     }
     let db = p.inner.db.pool();
-    let internal = |e: sqlx::Error| Problem::internal(&e);
+    let internal = |e: sqlx::Error| Problem::database(&e);
     let recent = if q.recent == 0 {
         Vec::new()
     } else {

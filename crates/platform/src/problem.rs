@@ -140,6 +140,20 @@ impl Problem {
 
     /// A 500 that tells the client nothing of the cause; the cause is logged here, with
     /// its whole chain.
+    /// What a request its database failed gets: a 503 to retry in a moment when the
+    /// failure may pass ([`crate::db::is_transient`]: a connection cut, a pool out of
+    /// connections, a server restarting), else a 500.
+    pub fn database(cause: &sqlx::Error) -> Self {
+        if crate::db::is_transient(cause) {
+            tracing::warn!(error = %cause, "the database failed for a moment");
+            return Self::dependency_unavailable(
+                "The database is unavailable for a moment; send the same request again.",
+                1,
+            );
+        }
+        Self::internal(cause)
+    }
+
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = cause.to_string();
         let mut source = cause.source();

@@ -125,12 +125,10 @@ impl From<OrdersError> for Problem {
             }
             // The database away for a moment: worth a retry (a checkout with the same
             // key carries on, or answers what it came to), not a fault of ours to log as one.
-            OrdersError::Database(ref e) if platform::db::is_transient(e) => {
-                tracing::warn!(error = %e, "the orders database failed for a moment");
-                Problem::dependency_unavailable(
-                    "The orders database is unavailable for a moment; send the same request again.",
-                    1,
-                )
+            OrdersError::Database(ref e) | OrdersError::Outbox(OutboxError::Store(ref e))
+                if platform::db::is_transient(e) =>
+            {
+                Problem::database(e)
             }
             OrdersError::Task(_)
             | OrdersError::Database(_)

@@ -261,9 +261,9 @@ impl Store {
         let mut tries = 1;
         loop {
             match self.try_save(order, from, detail, announce).await {
-                Err(OrdersError::Database(e))
-                    if tries < SAVE_TRIES && platform::db::is_transient(&e) =>
-                {
+                Err(
+                    OrdersError::Database(e) | OrdersError::Outbox(outbox::OutboxError::Store(e)),
+                ) if tries < SAVE_TRIES && platform::db::is_transient(&e) => {
                     tracing::warn!(order_id = %order.id, error = %e, "could not record the order's state; trying again");
                     tokio::time::sleep(wait).await;
                     wait *= 2;

@@ -44,6 +44,9 @@ pub struct TestApp {
     pub cart: String,
     pub client: reqwest::Client,
     pub admin_token: String,
+    /// The orders service's own token: inventory's reservations and payments'
+    /// authorisations answer it only.
+    pub orders_token: String,
     /// Orders' database.
     pub database_url: String,
     /// Inventory and payments, which a test may stop and start again.
@@ -187,6 +190,7 @@ pub async fn spawn_app_with(orders_overrides: &[(&'static str, &str)]) -> TestAp
         cart,
         client: reqwest::Client::new(),
         admin_token: identity.admin_token.clone(),
+        orders_token: identity.service_token("orders"),
         database_url,
         outageable: vec![inventory_service, payments_service],
         refuse_cart_takes,
@@ -432,6 +436,26 @@ impl TestApp {
         res.json().await.expect("a JSON body")
     }
 
+    /// A request to another service's internal endpoint, as the orders service.
+    pub async fn as_orders(
+        &self,
+        method: Method,
+        url: String,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        self.send_as(&self.orders_token, method, url, key, body)
+            .await
+    }
+
+    /// `GET url` from another service's internal endpoint as the orders service, answered
+    /// 200 with a JSON body.
+    pub async fn orders_get(&self, url: String) -> Value {
+        let res = self.as_orders(Method::GET, url.clone(), None, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {url}");
+        res.json().await.expect("a JSON body")
+    }
+
     /// A request to another service as the administrator.
     pub async fn as_admin(
         &self,
@@ -440,10 +464,19 @@ impl TestApp {
         key: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        let mut req = self
-            .client
-            .request(method, url)
-            .bearer_auth(&self.admin_token);
+        self.send_as(&self.admin_token, method, url, key, body)
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        token: &str,
+        method: Method,
+        url: String,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, url).bearer_auth(token);
         if let Some(k) = key {
             req = req.header("Idempotency-Key", k);
         }
@@ -476,7 +509,7 @@ impl TestApp {
 
     /// A reservation as inventory shows it.
     pub async fn reservation(&self, id: &str) -> Value {
-        self.admin_get(format!(
+        self.orders_get(format!(
             "{}/api/inventory/reservations/{id}",
             self.inventory
         ))
@@ -486,7 +519,7 @@ impl TestApp {
     /// Reservations inventory holds right now.
     pub async fn held_reservations(&self) -> Vec<Value> {
         let url = format!("{}/api/inventory/reservations?status=held", self.inventory);
-        let body = self.admin_get(url).await;
+        let body = self.orders_get(url).await;
         body["items"].as_array().cloned().expect("items")
     }
 

@@ -58,7 +58,7 @@ impl<'a> Saga<'a> {
         let app = self.app;
         let reservations = format!("{}/api/inventory/reservations", app.inventory);
         let res = app
-            .as_admin(Method::POST, reservations, None, Some(&body))
+            .as_orders(Method::POST, reservations, None, Some(&body))
             .await;
         assert_eq!(
             res.status(),
@@ -78,7 +78,7 @@ impl<'a> Saga<'a> {
         });
         let app = self.app;
         let res = app
-            .as_admin(
+            .as_orders(
                 Method::POST,
                 format!("{}/api/payments/authorizations", app.payments),
                 Some(&format!("order-{order_id}-authorize")),
@@ -183,7 +183,7 @@ async fn sagas_stuck_before_the_payment_are_cancelled_and_their_stock_released()
     ])
     .await;
     let auth = app
-        .admin_get(format!(
+        .orders_get(format!(
             "{}/api/payments/authorizations/{in_doubt}",
             app.payments
         ))
