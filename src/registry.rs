@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn the_gateway_protects_what_each_service_declares() {
-        use gateway::policy::Verdict::{Hidden, NeedsToken, Open};
+        use gateway::policy::Verdict::{Anonymous, Hidden, NeedsToken, Open};
         use http::Method;
         let cases = [
             (
@@ -86,12 +86,17 @@ mod tests {
                 NeedsToken,
                 "catalog writes need a token",
             ),
-            (Method::POST, "/api/identity/login", Open, "login is public"),
+            (
+                Method::POST,
+                "/api/identity/login",
+                Anonymous,
+                "login is public, and takes no bearer token",
+            ),
             (
                 Method::POST,
                 "/api/identity/register",
-                Open,
-                "registration is public",
+                Anonymous,
+                "registration is public, and takes no bearer token",
             ),
             (
                 Method::GET,

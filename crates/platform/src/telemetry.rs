@@ -902,6 +902,9 @@ fn server_span(
     // whose routes are wildcards, the path itself (what a trace list must show, `POST
     // /checkout`; the gateway's only routes are its upstreams').
     let edge = EDGE.get().is_some();
+    // A route that takes every path (`/{*path}`, the storefront's page for paths it does
+    // not have) matched nothing in particular.
+    let route = route.filter(|template| !template.starts_with("/{*"));
     let name = match route {
         Some(template) if !(edge && template.contains("{*")) => format!("{method} {template}"),
         _ if edge => format!("{method} {path}"),
@@ -1080,6 +1083,13 @@ mod tests {
                 &headers,
                 "r2",
             ));
+            drop(server_span(
+                &get,
+                Some("/{*path}"),
+                "/zzz/yy",
+                &headers,
+                "r3",
+            ));
         });
         let spans = kept.0.lock().unwrap();
         let route = |i: usize| {
@@ -1093,6 +1103,8 @@ mod tests {
         assert_eq!(route(0).as_deref(), Some("/api/catalog/products/{id}"));
         assert_eq!(spans[1].name, "GET");
         assert_eq!(route(1), None);
+        assert_eq!(spans[2].name, "GET", "a catch-all is no match");
+        assert_eq!(route(2), None);
     }
 
     #[test]
