@@ -40,6 +40,17 @@ pub struct Status {
     pub gave_up: bool,
     /// While it answers its readiness probe "not yet": why (its failing checks).
     pub waiting: Option<String>,
+    /// The restarts of the replicas this one took over from in rolling restarts: the
+    /// replica's history, which a rolling restart does not wipe.
+    pub inherited_restarts: u32,
+}
+
+impl Status {
+    /// How often this replica (its slot, across rolling restarts) was restarted after it
+    /// died.
+    pub fn restarts(&self) -> u32 {
+        self.inherited_restarts + self.starts.saturating_sub(1)
+    }
 }
 
 /// One replica, as the control API and `bazaar status` show it.
@@ -51,7 +62,9 @@ pub struct ProcessView {
     pub pid: Option<u32>,
     pub port: u16,
     pub state: State,
-    /// How often it was restarted after it died (its first start not counted).
+    /// How often it was restarted after it died (its first start not counted), counting
+    /// the processes it replaced in rolling restarts: a rolling restart itself is not a
+    /// restart here, and does not wipe the count or the last exit.
     pub restarts: u32,
     pub started_at: Option<String>,
     pub last_exit: Option<String>,

@@ -33,7 +33,9 @@ use std::{
 /// Options of `bazaar up`.
 #[derive(Args, Clone, Debug)]
 pub struct UpArgs {
-    /// Port of the gateway (the shop's address); the services take the ports after it.
+    /// Port of the gateway (the shop's address); each service's first replica starts on
+    /// the port its offset gives (the ports after it); further replicas, and every
+    /// successor a rolling restart starts, take free ports (`bazaar status` lists them).
     /// 0 picks free ports for all of them.
     #[arg(long, env = "BAZAAR_PORT", default_value_t = 8080)]
     pub port: u16,

@@ -213,6 +213,14 @@ impl Shop {
             );
             let new = spec.id;
             let successor = Replica::spawn(self.inner.ctx.clone(), spec, socket);
+            // The replica's history goes on in its successor.
+            if let Some(r) = self.replicas().iter().find(|r| r.spec.id == old.id) {
+                let (before, mut now) = (lock(&r.status), lock(&successor.status));
+                now.inherited_restarts = before.restarts();
+                if now.last_exit.is_none() {
+                    now.last_exit.clone_from(&before.last_exit);
+                }
+            }
             let ready = successor.readiness();
             self.replicas().push(successor);
             if let Err(e) = ready.await {
@@ -269,7 +277,7 @@ impl Operator for Shop {
                     pid: s.pid,
                     port: r.spec.port,
                     state: s.state,
-                    restarts: s.starts.saturating_sub(1),
+                    restarts: s.restarts(),
                     started_at: s.started_at.clone(),
                     last_exit: s.last_exit.clone(),
                     cpus: s

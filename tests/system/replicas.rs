@@ -299,6 +299,37 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
             .unwrap();
         assert_success(r, "a cart write after the hung replica was replaced").await;
     }
+
+    // The replica's history survives a rolling restart: its successor carries the
+    // restart and the last exit on (a review found both wiped).
+    let history = async || {
+        let list = shop.processes().await;
+        let second = list
+            .iter()
+            .find(|p| p["service"] == "cart" && p["replica"] == 2)
+            .cloned()
+            .expect("cart's second replica");
+        (second["restarts"].as_u64(), second["last_exit"].clone())
+    };
+    let (restarts, last_exit) = history().await;
+    assert_eq!(restarts, Some(1), "the hung replica's restart is counted");
+    assert!(last_exit.is_string(), "{last_exit}");
+    let r = shop
+        .http
+        .post(format!(
+            "{}/services/cart/restart?wait=true",
+            shop.control_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_success(r, "a rolling restart of cart").await;
+    assert_eq!(
+        history().await,
+        (restarts, last_exit),
+        "after the rolling restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -155,16 +155,19 @@ pub struct ReplicaView {
     /// The CPUs its process may run on (`0`, `0-3`).
     #[serde(default)]
     pub cpus: Option<String>,
+    /// How often this replica was started again after dying.
+    #[serde(default)]
+    pub restarts: u32,
 }
 
-/// A service's replicas in words: each one's pid, CPUs and state when not ready, numbered
-/// when there are several, and how often they were started again.
-fn process_in_words(replicas: &[ReplicaView], restarts: u32) -> String {
+/// A service's replicas in words: each one's pid, CPUs, state when not ready and how
+/// often it was started again, numbered when there are several.
+fn process_in_words(replicas: &[ReplicaView]) -> String {
     if replicas.is_empty() {
         return "—".to_owned();
     }
     let numbered = replicas.len() > 1;
-    let mut words: Vec<String> = replicas
+    let words: Vec<String> = replicas
         .iter()
         .map(|r| {
             let mut w = if numbered {
@@ -187,13 +190,12 @@ fn process_in_words(replicas: &[ReplicaView], restarts: u32) -> String {
             if r.state != "ready" {
                 w.push_str(&format!(" ({})", r.state));
             }
+            if r.restarts > 0 {
+                w.push_str(&format!(", restarted {}×", r.restarts));
+            }
             w
         })
         .collect();
-    if restarts > 0 {
-        let last = words.len() - 1;
-        words[last].push_str(&format!(", restarted {restarts}×"));
-    }
     words.join("; ")
 }
 
@@ -946,12 +948,13 @@ impl Monitor {
                         port: p.port,
                         state: p.state.clone(),
                         cpus: p.cpus.clone(),
+                        restarts: p.restarts,
                     })
                     .collect();
                 ServiceView {
                     name: name.clone(),
                     url: url.clone(),
-                    process: process_in_words(&replicas, restarts),
+                    process: process_in_words(&replicas),
                     queued: observed
                         .and_then(|o| o.last_scrape.as_ref())
                         // The replicas share one queue: the deepest any of them saw.

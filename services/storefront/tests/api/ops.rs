@@ -367,8 +367,8 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
         StatusCode::OK,
         &[
             r#"data-action="kill" data-service="catalog""#,
-            // Each replica, with what is not right about it.
-            "#1 pid 4242 on CPU 0; #2 pid 4343 on CPU 1 (unready), restarted 1×",
+            // Each replica, with what is not right about it (the restart is the first's).
+            "#1 pid 4242 on CPU 0, restarted 1×; #2 pid 4343 on CPU 1 (unready)",
             // Kill takes the first replica, and says so.
             "Kill #1",
         ],
