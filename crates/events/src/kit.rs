@@ -51,6 +51,25 @@ impl<S> EventsKit for Kit<S> {
             self.name(),
             self.common().outbox_retention(),
         ));
+        // What its subscribers take from their queues (the read models read the log).
+        let mut queued: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for entry in self
+            .registry()
+            .entries()
+            .iter()
+            .filter(|e| !e.def.read_model)
+        {
+            let from_here = entry
+                .def
+                .subscriptions
+                .iter()
+                .filter(|s| s.producer == self.name());
+            for kind in from_here.flat_map(|s| s.types.iter()) {
+                let takers = queued.entry((*kind).to_owned()).or_default();
+                takers.push(entry.name().to_owned());
+            }
+        }
+        producer.expect_queues(queued);
         let relay = producer.clone();
         self.worker("outbox-relay", move |stop| relay.relay(stop));
         let (gauges, metrics) = (producer.clone(), self.metrics().clone());

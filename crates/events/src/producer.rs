@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::{
     collections::{BTreeMap, HashSet},
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
 };
 use tokio::sync::Notify;
 
@@ -68,6 +68,11 @@ struct Inner {
     tail: Tail,
     /// What the outbox keeps; unset, everything ([`Producer::retain`]).
     retention: std::sync::OnceLock<Retention>,
+    /// The event types a service takes from its queue on the broker: one returned as
+    /// unroutable means a queue is missing ([`Producer::expect_queues`]).
+    queued: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
+    /// When a missing queue was last warned of (once a minute at most).
+    missing_said: Mutex<Option<Instant>>,
 }
 
 /// A consumer's position as a read reported it.
@@ -101,8 +106,20 @@ impl Producer {
                 positions: Mutex::default(),
                 tail: Tail::default(),
                 retention: std::sync::OnceLock::new(),
+                queued: std::sync::OnceLock::new(),
+                missing_said: Mutex::default(),
             }),
         }
+    }
+
+    /// The event types that services take from their queues on the broker, each with
+    /// those services (the kit sets it from the registry: every subscriber but the read
+    /// models, which read the log). Such an event the broker returns as unroutable is not
+    /// done: its subscriber's queue is missing (deleted, or lost with a broker node), so
+    /// it stays in the outbox, is published again with the usual backoff, and gets there
+    /// once the consumer declares its queue again. Set once.
+    pub fn expect_queues(&self, queued: BTreeMap<String, Vec<String>>) {
+        let _ = self.inner.queued.set(queued);
     }
 
     /// Prunes the outbox by `retention` from now on, every [`retention::PRUNE_EVERY`]
@@ -370,7 +387,7 @@ impl Producer {
             let attempts: i64 = row.try_get("attempts")?;
             crate::faults::point(&format!("{}.relay.before_publish", self.inner.service));
             match publisher.publish(&id, &kind, payload.as_bytes()).await {
-                Ok(confirm) => in_flight.push((seq, id, subject, attempts, confirm)),
+                Ok(confirm) => in_flight.push((seq, id, kind, subject, attempts, confirm)),
                 Err(e) => {
                     self.record_failure(seq, attempts, &e.to_string()).await?;
                     return Err(RelayError::Broker(e));
@@ -381,26 +398,39 @@ impl Producer {
         // its id, whichever confirm carried the return (see `amqp::await_confirm`).
         let mut confirmed = Vec::with_capacity(in_flight.len());
         let mut returned: HashSet<String> = HashSet::new();
-        for (seq, id, subject, attempts, confirm) in in_flight {
+        for (seq, id, kind, subject, attempts, confirm) in in_flight {
             let outcome = amqp::await_confirm(confirm).await;
             if let Ok(Some(back)) = &outcome {
                 returned.insert(back.clone());
             }
-            confirmed.push((seq, id, subject, attempts, outcome.map(|_| ())));
+            confirmed.push((seq, id, kind, subject, attempts, outcome.map(|_| ())));
         }
         let mut delivered = 0;
         let mut broken: Option<anyhow::Error> = None;
-        for (seq, id, subject, attempts, outcome) in confirmed {
+        for (seq, id, kind, subject, attempts, outcome) in confirmed {
             match outcome {
                 Ok(()) => {
                     // The broker has it; a crash before the mark publishes it again.
                     crate::faults::point(&format!("{}.relay.after_confirm", self.inner.service));
+                    let unrouted = returned.contains(&id);
+                    // A type a service takes from its queue, returned: that queue is
+                    // missing, and the event waits for it (see `expect_queues`).
+                    if unrouted
+                        && let Some(takers) = self.inner.queued.get().and_then(|q| q.get(&kind))
+                    {
+                        held.insert(subject);
+                        let why = format!(
+                            "unrouted: no queue is bound for {kind}, which {} take: their queue is missing; publishing it again",
+                            takers.join(", ")
+                        );
+                        self.warn_of_missing_queue(&why);
+                        self.record_failure(seq, attempts, &why).await?;
+                        continue;
+                    }
                     // An event no queue is bound for has no subscriber to wait for: it is
                     // done, noted as unrouted, and stays in the outbox log for any
                     // consumer added later to read.
-                    let note = returned
-                        .contains(&id)
-                        .then_some("unrouted: no queue is bound for this type");
+                    let note = unrouted.then_some("unrouted: no queue is bound for this type");
                     sqlx::query(
                         "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, last_error = $2 WHERE seq = $3",
                     )
@@ -426,6 +456,20 @@ impl Producer {
         }
     }
 
+    /// Says that a queue is missing, once a minute at most: an event waiting for it is
+    /// published again every few seconds.
+    fn warn_of_missing_queue(&self, why: &str) {
+        let mut said = self
+            .inner
+            .missing_said
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            *said = Some(Instant::now());
+            tracing::warn!(producer = %self.inner.service, "{why}");
+        }
+    }
+
     async fn record_failure(
         &self,
         seq: i64,
@@ -435,8 +479,8 @@ impl Producer {
         // A failed publish (a nack, a confirm that timed out on a busy broker, a lost
         // channel) is worth trying again soon: at most 5 s later, however often it
         // failed, so a broker that was slow for a while delays an event by seconds, not
-        // half a minute. (An event no queue is bound for is not a failure: it is
-        // confirmed as unrouted and marked delivered.)
+        // half a minute. (An event no queue is bound for is not a failure unless a
+        // service takes its type from a queue: see `expect_queues`.)
         let attempt = u32::try_from(attempts).unwrap_or(u32::MAX);
         let wait = crate::consumer::backoff(attempt.saturating_add(1));
         let next = crate::envelope::to_rfc3339(

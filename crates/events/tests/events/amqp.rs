@@ -166,6 +166,62 @@ async fn only_the_events_no_queue_takes_are_noted_unrouted() {
     cleanup(&url, &ns, &["one"]).await;
 }
 
+/// A consumer's queue deleted (by an operator, or lost with a broker node) loses nothing
+/// of the types that service takes: the broker returns them as unroutable, and the relay
+/// keeps them and publishes them again until the consumer declares its queue once more
+/// (a review deleted notifications' queue and lost the payment failures sent meanwhile).
+/// A type nobody takes is still done at once.
+#[tokio::test]
+async fn events_for_a_missing_queue_wait_for_it() {
+    let Some((url, ns, broker)) = broker_with_queue().await else {
+        return;
+    };
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, broker.clone()).await;
+    let takers = [(CREATED.to_owned(), vec!["one".to_owned()])];
+    producer
+        .producer
+        .expect_queues(takers.into_iter().collect());
+    events::amqp::delete_topology(&url, &ns, &["one"])
+        .await
+        .unwrap();
+    producer.produce(5, CREATED, data).await;
+    producer.produce(1, OTHER, data).await;
+    eventually(WAIT, "nobody's event done, the others waiting", || async {
+        undelivered(&producer.db).await == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(undelivered(&producer.db).await, 5, "still waiting");
+    let why: Vec<String> = sqlx::query_scalar(
+        "SELECT last_error FROM outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL",
+    )
+    .fetch_all(producer.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        !why.is_empty() && why.iter().all(|w| w.contains("queue is missing")),
+        "{why:?}"
+    );
+
+    // The consumer comes back and declares its queue: every event gets there.
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer, broker, &producer.url);
+    eventually(WAIT, "5 effects", || async {
+        effects(&db).await.len() >= 5
+    })
+    .await;
+    eventually(WAIT, "every event delivered", || async {
+        undelivered(&producer.db).await == 0
+    })
+    .await;
+    stop.trigger();
+    task.await.unwrap();
+    producer.stop().await;
+    cleanup(&url, &ns, &["one"]).await;
+}
+
 #[tokio::test]
 async fn a_poison_event_on_rabbitmq_is_dead_lettered_and_the_rest_flow() {
     let Some((url, ns, broker)) = broker_with_queue().await else {
