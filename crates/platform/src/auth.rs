@@ -461,12 +461,29 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let User(claims) = User::from_request_parts(parts, state).await?;
-        if claims.is_admin() {
-            Ok(Admin(claims))
-        } else {
-            Err(Problem::forbidden("this action is for administrators only"))
-        }
+        let allowed = |c: &Claims| c.is_admin();
+        let refusal = "this action is for administrators only";
+        user_who(parts, state, allowed, refusal).await.map(Admin)
+    }
+}
+
+/// The verified caller of `parts` if `allowed` admits it: 401 without a valid token, 403
+/// (saying `refusal`) for one it does not.
+async fn user_who<S>(
+    parts: &mut Parts,
+    state: &S,
+    allowed: impl Fn(&Claims) -> bool,
+    refusal: &'static str,
+) -> Result<Claims, Problem>
+where
+    S: Send + Sync,
+    Verifier: FromRef<S>,
+{
+    let User(claims) = User::from_request_parts(parts, state).await?;
+    if allowed(&claims) {
+        Ok(claims)
+    } else {
+        Err(Problem::forbidden(refusal))
     }
 }
 
@@ -486,14 +503,11 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let User(claims) = User::from_request_parts(parts, state).await?;
-        if claims.is_service() {
-            Ok(ServiceCaller(claims))
-        } else {
-            Err(Problem::forbidden(
-                "this endpoint is for Bazaar's own services",
-            ))
-        }
+        let allowed = |c: &Claims| c.is_service();
+        let refusal = "this endpoint is for Bazaar's own services";
+        user_who(parts, state, allowed, refusal)
+            .await
+            .map(ServiceCaller)
     }
 }
 
@@ -511,14 +525,11 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let User(claims) = User::from_request_parts(parts, state).await?;
-        if claims.is_service() || claims.is_admin() {
-            Ok(ServiceOrAdmin(claims))
-        } else {
-            Err(Problem::forbidden(
-                "this endpoint is for Bazaar's services and administrators",
-            ))
-        }
+        let allowed = |c: &Claims| c.is_service() || c.is_admin();
+        let refusal = "this endpoint is for Bazaar's services and administrators";
+        user_who(parts, state, allowed, refusal)
+            .await
+            .map(ServiceOrAdmin)
     }
 }
 

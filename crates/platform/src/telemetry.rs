@@ -1033,19 +1033,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_status_is_exported_as_a_number() {
+    /// The spans `work` makes, as OpenTelemetry exports them.
+    fn exported(work: impl FnOnce()) -> Vec<opentelemetry_sdk::trace::SpanData> {
         let kept = Kept::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(kept.clone())
             .build();
         let subscriber = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, work);
+        std::mem::take(&mut *kept.0.lock().unwrap())
+    }
+
+    #[test]
+    fn a_status_is_exported_as_a_number() {
+        let spans = exported(|| {
             let span = tracing::info_span!("request", http.response.status_code = Empty);
             record_status(&span, http::StatusCode::CREATED);
         });
-        let spans = kept.0.lock().unwrap();
         let status = spans[0]
             .attributes
             .iter()
@@ -1059,14 +1064,8 @@ mod tests {
     /// a group per id in any back end).
     #[test]
     fn a_server_span_names_its_template_never_a_raw_path() {
-        let kept = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(kept.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         let headers = HeaderMap::new();
-        tracing::subscriber::with_default(subscriber, || {
+        let spans = exported(|| {
             let get = http::Method::GET;
             let id = "/api/catalog/products/01a2";
             drop(server_span(
@@ -1091,7 +1090,6 @@ mod tests {
                 "r3",
             ));
         });
-        let spans = kept.0.lock().unwrap();
         let route = |i: usize| {
             let kv = spans[i]
                 .attributes
