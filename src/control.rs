@@ -243,11 +243,38 @@ fn problem(refusal: Refusal) -> Problem {
             Problem::not_found(refusal.to_string())
         }
         Refusal::Conflict(_) => Problem::conflict(refusal.to_string()),
+        // Not the supervisor's own fault (a successor that could not start: its database
+        // full, say), and the old replicas still serve: try again later.
         Refusal::Failed(why) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
             "restart-failed",
             "Restart failed",
             why,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_status() {
+        let cases = [
+            (Refusal::UnknownService("nope".into()), 404),
+            (Refusal::UnknownReplica("cart".into(), 9), 404),
+            (
+                Refusal::Conflict("cart is being restarted already".into()),
+                409,
+            ),
+            // A successor that could not start: the old replicas serve on; try later.
+            (
+                Refusal::Failed("the new cart#1 did not become ready".into()),
+                503,
+            ),
+        ];
+        for (refusal, status) in cases {
+            assert_eq!(problem(refusal).status, status);
+        }
     }
 }
