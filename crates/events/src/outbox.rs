@@ -22,6 +22,17 @@ pub enum OutboxError {
     Contract(#[from] crate::contract::Violation),
 }
 
+impl OutboxError {
+    /// What a request whose event could not be recorded gets: a 503 to retry when the
+    /// database failed for a moment ([`platform::Problem::database`]), else a 500.
+    pub fn problem(&self) -> platform::Problem {
+        match self {
+            OutboxError::Store(e) => platform::Problem::database(e),
+            other => platform::Problem::internal(other),
+        }
+    }
+}
+
 /// Records `event` in the outbox, inside the caller's transaction.
 ///
 /// On PostgreSQL the producing transactions of one service are serialised from this

@@ -302,13 +302,14 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // PostgreSQL: class 08 (connection exception), 53300 too many connections,
-            // 57P01..57P03 (shut down, crashed, cannot connect now), 40001 and 40P01
-            // (serialization failure, deadlock: retry the transaction). SQLite: 5 and 6
-            // (BUSY, LOCKED), with their extended codes.
+            // 55000 (a database not accepting connections for now), 57P01..57P03 (shut
+            // down, crashed, cannot connect now), 40001 and 40P01 (serialization
+            // failure, deadlock: retry the transaction). SQLite: 5 and 6 (BUSY,
+            // LOCKED), with their extended codes.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
-                    "53300" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+                    "53300" | "55000" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
                 )
                 // (PostgreSQL's codes are five characters, SQLite's numbers shorter.)
                 || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))

@@ -46,7 +46,8 @@ impl From<Failure> for Problem {
         match failure {
             Failure::Invalid(errors) => Problem::validation(errors),
             Failure::Unavailable(detail) => Problem::unavailable(detail, 1),
-            Failure::Database(_) => Problem::internal(&failure),
+            // A 503 to retry when the database failed for a moment, else a 500.
+            Failure::Database(ref e) => Problem::database(e),
         }
     }
 }
@@ -92,6 +93,8 @@ mod tests {
             (Failure::invalid("quantity", "bad"), 422, Some("quantity")),
             (Failure::Unavailable("stopping".into()), 503, None),
             (Failure::Database(sqlx::Error::RowNotFound), 500, None),
+            // The database failed for a moment: retry.
+            (Failure::Database(sqlx::Error::PoolTimedOut), 503, None),
         ];
         crate::testing::assert_problems(cases);
     }

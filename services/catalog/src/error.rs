@@ -38,7 +38,8 @@ impl From<CatalogError> for Problem {
                 ..Problem::conflict(err.to_string())
             },
             CatalogError::UnknownCategory(_) => Problem::invalid_field("category", err.to_string()),
-            CatalogError::Outbox(_) | CatalogError::Event(_) => Problem::internal(&err),
+            CatalogError::Outbox(ref e) => e.problem(),
+            CatalogError::Event(_) => Problem::internal(&err),
         }
     }
 }

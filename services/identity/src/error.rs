@@ -60,9 +60,9 @@ impl From<Error> for Problem {
             Error::UserNotFound => Problem::not_found(err.to_string()),
             Error::Limited(limited) => Problem::from(&limited),
             Error::Busy => Problem::unavailable(err.to_string(), 1),
-            Error::Database(_)
-            | Error::Outbox(_)
-            | Error::PasswordHash(_)
+            Error::Database(ref e) => Problem::database(e),
+            Error::Outbox(ref e) => e.problem(),
+            Error::PasswordHash(_)
             | Error::Token(_)
             | Error::Random(_)
             | Error::Task(_)

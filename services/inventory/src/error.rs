@@ -68,9 +68,8 @@ impl From<InventoryError> for Problem {
             InventoryError::ReservationExpired(_) => {
                 conflict("reservation-expired", "Reservation expired", &err)
             }
-            InventoryError::Outbox(_)
-            | InventoryError::Encode(_)
-            | InventoryError::Inconsistent(_) => Problem::internal(&err),
+            InventoryError::Outbox(ref e) => e.problem(),
+            InventoryError::Encode(_) | InventoryError::Inconsistent(_) => Problem::internal(&err),
         }
     }
 }

@@ -139,7 +139,8 @@ impl From<PaymentsError> for Problem {
                 // The card processor failed, not payments.
                 p.of_dependency()
             }
-            PaymentsError::Outbox(_) | PaymentsError::Serialise(_) => Problem::internal(&err),
+            PaymentsError::Outbox(ref e) => e.problem(),
+            PaymentsError::Serialise(_) => Problem::internal(&err),
         }
     }
 }

@@ -42,7 +42,7 @@ pub struct AppState {
             that copy: a catalog change shows in results well within a second. Searching is \
             open to everyone; rebuilding is for administrators. Search text is taken as \
             plain words (quotes and operators are ignored): every word must match the name \
-            or the description, one typo per word of four or more letters is tolerated, and \
+            or the description, one typo per word of three or more letters is tolerated, and \
             the last word also matches as the beginning of a word. Errors are RFC 9457 \
             problem documents (`application/problem+json`); validation problems list each \
             bad field in `errors`."
