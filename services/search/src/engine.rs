@@ -277,7 +277,11 @@ impl SearchIndex {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = parsed
             .iter()
             .map(|w| {
-                let occur = if w.stem.is_none() && !only_stop_words {
+                // A stop word only adds to the score; so does an unknown word of three
+                // letters, which is as likely a typo of one (`teh`) as of a word the
+                // catalog holds.
+                let weak = w.stem.is_none() || (w.typos && w.word.chars().count() < 4);
+                let occur = if weak && !only_stop_words {
                     Occur::Should
                 } else {
                     Occur::Must
@@ -314,6 +318,13 @@ impl SearchIndex {
                 let typo =
                     FuzzyTermQuery::new(Term::from_field_text(words_field, &w.word), 1, true);
                 any.push(boost(Box::new(typo), weight * TYPO_SCORE));
+                // One typo from a word the catalog holds only inflected (`mig`: `mugs`,
+                // whose stem is `mug`).
+                if let Some(stem) = &w.stem {
+                    let typo =
+                        FuzzyTermQuery::new(Term::from_field_text(stemmed_field, stem), 1, true);
+                    any.push(boost(Box::new(typo), weight * STEM_WEIGHT * TYPO_SCORE));
+                }
             }
             if w.last {
                 any.push(boost(prefix(words_field, &w.word), weight * PREFIX_SCORE));
@@ -533,6 +544,18 @@ mod tests {
         // would also match as a prefix).
         assert_eq!(ids(&index.search(&query("mig")).unwrap()), ["mug"]);
         assert_eq!(index.search(&query("xo mug")).unwrap().total, 0);
+        // An unknown three-letter word may be a typo of a stop word: it only adds to the
+        // score, and takes nothing away ("teh" is not required to match).
+        assert_eq!(
+            ids(&index.search(&query("teh kettle")).unwrap()),
+            ids(&index.search(&query("kettle")).unwrap())
+        );
+        // A typo of a word the catalog holds only inflected: "cip" is two edits from
+        // "cups", one from its stem.
+        index
+            .apply(&[product("cups", "Enamel Camp Cups", "outdoor", 1499, 7)])
+            .unwrap();
+        assert_eq!(ids(&index.search(&query("cip")).unwrap()), ["cups"]);
     }
 
     #[test]
