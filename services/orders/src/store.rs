@@ -36,9 +36,20 @@ pub const MIGRATIONS: &[MigrationSource] = &[
     ),
 ];
 
-/// How many times [`Store::save`] tries a write the database failed for a moment (waiting
-/// 100, 200, 400 and 800 ms between them).
+/// How many times [`Store::save`] and [`Store::place`] try a write the database failed for
+/// a moment (waiting 100, 200, 400 and 800 ms between them).
 const SAVE_TRIES: u32 = 5;
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+
+/// Whether the database failed `e`'s write for a moment ([`platform::db::is_transient`]).
+fn is_transient(e: &OrdersError) -> bool {
+    match e {
+        OrdersError::Database(e) | OrdersError::Outbox(outbox::OutboxError::Store(e)) => {
+            platform::db::is_transient(e)
+        }
+        _ => false,
+    }
+}
 
 const RESUMABLE: &str = "ALTER TABLE orders ADD COLUMN resumable_until TEXT;";
 
@@ -175,8 +186,36 @@ impl Store {
     /// Records a new order with its lines and `order.placed`, in one transaction, leased
     /// to `driver` until `until` (the placing request drives its saga). `false` when the
     /// user has an order with this idempotency key already (nothing is written).
+    ///
+    /// Tried again like [`Store::save`] when the database fails it for a moment; a try
+    /// whose commit went through but whose answer was lost is recognised by the order's
+    /// row (its id is this request's own).
     #[tracing::instrument(skip_all, fields(order_id = %order.id))]
     pub async fn place(
+        &self,
+        order: &Order,
+        driver: &str,
+        until: &str,
+    ) -> Result<bool, OrdersError> {
+        let mut wait = FIRST_WAIT;
+        let mut tries = 1;
+        loop {
+            match self.try_place(order, driver, until).await {
+                Err(e) if tries < SAVE_TRIES && is_transient(&e) => {
+                    tracing::warn!(order_id = %order.id, error = %e, "could not place the order; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    tries += 1;
+                    if let Ok(Some(_)) = self.get(&order.id).await {
+                        return Ok(true);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_place(
         &self,
         order: &Order,
         driver: &str,
@@ -257,13 +296,11 @@ impl Store {
         detail: &str,
         announce: Option<Announce>,
     ) -> Result<bool, OrdersError> {
-        let mut wait = Duration::from_millis(100);
+        let mut wait = FIRST_WAIT;
         let mut tries = 1;
         loop {
             match self.try_save(order, from, detail, announce).await {
-                Err(
-                    OrdersError::Database(e) | OrdersError::Outbox(outbox::OutboxError::Store(e)),
-                ) if tries < SAVE_TRIES && platform::db::is_transient(&e) => {
+                Err(e) if tries < SAVE_TRIES && is_transient(&e) => {
                     tracing::warn!(order_id = %order.id, error = %e, "could not record the order's state; trying again");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
@@ -560,11 +597,12 @@ mod tests {
         platform::testing::assert_migrations(&migrations(), &["events outbox"]);
     }
 
-    /// A write of the saga's state the database refuses for a moment (here SQLite's
-    /// write lock, held elsewhere, with no time given to wait for it) is tried again and
-    /// lands: the order moves on instead of being left for recovery to void.
+    /// A write of the saga's state, or the order's placing, that the database refuses for
+    /// a moment (here SQLite's write lock, held elsewhere, with no time given to wait for
+    /// it) is tried again and lands: the order moves on instead of being left for
+    /// recovery to void.
     #[tokio::test]
-    async fn a_save_the_database_refuses_for_a_moment_is_tried_again() {
+    async fn a_write_the_database_refuses_for_a_moment_is_tried_again() {
         use crate::domain::fixtures::{cart_line, order};
         use sqlx::{Connection, sqlite::SqliteConnection};
         let dir = platform::testing::Scratch::new("orders-save");
@@ -601,6 +639,23 @@ mod tests {
         assert!(saved.unwrap(), "saved once the lock was free");
         let now = store.get(&placed.id).await.unwrap().unwrap();
         assert_eq!(now.status, Status::Reserving);
+
+        // Placing an order, the same way.
+        let mut other = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let holder = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        });
+        let mut second = order(vec![cart_line("p-2", 700, 2)]);
+        second.idempotency_key = "k2".into();
+        let placed = store.place(&second, "me", "2999-01-01T00:00:00.000Z").await;
+        holder.await.unwrap();
+        assert!(placed.unwrap(), "placed once the lock was free");
+        assert!(store.get(&second.id).await.unwrap().is_some());
     }
 
     #[test]
