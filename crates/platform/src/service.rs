@@ -1516,7 +1516,8 @@ mod tests {
         assert_eq!(ready.status(), StatusCode::OK);
         let body: serde_json::Value = ready.json().await.unwrap();
         assert_eq!(body["checks"]["frozen"], "timed out", "{body}");
-        assert!(took < Duration::from_secs(1), "{took:?}");
+        // 300 ms by design; a required check would hold it 2 s.
+        assert!(took < Duration::from_millis(1_500), "{took:?}");
         stop.trigger();
         task.await.unwrap().unwrap();
     }

@@ -39,15 +39,41 @@ pub const MIGRATIONS: &[MigrationSource] = &[
 /// How many times [`Store::save`] and [`Store::place`] try a write the database failed for
 /// a moment (waiting 100, 200, 400 and 800 ms between them).
 const SAVE_TRIES: u32 = 5;
-const FIRST_WAIT: Duration = Duration::from_millis(100);
 
-/// Whether the database failed `e`'s write for a moment ([`platform::db::is_transient`]).
-fn is_transient(e: &OrdersError) -> bool {
-    match e {
-        OrdersError::Database(e) | OrdersError::Outbox(outbox::OutboxError::Store(e)) => {
-            platform::db::is_transient(e)
+/// The tries of one write of [`Store::save`] or [`Store::place`].
+struct Tries {
+    made: u32,
+    wait: Duration,
+}
+
+impl Default for Tries {
+    fn default() -> Self {
+        Self {
+            made: 1,
+            wait: Duration::from_millis(100),
         }
-        _ => false,
+    }
+}
+
+impl Tries {
+    /// After a try of `doing` for order `id` failed with `e`: whether to try again, having
+    /// waited, when the database failed it for a moment ([`platform::db::is_transient`])
+    /// and tries are left.
+    async fn again(&mut self, id: &OrderId, e: &OrdersError, doing: &str) -> bool {
+        let transient = match e {
+            OrdersError::Database(e) | OrdersError::Outbox(outbox::OutboxError::Store(e)) => {
+                platform::db::is_transient(e)
+            }
+            _ => false,
+        };
+        if !transient || self.made >= SAVE_TRIES {
+            return false;
+        }
+        tracing::warn!(order_id = %id, error = %e, "could not {doing}; trying again");
+        tokio::time::sleep(self.wait).await;
+        self.wait *= 2;
+        self.made += 1;
+        true
     }
 }
 
@@ -197,15 +223,11 @@ impl Store {
         driver: &str,
         until: &str,
     ) -> Result<bool, OrdersError> {
-        let mut wait = FIRST_WAIT;
-        let mut tries = 1;
+        let mut tries = Tries::default();
         loop {
             match self.try_place(order, driver, until).await {
-                Err(e) if tries < SAVE_TRIES && is_transient(&e) => {
-                    tracing::warn!(order_id = %order.id, error = %e, "could not place the order; trying again");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    tries += 1;
+                Err(e) if tries.again(&order.id, &e, "place the order").await => {
+                    // A try whose commit went through with its answer lost placed it.
                     if let Ok(Some(_)) = self.get(&order.id).await {
                         return Ok(true);
                     }
@@ -296,15 +318,10 @@ impl Store {
         detail: &str,
         announce: Option<Announce>,
     ) -> Result<bool, OrdersError> {
-        let mut wait = FIRST_WAIT;
-        let mut tries = 1;
+        let mut tries = Tries::default();
         loop {
             match self.try_save(order, from, detail, announce).await {
-                Err(e) if tries < SAVE_TRIES && is_transient(&e) => {
-                    tracing::warn!(order_id = %order.id, error = %e, "could not record the order's state; trying again");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    tries += 1;
+                Err(e) if tries.again(&order.id, &e, "record the order's state").await => {
                     if let Ok(Some(now)) = self.get(&order.id).await
                         && (now.status, now.step, &now.updated_at)
                             == (order.status, order.step, &order.updated_at)
@@ -597,6 +614,21 @@ mod tests {
         platform::testing::assert_migrations(&migrations(), &["events outbox"]);
     }
 
+    /// SQLite's write lock on the database at `url`, taken by another connection and
+    /// held for 250 ms by the task returned.
+    async fn hold_the_write_lock(url: &str) -> tokio::task::JoinHandle<()> {
+        use sqlx::{Connection, sqlite::SqliteConnection};
+        let mut other = SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        })
+    }
+
     /// A write of the saga's state, or the order's placing, that the database refuses for
     /// a moment (here SQLite's write lock, held elsewhere, with no time given to wait for
     /// it) is tried again and lands: the order moves on instead of being left for
@@ -604,7 +636,6 @@ mod tests {
     #[tokio::test]
     async fn a_write_the_database_refuses_for_a_moment_is_tried_again() {
         use crate::domain::fixtures::{cart_line, order};
-        use sqlx::{Connection, sqlite::SqliteConnection};
         let dir = platform::testing::Scratch::new("orders-save");
         let url = dir.sqlite_url("orders");
         let db = Db::connect(&url, &migrations()).await.unwrap();
@@ -624,15 +655,7 @@ mod tests {
             .execute(db.pool())
             .await
             .unwrap();
-        let mut other = SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut other)
-            .await
-            .unwrap();
-        let holder = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-        });
+        let holder = hold_the_write_lock(&url).await;
         let from = placed.move_to(Status::Reserving, Step::Reserve);
         let saved = store.save(&mut placed, from, "reserving stock", None).await;
         holder.await.unwrap();
@@ -641,15 +664,7 @@ mod tests {
         assert_eq!(now.status, Status::Reserving);
 
         // Placing an order, the same way.
-        let mut other = SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut other)
-            .await
-            .unwrap();
-        let holder = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-        });
+        let holder = hold_the_write_lock(&url).await;
         let mut second = order(vec![cart_line("p-2", 700, 2)]);
         second.idempotency_key = "k2".into();
         let placed = store.place(&second, "me", "2999-01-01T00:00:00.000Z").await;
