@@ -764,7 +764,32 @@ pub struct OutboxStats {
     /// asked for): what an operator's console shows without reading customers' data.
     #[serde(default)]
     pub recent: Vec<EventSummary>,
+    /// The oldest undelivered events the relay has tried and failed to publish (at most
+    /// [`STUCK_LISTED`], RabbitMQ mode), each with why: the `undelivered` count says how
+    /// many wait, these say what keeps them waiting (a missing queue, a refused publish).
+    #[serde(default)]
+    pub stuck: Vec<StuckEvent>,
 }
+
+/// How many of the oldest retried events `GET /events/outbox` lists.
+pub const STUCK_LISTED: i64 = 10;
+
+/// An event the relay tried to publish and has not had confirmed: its last failure.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StuckEvent {
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Publishes tried so far.
+    pub attempts: i64,
+    /// When the relay tries it again (RFC 3339).
+    pub next_attempt_at: Option<String>,
+    /// Why the last try failed.
+    pub last_error: Option<String>,
+}
+
+platform::from_row! { StuckEvent { seq, id, kind = "type", attempts, next_attempt_at, last_error } }
 
 /// An event in the outbox, as an operator sees it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -821,12 +846,26 @@ async fn stats(
         undelivered,
         consumers,
     } = p.backlog().await.map_err(internal)?;
+    let stuck = match p.inner.broker {
+        // Embedded readers read the log; nothing is published, so nothing is retried.
+        Broker::Embedded => Vec::new(),
+        Broker::Amqp { .. } if undelivered == 0 => Vec::new(),
+        Broker::Amqp { .. } => sqlx::query_as(
+            "SELECT seq, id, type, attempts, next_attempt_at, last_error FROM outbox \
+             WHERE delivered_at IS NULL AND attempts > 0 ORDER BY seq LIMIT $1",
+        )
+        .bind(STUCK_LISTED)
+        .fetch_all(db)
+        .await
+        .map_err(internal)?,
+    };
     Ok(Json(OutboxStats {
         service: p.inner.service.clone(),
         head,
         undelivered,
         consumers,
         recent,
+        stuck,
     }))
 }
 

@@ -207,6 +207,11 @@ pub struct OutboxView {
     pub head: i64,
     /// Not yet confirmed by the broker (RabbitMQ).
     pub undelivered: i64,
+    /// What keeps them waiting, when the relay has tried them: how many of the oldest
+    /// were retried, and the oldest's last error (`2 retried; the oldest, #41
+    /// order.confirmed, 6 tries: …`).
+    #[serde(default)]
+    pub stuck: Option<String>,
     pub consumers: Vec<ConsumerBacklog>,
     /// Why the outbox could not be read.
     pub error: Option<String>,
@@ -749,6 +754,16 @@ impl Monitor {
             consumers: Vec<ConsumerBacklog>,
             #[serde(default)]
             recent: Vec<Recent>,
+            #[serde(default)]
+            stuck: Vec<Stuck>,
+        }
+        #[derive(Deserialize)]
+        struct Stuck {
+            seq: i64,
+            #[serde(rename = "type")]
+            kind: String,
+            attempts: i64,
+            last_error: Option<String>,
         }
         #[derive(Deserialize)]
         struct Recent {
@@ -809,6 +824,16 @@ impl Monitor {
                 service: producer.to_owned(),
                 head: stats.head,
                 undelivered: stats.undelivered,
+                stuck: stats.stuck.first().map(|oldest| {
+                    format!(
+                        "{} retried; the oldest, #{} {}, {} tries: {}",
+                        stats.stuck.len(),
+                        oldest.seq,
+                        oldest.kind,
+                        oldest.attempts,
+                        oldest.last_error.as_deref().unwrap_or("no error recorded")
+                    )
+                }),
                 consumers: stats.consumers,
                 error: None,
             },

@@ -276,7 +276,7 @@
         return el("tr", { "data-producer": o.service }, [
           el("th", { scope: "row", text: o.service }),
           el("td", { text: String(o.head) }),
-          el("td", { text: String(o.undelivered) }),
+          el("td", {}, o.stuck ? [String(o.undelivered) + " ", el("span", { class: "detail", text: o.stuck })] : [String(o.undelivered)]),
           el("td", { text: behind }),
         ]);
       });

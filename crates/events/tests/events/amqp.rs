@@ -203,6 +203,20 @@ async fn events_for_a_missing_queue_wait_for_it() {
         !why.is_empty() && why.iter().all(|w| w.contains("queue is missing")),
         "{why:?}"
     );
+    // The operator sees what keeps them waiting, oldest first.
+    let stats = producer.outbox_stats().await;
+    let stuck = stats["stuck"].as_array().expect("stuck events listed");
+    assert!(!stuck.is_empty() && stuck.len() <= 5, "{stats}");
+    assert!(
+        stuck.iter().all(|e| e["type"] == CREATED
+            && e["attempts"].as_i64() >= Some(1)
+            && e["last_error"]
+                .as_str()
+                .is_some_and(|w| w.contains("queue is missing"))),
+        "{stats}"
+    );
+    let seqs: Vec<i64> = stuck.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert!(seqs.is_sorted(), "oldest first: {seqs:?}");
 
     // The consumer comes back and declares its queue: every event gets there.
     let db = consumer_db(&dir, "consumer").await;

@@ -402,7 +402,8 @@ fn the_ops_console_shows_every_part() {
                  "replicas": [], "process": "—",
                  "requests_per_sec": null, "error_rate": null, "p99_ms": null, "charts": []},
             ],
-            "outboxes": [{"service": "catalog", "head": 640, "undelivered": 0, "consumers": [{"consumer": "inventory", "position": 630, "backlog": 10}], "error": null}],
+            "outboxes": [{"service": "catalog", "head": 640, "undelivered": 0, "consumers": [{"consumer": "inventory", "position": 630, "backlog": 10}], "error": null},
+                         {"service": "orders", "head": 90, "undelivered": 3, "stuck": "3 retried; the oldest, #88 bazaar.orders.order.confirmed.v1, 4 tries: queue is missing", "consumers": [], "error": null}],
             "queues": "notifications 239",
             "dead_letters": [{"service": "inventory", "count": 1, "error": null,
                               "items": [{"id": "d1", "type": "bazaar.catalog.product.created.v1", "error": "bad", "attempts": 5, "dead_at": "2025-01-01T09:00:00.000Z"}]}],
@@ -423,6 +424,8 @@ fn the_ops_console_shows_every_part() {
         "slowest: 42 ms",
         r#"data-action="kill" data-service="catalog""#,
         "inventory: 10",
+        // What keeps an outbox's events undelivered.
+        r#"<td>3 <span class="detail">3 retried; the oldest, #88 bazaar.orders.order.confirmed.v1, 4 tries: queue is missing</span></td>"#,
         // RabbitMQ's backlog, beside the embedded transport's.
         r#"<tfoot id="queues-foot"><tr><th scope="row">In RabbitMQ queues</th><td colspan="3" id="queues">notifications 239</td>"#,
         r#"data-replay="d1""#,
