@@ -195,9 +195,10 @@ async fn kill(
     let who = caller.acting()?;
     let signalled = s.operator.kill(&service, which.replica).map_err(problem)?;
     tracing::warn!(service, pid = signalled.pid, by = %who, "killed a replica");
-    eprintln!(
+    errln!(
         "bazaar: SIGKILL to {service} #{} (pid {}) requested by {who}",
-        signalled.replica, signalled.pid
+        signalled.replica,
+        signalled.pid
     );
     Ok((StatusCode::ACCEPTED, Json(signalled)))
 }
@@ -214,7 +215,7 @@ async fn restart(
         Ok(who) => who,
         Err(refused) => return refused.into_response(),
     };
-    eprintln!("bazaar: rolling restart of {service} requested by {who}");
+    errln!("bazaar: rolling restart of {service} requested by {who}");
     let restart = s.operator.restart(&service);
     if !which.wait {
         // Checked synchronously so an unknown service is still refused at once.
@@ -223,7 +224,7 @@ async fn restart(
         }
         tokio::spawn(async move {
             if let Err(e) = restart.await {
-                eprintln!("bazaar: the rolling restart failed: {e}");
+                errln!("bazaar: the rolling restart failed: {e}");
             }
         });
         return StatusCode::ACCEPTED.into_response();

@@ -42,12 +42,12 @@ fn guard_against_orphaning() {
     {
         use nix::sys::signal::Signal;
         if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM) {
-            eprintln!("could not ask to be stopped with the supervisor: {e}");
+            errln!("could not ask to be stopped with the supervisor: {e}");
         }
     }
     // The supervisor may have died before the line above took effect.
     if nix::unistd::getppid().as_raw() != expected {
-        eprintln!("the supervisor (pid {expected}) is gone; not starting");
+        errln!("the supervisor (pid {expected}) is gone; not starting");
         std::process::exit(1);
     }
 }

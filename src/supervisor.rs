@@ -236,7 +236,7 @@ fn keep_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     for line in crate::settings::ignored_lines() {
-        eprintln!("bazaar: {line}");
+        errln!("bazaar: {line}");
     }
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
@@ -417,7 +417,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 token,
             })?,
         )?;
-        println!(
+        outln!(
             "bazaar ready: {url} ({} services, {processes} processes, in {} ms; control API http://{control_addr})",
             REGISTRY.entries().len(),
             started.elapsed().as_millis()
@@ -425,12 +425,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         signalled.wait().await;
     }
 
-    eprintln!("bazaar: stopping");
+    errln!("bazaar: stopping");
     let _ = std::fs::remove_file(&running);
     // The reverse of start-up order: the gateway stops taking requests first.
     shop.stop_all(Stop::Now).await;
     control_stop.trigger();
-    eprintln!("bazaar: stopped");
+    errln!("bazaar: stopped");
     startup
 }
 

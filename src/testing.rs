@@ -89,6 +89,10 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Overrides the broker URL (a proxy in front of the test broker).
     pub broker: Option<String>,
+    /// `bazaar up`'s standard output and error on one pipe that nobody reads once the
+    /// shop is ready, as when `bazaar up | tee log` loses its `tee` (the log then ends
+    /// at the ready line).
+    pub unread_output: bool,
 }
 
 impl Options {
@@ -130,9 +134,18 @@ impl Shop {
             .env("BAZAAR_RATE_LIMITS", "off")
             .env_remove("BAZAAR_DATABASE")
             .env_remove("BAZAAR_PORT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
+        // Both streams on one pipe when nobody is to read them after the ready line (the
+        // pipe is closed then); each on its own otherwise.
+        let merged = if options.unread_output {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            cmd.stdout(writer.try_clone().expect("the pipe's writer, twice"))
+                .stderr(writer);
+            Some(reader)
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        };
         let mut postgres = None;
         let mut amqp = None;
         if let Shape::Production {
@@ -156,17 +169,22 @@ impl Shop {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("bazaar starts");
+        // Our copies of the pipe's writer go with the command: the shop holds the only ones.
+        drop(cmd);
         let log = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel::<(String, String)>();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        for (stream, tx) in [
-            (
-                Box::new(stdout) as Box<dyn std::io::Read + Send>,
-                Some(ready_tx),
-            ),
-            (Box::new(stderr), None),
-        ] {
+        let streams: Vec<(Box<dyn std::io::Read + Send>, _)> = match merged {
+            Some(both) => vec![(Box::new(both), Some(ready_tx))],
+            None => vec![
+                (
+                    Box::new(child.stdout.take().expect("piped stdout")),
+                    Some(ready_tx),
+                ),
+                (Box::new(child.stderr.take().expect("piped stderr")), None),
+            ],
+        };
+        let close_when_ready = options.unread_output;
+        for (stream, tx) in streams {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -181,6 +199,10 @@ impl Shop {
                             .map(|c| c.trim_end_matches(')'))
                             .unwrap_or_default();
                         let _ = tx.send((url.to_owned(), control.to_owned()));
+                        if close_when_ready {
+                            log.lock().unwrap().push(line);
+                            return;
+                        }
                     }
                     log.lock().unwrap().push(line);
                 }

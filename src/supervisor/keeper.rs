@@ -138,7 +138,7 @@ impl Replica {
                 if let Some(why) = waiting
                     && reported.elapsed() > WAITING_REPORT
                 {
-                    eprintln!("bazaar: waiting for {label}: {why}");
+                    errln!("bazaar: waiting for {label}: {why}");
                     reported = Instant::now();
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
@@ -190,7 +190,7 @@ async fn keep(
         let mut child = match started {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("bazaar: could not start {}: {e:#}", spec.label());
+                errln!("bazaar: could not start {}: {e:#}", spec.label());
                 {
                     let mut s = lock(&status);
                     s.last_exit = Some(format!("could not start: {e}"));
@@ -249,7 +249,7 @@ async fn keep(
         if spawned_at.elapsed() > HEALTHY_RUN {
             backoff = Duration::from_millis(200);
         }
-        eprintln!(
+        errln!(
             "bazaar: {} exited ({how}); restarting in {} ms",
             spec.label(),
             backoff.as_millis()
@@ -345,7 +345,7 @@ fn kill_hung(spec: &Spec, status: &Mutex<Status>) {
     let Some(pid) = lock(status).pid else {
         return;
     };
-    eprintln!(
+    errln!(
         "bazaar: {} (pid {pid}) has answered nothing for {SILENT_TO_KILL} checks in a row; \
          killing it to start it again",
         spec.label()
@@ -360,7 +360,7 @@ async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &
         match probe(ctx, url, None).await {
             Some((_, body)) if answered_by_another(&body, status) => {}
             Some((_, body)) if body["service"] != spec.name() => {
-                eprintln!(
+                errln!(
                     "bazaar: 127.0.0.1:{} answered by {}, not {}",
                     spec.port,
                     body["service"],
@@ -493,7 +493,7 @@ fn colour_of(name: &str) -> u8 {
 async fn relay(stream: impl AsyncRead + Unpin, prefix: String) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        println!("{prefix}{line}");
+        outln!("{prefix}{line}");
     }
 }
 
@@ -509,7 +509,7 @@ async fn terminate(child: &mut Child, spec: &Spec, how: Stop) {
         if tokio::time::timeout(grace, child.wait()).await.is_ok() {
             return;
         }
-        eprintln!("bazaar: {} did not stop in time; killing it", spec.label());
+        errln!("bazaar: {} did not stop in time; killing it", spec.label());
     }
     let _ = child.kill().await;
 }

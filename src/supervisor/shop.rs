@@ -137,7 +137,7 @@ impl Shop {
         *version += 1;
         next.version = *version;
         if let Err(e) = next.write(&self.inner.directory) {
-            eprintln!(
+            errln!(
                 "bazaar: could not write the directory {}: {e}",
                 self.inner.directory.display()
             );
@@ -205,7 +205,7 @@ impl Shop {
                 .planner
                 .successor(&old)
                 .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
-            eprintln!(
+            errln!(
                 "bazaar: restarting {} (port {}) as port {}",
                 old.label(),
                 old.port,

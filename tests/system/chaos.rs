@@ -314,6 +314,7 @@ async fn chaos(
         shape,
         broker: proxy.as_ref().map(|(_, url)| url.clone()),
         env: vec![("BAZAAR_LOG", "error".into())],
+        ..Options::default()
     });
     let admin = shop.admin_token().await;
     let products = stocked_products(&shop, &admin).await;

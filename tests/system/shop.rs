@@ -332,6 +332,50 @@ async fn a_killed_service_is_refused_quickly_then_restarted() {
         .await;
 }
 
+/// `bazaar up | tee log` whose `tee` is gone: the supervisor's output goes nowhere, and it
+/// still starts again what dies, restarts a service on request and stops cleanly (a line
+/// it could not write panicked the task writing it: the keeper of the killed service, the
+/// rolling restart).
+#[tokio::test]
+async fn a_shop_whose_output_nobody_reads_still_keeps_its_services() {
+    let mut shop = Shop::start_with(Options {
+        unread_output: true,
+        ..Options::default()
+    });
+    for _ in 0..2 {
+        // Twice: a line written while the reader was still leaving may have reached the
+        // pipe; the ones after it meet a closed one.
+        let old = shop.service_pid("catalog").expect("catalog runs");
+        signal::kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
+        shop.wait_for_restart("catalog", old, "/api/catalog/products")
+            .await;
+    }
+    let old = shop.service_pid("cart").expect("cart runs");
+    let admin = shop.admin_token().await;
+    let r = shop
+        .http
+        .post(format!(
+            "{}/processes/cart/restart?wait=true",
+            shop.control_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("the control API answers");
+    assert_success(r, "the rolling restart").await;
+    let new = shop.service_pid("cart").expect("cart runs");
+    assert_ne!(new, old, "cart was restarted");
+    let pids: Vec<u32> = shop
+        .service_processes()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(shop.stop(), Some(0), "a clean stop");
+    for pid in pids {
+        assert!(!alive(pid), "service process {pid} outlived the supervisor");
+    }
+}
+
 #[tokio::test]
 async fn a_hung_service_times_out_at_the_gateway() {
     let shop = Shop::start_with(Options::env("BAZAAR_UPSTREAM_TIMEOUT_MS", "800"));
