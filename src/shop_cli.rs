@@ -49,6 +49,12 @@ fn running(data_dir: &std::path::Path) -> anyhow::Result<Running> {
             "the shop on {} is starting; ask again once it is ready",
             data_dir.display()
         ),
+        OnDataDir::Stopping => bail!(
+            "the shop on {} lost its supervisor and its services are stopping; start it again \
+             with `bazaar up --data-dir {}`",
+            data_dir.display(),
+            data_dir.display()
+        ),
         OnDataDir::Nothing => bail!(
             "no shop runs on {}: start one with `bazaar up --data-dir {}`",
             data_dir.display(),

@@ -94,6 +94,24 @@ impl Running {
         serde_json::from_slice(&text).ok()
     }
 
+    /// Whether its supervisor's process still lives (a pid alone may be anyone's by now:
+    /// a live one proves little, a dead one that the shop is gone).
+    fn supervisor_lives(&self) -> bool {
+        // A killed process is a zombie until its parent reaps it: dead, though signals
+        // still reach its pid.
+        let zombie = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|stat| {
+                let (_, after_name) = stat.rsplit_once(')')?;
+                after_name
+                    .split_whitespace()
+                    .next()
+                    .map(|state| state == "Z")
+            })
+            .unwrap_or(false);
+        !zombie && nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), None).is_ok()
+    }
+
     /// The refusal of a second shop on `data_dir`, where this one runs.
     fn runs_already(&self, data_dir: &Path) -> anyhow::Error {
         anyhow::anyhow!(
@@ -113,6 +131,8 @@ pub enum OnDataDir {
     Running(Running),
     /// A shop holds it and is starting (or its `supervisor.json` cannot be read).
     Starting,
+    /// The services of a shop whose supervisor is gone (killed) hold it while they stop.
+    Stopping,
 }
 
 fn lock_path(data_dir: &Path) -> PathBuf {
@@ -135,26 +155,37 @@ fn try_lock(data_dir: &Path) -> anyhow::Result<Result<Flock<std::fs::File>, ()>>
     }
 }
 
-/// What runs on `data_dir`. A process holds its lock (`supervisor.lock`) from its first
-/// step to its last, and the kernel lets it go when that process dies, however: unlike the
-/// pid in `supervisor.json`, which outlives a killed shop and may by then be anyone's.
+/// What runs on `data_dir`. A shop holds its lock (`supervisor.lock`) from its first step
+/// to its last: the supervisor, and every service process it starts (each inherits the
+/// lock's file), and the kernel lets it go when the last of them dies, however — unlike
+/// the pid in `supervisor.json`, which outlives a killed shop and may by then be anyone's.
 pub fn on_data_dir(data_dir: &Path) -> anyhow::Result<OnDataDir> {
     if try_lock(data_dir)?.is_ok() {
         // No lock held, but a shop of an earlier build takes none: its supervisor.json,
         // when its pid lives (its control API then says whether it is that shop).
-        let earlier = Running::read(data_dir).filter(|r| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid as i32), None).is_ok()
-        });
+        let earlier = Running::read(data_dir).filter(Running::supervisor_lives);
         return Ok(earlier.map_or(OnDataDir::Nothing, OnDataDir::Running));
     }
-    Ok(Running::read(data_dir).map_or(OnDataDir::Starting, OnDataDir::Running))
+    Ok(match Running::read(data_dir) {
+        Some(other) if !other.supervisor_lives() => OnDataDir::Stopping,
+        Some(other) => OnDataDir::Running(other),
+        None => OnDataDir::Starting,
+    })
 }
+
+/// How long a new shop waits for the services of a killed one to stop (they get SIGTERM
+/// when their supervisor dies, and drain): their drain delay and grace, and a margin.
+const LEFTOVERS_WAIT: Duration = Duration::from_secs(40);
 
 /// The data directory's lock, for the shop about to run on it; refused while another shop
 /// runs (or starts) there. Asked a few times over a moment: `bazaar status` takes it for an
-/// instant to look.
+/// instant to look. The services of a shop whose supervisor was killed still hold it while
+/// they drain: waited for (a new shop beside them would find their ports, databases and
+/// search index in use, and stop).
 async fn lock_data_dir(data_dir: &Path) -> anyhow::Result<Flock<std::fs::File>> {
-    for _ in 0..10 {
+    let mut tries = 0;
+    let mut leftovers: Option<Instant> = None;
+    loop {
         if let Ok(lock) = try_lock(data_dir)? {
             // A shop of an earlier build holds no lock: its supervisor.json, if its
             // control API answers to it (a pid alone may be anyone's by now).
@@ -163,13 +194,44 @@ async fn lock_data_dir(data_dir: &Path) -> anyhow::Result<Flock<std::fs::File>> 
             {
                 return Err(other.runs_already(data_dir));
             }
+            if let Some(since) = leftovers {
+                errln!(
+                    "bazaar: they stopped after {} ms",
+                    since.elapsed().as_millis()
+                );
+            }
             return Ok(lock);
         }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    match Running::read(data_dir) {
-        Some(other) => Err(other.runs_already(data_dir)),
-        None => bail!("a shop is starting on {} already", data_dir.display()),
+        match Running::read(data_dir) {
+            Some(other) if !other.supervisor_lives() => {
+                let since = *leftovers.get_or_insert_with(|| {
+                    errln!(
+                        "bazaar: the shop that ran on {} (supervisor pid {}) was stopped abruptly; \
+                         waiting for its services to stop",
+                        data_dir.display(),
+                        other.pid
+                    );
+                    Instant::now()
+                });
+                if since.elapsed() > LEFTOVERS_WAIT {
+                    bail!(
+                        "processes of the shop that ran on {} before still hold {} after {} s \
+                         (`fuser -v {}` names them; a stopped process needs SIGCONT or SIGKILL)",
+                        data_dir.display(),
+                        lock_path(data_dir).display(),
+                        LEFTOVERS_WAIT.as_secs(),
+                        lock_path(data_dir).display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Some(other) if tries >= 10 => return Err(other.runs_already(data_dir)),
+            None if tries >= 10 => bail!("a shop is starting on {} already", data_dir.display()),
+            _ => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        }
     }
 }
 
@@ -247,7 +309,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     keep_private(&data_dir)?;
     // Held until this function returns: the data directory is this shop's alone.
-    let _only_shop_here = lock_data_dir(&data_dir).await?;
+    let only_shop_here = lock_data_dir(&data_dir).await?;
     events::faults::new_run(&data_dir)
         .with_context(|| format!("could not reset {}/failpoints", data_dir.display()))?;
     let directory = data_dir.join("directory.json");
@@ -356,6 +418,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     let ctx = Arc::new(Context {
         exe: std::env::current_exe().context("could not find the bazaar executable")?,
+        data_dir_lock: only_shop_here
+            .try_clone()
+            .context("could not share the data directory's lock")?,
         env,
         colour: std::io::stdout().is_terminal(),
         changed: Arc::new(tokio::sync::Notify::new()),
@@ -544,6 +609,7 @@ fn collector_env(url: &str, ingest_token: &str) -> Vec<(String, String)> {
 mod tests {
     use super::{OnDataDir, Running, kept_secret, lock_data_dir, on_data_dir};
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_data_directory_is_one_shops_from_its_start_to_its_end_however_it_ends() {
@@ -578,6 +644,43 @@ mod tests {
         drop(shop);
         assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Nothing));
         assert!(lock_data_dir(&dir).await.is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_new_shop_waits_for_the_services_of_a_killed_one_to_stop() {
+        let dir = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A supervisor and one service holding the lock's file, as `bazaar up` leaves them;
+        // then the supervisor is killed (no unlock: its file just closes).
+        let supervisor = std::fs::File::create(super::lock_path(&dir)).unwrap();
+        supervisor.try_lock().unwrap();
+        let service = supervisor.try_clone().unwrap();
+        drop(supervisor);
+        let gone = Running {
+            pid: 0x3fff_fff0, // above any pid_max: nobody's
+            url: "http://127.0.0.1:8080".into(),
+            control_url: "http://127.0.0.1:9".into(),
+            token: "t".into(),
+        };
+        std::fs::write(Running::path(&dir), serde_json::to_vec(&gone).unwrap()).unwrap();
+        assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Stopping));
+
+        let waiting = tokio::spawn({
+            let dir = dir.clone();
+            async move { lock_data_dir(&dir).await }
+        });
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a new shop waits while the old one's services hold the lock"
+        );
+        drop(service);
+        let lock = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("the new shop starts once they are gone")
+            .unwrap();
+        assert!(lock.is_ok(), "{:?}", lock.err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

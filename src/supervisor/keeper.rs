@@ -41,10 +41,17 @@ const HEALTHY_RUN: Duration = Duration::from_secs(30);
 /// The file descriptor a service finds its listening socket on, as in systemd's socket
 /// activation protocol (`LISTEN_FDS`), which `bazaar serve` understands.
 const LISTEN_FD: i32 = 3;
+/// Where a process holds the data directory's lock ([`Context::data_dir_lock`]); it never
+/// reads it, and the lock goes with it when it exits.
+const LOCK_FD: i32 = 4;
 
 /// What every replica's keeper shares.
 pub struct Context {
     pub exe: PathBuf,
+    /// The data directory's lock (`supervisor.lock`), which every process inherits as
+    /// file descriptor [`LOCK_FD`]: the directory stays locked until the shop's last
+    /// process is gone, the supervisor killed before its services included.
+    pub data_dir_lock: std::fs::File,
     /// The shop's environment, the same for every process.
     pub env: Vec<(String, String)>,
     pub colour: bool,
@@ -461,10 +468,20 @@ fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
         .kill_on_drop(true);
     // The command owns the socket from here and closes our copy when it is dropped,
     // right after the spawn: the service's process holds the only one.
-    cmd.fd_mappings(vec![FdMapping {
-        parent_fd: socket.into(),
-        child_fd: LISTEN_FD,
-    }])
+    let lock = ctx
+        .data_dir_lock
+        .try_clone()
+        .context("could not share the data directory's lock")?;
+    cmd.fd_mappings(vec![
+        FdMapping {
+            parent_fd: socket.into(),
+            child_fd: LISTEN_FD,
+        },
+        FdMapping {
+            parent_fd: lock.into(),
+            child_fd: LOCK_FD,
+        },
+    ])
     .context("could not hand the listening socket over")?;
     let mut child = cmd.spawn()?;
     let label = spec.label();
