@@ -304,6 +304,26 @@ impl Verifier {
         Ok(data.claims)
     }
 
+    /// Fetches identity's keys once, now, trying again after each failure's [`backoff`]
+    /// until they come or `stop` fires: a service started while identity is up can then
+    /// verify tokens if identity goes down before its first signed-in request (it fetched
+    /// them at that request before, and answered 503 to every user meanwhile).
+    pub async fn warm(&self, stop: crate::shutdown::Shutdown) {
+        let mut failures = 0;
+        while self.refresh(false).await.is_err() {
+            failures += 1;
+            tokio::select! {
+                () = tokio::time::sleep(backoff(failures)) => {}
+                () = stop.wait() => return,
+            }
+        }
+    }
+
+    /// Whether it holds any of identity's keys (fetched, or its own).
+    pub fn has_keys(&self) -> bool {
+        self.inner.cache.read().is_ok_and(|c| !c.keys.is_empty())
+    }
+
     fn cached_key(&self, kid: &str, allow_stale: bool) -> Option<DecodingKey> {
         let c = self.inner.cache.read().ok()?;
         let fresh =
@@ -831,6 +851,59 @@ mod tests {
         let mut tampered = first.clone();
         tampered.push('x');
         assert!(verifier.verify(&tampered).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn keys_warmed_at_start_verify_after_identity_has_gone() {
+        use base64::Engine as _;
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let x =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+        let jwks = serde_json::json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA", "use": "sig"}
+        ]});
+        let app = axum::Router::new().route(
+            JWKS_PATH,
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let identity = tokio::spawn(async move { axum::serve(listener, app).await });
+        let verifier = Verifier::remote(&url, "bazaar", "bazaar");
+        assert!(!verifier.has_keys());
+        let stop = crate::shutdown::Shutdown::new();
+        tokio::time::timeout(Duration::from_secs(5), verifier.warm(stop))
+            .await
+            .expect("warmed while identity answers");
+        assert!(verifier.has_keys());
+        // Identity goes; the first signed-in request comes after.
+        identity.abort();
+        let _ = identity.await;
+        let (sign, _) = signer(5);
+        let claims = verifier.verify(&token(&sign, "after", 600)).await;
+        assert_eq!(claims.map(|c| c.jti), Ok("after".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn warming_keys_gives_up_when_the_service_stops() {
+        // Nothing listens here: every fetch fails.
+        let verifier = Verifier::remote("http://127.0.0.1:9", "bazaar", "bazaar");
+        let stop = crate::shutdown::Shutdown::new();
+        let warming = tokio::spawn({
+            let (verifier, stop) = (verifier.clone(), stop.clone());
+            async move { verifier.warm(stop).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!warming.is_finished(), "it keeps trying");
+        stop.trigger();
+        tokio::time::timeout(Duration::from_secs(2), warming)
+            .await
+            .expect("it stops with the service")
+            .unwrap();
+        assert!(!verifier.has_keys());
     }
 
     #[test]

@@ -356,6 +356,15 @@ impl<S> Kit<S> {
     /// problem responses every operation shares.
     pub async fn bind(self) -> anyhow::Result<Service> {
         let mut builder = self.builder;
+        // A service that verifies tokens has identity's keys from its start, not from its
+        // first signed-in request: identity may be gone by then.
+        if let Some(verifier) = self.verifier.get().cloned() {
+            let stop = builder.shutdown();
+            builder.worker("identity keys", async move {
+                verifier.warm(stop).await;
+                Ok(())
+            });
+        }
         let mut added = self.added_api.into_iter();
         let api = self.api.or_else(|| added.next());
         if let Some(api) = api {
