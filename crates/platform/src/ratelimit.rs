@@ -215,6 +215,14 @@ impl Limiter {
         self.inner.is_some()
     }
 
+    /// Takes one token from the bucket of the client at `ip` ([`counted_as`]).
+    pub fn check_address(&self, ip: IpAddr) -> Result<(), Limited> {
+        if self.inner.is_none() {
+            return Ok(());
+        }
+        self.check(&counted_as(ip).to_string())
+    }
+
     /// Takes one token from `key`'s bucket, or says how long until one is there.
     pub fn check(&self, key: &str) -> Result<(), Limited> {
         let Some(inner) = &self.inner else {
@@ -389,6 +397,20 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
+/// Whom a per-address limit counts a request from `ip` against: an IPv4 address, or an
+/// IPv6 address's /64. A subscriber's network is a /64 at the least (a home connection
+/// gets one, a host may use any address in it), so counting IPv6 addresses one by one
+/// would give one client 2^64 buckets.
+pub fn counted_as(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// An IPv4 address mapped into IPv6 is the IPv4 address.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -454,6 +476,34 @@ mod tests {
             "{limited:?}"
         );
         assert!(limiter.check("b").is_ok(), "another key has its own bucket");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_network_and_an_ipv4_one_by_its_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let limiter = Limiter::new("test", quota("1/min burst 3"), Switch::On);
+        // Three addresses of one /64 use up one bucket (a review sent 500 requests from
+        // 500 addresses of a /64, and none was limited).
+        for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+            assert!(limiter.check_address(ip(host)).is_ok(), "{host}");
+        }
+        assert!(limiter.check_address(ip("2001:db8:1:2::1f5")).is_err());
+        assert!(
+            limiter.check_address(ip("2001:db8:1:3::1")).is_ok(),
+            "the next /64 is someone else's"
+        );
+        for _ in 0..3 {
+            assert!(limiter.check_address(ip("192.0.2.1")).is_ok());
+        }
+        assert!(
+            limiter.check_address(ip("::ffff:192.0.2.1")).is_err(),
+            "the same IPv4 client"
+        );
+        assert!(
+            limiter.check_address(ip("192.0.2.2")).is_ok(),
+            "IPv4 by address"
+        );
+        assert_eq!(counted_as(ip("2001:db8:1:2:3:4:5:6")), ip("2001:db8:1:2::"));
     }
 
     #[test]

@@ -492,7 +492,7 @@ impl Proxy {
         let client = peer.map(|peer| limits.trusted.client(peer, &parts.headers));
         if let Some(ip) = client
             && limits.by_address.is_on()
-            && let Err(limited) = limits.by_address.check(&ip.to_string())
+            && let Err(limited) = limits.by_address.check_address(ip)
         {
             return limited.into_response();
         }

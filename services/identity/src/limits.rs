@@ -87,7 +87,7 @@ impl Limits {
         match client {
             Some(ip) => self
                 .refresh_address
-                .check(&ip.to_string())
+                .check_address(ip)
                 .map_err(Error::Limited),
             None => Ok(()),
         }
@@ -103,7 +103,7 @@ fn both(
     account: &str,
 ) -> Result<(), Error> {
     if let Some(ip) = client {
-        by_address.check(&ip.to_string()).map_err(Error::Limited)?;
+        by_address.check_address(ip).map_err(Error::Limited)?;
     }
     by_account.check(account).map_err(Error::Limited)
 }
