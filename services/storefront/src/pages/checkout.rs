@@ -306,10 +306,19 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
                 .map(|f| (*f).clone())
                 .collect();
             if problem.kind.ends_with(":idempotency-key-reused") {
-                page.banner = Some(Banner::new(
-                    "Please check and submit again",
-                    "This form was already submitted with other details.",
-                ));
+                // The form kept its key because its last try did not finish (a payment
+                // that failed for a moment); this one changed the card or the address.
+                // That order waits for the details it was placed with: say so, and keep
+                // the key, so that sending them again finishes it (a new key would find
+                // the cart empty, its items set aside for that order).
+                page.banner = Some(
+                    Banner::new(
+                        "Your earlier try of this order is not finished",
+                        "This form was sent before with other details, and that order waits                          for them: to finish it, submit the card and address you gave first.                          To pay another way, leave it: within a minute it is cancelled,                          nothing is charged and your items go back to your cart.",
+                    )
+                    .linking("/orders", "See your orders"),
+                );
+                return Outcome::Unknown;
             } else if !lines.is_empty() {
                 page.stock_errors = lines;
                 page.banner = Some(
@@ -484,9 +493,21 @@ mod tests {
             banner_title(&refused(422, "validation", empty, None)),
             "Your cart is empty"
         );
+        let (page, outcome) = explained(&refused(422, "idempotency-key-reused", vec![], None));
         assert_eq!(
-            banner_title(&refused(422, "idempotency-key-reused", vec![], None)),
-            "Please check and submit again"
+            outcome,
+            Outcome::Unknown,
+            "the key is kept: the first details, sent again, finish the order"
+        );
+        let banner = page.banner.unwrap();
+        assert_eq!(
+            banner.title,
+            "Your earlier try of this order is not finished"
+        );
+        assert!(
+            banner
+                .message
+                .contains("submit the card and address you gave first")
         );
     }
 

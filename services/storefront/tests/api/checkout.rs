@@ -242,6 +242,26 @@ async fn a_payment_that_fails_for_now_brings_the_same_form_back() {
     );
     assert!(!held.body.contains("Your cart is empty"), "{}", held.body);
     assert_eq!(key_of(&held), key, "the same form carries the order on");
+
+    // The shopper tries another card on it: that order waits for the first card, and
+    // the form says so and stays (a review found a dead end: "your cart is empty").
+    let other = browser
+        .post(
+            "/checkout",
+            &form(&key, "4242424242424242", "Leeds", "2034"),
+        )
+        .await;
+    other.assert_html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &[
+            "Your earlier try of this order is not finished",
+            "submit the card and address you gave first",
+            r#"id="checkout-held""#,
+            r#"id="place-order""#,
+        ],
+    );
+    assert!(!other.body.contains("Your cart is empty"), "{}", other.body);
+    assert_eq!(key_of(&other), key, "still the form of that order");
 }
 
 #[tokio::test]
