@@ -905,6 +905,11 @@ impl Monitor {
 
     /// Kills or restarts a service's process, then watches it closely: the state answered
     /// already shows it down (when it went down within two seconds).
+    /// Whether the supervisor answers (the console's process control works), or why not.
+    pub async fn process_control_answers(&self) -> Result<(), StorefrontError> {
+        self.inner.supervisor.processes().await.map(drop)
+    }
+
     pub async fn control(
         &self,
         service: &str,

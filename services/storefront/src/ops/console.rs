@@ -278,8 +278,32 @@ pub async fn api_control(
     tracing::info!(admin = %claims.sub, "process control from the console");
     // The admin's own token: the storefront's service token may only watch processes.
     let token = v.token().await.ok_or(StorefrontError::SignInRequired)?;
+    if action == Action::Kill && on_the_answers_way(&p.service) {
+        // Killed now, this process (or the gateway carrying its answer) would be gone
+        // before the answer: the console said the kill failed, though it worked (a
+        // review). Answered first, killed a moment later.
+        console.monitor.process_control_answers().await?;
+        let answer = state(&console, &v).await;
+        let (monitor, service) = (console.monitor.clone(), p.service.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(ANSWER_BEFORE_KILL).await;
+            if let Err(e) = monitor.control(&service, action, &token).await {
+                tracing::warn!(service, error = %e, "the kill asked from the console failed");
+            }
+        });
+        return Ok(Json(answer));
+    }
     console.monitor.control(&p.service, action, &token).await?;
     Ok(Json(state(&console, &v).await))
+}
+
+/// How long a kill of a process on the answer's way waits for the answer to get out.
+const ANSWER_BEFORE_KILL: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Whether `service`'s processes carry the console's answers: the storefront that makes
+/// them and the gateway in front of it.
+fn on_the_answers_way(service: &str) -> bool {
+    service == crate::SERVICE.name || service == platform::registry::GATEWAY
 }
 
 /// Which dead letter.

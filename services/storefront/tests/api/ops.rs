@@ -385,19 +385,43 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
         .script_post("/ops/api/services/search/restart")
         .await;
     assert_eq!(restart.status, StatusCode::OK);
-    let calls = calls.lock().unwrap().clone();
-    let asked: Vec<(&str, &str)> = calls
+    let seen = calls.lock().unwrap().clone();
+    let asked: Vec<(&str, &str)> = seen
         .iter()
         .map(|(s, a, _)| (s.as_str(), a.as_str()))
         .collect();
     assert_eq!(asked, [("catalog", "kill"), ("search", "restart")]);
     assert!(
-        calls
-            .iter()
+        seen.iter()
             .all(|(_, _, roles)| roles.iter().any(|r| r == "admin")
                 && !roles.iter().any(|r| r == "service")),
-        "the storefront passes on the administrator's token, never its own: {calls:?}"
+        "the storefront passes on the administrator's token, never its own: {seen:?}"
     );
+
+    // The storefront itself, and the gateway its answer goes through: answered first,
+    // killed a moment later (killed at once, the answer never got out).
+    for own in ["storefront", "gateway"] {
+        let answer = browser
+            .script_post(&format!("/ops/api/services/{own}/kill"))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let killed = || {
+            calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(s, a, _)| s == own && a == "kill")
+        };
+        assert!(!killed(), "{own} is killed after the answer is out");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !killed() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{own} was never killed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[tokio::test]
