@@ -44,6 +44,13 @@ async fn the_shop_in_a_browser() {
         card_declined,
     )
     .await;
+    phone_scenario(
+        "a shopper on a phone sees the whole cart and checkout",
+        &driver,
+        &shop,
+        on_a_phone,
+    )
+    .await;
     scenario(
         "the operator kills and watches catalog",
         &driver,
@@ -66,9 +73,25 @@ where
     F: FnOnce(Client, String) -> Fut,
     Fut: Future<Output = Client>,
 {
+    run_in(name, driver.session(None).await, shop, run).await;
+}
+
+/// [`scenario`] in a browser the size of a phone's screen (375 × 812 CSS pixels).
+async fn phone_scenario<F, Fut>(name: &str, driver: &Driver, shop: &Shop, run: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: Future<Output = Client>,
+{
+    run_in(name, driver.session(Some((375, 812))).await, shop, run).await;
+}
+
+async fn run_in<F, Fut>(name: &str, client: Client, shop: &Shop, run: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: Future<Output = Client>,
+{
     eprintln!("scenario: {name}");
     let started = Instant::now();
-    let client = driver.session().await;
     let outcome = tokio::time::timeout(SCENARIO, run(client, shop.url.clone())).await;
     match outcome {
         Ok(client) => {
@@ -161,6 +184,55 @@ async fn shopper_buys(c: Client, base: String) -> Client {
     let list = wait_for(&c, "#notification-list").await;
     let messages = list.text().await.unwrap();
     assert!(messages.contains("is confirmed"), "{messages}");
+    c
+}
+
+/// At a phone's width nothing of the cart or the checkout form lies off the screen or on
+/// top of something else (a review found the cart's total off to the side and the card's
+/// expiry fields overlapping).
+async fn on_a_phone(c: Client, base: String) -> Client {
+    register(&c, &base, "Pat Phone").await;
+    let product = first_product(&base).await;
+    c.goto(&format!("{base}/p/{}", product["id"].as_str().unwrap()))
+        .await
+        .unwrap();
+    add_to_cart(&c, 2).await;
+    c.goto(&format!("{base}/cart")).await.unwrap();
+    wait_for(&c, "#cart-total").await;
+    screenshot(&c, "phone-cart").await;
+    let off_screen = r#"
+        const width = document.documentElement.clientWidth;
+        const over = [...document.querySelectorAll(arguments[0])]
+            .filter(e => e.getBoundingClientRect().right > width + 1)
+            .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right));
+        return [document.documentElement.scrollWidth <= width, over, width];
+    "#;
+    let cart = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
+    assert_eq!(cart[0], true, "the cart scrolls sideways at 375 px: {cart}");
+    assert_eq!(cart[1], json!([]), "off the screen: {cart}");
+
+    c.goto(&format!("{base}/checkout")).await.unwrap();
+    wait_for(&c, "#f-card_number").await;
+    screenshot(&c, "phone-checkout").await;
+    let form = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
+    assert_eq!(
+        form[0], true,
+        "the checkout scrolls sideways at 375 px: {form}"
+    );
+    assert_eq!(form[1], json!([]), "off the screen: {form}");
+    let overlapping = c
+        .execute(
+            r#"
+            const boxes = [...document.querySelectorAll(".field-row input")]
+                .map(e => e.getBoundingClientRect());
+            return boxes.some((a, i) => boxes.some((b, j) => i < j
+                && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom));
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overlapping, false, "the card's fields overlap at 375 px");
     c
 }
 
@@ -596,8 +668,9 @@ impl Driver {
         })
     }
 
-    /// A new browser session with a fresh profile.
-    async fn session(&self) -> Client {
+    /// A new browser session with a fresh profile, with a phone's screen (`(width,
+    /// height)` in CSS pixels, a touch screen) when `phone` is given.
+    async fn session(&self, phone: Option<(u32, u32)>) -> Client {
         let profile = self.profiles.join(bazaar::testing::unique());
         std::fs::create_dir_all(&profile).expect("a profile directory");
         let capabilities = json!({
@@ -612,6 +685,12 @@ impl Driver {
                 ]
             }
         });
+        let mut capabilities = capabilities;
+        if let Some((width, height)) = phone {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1, "touch": true}
+            });
+        }
         let Value::Object(capabilities) = capabilities else {
             unreachable!("a JSON object")
         };
