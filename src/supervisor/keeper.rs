@@ -7,6 +7,7 @@ use crate::processes::{State, Status};
 use anyhow::{Context as _, bail};
 use command_fds::{CommandFdExt, FdMapping};
 use nix::{sys::signal, unistd::Pid};
+use platform::registry::GATEWAY;
 use platform::shutdown::Stop;
 use socket2::Socket;
 use std::{
@@ -177,7 +178,13 @@ fn set(ctx: &Context, status: &Mutex<Status>, state: State) {
 ///
 /// The first process gets the socket bound at planning; a restarted one gets the same
 /// port bound anew. The process holds the only copy, so while it is down its port refuses
-/// connections and callers fail fast instead of waiting on a backlog nobody accepts.
+/// connections and callers fail fast (to another replica, or to their retry) instead of
+/// waiting on a backlog nobody accepts. The gateway's port is the exception: it is the
+/// shop's address, whose clients have nowhere else to go, so its keeper holds a copy of the
+/// socket while the replica lives, and a crashed gateway's successor accepts what queued
+/// on it meanwhile (a review counted 0.85 s of refused connections after a SIGKILL). The
+/// copy is let go before a replica is stopped, so that a draining gateway's socket closes
+/// and new connections go to its successor's.
 async fn keep(
     ctx: Arc<Context>,
     spec: Spec,
@@ -186,12 +193,19 @@ async fn keep(
     mut stop: watch::Receiver<Option<Stop>>,
 ) {
     let mut backoff = Duration::from_millis(200);
+    let mut held = socket
+        .as_ref()
+        .filter(|_| spec.name() == GATEWAY)
+        .and_then(|s| s.try_clone().ok());
     loop {
         let spawned_at = Instant::now();
         let started = match socket.take() {
             Some(s) => Ok(s),
-            None => reserve_again(&spec)
-                .with_context(|| format!("could not bind 127.0.0.1:{}", spec.port)),
+            None => match held.as_ref().map(Socket::try_clone) {
+                Some(Ok(s)) => Ok(s),
+                _ => reserve_again(&spec)
+                    .with_context(|| format!("could not bind 127.0.0.1:{}", spec.port)),
+            },
         }
         .and_then(|s| start(&ctx, &spec, s));
         let mut child = match started {
@@ -225,6 +239,8 @@ async fn keep(
             tokio::select! {
                 r = child.wait() => break Some(r),
                 changed = stop.changed() => {
+                    // Let go first: a draining gateway's socket must close with it.
+                    drop(held.take());
                     let how = changed.ok().and_then(|()| *stop.borrow()).unwrap_or(Stop::Now);
                     if how == Stop::Drain {
                         set(&ctx, &status, State::Draining);

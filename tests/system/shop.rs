@@ -376,6 +376,40 @@ async fn a_shop_whose_output_nobody_reads_still_keeps_its_services() {
     }
 }
 
+/// The shop's address is held while its gateway is started again: a request made while
+/// there is no gateway waits for the next one instead of being refused (other services'
+/// ports refuse, so that callers fail over at once).
+#[tokio::test]
+async fn a_killed_gateway_leaves_the_shops_address_waiting_not_refusing() {
+    let shop = Shop::start();
+    let old = shop.service_pid("gateway").expect("the gateway runs");
+    signal::kill(Pid::from_raw(old as i32), Signal::SIGKILL).unwrap();
+    // Gone (its sockets closed), and its successor not yet started: the supervisor
+    // waits 200 ms before it starts a crashed process again.
+    while alive(old) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let started = Instant::now();
+    // New connections, none kept from before.
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/catalog/categories", shop.url);
+    let asked = futures_util::future::join_all(
+        (0..8).map(|_| http.get(&url).timeout(Duration::from_secs(20)).send()),
+    )
+    .await;
+    for r in asked {
+        let r = r.unwrap_or_else(|e| {
+            panic!(
+                "refused {:?} after the gateway died: {e}",
+                started.elapsed()
+            )
+        });
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let new = shop.service_pid("gateway").expect("a new gateway");
+    assert_ne!(new, old);
+}
+
 #[tokio::test]
 async fn a_hung_service_times_out_at_the_gateway() {
     let shop = Shop::start_with(Options::env("BAZAAR_UPSTREAM_TIMEOUT_MS", "800"));
