@@ -272,6 +272,13 @@ impl Verifier {
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
         }
+        if names_critical_extensions(token) {
+            // RFC 7515 §4.1.11: an extension the verifier does not know, marked as one it
+            // must understand, makes the token invalid (this verifier knows none).
+            return Err(TokenError::Invalid(
+                "it names critical header extensions (`crit`) this service does not know".into(),
+            ));
+        }
         let kid = header.kid.ok_or(TokenError::MissingKid)?;
         let key = match self.cached_key(&kid, false) {
             Some(k) => k,
@@ -301,6 +308,11 @@ impl Verifier {
                     other => TokenError::Invalid(format!("{other:?}")),
                 }
             })?;
+        // Issued later than now (past the clock leeway): no key holder's clock says so.
+        let leeway = i64::try_from(self.inner.validation.leeway).unwrap_or(i64::MAX);
+        if data.claims.iat > chrono::Utc::now().timestamp().saturating_add(leeway) {
+            return Err(TokenError::Invalid("it was issued in the future".into()));
+        }
         Ok(data.claims)
     }
 
@@ -402,6 +414,19 @@ impl Verifier {
             }
         }
     }
+}
+
+/// Whether the JOSE header of `token` (its first part) has a `crit` member.
+fn names_critical_extensions(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .is_some_and(|h| h.get("crit").is_some())
 }
 
 /// The bearer token of a request, if it has one.
@@ -851,6 +876,51 @@ mod tests {
         let mut tampered = first.clone();
         tampered.push('x');
         assert!(verifier.verify(&tampered).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn critical_extensions_and_tokens_issued_in_the_future_are_refused() {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (_, verify) = signer(7);
+        let verifier = Verifier::local("bazaar", "bazaar");
+        verifier.insert_key("k1", verify);
+        let now = chrono::Utc::now().timestamp();
+        let signed = |header: serde_json::Value, iat: i64| {
+            let claims = serde_json::json!({
+                "sub": "u-1", "email": "ada@example.com", "name": "Ada", "roles": ["customer"],
+                "iss": "bazaar", "aud": "bazaar", "iat": iat, "exp": now + 600, "jti": "t"
+            });
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+            let signature = key.sign(input.as_bytes());
+            format!("{input}.{}", b64(&signature.to_bytes()))
+        };
+        let plain = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": "k1"});
+        assert!(verifier.verify(&signed(plain.clone(), now)).await.is_ok());
+        let mut critical = plain.clone();
+        critical["crit"] = serde_json::json!(["x"]);
+        critical["x"] = serde_json::json!(1);
+        assert!(matches!(
+            verifier.verify(&signed(critical, now)).await,
+            Err(TokenError::Invalid(why)) if why.contains("crit")
+        ));
+        assert!(
+            verifier
+                .verify(&signed(plain.clone(), now + 20))
+                .await
+                .is_ok(),
+            "within the clock leeway"
+        );
+        assert!(matches!(
+            verifier.verify(&signed(plain, now + 3600)).await,
+            Err(TokenError::Invalid(why)) if why.contains("future")
+        ));
     }
 
     #[tokio::test]
