@@ -139,7 +139,9 @@ impl Password {
         if let Some(email) = email {
             let local = email.local_part();
             if local.len() >= Self::MIN_LOCAL_PART_CHECKED && raw.to_lowercase().contains(local) {
-                return invalid("is too easy to guess: it must not contain your email address");
+                return invalid(
+                    "is too easy to guess: it must not contain the name in your email address",
+                );
             }
         }
         // How many guesses it would take (zxcvbn): common passwords, words with digits or
@@ -524,7 +526,7 @@ mod properties {
             let raw = format!("Zq7!xYw{before}{cased}{after}");
             prop_assert_eq!(
                 Password::parse(&raw, email.as_ref().ok()).err(),
-                Some(Invalid("is too easy to guess: it must not contain your email address".into()))
+                Some(Invalid("is too easy to guess: it must not contain the name in your email address".into()))
             );
             // Without the account's address, the same password is fine.
             prop_assert!(Password::parse(&raw, None).is_ok(), "{:?}", raw);

@@ -206,7 +206,8 @@ pub fn pagination(
     Some(Pagination {
         page,
         pages,
-        prev_url: (page > 1).then(|| url_for(page - 1)),
+        // Past the last page, "previous" is the last one, not another empty page.
+        prev_url: (page > 1).then(|| url_for(page.min(pages + 1) - 1)),
         next_url: (page < pages).then(|| url_for(page + 1)),
         links,
     })
@@ -256,6 +257,13 @@ mod tests {
         assert_eq!(numbers, [1, 0, 3, 4, 5, 6, 7, 0, 10]);
         assert_eq!(p.prev_url.as_deref(), Some("/x?page=4"));
         assert_eq!(p.next_url.as_deref(), Some("/x?page=6"));
+        let past = pagination(999, 10, 95, |n| format!("/x?page={n}")).unwrap();
+        assert_eq!(
+            past.prev_url.as_deref(),
+            Some("/x?page=10"),
+            "the last page"
+        );
+        assert_eq!(past.next_url, None);
         assert!(pagination(1, 10, 10, |_| String::new()).is_none());
         assert!(pagination(1, 10, 0, |_| String::new()).is_none());
     }

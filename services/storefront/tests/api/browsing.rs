@@ -80,6 +80,18 @@ async fn a_category_filters_sorts_and_pages() {
             &format!("{count} product"),
         ],
     );
+
+    // Past the last page: said so, with the way back (not "no products match").
+    let past = browser.get(&format!("/c/{id}?page=999")).await;
+    past.assert_html(
+        StatusCode::OK,
+        &[
+            "This page is past the last one",
+            &format!(r#"href="/c/{id}">see the first page"#),
+        ],
+    );
+    assert!(!past.body.contains("No products match"), "{}", past.body);
+    assert!(!past.body.contains("page=998"), "previous is the last page");
 }
 
 #[tokio::test]
