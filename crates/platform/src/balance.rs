@@ -118,21 +118,28 @@ pub enum Failed {
 /// reset, on a new connection to the only one: a pooled connection may have died with
 /// the process that served it): one that never reached the replica may always be; one
 /// that may have been handled only when repeating it is harmless (a safe method, or a
-/// POST with an `Idempotency-Key`). A timeout is never retried: the replica may still be
-/// working on it.
-pub fn retryable(how: Failed, method: &Method, headers: &HeaderMap) -> bool {
+/// POST with an `Idempotency-Key` the service honours: `keyed`). A timeout is never
+/// retried: the replica may still be working on it.
+pub fn retryable(how: Failed, method: &Method, keyed: bool) -> bool {
     match how {
         Failed::Connect => true,
-        Failed::Reset => is_idempotent(method, headers),
+        Failed::Reset => {
+            keyed
+                || matches!(
+                    *method,
+                    Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+                )
+        }
         Failed::Timeout => false,
     }
 }
 
-fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    ) || headers.contains_key("idempotency-key")
+/// Whether a request carries an `Idempotency-Key`. Only a service that honours the key
+/// makes it safe to repeat: a client's header proves nothing by itself (the gateway asks
+/// the route, see `Route::idempotency_key`; a service's own calls send it only where the
+/// callee honours it).
+pub fn has_idempotency_key(headers: &HeaderMap) -> bool {
+    headers.contains_key("idempotency-key")
 }
 
 /// Why no replica was picked.
@@ -849,14 +856,15 @@ mod tests {
 
     #[test]
     fn only_safe_or_keyed_calls_are_retried_after_they_may_have_arrived() {
-        let none = HeaderMap::new();
         let mut keyed = HeaderMap::new();
         keyed.insert("idempotency-key", "k".parse().unwrap());
-        assert!(retryable(Failed::Connect, &Method::POST, &none));
-        assert!(retryable(Failed::Reset, &Method::GET, &none));
-        assert!(!retryable(Failed::Reset, &Method::POST, &none));
-        assert!(retryable(Failed::Reset, &Method::POST, &keyed));
-        assert!(!retryable(Failed::Timeout, &Method::GET, &none));
+        assert!(has_idempotency_key(&keyed) && !has_idempotency_key(&HeaderMap::new()));
+        assert!(retryable(Failed::Connect, &Method::POST, false));
+        assert!(retryable(Failed::Reset, &Method::GET, false));
+        assert!(!retryable(Failed::Reset, &Method::POST, false));
+        assert!(retryable(Failed::Reset, &Method::POST, true));
+        assert!(!retryable(Failed::Timeout, &Method::GET, false));
+        assert!(!retryable(Failed::Timeout, &Method::POST, true));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! once more to another replica, within the retry budget.
 
 use crate::{
-    balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
+    balance::{Balancer, Failed, NoReplica, Outcome, Pick, has_idempotency_key, retryable},
     telemetry,
 };
 use http::Method;
@@ -202,7 +202,7 @@ impl ServiceClient {
                 }
             };
             telemetry::inject(span, request.headers_mut());
-            let headers = request.headers().clone();
+            let keyed = has_idempotency_key(request.headers());
             match self.http.execute(request).await {
                 Ok(res) => {
                     pick.record(Outcome::of(res.status(), res.headers()));
@@ -221,7 +221,7 @@ impl ServiceClient {
                     // avoids it; its outcome is recorded now.
                     let failed = pick.fail();
                     let again = !retried
-                        && retryable(how, &method, &headers)
+                        && retryable(how, &method, keyed)
                         && (self.balancer.replicas().len() > 1 || how == Failed::Reset)
                         && self.balancer.may_retry();
                     if !again {

@@ -46,6 +46,10 @@ pub struct Route {
     pub access: Access,
     /// How long the upstream may take to answer, when it is not the gateway's default.
     pub timeout_ms: Option<u64>,
+    /// Whether the service answers a POST here that repeats an `Idempotency-Key` with the
+    /// first one's outcome, without acting twice: only then may the gateway send such a
+    /// POST to another replica after a connection broke under it.
+    pub idempotency_key: bool,
 }
 
 impl Route {
@@ -54,7 +58,14 @@ impl Route {
             prefix,
             access,
             timeout_ms: None,
+            idempotency_key: false,
         }
+    }
+
+    /// The same route, declared to honour `Idempotency-Key` (see [`Route::idempotency_key`]).
+    pub const fn honours_idempotency_key(mut self) -> Self {
+        self.idempotency_key = true;
+        self
     }
 
     /// The same route with a timeout of its own.

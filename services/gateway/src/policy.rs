@@ -132,6 +132,14 @@ pub fn timeout(service: &ServiceDef, path: &str, default: Duration) -> Duration 
         .map_or(default, Duration::from_millis)
 }
 
+/// Whether the route of `path` answers a repeated `Idempotency-Key` without acting twice
+/// (its service says so in the registry).
+pub fn honours_idempotency_key(service: &ServiceDef, path: &str) -> bool {
+    service
+        .route(rest_of(service, path))
+        .is_some_and(|r| r.idempotency_key)
+}
+
 /// The part of `/api/<service>/rest` after the service's prefix.
 fn rest_of<'p>(service: &ServiceDef, path: &'p str) -> &'p str {
     path.strip_prefix("/api/")

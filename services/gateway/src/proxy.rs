@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use platform::{
     Problem, ServiceDef,
     auth::Verifier,
-    balance::{Balancer, Failed, NoReplica, Outcome, Pick, retryable},
+    balance::{Balancer, Failed, NoReplica, Outcome, Pick, has_idempotency_key, retryable},
     config::CommonSettings,
     metrics::Metrics,
     ratelimit::{FORWARDED_FOR, Limiter, Switch, TrustedProxies},
@@ -760,7 +760,12 @@ impl Proxy {
             };
             let failed_pick = pick.fail();
             let again = !retried
-                && retryable(how, &parts.method, &parts.headers)
+                && retryable(
+                    how,
+                    &parts.method,
+                    has_idempotency_key(&parts.headers)
+                        && policy::honours_idempotency_key(upstream.def, parts.uri.path()),
+                )
                 && (upstream.balancer.replicas().len() > 1 || how == Failed::Reset)
                 && upstream.balancer.may_retry();
             if again {

@@ -32,7 +32,9 @@ pub const SERVICE: ServiceDef = ServiceDef {
     calls: &["cart", "inventory", "payments"],
     routes: &[
         // The saga calls several services in turn.
-        Route::new("/checkout", Access::SignedIn).timeout_ms(12_000),
+        Route::new("/checkout", Access::SignedIn)
+            .timeout_ms(12_000)
+            .honours_idempotency_key(),
         Route::new("", Access::SignedIn),
     ],
     build: |launch| Box::pin(launch.start(startup::build)),

@@ -21,6 +21,7 @@ const ECHO_ROUTES: &[Route] = &[
     Route::new("/private", Access::Internal),
     Route::new("/me", Access::SignedIn),
     Route::new("/login", Access::Anonymous),
+    Route::new("/keyed", Access::Public).honours_idempotency_key(),
 ];
 
 const fn echo_def(name: &'static str) -> ServiceDef {
@@ -86,6 +87,12 @@ pub struct TestGateway {
 
 /// The gateway with `overrides` (rate limits are off unless they turn them on).
 pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> TestGateway {
+    spawn_gateway_to(None, overrides).await
+}
+
+/// [`spawn_gateway`], with `echo`'s replicas at `echo_urls` (a comma-separated list)
+/// instead of a running echo, when given.
+pub async fn spawn_gateway_to(echo_urls: Option<&str>, overrides: &[(&str, &str)]) -> TestGateway {
     platform::telemetry::init_for_tests();
     let identity = identity::testing::shared();
     let listen = ("listen", "127.0.0.1:0");
@@ -94,7 +101,7 @@ pub async fn spawn_gateway(overrides: &[(&str, &str)]) -> TestGateway {
     let mut all = vec![
         listen,
         ("identity_url", identity.url.as_str()),
-        ("echo_url", echo.url()),
+        ("echo_url", echo_urls.unwrap_or(echo.url())),
         ("storefront_url", pages.url()),
     ];
     all.extend_from_slice(overrides);

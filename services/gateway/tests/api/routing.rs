@@ -177,3 +177,77 @@ async fn a_route_that_takes_no_token_ignores_a_bad_one() {
     let public = gw.get("/api/echo/anything", &bad).await;
     assert_eq!(public.status(), 401);
 }
+
+/// An upstream replica that reads each request and breaks the connection before any
+/// answer (a process killed mid-request): the number of requests it read.
+async fn breaking_replica() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let read = std::sync::Arc::new(AtomicU32::new(0));
+    let counter = read.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                // A reset, not a clean close: the request may have been acted on.
+                let _ = conn.set_zero_linger();
+            });
+        }
+    });
+    (url, read)
+}
+
+/// A POST with an `Idempotency-Key` whose connection broke is sent to another replica
+/// only where its service says it honours the key (orders' checkout does; cart ignored it,
+/// and a review's add-to-cart was applied twice when a cart replica was killed).
+#[tokio::test]
+async fn a_keyed_post_is_sent_again_only_where_the_service_honours_the_key() {
+    use std::sync::atomic::Ordering;
+    let (a, read_a) = breaking_replica().await;
+    let (b, read_b) = breaking_replica().await;
+    let replicas = format!("{a},{b}");
+    let gateway = crate::helpers::spawn_gateway_to(
+        Some(&replicas),
+        &[("probe_interval_ms", "0"), ("breaker_failures", "100")],
+    )
+    .await;
+    let read = || read_a.load(Ordering::SeqCst) + read_b.load(Ordering::SeqCst);
+    let post = async |path: &str, key: &str| {
+        gateway
+            .api
+            .client
+            .post(gateway.api.url(path))
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"quantity": 1}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for i in 0..3 {
+        assert_eq!(post("/api/echo/items", &format!("plain-{i}")).await, 502);
+    }
+    assert_eq!(
+        read(),
+        3,
+        "each sent once: the service does not honour the key"
+    );
+    for i in 0..3 {
+        assert_eq!(post("/api/echo/keyed", &format!("keyed-{i}")).await, 502);
+    }
+    assert_eq!(
+        read(),
+        3 + 6,
+        "each sent to both replicas: this route honours the key"
+    );
+}
