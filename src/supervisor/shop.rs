@@ -200,11 +200,21 @@ impl Shop {
             .map(|r| r.spec.clone())
             .collect();
         for old in olds {
-            let (spec, socket) = self
+            let (spec, mut socket) = self
                 .inner
                 .planner
                 .successor(&old)
                 .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+            // The gateway's successor listens on its predecessor's very socket: one queue,
+            // nothing in it lost when the old one stops.
+            if let Some(shared) = self
+                .replicas()
+                .iter()
+                .find(|r| r.spec.id == old.id)
+                .and_then(Replica::listener_copy)
+            {
+                socket = shared;
+            }
             errln!(
                 "bazaar: restarting {} (port {}) as port {}",
                 old.label(),

@@ -429,6 +429,27 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     let kept_alive: Vec<_> = (0..2)
         .map(|_| tokio::spawn(kept_alive_reads(addr.clone(), path.clone(), stop.clone())))
         .collect();
+    // Clients that open a new connection for each request: one the gateway accepted just
+    // as it stops must still be answered, and none may wait in a queue that goes with it.
+    let fresh: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, stop) = (format!("{}{path}", shop.url), stop.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let (mut reads, mut failed) = (0u64, Vec::new());
+                while !stop.load(Ordering::SeqCst) {
+                    reads += 1;
+                    let sent = http.get(&url).header("connection", "close").send().await;
+                    failed.extend(failure(&format!("new connection {url}"), sent).await);
+                }
+                (reads, failed)
+            })
+        })
+        .collect();
     // Pages, which the storefront renders from the API it reaches through the gateway
     // the directory lists: while the gateway restarts, that must stay listed.
     let pages: Vec<_> = ["/", "/search?q=tent", "/c/kitchen"]
@@ -492,6 +513,9 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     };
     let kept_alive_reads = gather(kept_alive).await;
     eprintln!("{kept_alive_reads} reads on kept-alive connections");
+    let fresh_reads = gather(fresh).await;
+    eprintln!("{fresh_reads} reads on new connections");
+    assert!(fresh_reads >= 100, "the new-connection readers hardly ran");
     let page_reads = gather(pages).await;
     eprintln!("{page_reads} storefront pages");
     assert!(page_reads >= 100, "the page readers hardly ran");

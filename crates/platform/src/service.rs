@@ -343,6 +343,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
     let (closing, connections) = tokio::sync::watch::channel(());
     let open = Arc::new(tokio::sync::Semaphore::new(app.max_connections));
     let mut at_the_limit = false;
+    let mut last_accepted = Instant::now();
     loop {
         // A connection is accepted only with a place for it: at the limit, new ones wait
         // in the kernel's queue until one closes, and those open are served as ever.
@@ -380,6 +381,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        last_accepted = Instant::now();
         if at_the_limit && open.available_permits() > 0 {
             at_the_limit = false;
         }
@@ -421,12 +423,23 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
         });
     }
     drop(listener);
+    // A connection accepted a moment ago has its request on the way, or unread: asked to
+    // close now, it would be closed as idle, unanswered (a review's new connections failed
+    // so during the gateway's rolling restarts). Its request is given a moment to be read.
+    let unread = FIRST_REQUEST_WAIT.saturating_sub(last_accepted.elapsed());
+    if !unread.is_zero() {
+        tokio::time::sleep(unread).await;
+    }
     // Every connection holds a receiver: sending asks them to close, and `closed` resolves
     // when the last one is gone.
     drop(connections);
     let _ = closing.send(());
     closing.closed().await;
 }
+
+/// How long after its last accepted connection a stopping server waits before it asks
+/// connections to close: time for that connection's first request to be read.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_millis(100);
 
 /// An `accept` that failed: a connection that went away before it was taken is nothing;
 /// anything else (out of file descriptors, say) is logged and waited out for a moment
@@ -1563,6 +1576,34 @@ mod tests {
             took >= Duration::from_secs(4) && took < Duration::from_millis(7_000),
             "{took:?}"
         );
+    }
+
+    /// A connection accepted a moment before the server stops, its request not read yet,
+    /// is answered, not closed as idle (a review's new connections to a gateway failed so
+    /// during its rolling restarts).
+    #[tokio::test]
+    async fn a_connection_accepted_just_before_the_stop_is_answered() {
+        let settings = Settings::<NoSettings>::for_tests(
+            "probe",
+            &[("listen", "127.0.0.1:0"), ("drain_delay_ms", "0")],
+        )
+        .unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.routes(Router::new().route("/work", get(|| async { "done" })));
+        let service = builder.bind().await.unwrap();
+        let addr = service.local_addr();
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Accepted; then the stop, and the request right after it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.trigger();
+        let answer = ask(&mut tcp, Duration::from_secs(2)).await;
+        assert!(
+            answer.as_deref().is_some_and(|a| a.contains("done")),
+            "{answer:?}"
+        );
+        task.await.unwrap().unwrap();
     }
 
     /// A client that trickles its request's head, or keeps a connection open without
