@@ -160,6 +160,16 @@ impl AuthPage {
             self.field_errors(e);
             return;
         }
+        if e.status() == Some(429) {
+            // Limited, not down: too many tries for this account or from this address.
+            let wait = match e.retry_after() {
+                Some(secs) if secs >= 60 => format!("in {} minutes", secs.div_ceil(60)),
+                Some(secs) => format!("in {secs} seconds"),
+                None => "in a moment".to_owned(),
+            };
+            self.form_error = Some(format!("Too many tries just now: please try again {wait}."));
+            return;
+        }
         tracing::warn!(error = %e, "{doing} failed");
         self.form_error = Some(format!(
             "{doing} is unavailable right now. Please try again in a moment."
@@ -542,5 +552,35 @@ mod tests {
         assert_eq!(status_label("authorizing"), "Processing");
         assert_eq!(reason_label("payment_declined"), "Your card was declined.");
         assert_eq!(reason_label("new_reason"), "New reason.");
+    }
+
+    #[test]
+    fn a_rate_limited_sign_in_says_to_wait_not_that_the_shop_is_down() {
+        let limited = |retry_after: Option<u64>| {
+            let mut problem = platform::Problem::from_status(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "slow down",
+            );
+            problem.retry_after = retry_after;
+            StorefrontError::Refused {
+                service: "identity",
+                problem: Box::new(problem),
+                code: None,
+            }
+        };
+        for (retry_after, said) in [
+            (Some(7), "again in 7 seconds"),
+            (Some(121), "again in 3 minutes"),
+            (None, "again in a moment"),
+        ] {
+            let mut page = AuthPage::default();
+            page.refused(&limited(retry_after), "Signing in");
+            let error = page.form_error.unwrap();
+            assert!(
+                error.contains("Too many tries") && error.contains(said),
+                "{error}"
+            );
+            assert_eq!(page.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+        }
     }
 }

@@ -134,6 +134,8 @@ struct CategoryPage {
     sort_options: Vec<SortOption>,
     errors: BTreeMap<String, String>,
     pagination: Option<Pagination>,
+    /// The first page with the same filters and order (for a page past the last one).
+    first_page_url: String,
 }
 
 /// A category's listing filters, parsed; bad values are named and left out.
@@ -265,6 +267,7 @@ async fn category_page(
             .iter()
             .map(|e| (e.field.clone(), e.message.clone()))
             .collect(),
+        first_page_url: url_for(1),
         pagination: pagination(filters.page, PER_PAGE, products.total, url_for),
     })
 }
@@ -291,6 +294,10 @@ struct SearchPage {
     category: Option<String>,
     sort_options: Vec<SortOption>,
     pagination: Option<Pagination>,
+    /// The first page of the same search (for a page past the last one).
+    first_page_url: String,
+    /// The page asked for is past the last one search lets anyone see.
+    past_the_end: bool,
 }
 
 #[derive(Serialize)]
@@ -339,6 +346,8 @@ async fn search_page(
         category: category.as_ref().map(|c| c.as_str().to_owned()),
         sort_options: sort_options(sort),
         pagination: None,
+        first_page_url: String::new(),
+        past_the_end: false,
     };
     let text = match SearchText::parse(params.q.as_deref().unwrap_or_default()) {
         Ok(t) => t,
@@ -362,6 +371,7 @@ async fn search_page(
         )
     };
     result.all_categories_url = link(None, 1);
+    result.first_page_url = link(category.as_ref().map(CategoryId::as_str), 1);
     let query = SearchQuery {
         q: text.as_str().to_owned(),
         category: category.clone(),
@@ -398,6 +408,19 @@ async fn search_page(
                 .iter()
                 .map(|s| ProductCard::from_summary(app, s))
                 .collect();
+        }
+        // Refused, not down: a page deeper than search lets anyone page (the first 10,000
+        // results). Said as it is, not shown as an outage with the catalog's matches.
+        Err(StorefrontError::Refused { problem, .. }) if problem.status == 422 => {
+            result.past_the_end = true;
+            result.error = Some(format!(
+                "That page cannot be shown: {}",
+                problem.errors.first().map_or_else(
+                    || problem.detail.clone().unwrap_or_default(),
+                    |f| f.message.clone()
+                )
+            ));
+            return Ok(result);
         }
         Err(e) => {
             tracing::warn!(error = %e, "search failed; falling back to the catalog's name filter");

@@ -174,6 +174,44 @@ fn search_shows_facets_or_says_it_fell_back() {
 }
 
 #[test]
+fn a_search_page_past_the_last_says_so_and_links_to_the_first() {
+    let page = |total: i64, past_the_end: bool, error: Option<&str>| {
+        json!({
+            "query": "lamp", "error": error, "products": [], "total": total, "fallback": false,
+            "facets": [], "all_categories_url": "/search?q=lamp", "category": null,
+            "sort_options": [], "pagination": null,
+            "first_page_url": "/search?q=lamp&sort=price_desc", "past_the_end": past_the_end,
+        })
+    };
+    let link = r#"<a href="/search?q=lamp&amp;sort=price_desc">see the first page</a>"#;
+    // Results, but not this far.
+    let past = render("search.html", &Chrome::default(), page(33, false, None));
+    assert!(
+        past.contains("This page is past the last one") && past.contains(link),
+        "{past}"
+    );
+    assert!(!past.contains("Nothing matches"));
+    // Deeper than search lets anyone page: refused, not an outage.
+    let deep = render(
+        "search.html",
+        &Chrome::default(),
+        page(
+            0,
+            true,
+            Some("That page cannot be shown: only the first 10000 results can be paged through"),
+        ),
+    );
+    assert!(
+        deep.contains("That page cannot be shown") && deep.contains(link),
+        "{deep}"
+    );
+    assert!(!deep.contains("Nothing matches") && !deep.contains("Search is unavailable"));
+    // Nothing at all.
+    let none = render("search.html", &Chrome::default(), page(0, false, None));
+    assert!(none.contains("Nothing matches “lamp”"));
+}
+
+#[test]
 fn a_product_shows_price_stock_and_what_else_to_buy() {
     let product = json!({
         "id": "p1", "sku": "KIT-00001", "name": "Kettle", "description": "Boils.\nFast.",
