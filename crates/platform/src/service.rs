@@ -1397,8 +1397,21 @@ mod tests {
         Shutdown,
         tokio::task::JoinHandle<anyhow::Result<()>>,
     ) {
-        let settings =
-            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        probe_with(&[], shape).await
+    }
+
+    /// [`probe`] with `settings` besides its address.
+    async fn probe_with(
+        settings: &[(&str, &str)],
+        shape: impl FnOnce(&mut ServiceBuilder),
+    ) -> (
+        SocketAddr,
+        Shutdown,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let mut all = vec![("listen", "127.0.0.1:0")];
+        all.extend_from_slice(settings);
+        let settings = Settings::<NoSettings>::for_tests("probe", &all).unwrap();
         let mut builder = Service::builder("probe", &settings.common);
         builder.routes(Router::new().route("/work", get(|| async { "done" })));
         shape(&mut builder);
@@ -1583,17 +1596,7 @@ mod tests {
     /// during its rolling restarts).
     #[tokio::test]
     async fn a_connection_accepted_just_before_the_stop_is_answered() {
-        let settings = Settings::<NoSettings>::for_tests(
-            "probe",
-            &[("listen", "127.0.0.1:0"), ("drain_delay_ms", "0")],
-        )
-        .unwrap();
-        let mut builder = Service::builder("probe", &settings.common);
-        builder.routes(Router::new().route("/work", get(|| async { "done" })));
-        let service = builder.bind().await.unwrap();
-        let addr = service.local_addr();
-        let stop = service.shutdown_handle();
-        let task = tokio::spawn(service.run());
+        let (addr, stop, task) = probe_with(&[("drain_delay_ms", "0")], |_| {}).await;
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         // Accepted; then the stop, and the request right after it.
         tokio::time::sleep(Duration::from_millis(20)).await;
