@@ -582,9 +582,15 @@ impl Monitor {
                         .map(|u| async move { Some((u.clone(), self.scrape(u).await?)) }),
                 )
                 .await;
+                // When they answered, not when the rest of the poll ended: a slow health
+                // or outbox read beside them would otherwise stretch or shrink the time
+                // between two scrapes, and every rate with it (a busy CI machine measured
+                // 324 requests a second where 400 were made).
+                let read_at = Instant::now();
                 (
                     name.clone(),
                     scraped.into_iter().flatten().collect::<BTreeMap<_, _>>(),
+                    read_at,
                 )
             }))
             .await
@@ -627,17 +633,17 @@ impl Monitor {
         world.feed = feed.into();
         world.processes = processes;
         let scraped = Instant::now();
-        for (name, replicas) in metrics {
+        for (name, replicas, read_at) in metrics {
             let observed = world.services.entry(name).or_default();
             if replicas.is_empty() {
                 // The line breaks where the service did not answer.
                 if !observed.history.is_empty() {
-                    observed.remember(scraped, None);
+                    observed.remember(read_at, None);
                 }
                 continue;
             }
             if let Some((at, previous)) = &observed.last_scrape {
-                let elapsed = scraped.duration_since(*at).as_secs_f64();
+                let elapsed = read_at.duration_since(*at).as_secs_f64();
                 // Each replica's growth since its own last scrape; a replica new since
                 // then (or silent then) counts from the next.
                 let mut counted = HttpTotals::default();
@@ -648,9 +654,9 @@ impl Monitor {
                 }
                 let rates = prometheus::rates_of(&counted, elapsed);
                 observed.rates = Some(rates);
-                observed.remember(scraped, Some(rates));
+                observed.remember(read_at, Some(rates));
             }
-            observed.last_scrape = Some((scraped, replicas));
+            observed.last_scrape = Some((read_at, replicas));
         }
         if scrape_due {
             world.scraped_at = Some(scraped);
