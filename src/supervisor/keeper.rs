@@ -105,11 +105,7 @@ impl Replica {
     /// stops is the successor's to accept (on a socket of its own beside this one, it was
     /// reset: a review saw 4 failed new connections in 7 rolling restarts).
     pub fn listener_copy(&self) -> Option<Socket> {
-        self.listener
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .and_then(|s| s.try_clone().ok())
+        copy_of(&self.listener)
     }
 
     pub fn state(&self) -> State {
@@ -216,19 +212,13 @@ async fn keep(
     held: Arc<Mutex<Option<Socket>>>,
 ) {
     let mut backoff = Duration::from_millis(200);
-    let held_copy = || {
-        held.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(Socket::try_clone)
-    };
     loop {
         let spawned_at = Instant::now();
         let started = match socket.take() {
             Some(s) => Ok(s),
-            None => match held_copy() {
-                Some(Ok(s)) => Ok(s),
-                _ => reserve_again(&spec)
+            None => match copy_of(&held) {
+                Some(s) => Ok(s),
+                None => reserve_again(&spec)
                     .with_context(|| format!("could not bind 127.0.0.1:{}", spec.port)),
             },
         }
@@ -264,7 +254,9 @@ async fn keep(
             tokio::select! {
                 r = child.wait() => break Some(r),
                 changed = stop.changed() => {
-                    // Let go first: a draining gateway's socket must close with it.
+                    // Let go first: the port is its successor's now (which has a copy of
+                    // its own) or nobody's, and a copy kept here through the drain would
+                    // hold connections that no process is left to accept.
                     drop(held.lock().unwrap_or_else(|e| e.into_inner()).take());
                     let how = changed.ok().and_then(|()| *stop.borrow()).unwrap_or(Stop::Now);
                     if how == Stop::Drain {
@@ -308,6 +300,14 @@ async fn keep(
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
+}
+
+/// A copy of the socket `slot` keeps, if it keeps one (and the kernel can copy it).
+fn copy_of(slot: &Mutex<Option<Socket>>) -> Option<Socket> {
+    slot.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|s| s.try_clone().ok())
 }
 
 fn stopped(ctx: &Context, status: &Mutex<Status>) {

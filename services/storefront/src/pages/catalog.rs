@@ -411,14 +411,16 @@ async fn search_page(
         }
         // Refused, not down: a page deeper than search lets anyone page (the first 10,000
         // results). Said as it is, not shown as an outage with the catalog's matches.
-        Err(StorefrontError::Refused { problem, .. }) if problem.status == 422 => {
+        // (Only a refusal of the page: any other 422, a word too long for the index say,
+        // is not about paging.)
+        Err(StorefrontError::Refused { problem, .. })
+            if problem.status == 422 && problem.errors.iter().any(|f| f.field == "page") =>
+        {
+            let why = problem.errors.iter().find(|f| f.field == "page");
             result.past_the_end = true;
             result.error = Some(format!(
                 "That page cannot be shown: {}",
-                problem.errors.first().map_or_else(
-                    || problem.detail.clone().unwrap_or_default(),
-                    |f| f.message.clone()
-                )
+                why.map_or("it is too deep", |f| f.message.as_str())
             ));
             return Ok(result);
         }
