@@ -66,12 +66,11 @@ fn running(data_dir: &std::path::Path) -> anyhow::Result<Running> {
 /// `bazaar status`.
 pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let running = running(&args.data_dir)?;
-    let res = platform::client::client()
+    let ask = platform::client::client()
         .get(format!("{}/processes", running.control_url))
         .bearer_auth(&running.token)
-        .send()
-        .await
-        .with_context(|| format!("the supervisor at {} does not answer", running.control_url))?;
+        .send();
+    let res = from_supervisor(&running, WhenStopped::GiveUp, ask).await?;
     if !res.status().is_success() {
         bail!("the supervisor answered {}", res.status());
     }
@@ -89,7 +88,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let running = running(&args.data_dir)?;
     eprintln!("restarting {} replica by replica…", args.service);
-    let res = platform::client::builder()
+    let ask = platform::client::builder()
         .timeout(Duration::from_secs(600))
         .build()?
         .post(format!(
@@ -97,9 +96,8 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
             running.control_url, args.service
         ))
         .bearer_auth(&running.token)
-        .send()
-        .await
-        .with_context(|| format!("the supervisor at {} does not answer", running.control_url))?;
+        .send();
+    let res = from_supervisor(&running, WhenStopped::Wait, ask).await?;
     let status = res.status();
     let body: serde_json::Value = res.json().await.unwrap_or_default();
     if !status.is_success() {
@@ -111,6 +109,65 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let list: Processes = serde_json::from_value(body)?;
     print!("{}", table(&list.processes));
     Ok(())
+}
+
+/// What a command does while the supervisor it asked is stopped (`SIGSTOP`, a debugger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenStopped {
+    /// Fail at once, saying so: a question (`status`) is not worth waiting for.
+    GiveUp,
+    /// Say so once and keep waiting: a restart under way goes on once it is continued.
+    Wait,
+}
+
+/// How often a command waiting on the supervisor looks at its process.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// The supervisor's answer to `ask`, or a plain reason why none comes: the supervisor is
+/// stopped (a stopped process's socket still takes the connection, and the command would
+/// wait silently for its whole timeout) or has exited.
+async fn from_supervisor<T>(
+    running: &Running,
+    when_stopped: WhenStopped,
+    ask: impl std::future::Future<Output = reqwest::Result<T>>,
+) -> anyhow::Result<T> {
+    let stopped = || {
+        format!(
+            "the shop's supervisor (pid {pid}) is stopped and answers nothing until it is \
+             continued (`kill -CONT {pid}`)",
+            pid = running.pid
+        )
+    };
+    tokio::pin!(ask);
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    let mut told = false;
+    loop {
+        tokio::select! {
+            answer = &mut ask => {
+                return answer.with_context(|| {
+                    format!("the supervisor at {} does not answer", running.control_url)
+                });
+            }
+            _ = watch.tick() => {
+                if !running.supervisor_lives() {
+                    bail!(
+                        "the shop's supervisor (pid {}) exited before it answered",
+                        running.pid
+                    );
+                }
+                if running.supervisor_stopped() {
+                    match when_stopped {
+                        WhenStopped::GiveUp => bail!("{}", stopped()),
+                        WhenStopped::Wait if !told => {
+                            eprintln!("{}; waiting", stopped());
+                            told = true;
+                        }
+                        WhenStopped::Wait => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The processes as an aligned table.
@@ -167,6 +224,79 @@ mod tests {
         assert!(lines[2].contains("restarting") && lines[2].contains(" - "));
         assert_eq!(lines[2].split_whitespace().last(), Some("-"), "{t}");
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
+    }
+
+    /// A `Running` for a child process of the test's own, and the child.
+    fn running_as_child() -> (Running, std::process::Child) {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let running = Running {
+            pid: child.id(),
+            url: "http://127.0.0.1:1".into(),
+            control_url: "http://127.0.0.1:1".into(),
+            token: String::new(),
+        };
+        (running, child)
+    }
+
+    fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)
+            .expect("signal sent");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_supervisor_is_named_instead_of_waited_on_silently() {
+        use nix::sys::signal::Signal;
+        let (running, mut child) = running_as_child();
+        signal(&child, Signal::SIGSTOP);
+        // `status` gives up at once, naming the way out.
+        let never = std::future::pending::<reqwest::Result<()>>();
+        let err = tokio::time::timeout(
+            Duration::from_secs(5),
+            from_supervisor(&running, WhenStopped::GiveUp, never),
+        )
+        .await
+        .expect("it does not wait")
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("is stopped") && err.contains(&format!("kill -CONT {}", child.id())),
+            "{err}"
+        );
+        // A restart waits on, and takes the answer that comes once it is continued.
+        let later = async {
+            tokio::time::sleep(3 * WATCH_EVERY).await;
+            Ok::<_, reqwest::Error>(7)
+        };
+        let answer = from_supervisor(&running, WhenStopped::Wait, later).await;
+        assert_eq!(answer.unwrap(), 7);
+        // One that dies while it is asked ends the wait.
+        signal(&child, Signal::SIGKILL);
+        child.wait().expect("reaped");
+        let never = std::future::pending::<reqwest::Result<()>>();
+        let err = tokio::time::timeout(
+            Duration::from_secs(5),
+            from_supervisor(&running, WhenStopped::Wait, never),
+        )
+        .await
+        .expect("it does not wait")
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("exited before it answered"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_running_supervisors_answer_is_taken_as_it_comes() {
+        let (running, mut child) = running_as_child();
+        let answer = from_supervisor(&running, WhenStopped::GiveUp, async {
+            Ok::<_, reqwest::Error>("processes")
+        })
+        .await;
+        assert_eq!(answer.unwrap(), "processes");
+        child.kill().expect("killed");
+        child.wait().expect("reaped");
     }
 
     #[test]

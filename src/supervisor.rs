@@ -96,20 +96,17 @@ impl Running {
 
     /// Whether its supervisor's process still lives (a pid alone may be anyone's by now:
     /// a live one proves little, a dead one that the shop is gone).
-    fn supervisor_lives(&self) -> bool {
+    pub fn supervisor_lives(&self) -> bool {
         // A killed process is a zombie until its parent reaps it: dead, though signals
         // still reach its pid.
-        let zombie = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-            .ok()
-            .and_then(|stat| {
-                let (_, after_name) = stat.rsplit_once(')')?;
-                after_name
-                    .split_whitespace()
-                    .next()
-                    .map(|state| state == "Z")
-            })
-            .unwrap_or(false);
+        let zombie = process_state(self.pid) == Some('Z');
         !zombie && nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), None).is_ok()
+    }
+
+    /// Whether its supervisor's process is stopped (`SIGSTOP`, a debugger): it lives, but
+    /// answers nothing until it is continued.
+    pub fn supervisor_stopped(&self) -> bool {
+        matches!(process_state(self.pid), Some('T' | 't'))
     }
 
     /// The refusal of a second shop on `data_dir`, where this one runs.
@@ -121,6 +118,15 @@ impl Running {
             self.url
         )
     }
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` stopped, `Z` zombie, ...), as
+/// `/proc/<pid>/stat` gives it; `None` where there is no such process (or no `/proc`).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name in parentheses may hold anything, spaces and parentheses included.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().next()?.chars().next()
 }
 
 /// What runs on a data directory, as its lock says.
