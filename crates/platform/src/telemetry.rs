@@ -186,7 +186,8 @@ fn protocol(
             Protocol::HttpBinary,
             Some(format!(
                 "{name}={v} is not supported (this build speaks http/protobuf and http/json); \
-                 traces go as http/protobuf, to the collector's HTTP port (4318)"
+                 traces go as http/protobuf to the endpoint as set: point it at the \
+                 collector's OTLP/HTTP port (4318 by default), not its gRPC port (4317)"
             )),
         ),
     }
@@ -846,7 +847,8 @@ pub fn in_this_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
 /// Where the request `method uri` with id `request_id` is handled (see [`RequestScope`]).
 /// Traced, its span is named `METHOD route` (the route template, or the path where the
 /// route is a wildcard), a child of the caller's trace if it sent one. Untraced, a lean
-/// span for the logs (method, path and request id), made lazily where it can be.
+/// span for the logs (method, path and request id, under the names the traced span gives
+/// them, so that one query finds both), made lazily where it can be.
 pub fn request_scope(
     method: &http::Method,
     route: Option<&str>,
@@ -870,8 +872,8 @@ pub fn request_scope(
         return RequestScope::Span(tracing::info_span!(
             target: UNRECORDED,
             "request",
-            %method,
-            path,
+            http.request.method = %method,
+            url.path = path,
             request_id
         ));
     }

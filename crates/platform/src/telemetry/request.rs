@@ -82,8 +82,8 @@ impl Request {
             }
             let fields = meta.fields();
             let (method, path, request_id) = (
-                fields.field("method")?,
-                fields.field("path")?,
+                fields.field("http.request.method")?,
+                fields.field("url.path")?,
                 fields.field("request_id")?,
             );
             let id = self.request_id.to_str().unwrap_or("-");
@@ -117,7 +117,7 @@ struct RequestCallsite;
 
 static CALLSITE: RequestCallsite = RequestCallsite;
 
-static FIELDS: [&str; 3] = ["method", "path", "request_id"];
+static FIELDS: [&str; 3] = ["http.request.method", "url.path", "request_id"];
 
 static METADATA: Metadata<'static> = Metadata::new(
     "request",
@@ -322,7 +322,7 @@ mod tests {
         let (method, uri, id) = request();
         let (path, request_id) = (uri.path(), id.to_str().unwrap());
         RequestScope::Span(
-            tracing::info_span!(target: UNRECORDED, "request", %method, path, request_id),
+            tracing::info_span!(target: UNRECORDED, "request", http.request.method = %method, url.path = path, request_id),
         )
     }
 
@@ -396,6 +396,23 @@ mod tests {
                 if filter.starts_with("info") {
                     // Every line carries the request: the saga's too.
                     assert!(lines.iter().all(|l| l.contains("r-42")), "{lines:?}");
+                    // Under the names a traced request's span gives them (one log query
+                    // finds the lines of both).
+                    let (method, path) = if json {
+                        (
+                            r#""http.request.method":"POST""#,
+                            r#""url.path":"/api/orders/checkout""#,
+                        )
+                    } else {
+                        (
+                            "http.request.method=POST",
+                            r#"url.path="/api/orders/checkout""#,
+                        )
+                    };
+                    assert!(
+                        lines.iter().all(|l| l.contains(method) && l.contains(path)),
+                        "{lines:?}"
+                    );
                     assert_eq!(spans.made(), ["request"]);
                 } else {
                     // The span is INFO: below the filter, no line carries it, as before.
