@@ -30,7 +30,8 @@ pub enum Access {
     Anonymous,
     /// Only a request with a valid bearer token.
     SignedIn,
-    /// Anyone may read (GET, HEAD, OPTIONS); writing needs a valid bearer token.
+    /// Anyone may read (GET, HEAD, OPTIONS); writing (POST, PUT, PATCH, DELETE) needs a
+    /// valid bearer token. Any other method reaches the service, which refuses it (405).
     SignedInToWrite,
     /// Only Bazaar's own services, calling directly: the gateway does not route it at all.
     Internal,

@@ -34,7 +34,9 @@ pub fn verdict(service: &ServiceDef, method: &Method, path: &str) -> Verdict {
     match service.route(rest).map_or(Access::Public, |r| r.access) {
         Access::Internal => Verdict::Hidden,
         Access::SignedIn => Verdict::NeedsToken,
-        Access::SignedInToWrite if !is_read(method) => Verdict::NeedsToken,
+        // A method that is neither (`TRACE`, one made up) is the service's to refuse
+        // (405, with the methods it takes), not a reason to ask for a token.
+        Access::SignedInToWrite if is_write(method) => Verdict::NeedsToken,
         Access::SignedInToWrite | Access::Public => Verdict::Open,
         Access::Anonymous => Verdict::Anonymous,
     }
@@ -151,6 +153,13 @@ fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +214,33 @@ mod tests {
             (Method::GET, "/api/identity/service-tokens", Verdict::Hidden),
             (Method::GET, "/api/identity/openapi.json", Verdict::Open),
         ] {
+            assert_eq!(verdict(&def, &method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn only_a_write_needs_a_token_where_anyone_may_read() {
+        use platform::registry::Route;
+        const SHELF: &[Route] = &[Route::new("", Access::SignedInToWrite)];
+        let def = ServiceDef {
+            name: "shelf",
+            routes: SHELF,
+            ..identity::SERVICE
+        };
+        let made_up = Method::from_bytes(b"FOO1").unwrap();
+        for (method, expected) in [
+            (Method::GET, Verdict::Open),
+            (Method::HEAD, Verdict::Open),
+            (Method::OPTIONS, Verdict::Open),
+            (Method::POST, Verdict::NeedsToken),
+            (Method::PUT, Verdict::NeedsToken),
+            (Method::PATCH, Verdict::NeedsToken),
+            (Method::DELETE, Verdict::NeedsToken),
+            // The service answers these 405 itself, as it does when called directly.
+            (Method::TRACE, Verdict::Open),
+            (made_up, Verdict::Open),
+        ] {
+            let path = "/api/shelf/products";
             assert_eq!(verdict(&def, &method, path), expected, "{method} {path}");
         }
     }

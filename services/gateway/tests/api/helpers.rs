@@ -22,6 +22,7 @@ const ECHO_ROUTES: &[Route] = &[
     Route::new("/me", Access::SignedIn),
     Route::new("/login", Access::Anonymous),
     Route::new("/keyed", Access::Public).honours_idempotency_key(),
+    Route::new("/shelf", Access::SignedInToWrite),
 ];
 
 const fn echo_def(name: &'static str) -> ServiceDef {

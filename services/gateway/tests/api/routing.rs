@@ -178,6 +178,30 @@ async fn a_route_that_takes_no_token_ignores_a_bad_one() {
     assert_eq!(public.status(), 401);
 }
 
+/// Where anyone may read, a write needs a token, and a method that is neither reaches the
+/// service (which answers 405 for it, as it does when called directly), instead of a 401
+/// that suggests a token would help.
+#[tokio::test]
+async fn where_anyone_may_read_only_a_write_asks_for_a_token() {
+    let gw = spawn_gateway(&[]).await;
+    let send = |method: &str| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        gw.api
+            .client
+            .request(method, gw.api.url("/api/echo/shelf/1"))
+            .send()
+    };
+    for write in ["POST", "PUT", "PATCH", "DELETE"] {
+        assert_eq!(send(write).await.unwrap().status(), 401, "{write}");
+    }
+    for other in ["GET", "TRACE", "FOO1"] {
+        let res = send(other).await.unwrap();
+        assert_eq!(res.status(), 200, "{other}");
+        let echoed: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(echoed["method"], other, "{echoed}");
+    }
+}
+
 /// An upstream replica that reads each request and breaks the connection before any
 /// answer (a process killed mid-request): the number of requests it read.
 async fn breaking_replica() -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
