@@ -126,6 +126,19 @@ pub fn order_cancelled(
             "the checkout was not completed in time".to_owned(),
             "Your items are still in your cart whenever you are ready.",
         ),
+        CancelReason::Interrupted => (
+            "the checkout was interrupted on our side".to_owned(),
+            "Your items are back in your cart; please check out again.",
+        ),
+        // The lines may have been bought by the other checkout: sending the shopper back
+        // to the cart to "try again" could buy them twice.
+        CancelReason::CartChanged => (
+            "your cart changed while it was being checked out".to_owned(),
+            "Perhaps another checkout of the same cart, in another tab or on another \
+             device, went through first, or the cart was changed meanwhile. Please look at \
+             \"Your orders\" before checking out again, so that you do not buy the same \
+             items twice.",
+        ),
         CancelReason::Other(code) if code.is_empty() => (
             "it could not be completed".to_owned(),
             "Your items are still in your cart; please try again.",
@@ -135,11 +148,21 @@ pub fn order_cancelled(
             "Your items are still in your cart; please try again.",
         ),
     };
+    // Where the saga stopped before asking for the money, there was never a hold to
+    // speak of.
+    let charge = match reason {
+        CancelReason::PaymentDeclined
+        | CancelReason::InsufficientStock
+        | CancelReason::CartChanged => format!("You have not been charged the {total} for it."),
+        _ => format!(
+            "You have not been charged for it; any hold on your card for {total} has been \
+             released."
+        ),
+    };
     let mut body = format!(
         "{}\n\n\
          We are sorry: your order {short} was cancelled because {why}.\n\n\
-         You have not been charged for it; any hold on your card for {total} has been \
-         released.\n\n",
+         {charge}\n\n",
         greeting(name),
     );
     if !items.is_empty() {
@@ -262,6 +285,8 @@ mod tests {
             (CancelReason::InsufficientStock, "sold out"),
             (CancelReason::PaymentError, "could not process your payment"),
             (CancelReason::Expired, "not completed in time"),
+            (CancelReason::parse("interrupted"), "interrupted"),
+            (CancelReason::parse("cart_changed"), "your cart changed"),
             (CancelReason::parse("fraud_review"), "(fraud review)"),
         ];
         for (reason, words) in cases {
@@ -281,6 +306,38 @@ mod tests {
                 .body
                 .contains("The order was for")
         );
+    }
+
+    #[test]
+    fn a_cancellation_claims_no_hold_and_no_cart_it_cannot_know_of() {
+        // Lost to another checkout of the same cart: its items may have been bought by
+        // that one, and nothing was asked of the card.
+        let changed = order_cancelled(
+            sam().as_ref(),
+            &order(),
+            &CancelReason::CartChanged,
+            &items(),
+            usd(7597),
+        );
+        assert!(
+            !changed.body.contains("still in your cart"),
+            "{}",
+            changed.body
+        );
+        assert!(changed.body.contains("Your orders"), "{}", changed.body);
+        for reason in [
+            CancelReason::CartChanged,
+            CancelReason::InsufficientStock,
+            CancelReason::PaymentDeclined,
+        ] {
+            let m = order_cancelled(None, &order(), &reason, &items(), usd(7597));
+            assert!(!m.body.contains("hold"), "{reason:?}:\n{}", m.body);
+        }
+        // Stopped during or after the authorisation: a hold may have been made and voided.
+        for reason in [CancelReason::PaymentError, CancelReason::Interrupted] {
+            let m = order_cancelled(None, &order(), &reason, &items(), usd(7597));
+            assert!(m.body.contains("any hold on your card"), "{reason:?}");
+        }
     }
 
     #[test]

@@ -190,6 +190,11 @@ pub enum CancelReason {
     InsufficientStock,
     PaymentError,
     Expired,
+    /// The checkout stopped midway (a crash, inventory unreachable).
+    Interrupted,
+    /// The cart no longer held what the checkout read: another checkout of it (another
+    /// tab, another device) went through first, or the shopper changed it meanwhile.
+    CartChanged,
     /// A reason this service does not know yet (orders may add some): still worth
     /// telling, in words.
     Other(String),
@@ -202,6 +207,8 @@ impl CancelReason {
             "insufficient_stock" => Self::InsufficientStock,
             "payment_error" => Self::PaymentError,
             "expired" => Self::Expired,
+            "interrupted" => Self::Interrupted,
+            "cart_changed" => Self::CartChanged,
             // Shown to the shopper: `fraud_review` reads as "fraud review".
             other => Self::Other(fold_text(&other.replace('_', " "), 40)),
         }
