@@ -59,8 +59,36 @@ pub struct CartView {
 enum Caller<'a> {
     /// The signed-in user, with their own bearer token.
     User(&'a str),
+    /// The signed-in user, with the anonymous cart their client still names (the value of
+    /// its cart cookie), which the cart merges into theirs as it answers.
+    UserWithCart(&'a str, &'a str),
     /// The orders service itself.
     Service,
+}
+
+/// The name of the cookie that names an anonymous cart (the cart service's).
+const CART_COOKIE: &str = "bazaar_cart";
+
+/// The anonymous cart a request's `Cookie` headers name, if the value can be a cart id
+/// (letters, digits, `-` and `_`, at most 64): only that cookie goes on to the cart, and
+/// nothing that could not be a header value.
+pub fn anonymous_cart(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == CART_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
 }
 
 /// The services orders calls. Cheap to clone.
@@ -94,9 +122,19 @@ impl Services {
         }
     }
 
-    /// The signed-in user's cart (`GET /api/cart` with their token and no cookie).
+    /// The signed-in user's cart (`GET /api/cart` with their token), with the anonymous
+    /// cart their client names merged into it first: a shopper who fills a cart, signs in
+    /// and checks out at once buys what they chose, as they would after looking at it.
     #[tracing::instrument(skip_all)]
-    pub async fn cart(&self, user_token: &str) -> Result<CartView, CallError> {
+    pub async fn cart(
+        &self,
+        user_token: &str,
+        anonymous_cart: Option<&str>,
+    ) -> Result<CartView, CallError> {
+        let caller = match anonymous_cart {
+            Some(cart) => Caller::UserWithCart(user_token, cart),
+            None => Caller::User(user_token),
+        };
         // A read changes nothing: a busy or restarting cart is asked again, briefly,
         // before the shopper is told to come back.
         let mut pause = CART_RETRY_PAUSE;
@@ -107,7 +145,7 @@ impl Services {
                     &self.inner.cart,
                     Method::GET,
                     "/api/cart",
-                    Caller::User(user_token),
+                    caller,
                     None,
                     None,
                 )
@@ -338,11 +376,18 @@ impl Services {
         // Errors name the URL, never the body (which may hold a card).
         let failed =
             |e: &dyn std::fmt::Display| CallError::Transient(format!("{method} {url}: {e}"));
+        let cart_cookie = match caller {
+            Caller::UserWithCart(_, cart) => Some(cart),
+            Caller::User(_) | Caller::Service => None,
+        };
         let send = |token: String| {
             let method = method.clone();
             async move {
                 let build = |mut req: reqwest::RequestBuilder| {
                     req = req.bearer_auth(&token);
+                    if let Some(cart) = cart_cookie {
+                        req = req.header(reqwest::header::COOKIE, format!("{CART_COOKIE}={cart}"));
+                    }
                     if let Some(key) = idempotency_key {
                         req = req.header("Idempotency-Key", key);
                     }
@@ -356,7 +401,7 @@ impl Services {
             }
         };
         let res = match caller {
-            Caller::User(token) => send(token.to_owned()).await?,
+            Caller::User(token) | Caller::UserWithCart(token, _) => send(token.to_owned()).await?,
             Caller::Service => {
                 let no_token = |e: TokenError| CallError::Transient(e.to_string());
                 self.inner.credentials.send_as(send, no_token).await?
@@ -429,18 +474,41 @@ mod tests {
         (services, asked)
     }
 
+    #[test]
+    fn only_the_anonymous_carts_cookie_goes_on_and_only_if_it_can_be_an_id() {
+        use reqwest::header::{COOKIE, HeaderMap, HeaderValue};
+        let of = |cookies: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for c in cookies {
+                headers.append(COOKIE, HeaderValue::from_str(c).unwrap());
+            }
+            anonymous_cart(&headers)
+        };
+        assert_eq!(of(&[]), None);
+        assert_eq!(
+            of(&["session=abc; bazaar_cart=0b1e-7f_x"]).as_deref(),
+            Some("0b1e-7f_x")
+        );
+        assert_eq!(of(&["a=1", "bazaar_cart=\"c-1\""]).as_deref(), Some("c-1"));
+        assert_eq!(of(&["bazaar_cartx=c-1"]), None);
+        for bad in ["bazaar_cart=", "bazaar_cart=a b", "bazaar_cart=a,b"] {
+            assert_eq!(of(&[bad]), None, "{bad}");
+        }
+        assert_eq!(of(&[&format!("bazaar_cart={}", "a".repeat(65))]), None);
+    }
+
     #[tokio::test]
     async fn a_cart_busy_for_a_moment_is_read_again() {
         let (services, asked) = flaky_cart(2).await;
         let cart = services
-            .cart("token")
+            .cart("token", None)
             .await
             .expect("the third read answers");
         assert!(cart.items.is_empty());
         assert_eq!(asked.load(Ordering::SeqCst), 3);
 
         let (services, asked) = flaky_cart(CART_ATTEMPTS).await;
-        let e = services.cart("token").await.unwrap_err();
+        let e = services.cart("token", None).await.unwrap_err();
         assert!(matches!(e, CallError::Transient(_)), "{e:?}");
         assert_eq!(
             asked.load(Ordering::SeqCst),

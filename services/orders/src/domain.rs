@@ -277,6 +277,10 @@ impl Basket {
     /// The most lines one order may have.
     pub const MAX_LINES: usize = 100;
 
+    /// The largest total one order may have: the most payments authorises at once (its
+    /// `amount_cents`, like a product's price, is at most a million in major units).
+    pub const MAX_TOTAL_CENTS: i64 = 100_000_000;
+
     /// The basket of a cart; refuses an empty cart, a product no longer sold, and lines
     /// whose numbers make no sense.
     pub fn from_cart(lines: Vec<CartLine>, currency: &str) -> Result<Self, BasketError> {
@@ -334,6 +338,18 @@ impl Basket {
             return Err(BasketError::Line {
                 field: "cart".into(),
                 message: "the order total must be more than 0".into(),
+            });
+        }
+        // Refused here, before anything is reserved: payments would refuse the amount,
+        // and the order would read as cancelled for a declined card.
+        if total > Self::MAX_TOTAL_CENTS {
+            return Err(BasketError::Line {
+                field: "cart".into(),
+                message: format!(
+                    "the order total, {total} in minor units, is more than one order may be \
+                     ({}): remove some items or lower their quantities",
+                    Self::MAX_TOTAL_CENTS
+                ),
             });
         }
         Ok(Self {
@@ -816,6 +832,12 @@ mod tests {
             ),
             (vec![cart_line("a", 100, 1)], "usd", "cart.currency"),
             (vec![cart_line("a", 0, 1)], "USD", "cart"),
+            // More than payments takes at once: two lines at the highest price.
+            (
+                vec![cart_line("a", 100_000_000, 1), cart_line("b", 1, 1)],
+                "USD",
+                "cart",
+            ),
         ];
         for (lines, currency, field) in cases {
             match Basket::from_cart(lines, currency) {
@@ -1007,6 +1029,7 @@ mod properties {
                 .collect();
             match Basket::from_cart(cart, "USD") {
                 Ok(basket) => {
+                    prop_assert!(exact <= i128::from(Basket::MAX_TOTAL_CENTS));
                     prop_assert_eq!(i128::from(basket.total_cents), exact);
                     prop_assert_eq!(basket.lines.len(), lines.len());
                     let kept: Vec<(i64, i64)> = basket
@@ -1022,6 +1045,12 @@ mod properties {
                         "{}",
                         field
                     );
+                }
+                Err(BasketError::Line { field, message })
+                    if exact > i128::from(Basket::MAX_TOTAL_CENTS) =>
+                {
+                    prop_assert_eq!(field, "cart");
+                    prop_assert!(message.contains("more than one order may be"), "{}", message);
                 }
                 Err(refused) => {
                     prop_assert_eq!(exact, 0, "{:?}", refused);

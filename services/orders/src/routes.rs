@@ -265,8 +265,8 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
         SignedIn,
         (status = 402, description = "The card was declined (`urn:bazaar:problem:card-declined`, with `decline_code`); the order was cancelled", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 403, description = "The token is not a customer's (a service token)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`) or its reservation expired (`urn:bazaar:problem:reservation-expired`), or the cart is empty because another checkout holds its lines while it waits for a retry with its own key (`urn:bazaar:problem:checkout-waiting-for-retry`, which names it and until when)", body = CheckoutProblem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty (`cart`) or holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`), its reservation expired (`urn:bazaar:problem:reservation-expired`), the cart no longer held what the checkout read, as when another checkout of it went through first (`urn:bazaar:problem:cart-changed`; the order was cancelled, nothing charged), or the cart is empty because another checkout holds its lines while it waits for a retry with its own key (`urn:bazaar:problem:checkout-waiting-for-retry`, which names it and until when)", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty or its total is more than one order may be, 100000000 in minor units (`cart`), or it holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`), or inventory (`urn:bazaar:problem:inventory-unavailable`) or the cart (`urn:bazaar:problem:cart-unavailable`) could not be reached, nothing charged. With `resumable_until` the order waits until then: send the same request with the same key to carry it on. With `order_id` and without `resumable_until` the order was cancelled: retry with a new key. Or the cart could not be read (no order was placed). A 502, 503 or 504 of the gateway's (`urn:bazaar:problem:unavailable`, `bad-gateway`, `gateway-timeout`: no `order_id`) says nothing of the order, which may have been placed: send the same request with the same key again", body = CheckoutProblem, content_type = "application/problem+json")
     )
 )]
@@ -294,14 +294,17 @@ async fn checkout(
         return app.saga.replay(existing, &fingerprint, checkout.card).await;
     }
 
-    let cart =
-        app.services
-            .cart(bearer(&headers)?)
-            .await
-            .map_err(|e| OrdersError::Unavailable {
-                service: "cart",
-                cause: e.to_string(),
-            })?;
+    let cart = app
+        .services
+        .cart(
+            bearer(&headers)?,
+            crate::clients::anonymous_cart(&headers).as_deref(),
+        )
+        .await
+        .map_err(|e| OrdersError::Unavailable {
+            service: "cart",
+            cause: e.to_string(),
+        })?;
     let basket = match crate::domain::Basket::from_cart(cart.items, &cart.currency) {
         Ok(basket) => basket,
         Err(e) => {

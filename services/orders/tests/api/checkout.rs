@@ -82,6 +82,36 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
     assert!(confirmed["confirmed_at"].is_string());
 }
 
+/// A shopper who filled a cart before signing in and checks out at once, without looking
+/// at the cart signed in, buys what they chose: the anonymous cart their cookie names is
+/// merged as the checkout reads the cart (the contract: merged at sign-in).
+#[tokio::test]
+async fn a_cart_filled_before_signing_in_is_bought_by_the_first_checkout() {
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let (mug, pan) = tokio::join!(app.product(1299, 10), app.product(4500, 3));
+    let cookie = app.add_anonymously(&mug, 2).await;
+    app.add_to_cart(&shopper, &pan, 1).await;
+
+    let res = app
+        .client
+        .post(app.url("/api/orders/checkout"))
+        .bearer_auth(&shopper.token)
+        .header("Idempotency-Key", new_key())
+        .header(header::COOKIE, format!("theme=dark; {cookie}"))
+        .json(&checkout_body(GOOD_CARD))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let order: Value = res.json().await.unwrap();
+    assert_eq!(order["total_cents"], 2 * 1299 + 4500, "{order}");
+    assert_eq!(app.stock(&mug).await, Some((8, 0)));
+    let cart = app.cart_of(&shopper).await;
+    assert_eq!(cart["items"], json!([]), "{cart}");
+}
+
 #[tokio::test]
 async fn failed_payments_cancel_the_order_release_the_stock_and_charge_nothing() {
     // No time to resume a checkout payments failed: the flaky card is cancelled at once

@@ -391,6 +391,32 @@ impl TestApp {
         .await;
     }
 
+    /// Adds a product to a new anonymous cart, as a shopper who has not signed in does;
+    /// returns the cookie that names the cart (`bazaar_cart=…`).
+    pub async fn add_anonymously(&self, product_id: &str, quantity: i64) -> String {
+        let url = format!("{}/api/cart/items", self.cart);
+        eventually(&format!("the cart to take {product_id}"), async || {
+            let res = self
+                .client
+                .post(&url)
+                .json(&json!({"product_id": product_id, "quantity": quantity}))
+                .send()
+                .await
+                .expect("request sent");
+            match res.status() {
+                s if s.is_success() => res
+                    .headers()
+                    .get(reqwest::header::SET_COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(';').next())
+                    .map(str::to_owned),
+                StatusCode::UNPROCESSABLE_ENTITY => None,
+                other => panic!("adding to an anonymous cart answered {other}"),
+            }
+        })
+        .await
+    }
+
     /// The shopper's cart.
     pub async fn cart_of(&self, shopper: &Shopper) -> Value {
         let cart = Api::new(&self.cart);
