@@ -535,7 +535,8 @@ class Smoke:
                 {("exchange", e["name"], e["type"]) for e in defs.get("exchanges", []) if keep(e)}
                 | {("queue", q["name"], json.dumps(q.get("arguments", {}), sort_keys=True))
                    for q in defs.get("queues", []) if keep(q)}
-                | {("binding", b["source"], b["destination"], b["routing_key"])
+                | {("binding", b["source"], b["destination"], b["routing_key"],
+                    json.dumps(b.get("arguments", {}), sort_keys=True))
                    for b in defs.get("bindings", []) if keep(b)}
             )
 

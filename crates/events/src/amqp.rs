@@ -3,7 +3,9 @@
 //! Topology, all durable, names prefixed with the namespace (`bazaar`):
 //! a topic exchange `bazaar.events` (routing key = event type); per consuming service a
 //! quorum queue `bazaar.<service>` bound to each type it subscribes to, dead-lettering
-//! into the fanout exchange `bazaar.dead` and its queue `bazaar.<service>.dead`.
+//! into the fanout exchange `bazaar.dead`, which passes each dead letter to the headers
+//! exchange `bazaar.dead.by-queue`, whence it reaches the queue `bazaar.<service>.dead` of
+//! the service whose queue it died in (by its `x-first-death-queue`).
 //! Producers publish persistent, mandatory messages with publisher confirms. Queues are
 //! declared before anything is published (`bazaar up` declares every consumer's; each
 //! consumer declares its own at start), so an unroutable message means no service
@@ -19,13 +21,13 @@ use lapin::{
     PublisherConfirm,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-        QueueDeclareOptions,
+        BasicRejectOptions, ConfirmSelectOptions, ExchangeBindOptions, ExchangeDeclareOptions,
+        QueueBindOptions, QueueDeclareOptions,
     },
     types::{AMQPValue, FieldTable},
 };
 use platform::shutdown::Shutdown;
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 /// How long a publish may wait for the broker's confirm before it counts as failed.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +45,15 @@ fn events_exchange(ns: &str) -> String {
 
 fn dead_exchange(ns: &str) -> String {
     format!("{ns}.dead")
+}
+
+/// Where the dead exchange passes every dead letter on, to reach only the dead-letter
+/// queue of the service whose queue it died in (matched on the `x-first-death-queue`
+/// header RabbitMQ sets). `<ns>.dead` itself is a fanout exchange, and an exchange's type
+/// cannot change where one is already declared: bound to it directly, every service's
+/// dead-letter queue got every service's dead letters.
+fn dead_by_queue_exchange(ns: &str) -> String {
+    format!("{ns}.dead.by-queue")
 }
 
 /// The queue of a consuming service.
@@ -128,6 +139,21 @@ async fn declare_exchanges(ch: &Channel, ns: &str) -> anyhow::Result<()> {
         FieldTable::default(),
     )
     .await?;
+    ch.exchange_declare(
+        dead_by_queue_exchange(ns).as_str().into(),
+        ExchangeKind::Headers,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.exchange_bind(
+        dead_by_queue_exchange(ns).as_str().into(),
+        dead_exchange(ns).as_str().into(),
+        "".into(),
+        ExchangeBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -154,11 +180,27 @@ pub async fn declare_consumer(
     );
     ch.queue_declare(dead.as_str().into(), durable, args.clone())
         .await?;
+    let mut died_here = FieldTable::default();
+    // `all-with-x` (RabbitMQ 3.10 and later): plain `all` leaves out every header named
+    // `x-…`, and would match any dead letter at all.
+    died_here.insert("x-match".into(), AMQPValue::LongString("all-with-x".into()));
+    died_here.insert(
+        "x-first-death-queue".into(),
+        AMQPValue::LongString(queue.as_str().into()),
+    );
     ch.queue_bind(
+        dead.as_str().into(),
+        dead_by_queue_exchange(ns).as_str().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        died_here,
+    )
+    .await?;
+    // Where an earlier version bound it to the fanout exchange itself (a no-op elsewhere).
+    ch.queue_unbind(
         dead.as_str().into(),
         dead_exchange(ns).as_str().into(),
         "".into(),
-        QueueBindOptions::default(),
         FieldTable::default(),
     )
     .await?;
@@ -211,7 +253,11 @@ pub async fn delete_topology(url: &str, ns: &str, consumers: &[&str]) -> anyhow:
             .await?;
         }
     }
-    for x in [events_exchange(ns), dead_exchange(ns)] {
+    for x in [
+        events_exchange(ns),
+        dead_exchange(ns),
+        dead_by_queue_exchange(ns),
+    ] {
         ch.exchange_delete(
             x.as_str().into(),
             lapin::options::ExchangeDeleteOptions::default(),
@@ -222,6 +268,17 @@ pub async fn delete_topology(url: &str, ns: &str, consumers: &[&str]) -> anyhow:
     Ok(())
 }
 
+/// Event type → the services that take it, turned into service → the types it takes.
+fn by_taker(queued: &BTreeMap<String, Vec<String>>) -> BTreeMap<&str, Vec<&str>> {
+    let mut takers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (kind, services) in queued {
+        for service in services {
+            takers.entry(service).or_default().push(kind);
+        }
+    }
+    takers
+}
+
 /// A confirmed-publish channel to the events exchange.
 pub struct Publisher {
     conn: Connection,
@@ -230,13 +287,26 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub async fn connect(url: &str, ns: &str, service: &str) -> anyhow::Result<Self> {
+    /// Connects, and declares the queue of every service that takes `queued` types from
+    /// the broker (event type → services), bound to those types, before anything is
+    /// published: an event published while one subscriber's queue exists and another's
+    /// does not yet (every pod of a cluster starting at once, the broker's definitions not
+    /// imported) would reach the first only, and be lost to the second.
+    pub async fn connect(
+        url: &str,
+        ns: &str,
+        service: &str,
+        queued: &BTreeMap<String, Vec<String>>,
+    ) -> anyhow::Result<Self> {
         let conn = connect(url, &format!("{service}-relay")).await?;
         let channel = conn.create_channel().await?;
+        declare_exchanges(&channel, ns).await?;
+        for (taker, types) in by_taker(queued) {
+            declare_consumer(&channel, ns, taker, &types).await?;
+        }
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        declare_exchanges(&channel, ns).await?;
         Ok(Self {
             conn,
             channel,
@@ -323,6 +393,7 @@ pub async fn consume(
                     failures = 0;
                 }
                 failures += 1;
+                consumer.not_attached(&format!("{e:#}"));
                 let wait = crate::consumer::backoff(failures.min(6) + 3);
                 tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "event consumer lost the broker");
                 tokio::select! {
@@ -359,6 +430,7 @@ async fn consume_once(
         )
         .await?;
     tracing::info!(queue = %queue_name(ns, &service), "consuming events");
+    consumer.attached();
     // The queue's depth for the gauge, asked by a task of its own on a channel of its
     // own, so that a slow answer never holds up a delivery; it ends with this connection.
     let _gauge = Aborted(tokio::spawn(follow_depth(

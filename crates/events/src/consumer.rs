@@ -15,7 +15,11 @@ use prometheus_client::{
 use rand::RngExt;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Any, Row, Transaction};
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tracing::Instrument;
 
 /// Why a handler did not apply an event.
@@ -227,6 +231,22 @@ struct Inner {
     /// Messages waiting in the service's RabbitMQ queue, as last asked, by queue: no
     /// sample at all until a RabbitMQ consumer asks (embedded, there is no queue).
     queued: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Whether it has attached to its queue on the broker since it started, and if not,
+    /// why the last try failed (see [`Consumer::broker_check`]).
+    attached: Arc<Mutex<Attachment>>,
+}
+
+/// A broker consumer's link to its queue, as readiness sees it.
+#[derive(Debug, Clone, Default)]
+enum Attachment {
+    /// Not tried yet, or not over a broker at all.
+    #[default]
+    NotYet,
+    /// Every try so far failed; the last said this.
+    Failing(String),
+    /// Consuming, or has been: a broker lost later does not make the service unready
+    /// (its HTTP side serves on, and the consumer reconnects), it is logged instead.
+    Attached,
 }
 
 /// The consumer tables, in the version range reserved for the events crate.
@@ -299,7 +319,48 @@ impl Consumer {
                 producer: None,
                 consumed: Family::default(),
                 queued: Family::default(),
+                attached: Arc::default(),
             }),
+        }
+    }
+
+    /// Notes that the consumer is attached to its queue on the broker.
+    pub(crate) fn attached(&self) {
+        *self
+            .inner
+            .attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Attachment::Attached;
+    }
+
+    /// Notes why attaching to the broker failed, unless it has been attached before.
+    pub(crate) fn not_attached(&self, why: &str) {
+        let mut attached = self
+            .inner
+            .attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !matches!(*attached, Attachment::Attached) {
+            *attached = Attachment::Failing(why.to_owned());
+        }
+    }
+
+    /// The readiness check of a consumer that takes its events from a broker: failing
+    /// until it has attached to its queue once. A replica started with a wrong broker URL
+    /// or password (a mistyped Secret, a rotated password) would otherwise turn ready and
+    /// consume nothing, and a rollout would replace every working replica with it.
+    pub fn broker_check(&self) -> Result<(), String> {
+        match &*self
+            .inner
+            .attached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Attachment::Attached => Ok(()),
+            Attachment::NotYet => Err("not attached to its queue on the broker yet".into()),
+            Attachment::Failing(why) => {
+                Err(format!("cannot attach to its queue on the broker: {why}"))
+            }
         }
     }
 

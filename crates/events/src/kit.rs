@@ -102,6 +102,12 @@ impl<S> EventsKit for Kit<S> {
         }
         self.added_api(admin::routes(consumer.clone(), self.verifier()));
         let transport = self.transport();
+        if !matches!(transport.broker, Broker::Embedded) {
+            let attached = consumer.clone();
+            self.check("broker", move || {
+                std::future::ready(attached.broker_check())
+            });
+        }
         if self.common().ready_after_catch_up {
             let catch_up = crate::catchup::CatchUp::of(&consumer);
             let check = catch_up.clone();

@@ -316,7 +316,14 @@ impl Producer {
             }
             let publisher = match &link {
                 Some(p) if p.is_connected() => p,
-                _ => match amqp::Publisher::connect(url, namespace, &self.inner.service).await {
+                _ => match amqp::Publisher::connect(
+                    url,
+                    namespace,
+                    &self.inner.service,
+                    self.inner.queued.get().unwrap_or(&BTreeMap::new()),
+                )
+                .await
+                {
                     Ok(p) => {
                         reconnect = 0;
                         link.insert(p)
@@ -324,7 +331,7 @@ impl Producer {
                     Err(e) => {
                         reconnect += 1;
                         let wait = crate::consumer::backoff(reconnect + 3);
-                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "relay cannot reach the broker");
+                        tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "relay cannot reach the broker");
                         tokio::select! {
                             _ = tokio::time::sleep(wait) => {}
                             _ = shutdown.wait() => return Ok(()),

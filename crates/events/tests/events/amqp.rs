@@ -182,9 +182,26 @@ async fn events_for_a_missing_queue_wait_for_it() {
     producer
         .producer
         .expect_queues(takers.into_iter().collect());
-    events::amqp::delete_topology(&url, &ns, &["one"])
+    // The relay's link is up (it declared the queues it expects as it connected), and
+    // then the queue goes: deleted by hand, or lost with a broker node.
+    producer.produce(1, OTHER, data).await;
+    eventually(WAIT, "the relay connected", || async {
+        undelivered(&producer.db).await == 0
+    })
+    .await;
+    let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
         .await
         .unwrap();
+    conn.create_channel()
+        .await
+        .unwrap()
+        .queue_delete(
+            events::amqp::queue_name(&ns, "one").as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let _ = conn.close(200, "done".into()).await;
     producer.produce(5, CREATED, data).await;
     producer.produce(1, OTHER, data).await;
     eventually(WAIT, "nobody's event done, the others waiting", || async {
@@ -234,6 +251,116 @@ async fn events_for_a_missing_queue_wait_for_it() {
     task.await.unwrap();
     producer.stop().await;
     cleanup(&url, &ns, &["one"]).await;
+}
+
+/// A consumer that cannot attach to its queue (a wrong password, a wrong vhost) is not
+/// ready, saying why; one that attached is, and stays so.
+#[tokio::test]
+async fn a_consumer_is_ready_only_once_it_has_attached_to_its_queue() {
+    let Some((url, ns, broker)) = broker_with_queue().await else {
+        return;
+    };
+    let dir = scratch();
+    let refused = url.replacen("guest:guest@", "guest:not-the-password@", 1);
+    assert_ne!(refused, url, "the test broker's URL names guest:guest");
+    let wrong = Broker::Amqp {
+        url: refused,
+        namespace: ns.clone(),
+    };
+    let db = consumer_db(&dir, "refused").await;
+    let consumer = Consumer::new("one", db, Recorder::default(), SUBSCRIPTIONS, 3);
+    assert!(
+        consumer.broker_check().is_err(),
+        "not ready before it tried"
+    );
+    let (stop, task) = run(consumer.clone(), wrong, "http://127.0.0.1:9");
+    eventually(WAIT, "the refusal named", || async {
+        consumer
+            .broker_check()
+            .is_err_and(|why| why.contains("cannot attach to its queue on the broker"))
+    })
+    .await;
+    stop.trigger();
+    task.await.unwrap();
+
+    let db = consumer_db(&dir, "attached").await;
+    let consumer = Consumer::new("one", db, Recorder::default(), SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer.clone(), broker, "http://127.0.0.1:9");
+    eventually(WAIT, "attached", || async {
+        consumer.broker_check().is_ok()
+    })
+    .await;
+    stop.trigger();
+    task.await.unwrap();
+    assert!(
+        consumer.broker_check().is_ok(),
+        "still ready once it has attached"
+    );
+    cleanup(&url, &ns, &["one"]).await;
+}
+
+/// A message that dies in one service's queue reaches that service's dead-letter queue
+/// only, not every service's; and each service's queue is declared by the producer before
+/// it publishes, so a subscriber whose own start comes later misses nothing.
+#[tokio::test]
+async fn a_dead_letter_reaches_the_dead_letter_queue_of_its_own_service_only() {
+    use lapin::options::{BasicGetOptions, BasicRejectOptions};
+    let Some(url) = broker_url() else {
+        eprintln!("skipped: BAZAAR_TEST_AMQP_URL is not set");
+        return;
+    };
+    let ns = namespace();
+    // Nothing declared yet: the producer's link declares what the registry says is taken.
+    let queued = std::collections::BTreeMap::from([
+        (CREATED.to_owned(), vec!["one".to_owned(), "two".to_owned()]),
+        (OTHER.to_owned(), vec!["two".to_owned()]),
+    ]);
+    let publisher = events::amqp::Publisher::connect(&url, &ns, PRODUCER, &queued)
+        .await
+        .unwrap();
+    for (id, kind) in [("e-1", CREATED), ("e-2", OTHER)] {
+        let confirm = publisher.publish(id, kind, b"{}").await.unwrap();
+        let returned = events::amqp::await_confirm(confirm).await.unwrap();
+        assert_eq!(returned, None, "{kind} is routed");
+    }
+    let depth = |queue: &'static str| {
+        let (url, ns) = (url.clone(), ns.clone());
+        async move { events::amqp::queue_depth(&url, &ns, queue).await.unwrap() }
+    };
+    assert_eq!((depth("one").await, depth("two").await), (1, 2));
+
+    // `one` refuses its message for good: it is dead-lettered.
+    let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let got = ch
+        .basic_get(
+            events::amqp::queue_name(&ns, "one").as_str().into(),
+            BasicGetOptions::default(),
+        )
+        .await
+        .unwrap()
+        .expect("a message in one's queue");
+    got.delivery
+        .reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+    eventually(
+        WAIT,
+        "the dead letter in one's dead-letter queue",
+        || async { depth("one.dead").await == 1 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        depth("two.dead").await,
+        0,
+        "another service's dead letters stay its own"
+    );
+    assert_eq!(depth("two").await, 2);
+    let _ = conn.close(200, "done".into()).await;
+    cleanup(&url, &ns, &["one", "two"]).await;
 }
 
 #[tokio::test]
