@@ -677,6 +677,8 @@ struct CredentialsInner {
     identity: ServiceClient,
     secret: crate::config::Secret,
     cached: Mutex<Option<(String, Instant)>>,
+    /// Why identity last refused this service's key, until it takes it again.
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -713,8 +715,45 @@ impl ServiceCredentials {
                 identity,
                 secret,
                 cached: Mutex::new(None),
+                refused: std::sync::Mutex::new(None),
             }),
         }
+    }
+
+    /// The readiness check of a service that calls others as itself: failing while it
+    /// has no secret, or identity refuses the one it has. Either is a configuration
+    /// mistake no retry mends, and the service could do none of its calls to internal
+    /// endpoints (a checkout would fail as "the cart is not answering").
+    pub fn check(&self) -> Result<(), String> {
+        if self.inner.secret.is_empty() {
+            return Err(
+                "BAZAAR_SERVICE_SECRET is empty: this service cannot get a service token".into(),
+            );
+        }
+        match &*self.inner.refused.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Gets a first token, retrying with a backoff until one comes (or `stop`): whether
+    /// identity takes this service's key is known from the start, not at its first call.
+    pub async fn warm(&self, stop: crate::shutdown::Shutdown) {
+        if self.inner.secret.is_empty() {
+            return;
+        }
+        let mut failures = 0;
+        while self.token().await.is_err() {
+            failures += 1;
+            tokio::select! {
+                () = tokio::time::sleep(backoff(failures)) => {}
+                () = stop.wait() => return,
+            }
+        }
+    }
+
+    fn note_refusal(&self, refused: Option<String>) {
+        *self.inner.refused.lock().unwrap_or_else(|e| e.into_inner()) = refused;
     }
 
     /// A valid service token (`Authorization: Bearer …`).
@@ -736,7 +775,23 @@ impl ServiceCredentials {
                 r.json(&body)
             })
             .await
-            .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?
+            .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?;
+        let status = res.status();
+        if matches!(
+            status,
+            http::StatusCode::UNAUTHORIZED | http::StatusCode::FORBIDDEN
+        ) {
+            let why = format!(
+                "identity refuses this service's key ({status}): BAZAAR_SERVICE_SECRET is not \
+                 the master secret identity holds, nor the key it derives for {}",
+                self.inner.service
+            );
+            self.note_refusal(Some(why.clone()));
+            return Err(TokenError::KeysUnavailable(format!(
+                "no service token: {why}"
+            )));
+        }
+        let res = res
             .error_for_status()
             .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?;
         let t: ServiceToken = res
@@ -744,6 +799,7 @@ impl ServiceCredentials {
             .await
             .map_err(|e| TokenError::KeysUnavailable(format!("no service token: {e}")))?;
         let renew_at = Instant::now() + Duration::from_secs(t.expires_in.saturating_sub(60).max(1));
+        self.note_refusal(None);
         *cached = Some((t.access_token.clone(), renew_at));
         Ok(t.access_token)
     }
@@ -1018,6 +1074,63 @@ mod tests {
         tokio::time::sleep(backoff(1) + Duration::from_millis(50)).await;
         assert!(verifier.verify(&token(&sign, "later", 600)).await.is_err());
         assert_eq!(asked.load(Ordering::SeqCst), 2, "asked again after it");
+    }
+
+    /// A service whose key identity refuses (or that has none) is not ready, saying why;
+    /// once identity takes the key, it is.
+    #[tokio::test]
+    async fn a_service_whose_key_identity_refuses_says_so_in_its_readiness() {
+        use axum::{Json, routing::post};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let takes = Arc::new(AtomicBool::new(false));
+        let taking = takes.clone();
+        let app = axum::Router::new().route(
+            "/api/identity/service-tokens",
+            post(move || {
+                let takes = taking.load(Ordering::SeqCst);
+                async move {
+                    if takes {
+                        Ok(Json(
+                            serde_json::json!({"access_token": "tok", "expires_in": 3600}),
+                        ))
+                    } else {
+                        Err(http::StatusCode::UNAUTHORIZED)
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let secret = crate::config::Secret::new("k".repeat(MIN_SERVICE_SECRET_LEN));
+        let credentials = ServiceCredentials::new("orders", &url, secret);
+        assert_eq!(credentials.check(), Ok(()), "nothing known against it yet");
+
+        assert!(credentials.token().await.is_err());
+        let why = credentials.check().unwrap_err();
+        assert!(
+            why.contains("identity refuses this service's key") && why.contains("401"),
+            "{why}"
+        );
+        // Warming keeps asking, and ends once the key is taken (identity's secret mended).
+        let warming = tokio::spawn({
+            let credentials = credentials.clone();
+            async move { credentials.warm(crate::shutdown::Shutdown::new()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        takes.store(true, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(10), warming)
+            .await
+            .expect("warmed once the key is taken")
+            .unwrap();
+        assert_eq!(credentials.check(), Ok(()));
+
+        let without = ServiceCredentials::new("orders", &url, crate::config::Secret::default());
+        assert!(
+            without
+                .check()
+                .is_err_and(|why| why.contains("BAZAAR_SERVICE_SECRET is empty")),
+        );
     }
 
     #[tokio::test]

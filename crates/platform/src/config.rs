@@ -382,14 +382,18 @@ impl<S: ServiceSettings> Settings<S> {
         figment: Figment,
     ) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
-        let common = figment
-            .extract::<CommonSettings>()
-            .map_err(|e| errors.extend(e.into_iter().map(|e| e.to_string())))
-            .ok();
-        let own = figment
-            .extract::<S>()
-            .map_err(|e| errors.extend(e.into_iter().map(|e| e.to_string())))
-            .ok();
+        let common = extract_reporting::<CommonSettings>(
+            &figment,
+            &Figment::from(Serialized::defaults(CommonSettings::defaults(
+                service, registry,
+            ))),
+            &mut errors,
+        );
+        let own = extract_reporting::<S>(
+            &figment,
+            &Figment::from(Serialized::defaults(S::default())),
+            &mut errors,
+        );
         // Every `<service>_url` setting, known service or not.
         let mut directory = Directory::new(registry);
         if let Ok(all) = figment.extract::<BTreeMap<String, figment::value::Value>>() {
@@ -430,6 +434,16 @@ impl<S: ServiceSettings> Settings<S> {
             if c.event_max_attempts == 0 {
                 errors.push("BAZAAR_EVENT_MAX_ATTEMPTS must be at least 1".into());
             }
+            // The master secret (identity's) or a service's own key derived from it (much
+            // longer): anything shorter is a mistake, not a secret.
+            let min = crate::auth::MIN_SERVICE_SECRET_LEN;
+            let length = c.service_secret.expose().chars().count();
+            if length > 0 && length < min {
+                errors.push(format!(
+                    "BAZAAR_SERVICE_SECRET is {length} characters long; it must have at least \
+                     {min} (e.g. `openssl rand -hex 32`)"
+                ));
+            }
             if c.database_pool == 0 {
                 errors.push("BAZAAR_DATABASE_POOL must be at least 1".to_owned());
             }
@@ -469,6 +483,42 @@ impl<S: ServiceSettings> Settings<S> {
             _ => Err(ConfigError(errors)),
         }
     }
+}
+
+/// `T` read from `figment`, with every value that does not fit it (a word where a number
+/// goes) noted in `errors`: serde stops at the first, so each one found is noted, stood in
+/// for by its value in `defaults`, and `T` read again. So one start names every such
+/// mistake, and the checks of the values that did fit still run on what is read. `None`
+/// where a value could not be stood in for.
+fn extract_reporting<T: DeserializeOwned>(
+    figment: &Figment,
+    defaults: &Figment,
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    let mut figment = figment.clone();
+    // Each pass stands in for at least one more value; a settings struct has fewer.
+    for _ in 0..64 {
+        let refused = match figment.extract::<T>() {
+            Ok(value) => return Some(value),
+            Err(refused) => refused,
+        };
+        let mut stood_in = false;
+        for e in refused {
+            errors.push(e.to_string());
+            let key = e.path.join(".");
+            if let Some(default) = (!key.is_empty())
+                .then(|| defaults.find_value(&key).ok())
+                .flatten()
+            {
+                figment = figment.merge(Serialized::default(&key, default));
+                stood_in = true;
+            }
+        }
+        if !stood_in {
+            return None;
+        }
+    }
+    None
 }
 
 fn base_figment(service: &str, registry: Registry) -> Figment {
@@ -622,10 +672,50 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let err = Settings::<Own>::for_tests(
             "catalog",
-            &[("database_url", "mysql://x"), ("page_size", "500")],
+            &[
+                ("database_url", "mysql://x"),
+                ("page_size", "500"),
+                ("service_secret", "hunter2"),
+            ],
         )
         .unwrap_err();
-        assert_eq!(err.0.len(), 2, "{err}");
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(
+            err.to_string()
+                .contains("BAZAAR_SERVICE_SECRET is 7 characters long"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_hides_no_other_mistake() {
+        let err = Settings::<Own>::for_tests(
+            "catalog",
+            &[
+                ("log_format", "yaml"),
+                ("database_pool", "abc"),
+                ("request_timeout_ms", "xyz"),
+                ("broker", "kafka://x"),
+                ("database_url", "mysql://x"),
+                ("page_size", "many"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for named in [
+            "log_format",
+            "database_pool",
+            "request_timeout_ms",
+            "BAZAAR_BROKER",
+            "BAZAAR_DATABASE_URL",
+            "page_size",
+        ] {
+            assert!(
+                err.to_ascii_lowercase()
+                    .contains(&named.to_ascii_lowercase()),
+                "{named}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -365,6 +365,20 @@ impl<S> Kit<S> {
                 Ok(())
             });
         }
+        // A service that calls others as itself learns at its start whether identity takes
+        // its key, and is not ready while it cannot (see `ServiceCredentials::check`).
+        if let Some(credentials) = self.credentials.get().cloned() {
+            let stop = builder.shutdown();
+            let warmed = credentials.clone();
+            builder
+                .check("service_token", move || {
+                    std::future::ready(credentials.check())
+                })
+                .worker("service token", async move {
+                    warmed.warm(stop).await;
+                    Ok(())
+                });
+        }
         let mut added = self.added_api.into_iter();
         let api = self.api.or_else(|| added.next());
         if let Some(api) = api {

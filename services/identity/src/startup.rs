@@ -18,6 +18,13 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
     // Settings first: a start that fails on one must not have made the admin account
     // (its random password is printed once, and would be lost with the failed run).
     let service_secret = strong_enough(&kit.common().service_secret)?;
+    if service_secret.is_empty() {
+        tracing::warn!(
+            "BAZAAR_SERVICE_SECRET is empty: identity issues no service tokens, so the other \
+             services cannot call each other's internal endpoints (event feeds, reservations, \
+             payments) and report themselves not ready"
+        );
+    }
     let db = kit.database(&store::migrations()).await?;
     // Identity checks tokens with its own keys (filled in as they load), its event
     // feeds included.
