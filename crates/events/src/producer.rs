@@ -71,6 +71,8 @@ struct Inner {
     /// The event types a service takes from its queue on the broker: one returned as
     /// unroutable means a queue is missing ([`Producer::expect_queues`]).
     queued: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
+    /// Why this replica's relay last failed to reach the broker, until it reaches it.
+    relay_error: Mutex<Option<String>>,
     /// When a missing queue was last warned of (once a minute at most).
     missing_said: Mutex<Option<Instant>>,
 }
@@ -107,6 +109,7 @@ impl Producer {
                 tail: Tail::default(),
                 retention: std::sync::OnceLock::new(),
                 queued: std::sync::OnceLock::new(),
+                relay_error: Mutex::default(),
                 missing_said: Mutex::default(),
             }),
         }
@@ -120,6 +123,16 @@ impl Producer {
     /// once the consumer declares its queue again. Set once.
     pub fn expect_queues(&self, queued: BTreeMap<String, Vec<String>>) {
         let _ = self.inner.queued.set(queued);
+    }
+
+    /// Notes why this replica's relay cannot reach the broker (`None`: it can), for
+    /// `GET /events/outbox`: while it cannot, no event is tried, so none says why it waits.
+    fn note_relay_error(&self, error: Option<String>) {
+        *self
+            .inner
+            .relay_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = error;
     }
 
     /// Prunes the outbox by `retention` from now on, every [`retention::PRUNE_EVERY`]
@@ -326,10 +339,12 @@ impl Producer {
                 {
                     Ok(p) => {
                         reconnect = 0;
+                        self.note_relay_error(None);
                         link.insert(p)
                     }
                     Err(e) => {
                         reconnect += 1;
+                        self.note_relay_error(Some(format!("{e:#}")));
                         let wait = crate::consumer::backoff(reconnect + 3);
                         tracing::warn!(error = %format!("{e:#}"), retry_in_ms = wait.as_millis() as u64, "relay cannot reach the broker");
                         tokio::select! {
@@ -776,6 +791,11 @@ pub struct OutboxStats {
     /// many wait, these say what keeps them waiting (a missing queue, a refused publish).
     #[serde(default)]
     pub stuck: Vec<StuckEvent>,
+    /// Why the relay cannot reach the broker, while it cannot (RabbitMQ mode; as the
+    /// replica that answers knows it: the relaying one): then nothing is tried, and
+    /// `stuck` cannot say what keeps the events waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_error: Option<String>,
 }
 
 /// How many of the oldest retried events `GET /events/outbox` lists.
@@ -873,6 +893,12 @@ async fn stats(
         consumers,
         recent,
         stuck,
+        broker_error: p
+            .inner
+            .relay_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
     }))
 }
 

@@ -762,6 +762,8 @@ impl Monitor {
             recent: Vec<Recent>,
             #[serde(default)]
             stuck: Vec<Stuck>,
+            #[serde(default)]
+            broker_error: Option<String>,
         }
         #[derive(Deserialize)]
         struct Stuck {
@@ -830,16 +832,18 @@ impl Monitor {
                 service: producer.to_owned(),
                 head: stats.head,
                 undelivered: stats.undelivered,
-                stuck: stats.stuck.first().map(|oldest| {
-                    format!(
+                stuck: match (&stats.broker_error, stats.stuck.first()) {
+                    (Some(why), _) => Some(format!("the relay cannot reach the broker: {why}")),
+                    (None, Some(oldest)) => Some(format!(
                         "{} retried; the oldest, #{} {}, {} tries: {}",
                         stats.stuck.len(),
                         oldest.seq,
                         oldest.kind,
                         oldest.attempts,
                         oldest.last_error.as_deref().unwrap_or("no error recorded")
-                    )
-                }),
+                    )),
+                    (None, None) => None,
+                },
                 consumers: stats.consumers,
                 error: None,
             },

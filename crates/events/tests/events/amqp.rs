@@ -253,6 +253,41 @@ async fn events_for_a_missing_queue_wait_for_it() {
     cleanup(&url, &ns, &["one"]).await;
 }
 
+/// A relay that cannot reach the broker says why in the outbox's figures (no event is
+/// tried meanwhile, so none could), and stops saying it once it reaches it.
+#[tokio::test]
+async fn a_relay_that_cannot_reach_the_broker_says_why_in_the_outbox() {
+    let Some((url, ns, broker)) = broker_with_queue().await else {
+        return;
+    };
+    let dir = scratch();
+    let wrong = Broker::Amqp {
+        url: url.replacen("guest:guest@", "guest:not-the-password@", 1),
+        namespace: ns.clone(),
+    };
+    let producer = ProducerApp::start(&dir, 0, wrong).await;
+    producer.produce(2, CREATED, data).await;
+    eventually(WAIT, "the reason in the outbox", || async {
+        producer.outbox_stats().await["broker_error"]
+            .as_str()
+            .is_some_and(|why| !why.is_empty())
+    })
+    .await;
+    let stats = producer.outbox_stats().await;
+    assert_eq!(stats["undelivered"], 2, "{stats}");
+    producer.stop().await;
+
+    let producer = ProducerApp::start(&dir, 0, broker).await;
+    eventually(WAIT, "delivered once the broker is reached", || async {
+        undelivered(&producer.db).await == 0
+    })
+    .await;
+    let stats = producer.outbox_stats().await;
+    assert!(stats.get("broker_error").is_none(), "{stats}");
+    producer.stop().await;
+    cleanup(&url, &ns, &["one"]).await;
+}
+
 /// A consumer that cannot attach to its queue (a wrong password, a wrong vhost) is not
 /// ready, saying why; one that attached is, and stays so.
 #[tokio::test]
