@@ -203,6 +203,13 @@ impl ServiceClient {
             };
             telemetry::inject(span, request.headers_mut());
             let keyed = has_idempotency_key(request.headers());
+            // A deadline set on this request is the caller's own patience (the
+            // storefront's 300 ms for what a page can do without), often shorter than the
+            // replica's own answer may take through it: running out of it says nothing of
+            // the replica's health, which its probes judge meanwhile. Counted as failures,
+            // five such calls in a row would take a healthy replica (the gateway, in front
+            // of one frozen upstream) out of rotation for every call.
+            let callers_deadline = request.timeout().is_some();
             match self.http.execute(request).await {
                 Ok(res) => {
                     pick.record(Outcome::of(res.status(), res.headers()));
@@ -218,8 +225,13 @@ impl ServiceClient {
                     };
                     let url = pick.url().to_owned();
                     // The pick stays alive until the retry's is made, so the retry
-                    // avoids it; its outcome is recorded now.
-                    let failed = pick.fail();
+                    // avoids it; its outcome is recorded now (none, for a caller's own
+                    // deadline).
+                    let failed = if how == Failed::Timeout && callers_deadline {
+                        pick
+                    } else {
+                        pick.fail()
+                    };
                     let again = !retried
                         && retryable(how, &method, keyed)
                         && (self.balancer.replicas().len() > 1 || how == Failed::Reset)
@@ -238,5 +250,55 @@ impl ServiceClient {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that takes connections and never answers (a frozen upstream behind a
+    /// healthy proxy, as far as its caller can tell).
+    async fn silent() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn only_the_clients_own_timeout_counts_against_a_replica() {
+        let (url, _server) = silent().await;
+        let short = Duration::from_millis(30);
+        // The caller's own, shorter deadline on each request: the replica stays in.
+        let patient = ServiceClient::fixed("upstream", &url, Duration::from_secs(60));
+        for _ in 0..8 {
+            let e = patient
+                .send(Method::GET, "/x", |r| r.timeout(short))
+                .await
+                .unwrap_err();
+            assert!(e.is_timeout(), "{e}");
+        }
+        // The client's own timeout: five in a row open the replica's breaker.
+        let strict = ServiceClient::fixed("upstream", &url, short);
+        let mut refused = false;
+        for _ in 0..8 {
+            match strict.send(Method::GET, "/x", |r| r).await {
+                Err(CallError::NoReplica { .. }) => refused = true,
+                Err(e) => assert!(e.is_timeout(), "{e}"),
+                Ok(res) => panic!("answered {}", res.status()),
+            }
+        }
+        assert!(refused, "the replica was taken out");
+        let e = patient
+            .send(Method::GET, "/x", |r| r.timeout(short))
+            .await
+            .unwrap_err();
+        assert!(e.is_timeout(), "still tried: {e}");
     }
 }
