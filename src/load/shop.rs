@@ -342,12 +342,17 @@ impl Shop {
         let mut named = Vec::new();
         for page in 1.. {
             let page_no = page.to_string();
+            let path = "/api/catalog/products";
             let p: Page = self
-                .get_json(
-                    "/api/catalog/products",
-                    &[("per_page", "100"), ("page", &page_no)],
+                .before_the_load(
+                    self.http
+                        .get(self.url(path))
+                        .query(&[("per_page", "100"), ("page", &page_no)]),
                 )
-                .await?;
+                .await
+                .and_then(|a| a.success())
+                .and_then(|a| a.json())
+                .map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
             let last = p.items.len() < 100 || named.len() + p.items.len() >= p.total;
             named.extend(p.items);
             if last || named.len() >= MAX_PRODUCTS {
@@ -389,7 +394,7 @@ impl Shop {
         let mut stocked: Vec<usize> = stream::iter(products.iter().enumerate())
             .map(|(i, p)| async move {
                 let path = format!("/api/inventory/{}", p.id);
-                match self.send(self.http.get(self.url(&path))).await {
+                match self.before_the_load(self.http.get(self.url(&path))).await {
                     Ok(a) if a.status == StatusCode::NOT_FOUND => Ok(None),
                     Ok(a) => {
                         let stock: Stock = a
@@ -411,6 +416,39 @@ impl Shop {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// [`Shop::send`] for what is read before the load starts (the catalog, its stock):
+    /// a shop whose rate limits are on (the default) answers a burst of them 429, so each
+    /// is sent again after the `Retry-After` it names, for up to a minute in all, and the
+    /// first such wait is said once. During the load, a 429 is an error like any other.
+    async fn before_the_load(&self, req: RequestBuilder) -> Result<Answer, ErrorKind> {
+        /// Longest wait for one `Retry-After`, and for all of them together.
+        const LONGEST: Duration = Duration::from_secs(10);
+        const IN_ALL: Duration = Duration::from_secs(60);
+        static SAID: std::sync::Once = std::sync::Once::new();
+        let began = std::time::Instant::now();
+        loop {
+            let Some(again) = req.try_clone() else {
+                return self.send(req).await;
+            };
+            let answer = self.send(again).await?;
+            if answer.status != StatusCode::TOO_MANY_REQUESTS || began.elapsed() >= IN_ALL {
+                return Ok(answer);
+            }
+            let wait = answer
+                .retry_after()
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(100), LONGEST);
+            SAID.call_once(|| {
+                eprintln!(
+                    "the shop limits this client's rate (429) while the catalog is read; \
+                     waiting as it asks (for load tests, start the shop with \
+                     BAZAAR_RATE_LIMITS=off: during the load a 429 counts as an error)"
+                );
+            });
+            tokio::time::sleep(wait).await;
+        }
     }
 
     async fn send(&self, req: RequestBuilder) -> Result<Answer, ErrorKind> {
@@ -686,6 +724,59 @@ mod tests {
             headers: map,
             body: Bytes::from(body.to_string()),
         })
+    }
+
+    /// A shop whose rate limits answer the first stock reads 429, as a shop with its
+    /// limits on answers a burst: the catalog is still read, waiting as it is asked to.
+    #[tokio::test]
+    async fn the_catalog_is_read_through_a_shops_rate_limits() {
+        use axum::{Json, extract::Path, routing::get};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let limited = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = limited.clone();
+        let app = axum::Router::new()
+            .route(
+                "/api/catalog/categories",
+                get(|| async { Json(json!({"items": [{"id": "mugs", "name": "Mugs"}]})) }),
+            )
+            .route(
+                "/api/catalog/products",
+                get(|| async {
+                    Json(json!({"items": [
+                        {"id": "p-1", "name": "Blue Mug"},
+                        {"id": "p-2", "name": "Green Teapot"},
+                    ], "total": 2}))
+                }),
+            )
+            .route(
+                "/api/inventory/{id}",
+                get(move |Path(id): Path<String>| {
+                    let refused = counter.fetch_add(1, Ordering::SeqCst) < 3;
+                    async move {
+                        if refused {
+                            Err((
+                                StatusCode::TOO_MANY_REQUESTS,
+                                [(RETRY_AFTER, HeaderValue::from_static("0"))],
+                            ))
+                        } else {
+                            Ok(Json(
+                                json!({"product_id": id, "available": 50, "reserved": 0}),
+                            ))
+                        }
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let shop = Shop::connect(&url, Duration::from_secs(5), true)
+            .await
+            .expect("the catalog is read");
+        assert_eq!(shop.catalog.stocked, vec![0, 1]);
+        assert!(
+            limited.load(Ordering::SeqCst) >= 5,
+            "the refused reads were sent again"
+        );
     }
 
     fn problem(status: u16, slug: &str) -> Value {
