@@ -180,7 +180,7 @@ async fn call(
     let body: Value = res.json().await.unwrap_or(Value::Null);
     // A `204 No Content` has nothing to show.
     if !body.is_null() {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        outln!("{}", serde_json::to_string_pretty(&body)?);
     }
     if !status.is_success() {
         bail!("the shop answered {status}");

@@ -76,10 +76,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     }
     let list: Processes = res.json().await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&list.processes)?);
+        outln!("{}", serde_json::to_string_pretty(&list.processes)?);
     } else {
-        println!("shop {} (supervisor pid {})", running.url, running.pid);
-        print!("{}", table(&list.processes));
+        outln!("shop {} (supervisor pid {})", running.url, running.pid);
+        outln!("{}", table(&list.processes).trim_end());
     }
     Ok(())
 }
@@ -87,7 +87,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 /// `bazaar restart SERVICE`.
 pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let running = running(&args.data_dir)?;
-    eprintln!("restarting {} replica by replica…", args.service);
+    errln!("restarting {} replica by replica…", args.service);
     let ask = platform::client::builder()
         .timeout(Duration::from_secs(600))
         .build()?
@@ -107,7 +107,7 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
         );
     }
     let list: Processes = serde_json::from_value(body)?;
-    print!("{}", table(&list.processes));
+    outln!("{}", table(&list.processes).trim_end());
     Ok(())
 }
 
@@ -159,7 +159,7 @@ async fn from_supervisor<T>(
                     match when_stopped {
                         WhenStopped::GiveUp => bail!("{}", stopped()),
                         WhenStopped::Wait if !told => {
-                            eprintln!("{}; waiting", stopped());
+                            errln!("{}; waiting", stopped());
                             told = true;
                         }
                         WhenStopped::Wait => {}

@@ -483,6 +483,46 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     );
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["detail"], "catalog has no replica 9", "{problem}");
+
+    // `bazaar status` lists them too, and a reader that goes away early (`| head`) ends
+    // it quietly, not with a panic.
+    let status = |json: bool| {
+        let mut cmd = tokio::process::Command::new(bazaar::testing::bazaar_bin());
+        cmd.arg("status").arg("--data-dir").arg(&shop.data_dir);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.kill_on_drop(true);
+        cmd
+    };
+    let out = status(true).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|all| all.iter().any(|p| p["service"] == "catalog")),
+        "{listed}"
+    );
+    for json in [true, false] {
+        let mut unread = status(json)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(unread.stdout.take());
+        let out = unread.wait_with_output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "json: {json}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Through the gateway, each service's OpenAPI document describes what the gateway
