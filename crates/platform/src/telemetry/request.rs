@@ -158,9 +158,16 @@ impl<S: Subscriber> Lazy<S> {
     }
 
     /// The span of the request the running task serves, when a line logged now belongs
-    /// to it (no other span is current), made if it is the request's first.
+    /// to it, made if it is the request's first. A line inside a span the logs show (a
+    /// request's or an event handling's lean span, or this request's own once made)
+    /// belongs to that span. A function's span does not count: at the filters this runs
+    /// under the logs do not show one, yet one may be current (where traces are exported,
+    /// the registry makes the spans of `#[instrument]` functions for the traces' filter
+    /// even in a request left out of the sample), and the line would lose its request.
     fn request_span(&self) -> Option<Id> {
-        if self.inner.current_span().id().is_some() {
+        if let Some(meta) = self.inner.current_span().metadata()
+            && matches!(meta.target(), super::UNRECORDED | super::RECORDED)
+        {
             return None;
         }
         let dispatch = self.dispatch.get()?;
@@ -461,6 +468,21 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(spans.made(), ["request"]);
+    }
+
+    /// A function's span current inside the request (made for the traces' filter, shown
+    /// by no log line at this filter) does not take the request out of the line.
+    #[test]
+    fn a_line_inside_a_functions_span_still_carries_the_request() {
+        let inside = || async {
+            let _step = tracing::info_span!("authorize", attempt = 5).entered();
+            tracing::warn!("call failed");
+        };
+        for json in [false, true] {
+            let (lines, _) = logged(json, "info", true, lazy, inside());
+            assert_eq!(lines.len(), 1);
+            assert!(lines[0].contains("r-42"), "json: {json}: {lines:?}");
+        }
     }
 
     /// Wrapped, the subscriber still hands out its layers: a recorded request's trace
