@@ -196,14 +196,18 @@ pub async fn declare_consumer(
         died_here,
     )
     .await?;
-    // Where an earlier version bound it to the fanout exchange itself (a no-op elsewhere).
-    ch.queue_unbind(
-        dead.as_str().into(),
-        dead_exchange(ns).as_str().into(),
-        "".into(),
-        FieldTable::default(),
-    )
-    .await?;
+    // Where an earlier version bound it to the fanout exchange itself (a no-op elsewhere),
+    // with no routing key, or by hand with the queue's name as its key (what most clients
+    // bind with by default).
+    for key in ["", dead.as_str()] {
+        ch.queue_unbind(
+            dead.as_str().into(),
+            dead_exchange(ns).as_str().into(),
+            key.into(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(dead_exchange(ns).as_str().into()),

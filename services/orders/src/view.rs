@@ -210,7 +210,9 @@ pub fn cart_changed(order: &Order, from_cart: &Value) -> Answer {
         "cart-changed",
         "The cart has changed",
         format!(
-            "{}. Look at the cart and check out again with a new Idempotency-Key",
+            "{}. Another checkout of the same cart may have gone through first: look at \
+             the orders, then at the cart, before checking out again with a new \
+             Idempotency-Key",
             cancelled_because(why)
         ),
     );

@@ -345,7 +345,60 @@ async fn a_dead_letter_reaches_the_dead_letter_queue_of_its_own_service_only() {
         return;
     };
     let ns = namespace();
-    // Nothing declared yet: the producer's link declares what the registry says is taken.
+    // A broker where an earlier version (or a hand) bound `two`'s dead-letter queue to the
+    // fanout dead exchange itself, with no key and with the queue's name: those go.
+    {
+        use lapin::{
+            ExchangeKind,
+            options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+            types::{AMQPValue, FieldTable},
+        };
+        let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let (dead, two_dead) = (format!("{ns}.dead"), format!("{ns}.two.dead"));
+        ch.exchange_declare(
+            dead.as_str().into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let mut quorum = FieldTable::default();
+        quorum.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        ch.queue_declare(
+            two_dead.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            quorum,
+        )
+        .await
+        .unwrap();
+        for key in ["", two_dead.as_str()] {
+            ch.queue_bind(
+                two_dead.as_str().into(),
+                dead.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
+        let _ = conn.close(200, "done".into()).await;
+    }
+    // Nothing else declared yet: the producer's link declares what the registry says is
+    // taken.
     let queued = std::collections::BTreeMap::from([
         (CREATED.to_owned(), vec!["one".to_owned(), "two".to_owned()]),
         (OTHER.to_owned(), vec!["two".to_owned()]),
