@@ -13,7 +13,7 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge},
 };
 use rand::RngExt;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sqlx::{Any, Row, Transaction};
 use std::{
     future::Future,
@@ -170,7 +170,7 @@ pub struct Position<'a> {
 }
 
 /// A dead letter, as listed to operators.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: String,
     pub event_id: Option<String>,
@@ -198,7 +198,7 @@ fn json_or_text(payload: String) -> serde_json::Value {
 }
 
 /// The result of replaying a dead letter.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayResult {
     /// The handler succeeded this time.

@@ -100,7 +100,13 @@ impl<S> EventsKit for Kit<S> {
         if let Some(producer) = self.extensions().get::<Producer>() {
             consumer = consumer.with_producer(producer.clone());
         }
-        self.added_api(admin::routes(consumer.clone(), self.verifier()));
+        // A read model's replicas each keep their own dead letters: each asks its peers.
+        let peers = if self.def().read_model {
+            admin::Peers::at(self.directory().endpoints(self.name()))
+        } else {
+            admin::Peers::default()
+        };
+        self.added_api(admin::routes(consumer.clone(), self.verifier(), peers));
         let transport = self.transport();
         if !matches!(transport.broker, Broker::Embedded) {
             let attached = consumer.clone();

@@ -3,6 +3,7 @@
 //! SQLite file, talking over HTTP through the embedded event transport.
 
 mod bad_input;
+mod dead_letters;
 mod freshness;
 mod helpers;
 mod openapi;

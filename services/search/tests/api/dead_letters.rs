@@ -1,0 +1,128 @@
+//! A read model's replicas each keep their own copy, dead letters included, and an
+//! administrator's request reaches any one of them through the gateway: each replica
+//! answers for its peers' letters too.
+
+use crate::helpers::temp_dir;
+use platform::db::Db;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A port nobody listens on now, for a replica to take.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test]
+async fn a_read_models_replicas_answer_for_each_others_dead_letters() {
+    platform::telemetry::init_for_tests();
+    let identity = identity::testing::shared();
+    let ports = [free_port(), free_port()];
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let all = urls.join(",");
+    let mut running = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let dir = temp_dir(&format!("replica-{i}"));
+        let database_url = format!("sqlite://{}/search.db", dir.display());
+        let listen = format!("127.0.0.1:{port}");
+        let more = [
+            ("listen", listen.as_str()),
+            ("search_url", all.as_str()),
+            ("catalog_url", "http://127.0.0.1:9"),
+        ];
+        running.push(identity.spawn(&search::SERVICE, &database_url, &more).await);
+        // A letter in this replica's copy only.
+        let db = Db::connect(&database_url, &search::store::migrations())
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO dead_letters (id, payload, error, attempts, dead_at) \
+             VALUES ($1, 'not an event', 'not a CloudEvent', 1, $2)",
+        )
+        .bind(format!("letter-{i}"))
+        .bind(format!("2026-12-06T00:00:0{i}.000Z"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+        db.close().await;
+    }
+    let http = reqwest::Client::new();
+    let admin = &identity.admin_token;
+    let letters = async |replica: &str, scope: &str| -> Vec<String> {
+        let res = http
+            .get(format!("{replica}/api/search/events/dead-letters{scope}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Either replica lists both letters, oldest first; asked for its own, its own only.
+    for replica in &urls {
+        assert_eq!(letters(replica, "").await, ["letter-0", "letter-1"]);
+    }
+    assert_eq!(letters(&urls[0], "?replica=this").await, ["letter-0"]);
+    let bad = http
+        .get(format!(
+            "{}/api/search/events/dead-letters?replica=all",
+            urls[0]
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A replay or a discard sent to the replica without the letter is done by the one
+    // with it.
+    let replayed = http
+        .post(format!(
+            "{}/api/search/events/dead-letters/letter-1/replay",
+            urls[0]
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::OK);
+    let discarded = http
+        .delete(format!(
+            "{}/api/search/events/dead-letters/letter-0",
+            urls[1]
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discarded.status(), StatusCode::NO_CONTENT);
+    assert!(
+        letters(&urls[1], "")
+            .await
+            .iter()
+            .all(|id| id != "letter-0")
+    );
+    let again = http
+        .delete(format!(
+            "{}/api/search/events/dead-letters/letter-0",
+            urls[1]
+        ))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND, "closed for good");
+    drop(running);
+}
