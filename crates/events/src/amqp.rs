@@ -8,7 +8,8 @@
 //! the service whose queue it died in (by its `x-first-death-queue`).
 //! Producers publish persistent, mandatory messages with publisher confirms. Queues are
 //! declared before anything is published (`bazaar up` declares every consumer's; each
-//! consumer declares its own at start), so an unroutable message means no service
+//! consumer declares its own at start; each producer's relay declares its subscribers' as
+//! it connects), so an unroutable message means no service
 //! subscribes to its type: it is marked done and stays readable in the producer's outbox
 //! log. Consumers ack only after the inbox transaction commits.
 

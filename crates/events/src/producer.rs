@@ -312,6 +312,8 @@ impl Producer {
                 Ok(true) => {}
                 Ok(false) => {
                     link = None;
+                    // Another replica relays: what this one last met is no longer news.
+                    self.note_relay_error(None);
                     tokio::select! {
                         _ = tokio::time::sleep(STANDBY_POLL) => {}
                         _ = shutdown.wait() => return Ok(()),
