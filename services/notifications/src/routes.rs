@@ -9,7 +9,7 @@ use crate::{
 };
 use axum::{
     extract::{FromRef, State},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{
         IntoResponse, Response,
         sse::{KeepAlive, Sse},
@@ -71,24 +71,39 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// How many messages to list.
+/// Which messages to list: the newest, or those older than one already seen.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1 to 100; 50 when not given.
     #[param(example = 20, minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// The id of one of the user's messages: only older ones are listed (the next page;
+    /// a full page's answer names it in its `Link: <…>; rel="next"` header).
+    #[param(max_length = 64)]
+    before: Option<String>,
 }
 
 impl ListParams {
     /// Messages listed when the client does not say.
     const DEFAULT_LIMIT: i64 = 50;
 
-    fn parse(self) -> Result<Limit, Failure> {
-        Failure::field(
+    fn parse(self) -> Result<(Limit, Option<String>), Failure> {
+        let limit = Failure::field(
             "limit",
             Limit::new(self.limit.unwrap_or(Self::DEFAULT_LIMIT)),
-        )
+        )?;
+        let before = match self.before {
+            Some(id)
+                if id.is_empty()
+                    || id.len() > 64
+                    || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                return Err(Failure::invalid("before", "must be a message's id"));
+            }
+            other => other,
+        };
+        Ok((limit, before))
     }
 }
 
@@ -100,9 +115,9 @@ impl ListParams {
     security(("bearer" = [])),
     params(ListParams),
     responses(
-        (status = 200, description = "The user's newest messages, newest first (a JSON array)", body = Vec<Message>),
+        (status = 200, description = "The user's newest messages (or those older than `before`), newest first (a JSON array); a full page names the next one in `Link: <…>; rel=\"next\"`", body = Vec<Message>),
         SignedIn,
-        (status = 422, description = "`limit` is not an integer from 1 to 100 (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` is not an integer from 1 to 100, or `before` is not the id of one of the user's messages (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         KeysUnavailable
     )
 )]
@@ -111,9 +126,28 @@ async fn list_messages(
     State(store): State<Store>,
     User(user): User,
     Query(params): Query<ListParams>,
-) -> Result<Json<Vec<Message>>, NotificationsError> {
-    let limit = params.parse()?;
-    Ok(Json(store.list(&user.sub, limit).await?))
+) -> Result<Response, NotificationsError> {
+    let (limit, before) = params.parse()?;
+    let Some(messages) = store.list(&user.sub, limit, before.as_deref()).await? else {
+        return Err(Failure::invalid("before", "is not the id of one of your messages").into());
+    };
+    // A full page may have more behind it: the next one starts after its oldest.
+    let next = (messages.len() as i64 == limit.get())
+        .then(|| messages.last())
+        .flatten()
+        .map(|oldest| {
+            format!(
+                "</api/notifications?limit={}&before={}>; rel=\"next\"",
+                limit.get(),
+                oldest.id
+            )
+        })
+        .and_then(|link| HeaderValue::from_str(&link).ok());
+    let mut res = Json(messages).into_response();
+    if let Some(link) = next {
+        res.headers_mut().insert(header::LINK, link);
+    }
+    Ok(res)
 }
 
 /// The header a reconnecting `EventSource` sends: the id of the last event it received.
@@ -224,10 +258,24 @@ mod tests {
 
     #[test]
     fn the_limit_is_parsed_naming_limit() {
-        assert_eq!(ListParams::default().parse().unwrap().get(), 50);
+        assert_eq!(ListParams::default().parse().unwrap().0.get(), 50);
         for bad in [0, 101, -1] {
-            let refused = (ListParams { limit: Some(bad) }).parse().unwrap_err();
+            let refused = (ListParams {
+                limit: Some(bad),
+                before: None,
+            })
+            .parse()
+            .unwrap_err();
             assert_eq!(refused_fields(refused), ["limit"], "{bad}");
+        }
+        for bad in ["", "a b", "x/../y", &"a".repeat(65)] {
+            let refused = (ListParams {
+                limit: None,
+                before: Some(bad.to_owned()),
+            })
+            .parse()
+            .unwrap_err();
+            assert_eq!(refused_fields(refused), ["before"], "{bad}");
         }
     }
 }

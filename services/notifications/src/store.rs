@@ -135,18 +135,41 @@ pub struct Store {
 impl Store {
     /// A user's newest messages, newest first.
     #[tracing::instrument(skip_all, fields(limit = limit.get()))]
-    pub async fn list(&self, user_id: &str, limit: Limit) -> Result<Vec<Message>, sqlx::Error> {
+    /// The user's newest `limit` messages, newest first, or those older than their
+    /// message `before`; `None` when `before` is not one of theirs.
+    pub async fn list(
+        &self,
+        user_id: &str,
+        limit: Limit,
+        before: Option<&str>,
+    ) -> Result<Option<Vec<Message>>, sqlx::Error> {
+        let below = match before {
+            None => i64::MAX,
+            Some(id) => {
+                let seq = sqlx::query("SELECT seq FROM messages WHERE user_id = $1 AND id = $2")
+                    .bind(user_id)
+                    .bind(id)
+                    .fetch_optional(self.db.pool())
+                    .await?;
+                match seq {
+                    Some(row) => row.try_get("seq")?,
+                    None => return Ok(None),
+                }
+            }
+        };
         let rows = sqlx::query(
             "SELECT seq, id, kind, subject, body, created_at FROM messages \
-             WHERE user_id = $1 ORDER BY seq DESC LIMIT $2",
+             WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
         )
         .bind(user_id)
+        .bind(below)
         .bind(limit.get())
         .fetch_all(self.db.pool())
         .await?;
         rows.iter()
             .map(|r| message_from_row(r).map(|(_, m)| m))
-            .collect()
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// The position of the newest message of anyone (0 for an empty mailbox).

@@ -107,11 +107,45 @@ async fn order_and_payment_events_become_messages_newest_first_and_once() {
     );
     assert!(body(2).contains("What to do:"), "{}", body(2));
 
-    // A limit keeps the newest.
+    // A limit keeps the newest, and names the next page; the pages hold them all, once.
     let newest = app
         .messages_at("/api/notifications?limit=2", &sam.token)
         .await;
     assert_eq!(subjects(&newest), subjects(&messages[..2]));
+    let mut paged = Vec::new();
+    let mut next = Some("/api/notifications?limit=3".to_owned());
+    while let Some(path) = next.take() {
+        let res = app.get_as(&path, Some(&sam.token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        next = res
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| {
+                l.strip_prefix('<')?
+                    .split_once(">; rel=\"next\"")
+                    .map(|(p, _)| p.to_owned())
+            });
+        let page: Vec<Value> = res.json().await.unwrap();
+        paged.extend(page);
+        assert!(paged.len() <= messages.len(), "no message twice");
+    }
+    assert_eq!(subjects(&paged), subjects(&messages));
+    let stranger = register("Stranger").await;
+    let theirs = app
+        .get_as(
+            &format!(
+                "/api/notifications?before={}",
+                messages[0]["id"].as_str().unwrap()
+            ),
+            Some(&stranger.token),
+        )
+        .await;
+    assert_eq!(
+        theirs.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "another's message is no cursor"
+    );
 
     // Act: the transport delivers an event again.
     let again = app.deliver(&events[2]).await;
