@@ -164,17 +164,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Ctrl-C or SIGTERM (how a container or a job runner stops it) ends the load early
+    // with its summary, JSON and report written; a second one quits at once.
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "bazaar load: stopping; runs in flight may finish (Ctrl-C again to quit now)"
-            );
-            let _ = stop_tx.send(true);
-        }
-        // Listening for Ctrl-C replaced its default action: restore it by hand.
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
+        interrupted(&mut terminate).await;
+        eprintln!(
+            "bazaar load: stopping; runs in flight may finish (Ctrl-C or SIGTERM again to quit now)"
+        );
+        let _ = stop_tx.send(true);
+        // Listening for them replaced their default action: restore it by hand.
+        std::process::exit(interrupted(&mut terminate).await);
     });
     let plan = Plan {
         model,
@@ -231,9 +232,42 @@ fn accounts_for(model: Model, scenario: Scenario) -> usize {
     ((in_flight * 2.0).ceil() as usize + 1).min(500)
 }
 
+/// Waits for Ctrl-C or, where it could be listened for, SIGTERM: the exit status the
+/// signal's default action gives (130 or 143).
+async fn interrupted(terminate: &mut Option<tokio::signal::unix::Signal>) -> i32 {
+    let sigterm = async {
+        match terminate {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        Ok(()) = tokio::signal::ctrl_c() => 130,
+        () = sigterm => 143,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sigterm_stops_a_load_as_ctrl_c_does() {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        assert!(terminate.is_some(), "SIGTERM can be listened for");
+        nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        let status = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            interrupted(&mut terminate),
+        )
+        .await
+        .expect("the SIGTERM is taken");
+        assert_eq!(status, 143);
+    }
     use clap::Parser;
 
     #[derive(Parser)]
