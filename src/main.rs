@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         eprintln!("bazaar: {e}");
         return ExitCode::from(2);
     }
+    let mut workers_refused = None;
     let mut builder = match cpus::worker_threads() {
         // One worker: the thread that waits for the work does it, with no second thread
         // to wake for every task (a multi-threaded runtime of one worker still has two).
@@ -39,6 +40,11 @@ fn main() -> ExitCode {
             builder
         }
         Ok(None) => tokio::runtime::Builder::new_multi_thread(),
+        // A service refuses it with its other settings' mistakes, all named at once.
+        Err(e) if matches!(cli.command, Some(Command::Serve { .. })) => {
+            workers_refused = Some(e);
+            tokio::runtime::Builder::new_current_thread()
+        }
         Err(e) => {
             eprintln!("bazaar: {e}");
             return ExitCode::from(2);
@@ -53,7 +59,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Some(Command::Serve { service }) => serve::serve(&service).await,
+            Some(Command::Serve { service }) => serve::serve(&service, workers_refused).await,
             Some(Command::Up(args)) => supervisor::up(args).await,
             Some(Command::Events(args)) => admin_cli::events(args).await,
             Some(Command::Keys(args)) => admin_cli::keys(args).await,

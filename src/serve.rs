@@ -9,13 +9,23 @@ use platform::{
 };
 
 /// Loads the service's settings from the environment, then runs it until SIGINT/SIGTERM.
-pub async fn serve(service: &str) -> anyhow::Result<()> {
+/// `workers_refused`: why `BAZAAR_WORKERS` was refused, read before the runtime started;
+/// said with the other settings' mistakes.
+pub async fn serve(service: &str, workers_refused: Option<String>) -> anyhow::Result<()> {
     guard_against_orphaning();
     let entry = REGISTRY
         .get(service)
         .with_context(|| format!("unknown service `{service}`"))?;
     // The log settings first, so that everything the build does is logged.
-    let common = Settings::<NoSettings>::load(service, REGISTRY)?.common;
+    let settings = Settings::<NoSettings>::load(service, REGISTRY);
+    if let Some(workers) = workers_refused {
+        let mut all = vec![workers];
+        if let Err(others) = settings {
+            all.extend(others.0);
+        }
+        return Err(platform::config::ConfigError(all).into());
+    }
+    let common = settings?.common;
     let telemetry = platform::telemetry::init(&common.log, common.log_format, entry.name());
     // Under `bazaar up` the shop has said so once already.
     if std::env::var_os("BAZAAR_SUPERVISOR_PID").is_none() {

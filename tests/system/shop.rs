@@ -581,6 +581,34 @@ async fn the_public_documents_describe_what_the_gateway_routes_and_are_whole() {
     );
 }
 
+/// `BAZAAR_WORKERS`, read before anything else (it shapes the runtime), is refused with
+/// the other settings' mistakes, all named at once, not alone.
+#[tokio::test]
+async fn a_bad_worker_count_is_named_with_the_other_mistakes() {
+    let out = tokio::process::Command::new(bazaar::testing::bazaar_bin())
+        .args(["serve", "catalog"])
+        .env("BAZAAR_LISTEN", "127.0.0.1:0")
+        .env("BAZAAR_WORKERS", "abc")
+        .env("BAZAAR_LOG_FORMAT", "yaml")
+        .env("BAZAAR_DATABASE_URL", "mysql://nowhere/catalog")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
+        .await
+        .expect("the service stops at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for named in ["BAZAAR_WORKERS", "log_format", "BAZAAR_DATABASE_URL"] {
+        assert!(
+            stderr
+                .to_ascii_lowercase()
+                .contains(&named.to_ascii_lowercase()),
+            "{named}: {stderr}"
+        );
+    }
+}
+
 /// A service's address that is not a URL is refused at start, naming the setting: not
 /// taken, to fail every call to that service later.
 #[tokio::test]
