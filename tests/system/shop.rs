@@ -581,24 +581,36 @@ async fn the_public_documents_describe_what_the_gateway_routes_and_are_whole() {
     );
 }
 
-/// `BAZAAR_WORKERS`, read before anything else (it shapes the runtime), is refused with
-/// the other settings' mistakes, all named at once, not alone.
-#[tokio::test]
-async fn a_bad_worker_count_is_named_with_the_other_mistakes() {
+/// `bazaar serve service` with `env`, which must refuse to start at once: what it said.
+async fn refused_start(service: &str, env: &[(&str, &str)]) -> String {
     let out = tokio::process::Command::new(bazaar::testing::bazaar_bin())
-        .args(["serve", "catalog"])
+        .args(["serve", service])
         .env("BAZAAR_LISTEN", "127.0.0.1:0")
-        .env("BAZAAR_WORKERS", "abc")
-        .env("BAZAAR_LOG_FORMAT", "yaml")
-        .env("BAZAAR_DATABASE_URL", "mysql://nowhere/catalog")
+        .envs(env.iter().copied())
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
         .await
-        .expect("the service stops at once")
+        .unwrap_or_else(|_| panic!("{service} stops at once"))
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{stderr}");
+    stderr
+}
+
+/// `BAZAAR_WORKERS`, read before anything else (it shapes the runtime), is refused with
+/// the other settings' mistakes, all named at once, not alone.
+#[tokio::test]
+async fn a_bad_worker_count_is_named_with_the_other_mistakes() {
+    let stderr = refused_start(
+        "catalog",
+        &[
+            ("BAZAAR_WORKERS", "abc"),
+            ("BAZAAR_LOG_FORMAT", "yaml"),
+            ("BAZAAR_DATABASE_URL", "mysql://nowhere/catalog"),
+        ],
+    )
+    .await;
     for named in ["BAZAAR_WORKERS", "log_format", "BAZAAR_DATABASE_URL"] {
         assert!(
             stderr
@@ -613,19 +625,14 @@ async fn a_bad_worker_count_is_named_with_the_other_mistakes() {
 /// taken, to fail every call to that service later.
 #[tokio::test]
 async fn a_service_url_that_is_not_one_is_refused_at_start() {
-    let out = tokio::process::Command::new(bazaar::testing::bazaar_bin())
-        .args(["serve", "gateway"])
-        .env("BAZAAR_LISTEN", "127.0.0.1:0")
-        .env("BAZAAR_CATALOG_URL", "127.0.0.1:28182")
-        .env("BAZAAR_CART_URL", "http://127.0.0.1:1,ftp://127.0.0.1:2")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
-        .await
-        .expect("the gateway stops at once")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = refused_start(
+        "gateway",
+        &[
+            ("BAZAAR_CATALOG_URL", "127.0.0.1:28182"),
+            ("BAZAAR_CART_URL", "http://127.0.0.1:1,ftp://127.0.0.1:2"),
+        ],
+    )
+    .await;
     assert!(
         stderr.contains("BAZAAR_CATALOG_URL") && stderr.contains("`127.0.0.1:28182`"),
         "{stderr}"

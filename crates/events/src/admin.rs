@@ -142,10 +142,10 @@ pub fn routes(consumer: Consumer, verifier: Verifier, peers: Peers) -> OpenApiRo
     OpenApiRouter::new().nest(&prefix, admin)
 }
 
-/// Whether `id` can be a dead letter's id (a UUID's characters): only such an id is put
-/// in a path sent to a peer.
+/// Whether `id` can be a dead letter's id: only such an id is put in a path sent to a
+/// peer.
 fn could_be_an_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    platform::domain::ChosenId::<64>::parse(id).is_ok()
 }
 
 /// The public path of `rest` under the consumer's prefix.

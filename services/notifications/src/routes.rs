@@ -94,11 +94,7 @@ impl ListParams {
             Limit::new(self.limit.unwrap_or(Self::DEFAULT_LIMIT)),
         )?;
         let before = match self.before {
-            Some(id)
-                if id.is_empty()
-                    || id.len() > 64
-                    || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
-            {
+            Some(id) if platform::domain::ChosenId::<64>::parse(&id).is_err() => {
                 return Err(Failure::invalid("before", "must be a message's id"));
             }
             other => other,

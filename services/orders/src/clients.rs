@@ -66,7 +66,8 @@ enum Caller<'a> {
     Service,
 }
 
-/// The name of the cookie that names an anonymous cart (the cart service's).
+/// The name of the cookie that names an anonymous cart: the cart service's
+/// `cookie::NAME` (orders does not link the cart; a test holds the two together).
 const CART_COOKIE: &str = "bazaar_cart";
 
 /// The anonymous cart a request's `Cookie` headers name, if the value can be a cart id
@@ -81,13 +82,7 @@ pub fn anonymous_cart(headers: &reqwest::header::HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == CART_COOKIE)
         .map(|(_, value)| value.trim_matches('"'))
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        .filter(|id| platform::domain::ChosenId::<64>::parse(id).is_ok())
         .map(str::to_owned)
 }
 
@@ -484,6 +479,7 @@ mod tests {
             }
             anonymous_cart(&headers)
         };
+        assert_eq!(CART_COOKIE, cart::cookie::NAME, "the cart's own cookie");
         assert_eq!(of(&[]), None);
         assert_eq!(
             of(&["session=abc; bazaar_cart=0b1e-7f_x"]).as_deref(),
