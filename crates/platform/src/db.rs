@@ -152,6 +152,15 @@ impl Db {
             .max_connections(match backend {
                 Backend::Sqlite => pool.min(SQLITE_POOL),
                 Backend::Postgres => pool,
+            })
+            // A connection handed back still inside a transaction is replaced, not used:
+            // when the database ends a transaction itself (SQLite rolls back on a full
+            // disk), sqlx's rollback of it fails and leaves the connection counting one
+            // open, and every later `begin_write` on it would fail ("non-zero
+            // transaction depth") until the process restarted. (Checked at acquire: by
+            // then the release has flushed the rollback a dropped transaction queued.)
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
             });
         let options = if backend == Backend::Sqlite {
             // A connection to a file does not go stale: no ping before each use, which
@@ -305,14 +314,15 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
             // 55000 (a database not accepting connections for now), 57P01..57P03 (shut
             // down, crashed, cannot connect now), 40001 and 40P01 (serialization
             // failure, deadlock: retry the transaction). SQLite: 5 and 6 (BUSY,
-            // LOCKED), with their extended codes.
+            // LOCKED) and 13 (FULL: the disk, until space is freed), with their
+            // extended codes.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
                     "53300" | "55000" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
                 )
                 // (PostgreSQL's codes are five characters, SQLite's numbers shorter.)
-                || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))
+                || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)))
         }),
         _ => false,
     }
@@ -647,6 +657,68 @@ mod tests {
     }
 
     crate::from_row! { Thing { id, count = "n", twice = "n" => double } }
+
+    #[tokio::test]
+    async fn a_transaction_the_database_ended_itself_does_not_stop_later_ones() {
+        let dir = std::env::temp_dir().join(format!("bazaar-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let db = Db::connect(&url, MIGRATIONS).await.unwrap();
+        // What SQLite does on a full disk: the transaction is rolled back under sqlx,
+        // whose own rollback, when the transaction is dropped, then fails.
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO things (id, n) VALUES ('lost', 1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        for n in 0..3_i64 {
+            let mut tx = db
+                .begin_write()
+                .await
+                .expect("a write transaction after the one the database ended");
+            sqlx::query("INSERT INTO things (id, n) VALUES ($1, $2)")
+                .bind(format!("t{n}"))
+                .bind(n)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM things")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(count, 3);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_full_database_is_worth_a_retry_later() {
+        let dir = std::env::temp_dir().join(format!("bazaar-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let db = Db::connect(&url, MIGRATIONS).await.unwrap();
+        // No page more than it has: SQLite's "database or disk is full", as on a full disk.
+        let mut conn = db.pool().acquire().await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let full = sqlx::query("INSERT INTO things (id, n) VALUES (hex(randomblob(20000)), 1)")
+            .execute(&mut *conn)
+            .await
+            .expect_err("no room");
+        assert!(full.to_string().contains("full"), "{full}");
+        assert!(is_transient(&full), "{full:?}");
+        drop(conn);
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[tokio::test]
     async fn sqlite_file_is_created_migrated_and_writable() {
