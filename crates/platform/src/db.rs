@@ -343,6 +343,23 @@ pub async fn serialize_writers(tx: &mut Transaction<'_, Any>, key: i64) -> Resul
     Ok(())
 }
 
+/// `select` (`SELECT ... WHERE ...`) for a read whose rows the transaction goes on to
+/// change from what it read: on PostgreSQL with `FOR UPDATE`, so that a concurrent
+/// writer of the same rows waits for this transaction's commit and then reads what it
+/// wrote (at READ COMMITTED both would read the old rows, and the later write would
+/// silently undo the earlier). SQLite has no such clause and needs none: its writers
+/// run one at a time ([`Db::begin_write`]).
+pub fn for_update(
+    tx: &Transaction<'_, Any>,
+    select: &'static str,
+) -> AssertSqlSafe<std::borrow::Cow<'static, str>> {
+    AssertSqlSafe(if tx.backend_name() == "PostgreSQL" {
+        format!("{select} FOR UPDATE").into()
+    } else {
+        select.into()
+    })
+}
+
 /// `rows` read as `T`s, grouped by their text column `key` (each group in row order).
 pub fn group_by<T>(rows: &[AnyRow], key: &str) -> Result<HashMap<String, Vec<T>>, sqlx::Error>
 where

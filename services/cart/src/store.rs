@@ -321,8 +321,10 @@ impl Store {
     ) -> Result<Taken, CartError> {
         let mut tx = self.db.begin_write().await?;
         let now = now_rfc3339();
-        if let Some(hold) = hold_of(&mut tx, order_id).await? {
-            return match hold.state.as_str() {
+        // What an earlier take of this order settled, if one did.
+        let settled = |hold: Option<Hold>| {
+            let hold = hold?;
+            Some(match hold.state.as_str() {
                 "held" | "bought" if hold.owner == owner.key() => Ok(Taken::Already),
                 "returned" => Err(CartError::CartChanged(
                     "this order was cancelled already; it takes nothing".into(),
@@ -330,9 +332,20 @@ impl Store {
                 _ => Err(CartError::CartChanged(
                     "this order took another cart's lines".into(),
                 )),
-            };
+            })
+        };
+        if let Some(answer) = settled(hold_of(&mut tx, order_id).await?) {
+            return answer;
         }
-        if !touch_cart(&mut tx, owner, &now).await? {
+        let touched = touch_cart(&mut tx, owner, &now).await?;
+        // Looked for again with the cart locked: on PostgreSQL a take of the same order
+        // (the saga's retry) that committed while this one waited for the lock is not
+        // seen by the first look, and its lines are gone from the cart: that is this
+        // order's own take, not a cart that changed.
+        if let Some(answer) = settled(hold_of(&mut tx, order_id).await?) {
+            return answer;
+        }
+        if !touched {
             return Err(CartError::CartChanged("the cart is empty".into()));
         }
         let held: BTreeMap<String, i64> =
@@ -400,8 +413,12 @@ impl Store {
         loop {
             let mut tx = self.db.begin_write().await?;
             let batch = sqlx::query(
+                // The age again outside the subquery: on PostgreSQL a cart a shopper
+                // changed while the purge waited for its row is then seen as changed,
+                // and kept.
                 "DELETE FROM carts WHERE owner IN (SELECT owner FROM carts \
-                 WHERE kind = 'anonymous' AND updated_at < $1 LIMIT $2)",
+                 WHERE kind = 'anonymous' AND updated_at < $1 LIMIT $2) \
+                 AND kind = 'anonymous' AND updated_at < $1",
             )
             .bind(before)
             .bind(PURGE_BATCH)
@@ -735,21 +752,44 @@ pub(crate) async fn give_back(
     buyer: &Owner,
 ) -> Result<GivenBack, sqlx::Error> {
     let now = now_rfc3339();
-    let hold = match hold_of(tx, order_id).await? {
-        Some(hold) if hold.state == "held" => hold,
-        Some(hold) if hold.state == "bought" => return Ok(GivenBack::Bought),
-        Some(_) => return Ok(GivenBack::Already),
-        None => {
-            sqlx::query(
-                "INSERT INTO cart_holds (order_id, owner, items, state, created_at, updated_at) \
-                 VALUES ($1, $2, '[]', 'returned', $3, $3) ON CONFLICT (order_id) DO NOTHING",
-            )
-            .bind(order_id)
-            .bind(buyer.key())
-            .bind(&now)
-            .execute(&mut **tx)
-            .await?;
-            return Ok(GivenBack::Nothing);
+    // The hold moves from `held` to `returned` first, as one compare-and-set: of two
+    // give-backs at once (the saga's call and the `order.cancelled` event, or a retried
+    // call), one gives the lines back and the other finds it done, on PostgreSQL too.
+    let hold = loop {
+        let returned = sqlx::query(
+            "UPDATE cart_holds SET state = 'returned', updated_at = $1 \
+             WHERE order_id = $2 AND state = 'held' RETURNING owner, items",
+        )
+        .bind(&now)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = returned {
+            break Hold {
+                owner: row.try_get("owner")?,
+                state: "returned".into(),
+                items: row.try_get("items")?,
+            };
+        }
+        match hold_of(tx, order_id).await? {
+            Some(hold) if hold.state == "bought" => return Ok(GivenBack::Bought),
+            Some(_) => return Ok(GivenBack::Already),
+            None => {
+                let marked = sqlx::query(
+                    "INSERT INTO cart_holds (order_id, owner, items, state, created_at, updated_at) \
+                     VALUES ($1, $2, '[]', 'returned', $3, $3) ON CONFLICT (order_id) DO NOTHING",
+                )
+                .bind(order_id)
+                .bind(buyer.key())
+                .bind(&now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if marked > 0 {
+                    return Ok(GivenBack::Nothing);
+                }
+                // A take of this order committed meanwhile: give its lines back.
+            }
         }
     };
     if hold.owner != buyer.key() {
@@ -765,11 +805,6 @@ pub(crate) async fn give_back(
         .map(|l| (l.product_id, l.quantity))
         .collect();
     let merged = put_lines(tx, buyer, &lines, &now).await?;
-    sqlx::query("UPDATE cart_holds SET state = 'returned', updated_at = $1 WHERE order_id = $2")
-        .bind(&now)
-        .bind(order_id)
-        .execute(&mut **tx)
-        .await?;
     Ok(GivenBack::Now(merged))
 }
 

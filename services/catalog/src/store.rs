@@ -250,13 +250,17 @@ impl Store {
         traceparent: Option<String>,
     ) -> Result<Product, CatalogError> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(concat!(
+        // Locked as read: two admins' PATCHes of one product at once both apply, the
+        // second onto the first's row (on PostgreSQL, the second would otherwise write back
+        // the row as it was before the first, undoing it, and its events would say so).
+        let select = concat!(
             "SELECT id, sku, name, description, category_id, price_cents, currency, ",
             "created_at, updated_at FROM products WHERE id = $1"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        );
+        let row = sqlx::query(platform::db::for_update(&tx, select))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         let before = match row {
             Some(row) => Product::from_row(&row)?,
             None => return Err(CatalogError::ProductNotFound(id.to_string())),
@@ -336,7 +340,9 @@ impl Store {
     ) -> Result<(), CatalogError> {
         let mut tx = self.db.begin_write().await?;
         let id = id.to_string();
-        let sku: String = match sqlx::query("SELECT sku FROM products WHERE id = $1")
+        // One statement: of two deletes at once, the second finds nothing to delete (a
+        // 404, and no second `product.deleted`).
+        let sku: String = match sqlx::query("DELETE FROM products WHERE id = $1 RETURNING sku")
             .bind(&id)
             .fetch_optional(&mut *tx)
             .await?
@@ -344,10 +350,6 @@ impl Store {
             Some(row) => row.try_get("sku")?,
             None => return Err(CatalogError::ProductNotFound(id)),
         };
-        sqlx::query("DELETE FROM products WHERE id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
         let deleted = ProductDeleted {
             product_id: id.clone(),
             sku,

@@ -17,6 +17,11 @@ pub fn migrations() -> Vec<MigrationSource> {
 
 /// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
 /// comma-separated list.
+/// The advisory locks ([`platform::db::serialize_writers`]) of the writes that insert
+/// only when nothing is there yet: the administrator ensured at start, the first key.
+const PUT_ADMIN_LOCK: i64 = 7_368_301;
+const FIRST_KEY_LOCK: i64 = 7_368_302;
+
 pub const MIGRATIONS: &[MigrationSource] = &[
     MigrationSource::portable(1, "users, refresh tokens, signing keys", SCHEMA_V1),
     MigrationSource::portable(
@@ -183,6 +188,10 @@ impl Store {
         only_if_no_admin: bool,
     ) -> Result<bool, Error> {
         let mut tx = self.db.begin_write().await?;
+        // One at a time, as on SQLite: replicas starting together on a fresh PostgreSQL
+        // database would each find no administrator and each make one, with a password
+        // of its own printed and only the last one's working.
+        platform::db::serialize_writers(&mut tx, PUT_ADMIN_LOCK).await?;
         if only_if_no_admin {
             let admins: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM users WHERE (',' || roles || ',') LIKE '%,admin,%'",
@@ -364,6 +373,10 @@ impl Store {
     /// Stores `key` if no signing key exists yet; returns whether it did.
     pub async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, Error> {
         let mut tx = self.db.begin_write().await?;
+        // One at a time, as on SQLite: replicas starting together on a fresh PostgreSQL
+        // database would each count no key and each store a first one, and sign with
+        // keys the other does not publish until it reloads them.
+        platform::db::serialize_writers(&mut tx, FIRST_KEY_LOCK).await?;
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM signing_keys")
             .fetch_one(&mut *tx)
             .await?

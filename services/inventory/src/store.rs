@@ -171,24 +171,24 @@ impl Store {
             }
             // Compare-and-set: on PostgreSQL a concurrent writer may have changed the
             // level since it was read; then nothing is updated and it is read again.
+            // The row as written: `reserved` may have moved since it was read (a
+            // reservation taken or released meanwhile), and the answer and the event say
+            // what is there now.
             let updated = sqlx::query(
                 "UPDATE stock SET available = $1, updated_at = $2 \
-                 WHERE product_id = $3 AND available = $4",
+                 WHERE product_id = $3 AND available = $4 \
+                 RETURNING product_id, available, reserved, discontinued",
             )
             .bind(level.get())
             .bind(now_rfc3339())
             .bind(id.as_str())
             .bind(before.available)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 0 {
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = updated else {
                 continue;
-            }
-            let after = Stock {
-                available: level.get(),
-                ..before.clone()
             };
+            let after = stock_from_row(&row)?;
             let change = Change::available(level.get() - before.available, Reason::Adjustment);
             record_change(&mut tx, &after, &change, traceparent).await?;
             self.producer.commit(tx).await?;

@@ -35,10 +35,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// A catalog whose test settings (60 seed products) are overridden by `extra`.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    platform::telemetry::init_for_tests();
-    let identity = identity::testing::shared();
     let scratch = Scratch::new("catalog");
     let database_url = scratch.sqlite_url("catalog");
+    spawn_app_on(scratch, database_url, extra).await
+}
+
+/// A catalog on `database_url` (a SQLite file in `scratch`, or a PostgreSQL database).
+pub async fn spawn_app_on(
+    scratch: Scratch,
+    database_url: String,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    platform::telemetry::init_for_tests();
+    let identity = identity::testing::shared();
     let started = Instant::now();
     let service = settings(&database_url, extra)
         .build()
