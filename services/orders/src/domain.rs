@@ -358,6 +358,33 @@ impl Basket {
             currency,
         })
     }
+
+    /// Holds the basket to the total the shopper was shown, when the checkout names one:
+    /// a price that changed since (an admin's edit reaching the cart) is told to the
+    /// shopper before anything is reserved or charged, not charged without asking.
+    pub fn agrees_with(&self, shown_total_cents: Option<i64>) -> Result<(), TotalChanged> {
+        match shown_total_cents {
+            Some(shown) if shown != self.total_cents => Err(TotalChanged {
+                shown_cents: shown,
+                now_cents: self.total_cents,
+                currency: self.currency.as_str().to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The cart's total is no longer the one the shopper was shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a price in the cart changed since its total was shown: the total is now {now_cents} in \
+     minor units of {currency}, not {shown_cents}. Nothing was reserved or charged; check the \
+     cart and check out again with the new total"
+)]
+pub struct TotalChanged {
+    pub shown_cents: i64,
+    pub now_cents: i64,
+    pub currency: String,
 }
 
 /// Where an order's saga stands. The happy path is
@@ -791,6 +818,27 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_ne!(a.fingerprint(), hex);
+    }
+
+    #[test]
+    fn a_basket_is_held_to_the_total_shown_only_when_one_was_shown() {
+        let b = Basket::from_cart(vec![cart_line("a", 1299, 2)], "USD").unwrap();
+        assert_eq!(b.agrees_with(None), Ok(()));
+        assert_eq!(b.agrees_with(Some(2598)), Ok(()));
+        let changed = b.agrees_with(Some(2400)).unwrap_err();
+        assert_eq!(
+            changed,
+            TotalChanged {
+                shown_cents: 2400,
+                now_cents: 2598,
+                currency: "USD".into()
+            }
+        );
+        let said = changed.to_string();
+        assert!(
+            said.contains("now 2598") && said.contains("not 2400"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum OrdersError {
          until then. Retry that request to carry it on, or check out anew after that time"
     )]
     AwaitingRetry { order: String, until: String },
+    /// 409: the cart's total is not the one the checkout says the shopper was shown.
+    #[error(transparent)]
+    TotalChanged(#[from] crate::domain::TotalChanged),
     /// 409: the first request with this key is still being handled.
     #[error(
         "a checkout with this Idempotency-Key is still in progress; retry in a moment for its result"
@@ -107,6 +110,22 @@ impl From<OrdersError> for Problem {
                 "Checkout waiting for a retry",
                 err.to_string(),
             ),
+            OrdersError::TotalChanged(ref changed) => {
+                let mut p = Problem::new(
+                    StatusCode::CONFLICT,
+                    "price-changed",
+                    "Price changed",
+                    err.to_string(),
+                );
+                p.errors = vec![FieldError::new(
+                    "expected_total_cents",
+                    format!(
+                        "the cart's total is now {} in minor units of {}",
+                        changed.now_cents, changed.currency
+                    ),
+                )];
+                p
+            }
             OrdersError::InProgress => {
                 let mut p = Problem::new(
                     StatusCode::CONFLICT,
@@ -174,6 +193,16 @@ mod tests {
                 Some(IDEMPOTENCY_KEY),
             ),
             (OrdersError::InProgress, 409, "request-in-progress", None),
+            (
+                OrdersError::TotalChanged(crate::domain::TotalChanged {
+                    shown_cents: 1,
+                    now_cents: 2,
+                    currency: "USD".into(),
+                }),
+                409,
+                "price-changed",
+                Some("expected_total_cents"),
+            ),
             (
                 OrdersError::AwaitingRetry {
                     order: "o-1".into(),

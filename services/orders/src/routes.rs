@@ -78,6 +78,13 @@ pub struct CheckoutRequest {
     pub payment: PaymentRequest,
     /// Where to ship the order.
     pub shipping_address: AddressRequest,
+    /// The cart's total the shopper was shown and agreed to, in minor units. When given,
+    /// a cart that now totals otherwise (a price changed since) is refused with 409
+    /// `urn:bazaar:problem:price-changed`, before anything is reserved or charged. Without
+    /// it, the cart's prices at the moment of the checkout are charged.
+    #[serde(default)]
+    #[schema(example = 2598, minimum = 0)]
+    pub expected_total_cents: Option<i64>,
 }
 
 /// The card to pay with. Used for this checkout's payment only; never stored.
@@ -124,9 +131,13 @@ pub struct AddressRequest {
 }
 
 impl CheckoutRequest {
-    /// The request as domain values; every bad field is reported at once.
-    fn parse(self) -> Result<Checkout, OrdersError> {
+    /// The request as domain values, and the total the shopper was shown; every bad field
+    /// is reported at once.
+    fn parse(self) -> Result<(Checkout, Option<i64>), OrdersError> {
         let mut fields = Fields::new();
+        if self.expected_total_cents.is_some_and(|t| t < 0) {
+            fields.refuse("expected_total_cents", "must not be negative");
+        }
         let a = self.shipping_address;
         let mut text = |name: &str, raw: &str| {
             fields.take(format!("shipping_address.{name}"), AddressText::parse(raw))
@@ -167,21 +178,24 @@ impl CheckoutRequest {
                 Some(number),
                 Some(expiry),
                 Some(cvc),
-            ) => Ok(Checkout {
-                address: ShippingAddress {
-                    name,
-                    line1,
-                    city,
-                    postal_code,
-                    country,
+            ) if fields.is_empty() => Ok((
+                Checkout {
+                    address: ShippingAddress {
+                        name,
+                        line1,
+                        city,
+                        postal_code,
+                        country,
+                    },
+                    card: Card::new(
+                        number.digits().to_owned(),
+                        i64::from(expiry.month),
+                        i64::from(expiry.year),
+                        cvc,
+                    ),
                 },
-                card: Card::new(
-                    number.digits().to_owned(),
-                    i64::from(expiry.month),
-                    i64::from(expiry.year),
-                    cvc,
-                ),
-            }),
+                self.expected_total_cents,
+            )),
             _ => Err(OrdersError::Invalid(fields.into_errors())),
         }
     }
@@ -265,7 +279,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
         SignedIn,
         (status = 402, description = "The card was declined (`urn:bazaar:problem:card-declined`, with `decline_code`); the order was cancelled", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 403, description = "The token is not a customer's (a service token)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`), its reservation expired (`urn:bazaar:problem:reservation-expired`), the cart no longer held what the checkout read, as when another checkout of it went through first (`urn:bazaar:problem:cart-changed`; the order was cancelled, nothing charged), or the cart is empty because another checkout holds its lines while it waits for a retry with its own key (`urn:bazaar:problem:checkout-waiting-for-retry`, which names it and until when)", body = CheckoutProblem, content_type = "application/problem+json"),
+        (status = 409, description = "Stock is short (`urn:bazaar:problem:insufficient-stock`, the cart lines named in `errors`; the order was cancelled), the checkout with this key is still running (`urn:bazaar:problem:request-in-progress`), it was interrupted (`urn:bazaar:problem:checkout-interrupted`), its reservation expired (`urn:bazaar:problem:reservation-expired`), the cart's total is not the `expected_total_cents` sent, a price having changed since it was shown (`urn:bazaar:problem:price-changed`, naming `expected_total_cents`; no order was placed, nothing reserved or charged), the cart no longer held what the checkout read, as when another checkout of it went through first (`urn:bazaar:problem:cart-changed`; the order was cancelled, nothing charged), or the cart is empty because another checkout holds its lines while it waits for a retry with its own key (`urn:bazaar:problem:checkout-waiting-for-retry`, which names it and until when)", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid (named in `errors`: `shipping_address.city`, `payment.card_number`, …), payments found the card invalid (the order was cancelled), the cart is empty or its total is more than one order may be, 100000000 in minor units (`cart`), or it holds a product no longer sold (`cart.items[i].product_id`), or the key was used with another body (`urn:bazaar:problem:idempotency-key-reused`)", body = CheckoutProblem, content_type = "application/problem+json"),
         (status = 503, description = "The payment kept failing (`urn:bazaar:problem:payment-unavailable`), or inventory (`urn:bazaar:problem:inventory-unavailable`) or the cart (`urn:bazaar:problem:cart-unavailable`) could not be reached, nothing charged. With `resumable_until` the order waits until then: send the same request with the same key to carry it on. With `order_id` and without `resumable_until` the order was cancelled: retry with a new key. Or the cart could not be read (no order was placed). A 502, 503 or 504 of the gateway's (`urn:bazaar:problem:unavailable`, `bad-gateway`, `gateway-timeout`: no `order_id`) says nothing of the order, which may have been placed: send the same request with the same key again", body = CheckoutProblem, content_type = "application/problem+json")
     )
@@ -283,7 +297,7 @@ async fn checkout(
         return Err(OrdersError::NotACustomer);
     }
     let key = idempotency_key(&headers)?;
-    let checkout = body.parse()?;
+    let (checkout, shown_total) = body.parse()?;
     let fingerprint = checkout.fingerprint();
     let customer = Customer {
         id: claims.sub.clone(),
@@ -326,6 +340,8 @@ async fn checkout(
             });
         }
     };
+
+    basket.agrees_with(shown_total)?;
 
     let order = Order::place(
         OrderId::new(),
@@ -427,9 +443,13 @@ mod tests {
 
     #[test]
     fn a_good_request_becomes_a_checkout() {
-        let c = body(good()).parse().unwrap();
+        let (c, shown) = body(good()).parse().unwrap();
         assert_eq!(c.address.country.as_str(), "US");
         assert_eq!(c.card.number(), "4242424242424242");
+        assert_eq!(shown, None, "the total shown is optional");
+        let mut v = good();
+        v["expected_total_cents"] = json!(2598);
+        assert_eq!(body(v).parse().unwrap().1, Some(2598));
     }
 
     #[test]
@@ -440,9 +460,11 @@ mod tests {
         v["shipping_address"]["country"] = json!("USA");
         v["payment"]["card_number"] = json!("");
         v["payment"]["cvc"] = json!("");
+        v["expected_total_cents"] = json!(-1);
         assert_eq!(
             refused_fields(body(v).parse().unwrap_err()),
             [
+                "expected_total_cents",
                 "shipping_address.name",
                 "shipping_address.city",
                 "shipping_address.country",

@@ -806,7 +806,7 @@ impl Client {
 
     /// Places the order for the caller's cart.
     pub async fn checkout(&self, c: &Caller, order: &Checkout) -> Result<Order, StorefrontError> {
-        let body = json!({
+        let mut body = json!({
             "payment": {
                 "card_number": order.card.number,
                 "exp_month": order.card.exp_month,
@@ -815,6 +815,9 @@ impl Client {
             },
             "shipping_address": order.address,
         });
+        if let Some(shown) = order.expected_total_cents {
+            body["expected_total_cents"] = shown.into();
+        }
         let req = self
             .request(c, Method::POST, "/api/orders/checkout", Patience::Checkout)
             .header(

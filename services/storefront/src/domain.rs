@@ -456,6 +456,8 @@ impl StockStatus {
 #[serde(default)]
 pub struct CheckoutForm {
     pub idempotency_key: String,
+    /// The cart's total the form showed, in minor units (a hidden field).
+    pub expected_total_cents: String,
     pub name: String,
     pub line1: String,
     pub city: String,
@@ -471,6 +473,9 @@ pub struct CheckoutForm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkout {
     pub idempotency_key: String,
+    /// The total the shopper was shown: orders refuses the checkout if the cart's total
+    /// changed since (a price did), rather than charging what they did not see.
+    pub expected_total_cents: Option<i64>,
     pub address: Address,
     pub card: Card,
 }
@@ -590,11 +595,25 @@ impl CheckoutForm {
                 "This form has expired; please submit it again.",
             ));
         }
+        let expected_total_cents = match self.expected_total_cents.trim() {
+            "" => None,
+            shown => match shown.parse::<i64>() {
+                Ok(cents) if cents >= 0 => Some(cents),
+                _ => {
+                    errors.push(FieldError::new(
+                        "idempotency_key",
+                        "This form has expired; please submit it again.",
+                    ));
+                    None
+                }
+            },
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Checkout {
             idempotency_key: key.to_owned(),
+            expected_total_cents,
             address: Address {
                 name,
                 line1,
@@ -784,6 +803,7 @@ mod tests {
     fn form() -> CheckoutForm {
         CheckoutForm {
             idempotency_key: "k-1".into(),
+            expected_total_cents: "2598".into(),
             name: "Ada Shopper".into(),
             line1: "1 Analytical Way".into(),
             city: "London".into(),
@@ -802,6 +822,12 @@ mod tests {
         assert_eq!(c.card.number, "4242424242424242");
         assert_eq!(c.card.exp_year, 2034);
         assert_eq!(c.address.country, "GB");
+        assert_eq!(c.expected_total_cents, Some(2598));
+        let without_total = CheckoutForm {
+            expected_total_cents: " ".into(),
+            ..form()
+        };
+        assert_eq!(without_total.parse().unwrap().expected_total_cents, None);
         assert_eq!(
             format!("{:?}", c.card),
             "Card(…4242)",
@@ -828,6 +854,10 @@ mod tests {
             ("exp_year", Box::new(|f| f.exp_year = "203".into())),
             ("cvc", Box::new(|f| f.cvc = "12".into())),
             ("idempotency_key", Box::new(|f| f.idempotency_key.clear())),
+            (
+                "idempotency_key",
+                Box::new(|f| f.expected_total_cents = "-5".into()),
+            ),
         ];
         for (field, change) in cases {
             let mut f = form();

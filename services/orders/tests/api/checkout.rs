@@ -253,6 +253,50 @@ async fn a_mistyped_card_is_refused_before_any_order_is_made() {
 }
 
 #[tokio::test]
+async fn a_price_changed_since_the_total_was_shown_is_told_before_anything_is_charged() {
+    let app = spawn_app().await;
+    let shopper = app.shopper().await;
+    let kettle = app.product(1000, 10).await;
+    app.fill_cart(&shopper, &[(&kettle, 2)]).await;
+    let shown = app.cart_of(&shopper).await["total_cents"].clone();
+    assert_eq!(shown, 2000);
+    // An admin raises the price while the shopper looks at the checkout page.
+    app.reprice(&shopper, &kettle, 1500).await;
+
+    let mut body = checkout_body(GOOD_CARD);
+    body["expected_total_cents"] = shown;
+    let res = app.checkout(&shopper, &new_key(), &body).await;
+    let problem = assert_problem(
+        res,
+        StatusCode::CONFLICT,
+        Some("expected_total_cents"),
+        "price changed",
+    )
+    .await;
+    assert_eq!(problem["type"], "urn:bazaar:problem:price-changed");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("now 3000") && detail.contains("not 2000"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.orders_of(&shopper).await["total"],
+        0,
+        "no order was placed"
+    );
+    assert_eq!(app.stock(&kettle).await, Some((10, 0)), "nothing reserved");
+    assert_eq!(app.ledger().await["count"], 0, "nothing charged");
+
+    // Agreeing to the new total buys at it; a checkout that names no total, at the
+    // cart's prices as ever.
+    body["expected_total_cents"] = json!(3000);
+    let res = app.checkout(&shopper, &new_key(), &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let order: Value = res.json().await.unwrap();
+    assert_eq!(order["total_cents"], 3000, "{order}");
+}
+
+#[tokio::test]
 async fn a_stock_shortage_cancels_the_order_and_holds_nothing() {
     let app = spawn_app().await;
     let shopper = app.shopper().await;

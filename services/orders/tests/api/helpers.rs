@@ -317,6 +317,23 @@ impl TestApp {
         id
     }
 
+    /// Changes `id`'s price at the catalog, and waits until the shopper's cart shows it.
+    pub async fn reprice(&self, shopper: &Shopper, id: &str, price_cents: i64) {
+        CatalogAdmin::new(&self.catalog, &self.admin_token)
+            .set_price(id, price_cents)
+            .await;
+        eventually(
+            &format!("the cart to price {id} at {price_cents}"),
+            async || {
+                let cart = self.cart_of(shopper).await;
+                let items = cart["items"].as_array()?;
+                let line = items.iter().find(|l| l["product_id"] == id)?;
+                (line["unit_price_cents"] == price_cents).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// Makes the cart refuse (`true`) or take (`false`) checkouts' lines, as orders sees
     /// it; everything else orders asks of the cart is answered as ever.
     pub fn cart_refuses_takes(&self, refuse: bool) {

@@ -33,6 +33,9 @@ struct CheckoutPage {
     held: bool,
     lines: Vec<SummaryLine>,
     total: String,
+    /// The total shown, sent back with the form: a price changed meanwhile is told
+    /// before anything is charged.
+    total_cents: i64,
     values: Values,
     errors: BTreeMap<String, String>,
     banner: Option<Banner>,
@@ -111,6 +114,7 @@ fn new_key() -> String {
 fn summary(page: &mut CheckoutPage, cart: &Cart) {
     page.empty = cart.items.is_empty();
     page.total = format_money(cart.total_cents, &cart.currency);
+    page.total_cents = cart.total_cents;
     page.lines = cart
         .items
         .iter()
@@ -263,6 +267,19 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
                 .linking("/orders", "See your orders"),
             );
             Outcome::Unknown
+        }
+        StorefrontError::Refused { problem, .. }
+            if problem.status == 409 && problem.kind.ends_with(":price-changed") =>
+        {
+            page.banner = Some(
+                Banner::new(
+                    "A price has changed",
+                    "A price in your cart changed since this page was shown, so the total \
+                     below is new. Nothing was charged: check your order and place it again.",
+                )
+                .linking("/cart", "See your cart"),
+            );
+            Outcome::NotPlaced
         }
         StorefrontError::Refused { problem, .. }
             if problem.status == 409 && problem.kind.ends_with(":insufficient-stock") =>
@@ -527,6 +544,9 @@ mod tests {
             banner_title(&refused(409, "checkout-interrupted", vec![], None)),
             "Your order could not be completed"
         );
+        let (page, outcome) = explained(&refused(409, "price-changed", vec![], None));
+        assert_eq!(outcome, Outcome::NotPlaced, "a new key for the new total");
+        assert_eq!(page.banner.unwrap().title, "A price has changed");
     }
 
     #[test]

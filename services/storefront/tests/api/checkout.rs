@@ -4,10 +4,10 @@
 //! confirmation arriving live on the notification stream.
 
 use crate::helpers::{
-    Browser, Page, Storefront, eventually, products, set_stock, spawn_storefront,
+    Browser, Page, Storefront, eventually, products, set_stock, shop, spawn_storefront,
 };
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A signed-in shopper with `quantity` of a product (given `stock`) in their cart.
@@ -27,11 +27,16 @@ async fn shopper_with(
 
 /// The hidden idempotency key of a checkout form.
 fn key_of(page: &Page) -> String {
+    hidden(page, "idempotency_key")
+}
+
+/// The value of the checkout form's hidden field `name`.
+fn hidden(page: &Page, name: &str) -> String {
     page.body
-        .split(r#"name="idempotency_key" value=""#)
+        .split(&format!(r#"name="{name}" value=""#))
         .nth(1)
         .and_then(|s| s.split('"').next())
-        .expect("an idempotency key")
+        .unwrap_or_else(|| panic!("a hidden {name}: {}", page.body))
         .to_owned()
 }
 
@@ -257,6 +262,57 @@ async fn a_payment_that_fails_for_now_brings_the_same_form_back() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_price_changed_while_the_form_was_open_is_shown_before_anything_is_charged() {
+    let sf = spawn_storefront(&[]).await;
+    let shop = shop();
+    let admin = platform::testing::CatalogAdmin::new(&shop.catalog, &shop.admin_token);
+    let id = admin
+        .create_product(&json!({
+            "sku": format!("PRICE-{}", &uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase()),
+            "name": "Repriced Teapot", "description": "Its price moves.", "category": "kitchen",
+            "price_cents": 1000, "initial_stock": 10
+        }))
+        .await;
+    set_stock(&id, 10).await;
+    let mut browser = Browser::customer(&sf).await;
+    browser.add_to_cart(&id, "2").await;
+    let page = browser.get("/checkout").await;
+    assert_eq!(hidden(&page, "expected_total_cents"), "2000");
+
+    // The price rises while the shopper fills the form in.
+    admin.set_price(&id, 1500).await;
+    eventually("the cart to have the new price", async || {
+        let cart = browser.get("/cart").await;
+        cart.body.contains("$30.00").then_some(())
+    })
+    .await;
+
+    let key = key_of(&page);
+    let mut filled = form(&key, "4242424242424242", "London", "2034");
+    let shown = hidden(&page, "expected_total_cents");
+    filled.push(("expected_total_cents", &shown));
+    let told = browser.post("/checkout", &filled).await;
+    told.assert_html(
+        StatusCode::CONFLICT,
+        &[
+            "A price has changed",
+            "$30.00",
+            r#"name="expected_total_cents" value="3000""#,
+        ],
+    );
+
+    // Placed again from the page that says the new total: bought at it.
+    let key = key_of(&told);
+    let mut again = form(&key, "4242424242424242", "London", "2034");
+    let shown = hidden(&told, "expected_total_cents");
+    again.push(("expected_total_cents", &shown));
+    let placed = browser.post("/checkout", &again).await;
+    assert!(placed.location().starts_with("/orders/"), "{}", placed.body);
+    let order = browser.get(placed.location()).await;
+    assert!(order.body.contains("$30.00"), "{}", order.body);
 }
 
 #[tokio::test]

@@ -289,6 +289,7 @@ fn the_checkout_form_explains_a_decline_and_never_echoes_the_card() {
             "empty": false,
             "lines": [{"name": "Kettle", "quantity": 2, "line_total": "$25.00", "available": true}],
             "total": "$25.00",
+            "total_cents": 2500,
             "values": {"name": "Ada", "line1": "1 Way", "city": "London", "postal_code": "N1",
                        "country": "GB", "exp_month": "12", "exp_year": "2034"},
             "errors": {"card_number": "This card was declined."},
@@ -298,6 +299,10 @@ fn the_checkout_form_explains_a_decline_and_never_echoes_the_card() {
         }),
     );
     assert!(html.contains(r#"name="idempotency_key" value="key-123""#));
+    assert!(
+        html.contains(r#"name="expected_total_cents" value="2500""#),
+        "the total shown goes back with the form"
+    );
     assert_forms_carry_the_token(&html, &signed_in());
     assert!(html.contains("Your card was declined"));
     assert!(
