@@ -237,6 +237,7 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             control_url: "http://127.0.0.1:1".into(),
             token: String::new(),
+            data_dir: None,
         };
         (running, child)
     }

@@ -81,6 +81,11 @@ pub struct Running {
     pub url: String,
     pub control_url: String,
     pub token: String,
+    /// The data directory the shop runs on (canonical): a copy of the directory taken
+    /// while it ran carries this file, and is not that shop's. Absent from the files of
+    /// earlier builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Running {
@@ -88,10 +93,16 @@ impl Running {
         data_dir.join("supervisor.json")
     }
 
-    /// What `data_dir`'s `supervisor.json` says, if it is there and reads.
+    /// What `data_dir`'s `supervisor.json` says, if it is there, reads, and is about this
+    /// directory: the file in a copy of a running shop's directory names the original
+    /// (taken at its word, `bazaar restart` on the copy restarted the original's service).
     fn read(data_dir: &Path) -> Option<Self> {
         let text = std::fs::read(Self::path(data_dir)).ok()?;
-        serde_json::from_slice(&text).ok()
+        let running: Self = serde_json::from_slice(&text).ok()?;
+        match &running.data_dir {
+            Some(its) if Some(its) != std::fs::canonicalize(data_dir).ok().as_ref() => None,
+            _ => Some(running),
+        }
     }
 
     /// Whether its supervisor's process still lives (a pid alone may be anyone's by now:
@@ -457,16 +468,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         for (spec, socket) in now {
             shop.start(spec, socket);
         }
-        for entry in &level {
-            tokio::select! {
-                r = shop.ready(entry.name()) => {
-                    if let Err(e) = r {
-                        startup = Err(e);
-                        break 'levels;
-                    }
+        // Every service of the level at once: one that stops before it is ready stops the
+        // start with its own error, even while another of the level still waits (one at
+        // a time, a crashing orders was retried for minutes behind recommendations'
+        // wait, which blamed orders' events).
+        let level_ready =
+            futures_util::future::try_join_all(level.iter().map(|e| shop.ready(e.name())));
+        tokio::select! {
+            r = level_ready => {
+                if let Err(e) = r {
+                    startup = Err(e);
+                    break 'levels;
                 }
-                _ = signalled.wait() => break 'levels,
             }
+            _ = signalled.wait() => break 'levels,
         }
         shop.publish();
     }
@@ -486,6 +501,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 url: url.clone(),
                 control_url: format!("http://{control_addr}"),
                 token,
+                data_dir: std::fs::canonicalize(&data_dir).ok(),
             })?,
         )?;
         outln!(
@@ -631,6 +647,7 @@ mod tests {
             url: "http://127.0.0.1:8080".into(),
             control_url,
             token: "t".into(),
+            data_dir: None,
         };
         std::fs::write(Running::path(&dir), serde_json::to_vec(&other).unwrap()).unwrap();
         // The file a killed shop left, with a live pid but no supervisor answering at its
@@ -668,6 +685,7 @@ mod tests {
             url: "http://127.0.0.1:8080".into(),
             control_url: "http://127.0.0.1:9".into(),
             token: "t".into(),
+            data_dir: None,
         };
         std::fs::write(Running::path(&dir), serde_json::to_vec(&gone).unwrap()).unwrap();
         assert!(matches!(on_data_dir(&dir).unwrap(), OnDataDir::Stopping));
@@ -691,6 +709,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_copy_of_a_running_shops_directory_is_not_taken_for_that_shop() {
+        let original = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
+        let copy = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&original).unwrap();
+        std::fs::create_dir_all(&copy).unwrap();
+        let shop = lock_data_dir(&original)
+            .await
+            .expect("the directory is free");
+        let running = Running {
+            pid: std::process::id(),
+            url: "http://127.0.0.1:8080".into(),
+            control_url: "http://127.0.0.1:9".into(),
+            token: "t".into(),
+            data_dir: std::fs::canonicalize(&original).ok(),
+        };
+        let file = serde_json::to_vec(&running).unwrap();
+        std::fs::write(Running::path(&original), &file).unwrap();
+        // `cp -a` while it runs: the copy has the file, and no lock held.
+        std::fs::write(Running::path(&copy), &file).unwrap();
+        assert!(matches!(
+            on_data_dir(&original).unwrap(),
+            OnDataDir::Running(_)
+        ));
+        assert!(matches!(on_data_dir(&copy).unwrap(), OnDataDir::Nothing));
+        let on_copy = lock_data_dir(&copy).await;
+        assert!(
+            on_copy.is_ok(),
+            "a shop starts on the copy: {:?}",
+            on_copy.err()
+        );
+        drop((shop, on_copy));
+        std::fs::remove_dir_all(&original).unwrap();
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_shop_of_an_earlier_build_which_takes_no_lock_is_seen_by_its_control_api() {
         let dir = std::env::temp_dir().join(format!("bazaar-lock-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -706,6 +760,7 @@ mod tests {
             url: "http://127.0.0.1:8080".into(),
             control_url,
             token: "t".into(),
+            data_dir: None,
         };
         std::fs::write(Running::path(&dir), serde_json::to_vec(&earlier).unwrap()).unwrap();
         let refused = lock_data_dir(&dir).await.unwrap_err().to_string();

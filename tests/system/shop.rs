@@ -642,3 +642,34 @@ async fn a_service_url_that_is_not_one_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+/// A service that cannot start (here: its database cannot be opened) stops `bazaar up` with
+/// its own error, at once, even while another service of its start level still waits (the
+/// supervisor waited for them one at a time: recommendations, waiting for orders' events,
+/// kept a crashing orders retried behind it for minutes).
+#[tokio::test]
+async fn a_service_that_cannot_start_stops_the_shop_with_its_own_error() {
+    let data_dir = std::env::temp_dir().join(format!("bazaar-system-{}", unique()));
+    // A directory where orders' database file goes: SQLite cannot open it.
+    std::fs::create_dir_all(data_dir.join("orders.db")).unwrap();
+    let out = tokio::process::Command::new(bazaar::testing::bazaar_bin())
+        .args(["up", "--port", "0", "--data-dir"])
+        .arg(&data_dir)
+        .env("BAZAAR_LOG", "warn")
+        .env_remove("BAZAAR_DATABASE")
+        .env_remove("BAZAAR_PORT")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the shop stops within a minute, not after the waits of other services")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("orders") && stderr.contains("stopped before it was ready"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
