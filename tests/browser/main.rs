@@ -233,7 +233,73 @@ async fn on_a_phone(c: Client, base: String) -> Client {
         .await
         .unwrap();
     assert_eq!(overlapping, false, "the card's fields overlap at 375 px");
+
+    // A name of one long word (a German compound, 93 letters) wraps: its page, and the
+    // cards that show it, stay as wide as the screen.
+    let long = long_named_product(&c, &base).await;
+    c.goto(&format!("{base}/p/{long}")).await.unwrap();
+    wait_for(&c, "h1").await;
+    screenshot(&c, "phone-long-name").await;
+    let page = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
+    assert_eq!(
+        page[0], true,
+        "a long name widens its page at 375 px: {page}"
+    );
+    c.goto(&format!("{base}/search?q={LONG_NAME}"))
+        .await
+        .unwrap();
+    wait_for(&c, "main").await;
+    let found = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
+    assert_eq!(
+        found[0], true,
+        "a long name widens the results at 375 px: {found}"
+    );
     c
+}
+
+/// One German compound of 93 letters.
+const LONG_NAME: &str =
+    "Donaudampfschifffahrtsgesellschaftskapitänskajütenschlüsselanhängerbefestigungsvorrichtung";
+
+/// A product named [`LONG_NAME`], created as the admin; its id once search has it.
+async fn long_named_product(c: &Client, base: &str) -> String {
+    let http = reqwest::Client::new();
+    let signed_in: Value = http
+        .post(format!("{base}/api/identity/login"))
+        .json(&json!({"email": bazaar::testing::ADMIN_EMAIL, "password": bazaar::testing::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["access_token"]
+        .as_str()
+        .expect("the admin signs in");
+    let created: Value = http
+        .post(format!("{base}/api/catalog/products"))
+        .bearer_auth(token)
+        .json(&json!({"sku": format!("LONG-{}", &bazaar::testing::unique().replace('-', "")[..8].to_uppercase()),
+                      "name": LONG_NAME, "description": "A very long word.", "category": "books",
+                      "price_cents": 1500, "initial_stock": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("created").to_owned();
+    eventually(c, "search to find the long name", async |_| {
+        let hits: Value = reqwest::get(format!("{base}/api/search?q={LONG_NAME}"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (hits["total"].as_u64() > Some(0)).then_some(())
+    })
+    .await;
+    id
 }
 
 async fn card_declined(c: Client, base: String) -> Client {

@@ -142,7 +142,8 @@ impl Views {
                 StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
             ),
         };
-        let mut res = match self.page("error.html", &message.title, chrome, page) {
+        let title = format!("{} · Bazaar", message.title);
+        let mut res = match self.page("error.html", &title, chrome, page) {
             Ok(html) => html_response(message.status, html),
             Err(e) => {
                 tracing::error!(error = %e, "the error page failed to render");

@@ -2,6 +2,9 @@
 // and the ops console's live parts. Every page works without it.
 "use strict";
 
+// The console's buttons that only a script can carry out show once it runs.
+document.documentElement.classList.remove("no-js");
+
 (function () {
   // ---- Type-ahead: suggestions from the search service, a combobox for keyboards.
   function typeahead(input) {
@@ -109,6 +112,8 @@
         e.preventDefault();
         go(items[active]);
       } else if (e.key === "Escape") {
+        // Closes the list and keeps what was typed (Chromium would clear a search box).
+        e.preventDefault();
         close();
       }
     });
@@ -413,6 +418,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A form sent back with mistakes: the keyboard starts at the list of them.
+    const summary = document.getElementById("error-summary");
+    if (summary) summary.focus();
     document.querySelectorAll("input[data-suggest]").forEach(typeahead);
     if (document.body.dataset.signedIn) {
       const link = document.querySelector("a[data-stream]");

@@ -108,6 +108,12 @@ async fn unknown_pages_are_not_found() {
         let page = browser.get(path).await;
         // The body is the friendly page; the platform may rewrite 4xx bodies.
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+        assert!(
+            page.body
+                .contains("<title>We could not find that · Bazaar</title>"),
+            "titled as every page is: {}",
+            page.body
+        );
     }
 }
 

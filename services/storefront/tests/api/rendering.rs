@@ -300,6 +300,11 @@ fn the_checkout_form_explains_a_decline_and_never_echoes_the_card() {
     );
     assert!(html.contains(r#"name="idempotency_key" value="key-123""#));
     assert!(
+        html.contains(r##"<a href="#f-card_number">This card was declined.</a>"##),
+        "the summary links each mistake to its field: {html}"
+    );
+    assert!(html.contains(r#"<html lang="en" class="no-js">"#));
+    assert!(
         html.contains(r#"name="expected_total_cents" value="2500""#),
         "the total shown goes back with the form"
     );
@@ -550,6 +555,13 @@ fn waterfall_page() -> String {
 #[test]
 fn a_trace_is_a_waterfall_of_its_spans() {
     let html = waterfall_page();
+    let root = traces::waterfall(&serde_json::from_value(checkout_trace()).unwrap()).rows[0]
+        .name
+        .clone();
+    assert!(
+        html.contains(&format!("<title>{root} · Title</title>")),
+        "each trace's page is titled by its root: {root}"
+    );
     let spans: Vec<&str> = html
         .match_indices(r#"data-span=""#)
         .map(|(i, m)| &html[i + m.len()..i + m.len() + 16])
