@@ -341,7 +341,33 @@ pub fn trimmed_name(raw: &str, max_len: usize) -> Result<String, Invalid> {
     if name.chars().any(char::is_control) {
         return invalid("must not contain control characters");
     }
+    // A name shows as it is stored: no override of the text's direction (a name reading
+    // "abcfed" stored as "abc\u{202e}def"); the marks right-to-left text uses (U+200E,
+    // U+200F) are fine.
+    if name.chars().any(is_bidi_override) {
+        return invalid(
+            "must not contain characters that override the text's direction (U+202A to U+202E, U+2066 to U+2069)",
+        );
+    }
+    if name.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return invalid("must contain a visible character");
+    }
     Ok(name.to_owned())
+}
+
+/// The embeddings, overrides and isolates of Unicode's bidirectional algorithm.
+fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that take no room and show nothing (zero-width spaces and joiners, the
+/// soft hyphen, the byte-order mark, direction marks): a name of only these looks blank.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
 }
 
 /// The id a service gives what it creates: a UUIDv7, so that ids sort by creation time,
@@ -493,8 +519,17 @@ mod more_tests {
             (" ", "must not be empty"),
             ("Mugs", "must be at most 3 characters long"),
             ("M\ng", "must not contain control characters"),
+            ("\u{200b}", "must contain a visible character"),
+            ("\u{200b} \u{feff}", "must contain a visible character"),
         ] {
             assert_eq!(trimmed_name(raw, 3), Err(Invalid(why.into())), "{raw:?}");
+        }
+        let turned = trimmed_name("abc\u{202e}def", 10).unwrap_err();
+        assert!(turned.0.contains("direction"), "{turned:?}");
+        assert!(trimmed_name("a\u{2067}b", 10).is_err(), "an isolate");
+        // Right-to-left text with its marks, and a joined emoji, are names.
+        for fine in ["\u{5e9}\u{5dc}\u{5d5}\u{5dd}\u{200f}", "👩\u{200d}🍳 Chef"] {
+            assert_eq!(trimmed_name(fine, 20), Ok(fine.to_owned()), "{fine:?}");
         }
     }
 

@@ -181,8 +181,10 @@ impl ListProductsParams {
     }
 }
 
-/// A product to create.
+/// A product to create. A field not listed here is refused (422 naming it): a misspelt
+/// one would otherwise be dropped without a word.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateProductRequest {
     /// 3 to 32 characters of `A-Z`, `0-9` and `-`; unique.
     #[schema(example = "KIT-09001", pattern = "^[A-Z0-9-]{3,32}$")]
@@ -264,8 +266,11 @@ impl CreateProductRequest {
 }
 
 /// A change to a product: any non-empty subset of these fields. `sku` and `currency`
-/// cannot be changed; `id` and the timestamps are the server's and are ignored.
+/// cannot be changed; `id` and the timestamps are the server's and are ignored; any other
+/// field is refused (422 naming it): a misspelt one (`price`) would otherwise be dropped
+/// while the rest of the change went through.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateProductRequest {
     #[schema(min_length = 1, max_length = 120)]
     pub name: Option<String>,
@@ -281,6 +286,18 @@ pub struct UpdateProductRequest {
     #[schema(ignore)]
     #[serde(default)]
     currency: Option<IgnoredAny>,
+    #[schema(ignore)]
+    #[serde(default)]
+    #[allow(dead_code, reason = "the server's own field: accepted, and ignored")]
+    id: Option<IgnoredAny>,
+    #[schema(ignore)]
+    #[serde(default)]
+    #[allow(dead_code, reason = "the server's own field: accepted, and ignored")]
+    created_at: Option<IgnoredAny>,
+    #[schema(ignore)]
+    #[serde(default)]
+    #[allow(dead_code, reason = "the server's own field: accepted, and ignored")]
+    updated_at: Option<IgnoredAny>,
 }
 
 impl UpdateProductRequest {
@@ -621,6 +638,30 @@ mod tests {
         );
         let ok = patch(serde_json::json!({"price_cents": 500, "id": "ignored"})).unwrap();
         assert_eq!(ok.price.map(Price::cents), Some(500));
+    }
+
+    #[test]
+    fn a_misspelt_field_is_refused_not_dropped() {
+        let refused = platform::extract::parse_json::<UpdateProductRequest>(
+            br#"{"price": 5, "name": "Patch Probe"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.errors.iter().any(|e| e.field.contains("price")),
+            "{:?}",
+            refused.errors
+        );
+        let created = platform::extract::parse_json::<CreateProductRequest>(
+            br#"{"sku": "KIT-1", "name": "A", "description": "", "category": "kitchen",
+                 "price_cents": 100, "foo": 1}"#,
+        )
+        .unwrap_err();
+        assert!(
+            created.errors.iter().any(|e| e.field.contains("foo")),
+            "{:?}",
+            created.errors
+        );
     }
 
     fn list(params: ListProductsParams) -> Result<ProductQuery, Vec<String>> {

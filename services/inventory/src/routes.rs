@@ -97,8 +97,9 @@ impl ListStockParams {
     }
 }
 
-/// A new stock level.
+/// A new stock level. Any other field is refused (422 naming it).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetStockRequest {
     /// Units that can be sold from now on, 0 to 1 000 000. Reserved units are not
     /// affected.
