@@ -34,6 +34,10 @@ pub struct CommonSettings {
     /// PostgreSQL admits 100 clients by default: services sharing one server (`bazaar up
     /// --database`, or replicas) must fit in that together.
     pub database_pool: u32,
+    /// When a SQLite commit is on disk (`BAZAAR_SQLITE_SYNCHRONOUS`): `full` (the default:
+    /// before it is answered) or `normal` (at checkpoints: faster, but a power cut may
+    /// lose the last commits).
+    pub sqlite_synchronous: crate::db::Synchronous,
     /// Log filter in `RUST_LOG` syntax (`BAZAAR_LOG`).
     pub log: String,
     /// `text` or `json` (`BAZAAR_LOG_FORMAT`).
@@ -134,6 +138,7 @@ impl CommonSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: format!("sqlite://data/{service}.db"),
             database_pool: 10,
+            sqlite_synchronous: crate::db::Synchronous::Full,
             log: "info,sqlx=warn".into(),
             log_format: LogFormat::Text,
             body_limit_bytes: 256 * 1024,
@@ -693,6 +698,7 @@ mod tests {
             "catalog",
             &[
                 ("log_format", "yaml"),
+                ("sqlite_synchronous", "sometimes"),
                 ("database_pool", "abc"),
                 ("request_timeout_ms", "xyz"),
                 ("broker", "kafka://x"),
@@ -704,6 +710,7 @@ mod tests {
         .to_string();
         for named in [
             "log_format",
+            "sqlite_synchronous",
             "database_pool",
             "request_timeout_ms",
             "BAZAAR_BROKER",

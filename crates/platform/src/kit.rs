@@ -275,9 +275,14 @@ impl<S> Kit<S> {
     /// database becomes a readiness check and is closed at shutdown.
     pub async fn database(&mut self, migrations: &[MigrationSource]) -> anyhow::Result<Db> {
         let common = &self.settings.common;
-        let db = Db::connect_pooled(&common.database_url, migrations, common.database_pool)
-            .await
-            .with_context(|| format!("could not open the {} database", self.def.name))?;
+        let db = Db::connect_with(
+            &common.database_url,
+            migrations,
+            common.database_pool,
+            common.sqlite_synchronous,
+        )
+        .await
+        .with_context(|| format!("could not open the {} database", self.def.name))?;
         self.modify(|b| b.database(&db));
         Ok(db)
     }
