@@ -554,6 +554,13 @@ impl CheckoutForm {
                 "card_number",
                 "Enter the 12 to 19 digits of the card number.",
             ));
+        } else if let Err(why) = platform::domain::card::CardNumber::parse(&number) {
+            // Checked as orders and payments will (a mistyped digit, a length the brand
+            // cannot have), so that it is named with the form's other mistakes, not after.
+            errors.push(FieldError::new(
+                "card_number",
+                format!("The card number {}.", why.0),
+            ));
         }
         let exp_month = match self.exp_month.trim().parse::<i64>() {
             Ok(m) if (1..=12).contains(&m) => m,
@@ -849,6 +856,10 @@ mod tests {
             (
                 "card_number",
                 Box::new(|f| f.card_number = "4242x4242x4242".into()),
+            ),
+            (
+                "card_number",
+                Box::new(|f| f.card_number = "4242 4242 4242 4241".into()),
             ),
             ("exp_month", Box::new(|f| f.exp_month = "13".into())),
             ("exp_year", Box::new(|f| f.exp_year = "203".into())),

@@ -418,8 +418,10 @@ document.documentElement.classList.remove("no-js");
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    // A form sent back with mistakes: the keyboard starts at the list of them.
-    const summary = document.getElementById("error-summary");
+    // A form sent back with mistakes: the keyboard starts at the list of them (or at why
+    // a sign-in failed).
+    const summary =
+      document.getElementById("error-summary") || document.getElementById("form-error");
     if (summary) summary.focus();
     document.querySelectorAll("input[data-suggest]").forEach(typeahead);
     if (document.body.dataset.signedIn) {

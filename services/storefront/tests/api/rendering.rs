@@ -292,7 +292,7 @@ fn the_checkout_form_explains_a_decline_and_never_echoes_the_card() {
             "total_cents": 2500,
             "values": {"name": "Ada", "line1": "1 Way", "city": "London", "postal_code": "N1",
                        "country": "GB", "exp_month": "12", "exp_year": "2034"},
-            "errors": {"card_number": "This card was declined."},
+            "errors": {"card_number": "This card was declined.", "city": "Enter the town or city.", "name": "Enter the name."},
             "banner": {"title": "Payment declined", "message": "Your card was declined. Nothing was charged and your cart has been kept: please try another card.",
                        "items": [], "link": null},
             "idempotency_key": "key-123",
@@ -300,8 +300,14 @@ fn the_checkout_form_explains_a_decline_and_never_echoes_the_card() {
     );
     assert!(html.contains(r#"name="idempotency_key" value="key-123""#));
     assert!(
-        html.contains(r##"<a href="#f-card_number">This card was declined.</a>"##),
-        "the summary links each mistake to its field: {html}"
+        html.contains(r##"<a href="#f-card_number">Card number: This card was declined.</a>"##),
+        "the summary links each mistake to its field, named: {html}"
+    );
+    let at = |text: &str| html.find(text).unwrap_or_else(|| panic!("{text}: {html}"));
+    assert!(
+        at("Name: Enter the name.") < at("Town or city: Enter")
+            && at("Town or city: Enter") < at("Card number: This card"),
+        "in the form's order, not the alphabet's"
     );
     assert!(html.contains(r#"<html lang="en" class="no-js">"#));
     assert!(
