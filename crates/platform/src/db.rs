@@ -199,13 +199,23 @@ impl Db {
         } else {
             options
         };
-        let pool = options
-            .connect(&url)
-            .await
-            .map_err(|source| DbError::Connect {
-                url: redact(&url),
-                source,
-            })?;
+        let unopened = |source| DbError::Connect {
+            url: redact(&url),
+            source,
+        };
+        if backend == Backend::Sqlite {
+            // A file that is no database is said so at once, in SQLite's words: the pool
+            // would retry it until its acquire timeout, and then say only that it timed out.
+            let mut probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .map_err(unopened)?;
+            let read = sqlx::raw_sql("PRAGMA schema_version")
+                .execute(&mut probe)
+                .await;
+            let _ = sqlx::Connection::close(probe).await;
+            read.map_err(unopened)?;
+        }
+        let pool = options.connect(&url).await.map_err(unopened)?;
         let db = Self { pool, backend };
         // SQLite has no advisory lock: replicas sharing a file take turns through a lock
         // file beside it, held while one migrates.
@@ -740,6 +750,27 @@ mod tests {
             .unwrap();
         assert_eq!(count, 3);
         db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_no_database_is_said_so_at_once() {
+        let dir = std::env::temp_dir().join(format!("bazaar-db-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("junk.db");
+        std::fs::write(&file, vec![0x5a_u8; 100_000]).unwrap();
+        let started = std::time::Instant::now();
+        let Err(refused) = Db::connect(&format!("sqlite://{}", file.display()), MIGRATIONS).await
+        else {
+            panic!("junk is no database");
+        };
+        let said = format!("{:#}", anyhow::Error::from(refused));
+        assert!(said.contains("not a database"), "{said}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "said at once, not after the pool's timeout: {:?}",
+            started.elapsed()
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
