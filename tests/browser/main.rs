@@ -200,26 +200,12 @@ async fn on_a_phone(c: Client, base: String) -> Client {
     c.goto(&format!("{base}/cart")).await.unwrap();
     wait_for(&c, "#cart-total").await;
     screenshot(&c, "phone-cart").await;
-    let off_screen = r#"
-        const width = document.documentElement.clientWidth;
-        const over = [...document.querySelectorAll(arguments[0])]
-            .filter(e => e.getBoundingClientRect().right > width + 1)
-            .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right));
-        return [document.documentElement.scrollWidth <= width, over, width];
-    "#;
-    let cart = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
-    assert_eq!(cart[0], true, "the cart scrolls sideways at 375 px: {cart}");
-    assert_eq!(cart[1], json!([]), "off the screen: {cart}");
+    fits_the_screen(&c, "the cart").await;
 
     c.goto(&format!("{base}/checkout")).await.unwrap();
     wait_for(&c, "#f-card_number").await;
     screenshot(&c, "phone-checkout").await;
-    let form = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
-    assert_eq!(
-        form[0], true,
-        "the checkout scrolls sideways at 375 px: {form}"
-    );
-    assert_eq!(form[1], json!([]), "off the screen: {form}");
+    fits_the_screen(&c, "the checkout").await;
     let overlapping = c
         .execute(
             r#"
@@ -240,22 +226,29 @@ async fn on_a_phone(c: Client, base: String) -> Client {
     c.goto(&format!("{base}/p/{long}")).await.unwrap();
     wait_for(&c, "h1").await;
     screenshot(&c, "phone-long-name").await;
-    let page = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
-    assert_eq!(
-        page[0], true,
-        "a long name widens its page at 375 px: {page}"
-    );
+    fits_the_screen(&c, "a long name's page").await;
     // Its card, first among its category's newest.
     c.goto(&format!("{base}/c/books?sort=newest"))
         .await
         .unwrap();
     wait_for_card(&c, LONG_NAME).await;
-    let listed = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
-    assert_eq!(
-        listed[0], true,
-        "a long name widens its category at 375 px: {listed}"
-    );
+    fits_the_screen(&c, "a long name's category").await;
     c
+}
+
+/// Asserts that the page shown does not scroll sideways and that nothing in it reaches
+/// past the screen's right edge; `what` names it in the failure.
+async fn fits_the_screen(c: &Client, what: &str) {
+    let off_screen = r#"
+        const width = document.documentElement.clientWidth;
+        const over = [...document.querySelectorAll(arguments[0])]
+            .filter(e => e.getBoundingClientRect().right > width + 1)
+            .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right));
+        return [document.documentElement.scrollWidth <= width, over, width];
+    "#;
+    let seen = c.execute(off_screen, vec![json!("main *")]).await.unwrap();
+    assert_eq!(seen[0], true, "{what} scrolls sideways: {seen}");
+    assert_eq!(seen[1], json!([]), "{what}: off the screen: {seen}");
 }
 
 /// One German compound of 93 letters.
