@@ -260,11 +260,23 @@ impl SearchIndex {
             let Some(word) = tokens(&mut word_analyzer, raw).into_iter().next() else {
                 continue;
             };
-            let typos = word.chars().count() >= TYPO_MIN_CHARS
-                && searcher.doc_freq(&Term::from_field_text(f.name_words, &word))? == 0
-                && searcher.doc_freq(&Term::from_field_text(f.description_words, &word))? == 0;
+            let stem = tokens(&mut stem_analyzer, raw).into_iter().next();
+            let held = |field: Field, text: &str| {
+                searcher
+                    .doc_freq(&Term::from_field_text(field, text))
+                    .map(|n| n > 0)
+            };
+            // A word the catalog holds, as typed or inflected otherwise ("tents", where
+            // it says "tent"), is no typo: corrected, "tents" also found "ten" and "test".
+            let known = held(f.name_words, &word)?
+                || held(f.description_words, &word)?
+                || match &stem {
+                    Some(stem) => held(f.name, stem)? || held(f.description, stem)?,
+                    None => false,
+                };
+            let typos = word.chars().count() >= TYPO_MIN_CHARS && !known;
             parsed.push(QueryWord {
-                stem: tokens(&mut stem_analyzer, raw).into_iter().next(),
+                stem,
                 word,
                 typos,
                 last: i + 1 == count,
@@ -556,6 +568,15 @@ mod tests {
             .apply(&[product("cups", "Enamel Camp Cups", "outdoor", 1499, 7)])
             .unwrap();
         assert_eq!(ids(&index.search(&query("cip")).unwrap()), ["cups"]);
+        // A plural of a word the catalog holds in the singular is that word, not a typo
+        // of others one letter from its stem.
+        index
+            .apply(&[
+                product("tent", "Summit Dome Tent", "outdoor", 19999, 8),
+                product("ten", "Ten Little Lanterns", "books", 1299, 9),
+            ])
+            .unwrap();
+        assert_eq!(ids(&index.search(&query("tents")).unwrap()), ["tent"]);
     }
 
     #[test]
