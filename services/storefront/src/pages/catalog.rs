@@ -424,6 +424,18 @@ async fn search_page(
             ));
             return Ok(result);
         }
+        // Search refused the words (more than it takes, a word longer than any it
+        // indexes): said as search says it, not shown as an outage.
+        Err(StorefrontError::Refused { problem, .. })
+            if problem.status == 422 && problem.errors.iter().any(|f| f.field == "q") =>
+        {
+            let why = problem.errors.iter().find(|f| f.field == "q");
+            result.error = Some(format!(
+                "Your search {}.",
+                why.map_or("cannot be searched for", |f| f.message.as_str())
+            ));
+            return Ok(result);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "search failed; falling back to the catalog's name filter");
             let listing = Listing {

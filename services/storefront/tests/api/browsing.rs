@@ -213,6 +213,46 @@ async fn search_falls_back_to_the_catalog_when_search_is_down() {
     long.assert_html(StatusCode::OK, &["must be at most 100 characters"]);
 }
 
+/// Words search refuses (more than it takes) are said so as search says it, not shown as
+/// an outage with the catalog's name filter (the search review saw "Search is unavailable
+/// right now" for a 13-word query).
+#[tokio::test]
+async fn words_search_refuses_are_said_so_not_taken_for_an_outage() {
+    let shop = shop();
+    let scratch = platform::testing::Scratch::new("storefront-search");
+    let database_url = scratch.sqlite_url("search");
+    let index_dir = scratch.path().join("search-index").display().to_string();
+    let mut settings: Vec<(&str, &str)> = vec![
+        ("listen", "127.0.0.1:0"),
+        ("database_url", &database_url),
+        ("index_dir", &index_dir),
+    ];
+    settings.extend(shop.urls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let search = platform::Launch::for_tests(&search::SERVICE, &settings)
+        .in_registry(crate::helpers::REGISTRY)
+        .build()
+        .await
+        .expect("search builds");
+    let search_url = format!("http://{}", search.local_addr());
+    tokio::spawn(search.run());
+    let gateway = spawn_gateway(&[("search_url", &search_url)]).await;
+    let sf = spawn_storefront(&[("gateway_url", &gateway)]).await;
+    let mut browser = Browser::new(&sf);
+    let words = "ashgrove ten inch cast iron skillet for the kitchen and the camp fire";
+    let page = browser
+        .get(&format!(
+            "/search?q={}",
+            storefront::views::urlencode(words)
+        ))
+        .await;
+    page.assert_html(StatusCode::OK, &["Your search must have at most 12 words"]);
+    assert!(
+        !page.body.contains("Search is unavailable"),
+        "{}",
+        page.body
+    );
+}
+
 /// The prices of a page's product cards, in order.
 fn card_prices(body: &str) -> Vec<f64> {
     body.split("class=\"card-price\">$")
