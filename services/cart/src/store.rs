@@ -812,6 +812,63 @@ pub(crate) async fn give_back(
 mod tests {
     use super::*;
 
+    /// Give-backs and takes of one order at once, on PostgreSQL when
+    /// `BAZAAR_TEST_POSTGRES_URL` names a server (at READ COMMITTED, both give-backs read
+    /// the hold as held and gave the lines back twice; a retried take found its own take's
+    /// lines gone and said the cart had changed). SQLite serialises them anyway.
+    #[tokio::test]
+    async fn an_order_gives_back_once_and_a_retried_take_is_already_done_at_once() {
+        let Some(pg) =
+            platform::testing::ScratchPostgres::from_env("cart", "concurrent give-backs")
+        else {
+            return;
+        };
+        let db = Db::connect(&pg.url(), &migrations()).await.unwrap();
+        let store = Store::new(db.clone(), Currency::parse("USD").unwrap());
+        sqlx::query(
+            "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
+             VALUES ('p-1', 'Mug', 1200, 'USD', 0, '2026-01-01T00:00:00.000Z')",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let product = ProductId::parse("p-1").unwrap();
+        for round in 0..10 {
+            let owner = Owner::user(&format!("u-{round}"));
+            store
+                .add(&owner, &product, Quantity::new(2).unwrap())
+                .await
+                .unwrap();
+            let order = format!("o-{round}");
+            let items = [(product.clone(), 2)];
+            let (a, b) = tokio::join!(
+                store.take(&owner, &order, &items),
+                store.take(&owner, &order, &items)
+            );
+            let mut taken = [a.unwrap(), b.unwrap()];
+            taken.sort_by_key(|t| *t == Taken::Already);
+            assert_eq!(taken, [Taken::Now, Taken::Already], "round {round}");
+            let (a, b) = tokio::join!(
+                store.give_back(&order, &owner),
+                store.give_back(&order, &owner)
+            );
+            let given = [a.unwrap(), b.unwrap()];
+            assert_eq!(
+                given
+                    .iter()
+                    .filter(|g| matches!(g, GivenBack::Now(_)))
+                    .count(),
+                1,
+                "round {round}: {given:?}"
+            );
+            let cart = store.cart(&owner).await.unwrap();
+            let quantities: Vec<i64> = cart.items.iter().map(|l| l.quantity).collect();
+            assert_eq!(quantities, [2], "round {round}: given back once");
+        }
+        db.close().await;
+        pg.drop_database().await;
+    }
+
     #[test]
     fn migrations_put_the_cart_before_the_consumer_tables() {
         platform::testing::assert_migrations(
