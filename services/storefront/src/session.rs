@@ -551,9 +551,29 @@ impl Visitor {
         };
         let Some(session) = ended else { return };
         let caller = self.bearing(session.access_token.clone());
-        if let Err(e) = self.client().logout(&caller, &session.refresh_token).await {
+        let mut revoked = self.client().logout(&caller, &session.refresh_token).await;
+        if matches!(&revoked, Err(e) if e.status() == Some(401)) {
+            // The access token expired while the tab stood idle (the usual way to sign
+            // out): the refresh token is spent for a fresh pair, whose session is then
+            // revoked. Left alone, a copy of the cookie would refresh itself and stay
+            // signed in until the refresh token expired, weeks later.
+            let refresher = &self.sessions.inner.refresher;
+            revoked = match refresher
+                .refresh(self.client(), &self.anonymous(), &session.refresh_token)
+                .await
+            {
+                Ok(pair) => {
+                    let fresh = self.bearing(pair.access_token.clone());
+                    self.client().logout(&fresh, &pair.refresh_token).await
+                }
+                Err(e) => Err(e),
+            };
+        }
+        // Nobody else is handed the pair a refresh shared out (a copy of the cookie).
+        self.sessions.inner.refresher.forget(&session.refresh_token);
+        if let Err(e) = revoked {
             // The cookie is gone either way; the refresh token expires on its own.
-            tracing::info!(error = %e, "identity could not revoke the session");
+            tracing::warn!(error = %e, "identity could not revoke the session");
         }
     }
 

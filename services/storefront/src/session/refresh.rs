@@ -56,4 +56,12 @@ impl Refresher {
         }
         result
     }
+
+    /// Forgets the answer shared for `refresh_token`: its session has ended, and nobody
+    /// presenting it again is to be given the pair it brought.
+    pub fn forget(&self, refresh_token: &str) {
+        if let Ok(mut map) = self.inflight.lock() {
+            map.remove(refresh_token);
+        }
+    }
 }

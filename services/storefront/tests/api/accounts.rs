@@ -277,6 +277,36 @@ async fn a_session_identity_no_longer_honours_is_forgotten() {
     assert!(!browser.has_session(), "the dead session is forgotten");
 }
 
+/// Signing out after the access token expired (a tab left idle) still ends the session
+/// at identity: its refresh token no longer works (identity refused the expired token's
+/// logout, and a copy of the cookie stayed signed in for the refresh token's 30 days).
+#[tokio::test]
+async fn signing_out_with_an_expired_access_token_still_ends_the_session() {
+    let sf = spawn_storefront(&[]).await;
+    let mut browser = Browser::customer(&sf).await;
+    let mut session = browser.session().unwrap();
+    let refresh_token = session["r"].clone();
+    // As identity answers an expired token: 401.
+    session["a"] = Value::from("not.a.token");
+    browser.forge_session(&session);
+    let out = browser.post("/signout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+    let after = reqwest::Client::new()
+        .post(format!(
+            "{}/api/identity/refresh",
+            crate::helpers::shop().identity
+        ))
+        .json(&serde_json::json!({"refresh_token": refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session was revoked at identity"
+    );
+}
+
 #[tokio::test]
 async fn account_pages_send_anonymous_visitors_to_sign_in() {
     let sf = spawn_storefront(&[]).await;
