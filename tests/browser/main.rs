@@ -258,31 +258,28 @@ const LONG_NAME: &str =
 /// A product named [`LONG_NAME`], created as the admin; its id.
 async fn long_named_product(base: &str) -> String {
     let http = reqwest::Client::new();
-    let signed_in: Value = http
-        .post(format!("{base}/api/identity/login"))
-        .json(&json!({"email": bazaar::testing::ADMIN_EMAIL, "password": bazaar::testing::ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed_in = answer(
+        http.post(format!("{base}/api/identity/login"))
+            .json(&json!({"email": bazaar::testing::ADMIN_EMAIL, "password": bazaar::testing::ADMIN_PASSWORD})),
+    )
+    .await;
     let token = signed_in["access_token"]
         .as_str()
         .expect("the admin signs in");
-    let created: Value = http
-        .post(format!("{base}/api/catalog/products"))
-        .bearer_auth(token)
-        .json(&json!({"sku": format!("LONG-{}", &bazaar::testing::unique().replace('-', "")[..8].to_uppercase()),
-                      "name": LONG_NAME, "description": "A very long word.", "category": "books",
-                      "price_cents": 1500, "initial_stock": 5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = answer(
+        http.post(format!("{base}/api/catalog/products"))
+            .bearer_auth(token)
+            .json(&json!({"sku": format!("LONG-{}", &bazaar::testing::unique().replace('-', "")[..8].to_uppercase()),
+                          "name": LONG_NAME, "description": "A very long word.", "category": "books",
+                          "price_cents": 1500, "initial_stock": 5})),
+    )
+    .await;
     created["id"].as_str().expect("created").to_owned()
+}
+
+/// The JSON answer to `request`.
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 async fn card_declined(c: Client, base: String) -> Client {
