@@ -181,17 +181,12 @@ impl Db {
                     Box::pin(async move {
                         // WAL lets readers run beside the one writer; the busy timeout makes a
                         // writer wait for the lock instead of failing at once.
-                        let pragmas = match synchronous {
-                            Synchronous::Full => {
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
-                            }
-                            Synchronous::Normal => {
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
-                            }
-                        };
-                        sqlx::raw_sql(pragmas).execute(conn).await?;
+                        let pragmas = format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            synchronous.pragma()
+                        );
+                        sqlx::raw_sql(AssertSqlSafe(pragmas)).execute(conn).await?;
                         Ok(())
                     })
                 },
@@ -383,6 +378,16 @@ pub enum Synchronous {
     /// an order a client saw confirmed, with its payment captured. For benchmarks and
     /// throwaway shops.
     Normal,
+}
+
+impl Synchronous {
+    /// The value of SQLite's `PRAGMA synchronous` (one of two words, never from input).
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 /// `select` (`SELECT ... WHERE ...`) for a read whose rows the transaction goes on to

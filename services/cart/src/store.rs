@@ -321,10 +321,14 @@ impl Store {
     ) -> Result<Taken, CartError> {
         let mut tx = self.db.begin_write().await?;
         let now = now_rfc3339();
-        // What an earlier take of this order settled, if one did.
-        let settled = |hold: Option<Hold>| {
-            let hold = hold?;
-            Some(match hold.state.as_str() {
+        // The cart is locked first, and only then is the order's hold looked for: on
+        // PostgreSQL a take of the same order (the saga's retry) that committed while this
+        // one waited for the lock is seen then, and its lines gone from the cart are this
+        // order's own take, not a cart that changed. (An answer from the hold returns
+        // without committing: the touch is undone.)
+        let touched = touch_cart(&mut tx, owner, &now).await?;
+        if let Some(hold) = hold_of(&mut tx, order_id).await? {
+            return match hold.state.as_str() {
                 "held" | "bought" if hold.owner == owner.key() => Ok(Taken::Already),
                 "returned" => Err(CartError::CartChanged(
                     "this order was cancelled already; it takes nothing".into(),
@@ -332,18 +336,7 @@ impl Store {
                 _ => Err(CartError::CartChanged(
                     "this order took another cart's lines".into(),
                 )),
-            })
-        };
-        if let Some(answer) = settled(hold_of(&mut tx, order_id).await?) {
-            return answer;
-        }
-        let touched = touch_cart(&mut tx, owner, &now).await?;
-        // Looked for again with the cart locked: on PostgreSQL a take of the same order
-        // (the saga's retry) that committed while this one waited for the lock is not
-        // seen by the first look, and its lines are gone from the cart: that is this
-        // order's own take, not a cart that changed.
-        if let Some(answer) = settled(hold_of(&mut tx, order_id).await?) {
-            return answer;
+            };
         }
         if !touched {
             return Err(CartError::CartChanged("the cart is empty".into()));

@@ -15,13 +15,13 @@ pub fn migrations() -> Vec<MigrationSource> {
     [MIGRATIONS, events::outbox::MIGRATIONS].concat()
 }
 
-/// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
-/// comma-separated list.
 /// The advisory locks ([`platform::db::serialize_writers`]) of the writes that insert
 /// only when nothing is there yet: the administrator ensured at start, the first key.
 const PUT_ADMIN_LOCK: i64 = 7_368_301;
 const FIRST_KEY_LOCK: i64 = 7_368_302;
 
+/// Identity's own tables. Ids are UUIDv7 strings, times RFC 3339 text, and roles a
+/// comma-separated list.
 pub const MIGRATIONS: &[MigrationSource] = &[
     MigrationSource::portable(1, "users, refresh tokens, signing keys", SCHEMA_V1),
     MigrationSource::portable(

@@ -170,10 +170,9 @@ impl Store {
                 return Ok(before);
             }
             // Compare-and-set: on PostgreSQL a concurrent writer may have changed the
-            // level since it was read; then nothing is updated and it is read again.
-            // The row as written: `reserved` may have moved since it was read (a
-            // reservation taken or released meanwhile), and the answer and the event say
-            // what is there now.
+            // level since it was read; then nothing is updated and it is read again. The
+            // row comes back as written: `reserved` may have moved meanwhile, and the
+            // answer and the event say what is there now.
             let updated = sqlx::query(
                 "UPDATE stock SET available = $1, updated_at = $2 \
                  WHERE product_id = $3 AND available = $4 \

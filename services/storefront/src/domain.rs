@@ -548,15 +548,9 @@ impl CheckoutForm {
             .collect();
         if number.is_empty() {
             errors.push(FieldError::new("card_number", "Enter the card number."));
-        } else if !(12..=19).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit())
-        {
-            errors.push(FieldError::new(
-                "card_number",
-                "Enter the 12 to 19 digits of the card number.",
-            ));
         } else if let Err(why) = platform::domain::card::CardNumber::parse(&number) {
-            // Checked as orders and payments will (a mistyped digit, a length the brand
-            // cannot have), so that it is named with the form's other mistakes, not after.
+            // Checked as orders and payments will (digits, a length its brand can have,
+            // the check digit), so that it is named with the form's other mistakes.
             errors.push(FieldError::new(
                 "card_number",
                 format!("The card number {}.", why.0),
