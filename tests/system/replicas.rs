@@ -640,3 +640,87 @@ async fn checkout_at(
         Err(e) => (StatusCode::BAD_GATEWAY, json!(e.to_string())),
     }
 }
+
+/// A signed-in browser whose access token has expired, with many of its requests at once
+/// (tabs, a page and the console's polls), stays signed in when the storefront has
+/// replicas: the gateway keeps one session on one replica, which spends the refresh
+/// token once for all of them. Spread over two replicas, each spent it, identity took
+/// the second spending for a stolen token's reuse and ended the sign-in (the identity
+/// review: 6 of 6 tries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_browsers_requests_refresh_its_session_once_across_storefront_replicas() {
+    let shop = Shop::start_with(Options {
+        env: vec![
+            ("BAZAAR_REPLICAS", "storefront=2".to_owned()),
+            ("BAZAAR_ACCESS_TOKEN_TTL_SECS", "1".to_owned()),
+        ],
+        ..Options::default()
+    });
+    wait_all_ready(&shop, "storefront", 2).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let email = format!("tabs-{}@example.com", unique());
+    let password = "correct horse battery staple";
+    shop.register(&email, password, "Tabs Open").await;
+    let signed_in = browser
+        .post(format!("{}/signin", shop.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("email", email.as_str()),
+                    ("password", password),
+                    ("next", "/"),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "signing in");
+    let cookie = session_cookie(&signed_in).expect("a session cookie");
+
+    // Past the access token's second and the verifiers' 30 s of clock leeway.
+    tokio::time::sleep(Duration::from_secs(33)).await;
+    let pages = (0..12).map(|_| {
+        browser
+            .get(format!("{}/orders", shop.url))
+            .header("cookie", &cookie)
+            .send()
+    });
+    let mut refreshed = None;
+    for page in futures_util::future::join_all(pages).await {
+        let page = page.unwrap();
+        assert_eq!(
+            page.status(),
+            StatusCode::OK,
+            "a page of the signed-in browser (not sent to sign in: {:?})",
+            page.headers().get("location")
+        );
+        refreshed = session_cookie(&page).or(refreshed);
+    }
+    let refreshed = refreshed.expect("the refreshed session comes back as a cookie");
+    assert_ne!(refreshed, cookie);
+    // The refreshed cookie is the session from now on.
+    let later = browser
+        .get(format!("{}/orders", shop.url))
+        .header("cookie", &refreshed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(later.status(), StatusCode::OK, "still signed in afterwards");
+}
+
+/// The `name=value` of the session cookie a response sets, if it sets one.
+fn session_cookie(page: &reqwest::Response) -> Option<String> {
+    page.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with("bazaar_session=") && pair.len() > "bazaar_session=".len())
+        .map(str::to_owned)
+}

@@ -261,6 +261,37 @@ impl Balancer {
         Err(NoReplica::AllOpen)
     }
 
+    /// Picks the replica `key` belongs to, not `avoid` when there is another: every
+    /// caller presenting one key reaches one replica for as long as it is ready and
+    /// admits calls (a browser's session on the storefront, whose refresh token only
+    /// one process may spend). Rendezvous hashing: replicas are ranked by a hash of the
+    /// key and their URL, so that any gateway ranks them alike, and a replica leaving
+    /// moves only its own keys (to each key's next in rank) and one coming back takes
+    /// them again.
+    pub fn pick_affine(&self, key: u64, avoid: Option<&Replica>) -> Result<Pick, NoReplica> {
+        let replicas = self.replicas();
+        if replicas.is_empty() {
+            return Err(NoReplica::Unknown);
+        }
+        let mut ranked: Vec<&Arc<Replica>> = replicas.iter().collect();
+        // Highest rank first; the replica to avoid last, still there if it is all.
+        ranked.sort_by_key(|r| {
+            let avoided = avoid.is_some_and(|a| std::ptr::eq(&***r, a));
+            (avoided, std::cmp::Reverse(rank(key, r.affinity)))
+        });
+        for probed in [true, false] {
+            for r in &ranked {
+                if (!probed || r.ready())
+                    && r.breaker.admits()
+                    && let Some(trial) = r.breaker.enter()
+                {
+                    return Ok(Pick::new((*r).clone(), trial));
+                }
+            }
+        }
+        Err(NoReplica::AllOpen)
+    }
+
     /// The less loaded of two distinct random candidates.
     fn choose<'a>(&self, candidates: &[&'a Arc<Replica>]) -> &'a Arc<Replica> {
         match two_of(candidates.len()) {
@@ -334,6 +365,24 @@ fn two_of(n: usize) -> Option<(usize, usize)> {
     Some((a, b))
 }
 
+/// A key's hash for [`Balancer::pick_affine`]: FNV-1a, fixed so that every process
+/// (every gateway replica, every build) hashes alike.
+pub fn affinity_key(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The rank of a replica (its [`affinity_key`] of its URL) for a key: the two mixed by
+/// SplitMix64's finaliser, so that ranks of one key over different replicas are
+/// independent.
+fn rank(key: u64, replica: u64) -> u64 {
+    let mut z = key ^ replica.rotate_left(32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Applies endpoint changes for as long as the balancer lives.
 async fn follow(inner: Weak<Inner>, mut endpoints: Endpoints) {
     while endpoints.changed().await {
@@ -397,6 +446,8 @@ pub struct Replica {
     pub url: Endpoint,
     /// The URL's scheme and authority, parsed once, when it is nothing more (no path).
     origin: Option<(Scheme, Authority)>,
+    /// The URL's [`affinity_key`], for ranking it under [`Balancer::pick_affine`].
+    affinity: u64,
     outstanding: AtomicU32,
     /// Kept only under [`Policy::PeakEwma`], the one policy that reads it.
     ewma: Option<Mutex<Ewma>>,
@@ -419,6 +470,7 @@ impl Replica {
                 Some((parts.scheme?, parts.authority?))
             });
         Self {
+            affinity: affinity_key(url.as_bytes()),
             url,
             origin,
             outstanding: AtomicU32::new(0),
@@ -827,6 +879,89 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(bal.pick(None).unwrap().url(), "http://a");
         }
+    }
+
+    /// Where each of `keys` goes with `bal`'s affinity.
+    fn homes(bal: &Balancer, keys: &[u64]) -> Vec<String> {
+        keys.iter()
+            .map(|k| bal.pick_affine(*k, None).unwrap().url().to_owned())
+            .collect()
+    }
+
+    fn session_keys() -> Vec<u64> {
+        (0..300)
+            .map(|i| affinity_key(format!("session-{i}").as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn one_key_keeps_to_one_replica_and_keys_spread_over_all() {
+        let bal = balancer(&["http://a", "http://b", "http://c"], settings());
+        let keys = session_keys();
+        let first = homes(&bal, &keys);
+        for _ in 0..5 {
+            assert_eq!(homes(&bal, &keys), first, "a key's calls go to one replica");
+        }
+        for url in ["http://a", "http://b", "http://c"] {
+            let n = first.iter().filter(|h| *h == url).count();
+            assert!((60..=140).contains(&n), "{url} has {n} of 300 keys");
+        }
+        // Load does not move a key: affinity is the point.
+        let _busy: Vec<Pick> = (0..10)
+            .map(|_| Pick::new(replica(&bal, &first[0]), false))
+            .collect();
+        assert_eq!(homes(&bal, &keys), first);
+    }
+
+    #[test]
+    fn a_replica_out_moves_only_its_keys_and_gets_them_back() {
+        let bal = balancer(&["http://a", "http://b", "http://c"], settings());
+        let keys = session_keys();
+        let before = homes(&bal, &keys);
+        let a = replica(&bal, "http://a");
+        a.probed(false);
+        a.probed(false);
+        let without_a = homes(&bal, &keys);
+        for (was, now) in before.iter().zip(&without_a) {
+            assert_ne!(now, "http://a", "an unready replica gets no key");
+            if was != "http://a" {
+                assert_eq!(now, was, "keys of the other replicas stay");
+            }
+        }
+        // Another balancer (another gateway) knowing only b and c places keys alike.
+        let other = balancer(&["http://c", "http://b"], settings());
+        assert_eq!(homes(&other, &keys), without_a);
+        a.probed(true);
+        assert_eq!(homes(&bal, &keys), before, "back, it has its keys again");
+        // An open circuit moves its keys as well, and all of them unready: still served.
+        a.breaker.failed();
+        a.breaker.failed();
+        assert_eq!(homes(&bal, &keys), without_a);
+        for r in bal.replicas().iter() {
+            r.probed(false);
+            r.probed(false);
+        }
+        assert_eq!(homes(&bal, &keys), without_a, "probes notwithstanding");
+    }
+
+    #[test]
+    fn a_retry_of_an_affine_call_goes_to_the_keys_next_replica() {
+        let bal = balancer(&["http://a", "http://b", "http://c"], settings());
+        for key in session_keys().into_iter().take(30) {
+            let home = bal.pick_affine(key, None).unwrap();
+            let retry = bal.pick_affine(key, Some(home.replica())).unwrap();
+            assert_ne!(retry.url(), home.url());
+            // The next in rank is where the key goes while its replica is out.
+            let failed = replica(&bal, home.url());
+            failed.breaker.failed();
+            failed.breaker.failed();
+            assert_eq!(bal.pick_affine(key, None).unwrap().url(), retry.url());
+            failed.breaker.succeeded();
+        }
+        let single = balancer(&["http://a"], settings());
+        let only = single.pick_affine(7, None).unwrap();
+        let again = single.pick_affine(7, Some(only.replica())).unwrap();
+        assert_eq!(again.url(), "http://a", "the one to avoid is all there is");
     }
 
     #[test]

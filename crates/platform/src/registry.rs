@@ -51,6 +51,12 @@ pub struct Route {
     /// first one's outcome, without acting twice: only then may the gateway send such a
     /// POST to another replica after a connection broke under it.
     pub idempotency_key: bool,
+    /// Cookies that keep one client's calls on one replica: the gateway hashes the value
+    /// of the first of them a request carries over the service's replicas (see
+    /// [`crate::balance::Balancer::pick_affine`]). For work a replica does once for a
+    /// client, such as the storefront spending a session's refresh token once for all
+    /// the requests of a browser that find its access token expired.
+    pub affinity_cookies: &'static [&'static str],
 }
 
 impl Route {
@@ -60,7 +66,15 @@ impl Route {
             access,
             timeout_ms: None,
             idempotency_key: false,
+            affinity_cookies: &[],
         }
+    }
+
+    /// The same route, a client's calls kept on one replica by these cookies (see
+    /// [`Route::affinity_cookies`]).
+    pub const fn affinity_by_cookies(mut self, names: &'static [&'static str]) -> Self {
+        self.affinity_cookies = names;
+        self
     }
 
     /// The same route, declared to honour `Idempotency-Key` (see [`Route::idempotency_key`]).

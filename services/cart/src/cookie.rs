@@ -23,22 +23,7 @@ impl CartCookie {
     /// browser sends one per matching path), the first well-formed one counts.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut found = CartCookie::Absent;
-        let values = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        for pair in values.flat_map(|v| v.split(';')) {
-            let Some((name, value)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if name.trim() != NAME {
-                continue;
-            }
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
+        for (_, value) in platform::extract::cookies(headers).filter(|(n, _)| *n == NAME) {
             match AnonymousId::parse(value) {
                 Ok(id) => return CartCookie::Present(id),
                 Err(_) => found = CartCookie::Malformed,

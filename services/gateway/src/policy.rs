@@ -6,7 +6,7 @@
 //! paths at all; services still verify tokens themselves (the gateway is not the only way
 //! in inside the cluster).
 
-use http::Method;
+use http::{HeaderMap, Method};
 use platform::registry::{Access, ServiceDef};
 use std::{borrow::Cow, time::Duration};
 
@@ -142,6 +142,20 @@ pub fn honours_idempotency_key(service: &ServiceDef, path: &str) -> bool {
         .is_some_and(|r| r.idempotency_key)
 }
 
+/// The key that keeps a client's calls to `path` on one replica, when its route asks for
+/// affinity: the hash of the value of the first of the route's cookies the request
+/// carries (see `Route::affinity_cookies`). Without one (or only an emptied one) any
+/// replica may answer.
+pub fn affinity(service: &ServiceDef, path: &str, headers: &HeaderMap) -> Option<u64> {
+    let names = service.route(rest_of(service, path))?.affinity_cookies;
+    if names.is_empty() {
+        return None;
+    }
+    platform::extract::cookies(headers)
+        .find(|(name, value)| names.contains(name) && !value.is_empty())
+        .map(|(_, value)| platform::balance::affinity_key(value.as_bytes()))
+}
+
 /// The part of `/api/<service>/rest` after the service's prefix.
 fn rest_of<'p>(service: &ServiceDef, path: &'p str) -> &'p str {
     path.strip_prefix("/api/")
@@ -216,6 +230,51 @@ mod tests {
         ] {
             assert_eq!(verdict(&def, &method, path), expected, "{method} {path}");
         }
+    }
+
+    #[test]
+    fn a_clients_affinity_is_its_first_session_cookie() {
+        use http::{HeaderValue, header};
+        use platform::registry::Route;
+        const PAGES: &[Route] =
+            &[Route::new("", Access::Public).affinity_by_cookies(&["sid", "__Host-sid"])];
+        let def = ServiceDef {
+            name: "pages",
+            routes: PAGES,
+            ..identity::SERVICE
+        };
+        let key = |cookies: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for c in cookies {
+                headers.append(header::COOKIE, HeaderValue::from_static(c));
+            }
+            affinity(&def, "/p/1", &headers)
+        };
+        let one = key(&["sid=abc"]);
+        assert!(one.is_some());
+        assert_eq!(key(&["theme=dark; sid=abc"]), one, "among other cookies");
+        assert_eq!(
+            key(&["theme=dark", "sid=\"abc\""]),
+            one,
+            "in any header, quoted"
+        );
+        assert_eq!(key(&["__Host-sid=abc"]), one, "by either name");
+        assert_ne!(key(&["sid=abd"]), one);
+        assert_eq!(
+            key(&["sid=", "__Host-sid=abc"]),
+            one,
+            "an emptied one is none"
+        );
+        for none in [&[][..], &["theme=dark"], &["sid="], &["sidx=abc"]] {
+            assert_eq!(key(none), None, "{none:?}");
+        }
+        // A route without affinity has no key, whatever the cookies.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("sid=abc"));
+        assert_eq!(
+            affinity(&identity::SERVICE, "/api/identity/me", &headers),
+            None
+        );
     }
 
     #[test]

@@ -107,6 +107,9 @@ impl Counted {
 
 struct Upstream {
     def: &'static ServiceDef,
+    /// Whether a route of it keeps a client on one replica (the storefront's sessions):
+    /// only then is a request's affinity looked for.
+    affine: bool,
     balancer: Balancer,
     /// What the gateway's request metrics count its answers under: `/api/<service>`, or
     /// `/{*page}` for the storefront's pages.
@@ -198,6 +201,7 @@ impl Proxy {
                 };
                 Upstream {
                     def,
+                    affine: def.routes.iter().any(|r| !r.affinity_cookies.is_empty()),
                     balancer,
                     label: RouteLabel(label),
                     outcomes,
@@ -573,6 +577,10 @@ impl Proxy {
             },
             () = &mut timer => return Problem::body_too_slow().into_response(),
         };
+        let affinity = upstream
+            .affine
+            .then(|| policy::affinity(upstream.def, &judged, &parts.headers))
+            .flatten();
         let call = Call {
             upstream,
             parts: &parts,
@@ -580,6 +588,7 @@ impl Proxy {
             path_and_query: &path_and_query,
             timeout,
             deadline,
+            affinity,
         };
         self.send(call, timer).await
     }
@@ -594,6 +603,8 @@ struct Call<'a> {
     /// The time each attempt has, within the request's `deadline`.
     timeout: Duration,
     deadline: Instant,
+    /// The key of the replica the client keeps to, when its route asks for affinity.
+    affinity: Option<u64>,
 }
 
 /// An address as a header value, written without an intermediate `String`, and an IPv4
@@ -699,7 +710,12 @@ impl Proxy {
         let mut avoid: Option<Pick> = None;
         let mut retried = false;
         loop {
-            let pick = match upstream.balancer.pick(avoid.as_ref().map(Pick::replica)) {
+            let avoided = avoid.as_ref().map(Pick::replica);
+            let picked = match call.affinity {
+                Some(key) => upstream.balancer.pick_affine(key, avoided),
+                None => upstream.balancer.pick(avoided),
+            };
+            let pick = match picked {
                 Ok(p) => p,
                 Err(NoReplica::AllOpen) => {
                     upstream.count(Counted::OpenCircuit);

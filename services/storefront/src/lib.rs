@@ -44,7 +44,14 @@ pub const SERVICE: ServiceDef = ServiceDef {
     // 13 s, `BAZAAR_CHECKOUT_TIMEOUT_MS`) and than the storefront's own request timeout
     // (15 s): the shopper then always gets the storefront's page, never the gateway's
     // bare 504 while the order goes through behind it.
-    routes: &[Route::new("", Access::Public).timeout_ms(PAGE_TIMEOUT_MS)],
+    //
+    // One browser's requests go to one replica: a session's refresh token may be spent
+    // once, and only within one process are the requests that find its access token
+    // expired made to share one refresh (two replicas spending it would each be taken
+    // for the other's theft, and identity would end the sign-in).
+    routes: &[Route::new("", Access::Public)
+        .timeout_ms(PAGE_TIMEOUT_MS)
+        .affinity_by_cookies(&[session::SESSION_COOKIE, session::SECURE_SESSION_COOKIE])],
     build: |launch| Box::pin(launch.start(startup::build)),
     settings: platform::config::variables::<config::Config>,
 };
