@@ -34,6 +34,37 @@ async fn register_login_and_me_through_the_gateway(shape: Shape) {
         .await
         .unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
+    // Without a token, a route or method that is not there is said so (the contract's
+    // 404 for an unknown route), not that a token would help.
+    let http = &shop.http;
+    for (method, path, status) in [
+        ("GET", "/api/orders", StatusCode::UNAUTHORIZED),
+        (
+            "GET",
+            "/api/payments/ledger/summary",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("GET", "/api/orders/x/y", StatusCode::NOT_FOUND),
+        ("GET", "/api/payments/nonexistent", StatusCode::NOT_FOUND),
+        ("OPTIONS", "/api/orders", StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "DELETE",
+            "/api/catalog/categories",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = http
+            .request(method.clone(), format!("{}{path}", shop.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(r.headers().contains_key("allow"), "{method} {path}");
+        }
+        assert_problem(r, status).await;
+    }
 }
 
 crate::in_both_shapes!(ready_means_the_seed_is_everywhere_and_the_catalog_browses);

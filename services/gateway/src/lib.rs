@@ -2,9 +2,9 @@
 //!
 //! `/api/<service>/...` is forwarded unchanged to that service; every other path goes to
 //! the storefront. On the way a request gets a request id, its bearer token (if any) is
-//! verified before anything is forwarded, routes that need a signed-in user refuse
-//! anonymous requests, internal routes are not routed at all (each service declares its
-//! routes in the registry), and each upstream call has a timeout and a circuit breaker
+//! verified before anything is forwarded (a request without one is the service's to
+//! refuse), internal routes are not routed at all (each service declares its routes in
+//! the registry), and each upstream call has a timeout and a circuit breaker
 //! so a dead or hung service costs a client milliseconds, not a hang.
 #![forbid(unsafe_code)]
 

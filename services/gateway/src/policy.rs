@@ -1,10 +1,12 @@
 //! Who may call a path, and how long its upstream may take: read from the routes each
 //! service declares in its `ServiceDef` (see the registry).
 //!
-//! The gateway refuses an anonymous request to a protected route before it reaches the
-//! service, refuses any request whose token is invalid, and does not route internal
-//! paths at all; services still verify tokens themselves (the gateway is not the only way
-//! in inside the cluster).
+//! The gateway refuses any request whose token is invalid before it reaches a service,
+//! and does not route internal paths at all. A request without a token goes on even to a
+//! protected route: the service refuses it (401) or says there is no such route (404) or
+//! method (405), which the gateway cannot tell, knowing a service's protected prefixes
+//! but not its routes. Services verify tokens themselves in any case (the gateway is not
+//! the only way in inside the cluster).
 
 use http::{HeaderMap, Method};
 use platform::registry::{Access, ServiceDef};
@@ -15,7 +17,8 @@ use std::{borrow::Cow, time::Duration};
 pub enum Verdict {
     /// Not routed: answered 404 as if there were nothing there.
     Hidden,
-    /// Forwarded only with a valid bearer token.
+    /// Needs a valid bearer token: forwarded with one, and without one for the service
+    /// to refuse (or to say there is no such route).
     NeedsToken,
     /// Forwarded (a token, when present, is still verified).
     Open,
