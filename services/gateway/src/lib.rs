@@ -55,6 +55,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         kit.metrics(),
         common,
         limits,
+        kit.shutdown(),
     );
     // Forwarded from the connection; the router's fallback forwards the same way for a
     // gateway called in process.

@@ -22,7 +22,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, future::BoxFuture};
 use http::{StatusCode, request::Parts};
 use http_body_util::BodyExt;
 use platform::{
@@ -33,6 +33,7 @@ use platform::{
     metrics::Metrics,
     ratelimit::{FORWARDED_FOR, Limiter, Switch, TrustedProxies},
     service::RouteLabel,
+    shutdown::Shutdown,
     telemetry,
 };
 use prometheus_client::{
@@ -141,6 +142,8 @@ struct Inner {
     /// The largest request body forwarded, and the longest a request may take in all.
     body_limit: usize,
     request_timeout: Duration,
+    /// The gateway's shutdown, which ends the event streams it is forwarding.
+    shutdown: Shutdown,
 }
 
 /// The gateway's rate limits: per client address and per signed-in user.
@@ -173,6 +176,7 @@ impl Proxy {
         metrics: &Metrics,
         common: &CommonSettings,
         limits: Limits,
+        shutdown: Shutdown,
     ) -> Self {
         let pool = Pool::new(
             Duration::from_millis(config.connect_timeout_ms),
@@ -217,6 +221,7 @@ impl Proxy {
                 limits,
                 body_limit: common.body_limit_bytes,
                 request_timeout: Duration::from_millis(common.request_timeout_ms),
+                shutdown,
             }),
         }
     }
@@ -757,7 +762,12 @@ impl Proxy {
                     upstream.count(Counted::of(status));
                     let (mut head, body) = res.into_parts();
                     strip_hop_by_hop(&mut head.headers);
-                    return Response::from_parts(head, Body::new(body));
+                    let body = if is_event_stream(&head.headers) {
+                        self.ended_at_shutdown(Body::new(body))
+                    } else {
+                        Body::new(body)
+                    };
+                    return Response::from_parts(head, body);
                 }
                 Err(Unanswered::Failed(e)) => {
                     tracing::debug!(upstream = service, replica = pick.url(), error = ?e, "upstream call failed");
@@ -829,6 +839,29 @@ impl Proxy {
                 }
             };
         }
+    }
+}
+
+/// Whether an answer is an event stream (server-sent events), which goes on until one
+/// side ends it.
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+impl Proxy {
+    /// `body`, ended when this gateway shuts down (after its drain delay): an event
+    /// stream would otherwise hold its connection, and the gateway's exit, for the whole
+    /// grace period, then be cut as a failure. Ended cleanly, the client reconnects (to
+    /// another replica, or to this one's successor) with `Last-Event-ID` and misses
+    /// nothing.
+    fn ended_at_shutdown(&self, body: Body) -> Body {
+        let shutdown = self.inner.shutdown.clone();
+        Body::from_stream(
+            body.into_data_stream()
+                .take_until(async move { shutdown.wait().await }),
+        )
     }
 }
 

@@ -45,7 +45,24 @@ async fn build_echo(mut kit: Kit<NoSettings>) -> anyhow::Result<Service> {
     kit.bind().await
 }
 
-async fn echo(req: Request) -> Json<Value> {
+async fn echo(req: Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // `/api/echo/events`: an event stream that goes on until one side ends it.
+    if req.uri().path().ends_with("/events") {
+        let ticks = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Some((Ok::<_, std::io::Error>(": tick\n\n"), ()))
+        });
+        return (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            axum::body::Body::from_stream(ticks),
+        )
+            .into_response();
+    }
+    echoed(req).await.into_response()
+}
+
+async fn echoed(req: Request) -> Json<Value> {
     // `/api/echo/slow?ms=N` answers after N ms: an upstream too slow for a timeout.
     if req.uri().path().ends_with("/slow") {
         let ms = req
@@ -121,6 +138,12 @@ async fn start(def: &'static ServiceDef, settings: &[(&str, &str)]) -> Running {
 }
 
 impl TestGateway {
+    /// Stops the gateway (not the services behind it) as a shutdown does, after its drain
+    /// delay; how long it took.
+    pub async fn stop_gateway(&mut self) -> std::time::Duration {
+        self._running.remove(0).stop().await
+    }
+
     /// `GET path`, with `headers`.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self.api.client.get(self.api.url(path));

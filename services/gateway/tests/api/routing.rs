@@ -292,3 +292,27 @@ async fn a_keyed_post_is_sent_again_only_where_the_service_honours_the_key() {
         "each sent to both replicas: this route honours the key"
     );
 }
+
+/// An event stream the gateway forwards ends when the gateway shuts down, cleanly, so
+/// the client reconnects (to another replica, or the successor) and the gateway stops at
+/// once: it held the stream, and its own exit, for the whole grace period (10 s), then
+/// cut it as a failure (the notifications review: every gateway restart took 12 s with a
+/// storefront page open).
+#[tokio::test]
+async fn a_forwarded_event_stream_ends_when_the_gateway_shuts_down() {
+    let mut gw = spawn_gateway(&[]).await;
+    let mut stream = gw.get("/api/echo/events", &[]).await;
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some(), "the stream flows");
+
+    let took = gw.stop_gateway().await;
+
+    assert!(took < std::time::Duration::from_secs(3), "stopped in {took:?}");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(_tick) = stream.chunk().await? {}
+        Ok::<_, reqwest::Error>(())
+    })
+    .await
+    .expect("the stream ends");
+    assert!(rest.is_ok(), "ended cleanly: {rest:?}");
+}
