@@ -139,16 +139,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         match inner.classify() {
             // Well-formed but wrong: every field at fault is named, not only the first
             // serde met (see `every_bad_field`).
-            serde_json::error::Category::Data => {
-                let first = bad_field(&err);
-                let mut errors = serde_json::from_slice::<serde_json::Value>(bytes)
-                    .map(|doc| every_bad_field::<T>(doc))
-                    .unwrap_or_default();
-                if !errors.iter().any(|e| e.field == first.field) {
-                    errors.insert(0, first);
+            // Only a well-formed document is judged field by field: serde reads as it
+            // parses, so `{"a":` is "unknown field `a`" and `{} xyz` "missing field" to it
+            // before the syntax error is met.
+            serde_json::error::Category::Data => match serde_json::from_slice(bytes) {
+                Err(syntax) => Problem::bad_request(format!(
+                    "malformed JSON: {}",
+                    strip_position(&syntax.to_string())
+                )),
+                Ok(doc) => {
+                    let first = bad_field(&err);
+                    let mut errors = every_bad_field::<T>(doc);
+                    if !errors.iter().any(|e| e.field == first.field) {
+                        errors.insert(0, first);
+                    }
+                    Problem::validation(errors)
                 }
-                Problem::validation(errors)
-            }
+            },
             _ => Problem::bad_request(format!("malformed JSON: {inner}")),
         }
     })?;
@@ -164,7 +171,7 @@ fn bad_field(err: &serde_path_to_error::Error<serde_json::Error>) -> FieldError 
         p if p == "." => "body".to_owned(),
         p => p,
     };
-    let message = strip_position(&err.inner().to_string());
+    let message = in_json_words(&strip_position(&err.inner().to_string()));
     let field = missing_field(&message)
         .map(|missing| {
             if path == "body" {
@@ -333,11 +340,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// serde's message about a JSON value in JSON's words, not Rust's: `invalid type:
+/// floating point `1.5`, expected u32` is "invalid type: number `1.5`, expected a whole
+/// number, 0 or more", and a body's type (`expected struct AddItemRequest`) "an object".
+fn in_json_words(message: &str) -> String {
+    let (found, expected) = match message.split_once(", expected ") {
+        Some((found, expected)) => (found, Some(expected)),
+        None => (message, None),
+    };
+    let found = found
+        .replace("floating point `", "number `")
+        .replace("integer `", "number `")
+        .replace(": map", ": object")
+        .replace(": sequence", ": array")
+        .replace(": unit value", ": null");
+    let Some(expected) = expected else {
+        return found;
+    };
+    let expected = match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "f32" | "f64" => "a number",
+        "a sequence" => "an array",
+        "a map" => "an object",
+        e if e.starts_with("struct ") || e.starts_with("tuple struct ") => "an object",
+        e => e,
+    };
+    format!("{found}, expected {expected}")
+}
+
 /// The standard library's words for a number that did not parse, said for a person who
 /// typed the parameter: `page=-1` is "invalid digit found in string" otherwise.
 fn humane(message: String) -> String {
     match message.as_str() {
-        "invalid digit found in string" => "must be a whole number of digits, 0 or more".into(),
+        "invalid digit found in string" => "must be a whole number, in digits only".into(),
         "number too large to fit in target type" => "is too large".into(),
         "cannot parse integer from empty string" | "cannot parse float from empty string" => {
             "must not be empty".into()
@@ -528,7 +564,7 @@ mod tests {
     #[tokio::test]
     async fn a_number_that_does_not_parse_is_explained() {
         for (query, said) in [
-            ("page=-1", "must be a whole number of digits, 0 or more"),
+            ("page=-1", "must be a whole number, in digits only"),
             ("page=99999999999", "is too large"),
             ("page=", "must not be empty"),
         ] {
@@ -542,5 +578,55 @@ mod tests {
     fn malformed_json_is_a_bad_request() {
         let p = parse_json::<Body>(br#"{"name": "#).unwrap_err();
         assert_eq!(p.status, 400);
+    }
+
+    /// serde reads while it parses: what it meets first in a document that is no JSON may
+    /// be a field (unknown to a strict body, or one missing at the early end), yet the
+    /// document is malformed, and said so, as any other malformed one.
+    #[test]
+    fn a_malformed_document_is_a_bad_request_whatever_serde_met_first() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            city: String,
+        }
+        for body in [
+            &br#"{"a":"#[..],
+            br#"{} xyz"#,
+            br#"{"a": 1} {"#,
+            br#"{"city": "x""#,
+        ] {
+            let text = String::from_utf8_lossy(body);
+            let p = parse_json::<Strict>(body).unwrap_err();
+            assert_eq!(p.status, 400, "{text}: {p:?}");
+            assert!(p.detail.unwrap().starts_with("malformed JSON"), "{text}");
+            let p = parse_json::<Body>(body).unwrap_err();
+            assert_eq!(p.status, 400, "{text}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_is_said_in_json_words_not_rusts() {
+        let p = parse_json::<Body>(br#"{"name": "a", "quantity": 1.5, "address": {"city": "c"}}"#)
+            .unwrap_err();
+        assert_eq!(
+            p.errors[0].message,
+            "invalid type: number `1.5`, expected a whole number, 0 or more"
+        );
+        let p =
+            parse_json::<Body>(br#"{"name": "a", "quantity": 1, "address": null}"#).unwrap_err();
+        assert_eq!(p.errors[0].field, "address");
+        assert_eq!(
+            p.errors[0].message,
+            "invalid type: null, expected an object"
+        );
+        let p = parse_json::<Body>(br#"{"name": [], "quantity": 1, "address": {"city": {}}}"#)
+            .unwrap_err();
+        for e in &p.errors {
+            for rust in ["struct", "u32", "sequence", "map"] {
+                assert!(!e.message.contains(rust), "{e:?}");
+            }
+        }
     }
 }
