@@ -770,6 +770,9 @@ struct Seen {
     scope: telemetry::RequestScope,
     /// How the request's body is being read, when it has one.
     body: Option<Arc<BodyWatch>>,
+    /// Whether it carried credentials (`Authorization`): its answer is then the caller's
+    /// alone, and kept by no cache.
+    credentials: bool,
 }
 
 /// Whether a request's handler is waiting on its body: the client's part of a time-out.
@@ -849,6 +852,7 @@ impl Seen {
             route,
             scope,
             body: None,
+            credentials: req.headers().contains_key(header::AUTHORIZATION),
         }
     }
 }
@@ -872,6 +876,7 @@ impl Standard {
             route,
             scope,
             body,
+            credentials,
         } = seen;
         let recorded = scope.span();
         // Its trace, if sampled, becomes the latency bucket's exemplar.
@@ -909,6 +914,14 @@ impl Standard {
                 res.headers_mut()
                     .entry(header::X_CONTENT_TYPE_OPTIONS)
                     .or_insert(HeaderValue::from_static("nosniff"));
+                // What a signed-in caller is told (an order, a profile, a list of
+                // messages) is stored by no cache on the way, unless its service says
+                // otherwise.
+                if credentials {
+                    res.headers_mut()
+                        .entry(header::CACHE_CONTROL)
+                        .or_insert(HeaderValue::from_static("private, no-store"));
+                }
                 if draining.load(Ordering::Relaxed) {
                     res.headers_mut()
                         .insert(header::CONNECTION, HeaderValue::from_static("close"));

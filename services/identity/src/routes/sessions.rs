@@ -194,7 +194,7 @@ async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     Json(body): Json<LoginRequest>,
-) -> Result<Json<TokenPair>, Error> {
+) -> Result<Issued, Error> {
     // No policy checks here: whatever was typed either matches an account or it does not.
     let email = body.email.trim().to_ascii_lowercase();
     // Before the hash: a guess over the limit costs nothing, and is not even checked, so
@@ -212,7 +212,7 @@ async fn login(
         .insert_refresh_token(&user.id, &next.stored)
         .await?;
     tracing::info!(user_id = %user.id, "signed in");
-    token_pair(&state, &user, next.token).map(Json)
+    token_pair(&state, &user, next.token).map(Issued)
 }
 
 /// Spends a refresh token for a new pair. Each refresh token works once; presenting a
@@ -234,7 +234,7 @@ async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     Json(body): Json<RefreshRequest>,
-) -> Result<Json<TokenPair>, Error> {
+) -> Result<Issued, Error> {
     state.limits.refresh(client)?;
     let presented = refresh_token_hash(&body.refresh_token);
     let next = next_refresh_token(&state)?;
@@ -246,7 +246,7 @@ async fn refresh(
         })
         .await?
     {
-        Rotation::Rotated(user) => token_pair(&state, &user, next.token).map(Json),
+        Rotation::Rotated(user) => token_pair(&state, &user, next.token).map(Issued),
         Rotation::Reused { user_id } => {
             tracing::warn!(
                 user_id,
@@ -316,6 +316,23 @@ fn next_refresh_token(state: &AppState) -> Result<NextRefreshToken, Error> {
             expires_at: events::envelope::to_rfc3339(expires_at),
         },
     })
+}
+
+/// A new token pair, as an answer no cache on the way may keep (RFC 6749 §5.1:
+/// `Cache-Control: no-store`, and `Pragma: no-cache` for HTTP/1.0 caches).
+struct Issued(TokenPair);
+
+impl IntoResponse for Issued {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(self.0),
+        )
+            .into_response()
+    }
 }
 
 fn token_pair(

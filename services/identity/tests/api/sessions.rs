@@ -41,6 +41,36 @@ async fn register_then_login_then_me() {
     assert_eq!(me["roles"], serde_json::json!(["customer"]));
 }
 
+/// Tokens, and what a signed-in caller is told, are kept by no cache on the way (RFC 6749
+/// §5.1 asks it of token answers).
+#[tokio::test]
+async fn tokens_and_personal_answers_are_kept_by_no_cache() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let login = app.login(&user.email, &user.password).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header(&login, "cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header(&login, "pragma").as_deref(), Some("no-cache"));
+    let tokens = tokens_of(login).await;
+    let refreshed = app.refresh(&tokens.refresh).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    assert_eq!(
+        header(&refreshed, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    let me = app.me(&tokens.access).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(
+        header(&me, "cache-control").as_deref(),
+        Some("private, no-store")
+    );
+}
+
 #[tokio::test]
 async fn registration_records_an_event_in_the_outbox() {
     let app = spawn_app().await;
