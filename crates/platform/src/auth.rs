@@ -96,7 +96,7 @@ impl From<TokenError> for Problem {
                 "token verification is unavailable: the identity service cannot be reached",
                 2,
             ),
-            other => Problem::unauthorized(other.to_string()),
+            other => Problem::invalid_token(other.to_string()),
         }
     }
 }

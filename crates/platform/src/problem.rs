@@ -53,6 +53,11 @@ pub struct Problem {
     /// `bazaar-fault: dependency`, so that callers do not take this replica out for it.
     #[serde(skip)]
     pub dependency: bool,
+    /// A 401 for a bearer token that was presented and refused (expired, forged,
+    /// revoked): its challenge says `error="invalid_token"` (RFC 6750 §3.1), so that a
+    /// client knows to refresh or sign in again rather than that it sent nothing.
+    #[serde(skip)]
+    pub invalid_token: bool,
 }
 
 impl Problem {
@@ -66,6 +71,7 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
             dependency: false,
+            invalid_token: false,
         }
     }
 
@@ -122,6 +128,14 @@ impl Problem {
             "Authentication required",
             detail,
         )
+    }
+
+    /// 401 for a bearer token that does not verify (see [`Problem::invalid_token`]).
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self {
+            invalid_token: true,
+            ..Self::unauthorized(detail)
+        }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -247,9 +261,14 @@ impl IntoResponse for Problem {
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.invalid_token {
+                "Bearer realm=\"bazaar\", error=\"invalid_token\""
+            } else {
+                "Bearer realm=\"bazaar\""
+            };
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"bazaar\""),
+                HeaderValue::from_static(challenge),
             );
         }
         if let Some(secs) = self.retry_after {
@@ -294,5 +313,27 @@ mod tests {
         let p = Problem::from_status(StatusCode::METHOD_NOT_ALLOWED, "no");
         assert_eq!(p.title, "Method Not Allowed");
         assert_eq!(p.kind, "urn:bazaar:problem:method-not-allowed");
+    }
+
+    #[test]
+    fn a_refused_token_is_challenged_as_invalid_and_a_missing_one_is_not() {
+        let challenge = |p: Problem| {
+            let res = p.into_response();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            res.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            challenge(Problem::unauthorized("sign in first")),
+            "Bearer realm=\"bazaar\""
+        );
+        assert_eq!(
+            challenge(Problem::invalid_token("the token has expired")),
+            "Bearer realm=\"bazaar\", error=\"invalid_token\""
+        );
+        let expired = Problem::from(crate::auth::TokenError::Expired);
+        assert!(challenge(expired).contains("invalid_token"));
     }
 }
