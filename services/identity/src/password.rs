@@ -19,6 +19,7 @@ use argon2::{
     },
 };
 use std::{
+    borrow::Cow,
     cell::RefCell,
     sync::{Arc, Mutex, mpsc},
     time::Duration,
@@ -101,8 +102,17 @@ impl Hasher {
         result.await.map_err(|_| Error::PoolStopped)?
     }
 
-    /// The PHC string of `password` with a fresh salt.
+    /// The PHC string of `password`, [`normalised`], with a fresh salt.
     pub async fn hash(&self, password: String) -> Result<String, Error> {
+        let password = match normalised(&password) {
+            Cow::Borrowed(_) => password,
+            Cow::Owned(nfkc) => nfkc,
+        };
+        self.hash_exactly(password).await
+    }
+
+    /// The PHC string of `password` as it is, with a fresh salt.
+    async fn hash_exactly(&self, password: String) -> Result<String, Error> {
         let argon2 = self.argon2.clone();
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt)?;
@@ -125,12 +135,37 @@ impl Hasher {
     }
 
     /// Whether `password` matches `phc`; with no `phc` (no such account) it does the same
-    /// work against the dummy and answers `false`.
+    /// work against the dummy and answers `false`. The password is [`normalised`] first;
+    /// one that changes by it is also tried as typed, which is how hashes made before
+    /// passwords were normalised have it (the same work whether the account exists or not).
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Error> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.to_string());
-        self.in_slot(move || Ok(matches(&password, &phc)? && known))
-            .await
+        self.in_slot(move || {
+            let nfkc = normalised(&password);
+            let matched = matches(&nfkc, &phc)?
+                || (matches!(nfkc, Cow::Owned(_)) && matches(&password, &phc)?);
+            Ok(matched && known)
+        })
+        .await
+    }
+}
+
+/// A password as it is hashed: in Unicode's compatibility composition (NFKC), as NIST SP
+/// 800-63B §5.1.1.2 asks, so that the same password typed on another system or keyboard
+/// (an accent composed or combined, a full-width letter) is the same password.
+fn normalised(password: &str) -> Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+    match is_nfkc_quick(password.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(password),
+        IsNormalized::No | IsNormalized::Maybe => {
+            let nfkc: String = password.nfkc().collect();
+            if nfkc == password {
+                Cow::Borrowed(password)
+            } else {
+                Cow::Owned(nfkc)
+            }
+        }
     }
 }
 
@@ -255,6 +290,33 @@ mod tests {
                 .unwrap()
         );
         assert!(!h.verify("anything".into(), None).await.unwrap());
+    }
+
+    /// One password however its characters are encoded: "é" as one code point or as "e"
+    /// and a combining accent, full-width letters as the letters. A hash made before
+    /// passwords were normalised still verifies the password typed as it was then.
+    #[tokio::test]
+    async fn a_password_is_one_whichever_unicode_form_it_is_typed_in() {
+        let h = Hasher::new(2, Duration::from_secs(10)).await.unwrap();
+        let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e 42";
+        let combined = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e 42";
+        let phc = h.hash(combined.into()).await.unwrap();
+        for typed in [composed, combined] {
+            assert!(h.verify(typed.into(), Some(phc.clone())).await.unwrap());
+        }
+        let phc = h
+            .hash("\u{ff21}\u{ff24}\u{ff21} plays chess".into())
+            .await
+            .unwrap();
+        assert!(h.verify("ADA plays chess".into(), Some(phc)).await.unwrap());
+        // Hashed as typed, before normalising: typed as then, it still signs in.
+        let legacy = h.hash_exactly(combined.into()).await.unwrap();
+        assert!(h.verify(combined.into(), Some(legacy.clone())).await.unwrap());
+        assert!(
+            !h.verify("cafe creme brulee 42".into(), Some(legacy))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
