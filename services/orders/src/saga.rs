@@ -57,6 +57,18 @@ pub struct SagaSettings {
     /// How long after it was placed a checkout stopped by an unavailable inventory or
     /// payments may be resumed by a same-key retry; zero compensates at once.
     pub resumable_for: Duration,
+    /// How long a request's checkout may call on before its client must be answered: no
+    /// retry starts that could not end (`call_timeout` later) within it, and the client
+    /// hears 503 with `resumable_until` (or 202) rather than the gateway's 504.
+    pub answer_within: Duration,
+    /// How long one call to another service may take.
+    pub call_timeout: Duration,
+}
+
+tokio::task_local! {
+    /// When the checkout a request drives must stop calling to answer in time; recovery
+    /// runs without one.
+    static ANSWER_BY: Instant;
 }
 
 /// The saga's driver: runs checkouts, answers repeated requests, recovers stuck orders.
@@ -394,7 +406,8 @@ impl Saga {
         let saga = async move {
             let _held = (claim, lease);
             let id = order.id.clone();
-            let result = this.run(order, card).await;
+            let answer_by = Instant::now() + this.inner.settings.answer_within;
+            let result = ANSWER_BY.scope(answer_by, this.run(order, card)).await;
             if let Err(e) = &result {
                 tracing::error!(order_id = %id, error = %e, "checkout stopped; recovery will finish it");
             }
@@ -709,6 +722,13 @@ impl Saga {
             return self.settled(&order.id).await;
         }
         tracing::info!(order_id = %order.id, reason = reason.as_str(), "checkout failed; compensating");
+        // The cart's lines first, whatever else is down: the shopper is told the cart is
+        // kept and finds it so at once, not seconds later behind a void or a release that
+        // waits on payments or inventory. The release gives them back again (a no-op once
+        // given), as recovery's does.
+        if let Err(e) = self.inner.services.give_back_cart(&order).await {
+            tracing::info!(order_id = %order.id, error = %e, "the cart's lines go back with the stock instead");
+        }
         self.finish_compensation(order, attempts).await
     }
 
@@ -815,7 +835,17 @@ impl Saga {
         let mut last = String::from("not attempted");
         for n in 1..=max.max(1) {
             if n > 1 {
-                tokio::time::sleep(::events::consumer::backoff(n - 1)).await;
+                let pause = ::events::consumer::backoff(n - 1);
+                // A retry that could not end before the client must be answered is left
+                // to the client's same-key retry, or to recovery.
+                if ANSWER_BY
+                    .try_with(|by| *by)
+                    .is_ok_and(|by| Instant::now() + pause + self.inner.settings.call_timeout > by)
+                {
+                    tracing::info!(order_id = %order.id, step = order.step.as_str(), attempt = n, "no time left for another try before the answer is due");
+                    break;
+                }
+                tokio::time::sleep(pause).await;
             }
             order.attempts += 1;
             // A step's first try needs no write of its own: the order is saved at this
@@ -862,7 +892,8 @@ impl Saga {
             Call::Reserve => services.reserve(order).await.map(|()| None),
             Call::Authorize(card) => services.authorize(order, card).await.map(Some),
             Call::Commit => services.commit(&order.id).await.map(|()| None),
-            // The stock, then the cart's lines, so the shopper finds the cart as it was.
+            // The stock, then the cart's lines (given back at the start of the compensation
+            // already, unless the cart could not be reached then).
             Call::Release => {
                 services.release(&order.id).await?;
                 services.give_back_cart(order).await.map(|()| None)

@@ -13,6 +13,22 @@ use std::time::Duration;
 /// driving.
 const MAX_WAIT: Duration = Duration::from_secs(15);
 
+/// What a checkout's answer needs after its last call: its writes, and the way back
+/// through the gateway.
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);
+
+/// How long a checkout request may call on before it must answer: the gateway waits
+/// `/checkout`'s own timeout for it (the storefront a little longer), less
+/// [`ANSWER_MARGIN`]. Past it a checkout still failing transiently answers 503 with
+/// `resumable_until` (or 202 after the payment), not the gateway's bare 504.
+pub fn answer_within() -> Duration {
+    let gateway_waits = crate::SERVICE
+        .route("/checkout")
+        .and_then(|r| r.timeout_ms)
+        .map_or(MAX_WAIT, Duration::from_millis);
+    gateway_waits.saturating_sub(ANSWER_MARGIN)
+}
+
 /// Opens the database, wires the saga and its recovery worker, binds the listener.
 pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     if kit.common().service_secret.is_empty() {
@@ -44,6 +60,8 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
             recovery_interval: kit.own().recovery_interval(),
             wait_bound,
             resumable_for: kit.own().checkout_resumable(),
+            answer_within: answer_within(),
+            call_timeout: timeout,
         },
     );
     kit.api(routes::router(routes::AppState {

@@ -244,3 +244,73 @@ async fn a_checkout_stopped_by_a_cart_outage_names_the_cart_and_takes_the_lines_
         [ORDER_PLACED, ORDER_CONFIRMED]
     );
 }
+
+/// A checkout that ends while payments cannot be reached gives the cart's lines back at
+/// once: the shopper is told the cart is kept, and finds it so, though the void (and the
+/// release behind it) wait for payments. They came back only after both, seconds later,
+/// and a shopper who filled the cart again meanwhile bought twice as much (the saga
+/// review).
+#[tokio::test]
+async fn a_failed_checkout_gives_the_cart_back_at_once_though_the_void_waits() {
+    // Arrange: no window to resume in; payments down.
+    let mut app = spawn_app_with(&[
+        ("payment_retries", "0"),
+        ("call_timeout_ms", "500"),
+        ("checkout_resumable_ms", "0"),
+        ("recovery_interval_ms", "200"),
+        ("recovery_after_ms", "500"),
+    ])
+    .await;
+    let (shopper, product) = stocked_cart(&app).await;
+    app.stop("payments").await;
+
+    // Act
+    let res = app
+        .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+    let problem = assert_problem(res, StatusCode::SERVICE_UNAVAILABLE, None, "final").await;
+    let id = order_id(&problem);
+
+    // Assert: the lines are back at once; the order still compensating.
+    let cart = app.cart_of(&shopper).await;
+    assert_eq!(cart["items"][0]["product_id"], product.as_str(), "{cart}");
+    assert_eq!(cart["items"][0]["quantity"], 3, "{cart}");
+    assert_eq!(app.order(&shopper, &id).await["status"], "compensating");
+    // Payments back: recovery voids, releases, cancels; the lines are not given twice.
+    app.restart("payments").await;
+    eventually(&format!("order {id} to be cancelled"), async || {
+        (app.order(&shopper, &id).await["status"] == "cancelled").then_some(())
+    })
+    .await;
+    assert_eq!(app.stock(&product).await, Some((4, 0)), "stock back");
+    let cart = app.cart_of(&shopper).await;
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1, "{cart}");
+    assert_eq!(cart["items"][0]["quantity"], 3, "{cart}");
+}
+
+/// However long payments takes to fail, a checkout answers before the gateway stops
+/// waiting for it (`/checkout`'s timeout), with 503 and `resumable_until`: ten retries
+/// backing off up to 5 s each took some 20 s, and the client got the gateway's bare 504
+/// (the saga review, with payments frozen).
+#[tokio::test]
+async fn a_checkout_answers_before_the_gateway_gives_up_on_it_however_many_retries() {
+    let mut app = spawn_app_with(&[("payment_retries", "10")]).await;
+    let (shopper, _) = stocked_cart(&app).await;
+    app.stop("payments").await;
+    let gateway_waits = orders::SERVICE
+        .route("/checkout")
+        .and_then(|r| r.timeout_ms)
+        .expect("checkout has a timeout of its own");
+
+    let started = std::time::Instant::now();
+    let res = app
+        .checkout(&shopper, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+    let took = started.elapsed();
+
+    resumable_503(res, "payment-unavailable", "payments down").await;
+    assert!(
+        took < std::time::Duration::from_millis(gateway_waits - 1_000),
+        "answered in {took:?}, the gateway waits {gateway_waits} ms"
+    );
+}
