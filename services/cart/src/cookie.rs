@@ -2,7 +2,7 @@
 //! `Set-Cookie`, by hand (RFC 6265).
 
 use crate::domain::AnonymousId;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 
 /// The cookie's name.
 pub const NAME: &str = "bazaar_cart";
@@ -76,7 +76,10 @@ mod tests {
     fn headers(cookies: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for c in cookies {
-            h.append(header::COOKIE, HeaderValue::from_str(c).unwrap());
+            h.append(
+                axum::http::header::COOKIE,
+                HeaderValue::from_str(c).unwrap(),
+            );
         }
         h
     }
