@@ -24,6 +24,10 @@ use std::{collections::BTreeMap, time::Duration};
 /// The cart service's anonymous cart cookie.
 pub const CART_COOKIE: &str = "bazaar_cart";
 
+/// The notifications asked for at once: a page of the list, and what the header's badge
+/// counts (past it, the badge says "50+").
+pub const NOTIFICATIONS_PAGE: usize = 50;
+
 /// How long a call may take, by what the page does without its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Patience {
@@ -852,10 +856,15 @@ impl Client {
         &self,
         c: &Caller,
         patience: Patience,
+        before: Option<&PathId>,
     ) -> Result<Vec<Notification>, StorefrontError> {
         let path = "/api/notifications";
+        let mut query = vec![("limit", NOTIFICATIONS_PAGE.to_string())];
+        if let Some(before) = before {
+            query.push(("before", before.as_str().to_owned()));
+        }
         let answer = self
-            .get(c, "notifications", path, patience, &[])
+            .get(c, "notifications", path, patience, &query)
             .await
             .map_err(absent_is_unavailable)?;
         // The contract says a bare array; accept `{items}` as well.

@@ -36,7 +36,8 @@ pub async fn chrome(v: &Visitor, path: &str, query: &str, cart_units: Option<i64
         unread(v).await
     };
     let (cart_count, unread) = tokio::join!(cart_count, unread);
-    let (unread, newest_notification) = unread.unzip();
+    let unread_more = unread.as_ref().is_some_and(|u| u.more);
+    let (unread, newest_notification) = unread.map(|u| (u.count, u.newest)).unzip();
     // After `user`, which may have ended the session.
     let csrf_token = v.csrf_token().await;
     Chrome {
@@ -47,6 +48,7 @@ pub async fn chrome(v: &Visitor, path: &str, query: &str, cart_units: Option<i64
         }),
         cart_count,
         unread,
+        unread_more,
         newest_notification: newest_notification.flatten(),
         query: query.to_owned(),
         path: path.to_owned(),
@@ -54,13 +56,25 @@ pub async fn chrome(v: &Visitor, path: &str, query: &str, cart_units: Option<i64
     }
 }
 
-/// How many of the user's notifications are newer than the newest they have seen, and
-/// the newest one's id (where the page's live stream takes over from the count).
-async fn unread(v: &Visitor) -> Option<(i64, Option<String>)> {
+/// What the header's badge says of the user's notifications.
+struct Unread {
+    /// How many of the newest page are newer than the newest the user has seen.
+    count: i64,
+    /// Whether all of that page are: more may be.
+    more: bool,
+    /// The newest one's id (where the page's live stream takes over from the count).
+    newest: Option<String>,
+}
+
+async fn unread(v: &Visitor) -> Option<Unread> {
     let list = v.shop().notifications_quickly().await.ok()?;
     let seen = v.seen_notifications().await;
-    let newest = list.first().map(|n| n.id.clone());
-    Some((count_unread(&list, seen.as_deref()), newest))
+    let count = count_unread(&list, seen.as_deref());
+    Some(Unread {
+        count,
+        more: list.len() >= crate::api::NOTIFICATIONS_PAGE && count == list.len() as i64,
+        newest: list.first().map(|n| n.id.clone()),
+    })
 }
 
 /// Notifications created after `seen` (all of them when nothing was seen).

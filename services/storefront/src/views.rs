@@ -48,6 +48,9 @@ pub struct Chrome {
     pub cart_count: Option<i64>,
     /// Unread notifications; `None` when unknown.
     pub unread: Option<i64>,
+    /// Whether there may be more unread than `unread` counts: every one of the newest
+    /// page is (the badge then says "50+").
+    pub unread_more: bool,
     /// The newest notification counted: the live badge streams those after it, so none
     /// that arrives while the page loads is missed.
     pub newest_notification: Option<String>,

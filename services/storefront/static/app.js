@@ -153,7 +153,7 @@ document.documentElement.classList.remove("no-js");
       }
       const count = (parseInt(badge.dataset.count, 10) || 0) + 1;
       badge.dataset.count = String(count);
-      badge.firstChild.nodeValue = String(count);
+      badge.firstChild.nodeValue = String(count) + (badge.dataset.more || "");
       badge.hidden = false;
       toast(subject);
     }

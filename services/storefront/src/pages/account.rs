@@ -430,6 +430,16 @@ pub async fn order(
 #[derive(Serialize)]
 struct NotificationsPage {
     items: Vec<NotificationView>,
+    /// The page of older messages, when there may be some.
+    older: Option<String>,
+    /// Whether this page is past the newest (it links back to them).
+    earlier_page: bool,
+}
+
+/// Where a page of notifications starts: after the newest, or before `before`.
+#[derive(Debug, Default, Deserialize)]
+pub struct NotificationsFrom {
+    before: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -442,19 +452,54 @@ struct NotificationView {
     unread: bool,
 }
 
-/// `GET /account/notifications`: the user's messages; looking at them marks them read.
+/// `GET /account/notifications`: the user's newest messages, or (`?before=`) a page of
+/// older ones; looking at the newest marks them read.
 #[tracing::instrument(skip_all)]
-pub async fn notifications(PageRequest { app, v, uri }: PageRequest) -> Response {
+pub async fn notifications(
+    PageRequest { app, v, uri }: PageRequest,
+    Query(from): Query<NotificationsFrom>,
+) -> Response {
+    let before = match from.before.as_deref().map(PathId::parse) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            let chrome = frame::chrome(&v, &here(&uri), "", None).await;
+            let missing = StorefrontError::NotFound("that page of notifications".into());
+            return render::<NotificationsPage>(
+                app.views(),
+                &v,
+                &chrome,
+                "notifications.html",
+                "Notifications · Bazaar",
+                Err(missing),
+            );
+        }
+    };
     let seen = v.seen_notifications().await;
-    let list = v.shop().notifications().await;
-    if let Ok(Some(newest)) = list.as_ref().map(|l| l.iter().map(|n| &n.created_at).max()) {
+    let list = v.shop().notifications(before.as_ref()).await;
+    // Looking at the newest marks them read; an older page marks nothing.
+    let newest_page = before.is_none();
+    if newest_page
+        && let Ok(Some(newest)) = list.as_ref().map(|l| l.iter().map(|n| &n.created_at).max())
+    {
         v.mark_seen(newest).await;
     }
     let mut chrome = frame::chrome(&v, &here(&uri), "", None).await;
-    if list.is_ok() {
+    if list.is_ok() && newest_page {
         chrome.unread = Some(0);
+        chrome.unread_more = false;
     }
     let page = list.map(|list| NotificationsPage {
+        older: (list.len() >= crate::api::NOTIFICATIONS_PAGE)
+            .then(|| list.last())
+            .flatten()
+            .map(|oldest| {
+                format!(
+                    "/account/notifications?before={}",
+                    super::urlencode(&oldest.id)
+                )
+            }),
+        earlier_page: !newest_page,
         items: list
             .into_iter()
             .map(|n| NotificationView {

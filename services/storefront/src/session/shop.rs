@@ -182,21 +182,26 @@ impl<'v> Shop<'v> {
 
     // ---- notifications: the signed-in visitor's
 
-    /// The visitor's messages, newest first.
-    pub async fn notifications(self) -> Result<Vec<Notification>, StorefrontError> {
-        self.read_notifications(Patience::Standard).await
+    /// A page of the visitor's messages, newest first: the newest, or those older than
+    /// `before`.
+    pub async fn notifications(
+        self,
+        before: Option<&PathId>,
+    ) -> Result<Vec<Notification>, StorefrontError> {
+        self.read_notifications(Patience::Standard, before).await
     }
 
-    /// The visitor's messages within the optional patience (the header's badge).
+    /// The visitor's newest messages within the optional patience (the header's badge).
     pub async fn notifications_quickly(self) -> Result<Vec<Notification>, StorefrontError> {
-        self.read_notifications(Patience::Optional).await
+        self.read_notifications(Patience::Optional, None).await
     }
 
     async fn read_notifications(
         &self,
         patience: Patience,
+        before: Option<&PathId>,
     ) -> Result<Vec<Notification>, StorefrontError> {
-        self.signed_in(|client, c| async move { client.notifications(&c, patience).await })
+        self.signed_in(|client, c| async move { client.notifications(&c, patience, before).await })
             .await
     }
 

@@ -29,6 +29,7 @@ fn signed_in() -> Chrome {
         }),
         cart_count: Some(3),
         unread: Some(2),
+        unread_more: false,
         newest_notification: Some("n-1".into()),
         query: "kettle".into(),
         path: "/p/x".into(),
@@ -365,6 +366,52 @@ fn notifications_mark_the_unread_ones() {
     );
     assert_eq!(html.matches("notification unread").count(), 1);
     assert!(html.contains("Welcome to Bazaar"));
+    assert!(!html.contains("Older messages") && !html.contains("Newest messages"));
+}
+
+/// More messages than a page holds: the page links to the older ones (and an older page
+/// back to the newest), and a badge that counts a whole page of unread ones says "50+",
+/// not 50 (a shopper with 123 unread saw "50" and no way past the 50th).
+#[test]
+fn notifications_page_on_and_the_badge_says_when_there_are_more() {
+    let item = json!({"id": "n9", "kind": "welcome", "subject": "Hello", "body": "Hi", "created_at": "1 Jan 2025, 10:00 UTC", "unread": true});
+    let html = render(
+        "notifications.html",
+        &signed_in(),
+        json!({"items": [item], "older": "/account/notifications?before=n9", "earlier_page": false}),
+    );
+    assert!(
+        html.contains(
+            r#"<a href="/account/notifications?before=n9" rel="next">Older messages</a>"#
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("Newest messages"));
+    let older = render(
+        "notifications.html",
+        &signed_in(),
+        json!({"items": [item], "older": null, "earlier_page": true}),
+    );
+    assert!(older.contains(r#"<a href="/account/notifications">Newest messages</a>"#));
+    assert!(!older.contains("Older messages"));
+
+    let many = Chrome {
+        unread: Some(50),
+        unread_more: true,
+        ..signed_in()
+    };
+    let html = render("notifications.html", &many, json!({"items": []}));
+    assert!(html.contains(r#"data-more="+""#), "{html}");
+    assert!(
+        html.contains(r#">50+<span class="visually-hidden"> or more unread</span>"#),
+        "{html}"
+    );
+    let some = render("notifications.html", &signed_in(), json!({"items": []}));
+    assert!(
+        some.contains(r#">2<span class="visually-hidden"> unread</span>"#),
+        "{some}"
+    );
+    assert!(!some.contains("data-more"));
 }
 
 #[test]
