@@ -25,8 +25,9 @@ const BATCH: i64 = 20;
 /// The longest one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a claimed email is this worker's: past it, another worker (or this one after
-/// a restart) may send it again. Longer than any conversation.
-const LEASE: Duration = Duration::from_secs(60);
+/// a restart) may send it again. Longer than any conversation, and no longer: an email
+/// a killed worker claimed waits that long.
+const LEASE: Duration = SMTP_TIMEOUT.saturating_add(Duration::from_secs(5));
 
 /// Sends emails through one SMTP server.
 #[derive(Clone)]
@@ -166,7 +167,7 @@ async fn send_one(
     match outcome {
         Ok(()) => {
             store.email_sent(&due.id).await?;
-            tracing::info!("email sent");
+            tracing::info!(message_id = %due.id, attempt, "email sent");
         }
         Err(e) => {
             let retry_at = match &e {
