@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
 
 /// A product to put in the cart.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddItemRequest {
     /// The catalog's id of the product.
     #[schema(example = "0193a5c2-7b1e-7cc0-9f1d-2b4e8a9c0d11")]
@@ -121,6 +122,7 @@ impl AddItemRequest {
 
 /// A line's new quantity.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetQuantityRequest {
     /// Units the line holds from now on, 1 to 99 (remove a line with `DELETE`).
     #[schema(example = 3, minimum = 1, maximum = 99)]

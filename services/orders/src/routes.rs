@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
 
 /// A checkout: how to pay and where to ship. What is bought is the user's cart.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     /// The card to pay with.
     pub payment: PaymentRequest,
@@ -89,6 +90,7 @@ pub struct CheckoutRequest {
 
 /// The card to pay with. Used for this checkout's payment only; never stored.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     /// 12 to 19 digits (spaces allowed). Test cards: `4242424242424242` succeeds,
     /// `4000000000000002` is declined, `4000000000009995` is declined for insufficient
@@ -114,6 +116,7 @@ impl std::fmt::Debug for PaymentRequest {
 
 /// Where to ship. Each line 1 to 200 characters.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddressRequest {
     /// Who receives the parcel.
     #[schema(example = "Sam Shopper", max_length = 200)]

@@ -96,6 +96,12 @@ async fn adding_refuses_bad_input_naming_the_field() {
         quantity("quantity as a fraction", json!(1.5)),
         quantity("quantity beyond 64 bits", json!(1e30)),
         quantity("a line past 99", json!(2)),
+        post(
+            "a field the cart does not know (a misspelt quantity)",
+            json!({"product_id": id, "qty": 2}),
+            unprocessable,
+            Some("qty"),
+        ),
         product("missing product_id", Value::Null),
         post(
             "no product_id at all",

@@ -37,6 +37,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// A new account.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Case-insensitive; stored trimmed and lower-cased.
     #[schema(example = "ada@example.com")]
@@ -65,6 +66,7 @@ pub struct RegisteredUser {
 
 /// Credentials.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[schema(example = "ada@example.com")]
     pub email: String,
@@ -73,12 +75,14 @@ pub struct LoginRequest {
 
 /// A refresh token to spend.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// The session to end; without a body every session of the user ends.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     pub refresh_token: String,
 }

@@ -220,6 +220,11 @@ async fn login_refuses_bad_input() {
             "password",
             json!({"email": ADMIN_EMAIL, "password": 1234567890}),
         ),
+        invalid(
+            "a field sign-in does not know",
+            "remember_me",
+            json!({"email": ADMIN_EMAIL, "password": PASSWORD, "remember_me": true}),
+        ),
     ];
     cases.extend(common_cases());
     run(&app, "/api/identity/login", None, cases).await;

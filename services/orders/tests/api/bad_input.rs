@@ -119,6 +119,18 @@ async fn checkout_refuses_bad_input_naming_the_field() {
             unprocessable,
             Some("body"),
         ),
+        // A misspelt field is refused, not ignored: `expected_total` instead of
+        // `expected_total_cents` would otherwise charge without the price check.
+        invalid(
+            "a field checkout does not know",
+            "expected_total",
+            with(|b| b["expected_total"] = json!(2598)),
+        ),
+        invalid(
+            "a field of the address checkout does not know",
+            "shipping_address.line2",
+            with(|b| b["shipping_address"]["line2"] = json!("Flat 2")),
+        ),
         missing("no payment", "payment"),
         missing("no shipping address", "shipping_address"),
         missing("no card number", "payment.card_number"),
