@@ -98,7 +98,8 @@ pub struct ListProductsParams {
     #[param(inline)]
     sort: Option<Sort>,
     /// The page, from 1. Default 1.
-    #[param(minimum = 1, maximum = 4_294_967_295_u64)]
+    // Said as a 64-bit integer: `int32` (what a `u32` is said as) stops at 2³¹ − 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4_294_967_295_u64)]
     page: Option<u32>,
     /// Products per page, 1 to 100. Default 20.
     #[param(minimum = 1, maximum = 100)]
