@@ -311,7 +311,11 @@ mod tests {
         assert!(h.verify("ADA plays chess".into(), Some(phc)).await.unwrap());
         // Hashed as typed, before normalising: typed as then, it still signs in.
         let legacy = h.hash_exactly(combined.into()).await.unwrap();
-        assert!(h.verify(combined.into(), Some(legacy.clone())).await.unwrap());
+        assert!(
+            h.verify(combined.into(), Some(legacy.clone()))
+                .await
+                .unwrap()
+        );
         assert!(
             !h.verify("cafe creme brulee 42".into(), Some(legacy))
                 .await

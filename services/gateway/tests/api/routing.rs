@@ -307,7 +307,10 @@ async fn a_forwarded_event_stream_ends_when_the_gateway_shuts_down() {
 
     let took = gw.stop_gateway().await;
 
-    assert!(took < std::time::Duration::from_secs(3), "stopped in {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "stopped in {took:?}"
+    );
     let rest = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         while let Some(_tick) = stream.chunk().await? {}
         Ok::<_, reqwest::Error>(())
