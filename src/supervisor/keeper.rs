@@ -340,23 +340,23 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
     let mut silent = 0;
     loop {
         tokio::time::sleep(RECHECK).await;
-        let answer = probe(ctx, &url, Some(RECHECK)).await;
-        // Busy is not hung: a process whose readiness waits on its database still says
-        // it lives.
-        silent = match answer {
-            Some(_) => 0,
-            None if probe(ctx, &live, Some(RECHECK)).await.is_some() => 0,
-            None => silent + 1,
+        let heard = hear_from(ctx, (&url, &live), spec.shares_port(), status).await;
+        silent = match heard {
+            Heard::Ready(_) | Heard::Alive => 0,
+            Heard::Silent => silent + 1,
+            Heard::OthersOnly => silent,
         };
         if silent >= SILENT_TO_KILL {
             kill_hung(spec, status);
             // The keeper sees it exit and starts it again.
             return std::future::pending().await;
         }
-        let (ok, body) = answer.unwrap_or((false, serde_json::Value::Null));
-        if answered_by_another(&body, status) {
-            continue;
-        }
+        let (ok, body) = match heard {
+            Heard::Ready(answer) => answer,
+            Heard::Alive | Heard::Silent => (false, serde_json::Value::Null),
+            // Nothing is known of this one's readiness this time.
+            Heard::OthersOnly => continue,
+        };
         let now = lock(status).state;
         if ok && body["service"] == spec.name() {
             failed = 0;
@@ -385,6 +385,70 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
         if now != next {
             set(ctx, status, next);
         }
+    }
+}
+
+/// Questions one check puts, at most, while the answers come from other processes of
+/// the port this replica shares (the gateway's replicas share the shop's): the kernel
+/// hands each new connection to any of them.
+const SHARED_PORT_ASKS: u32 = 3;
+
+/// What one check heard from a replica.
+enum Heard {
+    /// Its own answer to the readiness question: whether it passed, and the body.
+    Ready((bool, serde_json::Value)),
+    /// No answer to readiness, but it says it lives: busy, not hung (a process whose
+    /// readiness waits on its database).
+    Alive,
+    /// Nothing from it, and a question went unanswered: as if hung.
+    Silent,
+    /// Only other processes of its shared port answered: nothing is known of this one.
+    OthersOnly,
+}
+
+/// Asks the replica's readiness at `ready` and, when that gets no answer, its liveness
+/// at `live`. On a port of its own one round of questions tells. On a port it `shares`
+/// (the gateway's replicas share the shop's), the kernel hands each new connection to any
+/// process of the port: an answer from a sibling (told by the `pid` in it) says nothing
+/// of this one, and a question that goes unanswered may have gone to a frozen sibling.
+/// So the questions are put again, up to [`SHARED_PORT_ASKS`] times, until this process
+/// answers; none of its answers and an unanswered question is [`Heard::Silent`]. A
+/// healthy replica beside a frozen one then goes unheard only when every question went
+/// to the sibling (about 1 check in 64), a frozen one beside a healthy one in 7 of 8:
+/// it is killed, where its sibling's answers used to keep it alive for ever, with its
+/// share of the port's connections waiting on it.
+async fn hear_from(
+    ctx: &Context,
+    (ready, live): (&str, &str),
+    shares: bool,
+    status: &Mutex<Status>,
+) -> Heard {
+    let asks = if shares { SHARED_PORT_ASKS } else { 1 };
+    // On a shared port only an answer naming this process is its own; on its own port
+    // any answer is.
+    let own = |body: &serde_json::Value| {
+        if shares {
+            answered_by_this(body, status)
+        } else {
+            !answered_by_another(body, status)
+        }
+    };
+    let mut unanswered = false;
+    for _ in 0..asks {
+        match probe(ctx, ready, Some(RECHECK)).await {
+            Some(answer) if own(&answer.1) => return Heard::Ready(answer),
+            Some(_) => {}
+            None => match probe(ctx, live, Some(RECHECK)).await {
+                Some((_, body)) if own(&body) => return Heard::Alive,
+                // None, or a sibling's: this one did not answer.
+                _ => unanswered = true,
+            },
+        }
+    }
+    if unanswered {
+        Heard::Silent
+    } else {
+        Heard::OthersOnly
     }
 }
 
@@ -437,6 +501,15 @@ fn answered_by_another(body: &serde_json::Value, status: &Mutex<Status>) -> bool
     body["pid"]
         .as_u64()
         .is_some_and(|pid| mine.is_some_and(|mine| u64::from(mine) != pid))
+}
+
+/// Whether an answer names this replica's process (by the `pid` every service puts in
+/// its health answers).
+fn answered_by_this(body: &serde_json::Value, status: &Mutex<Status>) -> bool {
+    let mine = lock(status).pid;
+    body["pid"]
+        .as_u64()
+        .is_some_and(|pid| mine.is_some_and(|mine| u64::from(mine) == pid))
 }
 
 /// Asks `url` for the process's readiness, on a connection of its own (`Connection:

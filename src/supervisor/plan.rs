@@ -119,6 +119,12 @@ impl Spec {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// Whether other processes listen on its port too: the gateway's replicas share the
+    /// shop's (and a successor its predecessor's, during a rolling restart).
+    pub fn shares_port(&self) -> bool {
+        self.name() == GATEWAY
+    }
 }
 
 /// Connections each process holds when all of them share one PostgreSQL server: ten

@@ -252,10 +252,10 @@ async fn replicas_share_the_load_and_a_killed_or_frozen_one_is_taken_out() {
 /// A replica hung for good (SIGSTOP, never SIGCONT) keeps whatever it holds; of a service
 /// on SQLite, that can be the write lock of the file its replicas share, stalling the
 /// others. The supervisor kills a replica that answers nothing for about 15 s, and starts
-/// it again.
+/// it again; a gateway replica too, whose sibling answers on the port they share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_stays_hung_is_killed_and_started_again() {
-    let shop = with_replicas("cart=2");
+    let shop = with_replicas("cart=2,gateway=2");
     wait_all_ready(&shop, "cart", 2).await;
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 100).await;
@@ -330,6 +330,44 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
         (restarts, last_exit),
         "after the rolling restart"
     );
+
+    // A frozen gateway replica, beside one that answers on the port they share: the
+    // sibling's answers kept it alive for ever, its share of the shop's new connections
+    // waiting on it (the replicas review: clients hung for the 40 s it was stopped).
+    wait_all_ready(&shop, "gateway", 2).await;
+    let frozen = replicas(&shop, "gateway").await[1].1;
+    signal::kill(Pid::from_raw(frozen as i32), Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        async || {
+            let now = replicas(&shop, "gateway").await;
+            match &now[..] {
+                [(_, _, _, a), (_, pid, _, b)]
+                    if *pid != frozen && a == "ready" && b == "ready" =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("{now:?}")),
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "the frozen gateway replica was replaced after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        signal::kill(Pid::from_raw(frozen as i32), None).is_err(),
+        "the frozen gateway is gone"
+    );
+    let r = shop.get("/api/catalog/categories").send().await.unwrap();
+    assert_success(
+        r,
+        "the shop's address after the frozen gateway was replaced",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -999,7 +999,9 @@ async fn document(doc: Option<Arc<utoipa::openapi::OpenApi>>) -> Response {
 }
 
 async fn live() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "live"}))
+    // The process says who it is, as readiness does: on a port several processes share
+    // (the gateway's replicas), a supervisor tells whose answer it got.
+    Json(serde_json::json!({"status": "live", "pid": std::process::id()}))
 }
 
 /// What `/health/ready` checks, and whose readiness it reports.
