@@ -102,17 +102,11 @@ impl Hasher {
         result.await.map_err(|_| Error::PoolStopped)?
     }
 
-    /// The PHC string of `password`, [`normalised`], with a fresh salt.
+    /// The PHC string of `password` as it was typed, with a fresh salt. As typed, not
+    /// normalised: every version of identity, older and newer, verifies the same hash (one
+    /// that hashed a normal form refused, after a rollback or beside older replicas, the
+    /// password as typed); [`Hasher::verify`] tries the other forms.
     pub async fn hash(&self, password: String) -> Result<String, Error> {
-        let password = match normalised(&password) {
-            Cow::Borrowed(_) => password,
-            Cow::Owned(nfkc) => nfkc,
-        };
-        self.hash_exactly(password).await
-    }
-
-    /// The PHC string of `password` as it is, with a fresh salt.
-    async fn hash_exactly(&self, password: String) -> Result<String, Error> {
         let argon2 = self.argon2.clone();
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt)?;
@@ -135,38 +129,46 @@ impl Hasher {
     }
 
     /// Whether `password` matches `phc`; with no `phc` (no such account) it does the same
-    /// work against the dummy and answers `false`. The password is [`normalised`] first;
-    /// one that changes by it is also tried as typed, which is how hashes made before
-    /// passwords were normalised have it (the same work whether the account exists or not).
+    /// work against the dummy and answers `false`. The password is tried as typed, then in
+    /// each of its other Unicode forms ([`forms`]): the same password typed on another
+    /// system or keyboard (an accent composed or combined, full-width letters) matches the
+    /// hash of the form it was registered in. How many forms are tried depends on the
+    /// password alone, so the work is the same whether the account exists or not.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Error> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.to_string());
         self.in_slot(move || {
-            let nfkc = normalised(&password);
-            let matched = matches(&nfkc, &phc)?
-                || (matches!(nfkc, Cow::Owned(_)) && matches(&password, &phc)?);
-            Ok(matched && known)
+            for form in forms(&password) {
+                if matches(&form, &phc)? {
+                    return Ok(known);
+                }
+            }
+            Ok(false)
         })
         .await
     }
 }
 
-/// A password as it is hashed: in Unicode's compatibility composition (NFKC), as NIST SP
-/// 800-63B §5.1.1.2 asks, so that the same password typed on another system or keyboard
-/// (an accent composed or combined, a full-width letter) is the same password.
-fn normalised(password: &str) -> Cow<'_, str> {
-    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
-    match is_nfkc_quick(password.chars()) {
-        IsNormalized::Yes => Cow::Borrowed(password),
-        IsNormalized::No | IsNormalized::Maybe => {
-            let nfkc: String = password.nfkc().collect();
-            if nfkc == password {
-                Cow::Borrowed(password)
-            } else {
-                Cow::Owned(nfkc)
-            }
+/// `password` as typed, then each of its Unicode normal forms that differs from those
+/// before it: composed (NFC), decomposed (NFD) and compatibility-composed (NFKC, as NIST SP
+/// 800-63B §5.1.1.2 asks; full-width letters as letters). A password of ASCII alone is
+/// one form.
+fn forms(password: &str) -> Vec<Cow<'_, str>> {
+    use unicode_normalization::UnicodeNormalization;
+    let mut forms = vec![Cow::Borrowed(password)];
+    if password.is_ascii() {
+        return forms;
+    }
+    for form in [
+        password.nfc().collect::<String>(),
+        password.nfd().collect(),
+        password.nfkc().collect(),
+    ] {
+        if !forms.iter().any(|f| *f == form) {
+            forms.push(Cow::Owned(form));
         }
     }
+    forms
 }
 
 /// Whether `password` hashes to the PHC string `phc` (with the parameters it names).
@@ -293,34 +295,32 @@ mod tests {
     }
 
     /// One password however its characters are encoded: "é" as one code point or as "e"
-    /// and a combining accent, full-width letters as the letters. A hash made before
-    /// passwords were normalised still verifies the password typed as it was then.
+    /// and a combining accent, full-width letters as the letters, whichever of them it was
+    /// registered in. The hash is of the password as typed, as every version of identity
+    /// makes and verifies it (hashing a normal form broke sign-in after a rollback and
+    /// beside older replicas: the upgrade review).
     #[tokio::test]
     async fn a_password_is_one_whichever_unicode_form_it_is_typed_in() {
         let h = Hasher::new(2, Duration::from_secs(10)).await.unwrap();
         let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e 42";
         let combined = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e 42";
-        let phc = h.hash(combined.into()).await.unwrap();
-        for typed in [composed, combined] {
-            assert!(h.verify(typed.into(), Some(phc.clone())).await.unwrap());
+        for registered in [composed, combined] {
+            let phc = h.hash(registered.into()).await.unwrap();
+            assert!(matches(registered, &phc).unwrap(), "hashed as typed");
+            for typed in [composed, combined] {
+                assert!(h.verify(typed.into(), Some(phc.clone())).await.unwrap());
+            }
+            assert!(
+                !h.verify("cafe creme brulee 42".into(), Some(phc))
+                    .await
+                    .unwrap()
+            );
         }
-        let phc = h
-            .hash("\u{ff21}\u{ff24}\u{ff21} plays chess".into())
-            .await
-            .unwrap();
-        assert!(h.verify("ADA plays chess".into(), Some(phc)).await.unwrap());
-        // Hashed as typed, before normalising: typed as then, it still signs in.
-        let legacy = h.hash_exactly(combined.into()).await.unwrap();
-        assert!(
-            h.verify(combined.into(), Some(legacy.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !h.verify("cafe creme brulee 42".into(), Some(legacy))
-                .await
-                .unwrap()
-        );
+        let full_width = "\u{ff21}\u{ff24}\u{ff21} plays chess";
+        let phc = h.hash("ADA plays chess".into()).await.unwrap();
+        assert!(h.verify(full_width.into(), Some(phc)).await.unwrap());
+        assert_eq!(forms("plain ascii").len(), 1, "one hash for ASCII");
+        assert_eq!(forms(full_width).len(), 2, "as typed, and NFKC");
     }
 
     #[tokio::test]
