@@ -112,6 +112,9 @@ const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'sel
 
 /// Security headers on every response; a CSP and no caching by shared caches on pages.
 async fn security_headers(req: Request, next: Next) -> Response {
+    // A page asked for with cookies may show what is the visitor's alone (an anonymous
+    // cart's lines and total too): no cache keeps it.
+    let personal = req.headers().contains_key(header::COOKIE);
     let mut res = next.run(req).await;
     let is_html = res
         .headers()
@@ -135,7 +138,11 @@ async fn security_headers(req: Request, next: Next) -> Response {
             h.insert(name, HeaderValue::from_static(value));
         }
         h.entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-cache"));
+            .or_insert(HeaderValue::from_static(if personal {
+                "private, no-store"
+            } else {
+                "no-cache"
+            }));
     }
     res
 }

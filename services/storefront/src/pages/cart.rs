@@ -55,6 +55,7 @@ fn notice_message(code: &str) -> Option<&'static str> {
 fn error_message(code: &str) -> Option<&'static str> {
     Some(match code {
         "quantity" => "Choose a quantity between 1 and 99.",
+        "line_full" => "A cart holds at most 99 of one product.",
         "unavailable" => "That product can no longer be bought.",
         "down" => "We could not change your cart just now. Please try again.",
         _ => return None,
@@ -114,6 +115,15 @@ pub struct AddForm {
 /// Why a cart change failed, as a code for the page it returns to.
 fn failure_code(e: &StorefrontError) -> &'static str {
     match e.problem() {
+        // The line would pass 99 with what the cart holds already: the quantity chosen
+        // was fine in itself.
+        Some(p)
+            if p.errors
+                .iter()
+                .any(|f| f.field == "quantity" && f.message.contains("already")) =>
+        {
+            "line_full"
+        }
         Some(p) if p.errors.iter().any(|f| f.field == "quantity") => "quantity",
         Some(p) if p.status == 422 && p.detail.as_deref().is_some_and(|d| d.contains("50")) => {
             "full"

@@ -500,6 +500,10 @@ struct StockView {
 pub fn cart_error_message(code: &str) -> Option<&'static str> {
     Some(match code {
         "quantity" => "Choose a quantity between 1 and 99.",
+        "line_full" => {
+            "Your cart already holds some of this product, and a cart holds at most 99 of \
+             one product: choose fewer, or change the quantity in your cart."
+        }
         "unavailable" => "This product can no longer be added to the cart.",
         "full" => "Your cart is full: it holds at most 50 different products.",
         "down" => "We could not add this to your cart just now. Please try again.",

@@ -62,6 +62,20 @@ async fn an_anonymous_cart_follows_the_shopper_into_their_account() {
     assert_eq!(bad.location(), format!("/p/{id}?cart_error=quantity"));
     let shown = browser.get(bad.location()).await;
     shown.assert_html(StatusCode::OK, &["Choose a quantity between 1 and 99."]);
+    // 97 more to a line of 3 is a good quantity, but the line would pass 99: said so, not
+    // "choose between 1 and 99" (the cart review).
+    let over = browser
+        .post("/cart/items", &[("product_id", &id), ("quantity", "97")])
+        .await;
+    assert_eq!(over.location(), format!("/p/{id}?cart_error=line_full"));
+    let shown = browser.get(over.location()).await;
+    shown.assert_html(
+        StatusCode::OK,
+        &["Your cart already holds some of this product"],
+    );
+    // The cart's page shows the visitor's own cart: no cache keeps it.
+    let cart = browser.get("/cart").await;
+    assert_eq!(cart.header("cache-control"), "private, no-store");
 
     // Signing in merges the anonymous cart into the shopper's, and drops its cookie.
     let (email, password) = new_customer().await;

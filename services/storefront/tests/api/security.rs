@@ -25,6 +25,8 @@ async fn pages_carry_security_headers() {
     assert_eq!(page.header("x-content-type-options"), "nosniff");
     assert_eq!(page.header("x-frame-options"), "DENY");
     assert_eq!(page.header("referrer-policy"), "same-origin");
+    // A page anyone gets alike (no cookie): a cache may keep it, asking first.
+    assert_eq!(page.header("cache-control"), "no-cache");
     assert!(
         !page.body.contains(" style=\""),
         "no inline styles (the CSP forbids them)"
