@@ -24,8 +24,8 @@ use std::{collections::BTreeMap, time::Duration};
 /// The cart service's anonymous cart cookie.
 pub const CART_COOKIE: &str = "bazaar_cart";
 
-/// The notifications asked for at once: a page of the list, and what the header's badge
-/// counts (past it, the badge says "50+").
+/// The notifications a page of the list shows, and what the header's badge counts (past
+/// it, the badge says "50+"). One more is asked for, to know whether there are more.
 pub const NOTIFICATIONS_PAGE: usize = 50;
 
 /// How long a call may take, by what the page does without its answer.
@@ -859,7 +859,8 @@ impl Client {
         before: Option<&PathId>,
     ) -> Result<Vec<Notification>, StorefrontError> {
         let path = "/api/notifications";
-        let mut query = vec![("limit", NOTIFICATIONS_PAGE.to_string())];
+        // One more than a page: whether there are older ones is then known, not guessed.
+        let mut query = vec![("limit", (NOTIFICATIONS_PAGE + 1).to_string())];
         if let Some(before) = before {
             query.push(("before", before.as_str().to_owned()));
         }

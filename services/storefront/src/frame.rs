@@ -60,7 +60,7 @@ pub async fn chrome(v: &Visitor, path: &str, query: &str, cart_units: Option<i64
 struct Unread {
     /// How many of the newest page are newer than the newest the user has seen.
     count: i64,
-    /// Whether all of that page are: more may be.
+    /// Whether more than a page are.
     more: bool,
     /// The newest one's id (where the page's live stream takes over from the count).
     newest: Option<String>,
@@ -69,10 +69,12 @@ struct Unread {
 async fn unread(v: &Visitor) -> Option<Unread> {
     let list = v.shop().notifications_quickly().await.ok()?;
     let seen = v.seen_notifications().await;
+    // A page and one more were asked for: more unread than a page is "50+".
+    let page = crate::api::NOTIFICATIONS_PAGE as i64;
     let count = count_unread(&list, seen.as_deref());
     Some(Unread {
-        count,
-        more: list.len() >= crate::api::NOTIFICATIONS_PAGE && count == list.len() as i64,
+        count: count.min(page),
+        more: count > page,
         newest: list.first().map(|n| n.id.clone()),
     })
 }

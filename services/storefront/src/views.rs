@@ -48,8 +48,8 @@ pub struct Chrome {
     pub cart_count: Option<i64>,
     /// Unread notifications; `None` when unknown.
     pub unread: Option<i64>,
-    /// Whether there may be more unread than `unread` counts: every one of the newest
-    /// page is (the badge then says "50+").
+    /// Whether there are more unread than `unread` counts, a page's worth (the badge
+    /// then says "50+").
     pub unread_more: bool,
     /// The newest notification counted: the live badge streams those after it, so none
     /// that arrives while the page loads is missed.

@@ -476,7 +476,16 @@ pub async fn notifications(
         }
     };
     let seen = v.seen_notifications().await;
-    let list = v.shop().notifications(before.as_ref()).await;
+    let mut older = false;
+    let list = v
+        .shop()
+        .notifications(before.as_ref())
+        .await
+        .map(|mut list| {
+            older = list.len() > crate::api::NOTIFICATIONS_PAGE;
+            list.truncate(crate::api::NOTIFICATIONS_PAGE);
+            list
+        });
     // Looking at the newest marks them read; an older page marks nothing.
     let newest_page = before.is_none();
     if newest_page
@@ -490,15 +499,12 @@ pub async fn notifications(
         chrome.unread_more = false;
     }
     let page = list.map(|list| NotificationsPage {
-        older: (list.len() >= crate::api::NOTIFICATIONS_PAGE)
-            .then(|| list.last())
-            .flatten()
-            .map(|oldest| {
-                format!(
-                    "/account/notifications?before={}",
-                    super::urlencode(&oldest.id)
-                )
-            }),
+        older: older.then(|| list.last()).flatten().map(|oldest| {
+            format!(
+                "/account/notifications?before={}",
+                super::urlencode(&oldest.id)
+            )
+        }),
         earlier_page: !newest_page,
         items: list
             .into_iter()
