@@ -94,6 +94,30 @@ pub struct Merged {
     pub moved: usize,
     /// Lines left out because the user's cart was full.
     pub dropped: usize,
+    /// Lines of the cart that hold the most a line may after the move: some of what was
+    /// moved may not have fit.
+    pub at_cap: usize,
+}
+
+impl Merged {
+    /// Whether everything moved may not have fit (lines left out, or lines at the cap).
+    pub fn overflowed(&self) -> bool {
+        self.dropped > 0 || self.at_cap > 0
+    }
+
+    /// Says so, when a cancelled order's lines given back to its buyer's cart may not all
+    /// have fit: the cart holds 50 lines and 99 of a product at most, and a shopper who
+    /// filled it again while the checkout ran loses what is over (the cart review).
+    pub fn warn_if_overflowed(&self, order_id: &str) {
+        if self.overflowed() {
+            tracing::warn!(
+                order_id,
+                lines_left_out = self.dropped,
+                lines_at_most = self.at_cap,
+                "a cancelled order's lines did not all fit back in the cart (50 lines, 99 of a product at most)"
+            );
+        }
+    }
 }
 
 /// The cart's data access. Cheap to clone.
@@ -574,20 +598,23 @@ async fn put_lines(
     open_cart(tx, into, now).await?;
     let (mut count, mut last) = line_count(tx, &key).await?;
     for (product, quantity) in lines {
-        let grown = sqlx::query(
+        let grown: Option<i64> = sqlx::query_scalar(
             "UPDATE cart_lines SET quantity = CASE WHEN quantity + $1 > $2 THEN $2 \
-             ELSE quantity + $1 END, updated_at = $3 WHERE owner = $4 AND product_id = $5",
+             ELSE quantity + $1 END, updated_at = $3 WHERE owner = $4 AND product_id = $5 \
+             RETURNING quantity",
         )
         .bind(*quantity)
         .bind(Quantity::MAX)
         .bind(now)
         .bind(&key)
         .bind(product)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if grown > 0 {
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(now_held) = grown {
             merged.moved += 1;
+            if now_held >= Quantity::MAX {
+                merged.at_cap += 1;
+            }
         } else if count < MAX_LINES as i64 {
             last += 1;
             count += 1;
@@ -860,6 +887,69 @@ mod tests {
         }
         db.close().await;
         pg.drop_database().await;
+    }
+
+    /// A cancelled order's lines given back to a cart filled again meanwhile: what does
+    /// not fit (past 99 of a product, past 50 lines) is said to have overflowed, so that
+    /// the loss is logged (the cart review: 21 units and a line lost without a word).
+    #[tokio::test]
+    async fn a_give_back_that_does_not_all_fit_says_so() {
+        let scratch = platform::testing::Scratch::new("cart-overflow");
+        let db = Db::connect(&scratch.sqlite_url("cart"), &migrations())
+            .await
+            .unwrap();
+        let store = Store::new(db.clone(), Currency::parse("USD").unwrap());
+        for n in 0..51 {
+            sqlx::query(
+                "INSERT INTO products (id, name, price_cents, currency, deleted, updated_at) \
+                 VALUES ($1, 'Mug', 1200, 'USD', 0, '2026-01-01T00:00:00.000Z')",
+            )
+            .bind(format!("p-{n}"))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let product = |n: usize| ProductId::parse(&format!("p-{n}")).unwrap();
+        let owner = Owner::user("u-1");
+        let sixty = Quantity::new(60).unwrap();
+        store.add(&owner, &product(0), sixty).await.unwrap();
+        store
+            .take(&owner, "o-1", &[(product(0), 60)])
+            .await
+            .unwrap();
+        store.add(&owner, &product(0), sixty).await.unwrap();
+        let GivenBack::Now(merged) = store.give_back("o-1", &owner).await.unwrap() else {
+            panic!("given back now");
+        };
+        assert_eq!((merged.moved, merged.at_cap, merged.dropped), (1, 1, 0));
+        assert!(merged.overflowed());
+        // Fits: nothing said.
+        store.add(&owner, &product(1), sixty).await.unwrap();
+        store
+            .take(&owner, "o-2", &[(product(1), 60)])
+            .await
+            .unwrap();
+        let GivenBack::Now(merged) = store.give_back("o-2", &owner).await.unwrap() else {
+            panic!("given back now");
+        };
+        assert!(!merged.overflowed(), "{merged:?}");
+        // A full cart leaves the line out.
+        store.add(&owner, &product(2), sixty).await.unwrap();
+        store
+            .take(&owner, "o-3", &[(product(2), 60)])
+            .await
+            .unwrap();
+        for n in 3..51 {
+            store
+                .add(&owner, &product(n), Quantity::new(1).unwrap())
+                .await
+                .unwrap();
+        }
+        let GivenBack::Now(merged) = store.give_back("o-3", &owner).await.unwrap() else {
+            panic!("given back now");
+        };
+        assert_eq!(merged.dropped, 1, "{merged:?}");
+        db.close().await;
     }
 
     #[test]
