@@ -501,7 +501,8 @@ async fn refund(
 #[derive(Debug, Default, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryParams {
-    /// Only entries in this currency (ISO 4217, upper case); all currencies when absent.
+    /// Only entries in this currency (ISO 4217, upper case). Absent: the one currency the
+    /// ledger holds (a ledger of several must be asked one at a time).
     #[param(example = "USD")]
     currency: Option<String>,
 }
@@ -516,7 +517,7 @@ pub struct SummaryParams {
     responses(
         (status = 200, description = "The sums of the ledger", body = LedgerSummary),
         AdminOnly,
-        (status = 422, description = "`currency` is not a currency code", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`currency` is not a currency code, or is absent while the ledger holds entries in several currencies (they are not added together)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -525,8 +526,24 @@ async fn ledger_summary(
     Admin(_admin): Admin,
     Query(params): Query<SummaryParams>,
 ) -> Result<Json<LedgerSummary>, PaymentsError> {
-    let currency = params.currency.as_deref().map(Currency::parse).transpose();
-    let currency = Failure::field("currency", currency)?;
+    let currency = match params.currency.as_deref() {
+        Some(raw) => Some(Failure::field("currency", Currency::parse(raw))?),
+        // Cents of different currencies do not add up: the one there is, or a refusal
+        // naming them (a shop whose currency changed summed USD and EUR cents as one).
+        None => match state.store.ledger_currencies().await?.as_slice() {
+            [] => None,
+            [one] => Some(Failure::field("currency", Currency::parse(one))?),
+            several => {
+                return Err(PaymentsError::invalid(
+                    "currency",
+                    format!(
+                        "the ledger holds entries in {}: name one (`?currency=`)",
+                        several.join(", ")
+                    ),
+                ));
+            }
+        },
+    };
     Ok(Json(state.store.ledger_summary(currency.as_ref()).await?))
 }
 

@@ -494,6 +494,13 @@ impl Store {
     }
 
     /// The ledger added up, for one currency or all.
+    /// The currencies the ledger holds entries in, in order.
+    pub async fn ledger_currencies(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT DISTINCT currency FROM ledger_entries ORDER BY currency")
+            .fetch_all(self.db.pool())
+            .await
+    }
+
     pub async fn ledger_summary(
         &self,
         currency: Option<&Currency>,

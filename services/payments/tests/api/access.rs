@@ -110,7 +110,7 @@ async fn the_ledger_summary_adds_up_every_movement() {
     }
 
     // Act
-    let all = app.summary().await;
+    let all = app.get_as(&app.admin_token, SUMMARY).await;
     let usd = app
         .get_as(&app.admin_token, &format!("{SUMMARY}?currency=USD"))
         .await;
@@ -118,13 +118,18 @@ async fn the_ledger_summary_adds_up_every_movement() {
         .get_as(&app.admin_token, &format!("{SUMMARY}?currency=usd"))
         .await;
 
-    // Assert
-    assert_eq!(
-        all,
-        json!({
-            "authorized_cents": 10_700, "captured_cents": 4000, "voided_cents": 2000,
-            "refunded_cents": 3000, "count": 9
-        })
+    // Assert: cents of two currencies are not added together (10,700 "cents" of USD and
+    // EUR, before: the money review); the ledger is asked one currency at a time.
+    assert_problem(
+        &all,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("currency"),
+        "two currencies",
+    );
+    assert!(
+        all.body["detail"].as_str().unwrap().contains("EUR, USD"),
+        "{}",
+        all.body
     );
     assert_eq!(usd.status, StatusCode::OK);
     assert_eq!(
@@ -140,4 +145,17 @@ async fn the_ledger_summary_adds_up_every_movement() {
         Some("currency"),
         "usd",
     );
+}
+
+/// A ledger of one currency sums it without being asked which, and says which it is.
+#[tokio::test]
+async fn the_ledger_summary_of_one_currency_names_it() {
+    let app = spawn_app().await;
+    let empty = app.summary().await;
+    assert_eq!(empty["authorized_cents"], 0);
+    assert!(empty.get("currency").is_none(), "{empty}");
+    app.authorized("order-1", 1234).await;
+    let summary = app.summary().await;
+    assert_eq!(summary["currency"], "USD", "{summary}");
+    assert_eq!(summary["authorized_cents"], 1234, "{summary}");
 }
