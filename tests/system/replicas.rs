@@ -249,6 +249,30 @@ async fn replicas_share_the_load_and_a_killed_or_frozen_one_is_taken_out() {
     assert!(late.is_empty(), "failures 4 s after the freeze: {late:?}");
 }
 
+/// Freezes `service`'s second replica (process `pid`) for good, and waits until the
+/// supervisor has killed it and started another process in its place, ready beside the
+/// first.
+async fn freeze_until_replaced(shop: &Shop, service: &str, pid: u32, within: Duration) {
+    signal::kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    eventually(within, Duration::from_millis(250), async || {
+        let now = replicas(shop, service).await;
+        match &now[..] {
+            [(_, _, _, a), (_, new, _, b)] if *new != pid && a == "ready" && b == "ready" => Ok(()),
+            _ => Err(format!("{now:?}")),
+        }
+    })
+    .await;
+    eprintln!(
+        "the frozen {service} replica was replaced after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        signal::kill(Pid::from_raw(pid as i32), None).is_err(),
+        "the frozen {service} process is gone"
+    );
+}
+
 /// A replica hung for good (SIGSTOP, never SIGCONT) keeps whatever it holds; of a service
 /// on SQLite, that can be the write lock of the file its replicas share, stalling the
 /// others. The supervisor kills a replica that answers nothing for about 15 s, and starts
@@ -263,31 +287,7 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
     shop.add_to_cart(Some(&token), &product, 1, Duration::from_secs(20))
         .await;
     let hung = replicas(&shop, "cart").await[1].1;
-    signal::kill(Pid::from_raw(hung as i32), Signal::SIGSTOP).unwrap();
-    let started = Instant::now();
-    // Started again: another process in its place, ready.
-    eventually(
-        Duration::from_secs(45),
-        Duration::from_millis(250),
-        async || {
-            let now = replicas(&shop, "cart").await;
-            match &now[..] {
-                [(_, _, _, a), (_, pid, _, b)] if *pid != hung && a == "ready" && b == "ready" => {
-                    Ok(())
-                }
-                _ => Err(format!("{now:?}")),
-            }
-        },
-    )
-    .await;
-    eprintln!(
-        "the hung replica was replaced after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        signal::kill(Pid::from_raw(hung as i32), None).is_err(),
-        "the hung process is gone"
-    );
+    freeze_until_replaced(&shop, "cart", hung, Duration::from_secs(45)).await;
     // The service writes again, on either replica.
     for quantity in [2, 3, 4, 5] {
         let r = shop
@@ -336,32 +336,7 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
     // waiting on it (the replicas review: clients hung for the 40 s it was stopped).
     wait_all_ready(&shop, "gateway", 2).await;
     let frozen = replicas(&shop, "gateway").await[1].1;
-    signal::kill(Pid::from_raw(frozen as i32), Signal::SIGSTOP).unwrap();
-    let started = Instant::now();
-    eventually(
-        Duration::from_secs(120),
-        Duration::from_millis(250),
-        async || {
-            let now = replicas(&shop, "gateway").await;
-            match &now[..] {
-                [(_, _, _, a), (_, pid, _, b)]
-                    if *pid != frozen && a == "ready" && b == "ready" =>
-                {
-                    Ok(())
-                }
-                _ => Err(format!("{now:?}")),
-            }
-        },
-    )
-    .await;
-    eprintln!(
-        "the frozen gateway replica was replaced after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        signal::kill(Pid::from_raw(frozen as i32), None).is_err(),
-        "the frozen gateway is gone"
-    );
+    freeze_until_replaced(&shop, "gateway", frozen, Duration::from_secs(120)).await;
     let r = shop.get("/api/catalog/categories").send().await.unwrap();
     assert_success(
         r,
