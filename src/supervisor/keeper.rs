@@ -338,9 +338,20 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
     become_ready(ctx, spec, status, &url).await;
     let mut failed = 0;
     let mut silent = 0;
+    // When another process of its shared port last answered one of its checks: only then
+    // are the questions put again (a gateway alone on the port is asked once, and a
+    // frozen one killed as soon as any other service's replica).
+    let mut sibling_heard: Option<Instant> = None;
     loop {
         tokio::time::sleep(RECHECK).await;
-        let heard = hear_from(ctx, (&url, &live), spec.shares_port(), status).await;
+        let siblings =
+            spec.shares_port() && sibling_heard.is_some_and(|at| at.elapsed() < SIBLING_MEMORY);
+        let asks = if siblings { SHARED_PORT_ASKS } else { 1 };
+        let (heard, others) =
+            hear_from(ctx, (&url, &live), (spec.shares_port(), asks), status).await;
+        if others {
+            sibling_heard = Some(Instant::now());
+        }
         silent = match heard {
             Heard::Ready(_) | Heard::Alive => 0,
             Heard::Silent => silent + 1,
@@ -393,6 +404,11 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
 /// hands each new connection to any of them.
 const SHARED_PORT_ASKS: u32 = 3;
 
+/// How long after another process of a shared port last answered a check the port is
+/// taken to have siblings: past the time to kill a frozen one, so that a healthy replica
+/// whose sibling froze is still asked again while that one is killed.
+const SIBLING_MEMORY: Duration = Duration::from_secs(120);
+
 /// What one check heard from a replica.
 enum Heard {
     /// Its own answer to the readiness question: whether it passed, and the body.
@@ -407,49 +423,55 @@ enum Heard {
 }
 
 /// Asks the replica's readiness at `ready` and, when that gets no answer, its liveness
-/// at `live`. On a port of its own one round of questions tells. On a port it `shares`
-/// (the gateway's replicas share the shop's), the kernel hands each new connection to any
-/// process of the port: an answer from a sibling (told by the `pid` in it) says nothing
-/// of this one, and a question that goes unanswered may have gone to a frozen sibling.
-/// So the questions are put again, up to [`SHARED_PORT_ASKS`] times, until this process
-/// answers; none of its answers and an unanswered question is [`Heard::Silent`]. A
-/// healthy replica beside a frozen one then goes unheard only when every question went
-/// to the sibling (about 1 check in 64), a frozen one beside a healthy one in 7 of 8:
-/// it is killed, where its sibling's answers used to keep it alive for ever, with its
-/// share of the port's connections waiting on it.
+/// at `live`, `asks` times at most; whether another process of a `shared` port answered
+/// comes back with what was heard. On a port of its own one round of questions tells. On
+/// a port it shares (the gateway's replicas share the shop's), the kernel hands each new
+/// connection to any process of the port: an answer from a sibling (told by the `pid` in
+/// it) says nothing of this one, and a question that goes unanswered may have gone to a
+/// frozen sibling. So where siblings have answered, the questions are put again, up to
+/// [`SHARED_PORT_ASKS`] times, until this process answers; none of its answers and an
+/// unanswered question is [`Heard::Silent`]. A healthy replica beside a frozen one then
+/// goes unheard only when every question went to the sibling (about 1 check in 64), a
+/// frozen one beside a healthy one in 7 of 8: it is killed, where its sibling's answers
+/// used to keep it alive for ever, with its share of the port's connections waiting on
+/// it. A gateway alone on the port is asked once, as any other replica.
 async fn hear_from(
     ctx: &Context,
     (ready, live): (&str, &str),
-    shares: bool,
+    (shared, asks): (bool, u32),
     status: &Mutex<Status>,
-) -> Heard {
-    let asks = if shares { SHARED_PORT_ASKS } else { 1 };
+) -> (Heard, bool) {
     // On a shared port only an answer naming this process is its own; on its own port
     // any answer is.
     let own = |body: &serde_json::Value| {
-        if shares {
+        if shared {
             answered_by_this(body, status)
         } else {
             !answered_by_another(body, status)
         }
     };
+    let mut others = false;
     let mut unanswered = false;
     for _ in 0..asks {
         match probe(ctx, ready, Some(RECHECK)).await {
-            Some(answer) if own(&answer.1) => return Heard::Ready(answer),
-            Some(_) => {}
+            Some(answer) if own(&answer.1) => return (Heard::Ready(answer), others),
+            Some(_) => others = true,
             None => match probe(ctx, live, Some(RECHECK)).await {
-                Some((_, body)) if own(&body) => return Heard::Alive,
-                // None, or a sibling's: this one did not answer.
-                _ => unanswered = true,
+                Some((_, body)) if own(&body) => return (Heard::Alive, others),
+                Some(_) => {
+                    others = true;
+                    unanswered = true;
+                }
+                None => unanswered = true,
             },
         }
     }
-    if unanswered {
+    let heard = if unanswered {
         Heard::Silent
     } else {
         Heard::OthersOnly
-    }
+    };
+    (heard, others)
 }
 
 /// Kills a replica that has answered nothing for [`SILENT_TO_KILL`] checks.
