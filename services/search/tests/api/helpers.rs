@@ -21,6 +21,8 @@ pub const SEED_PRODUCTS: usize = 600;
 /// How often and how long [`eventually`] looks.
 const POLL: Duration = Duration::from_millis(20);
 const PATIENCE: Duration = Duration::from_secs(15);
+/// How long [`TestApp::wait_until_indexed`] waits for a whole catalog.
+const INDEXING_PATIENCE: Duration = Duration::from_secs(45);
 
 /// A fresh temporary directory.
 pub fn temp_dir(label: &str) -> PathBuf {
@@ -188,15 +190,19 @@ impl TestApp {
         res.json().await.expect("a JSON body")
     }
 
-    /// Waits until search knows and has indexed `products` products.
+    /// Waits until search knows and has indexed `products` products: the whole seeded
+    /// catalog's events, which on a machine busy with the other tests took past the
+    /// usual 15 s (4 tests of one CI run, under a load of 15 on 2 cores).
     pub async fn wait_until_indexed(&self, products: usize) -> Duration {
-        let (_, took) = eventually(&format!("{products} products indexed"), async || {
+        let what = format!("{products} products indexed");
+        let started = Instant::now();
+        eventually_with(POLL, INDEXING_PATIENCE, &what, async || {
             let s = self.status().await;
             (s["products"] == products && s["documents"] == products && s["up_to_date"] == true)
                 .then_some(())
         })
         .await;
-        took
+        started.elapsed()
     }
 
     /// Every product in the catalog, through its listing API.
