@@ -362,7 +362,9 @@ class Compose:
             url = urlsplit(spec["healthcheck"]["test"][-1])
             mounts = {}
             for v in spec.get("volumes", []):
-                source, target = v.split(":")[:2]
+                # `source:target[:mode]`, or a bare target: an anonymous volume, the
+                # container's own.
+                source, target = v.split(":")[:2] if ":" in v else (f"{name}-own{v}", v)
                 mounts[target] = re.sub(r"\W", "-", source)
             for t in spec.get("tmpfs", []):
                 mounts[t] = "tmpfs" + re.sub(r"\W", "-", t)
