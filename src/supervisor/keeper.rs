@@ -445,9 +445,9 @@ async fn hear_from(
     // any answer is.
     let own = |body: &serde_json::Value| {
         if shared {
-            answered_by_this(body, status)
+            from_this(body, status) == Some(true)
         } else {
-            !answered_by_another(body, status)
+            from_this(body, status) != Some(false)
         }
     };
     let mut others = false;
@@ -492,7 +492,7 @@ fn kill_hung(spec: &Spec, status: &Mutex<Status>) {
 async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &str) {
     loop {
         match probe(ctx, url, None).await {
-            Some((_, body)) if answered_by_another(&body, status) => {}
+            Some((_, body)) if from_this(&body, status) == Some(false) => {}
             Some((_, body)) if body["service"] != spec.name() => {
                 errln!(
                     "bazaar: 127.0.0.1:{} answered by {}, not {}",
@@ -513,30 +513,20 @@ async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &
     }
 }
 
-/// A replica's answer to its readiness check at `url`: whether it passed, and its body
-/// (`Null` when it is not JSON); `None` when it did not answer (within `within`, if given).
-/// Whether a readiness answer came from another process than this replica's: the
-/// gateway shares the shop's port with its successor during a rolling restart, and the
-/// kernel hands each new connection to either. Such an answer says nothing of this one.
-fn answered_by_another(body: &serde_json::Value, status: &Mutex<Status>) -> bool {
-    let mine = lock(status).pid;
-    body["pid"]
-        .as_u64()
-        .is_some_and(|pid| mine.is_some_and(|mine| u64::from(mine) != pid))
-}
-
-/// Whether an answer names this replica's process (by the `pid` every service puts in
-/// its health answers).
-fn answered_by_this(body: &serde_json::Value, status: &Mutex<Status>) -> bool {
-    let mine = lock(status).pid;
-    body["pid"]
-        .as_u64()
-        .is_some_and(|pid| mine.is_some_and(|mine| u64::from(mine) == pid))
+/// Whose a health answer is, by the `pid` every service puts in it: `Some(true)` this
+/// replica's process, `Some(false)` another's, `None` when it names none. The gateway's
+/// replicas share the shop's port (a successor its predecessor's during a rolling
+/// restart) and the kernel hands each new connection to any of them: another's answer
+/// says nothing of this one.
+fn from_this(body: &serde_json::Value, status: &Mutex<Status>) -> Option<bool> {
+    let mine = lock(status).pid?;
+    body["pid"].as_u64().map(|pid| pid == u64::from(mine))
 }
 
 /// Asks `url` for the process's readiness, on a connection of its own (`Connection:
-/// close`): a kept-alive one would keep asking whichever process of a shared port
-/// accepted it first.
+/// close`: a kept-alive one would keep asking whichever process of a shared port
+/// accepted it first): whether it passed, and its body (`Null` when it is not JSON);
+/// `None` when it did not answer (within `within`, if given).
 async fn probe(
     ctx: &Context,
     url: &str,
