@@ -80,7 +80,7 @@ pub struct Shop {
     /// The admin's token [`Shop::processes`] asks the control API with: signing in
     /// through the gateway for every look would fail while a test has a gateway replica
     /// frozen (its queued connections are reset when the supervisor kills it).
-    control_token: Mutex<Option<String>>,
+    control_token: tokio::sync::OnceCell<String>,
 }
 
 /// Options for [`Shop::start_with`].
@@ -234,7 +234,7 @@ impl Shop {
                 .unwrap(),
             postgres,
             amqp,
-            control_token: Mutex::new(None),
+            control_token: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -304,15 +304,7 @@ impl Shop {
     /// The supervisor's list of processes: one object per replica (`service`, `replica`,
     /// `pid`, `port`, `state`, `restarts`).
     pub async fn processes(&self) -> Vec<Value> {
-        let cached = self.control_token.lock().unwrap().clone();
-        let admin = match cached {
-            Some(token) => token,
-            None => {
-                let token = self.admin_token().await;
-                *self.control_token.lock().unwrap() = Some(token.clone());
-                token
-            }
-        };
+        let admin = self.control_token.get_or_init(|| self.admin_token()).await;
         let list = send_json(
             self.http
                 .get(format!("{}/processes", self.control_url))
