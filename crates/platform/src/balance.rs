@@ -275,7 +275,7 @@ impl Balancer {
         }
         let mut ranked: Vec<&Arc<Replica>> = replicas.iter().collect();
         // Highest rank first; the replica to avoid last, still there if it is all.
-        ranked.sort_by_key(|r| {
+        ranked.sort_by_cached_key(|r| {
             let avoided = avoid.is_some_and(|a| std::ptr::eq(&***r, a));
             (avoided, std::cmp::Reverse(rank(key, r.affinity)))
         });
