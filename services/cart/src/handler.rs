@@ -60,9 +60,6 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<(), 
                 return Err(CartError::invalid("user_id", "must not be empty").into());
             }
             let given = store::give_back(tx, &order.order_id, &Owner::user(&order.user_id)).await?;
-            if let store::GivenBack::Now(merged) = &given {
-                merged.warn_if_overflowed(&order.order_id);
-            }
             tracing::info!(order_id = %order.order_id, ?given, "a cancelled order's lines given back to the buyer's cart");
             Ok(())
         }

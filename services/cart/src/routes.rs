@@ -614,9 +614,6 @@ async fn give_back_for_order(
         .store
         .give_back(&order_id, &Owner::user(&body.user_id))
         .await?;
-    if let store::GivenBack::Now(merged) = &given {
-        merged.warn_if_overflowed(&order_id);
-    }
     let outcome = match given {
         store::GivenBack::Now(_) => "returned",
         store::GivenBack::Already => "already",

@@ -108,7 +108,7 @@ impl Merged {
     /// Says so, when a cancelled order's lines given back to its buyer's cart may not all
     /// have fit: the cart holds 50 lines and 99 of a product at most, and a shopper who
     /// filled it again while the checkout ran loses what is over (the cart review).
-    pub fn warn_if_overflowed(&self, order_id: &str) {
+    fn warn_if_overflowed(&self, order_id: &str) {
         if self.overflowed() {
             tracing::warn!(
                 order_id,
@@ -825,6 +825,7 @@ pub(crate) async fn give_back(
         .map(|l| (l.product_id, l.quantity))
         .collect();
     let merged = put_lines(tx, buyer, &lines, &now).await?;
+    merged.warn_if_overflowed(order_id);
     Ok(GivenBack::Now(merged))
 }
 
