@@ -459,35 +459,25 @@ pub async fn notifications(
     PageRequest { app, v, uri }: PageRequest,
     Query(from): Query<NotificationsFrom>,
 ) -> Response {
-    let before = match from.before.as_deref().map(PathId::parse) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            let chrome = frame::chrome(&v, &here(&uri), "", None).await;
-            let missing = StorefrontError::NotFound("that page of notifications".into());
-            return render::<NotificationsPage>(
-                app.views(),
-                &v,
-                &chrome,
-                "notifications.html",
-                "Notifications · Bazaar",
-                Err(missing),
-            );
-        }
-    };
+    let before = from.before.as_deref().map(PathId::parse).transpose();
+    // Looking at the newest marks them read; an older page marks nothing.
+    let newest_page = matches!(before, Ok(None));
     let seen = v.seen_notifications().await;
     let mut older = false;
-    let list = v
-        .shop()
-        .notifications(before.as_ref())
-        .await
-        .map(|mut list| {
-            older = list.len() > crate::api::NOTIFICATIONS_PAGE;
-            list.truncate(crate::api::NOTIFICATIONS_PAGE);
-            list
-        });
-    // Looking at the newest marks them read; an older page marks nothing.
-    let newest_page = before.is_none();
+    let list = match &before {
+        Ok(before) => v
+            .shop()
+            .notifications(before.as_ref())
+            .await
+            .map(|mut list| {
+                older = list.len() > crate::api::NOTIFICATIONS_PAGE;
+                list.truncate(crate::api::NOTIFICATIONS_PAGE);
+                list
+            }),
+        Err(_) => Err(StorefrontError::NotFound(
+            "that page of notifications".into(),
+        )),
+    };
     if newest_page
         && let Ok(Some(newest)) = list.as_ref().map(|l| l.iter().map(|n| &n.created_at).max())
     {
