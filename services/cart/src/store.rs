@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         "the lines each checkout took out of its buyer's cart",
         HOLDS,
     ),
+    MigrationSource::portable(
+        3,
+        "the catalog event each product's copy last applied",
+        events::projection::CHANGED_BY,
+    ),
 ];
 
 const TABLES: &str = "

@@ -17,11 +17,18 @@ use sqlx::{Any, AnyPool, FromRow, Row, Transaction, any::AnyArguments, query::Qu
 /// with X" is one index lookup; `purchases` is each shopper's history. `counted_orders`
 /// makes sure an order counts once even if it were announced twice under two event ids
 /// (the inbox already stops a redelivery of the same event).
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource::portable(
-    1,
-    "recommendation model: products, popularity, pairs, purchases",
-    TABLES,
-)];
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource::portable(
+        1,
+        "recommendation model: products, popularity, pairs, purchases",
+        TABLES,
+    ),
+    MigrationSource::portable(
+        2,
+        "the catalog event each product's copy last applied",
+        events::projection::CHANGED_BY,
+    ),
+];
 
 const TABLES: &str = "
 CREATE TABLE products (
