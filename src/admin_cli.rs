@@ -35,6 +35,17 @@ pub struct AdminArgs {
 
 /// The services that consume events, which alone have dead letters: the values `--help`
 /// lists and a wrong name is told.
+/// A dead letter's id: a UUID, as `dead-letters` lists them. Anything else is refused
+/// here, not put into the request's path, where `../` would reach another endpoint with
+/// the administrator's token (the dead-letter review).
+fn letter_id(id: &str) -> Result<String, String> {
+    uuid::Uuid::try_parse(id)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| {
+            "not a dead letter's id: a UUID, as `bazaar events dead-letters` lists them".into()
+        })
+}
+
 fn consumer() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(crate::REGISTRY.consumers().map(|e| e.name()))
 }
@@ -61,6 +72,7 @@ enum EventsCommand {
         #[arg(value_parser = consumer())]
         service: String,
         /// The dead letter's id.
+        #[arg(value_parser = letter_id)]
         id: String,
     },
     /// Close a dead letter without replaying it: one whose payload is not an event, or
@@ -70,6 +82,7 @@ enum EventsCommand {
         #[arg(value_parser = consumer())]
         service: String,
         /// The dead letter's id.
+        #[arg(value_parser = letter_id)]
         id: String,
     },
 }

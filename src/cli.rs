@@ -113,6 +113,19 @@ mod tests {
             };
             assert!(read.contains(r#"url: "http://h:1""#), "{args:?}: {read}");
         }
+        for id in [
+            "../../../catalog/products/p-1",
+            "0190b2a5-1c2d-7e3f-8a4b-5c6d7e8f9a0b/x",
+        ] {
+            for command in ["replay", "discard"] {
+                let refused = super::Cli::try_parse_from(["bazaar", "events", command, "cart", id]);
+                let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(
+                    message.contains("not a dead letter's id"),
+                    "{command} {id}: {message}"
+                );
+            }
+        }
         let unknown = super::Cli::try_parse_from(["bazaar", "events", "dead-letters", "gateway"]);
         let message = unknown.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
