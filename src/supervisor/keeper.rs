@@ -575,14 +575,24 @@ fn service_key(ctx: &Context, service: &str) -> Option<(&'static str, String)> {
         .then(|| (VAR, platform::auth::service_key(&master, service)))
 }
 
+/// Variables only identity is given: the admin account's credentials. Any other service
+/// holding them could sign in as the administrator, where a compromised service should
+/// hold its own powers and no more (docs/security.md; the ops-console review).
+const IDENTITYS_OWN: &[&str] = &["BAZAAR_ADMIN_EMAIL", "BAZAAR_ADMIN_PASSWORD"];
+
 fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
     let mut cmd = Command::new(&ctx.exe);
     cmd.arg("serve")
         .arg(spec.name())
         .envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .envs(service_key(ctx, spec.name()))
-        .env("LISTEN_FDS", "1")
+        .envs(service_key(ctx, spec.name()));
+    if spec.name() != platform::registry::IDENTITY {
+        for var in IDENTITYS_OWN {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env("LISTEN_FDS", "1")
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDNAMES")
         .stdin(Stdio::null())

@@ -89,6 +89,32 @@ async fn the_data_directory_and_every_file_in_it_are_the_owners_alone() {
 }
 
 #[tokio::test]
+async fn only_identity_is_given_the_admin_accounts_password() {
+    let shop = Shop::start();
+    let processes = shop.processes().await;
+    assert_eq!(processes.len(), 11, "{processes:?}");
+    for p in processes {
+        let (service, pid) = (p["service"].as_str().unwrap(), p["pid"].as_u64().unwrap());
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let names: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter_map(|var| var.split(|b| *b == b'=').next())
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "LISTEN_FDS"),
+            "{service}: {names:?}"
+        );
+        let holds = names.iter().any(|n| n == "BAZAAR_ADMIN_PASSWORD");
+        assert_eq!(
+            holds,
+            service == "identity",
+            "{service} holds the admin password: {holds}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn event_feeds_answer_only_the_services_that_subscribe() {
     const SECRET: &str = "a-service-secret-for-the-feed-test";
     let shop = Shop::start_with(Options::env("BAZAAR_SERVICE_SECRET", SECRET));
