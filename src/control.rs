@@ -11,7 +11,7 @@ use crate::{
 };
 use axum::{
     Json, Router,
-    extract::{FromRef, FromRequestParts, Path, Query, State},
+    extract::{FromRef, FromRequestParts, Path, State},
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -19,6 +19,7 @@ use axum::{
 use platform::{
     Problem,
     auth::{ServiceOrAdmin, Verifier},
+    extract::Query,
     shutdown::Shutdown,
 };
 use serde::{Deserialize, Serialize};
@@ -127,7 +128,13 @@ pub async fn serve(
             token: token.into(),
             traces: store,
         })
-        .merge(receiver);
+        .merge(receiver)
+        // Every refusal a problem document, as on the services: a query that does not
+        // parse, a method or path it does not have (the ops-console review).
+        .fallback(platform::service::not_found)
+        .layer(axum::middleware::map_response(
+            platform::service::problem_for_bare_errors,
+        ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -174,9 +181,9 @@ async fn list(_caller: Caller, State(s): State<ControlState>) -> Json<Processes>
 
 #[derive(Deserialize)]
 struct Which {
-    /// Which replica (1, 2, …); none: the first one running.
-    #[serde(default)]
-    replica: u32,
+    /// Which replica to kill (1, 2, …); none: the first one running. A restart takes
+    /// none: it replaces every replica in turn.
+    replica: Option<u32>,
     /// Whether to answer only once done (a rolling restart takes a few seconds a replica).
     #[serde(default = "yes")]
     wait: bool,
@@ -193,7 +200,10 @@ async fn kill(
     Query(which): Query<Which>,
 ) -> Result<(StatusCode, Json<Signalled>), Problem> {
     let who = caller.acting()?;
-    let signalled = s.operator.kill(&service, which.replica).map_err(problem)?;
+    let signalled = s
+        .operator
+        .kill(&service, which.replica.unwrap_or(0))
+        .map_err(problem)?;
     tracing::warn!(service, pid = signalled.pid, by = %who, "killed a replica");
     errln!(
         "bazaar: SIGKILL to {service} #{} (pid {}) requested by {who}",
@@ -215,6 +225,13 @@ async fn restart(
         Ok(who) => who,
         Err(refused) => return refused.into_response(),
     };
+    if which.replica.is_some() {
+        return Problem::invalid_field(
+            "replica",
+            "a restart replaces every replica of the service in turn; name none",
+        )
+        .into_response();
+    }
     errln!("bazaar: rolling restart of {service} requested by {who}");
     let restart = s.operator.restart(&service);
     if !which.wait {

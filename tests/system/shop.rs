@@ -514,6 +514,33 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     );
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["detail"], "catalog has no replica 9", "{problem}");
+    // Every other refusal is a problem document too, and a restart names no replica
+    // (it replaces them all in turn).
+    for (action, status) in [
+        ("catalog/kill?replica=abc", StatusCode::BAD_REQUEST),
+        ("catalog/kill?replica=-1", StatusCode::BAD_REQUEST),
+        ("catalog/restart?wait=maybe", StatusCode::BAD_REQUEST),
+        (
+            "catalog/restart?replica=7&wait=false",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("catalog/nonesuch", StatusCode::NOT_FOUND),
+    ] {
+        let r = control(action).await;
+        assert_eq!(r.status(), status, "{action}");
+        let kind = r.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert_eq!(kind, "application/problem+json", "{action}");
+    }
+    let r = shop
+        .http
+        .get(format!("{}/processes/catalog/kill", shop.control_url))
+        .bearer_auth(&admin);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        r.headers()[reqwest::header::CONTENT_TYPE],
+        "application/problem+json"
+    );
 
     // `bazaar status` lists them too, and a reader that goes away early (`| head`) ends
     // it quietly, not with a panic.
