@@ -60,7 +60,8 @@ const HISTORY_LEN: usize = 600;
 pub enum Health {
     /// Answers ready.
     Up,
-    /// Answers, but not ready (a dependency is down).
+    /// Answers, but not wholly ready: a dependency is down, or some of its replicas are
+    /// (the others serving).
     Degraded,
     /// Does not answer.
     Down,
@@ -548,10 +549,13 @@ impl Monitor {
             .and_then(|w| w.scraped_at)
             .is_none_or(|t| t.elapsed() >= self.inner.scrape);
         let urls = self.urls();
-        let health = futures_util::future::join_all(
-            urls.iter()
-                .map(|(name, url)| async move { (name.clone(), self.probe(url).await) }),
-        );
+        // Every replica: one down while its siblings serve is not the service down.
+        let health = futures_util::future::join_all(urls.iter().map(|(name, url)| async move {
+            let replicas = self.replica_urls(name, url);
+            let probes =
+                futures_util::future::join_all(replicas.iter().map(|u| self.probe(u))).await;
+            (name.clone(), of_replicas(probes))
+        }));
         let outboxes = futures_util::future::join_all(
             self.producers()
                 .map(|p| async move { (p.to_owned(), self.read_outbox(p).await) }),
@@ -1064,6 +1068,33 @@ impl Monitor {
     }
 }
 
+/// A service's health from its replicas' (at least one): up when all are, down when
+/// none answers, degraded otherwise; the detail says how many replicas fail, and how.
+fn of_replicas(probes: Vec<(Health, Option<String>)>) -> (Health, Option<String>) {
+    let replicas = probes.len();
+    let failing: Vec<(Health, Option<String>)> = probes
+        .into_iter()
+        .filter(|(h, _)| *h != Health::Up)
+        .collect();
+    let Some((first, detail)) = failing.first().cloned() else {
+        return (Health::Up, None);
+    };
+    if replicas == 1 {
+        return (first, detail);
+    }
+    let health = if failing.len() == replicas && failing.iter().all(|(h, _)| *h == Health::Down) {
+        Health::Down
+    } else {
+        Health::Degraded
+    };
+    let detail = format!(
+        "{} of {replicas} replicas: {}",
+        failing.len(),
+        detail.as_deref().unwrap_or("not ready")
+    );
+    (health, Some(detail))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1078,5 +1109,31 @@ mod tests {
         });
         assert_eq!(failing_checks(&wrapped).as_deref(), Some("cart: down"));
         assert_eq!(failing_checks(&serde_json::json!({"detail": "nope"})), None);
+    }
+
+    #[test]
+    fn a_service_is_down_only_when_none_of_its_replicas_answers() {
+        let up = || (Health::Up, None);
+        let down = || (Health::Down, Some("timed out".to_owned()));
+        let unready = || (Health::Degraded, Some("catalog: down".to_owned()));
+        assert_eq!(of_replicas(vec![up(), up()]), (Health::Up, None));
+        assert_eq!(
+            of_replicas(vec![down()]),
+            down(),
+            "one replica: its own word"
+        );
+        assert_eq!(
+            of_replicas(vec![up(), down()]),
+            (Health::Degraded, Some("1 of 2 replicas: timed out".into()))
+        );
+        assert_eq!(
+            of_replicas(vec![down(), down(), down()]),
+            (Health::Down, Some("3 of 3 replicas: timed out".into()))
+        );
+        assert_eq!(
+            of_replicas(vec![unready(), down()]).0,
+            Health::Degraded,
+            "one answers"
+        );
     }
 }
