@@ -66,14 +66,22 @@ impl Limits {
         both(&self.sign_in_address, client, &self.sign_in_account, email)
     }
 
-    /// One registration of `email` from `client`.
-    pub fn register(&self, client: Option<IpAddr>, email: &str) -> Result<(), Error> {
-        both(
-            &self.register_address,
-            client,
-            &self.register_account,
-            email,
-        )
+    /// One registration from `client`: every try counts, whatever it sends.
+    pub fn register_from(&self, client: Option<IpAddr>) -> Result<(), Error> {
+        match client {
+            Some(ip) => self
+                .register_address
+                .check_address(ip)
+                .map_err(Error::Limited),
+            None => Ok(()),
+        }
+    }
+
+    /// One registration of `email`, counted once the request is valid: a newcomer
+    /// whose passwords the policy refused has not used up the email's tries (the abuse
+    /// review: three weak passwords locked the email out for 20 minutes).
+    pub fn register_of(&self, email: &str) -> Result<(), Error> {
+        self.register_account.check(email).map_err(Error::Limited)
     }
 
     /// One token refresh of `user_id`'s session (checked once the token's owner is

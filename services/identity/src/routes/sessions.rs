@@ -141,9 +141,7 @@ async fn register(
     trace: TraceParent,
     Json(body): Json<RegisterRequest>,
 ) -> Result<impl IntoResponse, Error> {
-    state
-        .limits
-        .register(client, &body.email.trim().to_ascii_lowercase())?;
+    state.limits.register_from(client)?;
     let mut fields = Fields::new();
     let email = fields.take("email", Email::parse(&body.email));
     let password = fields.take(
@@ -154,6 +152,7 @@ async fn register(
     let (Some(email), Some(password), Some(name)) = (email, password, name) else {
         return Err(Error::Validation(fields.into_errors()));
     };
+    state.limits.register_of(email.as_str())?;
     // Spare the hashing work when the answer is known; the insert still decides races.
     if state.store.user_by_email(email.as_str()).await?.is_some() {
         return Err(Error::EmailTaken);

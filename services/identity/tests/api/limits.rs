@@ -121,6 +121,18 @@ async fn registering_one_email_again_and_again_is_stopped() {
 }
 
 #[tokio::test]
+async fn registrations_the_policy_refuses_do_not_use_up_the_emails_tries() {
+    let app = spawn_limited(&[]).await;
+    let email = unique_email();
+    for weak in ["password123", "Password1234", "qwertyuiop1", "short"] {
+        let refused = app.register(&email, weak, "Newbie").await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{weak}");
+    }
+    let created = app.register(&email, PASSWORD, "Newbie").await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn refreshes_are_limited_per_address() {
     let app = spawn_limited(&[("refresh_rate_limit_per_address", "1/min burst 3")]).await;
     let refreshes = statuses(4, async || app.refresh("no such token").await);
