@@ -36,6 +36,7 @@ use std::{
 use tokio::net::TcpListener;
 
 mod refusals;
+pub use refusals::{MAX_HEAD_BYTES, MAX_HEADER_FIELDS};
 
 /// The header carrying the request id, set by the gateway (or here, if absent) and
 /// echoed in every response.

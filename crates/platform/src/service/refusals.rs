@@ -28,6 +28,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Above the longest target hyper takes (65,534 bytes), so that one is still a 414.
 pub const MAX_HEAD_BYTES: usize = 80 * 1024;
 
+/// The most header fields a request may have (hyper's bound).
+pub const MAX_HEADER_FIELDS: usize = 100;
+
 const HEADERS: &[u8] = b"connection: close\r\ncontent-length: 0\r\ndate: ";
 const DATE_LEN: usize = 29;
 const END: &[u8] = b"\r\n\r\n";

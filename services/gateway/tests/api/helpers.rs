@@ -85,6 +85,7 @@ async fn echoed(req: Request) -> Json<Value> {
         "query": req.uri().query(),
         "forwarded_for": header("x-forwarded-for"),
         "forwarded_host": header("x-forwarded-host"),
+        "forwarded_proto": header("x-forwarded-proto"),
         "authorization": header("authorization"),
     }))
 }

@@ -109,6 +109,15 @@ async fn answers_over_tls_ask_browsers_to_stay_on_https() {
             "{path}: no HSTS over plain HTTP"
         );
     }
+    // A client that is no trusted proxy cannot claim TLS: no HSTS for it, and the
+    // services behind hear `http`.
+    let untrusting = spawn_gateway(&[("trusted_proxies", "")]).await;
+    let claimed = untrusting
+        .get("/api/echo/public", &[("x-forwarded-proto", "https")])
+        .await;
+    assert!(!claimed.headers().contains_key("strict-transport-security"));
+    let body: Value = claimed.json().await.unwrap();
+    assert_eq!(body["forwarded_proto"], "http", "{body}");
 }
 
 #[tokio::test]
@@ -319,4 +328,42 @@ async fn a_forwarded_event_stream_ends_when_the_gateway_shuts_down() {
     .await
     .expect("the stream ends");
     assert!(rest.is_ok(), "ended cleanly: {rest:?}");
+}
+
+#[tokio::test]
+async fn a_head_the_services_could_not_take_is_refused_by_the_gateway() {
+    let gateway = spawn_gateway(&[]).await;
+    let names: Vec<String> = (0..95).map(|i| format!("x-h{i}")).collect();
+    let headers = |n: usize| -> Vec<(&str, &str)> {
+        names[..n].iter().map(|name| (name.as_str(), "v")).collect()
+    };
+    // Room left for what the gateway adds: forwarded, and answered by the service.
+    let fits = gateway.get("/api/echo/public", &headers(85)).await;
+    assert_eq!(fits.status(), reqwest::StatusCode::OK);
+    // Past it: the gateway's own 431, naming its own limit.
+    let refused = gateway.get("/api/echo/public", &headers(95)).await;
+    assert_eq!(
+        refused.status(),
+        reqwest::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:bazaar:problem:request-header-fields-too-large"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 92 header fields"),
+        "{problem}"
+    );
+    let long = "v".repeat(79 * 1024);
+    let refused = gateway
+        .get("/api/echo/public", &[("x-long", long.as_str())])
+        .await;
+    assert_eq!(
+        refused.status(),
+        reqwest::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
 }
