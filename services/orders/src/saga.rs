@@ -432,7 +432,7 @@ impl Saga {
         card: Card,
     ) -> Result<Answer, OrdersError> {
         if existing.fingerprint != fingerprint {
-            return Err(OrdersError::KeyReused);
+            return Ok(view::key_reused(&existing));
         }
         if is_resumable(&existing)
             && let Some(claim) = self.claim(&existing.id)

@@ -2,7 +2,10 @@
 //! A checkout's answer is kept with its order, so the same request again gets the same
 //! status and body.
 
-use crate::domain::{Answer, CancelReason, Order, Status};
+use crate::{
+    domain::{Answer, CancelReason, Order, Status},
+    error::OrdersError,
+};
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -147,6 +150,10 @@ pub struct CheckoutProblem {
     /// the same request with the same `Idempotency-Key`, which carries it on.
     #[schema(example = "2026-12-03T18:30:00.000Z")]
     pub resumable_until: Option<String>,
+    /// 422 `idempotency-key-reused` only: the status of the order the key placed (with
+    /// its `order_id`): `confirmed` and `cancelled` are final, any other is still under way.
+    #[schema(example = "confirmed")]
+    pub order_status: Option<String>,
 }
 
 /// 201: the order is confirmed.
@@ -309,6 +316,20 @@ impl Outage {
 fn resumable(mut answer: Answer, until: &str) -> Answer {
     if let Some(members) = answer.body.as_object_mut() {
         members.insert("resumable_until".into(), Value::String(until.to_owned()));
+    }
+    answer
+}
+
+/// 422: the key placed `order` with another request; which order, and where it stands
+/// (`order_status`), so that a client knows whether to wait for it, look at it, or start
+/// anew (a storefront's form sent again with other details: the storefront review).
+pub fn key_reused(order: &Order) -> Answer {
+    let mut answer = problem_answer(OrdersError::KeyReused.into(), order, None);
+    if let Some(members) = answer.body.as_object_mut() {
+        members.insert(
+            "order_status".into(),
+            Value::String(order.status.as_str().to_owned()),
+        );
     }
     answer
 }

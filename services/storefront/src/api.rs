@@ -522,7 +522,11 @@ impl Client {
                 },
             });
         }
-        let code = members["decline_code"].as_str().map(str::to_owned);
+        let code = members["decline_code"]
+            .as_str()
+            .or(members["order_status"].as_str())
+            .map(str::to_owned);
+        let order_id = members["order_id"].as_str().map(str::to_owned);
         let mut problem = problem.unwrap_or_else(|| {
             Problem::from_status(
                 status,
@@ -538,6 +542,7 @@ impl Client {
             service,
             problem: Box::new(problem),
             code,
+            order_id,
         })
     }
 

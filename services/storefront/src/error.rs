@@ -23,8 +23,11 @@ pub enum StorefrontError {
         service: &'static str,
         problem: Box<Problem>,
         /// A machine-readable reason the problem carries beside its standard members
-        /// (payments' `decline_code`).
+        /// (payments' `decline_code`; for a reused key, the `order_status` of the order
+        /// it placed).
         code: Option<String>,
+        /// The order the problem is about (orders' `order_id`), when it names one.
+        order_id: Option<String>,
     },
     /// A service answered 5xx with a problem document: it is up, and failed this
     /// request (payments' `processing-error`, say). 503 like [`Self::Unavailable`].
@@ -105,6 +108,7 @@ impl StorefrontError {
             service,
             problem: Box::new(problem),
             code: None,
+            order_id: None,
         }
     }
 
@@ -313,6 +317,7 @@ mod tests {
             service: "catalog",
             problem: Box::new(Problem::from_status(status, "no")),
             code: None,
+            order_id: None,
         }
     }
 

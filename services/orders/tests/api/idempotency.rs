@@ -56,6 +56,9 @@ async fn one_key_sent_five_times_at_once_places_one_order_and_charges_once() {
     )
     .await;
     assert_eq!(problem["type"], "urn:bazaar:problem:idempotency-key-reused");
+    // It names the order the key placed and where it stands: done, here.
+    assert_eq!(problem["order_id"], first["id"], "{problem}");
+    assert_eq!(problem["order_status"], "confirmed", "{problem}");
     assert_eq!(app.order_count(&db).await, 1);
 
     // Keys are per user: another shopper's same key is their own checkout.

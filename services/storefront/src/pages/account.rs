@@ -319,6 +319,11 @@ pub fn reason_label(reason: &str) -> String {
         "payment_error" => "The payment could not be processed.".into(),
         "expired" => "The order was not completed in time.".into(),
         "interrupted" => "The order was interrupted before it was paid.".into(),
+        "cart_changed" => {
+            "Your cart changed while the order was placed (another checkout of it went \
+             through first); nothing was charged for this one."
+                .into()
+        }
         other => sentence(&other.replace('_', " ")),
     }
 }
@@ -607,6 +612,7 @@ mod tests {
                 service: "identity",
                 problem: Box::new(problem),
                 code: None,
+                order_id: None,
             }
         };
         for (retry_after, said) in [

@@ -203,9 +203,19 @@ pub async fn submit(
             }
             Err(StorefrontError::SignInRequired) => return to_signin("/checkout"),
             Err(e) => {
-                if explain(&mut page, &e) == Outcome::Unknown {
-                    page.idempotency_key = checkout.idempotency_key.clone();
-                    page.held = true;
+                match explain(&mut page, &e) {
+                    Outcome::Unknown => {
+                        page.idempotency_key = checkout.idempotency_key.clone();
+                        page.held = true;
+                    }
+                    // This form placed an order that went through: show it.
+                    Outcome::Placed(order_id) => {
+                        return see_other(&format!(
+                            "/orders/{}?placed=1",
+                            super::urlencode(&order_id)
+                        ));
+                    }
+                    Outcome::NotPlaced => {}
                 }
                 e.form_status()
             }
@@ -233,6 +243,8 @@ pub async fn submit(
 enum Outcome {
     NotPlaced,
     Unknown,
+    /// An earlier submission of this form placed this order, confirmed.
+    Placed(String),
 }
 
 /// Puts what went wrong on the page.
@@ -282,6 +294,21 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             Outcome::NotPlaced
         }
         StorefrontError::Refused { problem, .. }
+            if problem.status == 409 && problem.kind.ends_with(":cart-changed") =>
+        {
+            // Another checkout of the same cart (a second tab) went through first.
+            page.banner = Some(
+                Banner::new(
+                    "Your cart changed while this order was placed",
+                    "Another checkout of your cart went through first, or the cart was \
+                     changed meanwhile, so this order was cancelled and nothing was charged \
+                     for it. Your orders show what went through; your cart, what is left.",
+                )
+                .linking("/orders", "See your orders"),
+            );
+            Outcome::NotPlaced
+        }
+        StorefrontError::Refused { problem, .. }
             if problem.status == 409 && problem.kind.ends_with(":insufficient-stock") =>
         {
             page.stock_errors = problem.errors.clone();
@@ -305,6 +332,47 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
             ));
             Outcome::NotPlaced
         }
+        StorefrontError::Refused {
+            problem,
+            code,
+            order_id,
+            ..
+        } if problem.status == 422 && problem.kind.ends_with(":idempotency-key-reused") => {
+            // This form was sent before with other details (the back button, another
+            // card). Where the order it placed stands decides what to say.
+            match (code.as_deref(), order_id) {
+                (Some("confirmed"), Some(order_id)) => Outcome::Placed(order_id.clone()),
+                (Some("cancelled"), _) => {
+                    page.banner = Some(
+                        Banner::new(
+                            "Your earlier try of this order was cancelled",
+                            "This form was sent before, and that order did not go through: \
+                             nothing was charged for it. The form is new now: check the \
+                             details and place your order again.",
+                        )
+                        .linking("/orders", "See your orders"),
+                    );
+                    Outcome::NotPlaced
+                }
+                _ => {
+                    // Still under way (a payment that failed for a moment waits for the
+                    // same details): keep the key, so that sending them again finishes
+                    // it (a new key would find the cart empty, its items set aside).
+                    page.banner = Some(
+                        Banner::new(
+                            "Your earlier try of this order is not finished",
+                            "This form was sent before with other details, and that order \
+                             waits for them: to finish it, submit the card and address you \
+                             gave first. To pay another way, leave it: within a minute it \
+                             is cancelled, nothing is charged and your items go back to \
+                             your cart.",
+                        )
+                        .linking("/orders", "See your orders"),
+                    );
+                    Outcome::Unknown
+                }
+            }
+        }
         StorefrontError::Refused { problem, .. } if problem.status == 422 => {
             let mut unplaced = Vec::new();
             for f in &problem.errors {
@@ -322,21 +390,7 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
                 .filter(|f| f.field.contains("items["))
                 .map(|f| (*f).clone())
                 .collect();
-            if problem.kind.ends_with(":idempotency-key-reused") {
-                // The form kept its key because its last try did not finish (a payment
-                // that failed for a moment); this one changed the card or the address.
-                // That order waits for the details it was placed with: say so, and keep
-                // the key, so that sending them again finishes it (a new key would find
-                // the cart empty, its items set aside for that order).
-                page.banner = Some(
-                    Banner::new(
-                        "Your earlier try of this order is not finished",
-                        "This form was sent before with other details, and that order waits                          for them: to finish it, submit the card and address you gave first.                          To pay another way, leave it: within a minute it is cancelled,                          nothing is charged and your items go back to your cart.",
-                    )
-                    .linking("/orders", "See your orders"),
-                );
-                return Outcome::Unknown;
-            } else if !lines.is_empty() {
+            if !lines.is_empty() {
                 page.stock_errors = lines;
                 page.banner = Some(
                     Banner::new(
@@ -461,6 +515,7 @@ mod tests {
             service: "orders",
             problem: Box::new(p),
             code: code.map(str::to_owned),
+            order_id: None,
         }
     }
 
@@ -510,7 +565,12 @@ mod tests {
             banner_title(&refused(422, "validation", empty, None)),
             "Your cart is empty"
         );
-        let (page, outcome) = explained(&refused(422, "idempotency-key-reused", vec![], None));
+        let (page, outcome) = explained(&refused(
+            422,
+            "idempotency-key-reused",
+            vec![],
+            Some("authorizing"),
+        ));
         assert_eq!(
             outcome,
             Outcome::Unknown,
@@ -526,6 +586,29 @@ mod tests {
                 .message
                 .contains("submit the card and address you gave first")
         );
+    }
+
+    #[test]
+    fn a_form_sent_again_after_its_order_ended_says_how_it_ended() {
+        let reused = |status: &str| {
+            let mut e = refused(422, "idempotency-key-reused", vec![], Some(status));
+            if let StorefrontError::Refused { order_id, .. } = &mut e {
+                *order_id = Some("o-1".into());
+            }
+            e
+        };
+        let (page, outcome) = explained(&reused("confirmed"));
+        assert_eq!(outcome, Outcome::Placed("o-1".into()), "shown the order");
+        assert!(page.banner.is_none());
+        let (page, outcome) = explained(&reused("cancelled"));
+        assert_eq!(
+            outcome,
+            Outcome::NotPlaced,
+            "a new key: the form starts anew"
+        );
+        let banner = page.banner.unwrap();
+        assert_eq!(banner.title, "Your earlier try of this order was cancelled");
+        assert!(banner.message.contains("nothing was charged"));
     }
 
     #[test]
@@ -547,6 +630,20 @@ mod tests {
         let (page, outcome) = explained(&refused(409, "price-changed", vec![], None));
         assert_eq!(outcome, Outcome::NotPlaced, "a new key for the new total");
         assert_eq!(page.banner.unwrap().title, "A price has changed");
+        // Another tab's checkout of the same cart went through first: not the API's
+        // words (a product id, an Idempotency-Key), and a link to what went through.
+        let (page, outcome) = explained(&refused(409, "cart-changed", vec![], None));
+        assert_eq!(outcome, Outcome::NotPlaced);
+        let banner = page.banner.unwrap();
+        assert_eq!(
+            banner.title,
+            "Your cart changed while this order was placed"
+        );
+        assert!(
+            !banner.message.contains("Idempotency"),
+            "{}",
+            banner.message
+        );
     }
 
     #[test]
