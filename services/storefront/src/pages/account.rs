@@ -34,6 +34,9 @@ struct AuthPage {
     /// status (see [`frame::refused_form`]).
     #[serde(skip)]
     status: StatusCode,
+    /// A refusal's `Retry-After` (429), passed on with the page.
+    #[serde(skip)]
+    retry_after: Option<u64>,
 }
 
 /// The sign-in form or the registration form.
@@ -53,8 +56,12 @@ impl AuthForm {
         // The header's own "Sign in" link returns where this form does: to `next`, not to
         // the form (whose `next` would then nest in the next one's, and so on).
         let chrome = frame::chrome(v, &page.next, "", None).await;
-        let status = page.status;
-        let res = render(app.views(), v, &chrome, template, title, Ok(page));
+        let (status, retry_after) = (page.status, page.retry_after);
+        let mut res = render(app.views(), v, &chrome, template, title, Ok(page));
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         frame::refused_form(res, status)
     }
 
@@ -162,8 +169,10 @@ impl AuthPage {
         }
         if e.status() == Some(429) {
             // Limited, not down: too many tries for this account or from this address.
+            self.retry_after = e.retry_after();
             let wait = match e.retry_after() {
                 Some(secs) if secs >= 60 => format!("in {} minutes", secs.div_ceil(60)),
+                Some(1) => "in a second".to_owned(),
                 Some(secs) => format!("in {secs} seconds"),
                 None => "in a moment".to_owned(),
             };
@@ -617,6 +626,7 @@ mod tests {
         };
         for (retry_after, said) in [
             (Some(7), "again in 7 seconds"),
+            (Some(1), "again in a second"),
             (Some(121), "again in 3 minutes"),
             (None, "again in a moment"),
         ] {
@@ -628,6 +638,7 @@ mod tests {
                 "{error}"
             );
             assert_eq!(page.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(page.retry_after, retry_after, "passed on as Retry-After");
         }
     }
 }
