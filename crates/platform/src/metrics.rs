@@ -329,8 +329,15 @@ pub async fn handler(State(metrics): State<Metrics>, headers: HeaderMap) -> Resp
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("accept"));
+    // Which process answered: replicas sharing one port (the gateway's) are told apart
+    // by it, each scrape landing on whichever the kernel picks.
+    res.headers_mut()
+        .insert(&PROCESS_ID, HeaderValue::from(std::process::id()));
     res
 }
+
+/// The header naming the process that answered `/metrics` (its pid).
+pub static PROCESS_ID: header::HeaderName = header::HeaderName::from_static("bazaar-pid");
 
 /// The `method` label of a request's series: one of HTTP's own methods, or `_OTHER` (as
 /// OpenTelemetry names it) for any other, since a client may send any token as a method

@@ -306,7 +306,9 @@ struct Observed {
     checked_at: Option<String>,
     down_since: Option<String>,
     /// The last scrape of each replica that answered it, by its address.
-    last_scrape: Option<(Instant, BTreeMap<String, HttpTotals>)>,
+    /// Each replica's last scrape, and when, by its address and the process that
+    /// answered there (`url pid`: replicas sharing one port have one address).
+    last_scrape: BTreeMap<String, (Instant, HttpTotals)>,
     rates: Option<prometheus::Rates>,
     /// The rates of recent scrapes, oldest first; `None` for a scrape that failed.
     history: VecDeque<(Instant, Option<prometheus::Rates>)>,
@@ -377,6 +379,8 @@ pub struct Monitor {
 
 struct Inner {
     http: reqwest::Client,
+    /// The same, with no connection kept: scrapes of replicas sharing one port.
+    unpooled: reqwest::Client,
     registry: Registry,
     directory: Directory,
     own_url: std::sync::OnceLock<String>,
@@ -409,6 +413,11 @@ impl Monitor {
                 http: platform::client::builder()
                     .connect_timeout(Duration::from_millis(500))
                     .timeout(PROBE_TIMEOUT)
+                    .build()?,
+                unpooled: platform::client::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .timeout(PROBE_TIMEOUT)
+                    .pool_max_idle_per_host(0)
                     .build()?,
                 registry: settings.directory.registry(),
                 directory: settings.directory,
@@ -580,10 +589,20 @@ impl Monitor {
             // Every replica: a service's traffic is theirs together.
             futures_util::future::join_all(urls.iter().map(|(name, url)| async move {
                 let replicas = self.replica_urls(name, url);
+                // The processes heard from at each address so far (keys `url pid`).
+                let seen = |url: &str| {
+                    self.inner.world.read().map_or(1, |w| {
+                        w.services.get(name).map_or(1, |o| {
+                            o.last_scrape
+                                .keys()
+                                .filter(|k| k.split_once(' ').is_some_and(|(u, _)| u == url))
+                                .count()
+                        })
+                    })
+                };
+                let scrapes = scrapes_of(&replicas, seen);
                 let scraped = futures_util::future::join_all(
-                    replicas
-                        .iter()
-                        .map(|u| async move { Some((u.clone(), self.scrape(u).await?)) }),
+                    scrapes.iter().map(|u| async move { self.scrape(u).await }),
                 )
                 .await;
                 // When they answered, not when the rest of the poll ended: a slow health
@@ -646,21 +665,33 @@ impl Monitor {
                 }
                 continue;
             }
-            if let Some((at, previous)) = &observed.last_scrape {
-                let elapsed = read_at.duration_since(*at).as_secs_f64();
-                // Each replica's growth since its own last scrape; a replica new since
-                // then (or silent then) counts from the next.
-                let mut counted = HttpTotals::default();
-                for (url, now) in &replicas {
-                    if let Some(before) = previous.get(url) {
-                        counted.add(&prometheus::increase(before, now));
-                    }
+            // Each replica's growth since its own last scrape, as a rate over the time
+            // since then; a replica new since then (or silent then) counts from the next.
+            let mut heard_before = false;
+            let mut counted = HttpTotals::default();
+            let mut per_sec = 0.0;
+            for (key, now) in &replicas {
+                if let Some((at, before)) = observed.last_scrape.get(key) {
+                    let elapsed = read_at.duration_since(*at).as_secs_f64();
+                    let grew = prometheus::increase(before, now);
+                    per_sec += prometheus::rates_of(&grew, elapsed).requests_per_sec;
+                    counted.add(&grew);
+                    heard_before = true;
                 }
-                let rates = prometheus::rates_of(&counted, elapsed);
-                observed.rates = Some(rates);
-                observed.remember(read_at, Some(rates));
             }
-            observed.last_scrape = Some((read_at, replicas));
+            if heard_before {
+                let mut together = prometheus::rates_of(&counted, 1.0);
+                together.requests_per_sec = per_sec;
+                observed.rates = Some(together);
+                observed.remember(read_at, Some(together));
+            }
+            for (key, now) in replicas {
+                observed.last_scrape.insert(key, (read_at, now));
+            }
+            // A replica not heard from in a while is gone (restarted: a new pid).
+            observed
+                .last_scrape
+                .retain(|_, (at, _)| read_at.duration_since(*at) < FORGET_REPLICA_AFTER);
         }
         if scrape_due {
             world.scraped_at = Some(scraped);
@@ -733,10 +764,13 @@ impl Monitor {
     }
 
     /// `GET /metrics`, summed.
-    async fn scrape(&self, url: &str) -> Option<HttpTotals> {
+    /// Scrapes `url`, on a connection of its own (to land on any of the replicas sharing
+    /// the address: a kept connection keeps reaching the same one): the figures, keyed by
+    /// the address and the process that answered.
+    async fn scrape(&self, url: &str) -> Option<(String, HttpTotals)> {
         let res = self
             .inner
-            .http
+            .unpooled
             .get(format!("{url}/metrics"))
             .header(reqwest::header::ACCEPT, prometheus::ACCEPT)
             .send()
@@ -745,8 +779,17 @@ impl Monitor {
         if !res.status().is_success() {
             return None;
         }
+        let pid = res
+            .headers()
+            .get(&platform::metrics::PROCESS_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let text = res.text().await.ok()?;
-        Some(HttpTotals::from_samples(&prometheus::parse(&text)))
+        Some((
+            format!("{url} {pid}"),
+            HttpTotals::from_samples(&prometheus::parse(&text)),
+        ))
     }
 
     /// A producer's `/events/outbox`: its figures and its newest events (types and
@@ -1000,10 +1043,12 @@ impl Monitor {
                     url: url.clone(),
                     process: process_in_words(&replicas),
                     queued: observed
-                        .and_then(|o| o.last_scrape.as_ref())
                         // The replicas share one queue: the deepest any of them saw.
-                        .and_then(|(_, replicas)| {
-                            replicas.values().filter_map(|t| t.queued).reduce(f64::max)
+                        .and_then(|o| {
+                            o.last_scrape
+                                .values()
+                                .filter_map(|(_, t)| t.queued)
+                                .reduce(f64::max)
                         })
                         .map(|q| q as i64),
                     health: observed.map(|o| o.health).unwrap_or_default(),
@@ -1066,6 +1111,25 @@ impl Monitor {
             process_control,
         }
     }
+}
+
+/// How long a replica's last scrape is kept without a new one: past it, the replica is
+/// taken for gone (a replica restarted is a new process, a new key).
+const FORGET_REPLICA_AFTER: Duration = Duration::from_secs(120);
+
+/// The scrapes of a service's replicas at `urls`, each on a connection of its own (which
+/// the kernel gives to any of the processes sharing its port): one an address, and at an
+/// address where `seen` processes have answered (more than one: replicas sharing a port,
+/// the gateway's), four times as many as answered, so that each is heard from in a round
+/// but for a chance of 1/16 (of two) or less; a round it misses is counted in its next.
+fn scrapes_of(urls: &[String], seen: impl Fn(&str) -> usize) -> Vec<String> {
+    let mut scrapes = Vec::new();
+    for url in urls {
+        let sharing = seen(url);
+        let times = if sharing > 1 { 4 * sharing } else { 1 };
+        scrapes.extend(std::iter::repeat_n(url.clone(), times));
+    }
+    scrapes
 }
 
 /// A service's health from its replicas' (at least one): up when all are, down when

@@ -634,35 +634,64 @@ async fn without_a_supervisor_the_trace_view_explains_where_traces_go() {
     );
 }
 
-/// A stand-in replica whose `/metrics` counts `per_sec` requests a second since it
-/// started (and 1 in 20 of them 5xx), and whose health is ready.
-async fn counting_replica(per_sec: f64) -> String {
-    let started = std::time::Instant::now();
-    let app = Router::new()
-        .route(
-            "/metrics",
-            get(move || async move {
-                let n = (started.elapsed().as_secs_f64() * per_sec).floor();
-                let errors = (n / 20.0).floor();
-                format!(
-                    "# TYPE bazaar_http_requests counter\n\
+/// The `/metrics` text of a replica that has answered `n` requests (1 in 20 of them 5xx).
+fn counted(n: f64) -> String {
+    let errors = (n / 20.0).floor();
+    format!(
+        "# TYPE bazaar_http_requests counter\n\
                      bazaar_http_requests_total{{service=\"recommendations\",method=\"GET\",route=\"/x\",status=\"200\"}} {ok}\n\
                      bazaar_http_requests_total{{service=\"recommendations\",method=\"GET\",route=\"/x\",status=\"503\"}} {errors}\n\
                      # TYPE bazaar_http_request_duration_seconds histogram\n\
                      bazaar_http_request_duration_seconds_bucket{{service=\"recommendations\",le=\"0.01\",method=\"GET\",route=\"/x\"}} {n}\n\
                      bazaar_http_request_duration_seconds_bucket{{service=\"recommendations\",le=\"+Inf\",method=\"GET\",route=\"/x\"}} {n}\n",
-                    ok = n - errors,
-                )
-            }),
-        )
-        .route(
-            "/health/ready",
-            get(|| async { axum::Json(json!({"status": "ready"})) }),
-        );
+        ok = n - errors,
+    )
+}
+
+/// A stand-in replica whose `/metrics` counts `per_sec` requests a second since it
+/// started (and 1 in 20 of them 5xx), and whose health is ready.
+async fn counting_replica(per_sec: f64) -> String {
+    let started = std::time::Instant::now();
+    serve_metrics(Router::new().route(
+        "/metrics",
+        get(move || async move { counted((started.elapsed().as_secs_f64() * per_sec).floor()) }),
+    ))
+    .await
+}
+
+/// `app`, with a ready `/health/ready`, served on a port of its own; its address.
+async fn serve_metrics(app: Router) -> String {
+    let app = app.route(
+        "/health/ready",
+        get(|| async { axum::Json(json!({"status": "ready"})) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
+}
+
+/// Two replicas sharing one port (as the gateway's do): each scrape is answered by one or
+/// the other in turn, naming its process, one counting 100 requests a second, the other 300.
+async fn two_replicas_on_one_port() -> String {
+    let started = std::time::Instant::now();
+    let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    serve_metrics(Router::new().route(
+        "/metrics",
+        get(move || {
+            let turn = turn.clone();
+            async move {
+                let (pid, per_sec) =
+                    match turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 {
+                        0 => ("101", 100.0),
+                        _ => ("102", 300.0),
+                    };
+                let n = (started.elapsed().as_secs_f64() * per_sec).floor();
+                ([("bazaar-pid", pid)], counted(n))
+            }
+        }),
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -693,4 +722,30 @@ async fn a_services_traffic_is_that_of_all_its_replicas() {
     );
     let errors = r["error_rate"].as_f64().expect("an error share");
     assert!((0.0..=0.1).contains(&errors), "{r}");
+}
+
+#[tokio::test]
+async fn replicas_sharing_a_port_are_each_counted() {
+    let shared = two_replicas_on_one_port().await;
+    // The directory names the address once per replica, as it does the gateway's.
+    let replicas = format!("{shared},{shared}");
+    let sf = spawn_storefront(&[
+        ("recommendations_url", replicas.as_str()),
+        ("ops_scrape_ms", "1000"),
+    ])
+    .await;
+    let mut browser = admin(&sf).await;
+    eventually("rates for recommendations", async || {
+        let state = browser.get("/ops/api/state").await.json();
+        service(&state, "recommendations")["requests_per_sec"].as_f64()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let state = browser.get("/ops/api/state").await.json();
+    let r = service(&state, "recommendations");
+    let rate = r["requests_per_sec"].as_f64().expect("a rate");
+    assert!(
+        (330.0..=470.0).contains(&rate),
+        "400 requests a second between the two processes on one port: {r}"
+    );
 }
