@@ -517,9 +517,12 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     // Every other refusal is a problem document too, and a restart names no replica
     // (it replaces them all in turn).
     for (action, status) in [
-        ("catalog/kill?replica=abc", StatusCode::BAD_REQUEST),
-        ("catalog/kill?replica=-1", StatusCode::BAD_REQUEST),
-        ("catalog/restart?wait=maybe", StatusCode::BAD_REQUEST),
+        ("catalog/kill?replica=abc", StatusCode::UNPROCESSABLE_ENTITY),
+        ("catalog/kill?replica=-1", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "catalog/restart?wait=maybe",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (
             "catalog/restart?replica=7&wait=false",
             StatusCode::UNPROCESSABLE_ENTITY,
