@@ -73,6 +73,15 @@ impl Peers {
             if let Some(auth) = headers.get(header::AUTHORIZATION) {
                 req = req.header(header::AUTHORIZATION, auth);
             }
+            // The same request, as the logs and traces tell it: its id, and the trace
+            // the asking replica's span is in (each ask was a trace of its own, the
+            // console's every look at dead letters leaving orphans in the trace view).
+            if let Some(id) = headers.get(&platform::service::REQUEST_ID) {
+                req = req.header(platform::service::REQUEST_ID.clone(), id);
+            }
+            let mut traced = HeaderMap::new();
+            platform::telemetry::inject(&tracing::Span::current(), &mut traced);
+            req = req.headers(traced);
             match req.send().await {
                 Ok(res) => {
                     let status = res.status();
