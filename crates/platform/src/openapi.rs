@@ -209,10 +209,11 @@ crate::problem_responses! {
 }
 
 crate::problem_responses! {
-    /// `401` and `403`: the endpoint is for Bazaar's own services (and administrators).
+    /// `401` and `403`: the endpoint is for Bazaar's own services (not administrators:
+    /// the outside contract's internal endpoints).
     pub ServiceOnly {
         "401" => "No valid bearer token",
-        "403" => "The caller is neither a Bazaar service nor an administrator",
+        "403" => "The caller is not a Bazaar service (an administrator is not one either)",
     }
 }
 

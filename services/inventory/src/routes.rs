@@ -39,8 +39,8 @@ pub struct AppState {
             events: a product's stock exists shortly after the catalog creates it, and is \
             marked `discontinued` (never removed) when the catalog deletes it. Reading is \
             open to everyone; setting a level needs an administrator's bearer token. \
-            Checkouts hold units with reservations (internal: a service token or an \
-            administrator's): a reservation moves units from `available` to `reserved`, all \
+            Checkouts hold units with reservations (internal: the orders service's token \
+            only): a reservation moves units from `available` to `reserved`, all \
             lines or none; committing it takes them out of stock, releasing it (or letting \
             it expire) makes them available again. Every change of a level is kept in a \
             ledger and announced as `bazaar.inventory.stock.changed.v1`; every change of a \
