@@ -334,14 +334,24 @@ pub fn key_reused(order: &Order) -> Answer {
     answer
 }
 
-/// 409: the checkout stopped before its payment (a crash) and was cancelled by recovery.
+/// 409: the checkout stopped (a crash) and was cancelled by recovery, before anything
+/// was captured.
 pub fn interrupted(order: &Order) -> Answer {
+    // Whether the card was authorised before the crash (recovery voided it): said so,
+    // not "before its payment" (the inventory and orders review).
+    let detail = if order.authorization_id.is_some() {
+        "the checkout was interrupted after the card was authorised and has been cancelled; \
+         the authorisation was voided and nothing was charged. Check out again with a new \
+         Idempotency-Key"
+    } else {
+        "the checkout was interrupted before its payment and has been cancelled; nothing \
+         was charged. Check out again with a new Idempotency-Key"
+    };
     let p = Problem::new(
         StatusCode::CONFLICT,
         "checkout-interrupted",
         "Checkout interrupted",
-        "the checkout was interrupted before its payment and has been cancelled; nothing \
-         was charged. Check out again with a new Idempotency-Key",
+        detail,
     );
     problem_answer(p, order, None)
 }
@@ -530,5 +540,15 @@ mod tests {
             assert!(a.status >= 400, "{a:?}");
             assert_eq!(a.body["order_id"], o.id.as_str());
         }
+        // Interrupted after the card was authorised: said so, not "before its payment".
+        let said = |o: &Order| interrupted(o).body["detail"].as_str().unwrap().to_owned();
+        assert!(said(&o).contains("before its payment"), "{}", said(&o));
+        let mut authorised = o.clone();
+        authorised.authorization_id = Some("auth-1".into());
+        assert!(
+            said(&authorised).contains("authorisation was voided"),
+            "{}",
+            said(&authorised)
+        );
     }
 }
