@@ -120,10 +120,14 @@ impl Scope {
     }
 }
 
-/// The dead letters of a consuming service.
+/// The dead letters of a consuming service: the oldest open ones, at most 500.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeadLetters {
     pub items: Vec<DeadLetter>,
+    /// More letters are open than listed: close (replay or discard) the oldest to see
+    /// the next.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// What a replay did.
@@ -171,7 +175,7 @@ fn public_path(consumer: &Consumer, rest: &str) -> String {
     security(("bearer" = [])),
     params(Scope),
     responses(
-        (status = 200, description = "Open dead letters, oldest first (at most 500): every replica's, for a read model whose replicas each keep their own", body = DeadLetters),
+        (status = 200, description = "Open dead letters, oldest first (at most 500, `more` saying whether others are open): every replica's, for a read model whose replicas each keep their own", body = DeadLetters),
         AdminOnly,
         (status = 422, description = "`replica` is neither `this` nor left out", body = Problem, content_type = "application/problem+json")
     )
@@ -186,9 +190,11 @@ async fn list(
     let here_only = scope.here_only()?;
     let mut items = s
         .consumer
-        .dead_letters(MOST as i64)
+        .dead_letters(MOST as i64 + 1)
         .await
         .map_err(|e| Problem::internal(&e))?;
+    let mut more = items.len() > MOST;
+    items.truncate(MOST);
     if !here_only {
         let path = public_path(&s.consumer, "");
         for (status, body) in s.peers.ask(reqwest::Method::GET, &path, &headers).await {
@@ -196,6 +202,7 @@ async fn list(
                 status.is_success(),
                 serde_json::from_value::<DeadLetters>(body),
             ) {
+                more |= theirs.more;
                 // This replica is among its peers: its own letters come back once more.
                 let fresh: Vec<DeadLetter> = theirs
                     .items
@@ -206,9 +213,10 @@ async fn list(
             }
         }
         items.sort_by(|a, b| a.dead_at.cmp(&b.dead_at));
+        more |= items.len() > MOST;
         items.truncate(MOST);
     }
-    Ok(Json(DeadLetters { items }))
+    Ok(Json(DeadLetters { items, more }))
 }
 
 /// Runs a dead letter through the handler again (administrators only): `handled` closes

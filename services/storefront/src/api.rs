@@ -922,13 +922,20 @@ impl Client {
         &self,
         c: &Caller,
         service: &str,
-    ) -> Result<Vec<serde_json::Value>, StorefrontError> {
+    ) -> Result<(Vec<serde_json::Value>, bool), StorefrontError> {
+        /// What the list answers: the oldest open letters, and whether more are open.
+        #[derive(Deserialize)]
+        struct Letters {
+            items: Vec<serde_json::Value>,
+            #[serde(default)]
+            more: bool,
+        }
         let path = format!("/api/{service}/events/dead-letters");
-        Ok(self
+        let letters = self
             .get(c, "gateway", &path, Patience::Optional, &[])
             .await?
-            .json::<Items<serde_json::Value>>("gateway")?
-            .items)
+            .json::<Letters>("gateway")?;
+        Ok((letters.items, letters.more))
     }
 
     /// Replays one dead letter; answers what the consumer reports.

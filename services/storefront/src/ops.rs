@@ -231,6 +231,9 @@ pub struct ConsumerBacklog {
 pub struct DeadLetterGroup {
     pub service: String,
     pub count: Option<usize>,
+    /// More are open than counted (a service lists 500 at most).
+    #[serde(default)]
+    pub more: bool,
     /// The oldest few.
     pub items: Vec<DeadLetterView>,
     /// Why they could not be read.

@@ -297,7 +297,7 @@ document.documentElement.classList.remove("no-js");
 
     function renderDeadLetters(state) {
       renderList("dead-letters", state.dead_letters, function (g) {
-        const head = el("h3", {}, [g.service + " ", g.count === null || g.count === undefined ? null : el("span", { class: "count", text: String(g.count) })]);
+        const head = el("h3", {}, [g.service + " ", g.count === null || g.count === undefined ? null : el("span", { class: "count", text: String(g.count) + (g.more ? "+" : "") })]);
         let content;
         if (g.error) content = el("p", { class: "detail", text: g.error });
         else if (!g.items.length) content = el("p", { class: "empty", text: "None." });

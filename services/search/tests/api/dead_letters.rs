@@ -103,3 +103,54 @@ async fn a_read_models_replicas_answer_for_each_others_dead_letters() {
     assert_eq!(again, StatusCode::NOT_FOUND, "closed for good");
     drop(running);
 }
+
+#[tokio::test]
+async fn a_list_past_its_500_says_more_are_open() {
+    platform::telemetry::init_for_tests();
+    let identity = identity::testing::shared();
+    let port = free_port();
+    let dir = temp_dir("many-letters");
+    let database_url = format!("sqlite://{}/search.db", dir.display());
+    let (listen, url) = (
+        format!("127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}"),
+    );
+    let more = [
+        ("listen", listen.as_str()),
+        ("search_url", url.as_str()),
+        ("catalog_url", "http://127.0.0.1:9"),
+    ];
+    let _running = identity.spawn(&search::SERVICE, &database_url, &more).await;
+    let db = Db::connect(&database_url, &search::store::migrations())
+        .await
+        .unwrap();
+    let list = async || -> Value {
+        let res = reqwest::Client::new()
+            .get(format!("{url}/api/search/events/dead-letters"))
+            .bearer_auth(&identity.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    };
+    for n in 0..501 {
+        if n == 500 {
+            let listed = list().await;
+            assert_eq!(listed["items"].as_array().unwrap().len(), 500);
+            assert_eq!(listed["more"], false, "exactly 500: all of them");
+        }
+        sqlx::query(
+            "INSERT INTO dead_letters (id, payload, error, attempts, dead_at) \
+             VALUES ($1, 'not an event', 'not a CloudEvent', 1, '2026-12-06T00:00:00.000Z')",
+        )
+        .bind(format!("letter-{n:03}"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+    let listed = list().await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 500);
+    assert_eq!(listed["more"], true, "501 open, 500 listed");
+    db.close().await;
+}

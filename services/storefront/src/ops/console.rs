@@ -135,9 +135,10 @@ async fn dead_letters(monitor: &Monitor, v: &Visitor) -> Vec<DeadLetterGroup> {
     found
         .into_iter()
         .filter_map(|(service, result)| match result {
-            Ok(items) => Some(DeadLetterGroup {
+            Ok((items, more)) => Some(DeadLetterGroup {
                 service,
                 count: Some(items.len()),
+                more,
                 items: items
                     .iter()
                     .take(DEAD_LETTERS_SHOWN)
@@ -156,6 +157,7 @@ async fn dead_letters(monitor: &Monitor, v: &Visitor) -> Vec<DeadLetterGroup> {
             Err(e) => Some(DeadLetterGroup {
                 service,
                 count: None,
+                more: false,
                 items: Vec::new(),
                 error: Some(match e {
                     StorefrontError::Refused { problem, .. } => problem.title.clone(),

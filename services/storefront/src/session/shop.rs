@@ -218,11 +218,11 @@ impl<'v> Shop<'v> {
 
     // ---- operators: dead letters, with the administrator's own token
 
-    /// A consumer's open dead letters.
+    /// A consumer's open dead letters (the oldest 500 at most), and whether more are open.
     pub async fn dead_letters(
         &self,
         service: &str,
-    ) -> Result<Vec<serde_json::Value>, StorefrontError> {
+    ) -> Result<(Vec<serde_json::Value>, bool), StorefrontError> {
         self.signed_in(|client, c| async move { client.dead_letters(&c, service).await })
             .await
     }
