@@ -70,7 +70,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool
     match event.kind.as_str() {
         PRODUCT_CREATED | PRODUCT_UPDATED => {
             let product = product(decode(event)?)?;
-            let written = store::upsert(tx, &product).await?;
+            let written = store::upsert(tx, &product, &event.id).await?;
             if !written {
                 tracing::info!(product_id = %product.id, "deleted or newer product kept as it is");
             }
@@ -78,7 +78,7 @@ async fn apply(tx: &mut Transaction<'static, Any>, event: &Event) -> Result<bool
         }
         PRODUCT_PRICE_CHANGED => {
             let (id, price, currency) = decode::<PriceChanged>(event)?.parse(Price::from_cents)?;
-            Ok(store::reprice(tx, &id, price, &currency).await?)
+            Ok(store::reprice(tx, &id, price, &currency, &event.id).await?)
         }
         PRODUCT_DELETED => {
             let id = decode::<ProductDeleted>(event)?.parse()?;
@@ -115,6 +115,33 @@ mod tests {
     /// The catalog's example product (`p-1`, 12.99 USD, created 2025-01-01).
     fn data() -> ProductData {
         ::events::contract::read_example(PRODUCT_CREATED)
+    }
+
+    #[tokio::test]
+    async fn an_older_price_applied_late_leaves_the_newer_one() {
+        let scratch = platform::testing::Scratch::new("search-reprice");
+        let db = Db::connect(&scratch.sqlite_url("search"), &crate::store::migrations())
+            .await
+            .unwrap();
+        let price = |cents: i64| {
+            let data = serde_json::json!({
+                "product_id": "p-1", "new_price_cents": cents, "currency": "USD"
+            });
+            Event::new("catalog", PRODUCT_PRICE_CHANGED, "p-1", data).unwrap()
+        };
+        let created = Event::new("catalog", PRODUCT_CREATED, "p-1", data()).unwrap();
+        let (stale, newer) = (price(1111), price(3333));
+        // The stale one failed at first and is replayed last, from the dead letters.
+        for event in [&created, &newer, &stale] {
+            let mut tx = db.begin_write().await.unwrap();
+            apply(&mut tx, event).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let held: i64 = sqlx::query_scalar("SELECT price_cents FROM products WHERE id = 'p-1'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(held, 3333);
     }
 
     #[test]

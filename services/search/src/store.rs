@@ -24,11 +24,14 @@ use sqlx::{
 /// empties `products`), and, because the counter's row stays locked until commit, commit
 /// in the order they were taken, so "every row with a version above the index's mark" is
 /// exactly what the index has not seen.
-pub const MIGRATIONS: &[MigrationSource] = &[MigrationSource::portable(
-    1,
-    "search's copy of the catalog's products",
-    TABLES,
-)];
+pub const MIGRATIONS: &[MigrationSource] = &[
+    MigrationSource::portable(1, "search's copy of the catalog's products", TABLES),
+    MigrationSource::portable(
+        2,
+        "the catalog event each product's copy last applied",
+        events::projection::CHANGED_BY,
+    ),
+];
 
 const TABLES: &str = "
 CREATE TABLE products (
@@ -174,16 +177,18 @@ async fn write_versioned(
 pub(crate) async fn upsert(
     tx: &mut Transaction<'static, Any>,
     p: &Product,
+    by: &str,
 ) -> Result<bool, sqlx::Error> {
     let sql = "INSERT INTO products (version, id, sku, name, description, category, \
-               price_cents, currency, created_at, created_ms, updated_at, updated_ms, deleted) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0) \
+               price_cents, currency, created_at, created_ms, updated_at, updated_ms, deleted, \
+               changed_by) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13) \
                ON CONFLICT (id) DO UPDATE SET sku = excluded.sku, name = excluded.name, \
                description = excluded.description, category = excluded.category, \
                price_cents = excluded.price_cents, currency = excluded.currency, \
                created_at = excluded.created_at, created_ms = excluded.created_ms, \
                updated_at = excluded.updated_at, updated_ms = excluded.updated_ms, \
-               version = excluded.version \
+               version = excluded.version, changed_by = excluded.changed_by \
                WHERE products.deleted = 0 AND products.updated_ms <= excluded.updated_ms";
     write_versioned(tx, sql, |q| {
         q.bind(p.id.as_str())
@@ -197,24 +202,30 @@ pub(crate) async fn upsert(
             .bind(p.created_at.millis())
             .bind(p.updated_at.as_str())
             .bind(p.updated_at.millis())
+            .bind(by.to_owned())
     })
     .await
 }
 
-/// Sets a product's price, in the consumer's transaction. `false` when search does not
-/// know the product, it was deleted, or it has this price already.
+/// Sets a product's price, as the catalog event `by` says, in the consumer's
+/// transaction. `false` when search does not know the product, it was deleted, it has
+/// this price already, or it has applied a newer event of it (an older price replayed
+/// from the dead letters never comes back: the verification review).
 pub(crate) async fn reprice(
     tx: &mut Transaction<'static, Any>,
     id: &ProductId,
     price: Price,
     currency: &Currency,
+    by: &str,
 ) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE products SET version = $1, price_cents = $2, currency = $3 \
-               WHERE id = $4 AND deleted = 0 AND (price_cents <> $2 OR currency <> $3)";
+    let sql = "UPDATE products SET version = $1, price_cents = $2, currency = $3, \
+               changed_by = $5 WHERE id = $4 AND deleted = 0 AND changed_by < $5 \
+               AND (price_cents <> $2 OR currency <> $3)";
     write_versioned(tx, sql, |q| {
         q.bind(price.cents())
             .bind(currency.as_str())
             .bind(id.as_str())
+            .bind(by.to_owned())
     })
     .await
 }
