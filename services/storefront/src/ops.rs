@@ -628,6 +628,12 @@ impl Monitor {
             return;
         };
         for (name, (h, detail)) in health {
+            // The directory lists ready replicas only: one the supervisor took out
+            // (unready, restarting) is not probed, and is said here.
+            let (h, detail) = match &processes {
+                Some(Ok(list)) => with_unready(h, detail, &name, list),
+                _ => (h, detail),
+            };
             self.record_health(&mut world, &name, h, detail, &now);
         }
         for (producer, result) in outboxes {
@@ -1135,6 +1141,34 @@ fn scrapes_of(urls: &[String], seen: impl Fn(&str) -> usize) -> Vec<String> {
     scrapes
 }
 
+/// A service whose replicas answered `health` (those the directory lists: the ready ones),
+/// degraded when the supervisor has others of it that are not ready (`list`): frozen and
+/// taken out, restarting, starting.
+fn with_unready(
+    health: Health,
+    detail: Option<String>,
+    service: &str,
+    list: &[ProcessInfo],
+) -> (Health, Option<String>) {
+    let replicas: Vec<&ProcessInfo> = list.iter().filter(|p| p.service == service).collect();
+    let unready: Vec<&str> = replicas
+        .iter()
+        .filter(|p| p.state != "ready")
+        .map(|p| p.state.as_str())
+        .collect();
+    match unready.first() {
+        Some(state) if health == Health::Up => (
+            Health::Degraded,
+            Some(format!(
+                "{} of {} replicas: {state}",
+                unready.len(),
+                replicas.len()
+            )),
+        ),
+        _ => (health, detail),
+    }
+}
+
 /// A service's health from its replicas' (at least one): up when all are, down when
 /// none answers, degraded otherwise; the detail says how many replicas fail, and how.
 fn of_replicas(probes: Vec<(Health, Option<String>)>) -> (Health, Option<String>) {
@@ -1176,6 +1210,30 @@ mod tests {
         });
         assert_eq!(failing_checks(&wrapped).as_deref(), Some("cart: down"));
         assert_eq!(failing_checks(&serde_json::json!({"detail": "nope"})), None);
+    }
+
+    #[test]
+    fn a_replica_the_supervisor_took_out_degrades_its_service() {
+        let process = |service: &str, state: &str| ProcessInfo {
+            service: service.into(),
+            state: state.into(),
+            ..serde_json::from_value(serde_json::json!({"service": "x", "state": "ready"})).unwrap()
+        };
+        let list = [
+            process("cart", "ready"),
+            process("cart", "unready"),
+            process("catalog", "ready"),
+        ];
+        assert_eq!(
+            with_unready(Health::Up, None, "cart", &list),
+            (Health::Degraded, Some("1 of 2 replicas: unready".into()))
+        );
+        assert_eq!(
+            with_unready(Health::Up, None, "catalog", &list),
+            (Health::Up, None)
+        );
+        let down = (Health::Down, Some("2 of 2 replicas: timed out".to_owned()));
+        assert_eq!(with_unready(down.0, down.1.clone(), "cart", &list), down);
     }
 
     #[test]
