@@ -285,9 +285,10 @@ fn explain(page: &mut CheckoutPage, e: &StorefrontError) -> Outcome {
         {
             page.banner = Some(
                 Banner::new(
-                    "A price has changed",
-                    "A price in your cart changed since this page was shown, so the total \
-                     below is new. Nothing was charged: check your order and place it again.",
+                    "Your total has changed",
+                    "A price, or what your cart holds (changed in another tab, say), changed \
+                     since this page was shown, so the total below is new. Nothing was \
+                     charged: check your order and place it again.",
                 )
                 .linking("/cart", "See your cart"),
             );
@@ -629,7 +630,7 @@ mod tests {
         );
         let (page, outcome) = explained(&refused(409, "price-changed", vec![], None));
         assert_eq!(outcome, Outcome::NotPlaced, "a new key for the new total");
-        assert_eq!(page.banner.unwrap().title, "A price has changed");
+        assert_eq!(page.banner.unwrap().title, "Your total has changed");
         // Another tab's checkout of the same cart went through first: not the API's
         // words (a product id, an Idempotency-Key), and a link to what went through.
         let (page, outcome) = explained(&refused(409, "cart-changed", vec![], None));

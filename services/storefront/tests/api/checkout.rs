@@ -298,7 +298,7 @@ async fn a_price_changed_while_the_form_was_open_is_shown_before_anything_is_cha
     told.assert_html(
         StatusCode::CONFLICT,
         &[
-            "A price has changed",
+            "Your total has changed",
             "$30.00",
             r#"name="expected_total_cents" value="3000""#,
         ],
