@@ -20,9 +20,9 @@ use tracing::Level;
 /// How long one log request waits for new events.
 const LONG_POLL: Duration = Duration::from_secs(4);
 /// How long a replica holds a producer's position before another may take over; renewed
-/// before a read it might not last through. Short, so a replica killed outright is
-/// replaced within seconds; a live reader that loses it mid-poll costs only duplicates,
-/// which the inbox absorbs.
+/// before a read it might not last through, and between the events of a page that takes
+/// long. Short, so a replica killed outright is replaced within seconds; a live reader
+/// that loses it mid-poll leaves the rest of its page to the one that took it.
 const LEASE: Duration = Duration::from_secs(6);
 /// A lease with less than this left is renewed before the next read: a long poll and a
 /// second to handle what it brings. Under load a reader renews about once a second
@@ -150,6 +150,23 @@ async fn read(
         let mut applied = position;
         let mut interrupted = false;
         for entry in page.events {
+            // A page can outlast the lease (events that fail retry for a second or more
+            // each): renewed before each event once half of it is gone, or the page left
+            // when another replica has taken it, so that no two replicas handle the same
+            // events at once (the verification review: one event dead-lettered by both
+            // cart replicas, another applied out of order).
+            if let Some((until, _)) = held
+                && until.saturating_duration_since(Instant::now()) < LEASE / 2
+            {
+                let asked = Instant::now();
+                match lease(&db, &producer, owner).await {
+                    Ok(Some(_)) => held = held.map(|(_, at)| (asked + LEASE, at)),
+                    Ok(None) | Err(_) => {
+                        interrupted = true;
+                        break;
+                    }
+                }
+            }
             let at = Position {
                 producer: &producer,
                 seq: entry.seq,

@@ -77,6 +77,41 @@ async fn a_redelivered_event_has_no_second_effect() {
 }
 
 #[tokio::test]
+async fn two_replicas_never_handle_one_event_though_a_page_outlasts_the_lease() {
+    // Each poisoned event retries for most of a second before it is dead-lettered: the
+    // page of them takes longer than the reader's 6 s lease.
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().extend(0..16);
+    let rig = Rig::start(Broker::Embedded, recorder.clone(), 5).await;
+    let (producer, db) = (&rig.producer, &rig.db);
+    let sibling = Consumer::new("one", db.clone(), recorder, SUBSCRIPTIONS, 5);
+    let (stop_sibling, sibling_task) = run(sibling, Broker::Embedded, &producer.url);
+
+    producer.produce(16, CREATED, data).await;
+    eventually(Duration::from_secs(60), "16 dead letters", || async {
+        rig.consumer.dead_letters(100).await.unwrap().len() >= 16
+    })
+    .await;
+    // A moment for a second reader's copy of any of them to land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let dead = rig.consumer.dead_letters(100).await.unwrap();
+    let mut numbers: Vec<i64> = dead
+        .iter()
+        .map(|d| d.payload["data"]["n"].as_i64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (0..16).collect::<Vec<i64>>(),
+        "each event dead-lettered once"
+    );
+
+    stop_sibling.trigger();
+    sibling_task.await.unwrap();
+    rig.stop().await;
+}
+
+#[tokio::test]
 async fn an_admin_closes_a_dead_letter_without_a_replay() {
     let recorder = Recorder::default();
     recorder.poisoned.lock().unwrap().push(1);
