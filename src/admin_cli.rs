@@ -71,9 +71,10 @@ enum EventsCommand {
         /// The consuming service.
         #[arg(value_parser = consumer())]
         service: String,
-        /// The dead letter's id.
-        #[arg(value_parser = letter_id)]
-        id: String,
+        /// The dead letters' ids, one or more: replayed (or closed) in the order given,
+        /// with one sign-in (a subject's letters together, oldest first).
+        #[arg(value_parser = letter_id, num_args = 1.., required = true)]
+        ids: Vec<String>,
     },
     /// Close a dead letter without replaying it: one whose payload is not an event, or
     /// whose effect is no longer wanted. It stays on record, closed, with your name.
@@ -81,9 +82,10 @@ enum EventsCommand {
         /// The consuming service.
         #[arg(value_parser = consumer())]
         service: String,
-        /// The dead letter's id.
-        #[arg(value_parser = letter_id)]
-        id: String,
+        /// The dead letters' ids, one or more: replayed (or closed) in the order given,
+        /// with one sign-in (a subject's letters together, oldest first).
+        #[arg(value_parser = letter_id, num_args = 1.., required = true)]
+        ids: Vec<String>,
     },
 }
 
@@ -112,27 +114,31 @@ enum KeysCommand {
 }
 
 pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
-    let (method, path) = match &args.command {
+    let (method, service, ids) = match &args.command {
         EventsCommand::DeadLetters { service } => {
-            (Method::GET, format!("/api/{service}/events/dead-letters"))
+            let path = format!("/api/{service}/events/dead-letters");
+            return call(&args.admin, Method::GET, &path, None)
+                .await
+                .map(|_| ());
         }
-        EventsCommand::Replay { service, id } => (
-            Method::POST,
-            format!("/api/{service}/events/dead-letters/{id}/replay"),
-        ),
-        EventsCommand::Discard { service, id } => (
-            Method::DELETE,
-            format!("/api/{service}/events/dead-letters/{id}"),
-        ),
+        EventsCommand::Replay { service, ids } => (Method::POST, service, ids),
+        EventsCommand::Discard { service, ids } => (Method::DELETE, service, ids),
     };
-    let answer = call(&args.admin, method, &path, None).await?;
-    if let EventsCommand::Replay { service, .. } = &args.command
-        && answer["result"] == "failed"
-    {
-        bail!(
-            "the handler failed again; the letter stays open, with its new error \
-             (`bazaar events dead-letters {service}`)"
-        );
+    // One sign-in for them all: the sign-in limit (10 a minute for an account) would
+    // refuse a run of letters replayed one command each.
+    let session = Session::sign_in(&args.admin).await?;
+    for id in ids {
+        let path = match method {
+            Method::POST => format!("/api/{service}/events/dead-letters/{id}/replay"),
+            _ => format!("/api/{service}/events/dead-letters/{id}"),
+        };
+        let answer = session.send(method.clone(), &path, None).await?;
+        if method == Method::POST && answer["result"] == "failed" {
+            bail!(
+                "the handler failed again on {id}; the letter stays open, with its new error, \
+                 and the letters after it were not replayed (`bazaar events dead-letters {service}`)"
+            );
+        }
     }
     Ok(())
 }
@@ -156,47 +162,69 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let email = admin
-        .email
-        .as_deref()
-        .context("an admin's email is needed: --email, or BAZAAR_ADMIN_EMAIL")?;
-    let password = admin
-        .password
-        .as_deref()
-        .context("the admin's password is needed: --password, or BAZAAR_ADMIN_PASSWORD")?;
-    let http = platform::client::client();
-    let base = admin.url.trim_end_matches('/');
-    let login = http
-        .post(format!("{base}/api/identity/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
+    Session::sign_in(admin)
+        .await?
+        .send(method, path, body)
         .await
-        .with_context(|| format!("could not reach the shop at {base}"))?;
-    if !login.status().is_success() {
-        bail!(
-            "signing in failed: {}",
-            login.text().await.unwrap_or_default()
-        );
+}
+
+/// The shop, signed in to as the administrator.
+struct Session {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Session {
+    async fn sign_in(admin: &AdminArgs) -> anyhow::Result<Self> {
+        let email = admin
+            .email
+            .as_deref()
+            .context("an admin's email is needed: --email, or BAZAAR_ADMIN_EMAIL")?;
+        let password = admin
+            .password
+            .as_deref()
+            .context("the admin's password is needed: --password, or BAZAAR_ADMIN_PASSWORD")?;
+        let http = platform::client::client();
+        let base = admin.url.trim_end_matches('/').to_owned();
+        let login = http
+            .post(format!("{base}/api/identity/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .with_context(|| format!("could not reach the shop at {base}"))?;
+        if !login.status().is_success() {
+            bail!(
+                "signing in failed: {}",
+                login.text().await.unwrap_or_default()
+            );
+        }
+        let token = login.json::<Value>().await?["access_token"]
+            .as_str()
+            .context("login answered without an access token")?
+            .to_owned();
+        Ok(Self { http, base, token })
     }
-    let token = login.json::<Value>().await?["access_token"]
-        .as_str()
-        .context("login answered without an access token")?
-        .to_owned();
-    let mut req = http
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(&token);
-    if let Some(body) = body {
-        req = req.json(&body);
+
+    /// `method path` (with `body` as JSON), printing the answer; an error unless 2xx.
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        // A `204 No Content` has nothing to show.
+        if !body.is_null() {
+            outln!("{}", serde_json::to_string_pretty(&body)?);
+        }
+        if !status.is_success() {
+            bail!("the shop answered {status}");
+        }
+        Ok(body)
     }
-    let res = req.send().await?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    // A `204 No Content` has nothing to show.
-    if !body.is_null() {
-        outln!("{}", serde_json::to_string_pretty(&body)?);
-    }
-    if !status.is_success() {
-        bail!("the shop answered {status}");
-    }
-    Ok(body)
 }

@@ -295,3 +295,52 @@ async fn three_thousand_events_with_random_kills_are_each_handled_once(shape: Sh
     // PostgreSQL, on a machine that runs other shops' tests at the same time.
     assert_each_created_event_applied_once(&shop, expected, Duration::from_secs(420)).await;
 }
+
+#[tokio::test]
+async fn an_operator_replays_and_closes_dead_letters_from_the_command_line() {
+    let shop = Shop::start();
+    let notifications = shop.database("notifications").await;
+    // Two letters whose payloads are no events: a replay fails, a discard closes them.
+    let ids = [
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    ];
+    for id in &ids {
+        sqlx::query(
+            "INSERT INTO dead_letters (id, payload, error, attempts, dead_at) \
+             VALUES ($1, 'not an event', 'not a CloudEvent', 1, '2026-12-06T00:00:00.000Z')",
+        )
+        .bind(id)
+        .execute(&notifications)
+        .await
+        .unwrap();
+    }
+    let events = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bazaar::testing::bazaar_bin());
+        cmd.arg("events")
+            .args(["--url", &shop.url])
+            .args(args)
+            .env("BAZAAR_ADMIN_EMAIL", bazaar::testing::ADMIN_EMAIL)
+            .env("BAZAAR_ADMIN_PASSWORD", bazaar::testing::ADMIN_PASSWORD);
+        cmd.output().unwrap()
+    };
+    let failed = events(&["replay", "notifications", &ids[0]]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("failed again"),
+        "{failed:?}"
+    );
+    // Not an id: refused before anything is sent.
+    let refused = events(&["discard", "notifications", "../../catalog/products/x"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    // Both closed with one command (one sign-in).
+    let closed = events(&["discard", "notifications", &ids[0], &ids[1]]);
+    assert!(closed.status.success(), "{closed:?}");
+    let open = scalar(
+        &notifications,
+        "SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL",
+    )
+    .await;
+    assert_eq!(open, 0);
+    notifications.close().await;
+}
