@@ -245,6 +245,13 @@ impl Db {
         // and applies the rest, so each is applied exactly once and the others find it
         // done. It is the default; it is said here because replicas depend on it.
         migrator.set_locking(true);
+        // A database a newer version has migrated further is opened all the same: a
+        // rollback, or an older replica restarting beside newer ones in a rolling update,
+        // runs on the newer schema. So every migration adds (a table, a column with a
+        // default, an index) and none takes away what an older version reads or writes
+        // (docs/deploy.md). A migration of this version's that differs from the one
+        // applied is still refused.
+        migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await?;
         Ok(())
     }
@@ -793,6 +800,32 @@ mod tests {
             db.close().await;
         }
         assert_eq!(Synchronous::default(), Synchronous::Full);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_database_a_newer_version_migrated_further_still_opens() {
+        let dir = std::env::temp_dir().join(format!("bazaar-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let newer = [
+            MIGRATIONS[0],
+            MigrationSource::portable(2, "a column", "ALTER TABLE things ADD COLUMN x TEXT"),
+        ];
+        Db::connect(&url, &newer).await.unwrap().close().await;
+        // The older version, rolled back to: opens, and writes as it always did.
+        let older = Db::connect(&url, MIGRATIONS).await.unwrap();
+        sqlx::query("INSERT INTO things (id, n) VALUES ('a', 1)")
+            .execute(older.pool())
+            .await
+            .unwrap();
+        older.close().await;
+        // A migration of its own that differs from the one applied is still refused.
+        let changed = [MigrationSource::portable(
+            1,
+            "things",
+            "CREATE TABLE things (id TEXT PRIMARY KEY);",
+        )];
+        assert!(Db::connect(&url, &changed).await.is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 
