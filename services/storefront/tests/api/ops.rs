@@ -694,17 +694,13 @@ async fn two_replicas_on_one_port() -> String {
     .await
 }
 
-#[tokio::test]
-async fn a_services_traffic_is_that_of_all_its_replicas() {
-    let (one, two) = (counting_replica(100.0).await, counting_replica(300.0).await);
-    let replicas = format!("{one},{two}");
+/// Recommendations as the console shows it, replicas at `replicas` (comma-separated), a
+/// few scrapes after its first rates.
+async fn recommendations_seen_at(replicas: &str) -> Value {
     // Scrapes a second apart: the few milliseconds between the two replicas' answers weigh
     // little against the interval, on a busy machine too.
-    let sf = spawn_storefront(&[
-        ("recommendations_url", replicas.as_str()),
-        ("ops_scrape_ms", "1000"),
-    ])
-    .await;
+    let sf =
+        spawn_storefront(&[("recommendations_url", replicas), ("ops_scrape_ms", "1000")]).await;
     let mut browser = admin(&sf).await;
     // The console scrapes while it is watched.
     eventually("rates for recommendations", async || {
@@ -714,7 +710,13 @@ async fn a_services_traffic_is_that_of_all_its_replicas() {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
     let state = browser.get("/ops/api/state").await.json();
-    let r = service(&state, "recommendations");
+    service(&state, "recommendations").clone()
+}
+
+#[tokio::test]
+async fn a_services_traffic_is_that_of_all_its_replicas() {
+    let (one, two) = (counting_replica(100.0).await, counting_replica(300.0).await);
+    let r = recommendations_seen_at(&format!("{one},{two}")).await;
     let rate = r["requests_per_sec"].as_f64().expect("a rate");
     assert!(
         (330.0..=470.0).contains(&rate),
@@ -728,21 +730,7 @@ async fn a_services_traffic_is_that_of_all_its_replicas() {
 async fn replicas_sharing_a_port_are_each_counted() {
     let shared = two_replicas_on_one_port().await;
     // The directory names the address once per replica, as it does the gateway's.
-    let replicas = format!("{shared},{shared}");
-    let sf = spawn_storefront(&[
-        ("recommendations_url", replicas.as_str()),
-        ("ops_scrape_ms", "1000"),
-    ])
-    .await;
-    let mut browser = admin(&sf).await;
-    eventually("rates for recommendations", async || {
-        let state = browser.get("/ops/api/state").await.json();
-        service(&state, "recommendations")["requests_per_sec"].as_f64()
-    })
-    .await;
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
-    let state = browser.get("/ops/api/state").await.json();
-    let r = service(&state, "recommendations");
+    let r = recommendations_seen_at(&format!("{shared},{shared}")).await;
     let rate = r["requests_per_sec"].as_f64().expect("a rate");
     assert!(
         (330.0..=470.0).contains(&rate),
