@@ -337,15 +337,18 @@ pub fn key_reused(order: &Order) -> Answer {
 /// 409: the checkout stopped (a crash) and was cancelled by recovery, before anything
 /// was captured.
 pub fn interrupted(order: &Order) -> Answer {
-    // Whether the card was authorised before the crash (recovery voided it): said so,
-    // not "before its payment" (the inventory and orders review).
+    // Whether the card was authorised before the crash is not always on record (a crash
+    // between payments' answer and its record): recovery voids whatever was, so the
+    // answer says that, never "before its payment" (the inventory and orders review, and
+    // its verification, which crashed orders right after the call).
     let detail = if order.authorization_id.is_some() {
         "the checkout was interrupted after the card was authorised and has been cancelled; \
          the authorisation was voided and nothing was charged. Check out again with a new \
          Idempotency-Key"
     } else {
-        "the checkout was interrupted before its payment and has been cancelled; nothing \
-         was charged. Check out again with a new Idempotency-Key"
+        "the checkout was interrupted and has been cancelled; nothing was charged (an \
+         authorisation of the card, if one was made, was voided). Check out again with a \
+         new Idempotency-Key"
     };
     let p = Problem::new(
         StatusCode::CONFLICT,
@@ -542,7 +545,12 @@ mod tests {
         }
         // Interrupted after the card was authorised: said so, not "before its payment".
         let said = |o: &Order| interrupted(o).body["detail"].as_str().unwrap().to_owned();
-        assert!(said(&o).contains("before its payment"), "{}", said(&o));
+        assert!(!said(&o).contains("before its payment"), "{}", said(&o));
+        assert!(
+            said(&o).contains("if one was made, was voided"),
+            "{}",
+            said(&o)
+        );
         let mut authorised = o.clone();
         authorised.authorization_id = Some("auth-1".into());
         assert!(

@@ -327,7 +327,7 @@ pub fn reason_label(reason: &str) -> String {
         "insufficient_stock" => "Some items were no longer in stock.".into(),
         "payment_error" => "The payment could not be processed.".into(),
         "expired" => "The order was not completed in time.".into(),
-        "interrupted" => "The order was interrupted before it was paid.".into(),
+        "interrupted" => "The order was interrupted and cancelled; nothing was charged.".into(),
         "cart_changed" => {
             "Your cart changed while the order was placed (another checkout of it went \
              through first); nothing was charged for this one."
