@@ -471,6 +471,19 @@ impl Monitor {
         }
     }
 
+    /// How many processes of `service` have answered at `url` (their scrapes are keyed
+    /// `url pid`): more than one where replicas share a port.
+    fn processes_at(&self, service: &str, url: &str) -> usize {
+        self.inner.world.read().map_or(1, |w| {
+            w.services.get(service).map_or(1, |o| {
+                o.last_scrape
+                    .keys()
+                    .filter(|k| k.split_once(' ').is_some_and(|(u, _)| u == url))
+                    .count()
+            })
+        })
+    }
+
     fn url(&self, service: &str) -> Option<String> {
         self.urls()
             .into_iter()
@@ -562,10 +575,18 @@ impl Monitor {
             .is_none_or(|t| t.elapsed() >= self.inner.scrape);
         let urls = self.urls();
         // Every replica: one down while its siblings serve is not the service down.
+        // An address several processes share (the gateway's) is asked as often as its
+        // metrics are scraped, each time on a connection of its own: one ask lands on one
+        // of them, and a frozen one beside a serving one is then seen as such.
         let health = futures_util::future::join_all(urls.iter().map(|(name, url)| async move {
             let replicas = self.replica_urls(name, url);
-            let probes =
-                futures_util::future::join_all(replicas.iter().map(|u| self.probe(u))).await;
+            let probes = futures_util::future::join_all(replicas.iter().map(|u| async move {
+                let asks = scrapes_of(std::slice::from_ref(u), |u| self.processes_at(name, u));
+                let answers =
+                    futures_util::future::join_all(asks.iter().map(|a| self.probe(a))).await;
+                of_shared_address(answers)
+            }))
+            .await;
             (name.clone(), of_replicas(probes))
         }));
         let outboxes = futures_util::future::join_all(
@@ -592,18 +613,7 @@ impl Monitor {
             // Every replica: a service's traffic is theirs together.
             futures_util::future::join_all(urls.iter().map(|(name, url)| async move {
                 let replicas = self.replica_urls(name, url);
-                // The processes heard from at each address so far (keys `url pid`).
-                let seen = |url: &str| {
-                    self.inner.world.read().map_or(1, |w| {
-                        w.services.get(name).map_or(1, |o| {
-                            o.last_scrape
-                                .keys()
-                                .filter(|k| k.split_once(' ').is_some_and(|(u, _)| u == url))
-                                .count()
-                        })
-                    })
-                };
-                let scrapes = scrapes_of(&replicas, seen);
+                let scrapes = scrapes_of(&replicas, |u| self.processes_at(name, u));
                 let scraped = futures_util::future::join_all(
                     scrapes.iter().map(|u| async move { self.scrape(u).await }),
                 )
@@ -746,11 +756,12 @@ impl Monitor {
         }
     }
 
-    /// `GET /health/ready`.
+    /// `GET /health/ready`, on a connection of its own (to land on any of the processes
+    /// sharing an address).
     async fn probe(&self, url: &str) -> (Health, Option<String>) {
         match self
             .inner
-            .http
+            .unpooled
             .get(format!("{url}/health/ready"))
             .send()
             .await
@@ -1169,6 +1180,24 @@ fn with_unready(
     }
 }
 
+/// An address's health from the answers to one or more asks of it (several where
+/// processes share it, each ask landing on any of them): its one answer's; up when all
+/// were up; degraded when some were, a replica sharing the address failing.
+fn of_shared_address(answers: Vec<(Health, Option<String>)>) -> (Health, Option<String>) {
+    let up = answers.iter().filter(|(h, _)| *h == Health::Up).count();
+    match answers.iter().find(|(h, _)| *h != Health::Up) {
+        Some(failing) if up > 0 => (
+            Health::Degraded,
+            Some(format!(
+                "a replica sharing its address: {}",
+                failing.1.as_deref().unwrap_or("not ready")
+            )),
+        ),
+        Some(failing) => failing.clone(),
+        None => (Health::Up, None),
+    }
+}
+
 /// A service's health from its replicas' (at least one): up when all are, down when
 /// none answers, degraded otherwise; the detail says how many replicas fail, and how.
 fn of_replicas(probes: Vec<(Health, Option<String>)>) -> (Health, Option<String>) {
@@ -1210,6 +1239,24 @@ mod tests {
         });
         assert_eq!(failing_checks(&wrapped).as_deref(), Some("cart: down"));
         assert_eq!(failing_checks(&serde_json::json!({"detail": "nope"})), None);
+    }
+
+    #[test]
+    fn a_frozen_replica_beside_a_serving_one_on_one_address_degrades_it() {
+        let up = || (Health::Up, None);
+        let down = || (Health::Down, Some("timed out".to_owned()));
+        assert_eq!(
+            of_shared_address(vec![up(), up(), up()]),
+            (Health::Up, None)
+        );
+        assert_eq!(
+            of_shared_address(vec![up(), down(), up()]),
+            (
+                Health::Degraded,
+                Some("a replica sharing its address: timed out".into())
+            )
+        );
+        assert_eq!(of_shared_address(vec![down(), down()]), down());
     }
 
     #[test]
