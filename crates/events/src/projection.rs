@@ -45,7 +45,7 @@ where
     let by = event.id.as_str();
     match event.kind.as_str() {
         PRODUCT_CREATED => {
-            if !insert_copy_by(tx, &read(decode(event)?)?, by).await? {
+            if !insert_copy(tx, &read(decode(event)?)?, by).await? {
                 tracing::warn!(%product_id, "product known already; its copy is kept");
             }
         }
@@ -87,17 +87,9 @@ pub trait ProductCopy {
     fn bind(&self, query: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments>;
 }
 
-/// Adds a product the catalog created. `false` when the copy has the id already: what it
-/// has is kept (it is as new or newer; later changes come as updates).
+/// Adds a product the catalog created (the event `by`). `false` when the copy has the id
+/// already: what it has is kept (it is as new or newer; later changes come as updates).
 pub async fn insert_copy<P: ProductCopy>(
-    tx: &mut Transaction<'static, Any>,
-    product: &P,
-) -> Result<bool, sqlx::Error> {
-    insert_copy_by(tx, product, "").await
-}
-
-/// [`insert_copy`], by the catalog event `by`.
-async fn insert_copy_by<P: ProductCopy>(
     tx: &mut Transaction<'static, Any>,
     product: &P,
     by: &str,

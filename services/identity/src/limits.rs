@@ -68,13 +68,7 @@ impl Limits {
 
     /// One registration from `client`: every try counts, whatever it sends.
     pub fn register_from(&self, client: Option<IpAddr>) -> Result<(), Error> {
-        match client {
-            Some(ip) => self
-                .register_address
-                .check_address(ip)
-                .map_err(Error::Limited),
-            None => Ok(()),
-        }
+        from_client(&self.register_address, client)
     }
 
     /// One registration of `email`, counted once the request is valid: a newcomer
@@ -92,13 +86,7 @@ impl Limits {
 
     /// One token refresh from `client`.
     pub fn refresh(&self, client: Option<IpAddr>) -> Result<(), Error> {
-        match client {
-            Some(ip) => self
-                .refresh_address
-                .check_address(ip)
-                .map_err(Error::Limited),
-            None => Ok(()),
-        }
+        from_client(&self.refresh_address, client)
     }
 }
 
@@ -110,8 +98,15 @@ fn both(
     by_account: &Limiter,
     account: &str,
 ) -> Result<(), Error> {
-    if let Some(ip) = client {
-        by_address.check_address(ip).map_err(Error::Limited)?;
-    }
+    from_client(by_address, client)?;
     by_account.check(account).map_err(Error::Limited)
+}
+
+/// One try from `client` against `by_address` (none counted when the server does not
+/// know the client).
+fn from_client(by_address: &Limiter, client: Option<IpAddr>) -> Result<(), Error> {
+    match client {
+        Some(ip) => by_address.check_address(ip).map_err(Error::Limited),
+        None => Ok(()),
+    }
 }

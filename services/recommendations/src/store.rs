@@ -369,7 +369,11 @@ mod tests {
                 currency: Currency::parse("USD").unwrap(),
                 created_at: Timestamp::parse(&format!("2025-01-0{day}T00:00:00Z")).unwrap(),
             };
-            assert!(events::projection::insert_copy(&mut tx, &p).await.unwrap());
+            assert!(
+                events::projection::insert_copy(&mut tx, &p, "")
+                    .await
+                    .unwrap()
+            );
         }
         let user = UserId::parse("u-1").unwrap();
         for (n, lines) in [["a", "c"], ["a", "c"], ["a", "b"]].iter().enumerate() {
