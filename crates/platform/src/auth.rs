@@ -201,7 +201,8 @@ impl Verifier {
         Self::build(Some(identity), issuer, audience)
     }
 
-    /// A verifier with only the keys given to [`Verifier::insert_key`] (identity itself).
+    /// A verifier with only the keys given to [`Verifier::insert_key`] and
+    /// [`Verifier::set_keys`] (identity itself).
     pub fn local(issuer: &str, audience: &str) -> Self {
         Self::build(None, issuer, audience)
     }
@@ -236,6 +237,25 @@ impl Verifier {
     pub fn insert_key(&self, kid: &str, key: DecodingKey) {
         if let Ok(mut c) = self.inner.cache.write() {
             c.keys.insert(kid.to_owned(), key);
+        }
+    }
+
+    /// Trusts exactly `keys` from now on: a key not among them verifies no more (a
+    /// retired key, a compromised one rotated out), nor do the tokens it verified before.
+    pub fn set_keys(&self, keys: impl IntoIterator<Item = (String, DecodingKey)>) {
+        if let Ok(mut c) = self.inner.cache.write() {
+            self.replace_keys(&mut c, keys.into_iter().collect());
+        }
+    }
+
+    /// Puts `keys` in the cache's place; when one it had is gone, the tokens verified
+    /// before are forgotten (they are few, and a key goes seldom), so that none signed by
+    /// it is still answered from memory.
+    fn replace_keys(&self, cache: &mut KeyCache, keys: HashMap<String, DecodingKey>) {
+        let dropped = cache.keys.keys().any(|kid| !keys.contains_key(kid));
+        cache.keys = keys;
+        if dropped {
+            self.inner.verified.invalidate_all();
         }
     }
 
@@ -390,7 +410,7 @@ impl Verifier {
         };
         match fetched {
             Ok(set) => {
-                c.keys = set
+                let keys = set
                     .keys
                     .iter()
                     .filter_map(|jwk| {
@@ -398,6 +418,7 @@ impl Verifier {
                         DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
                     })
                     .collect();
+                self.replace_keys(&mut c, keys);
                 c.fetched_at = Some(Instant::now());
                 c.failing = None;
                 Ok(())
@@ -932,6 +953,25 @@ mod tests {
         let mut tampered = first.clone();
         tampered.push('x');
         assert!(verifier.verify(&tampered).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_key_set_without_a_key_refuses_its_tokens_even_those_verified_before() {
+        let verifier = Verifier::local("bazaar", "bazaar");
+        let (sign, verify) = signer(1);
+        let (_, other) = signer(2);
+        verifier.insert_key("k1", verify.clone());
+        let first = token(&sign, "t-1", 600);
+        assert!(verifier.verify(&first).await.is_ok());
+        // The same set again forgets nothing.
+        verifier.set_keys([("k1".to_owned(), verify), ("k2".to_owned(), other.clone())]);
+        assert!(verifier.verify(&first).await.is_ok());
+        // `k1` retired: its token, verified and remembered, is refused all the same.
+        verifier.set_keys([("k2".to_owned(), other)]);
+        assert_eq!(
+            verifier.verify(&first).await.unwrap_err(),
+            TokenError::UnknownKey
+        );
     }
 
     #[tokio::test]

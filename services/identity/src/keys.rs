@@ -343,11 +343,14 @@ fn new_key_record(activates_at: chrono::DateTime<chrono::Utc>) -> Result<Signing
 }
 
 /// The stored keys as a key set: the signer, and every key not retired published (and
-/// trusted by identity's own verifier).
+/// trusted by identity's own verifier, which trusts no other: a retired key verified
+/// nothing on other services, yet identity's own admin routes took its tokens until a
+/// restart, a review found).
 async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySet, Error> {
     let records = store.signing_keys().await?;
     let states = states(&records, chrono::Utc::now(), ttl_secs);
     let mut jwks = Jwks { keys: Vec::new() };
+    let mut trusted = Vec::new();
     let mut signers = Vec::new();
     for (record, state) in records.iter().zip(states) {
         if state == KeyState::Retired {
@@ -365,7 +368,7 @@ async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySe
             )));
         }
         let x = b64url(key.verifying_key().as_bytes());
-        verifier.insert_key(&record.kid, DecodingKey::from_ed_components(&x)?);
+        trusted.push((record.kid.clone(), DecodingKey::from_ed_components(&x)?));
         jwks.keys.push(public_jwk(&record.kid, x));
         if matches!(state, KeyState::Signing | KeyState::Next) {
             signers.push(Signer {
@@ -378,6 +381,7 @@ async fn load(store: &Store, verifier: &Verifier, ttl_secs: i64) -> Result<KeySe
     if signers.is_empty() {
         return Err(Error::Corrupt("no signing key is stored".into()));
     }
+    verifier.set_keys(trusted);
     Ok(KeySet { signers, jwks })
 }
 
@@ -407,6 +411,7 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
     const END: &str = "-----END PRIVATE KEY-----";
     let mut signers = Vec::new();
     let mut jwks = Jwks { keys: Vec::new() };
+    let mut trusted = Vec::new();
     for block in text.split_inclusive(END).filter(|b| b.contains(END)) {
         let key = SigningKey::from_pkcs8_pem(block.trim()).map_err(|e| {
             Error::Corrupt(format!(
@@ -416,7 +421,7 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
         })?;
         let kid = kid_of(&key);
         let x = b64url(key.verifying_key().as_bytes());
-        verifier.insert_key(&kid, DecodingKey::from_ed_components(&x)?);
+        trusted.push((kid.clone(), DecodingKey::from_ed_components(&x)?));
         jwks.keys.push(public_jwk(&kid, x));
         if signers.is_empty() {
             let der = key
@@ -434,6 +439,8 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
             "signing key file {shown} holds no PEM `PRIVATE KEY`"
         )));
     }
+    // A key taken out of the file verifies no more once it is read again.
+    verifier.set_keys(trusted);
     Ok((KeySet { signers, jwks }, written))
 }
 

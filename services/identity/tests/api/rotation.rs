@@ -90,6 +90,53 @@ async fn a_rotated_key_signs_new_tokens_while_the_old_ones_stay_valid() {
     );
 }
 
+/// A key superseded long enough ago is retired: it leaves the key set, and identity
+/// itself takes none of its tokens any more (a review: identity's own routes, the admin's
+/// among them, took a retired key's tokens until a restart, where every other service
+/// refused them once its cached key set ran out).
+#[tokio::test]
+async fn a_retired_key_verifies_nothing_on_identity_either() {
+    let app = spawn_app().await;
+    let admin = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, before) = app.signed_in_user().await;
+    let old = kid(&before.access);
+    let new: Value = rotate(&app, &admin.access, json!({"activate_in_secs": 0}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = new["kid"].as_str().unwrap().to_owned();
+    let (_, after) = app.signed_in_user().await;
+    assert_eq!(kid(&after.access), new);
+    assert_eq!(app.me(&before.access).await.status(), StatusCode::OK);
+
+    // The old key signed from two days ago and the new one took over a day ago, as far
+    // as the database says: the old one signed nothing still valid by its rules, and is
+    // retired when the keys are read again (here by the next rotation; every 10 s on
+    // their own).
+    let db = app.database().await;
+    for (key, days) in [(&old, 2), (&new, 1)] {
+        let at = chrono::Utc::now() - chrono::Duration::days(days);
+        sqlx::query("UPDATE signing_keys SET activates_at = $1 WHERE kid = $2")
+            .bind(events::envelope::to_rfc3339(at))
+            .bind(key)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    db.close().await;
+    let next = rotate(&app, &admin.access, json!({"activate_in_secs": 3600})).await;
+    assert_eq!(next.status(), StatusCode::CREATED);
+
+    assert!(
+        !published_kids(&app).await.contains(&old),
+        "the retired key is no longer published"
+    );
+    let res = app.me(&before.access).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, None, "a retired key's token").await;
+    assert_eq!(app.me(&after.access).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_key_due_later_is_published_first_and_survives_a_restart() {
     let scratch = Scratch::new();
