@@ -1,8 +1,8 @@
-//! Keeping one replica's process: starting it on its socket, following it until it is
+//! Keeping one replica's process: starting it on its sockets, following it until it is
 //! ready, starting it again (after a backoff that grows while it keeps crashing) when it
 //! dies, and stopping it — draining first, or at once — when asked.
 
-use super::plan::{Spec, reserve_again};
+use super::plan::{Sockets, Spec};
 use crate::processes::{State, Status};
 use anyhow::{Context as _, bail};
 use command_fds::{CommandFdExt, FdMapping};
@@ -40,11 +40,12 @@ const CRASHES_BEFORE_READY: u32 = 5;
 /// A process that ran this long before dying restarts without delay.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 /// The file descriptor a service finds its listening socket on, as in systemd's socket
-/// activation protocol (`LISTEN_FDS`), which `bazaar serve` understands.
+/// activation protocol (`LISTEN_FDS`), which `bazaar serve` understands; a gateway
+/// replica finds its own port's on the next one ([`Spec::own_port`]).
 const LISTEN_FD: i32 = 3;
-/// Where a process holds the data directory's lock ([`Context::data_dir_lock`]); it never
-/// reads it, and the lock goes with it when it exits.
-const LOCK_FD: i32 = 4;
+/// Where a process holds the data directory's lock ([`Context::data_dir_lock`]), past
+/// the listening sockets; it never reads it, and the lock goes with it when it exits.
+const LOCK_FD: i32 = 5;
 
 /// What every replica's keeper shares.
 pub struct Context {
@@ -74,19 +75,19 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// Starts `spec`'s process on `socket` and keeps it running.
-    pub fn spawn(ctx: Arc<Context>, spec: Spec, socket: Socket) -> Self {
+    /// Starts `spec`'s process on `sockets` and keeps it running.
+    pub fn spawn(ctx: Arc<Context>, spec: Spec, sockets: Sockets) -> Self {
         let status = Arc::new(Mutex::new(Status::default()));
         let (stop, stop_rx) = watch::channel(None);
         let listener = Arc::new(Mutex::new(
-            Some(&socket)
+            Some(&sockets.service)
                 .filter(|_| spec.name() == GATEWAY)
                 .and_then(|s| s.try_clone().ok()),
         ));
         let task = tokio::spawn(keep(
             ctx,
             spec.clone(),
-            Some(socket),
+            Some(sockets),
             status.clone(),
             stop_rx,
             listener.clone(),
@@ -194,8 +195,8 @@ fn set(ctx: &Context, status: &Mutex<Status>, state: State) {
 
 /// Keeps one replica running until asked to stop.
 ///
-/// The first process gets the socket bound at planning; a restarted one gets the same
-/// port bound anew. The process holds the only copy, so while it is down its port refuses
+/// The first process gets the sockets bound at planning; a restarted one gets the same
+/// ports bound anew. The process holds the only copy, so while it is down its port refuses
 /// connections and callers fail fast (to another replica, or to their retry) instead of
 /// waiting on a backlog nobody accepts. The gateway's port is the exception: it is the
 /// shop's address, whose clients have nowhere else to go, so its keeper holds a copy of the
@@ -206,7 +207,7 @@ fn set(ctx: &Context, status: &Mutex<Status>, state: State) {
 async fn keep(
     ctx: Arc<Context>,
     spec: Spec,
-    mut socket: Option<Socket>,
+    mut sockets: Option<Sockets>,
     status: Arc<Mutex<Status>>,
     mut stop: watch::Receiver<Option<Stop>>,
     held: Arc<Mutex<Option<Socket>>>,
@@ -214,13 +215,10 @@ async fn keep(
     let mut backoff = Duration::from_millis(200);
     loop {
         let spawned_at = Instant::now();
-        let started = match socket.take() {
+        let started = match sockets.take() {
             Some(s) => Ok(s),
-            None => match copy_of(&held) {
-                Some(s) => Ok(s),
-                None => reserve_again(&spec)
-                    .with_context(|| format!("could not bind 127.0.0.1:{}", spec.port)),
-            },
+            None => Sockets::again(&spec, copy_of(&held))
+                .with_context(|| format!("could not bind the ports of {}", spec.url())),
         }
         .and_then(|s| start(&ctx, &spec, s));
         let mut child = match started {
@@ -327,46 +325,46 @@ const FAILS_TO_UNREADY: u32 = 2;
 /// about 15 s; Kubernetes' liveness probe in deploy/ allows 30 s.
 const SILENT_TO_KILL: u32 = 5;
 
+/// [`SILENT_TO_KILL`] for a gateway replica, about 6 s: the shop's port, which the
+/// gateway's replicas share, goes on handing a hung one its share of the new connections
+/// (the kernel picks a socket by the connection's addresses, not by who accepts), and
+/// each waits until the replica is killed and its next process accepts it from the same
+/// socket, which the keeper holds. Its callers' balancers left it long before (its own
+/// port, [`Spec::own_port`]); the shop's clients have nowhere else to go.
+const GATEWAY_SILENT_TO_KILL: u32 = 2;
+
 /// Follows the process's readiness for as long as it runs: until it is first ready (see
 /// [`become_ready`]), then every [`RECHECK`], so that what `bazaar status` and the
 /// directory say follows a replica that freezes, drains on a signal it got from someone
 /// else, or loses a dependency, and comes back; one that answers nothing at all for
-/// [`SILENT_TO_KILL`] checks is killed, to be started again.
+/// [`SILENT_TO_KILL`] checks ([`GATEWAY_SILENT_TO_KILL`] for a gateway) is killed, to be
+/// started again. Each replica is asked where it alone answers ([`Spec::url`]).
 async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
     let url = format!("{}/health/ready", spec.url());
     let live = format!("{}/health/live", spec.url());
     become_ready(ctx, spec, status, &url).await;
+    let silent_to_kill = if spec.name() == GATEWAY {
+        GATEWAY_SILENT_TO_KILL
+    } else {
+        SILENT_TO_KILL
+    };
     let mut failed = 0;
     let mut silent = 0;
-    // When another process of its shared port last answered one of its checks: only then
-    // are the questions put again (a gateway alone on the port is asked once, and a
-    // frozen one killed as soon as any other service's replica).
-    let mut sibling_heard: Option<Instant> = None;
     loop {
         tokio::time::sleep(RECHECK).await;
-        let siblings =
-            spec.shares_port() && sibling_heard.is_some_and(|at| at.elapsed() < SIBLING_MEMORY);
-        let asks = if siblings { SHARED_PORT_ASKS } else { 1 };
-        let (heard, others) =
-            hear_from(ctx, (&url, &live), (spec.shares_port(), asks), status).await;
-        if others {
-            sibling_heard = Some(Instant::now());
-        }
+        let heard = hear_from(ctx, (&url, &live)).await;
         silent = match heard {
             Heard::Ready(_) | Heard::Alive => 0,
             Heard::Silent => silent + 1,
-            Heard::OthersOnly => silent,
         };
-        if silent >= SILENT_TO_KILL {
-            kill_hung(spec, status);
+        if silent >= silent_to_kill {
+            kill_hung(spec, status, silent);
             // The keeper sees it exit and starts it again.
             return std::future::pending().await;
         }
         let (ok, body) = match heard {
             Heard::Ready(answer) => answer,
             Heard::Alive | Heard::Silent => (false, serde_json::Value::Null),
-            // Nothing is known of this one's readiness this time.
-            Heard::OthersOnly => continue,
         };
         let now = lock(status).state;
         if ok && body["service"] == spec.name() {
@@ -399,88 +397,36 @@ async fn follow_readiness(ctx: &Context, spec: &Spec, status: &Mutex<Status>) {
     }
 }
 
-/// Questions one check puts, at most, while the answers come from other processes of
-/// the port this replica shares (the gateway's replicas share the shop's): the kernel
-/// hands each new connection to any of them.
-const SHARED_PORT_ASKS: u32 = 3;
-
-/// How long after another process of a shared port last answered a check the port is
-/// taken to have siblings: past the time to kill a frozen one, so that a healthy replica
-/// whose sibling froze is still asked again while that one is killed.
-const SIBLING_MEMORY: Duration = Duration::from_secs(120);
-
 /// What one check heard from a replica.
 enum Heard {
-    /// Its own answer to the readiness question: whether it passed, and the body.
+    /// Its answer to the readiness question: whether it passed, and the body.
     Ready((bool, serde_json::Value)),
     /// No answer to readiness, but it says it lives: busy, not hung (a process whose
     /// readiness waits on its database).
     Alive,
-    /// Nothing from it, and a question went unanswered: as if hung.
+    /// Nothing from it: as if hung.
     Silent,
-    /// Only other processes of its shared port answered: nothing is known of this one.
-    OthersOnly,
 }
 
 /// Asks the replica's readiness at `ready` and, when that gets no answer, its liveness
-/// at `live`, `asks` times at most; whether another process of a `shared` port answered
-/// comes back with what was heard. On a port of its own one round of questions tells. On
-/// a port it shares (the gateway's replicas share the shop's), the kernel hands each new
-/// connection to any process of the port: an answer from a sibling (told by the `pid` in
-/// it) says nothing of this one, and a question that goes unanswered may have gone to a
-/// frozen sibling. So where siblings have answered, the questions are put again, up to
-/// [`SHARED_PORT_ASKS`] times, until this process answers; none of its answers and an
-/// unanswered question is [`Heard::Silent`]. A healthy replica beside a frozen one then
-/// goes unheard only when every question went to the sibling (about 1 check in 64), a
-/// frozen one beside a healthy one in 7 of 8: it is killed, where its sibling's answers
-/// used to keep it alive for ever, with its share of the port's connections waiting on
-/// it. A gateway alone on the port is asked once, as any other replica.
-async fn hear_from(
-    ctx: &Context,
-    (ready, live): (&str, &str),
-    (shared, asks): (bool, u32),
-    status: &Mutex<Status>,
-) -> (Heard, bool) {
-    // On a shared port only an answer naming this process is its own; on its own port
-    // any answer is.
-    let own = |body: &serde_json::Value| {
-        if shared {
-            from_this(body, status) == Some(true)
-        } else {
-            from_this(body, status) != Some(false)
-        }
-    };
-    let mut others = false;
-    let mut unanswered = false;
-    for _ in 0..asks {
-        match probe(ctx, ready, Some(RECHECK)).await {
-            Some(answer) if own(&answer.1) => return (Heard::Ready(answer), others),
-            Some(_) => others = true,
-            None => match probe(ctx, live, Some(RECHECK)).await {
-                Some((_, body)) if own(&body) => return (Heard::Alive, others),
-                Some(_) => {
-                    others = true;
-                    unanswered = true;
-                }
-                None => unanswered = true,
-            },
-        }
+/// at `live`.
+async fn hear_from(ctx: &Context, (ready, live): (&str, &str)) -> Heard {
+    if let Some(answer) = probe(ctx, ready, Some(RECHECK)).await {
+        return Heard::Ready(answer);
     }
-    let heard = if unanswered {
-        Heard::Silent
-    } else {
-        Heard::OthersOnly
-    };
-    (heard, others)
+    match probe(ctx, live, Some(RECHECK)).await {
+        Some(_) => Heard::Alive,
+        None => Heard::Silent,
+    }
 }
 
-/// Kills a replica that has answered nothing for [`SILENT_TO_KILL`] checks.
-fn kill_hung(spec: &Spec, status: &Mutex<Status>) {
+/// Kills a replica that has answered nothing for `checks` checks.
+fn kill_hung(spec: &Spec, status: &Mutex<Status>, checks: u32) {
     let Some(pid) = lock(status).pid else {
         return;
     };
     errln!(
-        "bazaar: {} (pid {pid}) has answered nothing for {SILENT_TO_KILL} checks in a row; \
+        "bazaar: {} (pid {pid}) has answered nothing for {checks} checks in a row; \
          killing it to start it again",
         spec.label()
     );
@@ -492,11 +438,10 @@ fn kill_hung(spec: &Spec, status: &Mutex<Status>) {
 async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &str) {
     loop {
         match probe(ctx, url, None).await {
-            Some((_, body)) if from_this(&body, status) == Some(false) => {}
             Some((_, body)) if body["service"] != spec.name() => {
                 errln!(
-                    "bazaar: 127.0.0.1:{} answered by {}, not {}",
-                    spec.port,
+                    "bazaar: {} answered by {}, not {}",
+                    spec.url(),
                     body["service"],
                     spec.name()
                 );
@@ -513,19 +458,8 @@ async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &
     }
 }
 
-/// Whose a health answer is, by the `pid` every service puts in it: `Some(true)` this
-/// replica's process, `Some(false)` another's, `None` when it names none. The gateway's
-/// replicas share the shop's port (a successor its predecessor's during a rolling
-/// restart) and the kernel hands each new connection to any of them: another's answer
-/// says nothing of this one.
-fn from_this(body: &serde_json::Value, status: &Mutex<Status>) -> Option<bool> {
-    let mine = lock(status).pid?;
-    body["pid"].as_u64().map(|pid| pid == u64::from(mine))
-}
-
 /// Asks `url` for the process's readiness, on a connection of its own (`Connection:
-/// close`: a kept-alive one would keep asking whichever process of a shared port
-/// accepted it first): whether it passed, and its body (`Null` when it is not JSON);
+/// close`: the supervisor keeps none open to its processes): whether it passed, and its body (`Null` when it is not JSON);
 /// `None` when it did not answer (within `within`, if given).
 async fn probe(
     ctx: &Context,
@@ -580,7 +514,7 @@ fn service_key(ctx: &Context, service: &str) -> Option<(&'static str, String)> {
 /// hold its own powers and no more (docs/security.md; the ops-console review).
 const IDENTITYS_OWN: &[&str] = &["BAZAAR_ADMIN_EMAIL", "BAZAAR_ADMIN_PASSWORD"];
 
-fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
+fn start(ctx: &Context, spec: &Spec, sockets: Sockets) -> anyhow::Result<Child> {
     let mut cmd = Command::new(&ctx.exe);
     cmd.arg("serve")
         .arg(spec.name())
@@ -592,7 +526,15 @@ fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
             cmd.env_remove(var);
         }
     }
-    cmd.env("LISTEN_FDS", "1")
+    let mut fds = vec![FdMapping {
+        parent_fd: sockets.service.into(),
+        child_fd: LISTEN_FD,
+    }];
+    fds.extend(sockets.own.map(|own| FdMapping {
+        parent_fd: own.into(),
+        child_fd: LISTEN_FD + 1,
+    }));
+    cmd.env("LISTEN_FDS", fds.len().to_string())
         .env_remove("LISTEN_PID")
         .env_remove("LISTEN_FDNAMES")
         .stdin(Stdio::null())
@@ -602,23 +544,18 @@ fn start(ctx: &Context, spec: &Spec, socket: Socket) -> anyhow::Result<Child> {
         // then stops the services in order.
         .process_group(0)
         .kill_on_drop(true);
-    // The command owns the socket from here and closes our copy when it is dropped,
-    // right after the spawn: the service's process holds the only one.
+    // The command owns the sockets from here and closes our copies when it is dropped,
+    // right after the spawn: the service's process holds the only ones.
     let lock = ctx
         .data_dir_lock
         .try_clone()
         .context("could not share the data directory's lock")?;
-    cmd.fd_mappings(vec![
-        FdMapping {
-            parent_fd: socket.into(),
-            child_fd: LISTEN_FD,
-        },
-        FdMapping {
-            parent_fd: lock.into(),
-            child_fd: LOCK_FD,
-        },
-    ])
-    .context("could not hand the listening socket over")?;
+    fds.push(FdMapping {
+        parent_fd: lock.into(),
+        child_fd: LOCK_FD,
+    });
+    cmd.fd_mappings(fds)
+        .context("could not hand the listening socket over")?;
     let mut child = cmd.spawn()?;
     let label = spec.label();
     let prefix = if ctx.colour {

@@ -94,7 +94,14 @@ pub struct Spec {
     /// 1, 2, …
     pub replica: u32,
     pub slot: Slot,
+    /// Its service's port: for a gateway replica the shop's, which its siblings share.
     pub port: u16,
+    /// A gateway replica's port of its own, beside the shop's: on the shared one the kernel
+    /// hands each new connection to any of the siblings, a frozen one included, so only
+    /// here is an answer surely this process's. The supervisor checks it here, and the
+    /// directory lists it, so that the storefront's calls balance over the replicas and
+    /// leave a frozen one within its callers' probes. `None` for every other service.
+    pub own_port: Option<u16>,
     /// What this replica's environment has beyond the shop's: where it listens, its
     /// database, its index, its name, its CPUs.
     pub env: Vec<(String, String)>,
@@ -116,14 +123,30 @@ impl Spec {
         }
     }
 
+    /// Where this process, and no other, answers: its own port if it has one.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.own_port.unwrap_or(self.port))
     }
+}
 
-    /// Whether other processes listen on its port too: the gateway's replicas share the
-    /// shop's (and a successor its predecessor's, during a rolling restart).
-    pub fn shares_port(&self) -> bool {
-        self.name() == GATEWAY
+/// What a replica is started on, bound and not yet listening: its service's port and,
+/// for a gateway replica, its own ([`Spec::own_port`]).
+#[derive(Debug)]
+pub struct Sockets {
+    pub service: Socket,
+    pub own: Option<Socket>,
+}
+
+impl Sockets {
+    /// `spec`'s ports bound again for a process restarted after its last one ended, the
+    /// service's unless `service` is given (a copy of the gateway's shared socket).
+    pub fn again(spec: &Spec, service: Option<Socket>) -> std::io::Result<Self> {
+        let service = match service {
+            Some(s) => s,
+            None => reserve_again(spec)?,
+        };
+        let own = spec.own_port.map(reserve).transpose()?;
+        Ok(Self { service, own })
     }
 }
 
@@ -190,8 +213,8 @@ impl Planner {
         })
     }
 
-    /// Replica `replica` of `entry` as the shop starts it, and its socket, bound.
-    pub fn first(&self, entry: &'static Entry, replica: u32) -> anyhow::Result<(Spec, Socket)> {
+    /// Replica `replica` of `entry` as the shop starts it, and its sockets, bound.
+    pub fn first(&self, entry: &'static Entry, replica: u32) -> anyhow::Result<(Spec, Sockets)> {
         let socket = if entry.name() == GATEWAY {
             let socket = match self.gateway_port.get() {
                 Some(&port) => bind(port, true)
@@ -219,14 +242,22 @@ impl Planner {
             .placement
             .as_ref()
             .and_then(|p| p.take(threads_of(entry.name())));
-        let spec = self.spec(entry, replica, Slot::A, port_of(&socket)?, cpus)?;
-        Ok((spec, socket))
+        let own = own_socket(entry)?;
+        let ports = (port_of(&socket)?, own.as_ref().map(port_of).transpose()?);
+        let spec = self.spec(entry, replica, Slot::A, ports, cpus)?;
+        Ok((
+            spec,
+            Sockets {
+                service: socket,
+                own,
+            },
+        ))
     }
 
     /// The successor of `old` in a rolling restart: a port of its own (the gateway keeps
     /// the shop's, shared with its predecessor until that one stops) and, for a read
     /// model, the other data slot.
-    pub fn successor(&self, old: &Spec) -> anyhow::Result<(Spec, Socket)> {
+    pub fn successor(&self, old: &Spec) -> anyhow::Result<(Spec, Sockets)> {
         let socket = if old.name() == GATEWAY {
             bind(old.port, true).with_context(|| {
                 format!("could not share port {} with the old gateway", old.port)
@@ -239,14 +270,16 @@ impl Planner {
         } else {
             old.slot
         };
-        let spec = self.spec(
-            old.entry,
-            old.replica,
-            slot,
-            port_of(&socket)?,
-            old.cpus.clone(),
-        )?;
-        Ok((spec, socket))
+        let own = own_socket(old.entry)?;
+        let ports = (port_of(&socket)?, own.as_ref().map(port_of).transpose()?);
+        let spec = self.spec(old.entry, old.replica, slot, ports, old.cpus.clone())?;
+        Ok((
+            spec,
+            Sockets {
+                service: socket,
+                own,
+            },
+        ))
     }
 
     fn spec(
@@ -254,7 +287,7 @@ impl Planner {
         entry: &'static Entry,
         replica: u32,
         slot: Slot,
-        port: u16,
+        (port, own_port): (u16, Option<u16>),
         cpus: Option<Cpus>,
     ) -> anyhow::Result<Spec> {
         let name = entry.name();
@@ -305,6 +338,7 @@ impl Planner {
             replica,
             slot,
             port,
+            own_port,
             env,
             cpus,
         })
@@ -328,6 +362,12 @@ pub fn reserve(port: u16) -> std::io::Result<Socket> {
 /// restart can still start a successor beside it.
 pub fn reserve_again(spec: &Spec) -> std::io::Result<Socket> {
     bind(spec.port, spec.name() == GATEWAY)
+}
+
+/// A gateway replica's port of its own ([`Spec::own_port`]), any free one; `None` for
+/// every other service.
+fn own_socket(entry: &Entry) -> std::io::Result<Option<Socket>> {
+    (entry.name() == GATEWAY).then(|| reserve(0)).transpose()
 }
 
 /// [`reserve`] for the shop's own address, with `SO_REUSEPORT`: so that a rolling restart
@@ -507,26 +547,44 @@ mod tests {
     fn every_replica_gets_a_port_of_its_own_held_from_planning() {
         let dir = std::env::temp_dir();
         let planner = Planner::new(REGISTRY, &dir, None, 0).unwrap();
-        let held: Vec<(Spec, Socket)> = REGISTRY
+        let held: Vec<(Spec, Sockets)> = REGISTRY
             .entries()
             .iter()
             .flat_map(|e| (1..=2).map(move |r| (e, r)))
             .map(|(e, r)| planner.first(e, r).unwrap())
             .collect();
-        let mut ports: Vec<u16> = held.iter().map(|(s, _)| s.port).collect();
+        // Where each answers alone: the gateways on ports of their own beside the shop's,
+        // which they share.
+        let mut ports: Vec<u16> = held
+            .iter()
+            .map(|(s, _)| s.own_port.unwrap_or(s.port))
+            .collect();
         ports.sort_unstable();
         ports.dedup();
-        // But the gateways, which share the shop's address.
-        assert_eq!(ports.len(), held.len() - 1, "no two replicas share a port");
-        for (spec, socket) in &held {
-            assert_eq!(port_of(socket).unwrap(), spec.port);
-            // Until its service listens, a caller is refused at once, not left waiting.
-            assert!(
-                std::net::TcpStream::connect(("127.0.0.1", spec.port)).is_err(),
-                "{}'s port refuses connections before its service listens",
-                spec.label()
+        assert_eq!(ports.len(), held.len(), "no two replicas share a port");
+        for (spec, sockets) in &held {
+            assert_eq!(port_of(&sockets.service).unwrap(), spec.port);
+            assert_eq!(
+                sockets.own.as_ref().map(|s| port_of(s).unwrap()),
+                spec.own_port
             );
+            assert_eq!(spec.own_port.is_some(), spec.name() == GATEWAY);
+            assert!(
+                spec.url()
+                    .ends_with(&format!(":{}", ports_of(spec).last().unwrap()))
+            );
+            // Until its service listens, a caller is refused at once, not left waiting.
+            for port in ports_of(spec) {
+                assert!(
+                    std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+                    "{}'s port {port} refuses connections before its service listens",
+                    spec.label()
+                );
+            }
         }
+        // And none the shop's, which the gateways share.
+        let gateway = held.iter().find(|(s, _)| s.name() == GATEWAY).unwrap();
+        ports.push(gateway.0.port);
         // Held from planning on: whatever else asks the kernel for a free port is never
         // given one of these.
         let others: Vec<std::net::TcpListener> = (0..200)
@@ -538,16 +596,25 @@ mod tests {
         }
     }
 
+    /// A replica's ports: its service's, then its own if it has one.
+    fn ports_of(spec: &Spec) -> Vec<u16> {
+        std::iter::once(spec.port).chain(spec.own_port).collect()
+    }
+
     #[test]
     fn the_gateways_successor_shares_its_port_and_no_other_shop_can() {
         let planner = Planner::new(REGISTRY, &std::env::temp_dir(), None, 0).unwrap();
         let gateway = REGISTRY.get(GATEWAY).unwrap();
-        let (old, socket) = planner.first(gateway, 1).unwrap();
-        socket.listen(16).unwrap();
+        let (old, sockets) = planner.first(gateway, 1).unwrap();
+        sockets.service.listen(16).unwrap();
         let (new, _shared) = planner
             .successor(&old)
             .expect("the successor binds beside it");
         assert_eq!(new.port, old.port);
+        assert_ne!(
+            new.own_port, old.own_port,
+            "a port of its own, not its predecessor's"
+        );
         let other = Planner::new(REGISTRY, &std::env::temp_dir(), None, old.port).unwrap();
         assert!(
             other.first(gateway, 1).is_err(),
@@ -559,11 +626,16 @@ mod tests {
     fn a_gateway_restarted_after_a_crash_still_shares_its_port_with_a_successor() {
         let planner = Planner::new(REGISTRY, &std::env::temp_dir(), None, 0).unwrap();
         let gateway = REGISTRY.get(GATEWAY).unwrap();
-        let (old, socket) = planner.first(gateway, 1).unwrap();
-        // The first gateway dies; the keeper binds the port again for the next.
-        drop(socket);
-        let again = reserve_again(&old).expect("the port again");
-        again.listen(16).unwrap();
+        let (old, sockets) = planner.first(gateway, 1).unwrap();
+        // The first gateway dies; the keeper binds its ports again for the next.
+        drop(sockets);
+        let again = Sockets::again(&old, None).expect("the ports again");
+        again.service.listen(16).unwrap();
+        assert_eq!(
+            again.own.as_ref().map(|s| port_of(s).unwrap()),
+            old.own_port,
+            "its own port too"
+        );
         let (new, _shared) = planner
             .successor(&old)
             .expect("a rolling restart's successor binds beside the restarted gateway");
@@ -582,9 +654,9 @@ mod tests {
         let planner = Planner::new(REGISTRY, &std::env::temp_dir(), None, 0).unwrap();
         let gateway = REGISTRY.get(GATEWAY).unwrap();
         let (one, first) = planner.first(gateway, 1).unwrap();
-        first.listen(16).unwrap();
+        first.service.listen(16).unwrap();
         let (two, second) = planner.first(gateway, 2).unwrap();
-        second.listen(16).unwrap();
+        second.service.listen(16).unwrap();
         assert_ne!(one.port, 0);
         assert_eq!(two.port, one.port);
     }

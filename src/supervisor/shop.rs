@@ -70,8 +70,8 @@ impl Shop {
 
     /// Starts a replica as planned at start-up; returns once it has been started (not
     /// once it is ready).
-    pub fn start(&self, spec: super::plan::Spec, socket: socket2::Socket) {
-        let started = Replica::spawn(self.inner.ctx.clone(), spec, socket);
+    pub fn start(&self, spec: super::plan::Spec, sockets: super::plan::Sockets) {
+        let started = Replica::spawn(self.inner.ctx.clone(), spec, sockets);
         self.replicas().push(started);
     }
 
@@ -200,7 +200,7 @@ impl Shop {
             .map(|r| r.spec.clone())
             .collect();
         for old in olds {
-            let (spec, mut socket) = self
+            let (spec, mut sockets) = self
                 .inner
                 .planner
                 .successor(&old)
@@ -213,16 +213,16 @@ impl Shop {
                 .find(|r| r.spec.id == old.id)
                 .and_then(Replica::listener_copy)
             {
-                socket = shared;
+                sockets.service = shared;
             }
             errln!(
-                "bazaar: restarting {} (port {}) as port {}",
+                "bazaar: restarting {} ({}) as {}",
                 old.label(),
-                old.port,
-                spec.port
+                old.url(),
+                spec.url()
             );
             let new = spec.id;
-            let successor = Replica::spawn(self.inner.ctx.clone(), spec, socket);
+            let successor = Replica::spawn(self.inner.ctx.clone(), spec, sockets);
             // The replica's history goes on in its successor.
             if let Some(r) = self.replicas().iter().find(|r| r.spec.id == old.id) {
                 let (before, mut now) = (lock(&r.status), lock(&successor.status));

@@ -115,8 +115,22 @@ impl ServiceClient {
 
     /// Whether a replica of the service answers ready (and is the service meant).
     pub async fn ready(&self) -> Result<(), String> {
-        match self.send(Method::GET, "/health/ready", |r| r).await {
+        self.health("/health/ready", true).await
+    }
+
+    /// Whether a replica of the service answers that it lives, ready or not.
+    pub async fn live(&self) -> Result<(), String> {
+        self.health("/health/live", false).await
+    }
+
+    /// A replica's answer at the health endpoint `path`, whose body names the service
+    /// when `named`.
+    async fn health(&self, path: &str, named: bool) -> Result<(), String> {
+        match self.send(Method::GET, path, |r| r).await {
             Ok(r) if r.status().is_success() => {
+                if !named {
+                    return Ok(());
+                }
                 let body: serde_json::Value = r.json().await.unwrap_or_default();
                 if body["service"] == self.service() {
                     Ok(())

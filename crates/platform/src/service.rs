@@ -145,6 +145,9 @@ fn open_files_soft_limit(limits: &str) -> Option<usize> {
 pub struct Service {
     name: String,
     listener: TcpListener,
+    /// A second socket handed down beside the first (see [`inherited_listeners`]), served
+    /// alike.
+    own: Option<TcpListener>,
     app: Arc<App>,
     workers: Vec<(String, Worker)>,
     shutdown: Shutdown,
@@ -219,6 +222,7 @@ impl Service {
         let Service {
             name,
             listener,
+            own,
             app,
             workers,
             shutdown,
@@ -248,7 +252,17 @@ impl Service {
         // The server stops accepting at once on shutdown. `grace` bounds the whole of
         // what follows, in-flight requests and then the workers: an orchestrator's
         // termination period is sized to the drain delay plus one grace (deploy/).
-        let serving = serve(listener, app, shutdown.clone());
+        let serving = async {
+            match own {
+                Some(own) => {
+                    tokio::join!(
+                        serve(listener, app.clone(), shutdown.clone()),
+                        serve(own, app, shutdown.clone())
+                    );
+                }
+                None => serve(listener, app, shutdown.clone()).await,
+            }
+        };
         tokio::pin!(serving);
         let deadline = tokio::select! {
             () = &mut serving => tokio::time::Instant::now() + grace,
@@ -579,19 +593,19 @@ impl ServiceBuilder {
         self
     }
 
-    /// Binds the listener (or takes the one given or handed down, see
-    /// [`inherited_listener`]) and
-    /// assembles the router.
+    /// Binds the listener (or takes the one given or those handed down, see
+    /// [`inherited_listeners`]) and assembles the router.
     pub async fn bind(self) -> anyhow::Result<Service> {
-        let listener = if let Some(given) = self.listener {
+        let (listener, own) = if let Some(given) = self.listener {
             given.set_nonblocking(true)?;
-            TcpListener::from_std(given)?
-        } else if let Some(inherited) = inherited_listener()? {
+            (TcpListener::from_std(given)?, None)
+        } else if let Some(inherited) = inherited_listeners()? {
             inherited
         } else {
-            TcpListener::bind(self.settings.listen)
-                .await
-                .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen))?
+            let bound = TcpListener::bind(self.settings.listen).await.map_err(|e| {
+                anyhow::anyhow!("could not listen on {}: {e}", self.settings.listen)
+            })?;
+            (bound, None)
         };
         let public = self
             .public_openapi
@@ -650,6 +664,7 @@ impl ServiceBuilder {
         Ok(Service {
             name: self.name,
             listener,
+            own,
             app: Arc::new(app),
             workers: self.workers,
             shutdown: self.shutdown,
@@ -969,31 +984,41 @@ impl Standard {
     }
 }
 
-/// The socket a supervisor bound for this process and passed as file descriptor 3 under
-/// systemd's socket-activation protocol (`LISTEN_FDS=1`): `bazaar up` passes one bound
-/// but not yet listening (so its port refuses connections until the service is up),
-/// systemd one already listening; either way it listens from here. Taken at most once per
-/// process, so two services built in one process never share it. `None` when there is
-/// none to take.
-fn inherited_listener() -> anyhow::Result<Option<TcpListener>> {
+/// The sockets a supervisor bound for this process and passed under systemd's
+/// socket-activation protocol: file descriptor 3 (`LISTEN_FDS=1`), and for a gateway
+/// replica of `bazaar up` also 4 (`LISTEN_FDS=2`), a port of its own beside the shop's
+/// (which its siblings share, so that only on its own port is an answer surely its own:
+/// the supervisor's checks and the storefront's calls go there). `bazaar up` passes them
+/// bound but not yet listening (so a port refuses connections until the service is up),
+/// systemd already listening; either way they listen from here. Taken at most once per
+/// process, so two services built in one process never share them. `None` when there
+/// are none to take.
+fn inherited_listeners() -> anyhow::Result<Option<(TcpListener, Option<TcpListener>)>> {
     static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if std::env::var_os("LISTEN_FDS").is_none()
         || TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst)
     {
         return Ok(None);
     }
-    let Some(inherited) = listenfd::ListenFd::from_env()
-        .take_tcp_listener(0)
-        .map_err(|e| anyhow::anyhow!("the socket handed down is unusable: {e}"))?
-    else {
+    let mut handed = listenfd::ListenFd::from_env();
+    let mut take = |index: usize| -> anyhow::Result<Option<TcpListener>> {
+        let Some(inherited) = handed
+            .take_tcp_listener(index)
+            .map_err(|e| anyhow::anyhow!("the socket handed down is unusable: {e}"))?
+        else {
+            return Ok(None);
+        };
+        let socket = socket2::Socket::from(inherited);
+        socket
+            .listen(LISTEN_BACKLOG)
+            .map_err(|e| anyhow::anyhow!("could not listen on the socket handed down: {e}"))?;
+        socket.set_nonblocking(true)?;
+        Ok(Some(TcpListener::from_std(socket.into())?))
+    };
+    let Some(first) = take(0)? else {
         return Ok(None);
     };
-    let socket = socket2::Socket::from(inherited);
-    socket
-        .listen(LISTEN_BACKLOG)
-        .map_err(|e| anyhow::anyhow!("could not listen on the socket handed down: {e}"))?;
-    socket.set_nonblocking(true)?;
-    Ok(Some(TcpListener::from_std(socket.into())?))
+    Ok(Some((first, take(1)?)))
 }
 
 /// Connections the kernel queues before the service accepts them (tokio's default).

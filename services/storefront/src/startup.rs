@@ -9,7 +9,6 @@ use std::time::Duration;
 /// listener. Readiness reports the gateway (without failing on it: pages degrade).
 pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     let own = kit.own().clone();
-    let gateway = kit.directory().url(GATEWAY);
     let views = views::Views::new().context("the page templates do not load")?;
     let client = api::Client::new(kit.balancer(GATEWAY), own.timeouts())?;
     let supervisor = ops::supervisor::Supervisor::new(own.supervisor(), kit.credentials())?;
@@ -22,13 +21,11 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
         },
         supervisor,
     )?;
-    let probe = platform::client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()?;
-    let gateway_live = format!("{gateway}/health/live");
+    // Any replica of the gateway that lives, wherever the directory says they are now.
+    let gateway = kit.client(GATEWAY, Duration::from_secs(1))?;
     kit.optional_check(GATEWAY, move || {
-        let (probe, url) = (probe.clone(), gateway_live.clone());
-        async move { platform::client::probe(&probe, &url, None).await }
+        let gateway = gateway.clone();
+        async move { gateway.live().await }
     });
     let key = session::SessionKey::configured(
         own.session_key(),
