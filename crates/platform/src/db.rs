@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{
     Any, AnyPool, AssertSqlSafe, FromRow, Row, Transaction,
     any::{AnyPoolOptions, AnyRow},
-    migrate::{Migration, MigrationType, Migrator},
+    migrate::{MigrateError, Migration, MigrationType, Migrator},
 };
 use std::{borrow::Cow, collections::HashMap, path::Path, str::FromStr, time::Duration};
 
@@ -192,7 +192,20 @@ impl Db {
                 },
             )
         } else {
-            options
+            // A statement waiting for a lock gives up after `LOCK_TIMEOUT`, with an error
+            // the callers take for transient (503, retried): a table locked by hand, or a
+            // migration's lock held long, left every request waiting on it until the
+            // caller's own timeout, the gateway's bare 504 for a checkout (the database
+            // faults review).
+            options.after_connect(
+                move |conn, _meta| -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                    Box::pin(async move {
+                        let set = format!("SET lock_timeout = {}", LOCK_TIMEOUT.as_millis());
+                        sqlx::raw_sql(AssertSqlSafe(set)).execute(conn).await?;
+                        Ok(())
+                    })
+                },
+            )
         };
         let unopened = |source| DbError::Connect {
             url: redact(&url),
@@ -218,11 +231,12 @@ impl Db {
             Backend::Sqlite => Some(migration_turn(&url).await?),
             Backend::Postgres => None,
         };
-        db.migrate(migrations).await?;
+        db.migrate(migrations, &url).await?;
         Ok(db)
     }
 
-    async fn migrate(&self, sources: &[MigrationSource]) -> Result<(), DbError> {
+    /// Applies `sources` to the database at `url` (this one's).
+    async fn migrate(&self, sources: &[MigrationSource], url: &str) -> Result<(), DbError> {
         let migrations = sources
             .iter()
             .map(|m| {
@@ -252,7 +266,21 @@ impl Db {
         // (docs/deploy.md). A migration of this version's that differs from the one
         // applied is still refused.
         migrator.set_ignore_missing(true);
-        migrator.run(&self.pool).await?;
+        match self.backend {
+            // On a connection of its own, without the pool's `LOCK_TIMEOUT`: it waits for
+            // the migration lock (another replica migrating) as long as that takes.
+            Backend::Postgres => {
+                let own = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .map_err(MigrateError::from)?;
+                let migrated = migrator.run(&own).await;
+                own.close().await;
+                migrated?;
+            }
+            Backend::Sqlite => migrator.run(&self.pool).await?,
+        }
         Ok(())
     }
 
@@ -329,6 +357,12 @@ impl Db {
     }
 }
 
+/// How long a statement on PostgreSQL waits for a lock before it fails (`55P03`, taken
+/// for transient): far past what a row or advisory lock is held by the services' own
+/// transactions (milliseconds), and short enough that a request meeting a lock held for
+/// long is answered 503 within its deadline.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Whether `e` may pass if the same work is tried again in a moment: the pool had no
 /// connection to give in time, a connection was cut (a server restarting, a backend
 /// terminated, a network blip), the server is shutting down or refuses new connections
@@ -339,15 +373,16 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // PostgreSQL: class 08 (connection exception), 53300 too many connections,
-            // 55000 (a database not accepting connections for now), 57P01..57P03 (shut
-            // down, crashed, cannot connect now), 40001 and 40P01 (serialization
-            // failure, deadlock: retry the transaction). SQLite: 5 and 6 (BUSY,
+            // 55000 (a database not accepting connections for now), 55P03 (a lock not
+            // had within `LOCK_TIMEOUT`), 57P01..57P03 (shut down, crashed, cannot
+            // connect now), 40001 and 40P01 (serialization failure, deadlock: retry the
+            // transaction). SQLite: 5 and 6 (BUSY,
             // LOCKED) and 13 (FULL: the disk, until space is freed), with their
             // extended codes.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),
-                    "53300" | "55000" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+                    "53300" | "55000" | "55P03" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
                 )
                 // (PostgreSQL's codes are five characters, SQLite's numbers shorter.)
                 || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13)))
@@ -1015,6 +1050,43 @@ mod tests {
             vec![(1, 1), (2, 1), (3, 1)],
             "each migration must run exactly once"
         );
+    }
+
+    /// A statement waiting for a lock held long (a table locked by hand) gives up after
+    /// [`LOCK_TIMEOUT`] with an error worth a retry, where it waited for as long as the
+    /// lock was held: a checkout then got the gateway's bare 504 after 12 s (the database
+    /// faults review). PostgreSQL only: SQLite's wait is its busy timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_waiting_for_a_lock_held_long_gives_up_in_time() {
+        let Some(scratch) = crate::testing::ScratchPostgres::from_env("locked", "the lock timeout")
+        else {
+            return;
+        };
+        let db = Db::connect(&scratch.url(), RECORDED).await.unwrap();
+        let holder = AnyPool::connect(&scratch.url()).await.unwrap();
+        let mut locked = holder.begin().await.unwrap();
+        sqlx::raw_sql("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *locked)
+            .await
+            .unwrap();
+        let waited = tokio::time::timeout(
+            LOCK_TIMEOUT * 4,
+            sqlx::query("SELECT COUNT(*) FROM runs").execute(db.pool()),
+        )
+        .await;
+        locked.rollback().await.unwrap();
+        // The lock gone, the same statement goes through.
+        let after = sqlx::query("SELECT COUNT(*) FROM runs")
+            .execute(db.pool())
+            .await;
+        holder.close().await;
+        db.close().await;
+        scratch.drop_database().await;
+        let error = waited
+            .expect("it gave up long before the lock was let go")
+            .expect_err("the table is locked");
+        assert!(is_transient(&error), "worth a retry: {error}");
+        assert!(after.is_ok(), "{after:?}");
     }
 
     #[tokio::test]
