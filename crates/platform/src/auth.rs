@@ -472,9 +472,21 @@ pub fn bearer(parts: &Parts) -> Result<Option<&str>, Problem> {
     }
 }
 
-/// A signed-in user: extracting it answers 401 without a valid bearer token.
+/// A signed-in user: extracting it answers 401 without a valid bearer token, and 403 for a
+/// service's token, which acts for no person (with one, a caller made a cart and read
+/// order lists of a user named `service:storefront`: the keys review).
 #[derive(Debug, Clone)]
 pub struct User(pub Claims);
+
+/// A person's claims, or 403 for a service's.
+fn a_person(claims: Claims) -> Result<Claims, Problem> {
+    if claims.is_service() {
+        return Err(Problem::forbidden(
+            "a service's token acts for no person: this endpoint is for a signed-in user",
+        ));
+    }
+    Ok(claims)
+}
 
 impl<S> FromRequestParts<S> for User
 where
@@ -484,16 +496,26 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?.ok_or_else(|| {
-            Problem::unauthorized("this endpoint needs a bearer token: sign in first")
-        })?;
-        let verifier = Verifier::from_ref(state);
-        Ok(User(verifier.verify(token).await?))
+        Ok(User(a_person(verified(parts, state).await?)?))
     }
 }
 
+/// The claims of the request's bearer token, a person's or a service's: 401 without a
+/// valid one.
+async fn verified<S>(parts: &mut Parts, state: &S) -> Result<Claims, Problem>
+where
+    S: Send + Sync,
+    Verifier: FromRef<S>,
+{
+    let token = bearer(parts)?.ok_or_else(|| {
+        Problem::unauthorized("this endpoint needs a bearer token: sign in first")
+    })?;
+    let verifier = Verifier::from_ref(state);
+    Ok(verifier.verify(token).await?)
+}
+
 /// A signed-in user if the request carries a token; a present but invalid token is still
-/// refused with 401.
+/// refused with 401, and a service's with 403 (as [`User`]).
 #[derive(Debug, Clone)]
 pub struct MaybeUser(pub Option<Claims>);
 
@@ -509,7 +531,7 @@ where
             None => Ok(MaybeUser(None)),
             Some(token) => {
                 let verifier = Verifier::from_ref(state);
-                Ok(MaybeUser(Some(verifier.verify(token).await?)))
+                Ok(MaybeUser(Some(a_person(verifier.verify(token).await?)?)))
             }
         }
     }
@@ -545,7 +567,7 @@ where
     S: Send + Sync,
     Verifier: FromRef<S>,
 {
-    let User(claims) = User::from_request_parts(parts, state).await?;
+    let claims = verified(parts, state).await?;
     if allowed(&claims) {
         Ok(claims)
     } else {

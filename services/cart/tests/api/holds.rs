@@ -156,6 +156,26 @@ async fn a_cancelled_order_gives_back_what_it_took_and_takes_nothing_after() {
     assert_eq!(buyer.get().await.lines(), [(a.clone(), 3), (b.clone(), 1)]);
 }
 
+/// A service's token acts for no person: the customer's cart routes refuse it (with one,
+/// a caller made a cart of a user named `service:storefront`: the keys review).
+#[tokio::test]
+async fn a_services_token_has_no_cart() {
+    let app = spawn_app().await;
+    let a = &app.products(1).await[0].id;
+    let mut service = app.visitor();
+    service.token = Some(identity::testing::shared().service_token("storefront"));
+    let read = service.send(Method::GET, "/api/cart", None).await;
+    read.assert_problem(StatusCode::FORBIDDEN, None, "a service reading a cart");
+    let add = service
+        .send(
+            Method::POST,
+            "/api/cart/items",
+            Some(json!({"product_id": a, "quantity": 1})),
+        )
+        .await;
+    add.assert_problem(StatusCode::FORBIDDEN, None, "a service adding to a cart");
+}
+
 #[tokio::test]
 async fn only_orders_takes_and_a_bad_take_names_its_fields() {
     let app = spawn_app().await;
