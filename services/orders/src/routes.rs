@@ -276,7 +276,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, OrdersError> {
     responses(
         (status = 201, description = "The order is confirmed: stock taken, payment captured", body = OrderView,
             headers(("Location" = String, description = "The order's URL"))),
-        (status = 202, description = "The payment is authorised but the last step could not be finished yet; the order will be confirmed shortly (poll its URL)", body = OrderView,
+        (status = 202, description = "The payment is authorised but the last step could not be finished yet; the order will be confirmed shortly (poll its URL), unless its stock hold runs out first (inventory unreachable past the reservation's lifetime, 15 min by default): it is then cancelled `expired` and the payment voided", body = OrderView,
             headers(("Location" = String, description = "The order's URL"))),
         (status = 400, description = "The `Idempotency-Key` header is missing or malformed (named in `errors`), or the body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         SignedIn,
