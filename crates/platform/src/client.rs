@@ -144,7 +144,9 @@ impl ServiceClient {
                 how: Failed::Connect,
                 ..
             }) => Err("down".to_owned()),
-            Err(e) => Err(e.to_string()),
+            // Without the service's name: the check it answers is named after it.
+            Err(CallError::NoReplica { reason, .. }) => Err(reason.to_string()),
+            Err(CallError::Transport { url, source, .. }) => Err(format!("at {url}: {source}")),
         }
     }
 
@@ -314,5 +316,23 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.is_timeout(), "still tried: {e}");
+    }
+
+    /// A health check's failure is reported under the service's name already: its text
+    /// does not name the service again ("identity: identity: every replica's circuit is
+    /// open" in the console, the console review).
+    #[tokio::test]
+    async fn a_failed_health_check_does_not_name_its_service_again() {
+        let (url, _server) = silent().await;
+        let client = ServiceClient::fixed("upstream", &url, Duration::from_millis(30));
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            seen.push(client.ready().await.unwrap_err());
+        }
+        assert!(
+            seen.iter().any(|e| e == "every replica's circuit is open"),
+            "{seen:?}"
+        );
+        assert!(seen.iter().all(|e| !e.contains("upstream")), "{seen:?}");
     }
 }
