@@ -196,8 +196,11 @@ macro_rules! problem_responses {
 }
 
 crate::problem_responses! {
-    /// `401`: the endpoint needs a signed-in user.
-    pub SignedIn { "401" => "No valid bearer token" }
+    /// `401` and `403`: the endpoint needs a signed-in user (a person: not a service).
+    pub SignedIn {
+        "401" => "No valid bearer token",
+        "403" => "A service's token, which acts for no person",
+    }
 }
 
 crate::problem_responses! {

@@ -143,7 +143,10 @@ fn line_id(raw: &str) -> Result<ProductId, CartError> {
 platform::problem_responses! {
     /// `401`: a bearer token was sent but is invalid or expired (a request without one is
     /// about the cookie's cart).
-    BadToken { "401" => "The bearer token is invalid or expired" }
+    BadToken {
+        "401" => "The bearer token is invalid or expired",
+        "403" => "A service's token, which acts for no person",
+    }
 }
 
 platform::problem_responses! {
