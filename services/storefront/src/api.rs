@@ -949,4 +949,16 @@ impl Client {
         let req = self.request(c, Method::POST, &path, Patience::Standard);
         self.send("gateway", req).await?.json("gateway")
     }
+
+    /// Closes one dead letter without replaying it.
+    pub async fn discard(
+        &self,
+        c: &Caller,
+        service: &str,
+        id: &PathId,
+    ) -> Result<(), StorefrontError> {
+        let path = format!("/api/{service}/events/dead-letters/{}", id.as_str());
+        let req = self.request(c, Method::DELETE, &path, Patience::Standard);
+        self.send("gateway", req).await.map(drop)
+    }
 }

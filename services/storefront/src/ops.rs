@@ -471,6 +471,22 @@ impl Monitor {
         }
     }
 
+    /// `service`'s health from every replica's (`url` when the directory knows of none).
+    /// An address several processes share (a Service in front of the gateway's pods) is
+    /// asked as often as its metrics are scraped, each time on a connection of its own:
+    /// one ask lands on one of them, and a frozen one beside a serving one is then seen as
+    /// such.
+    async fn health_of(&self, service: &str, url: &str) -> (Health, Option<String>) {
+        let replicas = self.replica_urls(service, url);
+        let probes = futures_util::future::join_all(replicas.iter().map(|u| async move {
+            let asks = scrapes_of(std::slice::from_ref(u), |u| self.processes_at(service, u));
+            let answers = futures_util::future::join_all(asks.iter().map(|a| self.probe(a))).await;
+            of_shared_address(answers)
+        }))
+        .await;
+        of_replicas(probes)
+    }
+
     /// How many processes of `service` have answered at `url` (their scrapes are keyed
     /// `url pid`): more than one where replicas share a port.
     fn processes_at(&self, service: &str, url: &str) -> usize {
@@ -575,20 +591,10 @@ impl Monitor {
             .is_none_or(|t| t.elapsed() >= self.inner.scrape);
         let urls = self.urls();
         // Every replica: one down while its siblings serve is not the service down.
-        // An address several processes share (the gateway's) is asked as often as its
-        // metrics are scraped, each time on a connection of its own: one ask lands on one
-        // of them, and a frozen one beside a serving one is then seen as such.
-        let health = futures_util::future::join_all(urls.iter().map(|(name, url)| async move {
-            let replicas = self.replica_urls(name, url);
-            let probes = futures_util::future::join_all(replicas.iter().map(|u| async move {
-                let asks = scrapes_of(std::slice::from_ref(u), |u| self.processes_at(name, u));
-                let answers =
-                    futures_util::future::join_all(asks.iter().map(|a| self.probe(a))).await;
-                of_shared_address(answers)
-            }))
-            .await;
-            (name.clone(), of_replicas(probes))
-        }));
+        let health = futures_util::future::join_all(
+            urls.iter()
+                .map(|(name, url)| async move { (name.clone(), self.health_of(name, url).await) }),
+        );
         let outboxes = futures_util::future::join_all(
             self.producers()
                 .map(|p| async move { (p.to_owned(), self.read_outbox(p).await) }),
@@ -1009,10 +1015,12 @@ impl Monitor {
         let Some(url) = self.url(service) else {
             return Ok(());
         };
-        // The signal is sent; the process takes a moment to go. Catch it gone.
+        // The signal is sent; the process takes a moment to go. Catch it gone, as its
+        // replicas together show it (one killed beside another is the service degraded,
+        // not down: the console review saw "down" for a second).
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            let (health, detail) = self.probe(&url).await;
+            let (health, detail) = self.health_of(service, &url).await;
             if health != Health::Up || Instant::now() >= deadline {
                 let now = crate::now();
                 if let Ok(mut world) = self.inner.world.write() {

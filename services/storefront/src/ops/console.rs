@@ -64,6 +64,7 @@ pub fn routes(console: Console) -> OpenApiRouter {
         .routes(routes!(api_state))
         .routes(routes!(api_control))
         .routes(routes!(api_replay))
+        .routes(routes!(api_discard))
         .routes(routes!(api_traces))
         .routes(routes!(api_service_map))
         .routes(routes!(api_trace))
@@ -315,12 +316,35 @@ pub struct ReplayPath {
     id: String,
 }
 
-/// What a replay did.
+/// What a replay or a discard did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Replayed {
     pub id: String,
-    /// `handled`, `already_handled` or `failed`.
+    /// `handled`, `already_handled` or `failed` (a replay), `discarded` (a discard).
     pub result: String,
+}
+
+impl ReplayPath {
+    /// The consumer and the letter's id, or a 422 naming what is wrong: a service that
+    /// consumes no events has no dead letters (asked for them anyway, the gateway's 404
+    /// named an internal route), and a letter's id is a UUID.
+    fn parse(&self, monitor: &crate::ops::Monitor) -> Result<PathId, StorefrontError> {
+        let id = match uuid::Uuid::parse_str(&self.id) {
+            Ok(_) => PathId::parse(&self.id).map_err(|e| e.to_string()),
+            Err(_) => Err("is not a dead letter's id (a UUID)".to_owned()),
+        };
+        let id = service_and(monitor, &self.service, "id", id)?;
+        if !monitor.consumers().contains(&self.service) {
+            return Err(StorefrontError::Invalid(vec![FieldError::new(
+                "service",
+                format!(
+                    "`{}` consumes no events, so it has no dead letters",
+                    self.service
+                ),
+            )]));
+        }
+        Ok(id)
+    }
 }
 
 /// `POST /ops/api/dead-letters/{service}/{id}/replay`: runs a dead letter through its
@@ -337,7 +361,7 @@ pub struct Replayed {
         (status = 200, description = "What the replay did", body = Replayed),
         AdminSession,
         (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown service or a malformed id (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown service, one that consumes no events, or an id that is not a UUID (named in `errors`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The consumer cannot be reached", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -348,8 +372,7 @@ pub async fn api_replay(
     Path(p): Path<ReplayPath>,
 ) -> Result<Json<Replayed>, StorefrontError> {
     let claims = admin(&v).await?;
-    let id = PathId::parse(&p.id).map_err(|e| e.to_string());
-    let id = service_and(&console.monitor, &p.service, "id", id)?;
+    let id = p.parse(&console.monitor)?;
     let answer = v.shop().replay(&p.service, &id).await?;
     console.monitor.forget_dead_letters();
     let result = answer["result"].as_str().unwrap_or("failed").to_owned();
@@ -357,6 +380,42 @@ pub async fn api_replay(
     Ok(Json(Replayed {
         id: id.as_str().to_owned(),
         result,
+    }))
+}
+
+/// `POST /ops/api/dead-letters/{service}/{id}/discard`: closes a dead letter without
+/// replaying it (through the gateway, with the administrator's token), as `bazaar events
+/// discard` does: for a payload no replay can apply, or an effect no longer wanted.
+#[utoipa::path(
+    post,
+    path = "/ops/api/dead-letters/{service}/{id}/discard",
+    tag = "ops",
+    params(
+        ("service" = String, Path, description = "The consuming service"),
+        ("id" = String, Path, description = "The dead letter's id")
+    ),
+    responses(
+        (status = 200, description = "Closed without a replay (`result` is `discarded`)", body = Replayed),
+        AdminSession,
+        (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown service, one that consumes no events, or an id that is not a UUID (named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The consumer cannot be reached", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[tracing::instrument(skip_all, fields(service = %p.service, id = %p.id))]
+pub async fn api_discard(
+    State(console): State<Console>,
+    v: Visitor,
+    Path(p): Path<ReplayPath>,
+) -> Result<Json<Replayed>, StorefrontError> {
+    let claims = admin(&v).await?;
+    let id = p.parse(&console.monitor)?;
+    v.shop().discard(&p.service, &id).await?;
+    console.monitor.forget_dead_letters();
+    tracing::info!(admin = %claims.sub, "dead letter discarded from the console");
+    Ok(Json(Replayed {
+        id: id.as_str().to_owned(),
+        result: "discarded".to_owned(),
     }))
 }
 

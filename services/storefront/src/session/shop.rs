@@ -236,4 +236,10 @@ impl<'v> Shop<'v> {
         self.signed_in(|client, c| async move { client.replay(&c, service, id).await })
             .await
     }
+
+    /// Closes one dead letter without replaying it.
+    pub async fn discard(&self, service: &str, id: &PathId) -> Result<(), StorefrontError> {
+        self.signed_in(|client, c| async move { client.discard(&c, service, id).await })
+            .await
+    }
 }

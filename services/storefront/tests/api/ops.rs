@@ -424,6 +424,31 @@ async fn processes_are_killed_through_the_supervisor_as_the_signed_in_administra
     }
 }
 
+/// A kill's answer shows the service as its replicas together are: one gone beside one
+/// serving is degraded, not down (the console probed the first replica alone, and the
+/// console review saw a service "down" for a second while its other replica served).
+#[tokio::test]
+async fn a_kill_answers_with_the_service_as_its_replicas_together_are() {
+    let FakeSupervisor {
+        url: supervisor, ..
+    } = fake_supervisor().await;
+    let serving = &shop().urls["catalog_url"];
+    let replicas = format!("http://127.0.0.1:1,{serving}");
+    let sf = spawn_storefront(&[("supervisor_url", &supervisor), ("catalog_url", &replicas)]).await;
+    let mut browser = admin(&sf).await;
+    let answer = browser.script_post("/ops/api/services/catalog/kill").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let state = answer.json();
+    assert_eq!(service(&state, "catalog")["health"], "degraded", "{state}");
+    let down = state["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["service"] == "catalog" && i["health"] == "down")
+        .count();
+    assert_eq!(down, 0, "never said down: {}", state["incidents"]);
+}
+
 #[tokio::test]
 async fn process_control_without_a_supervisor_is_unavailable() {
     let sf = spawn_storefront(&[]).await;
@@ -466,15 +491,41 @@ async fn bad_console_requests_name_the_field() {
             "id",
             "a malformed dead letter id",
         ),
+        // A letter's id is a UUID; and a service that consumes nothing has no letters
+        // (the gateway's 404 for one named an internal route: the console review).
+        (
+            "/ops/api/dead-letters/inventory/no-such-letter/replay",
+            "id",
+            "a dead letter id that is not a UUID",
+        ),
+        (
+            "/ops/api/dead-letters/orders/0190d1a2-3b4c-7d5e-8f60-718293a4b5c6/replay",
+            "service",
+            "replay for a service that consumes no events",
+        ),
+        (
+            "/ops/api/dead-letters/orders/0190d1a2-3b4c-7d5e-8f60-718293a4b5c6/discard",
+            "service",
+            "discard for a service that consumes no events",
+        ),
+        (
+            "/ops/api/dead-letters/nope/0190d1a2-3b4c-7d5e-8f60-718293a4b5c6/discard",
+            "service",
+            "discard for an unknown service",
+        ),
     ];
     for (path, field, case) in cases {
         let page = browser.script_post(path).await;
         page.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field), case);
     }
-    let missing = browser
-        .script_post("/ops/api/dead-letters/inventory/no-such-letter/replay")
-        .await;
-    missing.assert_problem(StatusCode::NOT_FOUND, None, "an unknown dead letter");
+    for action in ["replay", "discard"] {
+        let missing = browser
+            .script_post(&format!(
+                "/ops/api/dead-letters/inventory/0190d1a2-3b4c-7d5e-8f60-718293a4b5c6/{action}"
+            ))
+            .await;
+        missing.assert_problem(StatusCode::NOT_FOUND, None, "an unknown dead letter");
+    }
 }
 
 #[tokio::test]

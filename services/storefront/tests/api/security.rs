@@ -157,6 +157,11 @@ async fn the_json_endpoints_are_documented_with_their_problems() {
             &["200", "401", "403", "404", "422"][..],
         ),
         (
+            "/ops/api/dead-letters/{service}/{id}/discard",
+            "post",
+            &["200", "401", "403", "404", "422"][..],
+        ),
+        (
             "/ops/api/traces",
             "get",
             &["200", "401", "403", "422", "503"][..],
