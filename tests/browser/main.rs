@@ -332,7 +332,26 @@ async fn ops_console(c: Client, base: String) -> Client {
     .await;
     screenshot(&c, "ops").await;
 
-    // Record every health the catalog's row shows, however briefly.
+    // The table is brought up to date in place: a row's button is the same element poll
+    // after poll (replaced every second, a click begun before a poll was lost, and a
+    // focused link lost its focus: the console review).
+    let kill = "button[data-action='kill'][data-service='catalog']";
+    let mark = format!("document.querySelector(\"{kill}\").bazaarKept = true;");
+    c.execute(&mark, vec![]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let kept = c
+        .execute(
+            &format!("return document.querySelector(\"{kill}\").bazaarKept === true;"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        serde_json::json!(true),
+        "the same button after two polls"
+    );
+
     c.execute(
         r#"
         window.__catalogHealth = [];

@@ -204,11 +204,40 @@ document.documentElement.classList.remove("no-js");
       return [el("span", { class: "health health-" + h, text: cap(h) }), detail ? " " : null, detail ? el("span", { class: "detail", text: detail }) : null];
     }
 
-    // Replaces what the element `id` holds with an element for each item, or with `empty`
-    // (if given) when there are none.
+    // Makes `old` what `next` is, keeping every node of the same kind in place: a button
+    // or link under the pointer or holding the keyboard's focus stays the same node, so a
+    // click begun before a poll ends on it (replacing every row each second lost clicks
+    // and dropped focus from links: the console review).
+    function morph(old, next) {
+      if (old.nodeType !== next.nodeType || old.nodeName !== next.nodeName) {
+        old.replaceWith(next);
+        return;
+      }
+      if (old.nodeType !== Node.ELEMENT_NODE) {
+        if (old.nodeValue !== next.nodeValue) old.nodeValue = next.nodeValue;
+        return;
+      }
+      Array.from(old.attributes).forEach(function (a) {
+        if (!next.hasAttribute(a.name)) old.removeAttribute(a.name);
+      });
+      Array.from(next.attributes).forEach(function (a) {
+        if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+      });
+      morphChildren(old, Array.from(next.childNodes));
+    }
+    function morphChildren(parent, nexts) {
+      const olds = Array.from(parent.childNodes);
+      nexts.forEach(function (next, i) {
+        if (i < olds.length) morph(olds[i], next);
+        else parent.appendChild(next);
+      });
+      olds.slice(nexts.length).forEach(function (old) { old.remove(); });
+    }
+
+    // Makes what the element `id` holds an element for each item, or `empty` (if given)
+    // when there are none.
     function renderList(id, items, renderItem, empty) {
-      const root = document.getElementById(id);
-      root.replaceChildren.apply(root, items.length || !empty ? items.map(renderItem) : [empty]);
+      morphChildren(document.getElementById(id), items.length || !empty ? items.map(renderItem) : [empty]);
     }
 
     function renderServices(state) {
@@ -305,8 +334,10 @@ document.documentElement.classList.remove("no-js");
           content = el("ul", {}, g.items.map(function (d) {
             return el("li", {}, [
               el("code", { text: d.type || "unknown type" }),
-              " — " + d.error + " (" + d.attempts + " attempts, " + clock(d.dead_at) + ") ",
+              " — " + d.error + " (" + d.attempts + (d.attempts === 1 ? " attempt, " : " attempts, ") + clock(d.dead_at) + ") ",
               el("button", { type: "button", "data-replay": d.id, "data-service": g.service }, ["Replay", hidden(" dead letter " + d.id)]),
+              " ",
+              el("button", { type: "button", "data-discard": d.id, "data-service": g.service }, ["Discard", hidden(" dead letter " + d.id)]),
             ]);
           }));
         return el("div", { class: "dead-group", "data-consumer": g.service }, [head, content]);
@@ -325,10 +356,6 @@ document.documentElement.classList.remove("no-js");
     }
 
     function render(state) {
-      // Keep keyboard focus on the same button across a re-render.
-      const focused = document.activeElement;
-      const key = focused && focused.dataset ? focused.dataset.action || focused.dataset.replay : null;
-      const service = focused && focused.dataset ? focused.dataset.service : null;
       renderServices(state);
       renderCharts(state);
       renderOutboxes(state);
@@ -339,10 +366,6 @@ document.documentElement.classList.remove("no-js");
       document.getElementById("ops-updated").textContent = clock(state.generated_at);
       const pc = document.getElementById("process-control");
       if (pc) pc.textContent = state.process_control.message || "";
-      if (key && service) {
-        const again = root.querySelector('[data-service="' + CSS.escape(service) + '"][data-action="' + CSS.escape(key) + '"], [data-service="' + CSS.escape(service) + '"][data-replay="' + CSS.escape(key) + '"]');
-        if (again) again.focus();
-      }
     }
 
     function say(text) {
@@ -383,6 +406,11 @@ document.documentElement.classList.remove("no-js");
       } else if (button.dataset.replay) {
         url = "/ops/api/dead-letters/" + encodeURIComponent(button.dataset.service) + "/" + encodeURIComponent(button.dataset.replay) + "/replay";
         doing = "Replaying a dead letter of " + button.dataset.service + "…";
+      } else if (button.dataset.discard) {
+        // Its event is then never applied: asked first.
+        if (!window.confirm("Close this dead letter of " + button.dataset.service + " without replaying it? Its event will never be applied.")) return;
+        url = "/ops/api/dead-letters/" + encodeURIComponent(button.dataset.service) + "/" + encodeURIComponent(button.dataset.discard) + "/discard";
+        doing = "Closing a dead letter of " + button.dataset.service + "…";
       } else {
         return;
       }
@@ -401,9 +429,16 @@ document.documentElement.classList.remove("no-js");
           } else if (answer.body.services) {
             epoch += 1;
             render(answer.body);
-            say(button.dataset.service + (button.dataset.action === "kill" ? " killed" : " restarting") + "; the supervisor starts it again.");
+            say(button.dataset.action === "kill"
+              ? button.dataset.service + " killed; the supervisor starts it again."
+              : button.dataset.service + ": a rolling restart has begun; the table shows its replicas as each is replaced.");
           } else {
-            say("Replayed: " + String(answer.body.result).replace("_", " ") + ".");
+            say({
+              handled: "Replayed: handled, and closed.",
+              already_handled: "Replayed: it had been applied already; closed.",
+              failed: "The replay failed again: the letter stays open, with its new error in the list.",
+              discarded: "Closed without a replay.",
+            }[answer.body.result] || "Replayed: " + answer.body.result + ".");
           }
         })
         .catch(function () {
