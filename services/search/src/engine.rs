@@ -144,8 +144,16 @@ impl SearchIndex {
             None => (base, None),
         };
         let top = TopDocs::with_limit(q.paging.per_page() as usize).and_offset(q.paging.offset());
-        // Ties are broken by name, so that equal scores or prices come in a stable order.
-        let by_name = || (SortByString::for_field("name"), Order::Asc);
+        // Ties are broken by name, then by id: every order is total, so that equal scores
+        // or prices come in the same order on every replica, whose indexes hold the same
+        // products in segments of their own (paging over two replicas met products twice
+        // and missed others: the scale review).
+        let by_name = || {
+            (
+                (SortByString::for_field("name"), Order::Asc),
+                (SortByString::for_field("id"), Order::Asc),
+            )
+        };
         let by_score = || (SortBySimilarityScore, Order::Desc);
         let by_field =
             |field: &str, order: Order| (SortByStaticFastValue::<i64>::for_field(field), order);
@@ -224,25 +232,35 @@ impl SearchIndex {
             return Ok(Vec::new());
         }
         let searcher = self.searcher();
-        // Same names are frequent; look further than `limit` to fill the list.
-        let top =
-            TopDocs::with_limit(limit * 4).order_by((SortByString::for_field("name"), Order::Asc));
-        let ranked = searcher.search(&BooleanQuery::new(clauses), &top)?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::with_capacity(limit);
-        for (_, address) in ranked {
-            let hit = self.hit(&searcher, address, 0.0)?;
-            if seen.insert(hit.name.to_lowercase()) {
-                out.push(Suggestion {
-                    id: hit.id,
-                    name: hit.name,
-                });
-                if out.len() == limit {
-                    break;
+        // Same names are frequent (a large catalog has dozens of each): the hits are looked
+        // through further and further until `limit` names are found or there are no more
+        // (32 hits alone gave one name on a catalog of 100,000: the scale review).
+        let query = BooleanQuery::new(clauses);
+        let mut look = limit * 4;
+        loop {
+            let top =
+                TopDocs::with_limit(look).order_by((SortByString::for_field("name"), Order::Asc));
+            let ranked = searcher.search(&query, &top)?;
+            let exhausted = ranked.len() < look || look >= MOST_SUGGESTION_HITS;
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::with_capacity(limit);
+            for (_, address) in ranked {
+                let hit = self.hit(&searcher, address, 0.0)?;
+                if seen.insert(hit.name.to_lowercase()) {
+                    out.push(Suggestion {
+                        id: hit.id,
+                        name: hit.name,
+                    });
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
                 }
             }
+            if exhausted {
+                return Ok(out);
+            }
+            look = (look * 8).min(MOST_SUGGESTION_HITS);
         }
-        Ok(out)
     }
 
     /// What the words must match; `None` without words.
@@ -373,6 +391,9 @@ impl SearchIndex {
 }
 
 /// The fast field and direction of a sort other than relevance.
+/// The most hits suggestions look through for their names.
+const MOST_SUGGESTION_HITS: usize = 4096;
+
 fn field_order(sort: Sort) -> (&'static str, Order) {
     match sort {
         Sort::PriceAsc => ("price_cents", Order::Asc),
@@ -617,6 +638,76 @@ mod tests {
         };
         let r = index.search(&newest).unwrap();
         assert_eq!((ids(&r), r.total), (vec!["daypack", "oven"], 5));
+    }
+
+    /// Products equal in every sort key come in one order, by id, whatever the order the
+    /// index took them in: two replicas' indexes hold them in segments of their own, and
+    /// a client paging through both met some twice and missed others (the scale review).
+    #[test]
+    fn equal_products_come_in_one_order_on_every_replica() {
+        let twins: Vec<(i64, Change)> = ["f", "b", "e", "a", "d", "c"]
+            .iter()
+            .map(|id| product(id, "Tidewater Kettle", "kitchen", 2500, 7))
+            .collect();
+        let one = SearchIndex::in_ram(15_000_000).unwrap();
+        let other = SearchIndex::in_ram(15_000_000).unwrap();
+        for change in &twins {
+            one.apply(std::slice::from_ref(change)).unwrap();
+        }
+        for change in twins.iter().rev() {
+            other.apply(std::slice::from_ref(change)).unwrap();
+        }
+        for sort in [
+            Sort::Relevance,
+            Sort::PriceAsc,
+            Sort::PriceDesc,
+            Sort::Newest,
+        ] {
+            for words in ["", "kettle"] {
+                let page = |index: &SearchIndex, n: u32| {
+                    let q = SearchQuery {
+                        sort,
+                        paging: Paging::new(n, 2).unwrap(),
+                        ..query(words)
+                    };
+                    ids(&index.search(&q).unwrap())
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                };
+                let mixed: Vec<String> = (1..=3)
+                    .flat_map(|n| page(if n % 2 == 1 { &one } else { &other }, n))
+                    .collect();
+                assert_eq!(
+                    mixed,
+                    ["a", "b", "c", "d", "e", "f"],
+                    "{sort:?} {words:?}: pages taken from both"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn suggestions_look_past_many_products_of_one_name() {
+        let index = SearchIndex::in_ram(15_000_000).unwrap();
+        let mut changes = Vec::new();
+        for (i, name) in ["Alder Kettle", "Birch Kettle", "Cedar Kettle"]
+            .iter()
+            .enumerate()
+        {
+            for copy in 0..60 {
+                let id = format!("{i}-{copy}");
+                changes.push(product(&id, name, "kitchen", 2500, 1));
+            }
+        }
+        index.apply(&changes).unwrap();
+        let names: Vec<String> = index
+            .suggest(&Words::parse("ket").unwrap(), MAX_SUGGESTIONS)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["Alder Kettle", "Birch Kettle", "Cedar Kettle"]);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tantivy::{
 
 /// The version of the schema and analyzers below; an index written with another one is
 /// rebuilt from scratch at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Analyzer of the stemmed fields: words, lower-cased, accents folded, English stop words
 /// dropped, English stems.
@@ -449,7 +449,8 @@ fn schema() -> (Schema, Fields) {
         )
     };
     let fields = Fields {
-        id: b.add_text_field("id", STRING | STORED),
+        // Fast too: the last tie-break of every order (see `engine`).
+        id: b.add_text_field("id", STRING | STORED | FAST),
         name: b.add_text_field("name", text(STEMMED, false).set_stored().set_fast(SORTABLE)),
         name_words: b.add_text_field("name_words", text(WORDS, true)),
         description: b.add_text_field("description", text(STEMMED, false)),

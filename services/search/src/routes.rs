@@ -85,7 +85,8 @@ pub struct SearchParams {
     /// Only products costing at most this much (minor units, ≥ `min_price`, inclusive).
     #[param(minimum = 0)]
     max_price: Option<i64>,
-    /// The order. Default `relevance` (by name when there are no words).
+    /// The order. Default `relevance` (by name when there are no words); ties by name, then
+    /// by product id.
     #[param(inline)]
     sort: Option<Sort>,
     /// The page, from 1. Default 1. `page × per_page` may not exceed 10 000.
