@@ -336,6 +336,7 @@ async fn ops_console(c: Client, base: String) -> Client {
     // after poll (replaced every second, a click begun before a poll was lost, and a
     // focused link lost its focus: the console review).
     let kill = "button[data-action='kill'][data-service='catalog']";
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let mark = format!("document.querySelector(\"{kill}\").bazaarKept = true;");
     c.execute(&mark, vec![]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;

@@ -237,7 +237,17 @@ document.documentElement.classList.remove("no-js");
     // Makes what the element `id` holds an element for each item, or `empty` (if given)
     // when there are none.
     function renderList(id, items, renderItem, empty) {
-      morphChildren(document.getElementById(id), items.length || !empty ? items.map(renderItem) : [empty]);
+      const list = document.getElementById(id);
+      if (!list.dataset.morphed) {
+        // The server's indentation between tags is no content: taken out at the first
+        // update, so that the rows of every later one pair with these node for node.
+        list.dataset.morphed = "yes";
+        const walker = document.createTreeWalker(list, NodeFilter.SHOW_TEXT);
+        const blank = [];
+        while (walker.nextNode()) if (!walker.currentNode.nodeValue.trim()) blank.push(walker.currentNode);
+        blank.forEach(function (n) { n.remove(); });
+      }
+      morphChildren(list, items.length || !empty ? items.map(renderItem) : [empty]);
     }
 
     function renderServices(state) {
