@@ -276,8 +276,29 @@ fn secret() -> String {
 /// only: it signs service tokens and seals the storefront's session cookies, so keeping it
 /// keeps everyone signed in across restarts.
 fn kept_secret(data_dir: &Path) -> anyhow::Result<String> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    use std::{
+        io::Write,
+        os::unix::fs::{MetadataExt, OpenOptionsExt},
+    };
     let path = data_dir.join("service-secret");
+    // Taken only as this user left it: one another user could have written, or anyone
+    // read, would sign service tokens and seal sessions for someone else (the disk review
+    // planted one).
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+            bail!(
+                "{} is not a file of this user's: remove it (a new secret signs everyone out)",
+                path.display()
+            );
+        }
+        if meta.mode() & 0o077 != 0 {
+            bail!(
+                "{} may be read or written by others (mode {:o}): `chmod 600` it",
+                path.display(),
+                meta.mode() & 0o777
+            );
+        }
+    }
     match std::fs::read_to_string(&path) {
         Ok(kept) if !kept.trim().is_empty() => return Ok(kept.trim().to_owned()),
         Ok(_) => {}
@@ -302,7 +323,18 @@ fn kept_secret(data_dir: &Path) -> anyhow::Result<String> {
 /// could otherwise read and sign tokens with. (Files made in it are 0600 besides: every
 /// process of the shop runs with the umask 077, see `main`.)
 fn keep_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Another user's directory stays theirs to change, whatever its mode: refused.
+    let owner = std::fs::metadata(data_dir)
+        .with_context(|| format!("cannot read {}", data_dir.display()))?
+        .uid();
+    if owner != nix::unistd::geteuid().as_raw() {
+        bail!(
+            "the data directory {} belongs to another user (uid {owner}), who could change \
+             what the shop keeps there: use a directory of your own, or `chown` it",
+            data_dir.display()
+        );
+    }
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).with_context(|| {
         format!(
             "could not make the data directory {} private",
@@ -316,6 +348,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     for line in crate::settings::ignored_lines() {
         errln!("bazaar: {line}");
+    }
+    if args.data_dir.exists() && !args.data_dir.is_dir() {
+        bail!(
+            "--data-dir {} is a file, not a directory",
+            args.data_dir.display()
+        );
     }
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
@@ -629,7 +667,7 @@ fn collector_env(url: &str, ingest_token: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{OnDataDir, Running, kept_secret, lock_data_dir, on_data_dir};
+    use super::{OnDataDir, Running, keep_private, kept_secret, lock_data_dir, on_data_dir};
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
@@ -796,5 +834,34 @@ mod tests {
         for d in [dir, other] {
             std::fs::remove_dir_all(d).unwrap();
         }
+    }
+
+    /// A secret others could read or have written, or a data directory another user owns,
+    /// is refused, not used (the disk review planted a secret in a directory owned by
+    /// `nobody`, and root's next `bazaar up` took it).
+    #[test]
+    fn a_secret_or_a_data_directory_others_could_change_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("bazaar-secret-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        keep_private(&dir).expect("a directory of this user's");
+        kept_secret(&dir).unwrap();
+        let secret = dir.join("service-secret");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = kept_secret(&dir).unwrap_err().to_string();
+        assert!(refused.contains("chmod 600"), "{refused}");
+        // Another user's directory: only root can make one here.
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+            let refused = keep_private(&dir).unwrap_err().to_string();
+            assert!(refused.contains("belongs to another user"), "{refused}");
+            std::fs::remove_file(&secret).unwrap();
+            std::fs::write(&secret, "planted").unwrap();
+            std::os::unix::fs::chown(&secret, Some(65534), None).unwrap();
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let refused = kept_secret(&dir).unwrap_err().to_string();
+            assert!(refused.contains("not a file of this user's"), "{refused}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -734,3 +734,24 @@ async fn a_service_that_cannot_start_stops_the_shop_with_its_own_error() {
     );
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// A `--data-dir` that is a file is said to be one (it was "File exists").
+#[tokio::test]
+async fn a_data_directory_that_is_a_file_is_said_to_be_one() {
+    let file = std::env::temp_dir().join(format!("bazaar-system-{}", unique()));
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = tokio::process::Command::new(bazaar::testing::bazaar_bin())
+        .args(["up", "--port", "0", "--data-dir"])
+        .arg(&file)
+        .env_remove("BAZAAR_DATABASE")
+        .env_remove("BAZAAR_PORT")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("is a file, not a directory"), "{stderr}");
+    let _ = std::fs::remove_file(&file);
+}
