@@ -87,6 +87,15 @@ platform::problem_responses! {
 }
 
 platform::problem_responses! {
+    /// What a replay or a discard of a dead letter may answer besides.
+    LetterProblems {
+        "404" => "No open dead letter has this id",
+        "422" => "An unknown service, one that consumes no events, or an id that is not a UUID (named in `errors`)",
+        "503" => "The consumer cannot be reached",
+    }
+}
+
+platform::problem_responses! {
     /// `503`, which the endpoints that ask the supervisor's trace collector answer.
     NoTraceCollector {
         "503" => "No traces are kept (not run by `bazaar up`), or the supervisor cannot be reached",
@@ -360,9 +369,7 @@ impl ReplayPath {
     responses(
         (status = 200, description = "What the replay did", body = Replayed),
         AdminSession,
-        (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown service, one that consumes no events, or an id that is not a UUID (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The consumer cannot be reached", body = Problem, content_type = "application/problem+json")
+        LetterProblems
     )
 )]
 #[tracing::instrument(skip_all, fields(service = %p.service, id = %p.id))]
@@ -371,16 +378,7 @@ pub async fn api_replay(
     v: Visitor,
     Path(p): Path<ReplayPath>,
 ) -> Result<Json<Replayed>, StorefrontError> {
-    let claims = admin(&v).await?;
-    let id = p.parse(&console.monitor)?;
-    let answer = v.shop().replay(&p.service, &id).await?;
-    console.monitor.forget_dead_letters();
-    let result = answer["result"].as_str().unwrap_or("failed").to_owned();
-    tracing::info!(admin = %claims.sub, result, "dead letter replayed from the console");
-    Ok(Json(Replayed {
-        id: id.as_str().to_owned(),
-        result,
-    }))
+    on_letter(&console, &v, &p, Letter::Replay).await
 }
 
 /// `POST /ops/api/dead-letters/{service}/{id}/discard`: closes a dead letter without
@@ -397,9 +395,7 @@ pub async fn api_replay(
     responses(
         (status = 200, description = "Closed without a replay (`result` is `discarded`)", body = Replayed),
         AdminSession,
-        (status = 404, description = "No open dead letter has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown service, one that consumes no events, or an id that is not a UUID (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The consumer cannot be reached", body = Problem, content_type = "application/problem+json")
+        LetterProblems
     )
 )]
 #[tracing::instrument(skip_all, fields(service = %p.service, id = %p.id))]
@@ -408,14 +404,40 @@ pub async fn api_discard(
     v: Visitor,
     Path(p): Path<ReplayPath>,
 ) -> Result<Json<Replayed>, StorefrontError> {
-    let claims = admin(&v).await?;
+    on_letter(&console, &v, &p, Letter::Discard).await
+}
+
+/// What an administrator does to a dead letter from the console.
+#[derive(Debug, Clone, Copy)]
+enum Letter {
+    Replay,
+    Discard,
+}
+
+/// Does `what` to the dead letter `p` names, as the signed-in administrator.
+async fn on_letter(
+    console: &Console,
+    v: &Visitor,
+    p: &ReplayPath,
+    what: Letter,
+) -> Result<Json<Replayed>, StorefrontError> {
+    let claims = admin(v).await?;
     let id = p.parse(&console.monitor)?;
-    v.shop().discard(&p.service, &id).await?;
+    let result = match what {
+        Letter::Replay => {
+            let answer = v.shop().replay(&p.service, &id).await?;
+            answer["result"].as_str().unwrap_or("failed").to_owned()
+        }
+        Letter::Discard => {
+            v.shop().discard(&p.service, &id).await?;
+            "discarded".to_owned()
+        }
+    };
     console.monitor.forget_dead_letters();
-    tracing::info!(admin = %claims.sub, "dead letter discarded from the console");
+    tracing::info!(admin = %claims.sub, result, "dead letter handled from the console");
     Ok(Json(Replayed {
         id: id.as_str().to_owned(),
-        result: "discarded".to_owned(),
+        result,
     }))
 }
 
