@@ -242,16 +242,7 @@ impl Planner {
             .placement
             .as_ref()
             .and_then(|p| p.take(threads_of(entry.name())));
-        let own = own_socket(entry)?;
-        let ports = (port_of(&socket)?, own.as_ref().map(port_of).transpose()?);
-        let spec = self.spec(entry, replica, Slot::A, ports, cpus)?;
-        Ok((
-            spec,
-            Sockets {
-                service: socket,
-                own,
-            },
-        ))
+        self.on(entry, replica, Slot::A, socket, cpus)
     }
 
     /// The successor of `old` in a rolling restart: a port of its own (the gateway keeps
@@ -270,16 +261,27 @@ impl Planner {
         } else {
             old.slot
         };
-        let own = own_socket(old.entry)?;
+        self.on(old.entry, old.replica, slot, socket, old.cpus.clone())
+    }
+
+    /// Replica `replica` of `entry` on `socket`, its service's port, and for a gateway
+    /// replica a port of its own besides.
+    fn on(
+        &self,
+        entry: &'static Entry,
+        replica: u32,
+        slot: Slot,
+        socket: Socket,
+        cpus: Option<Cpus>,
+    ) -> anyhow::Result<(Spec, Sockets)> {
+        let own = own_socket(entry)?;
         let ports = (port_of(&socket)?, own.as_ref().map(port_of).transpose()?);
-        let spec = self.spec(old.entry, old.replica, slot, ports, old.cpus.clone())?;
-        Ok((
-            spec,
-            Sockets {
-                service: socket,
-                own,
-            },
-        ))
+        let spec = self.spec(entry, replica, slot, ports, cpus)?;
+        let sockets = Sockets {
+            service: socket,
+            own,
+        };
+        Ok((spec, sockets))
     }
 
     fn spec(
