@@ -376,9 +376,8 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
             // 55000 (a database not accepting connections for now), 55P03 (a lock not
             // had within `LOCK_TIMEOUT`), 57P01..57P03 (shut down, crashed, cannot
             // connect now), 40001 and 40P01 (serialization failure, deadlock: retry the
-            // transaction). SQLite: 5 and 6 (BUSY,
-            // LOCKED) and 13 (FULL: the disk, until space is freed), with their
-            // extended codes.
+            // transaction). SQLite: 5 and 6 (BUSY, LOCKED) and 13 (FULL: the disk, until
+            // space is freed), with their extended codes.
             code.starts_with("08")
                 || matches!(
                     code.as_ref(),

@@ -1033,8 +1033,9 @@ async fn document(doc: Option<Arc<utoipa::openapi::OpenApi>>) -> Response {
 }
 
 async fn live() -> impl IntoResponse {
-    // The process says who it is, as readiness does: on a port several processes share
-    // (the gateway's replicas), a supervisor tells whose answer it got.
+    // The process says who it is, as readiness does: where several processes answer at
+    // one address (a Service in front of the gateway's pods), whoever asks tells whose
+    // answer it got.
     Json(serde_json::json!({"status": "live", "pid": std::process::id()}))
 }
 
@@ -1101,8 +1102,9 @@ async fn operators_only(req: Request, next: Next) -> Response {
 /// The service's readiness: every check's result, and the service's name, so a prober
 /// knows it asked the service it meant to. Callers outside the operator's network get
 /// each check as `ok` or `failing`, without the reasons (which name internal addresses);
-/// callers inside it also get the process id, so a prober knows which of two processes
-/// sharing a port answered (the gateway and its successor in a rolling restart).
+/// callers inside it also get the process id, so a prober knows which of the processes
+/// answering at one address answered (the gateway's replicas on the shop's port, pods
+/// behind a Service).
 async fn ready(State(readiness): State<Arc<Readiness>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let detailed = from_operators_network(&parts);
