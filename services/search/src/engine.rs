@@ -238,8 +238,11 @@ impl SearchIndex {
         let query = BooleanQuery::new(clauses);
         let mut look = limit * 4;
         loop {
-            let top =
-                TopDocs::with_limit(look).order_by((SortByString::for_field("name"), Order::Asc));
+            // By name, then id: each name's first product is the same on every replica.
+            let top = TopDocs::with_limit(look).order_by((
+                (SortByString::for_field("name"), Order::Asc),
+                (SortByString::for_field("id"), Order::Asc),
+            ));
             let ranked = searcher.search(&query, &top)?;
             let exhausted = ranked.len() < look || look >= MOST_SUGGESTION_HITS;
             let mut seen = std::collections::HashSet::new();
@@ -390,10 +393,10 @@ impl SearchIndex {
     }
 }
 
-/// The fast field and direction of a sort other than relevance.
 /// The most hits suggestions look through for their names.
 const MOST_SUGGESTION_HITS: usize = 4096;
 
+/// The fast field and direction of a sort other than relevance.
 fn field_order(sort: Sort) -> (&'static str, Order) {
     match sort {
         Sort::PriceAsc => ("price_cents", Order::Asc),
