@@ -530,6 +530,7 @@ fn the_ops_console_shows_every_part() {
         // RabbitMQ's backlog, beside the embedded transport's.
         r#"<tfoot id="queues-foot"><tr><th scope="row">In RabbitMQ queues</th><td colspan="3" id="queues">notifications 239</td>"#,
         r#"data-replay="d1""#,
+        r#"data-discard="d1""#,
         "09:59:58",
         "not reachable",
         r#"<a href="/ops/traces" id="traces-link">"#,
