@@ -336,10 +336,18 @@ async fn ops_console(c: Client, base: String) -> Client {
     // after poll (replaced every second, a click begun before a poll was lost, and a
     // focused link lost its focus: the console review).
     let kill = "button[data-action='kill'][data-service='catalog']";
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Marked after the page's first update (which takes the server's indentation out of
+    // the table), then two more updates seen, however long a busy machine takes for them.
+    wait_for(&c, "#services-body[data-morphed]").await;
     let mark = format!("document.querySelector(\"{kill}\").bazaarKept = true;");
     c.execute(&mark, vec![]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    for _ in 0..2 {
+        let before = text(&c, "#ops-updated").await;
+        eventually(&c, "the console's next update", async |c: &Client| {
+            (text(c, "#ops-updated").await != before).then_some(())
+        })
+        .await;
+    }
     let kept = c
         .execute(
             &format!("return document.querySelector(\"{kill}\").bazaarKept === true;"),
