@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         "the catalog event each product's copy last applied",
         events::projection::CHANGED_BY,
     ),
+    MigrationSource::portable(3, "products newest first, in a category and in all", NEWEST),
 ];
 
 const TABLES: &str = "
@@ -69,6 +70,16 @@ CREATE TABLE counted_orders (
 );
 ";
 
+/// The order the products nobody bought are offered in, newest first, read off an index
+/// instead of sorting a whole category (or catalog) per request: at 100,000 products the
+/// sort made a product page's recommendations the slowest read of the shop. The index it
+/// replaces served no ranking's order.
+const NEWEST: &str = "
+DROP INDEX products_by_category;
+CREATE INDEX products_newest_in_category ON products (category, created_at DESC, id);
+CREATE INDEX products_newest ON products (created_at DESC, id);
+";
+
 /// The model's migrations, then the consumer's: what [`Db::connect`] is given. The
 /// service publishes nothing, so it has no outbox.
 pub fn migrations() -> Vec<MigrationSource> {
@@ -88,28 +99,67 @@ ORDER BY x.count DESC, COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC,
          p.created_at DESC, p.id
 LIMIT $2";
 
-/// The products that are not deleted and meet `$filter` (`AND …`), most popular first,
-/// at most `$limit` (the parameter that bounds it) of them.
-macro_rules! popular {
+/// The products that are not deleted and meet `$filter` (`AND …` on `p`), in two parts
+/// that together are "most popular first": [`sold!`] those in `popularity` (every product
+/// bought at least once), by orders, units, then newest; [`unsold!`] the rest, newest
+/// first, read in index order. Each gives at most `$limit` (the parameter that bounds
+/// it). One query over both sorted every product on each request; this way the sort
+/// covers the products ever bought, and the rest is an index scan that stops at the
+/// limit.
+macro_rules! sold {
     ($filter:literal, $limit:literal) => {
         concat!(
             "
 SELECT p.id, p.name, p.category, p.price_cents, p.currency
-FROM products p
-LEFT JOIN popularity q ON q.product_id = p.id
+FROM popularity q
+JOIN products p ON p.id = q.product_id
 WHERE p.deleted = 0",
             $filter,
             "
-ORDER BY COALESCE(q.orders, 0) DESC, COALESCE(q.units, 0) DESC, p.created_at DESC, p.id
+ORDER BY q.orders DESC, q.units DESC, p.created_at DESC, p.id
 LIMIT ",
             $limit
         )
     };
 }
 
-const POPULAR_IN_CATEGORY: &str = popular!(" AND p.category = $1 AND p.id <> $2", "$3");
+/// See [`sold!`].
+macro_rules! unsold {
+    ($filter:literal, $limit:literal) => {
+        concat!(
+            "
+SELECT p.id, p.name, p.category, p.price_cents, p.currency
+FROM products p
+WHERE p.deleted = 0",
+            $filter,
+            "
+  AND NOT EXISTS (SELECT 1 FROM popularity q WHERE q.product_id = p.id)
+ORDER BY p.created_at DESC, p.id
+LIMIT ",
+            $limit
+        )
+    };
+}
 
-const POPULAR_EXCEPT: &str = popular!(" AND p.id <> $1", "$2");
+/// A ranking of popularity in its two parts (see [`sold!`]), with the same filter and
+/// parameters.
+struct Popular {
+    sold: &'static str,
+    unsold: &'static str,
+}
+
+macro_rules! popular {
+    ($filter:literal, $limit:literal) => {
+        Popular {
+            sold: sold!($filter, $limit),
+            unsold: unsold!($filter, $limit),
+        }
+    };
+}
+
+const POPULAR_IN_CATEGORY: Popular = popular!(" AND p.category = $1 AND p.id <> $2", "$3");
+
+const POPULAR_EXCEPT: Popular = popular!(" AND p.id <> $1", "$2");
 
 /// Bought together with the shopper's latest purchases, weighted by how often, minus
 /// everything they bought.
@@ -126,7 +176,7 @@ GROUP BY p.id, p.name, p.category, p.price_cents, p.currency, p.created_at
 ORDER BY SUM(x.count) DESC, p.created_at DESC, p.id
 LIMIT $3";
 
-const POPULAR_IN_USER_CATEGORIES: &str = popular!(
+const POPULAR_IN_USER_CATEGORIES: Popular = popular!(
     "
   AND p.category IN (
         SELECT c.category FROM products c WHERE c.id IN (
@@ -136,7 +186,7 @@ const POPULAR_IN_USER_CATEGORIES: &str = popular!(
     "$3"
 );
 
-const POPULAR_FOR_USER: &str = popular!(
+const POPULAR_FOR_USER: Popular = popular!(
     "
   AND p.id NOT IN (SELECT b.product_id FROM purchases b WHERE b.user_id = $1)",
     "$2"
@@ -173,12 +223,17 @@ impl Store {
         let mut picks = Picks::new(limit, [id.as_str()]);
         let bought = sqlx::query(BOUGHT_WITH).bind(id.as_str());
         offer(pool, &mut picks, Reason::BoughtTogether, bought).await?;
-        let in_category = sqlx::query(POPULAR_IN_CATEGORY)
-            .bind(&category)
-            .bind(id.as_str());
-        offer(pool, &mut picks, Reason::PopularInCategory, in_category).await?;
-        let popular = sqlx::query(POPULAR_EXCEPT).bind(id.as_str());
-        offer(pool, &mut picks, Reason::Popular, popular).await?;
+        let in_category = |sql| sqlx::query(sql).bind(&category).bind(id.as_str());
+        offer_popular(
+            pool,
+            &mut picks,
+            Reason::PopularInCategory,
+            POPULAR_IN_CATEGORY,
+            in_category,
+        )
+        .await?;
+        let popular = |sql| sqlx::query(sql).bind(id.as_str());
+        offer_popular(pool, &mut picks, Reason::Popular, POPULAR_EXCEPT, popular).await?;
         Ok(Some(picks.into_items()))
     }
 
@@ -198,12 +253,17 @@ impl Store {
         let mut picks = Picks::new(limit, []);
         let for_you = sqlx::query(FOR_YOU).bind(user.as_str()).bind(depth);
         offer(pool, &mut picks, Reason::ForYou, for_you).await?;
-        let in_categories = sqlx::query(POPULAR_IN_USER_CATEGORIES)
-            .bind(user.as_str())
-            .bind(depth);
-        offer(pool, &mut picks, Reason::PopularInCategory, in_categories).await?;
-        let popular = sqlx::query(POPULAR_FOR_USER).bind(user.as_str());
-        offer(pool, &mut picks, Reason::Popular, popular).await?;
+        let in_categories = |sql| sqlx::query(sql).bind(user.as_str()).bind(depth);
+        offer_popular(
+            pool,
+            &mut picks,
+            Reason::PopularInCategory,
+            POPULAR_IN_USER_CATEGORIES,
+            in_categories,
+        )
+        .await?;
+        let popular = |sql| sqlx::query(sql).bind(user.as_str());
+        offer_popular(pool, &mut picks, Reason::Popular, POPULAR_FOR_USER, popular).await?;
         Ok(picks.into_items())
     }
 }
@@ -226,6 +286,19 @@ async fn offer(
         .collect::<Result<_, sqlx::Error>>()?;
     picks.offer(candidates, reason);
     Ok(())
+}
+
+/// Offers a popularity ranking's two parts in turn, each query made by `query` from its
+/// SQL (so that both get the same parameters).
+async fn offer_popular<'q>(
+    pool: &AnyPool,
+    picks: &mut Picks,
+    reason: Reason,
+    ranking: Popular,
+    query: impl Fn(&'static str) -> Query<'q, Any, AnyArguments>,
+) -> Result<(), sqlx::Error> {
+    offer(pool, picks, reason, query(ranking.sold)).await?;
+    offer(pool, picks, reason, query(ranking.unsold)).await
 }
 
 platform::from_row! { Candidate { id, name, category, price_cents, currency } }
@@ -347,6 +420,141 @@ mod tests {
         rankings_follow_the_model(&db).await;
         db.close().await;
         scratch.drop_database().await;
+    }
+
+    /// Popularity's two parts (sold, then unsold) against its definition, on a catalog
+    /// of two categories with sold and unsold products, equal creation times and deleted
+    /// products in both parts.
+    #[tokio::test]
+    async fn popularity_in_two_parts_is_the_one_ordering_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("bazaar-recs-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}/r.db", dir.display()), &migrations())
+            .await
+            .unwrap();
+        popularity_in_two_parts_is_the_one_ordering(&db).await;
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn popularity_in_two_parts_is_the_one_ordering_on_postgres() {
+        let Some(scratch) = platform::testing::ScratchPostgres::from_env("recs", "PostgreSQL")
+        else {
+            return;
+        };
+        let db = Db::connect(&scratch.url(), &migrations()).await.unwrap();
+        popularity_in_two_parts_is_the_one_ordering(&db).await;
+        db.close().await;
+        scratch.drop_database().await;
+    }
+
+    async fn popularity_in_two_parts_is_the_one_ordering(db: &Db) {
+        use crate::domain::{Category, Currency, OrderId, Price, ProductName, Quantity, Timestamp};
+        let store = Store::new(db.clone());
+        let pid = |i: usize| ProductId::parse(&format!("p{i:02}")).unwrap();
+        // 36 products: a third in "garden", creation times repeating every 5, every
+        // 7th deleted; the even ones among the first 20 sold, in orders of one product
+        // each, so that no pair is bought together and popularity alone ranks.
+        struct Row {
+            id: String,
+            garden: bool,
+            day: usize,
+            deleted: bool,
+            orders: i64,
+            units: i64,
+        }
+        let mut rows = Vec::new();
+        let mut tx = db.begin_write().await.unwrap();
+        for i in 0..36 {
+            let garden = i % 3 == 0;
+            let day = 1 + (i * 7) % 5;
+            let p = ProductCopy {
+                id: pid(i),
+                name: ProductName::parse(&format!("p{i:02}")).unwrap(),
+                category: Category::parse(if garden { "garden" } else { "kitchen" }).unwrap(),
+                price: Price::from_cents(100).unwrap(),
+                currency: Currency::parse("USD").unwrap(),
+                created_at: Timestamp::parse(&format!("2025-01-0{day}T00:00:00Z")).unwrap(),
+            };
+            assert!(
+                events::projection::insert_copy(&mut tx, &p, "")
+                    .await
+                    .unwrap()
+            );
+            let deleted = i % 7 == 6;
+            if deleted {
+                assert!(
+                    events::projection::mark_deleted(&mut tx, p.id.as_str(), "z")
+                        .await
+                        .unwrap()
+                );
+            }
+            // Orders 1 to 3 (ties among them), each of 1 to 4 units.
+            let (orders, each) = if i < 20 && i % 2 == 0 {
+                (1 + i as i64 % 3, 1 + i as i64 % 4)
+            } else {
+                (0, 0)
+            };
+            for n in 0..orders {
+                let order = ConfirmedOrder::new(
+                    OrderId::parse(&format!("o-{i}-{n}")).unwrap(),
+                    UserId::parse(&format!("u-{i}-{n}")).unwrap(),
+                    [(pid(i), Quantity::new(each).unwrap())],
+                    Timestamp::parse("2025-02-01T00:00:00Z").unwrap(),
+                )
+                .unwrap();
+                assert!(record_order(&mut tx, &order).await.unwrap());
+            }
+            let units = orders * each;
+            rows.push(Row {
+                id: format!("p{i:02}"),
+                garden,
+                day,
+                deleted,
+                orders,
+                units,
+            });
+        }
+        tx.commit().await.unwrap();
+        // The definition: more orders, more units, newer, then id.
+        let mut ranked: Vec<&Row> = rows.iter().filter(|r| !r.deleted).collect();
+        ranked.sort_by(|a, b| {
+            (b.orders, b.units, b.day)
+                .cmp(&(a.orders, a.units, a.day))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        for of in [1, 4, 5, 30] {
+            let this = &rows[of];
+            let in_category = ranked
+                .iter()
+                .filter(|r| r.garden == this.garden && r.id != this.id)
+                .map(|r| (r.id.as_str(), Reason::PopularInCategory));
+            let elsewhere = ranked
+                .iter()
+                .filter(|r| r.garden != this.garden)
+                .map(|r| (r.id.as_str(), Reason::Popular));
+            let want: Vec<(&str, Reason)> = in_category.chain(elsewhere).take(20).collect();
+            let got = store
+                .for_product(&pid(of), Limit::new(20).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let got: Vec<(&str, Reason)> = got.iter().map(|r| (r.id.as_str(), r.reason)).collect();
+            assert_eq!(got, want, "for p{of:02}");
+        }
+        // A shopper who bought nothing gets the popular products, then the newest.
+        let anyone = store
+            .for_user(
+                &UserId::parse("nobody").unwrap(),
+                Limit::new(20).unwrap(),
+                50,
+            )
+            .await
+            .unwrap();
+        let anyone: Vec<&str> = anyone.iter().map(|r| r.id.as_str()).collect();
+        let want: Vec<&str> = ranked.iter().map(|r| r.id.as_str()).take(20).collect();
+        assert_eq!(anyone, want);
     }
 
     async fn rankings_follow_the_model(db: &Db) {
