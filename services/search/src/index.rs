@@ -198,6 +198,15 @@ impl SearchIndex {
             .searcher()
     }
 
+    /// Whether the index's directory has gone from under it (deleted while it ran): its
+    /// commits can only fail. Never for an index in memory.
+    pub fn is_gone(&self) -> bool {
+        match &self.inner.location {
+            Location::Dir(path) => !path.join("meta.json").exists(),
+            Location::Ram => false,
+        }
+    }
+
     /// Products in the index.
     pub fn num_docs(&self) -> u64 {
         self.searcher().num_docs()
@@ -424,7 +433,7 @@ fn remove_dir(path: &Path) -> Result<(), IndexError> {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

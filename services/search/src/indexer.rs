@@ -2,13 +2,19 @@
 //! in every row whose version is above the index's high-water mark, committing with the
 //! new mark. It runs when the event handler wakes it and every 100 ms besides; the mark
 //! makes a pass that finds nothing new free, and a pass repeated after a crash harmless.
+//! An index whose directory was deleted under it is rebuilt from the table, without a
+//! restart; search reports itself not ready while its index cannot follow the catalog.
 
-use crate::{error::SearchError, index::SearchIndex, store::Store};
+use crate::{
+    error::SearchError,
+    index::{SearchIndex, error_chain},
+    store::Store,
+};
 use anyhow::Context;
 use platform::{db::Db, shutdown::Shutdown};
 use std::{
     path::PathBuf,
-    sync::Arc,
+    sync::{Arc, PoisonError},
     time::{Duration, Instant},
 };
 use tokio::sync::{Mutex, Notify};
@@ -22,6 +28,9 @@ const SETTLE: Duration = Duration::from_millis(15);
 const REFRESH: Duration = Duration::from_secs(1);
 /// Rows taken in per index commit.
 pub const BATCH: i64 = 10_000;
+/// Failed passes in a row after which search is reported not ready until a pass
+/// succeeds, and an index whose directory is gone is rebuilt.
+pub const REBUILD_AFTER: u32 = 3;
 
 /// What one catch-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,6 +49,8 @@ pub struct Indexer {
     wake: Arc<Notify>,
     /// One pass (or wipe) at a time.
     pass: Arc<Mutex<()>>,
+    /// Passes failed in a row, and the last one's error.
+    failing: Arc<std::sync::Mutex<(u32, String)>>,
 }
 
 impl Indexer {
@@ -65,7 +76,34 @@ impl Indexer {
             index,
             wake: Arc::new(Notify::new()),
             pass: Arc::new(Mutex::new(())),
+            failing: Arc::default(),
         }
+    }
+
+    /// The readiness check: failing once [`REBUILD_AFTER`] passes in a row have failed,
+    /// with the last one's error, until one succeeds. Searches then answer from what
+    /// the index held before.
+    pub fn health(&self) -> Result<(), String> {
+        let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*failing {
+            (n, error) if *n >= REBUILD_AFTER => Err(format!(
+                "the index has failed to take the catalog's changes {n} times in a row: {error}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a pass's outcome; returns how many have failed in a row.
+    fn record(&self, outcome: Result<(), &SearchError>) -> u32 {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok(()) => *failing = (0, String::new()),
+            Err(e) => {
+                failing.0 += 1;
+                failing.1 = error_chain(e);
+            }
+        }
+        failing.0
     }
 
     /// What the event handler calls to say that rows changed.
@@ -137,13 +175,13 @@ impl Indexer {
     /// Catches up whenever woken, and every [`POLL`], until shutdown; then closes the
     /// index writer.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let mut failures = 0u32;
         let mut refreshed = Instant::now();
         loop {
             let started = Instant::now();
-            match self.catch_up().await {
+            let pass = self.catch_up().await;
+            let failures = self.record(pass.as_ref().map(|_| ()));
+            match pass {
                 Ok(p) if p.changes > 0 => {
-                    failures = 0;
                     refreshed = Instant::now();
                     tracing::debug!(
                         changes = p.changes,
@@ -153,7 +191,6 @@ impl Indexer {
                     );
                 }
                 Ok(_) => {
-                    failures = 0;
                     if refreshed.elapsed() >= REFRESH {
                         refreshed = Instant::now();
                         let index = self.index.clone();
@@ -167,9 +204,23 @@ impl Indexer {
                     }
                 }
                 Err(e) => {
-                    failures += 1;
+                    let rebuild = failures >= REBUILD_AFTER && self.index.is_gone();
                     if failures == 1 || failures.is_power_of_two() {
                         tracing::warn!(error = ?anyhow::Error::new(e), failures, "indexing failed; retrying");
+                    }
+                    // The index's directory was deleted: every commit fails for good. It
+                    // is started afresh and rebuilt from the table by the next passes.
+                    // (An index whose commits fail while its files are there, on a full
+                    // disk say, is kept: searches answer from it until it takes changes
+                    // again.)
+                    if rebuild {
+                        tracing::warn!(
+                            failures,
+                            "the search index keeps failing; rebuilding it from the database"
+                        );
+                        if let Err(e) = self.wipe(None).await {
+                            tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh");
+                        }
                     }
                 }
             }

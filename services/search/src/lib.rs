@@ -59,6 +59,10 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         rebuilds,
         verifier: kit.verifier(),
     }))
+    .check("index", {
+        let indexer = indexer.clone();
+        move || std::future::ready(indexer.health())
+    })
     .worker("indexer", |stop| indexer.run(stop));
     kit.bind().await
 }

@@ -2,9 +2,10 @@
 //! event (through the inbox) and the index is derived from it, so a lost index is rebuilt
 //! from the table at start, and redelivered events change nothing.
 
-use crate::helpers::{SEED_PRODUCTS, spawn_app, temp_dir};
+use crate::helpers::{SEED_PRODUCTS, eventually, ids, spawn_app, temp_dir};
 use events::{Event, Outcome};
 use platform::db::Db;
+use reqwest::{Method, StatusCode};
 use search::{
     domain::{SearchQuery, Words},
     handler,
@@ -39,6 +40,52 @@ async fn a_deleted_index_is_rebuilt_from_the_table_at_start() {
         status["latest_version"], handled["latest_version"],
         "{status}"
     );
+}
+
+#[tokio::test]
+async fn an_index_deleted_while_search_runs_is_rebuilt_without_a_restart() {
+    // Arrange
+    let app = spawn_app().await;
+    app.wait_until_indexed(SEED_PRODUCTS).await;
+    let product = app.catalog_products().await[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    // Act: the index's directory goes (an operator's mistake, a cleaner), then the
+    // catalog renames a product, which the indexer must write somewhere. (A background
+    // merge may write a file into it meanwhile: "directory not empty", tried again.)
+    let mut tries = 0;
+    while let Err(e) = std::fs::remove_dir_all(&app.index_dir) {
+        tries += 1;
+        assert!(tries < 50, "could not delete the index directory: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.catalog_admin(
+        Method::PATCH,
+        &format!("/api/catalog/products/{product}"),
+        Some(json!({"name": "Quillwort Pour-Over Stand"})),
+        StatusCode::OK,
+    )
+    .await;
+
+    // Assert: the index is built again from the table, with the change, and on disk.
+    let (_, took) = eventually("the renamed product, in a rebuilt index", async || {
+        let found = app.search(&[("q", "quillwort")]).await;
+        let status = app.status().await;
+        (ids(&found) == [product.clone()]
+            && status["documents"] == SEED_PRODUCTS
+            && status["up_to_date"] == true)
+            .then_some(())
+    })
+    .await;
+    eprintln!("the index was rebuilt in {took:?}");
+    assert!(
+        app.index_dir.join("meta.json").exists(),
+        "the index is on disk again"
+    );
+    let ready = app.send(Method::GET, "/health/ready", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
 }
 
 fn created(id: &str, name: &str, updated_at: &str) -> Event {
