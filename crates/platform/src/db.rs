@@ -98,6 +98,12 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{url} cannot be written by this process")]
+    NotWritable {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("{url} is not a usable database URL: {reason}")]
     InvalidUrl { url: String, reason: &'static str },
     #[error("could not take the migration lock {path}")]
@@ -232,6 +238,19 @@ impl Db {
             Backend::Postgres => None,
         };
         db.migrate(migrations, &url).await?;
+        if backend == Backend::Sqlite {
+            // SQLite opens a file it may not write (its mode, its owner, an immutable
+            // flag) read-only without a word, and a service on it was ready while every
+            // write was a 500 (the disk review). A write that changes nothing says so now:
+            // a database that cannot be written is no database to start on.
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE 1 = 0")
+                .execute(&db.pool)
+                .await
+                .map_err(|source| DbError::NotWritable {
+                    url: redact(&url),
+                    source,
+                })?;
+        }
         Ok(db)
     }
 
@@ -919,6 +938,47 @@ mod tests {
         let db = Db::connect(&url, MIGRATIONS).await.unwrap();
         db.ping().await.unwrap();
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A file this process may read but not write is refused at start, in SQLite's
+    /// words, not opened read-only. Root writes whatever the mode says, so as root the
+    /// file is made immutable instead (where the file system and capabilities allow).
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_written_is_refused_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("bazaar-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/t.db", dir.display());
+        Db::connect(&url, MIGRATIONS).await.unwrap().close().await;
+        let file = dir.join("t.db");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let writable = std::fs::OpenOptions::new().append(true).open(&file).is_ok();
+        let immutable = writable
+            && std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(&file)
+                .status()
+                .is_ok_and(|s| s.success());
+        if writable && !immutable {
+            eprintln!("skipped: this process writes read-only files and cannot make one immutable");
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+
+        let refused = Db::connect(&url, MIGRATIONS).await;
+
+        if immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&file)
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let err = match refused {
+            Ok(_) => panic!("a read-only database was opened"),
+            Err(e) => chain(&e),
+        };
+        assert!(err.contains("cannot be written by this process"), "{err}");
+        assert!(err.contains("readonly"), "{err}");
     }
 
     #[test]
