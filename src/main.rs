@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         // What the shop writes (databases with customers' data and identity's signing
         // keys, the data directory's files) is its owner's alone: 0600, directories 0700.
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+        // Every process's connection limit is a share of the files it may open: as many
+        // as the hard limit allows, inherited by the processes `up` starts.
+        platform::service::raise_open_files_limit();
     }
     // Before the runtime starts any thread: they all inherit the CPUs this one is held to.
     if let Err(e) = cpus::apply() {

@@ -318,6 +318,12 @@ impl<S> Kit<S> {
         self.modify(|b| b.worker(name, fut))
     }
 
+    /// Serves at most `max` connections at once
+    /// ([`crate::service::max_connections`] unless set).
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.modify(|b| b.max_connections(max))
+    }
+
     /// Adds a readiness check, reported by name at `/health/ready`.
     pub fn check<F, Fut>(&mut self, name: &str, check: F) -> &mut Self
     where

@@ -82,6 +82,7 @@ pub struct ServiceBuilder {
     fallback: Option<Router>,
     front: Option<Arc<dyn Front>>,
     listener: Option<std::net::TcpListener>,
+    own_listener: Option<std::net::TcpListener>,
     idle_timeout: Duration,
     max_connections: Option<usize>,
 }
@@ -121,13 +122,38 @@ const WORKERS_AT_LEAST: Duration = Duration::from_secs(1);
 /// the kernel's accept queue until one closes, as with HAProxy's `maxconn`. 10,000
 /// where the limit cannot be read; at least 64.
 pub fn max_connections() -> usize {
+    max_connections_holding(1)
+}
+
+/// [`max_connections`] for a process each of whose connections may hold `descriptors`
+/// descriptors: a proxy holds two, its client's and its upstream's (HAProxy sizes its
+/// `maxconn` the same way). The limit's share left over stays for everything else.
+/// With half the limit, a gateway whose clients held event streams open ran out of
+/// descriptors (each stream one upstream connection more), answered 503 for a healthy
+/// upstream, could not accept, and was killed by its supervisor (the protocol review).
+pub fn max_connections_holding(descriptors: usize) -> usize {
     let soft = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|limits| open_files_soft_limit(&limits));
     match soft {
-        Some(n) => (n / 2).clamp(64, 1_000_000),
+        Some(n) => (n / (descriptors + 1)).clamp(64, 1_000_000),
         None => 10_000,
     }
+}
+
+/// Raises this process's soft limit of open files to its hard limit, before it opens
+/// any: the soft limit is often 1,024 where the hard one allows far more, and the shop's
+/// connection limits are a share of it (Go's runtime and the JVM do the same at start).
+/// Returns the new limit; `None` when it could not be read or raised (it is then left as
+/// it was).
+pub fn raise_open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some(soft);
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).ok()?;
+    Some(hard)
 }
 
 /// The soft "Max open files" of a `/proc/<pid>/limits` text; `None` when unlimited or
@@ -173,6 +199,7 @@ impl Service {
             fallback: None,
             front: None,
             listener: None,
+            own_listener: None,
             idle_timeout: IDLE_TIMEOUT,
             max_connections: None,
         }
@@ -253,14 +280,25 @@ impl Service {
         // what follows, in-flight requests and then the workers: an orchestrator's
         // termination period is sized to the drain delay plus one grace (deploy/).
         let serving = async {
+            let places = app.max_connections;
             match own {
+                // One limit for both ports, with places of its own for the process's own
+                // port: at the limit on the shared port, the supervisor's checks (and the
+                // storefront's calls) still get in, so a gateway full of clients is not
+                // taken for a frozen one and killed.
                 Some(own) => {
+                    let kept = (places / 8).max(1);
                     tokio::join!(
-                        serve(listener, app.clone(), shutdown.clone()),
-                        serve(own, app, shutdown.clone())
+                        serve(
+                            listener,
+                            app.clone(),
+                            (places - kept).max(1),
+                            shutdown.clone()
+                        ),
+                        serve(own, app, kept, shutdown.clone())
                     );
                 }
-                None => serve(listener, app, shutdown.clone()).await,
+                None => serve(listener, app, places, shutdown.clone()).await,
             }
         };
         tokio::pin!(serving);
@@ -361,9 +399,9 @@ impl App {
 /// Accepts connections on `listener` and serves each with `app` until `stop` fires; then
 /// stops accepting, lets each connection finish the request it is serving (HTTP/1
 /// keep-alive ends after it), and returns once every connection has closed.
-async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
+async fn serve(listener: TcpListener, app: Arc<App>, places: usize, stop: Shutdown) {
     let (closing, connections) = tokio::sync::watch::channel(());
-    let open = Arc::new(tokio::sync::Semaphore::new(app.max_connections));
+    let open = Arc::new(tokio::sync::Semaphore::new(places));
     let mut at_the_limit = false;
     let mut last_accepted = Instant::now();
     loop {
@@ -374,7 +412,7 @@ async fn serve(listener: TcpListener, app: Arc<App>, stop: Shutdown) {
             Err(_) => {
                 if !std::mem::replace(&mut at_the_limit, true) {
                     tracing::warn!(
-                        max = app.max_connections,
+                        max = places,
                         "at the connection limit: new connections wait until one closes"
                     );
                 }
@@ -593,12 +631,26 @@ impl ServiceBuilder {
         self
     }
 
-    /// Binds the listener (or takes the one given or those handed down, see
+    /// With [`ServiceBuilder::listener`], a port of the process's own beside that one
+    /// (which its replicas share), as `LISTEN_FDS=2` hands down.
+    pub fn own_listener(&mut self, own: std::net::TcpListener) -> &mut Self {
+        self.own_listener = Some(own);
+        self
+    }
+
+    /// Binds the listener (or takes the ones given or those handed down, see
     /// [`inherited_listeners`]) and assembles the router.
     pub async fn bind(self) -> anyhow::Result<Service> {
         let (listener, own) = if let Some(given) = self.listener {
             given.set_nonblocking(true)?;
-            (TcpListener::from_std(given)?, None)
+            let own = match self.own_listener {
+                Some(own) => {
+                    own.set_nonblocking(true)?;
+                    Some(TcpListener::from_std(own)?)
+                }
+                None => None,
+            };
+            (TcpListener::from_std(given)?, own)
         } else if let Some(inherited) = inherited_listeners()? {
             inherited
         } else {
@@ -1732,6 +1784,41 @@ mod tests {
         task.await.unwrap().unwrap();
     }
 
+    /// A process with a port of its own beside the shared one has one limit for both, and
+    /// keeps an eighth of it for its own port: at the limit on the shared port, a check
+    /// on its own port is still answered (the supervisor's, which otherwise took a full
+    /// gateway for a frozen one and killed it).
+    #[tokio::test]
+    async fn at_the_limit_on_the_shared_port_the_own_port_still_answers() {
+        let shared = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let own_addr = own.local_addr().unwrap();
+        let (addr, stop, task) = probe(|b| {
+            b.listener(shared).own_listener(own).max_connections(8);
+        })
+        .await;
+        // Eight places: seven on the shared port, one kept for the own port.
+        let mut open = Vec::new();
+        for _ in 0..7 {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let answer = ask(&mut tcp, Duration::from_secs(5)).await;
+            assert!(answer.is_some_and(|a| a.ends_with("done")));
+            open.push(tcp);
+        }
+        let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(ask(&mut over, Duration::from_millis(300)).await, None);
+        let mut check = tokio::net::TcpStream::connect(own_addr).await.unwrap();
+        let answer = ask(&mut check, Duration::from_secs(5)).await;
+        assert!(
+            answer.is_some_and(|a| a.ends_with("done")),
+            "the own port answers"
+        );
+
+        drop((open, over, check));
+        stop.trigger();
+        task.await.unwrap().unwrap();
+    }
+
     /// At the connection limit a new connection waits, unserved, until one closes; the
     /// open ones are served as ever.
     #[tokio::test]
@@ -1767,6 +1854,21 @@ mod tests {
         task.await.unwrap().unwrap();
     }
 
+    /// A soft limit below the hard one (as a shell's 1,024 often is) is raised to it.
+    /// (Nextest runs each test in a process of its own: no other test sees the change.)
+    #[test]
+    fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let lowered = 256.min(hard);
+        setrlimit(Resource::RLIMIT_NOFILE, lowered, hard).unwrap();
+        assert_eq!(raise_open_files_limit(), Some(hard));
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let soft = open_files_soft_limit(&limits).map(|n| n as u64);
+        assert!(soft.is_none() || soft == Some(hard), "{limits}");
+    }
+
     #[test]
     fn the_default_connection_limit_is_half_the_open_files() {
         let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
@@ -1779,6 +1881,12 @@ mod tests {
         assert_eq!(open_files_soft_limit("nothing here"), None);
         let max = max_connections();
         assert!((64..=1_000_000).contains(&max), "{max}");
+        // A proxy's connections hold two descriptors each: a third of the limit.
+        let proxied = max_connections_holding(2);
+        assert!(
+            proxied < max || proxied == 64 || max == 10_000,
+            "{proxied} {max}"
+        );
     }
 
     /// A front for `/front/...`: it echoes the peer and request id it saw, panics, or

@@ -60,6 +60,8 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     // Forwarded from the connection; the router's fallback forwards the same way for a
     // gateway called in process.
     kit.front(proxy.clone()).fallback(proxy::router(proxy));
+    // Each client's connection may hold one to a service beside it.
+    kit.max_connections(platform::service::max_connections_holding(2));
     // A document with no routes of its own: the front and the fallback serve the paths.
     kit.api(utoipa_axum::router::OpenApiRouter::with_openapi(
         <openapi::Doc as utoipa::OpenApi>::openapi(),
