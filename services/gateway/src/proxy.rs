@@ -426,8 +426,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The header names a `Connection` value lists. `keep-alive` and `close` are options, not
-/// names (or a name removed with the other hop-by-hop headers anyway).
+/// The header names a `Connection` value lists that are to go with it. `keep-alive` and
+/// `close` are options, not names (or a name removed with the other hop-by-hop headers
+/// anyway). A message's framing and its host, and the request id this gateway gave it,
+/// are never taken out, whoever lists them: `Connection: Content-Length` had the body
+/// of a POST dropped on its way (the upstream read an empty one), and `Connection:
+/// X-Request-Id` took the request's id from the service's logs (the protocol review).
 fn connection_names(value: &HeaderValue) -> impl Iterator<Item = &str> {
     value
         .to_str()
@@ -436,8 +440,16 @@ fn connection_names(value: &HeaderValue) -> impl Iterator<Item = &str> {
         .map(str::trim)
         .filter(|name| {
             !name.is_empty()
-                && !name.eq_ignore_ascii_case("keep-alive")
-                && !name.eq_ignore_ascii_case("close")
+                && ![
+                    "keep-alive",
+                    "close",
+                    "content-length",
+                    "transfer-encoding",
+                    "host",
+                    platform::service::REQUEST_ID.as_str(),
+                ]
+                .iter()
+                .any(|kept| name.eq_ignore_ascii_case(kept))
         })
 }
 
@@ -1030,6 +1042,40 @@ mod tests {
         h.insert(header::HOST, HeaderValue::from_static("shop"));
         strip_hop_by_hop(&mut h);
         assert_eq!(kept(&h), ["host"]);
+    }
+
+    #[test]
+    fn connection_never_takes_the_framing_the_host_or_the_request_id() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static(
+                "Content-Length, transfer-encoding, Host, X-Request-Id, x-secret",
+            ),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("34"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::HOST, HeaderValue::from_static("shop"));
+        h.insert(
+            platform::service::REQUEST_ID.clone(),
+            HeaderValue::from_static("r-1"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let mut names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "content-length",
+                "host",
+                "transfer-encoding",
+                "x-request-id"
+            ]
+        );
     }
 
     #[test]

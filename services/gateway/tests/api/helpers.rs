@@ -73,21 +73,31 @@ async fn echoed(req: Request) -> Json<Value> {
             .unwrap_or(0);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+    // What the request says, taken before its body is read (a borrow of it may not be
+    // held across that wait).
+    let mut seen = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        json!({
+            "method": req.method().as_str(),
+            "path": req.uri().path(),
+            "query": req.uri().query(),
+            "forwarded_for": header("x-forwarded-for"),
+            "forwarded_host": header("x-forwarded-host"),
+            "forwarded_proto": header("x-forwarded-proto"),
+            "authorization": header("authorization"),
+            "request_id": header("x-request-id"),
+        })
     };
-    Json(json!({
-        "method": req.method().as_str(),
-        "path": req.uri().path(),
-        "query": req.uri().query(),
-        "forwarded_for": header("x-forwarded-for"),
-        "forwarded_host": header("x-forwarded-host"),
-        "forwarded_proto": header("x-forwarded-proto"),
-        "authorization": header("authorization"),
-    }))
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    seen["body"] = String::from_utf8_lossy(&body).into();
+    Json(seen)
 }
 
 #[rustfmt::skip]

@@ -28,6 +28,42 @@ async fn raw(address: &str, method: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A client's `Connection` may name its own headers for the gateway to drop, not the
+/// body's framing nor the id the gateway gives the request: the POST's body and its id
+/// reach the service.
+#[tokio::test]
+async fn connection_cannot_drop_a_body_or_the_request_id() {
+    let gateway = spawn_gateway(&[]).await;
+    let host = gateway.api.address.trim_start_matches("http://");
+    for framing in ["Content-Length: 7\r\n", "Transfer-Encoding: chunked\r\n"] {
+        let body = if framing.starts_with("Content-Length") {
+            "{\"a\":1}".to_owned()
+        } else {
+            "7\r\n{\"a\":1}\r\n0\r\n\r\n".to_owned()
+        };
+        let named = framing.split(':').next().unwrap_or_default();
+        let request = format!(
+            "POST /api/echo/things HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             {framing}Connection: close, {named}, X-Request-Id, X-Mine\r\nX-Mine: 1\r\n\r\n{body}"
+        );
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{named}: {answer}");
+        let json = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        // A chunked answer's body is framed in chunks: the JSON is its one chunk.
+        let json = json.find('{').map(|at| &json[at..]).unwrap_or(json);
+        let json = json.rfind('}').map(|at| &json[..=at]).unwrap_or(json);
+        let seen: Value = serde_json::from_str(json).expect("the echo's JSON");
+        assert_eq!(seen["body"], "{\"a\":1}", "{named}: {seen}");
+        assert!(seen["request_id"].is_string(), "{named}: {seen}");
+    }
+}
+
 #[tokio::test]
 async fn internal_paths_are_not_routed_however_they_are_written() {
     let gw = spawn_gateway(&[]).await;
