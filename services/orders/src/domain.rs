@@ -448,6 +448,15 @@ impl Status {
     pub fn is_past_pivot(self) -> bool {
         matches!(self, Status::Authorized | Status::Confirming)
     }
+
+    /// Whether the checkout has not reached its pivot (the payment's authorisation
+    /// recorded): it can still be carried on with the card, or compensated.
+    pub fn is_before_pivot(self) -> bool {
+        matches!(
+            self,
+            Status::Pending | Status::Reserving | Status::Authorizing
+        )
+    }
 }
 
 impl fmt::Display for Status {

@@ -434,7 +434,7 @@ impl Saga {
         if existing.fingerprint != fingerprint {
             return Ok(view::key_reused(&existing));
         }
-        if is_resumable(&existing)
+        if self.may_resume(&existing)
             && let Some(claim) = self.claim(&existing.id)
         {
             tracing::info!(order_id = %existing.id, status = %existing.status, "a retry resumes the checkout");
@@ -664,12 +664,7 @@ impl Saga {
         unavailable: Unavailable,
         why: String,
     ) -> Result<Answer, OrdersError> {
-        let placed = chrono::DateTime::parse_from_rfc3339(&order.created_at)
-            .map(|t| t.to_utc())
-            .unwrap_or_else(|_| chrono::Utc::now());
-        let window = chrono::Duration::from_std(self.inner.settings.resumable_for)
-            .unwrap_or_else(|_| chrono::Duration::zero());
-        let until = placed + window;
+        let until = self.resumable_until(&order);
         if until <= chrono::Utc::now() {
             tracing::warn!(order_id = %order.id, error = %why, "{} kept failing; cancelling", unavailable.call());
             let answer = unavailable.final_answer(&order);
@@ -692,6 +687,34 @@ impl Saga {
         }
         tracing::warn!(order_id = %order.id, error = %why, resumable_until = %until, "{} kept failing; the checkout waits for its client to retry", unavailable.call());
         Ok(unavailable.for_now(&order, &until))
+    }
+
+    /// Until when `order`'s client may carry its checkout on with a same-key retry: its
+    /// placing plus `resumable_for`.
+    fn resumable_until(&self, order: &Order) -> chrono::DateTime<chrono::Utc> {
+        let placed = chrono::DateTime::parse_from_rfc3339(&order.created_at)
+            .map(|t| t.to_utc())
+            .unwrap_or_else(|_| chrono::Utc::now());
+        placed + self.resumable_window()
+    }
+
+    fn resumable_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.settings.resumable_for)
+            .unwrap_or_else(|_| chrono::Duration::zero())
+    }
+
+    /// Whether a same-key retry carries `order` on, with its card: before the pivot,
+    /// unanswered, within [`Saga::resumable_until`], whatever stopped its driver: an
+    /// outage it waited out in vain (the 503 with `resumable_until`), or an end without a
+    /// word (its process killed, its database failing under it: orders' 503 that names
+    /// no order told the client to send the same request again, and recovery cancelled
+    /// the order before it could, the disk review). A driver still at work elsewhere
+    /// holds the order's lease: the retry then waits for its answer
+    /// ([`Saga::checkout`]).
+    fn may_resume(&self, order: &Order) -> bool {
+        order.answer.is_none()
+            && order.status.is_before_pivot()
+            && self.resumable_until(order) > chrono::Utc::now()
     }
 
     /// Undoes a checkout that failed: records the reason and the answer, then voids the
@@ -985,10 +1008,11 @@ impl Saga {
             .unwrap_or_else(|_| chrono::Duration::seconds(5));
         let now = chrono::Utc::now();
         let before = to_rfc3339(now - idle);
+        let placed_before = to_rfc3339(now - self.resumable_window());
         let stuck = self
             .inner
             .store
-            .stuck(&before, &to_rfc3339(now), RECOVERY_BATCH)
+            .stuck(&before, &to_rfc3339(now), &placed_before, RECOVERY_BATCH)
             .await?;
         let claimed: Vec<(Claim, Order)> = stuck
             .into_iter()
@@ -1050,10 +1074,7 @@ impl Saga {
 /// pivot, unanswered, and within its window.
 fn is_resumable(order: &Order) -> bool {
     order.answer.is_none()
-        && matches!(
-            order.status,
-            Status::Pending | Status::Reserving | Status::Authorizing
-        )
+        && order.status.is_before_pivot()
         && order
             .resumable_until
             .as_deref()

@@ -471,23 +471,29 @@ impl Store {
     }
 
     /// Orders whose saga has not ended and has not moved since `before` (RFC 3339), oldest
-    /// first, leaving out those still resumable by their client at `now`: what the
-    /// recovery worker takes over.
+    /// first, leaving out those still resumable by their client at `now`: one that waits
+    /// for a same-key retry until its `resumable_until`, and one stopped without a word
+    /// before its pivot and placed after `placed_before` (whose client may yet retry).
+    /// What the recovery worker takes over.
     pub async fn stuck(
         &self,
         before: &str,
         now: &str,
+        placed_before: &str,
         limit: i64,
     ) -> Result<Vec<Order>, OrdersError> {
         let rows = sqlx::query(select_orders!(
             "WHERE status NOT IN ('confirmed', 'cancelled') AND updated_at < $1 \
-             AND (resumable_until IS NULL OR resumable_until <= $2) \
+             AND (resumable_until <= $2 OR (resumable_until IS NULL \
+                  AND (status NOT IN ('pending', 'reserving', 'authorizing') \
+                       OR created_at <= $4))) \
              AND (driven_until IS NULL OR driven_until < $2) \
              ORDER BY updated_at LIMIT $3"
         ))
         .bind(before)
         .bind(now)
         .bind(limit)
+        .bind(placed_before)
         .fetch_all(self.db.pool())
         .await?;
         self.with_lines(rows).await

@@ -4,6 +4,7 @@
 
 use crate::helpers::{
     GOOD_CARD, ORDER_CANCELLED, ORDER_CONFIRMED, Shopper, TestApp, eventually, spawn_app,
+    spawn_app_with,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -189,6 +190,47 @@ async fn sagas_stuck_before_the_payment_are_cancelled_and_their_stock_released()
         ))
         .await;
     assert_eq!(auth["status"], "voided", "{auth}");
+}
+
+#[tokio::test]
+async fn a_saga_stopped_before_the_payment_waits_for_its_client_until_its_window_ends() {
+    // Arrange: an order placed a moment ago whose driver stopped after reserving its
+    // stock without a word (its process died, or its database failed under it and orders
+    // told the client to send the request again): not written for a minute, no
+    // `resumable_until`, no lease.
+    let window = std::time::Duration::from_secs(4);
+    let app = spawn_app_with(&[("checkout_resumable_ms", "4000")]).await;
+    let saga = Saga::new(&app, 1000, 5, 2).await;
+    saga.reserve(None).await;
+    saga.crash_at("reserving", "reserve", None).await;
+    let placed = std::time::Instant::now();
+    let db = app.db().await;
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query("UPDATE orders SET created_at = $1 WHERE id = $2")
+        .bind(events::envelope::to_rfc3339(chrono::Utc::now()))
+        .bind(&saga.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Act: recovery looks several times (every 500 ms) within the window.
+    tokio::time::sleep(window / 2).await;
+
+    // Assert: the order is left for its client's same-key retry to carry on.
+    let order = app.order(&saga.shopper, &saga.id).await;
+    assert_eq!(order["status"], "reserving", "{order}");
+    assert_eq!(app.stock(&saga.product).await, Some((3, 2)));
+
+    // Nobody retried in time: recovery compensates it once the window has passed.
+    let order = saga.wait_for_status("cancelled").await;
+    assert!(
+        placed.elapsed() >= window,
+        "cancelled after {:?}",
+        placed.elapsed()
+    );
+    assert_eq!(order["cancel_reason"], "interrupted");
+    assert_eq!(app.stock(&saga.product).await, Some((5, 0)));
 }
 
 #[tokio::test]
