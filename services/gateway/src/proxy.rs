@@ -534,6 +534,14 @@ impl Proxy {
         // Judged as the services behind could read it: decoded, any case, one way only.
         let judged = match policy::canonical(path) {
             Ok(p) => p,
+            // `OPTIONS *` and `CONNECT host:port` name no path at all.
+            Err(policy::BadPath::Ambiguous) if !path.starts_with('/') => {
+                return Problem::bad_request(
+                    "the request target must be a path such as /api/catalog/products: \
+                     the gateway serves no `OPTIONS *` and no CONNECT",
+                )
+                .into_response();
+            }
             Err(policy::BadPath::Ambiguous) => {
                 return Problem::bad_request(
                     "the path has empty or dot segments, or encoded separators",

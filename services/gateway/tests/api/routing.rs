@@ -74,6 +74,13 @@ async fn internal_paths_are_not_routed_however_they_are_written() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"path\":\"/api/echo/things/1\""), "{body}");
 
+    // A target that is no path is told so, not that its path has dot segments.
+    for (method, target) in [("OPTIONS", "*"), ("CONNECT", "127.0.0.1:9")] {
+        let (status, body) = raw(&address, method, target).await;
+        assert_eq!(status, 400, "{method} {target}: {body}");
+        assert!(body.contains("must be a path"), "{method} {target}: {body}");
+    }
+
     // Tricks to reach identity's service tokens, a service's internal routes and the
     // event log (each a path and why it is a trick).
     let posts = [
