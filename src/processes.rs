@@ -60,6 +60,8 @@ pub struct ProcessView {
     /// 1, 2, …: which of the service's replicas.
     pub replica: u32,
     pub pid: Option<u32>,
+    /// The port only this replica answers on (a gateway replica's own, beside the shop's
+    /// port that it shares with its siblings).
     pub port: u16,
     pub state: State,
     /// How often it was restarted after it died (its first start not counted), counting

@@ -18,7 +18,7 @@ use nix::fcntl::{Flock, FlockArg};
 pub use plan::Replicas;
 use platform::{
     discovery::{Discovery, Source},
-    registry::{GATEWAY, IDENTITY},
+    registry::IDENTITY,
     shutdown::{Shutdown, Stop},
 };
 use serde::{Deserialize, Serialize};
@@ -526,12 +526,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 
     let running = Running::path(&data_dir);
     if startup.is_ok() && !signalled.is_triggered() {
-        let gateway = shop
-            .processes()
-            .into_iter()
-            .find(|p| p.service == GATEWAY)
-            .map_or(0, |p| p.port);
-        let url = format!("http://127.0.0.1:{gateway}");
+        let url = format!("http://127.0.0.1:{}", shop.port());
         write_private(
             &running,
             &serde_json::to_vec_pretty(&Running {

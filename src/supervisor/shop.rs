@@ -89,6 +89,15 @@ impl Shop {
         Ok(())
     }
 
+    /// The shop's port: the one the gateway's replicas share (0 before the gateway's
+    /// first is started).
+    pub fn port(&self) -> u16 {
+        self.replicas()
+            .iter()
+            .find(|r| r.spec.name() == platform::registry::GATEWAY)
+            .map_or(0, |r| r.spec.port)
+    }
+
     fn replicas(&self) -> std::sync::MutexGuard<'_, Vec<Replica>> {
         self.inner
             .replicas
@@ -285,7 +294,9 @@ impl Operator for Shop {
                     service: r.spec.name().to_owned(),
                     replica: r.spec.replica,
                     pid: s.pid,
-                    port: r.spec.port,
+                    // Where only it answers: a gateway replica's own port, not the shop's
+                    // that all of them share.
+                    port: r.spec.own_port.unwrap_or(r.spec.port),
                     state: s.state,
                     restarts: s.restarts(),
                     started_at: s.started_at.clone(),

@@ -383,9 +383,11 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
     let frozen_at = freeze_until_replaced(&shop, "gateway", frozen, Duration::from_secs(120))
         .await
         .duration_since(started);
-    // Its own port, not the shop's, is what the directory lists.
+    // Its own port, not the shop's, is what the directory lists, and what `bazaar
+    // status` shows (it showed the shop's for each: the verification review).
     let file = std::fs::read_to_string(shop.data_dir.join("directory.json")).unwrap();
     let listed = serde_json::from_str::<Value>(&file).unwrap()["services"]["gateway"].clone();
+    let shop_port = shop.url.rsplit(':').next().unwrap().trim_end_matches('/');
     let ports: Vec<u16> = replicas(&shop, "gateway")
         .await
         .iter()
@@ -394,10 +396,20 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
     assert_ne!(listed[0], listed[1], "{listed}");
     assert!(
-        !listed.to_string().contains(&format!(":{}\"", ports[0])),
-        "the shop's port {} is not a replica's address: {listed}",
-        ports[0]
+        !listed.to_string().contains(&format!(":{shop_port}\"")),
+        "the shop's port {shop_port} is not a replica's address: {listed}"
     );
+    for port in &ports {
+        assert_ne!(
+            port.to_string(),
+            shop_port,
+            "status shows the replica's own port"
+        );
+        assert!(
+            listed.to_string().contains(&format!(":{port}\"")),
+            "status shows {ports:?}, the directory {listed}"
+        );
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::SeqCst);
     let (pages, reads) = (pages.await.unwrap(), reads.await.unwrap());

@@ -488,6 +488,24 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
         .clone();
     assert_eq!(catalog["state"], "ready", "{catalog}");
     assert_eq!(catalog["replica"], 1, "{catalog}");
+    // The gateway is listed at the port only it answers on; the shop's address, which
+    // `ready` printed, is the port its replicas share.
+    let gateway = list["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["service"] == "gateway")
+        .expect("the gateway is listed")
+        .clone();
+    let shop_port = shop.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    assert_ne!(
+        gateway["port"].to_string(),
+        shop_port,
+        "{gateway} {}",
+        shop.url
+    );
+    let own = format!("http://127.0.0.1:{}/health/live", gateway["port"]);
+    assert_eq!(send_status(shop.http.get(own)).await, StatusCode::OK);
     let old_pid = u32::try_from(catalog["pid"].as_u64().unwrap()).unwrap();
     assert_eq!(Some(old_pid), shop.service_pid("catalog"));
 
