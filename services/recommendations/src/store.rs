@@ -105,15 +105,18 @@ LIMIT $2";
 /// first, read in index order. Each gives at most `$limit` (the parameter that bounds
 /// it). One query over both sorted every product on each request; this way the sort
 /// covers the products ever bought, and the rest is an index scan that stops at the
-/// limit.
+/// limit. (`CROSS JOIN`: SQLite joins its tables in the order written, so the products
+/// bought are read and each looked up, not the whole category; without it, its planner
+/// started from the category's products and looked each up in `popularity`, 21 ms a
+/// request at 100,000 products with nothing sold yet. PostgreSQL plans it as any join.)
 macro_rules! sold {
     ($filter:literal, $limit:literal) => {
         concat!(
             "
 SELECT p.id, p.name, p.category, p.price_cents, p.currency
 FROM popularity q
-JOIN products p ON p.id = q.product_id
-WHERE p.deleted = 0",
+CROSS JOIN products p
+WHERE p.id = q.product_id AND p.deleted = 0",
             $filter,
             "
 ORDER BY q.orders DESC, q.units DESC, p.created_at DESC, p.id
