@@ -374,7 +374,8 @@ impl Saga {
         card: Card,
     ) -> Result<Answer, OrdersError> {
         let lease = self.hold(&order.id);
-        self.drive(claim, lease, order, card).await
+        let answer_by = Instant::now() + self.inner.settings.answer_within;
+        self.drive(claim, lease, order, card, answer_by).await
     }
 
     /// Drives an order placed before (a request repeating the one that placed it) to its
@@ -385,28 +386,32 @@ impl Saga {
         order: Order,
         card: Card,
     ) -> Result<Answer, OrdersError> {
-        // Another replica may drive it (a retry reaching another replica): its answer.
+        // Another replica may drive it (a retry reaching another replica): its answer,
+        // unless its lease lapses meanwhile (its process died): then this request carries
+        // the order on.
         let Some(lease) = self.lease(&order.id).await? else {
-            drop(claim);
-            return self.wait_for_answer(order).await;
+            return self.wait_or_resume(order, Some((claim, card))).await;
         };
-        self.drive(claim, lease, order, card).await
+        let answer_by = Instant::now() + self.inner.settings.answer_within;
+        self.drive(claim, lease, order, card, answer_by).await
     }
 
     /// Runs the saga in a task of its own, so that a client hanging up (or the request's
-    /// timeout) cannot stop it between two steps.
-    async fn drive(
+    /// timeout) cannot stop it between two steps. Its answer is due by `answer_by`.
+    /// (A boxed future, `Send` by its type: a saga may wait for another driver and then
+    /// drive the order itself, so the saga's future would contain its own type.)
+    fn drive(
         &self,
         claim: Claim,
         lease: Lease,
         order: Order,
         card: Card,
-    ) -> Result<Answer, OrdersError> {
+        answer_by: Instant,
+    ) -> futures_util::future::BoxFuture<'static, Result<Answer, OrdersError>> {
         let this = self.clone();
         let saga = async move {
             let _held = (claim, lease);
             let id = order.id.clone();
-            let answer_by = Instant::now() + this.inner.settings.answer_within;
             let result = ANSWER_BY.scope(answer_by, this.run(order, card)).await;
             if let Err(e) = &result {
                 tracing::error!(order_id = %id, error = %e, "checkout stopped; recovery will finish it");
@@ -418,7 +423,7 @@ impl Saga {
         // and one carried alone into the new task would hide the request's from them (so
         // the checkout handler is not instrumented).
         let task = tokio::spawn(platform::telemetry::in_this_request(saga));
-        task.await?
+        Box::pin(async move { task.await? })
     }
 
     /// The answer to a request repeating the one that placed `existing` (same user, same
@@ -948,8 +953,29 @@ impl Saga {
     /// The order's answer once it is known, looking again every 100 ms for a bounded
     /// time. A checkout past its pivot that has not finished answers 202 (it will be
     /// confirmed); one before it answers 409 "in progress".
-    async fn wait_for_answer(&self, mut order: Order) -> Result<Answer, OrdersError> {
-        let deadline = Instant::now() + self.inner.settings.wait_bound;
+    async fn wait_for_answer(&self, order: Order) -> Result<Answer, OrdersError> {
+        self.wait_or_resume(order, None).await
+    }
+
+    /// [`Saga::wait_for_answer`]; with `resume` (a same-key retry's claim and card), once
+    /// the driver's lease lapses unrenewed (its process died) while the order may still be
+    /// carried on, the order is driven here instead. Either way the answer comes before
+    /// the gateway stops waiting: a retry that waited out a dead driver's lease, then the
+    /// whole of `wait_bound` (14 s), got the gateway's bare 504, which opened its breaker
+    /// to orders for every shopper (the verification review).
+    async fn wait_or_resume(
+        &self,
+        mut order: Order,
+        mut resume: Option<(Claim, Card)>,
+    ) -> Result<Answer, OrdersError> {
+        let started = Instant::now();
+        let answer_by = started + self.inner.settings.answer_within;
+        let deadline = started
+            + self
+                .inner
+                .settings
+                .wait_bound
+                .min(self.inner.settings.answer_within);
         loop {
             if let Some(answer) = &order.answer {
                 return Ok(answer.clone());
@@ -964,6 +990,14 @@ impl Saga {
             if is_resumable(&order) && !self.is_live(&order.id) {
                 let until = order.resumable_until.clone().unwrap_or_default();
                 return Ok(Unavailable::at(&order).for_now(&order, &until));
+            }
+            if resume.is_some()
+                && self.may_resume(&order)
+                && let Some(lease) = self.lease(&order.id).await?
+                && let Some((claim, card)) = resume.take()
+            {
+                tracing::info!(order_id = %order.id, status = %order.status, "its driver's lease lapsed; the retry carries the checkout on");
+                return self.drive(claim, lease, order, card, answer_by).await;
             }
             if Instant::now() >= deadline {
                 break;
