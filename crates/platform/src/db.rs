@@ -98,7 +98,9 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("{url} cannot be written by this process")]
+    #[error(
+        "{url} cannot be written by this process (the database file, its -wal or -shm file beside it, or their directory)"
+    )]
     NotWritable {
         url: String,
         #[source]

@@ -196,6 +196,16 @@ impl Indexer {
                         let index = self.index.clone();
                         match tokio::task::spawn_blocking(move || index.refresh()).await {
                             Ok(Ok(_)) => {}
+                            // Deleted while nothing changed: rebuilt now, not at the next
+                            // change (it warned every second until then).
+                            Ok(Err(_)) if self.index.is_gone() => {
+                                tracing::warn!(
+                                    "the search index's directory is gone; rebuilding it from the database"
+                                );
+                                if let Err(e) = self.wipe(None).await {
+                                    tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh");
+                                }
+                            }
                             Ok(Err(e)) => {
                                 tracing::warn!(error = %e, "could not show merged segments")
                             }

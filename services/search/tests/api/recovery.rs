@@ -88,6 +88,32 @@ async fn an_index_deleted_while_search_runs_is_rebuilt_without_a_restart() {
     assert_eq!(ready.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn an_index_deleted_while_nothing_changes_is_rebuilt_too() {
+    // Arrange
+    let app = spawn_app().await;
+    app.wait_until_indexed(SEED_PRODUCTS).await;
+
+    // Act: the index's directory goes, and the catalog stays as it is.
+    let mut tries = 0;
+    while let Err(e) = std::fs::remove_dir_all(&app.index_dir) {
+        tries += 1;
+        assert!(tries < 50, "could not delete the index directory: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Assert: it is on disk again, whole, without a change to index.
+    let (_, took) = eventually("the index rebuilt on disk", async || {
+        let status = app.status().await;
+        (app.index_dir.join("meta.json").exists()
+            && status["documents"] == SEED_PRODUCTS
+            && status["up_to_date"] == true)
+            .then_some(())
+    })
+    .await;
+    eprintln!("the index was rebuilt in {took:?}");
+}
+
 fn created(id: &str, name: &str, updated_at: &str) -> Event {
     Event::new(
         "catalog",
