@@ -397,32 +397,41 @@ mod tests {
         );
     }
 
-    /// The rankings end to end against a fresh SQLite file, without HTTP.
-    #[tokio::test]
-    async fn rankings_follow_the_model_on_sqlite() {
+    /// Runs `check` against a fresh SQLite file.
+    async fn on_sqlite(check: impl AsyncFnOnce(&Db)) {
         let dir = std::env::temp_dir().join(format!("bazaar-recs-unit-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = Db::connect(&format!("sqlite://{}/r.db", dir.display()), &migrations())
             .await
             .unwrap();
-        rankings_follow_the_model(&db).await;
+        check(&db).await;
         db.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// The same on PostgreSQL, when `BAZAAR_TEST_POSTGRES_URL` names a server
+    /// Runs `check` on PostgreSQL, when `BAZAAR_TEST_POSTGRES_URL` names a server
     /// (`postgres://user@host:port`, no database): a scratch database is created and
     /// dropped.
-    #[tokio::test]
-    async fn rankings_follow_the_model_on_postgres() {
+    async fn on_postgres(check: impl AsyncFnOnce(&Db)) {
         let Some(scratch) = platform::testing::ScratchPostgres::from_env("recs", "PostgreSQL")
         else {
             return;
         };
         let db = Db::connect(&scratch.url(), &migrations()).await.unwrap();
-        rankings_follow_the_model(&db).await;
+        check(&db).await;
         db.close().await;
         scratch.drop_database().await;
+    }
+
+    /// The rankings end to end, without HTTP.
+    #[tokio::test]
+    async fn rankings_follow_the_model_on_sqlite() {
+        on_sqlite(rankings_follow_the_model).await;
+    }
+
+    #[tokio::test]
+    async fn rankings_follow_the_model_on_postgres() {
+        on_postgres(rankings_follow_the_model).await;
     }
 
     /// Popularity's two parts (sold, then unsold) against its definition, on a catalog
@@ -430,26 +439,12 @@ mod tests {
     /// products in both parts.
     #[tokio::test]
     async fn popularity_in_two_parts_is_the_one_ordering_on_sqlite() {
-        let dir = std::env::temp_dir().join(format!("bazaar-recs-unit-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Db::connect(&format!("sqlite://{}/r.db", dir.display()), &migrations())
-            .await
-            .unwrap();
-        popularity_in_two_parts_is_the_one_ordering(&db).await;
-        db.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
+        on_sqlite(popularity_in_two_parts_is_the_one_ordering).await;
     }
 
     #[tokio::test]
     async fn popularity_in_two_parts_is_the_one_ordering_on_postgres() {
-        let Some(scratch) = platform::testing::ScratchPostgres::from_env("recs", "PostgreSQL")
-        else {
-            return;
-        };
-        let db = Db::connect(&scratch.url(), &migrations()).await.unwrap();
-        popularity_in_two_parts_is_the_one_ordering(&db).await;
-        db.close().await;
-        scratch.drop_database().await;
+        on_postgres(popularity_in_two_parts_is_the_one_ordering).await;
     }
 
     async fn popularity_in_two_parts_is_the_one_ordering(db: &Db) {
