@@ -28,8 +28,9 @@ pub struct Config {
     /// over, in milliseconds (`BAZAAR_RECOVERY_AFTER_MS`, default 5000, 500 to 3 600 000).
     /// Checkouts driven by a request in this process are never taken over.
     pub recovery_after_ms: u64,
-    /// How long a checkout that stopped before its payment because inventory or payments
-    /// was unavailable stays open for the client to carry on, in milliseconds
+    /// How long after it was placed a checkout that stopped before its payment (inventory
+    /// or payments unavailable, or its process gone) stays open for the client to carry
+    /// on, in milliseconds
     /// (`BAZAAR_CHECKOUT_RESUMABLE_MS`, default 30 000, at most 600 000). Within it the
     /// same request with the same `Idempotency-Key` resumes the checkout where it
     /// stopped; after it, recovery cancels the order and 503 becomes the key's answer.

@@ -54,8 +54,9 @@ pub struct SagaSettings {
     pub recovery_interval: Duration,
     /// How long a request waits for a checkout another request is driving.
     pub wait_bound: Duration,
-    /// How long after it was placed a checkout stopped by an unavailable inventory or
-    /// payments may be resumed by a same-key retry; zero compensates at once.
+    /// How long after it was placed a checkout stopped before its pivot (by an
+    /// unavailable inventory or payments, or by its driver's end) may be resumed by a
+    /// same-key retry; zero compensates at once.
     pub resumable_for: Duration,
     /// How long a request's checkout may call on before its client must be answered: no
     /// retry starts that could not end (`call_timeout` later) within it, and the client
