@@ -29,8 +29,8 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// Rows taken in per index commit.
 pub const BATCH: i64 = 10_000;
 /// Failed passes in a row after which search is reported not ready until a pass
-/// succeeds, and an index whose directory is gone is rebuilt.
-pub const REBUILD_AFTER: u32 = 3;
+/// succeeds.
+pub const UNREADY_AFTER: u32 = 3;
 
 /// What one catch-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,13 +80,13 @@ impl Indexer {
         }
     }
 
-    /// The readiness check: failing once [`REBUILD_AFTER`] passes in a row have failed,
+    /// The readiness check: failing once [`UNREADY_AFTER`] passes in a row have failed,
     /// with the last one's error, until one succeeds. Searches then answer from what
     /// the index held before.
     pub fn health(&self) -> Result<(), String> {
         let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
         match &*failing {
-            (n, error) if *n >= REBUILD_AFTER => Err(format!(
+            (n, error) if *n >= UNREADY_AFTER => Err(format!(
                 "the index has failed to take the catalog's changes {n} times in a row: {error}"
             )),
             _ => Ok(()),
@@ -157,6 +157,22 @@ impl Indexer {
         Ok(())
     }
 
+    /// Starts the index afresh, to be rebuilt from the table by the next passes, if its
+    /// directory was deleted under it (every commit would fail for good, and searches
+    /// would answer from what it held until a restart). `true` when it did. An index
+    /// whose commits fail while its files are there (a full disk) is kept: searches
+    /// answer from it until it takes changes again. Under the pass lock, so a wipe in
+    /// progress (a replay's) is never taken for a deletion.
+    async fn renew_if_gone(&self) -> Result<bool, SearchError> {
+        let _pass = self.pass.lock().await;
+        if !self.index.is_gone() {
+            return Ok(false);
+        }
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.wipe()).await??;
+        Ok(true)
+    }
+
     /// A newly opened index whose mark is above every row's version was built from
     /// another database, or from rows a replay has since deleted: it is wiped.
     pub async fn check_against_database(&self) -> Result<(), SearchError> {
@@ -178,6 +194,15 @@ impl Indexer {
         let mut refreshed = Instant::now();
         loop {
             let started = Instant::now();
+            match self.renew_if_gone().await {
+                Ok(false) => {}
+                Ok(true) => tracing::warn!(
+                    "the search index's directory was deleted; rebuilding the index from the database"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh")
+                }
+            }
             let pass = self.catch_up().await;
             let failures = self.record(pass.as_ref().map(|_| ()));
             match pass {
@@ -196,16 +221,6 @@ impl Indexer {
                         let index = self.index.clone();
                         match tokio::task::spawn_blocking(move || index.refresh()).await {
                             Ok(Ok(_)) => {}
-                            // Deleted while nothing changed: rebuilt now, not at the next
-                            // change (it warned every second until then).
-                            Ok(Err(_)) if self.index.is_gone() => {
-                                tracing::warn!(
-                                    "the search index's directory is gone; rebuilding it from the database"
-                                );
-                                if let Err(e) = self.wipe(None).await {
-                                    tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh");
-                                }
-                            }
                             Ok(Err(e)) => {
                                 tracing::warn!(error = %e, "could not show merged segments")
                             }
@@ -214,23 +229,8 @@ impl Indexer {
                     }
                 }
                 Err(e) => {
-                    let rebuild = failures >= REBUILD_AFTER && self.index.is_gone();
                     if failures == 1 || failures.is_power_of_two() {
                         tracing::warn!(error = ?anyhow::Error::new(e), failures, "indexing failed; retrying");
-                    }
-                    // The index's directory was deleted: every commit fails for good. It
-                    // is started afresh and rebuilt from the table by the next passes.
-                    // (An index whose commits fail while its files are there, on a full
-                    // disk say, is kept: searches answer from it until it takes changes
-                    // again.)
-                    if rebuild {
-                        tracing::warn!(
-                            failures,
-                            "the search index keeps failing; rebuilding it from the database"
-                        );
-                        if let Err(e) = self.wipe(None).await {
-                            tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh");
-                        }
                     }
                 }
             }
