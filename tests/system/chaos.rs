@@ -445,10 +445,7 @@ fn real_outcomes(
     let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
     for o in outcomes {
         *by_status.entry(o.status.as_u16()).or_default() += 1;
-        let cancelled_by_outage = no_window
-            && o.status.as_u16() == 503
-            && o.body["order_id"].is_string()
-            && o.body.get("resumable_until").is_none();
+        let cancelled_by_outage = no_window && is_cancelled_503(o.status, &o.body);
         assert!(
             matches!(o.status.as_u16(), 201 | 202 | 402 | 409) || cancelled_by_outage,
             "a checkout ended with {} after {} retries: {}",
@@ -463,6 +460,15 @@ fn real_outcomes(
         .map(|o| o.body["id"].as_str().expect("an order id").to_owned())
         .collect();
     (by_status, told_confirmed)
+}
+
+/// Whether a checkout's answer is orders' final 503: it names its order, without
+/// `resumable_until`; the order was cancelled, and the contract says to check out again
+/// with a new key.
+fn is_cancelled_503(status: StatusCode, body: &Value) -> bool {
+    status == StatusCode::SERVICE_UNAVAILABLE
+        && body["order_id"].is_string()
+        && body.get("resumable_until").is_none()
 }
 
 /// Adds one unit to the cart, retrying while the cart (or the gateway's view of it) is
@@ -500,12 +506,8 @@ async fn checkout(shop: &Shop, token: &str, card: &str) -> Outcome {
             Err(e) => (StatusCode::BAD_GATEWAY, Value::String(e.to_string())),
         };
         let in_progress = body["type"] == "urn:bazaar:problem:request-in-progress";
-        // A 503 naming its order without `resumable_until` is final: the order was
-        // cancelled, and the contract says to check out again with a new key.
-        let cancelled = status == StatusCode::SERVICE_UNAVAILABLE
-            && body["order_id"].is_string()
-            && body.get("resumable_until").is_none();
-        let answered = (!status.is_server_error() || cancelled) && !in_progress;
+        let answered =
+            (!status.is_server_error() || is_cancelled_503(status, &body)) && !in_progress;
         if answered || Instant::now() >= deadline {
             return Outcome {
                 status,
