@@ -198,8 +198,10 @@ async fn a_saga_stopped_before_the_payment_waits_for_its_client_until_its_window
     // stock without a word (its process died, or its database failed under it and orders
     // told the client to send the request again): not written for a minute, no
     // `resumable_until`, no lease.
-    let window = std::time::Duration::from_secs(4);
-    let app = spawn_app_with(&[("checkout_resumable_ms", "4000")]).await;
+    // Long beside the look below, so that a busy machine's pauses cannot carry the
+    // look past the window.
+    let window = std::time::Duration::from_secs(8);
+    let app = spawn_app_with(&[("checkout_resumable_ms", "8000")]).await;
     let saga = Saga::new(&app, 1000, 5, 2).await;
     saga.reserve(None).await;
     saga.crash_at("reserving", "reserve", None).await;
@@ -215,7 +217,7 @@ async fn a_saga_stopped_before_the_payment_waits_for_its_client_until_its_window
     tx.commit().await.unwrap();
 
     // Act: recovery looks several times (every 500 ms) within the window.
-    tokio::time::sleep(window / 2).await;
+    tokio::time::sleep(window / 4).await;
 
     // Assert: the order is left for its client's same-key retry to carry on.
     let order = app.order(&saga.shopper, &saga.id).await;
