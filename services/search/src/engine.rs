@@ -144,16 +144,7 @@ impl SearchIndex {
             None => (base, None),
         };
         let top = TopDocs::with_limit(q.paging.per_page() as usize).and_offset(q.paging.offset());
-        // Ties are broken by name, then by id: every order is total, so that equal scores
-        // or prices come in the same order on every replica, whose indexes hold the same
-        // products in segments of their own (paging over two replicas met products twice
-        // and missed others: the scale review).
-        let by_name = || {
-            (
-                (SortByString::for_field("name"), Order::Asc),
-                (SortByString::for_field("id"), Order::Asc),
-            )
-        };
+        // Ties are broken by name, then by id ([`by_name`]).
         let by_score = || (SortBySimilarityScore, Order::Desc);
         let by_field =
             |field: &str, order: Order| (SortByStaticFastValue::<i64>::for_field(field), order);
@@ -238,11 +229,8 @@ impl SearchIndex {
         let query = BooleanQuery::new(clauses);
         let mut look = limit * 4;
         loop {
-            // By name, then id: each name's first product is the same on every replica.
-            let top = TopDocs::with_limit(look).order_by((
-                (SortByString::for_field("name"), Order::Asc),
-                (SortByString::for_field("id"), Order::Asc),
-            ));
+            // Each name's first product is the same on every replica.
+            let top = TopDocs::with_limit(look).order_by(by_name());
             let ranked = searcher.search(&query, &top)?;
             let exhausted = ranked.len() < look || look >= MOST_SUGGESTION_HITS;
             let mut seen = std::collections::HashSet::new();
@@ -391,6 +379,16 @@ impl SearchIndex {
             score,
         })
     }
+}
+
+/// By name, then by id: a total order, so that equal scores or prices come in the same
+/// order on every replica, whose indexes hold the same products in segments of their own
+/// (paging over two replicas met products twice and missed others: the scale review).
+fn by_name() -> ((SortByString, Order), (SortByString, Order)) {
+    (
+        (SortByString::for_field("name"), Order::Asc),
+        (SortByString::for_field("id"), Order::Asc),
+    )
 }
 
 /// The most hits suggestions look through for their names.
