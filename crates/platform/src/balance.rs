@@ -420,7 +420,9 @@ async fn probe(inner: Weak<Inner>, http: reqwest::Client) {
                 .await;
                 match answer {
                     Ok(Ok(())) => {
-                        r.probed(true);
+                        if r.probed(true) && r.breaker.close_if_open() {
+                            tracing::info!(service, replica = %r.url, "replica back: its readiness probe passes again");
+                        }
                     }
                     Ok(Err(why)) => {
                         if r.probed(false) {
@@ -486,11 +488,11 @@ impl Replica {
         self.probe_failures.load(Ordering::Relaxed) < self.probe_threshold
     }
 
-    /// Notes a probe; `true` when this one took the replica out.
+    /// Notes a probe; `true` when this one took the replica out, or, for a passing one,
+    /// when the probe before it had failed (the replica is back).
     fn probed(&self, ready: bool) -> bool {
         if ready {
-            self.probe_failures.store(0, Ordering::Relaxed);
-            false
+            self.probe_failures.swap(0, Ordering::Relaxed) > 0
         } else {
             self.probe_failures.fetch_add(1, Ordering::Relaxed) + 1 == self.probe_threshold
         }
@@ -716,6 +718,22 @@ impl Breaker {
         };
     }
 
+    /// Closes the circuit if it is open: its replica was away (its readiness probes
+    /// failed, as calls did) and a probe has just found it ready again. Calls need not
+    /// wait out the rest of the open time, nor queue behind one trial: a replica coming
+    /// up after callers found its port closed (a start, a restart) takes them at once.
+    /// A replica whose probes kept passing while its calls failed (answers of 5xx,
+    /// slowness its probe does not meet) is not closed this way: its circuit waits for
+    /// its trial. Returns whether it was open.
+    pub fn close_if_open(&self) -> bool {
+        let mut s = self.lock();
+        let open = matches!(*s, State::Open { .. } | State::HalfOpen);
+        if open {
+            *s = State::Closed { failures: 0 };
+        }
+        open
+    }
+
     /// The trial ended without an outcome: the next call may try.
     pub fn trial_abandoned(&self) {
         let mut s = self.lock();
@@ -761,6 +779,89 @@ mod tests {
             .find(|r| &*r.url == url)
             .expect("a replica at that url")
             .clone()
+    }
+
+    /// A readiness server for `catalog` on `listener`.
+    fn ready_catalog(listener: tokio::net::TcpListener) {
+        let app = axum::Router::new().route(
+            "/health/ready",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({"service": "catalog", "status": "ready"}))
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+
+    /// A replica whose port refused its callers (not yet started, restarting) opened its
+    /// circuit; when it comes up, its next readiness probe closes the circuit, long
+    /// before the open time is over, and every call goes to it at once, not only one
+    /// trial (the storefront's first home page after a start: four shelves asked at once,
+    /// three refused behind the trial).
+    #[tokio::test]
+    async fn a_replica_back_after_its_port_refused_takes_calls_at_its_next_probe() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let bal = balancer(
+            &[&url],
+            Settings {
+                probe_interval: Duration::from_millis(50),
+                breaker_open: Duration::from_secs(60),
+                ..settings()
+            },
+        );
+        let r = replica(&bal, &url);
+        let http = reqwest::Client::new();
+        for _ in 0..2 {
+            let pick = bal.pick(None).unwrap();
+            assert!(http.get(&url).send().await.unwrap_err().is_connect());
+            drop(pick.fail());
+        }
+        assert_eq!(bal.pick(None).unwrap_err(), NoReplica::AllOpen);
+        // Probes fail too while nothing listens.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(r.is_open());
+
+        ready_catalog(tokio::net::TcpListener::bind(&url[7..]).await.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while r.is_open() {
+            assert!(Instant::now() < deadline, "the circuit stayed open");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let picks: Vec<Pick> = (0..4).map(|_| bal.pick(None).unwrap()).collect();
+        assert!(picks.iter().all(|p| !p.trial), "calls, not a trial");
+    }
+
+    /// A replica that kept passing its probes while its calls failed is not let back by
+    /// a probe: its circuit waits out its open time for a trial, as before.
+    #[tokio::test]
+    async fn a_replica_failing_calls_while_ready_is_not_let_back_by_its_probes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        ready_catalog(listener);
+        let bal = balancer(
+            &[&url],
+            Settings {
+                probe_interval: Duration::from_millis(50),
+                breaker_open: Duration::from_secs(60),
+                ..settings()
+            },
+        );
+        let r = replica(&bal, &url);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let headers = HeaderMap::new();
+        for _ in 0..2 {
+            bal.pick(None)
+                .unwrap()
+                .record(Outcome::of(StatusCode::INTERNAL_SERVER_ERROR, &headers));
+        }
+        assert!(r.is_open());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            r.is_open(),
+            "probes that never failed prove nothing of its calls"
+        );
+        assert!(r.ready());
     }
 
     #[test]
