@@ -98,7 +98,23 @@ impl<'a> Saga<'a> {
     /// Writes the order into orders' database as the saga would have, at `status` and
     /// about to take `step`, last touched a minute ago: what a crash leaves.
     async fn crash_at(&self, status: &str, step: &str, authorization_id: Option<&str>) {
+        let then = chrono::Utc::now() - chrono::Duration::minutes(1);
+        self.crash_placed_at(status, step, authorization_id, then)
+            .await;
+    }
+
+    /// [`Saga::crash_at`] for an order placed at `placed`, last written a minute ago.
+    /// One transaction: recovery, looking every 500 ms, sees the order as it is meant
+    /// to be or not at all.
+    async fn crash_placed_at(
+        &self,
+        status: &str,
+        step: &str,
+        authorization_id: Option<&str>,
+        placed: chrono::DateTime<chrono::Utc>,
+    ) {
         let then = events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::minutes(1));
+        let placed = events::envelope::to_rfc3339(placed);
         let db = self.app.db().await;
         let mut tx = db.begin_write().await.unwrap();
         sqlx::query(
@@ -106,7 +122,7 @@ impl<'a> Saga<'a> {
              total_cents, currency, ship_name, ship_line1, ship_city, ship_postal_code, ship_country, \
              status, step, attempts, authorization_id, created_at, updated_at) \
              VALUES ($1, $2, 'sam@test.local', 'Sam', $3, 'hash', $4, 'USD', 'Sam', '1 Main St', \
-             'Springfield', '12345', 'US', $5, $6, 1, $7, $8, $8)",
+             'Springfield', '12345', 'US', $5, $6, 1, $7, $8, $9)",
         )
         .bind(&self.id)
         .bind(&self.shopper.id)
@@ -115,6 +131,7 @@ impl<'a> Saga<'a> {
         .bind(status)
         .bind(step)
         .bind(authorization_id)
+        .bind(&placed)
         .bind(&then)
         .execute(&mut *tx)
         .await
@@ -204,17 +221,9 @@ async fn a_saga_stopped_before_the_payment_waits_for_its_client_until_its_window
     let app = spawn_app_with(&[("checkout_resumable_ms", "8000")]).await;
     let saga = Saga::new(&app, 1000, 5, 2).await;
     saga.reserve(None).await;
-    saga.crash_at("reserving", "reserve", None).await;
     let placed = std::time::Instant::now();
-    let db = app.db().await;
-    let mut tx = db.begin_write().await.unwrap();
-    sqlx::query("UPDATE orders SET created_at = $1 WHERE id = $2")
-        .bind(events::envelope::to_rfc3339(chrono::Utc::now()))
-        .bind(&saga.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    saga.crash_placed_at("reserving", "reserve", None, chrono::Utc::now())
+        .await;
 
     // Act: recovery looks several times (every 500 ms) within the window.
     tokio::time::sleep(window / 4).await;
