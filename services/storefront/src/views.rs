@@ -136,6 +136,11 @@ impl Views {
     /// Renders the error page for `err` (falling back to plain text if even that fails).
     pub fn error_page(&self, chrome: &Chrome, err: &StorefrontError) -> Response {
         let message = err.page_message();
+        // The page says only that the shop is unavailable; the log says why, for the
+        // operator (a service's answer, the transport's error).
+        if message.status.is_server_error() {
+            tracing::warn!(status = message.status.as_u16(), error = %err, "answered with an error page");
+        }
         let page = context! {
             status => message.status.as_u16(),
             heading => message.title,
@@ -227,6 +232,56 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<title>&lt;t&gt;</title>"));
+    }
+
+    /// An error page of a 5xx says why in the log (the page itself only says the shop
+    /// is unavailable); a visitor's own mistake does not.
+    #[test]
+    fn an_error_page_of_the_shops_own_failure_says_why_in_the_log() {
+        use std::sync::{Arc, Mutex};
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        let views = Views::new().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            let down = StorefrontError::Unavailable {
+                service: "catalog",
+                detail: "answered 503 Service Unavailable".into(),
+            };
+            assert_eq!(
+                views.error_page(&Chrome::default(), &down).status(),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+            let missing = StorefrontError::NotFound("product p-1".into());
+            assert_eq!(
+                views.error_page(&Chrome::default(), &missing).status(),
+                StatusCode::NOT_FOUND
+            );
+        });
+        let log = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("WARN")
+                && log.contains("catalog is unavailable: answered 503 Service Unavailable"),
+            "{log}"
+        );
+        assert!(
+            !log.contains("p-1"),
+            "a 404 is not the shop's failure: {log}"
+        );
+
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
     }
 
     #[test]
