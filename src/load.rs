@@ -184,8 +184,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         seed,
     };
     let progress = progress::Progress::new(args.duration);
+    let shop = Arc::new(shop);
     let workload = Arc::new(Shopping {
-        shop: Arc::new(shop),
+        shop: shop.clone(),
         scenario,
     });
     let outcome = engine::execute(workload, &plan, stop_rx, progress.on_tick()).await;
@@ -200,7 +201,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         seed,
         accounts,
     };
-    let summary = report::Summary::new(&setup, &outcome);
+    let summary = report::Summary::new(&setup, &outcome).with_examples(&shop.examples());
     print!("{}", report::text(&summary));
     if let Some(path) = &args.json {
         report::write_json(path, &summary)?;

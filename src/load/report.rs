@@ -3,7 +3,7 @@
 
 use super::engine::{Model, Outcome};
 use super::scenario::STEPS;
-use super::stats::{Percentiles, Stats, Window, round3};
+use super::stats::{ErrorKind, Percentiles, Stats, Window, round3};
 use anyhow::{Context, anyhow};
 use plotters::prelude::*;
 use serde::Serialize;
@@ -52,6 +52,11 @@ pub struct Summary {
     /// Failed runs by the kind of their first error: `status 502`, `timeout`,
     /// `connection`, `overload`, `invalid_response`.
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// For each kind of `errors_by_kind`, the first request that failed so and what the
+    /// shop answered it (a problem's title and detail, a page's title, the transport
+    /// error), with the request id its logs know it by.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_examples: BTreeMap<String, String>,
     pub steps: BTreeMap<&'static str, StepSummary>,
     /// Runs by what they did (`browse`, `cart`, `checkout`).
     pub flows: BTreeMap<String, u64>,
@@ -149,6 +154,7 @@ impl Summary {
             ok_runs_per_s: per_s(t.runs - t.failed),
             latency_ms: Percentiles::of(&t.latency),
             errors_by_kind: errors_by_kind(t),
+            error_examples: BTreeMap::new(),
             steps,
             flows,
             checkouts,
@@ -159,6 +165,16 @@ impl Summary {
             interrupted: outcome.interrupted,
             timeline: outcome.windows.clone(),
         }
+    }
+
+    /// Adds the examples of the errors it counts, from those the load kept.
+    pub fn with_examples(mut self, examples: &BTreeMap<ErrorKind, String>) -> Self {
+        self.error_examples = examples
+            .iter()
+            .map(|(kind, said)| (kind.to_string(), said.clone()))
+            .filter(|(kind, _)| self.errors_by_kind.contains_key(kind))
+            .collect();
+        self
     }
 
     /// The steps in the order a shopper meets them; others after, by name.
@@ -212,6 +228,9 @@ pub fn text(s: &Summary) -> String {
             format!(" ({})", kinds.join(", "))
         }
     );
+    for (kind, said) in &s.error_examples {
+        let _ = writeln!(out, "  {kind}, first: {said}");
+    }
     let l = &s.latency_ms;
     let _ = writeln!(
         out,
@@ -359,8 +378,8 @@ p.note { color: #555; }
 <figure>{{ errors_svg|safe }}</figure>
 {% if s.errors_by_kind %}
 <table>
-<tr><th>error</th><th>runs</th></tr>
-{% for kind, n in s.errors_by_kind|items %}<tr><td>{{ kind }}</td><td class="bad">{{ n }}</td></tr>
+<tr><th>error</th><th>runs</th><th>the first, as the shop answered it</th></tr>
+{% for kind, n in s.errors_by_kind|items %}<tr><td>{{ kind }}</td><td class="bad">{{ n }}</td><td>{{ s.error_examples[kind] }}</td></tr>
 {% endfor %}</table>
 {% endif %}
 
@@ -651,7 +670,19 @@ mod tests {
             seed: 42,
             accounts: 2,
         };
-        Summary::new(&setup, &outcome())
+        // An example of a kind the load did not count (a decline it expected) is left out.
+        let examples = BTreeMap::from([
+            (
+                ErrorKind::Status(503),
+                "GET /api/catalog/products/p-1: 503 Service unavailable <now> (request id r-7)"
+                    .to_owned(),
+            ),
+            (
+                ErrorKind::Status(402),
+                "POST /api/orders/checkout: 402".to_owned(),
+            ),
+        ]);
+        Summary::new(&setup, &outcome()).with_examples(&examples)
     }
 
     #[test]
@@ -686,6 +717,11 @@ mod tests {
         assert_eq!(v["steps"]["home"]["errors"], 0);
         assert_eq!(v["errors_by_kind"]["status 503"], 2);
         assert_eq!(v["errors_by_kind"]["timeout"], 1);
+        assert_eq!(
+            v["error_examples"],
+            serde_json::json!({"status 503": "GET /api/catalog/products/p-1: 503 Service unavailable <now> (request id r-7)"}),
+            "only the kinds counted, and only those with an example"
+        );
         assert_eq!(v["checkouts"]["confirmed"], 15);
         assert_eq!(v["checkouts"]["confirmed_cents"], 15 * 2_599);
         assert_eq!(v["flows"]["browse"], 135);
@@ -723,9 +759,13 @@ mod tests {
         for outside in ["<script", "<link", "src=", "@import"] {
             assert!(!html.contains(outside), "{outside} in the report");
         }
+        assert!(
+            html.contains("<td>GET &#x2f;api&#x2f;catalog&#x2f;products&#x2f;p-1: 503 Service unavailable &lt;now&gt; (request id r-7)</td>"),
+            "{html}"
+        );
         // What came from outside is escaped.
         assert!(html.contains("&lt;shop&gt;"));
-        assert!(!html.contains("<shop>"));
+        assert!(!html.contains("<shop>") && !html.contains("<now>"));
     }
 
     #[test]
@@ -782,6 +822,11 @@ mod tests {
             text.contains("errors 3 (status 503: 2, timeout: 1)"),
             "{text}"
         );
+        assert!(
+            text.contains("\n  status 503, first: GET /api/catalog/products/p-1: 503 Service unavailable <now> (request id r-7)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("status 402"), "{text}");
         assert!(text.contains("checkouts: 15 confirmed"), "{text}");
         assert!(text.contains("checkouts per product read: 1/10"), "{text}");
         let home = text.find("\nhome ").expect("a home row");

@@ -11,8 +11,8 @@ use reqwest::header::{COOKIE, HeaderMap, RETRY_AFTER, SET_COOKIE};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
-use std::collections::{BTreeSet, VecDeque};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -33,6 +33,10 @@ const MAX_PRODUCTS: usize = 1_000;
 const CHECKOUT_PATIENCE: Duration = Duration::from_secs(30);
 /// The cookie naming an anonymous cart.
 const CART_COOKIE: &str = "bazaar_cart";
+/// Kinds of failure an example is kept of (the first of each).
+const MAX_EXAMPLES: usize = 16;
+/// The longest an example's text is kept.
+const EXAMPLE_CHARS: usize = 300;
 
 /// A transport failure as an error kind.
 pub fn transport_error(e: reqwest::Error) -> ErrorKind {
@@ -41,6 +45,18 @@ pub fn transport_error(e: reqwest::Error) -> ErrorKind {
     } else {
         ErrorKind::Connection
     }
+}
+
+/// An error and its sources, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    line
 }
 
 /// A complete answer.
@@ -62,6 +78,42 @@ impl Answer {
 
     fn json<T: DeserializeOwned>(&self) -> Result<T, ErrorKind> {
         serde_json::from_slice(&self.body).map_err(|_| ErrorKind::InvalidResponse)
+    }
+
+    /// What the answer says of itself, in a line: a problem document's title and detail,
+    /// a page's title, or the start of its text; and the request id the shop gave it, by
+    /// which its logs find the request.
+    fn said(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let problem = serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| {
+                let title = v["title"].as_str()?;
+                Some(match v["detail"].as_str() {
+                    Some(detail) => format!("{title}: {detail}"),
+                    None => title.to_owned(),
+                })
+            });
+        let page_title = || {
+            let start = text.find("<title>")? + "<title>".len();
+            let end = start + text[start..].find("</title>")?;
+            Some(text[start..end].trim().to_owned())
+        };
+        let mut said = problem
+            .or_else(page_title)
+            .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "));
+        if said.is_empty() {
+            said = "(no body)".to_owned();
+        }
+        let mut said: String = said.chars().take(EXAMPLE_CHARS).collect();
+        if let Some(id) = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            said.push_str(&format!(" (request id {id})"));
+        }
+        format!("{} {said}", self.status.as_u16())
     }
 
     fn retry_after(&self) -> Option<Duration> {
@@ -266,6 +318,8 @@ pub struct Shop {
     tag: String,
     password: String,
     expiry_year: u64,
+    /// What the shop said with the first failure of each kind (see [`Shop::examples`]).
+    examples: Mutex<BTreeMap<ErrorKind, String>>,
 }
 
 impl Shop {
@@ -304,6 +358,7 @@ impl Shop {
             password: format!("Load-{}", uuid::Uuid::new_v4().simple()),
             tag,
             expiry_year: expiry_year(),
+            examples: Mutex::new(BTreeMap::new()),
         };
         shop.catalog = shop
             .read_catalog(buying)
@@ -451,16 +506,52 @@ impl Shop {
         }
     }
 
+    /// Sends a request and reads its whole answer, keeping an example of what the shop
+    /// said for the first failure of each kind: an answer that is not a success (most
+    /// become the step's error; a checkout's decline is an outcome, and its example is
+    /// shown only if the report counts a `status 402`), or a transport error.
     async fn send(&self, req: RequestBuilder) -> Result<Answer, ErrorKind> {
-        let r = req.send().await.map_err(transport_error)?;
+        let (http, req) = req.build_split();
+        let req = req.map_err(transport_error)?;
+        let asked = format!("{} {}", req.method(), req.url().path());
+        let failed = |e: reqwest::Error| {
+            let said = chain(&e);
+            let kind = transport_error(e);
+            self.note(kind, || format!("{asked}: {said}"));
+            kind
+        };
+        let r = http.execute(req).await.map_err(failed)?;
         let status = r.status();
         let headers = r.headers().clone();
-        let body = r.bytes().await.map_err(transport_error)?;
-        Ok(Answer {
+        let body = r.bytes().await.map_err(failed)?;
+        let answer = Answer {
             status,
             headers,
             body,
-        })
+        };
+        if !status.is_success() {
+            self.note(ErrorKind::Status(status.as_u16()), || {
+                format!("{asked}: {}", answer.said())
+            });
+        }
+        Ok(answer)
+    }
+
+    /// Keeps `said()` as the example of `kind` if it is the first of its kind.
+    fn note(&self, kind: ErrorKind, said: impl FnOnce() -> String) {
+        let mut examples = self.examples.lock().unwrap_or_else(PoisonError::into_inner);
+        if examples.len() < MAX_EXAMPLES && !examples.contains_key(&kind) {
+            examples.insert(kind, said());
+        }
+    }
+
+    /// An example of each kind of failure met, in the shop's words: the first
+    /// request that failed so, and what it was answered.
+    pub fn examples(&self) -> BTreeMap<ErrorKind, String> {
+        self.examples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     async fn get_json<T: DeserializeOwned>(
@@ -777,6 +868,71 @@ mod tests {
             limited.load(Ordering::SeqCst) >= 5,
             "the refused reads were sent again"
         );
+    }
+
+    /// Each kind of failure keeps the first answer of its kind, in the shop's words: a
+    /// page's title, a problem's title and detail, with the request id to find it by.
+    #[tokio::test]
+    async fn the_first_failure_of_each_kind_is_kept_as_the_shop_said_it() {
+        use axum::{Json, routing::get};
+        let app = axum::Router::new()
+            .route(
+                "/api/catalog/categories",
+                get(|| async { Json(json!({"items": [{"id": "mugs", "name": "Mugs"}]})) }),
+            )
+            .route(
+                "/api/catalog/products",
+                get(|| async { Json(json!({"items": [{"id": "p-1", "name": "Blue Mug"}], "total": 1})) }),
+            )
+            .route(
+                "/",
+                get(|| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [("x-request-id", "req-1"), ("content-type", "text/html")],
+                        "<html><head><title> Unavailable · Bazaar </title></head><body>…</body></html>",
+                    )
+                }),
+            )
+            .route(
+                "/api/catalog/products/{id}",
+                get(|| async {
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        [("content-type", "application/problem+json")],
+                        r#"{"type":"urn:bazaar:problem:bad-gateway","title":"Bad gateway","status":502,"detail":"the catalog service failed to answer"}"#,
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let shop = Shop::connect(&url, Duration::from_secs(5), false)
+            .await
+            .expect("the catalog is read");
+        assert_eq!(shop.home().await, Err(ErrorKind::Status(503)));
+        assert_eq!(shop.product("p-1").await, Err(ErrorKind::Status(502)));
+        assert_eq!(shop.product("p-2").await, Err(ErrorKind::Status(502)));
+        let examples = shop.examples();
+        assert_eq!(
+            examples.get(&ErrorKind::Status(503)).map(String::as_str),
+            Some("GET /: 503 Unavailable · Bazaar (request id req-1)"),
+        );
+        assert_eq!(
+            examples.get(&ErrorKind::Status(502)).map(String::as_str),
+            Some(
+                "GET /api/catalog/products/p-1: 502 Bad gateway: the catalog service failed to answer"
+            ),
+            "the first of its kind"
+        );
+        assert_eq!(examples.len(), 2, "{examples:?}");
+    }
+
+    #[test]
+    fn a_transport_error_is_said_with_its_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let wrapped = anyhow::Error::new(io).context("connecting");
+        assert_eq!(chain(wrapped.as_ref()), "connecting: refused");
     }
 
     fn problem(status: u16, slug: &str) -> Value {

@@ -31,9 +31,11 @@ async fn load(shop: &Shop, out: &Path, name: &str, args: &[&str]) -> Value {
     let summary: Value = serde_json::from_slice(&std::fs::read(&json).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", json.display()));
     assert_eq!(
-        summary["errors"], 0,
-        "{name}: {stdout}\n{}",
-        summary["errors_by_kind"]
+        summary["errors"],
+        0,
+        "{name}: {stdout}\n{}\nthe shop's log:\n{}",
+        summary["error_examples"],
+        shop.log_tail(80)
     );
     assert!(summary["runs"].as_u64().unwrap() > 0, "{name}: {stdout}");
     assert!(
