@@ -7,6 +7,7 @@ use super::stats::ErrorKind;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use platform::failure::error_chain as chain;
 use reqwest::header::{COOKIE, HeaderMap, RETRY_AFTER, SET_COOKIE};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
@@ -45,18 +46,6 @@ pub fn transport_error(e: reqwest::Error) -> ErrorKind {
     } else {
         ErrorKind::Connection
     }
-}
-
-/// An error and its sources, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    line
 }
 
 /// A complete answer.
@@ -817,15 +806,10 @@ mod tests {
         })
     }
 
-    /// A shop whose rate limits answer the first stock reads 429, as a shop with its
-    /// limits on answers a burst: the catalog is still read, waiting as it is asked to.
-    #[tokio::test]
-    async fn the_catalog_is_read_through_a_shops_rate_limits() {
-        use axum::{Json, extract::Path, routing::get};
-        use std::sync::atomic::{AtomicU32, Ordering};
-        let limited = std::sync::Arc::new(AtomicU32::new(0));
-        let counter = limited.clone();
-        let app = axum::Router::new()
+    /// A shop's catalog as the load reads it first: one category, two products.
+    fn catalog_of_two() -> axum::Router {
+        use axum::{Json, routing::get};
+        axum::Router::new()
             .route(
                 "/api/catalog/categories",
                 get(|| async { Json(json!({"items": [{"id": "mugs", "name": "Mugs"}]})) }),
@@ -839,27 +823,43 @@ mod tests {
                     ], "total": 2}))
                 }),
             )
-            .route(
-                "/api/inventory/{id}",
-                get(move |Path(id): Path<String>| {
-                    let refused = counter.fetch_add(1, Ordering::SeqCst) < 3;
-                    async move {
-                        if refused {
-                            Err((
-                                StatusCode::TOO_MANY_REQUESTS,
-                                [(RETRY_AFTER, HeaderValue::from_static("0"))],
-                            ))
-                        } else {
-                            Ok(Json(
-                                json!({"product_id": id, "available": 50, "reserved": 0}),
-                            ))
-                        }
-                    }
-                }),
-            );
+    }
+
+    /// Serves `app` on a port of its own; its address.
+    async fn serve(app: axum::Router) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// A shop whose rate limits answer the first stock reads 429, as a shop with its
+    /// limits on answers a burst: the catalog is still read, waiting as it is asked to.
+    #[tokio::test]
+    async fn the_catalog_is_read_through_a_shops_rate_limits() {
+        use axum::{Json, extract::Path, routing::get};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let limited = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = limited.clone();
+        let app = catalog_of_two().route(
+            "/api/inventory/{id}",
+            get(move |Path(id): Path<String>| {
+                let refused = counter.fetch_add(1, Ordering::SeqCst) < 3;
+                async move {
+                    if refused {
+                        Err((
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [(RETRY_AFTER, HeaderValue::from_static("0"))],
+                        ))
+                    } else {
+                        Ok(Json(
+                            json!({"product_id": id, "available": 50, "reserved": 0}),
+                        ))
+                    }
+                }
+            }),
+        );
+        let url = serve(app).await;
         let shop = Shop::connect(&url, Duration::from_secs(5), true)
             .await
             .expect("the catalog is read");
@@ -874,16 +874,8 @@ mod tests {
     /// page's title, a problem's title and detail, with the request id to find it by.
     #[tokio::test]
     async fn the_first_failure_of_each_kind_is_kept_as_the_shop_said_it() {
-        use axum::{Json, routing::get};
-        let app = axum::Router::new()
-            .route(
-                "/api/catalog/categories",
-                get(|| async { Json(json!({"items": [{"id": "mugs", "name": "Mugs"}]})) }),
-            )
-            .route(
-                "/api/catalog/products",
-                get(|| async { Json(json!({"items": [{"id": "p-1", "name": "Blue Mug"}], "total": 1})) }),
-            )
+        use axum::routing::get;
+        let app = catalog_of_two()
             .route(
                 "/",
                 get(|| async {
@@ -904,9 +896,7 @@ mod tests {
                     )
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = serve(app).await;
         let shop = Shop::connect(&url, Duration::from_secs(5), false)
             .await
             .expect("the catalog is read");
@@ -926,13 +916,6 @@ mod tests {
             "the first of its kind"
         );
         assert_eq!(examples.len(), 2, "{examples:?}");
-    }
-
-    #[test]
-    fn a_transport_error_is_said_with_its_causes() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let wrapped = anyhow::Error::new(io).context("connecting");
-        assert_eq!(chain(wrapped.as_ref()), "connecting: refused");
     }
 
     fn problem(status: u16, slug: &str) -> Value {

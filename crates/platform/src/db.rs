@@ -1019,15 +1019,7 @@ mod tests {
         }
     }
 
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut text = e.to_string();
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            text.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
-        text
-    }
+    use crate::failure::error_chain as chain;
 
     /// Migrations that record each time they run, and linger while they do so that a
     /// replica that would run one too has every chance to.

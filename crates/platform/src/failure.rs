@@ -32,6 +32,19 @@ impl Failure {
     }
 }
 
+/// An error and each of its sources, `error: source: source…`, as one line: what logs,
+/// problem details and tools say of an error, its causes included.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// `field: message; …`, as logs and dead letters show invalid input.
 pub fn describe(errors: &[FieldError]) -> String {
     errors
@@ -192,5 +205,18 @@ mod fields_tests {
             ]
         );
         assert!(Fields::new().check().is_ok());
+    }
+
+    #[test]
+    fn an_error_is_said_with_each_of_its_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connecting to the shop")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        ));
+        assert_eq!(error_chain(&e), "connecting to the shop: refused");
+        assert_eq!(error_chain(&e.0), "refused");
     }
 }

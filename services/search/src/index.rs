@@ -433,16 +433,7 @@ fn remove_dir(path: &Path) -> Result<(), IndexError> {
     }
 }
 
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use platform::failure::error_chain;
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();

@@ -75,14 +75,7 @@ pub enum StorefrontError {
 impl From<minijinja::Error> for StorefrontError {
     fn from(e: minijinja::Error) -> Self {
         // The whole chain: minijinja says where in which template.
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        StorefrontError::Template(text)
+        StorefrontError::Template(platform::failure::error_chain(&e))
     }
 }
 
