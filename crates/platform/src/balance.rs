@@ -792,6 +792,19 @@ mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
 
+    /// A balancer over the one replica at `url`, probing it every 50 ms, whose circuit
+    /// once open stays so far longer than any test waits.
+    fn probing(url: &str) -> Balancer {
+        balancer(
+            &[url],
+            Settings {
+                probe_interval: Duration::from_millis(50),
+                breaker_open: Duration::from_secs(60),
+                ..settings()
+            },
+        )
+    }
+
     /// A replica whose port refused its callers (not yet started, restarting) opened its
     /// circuit; when it comes up, its next readiness probe closes the circuit, long
     /// before the open time is over, and every call goes to it at once, not only one
@@ -802,14 +815,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
-        let bal = balancer(
-            &[&url],
-            Settings {
-                probe_interval: Duration::from_millis(50),
-                breaker_open: Duration::from_secs(60),
-                ..settings()
-            },
-        );
+        let bal = probing(&url);
         let r = replica(&bal, &url);
         let http = reqwest::Client::new();
         for _ in 0..2 {
@@ -839,14 +845,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         ready_catalog(listener);
-        let bal = balancer(
-            &[&url],
-            Settings {
-                probe_interval: Duration::from_millis(50),
-                breaker_open: Duration::from_secs(60),
-                ..settings()
-            },
-        );
+        let bal = probing(&url);
         let r = replica(&bal, &url);
         tokio::time::sleep(Duration::from_millis(150)).await;
         let headers = HeaderMap::new();
