@@ -213,7 +213,7 @@ static LAZY: OnceLock<bool> = OnceLock::new();
 /// Log lines as text, painted when `ansi`, through `writer`, under the log filter
 /// `filter`; each span's fields are written by [`SpanFields`], which the log layer finds
 /// done.
-fn text_logs<S, W>(filter: &str, ansi: bool, writer: W) -> impl Layer<S> + use<S, W>
+pub(crate) fn text_logs<S, W>(filter: &str, ansi: bool, writer: W) -> impl Layer<S> + use<S, W>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -1361,36 +1361,7 @@ mod tests {
         );
     }
 
-    /// Log lines written to memory, for a test to read.
-    #[derive(Clone, Default)]
-    pub(super) struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl Lines {
-        /// What was written so far.
-        pub(super) fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// The log lines of `work`, written under the log filter `filter` as [`init`] writes
-    /// them (without colours).
-    fn logged(filter: &str, work: impl FnOnce()) -> String {
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let layer = text_logs(filter, false, move || writer.clone());
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work);
-        lines.text()
-    }
+    use crate::testing::logged;
 
     /// A request inside which a function instrumented at INFO logs a line.
     fn a_request() {

@@ -22,6 +22,38 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// requests, then as long again for its workers.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Log lines written to memory, for a test to read.
+#[derive(Clone, Default)]
+pub struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Lines {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines of `work`, written under the log filter `filter` as a service writes
+/// them (without colours).
+pub fn logged(filter: &str, work: impl FnOnce()) -> String {
+    use tracing_subscriber::layer::SubscriberExt;
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let layer = crate::telemetry::text_logs(filter, false, move || writer.clone());
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work);
+    lines.text()
+}
+
 /// A directory of its own under the system's temporary directory, removed when dropped.
 #[derive(Debug)]
 pub struct Scratch {

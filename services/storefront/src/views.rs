@@ -238,15 +238,8 @@ mod tests {
     /// is unavailable); a visitor's own mistake does not.
     #[test]
     fn an_error_page_of_the_shops_own_failure_says_why_in_the_log() {
-        use std::sync::{Arc, Mutex};
-        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
-        let sink = written.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
         let views = Views::new().unwrap();
-        tracing::subscriber::with_default(subscriber, || {
+        let log = platform::testing::logged("info", || {
             let down = StorefrontError::Unavailable {
                 service: "catalog",
                 detail: "answered 503 Service Unavailable".into(),
@@ -261,7 +254,6 @@ mod tests {
                 StatusCode::NOT_FOUND
             );
         });
-        let log = String::from_utf8(written.lock().unwrap().clone()).unwrap();
         assert!(
             log.contains("WARN")
                 && log.contains("catalog is unavailable: answered 503 Service Unavailable"),
@@ -271,17 +263,6 @@ mod tests {
             !log.contains("p-1"),
             "a 404 is not the shop's failure: {log}"
         );
-
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
     }
 
     #[test]

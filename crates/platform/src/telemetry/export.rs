@@ -97,7 +97,7 @@ impl<E: SpanExporter> SpanExporter for Reported<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{tests::Lines, text_logs};
+    use crate::{telemetry::text_logs, testing::Lines};
     use futures_util::FutureExt;
     use opentelemetry_sdk::error::OTelSdkError;
     use std::sync::atomic::AtomicUsize;

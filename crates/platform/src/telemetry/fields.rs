@@ -242,7 +242,7 @@ pub(super) fn json(fields: &impl RecordFields) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::tests::Lines;
+    use crate::testing::Lines;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::{fmt, layer::SubscriberExt};
 

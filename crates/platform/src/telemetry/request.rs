@@ -270,8 +270,9 @@ impl<S: Subscriber> Subscriber for Lazy<S> {
 mod tests {
     use super::*;
     use crate::telemetry::{
-        RECORDED, RequestScope, UNRECORDED, in_this_request, json_logs, tests::Lines, text_logs,
+        RECORDED, RequestScope, UNRECORDED, in_this_request, json_logs, text_logs,
     };
+    use crate::testing::Lines;
     use std::sync::Mutex;
     use tracing_subscriber::{Layer, layer::SubscriberExt, registry::LookupSpan};
 
