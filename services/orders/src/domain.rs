@@ -388,14 +388,16 @@ pub struct TotalChanged {
 }
 
 /// Where an order's saga stands. The happy path is
-/// `pending → reserving → authorizing → authorized → confirming → confirmed`; a failure
-/// before the payment is authorised (the pivot) goes `→ compensating → cancelled`.
+/// `pending → authorizing → confirming → confirmed`; a failure before the payment is
+/// authorised (the pivot) goes `→ compensating → cancelled`. (`reserving` and
+/// `authorized` are what older versions wrote before the reservation and at the pivot;
+/// orders still reads them, and recovery treats them as `pending` and `confirming`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Recorded with its items; nothing asked of other services yet.
+    /// Recorded with its items; the cart's lines and the stock are being taken.
     Pending,
-    /// Stock is being reserved.
+    /// Stock is being reserved (written by older versions only: now `pending`).
     Reserving,
     /// Stock is reserved; the payment is being authorised.
     Authorizing,

@@ -453,20 +453,11 @@ impl Saga {
     /// one from the step it stopped at (reserving, or authorising).
     #[tracing::instrument(skip_all, fields(otel.name = "saga checkout", order_id = %order.id))]
     async fn run(&self, mut order: Order, card: Card) -> Result<Answer, OrdersError> {
-        // 1. Reserve the stock.
-        if order.status == Status::Pending
-            && !self
-                .step(
-                    &mut order,
-                    Status::Reserving,
-                    Step::Reserve,
-                    "reserving stock",
-                )
-                .await?
-        {
-            return self.settled(&order.id).await;
-        }
-        if order.status == Status::Reserving {
+        // 1. Take the cart's lines and reserve the stock. No write comes first: the order
+        // was placed `pending`, which recovery undoes as it would `reserving` (what older
+        // versions wrote here), and both calls are keyed by the order, so a checkout carried
+        // on after a stop makes them again without taking anything twice.
+        if matches!(order.status, Status::Pending | Status::Reserving) {
             // The cart's lines, then the stock: each call is told apart, so that an outage
             // names the service that is down.
             for (call, outage) in [
@@ -583,6 +574,11 @@ impl Saga {
     /// Goes forward from the pivot: commit the reservation, capture the payment, confirm
     /// the order (with `order.confirmed`). A step that keeps failing leaves the order for
     /// recovery and answers 202.
+    ///
+    /// The commit and the capture are one step of the order's (`commit`): no write comes
+    /// between them, since a driver carrying on after a stop commits again, which changes
+    /// nothing once done, and then captures (`capture` is what older versions wrote in
+    /// between).
     async fn confirm(&self, mut order: Order, attempts: u32) -> Result<Answer, OrdersError> {
         if order.status == Status::Authorized
             && !self
@@ -598,19 +594,7 @@ impl Saga {
         }
         if order.step == Step::Commit {
             match self.attempt(&mut order, Call::Commit, attempts).await? {
-                Outcome::Done(_) => {
-                    if !self
-                        .step(
-                            &mut order,
-                            Status::Confirming,
-                            Step::Capture,
-                            "reservation committed; capturing the payment",
-                        )
-                        .await?
-                    {
-                        return self.settled(&order.id).await;
-                    }
-                }
+                Outcome::Done(_) => {}
                 Outcome::Refused {
                     status: 404 | 409,
                     problem,
@@ -634,7 +618,7 @@ impl Saga {
                 }
             }
         }
-        if order.step == Step::Capture {
+        if matches!(order.step, Step::Commit | Step::Capture) {
             match self.attempt(&mut order, Call::Capture, attempts).await? {
                 Outcome::Done(_) => {}
                 Outcome::Lost => return self.settled(&order.id).await,
@@ -772,25 +756,17 @@ impl Saga {
             .answer
             .clone()
             .unwrap_or_else(|| view::interrupted(&order));
+        // The void and the release are one step of the order's when there is a payment to
+        // void (`void`): a driver carrying on after a stop voids again, which changes
+        // nothing once done, and then releases.
         if order.step == Step::Void {
             // A refused void leaves the authorisation for an operator to release.
             let undo = (Call::Void, "voiding the payment");
             if let Some(stop) = self.undo(&mut order, undo, attempts, &answer).await? {
                 return Ok(stop);
             }
-            if !self
-                .step(
-                    &mut order,
-                    Status::Compensating,
-                    Step::Release,
-                    "payment voided; releasing the stock",
-                )
-                .await?
-            {
-                return self.settled(&order.id).await;
-            }
         }
-        if order.step == Step::Release {
+        if matches!(order.step, Step::Void | Step::Release) {
             // Units a refused release holds come back when the reservation expires anyway.
             let undo = (Call::Release, "releasing the stock and the cart's lines");
             if let Some(stop) = self.undo(&mut order, undo, attempts, &answer).await? {
@@ -854,7 +830,7 @@ impl Saga {
 
     /// Makes `call` up to `max` times while it fails transiently, with jittered backoff,
     /// counting each retry on the order before it is made.
-    #[tracing::instrument(skip_all, fields(otel.name = %format_args!("saga {}", order.step.as_str()), order_id = %order.id))]
+    #[tracing::instrument(skip_all, fields(otel.name = %format_args!("saga {}", call.name()), order_id = %order.id))]
     async fn attempt(
         &self,
         order: &mut Order,
@@ -871,19 +847,20 @@ impl Saga {
                     .try_with(|by| *by)
                     .is_ok_and(|by| Instant::now() + pause + self.inner.settings.call_timeout > by)
                 {
-                    tracing::info!(order_id = %order.id, step = order.step.as_str(), attempt = n, "no time left for another try before the answer is due");
+                    tracing::info!(order_id = %order.id, call = call.name(), attempt = n, "no time left for another try before the answer is due");
                     break;
                 }
                 tokio::time::sleep(pause).await;
             }
             order.attempts += 1;
-            // A step's first try needs no write of its own: the order is saved at this
+            // A call's first try needs no write of its own: the order is saved at its
             // status and step already, which is all recovery goes by (every call is
-            // idempotent by order id). A retry records the count, and checks no other
-            // driver moved the order meanwhile.
+            // idempotent by order id, and a step's calls are all made again when it is
+            // carried on). A retry records the count, and checks no other driver moved
+            // the order meanwhile.
             if n > 1 {
                 let from = (order.status, order.step);
-                let detail = format!("{} attempt {}", order.step.as_str(), order.attempts);
+                let detail = format!("{} attempt {}", call.name(), order.attempts);
                 if !self.store().save(order, from, &detail, None).await? {
                     return Ok(Outcome::Lost);
                 }
@@ -899,7 +876,7 @@ impl Saga {
                     return Ok(Outcome::Refused { status, problem });
                 }
                 Err(CallError::Transient(why)) => {
-                    tracing::warn!(order_id = %order.id, step = order.step.as_str(), attempt = n, error = %why, "call failed");
+                    tracing::warn!(order_id = %order.id, call = call.name(), attempt = n, error = %why, "call failed");
                     order.last_error = Some(why.clone());
                     last = why;
                 }

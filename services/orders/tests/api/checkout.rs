@@ -82,6 +82,55 @@ async fn a_checkout_reserves_charges_confirms_and_empties_the_cart() {
     assert!(confirmed["confirmed_at"].is_string());
 }
 
+/// Each write of an order's state is a synced commit on orders' one database connection:
+/// a checkout makes no more of them than recovery needs. Placed, then `authorizing`
+/// before the payment is asked for (so that recovery voids what it may have authorised),
+/// the pivot, and the end; the reservation and the commit-and-capture are made again by
+/// whoever carries a stopped checkout on, so they need no write before or between them.
+#[tokio::test]
+async fn a_checkout_writes_its_order_four_times_whether_confirmed_or_declined() {
+    // Arrange
+    let app = spawn_app().await;
+    let product = app.product(1500, 10).await;
+    let (buyer, declined) = tokio::join!(app.shopper(), app.shopper());
+    app.add_to_cart(&buyer, &product, 1).await;
+    app.add_to_cart(&declined, &product, 1).await;
+
+    // Act
+    let bought = app
+        .checkout(&buyer, &new_key(), &checkout_body(GOOD_CARD))
+        .await;
+    let refused = app
+        .checkout(&declined, &new_key(), &checkout_body(DECLINED_CARD))
+        .await;
+
+    // Assert
+    assert_eq!(bought.status(), StatusCode::CREATED);
+    let bought: Value = bought.json().await.unwrap();
+    let problem = assert_problem(refused, StatusCode::PAYMENT_REQUIRED, None, "declined").await;
+    assert_eq!(
+        app.saga_writes(bought["id"].as_str().unwrap()).await,
+        [
+            "placed → pending @ reserve",
+            "pending → authorizing @ authorize",
+            "authorizing → confirming @ commit",
+            "confirming → confirmed @ done",
+        ]
+    );
+    assert_eq!(
+        app.saga_writes(problem["order_id"].as_str().unwrap()).await,
+        [
+            "placed → pending @ reserve",
+            "pending → authorizing @ authorize",
+            "authorizing → compensating @ void",
+            "compensating → cancelled @ done",
+        ]
+    );
+    assert_eq!(app.stock(&product).await, Some((9, 0)));
+    app.assert_ledger(&[("captured_cents", 1500), ("voided_cents", 0)])
+        .await;
+}
+
 /// A shopper who filled a cart before signing in and checks out at once, without looking
 /// at the cart signed in, buys what they chose: the anonymous cart their cookie names is
 /// merged as the checkout reads the cart (the contract: merged at sign-in).

@@ -590,6 +590,27 @@ impl TestApp {
         published.into_iter().map(|(kind, _)| kind).collect()
     }
 
+    /// The saga's writes of `order_id`, oldest first: `from → to @ step` (`placed` for
+    /// the first).
+    pub async fn saga_writes(&self, order_id: &str) -> Vec<String> {
+        use sqlx::Row;
+        let db = self.db().await;
+        sqlx::query(
+            "SELECT from_status, to_status, step FROM saga_log WHERE order_id = $1 ORDER BY id",
+        )
+        .bind(order_id)
+        .fetch_all(db.pool())
+        .await
+        .expect("the saga log")
+        .iter()
+        .map(|row| {
+            let from: Option<String> = row.get("from_status");
+            let (to, step): (String, String) = (row.get("to_status"), row.get("step"));
+            format!("{} → {to} @ {step}", from.as_deref().unwrap_or("placed"))
+        })
+        .collect()
+    }
+
     /// How many orders orders holds, over all users.
     pub async fn order_count(&self, db: &Db) -> i64 {
         use sqlx::Row;

@@ -181,7 +181,7 @@ async fn a_checkout_stopped_by_an_inventory_outage_reserves_when_retried_after_i
     let problem = resumable_503(first, "inventory-unavailable", "inventory down").await;
     let id = order_id(&problem);
     let order = app.order(&shopper, &id).await;
-    assert_eq!(order["status"], "reserving", "{order}");
+    assert_eq!(order["status"], "pending", "{order}");
     app.restart("inventory").await;
     let res = app.checkout(&shopper, &key, &body).await;
 
@@ -214,7 +214,7 @@ async fn a_checkout_stopped_by_a_cart_outage_names_the_cart_and_takes_the_lines_
     // the same request asked again while the cart is still down says the same.
     let problem = resumable_503(first, "cart-unavailable", "the cart down").await;
     let id = order_id(&problem);
-    assert_eq!(app.order(&shopper, &id).await["status"], "reserving");
+    assert_eq!(app.order(&shopper, &id).await["status"], "pending");
     assert_eq!(app.stock(&product).await, Some((4, 0)), "nothing reserved");
     let again = app.checkout(&shopper, &key, &body).await;
     let problem = resumable_503(again, "cart-unavailable", "the cart still down").await;

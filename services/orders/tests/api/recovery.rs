@@ -91,6 +91,29 @@ impl<'a> Saga<'a> {
         auth["id"].as_str().unwrap().to_owned()
     }
 
+    /// Commits the order's reservation through inventory's API, as the saga's commit does.
+    async fn commit(&self) {
+        let app = self.app;
+        let url = format!(
+            "{}/api/inventory/reservations/{}/commit",
+            app.inventory, self.id
+        );
+        let res = app.as_orders(Method::POST, url, None, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "committing {}", self.id);
+    }
+
+    /// Voids `authorization` through payments' API, as the saga's compensation does.
+    async fn void(&self, authorization: &str) {
+        let app = self.app;
+        let url = format!(
+            "{}/api/payments/authorizations/{authorization}/void",
+            app.payments
+        );
+        let key = format!("order-{}-void", self.id);
+        let res = app.as_orders(Method::POST, url, Some(&key), None).await;
+        assert_eq!(res.status(), StatusCode::OK, "voiding {authorization}");
+    }
+
     fn total(&self) -> i64 {
         self.unit_price_cents * self.quantity
     }
@@ -267,6 +290,63 @@ async fn a_saga_stuck_after_the_payment_is_confirmed_and_captured() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].0, ORDER_CONFIRMED);
     assert_eq!(events[0].1["total_cents"], 2500);
+}
+
+/// The commit and the capture are one step of the order's, with no write between them:
+/// a checkout stopped after inventory committed its reservation is carried on by
+/// committing again, which sells nothing twice.
+#[tokio::test]
+async fn a_saga_stopped_after_its_commit_commits_again_harmlessly_and_captures_once() {
+    // Arrange: the reservation committed, the process gone before the capture.
+    let app = spawn_app().await;
+    let saga = Saga::new(&app, 1250, 6, 2).await;
+    saga.reserve(None).await;
+    let authorization = saga.authorize().await;
+    saga.commit().await;
+    assert_eq!(app.stock(&saga.product).await, Some((4, 0)));
+    saga.crash_at("confirming", "commit", Some(&authorization))
+        .await;
+
+    // Act
+    let order = saga.wait_for_status("confirmed").await;
+
+    // Assert: two units sold, not four; captured once.
+    assert!(order["confirmed_at"].is_string());
+    assert_eq!(app.stock(&saga.product).await, Some((4, 0)));
+    assert_eq!(app.reservation(&saga.id).await["status"], "committed");
+    app.assert_ledger(&[("authorized_cents", 2500), ("captured_cents", 2500)])
+        .await;
+    let events = saga.published().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, ORDER_CONFIRMED);
+}
+
+/// The void and the release are one step of a compensation's, with no write between them:
+/// a compensation stopped after payments voided is carried on by voiding again, which
+/// changes nothing, then releasing the stock.
+#[tokio::test]
+async fn a_compensation_stopped_after_its_void_voids_again_harmlessly_and_releases() {
+    // Arrange: compensating, the authorisation voided, the process gone before the release.
+    let app = spawn_app().await;
+    let saga = Saga::new(&app, 900, 5, 2).await;
+    saga.reserve(None).await;
+    let authorization = saga.authorize().await;
+    saga.void(&authorization).await;
+    saga.crash_at("compensating", "void", Some(&authorization))
+        .await;
+
+    // Act
+    saga.wait_for_status("cancelled").await;
+
+    // Assert: the stock back, the hold voided once, nothing captured.
+    assert_eq!(app.stock(&saga.product).await, Some((5, 0)));
+    assert_eq!(app.reservation(&saga.id).await["status"], "released");
+    app.assert_ledger(&[
+        ("authorized_cents", 1800),
+        ("voided_cents", 1800),
+        ("captured_cents", 0),
+    ])
+    .await;
 }
 
 #[tokio::test]
