@@ -355,14 +355,20 @@ fn close_writer(old: Writer) {
 }
 
 /// Opens (or creates) the index at `location`, its writer and a manually reloaded reader,
-/// and reads its mark.
+/// and reads its mark. An index on disk that cannot be read, its metadata or any of its
+/// segments (a file truncated, deleted or overwritten: the reader checks every segment
+/// file's footer as it opens them), is deleted and started afresh at mark 0.
 fn open_writer(
     location: &Location,
     schema: &Schema,
     memory_bytes: usize,
 ) -> Result<(Writer, IndexReader, i64), IndexError> {
-    let (index, mark) = match location {
-        Location::Ram => (Index::create_in_ram(schema.clone()), 0),
+    let (index, reader, mark) = match location {
+        Location::Ram => {
+            let index = Index::create_in_ram(schema.clone());
+            let reader = open_reader(&index)?;
+            (index, reader, 0)
+        }
         Location::Dir(path) => match open_dir(path, schema) {
             Ok(opened) => opened,
             Err(e) => {
@@ -376,6 +382,19 @@ fn open_writer(
             }
         },
     };
+    // After the reader, so that a damaged index is rebuilt before anything writes to it;
+    // and not a reason to delete the index (its lock held by another process, say).
+    let writer = index.writer_with_num_threads(1, memory_bytes)?;
+    // Each catalog change is a small commit: merge small segments early, since every
+    // segment adds to the cost of a typo or prefix search.
+    let mut merges = LogMergePolicy::default();
+    merges.set_min_num_segments(MERGE_AT_SEGMENTS);
+    writer.set_merge_policy(Box::new(merges));
+    Ok((Writer { index, writer }, reader, mark))
+}
+
+/// The index's analyzers registered, and a manually reloaded reader over its segments.
+fn open_reader(index: &Index) -> Result<IndexReader, IndexError> {
     index.tokenizers().register(WORDS, words_analyzer());
     index.tokenizers().register(STEMMED, stemmed_analyzer());
     index.fast_field_tokenizer().register(
@@ -385,20 +404,13 @@ fn open_writer(
             .filter(AsciiFoldingFilter)
             .build(),
     );
-    let writer = index.writer_with_num_threads(1, memory_bytes)?;
-    // Each catalog change is a small commit: merge small segments early, since every
-    // segment adds to the cost of a typo or prefix search.
-    let mut merges = LogMergePolicy::default();
-    merges.set_min_num_segments(MERGE_AT_SEGMENTS);
-    writer.set_merge_policy(Box::new(merges));
-    let reader = index
+    Ok(index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
-        .try_into()?;
-    Ok((Writer { index, writer }, reader, mark))
+        .try_into()?)
 }
 
-fn open_dir(path: &Path, schema: &Schema) -> Result<(Index, i64), IndexError> {
+fn open_dir(path: &Path, schema: &Schema) -> Result<(Index, IndexReader, i64), IndexError> {
     std::fs::create_dir_all(path).map_err(|source| IndexError::Io {
         path: path.display().to_string(),
         source,
@@ -420,7 +432,8 @@ fn open_dir(path: &Path, schema: &Schema) -> Result<(Index, i64), IndexError> {
             payload.version
         }
     };
-    Ok((index, mark))
+    let reader = open_reader(&index)?;
+    Ok((index, reader, mark))
 }
 
 fn remove_dir(path: &Path) -> Result<(), IndexError> {
@@ -551,6 +564,58 @@ mod tests {
         assert_eq!((reopened.mark(), reopened.num_docs()), (0, 0));
         reopened.close();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// What a disk or a person may do to a segment's files while the service is stopped.
+    #[test]
+    fn an_index_with_a_damaged_segment_is_started_afresh() {
+        type Damage = fn(&Path);
+        let damages: [(&str, Damage); 2] = [
+            ("a store file truncated", |file| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(file)
+                    .unwrap()
+                    .set_len(100)
+                    .unwrap();
+            }),
+            ("a store file deleted", |file| {
+                std::fs::remove_file(file).unwrap()
+            }),
+        ];
+        for (damage, wreck) in damages {
+            // Arrange: an index of two products, closed.
+            let dir =
+                std::env::temp_dir().join(format!("search-index-test-{}", uuid::Uuid::new_v4()));
+            let index = SearchIndex::open(&dir, 15_000_000).unwrap();
+            index
+                .apply(&[
+                    (1, Change::Upsert(product("a", "Mug"))),
+                    (2, Change::Upsert(product("b", "Kettle"))),
+                ])
+                .unwrap();
+            index.close();
+            drop(index);
+            let store = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .find(|file| file.extension().is_some_and(|e| e == "store"))
+                .expect("a segment's store file");
+            wreck(&store);
+
+            // Act
+            let reopened = SearchIndex::open(&dir, 15_000_000);
+
+            // Assert: empty at mark 0, to be rebuilt from the products table, and usable.
+            let reopened = reopened.unwrap_or_else(|e| panic!("{damage}: {e}"));
+            assert_eq!((reopened.mark(), reopened.num_docs()), (0, 0), "{damage}");
+            reopened
+                .apply(&[(1, Change::Upsert(product("a", "Mug")))])
+                .unwrap();
+            assert_eq!(reopened.num_docs(), 1, "{damage}");
+            reopened.close();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

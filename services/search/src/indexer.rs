@@ -3,7 +3,10 @@
 //! new mark. It runs when the event handler wakes it and every 100 ms besides; the mark
 //! makes a pass that finds nothing new free, and a pass repeated after a crash harmless.
 //! An index whose directory was deleted under it is rebuilt from the table, without a
-//! restart; search reports itself not ready while its index cannot follow the catalog.
+//! restart; search reports itself not ready while its index cannot follow the catalog,
+//! and while it is being rebuilt (at start from an empty or damaged index, after its
+//! directory went, or on an administrator's request): until then it holds only part of
+//! the catalog, and the gateway sends searches to the replicas that hold all of it.
 
 use crate::{
     error::SearchError,
@@ -11,6 +14,7 @@ use crate::{
     store::Store,
 };
 use anyhow::Context;
+use events::catchup::CatchUp;
 use platform::{db::Db, shutdown::Shutdown};
 use std::{
     path::PathBuf,
@@ -51,6 +55,15 @@ pub struct Indexer {
     pass: Arc<Mutex<()>>,
     /// Passes failed in a row, and the last one's error.
     failing: Arc<std::sync::Mutex<(u32, String)>>,
+    /// A rebuild under way, if any: the index holds part of the catalog.
+    rebuilding: Arc<std::sync::Mutex<Option<Rebuild>>>,
+}
+
+/// A rebuild of the index: from the products table, which a replay first refills from the
+/// catalog's log.
+struct Rebuild {
+    /// The replay's catching up with the catalog's log (`None`: the table is whole).
+    replay: Option<CatchUp>,
 }
 
 impl Indexer {
@@ -67,6 +80,16 @@ impl Indexer {
             .check_against_database()
             .await
             .context("could not compare the search index with its database")?;
+        // An index behind its table (new, rebuilt after damage, or left behind by a stop)
+        // is not ready until its first pass has taken the rest in.
+        let latest = indexer
+            .store
+            .latest_version()
+            .await
+            .context("could not compare the search index with its database")?;
+        if indexer.index.mark() < latest {
+            indexer.start_rebuild(None);
+        }
         Ok(indexer)
     }
 
@@ -77,19 +100,74 @@ impl Indexer {
             wake: Arc::new(Notify::new()),
             pass: Arc::new(Mutex::new(())),
             failing: Arc::default(),
+            rebuilding: Arc::default(),
         }
     }
 
     /// The readiness check: failing once [`UNREADY_AFTER`] passes in a row have failed,
     /// with the last one's error, until one succeeds. Searches then answer from what
     /// the index held before.
+    /// Not ready either while the index is rebuilt ([`Indexer::start_rebuild`]).
     pub fn health(&self) -> Result<(), String> {
         let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*failing {
-            (n, error) if *n >= UNREADY_AFTER => Err(format!(
+        if let (n, error) = &*failing
+            && *n >= UNREADY_AFTER
+        {
+            return Err(format!(
                 "the index has failed to take the catalog's changes {n} times in a row: {error}"
+            ));
+        }
+        drop(failing);
+        let rebuilding = self
+            .rebuilding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match rebuilding
+            .as_ref()
+            .map(|r| r.replay.as_ref().map(CatchUp::check))
+        {
+            None => Ok(()),
+            Some(Some(Err(behind))) => Err(format!(
+                "rebuilding: replaying the catalog's events ({behind})"
             )),
-            _ => Ok(()),
+            Some(_) => Err(format!(
+                "rebuilding the index from the products table ({} products in so far)",
+                self.index.num_docs()
+            )),
+        }
+    }
+
+    /// Marks the index as being rebuilt: from now until a pass has taken in the whole
+    /// products table (after `replay`, if one refills it, has caught up).
+    fn start_rebuild(&self, replay: Option<CatchUp>) {
+        *self
+            .rebuilding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Rebuild { replay });
+    }
+
+    /// Whether a pass starting now ends a rebuild under way: its replay (if any) has caught
+    /// up, so the table is whole. `false` when none is under way.
+    fn table_is_whole(&self) -> bool {
+        self.rebuilding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|r| r.replay.as_ref().is_none_or(|c| c.check().is_ok()))
+    }
+
+    /// Ends the rebuild once a pass that started with the table whole has taken it in.
+    fn end_rebuild(&self) {
+        let mut rebuilding = self
+            .rebuilding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if rebuilding.take().is_some() {
+            tracing::info!(
+                documents = self.index.num_docs(),
+                mark = self.index.mark(),
+                "search index rebuilt; ready"
+            );
         }
     }
 
@@ -142,15 +220,22 @@ impl Indexer {
         }
     }
 
-    /// Empties the index and rebuilds it from the products table; with `replay_from`,
-    /// first forgets that producer's events and every product
+    /// Empties the index and rebuilds it from the products table; with `replay_from`
+    /// (a producer and the catching up of a consumer about to read its log from the
+    /// start), first forgets that producer's events and every product
     /// ([`Store::reset_for_replay`]), so that the consumer replays them. No pass runs in
-    /// between. The consumer must be stopped for a replay.
-    pub async fn wipe(&self, replay_from: Option<&str>) -> Result<(), SearchError> {
+    /// between. The consumer must be stopped for a replay. Search is not ready until the
+    /// rebuild is done.
+    pub async fn wipe(&self, replay_from: Option<(&str, CatchUp)>) -> Result<(), SearchError> {
         let _pass = self.pass.lock().await;
-        if let Some(producer) = replay_from {
-            self.store.reset_for_replay(producer).await?;
-        }
+        let replay = match replay_from {
+            Some((producer, caught_up)) => {
+                self.store.reset_for_replay(producer).await?;
+                Some(caught_up)
+            }
+            None => None,
+        };
+        self.start_rebuild(replay);
         let index = self.index.clone();
         tokio::task::spawn_blocking(move || index.wipe()).await??;
         self.wake.notify_one();
@@ -168,6 +253,7 @@ impl Indexer {
         if !self.index.is_gone() {
             return Ok(false);
         }
+        self.start_rebuild(None);
         let index = self.index.clone();
         tokio::task::spawn_blocking(move || index.wipe()).await??;
         Ok(true)
@@ -203,8 +289,12 @@ impl Indexer {
                     tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh")
                 }
             }
+            let whole = self.table_is_whole();
             let pass = self.catch_up().await;
             let failures = self.record(pass.as_ref().map(|_| ()));
+            if whole && pass.is_ok() {
+                self.end_rebuild();
+            }
             match pass {
                 Ok(p) if p.changes > 0 => {
                     refreshed = Instant::now();
@@ -261,5 +351,7 @@ impl Indexer {
 /// What start-up does with an empty or missing index directory, callable on its own.
 pub async fn rebuild_index(indexer: &Indexer) -> Result<Progress, SearchError> {
     indexer.wipe(None).await?;
-    indexer.catch_up().await
+    let progress = indexer.catch_up().await?;
+    indexer.end_rebuild();
+    Ok(progress)
 }

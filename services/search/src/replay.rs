@@ -19,7 +19,7 @@
 //! the rebuild keeps `products` and rebuilds only the index.
 
 use crate::{error::SearchError, events::CATALOG, indexer::Indexer};
-use events::{Consumer, Transport};
+use events::{Consumer, Transport, catchup::CatchUp};
 use platform::{Failure, shutdown::Shutdown};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -115,10 +115,17 @@ pub async fn run(
         };
         stop.trigger();
         (&mut running).await?;
+        // Search is not ready until the replay has caught up with what the catalog's log
+        // holds now, and the index with the refilled table.
+        let caught_up = CatchUp::of(&consumer);
         let outcome = indexer
-            .wipe(Some(CATALOG))
+            .wipe(Some((CATALOG, caught_up.clone())))
             .await
             .map(|()| RebuildMode::Replay);
+        if outcome.is_ok() {
+            let (watched, watching, stop) = (consumer.clone(), transport.clone(), shutdown.clone());
+            tokio::spawn(caught_up.watch(watched, watching, stop));
+        }
         match &outcome {
             Ok(_) => tracing::info!("search reset; replaying the catalog's events from the start"),
             Err(e) => tracing::error!(error = ?e, "search could not be reset for a replay"),

@@ -205,6 +205,18 @@ impl TestApp {
         started.elapsed()
     }
 
+    /// The index's status at the moment search first answers ready (asked every 5 ms):
+    /// what the gateway sends searches to once it takes this replica back.
+    pub async fn status_once_ready(&self) -> Value {
+        let every = Duration::from_millis(5);
+        eventually_with(every, INDEXING_PATIENCE, "search ready", async || {
+            let ready = self.send(Method::GET, "/health/ready", None).await;
+            (ready.status() == StatusCode::OK).then_some(())
+        })
+        .await;
+        self.status().await
+    }
+
     /// Every product in the catalog, through its listing API.
     pub async fn catalog_products(&self) -> Vec<Value> {
         let mut all = Vec::new();

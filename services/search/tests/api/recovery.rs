@@ -29,7 +29,10 @@ async fn a_deleted_index_is_rebuilt_from_the_table_at_start() {
     std::fs::remove_dir_all(&app.index_dir).expect("the index directory existed");
     app.start().await;
 
-    // Assert: the same answers, from the table alone (no event is handled again).
+    // Assert: not ready before the index holds the whole table; then the same answers,
+    // from the table alone (no event is handled again).
+    let once_ready = app.status_once_ready().await;
+    assert_eq!(once_ready["documents"], SEED_PRODUCTS, "{once_ready}");
     let took = app.wait_until_indexed(SEED_PRODUCTS).await;
     eprintln!("the index was rebuilt from the table in {took:?}");
     let after = app.search(&[("q", "skillet"), ("per_page", "50")]).await;

@@ -365,6 +365,13 @@ async fn the_seeded_catalog_ranks_as_expected_and_again_after_a_replay() {
         status["products"], 0,
         "the reset forgot every product: {status}"
     );
+    // Not ready (out of the gateway's rotation) until the replay and the index are whole.
+    let once_ready = app.status_once_ready().await;
+    assert_eq!(
+        (&once_ready["products"], &once_ready["documents"]),
+        (&SEED_PRODUCTS.into(), &SEED_PRODUCTS.into()),
+        "{once_ready}"
+    );
     app.wait_until_indexed(SEED_PRODUCTS).await;
     eprintln!(
         "rebuilt by replaying the catalog in {:?}",
