@@ -20,6 +20,11 @@ pub struct Config {
     /// Requests per signed-in user, by the verified token's subject
     /// (`BAZAAR_USER_RATE_LIMIT`), wherever they come from.
     pub user_rate_limit: Quota,
+    /// Event streams forwarded at once (`BAZAAR_MAX_STREAMS`); one more is answered 503
+    /// with `Retry-After`. 0: half the connections the gateway serves at once, so that
+    /// streams, each holding its connection for as long as it is open, never take the
+    /// connections every other request needs.
+    pub max_streams: usize,
 }
 
 impl Default for Config {
@@ -30,6 +35,7 @@ impl Default for Config {
             health_timeout_ms: 1_000,
             address_rate_limit: "50/s burst 200".parse().expect("a valid quota"),
             user_rate_limit: "20/s burst 100".parse().expect("a valid quota"),
+            max_streams: 0,
         }
     }
 }
@@ -47,5 +53,15 @@ impl ServiceSettings for Config {
             }
         }
         errors
+    }
+}
+
+impl Config {
+    /// The event streams forwarded at once by a gateway serving `connections` at once.
+    pub fn max_streams(&self, connections: usize) -> usize {
+        match self.max_streams {
+            0 => (connections / 2).max(1),
+            n => n,
+        }
     }
 }

@@ -47,7 +47,10 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         .map(|e| (e.def, kit.balancer(e.name())))
         .collect();
     let common = kit.common();
-    let limits = proxy::Limits::new(kit.own(), common.rate_limits, common.trusted_proxies());
+    // Each client's connection may hold one to a service beside it.
+    let connections = platform::service::max_connections_holding(2);
+    let limits = proxy::Limits::new(kit.own(), common.rate_limits, common.trusted_proxies())
+        .with_streams(kit.own().max_streams(connections));
     let proxy = proxy::Proxy::new(
         kit.own(),
         upstreams,
@@ -60,8 +63,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     // Forwarded from the connection; the router's fallback forwards the same way for a
     // gateway called in process.
     kit.front(proxy.clone()).fallback(proxy::router(proxy));
-    // Each client's connection may hold one to a service beside it.
-    kit.max_connections(platform::service::max_connections_holding(2));
+    kit.max_connections(connections);
     // A document with no routes of its own: the front and the fallback serve the paths.
     kit.api(utoipa_axum::router::OpenApiRouter::with_openapi(
         <openapi::Doc as utoipa::OpenApi>::openapi(),

@@ -46,7 +46,10 @@ use std::{
     sync::Arc,
     time::Duration,
 };
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    sync::OwnedSemaphorePermit,
+    time::{Instant, Sleep},
+};
 use tracing::{Instrument, Span};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -146,22 +149,39 @@ struct Inner {
     shutdown: Shutdown,
 }
 
-/// The gateway's rate limits: per client address and per signed-in user.
+/// The gateway's limits: requests per client address and per signed-in user, and event
+/// streams open at once.
 pub struct Limits {
     by_address: Limiter,
     by_user: Limiter,
     /// Whose `X-Forwarded-For` is believed when finding the client's address.
     trusted: TrustedProxies,
+    /// A permit per event stream forwarded, held until it ends. Never switched off: it
+    /// keeps the gateway's connections for everything else, not a rate.
+    streams: Arc<tokio::sync::Semaphore>,
+    max_streams: usize,
 }
 
 impl Limits {
-    /// The limits `config` sets, unless `switch` is off.
+    /// The rate limits `config` sets, unless `switch` is off; event streams unbounded
+    /// until [`Limits::with_streams`].
     pub fn new(config: &Config, switch: Switch, trusted: TrustedProxies) -> Self {
         Self {
             by_address: Limiter::new("address", config.address_rate_limit, switch),
             by_user: Limiter::new("user", config.user_rate_limit, switch),
             trusted,
+            streams: Arc::new(tokio::sync::Semaphore::new(
+                tokio::sync::Semaphore::MAX_PERMITS,
+            )),
+            max_streams: tokio::sync::Semaphore::MAX_PERMITS,
         }
+    }
+
+    /// At most `max` event streams forwarded at once.
+    pub fn with_streams(mut self, max: usize) -> Self {
+        self.streams = Arc::new(tokio::sync::Semaphore::new(max));
+        self.max_streams = max;
+        self
     }
 }
 
@@ -831,7 +851,13 @@ impl Proxy {
                     let (mut head, body) = res.into_parts();
                     strip_hop_by_hop(&mut head.headers);
                     let body = if is_event_stream(&head.headers) {
-                        self.ended_at_shutdown(Body::new(body))
+                        // Refused after the head, whatever the client asked for: the
+                        // upstream's answer says what is a stream. Dropping it closes
+                        // the stream there too.
+                        let Some(permit) = self.stream_permit(service) else {
+                            return self.too_many_streams();
+                        };
+                        self.ended_at_shutdown(Body::new(body), permit)
                     } else {
                         Body::new(body)
                     };
@@ -910,6 +936,9 @@ impl Proxy {
     }
 }
 
+/// When a client refused an event stream for want of room may ask again.
+const STREAM_RETRY_AFTER_SECS: u64 = 5;
+
 /// Whether an answer is an event stream (server-sent events), which goes on until one
 /// side ends it.
 fn is_event_stream(headers: &HeaderMap) -> bool {
@@ -924,12 +953,46 @@ impl Proxy {
     /// grace period, then be cut as a failure. Ended cleanly, the client reconnects (to
     /// another replica, or to this one's successor) with `Last-Event-ID` and misses
     /// nothing.
-    fn ended_at_shutdown(&self, body: Body) -> Body {
+    /// It holds `permit` (of the gateway's event streams) until it ends.
+    fn ended_at_shutdown(&self, body: Body, permit: OwnedSemaphorePermit) -> Body {
         let shutdown = self.inner.shutdown.clone();
         Body::from_stream(
             body.into_data_stream()
-                .take_until(async move { shutdown.wait().await }),
+                .take_until(async move { shutdown.wait().await })
+                .map(move |chunk| {
+                    let _held = &permit;
+                    chunk
+                }),
         )
+    }
+
+    /// A place for one more event stream from `service`, if the gateway has one.
+    fn stream_permit(&self, service: &str) -> Option<OwnedSemaphorePermit> {
+        let permit = self.inner.limits.streams.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            tracing::warn!(
+                upstream = service,
+                max_streams = self.inner.limits.max_streams,
+                "an event stream refused: the gateway forwards as many as it may (BAZAAR_MAX_STREAMS)"
+            );
+        }
+        permit
+    }
+
+    /// The answer to an event stream over [`Limits::with_streams`]' bound: 503, to be
+    /// asked again later (when a stream has ended).
+    fn too_many_streams(&self) -> Response {
+        let mut problem = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too-many-streams",
+            "Too many open streams",
+            format!(
+                "the shop holds as many event streams open as it may ({}); try again later",
+                self.inner.limits.max_streams
+            ),
+        );
+        problem.retry_after = Some(STREAM_RETRY_AFTER_SECS);
+        problem.into_response()
     }
 }
 

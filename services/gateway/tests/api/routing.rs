@@ -373,6 +373,55 @@ async fn a_forwarded_event_stream_ends_when_the_gateway_shuts_down() {
     assert!(rest.is_ok(), "ended cleanly: {rest:?}");
 }
 
+/// Event streams hold their connections for as long as they are open: beyond its bound
+/// the gateway refuses one more with a 503 to retry, and everything else is served as
+/// ever (the notifications review: 88 streams of 11 accounts took every connection a
+/// gateway allowed, and the whole shop stopped answering, its health checks included).
+#[tokio::test]
+async fn streams_beyond_the_gateways_bound_are_refused_and_the_rest_is_served() {
+    // Arrange: a gateway forwarding two streams at most, both open.
+    let gw = spawn_gateway(&[("max_streams", "2")]).await;
+    let mut first = gw.get("/api/echo/events", &[]).await;
+    let second = gw.get("/api/echo/events", &[]).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert!(first.chunk().await.unwrap().is_some(), "the stream flows");
+
+    // Act
+    let third = gw
+        .get("/api/echo/events", &[("accept", "text/event-stream")])
+        .await;
+    let other = gw.get("/api/echo/public", &[]).await;
+
+    // Assert: the third refused, to be asked again; the rest served.
+    assert_eq!(third.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(third.headers()["retry-after"], "5");
+    let problem: Value = third.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "urn:bazaar:problem:too-many-streams",
+        "{problem}"
+    );
+    assert_eq!(other.status(), reqwest::StatusCode::OK);
+    // A stream that ends gives its place back.
+    drop(second);
+    let mut again = None;
+    for _ in 0..100 {
+        let res = gw.get("/api/echo/events", &[]).await;
+        if res.status() == reqwest::StatusCode::OK {
+            again = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut again = again.expect("a stream opened once another ended");
+    assert!(
+        again.chunk().await.unwrap().is_some(),
+        "the new stream flows"
+    );
+}
+
 #[tokio::test]
 async fn a_head_the_services_could_not_take_is_refused_by_the_gateway() {
     let gateway = spawn_gateway(&[]).await;
