@@ -194,6 +194,11 @@ pub fn on_data_dir(data_dir: &Path) -> anyhow::Result<OnDataDir> {
 /// when their supervisor dies, and drain): their drain delay and grace, and a margin.
 const LEFTOVERS_WAIT: Duration = Duration::from_secs(40);
 
+/// How long start-up waits, once every service is ready, for each to reach the others it
+/// calls (their optional checks too) before it says the shop is ready anyway, naming what
+/// is still out of reach ([`shop::Shop::settle`]).
+const SETTLE_WITHIN: Duration = Duration::from_secs(3);
+
 /// The data directory's lock, for the shop about to run on it; refused while another shop
 /// runs (or starts) there. Asked a few times over a moment: `bazaar status` takes it for an
 /// instant to look. The services of a shop whose supervisor was killed still hold it while
@@ -524,6 +529,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         shop.publish();
     }
 
+    if startup.is_ok() && !signalled.is_triggered() {
+        for unsettled in shop.settle(SETTLE_WITHIN).await {
+            errln!("bazaar: ready without all it calls: {unsettled}");
+        }
+    }
     let running = Running::path(&data_dir);
     if startup.is_ok() && !signalled.is_triggered() {
         let url = format!("http://127.0.0.1:{}", shop.port());

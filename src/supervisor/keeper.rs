@@ -461,7 +461,7 @@ async fn become_ready(ctx: &Context, spec: &Spec, status: &Mutex<Status>, url: &
 /// Asks `url` for the process's readiness, on a connection of its own (`Connection:
 /// close`: the supervisor keeps none open to its processes): whether it passed, and its body (`Null` when it is not JSON);
 /// `None` when it did not answer (within `within`, if given).
-async fn probe(
+pub(super) async fn probe(
     ctx: &Context,
     url: &str,
     within: Option<Duration>,
@@ -479,7 +479,7 @@ async fn probe(
 }
 
 /// The failing checks of a `/health/ready` answer, as `name: why; …`.
-fn not_ready_because(body: &serde_json::Value) -> String {
+pub(super) fn not_ready_because(body: &serde_json::Value) -> String {
     let failing: Vec<String> = body["checks"]
         .as_object()
         .into_iter()

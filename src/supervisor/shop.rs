@@ -3,7 +3,7 @@
 //! replica.
 
 use super::{
-    keeper::{Context, Replica, lock},
+    keeper::{self, Context, Replica, lock},
     plan::Planner,
 };
 use crate::processes::{Operator, ProcessView, Refusal, Signalled, State};
@@ -87,6 +87,40 @@ impl Shop {
             wait.await?;
         }
         Ok(())
+    }
+
+    /// Waits, at most `within`, until every replica's readiness checks all pass, optional
+    /// ones included: a replica is ready without its optional upstreams, but the shop is
+    /// not usable yet while one cannot reach another (a storefront whose calls met the
+    /// gateway before it listened keeps its circuit to it open until its next probe of
+    /// it, up to 500 ms: its pages were 503 for that long after "ready", the start-up
+    /// review). What still fails then, one line per replica.
+    pub async fn settle(&self, within: Duration) -> Vec<String> {
+        let targets: Vec<(String, String)> = self
+            .replicas()
+            .iter()
+            .map(|r| (r.spec.label(), format!("{}/health/ready", r.spec.url())))
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        let ctx = &self.inner.ctx;
+        let settled = targets.iter().map(|(label, url)| async move {
+            loop {
+                let why = match keeper::probe(ctx, url, Some(Duration::from_secs(1))).await {
+                    Some((true, body)) if every_check_passes(&body) => return None,
+                    Some((_, body)) => keeper::not_ready_because(&body),
+                    None => "no answer to its readiness check".to_owned(),
+                };
+                if tokio::time::Instant::now() >= deadline {
+                    return Some(format!("{label}: {why}"));
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        });
+        futures_util::future::join_all(settled)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The shop's port: the one the gateway's replicas share (0 before the gateway's
@@ -363,5 +397,36 @@ impl Drop for Restarting<'_> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(self.service);
+    }
+}
+
+/// Whether a `/health/ready` answer's checks, optional ones included, all pass.
+fn every_check_passes(body: &serde_json::Value) -> bool {
+    body["checks"]
+        .as_object()
+        .is_none_or(|checks| checks.values().all(|v| v == "ok"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_ready_replica_has_settled_only_when_its_optional_checks_pass_too() {
+        let ready = |checks| json!({"status": "ready", "service": "storefront", "checks": checks});
+        assert!(every_check_passes(&ready(
+            json!({"gateway": "ok", "database": "ok"})
+        )));
+        assert!(every_check_passes(
+            &json!({"status": "ready", "service": "x"})
+        ));
+        // Ready (the gateway is optional to the storefront), and not usable yet.
+        let circuit_open = ready(json!({"gateway": "down: every replica's circuit is open"}));
+        assert!(!every_check_passes(&circuit_open));
+        assert_eq!(
+            keeper::not_ready_because(&circuit_open),
+            "gateway: down: every replica's circuit is open"
+        );
     }
 }
