@@ -80,16 +80,6 @@ impl Indexer {
             .check_against_database()
             .await
             .context("could not compare the search index with its database")?;
-        // An index behind its table (new, rebuilt after damage, or left behind by a stop)
-        // is not ready until its first pass has taken the rest in.
-        let latest = indexer
-            .store
-            .latest_version()
-            .await
-            .context("could not compare the search index with its database")?;
-        if indexer.index.mark() < latest {
-            indexer.start_rebuild(None);
-        }
         Ok(indexer)
     }
 
@@ -260,7 +250,9 @@ impl Indexer {
     }
 
     /// A newly opened index whose mark is above every row's version was built from
-    /// another database, or from rows a replay has since deleted: it is wiped.
+    /// another database, or from rows a replay has since deleted: it is wiped. One behind
+    /// its table (new, started afresh after damage, or left behind by a stop) is not
+    /// ready until a pass has taken the rest in.
     pub async fn check_against_database(&self) -> Result<(), SearchError> {
         let latest = self.store.latest_version().await?;
         if self.index.mark() > latest {
@@ -270,6 +262,8 @@ impl Indexer {
                 "the search index is ahead of its database; rebuilding it"
             );
             self.wipe(None).await?;
+        } else if self.index.mark() < latest {
+            self.start_rebuild(None);
         }
         Ok(())
     }
