@@ -162,10 +162,16 @@ impl Replica {
                         waiting.as_deref().unwrap_or("it never answered")
                     );
                 }
-                if let Some(why) = waiting
-                    && reported.elapsed() > WAITING_REPORT
-                {
-                    errln!("bazaar: waiting for {label}: {why}");
+                // Said of one that answers nothing too: a frozen or overloaded process
+                // left start-up silent for its whole 90 s (the start-up review).
+                if reported.elapsed() > WAITING_REPORT {
+                    errln!(
+                        "bazaar: waiting for {label} ({} s): {}",
+                        started.elapsed().as_secs(),
+                        waiting
+                            .as_deref()
+                            .unwrap_or("no answer to its readiness check yet")
+                    );
                     reported = Instant::now();
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
