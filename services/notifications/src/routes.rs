@@ -202,6 +202,15 @@ async fn stream_messages(
     if state.store.signed_out_since(&user.sub, user.iat).await? {
         return Err(NotificationsError::SignedOut);
     }
+    // A token past its expiry, still taken within the clock leeway, would open a stream
+    // that ends at once, and its client would reconnect every 2 s, never told to refresh
+    // it (the notifications review).
+    if user.exp <= chrono::Utc::now().timestamp() {
+        return Ok(Problem::invalid_token(
+            "this token has expired, and a stream lasts only as long as the token that opens              it: refresh it, then reconnect",
+        )
+        .into_response());
+    }
     let slot = match state.streams.open(&user.sub) {
         Ok(slot) => slot,
         Err(open) => {

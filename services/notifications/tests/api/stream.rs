@@ -170,6 +170,20 @@ async fn a_stream_ends_when_the_token_that_opened_it_expires() {
         stream.ends_within(Duration::from_secs(6)).await,
         "the stream outlived its token"
     );
+    // Opened again with it, expired but within the clock leeway other calls still allow:
+    // refused, so that the client refreshes it, rather than a stream that ends at once.
+    let again = app.get_as("/api/notifications/stream", Some(token)).await;
+    let problem = assert_problem(
+        again,
+        reqwest::StatusCode::UNAUTHORIZED,
+        None,
+        "a stream for an expired token",
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("expired"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
