@@ -267,58 +267,42 @@ async fn a_saga_stopped_before_the_payment_waits_for_its_client_until_its_window
     assert_eq!(app.stock(&saga.product).await, Some((5, 0)));
 }
 
-#[tokio::test]
-async fn a_saga_stuck_after_the_payment_is_confirmed_and_captured() {
-    // Arrange: a crash after the authorisation, while confirming.
-    let app = spawn_app().await;
-    let saga = Saga::new(&app, 1250, 6, 2).await;
-    saga.reserve(None).await;
-    let authorization = saga.authorize().await;
-    saga.crash_at("confirming", "commit", Some(&authorization))
-        .await;
-
-    // Act
-    let order = saga.wait_for_status("confirmed").await;
-
-    // Assert
-    assert!(order["confirmed_at"].is_string());
-    assert_eq!(app.stock(&saga.product).await, Some((4, 0)));
-    assert_eq!(app.reservation(&saga.id).await["status"], "committed");
-    let ledger = app.ledger().await;
-    assert_eq!(ledger["captured_cents"], 2500, "{ledger}");
-    let events = saga.published().await;
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].0, ORDER_CONFIRMED);
-    assert_eq!(events[0].1["total_cents"], 2500);
-}
-
 /// The commit and the capture are one step of the order's, with no write between them:
 /// a checkout stopped after inventory committed its reservation is carried on by
 /// committing again, which sells nothing twice.
 #[tokio::test]
-async fn a_saga_stopped_after_its_commit_commits_again_harmlessly_and_captures_once() {
-    // Arrange: the reservation committed, the process gone before the capture.
+async fn a_saga_stuck_after_the_payment_is_confirmed_and_captured_once_committed_or_not() {
     let app = spawn_app().await;
-    let saga = Saga::new(&app, 1250, 6, 2).await;
-    saga.reserve(None).await;
-    let authorization = saga.authorize().await;
-    saga.commit().await;
-    assert_eq!(app.stock(&saga.product).await, Some((4, 0)));
-    saga.crash_at("confirming", "commit", Some(&authorization))
-        .await;
+    for committed in [false, true] {
+        // Arrange: a crash after the authorisation, while confirming: before the commit,
+        // or after it and before the capture.
+        let saga = Saga::new(&app, 1250, 6, 2).await;
+        saga.reserve(None).await;
+        let authorization = saga.authorize().await;
+        if committed {
+            saga.commit().await;
+        }
+        saga.crash_at("confirming", "commit", Some(&authorization))
+            .await;
 
-    // Act
-    let order = saga.wait_for_status("confirmed").await;
+        // Act
+        let order = saga.wait_for_status("confirmed").await;
 
-    // Assert: two units sold, not four; captured once.
-    assert!(order["confirmed_at"].is_string());
-    assert_eq!(app.stock(&saga.product).await, Some((4, 0)));
-    assert_eq!(app.reservation(&saga.id).await["status"], "committed");
-    app.assert_ledger(&[("authorized_cents", 2500), ("captured_cents", 2500)])
+        // Assert: two units sold, not four; captured once.
+        assert!(order["confirmed_at"].is_string(), "committed: {committed}");
+        assert_eq!(
+            app.stock(&saga.product).await,
+            Some((4, 0)),
+            "committed: {committed}"
+        );
+        assert_eq!(app.reservation(&saga.id).await["status"], "committed");
+        let events = saga.published().await;
+        assert_eq!(events.len(), 1, "committed: {committed}");
+        assert_eq!(events[0].0, ORDER_CONFIRMED);
+        assert_eq!(events[0].1["total_cents"], 2500);
+    }
+    app.assert_ledger(&[("authorized_cents", 5000), ("captured_cents", 5000)])
         .await;
-    let events = saga.published().await;
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].0, ORDER_CONFIRMED);
 }
 
 /// The void and the release are one step of a compensation's, with no write between them:
