@@ -66,6 +66,8 @@ pub enum IndexError {
     Payload(#[source] serde_json::Error),
     #[error("the index is closed")]
     Closed,
+    #[error("the index's files fail their checksums: {files}")]
+    Damaged { files: String },
 }
 
 /// A product as the index holds it.
@@ -356,8 +358,9 @@ fn close_writer(old: Writer) {
 
 /// Opens (or creates) the index at `location`, its writer and a manually reloaded reader,
 /// and reads its mark. An index on disk that cannot be read, its metadata or any of its
-/// segments (a file truncated, deleted or overwritten: the reader checks every segment
-/// file's footer as it opens them), is deleted and started afresh at mark 0.
+/// segments (a file truncated or deleted: the reader checks every segment file's footer
+/// as it opens them; one overwritten: its checksum), is deleted and started afresh at
+/// mark 0.
 fn open_writer(
     location: &Location,
     schema: &Schema,
@@ -433,6 +436,17 @@ fn open_dir(path: &Path, schema: &Schema) -> Result<(Index, IndexReader, i64), I
         }
     };
     let reader = open_reader(&index)?;
+    // Damage inside a file, its footer intact (overwritten, a bad block), passes the
+    // opening and fails the searches that read it: every file the index uses is checked
+    // against the checksum in its footer (a read of the whole index, once, at start).
+    let damaged = index.validate_checksum()?;
+    if !damaged.is_empty() {
+        let mut files: Vec<String> = damaged.iter().map(|f| f.display().to_string()).collect();
+        files.sort();
+        return Err(IndexError::Damaged {
+            files: files.join(", "),
+        });
+    }
     Ok((index, reader, mark))
 }
 
@@ -570,7 +584,7 @@ mod tests {
     #[test]
     fn an_index_with_a_damaged_segment_is_started_afresh() {
         type Damage = fn(&Path);
-        let damages: [(&str, Damage); 2] = [
+        let damages: [(&str, Damage); 3] = [
             ("a store file truncated", |file| {
                 std::fs::OpenOptions::new()
                     .write(true)
@@ -582,6 +596,14 @@ mod tests {
             ("a store file deleted", |file| {
                 std::fs::remove_file(file).unwrap()
             }),
+            (
+                "a store file's first bytes overwritten, its footer intact",
+                |file| {
+                    use std::io::Write;
+                    let mut f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+                    f.write_all(&[0x5a; 4]).unwrap();
+                },
+            ),
         ];
         for (damage, wreck) in damages {
             // Arrange: an index of two products, closed.

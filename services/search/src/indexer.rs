@@ -57,6 +57,8 @@ pub struct Indexer {
     failing: Arc<std::sync::Mutex<(u32, String)>>,
     /// A rebuild under way, if any: the index holds part of the catalog.
     rebuilding: Arc<std::sync::Mutex<Option<Rebuild>>>,
+    /// Not ready ahead of a rebuild, so that callers move away before the index empties.
+    stepping_aside: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A rebuild of the index: from the products table, which a replay first refills from the
@@ -91,6 +93,7 @@ impl Indexer {
             pass: Arc::new(Mutex::new(())),
             failing: Arc::default(),
             rebuilding: Arc::default(),
+            stepping_aside: Arc::default(),
         }
     }
 
@@ -108,6 +111,12 @@ impl Indexer {
             ));
         }
         drop(failing);
+        if self
+            .stepping_aside
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err("about to rebuild the index: out of rotation first".to_owned());
+        }
         let rebuilding = self
             .rebuilding
             .lock()
@@ -232,6 +241,23 @@ impl Indexer {
         Ok(())
     }
 
+    /// [`Indexer::wipe`], after `drain` answering not ready: callers' probes take the
+    /// replica out of rotation before its index empties, and searches go to its peers
+    /// rather than to an index holding part of the catalog (an administrator's rebuild;
+    /// without the wait they met it for a probe round, the verification review).
+    pub async fn wipe_drained(
+        &self,
+        drain: Duration,
+        replay_from: Option<(&str, CatchUp)>,
+    ) -> Result<(), SearchError> {
+        use std::sync::atomic::Ordering;
+        self.stepping_aside.store(true, Ordering::Release);
+        tokio::time::sleep(drain).await;
+        let wiped = self.wipe(replay_from).await;
+        self.stepping_aside.store(false, Ordering::Release);
+        wiped
+    }
+
     /// Starts the index afresh, to be rebuilt from the table by the next passes, if its
     /// directory was deleted under it (every commit would fail for good, and searches
     /// would answer from what it held until a restart). `true` when it did. An index
@@ -250,20 +276,34 @@ impl Indexer {
     }
 
     /// A newly opened index whose mark is above every row's version was built from
-    /// another database, or from rows a replay has since deleted: it is wiped. One behind
-    /// its table (new, started afresh after damage, or left behind by a stop) is not
-    /// ready until a pass has taken the rest in.
+    /// another database, or from rows a replay has since deleted; one at the table's
+    /// latest version holding another number of products than the table lost some (its
+    /// metadata edited or restored apart from its files): either is wiped. One behind its
+    /// table (new, started afresh after damage, or left behind by a stop) is not ready
+    /// until a pass has taken the rest in.
     pub async fn check_against_database(&self) -> Result<(), SearchError> {
         let latest = self.store.latest_version().await?;
-        if self.index.mark() > latest {
+        let mark = self.index.mark();
+        if mark > latest {
             tracing::warn!(
-                mark = self.index.mark(),
+                mark,
                 latest,
                 "the search index is ahead of its database; rebuilding it"
             );
             self.wipe(None).await?;
-        } else if self.index.mark() < latest {
+        } else if mark < latest {
             self.start_rebuild(None);
+        } else {
+            let (documents, live) = (self.index.num_docs(), self.store.live_products().await?);
+            if i64::try_from(documents).ok() != Some(live) {
+                tracing::warn!(
+                    mark,
+                    documents,
+                    products = live,
+                    "the search index does not hold the products its database has; rebuilding it"
+                );
+                self.wipe(None).await?;
+            }
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ use ::events::EventsKit;
 use indexer::Indexer;
 use platform::{Kit, ServiceDef, service::Service};
 use replay::Rebuilds;
+use std::time::Duration;
 
 pub use indexer::rebuild_index;
 
@@ -46,11 +47,12 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     let indexer = Indexer::open(db.clone(), dir, kit.own().writer_memory_bytes()).await?;
     let (rebuilds, requests) = Rebuilds::channel();
     let for_replay = indexer.clone();
+    let drain = Duration::from_millis(kit.common().drain_delay_ms);
     kit.consumer_with(
         &db,
         handler::SearchHandler::new(indexer.waker()),
         move |consumer, transport, stop| {
-            replay::run(consumer, transport, for_replay, requests, stop)
+            replay::run(consumer, transport, for_replay, (requests, drain), stop)
         },
     );
     kit.api(routes::router(routes::AppState {

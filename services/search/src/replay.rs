@@ -15,13 +15,16 @@
 //!    the indexer rebuilds the index from it as it fills.
 //!
 //! Deleting only the index directory (step 1) rebuilds the index from `products` without
-//! reading any event again. Neither works with RabbitMQ, whose queues are not logs: there
-//! the rebuild keeps `products` and rebuilds only the index.
+//! reading any event again. Search, a read model, reads the catalog's log whatever the
+//! shop's broker (`events::EventsKit::transport`), so it can always replay; on a transport
+//! that could not (a queue is not a log), the rebuild would keep `products` and rebuild
+//! only the index.
 
 use crate::{error::SearchError, events::CATALOG, indexer::Indexer};
 use events::{Consumer, Transport, catchup::CatchUp};
 use platform::{Failure, shutdown::Shutdown};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
@@ -32,8 +35,9 @@ pub enum RebuildMode {
     /// The embedded transport: the catalog's log is replayed from the start into an
     /// empty products table, and the index is rebuilt from it as it fills.
     Replay,
-    /// RabbitMQ: a queue cannot be read again, so the products table is kept and the
-    /// index is rebuilt from it.
+    /// A transport that cannot be read again (a queue): the products table is kept and
+    /// the index is rebuilt from it. (Search reads the catalog's log whatever the broker,
+    /// so it replays.)
     Reindex,
 }
 
@@ -68,12 +72,13 @@ impl Rebuilds {
 }
 
 /// Runs the catalog consumer on the configured transport until shutdown, stopping and
-/// restarting it around each rebuild asked for through [`Rebuilds`].
+/// restarting it around each rebuild asked for through [`Rebuilds`]. Each rebuild starts
+/// after `drain` out of rotation ([`Indexer::wipe_drained`]).
 pub async fn run(
     consumer: Consumer,
     transport: Transport,
     indexer: Indexer,
-    mut requests: RebuildRequests,
+    (mut requests, drain): (RebuildRequests, Duration),
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let replayable = transport.is_replayable();
@@ -103,7 +108,10 @@ pub async fn run(
                         // be waiting for that connection.
                         let indexer = indexer.clone();
                         tokio::spawn(async move {
-                            let outcome = indexer.wipe(None).await.map(|()| RebuildMode::Reindex);
+                            let outcome = indexer
+                                .wipe_drained(drain, None)
+                                .await
+                                .map(|()| RebuildMode::Reindex);
                             tracing::info!(ok = outcome.is_ok(), "search index rebuild from the products table started");
                             let _ = reply.send(outcome);
                         });
@@ -119,7 +127,7 @@ pub async fn run(
         // holds now, and the index with the refilled table.
         let caught_up = CatchUp::of(&consumer);
         let outcome = indexer
-            .wipe(Some((CATALOG, caught_up.clone())))
+            .wipe_drained(drain, Some((CATALOG, caught_up.clone())))
             .await
             .map(|()| RebuildMode::Replay);
         if outcome.is_ok() {

@@ -216,12 +216,13 @@ async fn suggest(
     Ok(Json(SuggestionList { suggestions }))
 }
 
-/// Rebuilds search from scratch (administrators only). With the embedded transport the
-/// consumer is stopped, search's products, handled events and index are deleted, its
-/// position in the catalog's log goes back to 0, and the consumer starts again: the
-/// catalog's whole history is replayed, and results fill up again as it is (dead letters
-/// are kept). With RabbitMQ, whose queues cannot be read again, only the index is rebuilt,
-/// from search's products. Answers once the reset is done; the rebuild goes on after.
+/// Rebuilds search from scratch (administrators only): the consumer is stopped, search's
+/// products, handled events and index are deleted, its position in the catalog's log goes
+/// back to 0, and the consumer starts again: the catalog's whole history is replayed (read
+/// from the catalog's log whatever the shop's broker), and results fill up again as it is
+/// (dead letters are kept). The replica answers not ready from the request until the
+/// rebuild is done, and resets only after its drain delay, once callers have moved to
+/// its peers. Answers once the reset is done; the rebuild goes on after.
 #[utoipa::path(
     post,
     path = "/api/search/admin/rebuild",

@@ -45,6 +45,65 @@ async fn a_deleted_index_is_rebuilt_from_the_table_at_start() {
     );
 }
 
+/// An index whose metadata lists no segments, its mark kept (edited, or restored apart
+/// from its files), opens as an empty index at the table's latest version: without a
+/// look at what it holds, it was served, empty, for good (the verification review).
+#[tokio::test]
+async fn an_index_whose_metadata_lost_its_segments_is_rebuilt_at_start() {
+    // Arrange
+    let mut app = spawn_app().await;
+    app.wait_until_indexed(SEED_PRODUCTS).await;
+    app.stop().await;
+    let meta = app.index_dir.join("meta.json");
+    let mut metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).expect("meta.json")).expect("JSON");
+    metadata["segments"] = json!([]);
+    std::fs::write(&meta, serde_json::to_vec(&metadata).unwrap()).expect("meta.json written");
+
+    // Act
+    app.start().await;
+
+    // Assert: not ready until the index holds the whole table again.
+    let once_ready = app.status_once_ready().await;
+    assert_eq!(once_ready["documents"], SEED_PRODUCTS, "{once_ready}");
+}
+
+/// An administrator's rebuild takes the replica out of rotation before it empties its
+/// index: it answers not ready while the index still holds the whole catalog, for its
+/// drain delay, so that callers' probes move searches to its peers first (without it,
+/// searches through the gateway met a partial index for a probe round).
+#[tokio::test]
+async fn a_rebuild_answers_not_ready_before_it_empties_the_index() {
+    // Arrange
+    let app = spawn_app().await;
+    app.wait_until_indexed(SEED_PRODUCTS).await;
+
+    // Act: the rebuild asked for, and readiness watched meanwhile.
+    let rebuild = app.send(
+        Method::POST,
+        "/api/search/admin/rebuild",
+        Some(&app.admin_token),
+    );
+    let first_unready = async {
+        eventually("search not ready", async || {
+            let ready = app.send(Method::GET, "/health/ready", None).await;
+            (ready.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+        })
+        .await;
+        app.status().await
+    };
+    let (answer, at_first_unready) = tokio::join!(rebuild, first_unready);
+
+    // Assert
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        at_first_unready["documents"], SEED_PRODUCTS,
+        "not ready first, then emptied: {at_first_unready}"
+    );
+    let once_ready = app.status_once_ready().await;
+    assert_eq!(once_ready["documents"], SEED_PRODUCTS, "{once_ready}");
+}
+
 #[tokio::test]
 async fn an_index_deleted_while_search_runs_is_rebuilt_without_a_restart() {
     // Arrange
