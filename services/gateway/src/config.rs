@@ -57,11 +57,46 @@ impl ServiceSettings for Config {
 }
 
 impl Config {
-    /// The event streams forwarded at once by a gateway serving `connections` at once.
+    /// The event streams forwarded at once by a gateway serving `connections` at once:
+    /// `BAZAAR_MAX_STREAMS`, or half of them, and never more than three quarters, so that
+    /// streams cannot take every connection whatever the setting (a quarter stays for every
+    /// other request; with more, streams took them all and the shop stopped answering,
+    /// the verification review). A setting above that is logged and capped: more streams
+    /// need a higher open-files limit.
     pub fn max_streams(&self, connections: usize) -> usize {
+        let most = (connections * 3 / 4).max(1);
         match self.max_streams {
             0 => (connections / 2).max(1),
+            n if n > most => {
+                tracing::warn!(
+                    max_streams = n,
+                    connections,
+                    capped_at = most,
+                    "BAZAAR_MAX_STREAMS is above three quarters of the connections this gateway \
+                     serves at once (a third of its open-files limit); capped, so that other \
+                     requests keep a quarter: raise the open-files limit for more streams"
+                );
+                most
+            }
             n => n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_take_half_the_connections_and_never_more_than_three_quarters() {
+        let with = |max_streams| Config {
+            max_streams,
+            ..Config::default()
+        };
+        assert_eq!(with(0).max_streams(88), 44);
+        assert_eq!(with(5).max_streams(88), 5);
+        assert_eq!(with(66).max_streams(88), 66);
+        assert_eq!(with(1000).max_streams(88), 66);
+        assert_eq!(with(0).max_streams(1), 1);
     }
 }
