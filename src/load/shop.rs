@@ -496,34 +496,54 @@ impl Shop {
     }
 
     /// Sends a request and reads its whole answer, keeping an example of what the shop
-    /// said for the first failure of each kind: an answer that is not a success (most
-    /// become the step's error; a checkout's decline is an outcome, and its example is
-    /// shown only if the report counts a `status 402`), or a transport error.
+    /// said for the first failure of each kind: an answer that is not a success (each
+    /// becomes the step's error; a checkout's answers are judged apart), or a transport
+    /// error.
     async fn send(&self, req: RequestBuilder) -> Result<Answer, ErrorKind> {
+        let (answer, failure) = self.exchange(req).await;
+        if let Some((kind, said)) = failure {
+            self.note(kind, || said);
+        }
+        answer
+    }
+
+    /// Sends a request and reads its whole answer; with what the shop said when it is a
+    /// failure (an answer that is not a success, or a transport error), and its kind.
+    async fn exchange(
+        &self,
+        req: RequestBuilder,
+    ) -> (Result<Answer, ErrorKind>, Option<(ErrorKind, String)>) {
         let (http, req) = req.build_split();
-        let req = req.map_err(transport_error)?;
+        let req = match req {
+            Ok(req) => req,
+            Err(e) => return (Err(transport_error(e)), None),
+        };
         let asked = format!("{} {}", req.method(), req.url().path());
         let failed = |e: reqwest::Error| {
-            let said = chain(&e);
+            let said = format!("{asked}: {}", chain(&e));
             let kind = transport_error(e);
-            self.note(kind, || format!("{asked}: {said}"));
-            kind
+            (Err(kind), Some((kind, said)))
         };
-        let r = http.execute(req).await.map_err(failed)?;
+        let r = match http.execute(req).await {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
         let status = r.status();
         let headers = r.headers().clone();
-        let body = r.bytes().await.map_err(failed)?;
+        let body = match r.bytes().await {
+            Ok(body) => body,
+            Err(e) => return failed(e),
+        };
         let answer = Answer {
             status,
             headers,
             body,
         };
-        if !status.is_success() {
-            self.note(ErrorKind::Status(status.as_u16()), || {
-                format!("{asked}: {}", answer.said())
-            });
-        }
-        Ok(answer)
+        let failure = (!status.is_success()).then(|| {
+            let said = format!("{asked}: {}", answer.said());
+            (ErrorKind::Status(status.as_u16()), said)
+        });
+        (Ok(answer), failure)
     }
 
     /// Keeps `said()` as the example of `kind` if it is the first of its kind.
@@ -716,9 +736,25 @@ impl Shop {
                 .bearer_auth(token)
                 .header("Idempotency-Key", key)
                 .json(&body);
-            match judge(self.send(req).await) {
-                Verdict::Done(outcome) => return outcome,
+            // An example only of an answer the report counts as an error: not of a decline
+            // (an outcome), nor of an answer asked again that then went through.
+            let (answer, failure) = self.exchange(req).await;
+            let example = |kind: ErrorKind| {
+                if let Some((failed, said)) = failure.clone()
+                    && failed == kind
+                {
+                    self.note(kind, || said);
+                }
+            };
+            match judge(answer) {
+                Verdict::Done(outcome) => {
+                    if let Err(kind) = outcome {
+                        example(kind);
+                    }
+                    return outcome;
+                }
                 Verdict::Retry { error, .. } if started.elapsed() >= CHECKOUT_PATIENCE => {
+                    example(error);
                     return Err(error);
                 }
                 Verdict::Retry { after, .. } => {
@@ -916,6 +952,49 @@ mod tests {
             "the first of its kind"
         );
         assert_eq!(examples.len(), 2, "{examples:?}");
+    }
+
+    /// A checkout asked again after a 503 that then went through, and a decline, are no
+    /// errors of the report's: neither leaves an example (the saga review found a
+    /// checkout's 503 shown as the first 503 of a run whose checkouts had no error).
+    #[tokio::test]
+    async fn a_checkout_that_went_through_on_its_retry_leaves_no_example_of_a_failure() {
+        use axum::{http::HeaderMap, routing::post};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let tries = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = tries.clone();
+        let app = catalog_of_two().route(
+            "/api/orders/checkout",
+            post(move |headers: HeaderMap| {
+                let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+                let declined = headers["idempotency-key"] == "declined";
+                async move {
+                    let (status, body) = match (first, declined) {
+                        (_, true) => (StatusCode::PAYMENT_REQUIRED, problem(402, "card-declined")),
+                        (true, false) => (StatusCode::SERVICE_UNAVAILABLE, problem(503, "unavailable")),
+                        (false, false) => (
+                            StatusCode::CREATED,
+                            json!({"id": "o", "status": "confirmed", "items": [], "total_cents": 2598}),
+                        ),
+                    };
+                    (status, [(RETRY_AFTER, HeaderValue::from_static("0"))], body.to_string())
+                }
+            }),
+        );
+        let url = serve(app).await;
+        let shop = Shop::connect(&url, Duration::from_secs(5), false)
+            .await
+            .expect("the catalog is read");
+        let retries = AtomicU32::new(0);
+
+        let bought = shop.checkout("t", "4242", "bought", &retries).await;
+        let declined = shop.checkout("t", "4000", "declined", &retries).await;
+
+        assert_eq!(bought, Ok(CheckoutOutcome::Confirmed { cents: 2598 }));
+        assert_eq!(declined, Ok(CheckoutOutcome::Declined));
+        assert_eq!(retries.load(Ordering::SeqCst), 1);
+        let examples = shop.examples();
+        assert!(examples.is_empty(), "{examples:?}");
     }
 
     fn problem(status: u16, slug: &str) -> Value {
