@@ -120,8 +120,13 @@ struct QueryWord {
 
 impl SearchIndex {
     /// Runs a search: one page of hits, the total and the category facets. Blocking (run
-    /// it off the async threads).
+    /// it off the async threads). A failure reading the index's files has it rebuilt
+    /// ([`SearchIndex::is_damaged`]).
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, IndexError> {
+        self.reading(self.find(q))
+    }
+
+    fn find(&self, q: &SearchQuery) -> Result<SearchResults, IndexError> {
         let f = self.inner.fields;
         let searcher = self.searcher();
         let text = match self.text_query(&searcher, &q.words)? {
@@ -209,8 +214,13 @@ impl SearchIndex {
     }
 
     /// Up to `limit` product names with, for every word typed, a word that starts with
-    /// it; by name, each name once. No words, no suggestions. Blocking.
+    /// it; by name, each name once. No words, no suggestions. Blocking. A failure reading
+    /// the index's files has it rebuilt ([`SearchIndex::is_damaged`]).
     pub fn suggest(&self, words: &Words, limit: usize) -> Result<Vec<Suggestion>, IndexError> {
+        self.reading(self.complete(words, limit))
+    }
+
+    fn complete(&self, words: &Words, limit: usize) -> Result<Vec<Suggestion>, IndexError> {
         let f = self.inner.fields;
         let mut analyzer = self.inner.words.clone();
         let clauses: Vec<(Occur, Box<dyn Query>)> = words

@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex, MutexGuard, PoisonError, RwLock,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
 };
 use tantivy::{
@@ -148,6 +148,8 @@ pub(crate) struct Inner {
     reader: RwLock<IndexReader>,
     writer: Mutex<Option<Writer>>,
     mark: AtomicI64,
+    /// A search failed reading the index's files: to be rebuilt ([`SearchIndex::reading`]).
+    damaged: AtomicBool,
 }
 
 struct Writer {
@@ -182,6 +184,7 @@ impl SearchIndex {
                 reader: RwLock::new(reader),
                 writer: Mutex::new(Some(writer)),
                 mark: AtomicI64::new(mark),
+                damaged: AtomicBool::new(false),
             }),
         })
     }
@@ -207,6 +210,27 @@ impl SearchIndex {
             Location::Dir(path) => !path.join("meta.json").exists(),
             Location::Ram => false,
         }
+    }
+
+    /// Whether a search failed reading the index's files since it was opened or wiped:
+    /// they were damaged under it (the check at start found them whole), and the indexer
+    /// rebuilds it from the table.
+    pub fn is_damaged(&self) -> bool {
+        self.inner.damaged.load(Ordering::Acquire)
+    }
+
+    /// `read`, noting a failure that says the index's files are damaged (their data, not
+    /// the query: a decompression or a structure that does not add up), so that the
+    /// index is rebuilt rather than failing every search that meets the damage.
+    pub(crate) fn reading<T>(&self, read: Result<T, IndexError>) -> Result<T, IndexError> {
+        if let Err(IndexError::Tantivy(
+            e @ (TantivyError::DataCorruption(_) | TantivyError::IoError(_)),
+        )) = &read
+            && !self.inner.damaged.swap(true, Ordering::AcqRel)
+        {
+            tracing::error!(error = %e, "a search failed reading the index's files; rebuilding the index from the table");
+        }
+        read
     }
 
     /// Products in the index.
@@ -299,6 +323,7 @@ impl SearchIndex {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = reader;
         self.inner.mark.store(mark, Ordering::Release);
+        self.inner.damaged.store(false, Ordering::Release);
         *guard = Some(writer);
         Ok(())
     }
@@ -638,6 +663,43 @@ mod tests {
             reopened.close();
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+
+    /// Damage under a running index (its files overwritten while it is mapped) fails the
+    /// searches that read it: the index notes it, to be rebuilt, once.
+    #[test]
+    fn a_search_failing_on_damaged_files_marks_the_index_for_a_rebuild() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("search-index-test-{}", uuid::Uuid::new_v4()));
+        let index = SearchIndex::open(&dir, 15_000_000).unwrap();
+        index
+            .apply(&[(1, Change::Upsert(product("a", "Mug")))])
+            .unwrap();
+        assert!(!index.is_damaged());
+        let store = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|file| file.extension().is_some_and(|e| e == "store"))
+            .expect("a segment's store file");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&store)
+            .unwrap();
+        file.write_all(&[0x5a; 16]).unwrap();
+        drop(file);
+
+        let query = crate::domain::SearchQuery {
+            words: crate::domain::Words::parse("mug").unwrap(),
+            ..Default::default()
+        };
+        let read = index.search(&query);
+
+        assert!(read.is_err(), "{read:?}");
+        assert!(index.is_damaged());
+        index.wipe().unwrap();
+        assert!(!index.is_damaged(), "a wiped index starts whole");
+        index.close();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

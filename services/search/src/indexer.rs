@@ -260,13 +260,14 @@ impl Indexer {
 
     /// Starts the index afresh, to be rebuilt from the table by the next passes, if its
     /// directory was deleted under it (every commit would fail for good, and searches
-    /// would answer from what it held until a restart). `true` when it did. An index
+    /// would answer from what it held until a restart), or a search found its files
+    /// damaged (every search meeting the damage would fail). `true` when it did. An index
     /// whose commits fail while its files are there (a full disk) is kept: searches
     /// answer from it until it takes changes again. Under the pass lock, so a wipe in
     /// progress (a replay's) is never taken for a deletion.
     async fn renew_if_gone(&self) -> Result<bool, SearchError> {
         let _pass = self.pass.lock().await;
-        if !self.index.is_gone() {
+        if !self.index.is_gone() && !self.index.is_damaged() {
             return Ok(false);
         }
         self.start_rebuild(None);
@@ -317,7 +318,7 @@ impl Indexer {
             match self.renew_if_gone().await {
                 Ok(false) => {}
                 Ok(true) => tracing::warn!(
-                    "the search index's directory was deleted; rebuilding the index from the database"
+                    "the search index's directory was deleted, or its files damaged; rebuilding the index from the database"
                 ),
                 Err(e) => {
                     tracing::warn!(error = ?anyhow::Error::new(e), "could not start the search index afresh")
