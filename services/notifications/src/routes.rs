@@ -207,7 +207,8 @@ async fn stream_messages(
     // it (the notifications review).
     if user.exp <= chrono::Utc::now().timestamp() {
         return Ok(Problem::invalid_token(
-            "this token has expired, and a stream lasts only as long as the token that opens              it: refresh it, then reconnect",
+            "this token has expired, and a stream lasts only as long as the token that opens \
+             it: refresh it, then reconnect",
         )
         .into_response());
     }
