@@ -529,6 +529,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         shop.publish();
     }
 
+    // Asked again below: a signal may come while it settles.
     if startup.is_ok() && !signalled.is_triggered() {
         for unsettled in shop.settle(SETTLE_WITHIN).await {
             errln!("bazaar: ready without all it calls: {unsettled}");

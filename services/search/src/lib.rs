@@ -52,7 +52,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
         &db,
         handler::SearchHandler::new(indexer.waker()),
         move |consumer, transport, stop| {
-            replay::run(consumer, transport, for_replay, (requests, drain), stop)
+            replay::run(consumer, transport, for_replay, requests, drain, stop)
         },
     );
     kit.api(routes::router(routes::AppState {

@@ -78,7 +78,8 @@ pub async fn run(
     consumer: Consumer,
     transport: Transport,
     indexer: Indexer,
-    (mut requests, drain): (RebuildRequests, Duration),
+    mut requests: RebuildRequests,
+    drain: Duration,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let replayable = transport.is_replayable();
