@@ -605,6 +605,15 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A segment's store file (the stored documents) in the index in `dir`.
+    fn a_store_file(dir: &Path) -> PathBuf {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|file| file.extension().is_some_and(|e| e == "store"))
+            .expect("a segment's store file")
+    }
+
     /// What a disk or a person may do to a segment's files while the service is stopped.
     #[test]
     fn an_index_with_a_damaged_segment_is_started_afresh() {
@@ -643,12 +652,7 @@ mod tests {
                 .unwrap();
             index.close();
             drop(index);
-            let store = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|entry| entry.unwrap().path())
-                .find(|file| file.extension().is_some_and(|e| e == "store"))
-                .expect("a segment's store file");
-            wreck(&store);
+            wreck(&a_store_file(&dir));
 
             // Act
             let reopened = SearchIndex::open(&dir, 15_000_000);
@@ -676,14 +680,9 @@ mod tests {
             .apply(&[(1, Change::Upsert(product("a", "Mug")))])
             .unwrap();
         assert!(!index.is_damaged());
-        let store = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .find(|file| file.extension().is_some_and(|e| e == "store"))
-            .expect("a segment's store file");
         let mut file = std::fs::OpenOptions::new()
             .write(true)
-            .open(&store)
+            .open(a_store_file(&dir))
             .unwrap();
         file.write_all(&[0x5a; 16]).unwrap();
         drop(file);
