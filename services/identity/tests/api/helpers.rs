@@ -78,12 +78,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// The app on the database in `scratch`, with `overrides` besides listen and database.
 pub async fn spawn_app_with(scratch: Arc<Scratch>, overrides: &[(&str, &str)]) -> TestApp {
-    platform::telemetry::init_for_tests();
     let database_url = scratch.database_url();
-    let mut all = vec![
-        ("listen", "127.0.0.1:0"),
-        ("database_url", database_url.as_str()),
-    ];
+    spawn_app_on(scratch, &database_url, overrides).await
+}
+
+/// The app on the database at `database_url` (a replica, when another app runs on it).
+pub async fn spawn_app_on(
+    scratch: Arc<Scratch>,
+    database_url: &str,
+    overrides: &[(&str, &str)],
+) -> TestApp {
+    platform::telemetry::init_for_tests();
+    let mut all = vec![("listen", "127.0.0.1:0"), ("database_url", database_url)];
     all.extend_from_slice(overrides);
     let settings = platform::Launch::for_tests(&identity::SERVICE, &all);
     let running = Running::spawn(settings.build().await.expect("identity builds"));
