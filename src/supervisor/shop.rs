@@ -13,7 +13,10 @@ use platform::{discovery::DirectoryFile, registry::Registry, shutdown::Stop};
 use std::{
     collections::HashSet,
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -36,6 +39,9 @@ struct Inner {
     version: Mutex<u64>,
     /// Services in the middle of a rolling restart.
     restarting: Mutex<HashSet<String>>,
+    /// Set once the shop is being stopped: a rolling restart under way starts no more
+    /// successors (the operator review saw them started after "stopping", then killed).
+    stopping: AtomicBool,
 }
 
 impl Shop {
@@ -54,6 +60,7 @@ impl Shop {
                 replicas: Mutex::new(Vec::new()),
                 version: Mutex::new(0),
                 restarting: Mutex::new(HashSet::new()),
+                stopping: AtomicBool::new(false),
             }),
         };
         // Rewrites the directory whenever a replica's readiness changes.
@@ -187,8 +194,10 @@ impl Shop {
         }
     }
 
-    /// Stops every replica, in reverse start-up order, each level at once.
+    /// Stops every replica, in reverse start-up order, each level at once; a rolling
+    /// restart under way ends without starting another successor.
     pub async fn stop_all(&self, how: Stop) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         for level in self.inner.registry.levels().into_iter().rev() {
             let names: Vec<&str> = level.iter().map(|e| e.name()).collect();
             let stopping: Vec<Replica> = {
@@ -258,6 +267,9 @@ impl Shop {
             {
                 sockets.service = shared;
             }
+            if self.inner.stopping.load(Ordering::SeqCst) {
+                return Err(Refusal::Conflict("the shop is stopping".into()));
+            }
             errln!(
                 "bazaar: restarting {} ({}) as {}",
                 old.label(),
@@ -266,16 +278,30 @@ impl Shop {
             );
             let new = spec.id;
             let successor = Replica::spawn(self.inner.ctx.clone(), spec, sockets);
-            // The replica's history goes on in its successor.
-            if let Some(r) = self.replicas().iter().find(|r| r.spec.id == old.id) {
-                let (before, mut now) = (lock(&r.status), lock(&successor.status));
-                now.inherited_restarts = before.restarts();
-                if now.last_exit.is_none() {
-                    now.last_exit.clone_from(&before.last_exit);
-                }
-            }
             let ready = successor.readiness();
-            self.replicas().push(successor);
+            // Looked at again under the lock `stop_all` takes the replicas with: a stop
+            // that began since would not see this one.
+            let unwanted = {
+                let mut replicas = self.replicas();
+                if self.inner.stopping.load(Ordering::SeqCst) {
+                    Some(successor)
+                } else {
+                    // The replica's history goes on in its successor.
+                    if let Some(r) = replicas.iter().find(|r| r.spec.id == old.id) {
+                        let (before, mut now) = (lock(&r.status), lock(&successor.status));
+                        now.inherited_restarts = before.restarts();
+                        if now.last_exit.is_none() {
+                            now.last_exit.clone_from(&before.last_exit);
+                        }
+                    }
+                    replicas.push(successor);
+                    None
+                }
+            };
+            if let Some(successor) = unwanted {
+                successor.stop_and_wait(Stop::Now).await;
+                return Err(Refusal::Conflict("the shop is stopping".into()));
+            }
             if let Err(e) = ready.await {
                 // The successor never came up: it goes, the old replica stays.
                 for r in self.take(|r| r.spec.id == new) {

@@ -453,7 +453,7 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_restarts_under_mixed_load_fail_no_request() {
-    let shop = with_replicas("catalog=3,cart=2");
+    let mut shop = with_replicas("catalog=3,cart=2");
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 5_000).await;
     wait_all_ready(&shop, "catalog", 3).await;
@@ -647,6 +647,51 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     );
     assert!(checkouts >= 4, "the load hardly ran: {checkouts} checkouts");
     assert!(failures.is_empty(), "requests failed: {failures:?}");
+
+    // A shop stopped during a rolling restart starts no successor after it said it was
+    // stopping (the operator review saw two started, then killed unready).
+    let r = shop
+        .http
+        .post(format!(
+            "{}/services/catalog/restart?wait=false",
+            shop.control_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Stopped as the first replica drains, its successor ready: the restart would then
+    // go on to the next replica.
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        async || {
+            let states = replicas(&shop, "catalog").await;
+            states
+                .iter()
+                .any(|(.., state)| state == "draining")
+                .then_some(())
+                .ok_or(format!("no replica drains: {states:?}"))
+        },
+    )
+    .await;
+    shop.stop();
+    let log = eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        async || {
+            let log = shop.log_tail(10_000);
+            log.contains("bazaar: stopped")
+                .then_some(log)
+                .ok_or("its last lines are not read yet".to_owned())
+        },
+    )
+    .await;
+    let (_, after) = log
+        .rsplit_once("bazaar: stopping")
+        .expect("the shop said it stopped");
+    assert!(!after.contains("bazaar: restarting"), "{after}");
 }
 
 /// Reads `path` from `addr` over one kept-alive HTTP/1.1 connection until `stop`, with
