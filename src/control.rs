@@ -200,6 +200,12 @@ async fn kill(
     Query(which): Query<Which>,
 ) -> Result<(StatusCode, Json<Signalled>), Problem> {
     let who = caller.acting()?;
+    if which.replica == Some(0) {
+        return Err(Problem::invalid_field(
+            "replica",
+            "replicas are numbered from 1; name none for the first one running",
+        ));
+    }
     let signalled = s
         .operator
         .kill(&service, which.replica.unwrap_or(0))
@@ -232,13 +238,14 @@ async fn restart(
         )
         .into_response();
     }
+    // Refused before anything is said of it: the name is the caller's, and the log's
+    // lines are read by people (a name with a line break in it wrote a line of its own).
+    if !s.operator.processes().iter().any(|p| p.service == service) {
+        return problem(Refusal::UnknownService(service)).into_response();
+    }
     errln!("bazaar: rolling restart of {service} requested by {who}");
     let restart = s.operator.restart(&service);
     if !which.wait {
-        // Checked synchronously so an unknown service is still refused at once.
-        if !s.operator.processes().iter().any(|p| p.service == service) {
-            return problem(Refusal::UnknownService(service)).into_response();
-        }
         tokio::spawn(async move {
             if let Err(e) = restart.await {
                 errln!("bazaar: the rolling restart failed: {e}");

@@ -537,6 +537,13 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
     for (action, status) in [
         ("catalog/kill?replica=abc", StatusCode::UNPROCESSABLE_ENTITY),
         ("catalog/kill?replica=-1", StatusCode::UNPROCESSABLE_ENTITY),
+        // Replicas are numbered from 1 (0 took the first one running).
+        ("catalog/kill?replica=0", StatusCode::UNPROCESSABLE_ENTITY),
+        // A name no service has is refused before the log says anything of it.
+        (
+            "x%0Abazaar%3A%20forged%0A/restart?wait=false",
+            StatusCode::NOT_FOUND,
+        ),
         (
             "catalog/restart?wait=maybe",
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -552,6 +559,8 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
         let kind = r.headers()[reqwest::header::CONTENT_TYPE].clone();
         assert_eq!(kind, "application/problem+json", "{action}");
     }
+    let log = shop.log_tail(2_000);
+    assert!(!log.contains("\nbazaar: forged"), "{log}");
     let r = shop
         .http
         .get(format!("{}/processes/catalog/kill", shop.control_url))
