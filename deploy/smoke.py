@@ -52,7 +52,7 @@ def shutdown_seconds(env: dict) -> float:
     the drain delay, then BAZAAR_SHUTDOWN_GRACE_MS bounds its requests and workers
     together, the workers getting at least 1 s (crates/platform/src/service.rs)."""
     delay = int(env.get("BAZAAR_DRAIN_DELAY_MS", 2_000)) / 1000
-    grace = int(env.get("BAZAAR_SHUTDOWN_GRACE_MS", 10_000)) / 1000
+    grace = int(env.get("BAZAAR_SHUTDOWN_GRACE_MS", 17_000)) / 1000
     return delay + grace + 1
 
 class Failed(Exception):

@@ -30,8 +30,9 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const ANSWERING_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often the wait for a service that answers "not yet" is reported.
 const WAITING_REPORT: Duration = Duration::from_secs(15);
-/// How long a service stopped at once gets between SIGINT and SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a service stopped at once gets between SIGINT and SIGKILL: its grace for
+/// requests in flight (17 s by default) and its workers'.
+const STOP_GRACE: Duration = Duration::from_secs(20);
 /// How long a draining service gets between SIGTERM and SIGKILL: its drain delay, its
 /// grace for requests in flight, and its workers'.
 const DRAIN_GRACE: Duration = Duration::from_secs(25);

@@ -21,6 +21,16 @@ pub const ENV_PREFIX: &str = "BAZAAR_";
 
 /// How long a request may take by default (`BAZAAR_REQUEST_TIMEOUT_MS`), in ms.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
+/// The longest a duration setting may be (10 minutes); the drain delay's (1 minute), and
+/// the outbox's retention (10 years).
+const MAX_DURATION_MS: u64 = 600_000;
+const MAX_DRAIN_DELAY_MS: u64 = 60_000;
+const MAX_RETENTION_HOURS: u64 = 10 * 365 * 24;
+/// The default of `BAZAAR_SHUTDOWN_GRACE_MS`: longer than a request may take, so that one
+/// accepted just before a drain stops taking requests is answered, if only by its own
+/// timeout, before the shutdown drops it (with 10 s, an upload that took 13 s through a
+/// draining gateway got no answer at all: the gateway-restarts review).
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = DEFAULT_REQUEST_TIMEOUT_MS + 2_000;
 
 /// Settings every service has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,7 +153,7 @@ impl CommonSettings {
             log_format: LogFormat::Text,
             body_limit_bytes: 256 * 1024,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
-            shutdown_grace_ms: 10_000,
+            shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
             drain_delay_ms: 2_000,
             token_issuer: "bazaar-identity".into(),
             token_audience: "bazaar".into(),
@@ -436,6 +446,7 @@ impl<S: ServiceSettings> Settings<S> {
                     c.broker
                 ));
             }
+            errors.extend(crate::telemetry::log_filter_problem(&c.log));
             if c.event_max_attempts == 0 {
                 errors.push("BAZAAR_EVENT_MAX_ATTEMPTS must be at least 1".into());
             }
@@ -458,17 +469,52 @@ impl<S: ServiceSettings> Settings<S> {
             if c.breaker_failures == 0 {
                 errors.push("BAZAAR_BREAKER_FAILURES must be greater than 0".into());
             }
-            if c.breaker_open_ms == 0 {
-                errors.push("BAZAAR_BREAKER_OPEN_MS must be greater than 0".into());
+            // Durations a mistake would make endless, or nothing: a drain that never ends,
+            // a replica left out of rotation for good (the operator review).
+            for (name, value, bounds) in [
+                (
+                    "BAZAAR_BREAKER_OPEN_MS",
+                    c.breaker_open_ms,
+                    1..=MAX_DURATION_MS,
+                ),
+                (
+                    "BAZAAR_REQUEST_TIMEOUT_MS",
+                    c.request_timeout_ms,
+                    100..=MAX_DURATION_MS,
+                ),
+                (
+                    "BAZAAR_SHUTDOWN_GRACE_MS",
+                    c.shutdown_grace_ms,
+                    0..=MAX_DURATION_MS,
+                ),
+                (
+                    "BAZAAR_DRAIN_DELAY_MS",
+                    c.drain_delay_ms,
+                    0..=MAX_DRAIN_DELAY_MS,
+                ),
+                (
+                    "BAZAAR_PROBE_INTERVAL_MS",
+                    c.probe_interval_ms,
+                    0..=MAX_DURATION_MS,
+                ),
+                (
+                    "BAZAAR_DNS_REFRESH_MS",
+                    c.dns_refresh_ms,
+                    1..=MAX_DURATION_MS,
+                ),
+                (
+                    "BAZAAR_OUTBOX_RETENTION_HOURS",
+                    c.outbox_retention_hours,
+                    0..=MAX_RETENTION_HOURS,
+                ),
+            ] {
+                errors.extend(out_of_bounds(name, value, bounds));
             }
             if let Err(e) = c
                 .trusted_proxies
                 .parse::<crate::ratelimit::TrustedProxies>()
             {
                 errors.push(format!("BAZAAR_TRUSTED_PROXIES: {e}"));
-            }
-            if c.dns_refresh_ms == 0 {
-                errors.push("BAZAAR_DNS_REFRESH_MS must be greater than 0".into());
             }
             directory.follow(
                 c.directory_file.clone(),
@@ -671,6 +717,51 @@ mod tests {
         let common = common_variables();
         assert!(common.iter().any(|v| v.name == "BAZAAR_DATABASE_URL"));
         assert!(common.iter().any(|v| v.name == "BAZAAR_SERVICE_SECRET"));
+    }
+
+    #[test]
+    fn a_duration_has_bounds_and_the_shutdown_outlasts_a_request() {
+        let endless = u64::MAX.to_string();
+        let err = Settings::<Own>::for_tests(
+            "catalog",
+            &[
+                ("drain_delay_ms", endless.as_str()),
+                ("breaker_open_ms", endless.as_str()),
+                ("request_timeout_ms", "0"),
+                ("outbox_retention_hours", endless.as_str()),
+            ],
+        )
+        .unwrap_err();
+        for name in [
+            "BAZAAR_DRAIN_DELAY_MS must be between 0 and 60000",
+            "BAZAAR_BREAKER_OPEN_MS must be between 1 and 600000",
+            "BAZAAR_REQUEST_TIMEOUT_MS must be between 100 and 600000, got 0",
+            "BAZAAR_OUTBOX_RETENTION_HOURS must be between 0 and 87600",
+        ] {
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+        for (log, problem) in [
+            ("warnn", Some("BAZAAR_LOG names `warnn`, which is no level")),
+            ("info,eror", Some("BAZAAR_LOG names `eror`")),
+            ("!!!bad[", Some("BAZAAR_LOG `!!!bad[` is not a log filter")),
+            ("warn", None),
+            ("info,orders=debug,sqlx::query=warn", None),
+            ("WARN,lapin=off", None),
+        ] {
+            let said = match Settings::<Own>::for_tests("catalog", &[("log", log)]) {
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            match (problem, said) {
+                (None, None) => {}
+                (Some(want), Some(said)) => assert!(said.contains(want), "{log}: {said}"),
+                (want, said) => panic!("{log}: wanted {want:?}, got {said:?}"),
+            }
+        }
+        // A request accepted as a drain stops taking them is answered, if only by its own
+        // timeout, before the shutdown's grace is over.
+        let s = Settings::<Own>::for_tests("catalog", &[]).unwrap();
+        assert!(s.common.shutdown_grace_ms > s.common.request_timeout_ms);
     }
 
     #[test]

@@ -258,6 +258,28 @@ fn env_filter(filter: &str) -> EnvFilter {
     EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// Why `filter` (`BAZAAR_LOG`) is no filter to log with, or `None`. One that does not parse
+/// would fall back to INFO, and a bare word that is no level (`warnn`) is, in `RUST_LOG`
+/// syntax, a target logged at every level with nothing else logged at all: either mistake
+/// went unsaid, the second with a silent log (the operator review).
+pub fn log_filter_problem(filter: &str) -> Option<String> {
+    if let Err(e) = EnvFilter::try_new(filter) {
+        return Some(format!("BAZAAR_LOG `{filter}` is not a log filter: {e}"));
+    }
+    const LEVELS: &[&str] = &[
+        "off", "error", "warn", "info", "debug", "trace", "0", "1", "2", "3", "4", "5",
+    ];
+    let word = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains(['=', '[', ':']))
+        .find(|d| !LEVELS.contains(&d.to_ascii_lowercase().as_str()))?;
+    Some(format!(
+        "BAZAAR_LOG names `{word}`, which is no level (off, error, warn, info, debug, trace); \
+         a target is written with its level, as in `info,{word}=debug`"
+    ))
+}
+
 /// Whether a log filter asks for more than INFO anywhere (`debug`, `info,orders=debug`).
 fn filter_is_detailed(filter: &EnvFilter) -> bool {
     filter
