@@ -9,6 +9,13 @@
 //! process by a counter), so an older event (a dead letter replayed after later events
 //! of its product were applied) changes nothing: the copy never goes back to an old
 //! name or price (the dead-letter review).
+//!
+//! Replicas of a consumer on RabbitMQ take one queue's messages at once, so two events
+//! of one product may be applied in either order (the races review). Hence a price
+//! change changes nothing here: the update recorded with it carries the same price, and
+//! its own, later id made the update look older when it came first, leaving the old name
+//! for good. And a deletion that comes before the creation leaves a deleted copy, which
+//! the creation then finds (it was sold, with the catalog saying 404, before).
 
 use crate::{
     Event, HandlerError, decode, now_rfc3339,
@@ -17,7 +24,7 @@ use crate::{
         ProductDeleted,
     },
 };
-use platform::domain::Invalid;
+use platform::domain::{Invalid, ProductId};
 use serde::de::DeserializeOwned;
 use sqlx::{Any, AssertSqlSafe, Transaction, any::AnyArguments, query::Query};
 
@@ -55,18 +62,17 @@ where
             }
         }
         PRODUCT_PRICE_CHANGED => {
-            let (id, price, currency) = decode::<PriceChanged>(event)?.parse(price)?;
-            if !set_price(tx, id.as_str(), price, currency.as_str(), by).await? {
-                tracing::info!(
-                    product_id = %id,
-                    "price of an unknown product, or older than the copy; nothing to do"
-                );
-            }
+            // Checked all the same: a price the consumer cannot hold is a permanent failure.
+            let (id, ..) = decode::<PriceChanged>(event)?.parse(price)?;
+            tracing::debug!(product_id = %id, "a price change: the update beside it carries it");
         }
         PRODUCT_DELETED => {
             let id = decode::<ProductDeleted>(event)?.parse()?;
             if mark_deleted(tx, id.as_str(), by).await? {
                 tracing::info!(product_id = %id, "product marked deleted");
+            } else if let Some(copy) = P::deleted(id.clone()) {
+                insert_deleted(tx, &copy, by).await?;
+                tracing::info!(product_id = %id, "a product deleted before its creation came: kept as deleted");
             } else {
                 tracing::info!(product_id = %id, "deleted product was never announced; nothing to do");
             }
@@ -85,6 +91,16 @@ pub trait ProductCopy {
 
     /// Binds the values of [`Self::COLUMNS`], in their order.
     fn bind(&self, query: Query<'static, Any, AnyArguments>) -> Query<'static, Any, AnyArguments>;
+
+    /// The copy of a product deleted before its creation reached the consumer: its id,
+    /// and stand-ins, never shown, for the rest. `None` (the default) for a consumer that
+    /// reads its producer's log in order (a read model), where that cannot happen.
+    fn deleted(_id: ProductId) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// Adds a product the catalog created (the event `by`). `false` when the copy has the id
@@ -94,7 +110,10 @@ pub async fn insert_copy<P: ProductCopy>(
     product: &P,
     by: &str,
 ) -> Result<bool, sqlx::Error> {
-    let sql = format!("{} ON CONFLICT (id) DO NOTHING", insert_sql(P::COLUMNS));
+    let sql = format!(
+        "{} ON CONFLICT (id) DO NOTHING",
+        insert_sql(P::COLUMNS, false)
+    );
     let inserted = write_copy(sql, product, by)
         .execute(&mut **tx)
         .await?
@@ -118,7 +137,7 @@ pub async fn save_copy<P: ProductCopy>(
         .collect();
     let sql = format!(
         "{} ON CONFLICT (id) DO UPDATE SET {} WHERE products.changed_by < excluded.changed_by",
-        insert_sql(P::COLUMNS),
+        insert_sql(P::COLUMNS, false),
         changed.join(", ")
     );
     let written = write_copy(sql, product, by)
@@ -128,14 +147,30 @@ pub async fn save_copy<P: ProductCopy>(
     Ok(written > 0)
 }
 
-/// `INSERT INTO products` of `columns`, `$1` on, then `deleted` 0, `updated_at` and
-/// `changed_by`.
-fn insert_sql(columns: &[&str]) -> String {
+/// Adds a product as deleted (the deletion `by` came before its creation), unless the
+/// copy has it by now (then [`mark_deleted`] found it).
+async fn insert_deleted<P: ProductCopy>(
+    tx: &mut Transaction<'static, Any>,
+    product: &P,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "{} ON CONFLICT (id) DO NOTHING",
+        insert_sql(P::COLUMNS, true)
+    );
+    write_copy(sql, product, by).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// `INSERT INTO products` of `columns`, `$1` on, then `deleted` (1 when `deleted`, else 0),
+/// `updated_at` and `changed_by`.
+fn insert_sql(columns: &[&str], deleted: bool) -> String {
     let values: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     format!(
-        "INSERT INTO products ({}, deleted, updated_at, changed_by) VALUES ({}, 0, ${}, ${})",
+        "INSERT INTO products ({}, deleted, updated_at, changed_by) VALUES ({}, {}, ${}, ${})",
         columns.join(", "),
         values.join(", "),
+        u8::from(deleted),
         columns.len() + 1,
         columns.len() + 2
     )
@@ -150,30 +185,6 @@ fn write_copy<P: ProductCopy>(
         .bind(sqlx::query(AssertSqlSafe(sql)))
         .bind(now_rfc3339())
         .bind(by.to_owned())
-}
-
-/// Sets a product's price, as the catalog event `by` says. `false` when the copy does
-/// not have the product, or has applied a newer event of it.
-pub async fn set_price(
-    tx: &mut Transaction<'static, Any>,
-    product_id: &str,
-    price_cents: i64,
-    currency: &str,
-    by: &str,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE products SET price_cents = $1, currency = $2, updated_at = $3, changed_by = $4 \
-         WHERE id = $5 AND changed_by < $4",
-    )
-    .bind(price_cents)
-    .bind(currency)
-    .bind(now_rfc3339())
-    .bind(by)
-    .bind(product_id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(updated > 0)
 }
 
 /// Marks a product deleted, by the catalog event `by` (a deletion is final: an older
@@ -223,6 +234,15 @@ mod tests {
                 .bind(self.name.clone())
                 .bind(self.price_cents)
                 .bind(self.currency.clone())
+        }
+
+        fn deleted(id: ProductId) -> Option<Self> {
+            Some(Self {
+                id: id.as_str().to_owned(),
+                name: String::new(),
+                price_cents: 0,
+                currency: "USD".into(),
+            })
         }
     }
 
@@ -284,25 +304,59 @@ mod tests {
         apply(&db, &stale_update).await;
         apply(&db, &stale_price).await;
         assert_eq!(copy(&db).await, ("Fixed".into(), 3333, 0));
-        // A newer price still applies; a deletion holds against an older update.
-        apply(&db, &product(PRODUCT_PRICE_CHANGED, "", 4444)).await;
+        // A newer update still applies; a deletion holds against an older update.
+        apply(&db, &product(PRODUCT_UPDATED, "Fixed", 4444)).await;
         assert_eq!(copy(&db).await, ("Fixed".into(), 4444, 0));
-        let deleted = Event::new(
-            "catalog",
-            PRODUCT_DELETED,
-            "p-1",
-            serde_json::json!({"product_id": "p-1"}),
-        )
-        .unwrap();
-        apply(&db, &deleted).await;
+        apply(&db, &deleted()).await;
         apply(&db, &update).await;
         assert_eq!(copy(&db).await, ("Fixed".into(), 4444, 1));
+    }
+
+    fn deleted() -> Event {
+        let data = serde_json::json!({"product_id": "p-1", "sku": "MUG-1"});
+        Event::new("catalog", PRODUCT_DELETED, "p-1", data).unwrap()
+    }
+
+    /// Replicas of a consumer take one queue's messages at once (RabbitMQ), so a
+    /// product's events may be applied in another order than the catalog's. The races
+    /// review: a price change applied before the update recorded with it (its id the
+    /// later) left the copy's name as it was before, for good; a deletion applied before
+    /// the creation left the product on sale.
+    #[tokio::test]
+    async fn a_products_events_applied_out_of_order_leave_its_last_state() {
+        let scratch = platform::testing::Scratch::new("projection");
+        let db = Db::connect(&scratch.sqlite_url("copy"), TABLE)
+            .await
+            .unwrap();
+        // Two changes, each an update and then a price change, as the catalog records one.
+        let created = product(PRODUCT_CREATED, "Mug", 1000);
+        let (first, first_price) = (
+            product(PRODUCT_UPDATED, "Big mug", 2000),
+            product(PRODUCT_PRICE_CHANGED, "", 2000),
+        );
+        let (last, last_price) = (
+            product(PRODUCT_UPDATED, "Huge mug", 3000),
+            product(PRODUCT_PRICE_CHANGED, "", 3000),
+        );
+        apply(&db, &created).await;
+        for event in [&first_price, &last_price, &first, &last] {
+            apply(&db, event).await;
+        }
+        assert_eq!(copy(&db).await, ("Huge mug".into(), 3000, 0));
+
+        let again = platform::testing::Scratch::new("projection");
+        let db = Db::connect(&again.sqlite_url("copy"), TABLE).await.unwrap();
+        apply(&db, &deleted()).await;
+        assert_eq!(copy(&db).await.2, 1, "the deletion is kept");
+        apply(&db, &created).await;
+        apply(&db, &first).await;
+        assert_eq!(copy(&db).await.2, 1, "and the product stays deleted");
     }
 
     #[test]
     fn a_copy_is_written_with_its_columns_then_deleted_and_updated_at() {
         assert_eq!(
-            insert_sql(&["id", "name", "created_at"]),
+            insert_sql(&["id", "name", "created_at"], false),
             "INSERT INTO products (id, name, created_at, deleted, updated_at, changed_by) \
              VALUES ($1, $2, $3, 0, $4, $5)"
         );

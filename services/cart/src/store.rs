@@ -653,6 +653,18 @@ impl events::projection::ProductCopy for ProductCopy {
             .bind(self.price_cents)
             .bind(self.currency.as_str())
     }
+
+    /// A product deleted before the cart learnt of it: kept deleted, so that its creation,
+    /// handled after it by another replica, does not put it on sale. No line holds it,
+    /// so the stand-ins are never shown.
+    fn deleted(id: ProductId) -> Option<Self> {
+        Some(Self {
+            id,
+            name: String::new(),
+            price_cents: 0,
+            currency: Currency::USD,
+        })
+    }
 }
 
 /// Takes ordered quantities out of a cart, in the consumer's transaction: a line holding

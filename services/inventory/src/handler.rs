@@ -14,8 +14,11 @@ use sqlx::{Any, Transaction};
 ///
 /// `product.created` opens the product's stock at its initial level (one `initial` ledger
 /// movement and one `stock.changed`); a product id seen before keeps the stock it has.
-/// `product.deleted` marks the stock discontinued and keeps it; an unknown product is
-/// nothing to do. Data that does not decode, or is out of bounds, is a permanent failure.
+/// `product.deleted` marks the stock discontinued and keeps it; an unknown product gets
+/// discontinued stock of none, which its creation then finds: replicas taking one
+/// queue's messages at once (RabbitMQ) may handle a deletion first, and the product was
+/// then sold after the catalog deleted it (the races review). Data that does not decode,
+/// or is out of bounds, is a permanent failure.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StockHandler;
 
@@ -38,7 +41,7 @@ impl Handler for StockHandler {
                         "stock opened"
                     );
                 } else {
-                    tracing::warn!(product_id = %stock.product_id, "stock exists already for this product id; kept as it is");
+                    tracing::warn!(product_id = %stock.product_id, "stock exists already for this product id (or it was deleted first); kept as it is");
                 }
                 Ok(())
             }
@@ -47,7 +50,10 @@ impl Handler for StockHandler {
                 if store::discontinue(tx, &id).await? {
                     tracing::info!(product_id = %id, "stock discontinued");
                 } else {
-                    tracing::info!(product_id = %id, "deleted product has no stock; nothing to do");
+                    // The catalog sends the sku too; the stock row keeps one.
+                    let sku = event.data.get("sku").and_then(|s| s.as_str()).unwrap_or("");
+                    store::open_discontinued(tx, &id, sku).await?;
+                    tracing::info!(product_id = %id, "a product deleted before its creation came: kept as discontinued, with no stock");
                 }
                 Ok(())
             }

@@ -782,6 +782,26 @@ pub(crate) async fn discontinue(
     Ok(updated > 0)
 }
 
+/// Records a product deleted before its creation reached inventory as discontinued, with
+/// no stock (and no movement), in the consumer's transaction: the creation then finds it
+/// and leaves it so. Nothing when inventory has the product by now.
+pub(crate) async fn open_discontinued(
+    tx: &mut Transaction<'static, Any>,
+    id: &ProductId,
+    sku: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO stock (product_id, sku, available, reserved, discontinued, created_at, updated_at) \
+         VALUES ($1, $2, 0, 0, 1, $3, $3) ON CONFLICT (product_id) DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(sku)
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// One change of a product's levels, as the ledger keeps it.
 struct Change<'a> {
     /// How `available` changed.
