@@ -69,20 +69,70 @@ pub fn unknown(names: impl IntoIterator<Item = String>) -> Vec<(String, Option<S
     unknown
 }
 
-/// One line per variable of this process's environment that nothing reads.
+/// One line per variable of this process's environment, and per key of the
+/// `BAZAAR_CONFIG` file, that nothing reads.
 pub fn ignored_lines() -> Vec<String> {
-    unknown(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
-        .into_iter()
-        .map(|(name, near)| match near {
-            Some(near) => format!("{name} is not a setting (did you mean {near}?); ignored"),
-            None => format!("{name} is not a setting; ignored"),
-        })
-        .collect()
+    let mut lines: Vec<String> =
+        unknown(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+            .into_iter()
+            .map(|(name, near)| match near {
+                Some(near) => format!("{name} is not a setting (did you mean {near}?); ignored"),
+                None => format!("{name} is not a setting; ignored"),
+            })
+            .collect();
+    // A file that cannot be read or parsed is said by every service that reads it.
+    if let Some(path) = std::env::var_os("BAZAAR_CONFIG")
+        && let Ok(text) = std::fs::read_to_string(&path)
+    {
+        let file = std::path::Path::new(&path).display().to_string();
+        lines.extend(
+            unknown_keys(&text)
+                .into_iter()
+                .map(|(key, near)| match near {
+                    Some(near) => {
+                        format!(
+                            "`{key}` in {file} is not a setting (did you mean `{near}`?); ignored"
+                        )
+                    }
+                    None => format!("`{key}` in {file} is not a setting; ignored"),
+                }),
+        );
+    }
+    lines
+}
+
+/// The keys of a `BAZAAR_CONFIG` file (`text`, TOML) that nothing reads, each with the key
+/// it most likely misspells: a misspelt key was ignored without a word (the operator
+/// review), where the same variable misspelt was warned about. Nothing when the file is
+/// not TOML (the services refuse it, saying why).
+fn unknown_keys(text: &str) -> Vec<(String, Option<String>)> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let key = |name: &str| name.trim_start_matches("BAZAAR_").to_ascii_lowercase();
+    unknown(
+        table
+            .keys()
+            .map(|k| format!("BAZAAR_{}", k.to_ascii_uppercase())),
+    )
+    .into_iter()
+    .map(|(name, near)| (key(&name), near.as_deref().map(key)))
+    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_of_the_settings_file_is_named_too() {
+        let file = "databse_url = \"sqlite://x.db\"\nlog = \"warn\"\nmax_streams = 10\n";
+        assert_eq!(
+            unknown_keys(file),
+            vec![("databse_url".to_owned(), Some("database_url".to_owned()))]
+        );
+        assert!(unknown_keys("not [ toml").is_empty());
+    }
 
     #[test]
     fn a_misspelt_setting_is_named_with_what_it_likely_meant() {
