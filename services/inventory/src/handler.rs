@@ -47,14 +47,11 @@ impl Handler for StockHandler {
             }
             PRODUCT_DELETED => {
                 let id = decode::<ProductDeleted>(event)?.parse()?;
-                if store::discontinue(tx, &id).await? {
-                    tracing::info!(product_id = %id, "stock discontinued");
-                } else {
-                    // The catalog sends the sku too; the stock row keeps one.
-                    let sku = event.data.get("sku").and_then(|s| s.as_str()).unwrap_or("");
-                    store::open_discontinued(tx, &id, sku).await?;
-                    tracing::info!(product_id = %id, "a product deleted before its creation came: kept as discontinued, with no stock");
-                }
+                // The catalog sends the sku too: the stock of a product deleted before its
+                // creation came keeps one.
+                let sku = event.data.get("sku").and_then(|s| s.as_str()).unwrap_or("");
+                store::discontinue(tx, &id, sku).await?;
+                tracing::info!(product_id = %id, "stock discontinued");
                 Ok(())
             }
             other => Err(HandlerError::unhandled("inventory", other)),

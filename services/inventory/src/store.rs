@@ -767,32 +767,21 @@ pub(crate) async fn open_stock(
 }
 
 /// Marks a product's stock discontinued, keeping its levels, in the consumer's
-/// transaction. `false` when inventory keeps no stock for it.
+/// transaction; a product inventory does not have yet (its deletion handled before its
+/// creation, by another replica) gets discontinued stock of none, with no movement, which
+/// the creation then finds and leaves so. One statement: a creation being handled at the
+/// same moment is waited for and then marked (on PostgreSQL an `UPDATE` that found
+/// nothing, then an `INSERT … DO NOTHING` that waited for that creation, left the product
+/// on sale: the verification review).
 pub(crate) async fn discontinue(
-    tx: &mut Transaction<'static, Any>,
-    id: &ProductId,
-) -> Result<bool, sqlx::Error> {
-    let updated =
-        sqlx::query("UPDATE stock SET discontinued = 1, updated_at = $1 WHERE product_id = $2")
-            .bind(now_rfc3339())
-            .bind(id.as_str())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-    Ok(updated > 0)
-}
-
-/// Records a product deleted before its creation reached inventory as discontinued, with
-/// no stock (and no movement), in the consumer's transaction: the creation then finds it
-/// and leaves it so. Nothing when inventory has the product by now.
-pub(crate) async fn open_discontinued(
     tx: &mut Transaction<'static, Any>,
     id: &ProductId,
     sku: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO stock (product_id, sku, available, reserved, discontinued, created_at, updated_at) \
-         VALUES ($1, $2, 0, 0, 1, $3, $3) ON CONFLICT (product_id) DO NOTHING",
+         VALUES ($1, $2, 0, 0, 1, $3, $3) \
+         ON CONFLICT (product_id) DO UPDATE SET discontinued = 1, updated_at = excluded.updated_at",
     )
     .bind(id.as_str())
     .bind(sku)
@@ -875,6 +864,65 @@ fn stock_from_row(row: &AnyRow) -> Result<Stock, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A product's deletion handled while another replica's transaction creating it is
+    /// open, on PostgreSQL when `BAZAAR_TEST_POSTGRES_URL` names a server: it waits for
+    /// the creation and discontinues the stock. Before, it found nothing to discontinue,
+    /// and its insert, having waited, did nothing: the product stayed on sale (the
+    /// verification review).
+    #[tokio::test]
+    async fn a_deletion_beside_an_open_creation_waits_for_it_and_discontinues_it() {
+        let Some(pg) = platform::testing::ScratchPostgres::from_env(
+            "inventory",
+            "a deletion beside an open creation",
+        ) else {
+            return;
+        };
+        let db = platform::db::Db::connect(&pg.url(), &migrations())
+            .await
+            .unwrap();
+        let id = ProductId::parse("p-1").unwrap();
+        let stock = NewStock {
+            product_id: id.clone(),
+            sku: crate::domain::Sku::parse("KIT-1").unwrap(),
+            initial: StockLevel::new(7).unwrap(),
+        };
+        let mut creating = db.begin_write().await.unwrap();
+        assert!(
+            open_stock(&mut creating, &stock, "e-1", None)
+                .await
+                .unwrap()
+        );
+        let deleting = {
+            let (db, id) = (db.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut tx = db.begin_write().await.unwrap();
+                discontinue(&mut tx, &id, "KIT-1").await.unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+        platform::testing::eventually("the deletion to wait for the creation", async || {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        })
+        .await;
+        creating.commit().await.unwrap();
+        deleting.await.unwrap();
+        let discontinued: i64 =
+            sqlx::query_scalar("SELECT discontinued FROM stock WHERE product_id = 'p-1'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(discontinued, 1);
+        db.close().await;
+        pg.drop_database().await;
+    }
 
     #[test]
     fn migrations_put_inventory_before_the_events_tables() {
