@@ -23,7 +23,7 @@ pub const ENV_PREFIX: &str = "BAZAAR_";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
 /// The longest a duration setting may be (10 minutes); the drain delay's (1 minute), and
 /// the outbox's retention (10 years).
-const MAX_DURATION_MS: u64 = 600_000;
+pub const MAX_DURATION_MS: u64 = 600_000;
 const MAX_DRAIN_DELAY_MS: u64 = 60_000;
 const MAX_RETENTION_HOURS: u64 = 10 * 365 * 24;
 /// The default of `BAZAAR_SHUTDOWN_GRACE_MS`: longer than a request may take, so that one

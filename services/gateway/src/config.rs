@@ -1,6 +1,9 @@
 //! The gateway's own settings (each also settable as `BAZAAR_<FIELD>`).
 
-use platform::{config::ServiceSettings, ratelimit::Quota};
+use platform::{
+    config::{MAX_DURATION_MS, ServiceSettings, out_of_bounds},
+    ratelimit::Quota,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,17 +45,16 @@ impl Default for Config {
 
 impl ServiceSettings for Config {
     fn validate(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        for (name, v) in [
+        // Bounded above too: a timeout of u64::MAX ms overflows the instant it is added to
+        // (the verification review found it accepted).
+        [
             ("BAZAAR_UPSTREAM_TIMEOUT_MS", self.upstream_timeout_ms),
             ("BAZAAR_CONNECT_TIMEOUT_MS", self.connect_timeout_ms),
             ("BAZAAR_HEALTH_TIMEOUT_MS", self.health_timeout_ms),
-        ] {
-            if v == 0 {
-                errors.push(format!("{name} must be greater than 0"));
-            }
-        }
-        errors
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| out_of_bounds(name, v, 1..=MAX_DURATION_MS))
+        .collect()
     }
 }
 
@@ -86,6 +88,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_bounded_both_ways() {
+        let config = Config {
+            upstream_timeout_ms: u64::MAX,
+            connect_timeout_ms: 0,
+            ..Config::default()
+        };
+        assert_eq!(
+            config.validate(),
+            [
+                format!(
+                    "BAZAAR_UPSTREAM_TIMEOUT_MS must be between 1 and 600000, got {}",
+                    u64::MAX
+                ),
+                "BAZAAR_CONNECT_TIMEOUT_MS must be between 1 and 600000, got 0".to_owned(),
+            ]
+        );
+        assert!(Config::default().validate().is_empty());
+    }
 
     #[test]
     fn streams_take_half_the_connections_and_never_more_than_three_quarters() {

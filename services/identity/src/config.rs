@@ -116,9 +116,11 @@ impl ServiceSettings for Config {
                 ));
             }
         }
-        if self.password_queue_timeout_ms == 0 {
-            errors.push("BAZAAR_PASSWORD_QUEUE_TIMEOUT_MS must be greater than 0".into());
-        }
+        errors.extend(platform::config::out_of_bounds(
+            "BAZAAR_PASSWORD_QUEUE_TIMEOUT_MS",
+            self.password_queue_timeout_ms,
+            1..=platform::config::MAX_DURATION_MS,
+        ));
         errors
     }
 }
