@@ -173,6 +173,22 @@ impl ScratchPostgres {
     }
 }
 
+/// Returns once a transaction on `db`, a PostgreSQL database, waits for a lock: for a
+/// test that holds one transaction open and needs another blocked by it before going on.
+pub async fn until_a_transaction_waits_for_a_lock(db: &crate::db::Db) {
+    eventually("a transaction to wait for a lock", async || {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
+}
+
 /// A service running in the background on the current tokio runtime. Dropping the handle
 /// asks the service to stop; [`Running::stop`] also waits until it has.
 #[derive(Debug)]

@@ -901,17 +901,7 @@ mod tests {
                 tx.commit().await.unwrap();
             })
         };
-        platform::testing::eventually("the deletion to wait for the creation", async || {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
-            (waiting > 0).then_some(())
-        })
-        .await;
+        platform::testing::until_a_transaction_waits_for_a_lock(&db).await;
         creating.commit().await.unwrap();
         deleting.await.unwrap();
         let discontinued: i64 =
