@@ -453,7 +453,7 @@ async fn a_replica_that_stays_hung_is_killed_and_started_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_restarts_under_mixed_load_fail_no_request() {
-    let mut shop = with_replicas("catalog=3,cart=2");
+    let shop = with_replicas("catalog=3,cart=2");
     let admin = shop.admin_token().await;
     let product = stocked_product(&shop, &admin, 5_000).await;
     wait_all_ready(&shop, "catalog", 3).await;
@@ -649,7 +649,8 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     assert!(failures.is_empty(), "requests failed: {failures:?}");
 
     // A shop stopped during a rolling restart starts no successor after it said it was
-    // stopping (the operator review saw two started, then killed unready).
+    // stopping (the operator review saw two started, then killed unready). A race: the
+    // supervisor may end before the restart goes on, so this catches it only at times.
     let r = shop
         .http
         .post(format!(
@@ -676,9 +677,11 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
         },
     )
     .await;
-    shop.stop();
+    // SIGTERM, as an orchestrator stops it (the review's repro).
+    let supervisor = Pid::from_raw(i32::try_from(shop.supervisor_pid()).unwrap());
+    signal::kill(supervisor, Signal::SIGTERM).unwrap();
     let log = eventually(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         Duration::from_millis(20),
         async || {
             let log = shop.log_tail(10_000);
