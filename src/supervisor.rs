@@ -13,7 +13,7 @@ mod shop;
 use crate::{REGISTRY, control, processes::Operator, traces::TraceStore};
 use anyhow::{Context as _, bail};
 use clap::Args;
-use keeper::Context;
+use keeper::{Context, KillAfter};
 use nix::fcntl::{Flock, FlockArg};
 pub use plan::Replicas;
 use platform::{
@@ -487,6 +487,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         http: platform::client::builder()
             .timeout(Duration::from_secs(2))
             .build()?,
+        kill_after: KillAfter::of(&common),
     });
     let shop = Shop::new(REGISTRY, ctx, planner, directory);
     let _ = shop_slot.set(shop.clone());

@@ -30,12 +30,9 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const ANSWERING_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often the wait for a service that answers "not yet" is reported.
 const WAITING_REPORT: Duration = Duration::from_secs(15);
-/// How long a service stopped at once gets between SIGINT and SIGKILL: its grace for
-/// requests in flight (17 s by default) and its workers'.
-const STOP_GRACE: Duration = Duration::from_secs(20);
-/// How long a draining service gets between SIGTERM and SIGKILL: its drain delay, its
-/// grace for requests in flight, and its workers'.
-const DRAIN_GRACE: Duration = Duration::from_secs(25);
+/// What a process is given beyond its own shutdown's bound before it is killed: closing
+/// its database, flushing its telemetry, exiting.
+const STOP_MARGIN: Duration = Duration::from_secs(2);
 /// A service that crashes this often before it was ever ready fails the start-up.
 const CRASHES_BEFORE_READY: u32 = 5;
 /// A process that ran this long before dying restarts without delay.
@@ -47,6 +44,30 @@ const LISTEN_FD: i32 = 3;
 /// Where a process holds the data directory's lock ([`Context::data_dir_lock`]), past
 /// the listening sockets; it never reads it, and the lock goes with it when it exits.
 const LOCK_FD: i32 = 5;
+
+/// How long a process gets between the signal that stops it and SIGKILL, from the shop's
+/// settings: a service bounds its requests by `BAZAAR_SHUTDOWN_GRACE_MS` and its workers
+/// by what is left of it, 1 s at least, after `BAZAAR_DRAIN_DELAY_MS` when it drains; an
+/// operator who raises either is not cut off at the defaults' sizes (20 s and 22 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillAfter {
+    /// After SIGINT (stop now): the grace, the workers' least second and the margin.
+    pub stop: Duration,
+    /// After SIGTERM (drain): the drain delay, then the same.
+    pub drain: Duration,
+}
+
+impl KillAfter {
+    pub fn of(common: &platform::config::CommonSettings) -> Self {
+        let stop = Duration::from_millis(common.shutdown_grace_ms)
+            + platform::service::WORKERS_AT_LEAST
+            + STOP_MARGIN;
+        Self {
+            stop,
+            drain: Duration::from_millis(common.drain_delay_ms) + stop,
+        }
+    }
+}
 
 /// What every replica's keeper shares.
 pub struct Context {
@@ -62,6 +83,7 @@ pub struct Context {
     pub changed: Arc<Notify>,
     /// For readiness probes.
     pub http: reqwest::Client,
+    pub kill_after: KillAfter,
 }
 
 /// A replica kept running by its keeper task.
@@ -267,7 +289,7 @@ async fn keep(
                     if how == Stop::Drain {
                         set(&ctx, &status, State::Draining);
                     }
-                    terminate(&mut child, &spec, how).await;
+                    terminate(&mut child, &spec, how, ctx.kill_after).await;
                     lock(&status).pid = None;
                     return stopped(&ctx, &status);
                 }
@@ -596,11 +618,11 @@ async fn relay(stream: impl AsyncRead + Unpin, prefix: String) {
 
 /// Stops the process: SIGTERM to drain or SIGINT to stop now, then SIGKILL if it has not
 /// exited in time.
-async fn terminate(child: &mut Child, spec: &Spec, how: Stop) {
+async fn terminate(child: &mut Child, spec: &Spec, how: Stop, after: KillAfter) {
     if let Some(pid) = child.id() {
         let (sig, grace) = match how {
-            Stop::Drain => (signal::Signal::SIGTERM, DRAIN_GRACE),
-            Stop::Now => (signal::Signal::SIGINT, STOP_GRACE),
+            Stop::Drain => (signal::Signal::SIGTERM, after.drain),
+            Stop::Now => (signal::Signal::SIGINT, after.stop),
         };
         let _ = signal::kill(Pid::from_raw(pid as i32), sig);
         if tokio::time::timeout(grace, child.wait()).await.is_ok() {
@@ -609,4 +631,42 @@ async fn terminate(child: &mut Child, spec: &Spec, how: Stop) {
         errln!("bazaar: {} did not stop in time; killing it", spec.label());
     }
     let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common(overrides: &[(&str, &str)]) -> platform::config::CommonSettings {
+        platform::config::Settings::<platform::config::NoSettings>::for_tests("orders", overrides)
+            .unwrap()
+            .common
+    }
+
+    #[test]
+    fn a_process_is_killed_only_after_the_shutdown_its_settings_allow() {
+        // The defaults: a 17 s grace and a 2 s drain delay.
+        assert_eq!(
+            KillAfter::of(&common(&[])),
+            KillAfter {
+                stop: Duration::from_secs(20),
+                drain: Duration::from_secs(22),
+            }
+        );
+        // An operator who gives requests a minute, and callers 10 s to move away, has
+        // them all: the supervisor waits past both before it kills.
+        let raised = KillAfter::of(&common(&[
+            ("shutdown_grace_ms", "60000"),
+            ("drain_delay_ms", "10000"),
+        ]));
+        assert_eq!(raised.stop, Duration::from_secs(63));
+        assert_eq!(raised.drain, Duration::from_secs(73));
+        // No grace at all still leaves the workers their second.
+        let none = KillAfter::of(&common(&[
+            ("shutdown_grace_ms", "0"),
+            ("drain_delay_ms", "0"),
+        ]));
+        assert_eq!(none.stop, Duration::from_secs(3));
+        assert_eq!(none.drain, none.stop);
+    }
 }

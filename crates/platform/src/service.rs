@@ -113,7 +113,7 @@ const OPTIONAL_CHECK_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// The least time a service's workers get to stop at shutdown, when draining its requests
 /// took the whole grace period.
-const WORKERS_AT_LEAST: Duration = Duration::from_secs(1);
+pub const WORKERS_AT_LEAST: Duration = Duration::from_secs(1);
 
 /// How many connections a process serves at once by default: half the file descriptors
 /// it may open (`RLIMIT_NOFILE`'s soft limit, read from `/proc/self/limits`), leaving
