@@ -349,10 +349,23 @@ pub fn trimmed_name(raw: &str, max_len: usize) -> Result<String, Invalid> {
             "must not contain characters that override the text's direction (U+202A to U+202E, U+2066 to U+2069)",
         );
     }
+    // Kept for a program's own use, never for text: XML refuses U+FFFE and U+FFFF, so a
+    // name holding one broke its product's picture (an SVG) in every browser.
+    if name.chars().any(is_noncharacter) {
+        return invalid(
+            "must not contain Unicode noncharacters (U+FDD0 to U+FDEF, U+FFFE, U+FFFF and the like)",
+        );
+    }
     if name.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
         return invalid("must contain a visible character");
     }
     Ok(name.to_owned())
+}
+
+/// Unicode's 66 noncharacters: U+FDD0 to U+FDEF, and the last two code points of every
+/// plane.
+fn is_noncharacter(c: char) -> bool {
+    matches!(c, '\u{FDD0}'..='\u{FDEF}') || (c as u32) & 0xFFFE == 0xFFFE
 }
 
 /// The embeddings, overrides and isolates of Unicode's bidirectional algorithm.
@@ -360,13 +373,15 @@ fn is_bidi_override(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Characters that take no room and show nothing (zero-width spaces and joiners, the
-/// soft hyphen, the byte-order mark, direction marks): a name of only these looks blank.
+/// Characters that show nothing (zero-width spaces and joiners, the soft hyphen, the
+/// byte-order mark, direction marks, the Hangul fillers, the blank Braille pattern): a name
+/// of only these looks blank.
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-            | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
+            | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{2800}' | '\u{3164}'
+            | '\u{FEFF}' | '\u{FFA0}'
     )
 }
 
@@ -521,12 +536,21 @@ mod more_tests {
             ("M\ng", "must not contain control characters"),
             ("\u{200b}", "must contain a visible character"),
             ("\u{200b} \u{feff}", "must contain a visible character"),
+            ("\u{3164}", "must contain a visible character"),
+            ("\u{2800} \u{115f}", "must contain a visible character"),
         ] {
             assert_eq!(trimmed_name(raw, 3), Err(Invalid(why.into())), "{raw:?}");
         }
         let turned = trimmed_name("abc\u{202e}def", 10).unwrap_err();
         assert!(turned.0.contains("direction"), "{turned:?}");
         assert!(trimmed_name("a\u{2067}b", 10).is_err(), "an isolate");
+        for kept_for_programs in ["a\u{ffff}b", "\u{fffe}", "a\u{fdd0}", "a\u{10ffff}"] {
+            let refused = trimmed_name(kept_for_programs, 10).unwrap_err();
+            assert!(
+                refused.0.contains("noncharacters"),
+                "{kept_for_programs:?}: {refused:?}"
+            );
+        }
         // Right-to-left text with its marks, and a joined emoji, are names.
         for fine in ["\u{5e9}\u{5dc}\u{5d5}\u{5dd}\u{200f}", "👩\u{200d}🍳 Chef"] {
             assert_eq!(trimmed_name(fine, 20), Ok(fine.to_owned()), "{fine:?}");

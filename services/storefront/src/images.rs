@@ -41,9 +41,14 @@ pub fn initials(name: &str) -> String {
     letters.to_uppercase()
 }
 
-/// Text made safe for SVG: escaped as for HTML, control characters dropped.
+/// Text made safe for SVG: escaped as for HTML, control characters dropped, and U+FFFE
+/// and U+FFFF, which XML refuses (a name stored before the catalog refused them would
+/// otherwise break its picture).
 fn escape(text: &str) -> String {
-    let printable: String = text.chars().filter(|c| !c.is_control()).collect();
+    let printable: String = text
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        .collect();
     crate::views::escape_html(&printable)
 }
 
@@ -94,6 +99,17 @@ pub fn placeholder_svg() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_picture_holds_only_what_xml_allows() {
+        let svg = product_svg("Lamp \u{ffff} <Deluxe>\u{fffe}\u{7}", "lighting");
+        assert!(svg.contains("Lamp  &lt;Deluxe&gt;"), "{svg}");
+        assert!(
+            !svg.chars()
+                .any(|c| matches!(c, '\u{FFFE}' | '\u{FFFF}') || c.is_control()),
+            "{svg}"
+        );
+    }
 
     #[test]
     fn the_hash_is_the_reference_fnv1a() {
