@@ -26,6 +26,7 @@ use platform::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -280,6 +281,31 @@ async fn authorize(
         }
         Acquired::Held(holder) => holder,
     };
+    // The work goes on when the caller stops waiting for it. Cut off with the caller (its
+    // call timing out while this request waited out a dead process's lease), it left an
+    // approval the processor gave unrecorded, and the key held for a lease with nothing
+    // working on it: the caller's retry waited that lease out in turn, timed out the same
+    // way, and so on until the checkout gave up (the idempotency review). Finished, its
+    // answer is stored, and a retry gets it.
+    tokio::spawn(authorize_held(state, holder, new, trace).in_current_span())
+        .await
+        .unwrap_or_else(|interrupted| {
+            tracing::error!(error = %interrupted, "an authorization was interrupted");
+            Err(Failure::Unavailable(
+                "the authorization was interrupted; retry with the same Idempotency-Key".into(),
+            )
+            .into())
+        })
+}
+
+/// Authorises `new` under the key `holder` claimed, and records the outcome as the key's
+/// answer, or frees the key when nothing was recorded.
+async fn authorize_held(
+    state: AppState,
+    holder: KeyHolder,
+    new: NewAuthorization,
+    trace: TraceParent,
+) -> Result<StoredResponse, PaymentsError> {
     // The key stays this request's while it works, and only while it does.
     let _kept = state.store.keep(&holder);
     let traceparent = trace.as_deref();

@@ -256,3 +256,41 @@ async fn a_request_at_work_keeps_its_key_past_the_lease() {
     let db = app.db().await;
     assert_eq!(app.ledger(&db).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_request_whose_caller_hangs_up_is_finished_and_its_retry_answered_the_outcome() {
+    // Arrange: a caller that gives up long before the processor answers (orders' call
+    // timing out), and a retry that waits for a request in progress up to 2.5 s, less
+    // than the key's lease (3 s).
+    let app = spawn_app_with(&[
+        ("processing_delay_ms", "1000"),
+        ("in_progress_wait_ms", "2500"),
+    ])
+    .await;
+    let key = new_key();
+    let body = authorization("order-1", 1000, CARD_SUCCEEDS);
+    let gave_up = app
+        .client
+        .post(app.url(AUTHORIZATIONS))
+        .bearer_auth(&app.service_token)
+        .header("Idempotency-Key", &key)
+        .json(&body)
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(
+        gave_up.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "{gave_up:?}"
+    );
+
+    // Act
+    let retried = app.authorize(&key, &body).await;
+
+    // Assert: the first request went on without its caller, recorded its authorisation
+    // and freed its key; cut off with its caller, it left the key held for a lease with
+    // nobody at work on it, and the retry was refused 409 after its wait.
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert_eq!(retried.headers["idempotent-replayed"], "true");
+    let db = app.db().await;
+    assert_eq!(app.ledger(&db).await.len(), 1);
+}
