@@ -59,6 +59,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "expected a JSON body with `Content-Type: application/json`",
             ));
         }
+        if let Some(charset) = charset(req.headers())
+            && !matches!(charset.as_str(), "utf-8" | "utf8")
+        {
+            // JSON is UTF-8 (RFC 8259); a body in another encoding was read as UTF-8 and
+            // refused as malformed, or taken as it happened to read (the input review).
+            return Err(Problem::unsupported_media_type(format!(
+                "JSON bodies are UTF-8; `charset={charset}` is not accepted"
+            )));
+        }
         let bytes = read_body(req, state, "the request body").await?;
         parse_json(&bytes).map(Json)
     }
@@ -71,6 +80,19 @@ pub async fn read_body<S: Send + Sync>(
     state: &S,
     what: &str,
 ) -> Result<Bytes, Problem> {
+    // No body is taken compressed: one was read as it came, and refused as malformed.
+    if let Some(coding) = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+    {
+        return Err(Problem::unsupported_media_type(format!(
+            "{what} must not be encoded (`Content-Encoding: {coding}` is not accepted)"
+        )));
+    }
     Bytes::from_request(req, state).await.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -91,6 +113,17 @@ pub fn media_type(headers: &HeaderMap) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase()
+}
+
+/// The `charset` parameter of a request's `Content-Type`, lower-cased and unquoted.
+fn charset(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    value.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').to_ascii_lowercase())
+    })
 }
 
 /// Every `name=value` pair of a request's `Cookie` headers, in the order sent (RFC 6265:
@@ -455,6 +488,71 @@ mod tests {
         name: String,
         quantity: u32,
         address: Address,
+    }
+
+    async fn json_of(headers: &[(&str, &str)], body: &'static str) -> Result<Address, Problem> {
+        let mut req = axum::http::Request::post("/");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        Json::<Address>::from_request(req.body(axum::body::Body::from(body)).unwrap(), &())
+            .await
+            .map(|Json(a)| a)
+    }
+
+    #[tokio::test]
+    async fn a_body_in_another_charset_or_compressed_is_refused_saying_so() {
+        let body = r#"{"city": "Zürich"}"#;
+        for fine in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+        ] {
+            let read = json_of(&[("content-type", fine)], body).await;
+            assert_eq!(
+                read.map(|a| a.city).ok().as_deref(),
+                Some("Zürich"),
+                "{fine}"
+            );
+        }
+        for (headers, said) in [
+            (
+                &[("content-type", "application/json; charset=utf-16")][..],
+                "`charset=utf-16` is not accepted",
+            ),
+            (
+                &[("content-type", "application/json; Charset=latin1")][..],
+                "`charset=latin1` is not accepted",
+            ),
+            (
+                &[
+                    ("content-type", "application/json"),
+                    ("content-encoding", "gzip"),
+                ][..],
+                "`Content-Encoding: gzip` is not accepted",
+            ),
+            (
+                &[
+                    ("content-type", "application/json"),
+                    ("content-encoding", "identity, br"),
+                ][..],
+                "`Content-Encoding: br` is not accepted",
+            ),
+        ] {
+            let refused = json_of(headers, body).await.unwrap_err();
+            assert_eq!(refused.status, 415, "{headers:?}");
+            let detail = refused.detail.unwrap_or_default();
+            assert!(detail.contains(said), "{headers:?}: {detail}");
+        }
+        let plain = json_of(
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "identity"),
+            ],
+            body,
+        )
+        .await;
+        assert!(plain.is_ok(), "{plain:?}");
     }
 
     #[test]
