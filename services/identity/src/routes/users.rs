@@ -29,9 +29,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Paging {
-    /// 1-based page number (default 1).
-    #[param(minimum = 1)]
-    pub page: Option<i64>,
+    /// 1-based page number (default 1), at most 4294967295 as everywhere in the shop.
+    #[param(minimum = 1, maximum = 4_294_967_295_u64)]
+    pub page: Option<u32>,
     /// Accounts per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
@@ -89,7 +89,7 @@ async fn list_users(
     Admin(_): Admin,
     Query(paging): Query<Paging>,
 ) -> Result<Json<UserPage>, Error> {
-    let page = paging.page.unwrap_or(1);
+    let page = i64::from(paging.page.unwrap_or(1));
     let per_page = paging.per_page.unwrap_or(DEFAULT_PER_PAGE);
     if page < 1 {
         return Err(invalid("page", "must be at least 1"));
