@@ -564,7 +564,9 @@ impl Proxy {
             }
             Err(policy::BadPath::Ambiguous) => {
                 return Problem::bad_request(
-                    "the path has empty or dot segments, or encoded separators",
+                    "the path has an empty or dot segment, a backslash, an encoded separator, \
+                     dot or percent sign (%2F, %5C, %2E, %25), or encoded bytes that are not \
+                     UTF-8",
                 )
                 .into_response();
             }
