@@ -43,13 +43,18 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     kit.consumer(&db, handler::CartHandler);
     let store = Store::new(db, kit.own().currency());
     let days = kit.own().anonymous_cart_days;
+    // As long as the inbox remembers the events that settle a hold.
+    let holds_kept = kit
+        .common()
+        .outbox_retention()
+        .max(::events::retention::INBOX_AT_LEAST);
     kit.api(routes::router(routes::AppState {
         store: store.clone(),
         verifier: kit.verifier(),
         cookies: kit.own().cookie_policy(),
     }))
     .worker("anonymous-cart-purge", move |stop| {
-        purge::run(store, days, stop)
+        purge::run(store, days, holds_kept, stop)
     });
     kit.bind().await
 }

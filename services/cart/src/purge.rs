@@ -1,4 +1,5 @@
-//! The worker that deletes anonymous carts whose cookies have expired.
+//! The worker that deletes anonymous carts whose cookies have expired, and the holds of
+//! orders settled long ago.
 
 use crate::store::Store;
 use platform::shutdown::Shutdown;
@@ -7,11 +8,18 @@ use std::time::Duration;
 /// How often anonymous carts past their lifetime are looked for.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Deletes the anonymous carts unchanged for `days` (their cookies have expired), at
-/// start and every hour, until shutdown. A failed round is logged and tried next time.
-pub async fn run(store: Store, days: u32, shutdown: Shutdown) -> anyhow::Result<()> {
+/// Deletes the anonymous carts unchanged for `days` (their cookies have expired), and the
+/// holds settled longer than `holds_kept` ago, at start and every hour, until shutdown. A
+/// failed round is logged and tried next time.
+pub async fn run(
+    store: Store,
+    days: u32,
+    holds_kept: Duration,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     loop {
-        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let now = chrono::Utc::now();
+        let cutoff = now - chrono::Duration::days(i64::from(days));
         match store
             .purge_anonymous(&::events::envelope::to_rfc3339(cutoff))
             .await
@@ -19,6 +27,19 @@ pub async fn run(store: Store, days: u32, shutdown: Shutdown) -> anyhow::Result<
             Ok(0) => {}
             Ok(n) => tracing::info!(carts = n, "expired anonymous carts purged"),
             Err(e) => tracing::warn!(error = ?e, "could not purge expired anonymous carts"),
+        }
+        let settled = chrono::Duration::from_std(holds_kept)
+            .ok()
+            .and_then(|kept| now.checked_sub_signed(kept));
+        if let Some(settled) = settled {
+            match store
+                .purge_settled_holds(&::events::envelope::to_rfc3339(settled))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(holds = n, "holds of orders settled long ago purged"),
+                Err(e) => tracing::warn!(error = ?e, "could not purge settled holds"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(PURGE_EVERY) => {}

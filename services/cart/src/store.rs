@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         "the catalog event each product's copy last applied",
         events::projection::CHANGED_BY,
     ),
+    MigrationSource::portable(
+        4,
+        "settled holds by age, for their purge",
+        "CREATE INDEX cart_holds_settled ON cart_holds (updated_at) WHERE state <> 'held';",
+    ),
 ];
 
 const TABLES: &str = "
@@ -75,7 +80,8 @@ CREATE INDEX cart_lines_by_product ON cart_lines (product_id);
 /// `cart_holds` has one row per order that took lines out of a cart at checkout: `held`
 /// until the order is confirmed (`bought`) or cancelled (`returned`, the lines put back).
 /// An order cancelled before it took anything leaves a `returned` row with no items, so
-/// a take arriving after that is refused.
+/// a take arriving after that is refused. A settled row is kept as long as the cart's
+/// inbox remembers the events that settle it, then purged ([`Store::purge_settled_holds`]).
 const HOLDS: &str = "
 CREATE TABLE cart_holds (
     order_id TEXT PRIMARY KEY,
@@ -441,6 +447,34 @@ impl Store {
                 "DELETE FROM carts WHERE owner IN (SELECT owner FROM carts \
                  WHERE kind = 'anonymous' AND updated_at < $1 LIMIT $2) \
                  AND kind = 'anonymous' AND updated_at < $1",
+            )
+            .bind(before)
+            .bind(PURGE_BATCH)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            purged += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(purged);
+            }
+        }
+    }
+
+    /// Deletes the holds settled (bought or given back) before `before` (RFC 3339);
+    /// returns how many. Batched as [`Store::purge_anonymous`] is. What a settled hold
+    /// still guards against is an event settling it delivered again, or a late take of
+    /// its order: the purge keeps it as long as the inbox remembers events it handled, a
+    /// day at least, and a checkout's take comes within its seconds.
+    #[tracing::instrument(skip_all)]
+    pub async fn purge_settled_holds(&self, before: &str) -> Result<u64, CartError> {
+        let mut purged = 0;
+        loop {
+            let mut tx = self.db.begin_write().await?;
+            let batch = sqlx::query(
+                "DELETE FROM cart_holds WHERE order_id IN (SELECT order_id FROM cart_holds \
+                 WHERE state <> 'held' AND updated_at < $1 LIMIT $2) \
+                 AND state <> 'held' AND updated_at < $1",
             )
             .bind(before)
             .bind(PURGE_BATCH)

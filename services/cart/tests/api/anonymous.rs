@@ -251,3 +251,45 @@ async fn a_purge_of_more_carts_than_one_batch_takes_them_all_and_only_them() {
     assert_eq!((left, lines), (0, 0));
     assert_eq!(fresh.get().await.lines(), [(a.clone(), 2)]);
 }
+
+#[tokio::test]
+async fn holds_of_orders_settled_long_ago_are_purged_and_the_rest_kept() {
+    // Arrange: holds bought and given back two days ago, one held as long, and one bought
+    // an hour ago.
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ago =
+        |hours| events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::hours(hours));
+    for (order, state, updated) in [
+        ("order-bought-long-ago", "bought", ago(48)),
+        ("order-returned-long-ago", "returned", ago(48)),
+        ("order-held-long-ago", "held", ago(48)),
+        ("order-bought-lately", "bought", ago(1)),
+    ] {
+        sqlx::query(
+            "INSERT INTO cart_holds (order_id, owner, items, state, created_at, updated_at) \
+             VALUES ($1, 'user:someone', '[]', $2, $3, $3)",
+        )
+        .bind(order)
+        .bind(state)
+        .bind(&updated)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+
+    // Act: the hourly purge, for holds kept a day.
+    let purged = Store::new(db.clone(), Currency::USD)
+        .purge_settled_holds(&ago(24))
+        .await
+        .unwrap();
+
+    // Assert: only what was settled before the day went; a hold still held stays.
+    assert_eq!(purged, 2);
+    let mut left: Vec<String> = sqlx::query_scalar("SELECT order_id FROM cart_holds")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    left.sort();
+    assert_eq!(left, ["order-bought-lately", "order-held-long-ago"]);
+}
