@@ -71,8 +71,8 @@ enum EventsCommand {
         /// The consuming service.
         #[arg(value_parser = consumer())]
         service: String,
-        /// The dead letters' ids, one or more: replayed (or closed) in the order given,
-        /// with one sign-in (a subject's letters together, oldest first).
+        /// The dead letters' ids, one or more: replayed in the order given, with one
+        /// sign-in (a subject's letters together, oldest first).
         #[arg(value_parser = letter_id, num_args = 1.., required = true)]
         ids: Vec<String>,
     },
@@ -82,8 +82,8 @@ enum EventsCommand {
         /// The consuming service.
         #[arg(value_parser = consumer())]
         service: String,
-        /// The dead letters' ids, one or more: replayed (or closed) in the order given,
-        /// with one sign-in (a subject's letters together, oldest first).
+        /// The dead letters' ids, one or more: closed in the order given, with one
+        /// sign-in.
         #[arg(value_parser = letter_id, num_args = 1.., required = true)]
         ids: Vec<String>,
     },

@@ -20,7 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Start the whole shop: every service as its own process, supervised (the default).
     Up(UpArgs),
-    /// Operate on events: list and replay dead letters through the gateway (as an admin).
+    /// Operate on events: list, replay and discard dead letters through the gateway (as an
+    /// admin).
     Events(admin_cli::EventsArgs),
     /// The token signing keys: list them, or rotate without a restart (as an admin).
     Keys(admin_cli::KeysArgs),
