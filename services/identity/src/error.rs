@@ -36,6 +36,10 @@ pub enum Error {
     Task(#[from] tokio::task::JoinError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// `BAZAAR_SIGNING_KEY_FILE` cannot be used: missing, unreadable, open to others, or
+    /// not PKCS#8 Ed25519 keys; the message says which, and the fix.
+    #[error("{0}")]
+    KeyFile(String),
     /// The signing keys come from a file: rotating means editing it.
     #[error("the signing keys come from BAZAAR_SIGNING_KEY_FILE: rotate them by editing that file")]
     KeysFromFile,
@@ -67,6 +71,7 @@ impl From<Error> for Problem {
             | Error::Random(_)
             | Error::Task(_)
             | Error::Corrupt(_)
+            | Error::KeyFile(_)
             | Error::PoolStopped => Problem::internal(&err),
         }
     }

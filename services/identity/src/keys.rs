@@ -393,10 +393,10 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
     let meta = std::fs::metadata(path)
-        .map_err(|e| Error::Corrupt(format!("signing key file {shown}: {e}")))?;
+        .map_err(|e| Error::KeyFile(format!("signing key file {shown}: {e}")))?;
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(Error::Corrupt(format!(
+        return Err(Error::KeyFile(format!(
             "signing key file {shown} may be read or written by others (mode {:o}): \
              `chmod 600` it",
             mode & 0o777
@@ -407,14 +407,14 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
         .map(|t| events::envelope::to_rfc3339(t.into()))
         .unwrap_or_default();
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Corrupt(format!("signing key file {shown}: {e}")))?;
+        .map_err(|e| Error::KeyFile(format!("signing key file {shown}: {e}")))?;
     const END: &str = "-----END PRIVATE KEY-----";
     let mut signers = Vec::new();
     let mut jwks = Jwks { keys: Vec::new() };
     let mut trusted = Vec::new();
     for block in text.split_inclusive(END).filter(|b| b.contains(END)) {
         let key = SigningKey::from_pkcs8_pem(block.trim()).map_err(|e| {
-            Error::Corrupt(format!(
+            Error::KeyFile(format!(
                 "signing key file {shown}: key {} is not a PKCS#8 Ed25519 key: {e}",
                 jwks.keys.len() + 1
             ))
@@ -426,7 +426,7 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
         if signers.is_empty() {
             let der = key
                 .to_pkcs8_der()
-                .map_err(|e| Error::Corrupt(format!("signing key file {shown}: {e}")))?;
+                .map_err(|e| Error::KeyFile(format!("signing key file {shown}: {e}")))?;
             signers.push(Signer {
                 kid,
                 from: chrono::DateTime::<chrono::Utc>::MIN_UTC,
@@ -435,7 +435,7 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
         }
     }
     if signers.is_empty() {
-        return Err(Error::Corrupt(format!(
+        return Err(Error::KeyFile(format!(
             "signing key file {shown} holds no PEM `PRIVATE KEY`"
         )));
     }
