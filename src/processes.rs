@@ -38,6 +38,9 @@ pub struct Status {
     /// database it cannot open): restarting it will not help. Crashes and kills by
     /// signal are restarted instead.
     pub gave_up: bool,
+    /// Whether a process of this replica was ever ready: one that gives up before that is
+    /// not started again (start-up, or a rolling restart's successor, fails with its error).
+    pub ever_ready: bool,
     /// While it answers its readiness probe "not yet": why (its failing checks).
     pub waiting: Option<String>,
     /// The restarts of the replicas this one took over from in rolling restarts: the

@@ -218,7 +218,11 @@ pub fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
 }
 
 fn set(ctx: &Context, status: &Mutex<Status>, state: State) {
-    lock(status).state = state;
+    {
+        let mut s = lock(status);
+        s.state = state;
+        s.ever_ready |= state == State::Ready;
+    }
     ctx.changed.notify_one();
 }
 
@@ -311,6 +315,18 @@ async fn keep(
         }
         ctx.changed.notify_one();
         if stop.borrow().is_some() {
+            return stopped(&ctx, &status);
+        }
+        // A process that exits with a failure code before any of this replica's was ever
+        // ready (a bad setting, a database it cannot open) fails the start-up or the
+        // rolling restart waiting for it; started again, it only said "restarting" before
+        // the shop stopped (the docs review). Once the replica has been ready, such an
+        // exit is restarted like a crash: its database may be back by then.
+        if gave_up && !lock(&status).ever_ready {
+            errln!(
+                "bazaar: {} exited ({how}) before it was ever ready; not restarting it",
+                spec.label()
+            );
             return stopped(&ctx, &status);
         }
         if spawned_at.elapsed() > HEALTHY_RUN {

@@ -759,6 +759,8 @@ async fn a_service_that_cannot_start_stops_the_shop_with_its_own_error() {
         stderr.contains("orders") && stderr.contains("stopped before it was ready"),
         "{stderr}"
     );
+    // Not started again on the way out (it said "restarting in 200 ms").
+    assert!(!stderr.contains("restarting in"), "{stderr}");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
