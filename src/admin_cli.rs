@@ -168,6 +168,26 @@ async fn call(
         .await
 }
 
+/// How often a command waits for identity's sign-in limit before it gives up.
+const SIGN_IN_WAITS: u32 = 3;
+
+/// How long to wait before signing in again, when `login` was refused for signing in too
+/// often and says when to come back (within a minute).
+fn wait_to_sign_in(login: &reqwest::Response) -> Option<std::time::Duration> {
+    if login.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let secs: u64 = login
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (secs <= 60).then(|| std::time::Duration::from_secs(secs.max(1)))
+}
+
 /// The shop, signed in to as the administrator.
 struct Session {
     http: reqwest::Client,
@@ -187,12 +207,31 @@ impl Session {
             .context("the admin's password is needed: --password, or BAZAAR_ADMIN_PASSWORD")?;
         let http = platform::client::client();
         let base = admin.url.trim_end_matches('/').to_owned();
-        let login = http
-            .post(format!("{base}/api/identity/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .with_context(|| format!("could not reach the shop at {base}"))?;
+        let mut waits = 0;
+        let login = loop {
+            let login = http
+                .post(format!("{base}/api/identity/login"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .with_context(|| format!("could not reach the shop at {base}"))?;
+            // Every command signs in afresh, and an account may sign in 10 times at once
+            // and 5 a minute after: an operator going through the dead letters of each
+            // service in turn meets that limit (the docs review). Waiting it out beats
+            // failing the command.
+            match wait_to_sign_in(&login) {
+                Some(wait) if waits < SIGN_IN_WAITS => {
+                    waits += 1;
+                    errln!(
+                        "bazaar: this account has signed in too often for a moment (identity's \
+                         limit per account); signing in again in {} s",
+                        wait.as_secs()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                _ => break login,
+            }
+        };
         if !login.status().is_success() {
             bail!(
                 "signing in failed: {}",
