@@ -84,7 +84,14 @@ struct Seen {
     seen_at: String,
     /// Not yet in the database.
     unsaved: bool,
+    /// When this replica last saved the consumer's position.
+    saved: Option<Instant>,
 }
+
+/// How long a consumer that reads without moving on (an idle shop's long polls, every
+/// 4 s) goes without its `seen_at` being saved again: its position is unchanged, and a
+/// synced write of the same row every few seconds, in every producer, never stopped.
+const SEEN_SAVED_EVERY: Duration = Duration::from_secs(60);
 
 /// How often waiting readers and the relay look at the outbox when nobody woke them:
 /// the bound on latency for events committed by another replica of the service.
@@ -235,12 +242,23 @@ impl Producer {
     /// the next save. A read is a consumer's every wake-up; a write per read was a write
     /// transaction per event per consumer in the producer's database, beside its own.
     fn report_position(&self, consumer: &str, position: i64) {
+        let mut positions = self.positions();
+        let (unsaved, saved) = match positions.get(consumer) {
+            Some(was) => (
+                was.unsaved
+                    || was.position != position
+                    || was.saved.is_none_or(|at| at.elapsed() >= SEEN_SAVED_EVERY),
+                was.saved,
+            ),
+            None => (true, None),
+        };
         let seen = Seen {
             position,
             seen_at: now_rfc3339(),
-            unsaved: true,
+            unsaved,
+            saved,
         };
-        self.positions().insert(consumer.to_owned(), seen);
+        positions.insert(consumer.to_owned(), seen);
     }
 
     fn positions(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Seen>> {
@@ -250,8 +268,9 @@ impl Producer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Writes the positions reported since the last save. One that fails to save is left
-    /// for the consumer's next read to report again.
+    /// Writes the positions reported since the last save, in one transaction (one sync
+    /// of the database, not one per consumer). What fails to save is left for the
+    /// consumers' next reads to report again.
     async fn save_positions(&self) {
         let unsaved: Vec<(String, Seen)> = self
             .positions()
@@ -262,18 +281,43 @@ impl Producer {
                 (consumer.clone(), seen.clone())
             })
             .collect();
-        for (consumer, seen) in unsaved {
-            let saved = sqlx::query(
-                "INSERT INTO consumer_positions (consumer, position, seen_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at",
-            )
-            .bind(&consumer)
-            .bind(seen.position)
-            .bind(&seen.seen_at)
-            .execute(self.inner.db.pool())
-            .await;
-            if let Err(e) = saved {
-                tracing::warn!(error = %e, consumer, "could not save the consumer's position");
+        if unsaved.is_empty() {
+            return;
+        }
+        let saved = async {
+            let mut tx = self.inner.db.begin_write().await?;
+            for (consumer, seen) in &unsaved {
+                sqlx::query(
+                    "INSERT INTO consumer_positions (consumer, position, seen_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, seen_at = excluded.seen_at",
+                )
+                .bind(consumer)
+                .bind(seen.position)
+                .bind(&seen.seen_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match saved {
+            Ok(()) => {
+                let now = Instant::now();
+                let mut positions = self.positions();
+                for (consumer, _) in &unsaved {
+                    if let Some(seen) = positions.get_mut(consumer) {
+                        seen.saved = Some(now);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, consumers = unsaved.len(), "could not save the consumers' positions");
+                let mut positions = self.positions();
+                for (consumer, _) in &unsaved {
+                    if let Some(seen) = positions.get_mut(consumer) {
+                        seen.unsaved = true;
+                    }
+                }
             }
         }
     }

@@ -377,3 +377,39 @@ async fn a_readers_position_is_shown_at_once_and_saved_soon() {
     .await;
     producer.stop().await;
 }
+
+#[tokio::test]
+async fn a_reader_that_does_not_move_on_is_not_saved_again_at_every_read() {
+    let dir = scratch();
+    let producer = ProducerApp::start(&dir, 0, Broker::Embedded).await;
+    producer.produce(4, CREATED, data).await;
+    let saved = async || -> Option<(i64, String)> {
+        sqlx::query_as("SELECT position, seen_at FROM consumer_positions WHERE consumer = 'one'")
+            .fetch_optional(producer.db.pool())
+            .await
+            .unwrap()
+    };
+    let _ = read_log(&producer.url, 3, CREATED, 0).await;
+    eventually(WAIT, "the position saved", || async {
+        saved().await.is_some_and(|(position, _)| position == 3)
+    })
+    .await;
+    let first = saved().await;
+
+    // Act: reads from the same position, as an idle consumer's long polls are, across
+    // several of the producer's saves (one a second).
+    for _ in 0..5 {
+        let _ = read_log(&producer.url, 3, CREATED, 0).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Assert: the row was not written again (each write a synced transaction, every few
+    // seconds in every producer of an idle shop, for good); a reader moving on is saved.
+    assert_eq!(saved().await, first);
+    let _ = read_log(&producer.url, 4, CREATED, 0).await;
+    eventually(WAIT, "the new position saved", || async {
+        saved().await.is_some_and(|(position, _)| position == 4)
+    })
+    .await;
+    producer.stop().await;
+}
