@@ -432,59 +432,58 @@ impl Store {
     }
 
     /// Deletes the anonymous carts (and their lines) last changed before `before`
-    /// (RFC 3339); returns how many. A few hundred at a time, each batch its own short
-    /// transaction: the service's requests wait for its one SQLite connection meanwhile,
-    /// and a day of abandoned carts must not stall them.
+    /// (RFC 3339); returns how many.
     #[tracing::instrument(skip_all)]
     pub async fn purge_anonymous(&self, before: &str) -> Result<u64, CartError> {
-        let mut purged = 0;
-        loop {
-            let mut tx = self.db.begin_write().await?;
-            let batch = sqlx::query(
-                // The age again outside the subquery: on PostgreSQL a cart a shopper
-                // changed while the purge waited for its row is then seen as changed,
-                // and kept.
-                "DELETE FROM carts WHERE owner IN (SELECT owner FROM carts \
-                 WHERE kind = 'anonymous' AND updated_at < $1 LIMIT $2) \
-                 AND kind = 'anonymous' AND updated_at < $1",
-            )
-            .bind(before)
-            .bind(PURGE_BATCH)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            purged += batch;
-            if batch < PURGE_BATCH as u64 {
-                return Ok(purged);
-            }
-        }
+        self.delete_in_batches(
+            // The age again outside the subquery: on PostgreSQL a cart a shopper changed
+            // while the purge waited for its row is then seen as changed, and kept.
+            "DELETE FROM carts WHERE owner IN (SELECT owner FROM carts \
+             WHERE kind = 'anonymous' AND updated_at < $1 LIMIT $2) \
+             AND kind = 'anonymous' AND updated_at < $1",
+            before,
+        )
+        .await
     }
 
     /// Deletes the holds settled (bought or given back) before `before` (RFC 3339);
-    /// returns how many. Batched as [`Store::purge_anonymous`] is. What a settled hold
-    /// still guards against is an event settling it delivered again, or a late take of
-    /// its order: the purge keeps it as long as the inbox remembers events it handled, a
-    /// day at least, and a checkout's take comes within its seconds.
+    /// returns how many. What a settled hold still guards against is an event settling it
+    /// delivered again, or a late take of its order: the purge keeps it as long as the
+    /// inbox remembers events it handled, a day at least, and a checkout's take comes
+    /// within its seconds.
     #[tracing::instrument(skip_all)]
     pub async fn purge_settled_holds(&self, before: &str) -> Result<u64, CartError> {
-        let mut purged = 0;
+        self.delete_in_batches(
+            "DELETE FROM cart_holds WHERE order_id IN (SELECT order_id FROM cart_holds \
+             WHERE state <> 'held' AND updated_at < $1 LIMIT $2) \
+             AND state <> 'held' AND updated_at < $1",
+            before,
+        )
+        .await
+    }
+
+    /// Runs `delete` (binding `before` to `$1` and the batch's size to `$2`) until it
+    /// deletes less than a batch; returns how many rows went. A few hundred at a time, each
+    /// batch its own short transaction: the service's requests wait for its one SQLite
+    /// connection meanwhile, and a day of abandoned carts must not stall them.
+    async fn delete_in_batches(
+        &self,
+        delete: &'static str,
+        before: &str,
+    ) -> Result<u64, CartError> {
+        let mut deleted = 0;
         loop {
             let mut tx = self.db.begin_write().await?;
-            let batch = sqlx::query(
-                "DELETE FROM cart_holds WHERE order_id IN (SELECT order_id FROM cart_holds \
-                 WHERE state <> 'held' AND updated_at < $1 LIMIT $2) \
-                 AND state <> 'held' AND updated_at < $1",
-            )
-            .bind(before)
-            .bind(PURGE_BATCH)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let batch = sqlx::query(delete)
+                .bind(before)
+                .bind(PURGE_BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             tx.commit().await?;
-            purged += batch;
+            deleted += batch;
             if batch < PURGE_BATCH as u64 {
-                return Ok(purged);
+                return Ok(deleted);
             }
         }
     }
