@@ -26,7 +26,6 @@ use platform::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -287,15 +286,17 @@ async fn authorize(
     // working on it: the caller's retry waited that lease out in turn, timed out the same
     // way, and so on until the checkout gave up (the idempotency review). Finished, its
     // answer is stored, and a retry gets it.
-    tokio::spawn(authorize_held(state, holder, new, trace).in_current_span())
-        .await
-        .unwrap_or_else(|interrupted| {
-            tracing::error!(error = %interrupted, "an authorization was interrupted");
-            Err(Failure::Unavailable(
-                "the authorization was interrupted; retry with the same Idempotency-Key".into(),
-            )
-            .into())
-        })
+    tokio::spawn(platform::telemetry::in_this_request(authorize_held(
+        state, holder, new, trace,
+    )))
+    .await
+    .unwrap_or_else(|interrupted| {
+        tracing::error!(error = %interrupted, "an authorization was interrupted");
+        Err(Failure::Unavailable(
+            "the authorization was interrupted; retry with the same Idempotency-Key".into(),
+        )
+        .into())
+    })
 }
 
 /// Authorises `new` under the key `holder` claimed, and records the outcome as the key's
