@@ -38,6 +38,15 @@ pub use platform::traces::{
 pub const KEPT: usize = 1_000;
 /// How many spans one trace keeps at most.
 const SPANS_PER_TRACE: usize = 2_000;
+/// How much the kept spans may hold in all, roughly (names, attributes, ids): the oldest
+/// traces go first past it. Counting traces alone let one client's long paths, or spans
+/// added under one trace id, grow the supervisor by hundreds of megabytes (the
+/// observability review).
+pub const BYTES_KEPT: usize = 64 * 1024 * 1024;
+/// The most of a span's name, and of each attribute's value, kept.
+const MAX_TEXT: usize = 1024;
+/// The most attributes of a span kept.
+const MAX_ATTRIBUTES: usize = 64;
 /// The largest export accepted.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
@@ -50,16 +59,27 @@ pub struct TraceStore {
 #[derive(Default)]
 struct Inner {
     capacity: usize,
+    /// [`BYTES_KEPT`], or a test's.
+    budget: usize,
     traces: HashMap<String, Vec<SpanRecord>>,
+    /// What each trace's spans hold ([`size_of`]), and all of them.
+    sizes: HashMap<String, usize>,
+    bytes: usize,
     order: VecDeque<String>,
 }
 
 impl TraceStore {
-    /// A store keeping the `capacity` most recent traces.
+    /// A store keeping the `capacity` most recent traces, within [`BYTES_KEPT`].
     pub fn new(capacity: usize) -> Self {
+        Self::within(capacity, BYTES_KEPT)
+    }
+
+    /// A store keeping the `capacity` most recent traces, within `budget` bytes.
+    pub fn within(capacity: usize, budget: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 capacity: capacity.max(1),
+                budget,
                 ..Inner::default()
             })),
         }
@@ -192,20 +212,68 @@ impl TraceStore {
 
 impl Inner {
     fn keep(&mut self, trace_id: String, span: SpanRecord) {
-        if let Some(spans) = self.traces.get_mut(&trace_id) {
-            if spans.len() < SPANS_PER_TRACE && !spans.iter().any(|s| s.span_id == span.span_id) {
-                spans.push(span);
+        let size = size_of(&span);
+        if let Some(spans) = self.traces.get(&trace_id) {
+            if spans.len() >= SPANS_PER_TRACE || spans.iter().any(|s| s.span_id == span.span_id) {
+                return;
             }
+        } else {
+            while self.order.len() >= self.capacity && self.evict_oldest(None) {}
+            self.order.push_back(trace_id.clone());
+            self.traces.insert(trace_id.clone(), Vec::new());
+        }
+        // Older traces make room; a span that would not fit beside its own trace alone
+        // is left out.
+        while self.bytes + size > self.budget && self.evict_oldest(Some(&trace_id)) {}
+        if self.bytes + size > self.budget {
             return;
         }
-        while self.order.len() >= self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.traces.remove(&oldest);
-            }
+        self.bytes += size;
+        *self.sizes.entry(trace_id.clone()).or_default() += size;
+        if let Some(spans) = self.traces.get_mut(&trace_id) {
+            spans.push(span);
         }
-        self.order.push_back(trace_id.clone());
-        self.traces.insert(trace_id, vec![span]);
     }
+
+    /// Evicts the oldest trace but `spare`; `false` when there is none.
+    fn evict_oldest(&mut self, spare: Option<&str>) -> bool {
+        let Some(at) = self.order.iter().position(|id| Some(id.as_str()) != spare) else {
+            return false;
+        };
+        if let Some(oldest) = self.order.remove(at) {
+            self.traces.remove(&oldest);
+            self.bytes -= self.sizes.remove(&oldest).unwrap_or(0);
+        }
+        true
+    }
+}
+
+/// Roughly what a kept span holds: its texts, and its fixed fields.
+fn size_of(span: &SpanRecord) -> usize {
+    const FIXED: usize = 160;
+    FIXED
+        + span.name.len()
+        + span.service.len()
+        + span.instance.as_ref().map_or(0, String::len)
+        + span
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum::<usize>()
+        + span.links.len() * 80
+}
+
+/// `text` cut to at most [`MAX_TEXT`] bytes at a character's boundary, `…` where cut.
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_TEXT {
+        let mut end = MAX_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -264,7 +332,12 @@ fn record(
     let attributes = span
         .attributes
         .iter()
-        .filter_map(|kv| kv.value.as_ref().map(|v| (kv.key.clone(), value_text(v))))
+        .filter_map(|kv| {
+            kv.value
+                .as_ref()
+                .map(|v| (bounded(kv.key.clone()), bounded(value_text(v))))
+        })
+        .take(MAX_ATTRIBUTES)
         .collect();
     let links = span
         .links
@@ -282,7 +355,7 @@ fn record(
             service: service.to_owned(),
             instance: instance.clone(),
             kind: kind_name(span.kind).to_owned(),
-            name: span.name,
+            name: bounded(span.name),
             start_unix_nano: span.start_time_unix_nano,
             end_unix_nano: span.end_time_unix_nano.max(span.start_time_unix_nano),
             error,
@@ -674,6 +747,47 @@ mod tests {
             .collect();
         assert_eq!(ids, [hex(&[2; 16]), hex(&[3; 16])].into_iter().collect());
         assert_eq!(store.get(&hex(&[3; 16])).unwrap().spans.len(), 6);
+    }
+
+    #[test]
+    fn long_texts_are_cut_and_the_spans_kept_stay_within_the_budget() {
+        // Room for a few dozen long spans, in as many traces as one likes.
+        let store = TraceStore::within(1_000, 200 * 1024);
+        let long = format!("GET /{}", "x".repeat(64_000));
+        let mut with_long_attribute = span(1, 1, None, &long, 2, 0, 10);
+        with_long_attribute.attributes.push(KeyValue {
+            key: "url.path".into(),
+            value: Some(AnyValue {
+                value: Some(AnyValueKind::StringValue(long.clone())),
+            }),
+            ..KeyValue::default()
+        });
+        store.ingest(export_of("gateway", vec![with_long_attribute]));
+        let kept = store.get(&hex(&[1; 16])).unwrap();
+        let first = &kept.spans[0].span;
+        assert!(first.name.len() <= MAX_TEXT + 3 && first.name.ends_with('…'));
+        assert!(first.attributes["url.path"].len() <= MAX_TEXT + 3);
+
+        // Spans of one trace id, and of many, long names each: the oldest traces go, and
+        // a trace alone never grows past the budget.
+        for id in 0..=255u8 {
+            let spans = (0..4).map(|s| span(2, s, None, &long, 2, 0, 10)).collect();
+            store.ingest(export_of("gateway", spans));
+            store.ingest(export_of(
+                "gateway",
+                vec![span(id, 9, None, &long, 2, 0, 10)],
+            ));
+            let inner = store.lock();
+            assert!(
+                inner.bytes <= inner.budget,
+                "{} > {}",
+                inner.bytes,
+                inner.budget
+            );
+            assert_eq!(inner.bytes, inner.sizes.values().sum::<usize>());
+        }
+        assert!(store.get(&hex(&[255; 16])).is_some(), "the newest is kept");
+        assert!(store.get(&hex(&[3; 16])).is_none(), "the oldest went");
     }
 
     #[test]

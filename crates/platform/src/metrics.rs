@@ -342,7 +342,7 @@ pub static PROCESS_ID: header::HeaderName = header::HeaderName::from_static("baz
 /// The `method` label of a request's series: one of HTTP's own methods, or `_OTHER` (as
 /// OpenTelemetry names it) for any other, since a client may send any token as a method
 /// and each would otherwise be a series of its own, for as long as the process runs.
-fn method_label(method: &str) -> &str {
+pub fn method_label(method: &str) -> &str {
     const KNOWN: [&str; 9] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
     ];

@@ -895,7 +895,7 @@ pub fn request_scope(
             target: UNRECORDED,
             "request",
             http.request.method = %method,
-            url.path = path,
+            url.path = &*at_most(path, MAX_PATH_SHOWN),
             request_id
         ));
     }
@@ -910,6 +910,46 @@ pub fn request_scope(
         edge.remember(trace);
     }
     RequestScope::Span(span)
+}
+
+/// The most of a request's path a span (and so a log line) keeps as `url.path`: a path
+/// may be 64 KB long, and a log line or a trace is no place for all of it.
+const MAX_PATH_SHOWN: usize = 2048;
+/// The most of a client's path an edge span's name shows.
+const MAX_PATH_NAMED: usize = 160;
+
+/// `text` cut to at most `max` bytes at a character's boundary, with `…` where cut.
+fn at_most(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// A client's path as a span's name shows it: printable ASCII as it is, anything else
+/// (a control character, a direction override, any byte past ASCII the parser let
+/// through) escaped as Rust writes it (`\u{9b}`), at most [`MAX_PATH_NAMED`] bytes.
+fn shown_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= MAX_PATH_NAMED && path.bytes().all(|b| b.is_ascii_graphic()) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut shown = String::with_capacity(MAX_PATH_NAMED + 4);
+    for c in path.chars() {
+        if shown.len() >= MAX_PATH_NAMED {
+            shown.push('…');
+            break;
+        }
+        if c.is_ascii_graphic() {
+            shown.push(c);
+        } else {
+            shown.extend(c.escape_default());
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 /// The span of a request whose trace is recorded (see [`request_scope`]).
@@ -929,10 +969,16 @@ fn server_span(
     // A route that takes every path (`/{*path}`, the storefront's page for paths it does
     // not have) matched nothing in particular.
     let route = route.filter(|template| !template.starts_with("/{*"));
+    let method_name = crate::metrics::method_label(method.as_str());
     let name = match route {
-        Some(template) if !(edge && template.contains("{*")) => format!("{method} {template}"),
-        _ if edge => format!("{method} {path}"),
-        _ => method.to_string(),
+        Some(template) if !(edge && template.contains("{*")) => {
+            format!("{method_name} {template}")
+        }
+        // A client's path, shown short and printable: it is the name the text log writes
+        // bare, and what the trace list shows (a 64 KB path in every span of a trace
+        // grew the supervisor's store by hundreds of megabytes: the observability review).
+        _ if edge => format!("{method_name} {}", shown_path(path)),
+        _ => method_name.to_owned(),
     };
     let span = tracing::info_span!(
         target: RECORDED,
@@ -941,7 +987,7 @@ fn server_span(
         otel.kind = "server",
         http.request.method = %method,
         http.route = Empty,
-        url.path = path,
+        url.path = &*at_most(path, MAX_PATH_SHOWN),
         request_id,
         http.response.status_code = Empty,
         otel.status_code = Empty,
@@ -1086,6 +1132,23 @@ mod tests {
     /// A server span is named by its route's template, which is its `http.route`; a path
     /// no route matched by its method alone, with no `http.route` (a raw path would make
     /// a group per id in any back end).
+    #[test]
+    fn a_clients_path_is_named_short_and_printable_and_kept_bounded() {
+        assert_eq!(shown_path("/api/orders/checkout"), "/api/orders/checkout");
+        assert_eq!(
+            shown_path("/a\u{9b}31m\u{202e}b c"),
+            "/a\\u{9b}31m\\u{202e}b c"
+        );
+        let long = format!("/{}", "x".repeat(70_000));
+        let named = shown_path(&long);
+        assert!(named.len() <= MAX_PATH_NAMED + '…'.len_utf8() && named.ends_with('…'));
+        let kept = at_most(&long, MAX_PATH_SHOWN);
+        assert_eq!(kept.len(), MAX_PATH_SHOWN + '…'.len_utf8());
+        // Cut at a character's boundary.
+        assert_eq!(at_most("aé", 2), "a…");
+        assert_eq!(at_most("short", 2048), "short");
+    }
+
     #[test]
     fn a_server_span_names_its_template_never_a_raw_path() {
         let headers = HeaderMap::new();
