@@ -116,7 +116,7 @@ pub fn media_type(headers: &HeaderMap) -> String {
 }
 
 /// The `charset` parameter of a request's `Content-Type`, lower-cased and unquoted.
-fn charset(headers: &HeaderMap) -> Option<String> {
+pub fn charset(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     value.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;

@@ -70,6 +70,11 @@ pub enum StorefrontError {
     /// A template failed: 500.
     #[error("could not render the page: {0}")]
     Template(String),
+    /// The request itself was refused before a page saw it (a body too large, not a form,
+    /// compressed or not UTF-8; a time limit), as the platform's problem document: a
+    /// browser is shown it as a page, with its status.
+    #[error("{0}")]
+    Rejected(Box<Problem>),
 }
 
 impl From<minijinja::Error> for StorefrontError {
@@ -116,7 +121,9 @@ impl StorefrontError {
     /// The problem document of an upstream's refusal, if this is one.
     pub fn problem(&self) -> Option<&Problem> {
         match self {
-            StorefrontError::Refused { problem, .. } => Some(problem),
+            StorefrontError::Refused { problem, .. } | StorefrontError::Rejected(problem) => {
+                Some(problem)
+            }
             _ => None,
         }
     }
@@ -187,6 +194,14 @@ impl StorefrontError {
                     .unwrap_or_else(|| problem.title.clone()),
             },
             StorefrontError::NotFound(_) => not_found(),
+            StorefrontError::Rejected(problem) => PageMessage {
+                status: StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
+                title: problem.title.clone(),
+                message: problem
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| problem.title.clone()),
+            },
             StorefrontError::SignInRequired => PageMessage {
                 status: StatusCode::UNAUTHORIZED,
                 title: "Please sign in".into(),
@@ -271,7 +286,9 @@ impl From<StorefrontError> for Problem {
                 tracing::warn!(error = %err, "an upstream call failed");
                 Problem::dependency_unavailable(err.to_string(), 2)
             }
-            StorefrontError::Refused { problem, .. } => *problem,
+            StorefrontError::Refused { problem, .. } | StorefrontError::Rejected(problem) => {
+                *problem
+            }
             StorefrontError::Malformed { .. } => {
                 tracing::warn!(error = %err, "an upstream answered something unexpected");
                 Problem::new(

@@ -29,7 +29,27 @@ where
                 "expected a form body (`application/x-www-form-urlencoded`)",
             ));
         }
+        if let Some(charset) = platform::extract::charset(req.headers())
+            && !matches!(charset.as_str(), "utf-8" | "utf8")
+        {
+            return Err(Problem::unsupported_media_type(format!(
+                "forms are sent in UTF-8, as the shop's pages are; `charset={charset}` is not accepted"
+            )));
+        }
         let bytes = read_body(req, state).await?;
+        // Read as it came, a name or value in another encoding had each bad byte made
+        // U+FFFD and was kept so (the verification review signed up "Jos\u{fffd}").
+        if let Some(bad) = bytes.split(|b| *b == b'&').find(|pair| {
+            percent_encoding::percent_decode(pair)
+                .decode_utf8()
+                .is_err()
+        }) {
+            let name = String::from_utf8_lossy(bad.split(|b| *b == b'=').next().unwrap_or(bad))
+                .into_owned();
+            return Err(Problem::bad_request(format!(
+                "the form's `{name}` is not UTF-8 once decoded; forms are sent in UTF-8"
+            )));
+        }
         serde_urlencoded::from_bytes(&bytes)
             .map(Form)
             .map_err(|e| Problem::validation(vec![FieldError::new("body", e.to_string())]))

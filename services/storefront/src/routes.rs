@@ -85,6 +85,10 @@ pub fn router(app: App, sessions: Sessions, console: ops::Console) -> OpenApiRou
             session::csrf::require_token,
         ))
         .layer(middleware::from_fn_with_state(
+            app.views().clone(),
+            problems_as_pages,
+        ))
+        .layer(middleware::from_fn_with_state(
             sessions,
             session::middleware,
         ))
@@ -101,6 +105,47 @@ async fn not_found(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Res
     app.views().error_page(
         &chrome,
         &crate::error::StorefrontError::NotFound(uri.path().to_owned()),
+    )
+}
+
+/// A browser's page or form is answered a page: a problem document made before any page
+/// saw the request (a body too large, not a form, compressed or not UTF-8, a session's
+/// form read for its CSRF token, a time limit) is shown as the error page, with its status
+/// and words. The JSON endpoints, and callers that ask for no HTML, keep the document (the
+/// verification review met raw JSON on a 415 to the sign-up form).
+async fn problems_as_pages(
+    State(views): State<crate::views::Views>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let page = !session::csrf::wants_problem(req.uri().path(), req.headers());
+    let path = frame::here(req.uri());
+    let visitor = req.extensions().get::<session::Visitor>().cloned();
+    let res = next.run(req).await;
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !page || !is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Ok(problem) = serde_json::from_slice::<Problem>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let chrome = match visitor {
+        Some(visitor) => frame::chrome(&visitor, &path, "", None).await,
+        None => Chrome {
+            path,
+            ..Chrome::default()
+        },
+    };
+    views.error_page(
+        &chrome,
+        &crate::error::StorefrontError::Rejected(Box::new(problem)),
     )
 }
 

@@ -100,7 +100,7 @@ async fn presented(req: Request) -> Result<(Request, Option<String>), Problem> {
 
 /// Whether the refusal is a problem document rather than a page: the console's JSON
 /// endpoints, and requests that are neither forms nor ask for HTML.
-fn wants_problem(path: &str, headers: &HeaderMap) -> bool {
+pub fn wants_problem(path: &str, headers: &HeaderMap) -> bool {
     let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -100,6 +100,69 @@ async fn forms_take_only_form_bodies() {
 }
 
 #[tokio::test]
+async fn a_form_not_in_utf8_or_compressed_is_refused_and_a_browser_is_shown_a_page() {
+    let sf = spawn_storefront(&[]).await;
+    let client = reqwest::Client::new();
+    let send = async |headers: &[(&str, &str)], body: &'static [u8]| {
+        let mut req = client
+            .post(format!("{}/register", sf.url))
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("the storefront answers");
+        let status = res.status();
+        let kind = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, kind, res.text().await.unwrap_or_default())
+    };
+    let form = "application/x-www-form-urlencoded";
+    let html = "text/html,application/xhtml+xml";
+    let body: &[u8] = b"name=Jos%E9&email=jose%40example.com&password=a+long+secret+phrase";
+    for (headers, raw, status, said) in [
+        (
+            vec![(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=latin1",
+            )],
+            &b"name=Jose"[..],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "charset=latin1",
+        ),
+        (
+            vec![("content-type", form), ("content-encoding", "gzip")],
+            &b"name=Jose"[..],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Encoding: gzip",
+        ),
+        // Latin-1's é, percent-encoded: read as it came, it was made U+FFFD and kept.
+        (
+            vec![("content-type", form)],
+            body,
+            StatusCode::BAD_REQUEST,
+            "`name` is not UTF-8",
+        ),
+    ] {
+        // A browser's form is answered a page, with the status and the reason.
+        let mut as_browser = headers.clone();
+        as_browser.push(("accept", html));
+        let (got, kind, text) = send(&as_browser, raw).await;
+        assert_eq!(got, status, "{as_browser:?}: {text}");
+        assert!(kind.starts_with("text/html"), "{as_browser:?}: {kind}");
+        assert!(text.contains(said), "{as_browser:?}: {text}");
+    }
+    // A caller that sends no form and asks for no HTML keeps the problem document
+    // (`forms_take_only_form_bodies`).
+    let (got, kind, _) = send(&[("content-type", "text/plain")], b"name=Jose").await;
+    assert_eq!(got, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(kind.starts_with("application/problem+json"), "{kind}");
+}
+
+#[tokio::test]
 async fn static_files_are_cached_by_content() {
     let sf = spawn_storefront(&[]).await;
     let mut browser = Browser::new(&sf);
