@@ -58,6 +58,19 @@ pub async fn of_problem(res: Response) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    // As the storefront's pages: no framing, nothing loaded (the page has no script, style
+    // or picture), no caching of an outage (the authorisation review found the page
+    // framable).
+    for (name, value) in [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        head.headers.insert(name, HeaderValue::from_static(value));
+    }
     Response::from_parts(head, Body::from(html))
 }
 
@@ -93,6 +106,13 @@ mod tests {
         let page = of_problem(problem.into_response()).await;
         assert_eq!(page.status(), 429);
         assert_eq!(page.headers()[header::RETRY_AFTER], "3");
+        assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert!(
+            page.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
         assert!(
             page.headers()[header::CONTENT_TYPE]
                 .to_str()
