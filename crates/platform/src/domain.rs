@@ -364,7 +364,7 @@ pub fn trimmed_name(raw: &str, max_len: usize) -> Result<String, Invalid> {
 
 /// Unicode's 66 noncharacters: U+FDD0 to U+FDEF, and the last two code points of every
 /// plane.
-fn is_noncharacter(c: char) -> bool {
+pub fn is_noncharacter(c: char) -> bool {
     matches!(c, '\u{FDD0}'..='\u{FDEF}') || (c as u32) & 0xFFFE == 0xFFFE
 }
 

@@ -62,6 +62,12 @@ impl Description {
         {
             return invalid("must not contain control characters other than newlines and tabs");
         }
+        // As a name: kept for programs, never for text (the verification review).
+        if text.chars().any(platform::domain::is_noncharacter) {
+            return invalid(
+                "must not contain Unicode noncharacters (U+FDD0 to U+FDEF, U+FFFE, U+FFFF and the like)",
+            );
+        }
         Ok(Self(text.to_owned()))
     }
 
@@ -330,6 +336,7 @@ mod tests {
         assert!(Description::parse(&"a".repeat(2000)).is_ok());
         assert!(Description::parse(&"a".repeat(2001)).is_err());
         assert!(Description::parse("bell\u{7}").is_err());
+        assert!(Description::parse("a\u{ffff}").is_err(), "a noncharacter");
     }
 
     #[test]
