@@ -1129,9 +1129,8 @@ mod tests {
         assert_eq!(status.value, opentelemetry::Value::I64(201));
     }
 
-    /// A server span is named by its route's template, which is its `http.route`; a path
-    /// no route matched by its method alone, with no `http.route` (a raw path would make
-    /// a group per id in any back end).
+    /// A client's path names an edge span short and printable, and `url.path` keeps a
+    /// bounded part of it (the observability review's 64 KB paths).
     #[test]
     fn a_clients_path_is_named_short_and_printable_and_kept_bounded() {
         assert_eq!(shown_path("/api/orders/checkout"), "/api/orders/checkout");
@@ -1149,6 +1148,9 @@ mod tests {
         assert_eq!(at_most("short", 2048), "short");
     }
 
+    /// A server span is named by its route's template, which is its `http.route`; a path
+    /// no route matched by its method alone, with no `http.route` (a raw path would make
+    /// a group per id in any back end).
     #[test]
     fn a_server_span_names_its_template_never_a_raw_path() {
         let headers = HeaderMap::new();
