@@ -680,7 +680,7 @@ impl Consumer {
     /// transport could still deliver again is far younger, and the inbox would otherwise
     /// grow for as long as the shop runs.
     pub async fn retain(self, keep: Duration, shutdown: Shutdown) -> anyhow::Result<()> {
-        let keep = keep.max(retention::INBOX_AT_LEAST);
+        let keep = retention::inbox_keeps(keep);
         loop {
             tokio::select! {
                 () = shutdown.wait() => return Ok(()),

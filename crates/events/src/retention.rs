@@ -50,6 +50,13 @@ pub(crate) const WINDOW: i64 = 500;
 /// lost with its connection, a frozen replica's batch once it wakes), never a day later.
 pub const INBOX_AT_LEAST: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a consumer's inbox remembers a handled event under the outbox retention
+/// `retention`: as long, and never less than [`INBOX_AT_LEAST`]. What is kept for as
+/// long as the inbox remembers (a cart's settled holds) is kept by this too.
+pub fn inbox_keeps(retention: Duration) -> Duration {
+    retention.max(INBOX_AT_LEAST)
+}
+
 /// The moment before which something is older than `keep`; `None` when nothing can be
 /// (a retention longer than the calendar goes back).
 pub fn older_than(keep: Duration) -> Option<DateTime<Utc>> {

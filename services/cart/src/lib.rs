@@ -44,10 +44,7 @@ async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
     let store = Store::new(db, kit.own().currency());
     let days = kit.own().anonymous_cart_days;
     // As long as the inbox remembers the events that settle a hold.
-    let holds_kept = kit
-        .common()
-        .outbox_retention()
-        .max(::events::retention::INBOX_AT_LEAST);
+    let holds_kept = ::events::retention::inbox_keeps(kit.common().outbox_retention());
     kit.api(routes::router(routes::AppState {
         store: store.clone(),
         verifier: kit.verifier(),

@@ -18,8 +18,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     loop {
-        let now = chrono::Utc::now();
-        let cutoff = now - chrono::Duration::days(i64::from(days));
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
         match store
             .purge_anonymous(&::events::envelope::to_rfc3339(cutoff))
             .await
@@ -28,10 +27,7 @@ pub async fn run(
             Ok(n) => tracing::info!(carts = n, "expired anonymous carts purged"),
             Err(e) => tracing::warn!(error = ?e, "could not purge expired anonymous carts"),
         }
-        let settled = chrono::Duration::from_std(holds_kept)
-            .ok()
-            .and_then(|kept| now.checked_sub_signed(kept));
-        if let Some(settled) = settled {
+        if let Some(settled) = ::events::retention::older_than(holds_kept) {
             match store
                 .purge_settled_holds(&::events::envelope::to_rfc3339(settled))
                 .await
