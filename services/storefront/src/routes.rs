@@ -118,17 +118,20 @@ async fn problems_as_pages(
     req: Request,
     next: Next,
 ) -> Response {
-    let page = !session::csrf::wants_problem(req.uri().path(), req.headers());
-    let path = frame::here(req.uri());
+    if session::csrf::wants_problem(req.uri().path(), req.headers()) {
+        return next.run(req).await;
+    }
+    let uri = req.uri().clone();
     let visitor = req.extensions().get::<session::Visitor>().cloned();
     let res = next.run(req).await;
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !page || !is_problem {
+    if !is_problem {
         return res;
     }
+    let path = frame::here(&uri);
     let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
