@@ -260,11 +260,12 @@ async fn a_request_at_work_keeps_its_key_past_the_lease() {
 #[tokio::test]
 async fn a_request_whose_caller_hangs_up_is_finished_and_its_retry_answered_the_outcome() {
     // Arrange: a caller that gives up long before the processor answers (orders' call
-    // timing out), and a retry that waits for a request in progress up to 2.5 s, less
-    // than the key's lease (3 s).
+    // timing out), and a retry that waits for a request in progress long enough for a
+    // busy machine (a request cut off with its caller left its key to a takeover after
+    // the 3 s lease, which ran the authorisation afresh: no `Idempotent-Replayed`).
     let app = spawn_app_with(&[
         ("processing_delay_ms", "1000"),
-        ("in_progress_wait_ms", "2500"),
+        ("in_progress_wait_ms", "10000"),
     ])
     .await;
     let key = new_key();
