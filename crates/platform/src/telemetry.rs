@@ -141,6 +141,7 @@ fn otel_problems(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
     if let (_, Some(problem)) = protocol(var) {
         problems.push(problem);
     }
+    problems.extend(batching(var).1);
     if let Some(name) = var("OTEL_SERVICE_NAME") {
         problems.push(format!(
             "OTEL_SERVICE_NAME={name} is ignored: each service's traces name the service itself"
@@ -159,6 +160,47 @@ fn otel_problems(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The batching of exported spans the `OTEL_BSP_*` variables ask for, each within what
+/// makes sense, and a sentence for each one set outside it (its default is used instead).
+/// The SDK reads them unchecked: a queue of 0 spans, or of 2^61, panicked every service at
+/// start, and a delay of 0 kept an idle process exporting in a loop.
+fn batching(
+    var: impl Fn(&str) -> Option<String>,
+) -> (opentelemetry_sdk::trace::BatchConfig, Vec<String>) {
+    use opentelemetry_sdk::trace::BatchConfigBuilder;
+    let mut problems = Vec::new();
+    let mut read = |name: &str, range: std::ops::RangeInclusive<u64>, unit: &str| {
+        let raw = var(name).filter(|v| !v.trim().is_empty())?;
+        match raw.trim().parse::<u64>() {
+            Ok(n) if range.contains(&n) => Some(n),
+            _ => {
+                problems.push(format!(
+                    "{name}={raw} is not {} to {}{unit}; the default is used",
+                    range.start(),
+                    range.end()
+                ));
+                None
+            }
+        }
+    };
+    const HOUR_MS: u64 = 3_600_000;
+    let queue = read("OTEL_BSP_MAX_QUEUE_SIZE", 1..=1 << 20, " spans");
+    let delay = read("OTEL_BSP_SCHEDULE_DELAY", 10..=HOUR_MS, " ms");
+    let batch = read("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1..=1 << 20, " spans");
+    let timeout = read("OTEL_BSP_EXPORT_TIMEOUT", 1..=HOUR_MS, " ms");
+    let exports = read("OTEL_BSP_MAX_CONCURRENT_EXPORTS", 1..=64, "");
+    // The builder's defaults, and what it read of the variables, each replaced by the
+    // checked value or the specification's default.
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(queue.map_or(2_048, |n| n as usize))
+        .with_scheduled_delay(Duration::from_millis(delay.unwrap_or(5_000)))
+        .with_max_export_batch_size(batch.map_or(512, |n| n as usize))
+        .with_max_export_timeout(Duration::from_millis(timeout.unwrap_or(30_000)))
+        .with_max_concurrent_exports(exports.map_or(1, |n| n as usize))
+        .build();
+    (config, problems)
 }
 
 /// The OTLP encoding `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (or `OTEL_EXPORTER_OTLP_PROTOCOL`)
@@ -365,6 +407,7 @@ fn provider(service: &str) -> Option<SdkTracerProvider> {
             exporter,
             opentelemetry_sdk::runtime::Tokio,
         )
+        .with_batch_config(batching(|name| std::env::var(name).ok()).0)
         .build();
     // A shell exports HOSTNAME, a container runtime sets it; the kernel knows it anyway.
     let host = std::env::var("HOSTNAME")
@@ -1192,6 +1235,67 @@ mod tests {
         assert_eq!(route(1), None);
         assert_eq!(spans[2].name, "GET", "a catch-all is no match");
         assert_eq!(route(2), None);
+    }
+
+    /// The SDK takes `OTEL_BSP_*` as they come: a queue of 0 spans panicked every service
+    /// at start, one of 2^61 too, and a delay of 0 exported in a loop.
+    #[test]
+    fn span_batching_outside_its_bounds_is_named_and_the_default_used() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let (config, problems) = batching(env(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "18446744073709551615"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "10s"),
+            ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0"),
+        ]));
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("OTEL_BSP_MAX_QUEUE_SIZE=0 is not 1 to 1048576 spans"),
+            "{problems:#?}"
+        );
+        let shown = format!("{config:?}");
+        for default in [
+            "max_queue_size: 2048",
+            "scheduled_delay: 5s",
+            "max_export_batch_size: 512",
+            "max_export_timeout: 30s",
+            "max_concurrent_exports: 1",
+        ] {
+            assert!(shown.contains(default), "{default}: {shown}");
+        }
+        let (config, problems) = batching(env(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+            ("OTEL_BSP_SCHEDULE_DELAY", " 200 "),
+        ]));
+        assert!(problems.is_empty(), "{problems:#?}");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("max_queue_size: 4096"), "{shown}");
+        assert!(shown.contains("scheduled_delay: 200ms"), "{shown}");
+        // A processor made with what was refused does not panic (the SDK's own reading of
+        // a queue of 0 did).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (config, _) = batching(env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]));
+            let processor =
+                opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+                    Kept::default(),
+                    opentelemetry_sdk::runtime::Tokio,
+                )
+                .with_batch_config(config)
+                .build();
+            drop(processor);
+        });
     }
 
     #[test]
