@@ -531,6 +531,14 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // SQLite opens an empty name as a private in-memory database: a service would start,
+    // seed, take orders, and lose them all when it stops.
+    if path.trim().is_empty() {
+        return Err(DbError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "it names no file (write sqlite://PATH)",
+        });
+    }
     if path != ":memory:"
         && let Some(dir) = Path::new(path)
             .parent()
@@ -818,6 +826,19 @@ mod tests {
         assert_eq!(count, 3);
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// `sqlite:` and `sqlite://` opened a database in memory: a service ran, seeded and
+    /// took writes on it, and lost them all when it stopped.
+    #[tokio::test]
+    async fn a_sqlite_url_that_names_no_file_is_refused() {
+        for url in ["sqlite:", "sqlite://", "sqlite://?mode=rwc", "sqlite:// "] {
+            let Err(refused) = Db::connect(url, MIGRATIONS).await else {
+                panic!("{url} names no file");
+            };
+            let said = refused.to_string();
+            assert!(said.contains("names no file"), "{url}: {said}");
+        }
     }
 
     #[tokio::test]
