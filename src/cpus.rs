@@ -42,9 +42,19 @@ impl FromStr for Cpus {
         let mut cpus = Vec::new();
         for part in raw.split(',').map(str::trim) {
             let number = |n: &str| {
-                n.trim()
+                let n = n
+                    .trim()
                     .parse::<usize>()
-                    .map_err(|_| format!("`{part}` is not a CPU number or a range like `0-3`"))
+                    .map_err(|_| format!("`{part}` is not a CPU number or a range like `0-3`"))?;
+                // Checked before a range is spelt out: `0-1000000000` would otherwise take
+                // gigabytes to be refused, and `0-18446744073709551615` overflow.
+                if n >= CpuSet::count() {
+                    return Err(format!(
+                        "CPU {n} is beyond the {} this system can name",
+                        CpuSet::count()
+                    ));
+                }
+                Ok(n)
             };
             let (first, last) = match part.split_once('-') {
                 Some((a, b)) => (number(a)?, number(b)?),
@@ -217,7 +227,15 @@ mod tests {
         assert_eq!(cpus.to_string(), "0,2,4-6");
         assert_eq!("3".parse::<Cpus>().unwrap().to_string(), "3");
         assert_eq!("0-1".parse::<Cpus>().unwrap().to_string(), "0-1");
-        for (bad, why) in [("", "not a CPU"), ("a", "not a CPU"), ("3-1", "backwards")] {
+        let beyond = format!("beyond the {}", CpuSet::count());
+        for (bad, why) in [
+            ("", "not a CPU"),
+            ("a", "not a CPU"),
+            ("3-1", "backwards"),
+            ("0-1000000000", &beyond),
+            ("0-18446744073709551615", &beyond),
+            ("18446744073709551616", "not a CPU"),
+        ] {
             let err = bad.parse::<Cpus>().unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
