@@ -110,14 +110,29 @@ fn unknown_keys(text: &str) -> Vec<(String, Option<String>)> {
         return Vec::new();
     };
     let key = |name: &str| name.trim_start_matches("BAZAAR_").to_ascii_lowercase();
-    unknown(
+    let mut found: Vec<(String, Option<String>)> = unknown(
         table
             .keys()
             .map(|k| format!("BAZAAR_{}", k.to_ascii_uppercase())),
     )
     .into_iter()
     .map(|(name, near)| (key(&name), near.as_deref().map(key)))
-    .collect()
+    .collect();
+    // The file's keys are read as written, in lower case: `SEED_PRODUCTS = 3` is read by
+    // nothing, though its variable's name is known (the settings review).
+    for written in table
+        .keys()
+        .filter(|k| k.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        let lower = written.to_ascii_lowercase();
+        let near = match found.iter().position(|(k, _)| *k == lower) {
+            Some(at) => found.remove(at).1,
+            None => Some(lower),
+        };
+        found.push((written.clone(), near));
+    }
+    found.sort();
+    found
 }
 
 #[cfg(test)]
@@ -132,6 +147,18 @@ mod tests {
             vec![("databse_url".to_owned(), Some("database_url".to_owned()))]
         );
         assert!(unknown_keys("not [ toml").is_empty());
+        // Keys are read in lower case only: one in capitals is read by nothing.
+        assert_eq!(
+            unknown_keys("SEED_PRODUCTS = 3\nRequest_Timeout_Ms = 0\nDATABSE_URL = \"x\"\n"),
+            vec![
+                ("DATABSE_URL".to_owned(), Some("database_url".to_owned())),
+                (
+                    "Request_Timeout_Ms".to_owned(),
+                    Some("request_timeout_ms".to_owned())
+                ),
+                ("SEED_PRODUCTS".to_owned(), Some("seed_products".to_owned())),
+            ]
+        );
     }
 
     #[test]
