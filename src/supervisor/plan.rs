@@ -200,8 +200,19 @@ impl Planner {
         base_port: u16,
     ) -> anyhow::Result<Self> {
         if let Some(server) = &database {
-            // Checked now, not at the first service's start.
-            postgres_database(server, "check")?;
+            // Checked now, not at the first service's start (or a read model's sixteenth
+            // replica's restart): the longest name any process of the shop could get.
+            let longest = registry
+                .entries()
+                .iter()
+                .filter(|e| e.def.database)
+                .map(|e| match e.def.read_model {
+                    true => format!("{}_{MAX_REPLICAS}b", e.name()),
+                    false => e.name().to_owned(),
+                })
+                .max_by_key(String::len)
+                .unwrap_or_default();
+            postgres_database(server, &longest)?;
         }
         Ok(Self {
             registry,
@@ -417,9 +428,24 @@ pub fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
     let base = url.path().trim_start_matches('/');
     let base = if base.is_empty() { "bazaar" } else { base };
     let db = format!("{base}_{name}");
+    // PostgreSQL cuts a longer name to its first 63 bytes without a word: two services'
+    // databases (or two replicas' copies) would become one. The path is percent-encoded,
+    // each `%XX` one byte of the name.
+    let bytes = db.len() - 2 * db.matches('%').count();
+    if bytes > POSTGRES_NAME_BYTES {
+        bail!(
+            "--database names `{base}`, and the shop's databases are named after it \
+             (`{base}_{name}`, {bytes} bytes): PostgreSQL keeps {POSTGRES_NAME_BYTES} bytes of a \
+             name, so shorten it by {} bytes at least",
+            bytes - POSTGRES_NAME_BYTES
+        );
+    }
     url.set_path(&db);
     Ok(url.to_string())
 }
+
+/// The longest name PostgreSQL keeps whole (its `NAMEDATALEN` less one).
+const POSTGRES_NAME_BYTES: usize = 63;
 
 #[cfg(test)]
 mod tests {
@@ -444,6 +470,28 @@ mod tests {
             "postgres://u:p@db/shop_identity?sslmode=disable"
         );
         assert!(postgres_database("mysql://x", "catalog").is_err());
+        // PostgreSQL cuts names at 63 bytes: cart's and catalog's would be one database.
+        let server = |base: &str| format!("postgres://u@db/{base}");
+        let at_most = "a".repeat(63 - "_catalog".len());
+        assert!(postgres_database(&server(&at_most), "catalog").is_ok());
+        let said = postgres_database(&server(&format!("{at_most}a")), "catalog")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("64 bytes") && said.contains("by 1 bytes"),
+            "{said}"
+        );
+        // Percent-encoded, a byte of the name is three of the URL.
+        let accented = "é".repeat(27); // 54 bytes, 162 in the URL
+        assert!(postgres_database(&server(&accented), "catalog").is_ok());
+        // The planner checks the longest name any replica could get, at once.
+        let base = "b".repeat(50);
+        let said = Planner::new(REGISTRY, &std::env::temp_dir(), Some(server(&base)), 0)
+            .map(|_| ())
+            .expect_err("recommendations_16b does not fit")
+            .to_string();
+        assert!(said.contains("recommendations_16b"), "{said}");
+        assert!(Planner::new(REGISTRY, &std::env::temp_dir(), Some(server("shop")), 0).is_ok());
     }
 
     #[test]
