@@ -248,17 +248,27 @@ async fn restart(
     if !which.wait {
         tokio::spawn(async move {
             if let Err(e) = restart.await {
-                errln!("bazaar: the rolling restart failed: {e}");
+                errln!("bazaar: the rolling restart of {service} failed: {e}");
             }
         });
         return StatusCode::ACCEPTED.into_response();
     }
     // Its own task: a caller that hangs up (Ctrl-C on `bazaar restart`) must not stop a
-    // rolling restart halfway, with one replica's successor started and the rest not.
+    // rolling restart halfway, with one replica's successor started and the rest not. Its
+    // failure is logged as well as answered: the caller may be gone.
+    let failed = |e: &dyn std::fmt::Display| {
+        errln!("bazaar: the rolling restart of {service} failed: {e}");
+    };
     match tokio::spawn(restart).await {
         Ok(Ok(processes)) => Json(Processes { processes }).into_response(),
-        Ok(Err(e)) => problem(e).into_response(),
-        Err(e) => problem(Refusal::Failed(format!("the restart stopped: {e}"))).into_response(),
+        Ok(Err(e)) => {
+            failed(&e);
+            problem(e).into_response()
+        }
+        Err(e) => {
+            failed(&e);
+            problem(Refusal::Failed(format!("the restart stopped: {e}"))).into_response()
+        }
     }
 }
 

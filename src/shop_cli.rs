@@ -88,8 +88,13 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let running = running(&args.data_dir)?;
     errln!("restarting {} replica by replica…", args.service);
-    let ask = platform::client::builder()
-        .timeout(Duration::from_secs(600))
+    // No deadline of its own (a day is none): the supervisor bounds each replica's wait
+    // (a successor that says why it is not ready may take 10 minutes), and its answer says
+    // why it gave up. A client deadline of the same 10 minutes ran out first, blaming a
+    // supervisor that was answering (the outage review). A supervisor that exits or is
+    // stopped is seen by `from_supervisor`.
+    let send = platform::client::builder()
+        .timeout(Duration::from_secs(24 * 3600))
         .build()?
         .post(format!(
             "{}/services/{}/restart",
@@ -97,6 +102,21 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
         ))
         .bearer_auth(&running.token)
         .send();
+    let service = args.service.clone();
+    let ask = async move {
+        tokio::pin!(send);
+        let started = tokio::time::Instant::now();
+        let mut told = tokio::time::interval_at(started + STILL_RESTARTING, STILL_RESTARTING);
+        loop {
+            tokio::select! {
+                answer = &mut send => return answer,
+                _ = told.tick() => errln!(
+                    "still restarting {service} ({} s); the shop's log says what it waits for",
+                    started.elapsed().as_secs()
+                ),
+            }
+        }
+    };
     let res = from_supervisor(&running, WhenStopped::Wait, ask).await?;
     let status = res.status();
     let body: serde_json::Value = res.json().await.unwrap_or_default();
@@ -110,6 +130,9 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     outln!("{}", table(&list.processes).trim_end());
     Ok(())
 }
+
+/// How often a restart that is taking long says it is still under way.
+const STILL_RESTARTING: Duration = Duration::from_secs(30);
 
 /// What a command does while the supervisor it asked is stopped (`SIGSTOP`, a debugger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
