@@ -104,8 +104,18 @@ impl From<TokenError> for Problem {
 /// How long fetched keys are trusted before a routine refresh.
 const KEY_TTL: Duration = Duration::from_secs(300);
 /// The least time between two fetches triggered by unknown key ids, so a flood of forged
-/// tokens cannot turn into a flood of JWKS requests.
-const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// tokens cannot turn into a flood of JWKS requests (one a second per process at most).
+/// It is also how long a key signing at once (an emergency rotation) may be refused by a
+/// verifier that fetched the keys just before: 5 s refused every new sign-in's token
+/// that long (the storefront-replicas review).
+const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How a verifier of given keys reads them again ([`Verifier::reload_with`]).
+type Reload = Box<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The longest a verified token is taken on trust without checking it again.
 pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
@@ -175,6 +185,9 @@ pub struct Verifier {
 struct VerifierInner {
     /// Identity, whose keys are fetched; `None` for a verifier of given keys only.
     identity: Option<ServiceClient>,
+    /// For a verifier of given keys, how it reads them again on meeting a key id it does
+    /// not know (identity's, whose keys another replica may have rotated a moment ago).
+    reload: std::sync::OnceLock<Reload>,
     validation: Validation,
     cache: RwLock<KeyCache>,
     fetch_lock: Mutex<()>,
@@ -218,6 +231,7 @@ impl Verifier {
         Self {
             inner: Arc::new(VerifierInner {
                 identity,
+                reload: std::sync::OnceLock::new(),
                 validation,
                 cache: RwLock::new(KeyCache {
                     keys: HashMap::new(),
@@ -231,6 +245,19 @@ impl Verifier {
                     .build_with_hasher(foldhash::fast::RandomState::default()),
             }),
         }
+    }
+
+    /// For a verifier of given keys ([`Verifier::local`]): `reload` reads them again (and
+    /// gives them to [`Verifier::set_keys`]) when a token names a key id it does not know,
+    /// at most once every [`REFETCH_INTERVAL`]. Set once; later calls change nothing.
+    pub fn reload_with<F, Fut>(&self, reload: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let _ = self.inner.reload.set(Box::new(move || {
+            Box::pin(reload()) as std::pin::Pin<Box<_>>
+        }));
     }
 
     /// Adds or replaces a trusted key.
@@ -372,7 +399,7 @@ impl Verifier {
     /// again until its [`backoff`] has passed (stale keys go on verifying meanwhile).
     async fn refresh(&self, unknown_kid: bool) -> Result<(), TokenError> {
         let Some(identity) = &self.inner.identity else {
-            return Ok(());
+            return self.reload(unknown_kid).await;
         };
         let _guard = self.inner.fetch_lock.lock().await;
         let (recently, failing) = match self.inner.cache.read() {
@@ -434,6 +461,34 @@ impl Verifier {
                 Err(TokenError::KeysUnavailable(error))
             }
         }
+    }
+}
+
+impl Verifier {
+    /// A verifier of given keys reads them again, if it knows how ([`Verifier::reload_with`]),
+    /// for an unknown key id and at most once every [`REFETCH_INTERVAL`]; failing, it goes
+    /// on with the keys it has.
+    async fn reload(&self, unknown_kid: bool) -> Result<(), TokenError> {
+        let Some(reload) = self.inner.reload.get().filter(|_| unknown_kid) else {
+            return Ok(());
+        };
+        let _guard = self.inner.fetch_lock.lock().await;
+        let recently = self
+            .inner
+            .cache
+            .read()
+            .is_ok_and(|c| c.fetched_at.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL));
+        if recently {
+            return Ok(());
+        }
+        let outcome = reload().await;
+        if let Ok(mut c) = self.inner.cache.write() {
+            c.fetched_at = Some(Instant::now());
+        }
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "could not read the signing keys again");
+        }
+        Ok(())
     }
 }
 

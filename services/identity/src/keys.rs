@@ -43,6 +43,9 @@ pub struct Jwks {
     pub keys: Vec<PublicJwk>,
 }
 
+/// How old the keys read may be when the JWKS is asked for; see [`Keys::fresh_jwks`].
+const JWKS_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// How long a superseded key goes on verifying once its successor signs: the longest an
 /// access token it signed can live, and the leeway verifiers allow.
 const LEEWAY_SECS: i64 = 60;
@@ -88,6 +91,8 @@ fn activation(record: &SigningKeyRecord) -> chrono::DateTime<chrono::Utc> {
 /// goes on verifying until the tokens it signed have expired, then leaves the JWKS.
 pub struct Keys {
     set: std::sync::RwLock<KeySet>,
+    /// When `set` was loaded.
+    loaded_at: std::sync::Mutex<std::time::Instant>,
     /// Where the keys come from when not from the database.
     file: Option<std::path::PathBuf>,
     verifier: Verifier,
@@ -163,6 +168,7 @@ impl Keys {
         };
         Ok(Self {
             set: std::sync::RwLock::new(set),
+            loaded_at: std::sync::Mutex::new(std::time::Instant::now()),
             file: file.map(std::path::Path::to_path_buf),
             verifier,
             issuer: issuer.to_owned(),
@@ -179,7 +185,43 @@ impl Keys {
             None => load(store, &self.verifier, self.access_ttl_secs).await?,
         };
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
+        *self.loaded_at.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         Ok(())
+    }
+
+    /// Has identity's own verifier read the keys again when a token names a key it does
+    /// not know: another replica may have stored it a moment ago, to sign at once (an
+    /// emergency rotation), and this replica refused its tokens until its next reload.
+    pub fn reload_on_unknown_key(keys: &std::sync::Arc<Self>, store: Store) {
+        let weak = std::sync::Arc::downgrade(keys);
+        keys.verifier.reload_with(move || {
+            let (weak, store) = (weak.clone(), store.clone());
+            async move {
+                match weak.upgrade() {
+                    Some(keys) => keys.reload(&store).await.map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            }
+        });
+    }
+
+    /// The published keys as stored now (read again when the last reading is older than
+    /// [`JWKS_FRESH`]), for the JWKS: a verifier fetches them because it met a `kid` it does
+    /// not know, and a key another replica stored a moment ago must be in the answer. (The
+    /// routine reload is every 10 s; a verifier asking this replica in between was told
+    /// the old set, and refused every token of an emergency key until it could ask again.)
+    /// When they cannot be read, the keys last read.
+    pub async fn fresh_jwks(&self, store: &Store) -> Jwks {
+        let stale = self
+            .loaded_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            > JWKS_FRESH;
+        if stale && let Err(e) = self.reload(store).await {
+            tracing::warn!(error = %e, "could not read the signing keys; publishing those last read");
+        }
+        self.jwks()
     }
 
     /// Stores a new key that starts signing `activate_in` from now (every replica
@@ -194,10 +236,14 @@ impl Keys {
         }
         let at = chrono::Utc::now() + chrono::Duration::from_std(activate_in).unwrap_or_default();
         let record = new_key_record(at)?;
-        store.insert_signing_key(&record).await?;
+        let withdrawn = store.insert_signing_key(&record).await?;
         tracing::warn!(kid = %record.kid, activates_at = %record.activates_at, "rotating the token signing key");
+        for kid in withdrawn {
+            tracing::warn!(%kid, "withdrew a key that was to sign after this one");
+        }
         self.reload(store).await?;
-        // The newest key of all: it signs once its time has come.
+        // The newest key of all (any due after it withdrawn): it signs once its time has
+        // come.
         let state = if at <= chrono::Utc::now() {
             KeyState::Signing
         } else {

@@ -65,7 +65,9 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
             common.trusted_proxies(),
         )),
     };
-    // Keys rotated through another replica are published here within KEY_RELOAD.
+    // Keys rotated through another replica are published here within KEY_RELOAD, and read
+    // at once when a token of one of them comes here first (or the JWKS is asked for).
+    keys::Keys::reload_on_unknown_key(&state.keys, state.store.clone());
     let (keys, store) = (state.keys.clone(), state.store.clone());
     kit.worker("key-reload", move |stop| async move {
         loop {

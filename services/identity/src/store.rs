@@ -426,12 +426,25 @@ impl Store {
         }
     }
 
-    /// Stores another signing key (a rotation).
-    pub async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), Error> {
+    /// Stores another signing key (a rotation), withdrawing every key that was to start
+    /// signing after it: the newest rotation is the one that signs. (A key due in a minute,
+    /// then an emergency key due at once: the first took over from the emergency key a
+    /// minute later.) A withdrawn key has signed nothing. Returns the withdrawn keys' ids.
+    pub async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<Vec<String>, Error> {
         let mut tx = self.db.begin_write().await?;
+        let withdrawn: Vec<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE COALESCE(activates_at, created_at) > $1",
+        )
+        .bind(&key.activates_at)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM signing_keys WHERE COALESCE(activates_at, created_at) > $1")
+            .bind(&key.activates_at)
+            .execute(&mut *tx)
+            .await?;
         insert_key(key).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(withdrawn)
     }
 
     /// Every signing key, in the order they start signing.

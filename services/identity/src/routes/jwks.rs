@@ -28,6 +28,6 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=300"),
         )],
-        Json(state.keys.jwks()),
+        Json(state.keys.fresh_jwks(&state.store).await),
     )
 }

@@ -2,7 +2,7 @@
 //! the old one stay valid until they expire, on identity and on every other verifier.
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Scratch, assert_problem, spawn_app, spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Scratch, assert_problem, spawn_app, spawn_app_on, spawn_app_with,
 };
 use platform::auth::Verifier;
 use reqwest::{Method, StatusCode};
@@ -59,9 +59,9 @@ async fn a_rotated_key_signs_new_tokens_while_the_old_ones_stay_valid() {
     );
     let (_, after) = app.signed_in_user().await;
     assert_eq!(kid(&after.access), new["kid"].as_str().unwrap());
-    // (A verifier that fetched the keys under 5 s ago does not fetch them again for an
-    // unknown kid yet: that is why a rotation signs a minute later by default. This one
-    // signs at once, so a fresh verifier stands in for "later".)
+    // (A verifier that fetched the keys under a second ago does not fetch them again for
+    // an unknown kid yet. This one signs at once, so a fresh verifier stands in for
+    // "later".)
     let later = Verifier::remote(&app.address, "bazaar-identity", "bazaar");
     for token in [&before.access, &after.access] {
         assert_eq!(app.me(token).await.status(), StatusCode::OK);
@@ -164,6 +164,93 @@ async fn a_key_due_later_is_published_first_and_survives_a_restart() {
     let app = spawn_app_with(scratch, &overrides).await;
     assert_eq!(app.me(&tokens.access).await.status(), StatusCode::OK);
     assert_eq!(app.jwks().await["keys"].as_array().unwrap().len(), 2);
+}
+
+/// An emergency rotation through one replica, with two: the other replica takes the new
+/// key's tokens on its own routes and publishes the key in its JWKS at once, and a verifier
+/// that fetched the keys just before takes them within a second. (They waited for the
+/// other replica's 10 s reload, and the verifier 5 s more: every new sign-in's token was
+/// refused for some 10 s, the storefront-replicas review.)
+#[tokio::test]
+async fn a_key_signing_at_once_is_taken_by_every_replica_and_verifier_at_once() {
+    let scratch = Scratch::new();
+    let url = scratch.database_url();
+    let admin = [
+        ("admin_email", ADMIN_EMAIL),
+        ("admin_password", ADMIN_PASSWORD),
+    ];
+    let a = spawn_app_on(scratch.clone(), &url, &admin).await;
+    let b = spawn_app_on(scratch, &url, &admin).await;
+    let verifier = Verifier::remote(&b.address, "bazaar-identity", "bazaar");
+    let (_, before) = b.signed_in_user().await;
+    verifier.verify(&before.access).await.expect("verifies");
+    let admin = a.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+    let new: Value = rotate(&a, &admin.access, json!({"activate_in_secs": 0}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (_, after) = a.signed_in_user().await;
+    assert_eq!(kid(&after.access), new["kid"].as_str().unwrap());
+
+    assert_eq!(
+        b.me(&after.access).await.status(),
+        StatusCode::OK,
+        "the other replica's own routes"
+    );
+    assert!(
+        published_kids(&b)
+            .await
+            .contains(&new["kid"].as_str().unwrap().to_owned()),
+        "the other replica's JWKS"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    verifier
+        .verify(&after.access)
+        .await
+        .expect("a verifier that fetched the keys a second ago");
+}
+
+/// A key due in a minute, then one due at once (a key found compromised meanwhile): the
+/// newest rotation signs, and the key it overtook, which never signed, is withdrawn. (It
+/// took over from the emergency key when its minute came.)
+#[tokio::test]
+async fn a_rotation_withdraws_a_key_that_was_to_sign_after_it() {
+    let app = spawn_app().await;
+    let admin = app.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let pending: Value = rotate(&app, &admin.access, json!({"activate_in_secs": 2}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["state"], "next");
+    let now: Value = rotate(&app, &admin.access, json!({"activate_in_secs": 0}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["state"], "signing");
+    let published = published_kids(&app).await;
+    assert_eq!(
+        published,
+        [kid(&admin.access), now["kid"].as_str().unwrap().to_owned()],
+        "the pending key is withdrawn"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let (_, tokens) = app.signed_in_user().await;
+    assert_eq!(
+        kid(&tokens.access),
+        now["kid"].as_str().unwrap(),
+        "past the withdrawn key's time, the newest key signs"
+    );
+    // A rotation due later than the one signing withdraws nothing.
+    let later: Value = rotate(&app, &admin.access, json!({"activate_in_secs": 60}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(published_kids(&app).await.len(), 3, "{later}");
 }
 
 #[tokio::test]
