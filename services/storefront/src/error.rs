@@ -185,6 +185,21 @@ impl StorefrontError {
                     }
                 },
             },
+            // The visitor's session was refreshed and its token still refused (a key
+            // rotated a moment ago, not yet known where it was checked): nothing the
+            // visitor did, and nothing to show of tokens or keys (the storefront-replicas
+            // review saw "the token was signed with an unknown key" on a 400 page).
+            StorefrontError::Refused {
+                service, problem, ..
+            } if problem.status == 401 => PageMessage {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Something is not working right now".into(),
+                message: format!(
+                    "Our {} could not confirm you are signed in just now. Please try again in a moment.",
+                    service_noun(service)
+                ),
+            },
+            StorefrontError::Refused { problem, .. } if problem.status == 403 => forbidden(),
             StorefrontError::Refused { problem, .. } => PageMessage {
                 status: StatusCode::BAD_REQUEST,
                 title: "That did not work".into(),
@@ -207,11 +222,7 @@ impl StorefrontError {
                 title: "Please sign in".into(),
                 message: "You need to sign in to see this page.".into(),
             },
-            StorefrontError::Forbidden => PageMessage {
-                status: StatusCode::FORBIDDEN,
-                title: "Not for you, sorry".into(),
-                message: "This page is for the shop's administrators only.".into(),
-            },
+            StorefrontError::Forbidden => forbidden(),
             StorefrontError::CsrfTokenMismatch => PageMessage {
                 status: StatusCode::FORBIDDEN,
                 title: "That form has expired".into(),
@@ -256,6 +267,14 @@ pub fn retry_after_in(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 }
 
 /// How a page names a service to shoppers.
+fn forbidden() -> PageMessage {
+    PageMessage {
+        status: StatusCode::FORBIDDEN,
+        title: "Not for you, sorry".into(),
+        message: "This page is for the shop's administrators only.".into(),
+    }
+}
+
 fn service_noun(service: &str) -> &'static str {
     match service {
         "catalog" => "product catalogue",
@@ -398,5 +417,15 @@ mod tests {
         );
         assert!(!down.message.contains("10.0.0.7"));
         assert_eq!(refused(StatusCode::NOT_FOUND).page_message().status, 404);
+        // A token refused after its session was refreshed: nothing the visitor did, and
+        // nothing of tokens or keys.
+        let mut unknown_key = refused(StatusCode::UNAUTHORIZED);
+        if let StorefrontError::Refused { problem, .. } = &mut unknown_key {
+            problem.detail = Some("the token was signed with an unknown key".into());
+        }
+        let page = unknown_key.page_message();
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!page.message.contains("key"), "{}", page.message);
+        assert_eq!(refused(StatusCode::FORBIDDEN).page_message().status, 403);
     }
 }
