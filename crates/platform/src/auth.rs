@@ -507,9 +507,17 @@ fn names_critical_extensions(token: &str) -> bool {
 
 /// The bearer token of a request, if it has one.
 pub fn bearer(parts: &Parts) -> Result<Option<&str>, Problem> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    let mut all = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = all.next() else {
         return Ok(None);
     };
+    // One field, one value (RFC 9110 §11.6.2): of two, the first was taken, and which one
+    // a proxy before us took is anyone's guess.
+    if all.next().is_some() {
+        return Err(Problem::bad_request(
+            "send one Authorization header: this request has several",
+        ));
+    }
     // UTF-8, not `to_str`'s visible ASCII byte by byte: the check runs a word at a time
     // over the ASCII of a token (this function: 834 → 718 instructions for a 470-byte
     // token), and a token with other characters fails its verification anyway.
@@ -934,6 +942,25 @@ mod tests {
     use super::*;
     use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
     use jsonwebtoken::{EncodingKey, Header};
+
+    /// Two Authorization fields: the first was taken, whichever it was (the HTTP review).
+    #[test]
+    fn a_request_with_two_authorization_headers_is_refused() {
+        let parts = |values: &[&str]| {
+            let mut req = http::Request::builder().uri("/");
+            for v in values {
+                req = req.header(header::AUTHORIZATION, *v);
+            }
+            req.body(()).unwrap().into_parts().0
+        };
+        let two = parts(&["Bearer a.b.c", "Bearer d.e.f"]);
+        let refused = bearer(&two).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(refused.detail.unwrap().contains("one Authorization"));
+        let one = parts(&["Bearer a.b.c"]);
+        assert_eq!(bearer(&one).unwrap(), Some("a.b.c"));
+        assert_eq!(bearer(&parts(&[])).unwrap(), None);
+    }
 
     #[test]
     fn each_service_has_a_key_of_its_own_that_only_the_master_makes() {
