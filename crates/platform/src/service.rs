@@ -1238,13 +1238,15 @@ async fn run_checks(readiness: &Readiness, detailed: bool) -> (StatusCode, serde
     )
 }
 
-/// 404 for a path no route has, as a problem document (a router's fallback).
+/// 404 for a path no route has, as a problem document (a router's fallback). A HEAD is
+/// named as the GET it stands for: HEAD answers with GET's header fields, its
+/// `Content-Length` too (the HTTP review: one byte longer, for "HEAD").
 pub async fn not_found(req: Request) -> Problem {
-    Problem::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
+    let method = match req.method() {
+        &http::Method::HEAD => &http::Method::GET,
+        other => other,
+    };
+    Problem::not_found(format!("no route for {method} {}", req.uri().path()))
 }
 
 fn panic_to_problem(err: Box<dyn Any + Send + 'static>) -> Response {
@@ -1330,6 +1332,25 @@ pub fn created(path: &str, body: impl serde::Serialize) -> Response {
 mod tests {
     use super::*;
     use crate::config::{NoSettings, Settings};
+
+    /// HEAD answers with GET's header fields: a 404's body names the GET, so its length
+    /// is the same (it was one byte longer for "HEAD").
+    #[tokio::test]
+    async fn a_head_without_a_route_is_answered_as_its_get() {
+        let detail = |method: &'static str| async move {
+            let req = http::Request::builder()
+                .method(method)
+                .uri("/api/catalog/nosuch")
+                .body(Body::empty())
+                .unwrap();
+            not_found(req).await.detail.unwrap()
+        };
+        assert_eq!(detail("HEAD").await, detail("GET").await);
+        assert_eq!(
+            detail("POST").await,
+            "no route for POST /api/catalog/nosuch"
+        );
+    }
 
     /// A router of routes that answer, fail bare, panic and hang, behind the standard
     /// middleware, and the metrics it records in. Its timeout, 2 s, cuts off the hanging
