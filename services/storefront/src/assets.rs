@@ -4,7 +4,7 @@
 
 use crate::images::fnv1a;
 use axum::{
-    extract::Path,
+    extract::{Path, RawQuery},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -72,7 +72,11 @@ pub fn icon_url() -> String {
 }
 
 /// `GET /static/{file}`.
-pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
+pub async fn serve(
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let asset = match file.as_str() {
         "app.css" => Asset::Css,
         "app.js" => Asset::Js,
@@ -82,23 +86,43 @@ pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
                 .into_response();
         }
     };
-    respond(asset, &headers)
+    // Kept a year only under its own version: a page of a newer release asking an older
+    // replica (a rolling restart, a Kubernetes rollout) for `?v=NEW` would otherwise have
+    // the old file cached under the new URL for a year.
+    let versioned = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair.strip_prefix("v=") == Some(asset.version()));
+    respond(asset, &headers, versioned)
 }
 
 /// `GET /favicon.ico`: the icon, where browsers ask for it before reading a page (and for
 /// what is not a page). An SVG under that name: browsers go by its type, not its name.
 pub async fn favicon(headers: HeaderMap) -> Response {
-    respond(Asset::Icon, &headers)
+    respond(Asset::Icon, &headers, false)
 }
 
-fn respond(asset: Asset, headers: &HeaderMap) -> Response {
+/// The asset, or 304 when the browser's copy is this one; kept a year when `versioned`
+/// (its URL names this very content), else checked again at each use.
+fn respond(asset: Asset, headers: &HeaderMap, versioned: bool) -> Response {
     let etag = format!("\"{}\"", asset.version());
+    // `If-None-Match` compares weakly (RFC 9110 §13.1.2), and `*` matches any.
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        .is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+        });
     let mut res = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        // The length of what the browser has, as a 200 would say; not the 0 of this
+        // empty answer (RFC 9110 §8.6).
+        res.headers_mut()
+            .insert(header::CONTENT_LENGTH, asset.content().len().into());
+        res
     } else {
         asset.content().into_response()
     };
@@ -109,7 +133,11 @@ fn respond(asset: Asset, headers: &HeaderMap) -> Response {
     );
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static(if versioned {
+            "public, max-age=31536000, immutable"
+        } else {
+            "public, no-cache"
+        }),
     );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);

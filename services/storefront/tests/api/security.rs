@@ -185,6 +185,33 @@ async fn static_files_are_cached_by_content() {
         .send(Method::GET, &css, None, &[("if-none-match", &etag)])
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    // Compared weakly, and `*` matches (RFC 9110 §13.1.2); a 304 says no length or that of
+    // what the browser has (§8.6), never 0.
+    for tag in [
+        format!("W/{etag}"),
+        "*".to_owned(),
+        format!("\"x\", {etag}"),
+    ] {
+        for method in [Method::GET, Method::HEAD] {
+            let again = browser
+                .send(method.clone(), &css, None, &[("if-none-match", &tag)])
+                .await;
+            assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{method} {tag}");
+            let length = again.header("content-length");
+            assert!(
+                length.is_empty() || length == page.body.len().to_string(),
+                "{method} {tag}: {length}"
+            );
+        }
+    }
+    // Kept a year only under its own version: another version's URL (a page of a newer
+    // release asking this replica), or none, is checked again at each use.
+    let other_version = css.replace("?v=", "?v=0");
+    for path in [other_version.as_str(), "/static/app.css", "/favicon.ico"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.header("cache-control"), "public, no-cache", "{path}");
+    }
     let js = browser.get("/static/app.js").await;
     assert!(js.header("content-type").starts_with("text/javascript"));
     // The icon, linked from every page and where browsers look for it unasked.
