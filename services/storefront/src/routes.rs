@@ -96,8 +96,13 @@ pub fn router(app: App, sessions: Sessions, console: ops::Console) -> OpenApiRou
         .layer(middleware::from_fn(same_site_only))
 }
 
-/// Any other path: the not-found page.
+/// Any other path: the not-found page; under `/api/`, a problem document, as for every
+/// service (the contract: an unknown route under `/api/<service>/` is a 404 problem; the
+/// HTTP review met an HTML page for `/api/storefront/nosuch`).
 async fn not_found(State(app): State<App>, OriginalUri(uri): OriginalUri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return Problem::not_found(format!("no route for GET {}", uri.path())).into_response();
+    }
     let chrome = Chrome {
         path: frame::here(&uri),
         ..Chrome::default()

@@ -5,7 +5,7 @@
 use crate::helpers::{
     Browser, assert_accessible, products, set_stock, shop, spawn_gateway, spawn_storefront,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,13 @@ async fn unknown_pages_are_not_found() {
             "titled as every page is: {}",
             page.body
         );
+    }
+    // Under /api/, a problem document, as every service answers there (the contract).
+    for path in ["/api/storefront/nosuch", "/api/storefront/health/ready"] {
+        browser
+            .send(Method::GET, path, None, &[("accept", "application/json")])
+            .await
+            .assert_problem(StatusCode::NOT_FOUND, None, path);
     }
 }
 
