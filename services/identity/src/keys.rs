@@ -440,6 +440,11 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
     let shown = path.display();
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::KeyFile(format!("signing key file {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Error::KeyFile(format!(
+            "signing key file {shown} is not a file (a directory?): name the PEM file itself"
+        )));
+    }
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(Error::KeyFile(format!(
@@ -460,8 +465,17 @@ fn load_file(path: &std::path::Path, verifier: &Verifier) -> Result<(KeySet, Str
     let mut trusted = Vec::new();
     for block in text.split_inclusive(END).filter(|b| b.contains(END)) {
         let key = SigningKey::from_pkcs8_pem(block.trim()).map_err(|e| {
+            // Of another algorithm (an RSA key), the library names the OID it wanted,
+            // Ed25519's, as if that were the one it met: said plainly instead.
+            let why = e.to_string();
+            let why = if why.contains("algorithm") {
+                "it is a key of another algorithm".to_owned()
+            } else {
+                why
+            };
             Error::KeyFile(format!(
-                "signing key file {shown}: key {} is not a PKCS#8 Ed25519 key: {e}",
+                "signing key file {shown}: key {} is not a PKCS#8 Ed25519 key ({why}; \
+                 make one with `openssl genpkey -algorithm ed25519`)",
                 jwks.keys.len() + 1
             ))
         })?;

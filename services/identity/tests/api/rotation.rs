@@ -365,4 +365,41 @@ async fn a_key_file_others_may_read_is_refused_at_start() {
     );
     // A setting to fix, not damaged data (the docs review).
     assert!(!error.contains("corrupt"), "{error}");
+
+    use std::os::unix::fs::PermissionsExt;
+    // A directory was said to be readable by others; a key of another algorithm (X25519
+    // here, RSA alike) was said to be of an unknown OID, Ed25519's (the settings review).
+    let dir = scratch.dir().join("keys-dir");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let other = scratch.dir().join("x25519.pem");
+    std::fs::write(
+        &other,
+        "-----BEGIN PRIVATE KEY-----\n\
+         MC4CAQAwBQYDK2VuBCIEINgqnjmyUmG21/RyWamP0F1qhdr1qO1NKecPDMpXprtE\n\
+         -----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (file, said) in [
+        (&dir, "is not a file"),
+        (&other, "key of another algorithm"),
+    ] {
+        let file = file.display().to_string();
+        let started = platform::testing::spawn(
+            &identity::SERVICE,
+            &[
+                ("listen", "127.0.0.1:0"),
+                ("database_url", &database_url),
+                ("signing_key_file", &file),
+            ],
+        )
+        .await;
+        let Err(error) = started else {
+            panic!("identity started with {file}");
+        };
+        let error = format!("{error:#}");
+        assert!(error.contains(said), "{error}");
+        assert!(!error.contains("1.3.101"), "{error}");
+    }
 }
