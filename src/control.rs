@@ -244,8 +244,20 @@ async fn restart(
         return problem(Refusal::UnknownService(service)).into_response();
     }
     errln!("bazaar: rolling restart of {service} requested by {who}");
-    let restart = s.operator.restart(&service);
+    let mut restart = s.operator.restart(&service);
     if !which.wait {
+        // Polled once here, where a refusal is found (a restart of it under way, a shop
+        // still starting): it is the caller's answer, not 202 and a line in the log (the
+        // ops console said a refused restart had begun). The rest goes on in its own task.
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(restart.as_mut().poll(cx))).await;
+        match first {
+            std::task::Poll::Ready(Err(refused)) => return problem(refused).into_response(),
+            std::task::Poll::Ready(Ok(processes)) => {
+                return Json(Processes { processes }).into_response();
+            }
+            std::task::Poll::Pending => {}
+        }
         tokio::spawn(async move {
             if let Err(e) = restart.await {
                 errln!("bazaar: the rolling restart of {service} failed: {e}");

@@ -662,6 +662,26 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Another meanwhile is refused to its caller, not accepted and refused in the log (the
+    // ops console said a refused restart had begun: the console review).
+    let again = shop
+        .http
+        .post(format!(
+            "{}/services/catalog/restart?wait=false",
+            shop.control_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let said: serde_json::Value = again.json().await.unwrap();
+    assert!(
+        said["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("being restarted already")),
+        "{said}"
+    );
     // Stopped as the first replica drains, its successor ready: the restart would then
     // go on to the next replica.
     eventually(
