@@ -426,6 +426,43 @@ async fn ops_console(c: Client, base: String) -> Client {
         "the supervisor restarted it: {process}"
     );
     screenshot(&c, "ops-recovered").await;
+
+    // A restart is answered in about two seconds; its button stays disabled until then,
+    // through the polls that redraw the table (a redraw enabled it after a second, and a
+    // second click restarted again: the console review).
+    let restart = "button[data-action='restart'][data-service='notifications']";
+    c.execute(
+        &format!(
+            r#"
+            window.__enabledTooSoon = false;
+            const button = document.querySelector("{restart}");
+            const message = document.getElementById("ops-message");
+            new MutationObserver(() => {{
+              if (!button.disabled && message.textContent.startsWith("Restarting")) window.__enabledTooSoon = true;
+            }}).observe(button, {{attributes: true}});
+            "#
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&c, restart).await;
+    eventually(&c, "the restart to be answered", async |c: &Client| {
+        text(c, "#ops-message")
+            .await
+            .contains("a rolling restart has begun")
+            .then_some(())
+    })
+    .await;
+    let too_soon = c
+        .execute("return window.__enabledTooSoon;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        too_soon,
+        serde_json::json!(false),
+        "the button was enabled before its restart was answered"
+    );
     c
 }
 

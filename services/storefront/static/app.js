@@ -166,6 +166,10 @@ document.documentElement.classList.remove("no-js");
   function ops(root) {
     const stateUrl = root.dataset.stateUrl;
     let epoch = 0;
+    // The actions asked and not answered yet, by URL: their buttons stay disabled through
+    // every redraw, so one click is one action (a poll's redraw enabled a Restart button a
+    // second after its click, and a second click restarted again: the console review).
+    const busy = new Set();
 
     function el(tag, attrs, children) {
       const node = document.createElement(tag);
@@ -187,6 +191,28 @@ document.documentElement.classList.remove("no-js");
     function clock(t) {
       const d = new Date(t);
       return isNaN(d) ? t || "" : d.toISOString().slice(11, 19);
+    }
+    // A date and time as the server writes it (`1 Dec 2026, 09:15 UTC`): for what may be
+    // days old, such as a dead letter.
+    function datetime(t) {
+      const d = new Date(t);
+      if (isNaN(d)) return t || "";
+      const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+      return d.getUTCDate() + " " + months[d.getUTCMonth()] + " " + d.getUTCFullYear() + ", " + d.toISOString().slice(11, 16) + " UTC";
+    }
+    // The URL a button's action posts to, if it has one.
+    function actionUrl(data) {
+      const service = encodeURIComponent(data.service || "");
+      if (data.action) return "/ops/api/services/" + service + "/" + data.action;
+      if (data.replay) return "/ops/api/dead-letters/" + service + "/" + encodeURIComponent(data.replay) + "/replay";
+      if (data.discard) return "/ops/api/dead-letters/" + service + "/" + encodeURIComponent(data.discard) + "/discard";
+      return null;
+    }
+    // A button of the console's, disabled while its action is under way.
+    function actionButton(attrs, label) {
+      const button = el("button", attrs, label);
+      if (busy.has(actionUrl(button.dataset))) button.setAttribute("disabled", "");
+      return button;
     }
     function duration(s) {
       if (s === null || s === undefined) return "—";
@@ -261,13 +287,13 @@ document.documentElement.classList.remove("no-js");
               const label = a === "kill" && several
                 ? ["Kill #1", hidden(" (the first replica of " + s.name + ")")]
                 : [cap(a), hidden(" " + s.name)];
-              return el("button", { type: "button", "data-action": a, "data-service": s.name }, label);
+              return actionButton({ type: "button", "data-action": a, "data-service": s.name }, label);
             })
           : []);
         return el("tr", { "data-service": s.name, "data-health": s.health }, [
           el("th", { scope: "row", text: s.name }),
           el("td", {}, health(s.health, s.health_detail)),
-          el("td", { text: s.process }),
+          el("td", { class: "process", text: s.process }),
           el("td", { text: duration(s.uptime_secs) }),
           el("td", { text: num(s.requests_per_sec, 1) }),
           el("td", { text: s.error_rate === null || s.error_rate === undefined ? "—" : (s.error_rate * 100).toFixed(1) + "%" }),
@@ -344,10 +370,10 @@ document.documentElement.classList.remove("no-js");
           content = el("ul", {}, g.items.map(function (d) {
             return el("li", {}, [
               el("code", { text: d.type || "unknown type" }),
-              " — " + d.error + " (" + d.attempts + (d.attempts === 1 ? " attempt, " : " attempts, ") + clock(d.dead_at) + ") ",
-              el("button", { type: "button", "data-replay": d.id, "data-service": g.service }, ["Replay", hidden(" dead letter " + d.id)]),
+              " — " + d.error + " (" + d.attempts + (d.attempts === 1 ? " attempt, " : " attempts, ") + datetime(d.dead_at) + ") ",
+              actionButton({ type: "button", "data-replay": d.id, "data-service": g.service }, ["Replay", hidden(" dead letter " + d.id)]),
               " ",
-              el("button", { type: "button", "data-discard": d.id, "data-service": g.service }, ["Discard", hidden(" dead letter " + d.id)]),
+              actionButton({ type: "button", "data-discard": d.id, "data-service": g.service }, ["Discard", hidden(" dead letter " + d.id)]),
             ]);
           }));
         return el("div", { class: "dead-group", "data-consumer": g.service }, [head, content]);
@@ -409,21 +435,19 @@ document.documentElement.classList.remove("no-js");
     root.addEventListener("click", function (e) {
       const button = e.target.closest("button");
       if (!button) return;
-      let url, doing;
+      const url = actionUrl(button.dataset);
+      if (!url || busy.has(url)) return;
+      let doing;
       if (button.dataset.action) {
-        url = "/ops/api/services/" + encodeURIComponent(button.dataset.service) + "/" + button.dataset.action;
         doing = (button.dataset.action === "kill" ? "Killing " : "Restarting ") + button.dataset.service + "…";
       } else if (button.dataset.replay) {
-        url = "/ops/api/dead-letters/" + encodeURIComponent(button.dataset.service) + "/" + encodeURIComponent(button.dataset.replay) + "/replay";
         doing = "Replaying a dead letter of " + button.dataset.service + "…";
-      } else if (button.dataset.discard) {
+      } else {
         // Its event is then never applied: asked first.
         if (!window.confirm("Close this dead letter of " + button.dataset.service + " without replaying it? Its event will never be applied.")) return;
-        url = "/ops/api/dead-letters/" + encodeURIComponent(button.dataset.service) + "/" + encodeURIComponent(button.dataset.discard) + "/discard";
         doing = "Closing a dead letter of " + button.dataset.service + "…";
-      } else {
-        return;
       }
+      busy.add(url);
       button.disabled = true;
       say(doing);
       epoch += 1;
@@ -455,6 +479,7 @@ document.documentElement.classList.remove("no-js");
           say("That did not work: the console could not be reached.");
         })
         .finally(function () {
+          busy.delete(url);
           button.disabled = false;
         });
     });
