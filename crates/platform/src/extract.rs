@@ -80,6 +80,9 @@ pub async fn read_body<S: Send + Sync>(
     state: &S,
     what: &str,
 ) -> Result<Bytes, Problem> {
+    if let Some(refused) = transfer_coding_problem(req.headers()) {
+        return Err(refused);
+    }
     // No body is taken compressed: one was read as it came, and refused as malformed.
     if let Some(coding) = req
         .headers()
@@ -101,6 +104,24 @@ pub async fn read_body<S: Send + Sync>(
             Problem::bad_request(format!("could not read {what}: {rejection}"))
         }
     })
+}
+
+/// 501 for a body sent in a transfer coding other than `chunked` (RFC 9112 §6.1): the HTTP
+/// server takes the chunks off and leaves the rest as it came, so `gzip, chunked` was read
+/// as a plain body (the HTTP review), where a proxy before us that decodes it sees another.
+pub fn transfer_coding_problem(headers: &HeaderMap) -> Option<Problem> {
+    let coding = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("chunked"))?;
+    Some(Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "transfer-coding-not-implemented",
+        "Transfer coding not implemented",
+        format!("`Transfer-Encoding: {coding}` is not taken: send the body as it is, or chunked"),
+    ))
 }
 
 /// The media type a request's body says it is (`Content-Type` without its parameters),
@@ -553,6 +574,28 @@ mod tests {
         )
         .await;
         assert!(plain.is_ok(), "{plain:?}");
+        // A transfer coding the server does not take off: 501 (the chunks alone are).
+        for coding in ["gzip, chunked", "br,chunked", "foo, chunked"] {
+            let refused = json_of(
+                &[
+                    ("content-type", "application/json"),
+                    ("transfer-encoding", coding),
+                ],
+                body,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(refused.status, 501, "{coding}");
+        }
+        let chunked = json_of(
+            &[
+                ("content-type", "application/json"),
+                ("transfer-encoding", "chunked"),
+            ],
+            body,
+        )
+        .await;
+        assert!(chunked.is_ok(), "{chunked:?}");
     }
 
     #[test]

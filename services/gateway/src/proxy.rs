@@ -269,7 +269,9 @@ impl platform::service::Front for Proxy {
             let refused = Problem::bad_request(why).into_response();
             return (None, Box::pin(std::future::ready(refused)));
         }
-        if let Some(refused) = head_problem(&req) {
+        if let Some(refused) =
+            head_problem(&req).or_else(|| platform::extract::transfer_coding_problem(req.headers()))
+        {
             return (None, Box::pin(std::future::ready(refused.into_response())));
         }
         let proxy = self.clone();

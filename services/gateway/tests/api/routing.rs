@@ -64,6 +64,30 @@ async fn connection_cannot_drop_a_body_or_the_request_id() {
     }
 }
 
+/// A body in a transfer coding the gateway does not take off (`gzip, chunked`) is refused
+/// 501: its chunks were taken off and the rest passed on as a plain body, where a proxy
+/// before the gateway that decodes it sees another (the HTTP review).
+#[tokio::test]
+async fn a_body_in_another_transfer_coding_is_refused() {
+    let gateway = spawn_gateway(&[]).await;
+    let host = gateway.api.address.trim_start_matches("http://");
+    for coding in ["gzip, chunked", "foo, chunked"] {
+        let request = format!(
+            "POST /api/echo/things HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: {coding}\r\nConnection: close\r\n\r\n7\r\n{{\"a\":1}}\r\n0\r\n\r\n"
+        );
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 501"), "{coding}: {answer}");
+        assert!(
+            answer.contains("application/problem+json"),
+            "{coding}: {answer}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn internal_paths_are_not_routed_however_they_are_written() {
     let gw = spawn_gateway(&[]).await;
