@@ -682,7 +682,8 @@ impl ServiceBuilder {
         ] = STANDARD_PATHS;
         let health = Router::new()
             .route(live_path, get(live))
-            .route(ready_path, get(ready).with_state(readiness));
+            .route(ready_path, get(ready).with_state(readiness))
+            .layer(mw::from_fn(probe_answer));
         let standard = Router::new()
             .route(
                 metrics_path,
@@ -1268,6 +1269,26 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic")
+}
+
+/// The probes' answers, outside the standard middleware (neither logged nor counted), as
+/// every other answer is: with the request's id, `nosniff`, and a problem document for a
+/// method they do not take (a POST to `/health/live` had a bare 405: the HTTP review).
+async fn probe_answer(req: Request, next: mw::Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|id| usable_request_id(id))
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    let mut res = problem_for_bare_errors(next.run(req).await).await;
+    let headers = res.headers_mut();
+    headers.insert(REQUEST_ID.clone(), id);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 /// Turns a bare error response (axum's 405, a 413 from the body limit, ...) into a
@@ -2077,6 +2098,25 @@ mod tests {
             request.send().await.unwrap()
         };
 
+        // The probes answer as every route does: with a request id, and a problem for a
+        // method they do not take (a bare 405 before: the HTTP review).
+        let live = get("/health/live", None).await;
+        assert!(live.headers().contains_key("x-request-id"));
+        assert_eq!(live.headers()["x-content-type-options"], "nosniff");
+        let posted = http
+            .post(format!("{url}/health/live"))
+            .header("x-request-id", "probe-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(posted.headers()["x-request-id"], "probe-1");
+        assert!(
+            posted.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
         // Straight from loopback: the operator's view.
         assert_eq!(get("/metrics", None).await.status(), StatusCode::OK);
         let ready: serde_json::Value = get("/health/ready", None).await.json().await.unwrap();
