@@ -350,15 +350,8 @@ impl ServiceSettings for NoSettings {}
 impl<S: ServiceSettings> Settings<S> {
     /// Loads the settings of `service` from defaults, `BAZAAR_CONFIG` and `BAZAAR_*`.
     pub fn load(service: &str, registry: Registry) -> Result<Self, ConfigError> {
-        // A file that is not there is said as the setting that named it, whole.
-        if let Some(path) = std::env::var_os("BAZAAR_CONFIG")
-            && let Err(e) = std::fs::File::open(&path)
-        {
-            let path = PathBuf::from(path);
-            return Err(ConfigError(vec![format!(
-                "BAZAAR_CONFIG={}: cannot read it: {e}",
-                std::path::absolute(&path).unwrap_or(path).display()
-            )]));
+        if let Some(problem) = std::env::var_os("BAZAAR_CONFIG").and_then(unreadable_config) {
+            return Err(ConfigError(vec![problem]));
         }
         Self::from_figment(service, registry, figment_for(service, registry))
     }
@@ -578,6 +571,18 @@ fn base_figment(service: &str, registry: Registry) -> Figment {
     )))
 }
 
+/// Why the file `BAZAAR_CONFIG` names cannot be read, said as the setting that named it,
+/// whole; `None` when it can. Read, not only opened: a directory opens, and its error came
+/// out of the TOML reader garbled, without the path (the settings review).
+fn unreadable_config(path: std::ffi::OsString) -> Option<String> {
+    let e = std::fs::read(&path).err()?;
+    let path = PathBuf::from(path);
+    Some(format!(
+        "BAZAAR_CONFIG={}: cannot read it: {e}",
+        std::path::absolute(&path).unwrap_or(path).display()
+    ))
+}
+
 fn figment_for(service: &str, registry: Registry) -> Figment {
     let mut figment = base_figment(service, registry);
     if let Some(path) = std::env::var_os("BAZAAR_CONFIG") {
@@ -670,6 +675,21 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settings_file_that_cannot_be_read_is_said_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("bazaar-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let said = unreadable_config(dir.clone().into_os_string()).expect("a directory");
+        assert!(said.contains(&dir.display().to_string()), "{said}");
+        assert!(said.contains("directory"), "{said}");
+        let missing = dir.join("nope.toml");
+        assert!(unreadable_config(missing.into_os_string()).is_some());
+        let file = dir.join("bazaar.toml");
+        std::fs::write(&file, "log = \"warn\"\n").unwrap();
+        assert_eq!(unreadable_config(file.into_os_string()), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[derive(Debug, Default, Serialize, Deserialize)]
     #[serde(default)]
