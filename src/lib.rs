@@ -8,11 +8,33 @@
 /// longer than whoever reads its output may (`bazaar up | tee log` whose `tee` is gone, a
 /// log shipper that died): `println!` would panic in the task that printed, and a keeper
 /// that panics restarts nothing again, a rolling restart stops halfway.
+///
+/// A line lost for any reason but a reader gone (`| head`) is remembered
+/// ([`output_lost`]): a command whose output is what it is for (`status --json >
+/// status.json` on a full disk) then fails rather than exiting 0 with an empty file.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::lost_output(&e);
+        }
     }};
+}
+
+static OUTPUT_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Remembers that a line of standard output could not be written, unless its reader is
+/// gone (a broken pipe: `bazaar status | head` ends quietly).
+#[doc(hidden)]
+pub fn lost_output(e: &std::io::Error) {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        OUTPUT_LOST.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether a line of standard output was lost other than to a reader gone.
+pub fn output_lost() -> bool {
+    OUTPUT_LOST.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// [`outln!`] for standard error: `eprintln!` that drops a line it cannot write.

@@ -60,6 +60,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Commands whose output is what they are for fail when it could not be written.
+    let output_matters = matches!(
+        cli.command,
+        Some(Command::Events(_) | Command::Keys(_) | Command::Status(_) | Command::Restart(_))
+    );
     let result = runtime.block_on(async {
         match cli.command {
             Some(Command::Serve { service }) => serve::serve(&service, workers_refused).await,
@@ -79,7 +84,15 @@ fn main() -> ExitCode {
             }
         }
     });
+    let flushed = std::io::Write::flush(&mut std::io::stdout());
+    if let Err(e) = &flushed {
+        bazaar::lost_output(e);
+    }
     match result {
+        Ok(()) if output_matters && bazaar::output_lost() => {
+            eprintln!("bazaar: could not write the output (standard output is full or closed)");
+            ExitCode::FAILURE
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bazaar: {e:#}");

@@ -596,6 +596,27 @@ async fn the_supervisor_reports_its_processes_and_restarts_one_on_request() {
             .is_some_and(|all| all.iter().any(|p| p["service"] == "catalog")),
         "{listed}"
     );
+    // Output that cannot be written (a full disk) fails the command; it exited 0 with an
+    // empty file (the CLI review).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    // (Spawned: tokio's `output` would pipe the standard output it was given.)
+    let out = status(true)
+        .stdout(std::process::Stdio::from(full))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{:?}", out.status);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not write the output"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for json in [true, false] {
         let mut unread = status(json)
             .stdout(std::process::Stdio::piped())
