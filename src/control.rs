@@ -267,20 +267,19 @@ async fn restart(
     }
     // Its own task: a caller that hangs up (Ctrl-C on `bazaar restart`) must not stop a
     // rolling restart halfway, with one replica's successor started and the rest not. Its
-    // failure is logged as well as answered: the caller may be gone.
-    let failed = |e: &dyn std::fmt::Display| {
-        errln!("bazaar: the rolling restart of {service} failed: {e}");
+    // failure is logged by the task as well as answered: the caller may be gone (and this
+    // handler with it).
+    let logged = async move {
+        let outcome = restart.await;
+        if let Err(e) = &outcome {
+            errln!("bazaar: the rolling restart of {service} failed: {e}");
+        }
+        outcome
     };
-    match tokio::spawn(restart).await {
+    match tokio::spawn(logged).await {
         Ok(Ok(processes)) => Json(Processes { processes }).into_response(),
-        Ok(Err(e)) => {
-            failed(&e);
-            problem(e).into_response()
-        }
-        Err(e) => {
-            failed(&e);
-            problem(Refusal::Failed(format!("the restart stopped: {e}"))).into_response()
-        }
+        Ok(Err(e)) => problem(e).into_response(),
+        Err(e) => problem(Refusal::Failed(format!("the restart stopped: {e}"))).into_response(),
     }
 }
 
