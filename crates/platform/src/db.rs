@@ -533,10 +533,10 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     // SQLite opens an empty name as a private in-memory database: a service would start,
     // seed, take orders, and lose them all when it stops.
-    if path.trim().is_empty() {
+    if path.trim().is_empty() || query.split('&').any(|p| p == "mode=memory") {
         return Err(DbError::InvalidUrl {
             url: url.to_owned(),
-            reason: "it names no file (write sqlite://PATH)",
+            reason: "it names no file, or asks for memory (write sqlite://PATH)",
         });
     }
     if path != ":memory:"
@@ -590,6 +590,16 @@ async fn connect_within(url: &str, within: Duration) -> Result<sqlx::AnyConnecti
 /// managed servers, starts fine against a database made for it.
 async fn create_postgres_database(url: &str) -> Result<(), DbError> {
     use sqlx::Connection;
+    // PostgreSQL cuts a longer name to its first 63 bytes without a word: two services
+    // (or two read-model copies) named alike that far would share one database.
+    if let Ok((_, name)) = maintenance_url(url)
+        && name.len() > 63
+    {
+        return Err(DbError::InvalidUrl {
+            url: redact(url),
+            reason: "its database name is longer than the 63 bytes PostgreSQL keeps of a name",
+        });
+    }
     match connect_within(url, CONNECT_TIMEOUT).await {
         Ok(conn) => {
             let _ = conn.close().await;
@@ -832,13 +842,30 @@ mod tests {
     /// took writes on it, and lost them all when it stopped.
     #[tokio::test]
     async fn a_sqlite_url_that_names_no_file_is_refused() {
-        for url in ["sqlite:", "sqlite://", "sqlite://?mode=rwc", "sqlite:// "] {
+        for url in [
+            "sqlite:",
+            "sqlite://",
+            "sqlite://?mode=rwc",
+            "sqlite:// ",
+            "sqlite://d/m.db?mode=memory",
+        ] {
             let Err(refused) = Db::connect(url, MIGRATIONS).await else {
                 panic!("{url} names no file");
             };
             let said = refused.to_string();
             assert!(said.contains("names no file"), "{url}: {said}");
         }
+    }
+
+    /// PostgreSQL cut longer names: `bazaar serve` of two services named alike for 63 bytes
+    /// shared one database (the verification review). Refused before any connection.
+    #[tokio::test]
+    async fn a_postgres_database_name_past_63_bytes_is_refused() {
+        let url = format!("postgres://postgres@127.0.0.1:1/{}", "y".repeat(64));
+        let Err(refused) = Db::connect(&url, MIGRATIONS).await else {
+            panic!("64 bytes");
+        };
+        assert!(refused.to_string().contains("63 bytes"), "{refused}");
     }
 
     #[tokio::test]
