@@ -84,9 +84,8 @@ fn main() -> ExitCode {
             }
         }
     });
-    let flushed = std::io::Write::flush(&mut std::io::stdout());
-    if let Err(e) = &flushed {
-        bazaar::lost_output(e);
+    if let Err(e) = std::io::Write::flush(&mut std::io::stdout()) {
+        bazaar::lost_output(&e);
     }
     match result {
         Ok(()) if output_matters && bazaar::output_lost() => {

@@ -432,20 +432,18 @@ pub fn postgres_database(server: &str, name: &str) -> anyhow::Result<String> {
     // databases (or two replicas' copies) would become one. The path is percent-encoded,
     // each `%XX` one byte of the name.
     let bytes = db.len() - 2 * db.matches('%').count();
-    if bytes > POSTGRES_NAME_BYTES {
+    const KEPT: usize = platform::db::POSTGRES_NAME_BYTES;
+    if bytes > KEPT {
         bail!(
             "--database names `{base}`, and the shop's databases are named after it \
-             (`{base}_{name}`, {bytes} bytes): PostgreSQL keeps {POSTGRES_NAME_BYTES} bytes of a \
+             (`{base}_{name}`, {bytes} bytes): PostgreSQL keeps {KEPT} bytes of a \
              name, so shorten it by {} bytes at least",
-            bytes - POSTGRES_NAME_BYTES
+            bytes - KEPT
         );
     }
     url.set_path(&db);
     Ok(url.to_string())
 }
-
-/// The longest name PostgreSQL keeps whole (its `NAMEDATALEN` less one).
-const POSTGRES_NAME_BYTES: usize = 63;
 
 #[cfg(test)]
 mod tests {

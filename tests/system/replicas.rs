@@ -651,29 +651,21 @@ async fn rolling_restarts_under_mixed_load_fail_no_request() {
     // A shop stopped during a rolling restart starts no successor after it said it was
     // stopping (the operator review saw two started, then killed unready). A race: the
     // supervisor may end before the restart goes on, so this catches it only at times.
-    let r = shop
-        .http
-        .post(format!(
-            "{}/services/catalog/restart?wait=false",
-            shop.control_url
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let restart = async || {
+        shop.http
+            .post(format!(
+                "{}/services/catalog/restart?wait=false",
+                shop.control_url
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(restart().await.status(), StatusCode::ACCEPTED);
     // Another meanwhile is refused to its caller, not accepted and refused in the log (the
     // ops console said a refused restart had begun: the console review).
-    let again = shop
-        .http
-        .post(format!(
-            "{}/services/catalog/restart?wait=false",
-            shop.control_url
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let again = restart().await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let said: serde_json::Value = again.json().await.unwrap();
     assert!(

@@ -118,6 +118,10 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The longest name PostgreSQL keeps whole (its `NAMEDATALEN` less one): it cuts a longer
+/// one without a word.
+pub const POSTGRES_NAME_BYTES: usize = 63;
+
 /// Connections a process holds to its database unless told otherwise.
 pub const DEFAULT_POOL: u32 = 10;
 /// The most connections a process holds to a SQLite database: one. SQLite lets one
@@ -531,8 +535,8 @@ fn prepare_sqlite(url: &str) -> Result<String, DbError> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    // SQLite opens an empty name as a private in-memory database: a service would start,
-    // seed, take orders, and lose them all when it stops.
+    // SQLite opens an empty name (or any, with `mode=memory`) as a private in-memory
+    // database: a service would start, seed, take orders, and lose them all when it stops.
     if path.trim().is_empty() || query.split('&').any(|p| p == "mode=memory") {
         return Err(DbError::InvalidUrl {
             url: url.to_owned(),
@@ -593,7 +597,7 @@ async fn create_postgres_database(url: &str) -> Result<(), DbError> {
     // PostgreSQL cuts a longer name to its first 63 bytes without a word: two services
     // (or two read-model copies) named alike that far would share one database.
     if let Ok((_, name)) = maintenance_url(url)
-        && name.len() > 63
+        && name.len() > POSTGRES_NAME_BYTES
     {
         return Err(DbError::InvalidUrl {
             url: redact(url),

@@ -1237,18 +1237,20 @@ mod tests {
         assert_eq!(route(2), None);
     }
 
+    /// An environment of `pairs` only, as the readers of `OTEL_*` variables take one.
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
     /// The SDK takes `OTEL_BSP_*` as they come: a queue of 0 spans panicked every service
     /// at start, one of 2^61 too, and a delay of 0 exported in a loop.
     #[test]
     fn span_batching_outside_its_bounds_is_named_and_the_default_used() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         let (config, problems) = batching(env(&[
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
             ("OTEL_BSP_SCHEDULE_DELAY", "0"),
@@ -1300,14 +1302,6 @@ mod tests {
 
     #[test]
     fn otel_settings_this_build_does_not_follow_are_named() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         assert!(otel_problems(env(&[])).is_empty());
         assert!(
             otel_problems(env(&[
