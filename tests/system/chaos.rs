@@ -93,12 +93,6 @@ struct OwnBroker {
 
 impl OwnBroker {
     async fn start(server: std::path::PathBuf) -> Self {
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port()
-        };
         let id = unique().replace('-', "");
         let dir = std::env::temp_dir().join(format!("bazaar-rabbitmq-{id}"));
         std::fs::create_dir_all(&dir).expect("the broker's directory");
@@ -106,8 +100,8 @@ impl OwnBroker {
         let broker = Self {
             server,
             node: format!("bazaar{}@localhost", &id[..12]),
-            port: free(),
-            dist_port: free(),
+            port: unclaimed_port(),
+            dist_port: unclaimed_port(),
             dir,
             process: std::sync::Mutex::new(None),
         };
@@ -135,8 +129,8 @@ impl OwnBroker {
             .env("RABBITMQ_CONFIG_FILE", self.dir.join("none"))
             .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(self.output("stdout"))
+            .stderr(self.output("stderr"))
             .spawn()
             .unwrap_or_else(|e| panic!("{} starts: {e}", self.server.display()));
         *self.process.lock().unwrap() = Some(child);
@@ -157,13 +151,54 @@ impl OwnBroker {
                 };
                 match answer.await {
                     Ok(1) => Ok(()),
-                    other => Err(format!(
-                        "the test's own RabbitMQ ({url}) is not up yet: {other:?}"
-                    )),
+                    other => {
+                        let exited = match self.process.lock().unwrap().as_mut() {
+                            Some(child) => child.try_wait().ok().flatten(),
+                            None => None,
+                        };
+                        if let Some(status) = exited {
+                            panic!(
+                                "the test's own RabbitMQ ({url}) ended while starting \
+                                 ({status}); it said:\n{}",
+                                self.said()
+                            );
+                        }
+                        Err(format!(
+                            "the test's own RabbitMQ ({url}) is not up yet: {other:?}; \
+                             it said:\n{}",
+                            self.said()
+                        ))
+                    }
                 }
             },
         )
         .await;
+    }
+
+    /// Where the node's standard `stream` goes: a file in its directory, appended to
+    /// across restarts.
+    fn output(&self, stream: &str) -> std::process::Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(stream))
+            .map(Into::into)
+            .unwrap_or_else(|e| panic!("the broker's {stream} file: {e}"))
+    }
+
+    /// The last lines the node wrote to its standard error and output, for a failure's
+    /// message (RabbitMQ says there why it did not start).
+    fn said(&self) -> String {
+        ["stderr", "stdout"]
+            .iter()
+            .map(|stream| {
+                let text = std::fs::read_to_string(self.dir.join(stream)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+                format!("--- {stream}\n{tail}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Kills the node like a power cut (SIGKILL, no clean shutdown), then starts it again
@@ -197,6 +232,21 @@ impl Drop for OwnBroker {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A port for the test's own broker that the kernel never hands out by itself: below its
+/// ephemeral range (32768–60999 on Linux), so that no connection or port-0 listener of the
+/// tests running beside this one takes it between this choice and the node's bind, nor when
+/// the node binds it again after a kill. (A node whose distribution port is taken ends at
+/// once; the likely cause of a CI run in which the test waited 90 s for a node that never
+/// came up, and said nothing of why.)
+fn unclaimed_port() -> u16 {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    (0u64..1_000)
+        .map(|attempt| 27_000 + (random.hash_one(attempt) % 5_000) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port between 27000 and 31999")
 }
 
 /// A small deterministic generator: the run's choices, reproducible from its seed.
