@@ -272,7 +272,16 @@ impl Planner {
         } else {
             old.slot
         };
-        self.on(old.entry, old.replica, slot, socket, old.cpus.clone())
+        let (mut spec, sockets) =
+            self.on(old.entry, old.replica, slot, socket, old.cpus.clone())?;
+        // A read model's new copy keeps what an admin decided about the old one's letters.
+        if old.entry.def.read_model
+            && let Some((_, database)) = old.env.iter().find(|(k, _)| k == "BAZAAR_DATABASE_URL")
+        {
+            spec.env
+                .push(("BAZAAR_PREDECESSOR_DATABASE".to_owned(), database.clone()));
+        }
+        Ok((spec, sockets))
     }
 
     /// Replica `replica` of `entry` on `socket`, its service's port, and for a gateway
@@ -543,6 +552,18 @@ mod tests {
             Some(dbs[0].as_str()),
             "and back"
         );
+        // Each new copy is told the copy it replaces, to keep what an admin decided there.
+        assert_eq!(env(&first, "BAZAAR_PREDECESSOR_DATABASE"), None);
+        assert_eq!(
+            env(&next, "BAZAAR_PREDECESSOR_DATABASE"),
+            Some(dbs[0].as_str())
+        );
+        assert_eq!(
+            env(&after, "BAZAAR_PREDECESSOR_DATABASE"),
+            Some(dbs[2].as_str())
+        );
+        let (cart_next, _e) = planner.successor(&one).unwrap();
+        assert_eq!(env(&cart_next, "BAZAAR_PREDECESSOR_DATABASE"), None);
         assert_ne!(
             env(&first, "BAZAAR_INDEX_DIR"),
             env(&next, "BAZAAR_INDEX_DIR")

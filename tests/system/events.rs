@@ -344,3 +344,89 @@ async fn an_operator_replays_and_closes_dead_letters_from_the_command_line() {
     assert_eq!(open, 0);
     notifications.close().await;
 }
+
+crate::in_both_shapes!(a_discarded_event_stays_discarded_across_a_rolling_restart);
+/// A read model's rolling restart builds its copy afresh in the other data slot, from the
+/// producers' logs: an event an admin discarded in the old copy stays discarded in the new
+/// one (it reopened as a dead letter after every restart, to be discarded again).
+async fn a_discarded_event_stays_discarded_across_a_rolling_restart(shape: Shape) {
+    let shop = Shop::start_in(shape);
+    let admin = shop.admin_token().await;
+    // A product event search cannot take, in the catalog's log as a faulty catalog would.
+    let event = events::Event::new(
+        "catalog",
+        "bazaar.catalog.product.created.v1",
+        uuid::Uuid::now_v7().to_string(),
+        json!({"not": "a product"}),
+    )
+    .unwrap();
+    let catalog = shop.database("catalog").await;
+    sqlx::query(
+        "INSERT INTO outbox (id, type, subject, time, payload, attempts) \
+         VALUES ($1, $2, $3, $4, $5, 0)",
+    )
+    .bind(&event.id)
+    .bind(&event.kind)
+    .bind(&event.subject)
+    .bind(events::now_rfc3339())
+    .bind(serde_json::to_string(&event).unwrap())
+    .execute(&catalog)
+    .await
+    .unwrap();
+    catalog.close().await;
+    let letters = format!("{}/api/search/events/dead-letters", shop.url);
+    let open = async || {
+        let list: serde_json::Value = shop
+            .http
+            .get(&letters)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["items"].as_array().cloned().unwrap_or_default()
+    };
+    let letter = eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let open = open().await;
+            open.into_iter()
+                .find(|l| l["event_id"] == event.id.as_str())
+                .ok_or_else(|| "search has not set the event aside yet".to_owned())
+        },
+    )
+    .await;
+    let id = letter["id"].as_str().unwrap();
+    let discarded = shop
+        .http
+        .delete(format!("{letters}/{id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discarded.status(), StatusCode::NO_CONTENT);
+
+    let before = shop.service_pid("search");
+    let restarted = shop
+        .http
+        .post(format!(
+            "{}/services/search/restart?wait=true",
+            shop.control_url
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let status = restarted.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        restarted.text().await.unwrap()
+    );
+    assert_ne!(shop.service_pid("search"), before, "a successor serves");
+    // Ready means caught up: the new copy has met the event, and kept it closed.
+    assert_eq!(open().await, Vec::<serde_json::Value>::new());
+}

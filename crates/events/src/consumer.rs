@@ -266,6 +266,15 @@ pub const MIGRATIONS: &[MigrationSource] = &[
         "dead letters closed by an admin without a replay",
         "ALTER TABLE dead_letters ADD COLUMN discarded_by TEXT;",
     ),
+    MigrationSource::portable(
+        9_000_104,
+        "events an admin discarded, set aside at once if they fail again",
+        "CREATE TABLE discarded_events (
+            event_id TEXT PRIMARY KEY,
+            discarded_by TEXT NOT NULL,
+            discarded_at TEXT NOT NULL
+        );",
+    ),
 ];
 
 const CONSUMER_TABLES: &str = "
@@ -543,6 +552,35 @@ impl Consumer {
         let db = &self.inner.db;
         let mut tx = db.begin_write().await?;
         let now = now_rfc3339();
+        let discarded =
+            sqlx::query("SELECT discarded_by FROM discarded_events WHERE event_id = $1")
+                .bind(&event.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = discarded {
+            // An admin decided about this event before: it is not applied, and no letter
+            // is opened again for it (a read model's new copy meets every event again).
+            let by: String = row.try_get(0)?;
+            tracing::info!(event_id = %event.id, error = %err, discarded_by = %by, "event an admin discarded failed again; set aside, closed");
+            let payload = serde_json::to_string(event).unwrap_or_default();
+            insert_dead_letter(&mut tx, Some(event), &payload, &err.to_string(), 1).await?;
+            sqlx::query(
+                "UPDATE dead_letters SET replayed_at = $1, discarded_by = $2 \
+                 WHERE event_id = $3 AND replayed_at IS NULL",
+            )
+            .bind(&now)
+            .bind(&by)
+            .bind(&event.id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
+                .bind(&event.id)
+                .execute(&mut *tx)
+                .await?;
+            advance(&mut tx, position).await?;
+            tx.commit().await?;
+            return Ok(Outcome::DeadLettered);
+        }
         sqlx::query(
             "INSERT INTO event_attempts (event_id, attempts, last_error, updated_at) \
              VALUES ($1, 1, $2, $3) \
@@ -644,18 +682,94 @@ impl Consumer {
     /// Closes the open dead letter `id` without a replay, as the admin `by` decided (a
     /// payload that is no event, or one whose effect is no longer wanted): `false` when no
     /// open letter has that id. The letter stays in the table, closed, naming who closed it.
+    ///
+    /// The decision is kept by the event's id too: should the event fail here again (a
+    /// redelivery) it is set aside at once, closed, and a read model's next copy of its
+    /// data takes the decision over ([`Consumer::inherit_discards`]).
     pub async fn discard(&self, id: &str, by: &str) -> Result<bool, sqlx::Error> {
+        let now = now_rfc3339();
+        let mut tx = self.inner.db.begin_write().await?;
         let closed = sqlx::query(
             "UPDATE dead_letters SET replayed_at = $1, discarded_by = $2 \
              WHERE id = $3 AND replayed_at IS NULL",
         )
-        .bind(now_rfc3339())
+        .bind(&now)
         .bind(by)
         .bind(id)
-        .execute(self.inner.db.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        let event_id: Option<String> =
+            sqlx::query_scalar("SELECT event_id FROM dead_letters WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten();
+        if closed == 1
+            && let Some(event_id) = event_id
+        {
+            keep_discard(&mut tx, &event_id, by, &now).await?;
+        }
+        tx.commit().await?;
         Ok(closed == 1)
+    }
+
+    /// [`Consumer::inherit_discards`] from the database at `url`, said in the log. One that
+    /// cannot be read is said and passed over: its discarded events then reopen here as
+    /// letters, for an admin to decide again (nothing is applied that was not before).
+    pub async fn inherit_discards_from(&self, url: &str) {
+        let taken = match Db::connect_pooled(url, &[], 1).await {
+            Ok(predecessor) => {
+                let taken = self.inherit_discards(&predecessor).await;
+                predecessor.close().await;
+                taken.map_err(anyhow::Error::from)
+            }
+            Err(e) => Err(e.into()),
+        };
+        match taken {
+            Ok(0) => {}
+            Ok(events) => tracing::info!(
+                events,
+                "took over the events an admin discarded in the copy this one replaces"
+            ),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not read the events an admin discarded in the copy this one replaces; \
+                 they reopen as dead letters here"
+            ),
+        }
+    }
+
+    /// Takes over the events an admin discarded in `predecessor`: the copy of this read
+    /// model's data that this process, a rolling restart's successor in the other data
+    /// slot, replaces. The new copy reads every event again; without this, each event
+    /// discarded in the old copy failed again in the new one and reopened as a dead letter
+    /// for an admin to discard a second time, after every restart. Its own letters of those
+    /// events still open (this slot's copy met them before the decision) are closed as
+    /// decided. Answers how many decisions were new here.
+    pub async fn inherit_discards(&self, predecessor: &Db) -> Result<u64, sqlx::Error> {
+        let decided: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT event_id, MIN(discarded_by), MIN(replayed_at) FROM dead_letters \
+             WHERE discarded_by IS NOT NULL AND event_id IS NOT NULL GROUP BY event_id",
+        )
+        .fetch_all(predecessor.pool())
+        .await?;
+        let mut taken = 0;
+        let mut tx = self.inner.db.begin_write().await?;
+        for (event_id, by, at) in &decided {
+            taken += keep_discard(&mut tx, event_id, by, at).await?;
+            sqlx::query(
+                "UPDATE dead_letters SET replayed_at = $1, discarded_by = $2 \
+                 WHERE event_id = $3 AND replayed_at IS NULL",
+            )
+            .bind(at)
+            .bind(by)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(taken)
     }
 
     async fn note_replay_failure(&self, id: &str, error: &str) -> Result<(), sqlx::Error> {
@@ -746,6 +860,25 @@ impl Consumer {
         .await?;
         Ok(found.is_some())
     }
+}
+
+/// Records that the admin `by` discarded the event `event_id` at `at`; 1 when that is new.
+async fn keep_discard(
+    tx: &mut Transaction<'static, Any>,
+    event_id: &str,
+    by: &str,
+    at: &str,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO discarded_events (event_id, discarded_by, discarded_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(by)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map(|done| done.rows_affected())
 }
 
 async fn insert_dead_letter(

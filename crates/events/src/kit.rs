@@ -23,7 +23,7 @@ pub trait EventsKit {
     /// it to stop and replay on demand).
     fn consumer_with<F, Fut>(&mut self, db: &Db, handler: impl Handler, run: F) -> Consumer
     where
-        F: FnOnce(Consumer, Transport, Shutdown) -> Fut,
+        F: FnOnce(Consumer, Transport, Shutdown) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static;
 
     /// How this service's consumer receives events.
@@ -86,7 +86,7 @@ impl<S> EventsKit for Kit<S> {
 
     fn consumer_with<F, Fut>(&mut self, db: &Db, handler: impl Handler, run: F) -> Consumer
     where
-        F: FnOnce(Consumer, Transport, Shutdown) -> Fut,
+        F: FnOnce(Consumer, Transport, Shutdown) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let mut consumer = Consumer::new(
@@ -124,7 +124,17 @@ impl<S> EventsKit for Kit<S> {
             });
         }
         let worker = consumer.clone();
-        self.worker("events", move |stop| run(worker, transport, stop));
+        // A rolling restart's successor builds a new copy: the decisions an admin made
+        // about the old one's dead letters first.
+        let predecessor = (self.def().read_model)
+            .then(|| self.common().predecessor_database.clone())
+            .flatten();
+        self.worker("events", move |stop| async move {
+            if let Some(url) = predecessor {
+                worker.inherit_discards_from(&url).await;
+            }
+            run(worker, transport, stop).await
+        });
         let (retained, keep) = (consumer.clone(), self.common().outbox_retention());
         self.worker("inbox-retention", move |stop| retained.retain(keep, stop));
         consumer

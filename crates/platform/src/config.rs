@@ -62,6 +62,10 @@ pub struct CommonSettings {
     /// callers move to other replicas, before it stops taking requests
     /// (`BAZAAR_DRAIN_DELAY_MS`).
     pub drain_delay_ms: u64,
+    /// For a read model's replica that a rolling restart started to replace another, the
+    /// database of the copy it replaces (`BAZAAR_PREDECESSOR_DATABASE`, set by `bazaar up`):
+    /// the new copy keeps the events an admin discarded there discarded.
+    pub predecessor_database: Option<String>,
     /// `iss` of the tokens identity issues and every service accepts (`BAZAAR_TOKEN_ISSUER`).
     pub token_issuer: String,
     /// `aud` of those tokens (`BAZAAR_TOKEN_AUDIENCE`).
@@ -155,6 +159,7 @@ impl CommonSettings {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
             drain_delay_ms: 2_000,
+            predecessor_database: None,
             token_issuer: "bazaar-identity".into(),
             token_audience: "bazaar".into(),
             broker: "embedded".into(),

@@ -141,6 +141,81 @@ async fn an_admin_closes_a_dead_letter_without_a_replay() {
     rig.stop().await;
 }
 
+/// A read model's rolling restart builds a new copy of its data from the producers' logs:
+/// what an admin discarded in the old copy must not reopen there.
+#[tokio::test]
+async fn a_new_copy_keeps_what_an_admin_discarded_in_the_one_it_replaces() {
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().push(1);
+    let rig = Rig::start(Broker::Embedded, recorder.clone(), 1).await;
+    let dir = scratch();
+    // Another copy (the other data slot) that met the event before the admin decided.
+    let older = consumer_db(&dir, "older").await;
+    let older_consumer = Consumer::new("one", older.clone(), recorder.clone(), SUBSCRIPTIONS, 1);
+    let older_run = run(older_consumer.clone(), Broker::Embedded, &rig.producer.url);
+    rig.producer.produce(3, CREATED, data).await;
+    for db in [&rig.db, &older] {
+        eventually(WAIT, "2 effects", || async {
+            effects(db).await == vec![0, 2]
+        })
+        .await;
+    }
+    let old_letters = older_consumer.dead_letters(10).await.unwrap();
+    assert_eq!(old_letters.len(), 1);
+    let (stop, task) = older_run;
+    stop.trigger();
+    task.await.unwrap();
+    let letter = rig.consumer.dead_letters(10).await.unwrap().remove(0);
+    assert!(rig.consumer.discard(&letter.id, "admin-1").await.unwrap());
+
+    // A fresh copy takes the decision over, then reads the log from its start.
+    let fresh = consumer_db(&dir, "fresh").await;
+    let copy = Consumer::new("one", fresh.clone(), recorder.clone(), SUBSCRIPTIONS, 5);
+    assert_eq!(copy.inherit_discards(&rig.db).await.unwrap(), 1);
+    assert_eq!(
+        copy.inherit_discards(&rig.db).await.unwrap(),
+        0,
+        "taken once"
+    );
+    let running = run(copy.clone(), Broker::Embedded, &rig.producer.url);
+    eventually(WAIT, "the new copy past the discarded event", || async {
+        effects(&fresh).await == vec![0, 2]
+            && copy
+                .has_applied(&letter.event_id.clone().unwrap())
+                .await
+                .unwrap()
+    })
+    .await;
+    assert!(
+        copy.dead_letters(10).await.unwrap().is_empty(),
+        "the discarded event did not reopen as a letter"
+    );
+    let closed: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT event_id, discarded_by FROM dead_letters")
+            .fetch_all(fresh.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        closed,
+        vec![(letter.event_id.clone(), Some("admin-1".to_owned()))]
+    );
+    assert_eq!(
+        attempts_left(&fresh).await,
+        0,
+        "set aside at its first failure"
+    );
+
+    // The other slot's copy, met again: its letter of that event is closed as decided.
+    assert_eq!(older_consumer.inherit_discards(&fresh).await.unwrap(), 1);
+    assert!(older_consumer.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(effects(&older).await, vec![0, 2], "and still never applied");
+
+    let (stop, task) = running;
+    stop.trigger();
+    task.await.unwrap();
+    rig.stop().await;
+}
+
 #[tokio::test]
 async fn a_poison_event_is_dead_lettered_and_the_rest_flow_then_replay_works() {
     let recorder = Recorder::default();
