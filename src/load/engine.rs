@@ -7,6 +7,7 @@ use super::stats::{ErrorKind, RunRecord, Stats, StepSample, Window};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::future::Future;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -31,6 +32,8 @@ pub struct Run {
     record: RunRecord,
     /// The step under way and when it began: what a run cut off was waiting for.
     current: Option<(&'static str, Instant)>,
+    /// Counters the work of a step adds to as it goes (see [`Run::tally`]).
+    tallies: Vec<(&'static str, Arc<AtomicU32>)>,
 }
 
 impl Run {
@@ -41,6 +44,7 @@ impl Run {
             rng: SmallRng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             record: RunRecord::default(),
             current: None,
+            tallies: Vec::new(),
         }
     }
 
@@ -86,8 +90,21 @@ impl Run {
         self.record.counters.push((name, n));
     }
 
+    /// A counter `name` that a step's work adds to as it goes, summed over every run as
+    /// [`Run::count`]'s are: read when the run ends, or is cut off at the load's end (a
+    /// checkout's retries until then were lost with it).
+    pub fn tally(&mut self, name: &'static str) -> Arc<AtomicU32> {
+        let counter = Arc::new(AtomicU32::new(0));
+        self.tallies.push((name, counter.clone()));
+        counter
+    }
+
     /// What the run measured, `latency` after its start.
     fn finish(&mut self, latency: Duration) -> RunRecord {
+        for (name, counter) in self.tallies.drain(..) {
+            let n = counter.load(std::sync::atomic::Ordering::Relaxed);
+            self.record.counters.push((name, u64::from(n)));
+        }
         self.record.latency = Some(latency);
         std::mem::take(&mut self.record)
     }
@@ -474,7 +491,9 @@ mod tests {
 
     impl Workload for Get {
         async fn run(&self, run: &mut Run) -> Result<(), Failed> {
+            let tries = run.tally("tries");
             run.step("slow", async {
+                tries.fetch_add(1, Ordering::Relaxed);
                 let r = self
                     .http
                     .get(&self.url)
@@ -796,6 +815,11 @@ mod tests {
         assert!(t.latency.min() >= 200_000, "min {} µs", t.latency.min());
         assert_eq!(t.steps["slow"].count, t.runs);
         assert_eq!(t.steps["slow"].errors, t.runs);
+        assert_eq!(
+            t.counter("tries"),
+            t.runs,
+            "what a run cut off tallied still counts (a checkout's retries were lost)"
+        );
         assert!(
             outcome.elapsed < Duration::from_secs(10),
             "{:?}",

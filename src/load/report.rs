@@ -54,7 +54,8 @@ pub struct Summary {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// For each kind of `errors_by_kind`, the first request that failed so and what the
     /// shop answered it (a problem's title and detail, a page's title, the transport
-    /// error), with the request id its logs know it by.
+    /// error), with the request id its logs know it by; for a kind no request can show
+    /// (`overload`, a run cut off at the end), what it means.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub error_examples: BTreeMap<String, String>,
     pub steps: BTreeMap<&'static str, StepSummary>,
@@ -167,13 +168,20 @@ impl Summary {
         }
     }
 
-    /// Adds the examples of the errors it counts, from those the load kept.
+    /// Adds the examples of the errors it counts, from those the load kept; a kind
+    /// counted with no request to show (a run never started, one cut off at the end, an
+    /// answer a scenario judged) is said in general words.
     pub fn with_examples(mut self, examples: &BTreeMap<ErrorKind, String>) -> Self {
-        self.error_examples = examples
+        let mut said: BTreeMap<String, String> = examples
             .iter()
             .map(|(kind, said)| (kind.to_string(), said.clone()))
             .filter(|(kind, _)| self.errors_by_kind.contains_key(kind))
             .collect();
+        for kind in self.errors_by_kind.keys() {
+            said.entry(kind.clone())
+                .or_insert_with(|| in_general(kind).to_owned());
+        }
+        self.error_examples = said;
         self
     }
 
@@ -379,7 +387,7 @@ p.note { color: #555; }
 {% if s.errors_by_kind %}
 <table>
 <tr><th>error</th><th>runs</th><th>the first, as the shop answered it</th></tr>
-{% for kind, n in s.errors_by_kind|items %}<tr><td>{{ kind }}</td><td class="bad">{{ n }}</td><td>{{ s.error_examples[kind] }}</td></tr>
+{% for kind, n in s.errors_by_kind|items %}<tr><td>{{ kind }}</td><td class="bad">{{ n }}</td><td>{{ (s.error_examples or {})[kind] }}</td></tr>
 {% endfor %}</table>
 {% endif %}
 
@@ -394,7 +402,7 @@ p.note { color: #555; }
 {% if s.checkouts %}
 <h2>Checkouts</h2>
 <table>
-<tr><th>confirmed</th><th>per s</th><th>cents captured</th><th>declined</th><th>out of stock</th><th>accepted for later</th><th>retries</th></tr>
+<tr><th>confirmed</th><th>per s</th><th>cents confirmed</th><th>declined</th><th>out of stock</th><th>accepted for later</th><th>retries</th></tr>
 <tr><td>{{ s.checkouts.confirmed }}</td><td>{{ s.checkouts.confirmed_per_s|round(1) }}</td><td>{{ s.checkouts.confirmed_cents }}</td>
 <td>{{ s.checkouts.declined }}</td><td>{{ s.checkouts.out_of_stock }}</td><td>{{ s.checkouts.accepted }}</td><td>{{ s.checkouts.retries }}</td></tr>
 </table>
@@ -429,6 +437,24 @@ fn html(s: &Summary) -> anyhow::Result<String> {
         .context("rendering the report")
 }
 
+/// What an error of `kind` (as the summary names it) means, for a kind of which no
+/// request was kept as an example.
+fn in_general(kind: &str) -> &'static str {
+    match kind {
+        "overload" => {
+            "a run fell due while --max-in-flight runs were still going: counted, not started \
+             late (the shop, or this machine, did not keep up with the rate)"
+        }
+        "timeout" => {
+            "a run still waiting for an answer when the load ended and its drain ran out: \
+             cut off"
+        }
+        "invalid_response" => "a successful answer whose body the scenario could not use",
+        "connection" => "the connection could not be made, or broke before the answer ended",
+        _ => "an answer the scenario did not expect",
+    }
+}
+
 /// A line: its name, its colour and its points, in segments drawn apart.
 type Series = (String, RGBColor, Vec<Vec<(f64, f64)>>);
 
@@ -437,9 +463,13 @@ fn latency_chart(timeline: &[Window]) -> anyhow::Result<String> {
     // drawing a slope across a stall.
     let line = |name: &str, color, pick: fn(&Percentiles) -> f64| -> Series {
         let segments = timeline
-            .split(|w| w.runs == 0)
+            .split(|w| w.latency_ms.is_none())
             .filter(|run| !run.is_empty())
-            .map(|run| run.iter().map(|w| (w.t_s, pick(&w.latency_ms))).collect())
+            .map(|run| {
+                run.iter()
+                    .filter_map(|w| Some((w.t_s, pick(w.latency_ms.as_ref()?))))
+                    .collect()
+            })
             .collect();
         (name.to_owned(), color, segments)
     };
@@ -658,8 +688,8 @@ mod tests {
         }
     }
 
-    fn summary() -> Summary {
-        let setup = Setup {
+    fn setup() -> Setup<'static> {
+        Setup {
             scenario: "mixed",
             url: "http://127.0.0.1:8080/<shop>",
             model: Model::Open {
@@ -669,7 +699,10 @@ mod tests {
             duration: Duration::from_secs(3),
             seed: 42,
             accounts: 2,
-        };
+        }
+    }
+
+    fn summary() -> Summary {
         // An example of a kind the load did not count (a decline it expected) is left out.
         let examples = BTreeMap::from([
             (
@@ -682,7 +715,7 @@ mod tests {
                 "POST /api/orders/checkout: 402".to_owned(),
             ),
         ]);
-        Summary::new(&setup, &outcome()).with_examples(&examples)
+        Summary::new(&setup(), &outcome()).with_examples(&examples)
     }
 
     #[test]
@@ -718,15 +751,36 @@ mod tests {
         assert_eq!(v["errors_by_kind"]["status 503"], 2);
         assert_eq!(v["errors_by_kind"]["timeout"], 1);
         assert_eq!(
-            v["error_examples"],
-            serde_json::json!({"status 503": "GET /api/catalog/products/p-1: 503 Service unavailable <now> (request id r-7)"}),
-            "only the kinds counted, and only those with an example"
+            v["error_examples"]["status 503"],
+            "GET /api/catalog/products/p-1: 503 Service unavailable <now> (request id r-7)",
+        );
+        assert!(
+            v["error_examples"]["timeout"]
+                .as_str()
+                .unwrap()
+                .contains("cut off"),
+            "a kind counted with no request kept is said in general words: {v}"
+        );
+        assert_eq!(
+            v["error_examples"].as_object().unwrap().len(),
+            2,
+            "only the kinds counted (not the decline the load expected)"
         );
         assert_eq!(v["checkouts"]["confirmed"], 15);
         assert_eq!(v["checkouts"]["confirmed_cents"], 15 * 2_599);
         assert_eq!(v["flows"]["browse"], 135);
         assert_eq!(v["timeline"].as_array().unwrap().len(), 3);
         assert_eq!(v["timeline"][1]["errors"], 3);
+        // A second in which no run ended has no latency, not 0 ms.
+        let mut quiet = summary();
+        quiet.timeline[2] = Window::of(
+            &Stats::default(),
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+        );
+        let v = serde_json::to_value(&quiet).unwrap();
+        assert!(v["timeline"][2]["latency_ms"].is_null(), "{v}");
+        assert!(v["timeline"][1]["latency_ms"]["p99"].as_f64().unwrap() > 8.0);
     }
 
     #[test]
@@ -768,6 +822,38 @@ mod tests {
         assert!(!html.contains("<shop>") && !html.contains("<now>"));
     }
 
+    /// Errors of kinds no request shows (runs never started, or cut off at the end), and
+    /// none of any other kind: the report was not written at all ("undefined value"),
+    /// and the command failed (the load-tool review).
+    #[test]
+    fn a_load_whose_errors_have_no_example_still_gets_its_report() {
+        let mut outcome = outcome();
+        let mut stalled = Stats::default();
+        stalled.record(&RunRecord::overload());
+        stalled.record(&RunRecord {
+            latency: Some(Duration::from_secs(3)),
+            steps: Vec::new(),
+            failure: Some(ErrorKind::Timeout),
+            counters: Vec::new(),
+        });
+        outcome.totals = stalled;
+        let mut s = Summary::new(&setup(), &outcome);
+        assert!(s.error_examples.is_empty());
+        let dir = std::env::temp_dir().join(format!("bazaar-load-stall-{}", uuid::Uuid::new_v4()));
+        write_html(&dir, &s).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        s = s.with_examples(&BTreeMap::new());
+        assert!(s.error_examples["overload"].contains("--max-in-flight"));
+        assert!(s.error_examples["timeout"].contains("cut off"));
+        let dir = std::env::temp_dir().join(format!("bazaar-load-stall-{}", uuid::Uuid::new_v4()));
+        write_html(&dir, &s).unwrap();
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(html.contains("did not keep up with the rate"), "{html}");
+        assert!(text(&s).contains("  overload, first: a run fell due"));
+    }
+
     #[test]
     fn where_the_outputs_cannot_be_written_is_known_before_the_load() {
         let dir =
@@ -805,6 +891,7 @@ mod tests {
         let whole = latency_chart(&summary().timeline).unwrap();
         let mut s = summary();
         s.timeline[1].runs = 0;
+        s.timeline[1].latency_ms = None;
         let gapped = latency_chart(&s.timeline).unwrap();
         assert_eq!(whole.matches("<circle").count(), 0);
         assert_eq!(gapped.matches("<circle").count(), 8, "{gapped}");

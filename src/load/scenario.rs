@@ -7,7 +7,6 @@ use super::stats::ErrorKind;
 use rand::RngExt;
 use rand::seq::IndexedRandom;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 
 /// What the runs of a load do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -199,15 +198,13 @@ impl Shopping {
             ("checkout", GOOD_CARD)
         };
         let key = uuid::Uuid::new_v4().to_string();
-        let retries = AtomicU32::new(0);
+        let retries = run.tally("checkout.retries");
         let outcome = run
             .step(
                 step,
                 shop.checkout(&account.tokens.access, card, &key, &retries),
             )
-            .await;
-        run.count("checkout.retries", u64::from(retries.into_inner()));
-        let outcome = outcome?;
+            .await?;
         // Counted whatever the card, so that the figures agree with the ledger even
         // when the shop answers wrongly.
         match outcome {

@@ -568,10 +568,19 @@ impl Shop {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, ErrorKind> {
-        self.send(self.http.get(self.url(path)).query(query))
+        let answer = self
+            .send(self.http.get(self.url(path)).query(query))
             .await?
-            .success()?
-            .json()
+            .success()?;
+        answer.json().inspect_err(|&kind| {
+            self.note(kind, || {
+                format!(
+                    "GET {path}: {} with a body that is not the JSON expected: {}",
+                    answer.status,
+                    answer.said()
+                )
+            });
+        })
     }
 
     fn authed(req: RequestBuilder, auth: Auth<'_>) -> RequestBuilder {

@@ -242,7 +242,8 @@ pub struct Window {
     pub errors: u64,
     /// Failed runs by kind (`status 502`, `timeout`, ...).
     pub errors_by_kind: BTreeMap<String, u64>,
-    pub latency_ms: Percentiles,
+    /// `null` in a second in which no run ended: a stall has no latency yet, not 0 ms.
+    pub latency_ms: Option<Percentiles>,
 }
 
 impl Window {
@@ -257,7 +258,7 @@ impl Window {
                 .iter()
                 .map(|(k, n)| (k.to_string(), *n))
                 .collect(),
-            latency_ms: Percentiles::of(&stats.latency),
+            latency_ms: (!stats.latency.is_empty()).then(|| Percentiles::of(&stats.latency)),
         }
     }
 
