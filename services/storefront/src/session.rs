@@ -226,8 +226,11 @@ impl CookiePolicy {
 pub enum Auth {
     Anonymous,
     SignedIn(Box<Claims>),
-    /// A session exists but cannot be checked now (identity is unreachable); it is kept.
-    Unverifiable,
+    /// A session exists but cannot be checked now; it is kept. Why: identity's refusal
+    /// of the refresh (a 429 with its `Retry-After`), or identity out of reach: what a page
+    /// needing the session answers (a "try again", never "sign in again": the session is
+    /// fine, and sending its visitor to sign in spent sign-ins under a rate limit).
+    Unverifiable(StorefrontError),
 }
 
 impl Auth {
@@ -378,12 +381,15 @@ impl Visitor {
             Ok(claims) => Auth::SignedIn(Box::new(claims)),
             Err(TokenError::KeysUnavailable(e)) => {
                 tracing::warn!(error = %e, "cannot verify the session: keys unavailable");
-                Auth::Unverifiable
+                Auth::Unverifiable(StorefrontError::Unavailable {
+                    service: "identity",
+                    detail: format!("the session cannot be verified right now: {e}"),
+                })
             }
             Err(_) => match self.refresh_locked(&mut state, &session).await {
                 Ok(Some(claims)) => Auth::SignedIn(Box::new(claims)),
                 Ok(None) => Auth::Anonymous,
-                Err(()) => Auth::Unverifiable,
+                Err(why) => Auth::Unverifiable(why),
             },
         };
         state.auth = Some(auth.clone());
@@ -393,6 +399,16 @@ impl Visitor {
     /// The signed-in user's claims, if any.
     pub async fn user(&self) -> Option<Claims> {
         self.auth().await.claims().cloned()
+    }
+
+    /// The signed-in user's claims: `SignInRequired` without a session, or why the session
+    /// cannot be checked now (a page then says to come back, not to sign in again).
+    pub async fn signed_in(&self) -> Result<Claims, StorefrontError> {
+        match self.auth().await {
+            Auth::SignedIn(claims) => Ok(*claims),
+            Auth::Anonymous => Err(StorefrontError::SignInRequired),
+            Auth::Unverifiable(why) => Err(why),
+        }
     }
 
     /// The access token of a signed-in visitor.
@@ -410,19 +426,26 @@ impl Visitor {
     }
 
     /// Runs `call` as the signed-in visitor; when the API refuses the token with 401 the
-    /// session is refreshed and `call` runs once more. Without a session: `SignInRequired`.
+    /// session is refreshed and `call` runs once more. Without a session: `SignInRequired`;
+    /// with one that cannot be checked now, why not.
     async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
     where
         F: Fn(Caller) -> Fut,
         Fut: Future<Output = Result<T, StorefrontError>>,
     {
-        let Some(token) = self.token().await else {
+        let token = match self.auth().await {
+            Auth::SignedIn(_) => self.token().await,
+            Auth::Unverifiable(why) => return Err(why),
+            Auth::Anonymous => None,
+        };
+        let Some(token) = token else {
             return Err(StorefrontError::SignInRequired);
         };
         match call(self.bearing(token.clone())).await {
             Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
-                Some(fresh) => call(self.bearing(fresh)).await,
-                None => Err(StorefrontError::SignInRequired),
+                Ok(Some(fresh)) => call(self.bearing(fresh)).await,
+                Ok(None) => Err(StorefrontError::SignInRequired),
+                Err(why) => Err(why),
             },
             other => other,
         }
@@ -438,8 +461,8 @@ impl Visitor {
             None => call(self.anonymous()).await,
             Some(token) => match call(self.bearing(token.clone())).await {
                 Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
-                    Some(fresh) => call(self.bearing(fresh)).await,
-                    None => call(self.anonymous()).await,
+                    Ok(Some(fresh)) => call(self.bearing(fresh)).await,
+                    Ok(None) | Err(_) => call(self.anonymous()).await,
                 },
                 other => other,
             },
@@ -447,33 +470,36 @@ impl Visitor {
     }
 
     /// After `used` was refused: a fresh token (someone else may already have refreshed),
-    /// or `None` when the session is over.
-    async fn refresh_after(&self, used: &str) -> Option<String> {
+    /// `None` when the session is over, or why it could not be refreshed now.
+    async fn refresh_after(&self, used: &str) -> Result<Option<String>, StorefrontError> {
         let mut state = self.inner.lock().await;
-        let session = state.session.clone()?;
+        let Some(session) = state.session.clone() else {
+            return Ok(None);
+        };
         if session.access_token != used {
-            return Some(session.access_token);
+            return Ok(Some(session.access_token));
         }
         match self.refresh_locked(&mut state, &session).await {
             Ok(Some(claims)) => {
                 state.auth = Some(Auth::SignedIn(Box::new(claims)));
-                state.session.as_ref().map(|s| s.access_token.clone())
+                Ok(state.session.as_ref().map(|s| s.access_token.clone()))
             }
             Ok(None) => {
                 state.auth = Some(Auth::Anonymous);
-                None
+                Ok(None)
             }
-            Err(()) => None,
+            Err(why) => Err(why),
         }
     }
 
     /// Spends the refresh token: `Ok(Some)` signed in anew, `Ok(None)` the session is over
-    /// (and forgotten), `Err` identity could not be asked (the session is kept).
+    /// (and forgotten), `Err` identity could not be asked, or asked us to wait (the session
+    /// is kept).
     async fn refresh_locked(
         &self,
         state: &mut VisitorState,
         session: &Session,
-    ) -> Result<Option<Claims>, ()> {
+    ) -> Result<Option<Claims>, StorefrontError> {
         // Only the request id goes with the refresh: this runs with the state locked.
         match self
             .sessions
@@ -495,7 +521,10 @@ impl Visitor {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "a refreshed token does not verify");
-                    Err(())
+                    Err(StorefrontError::Unavailable {
+                        service: "identity",
+                        detail: format!("a refreshed token does not verify: {e}"),
+                    })
                 }
             },
             Err(e) if e.status() == Some(401) || e.status() == Some(422) => {
@@ -505,7 +534,7 @@ impl Visitor {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not refresh the session");
-                Err(())
+                Err(e)
             }
         }
     }

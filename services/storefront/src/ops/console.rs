@@ -108,10 +108,7 @@ async fn admin(v: &Visitor) -> Result<Claims, StorefrontError> {
         Auth::SignedIn(claims) if claims.is_admin() => Ok(*claims),
         Auth::SignedIn(_) => Err(StorefrontError::Forbidden),
         Auth::Anonymous => Err(StorefrontError::SignInRequired),
-        Auth::Unverifiable => Err(StorefrontError::Unavailable {
-            service: "identity",
-            detail: "the session cannot be verified right now".into(),
-        }),
+        Auth::Unverifiable(why) => Err(why),
     }
 }
 

@@ -560,15 +560,18 @@ pub async fn notification_stream(
     headers: HeaderMap,
     Query(from): Query<StreamFrom>,
 ) -> Response {
-    if v.user().await.is_none() {
-        return StatusCode::NO_CONTENT.into_response();
-    }
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|h| h.to_str().ok())
         .or(from.after.as_deref())
         .filter(|id| PathId::parse(id).is_ok());
-    let body = match v.shop().notification_stream(last_event_id).await {
+    // A session that cannot be checked now is not over: the browser is told to come back
+    // (a 204 would stop it reconnecting for good).
+    let stream = match v.signed_in().await {
+        Ok(_) => v.shop().notification_stream(last_event_id).await,
+        Err(e) => Err(e),
+    };
+    let body = match stream {
         Ok(upstream) => {
             let chunks = futures_util::stream::unfold(upstream, |mut res| async move {
                 match res.chunk().await {

@@ -130,8 +130,10 @@ fn summary(page: &mut CheckoutPage, cart: &Cart) {
 /// `GET /checkout`.
 #[tracing::instrument(skip_all)]
 pub async fn form(PageRequest { app, v, uri }: PageRequest) -> Response {
-    let Some(user) = v.user().await else {
-        return to_signin("/checkout");
+    let user = match v.signed_in().await {
+        Ok(user) => user,
+        Err(StorefrontError::SignInRequired) => return to_signin("/checkout"),
+        Err(e) => return show_checkout(&app, &v, &uri, None, Err(e)).await,
     };
     let cart = v.shop().cart().await;
     let units = cart.as_ref().ok().map(Cart::units);
@@ -169,8 +171,10 @@ pub async fn submit(
     PageRequest { app, v, uri }: PageRequest,
     Form(form): Form<CheckoutForm>,
 ) -> Response {
-    if v.user().await.is_none() {
-        return to_signin("/checkout");
+    match v.signed_in().await {
+        Ok(_) => {}
+        Err(StorefrontError::SignInRequired) => return to_signin("/checkout"),
+        Err(e) => return show_checkout(&app, &v, &uri, None, Err(e)).await,
     }
     let mut page = CheckoutPage {
         values: Values {

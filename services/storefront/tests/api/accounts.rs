@@ -2,7 +2,7 @@
 //! their fields; a refused access token refreshed without the shopper noticing; pages
 //! that need a session sending anonymous visitors to sign in.
 
-use crate::helpers::{Browser, assert_accessible, new_customer, spawn_storefront};
+use crate::helpers::{Browser, assert_accessible, limited_gateway, new_customer, spawn_storefront};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -251,6 +251,41 @@ async fn a_refused_access_token_is_refreshed_once_for_concurrent_requests() {
         .get("/")
         .await
         .assert_html(StatusCode::OK, &["Sam Shopper"]);
+}
+
+/// A session whose refresh identity refuses for now (a rate limit met) is still a
+/// session: its pages say when to come back, and it is kept. They sent the visitor to sign
+/// in again, spending sign-ins under the limit (the keys review).
+#[tokio::test]
+async fn a_refresh_refused_for_now_asks_to_come_back_not_to_sign_in() {
+    let sf = spawn_storefront(&[]).await;
+    let browser = Browser::customer(&sf).await;
+    let mut session = browser.session().unwrap();
+    session["a"] = Value::from("not.a.token");
+    let expired = browser.seal("bazaar_session", &session);
+    let limited = limited_gateway().await;
+    let behind_limit = spawn_storefront(&[("gateway_url", limited.as_str())]).await;
+
+    for path in ["/orders", "/checkout"] {
+        let mut visitor = Browser::new(&behind_limit);
+        visitor
+            .cookies
+            .insert("bazaar_session".into(), expired.clone());
+        let page = visitor.get(path).await;
+        page.assert_html(StatusCode::TOO_MANY_REQUESTS, &["in 7 s"]);
+        assert_eq!(page.header("retry-after"), "7", "{path}");
+        assert_eq!(
+            visitor.cookies.get("bazaar_session"),
+            Some(&expired),
+            "{path}: the session is kept"
+        );
+    }
+    // The notifications stream asks the browser to come back, not to stop (a 204).
+    let mut visitor = Browser::new(&behind_limit);
+    visitor.cookies.insert("bazaar_session".into(), expired);
+    let stream = visitor.get("/account/notifications/stream").await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert!(stream.body.contains("retry: 10000"), "{}", stream.body);
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! the search service is not there, and optional services that never slow a page.
 
 use crate::helpers::{
-    Browser, assert_accessible, products, set_stock, shop, spawn_gateway, spawn_storefront,
+    Browser, assert_accessible, limited_gateway, products, set_stock, shop, spawn_gateway,
+    spawn_storefront,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -279,20 +280,7 @@ fn card_prices(body: &str) -> Vec<f64> {
 /// passes on the limit's `Retry-After`, not a 400.
 #[tokio::test]
 async fn a_page_that_meets_a_rate_limit_says_when_to_come_back() {
-    // A gateway that refuses every call for 7 s.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let limited = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().fallback(|| async {
-        let mut problem = platform::Problem::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            "too many requests; try again in 7 s",
-        );
-        problem.retry_after = Some(7);
-        axum::response::IntoResponse::into_response(problem)
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let limited = limited_gateway().await;
     let sf = spawn_storefront(&[("gateway_url", limited.as_str())]).await;
 
     let page = Browser::new(&sf).get("/c/kitchen").await;

@@ -252,6 +252,24 @@ pub async fn spawn_gateway(extra: &[(&str, &str)]) -> String {
     url
 }
 
+/// A gateway that refuses every call for 7 s (a rate limit met); its URL.
+pub async fn limited_gateway() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let limited = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        let mut problem = platform::Problem::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "too many requests; try again in 7 s",
+        );
+        problem.retry_after = Some(7);
+        axum::response::IntoResponse::into_response(problem)
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    limited
+}
+
 /// A catalog product, as its API gives it.
 pub async fn products(per_page: u32) -> Vec<Value> {
     let body: Value = reqwest::Client::new()
