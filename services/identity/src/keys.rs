@@ -43,8 +43,9 @@ pub struct Jwks {
     pub keys: Vec<PublicJwk>,
 }
 
-/// How old the keys read may be when the JWKS is asked for; see [`Keys::fresh_jwks`].
-const JWKS_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
+/// How old the keys read may be when a token is signed or the JWKS is asked for; see
+/// [`Keys::freshen`].
+const KEYS_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How long a superseded key goes on verifying once its successor signs: the longest an
 /// access token it signed can live, and the leeway verifiers allow.
@@ -93,6 +94,9 @@ pub struct Keys {
     set: std::sync::RwLock<KeySet>,
     /// When `set` was loaded.
     loaded_at: std::sync::Mutex<std::time::Instant>,
+    /// A request is reading the keys again ([`Keys::freshen`]): the others sign with those
+    /// read, rather than all read at once.
+    reading: std::sync::atomic::AtomicBool,
     /// Where the keys come from when not from the database.
     file: Option<std::path::PathBuf>,
     verifier: Verifier,
@@ -169,6 +173,7 @@ impl Keys {
         Ok(Self {
             set: std::sync::RwLock::new(set),
             loaded_at: std::sync::Mutex::new(std::time::Instant::now()),
+            reading: std::sync::atomic::AtomicBool::new(false),
             file: file.map(std::path::Path::to_path_buf),
             verifier,
             issuer: issuer.to_owned(),
@@ -205,22 +210,42 @@ impl Keys {
         });
     }
 
-    /// The published keys as stored now (read again when the last reading is older than
-    /// [`JWKS_FRESH`]), for the JWKS: a verifier fetches them because it met a `kid` it does
-    /// not know, and a key another replica stored a moment ago must be in the answer. (The
-    /// routine reload is every 10 s; a verifier asking this replica in between was told
-    /// the old set, and refused every token of an emergency key until it could ask again.)
-    /// When they cannot be read, the keys last read.
-    pub async fn fresh_jwks(&self, store: &Store) -> Jwks {
+    /// Reads the keys again when the last reading is older than [`KEYS_FRESH`] (and no
+    /// other request is reading them): before a token is signed, and before the JWKS is
+    /// answered. A key another replica stored a moment ago, to sign at once (an emergency
+    /// rotation, `--activate-in 0`), then signs here within that time; with only the
+    /// routine reload every 10 s, this replica went on signing with the key replaced (the
+    /// keys review saw it for 3 s), and told a verifier asking for the JWKS the old set.
+    /// When they cannot be read, the keys last read stay.
+    pub async fn freshen(&self, store: &Store) {
         let stale = self
             .loaded_at
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .elapsed()
-            > JWKS_FRESH;
-        if stale && let Err(e) = self.reload(store).await {
-            tracing::warn!(error = %e, "could not read the signing keys; publishing those last read");
+            > KEYS_FRESH;
+        if !stale || self.reading.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
         }
+        // Cleared however the reading ends, the request dropped mid-way included: left
+        // set, the keys would never be read again but every 10 s.
+        struct Reading<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Reading<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+        let _reading = Reading(&self.reading);
+        if let Err(e) = self.reload(store).await {
+            tracing::warn!(error = %e, "could not read the signing keys; using those last read");
+        }
+    }
+
+    /// The published keys as stored now ([`Keys::freshen`]), for the JWKS: a verifier
+    /// fetches them because it met a `kid` it does not know, and a key another replica
+    /// stored a moment ago must be in the answer.
+    pub async fn fresh_jwks(&self, store: &Store) -> Jwks {
+        self.freshen(store).await;
         self.jwks()
     }
 

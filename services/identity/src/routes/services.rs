@@ -84,6 +84,7 @@ async fn service_token(
         );
         return Err(Problem::unauthorized("the service key is wrong"));
     }
+    state.keys.freshen(&state.store).await;
     let token = state
         .keys
         .mint_service_token(&req.service)

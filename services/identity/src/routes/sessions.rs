@@ -215,7 +215,7 @@ async fn login(
         .insert_refresh_token(&user.id, &next.stored)
         .await?;
     tracing::info!(user_id = %user.id, "signed in");
-    token_pair(&state, &user, next.token).map(Issued)
+    token_pair(&state, &user, next.token).await.map(Issued)
 }
 
 /// Spends a refresh token for a new pair. Each refresh token works once; presenting a
@@ -249,7 +249,7 @@ async fn refresh(
         })
         .await?
     {
-        Rotation::Rotated(user) => token_pair(&state, &user, next.token).map(Issued),
+        Rotation::Rotated(user) => token_pair(&state, &user, next.token).await.map(Issued),
         Rotation::Reused { user_id } => {
             tracing::warn!(
                 user_id,
@@ -338,11 +338,13 @@ impl IntoResponse for Issued {
     }
 }
 
-fn token_pair(
+async fn token_pair(
     state: &AppState,
     user: &UserRecord,
     refresh_token: String,
 ) -> Result<TokenPair, Error> {
+    // Signed with the key that signs now, whichever replica stored it.
+    state.keys.freshen(&state.store).await;
     Ok(TokenPair {
         access_token: state.keys.mint_access_token(user)?,
         refresh_token,
