@@ -12,6 +12,10 @@ use std::{sync::Arc, time::Duration};
 /// How often every replica reads the signing keys again (a rotation through another
 /// replica is published here within this).
 const KEY_RELOAD: Duration = Duration::from_secs(10);
+/// How long the refresh tokens of a sign-in are kept once it has ended (every token of it
+/// expired or revoked), and how often they are looked for.
+const SIGN_INS_KEPT: Duration = Duration::from_secs(24 * 3600);
+const SIGN_INS_PRUNED_EVERY: Duration = Duration::from_secs(3600);
 
 /// Opens the database, ensures the signing key and the admin account, binds the listener.
 pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Service> {
@@ -77,6 +81,25 @@ pub(crate) async fn build(mut kit: Kit<config::Config>) -> anyhow::Result<Servic
             }
             if let Err(e) = keys.reload(&store).await {
                 tracing::warn!(error = %e, "could not reload the signing keys");
+            }
+        }
+    });
+    let store = state.store.clone();
+    kit.worker("sign-in-retention", move |stop| async move {
+        loop {
+            let before = chrono::Utc::now()
+                - chrono::Duration::from_std(SIGN_INS_KEPT).unwrap_or_default();
+            match store
+                .forget_sign_ins_ended_before(&::events::envelope::to_rfc3339(before))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(tokens = n, "forgot the refresh tokens of sign-ins ended over a day ago"),
+                Err(e) => tracing::warn!(error = %e, "could not forget the refresh tokens of ended sign-ins"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SIGN_INS_PRUNED_EVERY) => {}
+                _ = stop.wait() => return Ok(()),
             }
         }
     });

@@ -371,6 +371,38 @@ impl Store {
         self.revoke(user_id, revoke, announce).await
     }
 
+    /// Deletes the refresh tokens of the sign-ins that ended before `before` (RFC 3339):
+    /// every token of the sign-in (its family) expired or revoked by then. None of them
+    /// can be used again (an expired or revoked token is refused as an unknown one is);
+    /// kept, they grew with every sign-in and refresh for as long as the shop ran. A
+    /// sign-in still going keeps all its tokens, spent ones too: a spent one presented
+    /// again revokes it. A window of sign-ins at a time, each in a short transaction;
+    /// returns how many tokens went.
+    #[tracing::instrument(skip_all)]
+    pub async fn forget_sign_ins_ended_before(&self, before: &str) -> Result<u64, Error> {
+        const WINDOW: i64 = 500;
+        let mut forgotten = 0;
+        loop {
+            let mut tx = self.db.begin_write().await?;
+            let went = sqlx::query(
+                "DELETE FROM refresh_tokens WHERE family_id IN \
+                 (SELECT family_id FROM refresh_tokens GROUP BY family_id \
+                  HAVING MAX(COALESCE(revoked_at, expires_at)) < $1 LIMIT $2)",
+            )
+            .bind(before)
+            .bind(WINDOW)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            forgotten += went;
+            if went == 0 {
+                return Ok(forgotten);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Revokes every refresh token of `user_id`, recording `announce` (its sign-out).
     #[tracing::instrument(skip_all)]
     pub async fn revoke_all_of_user(&self, user_id: &str, announce: &Event) -> Result<u64, Error> {

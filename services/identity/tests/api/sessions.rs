@@ -354,3 +354,78 @@ async fn logout_and_me_need_a_token() {
     let res = app.get("/api/identity/me").await;
     assert_problem(res, StatusCode::UNAUTHORIZED, None, "me without a token").await;
 }
+
+/// The refresh tokens of sign-ins that ended (every token expired or revoked) over a day
+/// ago are deleted, at start and every hour: none can be used again, and they grew with
+/// every sign-in and refresh for as long as the shop ran (the soak review). A sign-in
+/// still going keeps every token, a spent one that expired long ago too: presented again,
+/// it still revokes the sign-in.
+#[tokio::test]
+async fn the_refresh_tokens_of_sign_ins_ended_over_a_day_ago_are_forgotten() {
+    let scratch = Scratch::new();
+    let url = scratch.database_url();
+    let app = spawn_app_on(scratch.clone(), &url, &[]).await;
+    let (expired, _) = app.signed_in_user().await;
+    let (revoked, _) = app.signed_in_user().await;
+    let (going, first) = app.signed_in_user().await;
+    let renewed = tokens_of(app.refresh(&first.refresh).await).await;
+    let db = app.database().await;
+    let long_ago = events::envelope::to_rfc3339(chrono::Utc::now() - chrono::Duration::days(2));
+    for (set, user) in [
+        (
+            "UPDATE refresh_tokens SET expires_at = $1 WHERE user_id = $2",
+            &expired,
+        ),
+        (
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2",
+            &revoked,
+        ),
+        (
+            "UPDATE refresh_tokens SET expires_at = $1 WHERE user_id = $2 AND used_at IS NOT NULL",
+            &going,
+        ),
+    ] {
+        sqlx::query(set)
+            .bind(&long_ago)
+            .bind(&user.id)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    let kept = async || -> Vec<i64> {
+        let mut counts = Vec::new();
+        for user in [&expired, &revoked, &going] {
+            let n: i64 = sqlx::query("SELECT COUNT(*) FROM refresh_tokens WHERE user_id = $1")
+                .bind(&user.id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+                .get(0);
+            counts.push(n);
+        }
+        counts
+    };
+    assert_eq!(kept().await, [1, 1, 2]);
+
+    // A replica starting looks for them at once.
+    let _replica = spawn_app_on(scratch, &url, &[]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while kept().await != [0, 0, 2] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only the sign-in still going is kept: {:?}",
+            kept().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Its spent token, presented again, still revokes it.
+    assert_eq!(
+        app.refresh(&first.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(&renewed.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    db.close().await;
+}
