@@ -167,7 +167,7 @@ impl Replica {
                     }
                     if s.gave_up || s.starts > CRASHES_BEFORE_READY || s.state == State::Stopped {
                         bail!(
-                            "{label} stopped before it was ready ({}); see its log above",
+                            "{label} stopped before it was ready ({}); its lines in the shop's log say why",
                             s.last_exit.as_deref().unwrap_or("unknown exit")
                         );
                     }
