@@ -133,6 +133,11 @@ pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
             _ => format!("/api/{service}/events/dead-letters/{id}"),
         };
         let answer = session.send(method.clone(), &path, None).await?;
+        if method == Method::DELETE {
+            // Said as a replay's answer is, one document per letter.
+            let closed = json!({"id": id, "result": "discarded"});
+            outln!("{}", serde_json::to_string_pretty(&closed)?);
+        }
         if method == Method::POST && answer["result"] == "failed" {
             bail!(
                 "the handler failed again on {id}; the letter stays open, with its new error, \
@@ -257,12 +262,19 @@ impl Session {
         let res = req.send().await?;
         let status = res.status();
         let body: Value = res.json().await.unwrap_or(Value::Null);
+        // A refusal is the command's error, on standard error: standard output carries
+        // only what was asked for (a script's `> letters.json` held a problem document).
+        if !status.is_success() {
+            let said = match (body["title"].as_str(), body["detail"].as_str()) {
+                (Some(title), Some(detail)) => format!(": {title}: {detail}"),
+                (Some(title), None) => format!(": {title}"),
+                _ => String::new(),
+            };
+            bail!("the shop answered {status}{said}");
+        }
         // A `204 No Content` has nothing to show.
         if !body.is_null() {
             outln!("{}", serde_json::to_string_pretty(&body)?);
-        }
-        if !status.is_success() {
-            bail!("the shop answered {status}");
         }
         Ok(body)
     }

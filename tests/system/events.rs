@@ -333,9 +333,27 @@ async fn an_operator_replays_and_closes_dead_letters_from_the_command_line() {
     // Not an id: refused before anything is sent.
     let refused = events(&["discard", "notifications", "../../catalog/products/x"]);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
-    // Both closed with one command (one sign-in).
+    // Both closed with one command (one sign-in), each said on standard output.
     let closed = events(&["discard", "notifications", &ids[0], &ids[1]]);
     assert!(closed.status.success(), "{closed:?}");
+    let said = String::from_utf8_lossy(&closed.stdout);
+    for id in &ids {
+        assert!(said.contains(&format!("\"id\": \"{id}\"")), "{said}");
+    }
+    assert_eq!(
+        said.matches("\"result\": \"discarded\"").count(),
+        2,
+        "{said}"
+    );
+    // Closed already: refused, the problem on standard error and nothing on standard
+    // output (a script's `> out.json` held the problem document).
+    let again = events(&["discard", "notifications", &ids[0]]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(again.stdout.is_empty(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("404 Not Found: "),
+        "{again:?}"
+    );
     let open = scalar(
         &notifications,
         "SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL",
