@@ -15,7 +15,7 @@ use platform::{
     Problem,
     auth::{Claims, ServiceCaller, Verifier},
     config::CommonSettings,
-    db::Db,
+    db::{Backend, Db},
     extract::Query,
     shutdown::Shutdown,
 };
@@ -241,6 +241,74 @@ impl Producer {
     /// Records that `consumer` read from `position` on: in memory now, in the database at
     /// the next save. A read is a consumer's every wake-up; a write per read was a write
     /// transaction per event per consumer in the producer's database, beside its own.
+    /// The highest sequence number this outbox has given an event (kept by the database
+    /// when the events themselves have been pruned).
+    async fn last_number(&self) -> Result<i64, sqlx::Error> {
+        let db = &self.inner.db;
+        let query = match db.backend() {
+            Backend::Sqlite => sqlx::query(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+            ),
+            Backend::Postgres => sqlx::query(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_seq_seq",
+            ),
+        };
+        query.fetch_one(db.pool()).await?.try_get(0)
+    }
+
+    /// A reader stands at `position`, past the last number this log ever gave: the database
+    /// was restored from a backup taken before the events it read last (or replaced). The
+    /// next events would have taken the numbers it has read past, and it would never have
+    /// read them (the backup review: a product created after a restore of the catalog never
+    /// reached inventory, cart or search). So the log's numbers go on after `position`:
+    /// every reader gets what comes next. (What was committed between the restored
+    /// producer's start and this reader's first read after it took numbers below; a
+    /// restore is done with the producer stopped, and readers ask again at once when it is
+    /// back.)
+    async fn go_on_after(&self, position: i64, reader: Option<&str>) -> Result<(), sqlx::Error> {
+        let last = self.last_number().await?;
+        if position <= last {
+            return Ok(());
+        }
+        let db = &self.inner.db;
+        let mut tx = db.begin_write().await?;
+        match db.backend() {
+            Backend::Sqlite => {
+                sqlx::query(
+                    "INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox', 0 \
+                     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')",
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE sqlite_sequence SET seq = $1 WHERE name = 'outbox' AND seq < $1",
+                )
+                .bind(position)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Backend::Postgres => {
+                sqlx::query(
+                    "SELECT setval('outbox_seq_seq', GREATEST($1, \
+                     (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM outbox_seq_seq)))",
+                )
+                .bind(position)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        tracing::warn!(
+            reader = reader.unwrap_or("a reader"),
+            position,
+            last,
+            "a reader of this log is past its last event (its database restored from a \
+             backup?): the log's numbers go on after that position, so every reader gets \
+             what comes next"
+        );
+        Ok(())
+    }
+
     fn report_position(&self, consumer: &str, position: i64) {
         let mut positions = self.positions();
         let (unsaved, saved) = match positions.get(consumer) {
@@ -745,6 +813,9 @@ async fn log(
     }
     let deadline = tokio::time::Instant::now() + wait;
     let mut after = q.after;
+    // Whether the log's last number was checked against the reader's position yet (once
+    // a request, when it has caught up: see `Producer::go_on_after`).
+    let mut checked = false;
     // Reads of the log that start after this see every commit made before it.
     let mut looked = p.inner.tail.stamp();
     loop {
@@ -762,6 +833,12 @@ async fn log(
             if types.as_ref().is_none_or(|t| t.contains(row.kind.as_str())) {
                 events.push(row.clone());
             }
+        }
+        if rows.is_empty() && !checked {
+            checked = true;
+            p.go_on_after(q.after, q.consumer.as_deref())
+                .await
+                .map_err(|e| Problem::database(&e))?;
         }
         let now = tokio::time::Instant::now();
         if !events.is_empty() || now >= deadline {

@@ -328,6 +328,63 @@ async fn events_committed_while_the_producer_is_down_arrive_once_it_is_back() {
     producer.stop().await;
 }
 
+/// The producer's database restored from a backup taken before the events its reader last
+/// read: the log's numbers go on after the reader's position, so the events that come next
+/// are read. They took the numbers the reader had read past, and it never read them (the
+/// backup review: a product created after a restore of the catalog never reached
+/// inventory, cart or search).
+#[tokio::test]
+async fn after_a_restore_of_the_producer_what_comes_next_is_read() {
+    let dir = scratch();
+    let port = free_port();
+    let producer = ProducerApp::start(&dir, port, Broker::Embedded).await;
+    let db = consumer_db(&dir, "consumer").await;
+    let consumer = Consumer::new("one", db.clone(), Recorder::default(), SUBSCRIPTIONS, 3);
+    let (stop, task) = run(consumer.clone(), Broker::Embedded, &producer.url);
+    producer.produce(5, CREATED, data).await;
+    eventually(WAIT, "5 effects", || async {
+        effects(&db).await.len() == 5
+    })
+    .await;
+    producer.stop().await;
+
+    // Restored as it was after its second event (what a copy of its file then holds).
+    let restored = platform::db::Db::connect(&dir.sqlite_url("producer"), &[])
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM outbox WHERE seq > 2")
+        .execute(restored.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sqlite_sequence SET seq = 2 WHERE name = 'outbox'")
+        .execute(restored.pool())
+        .await
+        .unwrap();
+    let last = async || -> i64 {
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+            .fetch_one(restored.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(last().await, 2);
+    let producer = ProducerApp::start(&dir, port, Broker::Embedded).await;
+    // The reader, back at once, stands at 5: the log goes on from there.
+    eventually(WAIT, "the log's numbers past the reader's", || async {
+        last().await >= 5
+    })
+    .await;
+    producer.produce(2, CREATED, |i| data(5 + i)).await;
+    eventually(WAIT, "7 effects", || async {
+        effects(&db).await.len() >= 7
+    })
+    .await;
+    assert_eq!(effects(&db).await, (0..7).collect::<Vec<i64>>());
+    stop.trigger();
+    task.await.unwrap();
+    restored.close().await;
+    producer.stop().await;
+}
+
 #[tokio::test]
 async fn two_replicas_of_one_consumer_handle_each_event_once() {
     let dir = scratch();
