@@ -755,6 +755,12 @@ impl Standard {
 #[derive(Debug, Clone)]
 pub struct RouteLabel(pub Arc<str>);
 
+/// Set by the gateway on an answer it relays from a service: a failure in it is that
+/// service's, which logs it at ERROR itself, so the gateway's line for it is a warning (an
+/// operator counting errors counted each failure twice: the soak review).
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed;
+
 /// The longest request id a caller may choose: a UUID, a W3C trace id, or an id of
 /// another tracing scheme fits in it with room to spare.
 const MAX_REQUEST_ID: usize = 128;
@@ -1004,10 +1010,23 @@ impl Standard {
                         .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
                 let label = label.or_else(|| res.extensions_mut().remove::<RouteLabel>());
+                let relayed = res.extensions_mut().remove::<Relayed>().is_some();
                 let status = res.status();
                 let elapsed = start.elapsed();
                 telemetry::record_status(&recorded, status);
-                if status.is_server_error() {
+                // A failure of this process is an error. A failure relayed from the
+                // service that had it (and logged it), or a deliberate "try again" (a 503
+                // with Retry-After: a dependency away, a payment processor failing for a
+                // moment) is a warning: documented answers filled the log's errors.
+                let deliberate = status == StatusCode::SERVICE_UNAVAILABLE
+                    && res.headers().contains_key(header::RETRY_AFTER);
+                if status.is_server_error() && (relayed || deliberate) {
+                    tracing::warn!(
+                        status = status.as_u16(),
+                        latency_ms = elapsed.as_millis() as u64,
+                        "response failed"
+                    );
+                } else if status.is_server_error() {
                     tracing::error!(
                         status = status.as_u16(),
                         latency_ms = elapsed.as_millis() as u64,
@@ -1600,6 +1619,83 @@ mod tests {
             .ok()?
             .unwrap();
         Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// What the log says of a failed answer: ERROR for this process's own failures, a
+    /// warning for a deliberate "try again" and for a failure relayed from another service.
+    #[tokio::test(flavor = "current_thread")]
+    async fn only_a_services_own_failures_are_logged_as_errors() {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
+        let settings =
+            Settings::<NoSettings>::for_tests("probe", &[("listen", "127.0.0.1:0")]).unwrap();
+        let mut builder = Service::builder("probe", &settings.common);
+        builder.routes(
+            Router::new()
+                .route(
+                    "/broken",
+                    get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+                )
+                .route(
+                    "/later",
+                    get(|| async {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [(header::RETRY_AFTER, "2")],
+                        )
+                    }),
+                )
+                .route(
+                    "/relayed",
+                    get(|| async {
+                        // As a service answered it: a problem document.
+                        let mut res = crate::Problem::new(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream-failed",
+                            "Bad gateway",
+                            "the service behind failed",
+                        )
+                        .into_response();
+                        res.extensions_mut().insert(Relayed);
+                        res
+                    }),
+                ),
+        );
+        let service = builder.bind().await.unwrap();
+        let url = format!("http://{}", service.local_addr());
+        let stop = service.shutdown_handle();
+        let task = tokio::spawn(service.run());
+        let http = reqwest::Client::new();
+        for path in ["/broken", "/later", "/relayed"] {
+            http.get(format!("{url}{path}")).send().await.unwrap();
+        }
+        stop.trigger();
+        let _ = task.await;
+        let said = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let level_of = |status: &str| {
+            said.lines()
+                .find(|l| l.contains("response failed") && l.contains(&format!("status={status}")))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_owned())
+        };
+        assert_eq!(level_of("500").as_deref(), Some("ERROR"), "{said}");
+        assert_eq!(level_of("503").as_deref(), Some("WARN"), "{said}");
+        assert_eq!(level_of("502").as_deref(), Some("WARN"), "{said}");
     }
 
     #[tokio::test]

@@ -854,6 +854,7 @@ impl Proxy {
                     upstream.count(Counted::of(status));
                     let (mut head, body) = res.into_parts();
                     strip_hop_by_hop(&mut head.headers);
+                    head.extensions.insert(platform::service::Relayed);
                     let body = if is_event_stream(&head.headers) {
                         // Refused after the head, whatever the client asked for: the
                         // upstream's answer says what is a stream. Dropping it closes
