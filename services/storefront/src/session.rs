@@ -451,18 +451,27 @@ impl Visitor {
         }
     }
 
-    /// Like [`Visitor::with_token`], but an anonymous visitor calls without a token.
+    /// Like [`Visitor::with_token`], but an anonymous visitor calls without a token. A
+    /// session that cannot be checked now is not anonymous: the call is not made as one
+    /// (the cart page showed a signed-in shopper an empty anonymous cart, and what they
+    /// added went to a new one: the verification review).
     async fn with_optional_token<T, F, Fut>(&self, call: F) -> Result<T, StorefrontError>
     where
         F: Fn(Caller) -> Fut,
         Fut: Future<Output = Result<T, StorefrontError>>,
     {
-        match self.token().await {
+        let token = match self.auth().await {
+            Auth::SignedIn(_) => self.token().await,
+            Auth::Unverifiable(why) => return Err(why),
+            Auth::Anonymous => None,
+        };
+        match token {
             None => call(self.anonymous()).await,
             Some(token) => match call(self.bearing(token.clone())).await {
                 Err(e) if e.status() == Some(401) => match self.refresh_after(&token).await {
                     Ok(Some(fresh)) => call(self.bearing(fresh)).await,
-                    Ok(None) | Err(_) => call(self.anonymous()).await,
+                    Ok(None) => call(self.anonymous()).await,
+                    Err(why) => Err(why),
                 },
                 other => other,
             },

@@ -280,6 +280,63 @@ async fn a_refresh_refused_for_now_asks_to_come_back_not_to_sign_in() {
             "{path}: the session is kept"
         );
     }
+    // The cart, too: a gateway that refuses only the refresh, and would answer the cart
+    // of anyone asking without a token. The signed-in shopper was shown that (empty) cart,
+    // and what they added went to it (the verification review).
+    let shop = crate::helpers::shop();
+    let anonymous_cart = reqwest::get(format!("{}/api/cart", shop.urls["gateway_url"]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refusing = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/api/identity/refresh",
+            axum::routing::post(|| async {
+                let mut problem = platform::Problem::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many requests",
+                    "too many refreshes; try again in 7 s",
+                );
+                problem.retry_after = Some(7);
+                axum::response::IntoResponse::into_response(problem)
+            }),
+        )
+        .fallback(move || {
+            let cart = anonymous_cart.clone();
+            async move { ([("content-type", "application/json")], cart) }
+        });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let storefront = spawn_storefront(&[("gateway_url", refusing.as_str())]).await;
+    let mut visitor = Browser::new(&storefront);
+    visitor
+        .cookies
+        .insert("bazaar_session".into(), expired.clone());
+    visitor
+        .get("/cart")
+        .await
+        .assert_html(StatusCode::TOO_MANY_REQUESTS, &["in 7 s"]);
+    let product = crate::helpers::products(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let added = visitor
+        .post(
+            "/cart/items",
+            &[("product_id", &product), ("quantity", "1")],
+        )
+        .await;
+    // Back to the product, saying the cart could not take it (as for any refusal).
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    assert!(
+        added.location().contains("cart_error="),
+        "{}",
+        added.location()
+    );
     // The notifications stream asks the browser to come back, not to stop (a 204).
     let mut visitor = Browser::new(&behind_limit);
     visitor.cookies.insert("bazaar_session".into(), expired);
