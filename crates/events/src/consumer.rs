@@ -573,12 +573,7 @@ impl Consumer {
             .bind(&event.id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
-                .bind(&event.id)
-                .execute(&mut *tx)
-                .await?;
-            advance(&mut tx, position).await?;
-            tx.commit().await?;
+            set_aside(tx, &event.id, position).await?;
             return Ok(Outcome::DeadLettered);
         }
         sqlx::query(
@@ -602,12 +597,7 @@ impl Consumer {
             tracing::warn!(event_id = %event.id, attempts, error = %err, "event dead-lettered");
             let payload = serde_json::to_string(event).unwrap_or_default();
             insert_dead_letter(&mut tx, Some(event), &payload, &err.to_string(), attempts).await?;
-            sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
-                .bind(&event.id)
-                .execute(&mut *tx)
-                .await?;
-            advance(&mut tx, position).await?;
-            tx.commit().await?;
+            set_aside(tx, &event.id, position).await?;
             return Ok(Outcome::DeadLettered);
         }
         tx.commit().await?;
@@ -860,6 +850,21 @@ impl Consumer {
         .await?;
         Ok(found.is_some())
     }
+}
+
+/// Commits `tx`, which has set the event `event_id` aside as a letter: its count of attempts
+/// gone, the position moved past it.
+async fn set_aside(
+    mut tx: Transaction<'static, Any>,
+    event_id: &str,
+    position: Option<Position<'_>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM event_attempts WHERE event_id = $1")
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    advance(&mut tx, position).await?;
+    tx.commit().await
 }
 
 /// Records that the admin `by` discarded the event `event_id` at `at`; 1 when that is new.

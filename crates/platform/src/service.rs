@@ -1625,18 +1625,7 @@ mod tests {
     /// warning for a deliberate "try again" and for a failure relayed from another service.
     #[tokio::test(flavor = "current_thread")]
     async fn only_a_services_own_failures_are_logged_as_errors() {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
+        let lines = crate::testing::Lines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
@@ -1687,7 +1676,7 @@ mod tests {
         }
         stop.trigger();
         let _ = task.await;
-        let said = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let said = lines.text();
         let level_of = |status: &str| {
             said.lines()
                 .find(|l| l.contains("response failed") && l.contains(&format!("status={status}")))
