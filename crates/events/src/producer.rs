@@ -238,9 +238,6 @@ impl Producer {
         relayed
     }
 
-    /// Records that `consumer` read from `position` on: in memory now, in the database at
-    /// the next save. A read is a consumer's every wake-up; a write per read was a write
-    /// transaction per event per consumer in the producer's database, beside its own.
     /// The highest sequence number this outbox has given an event (kept by the database
     /// when the events themselves have been pruned).
     async fn last_number(&self) -> Result<i64, sqlx::Error> {
@@ -309,6 +306,9 @@ impl Producer {
         Ok(())
     }
 
+    /// Records that `consumer` read from `position` on: in memory now, in the database at
+    /// the next save. A read is a consumer's every wake-up; a write per read was a write
+    /// transaction per event per consumer in the producer's database, beside its own.
     fn report_position(&self, consumer: &str, position: i64) {
         let mut positions = self.positions();
         let (unsaved, saved) = match positions.get(consumer) {
