@@ -813,9 +813,13 @@ async fn log(
     }
     let deadline = tokio::time::Instant::now() + wait;
     let mut after = q.after;
-    // Whether the log's last number was checked against the reader's position yet (once
-    // a request, when it has caught up: see `Producer::go_on_after`).
-    let mut checked = false;
+    // Whether the reader's position is to be checked against the log's last number (see
+    // `Producer::go_on_after`): once a request, when it has caught up, and only when it
+    // stands past what memory holds (a producer just started, or another replica read
+    // further). Taken before the first read, which may start memory where the reader is;
+    // a reader within memory costs no query (one for every caught-up reader's poll would
+    // be one per event in the producer's database under load).
+    let mut unchecked = p.inner.tail.newest().is_none_or(|to| q.after > to);
     // Reads of the log that start after this see every commit made before it.
     let mut looked = p.inner.tail.stamp();
     loop {
@@ -834,8 +838,8 @@ async fn log(
                 events.push(row.clone());
             }
         }
-        if rows.is_empty() && !checked {
-            checked = true;
+        if rows.is_empty() && unchecked {
+            unchecked = false;
             p.go_on_after(q.after, q.consumer.as_deref())
                 .await
                 .map_err(|e| Problem::database(&e))?;

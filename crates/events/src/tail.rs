@@ -189,6 +189,12 @@ impl Tail {
         }
     }
 
+    /// The newest number read into memory, if any: a reader at or before it stands within
+    /// the log.
+    pub fn newest(&self) -> Option<i64> {
+        self.known().span.map(|(_, to)| to)
+    }
+
     fn known(&self) -> std::sync::MutexGuard<'_, Known> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
     }
