@@ -295,16 +295,7 @@ async fn a_refresh_refused_for_now_asks_to_come_back_not_to_sign_in() {
     let app = axum::Router::new()
         .route(
             "/api/identity/refresh",
-            axum::routing::post(|| async {
-                let mut problem = platform::Problem::new(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    "Too many requests",
-                    "too many refreshes; try again in 7 s",
-                );
-                problem.retry_after = Some(7);
-                axum::response::IntoResponse::into_response(problem)
-            }),
+            axum::routing::post(|| async { crate::helpers::refused_for_7_s() }),
         )
         .fallback(move || {
             let cart = anonymous_cart.clone();

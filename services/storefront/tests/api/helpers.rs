@@ -252,20 +252,23 @@ pub async fn spawn_gateway(extra: &[(&str, &str)]) -> String {
     url
 }
 
+/// A rate limit's refusal: 429, to come back in 7 s.
+pub fn refused_for_7_s() -> axum::response::Response {
+    let mut problem = platform::Problem::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        "too many requests; try again in 7 s",
+    );
+    problem.retry_after = Some(7);
+    axum::response::IntoResponse::into_response(problem)
+}
+
 /// A gateway that refuses every call for 7 s (a rate limit met); its URL.
 pub async fn limited_gateway() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let limited = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().fallback(|| async {
-        let mut problem = platform::Problem::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            "too many requests; try again in 7 s",
-        );
-        problem.retry_after = Some(7);
-        axum::response::IntoResponse::into_response(problem)
-    });
+    let app = axum::Router::new().fallback(|| async { refused_for_7_s() });
     tokio::spawn(async move { axum::serve(listener, app).await });
     limited
 }
